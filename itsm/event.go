@@ -1,0 +1,155 @@
+package itsm
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"time"
+)
+
+// Event is one entry of the domain event log: an accepted transition or a
+// change of a record. It is written in the same unit of work as the record,
+// so the log is at once the audit trail, the outbox for hosts and the source
+// of every KPI.
+//
+// Events of one record form a hash chain: PrevHash is the Hash of the
+// record's previous event and Hash covers every field below except Seq. The
+// record itself keeps the hash of its last event (Record.Head), so removing
+// the newest event is detected too.
+type Event struct {
+	Seq           int64     `json:"seq"`            // global position in the log, assigned by the store on commit
+	ID            string    `json:"id"`             // event id (UUID v7)
+	Kind          string    `json:"kind"`           // record kind, for example "incident"
+	RecordID      string    `json:"record_id"`      // id of the record
+	Number        string    `json:"number"`         // human number of the record, INC0001042
+	RecordVersion int64     `json:"record_version"` // version of the record after this event; 1 for its creation
+	Name          string    `json:"name"`           // lifecycle event name, or "create" / "update"
+	From          string    `json:"from"`           // state before; empty on create
+	To            string    `json:"to"`             // state after
+	Actor         string    `json:"actor"`          // id of the actor
+	At            time.Time `json:"at"`             // when it happened (backdated on import), UTC, microsecond precision
+	RecordedAt    time.Time `json:"recorded_at"`    // when it was written, UTC, microsecond precision
+	Reason        string    `json:"reason,omitempty"`
+	Changes       []Change  `json:"changes,omitempty"` // changed fields, in field order
+	PrevHash      string    `json:"prev_hash"`         // hex SHA-256 of the previous event of the record, empty for the first
+	Hash          string    `json:"hash"`              // hex SHA-256 of this event
+}
+
+// Change is one changed field of a record: its JSON name and its old and new
+// values as compact JSON text.
+type Change struct {
+	Field string `json:"field"`
+	From  string `json:"from"`
+	To    string `json:"to"`
+}
+
+// EventCreate and EventUpdate name the events written for a record's creation
+// and for field changes without a state change.
+const (
+	EventCreate = "create"
+	EventUpdate = "update"
+)
+
+// TimePrecision is the precision at which event and index times are kept, so
+// that every store (SQL timestamps included) returns them unchanged.
+const TimePrecision = time.Microsecond
+
+// NormalizeTime returns t in UTC truncated to TimePrecision.
+func NormalizeTime(t time.Time) time.Time { return t.UTC().Truncate(TimePrecision) }
+
+// ComputeHash returns the hash of e chained to e.PrevHash. It covers every
+// field except Seq and Hash, with lengths prefixed so that no two distinct
+// events encode alike.
+func ComputeHash(e *Event) string {
+	h := sha256.New()
+	var buf [8]byte
+	str := func(s string) {
+		binary.BigEndian.PutUint64(buf[:], uint64(len(s)))
+		h.Write(buf[:])
+		h.Write([]byte(s))
+	}
+	num := func(n int64) {
+		binary.BigEndian.PutUint64(buf[:], uint64(n))
+		h.Write(buf[:])
+	}
+	str("pillars-event-v1")
+	str(e.PrevHash)
+	str(e.ID)
+	str(e.Kind)
+	str(e.RecordID)
+	str(e.Number)
+	num(e.RecordVersion)
+	str(e.Name)
+	str(e.From)
+	str(e.To)
+	str(e.Actor)
+	num(e.At.UnixMicro())
+	num(e.RecordedAt.UnixMicro())
+	str(e.Reason)
+	num(int64(len(e.Changes)))
+	for _, c := range e.Changes {
+		str(c.Field)
+		str(c.From)
+		str(c.To)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Seal normalises e's times, chains it to prev (the hash of the record's
+// previous event, empty for the first) and sets e.Hash.
+func Seal(e *Event, prev string) {
+	e.At = NormalizeTime(e.At)
+	e.RecordedAt = NormalizeTime(e.RecordedAt)
+	e.PrevHash = prev
+	e.Hash = ComputeHash(e)
+}
+
+// ChainError describes where a record's event chain is broken. It matches
+// ErrConflict: the log does not agree with itself.
+type ChainError struct {
+	Kind     string
+	RecordID string
+	Index    int // position in the slice given to Verify
+	Problem  string
+}
+
+func (e *ChainError) Error() string {
+	return fmt.Sprintf("%s %s: event chain broken at entry %d: %s", e.Kind, e.RecordID, e.Index, e.Problem)
+}
+
+// Is makes a ChainError match ErrConflict.
+func (e *ChainError) Is(target error) bool { return target == ErrConflict }
+
+// Verify checks the events of one record, oldest first, against their hash
+// chain. head is the hash the record holds for its newest event (Record.Head);
+// pass "" to skip that final check. It detects any edited, removed, inserted
+// or reordered entry and returns a *ChainError naming the first bad entry.
+func Verify(events []Event, head string) error {
+	prev := ""
+	for i := range events {
+		e := &events[i]
+		if i > 0 && (e.Kind != events[0].Kind || e.RecordID != events[0].RecordID) {
+			return &ChainError{Kind: e.Kind, RecordID: e.RecordID, Index: i, Problem: "entry belongs to another record"}
+		}
+		if e.RecordVersion != int64(i)+1 {
+			return &ChainError{Kind: e.Kind, RecordID: e.RecordID, Index: i,
+				Problem: fmt.Sprintf("record version %d, want %d (entry removed or reordered)", e.RecordVersion, i+1)}
+		}
+		if e.PrevHash != prev {
+			return &ChainError{Kind: e.Kind, RecordID: e.RecordID, Index: i, Problem: "previous hash does not match (entry removed or reordered)"}
+		}
+		if got := ComputeHash(e); got != e.Hash {
+			return &ChainError{Kind: e.Kind, RecordID: e.RecordID, Index: i, Problem: "hash does not match content (entry edited)"}
+		}
+		prev = e.Hash
+	}
+	if head != "" && prev != head {
+		kind, id := "", ""
+		if len(events) > 0 {
+			kind, id = events[0].Kind, events[0].RecordID
+		}
+		return &ChainError{Kind: kind, RecordID: id, Index: len(events), Problem: "record head does not match the newest entry (entries removed at the end)"}
+	}
+	return nil
+}

@@ -1,0 +1,80 @@
+package storage
+
+import (
+	"context"
+
+	"github.com/pillars-itsm/pillars/itsm"
+)
+
+// Backend is what a storage adapter implements: a document store with
+// optimistic versions, queries on declared fields, units of work, sequences
+// and the domain event log. Every method returns errors matching the itsm
+// sentinels (ErrNotFound, ErrConflict, ErrInvalid), and every failed call
+// leaves the store as it was.
+//
+// Run storage/storagetest against an implementation to prove it.
+type Backend interface {
+	// Register declares a kind's indexed fields and composite indexes. It
+	// must be called before the kind is used; registering the same schema
+	// again is a no-op, and a different schema for a kind already registered
+	// on this Backend value is ErrConflict. SQL adapters create columns and
+	// indexes here; use of an unregistered kind is ErrInvalid.
+	Register(ctx context.Context, s Schema) error
+
+	// Get returns the committed document of kind with id, or ErrNotFound.
+	Get(ctx context.Context, kind, id string) (Document, error)
+
+	// Query returns one page of committed documents. Backends validate the
+	// query with Schema.CheckQuery first and run it on indexes, never by
+	// loading every document of the kind.
+	Query(ctx context.Context, q Query) (Page, error)
+
+	// Update runs fn in one unit of work: the documents, sequence values and
+	// events it writes commit together when fn returns nil, and nothing is
+	// written when fn returns an error or panics (the panic is returned as
+	// an error). The Tx must not be used after fn returns.
+	Update(ctx context.Context, fn func(tx Tx) error) error
+
+	// ReadEvents returns up to limit events with Seq > after, in Seq order.
+	// A reader that passes the last Seq it saw as after never misses an event
+	// and never sees one twice, even when a unit of work that was assigned a
+	// lower Seq commits after a higher one was read.
+	ReadEvents(ctx context.Context, after int64, limit int) ([]itsm.Event, error)
+
+	// History returns the events of one record in RecordVersion order.
+	History(ctx context.Context, kind, id string) ([]itsm.Event, error)
+
+	// Close releases the backend's resources.
+	Close() error
+}
+
+// Tx is a unit of work. Reads see the unit's own writes.
+type Tx interface {
+	// Get returns the document as this unit of work sees it, or ErrNotFound.
+	Get(ctx context.Context, kind, id string) (Document, error)
+
+	// Query runs q as this unit of work sees the store. Adapters may read
+	// committed data only for queries; units that must see their own writes
+	// use Get.
+	Query(ctx context.Context, q Query) (Page, error)
+
+	// Put writes d when the stored version equals expected (0: the document
+	// must not exist yet), and fails with ErrConflict otherwise. d.Version is
+	// the version stored and must be greater than expected (usually
+	// expected+1; an import may write a record at a later version at once).
+	// The document is checked with Schema.CheckDocument.
+	Put(ctx context.Context, d Document, expected int64) error
+
+	// Delete removes the document when its stored version equals version,
+	// ErrConflict otherwise, ErrNotFound when it does not exist.
+	Delete(ctx context.Context, kind, id string, version int64) error
+
+	// NextSequence returns the next value of the named sequence, starting at
+	// 1. Values are unique across every unit of work and every instance
+	// sharing the store, committed or not; gaps are allowed.
+	NextSequence(ctx context.Context, name string) (int64, error)
+
+	// Append adds events to the log; they commit with the unit of work and
+	// receive their Seq then, in the order given.
+	Append(ctx context.Context, events ...itsm.Event) error
+}

@@ -1,0 +1,214 @@
+package storage
+
+// This file holds every optional capability of a Backend and the generic
+// fallback used when a backend lacks it, so the "fast path if present" logic
+// lives in one place.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/pillars-itsm/pillars/itsm"
+)
+
+// Direction says which way a traversal follows edges.
+type Direction uint8
+
+// The traversal directions. Down follows edges from their From field to their
+// To field ("what does this depend on"); Up follows them backwards ("what
+// depends on this").
+const (
+	Down Direction = iota + 1
+	Up
+)
+
+// TraverseParams describes a graph traversal over edge documents of one kind.
+// Edges are documents of the kind Edges.Kind whose indexed fields FromField,
+// ToField and TypeField (all TypeString) hold the ids of their ends and their
+// relationship type.
+type TraverseParams struct {
+	Edges     Schema // the edge kind's schema, as registered
+	FromField string
+	ToField   string
+	TypeField string
+	Start     []string  // ids to start from (depth 0, not reported)
+	Direction Direction // Down or Up
+	Types     []string  // relationship types to follow; empty follows all
+	MaxDepth  int       // 1..MaxTraverseDepth
+	Limit     int       // stop after this many hops (0: MaxTraverseHops)
+}
+
+// MaxTraverseDepth and MaxTraverseHops bound a traversal.
+const (
+	MaxTraverseDepth = 64
+	MaxTraverseHops  = 1_000_000
+)
+
+// Hop is one node reached by a traversal. Each node is reported once, at the
+// smallest depth it is reached; Parent is the smallest id among the nodes one
+// level up with a followed edge to it, and Edge/Type are the smallest-id such
+// edge from that parent. Results are ordered by Depth, then ID, so every
+// backend returns the same answer.
+type Hop struct {
+	ID     string
+	Depth  int
+	Parent string
+	Edge   string
+	Type   string
+}
+
+// Traverser is the optional graph capability: a backend that can walk edges
+// natively (a recursive CTE, a graph index) implements it. Without it,
+// Traverse runs a breadth-first search through Query, one level per round
+// trip. Implementations must return exactly what the fallback returns.
+type Traverser interface {
+	Traverse(ctx context.Context, p TraverseParams) ([]Hop, error)
+}
+
+// BulkImporter is the optional bulk-write capability for migrating history:
+// insert many new documents and their events in one unit of work, with
+// multi-row statements or COPY. Every document must not exist yet (expected
+// version 0) and is written at its own Version. Without it, Import runs the
+// same writes one by one inside Update. Either way it is all or nothing.
+type BulkImporter interface {
+	Import(ctx context.Context, docs []Document, events []itsm.Event) error
+}
+
+// Check validates the traversal parameters; it is exported so Traverser
+// implementations refuse exactly what the fallback refuses.
+func (p TraverseParams) Check() error {
+	switch {
+	case !ValidName(p.Edges.Kind):
+		return itsm.Invalidf("traverse: edge kind %q is not a lower-case identifier", p.Edges.Kind)
+	case p.Direction != Down && p.Direction != Up:
+		return itsm.Invalidf("traverse %s: direction must be Down or Up", p.Edges.Kind)
+	case p.MaxDepth < 1 || p.MaxDepth > MaxTraverseDepth:
+		return itsm.Invalidf("traverse %s: depth %d outside 1..%d", p.Edges.Kind, p.MaxDepth, MaxTraverseDepth)
+	case p.Limit < 0 || p.Limit > MaxTraverseHops:
+		return itsm.Invalidf("traverse %s: limit %d outside 0..%d", p.Edges.Kind, p.Limit, MaxTraverseHops)
+	case len(p.Start) == 0:
+		return itsm.Invalidf("traverse %s: no start ids", p.Edges.Kind)
+	}
+	for _, f := range []string{p.FromField, p.ToField, p.TypeField} {
+		i := p.Edges.FieldIndex(f)
+		if i < 0 || p.Edges.Fields[i].Type != TypeString {
+			return itsm.Invalidf("traverse %s: %q is not a declared string field", p.Edges.Kind, f)
+		}
+	}
+	return nil
+}
+
+// Traverse walks the graph with the backend's Traverser when it has one, and
+// with a breadth-first search over Query otherwise.
+func Traverse(ctx context.Context, b Backend, p TraverseParams) ([]Hop, error) {
+	if err := p.Check(); err != nil {
+		return nil, err
+	}
+	if t, ok := b.(Traverser); ok {
+		return t.Traverse(ctx, p)
+	}
+	return traverseBFS(ctx, b, p)
+}
+
+func traverseBFS(ctx context.Context, b Backend, p TraverseParams) ([]Hop, error) {
+	near, far := p.FromField, p.ToField
+	if p.Direction == Up {
+		near, far = far, near
+	}
+	limit := p.Limit
+	if limit == 0 {
+		limit = MaxTraverseHops
+	}
+	seen := map[string]bool{}
+	frontier := slices.Clone(p.Start)
+	slices.Sort(frontier)
+	frontier = slices.Compact(frontier)
+	for _, s := range frontier {
+		seen[s] = true
+	}
+	var hops []Hop
+	for depth := 1; depth <= p.MaxDepth && len(frontier) > 0; depth++ {
+		best := map[string]Hop{} // node -> best hop at this depth
+		for chunk := range slices.Chunk(frontier, MaxInValues) {
+			vals := make([]Value, len(chunk))
+			for i, id := range chunk {
+				vals[i] = String(id)
+			}
+			q := Query{Kind: p.Edges.Kind, Filters: []Filter{In(near, vals...)}, Limit: MaxLimit}
+			if len(p.Types) > 0 {
+				tv := make([]Value, len(p.Types))
+				for i, t := range p.Types {
+					tv[i] = String(t)
+				}
+				q.Filters = append(q.Filters, In(p.TypeField, tv...))
+			}
+			err := eachPage(ctx, b, p.Edges, q, func(plan Plan, d Document) {
+				from := d.Fields[plan.Schema.FieldIndex(near)].Str()
+				to := d.Fields[plan.Schema.FieldIndex(far)].Str()
+				if seen[to] {
+					return
+				}
+				h := Hop{ID: to, Depth: depth, Parent: from, Edge: d.ID, Type: d.Fields[plan.Schema.FieldIndex(p.TypeField)].Str()}
+				if cur, ok := best[to]; !ok || h.Parent < cur.Parent || h.Parent == cur.Parent && h.Edge < cur.Edge {
+					best[to] = h
+				}
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		next := make([]string, 0, len(best))
+		for id := range best {
+			next = append(next, id)
+		}
+		slices.Sort(next)
+		for _, id := range next {
+			if len(hops) == limit {
+				return hops, nil
+			}
+			seen[id] = true
+			hops = append(hops, best[id])
+		}
+		frontier = next
+	}
+	return hops, nil
+}
+
+// eachPage runs q page by page, calling fn for every document with the plan
+// that resolves field positions.
+func eachPage(ctx context.Context, b Backend, s Schema, q Query, fn func(Plan, Document)) error {
+	plan, err := s.CheckQuery(q)
+	if err != nil {
+		return err
+	}
+	for {
+		page, err := b.Query(ctx, q)
+		if err != nil {
+			return fmt.Errorf("traverse: %w", err)
+		}
+		for _, d := range page.Docs {
+			fn(plan, d)
+		}
+		if page.Next == "" {
+			return nil
+		}
+		q.Cursor = page.Next
+	}
+}
+
+// Import writes many new documents and their events in one unit of work,
+// through the backend's BulkImporter when it has one.
+func Import(ctx context.Context, b Backend, docs []Document, events []itsm.Event) error {
+	if bi, ok := b.(BulkImporter); ok {
+		return bi.Import(ctx, docs, events)
+	}
+	return b.Update(ctx, func(tx Tx) error {
+		for _, d := range docs {
+			if err := tx.Put(ctx, d, 0); err != nil {
+				return err
+			}
+		}
+		return tx.Append(ctx, events...)
+	})
+}

@@ -1,0 +1,226 @@
+package storage
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/pillars-itsm/pillars/itsm"
+)
+
+// MaxDocumentSize is the largest document Data a backend must accept. Larger
+// documents are refused with ErrInvalid.
+const MaxDocumentSize = 1 << 20
+
+// MaxInValues bounds the values of one In filter.
+const MaxInValues = 1000
+
+// DefaultLimit and MaxLimit bound the page size of a query: a zero Limit
+// means DefaultLimit, a larger one than MaxLimit is refused.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 1000
+)
+
+// Field declares one indexed field of a kind.
+type Field struct {
+	Name string
+	Type FieldType
+}
+
+// Index declares a composite index: a queue's equality fields followed by its
+// ordering, for example {"assignment_group", "state", "priority",
+// "opened_at"}. A query may sort by any suffix of a declared index (with the
+// fields before it used as equality filters), or by any single declared
+// field. SQL adapters turn each Index into a real composite index.
+type Index struct {
+	Name   string
+	Fields []string
+}
+
+// Schema declares a kind before first use: its indexed fields and composite
+// indexes. Names are lower-case identifiers (a-z, 0-9, _; at most 63
+// characters, starting with a letter), so SQL adapters can use them as
+// column names after checking them here. The field name "id" is reserved.
+type Schema struct {
+	Kind    string
+	Fields  []Field
+	Indexes []Index
+}
+
+// ValidName reports whether s may name a kind, field, index or sequence.
+func ValidName(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Validate checks the schema itself: valid and unique names, known field
+// types, indexes naming declared fields.
+func (s Schema) Validate() error {
+	if !ValidName(s.Kind) {
+		return itsm.Invalidf("schema: kind %q is not a lower-case identifier", s.Kind)
+	}
+	seen := map[string]bool{}
+	for _, f := range s.Fields {
+		if !ValidName(f.Name) || f.Name == "id" {
+			return itsm.Invalidf("schema %s: field name %q is not a lower-case identifier (or is the reserved id)", s.Kind, f.Name)
+		}
+		if seen[f.Name] {
+			return itsm.Invalidf("schema %s: field %q declared twice", s.Kind, f.Name)
+		}
+		if f.Type < TypeString || f.Type > TypeTime {
+			return itsm.Invalidf("schema %s: field %q has unknown type %d", s.Kind, f.Name, f.Type)
+		}
+		seen[f.Name] = true
+	}
+	idx := map[string]bool{}
+	for _, ix := range s.Indexes {
+		if !ValidName(ix.Name) || idx[ix.Name] {
+			return itsm.Invalidf("schema %s: index name %q is invalid or repeated", s.Kind, ix.Name)
+		}
+		idx[ix.Name] = true
+		if len(ix.Fields) == 0 {
+			return itsm.Invalidf("schema %s: index %q has no fields", s.Kind, ix.Name)
+		}
+		for _, f := range ix.Fields {
+			if !seen[f] {
+				return itsm.Invalidf("schema %s: index %q names undeclared field %q", s.Kind, ix.Name, f)
+			}
+		}
+	}
+	return nil
+}
+
+// Equal reports whether two schemas declare the same fields and indexes.
+func (s Schema) Equal(o Schema) bool {
+	return s.Kind == o.Kind && slices.Equal(s.Fields, o.Fields) &&
+		slices.EqualFunc(s.Indexes, o.Indexes, func(a, b Index) bool {
+			return a.Name == b.Name && slices.Equal(a.Fields, b.Fields)
+		})
+}
+
+// FieldIndex returns the position of the named field in s.Fields, or -1.
+func (s Schema) FieldIndex(name string) int {
+	for i, f := range s.Fields {
+		if f.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// CheckDocument validates a document against its schema before a write: a
+// valid id, data within MaxDocumentSize, one value per declared field with
+// the declared type. Backends call it in Put.
+func (s Schema) CheckDocument(d Document) error {
+	if d.Kind != s.Kind {
+		return itsm.Invalidf("document %s %s: kind does not match schema %s", d.Kind, d.ID, s.Kind)
+	}
+	if d.ID == "" || len(d.ID) > 128 {
+		return itsm.Invalidf("document %s: id %q is empty or longer than 128 bytes", d.Kind, d.ID)
+	}
+	if len(d.Data) > MaxDocumentSize {
+		return itsm.Invalidf("document %s %s: data is %d bytes, more than %d", d.Kind, d.ID, len(d.Data), MaxDocumentSize)
+	}
+	if d.Version < 1 {
+		return itsm.Invalidf("document %s %s: version %d, want at least 1", d.Kind, d.ID, d.Version)
+	}
+	if len(d.Fields) != len(s.Fields) {
+		return itsm.Invalidf("document %s %s: %d field values for %d declared fields", d.Kind, d.ID, len(d.Fields), len(s.Fields))
+	}
+	for i, f := range s.Fields {
+		if d.Fields[i].typ != f.Type {
+			return itsm.Invalidf("document %s %s: field %s is %s, want %s", d.Kind, d.ID, f.Name, d.Fields[i].typ, f.Type)
+		}
+	}
+	return nil
+}
+
+// Plan is a query checked against its schema, ready for a backend to run:
+// field positions resolved, the cursor decoded, the limit settled.
+type Plan struct {
+	Query
+	Schema Schema
+	// FilterFields[i] is the position in Schema.Fields of Query.Filters[i].
+	FilterFields []int
+	// SortFields[i] is the position in Schema.Fields of Query.Sort[i].
+	SortFields []int
+	// After holds the sort values and id of the last row of the previous
+	// page; AfterSet is false on the first page.
+	After    []Value
+	AfterID  string
+	AfterSet bool
+}
+
+// CheckQuery validates q against the schema and returns its plan: every
+// filter and sort field declared with matching value types, the ordering
+// declared (a single field, or a suffix of an Index), the limit within
+// bounds, the cursor well formed and issued for this query. Every failure
+// matches ErrInvalid. Backends call it first in Query.
+func (s Schema) CheckQuery(q Query) (Plan, error) {
+	p := Plan{Query: q, Schema: s}
+	if q.Kind != s.Kind {
+		return p, itsm.Invalidf("query: kind %q does not match schema %q", q.Kind, s.Kind)
+	}
+	switch {
+	case q.Limit < 0 || q.Limit > MaxLimit:
+		return p, itsm.Invalidf("query %s: limit %d outside 0..%d", q.Kind, q.Limit, MaxLimit)
+	case q.Limit == 0:
+		p.Limit = DefaultLimit
+	}
+	p.FilterFields = make([]int, len(q.Filters))
+	for i, f := range q.Filters {
+		fi := s.FieldIndex(f.Field)
+		if fi < 0 {
+			return p, itsm.Invalidf("query %s: field %q is not declared as indexed", q.Kind, f.Field)
+		}
+		p.FilterFields[i] = fi
+		if err := f.check(s.Fields[fi]); err != nil {
+			return p, fmt.Errorf("query %s: %w", q.Kind, err)
+		}
+	}
+	p.SortFields = make([]int, len(q.Sort))
+	for i, o := range q.Sort {
+		fi := s.FieldIndex(o.Field)
+		if fi < 0 {
+			return p, itsm.Invalidf("query %s: sort field %q is not declared as indexed", q.Kind, o.Field)
+		}
+		p.SortFields[i] = fi
+	}
+	if len(q.Sort) > 1 && !s.orderingDeclared(q.Sort) {
+		return p, itsm.Invalidf("query %s: no declared index orders by %v", q.Kind, sortNames(q.Sort))
+	}
+	if q.Cursor != "" {
+		vals, id, err := decodeCursor(q.Cursor, p)
+		if err != nil {
+			return p, err
+		}
+		p.After, p.AfterID, p.AfterSet = vals, id, true
+	}
+	return p, nil
+}
+
+func (s Schema) orderingDeclared(sort []Sort) bool {
+	names := sortNames(sort)
+	for _, ix := range s.Indexes {
+		if len(ix.Fields) >= len(names) && slices.Equal(ix.Fields[len(ix.Fields)-len(names):], names) {
+			return true
+		}
+	}
+	return false
+}
+
+func sortNames(sort []Sort) []string {
+	names := make([]string, len(sort))
+	for i, o := range sort {
+		names[i] = o.Field
+	}
+	return names
+}
