@@ -110,7 +110,7 @@ func (r *RoleAuthorizer) Authorize(ctx context.Context, req Request) error {
 
 func (r *RoleAuthorizer) granted(req Request) bool {
 	candidates := [...]string{
-		req.Kind + ":" + req.Action, req.Kind + ":*", "*:" + req.Action, "*",
+		req.Kind + ":" + req.Action, req.Kind + ":*", "*:" + req.Action, "*:*", "*",
 	}
 	for _, role := range req.Actor.Roles {
 		set := r.grants[role]
