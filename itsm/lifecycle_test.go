@@ -192,7 +192,10 @@ func TestEffectsRunInOrderAndNameTheirFailure(t *testing.T) {
 	var order []string
 	l := itsm.NewLifecycle[*ticket]("ticket").Initial("new").Final("done").Event("finish", "done", "new").
 		Effect("finish", "first", func(context.Context, *ticket, itsm.Transition) error { order = append(order, "first"); return nil }).
-		Effect("finish", "second", func(context.Context, *ticket, itsm.Transition) error { order = append(order, "second"); return errors.New("disk full") })
+		Effect("finish", "second", func(context.Context, *ticket, itsm.Transition) error {
+			order = append(order, "second")
+			return errors.New("disk full")
+		})
 	m, err := l.Compile()
 	require.NoError(t, err)
 	err = m.RunEffects(context.Background(), &ticket{}, itsm.Transition{Event: "finish", From: "new", To: "done"})
