@@ -1,0 +1,3 @@
+// Package examples holds runnable programs that embed Pillars;
+// examples/quickstart is the main demo: go run ./examples/quickstart.
+package examples

@@ -1,0 +1,407 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/pillars-itsm/pillars/itsm"
+)
+
+// Command carries what a person says along with a write: why, and, for an
+// import of history from another tool, when it really happened.
+type Command struct {
+	// Reason is recorded on the event (a hold reason, an override's
+	// justification, a rejection comment).
+	Reason string
+	// At, when set, is the occurrence time of a backdated write. Only
+	// actors allowed itsm.ActionImport may set it; it must not lie before
+	// the record's newest event nor after the clock's now.
+	At time.Time
+}
+
+// Validator is implemented by records that check their own fields; Records
+// calls it before every write and refuses the write with its error.
+type Validator interface {
+	Validate() error
+}
+
+// Records runs the commands of one record kind: it authorises the actor,
+// decides the lifecycle event, runs effects, and writes the record and its
+// hash-chained domain event in one unit of work. Pillars build their
+// services on it; it is safe for concurrent use.
+type Records[T any, P interface {
+	*T
+	itsm.Entity
+}] struct {
+	backend Backend
+	coll    *Collection[T, P]
+	machine *itsm.Machine[P]
+	cfg     RecordsConfig
+}
+
+// RecordsConfig configures a Records.
+type RecordsConfig struct {
+	// Prefix of human numbers, "INC" for INC0001042. Empty: no numbers.
+	Prefix string
+	// Clock tells the time of events; the system clock when nil.
+	Clock itsm.Clock
+	// Authorizer checks every command; itsm.DefaultAuthorizer() when nil.
+	Authorizer itsm.Authorizer
+	// Retries is how many times Fire and Change re-read the record and try
+	// again after a version conflict with a concurrent writer (default 3;
+	// negative disables). Guards run again on the fresh record.
+	Retries int
+}
+
+// NewRecords builds the command runner for a kind. The machine's kind must
+// match the collection's.
+func NewRecords[T any, P interface {
+	*T
+	itsm.Entity
+}](b Backend, coll *Collection[T, P], m *itsm.Machine[P], cfg RecordsConfig) (*Records[T, P], error) {
+	if b == nil || coll == nil || m == nil {
+		return nil, itsm.Invalidf("records: backend, collection and machine are required")
+	}
+	if m.Kind() != coll.Kind() {
+		return nil, itsm.Invalidf("records: machine kind %q does not match collection kind %q", m.Kind(), coll.Kind())
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = itsm.SystemClock{}
+	}
+	if cfg.Authorizer == nil {
+		cfg.Authorizer = itsm.DefaultAuthorizer()
+	}
+	if cfg.Retries == 0 {
+		cfg.Retries = 3
+	}
+	return &Records[T, P]{backend: b, coll: coll, machine: m, cfg: cfg}, nil
+}
+
+// Backend returns the backend the records live in.
+func (r *Records[T, P]) Backend() Backend { return r.backend }
+
+// Collection returns the record kind's collection.
+func (r *Records[T, P]) Collection() *Collection[T, P] { return r.coll }
+
+// Machine returns the record kind's compiled lifecycle.
+func (r *Records[T, P]) Machine() *itsm.Machine[P] { return r.machine }
+
+// Get reads one record.
+func (r *Records[T, P]) Get(ctx context.Context, id string) (P, error) {
+	if ctx == nil {
+		return nil, itsm.Invalidf("%s: nil context", r.coll.Kind())
+	}
+	return r.coll.Get(ctx, r.backend, id)
+}
+
+// Query runs a query on the kind and decodes one page.
+func (r *Records[T, P]) Query(ctx context.Context, q Query) ([]P, string, error) {
+	if ctx == nil {
+		return nil, "", itsm.Invalidf("%s: nil context", r.coll.Kind())
+	}
+	return r.coll.Query(ctx, r.backend, q)
+}
+
+// History returns the record's events, oldest first.
+func (r *Records[T, P]) History(ctx context.Context, id string) ([]itsm.Event, error) {
+	if ctx == nil {
+		return nil, itsm.Invalidf("%s: nil context", r.coll.Kind())
+	}
+	return r.backend.History(ctx, r.coll.Kind(), id)
+}
+
+// Verify checks the record's event chain against the hash the record holds.
+func (r *Records[T, P]) Verify(ctx context.Context, id string) error {
+	rec, err := r.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	evs, err := r.History(ctx, id)
+	if err != nil {
+		return err
+	}
+	return itsm.Verify(evs, rec.Meta().Head)
+}
+
+// Create stores a new record in the lifecycle's initial state, with a new id
+// (unless rec carries a valid one, as imports do) and the next human number,
+// and writes its "create" event.
+func (r *Records[T, P]) Create(ctx context.Context, rec P, cmd Command) error {
+	if err := r.precheck(ctx, rec); err != nil {
+		return err
+	}
+	return r.backend.Update(ctx, func(tx Tx) error { return r.CreateTx(ctx, tx, rec, cmd) })
+}
+
+// CreateTx is Create inside a caller's unit of work, so several records can
+// be written together. On error rec may be partly filled; the unit of work
+// must be abandoned.
+func (r *Records[T, P]) CreateTx(ctx context.Context, tx Tx, rec P, cmd Command) error {
+	if err := r.precheck(ctx, rec); err != nil {
+		return err
+	}
+	kind := r.coll.Kind()
+	if err := itsm.Authorize(ctx, r.cfg.Authorizer, kind, itsm.ActionCreate, rec); err != nil {
+		return err
+	}
+	now, at, err := r.times(ctx, cmd, time.Time{})
+	if err != nil {
+		return err
+	}
+	m := rec.Meta()
+	if m.ID == "" {
+		m.ID = itsm.NewID()
+	} else if !itsm.ValidID(m.ID) {
+		return itsm.Invalidf("%s: id %q is not a UUID", kind, m.ID)
+	}
+	if m.Version != 0 {
+		return itsm.Invalidf("%s %s: a new record has version 0, not %d", kind, m.ID, m.Version)
+	}
+	m.State, m.Head = r.machine.Initial(), ""
+	m.CreatedAt, m.UpdatedAt = at, at
+	if r.cfg.Prefix != "" && m.Number == "" {
+		n, err := tx.NextSequence(ctx, kind)
+		if err != nil {
+			return err
+		}
+		m.Number = itsm.FormatNumber(r.cfg.Prefix, n)
+	}
+	if err := validate(rec); err != nil {
+		return err
+	}
+	changes, err := r.diff(nil, rec)
+	if err != nil {
+		return err
+	}
+	return r.write(ctx, tx, rec, itsm.Event{Name: itsm.EventCreate, To: m.State}, changes, now, at, cmd)
+}
+
+// Fire applies a lifecycle event to the record: mutate (may be nil) first
+// sets the fields the event needs (a resolution code, a hold reason), then
+// the actor is authorised for the event, the lifecycle decides (guards see
+// the mutated record), the effects run, and the record and its event are
+// written together. A refusal writes nothing. On a version conflict with a
+// concurrent writer it re-reads and tries again (RecordsConfig.Retries).
+func (r *Records[T, P]) Fire(ctx context.Context, id, event string, cmd Command, mutate func(P) error) (P, error) {
+	return r.retry(ctx, func(tx Tx) (P, error) { return r.FireTx(ctx, tx, id, event, cmd, mutate) })
+}
+
+// FireTx is Fire inside a caller's unit of work, without retries.
+func (r *Records[T, P]) FireTx(ctx context.Context, tx Tx, id, event string, cmd Command, mutate func(P) error) (P, error) {
+	return r.change(ctx, tx, id, event, cmd, mutate)
+}
+
+// Change updates fields of the record without a state change and writes an
+// "update" event listing the changed fields. mutate must not change the
+// state; an unchanged record writes nothing and returns it as it was.
+func (r *Records[T, P]) Change(ctx context.Context, id string, cmd Command, mutate func(P) error) (P, error) {
+	return r.retry(ctx, func(tx Tx) (P, error) { return r.ChangeTx(ctx, tx, id, cmd, mutate) })
+}
+
+// ChangeTx is Change inside a caller's unit of work, without retries.
+func (r *Records[T, P]) ChangeTx(ctx context.Context, tx Tx, id string, cmd Command, mutate func(P) error) (P, error) {
+	if mutate == nil {
+		return nil, itsm.Invalidf("%s %s: change without a mutation", r.coll.Kind(), id)
+	}
+	return r.change(ctx, tx, id, "", cmd, mutate)
+}
+
+func (r *Records[T, P]) change(ctx context.Context, tx Tx, id, event string, cmd Command, mutate func(P) error) (P, error) {
+	if ctx == nil {
+		return nil, itsm.Invalidf("%s: nil context", r.coll.Kind())
+	}
+	kind := r.coll.Kind()
+	before, err := tx.Get(ctx, kind, id)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := r.coll.Decode(before)
+	if err != nil {
+		return nil, err
+	}
+	m := rec.Meta()
+	from := m.State
+	if err := r.machine.CheckState(from); err != nil {
+		return nil, err
+	}
+	if mutate != nil {
+		if err := mutate(rec); err != nil {
+			return nil, err
+		}
+		if m.ID != id || m.Version != before.Version || m.State != from {
+			return nil, itsm.Invalidf("%s %s: a mutation may not change id, version or state", kind, id)
+		}
+	}
+	action := event
+	if event == "" {
+		action = itsm.ActionUpdate
+	}
+	if err := itsm.Authorize(ctx, r.cfg.Authorizer, kind, action, rec); err != nil {
+		return nil, err
+	}
+	now, at, err := r.times(ctx, cmd, m.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	actor, _ := itsm.ActorFrom(ctx)
+	ev := itsm.Event{Name: itsm.EventUpdate, From: from, To: from}
+	if event != "" {
+		tr, err := r.machine.Decide(ctx, rec, itsm.Transition{Event: event, From: from, Actor: actor, At: at, Reason: cmd.Reason, Import: !cmd.At.IsZero()})
+		if err != nil {
+			var te *itsm.TransitionError
+			if errors.As(err, &te) {
+				te.ID, te.Number = m.ID, m.Number
+			}
+			return nil, err
+		}
+		m.State = tr.To
+		if err := r.machine.RunEffects(ctx, rec, tr); err != nil {
+			return nil, err
+		}
+		if m.ID != id || m.Version != before.Version || m.State != tr.To {
+			return nil, itsm.Invalidf("%s %s: an effect may not change id, version or state", kind, id)
+		}
+		ev = itsm.Event{Name: event, From: from, To: tr.To}
+	}
+	if err := validate(rec); err != nil {
+		return nil, err
+	}
+	changes, err := r.diff(before.Data, rec)
+	if err != nil {
+		return nil, err
+	}
+	if event == "" && len(changes) == 0 {
+		return rec, nil
+	}
+	m.UpdatedAt = at
+	if err := r.write(ctx, tx, rec, ev, changes, now, at, cmd); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// write seals the event for rec (whose Meta carries the pre-write version
+// and head), stores the record at the next version and appends the event.
+func (r *Records[T, P]) write(ctx context.Context, tx Tx, rec P, ev itsm.Event, changes []itsm.Change, now, at time.Time, cmd Command) error {
+	m := rec.Meta()
+	actor, _ := itsm.ActorFrom(ctx)
+	ev.ID = itsm.NewID()
+	ev.Kind, ev.RecordID, ev.Number = r.coll.Kind(), m.ID, m.Number
+	ev.RecordVersion = m.Version + 1
+	ev.Actor, ev.At, ev.RecordedAt, ev.Reason, ev.Changes = actor.ID, at, now, cmd.Reason, changes
+	prevHead := m.Head
+	itsm.Seal(&ev, prevHead)
+	m.Head = ev.Hash
+	if err := r.coll.Put(ctx, tx, rec); err != nil {
+		m.Head = prevHead
+		return err
+	}
+	return tx.Append(ctx, ev)
+}
+
+// metaFields are not reported as changes: they change on every write.
+var metaFields = []string{"version", "head", "updated_at"}
+
+// diff lists the top-level JSON fields that differ between the stored data
+// and rec, in field-name order.
+func (r *Records[T, P]) diff(beforeData []byte, rec P) ([]itsm.Change, error) {
+	after, err := json.Marshal(rec)
+	if err != nil {
+		return nil, itsm.Invalidf("%s %s: cannot encode: %v", r.coll.Kind(), rec.Meta().ID, err)
+	}
+	var a, b map[string]json.RawMessage
+	if err := json.Unmarshal(after, &a); err != nil {
+		return nil, itsm.Invalidf("%s %s: record does not encode as a JSON object", r.coll.Kind(), rec.Meta().ID)
+	}
+	if len(beforeData) > 0 {
+		if err := json.Unmarshal(beforeData, &b); err != nil {
+			return nil, itsm.Invalidf("%s %s: stored data is corrupt: %v", r.coll.Kind(), rec.Meta().ID, err)
+		}
+	}
+	keys := make([]string, 0, len(a)+len(b))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var out []itsm.Change
+	for _, k := range keys {
+		if slices.Contains(metaFields, k) || bytes.Equal(a[k], b[k]) {
+			continue
+		}
+		out = append(out, itsm.Change{Field: k, From: string(b[k]), To: string(a[k])})
+	}
+	return out, nil
+}
+
+// times returns the recording time and the occurrence time of a command,
+// checking a backdated time against the actor's rights and the record's
+// newest event.
+func (r *Records[T, P]) times(ctx context.Context, cmd Command, newest time.Time) (now, at time.Time, err error) {
+	now = itsm.NormalizeTime(r.cfg.Clock.Now())
+	if cmd.At.IsZero() {
+		if now.Before(newest) {
+			// A backdated import may have left the record ahead of the
+			// clock's now only by clock skew; never write time backwards.
+			return now, newest, nil
+		}
+		return now, now, nil
+	}
+	if err := itsm.Authorize(ctx, r.cfg.Authorizer, r.coll.Kind(), itsm.ActionImport, nil); err != nil {
+		return now, now, err
+	}
+	at = itsm.NormalizeTime(cmd.At)
+	switch {
+	case at.After(now):
+		return now, now, itsm.Invalidf("%s: occurrence time %s is in the future", r.coll.Kind(), at.Format(time.RFC3339))
+	case at.Before(newest):
+		return now, now, itsm.Invalidf("%s: occurrence time %s is before the record's newest event at %s",
+			r.coll.Kind(), at.Format(time.RFC3339), newest.Format(time.RFC3339))
+	}
+	return now, at, nil
+}
+
+func (r *Records[T, P]) precheck(ctx context.Context, rec P) error {
+	if ctx == nil {
+		return itsm.Invalidf("%s: nil context", r.coll.Kind())
+	}
+	if rec == nil {
+		return itsm.Invalidf("%s: nil record", r.coll.Kind())
+	}
+	return nil
+}
+
+func (r *Records[T, P]) retry(ctx context.Context, fn func(Tx) (P, error)) (P, error) {
+	if ctx == nil {
+		return nil, itsm.Invalidf("%s: nil context", r.coll.Kind())
+	}
+	for attempt := 0; ; attempt++ {
+		var out P
+		err := r.backend.Update(ctx, func(tx Tx) error {
+			var err error
+			out, err = fn(tx)
+			return err
+		})
+		if err == nil {
+			return out, nil
+		}
+		if !errors.Is(err, itsm.ErrConflict) || attempt >= r.cfg.Retries {
+			return nil, err
+		}
+	}
+}
+
+func validate(rec any) error {
+	if v, ok := rec.(Validator); ok {
+		return v.Validate()
+	}
+	return nil
+}
