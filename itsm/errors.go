@@ -150,11 +150,12 @@ type ForbiddenError struct {
 }
 
 func (e *ForbiddenError) Error() string {
-	who := e.Actor
-	if who == "" {
-		who = "no actor"
+	var msg string
+	if e.Actor == "" {
+		msg = fmt.Sprintf("forbidden: %s %s", e.Action, e.Kind)
+	} else {
+		msg = fmt.Sprintf("forbidden: %s may not %s %s", e.Actor, e.Action, e.Kind)
 	}
-	msg := fmt.Sprintf("forbidden: %s may not %s %s", who, e.Action, e.Kind)
 	if e.Reason != "" {
 		msg += ": " + e.Reason
 	}
