@@ -110,12 +110,12 @@ func Seal(e *Event, prev string) {
 type ChainError struct {
 	Kind     string
 	RecordID string
-	Index    int // position in the slice given to Verify
+	Index    int // position in the slice given to Verify, from 0
 	Problem  string
 }
 
 func (e *ChainError) Error() string {
-	return fmt.Sprintf("%s %s: event chain broken at entry %d: %s", e.Kind, e.RecordID, e.Index, e.Problem)
+	return fmt.Sprintf("%s %s: event chain broken at entry %d of the history: %s", e.Kind, e.RecordID, e.Index+1, e.Problem)
 }
 
 // Is makes a ChainError match ErrConflict.
