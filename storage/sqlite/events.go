@@ -1,0 +1,212 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pillars-itsm/pillars/itsm"
+)
+
+// The event log is the table pillars_events, whose INTEGER PRIMARY KEY seq is
+// SQLite's rowid. SQLite admits one writer at a time and a unit of work
+// assigns seq (max(rowid)+1) inside its BEGIN IMMEDIATE transaction, holding
+// the write lock until it commits; the next writer, of this process or
+// another, starts only after that commit and so can only take higher values.
+// Seq order is therefore commit order: a reader that resumes after the last
+// seq it saw never skips an event that commits late, which a database with
+// concurrent writers (PostgreSQL's sequences) has to work for. Rolled-back
+// units free their seq values again, so the committed log has no gaps from
+// them. Triggers refuse UPDATE and DELETE: the log is append-only.
+
+const eventCols = `id, kind, record_id, number, record_version, name, from_state, to_state, actor, at, recorded_at, reason, changes, prev_hash, hash`
+
+const eventParams = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+const eventColCount = 15
+
+const sqlAppendEvent = `INSERT INTO pillars_events (` + eventCols + `) VALUES ` + eventParams
+
+// eventArgs appends the parameters of one event, in eventCols order. Times
+// are stored as Unix microseconds (itsm.TimePrecision), Changes as a JSON
+// array, NULL when the event has none, so nil and empty slices round-trip.
+func eventArgs(args []any, e *itsm.Event) ([]any, error) {
+	var changes any
+	if e.Changes != nil {
+		for _, c := range e.Changes {
+			if !utf8.ValidString(c.Field) || !utf8.ValidString(c.From) || !utf8.ValidString(c.To) {
+				return args, itsm.Invalidf("storage/sqlite: event %s of %s %s: change of %q is not valid UTF-8 and cannot be kept as JSON", e.ID, e.Kind, e.RecordID, c.Field)
+			}
+		}
+		b, err := json.Marshal(e.Changes)
+		if err != nil {
+			return args, itsm.Invalidf("storage/sqlite: event %s of %s %s: changes: %v", e.ID, e.Kind, e.RecordID, err)
+		}
+		changes = string(b)
+	}
+	return append(args, e.ID, e.Kind, e.RecordID, e.Number, e.RecordVersion, e.Name, e.From, e.To, e.Actor,
+		e.At.UnixMicro(), e.RecordedAt.UnixMicro(), e.Reason, changes, e.PrevHash, e.Hash), nil
+}
+
+// Append inserts the events in the order given; they receive their Seq as
+// they are inserted inside the unit's write transaction, which is the order
+// they commit in.
+func (u *unit) Append(ctx context.Context, events ...itsm.Event) error {
+	if u.ended.Load() {
+		return itsm.Invalidf("storage/sqlite: Tx used after its unit of work ended")
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	if len(events) == 1 {
+		args, err := eventArgs(make([]any, 0, eventColCount), &events[0])
+		if err != nil {
+			return err
+		}
+		if _, err := u.stmt(ctx, u.s.wfixed.appendEvent).ExecContext(ctx, args...); err != nil {
+			return u.s.fail("append event "+events[0].ID, err)
+		}
+		return nil
+	}
+	return insertEvents(ctx, u.tx, events, u.s.fail)
+}
+
+// eventsPerStatement bounds a multi-row event INSERT well below SQLite's
+// 32766 parameters.
+const eventsPerStatement = 500
+
+// insertEvents writes events with multi-row INSERTs, in order.
+func insertEvents(ctx context.Context, tx *sql.Tx, events []itsm.Event, fail func(string, error) error) error {
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	args := make([]any, 0, min(len(events), eventsPerStatement)*eventColCount)
+	for start := 0; start < len(events); start += eventsPerStatement {
+		chunk := events[start:min(start+eventsPerStatement, len(events))]
+		args = args[:0]
+		for i := range chunk {
+			var err error
+			if args, err = eventArgs(args, &chunk[i]); err != nil {
+				return err
+			}
+		}
+		text := sqlAppendEvent + strings.Repeat(", "+eventParams, len(chunk)-1)
+		var err error
+		if len(chunk) == eventsPerStatement {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, text); err != nil {
+					return fail("append events", err)
+				}
+			}
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, text, args...)
+		}
+		if err != nil {
+			return fail("append events", err)
+		}
+	}
+	return nil
+}
+
+// eventScanner reads rows of seq followed by eventCols.
+type eventScanner struct {
+	e       itsm.Event
+	at, rec int64
+	changes sql.NullString
+	dest    []any
+}
+
+func newEventScanner() *eventScanner {
+	es := &eventScanner{}
+	e := &es.e
+	es.dest = []any{&e.Seq, &e.ID, &e.Kind, &e.RecordID, &e.Number, &e.RecordVersion, &e.Name, &e.From, &e.To,
+		&e.Actor, &es.at, &es.rec, &e.Reason, &es.changes, &e.PrevHash, &e.Hash}
+	return es
+}
+
+// scan decodes one event row; a row that does not decode is an error naming
+// its seq (and record, when that much was read).
+func (es *eventScanner) scan(rows *sql.Rows) (itsm.Event, error) {
+	es.e = itsm.Event{}
+	es.changes = sql.NullString{}
+	if err := rows.Scan(es.dest...); err != nil {
+		return itsm.Event{}, es.corrupt(err)
+	}
+	e := es.e
+	e.At = time.UnixMicro(es.at).UTC()
+	e.RecordedAt = time.UnixMicro(es.rec).UTC()
+	if es.changes.Valid {
+		if err := json.Unmarshal([]byte(es.changes.String), &e.Changes); err != nil {
+			return itsm.Event{}, es.corrupt(fmt.Errorf("changes: %w", err))
+		}
+		if e.Changes == nil { // "null" was stored by hand: keep a non-nil empty list out of it
+			return itsm.Event{}, es.corrupt(fmt.Errorf("changes: %q is not a JSON array", es.changes.String))
+		}
+	}
+	return e, nil
+}
+
+func (es *eventScanner) corrupt(err error) error {
+	what := "event seq " + strconv.FormatInt(es.e.Seq, 10)
+	if es.e.Kind != "" || es.e.RecordID != "" {
+		what += " (" + es.e.Kind + " " + es.e.RecordID + ")"
+	}
+	return &corruptError{What: what, Err: err}
+}
+
+// ReadEvents returns up to limit events with Seq > after, in Seq order, from
+// the committed log. A limit below 1 is ErrInvalid.
+func (s *Store) ReadEvents(ctx context.Context, after int64, limit int) ([]itsm.Event, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if limit < 1 {
+		return nil, itsm.Invalidf("storage/sqlite: read events: limit %d, want at least 1", limit)
+	}
+	return s.readEvents(ctx, "read events", `SELECT seq, `+eventCols+` FROM pillars_events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+}
+
+// History returns the events of one record in RecordVersion order (then Seq,
+// should a version repeat), using the (kind, record_id, record_version)
+// index. A record without events has an empty history.
+func (s *Store) History(ctx context.Context, kindName, id string) ([]itsm.Event, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	return s.readEvents(ctx, "history of "+kindName+" "+id,
+		`SELECT seq, `+eventCols+` FROM pillars_events WHERE kind = ? AND record_id = ? ORDER BY record_version, seq`, kindName, id)
+}
+
+func (s *Store) readEvents(ctx context.Context, what, text string, args ...any) ([]itsm.Event, error) {
+	st, err := s.readStmt(ctx, text)
+	if err != nil {
+		return nil, s.fail(what, err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, s.fail(what, err)
+	}
+	defer rows.Close()
+	var out []itsm.Event
+	es := newEventScanner()
+	for rows.Next() {
+		e, err := es.scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(what, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,134 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+// rowsPerInsert bounds the rows of one multi-row document INSERT; it is
+// lowered further for wide kinds so a statement stays below SQLite's 32766
+// parameters.
+const rowsPerInsert = 256
+
+// Import writes many new documents and their events in one BEGIN IMMEDIATE
+// transaction, with multi-row INSERT statements prepared once per kind and
+// chunk size. Every document is checked against its kind's schema before
+// anything is written; a document whose id exists already, in the store or
+// earlier in docs, fails the whole import with a *itsm.ConflictError naming
+// it. It is all or nothing, like the generic storage.Import.
+func (s *Store) Import(ctx context.Context, docs []storage.Document, events []itsm.Event) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	type group struct {
+		k    *kind
+		docs []*storage.Document
+	}
+	var order []*group
+	groups := map[string]*group{}
+	seen := map[[2]string]bool{}
+	for i := range docs {
+		d := &docs[i]
+		g := groups[d.Kind]
+		if g == nil {
+			k, err := s.lookup(ctx, d.Kind)
+			if err != nil {
+				return err
+			}
+			g = &group{k: k}
+			groups[d.Kind] = g
+			order = append(order, g)
+		}
+		if err := g.k.schema.CheckDocument(*d); err != nil {
+			return err
+		}
+		key := [2]string{d.Kind, d.ID}
+		if seen[key] {
+			return &itsm.ConflictError{Kind: d.Kind, ID: d.ID}
+		}
+		seen[key] = true
+		g.docs = append(g.docs, d)
+	}
+	if len(docs) == 0 && len(events) == 0 {
+		return nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail("import", err)
+	}
+	defer tx.Rollback()
+	for _, g := range order {
+		if err := s.insertDocs(ctx, tx, g.k, g.docs); err != nil {
+			return err
+		}
+	}
+	if err := insertEvents(ctx, tx, events, s.fail); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail("import", err)
+	}
+	return nil
+}
+
+// insertDocs inserts documents of one kind with multi-row INSERTs: a
+// statement for full chunks, prepared once, and one for the remainder.
+func (s *Store) insertDocs(ctx context.Context, tx *sql.Tx, k *kind, docs []*storage.Document) error {
+	width := 3 + len(k.schema.Fields)
+	per := min(rowsPerInsert, 32766/width)
+	row := "(?" + strings.Repeat(", ?", width-1) + ")"
+	head := "INSERT INTO " + k.table + " (" + k.insertCols + ") VALUES "
+	text := func(n int) string { return head + row + strings.Repeat(", "+row, n-1) }
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	args := make([]any, 0, min(per, len(docs))*width)
+	for start := 0; start < len(docs); start += per {
+		chunk := docs[start:min(start+per, len(docs))]
+		args = args[:0]
+		for _, d := range chunk {
+			args = append(args, d.ID, d.Version, d.Data)
+			for _, v := range d.Fields {
+				args = append(args, v.Any())
+			}
+		}
+		var err error
+		if len(chunk) == per {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, text(per)); err != nil {
+					return s.fail("import "+k.schema.Kind, err)
+				}
+			}
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, text(len(chunk)), args...)
+		}
+		if err != nil {
+			err = s.fail("import "+k.schema.Kind, err)
+			if isConflict(err) {
+				return s.importConflict(ctx, tx, k, chunk, err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// importConflict names the document of chunk that exists already.
+func (s *Store) importConflict(ctx context.Context, tx *sql.Tx, k *kind, chunk []*storage.Document, cause error) error {
+	for _, d := range chunk {
+		var v int64
+		err := tx.QueryRowContext(ctx, k.existsSQL, d.ID).Scan(&v)
+		if err == nil {
+			return &itsm.ConflictError{Kind: d.Kind, ID: d.ID}
+		}
+	}
+	return cause
+}

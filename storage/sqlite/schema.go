@@ -1,0 +1,370 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+// kind is a schema known to the store, with the SQL of its document table.
+//
+// Each kind has its own table, pillars_doc_<kind>: the columns _id (TEXT
+// PRIMARY KEY), _version (INTEGER) and _data (BLOB) hold the document, and
+// every declared field is a column of its own name, TEXT with the binary
+// collation for strings, INTEGER for ints and for times (Unix microseconds).
+// Each field has an index on (field, _id); each declared composite Index is
+// an index on its fields in order, then _id. The system columns start with an
+// underscore, which a field name cannot, so no declaration can clash with
+// them.
+type kind struct {
+	schema     storage.Schema
+	registered bool   // by Register on this Store value, not only found in the file
+	table      string // quoted table name
+	cols       string // select list: _id, _version, _data, then the fields in schema order
+
+	insertCols string // _id, _version, _data, then the fields
+
+	getSQL, insertSQL, updateSQL, deleteSQL, existsSQL string
+
+	prep atomic.Pointer[kindStmts] // nil until prepared on the writer
+}
+
+// kindStmts are a kind's statements prepared on the writer connection.
+type kindStmts struct {
+	get, insert, update, delete, exists *sql.Stmt
+}
+
+func (ks *kindStmts) all() []*sql.Stmt {
+	var out []*sql.Stmt
+	for _, st := range []*sql.Stmt{ks.get, ks.insert, ks.update, ks.delete, ks.exists} {
+		if st != nil {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// quoteIdent quotes an SQL identifier. Names reaching here passed
+// storage.ValidName already; quoting them anyway keeps keywords (a field
+// named "order") and any future looser rule safe.
+func quoteIdent(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
+func tableName(kindName string) string { return "pillars_doc_" + kindName }
+
+func fieldIndexName(kindName, field string) string { return tableName(kindName) + "__f_" + field }
+
+func compositeIndexName(kindName, index string) string { return tableName(kindName) + "__i_" + index }
+
+func columnType(t storage.FieldType) string {
+	if t == storage.TypeString {
+		return "TEXT"
+	}
+	return "INTEGER"
+}
+
+func columnDef(f storage.Field) string {
+	if f.Type == storage.TypeString {
+		return quoteIdent(f.Name) + " TEXT NOT NULL DEFAULT '' COLLATE BINARY"
+	}
+	return quoteIdent(f.Name) + " INTEGER NOT NULL DEFAULT 0"
+}
+
+func cloneSchema(s storage.Schema) storage.Schema {
+	c := storage.Schema{Kind: s.Kind, Fields: slices.Clone(s.Fields)}
+	for _, ix := range s.Indexes {
+		c.Indexes = append(c.Indexes, storage.Index{Name: ix.Name, Fields: slices.Clone(ix.Fields)})
+	}
+	return c
+}
+
+func newKind(s storage.Schema, registered bool) *kind {
+	k := &kind{schema: s, registered: registered, table: quoteIdent(tableName(s.Kind))}
+	names := make([]string, len(s.Fields))
+	for i, f := range s.Fields {
+		names[i] = quoteIdent(f.Name)
+	}
+	k.cols = strings.Join(append([]string{"_id", "_version", "_data"}, names...), ", ")
+	k.insertCols = strings.Join(append([]string{"_id", "_version", "_data"}, names...), ", ")
+	k.getSQL = "SELECT " + k.cols + " FROM " + k.table + " WHERE _id = ?"
+	k.insertSQL = "INSERT INTO " + k.table + " (" + k.insertCols + ") VALUES (?, ?, ?" + strings.Repeat(", ?", len(names)) + ")"
+	set := []string{"_version = ?", "_data = ?"}
+	for _, n := range names {
+		set = append(set, n+" = ?")
+	}
+	k.updateSQL = "UPDATE " + k.table + " SET " + strings.Join(set, ", ") + " WHERE _id = ? AND _version = ?"
+	k.deleteSQL = "DELETE FROM " + k.table + " WHERE _id = ? AND _version = ?"
+	k.existsSQL = "SELECT _version FROM " + k.table + " WHERE _id = ?"
+	return k
+}
+
+// lookup returns the kind, loading it from the file when another process
+// registered it after this store was opened; an unknown kind is ErrInvalid.
+// It reads through the reader pool, so it is safe inside a unit of work.
+func (s *Store) lookup(ctx context.Context, name string) (*kind, error) {
+	s.mu.RLock()
+	k := s.kinds[name]
+	s.mu.RUnlock()
+	if k != nil {
+		return k, nil
+	}
+	if !storage.ValidName(name) {
+		return nil, itsm.Invalidf("storage/sqlite: kind %q is not registered", name)
+	}
+	var text string
+	err := s.r.QueryRowContext(ctx, `SELECT schema FROM pillars_kinds WHERE kind = ?`, name).Scan(&text)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, itsm.Invalidf("storage/sqlite: kind %q is not registered", name)
+	}
+	if err != nil {
+		return nil, s.fail("kind "+name, err)
+	}
+	sch, err := decodeSchema(name, text)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if k := s.kinds[name]; k != nil {
+		return k, nil
+	}
+	k = newKind(sch, false)
+	s.kinds[name] = k
+	s.pending.Store(true)
+	return k, nil
+}
+
+func decodeSchema(name, text string) (storage.Schema, error) {
+	var sch storage.Schema
+	if err := json.Unmarshal([]byte(text), &sch); err != nil {
+		return sch, &corruptError{What: "schema of kind " + name, Err: err}
+	}
+	if err := sch.Validate(); err != nil || sch.Kind != name {
+		return sch, &corruptError{What: "schema of kind " + name, Err: fmt.Errorf("invalid stored schema %+v: %v", sch, err)}
+	}
+	return sch, nil
+}
+
+// loadKinds reads every registered schema from the file.
+func (s *Store) loadKinds(ctx context.Context) error {
+	rows, err := s.r.QueryContext(ctx, `SELECT kind, schema FROM pillars_kinds ORDER BY kind`)
+	if err != nil {
+		return s.fail("load kinds", err)
+	}
+	defer rows.Close()
+	loaded := map[string]storage.Schema{}
+	for rows.Next() {
+		var name, text string
+		if err := rows.Scan(&name, &text); err != nil {
+			return &corruptError{What: "pillars_kinds", Err: err}
+		}
+		sch, err := decodeSchema(name, text)
+		if err != nil {
+			return err
+		}
+		loaded[name] = sch
+	}
+	if err := rows.Err(); err != nil {
+		return s.fail("load kinds", err)
+	}
+	s.mu.Lock()
+	for name, sch := range loaded {
+		if _, ok := s.kinds[name]; !ok {
+			s.kinds[name] = newKind(sch, false)
+		}
+	}
+	s.mu.Unlock()
+	return s.prepareWriter(ctx)
+}
+
+// Register declares a kind: it creates the kind's table, a column and an
+// index per field and an index per composite Index, and records the schema
+// in the file, all in one transaction.
+//
+// Registering the schema the store already holds for the kind is a no-op. A
+// different schema for a kind registered earlier on this Store value is
+// ErrConflict. A kind found in the file (registered by an earlier run or
+// another process) may be registered with a different schema: fields that
+// are new get their column (existing documents hold the zero value, "" or 0,
+// until rewritten) and index, indexes that changed are rebuilt, indexes no
+// longer declared are dropped, and columns of fields no longer declared are
+// kept but ignored. A field whose type changed is ErrConflict: its stored
+// values cannot be converted.
+//
+// Register must not be called inside a unit of work: it needs the writer
+// connection that the unit holds.
+func (s *Store) Register(ctx context.Context, sch storage.Schema) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if err := sch.Validate(); err != nil {
+		return err
+	}
+	sch = cloneSchema(sch)
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	s.mu.RLock()
+	cur := s.kinds[sch.Kind]
+	s.mu.RUnlock()
+	switch {
+	case cur != nil && cur.schema.Equal(sch):
+		cur.registered = true // registered is only touched under regMu
+		return nil
+	case cur != nil && cur.registered:
+		return fmt.Errorf("storage/sqlite: register %s: %w: a different schema is registered for this kind", sch.Kind, itsm.ErrConflict)
+	}
+	if err := s.applySchema(ctx, sch); err != nil {
+		return err
+	}
+	k := newKind(sch, true)
+	s.mu.Lock()
+	s.kinds[sch.Kind] = k
+	s.mu.Unlock()
+	if cur != nil {
+		// A unit of work may still run on the old statements: retire them
+		// until Close.
+		if p := cur.prep.Load(); p != nil {
+			s.stmtMu.Lock()
+			s.retired = append(s.retired, p.all()...)
+			s.stmtMu.Unlock()
+		}
+	}
+	return s.prepareWriter(ctx)
+}
+
+// applySchema brings the file's table for sch.Kind to sch, in one write
+// transaction that re-reads what the file holds, so two processes registering
+// at once see each other's work.
+func (s *Store) applySchema(ctx context.Context, sch storage.Schema) error {
+	fail := func(err error) error { return s.fail("register "+sch.Kind, err) }
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer tx.Rollback()
+	var text string
+	var stored *storage.Schema
+	switch err := tx.QueryRowContext(ctx, `SELECT schema FROM pillars_kinds WHERE kind = ?`, sch.Kind).Scan(&text); {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return fail(err)
+	default:
+		old, err := decodeSchema(sch.Kind, text)
+		if err != nil {
+			return err
+		}
+		if old.Equal(sch) {
+			return nil // another process got here first
+		}
+		stored = &old
+	}
+	ddl, err := schemaDDL(ctx, tx, sch, stored)
+	if err != nil {
+		return err
+	}
+	for _, stmt := range ddl {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fail(err)
+		}
+	}
+	js, err := json.Marshal(sch)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO pillars_kinds (kind, schema, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (kind) DO UPDATE SET schema = excluded.schema, updated_at = excluded.updated_at`,
+		sch.Kind, string(js), time.Now().UnixMicro()); err != nil {
+		return fail(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// schemaDDL returns the statements that create the kind's table and indexes,
+// or, when stored is the schema the file holds, that bring it to sch.
+func schemaDDL(ctx context.Context, tx *sql.Tx, sch storage.Schema, stored *storage.Schema) ([]string, error) {
+	table := tableName(sch.Kind)
+	qt := quoteIdent(table)
+	var ddl []string
+	fieldIndex := func(f string) string {
+		return "CREATE INDEX IF NOT EXISTS " + quoteIdent(fieldIndexName(sch.Kind, f)) + " ON " + qt + " (" + quoteIdent(f) + ", _id)"
+	}
+	composite := func(ix storage.Index) string {
+		cols := make([]string, 0, len(ix.Fields)+1)
+		for _, f := range ix.Fields {
+			cols = append(cols, quoteIdent(f))
+		}
+		cols = append(cols, "_id")
+		return "CREATE INDEX IF NOT EXISTS " + quoteIdent(compositeIndexName(sch.Kind, ix.Name)) + " ON " + qt + " (" + strings.Join(cols, ", ") + ")"
+	}
+	if stored == nil {
+		cols := []string{"_id TEXT NOT NULL COLLATE BINARY PRIMARY KEY", "_version INTEGER NOT NULL", "_data BLOB"}
+		for _, f := range sch.Fields {
+			cols = append(cols, columnDef(f))
+		}
+		ddl = append(ddl, "CREATE TABLE IF NOT EXISTS "+qt+" (\n\t"+strings.Join(cols, ",\n\t")+"\n)")
+	} else {
+		// The columns the table has, with their declared types.
+		rows, err := tx.QueryContext(ctx, `SELECT name, type FROM pragma_table_info(?)`, table)
+		if err != nil {
+			return nil, fmt.Errorf("storage/sqlite: register %s: %w", sch.Kind, interpretError(err))
+		}
+		have := map[string]string{}
+		for rows.Next() {
+			var n, t string
+			if err := rows.Scan(&n, &t); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("storage/sqlite: register %s: %w", sch.Kind, err)
+			}
+			have[n] = strings.ToUpper(t)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("storage/sqlite: register %s: %w", sch.Kind, interpretError(err))
+		}
+		for _, f := range sch.Fields {
+			if i := stored.FieldIndex(f.Name); i >= 0 && stored.Fields[i].Type != f.Type {
+				return nil, fmt.Errorf("storage/sqlite: register %s: %w: field %s is %s in the database, %s in the new schema",
+					sch.Kind, itsm.ErrConflict, f.Name, stored.Fields[i].Type, f.Type)
+			}
+			t, ok := have[f.Name]
+			switch {
+			case !ok:
+				ddl = append(ddl, "ALTER TABLE "+qt+" ADD COLUMN "+columnDef(f))
+			case t != columnType(f.Type):
+				return nil, fmt.Errorf("storage/sqlite: register %s: %w: column %s is %s in the database, field is %s",
+					sch.Kind, itsm.ErrConflict, f.Name, t, f.Type)
+			}
+		}
+		for _, f := range stored.Fields {
+			if sch.FieldIndex(f.Name) < 0 {
+				ddl = append(ddl, "DROP INDEX IF EXISTS "+quoteIdent(fieldIndexName(sch.Kind, f.Name)))
+			}
+		}
+		for _, old := range stored.Indexes {
+			i := slices.IndexFunc(sch.Indexes, func(ix storage.Index) bool { return ix.Name == old.Name })
+			if i < 0 || !slices.Equal(sch.Indexes[i].Fields, old.Fields) {
+				ddl = append(ddl, "DROP INDEX IF EXISTS "+quoteIdent(compositeIndexName(sch.Kind, old.Name)))
+			}
+		}
+	}
+	for _, f := range sch.Fields {
+		ddl = append(ddl, fieldIndex(f.Name))
+	}
+	for _, ix := range sch.Indexes {
+		ddl = append(ddl, composite(ix))
+	}
+	return ddl, nil
+}
