@@ -1,0 +1,266 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pillars-itsm/pillars/itsm"
+)
+
+// The event log and the late-commit problem.
+//
+// Events live in the _events table; Seq comes from the native sequence
+// _event_seq (CACHE 1: a value drawn later is always larger). A sequence
+// alone is not enough: a unit that drew Seq 41 may commit after a unit that
+// drew 42, and a reader that saw 42 and moved its position past it would
+// never see 41. The store closes that window with one advisory lock per
+// namespace (Store.eventsKey), taken in two modes:
+//
+//   - A unit of work buffers its events and inserts them at the very end,
+//     pipelined in one round trip with its COMMIT: "take the lock SHARED,
+//     insert the events (drawing their Seq), COMMIT". Shared holders do not
+//     wait for one another, so writers still commit in parallel and share
+//     WAL flushes. A transaction-level lock is released only after the
+//     commit is visible to every new snapshot.
+//   - ReadEvents takes the lock EXCLUSIVE for the one statement that reads:
+//     "BEGIN, take the lock, SELECT ... WHERE seq > after, COMMIT", again
+//     one round trip.
+//
+// Why a reader never skips: while the reader holds the lock, no unit is
+// between drawing a Seq and finishing its commit, so every Seq drawn so far
+// is either committed (and in the reader's snapshot, taken after the lock)
+// or rolled back (a gap that will never fill). A unit that draws a Seq
+// afterwards takes the shared lock after the reader released it, and draws
+// a value larger than every Seq the reader returned. Never twice: the reader
+// asks for seq > after. The cost falls on readers, not writers: a reader
+// waits for the units committing at that moment (a few milliseconds), and
+// units arriving meanwhile queue behind the reader for the length of one
+// indexed SELECT. WithEventReadLockTimeout bounds the reader's wait.
+
+// eventColumns lists the stored columns of an event in scan order.
+const eventColumns = "seq, id, kind, record_id, number, record_version, name, from_state, to_state, actor, at_us, recorded_at_us, reason, changes, prev_hash, hash"
+
+// insertEventsSQL inserts a unit's events from one array per column, in the
+// order given: the Seq default is drawn row by row after the ORDER BY.
+func (s *Store) insertEventsSQL() string {
+	return "INSERT INTO " + s.eventsTable + " (id, kind, record_id, number, record_version, name, from_state, to_state, actor, at_us, recorded_at_us, reason, changes, prev_hash, hash) " +
+		"SELECT e.id, e.kind, e.record_id, e.number, e.record_version, e.name, e.from_state, e.to_state, e.actor, e.at_us, e.recorded_at_us, e.reason, e.changes, e.prev_hash, e.hash " +
+		"FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::text[], $13::text[], $14::text[], $15::text[]) " +
+		"WITH ORDINALITY AS e(id, kind, record_id, number, record_version, name, from_state, to_state, actor, at_us, recorded_at_us, reason, changes, prev_hash, hash, ord) ORDER BY e.ord"
+}
+
+// eventArrays is a batch of events as one array per column.
+type eventArrays struct {
+	id, kind, recordID, number, name, from, to, actor, reason, prevHash, hash []string
+	recordVersion, at, recordedAt                                              []int64
+	changes                                                                    []*string
+}
+
+func newEventArrays(events []itsm.Event) (*eventArrays, error) {
+	n := len(events)
+	a := &eventArrays{
+		id: make([]string, n), kind: make([]string, n), recordID: make([]string, n), number: make([]string, n),
+		name: make([]string, n), from: make([]string, n), to: make([]string, n), actor: make([]string, n),
+		reason: make([]string, n), prevHash: make([]string, n), hash: make([]string, n),
+		recordVersion: make([]int64, n), at: make([]int64, n), recordedAt: make([]int64, n), changes: make([]*string, n),
+	}
+	for i := range events {
+		e := &events[i]
+		a.id[i], a.kind[i], a.recordID[i], a.number[i] = e.ID, e.Kind, e.RecordID, e.Number
+		a.name[i], a.from[i], a.to[i], a.actor[i] = e.Name, e.From, e.To, e.Actor
+		a.reason[i], a.prevHash[i], a.hash[i] = e.Reason, e.PrevHash, e.Hash
+		a.recordVersion[i], a.at[i], a.recordedAt[i] = e.RecordVersion, e.At.UnixMicro(), e.RecordedAt.UnixMicro()
+		c, err := encodeChanges(e.Changes)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: event %s of %s %s: %w", e.ID, e.Kind, e.RecordID, err)
+		}
+		a.changes[i] = c
+	}
+	return a, nil
+}
+
+func (a *eventArrays) args() []any {
+	return []any{a.id, a.kind, a.recordID, a.number, a.recordVersion, a.name, a.from, a.to, a.actor,
+		a.at, a.recordedAt, a.reason, a.changes, a.prevHash, a.hash}
+}
+
+// encodeChanges stores Changes as JSON text (not jsonb, which would reorder
+// and respace it), NULL for a nil slice so that nil and empty stay apart.
+func encodeChanges(c []itsm.Change) (*string, error) {
+	if c == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	s := string(b)
+	return &s, nil
+}
+
+// checkEvent refuses what the text columns cannot hold, naming the event.
+func checkEvent(e *itsm.Event) error {
+	strs := []struct{ name, v string }{
+		{"id", e.ID}, {"kind", e.Kind}, {"record_id", e.RecordID}, {"number", e.Number}, {"name", e.Name},
+		{"from", e.From}, {"to", e.To}, {"actor", e.Actor}, {"reason", e.Reason}, {"prev_hash", e.PrevHash}, {"hash", e.Hash},
+	}
+	for _, s := range strs {
+		if err := checkText(s.v); err != nil {
+			return itsm.Invalidf("postgres: event %q of %s %s: %s %v", e.ID, e.Kind, e.RecordID, s.name, err)
+		}
+	}
+	for _, c := range e.Changes {
+		for _, v := range []string{c.Field, c.From, c.To} {
+			if err := checkText(v); err != nil {
+				return itsm.Invalidf("postgres: event %q of %s %s: change of %q %v", e.ID, e.Kind, e.RecordID, c.Field, err)
+			}
+		}
+	}
+	return nil
+}
+
+// commitEvents inserts the unit's events under the shared event lock and
+// commits, all pipelined in one round trip.
+func (u *unit) commitEvents(ctx context.Context) error {
+	arrays, err := newEventArrays(u.events)
+	if err != nil {
+		u.rollback(ctx)
+		return err
+	}
+	b := &pgx.Batch{}
+	if !u.begun {
+		b.Queue("BEGIN")
+	}
+	if !u.s.noEventLock {
+		b.Queue("SELECT pg_advisory_xact_lock_shared($1)", u.s.eventsKey)
+	}
+	b.Queue(u.s.insertEventsSQL(), arrays.args()...)
+	hook := u.s.beforeCommit
+	if hook == nil {
+		b.Queue("COMMIT")
+	}
+	u.begun = true
+	br := u.conn.SendBatch(ctx, b)
+	var tag pgconn.CommandTag
+	for i := 0; i < b.Len(); i++ {
+		if tag, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		u.rollback(ctx)
+		return interpretError(err, "commit events")
+	}
+	if hook != nil {
+		hook(ctx)
+		tag, err = u.conn.Exec(ctx, "COMMIT")
+	}
+	return commitResult(tag, err)
+}
+
+// ReadEvents returns up to limit events with Seq > after, in Seq order; see
+// storage.Backend and the comment at the top of this file. A limit below 1
+// is ErrInvalid; a negative after reads from the start.
+func (s *Store) ReadEvents(ctx context.Context, after int64, limit int) ([]itsm.Event, error) {
+	if limit < 1 {
+		return nil, itsm.Invalidf("postgres: read events: limit %d, want at least 1", limit)
+	}
+	after = max(after, 0)
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, interpretError(err, "read events: acquire connection")
+	}
+	defer conn.Release()
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SELECT set_config('lock_timeout', $1, true)", strconv.FormatInt(s.readLockTimeout.Milliseconds(), 10))
+	b.Queue("SELECT pg_advisory_xact_lock($1)", s.eventsKey)
+	b.Queue("SELECT "+eventColumns+" FROM "+s.eventsTable+" WHERE seq > $1 ORDER BY seq LIMIT $2", after, limit)
+	b.Queue("COMMIT")
+	br := conn.SendBatch(ctx, b)
+	events, err := readEventBatch(br)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = interpretError(cerr, "read events")
+	}
+	if err != nil {
+		if pc := conn.Conn().PgConn(); !pc.IsClosed() && pc.TxStatus() != 'I' {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_, _ = conn.Exec(rctx, "ROLLBACK")
+			cancel()
+		}
+		return nil, err
+	}
+	return events, nil
+}
+
+func readEventBatch(br pgx.BatchResults) ([]itsm.Event, error) {
+	for range 3 {
+		if _, err := br.Exec(); err != nil {
+			return nil, interpretError(err, "read events")
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, interpretError(err, "read events")
+	}
+	events, err := scanEvents(rows)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := br.Exec(); err != nil {
+		return nil, interpretError(err, "read events: commit")
+	}
+	return events, nil
+}
+
+// History returns the events of one record in RecordVersion order; see
+// storage.Backend. A record without events has an empty history.
+func (s *Store) History(ctx context.Context, kind, id string) ([]itsm.Event, error) {
+	if checkText(kind) != nil || checkText(id) != nil {
+		return nil, nil // nothing with such a name can be stored
+	}
+	rows, err := s.pool.Query(ctx, "SELECT "+eventColumns+" FROM "+s.eventsTable+
+		" WHERE kind = $1 AND record_id = $2 ORDER BY record_version, seq", kind, id)
+	if err != nil {
+		return nil, interpretError(err, "history of "+kind+" "+id)
+	}
+	return scanEvents(rows)
+}
+
+// scanEvents reads event rows and closes them. A row that cannot be read
+// back into an itsm.Event is reported with its Seq and record.
+func scanEvents(rows pgx.Rows) ([]itsm.Event, error) {
+	defer rows.Close()
+	var out []itsm.Event
+	for rows.Next() {
+		var e itsm.Event
+		var at, recordedAt int64
+		var changes *string
+		err := rows.Scan(&e.Seq, &e.ID, &e.Kind, &e.RecordID, &e.Number, &e.RecordVersion, &e.Name, &e.From, &e.To,
+			&e.Actor, &at, &recordedAt, &e.Reason, &changes, &e.PrevHash, &e.Hash)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: event %d of %s %s: stored row is corrupt: %w", e.Seq, e.Kind, e.RecordID, err)
+		}
+		e.At, e.RecordedAt = time.UnixMicro(at).UTC(), time.UnixMicro(recordedAt).UTC()
+		if changes != nil {
+			e.Changes = []itsm.Change{}
+			if err := json.Unmarshal([]byte(*changes), &e.Changes); err != nil {
+				return nil, fmt.Errorf("postgres: event %d (%s) of %s %s: stored changes are corrupt: %w", e.Seq, e.ID, e.Kind, e.RecordID, err)
+			}
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, interpretError(err, "read events")
+	}
+	return out, nil
+}

@@ -1,0 +1,106 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+// Import writes many new documents and their events in one transaction with
+// COPY; it implements storage.BulkImporter. Every document is checked as Put
+// checks it, and must not exist yet (ErrConflict naming it otherwise, also
+// for a document given twice). Events are copied under the shared event
+// lock, so they get their Seq in the order given and readers see them all at
+// once, when the import commits. All or nothing.
+func (s *Store) Import(ctx context.Context, docs []storage.Document, events []itsm.Event) error {
+	type group struct {
+		ki   *kindInfo
+		ids  []string
+		rows [][]any
+	}
+	var groups []*group
+	byKind := map[string]*group{}
+	seen := make(map[[2]string]bool, len(docs))
+	for _, d := range docs {
+		g := byKind[d.Kind]
+		if g == nil {
+			ki, err := s.kind(d.Kind)
+			if err != nil {
+				return err
+			}
+			g = &group{ki: ki}
+			byKind[d.Kind] = g
+			groups = append(groups, g)
+		}
+		args, err := g.ki.docArgs(d, 0)
+		if err != nil {
+			return err
+		}
+		key := [2]string{d.Kind, d.ID}
+		if seen[key] {
+			return &itsm.ConflictError{Kind: d.Kind, ID: d.ID}
+		}
+		seen[key] = true
+		g.ids = append(g.ids, d.ID)
+		g.rows = append(g.rows, args)
+	}
+	for i := range events {
+		if err := checkEvent(&events[i]); err != nil {
+			return err
+		}
+	}
+	if len(docs) == 0 && len(events) == 0 {
+		return nil
+	}
+	arrays, err := newEventArrays(events)
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for _, g := range groups {
+			var dup string
+			err := tx.QueryRow(ctx, "SELECT id FROM "+g.ki.table+" WHERE id = ANY ($1) LIMIT 1", g.ids).Scan(&dup)
+			switch {
+			case err == nil:
+				return &itsm.ConflictError{Kind: g.ki.schema.Kind, ID: dup}
+			case err != pgx.ErrNoRows:
+				return interpretError(err, "import "+g.ki.schema.Kind)
+			}
+			cols := []string{"id", "_version", "_data"}
+			for _, f := range g.ki.schema.Fields {
+				cols = append(cols, columnName(f.Name))
+			}
+			n, err := tx.CopyFrom(ctx, pgx.Identifier{s.schema, g.ki.schema.Kind}, cols, pgx.CopyFromRows(g.rows))
+			if err != nil {
+				return interpretError(err, "import "+g.ki.schema.Kind)
+			}
+			if n != int64(len(g.rows)) {
+				return fmt.Errorf("postgres: import %s: copied %d of %d documents", g.ki.schema.Kind, n, len(g.rows))
+			}
+		}
+		if len(events) == 0 {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared($1)", s.eventsKey); err != nil {
+			return interpretError(err, "import events: lock")
+		}
+		cols := []string{"id", "kind", "record_id", "number", "record_version", "name", "from_state", "to_state",
+			"actor", "at_us", "recorded_at_us", "reason", "changes", "prev_hash", "hash"}
+		a := arrays
+		n, err := tx.CopyFrom(ctx, pgx.Identifier{s.schema, "_events"}, cols, pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
+			return []any{a.id[i], a.kind[i], a.recordID[i], a.number[i], a.recordVersion[i], a.name[i], a.from[i], a.to[i],
+				a.actor[i], a.at[i], a.recordedAt[i], a.reason[i], a.changes[i], a.prevHash[i], a.hash[i]}, nil
+		}))
+		if err != nil {
+			return interpretError(err, "import events")
+		}
+		if n != int64(len(events)) {
+			return fmt.Errorf("postgres: import: copied %d of %d events", n, len(events))
+		}
+		return nil
+	})
+}

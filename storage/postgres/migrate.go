@@ -1,0 +1,123 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// migration is one embedded schema step, numbered by its file name prefix.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the embedded steps in version order. File names are
+// NNNN_description.sql with consecutive numbers from 1.
+func migrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	out := make([]migration, 0, len(names))
+	for i, n := range names {
+		base := strings.TrimPrefix(n, "migrations/")
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v != i+1 {
+			return nil, fmt.Errorf("postgres: migration %s is not numbered %04d", base, i+1)
+		}
+		body, err := migrationFiles.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: base, sql: string(body)})
+	}
+	return out, nil
+}
+
+// SchemaVersion is the schema version this package migrates to.
+func SchemaVersion() int {
+	ms, err := migrations()
+	if err != nil {
+		return 0
+	}
+	return len(ms)
+}
+
+// Migrate brings the store's schema (namespace) up to SchemaVersion: it
+// creates the namespace when missing and applies every embedded migration
+// not applied yet, all in one transaction. It is safe to run from several
+// processes at once: a transaction-level advisory lock scoped to the
+// namespace lets one of them migrate while the others wait and then find
+// nothing left to do. A database migrated by a newer release (a version this
+// package does not know) is refused.
+func (s *Store) Migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	ns := quoteIdent(s.schema)
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", advisoryKey(s.schema, "migrate")); err != nil {
+			return interpretError(err, "migrate: lock")
+		}
+		stmts := []string{
+			"CREATE SCHEMA IF NOT EXISTS " + ns,
+			"CREATE TABLE IF NOT EXISTS " + ns + "._migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+		}
+		for _, q := range stmts {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return interpretError(err, "migrate "+s.schema)
+			}
+		}
+		var current int
+		if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM "+ns+"._migrations").Scan(&current); err != nil {
+			return interpretError(err, "migrate "+s.schema+": read version")
+		}
+		if current > len(ms) {
+			return fmt.Errorf("postgres: schema %s is at version %d, newer than this release knows (%d)", s.schema, current, len(ms))
+		}
+		for _, m := range ms[current:] {
+			body := strings.ReplaceAll(m.sql, "{{schema}}", ns)
+			if _, err := tx.Exec(ctx, body); err != nil {
+				return interpretError(err, "migrate "+s.schema+": "+m.name)
+			}
+			if _, err := tx.Exec(ctx, "INSERT INTO "+ns+"._migrations (version, name) VALUES ($1, $2)", m.version, m.name); err != nil {
+				return interpretError(err, "migrate "+s.schema+": record "+m.name)
+			}
+		}
+		return nil
+	})
+}
+
+// checkVersion reports whether the schema is at exactly SchemaVersion, for
+// stores built without running migrations.
+func (s *Store) checkVersion(ctx context.Context) error {
+	ns := quoteIdent(s.schema)
+	var exists bool
+	if err := s.pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", ns+"._migrations").Scan(&exists); err != nil {
+		return interpretError(err, "check schema version of "+s.schema)
+	}
+	current := 0
+	if exists {
+		if err := s.pool.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM "+ns+"._migrations").Scan(&current); err != nil {
+			return interpretError(err, "check schema version of "+s.schema)
+		}
+	}
+	if want := SchemaVersion(); current != want {
+		return fmt.Errorf("postgres: schema %s is at version %d, want %d: run Migrate (or build the store with WithMigrate(true))", s.schema, current, want)
+	}
+	return nil
+}

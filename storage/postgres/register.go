@@ -1,0 +1,208 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+// Register declares a kind; see storage.Backend.
+//
+// Each kind is one table named after it: id (text, COLLATE "C", primary
+// key), _version (bigint), _data (bytea) and one NOT NULL column per indexed
+// field (text COLLATE "C" for strings, so that ordering is bytewise like
+// storage.Value.Compare; bigint for integers and for times as Unix
+// microseconds). Every field gets an index on (field, id), and every
+// declared storage.Index a composite index on (its fields..., id), so each
+// ordering the contract allows runs on an index and pages end on a unique
+// key.
+//
+// The kind's field list is recorded in the _kinds table. A Store that
+// registers a kind already stored with other fields gets ErrConflict: the
+// contract gives no way to fill a new field for existing documents, so such
+// a change needs a migration of its own. Indexes added to a schema are
+// created when it is registered; indexes dropped from it are left in place.
+func (s *Store) Register(ctx context.Context, sc storage.Schema) error {
+	if err := sc.Validate(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	cur := s.kinds[sc.Kind]
+	s.mu.RUnlock()
+	if cur != nil {
+		if cur.schema.Equal(sc) {
+			return nil
+		}
+		return fmt.Errorf("%w: postgres: kind %s is already registered with a different schema", itsm.ErrConflict, sc.Kind)
+	}
+	ki := newKindInfo(s.ns, sc)
+	wantFields, err := json.Marshal(fieldsJSON(sc))
+	if err != nil {
+		return err
+	}
+	indexes := kindIndexes(sc)
+
+	// Fast path: the table, its registry row and every index exist already.
+	ok, err := s.registered(ctx, sc.Kind, wantFields, indexes)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if err := s.createKind(ctx, ki, wantFields, indexes); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.kinds[sc.Kind]; cur != nil { // a concurrent Register won
+		if cur.schema.Equal(sc) {
+			return nil
+		}
+		return fmt.Errorf("%w: postgres: kind %s is already registered with a different schema", itsm.ErrConflict, sc.Kind)
+	}
+	s.kinds[sc.Kind] = ki
+	return nil
+}
+
+// fieldJSON is how a field is recorded in _kinds.
+type fieldJSON struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+func fieldsJSON(sc storage.Schema) []fieldJSON {
+	out := make([]fieldJSON, len(sc.Fields))
+	for i, f := range sc.Fields {
+		out[i] = fieldJSON{f.Name, f.Type.String()}
+	}
+	return out
+}
+
+// kindIndex is one index a kind's table needs.
+type kindIndex struct {
+	name string
+	cols []string // quoted columns, id last
+}
+
+func kindIndexes(sc storage.Schema) []kindIndex {
+	var out []kindIndex
+	seen := map[string]bool{}
+	add := func(purpose string, fields []string) {
+		cols := make([]string, 0, len(fields)+1)
+		for _, f := range fields {
+			cols = append(cols, quoteIdent(columnName(f)))
+		}
+		cols = append(cols, "id")
+		if key := strings.Join(cols, ","); !seen[key] { // an Index of one field is that field's index
+			seen[key] = true
+			out = append(out, kindIndex{name: indexName(sc.Kind, purpose, fields), cols: cols})
+		}
+	}
+	for _, f := range sc.Fields {
+		add("field", []string{f.Name})
+	}
+	for _, ix := range sc.Indexes {
+		add("index", ix.Fields)
+	}
+	return out
+}
+
+// registered reports whether the kind is stored with exactly these fields
+// and has every index, and returns ErrConflict when it is stored with other
+// fields.
+func (s *Store) registered(ctx context.Context, kind string, fields []byte, indexes []kindIndex) (bool, error) {
+	names := make([]string, len(indexes))
+	for i, ix := range indexes {
+		names[i] = ix.name
+	}
+	var stored []byte
+	var have int
+	err := s.pool.QueryRow(ctx,
+		"SELECT (SELECT fields::text FROM "+s.kindsTable+" WHERE kind = $1), "+
+			"(SELECT count(*) FROM pg_indexes WHERE schemaname = $2 AND tablename = $1 AND indexname = ANY ($3))",
+		kind, s.schema, names).Scan(&stored, &have)
+	if err != nil {
+		return false, interpretError(err, "register "+kind)
+	}
+	if stored == nil {
+		return false, nil
+	}
+	if err := sameFields(kind, stored, fields); err != nil {
+		return false, err
+	}
+	return have == len(indexes), nil
+}
+
+// sameFields compares a stored field list with a declared one.
+func sameFields(kind string, stored, want []byte) error {
+	var a, b []fieldJSON
+	if err := json.Unmarshal(stored, &a); err != nil {
+		return fmt.Errorf("postgres: kind %s: stored field list is corrupt: %w", kind, err)
+	}
+	if err := json.Unmarshal(want, &b); err != nil {
+		return err
+	}
+	if !slices.Equal(a, b) {
+		return fmt.Errorf("%w: postgres: kind %s is stored with fields %v, the schema declares %v; changing the fields of a stored kind needs a migration",
+			itsm.ErrConflict, kind, a, b)
+	}
+	return nil
+}
+
+// createKind creates the kind's table, registry row and missing indexes in
+// one transaction, under an advisory lock so that stores registering the
+// same kind at once do not race on DDL.
+func (s *Store) createKind(ctx context.Context, ki *kindInfo, fields []byte, indexes []kindIndex) error {
+	kind := ki.schema.Kind
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", advisoryKey(s.schema, "register")); err != nil {
+			return interpretError(err, "register "+kind+": lock")
+		}
+		var stored []byte
+		err := tx.QueryRow(ctx, "SELECT fields::text FROM "+s.kindsTable+" WHERE kind = $1", kind).Scan(&stored)
+		switch {
+		case err == pgx.ErrNoRows:
+			cols := []string{`id text COLLATE "C" PRIMARY KEY`, "_version bigint NOT NULL", "_data bytea NOT NULL"}
+			for i, f := range ki.schema.Fields {
+				typ := "bigint"
+				if f.Type == storage.TypeString {
+					typ = `text COLLATE "C"`
+				}
+				cols = append(cols, ki.cols[i]+" "+typ+" NOT NULL")
+			}
+			if _, err := tx.Exec(ctx, "CREATE TABLE "+ki.table+" ("+strings.Join(cols, ", ")+")"); err != nil {
+				return interpretError(err, "register "+kind+": create table")
+			}
+			if _, err := tx.Exec(ctx, "INSERT INTO "+s.kindsTable+" (kind, fields) VALUES ($1, $2::text::jsonb)", kind, string(fields)); err != nil {
+				return interpretError(err, "register "+kind)
+			}
+		case err != nil:
+			return interpretError(err, "register "+kind)
+		default:
+			if err := sameFields(kind, stored, fields); err != nil {
+				return err
+			}
+		}
+		for _, ix := range indexes {
+			var exists bool
+			if err := tx.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", s.ns+"."+quoteIdent(ix.name)).Scan(&exists); err != nil {
+				return interpretError(err, "register "+kind)
+			}
+			if exists {
+				continue
+			}
+			q := "CREATE INDEX " + quoteIdent(ix.name) + " ON " + ki.table + " (" + strings.Join(ix.cols, ", ") + ")"
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return interpretError(err, "register "+kind+": create index")
+			}
+		}
+		return nil
+	})
+}
