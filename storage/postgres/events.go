@@ -58,8 +58,8 @@ func (s *Store) insertEventsSQL() string {
 // eventArrays is a batch of events as one array per column.
 type eventArrays struct {
 	id, kind, recordID, number, name, from, to, actor, reason, prevHash, hash []string
-	recordVersion, at, recordedAt                                              []int64
-	changes                                                                    []*string
+	recordVersion, at, recordedAt                                             []int64
+	changes                                                                   []*string
 }
 
 func newEventArrays(events []itsm.Event) (*eventArrays, error) {
