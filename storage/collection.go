@@ -106,16 +106,29 @@ func (c *Collection[T, P]) Encode(rec P) (Document, error) {
 	if rec == nil {
 		return Document{}, itsm.Invalidf("%s: nil record", c.schema.Kind)
 	}
+	data, err := c.marshal(rec)
+	if err != nil {
+		return Document{}, err
+	}
+	return c.document(rec, data), nil
+}
+
+func (c *Collection[T, P]) marshal(rec P) ([]byte, error) {
 	data, err := json.Marshal(rec)
 	if err != nil {
-		return Document{}, itsm.Invalidf("%s %s: cannot encode: %v", c.schema.Kind, rec.Meta().ID, err)
+		return nil, itsm.Invalidf("%s %s: cannot encode: %v", c.schema.Kind, rec.Meta().ID, err)
 	}
+	return data, nil
+}
+
+// document builds rec's document around its already encoded data.
+func (c *Collection[T, P]) document(rec P, data []byte) Document {
 	d := Document{Kind: c.schema.Kind, ID: rec.Meta().ID, Version: rec.Meta().Version, Data: data,
 		Fields: make([]Value, len(c.fields))}
 	for i, f := range c.fields {
 		d.Fields[i] = f.get((*T)(rec))
 	}
-	return d, nil
+	return d
 }
 
 // Decode turns a document back into a record. The document's id and version

@@ -1,11 +1,9 @@
 package storage
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"slices"
+	"fmt"
 	"time"
 
 	"github.com/pillars-itsm/pillars/itsm"
@@ -293,11 +291,15 @@ func (r *Records[T, P]) write(ctx context.Context, tx Tx, rec P, ev itsm.Event, 
 	ev.Kind, ev.RecordID, ev.Number = r.coll.Kind(), m.ID, m.Number
 	ev.RecordVersion = m.Version + 1
 	ev.Actor, ev.At, ev.RecordedAt, ev.Reason, ev.Changes = actor.ID, at, now, cmd.Reason, changes
-	prevHead := m.Head
+	prevHead, expected := m.Head, m.Version
 	itsm.Seal(&ev, prevHead)
-	m.Head = ev.Hash
-	if err := r.coll.Put(ctx, tx, rec); err != nil {
-		m.Head = prevHead
+	m.Head, m.Version = ev.Hash, expected+1
+	data, err := r.coll.marshal(rec)
+	if err == nil {
+		err = tx.Put(ctx, r.coll.document(rec, data), expected)
+	}
+	if err != nil {
+		m.Head, m.Version = prevHead, expected
 		return err
 	}
 	return tx.Append(ctx, ev)
@@ -309,37 +311,15 @@ var metaFields = []string{"version", "head", "updated_at"}
 // diff lists the top-level JSON fields that differ between the stored data
 // and rec, in field-name order.
 func (r *Records[T, P]) diff(beforeData []byte, rec P) ([]itsm.Change, error) {
-	after, err := json.Marshal(rec)
+	after, err := r.coll.marshal(rec)
 	if err != nil {
-		return nil, itsm.Invalidf("%s %s: cannot encode: %v", r.coll.Kind(), rec.Meta().ID, err)
+		return nil, err
 	}
-	var a, b map[string]json.RawMessage
-	if err := json.Unmarshal(after, &a); err != nil {
-		return nil, itsm.Invalidf("%s %s: record does not encode as a JSON object", r.coll.Kind(), rec.Meta().ID)
+	changes, err := diffJSON(beforeData, after, metaFields)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", r.coll.Kind(), rec.Meta().ID, err)
 	}
-	if len(beforeData) > 0 {
-		if err := json.Unmarshal(beforeData, &b); err != nil {
-			return nil, itsm.Invalidf("%s %s: stored data is corrupt: %v", r.coll.Kind(), rec.Meta().ID, err)
-		}
-	}
-	keys := make([]string, 0, len(a)+len(b))
-	for k := range a {
-		keys = append(keys, k)
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	var out []itsm.Change
-	for _, k := range keys {
-		if slices.Contains(metaFields, k) || bytes.Equal(a[k], b[k]) {
-			continue
-		}
-		out = append(out, itsm.Change{Field: k, From: string(b[k]), To: string(a[k])})
-	}
-	return out, nil
+	return changes, nil
 }
 
 // times returns the recording time and the occurrence time of a command,

@@ -1,0 +1,193 @@
+package storage
+
+import (
+	"bytes"
+
+	"github.com/pillars-itsm/pillars/itsm"
+)
+
+// jsonMember is one top-level member of a JSON object: its raw key (with
+// quotes, escapes intact) and its raw value.
+type jsonMember struct {
+	key, value []byte
+}
+
+// topLevelMembers splits a JSON object into its top-level members without
+// decoding the values. It accepts what encoding/json produces and refuses,
+// with ErrInvalid, anything that is not a well-formed object at the top
+// level; values are delimited by nesting and string rules, not validated.
+func topLevelMembers(data []byte, out []jsonMember) ([]jsonMember, error) {
+	bad := func(why string) ([]jsonMember, error) { return nil, itsm.Invalidf("json object: %s", why) }
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return bad("does not start with {")
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		if skipSpace(data, i+1) != len(data) {
+			return bad("trailing data")
+		}
+		return out, nil
+	}
+	for {
+		if i >= len(data) || data[i] != '"' {
+			return bad("expected a key")
+		}
+		end, ok := skipString(data, i)
+		if !ok {
+			return bad("unterminated key")
+		}
+		key := data[i:end]
+		i = skipSpace(data, end)
+		if i >= len(data) || data[i] != ':' {
+			return bad("expected :")
+		}
+		i = skipSpace(data, i+1)
+		start := i
+		if i, ok = skipValue(data, i); !ok || i == start {
+			return bad("malformed value")
+		}
+		out = append(out, jsonMember{key: key, value: data[start:i]})
+		i = skipSpace(data, i)
+		if i >= len(data) {
+			return bad("unterminated object")
+		}
+		switch data[i] {
+		case ',':
+			i = skipSpace(data, i+1)
+		case '}':
+			if skipSpace(data, i+1) != len(data) {
+				return bad("trailing data")
+			}
+			return out, nil
+		default:
+			return bad("expected , or }")
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i] == '"'.
+func skipString(b []byte, i int) (int, bool) {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1, true
+		}
+	}
+	return i, false
+}
+
+// skipValue returns the index after the value starting at b[i].
+func skipValue(b []byte, i int) (int, bool) {
+	depth := 0
+	for i < len(b) {
+		switch c := b[i]; c {
+		case '"':
+			var ok bool
+			if i, ok = skipString(b, i); !ok {
+				return i, false
+			}
+		case '{', '[':
+			depth++
+			i++
+		case '}', ']':
+			if depth == 0 {
+				return i, true
+			}
+			depth--
+			i++
+		case ',':
+			if depth == 0 {
+				return i, true
+			}
+			i++
+		case ' ', '\n', '\t', '\r':
+			if depth == 0 {
+				return i, true
+			}
+			i++
+		default:
+			i++
+		}
+		if depth < 0 {
+			return i, false
+		}
+	}
+	return i, depth == 0
+}
+
+// diffJSON lists the top-level members that differ between two JSON objects
+// (before may be empty: every member is new), skipping the names in skip,
+// ordered by field name. Values are compared as raw bytes, which is exact
+// for what encoding/json writes.
+func diffJSON(before, after []byte, skip []string) ([]itsm.Change, error) {
+	var bufA, bufB [32]jsonMember
+	am, err := topLevelMembers(after, bufA[:0])
+	if err != nil {
+		return nil, err
+	}
+	var bm []jsonMember
+	if len(before) > 0 {
+		if bm, err = topLevelMembers(before, bufB[:0]); err != nil {
+			return nil, err
+		}
+	}
+	var out []itsm.Change
+	add := func(key, from, to []byte) {
+		name := string(bytes.Trim(key, `"`))
+		for _, s := range skip {
+			if s == name {
+				return
+			}
+		}
+		out = append(out, itsm.Change{Field: name, From: string(from), To: string(to)})
+	}
+	// encoding/json writes a struct's members in declaration order, so the
+	// two sides usually line up; fall back to a search when they do not.
+	used := make([]bool, len(bm))
+	for ai, a := range am {
+		bi := -1
+		if ai < len(bm) && !used[ai] && bytes.Equal(bm[ai].key, a.key) {
+			bi = ai
+		} else {
+			for j := range bm {
+				if !used[j] && bytes.Equal(bm[j].key, a.key) {
+					bi = j
+					break
+				}
+			}
+		}
+		if bi < 0 {
+			add(a.key, nil, a.value)
+			continue
+		}
+		used[bi] = true
+		if !bytes.Equal(bm[bi].value, a.value) {
+			add(a.key, bm[bi].value, a.value)
+		}
+	}
+	for j, b := range bm {
+		if !used[j] {
+			add(b.key, b.value, nil)
+		}
+	}
+	sortChanges(out)
+	return out, nil
+}
+
+func sortChanges(cs []itsm.Change) {
+	for i := 1; i < len(cs); i++ {
+		for j := i; j > 0 && cs[j].Field < cs[j-1].Field; j-- {
+			cs[j], cs[j-1] = cs[j-1], cs[j]
+		}
+	}
+}
