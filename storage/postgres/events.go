@@ -183,7 +183,11 @@ func (s *Store) ReadEvents(ctx context.Context, after int64, limit int) ([]itsm.
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue("SELECT set_config('lock_timeout', $1, true)", strconv.FormatInt(s.readLockTimeout.Milliseconds(), 10))
-	b.Queue("SELECT pg_advisory_xact_lock($1)", s.eventsKey)
+	if s.noEventLock {
+		b.Queue("SELECT")
+	} else {
+		b.Queue("SELECT pg_advisory_xact_lock($1)", s.eventsKey)
+	}
 	b.Queue("SELECT "+eventColumns+" FROM "+s.eventsTable+" WHERE seq > $1 ORDER BY seq LIMIT $2", after, limit)
 	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)

@@ -42,7 +42,7 @@ type Store struct {
 
 	// Test hooks; nil in production.
 	beforeCommit func(ctx context.Context) // runs after the events are inserted, before COMMIT
-	noEventLock  bool                      // measure the cost of the event lock in benchmarks
+	noEventLock  bool                      // leave the event lock out: only to show, in tests and benchmarks, what it prevents and costs
 }
 
 var (
