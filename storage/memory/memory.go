@@ -1,0 +1,316 @@
+// Package memory is the default in-process store of Pillars and the reference
+// implementation of the storage contract.
+//
+// A Store keeps every document, sequence and event in maps and slices guarded
+// by one read-write mutex. Units of work are optimistic: a unit reads the
+// committed state, buffers its writes, and at commit takes the write lock,
+// checks every expected version and applies everything at once, giving the
+// unit's events their Seq in order. Documents are copied on the way in and
+// out, so callers may reuse or mutate their slices freely.
+//
+// Queries run on hash indexes of every declared field: the smallest
+// candidate set among the query's Eq and In filters is filtered and the page
+// picked with a bounded heap, so a query costs O(n log limit) at worst.
+//
+// The Store implements none of the optional capabilities (Traverser,
+// BulkImporter): the generic fallbacks in package storage serve it, and the
+// conformance suite exercises them through it. Nothing is persisted; the data
+// is gone when the Store is.
+package memory
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+var _ storage.Backend = (*Store)(nil)
+
+// Store is an in-memory storage.Backend. Its zero value is not usable; call
+// New. A Store is safe for concurrent use.
+type Store struct {
+	mu       sync.RWMutex
+	kinds    map[string]*kindData
+	events   []itsm.Event        // events[i].Seq == i+1
+	byRecord map[recordKey][]int // positions in events, in Seq order
+
+	seqMu sync.Mutex
+	seqs  map[string]int64
+}
+
+// kindData holds the committed documents of one kind and their indexes.
+type kindData struct {
+	schema storage.Schema
+	docs   map[string]storage.Document // never mutated after commit
+	// index[i] maps a value of Schema.Fields[i] to the ids holding it.
+	index []map[storage.Value]map[string]struct{}
+}
+
+type recordKey struct{ kind, id string }
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{
+		kinds:    map[string]*kindData{},
+		byRecord: map[recordKey][]int{},
+		seqs:     map[string]int64{},
+	}
+}
+
+// Register declares a kind; see storage.Backend.
+func (s *Store) Register(_ context.Context, sc storage.Schema) error {
+	if err := sc.Validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if kd, ok := s.kinds[sc.Kind]; ok {
+		if kd.schema.Equal(sc) {
+			return nil
+		}
+		return fmt.Errorf("%w: memory: kind %s is already registered with a different schema", itsm.ErrConflict, sc.Kind)
+	}
+	kd := &kindData{schema: cloneSchema(sc), docs: map[string]storage.Document{}}
+	kd.index = make([]map[storage.Value]map[string]struct{}, len(sc.Fields))
+	for i := range kd.index {
+		kd.index[i] = map[storage.Value]map[string]struct{}{}
+	}
+	s.kinds[sc.Kind] = kd
+	return nil
+}
+
+// kind returns the registered kind; the caller holds s.mu.
+func (s *Store) kind(kind string) (*kindData, error) {
+	kd, ok := s.kinds[kind]
+	if !ok {
+		return nil, itsm.Invalidf("memory: kind %q is not registered", kind)
+	}
+	return kd, nil
+}
+
+// Get returns the committed document; see storage.Backend.
+func (s *Store) Get(_ context.Context, kind, id string) (storage.Document, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	kd, err := s.kind(kind)
+	if err != nil {
+		return storage.Document{}, err
+	}
+	d, ok := kd.docs[id]
+	if !ok {
+		return storage.Document{}, &itsm.NotFoundError{Kind: kind, ID: id}
+	}
+	return cloneDoc(d), nil
+}
+
+// Query returns one page of committed documents; see storage.Backend.
+func (s *Store) Query(_ context.Context, q storage.Query) (storage.Page, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	kd, err := s.kind(q.Kind)
+	if err != nil {
+		return storage.Page{}, err
+	}
+	plan, err := kd.schema.CheckQuery(q)
+	if err != nil {
+		return storage.Page{}, err
+	}
+	return kd.query(plan), nil
+}
+
+// Update runs fn in one optimistic unit of work; see storage.Backend. A
+// cancelled ctx before the commit writes nothing and returns ctx.Err().
+func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
+	if fn == nil {
+		return itsm.Invalidf("memory: update without a function")
+	}
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
+	t := &tx{s: s}
+	err := run(t, fn)
+	t.mu.Lock()
+	t.done = true
+	t.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
+	return s.commit(t)
+}
+
+// run calls fn, turning a panic into an error.
+func run(t *tx, fn func(storage.Tx) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok {
+				err = fmt.Errorf("memory: unit of work panicked: %w", e)
+			} else {
+				err = fmt.Errorf("memory: unit of work panicked: %v", r)
+			}
+		}
+	}()
+	return fn(t)
+}
+
+func ctxErr(ctx context.Context) error {
+	if ctx == nil {
+		return nil
+	}
+	return ctx.Err()
+}
+
+// commit validates the unit's expected versions against the committed state
+// and applies its writes and events, all under the write lock.
+func (s *Store) commit(t *tx) error {
+	if len(t.writes) == 0 && len(t.events) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, w := range t.writes {
+		if w.kd.docs[k.id].Version != w.base { // a missing document has version 0
+			return &itsm.ConflictError{Kind: k.kind, ID: k.id, Expected: w.base}
+		}
+	}
+	for k, w := range t.writes {
+		old, had := w.kd.docs[k.id]
+		if w.deleted {
+			w.kd.unindex(old)
+			delete(w.kd.docs, k.id)
+			continue
+		}
+		if had {
+			w.kd.reindex(old, w.doc)
+		} else {
+			w.kd.reindex(storage.Document{}, w.doc)
+		}
+		w.kd.docs[k.id] = w.doc
+	}
+	for _, e := range t.events {
+		e.Seq = int64(len(s.events)) + 1
+		rk := recordKey{e.Kind, e.RecordID}
+		s.byRecord[rk] = append(s.byRecord[rk], len(s.events))
+		s.events = append(s.events, e)
+	}
+	return nil
+}
+
+// ReadEvents returns up to limit events after Seq after; see storage.Backend.
+// A limit below 1 is ErrInvalid.
+func (s *Store) ReadEvents(_ context.Context, after int64, limit int) ([]itsm.Event, error) {
+	if limit < 1 {
+		return nil, itsm.Invalidf("memory: read events: limit %d, want at least 1", limit)
+	}
+	after = max(after, 0)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := int64(len(s.events))
+	if after >= n {
+		return nil, nil
+	}
+	end := n
+	if int64(limit) < n-after {
+		end = after + int64(limit)
+	}
+	out := make([]itsm.Event, end-after)
+	for i := range out {
+		out[i] = cloneEvent(s.events[after+int64(i)])
+	}
+	return out, nil
+}
+
+// History returns the events of one record in RecordVersion order; see
+// storage.Backend. A record without events has an empty history.
+func (s *Store) History(_ context.Context, kind, id string) ([]itsm.Event, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	pos := s.byRecord[recordKey{kind, id}]
+	out := make([]itsm.Event, len(pos))
+	for i, p := range pos {
+		out[i] = cloneEvent(s.events[p])
+	}
+	slices.SortStableFunc(out, func(a, b itsm.Event) int {
+		switch {
+		case a.RecordVersion < b.RecordVersion:
+			return -1
+		case a.RecordVersion > b.RecordVersion:
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
+
+// Close does nothing: a Store holds no outside resources. It stays usable.
+func (s *Store) Close() error { return nil }
+
+// nextSequence hands out the next value of a sequence, committed at once.
+func (s *Store) nextSequence(name string) (int64, error) {
+	if !storage.ValidName(name) {
+		return 0, itsm.Invalidf("memory: sequence name %q is not a lower-case identifier", name)
+	}
+	s.seqMu.Lock()
+	defer s.seqMu.Unlock()
+	s.seqs[name]++
+	return s.seqs[name], nil
+}
+
+// reindex moves d's id from old's field values to d's; old is the zero
+// Document for a new id.
+func (kd *kindData) reindex(old, d storage.Document) {
+	for i, v := range d.Fields {
+		if old.Fields != nil {
+			if old.Fields[i] == v {
+				continue
+			}
+			kd.drop(i, old.Fields[i], d.ID)
+		}
+		ids := kd.index[i][v]
+		if ids == nil {
+			ids = map[string]struct{}{}
+			kd.index[i][v] = ids
+		}
+		ids[d.ID] = struct{}{}
+	}
+}
+
+func (kd *kindData) unindex(d storage.Document) {
+	for i, v := range d.Fields {
+		kd.drop(i, v, d.ID)
+	}
+}
+
+func (kd *kindData) drop(field int, v storage.Value, id string) {
+	ids := kd.index[field][v]
+	delete(ids, id)
+	if len(ids) == 0 {
+		delete(kd.index[field], v)
+	}
+}
+
+func cloneDoc(d storage.Document) storage.Document {
+	d.Data = slices.Clone(d.Data)
+	d.Fields = slices.Clone(d.Fields)
+	return d
+}
+
+func cloneEvent(e itsm.Event) itsm.Event {
+	e.Changes = slices.Clone(e.Changes)
+	return e
+}
+
+func cloneSchema(sc storage.Schema) storage.Schema {
+	sc.Fields = slices.Clone(sc.Fields)
+	sc.Indexes = slices.Clone(sc.Indexes)
+	for i := range sc.Indexes {
+		sc.Indexes[i].Fields = slices.Clone(sc.Indexes[i].Fields)
+	}
+	return sc
+}

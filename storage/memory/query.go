@@ -1,0 +1,152 @@
+package memory
+
+import (
+	"slices"
+
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+// query runs a checked plan: candidates from the smallest Eq/In index set
+// (every document of the kind when the query has neither), filtered, and the
+// first limit+1 in the plan's order kept with a bounded heap. The caller
+// holds the store's read lock.
+func (kd *kindData) query(p storage.Plan) storage.Page {
+	h := pageHeap{plan: &p, max: p.Limit + 1}
+	visit := func(d storage.Document) {
+		if p.Matches(d) && p.AfterCursor(d) {
+			h.offer(d)
+		}
+	}
+	if sets, ok := kd.candidates(p); ok {
+		for _, ids := range sets {
+			for id := range ids {
+				visit(kd.docs[id])
+			}
+		}
+	} else {
+		for _, d := range kd.docs {
+			visit(d)
+		}
+	}
+	docs := h.docs
+	slices.SortFunc(docs, func(a, b storage.Document) int { return compare(&p, a, b) })
+	var page storage.Page
+	if len(docs) > p.Limit {
+		docs = docs[:p.Limit]
+		page.Next = p.NextCursor(docs[len(docs)-1])
+	}
+	page.Docs = make([]storage.Document, len(docs))
+	for i, d := range docs {
+		page.Docs[i] = cloneDoc(d)
+	}
+	return page
+}
+
+// candidates returns the id sets of the most selective Eq or In filter, and
+// false when the query has no such filter.
+func (kd *kindData) candidates(p storage.Plan) ([]map[string]struct{}, bool) {
+	var best []map[string]struct{}
+	bestSize, found := 0, false
+	for i, f := range p.Filters {
+		if f.Op != storage.OpEq && f.Op != storage.OpIn {
+			continue
+		}
+		idx := kd.index[p.FilterFields[i]]
+		var sets []map[string]struct{}
+		var seen map[storage.Value]bool // for long In lists
+		if len(f.Values) > 16 {
+			seen = make(map[storage.Value]bool, len(f.Values))
+		}
+		size := 0
+		for j, v := range f.Values {
+			// A repeated In value would visit its documents twice.
+			if seen != nil {
+				if seen[v] {
+					continue
+				}
+				seen[v] = true
+			} else if slices.Contains(f.Values[:j], v) {
+				continue
+			}
+			if ids := idx[v]; len(ids) > 0 {
+				sets = append(sets, ids)
+				size += len(ids)
+			}
+		}
+		if !found || size < bestSize {
+			best, bestSize, found = sets, size, true
+		}
+	}
+	return best, found
+}
+
+// compare orders two documents as the plan does (Plan.Less), without
+// allocating.
+func compare(p *storage.Plan, a, b storage.Document) int {
+	for i, fi := range p.SortFields {
+		c := a.Fields[fi].Compare(b.Fields[fi])
+		if p.Sort[i].Desc {
+			c = -c
+		}
+		if c != 0 {
+			return c
+		}
+	}
+	switch {
+	case a.ID < b.ID:
+		return -1
+	case a.ID > b.ID:
+		return 1
+	}
+	return 0
+}
+
+// pageHeap keeps the first max documents offered, in plan order, as a
+// max-heap whose root is the last of them.
+type pageHeap struct {
+	plan *storage.Plan
+	max  int
+	docs []storage.Document
+}
+
+func (h *pageHeap) offer(d storage.Document) {
+	if len(h.docs) < h.max {
+		h.docs = append(h.docs, d)
+		h.up(len(h.docs) - 1)
+		return
+	}
+	if compare(h.plan, d, h.docs[0]) >= 0 {
+		return
+	}
+	h.docs[0] = d
+	h.down(0)
+}
+
+func (h *pageHeap) up(i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if compare(h.plan, h.docs[i], h.docs[parent]) <= 0 {
+			return
+		}
+		h.docs[i], h.docs[parent] = h.docs[parent], h.docs[i]
+		i = parent
+	}
+}
+
+func (h *pageHeap) down(i int) {
+	n := len(h.docs)
+	for {
+		big := i
+		if l := 2*i + 1; l < n && compare(h.plan, h.docs[l], h.docs[big]) > 0 {
+			big = l
+		}
+		if r := 2*i + 2; r < n && compare(h.plan, h.docs[r], h.docs[big]) > 0 {
+			big = r
+		}
+		if big == i {
+			return
+		}
+		h.docs[i], h.docs[big] = h.docs[big], h.docs[i]
+		i = big
+	}
+}

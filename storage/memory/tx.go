@@ -1,0 +1,161 @@
+package memory
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+// tx is a unit of work: it reads the committed state and buffers its writes
+// and events until Store.commit.
+type tx struct {
+	s      *Store
+	mu     sync.Mutex // guards the fields below against a fn that shares tx across goroutines
+	done   bool
+	writes map[recordKey]*pending
+	events []itsm.Event
+}
+
+// pending is a buffered write of one document.
+type pending struct {
+	kd      *kindData
+	base    int64 // the committed version the unit expects at commit (0: absent)
+	deleted bool
+	doc     storage.Document // owned copy; meaningless when deleted
+}
+
+var errDone = itsm.Invalidf("memory: unit of work used after its function returned")
+
+// view returns the version of (kind, id) as the unit sees it, 0 when absent,
+// with the kind's data and the unit's pending write if any. The caller holds
+// t.mu.
+func (t *tx) view(kind, id string) (*kindData, *pending, storage.Document, bool, error) {
+	if t.done {
+		return nil, nil, storage.Document{}, false, errDone
+	}
+	key := recordKey{kind, id}
+	t.s.mu.RLock()
+	defer t.s.mu.RUnlock()
+	kd, err := t.s.kind(kind)
+	if err != nil {
+		return nil, nil, storage.Document{}, false, err
+	}
+	if w, ok := t.writes[key]; ok {
+		return kd, w, w.doc, !w.deleted, nil
+	}
+	d, ok := kd.docs[id]
+	return kd, nil, d, ok, nil
+}
+
+// Get returns the document as the unit sees it.
+func (t *tx) Get(_ context.Context, kind, id string) (storage.Document, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, _, d, ok, err := t.view(kind, id)
+	if err != nil {
+		return storage.Document{}, err
+	}
+	if !ok {
+		return storage.Document{}, &itsm.NotFoundError{Kind: kind, ID: id}
+	}
+	return cloneDoc(d), nil
+}
+
+// Query runs q on the committed state; the unit's own writes are not seen.
+func (t *tx) Query(ctx context.Context, q storage.Query) (storage.Page, error) {
+	t.mu.Lock()
+	done := t.done
+	t.mu.Unlock()
+	if done {
+		return storage.Page{}, errDone
+	}
+	return t.s.Query(ctx, q)
+}
+
+// Put buffers d when the version the unit sees equals expected.
+func (t *tx) Put(_ context.Context, d storage.Document, expected int64) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	kd, w, cur, ok, err := t.view(d.Kind, d.ID)
+	if err != nil {
+		return err
+	}
+	if err := kd.schema.CheckDocument(d); err != nil {
+		return err
+	}
+	if expected < 0 || d.Version <= expected {
+		return itsm.Invalidf("memory: put %s %s: version %d must be greater than expected version %d (at least 0)", d.Kind, d.ID, d.Version, expected)
+	}
+	var ver int64
+	if ok {
+		ver = cur.Version
+	}
+	if ver != expected {
+		return &itsm.ConflictError{Kind: d.Kind, ID: d.ID, Expected: expected}
+	}
+	d.Data = slices.Clone(d.Data)
+	d.Fields = slices.Clone(d.Fields)
+	if w != nil {
+		w.doc, w.deleted = d, false
+		return nil
+	}
+	t.add(recordKey{d.Kind, d.ID}, &pending{kd: kd, base: ver, doc: d})
+	return nil
+}
+
+// Delete buffers the removal of a document at version.
+func (t *tx) Delete(_ context.Context, kind, id string, version int64) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	kd, w, cur, ok, err := t.view(kind, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &itsm.NotFoundError{Kind: kind, ID: id}
+	}
+	if cur.Version != version {
+		return &itsm.ConflictError{Kind: kind, ID: id, Expected: version}
+	}
+	if w != nil {
+		w.deleted, w.doc = true, storage.Document{}
+		return nil
+	}
+	t.add(recordKey{kind, id}, &pending{kd: kd, base: version, deleted: true})
+	return nil
+}
+
+func (t *tx) add(key recordKey, w *pending) {
+	if t.writes == nil {
+		t.writes = make(map[recordKey]*pending, 4)
+	}
+	t.writes[key] = w
+}
+
+// NextSequence returns the next value of a sequence at once; a unit that
+// rolls back leaves a gap.
+func (t *tx) NextSequence(_ context.Context, name string) (int64, error) {
+	t.mu.Lock()
+	done := t.done
+	t.mu.Unlock()
+	if done {
+		return 0, errDone
+	}
+	return t.s.nextSequence(name)
+}
+
+// Append buffers events; they get their Seq at commit.
+func (t *tx) Append(_ context.Context, events ...itsm.Event) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done {
+		return errDone
+	}
+	for _, e := range events {
+		t.events = append(t.events, cloneEvent(e))
+	}
+	return nil
+}
