@@ -1,0 +1,164 @@
+package calendar
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rickar/cal/v2"
+	"github.com/rickar/cal/v2/at"
+	"github.com/rickar/cal/v2/be"
+	"github.com/rickar/cal/v2/ca"
+	"github.com/rickar/cal/v2/ch"
+	"github.com/rickar/cal/v2/de"
+	"github.com/rickar/cal/v2/dk"
+	"github.com/rickar/cal/v2/es"
+	"github.com/rickar/cal/v2/fr"
+	"github.com/rickar/cal/v2/gb"
+	"github.com/rickar/cal/v2/ie"
+	"github.com/rickar/cal/v2/it"
+	"github.com/rickar/cal/v2/jp"
+	"github.com/rickar/cal/v2/nl"
+	"github.com/rickar/cal/v2/no"
+	"github.com/rickar/cal/v2/nz"
+	"github.com/rickar/cal/v2/pl"
+	"github.com/rickar/cal/v2/se"
+	"github.com/rickar/cal/v2/us"
+
+	"github.com/pillars-itsm/pillars/itsm"
+)
+
+// HolidaySet returns the public holidays of a country as github.com/rickar/cal/v2
+// computes them, by ISO 3166 code in lower case ("us", "gb", "de", ...), and
+// false for a code it does not carry.
+func HolidaySet(code string) ([]*cal.Holiday, bool) {
+	h, ok := holidaySets[code]
+	return h, ok
+}
+
+// HolidaySetCodes lists the codes HolidaySet knows, sorted.
+func HolidaySetCodes() []string {
+	codes := make([]string, 0, len(holidaySets))
+	for c := range holidaySets {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	return codes
+}
+
+var holidaySets = map[string][]*cal.Holiday{
+	"at": at.Holidays, "be": be.Holidays, "ca": ca.Holidays, "ch": ch.Holidays,
+	"de": de.Holidays, "dk": dk.Holidays, "es": es.Holidays, "fr": fr.Holidays,
+	"gb": gb.Holidays, "ie": ie.Holidays, "it": it.Holidays, "jp": jp.Holidays,
+	"nl": nl.Holidays, "no": no.Holidays, "nz": nz.Holidays, "pl": pl.Holidays,
+	"se": se.Holidays, "us": us.Holidays,
+}
+
+// Spec is the JSON form of a calendar, as a host keeps it in configuration:
+//
+//	{"name": "uk-office", "time_zone": "Europe/London",
+//	 "hours": {"mon": ["09:00-12:30", "13:30-17:30"], "tue": ["09:00-17:30"]},
+//	 "holidays": ["2026-12-24"], "holiday_sets": ["gb"],
+//	 "closures": [{"start": "2026-08-03T12:00:00Z", "end": "2026-08-03T17:00:00Z", "reason": "office move"}]}
+//
+// Weekday keys are sun, mon, tue, wed, thu, fri, sat.
+type Spec struct {
+	Name        string              `json:"name"`
+	TimeZone    string              `json:"time_zone"`
+	Hours       map[string][]string `json:"hours"`
+	Holidays    []string            `json:"holidays,omitempty"`
+	HolidaySets []string            `json:"holiday_sets,omitempty"`
+	Closures    []SpecClosure       `json:"closures,omitempty"`
+	FromYear    int                 `json:"from_year,omitempty"`
+	ToYear      int                 `json:"to_year,omitempty"`
+}
+
+// SpecClosure is a closure in a Spec, with RFC 3339 times.
+type SpecClosure struct {
+	Start  string `json:"start"`
+	End    string `json:"end"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// MaxSpecSize bounds the JSON a Parse accepts.
+const MaxSpecSize = 1 << 20
+
+// Parse decodes a JSON Spec (unknown fields are refused) and compiles it.
+// Every problem matches itsm.ErrInvalid and names its field.
+func Parse(data []byte) (*Calendar, error) {
+	if len(data) > MaxSpecSize {
+		return nil, itsm.Invalidf("calendar spec: %d bytes, more than %d", len(data), MaxSpecSize)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var s Spec
+	if err := dec.Decode(&s); err != nil {
+		return nil, itsm.Invalidf("calendar spec: %v", err)
+	}
+	if dec.More() {
+		return nil, itsm.Invalidf("calendar spec: trailing data after the object")
+	}
+	cfg, err := s.Config()
+	if err != nil {
+		return nil, err
+	}
+	return Compile(cfg)
+}
+
+// Config turns the spec into a Config, checking the texts it holds.
+func (s Spec) Config() (Config, error) {
+	cfg := Config{Name: s.Name, TimeZone: s.TimeZone, FromYear: s.FromYear, ToYear: s.ToYear}
+	verr := &itsm.ValidationError{Kind: "calendar", ID: s.Name}
+	for key, ranges := range s.Hours {
+		wd := slices.Index(weekdayKeys[:], strings.ToLower(key))
+		if wd < 0 {
+			verr.Add("hours."+key, "not a weekday (sun, mon, tue, wed, thu, fri, sat)")
+			continue
+		}
+		for _, r := range ranges {
+			rg, err := ParseRange(r)
+			if err != nil {
+				verr.Add("hours."+key, err.Error())
+				continue
+			}
+			cfg.Week[wd] = append(cfg.Week[wd], rg)
+		}
+	}
+	for i, h := range s.Holidays {
+		d, err := ParseDate(h)
+		if err != nil {
+			verr.Add(fmt.Sprintf("holidays[%d]", i), err.Error())
+			continue
+		}
+		cfg.Holidays = append(cfg.Holidays, d)
+	}
+	for i, code := range s.HolidaySets {
+		set, ok := HolidaySet(strings.ToLower(code))
+		if !ok {
+			verr.Add(fmt.Sprintf("holiday_sets[%d]", i), fmt.Sprintf("unknown holiday set %q (known: %s)", code, strings.Join(HolidaySetCodes(), ", ")))
+			continue
+		}
+		cfg.HolidaySets = append(cfg.HolidaySets, set...)
+	}
+	for i, c := range s.Closures {
+		a, err1 := time.Parse(time.RFC3339Nano, c.Start)
+		b, err2 := time.Parse(time.RFC3339Nano, c.End)
+		if err1 != nil || err2 != nil {
+			verr.Add(fmt.Sprintf("closures[%d]", i), "start and end must be RFC 3339 times")
+			continue
+		}
+		cfg.Closures = append(cfg.Closures, Closure{Start: a, End: b, Reason: c.Reason})
+	}
+	return cfg, verr.Err()
+}
+
+// loadLocation loads an IANA zone, refusing the host-dependent "Local".
+func loadLocation(name string) (*time.Location, error) {
+	if name == "Local" {
+		return nil, fmt.Errorf("the host's local zone is not allowed")
+	}
+	return time.LoadLocation(name)
+}
