@@ -168,7 +168,7 @@ func floorDiv(a, b int64) int64 {
 
 // weekdayOf returns the weekday of a day number (days since 1970-01-01, a
 // Thursday).
-func weekdayOf(day int64) time.Weekday { return time.Weekday(((day%7)+7+4) % 7) }
+func weekdayOf(day int64) time.Weekday { return time.Weekday(((day % 7) + 7 + 4) % 7) }
 
 var weekdayKeys = [7]string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
 
