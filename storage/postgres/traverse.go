@@ -53,7 +53,8 @@ func (s *Store) Traverse(ctx context.Context, p storage.TraverseParams) ([]stora
 		typeCond = " AND " + typeCol + " = ANY ($4::text[])"
 	}
 	sql := `WITH RECURSIVE walk(depth, frontier, seen, total, ids, parents, edges, types) AS (
-    SELECT 0, $1::text[], $1::text[], 0::bigint, '{}'::text[], '{}'::text[], '{}'::text[], '{}'::text[]
+    SELECT 0, $1::text[] COLLATE "C", $1::text[] COLLATE "C", 0::bigint,
+        '{}'::text[] COLLATE "C", '{}'::text[] COLLATE "C", '{}'::text[] COLLATE "C", '{}'::text[] COLLATE "C"
   UNION ALL
     SELECT w.depth + 1, lvl.ids, w.seen || lvl.ids, w.total + cardinality(lvl.ids), lvl.ids, lvl.parents, lvl.edges, lvl.types
     FROM walk w CROSS JOIN LATERAL (
