@@ -1,0 +1,257 @@
+package improvement
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"time"
+)
+
+// rowKey groups buckets into one result row.
+type rowKey struct {
+	sliceKey
+	Start int32 // first day of the period
+}
+
+type sums struct {
+	n, hits, ms int64
+	opened      int64 // backlog: sum of opening times (Unix seconds)
+}
+
+// measure extracts a KPI's population, numerator and duration sum from a
+// bucket.
+func measure(k KPI, c *counters) (n, hits, ms int64) {
+	switch k {
+	case MTTA:
+		return c.AckN, 0, c.AckMs
+	case MTTR:
+		return c.ResN, 0, c.ResMs
+	case MTTRBusiness:
+		return c.ResN, 0, c.ResBizMs
+	case MTBF:
+		return c.MTBFN, 0, c.MTBFMs
+	case SLACompliance:
+		return c.SLAN, c.SLAMet, 0
+	case ReopenRate:
+		return c.ResN, c.Reopened, 0
+	case FirstContactResolution:
+		return c.ResN, c.FCR, 0
+	case ReassignmentRate:
+		return c.ResN, c.Reassigned, 0
+	case ChangeSuccessRate:
+		return c.ChgReviewed, c.ChgSuccessful, 0
+	case EmergencyChangeRatio:
+		return c.ChgClosed, c.ChgEmergency, 0
+	case ChangesCausingIncidents:
+		return c.ChgClosed, c.ChgCausing, 0
+	case RequestFulfilmentTime:
+		return c.ReqN, 0, c.ReqMs
+	}
+	return 0, 0, 0
+}
+
+// periodStart returns the first day of the period holding day d.
+func periodStart(p Period, d int32) int32 {
+	switch p {
+	case PeriodDay:
+		return d
+	case PeriodWeek:
+		// Day 0 (1970-01-01) was a Thursday; Monday is 3 days before.
+		off := (d + 3) % 7
+		if off < 0 {
+			off += 7
+		}
+		return d - off
+	case PeriodMonth:
+		t := dayStart(d)
+		return dayOf(time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC))
+	}
+	return d
+}
+
+// periodEnd returns the first day after the period starting at start.
+func periodEnd(p Period, start int32) int32 {
+	switch p {
+	case PeriodDay:
+		return start + 1
+	case PeriodWeek:
+		return start + 7
+	case PeriodMonth:
+		t := dayStart(start)
+		return dayOf(time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, time.UTC))
+	}
+	return start + 1
+}
+
+// dayRange returns the days [lo, hi) a query covers: days overlapping
+// [From, To).
+func (q Query) dayRange() (lo, hi int32) {
+	lo, hi = math.MinInt32, math.MaxInt32
+	if !q.From.IsZero() {
+		lo = dayOf(q.From)
+	}
+	if !q.To.IsZero() {
+		hi = dayOf(q.To)
+		if dayStart(hi).Before(q.To) {
+			hi++
+		}
+	}
+	return lo, hi
+}
+
+func (q Query) matches(k sliceKey) bool {
+	return (q.Service == "" || q.Service == k.Service) &&
+		(q.Group == "" || q.Group == k.Group) &&
+		(q.Priority == 0 || q.Priority == k.Priority)
+}
+
+// project keeps only the dimensions the query breaks down by.
+func (q Query) project(k sliceKey) sliceKey {
+	var out sliceKey
+	for _, d := range q.By {
+		switch d {
+		case ByService:
+			out.Service = k.Service
+		case ByGroup:
+			out.Group = k.Group
+		case ByPriority:
+			out.Priority = k.Priority
+		}
+	}
+	return out
+}
+
+func (st *state) compute(q Query) Result {
+	res := Result{KPI: q.KPI, Unit: q.KPI.Unit(), Period: q.Period, By: slices.Clone(q.By), Rows: []Row{}}
+	if !st.HasDay {
+		return res
+	}
+	if q.KPI == Backlog || q.KPI == BacklogAge {
+		res.Rows = st.backlog(q)
+		return res
+	}
+	lo, hi := q.dayRange()
+	agg := map[rowKey]*sums{}
+	minDay, maxDay := int32(math.MaxInt32), int32(math.MinInt32)
+	for bk, c := range st.Buckets {
+		if bk.Day < lo || bk.Day >= hi || !q.matches(bk.sliceKey) {
+			continue
+		}
+		if q.KPI == MTBF && (bk.Group != "" || bk.Priority != 0) {
+			continue
+		}
+		n, hits, ms := measure(q.KPI, c)
+		if n == 0 {
+			continue
+		}
+		minDay, maxDay = min(minDay, bk.Day), max(maxDay, bk.Day)
+		rk := rowKey{q.project(bk.sliceKey), periodStart(q.Period, bk.Day)}
+		s := agg[rk]
+		if s == nil {
+			s = &sums{}
+			agg[rk] = s
+		}
+		s.n += n
+		s.hits += hits
+		s.ms += ms
+	}
+	if len(agg) == 0 {
+		return res
+	}
+	// Without a period, one row spans the range (or the days measured).
+	rangeLo, rangeHi := max(lo, minDay), min(hi, maxDay+1)
+	unit := res.Unit
+	for rk, s := range agg {
+		if s.n <= 0 {
+			continue
+		}
+		r := Row{Service: rk.Service, Group: rk.Group, Priority: rk.Priority, Count: s.n}
+		if q.Period == PeriodNone {
+			r.Start, r.End = dayStart(rangeLo), dayStart(rangeHi)
+		} else {
+			r.Start, r.End = dayStart(rk.Start), dayStart(periodEnd(q.Period, rk.Start))
+		}
+		switch unit {
+		case UnitHours:
+			r.Mean = time.Duration(s.ms/s.n) * time.Millisecond
+			r.Value = float64(s.ms) / float64(s.n) / float64(time.Hour/time.Millisecond)
+		case UnitRatio:
+			r.Hits = s.hits
+			r.Value = float64(s.hits) / float64(s.n)
+		}
+		res.Rows = append(res.Rows, r)
+	}
+	sortRows(res.Rows)
+	return res
+}
+
+func sortRows(rows []Row) {
+	slices.SortFunc(rows, func(a, b Row) int {
+		return cmp.Or(a.Start.Compare(b.Start), cmp.Compare(a.Service, b.Service),
+			cmp.Compare(a.Group, b.Group), cmp.Compare(a.Priority, b.Priority))
+	})
+}
+
+// backlog walks each slice's daily entries and exits in day order and reads
+// the running totals at the end of each period.
+func (st *state) backlog(q Query) []Row {
+	type delta struct {
+		day       int32
+		n, opened int64
+	}
+	series := map[sliceKey][]delta{}
+	for bk, c := range st.Buckets {
+		if (c.BacklogDelta == 0 && c.BacklogOpenedSec == 0) || !q.matches(bk.sliceKey) {
+			continue
+		}
+		k := q.project(bk.sliceKey)
+		series[k] = append(series[k], delta{bk.Day, c.BacklogDelta, c.BacklogOpenedSec})
+	}
+	lo, hi := q.dayRange()
+	if q.To.IsZero() {
+		hi = st.MaxDay + 1
+	}
+	if q.From.IsZero() {
+		lo = st.MinDay
+	}
+	rows := []Row{}
+	if lo >= hi {
+		return rows
+	}
+	for k, ds := range series {
+		slices.SortFunc(ds, func(a, b delta) int { return cmp.Compare(a.day, b.day) })
+		var n, opened int64
+		i := 0
+		for p := periodStart(q.Period, lo); p < hi; p = periodEnd(q.Period, p) {
+			end := min(periodEnd(q.Period, p), hi)
+			if q.Period == PeriodNone {
+				p, end = lo, hi
+			}
+			for i < len(ds) && ds[i].day < end {
+				n += ds[i].n
+				opened += ds[i].opened
+				i++
+			}
+			if n > 0 {
+				r := Row{Start: dayStart(max(p, lo)), End: dayStart(end), Service: k.Service, Group: k.Group, Priority: k.Priority, Count: n}
+				if q.Period != PeriodNone {
+					r.Start, r.End = dayStart(p), dayStart(periodEnd(q.Period, p))
+				}
+				if q.KPI == Backlog {
+					r.Value = float64(n)
+				} else {
+					endSec := int64(end) * 86400
+					ageSec := float64(endSec*n-opened) / float64(n)
+					r.Mean = time.Duration(ageSec * float64(time.Second))
+					r.Value = ageSec / 3600
+				}
+				rows = append(rows, r)
+			}
+			if q.Period == PeriodNone {
+				break
+			}
+		}
+	}
+	sortRows(rows)
+	return rows
+}

@@ -1,0 +1,290 @@
+package improvement
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+// Calendar measures business time. The design pillar's business calendar
+// satisfies it; the Engine uses it for MTTRBusiness.
+type Calendar interface {
+	// Between returns the working time between start and end (zero when end
+	// is not after start).
+	Between(start, end time.Time) time.Duration
+}
+
+// SLAInput names what the Engine reads from SLA clock records (the design
+// pillar's task_sla). It is the whole coupling between the two pillars: the
+// Engine only reads these fields from the records' event Changes.
+type SLAInput struct {
+	Kind          string   // record kind, default "task_sla"
+	TaskField     string   // id of the ticket the clock runs on, default "task_id"
+	StageField    string   // the clock's stage, default "stage"; when an event does not change it, a state change (event To) is read as the stage
+	BreachedField string   // boolean, true once the clock breached, default "has_breached"
+	Completed     []string // stages that end a measured clock, default ["completed"]
+	// Slice fields read from the clock itself when present; otherwise the
+	// ticket's values are used. Defaults: service_id, assignment_group,
+	// priority.
+	ServiceField, GroupField, PriorityField string
+}
+
+// Config configures an Engine. The zero value reads the cross-pillar kinds
+// and field names.
+type Config struct {
+	// Name identifies the engine's checkpoint in the store, so several
+	// engines (with different calendars) can share one store. Default "kpi".
+	Name string
+	// Calendar measures business time for MTTRBusiness; nil disables it.
+	Calendar Calendar
+	// Kinds read from the log; defaults "incident", "change", "request".
+	IncidentKind, ChangeKind, RequestKind string
+	// RequestFulfilled are the request states that stop the fulfilment
+	// clock; default ["closed_complete"].
+	RequestFulfilled []string
+	// RequestEnded are every final request state, fulfilled or not; the
+	// engine forgets a request entering one. Default closed_complete,
+	// closed_incomplete, closed_rejected, closed_skipped, canceled,
+	// cancelled.
+	RequestEnded []string
+	// SLA names the fields read from SLA clock records.
+	SLA SLAInput
+	// BatchSize is how many events Sync reads per call to ReadEvents
+	// (default 5000, at most 100000).
+	BatchSize int
+	// CheckpointEvery: Sync saves a checkpoint when at least this many
+	// events were applied since the last one (default 1: after every Sync
+	// that applied anything). Checkpoint saves one on demand.
+	CheckpointEvery int
+}
+
+func (c Config) withDefaults() (Config, error) {
+	def := func(s *string, d string) {
+		if *s == "" {
+			*s = d
+		}
+	}
+	def(&c.Name, "kpi")
+	def(&c.IncidentKind, "incident")
+	def(&c.ChangeKind, "change")
+	def(&c.RequestKind, "request")
+	if c.RequestFulfilled == nil {
+		c.RequestFulfilled = []string{"closed_complete"}
+	}
+	if c.RequestEnded == nil {
+		c.RequestEnded = []string{"closed_complete", "closed_incomplete", "closed_rejected", "closed_skipped", "canceled", "cancelled"}
+	}
+	for _, s := range c.RequestFulfilled {
+		if !slices.Contains(c.RequestEnded, s) {
+			c.RequestEnded = append(slices.Clone(c.RequestEnded), s)
+		}
+	}
+	def(&c.SLA.Kind, "task_sla")
+	def(&c.SLA.TaskField, "task_id")
+	def(&c.SLA.StageField, "stage")
+	def(&c.SLA.BreachedField, "has_breached")
+	def(&c.SLA.ServiceField, "service_id")
+	def(&c.SLA.GroupField, "assignment_group")
+	def(&c.SLA.PriorityField, "priority")
+	if c.SLA.Completed == nil {
+		c.SLA.Completed = []string{"completed"}
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 5000
+	}
+	if c.CheckpointEvery == 0 {
+		c.CheckpointEvery = 1
+	}
+	switch {
+	case len(c.Name) > 64 || !storage.ValidName(c.Name):
+		return c, itsm.Invalidf("kpi engine: name %q is not a lower-case identifier of at most 64 characters", c.Name)
+	case c.BatchSize < 1 || c.BatchSize > 100000:
+		return c, itsm.Invalidf("kpi engine: batch size %d outside 1..100000", c.BatchSize)
+	case c.CheckpointEvery < 0:
+		return c, itsm.Invalidf("kpi engine: checkpoint interval %d is negative", c.CheckpointEvery)
+	}
+	return c, nil
+}
+
+// Engine computes KPIs from the domain event log. It consumes the log
+// incrementally by sequence number, keeps additive counters per (service,
+// group, priority, day) and the few facts per open record it needs to finish
+// a measurement, and stores its state together with the sequence it reached
+// in the store, so a restarted engine resumes where it stopped and never
+// counts an event twice. Recomputing from scratch and updating incrementally,
+// in any batch sizes and across restarts, give identical results.
+//
+// An Engine is safe for concurrent use. Two engines with the same name on one
+// store must not checkpoint concurrently: the later checkpoint fails with
+// ErrConflict and that engine should be reopened.
+type Engine struct {
+	mu      sync.Mutex
+	backend storage.Backend // nil for an engine fed only through Apply
+	cfg     Config
+	st      *state
+	saved   int64 // seq of the last checkpoint loaded or saved
+	pending int   // events applied since the last checkpoint
+	fulfil  map[string]bool
+	ended   map[string]bool
+	slaDone map[string]bool
+}
+
+// New returns an engine at the start of the log that is fed through Apply
+// only; it has no store and cannot checkpoint. Use Open to consume a store's
+// log.
+func New(cfg Config) (*Engine, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, st: newState()}
+	e.fulfil = setOf(cfg.RequestFulfilled)
+	e.ended = setOf(cfg.RequestEnded)
+	e.slaDone = setOf(cfg.SLA.Completed)
+	return e, nil
+}
+
+// Open returns the engine named cfg.Name on backend, restored from its last
+// checkpoint (or at the start of the log when it has none). Call Sync to
+// catch up with the log.
+func Open(ctx context.Context, b storage.Backend, cfg Config) (*Engine, error) {
+	if ctx == nil {
+		return nil, itsm.Invalidf("kpi engine: nil context")
+	}
+	if b == nil {
+		return nil, itsm.Invalidf("kpi engine: nil backend")
+	}
+	e, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	e.backend = b
+	if err := b.Register(ctx, snapshotSchema); err != nil {
+		return nil, err
+	}
+	st, err := loadSnapshot(ctx, b, e.cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	if st != nil {
+		e.st = st
+		e.saved = st.Seq
+	}
+	return e, nil
+}
+
+func setOf(xs []string) map[string]bool {
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
+}
+
+// Seq returns the sequence number of the last event the engine applied.
+func (e *Engine) Seq() int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.st.Seq
+}
+
+// Apply feeds events to the engine in log order. Events at or below the
+// engine's sequence are skipped, so feeding an event twice never counts it
+// twice; kinds the engine does not read are skipped too. It returns how many
+// events were applied. Hosts that already consume the log (an outbox
+// relay) can call it directly; Sync calls it for events read from the store.
+func (e *Engine) Apply(events []itsm.Event) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.apply(events)
+}
+
+func (e *Engine) apply(events []itsm.Event) int {
+	n := 0
+	for i := range events {
+		ev := &events[i]
+		if ev.Seq <= e.st.Seq {
+			continue
+		}
+		e.applyOne(ev)
+		e.st.Seq = ev.Seq
+		n++
+	}
+	e.pending += n
+	return n
+}
+
+// Sync reads every event after the engine's sequence from the store, applies
+// them, and saves a checkpoint when Config.CheckpointEvery events were applied
+// since the last one. It returns how many events were applied. On an error
+// the engine keeps what it applied; the stored checkpoint is unchanged unless
+// it was saved.
+func (e *Engine) Sync(ctx context.Context) (int, error) {
+	if ctx == nil {
+		return 0, itsm.Invalidf("kpi engine: nil context")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.backend == nil {
+		return 0, itsm.Invalidf("kpi engine %s: no store; feed it with Apply", e.cfg.Name)
+	}
+	total := 0
+	for {
+		evs, err := e.backend.ReadEvents(ctx, e.st.Seq, e.cfg.BatchSize)
+		if err != nil {
+			return total, err
+		}
+		total += e.apply(evs)
+		if len(evs) < e.cfg.BatchSize {
+			break
+		}
+	}
+	if e.pending > 0 && e.pending >= e.cfg.CheckpointEvery {
+		if err := e.checkpoint(ctx); err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// Checkpoint saves the engine's state and sequence in the store in one unit
+// of work, replacing the previous checkpoint.
+func (e *Engine) Checkpoint(ctx context.Context) error {
+	if ctx == nil {
+		return itsm.Invalidf("kpi engine: nil context")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.backend == nil {
+		return itsm.Invalidf("kpi engine %s: no store to checkpoint to", e.cfg.Name)
+	}
+	return e.checkpoint(ctx)
+}
+
+func (e *Engine) checkpoint(ctx context.Context) error {
+	if err := saveSnapshot(ctx, e.backend, e.cfg.Name, e.st, e.saved); err != nil {
+		return err
+	}
+	e.saved, e.pending = e.st.Seq, 0
+	return nil
+}
+
+// Compute answers one KPI query from the events applied so far. A query
+// without measurements gives a Result without rows. Bad queries (unknown
+// KPI, slice or period, reversed range, MTTRBusiness without a calendar)
+// are ErrInvalid.
+func (e *Engine) Compute(q Query) (Result, error) {
+	if err := q.Check(); err != nil {
+		return Result{}, err
+	}
+	if q.KPI == MTTRBusiness && e.cfg.Calendar == nil {
+		return Result{}, itsm.Invalidf("kpi query %s: the engine has no business calendar (Config.Calendar)", q.KPI)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.st.compute(q), nil
+}
