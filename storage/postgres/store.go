@@ -289,15 +289,12 @@ func (sc *docScanner) scan(rows pgx.Rows, ki *kindInfo) (storage.Document, error
 		}
 	}
 	sc.data = nil
+	var rawID []byte // the id column as received, to name a corrupt record
+	if raw := rows.RawValues(); len(raw) > 0 {
+		rawID = raw[0]
+	}
 	if err := rows.Scan(sc.dest...); err != nil {
-		// The id is the first column; read it alone to name the record.
-		who := ki.schema.Kind
-		if vals, verr := rows.Values(); verr == nil && len(vals) > 0 {
-			if id, ok := vals[0].(string); ok {
-				who += " " + id
-			}
-		}
-		return storage.Document{}, fmt.Errorf("postgres: %s: stored row is corrupt: %w", who, err)
+		return storage.Document{}, fmt.Errorf("postgres: %s %s: stored row is corrupt: %w", ki.schema.Kind, rawID, err)
 	}
 	if sc.version < 1 {
 		return storage.Document{}, fmt.Errorf("postgres: %s %s: stored version %d is corrupt", ki.schema.Kind, sc.id, sc.version)
