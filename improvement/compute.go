@@ -134,10 +134,10 @@ func (st *state) compute(q Query) Result {
 	agg := map[rowKey]*sums{}
 	minDay, maxDay := int32(math.MaxInt32), int32(math.MinInt32)
 	for bk, c := range st.Buckets {
-		if bk.Day < lo || bk.Day >= hi || !q.matches(bk.sliceKey) {
+		if bk.Day < lo || bk.Day >= hi || !q.matches(bk.Slice) {
 			continue
 		}
-		if q.KPI == MTBF && (bk.Group != "" || bk.Priority != 0) {
+		if q.KPI == MTBF && (bk.Slice.Group != "" || bk.Slice.Priority != 0) {
 			continue
 		}
 		n, hits, ms := measure(q.KPI, c)
@@ -145,7 +145,10 @@ func (st *state) compute(q Query) Result {
 			continue
 		}
 		minDay, maxDay = min(minDay, bk.Day), max(maxDay, bk.Day)
-		rk := rowKey{q.project(bk.sliceKey), periodStart(q.Period, bk.Day)}
+		rk := rowKey{q.project(bk.Slice), 0}
+		if q.Period != PeriodNone {
+			rk.Start = periodStart(q.Period, bk.Day)
+		}
 		s := agg[rk]
 		if s == nil {
 			s = &sums{}
@@ -201,10 +204,10 @@ func (st *state) backlog(q Query) []Row {
 	}
 	series := map[sliceKey][]delta{}
 	for bk, c := range st.Buckets {
-		if (c.BacklogDelta == 0 && c.BacklogOpenedSec == 0) || !q.matches(bk.sliceKey) {
+		if (c.BacklogDelta == 0 && c.BacklogOpenedSec == 0) || !q.matches(bk.Slice) {
 			continue
 		}
-		k := q.project(bk.sliceKey)
+		k := q.project(bk.Slice)
 		series[k] = append(series[k], delta{bk.Day, c.BacklogDelta, c.BacklogOpenedSec})
 	}
 	lo, hi := q.dayRange()

@@ -27,8 +27,8 @@ type sliceKey struct {
 
 // bucketKey is a slice on one UTC day (days since the Unix epoch).
 type bucketKey struct {
-	sliceKey
-	Day int32
+	Slice sliceKey
+	Day   int32
 }
 
 // counters are the additive sums of one bucket. Durations are milliseconds,
