@@ -1,6 +1,68 @@
-// Package operation is the Service Operation pillar: incidents, problems and
-// known errors, service requests with approvals and fulfilment tasks,
-// events and alerts correlated into incidents, and escalation rules.
+// Package operation is the Service Operation pillar: what a service desk
+// runs every day, on any Pillars store.
 //
-// The package is being built; see the project's issues for its scope.
+// Build a Desk with New over a storage.Backend and a Config; every record
+// kind goes through storage.Records, so each accepted transition or change
+// writes one hash-chained domain event with the record.
+//
+// # Incidents (INC)
+//
+// Incident carries the fields a ServiceNow or Jira Service Management user
+// expects (caller, service, CI, category, impact, urgency, priority,
+// assignment group and assignee, reassignment and reopen counts, work notes
+// and comments, resolution code and notes, first response / resolved /
+// closed times). Priority comes from impact × urgency through a
+// PriorityMatrix (DefaultPriorityMatrix: 3×3 → 1 critical .. 5 planning);
+// OverridePriority records a reason. IncidentLifecycle returns the default
+// lifecycle (new, in_progress, on_hold with a hold reason, resolved, closed,
+// canceled) for hosts to extend before compiling. The commands:
+// OpenIncident, AssignIncident (counts reassignments, checks the assignee
+// through the host's Directory), UpdateIncident, StartIncident,
+// HoldIncident, ResumeIncident, ResolveIncident (resolves open children in
+// the same unit of work), ReopenIncident (within the reopen window),
+// CloseIncident (the caller's confirmation), CloseResolved (auto-close,
+// called by the host's scheduler with now), CancelIncident, AddWorkNote,
+// AddComment, LinkChild, and the major-incident approval ProposeMajor,
+// AcceptMajor, RejectMajor. Queues: MyOpenIncidents, UnassignedInMyGroups
+// (paginated queries on declared composite indexes) and BreachingSoon
+// (through the SLA pillar's SLAWatcher).
+//
+// # Problems (PRB) and known errors (KE)
+//
+// ProblemLifecycle: new → assess → root_cause_analysis → fix_in_progress →
+// resolved → closed. OpenProblem, UpdateProblem, MoveProblem,
+// LinkIncidentToProblem, PublishKnownError (the problem's workaround as a
+// published KnownError; incidents opened with its id get the workaround),
+// ResolveProblem (resolves or notifies the linked open incidents in the same
+// unit of work).
+//
+// # Service requests (REQ) and fulfilment tasks (SCTASK)
+//
+// SubmitRequest reads the CatalogItem through the host's Catalog (the design
+// pillar), waits for approval when the item needs it (ApproveRequest,
+// RejectRequest; the requester cannot approve their own request), spawns
+// RequestTask records, and closes the request (closed_complete or
+// closed_incomplete) when its last task closes (CompleteTask,
+// CloseTaskIncomplete). CancelRequest skips the open tasks.
+//
+// # Events and alerts (ALR)
+//
+// Ingest takes a MonitorEvent: repeats with one dedup key fold into one
+// Alert (count, first and last seen), the AlertRule raises an incident at or
+// above a severity (or joins the incident of an alert sharing an upstream
+// CI, through the CMDB interface), a clearing event closes the alert and,
+// when the rule says so, resolves the incident. A repeated event id with a
+// changed payload is refused.
+//
+// # Escalation
+//
+// EscalationRule escalates open incidents by priority and age (notify,
+// reassign, raise priority); Escalate applies them, recording each as an
+// event, and notifies through the host's Notifier.
+//
+// # Import
+//
+// ImportIncidents loads incidents from another tool with their history as
+// backdated lifecycle events, mapping foreign states through a StateMap;
+// each incident is all or nothing and refusals name record, row and reason.
 package operation

@@ -1,0 +1,380 @@
+package operation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+// States shared by several record kinds of the pillar.
+const (
+	StateNew        = "new"
+	StateInProgress = "in_progress"
+	StateOnHold     = "on_hold"
+	StateResolved   = "resolved"
+	StateClosed     = "closed"
+	StateCanceled   = "canceled"
+)
+
+// Incident lifecycle events. Assignment and other field edits are
+// itsm.EventUpdate events.
+const (
+	EventStart        = "start"
+	EventHold         = "hold"
+	EventResume       = "resume"
+	EventResolve      = "resolve"
+	EventReopen       = "reopen"
+	EventClose        = "close"
+	EventCancel       = "cancel"
+	EventProposeMajor = "propose_major"
+	EventAcceptMajor  = "accept_major"
+	EventRejectMajor  = "reject_major"
+)
+
+// The default hold reasons; hosts add their own through IncidentPolicy.
+const (
+	HoldAwaitingCaller  = "awaiting_caller"
+	HoldAwaitingChange  = "awaiting_change"
+	HoldAwaitingProblem = "awaiting_problem"
+	HoldAwaitingVendor  = "awaiting_vendor"
+)
+
+// The default resolution codes (ServiceNow's close codes).
+const (
+	ResolvedPermanently      = "solved_permanently"
+	ResolvedWorkaround       = "solved_workaround"
+	ResolvedRemotely         = "solved_remotely"
+	NotSolvedNotReproducible = "not_solved_not_reproducible"
+	NotSolvedTooCostly       = "not_solved_too_costly"
+	ClosedByCaller           = "closed_by_caller"
+)
+
+// The states of a major-incident proposal (Incident.MajorState).
+const (
+	MajorProposed = "proposed"
+	MajorAccepted = "accepted"
+	MajorRejected = "rejected"
+)
+
+// Field limits of an incident.
+const (
+	MaxShortDescription = 160
+	MaxText             = 32000
+)
+
+// OpenStates are the incident states in which work is still to be done.
+var OpenStates = []string{StateNew, StateInProgress, StateOnHold}
+
+// Note is one journal entry: a work note (internal) or a comment (visible to
+// the caller).
+type Note struct {
+	At     time.Time `json:"at"`
+	Author string    `json:"author"`
+	Text   string    `json:"text"`
+}
+
+// Incident is an unplanned interruption or reduction in quality of an IT
+// service. Its JSON names are the ones the improvement pillar's KPI engine
+// reads from event changes. "Opened" is Record.CreatedAt.
+type Incident struct {
+	itsm.Record
+	ShortDescription string `json:"short_description"`
+	Description      string `json:"description,omitempty"`
+	CallerID         string `json:"caller_id"`
+	OpenedBy         string `json:"opened_by,omitempty"`
+	ContactType      string `json:"contact_type,omitempty"` // phone, email, self_service, chat, walk_in, monitoring
+	ServiceID        string `json:"service_id,omitempty"`
+	CIID             string `json:"ci_id,omitempty"`
+	Category         string `json:"category,omitempty"`
+	Subcategory      string `json:"subcategory,omitempty"`
+
+	Impact   int `json:"impact"`   // 1 (high) .. matrix size
+	Urgency  int `json:"urgency"`  // 1 (high) .. matrix size
+	Priority int `json:"priority"` // 1 (critical) .. 5 (planning)
+	// PriorityOverrideReason is set when a person overrode the priority the
+	// matrix gives; while set, impact and urgency changes keep the priority.
+	PriorityOverrideReason string `json:"priority_override_reason,omitempty"`
+
+	AssignmentGroup   string `json:"assignment_group,omitempty"`
+	AssignedTo        string `json:"assigned_to,omitempty"`
+	ReassignmentCount int    `json:"reassignment_count"`
+	ReopenCount       int    `json:"reopen_count"`
+	HoldReason        string `json:"hold_reason,omitempty"`
+	ResolutionCode    string `json:"resolution_code,omitempty"`
+	ResolutionNotes   string `json:"resolution_notes,omitempty"`
+
+	Major           bool   `json:"major"`
+	MajorState      string `json:"major_state,omitempty"` // proposed, accepted, rejected
+	MajorProposedBy string `json:"major_proposed_by,omitempty"`
+
+	ParentID         string `json:"parent_id,omitempty"`
+	ProblemID        string `json:"problem_id,omitempty"`
+	KnownErrorID     string `json:"known_error_id,omitempty"`
+	CausedByChangeID string `json:"caused_by_change_id,omitempty"`
+	Workaround       string `json:"workaround,omitempty"` // copied from the known error
+
+	FirstResponseAt time.Time `json:"first_response_at,omitzero"`
+	ResolvedAt      time.Time `json:"resolved_at,omitzero"`
+	ClosedAt        time.Time `json:"closed_at,omitzero"`
+
+	// Escalations lists the escalation rules already applied, by name.
+	Escalations []string `json:"escalations,omitempty"`
+	WorkNotes   []Note   `json:"work_notes,omitempty"`
+	Comments    []Note   `json:"comments,omitempty"`
+}
+
+// IsOpen reports whether the incident still needs work.
+func (i *Incident) IsOpen() bool { return slices.Contains(OpenStates, i.State) }
+
+// Validate checks the fields every incident must have whatever the policy;
+// storage.Records calls it before every write.
+func (i *Incident) Validate() error {
+	ve := &itsm.ValidationError{Kind: KindIncident, ID: i.ID}
+	switch {
+	case i.ShortDescription == "":
+		ve.Add("short_description", "is required")
+	case len(i.ShortDescription) > MaxShortDescription:
+		ve.Add("short_description", fmt.Sprintf("is %d bytes, at most %d", len(i.ShortDescription), MaxShortDescription))
+	}
+	if len(i.Description) > MaxText {
+		ve.Add("description", fmt.Sprintf("is %d bytes, at most %d", len(i.Description), MaxText))
+	}
+	if i.CallerID == "" {
+		ve.Add("caller_id", "is required")
+	}
+	if i.Impact < 1 {
+		ve.Add("impact", fmt.Sprintf("%d is not a known impact", i.Impact))
+	}
+	if i.Urgency < 1 {
+		ve.Add("urgency", fmt.Sprintf("%d is not a known urgency", i.Urgency))
+	}
+	if i.Priority < 1 || i.Priority > 5 {
+		ve.Add("priority", fmt.Sprintf("%d is not a priority (1..5)", i.Priority))
+	}
+	if i.ReassignmentCount < 0 || i.ReopenCount < 0 {
+		ve.Add("reassignment_count", "counts cannot be negative")
+	}
+	if i.AssignedTo != "" && i.AssignmentGroup == "" {
+		ve.Add("assignment_group", "is required when assigned_to is set")
+	}
+	if i.State == StateOnHold && i.HoldReason == "" {
+		ve.Add("hold_reason", "is required while on hold")
+	}
+	if i.ParentID != "" && i.ParentID == i.ID {
+		ve.Add("parent_id", "an incident cannot be its own parent")
+	}
+	if len(i.ResolutionNotes) > MaxText {
+		ve.Add("resolution_notes", fmt.Sprintf("is %d bytes, at most %d", len(i.ResolutionNotes), MaxText))
+	}
+	return ve.Err()
+}
+
+// IncidentPolicy holds what a host configures about incidents. Zero fields
+// take the defaults.
+type IncidentPolicy struct {
+	// Matrix derives priority from impact and urgency; DefaultPriorityMatrix
+	// when nil.
+	Matrix *PriorityMatrix
+	// HoldReasons are the reasons an incident may be put on hold. Empty: the
+	// four defaults; ExtraHoldReasons adds to whichever list applies.
+	HoldReasons      []string
+	ExtraHoldReasons []string
+	// ResolutionCodes are the accepted resolution codes; empty: the defaults.
+	ResolutionCodes []string
+	// ReopenWindow is how long after resolution a caller or agent may reopen
+	// (default 7 days).
+	ReopenWindow time.Duration
+	// AutoCloseAfter is how long a resolved incident waits for the caller's
+	// confirmation before CloseResolved closes it (default 7 days).
+	AutoCloseAfter time.Duration
+}
+
+// filled returns the policy with defaults in every zero field.
+func (p IncidentPolicy) filled() IncidentPolicy {
+	if p.Matrix == nil {
+		p.Matrix = DefaultPriorityMatrix()
+	}
+	if len(p.HoldReasons) == 0 {
+		p.HoldReasons = []string{HoldAwaitingCaller, HoldAwaitingChange, HoldAwaitingProblem, HoldAwaitingVendor}
+	}
+	p.HoldReasons = append(slices.Clone(p.HoldReasons), p.ExtraHoldReasons...)
+	p.ExtraHoldReasons = nil
+	if len(p.ResolutionCodes) == 0 {
+		p.ResolutionCodes = []string{ResolvedPermanently, ResolvedWorkaround, ResolvedRemotely,
+			NotSolvedNotReproducible, NotSolvedTooCostly, ClosedByCaller}
+	}
+	if p.ReopenWindow == 0 {
+		p.ReopenWindow = 7 * 24 * time.Hour
+	}
+	if p.AutoCloseAfter == 0 {
+		p.AutoCloseAfter = 7 * 24 * time.Hour
+	}
+	return p
+}
+
+func (p IncidentPolicy) withDefaults() (IncidentPolicy, error) {
+	if p.ReopenWindow < 0 || p.AutoCloseAfter < 0 {
+		return p, itsm.Invalidf("operation: reopen window and auto-close period cannot be negative")
+	}
+	p = p.filled()
+	for _, r := range p.HoldReasons {
+		if !storage.ValidName(r) {
+			return p, itsm.Invalidf("operation: hold reason %q is not a lower-case identifier", r)
+		}
+	}
+	for _, c := range p.ResolutionCodes {
+		if !storage.ValidName(c) {
+			return p, itsm.Invalidf("operation: resolution code %q is not a lower-case identifier", c)
+		}
+	}
+	return p, nil
+}
+
+// IncidentLifecycle returns the default incident lifecycle for the policy,
+// not yet compiled, so a host can extend it (states, events, guards,
+// effects) and pass it as Config.IncidentLifecycle.
+//
+// New → In Progress (start); any open state → On Hold (hold, also to change
+// the reason while on hold), → Resolved (resolve, needs a known resolution
+// code and notes) or → Canceled (cancel); On Hold → In Progress (resume);
+// Resolved → In Progress (reopen, within the reopen window) or → Closed
+// (close: the caller's confirmation, or CloseResolved after the auto-close
+// period). propose_major, accept_major and reject_major keep the state and
+// run the major-incident approval.
+func IncidentLifecycle(p IncidentPolicy) *itsm.Lifecycle[*Incident] {
+	p = p.filled()
+	lc := itsm.NewLifecycle[*Incident](KindIncident).
+		Initial(StateNew).
+		States(StateInProgress, StateOnHold, StateResolved).
+		Final(StateClosed, StateCanceled).
+		Event(EventStart, StateInProgress, StateNew).
+		Event(EventHold, StateOnHold, OpenStates...).
+		Event(EventResume, StateInProgress, StateOnHold).
+		Event(EventResolve, StateResolved, OpenStates...).
+		Event(EventReopen, StateInProgress, StateResolved).
+		Event(EventClose, StateClosed, StateResolved).
+		Event(EventCancel, StateCanceled, OpenStates...)
+	for _, s := range OpenStates {
+		lc.Event(EventProposeMajor, s, s).Event(EventAcceptMajor, s, s).Event(EventRejectMajor, s, s)
+	}
+	lc.Guard(EventHold, "known_hold_reason", func(_ context.Context, i *Incident, _ itsm.Transition) error {
+		if !slices.Contains(p.HoldReasons, i.HoldReason) {
+			return fmt.Errorf("hold reason %q is not one of %v", i.HoldReason, p.HoldReasons)
+		}
+		return nil
+	}).
+		Guard(EventResolve, "resolution_code_and_notes", func(_ context.Context, i *Incident, _ itsm.Transition) error {
+			if !slices.Contains(p.ResolutionCodes, i.ResolutionCode) {
+				return fmt.Errorf("resolution code %q is not one of %v", i.ResolutionCode, p.ResolutionCodes)
+			}
+			if i.ResolutionNotes == "" {
+				return errors.New("resolution notes are required")
+			}
+			return nil
+		}).
+		Guard(EventReopen, "within_reopen_window", func(_ context.Context, i *Incident, tr itsm.Transition) error {
+			if tr.At.Sub(i.ResolvedAt) > p.ReopenWindow {
+				return fmt.Errorf("resolved at %s, more than %s ago: the reopen window has passed",
+					i.ResolvedAt.Format(time.RFC3339), p.ReopenWindow)
+			}
+			return nil
+		}).
+		Guard(EventProposeMajor, "not_yet_major", func(_ context.Context, i *Incident, _ itsm.Transition) error {
+			if i.MajorState == MajorProposed || i.MajorState == MajorAccepted {
+				return fmt.Errorf("already %s as a major incident", i.MajorState)
+			}
+			return nil
+		}).
+		Guard(EventAcceptMajor, "proposed_by_another", proposedByAnother).
+		Guard(EventRejectMajor, "proposed_by_another", proposedByAnother).
+		Effect(EventStart, "stamp_first_response", func(_ context.Context, i *Incident, tr itsm.Transition) error {
+			if i.FirstResponseAt.IsZero() {
+				i.FirstResponseAt = tr.At
+			}
+			return nil
+		}).
+		Effect(EventResume, "clear_hold_reason", clearHold).
+		Effect(EventResolve, "stamp_resolved", func(_ context.Context, i *Incident, tr itsm.Transition) error {
+			i.HoldReason, i.ResolvedAt = "", tr.At
+			if i.FirstResponseAt.IsZero() {
+				i.FirstResponseAt = tr.At
+			}
+			return nil
+		}).
+		Effect(EventReopen, "count_reopen", func(_ context.Context, i *Incident, _ itsm.Transition) error {
+			i.ReopenCount++
+			i.ResolvedAt, i.ResolutionCode, i.ResolutionNotes = time.Time{}, "", ""
+			return nil
+		}).
+		Effect(EventClose, "stamp_closed", stampClosed).
+		Effect(EventCancel, "clear_hold_reason", clearHold).
+		Effect(EventCancel, "stamp_closed", stampClosed).
+		Effect(EventProposeMajor, "mark_proposed", func(_ context.Context, i *Incident, tr itsm.Transition) error {
+			i.MajorState, i.MajorProposedBy = MajorProposed, tr.Actor.ID
+			return nil
+		}).
+		Effect(EventAcceptMajor, "mark_major", func(_ context.Context, i *Incident, _ itsm.Transition) error {
+			i.MajorState, i.Major = MajorAccepted, true
+			return nil
+		}).
+		Effect(EventRejectMajor, "mark_rejected", func(_ context.Context, i *Incident, _ itsm.Transition) error {
+			i.MajorState, i.Major = MajorRejected, false
+			return nil
+		})
+	return lc
+}
+
+func proposedByAnother(_ context.Context, i *Incident, tr itsm.Transition) error {
+	if i.MajorState != MajorProposed {
+		return errors.New("the incident is not proposed as a major incident")
+	}
+	if tr.Actor.ID == i.MajorProposedBy && !tr.Import {
+		return errors.New("the proposer of a major incident cannot decide on it")
+	}
+	return nil
+}
+
+func clearHold(_ context.Context, i *Incident, _ itsm.Transition) error {
+	i.HoldReason = ""
+	return nil
+}
+
+func stampClosed(_ context.Context, i *Incident, tr itsm.Transition) error {
+	i.ClosedAt = tr.At
+	return nil
+}
+
+// incidentCollection declares the incident kind's indexed fields and the
+// composite indexes behind its queues.
+func incidentCollection() *storage.Collection[Incident, *Incident] {
+	str := func(name string, get func(*Incident) string) storage.FieldSpec[Incident] {
+		return storage.StringField(name, get)
+	}
+	return storage.NewCollection[Incident](KindIncident,
+		storage.IntField("priority", func(i *Incident) int64 { return int64(i.Priority) }),
+		str("assignment_group", func(i *Incident) string { return i.AssignmentGroup }),
+		str("assigned_to", func(i *Incident) string { return i.AssignedTo }),
+		str("caller_id", func(i *Incident) string { return i.CallerID }),
+		str("service_id", func(i *Incident) string { return i.ServiceID }),
+		str("ci_id", func(i *Incident) string { return i.CIID }),
+		str("parent_id", func(i *Incident) string { return i.ParentID }),
+		str("problem_id", func(i *Incident) string { return i.ProblemID }),
+		str("known_error_id", func(i *Incident) string { return i.KnownErrorID }),
+		storage.TimeField("resolved_at", func(i *Incident) time.Time { return i.ResolvedAt }),
+	).
+		// "my open incidents": assigned_to = me, state IN open, by priority, oldest first.
+		WithIndex("incident_assignee_queue", "assigned_to", "state", "priority", "created_at").
+		// "unassigned in my groups": group IN mine, assigned_to = "", state IN open.
+		WithIndex("incident_group_queue", "assignment_group", "assigned_to", "state", "priority", "created_at").
+		// auto-close: state = resolved, resolved_at <= cutoff.
+		WithIndex("incident_auto_close", "state", "resolved_at").
+		// escalation: priority = p, state IN open, created_at <= cutoff.
+		WithIndex("incident_escalation", "priority", "state", "created_at").
+		WithIndex("incident_children", "parent_id", "state").
+		WithIndex("incident_by_problem", "problem_id", "state")
+}

@@ -1,0 +1,579 @@
+package operation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+// update runs fn in one unit of work, trying again after a version conflict
+// with a concurrent writer (fn re-reads everything it needs).
+func (d *Desk) update(ctx context.Context, fn func(tx storage.Tx) error) error {
+	if ctx == nil {
+		return itsm.Invalidf("operation: nil context")
+	}
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		if err = d.backend.Update(ctx, fn); err == nil || !errors.Is(err, itsm.ErrConflict) {
+			return err
+		}
+	}
+	return err
+}
+
+// refuse builds the error for a command the record's state does not allow.
+func refuse(kind string, m *itsm.Record, action, reason string) error {
+	return &itsm.TransitionError{Kind: kind, ID: m.ID, Number: m.Number, From: m.State, Event: action, Reason: reason}
+}
+
+// OpenIncident raises an incident. The caller defaults to the actor; the
+// priority comes from the policy's matrix unless inc.PriorityOverrideReason
+// justifies the inc.Priority given; an assignee must belong to the
+// assignment group; a known error (which must be published) gives the
+// incident its workaround and problem; a parent must exist and be open.
+// Fields the lifecycle owns (counts, hold reason, resolution, major-incident
+// approval, timestamps, escalations) are cleared. On success inc holds the
+// stored record (id, number, state "new").
+func (d *Desk) OpenIncident(ctx context.Context, inc *Incident, cmd storage.Command) error {
+	if ctx == nil || inc == nil {
+		return itsm.Invalidf("incident: nil context or record")
+	}
+	actor, _ := itsm.ActorFrom(ctx)
+	if inc.CallerID == "" {
+		inc.CallerID = actor.ID
+	}
+	inc.OpenedBy = actor.ID
+	inc.ReassignmentCount, inc.ReopenCount, inc.HoldReason = 0, 0, ""
+	inc.ResolutionCode, inc.ResolutionNotes = "", ""
+	inc.Major, inc.MajorState, inc.MajorProposedBy = false, "", ""
+	inc.FirstResponseAt, inc.ResolvedAt, inc.ClosedAt = time.Time{}, time.Time{}, time.Time{}
+	inc.Escalations, inc.Workaround = nil, ""
+	if err := d.checkPriority(inc); err != nil {
+		return err
+	}
+	if err := d.checkAssignee(ctx, inc, inc.AssignmentGroup, inc.AssignedTo); err != nil {
+		return err
+	}
+	orig := *inc
+	return d.update(ctx, func(tx storage.Tx) error {
+		*inc = orig
+		if err := d.linkOnOpen(ctx, tx, inc); err != nil {
+			return err
+		}
+		return d.incidents.CreateTx(ctx, tx, inc, cmd)
+	})
+}
+
+// linkOnOpen checks the known error and parent an incident names at
+// creation and copies the known error's workaround.
+func (d *Desk) linkOnOpen(ctx context.Context, tx storage.Tx, inc *Incident) error {
+	if inc.KnownErrorID != "" {
+		ke, err := d.knownErrors.Collection().Get(ctx, tx, inc.KnownErrorID)
+		if err != nil {
+			return fmt.Errorf("incident: known_error_id %s: %w", inc.KnownErrorID, err)
+		}
+		if ke.State != KEPublished {
+			return (&itsm.ValidationError{Kind: KindIncident}).Add("known_error_id", ke.Number+" is "+ke.State+", not published")
+		}
+		inc.Workaround = ke.Workaround
+		if inc.ProblemID == "" {
+			inc.ProblemID = ke.ProblemID
+		}
+	}
+	if inc.ProblemID != "" {
+		if _, err := d.problems.Collection().Get(ctx, tx, inc.ProblemID); err != nil {
+			return fmt.Errorf("incident: problem_id %s: %w", inc.ProblemID, err)
+		}
+	}
+	if inc.ParentID != "" {
+		p, err := d.incidents.Collection().Get(ctx, tx, inc.ParentID)
+		if err != nil {
+			return fmt.Errorf("incident: parent_id %s: %w", inc.ParentID, err)
+		}
+		if !p.IsOpen() {
+			return (&itsm.ValidationError{Kind: KindIncident}).Add("parent_id", p.Number+" is "+p.State+", not open")
+		}
+		if p.ParentID != "" {
+			return (&itsm.ValidationError{Kind: KindIncident}).Add("parent_id", p.Number+" is itself a child incident")
+		}
+	}
+	return nil
+}
+
+// checkPriority derives the priority from impact and urgency, or checks an
+// override.
+func (d *Desk) checkPriority(inc *Incident) error {
+	p, err := d.cfg.Incident.Matrix.Priority(inc.Impact, inc.Urgency)
+	if err != nil {
+		var ve *itsm.ValidationError
+		if errors.As(err, &ve) {
+			ve.ID = inc.ID
+		}
+		return err
+	}
+	if inc.PriorityOverrideReason == "" {
+		if inc.Priority != 0 && inc.Priority != p {
+			return (&itsm.ValidationError{Kind: KindIncident, ID: inc.ID}).Add("priority",
+				fmt.Sprintf("%d differs from the matrix's %d for impact %d and urgency %d; give priority_override_reason to override",
+					inc.Priority, p, inc.Impact, inc.Urgency))
+		}
+		inc.Priority = p
+		return nil
+	}
+	if inc.Priority < 1 || inc.Priority > 5 {
+		return (&itsm.ValidationError{Kind: KindIncident, ID: inc.ID}).Add("priority", fmt.Sprintf("%d is not a priority (1..5)", inc.Priority))
+	}
+	return nil
+}
+
+// checkAssignee refuses an assignee outside the group, through the
+// Directory.
+func (d *Desk) checkAssignee(ctx context.Context, inc *Incident, group, person string) error {
+	if person == "" {
+		return nil
+	}
+	ve := &itsm.ValidationError{Kind: KindIncident, ID: inc.ID}
+	if group == "" {
+		return ve.Add("assignment_group", "is required to assign "+person)
+	}
+	if d.cfg.Directory == nil {
+		return nil
+	}
+	ok, err := d.cfg.Directory.IsMember(ctx, group, person)
+	if err != nil {
+		return fmt.Errorf("incident %s: directory lookup of %s in %s: %w", inc.Number, person, group, err)
+	}
+	if !ok {
+		return ve.Add("assigned_to", fmt.Sprintf("%s is not a member of assignment group %s", person, group))
+	}
+	return nil
+}
+
+// AssignIncident sets the assignment group and assignee (person may be ""
+// to leave the incident with the group). Each change of an existing
+// assignment counts one reassignment. The assignee must belong to the group.
+// It writes an "update" event whose changes include assignment_group and
+// assigned_to.
+func (d *Desk) AssignIncident(ctx context.Context, id, group, person string, cmd storage.Command) (*Incident, error) {
+	return d.incidents.Change(ctx, id, cmd, func(i *Incident) error {
+		if !i.IsOpen() {
+			return refuse(KindIncident, &i.Record, "assign", "a "+i.State+" incident cannot be reassigned")
+		}
+		if group == "" {
+			return (&itsm.ValidationError{Kind: KindIncident, ID: i.ID}).Add("assignment_group", "is required")
+		}
+		if group == i.AssignmentGroup && person == i.AssignedTo {
+			return nil
+		}
+		if err := d.checkAssignee(ctx, i, group, person); err != nil {
+			return err
+		}
+		if i.AssignmentGroup != "" && group != i.AssignmentGroup || i.AssignedTo != "" && person != i.AssignedTo {
+			i.ReassignmentCount++
+		}
+		i.AssignmentGroup, i.AssignedTo = group, person
+		return nil
+	})
+}
+
+// protected lists what UpdateIncident may not change: the fields the
+// lifecycle, assignment, journal and escalation commands own.
+func protected(i *Incident) string {
+	return fmt.Sprint(i.AssignmentGroup, "|", i.AssignedTo, "|", i.ReassignmentCount, "|", i.ReopenCount, "|",
+		i.HoldReason, "|", i.ResolutionCode, "|", i.ResolutionNotes, "|", i.Major, i.MajorState, i.MajorProposedBy, "|",
+		i.FirstResponseAt, i.ResolvedAt, i.ClosedAt, "|", i.Escalations, len(i.WorkNotes), len(i.Comments), "|",
+		i.OpenedBy, "|", i.Workaround, "|", i.KnownErrorID, "|", i.ParentID)
+}
+
+// UpdateIncident edits an open incident's descriptive fields (description,
+// category, service, CI, impact, urgency, caused-by change, contact type,
+// ...) through edit, and writes an "update" event listing the changes. The
+// priority follows impact and urgency through the matrix unless it was
+// overridden. Fields owned by other commands (assignment, hold, resolution,
+// major approval, journal, links to parent and known error) are refused.
+func (d *Desk) UpdateIncident(ctx context.Context, id string, cmd storage.Command, edit func(*Incident) error) (*Incident, error) {
+	if edit == nil {
+		return nil, itsm.Invalidf("incident %s: update without an edit", id)
+	}
+	return d.incidents.Change(ctx, id, cmd, func(i *Incident) error {
+		if !i.IsOpen() {
+			return refuse(KindIncident, &i.Record, itsm.EventUpdate, "a "+i.State+" incident cannot be edited")
+		}
+		before, prio, override := protected(i), i.Priority, i.PriorityOverrideReason
+		if err := edit(i); err != nil {
+			return err
+		}
+		if protected(i) != before {
+			return (&itsm.ValidationError{Kind: KindIncident, ID: i.ID}).Add("update",
+				"assignment, hold, resolution, major approval, journal and links have their own commands")
+		}
+		if i.PriorityOverrideReason != override || i.Priority != prio {
+			return (&itsm.ValidationError{Kind: KindIncident, ID: i.ID}).Add("priority", "use OverridePriority to override the priority")
+		}
+		if override == "" {
+			i.Priority = 0
+		}
+		return d.checkPriority(i)
+	})
+}
+
+// OverridePriority sets a priority other than the matrix's and records the
+// reason, on the incident (priority_override_reason) and on the event.
+// An empty reason is refused; priority 0 removes the override and returns to
+// the matrix's value.
+func (d *Desk) OverridePriority(ctx context.Context, id string, priority int, reason string) (*Incident, error) {
+	if strings.TrimSpace(reason) == "" {
+		return nil, (&itsm.ValidationError{Kind: KindIncident, ID: id}).Add("priority_override_reason", "is required")
+	}
+	return d.incidents.Change(ctx, id, storage.Command{Reason: reason}, func(i *Incident) error {
+		if !i.IsOpen() {
+			return refuse(KindIncident, &i.Record, "override_priority", "a "+i.State+" incident keeps its priority")
+		}
+		if priority == 0 {
+			i.Priority, i.PriorityOverrideReason = 0, ""
+		} else {
+			i.Priority, i.PriorityOverrideReason = priority, reason
+		}
+		return d.checkPriority(i)
+	})
+}
+
+// AddWorkNote appends an internal work note.
+func (d *Desk) AddWorkNote(ctx context.Context, id, text string) (*Incident, error) {
+	return d.journal(ctx, id, text, false)
+}
+
+// AddComment appends a comment visible to the caller. A comment by anyone
+// but the caller is the incident's first response if none was recorded.
+func (d *Desk) AddComment(ctx context.Context, id, text string) (*Incident, error) {
+	return d.journal(ctx, id, text, true)
+}
+
+func (d *Desk) journal(ctx context.Context, id, text string, comment bool) (*Incident, error) {
+	field := "work_notes"
+	if comment {
+		field = "comments"
+	}
+	if strings.TrimSpace(text) == "" || len(text) > MaxText {
+		return nil, (&itsm.ValidationError{Kind: KindIncident, ID: id}).Add(field, fmt.Sprintf("a note needs 1..%d bytes of text", MaxText))
+	}
+	actor, _ := itsm.ActorFrom(ctx)
+	return d.incidents.Change(ctx, id, storage.Command{}, func(i *Incident) error {
+		if i.State == StateClosed || i.State == StateCanceled {
+			return refuse(KindIncident, &i.Record, field, "a "+i.State+" incident takes no more notes")
+		}
+		n := Note{At: d.now(), Author: actor.ID, Text: text}
+		if comment {
+			i.Comments = append(i.Comments, n)
+			if actor.ID != i.CallerID && i.FirstResponseAt.IsZero() {
+				i.FirstResponseAt = n.At
+			}
+		} else {
+			i.WorkNotes = append(i.WorkNotes, n)
+		}
+		return nil
+	})
+}
+
+// StartIncident moves a new incident to In Progress.
+func (d *Desk) StartIncident(ctx context.Context, id string, cmd storage.Command) (*Incident, error) {
+	return d.incidents.Fire(ctx, id, EventStart, cmd, nil)
+}
+
+// HoldIncident puts an open incident on hold for reason (one of the
+// policy's hold reasons), or changes the reason while on hold.
+func (d *Desk) HoldIncident(ctx context.Context, id, reason string, cmd storage.Command) (*Incident, error) {
+	return d.incidents.Fire(ctx, id, EventHold, cmd, func(i *Incident) error {
+		i.HoldReason = reason
+		return nil
+	})
+}
+
+// ResumeIncident returns an incident on hold to In Progress.
+func (d *Desk) ResumeIncident(ctx context.Context, id string, cmd storage.Command) (*Incident, error) {
+	return d.incidents.Fire(ctx, id, EventResume, cmd, nil)
+}
+
+// ResolveIncident resolves an open incident with a resolution code and
+// notes. Its open child incidents are resolved with the same code and notes
+// in the same unit of work: all resolve or none does.
+func (d *Desk) ResolveIncident(ctx context.Context, id, code, notes string, cmd storage.Command) (*Incident, error) {
+	var out *Incident
+	err := d.update(ctx, func(tx storage.Tx) error {
+		var err error
+		out, err = d.resolveTx(ctx, tx, id, code, notes, cmd)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (d *Desk) resolveTx(ctx context.Context, tx storage.Tx, id, code, notes string, cmd storage.Command) (*Incident, error) {
+	setRes := func(i *Incident) error {
+		i.ResolutionCode, i.ResolutionNotes = code, notes
+		return nil
+	}
+	parent, err := d.incidents.FireTx(ctx, tx, id, EventResolve, cmd, setRes)
+	if err != nil {
+		return nil, err
+	}
+	children, err := d.openChildren(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	childCmd := storage.Command{Reason: "resolved with parent " + parent.Number, At: cmd.At}
+	for _, c := range children {
+		cur, err := d.incidents.Collection().Get(ctx, tx, c)
+		if err != nil {
+			return nil, err
+		}
+		if !cur.IsOpen() {
+			continue // already resolved earlier in this unit of work
+		}
+		if _, err := d.incidents.FireTx(ctx, tx, c, EventResolve, childCmd, setRes); err != nil {
+			return nil, fmt.Errorf("resolving child of %s: %w", parent.Number, err)
+		}
+	}
+	return parent, nil
+}
+
+// openChildren lists the ids of the open child incidents of parent.
+func (d *Desk) openChildren(ctx context.Context, q storage.Querier, parent string) ([]string, error) {
+	return d.openIDsBy(ctx, q, "parent_id", parent)
+}
+
+// openIDsBy lists the ids of the open incidents whose field equals value.
+func (d *Desk) openIDsBy(ctx context.Context, q storage.Querier, field, value string) ([]string, error) {
+	query := storage.Query{Kind: KindIncident, Limit: storage.MaxLimit, Filters: []storage.Filter{
+		storage.Eq(field, storage.String(value)), storage.In("state", stateValues(OpenStates)...)}}
+	var ids []string
+	for {
+		page, err := q.Query(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		for _, doc := range page.Docs {
+			ids = append(ids, doc.ID)
+		}
+		if page.Next == "" {
+			return ids, nil
+		}
+		query.Cursor = page.Next
+	}
+}
+
+func stateValues(states []string) []storage.Value {
+	vs := make([]storage.Value, len(states))
+	for i, s := range states {
+		vs[i] = storage.String(s)
+	}
+	return vs
+}
+
+// ReopenIncident returns a resolved incident to In Progress within the
+// reopen window, counting the reopen.
+func (d *Desk) ReopenIncident(ctx context.Context, id string, cmd storage.Command) (*Incident, error) {
+	return d.incidents.Fire(ctx, id, EventReopen, cmd, nil)
+}
+
+// CloseIncident closes a resolved incident: the caller's confirmation.
+func (d *Desk) CloseIncident(ctx context.Context, id string, cmd storage.Command) (*Incident, error) {
+	return d.incidents.Fire(ctx, id, EventClose, cmd, nil)
+}
+
+// CancelIncident cancels an open incident (raised in error, a duplicate).
+// The reason is required.
+func (d *Desk) CancelIncident(ctx context.Context, id string, cmd storage.Command) (*Incident, error) {
+	if strings.TrimSpace(cmd.Reason) == "" {
+		return nil, (&itsm.ValidationError{Kind: KindIncident, ID: id}).Add("reason", "is required to cancel")
+	}
+	return d.incidents.Fire(ctx, id, EventCancel, cmd, nil)
+}
+
+// ProposeMajor proposes an open incident as a major incident; a major
+// incident manager other than the proposer accepts or rejects it.
+func (d *Desk) ProposeMajor(ctx context.Context, id string, cmd storage.Command) (*Incident, error) {
+	return d.incidents.Fire(ctx, id, EventProposeMajor, cmd, nil)
+}
+
+// AcceptMajor accepts a proposed major incident (major becomes true).
+func (d *Desk) AcceptMajor(ctx context.Context, id string, cmd storage.Command) (*Incident, error) {
+	return d.incidents.Fire(ctx, id, EventAcceptMajor, cmd, nil)
+}
+
+// RejectMajor rejects a proposed major incident; a reason is required.
+func (d *Desk) RejectMajor(ctx context.Context, id string, cmd storage.Command) (*Incident, error) {
+	if strings.TrimSpace(cmd.Reason) == "" {
+		return nil, (&itsm.ValidationError{Kind: KindIncident, ID: id}).Add("reason", "is required to reject")
+	}
+	return d.incidents.Fire(ctx, id, EventRejectMajor, cmd, nil)
+}
+
+// LinkChild makes child a child of parent: both must be open, the parent not
+// itself a child, the child without children of its own.
+func (d *Desk) LinkChild(ctx context.Context, parentID, childID string, cmd storage.Command) (*Incident, error) {
+	var out *Incident
+	err := d.update(ctx, func(tx storage.Tx) error {
+		p, err := d.incidents.Collection().Get(ctx, tx, parentID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case parentID == childID:
+			return (&itsm.ValidationError{Kind: KindIncident, ID: childID}).Add("parent_id", "an incident cannot be its own parent")
+		case !p.IsOpen():
+			return (&itsm.ValidationError{Kind: KindIncident, ID: childID}).Add("parent_id", p.Number+" is "+p.State+", not open")
+		case p.ParentID != "":
+			return (&itsm.ValidationError{Kind: KindIncident, ID: childID}).Add("parent_id", p.Number+" is itself a child incident")
+		}
+		grand, err := d.openChildren(ctx, tx, childID)
+		if err != nil {
+			return err
+		}
+		if len(grand) > 0 {
+			return (&itsm.ValidationError{Kind: KindIncident, ID: childID}).Add("parent_id", "the incident has children of its own")
+		}
+		out, err = d.incidents.ChangeTx(ctx, tx, childID, cmd, func(c *Incident) error {
+			if !c.IsOpen() {
+				return refuse(KindIncident, &c.Record, "link_parent", "a "+c.State+" incident cannot be linked")
+			}
+			c.ParentID = parentID
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// CloseResolved closes every incident resolved at least the policy's
+// AutoCloseAfter before now, as the host's scheduler calls it, and returns
+// how many it closed. The actor in ctx (a system actor) is recorded on each
+// close event. A record changed concurrently is left for the next run.
+func (d *Desk) CloseResolved(ctx context.Context, now time.Time) (int, error) {
+	if ctx == nil {
+		return 0, itsm.Invalidf("operation: nil context")
+	}
+	cutoff := now.Add(-d.cfg.Incident.AutoCloseAfter)
+	q := storage.Query{Kind: KindIncident, Limit: 200,
+		Filters: []storage.Filter{storage.Eq("state", storage.String(StateResolved)), storage.Lte("resolved_at", storage.Time(cutoff))},
+		Sort:    []storage.Sort{{Field: "resolved_at"}}}
+	closed := 0
+	for {
+		page, err := d.backend.Query(ctx, q)
+		if err != nil {
+			return closed, err
+		}
+		for _, doc := range page.Docs {
+			_, err := d.incidents.Fire(ctx, doc.ID, EventClose, storage.Command{Reason: "closed automatically after " + d.cfg.Incident.AutoCloseAfter.String()}, nil)
+			switch {
+			case err == nil:
+				closed++
+			case errors.Is(err, itsm.ErrInvalidTransition) || errors.Is(err, itsm.ErrConflict) || errors.Is(err, itsm.ErrNotFound):
+				// reopened or closed meanwhile: nothing to do.
+			default:
+				return closed, err
+			}
+		}
+		if page.Next == "" {
+			return closed, nil
+		}
+		q.Cursor = page.Next
+	}
+}
+
+// MyOpenIncidents is the "my open incidents" queue: incidents assigned to
+// the actor in an open state, by priority then age, one page at a time.
+func (d *Desk) MyOpenIncidents(ctx context.Context, p Page) ([]*Incident, string, error) {
+	actor, err := d.reader(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	return d.queue(ctx, p, storage.Eq("assigned_to", storage.String(actor.ID)))
+}
+
+// UnassignedInMyGroups is the "unassigned in my groups" queue: open
+// incidents of the actor's assignment groups with no assignee, by priority
+// then age.
+func (d *Desk) UnassignedInMyGroups(ctx context.Context, p Page) ([]*Incident, string, error) {
+	actor, err := d.reader(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(actor.Groups) == 0 {
+		return nil, "", nil
+	}
+	if len(actor.Groups) > storage.MaxInValues {
+		return nil, "", itsm.Invalidf("incident queue: actor %s is in more than %d groups", actor.ID, storage.MaxInValues)
+	}
+	gs := make([]storage.Value, len(actor.Groups))
+	for i, g := range actor.Groups {
+		gs[i] = storage.String(g)
+	}
+	return d.queue(ctx, p, storage.In("assignment_group", gs...), storage.Eq("assigned_to", storage.String("")))
+}
+
+func (d *Desk) reader(ctx context.Context) (itsm.Actor, error) {
+	if ctx == nil {
+		return itsm.Actor{}, itsm.Invalidf("operation: nil context")
+	}
+	if err := itsm.Authorize(ctx, d.cfg.Authorizer, KindIncident, itsm.ActionRead, nil); err != nil {
+		return itsm.Actor{}, err
+	}
+	a, _ := itsm.ActorFrom(ctx)
+	return a, nil
+}
+
+func (d *Desk) queue(ctx context.Context, p Page, filters ...storage.Filter) ([]*Incident, string, error) {
+	limit, err := pageLimit(p)
+	if err != nil {
+		return nil, "", err
+	}
+	q := storage.Query{Filters: append(filters, storage.In("state", stateValues(OpenStates)...)),
+		Sort: []storage.Sort{{Field: "priority"}, {Field: "created_at"}}, Limit: limit, Cursor: p.Cursor}
+	return d.incidents.Query(ctx, q)
+}
+
+// BreachingSoon is the "breaching soon" queue: open incidents whose SLA
+// clocks breach within the given time from now, soonest first, as the
+// configured SLAWatcher reports them. Without an SLAWatcher it returns an
+// error matching itsm.ErrInvalid.
+func (d *Desk) BreachingSoon(ctx context.Context, within time.Duration, p Page) ([]*Incident, string, error) {
+	if _, err := d.reader(ctx); err != nil {
+		return nil, "", err
+	}
+	if d.cfg.SLA == nil {
+		return nil, "", itsm.Invalidf("incident queue: breaching soon needs an SLAWatcher (Config.SLA)")
+	}
+	limit, err := pageLimit(p)
+	if err != nil {
+		return nil, "", err
+	}
+	ids, next, err := d.cfg.SLA.BreachingBefore(ctx, KindIncident, d.now().Add(within), limit, p.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]*Incident, 0, len(ids))
+	for _, id := range ids {
+		inc, err := d.incidents.Get(ctx, id)
+		if errors.Is(err, itsm.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		if inc.IsOpen() {
+			out = append(out, inc)
+		}
+	}
+	return out, next, nil
+}

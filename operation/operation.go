@@ -1,0 +1,311 @@
+package operation
+
+import (
+	"context"
+	"time"
+
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+// Record kinds and human-number prefixes of the Service Operation pillar.
+const (
+	KindIncident        = "incident"
+	KindProblem         = "problem"
+	KindKnownError      = "known_error"
+	KindRequest         = "request"
+	KindRequestTask     = "request_task"
+	KindAlert           = "alert"
+	KindMonitoringEvent = "monitoring_event"
+
+	PrefixIncident    = "INC"
+	PrefixProblem     = "PRB"
+	PrefixKnownError  = "KE"
+	PrefixRequest     = "REQ"
+	PrefixRequestTask = "SCTASK"
+	PrefixAlert       = "ALR"
+)
+
+// RoleMajorIncidentManager is the role that the default authorizer allows to
+// accept or reject a proposed major incident.
+const RoleMajorIncidentManager = "major_incident_manager"
+
+// Directory answers who belongs to which assignment group. The host
+// implements it over its identity system (LDAP, SCIM, a table); the pillar
+// uses it to refuse an assignee outside the assignment group.
+type Directory interface {
+	// IsMember reports whether user belongs to group.
+	IsMember(ctx context.Context, group, user string) (bool, error)
+}
+
+// SLAWatcher is what the "breaching soon" queue needs from the SLA pillar:
+// the records of a kind whose SLA clocks breach before a deadline, soonest
+// first, a page at a time. The design pillar's SLA clock engine satisfies it
+// (through a small adapter if its names differ).
+type SLAWatcher interface {
+	// BreachingBefore returns up to limit record ids of kind whose running
+	// SLA clocks breach at or before deadline, soonest first, and the cursor
+	// of the next page ("" on the last). cursor is "" for the first page.
+	BreachingBefore(ctx context.Context, kind string, deadline time.Time, limit int, cursor string) (ids []string, next string, err error)
+}
+
+// Notification is a message the pillar asks the host to deliver.
+type Notification struct {
+	Kind     string   // record kind, for example "incident"
+	RecordID string   // the record concerned
+	Number   string   // its human number
+	Topic    string   // what happened: "escalation", "problem_resolved", ...
+	To       []string // user or group ids to notify
+	Subject  string
+	Body     string
+}
+
+// Notifier delivers notifications (mail, chat, pager). The host implements
+// it; the pillar never sends anything itself. It is called after the unit of
+// work that caused the notification committed; an error is reported to the
+// caller but does not undo the committed change.
+type Notifier interface {
+	Notify(ctx context.Context, n Notification) error
+}
+
+// CatalogItem is what a service request needs to know about the catalogue
+// item it orders. The design pillar's service catalogue provides it through
+// Catalog.
+type CatalogItem struct {
+	ID        string
+	Name      string
+	ServiceID string
+	Active    bool
+	// ApprovalGroup, when set, is the group whose members approve requests
+	// for the item; RequiredApprovals of them must approve (default 1).
+	ApprovalGroup     string
+	RequiredApprovals int
+	// Tasks are the fulfilment tasks spawned once the request is approved
+	// (or at once when no approval is needed), in order.
+	Tasks []TaskTemplate
+}
+
+// TaskTemplate describes one fulfilment task of a catalogue item.
+type TaskTemplate struct {
+	ShortDescription string
+	AssignmentGroup  string
+}
+
+// Catalog reads catalogue items. The design pillar implements it; it
+// returns an error matching itsm.ErrNotFound for an unknown item.
+type Catalog interface {
+	CatalogItem(ctx context.Context, id string) (CatalogItem, error)
+}
+
+// CMDB is what alert correlation needs from the configuration management
+// database: the configuration items a CI depends on, transitively. The
+// transition pillar's CMDB satisfies it.
+type CMDB interface {
+	// Upstream returns the ids of the CIs that ciID depends on, at any depth.
+	Upstream(ctx context.Context, ciID string) ([]string, error)
+}
+
+// Page asks for one page of a queue: at most Limit records (0 means
+// storage.DefaultLimit) after Cursor (empty for the first page).
+type Page struct {
+	Limit  int
+	Cursor string
+}
+
+// Config configures a Desk. The zero value works: a system clock, the
+// pillar's DefaultAuthorizer, the default priority matrix, hold reasons,
+// resolution codes and lifecycles, no directory check, no SLA, catalogue,
+// CMDB or notifier.
+type Config struct {
+	Clock      itsm.Clock
+	Authorizer itsm.Authorizer
+	// Directory checks that an assignee belongs to the assignment group.
+	// Without one the membership is not checked.
+	Directory Directory
+	SLA       SLAWatcher
+	Catalog   Catalog
+	CMDB      CMDB
+	Notifier  Notifier
+	// Incident holds the incident policy: matrix, reasons, codes, windows.
+	Incident IncidentPolicy
+	// IncidentLifecycle, when set, replaces the default incident lifecycle
+	// (usually IncidentLifecycle(policy) extended by the host).
+	IncidentLifecycle *itsm.Lifecycle[*Incident]
+	// AlertRule decides which alerts raise incidents.
+	AlertRule AlertRule
+	// Escalation rules, checked by Desk.Escalate.
+	Escalation []EscalationRule
+}
+
+// DefaultAuthorizer returns itsm.DefaultAuthorizer with what a service desk
+// adds: callers may confirm (close) or reopen their own incidents, and only
+// the major_incident_manager and admin roles may accept or reject a proposed
+// major incident.
+func DefaultAuthorizer() *itsm.RoleAuthorizer {
+	a := itsm.DefaultAuthorizer().
+		Grant("caller", KindIncident+":"+EventClose, KindIncident+":"+EventReopen)
+	a.AddRule(KindIncident, EventClose, ownIncidentRule)
+	a.AddRule(KindIncident, EventReopen, ownIncidentRule)
+	for _, ev := range []string{EventAcceptMajor, EventRejectMajor} {
+		a.AddRule(KindIncident, ev, func(_ context.Context, req itsm.Request) string {
+			if req.Actor.HasRole(RoleMajorIncidentManager) || req.Actor.HasRole("admin") {
+				return ""
+			}
+			return "only a major incident manager may decide on a major incident"
+		})
+	}
+	return a
+}
+
+// ownIncidentRule lets a caller act only on incidents they raised; agents
+// and admins act on any.
+func ownIncidentRule(_ context.Context, req itsm.Request) string {
+	a := req.Actor
+	if a.HasRole("agent") || a.HasRole("admin") || a.HasRole(itsm.RoleImporter) || a.HasRole("system") {
+		return ""
+	}
+	if inc, ok := req.Record.(*Incident); ok && inc.CallerID == a.ID {
+		return ""
+	}
+	return "a caller may only confirm or reopen their own incident"
+}
+
+// Desk is the Service Operation pillar bound to one store: incidents,
+// problems and known errors, service requests and their tasks, alerts and
+// escalation. Build it once with New; it is safe for concurrent use.
+type Desk struct {
+	backend storage.Backend
+	cfg     Config
+	clock   itsm.Clock
+
+	incidents   *storage.Records[Incident, *Incident]
+	problems    *storage.Records[Problem, *Problem]
+	knownErrors *storage.Records[KnownError, *KnownError]
+	requests    *storage.Records[Request, *Request]
+	tasks       *storage.Records[RequestTask, *RequestTask]
+	alerts      *storage.Records[Alert, *Alert]
+	mevents     *storage.Records[MonitoringEvent, *MonitoringEvent]
+}
+
+// New registers the pillar's record kinds with the backend, compiles the
+// lifecycles and returns the Desk. Configuration mistakes are reported as
+// errors matching itsm.ErrInvalid.
+func New(ctx context.Context, b storage.Backend, cfg Config) (*Desk, error) {
+	if ctx == nil || b == nil {
+		return nil, itsm.Invalidf("operation: context and backend are required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = itsm.SystemClock{}
+	}
+	if cfg.Authorizer == nil {
+		cfg.Authorizer = DefaultAuthorizer()
+	}
+	pol, err := cfg.Incident.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Incident = pol
+	if err := cfg.AlertRule.check(pol); err != nil {
+		return nil, err
+	}
+	for i, r := range cfg.Escalation {
+		if err := r.check(pol); err != nil {
+			return nil, itsm.Invalidf("operation: escalation rule %d (%q): %v", i, r.Name, err)
+		}
+	}
+	d := &Desk{backend: b, cfg: cfg, clock: cfg.Clock}
+	rc := func(prefix string) storage.RecordsConfig {
+		return storage.RecordsConfig{Prefix: prefix, Clock: cfg.Clock, Authorizer: cfg.Authorizer}
+	}
+
+	lc := cfg.IncidentLifecycle
+	if lc == nil {
+		lc = IncidentLifecycle(pol)
+	}
+	if d.incidents, err = newRecords(ctx, b, incidentCollection(), lc, rc(PrefixIncident)); err != nil {
+		return nil, err
+	}
+	if d.problems, err = newRecords(ctx, b, problemCollection(), ProblemLifecycle(), rc(PrefixProblem)); err != nil {
+		return nil, err
+	}
+	if d.knownErrors, err = newRecords(ctx, b, knownErrorCollection(), KnownErrorLifecycle(), rc(PrefixKnownError)); err != nil {
+		return nil, err
+	}
+	if d.requests, err = newRecords(ctx, b, requestCollection(), RequestLifecycle(), rc(PrefixRequest)); err != nil {
+		return nil, err
+	}
+	if d.tasks, err = newRecords(ctx, b, requestTaskCollection(), RequestTaskLifecycle(), rc(PrefixRequestTask)); err != nil {
+		return nil, err
+	}
+	if d.alerts, err = newRecords(ctx, b, alertCollection(), AlertLifecycle(), rc(PrefixAlert)); err != nil {
+		return nil, err
+	}
+	if d.mevents, err = newRecords(ctx, b, monitoringEventCollection(), monitoringEventLifecycle(), rc("")); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func newRecords[T any, P interface {
+	*T
+	itsm.Entity
+}](ctx context.Context, b storage.Backend, coll *storage.Collection[T, P], lc *itsm.Lifecycle[P], rc storage.RecordsConfig) (*storage.Records[T, P], error) {
+	m, err := lc.Compile()
+	if err != nil {
+		return nil, err
+	}
+	if err := coll.Register(ctx, b); err != nil {
+		return nil, err
+	}
+	return storage.NewRecords(b, coll, m, rc)
+}
+
+// Backend returns the store the desk works on.
+func (d *Desk) Backend() storage.Backend { return d.backend }
+
+// Incidents returns the incident records, for reads (Get, Query, History,
+// Verify) and for hosts that need the generic command runner.
+func (d *Desk) Incidents() *storage.Records[Incident, *Incident] { return d.incidents }
+
+// Problems returns the problem records.
+func (d *Desk) Problems() *storage.Records[Problem, *Problem] { return d.problems }
+
+// KnownErrors returns the known error records.
+func (d *Desk) KnownErrors() *storage.Records[KnownError, *KnownError] { return d.knownErrors }
+
+// Requests returns the service request records.
+func (d *Desk) Requests() *storage.Records[Request, *Request] { return d.requests }
+
+// RequestTasks returns the fulfilment task records.
+func (d *Desk) RequestTasks() *storage.Records[RequestTask, *RequestTask] { return d.tasks }
+
+// Alerts returns the alert records.
+func (d *Desk) Alerts() *storage.Records[Alert, *Alert] { return d.alerts }
+
+// notify sends n through the configured Notifier, if any.
+func (d *Desk) notify(ctx context.Context, ns []Notification) error {
+	if d.cfg.Notifier == nil {
+		return nil
+	}
+	var first error
+	for _, n := range ns {
+		if err := d.cfg.Notifier.Notify(ctx, n); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// now returns the clock's time at the store's precision.
+func (d *Desk) now() time.Time { return itsm.NormalizeTime(d.clock.Now()) }
+
+// pageLimit checks a page size.
+func pageLimit(p Page) (int, error) {
+	if p.Limit < 0 || p.Limit > storage.MaxLimit {
+		return 0, itsm.Invalidf("page limit %d outside 0..%d", p.Limit, storage.MaxLimit)
+	}
+	if p.Limit == 0 {
+		return storage.DefaultLimit, nil
+	}
+	return p.Limit, nil
+}

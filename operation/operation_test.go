@@ -1,0 +1,183 @@
+package operation_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/operation"
+	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/storage/memory"
+)
+
+var (
+	t0      = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	ann     = itsm.Actor{ID: "ann", Name: "Ann Agent", Roles: []string{"agent"}, Groups: []string{"network"}}
+	bob     = itsm.Actor{ID: "bob", Name: "Bob Agent", Roles: []string{"agent"}, Groups: []string{"network", "servers"}}
+	carl    = itsm.Actor{ID: "carl", Name: "Carl Caller", Roles: []string{"caller"}}
+	dora    = itsm.Actor{ID: "dora", Name: "Dora Manager", Roles: []string{"agent", operation.RoleMajorIncidentManager}, Groups: []string{"approvers"}}
+	eve     = itsm.Actor{ID: "eve", Name: "Eve Approver", Roles: []string{"agent"}, Groups: []string{"approvers"}}
+	system  = itsm.Actor{ID: "system", Roles: []string{"agent"}}
+	migrate = itsm.Actor{ID: "migrator", Roles: []string{"importer"}}
+)
+
+func as(a itsm.Actor) context.Context { return itsm.WithActor(context.Background(), a) }
+
+// directory is a Directory from a fixed table.
+type directory map[string][]string
+
+func (d directory) IsMember(_ context.Context, group, user string) (bool, error) {
+	for _, u := range d[group] {
+		if u == user {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+var groups = directory{"network": {"ann", "bob"}, "servers": {"bob"}, "approvers": {"dora", "eve"}}
+
+// notifier records notifications.
+type notifier struct {
+	mu   sync.Mutex
+	sent []operation.Notification
+}
+
+func (n *notifier) Notify(_ context.Context, x operation.Notification) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.sent = append(n.sent, x)
+	return nil
+}
+
+func (n *notifier) topics() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for _, x := range n.sent {
+		out = append(out, x.Topic+":"+x.Number)
+	}
+	return out
+}
+
+// catalog is a Catalog from a map.
+type catalog map[string]operation.CatalogItem
+
+func (c catalog) CatalogItem(_ context.Context, id string) (operation.CatalogItem, error) {
+	it, ok := c[id]
+	if !ok {
+		return it, &itsm.NotFoundError{Kind: "catalog_item", ID: id}
+	}
+	return it, nil
+}
+
+// cmdb answers Upstream from a map.
+type cmdb map[string][]string
+
+func (c cmdb) Upstream(_ context.Context, ci string) ([]string, error) { return c[ci], nil }
+
+// slaWatcher returns fixed ids.
+type slaWatcher struct{ ids []string }
+
+func (s slaWatcher) BreachingBefore(_ context.Context, kind string, _ time.Time, limit int, cursor string) ([]string, string, error) {
+	if kind != operation.KindIncident || cursor != "" {
+		return nil, "", nil
+	}
+	return s.ids[:min(limit, len(s.ids))], "", nil
+}
+
+type fixture struct {
+	store *memory.Store
+	desk  *operation.Desk
+	clock *itsm.FakeClock
+	note  *notifier
+}
+
+func newFixture(t testing.TB, tweak ...func(*operation.Config)) fixture {
+	t.Helper()
+	clock := itsm.NewFakeClock(t0)
+	n := &notifier{}
+	cfg := operation.Config{Clock: clock, Directory: groups, Notifier: n,
+		Catalog: catalog{
+			"laptop": {ID: "laptop", Name: "Standard laptop", ServiceID: "svc-eus", Active: true, ApprovalGroup: "approvers",
+				Tasks: []operation.TaskTemplate{{ShortDescription: "Order laptop", AssignmentGroup: "procurement"}, {ShortDescription: "Image laptop", AssignmentGroup: "desktop"}}},
+			"password": {ID: "password", Name: "Password reset", Active: true},
+			"server":   {ID: "server", Name: "Server", Active: true, ApprovalGroup: "approvers", RequiredApprovals: 2},
+			"old":      {ID: "old", Name: "Retired item", Active: false},
+		},
+		CMDB: cmdb{"web1": {"sw1", "dc1"}, "web2": {"sw1", "dc1"}, "db1": {"sw2", "dc1"}},
+	}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	store := memory.New()
+	desk, err := operation.New(context.Background(), store, cfg)
+	require.NoError(t, err)
+	return fixture{store: store, desk: desk, clock: clock, note: n}
+}
+
+// snapshot is everything the store holds for the pillar's kinds.
+type snapshot struct {
+	docs   map[string][]storage.Document
+	events []itsm.Event
+}
+
+func (f fixture) snapshot(t testing.TB) snapshot {
+	t.Helper()
+	ctx := context.Background()
+	s := snapshot{docs: map[string][]storage.Document{}}
+	for _, k := range []string{operation.KindIncident, operation.KindProblem, operation.KindKnownError, operation.KindRequest,
+		operation.KindRequestTask, operation.KindAlert, operation.KindMonitoringEvent} {
+		q := storage.Query{Kind: k, Limit: storage.MaxLimit}
+		for {
+			page, err := f.store.Query(ctx, q)
+			require.NoError(t, err)
+			s.docs[k] = append(s.docs[k], page.Docs...)
+			if page.Next == "" {
+				break
+			}
+			q.Cursor = page.Next
+		}
+	}
+	evs, err := f.store.ReadEvents(ctx, 0, 100000)
+	require.NoError(t, err)
+	s.events = evs
+	return s
+}
+
+// open raises a simple incident as carl and returns it.
+func (f fixture) open(t testing.TB, tweak ...func(*operation.Incident)) *operation.Incident {
+	t.Helper()
+	inc := &operation.Incident{ShortDescription: "VPN drops", CallerID: "carl", Impact: 2, Urgency: 2}
+	for _, fn := range tweak {
+		fn(inc)
+	}
+	require.NoError(t, f.desk.OpenIncident(as(ann), inc, storage.Command{}))
+	return inc
+}
+
+func TestNewRefusesBadConfig(t *testing.T) {
+	ctx := context.Background()
+	bad := []operation.Config{
+		{Incident: operation.IncidentPolicy{ReopenWindow: -1}},
+		{Incident: operation.IncidentPolicy{HoldReasons: []string{"Bad Reason"}}},
+		{Incident: operation.IncidentPolicy{ResolutionCodes: []string{"with space"}}},
+		{AlertRule: operation.AlertRule{MinSeverity: 9}},
+		{AlertRule: operation.AlertRule{Impact: 4, Urgency: 1}},
+		{AlertRule: operation.AlertRule{ClearCode: "nope"}},
+		{Escalation: []operation.EscalationRule{{Name: "P1", After: time.Hour}}},
+		{Escalation: []operation.EscalationRule{{Name: "p1", After: 0}}},
+		{Escalation: []operation.EscalationRule{{Name: "p1", After: time.Hour, Priorities: []int{7}}}},
+		{IncidentLifecycle: operation.IncidentLifecycle(operation.IncidentPolicy{}).Event("oops", "nowhere", "new")},
+	}
+	for i, cfg := range bad {
+		_, err := operation.New(ctx, memory.New(), cfg)
+		require.ErrorIs(t, err, itsm.ErrInvalid, "config %d", i)
+	}
+	_, err := operation.New(ctx, nil, operation.Config{})
+	require.ErrorIs(t, err, itsm.ErrInvalid)
+}

@@ -1,0 +1,467 @@
+package operation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+// Service request states. The closed_* states are final, named as
+// ServiceNow names a request's end.
+const (
+	StateAwaitingApproval = "awaiting_approval"
+	StateInFulfillment    = "in_fulfillment"
+	StateClosedComplete   = "closed_complete"
+	StateClosedIncomplete = "closed_incomplete"
+	StateClosedRejected   = "closed_rejected"
+	StateClosedCanceled   = "closed_canceled"
+)
+
+// Service request events.
+const (
+	EventRequestApproval = "request_approval"
+	EventApprove         = "approve"
+	EventReject          = "reject"
+	EventFulfil          = "fulfil"
+	EventComplete        = "complete"
+	EventCloseIncomplete = "close_incomplete"
+)
+
+// Fulfilment task states and the skip event (start, complete,
+// close_incomplete are shared with requests).
+const (
+	TaskOpen             = "open"
+	TaskWorkInProgress   = "work_in_progress"
+	TaskClosedComplete   = StateClosedComplete
+	TaskClosedIncomplete = StateClosedIncomplete
+	TaskClosedSkipped    = "closed_skipped"
+	EventSkip            = "skip"
+)
+
+// Approval is one approver's decision on a request.
+type Approval struct {
+	Approver string    `json:"approver"`
+	Decision string    `json:"decision"` // approved or rejected
+	Comment  string    `json:"comment,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+// Request is a service request: a user asks for something from the
+// catalogue (access, hardware, a standard service). It is approved when its
+// catalogue item says so, then fulfilled through tasks, and closes complete
+// when every task is complete.
+type Request struct {
+	itsm.Record
+	CatalogItemID     string     `json:"catalog_item_id"`
+	ShortDescription  string     `json:"short_description"`
+	Description       string     `json:"description,omitempty"`
+	RequestedFor      string     `json:"requested_for"`
+	RequestedBy       string     `json:"requested_by"`
+	ServiceID         string     `json:"service_id,omitempty"`
+	ApprovalGroup     string     `json:"approval_group,omitempty"`
+	RequiredApprovals int        `json:"required_approvals,omitempty"`
+	Approvals         []Approval `json:"approvals,omitempty"`
+	TaskIDs           []string   `json:"task_ids,omitempty"`
+	ClosedAt          time.Time  `json:"closed_at,omitzero"`
+}
+
+// Validate checks a request's fields.
+func (r *Request) Validate() error {
+	ve := &itsm.ValidationError{Kind: KindRequest, ID: r.ID}
+	if r.CatalogItemID == "" {
+		ve.Add("catalog_item_id", "is required")
+	}
+	if r.RequestedFor == "" {
+		ve.Add("requested_for", "is required")
+	}
+	if len(r.ShortDescription) > MaxShortDescription || len(r.Description) > MaxText {
+		ve.Add("short_description", "is too long")
+	}
+	if r.RequiredApprovals < 0 {
+		ve.Add("required_approvals", "cannot be negative")
+	}
+	return ve.Err()
+}
+
+func (r *Request) approvals() int {
+	n := 0
+	for _, a := range r.Approvals {
+		if a.Decision == "approved" {
+			n++
+		}
+	}
+	return n
+}
+
+// RequestLifecycle returns the service request lifecycle, not yet compiled:
+// new → awaiting_approval (request_approval) → in_fulfillment (approve, when
+// enough approvers other than the requester approved) or closed_rejected
+// (reject); new → in_fulfillment (fulfil) when no approval is needed;
+// in_fulfillment → closed_complete (complete) or closed_incomplete
+// (close_incomplete); cancel from any open state → closed_canceled.
+func RequestLifecycle() *itsm.Lifecycle[*Request] {
+	return itsm.NewLifecycle[*Request](KindRequest).
+		Initial(StateNew).
+		States(StateAwaitingApproval, StateInFulfillment).
+		Final(StateClosedComplete, StateClosedIncomplete, StateClosedRejected, StateClosedCanceled).
+		Event(EventRequestApproval, StateAwaitingApproval, StateNew).
+		Event(EventApprove, StateInFulfillment, StateAwaitingApproval).
+		Event(EventReject, StateClosedRejected, StateAwaitingApproval).
+		Event(EventFulfil, StateInFulfillment, StateNew).
+		Event(EventComplete, StateClosedComplete, StateInFulfillment).
+		Event(EventCloseIncomplete, StateClosedIncomplete, StateInFulfillment).
+		Event(EventCancel, StateClosedCanceled, StateNew, StateAwaitingApproval, StateInFulfillment).
+		Guard(EventApprove, "not_own_request", notOwnRequest).
+		Guard(EventReject, "not_own_request", notOwnRequest).
+		Guard(EventApprove, "enough_approvals", func(_ context.Context, r *Request, _ itsm.Transition) error {
+			need := max(r.RequiredApprovals, 1)
+			if r.approvals() < need {
+				return fmt.Errorf("%d of %d approvals given", r.approvals(), need)
+			}
+			return nil
+		}).
+		Guard(EventFulfil, "no_approval_needed", func(_ context.Context, r *Request, _ itsm.Transition) error {
+			if r.ApprovalGroup != "" {
+				return errors.New("the catalogue item needs approval from " + r.ApprovalGroup)
+			}
+			return nil
+		}).
+		Effect(EventReject, "stamp_closed", stampRequestClosed).
+		Effect(EventComplete, "stamp_closed", stampRequestClosed).
+		Effect(EventCloseIncomplete, "stamp_closed", stampRequestClosed).
+		Effect(EventCancel, "stamp_closed", stampRequestClosed)
+}
+
+func notOwnRequest(_ context.Context, r *Request, tr itsm.Transition) error {
+	if tr.Actor.ID == r.RequestedBy || tr.Actor.ID == r.RequestedFor {
+		return errors.New("the requester cannot approve or reject their own request")
+	}
+	return nil
+}
+
+func stampRequestClosed(_ context.Context, r *Request, tr itsm.Transition) error {
+	r.ClosedAt = tr.At
+	return nil
+}
+
+func requestCollection() *storage.Collection[Request, *Request] {
+	return storage.NewCollection[Request](KindRequest,
+		storage.StringField("requested_for", func(r *Request) string { return r.RequestedFor }),
+		storage.StringField("approval_group", func(r *Request) string { return r.ApprovalGroup }),
+		storage.StringField("catalog_item_id", func(r *Request) string { return r.CatalogItemID }),
+	).WithIndex("request_approval_queue", "approval_group", "state", "created_at")
+}
+
+// RequestTask is one fulfilment task of a service request (ServiceNow's
+// catalog task), worked by an assignment group.
+type RequestTask struct {
+	itsm.Record
+	RequestID        string    `json:"request_id"`
+	Order            int       `json:"order"`
+	ShortDescription string    `json:"short_description"`
+	AssignmentGroup  string    `json:"assignment_group,omitempty"`
+	AssignedTo       string    `json:"assigned_to,omitempty"`
+	CloseNotes       string    `json:"close_notes,omitempty"`
+	ClosedAt         time.Time `json:"closed_at,omitzero"`
+}
+
+// Validate checks a task's fields.
+func (t *RequestTask) Validate() error {
+	ve := &itsm.ValidationError{Kind: KindRequestTask, ID: t.ID}
+	if t.RequestID == "" {
+		ve.Add("request_id", "is required")
+	}
+	if t.ShortDescription == "" || len(t.ShortDescription) > MaxShortDescription {
+		ve.Add("short_description", fmt.Sprintf("is required, at most %d bytes", MaxShortDescription))
+	}
+	return ve.Err()
+}
+
+// RequestTaskLifecycle returns the fulfilment task lifecycle: open →
+// work_in_progress (start) → closed_complete (complete) or
+// closed_incomplete (close_incomplete, needs close notes); skip ends an open
+// task when its request ends.
+func RequestTaskLifecycle() *itsm.Lifecycle[*RequestTask] {
+	stamp := func(_ context.Context, t *RequestTask, tr itsm.Transition) error {
+		t.ClosedAt = tr.At
+		return nil
+	}
+	return itsm.NewLifecycle[*RequestTask](KindRequestTask).
+		Initial(TaskOpen).States(TaskWorkInProgress).
+		Final(TaskClosedComplete, TaskClosedIncomplete, TaskClosedSkipped).
+		Event(EventStart, TaskWorkInProgress, TaskOpen).
+		Event(EventComplete, TaskClosedComplete, TaskOpen, TaskWorkInProgress).
+		Event(EventCloseIncomplete, TaskClosedIncomplete, TaskOpen, TaskWorkInProgress).
+		Event(EventSkip, TaskClosedSkipped, TaskOpen, TaskWorkInProgress).
+		Guard(EventCloseIncomplete, "close_notes", func(_ context.Context, t *RequestTask, _ itsm.Transition) error {
+			if strings.TrimSpace(t.CloseNotes) == "" {
+				return errors.New("close notes say why the task could not be completed")
+			}
+			return nil
+		}).
+		Effect(EventComplete, "stamp_closed", stamp).
+		Effect(EventCloseIncomplete, "stamp_closed", stamp).
+		Effect(EventSkip, "stamp_closed", stamp)
+}
+
+func requestTaskCollection() *storage.Collection[RequestTask, *RequestTask] {
+	return storage.NewCollection[RequestTask](KindRequestTask,
+		storage.StringField("request_id", func(t *RequestTask) string { return t.RequestID }),
+		storage.StringField("assignment_group", func(t *RequestTask) string { return t.AssignmentGroup }),
+		storage.StringField("assigned_to", func(t *RequestTask) string { return t.AssignedTo }),
+	).WithIndex("task_group_queue", "assignment_group", "state", "created_at")
+}
+
+// SubmitRequest raises a request for a catalogue item read through the
+// configured Catalog: the requester is the actor, requested_for defaults to
+// the actor. When the item needs approval the request waits for it;
+// otherwise its fulfilment tasks are spawned at once. All in one unit of
+// work.
+func (d *Desk) SubmitRequest(ctx context.Context, r *Request, cmd storage.Command) error {
+	if ctx == nil || r == nil {
+		return itsm.Invalidf("request: nil context or record")
+	}
+	if d.cfg.Catalog == nil {
+		return itsm.Invalidf("request: no Catalog configured")
+	}
+	if r.CatalogItemID == "" {
+		return (&itsm.ValidationError{Kind: KindRequest}).Add("catalog_item_id", "is required")
+	}
+	item, err := d.cfg.Catalog.CatalogItem(ctx, r.CatalogItemID)
+	if err != nil {
+		return fmt.Errorf("request: catalog_item_id %s: %w", r.CatalogItemID, err)
+	}
+	if !item.Active {
+		return (&itsm.ValidationError{Kind: KindRequest}).Add("catalog_item_id", item.Name+" is not active")
+	}
+	actor, _ := itsm.ActorFrom(ctx)
+	r.RequestedBy = actor.ID
+	if r.RequestedFor == "" {
+		r.RequestedFor = actor.ID
+	}
+	if r.ShortDescription == "" {
+		r.ShortDescription = item.Name
+	}
+	r.ServiceID, r.ApprovalGroup, r.RequiredApprovals = item.ServiceID, item.ApprovalGroup, 0
+	if item.ApprovalGroup != "" {
+		r.RequiredApprovals = max(item.RequiredApprovals, 1)
+	}
+	r.Approvals, r.TaskIDs, r.ClosedAt = nil, nil, time.Time{}
+	orig := *r
+	return d.update(ctx, func(tx storage.Tx) error {
+		*r = orig
+		if err := d.requests.CreateTx(ctx, tx, r, cmd); err != nil {
+			return err
+		}
+		var got *Request
+		var err error
+		if item.ApprovalGroup != "" {
+			got, err = d.requests.FireTx(ctx, tx, r.ID, EventRequestApproval, storage.Command{At: cmd.At}, nil)
+		} else {
+			got, err = d.fulfilTx(ctx, tx, r.ID, EventFulfil, item, cmd, nil)
+		}
+		if err != nil {
+			return err
+		}
+		*r = *got
+		return nil
+	})
+}
+
+// fulfilTx spawns the item's tasks and fires event (fulfil or approve) on
+// the request, recording the task ids.
+func (d *Desk) fulfilTx(ctx context.Context, tx storage.Tx, id, event string, item CatalogItem, cmd storage.Command, mutate func(*Request) error) (*Request, error) {
+	tpl := item.Tasks
+	if len(tpl) == 0 {
+		tpl = []TaskTemplate{{ShortDescription: "Fulfil " + item.Name}}
+	}
+	ids := make([]string, 0, len(tpl))
+	for n, t := range tpl {
+		task := &RequestTask{RequestID: id, Order: n + 1, ShortDescription: t.ShortDescription, AssignmentGroup: t.AssignmentGroup}
+		if err := d.tasks.CreateTx(ctx, tx, task, storage.Command{At: cmd.At}); err != nil {
+			return nil, err
+		}
+		ids = append(ids, task.ID)
+	}
+	return d.requests.FireTx(ctx, tx, id, event, cmd, func(r *Request) error {
+		if mutate != nil {
+			if err := mutate(r); err != nil {
+				return err
+			}
+		}
+		r.TaskIDs = ids
+		return nil
+	})
+}
+
+// ApproveRequest records the actor's approval. The actor must be a member
+// of the item's approval group and neither the requester nor the person the
+// request is for, and may approve once. With enough approvals the request
+// moves to fulfilment and its tasks are spawned, in the same unit of work.
+func (d *Desk) ApproveRequest(ctx context.Context, id, comment string) (*Request, error) {
+	return d.decide(ctx, id, "approved", comment)
+}
+
+// RejectRequest rejects the request with a required comment; it closes as
+// closed_rejected.
+func (d *Desk) RejectRequest(ctx context.Context, id, comment string) (*Request, error) {
+	if strings.TrimSpace(comment) == "" {
+		return nil, (&itsm.ValidationError{Kind: KindRequest, ID: id}).Add("comment", "is required to reject")
+	}
+	return d.decide(ctx, id, "rejected", comment)
+}
+
+func (d *Desk) decide(ctx context.Context, id, decision, comment string) (*Request, error) {
+	if ctx == nil {
+		return nil, itsm.Invalidf("request: nil context")
+	}
+	actor, _ := itsm.ActorFrom(ctx)
+	var out *Request
+	err := d.update(ctx, func(tx storage.Tx) error {
+		r, err := d.requests.Collection().Get(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if r.State != StateAwaitingApproval {
+			return refuse(KindRequest, &r.Record, decision, "the request is "+r.State+", not awaiting approval")
+		}
+		if err := notOwnRequest(ctx, r, itsm.Transition{Actor: actor}); err != nil {
+			return &itsm.ForbiddenError{Actor: actor.ID, Kind: KindRequest, Action: EventApprove, Reason: err.Error()}
+		}
+		member := actor.InGroup(r.ApprovalGroup)
+		if !member && d.cfg.Directory != nil {
+			if member, err = d.cfg.Directory.IsMember(ctx, r.ApprovalGroup, actor.ID); err != nil {
+				return err
+			}
+		}
+		if !member {
+			return &itsm.ForbiddenError{Actor: actor.ID, Kind: KindRequest, Action: EventApprove,
+				Reason: "not a member of approval group " + r.ApprovalGroup}
+		}
+		if slices.ContainsFunc(r.Approvals, func(a Approval) bool { return a.Approver == actor.ID }) {
+			return &itsm.ConflictError{Kind: KindRequest, ID: id, Expected: r.Version}
+		}
+		add := func(r *Request) error {
+			r.Approvals = append(r.Approvals, Approval{Approver: actor.ID, Decision: decision, Comment: comment, At: d.now()})
+			return nil
+		}
+		cmd := storage.Command{Reason: comment}
+		switch {
+		case decision == "rejected":
+			out, err = d.requests.FireTx(ctx, tx, id, EventReject, cmd, add)
+		case r.approvals()+1 < max(r.RequiredApprovals, 1):
+			out, err = d.requests.ChangeTx(ctx, tx, id, cmd, add)
+		default:
+			item, ierr := d.cfg.Catalog.CatalogItem(ctx, r.CatalogItemID)
+			if ierr != nil {
+				return fmt.Errorf("request %s: catalog_item_id %s: %w", r.Number, r.CatalogItemID, ierr)
+			}
+			out, err = d.fulfilTx(ctx, tx, id, EventApprove, item, cmd, add)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// CancelRequest cancels an open request (a reason is required) and skips
+// its open tasks, in one unit of work.
+func (d *Desk) CancelRequest(ctx context.Context, id string, cmd storage.Command) (*Request, error) {
+	if strings.TrimSpace(cmd.Reason) == "" {
+		return nil, (&itsm.ValidationError{Kind: KindRequest, ID: id}).Add("reason", "is required to cancel")
+	}
+	var out *Request
+	err := d.update(ctx, func(tx storage.Tx) error {
+		var err error
+		if out, err = d.requests.FireTx(ctx, tx, id, EventCancel, cmd, nil); err != nil {
+			return err
+		}
+		for _, tid := range out.TaskIDs {
+			t, err := d.tasks.Collection().Get(ctx, tx, tid)
+			if err != nil {
+				return err
+			}
+			if t.State == TaskOpen || t.State == TaskWorkInProgress {
+				if _, err := d.tasks.FireTx(ctx, tx, tid, EventSkip, storage.Command{Reason: "request " + out.Number + " canceled", At: cmd.At}, nil); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// StartTask moves an open fulfilment task to work in progress.
+func (d *Desk) StartTask(ctx context.Context, id string, cmd storage.Command) (*RequestTask, error) {
+	return d.tasks.Fire(ctx, id, EventStart, cmd, nil)
+}
+
+// CompleteTask closes a task complete. When it was the request's last open
+// task, the request closes too, in the same unit of work: complete when
+// every task completed, incomplete otherwise.
+func (d *Desk) CompleteTask(ctx context.Context, id, notes string, cmd storage.Command) (*RequestTask, error) {
+	return d.closeTask(ctx, id, EventComplete, notes, cmd)
+}
+
+// CloseTaskIncomplete closes a task that could not be done (notes say why);
+// the request then closes incomplete once its other tasks are closed.
+func (d *Desk) CloseTaskIncomplete(ctx context.Context, id, notes string, cmd storage.Command) (*RequestTask, error) {
+	return d.closeTask(ctx, id, EventCloseIncomplete, notes, cmd)
+}
+
+func (d *Desk) closeTask(ctx context.Context, id, event, notes string, cmd storage.Command) (*RequestTask, error) {
+	var out *RequestTask
+	err := d.update(ctx, func(tx storage.Tx) error {
+		var err error
+		out, err = d.tasks.FireTx(ctx, tx, id, event, cmd, func(t *RequestTask) error {
+			t.CloseNotes = notes
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		r, err := d.requests.Collection().Get(ctx, tx, out.RequestID)
+		if err != nil {
+			return err
+		}
+		if r.State != StateInFulfillment {
+			return nil
+		}
+		all := true
+		for _, tid := range r.TaskIDs {
+			t, err := d.tasks.Collection().Get(ctx, tx, tid)
+			if err != nil {
+				return err
+			}
+			switch t.State {
+			case TaskClosedComplete, TaskClosedSkipped:
+			case TaskClosedIncomplete:
+				all = false
+			default:
+				return nil // work remains
+			}
+		}
+		ev := EventComplete
+		if !all {
+			ev = EventCloseIncomplete
+		}
+		_, err = d.requests.FireTx(ctx, tx, r.ID, ev, storage.Command{Reason: "all tasks closed", At: cmd.At}, nil)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
