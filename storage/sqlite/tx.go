@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/pillars-itsm/pillars/itsm"
@@ -66,10 +67,12 @@ func (s *Store) Update(ctx context.Context, fn func(tx storage.Tx) error) error 
 
 // unit is the storage.Tx of one Update.
 type unit struct {
-	s       *Store
-	tx      *sql.Tx
-	ended   atomic.Bool
-	usedSeq atomic.Bool
+	s     *Store
+	tx    *sql.Tx
+	ended atomic.Bool
+
+	seqMu sync.Mutex
+	seqs  map[string]int64 // the highest value drawn per sequence
 }
 
 var _ storage.Tx = (*unit)(nil)
@@ -90,22 +93,37 @@ func (u *unit) run(fn func(storage.Tx) error) (err error) {
 
 // abort ends a failed unit. Without sequence values drawn it rolls back.
 // With them it rolls back to the savepoint taken at the start, which undoes
-// every document and event, and commits what is left: the sequence
-// counters, so a value handed to a failed unit is never handed out again,
-// by this process or another. If that commit fails the values may be
-// reissued, which the contract's "committed or not" cannot then promise.
+// every document, event and counter the unit wrote, sets the counters it
+// drew from back to the highest values it drew, and commits that alone, all
+// under the write lock the unit holds: a value handed to a failed unit is
+// never handed out again, by this process or another. Should that commit
+// fail too, the values may be reissued.
 func (u *unit) abort(ctx context.Context) {
-	if u.usedSeq.Load() {
-		ctx := context.WithoutCancel(ctx)
-		if _, err := u.stmt(ctx, u.s.wfixed.rollbackTo).ExecContext(ctx); err == nil {
-			if _, err := u.stmt(ctx, u.s.wfixed.release).ExecContext(ctx); err == nil {
-				if u.tx.Commit() == nil {
-					return
-				}
-			}
-		}
+	u.seqMu.Lock()
+	seqs := u.seqs
+	u.seqMu.Unlock()
+	if len(seqs) > 0 && u.keepSequences(context.WithoutCancel(ctx), seqs) == nil {
+		return
 	}
 	u.tx.Rollback()
+}
+
+const sqlKeepSequence = `INSERT INTO pillars_sequences (name, value) VALUES (?, ?)
+	ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)`
+
+func (u *unit) keepSequences(ctx context.Context, seqs map[string]int64) error {
+	if _, err := u.stmt(ctx, u.s.wfixed.rollbackTo).ExecContext(ctx); err != nil {
+		return err
+	}
+	for name, v := range seqs {
+		if _, err := u.tx.ExecContext(ctx, sqlKeepSequence, name, v); err != nil {
+			return err
+		}
+	}
+	if _, err := u.stmt(ctx, u.s.wfixed.release).ExecContext(ctx); err != nil {
+		return err
+	}
+	return u.tx.Commit()
 }
 
 // stmt binds a statement prepared on the writer to the unit's transaction.
@@ -263,11 +281,16 @@ func (u *unit) NextSequence(ctx context.Context, name string) (int64, error) {
 	if !storage.ValidName(name) {
 		return 0, itsm.Invalidf("storage/sqlite: sequence name %q is not a lower-case identifier", name)
 	}
-	u.usedSeq.Store(true)
 	var v int64
 	if err := u.stmt(ctx, u.s.wfixed.nextSeq).QueryRowContext(ctx, name).Scan(&v); err != nil {
 		return 0, u.s.fail("sequence "+name, err)
 	}
+	u.seqMu.Lock()
+	if u.seqs == nil {
+		u.seqs = map[string]int64{}
+	}
+	u.seqs[name] = max(u.seqs[name], v)
+	u.seqMu.Unlock()
 	return v, nil
 }
 
