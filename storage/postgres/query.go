@@ -52,36 +52,37 @@ func buildQuery(ki *kindInfo, p storage.Plan) (string, []any) {
 }
 
 // keyset returns the condition "comes after the cursor" in the plan's order.
-// When every sort field is ascending, like the id that breaks ties, it is one
-// row comparison, (a, b, id) > ($1, $2, $3), which the btree uses as a start
-// key. Otherwise it is the expanded form
+// The longest run of ascending sort fields at the end, with the id that
+// breaks ties (always ascending), is one row comparison, which the btree
+// uses as a start key: (a, b, id) > ($1, $2, $3). Fields before that run are
+// expanded one by one, for example with a descending:
 //
-//	a > $1 OR (a = $1 AND (b < $2 OR (b = $2 AND id > $3)))
+//	a <= $1 AND (a < $1 OR (a = $1 AND (b, id) > ($2, $3)))
 //
-// led by the bound "a >= $1" (or <= for a descending first field) so the
+// led by the bound "a <= $1" (">=" for an ascending first field) so the
 // index range still starts at the cursor.
 func keyset(ki *kindInfo, p storage.Plan, arg func(any) string) string {
-	idArg := arg(p.AfterID)
-	if len(p.SortFields) == 0 {
-		return "id > " + idArg
-	}
 	vals := make([]string, len(p.SortFields))
 	for i, v := range p.After {
 		vals[i] = arg(v.Any())
 	}
-	allAsc := true
-	for _, o := range p.Sort {
-		allAsc = allAsc && !o.Desc
+	idArg := arg(p.AfterID)
+	tail := len(p.SortFields)
+	for tail > 0 && !p.Sort[tail-1].Desc {
+		tail--
 	}
-	if allAsc {
-		cols := make([]string, 0, len(p.SortFields)+1)
-		for _, fi := range p.SortFields {
-			cols = append(cols, ki.cols[fi])
-		}
-		return "(" + strings.Join(cols, ", ") + ", id) > (" + strings.Join(vals, ", ") + ", " + idArg + ")"
+	cols := []string{}
+	for _, fi := range p.SortFields[tail:] {
+		cols = append(cols, ki.cols[fi])
 	}
 	expr := "id > " + idArg
-	for i := len(p.SortFields) - 1; i >= 0; i-- {
+	if len(cols) > 0 {
+		expr = "(" + strings.Join(cols, ", ") + ", id) > (" + strings.Join(vals[tail:], ", ") + ", " + idArg + ")"
+	}
+	if tail == 0 {
+		return expr
+	}
+	for i := tail - 1; i >= 0; i-- {
 		col, op := ki.cols[p.SortFields[i]], " > "
 		if p.Sort[i].Desc {
 			op = " < "

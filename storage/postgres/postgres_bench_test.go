@@ -1,0 +1,429 @@
+package postgres
+
+// Benchmarks against raw pgx doing the same work in the same run. Ratios are
+// the figures that matter on a shared machine: each store benchmark reports
+// "x_raw", the raw baseline's time per operation divided by the store's (1.0
+// means as fast as hand-written SQL, higher is faster).
+//
+//	PILLARS_POSTGRES_DSN=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
+//	  go test -run '^$' -bench . -benchtime 2s ./storage/postgres
+//
+// BenchmarkQueryPage fills 50,000 tickets by default and 1,000,000 with
+// PILLARS_SCALE=1.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+// rawNsPerOp keeps the raw baselines' results for the store benchmarks that
+// follow them.
+var rawNsPerOp sync.Map
+
+func reportRatio(b *testing.B, key string, elapsed time.Duration) {
+	if raw, ok := rawNsPerOp.Load(key); ok && b.N > 0 {
+		b.ReportMetric(raw.(float64)/(float64(elapsed.Nanoseconds())/float64(b.N)), "x_raw")
+	}
+}
+
+func keepRaw(b *testing.B, key string, elapsed time.Duration) {
+	if b.N > 0 {
+		rawNsPerOp.Store(key, float64(elapsed.Nanoseconds())/float64(b.N))
+	}
+}
+
+// unitBench is a store with tickets to update: writer w owns the ids
+// w*perWriter ... (w+1)*perWriter-1.
+type unitBench struct {
+	s         *Store
+	perWriter int
+}
+
+func newUnitBench(b *testing.B, writers, perWriter int) *unitBench {
+	s := newTestStore(b)
+	ctx := context.Background()
+	require.NoError(b, s.Register(ctx, ticketSchema("ticket")))
+	var docs []storage.Document
+	for i := range writers * perWriter {
+		docs = append(docs, ticket("ticket", fmt.Sprintf("t%06d", i), 1, "g", "open", 1, time.Unix(0, 0)))
+	}
+	require.NoError(b, s.Import(ctx, docs, nil))
+	return &unitBench{s: s, perWriter: perWriter}
+}
+
+var benchEvent = sealedEvent("ticket", "x", 2, "")
+
+// storeUnit is one unit of work through the store: read a ticket, write it
+// at the next version, append one event.
+func (ub *unitBench) storeUnit(ctx context.Context, s *Store, id string) error {
+	return s.Update(ctx, func(tx storage.Tx) error {
+		d, err := tx.Get(ctx, "ticket", id)
+		if err != nil {
+			return err
+		}
+		d.Version++
+		d.Fields[2] = storage.Int(d.Version)
+		if err := tx.Put(ctx, d, d.Version-1); err != nil {
+			return err
+		}
+		e := benchEvent
+		e.RecordID, e.RecordVersion = id, d.Version
+		return tx.Append(ctx, e)
+	})
+}
+
+// rawUnit is the same work in hand-written SQL with pgx: BEGIN, SELECT,
+// version-checked UPDATE, INSERT of the event, COMMIT.
+func (ub *unitBench) rawUnit(ctx context.Context, id string) error {
+	ns := ub.s.ns
+	return pgx.BeginFunc(ctx, ub.s.pool, func(tx pgx.Tx) error {
+		var version, prio, opened int64
+		var data []byte
+		var grp, state string
+		err := tx.QueryRow(ctx, "SELECT _version, _data, grp, state, prio, opened FROM "+ns+".ticket WHERE id = $1", id).
+			Scan(&version, &data, &grp, &state, &prio, &opened)
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, "UPDATE "+ns+".ticket SET _version = $2, _data = $3, grp = $4, state = $5, prio = $6, opened = $7 WHERE id = $1 AND _version = $8",
+			id, version+1, data, grp, state, version+1, opened, version)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() != 1 {
+			return itsm.ErrConflict
+		}
+		e := benchEvent
+		changes, _ := encodeChanges(e.Changes)
+		_, err = tx.Exec(ctx, "INSERT INTO "+ns+"._events (id, kind, record_id, number, record_version, name, from_state, to_state, actor, at_us, recorded_at_us, reason, changes, prev_hash, hash) "+
+			"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+			e.ID, e.Kind, id, e.Number, version+1, e.Name, e.From, e.To, e.Actor, e.At.UnixMicro(), e.RecordedAt.UnixMicro(), e.Reason, changes, e.PrevHash, e.Hash)
+		return err
+	})
+}
+
+// BenchmarkUnitOfWork measures one unit (read, version-checked write, one
+// event) at a time, each in its own transaction.
+func BenchmarkUnitOfWork(b *testing.B) {
+	testDSN(b)
+	ub := newUnitBench(b, 1, 500)
+	ctx := context.Background()
+	b.Run("raw", func(b *testing.B) {
+		b.ReportAllocs()
+		start := time.Now()
+		for i := range b.N {
+			if err := ub.rawUnit(ctx, fmt.Sprintf("t%06d", i%ub.perWriter)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		keepRaw(b, "unit", time.Since(start))
+	})
+	b.Run("store", func(b *testing.B) {
+		b.ReportAllocs()
+		start := time.Now()
+		for i := range b.N {
+			if err := ub.storeUnit(ctx, ub.s, fmt.Sprintf("t%06d", i%ub.perWriter)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportRatio(b, "unit", time.Since(start))
+	})
+}
+
+// BenchmarkParallelWriters runs 8 writers at once, each updating its own
+// tickets, and reports units/s. Variants: "store+reader" adds a consumer
+// reading the event log as fast as it can (the case where the late-commit
+// lock costs writers most), "store-nolock" leaves the lock out (unsafe: it
+// shows the lock's own cost).
+func BenchmarkParallelWriters(b *testing.B) {
+	testDSN(b)
+	const writers = 8
+	ub := newUnitBench(b, writers, 200)
+	ctx := context.Background()
+	unsafe := &Store{}
+	*unsafe = Store{pool: ub.s.pool, schema: ub.s.schema, ns: ub.s.ns, eventsKey: ub.s.eventsKey,
+		eventsTable: ub.s.eventsTable, kindsTable: ub.s.kindsTable, kinds: ub.s.kinds, noEventLock: true}
+	run := func(b *testing.B, unit func(id string) error, reader bool) time.Duration {
+		b.ReportAllocs()
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		var reads atomic.Int64
+		if reader {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var after int64
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					evs, err := ub.s.ReadEvents(ctx, after, 500)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					reads.Add(1)
+					if len(evs) > 0 {
+						after = evs[len(evs)-1].Seq
+					} else {
+						time.Sleep(time.Millisecond)
+					}
+				}
+			}()
+		}
+		start := time.Now()
+		var writersWG sync.WaitGroup
+		for w := range writers {
+			writersWG.Go(func() {
+				for k := 0; ; k++ {
+					if next.Add(1) > int64(b.N) {
+						return
+					}
+					if err := unit(fmt.Sprintf("t%06d", w*ub.perWriter+k%ub.perWriter)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		writersWG.Wait()
+		elapsed := time.Since(start)
+		close(stop)
+		wg.Wait()
+		b.ReportMetric(float64(b.N)/elapsed.Seconds(), "units/s")
+		if reader {
+			b.ReportMetric(float64(reads.Load())/elapsed.Seconds(), "reads/s")
+		}
+		return elapsed
+	}
+	b.Run("raw", func(b *testing.B) {
+		keepRaw(b, "parallel", run(b, func(id string) error { return ub.rawUnit(ctx, id) }, false))
+	})
+	b.Run("store", func(b *testing.B) {
+		reportRatio(b, "parallel", run(b, func(id string) error { return ub.storeUnit(ctx, ub.s, id) }, false))
+	})
+	b.Run("store+reader", func(b *testing.B) {
+		reportRatio(b, "parallel", run(b, func(id string) error { return ub.storeUnit(ctx, ub.s, id) }, true))
+	})
+	b.Run("store-nolock", func(b *testing.B) {
+		reportRatio(b, "parallel", run(b, func(id string) error { return ub.storeUnit(ctx, unsafe, id) }, false))
+	})
+}
+
+// BenchmarkImport measures bulk import of new tickets with one event each,
+// against raw COPY of the same rows into the same tables.
+func BenchmarkImport(b *testing.B) {
+	testDSN(b)
+	s := newTestStore(b)
+	ctx := context.Background()
+	require.NoError(b, s.Register(ctx, ticketSchema("ticket")))
+	const batch = 5000
+	var serial atomic.Int64
+	makeBatch := func() ([]storage.Document, []itsm.Event) {
+		prefix := fmt.Sprintf("b%06d_", serial.Add(1))
+		docs, events := history("ticket", batch, 1)
+		for i := range docs {
+			docs[i].ID = prefix + docs[i].ID
+			events[i].RecordID = docs[i].ID
+		}
+		return docs, events
+	}
+	b.Run("raw-copy", func(b *testing.B) {
+		b.ReportAllocs()
+		var elapsed time.Duration
+		for range b.N {
+			docs, events := makeBatch()
+			start := time.Now()
+			err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+				_, err := tx.CopyFrom(ctx, pgx.Identifier{s.schema, "ticket"}, []string{"id", "_version", "_data", "grp", "state", "prio", "opened"},
+					pgx.CopyFromSlice(len(docs), func(i int) ([]any, error) {
+						d := docs[i]
+						return []any{d.ID, d.Version, d.Data, d.Fields[0].Str(), d.Fields[1].Str(), d.Fields[2].Int64(), d.Fields[3].Int64()}, nil
+					}))
+				if err != nil {
+					return err
+				}
+				_, err = tx.CopyFrom(ctx, pgx.Identifier{s.schema, "_events"}, []string{"id", "kind", "record_id", "number", "record_version", "name",
+					"from_state", "to_state", "actor", "at_us", "recorded_at_us", "reason", "changes", "prev_hash", "hash"},
+					pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
+						e := events[i]
+						changes, _ := encodeChanges(e.Changes)
+						return []any{e.ID, e.Kind, e.RecordID, e.Number, e.RecordVersion, e.Name, e.From, e.To, e.Actor,
+							e.At.UnixMicro(), e.RecordedAt.UnixMicro(), e.Reason, changes, e.PrevHash, e.Hash}, nil
+					}))
+				return err
+			})
+			elapsed += time.Since(start)
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N*batch)/elapsed.Seconds(), "records/s")
+		keepRaw(b, "import", elapsed)
+	})
+	b.Run("store", func(b *testing.B) {
+		b.ReportAllocs()
+		var elapsed time.Duration
+		for range b.N {
+			docs, events := makeBatch()
+			start := time.Now()
+			err := s.Import(ctx, docs, events)
+			elapsed += time.Since(start)
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N*batch)/elapsed.Seconds(), "records/s")
+		reportRatio(b, "import", elapsed)
+	})
+}
+
+// BenchmarkQueryPage reads pages of 50 of one queue (two equality filters,
+// ordered by two fields) over a large table, walking 20 pages deep with
+// cursors, and reports p50/p95 latency.
+func BenchmarkQueryPage(b *testing.B) {
+	testDSN(b)
+	n := 50_000
+	if os.Getenv("PILLARS_SCALE") == "1" {
+		n = 1_000_000
+	}
+	s := newTestStore(b)
+	ctx := context.Background()
+	require.NoError(b, s.Register(ctx, ticketSchema("ticket")))
+	fillStart := time.Now()
+	fillTickets(b, s, n)
+	b.Logf("filled %d tickets in %s", n, time.Since(fillStart).Round(time.Millisecond))
+	q := storage.Query{Kind: "ticket", Filters: []storage.Filter{storage.Eq("grp", storage.String("group07")), storage.Eq("state", storage.String("open"))},
+		Sort: []storage.Sort{{Field: "prio"}, {Field: "opened"}}, Limit: 50}
+	var pages []storage.Query
+	for range 20 {
+		pages = append(pages, q)
+		page, err := s.Query(ctx, q)
+		require.NoError(b, err)
+		require.Len(b, page.Docs, 50)
+		q.Cursor = page.Next
+	}
+	rows, err := s.pool.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+func() string {
+		ki, _ := s.kind("ticket")
+		plan, _ := ki.schema.CheckQuery(pages[10])
+		sql, args := buildQuery(ki, plan)
+		for i := len(args); i >= 1; i-- { // inline the values for EXPLAIN, test only
+			sql = strings.ReplaceAll(sql, fmt.Sprintf("$%d", i), fmt.Sprintf("'%v'", args[i-1]))
+		}
+		return sql
+	}())
+	require.NoError(b, err)
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(b, err)
+	b.Logf("page 11 of the queue over %d tickets:\n%s", n, strings.Join(plan, "\n"))
+
+	latencies := func(b *testing.B, one func(i int)) time.Duration {
+		b.ReportAllocs()
+		lat := make([]time.Duration, 0, b.N)
+		start := time.Now()
+		for i := range b.N {
+			t0 := time.Now()
+			one(i)
+			lat = append(lat, time.Since(t0))
+		}
+		elapsed := time.Since(start)
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
+		b.ReportMetric(float64(lat[len(lat)*95/100].Microseconds())/1000, "p95_ms")
+		return elapsed
+	}
+	b.Run("raw", func(b *testing.B) {
+		ki, _ := s.kind("ticket")
+		plans := make([]storage.Plan, len(pages))
+		for i, p := range pages {
+			plans[i], _ = ki.schema.CheckQuery(p)
+		}
+		first := "SELECT id, _version, _data, grp, state, prio, opened FROM " + ki.table +
+			" WHERE grp = $1 AND state = $2 ORDER BY prio, opened, id LIMIT 51"
+		next := "SELECT id, _version, _data, grp, state, prio, opened FROM " + ki.table +
+			" WHERE grp = $1 AND state = $2 AND (prio, opened, id) > ($3, $4, $5) ORDER BY prio, opened, id LIMIT 51"
+		keepRaw(b, "page", latencies(b, func(i int) {
+			p := plans[i%len(plans)]
+			var rows pgx.Rows
+			var err error
+			if p.AfterSet {
+				rows, err = s.pool.Query(ctx, next, "group07", "open", p.After[0].Int64(), p.After[1].Int64(), p.AfterID)
+			} else {
+				rows, err = s.pool.Query(ctx, first, "group07", "open")
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			var id, grp, state string
+			var version, prio, opened int64
+			var data []byte
+			count := 0
+			_, err = pgx.ForEachRow(rows, []any{&id, &version, &data, &grp, &state, &prio, &opened}, func() error { count++; return nil })
+			if err != nil || count != 51 {
+				b.Fatal(err, count)
+			}
+		}))
+	})
+	b.Run("store", func(b *testing.B) {
+		reportRatio(b, "page", latencies(b, func(i int) {
+			page, err := s.Query(ctx, pages[i%len(pages)])
+			if err != nil || len(page.Docs) != 50 {
+				b.Fatal(err)
+			}
+		}))
+	})
+}
+
+// BenchmarkTraverse compares the recursive CTE with the generic
+// breadth-first search over Query on a tree of 10,000 nodes (fan-out 4).
+func BenchmarkTraverse(b *testing.B) {
+	testDSN(b)
+	s := newTestStore(b)
+	ctx := context.Background()
+	require.NoError(b, s.Register(ctx, edgeSchema()))
+	var edges []storage.Document
+	for i := 1; i < 10_000; i++ {
+		edges = append(edges, edge(fmt.Sprintf("e%05d", i), fmt.Sprintf("n%05d", (i-1)/4), fmt.Sprintf("n%05d", i), "depends_on"))
+	}
+	require.NoError(b, s.Import(ctx, edges, nil))
+	_, err := s.pool.Exec(ctx, "ANALYZE "+s.ns+".rel")
+	require.NoError(b, err)
+	p := storage.TraverseParams{Edges: edgeSchema(), FromField: "src", ToField: "dst", TypeField: "typ",
+		Start: []string{"n00000"}, Direction: storage.Down, MaxDepth: storage.MaxTraverseDepth}
+	for _, c := range []struct {
+		name string
+		b    storage.Backend
+	}{{"raw-bfs", plain{s}}, {"store", s}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			start := time.Now()
+			for range b.N {
+				hops, err := storage.Traverse(ctx, c.b, p)
+				if err != nil || len(hops) != 9_999 {
+					b.Fatal(err, len(hops))
+				}
+			}
+			if c.name == "raw-bfs" {
+				keepRaw(b, "traverse", time.Since(start))
+			} else {
+				reportRatio(b, "traverse", time.Since(start))
+			}
+		})
+	}
+}
