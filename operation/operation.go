@@ -26,6 +26,11 @@ const (
 	PrefixAlert       = "ALR"
 )
 
+// RoleApprover is the role the default authorizer lets approve or reject
+// service requests (besides agents); membership of the item's approval
+// group is checked as well.
+const RoleApprover = "approver"
+
 // RoleMajorIncidentManager is the role that the default authorizer allows to
 // accept or reject a proposed major incident.
 const RoleMajorIncidentManager = "major_incident_manager"
@@ -138,12 +143,27 @@ type Config struct {
 }
 
 // DefaultAuthorizer returns itsm.DefaultAuthorizer with what a service desk
-// adds: callers may confirm (close) or reopen their own incidents, and only
+// adds: callers may confirm (close) or reopen their own incidents, submit
+// requests (which fires request_approval or fulfil) and cancel their own;
+// approvers may approve and reject requests; and only
 // the major_incident_manager and admin roles may accept or reject a proposed
 // major incident.
 func DefaultAuthorizer() *itsm.RoleAuthorizer {
 	a := itsm.DefaultAuthorizer().
-		Grant("caller", KindIncident+":"+EventClose, KindIncident+":"+EventReopen)
+		Grant("caller", KindIncident+":"+EventClose, KindIncident+":"+EventReopen,
+			KindRequest+":"+EventRequestApproval, KindRequest+":"+EventFulfil, KindRequest+":"+EventCancel, KindRequestTask+":"+EventSkip).
+		Grant(RoleApprover, KindRequest+":"+EventApprove, KindRequest+":"+EventReject, KindRequest+":"+itsm.ActionUpdate,
+			KindRequest+":"+itsm.ActionRead, KindRequestTask+":"+itsm.ActionCreate)
+	a.AddRule(KindRequest, EventCancel, func(_ context.Context, req itsm.Request) string {
+		a := req.Actor
+		if a.HasRole("agent") || a.HasRole("admin") {
+			return ""
+		}
+		if r, ok := req.Record.(*Request); ok && (r.RequestedBy == a.ID || r.RequestedFor == a.ID) {
+			return ""
+		}
+		return "a caller may only cancel their own request"
+	})
 	a.AddRule(KindIncident, EventClose, ownIncidentRule)
 	a.AddRule(KindIncident, EventReopen, ownIncidentRule)
 	for _, ev := range []string{EventAcceptMajor, EventRejectMajor} {
