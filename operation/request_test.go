@@ -130,24 +130,42 @@ func TestRequestRefusals(t *testing.T) {
 		want  error
 	}{
 		{"approve own request", func(f fixture) *operation.Request { return f.submit(t, self, "laptop") },
-			func(f fixture, r *operation.Request) error { _, err := f.desk.ApproveRequest(as(self), r.ID, ""); return err }, itsm.ErrForbidden},
+			func(f fixture, r *operation.Request) error {
+				_, err := f.desk.ApproveRequest(as(self), r.ID, "")
+				return err
+			}, itsm.ErrForbidden},
 		{"approve request made for oneself", func(f fixture) *operation.Request {
 			r := &operation.Request{CatalogItemID: "laptop", RequestedFor: "eve"}
 			require.NoError(t, f.desk.SubmitRequest(as(carl), r, storage.Command{}))
 			return r
-		}, func(f fixture, r *operation.Request) error { _, err := f.desk.ApproveRequest(as(eve), r.ID, ""); return err }, itsm.ErrForbidden},
+		}, func(f fixture, r *operation.Request) error {
+			_, err := f.desk.ApproveRequest(as(eve), r.ID, "")
+			return err
+		}, itsm.ErrForbidden},
 		{"approver outside group", func(f fixture) *operation.Request { return f.submit(t, carl, "laptop") },
-			func(f fixture, r *operation.Request) error { _, err := f.desk.ApproveRequest(as(ann), r.ID, ""); return err }, itsm.ErrForbidden},
+			func(f fixture, r *operation.Request) error {
+				_, err := f.desk.ApproveRequest(as(ann), r.ID, "")
+				return err
+			}, itsm.ErrForbidden},
 		{"approve twice", func(f fixture) *operation.Request {
 			r := f.submit(t, carl, "server")
 			_, err := f.desk.ApproveRequest(as(eve), r.ID, "")
 			require.NoError(t, err)
 			return r
-		}, func(f fixture, r *operation.Request) error { _, err := f.desk.ApproveRequest(as(eve), r.ID, ""); return err }, itsm.ErrConflict},
+		}, func(f fixture, r *operation.Request) error {
+			_, err := f.desk.ApproveRequest(as(eve), r.ID, "")
+			return err
+		}, itsm.ErrConflict},
 		{"approve a request needing none", func(f fixture) *operation.Request { return f.submit(t, carl, "password") },
-			func(f fixture, r *operation.Request) error { _, err := f.desk.ApproveRequest(as(eve), r.ID, ""); return err }, itsm.ErrInvalidTransition},
+			func(f fixture, r *operation.Request) error {
+				_, err := f.desk.ApproveRequest(as(eve), r.ID, "")
+				return err
+			}, itsm.ErrInvalidTransition},
 		{"reject without comment", func(f fixture) *operation.Request { return f.submit(t, carl, "laptop") },
-			func(f fixture, r *operation.Request) error { _, err := f.desk.RejectRequest(as(eve), r.ID, " "); return err }, itsm.ErrInvalid},
+			func(f fixture, r *operation.Request) error {
+				_, err := f.desk.RejectRequest(as(eve), r.ID, " ")
+				return err
+			}, itsm.ErrInvalid},
 		{"unknown catalogue item", nil, func(f fixture, _ *operation.Request) error {
 			return f.desk.SubmitRequest(as(carl), &operation.Request{CatalogItemID: "yacht"}, storage.Command{})
 		}, itsm.ErrNotFound},
@@ -158,7 +176,10 @@ func TestRequestRefusals(t *testing.T) {
 			return f.desk.SubmitRequest(as(carl), &operation.Request{}, storage.Command{})
 		}, itsm.ErrInvalid},
 		{"cancel without reason", func(f fixture) *operation.Request { return f.submit(t, carl, "laptop") },
-			func(f fixture, r *operation.Request) error { _, err := f.desk.CancelRequest(as(carl), r.ID, storage.Command{}); return err }, itsm.ErrInvalid},
+			func(f fixture, r *operation.Request) error {
+				_, err := f.desk.CancelRequest(as(carl), r.ID, storage.Command{})
+				return err
+			}, itsm.ErrInvalid},
 		{"close task incomplete without notes", func(f fixture) *operation.Request { return f.submit(t, carl, "password") },
 			func(f fixture, r *operation.Request) error {
 				got, err := f.desk.Requests().Get(context.Background(), r.ID)
