@@ -396,11 +396,16 @@ type rawHop struct {
 	node, parent, edge, depth int32
 }
 
+type slot struct {
+	gen uint32 // the walk that reached the node
+	at  int32  // its position in the walk's hops, -1 for a start node
+}
+
 type scratch struct {
-	mark []uint32
-	at   []int32 // position in hops of a node reached in this walk
-	gen  uint32
-	hops []rawHop
+	slots    []slot
+	gen      uint32
+	hops     []rawHop
+	frontier []int32
 }
 
 func (g *Graph) getScratch() *scratch {
@@ -409,14 +414,13 @@ func (g *Graph) getScratch() *scratch {
 	if s == nil {
 		s = &scratch{}
 	}
-	if len(s.mark) < n {
-		s.mark = make([]uint32, n+n/8)
-		s.at = make([]int32, len(s.mark))
+	if len(s.slots) < n {
+		s.slots = make([]slot, n+n/8)
 		s.gen = 0
 	}
 	s.gen++
 	if s.gen == 0 {
-		clear(s.mark)
+		clear(s.slots)
 		s.gen = 1
 	}
 	s.hops = s.hops[:0]
@@ -428,11 +432,10 @@ func (g *Graph) getScratch() *scratch {
 // among the nodes of the level above. Hops come level by level, unordered
 // within a level. The caller holds the read lock.
 func (g *Graph) walk(s *scratch, start []int32, dir storage.Direction, mask *[256]bool, maxDepth, limit int) []rawHop {
-	mark, at, gen := s.mark, s.at, s.gen
+	slots, gen := s.slots, s.gen
 	hops := s.hops
 	for _, n := range start {
-		mark[n] = gen
-		at[n] = -1
+		slots[n] = slot{gen: gen, at: -1}
 	}
 	off, adj, edg, typ := g.downOff, g.downAdj, g.downEdge, g.downTyp
 	xadj := g.xDown
@@ -441,32 +444,19 @@ func (g *Graph) walk(s *scratch, start []int32, dir storage.Direction, mask *[25
 		xadj = g.xUp
 	}
 	removed := g.nRemoved > 0
+	nBase := g.nBase
 	overlay := len(xadj) > 0
-	frontier := start
-	levelStart := 0
-	visit := func(u, v, e int32, depth int32) {
-		if mark[v] != gen {
-			mark[v] = gen
-			at[v] = int32(len(hops))
-			hops = append(hops, rawHop{node: v, parent: u, edge: e, depth: depth})
-			return
-		}
-		if hi := at[v]; hi >= int32(levelStart) {
-			h := &hops[hi]
-			if u == h.parent {
-				if g.edgeLess(e, h.edge) {
-					h.edge = e
-				}
-			} else if g.nodeLess(u, h.parent) {
-				h.parent, h.edge = u, e
-			}
-		}
-	}
+	frontier := append(s.frontier[:0], start...)
 	for depth := int32(1); int(depth) <= maxDepth && len(frontier) > 0; depth++ {
-		levelStart = len(hops)
+		levelStart := int32(len(hops))
 		for _, u := range frontier {
-			if u < g.nBase {
+			if u < nBase {
 				for p, end := off[u], off[u+1]; p < end; p++ {
+					v := adj[p]
+					sl := &slots[v]
+					if sl.gen == gen && sl.at < levelStart {
+						continue // reached at an earlier level: the common case
+					}
 					if mask != nil && !mask[typ[p]] {
 						continue
 					}
@@ -474,15 +464,11 @@ func (g *Graph) walk(s *scratch, start []int32, dir storage.Direction, mask *[25
 					if removed && g.removed[e>>6]&(1<<(e&63)) != 0 {
 						continue
 					}
-					v := adj[p]
-					if mark[v] != gen {
-						mark[v] = gen
-						at[v] = int32(len(hops))
+					if sl.gen != gen {
+						*sl = slot{gen: gen, at: int32(len(hops))}
 						hops = append(hops, rawHop{node: v, parent: u, edge: e, depth: depth})
-						continue
-					}
-					if hi := at[v]; hi >= int32(levelStart) {
-						visit(u, v, e, depth)
+					} else if sl.at >= levelStart {
+						g.tie(&hops[sl.at], u, e)
 					}
 				}
 			}
@@ -496,28 +482,81 @@ func (g *Graph) walk(s *scratch, start []int32, dir storage.Direction, mask *[25
 					if dir == storage.Up {
 						v = xe.up
 					}
-					visit(u, v, -x-1, depth)
+					sl := &slots[v]
+					if sl.gen != gen {
+						*sl = slot{gen: gen, at: int32(len(hops))}
+						hops = append(hops, rawHop{node: v, parent: u, edge: -x - 1, depth: depth})
+					} else if sl.at >= levelStart {
+						g.tie(&hops[sl.at], u, -x-1)
+					}
 				}
 			}
 		}
 		if len(hops) >= limit {
 			if len(hops) > limit {
-				level := hops[levelStart:]
-				slices.SortFunc(level, func(a, b rawHop) int { return g.cmpNode(a.node, b.node) })
+				g.sortLevel(hops[levelStart:])
 				hops = hops[:limit]
 			}
 			break
 		}
-		frontier = frontier[:0:0]
-		if cap(frontier) < len(hops)-levelStart {
-			frontier = make([]int32, 0, len(hops)-levelStart)
-		}
+		frontier = frontier[:0]
 		for _, h := range hops[levelStart:] {
 			frontier = append(frontier, h.node)
 		}
 	}
-	s.hops = hops
+	s.hops, s.frontier = hops, frontier
 	return hops
+}
+
+// tie keeps, for a node reached twice in one level, the smallest parent and
+// the smallest edge from it.
+func (g *Graph) tie(h *rawHop, u, e int32) {
+	if u == h.parent {
+		if g.edgeLess(e, h.edge) {
+			h.edge = e
+		}
+	} else if g.nodeLess(u, h.parent) {
+		h.parent, h.edge = u, e
+	}
+}
+
+// sortLevel orders one level's hops by node id: a radix sort on the node
+// index when every node is a base node (numbered in id order), a comparison
+// sort otherwise.
+func (g *Graph) sortLevel(level []rawHop) {
+	if len(level) < 2 {
+		return
+	}
+	for _, h := range level {
+		if h.node >= g.nBase {
+			slices.SortFunc(level, func(a, b rawHop) int { return g.cmpNode(a.node, b.node) })
+			return
+		}
+	}
+	if len(level) < 256 {
+		slices.SortFunc(level, func(a, b rawHop) int { return cmp.Compare(a.node, b.node) })
+		return
+	}
+	tmp := make([]rawHop, len(level))
+	src, dst := level, tmp
+	for shift := 0; shift < 32 && int64(1)<<shift <= int64(g.nBase); shift += 11 {
+		var count [2049]int
+		for _, h := range src {
+			count[(h.node>>shift)&2047+1]++
+		}
+		for i := 1; i < len(count); i++ {
+			count[i] += count[i-1]
+		}
+		for _, h := range src {
+			k := (h.node >> shift) & 2047
+			dst[count[k]] = h
+			count[k]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &level[0] {
+		copy(level, src)
+	}
 }
 
 func (g *Graph) cmpNode(a, b int32) int {
@@ -604,8 +643,7 @@ func (g *Graph) sortHops(hops []rawHop) {
 		for j < len(hops) && hops[j].depth == hops[i].depth {
 			j++
 		}
-		level := hops[i:j]
-		slices.SortFunc(level, func(a, b rawHop) int { return g.cmpNode(a.node, b.node) })
+		g.sortLevel(hops[i:j])
 		i = j
 	}
 }
@@ -819,4 +857,22 @@ func edgeOf(e itsm.Event) (up, dn, typ string, err error) {
 		err = fmt.Errorf("%w: event %s creating %s %s lacks upstream, downstream or type", itsm.ErrInvalid, e.ID, e.Kind, e.RecordID)
 	}
 	return
+}
+
+// Reach returns how many CIs a traversal from start reaches, without
+// building its hops: the cheapest answer to "how large is the blast
+// radius". Parameters are checked as in Traverse.
+func (g *Graph) Reach(start []string, dir storage.Direction, types []string, maxDepth int) (int, error) {
+	if err := checkWalk(dir, maxDepth, 0, start); err != nil {
+		return 0, err
+	}
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	s, hops, ok := g.run(start, dir, types, maxDepth, 0)
+	if !ok {
+		return 0, nil
+	}
+	n := len(hops)
+	g.scratch.Put(s)
+	return n, nil
 }
