@@ -148,7 +148,9 @@ func TestEscalation(t *testing.T) {
 		{Name: "any_3d", After: 72 * time.Hour, RaisePriority: true},
 	}
 	f := newFixture(t, func(c *operation.Config) { c.Escalation = rules })
-	p1 := f.open(t, func(i *operation.Incident) { i.Impact, i.Urgency, i.AssignmentGroup, i.AssignedTo = 1, 1, "network", "ann" })
+	p1 := f.open(t, func(i *operation.Incident) {
+		i.Impact, i.Urgency, i.AssignmentGroup, i.AssignedTo = 1, 1, "network", "ann"
+	})
 	p3 := f.open(t)
 	sys := as(system)
 
