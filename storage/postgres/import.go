@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -62,20 +63,15 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		for _, g := range groups {
-			var dup string
-			err := tx.QueryRow(ctx, "SELECT id FROM "+g.ki.table+" WHERE id = ANY ($1) LIMIT 1", g.ids).Scan(&dup)
-			switch {
-			case err == nil:
-				return &itsm.ConflictError{Kind: g.ki.schema.Kind, ID: dup}
-			case err != pgx.ErrNoRows:
-				return interpretError(err, "import "+g.ki.schema.Kind)
-			}
 			cols := []string{"id", "_version", "_data"}
 			for _, f := range g.ki.schema.Fields {
 				cols = append(cols, columnName(f.Name))
 			}
 			n, err := tx.CopyFrom(ctx, pgx.Identifier{s.schema, g.ki.schema.Kind}, cols, pgx.CopyFromRows(g.rows))
 			if err != nil {
+				if errors.Is(interpretError(err, ""), itsm.ErrConflict) {
+					return s.importConflict(ctx, g.ki, g.ids, err)
+				}
 				return interpretError(err, "import "+g.ki.schema.Kind)
 			}
 			if n != int64(len(g.rows)) {
@@ -103,4 +99,16 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 		}
 		return nil
 	})
+}
+
+// importConflict names a document of an import that exists already. COPY
+// reports only that a key was taken; the lookup runs on the failure path
+// alone, outside the aborted transaction.
+func (s *Store) importConflict(ctx context.Context, ki *kindInfo, ids []string, copyErr error) error {
+	var id string
+	err := s.pool.QueryRow(ctx, "SELECT id FROM "+ki.table+" WHERE id = ANY ($1) LIMIT 1", ids).Scan(&id)
+	if err != nil { // committed by a concurrent unit and gone again, or the lookup failed
+		return interpretError(copyErr, "import "+ki.schema.Kind)
+	}
+	return fmt.Errorf("%w: %w", &itsm.ConflictError{Kind: ki.schema.Kind, ID: id}, copyErr)
 }

@@ -89,20 +89,3 @@ func TestImport(t *testing.T) {
 		})
 	}
 }
-
-// TestImportSpeed checks the BulkImporter's floor of 10,000 records a second
-// with room to spare (the benchmark measures it properly).
-func TestImportSpeed(t *testing.T) {
-	if testing.Short() {
-		t.Skip("speed check skipped in -short")
-	}
-	ctx := context.Background()
-	s := newTestStore(t)
-	require.NoError(t, s.Register(ctx, ticketSchema("inc")))
-	docs, events := history("inc", 20_000, 1)
-	start := time.Now()
-	require.NoError(t, s.Import(ctx, docs, events))
-	rate := float64(len(docs)) / time.Since(start).Seconds()
-	t.Logf("imported %d records with one event each: %.0f records/s", len(docs), rate)
-	require.Greater(t, rate, 10_000.0)
-}
