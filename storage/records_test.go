@@ -1,0 +1,347 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/storage/memory"
+)
+
+type ticket struct {
+	itsm.Record
+	Title          string `json:"title"`
+	Priority       int64  `json:"priority"`
+	ResolutionCode string `json:"resolution_code,omitempty"`
+	Counter        int64  `json:"counter,omitempty"`
+	ResolvedAt     time.Time
+}
+
+func (t *ticket) Validate() error {
+	if t.Title == "" {
+		return (&itsm.ValidationError{Kind: "ticket", ID: t.ID}).Add("title", "is required")
+	}
+	return nil
+}
+
+var (
+	agent    = itsm.Actor{ID: "ann", Roles: []string{"agent"}}
+	caller   = itsm.Actor{ID: "carl", Roles: []string{"caller"}}
+	importer = itsm.Actor{ID: "migrator", Roles: []string{"importer"}}
+	t0       = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+)
+
+type fixture struct {
+	store   *memory.Store
+	records *storage.Records[ticket, *ticket]
+	clock   *itsm.FakeClock
+}
+
+func newFixture(t *testing.T) fixture {
+	t.Helper()
+	ctx := context.Background()
+	m, err := itsm.NewLifecycle[*ticket]("ticket").
+		Initial("new").States("in_progress", "resolved").Final("closed").
+		Event("start", "in_progress", "new").
+		Event("resolve", "resolved", "new", "in_progress").
+		Event("reopen", "in_progress", "resolved").
+		Event("close", "closed", "resolved").
+		Guard("resolve", "needs_resolution_code", func(_ context.Context, tk *ticket, _ itsm.Transition) error {
+			if tk.ResolutionCode == "" {
+				return errors.New("a resolution code is required")
+			}
+			return nil
+		}).
+		Effect("resolve", "stamp_resolved_at", func(_ context.Context, tk *ticket, tr itsm.Transition) error {
+			tk.ResolvedAt = tr.At
+			return nil
+		}).
+		Compile()
+	require.NoError(t, err)
+	coll := storage.NewCollection[ticket]("ticket",
+		storage.IntField("priority", func(tk *ticket) int64 { return tk.Priority }),
+	).WithIndex("by_state_priority", "state", "priority")
+	store := memory.New()
+	require.NoError(t, coll.Register(ctx, store))
+	clock := itsm.NewFakeClock(t0)
+	recs, err := storage.NewRecords(store, coll, m, storage.RecordsConfig{Prefix: "TKT", Clock: clock})
+	require.NoError(t, err)
+	return fixture{store: store, records: recs, clock: clock}
+}
+
+func as(a itsm.Actor) context.Context { return itsm.WithActor(context.Background(), a) }
+
+// snapshot is everything the store holds for the ticket kind.
+func (f fixture) snapshot(t *testing.T) ([]storage.Document, []itsm.Event) {
+	t.Helper()
+	page, err := f.store.Query(context.Background(), storage.Query{Kind: "ticket", Limit: storage.MaxLimit})
+	require.NoError(t, err)
+	evs, err := f.store.ReadEvents(context.Background(), 0, 10000)
+	require.NoError(t, err)
+	return page.Docs, evs
+}
+
+func TestRecordsCreate(t *testing.T) {
+	f := newFixture(t)
+	tk := &ticket{Title: "printer on fire", Priority: 2}
+	require.NoError(t, f.records.Create(as(agent), tk, storage.Command{}))
+	assert.True(t, itsm.ValidID(tk.ID))
+	assert.Equal(t, "TKT0000001", tk.Number)
+	assert.Equal(t, "new", tk.State)
+	assert.Equal(t, int64(1), tk.Version)
+	assert.Equal(t, t0, tk.CreatedAt)
+
+	got, err := f.records.Get(context.Background(), tk.ID)
+	require.NoError(t, err)
+	assert.Equal(t, tk, got)
+
+	evs, err := f.records.History(context.Background(), tk.ID)
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+	assert.Equal(t, itsm.EventCreate, evs[0].Name)
+	assert.Equal(t, "ann", evs[0].Actor)
+	assert.Equal(t, "TKT0000001", evs[0].Number)
+	assert.Contains(t, evs[0].Changes, itsm.Change{Field: "title", From: "", To: `"printer on fire"`})
+	require.NoError(t, f.records.Verify(context.Background(), tk.ID))
+}
+
+func TestRecordsRefusalsWriteNothing(t *testing.T) {
+	f := newFixture(t)
+	tk := &ticket{Title: "vpn down", Priority: 1}
+	require.NoError(t, f.records.Create(as(agent), tk, storage.Command{}))
+	docsBefore, evsBefore := f.snapshot(t)
+
+	tests := []struct {
+		name string
+		run  func() error
+		is   error
+	}{
+		{"create without actor", func() error {
+			return f.records.Create(context.Background(), &ticket{Title: "x"}, storage.Command{})
+		}, itsm.ErrForbidden},
+		{"create invalid", func() error { return f.records.Create(as(agent), &ticket{}, storage.Command{}) }, itsm.ErrInvalid},
+		{"create nil record", func() error { return f.records.Create(as(agent), nil, storage.Command{}) }, itsm.ErrInvalid},
+		{"create nil context", func() error {
+			//nolint:staticcheck // nil context is the bad input under test
+			return f.records.Create(nil, &ticket{Title: "x"}, storage.Command{})
+		}, itsm.ErrInvalid},
+		{"create with bad id", func() error {
+			return f.records.Create(as(agent), &ticket{Record: itsm.Record{ID: "nope"}, Title: "x"}, storage.Command{})
+		}, itsm.ErrInvalid},
+		{"fire by caller", func() error {
+			_, err := f.records.Fire(as(caller), tk.ID, "start", storage.Command{}, nil)
+			return err
+		}, itsm.ErrForbidden},
+		{"guard refuses", func() error {
+			_, err := f.records.Fire(as(agent), tk.ID, "resolve", storage.Command{}, nil)
+			return err
+		}, itsm.ErrInvalidTransition},
+		{"event not allowed", func() error {
+			_, err := f.records.Fire(as(agent), tk.ID, "close", storage.Command{}, nil)
+			return err
+		}, itsm.ErrInvalidTransition},
+		{"unknown event", func() error {
+			_, err := f.records.Fire(as(agent), tk.ID, "explode", storage.Command{}, nil)
+			return err
+		}, itsm.ErrInvalidTransition},
+		{"unknown record", func() error {
+			_, err := f.records.Fire(as(agent), itsm.NewID(), "start", storage.Command{}, nil)
+			return err
+		}, itsm.ErrNotFound},
+		{"mutation changes state", func() error {
+			_, err := f.records.Change(as(agent), tk.ID, storage.Command{}, func(x *ticket) error { x.State = "closed"; return nil })
+			return err
+		}, itsm.ErrInvalid},
+		{"mutation breaks validation", func() error {
+			_, err := f.records.Change(as(agent), tk.ID, storage.Command{}, func(x *ticket) error { x.Title = ""; return nil })
+			return err
+		}, itsm.ErrInvalid},
+		{"mutation fails", func() error {
+			_, err := f.records.Change(as(agent), tk.ID, storage.Command{}, func(*ticket) error { return itsm.Invalidf("no") })
+			return err
+		}, itsm.ErrInvalid},
+		{"backdated by an agent", func() error {
+			_, err := f.records.Fire(as(agent), tk.ID, "start", storage.Command{At: t0.Add(-time.Hour)}, nil)
+			return err
+		}, itsm.ErrForbidden},
+		{"backdated before the newest event", func() error {
+			_, err := f.records.Fire(as(importer), tk.ID, "start", storage.Command{At: t0.Add(-time.Hour)}, nil)
+			return err
+		}, itsm.ErrInvalid},
+		{"occurrence in the future", func() error {
+			_, err := f.records.Fire(as(importer), tk.ID, "start", storage.Command{At: t0.Add(time.Hour)}, nil)
+			return err
+		}, itsm.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.ErrorIs(t, tt.run(), tt.is)
+			docs, evs := f.snapshot(t)
+			assert.Equal(t, docsBefore, docs, "documents unchanged")
+			assert.Equal(t, evsBefore, evs, "event log unchanged")
+		})
+	}
+
+	_, err := f.records.Fire(as(agent), tk.ID, "resolve", storage.Command{}, nil)
+	var te *itsm.TransitionError
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, "needs_resolution_code", te.Guard)
+	assert.Equal(t, tk.Number, te.Number)
+	assert.Equal(t, "ticket TKT0000001: event \"resolve\" refused in state \"new\" by guard needs_resolution_code: a resolution code is required", te.Error())
+}
+
+func TestRecordsFireAndChange(t *testing.T) {
+	f := newFixture(t)
+	ctx := as(agent)
+	tk := &ticket{Title: "mail slow", Priority: 3}
+	require.NoError(t, f.records.Create(ctx, tk, storage.Command{}))
+
+	f.clock.Advance(time.Minute)
+	got, err := f.records.Fire(ctx, tk.ID, "start", storage.Command{}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "in_progress", got.State)
+	assert.Equal(t, int64(2), got.Version)
+
+	f.clock.Advance(time.Hour)
+	got, err = f.records.Fire(ctx, tk.ID, "resolve", storage.Command{Reason: "queue drained"}, func(x *ticket) error {
+		x.ResolutionCode = "solved"
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "resolved", got.State)
+	assert.Equal(t, t0.Add(61*time.Minute), got.ResolvedAt, "effect ran with the transition time")
+
+	same, err := f.records.Change(ctx, tk.ID, storage.Command{}, func(x *ticket) error { x.Priority = 3; return nil })
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), same.Version, "an unchanged record writes nothing")
+
+	got, err = f.records.Change(ctx, tk.ID, storage.Command{Reason: "customer is VIP"}, func(x *ticket) error { x.Priority = 1; return nil })
+	require.NoError(t, err)
+	assert.Equal(t, int64(4), got.Version)
+
+	evs, err := f.records.History(context.Background(), tk.ID)
+	require.NoError(t, err)
+	require.Len(t, evs, 4)
+	assert.Equal(t, []string{"create", "start", "resolve", "update"}, []string{evs[0].Name, evs[1].Name, evs[2].Name, evs[3].Name})
+	assert.Equal(t, "in_progress", evs[2].From)
+	assert.Equal(t, "resolved", evs[2].To)
+	assert.Equal(t, "queue drained", evs[2].Reason)
+	assert.Equal(t, []itsm.Change{
+		{Field: "ResolvedAt", From: `"0001-01-01T00:00:00Z"`, To: `"2026-11-02T10:01:00Z"`},
+		{Field: "resolution_code", From: "", To: `"solved"`},
+		{Field: "state", From: `"in_progress"`, To: `"resolved"`},
+	}, evs[2].Changes)
+	assert.Equal(t, []itsm.Change{{Field: "priority", From: "3", To: "1"}}, evs[3].Changes)
+	assert.Equal(t, "update", evs[3].Name)
+	assert.Equal(t, "resolved", evs[3].From)
+	assert.Equal(t, "resolved", evs[3].To)
+	require.NoError(t, f.records.Verify(context.Background(), tk.ID))
+
+	// The record's indexed fields are queryable.
+	page, _, err := f.records.Query(context.Background(), storage.Query{Filters: []storage.Filter{
+		storage.Eq("state", storage.String("resolved")), storage.Eq("priority", storage.Int(1)),
+	}})
+	require.NoError(t, err)
+	require.Len(t, page, 1)
+	assert.Equal(t, tk.ID, page[0].ID)
+}
+
+func TestRecordsImportBackdatedHistory(t *testing.T) {
+	f := newFixture(t)
+	ctx := as(importer)
+	opened := t0.Add(-72 * time.Hour)
+	tk := &ticket{Title: "imported from the old tool", Priority: 4}
+	require.NoError(t, f.records.Create(ctx, tk, storage.Command{At: opened}))
+	_, err := f.records.Fire(ctx, tk.ID, "start", storage.Command{At: opened.Add(10 * time.Minute)}, nil)
+	require.NoError(t, err)
+	_, err = f.records.Fire(ctx, tk.ID, "resolve", storage.Command{At: opened.Add(2 * time.Hour)}, func(x *ticket) error {
+		x.ResolutionCode = "workaround"
+		return nil
+	})
+	require.NoError(t, err)
+	// The same lifecycle rules hold for imports.
+	_, err = f.records.Fire(ctx, tk.ID, "start", storage.Command{At: opened.Add(3 * time.Hour)}, nil)
+	require.ErrorIs(t, err, itsm.ErrInvalidTransition)
+
+	evs, err := f.records.History(context.Background(), tk.ID)
+	require.NoError(t, err)
+	require.Len(t, evs, 3)
+	assert.Equal(t, opened, evs[0].At)
+	assert.Equal(t, opened.Add(2*time.Hour), evs[2].At)
+	assert.Equal(t, t0, evs[2].RecordedAt, "recorded at the clock's now")
+	got, err := f.records.Get(context.Background(), tk.ID)
+	require.NoError(t, err)
+	assert.Equal(t, opened.Add(2*time.Hour), got.ResolvedAt)
+	assert.Equal(t, opened, got.CreatedAt)
+	require.NoError(t, f.records.Verify(context.Background(), tk.ID))
+}
+
+func TestRecordsConcurrentWritersLoseNothing(t *testing.T) {
+	f := newFixture(t)
+	ctx := as(agent)
+	tk := &ticket{Title: "counter"}
+	require.NoError(t, f.records.Create(ctx, tk, storage.Command{}))
+
+	const writers, each = 8, 50
+	numbers := make(chan string, writers*each)
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each*2)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				for {
+					_, err := f.records.Change(ctx, tk.ID, storage.Command{}, func(x *ticket) error { x.Counter++; return nil })
+					if errors.Is(err, itsm.ErrConflict) {
+						continue // retries exhausted under heavy contention: try again
+					}
+					if err != nil {
+						errs <- err
+					}
+					break
+				}
+				n := &ticket{Title: fmt.Sprintf("t-%d", i)}
+				if err := f.records.Create(ctx, n, storage.Command{}); err != nil {
+					errs <- err
+				}
+				numbers <- n.Number
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	close(numbers)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	got, err := f.records.Get(context.Background(), tk.ID)
+	require.NoError(t, err)
+	assert.Equal(t, int64(writers*each), got.Counter)
+	assert.Equal(t, int64(writers*each+1), got.Version)
+	seen := map[string]bool{}
+	for n := range numbers {
+		assert.False(t, seen[n], "number %s issued twice", n)
+		seen[n] = true
+	}
+	assert.Len(t, seen, writers*each)
+	require.NoError(t, f.records.Verify(context.Background(), tk.ID))
+}
+
+func TestNewRecordsRejectsMismatch(t *testing.T) {
+	m, err := itsm.NewLifecycle[*ticket]("other").Initial("a").Final("b").Event("go", "b", "a").Compile()
+	require.NoError(t, err)
+	coll := storage.NewCollection[ticket]("ticket")
+	_, err = storage.NewRecords(memory.New(), coll, m, storage.RecordsConfig{})
+	assert.ErrorIs(t, err, itsm.ErrInvalid)
+	_, err = storage.NewRecords[ticket](nil, coll, m, storage.RecordsConfig{})
+	assert.ErrorIs(t, err, itsm.ErrInvalid)
+}
