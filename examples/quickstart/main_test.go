@@ -21,7 +21,7 @@ func TestQuickstartTellsTheStory(t *testing.T) {
 		"resolve  refused: forbidden: carl may not resolve incident",
 		"hold     -> on_hold",
 		"resume   -> in_progress",
-		"refused by guard needs_resolution: resolving requires a resolution code and notes",
+		`event "resolve" refused in state "in_progress" by guard needs_resolution: resolving requires a resolution code and notes`,
 		"errors.Is(err, itsm.ErrInvalidTransition) = true",
 		"resolve  -> resolved",
 		"chain verified",
