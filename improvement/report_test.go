@@ -117,9 +117,13 @@ func TestCharts(t *testing.T) {
 
 	empty := improvement.Result{KPI: improvement.MTTR, Unit: improvement.UnitHours}
 	for name, run := range map[string]func() error{
-		"empty result":   func() error { return improvement.SaveChart(filepath.Join(dir, "empty.svg"), empty, improvement.ChartOptions{}) },
-		"unknown format": func() error { return improvement.SaveChart(filepath.Join(dir, "x.gif"), sla, improvement.ChartOptions{}) },
-		"writer format":  func() error { return improvement.WriteChart(&bytes.Buffer{}, sla, "bmp", improvement.ChartOptions{}) },
+		"empty result": func() error {
+			return improvement.SaveChart(filepath.Join(dir, "empty.svg"), empty, improvement.ChartOptions{})
+		},
+		"unknown format": func() error {
+			return improvement.SaveChart(filepath.Join(dir, "x.gif"), sla, improvement.ChartOptions{})
+		},
+		"writer format": func() error { return improvement.WriteChart(&bytes.Buffer{}, sla, "bmp", improvement.ChartOptions{}) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			require.ErrorIs(t, run(), itsm.ErrInvalid)
