@@ -1,0 +1,70 @@
+package improvement_test
+
+import (
+	"context"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pillars-itsm/pillars/improvement"
+	"github.com/pillars-itsm/pillars/storage/memory"
+)
+
+// TestScaleMillionIncidents (PILLARS_SCALE=1) feeds the log of 1,000,000
+// incidents (with their SLA clocks, 100,000 changes and 200,000 requests) to
+// one engine, timing only the engine: the log is generated in windows of
+// 10,000 incidents outside the clock, as a store would hand it out in
+// pages. It then times incremental updates of 1,000 events on that state and
+// one checkpoint. Figures are logged, never asserted.
+func TestScaleMillionIncidents(t *testing.T) {
+	if !scale() {
+		t.Skip("set PILLARS_SCALE=1 to run the million-incident test")
+	}
+	ctx := context.Background()
+	store := memory.New()
+	e, err := improvement.Open(ctx, store, improvement.Config{Calendar: halfCalendar{}, CheckpointEvery: 1 << 30})
+	require.NoError(t, err)
+	var seq int64
+	var applied int
+	var busy time.Duration
+	const windows, per = 100, 10000
+	for w := 0; w < windows; w++ {
+		evs := numbered(uint64(100+w), per, day0.Add(time.Duration(w*per)*3*time.Minute), seq)
+		seq += int64(len(evs))
+		runtime.GC()
+		began := time.Now()
+		applied += e.Apply(evs)
+		busy += time.Since(began)
+	}
+	t.Logf("full recompute: %d events of %d incidents applied in %v (%.0f ns/event)", applied, windows*per, busy,
+		float64(busy.Nanoseconds())/float64(applied))
+
+	var lat []time.Duration
+	for i := 0; i < 20; i++ {
+		evs := numbered(uint64(1000+i), 200, day0.AddDate(1, i, 0), seq)[:1000]
+		seq += 1000
+		began := time.Now()
+		n := e.Apply(evs)
+		lat = append(lat, time.Since(began))
+		require.Equal(t, 1000, n)
+	}
+	slices.Sort(lat)
+	t.Logf("incremental update of 1,000 events: median %v, min %v, max %v", lat[len(lat)/2], lat[0], lat[len(lat)-1])
+
+	began := time.Now()
+	require.NoError(t, e.Checkpoint(ctx))
+	t.Logf("checkpoint of the state: %v", time.Since(began))
+	began = time.Now()
+	again, err := improvement.Open(ctx, store, improvement.Config{Calendar: halfCalendar{}})
+	require.NoError(t, err)
+	t.Logf("reopen from the checkpoint: %v", time.Since(began))
+	require.Equal(t, improvement.StateOf(e), improvement.StateOf(again))
+
+	began = time.Now()
+	res, err := e.Compute(improvement.Query{KPI: improvement.MTTR, By: []improvement.Dimension{improvement.ByService}, Period: improvement.PeriodMonth})
+	require.NoError(t, err)
+	t.Logf("MTTR by service per month: %d rows in %v", len(res.Rows), time.Since(began))
+}
