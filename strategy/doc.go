@@ -1,7 +1,30 @@
-// Package strategy is the Service Strategy pillar: the service portfolio
-// (pipeline, catalogue, retired) with business cases, business objectives and
-// the services that support them, demand records, and the financial model
-// (cost per service, budgets, charge-back).
+// Package strategy is the Service Strategy pillar: what services exist and
+// why, what the business wants from them, how much they are used and what
+// they cost.
 //
-// The package is being built; see the project's issues for its scope.
+//   - Service portfolio: Service entries move pipeline → catalogue → retired
+//     (ServiceLifecycle), each move with a reason kept in the event log;
+//     entering the catalogue needs an owner and a business case
+//     (ProposeService, CharterService, RetireService, Portfolio).
+//   - Business objectives: Objective links the outcomes the business wants
+//     to the portfolio services that support them and to measures, which may
+//     be KPIs of the improvement pillar (AddObjective, LinkService,
+//     RecordMeasure); an objective is achieved only when every measure meets
+//     its target.
+//   - Demand management: Demand records the expected volume of a service per
+//     period from a pattern of business activity; CompareDemand sets it
+//     against the volume a VolumeCounter measures.
+//   - Financial management: Money is integer minor units with an ISO 4217
+//     currency, never a float. CostModel holds a service's fixed and variable
+//     cost items in one currency (Cost gives the total and the cost per unit
+//     of demand), Budget a service's money per period (periods never
+//     overlap), and ChargeBack splits a period's cost among customers so the
+//     parts add up exactly.
+//   - Business relationship management: Customer (a business unit) lists the
+//     services it consumes and the satisfaction scores its surveys return
+//     (AddCustomer, Consume, RecordSatisfaction, Customer.Satisfaction).
+//
+// Every record goes through storage.Records on any store, so each change
+// writes one hash-chained domain event; bad input returns an error matching
+// an itsm sentinel and writes nothing.
 package strategy

@@ -1,0 +1,118 @@
+package strategy
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+// DemandKind is the record kind of demand records, numbered DMD0000001.
+const DemandKind = "demand"
+
+// Demand is the expected volume of a service's use over one period, from a
+// pattern of business activity ("month-end close doubles ERP tickets").
+type Demand struct {
+	itsm.Record
+	ServiceID   string    `json:"service_id"`
+	Pattern     string    `json:"pattern,omitempty"` // the pattern of business activity behind the figure
+	Unit        string    `json:"unit"`              // what is counted: "incidents", "requests", "orders"
+	PeriodStart time.Time `json:"period_start"`      // first instant of the period, UTC
+	PeriodEnd   time.Time `json:"period_end"`        // first instant after it
+	Expected    int64     `json:"expected"`
+}
+
+// Validate checks the demand record's fields.
+func (d *Demand) Validate() error {
+	v := &itsm.ValidationError{Kind: DemandKind, ID: d.ID}
+	if d.ServiceID == "" {
+		v.Add("service_id", "is required")
+	}
+	if strings.TrimSpace(d.Unit) == "" {
+		v.Add("unit", "is required")
+	}
+	if d.PeriodStart.IsZero() || !d.PeriodStart.Before(d.PeriodEnd) {
+		v.Add("period_end", "must be after a non-zero period_start")
+	}
+	if d.Expected < 0 {
+		v.Add("expected", "must not be negative")
+	}
+	return v.Err()
+}
+
+// VolumeCounter measures how much a service was used: the number of units
+// (incidents, requests, orders) in [from, to). Hosts implement it over the
+// improvement pillar's engine, the event log or their own systems.
+type VolumeCounter interface {
+	Volume(ctx context.Context, serviceID, unit string, from, to time.Time) (int64, error)
+}
+
+// DemandComparison sets a demand record against the measured volume.
+type DemandComparison struct {
+	Demand   *Demand
+	Measured int64
+	Variance int64   // Measured - Expected
+	Ratio    float64 // Measured / Expected; 0 when nothing was expected
+}
+
+// RecordDemand records expected demand for a portfolio service.
+func (s *Strategy) RecordDemand(ctx context.Context, d *Demand) error {
+	if d == nil {
+		return itsm.Invalidf("%s: nil record", DemandKind)
+	}
+	d.PeriodStart, d.PeriodEnd = itsm.NormalizeTime(d.PeriodStart), itsm.NormalizeTime(d.PeriodEnd)
+	return s.backend.Update(ctx, func(tx storage.Tx) error {
+		if d.ServiceID != "" {
+			if err := s.servicesExist(ctx, tx, []string{d.ServiceID}); err != nil {
+				return err
+			}
+		}
+		return s.demands.CreateTx(ctx, tx, d, storage.Command{})
+	})
+}
+
+// CompareDemand compares every demand record of the service whose period
+// starts in [from, to) with the volume the counter measures over the same
+// period, in period order. No records give an empty result.
+func (s *Strategy) CompareDemand(ctx context.Context, serviceID string, from, to time.Time, counter VolumeCounter) ([]DemandComparison, error) {
+	if counter == nil {
+		return nil, itsm.Invalidf("%s: compare without a volume counter", DemandKind)
+	}
+	if !from.Before(to) {
+		return nil, itsm.Invalidf("%s: range from %s to %s is empty", DemandKind, from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	out := []DemandComparison{}
+	cursor := ""
+	for {
+		page, next, err := s.demands.Query(ctx, storage.Query{
+			Filters: []storage.Filter{storage.Eq("service_id", storage.String(serviceID)),
+				storage.Gte("period_start", storage.Time(from)), storage.Lt("period_start", storage.Time(to))},
+			Sort:   []storage.Sort{{Field: "period_start"}},
+			Cursor: cursor, Limit: storage.MaxLimit,
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range page {
+			if d.State != "active" {
+				continue
+			}
+			n, err := counter.Volume(ctx, d.ServiceID, d.Unit, d.PeriodStart, d.PeriodEnd)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: measuring volume: %w", DemandKind, d.Number, err)
+			}
+			c := DemandComparison{Demand: d, Measured: n, Variance: n - d.Expected}
+			if d.Expected > 0 {
+				c.Ratio = float64(n) / float64(d.Expected)
+			}
+			out = append(out, c)
+		}
+		if next == "" {
+			return out, nil
+		}
+		cursor = next
+	}
+}

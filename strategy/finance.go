@@ -1,0 +1,311 @@
+package strategy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+// The record kinds of the financial model.
+const (
+	CostModelKind = "cost_model" // numbered CM0000001
+	BudgetKind    = "budget"     // numbered BUD0000001
+)
+
+// The types of cost items.
+const (
+	Fixed    = "fixed"    // a cost per period, whatever the demand
+	Variable = "variable" // a cost per unit of demand
+)
+
+// CostItem is one line of a cost model: a fixed amount per period, or a
+// variable amount per unit of demand.
+type CostItem struct {
+	Name   string `json:"name"`
+	Type   string `json:"type"` // Fixed or Variable
+	Amount Money  `json:"amount"`
+}
+
+// CostModel is what one service costs to run per period: fixed and
+// variable items in one currency, against a unit of demand ("incidents",
+// "users", "orders").
+type CostModel struct {
+	itsm.Record
+	ServiceID string     `json:"service_id"`
+	Name      string     `json:"name"`
+	Currency  string     `json:"currency"`
+	Unit      string     `json:"unit"`
+	Items     []CostItem `json:"items"`
+}
+
+// Validate checks the model: a valid currency shared by every item (a cost
+// in another currency is refused: convert it first), known item types,
+// non-negative amounts, unique item names.
+func (m *CostModel) Validate() error {
+	v := &itsm.ValidationError{Kind: CostModelKind, ID: m.ID}
+	if m.ServiceID == "" {
+		v.Add("service_id", "is required")
+	}
+	if strings.TrimSpace(m.Name) == "" {
+		v.Add("name", "is required")
+	}
+	if strings.TrimSpace(m.Unit) == "" {
+		v.Add("unit", "is required (the unit of demand variable costs are counted in)")
+	}
+	if !validCurrency(m.Currency) {
+		v.Add("currency", fmt.Sprintf("%q is not a three-letter ISO 4217 code", m.Currency))
+	}
+	names := map[string]bool{}
+	for i, it := range m.Items {
+		f := fmt.Sprintf("items[%d]", i)
+		switch {
+		case strings.TrimSpace(it.Name) == "" || names[it.Name]:
+			v.Add(f, "needs a unique name")
+		case it.Type != Fixed && it.Type != Variable:
+			v.Add(f, fmt.Sprintf("type %q, want fixed or variable", it.Type))
+		case it.Amount.Currency != m.Currency:
+			v.Add(f, fmt.Sprintf("%s costs %s but the model is in %s (mixed currencies)", it.Name, it.Amount.Currency, m.Currency))
+		case it.Amount.Amount < 0:
+			v.Add(f, "amount must not be negative")
+		}
+		names[it.Name] = true
+	}
+	return v.Err()
+}
+
+// Cost is a cost model applied to a volume of demand for one period.
+type Cost struct {
+	Volume   int64
+	Fixed    Money
+	Variable Money
+	Total    Money
+	// PerUnit is Total / Volume rounded half away from zero; zero (and
+	// HasPerUnit false) when the volume is zero.
+	PerUnit    Money
+	HasPerUnit bool
+}
+
+// Cost applies the model to a period's volume of demand. A negative volume
+// or an overflow is ErrInvalid.
+func (m *CostModel) Cost(volume int64) (Cost, error) {
+	if volume < 0 {
+		return Cost{}, itsm.Invalidf("%s %s: volume %d is negative", CostModelKind, m.Number, volume)
+	}
+	c := Cost{Volume: volume, Fixed: M(0, m.Currency), Variable: M(0, m.Currency), PerUnit: M(0, m.Currency)}
+	for _, it := range m.Items {
+		amount := it.Amount
+		var err error
+		if it.Type == Variable {
+			if amount, err = amount.Mul(volume); err != nil {
+				return Cost{}, err
+			}
+			c.Variable, err = c.Variable.Add(amount)
+		} else {
+			c.Fixed, err = c.Fixed.Add(amount)
+		}
+		if err != nil {
+			return Cost{}, err
+		}
+	}
+	total, err := c.Fixed.Add(c.Variable)
+	if err != nil {
+		return Cost{}, err
+	}
+	c.Total = total
+	if volume > 0 {
+		c.PerUnit, _ = total.Div(volume)
+		c.HasPerUnit = true
+	}
+	return c, nil
+}
+
+// Budget is the money set aside for a service over one period. The
+// periods of one service's budgets never overlap.
+type Budget struct {
+	itsm.Record
+	ServiceID   string    `json:"service_id"`
+	PeriodStart time.Time `json:"period_start"`
+	PeriodEnd   time.Time `json:"period_end"`
+	Amount      Money     `json:"amount"`
+}
+
+// Validate checks the budget's fields.
+func (b *Budget) Validate() error {
+	v := &itsm.ValidationError{Kind: BudgetKind, ID: b.ID}
+	if b.ServiceID == "" {
+		v.Add("service_id", "is required")
+	}
+	if b.PeriodStart.IsZero() || !b.PeriodStart.Before(b.PeriodEnd) {
+		v.Add("period_end", "must be after a non-zero period_start")
+	}
+	if err := b.Amount.Check(); err != nil {
+		v.Add("amount", err.Error())
+	} else if b.Amount.Amount < 0 {
+		v.Add("amount", "must not be negative")
+	}
+	return v.Err()
+}
+
+// DefineCostModel records a service's cost model.
+func (s *Strategy) DefineCostModel(ctx context.Context, m *CostModel) error {
+	if m == nil {
+		return itsm.Invalidf("%s: nil record", CostModelKind)
+	}
+	return s.backend.Update(ctx, func(tx storage.Tx) error {
+		if m.ServiceID != "" {
+			if err := s.servicesExist(ctx, tx, []string{m.ServiceID}); err != nil {
+				return err
+			}
+		}
+		return s.models.CreateTx(ctx, tx, m, storage.Command{})
+	})
+}
+
+// CostModel returns a cost model.
+func (s *Strategy) CostModel(ctx context.Context, id string) (*CostModel, error) {
+	return s.models.Get(ctx, id)
+}
+
+// SetBudget records a budget for a service's period. A period overlapping
+// another budget of the service is refused with an error matching
+// itsm.ErrConflict that names the other budget; concurrent writers of one
+// service's budgets are serialised, so two overlapping budgets can never
+// both be written.
+func (s *Strategy) SetBudget(ctx context.Context, b *Budget) error {
+	if b == nil {
+		return itsm.Invalidf("%s: nil record", BudgetKind)
+	}
+	b.PeriodStart, b.PeriodEnd = itsm.NormalizeTime(b.PeriodStart), itsm.NormalizeTime(b.PeriodEnd)
+	if err := b.Validate(); err != nil {
+		return err
+	}
+	return s.backend.Update(ctx, func(tx storage.Tx) error {
+		if err := s.servicesExist(ctx, tx, []string{b.ServiceID}); err != nil {
+			return err
+		}
+		if err := bumpLock(ctx, tx, "budget."+b.ServiceID); err != nil {
+			return err
+		}
+		cursor := ""
+		for {
+			page, next, err := s.budgets.Collection().Query(ctx, tx, storage.Query{
+				Filters: []storage.Filter{storage.Eq("service_id", storage.String(b.ServiceID)),
+					storage.Lt("period_start", storage.Time(b.PeriodEnd))},
+				Sort:   []storage.Sort{{Field: "period_start"}},
+				Cursor: cursor, Limit: storage.MaxLimit,
+			})
+			if err != nil {
+				return err
+			}
+			for _, o := range page {
+				if o.State == "active" && o.PeriodEnd.After(b.PeriodStart) {
+					return fmt.Errorf("%w: %s for service %s from %s to %s overlaps %s (%s to %s)", itsm.ErrConflict, BudgetKind,
+						b.ServiceID, b.PeriodStart.Format(time.DateOnly), b.PeriodEnd.Format(time.DateOnly),
+						o.Number, o.PeriodStart.Format(time.DateOnly), o.PeriodEnd.Format(time.DateOnly))
+				}
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		return s.budgets.CreateTx(ctx, tx, b, storage.Command{})
+	})
+}
+
+// bumpLock writes the lock document id, so that units of work bumping the
+// same lock conflict at commit and only one of them commits.
+func bumpLock(ctx context.Context, tx storage.Tx, id string) error {
+	var version int64
+	d, err := tx.Get(ctx, lockSchema.Kind, id)
+	switch {
+	case err == nil:
+		version = d.Version
+	case !errors.Is(err, itsm.ErrNotFound):
+		return err
+	}
+	return tx.Put(ctx, storage.Document{Kind: lockSchema.Kind, ID: id, Version: version + 1, Data: []byte("{}")}, version)
+}
+
+// Usage is one customer's consumption of a service over a period, in the
+// cost model's unit.
+type Usage struct {
+	CustomerID string
+	Volume     int64
+}
+
+// Charge is one line of a charge-back: what a customer pays for its use of
+// a service over a period.
+type Charge struct {
+	CustomerID string
+	Volume     int64
+	Fixed      Money // the customer's share of the fixed costs, by volume
+	Variable   Money // variable costs × the customer's volume
+	Total      Money
+}
+
+// ChargeBack splits a period's cost of a service among its customers: each
+// pays the variable costs of its own volume and a share of the fixed costs
+// in proportion to its volume. The shares add up exactly to the fixed cost
+// (remainders go to the largest fractions). Customers must be known and
+// listed once; a total volume of zero is ErrInvalid (no basis to share the
+// fixed costs).
+func (s *Strategy) ChargeBack(ctx context.Context, modelID string, usage []Usage) ([]Charge, Cost, error) {
+	m, err := s.models.Get(ctx, modelID)
+	if err != nil {
+		return nil, Cost{}, err
+	}
+	seen := map[string]bool{}
+	weights := make([]int64, len(usage))
+	var volume int64
+	for i, u := range usage {
+		if seen[u.CustomerID] {
+			return nil, Cost{}, itsm.Invalidf("charge-back: customer %s listed twice", u.CustomerID)
+		}
+		seen[u.CustomerID] = true
+		if u.Volume < 0 {
+			return nil, Cost{}, itsm.Invalidf("charge-back: customer %s has a negative volume", u.CustomerID)
+		}
+		if _, err := s.customers.Get(ctx, u.CustomerID); err != nil {
+			return nil, Cost{}, fmt.Errorf("charge-back: customer %s: %w", u.CustomerID, err)
+		}
+		if volume+u.Volume < volume {
+			return nil, Cost{}, itsm.Invalidf("charge-back: volumes overflow")
+		}
+		volume += u.Volume
+		weights[i] = u.Volume
+	}
+	if volume == 0 {
+		return nil, Cost{}, itsm.Invalidf("charge-back %s: no usage to share the costs by", m.Number)
+	}
+	cost, err := m.Cost(volume)
+	if err != nil {
+		return nil, Cost{}, err
+	}
+	shares, err := cost.Fixed.Split(weights)
+	if err != nil {
+		return nil, Cost{}, err
+	}
+	unitCost, err := m.Cost(1)
+	if err != nil {
+		return nil, Cost{}, err
+	}
+	out := make([]Charge, len(usage))
+	for i, u := range usage {
+		variable, err := unitCost.Variable.Mul(u.Volume)
+		if err != nil {
+			return nil, Cost{}, err
+		}
+		total, err := shares[i].Add(variable)
+		if err != nil {
+			return nil, Cost{}, err
+		}
+		out[i] = Charge{CustomerID: u.CustomerID, Volume: u.Volume, Fixed: shares[i], Variable: variable, Total: total}
+	}
+	return out, cost, nil
+}
