@@ -33,9 +33,9 @@ const (
 // BusinessCase justifies a service: the need, the expected benefit per year
 // and the expected cost per year, in one currency.
 type BusinessCase struct {
-	Summary        string `json:"summary"`
-	ExpectedBenefit Money `json:"expected_benefit"`
-	ExpectedCost    Money `json:"expected_cost"`
+	Summary         string `json:"summary"`
+	ExpectedBenefit Money  `json:"expected_benefit"`
+	ExpectedCost    Money  `json:"expected_cost"`
 }
 
 // Service is an entry of the service portfolio.
