@@ -290,14 +290,8 @@ func Compile(cfg Config) (*Calendar, error) {
 // plus the offset, so each range maps to UTC exactly, whatever DST does.
 func (c *Calendar) build(week [7][]Range, holidays map[int64]bool) {
 	for t := c.lo; t < c.hi; {
-		tt := time.Unix(t, 0).In(c.loc)
-		_, off := tt.Zone()
-		_, zend := tt.ZoneBounds()
-		segEnd := c.hi
-		if !zend.IsZero() && zend.Unix() < c.hi && zend.Unix() > t {
-			segEnd = zend.Unix()
-		}
-		o := int64(off)
+		o := c.offset(t)
+		segEnd := c.periodEnd(t, o)
 		w0, w1 := t+o, segEnd+o
 		for day := floorDiv(w0, secondsPerDay); day*secondsPerDay < w1; day++ {
 			if holidays[day] {
@@ -313,6 +307,42 @@ func (c *Calendar) build(week [7][]Range, holidays map[int64]bool) {
 		}
 		t = segEnd
 	}
+}
+
+func (c *Calendar) offset(t int64) int64 {
+	_, off := time.Unix(t, 0).In(c.loc).Zone()
+	return int64(off)
+}
+
+// probeStep is how far apart build looks for offset changes: no zone of the
+// IANA database changes its offset and back within a day.
+const probeStep = secondsPerDay
+
+// periodEnd returns the first instant after t whose UTC offset is not o, or
+// the horizon's end. It probes the offset rather than trusting
+// time.Time.ZoneBounds, which returns an end before the instant asked about
+// at some year boundaries of zones described by a rule (Lord Howe, 2068).
+func (c *Calendar) periodEnd(t, o int64) int64 {
+	for p := t; p < c.hi; p += probeStep {
+		q := min(p+probeStep, c.hi)
+		if q == c.hi || c.offset(q) != o {
+			if q == c.hi && c.offset(q-1) == o {
+				return c.hi
+			}
+			// The change lies in (p, q]: find its first second.
+			lo, hi := p, q
+			for hi-lo > 1 {
+				m := lo + (hi-lo)/2
+				if c.offset(m) == o {
+					lo = m
+				} else {
+					hi = m
+				}
+			}
+			return hi
+		}
+	}
+	return c.hi
 }
 
 // add appends the interval [a, b), joining it to the last when they touch.
