@@ -99,10 +99,35 @@ func (q Query) dayRange() (lo, hi int32) {
 	return lo, hi
 }
 
-func (q Query) matches(k sliceKey) bool {
-	return (q.Service == "" || q.Service == k.Service) &&
-		(q.Group == "" || q.Group == k.Group) &&
-		(q.Priority == 0 || q.Priority == k.Priority)
+// filter is a query's slice filter on interned names; -1 matches any.
+type filter struct{ service, group, priority int32 }
+
+// filter resolves the query's filters; ok is false when a filter names a
+// service or group the engine has never seen (nothing can match).
+func (st *state) filter(q Query) (f filter, ok bool) {
+	f = filter{-1, -1, -1}
+	if q.Service != "" {
+		if f.service, ok = st.ids[q.Service]; !ok {
+			return f, false
+		}
+	}
+	if q.Group != "" {
+		if f.group, ok = st.ids[q.Group]; !ok {
+			return f, false
+		}
+	}
+	if q.Priority != 0 {
+		if q.Priority > 1000 {
+			return f, false
+		}
+		f.priority = int32(q.Priority)
+	}
+	return f, true
+}
+
+func (f filter) matches(k sliceKey) bool {
+	return (f.service < 0 || f.service == k.Service) && (f.group < 0 || f.group == k.Group) &&
+		(f.priority < 0 || f.priority == k.Priority)
 }
 
 // project keeps only the dimensions the query breaks down by.
@@ -130,14 +155,18 @@ func (st *state) compute(q Query) Result {
 		res.Rows = st.backlog(q)
 		return res
 	}
+	f, ok := st.filter(q)
+	if !ok {
+		return res
+	}
 	lo, hi := q.dayRange()
 	agg := map[rowKey]*sums{}
 	minDay, maxDay := int32(math.MaxInt32), int32(math.MinInt32)
 	for bk, c := range st.Buckets {
-		if bk.Day < lo || bk.Day >= hi || !q.matches(bk.Slice) {
+		if bk.Day < lo || bk.Day >= hi || !f.matches(bk.Slice) {
 			continue
 		}
-		if q.KPI == MTBF && (bk.Slice.Group != "" || bk.Slice.Priority != 0) {
+		if q.KPI == MTBF && (bk.Slice.Group != 0 || bk.Slice.Priority != 0) {
 			continue
 		}
 		n, hits, ms := measure(q.KPI, c)
@@ -168,7 +197,7 @@ func (st *state) compute(q Query) Result {
 		if s.n <= 0 {
 			continue
 		}
-		r := Row{Service: rk.Service, Group: rk.Group, Priority: rk.Priority, Count: s.n}
+		r := Row{Service: st.Names[rk.Service], Group: st.Names[rk.Group], Priority: int(rk.Priority), Count: s.n}
 		if q.Period == PeriodNone {
 			r.Start, r.End = dayStart(rangeLo), dayStart(rangeHi)
 		} else {
@@ -203,8 +232,12 @@ func (st *state) backlog(q Query) []Row {
 		n, opened int64
 	}
 	series := map[sliceKey][]delta{}
+	f, ok := st.filter(q)
+	if !ok {
+		return []Row{}
+	}
 	for bk, c := range st.Buckets {
-		if (c.BacklogDelta == 0 && c.BacklogOpenedSec == 0) || !q.matches(bk.Slice) {
+		if (c.BacklogDelta == 0 && c.BacklogOpenedSec == 0) || !f.matches(bk.Slice) {
 			continue
 		}
 		k := q.project(bk.Slice)
@@ -236,7 +269,7 @@ func (st *state) backlog(q Query) []Row {
 				i++
 			}
 			if n > 0 {
-				r := Row{Start: dayStart(max(p, lo)), End: dayStart(end), Service: k.Service, Group: k.Group, Priority: k.Priority, Count: n}
+				r := Row{Start: dayStart(max(p, lo)), End: dayStart(end), Service: st.Names[k.Service], Group: st.Names[k.Group], Priority: int(k.Priority), Count: n}
 				if q.Period != PeriodNone {
 					r.Start, r.End = dayStart(p), dayStart(periodEnd(q.Period, p))
 				}

@@ -61,7 +61,9 @@ const (
 	// see SLAInput for the fields read) met. A clock is measured when its
 	// stage becomes "completed"; it is met when has_breached is false then.
 	// A clock that leaves "completed" again (its ticket reopened) withdraws
-	// its measurement. Excluded: cancelled and running clocks. Slice values
+	// its measurement, as long as its ticket is open or resolved; once the
+	// ticket is closed (or when it is not an incident or request) the
+	// measurement is final. Excluded: cancelled and running clocks. Slice values
 	// come from the task_sla record's own service_id, assignment_group and
 	// priority when it has them, otherwise from its ticket (task_id) as the
 	// engine knows it. Attributed to the day of completion. Value: ratio

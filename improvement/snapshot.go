@@ -88,6 +88,16 @@ func decodeState(b []byte) (*state, error) {
 	if st.Services == nil {
 		st.Services = fresh.Services
 	}
+	if len(st.Names) == 0 || st.Names[0] != "" {
+		return nil, errors.New("the name table does not start with the empty name")
+	}
+	st.ids = make(map[string]int32, len(st.Names))
+	for i, n := range st.Names {
+		if _, dup := st.ids[n]; dup {
+			return nil, fmt.Errorf("name %q is interned twice", n)
+		}
+		st.ids[n] = int32(i)
+	}
 	return st, nil
 }
 

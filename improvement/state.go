@@ -18,11 +18,12 @@ const (
 	stateCanceled = "canceled"
 )
 
-// sliceKey is the slice a measurement belongs to.
+// sliceKey is the slice a measurement belongs to. Service and group names
+// are interned (state.Names), so keys hash and compare as three integers.
 type sliceKey struct {
-	Service  string
-	Group    string
-	Priority int
+	Service  int32
+	Group    int32
+	Priority int32
 }
 
 // bucketKey is a slice on one UTC day (days since the Unix epoch).
@@ -63,6 +64,7 @@ type incidentT struct {
 	RBizMs    int64
 	RFlags    uint8 // resolution measurement: reopened, reassigned, first-contact
 	CausedBy  string
+	SLAs      []string // SLA clocks running on the incident, forgotten with it
 }
 
 const (
@@ -84,6 +86,7 @@ type changeT struct {
 type requestT struct {
 	Opened int64
 	Key    sliceKey
+	SLAs   []string
 }
 
 type slaT struct {
@@ -112,10 +115,13 @@ type state struct {
 	ChangeRefs map[string]int32
 	Requests   map[string]*requestT
 	SLAs       map[string]*slaT
-	Services   map[string]*serviceT
-	HasDay     bool
-	MinDay     int32
-	MaxDay     int32
+	Services   map[int32]*serviceT
+	// Names interns service and group names; 0 is "".
+	Names  []string
+	ids    map[string]int32
+	HasDay bool
+	MinDay int32
+	MaxDay int32
 }
 
 func newState() *state {
@@ -126,8 +132,30 @@ func newState() *state {
 		ChangeRefs: map[string]int32{},
 		Requests:   map[string]*requestT{},
 		SLAs:       map[string]*slaT{},
-		Services:   map[string]*serviceT{},
+		Services:   map[int32]*serviceT{},
+		Names:      []string{""},
+		ids:        map[string]int32{"": 0},
 	}
+}
+
+// id interns a service or group name.
+func (st *state) id(s string) int32 {
+	if v, ok := st.ids[s]; ok {
+		return v
+	}
+	v := int32(len(st.Names))
+	st.Names = append(st.Names, s)
+	st.ids[s] = v
+	return v
+}
+
+// jsonPriority reads a priority; values outside 0..1000 read as 0.
+func jsonPriority(s string) int32 {
+	n := jsonInt(s)
+	if n < 0 || n > 1000 {
+		return 0
+	}
+	return int32(n)
 }
 
 func dayOf(t time.Time) int32 { return dayOfUnix(t.Unix()) }
@@ -227,18 +255,18 @@ func (e *Engine) incident(ev *itsm.Event) {
 		c := &ev.Changes[i]
 		switch c.Field {
 		case "service_id":
-			key.Service = jsonString(c.To)
+			key.Service = st.id(jsonString(c.To))
 		case "assignment_group":
-			key.Group = jsonString(c.To)
+			key.Group = st.id(jsonString(c.To))
 		case "priority":
-			key.Priority = jsonInt(c.To)
+			key.Priority = jsonPriority(c.To)
 		case "assigned_to":
 			assigned = jsonString(c.To) != ""
 		case "caused_by_change_id":
 			caused = jsonString(c.To)
 		}
 	}
-	if key.Group != inc.Key.Group && inc.Key.Group != "" && key.Group != "" {
+	if key.Group != inc.Key.Group && inc.Key.Group != 0 && key.Group != 0 {
 		inc.Reassign++
 	}
 	if key != inc.Key {
@@ -290,6 +318,7 @@ func (e *Engine) incident(ev *itsm.Event) {
 	}
 	inc.State = to
 	if to == stateClosed || to == stateCanceled {
+		st.forgetSLAs(inc.SLAs)
 		delete(st.Incidents, ev.RecordID)
 	}
 }
@@ -351,7 +380,7 @@ func (st *state) backlogEnter(inc *incidentT, at time.Time) {
 	b.BacklogDelta++
 	b.BacklogOpenedSec += inc.Opened / 1e6
 	inc.InBacklog, inc.BKey = true, inc.Key
-	if s := inc.Key.Service; s != "" {
+	if s := inc.Key.Service; s != 0 {
 		sv := st.Services[s]
 		if sv == nil {
 			sv = &serviceT{}
@@ -370,7 +399,7 @@ func (st *state) backlogLeave(inc *incidentT, at time.Time) {
 	b := st.bucket(inc.BKey, at)
 	b.BacklogDelta--
 	b.BacklogOpenedSec -= inc.Opened / 1e6
-	if s := inc.BKey.Service; s != "" {
+	if s := inc.BKey.Service; s != 0 {
 		if sv := st.Services[s]; sv != nil && sv.Open > 0 {
 			sv.Open--
 			if sv.Open == 0 {
@@ -423,11 +452,11 @@ func (e *Engine) change(ev *itsm.Event) {
 		c := &ev.Changes[i]
 		switch c.Field {
 		case "service_id":
-			ch.Key.Service = jsonString(c.To)
+			ch.Key.Service = st.id(jsonString(c.To))
 		case "assignment_group":
-			ch.Key.Group = jsonString(c.To)
+			ch.Key.Group = st.id(jsonString(c.To))
 		case "priority":
-			ch.Key.Priority = jsonInt(c.To)
+			ch.Key.Priority = jsonPriority(c.To)
 		case "type":
 			ch.Type = jsonString(c.To)
 		case "review_outcome":
@@ -471,11 +500,11 @@ func (e *Engine) request(ev *itsm.Event) {
 		c := &ev.Changes[i]
 		switch c.Field {
 		case "service_id":
-			rq.Key.Service = jsonString(c.To)
+			rq.Key.Service = st.id(jsonString(c.To))
 		case "assignment_group":
-			rq.Key.Group = jsonString(c.To)
+			rq.Key.Group = st.id(jsonString(c.To))
 		case "priority":
-			rq.Key.Priority = jsonInt(c.To)
+			rq.Key.Priority = jsonPriority(c.To)
 		}
 	}
 	if e.fulfil[ev.To] {
@@ -484,6 +513,7 @@ func (e *Engine) request(ev *itsm.Event) {
 		b.ReqMs += millis(rq.Opened, ev.At)
 	}
 	if e.ended[ev.To] {
+		st.forgetSLAs(rq.SLAs)
 		delete(st.Requests, ev.RecordID)
 	}
 }
@@ -503,17 +533,24 @@ func (e *Engine) sla(ev *itsm.Event) {
 		c := &ev.Changes[i]
 		switch c.Field {
 		case in.TaskField:
-			s.Task = jsonString(c.To)
+			if task := jsonString(c.To); task != s.Task {
+				s.Task = task
+				if inc := st.Incidents[task]; inc != nil {
+					inc.SLAs = append(inc.SLAs, ev.RecordID)
+				} else if rq := st.Requests[task]; rq != nil {
+					rq.SLAs = append(rq.SLAs, ev.RecordID)
+				}
+			}
 		case in.StageField:
 			s.Stage, staged = jsonString(c.To), true
 		case in.BreachedField:
 			s.Breached = c.To == "true"
 		case in.ServiceField:
-			s.Own.Service, s.OwnSet = jsonString(c.To), s.OwnSet|1
+			s.Own.Service, s.OwnSet = st.id(jsonString(c.To)), s.OwnSet|1
 		case in.GroupField:
-			s.Own.Group, s.OwnSet = jsonString(c.To), s.OwnSet|2
+			s.Own.Group, s.OwnSet = st.id(jsonString(c.To)), s.OwnSet|2
 		case in.PriorityField:
-			s.Own.Priority, s.OwnSet = jsonInt(c.To), s.OwnSet|4
+			s.Own.Priority, s.OwnSet = jsonPriority(c.To), s.OwnSet|4
 		}
 	}
 	if !staged && ev.Name != itsm.EventUpdate && ev.To != "" {
@@ -557,7 +594,20 @@ func (e *Engine) sla(ev *itsm.Event) {
 		}
 		s.Completed, s.CKey = true, bucketKey{key, dayOf(ev.At)}
 	}
-	if cancelled {
+	if cancelled || (s.Completed && st.Incidents[s.Task] == nil && st.Requests[s.Task] == nil) {
+		// Cancelled, or completed on a ticket the engine no longer follows
+		// (closed, or of a kind it does not read): nothing can withdraw
+		// the measurement any more.
 		delete(st.SLAs, ev.RecordID)
+	}
+}
+
+// forgetSLAs drops the completed SLA clocks of a ticket that is closing:
+// their measurements are final. Running clocks are kept until they end.
+func (st *state) forgetSLAs(ids []string) {
+	for _, id := range ids {
+		if s := st.SLAs[id]; s != nil && s.Completed {
+			delete(st.SLAs, id)
+		}
 	}
 }
