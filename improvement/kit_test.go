@@ -48,7 +48,7 @@ type taskSLA struct {
 }
 
 type kit struct {
-	store     *memory.Store
+	store     storage.Backend
 	clock     *itsm.FakeClock
 	incidents *storage.Records[incident, *incident]
 	changes   *storage.Records[change, *change]
@@ -85,7 +85,13 @@ func records[T any, P interface {
 
 func newKit(t *testing.T) *kit {
 	t.Helper()
-	k := &kit{store: memory.New(), clock: itsm.NewFakeClock(day0)}
+	return newKitOn(t, memory.New())
+}
+
+// newKitOn declares the stand-in kinds on b.
+func newKitOn(t *testing.T, b storage.Backend) *kit {
+	t.Helper()
+	k := &kit{store: b, clock: itsm.NewFakeClock(day0)}
 	k.incidents = records[incident](t, k.store, k.clock, "incident", "INC",
 		itsm.NewLifecycle[*incident]("incident").Initial("new").States("in_progress", "on_hold", "resolved").
 			Final("closed", "canceled").
