@@ -1,7 +1,36 @@
-// Package design is the Service Design pillar: the service catalogue with
-// offerings and request items, SLA/OLA/UC definitions with targets by
-// priority, business calendars, the SLA clock per record, availability and
-// capacity targets, and suppliers with their contracts.
+// Package design is the Service Design pillar of Pillars.
 //
-// The package is being built; see the project's issues for its scope.
+// Service levels:
+//
+//   - Definition describes an SLA, an OLA or an underpinning contract
+//     (AgreementType): the records it applies to (kind, priorities, services,
+//     assignment groups), the business-time target per priority for a
+//     Metric (Response or Resolution), the business calendar it runs on
+//     (package design/calendar), the states that pause it (DefaultPause: on
+//     hold awaiting the caller or a vendor), the states that stop or cancel
+//     it, whether a reopen resumes or resets it, and its warning thresholds
+//     (DefaultWarnings: 50, 75 and 90 %).
+//   - Engine runs one Clock (record kind "task_sla", ServiceNow's name) per
+//     record and definition. Engine.Sync consumes the domain event log from a
+//     checkpoint kept in the store and replays each touched record's
+//     history, reading the agreed incident fields (priority, service_id,
+//     assignment_group, hold_reason) and states from the events, so clocks
+//     are exact for live and for backdated imported transitions.
+//     Engine.Check raises warnings and breaches that come due with time;
+//     Engine.Due finds the clocks to check by an indexed next-check time,
+//     Engine.BreachingSoon lists the records about to breach for the
+//     operation pillar's queues, and Engine.ClocksOf lists a record's clocks.
+//
+// Service catalogue:
+//
+//   - Service (business or technical; owner, support group, criticality;
+//     lifecycle pipeline → catalogue → retired, as the strategy pillar's
+//     portfolio names it), Offering (a package of a service for a set of
+//     consumers) and RequestItem (what can be ordered: form fields with
+//     validation, approval and approver group, fulfilment task templates),
+//     managed through Catalogue. The operation pillar reads request items
+//     through plain getters on Catalogue.
+//
+// Every record kind goes through storage.Records, so each change writes one
+// hash-chained domain event, and works unchanged on every store.
 package design

@@ -1,0 +1,655 @@
+package design
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/bits"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/pillars-itsm/pillars/design/calendar"
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+// EngineConfig configures an Engine.
+type EngineConfig struct {
+	// Backend is the store of the records, the event log and the clocks.
+	Backend storage.Backend
+	// Definitions are the SLAs, OLAs and underpinning contracts to run.
+	Definitions []Definition
+	// Calendars are the business calendars definitions name; a definition
+	// without one runs round the clock.
+	Calendars []*calendar.Calendar
+	// Clock tells the time of the clocks' events; the system clock when nil.
+	Clock itsm.Clock
+	// Authorizer checks the engine's writes; itsm.DefaultAuthorizer() when nil.
+	Authorizer itsm.Authorizer
+	// Actor is who the engine writes as. It needs the importer right, so
+	// that clock events carry the time of the record event that moved them
+	// (default: "sla-engine" with the importer role).
+	Actor itsm.Actor
+	// Name tells engines sharing a store apart; it names the checkpoint
+	// (default "sla").
+	Name string
+	// BatchSize is how many events Sync reads at a time (default 500).
+	BatchSize int
+}
+
+// Engine runs SLA clocks from the domain event log. Sync consumes the log
+// incrementally from a checkpoint kept in the store and moves each record's
+// clocks by replaying that record's history, so it is exact whether the
+// record's transitions were live or imported with backdated times. Check
+// raises warnings and breaches that fall due with time alone. It is safe
+// for concurrent use; engines sharing a store and a Name serialise on the
+// checkpoint (one of two concurrent Syncs fails with ErrConflict and
+// changes nothing).
+type Engine struct {
+	backend   storage.Backend
+	defs      []Definition
+	byKind    map[string][]int
+	calendars map[string]*calendar.Calendar
+	always    *calendar.Calendar
+	clocks    *storage.Records[Clock, *Clock]
+	points    *storage.Collection[checkpoint, *checkpoint]
+	pointID   string
+	actor     itsm.Actor
+	batch     int
+}
+
+// checkpoint is the engine's position in the event log. It is bookkeeping,
+// not a record with a history: it is written with Collection.Put in the
+// same unit of work as the clocks it accounts for.
+type checkpoint struct {
+	itsm.Record
+	Seq int64 `json:"seq"`
+}
+
+// CheckpointKind is the document kind of engine checkpoints.
+const CheckpointKind = "sla_checkpoint"
+
+var idSpace = uuid.MustParse("6f0c3a52-4a0e-4d7e-9a43-3f1c2b9e8d10")
+
+// NewEngine validates the definitions and registers the clock kinds with
+// the backend.
+func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
+	if ctx == nil || cfg.Backend == nil {
+		return nil, itsm.Invalidf("sla engine: context and backend are required")
+	}
+	e := &Engine{backend: cfg.Backend, byKind: map[string][]int{}, calendars: map[string]*calendar.Calendar{},
+		actor: cfg.Actor, batch: cfg.BatchSize}
+	if e.actor.ID == "" {
+		e.actor = itsm.Actor{ID: "sla-engine", Name: "SLA engine", Roles: []string{itsm.RoleImporter}}
+	}
+	if e.batch <= 0 {
+		e.batch = 500
+	}
+	name := cfg.Name
+	if name == "" {
+		name = "sla"
+	}
+	e.pointID = uuid.NewSHA1(idSpace, []byte("checkpoint/"+name)).String()
+	known := map[string]bool{}
+	for i, c := range cfg.Calendars {
+		if c == nil {
+			return nil, itsm.Invalidf("sla engine: calendars[%d] is nil", i)
+		}
+		if known[c.Name()] {
+			return nil, itsm.Invalidf("sla engine: two calendars are named %q", c.Name())
+		}
+		known[c.Name()] = true
+		e.calendars[c.Name()] = c
+	}
+	var all [7][]calendar.Range
+	for d := range all {
+		all[d] = []calendar.Range{{Start: 0, End: calendar.MinutesPerDay}}
+	}
+	always, err := calendar.Compile(calendar.Config{Name: "24x7", Week: all})
+	if err != nil {
+		return nil, err
+	}
+	e.always = always
+	if len(cfg.Definitions) == 0 {
+		return nil, itsm.Invalidf("sla engine: no definitions")
+	}
+	for _, d := range cfg.Definitions {
+		nd, err := d.normalize(known)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range e.defs {
+			if o.ID == nd.ID {
+				return nil, itsm.Invalidf("sla engine: definition id %q is used twice", nd.ID)
+			}
+		}
+		e.byKind[nd.Kind] = append(e.byKind[nd.Kind], len(e.defs))
+		e.defs = append(e.defs, nd)
+	}
+	m, err := clockLifecycle().Compile()
+	if err != nil {
+		return nil, err
+	}
+	coll := clockCollection()
+	if err := coll.Register(ctx, cfg.Backend); err != nil {
+		return nil, err
+	}
+	e.points = storage.NewCollection[checkpoint](CheckpointKind)
+	if err := e.points.Register(ctx, cfg.Backend); err != nil {
+		return nil, err
+	}
+	e.clocks, err = storage.NewRecords(cfg.Backend, coll, m, storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer})
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Clocks returns the command runner of clock records, for reads and
+// history.
+func (e *Engine) Clocks() *storage.Records[Clock, *Clock] { return e.clocks }
+
+// Definitions returns the definitions with their defaults filled.
+func (e *Engine) Definitions() []Definition { return slices.Clone(e.defs) }
+
+// ClockID returns the id of the clock of a record under a definition: a
+// name-based UUID, so the engine finds it without a query.
+func ClockID(kind, recordID, definitionID string) string {
+	return uuid.NewSHA1(idSpace, []byte(kind+"/"+recordID+"/"+definitionID)).String()
+}
+
+func (e *Engine) calendarOf(d *Definition) *calendar.Calendar {
+	if d.Calendar == "" {
+		return e.always
+	}
+	return e.calendars[d.Calendar]
+}
+
+// Checkpoint returns the sequence number of the last event Sync consumed.
+func (e *Engine) Checkpoint(ctx context.Context) (int64, error) {
+	cp, err := e.points.Get(ctx, e.backend, e.pointID)
+	if errors.Is(err, itsm.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return cp.Seq, nil
+}
+
+func (e *Engine) putCheckpoint(ctx context.Context, tx storage.Tx, seq int64) error {
+	cp, err := e.points.Get(ctx, tx, e.pointID)
+	if errors.Is(err, itsm.ErrNotFound) {
+		cp, err = &checkpoint{Record: itsm.Record{ID: e.pointID}}, nil
+	}
+	if err != nil {
+		return err
+	}
+	cp.Seq = seq
+	return e.points.Put(ctx, tx, cp)
+}
+
+// Sync consumes the event log from the checkpoint to its end and moves the
+// clocks of every record an event concerns; it returns how many record
+// events of the definitions' kinds it handled (the clocks' own events are
+// consumed and skipped). Each record event is handled in one unit of work with the
+// checkpoint, so a failure leaves the engine where it was and Sync can
+// simply be called again.
+func (e *Engine) Sync(ctx context.Context) (int, error) {
+	if ctx == nil {
+		return 0, itsm.Invalidf("sla engine: nil context")
+	}
+	ctx = itsm.WithActor(ctx, e.actor)
+	after, err := e.Checkpoint(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for {
+		evs, err := e.backend.ReadEvents(ctx, after, e.batch)
+		if err != nil {
+			return n, err
+		}
+		if len(evs) == 0 {
+			return n, nil
+		}
+		written := after
+		for _, ev := range evs {
+			if len(e.byKind[ev.Kind]) > 0 {
+				if err := e.handle(ctx, ev); err != nil {
+					return n, err
+				}
+				written = ev.Seq
+				n++
+			}
+			after = ev.Seq
+		}
+		if written != after {
+			if err := e.backend.Update(ctx, func(tx storage.Tx) error { return e.putCheckpoint(ctx, tx, after) }); err != nil {
+				return n, err
+			}
+		}
+		if len(evs) < e.batch {
+			return n, nil
+		}
+	}
+}
+
+// handle replays the history of ev's record up to ev and writes each
+// definition's clock with the checkpoint.
+func (e *Engine) handle(ctx context.Context, ev itsm.Event) error {
+	hist, err := e.backend.History(ctx, ev.Kind, ev.RecordID)
+	if err != nil {
+		return err
+	}
+	upto := slices.IndexFunc(hist, func(h itsm.Event) bool { return h.RecordVersion > ev.RecordVersion })
+	if upto >= 0 {
+		hist = hist[:upto]
+	}
+	type plan struct {
+		def *Definition
+		tl  timeline
+	}
+	plans := make([]plan, 0, len(e.byKind[ev.Kind]))
+	for _, di := range e.byKind[ev.Kind] {
+		d := &e.defs[di]
+		tl, err := replay(d, e.calendarOf(d), hist)
+		if err != nil {
+			return fmt.Errorf("sla %s on %s %s: %w", d.ID, ev.Kind, ev.RecordID, err)
+		}
+		plans = append(plans, plan{d, tl})
+	}
+	return e.backend.Update(ctx, func(tx storage.Tx) error {
+		for _, p := range plans {
+			if err := e.write(ctx, tx, ev, p.def, p.tl); err != nil {
+				return err
+			}
+		}
+		return e.putCheckpoint(ctx, tx, ev.Seq)
+	})
+}
+
+// write brings the stored clock to the replayed timeline.
+func (e *Engine) write(ctx context.Context, tx storage.Tx, ev itsm.Event, d *Definition, tl timeline) error {
+	id := ClockID(ev.Kind, ev.RecordID, d.ID)
+	stored, err := e.clocks.Collection().Get(ctx, tx, id)
+	if errors.Is(err, itsm.ErrNotFound) {
+		stored, err = nil, nil
+	}
+	if err != nil {
+		return err
+	}
+	if !tl.started && stored == nil {
+		return nil
+	}
+	cal := e.calendarOf(d)
+	want := &Clock{}
+	if stored != nil {
+		*want = *stored
+		want.Warnings = slices.Clone(stored.Warnings)
+	}
+	at := tl.lastAt
+	if tl.stage == StageInProgress && stored != nil && stored.EvaluatedAt.After(at) && stored.ResetCount == tl.resets {
+		at = stored.EvaluatedAt // do not take back warnings Check already raised
+	}
+	if stored == nil || stored.ResetCount != tl.resets {
+		want.Warnings = nil
+	}
+	fill(want, d, ev, tl)
+	if err := settle(want, d, cal, at); err != nil {
+		return fmt.Errorf("sla %s on %s %s: %w", d.ID, ev.Kind, ev.RecordID, err)
+	}
+	cmd := storage.Command{Reason: fmt.Sprintf("%s %s: %s", ev.Kind, ev.Number, ev.Name), At: ev.At}
+	if stored != nil && ev.At.Before(stored.UpdatedAt) {
+		cmd.At = time.Time{}
+	}
+	apply := func(c *Clock) error {
+		state, version, head, created, updated, number := c.State, c.Version, c.Head, c.CreatedAt, c.UpdatedAt, c.Number
+		*c = *want
+		c.State, c.Version, c.Head, c.CreatedAt, c.UpdatedAt, c.Number = state, version, head, created, updated, number
+		c.ID = id
+		return nil
+	}
+	from := StageInProgress
+	if stored == nil {
+		rec := &Clock{}
+		_ = apply(rec)
+		rec.Version, rec.State = 0, ""
+		if err := e.clocks.CreateTx(ctx, tx, rec, cmd); err != nil {
+			return err
+		}
+	} else {
+		from = stored.State
+	}
+	path := clockPath(from, tl.stage)
+	if len(path) == 0 {
+		_, err := e.clocks.ChangeTx(ctx, tx, id, cmd, apply)
+		return err
+	}
+	for _, event := range path {
+		if _, err := e.clocks.FireTx(ctx, tx, id, event, cmd, apply); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fill copies the replayed timeline into c.
+func fill(c *Clock, d *Definition, ev itsm.Event, tl timeline) {
+	c.State = tl.stage // settle reads it; the runner keeps the stored state
+	c.DefinitionID, c.Type, c.Metric = d.ID, d.Type, d.Metric
+	c.TaskKind, c.TaskID, c.TaskNumber = ev.Kind, ev.RecordID, ev.Number
+	c.Priority, c.ServiceID, c.AssignmentGroup = tl.subject.priority, tl.subject.service, tl.subject.group
+	c.Calendar = d.Calendar
+	c.Target = tl.target
+	c.StartTime, c.StopTime = tl.start, tl.stop
+	c.RunningSince, c.PausedAt = tl.runningSince, tl.pausedAt
+	c.ElapsedBefore = tl.elapsedBefore
+	c.Breached, c.BreachedAt = tl.breached, tl.breachedAt
+	c.ResetCount = tl.resets
+}
+
+// threshold returns ceil(target * pct / 100) without overflow.
+func threshold(target time.Duration, pct int) time.Duration {
+	hi, lo := bits.Mul64(uint64(target), uint64(pct))
+	q, r := bits.Div64(hi, lo, 100)
+	if r > 0 {
+		q++
+	}
+	return time.Duration(q)
+}
+
+// settle evaluates a clock at time at: elapsed business time, percentage,
+// warnings reached, breach, due time and the next time Check must look.
+func settle(c *Clock, d *Definition, cal *calendar.Calendar, at time.Time) error {
+	elapsed := c.ElapsedBefore
+	running := c.State == StageInProgress
+	if running {
+		b, err := cal.Between(c.RunningSince, at)
+		if err != nil {
+			return err
+		}
+		elapsed += max(b, 0)
+	}
+	c.BusinessElapsed = elapsed
+	c.Percentage = float64(int64(float64(elapsed)/float64(c.Target)*10000+0.5)) / 100
+	c.EvaluatedAt = at.UTC()
+	for _, w := range d.Warnings {
+		if elapsed >= threshold(c.Target, w) && !slices.Contains(c.Warnings, w) {
+			c.Warnings = append(c.Warnings, w)
+		}
+	}
+	slices.Sort(c.Warnings)
+	c.DueAt, c.NextCheckAt = time.Time{}, time.Time{}
+	if !running {
+		return nil
+	}
+	if c.ElapsedBefore >= c.Target {
+		c.DueAt = c.BreachedAt
+	} else {
+		due, err := cal.Add(c.RunningSince, c.Target-c.ElapsedBefore)
+		if err != nil {
+			return err
+		}
+		c.DueAt = due
+	}
+	if !c.Breached && elapsed > c.Target {
+		c.Breached, c.BreachedAt = true, c.DueAt
+	}
+	next := time.Time{}
+	consider := func(t time.Time) {
+		t = roundUp(t)
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	for _, w := range d.Warnings {
+		if slices.Contains(c.Warnings, w) {
+			continue
+		}
+		t, err := cal.Add(c.RunningSince, threshold(c.Target, w)-c.ElapsedBefore)
+		if err != nil {
+			return err
+		}
+		consider(t)
+	}
+	if !c.Breached {
+		consider(c.DueAt.Add(time.Nanosecond)) // breach is the first instant past the due time
+	}
+	c.NextCheckAt = next
+	return nil
+}
+
+// roundUp rounds t up to the storage's time precision, so a check at the
+// stored time never comes early.
+func roundUp(t time.Time) time.Time {
+	u := t.Truncate(itsm.TimePrecision)
+	if u.Before(t) {
+		u = u.Add(itsm.TimePrecision)
+	}
+	return u.UTC()
+}
+
+// replay computes a definition's clock from a record's history.
+func replay(d *Definition, cal *calendar.Calendar, hist []itsm.Event) (timeline, error) {
+	var tl timeline
+	for _, ev := range hist {
+		applyChanges(&tl.subject, ev)
+		at := ev.At
+		tl.lastAt, tl.number = at, ev.Number
+		s := tl.subject
+		target, applies := d.target(s)
+		stop := slices.Contains(d.StopStates, s.state)
+		cancel := slices.Contains(d.CancelStates, s.state)
+		pause := d.paused(s)
+		closeSegment := func() error {
+			if tl.stage != StageInProgress {
+				return nil
+			}
+			b, err := cal.Between(tl.runningSince, at)
+			if err != nil {
+				return err
+			}
+			b = max(b, 0)
+			if !tl.breached && tl.elapsedBefore+b > tl.target {
+				due, err := cal.Add(tl.runningSince, tl.target-tl.elapsedBefore)
+				if err != nil {
+					return err
+				}
+				tl.breached, tl.breachedAt = true, due
+			}
+			tl.elapsedBefore += b
+			tl.runningSince = time.Time{}
+			return nil
+		}
+		run := func() {
+			if pause {
+				tl.stage, tl.pausedAt, tl.runningSince = StagePaused, at, time.Time{}
+			} else {
+				tl.stage, tl.runningSince, tl.pausedAt = StageInProgress, at, time.Time{}
+			}
+		}
+		switch tl.stage {
+		case "", StageCanceled:
+			if applies && !stop && !cancel {
+				if tl.started {
+					tl.resets++
+				}
+				tl = timeline{started: true, subject: s, target: target, start: at, resets: tl.resets, lastAt: at, number: ev.Number}
+				run()
+			}
+		case StageInProgress, StagePaused:
+			switch {
+			case cancel || !applies:
+				if err := closeSegment(); err != nil {
+					return tl, err
+				}
+				tl.stage, tl.stop, tl.pausedAt = StageCanceled, at, time.Time{}
+			case stop:
+				if err := closeSegment(); err != nil {
+					return tl, err
+				}
+				tl.stage, tl.stop, tl.pausedAt = StageCompleted, at, time.Time{}
+			case pause && tl.stage == StageInProgress:
+				if err := closeSegment(); err != nil {
+					return tl, err
+				}
+				tl.stage, tl.pausedAt = StagePaused, at
+			case !pause && tl.stage == StagePaused:
+				tl.stage, tl.runningSince, tl.pausedAt = StageInProgress, at, time.Time{}
+			}
+			if applies {
+				tl.target = target // a new priority brings its own target
+			}
+		case StageCompleted:
+			if applies && !stop && !cancel {
+				if d.ResetOnReopen {
+					tl.resets++
+					tl.elapsedBefore, tl.start, tl.breached, tl.breachedAt = 0, at, false, time.Time{}
+				}
+				tl.target, tl.stop = target, time.Time{}
+				run()
+			}
+		}
+	}
+	return tl, nil
+}
+
+// applyChanges folds one event into what the engine knows of its record.
+func applyChanges(s *subject, ev itsm.Event) {
+	if ev.To != "" {
+		s.state = ev.To
+	}
+	for _, c := range ev.Changes {
+		switch c.Field {
+		case "priority":
+			s.priority = jsonInt(c.To)
+		case "service_id":
+			s.service = jsonString(c.To)
+		case "assignment_group":
+			s.group = jsonString(c.To)
+		case "hold_reason":
+			s.holdReason = jsonString(c.To)
+		}
+	}
+}
+
+func jsonString(raw string) string {
+	var s string
+	if json.Unmarshal([]byte(raw), &s) != nil {
+		return ""
+	}
+	return s
+}
+
+func jsonInt(raw string) int {
+	n, err := strconv.Atoi(raw)
+	if err != nil {
+		var f float64
+		if json.Unmarshal([]byte(raw), &f) != nil {
+			return 0
+		}
+		return int(f)
+	}
+	return n
+}
+
+// Due returns running clocks whose next warning or breach is at or before
+// now, earliest first: the work of Check. It is an indexed range query on
+// next_check_at, never a scan of every clock.
+func (e *Engine) Due(ctx context.Context, now time.Time, limit int, cursor string) ([]*Clock, string, error) {
+	if ctx == nil {
+		return nil, "", itsm.Invalidf("sla engine: nil context")
+	}
+	return e.clocks.Query(ctx, storage.Query{
+		Filters: []storage.Filter{
+			storage.Eq("state", storage.String(StageInProgress)),
+			storage.Gte("next_check_at", storage.Time(time.Unix(0, 0))),
+			storage.Lte("next_check_at", storage.Time(now)),
+		},
+		Sort:  []storage.Sort{{Field: "next_check_at"}},
+		Limit: limit, Cursor: cursor,
+	})
+}
+
+// Check raises the warnings and breaches due by now: it evaluates each due
+// clock at now and writes it (an update event listing the warnings reached,
+// has_breached and the new next check). It returns how many clocks it
+// wrote.
+func (e *Engine) Check(ctx context.Context, now time.Time) (int, error) {
+	if ctx == nil {
+		return 0, itsm.Invalidf("sla engine: nil context")
+	}
+	ctx = itsm.WithActor(ctx, e.actor)
+	n := 0
+	for {
+		due, _, err := e.Due(ctx, now, storage.MaxLimit, "")
+		if err != nil || len(due) == 0 {
+			return n, err
+		}
+		for _, c := range due {
+			di := slices.IndexFunc(e.defs, func(d Definition) bool { return d.ID == c.DefinitionID })
+			if di < 0 {
+				return n, itsm.Invalidf("sla engine: clock %s names unknown definition %q", c.ID, c.DefinitionID)
+			}
+			d := &e.defs[di]
+			_, err := e.clocks.Change(ctx, c.ID, storage.Command{Reason: "sla check"}, func(c *Clock) error {
+				if c.State != StageInProgress {
+					return nil
+				}
+				return settle(c, d, e.calendarOf(d), now)
+			})
+			if err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+}
+
+// BreachingSoon returns the ids of records with a running clock due after
+// now and within the given time, soonest first, one page at a time: the
+// operation pillar's "about to breach" queue.
+func (e *Engine) BreachingSoon(ctx context.Context, now time.Time, within time.Duration, limit int, cursor string) ([]string, string, error) {
+	if ctx == nil {
+		return nil, "", itsm.Invalidf("sla engine: nil context")
+	}
+	if within <= 0 {
+		return nil, "", (&itsm.ValidationError{Kind: ClockKind}).Add("within", "must be positive")
+	}
+	clocks, next, err := e.clocks.Query(ctx, storage.Query{
+		Filters: []storage.Filter{
+			storage.Eq("state", storage.String(StageInProgress)),
+			storage.Gt("due_at", storage.Time(now)),
+			storage.Lte("due_at", storage.Time(now.Add(within))),
+		},
+		Sort:  []storage.Sort{{Field: "due_at"}},
+		Limit: limit, Cursor: cursor,
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	ids := make([]string, 0, len(clocks))
+	for _, c := range clocks {
+		if !slices.Contains(ids, c.TaskID) {
+			ids = append(ids, c.TaskID)
+		}
+	}
+	return ids, next, nil
+}
+
+// ClocksOf returns the clocks of one record.
+func (e *Engine) ClocksOf(ctx context.Context, recordID string) ([]*Clock, error) {
+	if ctx == nil {
+		return nil, itsm.Invalidf("sla engine: nil context")
+	}
+	out, _, err := e.clocks.Query(ctx, storage.Query{
+		Filters: []storage.Filter{storage.Eq("task_id", storage.String(recordID))},
+		Limit:   storage.MaxLimit,
+	})
+	return out, err
+}

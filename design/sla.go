@@ -1,0 +1,210 @@
+package design
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/pillars-itsm/pillars/itsm"
+)
+
+// AgreementType says whom a service level definition binds: a customer
+// (SLA), an internal group (OLA) or a supplier (UC). All three run on the
+// same clock engine.
+type AgreementType string
+
+// The agreement types.
+const (
+	SLA AgreementType = "sla" // service level agreement, with a customer
+	OLA AgreementType = "ola" // operational level agreement, with an internal group
+	UC  AgreementType = "uc"  // underpinning contract, with a supplier
+)
+
+// Metric is what a definition measures.
+type Metric string
+
+// The metrics: time to respond (the record leaves "new") and time to
+// resolve (the record is resolved or closed).
+const (
+	Response   Metric = "response"
+	Resolution Metric = "resolution"
+)
+
+// PauseRule pauses a clock while the record is in State and, when
+// HoldReasons is not empty, its hold_reason is one of them.
+type PauseRule struct {
+	State       string   `json:"state"`
+	HoldReasons []string `json:"hold_reasons,omitempty"`
+}
+
+// DefaultPause pauses on hold while awaiting the caller or a vendor, as
+// ServiceNow and Jira Service Management do by default.
+var DefaultPause = []PauseRule{{State: "on_hold", HoldReasons: []string{"awaiting_caller", "awaiting_vendor"}}}
+
+// DefaultWarnings are the percentages of the target at which a clock warns.
+var DefaultWarnings = []int{50, 75, 90}
+
+// Definition is an SLA, OLA or underpinning contract: which records it
+// applies to, the target per priority, the calendar its time runs on, and
+// when its clock starts, pauses, stops and is canceled.
+//
+// A clock starts when a record of Kind matches the conditions (priority,
+// service, group) and is in neither a stop nor a cancel state; it pauses
+// while a PauseRule matches; it completes on a StopState, and is canceled
+// on a CancelState or when the record stops matching. A record reopened
+// from a stop state resumes its clock, or restarts it from zero when
+// ResetOnReopen is set.
+type Definition struct {
+	ID         string                `json:"id"` // stable name, "p1-resolution"
+	Name       string                `json:"name"`
+	Type       AgreementType         `json:"type"`
+	Metric     Metric                `json:"metric"`
+	Kind       string                `json:"kind"`                 // record kind, "incident"
+	Priorities []int                 `json:"priorities,omitempty"` // empty: every priority with a target
+	Services   []string              `json:"services,omitempty"`   // service_id values; empty: any
+	Groups     []string              `json:"groups,omitempty"`     // assignment_group values; empty: any
+	Targets    map[int]time.Duration `json:"targets"`              // business time allowed, per priority
+	Calendar   string                `json:"calendar,omitempty"`   // name of a calendar given to the engine; empty: round the clock
+	// StopStates complete the clock; by default every state but "new" for
+	// Response, and "resolved" and "closed" for Resolution.
+	StopStates []string `json:"stop_states,omitempty"`
+	// CancelStates cancel the clock; by default "canceled".
+	CancelStates []string `json:"cancel_states,omitempty"`
+	// Pause holds the pause rules; nil means DefaultPause, an empty
+	// non-nil slice never pauses.
+	Pause         []PauseRule `json:"pause,omitempty"`
+	ResetOnReopen bool        `json:"reset_on_reopen,omitempty"`
+	// Warnings are percentages of the target, ascending within 1..99; nil
+	// means DefaultWarnings.
+	Warnings []int `json:"warnings,omitempty"`
+}
+
+// MaxPriority is the largest priority a target may name (1 is highest).
+const MaxPriority = 5
+
+// normalize fills the defaults and checks the definition; calendars holds
+// the names the engine knows.
+func (d Definition) normalize(calendars map[string]bool) (Definition, error) {
+	verr := &itsm.ValidationError{Kind: "sla_definition", ID: d.ID}
+	if d.ID == "" {
+		verr.Add("id", "is required")
+	}
+	switch d.Type {
+	case SLA, OLA, UC:
+	case "":
+		d.Type = SLA
+	default:
+		verr.Add("type", fmt.Sprintf("%q is not sla, ola or uc", d.Type))
+	}
+	switch d.Metric {
+	case Response:
+		if d.StopStates == nil {
+			d.StopStates = []string{"in_progress", "on_hold", "resolved", "closed"}
+		}
+	case Resolution:
+		if d.StopStates == nil {
+			d.StopStates = []string{"resolved", "closed"}
+		}
+	default:
+		verr.Add("metric", fmt.Sprintf("%q is not response or resolution", d.Metric))
+	}
+	if d.Kind == "" {
+		verr.Add("kind", "is required")
+	}
+	if len(d.Targets) == 0 {
+		verr.Add("targets", "at least one priority needs a target")
+	}
+	for p, t := range d.Targets {
+		if p < 1 || p > MaxPriority {
+			verr.Add(fmt.Sprintf("targets[%d]", p), fmt.Sprintf("priority outside 1..%d", MaxPriority))
+		}
+		if t <= 0 {
+			verr.Add(fmt.Sprintf("targets[%d]", p), fmt.Sprintf("target %s must be positive", t))
+		}
+	}
+	if len(d.Priorities) > 0 && len(d.Targets) > 0 {
+		hit := false
+		for _, p := range d.Priorities {
+			if _, ok := d.Targets[p]; ok {
+				hit = true
+			}
+		}
+		if !hit {
+			verr.Add("priorities", fmt.Sprintf("none of %v has a target, so the definition matches nothing", d.Priorities))
+		}
+	}
+	for _, field := range []struct {
+		name string
+		vals []string
+	}{{"services", d.Services}, {"groups", d.Groups}, {"stop_states", d.StopStates}, {"cancel_states", d.CancelStates}} {
+		if slices.Contains(field.vals, "") {
+			verr.Add(field.name, "an empty value matches nothing")
+		}
+	}
+	if d.CancelStates == nil {
+		d.CancelStates = []string{"canceled"}
+	}
+	for _, s := range d.StopStates {
+		if slices.Contains(d.CancelStates, s) {
+			verr.Add("stop_states", fmt.Sprintf("%q is also a cancel state", s))
+		}
+	}
+	if d.Pause == nil {
+		d.Pause = DefaultPause
+	}
+	for i, r := range d.Pause {
+		if r.State == "" {
+			verr.Add(fmt.Sprintf("pause[%d]", i), "state is required")
+		}
+		if slices.Contains(d.StopStates, r.State) || slices.Contains(d.CancelStates, r.State) {
+			verr.Add(fmt.Sprintf("pause[%d]", i), fmt.Sprintf("state %q also stops or cancels the clock", r.State))
+		}
+	}
+	if d.Warnings == nil {
+		d.Warnings = DefaultWarnings
+	}
+	for i, w := range d.Warnings {
+		if w < 1 || w > 99 || (i > 0 && w <= d.Warnings[i-1]) {
+			verr.Add("warnings", fmt.Sprintf("%v must ascend within 1..99", d.Warnings))
+			break
+		}
+	}
+	if d.Calendar != "" && !calendars[d.Calendar] {
+		verr.Add("calendar", fmt.Sprintf("no calendar named %q was given to the engine", d.Calendar))
+	}
+	return d, verr.Err()
+}
+
+// subject is what the engine knows of a record from its events.
+type subject struct {
+	state, service, group, holdReason string
+	priority                          int
+}
+
+// target returns the definition's target for the subject, and false when
+// the definition does not apply to it.
+func (d *Definition) target(s subject) (time.Duration, bool) {
+	t, ok := d.Targets[s.priority]
+	if !ok {
+		return 0, false
+	}
+	if len(d.Priorities) > 0 && !slices.Contains(d.Priorities, s.priority) {
+		return 0, false
+	}
+	if len(d.Services) > 0 && !slices.Contains(d.Services, s.service) {
+		return 0, false
+	}
+	if len(d.Groups) > 0 && !slices.Contains(d.Groups, s.group) {
+		return 0, false
+	}
+	return t, true
+}
+
+func (d *Definition) paused(s subject) bool {
+	for _, r := range d.Pause {
+		if r.State == s.state && (len(r.HoldReasons) == 0 || slices.Contains(r.HoldReasons, s.holdReason)) {
+			return true
+		}
+	}
+	return false
+}
