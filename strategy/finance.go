@@ -184,6 +184,38 @@ func (s *Strategy) SetBudget(ctx context.Context, b *Budget) error {
 	if err := b.Validate(); err != nil {
 		return err
 	}
+	for attempt := 0; ; attempt++ {
+		err := s.setBudget(ctx, b)
+		var overlap *OverlapError
+		if err == nil || !errors.Is(err, itsm.ErrConflict) || errors.As(err, &overlap) || attempt >= 10 {
+			return err
+		}
+		// Another writer of this service's budgets committed first: read
+		// again and decide on the new state.
+		b.ID, b.Version, b.Number = "", 0, ""
+	}
+}
+
+// OverlapError names the budget a new budget's period overlaps. It matches
+// itsm.ErrConflict.
+type OverlapError struct {
+	ServiceID string
+	Start     time.Time
+	End       time.Time
+	Other     string // number of the budget already holding the period
+	OtherFrom time.Time
+	OtherTo   time.Time
+}
+
+func (e *OverlapError) Error() string {
+	return fmt.Sprintf("%s for service %s from %s to %s overlaps %s (%s to %s)", BudgetKind, e.ServiceID,
+		e.Start.Format(time.DateOnly), e.End.Format(time.DateOnly), e.Other, e.OtherFrom.Format(time.DateOnly), e.OtherTo.Format(time.DateOnly))
+}
+
+// Is makes an OverlapError match itsm.ErrConflict.
+func (e *OverlapError) Is(target error) bool { return target == itsm.ErrConflict }
+
+func (s *Strategy) setBudget(ctx context.Context, b *Budget) error {
 	return s.backend.Update(ctx, func(tx storage.Tx) error {
 		if err := s.servicesExist(ctx, tx, []string{b.ServiceID}); err != nil {
 			return err
@@ -204,9 +236,8 @@ func (s *Strategy) SetBudget(ctx context.Context, b *Budget) error {
 			}
 			for _, o := range page {
 				if o.State == "active" && o.PeriodEnd.After(b.PeriodStart) {
-					return fmt.Errorf("%w: %s for service %s from %s to %s overlaps %s (%s to %s)", itsm.ErrConflict, BudgetKind,
-						b.ServiceID, b.PeriodStart.Format(time.DateOnly), b.PeriodEnd.Format(time.DateOnly),
-						o.Number, o.PeriodStart.Format(time.DateOnly), o.PeriodEnd.Format(time.DateOnly))
+					return &OverlapError{ServiceID: b.ServiceID, Start: b.PeriodStart, End: b.PeriodEnd,
+						Other: o.Number, OtherFrom: o.PeriodStart, OtherTo: o.PeriodEnd}
 				}
 			}
 			if next == "" {

@@ -351,4 +351,30 @@ func TestConcurrentOverlappingBudgets(t *testing.T) {
 	page, err := f.store.Query(context.Background(), storage.Query{Kind: strategy.BudgetKind})
 	require.NoError(t, err)
 	assert.Len(t, page.Docs, 1)
+	var overlap *strategy.OverlapError
+	for _, err := range errs {
+		if err != nil {
+			require.ErrorAs(t, err, &overlap)
+			assert.Contains(t, err.Error(), "overlaps BUD0000")
+		}
+	}
+
+	// Writers of disjoint periods of one service all succeed: a writer that
+	// loses the race reads again and finds no overlap.
+	next := jan.AddDate(1, 0, 0)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := next.AddDate(0, w, 0)
+			errs[w] = f.s.SetBudget(agent, &strategy.Budget{ServiceID: svc.ID, PeriodStart: start, PeriodEnd: start.AddDate(0, 1, 0), Amount: strategy.M(1, "EUR")})
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	page, err = f.store.Query(context.Background(), storage.Query{Kind: strategy.BudgetKind})
+	require.NoError(t, err)
+	assert.Len(t, page.Docs, 1+writers)
 }
