@@ -162,7 +162,8 @@ func (st *state) compute(q Query) Result {
 	lo, hi := q.dayRange()
 	agg := map[rowKey]*sums{}
 	minDay, maxDay := int32(math.MaxInt32), int32(math.MinInt32)
-	for bk, c := range st.Buckets {
+	for i, bk := range st.Keys {
+		c := &st.Counters[i]
 		if bk.Day < lo || bk.Day >= hi || !f.matches(bk.Slice) {
 			continue
 		}
@@ -236,7 +237,8 @@ func (st *state) backlog(q Query) []Row {
 	if !ok {
 		return []Row{}
 	}
-	for bk, c := range st.Buckets {
+	for i, bk := range st.Keys {
+		c := &st.Counters[i]
 		if (c.BacklogDelta == 0 && c.BacklogOpenedSec == 0) || !f.matches(bk.Slice) {
 			continue
 		}

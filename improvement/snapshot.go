@@ -67,8 +67,15 @@ func decodeState(b []byte) (*state, error) {
 	}
 	// gob leaves maps nil when they were empty.
 	fresh := newState()
-	if st.Buckets == nil {
-		st.Buckets = fresh.Buckets
+	if len(st.Keys) != len(st.Counters) {
+		return nil, fmt.Errorf("%d bucket keys for %d buckets", len(st.Keys), len(st.Counters))
+	}
+	st.index = make(map[bucketKey]int32, len(st.Keys))
+	for i, k := range st.Keys {
+		if _, dup := st.index[k]; dup {
+			return nil, errors.New("a bucket is stored twice")
+		}
+		st.index[k] = int32(i)
 	}
 	if st.Incidents == nil {
 		st.Incidents = fresh.Incidents

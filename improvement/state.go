@@ -109,7 +109,12 @@ type serviceT struct {
 // state is everything the engine knows; it is what a checkpoint saves.
 type state struct {
 	Seq        int64
-	Buckets    map[bucketKey]*counters
+	// Keys and Counters are the buckets, in the order they were first
+	// used; index maps a key to its position. Neither holds a pointer, so
+	// the garbage collector never scans them.
+	Keys       []bucketKey
+	Counters   []counters
+	index      map[bucketKey]int32
 	Incidents  map[string]*incidentT
 	Changes    map[string]*changeT
 	ChangeRefs map[string]int32
@@ -126,7 +131,7 @@ type state struct {
 
 func newState() *state {
 	return &state{
-		Buckets:    map[bucketKey]*counters{},
+		index:      map[bucketKey]int32{},
 		Incidents:  map[string]*incidentT{},
 		Changes:    map[string]*changeT{},
 		ChangeRefs: map[string]int32{},
@@ -178,12 +183,24 @@ func (st *state) bucket(k sliceKey, t time.Time) *counters {
 		st.MinDay, st.MaxDay = min(st.MinDay, day), max(st.MaxDay, day)
 	}
 	bk := bucketKey{k, day}
-	c := st.Buckets[bk]
-	if c == nil {
-		c = &counters{}
-		st.Buckets[bk] = c
+	i, ok := st.index[bk]
+	if !ok {
+		i = int32(len(st.Keys))
+		st.index[bk] = i
+		st.Keys = append(st.Keys, bk)
+		st.Counters = append(st.Counters, counters{})
 	}
-	return c
+	// The pointer is valid until the next bucket is added: callers finish
+	// with one bucket before asking for another.
+	return &st.Counters[i]
+}
+
+// lookup returns the bucket of k, or nil when it was never used.
+func (st *state) lookup(k bucketKey) *counters {
+	if i, ok := st.index[k]; ok {
+		return &st.Counters[i]
+	}
+	return nil
 }
 
 // millis returns the interval in whole milliseconds, zero when negative.
@@ -364,7 +381,7 @@ func (c *counters) add(flags uint8, n int64) {
 }
 
 func (st *state) withdrawResolution(inc *incidentT) {
-	b := st.Buckets[inc.RKey]
+	b := st.lookup(inc.RKey)
 	if b != nil {
 		b.ResN--
 		b.ResMs -= inc.RMs
@@ -414,7 +431,7 @@ func (st *state) ref(change string) {
 	st.ChangeRefs[change]++
 	if st.ChangeRefs[change] == 1 {
 		if ch := st.Changes[change]; ch != nil && ch.Closed {
-			if b := st.Buckets[ch.CKey]; b != nil {
+			if b := st.lookup(ch.CKey); b != nil {
 				b.ChgCausing++
 			}
 		}
@@ -429,7 +446,7 @@ func (st *state) unref(change string) {
 	}
 	delete(st.ChangeRefs, change)
 	if ch := st.Changes[change]; ch != nil && ch.Closed {
-		if b := st.Buckets[ch.CKey]; b != nil {
+		if b := st.lookup(ch.CKey); b != nil {
 			b.ChgCausing--
 		}
 	}
@@ -559,7 +576,7 @@ func (e *Engine) sla(ev *itsm.Event) {
 	done := e.slaDone[s.Stage]
 	cancelled := s.Stage == "cancelled" || s.Stage == "canceled"
 	if s.Completed && (!done || cancelled) {
-		if b := st.Buckets[s.CKey]; b != nil {
+		if b := st.lookup(s.CKey); b != nil {
 			b.SLAN--
 			if s.CMet {
 				b.SLAMet--
