@@ -108,7 +108,7 @@ type serviceT struct {
 
 // state is everything the engine knows; it is what a checkpoint saves.
 type state struct {
-	Seq        int64
+	Seq int64
 	// Keys and Counters are the buckets, in the order they were first
 	// used; index maps a key to its position. Neither holds a pointer, so
 	// the garbage collector never scans them.
