@@ -253,7 +253,11 @@ func (c *CatalogItem) Validate() error {
 // answer to a question the form does not ask. Problems are reported per
 // field as "variables.<name>".
 func (c *CatalogItem) CheckOrder(values map[string]string) error {
-	verr := &itsm.ValidationError{Kind: CatalogItemKind, ID: c.ID}
+	who := c.Number
+	if who == "" {
+		who = c.ID
+	}
+	verr := &itsm.ValidationError{Kind: CatalogItemKind, ID: who}
 	for name := range values {
 		if !slices.ContainsFunc(c.Fields, func(f FormField) bool { return f.Name == name }) {
 			verr.Add("variables."+name, "the form has no such field")

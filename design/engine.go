@@ -59,6 +59,7 @@ type Engine struct {
 	points    *storage.Collection[checkpoint, *checkpoint]
 	pointID   string
 	actor     itsm.Actor
+	clock     itsm.Clock
 	batch     int
 }
 
@@ -82,7 +83,10 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 		return nil, itsm.Invalidf("sla engine: context and backend are required")
 	}
 	e := &Engine{backend: cfg.Backend, byKind: map[string][]int{}, calendars: map[string]*calendar.Calendar{},
-		actor: cfg.Actor, batch: cfg.BatchSize}
+		actor: cfg.Actor, clock: cfg.Clock, batch: cfg.BatchSize}
+	if e.clock == nil {
+		e.clock = itsm.SystemClock{}
+	}
 	if e.actor.ID == "" {
 		e.actor = itsm.Actor{ID: "sla-engine", Name: "SLA engine", Roles: []string{itsm.RoleImporter}}
 	}
@@ -304,8 +308,8 @@ func (e *Engine) write(ctx context.Context, tx storage.Tx, ev itsm.Event, d *Def
 		return fmt.Errorf("sla %s on %s %s: %w", d.ID, ev.Kind, ev.RecordID, err)
 	}
 	cmd := storage.Command{Reason: fmt.Sprintf("%s %s: %s", ev.Kind, ev.Number, ev.Name), At: ev.At}
-	if stored != nil && ev.At.Before(stored.UpdatedAt) {
-		cmd.At = time.Time{}
+	if (stored != nil && ev.At.Before(stored.UpdatedAt)) || ev.At.After(e.clock.Now()) {
+		cmd.At = time.Time{} // the clock's fields still carry the true times
 	}
 	apply := func(c *Clock) error {
 		state, version, head, created, updated, number := c.State, c.Version, c.Head, c.CreatedAt, c.UpdatedAt, c.Number

@@ -1,0 +1,96 @@
+package design_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/pillars-itsm/pillars/design"
+	"github.com/pillars-itsm/pillars/design/calendar"
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/storage/memory"
+)
+
+// An incident-resolution SLA on office hours: the clock starts with the
+// incident, pauses while it waits for the caller, and the engine reports
+// the due time, a warning and the final figures.
+func ExampleEngine() {
+	ctx := context.Background()
+	store := memory.New()
+	clock := itsm.NewFakeClock(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)) // Monday 09:00
+
+	// A minimal incident kind with the agreed field names.
+	lc, _ := itsm.NewLifecycle[*incident]("incident").
+		Initial("new").States("on_hold").Final("resolved").
+		Event("hold", "on_hold", "new").Event("resume", "new", "on_hold").Event("resolve", "resolved", "new", "on_hold").
+		Compile()
+	coll := storage.NewCollection[incident]("incident")
+	_ = coll.Register(ctx, store)
+	incidents, _ := storage.NewRecords(store, coll, lc, storage.RecordsConfig{Prefix: "INC", Clock: clock})
+
+	office, _ := calendar.Parse([]byte(`{"name":"office","hours":{"mon":["09:00-17:00"],"tue":["09:00-17:00"],
+		"wed":["09:00-17:00"],"thu":["09:00-17:00"],"fri":["09:00-17:00"]}}`))
+	engine, err := design.NewEngine(ctx, design.EngineConfig{Backend: store, Clock: clock,
+		Calendars: []*calendar.Calendar{office},
+		Definitions: []design.Definition{{ID: "p2-resolution", Type: design.SLA, Metric: design.Resolution,
+			Kind: "incident", Calendar: "office", Targets: map[int]time.Duration{2: 8 * time.Hour}}}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	agent := itsm.WithActor(ctx, itsm.Actor{ID: "ann", Roles: []string{"agent"}})
+	inc := &incident{ShortDescription: "Payroll export fails", Priority: 2}
+	_ = incidents.Create(agent, inc, storage.Command{})
+	_, _ = engine.Sync(ctx)
+	c, _ := engine.Clocks().Get(ctx, design.ClockID("incident", inc.ID, "p2-resolution"))
+	fmt.Println(inc.Number, c.State, "due", c.DueAt.Format("Mon 15:04"))
+
+	clock.Advance(5 * time.Hour) // 14:00: past 50 %
+	_, _ = engine.Check(ctx, clock.Now())
+	_, _ = incidents.Fire(agent, inc.ID, "hold", storage.Command{}, func(i *incident) error {
+		i.HoldReason = "awaiting_caller"
+		return nil
+	})
+	clock.Advance(24 * time.Hour) // Tuesday 14:00
+	_, _ = incidents.Fire(agent, inc.ID, "resume", storage.Command{}, func(i *incident) error {
+		i.HoldReason = ""
+		return nil
+	})
+	clock.Advance(time.Hour)
+	_, _ = incidents.Fire(agent, inc.ID, "resolve", storage.Command{}, nil)
+	_, _ = engine.Sync(ctx)
+	c, _ = engine.Clocks().Get(ctx, c.ID)
+	fmt.Printf("%s after %s (%.1f%%), warnings %v, breached %v\n", c.State, c.BusinessElapsed, c.Percentage, c.Warnings, c.Breached)
+	// Output:
+	// INC0000001 in_progress due Mon 17:00
+	// completed after 6h0m0s (75.0%), warnings [50 75], breached false
+}
+
+// A catalogue item with a form and an approval: what the operation pillar
+// asks before it raises a request.
+func ExampleCatalogue() {
+	ctx := context.Background()
+	cat, _ := design.NewCatalogue(ctx, design.CatalogueConfig{Backend: memory.New()})
+	agent := itsm.WithActor(ctx, itsm.Actor{ID: "ann", Roles: []string{"agent"}})
+
+	svc := &design.Service{Name: "Identity", Type: design.BusinessService, Owner: "olga", SupportGroup: "iam", Criticality: 1}
+	_ = cat.Services().Create(agent, svc, storage.Command{})
+	_, _ = cat.Services().Fire(agent, svc.ID, "launch", storage.Command{}, nil)
+	item := &design.CatalogItem{Name: "Admin rights", ServiceID: svc.ID, Category: "access",
+		Fields:           []design.FormField{{Name: "system", Label: "System", Type: design.FieldChoice, Required: true, Choices: []string{"erp", "crm"}}},
+		ApprovalRequired: true, ApproverGroup: "security",
+		Tasks:            []design.TaskTemplate{{Name: "Grant access", AssignmentGroup: "iam", Order: 1}}}
+	_ = cat.AddItem(agent, item, storage.Command{})
+	_, _ = cat.Items().Fire(agent, item.ID, "publish", storage.Command{}, nil)
+
+	fmt.Println("orderable:", cat.Orderable(ctx, item.ID) == nil)
+	needs, group, _ := cat.ItemApproval(ctx, item.ID)
+	fmt.Println("approval:", needs, group)
+	fmt.Println(cat.ValidateOrder(ctx, item.ID, map[string]string{"system": "hr"}))
+	// Output:
+	// orderable: true
+	// approval: true security
+	// invalid catalog_item CAT0000001: variables.system: "hr" is not one of [erp crm]
+}
