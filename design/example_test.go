@@ -81,7 +81,7 @@ func ExampleCatalogue() {
 	item := &design.CatalogItem{Name: "Admin rights", ServiceID: svc.ID, Category: "access",
 		Fields:           []design.FormField{{Name: "system", Label: "System", Type: design.FieldChoice, Required: true, Choices: []string{"erp", "crm"}}},
 		ApprovalRequired: true, ApproverGroup: "security",
-		Tasks:            []design.TaskTemplate{{Name: "Grant access", AssignmentGroup: "iam", Order: 1}}}
+		Tasks: []design.TaskTemplate{{Name: "Grant access", AssignmentGroup: "iam", Order: 1}}}
 	_ = cat.AddItem(agent, item, storage.Command{})
 	_, _ = cat.Items().Fire(agent, item.ID, "publish", storage.Command{}, nil)
 
