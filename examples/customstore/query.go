@@ -1,0 +1,274 @@
+package customstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+// walkScript reads up to ARGV[4] members of the sorted set KEYS[1] between
+// the lex bounds ARGV[2] and ARGV[3], forwards ("a") or backwards ("d"), with
+// each member's document (version, data, fields) from the hash named by
+// ARGV[5] and the id at the member's end. One script call is one atomic
+// snapshot: no document is torn, and none is seen at a position it has
+// already left.
+var walkScript = redis.NewScript(`
+local ms
+if ARGV[1] == 'a' then ms = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[2], ARGV[3], 'LIMIT', 0, ARGV[4])
+else ms = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[3], ARGV[2], 'LIMIT', 0, ARGV[4]) end
+local out = {}
+for _, m in ipairs(ms) do
+  local n = string.byte(m, -1)
+  local h = redis.call('HMGET', ARGV[5] .. string.sub(m, -1 - n, -2), 'v', 'd', 'f')
+  out[#out+1] = m; out[#out+1] = h[1] or ''; out[#out+1] = h[2] or ''; out[#out+1] = h[3] or ''
+end
+return out`)
+
+// walk is a range of one sorted set: members m with lo <= m < hi (no upper
+// bound when !hasHi), read in ascending or descending order.
+type walk struct {
+	key   string
+	desc  bool
+	lo    string
+	hi    string
+	hasHi bool
+	empty bool
+}
+
+// plan picks the sorted set for a query. A set ordered by (z1..zn, id) whose
+// leading fields z1..zm are fixed by equality filters yields documents in
+// the order (zm+1..zn, id); when that is the query's order (one direction
+// throughout) the page is read straight off the set, stopping after limit+1
+// matches: served is true. Otherwise (mixed directions, or an index suffix
+// whose leading fields are not fixed) the narrowest range is read whole and
+// sorted here, as a SQL database sorts rows no index orders.
+func (ki *kindInfo) plan(p storage.Plan) (w walk, served bool) {
+	desc := len(p.Sort) > 0 && p.Sort[0].Desc
+	uniform := true
+	for _, o := range p.Sort {
+		uniform = uniform && o.Desc == desc
+	}
+	best, bestM, bestScore := -1, 0, -1
+	for zi, z := range ki.sets {
+		m := 0
+		for m < len(z.fields) && eqFilter(p, z.fields[m]) >= 0 {
+			m++
+		}
+		if uniform && (!desc || z.twin) {
+			for k := m; k >= 0; k-- {
+				if sortIs(p, ki.schema, z.fields[k:]) {
+					if !served || k > bestM {
+						best, bestM, served = zi, k, true
+					}
+					break
+				}
+			}
+		}
+		if score := 2 * m; !served {
+			if m < len(z.fields) && rangeFilter(p, z.fields[m]) {
+				score++
+			}
+			if score > bestScore {
+				best, bestM, bestScore = zi, m, score
+			}
+		}
+	}
+	z := ki.sets[best]
+	w = walk{key: z.key, desc: served && desc}
+	if z.twin {
+		w.key += ":a"
+		if w.desc {
+			w.key = z.key + ":d"
+		}
+	}
+	var prefix []byte
+	for _, fi := range z.fields[:bestM] {
+		prefix = appendValue(prefix, p.Filters[eqFilter(p, fi)].Values[0])
+	}
+	w.lo = string(prefix)
+	w.hi, w.hasHi = prefixEnd(w.lo)
+	if bestM < len(z.fields) {
+		w.narrow(p, string(prefix), z.fields[bestM])
+	}
+	if served && p.AfterSet {
+		var vals []storage.Value
+		for _, fi := range z.fields[:bestM] {
+			vals = append(vals, p.Filters[eqFilter(p, fi)].Values[0])
+		}
+		cm := member(append(vals, p.After...), p.AfterID, w.desc)
+		if w.desc {
+			w.upTo(cm)
+		} else if cm+"\x00" > w.lo {
+			w.lo = cm + "\x00"
+		}
+	}
+	return w, served
+}
+
+// eqFilter returns the position of an Eq filter on field fi, or -1.
+func eqFilter(p storage.Plan, fi int) int {
+	for i, f := range p.Filters {
+		if p.FilterFields[i] == fi && f.Op == storage.OpEq {
+			return i
+		}
+	}
+	return -1
+}
+
+func rangeFilter(p storage.Plan, fi int) bool {
+	return slices.Contains(p.FilterFields, fi)
+}
+
+// sortIs reports whether the query sorts by exactly the fields fs.
+func sortIs(p storage.Plan, s storage.Schema, fs []int) bool {
+	return slices.Equal(p.SortFields, fs)
+}
+
+// narrow tightens the range with the filters on field fi, the first field
+// after the fixed prefix.
+func (w *walk) narrow(p storage.Plan, prefix string, fi int) {
+	for i, f := range p.Filters {
+		if p.FilterFields[i] != fi {
+			continue
+		}
+		lo, hi := f.Values[0], f.Values[0]
+		for _, v := range f.Values {
+			lo, hi = minV(lo, v), maxV(hi, v)
+		}
+		at := func(v storage.Value) string { return prefix + string(appendValue(nil, v)) }
+		after := func(v storage.Value) {
+			if end, ok := prefixEnd(at(v)); ok {
+				w.from(end)
+			} else {
+				w.empty = true
+			}
+		}
+		through := func(v storage.Value) {
+			if end, ok := prefixEnd(at(v)); ok {
+				w.upTo(end)
+			}
+		}
+		switch f.Op {
+		case storage.OpEq, storage.OpIn:
+			w.from(at(lo))
+			through(hi)
+		case storage.OpGte:
+			w.from(at(lo))
+		case storage.OpGt:
+			after(lo)
+		case storage.OpLt:
+			w.upTo(at(hi))
+		case storage.OpLte:
+			through(hi)
+		}
+	}
+}
+
+func (w *walk) from(lo string) {
+	if lo > w.lo {
+		w.lo = lo
+	}
+}
+
+func (w *walk) upTo(hi string) {
+	if !w.hasHi || hi < w.hi {
+		w.hi, w.hasHi = hi, true
+	}
+}
+
+func minV(a, b storage.Value) storage.Value {
+	if b.Compare(a) < 0 {
+		return b
+	}
+	return a
+}
+
+func maxV(a, b storage.Value) storage.Value {
+	if b.Compare(a) > 0 {
+		return b
+	}
+	return a
+}
+
+// maxBatch bounds one walk script call.
+const maxBatch = 1000
+
+// query runs a checked plan.
+func (s *Store) query(ctx context.Context, ki *kindInfo, p storage.Plan) (storage.Page, error) {
+	w, served := ki.plan(p)
+	var docs []storage.Document
+	seen := map[string]bool{}
+	batch := maxBatch
+	if served {
+		batch = p.Limit + 1
+	}
+	for !w.empty && (!served || len(docs) <= p.Limit) {
+		if w.hasHi && w.lo >= w.hi {
+			break
+		}
+		lo, hi := "-", "+"
+		if w.lo != "" {
+			lo = "[" + w.lo
+		}
+		if w.hasHi {
+			hi = "(" + w.hi
+		}
+		dir := "a"
+		if w.desc {
+			dir = "d"
+		}
+		r, err := walkScript.Run(ctx, s.rdb, []string{w.key}, dir, lo, hi, batch, s.docKey(ki.schema.Kind, "")).Slice()
+		if err != nil {
+			return storage.Page{}, fmt.Errorf("customstore: query %s: %w", ki.schema.Kind, err)
+		}
+		for i := 0; i+3 < len(r); i += 4 {
+			m, _ := r[i].(string)
+			id, err := memberID(m)
+			if err != nil {
+				return storage.Page{}, err
+			}
+			d, ok, err := ki.decodeDoc(id, r[i+1], r[i+2], r[i+3])
+			if err != nil {
+				return storage.Page{}, err
+			}
+			if ok && !seen[id] && p.Matches(d) && p.AfterCursor(d) {
+				seen[id] = true
+				docs = append(docs, d)
+			}
+			if w.desc {
+				w.upTo(m)
+			} else {
+				w.lo = m + "\x00"
+			}
+		}
+		if len(r) < 4*batch {
+			break
+		}
+		batch = min(2*batch, maxBatch)
+	}
+	if !served {
+		slices.SortFunc(docs, func(a, b storage.Document) int {
+			if p.Less(a, b) {
+				return -1
+			}
+			if p.Less(b, a) {
+				return 1
+			}
+			return 0
+		})
+	}
+	var page storage.Page
+	if len(docs) > p.Limit {
+		docs = docs[:p.Limit]
+		page.Next = p.NextCursor(docs[len(docs)-1])
+	}
+	page.Docs = docs
+	return page, nil
+}
+
+var _ = strconv.Itoa

@@ -1,0 +1,299 @@
+package customstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+var _ storage.Backend = (*Store)(nil)
+
+// Store is a storage.Backend on Redis. It is safe for concurrent use, and
+// several Store values (in one process or many) may share a prefix: Redis
+// holds everything, the Store only caches the schemas it registered.
+type Store struct {
+	rdb    redis.UniversalClient
+	prefix string // "{name}:" — the hash tag keeps every key in one cluster slot
+
+	mu    sync.RWMutex
+	kinds map[string]*kindInfo
+}
+
+// kindInfo is a registered kind and the sorted sets that index it.
+type kindInfo struct {
+	schema storage.Schema
+	sets   []zset // sets[0] is the id index
+}
+
+// zset is one index: ordered by fields (positions in schema.Fields), then id.
+// twin says it has a descending twin (key + ":d") next to key + ":a".
+type zset struct {
+	key    string
+	fields []int
+	twin   bool
+}
+
+// MaxReadEvents caps what one ReadEvents call returns.
+const MaxReadEvents = 10_000
+
+// New returns a Store keeping its data in rdb under keys that start with
+// "{prefix}:". The caller owns rdb: Close does not close it. A prefix is
+// one or more of a-z, A-Z, 0-9, '_', '-', '.'.
+func New(rdb redis.UniversalClient, prefix string) (*Store, error) {
+	if rdb == nil {
+		return nil, itsm.Invalidf("customstore: no redis client")
+	}
+	if prefix == "" || strings.Trim(prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != "" {
+		return nil, itsm.Invalidf("customstore: prefix %q must be letters, digits, '_', '-' or '.'", prefix)
+	}
+	return &Store{rdb: rdb, prefix: "{" + prefix + "}:", kinds: map[string]*kindInfo{}}, nil
+}
+
+func (s *Store) docKey(kind, id string) string  { return s.prefix + "doc:" + kind + ":" + id }
+func (s *Store) histKey(kind, id string) string { return s.prefix + "hist:" + kind + ":" + id }
+func (s *Store) logKey() string                 { return s.prefix + "log" }
+func (s *Store) logSeqKey() string              { return s.prefix + "logseq" }
+
+// bg turns a nil context, as a careless caller passes it, into Background.
+func bg(ctx context.Context) context.Context {
+	if ctx == nil {
+		return context.Background()
+	}
+	return ctx
+}
+
+// Register declares a kind; see storage.Backend. The schema is kept in Redis,
+// so every Store on the prefix must declare the same one (ErrConflict
+// otherwise).
+func (s *Store) Register(ctx context.Context, sc storage.Schema) error {
+	if err := sc.Validate(); err != nil {
+		return err
+	}
+	enc, err := json.Marshal(sc)
+	if err != nil {
+		return fmt.Errorf("customstore: register %s: %w", sc.Kind, err)
+	}
+	key := s.prefix + "schema:" + sc.Kind
+	ctx = bg(ctx)
+	set, err := s.rdb.SetNX(ctx, key, enc, 0).Result()
+	if err != nil {
+		return fmt.Errorf("customstore: register %s: %w", sc.Kind, err)
+	}
+	if !set {
+		cur, err := s.rdb.Get(ctx, key).Result()
+		if err != nil {
+			return fmt.Errorf("customstore: register %s: %w", sc.Kind, err)
+		}
+		if cur != string(enc) {
+			return fmt.Errorf("%w: customstore: kind %s is already registered with a different schema", itsm.ErrConflict, sc.Kind)
+		}
+	}
+	ki := &kindInfo{schema: sc}
+	base := s.prefix + "ix:" + sc.Kind + ":"
+	ki.sets = append(ki.sets, zset{key: base + "id"})
+	for i, f := range sc.Fields {
+		ki.sets = append(ki.sets, zset{key: base + "f:" + f.Name, fields: []int{i}, twin: true})
+	}
+	for _, ix := range sc.Indexes {
+		z := zset{key: base + "i:" + ix.Name, twin: true}
+		for _, f := range ix.Fields {
+			z.fields = append(z.fields, sc.FieldIndex(f))
+		}
+		ki.sets = append(ki.sets, z)
+	}
+	// Own copies: the caller may reuse its slices.
+	ki.schema.Fields = slices.Clone(sc.Fields)
+	ki.schema.Indexes = slices.Clone(sc.Indexes)
+	s.mu.Lock()
+	s.kinds[sc.Kind] = ki
+	s.mu.Unlock()
+	return nil
+}
+
+// kind returns a registered kind, ErrInvalid otherwise.
+func (s *Store) kind(kind string) (*kindInfo, error) {
+	s.mu.RLock()
+	ki := s.kinds[kind]
+	s.mu.RUnlock()
+	if ki == nil {
+		return nil, itsm.Invalidf("customstore: kind %q is not registered", kind)
+	}
+	return ki, nil
+}
+
+// members lists the index entries of d: (key, member) pairs.
+func (ki *kindInfo) members(d storage.Document) [][2]string {
+	out := make([][2]string, 0, 2*len(ki.sets))
+	vals := make([]storage.Value, 0, 8)
+	for _, z := range ki.sets {
+		vals = vals[:0]
+		for _, fi := range z.fields {
+			vals = append(vals, d.Fields[fi])
+		}
+		if !z.twin {
+			out = append(out, [2]string{z.key, member(vals, d.ID, false)})
+			continue
+		}
+		out = append(out, [2]string{z.key + ":a", member(vals, d.ID, false)}, [2]string{z.key + ":d", member(vals, d.ID, true)})
+	}
+	return out
+}
+
+// decodeDoc builds a document from the hash fields v, d, f; ok is false
+// when the document does not exist.
+func (ki *kindInfo) decodeDoc(id string, v, data, fields any) (storage.Document, bool, error) {
+	vs, ok := v.(string)
+	if !ok || vs == "" {
+		return storage.Document{}, false, nil
+	}
+	d := storage.Document{Kind: ki.schema.Kind, ID: id}
+	var err error
+	if d.Version, err = strconv.ParseInt(vs, 10, 64); err != nil {
+		return d, false, fmt.Errorf("customstore: %s %s: bad version %q", d.Kind, id, vs)
+	}
+	ds, _ := data.(string)
+	d.Data = []byte(ds)
+	fs, _ := fields.(string)
+	if d.Fields, err = decodeFields(ki.schema.Fields, fs); err != nil {
+		return d, false, fmt.Errorf("%s %s: %w", d.Kind, id, err)
+	}
+	if len(d.Fields) == 0 {
+		d.Fields = nil
+	}
+	return d, true, nil
+}
+
+// Get returns the committed document; see storage.Backend.
+func (s *Store) Get(ctx context.Context, kind, id string) (storage.Document, error) {
+	ki, err := s.kind(kind)
+	if err != nil {
+		return storage.Document{}, err
+	}
+	return s.load(bg(ctx), ki, id)
+}
+
+func (s *Store) load(ctx context.Context, ki *kindInfo, id string) (storage.Document, error) {
+	r, err := s.rdb.HMGet(ctx, s.docKey(ki.schema.Kind, id), "v", "d", "f").Result()
+	if err != nil {
+		return storage.Document{}, fmt.Errorf("customstore: get %s %s: %w", ki.schema.Kind, id, err)
+	}
+	d, ok, err := ki.decodeDoc(id, r[0], r[1], r[2])
+	if err == nil && !ok {
+		err = &itsm.NotFoundError{Kind: ki.schema.Kind, ID: id}
+	}
+	return d, err
+}
+
+// Query returns one page of committed documents; see storage.Backend and
+// query.go for how it walks the sorted sets.
+func (s *Store) Query(ctx context.Context, q storage.Query) (storage.Page, error) {
+	ki, err := s.kind(q.Kind)
+	if err != nil {
+		return storage.Page{}, err
+	}
+	plan, err := ki.schema.CheckQuery(q)
+	if err != nil {
+		return storage.Page{}, err
+	}
+	return s.query(bg(ctx), ki, plan)
+}
+
+// ReadEvents returns up to limit events after Seq after, at most
+// MaxReadEvents; see storage.Backend. A limit below 1 is ErrInvalid.
+func (s *Store) ReadEvents(ctx context.Context, after int64, limit int) ([]itsm.Event, error) {
+	if limit < 1 {
+		return nil, itsm.Invalidf("customstore: read events: limit %d, want at least 1", limit)
+	}
+	if after == math.MaxInt64 {
+		return nil, nil
+	}
+	msgs, err := s.rdb.XRangeN(bg(ctx), s.logKey(), strconv.FormatInt(max(after, 0)+1, 10), "+", int64(min(limit, MaxReadEvents))).Result()
+	if err != nil {
+		return nil, fmt.Errorf("customstore: read events: %w", err)
+	}
+	out := make([]itsm.Event, 0, len(msgs))
+	for _, m := range msgs {
+		body, _ := m.Values["e"].(string)
+		seq, _, _ := strings.Cut(m.ID, "-")
+		e, err := decodeEvent(seq, body)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// History returns the events of one record in RecordVersion order; see
+// storage.Backend. An invalid kind name is ErrInvalid.
+func (s *Store) History(ctx context.Context, kind, id string) ([]itsm.Event, error) {
+	if !storage.ValidName(kind) {
+		return nil, itsm.Invalidf("customstore: history: kind %q is not a lower-case identifier", kind)
+	}
+	items, err := s.rdb.LRange(bg(ctx), s.histKey(kind, id), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("customstore: history %s %s: %w", kind, id, err)
+	}
+	out := make([]itsm.Event, len(items))
+	for i, it := range items {
+		seq, body, _ := strings.Cut(it, " ")
+		if out[i], err = decodeEvent(seq, body); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortStableFunc(out, func(a, b itsm.Event) int { return cmpInt(a.RecordVersion, b.RecordVersion) })
+	return out, nil
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func decodeEvent(seq, body string) (itsm.Event, error) {
+	var e itsm.Event
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
+		return e, fmt.Errorf("customstore: event %s: %w", seq, err)
+	}
+	n, err := strconv.ParseInt(seq, 10, 64)
+	if err != nil {
+		return e, fmt.Errorf("customstore: event with bad seq %q", seq)
+	}
+	e.Seq = n
+	return e, nil
+}
+
+// Close forgets the registered kinds; it does not close the Redis client,
+// which belongs to the caller.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	s.kinds = map[string]*kindInfo{}
+	s.mu.Unlock()
+	return nil
+}
+
+// redisErr maps what Redis returns to the contract: a missing key is
+// ErrNotFound, everything else (network, script errors) is passed on
+// wrapped.
+func redisErr(op string, err error) error {
+	if errors.Is(err, redis.Nil) {
+		return fmt.Errorf("customstore: %s: %w", op, itsm.ErrNotFound)
+	}
+	return fmt.Errorf("customstore: %s: %w", op, err)
+}

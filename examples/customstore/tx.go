@@ -1,0 +1,331 @@
+package customstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+// A unit of work reads committed documents as it goes (caching them, so a
+// Get then Put costs one round trip), buffers its writes and events, and
+// commits everything with one Lua script. Redis runs a script atomically, so
+// the script first checks that every written document still has the version
+// the unit read (optimistic concurrency: ErrConflict otherwise, with nothing
+// written), then writes the documents and their index entries, and finally
+// numbers the events with INCR and appends them to the log stream. Because
+// numbering and appending happen inside the same atomic script, Seq values
+// become visible in commit order with no holes: a reader that saw Seq n can
+// never later find a unit committing n-1. That is the "never skip a late
+// commit" rule of storage.Backend.ReadEvents, for free.
+var commitScript = redis.NewScript(`
+local i = 3
+local function nx() local v = ARGV[i]; i = i + 1; return v end
+local function pairs_() local t = {}; for _ = 1, tonumber(nx()) do t[#t+1] = {KEYS[tonumber(nx())], nx()} end; return t end
+local ws = {}
+for w = 1, tonumber(ARGV[1]) do
+  local x = {key = KEYS[tonumber(nx())], base = nx(), op = nx()}
+  if x.op == 'p' then x.v = nx(); x.d = nx(); x.f = nx() end
+  x.rem = pairs_(); x.add = pairs_()
+  if (redis.call('HGET', x.key, 'v') or '0') ~= x.base then return w end
+  ws[w] = x
+end
+for _, x in ipairs(ws) do
+  if x.op == 'p' then redis.call('HSET', x.key, 'v', x.v, 'd', x.d, 'f', x.f) else redis.call('DEL', x.key) end
+  for _, m in ipairs(x.rem) do redis.call('ZREM', m[1], m[2]) end
+  for _, m in ipairs(x.add) do redis.call('ZADD', m[1], 0, m[2]) end
+end
+for _ = 1, tonumber(ARGV[2]) do
+  local h = KEYS[tonumber(nx())]; local body = nx()
+  local seq = redis.call('INCR', KEYS[1])
+  redis.call('XADD', KEYS[2], seq .. '-0', 'e', body)
+  redis.call('RPUSH', h, seq .. ' ' .. body)
+end
+return 0`)
+
+type docRef struct{ kind, id string }
+
+// entry is a document as the unit sees it.
+type entry struct {
+	ki    *kindInfo
+	base  storage.Document // committed when first read; Version 0: absent
+	cur   storage.Document // as the unit sees it
+	found bool             // cur exists
+	dirty bool
+}
+
+type tx struct {
+	s      *Store
+	ctx    context.Context
+	mu     sync.Mutex // a fn may share its tx across goroutines
+	done   bool
+	seen   map[docRef]*entry
+	order  []docRef // dirty documents in first-write order
+	events []itsm.Event
+}
+
+var errDone = itsm.Invalidf("customstore: unit of work used after its function returned")
+
+// Update runs fn in one unit of work; see storage.Backend.
+func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
+	if fn == nil {
+		return itsm.Invalidf("customstore: update without a function")
+	}
+	ctx = bg(ctx)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t := &tx{s: s, ctx: ctx, seen: map[docRef]*entry{}}
+	err := run(t, fn)
+	t.mu.Lock()
+	t.done = true
+	t.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return t.commit(ctx)
+}
+
+func run(t *tx, fn func(storage.Tx) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok {
+				err = fmt.Errorf("customstore: unit of work panicked: %w", e)
+			} else {
+				err = fmt.Errorf("customstore: unit of work panicked: %v", r)
+			}
+		}
+	}()
+	return fn(t)
+}
+
+// view returns the unit's entry for a document, reading it from Redis the
+// first time. The caller holds t.mu.
+func (t *tx) view(ctx context.Context, kind, id string) (*entry, error) {
+	if t.done {
+		return nil, errDone
+	}
+	ki, err := t.s.kind(kind)
+	if err != nil {
+		return nil, err
+	}
+	ref := docRef{kind, id}
+	if e := t.seen[ref]; e != nil {
+		return e, nil
+	}
+	d, err := t.s.load(bg(ctx), ki, id)
+	e := &entry{ki: ki, base: d, cur: d, found: err == nil}
+	if err != nil && !errors.Is(err, itsm.ErrNotFound) {
+		return nil, err
+	}
+	if !e.found {
+		e.base = storage.Document{}
+	}
+	t.seen[ref] = e
+	return e, nil
+}
+
+// Get returns the document as the unit sees it.
+func (t *tx) Get(ctx context.Context, kind, id string) (storage.Document, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, err := t.view(ctx, kind, id)
+	if err != nil {
+		return storage.Document{}, err
+	}
+	if !e.found {
+		return storage.Document{}, &itsm.NotFoundError{Kind: kind, ID: id}
+	}
+	return clone(e.cur), nil
+}
+
+// Query reads committed documents only; see storage.Tx.
+func (t *tx) Query(ctx context.Context, q storage.Query) (storage.Page, error) {
+	t.mu.Lock()
+	done := t.done
+	t.mu.Unlock()
+	if done {
+		return storage.Page{}, errDone
+	}
+	return t.s.Query(ctx, q)
+}
+
+// Put buffers d when the version the unit sees equals expected.
+func (t *tx) Put(ctx context.Context, d storage.Document, expected int64) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done {
+		return errDone
+	}
+	ki, err := t.s.kind(d.Kind)
+	if err != nil {
+		return err
+	}
+	if err := ki.schema.CheckDocument(d); err != nil {
+		return err
+	}
+	if expected < 0 || d.Version <= expected {
+		return itsm.Invalidf("customstore: put %s %s: version %d must be greater than expected version %d (at least 0)", d.Kind, d.ID, d.Version, expected)
+	}
+	e, err := t.view(ctx, d.Kind, d.ID)
+	if err != nil {
+		return err
+	}
+	if e.cur.Version != expected || e.found != (expected > 0) {
+		return &itsm.ConflictError{Kind: d.Kind, ID: d.ID, Expected: expected}
+	}
+	e.cur, e.found = clone(d), true
+	t.markDirty(e, d.Kind, d.ID)
+	return nil
+}
+
+// Delete buffers the removal of a document at version.
+func (t *tx) Delete(ctx context.Context, kind, id string, version int64) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, err := t.view(ctx, kind, id)
+	if err != nil {
+		return err
+	}
+	if !e.found {
+		return &itsm.NotFoundError{Kind: kind, ID: id}
+	}
+	if e.cur.Version != version {
+		return &itsm.ConflictError{Kind: kind, ID: id, Expected: version}
+	}
+	e.cur, e.found = storage.Document{}, false
+	t.markDirty(e, kind, id)
+	return nil
+}
+
+func (t *tx) markDirty(e *entry, kind, id string) {
+	if !e.dirty {
+		e.dirty = true
+		t.order = append(t.order, docRef{kind, id})
+	}
+}
+
+// NextSequence returns the next value of a sequence at once (INCR); a unit
+// that rolls back leaves a gap.
+func (t *tx) NextSequence(ctx context.Context, name string) (int64, error) {
+	t.mu.Lock()
+	done := t.done
+	t.mu.Unlock()
+	if done {
+		return 0, errDone
+	}
+	if !storage.ValidName(name) {
+		return 0, itsm.Invalidf("customstore: sequence name %q is not a lower-case identifier", name)
+	}
+	n, err := t.s.rdb.Incr(bg(ctx), t.s.prefix+"seq:"+name).Result()
+	if err != nil {
+		return 0, fmt.Errorf("customstore: sequence %s: %w", name, err)
+	}
+	return n, nil
+}
+
+// Append buffers events; the commit script gives them their Seq.
+func (t *tx) Append(_ context.Context, events ...itsm.Event) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done {
+		return errDone
+	}
+	for _, e := range events {
+		if !storage.ValidName(e.Kind) {
+			return itsm.Invalidf("customstore: event %s: kind %q is not a lower-case identifier", e.ID, e.Kind)
+		}
+	}
+	for _, e := range events {
+		e.Changes = slices.Clone(e.Changes)
+		t.events = append(t.events, e)
+	}
+	return nil
+}
+
+// commit sends the unit's writes and events to the commit script.
+func (t *tx) commit(ctx context.Context) error {
+	if len(t.order) == 0 && len(t.events) == 0 {
+		return nil
+	}
+	keys := []string{t.s.logSeqKey(), t.s.logKey()}
+	slot := map[string]string{}
+	key := func(k string) string {
+		if n, ok := slot[k]; ok {
+			return n
+		}
+		keys = append(keys, k)
+		slot[k] = strconv.Itoa(len(keys))
+		return slot[k]
+	}
+	args := []any{len(t.order), len(t.events)}
+	for _, ref := range t.order {
+		e := t.seen[ref]
+		args = append(args, key(t.s.docKey(ref.kind, ref.id)), e.base.Version)
+		if e.found {
+			args = append(args, "p", e.cur.Version, e.cur.Data, encodeFields(e.cur.Fields))
+		} else {
+			args = append(args, "d")
+		}
+		var old, cur [][2]string
+		if e.base.Version > 0 {
+			old = e.ki.members(e.base)
+		}
+		if e.found {
+			cur = e.ki.members(e.cur)
+		}
+		for _, set := range [][][2]string{diff(old, cur), diff(cur, old)} {
+			args = append(args, len(set))
+			for _, m := range set {
+				args = append(args, key(m[0]), m[1])
+			}
+		}
+	}
+	for _, e := range t.events {
+		e.Seq = 0
+		body, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("customstore: event %s: %w", e.ID, err)
+		}
+		args = append(args, key(t.s.histKey(e.Kind, e.RecordID)), body)
+	}
+	// Once sent, the unit runs to the end even if ctx is cancelled now, so
+	// an error never hides a commit.
+	n, err := commitScript.Run(context.WithoutCancel(ctx), t.s.rdb, keys, args...).Int()
+	if err != nil {
+		return fmt.Errorf("customstore: commit: %w", err)
+	}
+	if n > 0 && n <= len(t.order) {
+		ref := t.order[n-1]
+		return &itsm.ConflictError{Kind: ref.kind, ID: ref.id, Expected: t.seen[ref].base.Version}
+	}
+	return nil
+}
+
+// diff returns the entries of a that are not in b (both are short).
+func diff(a, b [][2]string) [][2]string {
+	var out [][2]string
+	for _, m := range a {
+		if !slices.Contains(b, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func clone(d storage.Document) storage.Document {
+	d.Data = slices.Clone(d.Data)
+	d.Fields = slices.Clone(d.Fields)
+	return d
+}
