@@ -31,6 +31,19 @@
 //     managed through Catalogue. The operation pillar reads request items
 //     through plain getters on Catalogue.
 //
+// Availability, capacity and suppliers:
+//
+//   - Availability records outages (planned or unplanned, directly or from a
+//     major incident) and Measure reports a service's availability over a
+//     period in calendar time and in agreed service time, with MTRS and
+//     MTBF.
+//   - Capacity checks samples the host pushes against thresholds on named
+//     metrics per service or CI; a crossing moves a Watch (warn, escalate,
+//     clear), a domain event the operation pillar turns into an alert.
+//   - Suppliers keeps suppliers and their contracts (term, renewal notice,
+//     underpinning contracts, services); DueForRenewal lists the contracts
+//     whose renewal decision is due.
+//
 // Every record kind goes through storage.Records, so each change writes one
 // hash-chained domain event, and works unchanged on every store.
 package design
