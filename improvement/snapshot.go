@@ -60,8 +60,15 @@ func encodeState(st *state) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func decodeState(b []byte) (*state, error) {
-	st := newState()
+func decodeState(b []byte) (st *state, err error) {
+	defer func() {
+		// gob documents no panics, but the state comes from storage: a
+		// corrupt checkpoint must be an error, never a crash.
+		if r := recover(); r != nil {
+			st, err = nil, fmt.Errorf("decoding panicked: %v", r)
+		}
+	}()
+	st = newState()
 	if err := gob.NewDecoder(flate.NewReader(bytes.NewReader(b))).Decode(st); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}

@@ -1,0 +1,94 @@
+package improvement
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pillars-itsm/pillars/itsm"
+)
+
+// FuzzDecodeState: a corrupt checkpoint decodes to an error or a state, never
+// a panic.
+func FuzzDecodeState(f *testing.F) {
+	e, _ := New(Config{})
+	e.Apply(parseEvents("incident|create|new|service_id=\"a\";priority=2\nincident|resolve|resolved|"))
+	good, _ := encodeState(e.st)
+	f.Add(good)
+	f.Add([]byte{})
+	f.Add([]byte("not flate"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st, err := decodeState(data)
+		if err == nil && st == nil {
+			t.Fatal("no state and no error")
+		}
+	})
+}
+
+// parseEvents reads one event per line, "kind|name|to|field=json;field=json";
+// every event is of one record per kind.
+func parseEvents(s string) []itsm.Event {
+	var out []itsm.Event
+	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	for i, line := range strings.Split(s, "\n") {
+		parts := strings.SplitN(line, "|", 4)
+		if len(parts) < 4 {
+			continue
+		}
+		ev := itsm.Event{Seq: int64(i + 1), Kind: parts[0], RecordID: "r-" + parts[0], Name: parts[1], To: parts[2],
+			At: at.Add(time.Duration(i) * 7 * time.Minute)}
+		if ev.Name == "hold" { // out-of-order times must be harmless
+			ev.At = ev.At.Add(-48 * time.Hour)
+		}
+		for _, kv := range strings.Split(parts[3], ";") {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				ev.Changes = append(ev.Changes, itsm.Change{Field: k, To: v})
+			}
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// FuzzApply feeds arbitrary event sequences and field values (the engine
+// parses JSON values from Changes): it never panics, and every KPI by every
+// slice and period answers with finite values.
+func FuzzApply(f *testing.F) {
+	f.Add("incident|create|new|service_id=\"a\";assignment_group=\"g\";priority=2\nincident|start|in_progress|assigned_to=\"x\"\n" +
+		"incident|resolve|resolved|\nincident|reopen|in_progress|\nincident|resolve|resolved|\nincident|close|closed|")
+	f.Add("task_sla|create|in_progress|task_id=\"r-incident\"\nincident|create|new|priority=\"3\"\ntask_sla|complete|completed|has_breached=true\n" +
+		"task_sla|restart|in_progress|\ntask_sla|cancel|cancelled|")
+	f.Add("change|create|new|type=\"emergency\";review_outcome=\"successful\"\nincident|create|new|caused_by_change_id=\"r-change\"\n" +
+		"change|close|closed|\nincident|update||caused_by_change_id=null\nrequest|create|submitted|\nrequest|x|closed_complete|")
+	f.Add("incident|create|new|service_id=\"\\u0041\";priority=99999999999\nincident|hold|on_hold|\nincident|cancel|canceled|")
+	f.Fuzz(func(t *testing.T, in string) {
+		e, err := New(Config{Calendar: halfDay{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Apply(parseEvents(in))
+		for _, k := range KPIs {
+			for _, by := range [][]Dimension{nil, {ByService, ByGroup, ByPriority}} {
+				if k == MTBF && by != nil {
+					by = []Dimension{ByService}
+				}
+				for _, p := range []Period{PeriodNone, PeriodDay, PeriodMonth} {
+					res, err := e.Compute(Query{KPI: k, By: by, Period: p})
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, r := range res.Rows {
+						if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
+							t.Fatalf("%s: value %v", k, r.Value)
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+type halfDay struct{}
+
+func (halfDay) Between(a, b time.Time) time.Duration { return b.Sub(a) / 2 }
