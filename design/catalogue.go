@@ -47,7 +47,7 @@ const (
 )
 
 // Criticality ranks services by business impact, as ServiceNow's
-// busines_criticality does: "1 - most critical" .. "4 - not critical".
+// business_criticality does: 1 is the most critical, 4 the least.
 type Criticality int
 
 // Money is an amount in minor units (cents) of an ISO 4217 currency.

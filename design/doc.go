@@ -26,9 +26,9 @@
 //   - Service (business or technical; owner, support group, criticality;
 //     lifecycle pipeline → catalogue → retired, as the strategy pillar's
 //     portfolio names it), Offering (a package of a service for a set of
-//     consumers) and RequestItem (what can be ordered: form fields with
+//     consumers) and CatalogItem (what can be ordered: form fields with
 //     validation, approval and approver group, fulfilment task templates),
-//     managed through Catalogue. The operation pillar reads request items
+//     managed through Catalogue. The operation pillar reads catalogue items
 //     through plain getters on Catalogue.
 //
 // Availability, capacity and suppliers:
