@@ -81,7 +81,11 @@ func TestQueryMatchesReference(t *testing.T) {
 	s := openTest(t)
 	ctx := t.Context()
 	require.NoError(t, s.Register(ctx, ticketSchema))
-	all := seedTickets(t, s, 600, 7)
+	n, limits := 600, []int{1, 7, 50, 1000}
+	if raceEnabled || testing.Short() {
+		n, limits = 150, []int{4, 50}
+	}
+	all := seedTickets(t, s, n, 7)
 
 	str, in := storage.String, storage.In
 	asc := func(f string) storage.Sort { return storage.Sort{Field: f} }
@@ -106,7 +110,7 @@ func TestQueryMatchesReference(t *testing.T) {
 		{"empty result", []storage.Filter{storage.Eq("grp", str("nobody"))}, []storage.Sort{desc("prio"), asc("opened")}},
 	}
 	for _, tt := range tests {
-		for _, limit := range []int{1, 7, 50, 1000} {
+		for _, limit := range limits {
 			t.Run(fmt.Sprintf("%s/limit %d", tt.name, limit), func(t *testing.T) {
 				q := storage.Query{Kind: "ticket", Filters: tt.filters, Sort: tt.sort, Limit: limit}
 				want := referenceQuery(t, q, all)
@@ -131,7 +135,7 @@ func TestQueryMatchesReference(t *testing.T) {
 		for _, d := range all {
 			byID[d.ID] = d
 		}
-		require.Len(t, page.Docs, 600)
+		require.Len(t, page.Docs, n)
 		for _, d := range page.Docs {
 			assert.Equal(t, byID[d.ID], d)
 		}
