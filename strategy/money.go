@@ -1,9 +1,11 @@
 package strategy
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 
 	"github.com/pillars-itsm/pillars/itsm"
 )
@@ -123,30 +125,44 @@ func (m Money) Split(weights []int64) ([]Money, error) {
 		return nil, itsm.Invalidf("money: cannot split %s by weights that are all zero", m)
 	}
 	parts := make([]Money, len(weights))
-	rems := make([]*big.Int, len(weights))
-	amount, bt := big.NewInt(m.Amount), big.NewInt(total)
-	var given int64
-	for i, w := range weights {
-		p := new(big.Int).Mul(amount, big.NewInt(w))
-		q, r := new(big.Int), new(big.Int)
-		q.DivMod(p, bt, r) // Euclidean: r >= 0, q rounded down
-		parts[i] = Money{Amount: q.Int64(), Currency: m.Currency}
-		rems[i] = r
-		given += q.Int64()
+	rems := make([]int64, len(weights)) // each < total, so it fits
+	abs := m.Amount
+	if abs < 0 {
+		abs = -abs // MinInt64 stays negative and takes the big path
 	}
-	left := m.Amount - given // 0 <= left < len(weights)
-	for ; left > 0; left-- {
-		best := -1
-		for i, r := range rems {
-			if r.Sign() > 0 && (best < 0 || r.Cmp(rems[best]) > 0) {
-				best = i
+	fast := abs >= 0 && (abs == 0 || abs <= math.MaxInt64/total)
+	var given int64
+	var amount, bt *big.Int
+	if !fast {
+		amount, bt = big.NewInt(m.Amount), big.NewInt(total)
+	}
+	for i, w := range weights {
+		var q, r int64
+		if fast {
+			p := m.Amount * w // |p| <= |amount| * total fits
+			q, r = p/total, p%total
+			if r < 0 { // floor division
+				q, r = q-1, r+total
 			}
+		} else {
+			bq, br := new(big.Int), new(big.Int)
+			bq.DivMod(new(big.Int).Mul(amount, big.NewInt(w)), bt, br) // Euclidean: br >= 0
+			q, r = bq.Int64(), br.Int64()
 		}
-		if best < 0 {
-			break
-		}
-		parts[best].Amount++
-		rems[best].SetInt64(0)
+		parts[i] = Money{Amount: q, Currency: m.Currency}
+		rems[i] = r
+		given += q
+	}
+	// 0 <= left < len(weights): one more minor unit each to the largest
+	// remainders, ties to the earlier part.
+	left := m.Amount - given
+	order := make([]int, len(weights))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(rems[b], rems[a]) })
+	for _, i := range order[:left] {
+		parts[i].Amount++
 	}
 	return parts, nil
 }
