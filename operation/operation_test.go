@@ -90,8 +90,12 @@ func (s slaWatcher) BreachingBefore(_ context.Context, kind string, _ time.Time,
 	return s.ids[:min(limit, len(s.ids))], "", nil
 }
 
+// newStore makes the store every fixture runs on: memory by default,
+// SQLite inside TestOnSQLite.
+var newStore = func(t testing.TB) storage.Backend { return memory.New() }
+
 type fixture struct {
-	store *memory.Store
+	store storage.Backend
 	desk  *operation.Desk
 	clock *itsm.FakeClock
 	note  *notifier
@@ -114,7 +118,7 @@ func newFixture(t testing.TB, tweak ...func(*operation.Config)) fixture {
 	for _, f := range tweak {
 		f(&cfg)
 	}
-	store := memory.New()
+	store := newStore(t)
 	desk, err := operation.New(context.Background(), store, cfg)
 	require.NoError(t, err)
 	return fixture{store: store, desk: desk, clock: clock, note: n}

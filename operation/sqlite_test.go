@@ -1,0 +1,50 @@
+package operation_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/storage/sqlite"
+)
+
+func openSQLite(t testing.TB) storage.Backend {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "desk.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// TestOnSQLite runs the pillar's main tests unchanged on the SQLite store:
+// the pillar has no adapter-specific code.
+func TestOnSQLite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	prev := newStore
+	newStore = openSQLite
+	defer func() { newStore = prev }()
+	for name, fn := range map[string]func(*testing.T){
+		"OpenIncident":           TestOpenIncident,
+		"IncidentLifecycle":      TestIncidentLifecycleAndTimestamps,
+		"ParentResolvesChildren": TestParentResolvesChildren,
+		"ParentAllOrNothing":     TestParentResolutionIsAllOrNothing,
+		"Queues":                 TestQueues,
+		"CloseResolved":          TestCloseResolved,
+		"KnownErrorAndProblem":   TestKnownErrorWorkaroundAndProblemResolution,
+		"RequestWithApproval":    TestRequestWithApprovalAndTasks,
+		"RequestRejectAndCancel": TestRequestRejectAndCancel,
+		"AlertDedupAndIncident":  TestAlertDedupAndIncident,
+		"AlertEventIDs":          TestAlertEventIDs,
+		"AlertCorrelation":       TestAlertCorrelationThroughCMDB,
+		"Escalation":             TestEscalation,
+		"Import":                 TestImportIncidents,
+		"OpenIncidentBadInput":   TestOpenIncidentBadInput,
+	} {
+		t.Run(name, fn)
+	}
+}
