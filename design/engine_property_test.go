@@ -13,6 +13,7 @@ import (
 
 	"github.com/pillars-itsm/pillars/design"
 	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/storage/memory"
 )
 
 // step is one command of a random incident history.
@@ -130,62 +131,76 @@ func TestEngineAgainstReference(t *testing.T) {
 	reset := resolutionSLA()
 	reset.ID, reset.ResetOnReopen = "resolution-reset", true
 	began := time.Now()
+	sqliteStore := stores(t)["sqlite"]
 	for i := range n {
-		r := rand.New(rand.NewPCG(uint64(i), 0xc10c))
-		start, priority, steps := randomHistory(r)
-		for _, imported := range []bool{false, true} {
-			f := newFixture(t, resume, reset)
-			ctx := as(agent)
-			cmdAt := func(at time.Time) storage.Command { return storage.Command{} }
-			if imported {
-				ctx = as(importer)
-				f.clock.Set(start.Add(200 * 24 * time.Hour))
-				cmdAt = func(at time.Time) storage.Command { return storage.Command{At: at} }
-			} else {
-				f.clock.Set(start)
-			}
-			inc := &incident{ShortDescription: "random", Priority: priority}
-			require.NoError(t, f.incidents.Create(ctx, inc, cmdAt(start)))
-			for _, s := range steps {
-				if !imported {
-					f.clock.Set(s.at)
-				}
-				var err error
-				if s.change {
-					_, err = f.incidents.Change(ctx, inc.ID, cmdAt(s.at), func(x *incident) error { x.AssignmentGroup = s.group; return nil })
-				} else {
-					_, err = f.incidents.Fire(ctx, inc.ID, s.event, cmdAt(s.at), func(x *incident) error { x.HoldReason = s.hold; return nil })
-				}
-				require.NoError(t, err)
-				if r.IntN(3) == 0 {
-					f.sync(t)
-				}
-			}
-			f.sync(t)
-			for _, def := range []design.Definition{resume, reset} {
-				c := f.clockOf(t, inc.ID, def.ID)
-				want, end := referenceElapsed(start, steps, def.ResetOnReopen)
-				last := "new"
-				if len(steps) > 0 {
-					last = steps[len(steps)-1].event
-				}
-				msg := fmt.Sprintf("case %d imported=%v def %s steps %+v", i, imported, def.ID, steps)
-				require.Equal(t, want, c.BusinessElapsed, msg)
-				require.Equal(t, end, c.EvaluatedAt, msg)
-				require.Equal(t, want > def.Targets[priority], c.Breached, msg)
-				switch last {
-				case "resolve", "close":
-					require.Equal(t, design.StageCompleted, c.State, msg)
-				case "cancel":
-					require.Equal(t, design.StageCanceled, c.State, msg)
-				}
-				for _, w := range design.DefaultWarnings {
-					reached := want*100 >= def.Targets[priority]*time.Duration(w)
-					require.Equal(t, reached, slices.Contains(c.Warnings, w), "%s warning %d", msg, w)
-				}
-				require.NoError(t, f.engine.Clocks().Verify(context.Background(), c.ID))
-			}
+		// Every tenth history also runs on SQLite.
+		opens := []func() storage.Backend{func() storage.Backend { return memory.New() }}
+		if i%10 == 0 {
+			opens = append(opens, sqliteStore)
+		}
+		for _, open := range opens {
+			runHistory(t, i, open, resume, reset)
 		}
 	}
 	t.Logf("%d random histories, live and imported, agree with the reference in %s", n, time.Since(began).Round(time.Millisecond))
+}
+
+// runHistory plays history i live and imported on a fresh store each and
+// checks both clocks against the reference.
+func runHistory(t *testing.T, i int, open func() storage.Backend, resume, reset design.Definition) {
+	r := rand.New(rand.NewPCG(uint64(i), 0xc10c))
+	start, priority, steps := randomHistory(r)
+	for _, imported := range []bool{false, true} {
+		f := newFixtureOn(t, open(), resume, reset)
+		ctx := as(agent)
+		cmdAt := func(at time.Time) storage.Command { return storage.Command{} }
+		if imported {
+			ctx = as(importer)
+			f.clock.Set(start.Add(200 * 24 * time.Hour))
+			cmdAt = func(at time.Time) storage.Command { return storage.Command{At: at} }
+		} else {
+			f.clock.Set(start)
+		}
+		inc := &incident{ShortDescription: "random", Priority: priority}
+		require.NoError(t, f.incidents.Create(ctx, inc, cmdAt(start)))
+		for _, s := range steps {
+			if !imported {
+				f.clock.Set(s.at)
+			}
+			var err error
+			if s.change {
+				_, err = f.incidents.Change(ctx, inc.ID, cmdAt(s.at), func(x *incident) error { x.AssignmentGroup = s.group; return nil })
+			} else {
+				_, err = f.incidents.Fire(ctx, inc.ID, s.event, cmdAt(s.at), func(x *incident) error { x.HoldReason = s.hold; return nil })
+			}
+			require.NoError(t, err)
+			if r.IntN(3) == 0 {
+				f.sync(t)
+			}
+		}
+		f.sync(t)
+		for _, def := range []design.Definition{resume, reset} {
+			c := f.clockOf(t, inc.ID, def.ID)
+			want, end := referenceElapsed(start, steps, def.ResetOnReopen)
+			last := "new"
+			if len(steps) > 0 {
+				last = steps[len(steps)-1].event
+			}
+			msg := fmt.Sprintf("case %d imported=%v def %s steps %+v", i, imported, def.ID, steps)
+			require.Equal(t, want, c.BusinessElapsed, msg)
+			require.Equal(t, end, c.EvaluatedAt, msg)
+			require.Equal(t, want > def.Targets[priority], c.Breached, msg)
+			switch last {
+			case "resolve", "close":
+				require.Equal(t, design.StageCompleted, c.State, msg)
+			case "cancel":
+				require.Equal(t, design.StageCanceled, c.State, msg)
+			}
+			for _, w := range design.DefaultWarnings {
+				reached := want*100 >= def.Targets[priority]*time.Duration(w)
+				require.Equal(t, reached, slices.Contains(c.Warnings, w), "%s warning %d", msg, w)
+			}
+			require.NoError(t, f.engine.Clocks().Verify(context.Background(), c.ID))
+		}
+	}
 }

@@ -36,7 +36,7 @@ var (
 func as(a itsm.Actor) context.Context { return itsm.WithActor(context.Background(), a) }
 
 type fixture struct {
-	store     *memory.Store
+	store     storage.Backend
 	clock     *itsm.FakeClock
 	incidents *storage.Records[incident, *incident]
 	engine    *design.Engine
@@ -61,6 +61,13 @@ func resolutionSLA() design.Definition {
 
 func newFixture(t testing.TB, defs ...design.Definition) fixture {
 	t.Helper()
+	return newFixtureOn(t, memory.New(), defs...)
+}
+
+// newFixtureOn builds the fixture on any backend: the engine has no
+// adapter-specific code.
+func newFixtureOn(t testing.TB, store storage.Backend, defs ...design.Definition) fixture {
+	t.Helper()
 	ctx := context.Background()
 	m, err := itsm.NewLifecycle[*incident]("incident").
 		Initial("new").States("in_progress", "on_hold", "resolved").Final("closed", "canceled").
@@ -74,7 +81,6 @@ func newFixture(t testing.TB, defs ...design.Definition) fixture {
 		Compile()
 	require.NoError(t, err)
 	coll := storage.NewCollection[incident]("incident")
-	store := memory.New()
 	require.NoError(t, coll.Register(ctx, store))
 	clock := itsm.NewFakeClock(monday)
 	recs, err := storage.NewRecords(store, coll, m, storage.RecordsConfig{Prefix: "INC", Clock: clock})
