@@ -35,7 +35,7 @@ var _ storage.Backend = (*Store)(nil)
 type Store struct {
 	mu       sync.RWMutex
 	kinds    map[string]*kindData
-	events   []itsm.Event        // events[i].Seq == i+1
+	events   eventLog
 	byRecord map[recordKey][]int // positions in events, in Seq order
 
 	seqMu sync.Mutex
@@ -47,7 +47,38 @@ type kindData struct {
 	schema storage.Schema
 	docs   map[string]storage.Document // never mutated after commit
 	// index[i] maps a value of Schema.Fields[i] to the ids holding it.
-	index []map[storage.Value]map[string]struct{}
+	index []map[storage.Value]idSet
+}
+
+// idSet is the set of ids holding one value of a field. Most values of
+// fields such as times are held by one document, so a single id is kept
+// inline and a map is made only when a second id arrives.
+type idSet struct {
+	one  string              // the only id while many is nil ("" for none: ids are never empty)
+	many map[string]struct{} // every id, once the set has held two
+}
+
+func (s idSet) len() int {
+	if s.many != nil {
+		return len(s.many)
+	}
+	if s.one != "" {
+		return 1
+	}
+	return 0
+}
+
+// each calls fn for every id.
+func (s idSet) each(fn func(id string)) {
+	if s.many == nil {
+		if s.one != "" {
+			fn(s.one)
+		}
+		return
+	}
+	for id := range s.many {
+		fn(id)
+	}
 }
 
 type recordKey struct{ kind, id string }
@@ -75,9 +106,9 @@ func (s *Store) Register(_ context.Context, sc storage.Schema) error {
 		return fmt.Errorf("%w: memory: kind %s is already registered with a different schema", itsm.ErrConflict, sc.Kind)
 	}
 	kd := &kindData{schema: cloneSchema(sc), docs: map[string]storage.Document{}}
-	kd.index = make([]map[storage.Value]map[string]struct{}, len(sc.Fields))
+	kd.index = make([]map[storage.Value]idSet, len(sc.Fields))
 	for i := range kd.index {
-		kd.index[i] = map[storage.Value]map[string]struct{}{}
+		kd.index[i] = map[storage.Value]idSet{}
 	}
 	s.kinds[sc.Kind] = kd
 	return nil
@@ -174,30 +205,28 @@ func (s *Store) commit(t *tx) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k, w := range t.writes {
-		if w.kd.docs[k.id].Version != w.base { // a missing document has version 0
-			return &itsm.ConflictError{Kind: k.kind, ID: k.id, Expected: w.base}
+	for i := range t.writes {
+		w := &t.writes[i]
+		if w.kd.docs[w.key.id].Version != w.base { // a missing document has version 0
+			return &itsm.ConflictError{Kind: w.key.kind, ID: w.key.id, Expected: w.base}
 		}
 	}
-	for k, w := range t.writes {
-		old, had := w.kd.docs[k.id]
+	for i := range t.writes {
+		w := &t.writes[i]
+		old := w.kd.docs[w.key.id] // the zero Document when absent
 		if w.deleted {
 			w.kd.unindex(old)
-			delete(w.kd.docs, k.id)
+			delete(w.kd.docs, w.key.id)
 			continue
 		}
-		if had {
-			w.kd.reindex(old, w.doc)
-		} else {
-			w.kd.reindex(storage.Document{}, w.doc)
-		}
-		w.kd.docs[k.id] = w.doc
+		w.kd.reindex(old, w.doc)
+		w.kd.docs[w.key.id] = w.doc
 	}
 	for _, e := range t.events {
-		e.Seq = int64(len(s.events)) + 1
+		e.Seq = int64(s.events.len()) + 1
 		rk := recordKey{e.Kind, e.RecordID}
-		s.byRecord[rk] = append(s.byRecord[rk], len(s.events))
-		s.events = append(s.events, e)
+		s.byRecord[rk] = append(s.byRecord[rk], s.events.len())
+		s.events.append(e)
 	}
 	return nil
 }
@@ -211,7 +240,7 @@ func (s *Store) ReadEvents(_ context.Context, after int64, limit int) ([]itsm.Ev
 	after = max(after, 0)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	n := int64(len(s.events))
+	n := int64(s.events.len())
 	if after >= n {
 		return nil, nil
 	}
@@ -221,7 +250,7 @@ func (s *Store) ReadEvents(_ context.Context, after int64, limit int) ([]itsm.Ev
 	}
 	out := make([]itsm.Event, end-after)
 	for i := range out {
-		out[i] = cloneEvent(s.events[after+int64(i)])
+		out[i] = cloneEvent(*s.events.at(int(after) + i))
 	}
 	return out, nil
 }
@@ -234,7 +263,7 @@ func (s *Store) History(_ context.Context, kind, id string) ([]itsm.Event, error
 	pos := s.byRecord[recordKey{kind, id}]
 	out := make([]itsm.Event, len(pos))
 	for i, p := range pos {
-		out[i] = cloneEvent(s.events[p])
+		out[i] = cloneEvent(*s.events.at(p))
 	}
 	slices.SortStableFunc(out, func(a, b itsm.Event) int {
 		switch {
@@ -246,6 +275,28 @@ func (s *Store) History(_ context.Context, kind, id string) ([]itsm.Event, error
 		return 0
 	})
 	return out, nil
+}
+
+// eventLog is the append-only log, kept in fixed-size chunks so that it
+// grows without copying what it holds; the event at position i has Seq i+1.
+type eventLog struct {
+	chunks [][]itsm.Event
+	n      int
+}
+
+const eventChunk = 1024
+
+func (l *eventLog) len() int { return l.n }
+
+func (l *eventLog) at(i int) *itsm.Event { return &l.chunks[i/eventChunk][i%eventChunk] }
+
+func (l *eventLog) append(e itsm.Event) {
+	if l.n%eventChunk == 0 {
+		l.chunks = append(l.chunks, make([]itsm.Event, 0, eventChunk))
+	}
+	last := len(l.chunks) - 1
+	l.chunks[last] = append(l.chunks[last], e)
+	l.n++
 }
 
 // Close does nothing: a Store holds no outside resources. It stays usable.
@@ -272,12 +323,17 @@ func (kd *kindData) reindex(old, d storage.Document) {
 			}
 			kd.drop(i, old.Fields[i], d.ID)
 		}
-		ids := kd.index[i][v]
-		if ids == nil {
-			ids = map[string]struct{}{}
-			kd.index[i][v] = ids
+		set := kd.index[i][v]
+		switch {
+		case set.many != nil:
+			set.many[d.ID] = struct{}{}
+		case set.one == "":
+			set.one = d.ID
+		default:
+			set.many = map[string]struct{}{set.one: {}, d.ID: {}}
+			set.one = ""
 		}
-		ids[d.ID] = struct{}{}
+		kd.index[i][v] = set
 	}
 }
 
@@ -288,11 +344,16 @@ func (kd *kindData) unindex(d storage.Document) {
 }
 
 func (kd *kindData) drop(field int, v storage.Value, id string) {
-	ids := kd.index[field][v]
-	delete(ids, id)
-	if len(ids) == 0 {
-		delete(kd.index[field], v)
+	set := kd.index[field][v]
+	if set.many != nil {
+		delete(set.many, id)
+		if len(set.many) > 0 {
+			return
+		}
+	} else if set.one != id {
+		return
 	}
+	delete(kd.index[field], v)
 }
 
 func cloneDoc(d storage.Document) storage.Document {

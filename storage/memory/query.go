@@ -18,10 +18,8 @@ func (kd *kindData) query(p storage.Plan) storage.Page {
 		}
 	}
 	if sets, ok := kd.candidates(p); ok {
-		for _, ids := range sets {
-			for id := range ids {
-				visit(kd.docs[id])
-			}
+		for _, set := range sets {
+			set.each(func(id string) { visit(kd.docs[id]) })
 		}
 	} else {
 		for _, d := range kd.docs {
@@ -44,15 +42,15 @@ func (kd *kindData) query(p storage.Plan) storage.Page {
 
 // candidates returns the id sets of the most selective Eq or In filter, and
 // false when the query has no such filter.
-func (kd *kindData) candidates(p storage.Plan) ([]map[string]struct{}, bool) {
-	var best []map[string]struct{}
+func (kd *kindData) candidates(p storage.Plan) ([]idSet, bool) {
+	var best []idSet
 	bestSize, found := 0, false
 	for i, f := range p.Filters {
 		if f.Op != storage.OpEq && f.Op != storage.OpIn {
 			continue
 		}
 		idx := kd.index[p.FilterFields[i]]
-		var sets []map[string]struct{}
+		var sets []idSet
 		var seen map[storage.Value]bool // for long In lists
 		if len(f.Values) > 16 {
 			seen = make(map[storage.Value]bool, len(f.Values))
@@ -68,9 +66,9 @@ func (kd *kindData) candidates(p storage.Plan) ([]map[string]struct{}, bool) {
 			} else if slices.Contains(f.Values[:j], v) {
 				continue
 			}
-			if ids := idx[v]; len(ids) > 0 {
-				sets = append(sets, ids)
-				size += len(ids)
+			if set := idx[v]; set.len() > 0 {
+				sets = append(sets, set)
+				size += set.len()
 			}
 		}
 		if !found || size < bestSize {

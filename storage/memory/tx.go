@@ -15,12 +15,48 @@ type tx struct {
 	s      *Store
 	mu     sync.Mutex // guards the fields below against a fn that shares tx across goroutines
 	done   bool
-	writes map[recordKey]*pending
+	writes []pending         // usually few per unit: a linear search beats a map
+	byKey  map[recordKey]int // positions in writes, built once a unit writes many documents
 	events []itsm.Event
+}
+
+// linearWrites is how many writes a unit searches linearly before it
+// indexes them, so that bulk units (imports) stay O(n).
+const linearWrites = 16
+
+// find returns the unit's pending write of key, or nil.
+func (t *tx) find(key recordKey) *pending {
+	if t.byKey != nil {
+		if i, ok := t.byKey[key]; ok {
+			return &t.writes[i]
+		}
+		return nil
+	}
+	for i := range t.writes {
+		if t.writes[i].key == key {
+			return &t.writes[i]
+		}
+	}
+	return nil
+}
+
+// add buffers a new pending write.
+func (t *tx) add(w pending) {
+	t.writes = append(t.writes, w)
+	switch {
+	case t.byKey != nil:
+		t.byKey[w.key] = len(t.writes) - 1
+	case len(t.writes) > linearWrites:
+		t.byKey = make(map[recordKey]int, 2*len(t.writes))
+		for i := range t.writes {
+			t.byKey[t.writes[i].key] = i
+		}
+	}
 }
 
 // pending is a buffered write of one document.
 type pending struct {
+	key     recordKey
 	kd      *kindData
 	base    int64 // the committed version the unit expects at commit (0: absent)
 	deleted bool
@@ -43,7 +79,7 @@ func (t *tx) view(kind, id string) (*kindData, *pending, storage.Document, bool,
 	if err != nil {
 		return nil, nil, storage.Document{}, false, err
 	}
-	if w, ok := t.writes[key]; ok {
+	if w := t.find(key); w != nil {
 		return kd, w, w.doc, !w.deleted, nil
 	}
 	d, ok := kd.docs[id]
@@ -102,7 +138,7 @@ func (t *tx) Put(_ context.Context, d storage.Document, expected int64) error {
 		w.doc, w.deleted = d, false
 		return nil
 	}
-	t.add(recordKey{d.Kind, d.ID}, &pending{kd: kd, base: ver, doc: d})
+	t.add(pending{key: recordKey{d.Kind, d.ID}, kd: kd, base: ver, doc: d})
 	return nil
 }
 
@@ -124,15 +160,8 @@ func (t *tx) Delete(_ context.Context, kind, id string, version int64) error {
 		w.deleted, w.doc = true, storage.Document{}
 		return nil
 	}
-	t.add(recordKey{kind, id}, &pending{kd: kd, base: version, deleted: true})
+	t.add(pending{key: recordKey{kind, id}, kd: kd, base: version, deleted: true})
 	return nil
-}
-
-func (t *tx) add(key recordKey, w *pending) {
-	if t.writes == nil {
-		t.writes = make(map[recordKey]*pending, 4)
-	}
-	t.writes[key] = w
 }
 
 // NextSequence returns the next value of a sequence at once; a unit that
