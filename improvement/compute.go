@@ -27,7 +27,7 @@ func measure(k KPI, c *counters) (n, hits, ms int64) {
 	case MTTR:
 		return c.ResN, 0, c.ResMs
 	case MTTRBusiness:
-		return c.ResN, 0, c.ResBizMs
+		return c.ResBizN, 0, c.ResBizMs
 	case MTBF:
 		return c.MTBFN, 0, c.MTBFMs
 	case SLACompliance:

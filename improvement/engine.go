@@ -11,11 +11,13 @@ import (
 )
 
 // Calendar measures business time. The design pillar's business calendar
-// satisfies it; the Engine uses it for MTTRBusiness.
+// (design/calendar.Calendar) satisfies it; the Engine uses it for
+// MTTRBusiness.
 type Calendar interface {
-	// Between returns the working time between start and end (zero when end
-	// is not after start).
-	Between(start, end time.Time) time.Duration
+	// Between returns the working time between start and end. An error
+	// (a time outside the calendar's horizon) leaves the interval out of
+	// MTTRBusiness.
+	Between(start, end time.Time) (time.Duration, error)
 }
 
 // SLAInput names what the Engine reads from SLA clock records (the design

@@ -91,4 +91,31 @@ func FuzzApply(f *testing.F) {
 
 type halfDay struct{}
 
-func (halfDay) Between(a, b time.Time) time.Duration { return b.Sub(a) / 2 }
+func (halfDay) Between(a, b time.Time) (time.Duration, error) { return b.Sub(a) / 2, nil }
+
+// TestSLAClockStages follows a design-pillar clock (its stage is its state;
+// "canceled" with one l) through completion, reopening, cancellation and a
+// restart: only the final completion counts.
+func TestSLAClockStages(t *testing.T) {
+	e, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Apply(parseEvents(strings.Join([]string{
+		`incident|create|new|priority=1`,
+		`task_sla|create|in_progress|task_id="r-incident";has_breached=false`,
+		`task_sla|complete|completed|`,
+		`task_sla|reopen|in_progress|`,
+		`task_sla|cancel|canceled|`,
+		`task_sla|restart|in_progress|`,
+		`task_sla|update||has_breached=true`,
+		`task_sla|complete|completed|`,
+	}, "\n")))
+	res, err := e.Compute(Query{KPI: SLACompliance, By: []Dimension{ByPriority}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rows) != 1 || res.Rows[0].Count != 1 || res.Rows[0].Hits != 0 || res.Rows[0].Priority != 1 {
+		t.Fatalf("want one breached P1 clock, got %+v", res.Rows)
+	}
+}

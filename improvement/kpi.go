@@ -41,7 +41,9 @@ const (
 
 	// MTTRBusiness is MTTR measured in business time: the same population
 	// and clock, with each interval measured by the Engine's Calendar
-	// (Config.Calendar). Asking for it without a calendar is ErrInvalid.
+	// (Config.Calendar); an interval the calendar cannot measure (outside
+	// its horizon) is left out. Asking for it without a calendar is
+	// ErrInvalid.
 	// Value: mean business hours.
 	MTTRBusiness KPI = "mttr_business"
 
@@ -63,7 +65,9 @@ const (
 	// A clock that leaves "completed" again (its ticket reopened) withdraws
 	// its measurement, as long as its ticket is open or resolved; once the
 	// ticket is closed (or when it is not an incident or request) the
-	// measurement is final. Excluded: cancelled and running clocks. Slice values
+	// measurement is final. Excluded: cancelled ("canceled") and running
+	// clocks; a clock restarted after cancellation counts when it
+	// completes. Slice values
 	// come from the task_sla record's own service_id, assignment_group and
 	// priority when it has them, otherwise from its ticket (task_id) as the
 	// engine knows it. Attributed to the day of completion. Value: ratio

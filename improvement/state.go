@@ -37,7 +37,7 @@ type bucketKey struct {
 // measurement added or withdrawn, so sums over buckets are exact.
 type counters struct {
 	AckN, AckMs                           int64
-	ResN, ResMs, ResBizMs                 int64
+	ResN, ResMs, ResBizN, ResBizMs        int64
 	Reopened, FCR, Reassigned             int64
 	BacklogDelta, BacklogOpenedSec        int64
 	MTBFN, MTBFMs                         int64
@@ -62,6 +62,7 @@ type incidentT struct {
 	RKey      bucketKey // bucket of the resolution measurement, withdrawn on reopen
 	RMs       int64
 	RBizMs    int64
+	RBiz      bool  // the resolution has a business time
 	RFlags    uint8 // resolution measurement: reopened, reassigned, first-contact
 	CausedBy  string
 	SLAs      []string // SLA clocks running on the incident, forgotten with it
@@ -346,10 +347,10 @@ func (e *Engine) resolve(inc *incidentT, at time.Time) {
 	inc.Resolved = true
 	inc.RKey = bucketKey{inc.Key, dayOf(at)}
 	inc.RMs = millis(inc.Opened, at)
-	inc.RBizMs = 0
+	inc.RBizMs, inc.RBiz = 0, false
 	if e.cfg.Calendar != nil {
-		if d := e.cfg.Calendar.Between(time.UnixMicro(inc.Opened).UTC(), at); d > 0 {
-			inc.RBizMs = d.Milliseconds()
+		if d, err := e.cfg.Calendar.Between(time.UnixMicro(inc.Opened).UTC(), at); err == nil {
+			inc.RBizMs, inc.RBiz = max(d.Milliseconds(), 0), true
 		}
 	}
 	inc.RFlags = 0
@@ -364,7 +365,10 @@ func (e *Engine) resolve(inc *incidentT, at time.Time) {
 	}
 	b.ResN++
 	b.ResMs += inc.RMs
-	b.ResBizMs += inc.RBizMs
+	if inc.RBiz {
+		b.ResBizN++
+		b.ResBizMs += inc.RBizMs
+	}
 	b.add(inc.RFlags, 1)
 }
 
@@ -385,11 +389,14 @@ func (st *state) withdrawResolution(inc *incidentT) {
 	if b != nil {
 		b.ResN--
 		b.ResMs -= inc.RMs
-		b.ResBizMs -= inc.RBizMs
+		if inc.RBiz {
+			b.ResBizN--
+			b.ResBizMs -= inc.RBizMs
+		}
 		b.add(inc.RFlags, -1)
 	}
 	inc.Resolved = false
-	inc.RKey, inc.RMs, inc.RBizMs, inc.RFlags = bucketKey{}, 0, 0, 0
+	inc.RKey, inc.RMs, inc.RBizMs, inc.RBiz, inc.RFlags = bucketKey{}, 0, 0, false, 0
 }
 
 func (st *state) backlogEnter(inc *incidentT, at time.Time) {
@@ -611,10 +618,10 @@ func (e *Engine) sla(ev *itsm.Event) {
 		}
 		s.Completed, s.CKey = true, bucketKey{key, dayOf(ev.At)}
 	}
-	if cancelled || (s.Completed && st.Incidents[s.Task] == nil && st.Requests[s.Task] == nil) {
-		// Cancelled, or completed on a ticket the engine no longer follows
-		// (closed, or of a kind it does not read): nothing can withdraw
-		// the measurement any more.
+	if (s.Completed || cancelled) && st.Incidents[s.Task] == nil && st.Requests[s.Task] == nil {
+		// Ended on a ticket the engine no longer follows (closed, or of a
+		// kind it does not read): nothing can withdraw the measurement or
+		// restart the clock any more.
 		delete(st.SLAs, ev.RecordID)
 	}
 }
@@ -623,7 +630,7 @@ func (e *Engine) sla(ev *itsm.Event) {
 // their measurements are final. Running clocks are kept until they end.
 func (st *state) forgetSLAs(ids []string) {
 	for _, id := range ids {
-		if s := st.SLAs[id]; s != nil && s.Completed {
+		if s := st.SLAs[id]; s != nil && (s.Completed || s.Stage == "canceled" || s.Stage == "cancelled") {
 			delete(st.SLAs, id)
 		}
 	}
