@@ -50,8 +50,8 @@ type Config struct {
 	RequestFulfilled []string
 	// RequestEnded are every final request state, fulfilled or not; the
 	// engine forgets a request entering one. Default closed_complete,
-	// closed_incomplete, closed_rejected, closed_skipped, canceled,
-	// cancelled.
+	// closed_incomplete, closed_rejected, closed_canceled, closed_skipped,
+	// canceled, cancelled.
 	RequestEnded []string
 	// SLA names the fields read from SLA clock records.
 	SLA SLAInput
@@ -78,7 +78,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.RequestFulfilled = []string{"closed_complete"}
 	}
 	if c.RequestEnded == nil {
-		c.RequestEnded = []string{"closed_complete", "closed_incomplete", "closed_rejected", "closed_skipped", "canceled", "cancelled"}
+		c.RequestEnded = []string{"closed_complete", "closed_incomplete", "closed_rejected", "closed_canceled", "closed_skipped", "canceled", "cancelled"}
 	}
 	for _, s := range c.RequestFulfilled {
 		if !slices.Contains(c.RequestEnded, s) {
