@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -498,7 +499,11 @@ func (d *Desk) MyOpenIncidents(ctx context.Context, p Page) ([]*Incident, string
 	if err != nil {
 		return nil, "", err
 	}
-	return d.queue(ctx, p, storage.Eq("assigned_to", storage.String(actor.ID)))
+	var parts [][]storage.Filter
+	for _, s := range OpenStates {
+		parts = append(parts, []storage.Filter{storage.Eq("assigned_to", storage.String(actor.ID)), storage.Eq("state", storage.String(s))})
+	}
+	return d.mergedQueue(ctx, p, parts)
 }
 
 // UnassignedInMyGroups is the "unassigned in my groups" queue: open
@@ -509,17 +514,22 @@ func (d *Desk) UnassignedInMyGroups(ctx context.Context, p Page) ([]*Incident, s
 	if err != nil {
 		return nil, "", err
 	}
+	if _, err := pageLimit(p); err != nil {
+		return nil, "", err
+	}
 	if len(actor.Groups) == 0 {
 		return nil, "", nil
 	}
-	if len(actor.Groups) > storage.MaxInValues {
-		return nil, "", itsm.Invalidf("incident queue: actor %s is in more than %d groups", actor.ID, storage.MaxInValues)
+	groups := slices.Clone(actor.Groups)
+	slices.Sort(groups)
+	var parts [][]storage.Filter
+	for _, g := range slices.Compact(groups) {
+		for _, s := range OpenStates {
+			parts = append(parts, []storage.Filter{storage.Eq("assignment_group", storage.String(g)),
+				storage.Eq("assigned_to", storage.String("")), storage.Eq("state", storage.String(s))})
+		}
 	}
-	gs := make([]storage.Value, len(actor.Groups))
-	for i, g := range actor.Groups {
-		gs[i] = storage.String(g)
-	}
-	return d.queue(ctx, p, storage.In("assignment_group", gs...), storage.Eq("assigned_to", storage.String("")))
+	return d.mergedQueue(ctx, p, parts)
 }
 
 func (d *Desk) reader(ctx context.Context) (itsm.Actor, error) {
@@ -531,16 +541,6 @@ func (d *Desk) reader(ctx context.Context) (itsm.Actor, error) {
 	}
 	a, _ := itsm.ActorFrom(ctx)
 	return a, nil
-}
-
-func (d *Desk) queue(ctx context.Context, p Page, filters ...storage.Filter) ([]*Incident, string, error) {
-	limit, err := pageLimit(p)
-	if err != nil {
-		return nil, "", err
-	}
-	q := storage.Query{Filters: append(filters, storage.In("state", stateValues(OpenStates)...)),
-		Sort: []storage.Sort{{Field: "priority"}, {Field: "created_at"}}, Limit: limit, Cursor: p.Cursor}
-	return d.incidents.Query(ctx, q)
 }
 
 // BreachingSoon is the "breaching soon" queue: open incidents whose SLA

@@ -3,6 +3,8 @@ package operation_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -569,4 +571,74 @@ func TestIncidentLifecycleDiagram(t *testing.T) {
 	got, err := f.desk.HoldIncident(as(ann), inc.ID, "awaiting_parts", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, "awaiting_parts", got.HoldReason)
+}
+
+// Paging through a queue with small pages returns exactly the queue's
+// rows, in order, with no duplicates, whatever the page size.
+func TestQueuePagination(t *testing.T) {
+	f := newFixture(t)
+	ctx := as(bob)
+	var want []string
+	type row struct {
+		prio int
+		at   time.Time
+		id   string
+		num  string
+	}
+	var all []row
+	for i := range 40 {
+		if i%5 == 0 {
+			f.clock.Advance(time.Minute) // several incidents share an opened time
+		}
+		group := []string{"network", "servers", "other"}[i%3]
+		inc := f.open(t, func(x *operation.Incident) { x.Impact, x.Urgency, x.AssignmentGroup = 1+i%3, 1+(i/3)%3, group })
+		switch i % 4 {
+		case 1:
+			_, err := f.desk.StartIncident(ctx, inc.ID, storage.Command{})
+			require.NoError(t, err)
+		case 2:
+			_, err := f.desk.HoldIncident(ctx, inc.ID, operation.HoldAwaitingVendor, storage.Command{})
+			require.NoError(t, err)
+		case 3:
+			if i%8 == 3 {
+				_, err := f.desk.ResolveIncident(ctx, inc.ID, operation.ResolvedPermanently, "x", storage.Command{})
+				require.NoError(t, err)
+				continue
+			}
+		}
+		if group != "other" {
+			all = append(all, row{inc.Priority, inc.CreatedAt, inc.ID, inc.Number})
+		}
+	}
+	slices.SortFunc(all, func(a, b row) int {
+		if a.prio != b.prio {
+			return a.prio - b.prio
+		}
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	for _, r := range all {
+		want = append(want, r.num)
+	}
+	for _, size := range []int{1, 3, 7, 50} {
+		var got []string
+		cursor := ""
+		for pages := 0; ; pages++ {
+			require.Less(t, pages, 100)
+			incs, next, err := f.desk.UnassignedInMyGroups(as(bob), operation.Page{Limit: size, Cursor: cursor})
+			require.NoError(t, err)
+			for _, x := range incs {
+				got = append(got, x.Number)
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		assert.Equal(t, want, got, "page size %d", size)
+	}
+	_, _, err := f.desk.UnassignedInMyGroups(as(ann), operation.Page{Cursor: "q1.bad"})
+	require.ErrorIs(t, err, itsm.ErrInvalid)
 }
