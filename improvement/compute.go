@@ -46,6 +46,12 @@ func measure(k KPI, c *counters) (n, hits, ms int64) {
 		return c.ChgClosed, c.ChgCausing, 0
 	case RequestFulfilmentTime:
 		return c.ReqN, 0, c.ReqMs
+	case IncidentVolume:
+		return c.IncOpened, 0, 0
+	case RequestVolume:
+		return c.ReqOpened, 0, 0
+	case ChangeVolume:
+		return c.ChgOpened, 0, 0
 	}
 	return 0, 0, 0
 }
@@ -211,6 +217,8 @@ func (st *state) compute(q Query) Result {
 		case UnitRatio:
 			r.Hits = s.hits
 			r.Value = float64(s.hits) / float64(s.n)
+		case UnitCount:
+			r.Value = float64(s.n)
 		}
 		res.Rows = append(res.Rows, r)
 	}

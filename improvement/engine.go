@@ -290,3 +290,34 @@ func (e *Engine) Compute(q Query) (Result, error) {
 	defer e.mu.Unlock()
 	return e.st.compute(q), nil
 }
+
+// Volume counts the incidents, requests or changes (unit "incidents",
+// "requests" or "changes") of a service opened in [from, to); an empty
+// service counts every service. It lets the engine serve as the strategy
+// pillar's demand VolumeCounter. Another unit is ErrInvalid.
+func (e *Engine) Volume(ctx context.Context, serviceID, unit string, from, to time.Time) (int64, error) {
+	if ctx == nil {
+		return 0, itsm.Invalidf("kpi engine: nil context")
+	}
+	k := map[string]KPI{"incidents": IncidentVolume, "requests": RequestVolume, "changes": ChangeVolume}[unit]
+	if k == "" {
+		return 0, itsm.Invalidf("kpi engine: volume of %q, want incidents, requests or changes", unit)
+	}
+	res, err := e.Compute(Query{KPI: k, Service: serviceID, From: from, To: to})
+	if err != nil || len(res.Rows) == 0 {
+		return 0, err
+	}
+	return res.Rows[0].Count, nil
+}
+
+// KPIValue returns a KPI's value for one service (empty: every service)
+// over [from, to), in the KPI's unit, and whether there were measurements.
+// It lets the strategy pillar refresh an objective's measures from the
+// engine. An unknown KPI is ErrInvalid.
+func (e *Engine) KPIValue(kpi, serviceID string, from, to time.Time) (float64, bool, error) {
+	res, err := e.Compute(Query{KPI: KPI(kpi), Service: serviceID, From: from, To: to})
+	if err != nil || len(res.Rows) == 0 {
+		return 0, false, err
+	}
+	return res.Rows[0].Value, true, nil
+}

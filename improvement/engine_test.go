@@ -228,3 +228,55 @@ func TestBadConfigsAreRefused(t *testing.T) {
 	require.ErrorIs(t, err, itsm.ErrInvalid, "an engine without a store cannot sync")
 	require.ErrorIs(t, e.Checkpoint(context.Background()), itsm.ErrInvalid)
 }
+
+// The strategy pillar's interfaces, restated here (pillars do not import
+// each other): the engine must satisfy them.
+type (
+	volumeCounter interface {
+		Volume(ctx context.Context, serviceID, unit string, from, to time.Time) (int64, error)
+	}
+	kpiSource interface {
+		KPIValue(kpi, service string, from, to time.Time) (float64, bool, error)
+	}
+)
+
+var (
+	_ volumeCounter = (*improvement.Engine)(nil)
+	_ kpiSource     = (*improvement.Engine)(nil)
+)
+
+func TestVolumesAndKPIValue(t *testing.T) {
+	k := newKit(t)
+	scenario(t, k)
+	e := openSynced(t, k.store, improvement.Config{})
+	ctx := context.Background()
+	tests := []struct {
+		service, unit string
+		days          int
+		want          int64
+	}{
+		{"", "incidents", 1, 4},
+		{"", "incidents", 2, 5},
+		{"vpn", "incidents", 2, 3},
+		{"", "requests", 1, 2},
+		{"email", "changes", 1, 2},
+		{"nothing", "incidents", 2, 0},
+	}
+	for _, tt := range tests {
+		n, err := e.Volume(ctx, tt.service, tt.unit, day0, day0.AddDate(0, 0, tt.days))
+		require.NoError(t, err)
+		assert.Equal(t, tt.want, n, "%s %s over %d days", tt.service, tt.unit, tt.days)
+	}
+	_, err := e.Volume(ctx, "", "tickets", day0, day0.AddDate(0, 0, 1))
+	require.ErrorIs(t, err, itsm.ErrInvalid)
+
+	v, ok, err := e.KPIValue("mttr", "email", day0, day0.AddDate(0, 0, 1))
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.InDelta(t, 3.75, v, 1e-9)
+	_, ok, err = e.KPIValue("mttr", "nothing", day0, day0.AddDate(0, 0, 1))
+	require.NoError(t, err)
+	assert.False(t, ok, "no measurement, no value")
+	_, _, err = e.KPIValue("joy", "", day0, day0.AddDate(0, 0, 1))
+	require.ErrorIs(t, err, itsm.ErrInvalid)
+}

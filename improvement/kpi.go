@@ -134,10 +134,19 @@ const (
 	RequestFulfilmentTime KPI = "request_fulfilment_time"
 )
 
+// The volumes: how many incidents, requests and changes were opened
+// (created), attributed to the day of creation and the slice they were
+// created in. Value: count.
+const (
+	IncidentVolume KPI = "incident_volume"
+	RequestVolume  KPI = "request_volume"
+	ChangeVolume   KPI = "change_volume"
+)
+
 // KPIs lists every KPI the Engine computes, in report order.
 var KPIs = []KPI{MTTA, MTTR, MTTRBusiness, MTBF, SLACompliance, ReopenRate, FirstContactResolution,
 	Backlog, BacklogAge, ReassignmentRate, ChangeSuccessRate, EmergencyChangeRatio, ChangesCausingIncidents,
-	RequestFulfilmentTime}
+	RequestFulfilmentTime, IncidentVolume, RequestVolume, ChangeVolume}
 
 // Unit is how a KPI's Row.Value reads.
 type Unit string
@@ -157,7 +166,7 @@ func (k KPI) Unit() Unit {
 	case SLACompliance, ReopenRate, FirstContactResolution, ReassignmentRate, ChangeSuccessRate,
 		EmergencyChangeRatio, ChangesCausingIncidents:
 		return UnitRatio
-	case Backlog:
+	case Backlog, IncidentVolume, RequestVolume, ChangeVolume:
 		return UnitCount
 	}
 	return ""

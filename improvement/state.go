@@ -45,6 +45,7 @@ type counters struct {
 	ChgClosed, ChgReviewed, ChgSuccessful int64
 	ChgEmergency, ChgCausing              int64
 	ReqN, ReqMs                           int64
+	IncOpened, ReqOpened, ChgOpened       int64
 }
 
 // incidentT is what the engine remembers about an incident until it closes.
@@ -299,6 +300,9 @@ func (e *Engine) incident(ev *itsm.Event) {
 	if to == "" {
 		to = from
 	}
+	if from == "" {
+		st.bucket(inc.Key, ev.At).IncOpened++
+	}
 	if caused != inc.CausedBy || (to == stateCanceled && caused != "") {
 		if inc.CausedBy != "" {
 			st.unref(inc.CausedBy)
@@ -468,6 +472,7 @@ func (e *Engine) change(ev *itsm.Event) {
 		}
 		ch = &changeT{}
 		st.Changes[ev.RecordID] = ch
+		defer func() { st.bucket(ch.Key, ev.At).ChgOpened++ }()
 	}
 	if ch.Closed {
 		return // a closed change's measurements are final
@@ -519,6 +524,7 @@ func (e *Engine) request(ev *itsm.Event) {
 		}
 		rq = &requestT{Opened: ev.At.UnixMicro()}
 		st.Requests[ev.RecordID] = rq
+		defer func() { st.bucket(rq.Key, ev.At).ReqOpened++ }()
 	}
 	for i := range ev.Changes {
 		c := &ev.Changes[i]

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
@@ -175,4 +176,37 @@ func (s *Strategy) FireObjective(ctx context.Context, id, event, reason string) 
 // Objective returns a business objective.
 func (s *Strategy) Objective(ctx context.Context, id string) (*Objective, error) {
 	return s.objectives.Get(ctx, id)
+}
+
+// KPISource gives the value of a KPI (by its name in the improvement
+// pillar: "mttr", "sla_compliance", ...) for one service over [from, to),
+// and whether it was measured. The improvement pillar's Engine satisfies
+// it.
+type KPISource interface {
+	KPIValue(kpi, service string, from, to time.Time) (float64, bool, error)
+}
+
+// RefreshMeasures reads every KPI measure of the objective from src over
+// [from, to) and records the values in one change. Measures without
+// measurements keep their previous value; an error from src writes nothing.
+func (s *Strategy) RefreshMeasures(ctx context.Context, objectiveID string, src KPISource, from, to time.Time) (*Objective, error) {
+	if src == nil {
+		return nil, itsm.Invalidf("%s %s: refresh without a KPI source", ObjectiveKind, objectiveID)
+	}
+	return s.objectives.Change(ctx, objectiveID, storage.Command{}, func(o *Objective) error {
+		for i := range o.Measures {
+			m := &o.Measures[i]
+			if m.KPI == "" {
+				continue
+			}
+			v, ok, err := src.KPIValue(m.KPI, m.Service, from, to)
+			if err != nil {
+				return fmt.Errorf("%s %s: measure %q: %w", ObjectiveKind, o.Number, m.Name, err)
+			}
+			if ok {
+				m.Current, m.Has = v, true
+			}
+		}
+		return nil
+	})
 }

@@ -378,3 +378,41 @@ func TestConcurrentOverlappingBudgets(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, page.Docs, 1+writers)
 }
+
+type kpis map[string]float64
+
+func (k kpis) KPIValue(kpi, service string, _, _ time.Time) (float64, bool, error) {
+	if kpi == "broken" {
+		return 0, false, itsm.Invalidf("unknown KPI %q", kpi)
+	}
+	v, ok := k[kpi+"/"+service]
+	return v, ok, nil
+}
+
+func TestRefreshMeasuresFromKPIs(t *testing.T) {
+	f := newFixture(t)
+	email := f.service(t, "email")
+	o := &strategy.Objective{Title: "Fast mail support", ServiceIDs: []string{email.ID}, Measures: []strategy.Measure{
+		{Name: "MTTR", KPI: "mttr", Service: email.ID, Target: 4},
+		{Name: "SLA", KPI: "sla_compliance", Service: email.ID, Target: 0.95, Higher: true},
+		{Name: "NPS", Target: 30, Higher: true},
+	}}
+	require.NoError(t, f.s.AddObjective(agent, o))
+	got, err := f.s.RefreshMeasures(agent, o.ID, kpis{"mttr/" + email.ID: 3.2}, jan, jan.AddDate(0, 1, 0))
+	require.NoError(t, err)
+	assert.True(t, got.Measures[0].Has)
+	assert.InDelta(t, 3.2, got.Measures[0].Current, 1e-9)
+	assert.True(t, got.Measures[0].Met())
+	assert.False(t, got.Measures[1].Has, "no SLA measurement yet")
+
+	bad := &strategy.Objective{Title: "b", Measures: []strategy.Measure{{Name: "x", KPI: "broken"}}}
+	require.NoError(t, f.s.AddObjective(agent, bad))
+	docs, evs := f.snapshot(t)
+	_, err = f.s.RefreshMeasures(agent, o.ID, nil, jan, jan)
+	require.ErrorIs(t, err, itsm.ErrInvalid, "no source")
+	_, err = f.s.RefreshMeasures(agent, bad.ID, kpis{}, jan, jan.AddDate(0, 1, 0))
+	require.ErrorIs(t, err, itsm.ErrInvalid, "the source's error")
+	d, e := f.snapshot(t)
+	assert.Equal(t, docs, d, "nothing written")
+	assert.Equal(t, evs, e, "nothing logged")
+}
