@@ -179,17 +179,20 @@ type TaskTemplate struct {
 // creates. An ordered item is the operation pillar's request_item.
 type CatalogItem struct {
 	itsm.Record
-	Name             string         `json:"name"`
-	ShortDescription string         `json:"short_description,omitempty"`
-	Category         string         `json:"category,omitempty"`
-	ServiceID        string         `json:"service_id"`
-	OfferingID       string         `json:"offering_id,omitempty"`
-	Fields           []FormField    `json:"fields,omitempty"`
-	ApprovalRequired bool           `json:"approval_required"`
-	ApproverGroup    string         `json:"approver_group,omitempty"`
-	Tasks            []TaskTemplate `json:"tasks,omitempty"`
-	Price            Money          `json:"price"`
-	DeliveryTime     time.Duration  `json:"delivery_time,omitempty"` // business time promised
+	Name             string      `json:"name"`
+	ShortDescription string      `json:"short_description,omitempty"`
+	Category         string      `json:"category,omitempty"`
+	ServiceID        string      `json:"service_id"`
+	OfferingID       string      `json:"offering_id,omitempty"`
+	Fields           []FormField `json:"fields,omitempty"`
+	ApprovalRequired bool        `json:"approval_required"`
+	ApproverGroup    string      `json:"approver_group,omitempty"`
+	// RequiredApprovals is how many members of the approver group must
+	// approve (0 means 1).
+	RequiredApprovals int            `json:"required_approvals,omitempty"`
+	Tasks             []TaskTemplate `json:"tasks,omitempty"`
+	Price             Money          `json:"price"`
+	DeliveryTime      time.Duration  `json:"delivery_time,omitempty"` // business time promised
 }
 
 var fieldName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
@@ -205,6 +208,9 @@ func (c *CatalogItem) Validate() error {
 	}
 	if c.ApprovalRequired && c.ApproverGroup == "" {
 		verr.Add("approver_group", "is required when approval is required")
+	}
+	if c.RequiredApprovals < 0 {
+		verr.Add("required_approvals", "must not be negative")
 	}
 	if c.DeliveryTime < 0 {
 		verr.Add("delivery_time", "must not be negative")
@@ -524,6 +530,16 @@ func (c *Catalogue) ItemApproval(ctx context.Context, itemID string) (required b
 		return false, "", err
 	}
 	return it.ApprovalRequired, it.ApproverGroup, nil
+}
+
+// ItemApprovals returns how many approvals from the approver group the item
+// needs: 0 when it needs none.
+func (c *Catalogue) ItemApprovals(ctx context.Context, itemID string) (group string, count int, err error) {
+	it, err := c.items.Get(ctx, itemID)
+	if err != nil || !it.ApprovalRequired {
+		return "", 0, err
+	}
+	return it.ApproverGroup, max(it.RequiredApprovals, 1), nil
 }
 
 // ItemService returns the service (and offering, if any) an item belongs

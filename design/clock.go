@@ -92,10 +92,12 @@ func clockCollection() *storage.Collection[Clock, *Clock] {
 	return storage.NewCollection[Clock]("task_sla",
 		storage.StringField("definition_id", func(c *Clock) string { return c.DefinitionID }),
 		storage.StringField("task_id", func(c *Clock) string { return c.TaskID }),
+		storage.StringField("task_kind", func(c *Clock) string { return c.TaskKind }),
 		storage.TimeField("due_at", func(c *Clock) time.Time { return c.DueAt }),
 		storage.TimeField("next_check_at", func(c *Clock) time.Time { return c.NextCheckAt }),
 	).WithIndex("by_stage_next_check", "state", "next_check_at").
-		WithIndex("by_stage_due", "state", "due_at")
+		WithIndex("by_stage_due", "state", "due_at").
+		WithIndex("by_stage_kind_due", "state", "task_kind", "due_at")
 }
 
 // Validate checks the fields every clock needs.

@@ -617,7 +617,8 @@ func (e *Engine) Check(ctx context.Context, now time.Time) (int, error) {
 
 // BreachingSoon returns the ids of records with a running clock due after
 // now and within the given time, soonest first, one page at a time: the
-// operation pillar's "about to breach" queue.
+// "about to breach" queue, not yet breached. A record with several clocks
+// may appear on two pages.
 func (e *Engine) BreachingSoon(ctx context.Context, now time.Time, within time.Duration, limit int, cursor string) ([]string, string, error) {
 	if ctx == nil {
 		return nil, "", itsm.Invalidf("sla engine: nil context")
@@ -637,13 +638,44 @@ func (e *Engine) BreachingSoon(ctx context.Context, now time.Time, within time.D
 	if err != nil {
 		return nil, "", err
 	}
+	return taskIDs(clocks), next, nil
+}
+
+// BreachingBefore returns the ids of records of kind with a running clock
+// due at or before deadline (already overdue ones included), soonest first,
+// one page at a time. It is the operation pillar's SLAWatcher.
+func (e *Engine) BreachingBefore(ctx context.Context, kind string, deadline time.Time, limit int, cursor string) ([]string, string, error) {
+	if ctx == nil {
+		return nil, "", itsm.Invalidf("sla engine: nil context")
+	}
+	if kind == "" {
+		return nil, "", (&itsm.ValidationError{Kind: ClockKind}).Add("kind", "is required")
+	}
+	clocks, next, err := e.clocks.Query(ctx, storage.Query{
+		Filters: []storage.Filter{
+			storage.Eq("state", storage.String(StageInProgress)),
+			storage.Eq("task_kind", storage.String(kind)),
+			storage.Lte("due_at", storage.Time(deadline)),
+		},
+		Sort:  []storage.Sort{{Field: "due_at"}},
+		Limit: limit, Cursor: cursor,
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return taskIDs(clocks), next, nil
+}
+
+// taskIDs returns the clocks' record ids in order, each once per page (a
+// record with two clocks on one page appears at the sooner).
+func taskIDs(clocks []*Clock) []string {
 	ids := make([]string, 0, len(clocks))
 	for _, c := range clocks {
 		if !slices.Contains(ids, c.TaskID) {
 			ids = append(ids, c.TaskID)
 		}
 	}
-	return ids, next, nil
+	return ids
 }
 
 // ClocksOf returns the clocks of one record.

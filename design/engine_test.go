@@ -187,6 +187,19 @@ func TestBreach(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, soon)
 
+	ids, next, err := f.engine.BreachingBefore(context.Background(), "incident", monday.Add(4*time.Hour), 10, "")
+	require.NoError(t, err)
+	assert.Equal(t, []string{inc.ID}, ids)
+	assert.Empty(t, next)
+	ids, _, err = f.engine.BreachingBefore(context.Background(), "incident", monday.Add(4*time.Hour-time.Second), 10, "")
+	require.NoError(t, err)
+	assert.Empty(t, ids)
+	ids, _, err = f.engine.BreachingBefore(context.Background(), "change", monday.Add(100*time.Hour), 10, "")
+	require.NoError(t, err)
+	assert.Empty(t, ids, "another kind")
+	_, _, err = f.engine.BreachingBefore(context.Background(), "", monday, 10, "")
+	assert.ErrorIs(t, err, itsm.ErrInvalid)
+
 	f.clock.Advance(6 * time.Hour) // Monday 15:00, due was 13:00
 	_, err = f.engine.Check(context.Background(), f.clock.Now())
 	require.NoError(t, err)
@@ -198,6 +211,9 @@ func TestBreach(t *testing.T) {
 	due, _, err := f.engine.Due(context.Background(), f.clock.Now().Add(1000*time.Hour), 10, "")
 	require.NoError(t, err)
 	assert.Empty(t, due)
+	ids, _, err = f.engine.BreachingBefore(context.Background(), "incident", f.clock.Now(), 10, "")
+	require.NoError(t, err)
+	assert.Equal(t, []string{inc.ID}, ids, "overdue clocks stay in the queue until they stop")
 }
 
 // The same history imported with backdated times gives the same clock as
@@ -375,3 +391,11 @@ func TestQueryRefusalsWriteNothing(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, before, after)
 }
+
+// slaWatcher is the operation pillar's SLAWatcher, restated here (pillars
+// never import each other): the engine must satisfy it as it is.
+type slaWatcher interface {
+	BreachingBefore(ctx context.Context, kind string, deadline time.Time, limit int, cursor string) (ids []string, next string, err error)
+}
+
+var _ slaWatcher = (*design.Engine)(nil)
