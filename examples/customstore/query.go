@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 
 	"github.com/redis/go-redis/v9"
 
@@ -40,14 +39,27 @@ type walk struct {
 	empty bool
 }
 
+// How a query reads its sorted set.
+const (
+	// served: the set yields the query's order; stop after limit+1 matches.
+	served = iota + 1
+	// grouped: the set yields the order of the first sort field; read
+	// until limit+1 matches and the end of the last one's group of equal
+	// first values, then sort the rest of the key here.
+	grouped
+	// gathered: read the narrowest range whole and sort it here.
+	gathered
+)
+
 // plan picks the sorted set for a query. A set ordered by (z1..zn, id) whose
 // leading fields z1..zm are fixed by equality filters yields documents in
 // the order (zm+1..zn, id); when that is the query's order (one direction
-// throughout) the page is read straight off the set, stopping after limit+1
-// matches: served is true. Otherwise (mixed directions, or an index suffix
-// whose leading fields are not fixed) the narrowest range is read whole and
-// sorted here, as a SQL database sorts rows no index orders.
-func (ki *kindInfo) plan(p storage.Plan) (w walk, served bool) {
+// throughout) the page is read straight off the set. Otherwise (mixed
+// directions, or an index suffix whose leading fields are not fixed) the
+// query reads the narrowest equality range whole, or, with no equality to
+// narrow it, walks the first sort field group by group; either way it sorts
+// what it read here, as a SQL database sorts rows that no index orders.
+func (ki *kindInfo) plan(p storage.Plan) (w walk, mode int) {
 	desc := len(p.Sort) > 0 && p.Sort[0].Desc
 	uniform := true
 	for _, o := range p.Sort {
@@ -61,16 +73,16 @@ func (ki *kindInfo) plan(p storage.Plan) (w walk, served bool) {
 		}
 		if uniform && (!desc || z.twin) {
 			for k := m; k >= 0; k-- {
-				if sortIs(p, ki.schema, z.fields[k:]) {
-					if !served || k > bestM {
-						best, bestM, served = zi, k, true
+				if slices.Equal(p.SortFields, z.fields[k:]) {
+					if mode != served || k > bestM {
+						best, bestM, mode = zi, k, served
 					}
 					break
 				}
 			}
 		}
-		if score := 2 * m; !served {
-			if m < len(z.fields) && rangeFilter(p, z.fields[m]) {
+		if score := 2 * m; mode != served {
+			if m < len(z.fields) && slices.Contains(p.FilterFields, z.fields[m]) {
 				score++
 			}
 			if score > bestScore {
@@ -78,36 +90,45 @@ func (ki *kindInfo) plan(p storage.Plan) (w walk, served bool) {
 			}
 		}
 	}
+	if mode != served {
+		mode = gathered
+		if bestM == 0 {
+			// No equality narrows anything: walk the first sort field.
+			mode, best = grouped, 1+p.SortFields[0]
+		}
+	}
 	z := ki.sets[best]
-	w = walk{key: z.key, desc: served && desc}
+	w = walk{key: z.key, desc: mode != gathered && desc}
 	if z.twin {
 		w.key += ":a"
 		if w.desc {
 			w.key = z.key + ":d"
 		}
 	}
-	var prefix []byte
+	var vals []storage.Value
 	for _, fi := range z.fields[:bestM] {
-		prefix = appendValue(prefix, p.Filters[eqFilter(p, fi)].Values[0])
+		vals = append(vals, p.Filters[eqFilter(p, fi)].Values[0])
 	}
-	w.lo = string(prefix)
+	prefix := encodeFields(vals)
+	w.lo = prefix
 	w.hi, w.hasHi = prefixEnd(w.lo)
 	if bestM < len(z.fields) {
-		w.narrow(p, string(prefix), z.fields[bestM])
+		w.narrow(p, prefix, z.fields[bestM])
 	}
-	if served && p.AfterSet {
-		var vals []storage.Value
-		for _, fi := range z.fields[:bestM] {
-			vals = append(vals, p.Filters[eqFilter(p, fi)].Values[0])
+	switch {
+	case !p.AfterSet || mode == gathered:
+	case mode == grouped && w.desc:
+		if end, ok := prefixEnd(encodeFields(p.After[:1])); ok {
+			w.upTo(end)
 		}
-		cm := member(append(vals, p.After...), p.AfterID, w.desc)
-		if w.desc {
-			w.upTo(cm)
-		} else if cm+"\x00" > w.lo {
-			w.lo = cm + "\x00"
-		}
+	case mode == grouped:
+		w.from(encodeFields(p.After[:1]))
+	case w.desc:
+		w.upTo(member(append(vals, p.After...), p.AfterID, true))
+	default:
+		w.from(member(append(vals, p.After...), p.AfterID, false) + "\x00")
 	}
-	return w, served
+	return w, mode
 }
 
 // eqFilter returns the position of an Eq filter on field fi, or -1.
@@ -118,15 +139,6 @@ func eqFilter(p storage.Plan, fi int) int {
 		}
 	}
 	return -1
-}
-
-func rangeFilter(p storage.Plan, fi int) bool {
-	return slices.Contains(p.FilterFields, fi)
-}
-
-// sortIs reports whether the query sorts by exactly the fields fs.
-func sortIs(p storage.Plan, s storage.Schema, fs []int) bool {
-	return slices.Equal(p.SortFields, fs)
 }
 
 // narrow tightens the range with the filters on field fi, the first field
@@ -200,14 +212,16 @@ const maxBatch = 1000
 
 // query runs a checked plan.
 func (s *Store) query(ctx context.Context, ki *kindInfo, p storage.Plan) (storage.Page, error) {
-	w, served := ki.plan(p)
+	w, mode := ki.plan(p)
 	var docs []storage.Document
 	seen := map[string]bool{}
 	batch := maxBatch
-	if served {
+	if mode != gathered {
 		batch = p.Limit + 1
 	}
-	for !w.empty && (!served || len(docs) <= p.Limit) {
+	var bound storage.Value // grouped: the first sort value of match limit+1
+	bounded, stop := false, false
+	for !w.empty && !stop {
 		if w.hasHi && w.lo >= w.hi {
 			break
 		}
@@ -226,7 +240,7 @@ func (s *Store) query(ctx context.Context, ki *kindInfo, p storage.Plan) (storag
 		if err != nil {
 			return storage.Page{}, fmt.Errorf("customstore: query %s: %w", ki.schema.Kind, err)
 		}
-		for i := 0; i+3 < len(r); i += 4 {
+		for i := 0; i+3 < len(r) && !stop; i += 4 {
 			m, _ := r[i].(string)
 			id, err := memberID(m)
 			if err != nil {
@@ -235,6 +249,10 @@ func (s *Store) query(ctx context.Context, ki *kindInfo, p storage.Plan) (storag
 			d, ok, err := ki.decodeDoc(id, r[i+1], r[i+2], r[i+3])
 			if err != nil {
 				return storage.Page{}, err
+			}
+			if ok && bounded && d.Fields[p.SortFields[0]].Compare(bound) != 0 {
+				stop = true
+				break
 			}
 			if ok && !seen[id] && p.Matches(d) && p.AfterCursor(d) {
 				seen[id] = true
@@ -245,13 +263,21 @@ func (s *Store) query(ctx context.Context, ki *kindInfo, p storage.Plan) (storag
 			} else {
 				w.lo = m + "\x00"
 			}
+			if len(docs) > p.Limit {
+				switch mode {
+				case served:
+					stop = true
+				case grouped:
+					bound, bounded = docs[p.Limit].Fields[p.SortFields[0]], true
+				}
+			}
 		}
 		if len(r) < 4*batch {
 			break
 		}
 		batch = min(2*batch, maxBatch)
 	}
-	if !served {
+	if mode != served {
 		slices.SortFunc(docs, func(a, b storage.Document) int {
 			if p.Less(a, b) {
 				return -1
@@ -270,5 +296,3 @@ func (s *Store) query(ctx context.Context, ki *kindInfo, p storage.Plan) (storag
 	page.Docs = docs
 	return page, nil
 }
-
-var _ = strconv.Itoa
