@@ -10,9 +10,10 @@
 // interface the design pillar's calendars satisfy), MTBF per service, SLA
 // compliance (from "task_sla" clocks, see SLAInput), reopen rate,
 // first-contact resolution, backlog and backlog age, reassignment rate,
-// change success rate, emergency-change ratio, changes causing incidents and
-// request fulfilment time. Each KPI constant's doc comment is its definition:
-// what starts and stops its clock and what is excluded.
+// change success rate, emergency-change ratio, changes causing incidents,
+// request fulfilment time, and the volumes of incidents, requests and
+// changes opened. Each KPI constant's doc comment is its definition: what
+// starts and stops its clock and what is excluded.
 //
 // The engine reads field values from event Changes under the cross-pillar
 // names (service_id, assignment_group, priority, assigned_to,
@@ -33,6 +34,8 @@
 // from scratch and counting incrementally, in any batch sizes and across
 // restarts, give identical results; the tests prove it on a generated
 // history. Hosts that already relay the log can feed Engine.Apply directly.
+// Engine.Volume and Engine.KPIValue let the strategy pillar compare demand
+// with measured volume and refresh its objectives' measures.
 //
 // # The CSI register
 //

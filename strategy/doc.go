@@ -9,11 +9,13 @@
 //   - Business objectives: Objective links the outcomes the business wants
 //     to the portfolio services that support them and to measures, which may
 //     be KPIs of the improvement pillar (AddObjective, LinkService,
-//     RecordMeasure); an objective is achieved only when every measure meets
-//     its target.
+//     RecordMeasure, and RefreshMeasures from a KPISource such as the
+//     improvement pillar's Engine); an objective is achieved only when every
+//     measure meets its target.
 //   - Demand management: Demand records the expected volume of a service per
 //     period from a pattern of business activity; CompareDemand sets it
-//     against the volume a VolumeCounter measures.
+//     against the volume a VolumeCounter (such as the improvement pillar's
+//     Engine) measures.
 //   - Financial management: Money is integer minor units with an ISO 4217
 //     currency, never a float. CostModel holds a service's fixed and variable
 //     cost items in one currency (Cost gives the total and the cost per unit
