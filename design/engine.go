@@ -202,7 +202,9 @@ func (e *Engine) putCheckpoint(ctx context.Context, tx storage.Tx, seq int64) er
 // events of the definitions' kinds it handled (the clocks' own events are
 // consumed and skipped). Each record event is handled in one unit of work with the
 // checkpoint, so a failure leaves the engine where it was and Sync can
-// simply be called again.
+// simply be called again. A record event outside a calendar's horizon is an
+// error that stops Sync at that event until the calendar is widened: the
+// engine refuses to guess a clock.
 func (e *Engine) Sync(ctx context.Context) (int, error) {
 	if ctx == nil {
 		return 0, itsm.Invalidf("sla engine: nil context")

@@ -399,3 +399,35 @@ type slaWatcher interface {
 }
 
 var _ slaWatcher = (*design.Engine)(nil)
+
+// An OLA runs while its group holds the record: reassignment cancels it,
+// and a return restarts it from zero.
+func TestOLAFollowsTheGroup(t *testing.T) {
+	ola := design.Definition{ID: "network-ola", Type: design.OLA, Metric: design.Resolution, Kind: "incident",
+		Groups: []string{"network"}, Targets: map[int]time.Duration{1: 2 * time.Hour, 2: 4 * time.Hour, 3: 8 * time.Hour}}
+	f := newFixture(t, ola)
+	inc := &incident{ShortDescription: "packet loss", Priority: 2, AssignmentGroup: "service-desk"}
+	require.NoError(t, f.incidents.Create(as(agent), inc, storage.Command{}))
+	assign := func(g string) {
+		_, err := f.incidents.Change(as(agent), inc.ID, storage.Command{}, func(i *incident) error { i.AssignmentGroup = g; return nil })
+		require.NoError(t, err)
+	}
+	f.clock.Advance(time.Hour)
+	assign("network")
+	f.clock.Advance(time.Hour)
+	assign("servers")
+	f.sync(t)
+	c := f.clockOf(t, inc.ID, "network-ola")
+	assert.Equal(t, design.StageCanceled, c.State)
+	assert.Equal(t, design.OLA, c.Type)
+	assert.Equal(t, time.Hour, c.BusinessElapsed)
+	f.clock.Advance(time.Hour)
+	assign("network")
+	f.sync(t)
+	c = f.clockOf(t, inc.ID, "network-ola")
+	assert.Equal(t, design.StageInProgress, c.State)
+	assert.Equal(t, 1, c.ResetCount)
+	assert.Equal(t, time.Duration(0), c.ElapsedBefore)
+	assert.Equal(t, "network", c.AssignmentGroup)
+	assert.Equal(t, monday.Add(3*time.Hour+4*time.Hour), c.DueAt, "round the clock without a calendar")
+}
