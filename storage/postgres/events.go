@@ -171,6 +171,9 @@ func (u *unit) commitEvents(ctx context.Context) error {
 // storage.Backend and the comment at the top of this file. A limit below 1
 // is ErrInvalid; a negative after reads from the start.
 func (s *Store) ReadEvents(ctx context.Context, after int64, limit int) ([]itsm.Event, error) {
+	if ctx == nil {
+		return nil, errNilContext
+	}
 	if limit < 1 {
 		return nil, itsm.Invalidf("postgres: read events: limit %d, want at least 1", limit)
 	}
@@ -229,6 +232,9 @@ func readEventBatch(br pgx.BatchResults) ([]itsm.Event, error) {
 // History returns the events of one record in RecordVersion order; see
 // storage.Backend. A record without events has an empty history.
 func (s *Store) History(ctx context.Context, kind, id string) ([]itsm.Event, error) {
+	if ctx == nil {
+		return nil, errNilContext
+	}
 	if checkText(kind) != nil || checkText(id) != nil {
 		return nil, nil // nothing with such a name can be stored
 	}

@@ -184,3 +184,36 @@ func TestCorruptData(t *testing.T) {
 	require.NoError(t, err, "the other record's history is intact")
 	require.Len(t, h, 1)
 }
+
+// panicCtx panics when the driver looks at it, standing in for any panic
+// raised inside a Tx method.
+type panicCtx struct{ context.Context }
+
+func (panicCtx) Done() <-chan struct{} { panic("context exploded") }
+
+func TestPanicInsideTxMethod(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	require.NoError(t, s.Register(ctx, ticketSchema("ticket")))
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Update(ctx, func(tx storage.Tx) error {
+			if err := tx.Put(ctx, ticket("ticket", "a", 1, "g", "new", 1, time.Unix(0, 0)), 0); err != nil {
+				return err
+			}
+			_, err := tx.Get(panicCtx{ctx}, "ticket", "a")
+			return err
+		})
+	}()
+	select {
+	case err := <-done:
+		require.ErrorContains(t, err, "panicked")
+	case <-time.After(20 * time.Second):
+		t.Fatal("Update hangs after a panic inside a Tx method")
+	}
+	_, err := s.Get(ctx, "ticket", "a")
+	require.ErrorIs(t, err, itsm.ErrNotFound)
+	require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
+		return tx.Put(ctx, ticket("ticket", "a", 1, "g", "new", 1, time.Unix(0, 0)), 0)
+	}))
+}

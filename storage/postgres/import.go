@@ -18,6 +18,9 @@ import (
 // lock, so they get their Seq in the order given and readers see them all at
 // once, when the import commits. All or nothing.
 func (s *Store) Import(ctx context.Context, docs []storage.Document, events []itsm.Event) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	type group struct {
 		ki   *kindInfo
 		ids  []string

@@ -64,6 +64,9 @@ func SchemaVersion() int {
 // nothing left to do. A database migrated by a newer release (a version this
 // package does not know) is refused.
 func (s *Store) Migrate(ctx context.Context) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	ms, err := migrations()
 	if err != nil {
 		return err

@@ -30,6 +30,9 @@ import (
 // a change needs a migration of its own. Indexes added to a schema are
 // created when it is registered; indexes dropped from it are left in place.
 func (s *Store) Register(ctx context.Context, sc storage.Schema) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	if err := sc.Validate(); err != nil {
 		return err
 	}

@@ -85,6 +85,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	if pool == nil {
 		return nil, itsm.Invalidf("postgres: New without a pool")
 	}
+	if ctx == nil {
+		return nil, errNilContext
+	}
 	c := config{schema: DefaultSchema, migrate: true, readLockTimeout: DefaultEventReadLockTimeout}
 	for _, o := range opts {
 		o(&c)
@@ -122,6 +125,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 // string, as pgxpool.ParseConfig reads it) and returns a Store that owns the
 // connection pool: Close closes it.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	if ctx == nil {
+		return nil, errNilContext
+	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
@@ -231,6 +237,9 @@ type queryFunc func(ctx context.Context, sql string, args ...any) (pgx.Rows, err
 
 // Get returns the committed document; see storage.Backend.
 func (s *Store) Get(ctx context.Context, kind, id string) (storage.Document, error) {
+	if ctx == nil {
+		return storage.Document{}, errNilContext
+	}
 	ki, err := s.kind(kind)
 	if err != nil {
 		return storage.Document{}, err
@@ -315,6 +324,9 @@ func (sc *docScanner) scan(rows pgx.Rows, ki *kindInfo) (storage.Document, error
 
 // Query returns one page of committed documents; see storage.Backend.
 func (s *Store) Query(ctx context.Context, q storage.Query) (storage.Page, error) {
+	if ctx == nil {
+		return storage.Page{}, errNilContext
+	}
 	ki, err := s.kind(q.Kind)
 	if err != nil {
 		return storage.Page{}, err
@@ -354,6 +366,9 @@ func runQuery(ctx context.Context, qr queryFunc, ki *kindInfo, q storage.Query) 
 
 // Update runs fn in one unit of work; see storage.Backend and tx.go.
 func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	if fn == nil {
 		return itsm.Invalidf("postgres: update without a function")
 	}

@@ -21,6 +21,9 @@ import (
 // answer exactly where the BFS stops. Edges are found through the index on
 // the near field.
 func (s *Store) Traverse(ctx context.Context, p storage.TraverseParams) ([]storage.Hop, error) {
+	if ctx == nil {
+		return nil, errNilContext
+	}
 	if err := p.Check(); err != nil {
 		return nil, err
 	}

@@ -31,7 +31,10 @@ type unit struct {
 	events []itsm.Event
 }
 
-var errDone = itsm.Invalidf("postgres: unit of work used after its function returned")
+var (
+	errDone       = itsm.Invalidf("postgres: unit of work used after its function returned")
+	errNilContext = itsm.Invalidf("postgres: nil context")
+)
 
 // run calls fn, turning a panic into an error.
 func (u *unit) run(ctx context.Context, fn func(storage.Tx) error) (err error) {
@@ -48,8 +51,11 @@ func (u *unit) run(ctx context.Context, fn func(storage.Tx) error) (err error) {
 }
 
 // enter locks the unit for one operation and refuses when it is over or its
-// transaction is already aborted.
-func (u *unit) enter() error {
+// transaction is already aborted, or when ctx is nil.
+func (u *unit) enter(ctx context.Context) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	u.mu.Lock()
 	switch {
 	case u.done:
@@ -62,16 +68,16 @@ func (u *unit) enter() error {
 	return nil
 }
 
-// leave records err when it aborted the transaction (a server error inside
-// it, or a lost connection), then unlocks.
-func (u *unit) leave(err error) error {
-	if err != nil && u.failed == nil && u.begun {
+// leave records *errp when it aborted the transaction (a server error
+// inside it, or a lost connection), then unlocks. It is deferred, so the
+// unit is unlocked even when the operation panics.
+func (u *unit) leave(errp *error) {
+	if err := *errp; err != nil && u.failed == nil && u.begun {
 		if pc := u.conn.PgConn(); pc.IsClosed() || pc.TxStatus() != 'T' {
 			u.failed = err
 		}
 	}
 	u.mu.Unlock()
-	return err
 }
 
 // rawQuery runs sql in the unit's transaction, beginning it first when
@@ -144,39 +150,40 @@ func (r *batchRows) Err() error {
 }
 
 // Get returns the document as the unit sees it; see storage.Tx.
-func (u *unit) Get(ctx context.Context, kind, id string) (storage.Document, error) {
-	if err := u.enter(); err != nil {
+func (u *unit) Get(ctx context.Context, kind, id string) (_ storage.Document, err error) {
+	if err := u.enter(ctx); err != nil {
 		return storage.Document{}, err
 	}
+	defer u.leave(&err)
 	ki, err := u.s.kind(kind)
 	if err != nil {
-		return storage.Document{}, u.leave(err)
+		return storage.Document{}, err
 	}
-	d, err := getDoc(ctx, u.rawQuery, ki, id)
-	return d, u.leave(err)
+	return getDoc(ctx, u.rawQuery, ki, id)
 }
 
 // Query runs q inside the unit's transaction, so it sees the unit's own
 // writes too; see storage.Tx.
-func (u *unit) Query(ctx context.Context, q storage.Query) (storage.Page, error) {
-	if err := u.enter(); err != nil {
+func (u *unit) Query(ctx context.Context, q storage.Query) (_ storage.Page, err error) {
+	if err := u.enter(ctx); err != nil {
 		return storage.Page{}, err
 	}
+	defer u.leave(&err)
 	ki, err := u.s.kind(q.Kind)
 	if err != nil {
-		return storage.Page{}, u.leave(err)
+		return storage.Page{}, err
 	}
-	p, err := runQuery(ctx, u.rawQuery, ki, q)
-	return p, u.leave(err)
+	return runQuery(ctx, u.rawQuery, ki, q)
 }
 
 // Put writes d at version d.Version when the stored version is expected;
 // see storage.Tx.
-func (u *unit) Put(ctx context.Context, d storage.Document, expected int64) error {
-	if err := u.enter(); err != nil {
+func (u *unit) Put(ctx context.Context, d storage.Document, expected int64) (err error) {
+	if err := u.enter(ctx); err != nil {
 		return err
 	}
-	return u.leave(u.put(ctx, d, expected))
+	defer u.leave(&err)
+	return u.put(ctx, d, expected)
 }
 
 func (u *unit) put(ctx context.Context, d storage.Document, expected int64) error {
@@ -264,11 +271,12 @@ func checkText(s string) error {
 }
 
 // Delete removes the document at version; see storage.Tx.
-func (u *unit) Delete(ctx context.Context, kind, id string, version int64) error {
-	if err := u.enter(); err != nil {
+func (u *unit) Delete(ctx context.Context, kind, id string, version int64) (err error) {
+	if err := u.enter(ctx); err != nil {
 		return err
 	}
-	return u.leave(u.delete(ctx, kind, id, version))
+	defer u.leave(&err)
+	return u.delete(ctx, kind, id, version)
 }
 
 func (u *unit) delete(ctx context.Context, kind, id string, version int64) error {
@@ -305,12 +313,12 @@ func (u *unit) delete(ctx context.Context, kind, id string, version int64) error
 // is created on first use, once per database, on a connection of its own
 // (so that its creation commits even if the unit rolls back, and no pooled
 // connection is waited for while the unit holds one).
-func (u *unit) NextSequence(ctx context.Context, name string) (int64, error) {
-	if err := u.enter(); err != nil {
+func (u *unit) NextSequence(ctx context.Context, name string) (_ int64, err error) {
+	if err := u.enter(ctx); err != nil {
 		return 0, err
 	}
-	n, err := u.nextSequence(ctx, name)
-	return n, u.leave(err)
+	defer u.leave(&err)
+	return u.nextSequence(ctx, name)
 }
 
 func (u *unit) nextSequence(ctx context.Context, name string) (int64, error) {
@@ -366,8 +374,8 @@ func (s *Store) createSequence(ctx context.Context, name, seq string) error {
 
 // Append buffers events; they are inserted and get their Seq when the unit
 // commits; see storage.Tx.
-func (u *unit) Append(_ context.Context, events ...itsm.Event) error {
-	if err := u.enter(); err != nil {
+func (u *unit) Append(ctx context.Context, events ...itsm.Event) error {
+	if err := u.enter(ctx); err != nil {
 		return err
 	}
 	defer u.mu.Unlock()
