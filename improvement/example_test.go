@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/pillars-itsm/pillars/improvement"
@@ -21,9 +22,9 @@ type ticket struct {
 	Priority        int    `json:"priority"`
 }
 
-// Example computes KPIs from the event log of a few incidents on the
-// default store, then opens a CSI item on the worst one.
-func Example() {
+// exampleHistory writes three incidents on the mail service to a memory
+// store; the last one is reopened once.
+func exampleHistory() (*memory.Store, *itsm.FakeClock) {
 	ctx := context.Background()
 	store := memory.New()
 	clock := itsm.NewFakeClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
@@ -34,10 +35,8 @@ func Example() {
 	_ = coll.Register(ctx, store)
 	incidents, _ := storage.NewRecords(store, coll, machine, storage.RecordsConfig{Prefix: "INC", Clock: clock})
 	agent := itsm.WithActor(ctx, itsm.Actor{ID: "ann", Roles: []string{"agent"}})
-
-	// Three incidents on the mail service; the last one is reopened once.
 	for i, work := range []time.Duration{time.Hour, 2 * time.Hour, 3 * time.Hour} {
-		inc := &ticket{ServiceID: "email", AssignmentGroup: "desk", Priority: 2}
+		inc := &ticket{ServiceID: "email", AssignmentGroup: "desk", Priority: 2 + i%2}
 		_ = incidents.Create(agent, inc, storage.Command{})
 		clock.Advance(15 * time.Minute)
 		_, _ = incidents.Fire(agent, inc.ID, "start", storage.Command{}, nil)
@@ -50,6 +49,15 @@ func Example() {
 			_, _ = incidents.Fire(agent, inc.ID, "resolve", storage.Command{}, nil)
 		}
 	}
+	return store, clock
+}
+
+// Example computes KPIs from the event log of a few incidents on the
+// default store, then opens a CSI item on the worst one.
+func Example() {
+	ctx := context.Background()
+	store, clock := exampleHistory()
+	agent := itsm.WithActor(ctx, itsm.Actor{ID: "ann", Roles: []string{"agent"}})
 
 	engine, _ := improvement.Open(ctx, store, improvement.Config{})
 	n, _ := engine.Sync(ctx) // reads the log after its checkpoint and saves a new one
@@ -78,4 +86,53 @@ func Example() {
 	// CSI0000001 identified: baseline 2.92 h, target 2.00 h, step 2 "Define what you will measure"
 	// start,end,service,count,hits,mean_seconds,value
 	// 2026-11-02,2026-11-03,email,3,0,10500,2.9166666666666665
+}
+
+// ExampleSaveChart draws MTTR by priority as bars and writes it as SVG.
+func ExampleSaveChart() {
+	ctx := context.Background()
+	store, _ := exampleHistory()
+	engine, _ := improvement.Open(ctx, store, improvement.Config{})
+	_, _ = engine.Sync(ctx)
+	res, _ := engine.Compute(improvement.Query{KPI: improvement.MTTR, By: []improvement.Dimension{improvement.ByPriority}})
+	for _, r := range res.Rows {
+		fmt.Printf("P%d: %d resolved, mean %v\n", r.Priority, r.Count, r.Mean)
+	}
+	dir, _ := os.MkdirTemp("", "kpi")
+	defer os.RemoveAll(dir)
+	err := improvement.SaveChart(filepath.Join(dir, "mttr.svg"), res, improvement.ChartOptions{Title: "MTTR by priority"})
+	fmt.Println("chart written:", err == nil)
+	// Output:
+	// P2: 2 resolved, mean 3h15m0s
+	// P3: 1 resolved, mean 2h15m0s
+	// chart written: true
+}
+
+// ExampleSummary prints every KPI of a day as a table.
+func ExampleSummary() {
+	ctx := context.Background()
+	store, _ := exampleHistory()
+	engine, _ := improvement.Open(ctx, store, improvement.Config{})
+	_, _ = engine.Sync(ctx)
+	day := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	summary, _ := engine.Summary(day, day.AddDate(0, 0, 1))
+	_ = summary.WriteText(os.Stdout)
+	// Output:
+	// KPI                        value   measured
+	// mtta                       0.25 h  3
+	// mttr                       2.92 h  3
+	// mtbf                       0.33 h  3
+	// sla_compliance             -       0
+	// reopen_rate                33.3 %  3
+	// first_contact_resolution   66.7 %  3
+	// backlog                    -       0
+	// backlog_age                -       0
+	// reassignment_rate          0.0 %   3
+	// change_success_rate        -       0
+	// emergency_change_ratio     -       0
+	// changes_causing_incidents  -       0
+	// request_fulfilment_time    -       0
+	// incident_volume            3       3
+	// request_volume             -       0
+	// change_volume              -       0
 }
