@@ -335,14 +335,15 @@ type Catalogue struct {
 	items     *storage.Records[CatalogItem, *CatalogItem]
 }
 
-// ServiceLifecycle is the default service lifecycle: pipeline -launch->
-// catalogue -retire-> retired, and withdraw from the pipeline.
+// ServiceLifecycle is the default service lifecycle, with the strategy
+// pillar's portfolio names: pipeline -charter-> catalogue, retire from
+// either to retired, revive from retired back to the pipeline.
 func ServiceLifecycle() *itsm.Lifecycle[*Service] {
 	return itsm.NewLifecycle[*Service](ServiceKind).
-		Initial(ServicePipeline).States(ServiceCatalogue).Final(ServiceRetired).
-		Event("launch", ServiceCatalogue, ServicePipeline).
-		Event("retire", ServiceRetired, ServiceCatalogue).
-		Event("withdraw", ServiceRetired, ServicePipeline)
+		Initial(ServicePipeline).States(ServiceCatalogue, ServiceRetired).
+		Event("charter", ServiceCatalogue, ServicePipeline).
+		Event("retire", ServiceRetired, ServicePipeline, ServiceCatalogue).
+		Event("revive", ServicePipeline, ServiceRetired)
 }
 
 func publication[T any](kind string) *itsm.Lifecycle[T] {
@@ -371,7 +372,8 @@ func NewCatalogue(ctx context.Context, cfg CatalogueConfig) (*Catalogue, error) 
 	if err := svcColl.Register(ctx, cfg.Backend); err != nil {
 		return nil, err
 	}
-	rc.Prefix = "SVC"
+	// Services go unnumbered, as in ServiceNow's cmdb_ci_service (the
+	// strategy pillar's portfolio entries carry the SVC numbers).
 	c := &Catalogue{}
 	if c.services, err = storage.NewRecords(cfg.Backend, svcColl, sm, rc); err != nil {
 		return nil, err
@@ -408,8 +410,8 @@ func NewCatalogue(ctx context.Context, cfg CatalogueConfig) (*Catalogue, error) 
 	return c, nil
 }
 
-// Services returns the command runner of services (create, fire launch /
-// retire / withdraw, change, history).
+// Services returns the command runner of services (create, fire charter /
+// retire / revive, change, history).
 func (c *Catalogue) Services() *storage.Records[Service, *Service] { return c.services }
 
 // Offerings returns the command runner of offerings.
@@ -459,7 +461,7 @@ func (c *Catalogue) liveService(ctx context.Context, id, kind string) error {
 		return (&itsm.ValidationError{Kind: kind}).Add("service_id", fmt.Sprintf("service %q: %v", id, err))
 	}
 	if s.State == ServiceRetired {
-		return (&itsm.ValidationError{Kind: kind}).Add("service_id", fmt.Sprintf("service %s is retired", s.Number))
+		return (&itsm.ValidationError{Kind: kind}).Add("service_id", fmt.Sprintf("service %q is retired", s.Name))
 	}
 	return nil
 }
@@ -508,7 +510,7 @@ func (c *Catalogue) Orderable(ctx context.Context, itemID string) error {
 		return err
 	}
 	if s.State != ServiceCatalogue {
-		return itsm.Invalidf("%s %s: service %s is %s, not in the catalogue", CatalogItemKind, it.Number, s.Number, s.State)
+		return itsm.Invalidf("%s %s: service %q is %s, not in the catalogue", CatalogItemKind, it.Number, s.Name, s.State)
 	}
 	return nil
 }

@@ -44,7 +44,7 @@ func TestCatalogueOrderFlow(t *testing.T) {
 	ctx := as(agent)
 	svc := &design.Service{Name: "End-user computing", Type: design.BusinessService, Owner: "olga", SupportGroup: "desktop", Criticality: 2}
 	require.NoError(t, c.Services().Create(ctx, svc, storage.Command{}))
-	assert.Equal(t, "SVC0000001", svc.Number)
+	assert.Empty(t, svc.Number, "services go unnumbered")
 	state, err := c.ServiceState(context.Background(), svc.ID)
 	require.NoError(t, err)
 	assert.Equal(t, design.ServicePipeline, state)
@@ -55,12 +55,12 @@ func TestCatalogueOrderFlow(t *testing.T) {
 	item.OfferingID = off.ID
 	require.NoError(t, c.AddItem(ctx, item, storage.Command{}))
 
-	// Not orderable until the item is published and the service launched.
+	// Not orderable until the item is published and the service chartered.
 	assert.ErrorIs(t, c.Orderable(context.Background(), item.ID), itsm.ErrInvalid)
 	_, err = c.Items().Fire(ctx, item.ID, "publish", storage.Command{}, nil)
 	require.NoError(t, err)
 	assert.ErrorIs(t, c.Orderable(context.Background(), item.ID), itsm.ErrInvalid)
-	_, err = c.Services().Fire(ctx, svc.ID, "launch", storage.Command{}, nil)
+	_, err = c.Services().Fire(ctx, svc.ID, "charter", storage.Command{}, nil)
 	require.NoError(t, err)
 	require.NoError(t, c.Orderable(context.Background(), item.ID))
 
@@ -126,7 +126,7 @@ func TestCatalogueRefusalsWriteNothing(t *testing.T) {
 	require.NoError(t, c.Services().Create(ctx, svc, storage.Command{}))
 	retired := &design.Service{Name: "Fax", Type: design.TechnicalService, Owner: "olga", SupportGroup: "telecom", Criticality: 4}
 	require.NoError(t, c.Services().Create(ctx, retired, storage.Command{}))
-	_, err := c.Services().Fire(ctx, retired.ID, "withdraw", storage.Command{}, nil)
+	_, err := c.Services().Fire(ctx, retired.ID, "retire", storage.Command{}, nil)
 	require.NoError(t, err)
 	before, err := store.ReadEvents(context.Background(), 0, 1000)
 	require.NoError(t, err)
@@ -181,7 +181,7 @@ func TestCatalogueRefusalsWriteNothing(t *testing.T) {
 	for _, tc := range tests {
 		assert.ErrorIs(t, tc.run(), itsm.ErrInvalid, tc.name)
 	}
-	_, err = c.Services().Fire(ctx, retired.ID, "launch", storage.Command{}, nil)
+	_, err = c.Services().Fire(ctx, retired.ID, "charter", storage.Command{}, nil)
 	assert.ErrorIs(t, err, itsm.ErrInvalidTransition)
 	after, err := store.ReadEvents(context.Background(), 0, 1000)
 	require.NoError(t, err)

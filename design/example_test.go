@@ -77,7 +77,7 @@ func ExampleCatalogue() {
 
 	svc := &design.Service{Name: "Identity", Type: design.BusinessService, Owner: "olga", SupportGroup: "iam", Criticality: 1}
 	_ = cat.Services().Create(agent, svc, storage.Command{})
-	_, _ = cat.Services().Fire(agent, svc.ID, "launch", storage.Command{}, nil)
+	_, _ = cat.Services().Fire(agent, svc.ID, "charter", storage.Command{}, nil)
 	item := &design.CatalogItem{Name: "Admin rights", ServiceID: svc.ID, Category: "access",
 		Fields:           []design.FormField{{Name: "system", Label: "System", Type: design.FieldChoice, Required: true, Choices: []string{"erp", "crm"}}},
 		ApprovalRequired: true, ApproverGroup: "security",
