@@ -60,6 +60,9 @@ func New(rdb redis.UniversalClient, prefix string) (*Store, error) {
 	return &Store{rdb: rdb, prefix: "{" + prefix + "}:", kinds: map[string]*kindInfo{}}, nil
 }
 
+// Prefix returns the prefix the Store was opened with.
+func (s *Store) Prefix() string { return s.prefix[1 : len(s.prefix)-2] }
+
 func (s *Store) docKey(kind, id string) string  { return s.prefix + "doc:" + kind + ":" + id }
 func (s *Store) histKey(kind, id string) string { return s.prefix + "hist:" + kind + ":" + id }
 func (s *Store) logKey() string                 { return s.prefix + "log" }
@@ -80,6 +83,12 @@ func (s *Store) Register(ctx context.Context, sc storage.Schema) error {
 	if err := sc.Validate(); err != nil {
 		return err
 	}
+	s.mu.RLock()
+	known := s.kinds[sc.Kind]
+	s.mu.RUnlock()
+	if known != nil && known.schema.Equal(sc) {
+		return nil
+	}
 	enc, err := json.Marshal(sc)
 	if err != nil {
 		return fmt.Errorf("customstore: register %s: %w", sc.Kind, err)
@@ -99,8 +108,18 @@ func (s *Store) Register(ctx context.Context, sc storage.Schema) error {
 			return fmt.Errorf("%w: customstore: kind %s is already registered with a different schema", itsm.ErrConflict, sc.Kind)
 		}
 	}
+	ki := newKindInfo(s.prefix, sc)
+	s.mu.Lock()
+	s.kinds[sc.Kind] = ki
+	s.mu.Unlock()
+	return nil
+}
+
+// newKindInfo lists the sorted sets of a kind: ids, each field (with a
+// descending twin) and each composite index (with a twin).
+func newKindInfo(prefix string, sc storage.Schema) *kindInfo {
 	ki := &kindInfo{schema: sc}
-	base := s.prefix + "ix:" + sc.Kind + ":"
+	base := prefix + "ix:" + sc.Kind + ":"
 	ki.sets = append(ki.sets, zset{key: base + "id"})
 	for i, f := range sc.Fields {
 		ki.sets = append(ki.sets, zset{key: base + "f:" + f.Name, fields: []int{i}, twin: true})
@@ -115,10 +134,10 @@ func (s *Store) Register(ctx context.Context, sc storage.Schema) error {
 	// Own copies: the caller may reuse its slices.
 	ki.schema.Fields = slices.Clone(sc.Fields)
 	ki.schema.Indexes = slices.Clone(sc.Indexes)
-	s.mu.Lock()
-	s.kinds[sc.Kind] = ki
-	s.mu.Unlock()
-	return nil
+	for i := range ki.schema.Indexes {
+		ki.schema.Indexes[i].Fields = slices.Clone(sc.Indexes[i].Fields)
+	}
+	return ki
 }
 
 // kind returns a registered kind, ErrInvalid otherwise.

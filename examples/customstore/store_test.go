@@ -7,11 +7,14 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pillars-itsm/pillars/examples/customstore"
+	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/storage/storagetest"
 )
@@ -75,4 +78,135 @@ func dropPrefix(t testing.TB, rdb *redis.Client, prefix string) {
 func TestConformance(t *testing.T) {
 	redisClient(t)
 	storagetest.Run(t, func(t *testing.T) storage.Backend { return newStore(t) })
+}
+
+func TestNewRefusesBadInput(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	cases := map[string]struct {
+		rdb    redis.UniversalClient
+		prefix string
+	}{
+		"nil client":     {nil, "ok"},
+		"empty prefix":   {rdb, ""},
+		"hash tag":       {rdb, "a{b}"},
+		"space":          {rdb, "a b"},
+		"glob":           {rdb, "a*"},
+		"colon":          {rdb, "a:b"},
+		"unicode":        {rdb, "é"},
+		"newline":        {rdb, "a\nb"},
+		"empty with tag": {rdb, "{}"},
+	}
+	for what, c := range cases {
+		s, err := customstore.New(c.rdb, c.prefix)
+		require.ErrorIs(t, err, itsm.ErrInvalid, what)
+		require.Nil(t, s, what)
+	}
+}
+
+// An unreachable Redis gives errors, never panics, and never a sentinel
+// that would make a caller believe something about the data.
+func TestUnreachable(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	defer rdb.Close()
+	s, err := customstore.New(rdb, "down")
+	require.NoError(t, err)
+	ctx := t.Context()
+	sc := storage.Schema{Kind: "thing", Fields: []storage.Field{{Name: "n", Type: storage.TypeInt}}}
+	calls := map[string]func() error{
+		"Register":   func() error { return s.Register(ctx, sc) },
+		"ReadEvents": func() error { _, err := s.ReadEvents(ctx, 0, 10); return err },
+		"History":    func() error { _, err := s.History(ctx, "thing", "a"); return err },
+		"Update": func() error {
+			return s.Update(ctx, func(tx storage.Tx) error { _, err := tx.NextSequence(ctx, "x"); return err })
+		},
+	}
+	for what, call := range calls {
+		err := call()
+		require.Error(t, err, what)
+		for _, sentinel := range []error{itsm.ErrNotFound, itsm.ErrConflict, itsm.ErrInvalid} {
+			require.NotErrorIs(t, err, sentinel, what)
+		}
+	}
+}
+
+// Two Store values on one prefix are two app instances sharing a Redis:
+// they see each other's writes, agree on schemas, never lose an update and
+// number events without gaps or repeats.
+func TestTwoInstances(t *testing.T) {
+	a := newStore(t)
+	rdb := redisClient(t)
+	b, err := customstore.New(rdb, a.Prefix())
+	require.NoError(t, err)
+	ctx := t.Context()
+	sc := storage.Schema{Kind: "counter", Fields: []storage.Field{{Name: "n", Type: storage.TypeInt}}}
+	require.NoError(t, a.Register(ctx, sc))
+	other := sc
+	other.Fields = []storage.Field{{Name: "m", Type: storage.TypeInt}}
+	require.ErrorIs(t, b.Register(ctx, other), itsm.ErrConflict, "the schema lives in Redis, not in one instance")
+	require.NoError(t, b.Register(ctx, sc))
+
+	doc := func(v, n int64) storage.Document {
+		return storage.Document{Kind: "counter", ID: "c", Version: v, Fields: []storage.Value{storage.Int(n)}}
+	}
+	require.NoError(t, a.Update(ctx, func(tx storage.Tx) error { return tx.Put(ctx, doc(1, 0), 0) }))
+	const perInstance = 40
+	var wg sync.WaitGroup
+	for _, s := range []*customstore.Store{a, b, a, b} {
+		wg.Go(func() {
+			for done := 0; done < perInstance; {
+				err := s.Update(ctx, func(tx storage.Tx) error {
+					d, err := tx.Get(ctx, "counter", "c")
+					if err != nil {
+						return err
+					}
+					ev := itsm.Event{ID: itsm.NewID(), Kind: "counter", RecordID: "c", RecordVersion: d.Version + 1, Name: itsm.EventUpdate}
+					if err := tx.Put(ctx, doc(d.Version+1, d.Fields[0].Int64()+1), d.Version); err != nil {
+						return err
+					}
+					return tx.Append(ctx, ev)
+				})
+				if err == nil {
+					done++
+				} else if !assert.ErrorIs(t, err, itsm.ErrConflict) {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got, err := b.Get(ctx, "counter", "c")
+	require.NoError(t, err)
+	require.Equal(t, int64(4*perInstance), got.Fields[0].Int64())
+	evs, err := a.ReadEvents(ctx, 0, 1000)
+	require.NoError(t, err)
+	require.Len(t, evs, 4*perInstance)
+	for i, e := range evs {
+		require.Equal(t, int64(i+1), e.Seq, "Seq is dense: numbered inside the commit script")
+	}
+}
+
+// Data someone else wrote under the prefix is reported, not trusted.
+func TestCorruptData(t *testing.T) {
+	s := newStore(t)
+	rdb := redisClient(t)
+	ctx := t.Context()
+	sc := storage.Schema{Kind: "thing", Fields: []storage.Field{{Name: "n", Type: storage.TypeInt}}}
+	require.NoError(t, s.Register(ctx, sc))
+	key := "{" + s.Prefix() + "}:doc:thing:"
+	require.NoError(t, rdb.HSet(ctx, key+"bad_version", "v", "x", "d", "", "f", "").Err())
+	require.NoError(t, rdb.HSet(ctx, key+"bad_fields", "v", "1", "d", "", "f", "abc").Err())
+	for _, id := range []string{"bad_version", "bad_fields"} {
+		_, err := s.Get(ctx, "thing", id)
+		require.Error(t, err, id)
+		require.NotErrorIs(t, err, itsm.ErrNotFound, id)
+		err = s.Update(ctx, func(tx storage.Tx) error { _, err := tx.Get(ctx, "thing", id); return err })
+		require.Error(t, err, id)
+	}
+	require.NoError(t, rdb.XAdd(ctx, &redis.XAddArgs{Stream: "{" + s.Prefix() + "}:log", ID: "1-0", Values: []string{"e", "{not json"}}).Err())
+	_, err := s.ReadEvents(ctx, 0, 10)
+	require.Error(t, err)
+	require.NoError(t, rdb.ZAdd(ctx, "{"+s.Prefix()+"}:ix:thing:id", redis.Z{Member: "\xff"}).Err())
+	_, err = s.Query(ctx, storage.Query{Kind: "thing"})
+	require.Error(t, err, "an index member that names no id")
 }
