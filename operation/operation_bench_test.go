@@ -189,3 +189,40 @@ func rawIncidents(tb testing.TB, f fixture, n int) ([]storage.Document, []itsm.E
 	}
 	return docs, events
 }
+
+// BenchmarkIncidentLifecycleRecords runs the same seven steps through the
+// generic storage.Records runner the Desk is built on (same lifecycle, no
+// Desk checks: directory, priority, child query), to show what the Desk adds.
+func BenchmarkIncidentLifecycleRecords(b *testing.B) {
+	f := newFixture(b)
+	ctx := as(ann)
+	recs := f.desk.Incidents()
+	set := func(fn func(*operation.Incident)) func(*operation.Incident) error {
+		return func(i *operation.Incident) error { fn(i); return nil }
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		inc := &operation.Incident{ShortDescription: "VPN drops", CallerID: "carl", Impact: 2, Urgency: 2, Priority: 3}
+		if err := recs.Create(ctx, inc, storage.Command{}); err != nil {
+			b.Fatal(err)
+		}
+		id := inc.ID
+		must := func(_ *operation.Incident, err error) {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		must(recs.Change(ctx, id, storage.Command{}, set(func(i *operation.Incident) { i.AssignmentGroup, i.AssignedTo = "network", "ann" })))
+		must(recs.Fire(ctx, id, operation.EventStart, storage.Command{}, nil))
+		must(recs.Fire(ctx, id, operation.EventHold, storage.Command{}, set(func(i *operation.Incident) { i.HoldReason = operation.HoldAwaitingCaller })))
+		must(recs.Fire(ctx, id, operation.EventResume, storage.Command{}, nil))
+		must(recs.Fire(ctx, id, operation.EventResolve, storage.Command{}, set(func(i *operation.Incident) {
+			i.ResolutionCode, i.ResolutionNotes = operation.ResolvedPermanently, "fixed"
+		})))
+		must(recs.Fire(ctx, id, operation.EventClose, storage.Command{}, nil))
+	}
+	perIncident := float64(b.Elapsed().Microseconds()) / float64(b.N)
+	b.ReportMetric(perIncident, "µs/incident")
+	b.ReportMetric(1e6/perIncident, "incidents/s")
+}
