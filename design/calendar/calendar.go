@@ -111,7 +111,8 @@ func (d Date) valid() bool {
 }
 
 // Closure is a one-off stretch of non-working time, [Start, End) as instants
-// (an office move, a site-wide outage window).
+// (an office move, a site-wide outage window), applied in whole seconds: a
+// closure starting or ending within a second closes that whole second.
 type Closure struct {
 	Start  time.Time
 	End    time.Time
