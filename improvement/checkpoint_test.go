@@ -1,0 +1,106 @@
+package improvement_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pillars-itsm/pillars/improvement"
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/storage/memory"
+)
+
+func TestTwoEnginesOfOneNameConflict(t *testing.T) {
+	k := newKit(t)
+	scenario(t, k)
+	ctx := context.Background()
+	cfg := improvement.Config{CheckpointEvery: 1 << 30}
+	a, err := improvement.Open(ctx, k.store, cfg)
+	require.NoError(t, err)
+	b, err := improvement.Open(ctx, k.store, cfg)
+	require.NoError(t, err)
+	_, err = a.Sync(ctx)
+	require.NoError(t, err)
+	_, err = b.Sync(ctx)
+	require.NoError(t, err)
+	require.NoError(t, a.Checkpoint(ctx))
+	require.ErrorIs(t, b.Checkpoint(ctx), itsm.ErrConflict, "b did not start from a's checkpoint")
+	again, err := improvement.Open(ctx, k.store, cfg)
+	require.NoError(t, err)
+	assert.Equal(t, a.Seq(), again.Seq())
+	other, err := improvement.Open(ctx, k.store, improvement.Config{Name: "other", CheckpointEvery: 1 << 30})
+	require.NoError(t, err)
+	assert.Zero(t, other.Seq(), "engines of other names keep their own checkpoints")
+}
+
+func TestCorruptCheckpointIsRefused(t *testing.T) {
+	ctx := context.Background()
+	for name, data := range map[string]string{
+		"not json":         `{`,
+		"unknown format":   `{"format":99,"seq":1,"parts":0}`,
+		"missing part":     `{"format":1,"seq":1,"parts":1,"bytes":10,"sha256":"00"}`,
+		"negative parts":   `{"format":1,"seq":1,"parts":-1}`,
+		"checksum differs": `{"format":1,"seq":0,"parts":0,"bytes":0,"sha256":"00"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			store := memory.New()
+			_, err := improvement.Open(ctx, store, improvement.Config{}) // declares the kind
+			require.NoError(t, err)
+			require.NoError(t, store.Update(ctx, func(tx storage.Tx) error {
+				return tx.Put(ctx, storage.Document{Kind: improvement.CheckpointKind, ID: "kpi", Version: 1, Data: []byte(data)}, 0)
+			}))
+			_, err = improvement.Open(ctx, store, improvement.Config{})
+			require.ErrorIs(t, err, itsm.ErrInvalid)
+		})
+	}
+}
+
+// TestConcurrentSyncAndCompute runs writers, syncs and queries at once (run
+// it with -race); at the end the engine agrees with a fresh recount.
+func TestConcurrentSyncAndCompute(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	evs := newHistory(9, true).generate(300, day0)
+	e, err := improvement.Open(ctx, store, improvement.Config{BatchSize: 100})
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer close(done)
+		appendEvents(t, store, evs, 97)
+	}()
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := e.Compute(improvement.Query{KPI: improvement.Backlog, Period: improvement.PeriodDay}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for {
+		_, err := e.Sync(ctx)
+		require.NoError(t, err)
+		select {
+		case <-done:
+			wg.Wait()
+			_, err := e.Sync(ctx)
+			require.NoError(t, err)
+			fresh := openSynced(t, store, improvement.Config{Name: "fresh"})
+			require.Equal(t, improvement.StateOf(fresh), improvement.StateOf(e))
+			return
+		default:
+		}
+	}
+}
