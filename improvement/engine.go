@@ -33,6 +33,11 @@ type SLAInput struct {
 	// ticket's values are used. Defaults: service_id, assignment_group,
 	// priority.
 	ServiceField, GroupField, PriorityField string
+	// MetricField and Metrics narrow SLACompliance to clocks of some
+	// metrics (the design pillar's "response" or "resolution"); empty
+	// Metrics counts every clock. MetricField defaults to "metric".
+	MetricField string
+	Metrics     []string
 }
 
 // Config configures an Engine. The zero value reads the cross-pillar kinds
@@ -92,6 +97,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.SLA.ServiceField, "service_id")
 	def(&c.SLA.GroupField, "assignment_group")
 	def(&c.SLA.PriorityField, "priority")
+	def(&c.SLA.MetricField, "metric")
 	if c.SLA.Completed == nil {
 		c.SLA.Completed = []string{"completed"}
 	}
@@ -133,6 +139,7 @@ type Engine struct {
 	fulfil  map[string]bool
 	ended   map[string]bool
 	slaDone map[string]bool
+	metrics map[string]bool // nil: every metric
 }
 
 // New returns an engine at the start of the log that is fed through Apply
@@ -147,6 +154,9 @@ func New(cfg Config) (*Engine, error) {
 	e.fulfil = setOf(cfg.RequestFulfilled)
 	e.ended = setOf(cfg.RequestEnded)
 	e.slaDone = setOf(cfg.SLA.Completed)
+	if len(cfg.SLA.Metrics) > 0 {
+		e.metrics = setOf(cfg.SLA.Metrics)
+	}
 	return e, nil
 }
 

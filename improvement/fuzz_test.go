@@ -119,3 +119,38 @@ func TestSLAClockStages(t *testing.T) {
 		t.Fatalf("want one breached P1 clock, got %+v", res.Rows)
 	}
 }
+
+// TestSLAMetricsFilter counts only the clocks of the configured metrics.
+func TestSLAMetricsFilter(t *testing.T) {
+	log := parseEvents(strings.Join([]string{
+		`task_sla|create|in_progress|task_id="x";metric="response";priority=1`,
+		`task_sla|complete|completed|`,
+	}, "\n"))
+	log2 := parseEvents(`task_sla|create|in_progress|task_id="y";metric="resolution";priority=1` + "\n" + `task_sla|complete|completed|has_breached=true`)
+	for i := range log2 {
+		log2[i].Seq += 10
+		log2[i].RecordID = "r-second"
+	}
+	for _, tt := range []struct {
+		metrics []string
+		count   int64
+	}{{nil, 2}, {[]string{"resolution"}, 1}, {[]string{"response", "resolution"}, 2}, {[]string{"other"}, 0}} {
+		e, err := New(Config{SLA: SLAInput{Metrics: tt.metrics}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Apply(log)
+		e.Apply(log2)
+		res, err := e.Compute(Query{KPI: SLACompliance})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, r := range res.Rows {
+			n += r.Count
+		}
+		if n != tt.count {
+			t.Fatalf("metrics %v: %d clocks counted, want %d", tt.metrics, n, tt.count)
+		}
+	}
+}

@@ -70,7 +70,8 @@ const (
 	// completes. Slice values
 	// come from the task_sla record's own service_id, assignment_group and
 	// priority when it has them, otherwise from its ticket (task_id) as the
-	// engine knows it. Attributed to the day of completion. Value: ratio
+	// engine knows it. SLAInput.Metrics narrows it to response or
+	// resolution clocks. Attributed to the day of completion. Value: ratio
 	// met/measured (0..1).
 	SLACompliance KPI = "sla_compliance"
 

@@ -93,6 +93,7 @@ type requestT struct {
 
 type slaT struct {
 	Task      string
+	Metric    string
 	Stage     string
 	Breached  bool
 	Own       sliceKey
@@ -573,6 +574,8 @@ func (e *Engine) sla(ev *itsm.Event) {
 			}
 		case in.StageField:
 			s.Stage, staged = jsonString(c.To), true
+		case in.MetricField:
+			s.Metric = jsonString(c.To)
 		case in.BreachedField:
 			s.Breached = c.To == "true"
 		case in.ServiceField:
@@ -597,7 +600,7 @@ func (e *Engine) sla(ev *itsm.Event) {
 		}
 		s.Completed, s.CMet, s.CKey = false, false, bucketKey{}
 	}
-	if !s.Completed && done && !cancelled {
+	if !s.Completed && done && !cancelled && (e.metrics == nil || e.metrics[s.Metric]) {
 		key := s.Own
 		var task *sliceKey
 		if inc := st.Incidents[s.Task]; inc != nil {
@@ -623,6 +626,10 @@ func (e *Engine) sla(ev *itsm.Event) {
 			b.SLAMet++
 		}
 		s.Completed, s.CKey = true, bucketKey{key, dayOf(ev.At)}
+	}
+	if done && e.metrics != nil && !e.metrics[s.Metric] {
+		delete(st.SLAs, ev.RecordID) // a clock of a metric not measured
+		return
 	}
 	if (s.Completed || cancelled) && st.Incidents[s.Task] == nil && st.Requests[s.Task] == nil {
 		// Ended on a ticket the engine no longer follows (closed, or of a
