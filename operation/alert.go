@@ -251,19 +251,61 @@ func (d *Desk) Ingest(ctx context.Context, ev MonitorEvent) (IngestResult, error
 	return res, err
 }
 
-func (d *Desk) openAlert(ctx context.Context, tx storage.Tx, key string) (*Alert, error) {
-	as, _, err := d.alerts.Collection().Query(ctx, tx, storage.Query{Limit: 1, Filters: []storage.Filter{
-		storage.Eq("dedup_key", storage.String(key)), storage.In("state", storage.String(AlertOpen), storage.String(AlertAcknowledged))}})
-	if err != nil || len(as) == 0 {
-		return nil, err
+// AlertKey points a deduplication key at its open alert. Its id is derived
+// from the key, so two units of work opening an alert for one key at once
+// collide on it (a version conflict, retried) instead of opening two alerts:
+// a store's queries may not see a concurrent unit's uncommitted alert.
+type AlertKey struct {
+	itsm.Record
+	DedupKey string `json:"dedup_key"`
+	AlertID  string `json:"alert_id"`
+}
+
+func alertKeyLifecycle() *itsm.Lifecycle[*AlertKey] {
+	return itsm.NewLifecycle[*AlertKey](KindAlertKey).
+		Initial("active").Final("retired").
+		Event("retire", "retired", "active")
+}
+
+var alertKeyNamespace = uuid.MustParse("0b5f3c2e-7d4a-4e8b-9c61-5a2d8e3f1b07")
+
+// openAlert returns the key record for key (nil when none exists yet) and
+// the open alert it points at (nil when there is none).
+func (d *Desk) openAlert(ctx context.Context, tx storage.Tx, key string) (*AlertKey, *Alert, error) {
+	k, err := d.alertKeys.Collection().Get(ctx, tx, uuid.NewSHA1(alertKeyNamespace, []byte(key)).String())
+	if errors.Is(err, itsm.ErrNotFound) {
+		return nil, nil, nil
 	}
-	// Queries may read committed data only: read through the unit of work.
-	return d.alerts.Collection().Get(ctx, tx, as[0].ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := d.alerts.Collection().Get(ctx, tx, k.AlertID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if a.State == AlertClosed {
+		return k, nil, nil
+	}
+	return k, a, nil
+}
+
+// pointKey makes the key record point at a new alert.
+func (d *Desk) pointKey(ctx context.Context, tx storage.Tx, k *AlertKey, a *Alert) error {
+	if k == nil {
+		k = &AlertKey{DedupKey: a.DedupKey, AlertID: a.ID}
+		k.ID = uuid.NewSHA1(alertKeyNamespace, []byte(a.DedupKey)).String()
+		return d.alertKeys.CreateTx(ctx, tx, k, storage.Command{})
+	}
+	_, err := d.alertKeys.ChangeTx(ctx, tx, k.ID, storage.Command{}, func(k *AlertKey) error {
+		k.AlertID = a.ID
+		return nil
+	})
+	return err
 }
 
 func (d *Desk) ingestTx(ctx context.Context, tx storage.Tx, ev MonitorEvent, upstream []string, res *IngestResult) error {
 	now := d.now()
-	a, err := d.openAlert(ctx, tx, ev.key())
+	k, a, err := d.openAlert(ctx, tx, ev.key())
 	if err != nil {
 		return err
 	}
@@ -284,6 +326,9 @@ func (d *Desk) ingestTx(ctx context.Context, tx storage.Tx, ev MonitorEvent, ups
 		a = &Alert{DedupKey: ev.key(), Source: ev.Source, Node: ev.Node, Type: ev.Type, Severity: ev.Severity,
 			Message: ev.Message, CIID: ev.CIID, UpstreamCIIDs: upstream, Count: 1, FirstSeen: now, LastSeen: now}
 		if err := d.alerts.CreateTx(ctx, tx, a, storage.Command{}); err != nil {
+			return err
+		}
+		if err := d.pointKey(ctx, tx, k, a); err != nil {
 			return err
 		}
 	} else if a, err = d.alerts.ChangeTx(ctx, tx, a.ID, storage.Command{}, func(a *Alert) error {

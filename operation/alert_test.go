@@ -10,6 +10,7 @@ import (
 
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/operation"
+	"github.com/pillars-itsm/pillars/storage"
 )
 
 var monitor = itsm.Actor{ID: "monitoring", Roles: []string{"agent"}}
@@ -196,4 +197,32 @@ func TestEscalation(t *testing.T) {
 
 	_, err = f.desk.Escalate(context.Background(), f.clock.Now().Add(100*time.Hour))
 	require.ErrorIs(t, err, itsm.ErrForbidden, "no actor")
+}
+
+// Concurrent first events for one key open one alert, never two.
+func TestConcurrentIngestOpensOneAlert(t *testing.T) {
+	f := alertFixture(t, operation.AlertRule{MinSeverity: 1})
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := f.desk.Ingest(as(monitor), operation.MonitorEvent{Source: "s", Node: "n", Type: "t", Severity: 1})
+			errs <- err
+		}()
+	}
+	ok := 0
+	for range n {
+		if err := <-errs; err == nil {
+			ok++
+		} else {
+			require.ErrorIs(t, err, itsm.ErrConflict)
+		}
+	}
+	alerts, _, err := f.desk.Alerts().Query(context.Background(), storage.Query{})
+	require.NoError(t, err)
+	require.Len(t, alerts, 1)
+	assert.Equal(t, ok, alerts[0].Count)
+	incs, _, err := f.desk.Incidents().Query(context.Background(), storage.Query{})
+	require.NoError(t, err)
+	assert.Len(t, incs, 1, "one incident")
 }

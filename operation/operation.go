@@ -17,6 +17,7 @@ const (
 	KindRequestTask     = "request_task"
 	KindAlert           = "alert"
 	KindMonitoringEvent = "monitoring_event"
+	KindAlertKey        = "alert_key"
 
 	PrefixIncident    = "INC"
 	PrefixProblem     = "PRB"
@@ -205,6 +206,7 @@ type Desk struct {
 	tasks       *storage.Records[RequestTask, *RequestTask]
 	alerts      *storage.Records[Alert, *Alert]
 	mevents     *storage.Records[MonitoringEvent, *MonitoringEvent]
+	alertKeys   *storage.Records[AlertKey, *AlertKey]
 }
 
 // New registers the pillar's record kinds with the backend, compiles the
@@ -261,6 +263,9 @@ func New(ctx context.Context, b storage.Backend, cfg Config) (*Desk, error) {
 		return nil, err
 	}
 	if d.mevents, err = newRecords(ctx, b, monitoringEventCollection(), monitoringEventLifecycle(), rc("")); err != nil {
+		return nil, err
+	}
+	if d.alertKeys, err = newRecords(ctx, b, storage.NewCollection[AlertKey](KindAlertKey), alertKeyLifecycle(), rc("")); err != nil {
 		return nil, err
 	}
 	return d, nil

@@ -135,7 +135,7 @@ func (f fixture) snapshot(t testing.TB) snapshot {
 	ctx := context.Background()
 	s := snapshot{docs: map[string][]storage.Document{}}
 	for _, k := range []string{operation.KindIncident, operation.KindProblem, operation.KindKnownError, operation.KindRequest,
-		operation.KindRequestTask, operation.KindAlert, operation.KindMonitoringEvent} {
+		operation.KindRequestTask, operation.KindAlert, operation.KindMonitoringEvent, operation.KindAlertKey} {
 		q := storage.Query{Kind: k, Limit: storage.MaxLimit}
 		for {
 			page, err := f.store.Query(ctx, q)
