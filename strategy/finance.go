@@ -340,3 +340,72 @@ func (s *Strategy) ChargeBack(ctx context.Context, modelID string, usage []Usage
 	}
 	return out, cost, nil
 }
+
+// BudgetLine compares one budget period with what the service cost in it:
+// the cost model applied to the volume of demand measured for the period.
+type BudgetLine struct {
+	Budget   *Budget
+	Volume   int64
+	Cost     Cost
+	Variance Money // Budget.Amount - Cost.Total: negative when overspent
+}
+
+// BudgetStatus compares every active budget of the service whose period
+// starts in [from, to) with the cost of the period: the cost model applied
+// to the volume the counter measures in the model's unit. The budget and the
+// model must share a currency; a mismatch is ErrInvalid. No budgets give
+// an empty result.
+func (s *Strategy) BudgetStatus(ctx context.Context, serviceID, modelID string, counter VolumeCounter, from, to time.Time) ([]BudgetLine, error) {
+	if counter == nil {
+		return nil, itsm.Invalidf("%s: status without a volume counter", BudgetKind)
+	}
+	if !from.Before(to) {
+		return nil, itsm.Invalidf("%s: range from %s to %s is empty", BudgetKind, from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	m, err := s.models.Get(ctx, modelID)
+	if err != nil {
+		return nil, err
+	}
+	if m.ServiceID != serviceID {
+		return nil, itsm.Invalidf("%s %s prices service %s, not %s", CostModelKind, m.Number, m.ServiceID, serviceID)
+	}
+	out := []BudgetLine{}
+	cursor := ""
+	for {
+		page, next, err := s.budgets.Query(ctx, storage.Query{
+			Filters: []storage.Filter{storage.Eq("service_id", storage.String(serviceID)),
+				storage.Gte("period_start", storage.Time(from)), storage.Lt("period_start", storage.Time(to))},
+			Sort:   []storage.Sort{{Field: "period_start"}},
+			Cursor: cursor, Limit: storage.MaxLimit,
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range page {
+			if b.State != "active" {
+				continue
+			}
+			if b.Amount.Currency != m.Currency {
+				return nil, itsm.Invalidf("%s %s is in %s but %s %s is in %s (mixed currencies)", BudgetKind, b.Number,
+					b.Amount.Currency, CostModelKind, m.Number, m.Currency)
+			}
+			n, err := counter.Volume(ctx, serviceID, m.Unit, b.PeriodStart, b.PeriodEnd)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: measuring volume: %w", BudgetKind, b.Number, err)
+			}
+			cost, err := m.Cost(n)
+			if err != nil {
+				return nil, err
+			}
+			variance, err := b.Amount.Sub(cost.Total)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, BudgetLine{Budget: b, Volume: n, Cost: cost, Variance: variance})
+		}
+		if next == "" {
+			return out, nil
+		}
+		cursor = next
+	}
+}

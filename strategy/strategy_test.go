@@ -416,3 +416,38 @@ func TestRefreshMeasuresFromKPIs(t *testing.T) {
 	assert.Equal(t, docs, d, "nothing written")
 	assert.Equal(t, evs, e, "nothing logged")
 }
+
+func TestBudgetStatus(t *testing.T) {
+	f := newFixture(t)
+	svc := f.service(t, "erp")
+	m := &strategy.CostModel{ServiceID: svc.ID, Name: "erp", Currency: "EUR", Unit: "incidents", Items: []strategy.CostItem{
+		{Name: "platform", Type: strategy.Fixed, Amount: strategy.M(1000_00, "EUR")},
+		{Name: "handling", Type: strategy.Variable, Amount: strategy.M(25_00, "EUR")},
+	}}
+	require.NoError(t, f.s.DefineCostModel(agent, m))
+	for i := 0; i < 2; i++ {
+		start := jan.AddDate(0, i, 0)
+		require.NoError(t, f.s.SetBudget(agent, &strategy.Budget{ServiceID: svc.ID, PeriodStart: start, PeriodEnd: start.AddDate(0, 1, 0), Amount: strategy.M(5000_00, "EUR")}))
+	}
+	counter := volumes{svc.ID + "/incidents/2027-01": 100, svc.ID + "/incidents/2027-02": 200}
+	lines, err := f.s.BudgetStatus(agent, svc.ID, m.ID, counter, jan, jan.AddDate(1, 0, 0))
+	require.NoError(t, err)
+	require.Len(t, lines, 2)
+	assert.Equal(t, strategy.M(3500_00, "EUR"), lines[0].Cost.Total)
+	assert.Equal(t, strategy.M(1500_00, "EUR"), lines[0].Variance, "under budget")
+	assert.Equal(t, strategy.M(-1000_00, "EUR"), lines[1].Variance, "overspent")
+
+	empty, err := f.s.BudgetStatus(agent, svc.ID, m.ID, counter, jan.AddDate(2, 0, 0), jan.AddDate(3, 0, 0))
+	require.NoError(t, err)
+	assert.Empty(t, empty)
+
+	usd := &strategy.CostModel{ServiceID: svc.ID, Name: "erp usd", Currency: "USD", Unit: "incidents"}
+	require.NoError(t, f.s.DefineCostModel(agent, usd))
+	_, err = f.s.BudgetStatus(agent, svc.ID, usd.ID, counter, jan, jan.AddDate(1, 0, 0))
+	require.ErrorIs(t, err, itsm.ErrInvalid, "EUR budgets against a USD model")
+	other := f.service(t, "crm")
+	_, err = f.s.BudgetStatus(agent, other.ID, m.ID, counter, jan, jan.AddDate(1, 0, 0))
+	require.ErrorIs(t, err, itsm.ErrInvalid, "the model prices another service")
+	_, err = f.s.BudgetStatus(agent, svc.ID, m.ID, nil, jan, jan.AddDate(1, 0, 0))
+	require.ErrorIs(t, err, itsm.ErrInvalid)
+}
