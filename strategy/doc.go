@@ -20,8 +20,9 @@
 //     currency, never a float. CostModel holds a service's fixed and variable
 //     cost items in one currency (Cost gives the total and the cost per unit
 //     of demand), Budget a service's money per period (periods never
-//     overlap), and ChargeBack splits a period's cost among customers so the
-//     parts add up exactly.
+//     overlap), BudgetStatus sets each budget against the model's cost of the
+//     measured demand, and ChargeBack splits a period's cost among customers
+//     so the parts add up exactly.
 //   - Business relationship management: Customer (a business unit) lists the
 //     services it consumes and the satisfaction scores its surveys return
 //     (AddCustomer, Consume, RecordSatisfaction, Customer.Satisfaction).
