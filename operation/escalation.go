@@ -52,13 +52,6 @@ func (d *Desk) Escalate(ctx context.Context, now time.Time) (int, error) {
 	if ctx == nil {
 		return 0, itsm.Invalidf("operation: nil context")
 	}
-	names := map[string]bool{}
-	for _, r := range d.cfg.Escalation {
-		if names[r.Name] {
-			return 0, itsm.Invalidf("operation: escalation rule %q declared twice", r.Name)
-		}
-		names[r.Name] = true
-	}
 	applied := 0
 	for _, rule := range d.cfg.Escalation {
 		n, err := d.escalateRule(ctx, rule, now)

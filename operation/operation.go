@@ -230,10 +230,15 @@ func New(ctx context.Context, b storage.Backend, cfg Config) (*Desk, error) {
 	if err := cfg.AlertRule.check(pol); err != nil {
 		return nil, err
 	}
+	names := map[string]bool{}
 	for i, r := range cfg.Escalation {
 		if err := r.check(pol); err != nil {
 			return nil, itsm.Invalidf("operation: escalation rule %d (%q): %v", i, r.Name, err)
 		}
+		if names[r.Name] {
+			return nil, itsm.Invalidf("operation: escalation rule %q declared twice", r.Name)
+		}
+		names[r.Name] = true
 	}
 	d := &Desk{backend: b, cfg: cfg, clock: cfg.Clock}
 	rc := func(prefix string) storage.RecordsConfig {

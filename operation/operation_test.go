@@ -174,6 +174,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{AlertRule: operation.AlertRule{Impact: 4, Urgency: 1}},
 		{AlertRule: operation.AlertRule{ClearCode: "nope"}},
 		{Escalation: []operation.EscalationRule{{Name: "P1", After: time.Hour}}},
+		{Escalation: []operation.EscalationRule{{Name: "p1", After: time.Hour}, {Name: "p1", After: 2 * time.Hour}}},
 		{Escalation: []operation.EscalationRule{{Name: "p1", After: 0}}},
 		{Escalation: []operation.EscalationRule{{Name: "p1", After: time.Hour, Priorities: []int{7}}}},
 		{IncidentLifecycle: operation.IncidentLifecycle(operation.IncidentPolicy{}).Event("oops", "nowhere", "new")},
