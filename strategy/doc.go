@@ -5,7 +5,7 @@
 //   - Service portfolio: Service entries move pipeline → catalogue → retired
 //     (ServiceLifecycle), each move with a reason kept in the event log;
 //     entering the catalogue needs an owner and a business case
-//     (ProposeService, CharterService, RetireService, Portfolio).
+//     (ProposeService, PublishService, RetireService, Portfolio).
 //   - Business objectives: Objective links the outcomes the business wants
 //     to the portfolio services that support them and to measures, which may
 //     be KPIs of the improvement pillar (AddObjective, LinkService,

@@ -21,9 +21,9 @@ func Example() {
 	svc := &strategy.Service{Name: "Email", Owner: "olga", BusinessCase: strategy.BusinessCase{
 		Summary: "every employee needs mail", ExpectedBenefit: strategy.M(90000_00, "EUR"), ExpectedCost: strategy.M(40000_00, "EUR")}}
 	_ = s.ProposeService(owner, svc)
-	_, err := s.CharterService(owner, svc.ID, "", "")
+	_, err := s.PublishService(owner, svc.ID, "", "")
 	fmt.Println("without a reason:", err)
-	svc, _ = s.CharterService(owner, svc.ID, "", "pilot with 50 users succeeded")
+	svc, _ = s.PublishService(owner, svc.ID, "", "pilot with 50 users succeeded")
 	fmt.Println(svc.Number, svc.Name, "is in the", svc.State)
 
 	model := &strategy.CostModel{ServiceID: svc.ID, Name: "Email 2027", Currency: "EUR", Unit: "mailboxes", Items: []strategy.CostItem{
@@ -43,7 +43,7 @@ func Example() {
 		fmt.Printf("%-10s %4d mailboxes: %s\n", []string{"Sales", "Operations"}[i], c.Volume, c.Total)
 	}
 	// Output:
-	// without a reason: portfolio_service SVC0000001: event "charter" refused in state "pipeline" by guard needs_reason: a reason for the move is required
+	// without a reason: portfolio_service SVC0000001: event "publish" refused in state "pipeline" by guard needs_reason: a reason for the move is required
 	// SVC0000001 Email is in the catalogue
 	// monthly cost for 700 mailboxes: 6150.00 EUR - per mailbox: 8.79 EUR
 	// Sales       500 mailboxes: 4392.86 EUR

@@ -25,7 +25,7 @@ const (
 // The events that move a service through the portfolio. Each needs a reason
 // (storage.Command.Reason), which the event log keeps.
 const (
-	EventCharter = "charter" // pipeline -> catalogue: the service goes live
+	EventPublish = "publish" // pipeline -> catalogue: the service goes live
 	EventRetire  = "retire"  // pipeline or catalogue -> retired
 	EventRevive  = "revive"  // retired -> pipeline: brought back for redesign
 )
@@ -46,7 +46,7 @@ type Service struct {
 	Owner        string       `json:"owner,omitempty"` // the service owner, accountable for it
 	Category     string       `json:"category,omitempty"`
 	BusinessCase BusinessCase `json:"business_case"`
-	// CatalogueID is the design pillar's catalogue entry once chartered.
+	// CatalogueID is the design pillar's catalogue entry once published.
 	CatalogueID string `json:"catalogue_id,omitempty"`
 }
 
@@ -96,11 +96,11 @@ func readyForCatalogue(_ context.Context, s *Service, _ itsm.Transition) error {
 func ServiceLifecycle() *itsm.Lifecycle[*Service] {
 	return itsm.NewLifecycle[*Service](ServiceKind).
 		Initial(Pipeline).States(Catalogue, Retired).
-		Event(EventCharter, Catalogue, Pipeline).
+		Event(EventPublish, Catalogue, Pipeline).
 		Event(EventRetire, Retired, Pipeline, Catalogue).
 		Event(EventRevive, Pipeline, Retired).
-		Guard(EventCharter, "needs_reason", needsReason).
-		Guard(EventCharter, "needs_owner_and_business_case", readyForCatalogue).
+		Guard(EventPublish, "needs_reason", needsReason).
+		Guard(EventPublish, "needs_owner_and_business_case", readyForCatalogue).
 		Guard(EventRetire, "needs_reason", needsReason).
 		Guard(EventRevive, "needs_reason", needsReason)
 }
@@ -110,10 +110,10 @@ func (s *Strategy) ProposeService(ctx context.Context, svc *Service) error {
 	return s.services.Create(ctx, svc, storage.Command{})
 }
 
-// CharterService moves a pipeline service into the catalogue (live),
+// PublishService moves a pipeline service into the catalogue (live),
 // optionally recording its catalogue entry id.
-func (s *Strategy) CharterService(ctx context.Context, id, catalogueID, reason string) (*Service, error) {
-	return s.services.Fire(ctx, id, EventCharter, storage.Command{Reason: reason}, func(svc *Service) error {
+func (s *Strategy) PublishService(ctx context.Context, id, catalogueID, reason string) (*Service, error) {
+	return s.services.Fire(ctx, id, EventPublish, storage.Command{Reason: reason}, func(svc *Service) error {
 		if catalogueID != "" {
 			svc.CatalogueID = catalogueID
 		}

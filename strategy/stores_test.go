@@ -47,7 +47,7 @@ func TestOtherStores(t *testing.T) {
 			require.NoError(t, err)
 			svc := &strategy.Service{Name: "email", Owner: "olga", BusinessCase: strategy.BusinessCase{Summary: "mail"}}
 			require.NoError(t, s.ProposeService(agent, svc))
-			_, err = s.CharterService(agent, svc.ID, "", "live")
+			_, err = s.PublishService(agent, svc.ID, "", "live")
 			require.NoError(t, err)
 			list, _, err := s.Portfolio(agent, strategy.Catalogue, "")
 			require.NoError(t, err)

@@ -65,7 +65,7 @@ func TestPortfolioLifecycle(t *testing.T) {
 	assert.Equal(t, "SVC0000001", svc.Number)
 	assert.Equal(t, strategy.Pipeline, svc.State)
 
-	got, err := f.s.CharterService(agent, svc.ID, "cat-42", "pilot succeeded")
+	got, err := f.s.PublishService(agent, svc.ID, "cat-42", "pilot succeeded")
 	require.NoError(t, err)
 	assert.Equal(t, strategy.Catalogue, got.State)
 	assert.Equal(t, "cat-42", got.CatalogueID)
@@ -241,8 +241,8 @@ func TestRefusalsWriteNothing(t *testing.T) {
 			return f.s.ProposeService(agent, &strategy.Service{Name: "x", BusinessCase: strategy.BusinessCase{
 				ExpectedBenefit: strategy.M(1, "EUR"), ExpectedCost: strategy.M(1, "USD")}})
 		}, itsm.ErrInvalid},
-		{"charter without a reason", func() error { _, err := f.s.CharterService(agent, svc.ID, "", ""); return err }, itsm.ErrInvalidTransition},
-		{"charter without owner or business case", func() error { _, err := f.s.CharterService(agent, bare.ID, "", "go"); return err }, itsm.ErrInvalidTransition},
+		{"publish without a reason", func() error { _, err := f.s.PublishService(agent, svc.ID, "", ""); return err }, itsm.ErrInvalidTransition},
+		{"publish without owner or business case", func() error { _, err := f.s.PublishService(agent, bare.ID, "", "go"); return err }, itsm.ErrInvalidTransition},
 		{"revive a live service", func() error { _, err := f.s.ReviveService(agent, svc.ID, "why"); return err }, itsm.ErrInvalidTransition},
 		{"retire an unknown service", func() error { _, err := f.s.RetireService(agent, itsm.NewID(), "gone"); return err }, itsm.ErrNotFound},
 		{"retire without an actor", func() error { _, err := f.s.RetireService(context.Background(), svc.ID, "gone"); return err }, itsm.ErrForbidden},
