@@ -65,6 +65,7 @@ func (ds *docScanner) scan(rows *sql.Rows) (storage.Document, error) {
 // Get returns the committed document of kind with id, read through the
 // reader pool, or an error matching ErrNotFound.
 func (s *Store) Get(ctx context.Context, kindName, id string) (storage.Document, error) {
+	ctx = orBackground(ctx)
 	if err := s.check(); err != nil {
 		return storage.Document{}, err
 	}

@@ -57,6 +57,7 @@ func eventArgs(args []any, e *itsm.Event) ([]any, error) {
 // they are inserted inside the unit's write transaction, which is the order
 // they commit in.
 func (u *unit) Append(ctx context.Context, events ...itsm.Event) error {
+	ctx = orBackground(ctx)
 	if u.ended.Load() {
 		return itsm.Invalidf("storage/sqlite: Tx used after its unit of work ended")
 	}
@@ -166,6 +167,7 @@ func (es *eventScanner) corrupt(err error) error {
 // ReadEvents returns up to limit events with Seq > after, in Seq order, from
 // the committed log. A limit below 1 is ErrInvalid.
 func (s *Store) ReadEvents(ctx context.Context, after int64, limit int) ([]itsm.Event, error) {
+	ctx = orBackground(ctx)
 	if err := s.check(); err != nil {
 		return nil, err
 	}
@@ -179,6 +181,7 @@ func (s *Store) ReadEvents(ctx context.Context, after int64, limit int) ([]itsm.
 // should a version repeat), using the (kind, record_id, record_version)
 // index. A record without events has an empty history.
 func (s *Store) History(ctx context.Context, kindName, id string) ([]itsm.Event, error) {
+	ctx = orBackground(ctx)
 	if err := s.check(); err != nil {
 		return nil, err
 	}

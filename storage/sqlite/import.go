@@ -21,6 +21,7 @@ const rowsPerInsert = 256
 // earlier in docs, fails the whole import with a *itsm.ConflictError naming
 // it. It is all or nothing, like the generic storage.Import.
 func (s *Store) Import(ctx context.Context, docs []storage.Document, events []itsm.Event) error {
+	ctx = orBackground(ctx)
 	if err := s.check(); err != nil {
 		return err
 	}

@@ -68,6 +68,7 @@ const sqlCreateMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
 // left to do. A file migrated by a newer version of this package is refused.
 // Open calls Migrate unless given WithMigrate(false).
 func (s *Store) Migrate(ctx context.Context) error {
+	ctx = orBackground(ctx)
 	if s.closed.Load() {
 		return ErrClosed
 	}
@@ -133,6 +134,7 @@ func appliedVersions(ctx context.Context, q interface {
 // SchemaVersion returns the highest migration applied to the file, 0 for a
 // new one.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	ctx = orBackground(ctx)
 	if s.closed.Load() {
 		return 0, ErrClosed
 	}

@@ -12,6 +12,7 @@ import (
 // pool. The query is checked with Schema.CheckQuery and runs as one SQL
 // statement on the kind's indexes (see buildQuery).
 func (s *Store) Query(ctx context.Context, q storage.Query) (storage.Page, error) {
+	ctx = orBackground(ctx)
 	if err := s.check(); err != nil {
 		return storage.Page{}, err
 	}

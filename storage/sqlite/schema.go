@@ -204,6 +204,7 @@ func (s *Store) loadKinds(ctx context.Context) error {
 // Register must not be called inside a unit of work: it needs the writer
 // connection that the unit holds.
 func (s *Store) Register(ctx context.Context, sch storage.Schema) error {
+	ctx = orBackground(ctx)
 	if err := s.check(); err != nil {
 		return err
 	}

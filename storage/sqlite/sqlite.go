@@ -171,6 +171,7 @@ func dsn(path string, o options, write bool) string {
 // path is a file path; in-memory databases are not supported (use
 // storage/memory).
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	ctx = orBackground(ctx)
 	o := defaultOptions()
 	for _, opt := range opts {
 		opt(&o)
@@ -393,4 +394,14 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 	}
 	s.pending.Store(false)
 	return nil
+}
+
+// orBackground stands in for a nil context, which database/sql does not
+// survive (it panics holding a pool lock): a nil context works as
+// context.Background.
+func orBackground(ctx context.Context) context.Context {
+	if ctx == nil {
+		return context.Background()
+	}
+	return ctx
 }

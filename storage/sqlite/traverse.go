@@ -24,6 +24,7 @@ import (
 // pair up to MaxDepth, E×MaxDepth rows on a graph with cycles, where the
 // level walk touches each edge at most once per direction.
 func (s *Store) Traverse(ctx context.Context, p storage.TraverseParams) ([]storage.Hop, error) {
+	ctx = orBackground(ctx)
 	if err := s.check(); err != nil {
 		return nil, err
 	}

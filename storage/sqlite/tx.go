@@ -24,6 +24,7 @@ import (
 // they wait for the writer connection that fn's unit holds. Reads through
 // the Store (rather than the Tx) are fine and see committed data.
 func (s *Store) Update(ctx context.Context, fn func(tx storage.Tx) error) error {
+	ctx = orBackground(ctx)
 	if fn == nil {
 		return itsm.Invalidf("storage/sqlite: update: nil function")
 	}
@@ -161,6 +162,7 @@ func (u *unit) query(ctx context.Context, st *sql.Stmt, text string, args ...any
 
 // Get returns the document as this unit sees it, its own writes included.
 func (u *unit) Get(ctx context.Context, kindName, id string) (storage.Document, error) {
+	ctx = orBackground(ctx)
 	k, ks, err := u.kind(ctx, kindName)
 	if err != nil {
 		return storage.Document{}, err
@@ -176,6 +178,7 @@ func (u *unit) Get(ctx context.Context, kindName, id string) (storage.Document, 
 // Query runs q inside the unit's transaction, so it sees the unit's own
 // writes too.
 func (u *unit) Query(ctx context.Context, q storage.Query) (storage.Page, error) {
+	ctx = orBackground(ctx)
 	if u.ended.Load() {
 		return storage.Page{}, itsm.Invalidf("storage/sqlite: Tx used after its unit of work ended")
 	}
@@ -186,6 +189,7 @@ func (u *unit) Query(ctx context.Context, q storage.Query) (storage.Page, error)
 // (a primary key violation is ErrConflict), otherwise an UPDATE guarded by
 // _version = expected that must change one row.
 func (u *unit) Put(ctx context.Context, d storage.Document, expected int64) error {
+	ctx = orBackground(ctx)
 	k, ks, err := u.kind(ctx, d.Kind)
 	if err != nil {
 		return err
@@ -236,6 +240,7 @@ func (u *unit) Put(ctx context.Context, d storage.Document, expected int64) erro
 
 // Delete removes the document when its stored version is version.
 func (u *unit) Delete(ctx context.Context, kindName, id string, version int64) error {
+	ctx = orBackground(ctx)
 	k, ks, err := u.kind(ctx, kindName)
 	if err != nil {
 		return err
@@ -275,6 +280,7 @@ const sqlNextSequence = `INSERT INTO pillars_sequences (name, value) VALUES (?, 
 // units of every process; a failed unit keeps the values it drew consumed
 // (see Update), so values are unique whether their unit commits or not.
 func (u *unit) NextSequence(ctx context.Context, name string) (int64, error) {
+	ctx = orBackground(ctx)
 	if u.ended.Load() {
 		return 0, itsm.Invalidf("storage/sqlite: Tx used after its unit of work ended")
 	}
