@@ -104,3 +104,24 @@ func TestConcurrentSyncAndCompute(t *testing.T) {
 		}
 	}
 }
+
+// stuckStore returns the same events whatever is asked.
+type stuckStore struct {
+	*memory.Store
+	evs []itsm.Event
+}
+
+func (s stuckStore) ReadEvents(context.Context, int64, int) ([]itsm.Event, error) { return s.evs, nil }
+
+func TestSyncRefusesAStoreThatRepeatsItself(t *testing.T) {
+	ctx := context.Background()
+	k := newKit(t)
+	scenario(t, k)
+	evs, err := k.store.ReadEvents(ctx, 0, 3)
+	require.NoError(t, err)
+	e, err := improvement.Open(ctx, stuckStore{k.store.(*memory.Store), evs}, improvement.Config{BatchSize: 3})
+	require.NoError(t, err)
+	n, err := e.Sync(ctx)
+	require.ErrorIs(t, err, itsm.ErrInvalid, "no endless loop on a backend that breaks the contract")
+	assert.Equal(t, 3, n)
+}

@@ -250,7 +250,11 @@ func (e *Engine) Sync(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, err
 		}
-		total += e.apply(evs)
+		n := e.apply(evs)
+		total += n
+		if n == 0 && len(evs) > 0 {
+			return total, itsm.Invalidf("kpi engine %s: the store returned events at or below seq %d when asked for later ones", e.cfg.Name, e.st.Seq)
+		}
 		if len(evs) < e.cfg.BatchSize {
 			break
 		}
