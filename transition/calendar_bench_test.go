@@ -3,6 +3,7 @@ package transition_test
 import (
 	"context"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
@@ -12,7 +13,8 @@ import (
 	"github.com/pillars-itsm/pillars/transition"
 )
 
-// collisionFixture holds n scheduled changes, each on two of 10,000 CIs
+// collisionFixture holds n scheduled changes, each on two of 1,000 busy CIs
+// (of 10,000)
 // with a 1-4 hour window within a year, imported in bulk, plus the same
 // rows in a slice for the hand-written baseline.
 type collisionFixture struct {
@@ -54,7 +56,7 @@ func newCollisionFixture(b *testing.B, n int) *collisionFixture {
 		end := start.Add(time.Duration(1+rng.IntN(4)) * time.Hour)
 		c := &transition.Change{Record: itsm.Record{ID: itsm.NewID(), Number: itsm.FormatNumber("CHG", int64(i+1)), State: transition.ChangeScheduled, Version: 1, CreatedAt: t0, UpdatedAt: t0},
 			ShortDescription: "bulk", Type: transition.TypeNormal, RequestedBy: "x", Approval: transition.ApprovalApproved,
-			CIIDs: []string{cis[rng.IntN(len(cis))], cis[rng.IntN(len(cis))]}, PlannedStart: start, PlannedEnd: end}
+			CIIDs: []string{cis[rng.IntN(1000)], cis[rng.IntN(1000)]}, PlannedStart: start, PlannedEnd: end}
 		d, err := chColl.Encode(c)
 		if err != nil {
 			b.Fatal(err)
@@ -86,7 +88,7 @@ func newCollisionFixture(b *testing.B, n int) *collisionFixture {
 // through the change_ci index on the store, against a hand-written scan of
 // the same rows in a slice.
 func BenchmarkCollisions(b *testing.B) {
-	f := newCollisionFixture(b, 100_000)
+	f := newCollisionFixture(b, collisionSize())
 	ctx := context.Background()
 	b.Run("scan_baseline", func(b *testing.B) {
 		b.ReportAllocs()
@@ -120,4 +122,11 @@ func BenchmarkCollisions(b *testing.B) {
 			b.ReportMetric(float64(n), "collisions")
 		})
 	}
+}
+
+func collisionSize() int {
+	if os.Getenv("PILLARS_COLLISION_N") == "10k" {
+		return 10_000
+	}
+	return 100_000
 }
