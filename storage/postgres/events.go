@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pillars-itsm/pillars/itsm"
 )
@@ -49,7 +49,7 @@ const eventColumns = "seq, id, kind, record_id, number, record_version, name, fr
 // insertEventsSQL inserts a unit's events from one array per column, in the
 // order given: the Seq default is drawn row by row after the ORDER BY.
 func (s *Store) insertEventsSQL() string {
-	return "INSERT INTO " + s.eventsTable + " (id, kind, record_id, number, record_version, name, from_state, to_state, actor, at_us, recorded_at_us, reason, changes, prev_hash, hash) " +
+	return "INSERT INTO " + s.eventsTable + " (" + eventInsertColumns + ") " +
 		"SELECT e.id, e.kind, e.record_id, e.number, e.record_version, e.name, e.from_state, e.to_state, e.actor, e.at_us, e.recorded_at_us, e.reason, e.changes, e.prev_hash, e.hash " +
 		"FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::text[], $13::text[], $14::text[], $15::text[]) " +
 		"WITH ORDINALITY AS e(id, kind, record_id, number, record_version, name, from_state, to_state, actor, at_us, recorded_at_us, reason, changes, prev_hash, hash, ord) ORDER BY e.ord"
@@ -125,46 +125,59 @@ func checkEvent(e *itsm.Event) error {
 	return nil
 }
 
-// commitEvents inserts the unit's events under the shared event lock and
-// commits, all pipelined in one round trip.
-func (u *unit) commitEvents(ctx context.Context) error {
-	arrays, err := newEventArrays(u.events)
-	if err != nil {
-		u.rollback(ctx)
-		return err
-	}
-	b := &pgx.Batch{}
-	if !u.begun {
-		b.Queue("BEGIN")
-	}
-	if !u.s.noEventLock {
-		b.Queue("SELECT pg_advisory_xact_lock_shared($1)", u.s.eventsKey)
-	}
-	b.Queue(u.s.insertEventsSQL(), arrays.args()...)
-	hook := u.s.beforeCommit
-	if hook == nil {
-		b.Queue("COMMIT")
-	}
-	u.begun = true
-	br := u.conn.SendBatch(ctx, b)
-	var tag pgconn.CommandTag
-	for i := 0; i < b.Len(); i++ {
-		if tag, err = br.Exec(); err != nil {
-			break
+// eventInsertColumns lists the columns an insert fills; seq takes its
+// default, nextval of _event_seq, row by row in the order given.
+const eventInsertColumns = "id, kind, record_id, number, record_version, name, from_state, to_state, actor, at_us, recorded_at_us, reason, changes, prev_hash, hash"
+
+// maxValuesEvents is the most events inserted with one VALUES row each;
+// more go through arrays (insertEventsSQL), one statement for any count.
+const maxValuesEvents = 8
+
+// insertEvents returns the statement and parameters that insert events, in
+// the order given.
+func (s *Store) insertEvents(events []itsm.Event) (string, []any, error) {
+	if len(events) > maxValuesEvents {
+		arrays, err := newEventArrays(events)
+		if err != nil {
+			return "", nil, err
 		}
+		return s.insertEventsSQL(), arrays.args(), nil
 	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
+	args := make([]any, 0, 15*len(events))
+	for i := range events {
+		e := &events[i]
+		changes, err := encodeChanges(e.Changes)
+		if err != nil {
+			return "", nil, fmt.Errorf("postgres: event %s of %s %s: %w", e.ID, e.Kind, e.RecordID, err)
+		}
+		args = append(args, e.ID, e.Kind, e.RecordID, e.Number, e.RecordVersion, e.Name, e.From, e.To, e.Actor,
+			e.At.UnixMicro(), e.RecordedAt.UnixMicro(), e.Reason, changes, e.PrevHash, e.Hash)
 	}
-	if err != nil {
-		u.rollback(ctx)
-		return interpretError(err, "commit events")
+	return s.valuesSQL[len(events)], args, nil
+}
+
+// buildValuesSQL returns the VALUES inserts of 1..maxValuesEvents events.
+func buildValuesSQL(table string) [maxValuesEvents + 1]string {
+	var out [maxValuesEvents + 1]string
+	for n := 1; n <= maxValuesEvents; n++ {
+		var b strings.Builder
+		b.WriteString("INSERT INTO " + table + " (" + eventInsertColumns + ") VALUES ")
+		for r := range n {
+			if r > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('(')
+			for c := range 15 {
+				if c > 0 {
+					b.WriteString(", ")
+				}
+				fmt.Fprintf(&b, "$%d", r*15+c+1)
+			}
+			b.WriteByte(')')
+		}
+		out[n] = b.String()
 	}
-	if hook != nil {
-		hook(ctx)
-		tag, err = u.conn.Exec(ctx, "COMMIT")
-	}
-	return commitResult(tag, err)
+	return out
 }
 
 // ReadEvents returns up to limit events with Seq > after, in Seq order; see

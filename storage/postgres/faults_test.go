@@ -201,7 +201,7 @@ func TestPanicInsideTxMethod(t *testing.T) {
 			if err := tx.Put(ctx, ticket("ticket", "a", 1, "g", "new", 1, time.Unix(0, 0)), 0); err != nil {
 				return err
 			}
-			_, err := tx.Get(panicCtx{ctx}, "ticket", "a")
+			_, err := tx.Get(panicCtx{ctx}, "ticket", "b") // not in the unit: goes to the driver
 			return err
 		})
 	}()

@@ -153,9 +153,10 @@ func BenchmarkParallelWriters(b *testing.B) {
 	const writers = 8
 	ub := newUnitBench(b, writers, 200)
 	ctx := context.Background()
-	unsafe := &Store{}
-	*unsafe = Store{pool: ub.s.pool, schema: ub.s.schema, ns: ub.s.ns, eventsKey: ub.s.eventsKey,
-		eventsTable: ub.s.eventsTable, kindsTable: ub.s.kindsTable, kinds: ub.s.kinds, noEventLock: true}
+	unsafe, err := New(ctx, ub.s.pool, WithSchema(ub.s.schema))
+	require.NoError(b, err)
+	require.NoError(b, unsafe.Register(ctx, ticketSchema("ticket")))
+	unsafe.noEventLock = true
 	run := func(b *testing.B, unit func(id string) error, reader bool) time.Duration {
 		b.ReportAllocs()
 		var next atomic.Int64

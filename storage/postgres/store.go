@@ -36,6 +36,7 @@ type Store struct {
 
 	eventsTable string // qualified, quoted
 	kindsTable  string
+	valuesSQL   [maxValuesEvents + 1]string // valuesSQL[n] inserts n events, see insertEvents
 
 	mu    sync.RWMutex
 	kinds map[string]*kindInfo
@@ -108,6 +109,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 		eventsTable:     ns + "._events",
 		kindsTable:      ns + "._kinds",
 		kinds:           map[string]*kindInfo{},
+		valuesSQL:       buildValuesSQL(ns + "._events"),
 	}
 	var err error
 	if c.migrate {
@@ -169,8 +171,13 @@ type kindInfo struct {
 	// positions of its string fields, for the index row size check.
 	indexStrings [][]int
 
-	selectSQL string // SELECT id, _version, _data, fields... FROM table
-	getSQL    string
+	selectSQL  string // SELECT id, _version, _data, fields... FROM table
+	getSQL     string // the document by id
+	versionSQL string // its version alone
+	// The writes a unit sends at commit. Each one ends in "SELECT 1 /
+	// count(*)" over the rows it touched, so a write that finds the
+	// document changed (or taken) fails with division_by_zero and aborts
+	// the transaction before its COMMIT, in the same round trip.
 	insertSQL string
 	updateSQL string
 	deleteSQL string
@@ -199,24 +206,23 @@ func newKindInfo(ns string, sc storage.Schema) *kindInfo {
 	colList := strings.Join(append([]string{"id", "_version", "_data"}, ki.cols...), ", ")
 	ki.selectSQL = "SELECT " + colList + " FROM " + ki.table
 	ki.getSQL = ki.selectSQL + " WHERE id = $1"
+	ki.versionSQL = "SELECT _version FROM " + ki.table + " WHERE id = $1"
 
 	n := len(ki.cols)
 	params := make([]string, n+3)
 	for i := range params {
 		params[i] = fmt.Sprintf("$%d", i+1)
 	}
-	ki.insertSQL = "INSERT INTO " + ki.table + " (" + colList + ") VALUES (" + strings.Join(params, ", ") +
-		") ON CONFLICT (id) DO NOTHING"
+	const guard = " RETURNING 1) SELECT 1 / count(*) FROM w"
+	ki.insertSQL = "WITH w AS (INSERT INTO " + ki.table + " (" + colList + ") VALUES (" + strings.Join(params, ", ") +
+		") ON CONFLICT (id) DO NOTHING" + guard
 	sets := []string{"_version = $2", "_data = $3"}
 	for i, c := range ki.cols {
 		sets = append(sets, fmt.Sprintf("%s = $%d", c, i+4))
 	}
-	ki.updateSQL = "UPDATE " + ki.table + " SET " + strings.Join(sets, ", ") +
-		fmt.Sprintf(" WHERE id = $1 AND _version = $%d", n+4)
-	// One round trip tells deleted, stale and missing apart: every part of
-	// the statement sees the snapshot taken before the DELETE.
-	ki.deleteSQL = "WITH d AS (DELETE FROM " + ki.table + " WHERE id = $1 AND _version = $2 RETURNING 1) " +
-		"SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM " + ki.table + " WHERE id = $1)"
+	ki.updateSQL = "WITH w AS (UPDATE " + ki.table + " SET " + strings.Join(sets, ", ") +
+		fmt.Sprintf(" WHERE id = $1 AND _version = $%d", n+4) + guard
+	ki.deleteSQL = "WITH w AS (DELETE FROM " + ki.table + " WHERE id = $1 AND _version = $2" + guard
 	return ki
 }
 

@@ -8,9 +8,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -374,4 +376,97 @@ func TestSequences(t *testing.T) {
 	slices.Sort(got)
 	require.Len(t, slices.Compact(slices.Clone(got)), 160)
 	require.Equal(t, int64(1), got[0])
+}
+
+// TestConflictFoundAtCommit lets another unit commit between a unit's Get
+// and its commit: the unit's writes carry the version they expect to the
+// commit, which refuses them all, names the document and writes nothing.
+func TestConflictFoundAtCommit(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	require.NoError(t, s.Register(ctx, ticketSchema("ticket")))
+	at := time.Unix(0, 0)
+	require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
+		return tx.Put(ctx, ticket("ticket", "hot", 1, "g", "new", 1, at), 0)
+	}))
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		d, err := tx.Get(ctx, "ticket", "hot")
+		require.NoError(t, err)
+		require.NoError(t, tx.Put(ctx, ticket("ticket", "other", 1, "g", "new", 1, at), 0))
+		// Another instance commits the next version meanwhile.
+		require.NoError(t, s.Update(ctx, func(tx2 storage.Tx) error {
+			return tx2.Put(ctx, ticket("ticket", "hot", 2, "g", "theirs", 1, at), 1)
+		}))
+		d.Version++
+		require.NoError(t, tx.Put(ctx, d, 1), "checked against the version this unit read")
+		return tx.Append(ctx, sealedEvent("ticket", "hot", 2, ""))
+	})
+	var conflict *itsm.ConflictError
+	require.ErrorAs(t, err, &conflict)
+	require.Equal(t, itsm.ConflictError{Kind: "ticket", ID: "hot", Expected: 1}, *conflict)
+	got, err := s.Get(ctx, "ticket", "hot")
+	require.NoError(t, err)
+	require.Equal(t, "theirs", got.Fields[1].Str())
+	_, err = s.Get(ctx, "ticket", "other")
+	require.ErrorIs(t, err, itsm.ErrNotFound, "the unit's other writes are gone too")
+	evs, err := s.ReadEvents(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Empty(t, evs)
+}
+
+// TestCrossedWritesNoDeadlock runs units that write the same two documents
+// in opposite orders: the commit writes in one global order, so they only
+// ever conflict, never deadlock.
+func TestCrossedWritesNoDeadlock(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	require.NoError(t, s.Register(ctx, ticketSchema("ticket")))
+	at := time.Unix(0, 0)
+	require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
+		for _, id := range []string{"x", "y"} {
+			if err := tx.Put(ctx, ticket("ticket", id, 1, "g", "new", 0, at), 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	var committed atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			ids := []string{"x", "y"}
+			if w%2 == 1 {
+				ids = []string{"y", "x"}
+			}
+			for range 20 {
+				err := s.Update(ctx, func(tx storage.Tx) error {
+					for _, id := range ids {
+						d, err := tx.Get(ctx, "ticket", id)
+						if err != nil {
+							return err
+						}
+						d.Version++
+						d.Fields[2] = storage.Int(d.Fields[2].Int64() + 1)
+						if err := tx.Put(ctx, d, d.Version-1); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err == nil {
+					committed.Add(1)
+					continue
+				}
+				var pgErr *pgconn.PgError
+				require.False(t, errors.As(err, &pgErr) && pgErr.Code == "40P01", "deadlock: %v", err)
+				require.ErrorIs(t, err, itsm.ErrConflict)
+			}
+		})
+	}
+	wg.Wait()
+	for _, id := range []string{"x", "y"} {
+		d, err := s.Get(ctx, "ticket", id)
+		require.NoError(t, err)
+		require.Equal(t, committed.Load(), d.Fields[2].Int64(), "both documents moved together")
+	}
 }

@@ -1,8 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -14,21 +17,49 @@ import (
 	"github.com/pillars-itsm/pillars/storage"
 )
 
-// unit is a unit of work: one PostgreSQL transaction (READ COMMITTED) on one
-// pooled connection. BEGIN is sent lazily, pipelined with the unit's first
-// statement, so a unit costs no round trip of its own for it; writes go to
-// the database at once, so a stale version fails in Put and the unit's later
-// reads see its writes. Events are buffered and inserted at the very end,
-// pipelined with the event lock and COMMIT (see events.go).
+// unit is a unit of work on one pooled connection.
+//
+// Reads (Get, Query, the version checks of Put and Delete) run at once as
+// single statements, each seeing the latest committed state (PostgreSQL's
+// READ COMMITTED), overlaid with the unit's own writes for Get. Writes are
+// checked against the version the unit sees when they are made (ErrConflict
+// right away when stale) and kept in the unit. At the end everything goes to
+// the server in one pipelined round trip:
+//
+//	BEGIN
+//	each write, in (kind, id) order, guarded by the version it expects
+//	SELECT pg_advisory_xact_lock_shared(events)   -- see events.go
+//	INSERT the events (their Seq drawn here)
+//	COMMIT
+//
+// A write whose document changed since the unit checked it touches no row;
+// its guard then divides by zero, which aborts the transaction before the
+// COMMIT runs, and the unit returns ErrConflict naming the document. Row
+// locks are thus held only while the commit itself runs, the written rows are
+// locked in one global order (no deadlocks between units), and a unit that
+// fails or rolls back never opened a transaction at all.
 type unit struct {
 	s    *Store
 	conn *pgx.Conn
 
 	mu     sync.Mutex // a fn may share its Tx between goroutines
-	begun  bool
 	done   bool
-	failed error // the error that put the PostgreSQL transaction in the aborted state
+	lost   error             // the connection failed; nothing can commit
+	writes map[docKey]*write // the unit's pending writes
+	seen   map[docKey]int64  // versions read by Get (0: absent), so Put after Get needs no check
 	events []itsm.Event
+}
+
+type docKey struct{ kind, id string }
+
+// write is a pending write of one document.
+type write struct {
+	ki      *kindInfo
+	id      string
+	base    int64 // the stored version the unit saw before its first write (0: absent)
+	deleted bool
+	doc     storage.Document // owned copy; meaningless when deleted
+	args    []any            // id, version, data, fields
 }
 
 var (
@@ -50,103 +81,27 @@ func (u *unit) run(ctx context.Context, fn func(storage.Tx) error) (err error) {
 	return fn(u)
 }
 
-// enter locks the unit for one operation and refuses when it is over or its
-// transaction is already aborted, or when ctx is nil.
+// enter locks the unit for one operation and refuses when it is over or
+// when ctx is nil.
 func (u *unit) enter(ctx context.Context) error {
 	if ctx == nil {
 		return errNilContext
 	}
 	u.mu.Lock()
-	switch {
-	case u.done:
+	if u.done {
 		u.mu.Unlock()
 		return errDone
-	case u.failed != nil:
-		u.mu.Unlock()
-		return fmt.Errorf("postgres: unit of work aborted by an earlier failure: %w", u.failed)
 	}
 	return nil
 }
 
-// leave records *errp when it aborted the transaction (a server error
-// inside it, or a lost connection), then unlocks. It is deferred, so the
-// unit is unlocked even when the operation panics.
+// leave notes a lost connection behind *errp, then unlocks. It is deferred,
+// so the unit is unlocked even when the operation panics.
 func (u *unit) leave(errp *error) {
-	if err := *errp; err != nil && u.failed == nil && u.begun {
-		if pc := u.conn.PgConn(); pc.IsClosed() || pc.TxStatus() != 'T' {
-			u.failed = err
-		}
+	if err := *errp; err != nil && u.lost == nil && u.conn.PgConn().IsClosed() {
+		u.lost = err
 	}
 	u.mu.Unlock()
-}
-
-// rawQuery runs sql in the unit's transaction, beginning it first when
-// needed (the BEGIN rides in the same round trip). It lets the unit serve
-// getDoc and runQuery like the pool does.
-func (u *unit) rawQuery(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if u.begun {
-		return u.conn.Query(ctx, sql, args...)
-	}
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.Queue(sql, args...)
-	br := u.conn.SendBatch(ctx, b)
-	u.begun = true
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return nil, err
-	}
-	rows, err := br.Query()
-	if err != nil {
-		br.Close()
-		return nil, err
-	}
-	return &batchRows{Rows: rows, br: br}, nil
-}
-
-// exec runs a statement without result rows in the unit's transaction.
-func (u *unit) exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	if u.begun {
-		return u.conn.Exec(ctx, sql, args...)
-	}
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.Queue(sql, args...)
-	br := u.conn.SendBatch(ctx, b)
-	u.begun = true
-	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return pgconn.CommandTag{}, err
-	}
-	tag, err := br.Exec()
-	if err != nil {
-		return tag, err
-	}
-	return tag, br.Close()
-}
-
-// batchRows closes the batch that carried a query together with its rows.
-type batchRows struct {
-	pgx.Rows
-	br     pgx.BatchResults
-	closed bool
-	err    error
-}
-
-func (r *batchRows) Close() {
-	if r.closed {
-		return
-	}
-	r.closed = true
-	r.Rows.Close()
-	r.err = r.br.Close()
-}
-
-func (r *batchRows) Err() error {
-	if err := r.Rows.Err(); err != nil {
-		return err
-	}
-	return r.err
 }
 
 // Get returns the document as the unit sees it; see storage.Tx.
@@ -159,11 +114,32 @@ func (u *unit) Get(ctx context.Context, kind, id string) (_ storage.Document, er
 	if err != nil {
 		return storage.Document{}, err
 	}
-	return getDoc(ctx, u.rawQuery, ki, id)
+	key := docKey{kind, id}
+	if w := u.writes[key]; w != nil {
+		if w.deleted {
+			return storage.Document{}, &itsm.NotFoundError{Kind: kind, ID: id}
+		}
+		return cloneDoc(w.doc), nil
+	}
+	d, err := getDoc(ctx, u.conn.Query, ki, id)
+	switch {
+	case err == nil:
+		u.saw(key, d.Version)
+	case errors.Is(err, itsm.ErrNotFound):
+		u.saw(key, 0)
+	}
+	return d, err
 }
 
-// Query runs q inside the unit's transaction, so it sees the unit's own
-// writes too; see storage.Tx.
+func (u *unit) saw(key docKey, version int64) {
+	if u.seen == nil {
+		u.seen = make(map[docKey]int64, 4)
+	}
+	u.seen[key] = version
+}
+
+// Query runs q on the committed state; the unit's own writes are not seen
+// until it commits (the contract allows it); see storage.Tx.
 func (u *unit) Query(ctx context.Context, q storage.Query) (_ storage.Page, err error) {
 	if err := u.enter(ctx); err != nil {
 		return storage.Page{}, err
@@ -173,41 +149,72 @@ func (u *unit) Query(ctx context.Context, q storage.Query) (_ storage.Page, err 
 	if err != nil {
 		return storage.Page{}, err
 	}
-	return runQuery(ctx, u.rawQuery, ki, q)
+	return runQuery(ctx, u.conn.Query, ki, q)
 }
 
-// Put writes d at version d.Version when the stored version is expected;
-// see storage.Tx.
+// current returns the version of a document as the unit sees it (0:
+// absent): its own pending write, the version its Get read, or the stored
+// version read now.
+func (u *unit) current(ctx context.Context, ki *kindInfo, key docKey) (int64, *write, error) {
+	if w := u.writes[key]; w != nil {
+		if w.deleted {
+			return 0, w, nil
+		}
+		return w.doc.Version, w, nil
+	}
+	if v, ok := u.seen[key]; ok {
+		return v, nil, nil
+	}
+	var v int64
+	rows, err := u.conn.Query(ctx, ki.versionSQL, key.id)
+	if err == nil {
+		_, err = pgx.ForEachRow(rows, []any{&v}, func() error { return nil })
+	}
+	if err != nil {
+		return 0, nil, interpretError(err, "read version of "+key.kind+" "+key.id)
+	}
+	return v, nil, nil
+}
+
+// Put checks d against the version the unit sees and keeps it for the
+// commit; see storage.Tx. A Put that follows a Get of the same document in
+// the unit trusts the version the Get read; the commit checks it again.
 func (u *unit) Put(ctx context.Context, d storage.Document, expected int64) (err error) {
 	if err := u.enter(ctx); err != nil {
 		return err
 	}
 	defer u.leave(&err)
-	return u.put(ctx, d, expected)
-}
-
-func (u *unit) put(ctx context.Context, d storage.Document, expected int64) error {
 	ki, err := u.s.kind(d.Kind)
 	if err != nil {
 		return err
 	}
+	d.Data = append(make([]byte, 0, len(d.Data)), d.Data...)
+	d.Fields = slices.Clone(d.Fields)
 	args, err := ki.docArgs(d, expected)
 	if err != nil {
 		return err
 	}
-	sql := ki.insertSQL
-	if expected > 0 {
-		sql = ki.updateSQL
-		args = append(args, expected)
-	}
-	tag, err := u.exec(ctx, sql, args...)
+	key := docKey{d.Kind, d.ID}
+	cur, w, err := u.current(ctx, ki, key)
 	if err != nil {
-		return interpretError(err, "put "+d.Kind+" "+d.ID)
+		return err
 	}
-	if tag.RowsAffected() == 0 {
+	if cur != expected {
 		return &itsm.ConflictError{Kind: d.Kind, ID: d.ID, Expected: expected}
 	}
+	if w == nil {
+		u.keep(key, &write{ki: ki, id: d.ID, base: cur, doc: d, args: args})
+		return nil
+	}
+	w.deleted, w.doc, w.args = false, d, args
 	return nil
+}
+
+func (u *unit) keep(key docKey, w *write) {
+	if u.writes == nil {
+		u.writes = make(map[docKey]*write, 4)
+	}
+	u.writes[key] = w
 }
 
 // docArgs checks a document for a write and returns its parameters in
@@ -270,16 +277,13 @@ func checkText(s string) error {
 	return nil
 }
 
-// Delete removes the document at version; see storage.Tx.
+// Delete checks the version the unit sees and keeps the removal for the
+// commit; see storage.Tx.
 func (u *unit) Delete(ctx context.Context, kind, id string, version int64) (err error) {
 	if err := u.enter(ctx); err != nil {
 		return err
 	}
 	defer u.leave(&err)
-	return u.delete(ctx, kind, id, version)
-}
-
-func (u *unit) delete(ctx context.Context, kind, id string, version int64) error {
 	ki, err := u.s.kind(kind)
 	if err != nil {
 		return err
@@ -287,22 +291,22 @@ func (u *unit) delete(ctx context.Context, kind, id string, version int64) error
 	if checkText(id) != nil {
 		return &itsm.NotFoundError{Kind: kind, ID: id}
 	}
-	rows, err := u.rawQuery(ctx, ki.deleteSQL, id, version)
-	if err != nil {
-		return interpretError(err, "delete "+kind+" "+id)
-	}
-	var deleted, existed int64
-	_, err = pgx.ForEachRow(rows, []any{&deleted, &existed}, func() error { return nil })
-	if err != nil {
-		return interpretError(err, "delete "+kind+" "+id)
-	}
+	key := docKey{kind, id}
+	cur, w, err := u.current(ctx, ki, key)
 	switch {
-	case deleted > 0:
-		return nil
-	case existed > 0:
+	case err != nil:
+		return err
+	case cur == 0:
+		return &itsm.NotFoundError{Kind: kind, ID: id}
+	case cur != version:
 		return &itsm.ConflictError{Kind: kind, ID: id, Expected: version}
 	}
-	return &itsm.NotFoundError{Kind: kind, ID: id}
+	if w == nil {
+		u.keep(key, &write{ki: ki, id: id, base: cur, deleted: true})
+		return nil
+	}
+	w.deleted, w.doc, w.args = true, storage.Document{}, nil
+	return nil
 }
 
 // NextSequence returns the next value of a named sequence; see storage.Tx.
@@ -318,21 +322,17 @@ func (u *unit) NextSequence(ctx context.Context, name string) (_ int64, err erro
 		return 0, err
 	}
 	defer u.leave(&err)
-	return u.nextSequence(ctx, name)
-}
-
-func (u *unit) nextSequence(ctx context.Context, name string) (int64, error) {
 	if !storage.ValidName(name) {
 		return 0, itsm.Invalidf("postgres: sequence name %q is not a lower-case identifier", name)
 	}
-	// The sequence is found through pg_class with the statement's snapshot
-	// rather than by name resolution, which inside a transaction may keep a
-	// cached "does not exist" after another connection created it.
+	// The sequence is found through pg_class rather than by name
+	// resolution, which may keep a cached "does not exist" after another
+	// connection created it.
 	rel := sequenceName(name)
 	for attempt := 0; ; attempt++ {
 		var v int64
 		found := false
-		rows, err := u.rawQuery(ctx, nextvalSQL, u.s.schema, rel)
+		rows, err := u.conn.Query(ctx, nextvalSQL, u.s.schema, rel)
 		if err == nil {
 			_, err = pgx.ForEachRow(rows, []any{&v}, func() error { found = true; return nil })
 		}
@@ -372,8 +372,8 @@ func (s *Store) createSequence(ctx context.Context, name, seq string) error {
 	})
 }
 
-// Append buffers events; they are inserted and get their Seq when the unit
-// commits; see storage.Tx.
+// Append keeps events for the commit, where they are inserted and get their
+// Seq; see storage.Tx.
 func (u *unit) Append(ctx context.Context, events ...itsm.Event) error {
 	if err := u.enter(ctx); err != nil {
 		return err
@@ -398,37 +398,104 @@ func cloneChanges(c []itsm.Change) []itsm.Change {
 	return append(make([]itsm.Change, 0, len(c)), c...)
 }
 
-// finish commits the unit when fn succeeded and rolls it back otherwise.
+func cloneDoc(d storage.Document) storage.Document {
+	d.Data = append(make([]byte, 0, len(d.Data)), d.Data...)
+	d.Fields = slices.Clone(d.Fields)
+	return d
+}
+
+// finish commits the unit when fn succeeded; otherwise nothing was ever
+// sent that needs undoing.
 func (u *unit) finish(ctx context.Context, fnErr error) error {
 	u.mu.Lock()
 	u.done = true
-	failed := u.failed
 	u.mu.Unlock()
 	switch {
 	case fnErr != nil:
-		u.rollback(ctx)
 		return fnErr
-	case failed != nil:
-		u.rollback(ctx)
-		return fmt.Errorf("postgres: unit of work not committed: a statement in it failed: %w", failed)
+	case u.lost != nil:
+		return fmt.Errorf("postgres: unit of work not committed: its connection failed: %w", u.lost)
 	case ctx.Err() != nil:
-		u.rollback(ctx)
 		return ctx.Err()
 	}
-	if len(u.events) == 0 {
-		if !u.begun {
-			return nil
+	writes := make([]*write, 0, len(u.writes))
+	for _, w := range u.writes {
+		if w.deleted && w.base == 0 {
+			continue // created and deleted within the unit
 		}
-		tag, err := u.conn.Exec(ctx, "COMMIT")
-		return commitResult(tag, err)
+		writes = append(writes, w)
 	}
-	return u.commitEvents(ctx)
+	if len(writes) == 0 && len(u.events) == 0 {
+		return nil
+	}
+	slices.SortFunc(writes, func(a, b *write) int {
+		return cmp.Or(cmp.Compare(a.ki.schema.Kind, b.ki.schema.Kind), cmp.Compare(a.id, b.id))
+	})
+	return u.commit(ctx, writes)
 }
 
-// rollback ends a begun transaction. It runs even when ctx is cancelled; if
-// it fails, the pool discards the connection (it is not idle).
+// commit sends the unit in one pipelined round trip; see the type comment.
+func (u *unit) commit(ctx context.Context, writes []*write) error {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	for _, w := range writes {
+		switch {
+		case w.deleted:
+			b.Queue(w.ki.deleteSQL, w.id, w.base)
+		case w.base == 0:
+			b.Queue(w.ki.insertSQL, w.args...)
+		default:
+			b.Queue(w.ki.updateSQL, append(w.args, w.base)...)
+		}
+	}
+	if len(u.events) > 0 {
+		if !u.s.noEventLock {
+			b.Queue("SELECT pg_advisory_xact_lock_shared($1)", u.s.eventsKey)
+		}
+		sql, args, err := u.s.insertEvents(u.events)
+		if err != nil {
+			return err
+		}
+		b.Queue(sql, args...)
+	}
+	hook := u.s.beforeCommit
+	if hook == nil {
+		b.Queue("COMMIT")
+	}
+	br := u.conn.SendBatch(ctx, b)
+	var tag pgconn.CommandTag
+	var err error
+	failed := -1
+	for i := 0; i < b.Len(); i++ {
+		if tag, err = br.Exec(); err != nil {
+			failed = i
+			break
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && hook != nil {
+		hook(ctx)
+		tag, err = u.conn.Exec(ctx, "COMMIT")
+	}
+	if err != nil {
+		u.rollback(ctx)
+		var pgErr *pgconn.PgError
+		if failed >= 1 && failed <= len(writes) && errors.As(err, &pgErr) && pgErr.Code == "22012" {
+			w := writes[failed-1]
+			return &itsm.ConflictError{Kind: w.ki.schema.Kind, ID: w.id, Expected: w.base}
+		}
+		return interpretError(err, "commit")
+	}
+	return commitResult(tag)
+}
+
+// rollback ends a transaction the commit left open after a failure. It runs
+// even when ctx is cancelled; if it fails, the pool discards the connection
+// (it is not idle).
 func (u *unit) rollback(ctx context.Context) {
-	if !u.begun || u.conn.PgConn().IsClosed() {
+	if pc := u.conn.PgConn(); pc.IsClosed() || pc.TxStatus() == 'I' {
 		return
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -436,12 +503,8 @@ func (u *unit) rollback(ctx context.Context) {
 	_, _ = u.conn.Exec(rctx, "ROLLBACK")
 }
 
-// commitResult reports a COMMIT that failed or that the server turned into
-// a rollback.
-func commitResult(tag pgconn.CommandTag, err error) error {
-	if err != nil {
-		return interpretError(err, "commit")
-	}
+// commitResult reports a COMMIT that the server turned into a rollback.
+func commitResult(tag pgconn.CommandTag) error {
 	if tag.String() != "COMMIT" {
 		return fmt.Errorf("postgres: commit: %w: the server rolled the unit of work back", itsm.ErrConflict)
 	}
