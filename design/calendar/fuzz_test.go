@@ -2,6 +2,7 @@ package calendar_test
 
 import (
 	"errors"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -44,6 +45,20 @@ func FuzzParse(f *testing.F) {
 		back, err := c.Between(start, end)
 		if err != nil || back != d {
 			t.Fatalf("Between(%s, Add(%s, %s) = %s) = %s, %v", start, start, d, end, back, err)
+		}
+	})
+}
+
+// FuzzArithmetic draws a random calendar, start and durations from the
+// fuzzer's seed and checks every property against the reference (see
+// TestPropertyAgainstReference).
+func FuzzArithmetic(f *testing.F) {
+	for _, s := range []uint64{0, 1, 44, 162, 1 << 40} {
+		f.Add(s, s*7+1)
+	}
+	f.Fuzz(func(t *testing.T, a, b uint64) {
+		if err := randomCase(rand.New(rand.NewPCG(a, b))).check(); err != nil {
+			t.Fatal(err)
 		}
 	})
 }
