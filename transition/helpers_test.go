@@ -23,14 +23,19 @@ var (
 func as(a itsm.Actor) context.Context { return itsm.WithActor(context.Background(), a) }
 
 type env struct {
-	store *memory.Store
+	store storage.Backend
 	clock *itsm.FakeClock
 	cmdb  *transition.CMDB
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	store := memory.New()
+	return newEnvOn(t, memory.New())
+}
+
+// newEnvOn builds the CMDB on the given store.
+func newEnvOn(t testing.TB, store storage.Backend) *env {
+	t.Helper()
 	clock := itsm.NewFakeClock(t0)
 	c, err := transition.NewCMDB(context.Background(), store, transition.CMDBConfig{Clock: clock})
 	require.NoError(t, err)
