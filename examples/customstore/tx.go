@@ -27,23 +27,30 @@ import (
 // never later find a unit committing n-1. That is the "never skip a late
 // commit" rule of storage.Backend.ReadEvents, for free.
 var commitScript = redis.NewScript(`
-local i = 3
+local i = 4
 local function nx() local v = ARGV[i]; i = i + 1; return v end
-local function pairs_() local t = {}; for _ = 1, tonumber(nx()) do t[#t+1] = {KEYS[tonumber(nx())], nx()} end; return t end
 local ws = {}
 for w = 1, tonumber(ARGV[1]) do
   local x = {key = KEYS[tonumber(nx())], base = nx(), op = nx()}
   if x.op == 'p' then x.v = nx(); x.d = nx(); x.f = nx() end
-  x.rem = pairs_(); x.add = pairs_()
   if (redis.call('HGET', x.key, 'v') or '0') ~= x.base then return w end
   ws[w] = x
 end
 for _, x in ipairs(ws) do
   if x.op == 'p' then redis.call('HSET', x.key, 'v', x.v, 'd', x.d, 'f', x.f) else redis.call('DEL', x.key) end
-  for _, m in ipairs(x.rem) do redis.call('ZREM', m[1], m[2]) end
-  for _, m in ipairs(x.add) do redis.call('ZADD', m[1], 0, m[2]) end
 end
 for _ = 1, tonumber(ARGV[2]) do
+  local key = KEYS[tonumber(nx())]
+  for _, cmd in ipairs({'ZREM', 'ZADD'}) do
+    local n, batch = tonumber(nx()), {}
+    for j = 1, n do
+      if cmd == 'ZADD' then batch[#batch+1] = 0 end
+      batch[#batch+1] = nx()
+      if #batch >= 1000 or j == n then redis.call(cmd, key, unpack(batch)); batch = {} end
+    end
+  end
+end
+for _ = 1, tonumber(ARGV[3]) do
   local h = KEYS[tonumber(nx())]; local body = nx()
   local seq = redis.call('INCR', KEYS[1])
   redis.call('XADD', KEYS[2], seq .. '-0', 'e', body)
@@ -242,6 +249,10 @@ func (t *tx) Append(_ context.Context, events ...itsm.Event) error {
 	if t.done {
 		return errDone
 	}
+	return t.append(events)
+}
+
+func (t *tx) append(events []itsm.Event) error {
 	for _, e := range events {
 		if !storage.ValidName(e.Kind) {
 			return itsm.Invalidf("customstore: event %s: kind %q is not a lower-case identifier", e.ID, e.Kind)
@@ -252,6 +263,36 @@ func (t *tx) Append(_ context.Context, events ...itsm.Event) error {
 		t.events = append(t.events, e)
 	}
 	return nil
+}
+
+var _ storage.BulkImporter = (*Store)(nil)
+
+// Import writes new documents and their events with one commit script,
+// without reading each document first as Tx.Put must: the script's version
+// check (every document absent) does that, all or nothing. It implements
+// storage.BulkImporter. Redis runs a script alone, so hosts importing
+// millions of records call Import in chunks of a few thousand.
+func (s *Store) Import(ctx context.Context, docs []storage.Document, events []itsm.Event) error {
+	t := &tx{s: s, ctx: bg(ctx), seen: make(map[docRef]*entry, len(docs)), done: true}
+	for _, d := range docs {
+		ki, err := s.kind(d.Kind)
+		if err != nil {
+			return err
+		}
+		if err := ki.schema.CheckDocument(d); err != nil {
+			return err
+		}
+		ref := docRef{d.Kind, d.ID}
+		if t.seen[ref] != nil {
+			return &itsm.ConflictError{Kind: d.Kind, ID: d.ID}
+		}
+		t.seen[ref] = &entry{ki: ki, cur: d, found: true, dirty: true}
+		t.order = append(t.order, ref)
+	}
+	if err := t.append(events); err != nil {
+		return err
+	}
+	return t.commit(t.ctx)
 }
 
 // commit sends the unit's writes and events to the commit script.
@@ -269,7 +310,23 @@ func (t *tx) commit(ctx context.Context) error {
 		slot[k] = strconv.Itoa(len(keys))
 		return slot[k]
 	}
-	args := []any{len(t.order), len(t.events)}
+	type changes struct{ rem, add []string }
+	var sets []string // index keys in first-use order
+	bySet := map[string]*changes{}
+	change := func(m [2]string, add bool) {
+		c := bySet[m[0]]
+		if c == nil {
+			c = &changes{}
+			bySet[m[0]] = c
+			sets = append(sets, m[0])
+		}
+		if add {
+			c.add = append(c.add, m[1])
+		} else {
+			c.rem = append(c.rem, m[1])
+		}
+	}
+	args := []any{len(t.order), 0, len(t.events)}
 	for _, ref := range t.order {
 		e := t.seen[ref]
 		args = append(args, key(t.s.docKey(ref.kind, ref.id)), e.base.Version)
@@ -285,11 +342,23 @@ func (t *tx) commit(ctx context.Context) error {
 		if e.found {
 			cur = e.ki.members(e.cur)
 		}
-		for _, set := range [][][2]string{diff(old, cur), diff(cur, old)} {
-			args = append(args, len(set))
-			for _, m := range set {
-				args = append(args, key(m[0]), m[1])
-			}
+		for _, m := range diff(old, cur) {
+			change(m, false)
+		}
+		for _, m := range diff(cur, old) {
+			change(m, true)
+		}
+	}
+	args[1] = len(sets)
+	for _, k := range sets {
+		c := bySet[k]
+		args = append(args, key(k), len(c.rem))
+		for _, m := range c.rem {
+			args = append(args, m)
+		}
+		args = append(args, len(c.add))
+		for _, m := range c.add {
+			args = append(args, m)
 		}
 	}
 	for _, e := range t.events {
