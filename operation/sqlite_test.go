@@ -28,23 +28,29 @@ func TestOnSQLite(t *testing.T) {
 	prev := newStore
 	newStore = openSQLite
 	defer func() { newStore = prev }()
-	for name, fn := range map[string]func(*testing.T){
-		"OpenIncident":           TestOpenIncident,
-		"IncidentLifecycle":      TestIncidentLifecycleAndTimestamps,
-		"ParentResolvesChildren": TestParentResolvesChildren,
-		"ParentAllOrNothing":     TestParentResolutionIsAllOrNothing,
-		"Queues":                 TestQueues,
-		"CloseResolved":          TestCloseResolved,
-		"KnownErrorAndProblem":   TestKnownErrorWorkaroundAndProblemResolution,
-		"RequestWithApproval":    TestRequestWithApprovalAndTasks,
-		"RequestRejectAndCancel": TestRequestRejectAndCancel,
-		"AlertDedupAndIncident":  TestAlertDedupAndIncident,
-		"AlertEventIDs":          TestAlertEventIDs,
-		"AlertCorrelation":       TestAlertCorrelationThroughCMDB,
-		"Escalation":             TestEscalation,
-		"Import":                 TestImportIncidents,
-		"OpenIncidentBadInput":   TestOpenIncidentBadInput,
-	} {
+	for name, fn := range storeSuite {
 		t.Run(name, fn)
 	}
+}
+
+// storeSuite lists the tests run unchanged on every SQL store.
+var storeSuite = map[string]func(*testing.T){
+	"OpenIncident":           TestOpenIncident,
+	"QueuePagination":        TestQueuePagination,
+	"ConcurrentIngest":       TestConcurrentIngestOpensOneAlert,
+	"ConcurrentNotes":        TestConcurrentNotesAreNotLost,
+	"IncidentLifecycle":      TestIncidentLifecycleAndTimestamps,
+	"ParentResolvesChildren": TestParentResolvesChildren,
+	"ParentAllOrNothing":     TestParentResolutionIsAllOrNothing,
+	"Queues":                 TestQueues,
+	"CloseResolved":          TestCloseResolved,
+	"KnownErrorAndProblem":   TestKnownErrorWorkaroundAndProblemResolution,
+	"RequestWithApproval":    TestRequestWithApprovalAndTasks,
+	"RequestRejectAndCancel": TestRequestRejectAndCancel,
+	"AlertDedupAndIncident":  TestAlertDedupAndIncident,
+	"AlertEventIDs":          TestAlertEventIDs,
+	"AlertCorrelation":       TestAlertCorrelationThroughCMDB,
+	"Escalation":             TestEscalation,
+	"Import":                 TestImportIncidents,
+	"OpenIncidentBadInput":   TestOpenIncidentBadInput,
 }
