@@ -402,6 +402,7 @@ type slot struct {
 }
 
 type scratch struct {
+	mark     []uint32 // fast path: the walk that reached each node
 	slots    []slot
 	gen      uint32
 	hops     []rawHop
@@ -414,13 +415,20 @@ func (g *Graph) getScratch() *scratch {
 	if s == nil {
 		s = &scratch{}
 	}
-	if len(s.slots) < n {
-		s.slots = make([]slot, n+n/8)
+	if len(s.mark) < n {
+		s.mark = make([]uint32, n+n/8)
+		s.slots = nil
+		s.gen = 0
+	}
+	if len(s.slots) < n && (len(g.xEdges) > 0 || len(g.extraNodes) > 0) {
+		s.slots = make([]slot, len(s.mark))
+		clear(s.mark)
 		s.gen = 0
 	}
 	s.gen++
 	if s.gen == 0 {
 		clear(s.slots)
+		clear(s.mark)
 		s.gen = 1
 	}
 	s.hops = s.hops[:0]
@@ -431,7 +439,69 @@ func (g *Graph) getScratch() *scratch {
 // smallest depth, with the smallest parent (and the smallest edge from it)
 // among the nodes of the level above. Hops come level by level, unordered
 // within a level. The caller holds the read lock.
-func (g *Graph) walk(s *scratch, start []int32, dir storage.Direction, mask *[256]bool, maxDepth, limit int) []rawHop {
+func (g *Graph) walk(s *scratch, start []int32, dir storage.Direction, mask *[256]bool, maxDepth, limit int) ([]rawHop, bool) {
+	if len(g.xEdges) == 0 && len(g.extraNodes) == 0 {
+		return g.walkSorted(s, start, dir, mask, maxDepth, limit), true
+	}
+	return g.walkGeneral(s, start, dir, mask, maxDepth, limit), false
+}
+
+// walkSorted is the walk when every node and edge sits in the rows, where
+// node and edge indexes follow id order. Each level is expanded in node
+// order and each row lists its edges in edge order, so the first edge to
+// reach a node is the one the rules pick (smallest parent, then smallest
+// edge): no tie-breaking, one 4-byte mark per node, and each level comes
+// out already sorted.
+func (g *Graph) walkSorted(s *scratch, start []int32, dir storage.Direction, mask *[256]bool, maxDepth, limit int) []rawHop {
+	mark, gen := s.mark, s.gen
+	hops := s.hops
+	for _, n := range start {
+		mark[n] = gen
+	}
+	off, adj, edg, typ := g.downOff, g.downAdj, g.downEdge, g.downTyp
+	if dir == storage.Up {
+		off, adj, edg, typ = g.upOff, g.upAdj, g.upEdge, g.upTyp
+	}
+	removed := g.nRemoved > 0
+	frontier := append(s.frontier[:0], start...)
+	for depth := int32(1); int(depth) <= maxDepth && len(frontier) > 0; depth++ {
+		levelStart := len(hops)
+		for _, u := range frontier {
+			for p, end := off[u], off[u+1]; p < end; p++ {
+				v := adj[p]
+				if mark[v] == gen {
+					continue
+				}
+				if mask != nil && !mask[typ[p]] {
+					continue
+				}
+				e := edg[p]
+				if removed && g.removed[e>>6]&(1<<(e&63)) != 0 {
+					continue
+				}
+				mark[v] = gen
+				hops = append(hops, rawHop{node: v, parent: u, edge: e, depth: depth})
+			}
+		}
+		level := hops[levelStart:]
+		g.sortLevel(level)
+		if len(hops) >= limit {
+			hops = hops[:limit]
+			break
+		}
+		frontier = frontier[:0]
+		for _, h := range level {
+			frontier = append(frontier, h.node)
+		}
+	}
+	s.hops, s.frontier = hops, frontier
+	return hops
+}
+
+// walkGeneral is the walk with an overlay: nodes and edges added since the
+// build do not follow id order, so a node reached twice in one level keeps
+// the smaller parent and edge by comparison.
+func (g *Graph) walkGeneral(s *scratch, start []int32, dir storage.Direction, mask *[256]bool, maxDepth, limit int) []rawHop {
 	slots, gen := s.slots, s.gen
 	hops := s.hops
 	for _, n := range start {
@@ -580,12 +650,14 @@ func (g *Graph) Traverse(start []string, dir storage.Direction, types []string, 
 	}
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	s, hops, ok := g.run(start, dir, types, maxDepth, limit)
+	s, hops, sorted, ok := g.run(start, dir, types, maxDepth, limit)
 	if !ok {
 		return nil, nil
 	}
 	defer g.scratch.Put(s)
-	g.sortHops(hops)
+	if !sorted {
+		g.sortHops(hops)
+	}
 	out := make([]storage.Hop, len(hops))
 	for i, h := range hops {
 		out[i] = storage.Hop{ID: g.nodeID(h.node), Depth: int(h.depth), Parent: g.nodeID(h.parent),
@@ -604,7 +676,7 @@ func (g *Graph) edgeType(e int32) uint8 {
 // run resolves the start ids and the type mask and walks; ok is false when
 // nothing can be reached. The caller holds the read lock and returns s to
 // the pool.
-func (g *Graph) run(start []string, dir storage.Direction, types []string, maxDepth, limit int) (*scratch, []rawHop, bool) {
+func (g *Graph) run(start []string, dir storage.Direction, types []string, maxDepth, limit int) (*scratch, []rawHop, bool, bool) {
 	var mask *[256]bool
 	if len(types) > 0 {
 		mask = new([256]bool)
@@ -615,7 +687,7 @@ func (g *Graph) run(start []string, dir storage.Direction, types []string, maxDe
 			}
 		}
 		if !any {
-			return nil, nil, false
+			return nil, nil, false, false
 		}
 	}
 	if limit == 0 {
@@ -628,12 +700,13 @@ func (g *Graph) run(start []string, dir storage.Direction, types []string, maxDe
 		}
 	}
 	if len(idx) == 0 {
-		return nil, nil, false
+		return nil, nil, false, false
 	}
 	slices.SortFunc(idx, g.cmpNode)
 	idx = slices.Compact(idx)
 	s := g.getScratch()
-	return s, g.walk(s, idx, dir, mask, maxDepth, limit), true
+	hops, sorted := g.walk(s, idx, dir, mask, maxDepth, limit)
+	return s, hops, sorted, true
 }
 
 // sortHops orders hops by depth then node id. Hops arrive level by level.
@@ -868,7 +941,7 @@ func (g *Graph) Reach(start []string, dir storage.Direction, types []string, max
 	}
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	s, hops, ok := g.run(start, dir, types, maxDepth, 0)
+	s, hops, _, ok := g.run(start, dir, types, maxDepth, 0)
 	if !ok {
 		return 0, nil
 	}
