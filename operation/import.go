@@ -93,9 +93,9 @@ func (d *Desk) ImportIncidents(ctx context.Context, incs []ImportIncident, state
 		return res, err
 	}
 	m := d.incidents.Machine()
-	for to := range states {
-		if !m.HasState(states[to]) {
-			return res, itsm.Invalidf("import: state map sends %q to %q, which is not an incident state", to, states[to])
+	for foreign, state := range states {
+		if !m.HasState(state) {
+			return res, itsm.Invalidf("import: state map sends %q to %q, which is not an incident state", foreign, state)
 		}
 	}
 	for i := range incs {
