@@ -244,6 +244,15 @@ func TestReadEventsLockTimeout(t *testing.T) {
 // Seq and committing, while a consumer reads incrementally. The consumer
 // must end with every committed event exactly once, in Seq order.
 func TestConsumerUnderLoad(t *testing.T) {
+	// With the hook, units commit through an explicit transaction held open
+	// a little before COMMIT; without it, through the implicit transaction
+	// of one pipeline, as in production.
+	for _, dawdle := range []bool{true, false} {
+		t.Run(fmt.Sprintf("dawdle=%v", dawdle), func(t *testing.T) { consumerUnderLoad(t, dawdle) })
+	}
+}
+
+func consumerUnderLoad(t *testing.T, dawdle bool) {
 	ctx := context.Background()
 	p := testPool(t)
 	ns := freshSchema(t, p)
@@ -252,9 +261,11 @@ func TestConsumerUnderLoad(t *testing.T) {
 		s, err := New(ctx, p, WithSchema(ns))
 		require.NoError(t, err)
 		var n atomic.Int64
-		s.beforeCommit = func(context.Context) {
-			if n.Add(1)%3 == 0 {
-				time.Sleep(time.Duration(n.Load()%7) * time.Millisecond)
+		if dawdle {
+			s.beforeCommit = func(context.Context) {
+				if n.Add(1)%3 == 0 {
+					time.Sleep(time.Duration(n.Load()%7) * time.Millisecond)
+				}
 			}
 		}
 		stores[i] = s

@@ -435,9 +435,19 @@ func (u *unit) finish(ctx context.Context, fnErr error) error {
 }
 
 // commit sends the unit in one pipelined round trip; see the type comment.
+// The batch carries no BEGIN or COMMIT: the statements of one pipeline up to
+// its Sync run as one implicit transaction, which the server commits at the
+// Sync when all of them succeeded and rolls back otherwise, so a unit that
+// loses a race costs no extra round trip to roll back. (With the test hook
+// the transaction is explicit, to hold it open before COMMIT.)
 func (u *unit) commit(ctx context.Context, writes []*write) error {
+	hook := u.s.beforeCommit
 	b := &pgx.Batch{}
-	b.Queue("BEGIN")
+	first := 0 // index of the first write in the batch
+	if hook != nil {
+		b.Queue("BEGIN")
+		first = 1
+	}
 	for _, w := range writes {
 		switch {
 		case w.deleted:
@@ -458,16 +468,11 @@ func (u *unit) commit(ctx context.Context, writes []*write) error {
 		}
 		b.Queue(sql, args...)
 	}
-	hook := u.s.beforeCommit
-	if hook == nil {
-		b.Queue("COMMIT")
-	}
 	br := u.conn.SendBatch(ctx, b)
-	var tag pgconn.CommandTag
 	var err error
 	failed := -1
 	for i := 0; i < b.Len(); i++ {
-		if tag, err = br.Exec(); err != nil {
+		if _, err = br.Exec(); err != nil {
 			failed = i
 			break
 		}
@@ -477,18 +482,21 @@ func (u *unit) commit(ctx context.Context, writes []*write) error {
 	}
 	if err == nil && hook != nil {
 		hook(ctx)
-		tag, err = u.conn.Exec(ctx, "COMMIT")
+		var tag pgconn.CommandTag
+		if tag, err = u.conn.Exec(ctx, "COMMIT"); err == nil && tag.String() != "COMMIT" {
+			return fmt.Errorf("postgres: commit: %w: the server rolled the unit of work back", itsm.ErrConflict)
+		}
 	}
 	if err != nil {
 		u.rollback(ctx)
 		var pgErr *pgconn.PgError
-		if failed >= 1 && failed <= len(writes) && errors.As(err, &pgErr) && pgErr.Code == "22012" {
-			w := writes[failed-1]
+		if i := failed - first; i >= 0 && i < len(writes) && errors.As(err, &pgErr) && pgErr.Code == "22012" {
+			w := writes[i]
 			return &itsm.ConflictError{Kind: w.ki.schema.Kind, ID: w.id, Expected: w.base}
 		}
 		return interpretError(err, "commit")
 	}
-	return commitResult(tag)
+	return nil
 }
 
 // rollback ends a transaction the commit left open after a failure. It runs
@@ -501,12 +509,4 @@ func (u *unit) rollback(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_, _ = u.conn.Exec(rctx, "ROLLBACK")
-}
-
-// commitResult reports a COMMIT that the server turned into a rollback.
-func commitResult(tag pgconn.CommandTag) error {
-	if tag.String() != "COMMIT" {
-		return fmt.Errorf("postgres: commit: %w: the server rolled the unit of work back", itsm.ErrConflict)
-	}
-	return nil
 }
