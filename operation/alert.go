@@ -339,8 +339,17 @@ func (d *Desk) ingestTx(ctx context.Context, tx storage.Tx, ev MonitorEvent, ups
 		return err
 	}
 	res.Alert = a
-	if a.IncidentID != "" || d.cfg.AlertRule.MinSeverity == 0 || a.Severity > d.cfg.AlertRule.MinSeverity {
+	if d.cfg.AlertRule.MinSeverity == 0 || a.Severity > d.cfg.AlertRule.MinSeverity {
 		return nil
+	}
+	if a.IncidentID != "" {
+		inc, err := d.incidents.Collection().Get(ctx, tx, a.IncidentID)
+		if err != nil {
+			return err
+		}
+		if inc.State != StateClosed && inc.State != StateCanceled {
+			return nil // open, or resolved and still reopenable by a person
+		}
 	}
 	inc, correlated, err := d.incidentForAlert(ctx, tx, a)
 	if err != nil {

@@ -226,3 +226,24 @@ func TestConcurrentIngestOpensOneAlert(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, incs, 1, "one incident")
 }
+
+// An alert whose incident was closed raises a new incident when it fires
+// again at a qualifying severity.
+func TestAlertRaisesAgainAfterIncidentClosed(t *testing.T) {
+	f := alertFixture(t, operation.AlertRule{MinSeverity: 1})
+	ev := operation.MonitorEvent{Source: "s", Node: "n", Type: "t", Severity: 1}
+	r1, err := f.desk.Ingest(as(monitor), ev)
+	require.NoError(t, err)
+	_, err = f.desk.ResolveIncident(as(ann), r1.Incident.ID, operation.ResolvedRemotely, "rebooted", storage.Command{})
+	require.NoError(t, err)
+	r2, err := f.desk.Ingest(as(monitor), ev)
+	require.NoError(t, err)
+	assert.Nil(t, r2.Incident, "a resolved incident may still be reopened by a person")
+	_, err = f.desk.CloseIncident(as(ann), r1.Incident.ID, storage.Command{})
+	require.NoError(t, err)
+	r3, err := f.desk.Ingest(as(monitor), ev)
+	require.NoError(t, err)
+	require.NotNil(t, r3.Incident)
+	assert.NotEqual(t, r1.Incident.ID, r3.Incident.ID)
+	assert.Equal(t, r3.Incident.ID, r3.Alert.IncidentID)
+}

@@ -188,7 +188,7 @@ func protected(i *Incident) string {
 	return fmt.Sprint(i.AssignmentGroup, "|", i.AssignedTo, "|", i.ReassignmentCount, "|", i.ReopenCount, "|",
 		i.HoldReason, "|", i.ResolutionCode, "|", i.ResolutionNotes, "|", i.Major, i.MajorState, i.MajorProposedBy, "|",
 		i.FirstResponseAt, i.ResolvedAt, i.ClosedAt, "|", i.Escalations, len(i.WorkNotes), len(i.Comments), "|",
-		i.OpenedBy, "|", i.Workaround, "|", i.KnownErrorID, "|", i.ParentID)
+		i.OpenedBy, "|", i.Workaround, "|", i.KnownErrorID, "|", i.ParentID, "|", i.ProblemID)
 }
 
 // UpdateIncident edits an open incident's descriptive fields (description,
