@@ -48,7 +48,9 @@ func TestPlan(t *testing.T) {
 	for _, c := range cases {
 		p, err := sc.CheckQuery(storage.Query{Kind: "incident", Filters: c.filters, Sort: c.sort})
 		require.NoError(t, err, c.name)
-		w, mode := ki.plan(p)
+		ws, mode := ki.plan(p)
+		require.Len(t, ws, 1, c.name)
+		w := ws[0]
 		assert.Equal(t, c.key, w.key, c.name)
 		assert.Equal(t, c.mode, mode, c.name)
 		assert.Equal(t, c.lo, w.lo, c.name)
@@ -57,6 +59,20 @@ func TestPlan(t *testing.T) {
 	// A range that cannot hold anything is known before reading.
 	p, err := sc.CheckQuery(storage.Query{Kind: "incident", Filters: []storage.Filter{storage.Gt("priority", num(1<<63-1))}, Sort: []storage.Sort{{Field: "priority"}}})
 	require.NoError(t, err)
-	w, _ := ki.plan(p)
-	assert.True(t, w.empty)
+	ws, _ := ki.plan(p)
+	require.Len(t, ws, 1)
+	assert.True(t, ws[0].empty)
+
+	// "Unassigned in my groups, by priority": one range per group, merged.
+	p, err = sc.CheckQuery(storage.Query{Kind: "incident", Filters: []storage.Filter{
+		storage.In("assignment_group", str("net"), str("db"), str("net")), storage.Eq("state", str("new"))},
+		Sort: []storage.Sort{{Field: "priority"}, {Field: "opened_at"}}})
+	require.NoError(t, err)
+	ws, mode := ki.plan(p)
+	assert.Equal(t, served, mode)
+	require.Len(t, ws, 2, "one range per distinct group")
+	for i, g := range []string{"db", "net"} {
+		assert.Equal(t, ix+"i:queue:a", ws[i].key)
+		assert.Equal(t, encodeFields([]storage.Value{str(g), str("new")}), ws[i].lo)
+	}
 }

@@ -51,15 +51,22 @@ const (
 	gathered
 )
 
-// plan picks the sorted set for a query. A set ordered by (z1..zn, id) whose
-// leading fields z1..zm are fixed by equality filters yields documents in
-// the order (zm+1..zn, id); when that is the query's order (one direction
-// throughout) the page is read straight off the set. Otherwise (mixed
-// directions, or an index suffix whose leading fields are not fixed) the
-// query reads the narrowest equality range whole, or, with no equality to
-// narrow it, walks the first sort field group by group; either way it sorts
-// what it read here, as a SQL database sorts rows that no index orders.
-func (ki *kindInfo) plan(p storage.Plan) (w walk, mode int) {
+// maxFanout bounds the ranges one query reads: the product of the In
+// lists on the fixed fields.
+const maxFanout = 64
+
+// plan picks the sorted set for a query and the ranges to read in it. A set
+// ordered by (z1..zn, id) whose leading fields z1..zm are fixed by Eq or In
+// filters yields, within each combination of those values, documents in the
+// order (zm+1..zn, id); when that is the query's order (one direction
+// throughout) each range is read straight off the set up to limit+1
+// matches, and several ranges (In lists: "unassigned in my groups") are
+// merged. Otherwise (mixed directions, or an index suffix whose leading
+// fields are not fixed) the query reads the narrowest fixed ranges whole,
+// or, with nothing fixed, walks the first sort field group by group; either
+// way it sorts what it read here, as a SQL database sorts rows that no index
+// orders.
+func (ki *kindInfo) plan(p storage.Plan) (ws []walk, mode int) {
 	desc := len(p.Sort) > 0 && p.Sort[0].Desc
 	uniform := true
 	for _, o := range p.Sort {
@@ -67,9 +74,13 @@ func (ki *kindInfo) plan(p storage.Plan) (w walk, mode int) {
 	}
 	best, bestM, bestScore := -1, 0, -1
 	for zi, z := range ki.sets {
-		m := 0
-		for m < len(z.fields) && eqFilter(p, z.fields[m]) >= 0 {
-			m++
+		m, fan := 0, 1
+		for m < len(z.fields) {
+			vs := fixed(p, z.fields[m])
+			if len(vs) == 0 || fan*len(vs) > maxFanout {
+				break
+			}
+			m, fan = m+1, fan*len(vs)
 		}
 		if uniform && (!desc || z.twin) {
 			for k := m; k >= 0; k-- {
@@ -93,52 +104,65 @@ func (ki *kindInfo) plan(p storage.Plan) (w walk, mode int) {
 	if mode != served {
 		mode = gathered
 		if bestM == 0 {
-			// No equality narrows anything: walk the first sort field.
+			// Nothing fixed narrows the read: walk the first sort field.
 			mode, best = grouped, 1+p.SortFields[0]
 		}
 	}
 	z := ki.sets[best]
-	w = walk{key: z.key, desc: mode != gathered && desc}
+	key := z.key
 	if z.twin {
-		w.key += ":a"
-		if w.desc {
-			w.key = z.key + ":d"
+		key += ":a"
+		if mode != gathered && desc {
+			key = z.key + ":d"
 		}
 	}
-	var vals []storage.Value
+	combos := [][]storage.Value{nil}
 	for _, fi := range z.fields[:bestM] {
-		vals = append(vals, p.Filters[eqFilter(p, fi)].Values[0])
-	}
-	prefix := encodeFields(vals)
-	w.lo = prefix
-	w.hi, w.hasHi = prefixEnd(w.lo)
-	if bestM < len(z.fields) {
-		w.narrow(p, prefix, z.fields[bestM])
-	}
-	switch {
-	case !p.AfterSet || mode == gathered:
-	case mode == grouped && w.desc:
-		if end, ok := prefixEnd(encodeFields(p.After[:1])); ok {
-			w.upTo(end)
+		var next [][]storage.Value
+		for _, c := range combos {
+			for _, v := range fixed(p, fi) {
+				next = append(next, append(slices.Clone(c), v))
+			}
 		}
-	case mode == grouped:
-		w.from(encodeFields(p.After[:1]))
-	case w.desc:
-		w.upTo(member(append(vals, p.After...), p.AfterID, true))
-	default:
-		w.from(member(append(vals, p.After...), p.AfterID, false) + "\x00")
+		combos = next
 	}
-	return w, mode
+	for _, vals := range combos {
+		w := walk{key: key, desc: mode != gathered && desc}
+		prefix := encodeFields(vals)
+		w.lo = prefix
+		w.hi, w.hasHi = prefixEnd(w.lo)
+		if bestM < len(z.fields) {
+			w.narrow(p, prefix, z.fields[bestM])
+		}
+		switch {
+		case !p.AfterSet || mode == gathered:
+		case mode == grouped && w.desc:
+			if end, ok := prefixEnd(encodeFields(p.After[:1])); ok {
+				w.upTo(end)
+			}
+		case mode == grouped:
+			w.from(encodeFields(p.After[:1]))
+		case w.desc:
+			w.upTo(member(append(vals, p.After...), p.AfterID, true))
+		default:
+			w.from(member(append(vals, p.After...), p.AfterID, false) + "\x00")
+		}
+		ws = append(ws, w)
+	}
+	return ws, mode
 }
 
-// eqFilter returns the position of an Eq filter on field fi, or -1.
-func eqFilter(p storage.Plan, fi int) int {
+// fixed returns the values an Eq or In filter allows for field fi, sorted
+// and without repeats, or nil when no such filter exists.
+func fixed(p storage.Plan, fi int) []storage.Value {
 	for i, f := range p.Filters {
-		if p.FilterFields[i] == fi && f.Op == storage.OpEq {
-			return i
+		if p.FilterFields[i] == fi && (f.Op == storage.OpEq || f.Op == storage.OpIn) {
+			vs := slices.Clone(f.Values)
+			slices.SortFunc(vs, storage.Value.Compare)
+			return slices.CompactFunc(vs, func(a, b storage.Value) bool { return a.Compare(b) == 0 })
 		}
 	}
-	return -1
+	return nil
 }
 
 // narrow tightens the range with the filters on field fi, the first field
@@ -212,72 +236,16 @@ const maxBatch = 1000
 
 // query runs a checked plan.
 func (s *Store) query(ctx context.Context, ki *kindInfo, p storage.Plan) (storage.Page, error) {
-	w, mode := ki.plan(p)
+	ws, mode := ki.plan(p)
 	var docs []storage.Document
 	seen := map[string]bool{}
-	batch := maxBatch
-	if mode != gathered {
-		batch = p.Limit + 1
+	for _, w := range ws {
+		var err error
+		if docs, err = s.read(ctx, ki, p, w, mode, docs, seen); err != nil {
+			return storage.Page{}, err
+		}
 	}
-	var bound storage.Value // grouped: the first sort value of match limit+1
-	bounded, stop := false, false
-	for !w.empty && !stop {
-		if w.hasHi && w.lo >= w.hi {
-			break
-		}
-		lo, hi := "-", "+"
-		if w.lo != "" {
-			lo = "[" + w.lo
-		}
-		if w.hasHi {
-			hi = "(" + w.hi
-		}
-		dir := "a"
-		if w.desc {
-			dir = "d"
-		}
-		r, err := walkScript.Run(ctx, s.rdb, []string{w.key}, dir, lo, hi, batch, s.docKey(ki.schema.Kind, "")).Slice()
-		if err != nil {
-			return storage.Page{}, fmt.Errorf("customstore: query %s: %w", ki.schema.Kind, err)
-		}
-		for i := 0; i+3 < len(r) && !stop; i += 4 {
-			m, _ := r[i].(string)
-			id, err := memberID(m)
-			if err != nil {
-				return storage.Page{}, err
-			}
-			d, ok, err := ki.decodeDoc(id, r[i+1], r[i+2], r[i+3])
-			if err != nil {
-				return storage.Page{}, err
-			}
-			if ok && bounded && d.Fields[p.SortFields[0]].Compare(bound) != 0 {
-				stop = true
-				break
-			}
-			if ok && !seen[id] && p.Matches(d) && p.AfterCursor(d) {
-				seen[id] = true
-				docs = append(docs, d)
-			}
-			if w.desc {
-				w.upTo(m)
-			} else {
-				w.lo = m + "\x00"
-			}
-			if len(docs) > p.Limit {
-				switch mode {
-				case served:
-					stop = true
-				case grouped:
-					bound, bounded = docs[p.Limit].Fields[p.SortFields[0]], true
-				}
-			}
-		}
-		if len(r) < 4*batch {
-			break
-		}
-		batch = min(2*batch, maxBatch)
-	}
-	if mode != served {
+	if mode != served || len(ws) > 1 {
 		slices.SortFunc(docs, func(a, b storage.Document) int {
 			if p.Less(a, b) {
 				return -1
@@ -295,4 +263,72 @@ func (s *Store) query(ctx context.Context, ki *kindInfo, p storage.Plan) (storag
 	}
 	page.Docs = docs
 	return page, nil
+}
+
+// read walks one range, appending the documents that match and come after
+// the cursor: up to limit+1 of them when served, to the end of the group of
+// match limit+1 when grouped, all when gathered.
+func (s *Store) read(ctx context.Context, ki *kindInfo, p storage.Plan, w walk, mode int, docs []storage.Document, seen map[string]bool) ([]storage.Document, error) {
+	batch, found := maxBatch, 0
+	if mode != gathered {
+		batch = p.Limit + 1
+	}
+	var bound storage.Value // grouped: the first sort value of match limit+1
+	bounded := false
+	for !w.empty && !(w.hasHi && w.lo >= w.hi) {
+		lo, hi := "-", "+"
+		if w.lo != "" {
+			lo = "[" + w.lo
+		}
+		if w.hasHi {
+			hi = "(" + w.hi
+		}
+		dir := "a"
+		if w.desc {
+			dir = "d"
+		}
+		r, err := walkScript.Run(ctx, s.rdb, []string{w.key}, dir, lo, hi, batch, s.docKey(ki.schema.Kind, "")).Slice()
+		if err != nil {
+			return nil, fmt.Errorf("customstore: query %s: %w", ki.schema.Kind, err)
+		}
+		for i := 0; i+3 < len(r); i += 4 {
+			m, _ := r[i].(string)
+			id, err := memberID(m)
+			if err != nil {
+				return nil, err
+			}
+			d, ok, err := ki.decodeDoc(id, r[i+1], r[i+2], r[i+3])
+			if err != nil {
+				return nil, err
+			}
+			if ok && bounded && d.Fields[p.SortFields[0]].Compare(bound) != 0 {
+				return docs, nil
+			}
+			if ok && !seen[id] && p.Matches(d) && p.AfterCursor(d) {
+				seen[id] = true
+				docs = append(docs, d)
+				found++
+			}
+			if w.desc {
+				w.upTo(m)
+			} else {
+				w.lo = m + "\x00"
+			}
+			if found > p.Limit {
+				switch mode {
+				case served:
+					return docs, nil
+				case grouped:
+					if !bounded {
+						bound, bounded = d.Fields[p.SortFields[0]], true
+					}
+				}
+			}
+		}
+		if len(r) < 4*batch {
+			break
+		}
+		batch = min(2*batch, maxBatch)
+	}
+	return docs, nil
 }
