@@ -394,16 +394,21 @@ func settle(c *Clock, d *Definition, cal *calendar.Calendar, at time.Time) error
 	if !running {
 		return nil
 	}
-	if c.ElapsedBefore >= c.Target {
-		c.DueAt = c.BreachedAt
-	} else {
+	switch {
+	case c.ElapsedBefore < c.Target:
 		due, err := cal.Add(c.RunningSince, c.Target-c.ElapsedBefore)
 		if err != nil {
 			return err
 		}
 		c.DueAt = due
+	case c.Breached:
+		c.DueAt = c.BreachedAt
+	default:
+		c.DueAt = c.RunningSince // resumed with the target used up exactly
 	}
-	if !c.Breached && elapsed > c.Target {
+	// Breach is the first instant past the due time, as ServiceNow's
+	// planned end: a clock checked (or stopped) after it has breached.
+	if !c.Breached && at.After(c.DueAt) {
 		c.Breached, c.BreachedAt = true, c.DueAt
 	}
 	next := time.Time{}
@@ -461,12 +466,14 @@ func replay(d *Definition, cal *calendar.Calendar, hist []itsm.Event) (timeline,
 				return err
 			}
 			b = max(b, 0)
-			if !tl.breached && tl.elapsedBefore+b > tl.target {
-				due, err := cal.Add(tl.runningSince, tl.target-tl.elapsedBefore)
+			if !tl.breached && tl.elapsedBefore+b >= tl.target {
+				due, err := cal.Add(tl.runningSince, max(tl.target-tl.elapsedBefore, 0))
 				if err != nil {
 					return err
 				}
-				tl.breached, tl.breachedAt = true, due
+				if at.After(due) {
+					tl.breached, tl.breachedAt = true, due
+				}
 			}
 			tl.elapsedBefore += b
 			tl.runningSince = time.Time{}
@@ -592,12 +599,20 @@ func (e *Engine) Check(ctx context.Context, now time.Time) (int, error) {
 	}
 	ctx = itsm.WithActor(ctx, e.actor)
 	n := 0
+	seen := map[string]bool{}
 	for {
 		due, _, err := e.Due(ctx, now, storage.MaxLimit, "")
 		if err != nil || len(due) == 0 {
 			return n, err
 		}
 		for _, c := range due {
+			if seen[c.ID] {
+				// Evaluating a clock at now always moves its next check
+				// past now; one that stays due would loop for ever.
+				return n, fmt.Errorf("sla engine: clock %s stays due at %s after a check: %w",
+					c.ID, now.UTC().Format(time.RFC3339Nano), itsm.ErrConflict)
+			}
+			seen[c.ID] = true
 			di := slices.IndexFunc(e.defs, func(d Definition) bool { return d.ID == c.DefinitionID })
 			if di < 0 {
 				return n, itsm.Invalidf("sla engine: clock %s names unknown definition %q", c.ID, c.DefinitionID)

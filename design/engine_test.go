@@ -431,3 +431,33 @@ func TestOLAFollowsTheGroup(t *testing.T) {
 	assert.Equal(t, "network", c.AssignmentGroup)
 	assert.Equal(t, monday.Add(3*time.Hour+4*time.Hour), c.DueAt, "round the clock without a calendar")
 }
+
+// A clock due at close of business breaches when checked in the evening,
+// though no working time passed after the due time (a check used to find it
+// due for ever).
+func TestBreachAfterHours(t *testing.T) {
+	f := newFixture(t)
+	f.clock.Set(monday.Add(4 * time.Hour)) // Monday 13:00, due 17:00
+	inc := &incident{ShortDescription: "late", Priority: 1}
+	require.NoError(t, f.incidents.Create(as(agent), inc, storage.Command{}))
+	f.sync(t)
+	f.clock.Set(monday.Add(9 * time.Hour)) // 18:00
+	n, err := f.engine.Check(context.Background(), f.clock.Now())
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	c := f.clockOf(t, inc.ID, "resolution")
+	assert.True(t, c.Breached)
+	assert.Equal(t, monday.Add(8*time.Hour), c.BreachedAt)
+	assert.Equal(t, 4*time.Hour, c.BusinessElapsed)
+	assert.InDelta(t, 100.0, c.Percentage, 0.001)
+
+	// Resolved at exactly the due time elsewhere: met.
+	g := newFixture(t)
+	g.clock.Set(monday.Add(4 * time.Hour))
+	on := &incident{ShortDescription: "on time", Priority: 1}
+	require.NoError(t, g.incidents.Create(as(agent), on, storage.Command{}))
+	g.clock.Set(monday.Add(8 * time.Hour))
+	g.fire(t, on.ID, "resolve", nil)
+	g.sync(t)
+	assert.False(t, g.clockOf(t, on.ID, "resolution").Breached)
+}
