@@ -22,7 +22,8 @@ type ChangesConfig struct {
 	Directory GroupDirectory // members of approver groups, for "all" and "N of M"
 	RiskModel *RiskModel     // DefaultRiskModel()
 	// CMDB supplies impact for risk assessment and connected CIs for
-	// collision detection; Graph, when set, answers the walks faster.
+	// collision detection; Graph, when set, answers the walks faster (the
+	// host refreshes it; it answers as of its last Graph.Refresh).
 	CMDB  *CMDB
 	Graph *Graph
 	// ImpactDepth bounds the upstream walk of a risk assessment (default 10).

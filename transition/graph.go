@@ -353,7 +353,7 @@ func (g *Graph) removeEdge(id string) {
 	}
 }
 
-// Stats describes a graph's size.
+// GraphStats describes a graph's size.
 type GraphStats struct {
 	CIs           int   // nodes
 	Relationships int   // active relationships

@@ -91,7 +91,7 @@ func (m *RiskModel) Check() error {
 type RiskAssessment struct {
 	Risk           string   // low, moderate, high, very_high
 	Score          int      // question points plus impact points
-	QuestionPoints int      //
+	QuestionPoints int      // from the questionnaire
 	ImpactPoints   int      // from the impacted business services
 	Services       []string // the impacted business service CIs, sorted
 }
