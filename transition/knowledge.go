@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"sort"
@@ -349,4 +350,34 @@ func (s *SearchIndex) prefixed(p string) []string {
 		out = append(out, s.terms[i])
 	}
 	return out
+}
+
+// Published returns the article as it was when its version n was
+// published, rebuilt from its verified event chain: earlier versions stay
+// readable after the article is revised. An unknown version is ErrNotFound.
+func (k *Knowledge) Published(ctx context.Context, id string, n int64) (*Article, error) {
+	if ctx == nil {
+		return nil, itsm.Invalidf("knowledge: nil context")
+	}
+	evs, err := k.articles.History(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := itsm.Verify(evs, ""); err != nil {
+		return nil, err
+	}
+	count := int64(0)
+	for i, e := range evs {
+		if e.Name != ArticleEventPublish {
+			continue
+		}
+		if count++; count == n {
+			out := &Article{}
+			if err := replay(evs[:i+1], out); err != nil {
+				return nil, err
+			}
+			return out, nil
+		}
+	}
+	return nil, &itsm.NotFoundError{Kind: KindKnowledge, ID: fmt.Sprintf("%s version %d", id, n)}
 }

@@ -58,6 +58,12 @@ func TestArticleLifecycle(t *testing.T) {
 	got, err = kb.Records().Fire(as(alice), a.ID, transition.ArticleEventPublish, storage.Command{}, nil)
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), got.ArticleVersion)
+	v1, err := kb.Published(context.Background(), a.ID, 1)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), v1.ArticleVersion)
+	assert.Equal(t, "Open the portal, choose Tokens, then Reset.", v1.Body)
+	_, err = kb.Published(context.Background(), a.ID, 3)
+	require.ErrorIs(t, err, itsm.ErrNotFound)
 
 	e.clock.Advance(400 * 24 * time.Hour)
 	due, err := kb.DueForReview(context.Background(), e.clock.Now(), 10)
