@@ -19,29 +19,38 @@ import (
 // _event_seq (CACHE 1: a value drawn later is always larger). A sequence
 // alone is not enough: a unit that drew Seq 41 may commit after a unit that
 // drew 42, and a reader that saw 42 and moved its position past it would
-// never see 41. The store closes that window with one advisory lock per
-// namespace (Store.eventsKey), taken in two modes:
+// never see 41. Two rules close that window.
 //
-//   - A unit of work buffers its events and inserts them at the very end,
-//     pipelined in one round trip with its COMMIT: "take the lock SHARED,
-//     insert the events (drawing their Seq), COMMIT". Shared holders do not
-//     wait for one another, so writers still commit in parallel and share
-//     WAL flushes. A transaction-level lock is released only after the
-//     commit is visible to every new snapshot.
-//   - ReadEvents takes the lock EXCLUSIVE for the one statement that reads:
+// Consecutive Seqs need no lock. If a read returns after+1, after+2, ...,
+// after+k with no hole, every Seq up to after+k is accounted for, and
+// whatever commits later has a larger Seq. ReadEvents returns the hole-free
+// prefix of what it read as it is; that is the common case for a reader
+// that is behind, and for any reader while no unit is between drawing a Seq
+// and committing.
+//
+// A hole right after the reader's position is resolved under one advisory
+// lock per namespace (Store.eventsKey), taken in two modes:
+//
+//   - A unit of work keeps its events and inserts them at the very end, in
+//     the one round trip that commits it: "take the lock SHARED, insert the
+//     events (drawing their Seq)", then the commit. Shared holders do not
+//     wait for one another, so writers commit in parallel and share WAL
+//     flushes. A transaction-level lock is released only after the commit
+//     is visible to every new snapshot.
+//   - The reader takes the lock EXCLUSIVE for the one statement that reads:
 //     "BEGIN, take the lock, SELECT ... WHERE seq > after, COMMIT", again
-//     one round trip.
+//     one round trip. While it holds the lock no unit is between drawing a
+//     Seq and finishing its commit, so every Seq drawn so far is committed
+//     (and in the reader's snapshot, taken after the lock) or rolled back (a
+//     hole that never fills). A unit that draws a Seq afterwards takes the
+//     shared lock after the reader released it, and draws a value larger
+//     than every Seq the reader returned.
 //
-// Why a reader never skips: while the reader holds the lock, no unit is
-// between drawing a Seq and finishing its commit, so every Seq drawn so far
-// is either committed (and in the reader's snapshot, taken after the lock)
-// or rolled back (a gap that will never fill). A unit that draws a Seq
-// afterwards takes the shared lock after the reader released it, and draws
-// a value larger than every Seq the reader returned. Never twice: the reader
-// asks for seq > after. The cost falls on readers, not writers: a reader
-// waits for the units committing at that moment (a few milliseconds), and
-// units arriving meanwhile queue behind the reader for the length of one
-// indexed SELECT. WithEventReadLockTimeout bounds the reader's wait.
+// Never twice: the reader asks for seq > after. The cost of the lock falls
+// on readers at a hole, not on writers otherwise: such a reader waits for
+// the units committing at that moment, and units arriving meanwhile queue
+// behind it for the length of one indexed SELECT. WithEventReadLockTimeout
+// bounds the reader's wait.
 
 // eventColumns lists the stored columns of an event in scan order.
 const eventColumns = "seq, id, kind, record_id, number, record_version, name, from_state, to_state, actor, at_us, recorded_at_us, reason, changes, prev_hash, hash"
@@ -191,6 +200,33 @@ func (s *Store) ReadEvents(ctx context.Context, after int64, limit int) ([]itsm.
 		return nil, itsm.Invalidf("postgres: read events: limit %d, want at least 1", limit)
 	}
 	after = max(after, 0)
+	rows, err := s.pool.Query(ctx, s.readEventsSQL, after, limit)
+	if err != nil {
+		return nil, interpretError(err, "read events")
+	}
+	events, err := scanEvents(rows)
+	if err != nil || s.noEventLock {
+		return events, err
+	}
+	// Events numbered after+1, after+2, ... without a hole cannot have
+	// skipped anything: return them as read. A hole right after the
+	// reader's position may be a unit still committing; only then is the
+	// lock needed.
+	n := 0
+	for n < len(events) && events[n].Seq == after+int64(n)+1 {
+		n++
+	}
+	if n > 0 || len(events) == 0 {
+		return events[:n], nil
+	}
+	s.lockedReads.Add(1)
+	return s.readEventsLocked(ctx, after, limit)
+}
+
+// readEventsLocked reads under the exclusive event lock, which waits until
+// no unit is between drawing a Seq and committing: every hole left then is
+// a unit that rolled back, and never fills.
+func (s *Store) readEventsLocked(ctx context.Context, after int64, limit int) ([]itsm.Event, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, interpretError(err, "read events: acquire connection")
@@ -199,12 +235,8 @@ func (s *Store) ReadEvents(ctx context.Context, after int64, limit int) ([]itsm.
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue("SELECT set_config('lock_timeout', $1, true)", strconv.FormatInt(s.readLockTimeout.Milliseconds(), 10))
-	if s.noEventLock {
-		b.Queue("SELECT")
-	} else {
-		b.Queue("SELECT pg_advisory_xact_lock($1)", s.eventsKey)
-	}
-	b.Queue("SELECT "+eventColumns+" FROM "+s.eventsTable+" WHERE seq > $1 ORDER BY seq LIMIT $2", after, limit)
+	b.Queue("SELECT pg_advisory_xact_lock($1)", s.eventsKey)
+	b.Queue(s.readEventsSQL, after, limit)
 	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
 	events, err := readEventBatch(br)

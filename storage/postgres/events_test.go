@@ -228,15 +228,66 @@ func TestReadEventsLockTimeout(t *testing.T) {
 		lateDone <- late.Update(ctx, func(tx storage.Tx) error { return tx.Append(ctx, sealedEvent("t", "late", 1, "")) })
 	}()
 	<-drawn
+	require.NoError(t, reader.Update(ctx, func(tx storage.Tx) error { return tx.Append(ctx, sealedEvent("t", "w", 1, "")) }))
 	_, err = reader.ReadEvents(ctx, 0, 10)
 	require.Error(t, err, "the reader gives up instead of waiting without bound")
 	// Writers are not held up by the reader that gave up.
-	require.NoError(t, reader.Update(ctx, func(tx storage.Tx) error { return tx.Append(ctx, sealedEvent("t", "w", 1, "")) }))
+	require.NoError(t, reader.Update(ctx, func(tx storage.Tx) error { return tx.Append(ctx, sealedEvent("t", "w", 2, "")) }))
 	close(release)
 	require.NoError(t, <-lateDone)
 	got, err := reader.ReadEvents(ctx, 0, 10)
 	require.NoError(t, err)
-	require.Len(t, got, 2)
+	require.Len(t, got, 3)
+}
+
+// TestReadEventsUpToHole holds a unit open with Seq 3 drawn while 1, 2 and
+// 4 are committed: a reader gets 1 and 2 at once, without any lock, and
+// waits at 3 for the late unit.
+func TestReadEventsUpToHole(t *testing.T) {
+	ctx := context.Background()
+	p := testPool(t)
+	ns := freshSchema(t, p)
+	s, err := New(ctx, p, WithSchema(ns))
+	require.NoError(t, err)
+	late, err := New(ctx, p, WithSchema(ns))
+	require.NoError(t, err)
+	appendOne := func(id string) {
+		require.NoError(t, s.Update(ctx, func(tx storage.Tx) error { return tx.Append(ctx, sealedEvent("t", id, 1, "")) }))
+	}
+	appendOne("one")
+	appendOne("two")
+	drawn, release := make(chan struct{}), make(chan struct{})
+	late.beforeCommit = func(context.Context) { close(drawn); <-release }
+	lateDone := make(chan error, 1)
+	go func() {
+		lateDone <- late.Update(ctx, func(tx storage.Tx) error { return tx.Append(ctx, sealedEvent("t", "three", 1, "")) })
+	}()
+	<-drawn
+	appendOne("four")
+	locked := s.lockedReads.Load()
+	got, err := s.ReadEvents(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []int64{1, 2}, []int64{got[0].Seq, got[1].Seq})
+	require.Len(t, got, 2, "the reader stops before the hole")
+	require.Equal(t, locked, s.lockedReads.Load(), "no lock taken")
+
+	next := make(chan []itsm.Event, 1)
+	go func() {
+		evs, err := s.ReadEvents(ctx, 2, 10)
+		assert.NoError(t, err)
+		next <- evs
+	}()
+	select {
+	case evs := <-next:
+		t.Fatalf("the reader went past the hole at 3: %d events", len(evs))
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	require.NoError(t, <-lateDone)
+	evs := <-next
+	require.Len(t, evs, 2)
+	require.Equal(t, "three", evs[0].RecordID)
+	require.Equal(t, "four", evs[1].RecordID)
 }
 
 // TestConsumerUnderLoad runs writers on two Store values (two "instances")

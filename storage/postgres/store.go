@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,9 +35,12 @@ type Store struct {
 	readLockTimeout time.Duration
 	eventsKey       int64 // advisory lock of the event log, see events.go
 
-	eventsTable string // qualified, quoted
-	kindsTable  string
-	valuesSQL   [maxValuesEvents + 1]string // valuesSQL[n] inserts n events, see insertEvents
+	eventsTable   string // qualified, quoted
+	kindsTable    string
+	valuesSQL     [maxValuesEvents + 1]string // valuesSQL[n] inserts n events, see insertEvents
+	readEventsSQL string
+
+	lockedReads atomic.Int64 // ReadEvents calls that needed the event lock
 
 	mu    sync.RWMutex
 	kinds map[string]*kindInfo
@@ -110,6 +114,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 		kindsTable:      ns + "._kinds",
 		kinds:           map[string]*kindInfo{},
 		valuesSQL:       buildValuesSQL(ns + "._events"),
+		readEventsSQL:   "SELECT " + eventColumns + " FROM " + ns + "._events WHERE seq > $1 ORDER BY seq LIMIT $2",
 	}
 	var err error
 	if c.migrate {
