@@ -302,9 +302,11 @@ func (e *Engine) write(ctx context.Context, tx storage.Tx, ev itsm.Event, d *Def
 	if tl.stage == StageInProgress && stored != nil && stored.EvaluatedAt.After(at) && stored.ResetCount == tl.resets {
 		at = stored.EvaluatedAt // do not take back warnings Check already raised
 	}
-	if stored == nil || stored.ResetCount != tl.resets {
-		want.Warnings = nil
-	}
+	// Warnings are recomputed from the replay: an imported history may show
+	// that a warning Check raised on partial history was never reached.
+	// A running clock is evaluated no earlier than Check last did, so the
+	// warnings it raised stay.
+	want.Warnings = nil
 	fill(want, d, ev, tl)
 	if err := settle(want, d, cal, at); err != nil {
 		return fmt.Errorf("sla %s on %s %s: %w", d.ID, ev.Kind, ev.RecordID, err)

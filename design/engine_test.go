@@ -461,3 +461,30 @@ func TestBreachAfterHours(t *testing.T) {
 	g.sync(t)
 	assert.False(t, g.clockOf(t, on.ID, "resolution").Breached)
 }
+
+// A check on a half-imported history raises warnings and a breach; the rest
+// of the history shows the incident was resolved in time, and the clock
+// says so.
+func TestImportCorrectsAnEarlyCheck(t *testing.T) {
+	f := newFixture(t)
+	f.clock.Set(monday.Add(30 * 24 * time.Hour))
+	inc := &incident{ShortDescription: "imported", Priority: 1}
+	require.NoError(t, f.incidents.Create(as(importer), inc, storage.Command{At: monday}))
+	f.sync(t)
+	_, err := f.engine.Check(context.Background(), f.clock.Now())
+	require.NoError(t, err)
+	c := f.clockOf(t, inc.ID, "resolution")
+	require.True(t, c.Breached)
+	require.Equal(t, []int{50, 75, 90}, c.Warnings)
+
+	_, err = f.incidents.Fire(as(importer), inc.ID, "resolve", storage.Command{At: monday.Add(time.Hour)}, nil)
+	require.NoError(t, err)
+	f.sync(t)
+	c = f.clockOf(t, inc.ID, "resolution")
+	assert.Equal(t, design.StageCompleted, c.State)
+	assert.False(t, c.Breached)
+	assert.True(t, c.BreachedAt.IsZero())
+	assert.Empty(t, c.Warnings)
+	assert.Equal(t, time.Hour, c.BusinessElapsed)
+	assert.Equal(t, monday.Add(time.Hour), c.StopTime)
+}
