@@ -145,9 +145,10 @@ func BenchmarkUnitOfWork(b *testing.B) {
 
 // BenchmarkParallelWriters runs 8 writers at once, each updating its own
 // tickets, and reports units/s. Variants: "store+reader" adds a consumer
-// reading the event log as fast as it can (the case where the late-commit
-// lock costs writers most), "store-nolock" leaves the lock out (unsafe: it
-// shows the lock's own cost).
+// reading the event log as fast as it can, at the head of the log (the case
+// where the late-commit lock costs writers most: each read that meets a
+// unit still committing takes the lock), "store-nolock" leaves the lock out
+// (unsafe: it shows the lock's own cost to writers).
 func BenchmarkParallelWriters(b *testing.B) {
 	testDSN(b)
 	const writers = 8
@@ -188,6 +189,7 @@ func BenchmarkParallelWriters(b *testing.B) {
 				}
 			}()
 		}
+		lockedBefore := ub.s.lockedReads.Load()
 		start := time.Now()
 		var writersWG sync.WaitGroup
 		for w := range writers {
@@ -210,6 +212,7 @@ func BenchmarkParallelWriters(b *testing.B) {
 		b.ReportMetric(float64(b.N)/elapsed.Seconds(), "units/s")
 		if reader {
 			b.ReportMetric(float64(reads.Load())/elapsed.Seconds(), "reads/s")
+			b.ReportMetric(float64(ub.s.lockedReads.Load()-lockedBefore)/elapsed.Seconds(), "locked_reads/s")
 		}
 		return elapsed
 	}
@@ -251,25 +254,7 @@ func BenchmarkImport(b *testing.B) {
 		for range b.N {
 			docs, events := makeBatch()
 			start := time.Now()
-			err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-				_, err := tx.CopyFrom(ctx, pgx.Identifier{s.schema, "ticket"}, []string{"id", "_version", "_data", "grp", "state", "prio", "opened"},
-					pgx.CopyFromSlice(len(docs), func(i int) ([]any, error) {
-						d := docs[i]
-						return []any{d.ID, d.Version, d.Data, d.Fields[0].Str(), d.Fields[1].Str(), d.Fields[2].Int64(), d.Fields[3].Int64()}, nil
-					}))
-				if err != nil {
-					return err
-				}
-				_, err = tx.CopyFrom(ctx, pgx.Identifier{s.schema, "_events"}, []string{"id", "kind", "record_id", "number", "record_version", "name",
-					"from_state", "to_state", "actor", "at_us", "recorded_at_us", "reason", "changes", "prev_hash", "hash"},
-					pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
-						e := events[i]
-						changes, _ := encodeChanges(e.Changes)
-						return []any{e.ID, e.Kind, e.RecordID, e.Number, e.RecordVersion, e.Name, e.From, e.To, e.Actor,
-							e.At.UnixMicro(), e.RecordedAt.UnixMicro(), e.Reason, changes, e.PrevHash, e.Hash}, nil
-					}))
-				return err
-			})
+			err := rawCopy(ctx, s, docs, events)
 			elapsed += time.Since(start)
 			if err != nil {
 				b.Fatal(err)
@@ -349,45 +334,67 @@ func BenchmarkQueryPage(b *testing.B) {
 		b.ReportMetric(float64(lat[len(lat)*95/100].Microseconds())/1000, "p95_ms")
 		return elapsed
 	}
-	b.Run("raw", func(b *testing.B) {
-		ki, _ := s.kind("ticket")
-		plans := make([]storage.Plan, len(pages))
-		for i, p := range pages {
-			plans[i], _ = ki.schema.CheckQuery(p)
+	ki, _ := s.kind("ticket")
+	plans := make([]storage.Plan, len(pages))
+	for i, p := range pages {
+		plans[i], _ = ki.schema.CheckQuery(p)
+	}
+	first := "SELECT id, _version, _data, grp, state, prio, opened FROM " + ki.table +
+		" WHERE grp = $1 AND state = $2 ORDER BY prio, opened, id LIMIT 51"
+	next := "SELECT id, _version, _data, grp, state, prio, opened FROM " + ki.table +
+		" WHERE grp = $1 AND state = $2 AND (prio, opened, id) > ($3, $4, $5) ORDER BY prio, opened, id LIMIT 51"
+	rawPage := func(b *testing.B, i int) {
+		p := plans[i%len(plans)]
+		var rows pgx.Rows
+		var err error
+		if p.AfterSet {
+			rows, err = s.pool.Query(ctx, next, "group07", "open", p.After[0].Int64(), p.After[1].Int64(), p.AfterID)
+		} else {
+			rows, err = s.pool.Query(ctx, first, "group07", "open")
 		}
-		first := "SELECT id, _version, _data, grp, state, prio, opened FROM " + ki.table +
-			" WHERE grp = $1 AND state = $2 ORDER BY prio, opened, id LIMIT 51"
-		next := "SELECT id, _version, _data, grp, state, prio, opened FROM " + ki.table +
-			" WHERE grp = $1 AND state = $2 AND (prio, opened, id) > ($3, $4, $5) ORDER BY prio, opened, id LIMIT 51"
-		keepRaw(b, "page", latencies(b, func(i int) {
-			p := plans[i%len(plans)]
-			var rows pgx.Rows
-			var err error
-			if p.AfterSet {
-				rows, err = s.pool.Query(ctx, next, "group07", "open", p.After[0].Int64(), p.After[1].Int64(), p.AfterID)
-			} else {
-				rows, err = s.pool.Query(ctx, first, "group07", "open")
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			var id, grp, state string
-			var version, prio, opened int64
-			var data []byte
-			count := 0
-			_, err = pgx.ForEachRow(rows, []any{&id, &version, &data, &grp, &state, &prio, &opened}, func() error { count++; return nil })
-			if err != nil || count != 51 {
-				b.Fatal(err, count)
-			}
-		}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var id, grp, state string
+		var version, prio, opened int64
+		var data []byte
+		count := 0
+		_, err = pgx.ForEachRow(rows, []any{&id, &version, &data, &grp, &state, &prio, &opened}, func() error { count++; return nil })
+		if err != nil || count != 51 {
+			b.Fatal(err, count)
+		}
+	}
+	storePage := func(b *testing.B, i int) {
+		page, err := s.Query(ctx, pages[i%len(pages)])
+		if err != nil || len(page.Docs) != 50 {
+			b.Fatal(err)
+		}
+	}
+	b.Run("raw", func(b *testing.B) {
+		keepRaw(b, "page", latencies(b, func(i int) { rawPage(b, i) }))
 	})
 	b.Run("store", func(b *testing.B) {
-		reportRatio(b, "page", latencies(b, func(i int) {
-			page, err := s.Query(ctx, pages[i%len(pages)])
-			if err != nil || len(page.Docs) != 50 {
-				b.Fatal(err)
-			}
-		}))
+		reportRatio(b, "page", latencies(b, func(i int) { storePage(b, i) }))
+	})
+	b.Run("interleaved", func(b *testing.B) {
+		var raw, store []time.Duration
+		for i := range b.N {
+			t0 := time.Now()
+			rawPage(b, i)
+			t1 := time.Now()
+			storePage(b, i)
+			raw, store = append(raw, t1.Sub(t0)), append(store, time.Since(t1))
+		}
+		var rawSum, storeSum time.Duration
+		for i := range raw {
+			rawSum, storeSum = rawSum+raw[i], storeSum+store[i]
+		}
+		slices.Sort(raw)
+		slices.Sort(store)
+		b.ReportMetric(float64(raw[len(raw)*95/100].Microseconds())/1000, "raw_p95_ms")
+		b.ReportMetric(float64(store[len(store)/2].Microseconds())/1000, "store_p50_ms")
+		b.ReportMetric(float64(store[len(store)*95/100].Microseconds())/1000, "store_p95_ms")
+		b.ReportMetric(float64(rawSum)/float64(storeSum), "x_raw")
 	})
 }
 
@@ -427,4 +434,179 @@ func BenchmarkTraverse(b *testing.B) {
 			}
 		})
 	}
+}
+
+// The benchmarks above run the baseline and the store one after the other,
+// which on a shared, busy machine measures the machine as much as the code.
+// The interleaved ones below alternate the two within every iteration, so
+// both see the same load, and report the ratio of their totals.
+
+// BenchmarkInterleavedUnit alternates one raw unit and one store unit per
+// iteration.
+func BenchmarkInterleavedUnit(b *testing.B) {
+	testDSN(b)
+	ub := newUnitBench(b, 1, 500)
+	ctx := context.Background()
+	var raw, store time.Duration
+	for i := range b.N {
+		id := fmt.Sprintf("t%06d", i%ub.perWriter)
+		t0 := time.Now()
+		if err := ub.rawUnit(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := ub.storeUnit(ctx, ub.s, id); err != nil {
+			b.Fatal(err)
+		}
+		raw, store = raw+t1.Sub(t0), store+time.Since(t1)
+	}
+	b.ReportMetric(float64(raw.Microseconds())/float64(b.N), "raw_us/unit")
+	b.ReportMetric(float64(store.Microseconds())/float64(b.N), "store_us/unit")
+	b.ReportMetric(float64(raw)/float64(store), "x_raw")
+}
+
+// BenchmarkInterleavedWriters runs 8 parallel writers in phases of 300 ms,
+// each iteration one phase of every variant in turn (see
+// BenchmarkParallelWriters), and reports units/s per variant over all
+// phases. Run it with -benchtime Nx: each iteration takes about 1.2 s.
+func BenchmarkInterleavedWriters(b *testing.B) {
+	testDSN(b)
+	const writers = 8
+	const phase = 300 * time.Millisecond
+	ub := newUnitBench(b, writers, 200)
+	ctx := context.Background()
+	unsafe, err := New(ctx, ub.s.pool, WithSchema(ub.s.schema))
+	require.NoError(b, err)
+	require.NoError(b, unsafe.Register(ctx, ticketSchema("ticket")))
+	unsafe.noEventLock = true
+	type variant struct {
+		name   string
+		unit   func(id string) error
+		reader bool
+		units  int64
+		reads  int64
+		locked int64
+		time   time.Duration
+	}
+	variants := []*variant{
+		{name: "raw", unit: func(id string) error { return ub.rawUnit(ctx, id) }},
+		{name: "store", unit: func(id string) error { return ub.storeUnit(ctx, ub.s, id) }},
+		{name: "store+reader", unit: func(id string) error { return ub.storeUnit(ctx, ub.s, id) }, reader: true},
+		{name: "store-nolock", unit: func(id string) error { return ub.storeUnit(ctx, unsafe, id) }},
+	}
+	var after atomic.Int64 // the reader's position carries over between phases
+	runPhase := func(v *variant) {
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var units, reads atomic.Int64
+		lockedBefore := ub.s.lockedReads.Load()
+		if v.reader {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					evs, err := ub.s.ReadEvents(ctx, after.Load(), 500)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					reads.Add(1)
+					if len(evs) > 0 {
+						after.Store(evs[len(evs)-1].Seq)
+					} else {
+						time.Sleep(time.Millisecond)
+					}
+				}
+			})
+		}
+		start := time.Now()
+		var ww sync.WaitGroup
+		for w := range writers {
+			ww.Go(func() {
+				for k := 0; time.Since(start) < phase; k++ {
+					if err := v.unit(fmt.Sprintf("t%06d", w*ub.perWriter+k%ub.perWriter)); err != nil {
+						b.Error(err)
+						return
+					}
+					units.Add(1)
+				}
+			})
+		}
+		ww.Wait()
+		v.time += time.Since(start)
+		close(stop)
+		wg.Wait()
+		v.units += units.Load()
+		v.reads += reads.Load()
+		v.locked += ub.s.lockedReads.Load() - lockedBefore
+	}
+	for range b.N {
+		for _, v := range variants {
+			runPhase(v)
+		}
+	}
+	raw := float64(variants[0].units) / variants[0].time.Seconds()
+	for _, v := range variants {
+		rate := float64(v.units) / v.time.Seconds()
+		b.ReportMetric(rate, v.name+"_units/s")
+		if v.name != "raw" {
+			b.ReportMetric(rate/raw, v.name+"_x_raw")
+		}
+		if v.reader {
+			b.ReportMetric(float64(v.reads)/v.time.Seconds(), "reads/s")
+			b.ReportMetric(float64(v.locked)/v.time.Seconds(), "locked_reads/s")
+		}
+	}
+}
+
+// BenchmarkInterleavedImport alternates a raw COPY batch and a store import
+// batch of 5,000 tickets with one event each.
+func BenchmarkInterleavedImport(b *testing.B) {
+	testDSN(b)
+	s := newTestStore(b)
+	ctx := context.Background()
+	require.NoError(b, s.Register(ctx, ticketSchema("ticket")))
+	const batch = 5000
+	var raw, store time.Duration
+	for i := range b.N {
+		docs, events := history("ticket", 2*batch, 1)
+		for j := range docs {
+			docs[j].ID = fmt.Sprintf("i%06d_%s", i, docs[j].ID)
+			events[j].RecordID = docs[j].ID
+		}
+		t0 := time.Now()
+		require.NoError(b, rawCopy(ctx, s, docs[:batch], events[:batch]))
+		t1 := time.Now()
+		require.NoError(b, s.Import(ctx, docs[batch:], events[batch:]))
+		raw, store = raw+t1.Sub(t0), store+time.Since(t1)
+	}
+	b.ReportMetric(float64(b.N*batch)/raw.Seconds(), "raw_records/s")
+	b.ReportMetric(float64(b.N*batch)/store.Seconds(), "store_records/s")
+	b.ReportMetric(float64(raw)/float64(store), "x_raw")
+}
+
+// rawCopy writes tickets and events with two COPYs in one transaction.
+func rawCopy(ctx context.Context, s *Store, docs []storage.Document, events []itsm.Event) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{s.schema, "ticket"}, []string{"id", "_version", "_data", "grp", "state", "prio", "opened"},
+			pgx.CopyFromSlice(len(docs), func(i int) ([]any, error) {
+				d := docs[i]
+				return []any{d.ID, d.Version, d.Data, d.Fields[0].Str(), d.Fields[1].Str(), d.Fields[2].Int64(), d.Fields[3].Int64()}, nil
+			}))
+		if err != nil {
+			return err
+		}
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{s.schema, "_events"}, []string{"id", "kind", "record_id", "number", "record_version", "name",
+			"from_state", "to_state", "actor", "at_us", "recorded_at_us", "reason", "changes", "prev_hash", "hash"},
+			pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
+				e := events[i]
+				changes, _ := encodeChanges(e.Changes)
+				return []any{e.ID, e.Kind, e.RecordID, e.Number, e.RecordVersion, e.Name, e.From, e.To, e.Actor,
+					e.At.UnixMicro(), e.RecordedAt.UnixMicro(), e.Reason, changes, e.PrevHash, e.Hash}, nil
+			}))
+		return err
+	})
 }
