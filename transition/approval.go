@@ -2,6 +2,7 @@ package transition
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -246,7 +247,24 @@ func (m *Changes) decide(ctx context.Context, id, group, decision, comment strin
 		}
 	}
 	var out *Change
-	err := m.backend.Update(ctx, func(tx storage.Tx) error {
+	var err error
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		err = m.decideOnce(ctx, id, group, decision, comment, action, &out)
+		if !errors.Is(err, itsm.ErrConflict) || errors.Is(err, errAlreadyDecided) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// errAlreadyDecided marks the one conflict a retry cannot cure.
+var errAlreadyDecided = errors.New("already decided")
+
+func (m *Changes) decideOnce(ctx context.Context, id, group, decision, comment, action string, outp **Change) error {
+	return m.backend.Update(ctx, func(tx storage.Tx) error {
 		cur, err := m.changes.Collection().Get(ctx, tx, id)
 		if err != nil {
 			return err
@@ -276,7 +294,7 @@ func (m *Changes) decide(ctx context.Context, id, group, decision, comment strin
 				Reason: fmt.Sprintf("group %s has already %s", group, g.Status)}
 		}
 		if slices.ContainsFunc(g.Decisions, func(d Decision) bool { return d.Approver == actor.ID }) {
-			return fmt.Errorf("change %s: %s has already decided for group %s: %w", cur.Number, actor.ID, group, itsm.ErrConflict)
+			return fmt.Errorf("change %s: %s has %w for group %s: %w", cur.Number, actor.ID, errAlreadyDecided, group, itsm.ErrConflict)
 		}
 		at := itsm.NormalizeTime(m.cfg.Clock.Now())
 		mutate := func(c *Change) error {
@@ -286,6 +304,7 @@ func (m *Changes) decide(ctx context.Context, id, group, decision, comment strin
 			return nil
 		}
 		cmd := storage.Command{Reason: comment}
+		var out *Change
 		if decision == ApprovalRejected {
 			out, err = m.changes.FireTx(ctx, tx, id, ChangeEventReject, cmd, mutate)
 		} else {
@@ -294,12 +313,9 @@ func (m *Changes) decide(ctx context.Context, id, group, decision, comment strin
 		if err != nil {
 			return err
 		}
+		*outp = out
 		return m.syncCIs(ctx, tx, out)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // separationOfDuties returns why the actor may not decide on the change:

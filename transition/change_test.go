@@ -473,3 +473,29 @@ func TestChangeLifecycleDiagram(t *testing.T) {
 	assert.Contains(t, m.Mermaid(), "authorize --> scheduled: schedule [approved, planned_window, outside_freeze, inside_maintenance_window]")
 	assert.Equal(t, []string{"assess", "authorize", "schedule", "cancel"}, m.Available(transition.ChangeNew))
 }
+
+// Approvers deciding at the same instant all get recorded: a version
+// conflict is retried on the fresh change.
+func TestParallelApprovals(t *testing.T) {
+	members := []string{"m1", "m2", "m3", "m4", "m5", "m6"}
+	e := newChangeEnv(t, func(c *transition.ChangesConfig) {
+		c.Policy = transition.ApprovalPolicy{Rules: []transition.ApprovalRule{{Name: "board", Group: "board", Quorum: transition.QuorumAll}}}
+		c.Directory = transition.StaticDirectory{"board": members}
+	})
+	c := e.toAuthorize(t, e.normal(t, e.db), lowAnswers)
+	errs := make(chan error, len(members))
+	for _, m := range members {
+		go func() {
+			_, err := e.changes.Approve(as(itsm.Actor{ID: m, Roles: []string{"agent"}}), c.ID, "board", "yes from "+m)
+			errs <- err
+		}()
+	}
+	for range members {
+		require.NoError(t, <-errs)
+	}
+	got, err := e.changes.Get(context.Background(), c.ID)
+	require.NoError(t, err)
+	assert.Len(t, got.Approvals[0].Decisions, len(members))
+	assert.Equal(t, transition.ApprovalApproved, got.Approval)
+	assert.Equal(t, transition.ChangeScheduled, got.State)
+}

@@ -265,7 +265,7 @@ func (m *Changes) write(ctx context.Context, id, event string, cmd storage.Comma
 	}
 	var out *Change
 	var err error
-	for attempt := 0; attempt < 4; attempt++ {
+	for attempt := 0; attempt < maxAttempts; attempt++ {
 		err = m.backend.Update(ctx, func(tx storage.Tx) error {
 			mut := func(c *Change) error { return mutate(tx, c) }
 			var err error
@@ -368,3 +368,7 @@ func (m *Changes) Close(ctx context.Context, id, outcome, notes string) (*Change
 		return nil
 	})
 }
+
+// maxAttempts bounds how often a change command re-reads the change and
+// tries again after a concurrent writer won the race.
+const maxAttempts = 10

@@ -3,6 +3,7 @@ package transition
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/pillars-itsm/pillars/itsm"
@@ -109,6 +110,9 @@ func (c *CMDB) Impact(ctx context.Context, q ImpactQuery) (*Impact, error) {
 	if err := c.checkTypes(q.Types); err != nil {
 		return nil, err
 	}
+	if err := c.checkStarts(ctx, q.CIs); err != nil {
+		return nil, err
+	}
 	hops, err := storage.Traverse(ctx, c.backend, c.traverseParams(q.CIs, q.Direction, q.Types, q.MaxDepth, q.Limit))
 	if err != nil {
 		return nil, err
@@ -121,6 +125,19 @@ func (c *CMDB) Impact(ctx context.Context, q ImpactQuery) (*Impact, error) {
 		return ci.Class, nil
 	}
 	return c.buildImpact(ctx, q, hops, classOf)
+}
+
+// checkStarts refuses starting CIs the CMDB does not hold.
+func (c *CMDB) checkStarts(ctx context.Context, ids []string) error {
+	for _, id := range ids {
+		if _, err := c.backend.Get(ctx, KindCI, id); err != nil {
+			if errors.Is(err, itsm.ErrNotFound) {
+				return fmt.Errorf("impact query: %w", &itsm.NotFoundError{Kind: KindCI, ID: id})
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *CMDB) checkTypes(types []string) error {
@@ -144,6 +161,9 @@ func (g *Graph) Impact(ctx context.Context, c *CMDB, q ImpactQuery) (*Impact, er
 		return nil, err
 	}
 	if err := c.checkTypes(q.Types); err != nil {
+		return nil, err
+	}
+	if err := c.checkStarts(ctx, q.CIs); err != nil {
 		return nil, err
 	}
 	hops, err := g.Traverse(q.CIs, q.Direction, q.Types, q.MaxDepth, q.Limit)

@@ -120,6 +120,11 @@ func TestImpactRefusals(t *testing.T) {
 		_, err = g.Impact(context.Background(), b.cmdb, q)
 		assert.ErrorIs(t, err, itsm.ErrInvalid, "%+v", q)
 	}
+	unknown := transition.ImpactQuery{CIs: []string{b.db, itsm.NewID()}, Direction: transition.Upstream}
+	_, err = b.cmdb.Impact(context.Background(), unknown)
+	assert.ErrorIs(t, err, itsm.ErrNotFound)
+	_, err = g.Impact(context.Background(), b.cmdb, unknown)
+	assert.ErrorIs(t, err, itsm.ErrNotFound)
 }
 
 func TestGraphRefreshFollowsTheLog(t *testing.T) {
