@@ -50,12 +50,6 @@ type Store struct {
 	noEventLock  bool                      // leave the event lock out: only to show, in tests and benchmarks, what it prevents and costs
 }
 
-var (
-	_ storage.Backend      = (*Store)(nil)
-	_ storage.Traverser    = (*Store)(nil)
-	_ storage.BulkImporter = (*Store)(nil)
-)
-
 // Option configures a Store.
 type Option func(*config)
 
@@ -375,7 +369,11 @@ func runQuery(ctx context.Context, qr queryFunc, ki *kindInfo, q storage.Query) 
 	return page, nil
 }
 
-// Update runs fn in one unit of work; see storage.Backend and tx.go.
+// Update runs fn in one unit of work; see storage.Backend. Reads inside the
+// unit see the latest committed state (and Get its own writes); writes are
+// version-checked when made and again at the commit, which sends them with
+// the unit's events in one round trip. A unit holds one pooled connection
+// while fn runs.
 func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	if ctx == nil {
 		return errNilContext
