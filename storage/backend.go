@@ -12,6 +12,16 @@ import (
 // sentinels (ErrNotFound, ErrConflict, ErrInvalid), and every failed call
 // leaves the store as it was.
 //
+// Rules every method keeps, checked by storage/storagetest:
+//   - a nil context never panics: the call works or returns ErrInvalid;
+//   - documents and filters are checked with Schema.CheckDocument and
+//     Schema.CheckQuery, so indexed strings are NUL-free UTF-8 of at most
+//     MaxStringValue bytes;
+//   - inside a unit of work, a failed call (a conflict, a bad document)
+//     leaves the unit usable: the caller may go on or return the error;
+//   - a Tx used after its unit ended returns an error and writes nothing;
+//   - a unit whose context is cancelled commits everything or nothing.
+//
 // Run storage/storagetest against an implementation to prove it.
 type Backend interface {
 	// Register declares a kind's indexed fields and composite indexes. It
@@ -38,10 +48,13 @@ type Backend interface {
 	// ReadEvents returns up to limit events with Seq > after, in Seq order.
 	// A reader that passes the last Seq it saw as after never misses an event
 	// and never sees one twice, even when a unit of work that was assigned a
-	// lower Seq commits after a higher one was read.
+	// lower Seq commits after a higher one was read. Seq values strictly
+	// increase and may have gaps. A limit below 1 returns nothing or
+	// ErrInvalid.
 	ReadEvents(ctx context.Context, after int64, limit int) ([]itsm.Event, error)
 
-	// History returns the events of one record in RecordVersion order.
+	// History returns the events of one record in RecordVersion order; a
+	// record without events gives an empty slice and no error.
 	History(ctx context.Context, kind, id string) ([]itsm.Event, error)
 
 	// Close releases the backend's resources.

@@ -193,6 +193,9 @@ func eachPage(ctx context.Context, b Backend, s Schema, q Query, fn func(Plan, D
 		if page.Next == "" {
 			return nil
 		}
+		if page.Next == q.Cursor {
+			return itsm.Invalidf("traverse %s: backend returned the same cursor twice", q.Kind)
+		}
 		q.Cursor = page.Next
 	}
 }

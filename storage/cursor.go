@@ -16,7 +16,7 @@ const cursorVersion = 1
 
 // maxCursorLen bounds a cursor before decoding: keys are at most a few
 // index values and an id.
-const maxCursorLen = 4096
+const maxCursorLen = 64 << 10
 
 func fingerprint(q Query) uint64 {
 	h := fnv.New64a()

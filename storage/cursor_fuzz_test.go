@@ -28,10 +28,9 @@ var (
 	}
 )
 
-// maxFuzzString bounds the string sort value of the round trip: cursors are
-// limited to maxCursorLen, so longer keys cannot round trip (see the
-// storagetest report on long sort keys).
-const maxFuzzString = 1024
+// maxFuzzString bounds the string sort value of the round trip: indexed
+// strings are at most MaxStringValue bytes.
+const maxFuzzString = MaxStringValue
 
 // FuzzCursor feeds random cursors to CheckQuery, which must return a plan or
 // an error matching ErrInvalid and never panic; an accepted cursor must

@@ -94,6 +94,9 @@ func (f Filter) check(decl Field) error {
 		if v.typ != decl.Type {
 			return itsm.Invalidf("filter on %s: value is %s, field is %s", f.Field, v.typ, decl.Type)
 		}
+		if v.typ == TypeString && !indexableString(v.s) {
+			return itsm.Invalidf("filter on %s: strings are NUL-free UTF-8 of at most %d bytes", f.Field, MaxStringValue)
+		}
 	}
 	return nil
 }

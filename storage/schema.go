@@ -3,6 +3,8 @@ package storage
 import (
 	"fmt"
 	"slices"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/pillars-itsm/pillars/itsm"
 )
@@ -10,6 +12,12 @@ import (
 // MaxDocumentSize is the largest document Data a backend must accept. Larger
 // documents are refused with ErrInvalid.
 const MaxDocumentSize = 1 << 20
+
+// MaxStringValue bounds an indexed string value (and an id) in bytes, so
+// that every store can index it (a Postgres B-tree entry holds about 2.7 KB)
+// and a cursor holding it stays short. Indexed strings must also be valid
+// UTF-8 without NUL bytes, which SQL text columns cannot hold.
+const MaxStringValue = 1024
 
 // MaxInValues bounds the values of one In filter.
 const MaxInValues = 1000
@@ -123,8 +131,8 @@ func (s Schema) CheckDocument(d Document) error {
 	if d.Kind != s.Kind {
 		return itsm.Invalidf("document %s %s: kind does not match schema %s", d.Kind, d.ID, s.Kind)
 	}
-	if d.ID == "" || len(d.ID) > 128 {
-		return itsm.Invalidf("document %s: id %q is empty or longer than 128 bytes", d.Kind, d.ID)
+	if d.ID == "" || len(d.ID) > 128 || !indexableString(d.ID) {
+		return itsm.Invalidf("document %s: id %q is empty, longer than 128 bytes, or not NUL-free UTF-8", d.Kind, d.ID)
 	}
 	if len(d.Data) > MaxDocumentSize {
 		return itsm.Invalidf("document %s %s: data is %d bytes, more than %d", d.Kind, d.ID, len(d.Data), MaxDocumentSize)
@@ -139,8 +147,17 @@ func (s Schema) CheckDocument(d Document) error {
 		if d.Fields[i].typ != f.Type {
 			return itsm.Invalidf("document %s %s: field %s is %s, want %s", d.Kind, d.ID, f.Name, d.Fields[i].typ, f.Type)
 		}
+		if f.Type == TypeString && !indexableString(d.Fields[i].s) {
+			return itsm.Invalidf("document %s %s: field %s: indexed strings are NUL-free UTF-8 of at most %d bytes", d.Kind, d.ID, f.Name, MaxStringValue)
+		}
 	}
 	return nil
+}
+
+// indexableString reports whether s may be an indexed string value: at most
+// MaxStringValue bytes of valid UTF-8 without NUL.
+func indexableString(s string) bool {
+	return len(s) <= MaxStringValue && utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
 // Plan is a query checked against its schema, ready for a backend to run:

@@ -202,7 +202,7 @@ func TestSQLInjection(t *testing.T) {
 		`" OR 1=1 --`,
 		`x' OR '1'='1`,
 		`) UNION SELECT name, 1, NULL, name, name, 1, 1 FROM sqlite_schema --`,
-		"\x00nul",
+		`back\slash ' " ; -- /*`,
 	}
 	for i, v := range evil {
 		put(t, s, ticket(fmt.Sprintf("e%d", i), 1, v, v, 1, t0), 0)

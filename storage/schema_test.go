@@ -1,0 +1,57 @@
+package storage
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pillars-itsm/pillars/itsm"
+)
+
+func TestIndexedStringsAreBounded(t *testing.T) {
+	s := Schema{Kind: "ticket", Fields: []Field{{"a", TypeString}, {"b", TypeString}, {"c", TypeString}},
+		Indexes: []Index{{Name: "abc", Fields: []string{"a", "b", "c"}}}}
+	require.NoError(t, s.Validate())
+	doc := func(id, v string) Document {
+		return Document{Kind: "ticket", ID: id, Version: 1, Fields: []Value{String(v), String(v), String(v)}}
+	}
+	longest := strings.Repeat("é", MaxStringValue/2)
+	tests := []struct {
+		name string
+		doc  Document
+		ok   bool
+	}{
+		{"longest allowed", doc("x", longest), true},
+		{"too long", doc("x", longest+"a"), false},
+		{"NUL", doc("x", "a\x00b"), false},
+		{"invalid UTF-8", doc("x", "a\xffb"), false},
+		{"NUL in id", doc("a\x00", "v"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.CheckDocument(tt.doc)
+			if tt.ok {
+				assert.NoError(t, err)
+				return
+			}
+			assert.ErrorIs(t, err, itsm.ErrInvalid)
+			_, err = s.CheckQuery(Query{Kind: "ticket", Filters: []Filter{Eq("a", tt.doc.Fields[0])}})
+			if tt.name != "NUL in id" {
+				assert.ErrorIs(t, err, itsm.ErrInvalid, "filters refuse what documents refuse")
+			}
+		})
+	}
+
+	// A cursor over three of the longest sort values still round trips.
+	q := Query{Kind: "ticket", Sort: []Sort{{Field: "a"}, {Field: "b", Desc: true}, {Field: "c"}}}
+	p, err := s.CheckQuery(q)
+	require.NoError(t, err)
+	d := doc(strings.Repeat("i", 128), longest)
+	q.Cursor = p.NextCursor(d)
+	p2, err := s.CheckQuery(q)
+	require.NoError(t, err)
+	assert.Equal(t, p.SortKey(d), p2.After)
+	assert.Equal(t, d.ID, p2.AfterID)
+}
