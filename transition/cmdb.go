@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/pillars-itsm/pillars/itsm"
@@ -217,7 +218,13 @@ type CMDB struct {
 	rels      *storage.Records[Relationship, *Relationship]
 	baselines *storage.Records[Baseline, *Baseline]
 	clock     itsm.Clock
+	graph     atomic.Pointer[Graph]
 }
+
+// UseGraph makes Relate check cycles on the graph index (refreshed first)
+// instead of walking the store, which on a large CMDB saves a query per
+// level of the walk. Pass nil to walk the store again.
+func (c *CMDB) UseGraph(g *Graph) { c.graph.Store(g) }
 
 // NewCMDB registers the CMDB's record kinds on the backend and returns the
 // CMDB.
@@ -487,6 +494,12 @@ func (c *CMDB) RelateTx(ctx context.Context, tx storage.Tx, parent, typ, child s
 func (c *CMDB) reaches(ctx context.Context, start, target, typ string) (bool, error) {
 	if start == target {
 		return true, nil
+	}
+	if g := c.graph.Load(); g != nil {
+		if _, err := g.Refresh(ctx); err != nil {
+			return false, err
+		}
+		return g.Reaches(start, target, []string{typ}), nil
 	}
 	seen := map[string]bool{start: true}
 	frontier := []string{start}

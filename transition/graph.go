@@ -949,3 +949,83 @@ func (g *Graph) Reach(start []string, dir storage.Direction, types []string, max
 	g.scratch.Put(s)
 	return n, nil
 }
+
+// Reaches reports whether to is reachable from from following downstream
+// relationships of the given types (all when empty), at any depth: the
+// cycle check of acyclic relationship types. It answers as of the last
+// Refresh.
+func (g *Graph) Reaches(from, to string, types []string) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if from == to {
+		return true
+	}
+	s, ok := g.lookup(from)
+	t, ok2 := g.lookup(to)
+	if !ok || !ok2 {
+		return false
+	}
+	var mask *[256]bool
+	if len(types) > 0 {
+		mask = new([256]bool)
+		for _, ty := range types {
+			if i, ok := g.typeIdx[ty]; ok {
+				mask[i] = true
+			}
+		}
+	}
+	sc := g.getScratch()
+	defer g.scratch.Put(sc)
+	mark, gen := sc.mark, sc.gen
+	queue := append(sc.frontier[:0], s)
+	mark[s] = gen
+	for len(queue) > 0 {
+		u := queue[len(queue)-1]
+		queue = queue[:len(queue)-1]
+		found := false
+		g.each(u, mask, func(v int32) bool {
+			if v == t {
+				found = true
+				return false
+			}
+			if mark[v] != gen {
+				mark[v] = gen
+				queue = append(queue, v)
+			}
+			return true
+		})
+		if found {
+			sc.frontier = queue
+			return true
+		}
+	}
+	sc.frontier = queue
+	return false
+}
+
+// each calls fn for every downstream neighbour of u over active
+// relationships of the masked types, until fn returns false.
+func (g *Graph) each(u int32, mask *[256]bool, fn func(int32) bool) {
+	if u < g.nBase {
+		for p, end := g.downOff[u], g.downOff[u+1]; p < end; p++ {
+			if mask != nil && !mask[g.downTyp[p]] {
+				continue
+			}
+			if e := g.downEdge[p]; g.nRemoved > 0 && g.removed[e>>6]&(1<<(e&63)) != 0 {
+				continue
+			}
+			if !fn(g.downAdj[p]) {
+				return
+			}
+		}
+	}
+	for _, x := range g.xDown[u] {
+		xe := &g.xEdges[x]
+		if xe.removed || mask != nil && !mask[xe.typ] {
+			continue
+		}
+		if !fn(xe.dn) {
+			return
+		}
+	}
+}

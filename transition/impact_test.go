@@ -366,3 +366,36 @@ func FuzzImpactAgreesWithReference(f *testing.F) {
 		checkAgreement(t, e, g, ids, edges, rng, 12)
 	})
 }
+
+func TestCycleCheckOnTheGraph(t *testing.T) {
+	b := newBank(t)
+	ctx := context.Background()
+	g, err := transition.LoadGraph(ctx, b.cmdb)
+	require.NoError(t, err)
+	b.cmdb.UseGraph(g)
+	before := takeSnapshot(t, b.store, cmdbKinds...)
+	// db depends_on web would close web → api → db → web.
+	_, err = b.cmdb.Relate(as(agent), b.db, transition.RelDependsOn, b.web, storage.Command{})
+	require.ErrorIs(t, err, itsm.ErrInvalid)
+	assert.Contains(t, err.Error(), "cycle")
+	assert.Equal(t, before, takeSnapshot(t, b.store, cmdbKinds...))
+	// A cycle of another type is allowed: runs_on is checked on its own.
+	_, err = b.cmdb.Relate(as(agent), b.db, transition.RelRunsOn, b.host1, storage.Command{})
+	require.NoError(t, err)
+	// Remove api → db; now db depends_on web closes nothing.
+	rels, err := b.cmdb.Relationships(ctx, b.db)
+	require.NoError(t, err)
+	for _, r := range rels {
+		if r.Type == transition.RelDependsOn && r.Child == b.db {
+			_, err := b.cmdb.Unrelate(as(agent), r.ID, storage.Command{})
+			require.NoError(t, err)
+		}
+	}
+	_, err = b.cmdb.Relate(as(agent), b.db, transition.RelDependsOn, b.web, storage.Command{})
+	require.NoError(t, err)
+	// A new CI added since the load joins the walk through the overlay.
+	x := b.ci(t, "x", transition.ClassApplication)
+	b.rel(t, b.web, transition.RelDependsOn, x)
+	_, err = b.cmdb.Relate(as(agent), x, transition.RelDependsOn, b.db, storage.Command{})
+	require.ErrorIs(t, err, itsm.ErrInvalid)
+}
