@@ -74,8 +74,9 @@ func randomHistory(r *rand.Rand) (time.Time, int, []step) {
 // referenceElapsed counts, minute by minute, the office-hours minutes in
 // which the incident's resolution clock runs: state new or in progress, or
 // on hold for a reason that does not pause. With reset, only minutes after
-// the last reopen count. The clock has breached when the history goes on
-// past the end of the minute in which the count reached the target.
+// the last reopen count. The clock has breached when it still runs (in
+// any hour) after the end of the minute in which the count reached the
+// target.
 func referenceElapsed(start time.Time, steps []step, reset bool, target time.Duration) (time.Duration, time.Time, bool) {
 	type point struct {
 		at          time.Time
@@ -105,6 +106,7 @@ func referenceElapsed(start time.Time, steps []step, reset bool, target time.Dur
 	end := points[len(points)-1].at
 	var total time.Duration
 	var due time.Time
+	breached := false
 	for m := from; m.Before(end); m = m.Add(time.Minute) {
 		i := len(points) - 1
 		for points[i].at.After(m) {
@@ -112,6 +114,9 @@ func referenceElapsed(start time.Time, steps []step, reset bool, target time.Dur
 		}
 		p := points[i]
 		runs := p.state == "new" || p.state == "in_progress" || (p.state == "on_hold" && p.hold == "awaiting_change")
+		if runs && !due.IsZero() && !m.Before(due) {
+			breached = true
+		}
 		wd := m.Weekday()
 		if runs && wd != time.Saturday && wd != time.Sunday && m.Hour() >= 9 && m.Hour() < 17 {
 			total += time.Minute
@@ -120,7 +125,7 @@ func referenceElapsed(start time.Time, steps []step, reset bool, target time.Dur
 			}
 		}
 	}
-	return total, end, !due.IsZero() && end.After(due)
+	return total, end, breached
 }
 
 // TestEngineAgainstReference replays random incident histories, live and
