@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/pillars-itsm/pillars/improvement"
+	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/transition"
+)
+
+// calendarDays is how far the change calendar looks ahead (and back a day).
+const calendarDays = 30
+
+// calendarRow is one change on the calendar with what the change manager
+// must see: freezes it falls into and the changes it collides with.
+type calendarRow struct {
+	Change     *transition.Change
+	Freezes    []*transition.ChangeWindow
+	Collisions []transition.Collision
+	CIs        []string // names of the affected CIs
+	CanApprove bool     // the viewer may decide for a requested group
+	Groups     []string // the approval groups still waiting
+}
+
+type calendarData struct {
+	From, To time.Time
+	Windows  []*transition.ChangeWindow
+	Rows     []calendarRow
+}
+
+// calendar shows the change calendar: the open changes planned in the next
+// month by planned start, the freeze and maintenance windows, and for each
+// change its freeze overlaps and collisions (same or connected CIs).
+func (s *Server) calendar(w http.ResponseWriter, r *http.Request, u User) {
+	ctx := r.Context()
+	now := s.clock.Now().UTC()
+	d := calendarData{From: now.Add(-24 * time.Hour), To: now.Add(calendarDays * 24 * time.Hour)}
+	var err error
+	for _, kind := range []string{transition.WindowFreeze, transition.WindowMaintenance} {
+		ws, err := s.changes.Windows(ctx, kind, d.From, d.To)
+		if err != nil {
+			s.failErr(w, r, err)
+			return
+		}
+		d.Windows = append(d.Windows, ws...)
+	}
+	changes, _, err := s.changes.Records().Query(ctx, storage.Query{Kind: transition.KindChange,
+		Filters: []storage.Filter{
+			storage.In("state", storage.String(transition.ChangeNew), storage.String(transition.ChangeAssess),
+				storage.String(transition.ChangeAuthorize), storage.String(transition.ChangeScheduled), storage.String(transition.ChangeImplement)),
+			storage.Lt("planned_start", storage.Time(d.To)),
+		},
+		Sort: []storage.Sort{{Field: "planned_start"}}, Limit: 100})
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	for _, c := range changes {
+		if !c.PlannedEnd.IsZero() && c.PlannedEnd.Before(d.From) {
+			continue
+		}
+		row := calendarRow{Change: c}
+		for _, win := range d.Windows {
+			if win.WindowType == transition.WindowFreeze && win.Start.Before(c.PlannedEnd) && c.PlannedStart.Before(win.End) &&
+				(win.ServiceID == "" || win.ServiceID == c.ServiceID || slices.Contains(c.ImpactedServices, win.ServiceID)) {
+				row.Freezes = append(row.Freezes, win)
+			}
+		}
+		if row.Collisions, err = s.changes.Collisions(ctx, c.ID, 1); err != nil {
+			s.failErr(w, r, err)
+			return
+		}
+		for _, id := range c.CIIDs {
+			name := id
+			if ci, err := s.cmdb.CI(ctx, id); err == nil {
+				name = ci.Name
+			}
+			row.CIs = append(row.CIs, name)
+		}
+		if c.State == transition.ChangeAuthorize {
+			for _, g := range c.Approvals {
+				if g.Status == transition.ApprovalRequested {
+					row.Groups = append(row.Groups, g.Group)
+					if u.InGroup(g.Group) {
+						row.CanApprove = true
+					}
+				}
+			}
+		}
+		d.Rows = append(d.Rows, row)
+	}
+	s.render(w, r, http.StatusOK, "changes", page{Title: "Change calendar", Data: d})
+}
+
+// approveChange records the viewer's approval for a group; a refusal (not a
+// member, the requester, a second decision) is shown with its reason.
+func (s *Server) approveChange(w http.ResponseWriter, r *http.Request, _ User) {
+	c, err := s.changes.Approve(r.Context(), r.PathValue("id"), r.PostForm.Get("group"), r.PostForm.Get("comment"))
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	_ = c
+	http.Redirect(w, r, "/changes", http.StatusSeeOther)
+}
+
+// dashboardRange is the period the dashboard reports on, ending today.
+const dashboardDays = 30
+
+// charts are the dashboard's charts: a KPI query each, drawn by the
+// improvement pillar.
+var charts = map[string]struct {
+	Title string
+	Query improvement.Query
+}{
+	"mttr-by-priority.svg":  {"MTTR by priority (hours)", improvement.Query{KPI: improvement.MTTR, By: []improvement.Dimension{improvement.ByPriority}}},
+	"incidents-per-day.svg": {"Incidents opened per day", improvement.Query{KPI: improvement.IncidentVolume, Period: improvement.PeriodDay}},
+	"sla-by-priority.svg":   {"SLA compliance by priority", improvement.Query{KPI: improvement.SLACompliance, By: []improvement.Dimension{improvement.ByPriority}}},
+}
+
+type dashboardData struct {
+	From, To time.Time
+	Lines    []improvement.SummaryLine
+	Charts   []chartRef
+}
+
+type chartRef struct{ Name, Title string }
+
+func (s *Server) kpiRange() (time.Time, time.Time) {
+	today := s.clock.Now().UTC().Truncate(24 * time.Hour)
+	return today.AddDate(0, 0, -dashboardDays+1), today.AddDate(0, 0, 1)
+}
+
+// dashboard shows every KPI of the last month, computed by the improvement
+// engine from the event log, with charts.
+func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, _ User) {
+	if err := s.syncEngines(r.Context()); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	from, to := s.kpiRange()
+	sum, err := s.kpi.Summary(from, to)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	d := dashboardData{From: from, To: to, Lines: sum.Lines}
+	for _, name := range []string{"incidents-per-day.svg", "mttr-by-priority.svg", "sla-by-priority.svg"} {
+		d.Charts = append(d.Charts, chartRef{name, charts[name].Title})
+	}
+	s.render(w, r, http.StatusOK, "dashboard", page{Title: "KPI dashboard", Data: d})
+}
+
+// chart serves one of the dashboard's charts as SVG, drawn by the
+// improvement pillar; a KPI without measurements yet is a 404.
+func (s *Server) chart(w http.ResponseWriter, r *http.Request, _ User) {
+	c, ok := charts[r.PathValue("name")]
+	if !ok {
+		s.fail(w, r, http.StatusNotFound, "No such chart.")
+		return
+	}
+	if err := s.syncEngines(r.Context()); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	q := c.Query
+	q.From, q.To = s.kpiRange()
+	res, err := s.kpi.Compute(q)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	if len(res.Rows) == 0 {
+		s.fail(w, r, http.StatusNotFound, "No measurements yet.")
+		return
+	}
+	var buf bytes.Buffer
+	if err := improvement.WriteChart(&buf, res, "svg", improvement.ChartOptions{Title: c.Title}); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(buf.Bytes())
+}

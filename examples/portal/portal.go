@@ -1,0 +1,398 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"log"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pillars-itsm/pillars/design"
+	"github.com/pillars-itsm/pillars/improvement"
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/operation"
+	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/transition"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// MaxBody is the largest request body the portal reads; a bigger form post
+// is refused with 413.
+const MaxBody = 64 << 10
+
+// Cookie names of the login stand-in and of the CSRF token.
+const (
+	userCookie = "pillars_user"
+	csrfCookie = "pillars_csrf"
+)
+
+// User is a person who can log in to the portal: the kernel actor (id, roles,
+// assignment groups) plus what the user picker shows.
+type User struct {
+	itsm.Actor
+	Title string // what the person does, shown by the user picker
+}
+
+// IsAgent reports whether the user works tickets (the agent role).
+func (u User) IsAgent() bool { return u.HasRole("agent") }
+
+// IsChangeManager reports whether the user approves changes.
+func (u User) IsChangeManager() bool { return u.InGroup(GroupChangeManagement) }
+
+// Groups and roles of the seeded desk.
+const (
+	GroupServiceDesk      = "service_desk"
+	GroupNetwork          = "network"
+	GroupChangeManagement = "change_management"
+)
+
+// DefaultUsers are the people of the demo desk: two callers, two agents in
+// assignment groups, a change requester and a change manager.
+func DefaultUsers() []User {
+	return []User{
+		{Actor: itsm.Actor{ID: "carl", Name: "Carl Caller", Roles: []string{"caller"}}, Title: "caller (finance)"},
+		{Actor: itsm.Actor{ID: "cora", Name: "Cora Caller", Roles: []string{"caller"}}, Title: "caller (sales)"},
+		{Actor: itsm.Actor{ID: "ann", Name: "Ann Agent", Roles: []string{"agent"}, Groups: []string{GroupServiceDesk, GroupNetwork}}, Title: "agent, service desk and network"},
+		{Actor: itsm.Actor{ID: "bob", Name: "Bob Agent", Roles: []string{"agent"}, Groups: []string{GroupNetwork}}, Title: "agent, network"},
+		{Actor: itsm.Actor{ID: "rita", Name: "Rita Requester", Roles: []string{"agent"}, Groups: []string{GroupNetwork}}, Title: "network engineer, raises changes"},
+		{Actor: itsm.Actor{ID: "mia", Name: "Mia Manager", Roles: []string{"agent", "change_manager"}, Groups: []string{GroupChangeManagement}}, Title: "change manager"},
+	}
+}
+
+// Config configures a Server. The zero value works: the system clock,
+// DefaultUsers and log output to the standard logger.
+type Config struct {
+	Clock  itsm.Clock
+	Users  []User
+	Logger *log.Logger
+	// BreachWindow is how far ahead the "breaching soon" queue looks
+	// (default 2 hours).
+	BreachWindow time.Duration
+}
+
+// Server is the portal: an http.Handler composing the pillars over one store.
+// Build it with NewServer; it is safe for concurrent use.
+type Server struct {
+	clock   itsm.Clock
+	az      itsm.Authorizer
+	users   []User
+	byID    map[string]User
+	logger  *log.Logger
+	within  time.Duration
+	mux     *http.ServeMux
+	pages   map[string]*template.Template
+	desk    *operation.Desk
+	cat     *design.Catalogue
+	sla     *design.Engine
+	cmdb    *transition.CMDB
+	changes *transition.Changes
+	kpi     *improvement.Engine
+	syncMu  sync.Mutex // serialises the engines' Sync calls
+}
+
+// NewServer wires the pillars to the store b (registering their record kinds)
+// and returns the portal's handler. It does not seed data: call Seed.
+func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, error) {
+	if b == nil {
+		return nil, itsm.Invalidf("portal: nil store")
+	}
+	s := &Server{clock: cfg.Clock, users: cfg.Users, logger: cfg.Logger, within: cfg.BreachWindow}
+	if s.clock == nil {
+		s.clock = itsm.SystemClock{}
+	}
+	if s.users == nil {
+		s.users = DefaultUsers()
+	}
+	if s.logger == nil {
+		s.logger = log.Default()
+	}
+	if s.within <= 0 {
+		s.within = 2 * time.Hour
+	}
+	s.byID = map[string]User{}
+	members := map[string][]string{}
+	for _, u := range s.users {
+		if u.ID == "" {
+			return nil, itsm.Invalidf("portal: a user without an id")
+		}
+		s.byID[u.ID] = u
+		for _, g := range u.Groups {
+			members[g] = append(members[g], u.ID)
+		}
+	}
+
+	// One authorizer for every pillar: the service desk's role rules plus
+	// separation of duties on change approvals.
+	az := operation.DefaultAuthorizer()
+	az.AddRule(transition.KindChange, transition.ActionApprove, transition.SeparationOfDuties)
+	s.az = az
+
+	var err error
+	if s.cat, err = design.NewCatalogue(ctx, design.CatalogueConfig{Backend: b, Clock: s.clock, Authorizer: az}); err != nil {
+		return nil, fmt.Errorf("portal: catalogue: %w", err)
+	}
+	if s.sla, err = design.NewEngine(ctx, design.EngineConfig{Backend: b, Clock: s.clock, Authorizer: az,
+		Definitions: slaDefinitions()}); err != nil {
+		return nil, fmt.Errorf("portal: SLA engine: %w", err)
+	}
+	if s.desk, err = operation.New(ctx, b, operation.Config{Clock: s.clock, Authorizer: az,
+		Directory: directory(members), SLA: s.sla, Catalog: catalog{s.cat}}); err != nil {
+		return nil, fmt.Errorf("portal: service desk: %w", err)
+	}
+	if s.cmdb, err = transition.NewCMDB(ctx, b, transition.CMDBConfig{Clock: s.clock, Authorizer: az}); err != nil {
+		return nil, fmt.Errorf("portal: CMDB: %w", err)
+	}
+	if s.changes, err = transition.NewChanges(ctx, b, transition.ChangesConfig{Clock: s.clock, Authorizer: az,
+		CMDB: s.cmdb, Directory: transition.StaticDirectory(members)}); err != nil {
+		return nil, fmt.Errorf("portal: changes: %w", err)
+	}
+	if s.kpi, err = improvement.Open(ctx, b, improvement.Config{}); err != nil {
+		return nil, fmt.Errorf("portal: KPI engine: %w", err)
+	}
+	if s.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	s.routes()
+	return s, nil
+}
+
+// slaDefinitions are the desk's agreements: response and resolution targets
+// per priority, round the clock.
+func slaDefinitions() []design.Definition {
+	return []design.Definition{
+		{ID: "incident-response", Name: "Incident response", Type: design.SLA, Metric: design.Response, Kind: operation.KindIncident,
+			Pause:   []design.PauseRule{}, // a response ends when work starts or the incident waits
+			Targets: map[int]time.Duration{1: 15 * time.Minute, 2: 30 * time.Minute, 3: time.Hour, 4: 4 * time.Hour, 5: 8 * time.Hour}},
+		{ID: "incident-resolution", Name: "Incident resolution", Type: design.SLA, Metric: design.Resolution, Kind: operation.KindIncident,
+			Targets: map[int]time.Duration{1: 4 * time.Hour, 2: 8 * time.Hour, 3: 24 * time.Hour, 4: 72 * time.Hour, 5: 120 * time.Hour}},
+	}
+}
+
+// directory answers group membership for the service desk from the users.
+type directory map[string][]string
+
+func (d directory) IsMember(_ context.Context, group, user string) (bool, error) {
+	for _, m := range d[group] {
+		if m == user {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// catalog adapts the design pillar's Catalogue to the operation pillar's
+// Catalog interface (see the report: the two pillars do not meet directly).
+type catalog struct{ c *design.Catalogue }
+
+func (a catalog) CatalogItem(ctx context.Context, id string) (operation.CatalogItem, error) {
+	it, err := a.c.Items().Get(ctx, id)
+	if err != nil {
+		return operation.CatalogItem{}, err
+	}
+	group, n, err := a.c.ItemApprovals(ctx, id)
+	if err != nil {
+		return operation.CatalogItem{}, err
+	}
+	names, groups, _, err := a.c.ItemTasks(ctx, id)
+	if err != nil {
+		return operation.CatalogItem{}, err
+	}
+	out := operation.CatalogItem{ID: it.ID, Name: it.Name, ServiceID: it.ServiceID,
+		Active: a.c.Orderable(ctx, id) == nil, ApprovalGroup: group, RequiredApprovals: n}
+	for i := range names {
+		out.Tasks = append(out.Tasks, operation.TaskTemplate{ShortDescription: names[i], AssignmentGroup: groups[i]})
+	}
+	return out, nil
+}
+
+// ServeHTTP serves the portal: it limits the body size, resolves the
+// logged-in user and checks the CSRF token of every form post.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'")
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	if r.Method == http.MethodPost {
+		if err := r.ParseForm(); err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				s.fail(w, r, http.StatusRequestEntityTooLarge, "The form is too large.")
+				return
+			}
+			s.fail(w, r, http.StatusBadRequest, "The form could not be read.")
+			return
+		}
+		c, err := r.Cookie(csrfCookie)
+		if err != nil || c.Value == "" || r.PostForm.Get("csrf") != c.Value {
+			s.fail(w, r, http.StatusForbidden, "This form was not issued by the portal (missing or wrong CSRF token). Reload the page and try again.")
+			return
+		}
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// csrfToken returns the request's CSRF token, issuing a cookie when it has
+// none (double-submit cookie: forms echo the cookie's value).
+func csrfToken(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) == 32 {
+		return c.Value
+	}
+	var b [16]byte
+	_, _ = io.ReadFull(rand.Reader, b[:])
+	tok := hex.EncodeToString(b[:])
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	r.AddCookie(&http.Cookie{Name: csrfCookie, Value: tok})
+	return tok
+}
+
+// user returns the logged-in user, or false.
+func (s *Server) user(r *http.Request) (User, bool) {
+	c, err := r.Cookie(userCookie)
+	if err != nil {
+		return User{}, false
+	}
+	u, ok := s.byID[c.Value]
+	return u, ok
+}
+
+// authed wraps a handler that needs a logged-in user; it passes the user's
+// actor in the request context.
+func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, u User)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		u, ok := s.user(r)
+		if !ok {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/login", http.StatusSeeOther)
+				return
+			}
+			s.fail(w, r, http.StatusUnauthorized, "Log in first.")
+			return
+		}
+		h(w, r.WithContext(itsm.WithActor(r.Context(), u.Actor)), u)
+	}
+}
+
+// page is what every template receives.
+type page struct {
+	Title  string
+	Me     *User
+	CSRF   string
+	Error  string            // a message for the whole page
+	Fields map[string]string // field name -> problem, shown next to the field
+	Data   any
+}
+
+// render writes a page with a status code.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+	t, ok := s.pages[name]
+	if !ok {
+		s.logger.Printf("portal: no template %q", name)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	p.CSRF = csrfToken(w, r)
+	if u, ok := s.user(r); ok && p.Me == nil {
+		p.Me = &u
+	}
+	var buf strings.Builder
+	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
+		s.logger.Printf("portal: render %s: %v", name, err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, buf.String())
+}
+
+// fail shows the error page with a status and a message for people.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	s.render(w, r, status, "error", page{Title: http.StatusText(status), Error: msg})
+}
+
+// failErr maps a pillar error to a status and a readable message: the
+// kernel's typed errors carry messages meant for people; anything else is
+// logged and shown as an internal error without detail.
+func (s *Server) failErr(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := classify(err)
+	if status == http.StatusInternalServerError {
+		s.logger.Printf("portal: %s %s: %v", r.Method, r.URL.Path, err)
+	}
+	s.fail(w, r, status, msg)
+}
+
+// classify maps an error from a pillar to an HTTP status and the message
+// shown to the user.
+func classify(err error) (int, string) {
+	var te *itsm.TransitionError
+	var fe *itsm.ForbiddenError
+	switch {
+	case err == nil:
+		return http.StatusOK, ""
+	case errors.As(err, &fe):
+		return http.StatusForbidden, fe.Error()
+	case errors.Is(err, itsm.ErrForbidden):
+		return http.StatusForbidden, "You may not do that."
+	case errors.As(err, &te):
+		return http.StatusConflict, te.Error()
+	case errors.Is(err, itsm.ErrNotFound):
+		return http.StatusNotFound, "No such record."
+	case errors.Is(err, itsm.ErrConflict):
+		return http.StatusConflict, "Someone changed this record at the same time; reload and try again."
+	case errors.Is(err, itsm.ErrInvalid):
+		return http.StatusUnprocessableEntity, err.Error()
+	}
+	return http.StatusInternalServerError, "Something went wrong on our side; the error was logged."
+}
+
+// fieldErrors returns the per-field problems of a validation error, with the
+// catalogue's "variables." prefix removed, or nil.
+func fieldErrors(err error) map[string]string {
+	var ve *itsm.ValidationError
+	if !errors.As(err, &ve) || len(ve.Fields) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(ve.Fields))
+	for k, v := range ve.Fields {
+		out[strings.TrimPrefix(k, "variables.")] = v
+	}
+	return out
+}
+
+// syncEngines brings the SLA clocks and the KPIs up to the event log and
+// raises the warnings and breaches due by now.
+func (s *Server) syncEngines(ctx context.Context) error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	for {
+		n, err := s.sla.Sync(ctx)
+		if err != nil {
+			return fmt.Errorf("SLA sync: %w", err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if _, err := s.sla.Check(ctx, s.clock.Now()); err != nil {
+		return fmt.Errorf("SLA check: %w", err)
+	}
+	for {
+		n, err := s.kpi.Sync(ctx)
+		if err != nil {
+			return fmt.Errorf("KPI sync: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+}
