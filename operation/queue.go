@@ -5,10 +5,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strings"
+	"sync"
 
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 )
+
+// queueWalkers is how many index walks of one queue page run at once.
+const queueWalkers = 4
 
 // maxQueueParts bounds the index walks behind one queue page.
 const maxQueueParts = 300
@@ -38,18 +42,46 @@ func (d *Desk) mergedQueue(ctx context.Context, p Page, parts [][]storage.Filter
 		return nil, "", err
 	}
 	sort := []storage.Sort{{Field: "priority"}, {Field: "created_at"}}
-	query := func(i, n int) ([]*Incident, string, error) {
-		return d.incidents.Query(ctx, storage.Query{Filters: parts[i], Sort: sort, Limit: n, Cursor: cursors[i]})
+	schema := d.incidents.Collection().Schema()
+	pf, cf := schema.FieldIndex("priority"), schema.FieldIndex("created_at")
+	// Merge on the raw documents' indexed values and decode only the rows
+	// of the page: decoding is most of a page's cost.
+	query := func(i, n int) (storage.Page, error) {
+		return d.backend.Query(ctx, storage.Query{Kind: KindIncident, Filters: parts[i], Sort: sort, Limit: n, Cursor: cursors[i]})
 	}
-	rows := make([][]*Incident, len(parts))
+	rows := make([][]storage.Document, len(parts))
 	nexts := make([]string, len(parts))
+	// The walks are independent: run them side by side, so a store with
+	// several read connections answers in the time of the slowest.
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, queueWalkers)
 	for i := range parts {
 		if cursors[i] == partExhausted {
 			continue
 		}
-		if rows[i], nexts[i], err = query(i, limit); err != nil {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			page, err := query(i, limit)
+			rows[i], nexts[i], errs[i] = page.Docs, page.Next, err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
 			return nil, "", err
 		}
+	}
+	before := func(a, b storage.Document) bool {
+		if c := a.Fields[pf].Compare(b.Fields[pf]); c != 0 {
+			return c < 0
+		}
+		if c := a.Fields[cf].Compare(b.Fields[cf]); c != 0 {
+			return c < 0
+		}
+		return a.ID < b.ID
 	}
 	// k-way merge of the sorted parts.
 	pos := make([]int, len(parts))
@@ -57,14 +89,18 @@ func (d *Desk) mergedQueue(ctx context.Context, p Page, parts [][]storage.Filter
 	for len(out) < limit {
 		best := -1
 		for i, r := range rows {
-			if pos[i] < len(r) && (best < 0 || incidentBefore(r[pos[i]], rows[best][pos[best]])) {
+			if pos[i] < len(r) && (best < 0 || before(r[pos[i]], rows[best][pos[best]])) {
 				best = i
 			}
 		}
 		if best < 0 {
 			break
 		}
-		out = append(out, rows[best][pos[best]])
+		inc, err := d.incidents.Collection().Decode(rows[best][pos[best]])
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, inc)
 		pos[best]++
 	}
 	more := false
@@ -80,9 +116,11 @@ func (d *Desk) mergedQueue(ctx context.Context, p Page, parts [][]storage.Filter
 		case pos[i] > 0:
 			// Part of this walk was used: ask the store for the cursor
 			// after the last row taken.
-			if _, cursors[i], err = query(i, pos[i]); err != nil {
+			page, err := query(i, pos[i])
+			if err != nil {
 				return nil, "", err
 			}
+			cursors[i] = page.Next
 		}
 		if cursors[i] != partExhausted {
 			more = true
@@ -92,17 +130,6 @@ func (d *Desk) mergedQueue(ctx context.Context, p Page, parts [][]storage.Filter
 		return out, "", nil
 	}
 	return out, encodeQueueCursor(cursors), nil
-}
-
-// incidentBefore is the queue order: priority, opened time, id.
-func incidentBefore(a, b *Incident) bool {
-	if a.Priority != b.Priority {
-		return a.Priority < b.Priority
-	}
-	if !a.CreatedAt.Equal(b.CreatedAt) {
-		return a.CreatedAt.Before(b.CreatedAt)
-	}
-	return a.ID < b.ID
 }
 
 func encodeQueueCursor(cs []string) string {

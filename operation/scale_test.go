@@ -16,6 +16,7 @@ import (
 	"github.com/pillars-itsm/pillars/operation"
 	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/storage/memory"
+	"github.com/pillars-itsm/pillars/storage/sqlite"
 )
 
 // Scale tests run only with PILLARS_SCALE=1; sizes can be lowered with
@@ -81,9 +82,21 @@ func TestScaleQueue(t *testing.T) {
 	ctx := context.Background()
 	prev := newStore
 	newStore = openSQLite
+	if path := os.Getenv("PILLARS_SCALE_DB"); path != "" {
+		// Keep the loaded database between runs.
+		newStore = func(tb testing.TB) storage.Backend {
+			s, err := sqlite.Open(ctx, path)
+			require.NoError(tb, err)
+			tb.Cleanup(func() { _ = s.Close() })
+			return s
+		}
+	}
 	defer func() { newStore = prev }()
 	f := newFixture(t)
 	coll := f.desk.Incidents().Collection()
+	if page, err := f.store.Query(ctx, storage.Query{Kind: operation.KindIncident, Limit: 1}); err == nil && len(page.Docs) > 0 {
+		n = 0 // already loaded
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	states := []string{"closed", "closed", "closed", "resolved", "new", "in_progress", "on_hold", "canceled"}
 	start := time.Now()
@@ -111,6 +124,9 @@ func TestScaleQueue(t *testing.T) {
 		require.NoError(t, storage.Import(ctx, f.store, docs, nil))
 	}
 	t.Logf("loaded %d incidents in %.1fs", n, time.Since(start).Seconds())
+	if n == 0 {
+		n = scaleSize(t, "PILLARS_SCALE_QUEUE", 1_000_000)
+	}
 
 	measure := func(name string, q func(i int) ([]*operation.Incident, string, error)) {
 		var ds []time.Duration
