@@ -16,9 +16,10 @@ import (
 //
 //   - unique violations, serialization failures and deadlocks: ErrConflict
 //     (the unit lost a race; retrying after a fresh read is the answer);
-//   - data exceptions (class 22: bad encoding, malformed JSON, out of range),
-//     integrity violations other than uniqueness, and program limits such as
-//     an index row too large: ErrInvalid (the input cannot be stored);
+//   - data exceptions (class 22: bad encoding, out of range), integrity
+//     violations other than uniqueness, and program limits (class 54: an
+//     index row too large, too many columns): ErrInvalid (the input cannot
+//     be stored);
 //   - anything else (connection lost, server shutting down, cancelled): no
 //     sentinel, only the wrapped driver error.
 //
@@ -33,7 +34,8 @@ func interpretError(err error, op string) error {
 		case pgErr.Code == "23505", pgErr.Code == "40001", pgErr.Code == "40P01":
 			return fmt.Errorf("postgres: %s: %w: %w", op, itsm.ErrConflict, err)
 		case len(pgErr.Code) == 5 && pgErr.Code[:2] == "22",
-			pgErr.Code == "23502", pgErr.Code == "23514", pgErr.Code == "54000":
+			len(pgErr.Code) == 5 && pgErr.Code[:2] == "54",
+			pgErr.Code == "23502", pgErr.Code == "23514":
 			return fmt.Errorf("postgres: %s: %w: %w", op, itsm.ErrInvalid, err)
 		}
 	}

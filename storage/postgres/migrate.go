@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -72,10 +73,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return err
 	}
 	ns := quoteIdent(s.schema)
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", advisoryKey(s.schema, "migrate")); err != nil {
-			return interpretError(err, "migrate: lock")
-		}
+	return s.lockedTx(ctx, "migrate", func(tx pgx.Tx) error {
 		stmts := []string{
 			"CREATE SCHEMA IF NOT EXISTS " + ns,
 			"CREATE TABLE IF NOT EXISTS " + ns + "._migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
@@ -123,4 +121,36 @@ func (s *Store) checkVersion(ctx context.Context) error {
 		return fmt.Errorf("postgres: schema %s is at version %d, want %d: run Migrate (or build the store with WithMigrate(true))", s.schema, current, want)
 	}
 	return nil
+}
+
+// lockedTx runs fn in a transaction on a pooled connection while holding
+// the namespace's advisory lock for purpose, so that stores doing the same
+// DDL at once take turns. The lock is taken at session level before the
+// transaction begins: a transaction that began earlier and then waited for
+// the lock could still resolve names from before the other store's commit
+// ("IF NOT EXISTS" then collides).
+func (s *Store) lockedTx(ctx context.Context, purpose string, fn func(pgx.Tx) error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return interpretError(err, purpose+": acquire connection")
+	}
+	defer conn.Release()
+	return withSessionLock(ctx, conn.Conn(), advisoryKey(s.schema, purpose), purpose, fn)
+}
+
+// withSessionLock holds the advisory lock key on conn around a transaction
+// running fn. If the lock cannot be released, the connection is closed,
+// which releases it.
+func withSessionLock(ctx context.Context, conn *pgx.Conn, key int64, purpose string, fn func(pgx.Tx) error) error {
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
+		return interpretError(err, purpose+": lock")
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, "SELECT pg_advisory_unlock($1)", key); err != nil {
+			_ = conn.Close(uctx)
+		}
+	}()
+	return pgx.BeginFunc(ctx, conn, fn)
 }

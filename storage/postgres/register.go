@@ -160,14 +160,11 @@ func sameFields(kind string, stored, want []byte) error {
 }
 
 // createKind creates the kind's table, registry row and missing indexes in
-// one transaction, under an advisory lock so that stores registering the
-// same kind at once do not race on DDL.
+// one transaction, under an advisory lock (see lockedTx) so that stores
+// registering the same kind at once do not race on DDL.
 func (s *Store) createKind(ctx context.Context, ki *kindInfo, fields []byte, indexes []kindIndex) error {
 	kind := ki.schema.Kind
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", advisoryKey(s.schema, "register")); err != nil {
-			return interpretError(err, "register "+kind+": lock")
-		}
+	return s.lockedTx(ctx, "register", func(tx pgx.Tx) error {
 		var stored []byte
 		err := tx.QueryRow(ctx, "SELECT fields::text FROM "+s.kindsTable+" WHERE kind = $1", kind).Scan(&stored)
 		switch {

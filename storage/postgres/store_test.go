@@ -470,3 +470,94 @@ func TestCrossedWritesNoDeadlock(t *testing.T) {
 		require.Equal(t, committed.Load(), d.Fields[2].Int64(), "both documents moved together")
 	}
 }
+
+func TestMigrate(t *testing.T) {
+	ctx := context.Background()
+	p := testPool(t)
+	ns := freshSchema(t, p)
+	_, err := New(ctx, p, WithSchema(ns), WithMigrate(false))
+	require.ErrorContains(t, err, "version 0", "an unmigrated schema is refused without WithMigrate")
+
+	// Instances starting together migrate once.
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = New(ctx, p, WithSchema(ns)) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	var n int
+	require.NoError(t, p.QueryRow(ctx, "SELECT count(*) FROM "+quoteIdent(ns)+"._migrations").Scan(&n))
+	require.Equal(t, SchemaVersion(), n)
+	s, err := New(ctx, p, WithSchema(ns), WithMigrate(false))
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(ctx), "migrating again is a no-op")
+
+	// A schema migrated by a newer release is refused.
+	_, err = p.Exec(ctx, "INSERT INTO "+quoteIdent(ns)+"._migrations (version, name) VALUES (99, 'future')")
+	require.NoError(t, err)
+	_, err = New(ctx, p, WithSchema(ns))
+	require.ErrorContains(t, err, "newer")
+	_, err = New(ctx, p, WithSchema(ns), WithMigrate(false))
+	require.Error(t, err)
+}
+
+func TestOpenOwnsPool(t *testing.T) {
+	ctx := context.Background()
+	p := testPool(t)
+	ns := freshSchema(t, p)
+	s, err := Open(ctx, testDSN(t), WithSchema(ns))
+	require.NoError(t, err)
+	require.Equal(t, ns, s.Schema())
+	require.NoError(t, s.Register(ctx, ticketSchema("ticket")))
+	require.NoError(t, s.Close())
+	_, err = s.Get(ctx, "ticket", "a")
+	require.Error(t, err, "Close closed the pool Open made")
+
+	shared, err := New(ctx, p, WithSchema(ns))
+	require.NoError(t, err)
+	require.NoError(t, shared.Close())
+	require.NoError(t, p.Ping(ctx), "Close leaves a pool passed to New open")
+
+	_, err = New(ctx, nil)
+	require.ErrorIs(t, err, itsm.ErrInvalid)
+	_, err = New(ctx, p, WithEventReadLockTimeout(-time.Second))
+	require.ErrorIs(t, err, itsm.ErrInvalid)
+}
+
+// TestConcurrentRegisterAndSequenceAcrossStores starts instances that
+// register the same kind and draw from the same new sequence at once: the
+// DDL happens once, and nobody fails.
+func TestConcurrentRegisterAndSequenceAcrossStores(t *testing.T) {
+	ctx := context.Background()
+	p := testPool(t)
+	ns := freshSchema(t, p)
+	for round := range 3 {
+		var wg sync.WaitGroup
+		errs := make([]error, 6)
+		for i := range errs {
+			wg.Go(func() {
+				s, err := New(ctx, p, WithSchema(ns))
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				sc := ticketSchema(fmt.Sprintf("kind%d", round))
+				if err := s.Register(ctx, sc); err != nil {
+					errs[i] = err
+					return
+				}
+				errs[i] = s.Update(ctx, func(tx storage.Tx) error {
+					_, err := tx.NextSequence(ctx, fmt.Sprintf("seq%d", round))
+					return err
+				})
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			require.NoError(t, err, "round %d instance %d", round, i)
+		}
+	}
+}

@@ -361,10 +361,7 @@ func (s *Store) createSequence(ctx context.Context, name, seq string) error {
 		return interpretError(err, "create sequence "+name+": connect")
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", advisoryKey(s.schema, "sequences")); err != nil {
-			return interpretError(err, "create sequence "+name+": lock")
-		}
+	return withSessionLock(ctx, conn, advisoryKey(s.schema, "sequences"), "create sequence "+name, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "CREATE SEQUENCE IF NOT EXISTS "+seq+" CACHE 1"); err != nil {
 			return interpretError(err, "create sequence "+name)
 		}
