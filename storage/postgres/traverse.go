@@ -14,7 +14,7 @@ import (
 // Each round of the recursive CTE is one BFS level, carried as arrays: the
 // frontier, the set of nodes seen so far (start nodes included) and the
 // level's hops. A level takes the followed edges leaving the frontier whose
-// far end is unseen and keeps, per far node, the edge with the smallest
+// far end is unseen (an anti-join against the seen array, hashed) and keeps, per far node, the edge with the smallest
 // (near id, edge id), the DISTINCT ON below; everything compares bytewise
 // (COLLATE "C"). The walk stops at MaxDepth, at an empty level, or once
 // Limit hops are known; the final ORDER BY depth, id and LIMIT cut the
@@ -69,7 +69,7 @@ func (s *Store) Traverse(ctx context.Context, p storage.TraverseParams) ([]stora
             SELECT DISTINCT ON (` + farCol + `) ` + farCol + ` AS far, ` + nearCol + ` AS near, e.id AS eid, ` + typeCol + ` AS typ
             FROM ` + ki.table + ` e
             WHERE ` + nearCol + ` = ANY (w.frontier)` + typeCond + `
-              AND NOT (` + farCol + ` = ANY (w.seen))
+              AND NOT EXISTS (SELECT 1 FROM unnest(w.seen) AS s(id) WHERE s.id = ` + farCol + `)
             ORDER BY ` + farCol + `, ` + nearCol + `, e.id
         ) b
     ) lvl
