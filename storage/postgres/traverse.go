@@ -13,13 +13,13 @@ import (
 //
 // Each round of the recursive CTE is one BFS level, carried as arrays: the
 // frontier, the set of nodes seen so far (start nodes included) and the
-// level's hops. A level takes the followed edges leaving the frontier whose
-// far end is unseen (an anti-join against the seen array, hashed) and keeps, per far node, the edge with the smallest
-// (near id, edge id), the DISTINCT ON below; everything compares bytewise
-// (COLLATE "C"). The walk stops at MaxDepth, at an empty level, or once
-// Limit hops are known; the final ORDER BY depth, id and LIMIT cut the
-// answer exactly where the BFS stops. Edges are found through the index on
-// the near field.
+// level's hops. A level takes the followed edges leaving the frontier (found
+// through the index on the near field) whose far end is unseen (an
+// anti-join against the seen array, which the planner hashes) and keeps,
+// per far node, the edge with the smallest (near id, edge id): the DISTINCT
+// ON below. Everything compares bytewise (COLLATE "C"). The walk stops at
+// MaxDepth, at an empty level, or once Limit hops are known; the final
+// ORDER BY depth, id and LIMIT cut the answer exactly where the BFS stops.
 func (s *Store) Traverse(ctx context.Context, p storage.TraverseParams) ([]storage.Hop, error) {
 	if ctx == nil {
 		return nil, errNilContext
