@@ -15,7 +15,7 @@ import (
 // frontier, the set of nodes seen so far (start nodes included) and the
 // level's hops. A level takes the followed edges leaving the frontier (found
 // through the index on the near field) whose far end is unseen (an
-// anti-join against the seen array, which the planner hashes) and keeps,
+// anti-join against the seen array, not a linear "<> ALL") and keeps,
 // per far node, the edge with the smallest (near id, edge id): the DISTINCT
 // ON below. Everything compares bytewise (COLLATE "C"). The walk stops at
 // MaxDepth, at an empty level, or once Limit hops are known; the final
