@@ -343,3 +343,17 @@ func achieved(k KPI, measured, target float64) bool {
 	}
 	return measured <= target
 }
+
+// Items lists the register's items in one state (any state when empty), by
+// number, one page at a time; cursor "" starts and the returned cursor is
+// "" on the last page.
+func (r *Register) Items(ctx context.Context, state, cursor string) ([]*Item, string, error) {
+	q := storage.Query{Sort: []storage.Sort{{Field: "number"}}, Cursor: cursor, Limit: storage.MaxLimit}
+	if state != "" {
+		if !r.records.Machine().HasState(state) {
+			return nil, "", itsm.Invalidf("csi register: unknown state %q", state)
+		}
+		q.Filters = []storage.Filter{storage.Eq("state", storage.String(state))}
+	}
+	return r.records.Query(ctx, q)
+}
