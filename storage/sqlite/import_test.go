@@ -76,3 +76,59 @@ func TestImport(t *testing.T) {
 	assert.Equal(t, "imp00007", ce.ID, "the conflict names the document")
 	require.NoError(t, s.Import(ctx, nil, nil))
 }
+
+// TestImportRebuildsIndexes: a large import into a small table drops the
+// kind's indexes and rebuilds them, ending with the same definitions; a
+// failing one leaves them as they were.
+func TestImportRebuildsIndexes(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	require.NoError(t, s.Register(ctx, ticketSchema))
+	indexes := func() map[string]string {
+		rows, err := s.r.QueryContext(ctx, "SELECT name, coalesce(sql, '') FROM sqlite_schema WHERE type = 'index' AND tbl_name IN ('pillars_doc_ticket', 'pillars_events')")
+		require.NoError(t, err)
+		defer rows.Close()
+		out := map[string]string{}
+		for rows.Next() {
+			var n, def string
+			require.NoError(t, rows.Scan(&n, &def))
+			out[n] = def
+		}
+		return out
+	}
+	before := indexes()
+	require.Len(t, before, 2+len(ticketSchema.Fields)+len(ticketSchema.Indexes), "autoindex, event index, fields, composite")
+
+	batch := func(from, n int) ([]storage.Document, []itsm.Event) {
+		var docs []storage.Document
+		var events []itsm.Event
+		for i := from; i < from+n; i++ {
+			d := ticket(fmt.Sprintf("big%06d", i), 1, fmt.Sprintf("g%d", i%7), "new", int64(i%5), t0)
+			docs = append(docs, d)
+			events = append(events, chain("ticket", d.ID, 1, t0)...)
+		}
+		return docs, events
+	}
+	docs, events := batch(0, rebuildMin)
+	failing := append(docs, ticket("big000001", 1, "g", "s", 1, t0)) // a duplicate at the very end
+	require.ErrorIs(t, s.Import(ctx, failing, events), itsm.ErrConflict)
+	assert.Equal(t, before, indexes(), "a failed import leaves the indexes")
+
+	require.NoError(t, s.Import(ctx, docs, events))
+	assert.Equal(t, before, indexes(), "rebuilt with the same definitions")
+	more, moreEvents := batch(rebuildMin, rebuildMin/2)
+	require.NoError(t, s.Import(ctx, more, moreEvents), "a smaller batch into a larger table maintains the indexes")
+	assert.Equal(t, before, indexes())
+
+	page, err := s.Query(ctx, storage.Query{Kind: "ticket", Limit: 500,
+		Filters: []storage.Filter{storage.Eq("grp", storage.String("g3")), storage.Eq("state", storage.String("new"))},
+		Sort:    []storage.Sort{{Field: "prio"}, {Field: "opened"}}})
+	require.NoError(t, err)
+	assert.Len(t, idsOf(page.Docs), 500)
+	var integrity string
+	require.NoError(t, s.r.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&integrity))
+	assert.Equal(t, "ok", integrity)
+	h, err := s.History(ctx, "ticket", "big000042")
+	require.NoError(t, err)
+	require.NoError(t, itsm.Verify(h, ""))
+}

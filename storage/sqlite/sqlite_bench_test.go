@@ -1,0 +1,457 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+// The benchmarks compare the Store with raw database/sql code on the same
+// driver, the same pragmas (synchronous=NORMAL, so they measure the code
+// path rather than fsync) and the same table layout, measured in the same
+// run. Where both run in one benchmark they alternate iteration by
+// iteration, so noise on this shared machine hits both alike; the metric
+// "x-raw" is Store throughput divided by raw throughput (1.0 = as fast).
+//
+//	go test -run '^$' -bench . -benchmem ./storage/sqlite
+//	PILLARS_SCALE=1 go test -run '^$' -bench QueryPage ./storage/sqlite   # 1,000,000 records
+
+var benchOpts = []Option{WithSynchronous("NORMAL")}
+
+// benchStore opens a store in a fresh directory with the ticket kind and n
+// tickets t0000000.. (grp g00..g19, state one of four, prio 0..4).
+func benchStore(b *testing.B, n int) *Store {
+	b.Helper()
+	s, err := Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"), benchOpts...)
+	require.NoError(b, err)
+	b.Cleanup(func() { s.Close() })
+	require.NoError(b, s.Register(b.Context(), ticketSchema))
+	r := rand.New(rand.NewPCG(1, 2))
+	const batch = 50_000
+	for start := 0; start < n; start += batch {
+		docs := make([]storage.Document, 0, batch)
+		for i := start; i < min(n, start+batch); i++ {
+			docs = append(docs, benchTicket(r, i, 1))
+		}
+		require.NoError(b, s.Import(b.Context(), docs, nil))
+	}
+	return s
+}
+
+var states = []string{"new", "work", "hold", "done"}
+
+func benchTicket(r *rand.Rand, i int, version int64) storage.Document {
+	return ticket(fmt.Sprintf("t%07d", i), version, fmt.Sprintf("g%02d", r.IntN(20)), states[r.IntN(4)],
+		int64(r.IntN(5)), t0.Add(time.Duration(r.IntN(1_000_000))*time.Second))
+}
+
+// rawDB opens the same file as s through plain database/sql, with the
+// writer's DSN and one connection.
+func rawDB(b *testing.B, s *Store) *sql.DB {
+	b.Helper()
+	o := defaultOptions()
+	for _, opt := range benchOpts {
+		opt(&o)
+	}
+	db, err := sql.Open(driverName, dsn(s.Path(), o, true))
+	require.NoError(b, err)
+	db.SetMaxOpenConns(1)
+	b.Cleanup(func() { db.Close() })
+	return db
+}
+
+func benchEvent(id string, version int64) itsm.Event {
+	e := itsm.Event{ID: fmt.Sprintf("ev-%s-%d", id, version), Kind: "ticket", RecordID: id, Number: "INC0000001",
+		RecordVersion: version, Name: "assign", From: "new", To: "work", Actor: "u1", At: t0, RecordedAt: t0,
+		Changes: []itsm.Change{{Field: "grp", From: `"g01"`, To: `"g02"`}}}
+	itsm.Seal(&e, "")
+	return e
+}
+
+// storeUnit is the unit of work under test: read a ticket, write it back at
+// the next version, append one event.
+func storeUnit(ctx context.Context, s *Store, id string) error {
+	return s.Update(ctx, func(tx storage.Tx) error {
+		d, err := tx.Get(ctx, "ticket", id)
+		if err != nil {
+			return err
+		}
+		d.Version++
+		d.Fields[1] = storage.String(states[d.Version%4])
+		if err := tx.Put(ctx, d, d.Version-1); err != nil {
+			return err
+		}
+		return tx.Append(ctx, benchEvent(id, d.Version))
+	})
+}
+
+// rawUnit does what storeUnit does with hand-written SQL, statements
+// prepared once (prepared is true) or passed as text each time, as most raw
+// code does.
+type rawUnit struct {
+	db                 *sql.DB
+	get, update, event *sql.Stmt
+}
+
+const (
+	rawGet    = `SELECT _id, _version, _data, grp, state, prio, opened FROM pillars_doc_ticket WHERE _id = ?`
+	rawUpdate = `UPDATE pillars_doc_ticket SET _version = ?, _data = ?, grp = ?, state = ?, prio = ?, opened = ? WHERE _id = ? AND _version = ?`
+	rawEvent  = `INSERT INTO pillars_events (id, kind, record_id, number, record_version, name, from_state, to_state, actor, at, recorded_at, reason, changes, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
+
+func newRawUnit(b *testing.B, db *sql.DB, prepared bool) *rawUnit {
+	u := &rawUnit{db: db}
+	if prepared {
+		var err error
+		for _, p := range []struct {
+			dst **sql.Stmt
+			q   string
+		}{{&u.get, rawGet}, {&u.update, rawUpdate}, {&u.event, rawEvent}} {
+			*p.dst, err = db.Prepare(p.q)
+			require.NoError(b, err)
+		}
+	}
+	return u
+}
+
+func (u *rawUnit) run(ctx context.Context, id string) error {
+	tx, err := u.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	stmt := func(st *sql.Stmt, text string) (*sql.Stmt, string) {
+		if st != nil {
+			return tx.StmtContext(ctx, st), ""
+		}
+		return nil, text
+	}
+	var (
+		gotID, grp, state string
+		version, prio, at int64
+		data              []byte
+	)
+	var row *sql.Row
+	if st, text := stmt(u.get, rawGet); st != nil {
+		row = st.QueryRowContext(ctx, id)
+	} else {
+		row = tx.QueryRowContext(ctx, text, id)
+	}
+	if err := row.Scan(&gotID, &version, &data, &grp, &state, &prio, &at); err != nil {
+		return err
+	}
+	args := []any{version + 1, data, grp, states[(version+1)%4], prio, at, id, version}
+	var res sql.Result
+	if st, text := stmt(u.update, rawUpdate); st != nil {
+		res, err = st.ExecContext(ctx, args...)
+	} else {
+		res, err = tx.ExecContext(ctx, text, args...)
+	}
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return itsm.ErrConflict
+	}
+	e := benchEvent(id, version+1)
+	changes, _ := jsonChanges(e.Changes)
+	evArgs := []any{e.ID, e.Kind, e.RecordID, e.Number, e.RecordVersion, e.Name, e.From, e.To, e.Actor,
+		e.At.UnixMicro(), e.RecordedAt.UnixMicro(), e.Reason, changes, e.PrevHash, e.Hash}
+	if st, text := stmt(u.event, rawEvent); st != nil {
+		_, err = st.ExecContext(ctx, evArgs...)
+	} else {
+		_, err = tx.ExecContext(ctx, text, evArgs...)
+	}
+	if err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func jsonChanges(cs []itsm.Change) (any, error) {
+	args, err := eventArgs(nil, &itsm.Event{Changes: cs})
+	if err != nil {
+		return nil, err
+	}
+	return args[12], nil
+}
+
+// BenchmarkUnitOfWork: one unit per transaction (read, version-checked
+// write, one event). The sub-benchmarks give ns/op and allocs/op of each
+// side alone; "vs_raw" alternates Store and raw units and reports the ratio.
+func BenchmarkUnitOfWork(b *testing.B) {
+	const docs = 1000
+	ctx := context.Background()
+	b.Run("store", func(b *testing.B) {
+		s := benchStore(b, docs)
+		i := 0
+		for b.Loop() {
+			require.NoError(b, storeUnit(ctx, s, fmt.Sprintf("t%07d", i%docs)))
+			i++
+		}
+	})
+	for _, prepared := range []bool{false, true} {
+		b.Run(fmt.Sprintf("raw/prepared=%v", prepared), func(b *testing.B) {
+			s := benchStore(b, docs)
+			u := newRawUnit(b, rawDB(b, s), prepared)
+			s.Close()
+			i := 0
+			for b.Loop() {
+				require.NoError(b, u.run(ctx, fmt.Sprintf("t%07d", i%docs)))
+				i++
+			}
+		})
+	}
+	for _, prepared := range []bool{false, true} {
+		b.Run(fmt.Sprintf("vs_raw/prepared=%v", prepared), func(b *testing.B) {
+			s, r := benchStore(b, docs), benchStore(b, docs)
+			u := newRawUnit(b, rawDB(b, r), prepared)
+			r.Close()
+			var ts, tr time.Duration
+			i := 0
+			for b.Loop() {
+				id := fmt.Sprintf("t%07d", i%docs)
+				start := time.Now()
+				require.NoError(b, storeUnit(ctx, s, id))
+				mid := time.Now()
+				require.NoError(b, u.run(ctx, id))
+				tr += time.Since(mid)
+				ts += mid.Sub(start)
+				i++
+			}
+			b.ReportMetric(float64(ts.Nanoseconds())/float64(i), "store-ns/unit")
+			b.ReportMetric(float64(tr.Nanoseconds())/float64(i), "raw-ns/unit")
+			b.ReportMetric(float64(tr)/float64(ts), "x-raw")
+		})
+	}
+}
+
+// BenchmarkImport compares Store.Import with a raw multi-row INSERT of the
+// same rows (500 per statement, prepared once) in one transaction,
+// alternating which goes first:
+//
+//   - append: batches of 10,000 tickets into a table that grows with every
+//     batch, so both maintain every index row by row;
+//   - load: 100,000 tickets into an empty kind, where Import rebuilds the
+//     indexes after inserting instead of maintaining them.
+//
+// events=true adds one event per ticket. Besides records per wall second it
+// reports records per CPU second of the process, which says more on a
+// loaded machine.
+func BenchmarkImport(b *testing.B) {
+	ctx := context.Background()
+	for _, mode := range []struct {
+		name  string
+		batch int
+		fresh bool
+	}{{"append", 10_000, false}, {"load", 100_000, true}} {
+		for _, withEvents := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/events=%v", mode.name, withEvents), func(b *testing.B) {
+				var s *Store
+				var db *sql.DB
+				open := func() {
+					s = benchStore(b, 0)
+					r := benchStore(b, 0)
+					db = rawDB(b, r)
+					r.Close()
+				}
+				open()
+				rnd := rand.New(rand.NewPCG(3, 4))
+				var ts, tr, cs, cr time.Duration
+				n := 0
+				for b.Loop() {
+					b.StopTimer()
+					if mode.fresh && n > 0 {
+						open()
+					}
+					docs := make([]storage.Document, mode.batch)
+					var events []itsm.Event
+					for i := range docs {
+						docs[i] = benchTicket(rnd, n*mode.batch+i, 1)
+						if withEvents {
+							events = append(events, benchEvent(docs[i].ID, 1))
+						}
+					}
+					b.StartTimer()
+					storeRun := func() {
+						start, cpu := time.Now(), cpuTime()
+						require.NoError(b, s.Import(ctx, docs, events))
+						ts += time.Since(start)
+						cs += cpuTime() - cpu
+					}
+					rawRun := func() {
+						start, cpu := time.Now(), cpuTime()
+						require.NoError(b, rawImport(ctx, db, docs, events))
+						tr += time.Since(start)
+						cr += cpuTime() - cpu
+					}
+					if n%2 == 0 { // take turns at going first
+						storeRun()
+						rawRun()
+					} else {
+						rawRun()
+						storeRun()
+					}
+					n++
+				}
+				records := float64(n * mode.batch)
+				b.ReportMetric(records/ts.Seconds(), "store-records/s")
+				b.ReportMetric(records/tr.Seconds(), "raw-records/s")
+				if cs > 0 && cr > 0 {
+					b.ReportMetric(records/cs.Seconds(), "store-records/cpu-s")
+					b.ReportMetric(records/cr.Seconds(), "raw-records/cpu-s")
+				}
+				b.ReportMetric(float64(tr)/float64(ts), "x-raw")
+			})
+		}
+	}
+}
+
+func rawImport(ctx context.Context, db *sql.DB, docs []storage.Document, events []itsm.Event) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	const per = 500
+	docRow, evRow := "(?, ?, ?, ?, ?, ?, ?)", "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	docSQL := "INSERT INTO pillars_doc_ticket (_id, _version, _data, grp, state, prio, opened) VALUES " + docRow + strings.Repeat(", "+docRow, per-1)
+	evSQL := "INSERT INTO pillars_events (id, kind, record_id, number, record_version, name, from_state, to_state, actor, at, recorded_at, reason, changes, prev_hash, hash) VALUES " + evRow + strings.Repeat(", "+evRow, per-1)
+	docStmt, err := tx.PrepareContext(ctx, docSQL)
+	if err != nil {
+		return err
+	}
+	args := make([]any, 0, per*15)
+	for chunk := range slices.Chunk(docs, per) {
+		args = args[:0]
+		for _, d := range chunk {
+			args = append(args, d.ID, d.Version, d.Data, d.Fields[0].Str(), d.Fields[1].Str(), d.Fields[2].Int64(), d.Fields[3].Int64())
+		}
+		if len(chunk) != per {
+			return fmt.Errorf("batch is not a multiple of %d", per)
+		}
+		if _, err := docStmt.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+	}
+	if len(events) > 0 {
+		evStmt, err := tx.PrepareContext(ctx, evSQL)
+		if err != nil {
+			return err
+		}
+		for chunk := range slices.Chunk(events, per) {
+			args = args[:0]
+			for _, e := range chunk {
+				changes, _ := jsonChanges(e.Changes)
+				args = append(args, e.ID, e.Kind, e.RecordID, e.Number, e.RecordVersion, e.Name, e.From, e.To, e.Actor,
+					e.At.UnixMicro(), e.RecordedAt.UnixMicro(), e.Reason, changes, e.PrevHash, e.Hash)
+			}
+			if _, err := evStmt.ExecContext(ctx, args...); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Commit()
+}
+
+// queryScale is the number of tickets behind BenchmarkQueryPage: 50,000 by
+// default, 1,000,000 with PILLARS_SCALE=1.
+func queryScale() int {
+	if os.Getenv("PILLARS_SCALE") == "1" {
+		return 1_000_000
+	}
+	return 50_000
+}
+
+// BenchmarkQueryPage: the first page of 50 of a queue, tickets of one group
+// in one state ordered by priority then opened time, and a later page
+// through the cursor, for random groups and states. Reports p50/p95 of the
+// Store and of the same SQL run through raw database/sql, alternating.
+func BenchmarkQueryPage(b *testing.B) {
+	n := queryScale()
+	s := benchStore(b, n)
+	ctx := context.Background()
+	_, err := s.w.ExecContext(ctx, "ANALYZE")
+	require.NoError(b, err)
+	queue := func(r *rand.Rand) storage.Query {
+		return storage.Query{Kind: "ticket", Limit: 50,
+			Filters: []storage.Filter{storage.Eq("grp", storage.String(fmt.Sprintf("g%02d", r.IntN(20)))),
+				storage.Eq("state", storage.String(states[r.IntN(4)]))},
+			Sort: []storage.Sort{{Field: "prio"}, {Field: "opened"}}}
+	}
+	b.Logf("%d tickets; plan:\n%s", n, explain(b, s, queue(rand.New(rand.NewPCG(1, 1)))))
+	raw, err := s.r.Conn(ctx) // a reader connection, used raw
+	require.NoError(b, err)
+	defer raw.Close()
+	k, err := s.lookup(ctx, "ticket")
+	require.NoError(b, err)
+
+	for _, page := range []string{"first", "third"} {
+		b.Run(page, func(b *testing.B) {
+			r := rand.New(rand.NewPCG(5, 6))
+			var ls, lr []time.Duration
+			for b.Loop() {
+				q := queue(r)
+				if page == "third" {
+					for range 2 {
+						p, err := s.Query(ctx, q)
+						require.NoError(b, err)
+						q.Cursor = p.Next
+					}
+				}
+				start := time.Now()
+				p, err := s.Query(ctx, q)
+				mid := time.Now()
+				require.NoError(b, err)
+				require.Len(b, p.Docs, 50)
+				plan, err := k.schema.CheckQuery(q)
+				require.NoError(b, err)
+				text, args := buildQuery(k, plan)
+				mid = time.Now()
+				require.Equal(b, 50, rawQuery(b, ctx, raw, text, args))
+				lr = append(lr, time.Since(mid))
+				ls = append(ls, mid.Sub(start))
+			}
+			report := func(ds []time.Duration, who string) float64 {
+				slices.Sort(ds)
+				p50, p95 := ds[len(ds)/2], ds[len(ds)*95/100]
+				b.ReportMetric(float64(p50.Microseconds()), who+"-p50-µs")
+				b.ReportMetric(float64(p95.Microseconds()), who+"-p95-µs")
+				return float64(p50)
+			}
+			sp50 := report(ls, "store")
+			rp50 := report(lr, "raw")
+			b.ReportMetric(rp50/sp50, "x-raw-p50")
+		})
+	}
+}
+
+// rawQuery runs the query text with database/sql on one connection and
+// scans the rows the way hand-written code would.
+func rawQuery(b *testing.B, ctx context.Context, conn *sql.Conn, text string, args []any) int {
+	rows, err := conn.QueryContext(ctx, text, args...)
+	require.NoError(b, err)
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var id, grp, state string
+		var version, prio, at int64
+		var data []byte
+		require.NoError(b, rows.Scan(&id, &version, &data, &grp, &state, &prio, &at))
+		n++
+	}
+	require.NoError(b, rows.Err())
+	return min(n, 50)
+}
