@@ -60,10 +60,12 @@ func (o *Outage) Validate() error {
 	return verr.Err()
 }
 
-// Availability records outages and measures services against their
-// availability targets.
+// Availability records outages, directly or from major incidents
+// (SyncMajorIncidents), and measures services against their availability
+// targets.
 type Availability struct {
 	outages *storage.Records[Outage, *Outage]
+	clock   itsm.Clock
 }
 
 // NewAvailability registers the outage kind with the backend.
@@ -92,7 +94,11 @@ func NewAvailability(ctx context.Context, b storage.Backend, cfg storage.Records
 	if err != nil {
 		return nil, err
 	}
-	return &Availability{outages: recs}, nil
+	clock := cfg.Clock
+	if clock == nil {
+		clock = itsm.SystemClock{}
+	}
+	return &Availability{outages: recs, clock: clock}, nil
 }
 
 // Outages returns the command runner of outages.

@@ -76,3 +76,44 @@ func TestAvailability(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, before, after)
 }
+
+func TestOutagesFromMajorIncidents(t *testing.T) {
+	f := newFixture(t)
+	av, err := design.NewAvailability(context.Background(), f.store, storage.RecordsConfig{Clock: f.clock})
+	require.NoError(t, err)
+	ctx := as(agent)
+	major := &incident{ShortDescription: "datacentre power", Priority: 1, ServiceID: "email"}
+	require.NoError(t, f.incidents.Create(ctx, major, storage.Command{}))
+	minor := &incident{ShortDescription: "one mailbox", Priority: 3, ServiceID: "email"}
+	require.NoError(t, f.incidents.Create(ctx, minor, storage.Command{}))
+	f.clock.Advance(30 * time.Minute)
+	_, err = f.incidents.Change(ctx, major.ID, storage.Command{}, func(i *incident) error { i.Major = true; return nil })
+	require.NoError(t, err)
+	n, err := av.SyncMajorIncidents(context.Background(), design.MajorIncidentConfig{})
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
+	o, err := av.Outages().Get(context.Background(), design.OutageIDFor(major.ID))
+	require.NoError(t, err)
+	assert.Equal(t, design.OutageOngoing, o.State)
+	assert.Equal(t, monday.Add(30*time.Minute), o.Begin)
+	assert.Equal(t, major.ID, o.IncidentID)
+	_, err = av.Outages().Get(context.Background(), design.OutageIDFor(minor.ID))
+	assert.ErrorIs(t, err, itsm.ErrNotFound)
+
+	f.clock.Advance(90 * time.Minute)
+	f.fire(t, major.ID, "resolve", nil)
+	_, err = av.SyncMajorIncidents(context.Background(), design.MajorIncidentConfig{})
+	require.NoError(t, err)
+	o, err = av.Outages().Get(context.Background(), design.OutageIDFor(major.ID))
+	require.NoError(t, err)
+	assert.Equal(t, design.OutageEnded, o.State)
+	assert.Equal(t, monday.Add(2*time.Hour), o.End)
+
+	r, err := av.Measure(context.Background(), "email", monday.Add(-9*time.Hour), monday.Add(15*time.Hour), nil)
+	require.NoError(t, err)
+	assert.Equal(t, 90*time.Minute, r.CalendarDowntime)
+	assert.Equal(t, 1, r.Failures)
+	n, err = av.SyncMajorIncidents(context.Background(), design.MajorIncidentConfig{})
+	require.NoError(t, err)
+	assert.Zero(t, n, "incremental")
+}

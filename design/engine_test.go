@@ -25,6 +25,7 @@ type incident struct {
 	ServiceID        string `json:"service_id,omitempty"`
 	AssignmentGroup  string `json:"assignment_group,omitempty"`
 	HoldReason       string `json:"hold_reason,omitempty"`
+	Major            bool   `json:"major,omitempty"`
 }
 
 var (
