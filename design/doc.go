@@ -34,9 +34,9 @@
 // Availability, capacity and suppliers:
 //
 //   - Availability records outages (planned or unplanned, directly or from a
-//     major incident) and Measure reports a service's availability over a
-//     period in calendar time and in agreed service time, with MTRS and
-//     MTBF.
+//     major incident through SyncMajorIncidents) and Measure reports a
+//     service's availability over a period in calendar time and in agreed
+//     service time, with MTRS and MTBF.
 //   - Capacity checks samples the host pushes against thresholds on named
 //     metrics per service or CI; a crossing moves a Watch (warn, escalate,
 //     clear), a domain event the operation pillar turns into an alert.
