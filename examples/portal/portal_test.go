@@ -28,16 +28,20 @@ import (
 type desk struct {
 	t      *testing.T
 	srv    *Server
-	store  *memory.Store
+	store  storage.Backend
 	clock  *itsm.FakeClock
 	seeded Seeded
 	url    string
 }
 
+// newStore makes the store of each test desk; TestOnSQLite and
+// TestOnPostgres swap it.
+var newStore = func(testing.TB) storage.Backend { return memory.New() }
+
 func newDesk(t *testing.T) *desk {
 	t.Helper()
 	ctx := context.Background()
-	store := memory.New()
+	store := newStore(t)
 	clock := itsm.NewFakeClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
 	srv, err := NewServer(ctx, store, Config{Clock: clock})
 	require.NoError(t, err)
@@ -515,5 +519,4 @@ func TestNewServerRefusesBadConfig(t *testing.T) {
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
 	_, err = NewServer(ctx, memory.New(), Config{Users: []User{{Title: "nobody"}}})
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
-	var _ storage.Backend = memory.New()
 }

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/storage/postgres"
+	"github.com/pillars-itsm/pillars/storage/sqlite"
+)
+
+// storeFlows are the handler tests that run again on every persistent store:
+// the portal has no store-specific code, so the same pages must behave the
+// same.
+var storeFlows = map[string]func(*testing.T){
+	"RaiseIncident":             TestRaiseIncident,
+	"AgentWorksAnIncident":      TestAgentWorksAnIncident,
+	"CallerIsRefused":           TestCallerIsRefusedAgentActions,
+	"OrderFromTheCatalogue":     TestOrderFromTheCatalogue,
+	"ChangeCalendarAndApproval": TestChangeCalendarAndApproval,
+	"DashboardShowsKPIs":        TestDashboardShowsKPIs,
+}
+
+func runFlows(t *testing.T, mk func(testing.TB) storage.Backend) {
+	prev := newStore
+	newStore = mk
+	defer func() { newStore = prev }()
+	for name, fn := range storeFlows {
+		t.Run(name, fn)
+	}
+}
+
+// TestOnSQLite runs the portal's flows on the embedded SQLite store.
+func TestOnSQLite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: SQLite flows skipped")
+	}
+	runFlows(t, func(tb testing.TB) storage.Backend {
+		st, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "portal.db"))
+		require.NoError(tb, err)
+		tb.Cleanup(func() { _ = st.Close() })
+		return st
+	})
+}
+
+// TestOnPostgres runs the portal's flows on PostgreSQL, each desk in its own
+// schema, when PILLARS_POSTGRES_DSN is set.
+func TestOnPostgres(t *testing.T) {
+	dsn := os.Getenv("PILLARS_POSTGRES_DSN")
+	if dsn == "" {
+		t.Skip("PILLARS_POSTGRES_DSN is not set; for example postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	}
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dsn)
+	require.NoError(t, err)
+	defer pool.Close()
+	runFlows(t, func(tb testing.TB) storage.Backend {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		schema := "portal_test_" + hex.EncodeToString(b[:])
+		st, err := postgres.New(ctx, pool, postgres.WithSchema(schema))
+		require.NoError(tb, err)
+		tb.Cleanup(func() {
+			c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = st.Close()
+			if _, err := pool.Exec(c, `DROP SCHEMA IF EXISTS "`+schema+`" CASCADE`); err != nil {
+				tb.Errorf("drop schema %s: %v", schema, err)
+			}
+		})
+		return st
+	})
+}
