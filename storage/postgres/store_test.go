@@ -392,7 +392,7 @@ func TestConflictFoundAtCommit(t *testing.T) {
 	err := s.Update(ctx, func(tx storage.Tx) error {
 		d, err := tx.Get(ctx, "ticket", "hot")
 		require.NoError(t, err)
-		require.NoError(t, tx.Put(ctx, ticket("ticket", "other", 1, "g", "new", 1, at), 0))
+		require.NoError(t, tx.Put(ctx, ticket("ticket", "another", 1, "g", "new", 1, at), 0), "sorts before hot, so the commit writes it first")
 		// Another instance commits the next version meanwhile.
 		require.NoError(t, s.Update(ctx, func(tx2 storage.Tx) error {
 			return tx2.Put(ctx, ticket("ticket", "hot", 2, "g", "theirs", 1, at), 1)
@@ -407,7 +407,7 @@ func TestConflictFoundAtCommit(t *testing.T) {
 	got, err := s.Get(ctx, "ticket", "hot")
 	require.NoError(t, err)
 	require.Equal(t, "theirs", got.Fields[1].Str())
-	_, err = s.Get(ctx, "ticket", "other")
+	_, err = s.Get(ctx, "ticket", "another")
 	require.ErrorIs(t, err, itsm.ErrNotFound, "the unit's other writes are gone too")
 	evs, err := s.ReadEvents(ctx, 0, 10)
 	require.NoError(t, err)

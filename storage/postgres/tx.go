@@ -24,20 +24,21 @@ import (
 // READ COMMITTED), overlaid with the unit's own writes for Get. Writes are
 // checked against the version the unit sees when they are made (ErrConflict
 // right away when stale) and kept in the unit. At the end everything goes to
-// the server in one pipelined round trip:
+// the server in one pipelined round trip, which the server runs as one
+// implicit transaction (committed at the pipeline's Sync if every statement
+// succeeded, rolled back otherwise):
 //
-//	BEGIN
 //	each write, in (kind, id) order, guarded by the version it expects
 //	SELECT pg_advisory_xact_lock_shared(events)   -- see events.go
 //	INSERT the events (their Seq drawn here)
-//	COMMIT
+//	Sync
 //
 // A write whose document changed since the unit checked it touches no row;
-// its guard then divides by zero, which aborts the transaction before the
-// COMMIT runs, and the unit returns ErrConflict naming the document. Row
-// locks are thus held only while the commit itself runs, the written rows are
-// locked in one global order (no deadlocks between units), and a unit that
-// fails or rolls back never opened a transaction at all.
+// its guard then divides by zero, which aborts the transaction, and the
+// unit returns ErrConflict naming the document. Row locks are thus held only
+// while the commit itself runs, the written rows are locked in one global
+// order (no deadlocks between units), and a unit that fails or loses a race
+// costs no round trip to roll back.
 type unit struct {
 	s    *Store
 	conn *pgx.Conn
