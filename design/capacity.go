@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,14 +26,16 @@ const (
 )
 
 // Threshold sets the warning and critical levels of a named metric
-// ("cpu_percent", "disk_free_gb") for a service or a CI. Above true means
-// high values are bad; false means low values are.
+// ("cpu_percent", "disk_free_gb") for the services or CIs listed in
+// Targets (every target when empty). Above true means high values are bad;
+// false means low values are.
 type Threshold struct {
-	ID       string  `json:"id"`
-	Metric   string  `json:"metric"`
-	Warning  float64 `json:"warning"`
-	Critical float64 `json:"critical"`
-	Above    bool    `json:"above"`
+	ID       string   `json:"id"`
+	Metric   string   `json:"metric"`
+	Targets  []string `json:"targets,omitempty"`
+	Warning  float64  `json:"warning"`
+	Critical float64  `json:"critical"`
+	Above    bool     `json:"above"`
 }
 
 // Sample is one measurement pushed by the host.
@@ -139,7 +142,8 @@ func level(t Threshold, v float64) string {
 // that changes a watch's level writes it (warn, escalate or clear); one
 // that does not writes nothing. It returns the levels reached, one per
 // threshold. A sample with no metric or target, or a NaN or infinite
-// value, is refused naming the field.
+// value, is refused naming the field. Thresholds whose Targets do not
+// list the sample's target are skipped.
 func (c *Capacity) Push(ctx context.Context, s Sample) ([]string, error) {
 	verr := &itsm.ValidationError{Kind: "capacity_sample"}
 	if s.Metric == "" {
@@ -162,6 +166,9 @@ func (c *Capacity) Push(ctx context.Context, s Sample) ([]string, error) {
 	}
 	var levels []string
 	for _, t := range c.thresholds[s.Metric] {
+		if len(t.Targets) > 0 && !slices.Contains(t.Targets, s.TargetID) {
+			continue
+		}
 		lv := level(t, s.Value)
 		levels = append(levels, lv)
 		id := WatchID(t.ID, s.TargetID)

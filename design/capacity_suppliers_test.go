@@ -19,7 +19,8 @@ func TestCapacityCrossings(t *testing.T) {
 	store := memory.New()
 	capa, err := design.NewCapacity(context.Background(), store, storage.RecordsConfig{Clock: itsm.NewFakeClock(monday)},
 		design.Threshold{ID: "cpu", Metric: "cpu_percent", Warning: 80, Critical: 95, Above: true},
-		design.Threshold{ID: "disk", Metric: "disk_free_gb", Warning: 20, Critical: 5})
+		design.Threshold{ID: "disk", Metric: "disk_free_gb", Warning: 20, Critical: 5},
+		design.Threshold{ID: "disk-web", Metric: "disk_free_gb", Targets: []string{"web01"}, Warning: 50, Critical: 10})
 	require.NoError(t, err)
 	ctx := as(agent)
 	steps := []struct {
@@ -44,6 +45,9 @@ func TestCapacityCrossings(t *testing.T) {
 		}
 		assert.Equal(t, []string{s.want}, levels, "%s = %g", s.metric, s.value)
 	}
+	levels, err := capa.Push(ctx, design.Sample{Metric: "disk_free_gb", TargetID: "web01", At: monday, Value: 30})
+	require.NoError(t, err)
+	assert.Equal(t, []string{design.LevelNormal, design.LevelWarning}, levels, "the general threshold, then web01's own")
 	hist, err := capa.Watches().History(context.Background(), design.WatchID("cpu", "db01"))
 	require.NoError(t, err)
 	var names []string
