@@ -851,6 +851,9 @@ func changedString(e itsm.Event, field string) (string, bool, error) {
 		if c.To == "" {
 			return "", true, nil
 		}
+		if plainJSONString(c.To) {
+			return c.To[1 : len(c.To)-1], true, nil
+		}
 		var s string
 		if err := json.Unmarshal([]byte(c.To), &s); err != nil {
 			return "", false, fmt.Errorf("%w: event %s of %s %s: field %s is not a string: %v", itsm.ErrInvalid, e.ID, e.Kind, e.RecordID, field, err)
@@ -1028,4 +1031,18 @@ func (g *Graph) each(u int32, mask *[256]bool, fn func(int32) bool) {
 			return
 		}
 	}
+}
+
+// plainJSONString reports whether s is a JSON string of printable ASCII
+// without escapes (ids, type names): its content is s without the quotes.
+func plainJSONString(s string) bool {
+	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
+		return false
+	}
+	for i := 1; i < len(s)-1; i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
