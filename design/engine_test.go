@@ -489,3 +489,25 @@ func TestImportCorrectsAnEarlyCheck(t *testing.T) {
 	assert.Equal(t, time.Hour, c.BusinessElapsed)
 	assert.Equal(t, monday.Add(time.Hour), c.StopTime)
 }
+
+// A response SLA stops when work starts; a resolution SLA on the same
+// incident keeps running.
+func TestResponseAndResolution(t *testing.T) {
+	response := design.Definition{ID: "response", Metric: design.Response, Kind: "incident", Calendar: "office",
+		Targets: map[int]time.Duration{1: 30 * time.Minute, 2: time.Hour, 3: 4 * time.Hour}}
+	f := newFixture(t, response, resolutionSLA())
+	inc := &incident{ShortDescription: "cannot log in", Priority: 2}
+	require.NoError(t, f.incidents.Create(as(agent), inc, storage.Command{}))
+	f.clock.Advance(45 * time.Minute)
+	f.fire(t, inc.ID, "start", nil)
+	f.sync(t)
+	r := f.clockOf(t, inc.ID, "response")
+	assert.Equal(t, design.StageCompleted, r.State)
+	assert.Equal(t, 45*time.Minute, r.BusinessElapsed)
+	assert.Equal(t, []int{50}, r.Warnings)
+	assert.False(t, r.Breached)
+	assert.Equal(t, design.Response, r.Metric)
+	res := f.clockOf(t, inc.ID, "resolution")
+	assert.Equal(t, design.StageInProgress, res.State)
+	assert.Equal(t, monday.Add(8*time.Hour), res.DueAt)
+}

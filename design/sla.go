@@ -70,8 +70,9 @@ type Definition struct {
 	StopStates []string `json:"stop_states,omitempty"`
 	// CancelStates cancel the clock; by default "canceled".
 	CancelStates []string `json:"cancel_states,omitempty"`
-	// Pause holds the pause rules; nil means DefaultPause, an empty
-	// non-nil slice never pauses.
+	// Pause holds the pause rules; nil means DefaultPause for Resolution
+	// and none for Response (whose default stop states include on hold); an
+	// empty non-nil slice never pauses.
 	Pause         []PauseRule `json:"pause,omitempty"`
 	ResetOnReopen bool        `json:"reset_on_reopen,omitempty"`
 	// Warnings are percentages of the target, ascending within 1..99; nil
@@ -151,6 +152,9 @@ func (d Definition) normalize(calendars map[string]bool) (Definition, error) {
 	}
 	if d.Pause == nil {
 		d.Pause = DefaultPause
+		if d.Metric == Response {
+			d.Pause = []PauseRule{} // leaving "new" for on hold answers the caller
+		}
 	}
 	for i, r := range d.Pause {
 		if r.State == "" {
