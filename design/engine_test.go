@@ -504,7 +504,7 @@ func TestResponseAndResolution(t *testing.T) {
 	r := f.clockOf(t, inc.ID, "response")
 	assert.Equal(t, design.StageCompleted, r.State)
 	assert.Equal(t, 45*time.Minute, r.BusinessElapsed)
-	assert.Equal(t, []int{50}, r.Warnings)
+	assert.Equal(t, []int{50, 75}, r.Warnings)
 	assert.False(t, r.Breached)
 	assert.Equal(t, design.Response, r.Metric)
 	res := f.clockOf(t, inc.ID, "resolution")
