@@ -98,24 +98,98 @@ func (d *Desk) ImportIncidents(ctx context.Context, incs []ImportIncident, state
 			return res, itsm.Invalidf("import: state map sends %q to %q, which is not an incident state", foreign, state)
 		}
 	}
+	errs := make([]*ImportError, len(incs))
+	asError := func(i int, err error) *ImportError {
+		var ie *ImportError
+		if !errors.As(err, &ie) {
+			ie = &ImportError{Record: incs[i].Ref, Reason: err.Error(), Err: err}
+		}
+		return ie
+	}
+	bases := make([]Incident, len(incs))
+	var ready []int
 	for i := range incs {
-		if err := d.importOne(ctx, importer, &incs[i], states); err != nil {
-			var ie *ImportError
-			if !errors.As(err, &ie) {
-				ie = &ImportError{Record: incs[i].Ref, Reason: err.Error(), Err: err}
+		base, err := d.importBase(importer, &incs[i])
+		if err != nil {
+			errs[i] = asError(i, err)
+			continue
+		}
+		bases[i] = base
+		ready = append(ready, i)
+	}
+	// Incidents are written ImportBatchSize to a unit of work, which spares
+	// a SQL store a commit per incident. When one of a batch is refused the
+	// batch is written again one incident per unit of work, so every good
+	// incident is imported whole and every bad one not at all.
+	one := func(tx storage.Tx, i int) error { return d.importTx(ctx, tx, importer, &incs[i], bases[i], states) }
+	for len(ready) > 0 {
+		chunk := ready[:min(ImportBatchSize, len(ready))]
+		ready = ready[len(chunk):]
+		err := d.backend.Update(ctx, func(tx storage.Tx) error {
+			for _, i := range chunk {
+				if err := one(tx, i); err != nil {
+					return err
+				}
 			}
+			return nil
+		})
+		if err == nil {
+			res.Imported += len(chunk)
+			continue
+		}
+		for _, i := range chunk {
 			if ctx.Err() != nil {
 				return res, ctx.Err()
 			}
-			res.Errors = append(res.Errors, ie)
-			continue
+			if err := d.backend.Update(ctx, func(tx storage.Tx) error { return one(tx, i) }); err != nil {
+				errs[i] = asError(i, err)
+				continue
+			}
+			res.Imported++
 		}
-		res.Imported++
+	}
+	for _, e := range errs {
+		if e != nil {
+			res.Errors = append(res.Errors, e)
+		}
 	}
 	return res, nil
 }
 
-func (d *Desk) importOne(ctx context.Context, importer itsm.Actor, in *ImportIncident, states StateMap) error {
+// ImportBatchSize is how many incidents ImportIncidents writes in one unit of
+// work when none of them is refused.
+const ImportBatchSize = 100
+
+// importBase checks what can be checked before writing and returns the
+// incident as it is created.
+func (d *Desk) importBase(importer itsm.Actor, in *ImportIncident) (Incident, error) {
+	rowErr := func(err error) error {
+		return &ImportError{Record: in.Ref, Reason: err.Error(), Err: err}
+	}
+	if in.OpenedAt.IsZero() {
+		return Incident{}, rowErr((&itsm.ValidationError{Kind: KindIncident}).Add("opened_at", "is required"))
+	}
+	base := in.Incident
+	base.Record = itsm.Record{Number: in.Incident.Number}
+	base.ReassignmentCount, base.ReopenCount, base.HoldReason, base.ResolutionCode, base.ResolutionNotes = 0, 0, "", "", ""
+	base.FirstResponseAt, base.ResolvedAt, base.ClosedAt = time.Time{}, time.Time{}, time.Time{}
+	base.Major, base.MajorState, base.MajorProposedBy, base.Escalations = false, "", "", nil
+	if base.OpenedBy = in.OpenedBy; base.OpenedBy == "" {
+		base.OpenedBy = importer.ID
+	}
+	if p, err := d.cfg.Incident.Matrix.Priority(base.Impact, base.Urgency); err != nil {
+		return Incident{}, rowErr(err)
+	} else if base.Priority != 0 && base.Priority != p && base.PriorityOverrideReason == "" {
+		base.PriorityOverrideReason = "imported with priority " + fmt.Sprint(base.Priority)
+	}
+	if err := d.checkPriority(&base); err != nil {
+		return Incident{}, rowErr(err)
+	}
+	return base, nil
+}
+
+// importTx writes one incident and its history inside tx.
+func (d *Desk) importTx(ctx context.Context, tx storage.Tx, importer itsm.Actor, in *ImportIncident, base Incident, states StateMap) error {
 	as := func(who string) context.Context {
 		if who == "" {
 			return ctx
@@ -127,39 +201,18 @@ func (d *Desk) importOne(ctx context.Context, importer itsm.Actor, in *ImportInc
 	rowErr := func(row int, err error) error {
 		return &ImportError{Record: in.Ref, Row: row, Reason: err.Error(), Err: err}
 	}
-	if in.OpenedAt.IsZero() {
-		return rowErr(0, (&itsm.ValidationError{Kind: KindIncident}).Add("opened_at", "is required"))
-	}
-	base := in.Incident
-	base.Record = itsm.Record{Number: in.Incident.Number}
-	base.ReassignmentCount, base.ReopenCount, base.HoldReason, base.ResolutionCode, base.ResolutionNotes = 0, 0, "", "", ""
-	base.FirstResponseAt, base.ResolvedAt, base.ClosedAt = time.Time{}, time.Time{}, time.Time{}
-	base.Major, base.MajorState, base.MajorProposedBy, base.Escalations = false, "", "", nil
-	if base.OpenedBy = in.OpenedBy; base.OpenedBy == "" {
-		base.OpenedBy = importer.ID
-	}
-	if p, err := d.cfg.Incident.Matrix.Priority(base.Impact, base.Urgency); err != nil {
-		return rowErr(0, err)
-	} else if base.Priority != 0 && base.Priority != p && base.PriorityOverrideReason == "" {
-		base.PriorityOverrideReason = "imported with priority " + fmt.Sprint(base.Priority)
-	}
-	if err := d.checkPriority(&base); err != nil {
+	inc := base
+	if err := d.incidents.CreateTx(as(in.OpenedBy), tx, &inc, storage.Command{At: in.OpenedAt, Reason: "imported " + in.Ref}); err != nil {
 		return rowErr(0, err)
 	}
-	return d.backend.Update(ctx, func(tx storage.Tx) error {
-		inc := base
-		if err := d.incidents.CreateTx(as(in.OpenedBy), tx, &inc, storage.Command{At: in.OpenedAt, Reason: "imported " + in.Ref}); err != nil {
-			return rowErr(0, err)
+	cur := &inc
+	for n, row := range in.History {
+		var err error
+		if cur, err = d.importRow(as(row.Actor), tx, cur, row, states); err != nil {
+			return rowErr(n+1, err)
 		}
-		cur := &inc
-		for n, row := range in.History {
-			var err error
-			if cur, err = d.importRow(as(row.Actor), tx, cur, row, states); err != nil {
-				return rowErr(n+1, err)
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 func (d *Desk) importRow(ctx context.Context, tx storage.Tx, cur *Incident, row ImportRow, states StateMap) (*Incident, error) {

@@ -129,3 +129,23 @@ func TestImportRefusals(t *testing.T) {
 	assert.True(t, errors.Is(res.Errors[1], itsm.ErrInvalid), "no opened_at: %v", res.Errors[1])
 	assert.Empty(t, f.snapshot(t).events)
 }
+
+// A refused incident in the middle of a batch costs the batch nothing: the
+// others are imported whole, it alone is reported.
+func TestImportBatchFallback(t *testing.T) {
+	f := newFixture(t)
+	f.clock.Set(t0.Add(365 * 24 * time.Hour))
+	n := operation.ImportBatchSize*2 + 7
+	incs := importBatch(n, t0)
+	bad := operation.ImportBatchSize + 3
+	incs[bad].History[4].ResolutionNotes = ""
+	res, err := f.desk.ImportIncidents(as(migrate), incs, jiraStates)
+	require.NoError(t, err)
+	assert.Equal(t, n-1, res.Imported)
+	require.Len(t, res.Errors, 1)
+	assert.Equal(t, incs[bad].Ref, res.Errors[0].Record)
+	assert.Equal(t, 5, res.Errors[0].Row)
+	snap := f.snapshot(t)
+	assert.Len(t, snap.docs[operation.KindIncident], n-1)
+	assert.Len(t, snap.events, (n-1)*7)
+}
