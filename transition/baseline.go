@@ -116,10 +116,14 @@ func (c *CMDB) snapshot(ctx context.Context, s BaselineScope) (cis, rels []Basel
 		return nil, nil, (&itsm.ValidationError{Kind: KindBaseline}).Add("scope", fmt.Sprintf("more than %d CIs", MaxBaselineItems))
 	}
 	in := map[string]bool{}
+	got, err := c.cisByID(ctx, ids)
+	if err != nil {
+		return nil, nil, err
+	}
 	for _, id := range ids {
-		ci, err := c.cis.Get(ctx, id)
-		if err != nil {
-			return nil, nil, err
+		ci, ok := got[id]
+		if !ok {
+			return nil, nil, fmt.Errorf("baseline scope: %w", &itsm.NotFoundError{Kind: KindCI, ID: id})
 		}
 		cis = append(cis, BaselineItem{ID: id, Version: ci.Version})
 		in[id] = true

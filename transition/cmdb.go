@@ -158,6 +158,9 @@ func RelationshipLifecycle() *itsm.Lifecycle[*Relationship] {
 // index listing a class by name.
 func CICollection() *storage.Collection[CI, *CI] {
 	return storage.NewCollection[CI]("ci",
+		// ci_key repeats the id as an indexed field, so a set of CIs is read
+		// with In queries, a thousand per round trip, instead of one Get each.
+		storage.StringField("ci_key", func(c *CI) string { return c.ID }),
 		storage.StringField("name", func(c *CI) string { return c.Name }),
 		storage.StringField("class", func(c *CI) string { return c.Class }),
 		storage.StringField("environment", func(c *CI) string { return c.Environment }),
@@ -550,6 +553,33 @@ func (c *CMDB) Relationships(ctx context.Context, ciID string) ([]*Relationship,
 				return nil, err
 			}
 			out = append(out, page...)
+			if next == "" {
+				break
+			}
+			q.Cursor = next
+		}
+	}
+	return out, nil
+}
+
+// cisByID reads the CIs with the given ids, a thousand per query; ids the
+// CMDB does not hold are absent from the map.
+func (c *CMDB) cisByID(ctx context.Context, ids []string) (map[string]*CI, error) {
+	out := make(map[string]*CI, len(ids))
+	for chunk := range slices.Chunk(ids, storage.MaxInValues) {
+		vals := make([]storage.Value, len(chunk))
+		for i, id := range chunk {
+			vals[i] = storage.String(id)
+		}
+		q := storage.Query{Filters: []storage.Filter{storage.In("ci_key", vals...)}, Limit: storage.MaxLimit}
+		for {
+			page, next, err := c.cis.Query(ctx, q)
+			if err != nil {
+				return nil, err
+			}
+			for _, ci := range page {
+				out[ci.ID] = ci
+			}
 			if next == "" {
 				break
 			}

@@ -117,14 +117,21 @@ func (c *CMDB) Impact(ctx context.Context, q ImpactQuery) (*Impact, error) {
 	if err != nil {
 		return nil, err
 	}
-	classOf := func(id string) (string, error) {
-		ci, err := c.cis.Get(ctx, id)
-		if err != nil {
-			return "", err
-		}
-		return ci.Class, nil
+	ids := make([]string, len(hops))
+	for i, h := range hops {
+		ids[i] = h.ID
 	}
-	return c.buildImpact(ctx, q, hops, classOf)
+	cis, err := c.cisByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	classOf := func(id string) (string, error) {
+		if ci, ok := cis[id]; ok {
+			return ci.Class, nil
+		}
+		return "", nil
+	}
+	return c.buildImpact(ctx, q, hops, classOf, cis)
 }
 
 // checkStarts refuses starting CIs the CMDB does not hold.
@@ -174,10 +181,12 @@ func (g *Graph) Impact(ctx context.Context, c *CMDB, q ImpactQuery) (*Impact, er
 		cl, _ := g.ClassOf(id)
 		return cl, nil
 	}
-	return c.buildImpact(ctx, q, hops, classOf)
+	return c.buildImpact(ctx, q, hops, classOf, nil)
 }
 
-func (c *CMDB) buildImpact(ctx context.Context, q ImpactQuery, hops []storage.Hop, classOf func(string) (string, error)) (*Impact, error) {
+// buildImpact turns hops into the answer; known holds CIs already read
+// (nil: read the services it needs).
+func (c *CMDB) buildImpact(ctx context.Context, q ImpactQuery, hops []storage.Hop, classOf func(string) (string, error), known map[string]*CI) (*Impact, error) {
 	limit := q.Limit
 	if limit == 0 {
 		limit = storage.MaxTraverseHops
@@ -191,6 +200,18 @@ func (c *CMDB) buildImpact(ctx context.Context, q ImpactQuery, hops []storage.Ho
 		}
 		out.Affected[i] = AffectedCI{ID: h.ID, Class: cl, Depth: h.Depth, Via: h.Parent, Relationship: h.Edge, Type: h.Type}
 		at[h.ID] = i
+	}
+	if known == nil {
+		var svcIDs []string
+		for _, a := range out.Affected {
+			if c.classes.IsA(a.Class, ClassBusinessService) {
+				svcIDs = append(svcIDs, a.ID)
+			}
+		}
+		var err error
+		if known, err = c.cisByID(ctx, svcIDs); err != nil {
+			return nil, err
+		}
 	}
 	for i, a := range out.Affected {
 		if !c.classes.IsA(a.Class, ClassBusinessService) {
@@ -209,10 +230,8 @@ func (c *CMDB) buildImpact(ctx context.Context, q ImpactQuery, hops []storage.Ho
 		}
 		slices.Reverse(path)
 		svc := AffectedService{ID: a.ID, Depth: a.Depth, Path: path}
-		if ci, err := c.cis.Get(ctx, a.ID); err == nil {
+		if ci, ok := known[a.ID]; ok {
 			svc.Name, svc.ServiceID, svc.BusinessCriticality = ci.Name, ci.ServiceID, ci.BusinessCriticality
-		} else if !errors.Is(err, itsm.ErrNotFound) {
-			return nil, err
 		}
 		out.Services = append(out.Services, svc)
 	}
