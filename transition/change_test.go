@@ -499,3 +499,19 @@ func TestParallelApprovals(t *testing.T) {
 	assert.Equal(t, transition.ApprovalApproved, got.Approval)
 	assert.Equal(t, transition.ChangeScheduled, got.State)
 }
+
+func TestSeparationOfDutiesAsAnAuthorizerRule(t *testing.T) {
+	az := itsm.DefaultAuthorizer().AddRule(transition.KindChange, transition.ActionApprove, transition.SeparationOfDuties)
+	c := &transition.Change{RequestedBy: "rita", AssignedTo: "ivan"}
+	for _, tt := range []struct {
+		who  itsm.Actor
+		want error
+	}{{rita, itsm.ErrForbidden}, {ivan, itsm.ErrForbidden}, {alice, nil}} {
+		err := itsm.Authorize(as(tt.who), az, transition.KindChange, transition.ActionApprove, c)
+		if tt.want == nil {
+			assert.NoError(t, err, tt.who.ID)
+		} else {
+			assert.ErrorIs(t, err, tt.want, tt.who.ID)
+		}
+	}
+}

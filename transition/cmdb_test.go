@@ -231,3 +231,31 @@ func TestRelateChecks(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, rels2, 4)
 }
+
+func TestRequiredAndTimeAttributes(t *testing.T) {
+	e := newEnv(t)
+	require.NoError(t, e.cmdb.Classes().Define(transition.Class{Name: "certificate", Parent: transition.ClassCI,
+		Attributes: []transition.Attribute{
+			{Name: "expires_at", Type: transition.AttrTime, Required: true},
+			{Name: "wildcard", Type: transition.AttrBool},
+			{Name: "key_bits", Type: transition.AttrFloat},
+		}}))
+	c := &transition.CI{Name: "*.bank.example", Class: "certificate"}
+	err := e.cmdb.CreateCI(as(agent), c, storage.Command{})
+	var ve *itsm.ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Contains(t, ve.Fields["attributes.expires_at"], "required")
+	paris := time.FixedZone("CET", 3600)
+	c.Attributes = map[string]any{"expires_at": time.Date(2027, 1, 1, 1, 0, 0, 0, paris), "wildcard": true, "key_bits": 2048}
+	require.NoError(t, e.cmdb.CreateCI(as(agent), c, storage.Command{}))
+	assert.Equal(t, "2027-01-01T00:00:00Z", c.Attributes["expires_at"])
+	assert.Equal(t, 2048.0, c.Attributes["key_bits"])
+	for _, bad := range []map[string]any{
+		{"expires_at": "tomorrow"},
+		{"expires_at": "2027-01-01T00:00:00Z", "wildcard": "yes"},
+		{"expires_at": "2027-01-01T00:00:00Z", "key_bits": "many"},
+	} {
+		err := e.cmdb.CreateCI(as(agent), &transition.CI{Name: "x", Class: "certificate", Attributes: bad}, storage.Command{})
+		assert.ErrorIs(t, err, itsm.ErrInvalid)
+	}
+}
