@@ -115,9 +115,13 @@ type state struct {
 	// Keys and Counters are the buckets, in the order they were first
 	// used; index maps a key to its position. Neither holds a pointer, so
 	// the garbage collector never scans them.
-	Keys       []bucketKey
-	Counters   []counters
-	index      map[bucketKey]int32
+	Keys     []bucketKey
+	Counters []counters
+	index    map[bucketKey]int32
+	// the bucket used last: an event often touches one bucket several times
+	lastKey    bucketKey
+	lastIdx    int32
+	lastOK     bool
 	Incidents  map[string]*incidentT
 	Changes    map[string]*changeT
 	ChangeRefs map[string]int32
@@ -186,6 +190,9 @@ func (st *state) bucket(k sliceKey, t time.Time) *counters {
 		st.MinDay, st.MaxDay = min(st.MinDay, day), max(st.MaxDay, day)
 	}
 	bk := bucketKey{k, day}
+	if st.lastOK && st.lastKey == bk {
+		return &st.Counters[st.lastIdx]
+	}
 	i, ok := st.index[bk]
 	if !ok {
 		i = int32(len(st.Keys))
@@ -193,6 +200,7 @@ func (st *state) bucket(k sliceKey, t time.Time) *counters {
 		st.Keys = append(st.Keys, bk)
 		st.Counters = append(st.Counters, counters{})
 	}
+	st.lastKey, st.lastIdx, st.lastOK = bk, i, true
 	// The pointer is valid until the next bucket is added: callers finish
 	// with one bucket before asking for another.
 	return &st.Counters[i]
