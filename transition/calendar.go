@@ -358,3 +358,51 @@ func (m *Changes) neighbours(ctx context.Context, cis []string, dir storage.Dire
 	}
 	return storage.Traverse(ctx, m.backend, m.cfg.CMDB.traverseParams(cis, dir, nil, depth, 0))
 }
+
+// Calendar returns the change calendar between from and to: the open
+// changes whose planned windows overlap it (new to implement), ordered by
+// planned start, and the active maintenance and freeze windows there.
+func (m *Changes) Calendar(ctx context.Context, from, to time.Time) ([]*Change, []*ChangeWindow, error) {
+	if ctx == nil {
+		return nil, nil, itsm.Invalidf("change calendar: nil context")
+	}
+	if !to.After(from) {
+		return nil, nil, (&itsm.ValidationError{Kind: "change calendar"}).Add("to", "is not after from")
+	}
+	open := []storage.Value{}
+	for _, s := range []string{ChangeNew, ChangeAssess, ChangeAuthorize, ChangeScheduled, ChangeImplement} {
+		open = append(open, storage.String(s))
+	}
+	q := storage.Query{Filters: []storage.Filter{storage.In("state", open...),
+		storage.Lt("planned_start", storage.Time(to)), storage.Gt("planned_end", storage.Time(from))},
+		Sort: []storage.Sort{{Field: "planned_start"}}, Limit: storage.MaxLimit}
+	var changes []*Change
+	for {
+		page, next, err := m.changes.Query(ctx, q)
+		if err != nil {
+			return nil, nil, err
+		}
+		changes = append(changes, page...)
+		if next == "" {
+			break
+		}
+		q.Cursor = next
+	}
+	var windows []*ChangeWindow
+	for _, kind := range []string{WindowMaintenance, WindowFreeze} {
+		q := storage.Query{Filters: []storage.Filter{storage.Eq("window_type", storage.String(kind)), storage.Eq("state", storage.String(WindowActive)),
+			storage.Lt("start", storage.Time(to)), storage.Gt("end", storage.Time(from))}, Sort: []storage.Sort{{Field: "start"}}, Limit: storage.MaxLimit}
+		for {
+			page, next, err := m.windows.Query(ctx, q)
+			if err != nil {
+				return nil, nil, err
+			}
+			windows = append(windows, page...)
+			if next == "" {
+				break
+			}
+			q.Cursor = next
+		}
+	}
+	return changes, windows, nil
+}

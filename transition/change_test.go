@@ -461,6 +461,16 @@ func TestCollisions(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, col)
 
+	cal, wins, err := e.changes.Calendar(context.Background(), t0, t0.Add(72*time.Hour))
+	require.NoError(t, err)
+	assert.Len(t, cal, 4, "a, connected, far and later; the canceled one is gone")
+	assert.Empty(t, wins)
+	for i := 1; i < len(cal); i++ {
+		assert.False(t, cal[i].PlannedStart.Before(cal[i-1].PlannedStart))
+	}
+	_, _, err = e.changes.Calendar(context.Background(), t0, t0)
+	require.ErrorIs(t, err, itsm.ErrInvalid)
+
 	_, err = e.changes.Collisions(context.Background(), a.ID, -1)
 	require.ErrorIs(t, err, itsm.ErrInvalid)
 	_, err = e.changes.Collisions(context.Background(), itsm.NewID(), 0)
