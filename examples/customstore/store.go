@@ -3,7 +3,6 @@ package customstore
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -305,14 +304,4 @@ func (s *Store) Close() error {
 	s.kinds = map[string]*kindInfo{}
 	s.mu.Unlock()
 	return nil
-}
-
-// redisErr maps what Redis returns to the contract: a missing key is
-// ErrNotFound, everything else (network, script errors) is passed on
-// wrapped.
-func redisErr(op string, err error) error {
-	if errors.Is(err, redis.Nil) {
-		return fmt.Errorf("customstore: %s: %w", op, itsm.ErrNotFound)
-	}
-	return fmt.Errorf("customstore: %s: %w", op, err)
 }
