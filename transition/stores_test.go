@@ -103,6 +103,9 @@ func TestChangeFlowOnEveryStore(t *testing.T) {
 				assert.Equal(t, transition.ChangeScheduled, got.State)
 				nums, ids = append(nums, c.Number), append(ids, c.ID)
 			}
+			cal, _, err := ch.Calendar(ctx, t0, t0.Add(72*time.Hour))
+			require.NoError(t, err)
+			require.Len(t, cal, 2)
 			col, err := ch.Collisions(ctx, ids[0], 1)
 			require.NoError(t, err)
 			require.Len(t, col, 1)
