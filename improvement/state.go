@@ -608,15 +608,24 @@ func (e *Engine) sla(ev *itsm.Event) {
 		}
 		s.Completed, s.CMet, s.CKey = false, false, bucketKey{}
 	}
+	// ticket finds the clock's ticket once: its slice, nil when the engine
+	// does not follow it.
+	var task *sliceKey
+	looked := false
+	ticket := func() *sliceKey {
+		if !looked {
+			looked = true
+			if inc := st.Incidents[s.Task]; inc != nil {
+				task = &inc.Key
+			} else if rq := st.Requests[s.Task]; rq != nil {
+				task = &rq.Key
+			}
+		}
+		return task
+	}
 	if !s.Completed && done && !cancelled && (e.metrics == nil || e.metrics[s.Metric]) {
 		key := s.Own
-		var task *sliceKey
-		if inc := st.Incidents[s.Task]; inc != nil {
-			task = &inc.Key
-		} else if rq := st.Requests[s.Task]; rq != nil {
-			task = &rq.Key
-		}
-		if task != nil {
+		if task := ticket(); task != nil {
 			if s.OwnSet&1 == 0 {
 				key.Service = task.Service
 			}
@@ -639,7 +648,7 @@ func (e *Engine) sla(ev *itsm.Event) {
 		delete(st.SLAs, ev.RecordID) // a clock of a metric not measured
 		return
 	}
-	if (s.Completed || cancelled) && st.Incidents[s.Task] == nil && st.Requests[s.Task] == nil {
+	if (s.Completed || cancelled) && ticket() == nil {
 		// Ended on a ticket the engine no longer follows (closed, or of a
 		// kind it does not read): nothing can withdraw the measurement or
 		// restart the clock any more.
