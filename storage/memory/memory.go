@@ -8,9 +8,13 @@
 // unit's events their Seq in order. Documents are copied on the way in and
 // out, so callers may reuse or mutate their slices freely.
 //
-// Queries run on hash indexes of every declared field: the smallest
-// candidate set among the query's Eq and In filters is filtered and the page
-// picked with a bounded heap, so a query costs O(n log limit) at worst.
+// Queries that fix a declared composite index's leading fields with Eq
+// filters and sort ascending by its remaining fields (the queue and due-time
+// queries of the pillars) walk a B-tree of that index from the cursor or
+// lower bound and stop once the page is full: O(log n + page). Other queries
+// run on hash indexes of every declared field: the smallest candidate set
+// among the query's Eq and In filters is filtered and the page picked with a
+// bounded heap, so a query costs O(n log limit) at worst.
 //
 // The Store implements none of the optional capabilities (Traverser,
 // BulkImporter): the generic fallbacks in package storage serve it, and the
@@ -48,6 +52,8 @@ type kindData struct {
 	docs   map[string]storage.Document // never mutated after commit
 	// index[i] maps a value of Schema.Fields[i] to the ids holding it.
 	index []map[storage.Value]idSet
+	// ordered holds one B-tree per declared composite index.
+	ordered []*ordered
 }
 
 // idSet is the set of ids holding one value of a field. Most values of
@@ -105,7 +111,7 @@ func (s *Store) Register(_ context.Context, sc storage.Schema) error {
 		}
 		return fmt.Errorf("%w: memory: kind %s is already registered with a different schema", itsm.ErrConflict, sc.Kind)
 	}
-	kd := &kindData{schema: cloneSchema(sc), docs: map[string]storage.Document{}}
+	kd := &kindData{schema: cloneSchema(sc), docs: map[string]storage.Document{}, ordered: newOrdered(sc)}
 	kd.index = make([]map[storage.Value]idSet, len(sc.Fields))
 	for i := range kd.index {
 		kd.index[i] = map[storage.Value]idSet{}
@@ -216,10 +222,12 @@ func (s *Store) commit(t *tx) error {
 		old := w.kd.docs[w.key.id] // the zero Document when absent
 		if w.deleted {
 			w.kd.unindex(old)
+			w.kd.reorder(old, storage.Document{})
 			delete(w.kd.docs, w.key.id)
 			continue
 		}
 		w.kd.reindex(old, w.doc)
+		w.kd.reorder(old, w.doc)
 		w.kd.docs[w.key.id] = w.doc
 	}
 	for _, e := range t.events {

@@ -17,7 +17,14 @@ func (kd *kindData) query(p storage.Plan) storage.Page {
 			h.offer(d)
 		}
 	}
-	if sets, ok := kd.candidates(p); ok {
+	// Entries of a fitting index arrive in sort order, so the walk stops
+	// once the page (plus one, to know there is a next) is full.
+	if kd.orderedScan(p, func(d storage.Document) bool {
+		visit(d)
+		return len(h.docs) < h.max
+	}) {
+		// served by a declared index
+	} else if sets, ok := kd.candidates(p); ok {
 		for _, set := range sets {
 			set.each(func(id string) { visit(kd.docs[id]) })
 		}

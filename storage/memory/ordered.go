@@ -1,0 +1,161 @@
+package memory
+
+import (
+	"github.com/google/btree"
+
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+// ordered is a B-tree over one declared composite index: entries sorted by
+// the index's field values, then id. It serves queries that fix a prefix of
+// the index with Eq filters and sort ascending by the rest, so a page costs
+// O(log n + page) instead of a pass over every candidate.
+type ordered struct {
+	fields []int // positions in Schema.Fields, in index order
+	tree   *btree.BTreeG[entry]
+}
+
+type entry struct {
+	key []storage.Value
+	id  string
+}
+
+// lessEntry orders entries by key, then id; a key that is a prefix of
+// another sorts first, so entry{key: prefix} is the start of its range.
+func lessEntry(a, b entry) bool {
+	for i := range min(len(a.key), len(b.key)) {
+		if c := a.key[i].Compare(b.key[i]); c != 0 {
+			return c < 0
+		}
+	}
+	if len(a.key) != len(b.key) {
+		return len(a.key) < len(b.key)
+	}
+	return a.id < b.id
+}
+
+func newOrdered(sc storage.Schema) []*ordered {
+	out := make([]*ordered, 0, len(sc.Indexes))
+	for _, ix := range sc.Indexes {
+		o := &ordered{tree: btree.NewG(32, lessEntry)}
+		for _, f := range ix.Fields {
+			o.fields = append(o.fields, sc.FieldIndex(f))
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+func (o *ordered) entryOf(d storage.Document) entry {
+	k := make([]storage.Value, len(o.fields))
+	for i, f := range o.fields {
+		k[i] = d.Fields[f]
+	}
+	return entry{k, d.ID}
+}
+
+// reorder moves a document's entries from old's values to d's; either may
+// be the zero Document (insert, delete).
+func (kd *kindData) reorder(old, d storage.Document) {
+	for _, o := range kd.ordered {
+		if old.Fields != nil {
+			o.tree.Delete(o.entryOf(old))
+		}
+		if d.Fields != nil {
+			o.tree.ReplaceOrInsert(o.entryOf(d))
+		}
+	}
+}
+
+// orderedScan walks a declared index for a plan whose ascending sort fields
+// are the index's last fields and whose Eq filters fix every field before
+// them. It starts at the cursor (or the lower bound of the first sort field,
+// or the start of the prefix), hands documents to visit in sort order, and
+// stops when visit says so or the prefix or an upper bound is passed. It
+// reports false when no declared index fits the plan.
+func (kd *kindData) orderedScan(p storage.Plan, visit func(storage.Document) bool) bool {
+	k := len(p.Sort)
+	if k == 0 {
+		return false
+	}
+	for _, s := range p.Sort {
+		if s.Desc {
+			return false
+		}
+	}
+next:
+	for _, o := range kd.ordered {
+		n := len(o.fields)
+		if n < k {
+			continue
+		}
+		for i := range k {
+			if o.fields[n-k+i] != p.SortFields[i] {
+				continue next
+			}
+		}
+		prefix := make([]storage.Value, n-k, n)
+		for i := range n - k {
+			found := false
+			for j, f := range p.Filters {
+				if p.FilterFields[j] == o.fields[i] && (f.Op == storage.OpEq || f.Op == storage.OpIn && len(f.Values) == 1) {
+					prefix[i], found = f.Values[0], true
+					break
+				}
+			}
+			if !found {
+				continue next
+			}
+		}
+		start := entry{key: prefix}
+		switch {
+		case p.AfterSet:
+			start = entry{key: append(prefix, p.After...), id: p.AfterID}
+		default:
+			if lo, ok := lowerBound(p, p.SortFields[0]); ok {
+				start = entry{key: append(prefix, lo)}
+			}
+		}
+		o.tree.AscendGreaterOrEqual(start, func(e entry) bool {
+			for i := range n - k {
+				if e.key[i].Compare(prefix[i]) != 0 {
+					return false // past the prefix
+				}
+			}
+			if beyondUpperBound(p, p.SortFields[0], e.key[n-k]) {
+				return false
+			}
+			return visit(kd.docs[e.id])
+		})
+		return true
+	}
+	return false
+}
+
+// lowerBound returns the greatest Gt/Gte bound the plan puts on a field.
+func lowerBound(p storage.Plan, field int) (storage.Value, bool) {
+	var lo storage.Value
+	found := false
+	for j, f := range p.Filters {
+		if p.FilterFields[j] == field && (f.Op == storage.OpGt || f.Op == storage.OpGte) {
+			if !found || f.Values[0].Compare(lo) > 0 {
+				lo, found = f.Values[0], true
+			}
+		}
+	}
+	return lo, found
+}
+
+// beyondUpperBound reports whether v fails a Lt/Lte bound on the field, so
+// that no later entry of an ascending walk can match.
+func beyondUpperBound(p storage.Plan, field int, v storage.Value) bool {
+	for j, f := range p.Filters {
+		if p.FilterFields[j] != field {
+			continue
+		}
+		if f.Op == storage.OpLt && v.Compare(f.Values[0]) >= 0 || f.Op == storage.OpLte && v.Compare(f.Values[0]) > 0 {
+			return true
+		}
+	}
+	return false
+}
