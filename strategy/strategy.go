@@ -113,3 +113,25 @@ func simpleLifecycle[P any](kind string) *itsm.Lifecycle[P] {
 // lockSchema declares the documents that serialise writers of one
 // service's budgets, so two overlapping budgets cannot be created at once.
 var lockSchema = storage.Schema{Kind: "strategy_lock"}
+
+// Archive retires a reference record (a demand record, cost model, budget
+// or customer) with a reason: it stays on record but no longer counts (an
+// archived budget frees its period, an archived demand record is left out
+// of comparisons). Another kind is ErrInvalid.
+func (s *Strategy) Archive(ctx context.Context, kind, id, reason string) error {
+	cmd := storage.Command{Reason: reason}
+	var err error
+	switch kind {
+	case DemandKind:
+		_, err = s.demands.Fire(ctx, id, "archive", cmd, nil)
+	case CostModelKind:
+		_, err = s.models.Fire(ctx, id, "archive", cmd, nil)
+	case BudgetKind:
+		_, err = s.budgets.Fire(ctx, id, "archive", cmd, nil)
+	case CustomerKind:
+		_, err = s.customers.Fire(ctx, id, "archive", cmd, nil)
+	default:
+		return itsm.Invalidf("strategy: cannot archive a %q (want demand, cost_model, budget or customer)", kind)
+	}
+	return err
+}

@@ -451,3 +451,19 @@ func TestBudgetStatus(t *testing.T) {
 	_, err = f.s.BudgetStatus(agent, svc.ID, m.ID, nil, jan, jan.AddDate(1, 0, 0))
 	require.ErrorIs(t, err, itsm.ErrInvalid)
 }
+
+func TestArchivedBudgetFreesItsPeriod(t *testing.T) {
+	f := newFixture(t)
+	svc := f.service(t, "email")
+	b := &strategy.Budget{ServiceID: svc.ID, PeriodStart: jan, PeriodEnd: jan.AddDate(0, 3, 0), Amount: strategy.M(100, "EUR")}
+	require.NoError(t, f.s.SetBudget(agent, b))
+	again := func() *strategy.Budget {
+		return &strategy.Budget{ServiceID: svc.ID, PeriodStart: jan.AddDate(0, 1, 0), PeriodEnd: jan.AddDate(0, 2, 0), Amount: strategy.M(50, "EUR")}
+	}
+	require.ErrorIs(t, f.s.SetBudget(agent, again()), itsm.ErrConflict)
+	require.NoError(t, f.s.Archive(agent, strategy.BudgetKind, b.ID, "re-planned by quarter"))
+	require.NoError(t, f.s.SetBudget(agent, again()), "the archived budget no longer holds the period")
+	require.ErrorIs(t, f.s.Archive(agent, strategy.BudgetKind, b.ID, "twice"), itsm.ErrInvalidTransition)
+	require.ErrorIs(t, f.s.Archive(agent, strategy.ServiceKind, svc.ID, "no"), itsm.ErrInvalid, "services retire through the portfolio")
+	require.ErrorIs(t, f.s.Archive(agent, strategy.DemandKind, itsm.NewID(), "x"), itsm.ErrNotFound)
+}
