@@ -27,7 +27,9 @@
 //     services it consumes and the satisfaction scores its surveys return
 //     (AddCustomer, Consume, RecordSatisfaction, Customer.Satisfaction).
 //
-// Every record goes through storage.Records on any store, so each change
+// Reference records (demand, cost models, budgets, customers) are archived
+// with a reason rather than deleted (Archive). Every record goes through
+// storage.Records on any store, so each change
 // writes one hash-chained domain event; bad input returns an error matching
 // an itsm sentinel and writes nothing.
 package strategy
