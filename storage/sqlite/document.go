@@ -73,11 +73,12 @@ func (s *Store) Get(ctx context.Context, kindName, id string) (storage.Document,
 	if err != nil {
 		return storage.Document{}, err
 	}
-	st, err := s.readStmt(ctx, k.getSQL)
+	rs, err := s.readStmt(ctx, k.getSQL)
 	if err != nil {
 		return storage.Document{}, s.fail("get "+kindName+" "+id, err)
 	}
-	rows, err := st.QueryContext(ctx, id)
+	defer s.releaseRead(rs)
+	rows, err := rs.st.QueryContext(ctx, id)
 	return s.getRow(k, id, rows, err)
 }
 

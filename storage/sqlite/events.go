@@ -190,11 +190,12 @@ func (s *Store) History(ctx context.Context, kindName, id string) ([]itsm.Event,
 }
 
 func (s *Store) readEvents(ctx context.Context, what, text string, args ...any) ([]itsm.Event, error) {
-	st, err := s.readStmt(ctx, text)
+	rs, err := s.readStmt(ctx, text)
 	if err != nil {
 		return nil, s.fail(what, err)
 	}
-	rows, err := st.QueryContext(ctx, args...)
+	defer s.releaseRead(rs)
+	rows, err := rs.st.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, s.fail(what, err)
 	}

@@ -34,9 +34,10 @@ func (s *Store) query(ctx context.Context, tx *sql.Tx, q storage.Query) (storage
 	if tx != nil {
 		rows, err = tx.QueryContext(ctx, text, args...)
 	} else {
-		var st *sql.Stmt
-		if st, err = s.readStmt(ctx, text); err == nil {
-			rows, err = st.QueryContext(ctx, args...)
+		var rs *readStmt
+		if rs, err = s.readStmt(ctx, text); err == nil {
+			defer s.releaseRead(rs)
+			rows, err = rs.st.QueryContext(ctx, args...)
 		}
 	}
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -296,4 +297,34 @@ func TestQueryPlanUsesIndex(t *testing.T) {
 			assert.NotRegexp(t, `SCAN pillars_doc_ticket$|SCAN pillars_doc_ticket\n`, plan, "no full table scan")
 		})
 	}
+}
+
+// TestReadStatementCacheEviction: more query shapes than the cache holds,
+// run concurrently, never close a statement under a running query.
+func TestReadStatementCacheEviction(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	require.NoError(t, s.Register(ctx, ticketSchema))
+	seedTickets(t, s, 50, 9)
+	s.maxReads = 8 // evict often
+	shapes := 60
+	if raceEnabled {
+		shapes = 20
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for n := 1; n <= shapes; n++ {
+				vals := make([]storage.Value, 0, n)
+				for i := range n {
+					vals = append(vals, storage.Int(int64((i+w)%5-1)))
+				}
+				_, err := s.Query(ctx, storage.Query{Kind: "ticket", Filters: []storage.Filter{storage.In("prio", vals...)}})
+				if !assert.NoError(t, err) {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -44,11 +44,12 @@ type Store struct {
 	// Prepared statements. Writer statements are prepared only when no unit
 	// of work runs in the calling goroutine (the writer pool has one
 	// connection); pending is set when a kind still needs them.
-	stmtMu  sync.Mutex
-	wfixed  writerStmts
-	rcache  map[string]*sql.Stmt
-	retired []*sql.Stmt // replaced by Register; closed by Close
-	pending atomic.Bool
+	stmtMu   sync.Mutex
+	wfixed   writerStmts
+	rcache   map[string]*readStmt
+	maxReads int         // bound of rcache: maxCachedReads, lowered by tests
+	retired  []*sql.Stmt // replaced by Register; closed by Close
+	pending  atomic.Bool
 }
 
 // writerStmts are the statements every unit of work uses, prepared once on
@@ -186,7 +187,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage/sqlite: open %s: %w", path, err)
 	}
-	s := &Store{path: abs, opts: o, kinds: map[string]*kind{}, rcache: map[string]*sql.Stmt{}}
+	s := &Store{path: abs, opts: o, kinds: map[string]*kind{}, rcache: map[string]*readStmt{}, maxReads: maxCachedReads}
 	if s.w, err = sql.Open(driverName, dsn(abs, o, true)); err != nil {
 		return nil, fmt.Errorf("storage/sqlite: open %s: %w", abs, err)
 	}
@@ -231,7 +232,7 @@ func (s *Store) Close() error {
 	for _, st := range s.allStmtsLocked() {
 		st.Close()
 	}
-	s.rcache = map[string]*sql.Stmt{}
+	s.rcache = map[string]*readStmt{}
 	s.stmtMu.Unlock()
 	var errs []error
 	if s.r != nil {
@@ -261,8 +262,8 @@ func (s *Store) allStmtsLocked() []*sql.Stmt {
 			out = append(out, st)
 		}
 	}
-	for _, st := range s.rcache {
-		out = append(out, st)
+	for _, rs := range s.rcache {
+		out = append(out, rs.st)
 	}
 	out = append(out, s.retired...)
 	s.mu.RLock()
@@ -295,13 +296,25 @@ func (s *Store) fail(what string, err error) error {
 	return fmt.Errorf("storage/sqlite: %s: %w", what, interpretError(err))
 }
 
-// readStmt returns a statement prepared on the reader pool, cached by its
-// text. The cache is bounded; when it fills up it starts over.
-func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+// readStmt is a statement prepared on the reader pool and cached by its
+// text, with the number of calls using it: a statement evicted from the
+// cache is closed when its last user releases it, never under a running
+// query.
+type readStmt struct {
+	st      *sql.Stmt
+	users   int
+	evicted bool
+}
+
+// readStmt returns the cached statement for query, preparing it on first
+// use; the caller calls releaseRead when its rows are closed. The cache is
+// bounded; when it fills up it starts over.
+func (s *Store) readStmt(ctx context.Context, query string) (*readStmt, error) {
 	s.stmtMu.Lock()
 	defer s.stmtMu.Unlock()
-	if st, ok := s.rcache[query]; ok {
-		return st, nil
+	if rs, ok := s.rcache[query]; ok {
+		rs.users++
+		return rs, nil
 	}
 	if s.closed.Load() {
 		return nil, ErrClosed
@@ -310,14 +323,28 @@ func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(s.rcache) >= maxCachedReads {
+	if len(s.rcache) >= s.maxReads {
 		for q, old := range s.rcache {
-			old.Close()
 			delete(s.rcache, q)
+			old.evicted = true
+			if old.users == 0 {
+				old.st.Close()
+			}
 		}
 	}
-	s.rcache[query] = st
-	return st, nil
+	rs := &readStmt{st: st, users: 1}
+	s.rcache[query] = rs
+	return rs, nil
+}
+
+// releaseRead ends a use of a cached statement.
+func (s *Store) releaseRead(rs *readStmt) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	rs.users--
+	if rs.evicted && rs.users == 0 {
+		rs.st.Close()
+	}
 }
 
 // maxCachedReads bounds the reader statement cache: one Get per kind plus the
