@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pillars-itsm/pillars/itsm"
@@ -27,8 +28,11 @@ func TestScale(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("PILLARS_REDIS_SCALE_DOCS")); err == nil && v > 0 {
 		n = v
 	}
-	small, s := newStore(t), newStore(t)
-	rdb := redisClient(t)
+	// A database of its own, so other tests' clean-ups never scan the
+	// million.
+	rdb := redis.NewClient(&redis.Options{Addr: redisClient(t).Options().Addr, DB: testDB() + 1})
+	t.Cleanup(func() { _ = rdb.Close() })
+	small, s := newStoreOn(t, rdb), newStoreOn(t, rdb)
 	ctx := t.Context()
 	require.NoError(t, small.Register(ctx, benchSchema))
 	require.NoError(t, s.Register(ctx, benchSchema))
@@ -50,12 +54,12 @@ func TestScale(t *testing.T) {
 	}
 	const smallN = 2000
 	load(small, smallN)
-	memBefore := usedMemory(t)
+	memBefore := usedMemory(t, rdb)
 	start := time.Now()
 	load(s, n)
 	took := time.Since(start)
 	t.Logf("loaded %d incidents in %s: %.0f/s, %.0f bytes of Redis memory each", n, took.Round(time.Millisecond),
-		float64(n)/took.Seconds(), float64(usedMemory(t)-memBefore)/float64(n))
+		float64(n)/took.Seconds(), float64(usedMemory(t, rdb)-memBefore)/float64(n))
 
 	// Each query runs on the small and the big store alternately, so both
 	// see the same machine load; the ratio is the figure that matters.
@@ -95,8 +99,8 @@ func TestScale(t *testing.T) {
 	require.NoError(t, rdb.Ping(ctx).Err())
 }
 
-func usedMemory(t *testing.T) int64 {
-	info, err := redisClient(t).Info(t.Context(), "memory").Result()
+func usedMemory(t *testing.T, rdb *redis.Client) int64 {
+	info, err := rdb.Info(t.Context(), "memory").Result()
 	require.NoError(t, err)
 	for line := range strings.SplitSeq(info, "\r\n") {
 		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +26,17 @@ var (
 	clientErr  error
 )
 
+// testDB is the logical database the tests use (PILLARS_REDIS_DB, default
+// 9): cleaning up a prefix scans the keys of one database, so keeping the
+// tests apart from whatever else the machine's Redis holds in database 0
+// keeps each clean-up short.
+func testDB() int {
+	if n, err := strconv.Atoi(os.Getenv("PILLARS_REDIS_DB")); err == nil && n >= 0 {
+		return n
+	}
+	return 9
+}
+
 // redisClient returns the shared test client, skipping the test when Redis
 // is not reachable at PILLARS_REDIS_ADDR (default 127.0.0.1:6379).
 func redisClient(t testing.TB) *redis.Client {
@@ -34,7 +46,7 @@ func redisClient(t testing.TB) *redis.Client {
 		if addr == "" {
 			addr = "127.0.0.1:6379"
 		}
-		client = redis.NewClient(&redis.Options{Addr: addr, PoolSize: 64})
+		client = redis.NewClient(&redis.Options{Addr: addr, DB: testDB(), PoolSize: 64})
 		clientErr = client.Ping(context.Background()).Err()
 	})
 	if clientErr != nil {
@@ -47,7 +59,12 @@ func redisClient(t testing.TB) *redis.Client {
 // when the test ends.
 func newStore(t testing.TB) *customstore.Store {
 	t.Helper()
-	rdb := redisClient(t)
+	return newStoreOn(t, redisClient(t))
+}
+
+// newStoreOn is newStore on a given client.
+func newStoreOn(t testing.TB, rdb *redis.Client) *customstore.Store {
+	t.Helper()
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	prefix := "pillarstest-" + hex.EncodeToString(b[:])
@@ -60,7 +77,7 @@ func newStore(t testing.TB) *customstore.Store {
 // dropPrefix deletes every key of a prefix.
 func dropPrefix(t testing.TB, rdb *redis.Client, prefix string) {
 	ctx := context.Background()
-	iter := rdb.Scan(ctx, 0, "{"+prefix+"}:*", 1000).Iterator()
+	iter := rdb.Scan(ctx, 0, "{"+prefix+"}:*", 10_000).Iterator()
 	var keys []string
 	for iter.Next(ctx) {
 		keys = append(keys, iter.Val())
