@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -519,4 +520,28 @@ func TestNewServerRefusesBadConfig(t *testing.T) {
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
 	_, err = NewServer(ctx, memory.New(), Config{Users: []User{{Title: "nobody"}}})
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
+}
+
+func TestClassifyNeverLeaksInternals(t *testing.T) {
+	tests := []struct {
+		name   string
+		err    error
+		status int
+		msg    string
+	}{
+		{"forbidden", &itsm.ForbiddenError{Actor: "carl", Kind: "incident", Action: "start", Reason: "no role grants incident:start"}, 403, "carl may not start incident"},
+		{"transition", &itsm.TransitionError{Kind: "incident", Number: "INC0000001", From: "new", Event: "resume", Reason: "not allowed"}, 409, "resume"},
+		{"validation", (&itsm.ValidationError{Kind: "incident"}).Add("impact", "must be 1..3"), 422, "impact"},
+		{"not found", &itsm.NotFoundError{Kind: "incident", ID: "x"}, 404, "No such record."},
+		{"conflict", &itsm.ConflictError{Kind: "incident", ID: "x"}, 409, "Someone changed this record"},
+		{"anything else", errors.New("pq: connection refused at 10.0.0.7:5432 (/srv/app/db.go:42)"), 500, "Something went wrong on our side"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, msg := classify(tc.err)
+			assert.Equal(t, tc.status, status)
+			assert.Contains(t, msg, tc.msg)
+			assert.NotContains(t, msg, "10.0.0.7")
+		})
+	}
 }
