@@ -24,7 +24,8 @@
 // called by the host's scheduler with now), CancelIncident, AddWorkNote,
 // AddComment, LinkChild, and the major-incident approval ProposeMajor,
 // AcceptMajor, RejectMajor. Queues: MyOpenIncidents, UnassignedInMyGroups
-// (paginated queries on declared composite indexes) and BreachingSoon
+// (paginated: one walk of a declared composite index per group and state,
+// merged, so a SQL store reads a page and no more) and BreachingSoon
 // (through the SLA pillar's SLAWatcher).
 //
 // # Problems (PRB) and known errors (KE)
@@ -65,4 +66,5 @@
 // ImportIncidents loads incidents from another tool with their history as
 // backdated lifecycle events, mapping foreign states through a StateMap;
 // each incident is all or nothing and refusals name record, row and reason.
+// Good incidents are written ImportBatchSize to a unit of work.
 package operation
