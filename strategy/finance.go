@@ -207,6 +207,7 @@ type OverlapError struct {
 	OtherTo   time.Time
 }
 
+// Error names both budgets and their periods.
 func (e *OverlapError) Error() string {
 	return fmt.Sprintf("%s for service %s from %s to %s overlaps %s (%s to %s)", BudgetKind, e.ServiceID,
 		e.Start.Format(time.DateOnly), e.End.Format(time.DateOnly), e.Other, e.OtherFrom.Format(time.DateOnly), e.OtherTo.Format(time.DateOnly))
