@@ -101,7 +101,7 @@ func TestScaleStoreImpact(t *testing.T) {
 				graphTime := time.Since(t1)
 				require.Equal(t, want, got)
 				require.Len(t, hops, len(got.Affected))
-				t.Logf("%s: impact depth %d, %d CIs: store traversal %v, store impact (with a Get per CI for its class) %v, graph impact %v",
+				t.Logf("%s: impact depth %d, %d CIs: store traversal %v, store impact (classes read with In queries) %v, graph impact %v",
 					name, depth, len(got.Affected), travTime, storeTime, graphTime)
 			}
 		})
