@@ -79,3 +79,37 @@ func TestOnPostgres(t *testing.T) {
 		return st
 	})
 }
+
+// TestOpenStore checks the store the command's flags choose.
+func TestOpenStore(t *testing.T) {
+	ctx := context.Background()
+	st, closeFn, what, err := openStore(ctx, "", "", "")
+	require.NoError(t, err)
+	require.Equal(t, "the in-memory store", what)
+	require.NoError(t, closeFn())
+	_ = st
+
+	path := filepath.Join(t.TempDir(), "desk.db")
+	st, closeFn, what, err = openStore(ctx, "", "", path)
+	require.NoError(t, err)
+	require.Contains(t, what, "SQLite")
+	srv, err := NewServer(ctx, st, Config{})
+	require.NoError(t, err)
+	_, seeded, err := srv.Seed(ctx)
+	require.NoError(t, err)
+	require.True(t, seeded)
+	require.NoError(t, closeFn())
+
+	// A restart on the same file keeps the desk and does not seed again.
+	st, closeFn, _, err = openStore(ctx, "", "", path)
+	require.NoError(t, err)
+	defer closeFn()
+	srv, err = NewServer(ctx, st, Config{})
+	require.NoError(t, err)
+	_, seeded, err = srv.Seed(ctx)
+	require.NoError(t, err)
+	require.False(t, seeded)
+
+	_, _, _, err = openStore(ctx, "", "", filepath.Join(t.TempDir(), "no", "such", "dir", "x.db"))
+	require.Error(t, err)
+}
