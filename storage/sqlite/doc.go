@@ -43,7 +43,8 @@
 // # Capabilities
 //
 // Store implements storage.BulkImporter (multi-row INSERTs in one
-// transaction) and storage.Traverser (a breadth-first walk with one indexed
+// transaction, rebuilding the indexes of a table that a batch at least
+// doubles) and storage.Traverser (a breadth-first walk with one indexed
 // statement per level inside one read transaction, returning exactly what
 // the generic storage.Traverse returns).
 //

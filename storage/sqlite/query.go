@@ -10,7 +10,8 @@ import (
 
 // Query returns one page of committed documents, read through the reader
 // pool. The query is checked with Schema.CheckQuery and runs as one SQL
-// statement on the kind's indexes (see buildQuery).
+// statement on the kind's indexes: parameterised filters, a keyset
+// condition for the cursor, ORDER BY the sort fields then _id, LIMIT n+1.
 func (s *Store) Query(ctx context.Context, q storage.Query) (storage.Page, error) {
 	ctx = orBackground(ctx)
 	if err := s.check(); err != nil {

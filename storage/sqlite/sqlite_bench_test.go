@@ -463,3 +463,76 @@ func rawQuery(b *testing.B, ctx context.Context, conn *sql.Conn, text string, ar
 	require.NoError(b, rows.Err())
 	return min(n, 50)
 }
+
+// BenchmarkTraverse walks a random graph with cycles (2,000 nodes, 6,000
+// edges) from one node: the Store's level walk, the generic breadth-first
+// search over Query (the fallback), and a recursive CTE written for this
+// comparison, which must expand every (node, walk length) pair.
+func BenchmarkTraverse(b *testing.B) {
+	s := benchStore(b, 0)
+	ctx := context.Background()
+	require.NoError(b, s.Register(ctx, edgeSchema))
+	seedGraph(b, s, 2000, 6000, 21)
+	for _, depth := range []int{3, 8} {
+		p := storage.TraverseParams{Edges: edgeSchema, FromField: "src", ToField: "dst", TypeField: "typ",
+			Start: []string{"n001"}, Direction: storage.Down, MaxDepth: depth}
+		want, err := storage.Traverse(ctx, plain{s}, p)
+		require.NoError(b, err)
+		got, err := cteTraverse(ctx, s, p)
+		require.NoError(b, err)
+		require.Equal(b, want, got, "the CTE agrees with the fallback")
+		for _, impl := range []struct {
+			name string
+			fn   func() ([]storage.Hop, error)
+		}{
+			{"store", func() ([]storage.Hop, error) { return storage.Traverse(ctx, s, p) }},
+			{"fallback", func() ([]storage.Hop, error) { return storage.Traverse(ctx, plain{s}, p) }},
+			{"cte", func() ([]storage.Hop, error) { return cteTraverse(ctx, s, p) }},
+		} {
+			b.Run(fmt.Sprintf("depth=%d/%s", depth, impl.name), func(b *testing.B) {
+				for b.Loop() {
+					hops, err := impl.fn()
+					require.NoError(b, err)
+					require.Len(b, hops, len(want))
+				}
+				b.ReportMetric(float64(len(want)), "hops")
+			})
+		}
+	}
+}
+
+// cteTraverse is the recursive-CTE traversal (Down, all types, no limit),
+// kept here to measure it against the level walk.
+func cteTraverse(ctx context.Context, s *Store, p storage.TraverseParams) ([]storage.Hop, error) {
+	const q = `WITH RECURSIVE
+	reach(id, depth) AS (
+		SELECT value, 0 FROM json_each(?1)
+		UNION
+		SELECT e.dst, r.depth + 1 FROM reach r JOIN pillars_doc_rel e ON e.src = r.id WHERE r.depth < ?2
+	),
+	dist(id, depth) AS (SELECT id, min(depth) FROM reach GROUP BY id),
+	cand AS (
+		SELECT n.id, n.depth, e.src AS parent, e._id AS edge, e.typ AS type,
+			row_number() OVER (PARTITION BY n.id ORDER BY e.src, e._id) AS rn
+		FROM dist n
+		JOIN pillars_doc_rel e ON e.dst = n.id
+		JOIN dist p ON p.id = e.src AND p.depth = n.depth - 1
+		WHERE n.depth > 0
+	)
+	SELECT id, depth, parent, edge, type FROM cand WHERE rn = 1 ORDER BY depth, id`
+	start := `["` + strings.Join(p.Start, `","`) + `"]`
+	rows, err := s.r.QueryContext(ctx, q, start, p.MaxDepth)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var hops []storage.Hop
+	for rows.Next() {
+		var h storage.Hop
+		if err := rows.Scan(&h.ID, &h.Depth, &h.Parent, &h.Edge, &h.Type); err != nil {
+			return nil, err
+		}
+		hops = append(hops, h)
+	}
+	return hops, rows.Err()
+}

@@ -3,19 +3,22 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 )
 
-// Traverse walks edge documents breadth first, one SQL statement per level
-// (per storage.MaxInValues frontier nodes), all inside one read transaction,
-// so the walk sees one snapshot of the graph. Each statement selects the
-// edges whose near end is in the frontier, through the index on the near
-// field, without pagination; Go then keeps the best hop per node exactly as
+// Traverse walks edge documents breadth first, one SQL statement per level,
+// all inside one read transaction, so the walk sees one snapshot of the
+// graph. Each statement selects the edges whose near end is in the frontier
+// (passed as one JSON array, or in chunks of storage.MaxInValues parameters
+// when an id is not valid UTF-8), through the index on the near field,
+// without pagination; Go then keeps the best hop per node exactly as
 // the generic storage.Traverse does, so both return the same answer.
 //
 // A recursive CTE would save the per-level round trips, which cost
@@ -47,8 +50,10 @@ func (s *Store) Traverse(ctx context.Context, p storage.TraverseParams) ([]stora
 	if p.Direction == storage.Up {
 		near, far = far, near
 	}
+	// INDEXED BY: without statistics the planner may prefer the index on
+	// the type field, which holds a large share of all edges per value.
 	head := "SELECT " + quoteIdent(near) + ", " + quoteIdent(far) + ", _id, " + quoteIdent(p.TypeField) +
-		" FROM " + k.table + " WHERE "
+		" FROM " + k.table + " INDEXED BY " + quoteIdent(fieldIndexName(p.Edges.Kind, near)) + " WHERE "
 	var typeArgs []any
 	var typeCond string
 	if len(p.Types) > 0 {
@@ -75,16 +80,26 @@ func (s *Store) Traverse(ctx context.Context, p storage.TraverseParams) ([]stora
 		seen[id] = true
 	}
 	var hops []storage.Hop
+	var byJSON *sql.Stmt
 	for depth := 1; depth <= p.MaxDepth && len(frontier) > 0; depth++ {
 		best := map[string]storage.Hop{}
-		for chunk := range slices.Chunk(frontier, storage.MaxInValues) {
-			args := make([]any, 0, len(chunk)+len(typeArgs))
-			for _, id := range chunk {
-				args = append(args, id)
+		if ids, ok := jsonStrings(frontier); ok {
+			// The usual case: the whole level in one statement, prepared
+			// once, the frontier as one JSON array parameter.
+			if byJSON == nil {
+				text := head + quoteIdent(near) + " IN (SELECT value FROM json_each(?))" + typeCond
+				if byJSON, err = tx.PrepareContext(ctx, text); err != nil {
+					return nil, s.fail("traverse "+p.Edges.Kind, err)
+				}
+				defer byJSON.Close()
 			}
-			args = append(args, typeArgs...)
-			text := head + quoteIdent(near) + " IN (?" + strings.Repeat(", ?", len(chunk)-1) + ")" + typeCond
-			if err := s.traverseLevel(ctx, tx, text, args, depth, seen, best); err != nil {
+			args := append([]any{ids}, typeArgs...)
+			if err := s.traverseLevel(ctx, byJSON, args, depth, seen, best); err != nil {
+				return nil, fmt.Errorf("storage/sqlite: traverse %s: %w", p.Edges.Kind, err)
+			}
+		} else {
+			err = s.traverseChunks(ctx, tx, head+quoteIdent(near), typeCond, typeArgs, frontier, depth, seen, best)
+			if err != nil {
 				return nil, fmt.Errorf("storage/sqlite: traverse %s: %w", p.Edges.Kind, err)
 			}
 		}
@@ -105,10 +120,44 @@ func (s *Store) Traverse(ctx context.Context, p storage.TraverseParams) ([]stora
 	return hops, nil
 }
 
+// traverseChunks runs a level whose ids JSON cannot carry unchanged (not
+// valid UTF-8) as statements with up to storage.MaxInValues parameters.
+func (s *Store) traverseChunks(ctx context.Context, tx *sql.Tx, head, typeCond string, typeArgs []any, frontier []string, depth int, seen map[string]bool, best map[string]storage.Hop) error {
+	for chunk := range slices.Chunk(frontier, storage.MaxInValues) {
+		args := make([]any, 0, len(chunk)+len(typeArgs))
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		args = append(args, typeArgs...)
+		st, err := tx.PrepareContext(ctx, head+" IN (?"+strings.Repeat(", ?", len(chunk)-1)+")"+typeCond)
+		if err != nil {
+			return fmt.Errorf("level %d: %w", depth, interpretError(err))
+		}
+		err = s.traverseLevel(ctx, st, args, depth, seen, best)
+		st.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// jsonStrings encodes ids as a JSON array when every id survives the round
+// trip through JSON text unchanged, that is, is valid UTF-8.
+func jsonStrings(ids []string) (string, bool) {
+	for _, id := range ids {
+		if !utf8.ValidString(id) {
+			return "", false
+		}
+	}
+	b, err := json.Marshal(ids)
+	return string(b), err == nil
+}
+
 // traverseLevel runs one level query and keeps, for every node not seen yet,
 // the hop with the smallest parent, then the smallest edge id.
-func (s *Store) traverseLevel(ctx context.Context, tx *sql.Tx, text string, args []any, depth int, seen map[string]bool, best map[string]storage.Hop) error {
-	rows, err := tx.QueryContext(ctx, text, args...)
+func (s *Store) traverseLevel(ctx context.Context, st *sql.Stmt, args []any, depth int, seen map[string]bool, best map[string]storage.Hop) error {
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return fmt.Errorf("level %d: %w", depth, interpretError(err))
 	}
