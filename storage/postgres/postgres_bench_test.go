@@ -9,7 +9,8 @@ package postgres
 //	  go test -run '^$' -bench . -benchtime 2s ./storage/postgres
 //
 // BenchmarkQueryPage fills 50,000 tickets by default and 1,000,000 with
-// PILLARS_SCALE=1.
+// PILLARS_SCALE=1. PILLARS_BENCH_ASYNC_COMMIT=1 runs every connection with
+// synchronous_commit=off, to take a slow shared disk out of the figures.
 
 import (
 	"context"
