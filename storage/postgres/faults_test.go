@@ -140,7 +140,7 @@ func TestDatabaseDown(t *testing.T) {
 	require.ErrorAs(t, err, &connErr, "the driver's error is wrapped: %v", err)
 
 	_, err = Open(ctx, "not a dsn ::")
-	require.Error(t, err)
+	require.ErrorIs(t, err, itsm.ErrInvalid)
 }
 
 // TestCorruptData edits stored rows behind the store's back: every read

@@ -108,7 +108,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 		kindsTable:      ns + "._kinds",
 		kinds:           map[string]*kindInfo{},
 		valuesSQL:       buildValuesSQL(ns + "._events"),
-		readEventsSQL:   "SELECT " + eventColumns + " FROM " + ns + "._events WHERE seq > $1 ORDER BY seq LIMIT $2",
+		readEventsSQL:   "SELECT " + eventColumns + " FROM " + ns + "._events WHERE seq > $1 ORDER BY seq LIMIT $2", // eventsTable
 	}
 	var err error
 	if c.migrate {
@@ -131,7 +131,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: open: %w", err)
+		return nil, fmt.Errorf("%w: postgres: open: %w", itsm.ErrInvalid, err)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
