@@ -224,20 +224,38 @@ func BenchmarkUnitOfWork(b *testing.B) {
 			s, r := benchStore(b, docs), benchStore(b, docs)
 			u := newRawUnit(b, rawDB(b, r), prepared)
 			r.Close()
-			var ts, tr time.Duration
+			var ts, tr, cs, cr time.Duration
 			i := 0
 			for b.Loop() {
 				id := fmt.Sprintf("t%07d", i%docs)
-				start := time.Now()
-				require.NoError(b, storeUnit(ctx, s, id))
-				mid := time.Now()
-				require.NoError(b, u.run(ctx, id))
-				tr += time.Since(mid)
-				ts += mid.Sub(start)
+				storeRun := func() {
+					start, cpu := time.Now(), cpuTime()
+					require.NoError(b, storeUnit(ctx, s, id))
+					ts += time.Since(start)
+					cs += cpuTime() - cpu
+				}
+				rawRun := func() {
+					start, cpu := time.Now(), cpuTime()
+					require.NoError(b, u.run(ctx, id))
+					tr += time.Since(start)
+					cr += cpuTime() - cpu
+				}
+				if i%2 == 0 { // take turns at going first
+					storeRun()
+					rawRun()
+				} else {
+					rawRun()
+					storeRun()
+				}
 				i++
 			}
 			b.ReportMetric(float64(ts.Nanoseconds())/float64(i), "store-ns/unit")
 			b.ReportMetric(float64(tr.Nanoseconds())/float64(i), "raw-ns/unit")
+			if cs > 0 && cr > 0 {
+				b.ReportMetric(float64(cs.Nanoseconds())/float64(i), "store-cpu-ns/unit")
+				b.ReportMetric(float64(cr.Nanoseconds())/float64(i), "raw-cpu-ns/unit")
+				b.ReportMetric(float64(cr)/float64(cs), "x-raw-cpu")
+			}
 			b.ReportMetric(float64(tr)/float64(ts), "x-raw")
 		})
 	}
