@@ -86,6 +86,26 @@ func TestScale(t *testing.T) {
 	chart, _ := page("/charts/mttr-by-priority.svg", "ann")
 	my, _ := page("/my", "carl")
 
+	// Where the queue page's time goes: the pillar calls alone.
+	timed := func(f func() error) time.Duration {
+		t0 := time.Now()
+		require.NoError(t, f())
+		return time.Since(t0)
+	}
+	unassigned := timed(func() error { _, _, err := srv.desk.UnassignedInMyGroups(ann, operation.Page{Limit: 50}); return err })
+	breaching := timed(func() error {
+		_, _, err := srv.desk.BreachingSoon(ann, srv.within, operation.Page{Limit: 50})
+		return err
+	})
+	callers := timed(func() error {
+		_, _, err := srv.desk.Incidents().Query(ctx, storage.Query{Kind: operation.KindIncident,
+			Filters: []storage.Filter{storage.Eq("caller_id", storage.String("carl"))},
+			Sort:    []storage.Sort{{Field: "created_at", Desc: true}}, Limit: 50})
+		return err
+	})
+	t.Logf("pillar calls alone: unassigned in my groups %v, breaching soon %v, a caller's incidents %v",
+		unassigned.Round(time.Microsecond), breaching.Round(time.Microsecond), callers.Round(time.Microsecond))
+
 	vol, err := srv.kpi.Compute(improvement.Query{KPI: improvement.IncidentVolume})
 	require.NoError(t, err)
 	require.Len(t, vol.Rows, 1)
