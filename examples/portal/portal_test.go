@@ -545,3 +545,43 @@ func TestClassifyNeverLeaksInternals(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentUse has callers raising incidents while agents read their
+// queues and the dashboard: every request succeeds and every incident is
+// counted once by the KPI engine.
+func TestConcurrentUse(t *testing.T) {
+	d := newDesk(t)
+	const workers, each = 6, 8
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			b := d.as([]string{"carl", "ann", "cora"}[w%3])
+			var err error
+			for i := range each {
+				var r response
+				switch w % 3 {
+				case 1:
+					if i%2 == 0 {
+						r = b.get("/queue")
+					} else {
+						r = b.get("/dashboard")
+					}
+					if r.status != http.StatusOK {
+						err = assert.AnError
+					}
+				default:
+					r = b.post("/incidents", url.Values{"short_description": {"concurrent"}, "impact": {"3"}, "urgency": {"3"}})
+					if r.status != http.StatusSeeOther {
+						err = assert.AnError
+					}
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range workers {
+		require.NoError(t, <-errs)
+	}
+	page := text(d.as("ann").get("/dashboard").body)
+	assert.Contains(t, page, "incident volume 33 33", "the seeded incident and 4×8 raised")
+}
