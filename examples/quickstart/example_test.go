@@ -28,6 +28,7 @@ func Example() {
 	// Output:
 	// == Strategy and design: portfolio, catalogue, SLA ==
 	// portfolio SVC0000001 Payroll: catalogue (benefit 250000.00 EUR/yr, cost 90000.00 EUR/yr); design catalogue: catalogue business service, support payroll_support
+	// cost model "Payroll support": 1500.00 EUR fixed + 45.00 EUR per incident; budget Nov 2026: 1700.00 EUR; objective "Pay every employee on time" with 2 KPI measures
 	// SLA incident-response   on office hours: P1 15m0s, P2 30m0s, P3 1h0m0s
 	// SLA incident-resolution on office hours: P1 1h0m0s, P2 4h0m0s, P3 8h0m0s
 	// == Transition: CMDB and a normal change ==
@@ -51,19 +52,22 @@ func Example() {
 	// SLA INC0000004 P5  response   completed    0h02    1% met | resolution completed    0h02    0% met
 	// SLA INC0000005 P3  response   completed    0h03    5% met | resolution in_progress  0h26    5% running
 	// SLA INC0000006 P4  response   completed    0h03    2% met | resolution in_progress  0h23    2% running
-	// KPIs of Mon 30 Nov 2026 from 116 logged events:
+	// KPIs of Mon 30 Nov 2026 from 119 logged events:
 	//   incident_volume           6        n=6     mtta                      0.12 h   n=6
 	//   mttr                      2.24 h   n=4     mttr_business             2.24 h   n=4
 	//   sla_compliance            90.0 %   n=10    reopen_rate               25.0 %   n=4
 	//   first_contact_resolution  50.0 %   n=4     reassignment_rate         0.0 %    n=4
 	//   backlog                   2        n=2     backlog_age               10.47 h  n=2
 	//   change_success_rate       100.0 %  n=1     change_volume             1        n=1
-	// CSI CSI0000001 "Resolve Payroll incidents faster": approved, mttr baseline 2.24 h -> target 1.68 h, step 3 "Gather the data"
+	// budget Nov 2026: 1700.00 EUR; 6 incidents cost 1770.00 EUR (295.00 EUR each); variance -70.00 EUR
+	// objective "Pay every employee on time", active: sla_compliance 90.0 % (target 95.0 %) MISSED; mttr 2.24 h (target 2.00 h) MISSED
+	// CSI CSI0000001 "Improve Payroll incidents resolved within SLA": approved, baseline 90.0 % -> target 95.0 %, step 3 "Gather the data"
 	// SLA compliance by priority: P1 50% (1/2), P3 100% (3/3), P4 100% (3/3), P5 100% (2/2)
 	// chart: $TMP/sla.svg
 	// == Audit ==
-	// 118 events over 32 records verified, every hash chain intact:
-	//   change 9, change_ci 2, ci 8, ci_relationship 3, improvement 2, incident 30
-	//   known_error 2, portfolio_service 2, problem 5, service 2, task_sla 53
+	// 122 events over 35 records verified, every hash chain intact:
+	//   budget 1, business_objective 2, change 9, change_ci 2, ci 8, ci_relationship 3
+	//   cost_model 1, improvement 2, incident 30, known_error 2, portfolio_service 2, problem 5
+	//   service 2, task_sla 53
 	// after editing entry 3 of INC0000001: chain broken at entry 3 (hash does not match content (entry edited)), ErrConflict true
 }

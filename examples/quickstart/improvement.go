@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/pillars-itsm/pillars/improvement"
+	"github.com/pillars-itsm/pillars/strategy"
 )
 
 // improvement brings the SLA clocks up to date, prints each incident's SLA
@@ -79,30 +79,61 @@ func (d *demo) improvement(ctx context.Context, chartPath string) error {
 		fmt.Fprintln(d.out, strings.TrimRight(strings.Join(cols, ""), " "))
 	}
 
-	// A CSI item on the worst figure: MTTR on Payroll, aiming at a quarter less.
-	baseline, ok, err := kpis.KPIValue(string(improvement.MTTR), d.serviceID, from, to)
+	// Strategy reads the figures back: the month's budget against the cost
+	// of the incidents measured, and the objective's measures.
+	month := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC)
+	lines, err := d.strat.BudgetStatus(d.olga, d.portfolio, d.costModel,
+		catalogueVolume{kpis, map[string]string{d.portfolio: d.serviceID}}, month, month.AddDate(0, 1, 0))
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return fmt.Errorf("no MTTR measured on Payroll")
+	for _, l := range lines {
+		fmt.Fprintf(d.out, "budget %s: %s; %d incidents cost %s (%s each); variance %s\n", l.Budget.PeriodStart.Format("Jan 2006"),
+			l.Budget.Amount, l.Volume, l.Cost.Total, l.Cost.PerUnit, l.Variance)
 	}
-	register, err := improvement.NewRegister(ctx, d.store, improvement.RegisterConfig{Clock: d.clock})
+	obj, err := d.strat.RefreshMeasures(d.olga, d.objective, kpis, from, to)
 	if err != nil {
 		return err
 	}
-	item := &improvement.Item{Title: "Resolve Payroll incidents faster", KPI: improvement.MTTR,
-		ServiceID: d.serviceID, SliceService: d.serviceID, Owner: "olga",
-		Target: math.Round(baseline*0.75*100) / 100}
-	if err := register.IdentifyFromKPI(d.olga, kpis, item, from, to); err != nil {
-		return err
+	var missed *strategy.Measure
+	var measures []string
+	for i, m := range obj.Measures {
+		verdict := "met"
+		if !m.Met() {
+			verdict = "MISSED"
+			if missed == nil {
+				missed = &obj.Measures[i]
+			}
+		}
+		unit := unitOf(summary, improvement.KPI(m.KPI))
+		measures = append(measures, fmt.Sprintf("%s %s (target %s) %s", m.KPI,
+			improvement.SummaryLine{Unit: unit, Count: 1, Value: m.Current}.Format(),
+			improvement.SummaryLine{Unit: unit, Count: 1, Value: m.Target}.Format(), verdict))
 	}
-	got, err := register.Fire(d.olga, item.ID, improvement.EventApprove, "agreed at the service review")
-	if err != nil {
-		return err
+	fmt.Fprintf(d.out, "objective %q, %s: %s\n", obj.Title, obj.State, strings.Join(measures, "; "))
+	if missed == nil {
+		fmt.Fprintln(d.out, "every measure met: no CSI item needed")
+	} else {
+		// A CSI item on the first missed measure, its baseline measured by the engine.
+		register, err := improvement.NewRegister(ctx, d.store, improvement.RegisterConfig{Clock: d.clock})
+		if err != nil {
+			return err
+		}
+		item := &improvement.Item{Title: "Improve Payroll " + missed.Name, KPI: improvement.KPI(missed.KPI),
+			ServiceID: d.serviceID, SliceService: missed.Service, Owner: "olga", Target: missed.Target}
+		if err := register.IdentifyFromKPI(d.olga, kpis, item, from, to); err != nil {
+			return err
+		}
+		got, err := register.Fire(d.olga, item.ID, improvement.EventApprove, "agreed at the service review")
+		if err != nil {
+			return err
+		}
+		unit := unitOf(summary, got.KPI)
+		fmt.Fprintf(d.out, "CSI %s %q: %s, baseline %s -> target %s, step %d %q\n", got.Number, got.Title, got.State,
+			improvement.SummaryLine{Unit: unit, Count: 1, Value: got.Baseline}.Format(),
+			improvement.SummaryLine{Unit: unit, Count: 1, Value: got.Target}.Format(),
+			got.Step, improvement.SevenSteps[got.Step-1].Name)
 	}
-	fmt.Fprintf(d.out, "CSI %s %q: %s, %s baseline %.2f h -> target %.2f h, step %d %q\n", got.Number, got.Title,
-		got.State, got.KPI, got.Baseline, got.Target, got.Step, improvement.SevenSteps[got.Step-1].Name)
 
 	byPriority, err := kpis.Compute(improvement.Query{KPI: improvement.SLACompliance,
 		By: []improvement.Dimension{improvement.ByPriority}, From: from, To: to})
@@ -125,4 +156,23 @@ func (d *demo) improvement(ctx context.Context, chartPath string) error {
 func hm(dur time.Duration) string {
 	dur = dur.Round(time.Minute)
 	return fmt.Sprintf("%dh%02d", int(dur.Hours()), int(dur.Minutes())%60)
+}
+
+// unitOf is the unit a KPI's values read in, from the summary.
+func unitOf(s improvement.Summary, k improvement.KPI) improvement.Unit {
+	line, _ := s.Line(k)
+	return line.Unit
+}
+
+// catalogueVolume lets the strategy pillar count a portfolio service's
+// incidents with the KPI engine: incidents carry the catalogue service id
+// (service_id), the portfolio its own, so the ids are translated.
+type catalogueVolume struct {
+	engine      *improvement.Engine
+	toCatalogue map[string]string // portfolio id → catalogue id
+}
+
+// Volume counts the units of the portfolio service's catalogue entry.
+func (c catalogueVolume) Volume(ctx context.Context, serviceID, unit string, from, to time.Time) (int64, error) {
+	return c.engine.Volume(ctx, c.toCatalogue[serviceID], unit, from, to)
 }

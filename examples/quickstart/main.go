@@ -28,6 +28,7 @@ import (
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/operation"
 	"github.com/pillars-itsm/pillars/storage/memory"
+	"github.com/pillars-itsm/pillars/strategy"
 )
 
 // options are the command-line settings of the demo.
@@ -61,6 +62,11 @@ type demo struct {
 	office *calendar.Calendar // the business calendar of the SLAs and of business-time KPIs
 	sla    *design.Engine     // the SLA engine (design pillar)
 	desk   *operation.Desk    // the service desk (operation pillar)
+
+	strat     *strategy.Strategy // the strategy pillar: portfolio, objectives, finance
+	portfolio string             // the portfolio entry of Payroll
+	objective string             // the business objective Payroll supports
+	costModel string             // Payroll's cost model
 
 	serviceID string            // the design catalogue's Payroll service id, used as service_id everywhere
 	ciIDs     map[string]string // CI name → id

@@ -62,12 +62,17 @@ func (d *demo) strategyAndDesign(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.strat, d.portfolio = strat, p.ID
 	state, err := cat.ServiceState(ctx, svc.ID)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(d.out, "portfolio %s %s: %s (benefit %s/yr, cost %s/yr); design catalogue: %s %s service, support %s\n",
 		p.Number, p.Name, p.State, p.BusinessCase.ExpectedBenefit, p.BusinessCase.ExpectedCost, state, svc.Type, svc.SupportGroup)
+
+	if err := d.finance(ctx); err != nil {
+		return err
+	}
 
 	office, err := calendar.Parse([]byte(officeHours))
 	if err != nil {
@@ -83,5 +88,40 @@ func (d *demo) strategyAndDesign(ctx context.Context) error {
 		fmt.Fprintf(d.out, "SLA %-19s on %s hours: P1 %v, P2 %v, P3 %v\n", def.ID, def.Calendar,
 			def.Targets[1], def.Targets[2], def.Targets[3])
 	}
+	return nil
+}
+
+// finance prices Payroll support per incident (fixed cost plus a cost per
+// incident handled, in integer cents), sets the month's budget, and records
+// the business objective Payroll supports with two KPI measures the
+// improvement pillar fills in later.
+func (d *demo) finance(ctx context.Context) error {
+	model := &strategy.CostModel{ServiceID: d.portfolio, Name: "Payroll support", Currency: "EUR", Unit: "incidents",
+		Items: []strategy.CostItem{
+			{Name: "platform and on-call", Type: strategy.Fixed, Amount: strategy.M(1_500_00, "EUR")},
+			{Name: "handling an incident", Type: strategy.Variable, Amount: strategy.M(45_00, "EUR")},
+		}}
+	if err := d.strat.DefineCostModel(d.olga, model); err != nil {
+		return err
+	}
+	d.costModel = model.ID
+	month := time.Date(d.day.Year(), d.day.Month(), 1, 0, 0, 0, 0, time.UTC)
+	budget := &strategy.Budget{ServiceID: d.portfolio, PeriodStart: month, PeriodEnd: month.AddDate(0, 1, 0),
+		Amount: strategy.M(1_700_00, "EUR")}
+	if err := d.strat.SetBudget(d.olga, budget); err != nil {
+		return err
+	}
+	obj := &strategy.Objective{Title: "Pay every employee on time", Owner: "olga", ServiceIDs: []string{d.portfolio},
+		Measures: []strategy.Measure{
+			{Name: "incidents resolved within SLA", KPI: "sla_compliance", Service: d.serviceID, Target: 0.95, Higher: true},
+			{Name: "mean time to resolve (h)", KPI: "mttr", Service: d.serviceID, Target: 2},
+		}}
+	if err := d.strat.AddObjective(d.olga, obj); err != nil {
+		return err
+	}
+	d.objective = obj.ID
+	fmt.Fprintf(d.out, "cost model %q: %s fixed + %s per incident; budget %s: %s; objective %q with %d KPI measures\n",
+		model.Name, model.Items[0].Amount, model.Items[1].Amount, budget.PeriodStart.Format("Jan 2006"), budget.Amount,
+		obj.Title, len(obj.Measures))
 	return nil
 }
