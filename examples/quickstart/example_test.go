@@ -33,14 +33,20 @@ func Example() {
 	// SLA incident-resolution on office hours: P1 1h0m0s, P2 4h0m0s, P3 8h0m0s
 	// == Transition: CMDB and a normal change ==
 	// CMDB: 4 CIs, 3 relationships; dbhost01 failing affects 3 CIs, service Payroll via dbhost01 > payroll-db > payroll-app > Payroll
-	// CHG0000001 authorize refused (ErrInvalidTransition true): guard risk_assessed
+	// CHG0000001 authorize refused in assess by guard risk_assessed: a normal change needs a risk assessment before authorisation (ErrInvalidTransition true)
 	// CHG0000001 risk moderate (score 5, 1 service impacted); requester's approval forbidden; CAB approved -> scheduled
 	// CHG0000001 implemented 10:00-10:40, review successful, closed
 	// == Operation: a day at the service desk ==
+	// incident lifecycle, from new:
+	//   new         accepts start, hold, resolve, cancel, propose_major, accept_major, reject_major
+	//   in_progress accepts hold, resolve, cancel, propose_major, accept_major, reject_major
+	//   on_hold     accepts hold, resume, resolve, cancel, propose_major, accept_major, reject_major
+	//   resolved    accepts reopen, close
+	//   final: closed, canceled
 	// carl resolving INC0000001: forbidden: carl may not resolve incident: no role grants incident:resolve
 	// INC0000001 P1 closed      payroll_support "Payroll portal down for all users"     major
 	// INC0000002 P3 resolved    payroll_support "Payslip PDF is blank"                  reopened 1
-	// INC0000003 P4 resolved    payroll_support "Cannot log in to payroll self-service" held 1
+	// INC0000003 P4 resolved    payroll_support "Cannot log in to payroll self-service" held awaiting_caller
 	// INC0000004 P5 resolved                    "Where do I change my tax code?"
 	// INC0000005 P3 in_progress payroll_support "Export to the bank times out"          problem
 	// INC0000006 P4 in_progress dba             "Export to the bank times out"          reassigned 1, problem

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -23,6 +25,7 @@ func (d *demo) operation(ctx context.Context) error {
 		return err
 	}
 	d.desk = desk
+	lifecycle(d.out, desk.Incidents().Machine())
 	d.clock.Set(d.day.Add(12 * time.Hour))
 	open := func(short string, impact, urgency int) (*operation.Incident, error) {
 		inc := &operation.Incident{ShortDescription: short, Impact: impact, Urgency: urgency,
@@ -172,10 +175,12 @@ func (d *demo) operation(ctx context.Context) error {
 		if inc.ReassignmentCount > 0 {
 			notes = append(notes, fmt.Sprintf("reassigned %d", inc.ReassignmentCount))
 		}
-		if n, err := holds(ctx, desk, id); err != nil {
+		reasons, err := holds(ctx, desk, id)
+		if err != nil {
 			return err
-		} else if n > 0 {
-			notes = append(notes, fmt.Sprintf("held %d", n))
+		}
+		if len(reasons) > 0 {
+			notes = append(notes, "held "+strings.Join(reasons, ", "))
 		}
 		if inc.ProblemID != "" {
 			notes = append(notes, "problem")
@@ -193,19 +198,43 @@ func (d *demo) operation(ctx context.Context) error {
 	return nil
 }
 
-// holds counts the times an incident was put on hold, from its event log.
-func holds(ctx context.Context, desk *operation.Desk, id string) (int, error) {
+// lifecycle prints a compiled lifecycle: each open state with the events it
+// accepts, then the final states.
+func lifecycle[T any](out io.Writer, m *itsm.Machine[T]) {
+	fmt.Fprintf(out, "%s lifecycle, from %s:\n", m.Kind(), m.Initial())
+	var final []string
+	for _, st := range m.States() {
+		if m.IsFinal(st) {
+			final = append(final, st)
+			continue
+		}
+		fmt.Fprintf(out, "  %-11s accepts %s\n", st, strings.Join(m.Available(st), ", "))
+	}
+	fmt.Fprintf(out, "  final: %s\n", strings.Join(final, ", "))
+}
+
+// holds lists the reasons an incident was put on hold, from its event log.
+func holds(ctx context.Context, desk *operation.Desk, id string) ([]string, error) {
 	evs, err := desk.Incidents().History(ctx, id)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var reasons []string
 	for _, e := range evs {
-		if e.Name == operation.EventHold {
-			n++
+		if e.Name != operation.EventHold {
+			continue
+		}
+		for _, c := range e.Changes {
+			if c.Field == "hold_reason" {
+				var r string
+				if err := json.Unmarshal([]byte(c.To), &r); err != nil {
+					return nil, err
+				}
+				reasons = append(reasons, r)
+			}
 		}
 	}
-	return n, nil
+	return reasons, nil
 }
 
 // script runs steps in order and stops at the first error.

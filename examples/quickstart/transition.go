@@ -81,8 +81,8 @@ func (d *demo) transition(ctx context.Context) error {
 	if !errors.As(err, &te) {
 		return fmt.Errorf("authorising an unassessed change should be refused, got %v", err)
 	}
-	fmt.Fprintf(d.out, "%s authorize refused (ErrInvalidTransition %t): guard %s\n", c.Number,
-		errors.Is(err, itsm.ErrInvalidTransition), te.Guard)
+	fmt.Fprintf(d.out, "%s %s refused in %s by guard %s: %s (ErrInvalidTransition %t)\n", te.Number, te.Event,
+		te.From, te.Guard, te.Reason, errors.Is(err, itsm.ErrInvalidTransition))
 	_, risk, err := changes.AssessRisk(d.rita, c.ID, map[string]string{
 		"outage": "partial", "tested": "yes", "backout": "yes", "done_before": "once"})
 	if err != nil {
