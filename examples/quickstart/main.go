@@ -76,18 +76,24 @@ type demo struct {
 
 // run tells the whole story on a fresh in-memory store and writes it to out.
 func run(ctx context.Context, out io.Writer, opts options) error {
+	store := memory.New()
+	defer store.Close()
+	return runOn(ctx, store, out, opts)
+}
+
+// runOn tells the story on store, which must be empty.
+func runOn(ctx context.Context, store *memory.Store, out io.Writer, opts options) error {
 	if opts.ChartPath == "" {
 		return fmt.Errorf("%w: a chart path is required", itsm.ErrInvalid)
 	}
 	day := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC) // a Monday
 	d := &demo{
 		out:   out,
-		store: memory.New(),
+		store: store,
 		clock: itsm.NewFakeClock(day.Add(9 * time.Hour)),
 		day:   day,
 		ciIDs: map[string]string{},
 	}
-	defer d.store.Close()
 	as := func(id string, roles []string, groups ...string) context.Context {
 		return itsm.WithActor(ctx, itsm.Actor{ID: id, Name: id, Roles: roles, Groups: groups})
 	}
