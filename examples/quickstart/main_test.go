@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage/memory"
 )
 
 // TestChartIsValidSVG runs the story and checks the chart file: it exists,
@@ -79,5 +80,54 @@ func TestRunRefusesBadOptions(t *testing.T) {
 				assert.ErrorIs(t, err, tc.is)
 			}
 		})
+	}
+}
+
+// TestStoryIsInTheLog checks that what the story prints happened: the
+// domain event log (not the text) holds each promised step.
+func TestStoryIsInTheLog(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	defer store.Close()
+	require.NoError(t, runOn(ctx, store, io.Discard, options{ChartPath: filepath.Join(t.TempDir(), "c.svg")}))
+	evs, err := store.ReadEvents(ctx, 0, 100_000)
+	require.NoError(t, err)
+
+	has := func(kind, name, field, to string) bool {
+		for _, e := range evs {
+			if e.Kind != kind || (name != "" && e.Name != name) {
+				continue
+			}
+			if field == "" {
+				return true
+			}
+			for _, c := range e.Changes {
+				if c.Field == field && (to == "" || c.To == to) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, tc := range []struct {
+		what                  string
+		kind, name, field, to string
+	}{
+		{"the service is published in the portfolio", "portfolio_service", "publish", "", ""},
+		{"the catalogue service is chartered", "service", "charter", "", ""},
+		{"CIs are related", "ci_relationship", "create", "", ""},
+		{"the change is approved", "change", "", "approval", `"approved"`},
+		{"the change closes successfully", "change", "close", "review_outcome", `"successful"`},
+		{"a major incident is accepted", "incident", "", "major", "true"},
+		{"an incident is reopened", "incident", "reopen", "", ""},
+		{"an incident waits for its caller", "incident", "hold", "hold_reason", `"awaiting_caller"`},
+		{"an incident is reassigned", "incident", "", "reassignment_count", "1"},
+		{"a known error is published", "known_error", "", "", ""},
+		{"an incident is linked to the problem", "incident", "", "problem_id", ""},
+		{"an SLA clock breaches", "task_sla", "", "has_breached", "true"},
+		{"the CSI item is approved", "improvement", "approve", "", ""},
+		{"the objective's measures are refreshed", "business_objective", "", "measures", ""},
+	} {
+		assert.True(t, has(tc.kind, tc.name, tc.field, tc.to), tc.what)
 	}
 }
