@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -67,61 +68,58 @@ func TestEndToEndInChromium(t *testing.T) {
 		require.NoError(t, err, sel)
 		return strings.TrimSpace(s)
 	}
+	// submit clicks a button that posts a form and waits for the page the
+	// post leads to (after its redirect), checking the page's status: the
+	// incident page before and after a click look alike, so waiting for an
+	// element would race with the navigation.
+	submit := func(step, button string, status int) {
+		t.Helper()
+		res, err := chromedp.RunResponse(bctx, chromedp.Click(chromedp.CSS(button)))
+		require.NoError(t, err, step)
+		require.Equal(t, int64(status), res.Status, step)
+	}
 	login := func(user string) {
 		t.Helper()
-		do("login as "+user,
-			chromedp.Navigate(ts.URL+"/login"),
-			chromedp.WaitVisible(chromedp.ID("user")),
-			chromedp.SetValue(chromedp.ID("user"), user),
-			chromedp.Click(chromedp.ID("login")),
-			chromedp.WaitVisible(chromedp.ID("me")),
-		)
+		do("login page", chromedp.Navigate(ts.URL+"/login"), chromedp.WaitVisible(chromedp.ID("user")),
+			chromedp.SetValue(chromedp.ID("user"), user))
+		submit("login as "+user, "#login", http.StatusOK)
 	}
 
 	// Carl raises an incident; the empty form comes back with the problem
 	// next to the field.
 	login("carl")
 	assert.Contains(t, read("#me"), "Carl Caller")
-	do("empty form",
-		chromedp.Navigate(ts.URL+"/incidents/new"),
-		chromedp.WaitVisible(chromedp.ID("short_description")),
-		chromedp.Click(chromedp.ID("submit")),
-		chromedp.WaitVisible(chromedp.CSS(".field-error")),
-	)
+	do("incident form", chromedp.Navigate(ts.URL+"/incidents/new"), chromedp.WaitVisible(chromedp.ID("short_description")))
+	submit("empty form", "#submit", http.StatusUnprocessableEntity)
 	assert.Contains(t, read(".field-error"), "say in a few words")
-	do("raise",
+	do("fill the form",
 		chromedp.SendKeys(chromedp.ID("short_description"), "Printer on floor 3 prints blank pages"),
 		chromedp.SetValue(chromedp.ID("impact"), "2"),
 		chromedp.SetValue(chromedp.ID("urgency"), "2"),
-		chromedp.Click(chromedp.ID("submit")),
-		chromedp.WaitVisible(chromedp.ID("number")),
 	)
+	submit("raise", "#submit", http.StatusOK)
 	number := read("#number")
 	assert.Regexp(t, `^INC\d{7}$`, number)
 	assert.Equal(t, operation.StateNew, read("#state"))
 
 	// Ann finds it in her queue, takes it and resolves it.
 	clock.Advance(30 * time.Minute)
-	do("log out", chromedp.Click(chromedp.CSS("header form button")), chromedp.WaitVisible(chromedp.ID("user")))
+	submit("log out", "header form button", http.StatusOK)
 	login("ann")
 	do("queue", chromedp.Navigate(ts.URL+"/queue"), chromedp.WaitVisible(chromedp.ID("unassigned")))
 	assert.Contains(t, read("#unassigned"), "Printer on floor 3")
-	do("take",
-		chromedp.Click(chromedp.Search(`//table[@id="unassigned"]//a[text()="`+number+`"]`)),
-		chromedp.WaitVisible(chromedp.ID("take")),
-		chromedp.Click(chromedp.ID("take")),
-		chromedp.WaitVisible(chromedp.ID("assignment")),
-	)
+	_, err = chromedp.RunResponse(bctx, chromedp.Click(chromedp.Search(`//table[@id="unassigned"]//a[text()="`+number+`"]`)))
+	require.NoError(t, err, "open the incident from the queue")
+	submit("take", "#take", http.StatusOK)
 	assert.Equal(t, operation.StateInProgress, read("#state"))
 	assert.Contains(t, read("#assignment"), "Ann Agent")
 
 	clock.Advance(90 * time.Minute)
-	do("resolve",
+	do("resolution",
 		chromedp.SetValue(chromedp.ID("resolution_code"), operation.ResolvedPermanently),
 		chromedp.SendKeys(chromedp.ID("resolution_notes"), "Replaced the toner cartridge"),
-		chromedp.Click(chromedp.ID("resolve")),
-		chromedp.WaitVisible(chromedp.ID("resolution")),
 	)
+	submit("resolve", "#resolve", http.StatusOK)
 	assert.Equal(t, operation.StateResolved, read("#state"))
 	assert.Contains(t, read("#resolution"), "Replaced the toner cartridge")
 
