@@ -553,9 +553,12 @@ func TestConcurrentUse(t *testing.T) {
 	d := newDesk(t)
 	const workers, each = 6, 8
 	errs := make(chan error, workers)
+	browsers := make([]*browser, workers)
 	for w := range workers {
+		browsers[w] = d.as([]string{"carl", "ann", "cora"}[w%3]) // log in before the goroutines: require stops only the test goroutine
+	}
+	for w, b := range browsers {
 		go func() {
-			b := d.as([]string{"carl", "ann", "cora"}[w%3])
 			var err error
 			for i := range each {
 				var r response
