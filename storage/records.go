@@ -15,6 +15,11 @@ type Command struct {
 	// Reason is recorded on the event (a hold reason, an override's
 	// justification, a rejection comment).
 	Reason string
+	// Action names what Change authorises, for field edits narrower than
+	// itsm.ActionUpdate ("comment", "work_note", "approve"); the event is
+	// still an "update". Empty means itsm.ActionUpdate. Fire authorises the
+	// lifecycle event and ignores it.
+	Action string
 	// At, when set, is the occurrence time of a backdated write. Only
 	// actors allowed itsm.ActionImport may set it; it must not lie before
 	// the record's newest event nor after the clock's now.
@@ -178,11 +183,11 @@ func (r *Records[T, P]) CreateTx(ctx context.Context, tx Tx, rec P, cmd Command)
 	return r.write(ctx, tx, rec, itsm.Event{Name: itsm.EventCreate, To: m.State}, changes, now, at, cmd)
 }
 
-// Fire applies a lifecycle event to the record: mutate (may be nil) first
-// sets the fields the event needs (a resolution code, a hold reason), then
-// the actor is authorised for the event, the lifecycle decides (guards see
-// the mutated record), the effects run, and the record and its event are
-// written together. A refusal writes nothing. On a version conflict with a
+// Fire applies a lifecycle event to the record: the actor is authorised for
+// the event on the stored record, mutate (may be nil) sets the fields the
+// event needs (a resolution code, a hold reason), the lifecycle decides
+// (guards see the mutated record), the effects run, and the record and its
+// event are written together. A refusal writes nothing. On a version conflict with a
 // concurrent writer it re-reads and tries again (RecordsConfig.Retries).
 func (r *Records[T, P]) Fire(ctx context.Context, id, event string, cmd Command, mutate func(P) error) (P, error) {
 	return r.retry(ctx, func(tx Tx) (P, error) { return r.FireTx(ctx, tx, id, event, cmd, mutate) })
@@ -226,6 +231,18 @@ func (r *Records[T, P]) change(ctx context.Context, tx Tx, id, event string, cmd
 	if err := r.machine.CheckState(from); err != nil {
 		return nil, err
 	}
+	// Authorise on the record as stored, before the mutation runs, so that a
+	// refused actor learns nothing from the command's validation.
+	action := event
+	if event == "" {
+		action = cmd.Action
+		if action == "" {
+			action = itsm.ActionUpdate
+		}
+	}
+	if err := itsm.Authorize(ctx, r.cfg.Authorizer, kind, action, rec); err != nil {
+		return nil, err
+	}
 	if mutate != nil {
 		if err := mutate(rec); err != nil {
 			return nil, err
@@ -233,13 +250,6 @@ func (r *Records[T, P]) change(ctx context.Context, tx Tx, id, event string, cmd
 		if m.ID != id || m.Version != before.Version || m.State != from {
 			return nil, itsm.Invalidf("%s %s: a mutation may not change id, version or state", kind, id)
 		}
-	}
-	action := event
-	if event == "" {
-		action = itsm.ActionUpdate
-	}
-	if err := itsm.Authorize(ctx, r.cfg.Authorizer, kind, action, rec); err != nil {
-		return nil, err
 	}
 	now, at, err := r.times(ctx, cmd, m.UpdatedAt)
 	if err != nil {

@@ -345,3 +345,30 @@ func TestNewRecordsRejectsMismatch(t *testing.T) {
 	_, err = storage.NewRecords[ticket](nil, coll, m, storage.RecordsConfig{})
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
 }
+
+func TestRecordsAuthoriseBeforeTheMutationAndByCommandAction(t *testing.T) {
+	f := newFixture(t)
+	tk := &ticket{Title: "secret group"}
+	require.NoError(t, f.records.Create(as(agent), tk, storage.Command{}))
+
+	ran := false
+	_, err := f.records.Change(as(caller), tk.ID, storage.Command{}, func(*ticket) error {
+		ran = true
+		return itsm.Invalidf("assignee is not a member of group secret_ops")
+	})
+	require.ErrorIs(t, err, itsm.ErrForbidden, "a refused actor gets forbidden, not the mutation's validation")
+	assert.False(t, ran, "the mutation does not run for a refused actor")
+
+	// A narrower action than update can be granted on its own.
+	az := itsm.NewRoleAuthorizer().Grant("caller", "ticket:comment")
+	recs, err := storage.NewRecords(f.store, f.records.Collection(), f.records.Machine(), storage.RecordsConfig{Authorizer: az, Clock: f.clock})
+	require.NoError(t, err)
+	_, err = recs.Change(as(caller), tk.ID, storage.Command{}, func(x *ticket) error { x.Counter = 9; return nil })
+	require.ErrorIs(t, err, itsm.ErrForbidden)
+	got, err := recs.Change(as(caller), tk.ID, storage.Command{Action: "comment"}, func(x *ticket) error { x.Title = "secret group (caller commented)"; return nil })
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), got.Version)
+	evs, err := recs.History(context.Background(), tk.ID)
+	require.NoError(t, err)
+	assert.Equal(t, itsm.EventUpdate, evs[1].Name, "the event is still an update")
+}
