@@ -172,6 +172,24 @@ func (c *Collection[T, P]) Query(ctx context.Context, qr Querier, q Query) ([]P,
 	return out, page.Next, nil
 }
 
+// All runs q page by page (q.Limit is the page size) and returns every
+// matching record, for the bounded sets a command needs whole: a release's
+// deployments, the windows over a period.
+func (c *Collection[T, P]) All(ctx context.Context, qr Querier, q Query) ([]P, error) {
+	var out []P
+	for {
+		page, next, err := c.Query(ctx, qr, q)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if next == "" {
+			return out, nil
+		}
+		q.Cursor = next
+	}
+}
+
 // Put writes rec at Version+1, expecting the stored version to be
 // rec.Version (0 for a new record), and advances rec.Version on success.
 func (c *Collection[T, P]) Put(ctx context.Context, tx Tx, rec P) error {

@@ -109,6 +109,14 @@ func (r *Records[T, P]) Query(ctx context.Context, q Query) ([]P, string, error)
 	return r.coll.Query(ctx, r.backend, q)
 }
 
+// All runs a query on the kind page by page and returns every match.
+func (r *Records[T, P]) All(ctx context.Context, q Query) ([]P, error) {
+	if ctx == nil {
+		return nil, itsm.Invalidf("%s: nil context", r.coll.Kind())
+	}
+	return r.coll.All(ctx, r.backend, q)
+}
+
 // History returns the record's events, oldest first.
 func (r *Records[T, P]) History(ctx context.Context, id string) ([]itsm.Event, error) {
 	if ctx == nil {

@@ -372,3 +372,20 @@ func TestRecordsAuthoriseBeforeTheMutationAndByCommandAction(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, itsm.EventUpdate, evs[1].Name, "the event is still an update")
 }
+
+func TestRecordsAllReadsEveryPage(t *testing.T) {
+	f := newFixture(t)
+	for i := range 7 {
+		require.NoError(t, f.records.Create(as(agent), &ticket{Title: fmt.Sprint("t", i), Priority: int64(i % 3)}, storage.Command{}))
+	}
+	all, err := f.records.All(context.Background(), storage.Query{
+		Filters: []storage.Filter{storage.Eq("state", storage.String("new"))},
+		Sort:    []storage.Sort{{Field: "priority"}}, Limit: 2})
+	require.NoError(t, err)
+	require.Len(t, all, 7)
+	for i := 1; i < len(all); i++ {
+		assert.LessOrEqual(t, all[i-1].Priority, all[i].Priority)
+	}
+	_, err = f.records.All(context.Background(), storage.Query{Filters: []storage.Filter{storage.Eq("nope", storage.Int(1))}})
+	assert.ErrorIs(t, err, itsm.ErrInvalid)
+}

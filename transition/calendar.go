@@ -136,18 +136,7 @@ func (m *Changes) Windows(ctx context.Context, kind string, from, to time.Time, 
 		storage.In("service_id", svc...),
 		storage.Lt("start", storage.Time(to)), storage.Gt("end", storage.Time(from)),
 	}, Sort: []storage.Sort{{Field: "start"}}, Limit: storage.MaxLimit}
-	var out []*ChangeWindow
-	for {
-		page, next, err := m.windows.Query(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, page...)
-		if next == "" {
-			return out, nil
-		}
-		q.Cursor = next
-	}
+	return m.windows.All(ctx, q)
 }
 
 func (c *Change) windowServices() []string {

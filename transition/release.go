@@ -382,16 +382,5 @@ func (r *Releases) FireDeployment(ctx context.Context, id, event string, cmd sto
 func (r *Releases) Deployments(ctx context.Context, releaseID string) ([]*Deployment, error) {
 	q := storage.Query{Filters: []storage.Filter{storage.Eq("release_id", storage.String(releaseID))},
 		Sort: []storage.Sort{{Field: "created_at"}}, Limit: storage.MaxLimit}
-	var out []*Deployment
-	for {
-		page, next, err := r.deployments.Query(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, page...)
-		if next == "" {
-			return out, nil
-		}
-		q.Cursor = next
-	}
+	return r.deployments.All(ctx, q)
 }
