@@ -6,10 +6,13 @@
 //     (AgreementType): the records it applies to (kind, priorities, services,
 //     assignment groups), the business-time target per priority for a
 //     Metric (Response or Resolution), the business calendar it runs on
-//     (package design/calendar), the states that pause it (DefaultPause: on
-//     hold awaiting the caller or a vendor), the states that stop or cancel
-//     it, whether a reopen resumes or resets it, and its warning thresholds
-//     (DefaultWarnings: 50, 75 and 90 %).
+//     (package design/calendar), the states that pause a resolution clock
+//     (DefaultPause: on hold awaiting the caller or a vendor), the states
+//     that stop or cancel it, whether a reopen resumes or resets it, and its
+//     warning thresholds (DefaultWarnings: 50, 75 and 90 %). A response
+//     clock never pauses: it stops at the first response, by default the
+//     first of work starting, a comment to the caller and assignment to a
+//     person (DefaultRespondOn).
 //   - Engine runs one Clock (record kind "task_sla", ServiceNow's name) per
 //     record and definition. Engine.Sync consumes the domain event log from a
 //     checkpoint kept in the store and replays each touched record's

@@ -448,15 +448,23 @@ func roundUp(t time.Time) time.Time {
 }
 
 // replay computes a definition's clock from a record's history.
+//
+// A Response clock completes at the first response (a stop state or one of
+// the definition's RespondOn signals) and only once: after a response it
+// neither reopens nor starts again.
 func replay(d *Definition, cal *calendar.Calendar, hist []itsm.Event) (timeline, error) {
 	var tl timeline
+	response := d.Metric == Response
+	answered := false
 	for _, ev := range hist {
 		applyChanges(&tl.subject, ev)
 		at := ev.At
 		tl.lastAt, tl.number = at, ev.Number
 		s := tl.subject
 		target, applies := d.target(s)
-		stop := slices.Contains(d.StopStates, s.state)
+		stop := slices.Contains(d.StopStates, s.state) || response && d.responded(s)
+		wasAnswered := answered
+		answered = answered || response && stop
 		cancel := slices.Contains(d.CancelStates, s.state)
 		pause := d.paused(s)
 		closeSegment := func() error {
@@ -490,7 +498,7 @@ func replay(d *Definition, cal *calendar.Calendar, hist []itsm.Event) (timeline,
 		}
 		switch tl.stage {
 		case "", StageCanceled:
-			if applies && !stop && !cancel {
+			if applies && !stop && !cancel && !wasAnswered {
 				if tl.started {
 					tl.resets++
 				}
@@ -521,7 +529,7 @@ func replay(d *Definition, cal *calendar.Calendar, hist []itsm.Event) (timeline,
 				tl.target = target // a new priority brings its own target
 			}
 		case StageCompleted:
-			if applies && !stop && !cancel {
+			if applies && !stop && !cancel && !response {
 				if d.ResetOnReopen {
 					tl.resets++
 					tl.elapsedBefore, tl.start, tl.breached, tl.breachedAt = 0, at, false, time.Time{}
@@ -539,8 +547,15 @@ func applyChanges(s *subject, ev itsm.Event) {
 	if ev.To != "" {
 		s.state = ev.To
 	}
+	s.commented, s.assigned = false, false
 	for _, c := range ev.Changes {
 		switch c.Field {
+		case "caller_id":
+			s.caller = jsonString(c.To)
+		case "assigned_to":
+			s.assigned = jsonString(c.To) != ""
+		case "comments":
+			s.commented = commentedByOther(c, ev.Actor, s.caller)
 		case "priority":
 			s.priority = jsonInt(c.To)
 		case "service_id":
@@ -551,6 +566,32 @@ func applyChanges(s *subject, ev itsm.Event) {
 			s.holdReason = jsonString(c.To)
 		}
 	}
+}
+
+// commentedByOther reports whether a change of the comments field adds a
+// note by someone other than the caller. Notes carry their author (the
+// event's actor when they do not), so a history imported by a migration
+// actor reads as the live one.
+func commentedByOther(c itsm.Change, actor, caller string) bool {
+	type note struct {
+		Author string `json:"author"`
+	}
+	var before, after []note
+	if json.Unmarshal([]byte(c.To), &after) != nil {
+		return false
+	}
+	if c.From != "" && json.Unmarshal([]byte(c.From), &before) != nil {
+		return false
+	}
+	for _, n := range after[min(len(before), len(after)):] {
+		if n.Author == "" {
+			n.Author = actor
+		}
+		if n.Author != caller {
+			return true
+		}
+	}
+	return false
 }
 
 func jsonString(raw string) string {

@@ -26,6 +26,17 @@ type incident struct {
 	AssignmentGroup  string `json:"assignment_group,omitempty"`
 	HoldReason       string `json:"hold_reason,omitempty"`
 	Major            bool   `json:"major,omitempty"`
+	CallerID         string `json:"caller_id,omitempty"`
+	AssignedTo       string `json:"assigned_to,omitempty"`
+	Comments         []note `json:"comments,omitempty"`
+	WorkNotes        []note `json:"work_notes,omitempty"`
+}
+
+// note is a journal entry of the fixture's incident, as operation.Note.
+type note struct {
+	At     time.Time `json:"at"`
+	Author string    `json:"author"`
+	Text   string    `json:"text"`
 }
 
 var (
@@ -351,6 +362,15 @@ func TestDefinitionRefusals(t *testing.T) {
 		{"no kind", mod(func(d *design.Definition) { d.Kind = "" }), "kind"},
 		{"empty group", mod(func(d *design.Definition) { d.Groups = []string{""} }), "groups"},
 		{"pause on a stop state", mod(func(d *design.Definition) { d.Pause = []design.PauseRule{{State: "resolved"}} }), "pause[0]"},
+		{"response with its own pause", mod(func(d *design.Definition) {
+			d.Metric, d.Pause = design.Response, []design.PauseRule{{State: "on_hold"}}
+		}), "pause"},
+		{"unknown response signal", mod(func(d *design.Definition) {
+			d.Metric, d.RespondOn = design.Response, []design.ResponseSignal{"smoke"}
+		}), "respond_on[0]"},
+		{"resolution with response signals", mod(func(d *design.Definition) {
+			d.RespondOn = []design.ResponseSignal{design.RespondComment}
+		}), "respond_on"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

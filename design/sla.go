@@ -23,8 +23,9 @@ const (
 // Metric is what a definition measures.
 type Metric string
 
-// The metrics: time to respond (the record leaves "new") and time to
-// resolve (the record is resolved or closed).
+// The metrics: time to respond (the first response to the caller, see
+// Definition.RespondOn) and time to resolve (the record is resolved or
+// closed).
 const (
 	Response   Metric = "response"
 	Resolution Metric = "resolution"
@@ -38,8 +39,31 @@ type PauseRule struct {
 }
 
 // DefaultPause pauses on hold while awaiting the caller or a vendor, as
-// ServiceNow and Jira Service Management do by default.
+// ServiceNow and Jira Service Management do by default. It applies to
+// Resolution clocks; a Response clock never pauses.
 var DefaultPause = []PauseRule{{State: "on_hold", HoldReasons: []string{"awaiting_caller", "awaiting_vendor"}}}
+
+// ResponseSignal names a change of a record, other than a state change,
+// that is a first response to the caller and so stops a Response clock.
+type ResponseSignal string
+
+// The response signals the engine reads from the domain events.
+const (
+	// RespondComment: a comment visible to the caller (a note added to the
+	// record's "comments" field) written by someone other than the caller
+	// ("caller_id"). Internal work notes do not count.
+	RespondComment ResponseSignal = "comment"
+	// RespondAssignee: the record is assigned to a person ("assigned_to"
+	// becomes non-empty); assignment to a group alone does not count.
+	RespondAssignee ResponseSignal = "assignee"
+)
+
+// DefaultRespondOn are the signals that stop a Response clock besides its
+// stop states: the first comment to the caller and the assignment to a
+// person. With the default stop states (every state but "new"), a Response
+// clock stops at the first of: work starting (the record leaving New), the
+// first comment visible to the caller, and assignment to a person.
+var DefaultRespondOn = []ResponseSignal{RespondComment, RespondAssignee}
 
 // DefaultWarnings are the percentages of the target at which a clock warns.
 var DefaultWarnings = []int{50, 75, 90}
@@ -68,11 +92,21 @@ type Definition struct {
 	// StopStates complete the clock; by default every state but "new" for
 	// Response, and "resolved" and "closed" for Resolution.
 	StopStates []string `json:"stop_states,omitempty"`
+	// RespondOn lists the signals besides StopStates that complete a
+	// Response clock (the first response to the caller); nil means
+	// DefaultRespondOn, an empty non-nil slice leaves the stop states
+	// alone. A Response clock completes once: a first response is not
+	// given twice, so it neither reopens nor starts after one. Resolution
+	// definitions take no signals.
+	RespondOn []ResponseSignal `json:"respond_on,omitempty"`
 	// CancelStates cancel the clock; by default "canceled".
 	CancelStates []string `json:"cancel_states,omitempty"`
-	// Pause holds the pause rules; nil means DefaultPause for Resolution
-	// and none for Response (whose default stop states include on hold); an
-	// empty non-nil slice never pauses.
+	// Pause holds the pause rules of a Resolution clock; nil means
+	// DefaultPause, an empty non-nil slice never pauses. A Response clock
+	// stops at the first response and never pauses: its Pause may be nil,
+	// empty or DefaultPause (all meaning no pause, so one set of defaults
+	// serves both metrics), and other rules are refused as they would never
+	// apply.
 	Pause         []PauseRule `json:"pause,omitempty"`
 	ResetOnReopen bool        `json:"reset_on_reopen,omitempty"`
 	// Warnings are percentages of the target, ascending within 1..99; nil
@@ -102,10 +136,26 @@ func (d Definition) normalize(calendars map[string]bool) (Definition, error) {
 		if d.StopStates == nil {
 			d.StopStates = []string{"in_progress", "on_hold", "resolved", "closed"}
 		}
+		if d.RespondOn == nil {
+			d.RespondOn = DefaultRespondOn
+		}
+		for i, r := range d.RespondOn {
+			if r != RespondComment && r != RespondAssignee {
+				verr.Add(fmt.Sprintf("respond_on[%d]", i), fmt.Sprintf("%q is not %q or %q", r, RespondComment, RespondAssignee))
+			}
+		}
+		if len(d.Pause) > 0 && !slices.EqualFunc(d.Pause, DefaultPause, equalRule) {
+			verr.Add("pause", "a response clock stops at the first response and never pauses; leave pause empty")
+		}
+		d.Pause = []PauseRule{}
 	case Resolution:
 		if d.StopStates == nil {
 			d.StopStates = []string{"resolved", "closed"}
 		}
+		if len(d.RespondOn) > 0 {
+			verr.Add("respond_on", "only a response definition stops on a response")
+		}
+		d.RespondOn = nil
 	default:
 		verr.Add("metric", fmt.Sprintf("%q is not response or resolution", d.Metric))
 	}
@@ -152,9 +202,6 @@ func (d Definition) normalize(calendars map[string]bool) (Definition, error) {
 	}
 	if d.Pause == nil {
 		d.Pause = DefaultPause
-		if d.Metric == Response {
-			d.Pause = []PauseRule{} // leaving "new" for on hold answers the caller
-		}
 	}
 	for i, r := range d.Pause {
 		if r.State == "" {
@@ -179,10 +226,24 @@ func (d Definition) normalize(calendars map[string]bool) (Definition, error) {
 	return d, verr.Err()
 }
 
+func equalRule(a, b PauseRule) bool {
+	return a.State == b.State && slices.Equal(a.HoldReasons, b.HoldReasons)
+}
+
 // subject is what the engine knows of a record from its events.
 type subject struct {
-	state, service, group, holdReason string
-	priority                          int
+	state, service, group, holdReason, caller string
+	priority                                  int
+	// commented and assigned say whether the last event added a comment by
+	// someone other than the caller, and assigned the record to a person.
+	commented, assigned bool
+}
+
+// responded reports whether the subject's last event carries one of the
+// definition's response signals.
+func (d *Definition) responded(s subject) bool {
+	return s.commented && slices.Contains(d.RespondOn, RespondComment) ||
+		s.assigned && slices.Contains(d.RespondOn, RespondAssignee)
 }
 
 // target returns the definition's target for the subject, and false when
