@@ -483,11 +483,19 @@ func (c *Catalogue) ServicesIn(ctx context.Context, state string, limit int, cur
 		Sort: []storage.Sort{{Field: "name"}}, Limit: limit, Cursor: cursor})
 }
 
-// PublishedItems lists the orderable items of a category by name.
+// PublishedItems lists the published items of a category by name, one
+// page at a time; an empty category lists every published item by
+// category, then name. Both run on an index (state, category, name). An
+// item is orderable when Orderable also finds its service in the
+// catalogue.
 func (c *Catalogue) PublishedItems(ctx context.Context, category string, limit int, cursor string) ([]*CatalogItem, string, error) {
-	return c.items.Query(ctx, storage.Query{Filters: []storage.Filter{
-		storage.Eq("state", storage.String(Published)), storage.Eq("category", storage.String(category))},
-		Sort: []storage.Sort{{Field: "name"}}, Limit: limit, Cursor: cursor})
+	q := storage.Query{Filters: []storage.Filter{storage.Eq("state", storage.String(Published))},
+		Sort: []storage.Sort{{Field: "category"}, {Field: "name"}}, Limit: limit, Cursor: cursor}
+	if category != "" {
+		q.Filters = append(q.Filters, storage.Eq("category", storage.String(category)))
+		q.Sort = []storage.Sort{{Field: "name"}}
+	}
+	return c.items.Query(ctx, q)
 }
 
 // The getters below are what the operation pillar reads when it raises a

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pillars-itsm/pillars/design"
 	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/operation"
 	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/storage/memory"
 )
@@ -186,4 +187,61 @@ func TestCatalogueRefusalsWriteNothing(t *testing.T) {
 	after, err := store.ReadEvents(context.Background(), 0, 1000)
 	require.NoError(t, err)
 	assert.Equal(t, before, after)
+}
+
+// The operation pillar reads the catalogue through its Catalog interface;
+// *design.Catalogue must satisfy it as it is.
+var _ operation.Catalog = (*design.Catalogue)(nil)
+
+// An empty category lists every published item, by category and name, a
+// page at a time; a category narrows the list; drafts never show.
+func TestPublishedItemsAllCategories(t *testing.T) {
+	c, _ := newCatalogue(t)
+	ctx := as(agent)
+	svc := &design.Service{Name: "Workplace", Type: design.BusinessService, Owner: "olga", SupportGroup: "desktop", Criticality: 3}
+	require.NoError(t, c.Services().Create(ctx, svc, storage.Command{}))
+	for _, it := range []struct {
+		name, category string
+		publish        bool
+	}{{"Mouse", "hardware", true}, {"Laptop", "hardware", true}, {"Office", "software", true},
+		{"Desk", "furniture", true}, {"Chair", "furniture", false}, {"Editor", "software", true}} {
+		item := laptopItem(svc.ID)
+		item.Name, item.Category = it.name, it.category
+		require.NoError(t, c.AddItem(ctx, item, storage.Command{}))
+		if it.publish {
+			_, err := c.Items().Fire(ctx, item.ID, "publish", storage.Command{}, nil)
+			require.NoError(t, err)
+		}
+	}
+	names := func(category string, limit int) []string {
+		var out []string
+		cursor := ""
+		for {
+			items, next, err := c.PublishedItems(context.Background(), category, limit, cursor)
+			require.NoError(t, err)
+			require.LessOrEqual(t, len(items), limit)
+			for _, it := range items {
+				out = append(out, it.Category+"/"+it.Name)
+			}
+			if next == "" {
+				return out
+			}
+			cursor = next
+		}
+	}
+	all := []string{"furniture/Desk", "hardware/Laptop", "hardware/Mouse", "software/Editor", "software/Office"}
+	for _, tc := range []struct {
+		category string
+		limit    int
+		want     []string
+	}{
+		{"", 2, all}, {"", 100, all}, {"hardware", 1, []string{"hardware/Laptop", "hardware/Mouse"}},
+		{"furniture", 10, []string{"furniture/Desk"}}, {"toys", 10, nil},
+	} {
+		assert.Equal(t, tc.want, names(tc.category, tc.limit), "category %q limit %d", tc.category, tc.limit)
+	}
+	_, _, err := c.PublishedItems(context.Background(), "", 10, "not-a-cursor")
+	assert.ErrorIs(t, err, itsm.ErrInvalid)
+	_, _, err = c.PublishedItems(context.Background(), "", -1, "")
+	assert.ErrorIs(t, err, itsm.ErrInvalid)
 }
