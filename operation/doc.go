@@ -39,12 +39,17 @@
 //
 // # Service requests (REQ) and fulfilment tasks (SCTASK)
 //
-// SubmitRequest reads the CatalogItem through the host's Catalog (the design
-// pillar), waits for approval when the item needs it (ApproveRequest,
-// RejectRequest; the requester cannot approve their own request), spawns
-// RequestTask records, and closes the request (closed_complete or
-// closed_incomplete) when its last task closes (CompleteTask,
-// CloseTaskIncomplete). CancelRequest skips the open tasks.
+// SubmitRequest orders a catalogue item through the host's Catalog (plain
+// getters the design pillar's *design.Catalogue satisfies as it is): the
+// requester's answers travel as Request.Variables and are validated by the
+// catalogue (its *itsm.ValidationError, per field, and nothing written when
+// refused); the item's tasks are copied into Request.Plan. The request waits
+// for approval when the item needs it (ApproveRequest, RejectRequest; the
+// requester cannot approve their own request), then runs its RequestTask
+// records stage by stage in the item's order (tasks of one order in
+// parallel, the next order once they are closed), and closes
+// (closed_complete or closed_incomplete) when its last stage closes
+// (CompleteTask, CloseTaskIncomplete). CancelRequest skips the open tasks.
 //
 // # Events and alerts (ALR)
 //

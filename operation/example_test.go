@@ -92,8 +92,8 @@ func Example() {
 func ExampleDesk_SubmitRequest() {
 	ctx := context.Background()
 	desk, err := operation.New(ctx, memory.New(), operation.Config{Catalog: catalog{
-		"laptop": {ID: "laptop", Name: "Laptop", Active: true, ApprovalGroup: "managers",
-			Tasks: []operation.TaskTemplate{{ShortDescription: "Order"}, {ShortDescription: "Deliver"}}}}})
+		"laptop": {group: "managers", approvals: 1, tasks: []task{{"Order", "", 1}, {"Deliver", "", 1}},
+			fields: map[string]bool{"model": true}}}})
 	if err != nil {
 		panic(err)
 	}
@@ -101,7 +101,13 @@ func ExampleDesk_SubmitRequest() {
 	mia := itsm.WithActor(ctx, itsm.Actor{ID: "mia", Roles: []string{"approver"}, Groups: []string{"managers"}})
 	ann := itsm.WithActor(ctx, itsm.Actor{ID: "ann", Roles: []string{"agent"}})
 
-	req := &operation.Request{CatalogItemID: "laptop"}
+	err = desk.SubmitRequest(carl, &operation.Request{CatalogItemID: "laptop"}, storage.Command{})
+	var ve *itsm.ValidationError
+	if errors.As(err, &ve) {
+		fmt.Println("refused:", ve.Fields["variables.model"])
+	}
+	req := &operation.Request{CatalogItemID: "laptop", ShortDescription: "Laptop",
+		Variables: map[string]string{"model": "14-inch"}}
 	if err := desk.SubmitRequest(carl, req, storage.Command{}); err != nil {
 		panic(err)
 	}
@@ -118,6 +124,7 @@ func ExampleDesk_SubmitRequest() {
 	got, _ = desk.Requests().Get(ctx, req.ID)
 	fmt.Println(got.State)
 	// Output:
+	// refused: is required
 	// REQ0000001 awaiting_approval
 	// own approval forbidden: true
 	// in_fulfillment 2 tasks

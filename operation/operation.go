@@ -74,33 +74,30 @@ type Notifier interface {
 	Notify(ctx context.Context, n Notification) error
 }
 
-// CatalogItem is what a service request needs to know about the catalogue
-// item it orders. The design pillar's service catalogue provides it through
-// Catalog.
-type CatalogItem struct {
-	ID        string
-	Name      string
-	ServiceID string
-	Active    bool
-	// ApprovalGroup, when set, is the group whose members approve requests
-	// for the item; RequiredApprovals of them must approve (default 1).
-	ApprovalGroup     string
-	RequiredApprovals int
-	// Tasks are the fulfilment tasks spawned once the request is approved
-	// (or at once when no approval is needed), in order.
-	Tasks []TaskTemplate
-}
-
-// TaskTemplate describes one fulfilment task of a catalogue item.
-type TaskTemplate struct {
-	ShortDescription string
-	AssignmentGroup  string
-}
-
-// Catalog reads catalogue items. The design pillar implements it; it
-// returns an error matching itsm.ErrNotFound for an unknown item.
+// Catalog is what a service request reads from the service catalogue: plain
+// getters keyed by catalogue item id, so the design pillar's
+// *design.Catalogue satisfies it as it is, without operation importing it.
+// Each returns an error matching itsm.ErrNotFound for an unknown item.
 type Catalog interface {
-	CatalogItem(ctx context.Context, id string) (CatalogItem, error)
+	// Orderable returns nil when the item may be ordered now, and an error
+	// matching itsm.ErrInvalid naming the reason otherwise (retired item,
+	// service out of the catalogue).
+	Orderable(ctx context.Context, itemID string) error
+	// ValidateOrder checks the requester's answers (the request's
+	// variables) against the item's form. It refuses with an
+	// *itsm.ValidationError whose Fields name each problem as
+	// "variables.<name>".
+	ValidateOrder(ctx context.Context, itemID string, values map[string]string) error
+	// ItemApprovals returns the group whose members approve orders of the
+	// item and how many of them must approve; count 0 means no approval.
+	ItemApprovals(ctx context.Context, itemID string) (group string, count int, err error)
+	// ItemService returns the service (and offering, if any) the item
+	// belongs to.
+	ItemService(ctx context.Context, itemID string) (serviceID, offeringID string, err error)
+	// ItemTasks returns the fulfilment tasks an order creates as parallel
+	// slices sorted by order: tasks of one order run in parallel, a later
+	// order starts when every task of the earlier ones is closed.
+	ItemTasks(ctx context.Context, itemID string) (names, groups []string, orders []int, err error)
 }
 
 // CMDB is what alert correlation needs from the configuration management

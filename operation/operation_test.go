@@ -64,15 +64,78 @@ func (n *notifier) topics() []string {
 	return out
 }
 
-// catalog is a Catalog from a map.
-type catalog map[string]operation.CatalogItem
+// item is a catalogue item of the fake catalogue.
+type item struct {
+	service, offering string
+	retired           bool
+	group             string // approver group
+	approvals         int    // 0: none needed
+	tasks             []task
+	fields            map[string]bool // form field name -> required
+}
 
-func (c catalog) CatalogItem(_ context.Context, id string) (operation.CatalogItem, error) {
+type task struct {
+	name, group string
+	order       int
+}
+
+// catalog is a Catalog from a map, answering as design's Catalogue does.
+type catalog map[string]item
+
+var _ operation.Catalog = catalog{}
+
+func (c catalog) get(id string) (item, error) {
 	it, ok := c[id]
 	if !ok {
 		return it, &itsm.NotFoundError{Kind: "catalog_item", ID: id}
 	}
 	return it, nil
+}
+
+func (c catalog) Orderable(_ context.Context, id string) error {
+	it, err := c.get(id)
+	if err == nil && it.retired {
+		return itsm.Invalidf("catalog_item %s is retired, not published", id)
+	}
+	return err
+}
+
+func (c catalog) ValidateOrder(_ context.Context, id string, values map[string]string) error {
+	it, err := c.get(id)
+	if err != nil {
+		return err
+	}
+	ve := &itsm.ValidationError{Kind: "catalog_item", ID: id}
+	for name := range values {
+		if _, ok := it.fields[name]; !ok {
+			ve.Add("variables."+name, "the form has no such field")
+		}
+	}
+	for name, required := range it.fields {
+		if required && values[name] == "" {
+			ve.Add("variables."+name, "is required")
+		}
+	}
+	return ve.Err()
+}
+
+func (c catalog) ItemApprovals(_ context.Context, id string) (string, int, error) {
+	it, err := c.get(id)
+	return it.group, it.approvals, err
+}
+
+func (c catalog) ItemService(_ context.Context, id string) (string, string, error) {
+	it, err := c.get(id)
+	return it.service, it.offering, err
+}
+
+// ItemTasks returns the tasks unsorted: the desk sorts them by order.
+func (c catalog) ItemTasks(_ context.Context, id string) (names, groups []string, orders []int, err error) {
+	it, err := c.get(id)
+	for _, t := range it.tasks {
+		names, groups, orders = append(names, t.name), append(groups, t.group), append(orders, t.order)
+	}
+	return names, groups, orders, err
 }
 
 // cmdb answers Upstream from a map.
@@ -107,11 +170,14 @@ func newFixture(t testing.TB, tweak ...func(*operation.Config)) fixture {
 	n := &notifier{}
 	cfg := operation.Config{Clock: clock, Directory: groups, Notifier: n,
 		Catalog: catalog{
-			"laptop": {ID: "laptop", Name: "Standard laptop", ServiceID: "svc-eus", Active: true, ApprovalGroup: "approvers",
-				Tasks: []operation.TaskTemplate{{ShortDescription: "Order laptop", AssignmentGroup: "procurement"}, {ShortDescription: "Image laptop", AssignmentGroup: "desktop"}}},
-			"password": {ID: "password", Name: "Password reset", Active: true},
-			"server":   {ID: "server", Name: "Server", Active: true, ApprovalGroup: "approvers", RequiredApprovals: 2},
-			"old":      {ID: "old", Name: "Retired item", Active: false},
+			"laptop": {service: "svc-eus", offering: "off-std", group: "approvers", approvals: 1,
+				tasks:  []task{{"Order laptop", "procurement", 1}, {"Image laptop", "desktop", 1}},
+				fields: map[string]bool{"model": true, "notes": false}},
+			"password": {},
+			"server":   {group: "approvers", approvals: 2},
+			"onboard": {tasks: []task{{"Enable account", "identity", 20}, {"Create mailbox", "messaging", 10},
+				{"Order desk", "facilities", 10}, {"Brief the manager", "", 30}}},
+			"old": {retired: true},
 		},
 		CMDB: cmdb{"web1": {"sw1", "dc1"}, "web2": {"sw1", "dc1"}, "db1": {"sw2", "dc1"}},
 	}

@@ -1,9 +1,11 @@
 package operation
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -52,23 +54,51 @@ type Approval struct {
 	At       time.Time `json:"at"`
 }
 
+// Limits of a request's variables and fulfilment plan.
+const (
+	MaxVariables     = 64   // answers per request
+	MaxVariableValue = 4000 // bytes per answer
+	MaxPlannedTasks  = 100  // fulfilment tasks per request
+)
+
 // Request is a service request: a user asks for something from the
-// catalogue (access, hardware, a standard service). It is approved when its
-// catalogue item says so, then fulfilled through tasks, and closes complete
-// when every task is complete.
+// catalogue (access, hardware, a standard service), answering the item's
+// form. It is approved when its catalogue item says so, then fulfilled
+// through tasks stage by stage, and closes complete when every task is
+// complete. It is ServiceNow's requested item (RITM) and Jira Service
+// Management's request of a request type.
 type Request struct {
 	itsm.Record
-	CatalogItemID     string     `json:"catalog_item_id"`
-	ShortDescription  string     `json:"short_description"`
-	Description       string     `json:"description,omitempty"`
-	RequestedFor      string     `json:"requested_for"`
-	RequestedBy       string     `json:"requested_by"`
-	ServiceID         string     `json:"service_id,omitempty"`
-	ApprovalGroup     string     `json:"approval_group,omitempty"`
-	RequiredApprovals int        `json:"required_approvals,omitempty"`
-	Approvals         []Approval `json:"approvals,omitempty"`
-	TaskIDs           []string   `json:"task_ids,omitempty"`
-	ClosedAt          time.Time  `json:"closed_at,omitzero"`
+	CatalogItemID    string `json:"catalog_item_id"`
+	ShortDescription string `json:"short_description"`
+	Description      string `json:"description,omitempty"`
+	RequestedFor     string `json:"requested_for"`
+	RequestedBy      string `json:"requested_by"`
+	ServiceID        string `json:"service_id,omitempty"`
+	OfferingID       string `json:"offering_id,omitempty"`
+	// Variables are the requester's answers to the item's form, by field
+	// name (ServiceNow's RITM variables, JSM's request-type fields),
+	// validated by the catalogue when the request is submitted.
+	Variables         map[string]string `json:"variables,omitempty"`
+	ApprovalGroup     string            `json:"approval_group,omitempty"`
+	RequiredApprovals int               `json:"required_approvals,omitempty"`
+	Approvals         []Approval        `json:"approvals,omitempty"`
+	// Plan is the item's fulfilment tasks as they were when the request was
+	// submitted, sorted by order. TaskIDs holds the tasks created so far:
+	// always the first len(TaskIDs) entries of Plan, one stage (order) at a
+	// time.
+	Plan     []PlannedTask `json:"plan,omitempty"`
+	TaskIDs  []string      `json:"task_ids,omitempty"`
+	ClosedAt time.Time     `json:"closed_at,omitzero"`
+}
+
+// PlannedTask is one fulfilment task a request will create: what, for
+// which group, and at which stage. Tasks of the same Order run in parallel;
+// a later order starts when every task of the earlier ones is closed.
+type PlannedTask struct {
+	ShortDescription string `json:"short_description"`
+	AssignmentGroup  string `json:"assignment_group,omitempty"`
+	Order            int    `json:"order"`
 }
 
 // Validate checks a request's fields.
@@ -85,6 +115,23 @@ func (r *Request) Validate() error {
 	}
 	if r.RequiredApprovals < 0 {
 		ve.Add("required_approvals", "cannot be negative")
+	}
+	if len(r.Variables) > MaxVariables {
+		ve.Add("variables", fmt.Sprintf("%d answers, at most %d", len(r.Variables), MaxVariables))
+	}
+	for name, v := range r.Variables {
+		switch {
+		case !storage.ValidName(name):
+			ve.Add("variables", fmt.Sprintf("name %q is not a lower-case identifier", name))
+		case len(v) > MaxVariableValue:
+			ve.Add("variables."+name, fmt.Sprintf("is %d bytes, at most %d", len(v), MaxVariableValue))
+		}
+	}
+	if len(r.Plan) > MaxPlannedTasks {
+		ve.Add("plan", fmt.Sprintf("%d tasks, at most %d", len(r.Plan), MaxPlannedTasks))
+	}
+	if len(r.TaskIDs) > len(r.Plan) {
+		ve.Add("task_ids", "more tasks than planned")
 	}
 	return ve.Err()
 }
@@ -220,9 +267,14 @@ func requestTaskCollection() *storage.Collection[RequestTask, *RequestTask] {
 
 // SubmitRequest raises a request for a catalogue item read through the
 // configured Catalog: the requester is the actor, requested_for defaults to
-// the actor. When the item needs approval the request waits for it;
-// otherwise its fulfilment tasks are spawned at once. All in one unit of
-// work.
+// the actor, and the short description defaults to one naming the item
+// (hosts usually pass the item's name). The item must be orderable and
+// r.Variables must satisfy its form: the catalogue's *itsm.ValidationError
+// is returned as it is (per-field detail under "variables.<name>", reachable
+// with errors.As) and nothing is written. The item's fulfilment tasks are
+// copied into r.Plan. When the item needs approval the request waits for
+// it; otherwise the tasks of its first order are created at once. All in
+// one unit of work.
 func (d *Desk) SubmitRequest(ctx context.Context, r *Request, cmd storage.Command) error {
 	if ctx == nil || r == nil {
 		return itsm.Invalidf("request: nil context or record")
@@ -233,12 +285,36 @@ func (d *Desk) SubmitRequest(ctx context.Context, r *Request, cmd storage.Comman
 	if r.CatalogItemID == "" {
 		return (&itsm.ValidationError{Kind: KindRequest}).Add("catalog_item_id", "is required")
 	}
-	item, err := d.cfg.Catalog.CatalogItem(ctx, r.CatalogItemID)
-	if err != nil {
-		return fmt.Errorf("request: catalog_item_id %s: %w", r.CatalogItemID, err)
+	// Authorise before asking the catalogue, so a refused actor learns
+	// nothing about the item or its form.
+	if err := itsm.Authorize(ctx, d.cfg.Authorizer, KindRequest, itsm.ActionCreate, nil); err != nil {
+		return err
 	}
-	if !item.Active {
-		return (&itsm.ValidationError{Kind: KindRequest}).Add("catalog_item_id", item.Name+" is not active")
+	cat, item := d.cfg.Catalog, r.CatalogItemID
+	if err := cat.Orderable(ctx, item); err != nil {
+		if errors.Is(err, itsm.ErrInvalid) {
+			return (&itsm.ValidationError{Kind: KindRequest}).Add("catalog_item_id", err.Error())
+		}
+		return fmt.Errorf("request: catalog_item_id %s: %w", item, err)
+	}
+	vars := maps.Clone(r.Variables)
+	if err := cat.ValidateOrder(ctx, item, vars); err != nil {
+		return err
+	}
+	group, count, err := cat.ItemApprovals(ctx, item)
+	if err != nil {
+		return fmt.Errorf("request: catalog_item_id %s: approvals: %w", item, err)
+	}
+	if count < 0 || (count > 0 && group == "") {
+		return itsm.Invalidf("request: catalog_item_id %s: the catalogue asks for %d approvals from group %q", item, count, group)
+	}
+	svc, offering, err := cat.ItemService(ctx, item)
+	if err != nil {
+		return fmt.Errorf("request: catalog_item_id %s: service: %w", item, err)
+	}
+	plan, err := taskPlan(ctx, cat, item)
+	if err != nil {
+		return err
 	}
 	actor, _ := itsm.ActorFrom(ctx)
 	r.RequestedBy = actor.ID
@@ -246,11 +322,21 @@ func (d *Desk) SubmitRequest(ctx context.Context, r *Request, cmd storage.Comman
 		r.RequestedFor = actor.ID
 	}
 	if r.ShortDescription == "" {
-		r.ShortDescription = item.Name
+		r.ShortDescription = "Request for catalogue item " + item
+		if len(r.ShortDescription) > MaxShortDescription {
+			r.ShortDescription = r.ShortDescription[:MaxShortDescription]
+		}
 	}
-	r.ServiceID, r.ApprovalGroup, r.RequiredApprovals = item.ServiceID, item.ApprovalGroup, 0
-	if item.ApprovalGroup != "" {
-		r.RequiredApprovals = max(item.RequiredApprovals, 1)
+	if len(plan) == 0 {
+		plan = []PlannedTask{{ShortDescription: "Fulfil " + r.ShortDescription, Order: 1}}
+		if len(plan[0].ShortDescription) > MaxShortDescription {
+			plan[0].ShortDescription = plan[0].ShortDescription[:MaxShortDescription]
+		}
+	}
+	r.ServiceID, r.OfferingID, r.Variables, r.Plan = svc, offering, vars, plan
+	r.ApprovalGroup, r.RequiredApprovals = "", 0
+	if count > 0 {
+		r.ApprovalGroup, r.RequiredApprovals = group, count
 	}
 	r.Approvals, r.TaskIDs, r.ClosedAt = nil, nil, time.Time{}
 	orig := *r
@@ -261,10 +347,10 @@ func (d *Desk) SubmitRequest(ctx context.Context, r *Request, cmd storage.Comman
 		}
 		var got *Request
 		var err error
-		if item.ApprovalGroup != "" {
+		if r.ApprovalGroup != "" {
 			got, err = d.requests.FireTx(ctx, tx, r.ID, EventRequestApproval, storage.Command{At: cmd.At}, nil)
 		} else {
-			got, err = d.fulfilTx(ctx, tx, r.ID, EventFulfil, item, cmd, nil)
+			got, err = d.fulfilTx(ctx, tx, r.ID, EventFulfil, cmd, nil)
 		}
 		if err != nil {
 			return err
@@ -274,20 +360,65 @@ func (d *Desk) SubmitRequest(ctx context.Context, r *Request, cmd storage.Comman
 	})
 }
 
-// fulfilTx spawns the item's tasks and fires event (fulfil or approve) on
-// the request, recording the task ids.
-func (d *Desk) fulfilTx(ctx context.Context, tx storage.Tx, id, event string, item CatalogItem, cmd storage.Command, mutate func(*Request) error) (*Request, error) {
-	tpl := item.Tasks
-	if len(tpl) == 0 {
-		tpl = []TaskTemplate{{ShortDescription: "Fulfil " + item.Name}}
+// taskPlan reads the item's fulfilment tasks from the catalogue, sorted by
+// order.
+func taskPlan(ctx context.Context, cat Catalog, item string) ([]PlannedTask, error) {
+	names, groups, orders, err := cat.ItemTasks(ctx, item)
+	if err != nil {
+		return nil, fmt.Errorf("request: catalog_item_id %s: tasks: %w", item, err)
 	}
-	ids := make([]string, 0, len(tpl))
-	for n, t := range tpl {
-		task := &RequestTask{RequestID: id, Order: n + 1, ShortDescription: t.ShortDescription, AssignmentGroup: t.AssignmentGroup}
-		if err := d.tasks.CreateTx(ctx, tx, task, storage.Command{At: cmd.At}); err != nil {
+	if len(groups) != len(names) || len(orders) != len(names) {
+		return nil, itsm.Invalidf("request: catalog_item_id %s: the catalogue returned %d task names, %d groups and %d orders",
+			item, len(names), len(groups), len(orders))
+	}
+	if len(names) > MaxPlannedTasks {
+		return nil, itsm.Invalidf("request: catalog_item_id %s: %d fulfilment tasks, at most %d", item, len(names), MaxPlannedTasks)
+	}
+	plan := make([]PlannedTask, len(names))
+	for i := range names {
+		plan[i] = PlannedTask{ShortDescription: names[i], AssignmentGroup: groups[i], Order: orders[i]}
+	}
+	slices.SortStableFunc(plan, func(a, b PlannedTask) int { return cmp.Compare(a.Order, b.Order) })
+	return plan, nil
+}
+
+// nextStage returns the planned tasks of the first order not yet started:
+// the entries of r.Plan after the created ones that share the first one's
+// order.
+func nextStage(r *Request) []PlannedTask {
+	rest := r.Plan[min(len(r.TaskIDs), len(r.Plan)):]
+	n := 0
+	for n < len(rest) && rest[n].Order == rest[0].Order {
+		n++
+	}
+	return rest[:n]
+}
+
+// startStageTx creates the tasks of the request's next stage and returns
+// their ids.
+func (d *Desk) startStageTx(ctx context.Context, tx storage.Tx, r *Request, at time.Time) ([]string, error) {
+	stage := nextStage(r)
+	ids := make([]string, 0, len(stage))
+	for _, p := range stage {
+		task := &RequestTask{RequestID: r.ID, Order: p.Order, ShortDescription: p.ShortDescription, AssignmentGroup: p.AssignmentGroup}
+		if err := d.tasks.CreateTx(ctx, tx, task, storage.Command{At: at}); err != nil {
 			return nil, err
 		}
 		ids = append(ids, task.ID)
+	}
+	return ids, nil
+}
+
+// fulfilTx fires event (fulfil or approve) on the request and creates the
+// tasks of its first stage, recording their ids.
+func (d *Desk) fulfilTx(ctx context.Context, tx storage.Tx, id, event string, cmd storage.Command, mutate func(*Request) error) (*Request, error) {
+	r, err := d.requests.Collection().Get(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := d.startStageTx(ctx, tx, r, cmd.At)
+	if err != nil {
+		return nil, err
 	}
 	return d.requests.FireTx(ctx, tx, id, event, cmd, func(r *Request) error {
 		if mutate != nil {
@@ -295,7 +426,7 @@ func (d *Desk) fulfilTx(ctx context.Context, tx storage.Tx, id, event string, it
 				return err
 			}
 		}
-		r.TaskIDs = ids
+		r.TaskIDs = append(r.TaskIDs, ids...)
 		return nil
 	})
 }
@@ -358,11 +489,9 @@ func (d *Desk) decide(ctx context.Context, id, decision, comment string) (*Reque
 		case r.approvals()+1 < max(r.RequiredApprovals, 1):
 			out, err = d.requests.ChangeTx(ctx, tx, id, cmd, add)
 		default:
-			item, ierr := d.cfg.Catalog.CatalogItem(ctx, r.CatalogItemID)
-			if ierr != nil {
-				return fmt.Errorf("request %s: catalog_item_id %s: %w", r.Number, r.CatalogItemID, ierr)
-			}
-			out, err = d.fulfilTx(ctx, tx, id, EventApprove, item, cmd, add)
+			// The tasks come from the plan copied at submission: a
+			// catalogue edited meanwhile does not change an approved order.
+			out, err = d.fulfilTx(ctx, tx, id, EventApprove, cmd, add)
 		}
 		return err
 	})
@@ -408,15 +537,17 @@ func (d *Desk) StartTask(ctx context.Context, id string, cmd storage.Command) (*
 	return d.tasks.Fire(ctx, id, EventStart, cmd, nil)
 }
 
-// CompleteTask closes a task complete. When it was the request's last open
-// task, the request closes too, in the same unit of work: complete when
-// every task completed, incomplete otherwise.
+// CompleteTask closes a task complete. When it was the last open task of
+// its stage, the request's next stage starts (its tasks are created), or,
+// after the last stage, the request closes complete; all in the same unit of
+// work.
 func (d *Desk) CompleteTask(ctx context.Context, id, notes string, cmd storage.Command) (*RequestTask, error) {
 	return d.closeTask(ctx, id, EventComplete, notes, cmd)
 }
 
-// CloseTaskIncomplete closes a task that could not be done (notes say why);
-// the request then closes incomplete once its other tasks are closed.
+// CloseTaskIncomplete closes a task that could not be done (notes say why).
+// Once the other tasks of its stage are closed, the request closes
+// incomplete and its later stages are never started.
 func (d *Desk) CloseTaskIncomplete(ctx context.Context, id, notes string, cmd storage.Command) (*RequestTask, error) {
 	return d.closeTask(ctx, id, EventCloseIncomplete, notes, cmd)
 }
@@ -450,14 +581,27 @@ func (d *Desk) closeTask(ctx context.Context, id, event, notes string, cmd stora
 			case TaskClosedIncomplete:
 				all = false
 			default:
-				return nil // work remains
+				return nil // work remains in this stage
 			}
+		}
+		sys := storage.Command{Reason: "all tasks closed", At: cmd.At}
+		if all && len(r.TaskIDs) < len(r.Plan) {
+			ids, err := d.startStageTx(ctx, tx, r, cmd.At)
+			if err != nil {
+				return err
+			}
+			sys.Reason = "stage closed, next stage started"
+			_, err = d.requests.ChangeTx(ctx, tx, r.ID, sys, func(r *Request) error {
+				r.TaskIDs = append(r.TaskIDs, ids...)
+				return nil
+			})
+			return err
 		}
 		ev := EventComplete
 		if !all {
 			ev = EventCloseIncomplete
 		}
-		_, err = d.requests.FireTx(ctx, tx, r.ID, ev, storage.Command{Reason: "all tasks closed", At: cmd.At}, nil)
+		_, err = d.requests.FireTx(ctx, tx, r.ID, ev, sys, nil)
 		return err
 	})
 	if err != nil {

@@ -2,6 +2,8 @@ package operation_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -14,10 +16,13 @@ import (
 
 func (f fixture) submit(t *testing.T, who itsm.Actor, item string) *operation.Request {
 	t.Helper()
-	r := &operation.Request{CatalogItemID: item}
+	r := &operation.Request{CatalogItemID: item, Variables: answers[item]}
 	require.NoError(t, f.desk.SubmitRequest(as(who), r, storage.Command{}))
 	return r
 }
+
+// answers are valid answers to the fixture catalogue's forms.
+var answers = map[string]map[string]string{"laptop": {"model": "14-inch"}}
 
 func (f fixture) tasksOf(t *testing.T, r *operation.Request) []*operation.RequestTask {
 	t.Helper()
@@ -40,6 +45,9 @@ func TestRequestWithApprovalAndTasks(t *testing.T) {
 	assert.Equal(t, "carl", r.RequestedBy)
 	assert.Equal(t, "carl", r.RequestedFor)
 	assert.Equal(t, "svc-eus", r.ServiceID)
+	assert.Equal(t, "off-std", r.OfferingID)
+	assert.Equal(t, map[string]string{"model": "14-inch"}, r.Variables)
+	assert.Len(t, r.Plan, 2)
 	assert.Empty(t, r.TaskIDs, "tasks wait for approval")
 
 	got, err := f.desk.ApproveRequest(as(eve), r.ID, "ok")
@@ -72,7 +80,7 @@ func TestRequestWithoutApproval(t *testing.T) {
 	assert.Equal(t, operation.StateInFulfillment, r.State)
 	tasks := f.tasksOf(t, r)
 	require.Len(t, tasks, 1)
-	assert.Equal(t, "Fulfil Password reset", tasks[0].ShortDescription)
+	assert.Equal(t, "Fulfil Request for catalogue item password", tasks[0].ShortDescription)
 	_, err := f.desk.CloseTaskIncomplete(as(ann), tasks[0].ID, "user unreachable", storage.Command{})
 	require.NoError(t, err)
 	got, err := f.desk.Requests().Get(context.Background(), r.ID)
@@ -135,7 +143,7 @@ func TestRequestRefusals(t *testing.T) {
 				return err
 			}, itsm.ErrForbidden},
 		{"approve request made for oneself", func(f fixture) *operation.Request {
-			r := &operation.Request{CatalogItemID: "laptop", RequestedFor: "eve"}
+			r := &operation.Request{CatalogItemID: "laptop", RequestedFor: "eve", Variables: answers["laptop"]}
 			require.NoError(t, f.desk.SubmitRequest(as(carl), r, storage.Command{}))
 			return r
 		}, func(f fixture, r *operation.Request) error {
@@ -202,4 +210,190 @@ func TestRequestRefusals(t *testing.T) {
 	}
 	g := newFixture(t, func(c *operation.Config) { c.Catalog = nil })
 	require.ErrorIs(t, g.desk.SubmitRequest(as(carl), &operation.Request{CatalogItemID: "x"}, storage.Command{}), itsm.ErrInvalid)
+}
+
+// The requester's answers are validated by the catalogue: a refusal carries
+// the catalogue's per-field detail and writes nothing; accepted answers are
+// stored on the request and read back as they were given.
+func TestRequestVariables(t *testing.T) {
+	f := newFixture(t)
+	refused := []struct {
+		name   string
+		vars   map[string]string
+		fields []string // keys of the ValidationError
+	}{
+		{"required answer missing", nil, []string{"variables.model"}},
+		{"required answer empty", map[string]string{"model": ""}, []string{"variables.model"}},
+		{"question the form does not ask", map[string]string{"model": "14-inch", "colour": "red"}, []string{"variables.colour"}},
+		{"both", map[string]string{"size": "xl"}, []string{"variables.model", "variables.size"}},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			before := f.snapshot(t)
+			r := &operation.Request{CatalogItemID: "laptop", Variables: tc.vars}
+			err := f.desk.SubmitRequest(as(carl), r, storage.Command{})
+			require.ErrorIs(t, err, itsm.ErrInvalid)
+			var ve *itsm.ValidationError
+			require.ErrorAs(t, err, &ve)
+			var keys []string
+			for k := range ve.Fields {
+				keys = append(keys, k)
+			}
+			assert.ElementsMatch(t, tc.fields, keys)
+			assert.Equal(t, before, f.snapshot(t), "store unchanged")
+			assert.Empty(t, r.ID, "no id issued")
+		})
+	}
+
+	vars := map[string]string{"model": "14-inch <b>", "notes": "needs a docking station, \"USB-C\""}
+	r := &operation.Request{CatalogItemID: "laptop", ShortDescription: "Standard laptop", Variables: vars}
+	require.NoError(t, f.desk.SubmitRequest(as(carl), r, storage.Command{}))
+	vars["model"] = "changed after submission"
+	got, err := f.desk.Requests().Get(context.Background(), r.ID)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"model": "14-inch <b>", "notes": "needs a docking station, \"USB-C\""}, got.Variables)
+	assert.Equal(t, "Standard laptop", got.ShortDescription)
+
+	// Bounds the catalogue does not know about are the request's own.
+	big := map[string]string{"model": strings.Repeat("x", operation.MaxVariableValue+1)}
+	err = f.desk.SubmitRequest(as(carl), &operation.Request{CatalogItemID: "laptop", Variables: big}, storage.Command{})
+	require.ErrorIs(t, err, itsm.ErrInvalid)
+}
+
+// Fulfilment runs stage by stage in the catalogue's task order: the tasks of
+// one order are created together, the next order when every task of the
+// earlier one is closed, and the request closes after the last stage.
+func TestRequestStages(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	r := f.submit(t, carl, "onboard")
+	require.Len(t, r.Plan, 4)
+	assert.Equal(t, []int{10, 10, 20, 30}, []int{r.Plan[0].Order, r.Plan[1].Order, r.Plan[2].Order, r.Plan[3].Order})
+
+	stages := []struct {
+		want   []string // short descriptions of the open stage
+		orders int
+	}{
+		{[]string{"Create mailbox", "Order desk"}, 10},
+		{[]string{"Enable account"}, 20},
+		{[]string{"Brief the manager"}, 30},
+	}
+	done := 0
+	for i, st := range stages {
+		tasks := f.tasksOf(t, r)
+		require.Len(t, tasks, done+len(st.want), "stage %d", i)
+		var open []string
+		for _, task := range tasks[done:] {
+			assert.Equal(t, operation.TaskOpen, task.State)
+			assert.Equal(t, st.orders, task.Order)
+			open = append(open, task.ShortDescription)
+		}
+		assert.Equal(t, st.want, open)
+		for j, task := range tasks[done:] {
+			_, err := f.desk.CompleteTask(as(ann), task.ID, "done", storage.Command{})
+			require.NoError(t, err)
+			got, err := f.desk.Requests().Get(ctx, r.ID)
+			require.NoError(t, err)
+			if j < len(st.want)-1 {
+				assert.Len(t, got.TaskIDs, done+len(st.want), "the stage is not finished: nothing new")
+			}
+		}
+		done += len(st.want)
+	}
+	got, err := f.desk.Requests().Get(ctx, r.ID)
+	require.NoError(t, err)
+	assert.Equal(t, operation.StateClosedComplete, got.State)
+	assert.Len(t, got.TaskIDs, 4)
+}
+
+// A stage that ends with an incomplete task closes the request incomplete
+// and never starts the later stages; a canceled request skips the open
+// stage and starts no other.
+func TestRequestStageIncompleteAndCancel(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	r := f.submit(t, carl, "onboard")
+	tasks := f.tasksOf(t, r)
+	_, err := f.desk.CloseTaskIncomplete(as(ann), tasks[0].ID, "no mailbox licence", storage.Command{})
+	require.NoError(t, err)
+	got, err := f.desk.Requests().Get(ctx, r.ID)
+	require.NoError(t, err)
+	assert.Equal(t, operation.StateInFulfillment, got.State, "the stage's other task is open")
+	_, err = f.desk.CompleteTask(as(ann), tasks[1].ID, "ordered", storage.Command{})
+	require.NoError(t, err)
+	got, err = f.desk.Requests().Get(ctx, r.ID)
+	require.NoError(t, err)
+	assert.Equal(t, operation.StateClosedIncomplete, got.State)
+	assert.Len(t, got.TaskIDs, 2, "later stages never started")
+
+	r2 := f.submit(t, carl, "onboard")
+	for _, task := range f.tasksOf(t, r2) {
+		_, err := f.desk.CompleteTask(as(ann), task.ID, "", storage.Command{})
+		require.NoError(t, err)
+	}
+	_, err = f.desk.CancelRequest(as(carl), r2.ID, storage.Command{Reason: "the hire fell through"})
+	require.NoError(t, err)
+	tasks = f.tasksOf(t, r2)
+	require.Len(t, tasks, 3)
+	assert.Equal(t, operation.TaskClosedSkipped, tasks[2].State)
+}
+
+// badCatalog answers every item with what a broken catalogue might say.
+type badCatalog struct {
+	catalog
+	orderable, tasks error
+	group            string
+	count            int
+	names            []string
+}
+
+func (b badCatalog) Orderable(ctx context.Context, id string) error {
+	if b.orderable != nil {
+		return b.orderable
+	}
+	return b.catalog.Orderable(ctx, id)
+}
+
+func (b badCatalog) ItemApprovals(context.Context, string) (string, int, error) {
+	return b.group, b.count, nil
+}
+
+func (b badCatalog) ItemTasks(ctx context.Context, id string) ([]string, []string, []int, error) {
+	if b.tasks != nil || b.names != nil {
+		return b.names, nil, nil, b.tasks
+	}
+	return b.catalog.ItemTasks(ctx, id)
+}
+
+// What the catalogue answers wrongly is refused with a clear error and
+// nothing written.
+func TestRequestCatalogueFailures(t *testing.T) {
+	failing := errors.New("catalogue unreachable")
+	cases := []struct {
+		name string
+		cat  badCatalog
+		is   error
+	}{
+		{"store error from Orderable", badCatalog{orderable: failing}, failing},
+		{"not found from Orderable", badCatalog{orderable: &itsm.NotFoundError{Kind: "catalog_item", ID: "password"}}, itsm.ErrNotFound},
+		{"error from ItemTasks", badCatalog{tasks: failing}, failing},
+		{"task slices of different lengths", badCatalog{names: []string{"a", "b"}}, itsm.ErrInvalid},
+		{"approvals without a group", badCatalog{count: 2}, itsm.ErrInvalid},
+		{"negative approvals", badCatalog{group: "x", count: -1}, itsm.ErrInvalid},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cat.catalog = catalog{"password": {}}
+			f := newFixture(t, func(c *operation.Config) { c.Catalog = tc.cat })
+			before := f.snapshot(t)
+			err := f.desk.SubmitRequest(as(carl), &operation.Request{CatalogItemID: "password"}, storage.Command{})
+			require.ErrorIs(t, err, tc.is)
+			assert.Equal(t, before, f.snapshot(t))
+		})
+	}
+	// A caller without the right to create requests learns nothing about
+	// the item.
+	f := newFixture(t, func(c *operation.Config) { c.Authorizer = itsm.NewRoleAuthorizer().Grant("caller", "incident:create") })
+	err := f.desk.SubmitRequest(as(carl), &operation.Request{CatalogItemID: "nope"}, storage.Command{})
+	require.ErrorIs(t, err, itsm.ErrForbidden)
 }

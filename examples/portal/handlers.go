@@ -363,21 +363,12 @@ func (s *Server) order(w http.ResponseWriter, r *http.Request, _ User) {
 			values[fld.Name] = v
 		}
 	}
-	err = s.cat.ValidateOrder(ctx, it.ID, values)
-	if err == nil {
-		// The request keeps no variables (see the report): the answers go
-		// into its description.
-		var desc strings.Builder
-		for _, fld := range it.Fields {
-			if v, ok := values[fld.Name]; ok {
-				desc.WriteString(fld.Label + ": " + v + "\n")
-			}
-		}
-		req := &operation.Request{CatalogItemID: it.ID, Description: desc.String()}
-		if err = s.desk.SubmitRequest(ctx, req, storage.Command{}); err == nil {
-			http.Redirect(w, r, "/requests/"+req.ID, http.StatusSeeOther)
-			return
-		}
+	// The desk validates the answers through the catalogue and keeps them
+	// as the request's variables.
+	req := &operation.Request{CatalogItemID: it.ID, ShortDescription: it.Name, Variables: values}
+	if err = s.desk.SubmitRequest(ctx, req, storage.Command{}); err == nil {
+		http.Redirect(w, r, "/requests/"+req.ID, http.StatusSeeOther)
+		return
 	}
 	fields := fieldErrors(err)
 	if fields == nil {
@@ -389,8 +380,40 @@ func (s *Server) order(w http.ResponseWriter, r *http.Request, _ User) {
 }
 
 type requestData struct {
-	Req   *operation.Request
-	Tasks []*operation.RequestTask
+	Req     *operation.Request
+	Answers []answer
+	Tasks   []*operation.RequestTask
+	Waiting []operation.PlannedTask // planned tasks of later stages, not yet created
+}
+
+// answer is one of the request's variables with its question's label.
+type answer struct{ Label, Value string }
+
+// answers lists the request's variables in the order of the item's form,
+// labelled by its questions; a variable the form no longer asks is shown by
+// name after them.
+func (s *Server) answers(r *http.Request, req *operation.Request) []answer {
+	var out []answer
+	seen := map[string]bool{}
+	if it, err := s.cat.Items().Get(r.Context(), req.CatalogItemID); err == nil {
+		for _, f := range it.Fields {
+			if v, ok := req.Variables[f.Name]; ok {
+				out = append(out, answer{f.Label, v})
+				seen[f.Name] = true
+			}
+		}
+	}
+	var rest []string
+	for name := range req.Variables {
+		if !seen[name] {
+			rest = append(rest, name)
+		}
+	}
+	slices.Sort(rest)
+	for _, name := range rest {
+		out = append(out, answer{name, req.Variables[name]})
+	}
+	return out
 }
 
 func (s *Server) showRequest(w http.ResponseWriter, r *http.Request, u User) {
@@ -404,7 +427,7 @@ func (s *Server) showRequest(w http.ResponseWriter, r *http.Request, u User) {
 		s.fail(w, r, http.StatusForbidden, "forbidden: "+u.ID+" may only see their own requests")
 		return
 	}
-	d := requestData{Req: req}
+	d := requestData{Req: req, Answers: s.answers(r, req), Waiting: req.Plan[min(len(req.TaskIDs), len(req.Plan)):]}
 	for _, id := range req.TaskIDs {
 		t, err := s.desk.RequestTasks().Get(ctx, id)
 		if err != nil {

@@ -146,7 +146,7 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 		return nil, fmt.Errorf("portal: SLA engine: %w", err)
 	}
 	if s.desk, err = operation.New(ctx, b, operation.Config{Clock: s.clock, Authorizer: az,
-		Directory: directory(members), SLA: s.sla, Catalog: catalog{s.cat}}); err != nil {
+		Directory: directory(members), SLA: s.sla, Catalog: s.cat}); err != nil {
 		return nil, fmt.Errorf("portal: service desk: %w", err)
 	}
 	if s.cmdb, err = transition.NewCMDB(ctx, b, transition.CMDBConfig{Clock: s.clock, Authorizer: az}); err != nil {
@@ -190,30 +190,9 @@ func (d directory) IsMember(_ context.Context, group, user string) (bool, error)
 	return false, nil
 }
 
-// catalog adapts the design pillar's Catalogue to the operation pillar's
-// Catalog interface (see the report: the two pillars do not meet directly).
-type catalog struct{ c *design.Catalogue }
-
-func (a catalog) CatalogItem(ctx context.Context, id string) (operation.CatalogItem, error) {
-	it, err := a.c.Items().Get(ctx, id)
-	if err != nil {
-		return operation.CatalogItem{}, err
-	}
-	group, n, err := a.c.ItemApprovals(ctx, id)
-	if err != nil {
-		return operation.CatalogItem{}, err
-	}
-	names, groups, _, err := a.c.ItemTasks(ctx, id)
-	if err != nil {
-		return operation.CatalogItem{}, err
-	}
-	out := operation.CatalogItem{ID: it.ID, Name: it.Name, ServiceID: it.ServiceID,
-		Active: a.c.Orderable(ctx, id) == nil, ApprovalGroup: group, RequiredApprovals: n}
-	for i := range names {
-		out.Tasks = append(out.Tasks, operation.TaskTemplate{ShortDescription: names[i], AssignmentGroup: groups[i]})
-	}
-	return out, nil
-}
+// The design pillar's Catalogue is the service desk's Catalog as it is: its
+// getters take and return plain values.
+var _ operation.Catalog = (*design.Catalogue)(nil)
 
 // ServeHTTP serves the portal: it limits the body size, resolves the
 // logged-in user and checks the CSRF token of every form post.
