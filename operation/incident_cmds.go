@@ -244,27 +244,31 @@ func (d *Desk) OverridePriority(ctx context.Context, id string, priority int, re
 	})
 }
 
-// AddWorkNote appends an internal work note.
+// AddWorkNote appends an internal work note, authorised as the action
+// ActionWorkNote (the default authorizer allows agents, not callers).
 func (d *Desk) AddWorkNote(ctx context.Context, id, text string) (*Incident, error) {
 	return d.journal(ctx, id, text, false)
 }
 
-// AddComment appends a comment visible to the caller. A comment by anyone
-// but the caller is the incident's first response if none was recorded.
+// AddComment appends a comment visible to the caller, authorised as the
+// action ActionComment: the default authorizer lets a caller comment on
+// their own incident, without the right to update its other fields. A
+// comment by anyone but the caller is the incident's first response if
+// none was recorded.
 func (d *Desk) AddComment(ctx context.Context, id, text string) (*Incident, error) {
 	return d.journal(ctx, id, text, true)
 }
 
 func (d *Desk) journal(ctx context.Context, id, text string, comment bool) (*Incident, error) {
-	field := "work_notes"
+	field, action := "work_notes", ActionWorkNote
 	if comment {
-		field = "comments"
+		field, action = "comments", ActionComment
 	}
 	if strings.TrimSpace(text) == "" || len(text) > MaxText {
 		return nil, (&itsm.ValidationError{Kind: KindIncident, ID: id}).Add(field, fmt.Sprintf("a note needs 1..%d bytes of text", MaxText))
 	}
 	actor, _ := itsm.ActorFrom(ctx)
-	return d.incidents.Change(ctx, id, storage.Command{}, func(i *Incident) error {
+	return d.incidents.Change(ctx, id, storage.Command{Action: action}, func(i *Incident) error {
 		if i.State == StateClosed || i.State == StateCanceled {
 			return refuse(KindIncident, &i.Record, field, "a "+i.State+" incident takes no more notes")
 		}

@@ -371,6 +371,69 @@ func TestJournal(t *testing.T) {
 	assert.Equal(t, operation.Note{At: f.clock.Now(), Author: "ann", Text: "could you send your logs?"}, got.Comments[0])
 }
 
+// A caller comments on their own incident (action "comment"), but may not
+// add work notes (action "work_note"), edit other fields or comment on
+// someone else's incident; each refusal leaves the store as it was.
+func TestJournalAuthorization(t *testing.T) {
+	cora := itsm.Actor{ID: "cora", Roles: []string{"caller"}}
+	// The caller under a host role that may only comment, to show the
+	// action is checked on its own and not as an update.
+	commenter := itsm.Actor{ID: "carl", Roles: []string{"commenter"}}
+	az := operation.DefaultAuthorizer().Grant("commenter", operation.KindIncident+":"+operation.ActionComment)
+	cases := []struct {
+		name   string
+		do     func(f fixture, id string) (*operation.Incident, error)
+		want   error  // nil: allowed
+		reason string // part of the refusal's reason
+	}{
+		{"caller comments on own incident", func(f fixture, id string) (*operation.Incident, error) {
+			return f.desk.AddComment(as(carl), id, "it happened again at 10:05")
+		}, nil, ""},
+		{"agent adds a work note", func(f fixture, id string) (*operation.Incident, error) {
+			return f.desk.AddWorkNote(as(ann), id, "gateway logs clean")
+		}, nil, ""},
+		{"host role allowed only to comment", func(f fixture, id string) (*operation.Incident, error) {
+			return f.desk.AddComment(as(commenter), id, "seen it too")
+		}, nil, ""},
+		{"caller adds a work note", func(f fixture, id string) (*operation.Incident, error) {
+			return f.desk.AddWorkNote(as(carl), id, "internal?")
+		}, itsm.ErrForbidden, "incident:work_note"},
+		{"caller comments on another's incident", func(f fixture, id string) (*operation.Incident, error) {
+			return f.desk.AddComment(as(cora), id, "me too")
+		}, itsm.ErrForbidden, "only comment on their own incident"},
+		{"caller edits the description", func(f fixture, id string) (*operation.Incident, error) {
+			return f.desk.UpdateIncident(as(carl), id, storage.Command{}, func(i *operation.Incident) error {
+				i.Description = "rewritten"
+				return nil
+			})
+		}, itsm.ErrForbidden, "incident:update"},
+		{"comment-only role adds a work note", func(f fixture, id string) (*operation.Incident, error) {
+			return f.desk.AddWorkNote(as(commenter), id, "sneaky")
+		}, itsm.ErrForbidden, "incident:work_note"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(c *operation.Config) { c.Authorizer = az })
+			inc := f.open(t)
+			before := f.snapshot(t)
+			got, err := tc.do(f, inc.ID)
+			if tc.want == nil {
+				require.NoError(t, err)
+				assert.Len(t, append(got.Comments, got.WorkNotes...), 1)
+				evs, err := f.desk.Incidents().History(context.Background(), inc.ID)
+				require.NoError(t, err)
+				assert.Equal(t, itsm.EventUpdate, evs[len(evs)-1].Name, "a note is an update event")
+				return
+			}
+			require.ErrorIs(t, err, tc.want)
+			var fe *itsm.ForbiddenError
+			require.ErrorAs(t, err, &fe)
+			assert.Contains(t, fe.Error(), tc.reason)
+			assert.Equal(t, before, f.snapshot(t), "store unchanged")
+		})
+	}
+}
+
 func TestMajorIncidentApproval(t *testing.T) {
 	f := newFixture(t)
 	inc := f.open(t)

@@ -32,6 +32,14 @@ const (
 // group is checked as well.
 const RoleApprover = "approver"
 
+// Journal actions: what AddComment and AddWorkNote ask the Authorizer for
+// (storage.Command.Action), narrower than itsm.ActionUpdate so a host can
+// let callers comment without letting them edit the incident.
+const (
+	ActionComment  = "comment"
+	ActionWorkNote = "work_note"
+)
+
 // RoleMajorIncidentManager is the role that the default authorizer allows to
 // accept or reject a proposed major incident.
 const RoleMajorIncidentManager = "major_incident_manager"
@@ -141,14 +149,15 @@ type Config struct {
 }
 
 // DefaultAuthorizer returns itsm.DefaultAuthorizer with what a service desk
-// adds: callers may confirm (close) or reopen their own incidents, submit
+// adds: callers may comment on, confirm (close) or reopen their own
+// incidents (not add work notes or update other fields), submit
 // requests (which fires request_approval or fulfil) and cancel their own;
 // approvers may approve and reject requests; and only
 // the major_incident_manager and admin roles may accept or reject a proposed
 // major incident.
 func DefaultAuthorizer() *itsm.RoleAuthorizer {
 	a := itsm.DefaultAuthorizer().
-		Grant("caller", KindIncident+":"+EventClose, KindIncident+":"+EventReopen,
+		Grant("caller", KindIncident+":"+ActionComment, KindIncident+":"+EventClose, KindIncident+":"+EventReopen,
 			KindRequest+":"+EventRequestApproval, KindRequest+":"+EventFulfil, KindRequest+":"+EventCancel, KindRequestTask+":"+EventSkip).
 		Grant(RoleApprover, KindRequest+":"+EventApprove, KindRequest+":"+EventReject, KindRequest+":"+itsm.ActionUpdate,
 			KindRequest+":"+itsm.ActionRead, KindRequestTask+":"+itsm.ActionCreate)
@@ -162,8 +171,9 @@ func DefaultAuthorizer() *itsm.RoleAuthorizer {
 		}
 		return "a caller may only cancel their own request"
 	})
-	a.AddRule(KindIncident, EventClose, ownIncidentRule)
-	a.AddRule(KindIncident, EventReopen, ownIncidentRule)
+	a.AddRule(KindIncident, ActionComment, ownIncident("comment on"))
+	a.AddRule(KindIncident, EventClose, ownIncident("confirm"))
+	a.AddRule(KindIncident, EventReopen, ownIncident("reopen"))
 	for _, ev := range []string{EventAcceptMajor, EventRejectMajor} {
 		a.AddRule(KindIncident, ev, func(_ context.Context, req itsm.Request) string {
 			if req.Actor.HasRole(RoleMajorIncidentManager) || req.Actor.HasRole("admin") {
@@ -175,17 +185,19 @@ func DefaultAuthorizer() *itsm.RoleAuthorizer {
 	return a
 }
 
-// ownIncidentRule lets a caller act only on incidents they raised; agents
-// and admins act on any.
-func ownIncidentRule(_ context.Context, req itsm.Request) string {
-	a := req.Actor
-	if a.HasRole("agent") || a.HasRole("admin") || a.HasRole(itsm.RoleImporter) || a.HasRole("system") {
-		return ""
+// ownIncident returns the rule that lets a caller act only on incidents
+// they raised; agents and admins (and importers and the system) act on any.
+func ownIncident(verb string) itsm.Rule {
+	return func(_ context.Context, req itsm.Request) string {
+		a := req.Actor
+		if a.HasRole("agent") || a.HasRole("admin") || a.HasRole(itsm.RoleImporter) || a.HasRole("system") {
+			return ""
+		}
+		if inc, ok := req.Record.(*Incident); ok && inc.CallerID == a.ID {
+			return ""
+		}
+		return "a caller may only " + verb + " their own incident"
 	}
-	if inc, ok := req.Record.(*Incident); ok && inc.CallerID == a.ID {
-		return ""
-	}
-	return "a caller may only confirm or reopen their own incident"
 }
 
 // Desk is the Service Operation pillar bound to one store: incidents,

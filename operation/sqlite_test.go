@@ -39,6 +39,7 @@ var storeSuite = map[string]func(*testing.T){
 	"QueuePagination":        TestQueuePagination,
 	"ConcurrentIngest":       TestConcurrentIngestOpensOneAlert,
 	"ConcurrentNotes":        TestConcurrentNotesAreNotLost,
+	"JournalAuthorization":   TestJournalAuthorization,
 	"IncidentLifecycle":      TestIncidentLifecycleAndTimestamps,
 	"ParentResolvesChildren": TestParentResolvesChildren,
 	"ParentAllOrNothing":     TestParentResolutionIsAllOrNothing,

@@ -263,6 +263,8 @@ func (s *Server) incidentAction(w http.ResponseWriter, r *http.Request, u User) 
 		_, err = s.desk.ReopenIncident(ctx, id, cmd)
 	case "comment":
 		_, err = s.desk.AddComment(ctx, id, f.Get("text"))
+	case "work_note":
+		_, err = s.desk.AddWorkNote(ctx, id, f.Get("text"))
 	default:
 		s.fail(w, r, http.StatusNotFound, "No such action.")
 		return

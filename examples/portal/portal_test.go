@@ -301,7 +301,7 @@ func TestCallerIsRefusedAgentActions(t *testing.T) {
 	d := newDesk(t)
 	carl := d.as("carl")
 	id := d.seeded.Incident
-	for _, action := range []string{"take", "start", "hold", "resolve", "comment"} {
+	for _, action := range []string{"take", "start", "hold", "resolve", "work_note"} {
 		t.Run(action, func(t *testing.T) {
 			before := d.snapshot()
 			r := carl.post("/incidents/"+id+"/"+action, url.Values{"hold_reason": {operation.HoldAwaitingVendor},
@@ -322,6 +322,43 @@ func TestCallerIsRefusedAgentActions(t *testing.T) {
 	assert.Contains(t, text(r.body), "only see their own")
 	// Carl sees no work forms on his own incident.
 	assert.NotContains(t, carl.get("/incidents/"+id).body, `id="take"`)
+}
+
+// The caller comments on their own incident from its page; agents read the
+// comment and keep work notes the caller never sees; another caller may not
+// comment on it.
+func TestCallerComments(t *testing.T) {
+	d := newDesk(t)
+	carl, ann := d.as("carl"), d.as("ann")
+	id := d.seeded.Incident
+	page := carl.get("/incidents/" + id).body
+	assert.Contains(t, page, `id="comment-form"`)
+	assert.Contains(t, page, "Add a comment for the service desk")
+	assert.NotContains(t, page, `id="work-note-form"`)
+
+	r := carl.post("/incidents/"+id+"/comment", url.Values{"text": {"It fails again <since> 10:05"}})
+	require.Equal(t, http.StatusSeeOther, r.status, text(r.body))
+	page = carl.get(r.location).body
+	assert.Contains(t, text(page), "carl Wed 25 Nov 09:00 UTC: It fails again &lt;since&gt; 10:05")
+
+	r = ann.post("/incidents/"+id+"/work_note", url.Values{"text": {"Looks like the proxy"}})
+	require.Equal(t, http.StatusSeeOther, r.status, text(r.body))
+	assert.Contains(t, text(ann.get("/incidents/"+id).body), "ann Wed 25 Nov 09:00 UTC: Looks like the proxy")
+	assert.Contains(t, text(ann.get("/incidents/"+id).body), "It fails again")
+	assert.NotContains(t, carl.get("/incidents/"+id).body, "Looks like the proxy", "work notes are internal")
+
+	before := d.snapshot()
+	r = carl.post("/incidents/"+id+"/comment", url.Values{"text": {" "}})
+	assert.Equal(t, http.StatusUnprocessableEntity, r.status)
+	assert.Contains(t, text(r.body), "a note needs")
+	r = d.as("cora").post("/incidents/"+id+"/comment", url.Values{"text": {"me too"}})
+	assert.Equal(t, http.StatusForbidden, r.status)
+	assert.Contains(t, text(r.body), "only comment on their own incident")
+	assert.Equal(t, before, d.snapshot())
+	inc := d.incident(id)
+	require.Len(t, inc.Comments, 1)
+	assert.Equal(t, "carl", inc.Comments[0].Author)
+	require.Len(t, inc.WorkNotes, 1)
 }
 
 func TestAgentWorksAnIncident(t *testing.T) {
