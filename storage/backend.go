@@ -20,7 +20,11 @@ import (
 //   - inside a unit of work, a failed call (a conflict, a bad document)
 //     leaves the unit usable: the caller may go on or return the error;
 //   - a Tx used after its unit ended returns an error and writes nothing;
-//   - a unit whose context is cancelled commits everything or nothing.
+//   - a unit whose context is cancelled commits everything or nothing;
+//   - a failure of the underlying database (a lost connection, a full disk)
+//     is returned wrapping the driver's error, so errors.As reaches it; it
+//     matches none of the sentinels, because nothing is known about the
+//     data, and the unit of work is rolled back.
 //
 // Run storage/storagetest against an implementation to prove it.
 type Backend interface {
@@ -42,7 +46,10 @@ type Backend interface {
 	// Update runs fn in one unit of work: the documents, sequence values and
 	// events it writes commit together when fn returns nil, and nothing is
 	// written when fn returns an error or panics (the panic is returned as
-	// an error). The Tx must not be used after fn returns.
+	// an error). The Tx must not be used after fn returns. fn must not call
+	// Update or Register on the same Backend: an adapter with a single
+	// writer (SQLite) would wait for itself; write several records in one
+	// unit through the Tx instead.
 	Update(ctx context.Context, fn func(tx Tx) error) error
 
 	// ReadEvents returns up to limit events with Seq > after, in Seq order.
@@ -84,7 +91,9 @@ type Tx interface {
 
 	// NextSequence returns the next value of the named sequence, starting at
 	// 1. Values are unique across every unit of work and every instance
-	// sharing the store, committed or not; gaps are allowed.
+	// sharing the store, committed or not: a unit that fails or is rolled
+	// back does not give its values back, so a human number is never issued
+	// twice and gaps are allowed.
 	NextSequence(ctx context.Context, name string) (int64, error)
 
 	// Append adds events to the log; they commit with the unit of work and

@@ -128,17 +128,25 @@ func skipValue(b []byte, i int) (int, bool) {
 // diffJSON lists the top-level members that differ between two JSON objects
 // (before may be empty: every member is new), skipping the names in skip,
 // ordered by field name. Values are compared as raw bytes, which is exact
-// for what encoding/json writes.
-func diffJSON(before, after []byte, skip []string) ([]itsm.Change, error) {
+// for what encoding/json writes. It also returns the raw value of after's
+// member named find (nil when absent), a sub-slice of after.
+func diffJSON(before, after []byte, skip []string, find string) ([]itsm.Change, []byte, error) {
 	var bufA, bufB [32]jsonMember
 	am, err := topLevelMembers(after, bufA[:0])
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var bm []jsonMember
 	if len(before) > 0 {
 		if bm, err = topLevelMembers(before, bufB[:0]); err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+	}
+	var found []byte
+	for _, a := range am {
+		if len(a.key) == len(find)+2 && string(a.key[1:len(a.key)-1]) == find {
+			found = a.value
+			break
 		}
 	}
 	var out []itsm.Change
@@ -181,7 +189,7 @@ func diffJSON(before, after []byte, skip []string) ([]itsm.Change, error) {
 		}
 	}
 	sortChanges(out)
-	return out, nil
+	return out, found, nil
 }
 
 func sortChanges(cs []itsm.Change) {

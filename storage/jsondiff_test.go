@@ -16,27 +16,30 @@ func TestDiffJSON(t *testing.T) {
 		name          string
 		before, after string
 		want          []itsm.Change
+		head          string // the raw value of after's "head" member
 	}{
-		{"create", ``, `{"b":1,"a":"x"}`, []itsm.Change{{Field: "a", To: `"x"`}, {Field: "b", To: "1"}}},
-		{"same", `{"a":1,"b":[1,{"c":"}"}]}`, `{"a":1,"b":[1,{"c":"}"}]}`, nil},
-		{"nested change", `{"a":1,"b":{"c":[1,2]}}`, `{"a":1,"b":{"c":[1,3]}}`, []itsm.Change{{Field: "b", From: `{"c":[1,2]}`, To: `{"c":[1,3]}`}}},
+		{"create", ``, `{"b":1,"a":"x"}`, []itsm.Change{{Field: "a", To: `"x"`}, {Field: "b", To: "1"}}, ""},
+		{"same", `{"a":1,"b":[1,{"c":"}"}]}`, `{"a":1,"b":[1,{"c":"}"}]}`, nil, ""},
+		{"nested change", `{"a":1,"b":{"c":[1,2]}}`, `{"a":1,"b":{"c":[1,3]}}`, []itsm.Change{{Field: "b", From: `{"c":[1,2]}`, To: `{"c":[1,3]}`}}, ""},
 		{"escaped quote in string", `{"a":"say \"hi\", then go"}`, `{"a":"say \"hi\", then run"}`,
-			[]itsm.Change{{Field: "a", From: `"say \"hi\", then go"`, To: `"say \"hi\", then run"`}}},
+			[]itsm.Change{{Field: "a", From: `"say \"hi\", then go"`, To: `"say \"hi\", then run"`}}, ""},
 		{"member added and removed", `{"a":1,"gone":true}`, `{"a":1,"new":null}`,
-			[]itsm.Change{{Field: "gone", From: "true"}, {Field: "new", To: "null"}}},
-		{"reordered members", `{"a":1,"b":2}`, `{"b":2,"a":5}`, []itsm.Change{{Field: "a", From: "1", To: "5"}}},
-		{"skipped members", `{"version":1,"head":"x","t":1}`, `{"version":2,"head":"y","t":1}`, nil},
-		{"whitespace", "{ \"a\" : 1 ,\n\"b\":[ 1 , 2 ] }", `{"a":1,"b":[ 1 , 2 ]}`, nil},
+			[]itsm.Change{{Field: "gone", From: "true"}, {Field: "new", To: "null"}}, ""},
+		{"reordered members", `{"a":1,"b":2}`, `{"b":2,"a":5}`, []itsm.Change{{Field: "a", From: "1", To: "5"}}, ""},
+		{"skipped members", `{"version":1,"head":"x","t":1}`, `{"version":2,"head":"y","t":1}`, nil, `"y"`},
+		{"head found after a nested head", `{}`, `{"a":{"head":1},"head" : "z"}`, []itsm.Change{{Field: "a", To: `{"head":1}`}}, `"z"`},
+		{"whitespace", "{ \"a\" : 1 ,\n\"b\":[ 1 , 2 ] }", `{"a":1,"b":[ 1 , 2 ]}`, nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := diffJSON([]byte(tt.before), []byte(tt.after), []string{"version", "head"})
+			got, head, err := diffJSON([]byte(tt.before), []byte(tt.after), []string{"version", "head"}, "head")
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, got)
+			assert.Equal(t, tt.head, string(head))
 		})
 	}
 	for _, bad := range []string{`[]`, `{`, `{"a"}`, `{"a":}`, `{"a":1,}`, `{"a":1} x`, `"s"`, `{"a":1 "b":2}`, `{"a:1}`} {
-		_, err := diffJSON(nil, []byte(bad), nil)
+		_, _, err := diffJSON(nil, []byte(bad), nil, "")
 		assert.ErrorIs(t, err, itsm.ErrInvalid, bad)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pillars-itsm/pillars/itsm"
@@ -184,11 +185,8 @@ func (r *Records[T, P]) CreateTx(ctx context.Context, tx Tx, rec P, cmd Command)
 	if err := validate(rec); err != nil {
 		return err
 	}
-	changes, err := r.diff(nil, rec)
-	if err != nil {
-		return err
-	}
-	return r.write(ctx, tx, rec, itsm.Event{Name: itsm.EventCreate, To: m.State}, changes, now, at, cmd)
+	_, err = r.write(ctx, tx, rec, nil, itsm.Event{Name: itsm.EventCreate, To: m.State}, false, now, at, cmd)
+	return err
 }
 
 // Fire applies a lifecycle event to the record: the actor is authorised for
@@ -286,59 +284,65 @@ func (r *Records[T, P]) change(ctx context.Context, tx Tx, id, event string, cmd
 	if err := validate(rec); err != nil {
 		return nil, err
 	}
-	changes, err := r.diff(before.Data, rec)
-	if err != nil {
-		return nil, err
-	}
-	if event == "" && len(changes) == 0 {
-		return rec, nil
-	}
-	m.UpdatedAt = at
-	if err := r.write(ctx, tx, rec, ev, changes, now, at, cmd); err != nil {
+	if _, err := r.write(ctx, tx, rec, before.Data, ev, event == "", now, at, cmd); err != nil {
 		return nil, err
 	}
 	return rec, nil
 }
 
-// write seals the event for rec (whose Meta carries the pre-write version
-// and head), stores the record at the next version and appends the event.
-func (r *Records[T, P]) write(ctx context.Context, tx Tx, rec P, ev itsm.Event, changes []itsm.Change, now, at time.Time, cmd Command) error {
+// headPlaceholder stands in for the new event's hash while the record is
+// encoded: the event's hash covers the changed fields, which come from the
+// encoding, so the record is encoded once with this placeholder and the hash
+// is written over it afterwards (a hex SHA-256 is as long and needs no JSON
+// escaping).
+var headPlaceholder = strings.Repeat("0", 64)
+
+// write encodes rec at the next version, lists the top-level fields that
+// differ from beforeData (nil for a new record), seals the event for them
+// and stores the record with its event. rec's Meta carries the pre-write
+// version and head; they advance only when the write is buffered. When
+// optional is set (a field change without a lifecycle event) and no field
+// changed, it writes nothing and reports false.
+func (r *Records[T, P]) write(ctx context.Context, tx Tx, rec P, beforeData []byte, ev itsm.Event, optional bool, now, at time.Time, cmd Command) (bool, error) {
 	m := rec.Meta()
+	prevHead, expected, prevUpdated := m.Head, m.Version, m.UpdatedAt
+	restore := func() { m.Head, m.Version, m.UpdatedAt = prevHead, expected, prevUpdated }
+	m.Head, m.Version, m.UpdatedAt = headPlaceholder, expected+1, at
+	data, err := r.coll.marshal(rec)
+	if err != nil {
+		restore()
+		return false, err
+	}
+	changes, head, err := diffJSON(beforeData, data, metaFields, "head")
+	if err != nil {
+		restore()
+		return false, fmt.Errorf("%s %s: %w", r.coll.Kind(), m.ID, err)
+	}
+	if optional && len(changes) == 0 {
+		restore()
+		return false, nil
+	}
+	if len(head) != len(headPlaceholder)+2 {
+		restore()
+		return false, itsm.Invalidf("%s %s: the encoded record has no head field", r.coll.Kind(), m.ID)
+	}
 	actor, _ := itsm.ActorFrom(ctx)
 	ev.ID = itsm.NewID()
 	ev.Kind, ev.RecordID, ev.Number = r.coll.Kind(), m.ID, m.Number
-	ev.RecordVersion = m.Version + 1
+	ev.RecordVersion = expected + 1
 	ev.Actor, ev.At, ev.RecordedAt, ev.Reason, ev.Changes = actor.ID, at, now, cmd.Reason, changes
-	prevHead, expected := m.Head, m.Version
 	itsm.Seal(&ev, prevHead)
-	m.Head, m.Version = ev.Hash, expected+1
-	data, err := r.coll.marshal(rec)
-	if err == nil {
-		err = tx.Put(ctx, r.coll.document(rec, data), expected)
+	copy(head[1:], ev.Hash) // head is the quoted value inside data
+	m.Head = ev.Hash
+	if err := tx.Put(ctx, r.coll.document(rec, data), expected); err != nil {
+		restore()
+		return false, err
 	}
-	if err != nil {
-		m.Head, m.Version = prevHead, expected
-		return err
-	}
-	return tx.Append(ctx, ev)
+	return true, tx.Append(ctx, ev)
 }
 
 // metaFields are not reported as changes: they change on every write.
 var metaFields = []string{"version", "head", "updated_at"}
-
-// diff lists the top-level JSON fields that differ between the stored data
-// and rec, in field-name order.
-func (r *Records[T, P]) diff(beforeData []byte, rec P) ([]itsm.Change, error) {
-	after, err := r.coll.marshal(rec)
-	if err != nil {
-		return nil, err
-	}
-	changes, err := diffJSON(beforeData, after, metaFields)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", r.coll.Kind(), rec.Meta().ID, err)
-	}
-	return changes, nil
-}
 
 // times returns the recording time and the occurrence time of a command,
 // checking a backdated time against the actor's rights and the record's

@@ -20,6 +20,17 @@ type entry struct {
 	id  string
 }
 
+// unchanged reports whether two versions of one document hold the same
+// values in every field of the index.
+func (o *ordered) unchanged(old, d storage.Document) bool {
+	for _, f := range o.fields {
+		if old.Fields[f] != d.Fields[f] {
+			return false
+		}
+	}
+	return true
+}
+
 // lessEntry orders entries by key, then id; a key that is a prefix of
 // another sorts first, so entry{key: prefix} is the start of its range.
 func lessEntry(a, b entry) bool {
@@ -55,9 +66,14 @@ func (o *ordered) entryOf(d storage.Document) entry {
 }
 
 // reorder moves a document's entries from old's values to d's; either may
-// be the zero Document (insert, delete).
+// be the zero Document (insert, delete). An index whose fields the write
+// left as they were keeps its entry: most writes change a few fields, and
+// a B-tree delete and insert cost more than the comparison.
 func (kd *kindData) reorder(old, d storage.Document) {
 	for _, o := range kd.ordered {
+		if old.Fields != nil && d.Fields != nil && o.unchanged(old, d) {
+			continue
+		}
 		if old.Fields != nil {
 			o.tree.Delete(o.entryOf(old))
 		}
