@@ -39,7 +39,18 @@ type EngineConfig struct {
 	Name string
 	// BatchSize is how many events Sync reads at a time (default 500).
 	BatchSize int
+	// Instance names this engine among the engines checking one store; it
+	// owns the leases Check takes (default: a random id, unique per Engine).
+	Instance string
+	// LeaseTTL is how long a lease Check takes on a due clock lasts before
+	// another engine may take it over (default DefaultLeaseTTL).
+	LeaseTTL time.Duration
 }
+
+// DefaultLeaseTTL is how long a clock Check claimed stays its own: long
+// enough for one check, short enough that a crashed engine's clocks are
+// soon checked by another.
+const DefaultLeaseTTL = time.Minute
 
 // Engine runs SLA clocks from the domain event log. Sync consumes the log
 // incrementally from a checkpoint kept in the store and moves each record's
@@ -61,6 +72,11 @@ type Engine struct {
 	actor     itsm.Actor
 	clock     itsm.Clock
 	batch     int
+	leases    *storage.Collection[lease, *lease]
+	instance  string
+	leaseTTL  time.Duration
+	// positions of the fields Due reads in a clock document's Fields
+	fState, fDefinition, fTaskKind, fTaskID, fDue, fNextCheck int
 }
 
 // checkpoint is the engine's position in the event log. It is bookkeeping,
@@ -74,6 +90,21 @@ type checkpoint struct {
 // CheckpointKind is the document kind of engine checkpoints.
 const CheckpointKind = "sla_checkpoint"
 
+// lease is an engine's claim on one due clock, so that of several engines
+// checking one store only one warns or breaches it. It is bookkeeping, not
+// a record with a history: its id is the clock's, it is written with a
+// version check (Collection.Put) and deleted in the unit of work that
+// writes the checked clock, so a lease lost to a takeover makes that write
+// fail.
+type lease struct {
+	itsm.Record
+	Owner string    `json:"owner"`
+	Until time.Time `json:"until"`
+}
+
+// LeaseKind is the document kind of the leases Check takes on due clocks.
+const LeaseKind = "sla_lease"
+
 var idSpace = uuid.MustParse("6f0c3a52-4a0e-4d7e-9a43-3f1c2b9e8d10")
 
 // NewEngine validates the definitions and registers the clock kinds with
@@ -83,7 +114,16 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 		return nil, itsm.Invalidf("sla engine: context and backend are required")
 	}
 	e := &Engine{backend: cfg.Backend, byKind: map[string][]int{}, calendars: map[string]*calendar.Calendar{},
-		actor: cfg.Actor, clock: cfg.Clock, batch: cfg.BatchSize}
+		actor: cfg.Actor, clock: cfg.Clock, batch: cfg.BatchSize, instance: cfg.Instance, leaseTTL: cfg.LeaseTTL}
+	if e.instance == "" {
+		e.instance = uuid.NewString()
+	}
+	if e.leaseTTL < 0 {
+		return nil, itsm.Invalidf("sla engine: lease TTL %s is negative", e.leaseTTL)
+	}
+	if e.leaseTTL == 0 {
+		e.leaseTTL = DefaultLeaseTTL
+	}
 	if e.clock == nil {
 		e.clock = itsm.SystemClock{}
 	}
@@ -146,6 +186,13 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 	if err := e.points.Register(ctx, cfg.Backend); err != nil {
 		return nil, err
 	}
+	e.leases = storage.NewCollection[lease](LeaseKind)
+	if err := e.leases.Register(ctx, cfg.Backend); err != nil {
+		return nil, err
+	}
+	sc := coll.Schema()
+	e.fState, e.fDefinition, e.fTaskKind = sc.FieldIndex("state"), sc.FieldIndex("definition_id"), sc.FieldIndex("task_kind")
+	e.fTaskID, e.fDue, e.fNextCheck = sc.FieldIndex("task_id"), sc.FieldIndex("due_at"), sc.FieldIndex("next_check_at")
 	e.clocks, err = storage.NewRecords(cfg.Backend, coll, m, storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer})
 	if err != nil {
 		return nil, err
@@ -614,14 +661,31 @@ func jsonInt(raw string) int {
 	return n
 }
 
+// DueClock is what Due returns of a clock that must be checked: the fields
+// the store indexes, read without decoding the clock. Get the whole Clock
+// from Clocks when it is needed.
+type DueClock struct {
+	ID           string
+	Version      int64
+	DefinitionID string
+	TaskKind     string // the record's kind, "incident"
+	TaskID       string // the record's id
+	DueAt        time.Time
+	NextCheckAt  time.Time // the warning or breach that makes it due
+}
+
 // Due returns running clocks whose next warning or breach is at or before
-// now, earliest first: the work of Check. It is an indexed range query on
-// next_check_at, never a scan of every clock.
-func (e *Engine) Due(ctx context.Context, now time.Time, limit int, cursor string) ([]*Clock, string, error) {
+// now, earliest first, one page at a time: the work of Check. It is an
+// indexed range query on (state, next_check_at), never a scan of every
+// clock, and it returns the indexed fields only (no clock is decoded), so
+// a page of 1,000 among 1,000,000 running clocks costs about what the
+// store's query does.
+func (e *Engine) Due(ctx context.Context, now time.Time, limit int, cursor string) ([]DueClock, string, error) {
 	if ctx == nil {
 		return nil, "", itsm.Invalidf("sla engine: nil context")
 	}
-	return e.clocks.Query(ctx, storage.Query{
+	page, err := e.backend.Query(ctx, storage.Query{
+		Kind: ClockKind,
 		Filters: []storage.Filter{
 			storage.Eq("state", storage.String(StageInProgress)),
 			storage.Gte("next_check_at", storage.Time(time.Unix(0, 0))),
@@ -630,47 +694,170 @@ func (e *Engine) Due(ctx context.Context, now time.Time, limit int, cursor strin
 		Sort:  []storage.Sort{{Field: "next_check_at"}},
 		Limit: limit, Cursor: cursor,
 	})
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]DueClock, len(page.Docs))
+	for i, d := range page.Docs {
+		if len(d.Fields) <= max(e.fState, e.fDefinition, e.fTaskKind, e.fTaskID, e.fDue, e.fNextCheck) {
+			return nil, "", itsm.Invalidf("sla engine: clock %s came back without its indexed fields", d.ID)
+		}
+		out[i] = DueClock{ID: d.ID, Version: d.Version, DefinitionID: d.Fields[e.fDefinition].Str(),
+			TaskKind: d.Fields[e.fTaskKind].Str(), TaskID: d.Fields[e.fTaskID].Str(),
+			DueAt: d.Fields[e.fDue].Time(), NextCheckAt: d.Fields[e.fNextCheck].Time()}
+	}
+	return out, page.Next, nil
 }
 
 // Check raises the warnings and breaches due by now: it evaluates each due
 // clock at now and writes it (an update event listing the warnings reached,
 // has_breached and the new next check). It returns how many clocks it
 // wrote.
+//
+// Several engines (one per application instance) may run Check on one
+// store at once: each claims a page of due clocks with leases (a
+// version-checked write of its Instance and an expiry LeaseTTL ahead on
+// its Clock), skips the clocks another engine holds, and writes each clock
+// in one unit of work with the deletion of its lease, re-reading it there
+// and leaving it alone if it is no longer due. So every warning and breach
+// is written once, by one engine; a lease whose engine died expires and is
+// taken over, and the dead engine's late write fails with its lost lease.
 func (e *Engine) Check(ctx context.Context, now time.Time) (int, error) {
 	if ctx == nil {
 		return 0, itsm.Invalidf("sla engine: nil context")
 	}
 	ctx = itsm.WithActor(ctx, e.actor)
 	n := 0
-	seen := map[string]bool{}
+	cursor := ""
 	for {
-		due, _, err := e.Due(ctx, now, storage.MaxLimit, "")
-		if err != nil || len(due) == 0 {
+		due, next, err := e.Due(ctx, now, storage.MaxLimit, cursor)
+		if err != nil {
 			return n, err
 		}
-		for _, c := range due {
-			if seen[c.ID] {
-				// Evaluating a clock at now always moves its next check
-				// past now; one that stays due would loop for ever.
-				return n, fmt.Errorf("sla engine: clock %s stays due at %s after a check: %w",
-					c.ID, now.UTC().Format(time.RFC3339Nano), itsm.ErrConflict)
-			}
-			seen[c.ID] = true
-			di := slices.IndexFunc(e.defs, func(d Definition) bool { return d.ID == c.DefinitionID })
-			if di < 0 {
-				return n, itsm.Invalidf("sla engine: clock %s names unknown definition %q", c.ID, c.DefinitionID)
-			}
-			d := &e.defs[di]
-			_, err := e.clocks.Change(ctx, c.ID, storage.Command{Reason: "sla check"}, func(c *Clock) error {
-				if c.State != StageInProgress {
-					return nil
-				}
-				return settle(c, d, e.calendarOf(d), now)
-			})
+		held, err := e.claim(ctx, due)
+		if err != nil {
+			return n, err
+		}
+		for _, h := range held {
+			wrote, err := e.checkOne(ctx, h, now)
 			if err != nil {
 				return n, err
 			}
-			n++
+			if wrote {
+				n++
+			}
+		}
+		if next == "" {
+			return n, nil
+		}
+		cursor = next
+	}
+}
+
+// held is a clock this engine holds a lease on, at the lease's version.
+type held struct {
+	clock        DueClock
+	leaseVersion int64
+}
+
+// claim takes leases on the due clocks no other engine holds, in one unit
+// of work, and returns those it took. A unit that loses a race with
+// another engine's claim is run again on fresh reads.
+func (e *Engine) claim(ctx context.Context, due []DueClock) ([]held, error) {
+	if len(due) == 0 {
+		return nil, nil
+	}
+	var out []held
+	for attempt := 0; ; attempt++ {
+		out = out[:0]
+		now := e.clock.Now()
+		err := e.backend.Update(ctx, func(tx storage.Tx) error {
+			for _, c := range due {
+				l, err := e.leases.Get(ctx, tx, c.ID)
+				switch {
+				case errors.Is(err, itsm.ErrNotFound):
+					l = &lease{Record: itsm.Record{ID: c.ID}}
+				case err != nil:
+					return err
+				case l.Owner != e.instance && now.Before(l.Until):
+					continue // another engine's, still valid
+				}
+				l.Owner, l.Until = e.instance, now.Add(e.leaseTTL)
+				if err := e.leases.Put(ctx, tx, l); errors.Is(err, itsm.ErrConflict) {
+					continue // claimed under us; a later check sees it
+				} else if err != nil {
+					return err
+				}
+				out = append(out, held{clock: c, leaseVersion: l.Version})
+			}
+			return nil
+		})
+		if err == nil {
+			return out, nil
+		}
+		if !errors.Is(err, itsm.ErrConflict) || attempt >= 4 {
+			if errors.Is(err, itsm.ErrConflict) {
+				return nil, nil // contended: the other engines have these clocks
+			}
+			return nil, err
+		}
+	}
+}
+
+// errLeaseLost ends a unit of work whose lease another engine took over.
+var errLeaseLost = errors.New("sla engine: lease lost")
+
+// checkOne evaluates one claimed clock at now and writes it with the
+// release of its lease, in one unit of work conditioned on the lease
+// still being this engine's. It reports whether the clock was written.
+func (e *Engine) checkOne(ctx context.Context, h held, now time.Time) (bool, error) {
+	di := slices.IndexFunc(e.defs, func(d Definition) bool { return d.ID == h.clock.DefinitionID })
+	if di < 0 {
+		return false, itsm.Invalidf("sla engine: clock %s names unknown definition %q", h.clock.ID, h.clock.DefinitionID)
+	}
+	d := &e.defs[di]
+	for attempt := 0; ; attempt++ {
+		var wrote bool
+		var after *Clock
+		err := e.backend.Update(ctx, func(tx storage.Tx) error {
+			l, err := e.leases.Get(ctx, tx, h.clock.ID)
+			if errors.Is(err, itsm.ErrNotFound) || err == nil && (l.Owner != e.instance || l.Version != h.leaseVersion) {
+				return errLeaseLost
+			}
+			if err != nil {
+				return err
+			}
+			wrote = false
+			after, err = e.clocks.ChangeTx(ctx, tx, h.clock.ID, storage.Command{Reason: "sla check"}, func(c *Clock) error {
+				if c.State != StageInProgress || c.NextCheckAt.IsZero() || c.NextCheckAt.After(now) {
+					return nil // checked by another engine, moved by Sync, or stopped
+				}
+				wrote = true
+				return settle(c, d, e.calendarOf(d), now)
+			})
+			if errors.Is(err, itsm.ErrNotFound) {
+				err = nil
+			}
+			if err != nil {
+				return err
+			}
+			return tx.Delete(ctx, LeaseKind, l.ID, l.Version)
+		})
+		switch {
+		case err == nil:
+			if wrote && after != nil && !after.NextCheckAt.IsZero() && !after.NextCheckAt.After(now) {
+				// Evaluating a clock at now always moves its next check
+				// past now; one that stays due would be checked for ever.
+				return true, fmt.Errorf("sla engine: clock %s stays due at %s after a check: %w",
+					h.clock.ID, now.UTC().Format(time.RFC3339Nano), itsm.ErrConflict)
+			}
+			return wrote, nil
+		case errors.Is(err, errLeaseLost):
+			return false, nil
+		case errors.Is(err, itsm.ErrConflict) && attempt < 4:
+			continue // Sync or another engine wrote the clock: read it again
+		default:
+			return false, err
 		}
 	}
 }

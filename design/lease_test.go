@@ -1,0 +1,140 @@
+package design_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pillars-itsm/pillars/design"
+	"github.com/pillars-itsm/pillars/design/calendar"
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+// Two engines on one store check the same clocks at the same times, at
+// once: every warning and every breach is written exactly once, and the
+// clocks end as one engine alone leaves them.
+func TestTwoEnginesWarnOnce(t *testing.T) {
+	for name, open := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			const incidents = 60
+			build := func() (fixture, []string) {
+				f := newFixtureOn(t, open())
+				ids := make([]string, incidents)
+				for i := range incidents {
+					inc := &incident{ShortDescription: fmt.Sprint("outage ", i), Priority: 1 + i%3}
+					require.NoError(t, f.incidents.Create(as(agent), inc, storage.Command{}))
+					ids[i] = inc.ID
+					f.clock.Advance(7 * time.Minute)
+				}
+				f.sync(t)
+				return f, ids
+			}
+			// Checks every 20 minutes over three working days.
+			var times []time.Time
+			for at := monday; at.Before(monday.Add(72 * time.Hour)); at = at.Add(20 * time.Minute) {
+				times = append(times, at)
+			}
+
+			alone, aloneIDs := build()
+			aloneWrites := 0
+			for _, at := range times {
+				n, err := alone.engine.Check(context.Background(), at)
+				require.NoError(t, err)
+				aloneWrites += n
+			}
+
+			f, ids := build()
+			second, err := design.NewEngine(context.Background(), design.EngineConfig{Backend: f.store,
+				Definitions: []design.Definition{resolutionSLA()}, Calendars: []*calendar.Calendar{officeHours(t)},
+				Clock: f.clock, Instance: "second"})
+			require.NoError(t, err)
+			var wg sync.WaitGroup
+			written := make([]int, 2)
+			errs := make([]error, 2)
+			for i, eng := range []*design.Engine{f.engine, second} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for _, at := range times {
+						n, err := eng.Check(context.Background(), at)
+						if err != nil {
+							errs[i] = err
+							return
+						}
+						written[i] += n
+					}
+				}()
+			}
+			wg.Wait()
+			require.NoError(t, errs[0])
+			require.NoError(t, errs[1])
+
+			checks := 0
+			for k, id := range ids {
+				c := f.clockOf(t, id, "resolution")
+				hist, err := f.engine.Clocks().History(context.Background(), c.ID)
+				require.NoError(t, err)
+				raised := map[int]int{}
+				breaches := 0
+				for _, ev := range hist {
+					if ev.Reason != "sla check" {
+						continue
+					}
+					checks++
+					for _, ch := range ev.Changes {
+						switch ch.Field {
+						case "warnings":
+							var from, to []int
+							_ = json.Unmarshal([]byte(ch.From), &from)
+							require.NoError(t, json.Unmarshal([]byte(ch.To), &to))
+							for _, w := range to {
+								if !slices.Contains(from, w) {
+									raised[w]++
+								}
+							}
+						case "has_breached":
+							if ch.To == "true" {
+								breaches++
+							}
+						}
+					}
+				}
+				want := alone.clockOf(t, aloneIDs[k], "resolution")
+				for _, w := range want.Warnings {
+					assert.Equal(t, 1, raised[w], "clock %d: warning %d%% written %d times", k, w, raised[w])
+				}
+				assert.Len(t, raised, len(want.Warnings), "clock %d", k)
+				assert.Equal(t, want.Warnings, c.Warnings, "clock %d", k)
+				assert.Equal(t, want.Breached, c.Breached, "clock %d", k)
+				assert.Equal(t, want.BreachedAt, c.BreachedAt, "clock %d", k)
+				if want.Breached {
+					assert.Equal(t, 1, breaches, "clock %d: breach written %d times", k, breaches)
+				}
+			}
+			assert.Equal(t, checks, written[0]+written[1], "each write counted by the engine that made it")
+			assert.Positive(t, aloneWrites)
+			t.Logf("%s: %d clock writes by one engine alone; %d + %d by two at once", name, aloneWrites, written[0], written[1])
+
+			// Nothing is left leased.
+			left, err := f.store.Query(context.Background(), storage.Query{Kind: design.LeaseKind, Limit: storage.MaxLimit})
+			require.NoError(t, err)
+			assert.Empty(t, left.Docs)
+		})
+	}
+}
+
+func TestLeaseTTLRefusal(t *testing.T) {
+	f := newFixture(t)
+	_, err := design.NewEngine(context.Background(), design.EngineConfig{Backend: f.store,
+		Definitions: []design.Definition{resolutionSLA()}, Calendars: []*calendar.Calendar{officeHours(t)}, LeaseTTL: -time.Second})
+	require.ErrorIs(t, err, itsm.ErrInvalid)
+	assert.Contains(t, err.Error(), "lease")
+}
