@@ -23,10 +23,12 @@
 // CloseIncident (the caller's confirmation), CloseResolved (auto-close,
 // called by the host's scheduler with now), CancelIncident, AddWorkNote,
 // AddComment, LinkChild, and the major-incident approval ProposeMajor,
-// AcceptMajor, RejectMajor. Queues: MyOpenIncidents, UnassignedInMyGroups
-// (paginated: one walk of a declared composite index per group and state,
-// merged, so a SQL store reads a page and no more) and BreachingSoon
-// (through the SLA pillar's SLAWatcher).
+// AcceptMajor, RejectMajor. Queues, paginated: MyOpenIncidents,
+// UnassignedInMyGroups and the caller's MyRequestedIncidents (open first)
+// are walks of a declared composite index per group and state, merged, so a
+// SQL store reads a page and no more; BreachingSoon (every incident) and
+// BreachingSoonInMyGroups (the agent's groups, through the Directory) read
+// the SLA pillar's SLAWatcher.
 //
 // # Problems (PRB) and known errors (KE)
 //

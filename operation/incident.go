@@ -375,6 +375,8 @@ func incidentCollection() *storage.Collection[Incident, *Incident] {
 		WithIndex("incident_auto_close", "state", "resolved_at").
 		// escalation: priority = p, state IN open, created_at <= cutoff.
 		WithIndex("incident_escalation", "priority", "state", "created_at").
+		// the caller's "my incidents": caller_id = me, state = s, newest first.
+		WithIndex("incident_caller", "caller_id", "state", "created_at").
 		WithIndex("incident_children", "parent_id", "state").
 		WithIndex("incident_by_problem", "problem_id", "state")
 }

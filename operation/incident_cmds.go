@@ -503,11 +503,35 @@ func (d *Desk) MyOpenIncidents(ctx context.Context, p Page) ([]*Incident, string
 	if err != nil {
 		return nil, "", err
 	}
-	var parts [][]storage.Filter
+	var parts []queuePart
 	for _, s := range OpenStates {
-		parts = append(parts, []storage.Filter{storage.Eq("assigned_to", storage.String(actor.ID)), storage.Eq("state", storage.String(s))})
+		parts = append(parts, queuePart{filters: []storage.Filter{storage.Eq("assigned_to", storage.String(actor.ID)), storage.Eq("state", storage.String(s))}})
 	}
-	return d.mergedQueue(ctx, p, parts)
+	return d.mergedQueue(ctx, p, byPriority, parts)
+}
+
+// byPriority is the agents' queues' order: priority, then oldest first.
+var byPriority = []storage.Sort{{Field: "priority"}, {Field: "created_at"}}
+
+// MyRequestedIncidents is the caller's "my incidents" list: the incidents
+// whose caller is the actor, the open ones first, each group newest first,
+// one page at a time. It walks the incident_caller index once per state,
+// so a page costs the same however many incidents the caller has.
+func (d *Desk) MyRequestedIncidents(ctx context.Context, p Page) ([]*Incident, string, error) {
+	actor, err := d.reader(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	var parts []queuePart
+	for _, s := range d.incidents.Machine().States() {
+		tier := 1
+		if slices.Contains(OpenStates, s) {
+			tier = 0
+		}
+		parts = append(parts, queuePart{tier: tier, filters: []storage.Filter{
+			storage.Eq("caller_id", storage.String(actor.ID)), storage.Eq("state", storage.String(s))}})
+	}
+	return d.mergedQueue(ctx, p, []storage.Sort{{Field: "created_at", Desc: true}}, parts)
 }
 
 // UnassignedInMyGroups is the "unassigned in my groups" queue: open
@@ -526,14 +550,14 @@ func (d *Desk) UnassignedInMyGroups(ctx context.Context, p Page) ([]*Incident, s
 	}
 	groups := slices.Clone(actor.Groups)
 	slices.Sort(groups)
-	var parts [][]storage.Filter
+	var parts []queuePart
 	for _, g := range slices.Compact(groups) {
 		for _, s := range OpenStates {
-			parts = append(parts, []storage.Filter{storage.Eq("assignment_group", storage.String(g)),
-				storage.Eq("assigned_to", storage.String("")), storage.Eq("state", storage.String(s))})
+			parts = append(parts, queuePart{filters: []storage.Filter{storage.Eq("assignment_group", storage.String(g)),
+				storage.Eq("assigned_to", storage.String("")), storage.Eq("state", storage.String(s))}})
 		}
 	}
-	return d.mergedQueue(ctx, p, parts)
+	return d.mergedQueue(ctx, p, byPriority, parts)
 }
 
 func (d *Desk) reader(ctx context.Context) (itsm.Actor, error) {
@@ -580,4 +604,92 @@ func (d *Desk) BreachingSoon(ctx context.Context, within time.Duration, p Page) 
 		}
 	}
 	return out, next, nil
+}
+
+// maxBreachWalk bounds the SLA pages BreachingSoonInMyGroups reads for one
+// page of the queue.
+const maxBreachWalk = 20
+
+// BreachingSoonInMyGroups is an agent's "breaching soon" queue: the open
+// incidents whose SLA clocks breach within the given time from now, soonest
+// first, as BreachingSoon, but only those assigned to the actor or to an
+// assignment group the actor belongs to (by the actor's groups, or the
+// configured Directory). It reads the SLAWatcher's pages until the page is
+// full, so a page may hold fewer than Limit incidents, even none, while the
+// cursor says more may follow (after at most a bounded number of SLA
+// pages); the list ends when the cursor is empty. Without an SLAWatcher it
+// returns an error matching itsm.ErrInvalid.
+func (d *Desk) BreachingSoonInMyGroups(ctx context.Context, within time.Duration, p Page) ([]*Incident, string, error) {
+	actor, err := d.reader(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if d.cfg.SLA == nil {
+		return nil, "", itsm.Invalidf("incident queue: breaching soon needs an SLAWatcher (Config.SLA)")
+	}
+	limit, err := pageLimit(p)
+	if err != nil {
+		return nil, "", err
+	}
+	members := map[string]bool{}
+	mine := func(inc *Incident) (bool, error) {
+		if inc.AssignedTo == actor.ID {
+			return true, nil
+		}
+		g := inc.AssignmentGroup
+		if g == "" {
+			return false, nil
+		}
+		if m, ok := members[g]; ok {
+			return m, nil
+		}
+		m := actor.InGroup(g)
+		if !m && d.cfg.Directory != nil {
+			var err error
+			if m, err = d.cfg.Directory.IsMember(ctx, g, actor.ID); err != nil {
+				return false, err
+			}
+		}
+		members[g] = m
+		return m, nil
+	}
+	deadline := d.now().Add(within)
+	cursor := p.Cursor
+	out := make([]*Incident, 0, limit)
+	seen := map[string]bool{}
+	// Ask for no more ids than the page has room for, so every SLA page is
+	// used whole and the cursor returned is the SLAWatcher's own.
+	for walk := 0; walk < maxBreachWalk && len(out) < limit; walk++ {
+		ids, next, err := d.cfg.SLA.BreachingBefore(ctx, KindIncident, deadline, limit-len(out), cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, id := range ids {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			inc, err := d.incidents.Get(ctx, id)
+			if errors.Is(err, itsm.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, "", err
+			}
+			if !inc.IsOpen() {
+				continue
+			}
+			ok, err := mine(inc)
+			if err != nil {
+				return nil, "", err
+			}
+			if ok && len(out) < limit {
+				out = append(out, inc)
+			}
+		}
+		if cursor = next; cursor == "" {
+			break
+		}
+	}
+	return out, cursor, nil
 }

@@ -44,6 +44,8 @@ var storeSuite = map[string]func(*testing.T){
 	"ParentResolvesChildren": TestParentResolvesChildren,
 	"ParentAllOrNothing":     TestParentResolutionIsAllOrNothing,
 	"Queues":                 TestQueues,
+	"MyRequestedIncidents":   TestMyRequestedIncidents,
+	"BreachingInMyGroups":    TestBreachingSoonInMyGroups,
 	"CloseResolved":          TestCloseResolved,
 	"KnownErrorAndProblem":   TestKnownErrorWorkaroundAndProblemResolution,
 	"RequestWithApproval":    TestRequestWithApprovalAndTasks,

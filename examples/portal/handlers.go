@@ -82,9 +82,7 @@ type myData struct {
 
 func (s *Server) myTickets(w http.ResponseWriter, r *http.Request, u User) {
 	ctx := r.Context()
-	incs, _, err := s.desk.Incidents().Query(ctx, storage.Query{Kind: operation.KindIncident,
-		Filters: []storage.Filter{storage.Eq("caller_id", storage.String(u.ID))},
-		Sort:    []storage.Sort{{Field: "created_at", Desc: true}}, Limit: 50})
+	incs, _, err := s.desk.MyRequestedIncidents(ctx, operation.Page{Limit: 50})
 	if err != nil {
 		s.failErr(w, r, err)
 		return
@@ -310,15 +308,10 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request, u User) {
 		s.failErr(w, r, err)
 		return
 	}
-	if d.Breaching, _, err = s.desk.BreachingSoon(ctx, s.within, operation.Page{Limit: 50}); err != nil {
+	if d.Breaching, _, err = s.desk.BreachingSoonInMyGroups(ctx, s.within, operation.Page{Limit: 50}); err != nil {
 		s.failErr(w, r, err)
 		return
 	}
-	// Breaching soon lists every open incident about to breach; an agent
-	// sees those of their groups.
-	d.Breaching = slices.DeleteFunc(d.Breaching, func(i *operation.Incident) bool {
-		return !u.InGroup(i.AssignmentGroup) && i.AssignedTo != u.ID
-	})
 	s.render(w, r, http.StatusOK, "queue", page{Title: "My queues", Data: d})
 }
 
