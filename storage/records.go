@@ -385,20 +385,16 @@ func (r *Records[T, P]) retry(ctx context.Context, fn func(Tx) (P, error)) (P, e
 	if ctx == nil {
 		return nil, itsm.Invalidf("%s: nil context", r.coll.Kind())
 	}
-	for attempt := 0; ; attempt++ {
-		var out P
-		err := r.backend.Update(ctx, func(tx Tx) error {
-			var err error
-			out, err = fn(tx)
-			return err
-		})
-		if err == nil {
-			return out, nil
-		}
-		if !errors.Is(err, itsm.ErrConflict) || attempt >= r.cfg.Retries {
-			return nil, err
-		}
+	var out P
+	err := Retry(ctx, r.backend, max(r.cfg.Retries, 0)+1, func(tx Tx) error {
+		var err error
+		out, err = fn(tx)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 func validate(rec any) error {
