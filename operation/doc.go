@@ -65,8 +65,10 @@
 // # Escalation
 //
 // EscalationRule escalates open incidents by priority and age (notify,
-// reassign, raise priority); Escalate applies them, recording each as an
-// event, and notifies through the host's Notifier.
+// reassign, raise priority): wall-clock age, working time on a Calendar
+// (design/calendar's *Calendar), or the share of their SLA targets used
+// (SLAPercent, read through SLAProgress); Escalate applies them, recording
+// each as an event, and notifies through the host's Notifier.
 //
 // # Import
 //

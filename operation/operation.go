@@ -134,9 +134,12 @@ type Config struct {
 	// Without one the membership is not checked.
 	Directory Directory
 	SLA       SLAWatcher
-	Catalog   Catalog
-	CMDB      CMDB
-	Notifier  Notifier
+	// SLAProgress answers escalation rules by SLA percentage; when nil, SLA
+	// is used if it implements SLAProgress too.
+	SLAProgress SLAProgress
+	Catalog     Catalog
+	CMDB        CMDB
+	Notifier    Notifier
 	// Incident holds the incident policy: matrix, reasons, codes, windows.
 	Incident IncidentPolicy
 	// IncidentLifecycle, when set, replaces the default incident lifecycle
@@ -204,9 +207,10 @@ func ownIncident(verb string) itsm.Rule {
 // problems and known errors, service requests and their tasks, alerts and
 // escalation. Build it once with New; it is safe for concurrent use.
 type Desk struct {
-	backend storage.Backend
-	cfg     Config
-	clock   itsm.Clock
+	backend  storage.Backend
+	cfg      Config
+	clock    itsm.Clock
+	progress SLAProgress
 
 	incidents   *storage.Records[Incident, *Incident]
 	problems    *storage.Records[Problem, *Problem]
@@ -239,9 +243,12 @@ func New(ctx context.Context, b storage.Backend, cfg Config) (*Desk, error) {
 	if err := cfg.AlertRule.check(pol); err != nil {
 		return nil, err
 	}
+	if cfg.SLAProgress == nil {
+		cfg.SLAProgress, _ = cfg.SLA.(SLAProgress)
+	}
 	names := map[string]bool{}
 	for i, r := range cfg.Escalation {
-		if err := r.check(pol); err != nil {
+		if err := r.check(pol, cfg.SLAProgress); err != nil {
 			return nil, itsm.Invalidf("operation: escalation rule %d (%q): %v", i, r.Name, err)
 		}
 		if names[r.Name] {
@@ -249,7 +256,7 @@ func New(ctx context.Context, b storage.Backend, cfg Config) (*Desk, error) {
 		}
 		names[r.Name] = true
 	}
-	d := &Desk{backend: b, cfg: cfg, clock: cfg.Clock}
+	d := &Desk{backend: b, cfg: cfg, clock: cfg.Clock, progress: cfg.SLAProgress}
 	rc := func(prefix string) storage.RecordsConfig {
 		return storage.RecordsConfig{Prefix: prefix, Clock: cfg.Clock, Authorizer: cfg.Authorizer}
 	}

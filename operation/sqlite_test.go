@@ -57,6 +57,8 @@ var storeSuite = map[string]func(*testing.T){
 	"AlertEventIDs":          TestAlertEventIDs,
 	"AlertCorrelation":       TestAlertCorrelationThroughCMDB,
 	"Escalation":             TestEscalation,
+	"EscalationBusinessTime": TestEscalationInBusinessTime,
+	"EscalationSLAPercent":   TestEscalationBySLAPercent,
 	"Import":                 TestImportIncidents,
 	"OpenIncidentBadInput":   TestOpenIncidentBadInput,
 }
