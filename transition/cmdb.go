@@ -224,9 +224,12 @@ type CMDB struct {
 	graph     atomic.Pointer[Graph]
 }
 
-// UseGraph makes Relate check cycles on the graph index (refreshed first)
-// instead of walking the store, which on a large CMDB saves a query per
-// level of the walk. Pass nil to walk the store again.
+// UseGraph makes Relate check cycles on the graph index (refreshed before
+// each unit of work) instead of walking the store, which on a large CMDB
+// saves a query per level of the walk. The index is used only when it has
+// applied the last relationship of the type written under the type's guard;
+// otherwise the walk runs in the unit of work. Pass nil to walk the store
+// again.
 func (c *CMDB) UseGraph(g *Graph) { c.graph.Store(g) }
 
 // NewCMDB registers the CMDB's record kinds on the backend and returns the
@@ -268,6 +271,11 @@ func NewCMDB(ctx context.Context, b storage.Backend, cfg CMDBConfig) (*CMDB, err
 	ciC, relC, blC := CICollection(), RelationshipCollection(), BaselineCollection()
 	for _, reg := range []func(context.Context, storage.Backend) error{ciC.Register, relC.Register, blC.Register} {
 		if err := reg(ctx, b); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range []storage.Schema{RelationshipGuardSchema()} {
+		if err := b.Register(ctx, s); err != nil {
 			return nil, err
 		}
 	}
@@ -393,22 +401,40 @@ func (c *CMDB) Relationship(ctx context.Context, id string) (*Relationship, erro
 // cardinality holds, and, for acyclic types, that it closes no cycle.
 // Refusals match ErrNotFound, ErrConflict or ErrInvalid and write nothing.
 //
-// Cardinality and cycle checks read committed data: two writers relating the
-// same CIs at the same instant may both pass them.
+// The checks are safe against concurrent writers: the unit of work reads a
+// guard document (kind "ci_rel_guard") for each constrained end before
+// checking and writes it back at the next version, so of two units relating
+// into the same end (or, for an acyclic type, of the same type) one fails
+// with a version conflict; Relate then runs again, up to eight times, and
+// the new attempt sees the winner's relationship. See guardKeys for which
+// guards a type takes.
 func (c *CMDB) Relate(ctx context.Context, parent, typ, child string, cmd storage.Command) (*Relationship, error) {
 	if ctx == nil {
 		return nil, itsm.Invalidf("ci_relationship: nil context")
 	}
-	var out *Relationship
-	err := c.backend.Update(ctx, func(tx storage.Tx) error {
-		var err error
-		out, err = c.RelateTx(ctx, tx, parent, typ, child, cmd)
-		return err
-	})
-	return out, err
+	for attempt := 0; ; attempt++ {
+		var out *Relationship
+		if g := c.graph.Load(); g != nil {
+			// Refreshed before the unit starts, so that inside it the graph
+			// can vouch for the type's last guarded relationship.
+			if _, err := g.Refresh(ctx); err != nil {
+				return nil, err
+			}
+		}
+		err := c.backend.Update(ctx, func(tx storage.Tx) error {
+			var err error
+			out, err = c.RelateTx(ctx, tx, parent, typ, child, cmd)
+			return err
+		})
+		if err == nil || !retryableConflict(err) || attempt >= relateRetries || ctx.Err() != nil {
+			return out, err
+		}
+	}
 }
 
-// RelateTx is Relate inside a caller's unit of work.
+// RelateTx is Relate inside a caller's unit of work, without retries: a
+// concurrent writer of the same guard makes the unit fail with ErrConflict,
+// and the caller runs it again.
 func (c *CMDB) RelateTx(ctx context.Context, tx storage.Tx, parent, typ, child string, cmd storage.Command) (*Relationship, error) {
 	rel := &Relationship{Parent: parent, Child: child, Type: typ}
 	if err := rel.Validate(); err != nil {
@@ -417,6 +443,12 @@ func (c *CMDB) RelateTx(ctx context.Context, tx storage.Tx, parent, typ, child s
 	t, ok := c.types.Type(typ)
 	if !ok {
 		return nil, (&itsm.ValidationError{Kind: KindRelationship}).Add("type", fmt.Sprintf("%q is not a defined relationship type", typ))
+	}
+	// The guards are read before any check, so every check sees at least
+	// what was committed when the guards were at the versions read.
+	guards, err := readGuards(ctx, tx, guardKeys(t, parent, child))
+	if err != nil {
+		return nil, err
 	}
 	ends := [2]*CI{}
 	for i, id := range []string{parent, child} {
@@ -450,7 +482,7 @@ func (c *CMDB) RelateTx(ctx context.Context, tx storage.Tx, parent, typ, child s
 		return nil, err
 	}
 	if len(dup) > 0 {
-		return nil, fmt.Errorf("ci_relationship %s %s %s: %w", ends[0].Name, typ, ends[1].Name, &itsm.ConflictError{Kind: KindRelationship, ID: dup[0].ID})
+		return nil, &duplicateError{fmt.Errorf("ci_relationship %s %s %s: %w", ends[0].Name, typ, ends[1].Name, &itsm.ConflictError{Kind: KindRelationship, ID: dup[0].ID})}
 	}
 	for _, card := range []struct {
 		field, end string
@@ -477,7 +509,7 @@ func (c *CMDB) RelateTx(ctx context.Context, tx storage.Tx, parent, typ, child s
 		rel.Upstream, rel.Downstream = child, parent
 	}
 	if t.Acyclic {
-		cyc, err := c.reaches(ctx, rel.Downstream, rel.Upstream, typ)
+		cyc, err := c.reaches(ctx, tx, rel.Downstream, rel.Upstream, typ, guards[0])
 		if err != nil {
 			return nil, err
 		}
@@ -489,38 +521,58 @@ func (c *CMDB) RelateTx(ctx context.Context, tx storage.Tx, parent, typ, child s
 	if err := c.rels.CreateTx(ctx, tx, rel, cmd); err != nil {
 		return nil, err
 	}
+	if err := writeGuards(ctx, tx, guards, rel.ID); err != nil {
+		return nil, err
+	}
 	return rel, nil
 }
 
 // reaches reports whether target is reachable from start following
-// downstream edges of typ, however deep.
-func (c *CMDB) reaches(ctx context.Context, start, target, typ string) (bool, error) {
+// downstream edges of typ, however deep. It reads through the unit of work,
+// never through a second connection: a unit holding a guard must finish
+// without waiting for the store's pool, which the units queued behind the
+// guard may hold. The graph index answers instead when it has applied the
+// last relationship written under the type's guard (so every relationship
+// of the type committed before the guard was read).
+func (c *CMDB) reaches(ctx context.Context, tx storage.Tx, start, target, typ string, guard heldGuard) (bool, error) {
 	if start == target {
 		return true, nil
 	}
-	if g := c.graph.Load(); g != nil {
-		if _, err := g.Refresh(ctx); err != nil {
-			return false, err
-		}
+	if g := c.graph.Load(); g != nil && guard.version > 0 && g.hasEdge(guard.last) {
 		return g.Reaches(start, target, []string{typ}), nil
 	}
+	schema := c.rels.Collection().Schema()
+	dn := schema.FieldIndex(EdgeDownstream)
 	seen := map[string]bool{start: true}
 	frontier := []string{start}
 	for len(frontier) > 0 {
-		hops, err := storage.Traverse(ctx, c.backend, c.traverseParams(frontier, storage.Down, []string{typ}, storage.MaxTraverseDepth, 0))
-		if err != nil {
-			return false, err
-		}
 		var next []string
-		for _, h := range hops {
-			if h.ID == target {
-				return true, nil
+		for chunk := range slices.Chunk(frontier, storage.MaxInValues) {
+			vals := make([]storage.Value, len(chunk))
+			for i, id := range chunk {
+				vals[i] = storage.String(id)
 			}
-			if !seen[h.ID] {
-				seen[h.ID] = true
-				if h.Depth == storage.MaxTraverseDepth {
-					next = append(next, h.ID)
+			q := storage.Query{Kind: KindRelationship, Filters: []storage.Filter{storage.In(EdgeUpstream, vals...),
+				storage.Eq(EdgeType, storage.String(typ))}, Limit: storage.MaxLimit}
+			for {
+				page, err := tx.Query(ctx, q)
+				if err != nil {
+					return false, err
 				}
+				for _, d := range page.Docs {
+					v := d.Fields[dn].Str()
+					if v == target {
+						return true, nil
+					}
+					if v != "" && !seen[v] {
+						seen[v] = true
+						next = append(next, v)
+					}
+				}
+				if page.Next == "" {
+					break
+				}
+				q.Cursor = page.Next
 			}
 		}
 		frontier = next
