@@ -23,7 +23,8 @@ import (
 const chromiumPath = "/usr/bin/chromium"
 
 // TestEndToEndInChromium drives the portal in headless Chromium as people
-// would: Carl raises an incident (first forgetting the description), Ann
+// would: Carl raises an incident (first forgetting the description),
+// comments on it and orders a laptop (first with a bad form), Ann
 // takes it from her queue and resolves it, and the dashboard shows the MTTR
 // the improvement pillar computed from the event log.
 func TestEndToEndInChromium(t *testing.T) {
@@ -34,7 +35,7 @@ func TestEndToEndInChromium(t *testing.T) {
 	clock := itsm.NewFakeClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
 	srv, err := NewServer(ctx, memory.New(), Config{Clock: clock})
 	require.NoError(t, err)
-	_, _, err = srv.Seed(ctx)
+	seeded, _, err := srv.Seed(ctx)
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
@@ -101,6 +102,29 @@ func TestEndToEndInChromium(t *testing.T) {
 	number := read("#number")
 	assert.Regexp(t, `^INC\d{7}$`, number)
 	assert.Equal(t, operation.StateNew, read("#state"))
+	// He adds a comment from his incident's page.
+	do("comment", chromedp.SendKeys(chromedp.ID("text"), "It is the colour printer"))
+	submit("comment", "#comment", http.StatusOK)
+	assert.Contains(t, read(".comment"), "It is the colour printer")
+
+	// He orders a laptop: the form comes back with the catalogue's
+	// problems next to the fields, then the request shows his answers.
+	do("item form", chromedp.Navigate(ts.URL+"/catalog/"+seeded.LaptopItem), chromedp.WaitVisible(chromedp.ID("f-model")))
+	do("half the form", chromedp.SetValue(chromedp.ID("f-quantity"), "9"))
+	submit("order refused", "#submit", http.StatusUnprocessableEntity)
+	errs, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](
+		`Array.from(document.querySelectorAll(".field-error")).map(e => e.textContent)`))
+	require.NoError(t, err)
+	assert.Contains(t, strings.Join(errs, "|"), "is required")
+	assert.Contains(t, strings.Join(errs, "|"), "is above 3")
+	do("fill the order",
+		chromedp.SetValue(chromedp.ID("f-model"), "standard"),
+		chromedp.SetValue(chromedp.ID("f-quantity"), "1"),
+		chromedp.SendKeys(chromedp.ID("f-justification"), "replacement"),
+	)
+	submit("order", "#submit", http.StatusOK)
+	assert.Equal(t, operation.StateInFulfillment, read("#state"))
+	assert.Contains(t, read("#answers"), "replacement")
 
 	// Ann finds it in her queue, takes it and resolves it.
 	clock.Advance(30 * time.Minute)
@@ -113,6 +137,7 @@ func TestEndToEndInChromium(t *testing.T) {
 	submit("take", "#take", http.StatusOK)
 	assert.Equal(t, operation.StateInProgress, read("#state"))
 	assert.Contains(t, read("#assignment"), "Ann Agent")
+	assert.Contains(t, read(".comment"), "It is the colour printer", "the agent reads the caller's comment")
 
 	clock.Advance(90 * time.Minute)
 	do("resolution",
