@@ -12,9 +12,16 @@ import (
 	"github.com/pillars-itsm/pillars/storage"
 )
 
-// MaxBaselineItems bounds the CIs plus relationships of one baseline, so
-// its document stays well under storage.MaxDocumentSize.
-const MaxBaselineItems = 10_000
+// MaxBaselineItems bounds the CIs plus relationships of one baseline.
+// Baselines larger than BaselinePartItems are stored in parts, so the bound
+// is the cost of taking and diffing one, not a document size.
+const MaxBaselineItems = 1_000_000
+
+// BaselinePartItems is how many items (scope CIs, CIs and relationships)
+// one stored part of a baseline holds: about half a megabyte, well under
+// storage.MaxDocumentSize. A baseline with no more items keeps them in its
+// own document, as before parts existed.
+const BaselinePartItems = 10_000
 
 // Baseline states and event.
 const (
@@ -50,6 +57,23 @@ type Baseline struct {
 	TakenAt       time.Time      `json:"taken_at"`
 	CIs           []BaselineItem `json:"cis"`
 	Relationships []BaselineItem `json:"relationships"`
+	// Parts lists the stored parts of a large baseline (more than
+	// BaselinePartItems items), in order. The baseline document then holds
+	// no scope CIs, CIs or relationships itself; the parts (kind
+	// "cmdb_baseline_part") do, written in the same unit of work, and each
+	// part's hash here (so in the create event's hash chain) pins its
+	// content. Reading a baseline through the CMDB fills Scope.CIs, CIs and
+	// Relationships from the parts.
+	Parts []BaselinePart `json:"parts,omitempty"`
+}
+
+// BaselinePart describes one stored part of a large baseline: how many
+// items of each list it holds and the SHA-256 of its content.
+type BaselinePart struct {
+	ScopeCIs      int    `json:"scope_cis,omitempty"`
+	CIs           int    `json:"cis,omitempty"`
+	Relationships int    `json:"relationships,omitempty"`
+	Hash          string `json:"hash"`
 }
 
 // Validate checks the baseline's own fields.
@@ -58,7 +82,11 @@ func (b *Baseline) Validate() error {
 	if b.Name == "" {
 		ve.Add("name", "is required")
 	}
-	if n := len(b.CIs) + len(b.Relationships); n > MaxBaselineItems {
+	n := len(b.CIs) + len(b.Relationships)
+	for _, p := range b.Parts {
+		n += p.CIs + p.Relationships
+	}
+	if n > MaxBaselineItems {
 		ve.Add("cis", fmt.Sprintf("%d items, at most %d per baseline", n, MaxBaselineItems))
 	}
 	return ve.Err()
@@ -102,9 +130,12 @@ func (c *CMDB) snapshot(ctx context.Context, s BaselineScope) (cis, rels []Basel
 	}
 	ids := slices.Clone(s.CIs)
 	if s.Depth > 0 {
-		hops, err := storage.Traverse(ctx, c.backend, c.traverseParams(s.CIs, s.Direction, nil, s.Depth, MaxBaselineItems+1))
+		hops, err := storage.Traverse(ctx, c.backend, c.traverseParams(s.CIs, s.Direction, nil, s.Depth, min(MaxBaselineItems+1, storage.MaxTraverseHops)))
 		if err != nil {
 			return nil, nil, err
+		}
+		if len(hops) >= storage.MaxTraverseHops {
+			return nil, nil, (&itsm.ValidationError{Kind: KindBaseline}).Add("scope", fmt.Sprintf("reaches more than %d CIs", MaxBaselineItems))
 		}
 		for _, h := range hops {
 			ids = append(ids, h.ID)
@@ -128,15 +159,21 @@ func (c *CMDB) snapshot(ctx context.Context, s BaselineScope) (cis, rels []Basel
 		cis = append(cis, BaselineItem{ID: id, Version: ci.Version})
 		in[id] = true
 	}
-	seen := map[string]bool{}
-	for _, id := range ids {
-		rs, err := c.Relationships(ctx, id)
+	// Every relationship between covered CIs has its parent among them: read
+	// the active ones by parent, a thousand parents per query, and keep
+	// those whose child is covered too.
+	for chunk := range slices.Chunk(ids, storage.MaxInValues) {
+		vals := make([]storage.Value, len(chunk))
+		for i, id := range chunk {
+			vals[i] = storage.String(id)
+		}
+		rs, err := c.rels.All(ctx, storage.Query{Filters: []storage.Filter{storage.In("parent", vals...),
+			storage.Eq("state", storage.String(RelActive))}, Limit: storage.MaxLimit})
 		if err != nil {
 			return nil, nil, err
 		}
 		for _, r := range rs {
-			if !seen[r.ID] && in[r.Parent] && in[r.Child] {
-				seen[r.ID] = true
+			if in[r.Child] {
 				rels = append(rels, BaselineItem{ID: r.ID, Version: r.Version})
 			}
 		}
@@ -168,21 +205,40 @@ func (c *CMDB) CreateBaseline(ctx context.Context, name, description string, sco
 	if err != nil {
 		return nil, err
 	}
+	scope.CIs = slices.Clone(scope.CIs)
 	b := &Baseline{Name: name, Description: description, Scope: scope, TakenAt: itsm.NormalizeTime(c.clock.Now()), CIs: cis, Relationships: rels}
-	if err := c.baselines.Create(ctx, b, cmd); err != nil {
+	if err := c.createBaseline(ctx, b, cmd); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
-// Baseline reads one baseline.
+// Baseline reads one baseline, with the content of its parts when it has
+// them. A part that is missing or whose hash does not match is ErrConflict.
 func (c *CMDB) Baseline(ctx context.Context, id string) (*Baseline, error) {
-	return c.baselines.Get(ctx, id)
+	if ctx == nil {
+		return nil, itsm.Invalidf("baseline: nil context")
+	}
+	b, err := c.baselines.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.loadParts(ctx, b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // ArchiveBaseline moves a baseline to archived.
 func (c *CMDB) ArchiveBaseline(ctx context.Context, id string, cmd storage.Command) (*Baseline, error) {
-	return c.baselines.Fire(ctx, id, BaselineEventArchive, cmd, nil)
+	b, err := c.baselines.Fire(ctx, id, BaselineEventArchive, cmd, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.loadParts(ctx, b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // Diff kinds.
@@ -258,7 +314,7 @@ func (c *CMDB) DiffBaselineNow(ctx context.Context, a string) (*BaselineDiff, er
 }
 
 func (c *CMDB) getBaseline(ctx context.Context, id string) (*Baseline, error) {
-	b, err := c.baselines.Get(ctx, id)
+	b, err := c.Baseline(ctx, id)
 	if errors.Is(err, itsm.ErrNotFound) {
 		return nil, fmt.Errorf("baseline diff: %w", &itsm.NotFoundError{Kind: KindBaseline, ID: id})
 	}

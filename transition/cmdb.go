@@ -274,7 +274,7 @@ func NewCMDB(ctx context.Context, b storage.Backend, cfg CMDBConfig) (*CMDB, err
 			return nil, err
 		}
 	}
-	for _, s := range []storage.Schema{RelationshipGuardSchema()} {
+	for _, s := range []storage.Schema{RelationshipGuardSchema(), BaselinePartSchema()} {
 		if err := b.Register(ctx, s); err != nil {
 			return nil, err
 		}
