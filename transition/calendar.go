@@ -327,15 +327,7 @@ func (m *Changes) Collisions(ctx context.Context, id string, depth int) ([]Colli
 			q.Cursor = next
 		}
 	}
-	slices.SortFunc(out, func(a, b Collision) int {
-		if a.Distance != b.Distance {
-			return a.Distance - b.Distance
-		}
-		if a.Number != b.Number {
-			return cmpString(a.Number, b.Number)
-		}
-		return cmpString(a.CIID, b.CIID)
-	})
+	sortCollisions(out)
 	return out, nil
 }
 
@@ -351,6 +343,7 @@ func (m *Changes) neighbours(ctx context.Context, cis []string, dir storage.Dire
 // Calendar returns the change calendar between from and to: the open
 // changes whose planned windows overlap it (new to implement), ordered by
 // planned start, and the active maintenance and freeze windows there.
+// CalendarView adds each change's collisions and windows.
 func (m *Changes) Calendar(ctx context.Context, from, to time.Time) ([]*Change, []*ChangeWindow, error) {
 	if ctx == nil {
 		return nil, nil, itsm.Invalidf("change calendar: nil context")
@@ -377,21 +370,9 @@ func (m *Changes) Calendar(ctx context.Context, from, to time.Time) ([]*Change, 
 		}
 		q.Cursor = next
 	}
-	var windows []*ChangeWindow
-	for _, kind := range []string{WindowMaintenance, WindowFreeze} {
-		q := storage.Query{Filters: []storage.Filter{storage.Eq("window_type", storage.String(kind)), storage.Eq("state", storage.String(WindowActive)),
-			storage.Lt("start", storage.Time(to)), storage.Gt("end", storage.Time(from))}, Sort: []storage.Sort{{Field: "start"}}, Limit: storage.MaxLimit}
-		for {
-			page, next, err := m.windows.Query(ctx, q)
-			if err != nil {
-				return nil, nil, err
-			}
-			windows = append(windows, page...)
-			if next == "" {
-				break
-			}
-			q.Cursor = next
-		}
+	windows, err := m.windowsBetween(ctx, from, to)
+	if err != nil {
+		return nil, nil, err
 	}
 	return changes, windows, nil
 }
