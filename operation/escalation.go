@@ -189,10 +189,12 @@ func (d *Desk) escalateRule(ctx context.Context, rule EscalationRule, now time.T
 		}
 		applied++
 		to := slices.Clone(rule.Notify)
-		if inc.AssignedTo != "" {
-			to = append(to, inc.AssignedTo)
-		} else if inc.AssignmentGroup != "" {
-			to = append(to, inc.AssignmentGroup)
+		owner := inc.AssignedTo
+		if owner == "" {
+			owner = inc.AssignmentGroup
+		}
+		if owner != "" && !slices.Contains(to, owner) {
+			to = append(to, owner)
 		}
 		if err := d.notify(ctx, []Notification{{Kind: KindIncident, RecordID: inc.ID, Number: inc.Number, Topic: "escalation",
 			To: to, Subject: fmt.Sprintf("%s escalated (%s): %s", inc.Number, rule.Name, inc.ShortDescription),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,7 +111,7 @@ func (p progress) SLAPercentages(_ context.Context, kind string, ids []string, _
 func TestEscalationBySLAPercent(t *testing.T) {
 	pct := map[string]float64{}
 	rules := []operation.EscalationRule{
-		{Name: "sla_80", SLAPercent: 80, Notify: []string{"duty_manager"}},
+		{Name: "sla_80", SLAPercent: 80, Notify: []string{"duty_manager", "network"}},
 		{Name: "p1_sla_breached", Priorities: []int{1}, SLAPercent: 100, ReassignTo: "servers"},
 		{Name: "sla_50_after_1h", SLAPercent: 50, After: time.Hour},
 	}
@@ -144,7 +145,13 @@ func TestEscalationBySLAPercent(t *testing.T) {
 		i := slices.IndexFunc(f.note.sent, func(n operation.Notification) bool { return n.Number == p3.Number })
 		require.GreaterOrEqual(t, i, 0)
 		assert.Contains(t, f.note.sent[i].Body, "85% of its SLA target used")
-		assert.Equal(t, []string{"duty_manager"}, f.note.sent[i].To)
+		assert.Equal(t, []string{"duty_manager", "network"}, f.note.sent[i].To)
+		// p1's group is among the rule's recipients: notified once.
+		i = slices.IndexFunc(f.note.sent, func(n operation.Notification) bool {
+			return n.Number == p1.Number && strings.Contains(n.Subject, "(sla_80)")
+		})
+		require.GreaterOrEqual(t, i, 0)
+		assert.Equal(t, []string{"duty_manager", "network"}, f.note.sent[i].To)
 	}
 	assert.Positive(t, asked)
 

@@ -86,6 +86,23 @@ func run(ctx context.Context, addr, dsn, schema, file string) error {
 		defer cancel()
 		_ = hs.Shutdown(sctx)
 	}()
+	// The escalation scheduler: every minute, the rules of EscalationRules.
+	go func() {
+		tick := time.NewTicker(time.Minute)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if n, err := srv.Escalate(ctx); err != nil {
+					log.Printf("escalation: %v", err)
+				} else if n > 0 {
+					log.Printf("escalated %d incidents", n)
+				}
+			}
+		}
+	}()
 	log.Printf("portal on http://%s with %s", addr, what)
 	if err := hs.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		return err
