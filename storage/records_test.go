@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -388,4 +389,61 @@ func TestRecordsAllReadsEveryPage(t *testing.T) {
 	}
 	_, err = f.records.All(context.Background(), storage.Query{Filters: []storage.Filter{storage.Eq("nope", storage.Int(1))}})
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
+}
+
+// headless encodes itself without the record's head, which Records needs to
+// write the new event's hash into.
+type headless struct {
+	itsm.Record
+	Title string `json:"title"`
+}
+
+func (h *headless) MarshalJSON() ([]byte, error) {
+	return []byte(fmt.Sprintf(`{"id":%q,"state":%q,"title":%q}`, h.ID, h.State, h.Title)), nil
+}
+
+func TestRecordsWriteFailuresLeaveRecordAndStoreAsTheyWere(t *testing.T) {
+	ctx := as(agent)
+	m, err := itsm.NewLifecycle[*headless]("headless").Initial("new").Final("done").Event("finish", "done", "new").Compile()
+	require.NoError(t, err)
+	store := memory.New()
+	coll := storage.NewCollection[headless]("headless")
+	require.NoError(t, coll.Register(ctx, store))
+	recs, err := storage.NewRecords(store, coll, m, storage.RecordsConfig{})
+	require.NoError(t, err)
+	h := &headless{Title: "no head"}
+	err = recs.Create(ctx, h, storage.Command{})
+	require.ErrorIs(t, err, itsm.ErrInvalid)
+	assert.Contains(t, err.Error(), "no head field")
+	assert.Equal(t, int64(0), h.Version, "version restored")
+	assert.Empty(t, h.Head, "head restored")
+	events, err := store.ReadEvents(ctx, 0, 10)
+	require.NoError(t, err)
+	assert.Empty(t, events)
+
+	// A document the store refuses (an indexed string over the bound).
+	f := newFixture(t)
+	long := storage.NewCollection[ticket]("long_ticket", storage.StringField("title", func(tk *ticket) string { return tk.Title }))
+	require.NoError(t, long.Register(ctx, f.store))
+	lm, err := itsm.NewLifecycle[*ticket]("long_ticket").Initial("new").Final("closed").Event("close", "closed", "new").Compile()
+	require.NoError(t, err)
+	longRecs, err := storage.NewRecords(f.store, long, lm, storage.RecordsConfig{Clock: f.clock})
+	require.NoError(t, err)
+	tk := &ticket{Title: "short"}
+	require.NoError(t, longRecs.Create(ctx, tk, storage.Command{}))
+	stored, err := f.store.Get(ctx, "long_ticket", tk.ID)
+	require.NoError(t, err)
+	f.clock.Advance(time.Minute)
+	_, err = longRecs.Change(ctx, tk.ID, storage.Command{}, func(x *ticket) error {
+		x.Title = strings.Repeat("x", storage.MaxStringValue+1)
+		return nil
+	})
+	require.ErrorIs(t, err, itsm.ErrInvalid)
+	after, err := f.store.Get(ctx, "long_ticket", tk.ID)
+	require.NoError(t, err)
+	assert.Equal(t, stored, after, "the stored record is unchanged")
+	history, err := longRecs.History(ctx, tk.ID)
+	require.NoError(t, err)
+	assert.Len(t, history, 1, "no event for the refused write")
+	require.NoError(t, longRecs.Verify(ctx, tk.ID))
 }
