@@ -19,8 +19,11 @@
 //     history, reading the agreed incident fields (priority, service_id,
 //     assignment_group, hold_reason) and states from the events, so clocks
 //     are exact for live and for backdated imported transitions.
-//     Engine.Check raises warnings and breaches that come due with time;
-//     Engine.Due finds the clocks to check by an indexed next-check time,
+//     Engine.Check raises warnings and breaches that come due with time,
+//     claiming each due clock with a lease so that several application
+//     instances share the checking and warn once (EngineConfig.Instance,
+//     LeaseTTL); Engine.Due finds the clocks to check by an indexed
+//     next-check time and returns their indexed fields (DueClock),
 //     Engine.BreachingSoon lists the records about to breach for the
 //     operation pillar's queues, and Engine.ClocksOf lists a record's clocks.
 //

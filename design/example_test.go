@@ -94,3 +94,83 @@ func ExampleCatalogue() {
 	// approval: true security
 	// invalid catalog_item CAT0000001: variables.system: "hr" is not one of [erp crm]
 }
+
+// Response and resolution SLAs written with the same defaults: the
+// response clock stops at the first response (here an agent's comment to
+// the caller while the incident is still new) and never pauses; the
+// resolution clock pauses while the incident waits for the caller.
+func ExampleDefinition_response() {
+	ctx := context.Background()
+	store := memory.New()
+	clock := itsm.NewFakeClock(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC))
+	lc, _ := itsm.NewLifecycle[*incident]("incident").
+		Initial("new").States("in_progress", "on_hold").Final("resolved").
+		Event("start", "in_progress", "new").Event("hold", "on_hold", "new", "in_progress").
+		Event("resolve", "resolved", "new", "in_progress", "on_hold").
+		Compile()
+	coll := storage.NewCollection[incident]("incident")
+	_ = coll.Register(ctx, store)
+	incidents, _ := storage.NewRecords(store, coll, lc, storage.RecordsConfig{Prefix: "INC", Clock: clock})
+	targets := map[int]time.Duration{3: 4 * time.Hour}
+	engine, err := design.NewEngine(ctx, design.EngineConfig{Backend: store, Clock: clock, Definitions: []design.Definition{
+		{ID: "response", Metric: design.Response, Kind: "incident", Pause: design.DefaultPause, Targets: map[int]time.Duration{3: time.Hour}},
+		{ID: "resolution", Metric: design.Resolution, Kind: "incident", Pause: design.DefaultPause, Targets: targets},
+	}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	agent := itsm.WithActor(ctx, itsm.Actor{ID: "ann", Roles: []string{"agent"}})
+	inc := &incident{ShortDescription: "Cannot print", Priority: 3, CallerID: "carl"}
+	_ = incidents.Create(agent, inc, storage.Command{})
+	clock.Advance(20 * time.Minute)
+	_, _ = incidents.Change(agent, inc.ID, storage.Command{}, func(i *incident) error {
+		i.Comments = append(i.Comments, note{At: clock.Now(), Author: "ann", Text: "Which printer?"})
+		return nil
+	})
+	clock.Advance(10 * time.Minute)
+	_, _ = incidents.Fire(agent, inc.ID, "hold", storage.Command{}, func(i *incident) error {
+		i.HoldReason = "awaiting_caller"
+		return nil
+	})
+	_, _ = engine.Sync(ctx)
+	for _, id := range []string{"response", "resolution"} {
+		c, _ := engine.Clocks().Get(ctx, design.ClockID("incident", inc.ID, id))
+		fmt.Println(id, c.State, c.BusinessElapsed)
+	}
+	// Output:
+	// response completed 20m0s
+	// resolution paused 30m0s
+}
+
+// Two application instances check one store: each claims the due clocks
+// with a lease, so the 50 % warning is written once.
+func ExampleEngine_Check() {
+	ctx := context.Background()
+	store := memory.New()
+	start := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	clock := itsm.NewFakeClock(start)
+	lc, _ := itsm.NewLifecycle[*incident]("incident").Initial("new").Final("resolved").Event("resolve", "resolved", "new").Compile()
+	coll := storage.NewCollection[incident]("incident")
+	_ = coll.Register(ctx, store)
+	incidents, _ := storage.NewRecords(store, coll, lc, storage.RecordsConfig{Prefix: "INC", Clock: clock})
+	defs := []design.Definition{{ID: "resolution", Metric: design.Resolution, Kind: "incident", Targets: map[int]time.Duration{1: 4 * time.Hour}}}
+	a, _ := design.NewEngine(ctx, design.EngineConfig{Backend: store, Clock: clock, Definitions: defs, Instance: "web-1"})
+	b, _ := design.NewEngine(ctx, design.EngineConfig{Backend: store, Clock: clock, Definitions: defs, Instance: "web-2"})
+
+	agent := itsm.WithActor(ctx, itsm.Actor{ID: "ann", Roles: []string{"agent"}})
+	inc := &incident{ShortDescription: "Mail down", Priority: 1}
+	_ = incidents.Create(agent, inc, storage.Command{})
+	_, _ = a.Sync(ctx)
+
+	clock.Set(start.Add(2 * time.Hour))
+	due, _, _ := a.Due(ctx, clock.Now(), 10, "")
+	fmt.Println("due:", len(due), due[0].TaskID == inc.ID, due[0].NextCheckAt.Format("15:04"))
+	na, _ := a.Check(ctx, clock.Now())
+	nb, _ := b.Check(ctx, clock.Now())
+	c, _ := a.Clocks().Get(ctx, due[0].ID)
+	fmt.Println("written:", na+nb, "warnings:", c.Warnings)
+	// Output:
+	// due: 1 true 11:00
+	// written: 1 warnings: [50]
+}
