@@ -43,6 +43,14 @@ func TestNilContextNeverPanics(t *testing.T) {
 		"MyOpen":        func() error { _, _, err := f.desk.MyOpenIncidents(nilCtx, operation.Page{}); return err },
 		"Unassigned":    func() error { _, _, err := f.desk.UnassignedInMyGroups(nilCtx, operation.Page{}); return err },
 		"Breaching":     func() error { _, _, err := f.desk.BreachingSoon(nilCtx, time.Hour, operation.Page{}); return err },
+		"BreachingMine": func() error {
+			_, _, err := f.desk.BreachingSoonInMyGroups(nilCtx, time.Hour, operation.Page{})
+			return err
+		},
+		"MyRequested":   func() error { _, _, err := f.desk.MyRequestedIncidents(nilCtx, operation.Page{}); return err },
+		"Comment":       func() error { _, err := f.desk.AddComment(nilCtx, id, "c"); return err },
+		"CancelRequest": func() error { _, err := f.desk.CancelRequest(nilCtx, id, cmd); return err },
+		"Incomplete":    func() error { _, err := f.desk.CloseTaskIncomplete(nilCtx, id, "n", cmd); return err },
 		"OpenProblem":   func() error { return f.desk.OpenProblem(nilCtx, &operation.Problem{}, cmd) },
 		"Publish":       func() error { _, err := f.desk.PublishKnownError(nilCtx, id, cmd); return err },
 		"ResolveProblem": func() error {

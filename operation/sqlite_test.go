@@ -51,6 +51,7 @@ var storeSuite = map[string]func(*testing.T){
 	"RequestWithApproval":    TestRequestWithApprovalAndTasks,
 	"RequestRejectAndCancel": TestRequestRejectAndCancel,
 	"RequestVariables":       TestRequestVariables,
+	"RequestDesignCatalogue": TestRequestFromDesignCatalogue,
 	"RequestStages":          TestRequestStages,
 	"RequestStageIncomplete": TestRequestStageIncompleteAndCancel,
 	"AlertDedupAndIncident":  TestAlertDedupAndIncident,
