@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/pillars-itsm/pillars/itsm"
@@ -77,4 +78,60 @@ func ExampleRecords() {
 	// INC0000003 in_progress 1 mail slow
 	// INC0000002 new 2 printer jam
 	// INC0000001 new 3 VPN down
+}
+
+// Retry writes two records in one unit of work and runs the unit again when
+// a concurrent writer changed one of them in between: here three items move
+// from bin a to bin b while another instance adds one to b, so the first
+// attempt meets a stale version and the second decides on fresh data.
+func ExampleRetry() {
+	ctx := context.Background()
+	store := memory.New()
+	if err := store.Register(ctx, storage.Schema{Kind: "bin"}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	put := func(tx storage.Tx, id string, version int64, stock int) error {
+		return tx.Put(ctx, storage.Document{Kind: "bin", ID: id, Version: version + 1, Data: fmt.Appendf(nil, `{"stock":%d}`, stock)}, version)
+	}
+	if err := store.Update(ctx, func(tx storage.Tx) error {
+		if err := put(tx, "a", 0, 10); err != nil {
+			return err
+		}
+		return put(tx, "b", 0, 0)
+	}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	stock := func(d storage.Document) int {
+		var v struct{ Stock int }
+		_ = json.Unmarshal(d.Data, &v)
+		return v.Stock
+	}
+	attempts := 0
+	err := storage.Retry(ctx, store, 3, func(tx storage.Tx) error {
+		attempts++
+		a, err := tx.Get(ctx, "bin", "a")
+		if err != nil {
+			return err
+		}
+		b, err := tx.Get(ctx, "bin", "b")
+		if err != nil {
+			return err
+		}
+		if attempts == 1 { // another instance puts one item into bin b meanwhile
+			if err := store.Update(ctx, func(other storage.Tx) error { return put(other, "b", b.Version, stock(b)+1) }); err != nil {
+				return err
+			}
+		}
+		if err := put(tx, "a", a.Version, stock(a)-3); err != nil {
+			return err
+		}
+		return put(tx, "b", b.Version, stock(b)+3) // stale on the first attempt: ErrConflict at commit
+	})
+	a, _ := store.Get(ctx, "bin", "a")
+	b, _ := store.Get(ctx, "bin", "b")
+	fmt.Println(err, attempts, stock(a), stock(b))
+	// Output:
+	// <nil> 2 7 4
 }
