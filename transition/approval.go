@@ -265,57 +265,68 @@ var errAlreadyDecided = errors.New("already decided")
 
 func (m *Changes) decideOnce(ctx context.Context, id, group, decision, comment, action string, outp **Change) error {
 	return m.backend.Update(ctx, func(tx storage.Tx) error {
-		cur, err := m.changes.Collection().Get(ctx, tx, id)
-		if err != nil {
-			return err
+		out, err := m.decideTx(ctx, tx, id, group, decision, comment, action)
+		if err == nil {
+			*outp = out
 		}
-		retro := cur.Type == TypeEmergency && (cur.State == ChangeImplement || cur.State == ChangeReview)
-		if cur.State != ChangeAuthorize && !retro || cur.Approval != ApprovalRequested {
-			return &itsm.TransitionError{Kind: KindChange, ID: cur.ID, Number: cur.Number, From: cur.State, Event: action,
-				Reason: fmt.Sprintf("approval is %s; decisions are taken while approval is requested", cur.Approval)}
-		}
-		if err := itsm.Authorize(ctx, m.cfg.Authorizer, KindChange, action, cur); err != nil {
-			return err
-		}
-		actor, _ := itsm.ActorFrom(ctx)
-		if why := separationOfDuties(actor, cur); why != "" {
-			return &itsm.ForbiddenError{Actor: actor.ID, Kind: KindChange, Action: action, Reason: why}
-		}
-		gi := slices.IndexFunc(cur.Approvals, func(g ApprovalGroup) bool { return g.Group == group })
-		if gi < 0 {
-			return (&itsm.ValidationError{Kind: KindChange, ID: cur.Number}).Add("group", fmt.Sprintf("group %q is not asked to approve this change", group))
-		}
-		g := &cur.Approvals[gi]
-		if !actor.InGroup(group) && !slices.Contains(g.Members, actor.ID) {
-			return &itsm.ForbiddenError{Actor: actor.ID, Kind: KindChange, Action: action, Reason: "not a member of approver group " + group}
-		}
-		if g.Status != ApprovalRequested {
-			return &itsm.TransitionError{Kind: KindChange, ID: cur.ID, Number: cur.Number, From: cur.State, Event: action,
-				Reason: fmt.Sprintf("group %s has already %s", group, g.Status)}
-		}
-		if slices.ContainsFunc(g.Decisions, func(d Decision) bool { return d.Approver == actor.ID }) {
-			return fmt.Errorf("change %s: %s has %w for group %s: %w", cur.Number, actor.ID, errAlreadyDecided, group, itsm.ErrConflict)
-		}
-		at := itsm.NormalizeTime(m.cfg.Clock.Now())
-		mutate := func(c *Change) error {
-			g := &c.Approvals[gi]
-			g.Decisions = append(g.Decisions, Decision{Approver: actor.ID, Decision: decision, Comment: comment, At: at})
-			settleChange(c)
-			return nil
-		}
-		cmd := storage.Command{Reason: comment}
-		var out *Change
-		if decision == ApprovalRejected {
-			out, err = m.changes.FireTx(ctx, tx, id, ChangeEventReject, cmd, mutate)
-		} else {
-			out, err = m.changes.ChangeTx(ctx, tx, id, cmd, mutate)
-		}
-		if err != nil {
-			return err
-		}
-		*outp = out
-		return m.syncCIs(ctx, tx, out)
+		return err
 	})
+}
+
+// decideTx records one approver's decision inside a unit of work.
+func (m *Changes) decideTx(ctx context.Context, tx storage.Tx, id, group, decision, comment, action string) (*Change, error) {
+	cur, err := m.changes.Collection().Get(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	retro := cur.Type == TypeEmergency && (cur.State == ChangeImplement || cur.State == ChangeReview)
+	if cur.State != ChangeAuthorize && !retro || cur.Approval != ApprovalRequested {
+		return nil, &itsm.TransitionError{Kind: KindChange, ID: cur.ID, Number: cur.Number, From: cur.State, Event: action,
+			Reason: fmt.Sprintf("approval is %s; decisions are taken while approval is requested", cur.Approval)}
+	}
+	if err := itsm.Authorize(ctx, m.cfg.Authorizer, KindChange, action, cur); err != nil {
+		return nil, err
+	}
+	actor, _ := itsm.ActorFrom(ctx)
+	if why := separationOfDuties(actor, cur); why != "" {
+		return nil, &itsm.ForbiddenError{Actor: actor.ID, Kind: KindChange, Action: action, Reason: why}
+	}
+	gi := slices.IndexFunc(cur.Approvals, func(g ApprovalGroup) bool { return g.Group == group })
+	if gi < 0 {
+		return nil, (&itsm.ValidationError{Kind: KindChange, ID: cur.Number}).Add("group", fmt.Sprintf("group %q is not asked to approve this change", group))
+	}
+	g := &cur.Approvals[gi]
+	if !actor.InGroup(group) && !slices.Contains(g.Members, actor.ID) {
+		return nil, &itsm.ForbiddenError{Actor: actor.ID, Kind: KindChange, Action: action, Reason: "not a member of approver group " + group}
+	}
+	if g.Status != ApprovalRequested {
+		return nil, &itsm.TransitionError{Kind: KindChange, ID: cur.ID, Number: cur.Number, From: cur.State, Event: action,
+			Reason: fmt.Sprintf("group %s has already %s", group, g.Status)}
+	}
+	if slices.ContainsFunc(g.Decisions, func(d Decision) bool { return d.Approver == actor.ID }) {
+		return nil, fmt.Errorf("change %s: %s has %w for group %s: %w", cur.Number, actor.ID, errAlreadyDecided, group, itsm.ErrConflict)
+	}
+	at := itsm.NormalizeTime(m.cfg.Clock.Now())
+	mutate := func(c *Change) error {
+		g := &c.Approvals[gi]
+		g.Decisions = append(g.Decisions, Decision{Approver: actor.ID, Decision: decision, Comment: comment, At: at})
+		settleChange(c)
+		return nil
+	}
+	cmd := storage.Command{Reason: comment}
+	var out *Change
+	if decision == ApprovalRejected {
+		out, err = m.changes.FireTx(ctx, tx, id, ChangeEventReject, cmd, mutate)
+	} else {
+		out, err = m.changes.ChangeTx(ctx, tx, id, cmd, mutate)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := m.syncCIs(ctx, tx, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // separationOfDuties returns why the actor may not decide on the change:

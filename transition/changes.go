@@ -13,9 +13,10 @@ import (
 
 // ChangesConfig configures change enablement. Nil fields take the defaults.
 type ChangesConfig struct {
-	Lifecycle  *itsm.Lifecycle[*Change] // ChangeLifecycle()
-	Clock      itsm.Clock               // the system clock
-	Authorizer itsm.Authorizer          // itsm.DefaultAuthorizer()
+	Lifecycle    *itsm.Lifecycle[*Change]     // ChangeLifecycle()
+	CABLifecycle *itsm.Lifecycle[*CABMeeting] // CABLifecycle()
+	Clock        itsm.Clock                   // the system clock
+	Authorizer   itsm.Authorizer              // itsm.DefaultAuthorizer()
 	// Policy decides the approver groups; DefaultApprovalPolicy() when it
 	// has no rules.
 	Policy    ApprovalPolicy
@@ -45,6 +46,7 @@ type Changes struct {
 	changeCIs *storage.Records[ChangeCI, *ChangeCI]
 	templates *storage.Records[ChangeTemplate, *ChangeTemplate]
 	windows   *storage.Records[ChangeWindow, *ChangeWindow]
+	cabs      *storage.Records[CABMeeting, *CABMeeting]
 }
 
 // NewChanges registers the change kinds on the backend and returns the
@@ -57,6 +59,9 @@ func NewChanges(ctx context.Context, b storage.Backend, cfg ChangesConfig) (*Cha
 	}
 	if cfg.Lifecycle == nil {
 		cfg.Lifecycle = ChangeLifecycle()
+	}
+	if cfg.CABLifecycle == nil {
+		cfg.CABLifecycle = CABLifecycle()
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = itsm.SystemClock{}
@@ -100,8 +105,12 @@ func NewChanges(ctx context.Context, b storage.Backend, cfg ChangesConfig) (*Cha
 	if err != nil {
 		return nil, err
 	}
-	chC, ciC, tC, wC := ChangeCollection(), ChangeCICollection(), TemplateCollection(), WindowCollection()
-	for _, reg := range []func(context.Context, storage.Backend) error{chC.Register, ciC.Register, tC.Register, wC.Register} {
+	cabM, err := cfg.CABLifecycle.Compile()
+	if err != nil {
+		return nil, err
+	}
+	chC, ciC, tC, wC, cabC := ChangeCollection(), ChangeCICollection(), TemplateCollection(), WindowCollection(), CABCollection()
+	for _, reg := range []func(context.Context, storage.Backend) error{chC.Register, ciC.Register, tC.Register, wC.Register, cabC.Register} {
 		if err := reg(ctx, b); err != nil {
 			return nil, err
 		}
@@ -119,6 +128,10 @@ func NewChanges(ctx context.Context, b storage.Backend, cfg ChangesConfig) (*Cha
 	}
 	rc.Prefix = "CHG"
 	if m.changes, err = storage.NewRecords(b, chC, chM, rc); err != nil {
+		return nil, err
+	}
+	rc.Prefix = "CAB"
+	if m.cabs, err = storage.NewRecords(b, cabC, cabM, rc); err != nil {
 		return nil, err
 	}
 	return m, nil

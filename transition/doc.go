@@ -14,7 +14,9 @@
 //     cmdb_rel_ci): depends_on/used_by, runs_on/hosts, connected_to/
 //     connected_by, member_of/has_member, and the host's own
 //     (RelationshipTypes); cardinality, class and cycle checks in
-//     CMDB.Relate; CMDB.Unrelate.
+//     CMDB.Relate, safe against concurrent writers through version-checked
+//     guard documents (kind "ci_rel_guard"); CMDB.Unrelate, after which no
+//     traversal follows the relationship while its history keeps it.
 //   - Impact analysis upstream (what depends on these CIs, up to the
 //     business services) or downstream, with depth limit and
 //     relationship-type filter, returning every CI reached with the path to
@@ -25,6 +27,8 @@
 //   - Baselines (kind "cmdb_baseline", BL numbers) that pin CIs and
 //     relationships at their versions, and diffs against another baseline
 //     or now: CMDB.CreateBaseline, CMDB.DiffBaselines, CMDB.DiffBaselineNow.
+//     Baselines over BaselinePartItems items are stored in hash-pinned parts
+//     (kind "cmdb_baseline_part"), up to MaxBaselineItems.
 //   - History: CMDB.CIAsOf rebuilds a CI as it stood at any time from its
 //     verified event chain.
 //
@@ -49,7 +53,8 @@
 //     (ChangeWindow); scheduling into a freeze is refused unless emergency;
 //     Changes.Collisions lists other open changes overlapping in time on the
 //     same CIs or CIs connected within a depth, through the affected-CI rows
-//     (kind "change_ci", ServiceNow's task_ci).
+//     (kind "change_ci", ServiceNow's task_ci). Changes.CalendarView gives
+//     a period's changes with their collisions and windows in one call.
 //   - Review: outcome successful, failed or backed_out (Changes.Close) and
 //     the incidents the change caused (Changes.LinkIncident).
 //
