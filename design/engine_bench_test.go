@@ -337,3 +337,52 @@ func TestEngineOnSQLite(t *testing.T) {
 		t.Fatalf("breaching soon on sqlite: %v", ids)
 	}
 }
+
+// BenchmarkCheck writes 100 due clocks per op on each store: Check (a
+// claim unit for the page, then one unit per clock that writes it and
+// releases its lease) against the bare baseline of one Records.Change per
+// clock writing a check's fields, without leases. The ratio is the price of
+// sharing the checking between instances.
+func BenchmarkCheck(b *testing.B) {
+	const perOp = 100
+	for name, open := range stores(b) {
+		for _, variant := range []string{"check", "bare-change"} {
+			b.Run(fmt.Sprintf("%s/%s/%d-clocks", name, variant, perOp), func(b *testing.B) {
+				var d *dueFixture
+				next := 0
+				b.ReportAllocs()
+				ctx := itsm.WithActor(context.Background(), itsm.Actor{ID: "sla-engine", Roles: []string{"agent", itsm.RoleImporter}})
+				for b.Loop() {
+					if d == nil || next+perOp > d.n {
+						b.StopTimer()
+						d, next = buildDue(b, open()), 0
+						b.StartTimer()
+					}
+					now := d.checks[next+perOp-1]
+					if variant == "check" {
+						n, err := d.f.engine.Check(ctx, now)
+						if err != nil || n != perOp {
+							b.Fatalf("%d clocks written, %v", n, err)
+						}
+					} else {
+						due, _, err := d.f.engine.Due(ctx, now, perOp, "")
+						if err != nil || len(due) != perOp {
+							b.Fatalf("%d due, %v", len(due), err)
+						}
+						for _, c := range due {
+							_, err := d.f.engine.Clocks().Change(ctx, c.ID, storage.Command{Reason: "sla check"}, func(c *design.Clock) error {
+								c.Warnings, c.Breached, c.BreachedAt = []int{50, 75, 90}, true, c.DueAt
+								c.NextCheckAt, c.EvaluatedAt = time.Time{}, now
+								return nil
+							})
+							if err != nil {
+								b.Fatal(err)
+							}
+						}
+					}
+					next += perOp
+				}
+			})
+		}
+	}
+}
