@@ -152,6 +152,9 @@ func TestScaleQueue(t *testing.T) {
 	measure("unassigned in my groups, page 1", func(i int) ([]*operation.Incident, string, error) {
 		return f.desk.UnassignedInMyGroups(actor(i), operation.Page{Limit: 50})
 	})
+	measure("a caller's incidents (open first), page 1", func(i int) ([]*operation.Incident, string, error) {
+		return f.desk.MyRequestedIncidents(as(itsm.Actor{ID: "u" + strconv.Itoa(i*251%50000), Roles: []string{"caller"}}), operation.Page{Limit: 50})
+	})
 	measure("unassigned in my groups, page 2", func(i int) ([]*operation.Incident, string, error) {
 		_, next, err := f.desk.UnassignedInMyGroups(actor(i), operation.Page{Limit: 50})
 		if err != nil || next == "" {

@@ -318,11 +318,8 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request, u User) {
 // --- catalogue and requests ---
 
 func (s *Server) catalogPage(w http.ResponseWriter, r *http.Request, _ User) {
-	// PublishedItems lists one category; the portal shows them all, by
-	// category and name, on the catalogue's own index.
-	items, _, err := s.cat.Items().Query(r.Context(), storage.Query{
-		Filters: []storage.Filter{storage.Eq("state", storage.String(design.Published))},
-		Sort:    []storage.Sort{{Field: "category"}, {Field: "name"}}, Limit: 100})
+	// Every published item, by category and name, on the catalogue's index.
+	items, _, err := s.cat.PublishedItems(r.Context(), "", 100, "")
 	if err != nil {
 		s.failErr(w, r, err)
 		return
