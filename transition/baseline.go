@@ -160,20 +160,22 @@ func (c *CMDB) snapshot(ctx context.Context, s BaselineScope) (cis, rels []Basel
 		in[id] = true
 	}
 	// Every relationship between covered CIs has its parent among them: read
-	// the active ones by parent, a thousand parents per query, and keep
-	// those whose child is covered too.
+	// them by parent, a thousand parents per query, and keep the active ones
+	// whose child is covered too. The state is checked here, not in the
+	// query: nearly every relationship is active, and a store without
+	// statistics (SQLite) would otherwise walk the state index, the whole
+	// kind, for every page.
 	for chunk := range slices.Chunk(ids, storage.MaxInValues) {
 		vals := make([]storage.Value, len(chunk))
 		for i, id := range chunk {
 			vals[i] = storage.String(id)
 		}
-		rs, err := c.rels.All(ctx, storage.Query{Filters: []storage.Filter{storage.In("parent", vals...),
-			storage.Eq("state", storage.String(RelActive))}, Limit: storage.MaxLimit})
+		rs, err := c.rels.All(ctx, storage.Query{Filters: []storage.Filter{storage.In("parent", vals...)}, Limit: storage.MaxLimit})
 		if err != nil {
 			return nil, nil, err
 		}
 		for _, r := range rs {
-			if in[r.Child] {
+			if r.State == RelActive && in[r.Child] {
 				rels = append(rels, BaselineItem{ID: r.ID, Version: r.Version})
 			}
 		}

@@ -473,16 +473,20 @@ func (c *CMDB) RelateTx(ctx context.Context, tx storage.Tx, parent, typ, child s
 				fmt.Sprintf("class %s may not be the %s of %s (allowed: %v)", ends[i].Class, []string{"parent", "child"}[i], typ, allowed))
 		}
 	}
-	// An identical active relationship is a conflict.
-	dup, _, err := c.rels.Collection().Query(ctx, tx, storage.Query{Filters: []storage.Filter{
+	// An identical active relationship is a conflict. The queries filter
+	// on the CI ends only, which are selective, and check type and state
+	// here: a store without statistics (SQLite) may otherwise pick the type
+	// or state index and walk every relationship of the type.
+	same, err := c.rels.Collection().All(ctx, tx, storage.Query{Filters: []storage.Filter{
 		storage.Eq("parent", storage.String(parent)), storage.Eq("child", storage.String(child)),
-		storage.Eq(EdgeType, storage.String(typ)), storage.Eq("state", storage.String(RelActive)),
-	}, Limit: 1})
+	}, Limit: storage.MaxLimit})
 	if err != nil {
 		return nil, err
 	}
-	if len(dup) > 0 {
-		return nil, &duplicateError{fmt.Errorf("ci_relationship %s %s %s: %w", ends[0].Name, typ, ends[1].Name, &itsm.ConflictError{Kind: KindRelationship, ID: dup[0].ID})}
+	for _, r := range same {
+		if r.Type == typ && r.State == RelActive {
+			return nil, &duplicateError{fmt.Errorf("ci_relationship %s %s %s: %w", ends[0].Name, typ, ends[1].Name, &itsm.ConflictError{Kind: KindRelationship, ID: r.ID})}
+		}
 	}
 	for _, card := range []struct {
 		field, end string
@@ -491,15 +495,19 @@ func (c *CMDB) RelateTx(ctx context.Context, tx storage.Tx, parent, typ, child s
 		if card.max == 0 {
 			continue
 		}
-		limit := min(card.max+1, storage.MaxLimit)
-		got, _, err := c.rels.Collection().Query(ctx, tx, storage.Query{Filters: []storage.Filter{
-			storage.Eq(card.field, storage.String(card.end)), storage.Eq(EdgeType, storage.String(typ)),
-			storage.Eq("state", storage.String(RelActive)),
-		}, Limit: limit})
+		got, err := c.rels.Collection().All(ctx, tx, storage.Query{Filters: []storage.Filter{
+			storage.Eq(card.field, storage.String(card.end)),
+		}, Limit: storage.MaxLimit})
 		if err != nil {
 			return nil, err
 		}
-		if len(got) >= card.max {
+		n := 0
+		for _, r := range got {
+			if r.Type == typ && r.State == RelActive {
+				n++
+			}
+		}
+		if n >= card.max {
 			return nil, (&itsm.ValidationError{Kind: KindRelationship}).Add(card.field,
 				fmt.Sprintf("cardinality: a CI may be the %s of at most %d %s relationship(s); %s already is", card.field, card.max, typ, card.end))
 		}
@@ -542,7 +550,7 @@ func (c *CMDB) reaches(ctx context.Context, tx storage.Tx, start, target, typ st
 		return g.Reaches(start, target, []string{typ}), nil
 	}
 	schema := c.rels.Collection().Schema()
-	dn := schema.FieldIndex(EdgeDownstream)
+	dn, ty := schema.FieldIndex(EdgeDownstream), schema.FieldIndex(EdgeType)
 	seen := map[string]bool{start: true}
 	frontier := []string{start}
 	for len(frontier) > 0 {
@@ -552,14 +560,18 @@ func (c *CMDB) reaches(ctx context.Context, tx storage.Tx, start, target, typ st
 			for i, id := range chunk {
 				vals[i] = storage.String(id)
 			}
-			q := storage.Query{Kind: KindRelationship, Filters: []storage.Filter{storage.In(EdgeUpstream, vals...),
-				storage.Eq(EdgeType, storage.String(typ))}, Limit: storage.MaxLimit}
+			// The type is checked here rather than filtered on, for the
+			// reason the duplicate check gives.
+			q := storage.Query{Kind: KindRelationship, Filters: []storage.Filter{storage.In(EdgeUpstream, vals...)}, Limit: storage.MaxLimit}
 			for {
 				page, err := tx.Query(ctx, q)
 				if err != nil {
 					return false, err
 				}
 				for _, d := range page.Docs {
+					if d.Fields[ty].Str() != typ {
+						continue
+					}
 					v := d.Fields[dn].Str()
 					if v == target {
 						return true, nil
@@ -598,17 +610,15 @@ func (c *CMDB) Unrelate(ctx context.Context, id string, cmd storage.Command) (*R
 func (c *CMDB) Relationships(ctx context.Context, ciID string) ([]*Relationship, error) {
 	var out []*Relationship
 	for _, end := range []string{"parent", "child"} {
-		q := storage.Query{Filters: []storage.Filter{storage.Eq(end, storage.String(ciID)), storage.Eq("state", storage.String(RelActive))}, Limit: storage.MaxLimit}
-		for {
-			page, next, err := c.rels.Query(ctx, q)
-			if err != nil {
-				return nil, err
+		// The state is checked here, not filtered on: see RelateTx.
+		rs, err := c.rels.All(ctx, storage.Query{Filters: []storage.Filter{storage.Eq(end, storage.String(ciID))}, Limit: storage.MaxLimit})
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rs {
+			if r.State == RelActive {
+				out = append(out, r)
 			}
-			out = append(out, page...)
-			if next == "" {
-				break
-			}
-			q.Cursor = next
 		}
 	}
 	return out, nil
