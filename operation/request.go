@@ -130,9 +130,6 @@ func (r *Request) Validate() error {
 	if len(r.Plan) > MaxPlannedTasks {
 		ve.Add("plan", fmt.Sprintf("%d tasks, at most %d", len(r.Plan), MaxPlannedTasks))
 	}
-	if len(r.TaskIDs) > len(r.Plan) {
-		ve.Add("task_ids", "more tasks than planned")
-	}
 	return ve.Err()
 }
 
@@ -324,14 +321,11 @@ func (d *Desk) SubmitRequest(ctx context.Context, r *Request, cmd storage.Comman
 	if r.ShortDescription == "" {
 		r.ShortDescription = "Request for catalogue item " + item
 		if len(r.ShortDescription) > MaxShortDescription {
-			r.ShortDescription = r.ShortDescription[:MaxShortDescription]
+			r.ShortDescription = strings.ToValidUTF8(r.ShortDescription[:MaxShortDescription], "")
 		}
 	}
 	if len(plan) == 0 {
-		plan = []PlannedTask{{ShortDescription: "Fulfil " + r.ShortDescription, Order: 1}}
-		if len(plan[0].ShortDescription) > MaxShortDescription {
-			plan[0].ShortDescription = plan[0].ShortDescription[:MaxShortDescription]
-		}
+		plan = defaultPlan(r.ShortDescription)
 	}
 	r.ServiceID, r.OfferingID, r.Variables, r.Plan = svc, offering, vars, plan
 	r.ApprovalGroup, r.RequiredApprovals = "", 0
@@ -350,7 +344,7 @@ func (d *Desk) SubmitRequest(ctx context.Context, r *Request, cmd storage.Comman
 		if r.ApprovalGroup != "" {
 			got, err = d.requests.FireTx(ctx, tx, r.ID, EventRequestApproval, storage.Command{At: cmd.At}, nil)
 		} else {
-			got, err = d.fulfilTx(ctx, tx, r.ID, EventFulfil, cmd, nil)
+			got, err = d.fulfilTx(ctx, tx, r.ID, EventFulfil, cmd, nil, nil)
 		}
 		if err != nil {
 			return err
@@ -376,10 +370,22 @@ func taskPlan(ctx context.Context, cat Catalog, item string) ([]PlannedTask, err
 	}
 	plan := make([]PlannedTask, len(names))
 	for i := range names {
+		if names[i] == "" || len(names[i]) > MaxShortDescription {
+			return nil, itsm.Invalidf("request: catalog_item_id %s: task %d needs a name of 1..%d bytes", item, i, MaxShortDescription)
+		}
 		plan[i] = PlannedTask{ShortDescription: names[i], AssignmentGroup: groups[i], Order: orders[i]}
 	}
 	slices.SortStableFunc(plan, func(a, b PlannedTask) int { return cmp.Compare(a.Order, b.Order) })
 	return plan, nil
+}
+
+// defaultPlan is the one task of an item that names none.
+func defaultPlan(short string) []PlannedTask {
+	name := "Fulfil " + short
+	if len(name) > MaxShortDescription {
+		name = strings.ToValidUTF8(name[:MaxShortDescription], "")
+	}
+	return []PlannedTask{{ShortDescription: name, Order: 1}}
 }
 
 // nextStage returns the planned tasks of the first order not yet started:
@@ -410,11 +416,15 @@ func (d *Desk) startStageTx(ctx context.Context, tx storage.Tx, r *Request, at t
 }
 
 // fulfilTx fires event (fulfil or approve) on the request and creates the
-// tasks of its first stage, recording their ids.
-func (d *Desk) fulfilTx(ctx context.Context, tx storage.Tx, id, event string, cmd storage.Command, mutate func(*Request) error) (*Request, error) {
+// tasks of its first stage, recording their ids. plan stands in for a
+// request stored without one (submitted before requests kept their plan).
+func (d *Desk) fulfilTx(ctx context.Context, tx storage.Tx, id, event string, cmd storage.Command, plan []PlannedTask, mutate func(*Request) error) (*Request, error) {
 	r, err := d.requests.Collection().Get(ctx, tx, id)
 	if err != nil {
 		return nil, err
+	}
+	if len(r.Plan) == 0 {
+		r.Plan = plan
 	}
 	ids, err := d.startStageTx(ctx, tx, r, cmd.At)
 	if err != nil {
@@ -425,6 +435,9 @@ func (d *Desk) fulfilTx(ctx context.Context, tx storage.Tx, id, event string, cm
 			if err := mutate(r); err != nil {
 				return err
 			}
+		}
+		if len(r.Plan) == 0 {
+			r.Plan = plan
 		}
 		r.TaskIDs = append(r.TaskIDs, ids...)
 		return nil
@@ -453,6 +466,17 @@ func (d *Desk) decide(ctx context.Context, id, decision, comment string) (*Reque
 		return nil, itsm.Invalidf("request: nil context")
 	}
 	actor, _ := itsm.ActorFrom(ctx)
+	// A request stored before requests kept their plan takes the item's
+	// tasks from the catalogue, read here outside the unit of work.
+	var plan []PlannedTask
+	if r, err := d.requests.Get(ctx, id); err == nil && len(r.Plan) == 0 && decision == "approved" && d.cfg.Catalog != nil {
+		if plan, err = taskPlan(ctx, d.cfg.Catalog, r.CatalogItemID); err != nil {
+			return nil, err
+		}
+		if len(plan) == 0 {
+			plan = defaultPlan(r.ShortDescription)
+		}
+	}
 	var out *Request
 	err := d.update(ctx, func(tx storage.Tx) error {
 		r, err := d.requests.Collection().Get(ctx, tx, id)
@@ -491,7 +515,7 @@ func (d *Desk) decide(ctx context.Context, id, decision, comment string) (*Reque
 		default:
 			// The tasks come from the plan copied at submission: a
 			// catalogue edited meanwhile does not change an approved order.
-			out, err = d.fulfilTx(ctx, tx, id, EventApprove, cmd, add)
+			out, err = d.fulfilTx(ctx, tx, id, EventApprove, cmd, plan, add)
 		}
 		return err
 	})

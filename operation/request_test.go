@@ -345,6 +345,7 @@ type badCatalog struct {
 	group            string
 	count            int
 	names            []string
+	one              bool // one task without a name
 }
 
 func (b badCatalog) Orderable(ctx context.Context, id string) error {
@@ -359,6 +360,9 @@ func (b badCatalog) ItemApprovals(context.Context, string) (string, int, error) 
 }
 
 func (b badCatalog) ItemTasks(ctx context.Context, id string) ([]string, []string, []int, error) {
+	if b.one {
+		return []string{""}, []string{"g"}, []int{1}, nil
+	}
 	if b.tasks != nil || b.names != nil {
 		return b.names, nil, nil, b.tasks
 	}
@@ -378,6 +382,7 @@ func TestRequestCatalogueFailures(t *testing.T) {
 		{"not found from Orderable", badCatalog{orderable: &itsm.NotFoundError{Kind: "catalog_item", ID: "password"}}, itsm.ErrNotFound},
 		{"error from ItemTasks", badCatalog{tasks: failing}, failing},
 		{"task slices of different lengths", badCatalog{names: []string{"a", "b"}}, itsm.ErrInvalid},
+		{"task without a name", badCatalog{one: true}, itsm.ErrInvalid},
 		{"approvals without a group", badCatalog{count: 2}, itsm.ErrInvalid},
 		{"negative approvals", badCatalog{group: "x", count: -1}, itsm.ErrInvalid},
 	}
@@ -396,4 +401,45 @@ func TestRequestCatalogueFailures(t *testing.T) {
 	f := newFixture(t, func(c *operation.Config) { c.Authorizer = itsm.NewRoleAuthorizer().Grant("caller", "incident:create") })
 	err := f.desk.SubmitRequest(as(carl), &operation.Request{CatalogItemID: "nope"}, storage.Command{})
 	require.ErrorIs(t, err, itsm.ErrForbidden)
+}
+
+// A request stored before requests kept their plan (no Plan, perhaps tasks
+// already open) still completes: approval reads the item's tasks from the
+// catalogue, and tasks close it as before.
+func TestRequestStoredWithoutPlan(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	strip := func(id string) {
+		t.Helper()
+		require.NoError(t, f.store.Update(ctx, func(tx storage.Tx) error {
+			coll := f.desk.Requests().Collection()
+			r, err := coll.Get(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			r.Plan = nil
+			doc, err := coll.Encode(r)
+			if err != nil {
+				return err
+			}
+			doc.Version = r.Version + 1
+			return tx.Put(ctx, doc, r.Version)
+		}))
+	}
+	waiting := f.submit(t, carl, "laptop")
+	strip(waiting.ID)
+	got, err := f.desk.ApproveRequest(as(eve), waiting.ID, "ok")
+	require.NoError(t, err)
+	assert.Len(t, got.Plan, 2, "the plan read from the catalogue at approval")
+	require.Len(t, f.tasksOf(t, got), 2)
+
+	open := f.submit(t, carl, "password")
+	strip(open.ID)
+	tasks := f.tasksOf(t, open)
+	require.Len(t, tasks, 1)
+	_, err = f.desk.CompleteTask(as(ann), tasks[0].ID, "done", storage.Command{})
+	require.NoError(t, err)
+	got, err = f.desk.Requests().Get(ctx, open.ID)
+	require.NoError(t, err)
+	assert.Equal(t, operation.StateClosedComplete, got.State)
 }
