@@ -38,19 +38,89 @@ const sqlAppendEvent = `INSERT INTO pillars_events (` + eventCols + `) VALUES ` 
 func eventArgs(args []any, e *itsm.Event) ([]any, error) {
 	var changes any
 	if e.Changes != nil {
-		for _, c := range e.Changes {
-			if !utf8.ValidString(c.Field) || !utf8.ValidString(c.From) || !utf8.ValidString(c.To) {
-				return args, itsm.Invalidf("storage/sqlite: event %s of %s %s: change of %q is not valid UTF-8 and cannot be kept as JSON", e.ID, e.Kind, e.RecordID, c.Field)
-			}
-		}
-		b, err := json.Marshal(e.Changes)
+		b, err := appendChangesJSON(nil, e.Changes)
 		if err != nil {
-			return args, itsm.Invalidf("storage/sqlite: event %s of %s %s: changes: %v", e.ID, e.Kind, e.RecordID, err)
+			return args, itsm.Invalidf("storage/sqlite: event %s of %s %s: %v", e.ID, e.Kind, e.RecordID, err)
 		}
 		changes = string(b)
 	}
 	return append(args, e.ID, e.Kind, e.RecordID, e.Number, e.RecordVersion, e.Name, e.From, e.To, e.Actor,
 		e.At.UnixMicro(), e.RecordedAt.UnixMicro(), e.Reason, changes, e.PrevHash, e.Hash), nil
+}
+
+// appendChangesJSON appends cs as the JSON array encoding/json.Marshal
+// writes for it, byte for byte, without reflection: a bulk import writes one
+// per event. A string that is not valid UTF-8 is an error (Marshal would
+// replace its bad bytes, and the event would no longer match its hash).
+func appendChangesJSON(dst []byte, cs []itsm.Change) ([]byte, error) {
+	dst = append(dst, '[')
+	for i, c := range cs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		var ok [3]bool
+		dst = append(dst, `{"field":`...)
+		dst, ok[0] = appendJSONString(dst, c.Field)
+		dst = append(dst, `,"from":`...)
+		dst, ok[1] = appendJSONString(dst, c.From)
+		dst = append(dst, `,"to":`...)
+		dst, ok[2] = appendJSONString(dst, c.To)
+		dst = append(dst, '}')
+		if !ok[0] || !ok[1] || !ok[2] {
+			return dst, fmt.Errorf("change of %q is not valid UTF-8 and cannot be kept as JSON", c.Field)
+		}
+	}
+	return append(dst, ']'), nil
+}
+
+// appendJSONString appends s as a JSON string escaped the way encoding/json
+// does (HTML characters, U+2028 and U+2029 included) and reports whether s
+// is valid UTF-8.
+func appendJSONString(dst []byte, s string) ([]byte, bool) {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 {
+			return append(dst, '"'), false
+		}
+		if c == '\u2028' || c == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[c&0xF])
+			start = i + size
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"'), true
 }
 
 // Append inserts the events in the order given; they receive their Seq as

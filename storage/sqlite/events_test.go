@@ -1,11 +1,13 @@
 package sqlite
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -131,4 +133,56 @@ func TestReadEventsNeverSkips(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 2*2*units, seen)
+}
+
+// TestChangesJSON: the hand-written encoder of an event's changes writes
+// exactly what encoding/json writes, and refuses invalid UTF-8.
+func TestChangesJSON(t *testing.T) {
+	tests := []struct {
+		name    string
+		changes []itsm.Change
+		valid   bool
+	}{
+		{"empty", []itsm.Change{}, true},
+		{"plain", []itsm.Change{{Field: "grp", From: `"g01"`, To: `"g02"`}}, true},
+		{"two", []itsm.Change{{Field: "a", From: "1", To: "2"}, {Field: "b", From: "", To: "x"}}, true},
+		{"escapes", []itsm.Change{{Field: "t", From: "a\"b\\c\nd\re\tf\bg\fh\x00i\x1fj\x7f", To: "<b>&amp;</b>"}}, true},
+		{"unicode", []itsm.Change{{Field: "t", From: "ünïcode ✓ 😀", To: "line\u2028para\u2029end"}}, true},
+		{"invalid utf-8", []itsm.Change{{Field: "t", From: "ok", To: "bad\xff"}}, false},
+		{"truncated rune", []itsm.Change{{Field: "t\xe2\x82", From: "", To: ""}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := appendChangesJSON(nil, tt.changes)
+			if !tt.valid {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			want, err := json.Marshal(tt.changes)
+			require.NoError(t, err)
+			assert.Equal(t, string(want), string(got))
+		})
+	}
+}
+
+func FuzzChangesJSON(f *testing.F) {
+	f.Add("grp", `"g01"`, `"g02"`)
+	f.Add("t", "a\"b\\c\n<&>", "\u2028\u2029\x00")
+	f.Add("x", "\xff", "")
+	f.Fuzz(func(t *testing.T, field, from, to string) {
+		cs := []itsm.Change{{Field: field, From: from, To: to}}
+		got, err := appendChangesJSON(nil, cs)
+		if !utf8.ValidString(field) || !utf8.ValidString(from) || !utf8.ValidString(to) {
+			require.Error(t, err)
+			return
+		}
+		require.NoError(t, err)
+		want, err := json.Marshal(cs)
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(got))
+		var back []itsm.Change
+		require.NoError(t, json.Unmarshal(got, &back))
+		require.Equal(t, cs, back)
+	})
 }

@@ -38,7 +38,7 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 	}
 	var order []*group
 	groups := map[string]*group{}
-	seen := map[[2]string]bool{}
+	seen := make(map[[2]string]struct{}, len(docs))
 	for i := range docs {
 		d := &docs[i]
 		g := groups[d.Kind]
@@ -55,10 +55,10 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 			return err
 		}
 		key := [2]string{d.Kind, d.ID}
-		if seen[key] {
+		if _, dup := seen[key]; dup {
 			return &itsm.ConflictError{Kind: d.Kind, ID: d.ID}
 		}
-		seen[key] = true
+		seen[key] = struct{}{}
 		g.docs = append(g.docs, d)
 	}
 	if len(docs) == 0 && len(events) == 0 {
