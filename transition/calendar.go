@@ -192,18 +192,17 @@ func (m *Changes) syncCIs(ctx context.Context, tx storage.Tx, c *Change) error {
 			want[id] = true
 		}
 	}
-	q := storage.Query{Filters: []storage.Filter{storage.Eq("change_id", storage.String(c.ID)), storage.Eq("state", storage.String(RelActive))}, Limit: storage.MaxLimit}
+	// The state is checked here, not filtered on: a store without
+	// statistics (SQLite) may pick the state index and walk every row.
+	all, err := m.changeCIs.Collection().All(ctx, tx, storage.Query{Filters: []storage.Filter{storage.Eq("change_id", storage.String(c.ID))}, Limit: storage.MaxLimit})
+	if err != nil {
+		return err
+	}
 	var rows []*ChangeCI
-	for {
-		page, next, err := m.changeCIs.Collection().Query(ctx, tx, q)
-		if err != nil {
-			return err
+	for _, r := range all {
+		if r.State == RelActive {
+			rows = append(rows, r)
 		}
-		rows = append(rows, page...)
-		if next == "" {
-			break
-		}
-		q.Cursor = next
 	}
 	start, end := itsm.NormalizeTime(c.PlannedStart), itsm.NormalizeTime(c.PlannedEnd)
 	for _, r := range rows {
