@@ -57,9 +57,9 @@ const DefaultLeaseTTL = time.Minute
 // clocks by replaying that record's history, so it is exact whether the
 // record's transitions were live or imported with backdated times. Check
 // raises warnings and breaches that fall due with time alone. It is safe
-// for concurrent use; engines sharing a store and a Name serialise on the
-// checkpoint (one of two concurrent Syncs fails with ErrConflict and
-// changes nothing).
+// for concurrent use; engines sharing a store and a Name share the
+// checkpoint, so several application instances may each run Sync and Check
+// (see Sync and Check).
 type Engine struct {
 	backend   storage.Backend
 	defs      []Definition
@@ -240,18 +240,31 @@ func (e *Engine) putCheckpoint(ctx context.Context, tx storage.Tx, seq int64) er
 	if err != nil {
 		return err
 	}
+	if cp.Seq >= seq {
+		return errOvertaken
+	}
 	cp.Seq = seq
 	return e.points.Put(ctx, tx, cp)
 }
 
+// errOvertaken fails a unit of work of Sync when another engine sharing the
+// checkpoint has already consumed the log past its event, so a clock is
+// never moved back to an older history.
+var errOvertaken = fmt.Errorf("sla engine: another engine with this name consumed the log past this event: %w", itsm.ErrConflict)
+
 // Sync consumes the event log from the checkpoint to its end and moves the
 // clocks of every record an event concerns; it returns how many record
 // events of the definitions' kinds it handled (the clocks' own events are
-// consumed and skipped). Each record event is handled in one unit of work with the
-// checkpoint, so a failure leaves the engine where it was and Sync can
-// simply be called again. A record event outside a calendar's horizon is an
-// error that stops Sync at that event until the calendar is widened: the
-// engine refuses to guess a clock.
+// consumed and skipped). Each record event is handled in one unit of work
+// with the checkpoint, so a failure leaves the engine where it was and Sync
+// can simply be called again. A record event outside a calendar's horizon
+// is an error that stops Sync at that event until the calendar is widened:
+// the engine refuses to guess a clock.
+//
+// Engines sharing a store and a Name share the checkpoint: when another
+// one has consumed the log past an event, Sync goes on from where that one
+// got to, and a unit that lost a race with Check's write of a clock is run
+// again on fresh reads, so instances may all run Sync and Check.
 func (e *Engine) Sync(ctx context.Context) (int, error) {
 	if ctx == nil {
 		return 0, itsm.Invalidf("sla engine: nil context")
@@ -262,6 +275,17 @@ func (e *Engine) Sync(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	n := 0
+	// overtaken reports, after a conflict at seq, whether another engine
+	// has consumed the log to seq, and moves after to where it got.
+	overtaken := func(seq int64) (bool, error) {
+		cp, err := e.Checkpoint(ctx)
+		if err != nil || cp < seq {
+			return false, err
+		}
+		after = cp
+		return true, nil
+	}
+read:
 	for {
 		evs, err := e.backend.ReadEvents(ctx, after, e.batch)
 		if err != nil {
@@ -273,7 +297,19 @@ func (e *Engine) Sync(ctx context.Context) (int, error) {
 		written := after
 		for _, ev := range evs {
 			if len(e.byKind[ev.Kind]) > 0 {
-				if err := e.handle(ctx, ev); err != nil {
+				err := e.handle(ctx, ev)
+				for attempt := 0; errors.Is(err, itsm.ErrConflict); attempt++ {
+					if ok, cerr := overtaken(ev.Seq); cerr != nil {
+						return n, cerr
+					} else if ok {
+						continue read
+					}
+					if attempt >= 4 {
+						break
+					}
+					err = e.handle(ctx, ev) // a clock written by Check meanwhile
+				}
+				if err != nil {
 					return n, err
 				}
 				written = ev.Seq
@@ -282,7 +318,15 @@ func (e *Engine) Sync(ctx context.Context) (int, error) {
 			after = ev.Seq
 		}
 		if written != after {
-			if err := e.backend.Update(ctx, func(tx storage.Tx) error { return e.putCheckpoint(ctx, tx, after) }); err != nil {
+			err := e.backend.Update(ctx, func(tx storage.Tx) error { return e.putCheckpoint(ctx, tx, after) })
+			if errors.Is(err, itsm.ErrConflict) {
+				if ok, cerr := overtaken(after); cerr != nil {
+					return n, cerr
+				} else if ok {
+					continue
+				}
+			}
+			if err != nil {
 				return n, err
 			}
 		}
@@ -362,7 +406,17 @@ func (e *Engine) write(ctx context.Context, tx storage.Tx, ev itsm.Event, d *Def
 	if (stored != nil && ev.At.Before(stored.UpdatedAt)) || ev.At.After(e.clock.Now()) {
 		cmd.At = time.Time{} // the clock's fields still carry the true times
 	}
+	// expect is the version each step must find: a clock another engine
+	// wrote after stored was read is a conflict (the unit is run again on
+	// fresh reads), not a transition the fresh state refuses.
+	expect := int64(0)
+	if stored != nil {
+		expect = stored.Version
+	}
 	apply := func(c *Clock) error {
+		if c.Version != expect {
+			return &itsm.ConflictError{Kind: ClockKind, ID: id, Expected: expect}
+		}
 		state, version, head, created, updated, number := c.State, c.Version, c.Head, c.CreatedAt, c.UpdatedAt, c.Number
 		*c = *want
 		c.State, c.Version, c.Head, c.CreatedAt, c.UpdatedAt, c.Number = state, version, head, created, updated, number
@@ -377,6 +431,7 @@ func (e *Engine) write(ctx context.Context, tx storage.Tx, ev itsm.Event, d *Def
 		if err := e.clocks.CreateTx(ctx, tx, rec, cmd); err != nil {
 			return err
 		}
+		expect = rec.Version
 	} else {
 		from = stored.State
 	}
@@ -389,6 +444,7 @@ func (e *Engine) write(ctx context.Context, tx storage.Tx, ev itsm.Event, d *Def
 		if _, err := e.clocks.FireTx(ctx, tx, id, event, cmd, apply); err != nil {
 			return err
 		}
+		expect++
 	}
 	return nil
 }

@@ -138,3 +138,114 @@ func TestLeaseTTLRefusal(t *testing.T) {
 	require.ErrorIs(t, err, itsm.ErrInvalid)
 	assert.Contains(t, err.Error(), "lease")
 }
+
+// Two instances each run Sync and Check in a loop while the desk works: no
+// call fails, and the clocks end as one engine alone leaves them.
+func TestInstancesSyncAndCheckTogether(t *testing.T) {
+	for name, open := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			const n = 24
+			// script plays the desk's day: n incidents raised, then each put
+			// on hold awaiting the caller, resumed and resolved, 7 minutes
+			// apart; after is called after every step.
+			script := func(f fixture, after func()) []string {
+				ids := make([]string, n)
+				for k := range 4 * n {
+					f.clock.Advance(7 * time.Minute)
+					i := k % n
+					switch k / n {
+					case 0:
+						inc := &incident{ShortDescription: fmt.Sprint("slow ", i), Priority: 1 + i%3}
+						require.NoError(t, f.incidents.Create(as(agent), inc, storage.Command{}))
+						ids[i] = inc.ID
+					case 1:
+						f.fire(t, ids[i], "hold", func(x *incident) error { x.HoldReason = "awaiting_caller"; return nil })
+					case 2:
+						f.fire(t, ids[i], "resume", func(x *incident) error { x.HoldReason = ""; return nil })
+					case 3:
+						if i%2 == 0 {
+							f.fire(t, ids[i], "resolve", nil)
+						}
+					}
+					after()
+				}
+				return ids
+			}
+			finish := func(f fixture, engines ...*design.Engine) {
+				f.clock.Advance(30 * time.Hour)
+				for _, e := range engines {
+					_, err := e.Sync(context.Background())
+					require.NoError(t, err)
+					_, err = e.Check(context.Background(), f.clock.Now())
+					require.NoError(t, err)
+				}
+			}
+
+			alone := newFixtureOn(t, open())
+			aloneIDs := script(alone, func() {
+				alone.sync(t)
+				_, err := alone.engine.Check(context.Background(), alone.clock.Now())
+				require.NoError(t, err)
+			})
+			finish(alone, alone.engine)
+
+			f := newFixtureOn(t, open())
+			second, err := design.NewEngine(context.Background(), design.EngineConfig{Backend: f.store,
+				Definitions: []design.Definition{resolutionSLA()}, Calendars: []*calendar.Calendar{officeHours(t)},
+				Clock: f.clock, Instance: "second"})
+			require.NoError(t, err)
+			engines := []*design.Engine{f.engine, second}
+			done := make(chan struct{})
+			var wg sync.WaitGroup
+			errs := make([]error, len(engines))
+			for i, e := range engines {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						select {
+						case <-done:
+							return
+						default:
+						}
+						if _, err := e.Sync(context.Background()); err != nil {
+							errs[i] = fmt.Errorf("sync: %w", err)
+							return
+						}
+						if _, err := e.Check(context.Background(), f.clock.Now()); err != nil {
+							errs[i] = fmt.Errorf("check: %w", err)
+							return
+						}
+						time.Sleep(time.Millisecond)
+					}
+				}()
+			}
+			ids := script(f, func() {})
+			close(done)
+			wg.Wait()
+			require.NoError(t, errs[0])
+			require.NoError(t, errs[1])
+			finish(f, engines...)
+
+			for k := range ids {
+				want, got := alone.clockOf(t, aloneIDs[k], "resolution"), f.clockOf(t, ids[k], "resolution")
+				assert.Equal(t, want.State, got.State, "clock %d", k)
+				assert.Equal(t, want.Warnings, got.Warnings, "clock %d", k)
+				assert.Equal(t, want.Breached, got.Breached, "clock %d", k)
+				assert.Equal(t, want.BreachedAt, got.BreachedAt, "clock %d", k)
+				assert.Equal(t, want.StartTime, got.StartTime, "clock %d", k)
+				assert.Equal(t, want.StopTime, got.StopTime, "clock %d", k)
+				assert.Equal(t, want.ElapsedBefore, got.ElapsedBefore, "clock %d", k)
+				assert.Equal(t, want.DueAt, got.DueAt, "clock %d", k)
+				require.NoError(t, f.engine.Clocks().Verify(context.Background(), got.ID))
+			}
+			cp, err := second.Checkpoint(context.Background())
+			require.NoError(t, err)
+			last, err := f.store.ReadEvents(context.Background(), cp, 1000)
+			require.NoError(t, err)
+			for _, ev := range last {
+				assert.Equal(t, design.ClockKind, ev.Kind, "only the clocks' own events are left after the checkpoint")
+			}
+		})
+	}
+}
