@@ -146,8 +146,11 @@ func (d *Desk) escalateRule(ctx context.Context, rule EscalationRule, now time.T
 			}
 			cands = slices.DeleteFunc(cands, func(id string) bool {
 				p, ok := got[id]
+				if !ok || p < rule.SLAPercent {
+					return true
+				}
 				pcts[id] = p
-				return !ok || p < rule.SLAPercent
+				return false
 			})
 		}
 		ids = append(ids, cands...)
