@@ -21,37 +21,38 @@ type sums struct {
 // measure extracts a KPI's population, numerator and duration sum from a
 // bucket.
 func measure(k KPI, c *counters) (n, hits, ms int64) {
+	w := func(n, hits int32, ms int64) (int64, int64, int64) { return int64(n), int64(hits), ms }
 	switch k {
 	case MTTA:
-		return c.AckN, 0, c.AckMs
+		return w(c.AckN, 0, c.AckMs)
 	case MTTR:
-		return c.ResN, 0, c.ResMs
+		return w(c.ResN, 0, c.ResMs)
 	case MTTRBusiness:
-		return c.ResBizN, 0, c.ResBizMs
+		return w(c.ResBizN, 0, c.ResBizMs)
 	case MTBF:
-		return c.MTBFN, 0, c.MTBFMs
+		return w(c.MTBFN, 0, c.MTBFMs)
 	case SLACompliance:
-		return c.SLAN, c.SLAMet, 0
+		return w(c.SLAN, c.SLAMet, 0)
 	case ReopenRate:
-		return c.ResN, c.Reopened, 0
+		return w(c.ResN, c.Reopened, 0)
 	case FirstContactResolution:
-		return c.ResN, c.FCR, 0
+		return w(c.ResN, c.FCR, 0)
 	case ReassignmentRate:
-		return c.ResN, c.Reassigned, 0
+		return w(c.ResN, c.Reassigned, 0)
 	case ChangeSuccessRate:
-		return c.ChgReviewed, c.ChgSuccessful, 0
+		return w(c.ChgReviewed, c.ChgSuccessful, 0)
 	case EmergencyChangeRatio:
-		return c.ChgClosed, c.ChgEmergency, 0
+		return w(c.ChgClosed, c.ChgEmergency, 0)
 	case ChangesCausingIncidents:
-		return c.ChgClosed, c.ChgCausing, 0
+		return w(c.ChgClosed, c.ChgCausing, 0)
 	case RequestFulfilmentTime:
-		return c.ReqN, 0, c.ReqMs
+		return w(c.ReqN, 0, c.ReqMs)
 	case IncidentVolume:
-		return c.IncOpened, 0, 0
+		return w(c.IncOpened, 0, 0)
 	case RequestVolume:
-		return c.ReqOpened, 0, 0
+		return w(c.ReqOpened, 0, 0)
 	case ChangeVolume:
-		return c.ChgOpened, 0, 0
+		return w(c.ChgOpened, 0, 0)
 	}
 	return 0, 0, 0
 }
@@ -169,7 +170,7 @@ func (st *state) compute(q Query) Result {
 	agg := map[rowKey]*sums{}
 	minDay, maxDay := int32(math.MaxInt32), int32(math.MinInt32)
 	for i, bk := range st.Keys {
-		c := &st.Counters[i]
+		c := st.counter(int32(i))
 		if bk.Day < lo || bk.Day >= hi || !f.matches(bk.Slice) {
 			continue
 		}
@@ -246,12 +247,12 @@ func (st *state) backlog(q Query) []Row {
 		return []Row{}
 	}
 	for i, bk := range st.Keys {
-		c := &st.Counters[i]
+		c := st.counter(int32(i))
 		if (c.BacklogDelta == 0 && c.BacklogOpenedSec == 0) || !f.matches(bk.Slice) {
 			continue
 		}
 		k := q.project(bk.Slice)
-		series[k] = append(series[k], delta{bk.Day, c.BacklogDelta, c.BacklogOpenedSec})
+		series[k] = append(series[k], delta{bk.Day, int64(c.BacklogDelta), c.BacklogOpenedSec})
 	}
 	lo, hi := q.dayRange()
 	if q.To.IsZero() {

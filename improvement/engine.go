@@ -136,8 +136,6 @@ type Engine struct {
 	st      *state
 	saved   int64 // seq of the last checkpoint loaded or saved
 	pending int   // events applied since the last checkpoint
-	fulfil  map[string]bool
-	ended   map[string]bool
 	slaDone map[string]bool
 	metrics map[string]bool // nil: every metric
 }
@@ -151,8 +149,6 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, st: newState()}
-	e.fulfil = setOf(cfg.RequestFulfilled)
-	e.ended = setOf(cfg.RequestEnded)
 	e.slaDone = setOf(cfg.SLA.Completed)
 	if len(cfg.SLA.Metrics) > 0 {
 		e.metrics = setOf(cfg.SLA.Metrics)
@@ -178,7 +174,7 @@ func Open(ctx context.Context, b storage.Backend, cfg Config) (*Engine, error) {
 	if err := b.Register(ctx, snapshotSchema); err != nil {
 		return nil, err
 	}
-	st, err := loadSnapshot(ctx, b, e.cfg.Name)
+	st, err := loadSnapshot(ctx, b, e.cfg.Name, e.slaDone)
 	if err != nil {
 		return nil, err
 	}

@@ -1,12 +1,70 @@
 package improvement
 
+import (
+	"errors"
+	"fmt"
+)
+
 // StateOf exposes the engine's state to the tests, which compare engines fed
-// differently; the one-entry bucket cache is left out, being no part of what
-// the engine knows.
+// differently. What is derived is left out, being no part of what the
+// engine knows: the one-entry bucket cache and the hash indexes (whose
+// layout depends on the order of inserts and deletes; checkIndexes checks
+// them against what they index). An empty free list reads as none (a
+// checkpoint does not tell them apart).
 func StateOf(e *Engine) any {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if err := e.st.checkIndexes(); err != nil {
+		panic(err)
+	}
 	st := *e.st
 	st.lastKey, st.lastIdx, st.lastOK = bucketKey{}, 0, false
+	st.index = bucketIndex{}
+	st.Incidents.slot, st.Changes.slot, st.Requests.slot, st.SLAs.slot = nil, nil, nil, nil
+	if len(st.Incidents.Free) == 0 {
+		st.Incidents.Free = nil
+	}
+	if len(st.Changes.Free) == 0 {
+		st.Changes.Free = nil
+	}
+	if len(st.Requests.Free) == 0 {
+		st.Requests.Free = nil
+	}
+	if len(st.SLAs.Free) == 0 {
+		st.SLAs.Free = nil
+	}
+	if len(st.Services) == 0 {
+		st.Services = nil
+	}
 	return &st
+}
+
+// checkIndexes checks that the hash indexes find every bucket and every
+// followed record, and hold nothing else.
+func (st *state) checkIndexes() error {
+	if st.index.n != len(st.Keys) {
+		return fmt.Errorf("bucket index holds %d for %d buckets", st.index.n, len(st.Keys))
+	}
+	for i, k := range st.Keys {
+		if j, ok := st.index.get(st.Keys, k); !ok || j != int32(i) {
+			return fmt.Errorf("bucket %d not indexed", i)
+		}
+	}
+	return errors.Join(checkTable(&st.Incidents), checkTable(&st.Changes), checkTable(&st.Requests), checkTable(&st.SLAs))
+}
+
+func checkTable[T any](t *table[T]) error {
+	if len(t.slot) != len(t.IDs)-len(t.Free) {
+		return fmt.Errorf("record index holds %d for %d records", len(t.slot), len(t.IDs)-len(t.Free))
+	}
+	free := map[int32]bool{}
+	for _, s := range t.Free {
+		free[s] = true
+	}
+	for s, id := range t.IDs {
+		if j, ok := t.slot[id]; !free[int32(s)] && (!ok || j != int32(s)) {
+			return fmt.Errorf("record %q not indexed", id)
+		}
+	}
+	return nil
 }

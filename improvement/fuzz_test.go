@@ -9,8 +9,8 @@ import (
 	"github.com/pillars-itsm/pillars/itsm"
 )
 
-// FuzzDecodeState: a corrupt checkpoint decodes to an error or a state, never
-// a panic.
+// FuzzDecodeState: a corrupt checkpoint, read in either format, decodes to
+// an error or a state, never a panic.
 func FuzzDecodeState(f *testing.F) {
 	e, _ := New(Config{})
 	e.Apply(parseEvents("incident|create|new|service_id=\"a\";priority=2\nincident|resolve|resolved|"))
@@ -19,9 +19,11 @@ func FuzzDecodeState(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte("not flate"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		st, err := decodeState(data)
-		if err == nil && st == nil {
-			t.Fatal("no state and no error")
+		for _, format := range []int{1, snapshotFormat} {
+			st, err := decodeState(data, format, nil)
+			if err == nil && st == nil {
+				t.Fatal("no state and no error")
+			}
 		}
 	})
 }

@@ -25,8 +25,10 @@ const CheckpointKind = "kpi_checkpoint"
 
 var snapshotSchema = storage.Schema{Kind: CheckpointKind}
 
-// snapshotFormat changes when the saved state's layout does.
-const snapshotFormat = 1
+// snapshotFormat changes when the saved state's layout does. Format 1 kept
+// records in maps keyed by id; format 2 keeps them in tables of slots (see
+// table). Open reads both; a checkpoint is always saved in the newest.
+const snapshotFormat = 2
 
 const partSize = 600 << 10 // raw bytes per part; base64 keeps it under MaxDocumentSize
 
@@ -60,7 +62,11 @@ func encodeState(st *state) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func decodeState(b []byte) (st *state, err error) {
+// decodeState reads a state saved in format: the current one, or format 1
+// (record maps keyed by id), which it converts; stages names which SLA
+// stages end a measured clock (the engine's SLAInput.Completed), the one
+// fact format 1 kept as a name.
+func decodeState(b []byte, format int, stages map[string]bool) (st *state, err error) {
 	defer func() {
 		// gob documents no panics, but the state comes from storage: a
 		// corrupt checkpoint must be an error, never a crash.
@@ -68,51 +74,146 @@ func decodeState(b []byte) (st *state, err error) {
 			st, err = nil, fmt.Errorf("decoding panicked: %v", r)
 		}
 	}()
-	st = newState()
-	if err := gob.NewDecoder(flate.NewReader(bytes.NewReader(b))).Decode(st); err != nil && !errors.Is(err, io.EOF) {
+	switch format {
+	case 1:
+		var v1 stateV1
+		if err := gob.NewDecoder(flate.NewReader(bytes.NewReader(b))).Decode(&v1); err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		st, err = v1.convert(stages)
+	case snapshotFormat:
+		st = newState()
+		if err := gob.NewDecoder(flate.NewReader(bytes.NewReader(b))).Decode(st); err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		err = st.rebuild()
+	default:
+		return nil, fmt.Errorf("format %d, this version reads 1 and %d", format, snapshotFormat)
+	}
+	if err != nil {
 		return nil, err
 	}
-	// gob leaves maps nil when they were empty.
-	fresh := newState()
-	if len(st.Keys) != len(st.Counters) {
-		return nil, fmt.Errorf("%d bucket keys for %d buckets", len(st.Keys), len(st.Counters))
-	}
-	st.index = make(map[bucketKey]int32, len(st.Keys))
-	for i, k := range st.Keys {
-		if _, dup := st.index[k]; dup {
-			return nil, errors.New("a bucket is stored twice")
+	return st, nil
+}
+
+// rebuild derives the indexes a checkpoint does not save and checks that
+// every reference between records is in range, so a corrupt state is an
+// error rather than a crash later.
+func (st *state) rebuild() error {
+	n := 0
+	for i, c := range st.Counters {
+		if len(c) == 0 || len(c) > chunkSize || len(c) < chunkSize && i < len(st.Counters)-1 {
+			return fmt.Errorf("bucket chunk %d holds %d buckets", i, len(c))
 		}
-		st.index[k] = int32(i)
+		n += len(c)
 	}
-	if st.Incidents == nil {
-		st.Incidents = fresh.Incidents
+	if len(st.Keys) != n {
+		return fmt.Errorf("%d bucket keys for %d buckets", len(st.Keys), n)
 	}
-	if st.Changes == nil {
-		st.Changes = fresh.Changes
+	if k := len(st.Counters); k > 0 && cap(st.Counters[k-1]) < chunkSize {
+		st.Counters[k-1] = append(make([]counters, 0, chunkSize), st.Counters[k-1]...)
 	}
-	if st.ChangeRefs == nil {
-		st.ChangeRefs = fresh.ChangeRefs
-	}
-	if st.Requests == nil {
-		st.Requests = fresh.Requests
-	}
-	if st.SLAs == nil {
-		st.SLAs = fresh.SLAs
-	}
-	if st.Services == nil {
-		st.Services = fresh.Services
+	st.index = bucketIndex{}
+	for i, k := range st.Keys {
+		if _, dup := st.index.get(st.Keys, k); dup {
+			return errors.New("a bucket is stored twice")
+		}
+		st.index.put(st.Keys, int32(i))
 	}
 	if len(st.Names) == 0 || st.Names[0] != "" {
-		return nil, errors.New("the name table does not start with the empty name")
+		return errors.New("the name table does not start with the empty name")
 	}
 	st.ids = make(map[string]int32, len(st.Names))
 	for i, n := range st.Names {
 		if _, dup := st.ids[n]; dup {
-			return nil, fmt.Errorf("name %q is interned twice", n)
+			return fmt.Errorf("name %q is interned twice", n)
 		}
 		st.ids[n] = int32(i)
 	}
-	return st, nil
+	if len(st.Services) > len(st.Names) {
+		return fmt.Errorf("%d services for %d names", len(st.Services), len(st.Names))
+	}
+	if err := errors.Join(st.Incidents.rebuild("incident"), st.Changes.rebuild("change"),
+		st.Requests.rebuild("request"), st.SLAs.rebuild("sla clock")); err != nil {
+		return err
+	}
+	name := func(id int32) bool { return id >= 0 && int(id) < len(st.Names) }
+	key := func(k sliceKey) bool { return name(k.Service) && name(k.Group) }
+	for _, k := range st.Keys {
+		if !key(k.Slice) {
+			return errors.New("a bucket names a service or group out of range")
+		}
+	}
+	// Each clock is linked from at most one ticket, the one it names.
+	linked := make([]bool, len(st.SLAs.Rows))
+	walk := func(head int32, kind uint8, slot int32) error {
+		for head != 0 {
+			if head < 0 || int(head) > len(st.SLAs.Rows) || linked[head-1] {
+				return fmt.Errorf("sla clock link %d out of range or repeated", head)
+			}
+			linked[head-1] = true
+			c := &st.SLAs.Rows[head-1]
+			if c.TaskKind != kind || c.TaskSlot != slot {
+				return errors.New("an sla clock is linked from a ticket it does not name")
+			}
+			head = c.Next
+		}
+		return nil
+	}
+	for i := range st.Incidents.Rows {
+		inc := &st.Incidents.Rows[i]
+		if inc.CausedBy < 0 || int(inc.CausedBy) > len(st.Changes.Rows) || !key(inc.Key) || !key(inc.BKey) || !key(inc.RKey.Slice) {
+			return fmt.Errorf("incident %d refers out of range", i)
+		}
+		if err := walk(inc.SLAs, taskIncident, int32(i)); err != nil {
+			return err
+		}
+	}
+	for i := range st.Requests.Rows {
+		if !key(st.Requests.Rows[i].Key) {
+			return fmt.Errorf("request %d refers out of range", i)
+		}
+		if err := walk(st.Requests.Rows[i].SLAs, taskRequest, int32(i)); err != nil {
+			return err
+		}
+	}
+	for i := range st.Changes.Rows {
+		if !key(st.Changes.Rows[i].Key) || !key(st.Changes.Rows[i].CKey.Slice) {
+			return fmt.Errorf("change %d refers out of range", i)
+		}
+	}
+	for i := range st.SLAs.Rows {
+		c := &st.SLAs.Rows[i]
+		if c.TaskKind != taskNone && !linked[i] || !name(c.Metric) || !key(c.Own) || !key(c.CKey.Slice) {
+			return fmt.Errorf("sla clock %d refers out of range", i)
+		}
+	}
+	return nil
+}
+
+// rebuild derives the table's id index and checks its slots.
+func (t *table[T]) rebuild(kind string) error {
+	if len(t.IDs) != len(t.Rows) {
+		return fmt.Errorf("%s table: %d ids for %d rows", kind, len(t.IDs), len(t.Rows))
+	}
+	free := make([]bool, len(t.Rows))
+	for _, s := range t.Free {
+		if s < 0 || int(s) >= len(t.Rows) || free[s] {
+			return fmt.Errorf("%s table: free slot %d out of range or repeated", kind, s)
+		}
+		free[s] = true
+	}
+	t.slot = make(map[string]int32, len(t.Rows)-len(t.Free))
+	for s, id := range t.IDs {
+		if free[s] {
+			continue
+		}
+		if _, dup := t.slot[id]; dup {
+			return fmt.Errorf("%s %q is stored twice", kind, id)
+		}
+		t.slot[id] = int32(s)
+	}
+	return nil
 }
 
 // saveSnapshot writes st as the engine's checkpoint, provided the stored
@@ -178,7 +279,7 @@ func saveSnapshot(ctx context.Context, b storage.Backend, name string, st *state
 
 // loadSnapshot reads the engine's checkpoint, or returns nil when it has
 // none.
-func loadSnapshot(ctx context.Context, b storage.Backend, name string) (*state, error) {
+func loadSnapshot(ctx context.Context, b storage.Backend, name string, stages map[string]bool) (*state, error) {
 	d, err := b.Get(ctx, CheckpointKind, name)
 	if errors.Is(err, itsm.ErrNotFound) {
 		return nil, nil
@@ -193,8 +294,8 @@ func loadSnapshot(ctx context.Context, b storage.Backend, name string) (*state, 
 	if err := json.Unmarshal(d.Data, &meta); err != nil {
 		return nil, corrupt("%v", err)
 	}
-	if meta.Format != snapshotFormat {
-		return nil, corrupt("format %d, this version reads %d", meta.Format, snapshotFormat)
+	if meta.Format != 1 && meta.Format != snapshotFormat {
+		return nil, corrupt("format %d, this version reads 1 and %d", meta.Format, snapshotFormat)
 	}
 	if meta.Parts < 0 || meta.Bytes < 0 || meta.Bytes > meta.Parts*partSize {
 		return nil, corrupt("%d bytes in %d parts", meta.Bytes, meta.Parts)
@@ -219,7 +320,7 @@ func loadSnapshot(ctx context.Context, b storage.Backend, name string) (*state, 
 	if len(raw) != meta.Bytes || hex.EncodeToString(sum[:]) != meta.SHA256 {
 		return nil, corrupt("parts do not match the checksum (written by a concurrent checkpoint?)")
 	}
-	st, err := decodeState(raw)
+	st, err := decodeState(raw, meta.Format, stages)
 	if err != nil {
 		return nil, corrupt("%v", err)
 	}

@@ -2,6 +2,7 @@ package improvement
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,36 @@ const (
 	stateClosed   = "closed"
 	stateCanceled = "canceled"
 )
+
+// An incident's state as the engine keeps it: the states it tells apart,
+// and every other (open) state as stOther.
+const (
+	stNone uint8 = iota // not yet created
+	stNew
+	stOnHold
+	stResolved
+	stClosed
+	stCanceled
+	stOther
+)
+
+func stateCode(s string) uint8 {
+	switch s {
+	case "":
+		return stNone
+	case stateNew:
+		return stNew
+	case stateOnHold:
+		return stOnHold
+	case stateResolved:
+		return stResolved
+	case stateClosed:
+		return stClosed
+	case stateCanceled:
+		return stCanceled
+	}
+	return stOther
+}
 
 // sliceKey is the slice a measurement belongs to. Service and group names
 // are interned (state.Names), so keys hash and compare as three integers.
@@ -34,39 +65,52 @@ type bucketKey struct {
 
 // counters are the additive sums of one bucket. Durations are milliseconds,
 // backlog opening times Unix seconds. Every field only ever changes by a
-// measurement added or withdrawn, so sums over buckets are exact.
+// measurement added or withdrawn, so sums over buckets are exact. Counts
+// are of one slice on one day, so 32 bits hold them; a bucket is two cache
+// lines.
 type counters struct {
-	AckN, AckMs                           int64
-	ResN, ResMs, ResBizN, ResBizMs        int64
-	Reopened, FCR, Reassigned             int64
-	BacklogDelta, BacklogOpenedSec        int64
-	MTBFN, MTBFMs                         int64
-	SLAN, SLAMet                          int64
-	ChgClosed, ChgReviewed, ChgSuccessful int64
-	ChgEmergency, ChgCausing              int64
-	ReqN, ReqMs                           int64
-	IncOpened, ReqOpened, ChgOpened       int64
+	AckMs, ResMs, ResBizMs, BacklogOpenedSec, MTBFMs, ReqMs int64
+	AckN, ResN, ResBizN                                     int32
+	Reopened, FCR, Reassigned                               int32
+	BacklogDelta, MTBFN                                     int32
+	SLAN, SLAMet                                            int32
+	ChgClosed, ChgReviewed, ChgSuccessful                   int32
+	ChgEmergency, ChgCausing                                int32
+	ReqN                                                    int32
+	IncOpened, ReqOpened, ChgOpened                         int32
 }
+
+// Buckets are stored in chunks of a fixed size, so adding one never copies
+// the others.
+const (
+	chunkBits = 10
+	chunkSize = 1 << chunkBits
+)
+
+// The per-record facts below hold no pointer: records live in tables
+// (slices indexed by slot), other records are named by slot+1 (0: none),
+// names by their interned id, and states by small codes, so the garbage
+// collector never scans them and a record costs no allocation.
 
 // incidentT is what the engine remembers about an incident until it closes.
 type incidentT struct {
 	Opened    int64 // Unix microseconds of creation
 	Key       sliceKey
-	State     string
+	State     uint8 // stNew, ...
 	Acked     bool
 	Held      bool
+	InBacklog bool
+	Resolved  bool
+	RBiz      bool  // the resolution has a business time
+	RFlags    uint8 // resolution measurement: reopened, reassigned, first-contact
 	Reassign  int32
 	Reopen    int32
-	InBacklog bool
-	BKey      sliceKey // slice the backlog entry was counted in
-	Resolved  bool
+	BKey      sliceKey  // slice the backlog entry was counted in
 	RKey      bucketKey // bucket of the resolution measurement, withdrawn on reopen
 	RMs       int64
 	RBizMs    int64
-	RBiz      bool  // the resolution has a business time
-	RFlags    uint8 // resolution measurement: reopened, reassigned, first-contact
-	CausedBy  string
-	SLAs      []string // SLA clocks running on the incident, forgotten with it
+	CausedBy  int32 // slot+1 of the change (Engine.Changes) it was caused by
+	SLAs      int32 // slot+1 of the first SLA clock running on it; slaT.Next links the others
 }
 
 const (
@@ -75,32 +119,54 @@ const (
 	flagFCR
 )
 
+// Outcomes of a change's review, as the engine keeps them.
+const (
+	outcomeNone uint8 = iota
+	outcomeSuccessful
+	outcomeOther
+)
+
 // changeT is what the engine remembers about a change; closed changes are
-// kept (small) so that incidents linking to them later count.
+// kept (small) so that incidents linking to them later count. A change
+// linked by incidents but not (or no longer) followed is kept with Live
+// false while Refs counts the links.
 type changeT struct {
-	Key     sliceKey
-	Type    string
-	Outcome string
-	Closed  bool
-	CKey    bucketKey
+	Live      bool // created in the log and not canceled
+	Closed    bool
+	Emergency bool
+	Outcome   uint8
+	Refs      int32 // incidents whose caused_by_change_id is this change
+	Key       sliceKey
+	CKey      bucketKey
 }
 
 type requestT struct {
 	Opened int64
 	Key    sliceKey
-	SLAs   []string
+	SLAs   int32 // slot+1 of the first SLA clock running on it
 }
 
+// Kinds of ticket an SLA clock runs on.
+const (
+	taskNone uint8 = iota // not (or no longer) followed by the engine
+	taskIncident
+	taskRequest
+)
+
 type slaT struct {
-	Task      string
-	Metric    string
-	Stage     string
+	Task      string // id of the ticket
+	TaskKind  uint8  // taskIncident or taskRequest while the engine follows the ticket
+	TaskSlot  int32  // the ticket's slot in its table
+	Next      int32  // slot+1 of the next clock on the same ticket
+	Metric    int32  // interned metric name
+	Done      bool   // the stage ends a measured clock (SLAInput.Completed)
+	Cancelled bool   // the stage is canceled or cancelled
 	Breached  bool
-	Own       sliceKey
 	OwnSet    uint8 // which of Own's fields the clock carries: 1 service, 2 group, 4 priority
 	Completed bool
-	CKey      bucketKey
 	CMet      bool
+	Own       sliceKey
+	CKey      bucketKey
 }
 
 type serviceT struct {
@@ -109,26 +175,69 @@ type serviceT struct {
 	UpSince int64 // Unix microseconds
 }
 
+// table holds the records of one kind the engine follows: Rows[slot] is a
+// record, IDs[slot] its id ("" for a free slot). Freed slots are reused,
+// the last freed first, so the table stays as small as the records
+// followed at once.
+type table[T any] struct {
+	IDs  []string
+	Rows []T
+	Free []int32
+	slot map[string]int32 // id -> slot; rebuilt from IDs on decode
+}
+
+func newTable[T any]() table[T] { return table[T]{slot: map[string]int32{}} }
+
+// find returns the slot of id.
+func (t *table[T]) find(id string) (int32, bool) {
+	s, ok := t.slot[id]
+	return s, ok
+}
+
+// add takes a slot for id, which must not be in the table.
+func (t *table[T]) add(id string) int32 {
+	var s int32
+	if n := len(t.Free); n > 0 {
+		s, t.Free = t.Free[n-1], t.Free[:n-1]
+		t.IDs[s] = id
+	} else {
+		s = int32(len(t.Rows))
+		t.IDs = append(t.IDs, id)
+		var zero T
+		t.Rows = append(t.Rows, zero)
+	}
+	t.slot[id] = s
+	return s
+}
+
+// remove frees slot s.
+func (t *table[T]) remove(s int32) {
+	delete(t.slot, t.IDs[s])
+	var zero T
+	t.Rows[s], t.IDs[s] = zero, ""
+	t.Free = append(t.Free, s)
+}
+
 // state is everything the engine knows; it is what a checkpoint saves.
 type state struct {
 	Seq int64
 	// Keys and Counters are the buckets, in the order they were first
-	// used; index maps a key to its position. Neither holds a pointer, so
-	// the garbage collector never scans them.
+	// used (Counters in chunks of chunkSize, see counter); index maps a key
+	// to its position. Neither holds a pointer, so the garbage collector
+	// never scans them.
 	Keys     []bucketKey
-	Counters []counters
-	index    map[bucketKey]int32
+	Counters [][]counters
+	index    bucketIndex
 	// the bucket used last: an event often touches one bucket several times
-	lastKey    bucketKey
-	lastIdx    int32
-	lastOK     bool
-	Incidents  map[string]*incidentT
-	Changes    map[string]*changeT
-	ChangeRefs map[string]int32
-	Requests   map[string]*requestT
-	SLAs       map[string]*slaT
-	Services   map[int32]*serviceT
-	// Names interns service and group names; 0 is "".
+	lastKey   bucketKey
+	lastIdx   int32
+	lastOK    bool
+	Incidents table[incidentT]
+	Changes   table[changeT]
+	Requests  table[requestT]
+	SLAs      table[slaT]
+	Services  []serviceT // by interned service name
+	// Names interns service, group and SLA metric names; 0 is "".
 	Names  []string
 	ids    map[string]int32
 	HasDay bool
@@ -138,15 +247,12 @@ type state struct {
 
 func newState() *state {
 	return &state{
-		index:      map[bucketKey]int32{},
-		Incidents:  map[string]*incidentT{},
-		Changes:    map[string]*changeT{},
-		ChangeRefs: map[string]int32{},
-		Requests:   map[string]*requestT{},
-		SLAs:       map[string]*slaT{},
-		Services:   map[int32]*serviceT{},
-		Names:      []string{""},
-		ids:        map[string]int32{"": 0},
+		Incidents: newTable[incidentT](),
+		Changes:   newTable[changeT](),
+		Requests:  newTable[requestT](),
+		SLAs:      newTable[slaT](),
+		Names:     []string{""},
+		ids:       map[string]int32{"": 0},
 	}
 }
 
@@ -159,6 +265,14 @@ func (st *state) id(s string) int32 {
 	st.Names = append(st.Names, s)
 	st.ids[s] = v
 	return v
+}
+
+// service returns the uptime facts of an interned service.
+func (st *state) service(s int32) *serviceT {
+	if int(s) >= len(st.Services) {
+		st.Services = append(st.Services, make([]serviceT, int(s)+1-len(st.Services))...)
+	}
+	return &st.Services[s]
 }
 
 // jsonPriority reads a priority; values outside 0..1000 read as 0.
@@ -180,43 +294,66 @@ func dayOfUnix(sec int64) int32 {
 	return int32(d)
 }
 
+const microPerDay = 86400 * 1e6
+
+func dayOfMicro(us int64) int32 {
+	d := us / microPerDay
+	if us%microPerDay < 0 {
+		d--
+	}
+	return int32(d)
+}
+
 func dayStart(d int32) time.Time { return time.Unix(int64(d)*86400, 0).UTC() }
 
-func (st *state) bucket(k sliceKey, t time.Time) *counters {
-	day := dayOf(t)
+// bucket returns the counters of slice k on day.
+func (st *state) bucket(k sliceKey, day int32) *counters {
 	if !st.HasDay {
 		st.HasDay, st.MinDay, st.MaxDay = true, day, day
-	} else {
-		st.MinDay, st.MaxDay = min(st.MinDay, day), max(st.MaxDay, day)
+	} else if day < st.MinDay {
+		st.MinDay = day
+	} else if day > st.MaxDay {
+		st.MaxDay = day
 	}
 	bk := bucketKey{k, day}
 	if st.lastOK && st.lastKey == bk {
-		return &st.Counters[st.lastIdx]
+		return st.counter(st.lastIdx)
 	}
-	i, ok := st.index[bk]
+	i, ok := st.index.get(st.Keys, bk)
 	if !ok {
 		i = int32(len(st.Keys))
-		st.index[bk] = i
+		if len(st.Keys) == cap(st.Keys) {
+			st.Keys = slices.Grow(st.Keys, max(len(st.Keys), chunkSize))
+		}
 		st.Keys = append(st.Keys, bk)
-		st.Counters = append(st.Counters, counters{})
+		st.index.put(st.Keys, i)
+		if i&(chunkSize-1) == 0 {
+			st.Counters = append(st.Counters, make([]counters, 0, chunkSize))
+		}
+		last := &st.Counters[len(st.Counters)-1]
+		*last = append(*last, counters{})
 	}
 	st.lastKey, st.lastIdx, st.lastOK = bk, i, true
-	// The pointer is valid until the next bucket is added: callers finish
-	// with one bucket before asking for another.
-	return &st.Counters[i]
+	return st.counter(i)
+}
+
+// counter returns the counters of bucket i.
+func (st *state) counter(i int32) *counters {
+	return &st.Counters[i>>chunkBits][i&(chunkSize-1)]
 }
 
 // lookup returns the bucket of k, or nil when it was never used.
 func (st *state) lookup(k bucketKey) *counters {
-	if i, ok := st.index[k]; ok {
-		return &st.Counters[i]
+	if i, ok := st.index.get(st.Keys, k); ok {
+		return st.counter(i)
 	}
 	return nil
 }
 
-// millis returns the interval in whole milliseconds, zero when negative.
-func millis(fromMicro int64, to time.Time) int64 {
-	d := to.UnixMicro() - fromMicro
+// millis returns the interval between two Unix microsecond instants in
+// whole milliseconds, zero when negative.
+func millis(fromMicro, toMicro int64) int64 {
+	d := toMicro - fromMicro
 	if d < 0 {
 		return 0
 	}
@@ -228,7 +365,7 @@ func millis(fromMicro int64, to time.Time) int64 {
 func jsonString(s string) string {
 	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
 		inner := s[1 : len(s)-1]
-		if !strings.ContainsRune(inner, '\\') {
+		if strings.IndexByte(inner, '\\') < 0 {
 			return inner
 		}
 		var out string
@@ -242,6 +379,9 @@ func jsonString(s string) string {
 // jsonInt reads a Change value holding a JSON integer (or a string holding
 // one); anything else reads as 0.
 func jsonInt(s string) int {
+	if len(s) == 1 && s[0] >= '0' && s[0] <= '9' {
+		return int(s[0] - '0')
+	}
 	if n, err := strconv.Atoi(s); err == nil {
 		return n
 	}
@@ -251,34 +391,48 @@ func jsonInt(s string) int {
 	return 0
 }
 
+// event is what the engine reads of one event: its time once converted.
+type event struct {
+	*itsm.Event
+	at  int64 // Unix microseconds
+	day int32
+}
+
 func (e *Engine) applyOne(ev *itsm.Event) {
+	var apply func(*Engine, *event)
 	switch ev.Kind {
 	case e.cfg.IncidentKind:
-		e.incident(ev)
-	case e.cfg.ChangeKind:
-		e.change(ev)
-	case e.cfg.RequestKind:
-		e.request(ev)
+		apply = (*Engine).incident
 	case e.cfg.SLA.Kind:
-		e.sla(ev)
+		apply = (*Engine).sla
+	case e.cfg.ChangeKind:
+		apply = (*Engine).change
+	case e.cfg.RequestKind:
+		apply = (*Engine).request
+	default:
+		return
 	}
+	at := ev.At.UnixMicro()
+	apply(e, &event{Event: ev, at: at, day: dayOfMicro(at)})
 }
 
-func incidentOpen(s string) bool {
-	return s != "" && s != stateResolved && s != stateClosed && s != stateCanceled
+func incidentOpen(s uint8) bool {
+	return s != stNone && s != stResolved && s != stClosed && s != stCanceled
 }
 
-func (e *Engine) incident(ev *itsm.Event) {
+func (e *Engine) incident(ev *event) {
 	st := e.st
-	inc := st.Incidents[ev.RecordID]
-	if inc == nil {
+	slot, ok := st.Incidents.find(ev.RecordID)
+	if !ok {
 		if ev.Name != itsm.EventCreate {
 			return // closed, canceled, or created before the log began
 		}
-		inc = &incidentT{Opened: ev.At.UnixMicro()}
-		st.Incidents[ev.RecordID] = inc
+		slot = st.Incidents.add(ev.RecordID)
+		st.Incidents.Rows[slot].Opened = ev.at
 	}
-	key, caused, assigned := inc.Key, inc.CausedBy, false
+	inc := &st.Incidents.Rows[slot]
+	key, assigned := inc.Key, false
+	caused, causedSet := "", false
 	for i := range ev.Changes {
 		c := &ev.Changes[i]
 		switch c.Field {
@@ -291,7 +445,7 @@ func (e *Engine) incident(ev *itsm.Event) {
 		case "assigned_to":
 			assigned = jsonString(c.To) != ""
 		case "caused_by_change_id":
-			caused = jsonString(c.To)
+			caused, causedSet = jsonString(c.To), true
 		}
 	}
 	if key.Group != inc.Key.Group && inc.Key.Group != 0 && key.Group != 0 {
@@ -299,70 +453,85 @@ func (e *Engine) incident(ev *itsm.Event) {
 	}
 	if key != inc.Key {
 		if inc.InBacklog {
-			st.backlogLeave(inc, ev.At)
+			st.backlogLeave(inc, ev.at, ev.day)
 			inc.Key = key
-			st.backlogEnter(inc, ev.At)
+			st.backlogEnter(inc, ev.at, ev.day)
 		}
 		inc.Key = key
 	}
-	from, to := inc.State, ev.To
-	if to == "" {
-		to = from
+	from, to := inc.State, inc.State
+	if ev.To != "" {
+		to = stateCode(ev.To)
 	}
-	if from == "" {
-		st.bucket(inc.Key, ev.At).IncOpened++
+	if from == stNone {
+		st.bucket(inc.Key, ev.day).IncOpened++
 	}
-	if caused != inc.CausedBy || (to == stateCanceled && caused != "") {
-		if inc.CausedBy != "" {
-			st.unref(inc.CausedBy)
-		}
-		inc.CausedBy = caused
-		if caused != "" && to != stateCanceled {
-			st.ref(caused)
-		} else {
-			inc.CausedBy = ""
-		}
+	if causedSet || (to == stCanceled && inc.CausedBy != 0) {
+		st.cause(inc, caused, causedSet, to == stCanceled)
 	}
-	if !inc.Acked && to != stateCanceled && ((from == stateNew && to != stateNew) || assigned) {
+	if !inc.Acked && to != stCanceled && ((from == stNew && to != stNew) || assigned) {
 		inc.Acked = true
-		b := st.bucket(inc.Key, ev.At)
+		b := st.bucket(inc.Key, ev.day)
 		b.AckN++
-		b.AckMs += millis(inc.Opened, ev.At)
+		b.AckMs += millis(inc.Opened, ev.at)
 	}
-	if to == stateOnHold {
+	if to == stOnHold {
 		inc.Held = true
 	}
-	if inc.Resolved && (incidentOpen(to) || to == stateCanceled) {
+	if inc.Resolved && (incidentOpen(to) || to == stCanceled) {
 		st.withdrawResolution(inc)
-		if to != stateCanceled {
+		if to != stCanceled {
 			inc.Reopen++
 		}
 	}
-	if !inc.Resolved && (to == stateResolved || (to == stateClosed && from != stateResolved)) {
-		e.resolve(inc, ev.At)
+	if !inc.Resolved && (to == stResolved || (to == stClosed && from != stResolved)) {
+		e.resolve(inc, ev)
 	}
 	switch open := incidentOpen(to); {
 	case inc.InBacklog && !open:
-		st.backlogLeave(inc, ev.At)
+		st.backlogLeave(inc, ev.at, ev.day)
 	case !inc.InBacklog && open:
-		st.backlogEnter(inc, ev.At)
+		st.backlogEnter(inc, ev.at, ev.day)
 	}
 	inc.State = to
-	if to == stateClosed || to == stateCanceled {
+	if to == stClosed || to == stCanceled {
 		st.forgetSLAs(inc.SLAs)
-		delete(st.Incidents, ev.RecordID)
+		st.Incidents.remove(slot)
 	}
 }
 
-func (e *Engine) resolve(inc *incidentT, at time.Time) {
+// cause links the incident to the change it was caused by (caused, when
+// the event set it; the change it had otherwise), or drops the link when
+// the incident is canceled or the link is emptied.
+func (st *state) cause(inc *incidentT, caused string, set, canceled bool) {
+	cur := ""
+	if inc.CausedBy != 0 {
+		cur = st.Changes.IDs[inc.CausedBy-1]
+	}
+	if !set {
+		caused = cur
+	}
+	if caused == cur && !(canceled && caused != "") {
+		return
+	}
+	if inc.CausedBy != 0 {
+		st.unref(inc.CausedBy - 1)
+		inc.CausedBy = 0
+	}
+	if caused != "" && !canceled {
+		inc.CausedBy = st.ref(caused) + 1
+	}
+}
+
+func (e *Engine) resolve(inc *incidentT, ev *event) {
 	st := e.st
-	b := st.bucket(inc.Key, at)
+	b := st.bucket(inc.Key, ev.day)
 	inc.Resolved = true
-	inc.RKey = bucketKey{inc.Key, dayOf(at)}
-	inc.RMs = millis(inc.Opened, at)
+	inc.RKey = bucketKey{inc.Key, ev.day}
+	inc.RMs = millis(inc.Opened, ev.at)
 	inc.RBizMs, inc.RBiz = 0, false
 	if e.cfg.Calendar != nil {
-		if d, err := e.cfg.Calendar.Between(time.UnixMicro(inc.Opened).UTC(), at); err == nil {
+		if d, err := e.cfg.Calendar.Between(time.UnixMicro(inc.Opened).UTC(), ev.At); err == nil {
 			inc.RBizMs, inc.RBiz = max(d.Milliseconds(), 0), true
 		}
 	}
@@ -385,7 +554,7 @@ func (e *Engine) resolve(inc *incidentT, at time.Time) {
 	b.add(inc.RFlags, 1)
 }
 
-func (c *counters) add(flags uint8, n int64) {
+func (c *counters) add(flags uint8, n int32) {
 	if flags&flagReopened != 0 {
 		c.Reopened += n
 	}
@@ -412,19 +581,15 @@ func (st *state) withdrawResolution(inc *incidentT) {
 	inc.RKey, inc.RMs, inc.RBizMs, inc.RBiz, inc.RFlags = bucketKey{}, 0, 0, false, 0
 }
 
-func (st *state) backlogEnter(inc *incidentT, at time.Time) {
-	b := st.bucket(inc.Key, at)
+func (st *state) backlogEnter(inc *incidentT, at int64, day int32) {
+	b := st.bucket(inc.Key, day)
 	b.BacklogDelta++
 	b.BacklogOpenedSec += inc.Opened / 1e6
 	inc.InBacklog, inc.BKey = true, inc.Key
 	if s := inc.Key.Service; s != 0 {
-		sv := st.Services[s]
-		if sv == nil {
-			sv = &serviceT{}
-			st.Services[s] = sv
-		}
+		sv := st.service(s)
 		if sv.Open == 0 && sv.HasUp {
-			m := st.bucket(sliceKey{Service: s}, at)
+			m := st.bucket(sliceKey{Service: s}, day)
 			m.MTBFN++
 			m.MTBFMs += millis(sv.UpSince, at)
 		}
@@ -432,57 +597,69 @@ func (st *state) backlogEnter(inc *incidentT, at time.Time) {
 	}
 }
 
-func (st *state) backlogLeave(inc *incidentT, at time.Time) {
-	b := st.bucket(inc.BKey, at)
+func (st *state) backlogLeave(inc *incidentT, at int64, day int32) {
+	b := st.bucket(inc.BKey, day)
 	b.BacklogDelta--
 	b.BacklogOpenedSec -= inc.Opened / 1e6
 	if s := inc.BKey.Service; s != 0 {
-		if sv := st.Services[s]; sv != nil && sv.Open > 0 {
+		if sv := st.service(s); sv.Open > 0 {
 			sv.Open--
 			if sv.Open == 0 {
-				sv.HasUp, sv.UpSince = true, at.UnixMicro()
+				sv.HasUp, sv.UpSince = true, at
 			}
 		}
 	}
 	inc.InBacklog, inc.BKey = false, sliceKey{}
 }
 
-func (st *state) ref(change string) {
-	st.ChangeRefs[change]++
-	if st.ChangeRefs[change] == 1 {
-		if ch := st.Changes[change]; ch != nil && ch.Closed {
-			if b := st.lookup(ch.CKey); b != nil {
-				b.ChgCausing++
-			}
+// ref counts one more incident caused by the change and returns its slot.
+func (st *state) ref(change string) int32 {
+	s, ok := st.Changes.find(change)
+	if !ok {
+		s = st.Changes.add(change)
+	}
+	ch := &st.Changes.Rows[s]
+	ch.Refs++
+	if ch.Refs == 1 && ch.Live && ch.Closed {
+		if b := st.lookup(ch.CKey); b != nil {
+			b.ChgCausing++
 		}
 	}
+	return s
 }
 
-func (st *state) unref(change string) {
-	n := st.ChangeRefs[change] - 1
-	if n > 0 {
-		st.ChangeRefs[change] = n
+// unref counts one incident less caused by the change in slot s.
+func (st *state) unref(s int32) {
+	ch := &st.Changes.Rows[s]
+	ch.Refs--
+	if ch.Refs > 0 {
 		return
 	}
-	delete(st.ChangeRefs, change)
-	if ch := st.Changes[change]; ch != nil && ch.Closed {
+	ch.Refs = 0
+	if ch.Live && ch.Closed {
 		if b := st.lookup(ch.CKey); b != nil {
 			b.ChgCausing--
 		}
 	}
+	if !ch.Live {
+		st.Changes.remove(s)
+	}
 }
 
-func (e *Engine) change(ev *itsm.Event) {
+func (e *Engine) change(ev *event) {
 	st := e.st
-	ch := st.Changes[ev.RecordID]
-	if ch == nil {
+	slot, ok := st.Changes.find(ev.RecordID)
+	if !ok || !st.Changes.Rows[slot].Live {
 		if ev.Name != itsm.EventCreate {
 			return
 		}
-		ch = &changeT{}
-		st.Changes[ev.RecordID] = ch
-		defer func() { st.bucket(ch.Key, ev.At).ChgOpened++ }()
+		if !ok {
+			slot = st.Changes.add(ev.RecordID)
+		}
+		st.Changes.Rows[slot].Live = true
+		ok = false // counted as opened below
 	}
+	ch := &st.Changes.Rows[slot]
 	if ch.Closed {
 		return // a closed change's measurements are final
 	}
@@ -496,45 +673,60 @@ func (e *Engine) change(ev *itsm.Event) {
 		case "priority":
 			ch.Key.Priority = jsonPriority(c.To)
 		case "type":
-			ch.Type = jsonString(c.To)
+			ch.Emergency = jsonString(c.To) == "emergency"
 		case "review_outcome":
-			ch.Outcome = jsonString(c.To)
+			switch jsonString(c.To) {
+			case "":
+				ch.Outcome = outcomeNone
+			case "successful":
+				ch.Outcome = outcomeSuccessful
+			default:
+				ch.Outcome = outcomeOther
+			}
 		}
+	}
+	if !ok {
+		st.bucket(ch.Key, ev.day).ChgOpened++
 	}
 	switch ev.To {
 	case stateClosed:
-		b := st.bucket(ch.Key, ev.At)
+		b := st.bucket(ch.Key, ev.day)
 		b.ChgClosed++
-		if ch.Outcome != "" {
+		if ch.Outcome != outcomeNone {
 			b.ChgReviewed++
-			if ch.Outcome == "successful" {
+			if ch.Outcome == outcomeSuccessful {
 				b.ChgSuccessful++
 			}
 		}
-		if ch.Type == "emergency" {
+		if ch.Emergency {
 			b.ChgEmergency++
 		}
-		if st.ChangeRefs[ev.RecordID] > 0 {
+		if ch.Refs > 0 {
 			b.ChgCausing++
 		}
-		ch.Closed, ch.CKey = true, bucketKey{ch.Key, dayOf(ev.At)}
-		ch.Type, ch.Outcome = "", ""
+		ch.Closed, ch.CKey = true, bucketKey{ch.Key, ev.day}
+		ch.Emergency, ch.Outcome = false, outcomeNone
 	case stateCanceled:
-		delete(st.Changes, ev.RecordID)
+		if ch.Refs > 0 {
+			// Incidents still link to it: keep the count, forget the rest.
+			*ch = changeT{Refs: ch.Refs}
+			return
+		}
+		st.Changes.remove(slot)
 	}
 }
 
-func (e *Engine) request(ev *itsm.Event) {
+func (e *Engine) request(ev *event) {
 	st := e.st
-	rq := st.Requests[ev.RecordID]
-	if rq == nil {
+	slot, ok := st.Requests.find(ev.RecordID)
+	if !ok {
 		if ev.Name != itsm.EventCreate {
 			return
 		}
-		rq = &requestT{Opened: ev.At.UnixMicro()}
-		st.Requests[ev.RecordID] = rq
-		defer func() { st.bucket(rq.Key, ev.At).ReqOpened++ }()
+		slot = st.Requests.add(ev.RecordID)
+		st.Requests.Rows[slot].Opened = ev.at
 	}
+	rq := &st.Requests.Rows[slot]
 	for i := range ev.Changes {
 		c := &ev.Changes[i]
 		switch c.Field {
@@ -546,44 +738,46 @@ func (e *Engine) request(ev *itsm.Event) {
 			rq.Key.Priority = jsonPriority(c.To)
 		}
 	}
-	if e.fulfil[ev.To] {
-		b := st.bucket(rq.Key, ev.At)
-		b.ReqN++
-		b.ReqMs += millis(rq.Opened, ev.At)
+	if !ok {
+		st.bucket(rq.Key, ev.day).ReqOpened++
 	}
-	if e.ended[ev.To] {
+	if slices.Contains(e.cfg.RequestFulfilled, ev.To) {
+		b := st.bucket(rq.Key, ev.day)
+		b.ReqN++
+		b.ReqMs += millis(rq.Opened, ev.at)
+	}
+	if slices.Contains(e.cfg.RequestEnded, ev.To) {
 		st.forgetSLAs(rq.SLAs)
-		delete(st.Requests, ev.RecordID)
+		st.Requests.remove(slot)
 	}
 }
 
-func (e *Engine) sla(ev *itsm.Event) {
+func (e *Engine) sla(ev *event) {
 	st, in := e.st, &e.cfg.SLA
-	s := st.SLAs[ev.RecordID]
-	if s == nil {
+	slot, ok := st.SLAs.find(ev.RecordID)
+	if !ok {
 		if ev.Name != itsm.EventCreate {
 			return
 		}
-		s = &slaT{}
-		st.SLAs[ev.RecordID] = s
+		slot = st.SLAs.add(ev.RecordID)
+		e.stage(&st.SLAs.Rows[slot], "")
 	}
+	s := &st.SLAs.Rows[slot]
 	staged := false
 	for i := range ev.Changes {
 		c := &ev.Changes[i]
 		switch c.Field {
 		case in.TaskField:
 			if task := jsonString(c.To); task != s.Task {
+				st.detach(slot)
 				s.Task = task
-				if inc := st.Incidents[task]; inc != nil {
-					inc.SLAs = append(inc.SLAs, ev.RecordID)
-				} else if rq := st.Requests[task]; rq != nil {
-					rq.SLAs = append(rq.SLAs, ev.RecordID)
-				}
+				st.attach(slot)
 			}
 		case in.StageField:
-			s.Stage, staged = jsonString(c.To), true
+			e.stage(s, jsonString(c.To))
+			staged = true
 		case in.MetricField:
-			s.Metric = jsonString(c.To)
+			s.Metric = st.id(jsonString(c.To))
 		case in.BreachedField:
 			s.Breached = c.To == "true"
 		case in.ServiceField:
@@ -595,11 +789,9 @@ func (e *Engine) sla(ev *itsm.Event) {
 		}
 	}
 	if !staged && ev.Name != itsm.EventUpdate && ev.To != "" {
-		s.Stage = ev.To
+		e.stage(s, ev.To)
 	}
-	done := e.slaDone[s.Stage]
-	cancelled := s.Stage == "cancelled" || s.Stage == "canceled"
-	if s.Completed && (!done || cancelled) {
+	if s.Completed && (!s.Done || s.Cancelled) {
 		if b := st.lookup(s.CKey); b != nil {
 			b.SLAN--
 			if s.CMet {
@@ -608,24 +800,10 @@ func (e *Engine) sla(ev *itsm.Event) {
 		}
 		s.Completed, s.CMet, s.CKey = false, false, bucketKey{}
 	}
-	// ticket finds the clock's ticket once: its slice, nil when the engine
-	// does not follow it.
-	var task *sliceKey
-	looked := false
-	ticket := func() *sliceKey {
-		if !looked {
-			looked = true
-			if inc := st.Incidents[s.Task]; inc != nil {
-				task = &inc.Key
-			} else if rq := st.Requests[s.Task]; rq != nil {
-				task = &rq.Key
-			}
-		}
-		return task
-	}
-	if !s.Completed && done && !cancelled && (e.metrics == nil || e.metrics[s.Metric]) {
+	measured := e.metrics == nil || e.metrics[st.Names[s.Metric]]
+	if !s.Completed && s.Done && !s.Cancelled && measured {
 		key := s.Own
-		if task := ticket(); task != nil {
+		if task := st.ticket(slot); task != nil {
 			if s.OwnSet&1 == 0 {
 				key.Service = task.Service
 			}
@@ -636,32 +814,103 @@ func (e *Engine) sla(ev *itsm.Event) {
 				key.Priority = task.Priority
 			}
 		}
-		b := st.bucket(key, ev.At)
+		b := st.bucket(key, ev.day)
 		b.SLAN++
 		s.CMet = !s.Breached
 		if s.CMet {
 			b.SLAMet++
 		}
-		s.Completed, s.CKey = true, bucketKey{key, dayOf(ev.At)}
+		s.Completed, s.CKey = true, bucketKey{key, ev.day}
 	}
-	if done && e.metrics != nil && !e.metrics[s.Metric] {
-		delete(st.SLAs, ev.RecordID) // a clock of a metric not measured
+	if s.Done && !measured {
+		st.dropSLA(slot) // a clock of a metric not measured
 		return
 	}
-	if (s.Completed || cancelled) && ticket() == nil {
+	if (s.Completed || s.Cancelled) && st.ticket(slot) == nil {
 		// Ended on a ticket the engine no longer follows (closed, or of a
 		// kind it does not read): nothing can withdraw the measurement or
 		// restart the clock any more.
-		delete(st.SLAs, ev.RecordID)
+		st.dropSLA(slot)
 	}
 }
 
-// forgetSLAs drops the completed SLA clocks of a ticket that is closing:
-// their measurements are final. Running clocks are kept until they end.
-func (st *state) forgetSLAs(ids []string) {
-	for _, id := range ids {
-		if s := st.SLAs[id]; s != nil && (s.Completed || s.Stage == "canceled" || s.Stage == "cancelled") {
-			delete(st.SLAs, id)
+// stage records the clock's stage as what the engine needs of it.
+func (e *Engine) stage(s *slaT, stage string) {
+	s.Done = slices.Contains(e.cfg.SLA.Completed, stage)
+	s.Cancelled = stage == "cancelled" || stage == "canceled"
+}
+
+// ticket returns the slice of the ticket the clock in slot runs on, nil
+// when the engine does not follow it.
+func (st *state) ticket(slot int32) *sliceKey {
+	s := &st.SLAs.Rows[slot]
+	if s.TaskKind == taskNone && s.Task != "" {
+		st.attach(slot) // the ticket may have been created after the clock
+	}
+	switch s.TaskKind {
+	case taskIncident:
+		return &st.Incidents.Rows[s.TaskSlot].Key
+	case taskRequest:
+		return &st.Requests.Rows[s.TaskSlot].Key
+	}
+	return nil
+}
+
+// attach links the clock in slot to its ticket when the engine follows it.
+func (st *state) attach(slot int32) {
+	s := &st.SLAs.Rows[slot]
+	if s.TaskKind != taskNone || s.Task == "" {
+		return
+	}
+	if t, ok := st.Incidents.find(s.Task); ok {
+		head := &st.Incidents.Rows[t].SLAs
+		s.TaskKind, s.TaskSlot, s.Next, *head = taskIncident, t, *head, slot+1
+	} else if t, ok := st.Requests.find(s.Task); ok {
+		head := &st.Requests.Rows[t].SLAs
+		s.TaskKind, s.TaskSlot, s.Next, *head = taskRequest, t, *head, slot+1
+	}
+}
+
+// detach unlinks the clock in slot from its ticket.
+func (st *state) detach(slot int32) {
+	s := &st.SLAs.Rows[slot]
+	var p *int32
+	switch s.TaskKind {
+	case taskIncident:
+		p = &st.Incidents.Rows[s.TaskSlot].SLAs
+	case taskRequest:
+		p = &st.Requests.Rows[s.TaskSlot].SLAs
+	default:
+		return
+	}
+	for *p != 0 {
+		if *p == slot+1 {
+			*p = s.Next
+			break
+		}
+		p = &st.SLAs.Rows[*p-1].Next
+	}
+	s.TaskKind, s.TaskSlot, s.Next = taskNone, 0, 0
+}
+
+// dropSLA forgets the clock in slot.
+func (st *state) dropSLA(slot int32) {
+	st.detach(slot)
+	st.SLAs.remove(slot)
+}
+
+// forgetSLAs goes through the clocks of a ticket that is closing (head is
+// the first one's slot+1): completed and canceled clocks are forgotten,
+// their measurements being final; running clocks are kept until they end,
+// no longer linked to the ticket.
+func (st *state) forgetSLAs(head int32) {
+	for head != 0 {
+		slot := head - 1
+		s := &st.SLAs.Rows[slot]
+		head = s.Next
+		s.TaskKind, s.TaskSlot, s.Next = taskNone, 0, 0
+		if s.Completed || s.Cancelled {
+			st.SLAs.remove(slot)
 		}
 	}
 }
