@@ -44,10 +44,29 @@ func (d *Demand) Validate() error {
 }
 
 // VolumeCounter measures how much a service was used: the number of units
-// (incidents, requests, orders) in [from, to). Hosts implement it over the
-// improvement pillar's engine, the event log or their own systems.
+// (incidents, requests, orders) in [from, to). The service is named by its
+// catalogue id, the design pillar's service that the portfolio entry
+// records in Service.CatalogueID once published: the id incidents,
+// requests and changes carry in their service_id. The improvement pillar's
+// Engine satisfies it as it is; hosts may also implement it over the event
+// log or their own systems.
 type VolumeCounter interface {
-	Volume(ctx context.Context, serviceID, unit string, from, to time.Time) (int64, error)
+	Volume(ctx context.Context, catalogueID, unit string, from, to time.Time) (int64, error)
+}
+
+// catalogueID returns the catalogue id a portfolio service records, which
+// VolumeCounter counts by. A service never catalogued has no measured
+// volume: ErrInvalid, saying so.
+func (s *Strategy) catalogueID(ctx context.Context, serviceID string) (string, error) {
+	svc, err := s.services.Get(ctx, serviceID)
+	if err != nil {
+		return "", err
+	}
+	if svc.CatalogueID == "" {
+		return "", itsm.Invalidf("%s %s (%s) has no catalogue entry, so no measured volume: publish it with its catalogue id",
+			ServiceKind, svc.Number, svc.Name)
+	}
+	return svc.CatalogueID, nil
 }
 
 // DemandComparison sets a demand record against the measured volume.
@@ -74,15 +93,21 @@ func (s *Strategy) RecordDemand(ctx context.Context, d *Demand) error {
 	})
 }
 
-// CompareDemand compares every demand record of the service whose period
-// starts in [from, to) with the volume the counter measures over the same
-// period, in period order. No records give an empty result.
+// CompareDemand compares every demand record of the portfolio service whose
+// period starts in [from, to) with the volume the counter measures over the
+// same period, in period order. The counter is asked by the service's
+// catalogue id (see VolumeCounter); a service without one is ErrInvalid. No
+// records give an empty result.
 func (s *Strategy) CompareDemand(ctx context.Context, serviceID string, from, to time.Time, counter VolumeCounter) ([]DemandComparison, error) {
 	if counter == nil {
 		return nil, itsm.Invalidf("%s: compare without a volume counter", DemandKind)
 	}
 	if !from.Before(to) {
 		return nil, itsm.Invalidf("%s: range from %s to %s is empty", DemandKind, from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	catalogueID, err := s.catalogueID(ctx, serviceID)
+	if err != nil {
+		return nil, err
 	}
 	out := []DemandComparison{}
 	cursor := ""
@@ -100,7 +125,7 @@ func (s *Strategy) CompareDemand(ctx context.Context, serviceID string, from, to
 			if d.State != "active" {
 				continue
 			}
-			n, err := counter.Volume(ctx, d.ServiceID, d.Unit, d.PeriodStart, d.PeriodEnd)
+			n, err := counter.Volume(ctx, catalogueID, d.Unit, d.PeriodStart, d.PeriodEnd)
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: measuring volume: %w", DemandKind, d.Number, err)
 			}

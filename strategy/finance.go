@@ -351,11 +351,12 @@ type BudgetLine struct {
 	Variance Money // Budget.Amount - Cost.Total: negative when overspent
 }
 
-// BudgetStatus compares every active budget of the service whose period
-// starts in [from, to) with the cost of the period: the cost model applied
-// to the volume the counter measures in the model's unit. The budget and the
-// model must share a currency; a mismatch is ErrInvalid. No budgets give
-// an empty result.
+// BudgetStatus compares every active budget of the portfolio service whose
+// period starts in [from, to) with the cost of the period: the cost model
+// applied to the volume the counter measures in the model's unit, asked by
+// the service's catalogue id (see VolumeCounter; a service without one is
+// ErrInvalid). The budget and the model must share a currency; a mismatch
+// is ErrInvalid. No budgets give an empty result.
 func (s *Strategy) BudgetStatus(ctx context.Context, serviceID, modelID string, counter VolumeCounter, from, to time.Time) ([]BudgetLine, error) {
 	if counter == nil {
 		return nil, itsm.Invalidf("%s: status without a volume counter", BudgetKind)
@@ -369,6 +370,10 @@ func (s *Strategy) BudgetStatus(ctx context.Context, serviceID, modelID string, 
 	}
 	if m.ServiceID != serviceID {
 		return nil, itsm.Invalidf("%s %s prices service %s, not %s", CostModelKind, m.Number, m.ServiceID, serviceID)
+	}
+	catalogueID, err := s.catalogueID(ctx, serviceID)
+	if err != nil {
+		return nil, err
 	}
 	out := []BudgetLine{}
 	cursor := ""
@@ -390,7 +395,7 @@ func (s *Strategy) BudgetStatus(ctx context.Context, serviceID, modelID string, 
 				return nil, itsm.Invalidf("%s %s is in %s but %s %s is in %s (mixed currencies)", BudgetKind, b.Number,
 					b.Amount.Currency, CostModelKind, m.Number, m.Currency)
 			}
-			n, err := counter.Volume(ctx, serviceID, m.Unit, b.PeriodStart, b.PeriodEnd)
+			n, err := counter.Volume(ctx, catalogueID, m.Unit, b.PeriodStart, b.PeriodEnd)
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: measuring volume: %w", BudgetKind, b.Number, err)
 			}

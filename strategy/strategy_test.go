@@ -36,6 +36,16 @@ func newFixture(t *testing.T) fixture {
 	return fixture{store, clock, s}
 }
 
+// catalogued proposes a service and publishes it with catalogue id catID,
+// the id its incidents carry.
+func (f fixture) catalogued(t *testing.T, name, catID string) *strategy.Service {
+	t.Helper()
+	svc := f.service(t, name)
+	svc, err := f.s.PublishService(agent, svc.ID, catID, "live")
+	require.NoError(t, err)
+	return svc
+}
+
 func (f fixture) service(t *testing.T, name string) *strategy.Service {
 	t.Helper()
 	svc := &strategy.Service{Name: name, Owner: "olga", BusinessCase: strategy.BusinessCase{Summary: "staff need " + name,
@@ -125,13 +135,14 @@ func (v volumes) Volume(_ context.Context, service, unit string, from, _ time.Ti
 
 func TestDemandAgainstMeasuredVolume(t *testing.T) {
 	f := newFixture(t)
-	erp := f.service(t, "erp")
+	erp := f.catalogued(t, "erp", "cat-erp")
 	for m, expected := range []int64{100, 250, 120} {
 		start := jan.AddDate(0, m, 0)
 		require.NoError(t, f.s.RecordDemand(agent, &strategy.Demand{ServiceID: erp.ID, Unit: "incidents", Pattern: "quarter-end close",
 			PeriodStart: start, PeriodEnd: start.AddDate(0, 1, 0), Expected: expected}))
 	}
-	counter := volumes{erp.ID + "/incidents/2027-01": 90, erp.ID + "/incidents/2027-02": 300, erp.ID + "/incidents/2027-03": 120}
+	// The counter is asked by the catalogue id, the one incidents carry.
+	counter := volumes{"cat-erp/incidents/2027-01": 90, "cat-erp/incidents/2027-02": 300, "cat-erp/incidents/2027-03": 120}
 	cmp, err := f.s.CompareDemand(agent, erp.ID, jan, jan.AddDate(0, 3, 0), counter)
 	require.NoError(t, err)
 	require.Len(t, cmp, 3)
@@ -145,6 +156,15 @@ func TestDemandAgainstMeasuredVolume(t *testing.T) {
 	assert.Empty(t, none, "an empty period gives an empty result")
 	_, err = f.s.CompareDemand(agent, erp.ID, jan, jan.AddDate(0, 3, 0), volumes{})
 	require.ErrorIs(t, err, itsm.ErrInvalid, "the counter's error is passed on")
+
+	pipeline := f.service(t, "hr")
+	require.NoError(t, f.s.RecordDemand(agent, &strategy.Demand{ServiceID: pipeline.ID, Unit: "incidents",
+		PeriodStart: jan, PeriodEnd: jan.AddDate(0, 1, 0), Expected: 5}))
+	_, err = f.s.CompareDemand(agent, pipeline.ID, jan, jan.AddDate(0, 1, 0), counter)
+	require.ErrorIs(t, err, itsm.ErrInvalid, "a service never catalogued has no measured volume")
+	assert.Contains(t, err.Error(), "no catalogue entry")
+	_, err = f.s.CompareDemand(agent, itsm.NewID(), jan, jan.AddDate(0, 1, 0), counter)
+	require.ErrorIs(t, err, itsm.ErrNotFound)
 }
 
 func TestCostModelBudgetAndChargeBack(t *testing.T) {
@@ -419,7 +439,7 @@ func TestRefreshMeasuresFromKPIs(t *testing.T) {
 
 func TestBudgetStatus(t *testing.T) {
 	f := newFixture(t)
-	svc := f.service(t, "erp")
+	svc := f.catalogued(t, "erp", "cat-erp")
 	m := &strategy.CostModel{ServiceID: svc.ID, Name: "erp", Currency: "EUR", Unit: "incidents", Items: []strategy.CostItem{
 		{Name: "platform", Type: strategy.Fixed, Amount: strategy.M(1000_00, "EUR")},
 		{Name: "handling", Type: strategy.Variable, Amount: strategy.M(25_00, "EUR")},
@@ -429,7 +449,7 @@ func TestBudgetStatus(t *testing.T) {
 		start := jan.AddDate(0, i, 0)
 		require.NoError(t, f.s.SetBudget(agent, &strategy.Budget{ServiceID: svc.ID, PeriodStart: start, PeriodEnd: start.AddDate(0, 1, 0), Amount: strategy.M(5000_00, "EUR")}))
 	}
-	counter := volumes{svc.ID + "/incidents/2027-01": 100, svc.ID + "/incidents/2027-02": 200}
+	counter := volumes{"cat-erp/incidents/2027-01": 100, "cat-erp/incidents/2027-02": 200}
 	lines, err := f.s.BudgetStatus(agent, svc.ID, m.ID, counter, jan, jan.AddDate(1, 0, 0))
 	require.NoError(t, err)
 	require.Len(t, lines, 2)

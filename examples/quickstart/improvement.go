@@ -80,10 +80,10 @@ func (d *demo) improvement(ctx context.Context, chartPath string) error {
 	}
 
 	// Strategy reads the figures back: the month's budget against the cost
-	// of the incidents measured, and the objective's measures.
+	// of the incidents measured (the engine counts them by the catalogue id
+	// the portfolio entry records), and the objective's measures.
 	month := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC)
-	lines, err := d.strat.BudgetStatus(d.olga, d.portfolio, d.costModel,
-		catalogueVolume{kpis, map[string]string{d.portfolio: d.serviceID}}, month, month.AddDate(0, 1, 0))
+	lines, err := d.strat.BudgetStatus(d.olga, d.portfolio, d.costModel, kpis, month, month.AddDate(0, 1, 0))
 	if err != nil {
 		return err
 	}
@@ -162,17 +162,4 @@ func hm(dur time.Duration) string {
 func unitOf(s improvement.Summary, k improvement.KPI) improvement.Unit {
 	line, _ := s.Line(k)
 	return line.Unit
-}
-
-// catalogueVolume lets the strategy pillar count a portfolio service's
-// incidents with the KPI engine: incidents carry the catalogue service id
-// (service_id), the portfolio its own, so the ids are translated.
-type catalogueVolume struct {
-	engine      *improvement.Engine
-	toCatalogue map[string]string // portfolio id → catalogue id
-}
-
-// Volume counts the units of the portfolio service's catalogue entry.
-func (c catalogueVolume) Volume(ctx context.Context, serviceID, unit string, from, to time.Time) (int64, error) {
-	return c.engine.Volume(ctx, c.toCatalogue[serviceID], unit, from, to)
 }
