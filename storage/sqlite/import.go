@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 
 	"github.com/pillars-itsm/pillars/itsm"
@@ -19,7 +20,9 @@ const rowsPerInsert = 256
 // chunk size. Every document is checked against its kind's schema before
 // anything is written; a document whose id exists already, in the store or
 // earlier in docs, fails the whole import with a *itsm.ConflictError naming
-// it. It is all or nothing, like the generic storage.Import.
+// it. It is all or nothing, like the generic storage.Import. Documents of a
+// kind are inserted in id order, whatever order docs has (docs itself is
+// not reordered); events are appended in the order given.
 //
 // When a batch of at least 4096 rows goes into a table holding no more rows
 // than the batch (a first load, a migration into a new kind), the table's
@@ -64,6 +67,16 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 	if len(docs) == 0 && len(events) == 0 {
 		return nil
 	}
+	// Rows in id order go into the primary key's B-tree at its right edge
+	// and fill the table's pages in turn; unordered ids (UUIDs, another
+	// tool's keys) cost a descent and a page split here and there per row.
+	// Sorting the pointers costs little beside that (about a third more
+	// records per CPU second for shuffled ids, see BenchmarkImport).
+	for _, g := range order {
+		if !slices.IsSortedFunc(g.docs, byID) {
+			slices.SortFunc(g.docs, byID)
+		}
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return s.fail("import", err)
@@ -88,6 +101,8 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 	}
 	return nil
 }
+
+func byID(a, b *storage.Document) int { return strings.Compare(a.ID, b.ID) }
 
 // insertDocs inserts documents of one kind with multi-row INSERTs: a
 // statement for full chunks, prepared once, and one for the remainder.

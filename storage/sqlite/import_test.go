@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -131,4 +132,58 @@ func TestImportRebuildsIndexes(t *testing.T) {
 	h, err := s.History(ctx, "ticket", "big000042")
 	require.NoError(t, err)
 	require.NoError(t, itsm.Verify(h, ""))
+}
+
+// TestImportOrder: Import writes a kind's documents in id order whatever
+// order they come in, without reordering the caller's slice; every document
+// lands, and a conflict still names the document that exists.
+func TestImportOrder(t *testing.T) {
+	ctx := t.Context()
+	n := 3000
+	if raceEnabled || testing.Short() {
+		n = 600
+	}
+	tests := []struct {
+		name  string
+		order func(i int) int // position of document i
+	}{
+		{"ascending", func(i int) int { return i }},
+		{"descending", func(i int) int { return n - 1 - i }},
+		{"scattered", func(i int) int { return (i * 7919) % n }}, // 7919 is prime, n is not a multiple of it
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := openTest(t)
+			require.NoError(t, s.Register(ctx, ticketSchema))
+			docs := make([]storage.Document, n)
+			for i := range n {
+				docs[tt.order(i)] = ticket(fmt.Sprintf("o%05d", i), 1, fmt.Sprintf("g%d", i%7), "s", int64(i%5), t0)
+			}
+			given := slices.Clone(docs)
+			require.NoError(t, s.Import(ctx, docs, nil))
+			assert.Equal(t, given, docs, "the caller's slice is left as it was")
+			var ids []string
+			rows, err := s.w.QueryContext(ctx, "SELECT _id FROM pillars_doc_ticket ORDER BY rowid")
+			require.NoError(t, err)
+			for rows.Next() {
+				var id string
+				require.NoError(t, rows.Scan(&id))
+				ids = append(ids, id)
+			}
+			require.NoError(t, rows.Err())
+			require.Len(t, ids, n)
+			assert.True(t, slices.IsSorted(ids), "rows were inserted in id order")
+			for _, i := range []int{0, n / 2, n - 1} {
+				got, err := s.Get(ctx, "ticket", docs[i].ID)
+				require.NoError(t, err)
+				assert.Equal(t, docs[i], got)
+			}
+			more := []storage.Document{ticket("zz-new", 1, "g", "s", 1, t0), docs[n/3], ticket("aa-new", 1, "g", "s", 1, t0)}
+			var ce *itsm.ConflictError
+			require.ErrorAs(t, s.Import(ctx, more, nil), &ce)
+			assert.Equal(t, docs[n/3].ID, ce.ID, "the conflict names the document that exists")
+			_, err = s.Get(ctx, "ticket", "aa-new")
+			require.ErrorIs(t, err, itsm.ErrNotFound, "all or nothing")
+		})
+	}
 }
