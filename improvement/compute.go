@@ -255,9 +255,10 @@ func (st *state) backlog(q Query) []Row {
 		series[k] = append(series[k], delta{bk.Day, int64(c.BacklogDelta), c.BacklogOpenedSec})
 	}
 	lo, hi := q.dayRange()
-	if q.To.IsZero() {
-		hi = st.MaxDay + 1
-	}
+	// Nothing is known after AsOf: the backlog stops at its day, and ages
+	// are measured to it at the latest.
+	asOfSec := q.AsOf.Unix()
+	hi = min(hi, dayOfUnix(asOfSec)+1)
 	if q.From.IsZero() {
 		lo = st.MinDay
 	}
@@ -287,7 +288,7 @@ func (st *state) backlog(q Query) []Row {
 				if q.KPI == Backlog {
 					r.Value = float64(n)
 				} else {
-					endSec := int64(end) * 86400
+					endSec := min(int64(end)*86400, asOfSec)
 					ageSec := float64(endSec*n-opened) / float64(n)
 					r.Mean = time.Duration(ageSec * float64(time.Second))
 					r.Value = ageSec / 3600

@@ -22,6 +22,9 @@
 // pillar. It keeps additive counters per (service, group, priority, UTC day)
 // and the few facts per open record it needs; a Query slices any KPI by
 // service, group and priority and buckets it per day, ISO week or month.
+// Backlog and BacklogAge are measured as of Query.AsOf, by default now from
+// the engine's clock (Config.Clock): the backlog of today is aged to now,
+// not to the end of the day.
 //
 //	engine, err := improvement.Open(ctx, store, improvement.Config{Calendar: cal})
 //	n, err := engine.Sync(ctx) // apply what was logged since the checkpoint

@@ -48,6 +48,9 @@ type Config struct {
 	Name string
 	// Calendar measures business time for MTTRBusiness; nil disables it.
 	Calendar Calendar
+	// Clock tells Backlog and BacklogAge queries without an AsOf what time
+	// it is; default itsm.SystemClock.
+	Clock itsm.Clock
 	// Kinds read from the log; defaults "incident", "change", "request".
 	IncidentKind, ChangeKind, RequestKind string
 	// RequestFulfilled are the request states that stop the fulfilment
@@ -76,6 +79,9 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	def(&c.Name, "kpi")
+	if c.Clock == nil {
+		c.Clock = itsm.SystemClock{}
+	}
 	def(&c.IncidentKind, "incident")
 	def(&c.ChangeKind, "change")
 	def(&c.RequestKind, "request")
@@ -295,6 +301,9 @@ func (e *Engine) Compute(q Query) (Result, error) {
 	}
 	if q.KPI == MTTRBusiness && e.cfg.Calendar == nil {
 		return Result{}, itsm.Invalidf("kpi query %s: the engine has no business calendar (Config.Calendar)", q.KPI)
+	}
+	if q.AsOf.IsZero() {
+		q.AsOf = e.cfg.Clock.Now()
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -41,7 +41,8 @@ func one(t *testing.T, e *improvement.Engine, k improvement.KPI) improvement.Row
 func TestKPIDefinitionsOnAScenario(t *testing.T) {
 	k := newKit(t)
 	scenario(t, k)
-	e := openSynced(t, k.store, improvement.Config{Calendar: halfCalendar{}})
+	// The engine's clock stands at the scenario's last event, Tuesday 09:00.
+	e := openSynced(t, k.store, improvement.Config{Calendar: halfCalendar{}, Clock: k.clock})
 
 	tests := []struct {
 		kpi   improvement.KPI
@@ -115,8 +116,38 @@ func TestKPIDefinitionsOnAScenario(t *testing.T) {
 		assert.Equal(t, int64(2), rows[1].Count, "INC4 and INC5 open at the end of Tuesday")
 		ages := compute(t, e, improvement.Query{KPI: improvement.BacklogAge, Period: improvement.PeriodDay})
 		require.Len(t, ages, 2)
-		assert.Equal(t, 8*time.Hour, ages[0].Mean)
-		assert.Equal(t, 23*time.Hour+30*time.Minute, ages[1].Mean)
+		assert.Equal(t, 8*time.Hour, ages[0].Mean, "INC4 at the end of Monday")
+		assert.Equal(t, 8*time.Hour+30*time.Minute, ages[1].Mean, "INC4 (17h) and INC5 (0h) aged to now, Tuesday 09:00, not to the end of Tuesday")
+	})
+
+	t.Run("backlog as of an explicit instant", func(t *testing.T) {
+		tests := []struct {
+			name  string
+			asOf  time.Time
+			count []int64
+			ages  []time.Duration
+		}{
+			{"Monday evening: Tuesday is not known yet", at("20h"), []int64{1}, []time.Duration{4 * time.Hour}},
+			{"Wednesday morning: the backlog carries on", at("57h"), []int64{1, 2, 2},
+				[]time.Duration{8 * time.Hour, 23*time.Hour + 30*time.Minute, 32*time.Hour + 30*time.Minute}},
+			{"before anything was open", at("-1h"), nil, nil},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				rows := compute(t, e, improvement.Query{KPI: improvement.Backlog, Period: improvement.PeriodDay, AsOf: tt.asOf})
+				ages := compute(t, e, improvement.Query{KPI: improvement.BacklogAge, Period: improvement.PeriodDay, AsOf: tt.asOf})
+				require.Len(t, rows, len(tt.count))
+				require.Len(t, ages, len(tt.ages))
+				for i := range tt.count {
+					assert.Equal(t, tt.count[i], rows[i].Count, i)
+					assert.Equal(t, tt.ages[i], ages[i].Mean, i)
+				}
+			})
+		}
+		one := compute(t, e, improvement.Query{KPI: improvement.BacklogAge, AsOf: at("57h")})
+		require.Len(t, one, 1)
+		assert.Equal(t, 32*time.Hour+30*time.Minute, one[0].Mean, "without a period: the backlog at AsOf, aged to it")
+		assert.Equal(t, int64(2), one[0].Count)
 	})
 
 	t.Run("backlog by service at the end of a range", func(t *testing.T) {
@@ -131,7 +162,7 @@ func TestKPIDefinitionsOnAScenario(t *testing.T) {
 
 	t.Run("weekly and monthly periods", func(t *testing.T) {
 		rows := compute(t, e, improvement.Query{KPI: improvement.Backlog, Period: improvement.PeriodWeek})
-		require.Len(t, rows, 1)
+		require.Len(t, rows, 1, "no week after now")
 		assert.Equal(t, day0, rows[0].Start, "ISO weeks start on Monday")
 		assert.Equal(t, day0.AddDate(0, 0, 7), rows[0].End)
 		assert.Equal(t, int64(2), rows[0].Count)

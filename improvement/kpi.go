@@ -87,15 +87,20 @@ const (
 
 	// Backlog is the number of open incidents (new, in_progress, on_hold) at
 	// the end of each period, or at the end of the query range when no
-	// period is asked. An incident enters the backlog at creation or
-	// reopening and leaves it at resolution, closure or cancellation; a
-	// change of service, group or priority moves it between slices. A
-	// period or slice with nothing open gives no row. Value: count.
+	// period is asked, up to the query's AsOf (default: now, from the
+	// engine's clock): periods after AsOf's day give no row. An incident
+	// enters the backlog at creation or reopening and leaves it at
+	// resolution, closure or cancellation; a change of service, group or
+	// priority moves it between slices. Entries and exits are counted by
+	// UTC day, so the backlog of AsOf's day is the one at the end of that
+	// day. A period or slice with nothing open gives no row. Value: count.
 	Backlog KPI = "backlog"
 
-	// BacklogAge is the mean age of the Backlog's incidents at the end of
-	// each period: the time since each open incident was created (a
-	// reopened incident keeps its creation time). Value: mean hours.
+	// BacklogAge is the mean age of the Backlog's incidents: the time from
+	// each open incident's creation (a reopened incident keeps its creation
+	// time) to the end of the period, or to AsOf for the period holding it
+	// (the backlog as of now is aged to now, not to the end of the day).
+	// Value: mean hours.
 	BacklogAge KPI = "backlog_age"
 
 	// ReassignmentRate is the share of resolved incidents (the MTTR
@@ -203,9 +208,14 @@ type Query struct {
 	Period Period      // time buckets; PeriodNone for the whole range
 	// From and To bound the measurements to [From, To) by the day they are
 	// attributed to; both are truncated to UTC days. A zero From is
-	// unbounded; a zero To is unbounded for rate and duration KPIs and "the
-	// end of the last day the engine has seen" for Backlog and BacklogAge.
+	// unbounded; a zero To is unbounded for rate and duration KPIs and
+	// "AsOf" for Backlog and BacklogAge.
 	From, To time.Time
+	// AsOf is the instant Backlog and BacklogAge are measured at: the
+	// backlog is not known after it, and the period holding it is aged to
+	// it. Zero means now, from the engine's clock (Config.Clock). Other
+	// KPIs ignore it.
+	AsOf time.Time
 	// Filters: only measurements of this service, group or priority. Empty
 	// or zero means any.
 	Service, Group string

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pillars-itsm/pillars/improvement"
+	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/storage/postgres"
 	"github.com/pillars-itsm/pillars/storage/sqlite"
@@ -64,7 +65,7 @@ func TestOtherStores(t *testing.T) {
 
 			b = open(t)
 			defer b.Close()
-			again, err := improvement.Open(ctx, b, improvement.Config{Calendar: halfCalendar{}})
+			again, err := improvement.Open(ctx, b, improvement.Config{Calendar: halfCalendar{}, Clock: itsm.NewFakeClock(at("35h"))})
 			require.NoError(t, err)
 			assert.Equal(t, seq, again.Seq(), "resumed at the checkpoint")
 			require.Equal(t, improvement.StateOf(e), improvement.StateOf(again))
