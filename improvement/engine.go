@@ -313,7 +313,9 @@ func (e *Engine) Compute(q Query) (Result, error) {
 // Volume counts the incidents, requests or changes (unit "incidents",
 // "requests" or "changes") of a service opened in [from, to); an empty
 // service counts every service. It lets the engine serve as the strategy
-// pillar's demand VolumeCounter. Another unit is ErrInvalid.
+// pillar's VolumeCounter (the service is the catalogue id records carry in
+// service_id). Another unit, or bounds that are not UTC midnights (the
+// engine counts by day, so an hour cannot be measured), is ErrInvalid.
 func (e *Engine) Volume(ctx context.Context, serviceID, unit string, from, to time.Time) (int64, error) {
 	if ctx == nil {
 		return 0, itsm.Invalidf("kpi engine: nil context")
@@ -321,6 +323,9 @@ func (e *Engine) Volume(ctx context.Context, serviceID, unit string, from, to ti
 	k := map[string]KPI{"incidents": IncidentVolume, "requests": RequestVolume, "changes": ChangeVolume}[unit]
 	if k == "" {
 		return 0, itsm.Invalidf("kpi engine: volume of %q, want incidents, requests or changes", unit)
+	}
+	if !dayStart(dayOf(from)).Equal(from) || !dayStart(dayOf(to)).Equal(to) {
+		return 0, itsm.Invalidf("kpi engine: volume from %s to %s: the engine counts whole UTC days", from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
 	}
 	res, err := e.Compute(Query{KPI: k, Service: serviceID, From: from, To: to})
 	if err != nil || len(res.Rows) == 0 {

@@ -300,6 +300,8 @@ func TestVolumesAndKPIValue(t *testing.T) {
 	}
 	_, err := e.Volume(ctx, "", "tickets", day0, day0.AddDate(0, 0, 1))
 	require.ErrorIs(t, err, itsm.ErrInvalid)
+	_, err = e.Volume(ctx, "email", "incidents", at("9h"), at("10h"))
+	require.ErrorIs(t, err, itsm.ErrInvalid, "an hour cannot be counted from daily buckets")
 
 	v, ok, err := e.KPIValue("mttr", "email", day0, day0.AddDate(0, 0, 1))
 	require.NoError(t, err)

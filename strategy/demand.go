@@ -14,15 +14,23 @@ import (
 const DemandKind = "demand"
 
 // Demand is the expected volume of a service's use over one period, from a
-// pattern of business activity ("month-end close doubles ERP tickets").
+// pattern of business activity: Activity gives its structure (the volume
+// expected per slot, by hour, weekday or month), Pattern a note in words
+// ("month-end close doubles ERP tickets"). Records written before Activity
+// existed have only the note; they read and compare as before, without
+// slots.
 type Demand struct {
 	itsm.Record
-	ServiceID   string    `json:"service_id"`
-	Pattern     string    `json:"pattern,omitempty"` // the pattern of business activity behind the figure
-	Unit        string    `json:"unit"`              // what is counted: "incidents", "requests", "orders"
-	PeriodStart time.Time `json:"period_start"`      // first instant of the period, UTC
-	PeriodEnd   time.Time `json:"period_end"`        // first instant after it
-	Expected    int64     `json:"expected"`
+	ServiceID   string           `json:"service_id"`         // the portfolio service
+	Pattern     string           `json:"pattern,omitempty"`  // the pattern of business activity in words
+	Activity    *ActivityPattern `json:"activity,omitempty"` // the pattern as expected volume per slot
+	Unit        string           `json:"unit"`               // what is counted: "incidents", "requests", "orders"
+	PeriodStart time.Time        `json:"period_start"`       // first instant of the period, UTC
+	PeriodEnd   time.Time        `json:"period_end"`         // first instant after it
+	// Expected is the volume expected over the period. With an Activity
+	// it is the pattern's total over the period (RecordDemand fills it in
+	// when zero).
+	Expected int64 `json:"expected"`
 }
 
 // Validate checks the demand record's fields.
@@ -39,6 +47,15 @@ func (d *Demand) Validate() error {
 	}
 	if d.Expected < 0 {
 		v.Add("expected", "must not be negative")
+	}
+	if a := d.Activity; a != nil {
+		before := len(v.Fields)
+		a.check(d.PeriodStart, d.PeriodEnd, func(field, msg string) { v.Add(field, msg) })
+		if len(v.Fields) == before && d.PeriodStart.Before(d.PeriodEnd) {
+			if total := a.total(d.PeriodStart, d.PeriodEnd); d.Expected != total {
+				v.Add("expected", fmt.Sprintf("is %d but the pattern %q expects %d over the period", d.Expected, a.Name, total))
+			}
+		}
 	}
 	return v.Err()
 }
@@ -75,14 +92,23 @@ type DemandComparison struct {
 	Measured int64
 	Variance int64   // Measured - Expected
 	Ratio    float64 // Measured / Expected; 0 when nothing was expected
+	// Slots compares each slot of the record's Activity, in slot order;
+	// nil for a record without one.
+	Slots []SlotComparison
 }
 
-// RecordDemand records expected demand for a portfolio service.
+// RecordDemand records expected demand for a portfolio service. With an
+// Activity and no Expected, Expected becomes the pattern's total over the
+// period.
 func (s *Strategy) RecordDemand(ctx context.Context, d *Demand) error {
 	if d == nil {
 		return itsm.Invalidf("%s: nil record", DemandKind)
 	}
 	d.PeriodStart, d.PeriodEnd = itsm.NormalizeTime(d.PeriodStart), itsm.NormalizeTime(d.PeriodEnd)
+	if a := d.Activity; a != nil && d.Expected == 0 && a.Granularity.Slots() == len(a.Expected) &&
+		d.PeriodStart.Before(d.PeriodEnd) && a.occurrences(d.PeriodStart, d.PeriodEnd, MaxOccurrences+1) <= MaxOccurrences {
+		d.Expected = a.total(d.PeriodStart, d.PeriodEnd)
+	}
 	return s.backend.Update(ctx, func(tx storage.Tx) error {
 		if d.ServiceID != "" {
 			if err := s.servicesExist(ctx, tx, []string{d.ServiceID}); err != nil {
@@ -95,7 +121,9 @@ func (s *Strategy) RecordDemand(ctx context.Context, d *Demand) error {
 
 // CompareDemand compares every demand record of the portfolio service whose
 // period starts in [from, to) with the volume the counter measures over the
-// same period, in period order. The counter is asked by the service's
+// same period, in period order; a record with an Activity is also compared
+// slot by slot, the counter measuring each slot occurrence (an hourly
+// pattern needs a counter that counts by the hour). The counter is asked by the service's
 // catalogue id (see VolumeCounter); a service without one is ErrInvalid. No
 // records give an empty result.
 func (s *Strategy) CompareDemand(ctx context.Context, serviceID string, from, to time.Time, counter VolumeCounter) ([]DemandComparison, error) {
@@ -133,6 +161,11 @@ func (s *Strategy) CompareDemand(ctx context.Context, serviceID string, from, to
 			if d.Expected > 0 {
 				c.Ratio = float64(n) / float64(d.Expected)
 			}
+			if d.Activity != nil {
+				if c.Slots, err = compareSlots(ctx, d, catalogueID, counter); err != nil {
+					return nil, fmt.Errorf("%s %s: measuring volume per slot: %w", DemandKind, d.Number, err)
+				}
+			}
 			out = append(out, c)
 		}
 		if next == "" {
@@ -140,4 +173,41 @@ func (s *Strategy) CompareDemand(ctx context.Context, serviceID string, from, to
 		}
 		cursor = next
 	}
+}
+
+// compareSlots measures every occurrence of every slot of the record's
+// pattern within its period.
+func compareSlots(ctx context.Context, d *Demand, catalogueID string, counter VolumeCounter) ([]SlotComparison, error) {
+	a := d.Activity
+	n := a.Granularity.Slots()
+	if n == 0 || len(a.Expected) != n {
+		return nil, itsm.Invalidf("%s %s: pattern %q is not a valid %s pattern", DemandKind, d.Number, a.Name, a.Granularity)
+	}
+	out := make([]SlotComparison, n)
+	for i := range out {
+		out[i] = SlotComparison{Slot: i, Label: a.Granularity.Label(i)}
+	}
+	k := 0
+	for t := d.PeriodStart; t.Before(d.PeriodEnd); t = a.Granularity.next(t) {
+		if k++; k > MaxOccurrences {
+			return nil, itsm.Invalidf("%s %s: the period holds more than %d %s slots", DemandKind, d.Number, MaxOccurrences, a.Granularity)
+		}
+		end := a.Granularity.next(t)
+		m, err := counter.Volume(ctx, catalogueID, d.Unit, t, end)
+		if err != nil {
+			return nil, err
+		}
+		sc := &out[a.Granularity.slotOf(t)]
+		sc.Occurrences++
+		sc.Expected += a.Expected[sc.Slot]
+		sc.Measured += m
+	}
+	for i := range out {
+		sc := &out[i]
+		sc.Variance = sc.Measured - sc.Expected
+		if sc.Expected > 0 {
+			sc.Ratio = float64(sc.Measured) / float64(sc.Expected)
+		}
+	}
+	return out, nil
 }

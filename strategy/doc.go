@@ -13,9 +13,12 @@
 //     improvement pillar's Engine); an objective is achieved only when every
 //     measure meets its target.
 //   - Demand management: Demand records the expected volume of a service per
-//     period from a pattern of business activity; CompareDemand sets it
+//     period from a pattern of business activity, an ActivityPattern giving
+//     the volume expected per slot (hour of day, weekday, hour of week, day
+//     of month, month); CompareDemand sets it, in total and slot by slot,
 //     against the volume a VolumeCounter (such as the improvement pillar's
-//     Engine) measures.
+//     Engine) measures, asked by the catalogue id the portfolio entry
+//     records.
 //   - Financial management: Money is integer minor units with an ISO 4217
 //     currency, never a float. CostModel holds a service's fixed and variable
 //     cost items in one currency (Cost gives the total and the cost per unit

@@ -150,6 +150,7 @@ func TestDemandAgainstMeasuredVolume(t *testing.T) {
 	assert.Equal(t, int64(50), cmp[1].Variance)
 	assert.InDelta(t, 1.2, cmp[1].Ratio, 1e-9)
 	assert.InDelta(t, 1.0, cmp[2].Ratio, 1e-9)
+	assert.Nil(t, cmp[0].Slots, "a pattern in words only has no slots")
 
 	none, err := f.s.CompareDemand(agent, erp.ID, jan.AddDate(1, 0, 0), jan.AddDate(2, 0, 0), counter)
 	require.NoError(t, err)
