@@ -929,7 +929,8 @@ func (e *Engine) BreachingSoon(ctx context.Context, now time.Time, within time.D
 	if within <= 0 {
 		return nil, "", (&itsm.ValidationError{Kind: ClockKind}).Add("within", "must be positive")
 	}
-	clocks, next, err := e.clocks.Query(ctx, storage.Query{
+	page, err := e.backend.Query(ctx, storage.Query{
+		Kind: ClockKind,
 		Filters: []storage.Filter{
 			storage.Eq("state", storage.String(StageInProgress)),
 			storage.Gt("due_at", storage.Time(now)),
@@ -941,7 +942,7 @@ func (e *Engine) BreachingSoon(ctx context.Context, now time.Time, within time.D
 	if err != nil {
 		return nil, "", err
 	}
-	return taskIDs(clocks), next, nil
+	return e.taskIDs(page)
 }
 
 // BreachingBefore returns the ids of records of kind with a running clock
@@ -954,7 +955,8 @@ func (e *Engine) BreachingBefore(ctx context.Context, kind string, deadline time
 	if kind == "" {
 		return nil, "", (&itsm.ValidationError{Kind: ClockKind}).Add("kind", "is required")
 	}
-	clocks, next, err := e.clocks.Query(ctx, storage.Query{
+	page, err := e.backend.Query(ctx, storage.Query{
+		Kind: ClockKind,
 		Filters: []storage.Filter{
 			storage.Eq("state", storage.String(StageInProgress)),
 			storage.Eq("task_kind", storage.String(kind)),
@@ -966,19 +968,25 @@ func (e *Engine) BreachingBefore(ctx context.Context, kind string, deadline time
 	if err != nil {
 		return nil, "", err
 	}
-	return taskIDs(clocks), next, nil
+	return e.taskIDs(page)
 }
 
-// taskIDs returns the clocks' record ids in order, each once per page (a
-// record with two clocks on one page appears at the sooner).
-func taskIDs(clocks []*Clock) []string {
-	ids := make([]string, 0, len(clocks))
-	for _, c := range clocks {
-		if !slices.Contains(ids, c.TaskID) {
-			ids = append(ids, c.TaskID)
+// taskIDs returns the record ids of clock documents in order, each once
+// per page (a record with two clocks on one page appears at the sooner),
+// read from the indexed fields without decoding the clocks.
+func (e *Engine) taskIDs(page storage.Page) ([]string, string, error) {
+	ids := make([]string, 0, len(page.Docs))
+	seen := make(map[string]bool, len(page.Docs))
+	for _, d := range page.Docs {
+		if e.fTaskID >= len(d.Fields) {
+			return nil, "", itsm.Invalidf("sla engine: clock %s came back without its indexed fields", d.ID)
+		}
+		if id := d.Fields[e.fTaskID].Str(); !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
 		}
 	}
-	return ids
+	return ids, page.Next, nil
 }
 
 // ClocksOf returns the clocks of one record.

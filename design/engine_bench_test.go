@@ -159,6 +159,17 @@ func BenchmarkDue(b *testing.B) {
 				sinkDue = got
 			}
 		})
+		b.Run(fmt.Sprintf("%s/breaching-before/%d", name, d.n), func(b *testing.B) {
+			// The operation pillar's SLA queue on the same clocks: record
+			// ids read from the index fields too.
+			b.ReportAllocs()
+			for b.Loop() {
+				ids, _, err := d.f.engine.BreachingBefore(ctx, "incident", d.dueNow, storage.MaxLimit, "")
+				if err != nil || len(ids) != 1000 {
+					b.Fatalf("%d ids, %v", len(ids), err)
+				}
+			}
+		})
 		b.Run(fmt.Sprintf("%s/decoded/%d", name, d.n), func(b *testing.B) {
 			// The same page decoded into whole clocks, as Due did before it
 			// read the indexed fields only.
