@@ -128,13 +128,17 @@ func TestScaleBaseline(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			e := newEnvOn(t, st)
-			ids := importCMDB(t, st, 100_000)
+			n := 100_000
+			if os.Getenv("PILLARS_BASELINE_N") == "20k" {
+				n = 20_000
+			}
+			ids := importCMDB(t, st, n)
 			t1 := time.Now()
 			bl, err := e.cmdb.CreateBaseline(as(agent), "everything", "", transition.BaselineScope{CIs: ids}, storage.Command{})
 			require.NoError(t, err)
 			t.Logf("%s: baseline of %d CIs and %d relationships in %d parts taken in %v",
 				name, len(bl.CIs), len(bl.Relationships), len(bl.Parts), time.Since(t1))
-			require.Len(t, bl.CIs, 100_000)
+			require.Len(t, bl.CIs, n)
 			e.clock.Advance(time.Hour)
 			for _, id := range ids[:3] {
 				_, err = e.cmdb.UpdateCI(as(agent), id, storage.Command{}, func(c *transition.CI) error { c.SupportGroup = "dba"; return nil })

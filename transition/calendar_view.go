@@ -174,7 +174,9 @@ func (m *Changes) windowsBetween(ctx context.Context, from, to time.Time) ([]*Ch
 
 // distances returns, per change, the distance of every CI within depth of
 // its CIs (0 for its own), the smaller of the upstream and downstream walks,
-// as Collisions computes it.
+// as Collisions computes it. It walks the Graph when the host gave one, the
+// store's native traversal per change when it has one, and otherwise reads
+// the neighbourhood of all the changes together, level by level.
 func (m *Changes) distances(ctx context.Context, changes []*Change, depth int) ([]map[string]int, error) {
 	out := make([]map[string]int, len(changes))
 	for i, c := range changes {
@@ -186,11 +188,17 @@ func (m *Changes) distances(ctx context.Context, changes []*Change, depth int) (
 	if depth == 0 {
 		return out, nil
 	}
+	_, native := m.backend.(storage.Traverser)
 	for _, dir := range []storage.Direction{Upstream, Downstream} {
 		var walk func(start []string) ([]storage.Hop, error)
-		if m.cfg.Graph != nil {
+		switch {
+		case m.cfg.Graph != nil:
 			walk = func(start []string) ([]storage.Hop, error) { return m.cfg.Graph.Traverse(start, dir, nil, depth, 0) }
-		} else {
+		case native:
+			// One native walk (a recursive query) per change beats
+			// reading the union's neighbourhood a hundred CIs at a time.
+			walk = func(start []string) ([]storage.Hop, error) { return m.neighbours(ctx, start, dir, depth) }
+		default:
 			adj, err := m.neighbourhood(ctx, changes, dir, depth)
 			if err != nil {
 				return nil, err
@@ -214,6 +222,13 @@ func (m *Changes) distances(ctx context.Context, changes []*Change, depth int) (
 	}
 	return out, nil
 }
+
+// viewChunk is how many CIs one query of the view asks for. Far below
+// storage.MaxInValues on purpose: a hundred CIs' relationships or rows fit
+// in one page, so a SQL store runs the search once instead of once per page
+// (each page re-runs it and sorts past the cursor), and the memory store
+// checks each candidate against a hundred values rather than a thousand.
+const viewChunk = 100
 
 // adjacency is the part of the CMDB graph one direction of the view's
 // walks can reach: the neighbours of every CI within depth-1 of any
@@ -242,7 +257,7 @@ func (m *Changes) neighbourhood(ctx context.Context, changes []*Change, dir stor
 	for level := 0; level < depth && len(frontier) > 0; level++ {
 		slices.Sort(frontier)
 		var next []string
-		for chunk := range slices.Chunk(frontier, storage.MaxInValues) {
+		for chunk := range slices.Chunk(frontier, viewChunk) {
 			vals := make([]storage.Value, len(chunk))
 			for i, id := range chunk {
 				vals[i] = storage.String(id)
@@ -301,8 +316,11 @@ func (a adjacency) walk(start []string, depth int) []storage.Hop {
 	return hops
 }
 
-// rowsOn reads the active affected-CI rows on every CI of the distance
-// maps whose planned window overlaps [from, to), by CI.
+// rowsOn reads the active affected-CI rows whose planned window overlaps
+// [from, to), the span of the view's changes, and keeps those on a CI of
+// the distance maps, by CI. One query by time rather than one per hundred
+// CIs: the rows overlapping the span are about as many as the changes of
+// the view, while the CIs within depth of them are many more.
 func (m *Changes) rowsOn(ctx context.Context, dists []map[string]int, from, to time.Time) (map[string][]*ChangeCI, error) {
 	set := map[string]bool{}
 	for _, d := range dists {
@@ -310,23 +328,14 @@ func (m *Changes) rowsOn(ctx context.Context, dists []map[string]int, from, to t
 			set[ci] = true
 		}
 	}
-	cis := make([]string, 0, len(set))
-	for ci := range set {
-		cis = append(cis, ci)
+	rows, err := m.changeCIs.All(ctx, storage.Query{Filters: []storage.Filter{
+		storage.Lt("planned_start", storage.Time(to)), storage.Gt("planned_end", storage.Time(from))}, Limit: storage.MaxLimit})
+	if err != nil {
+		return nil, err
 	}
-	slices.Sort(cis)
 	out := map[string][]*ChangeCI{}
-	for chunk := range slices.Chunk(cis, storage.MaxInValues) {
-		vals := make([]storage.Value, len(chunk))
-		for i, ci := range chunk {
-			vals[i] = storage.String(ci)
-		}
-		rows, err := m.changeCIs.All(ctx, storage.Query{Filters: []storage.Filter{storage.In("ci_id", vals...),
-			storage.Lt("planned_start", storage.Time(to)), storage.Gt("planned_end", storage.Time(from))}, Limit: storage.MaxLimit})
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range rows {
+	for _, r := range rows {
+		if r.State == RelActive && set[r.CIID] {
 			out[r.CIID] = append(out[r.CIID], r)
 		}
 	}

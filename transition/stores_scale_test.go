@@ -19,7 +19,7 @@ import (
 // importCMDB writes n CIs and 4n relationships with their creation events in
 // one bulk import (storage.Import: COPY or multi-row inserts where the store
 // has them).
-func importCMDB(t *testing.T, st storage.Backend, n int) []string {
+func importCMDB(t testing.TB, st storage.Backend, n int) []string {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(uint64(n), 5))
 	ciColl, relColl := transition.CICollection(), transition.RelationshipCollection()
