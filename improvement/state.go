@@ -399,21 +399,32 @@ type event struct {
 }
 
 func (e *Engine) applyOne(ev *itsm.Event) {
-	var apply func(*Engine, *event)
+	kind := 0
 	switch ev.Kind {
 	case e.cfg.IncidentKind:
-		apply = (*Engine).incident
+		kind = 1
 	case e.cfg.SLA.Kind:
-		apply = (*Engine).sla
+		kind = 2
 	case e.cfg.ChangeKind:
-		apply = (*Engine).change
+		kind = 3
 	case e.cfg.RequestKind:
-		apply = (*Engine).request
+		kind = 4
 	default:
 		return
 	}
-	at := ev.At.UnixMicro()
-	apply(e, &event{Event: ev, at: at, day: dayOfMicro(at)})
+	// x stays on the stack: the handlers are called directly.
+	x := event{Event: ev, at: ev.At.UnixMicro()}
+	x.day = dayOfMicro(x.at)
+	switch kind {
+	case 1:
+		e.incident(&x)
+	case 2:
+		e.sla(&x)
+	case 3:
+		e.change(&x)
+	case 4:
+		e.request(&x)
+	}
 }
 
 func incidentOpen(s uint8) bool {
