@@ -17,7 +17,8 @@
 //     record and definition. Engine.Sync consumes the domain event log from a
 //     checkpoint kept in the store and replays each touched record's
 //     history, reading the agreed incident fields (priority, service_id,
-//     assignment_group, hold_reason) and states from the events, so clocks
+//     assignment_group, hold_reason; caller_id, assigned_to and comments for
+//     the first response) and states from the events, so clocks
 //     are exact for live and for backdated imported transitions.
 //     Engine.Check raises warnings and breaches that come due with time,
 //     claiming each due clock with a lease so that several application
