@@ -19,7 +19,8 @@
 // History, Traverse) use a separate pool of read-only connections that WAL
 // mode lets run while a unit writes. Every connection is set up by its DSN:
 // WAL journal, busy_timeout, foreign_keys and, for the writer,
-// synchronous=FULL unless WithSynchronous says otherwise.
+// synchronous=FULL unless WithSynchronous says otherwise and temp_store=MEMORY
+// (statement journals in memory rather than in temporary files).
 //
 // # Layout
 //

@@ -32,6 +32,10 @@ const eventColCount = 15
 
 const sqlAppendEvent = `INSERT INTO pillars_events (` + eventCols + `) VALUES ` + eventParams
 
+// sqlImportEvent is sqlAppendEvent for Import: OR ROLLBACK (see
+// importInsert).
+const sqlImportEvent = `INSERT OR ROLLBACK INTO pillars_events (` + eventCols + `) VALUES ` + eventParams
+
 // eventArgs appends the parameters of one event, in eventCols order. Times
 // are stored as Unix microseconds (itsm.TimePrecision), Changes as a JSON
 // array, NULL when the event has none, so nil and empty slices round-trip.
@@ -144,15 +148,16 @@ func (u *unit) Append(ctx context.Context, events ...itsm.Event) error {
 		}
 		return nil
 	}
-	return insertEvents(ctx, u.tx, events, u.s.fail)
+	return insertEvents(ctx, u.tx, sqlAppendEvent, events, u.s.fail)
 }
 
 // eventsPerStatement bounds a multi-row event INSERT well below SQLite's
 // 32766 parameters.
 const eventsPerStatement = 500
 
-// insertEvents writes events with multi-row INSERTs, in order.
-func insertEvents(ctx context.Context, tx *sql.Tx, events []itsm.Event, fail func(string, error) error) error {
+// insertEvents writes events with multi-row INSERTs, in order; head is
+// sqlAppendEvent or sqlImportEvent, the statement for one row.
+func insertEvents(ctx context.Context, tx *sql.Tx, head string, events []itsm.Event, fail func(string, error) error) error {
 	var full *sql.Stmt
 	defer func() {
 		if full != nil {
@@ -169,7 +174,7 @@ func insertEvents(ctx context.Context, tx *sql.Tx, events []itsm.Event, fail fun
 				return err
 			}
 		}
-		text := sqlAppendEvent + strings.Repeat(", "+eventParams, len(chunk)-1)
+		text := head + strings.Repeat(", "+eventParams, len(chunk)-1)
 		var err error
 		if len(chunk) == eventsPerStatement {
 			if full == nil {

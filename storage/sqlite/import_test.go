@@ -184,6 +184,13 @@ func TestImportOrder(t *testing.T) {
 			assert.Equal(t, docs[n/3].ID, ce.ID, "the conflict names the document that exists")
 			_, err = s.Get(ctx, "ticket", "aa-new")
 			require.ErrorIs(t, err, itsm.ErrNotFound, "all or nothing")
+			// The conflict ended the import's transaction inside SQLite (OR
+			// ROLLBACK): the writer connection is usable afterwards.
+			put(t, s, ticket("after", 1, "g", "s", 1, t0), 0)
+			require.NoError(t, s.Import(ctx, more[:1], chain("ticket", "zz-new", 1, t0)))
+			h, err := s.History(ctx, "ticket", "zz-new")
+			require.NoError(t, err)
+			assert.Len(t, h, 1)
 		})
 	}
 }

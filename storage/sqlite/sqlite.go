@@ -151,6 +151,11 @@ func dsn(path string, o options, write bool) string {
 	if write {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous("+o.synchronous+")")
+		// Statement journals (and temporary tables) in memory: a
+		// multi-row statement of a unit of work journals its pages
+		// there instead of writing them to a temporary file. The WAL,
+		// and with it durability, is unaffected.
+		q.Add("_pragma", "temp_store(MEMORY)")
 		q.Set("_txlock", "immediate")
 	} else {
 		q.Add("_pragma", "query_only(1)")

@@ -419,7 +419,8 @@ var (
 func rawIndexName(def string) string { return strings.Fields(def)[2] }
 
 // rawImport writes docs and events in one transaction with multi-row
-// INSERTs of 500 rows, prepared once. With load, the tables are new: it
+// INSERTs of 500 rows, prepared once, OR ROLLBACK so that SQLite keeps no
+// statement journal. With load, the tables are new: it
 // drops their secondary indexes before inserting and creates them again
 // afterwards (only the queue index with filterOnly).
 func rawImport(ctx context.Context, db *sql.DB, docs []storage.Document, events []itsm.Event, load, filterOnly bool) error {
@@ -445,8 +446,8 @@ func rawImport(ctx context.Context, db *sql.DB, docs []storage.Document, events 
 	}
 	const per = 500
 	docRow, evRow := "(?, ?, ?, ?, ?, ?, ?)", "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	docSQL := "INSERT INTO pillars_doc_ticket (_id, _version, _data, grp, state, prio, opened) VALUES " + docRow + strings.Repeat(", "+docRow, per-1)
-	evSQL := "INSERT INTO pillars_events (id, kind, record_id, number, record_version, name, from_state, to_state, actor, at, recorded_at, reason, changes, prev_hash, hash) VALUES " + evRow + strings.Repeat(", "+evRow, per-1)
+	docSQL := "INSERT OR ROLLBACK INTO pillars_doc_ticket (_id, _version, _data, grp, state, prio, opened) VALUES " + docRow + strings.Repeat(", "+docRow, per-1)
+	evSQL := "INSERT OR ROLLBACK INTO pillars_events (id, kind, record_id, number, record_version, name, from_state, to_state, actor, at, recorded_at, reason, changes, prev_hash, hash) VALUES " + evRow + strings.Repeat(", "+evRow, per-1)
 	docStmt, err := tx.PrepareContext(ctx, docSQL)
 	if err != nil {
 		return err

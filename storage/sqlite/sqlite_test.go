@@ -88,7 +88,7 @@ func TestOpenPragmas(t *testing.T) {
 	var mode string
 	require.NoError(t, s.r.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode))
 	assert.Equal(t, "wal", mode)
-	for name, want := range map[string]int{"foreign_keys": 1, "busy_timeout": 1500, "synchronous": 1} {
+	for name, want := range map[string]int{"foreign_keys": 1, "busy_timeout": 1500, "synchronous": 1, "temp_store": 2} {
 		var got int
 		require.NoError(t, s.w.QueryRowContext(ctx, "PRAGMA "+name).Scan(&got), name)
 		assert.Equal(t, want, got, name)
