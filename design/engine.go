@@ -186,7 +186,7 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 	if err := e.points.Register(ctx, cfg.Backend); err != nil {
 		return nil, err
 	}
-	e.leases = storage.NewCollection[lease](LeaseKind)
+	e.leases = storage.NewCollection[lease](LeaseKind, storage.TimeField("until", func(l *lease) time.Time { return l.Until }))
 	if err := e.leases.Register(ctx, cfg.Backend); err != nil {
 		return nil, err
 	}
@@ -783,6 +783,9 @@ func (e *Engine) Check(ctx context.Context, now time.Time) (int, error) {
 		return 0, itsm.Invalidf("sla engine: nil context")
 	}
 	ctx = itsm.WithActor(ctx, e.actor)
+	if err := e.sweep(ctx); err != nil {
+		return 0, err
+	}
 	n := 0
 	cursor := ""
 	for {
@@ -808,6 +811,31 @@ func (e *Engine) Check(ctx context.Context, now time.Time) (int, error) {
 		}
 		cursor = next
 	}
+}
+
+// sweep deletes up to a page of leases that expired a whole LeaseTTL ago:
+// those of an engine that died holding clocks that stopped being due (a
+// lease on a clock still due is taken over and released by the next
+// check). A lease written meanwhile stays (its version moved on).
+func (e *Engine) sweep(ctx context.Context) error {
+	page, err := e.backend.Query(ctx, storage.Query{Kind: LeaseKind,
+		Filters: []storage.Filter{storage.Lt("until", storage.Time(e.clock.Now().Add(-e.leaseTTL)))},
+		Sort:    []storage.Sort{{Field: "until"}}, Limit: storage.MaxLimit})
+	if err != nil || len(page.Docs) == 0 {
+		return err
+	}
+	err = e.backend.Update(ctx, func(tx storage.Tx) error {
+		for _, d := range page.Docs {
+			if err := tx.Delete(ctx, LeaseKind, d.ID, d.Version); err != nil && !errors.Is(err, itsm.ErrConflict) && !errors.Is(err, itsm.ErrNotFound) {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, itsm.ErrConflict) || errors.Is(err, itsm.ErrNotFound) {
+		return nil // another engine swept or claimed meanwhile; the next check sweeps again
+	}
+	return err
 }
 
 // held is a clock this engine holds a lease on, at the lease's version.

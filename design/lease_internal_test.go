@@ -107,3 +107,33 @@ func TestLeaseTakeover(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []int{50, 75}, stored.Warnings)
 }
+
+// A lease left by an engine that died holding a clock that then stopped
+// being due is swept by the next Check once it has been expired a whole
+// LeaseTTL; a fresh lease is left alone.
+func TestLeaseSweep(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	store := memory.New()
+	clock := itsm.NewFakeClock(t0)
+	def := Definition{ID: "resolution", Metric: Resolution, Kind: "incident", Targets: map[int]time.Duration{1: 4 * time.Hour}}
+	e, err := NewEngine(ctx, EngineConfig{Backend: store, Definitions: []Definition{def}, Clock: clock, Instance: "a", LeaseTTL: time.Minute})
+	require.NoError(t, err)
+	claimed, err := e.claim(ctx, []DueClock{{ID: "gone"}})
+	require.NoError(t, err)
+	require.Len(t, claimed, 1)
+	count := func() int {
+		page, err := store.Query(ctx, storage.Query{Kind: LeaseKind})
+		require.NoError(t, err)
+		return len(page.Docs)
+	}
+	for _, tc := range []struct {
+		advance time.Duration
+		left    int
+	}{{0, 1}, {90 * time.Second, 1}, {31 * time.Second, 0}} {
+		clock.Advance(tc.advance)
+		_, err := e.Check(ctx, clock.Now())
+		require.NoError(t, err)
+		assert.Equal(t, tc.left, count(), "after %s more", tc.advance)
+	}
+}
