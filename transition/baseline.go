@@ -165,7 +165,12 @@ func (c *CMDB) snapshot(ctx context.Context, s BaselineScope) (cis, rels []Basel
 	// query: nearly every relationship is active, and a store without
 	// statistics (SQLite) would otherwise walk the state index, the whole
 	// kind, for every page.
-	for chunk := range slices.Chunk(ids, storage.MaxInValues) {
+	//
+	// A hundred parents per query keeps each answer (a few relationships
+	// per CI) within one page, so a SQL store searches once rather than once
+	// per page, and the memory store checks each candidate against a hundred
+	// values, not a thousand.
+	for chunk := range slices.Chunk(ids, 100) {
 		vals := make([]storage.Value, len(chunk))
 		for i, id := range chunk {
 			vals[i] = storage.String(id)
