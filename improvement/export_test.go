@@ -19,7 +19,7 @@ func StateOf(e *Engine) any {
 	}
 	st := *e.st
 	st.lastKey, st.lastIdx, st.lastOK = bucketKey{}, 0, false
-	st.index = bucketIndex{}
+	st.index, st.recent = bucketIndex{}, nil
 	st.Incidents.slot, st.Changes.slot, st.Requests.slot, st.SLAs.slot = nil, nil, nil, nil
 	if len(st.Incidents.Free) == 0 {
 		st.Incidents.Free = nil
@@ -48,6 +48,13 @@ func (st *state) checkIndexes() error {
 	for i, k := range st.Keys {
 		if j, ok := st.index.get(st.Keys, k); !ok || j != int32(i) {
 			return fmt.Errorf("bucket %d not indexed", i)
+		}
+	}
+	if st.recent != nil {
+		for _, r := range st.recent {
+			if r.pos != 0 && (int(r.pos) > len(st.Keys) || st.Keys[r.pos-1] != r.key) {
+				return fmt.Errorf("recent bucket %v is not at %d", r.key, r.pos-1)
+			}
 		}
 	}
 	return errors.Join(checkTable(&st.Incidents), checkTable(&st.Changes), checkTable(&st.Requests), checkTable(&st.SLAs))

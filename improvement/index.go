@@ -57,3 +57,20 @@ func (x *bucketIndex) put(keys []bucketKey, v int32) {
 	x.slots[i] = v + 1
 	x.n++
 }
+
+// recentBuckets remembers where recently used buckets are: events arrive
+// roughly in time order, so the buckets of the last days are asked again
+// and again while the index and the keys grow far larger than the
+// processor's caches. It is direct-mapped by the bucket's hash; positions
+// never change, so an entry never goes stale.
+type recentBuckets [1024]struct {
+	key bucketKey
+	pos int32 // position+1; 0 is empty
+}
+
+func (r *recentBuckets) slot(k bucketKey) *struct {
+	key bucketKey
+	pos int32
+} {
+	return &r[hashBucket(k)>>54]
+}

@@ -232,6 +232,7 @@ type state struct {
 	lastKey   bucketKey
 	lastIdx   int32
 	lastOK    bool
+	recent    *recentBuckets // allocated on first use
 	Incidents table[incidentT]
 	Changes   table[changeT]
 	Requests  table[requestT]
@@ -319,6 +320,14 @@ func (st *state) bucket(k sliceKey, day int32) *counters {
 	if st.lastOK && st.lastKey == bk {
 		return st.counter(st.lastIdx)
 	}
+	if st.recent == nil {
+		st.recent = new(recentBuckets)
+	}
+	r := st.recent.slot(bk)
+	if r.pos != 0 && r.key == bk {
+		st.lastKey, st.lastIdx, st.lastOK = bk, r.pos-1, true
+		return st.counter(r.pos - 1)
+	}
 	i, ok := st.index.get(st.Keys, bk)
 	if !ok {
 		i = int32(len(st.Keys))
@@ -333,6 +342,7 @@ func (st *state) bucket(k sliceKey, day int32) *counters {
 		last := &st.Counters[len(st.Counters)-1]
 		*last = append(*last, counters{})
 	}
+	r.key, r.pos = bk, i+1
 	st.lastKey, st.lastIdx, st.lastOK = bk, i, true
 	return st.counter(i)
 }
