@@ -179,3 +179,51 @@ func TestRelateTxConflictsWithoutRetry(t *testing.T) {
 	require.ErrorIs(t, err, itsm.ErrInvalid)
 	assert.Contains(t, err.Error(), "cardinality")
 }
+
+// TestRelateConcurrentWithGraph runs the cycle race with the graph index
+// answering the cycle check (CMDB.UseGraph): the index is trusted only when
+// it has applied the type's last guarded relationship, so exactly one of
+// the racing halves of a cycle still wins.
+func TestRelateConcurrentWithGraph(t *testing.T) {
+	for name, st := range allStores(t) {
+		t.Run(name, func(t *testing.T) {
+			e := newEnvOn(t, st)
+			ci := make([]string, 4)
+			for i := range ci {
+				ci[i] = e.ci(t, "node", transition.ClassServer)
+			}
+			e.rel(t, ci[1], transition.RelDependsOn, ci[2])
+			e.rel(t, ci[3], transition.RelDependsOn, ci[0])
+			g, err := transition.LoadGraph(context.Background(), e.cmdb)
+			require.NoError(t, err)
+			e.cmdb.UseGraph(g)
+			start := make(chan struct{})
+			errs := make([]error, 8)
+			var wg sync.WaitGroup
+			for i := range errs {
+				p, c := ci[0], ci[1]
+				if i%2 == 1 {
+					p, c = ci[2], ci[3]
+				}
+				wg.Go(func() {
+					<-start
+					_, errs[i] = e.cmdb.Relate(as(agent), p, transition.RelDependsOn, c, storage.Command{})
+				})
+			}
+			close(start)
+			wg.Wait()
+			wins := 0
+			for _, err := range errs {
+				if err == nil {
+					wins++
+				} else if !errors.Is(err, itsm.ErrInvalid) && !errors.Is(err, itsm.ErrConflict) {
+					t.Errorf("unexpected refusal: %v", err)
+				}
+			}
+			assert.Equal(t, 1, wins, "errors: %v", errs)
+			n, err := countActive(e, transition.RelDependsOn, ci)
+			require.NoError(t, err)
+			assert.Equal(t, 3, n)
+		})
+	}
+}
