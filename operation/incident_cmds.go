@@ -13,18 +13,13 @@ import (
 )
 
 // update runs fn in one unit of work, trying again after a version conflict
-// with a concurrent writer (fn re-reads everything it needs).
+// with a concurrent writer (fn re-reads everything it needs through its Tx):
+// storage.Retry with its default attempts.
 func (d *Desk) update(ctx context.Context, fn func(tx storage.Tx) error) error {
 	if ctx == nil {
 		return itsm.Invalidf("operation: nil context")
 	}
-	var err error
-	for attempt := 0; attempt < 4; attempt++ {
-		if err = d.backend.Update(ctx, fn); err == nil || !errors.Is(err, itsm.ErrConflict) {
-			return err
-		}
-	}
-	return err
+	return storage.Retry(ctx, d.backend, 0, fn)
 }
 
 // refuse builds the error for a command the record's state does not allow.
