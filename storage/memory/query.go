@@ -6,35 +6,40 @@ import (
 	"github.com/pillars-itsm/pillars/storage"
 )
 
-// query runs a checked plan: candidates from the smallest Eq/In index set
-// (every document of the kind when the query has neither), filtered, and the
-// first limit+1 in the plan's order kept with a bounded heap. The caller
-// holds the store's read lock.
+// query runs a checked plan: on a declared index that fits it, the first
+// limit+1 matches in index order; otherwise candidates from the smallest
+// Eq/In index set (every document of the kind when the query has neither),
+// filtered, and the first limit+1 in the plan's order kept with a bounded
+// heap. The caller holds the store's read lock.
 func (kd *kindData) query(p storage.Plan) storage.Page {
-	h := pageHeap{plan: &p, max: p.Limit + 1}
-	visit := func(d storage.Document) {
+	var docs []storage.Document
+	// Entries of a fitting index arrive in sort order, so the walk keeps
+	// them as they come and stops once the page (plus one, to know there is
+	// a next) is full.
+	if !kd.orderedScan(p, func(d storage.Document) bool {
 		if p.Matches(d) && p.AfterCursor(d) {
-			h.offer(d)
+			docs = append(docs, d)
 		}
-	}
-	// Entries of a fitting index arrive in sort order, so the walk stops
-	// once the page (plus one, to know there is a next) is full.
-	if kd.orderedScan(p, func(d storage.Document) bool {
-		visit(d)
-		return len(h.docs) < h.max
+		return len(docs) <= p.Limit
 	}) {
-		// served by a declared index
-	} else if sets, ok := kd.candidates(p); ok {
-		for _, set := range sets {
-			set.each(func(id string) { visit(kd.docs[id]) })
+		h := pageHeap{plan: &p, max: p.Limit + 1}
+		visit := func(d storage.Document) {
+			if p.Matches(d) && p.AfterCursor(d) {
+				h.offer(d)
+			}
 		}
-	} else {
-		for _, d := range kd.docs {
-			visit(d)
+		if sets, ok := kd.candidates(p); ok {
+			for _, set := range sets {
+				set.each(func(id string) { visit(kd.docs[id]) })
+			}
+		} else {
+			for _, d := range kd.docs {
+				visit(d)
+			}
 		}
+		docs = h.docs
+		slices.SortFunc(docs, func(a, b storage.Document) int { return compare(&p, a, b) })
 	}
-	docs := h.docs
-	slices.SortFunc(docs, func(a, b storage.Document) int { return compare(&p, a, b) })
 	var page storage.Page
 	if len(docs) > p.Limit {
 		docs = docs[:p.Limit]
