@@ -87,9 +87,13 @@ type Request struct {
 	// submitted, sorted by order. TaskIDs holds the tasks created so far:
 	// always the first len(TaskIDs) entries of Plan, one stage (order) at a
 	// time.
-	Plan     []PlannedTask `json:"plan,omitempty"`
-	TaskIDs  []string      `json:"task_ids,omitempty"`
-	ClosedAt time.Time     `json:"closed_at,omitzero"`
+	Plan    []PlannedTask `json:"plan,omitempty"`
+	TaskIDs []string      `json:"task_ids,omitempty"`
+	// TasksClosed counts the request's closed tasks. Every task closure
+	// writes it, so two tasks closing at once conflict on the request and
+	// the second sees the first: the stage's end is never missed.
+	TasksClosed int       `json:"tasks_closed,omitempty"`
+	ClosedAt    time.Time `json:"closed_at,omitzero"`
 }
 
 // PlannedTask is one fulfilment task a request will create: what, for
@@ -594,7 +598,7 @@ func (d *Desk) closeTask(ctx context.Context, id, event, notes string, cmd stora
 		if r.State != StateInFulfillment {
 			return nil
 		}
-		all := true
+		all, open := true, false
 		for _, tid := range r.TaskIDs {
 			t, err := d.tasks.Collection().Get(ctx, tx, tid)
 			if err != nil {
@@ -605,27 +609,33 @@ func (d *Desk) closeTask(ctx context.Context, id, event, notes string, cmd stora
 			case TaskClosedIncomplete:
 				all = false
 			default:
-				return nil // work remains in this stage
+				open = true // work remains in this stage
 			}
 		}
-		sys := storage.Command{Reason: "all tasks closed", At: cmd.At}
-		if all && len(r.TaskIDs) < len(r.Plan) {
+		sys := storage.Command{Reason: "task " + out.Number + " closed", At: cmd.At}
+		count := func(r *Request) error {
+			r.TasksClosed++
+			return nil
+		}
+		switch {
+		case open:
+			_, err = d.requests.ChangeTx(ctx, tx, r.ID, sys, count)
+		case all && len(r.TaskIDs) < len(r.Plan):
 			ids, err := d.startStageTx(ctx, tx, r, cmd.At)
 			if err != nil {
 				return err
 			}
-			sys.Reason = "stage closed, next stage started"
+			sys.Reason += ", next stage started"
 			_, err = d.requests.ChangeTx(ctx, tx, r.ID, sys, func(r *Request) error {
 				r.TaskIDs = append(r.TaskIDs, ids...)
-				return nil
+				return count(r)
 			})
 			return err
+		case all:
+			_, err = d.requests.FireTx(ctx, tx, r.ID, EventComplete, sys, count)
+		default:
+			_, err = d.requests.FireTx(ctx, tx, r.ID, EventCloseIncomplete, sys, count)
 		}
-		ev := EventComplete
-		if !all {
-			ev = EventCloseIncomplete
-		}
-		_, err = d.requests.FireTx(ctx, tx, r.ID, ev, sys, nil)
 		return err
 	})
 	if err != nil {

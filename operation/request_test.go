@@ -443,3 +443,31 @@ func TestRequestStoredWithoutPlan(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, operation.StateClosedComplete, got.State)
 }
+
+// Two agents closing the last two tasks of a stage at the same time: each
+// closure writes the request, so one unit conflicts and, retried, sees the
+// other's closure; the next stage always starts (and no stage starts twice).
+func TestConcurrentTaskClosures(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for round := range 6 {
+		r := f.submit(t, carl, "onboard")
+		tasks := f.tasksOf(t, r)
+		require.Len(t, tasks, 2)
+		errs := make(chan error, len(tasks))
+		for _, task := range tasks {
+			go func() {
+				_, err := f.desk.CompleteTask(as(ann), task.ID, "done", storage.Command{})
+				errs <- err
+			}()
+		}
+		for range tasks {
+			require.NoError(t, <-errs, "round %d", round)
+		}
+		got, err := f.desk.Requests().Get(ctx, r.ID)
+		require.NoError(t, err)
+		assert.Len(t, got.TaskIDs, 3, "round %d: the second stage started once", round)
+		assert.Equal(t, 2, got.TasksClosed)
+		assert.Equal(t, operation.StateInFulfillment, got.State)
+	}
+}

@@ -53,6 +53,7 @@ var storeSuite = map[string]func(*testing.T){
 	"RequestVariables":       TestRequestVariables,
 	"RequestDesignCatalogue": TestRequestFromDesignCatalogue,
 	"RequestStages":          TestRequestStages,
+	"ConcurrentTaskClosures": TestConcurrentTaskClosures,
 	"RequestStageIncomplete": TestRequestStageIncompleteAndCancel,
 	"AlertDedupAndIncident":  TestAlertDedupAndIncident,
 	"AlertEventIDs":          TestAlertEventIDs,
