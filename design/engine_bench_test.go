@@ -2,21 +2,17 @@ package design_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/pillars-itsm/pillars/design"
+	"github.com/pillars-itsm/pillars/internal/pgtest"
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/storage/memory"
-	"github.com/pillars-itsm/pillars/storage/postgres"
 	"github.com/pillars-itsm/pillars/storage/sqlite"
 )
 
@@ -52,38 +48,13 @@ func stores(tb testing.TB) map[string]func() storage.Backend {
 			return st
 		},
 	}
-	if dsn := os.Getenv("PILLARS_POSTGRES_DSN"); dsn != "" {
-		m["postgres"] = func() storage.Backend { return postgresStore(tb, dsn) }
+	if _, ok := pgtest.DSN(); ok {
+		m["postgres"] = func() storage.Backend {
+			st, _ := pgtest.Open(tb, "design_test")
+			return st
+		}
 	}
 	return m
-}
-
-// postgresStore opens a store in a fresh schema of the database at dsn and
-// drops the schema when the test ends.
-func postgresStore(tb testing.TB, dsn string) storage.Backend {
-	tb.Helper()
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, dsn)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "design_test_" + hex.EncodeToString(b[:])
-	tb.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if _, err := pool.Exec(c, `DROP SCHEMA IF EXISTS "`+schema+`" CASCADE`); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-		pool.Close()
-	})
-	st, err := postgres.New(ctx, pool, postgres.WithSchema(schema))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = st.Close() })
-	return st
 }
 
 // buildDue bulk-loads n running clocks with storage.Import (the clocks'
