@@ -165,7 +165,14 @@ func (p Plan) AfterCursor(d Document) bool {
 // Matches reports whether d satisfies every filter of the plan.
 func (p Plan) Matches(d Document) bool {
 	for i, f := range p.Filters {
-		if !f.Match(d.Fields[p.FilterFields[i]]) {
+		v := d.Fields[p.FilterFields[i]]
+		if p.inSets != nil && p.inSets[i] != nil {
+			if _, ok := p.inSets[i][v]; !ok {
+				return false
+			}
+			continue
+		}
+		if !f.Match(v) {
 			return false
 		}
 	}

@@ -175,15 +175,17 @@ func (r *Records[T, P]) CreateTx(ctx context.Context, tx Tx, rec P, cmd Command)
 	}
 	m.State, m.Head = r.machine.Initial(), ""
 	m.CreatedAt, m.UpdatedAt = at, at
+	// Validate before drawing a number: sequence values are never given
+	// back, so a refused record would leave a gap in the numbering.
+	if err := validate(rec); err != nil {
+		return err
+	}
 	if r.cfg.Prefix != "" && m.Number == "" {
 		n, err := tx.NextSequence(ctx, kind)
 		if err != nil {
 			return err
 		}
 		m.Number = itsm.FormatNumber(r.cfg.Prefix, n)
-	}
-	if err := validate(rec); err != nil {
-		return err
 	}
 	_, err = r.write(ctx, tx, rec, nil, itsm.Event{Name: itsm.EventCreate, To: m.State}, false, now, at, cmd)
 	return err

@@ -447,3 +447,12 @@ func TestRecordsWriteFailuresLeaveRecordAndStoreAsTheyWere(t *testing.T) {
 	assert.Len(t, history, 1, "no event for the refused write")
 	require.NoError(t, longRecs.Verify(ctx, tk.ID))
 }
+
+func TestRecordsRefusedCreateTakesNoNumber(t *testing.T) {
+	f := newFixture(t)
+	ctx := as(agent)
+	require.ErrorIs(t, f.records.Create(ctx, &ticket{}, storage.Command{}), itsm.ErrInvalid, "a ticket needs a title")
+	tk := &ticket{Title: "first real one"}
+	require.NoError(t, f.records.Create(ctx, tk, storage.Command{}))
+	assert.Equal(t, "TKT0000001", tk.Number, "the refused create left no gap")
+}

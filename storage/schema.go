@@ -174,7 +174,14 @@ type Plan struct {
 	After    []Value
 	AfterID  string
 	AfterSet bool
+	// inSets[i], for an In filter with many values, holds them as a set so
+	// that Matches costs one lookup instead of a pass over the list.
+	inSets []map[Value]struct{}
 }
+
+// manyValues is the length of an In list above which a plan matches it
+// through a set.
+const manyValues = 16
 
 // CheckQuery validates q against the schema and returns its plan: every
 // filter and sort field declared with matching value types, the ordering
@@ -201,6 +208,16 @@ func (s Schema) CheckQuery(q Query) (Plan, error) {
 		p.FilterFields[i] = fi
 		if err := f.check(s.Fields[fi]); err != nil {
 			return p, fmt.Errorf("query %s: %w", q.Kind, err)
+		}
+		if f.Op == OpIn && len(f.Values) > manyValues {
+			if p.inSets == nil {
+				p.inSets = make([]map[Value]struct{}, len(q.Filters))
+			}
+			set := make(map[Value]struct{}, len(f.Values))
+			for _, v := range f.Values {
+				set[v] = struct{}{}
+			}
+			p.inSets[i] = set
 		}
 	}
 	p.SortFields = make([]int, len(q.Sort))

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -54,4 +55,25 @@ func TestIndexedStringsAreBounded(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, p.SortKey(d), p2.After)
 	assert.Equal(t, d.ID, p2.AfterID)
+}
+
+// A plan matches a long In list through a set; it must agree with the
+// filter's reference semantics on every value, in and out of the list.
+func TestPlanMatchesLongInListsAsFilterMatch(t *testing.T) {
+	s := Schema{Kind: "k", Fields: []Field{{Name: "s", Type: TypeString}, {Name: "n", Type: TypeInt}}}
+	for _, size := range []int{1, 16, 17, 100} {
+		var strs, ints []Value
+		for i := range size {
+			strs = append(strs, String(fmt.Sprintf("v%d", 2*i)))
+			ints = append(ints, Int(int64(3*i)))
+		}
+		filters := []Filter{In("s", strs...), In("n", ints...)}
+		p, err := s.CheckQuery(Query{Kind: "k", Filters: filters})
+		require.NoError(t, err)
+		for i := range 4 * size {
+			d := Document{Kind: "k", ID: "x", Fields: []Value{String(fmt.Sprintf("v%d", i)), Int(int64(i))}}
+			want := filters[0].Match(d.Fields[0]) && filters[1].Match(d.Fields[1])
+			assert.Equal(t, want, p.Matches(d), "size %d value %d", size, i)
+		}
+	}
 }
