@@ -52,6 +52,7 @@ func TestLifecycleDiagramsAreCurrent(t *testing.T) {
 		mermaid(t, "transition", transition.ReleaseLifecycle()),
 		mermaid(t, "transition", transition.DeploymentLifecycle()),
 		mermaid(t, "transition", transition.KnowledgeLifecycle()),
+		mermaid(t, "transition", transition.CABLifecycle()),
 		mermaid(t, "operation", operation.IncidentLifecycle(operation.IncidentPolicy{})),
 		mermaid(t, "operation", operation.ProblemLifecycle()),
 		mermaid(t, "operation", operation.KnownErrorLifecycle()),
