@@ -2,19 +2,15 @@ package transition_test
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/pillars-itsm/pillars/internal/pgtest"
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/storage/memory"
-	"github.com/pillars-itsm/pillars/storage/postgres"
 	"github.com/pillars-itsm/pillars/storage/sqlite"
 	"github.com/pillars-itsm/pillars/transition"
 )
@@ -29,8 +25,7 @@ import (
 func BenchmarkCalendarView(b *testing.B) {
 	ctx := context.Background()
 	names := []string{"memory", "sqlite"}
-	dsn := os.Getenv("PILLARS_POSTGRES_DSN")
-	if dsn != "" {
+	if _, ok := pgtest.DSN(); ok {
 		names = append(names, "postgres")
 	}
 	for _, name := range names {
@@ -45,19 +40,7 @@ func BenchmarkCalendarView(b *testing.B) {
 				b.Cleanup(func() { s.Close() })
 				st = s
 			case "postgres":
-				schema := fmt.Sprintf("calview_%d", time.Now().UnixNano())
-				pg, err := postgres.Open(ctx, dsn, postgres.WithSchema(schema))
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.Cleanup(func() {
-					pg.Close()
-					if conn, err := pgx.Connect(context.Background(), dsn); err == nil {
-						_, _ = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
-						conn.Close(context.Background())
-					}
-				})
-				st = pg
+				st, _ = pgtest.Open(b, "calview")
 			}
 			e := newEnvOn(b, st)
 			ids := importCMDB(b, st, 10_000)

@@ -2,19 +2,16 @@ package transition_test
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pillars-itsm/pillars/internal/pgtest"
 	"github.com/pillars-itsm/pillars/storage"
-	"github.com/pillars-itsm/pillars/storage/postgres"
 	"github.com/pillars-itsm/pillars/storage/sqlite"
 	"github.com/pillars-itsm/pillars/transition"
 )
@@ -30,17 +27,7 @@ func stores(t *testing.T) map[string]storage.Backend {
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 	out["sqlite"] = st
-	if dsn := os.Getenv("PILLARS_POSTGRES_DSN"); dsn != "" {
-		schema := fmt.Sprintf("transition_%d", time.Now().UnixNano())
-		pg, err := postgres.Open(ctx, dsn, postgres.WithSchema(schema))
-		require.NoError(t, err)
-		t.Cleanup(func() {
-			pg.Close()
-			if conn, err := pgx.Connect(context.Background(), dsn); err == nil {
-				_, _ = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
-				conn.Close(context.Background())
-			}
-		})
+	if pg, ok := pgtest.Open(t, "transition"); ok {
 		out["postgres"] = pg
 	} else {
 		t.Log("PILLARS_POSTGRES_DSN is not set: the PostgreSQL store is skipped")
