@@ -112,7 +112,11 @@ type Incident struct {
 	MajorState      string `json:"major_state,omitempty"` // proposed, accepted, rejected
 	MajorProposedBy string `json:"major_proposed_by,omitempty"`
 
-	ParentID         string `json:"parent_id,omitempty"`
+	ParentID string `json:"parent_id,omitempty"`
+	// Children counts the incidents linked as this one's children. Linking
+	// writes it, so a link and the parent's resolution (or a link of the
+	// parent itself) running at once conflict instead of missing each other.
+	Children         int    `json:"children,omitempty"`
 	ProblemID        string `json:"problem_id,omitempty"`
 	KnownErrorID     string `json:"known_error_id,omitempty"`
 	CausedByChangeID string `json:"caused_by_change_id,omitempty"`

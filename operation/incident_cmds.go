@@ -48,7 +48,7 @@ func (d *Desk) OpenIncident(ctx context.Context, inc *Incident, cmd storage.Comm
 	inc.ResolutionCode, inc.ResolutionNotes = "", ""
 	inc.Major, inc.MajorState, inc.MajorProposedBy = false, "", ""
 	inc.FirstResponseAt, inc.ResolvedAt, inc.ClosedAt = time.Time{}, time.Time{}, time.Time{}
-	inc.Escalations, inc.Workaround = nil, ""
+	inc.Escalations, inc.Workaround, inc.Children = nil, "", 0
 	if err := d.checkPriority(inc); err != nil {
 		return err
 	}
@@ -61,8 +61,35 @@ func (d *Desk) OpenIncident(ctx context.Context, inc *Incident, cmd storage.Comm
 		if err := d.linkOnOpen(ctx, tx, inc); err != nil {
 			return err
 		}
-		return d.incidents.CreateTx(ctx, tx, inc, cmd)
+		if err := d.incidents.CreateTx(ctx, tx, inc, cmd); err != nil {
+			return err
+		}
+		if inc.ParentID != "" {
+			return d.countChildTx(ctx, tx, inc.ParentID, inc.Number, cmd)
+		}
+		return nil
 	})
+}
+
+// countChildTx records on the parent that a child was linked, authorised
+// as ActionLinkChild: the parent is written, so a concurrent resolution of
+// the parent, or a link of the parent under another, conflicts with the
+// link and its retry decides on fresh data.
+func (d *Desk) countChildTx(ctx context.Context, tx storage.Tx, parentID, child string, cmd storage.Command) error {
+	_, err := d.incidents.ChangeTx(ctx, tx, parentID, storage.Command{Action: ActionLinkChild, Reason: "child " + child + " linked", At: cmd.At},
+		func(p *Incident) error {
+			// Checked again on the version written: the store may have
+			// moved on since the caller's checks read the parent.
+			switch {
+			case !p.IsOpen():
+				return (&itsm.ValidationError{Kind: KindIncident}).Add("parent_id", p.Number+" is "+p.State+", not open")
+			case p.ParentID != "":
+				return (&itsm.ValidationError{Kind: KindIncident}).Add("parent_id", p.Number+" is itself a child incident")
+			}
+			p.Children++
+			return nil
+		})
+	return err
 }
 
 // linkOnOpen checks the known error and parent an incident names at
@@ -183,7 +210,7 @@ func protected(i *Incident) string {
 	return fmt.Sprint(i.AssignmentGroup, "|", i.AssignedTo, "|", i.ReassignmentCount, "|", i.ReopenCount, "|",
 		i.HoldReason, "|", i.ResolutionCode, "|", i.ResolutionNotes, "|", i.Major, i.MajorState, i.MajorProposedBy, "|",
 		i.FirstResponseAt, i.ResolvedAt, i.ClosedAt, "|", i.Escalations, len(i.WorkNotes), len(i.Comments), "|",
-		i.OpenedBy, "|", i.Workaround, "|", i.KnownErrorID, "|", i.ParentID, "|", i.ProblemID)
+		i.OpenedBy, "|", i.Workaround, "|", i.KnownErrorID, "|", i.ParentID, "|", i.ProblemID, "|", i.Children)
 }
 
 // UpdateIncident edits an open incident's descriptive fields (description,
@@ -444,10 +471,23 @@ func (d *Desk) LinkChild(ctx context.Context, parentID, childID string, cmd stor
 			if !c.IsOpen() {
 				return refuse(KindIncident, &c.Record, "link_parent", "a "+c.State+" incident cannot be linked")
 			}
+			// Again on the version written: a child linked to this one
+			// meanwhile has committed with the parent's count, so either
+			// it shows here or the write conflicts.
+			grand, err := d.openChildren(ctx, tx, childID)
+			if err != nil {
+				return err
+			}
+			if len(grand) > 0 {
+				return (&itsm.ValidationError{Kind: KindIncident, ID: childID}).Add("parent_id", "the incident has children of its own")
+			}
 			c.ParentID = parentID
 			return nil
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		return d.countChildTx(ctx, tx, parentID, out.Number, cmd)
 	})
 	if err != nil {
 		return nil, err

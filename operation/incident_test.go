@@ -705,3 +705,58 @@ func TestQueuePagination(t *testing.T) {
 	_, _, err := f.desk.UnassignedInMyGroups(as(ann), operation.Page{Cursor: "q1.bad"})
 	require.ErrorIs(t, err, itsm.ErrInvalid)
 }
+
+// Linking a child while its parent is resolved, or while the parent is
+// itself linked under another, never leaves an open child under a resolved
+// parent nor a grandchild: the link writes the parent, so the two units
+// conflict and the retried one decides on fresh data.
+func TestConcurrentLinkAndResolve(t *testing.T) {
+	f := newFixture(t)
+	ctx := as(ann)
+	get := func(id string) *operation.Incident {
+		got, err := f.desk.Incidents().Get(context.Background(), id)
+		require.NoError(t, err)
+		return got
+	}
+	race := func(a, b func() error) (errA, errB error) {
+		errs := make(chan error, 2)
+		go func() { errs <- a() }()
+		go func() { errs <- b() }()
+		// Which finished first does not matter: collect both.
+		e1, e2 := <-errs, <-errs
+		return e1, e2
+	}
+	for round := range 8 {
+		parent, child := f.open(t), f.open(t)
+		e1, e2 := race(func() error {
+			_, err := f.desk.LinkChild(ctx, parent.ID, child.ID, storage.Command{})
+			return err
+		}, func() error {
+			_, err := f.desk.ResolveIncident(ctx, parent.ID, operation.ResolvedPermanently, "fixed", storage.Command{})
+			return err
+		})
+		for _, err := range []error{e1, e2} {
+			if err != nil {
+				require.ErrorIs(t, err, itsm.ErrInvalid, "round %d: only the link may be refused", round)
+			}
+		}
+		p, c := get(parent.ID), get(child.ID)
+		require.Equal(t, operation.StateResolved, p.State, "round %d", round)
+		if c.ParentID == parent.ID {
+			assert.Equal(t, operation.StateResolved, c.State, "round %d: a linked child is resolved with its parent", round)
+			assert.Equal(t, 1, p.Children)
+		} else {
+			assert.Equal(t, operation.StateNew, c.State, "round %d", round)
+		}
+
+		top, mid, low := f.open(t), f.open(t), f.open(t)
+		_, _ = race(func() error {
+			_, err := f.desk.LinkChild(ctx, mid.ID, low.ID, storage.Command{})
+			return err
+		}, func() error {
+			_, err := f.desk.LinkChild(ctx, top.ID, mid.ID, storage.Command{})
+			return err
+		})
+		assert.False(t, get(low.ID).ParentID == mid.ID && get(mid.ID).ParentID == top.ID, "round %d: no grandchild", round)
+	}
+}

@@ -40,6 +40,11 @@ const (
 	ActionWorkNote = "work_note"
 )
 
+// ActionLinkChild is what linking a child incident (LinkChild, or
+// OpenIncident with a ParentID) asks the Authorizer for on the parent,
+// whose child count it writes; the default authorizer allows agents.
+const ActionLinkChild = "link_child"
+
 // RoleMajorIncidentManager is the role that the default authorizer allows to
 // accept or reject a proposed major incident.
 const RoleMajorIncidentManager = "major_incident_manager"

@@ -598,44 +598,49 @@ func (d *Desk) closeTask(ctx context.Context, id, event, notes string, cmd stora
 		if r.State != StateInFulfillment {
 			return nil
 		}
-		all, open := true, false
-		for _, tid := range r.TaskIDs {
-			t, err := d.tasks.Collection().Get(ctx, tx, tid)
-			if err != nil {
-				return err
-			}
-			switch t.State {
-			case TaskClosedComplete, TaskClosedSkipped:
-			case TaskClosedIncomplete:
-				all = false
-			default:
-				open = true // work remains in this stage
-			}
-		}
+		// Decide inside the request's write, on the version written: a task
+		// of the request closed meanwhile has committed its own request
+		// write, so it shows in the scan below or this write conflicts and
+		// the retry sees it.
 		sys := storage.Command{Reason: "task " + out.Number + " closed", At: cmd.At}
-		count := func(r *Request) error {
-			r.TasksClosed++
-			return nil
-		}
-		switch {
-		case open:
-			_, err = d.requests.ChangeTx(ctx, tx, r.ID, sys, count)
-		case all && len(r.TaskIDs) < len(r.Plan):
-			ids, err := d.startStageTx(ctx, tx, r, cmd.At)
-			if err != nil {
-				return err
+		finish := ""
+		_, err = d.requests.ChangeTx(ctx, tx, r.ID, sys, func(r *Request) error {
+			if r.State != StateInFulfillment {
+				return nil
 			}
-			sys.Reason += ", next stage started"
-			_, err = d.requests.ChangeTx(ctx, tx, r.ID, sys, func(r *Request) error {
+			r.TasksClosed++
+			all := true
+			for _, tid := range r.TaskIDs {
+				t, err := d.tasks.Collection().Get(ctx, tx, tid)
+				if err != nil {
+					return err
+				}
+				switch t.State {
+				case TaskClosedComplete, TaskClosedSkipped:
+				case TaskClosedIncomplete:
+					all = false
+				default:
+					return nil // work remains in this stage
+				}
+			}
+			switch {
+			case all && len(r.TaskIDs) < len(r.Plan):
+				ids, err := d.startStageTx(ctx, tx, r, cmd.At)
+				if err != nil {
+					return err
+				}
 				r.TaskIDs = append(r.TaskIDs, ids...)
-				return count(r)
-			})
+			case all:
+				finish = EventComplete
+			default:
+				finish = EventCloseIncomplete
+			}
+			return nil
+		})
+		if err != nil || finish == "" {
 			return err
-		case all:
-			_, err = d.requests.FireTx(ctx, tx, r.ID, EventComplete, sys, count)
-		default:
-			_, err = d.requests.FireTx(ctx, tx, r.ID, EventCloseIncomplete, sys, count)
 		}
+		_, err = d.requests.FireTx(ctx, tx, r.ID, finish, storage.Command{Reason: "all tasks closed", At: cmd.At}, nil)
 		return err
 	})
 	if err != nil {

@@ -43,6 +43,7 @@ var storeSuite = map[string]func(*testing.T){
 	"IncidentLifecycle":      TestIncidentLifecycleAndTimestamps,
 	"ParentResolvesChildren": TestParentResolvesChildren,
 	"ParentAllOrNothing":     TestParentResolutionIsAllOrNothing,
+	"ConcurrentLinkResolve":  TestConcurrentLinkAndResolve,
 	"Queues":                 TestQueues,
 	"MyRequestedIncidents":   TestMyRequestedIncidents,
 	"BreachingInMyGroups":    TestBreachingSoonInMyGroups,
