@@ -507,6 +507,10 @@ func (d *Desk) decide(ctx context.Context, id, decision, comment string) (*Reque
 			return &itsm.ConflictError{Kind: KindRequest, ID: id, Expected: r.Version}
 		}
 		add := func(r *Request) error {
+			// Again on the version written, which may be newer than r.
+			if slices.ContainsFunc(r.Approvals, func(a Approval) bool { return a.Approver == actor.ID }) {
+				return &itsm.ConflictError{Kind: KindRequest, ID: id, Expected: r.Version}
+			}
 			r.Approvals = append(r.Approvals, Approval{Approver: actor.ID, Decision: decision, Comment: comment, At: d.now()})
 			return nil
 		}
@@ -515,7 +519,14 @@ func (d *Desk) decide(ctx context.Context, id, decision, comment string) (*Reque
 		case decision == "rejected":
 			out, err = d.requests.FireTx(ctx, tx, id, EventReject, cmd, add)
 		case r.approvals()+1 < max(r.RequiredApprovals, 1):
-			out, err = d.requests.ChangeTx(ctx, tx, id, cmd, add)
+			// Not enough as read; another approval may have committed
+			// since, so count again on the version written.
+			if out, err = d.requests.ChangeTx(ctx, tx, id, cmd, add); err != nil {
+				return err
+			}
+			if out.State == StateAwaitingApproval && out.approvals() >= max(out.RequiredApprovals, 1) {
+				out, err = d.fulfilTx(ctx, tx, id, EventApprove, storage.Command{Reason: "enough approvals"}, plan, nil)
+			}
 		default:
 			// The tasks come from the plan copied at submission: a
 			// catalogue edited meanwhile does not change an approved order.

@@ -471,3 +471,27 @@ func TestConcurrentTaskClosures(t *testing.T) {
 		assert.Equal(t, operation.StateInFulfillment, got.State)
 	}
 }
+
+// Two approvers approving at once a request that needs both: the request
+// always moves to fulfilment, whichever approval is written second.
+func TestConcurrentApprovals(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for round := range 6 {
+		r := f.submit(t, carl, "server")
+		errs := make(chan error, 2)
+		for _, who := range []itsm.Actor{eve, dora} {
+			go func() {
+				_, err := f.desk.ApproveRequest(as(who), r.ID, "fine")
+				errs <- err
+			}()
+		}
+		require.NoError(t, <-errs, "round %d", round)
+		require.NoError(t, <-errs, "round %d", round)
+		got, err := f.desk.Requests().Get(ctx, r.ID)
+		require.NoError(t, err)
+		assert.Len(t, got.Approvals, 2, "round %d", round)
+		assert.Equal(t, operation.StateInFulfillment, got.State, "round %d", round)
+		assert.Len(t, got.TaskIDs, 1, "round %d: one stage started once", round)
+	}
+}

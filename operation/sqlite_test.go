@@ -55,6 +55,7 @@ var storeSuite = map[string]func(*testing.T){
 	"RequestDesignCatalogue": TestRequestFromDesignCatalogue,
 	"RequestStages":          TestRequestStages,
 	"ConcurrentTaskClosures": TestConcurrentTaskClosures,
+	"ConcurrentApprovals":    TestConcurrentApprovals,
 	"RequestStageIncomplete": TestRequestStageIncompleteAndCancel,
 	"AlertDedupAndIncident":  TestAlertDedupAndIncident,
 	"AlertEventIDs":          TestAlertEventIDs,
