@@ -2,19 +2,16 @@ package improvement_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pillars-itsm/pillars/improvement"
+	"github.com/pillars-itsm/pillars/internal/pgtest"
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
-	"github.com/pillars-itsm/pillars/storage/postgres"
 	"github.com/pillars-itsm/pillars/storage/sqlite"
 )
 
@@ -36,11 +33,10 @@ func TestOtherStores(t *testing.T) {
 		require.NoError(t, err)
 		return st
 	}
-	if dsn := os.Getenv("PILLARS_POSTGRES_DSN"); dsn != "" {
-		schema := fmt.Sprintf("kpi_test_%d", time.Now().UnixNano())
+	if _, ok := pgtest.DSN(); ok {
+		schema := pgtest.Schema("kpi_test") // opened twice: the restart
 		stores["postgres"] = func(t *testing.T) storage.Backend {
-			st, err := postgres.Open(context.Background(), dsn, postgres.WithSchema(schema))
-			require.NoError(t, err)
+			st, _ := pgtest.OpenSchema(t, schema)
 			return st
 		}
 	} else {

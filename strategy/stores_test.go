@@ -2,19 +2,16 @@ package strategy_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pillars-itsm/pillars/internal/pgtest"
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
-	"github.com/pillars-itsm/pillars/storage/postgres"
 	"github.com/pillars-itsm/pillars/storage/sqlite"
 	"github.com/pillars-itsm/pillars/strategy"
 )
@@ -30,10 +27,9 @@ func TestOtherStores(t *testing.T) {
 			return st
 		},
 	}
-	if dsn := os.Getenv("PILLARS_POSTGRES_DSN"); dsn != "" {
+	if _, ok := pgtest.DSN(); ok {
 		stores["postgres"] = func(t *testing.T) storage.Backend {
-			st, err := postgres.Open(context.Background(), dsn, postgres.WithSchema(fmt.Sprintf("strategy_test_%d", time.Now().UnixNano())))
-			require.NoError(t, err)
+			st, _ := pgtest.Open(t, "strategy_test")
 			return st
 		}
 	} else {

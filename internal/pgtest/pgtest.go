@@ -45,6 +45,14 @@ func Schema(prefix string) string {
 // be reached.
 func Open(tb testing.TB, prefix string, opts ...postgres.Option) (*postgres.Store, bool) {
 	tb.Helper()
+	return OpenSchema(tb, Schema(prefix), opts...)
+}
+
+// OpenSchema is Open in the named schema, for a test that closes a store
+// and opens it again on the same data (a restart); every store opened in
+// the schema drops it when its test ends.
+func OpenSchema(tb testing.TB, schema string, opts ...postgres.Option) (*postgres.Store, bool) {
+	tb.Helper()
 	dsn, ok := DSN()
 	if !ok {
 		return nil, false
@@ -54,7 +62,6 @@ func Open(tb testing.TB, prefix string, opts ...postgres.Option) (*postgres.Stor
 	if err != nil {
 		tb.Fatalf("pgtest: %v", err)
 	}
-	schema := Schema(prefix)
 	st, err := postgres.New(ctx, pool, append(opts, postgres.WithSchema(schema))...)
 	if err != nil {
 		pool.Close()
