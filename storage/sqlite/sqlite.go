@@ -221,6 +221,14 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	// Planner statistics for tables that have none or stale ones, as
+	// SQLite recommends when a long-lived connection opens: without them a
+	// query with several equality filters may pick the least selective
+	// single-field index and walk most of a table.
+	if _, err := s.w.ExecContext(ctx, "PRAGMA optimize=0x10002"); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("storage/sqlite: open %s: %w", abs, interpretError(err))
+	}
 	return s, nil
 }
 

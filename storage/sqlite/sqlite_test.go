@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -339,4 +340,28 @@ func TestInterpretError(t *testing.T) {
 	_, ok := errorsAs[*itsm.NotFoundError](interpretError(&itsm.NotFoundError{Kind: "k", ID: "i"}))
 	assert.True(t, ok)
 	assert.True(t, strings.Contains(ErrClosed.Error(), "closed"))
+}
+
+// TestOpenGathersPlannerStatistics: a database filled by an earlier run gets
+// planner statistics when it is opened, so queries with several equality
+// filters are planned on the selective index.
+func TestOpenGathersPlannerStatistics(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pillars.db")
+	ctx := t.Context()
+	s := openAt(t, path)
+	require.NoError(t, s.Register(ctx, ticketSchema))
+	seedTickets(t, s, 300, 3)
+	require.NoError(t, s.Close())
+	// Forget what the store gathered when it closed, as a database filled by
+	// another tool and never analysed would be.
+	raw, err := sql.Open(driverName, path)
+	require.NoError(t, err)
+	_, err = raw.ExecContext(ctx, "DROP TABLE IF EXISTS sqlite_stat1")
+	require.NoError(t, err)
+	require.NoError(t, raw.Close())
+
+	s = openAt(t, path)
+	var n int
+	require.NoError(t, s.r.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_stat1 WHERE tbl = ?", tableName("ticket")).Scan(&n))
+	assert.Positive(t, n, "the ticket table has planner statistics after Open")
 }
