@@ -2,18 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pillars-itsm/pillars/internal/pgtest"
 	"github.com/pillars-itsm/pillars/storage"
-	"github.com/pillars-itsm/pillars/storage/postgres"
 	"github.com/pillars-itsm/pillars/storage/sqlite"
 )
 
@@ -54,28 +49,11 @@ func TestOnSQLite(t *testing.T) {
 // TestOnPostgres runs the portal's flows on PostgreSQL, each desk in its own
 // schema, when PILLARS_POSTGRES_DSN is set.
 func TestOnPostgres(t *testing.T) {
-	dsn := os.Getenv("PILLARS_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("PILLARS_POSTGRES_DSN is not set; for example postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	if _, ok := pgtest.DSN(); !ok {
+		t.Skip(pgtest.Hint)
 	}
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, dsn)
-	require.NoError(t, err)
-	defer pool.Close()
 	runFlows(t, func(tb testing.TB) storage.Backend {
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		schema := "portal_test_" + hex.EncodeToString(b[:])
-		st, err := postgres.New(ctx, pool, postgres.WithSchema(schema))
-		require.NoError(tb, err)
-		tb.Cleanup(func() {
-			c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			_ = st.Close()
-			if _, err := pool.Exec(c, `DROP SCHEMA IF EXISTS "`+schema+`" CASCADE`); err != nil {
-				tb.Errorf("drop schema %s: %v", schema, err)
-			}
-		})
+		st, _ := pgtest.Open(tb, "portal_test")
 		return st
 	})
 }
