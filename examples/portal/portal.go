@@ -172,7 +172,6 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 func slaDefinitions() []design.Definition {
 	return []design.Definition{
 		{ID: "incident-response", Name: "Incident response", Type: design.SLA, Metric: design.Response, Kind: operation.KindIncident,
-			Pause:   []design.PauseRule{}, // a response ends when work starts or the incident waits
 			Targets: map[int]time.Duration{1: 15 * time.Minute, 2: 30 * time.Minute, 3: time.Hour, 4: 4 * time.Hour, 5: 8 * time.Hour}},
 		{ID: "incident-resolution", Name: "Incident resolution", Type: design.SLA, Metric: design.Resolution, Kind: operation.KindIncident,
 			Targets: map[int]time.Duration{1: 4 * time.Hour, 2: 8 * time.Hour, 3: 24 * time.Hour, 4: 72 * time.Hour, 5: 120 * time.Hour}},
