@@ -289,7 +289,7 @@ func (m *Changes) Collisions(ctx context.Context, id string, depth int) ([]Colli
 	}
 	slices.Sort(cis)
 	var out []Collision
-	numbers := map[string]string{}
+	numbers := changeNumbers{m: m, known: map[string]string{}}
 	for chunk := range slices.Chunk(cis, storage.MaxInValues) {
 		vals := make([]storage.Value, len(chunk))
 		for i, ci := range chunk {
@@ -308,17 +308,11 @@ func (m *Changes) Collisions(ctx context.Context, id string, depth int) ([]Colli
 				if r.ChangeID == c.ID {
 					continue
 				}
-				num, ok := numbers[r.ChangeID]
-				if !ok {
-					other, err := m.changes.Get(ctx, r.ChangeID)
-					if err != nil {
-						return nil, err
-					}
-					num = other.Number
-					numbers[r.ChangeID] = num
+				col, err := numbers.collision(ctx, r, dist[r.CIID])
+				if err != nil {
+					return nil, err
 				}
-				out = append(out, Collision{ChangeID: r.ChangeID, Number: num, CIID: r.CIID, Distance: dist[r.CIID],
-					PlannedStart: r.PlannedStart, PlannedEnd: r.PlannedEnd})
+				out = append(out, col)
 			}
 			if next == "" {
 				break
@@ -328,6 +322,29 @@ func (m *Changes) Collisions(ctx context.Context, id string, depth int) ([]Colli
 	}
 	sortCollisions(out)
 	return out, nil
+}
+
+// changeNumbers names the changes a collision check finds, reading each
+// one's human number from the store once.
+type changeNumbers struct {
+	m     *Changes
+	known map[string]string // change id -> number
+}
+
+// collision describes the scheduled change of row r as a collision at the
+// given CMDB distance.
+func (n changeNumbers) collision(ctx context.Context, r *ChangeCI, distance int) (Collision, error) {
+	num, ok := n.known[r.ChangeID]
+	if !ok {
+		other, err := n.m.changes.Get(ctx, r.ChangeID)
+		if err != nil {
+			return Collision{}, err
+		}
+		num = other.Number
+		n.known[r.ChangeID] = num
+	}
+	return Collision{ChangeID: r.ChangeID, Number: num, CIID: r.CIID, Distance: distance,
+		PlannedStart: r.PlannedStart, PlannedEnd: r.PlannedEnd}, nil
 }
 
 // neighbours walks the CMDB from the CIs, on the Graph when the host gave

@@ -84,9 +84,9 @@ func (m *Changes) CalendarView(ctx context.Context, from, to time.Time, depth in
 	if err != nil {
 		return nil, err
 	}
-	numbers := make(map[string]string, len(changes))
+	numbers := changeNumbers{m: m, known: make(map[string]string, len(changes))}
 	for _, c := range changes {
-		numbers[c.ID] = c.Number
+		numbers.known[c.ID] = c.Number
 	}
 	for i, c := range changes {
 		e := CalendarEntry{Change: c}
@@ -95,17 +95,11 @@ func (m *Changes) CalendarView(ctx context.Context, from, to time.Time, depth in
 				if r.ChangeID == c.ID || !r.PlannedStart.Before(c.PlannedEnd) || !r.PlannedEnd.After(c.PlannedStart) {
 					continue
 				}
-				num, ok := numbers[r.ChangeID]
-				if !ok {
-					other, err := m.changes.Get(ctx, r.ChangeID)
-					if err != nil {
-						return nil, err
-					}
-					num = other.Number
-					numbers[r.ChangeID] = num
+				col, err := numbers.collision(ctx, r, d)
+				if err != nil {
+					return nil, err
 				}
-				e.Collisions = append(e.Collisions, Collision{ChangeID: r.ChangeID, Number: num, CIID: r.CIID, Distance: d,
-					PlannedStart: r.PlannedStart, PlannedEnd: r.PlannedEnd})
+				e.Collisions = append(e.Collisions, col)
 			}
 		}
 		sortCollisions(e.Collisions)
