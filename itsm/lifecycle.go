@@ -2,6 +2,7 @@ package itsm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -26,6 +27,18 @@ type Transition struct {
 // to allow, or an error whose message is the reason a person reads. Guards
 // run before anything is written and must not change the record.
 type Guard[T any] func(ctx context.Context, rec T, tr Transition) error
+
+// NeedsReason returns a guard that refuses the transition unless the command
+// gives a reason that is not blank; message is the refusal ("canceling a
+// change needs a reason").
+func NeedsReason[T any](message string) Guard[T] {
+	return func(_ context.Context, _ T, tr Transition) error {
+		if strings.TrimSpace(tr.Reason) == "" {
+			return errors.New(message)
+		}
+		return nil
+	}
+}
 
 // Effect runs after a transition was decided and the record's state set,
 // inside the same unit of work: it may change the record (set timestamps,

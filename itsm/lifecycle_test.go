@@ -259,3 +259,25 @@ func FuzzLifecycleEvents(f *testing.F) {
 		}
 	})
 }
+
+func TestNeedsReason(t *testing.T) {
+	m, err := itsm.NewLifecycle[*ticket]("ticket").Initial("open").Final("canceled").
+		Event("cancel", "canceled", "open").
+		Guard("cancel", "needs_reason", itsm.NeedsReason[*ticket]("canceling needs a reason")).
+		Compile()
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		reason string
+		ok     bool
+	}{{"", false}, {" \t\n", false}, {"duplicate of INC0000042", true}} {
+		_, err := m.Decide(context.Background(), &ticket{}, itsm.Transition{Event: "cancel", From: "open", Reason: tt.reason})
+		if tt.ok {
+			assert.NoError(t, err, "%q", tt.reason)
+			continue
+		}
+		var te *itsm.TransitionError
+		require.ErrorAs(t, err, &te, "%q", tt.reason)
+		assert.ErrorIs(t, err, itsm.ErrInvalidTransition)
+		assert.Contains(t, te.Error(), "canceling needs a reason")
+	}
+}

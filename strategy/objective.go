@@ -104,12 +104,7 @@ func ObjectiveLifecycle() *itsm.Lifecycle[*Objective] {
 			}
 			return nil
 		}).
-		Guard("abandon", "needs_reason", func(_ context.Context, _ *Objective, tr itsm.Transition) error {
-			if strings.TrimSpace(tr.Reason) == "" {
-				return fmt.Errorf("a reason is required")
-			}
-			return nil
-		})
+		Guard("abandon", "needs_reason", itsm.NeedsReason[*Objective]("a reason is required"))
 }
 
 // AddObjective records a business objective. Its services must be in the

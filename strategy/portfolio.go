@@ -73,12 +73,7 @@ func (s *Service) Validate() error {
 	return v.Err()
 }
 
-func needsReason(_ context.Context, _ *Service, tr itsm.Transition) error {
-	if strings.TrimSpace(tr.Reason) == "" {
-		return errors.New("a reason for the move is required")
-	}
-	return nil
-}
+var needsReason = itsm.NeedsReason[*Service]("a reason for the move is required")
 
 func readyForCatalogue(_ context.Context, s *Service, _ itsm.Transition) error {
 	switch {

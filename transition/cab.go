@@ -140,12 +140,7 @@ func CABLifecycle() *itsm.Lifecycle[*CABMeeting] {
 			}
 			return nil
 		}).
-		Guard(CABEventCancel, "needs_reason", func(_ context.Context, _ *CABMeeting, tr itsm.Transition) error {
-			if tr.Reason == "" {
-				return errors.New("canceling a meeting needs a reason")
-			}
-			return nil
-		})
+		Guard(CABEventCancel, "needs_reason", itsm.NeedsReason[*CABMeeting]("canceling a meeting needs a reason"))
 }
 
 // CABCollection declares how meetings are stored, indexed by board and

@@ -245,12 +245,7 @@ func ChangeLifecycle() *itsm.Lifecycle[*Change] {
 			}
 			return nil
 		}).
-		Guard(ChangeEventCancel, "needs_reason", func(_ context.Context, _ *Change, tr itsm.Transition) error {
-			if tr.Reason == "" {
-				return errors.New("canceling a change needs a reason")
-			}
-			return nil
-		}).
+		Guard(ChangeEventCancel, "needs_reason", itsm.NeedsReason[*Change]("canceling a change needs a reason")).
 		Effect(ChangeEventImplement, "stamp_actual_start", func(_ context.Context, c *Change, tr itsm.Transition) error {
 			c.ActualStart = tr.At
 			return nil

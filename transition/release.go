@@ -151,12 +151,7 @@ func DeploymentLifecycle() *itsm.Lifecycle[*Deployment] {
 		Event(DeploymentEventFail, DeploymentFailed, DeploymentInProgress).
 		Event(DeploymentEventRollback, DeploymentRolledBack, DeploymentDeployed, DeploymentFailed).
 		Event(DeploymentEventCancel, DeploymentCanceled, DeploymentPlanned).
-		Guard(DeploymentEventRollback, "needs_reason", func(_ context.Context, _ *Deployment, tr itsm.Transition) error {
-			if tr.Reason == "" {
-				return errors.New("a rollback needs a reason")
-			}
-			return nil
-		}).
+		Guard(DeploymentEventRollback, "needs_reason", itsm.NeedsReason[*Deployment]("a rollback needs a reason")).
 		Effect(DeploymentEventStart, "stamp_started_at", func(_ context.Context, d *Deployment, tr itsm.Transition) error {
 			d.StartedAt = tr.At
 			return nil
