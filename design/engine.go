@@ -477,17 +477,13 @@ func threshold(target time.Duration, pct int) time.Duration {
 // settle evaluates a clock at time at: elapsed business time, percentage,
 // warnings reached, breach, due time and the next time Check must look.
 func settle(c *Clock, d *Definition, cal *calendar.Calendar, at time.Time) error {
-	elapsed := c.ElapsedBefore
-	running := c.State == StageInProgress
-	if running {
-		b, err := cal.Between(c.RunningSince, at)
-		if err != nil {
-			return err
-		}
-		elapsed += max(b, 0)
+	elapsed, err := c.elapsedAt(cal, at)
+	if err != nil {
+		return err
 	}
+	running := c.State == StageInProgress
 	c.BusinessElapsed = elapsed
-	c.Percentage = float64(int64(float64(elapsed)/float64(c.Target)*10000+0.5)) / 100
+	c.Percentage = percentage(elapsed, c.Target)
 	c.EvaluatedAt = at.UTC()
 	for _, w := range d.Warnings {
 		if elapsed >= threshold(c.Target, w) && !slices.Contains(c.Warnings, w) {
@@ -538,6 +534,27 @@ func settle(c *Clock, d *Definition, cal *calendar.Calendar, at time.Time) error
 	}
 	c.NextCheckAt = next
 	return nil
+}
+
+// elapsedAt returns the business time the clock has used at time at: the
+// time before it last started running, plus the calendar's business time
+// since then while it runs (a paused or stopped clock does not advance).
+func (c *Clock) elapsedAt(cal *calendar.Calendar, at time.Time) (time.Duration, error) {
+	elapsed := c.ElapsedBefore
+	if c.State == StageInProgress {
+		b, err := cal.Between(c.RunningSince, at)
+		if err != nil {
+			return 0, err
+		}
+		elapsed += max(b, 0)
+	}
+	return elapsed, nil
+}
+
+// percentage is elapsed as a percentage of target, rounded to hundredths
+// as the stored Percentage is.
+func percentage(elapsed, target time.Duration) float64 {
+	return float64(int64(float64(elapsed)/float64(target)*10000+0.5)) / 100
 }
 
 // roundUp rounds t up to the storage's time precision, so a check at the
