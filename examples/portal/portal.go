@@ -146,7 +146,7 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 		return nil, fmt.Errorf("portal: SLA engine: %w", err)
 	}
 	if s.desk, err = operation.New(ctx, b, operation.Config{Clock: s.clock, Authorizer: az,
-		Directory: directory(members), SLA: slaProgress{s.sla}, Catalog: s.cat,
+		Directory: directory(members), SLA: s.sla, Catalog: s.cat,
 		Escalation: EscalationRules(), Notifier: logNotifier{s}}); err != nil {
 		return nil, fmt.Errorf("portal: service desk: %w", err)
 	}
