@@ -2,6 +2,7 @@ package design
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -25,12 +26,14 @@ const percentageChunk = 250
 // counting the time it used before it paused, and over 100 once breached.
 // Records whose clocks are all completed or canceled, and unknown ids, are
 // absent from the map. It reads the clocks with one indexed query per 250
-// ids (task_id IN ...), never one per record, and writes nothing. It is
-// the operation pillar's SLAProgress, which escalation by SLA percentage
-// uses.
+// ids (task_id IN ...), never one per record, decodes only the running
+// ones' elapsed time and target, and writes nothing. It is the operation
+// pillar's SLAProgress, which escalation by SLA percentage uses.
 //
 // A nil context, an empty kind, a kind no definition runs on, an empty id
-// or more than MaxPercentageIDs ids are refused with itsm.ErrInvalid.
+// or more than MaxPercentageIDs ids are refused with itsm.ErrInvalid, as
+// is a clock of a definition this engine does not run (Check refuses it
+// too).
 func (e *Engine) SLAPercentages(ctx context.Context, kind string, ids []string, now time.Time) (map[string]float64, error) {
 	if ctx == nil {
 		return nil, itsm.Invalidf("sla engine: nil context")
@@ -61,40 +64,68 @@ func (e *Engine) SLAPercentages(ctx context.Context, kind string, ids []string, 
 		}
 		// Only task_id is filtered in the store, so the query always runs
 		// on its index; a record has one clock per definition at most, and
-		// the kind and stage are checked here.
-		clocks, err := e.clocks.All(ctx, storage.Query{
-			Filters: []storage.Filter{storage.In("task_id", vals...)},
-			Limit:   storage.MaxLimit,
-		})
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range clocks {
-			if c.TaskKind != kind || c.State != StageInProgress && c.State != StagePaused || c.Target <= 0 {
-				continue
-			}
-			pct, err := e.percentageAt(c, now)
+		// the kind and stage are checked here on the indexed fields, before
+		// any clock is decoded.
+		q := storage.Query{Kind: ClockKind, Filters: []storage.Filter{storage.In("task_id", vals...)}, Limit: storage.MaxLimit}
+		for {
+			page, err := e.backend.Query(ctx, q)
 			if err != nil {
 				return nil, err
 			}
-			if cur, ok := out[c.TaskID]; !ok || pct > cur {
-				out[c.TaskID] = pct
+			for _, d := range page.Docs {
+				if len(d.Fields) <= max(e.fState, e.fDefinition, e.fTaskKind, e.fTaskID) {
+					return nil, itsm.Invalidf("sla engine: clock %s came back without its indexed fields", d.ID)
+				}
+				state := d.Fields[e.fState].Str()
+				if d.Fields[e.fTaskKind].Str() != kind || state != StageInProgress && state != StagePaused {
+					continue
+				}
+				pct, err := e.percentageOf(d, state, now)
+				if err != nil {
+					return nil, err
+				}
+				id := d.Fields[e.fTaskID].Str()
+				if cur, ok := out[id]; !ok || pct > cur {
+					out[id] = pct
+				}
 			}
+			if page.Next == "" {
+				break
+			}
+			q.Cursor = page.Next
 		}
 	}
 	return out, nil
 }
 
-// percentageAt evaluates a clock's percentage at now as Check would, on
+// clockProgress is the part of a stored clock its percentage needs
+// besides the indexed fields: decoding only these skips the clock's other
+// times and its warnings.
+type clockProgress struct {
+	Target        time.Duration `json:"target"`
+	RunningSince  time.Time     `json:"running_since,omitzero"`
+	ElapsedBefore time.Duration `json:"elapsed_before"`
+}
+
+// percentageOf evaluates a stored clock in state at now as Check would, on
 // its definition's calendar.
-func (e *Engine) percentageAt(c *Clock, now time.Time) (float64, error) {
-	di := slices.IndexFunc(e.defs, func(d Definition) bool { return d.ID == c.DefinitionID })
+func (e *Engine) percentageOf(d storage.Document, state string, now time.Time) (float64, error) {
+	def := d.Fields[e.fDefinition].Str()
+	di := slices.IndexFunc(e.defs, func(x Definition) bool { return x.ID == def })
 	if di < 0 {
-		return 0, itsm.Invalidf("sla engine: clock %s names unknown definition %q", c.ID, c.DefinitionID)
+		return 0, itsm.Invalidf("sla engine: clock %s names unknown definition %q", d.ID, def)
 	}
+	var p clockProgress
+	if err := json.Unmarshal(d.Data, &p); err != nil {
+		return 0, fmt.Errorf("%s %s: stored data is corrupt: %w: %v", ClockKind, d.ID, itsm.ErrInvalid, err)
+	}
+	if p.Target <= 0 {
+		return 0, itsm.Invalidf("sla engine: clock %s has no target", d.ID)
+	}
+	c := Clock{Record: itsm.Record{State: state}, Target: p.Target, RunningSince: p.RunningSince, ElapsedBefore: p.ElapsedBefore}
 	elapsed, err := c.elapsedAt(e.calendarOf(&e.defs[di]), now)
 	if err != nil {
-		return 0, fmt.Errorf("sla engine: clock %s: %w", c.ID, err)
+		return 0, fmt.Errorf("sla engine: clock %s: %w", d.ID, err)
 	}
 	return percentage(elapsed, c.Target), nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pillars-itsm/pillars/design"
+	"github.com/pillars-itsm/pillars/design/calendar"
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 )
@@ -160,6 +161,15 @@ func TestSLAPercentagesRefusals(t *testing.T) {
 	got, err := f.engine.SLAPercentages(context.Background(), "incident", nil, f.clock.Now())
 	require.NoError(t, err, "no ids: an empty answer")
 	assert.Empty(t, got)
+
+	// An engine that no longer runs the definition of a stored clock
+	// cannot evaluate it, and says so as Check does.
+	other, err := design.NewEngine(context.Background(), design.EngineConfig{Backend: f.store, Name: "other",
+		Definitions: []design.Definition{responseSLA()}, Calendars: []*calendar.Calendar{officeHours(t)}, Clock: f.clock})
+	require.NoError(t, err)
+	got, err = other.SLAPercentages(context.Background(), "incident", []string{inc.ID}, f.clock.Now())
+	assert.ErrorIs(t, err, itsm.ErrInvalid)
+	assert.Nil(t, got)
 	after, err := f.store.ReadEvents(context.Background(), 0, 1000)
 	require.NoError(t, err)
 	assert.Equal(t, before, after)
