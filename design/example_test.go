@@ -174,3 +174,44 @@ func ExampleEngine_Check() {
 	// due: 1 true 11:00
 	// written: 1 warnings: [50]
 }
+
+// The share of their SLA targets a page of incidents has used, read in
+// one query: what escalation by SLA percentage asks. A clock on hold
+// keeps the share it had when it paused; an unknown id is absent.
+func ExampleEngine_SLAPercentages() {
+	ctx := context.Background()
+	store := memory.New()
+	monday := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	clock := itsm.NewFakeClock(monday)
+	lc, _ := itsm.NewLifecycle[*incident]("incident").
+		Initial("new").States("on_hold").Final("resolved").
+		Event("hold", "on_hold", "new").Event("resolve", "resolved", "new", "on_hold").
+		Compile()
+	coll := storage.NewCollection[incident]("incident")
+	_ = coll.Register(ctx, store)
+	incidents, _ := storage.NewRecords(store, coll, lc, storage.RecordsConfig{Prefix: "INC", Clock: clock})
+	engine, err := design.NewEngine(ctx, design.EngineConfig{Backend: store, Clock: clock,
+		Definitions: []design.Definition{{ID: "resolution", Metric: design.Resolution, Kind: "incident",
+			Targets: map[int]time.Duration{1: 4 * time.Hour, 2: 8 * time.Hour}}}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	agent := itsm.WithActor(ctx, itsm.Actor{ID: "ann", Roles: []string{"agent"}})
+	p1 := &incident{ShortDescription: "Core switch down", Priority: 1}
+	p2 := &incident{ShortDescription: "Printer jam", Priority: 2}
+	_ = incidents.Create(agent, p1, storage.Command{})
+	_ = incidents.Create(agent, p2, storage.Command{})
+	clock.Advance(2 * time.Hour)
+	_, _ = incidents.Fire(agent, p2.ID, "hold", storage.Command{}, func(i *incident) error {
+		i.HoldReason = "awaiting_vendor"
+		return nil
+	})
+	_, _ = engine.Sync(ctx)
+
+	pcts, _ := engine.SLAPercentages(ctx, "incident", []string{p1.ID, p2.ID, "no-such-id"}, monday.Add(5*time.Hour))
+	fmt.Printf("%s %.1f%%, %s %.1f%%, %d answers\n", p1.Number, pcts[p1.ID], p2.Number, pcts[p2.ID], len(pcts))
+	// Output:
+	// INC0000001 125.0%, INC0000002 25.0%, 2 answers
+}
