@@ -26,7 +26,10 @@
 //     LeaseTTL); Engine.Due finds the clocks to check by an indexed
 //     next-check time and returns their indexed fields (DueClock),
 //     Engine.BreachingSoon lists the records about to breach for the
-//     operation pillar's queues, and Engine.ClocksOf lists a record's clocks.
+//     operation pillar's queues, Engine.SLAPercentages gives the share of
+//     their targets many records' clocks have used (one indexed query per
+//     250 records; the operation pillar's SLAProgress), and
+//     Engine.ClocksOf lists a record's clocks.
 //
 // Service catalogue:
 //
