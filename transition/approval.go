@@ -263,6 +263,18 @@ func (m *Changes) decide(ctx context.Context, id, group, decision, comment strin
 // errAlreadyDecided marks the one conflict a retry cannot cure.
 var errAlreadyDecided = errors.New("already decided")
 
+// unchangedSince refuses, as a version conflict, to write a record that
+// changed after the unit of work read it to decide: a unit's reads see
+// committed data, so a command that committed between the deciding read and
+// the write's own read would otherwise be overwritten. The retry decides
+// again on the fresh record.
+func unchangedSince(kind string, decided, now *itsm.Record) error {
+	if now.Version != decided.Version {
+		return &itsm.ConflictError{Kind: kind, ID: decided.ID, Expected: decided.Version}
+	}
+	return nil
+}
+
 func (m *Changes) decideOnce(ctx context.Context, id, group, decision, comment, action string, outp **Change) error {
 	return m.backend.Update(ctx, func(tx storage.Tx) error {
 		out, err := m.decideTx(ctx, tx, id, group, decision, comment, action)
@@ -308,6 +320,9 @@ func (m *Changes) decideTx(ctx context.Context, tx storage.Tx, id, group, decisi
 	}
 	at := itsm.NormalizeTime(m.cfg.Clock.Now())
 	mutate := func(c *Change) error {
+		if err := unchangedSince(KindChange, &cur.Record, &c.Record); err != nil {
+			return err
+		}
 		g := &c.Approvals[gi]
 		g.Decisions = append(g.Decisions, Decision{Approver: actor.ID, Decision: decision, Comment: comment, At: at})
 		settleChange(c)

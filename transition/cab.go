@@ -234,7 +234,7 @@ func (m *Changes) AddToAgenda(ctx context.Context, id string, changeIDs ...strin
 		return nil, (&itsm.ValidationError{Kind: KindCABMeeting, ID: id}).Add("agenda", "no change to add")
 	}
 	var out *CABMeeting
-	err := m.backend.Update(ctx, func(tx storage.Tx) error {
+	err := storage.Retry(ctx, m.backend, maxAttempts, func(tx storage.Tx) error {
 		meeting, err := m.cabs.Collection().Get(ctx, tx, id)
 		if err != nil {
 			return err
@@ -258,6 +258,9 @@ func (m *Changes) AddToAgenda(ctx context.Context, id string, changeIDs ...strin
 			items = append(items, agendaItem(c))
 		}
 		out, err = m.cabs.ChangeTx(ctx, tx, id, storage.Command{}, func(c *CABMeeting) error {
+			if err := unchangedSince(KindCABMeeting, &meeting.Record, &c.Record); err != nil {
+				return err
+			}
 			c.Agenda = append(c.Agenda, items...)
 			return nil
 		})
@@ -381,6 +384,9 @@ func (m *Changes) DecideAgendaItem(ctx context.Context, id, changeID, decision, 
 			}
 			at := itsm.NormalizeTime(m.cfg.Clock.Now())
 			meeting, err = m.cabs.ChangeTx(ctx, tx, id, storage.Command{Action: "decide", Reason: comment}, func(c *CABMeeting) error {
+				if err := unchangedSince(KindCABMeeting, &cur.Record, &c.Record); err != nil {
+					return err
+				}
 				it := &c.Agenda[i]
 				it.Decision, it.Comment, it.DecidedBy, it.DecidedAt = decision, comment, actor.ID, at
 				if a := slices.IndexFunc(c.Attendees, func(a CABAttendee) bool { return a.ID == actor.ID }); a >= 0 {
