@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 )
 
@@ -97,7 +98,13 @@ func (v *stateV1) convert(stages map[string]bool) (*state, error) {
 		if i&(chunkSize-1) == 0 {
 			st.Counters = append(st.Counters, make([]counters, 0, chunkSize))
 		}
-		n := func(x int64) int32 { return int32(x) }
+		var overflow bool
+		n := func(x int64) int32 {
+			if x < math.MinInt32 || x > math.MaxInt32 {
+				overflow = true
+			}
+			return int32(x)
+		}
 		st.Counters[len(st.Counters)-1] = append(st.Counters[len(st.Counters)-1], counters{
 			AckMs: c.AckMs, ResMs: c.ResMs, ResBizMs: c.ResBizMs, BacklogOpenedSec: c.BacklogOpenedSec, MTBFMs: c.MTBFMs, ReqMs: c.ReqMs,
 			AckN: n(c.AckN), ResN: n(c.ResN), ResBizN: n(c.ResBizN), Reopened: n(c.Reopened), FCR: n(c.FCR), Reassigned: n(c.Reassigned),
@@ -105,6 +112,9 @@ func (v *stateV1) convert(stages map[string]bool) (*state, error) {
 			ChgClosed: n(c.ChgClosed), ChgReviewed: n(c.ChgReviewed), ChgSuccessful: n(c.ChgSuccessful),
 			ChgEmergency: n(c.ChgEmergency), ChgCausing: n(c.ChgCausing), ReqN: n(c.ReqN),
 			IncOpened: n(c.IncOpened), ReqOpened: n(c.ReqOpened), ChgOpened: n(c.ChgOpened)})
+		if overflow {
+			return nil, fmt.Errorf("bucket %d: a count beyond the 32-bit counters of format 2", i)
+		}
 	}
 	st.HasDay, st.MinDay, st.MaxDay = v.HasDay, v.MinDay, v.MaxDay
 	if err := st.rebuild(); err != nil { // the buckets and names

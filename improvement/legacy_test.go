@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pillars-itsm/pillars/itsm"
@@ -148,4 +149,13 @@ func TestReadsCheckpointFormat1(t *testing.T) {
 	again, err := Open(ctx, store, Config{Calendar: halfDay{}})
 	require.NoError(t, err)
 	require.Equal(t, resumed.Seq(), again.Seq())
+}
+
+// A format 1 counter beyond what format 2 holds is a corrupt checkpoint,
+// not a silently wrapped count.
+func TestFormat1CountBeyond32BitsIsRefused(t *testing.T) {
+	v := &stateV1{Keys: []bucketKey{{}}, Counters: []countersV1{{AckN: 1 << 40}}}
+	_, err := v.convert(nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "beyond the 32-bit counters")
 }

@@ -26,8 +26,9 @@ type EscalationRule struct {
 	// Calendar, when set, measures After in business time (for example
 	// design/calendar's *Calendar, office hours and holidays).
 	Calendar Calendar
-	// SLAPercent, when above zero, escalates incidents whose running SLA
-	// clocks have used at least this percentage of their target (100 means
+	// SLAPercent, when above zero, escalates incidents whose SLA clocks in
+	// progress or paused have used at least this percentage of their
+	// target (a paused clock keeps the share it used; 100 means
 	// due now; 80 is the usual warning). It needs an SLAProgress
 	// (Config.SLAProgress, or an SLAWatcher that also implements it).
 	SLAPercent float64
@@ -49,14 +50,14 @@ type Calendar interface {
 }
 
 // SLAProgress is what escalation by SLA percentage needs from the SLA
-// pillar: how much of their targets the records' running SLA clocks have
-// used. It is optional, as database/sql's driver interfaces are: New uses
+// pillar: how much of their targets the records' SLA clocks in progress or
+// paused have used. It is optional, as database/sql's driver interfaces are: New uses
 // Config.SLAProgress, or else Config.SLA when it implements SLAProgress too.
 type SLAProgress interface {
-	// SLAPercentages returns, for each record of kind among ids that has a
-	// running SLA clock, the largest percentage of its target (business
-	// time; 100 is due now) any of its running clocks has used at now.
-	// Records without a running clock are absent from the map.
+	// SLAPercentages returns, for each record of kind among ids that has an
+	// SLA clock in progress or paused, the largest percentage of its target
+	// (business time; 100 is due now) any of those clocks has used at now.
+	// Records without such a clock are absent from the map.
 	SLAPercentages(ctx context.Context, kind string, ids []string, now time.Time) (map[string]float64, error)
 }
 

@@ -324,9 +324,9 @@ func (r *Records[T, P]) write(ctx context.Context, tx Tx, rec P, beforeData []by
 		restore()
 		return false, nil
 	}
-	if len(head) != len(headPlaceholder)+2 {
+	if len(head) != len(headPlaceholder)+2 || string(head[1:len(head)-1]) != headPlaceholder {
 		restore()
-		return false, itsm.Invalidf("%s %s: the encoded record has no head field", r.coll.Kind(), m.ID)
+		return false, itsm.Invalidf("%s %s: the encoded record has no head field of its own", r.coll.Kind(), m.ID)
 	}
 	actor, _ := itsm.ActorFrom(ctx)
 	ev.ID = itsm.NewID()

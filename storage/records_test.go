@@ -414,7 +414,7 @@ func TestRecordsWriteFailuresLeaveRecordAndStoreAsTheyWere(t *testing.T) {
 	h := &headless{Title: "no head"}
 	err = recs.Create(ctx, h, storage.Command{})
 	require.ErrorIs(t, err, itsm.ErrInvalid)
-	assert.Contains(t, err.Error(), "no head field")
+	assert.Contains(t, err.Error(), "no head field of its own")
 	assert.Equal(t, int64(0), h.Version, "version restored")
 	assert.Empty(t, h.Head, "head restored")
 	events, err := store.ReadEvents(ctx, 0, 10)

@@ -160,7 +160,7 @@ func (c *CMDB) snapshot(ctx context.Context, s BaselineScope) (cis, rels []Basel
 		in[id] = true
 	}
 	// Every relationship between covered CIs has its parent among them: read
-	// them by parent, a thousand parents per query, and keep the active ones
+	// them by parent, a hundred parents per query, and keep the active ones
 	// whose child is covered too. The state is checked here, not in the
 	// query: nearly every relationship is active, and a store without
 	// statistics (SQLite) would otherwise walk the state index, the whole
