@@ -575,9 +575,12 @@ func roundUp(t time.Time) time.Time {
 func replay(d *Definition, cal *calendar.Calendar, hist []itsm.Event) (timeline, error) {
 	var tl timeline
 	response := d.Metric == Response
+	// Only a response clock stopped by comments needs to know who wrote the
+	// notes an event adds; reading that decodes the whole comment thread.
+	readComments := response && slices.Contains(d.RespondOn, RespondComment)
 	answered := false
 	for _, ev := range hist {
-		applyChanges(&tl.subject, ev)
+		applyChanges(&tl.subject, ev, readComments)
 		at := ev.At
 		tl.lastAt, tl.number = at, ev.Number
 		s := tl.subject
@@ -662,8 +665,9 @@ func replay(d *Definition, cal *calendar.Calendar, hist []itsm.Event) (timeline,
 	return tl, nil
 }
 
-// applyChanges folds one event into what the engine knows of its record.
-func applyChanges(s *subject, ev itsm.Event) {
+// applyChanges folds one event into what the engine knows of its record;
+// comments are read only when readComments is set.
+func applyChanges(s *subject, ev itsm.Event, readComments bool) {
 	if ev.To != "" {
 		s.state = ev.To
 	}
@@ -675,7 +679,9 @@ func applyChanges(s *subject, ev itsm.Event) {
 		case "assigned_to":
 			s.assigned = jsonString(c.To) != ""
 		case "comments":
-			s.commented = commentedByOther(c, ev.Actor, s.caller)
+			if readComments {
+				s.commented = commentedByOther(c, ev.Actor, s.caller)
+			}
 		case "priority":
 			s.priority = jsonInt(c.To)
 		case "service_id":
