@@ -503,13 +503,15 @@ func (d *Desk) decide(ctx context.Context, id, decision, comment string) (*Reque
 			return &itsm.ForbiddenError{Actor: actor.ID, Kind: KindRequest, Action: EventApprove,
 				Reason: "not a member of approval group " + r.ApprovalGroup}
 		}
+		// An approver who has decided stays decided: a conflict, but no
+		// retry would change it.
 		if slices.ContainsFunc(r.Approvals, func(a Approval) bool { return a.Approver == actor.ID }) {
-			return &itsm.ConflictError{Kind: KindRequest, ID: id, Expected: r.Version}
+			return storage.Final(&itsm.ConflictError{Kind: KindRequest, ID: id, Expected: r.Version})
 		}
 		add := func(r *Request) error {
 			// Again on the version written, which may be newer than r.
 			if slices.ContainsFunc(r.Approvals, func(a Approval) bool { return a.Approver == actor.ID }) {
-				return &itsm.ConflictError{Kind: KindRequest, ID: id, Expected: r.Version}
+				return storage.Final(&itsm.ConflictError{Kind: KindRequest, ID: id, Expected: r.Version})
 			}
 			r.Approvals = append(r.Approvals, Approval{Approver: actor.ID, Decision: decision, Comment: comment, At: d.now()})
 			return nil

@@ -19,10 +19,9 @@ const DefaultAttempts = 4
 // on through the Tx it is given, so that a retry decides on fresh data. The
 // last error is returned as it is; nothing of a failed attempt is written.
 //
-// A refusal that must not be retried although it matches ErrConflict (a
-// budget period overlapping another) should be recognised by the caller and
-// returned by fn wrapped in a type that does not match ErrConflict, or
-// checked before Retry is called.
+// A refusal that matches ErrConflict but that no fresh read can change (an
+// approver who has already decided) is returned by fn through Final, and
+// Retry returns it at once.
 func Retry(ctx context.Context, b Backend, attempts int, fn func(tx Tx) error) error {
 	if ctx == nil {
 		return itsm.Invalidf("storage: retry with a nil context")
@@ -35,9 +34,28 @@ func Retry(ctx context.Context, b Backend, attempts int, fn func(tx Tx) error) e
 	}
 	var err error
 	for range attempts {
-		if err = b.Update(ctx, fn); err == nil || !errors.Is(err, itsm.ErrConflict) {
+		if err = b.Update(ctx, fn); err == nil || !errors.Is(err, itsm.ErrConflict) || isFinal(err) {
 			return err
 		}
 	}
 	return err
+}
+
+// Final marks err as a refusal Retry must not try again, though it may
+// match ErrConflict: errors.Is and errors.As still reach err through it.
+func Final(err error) error {
+	if err == nil {
+		return nil
+	}
+	return finalError{err}
+}
+
+type finalError struct{ err error }
+
+func (e finalError) Error() string { return e.err.Error() }
+func (e finalError) Unwrap() error { return e.err }
+
+func isFinal(err error) bool {
+	var f finalError
+	return errors.As(err, &f)
 }

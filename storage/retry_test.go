@@ -31,6 +31,7 @@ func TestRetry(t *testing.T) {
 		{"conflicts every time", 3, 5, conflict, 3, itsm.ErrConflict, false},
 		{"zero attempts means the default", 0, 10, conflict, storage.DefaultAttempts, itsm.ErrConflict, false},
 		{"other errors are not retried", 3, 5, other, 1, other, false},
+		{"a final conflict is not retried", 3, 5, storage.Final(conflict), 1, itsm.ErrConflict, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
