@@ -2,7 +2,6 @@ package transition
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -247,21 +246,16 @@ func (m *Changes) decide(ctx context.Context, id, group, decision, comment strin
 		}
 	}
 	var out *Change
-	var err error
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		err = m.decideOnce(ctx, id, group, decision, comment, action, &out)
-		if !errors.Is(err, itsm.ErrConflict) || errors.Is(err, errAlreadyDecided) {
-			break
-		}
-	}
+	err := storage.Retry(ctx, m.backend, maxAttempts, func(tx storage.Tx) error {
+		var err error
+		out, err = m.decideTx(ctx, tx, id, group, decision, comment, action)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
-
-// errAlreadyDecided marks the one conflict a retry cannot cure.
-var errAlreadyDecided = errors.New("already decided")
 
 // unchangedSince refuses, as a version conflict, to write a record that
 // changed after the unit of work read it to decide: a unit's reads see
@@ -273,16 +267,6 @@ func unchangedSince(kind string, decided, now *itsm.Record) error {
 		return &itsm.ConflictError{Kind: kind, ID: decided.ID, Expected: decided.Version}
 	}
 	return nil
-}
-
-func (m *Changes) decideOnce(ctx context.Context, id, group, decision, comment, action string, outp **Change) error {
-	return m.backend.Update(ctx, func(tx storage.Tx) error {
-		out, err := m.decideTx(ctx, tx, id, group, decision, comment, action)
-		if err == nil {
-			*outp = out
-		}
-		return err
-	})
 }
 
 // decideTx records one approver's decision inside a unit of work.
@@ -316,7 +300,8 @@ func (m *Changes) decideTx(ctx context.Context, tx storage.Tx, id, group, decisi
 			Reason: fmt.Sprintf("group %s has already %s", group, g.Status)}
 	}
 	if slices.ContainsFunc(g.Decisions, func(d Decision) bool { return d.Approver == actor.ID }) {
-		return nil, fmt.Errorf("change %s: %s has %w for group %s: %w", cur.Number, actor.ID, errAlreadyDecided, group, itsm.ErrConflict)
+		// A conflict no retry can change: the approver stays decided.
+		return nil, storage.Final(fmt.Errorf("change %s: %s has already decided for group %s: %w", cur.Number, actor.ID, group, itsm.ErrConflict))
 	}
 	at := itsm.NormalizeTime(m.cfg.Clock.Now())
 	mutate := func(c *Change) error {

@@ -2,7 +2,6 @@ package transition
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -349,59 +348,53 @@ func (m *Changes) DecideAgendaItem(ctx context.Context, id, changeID, decision, 
 	actor, _ := itsm.ActorFrom(ctx)
 	var meeting *CABMeeting
 	var change *Change
-	var err error
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		err = m.backend.Update(ctx, func(tx storage.Tx) error {
-			cur, err := m.cabs.Collection().Get(ctx, tx, id)
-			if err != nil {
-				return err
-			}
-			if cur.State != CABInProgress {
-				return &itsm.TransitionError{Kind: KindCABMeeting, ID: cur.ID, Number: cur.Number, From: cur.State, Event: "decide",
-					Reason: "decisions are taken while the meeting is in progress"}
-			}
-			i := slices.IndexFunc(cur.Agenda, func(it AgendaItem) bool { return it.ChangeID == changeID })
-			if i < 0 {
-				return fmt.Errorf("cab meeting %s: %w", cur.Number, &itsm.NotFoundError{Kind: KindChange, ID: changeID + " on the agenda"})
-			}
-			if d := cur.Agenda[i].Decision; d != AgendaPending {
-				return &itsm.TransitionError{Kind: KindCABMeeting, ID: cur.ID, Number: cur.Number, From: cur.State, Event: "decide",
-					Reason: fmt.Sprintf("change %s is already %s", cur.Agenda[i].Number, d)}
-			}
-			switch decision {
-			case AgendaApproved:
-				change, err = m.decideTx(ctx, tx, changeID, cur.Board, ApprovalApproved, comment, ActionApprove)
-			case AgendaRejected:
-				change, err = m.decideTx(ctx, tx, changeID, cur.Board, ApprovalRejected, comment, ActionReject)
-			default:
-				if !actor.InGroup(cur.Board) && !slices.ContainsFunc(cur.Attendees, func(a CABAttendee) bool { return a.ID == actor.ID && a.Role == AttendeeChair }) {
-					return &itsm.ForbiddenError{Actor: actor.ID, Kind: KindCABMeeting, Action: "decide", Reason: "not a member of board " + cur.Board + " nor the chair"}
-				}
-				change, err = m.changes.Collection().Get(ctx, tx, changeID)
-			}
-			if err != nil {
-				return err
-			}
-			at := itsm.NormalizeTime(m.cfg.Clock.Now())
-			meeting, err = m.cabs.ChangeTx(ctx, tx, id, storage.Command{Action: "decide", Reason: comment}, func(c *CABMeeting) error {
-				if err := unchangedSince(KindCABMeeting, &cur.Record, &c.Record); err != nil {
-					return err
-				}
-				it := &c.Agenda[i]
-				it.Decision, it.Comment, it.DecidedBy, it.DecidedAt = decision, comment, actor.ID, at
-				if a := slices.IndexFunc(c.Attendees, func(a CABAttendee) bool { return a.ID == actor.ID }); a >= 0 {
-					c.Attendees[a].Attended = true
-				} else {
-					c.Attendees = append(c.Attendees, CABAttendee{ID: actor.ID, Role: AttendeeMember, Attended: true})
-				}
-				return nil
-			})
+	err := storage.Retry(ctx, m.backend, maxAttempts, func(tx storage.Tx) error {
+		cur, err := m.cabs.Collection().Get(ctx, tx, id)
+		if err != nil {
 			return err
-		})
-		if !errors.Is(err, itsm.ErrConflict) || errors.Is(err, errAlreadyDecided) {
-			break
 		}
-	}
+		if cur.State != CABInProgress {
+			return &itsm.TransitionError{Kind: KindCABMeeting, ID: cur.ID, Number: cur.Number, From: cur.State, Event: "decide",
+				Reason: "decisions are taken while the meeting is in progress"}
+		}
+		i := slices.IndexFunc(cur.Agenda, func(it AgendaItem) bool { return it.ChangeID == changeID })
+		if i < 0 {
+			return fmt.Errorf("cab meeting %s: %w", cur.Number, &itsm.NotFoundError{Kind: KindChange, ID: changeID + " on the agenda"})
+		}
+		if d := cur.Agenda[i].Decision; d != AgendaPending {
+			return &itsm.TransitionError{Kind: KindCABMeeting, ID: cur.ID, Number: cur.Number, From: cur.State, Event: "decide",
+				Reason: fmt.Sprintf("change %s is already %s", cur.Agenda[i].Number, d)}
+		}
+		switch decision {
+		case AgendaApproved:
+			change, err = m.decideTx(ctx, tx, changeID, cur.Board, ApprovalApproved, comment, ActionApprove)
+		case AgendaRejected:
+			change, err = m.decideTx(ctx, tx, changeID, cur.Board, ApprovalRejected, comment, ActionReject)
+		default:
+			if !actor.InGroup(cur.Board) && !slices.ContainsFunc(cur.Attendees, func(a CABAttendee) bool { return a.ID == actor.ID && a.Role == AttendeeChair }) {
+				return &itsm.ForbiddenError{Actor: actor.ID, Kind: KindCABMeeting, Action: "decide", Reason: "not a member of board " + cur.Board + " nor the chair"}
+			}
+			change, err = m.changes.Collection().Get(ctx, tx, changeID)
+		}
+		if err != nil {
+			return err
+		}
+		at := itsm.NormalizeTime(m.cfg.Clock.Now())
+		meeting, err = m.cabs.ChangeTx(ctx, tx, id, storage.Command{Action: "decide", Reason: comment}, func(c *CABMeeting) error {
+			if err := unchangedSince(KindCABMeeting, &cur.Record, &c.Record); err != nil {
+				return err
+			}
+			it := &c.Agenda[i]
+			it.Decision, it.Comment, it.DecidedBy, it.DecidedAt = decision, comment, actor.ID, at
+			if a := slices.IndexFunc(c.Attendees, func(a CABAttendee) bool { return a.ID == actor.ID }); a >= 0 {
+				c.Attendees[a].Attended = true
+			} else {
+				c.Attendees = append(c.Attendees, CABAttendee{ID: actor.ID, Role: AttendeeMember, Attended: true})
+			}
+			return nil
+		})
+		return err
+	})
 	if err != nil {
 		return nil, nil, err
 	}

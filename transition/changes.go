@@ -277,25 +277,19 @@ func (m *Changes) write(ctx context.Context, id, event string, cmd storage.Comma
 		return nil, itsm.Invalidf("change: nil context")
 	}
 	var out *Change
-	var err error
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		err = m.backend.Update(ctx, func(tx storage.Tx) error {
-			mut := func(c *Change) error { return mutate(tx, c) }
-			var err error
-			if event == "" {
-				out, err = m.changes.ChangeTx(ctx, tx, id, cmd, mut)
-			} else {
-				out, err = m.changes.FireTx(ctx, tx, id, event, cmd, mut)
-			}
-			if err != nil {
-				return err
-			}
-			return m.syncCIs(ctx, tx, out)
-		})
-		if !errors.Is(err, itsm.ErrConflict) {
-			break
+	err := storage.Retry(ctx, m.backend, maxAttempts, func(tx storage.Tx) error {
+		mut := func(c *Change) error { return mutate(tx, c) }
+		var err error
+		if event == "" {
+			out, err = m.changes.ChangeTx(ctx, tx, id, cmd, mut)
+		} else {
+			out, err = m.changes.FireTx(ctx, tx, id, event, cmd, mut)
 		}
-	}
+		if err != nil {
+			return err
+		}
+		return m.syncCIs(ctx, tx, out)
+	})
 	if err != nil {
 		return nil, err
 	}
