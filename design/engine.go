@@ -275,15 +275,24 @@ func (e *Engine) Sync(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	n := 0
+	// seen is the newest checkpoint this Sync has read or written.
+	seen := after
 	// overtaken reports, after a conflict at seq, whether another engine
-	// has consumed the log to seq, and moves after to where it got.
-	overtaken := func(seq int64) (bool, error) {
+	// has consumed the log to seq, and moves after to where it got;
+	// progressed reports whether another engine moved the shared
+	// checkpoint at all since this Sync last saw it, so the conflict was
+	// progress and not a lost race to count against the retries.
+	overtaken := func(seq int64) (ok, progressed bool, err error) {
 		cp, err := e.Checkpoint(ctx)
-		if err != nil || cp < seq {
-			return false, err
+		if err != nil {
+			return false, false, err
+		}
+		progressed, seen = cp > seen, max(seen, cp)
+		if cp < seq {
+			return false, progressed, nil
 		}
 		after = cp
-		return true, nil
+		return true, progressed, nil
 	}
 read:
 	for {
@@ -298,37 +307,50 @@ read:
 		for _, ev := range evs {
 			if len(e.byKind[ev.Kind]) > 0 {
 				err := e.handle(ctx, ev)
-				for attempt := 0; errors.Is(err, itsm.ErrConflict); attempt++ {
-					if ok, cerr := overtaken(ev.Seq); cerr != nil {
+				for attempt := 0; errors.Is(err, itsm.ErrConflict); {
+					ok, progressed, cerr := overtaken(ev.Seq)
+					switch {
+					case cerr != nil:
 						return n, cerr
-					} else if ok {
+					case ok:
 						continue read
+					case !progressed:
+						// A clock written by Check meanwhile: a few
+						// retries. Another engine's checkpoint moving is
+						// progress and does not count.
+						if attempt++; attempt > 4 {
+							return n, err
+						}
 					}
-					if attempt >= 4 {
-						break
-					}
-					err = e.handle(ctx, ev) // a clock written by Check meanwhile
+					err = e.handle(ctx, ev)
 				}
 				if err != nil {
 					return n, err
 				}
-				written = ev.Seq
+				written, seen = ev.Seq, max(seen, ev.Seq)
 				n++
 			}
 			after = ev.Seq
 		}
 		if written != after {
 			err := e.backend.Update(ctx, func(tx storage.Tx) error { return e.putCheckpoint(ctx, tx, after) })
-			if errors.Is(err, itsm.ErrConflict) {
-				if ok, cerr := overtaken(after); cerr != nil {
+			for errors.Is(err, itsm.ErrConflict) {
+				ok, progressed, cerr := overtaken(after)
+				if cerr != nil {
 					return n, cerr
-				} else if ok {
-					continue
 				}
+				if ok {
+					continue read
+				}
+				if !progressed {
+					return n, err
+				}
+				err = e.backend.Update(ctx, func(tx storage.Tx) error { return e.putCheckpoint(ctx, tx, after) })
 			}
 			if err != nil {
 				return n, err
 			}
+			seen = max(seen, after)
 		}
 		if len(evs) < e.batch {
 			return n, nil
