@@ -3,6 +3,7 @@ package strategy
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -137,42 +138,46 @@ func (s *Strategy) CompareDemand(ctx context.Context, serviceID string, from, to
 	if err != nil {
 		return nil, err
 	}
-	out := []DemandComparison{}
-	cursor := ""
-	for {
-		page, next, err := s.demands.Query(ctx, storage.Query{
-			Filters: []storage.Filter{storage.Eq("service_id", storage.String(serviceID)),
-				storage.Gte("period_start", storage.Time(from)), storage.Lt("period_start", storage.Time(to))},
-			Sort:   []storage.Sort{{Field: "period_start"}},
-			Cursor: cursor, Limit: storage.MaxLimit,
-		})
-		if err != nil {
-			return nil, err
-		}
-		for _, d := range page {
-			if d.State != "active" {
-				continue
-			}
-			n, err := counter.Volume(ctx, catalogueID, d.Unit, d.PeriodStart, d.PeriodEnd)
-			if err != nil {
-				return nil, fmt.Errorf("%s %s: measuring volume: %w", DemandKind, d.Number, err)
-			}
-			c := DemandComparison{Demand: d, Measured: n, Variance: n - d.Expected}
-			if d.Expected > 0 {
-				c.Ratio = float64(n) / float64(d.Expected)
-			}
-			if d.Activity != nil {
-				if c.Slots, err = compareSlots(ctx, d, catalogueID, counter); err != nil {
-					return nil, fmt.Errorf("%s %s: measuring volume per slot: %w", DemandKind, d.Number, err)
-				}
-			}
-			out = append(out, c)
-		}
-		if next == "" {
-			return out, nil
-		}
-		cursor = next
+	demands, err := activeStarting(ctx, s.demands, serviceID, from, to)
+	if err != nil {
+		return nil, err
 	}
+	out := []DemandComparison{}
+	for _, d := range demands {
+		n, err := counter.Volume(ctx, catalogueID, d.Unit, d.PeriodStart, d.PeriodEnd)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: measuring volume: %w", DemandKind, d.Number, err)
+		}
+		c := DemandComparison{Demand: d, Measured: n, Variance: n - d.Expected}
+		if d.Expected > 0 {
+			c.Ratio = float64(n) / float64(d.Expected)
+		}
+		if d.Activity != nil {
+			if c.Slots, err = compareSlots(ctx, d, catalogueID, counter); err != nil {
+				return nil, fmt.Errorf("%s %s: measuring volume per slot: %w", DemandKind, d.Number, err)
+			}
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// activeStarting returns a service's active records (budgets, demand
+// records) whose period starts in [from, to), by period start.
+func activeStarting[T any, P interface {
+	*T
+	itsm.Entity
+}](ctx context.Context, recs *storage.Records[T, P], serviceID string, from, to time.Time) ([]P, error) {
+	all, err := recs.All(ctx, storage.Query{
+		Filters: []storage.Filter{storage.Eq("service_id", storage.String(serviceID)),
+			storage.Gte("period_start", storage.Time(from)), storage.Lt("period_start", storage.Time(to))},
+		Sort:  []storage.Sort{{Field: "period_start"}},
+		Limit: storage.MaxLimit,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(r P) bool { return r.Meta().State != "active" }), nil
 }
 
 // compareSlots measures every occurrence of every slot of the record's

@@ -375,43 +375,29 @@ func (s *Strategy) BudgetStatus(ctx context.Context, serviceID, modelID string, 
 	if err != nil {
 		return nil, err
 	}
+	budgets, err := activeStarting(ctx, s.budgets, serviceID, from, to)
+	if err != nil {
+		return nil, err
+	}
 	out := []BudgetLine{}
-	cursor := ""
-	for {
-		page, next, err := s.budgets.Query(ctx, storage.Query{
-			Filters: []storage.Filter{storage.Eq("service_id", storage.String(serviceID)),
-				storage.Gte("period_start", storage.Time(from)), storage.Lt("period_start", storage.Time(to))},
-			Sort:   []storage.Sort{{Field: "period_start"}},
-			Cursor: cursor, Limit: storage.MaxLimit,
-		})
+	for _, b := range budgets {
+		if b.Amount.Currency != m.Currency {
+			return nil, itsm.Invalidf("%s %s is in %s but %s %s is in %s (mixed currencies)", BudgetKind, b.Number,
+				b.Amount.Currency, CostModelKind, m.Number, m.Currency)
+		}
+		n, err := counter.Volume(ctx, catalogueID, m.Unit, b.PeriodStart, b.PeriodEnd)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: measuring volume: %w", BudgetKind, b.Number, err)
+		}
+		cost, err := m.Cost(n)
 		if err != nil {
 			return nil, err
 		}
-		for _, b := range page {
-			if b.State != "active" {
-				continue
-			}
-			if b.Amount.Currency != m.Currency {
-				return nil, itsm.Invalidf("%s %s is in %s but %s %s is in %s (mixed currencies)", BudgetKind, b.Number,
-					b.Amount.Currency, CostModelKind, m.Number, m.Currency)
-			}
-			n, err := counter.Volume(ctx, catalogueID, m.Unit, b.PeriodStart, b.PeriodEnd)
-			if err != nil {
-				return nil, fmt.Errorf("%s %s: measuring volume: %w", BudgetKind, b.Number, err)
-			}
-			cost, err := m.Cost(n)
-			if err != nil {
-				return nil, err
-			}
-			variance, err := b.Amount.Sub(cost.Total)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, BudgetLine{Budget: b, Volume: n, Cost: cost, Variance: variance})
+		variance, err := b.Amount.Sub(cost.Total)
+		if err != nil {
+			return nil, err
 		}
-		if next == "" {
-			return out, nil
-		}
-		cursor = next
+		out = append(out, BudgetLine{Budget: b, Volume: n, Cost: cost, Variance: variance})
 	}
+	return out, nil
 }
