@@ -62,38 +62,45 @@ func NormalizeTime(t time.Time) time.Time { return t.UTC().Truncate(TimePrecisio
 // field except Seq and Hash, with lengths prefixed so that no two distinct
 // events encode alike.
 func ComputeHash(e *Event) string {
-	h := sha256.New()
-	var buf [8]byte
-	str := func(s string) {
-		binary.BigEndian.PutUint64(buf[:], uint64(len(s)))
-		h.Write(buf[:])
-		h.Write([]byte(s))
+	// One buffer and one hash call: a typical event's input fits the stack
+	// array, so hashing allocates only the returned string.
+	var stack [1024]byte
+	sum := sha256.Sum256(appendHashInput(stack[:0], e))
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
+}
+
+// appendHashInput appends what ComputeHash hashes: a version tag, then
+// every covered field, strings as a big-endian 64-bit length and their
+// bytes, numbers and times (Unix microseconds) as big-endian 64-bit values,
+// the changes preceded by their count.
+func appendHashInput(b []byte, e *Event) []byte {
+	str := func(b []byte, s string) []byte {
+		return append(binary.BigEndian.AppendUint64(b, uint64(len(s))), s...)
 	}
-	num := func(n int64) {
-		binary.BigEndian.PutUint64(buf[:], uint64(n))
-		h.Write(buf[:])
-	}
-	str("pillars-event-v1")
-	str(e.PrevHash)
-	str(e.ID)
-	str(e.Kind)
-	str(e.RecordID)
-	str(e.Number)
-	num(e.RecordVersion)
-	str(e.Name)
-	str(e.From)
-	str(e.To)
-	str(e.Actor)
-	num(e.At.UnixMicro())
-	num(e.RecordedAt.UnixMicro())
-	str(e.Reason)
-	num(int64(len(e.Changes)))
+	num := func(b []byte, n int64) []byte { return binary.BigEndian.AppendUint64(b, uint64(n)) }
+	b = str(b, "pillars-event-v1")
+	b = str(b, e.PrevHash)
+	b = str(b, e.ID)
+	b = str(b, e.Kind)
+	b = str(b, e.RecordID)
+	b = str(b, e.Number)
+	b = num(b, e.RecordVersion)
+	b = str(b, e.Name)
+	b = str(b, e.From)
+	b = str(b, e.To)
+	b = str(b, e.Actor)
+	b = num(b, e.At.UnixMicro())
+	b = num(b, e.RecordedAt.UnixMicro())
+	b = str(b, e.Reason)
+	b = num(b, int64(len(e.Changes)))
 	for _, c := range e.Changes {
-		str(c.Field)
-		str(c.From)
-		str(c.To)
+		b = str(b, c.Field)
+		b = str(b, c.From)
+		b = str(b, c.To)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return b
 }
 
 // Seal normalises e's times, chains it to prev (the hash of the record's

@@ -1,7 +1,11 @@
 package itsm_test
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,5 +105,89 @@ func TestHashCoversEveryField(t *testing.T) {
 		e := base
 		e.Seq = 99
 		assert.Equal(t, base.Hash, itsm.ComputeHash(&e))
+	})
+}
+
+// streamedHash is ComputeHash as first written, field by field into a
+// streaming SHA-256: the reference the one-buffer version must match, so
+// that hashes already stored keep verifying.
+func streamedHash(e *itsm.Event) string {
+	h := sha256.New()
+	var buf [8]byte
+	str := func(s string) {
+		binary.BigEndian.PutUint64(buf[:], uint64(len(s)))
+		h.Write(buf[:])
+		h.Write([]byte(s))
+	}
+	num := func(n int64) {
+		binary.BigEndian.PutUint64(buf[:], uint64(n))
+		h.Write(buf[:])
+	}
+	str("pillars-event-v1")
+	str(e.PrevHash)
+	str(e.ID)
+	str(e.Kind)
+	str(e.RecordID)
+	str(e.Number)
+	num(e.RecordVersion)
+	str(e.Name)
+	str(e.From)
+	str(e.To)
+	str(e.Actor)
+	num(e.At.UnixMicro())
+	num(e.RecordedAt.UnixMicro())
+	str(e.Reason)
+	num(int64(len(e.Changes)))
+	for _, c := range e.Changes {
+		str(c.Field)
+		str(c.From)
+		str(c.To)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// TestComputeHashIsStable pins the hashes of fixed events (computed by the
+// streaming implementation before ComputeHash hashed one buffer): a change
+// of the hash input would break every stored chain.
+func TestComputeHashIsStable(t *testing.T) {
+	at := time.Date(2026, 3, 29, 1, 30, 0, 123456789, time.UTC)
+	tests := []struct {
+		name string
+		ev   itsm.Event
+		want string
+	}{
+		{"zero event", itsm.Event{}, "171f1d062f27c17e4d80b7ceabdb51ac60e135aca38f74fb70449a4c3603463b"},
+		{"create with changes", itsm.Event{ID: "ev-1", Kind: "incident", RecordID: "rec-1", Number: "INC0000001", RecordVersion: 1,
+			Name: "create", To: "new", Actor: "ann", At: at, RecordedAt: at,
+			Changes: []itsm.Change{{Field: "caller_id", To: `"carl"`}, {Field: "impact", To: "2"}}},
+			"549c189825f7e56ed8859c9057cd344e9206b6c1a9cd57adf6beb27e1382ae7f"},
+		{"larger than the stack buffer", itsm.Event{ID: "ev-2", Kind: "incident", RecordID: "rec-1", RecordVersion: 2, Name: "hold",
+			From: "new", To: "on_hold", Actor: "ann", At: at.Add(time.Hour), RecordedAt: at.Add(2 * time.Hour),
+			Reason: "waiting on the caller", PrevHash: strings.Repeat("ab", 32),
+			Changes: []itsm.Change{{Field: "notes", From: strings.Repeat("é", 800), To: ""}}},
+			"5e1dfe96c9523b009a08ec8803a50a9d5612de25c332ac0013fd640836276a18"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, itsm.ComputeHash(&tt.ev))
+			assert.Equal(t, tt.want, streamedHash(&tt.ev))
+		})
+	}
+}
+
+// FuzzComputeHash checks the one-buffer hash against the streaming
+// reference on arbitrary field contents and change lists.
+func FuzzComputeHash(f *testing.F) {
+	f.Add("ev-1", "incident", "INC0000001", "hold", "new", "on_hold", "ann", "reason", int64(3), int64(1700000000000000), "a\x00b", 2)
+	f.Add("", "", "", "", "", "", "", "", int64(-1), int64(0), "", 0)
+	f.Add(strings.Repeat("x", 900), "k", "n", "e", "f", "t", "a", strings.Repeat("r", 300), int64(1<<40), int64(-5), "chg", 7)
+	f.Fuzz(func(t *testing.T, id, kind, number, name, from, to, actor, reason string, version, micros int64, change string, nChanges int) {
+		e := itsm.Event{ID: id, Kind: kind, RecordID: id + kind, Number: number, RecordVersion: version, Name: name,
+			From: from, To: to, Actor: actor, Reason: reason, PrevHash: reason + number,
+			At: time.UnixMicro(micros).UTC(), RecordedAt: time.UnixMicro(micros / 3).UTC()}
+		for i := range nChanges & 15 {
+			e.Changes = append(e.Changes, itsm.Change{Field: change[:len(change)*i/16], From: change, To: change[len(change)*i/16:]})
+		}
+		require.Equal(t, streamedHash(&e), itsm.ComputeHash(&e))
 	})
 }
