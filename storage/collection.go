@@ -16,20 +16,27 @@ type FieldSpec[T any] struct {
 	get   func(*T) Value
 }
 
+// CompositeOnly returns the spec declaring its field Field.CompositeOnly:
+// no index of its own, served through the composite indexes naming it.
+func (f FieldSpec[T]) CompositeOnly() FieldSpec[T] {
+	f.field.CompositeOnly = true
+	return f
+}
+
 // StringField declares an indexed string field read by get.
 func StringField[T any](name string, get func(*T) string) FieldSpec[T] {
-	return FieldSpec[T]{Field{name, TypeString}, func(t *T) Value { return String(get(t)) }}
+	return FieldSpec[T]{Field{Name: name, Type: TypeString}, func(t *T) Value { return String(get(t)) }}
 }
 
 // IntField declares an indexed integer field read by get.
 func IntField[T any](name string, get func(*T) int64) FieldSpec[T] {
-	return FieldSpec[T]{Field{name, TypeInt}, func(t *T) Value { return Int(get(t)) }}
+	return FieldSpec[T]{Field{Name: name, Type: TypeInt}, func(t *T) Value { return Int(get(t)) }}
 }
 
 // TimeField declares an indexed time field read by get (microsecond
 // precision).
 func TimeField[T any](name string, get func(*T) time.Time) FieldSpec[T] {
-	return FieldSpec[T]{Field{name, TypeTime}, func(t *T) Value { return Time(get(t)) }}
+	return FieldSpec[T]{Field{Name: name, Type: TypeTime}, func(t *T) Value { return Time(get(t)) }}
 }
 
 // Getter reads one document; Backend and Tx both satisfy it, so typed reads

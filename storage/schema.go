@@ -30,9 +30,23 @@ const (
 )
 
 // Field declares one indexed field of a kind.
+//
+// By default a field gets an index of its own, so that any query filtering
+// or sorting on it is served by an index. A field declared CompositeOnly
+// gets none: it is served only through the composite Indexes that name it.
+// Every write then maintains one index fewer (in SQL stores one B-tree fewer
+// per row, which is most of the cost of a bulk import), at the price of
+// stricter queries: CheckQuery refuses a query touching such a field unless
+// an index can serve it (see CheckQuery), so no query silently scans the
+// kind. Declare fields CompositeOnly when they are only ever asked for
+// through a queue, for example the state and priority of a queue index whose
+// first field is the assignment group.
 type Field struct {
 	Name string
 	Type FieldType
+	// CompositeOnly: no index of its own; the field must be named by at
+	// least one of the schema's Indexes.
+	CompositeOnly bool `json:",omitempty"`
 }
 
 // Index declares a composite index: a queue's equality fields followed by its
@@ -101,6 +115,11 @@ func (s Schema) Validate() error {
 			if !seen[f] {
 				return itsm.Invalidf("schema %s: index %q names undeclared field %q", s.Kind, ix.Name, f)
 			}
+		}
+	}
+	for _, f := range s.Fields {
+		if f.CompositeOnly && !slices.ContainsFunc(s.Indexes, func(ix Index) bool { return slices.Contains(ix.Fields, f.Name) }) {
+			return itsm.Invalidf("schema %s: field %q is CompositeOnly but no index names it", s.Kind, f.Name)
 		}
 	}
 	return nil
@@ -188,6 +207,13 @@ const manyValues = 16
 // declared (a single field, or a suffix of an Index), the limit within
 // bounds, the cursor well formed and issued for this query. Every failure
 // matches ErrInvalid. Backends call it first in Query.
+//
+// A query that filters or sorts on a CompositeOnly field must be one an
+// index can serve: it filters on a field with an index of its own, or with
+// Eq or In on the first field of a composite Index, or it sorts by a suffix
+// of an Index whose earlier fields it fixes with Eq filters (a queue). A
+// sort naming a CompositeOnly field must be declared by an Index even when
+// it is a single field.
 func (s Schema) CheckQuery(q Query) (Plan, error) {
 	p := Plan{Query: q, Schema: s}
 	if q.Kind != s.Kind {
@@ -228,8 +254,11 @@ func (s Schema) CheckQuery(q Query) (Plan, error) {
 		}
 		p.SortFields[i] = fi
 	}
-	if len(q.Sort) > 1 && !s.orderingDeclared(q.Sort) {
+	if (len(q.Sort) > 1 || p.sortsCompositeOnly()) && !s.orderingDeclared(q.Sort) {
 		return p, itsm.Invalidf("query %s: no declared index orders by %v", q.Kind, sortNames(q.Sort))
+	}
+	if err := p.checkServed(); err != nil {
+		return p, err
 	}
 	if q.Cursor != "" {
 		vals, id, err := decodeCursor(q.Cursor, p)
@@ -239,6 +268,75 @@ func (s Schema) CheckQuery(q Query) (Plan, error) {
 		p.After, p.AfterID, p.AfterSet = vals, id, true
 	}
 	return p, nil
+}
+
+// sortsCompositeOnly reports whether the plan sorts by a CompositeOnly
+// field.
+func (p Plan) sortsCompositeOnly() bool {
+	return slices.ContainsFunc(p.SortFields, func(fi int) bool { return p.Schema.Fields[fi].CompositeOnly })
+}
+
+// checkServed refuses a plan that touches a CompositeOnly field unless an
+// index serves it, the rule CheckQuery documents.
+func (p Plan) checkServed() error {
+	touches := p.sortsCompositeOnly()
+	for _, fi := range p.FilterFields {
+		if !p.Schema.Fields[fi].CompositeOnly {
+			return nil // served by that field's own index
+		}
+		touches = true
+	}
+	if !touches {
+		return nil
+	}
+	for _, f := range p.Filters {
+		if f.Op != OpEq && f.Op != OpIn {
+			continue
+		}
+		for _, ix := range p.Schema.Indexes {
+			if ix.Fields[0] == f.Field {
+				return nil // a prefix of that index
+			}
+		}
+	}
+	if p.queueIndexed() {
+		return nil
+	}
+	return itsm.Invalidf("query %s: no index serves filters on %v with sort %v: a CompositeOnly field is served only through an index whose first field the query fixes, or a queue index whose earlier fields it fixes",
+		p.Kind, filterNames(p.Filters), sortNames(p.Sort))
+}
+
+// eqFixed reports whether the plan fixes the field with an Eq filter (or an
+// In filter of one value).
+func (p Plan) eqFixed(field string) bool {
+	return slices.ContainsFunc(p.Filters, func(f Filter) bool {
+		return f.Field == field && (f.Op == OpEq || f.Op == OpIn && len(f.Values) == 1)
+	})
+}
+
+// queueIndexed reports whether a declared index ends with the plan's sort
+// fields and the plan fixes each of its earlier fields with eqFixed, so
+// that a walk of that index in order yields the matches in order.
+func (p Plan) queueIndexed() bool {
+	if len(p.Sort) == 0 {
+		return false
+	}
+	names := sortNames(p.Sort)
+	for _, ix := range p.Schema.Indexes {
+		n := len(ix.Fields) - len(names)
+		if n >= 0 && slices.Equal(ix.Fields[n:], names) && !slices.ContainsFunc(ix.Fields[:n], func(f string) bool { return !p.eqFixed(f) }) {
+			return true
+		}
+	}
+	return false
+}
+
+func filterNames(fs []Filter) []string {
+	names := make([]string, len(fs))
+	for i, f := range fs {
+		names[i] = f.Field
+	}
+	return names
 }
 
 func (s Schema) orderingDeclared(sort []Sort) bool {

@@ -12,7 +12,7 @@ import (
 )
 
 func TestIndexedStringsAreBounded(t *testing.T) {
-	s := Schema{Kind: "ticket", Fields: []Field{{"a", TypeString}, {"b", TypeString}, {"c", TypeString}},
+	s := Schema{Kind: "ticket", Fields: []Field{{Name: "a", Type: TypeString}, {Name: "b", Type: TypeString}, {Name: "c", Type: TypeString}},
 		Indexes: []Index{{Name: "abc", Fields: []string{"a", "b", "c"}}}}
 	require.NoError(t, s.Validate())
 	doc := func(id, v string) Document {
@@ -75,5 +75,54 @@ func TestPlanMatchesLongInListsAsFilterMatch(t *testing.T) {
 			want := filters[0].Match(d.Fields[0]) && filters[1].Match(d.Fields[1])
 			assert.Equal(t, want, p.Matches(d), "size %d value %d", size, i)
 		}
+	}
+}
+
+// A CompositeOnly field must be named by an index, and a query touching one
+// is accepted only when an index serves it.
+func TestCompositeOnlyQueriesMustBeServedByAnIndex(t *testing.T) {
+	s := Schema{Kind: "ticket", Fields: []Field{
+		{Name: "grp", Type: TypeString, CompositeOnly: true},
+		{Name: "state", Type: TypeString, CompositeOnly: true},
+		{Name: "prio", Type: TypeInt, CompositeOnly: true},
+		{Name: "caller", Type: TypeString},
+	}, Indexes: []Index{{Name: "queue", Fields: []string{"grp", "state", "prio"}}}}
+	require.NoError(t, s.Validate())
+
+	orphan := s
+	orphan.Fields = append(append([]Field(nil), s.Fields...), Field{Name: "loose", Type: TypeInt, CompositeOnly: true})
+	require.ErrorIs(t, orphan.Validate(), itsm.ErrInvalid, "a CompositeOnly field no index names")
+
+	g, st, pr := Eq("grp", String("net")), Eq("state", String("new")), Eq("prio", Int(1))
+	tests := []struct {
+		name    string
+		filters []Filter
+		sort    []Sort
+		ok      bool
+	}{
+		{"no filters, no sort", nil, nil, true},
+		{"own index only", []Filter{Eq("caller", String("c"))}, nil, true},
+		{"own index beside composite-only", []Filter{Eq("caller", String("c")), st, pr}, nil, true},
+		{"range on own index beside composite-only", []Filter{Gt("caller", String("c")), pr}, nil, true},
+		{"first field of the index", []Filter{g}, nil, true},
+		{"In on the first field", []Filter{In("grp", String("a"), String("b")), pr}, nil, true},
+		{"queue: fixed prefix, sorted suffix", []Filter{g, st}, []Sort{{Field: "prio"}}, true},
+		{"queue sort after the fixed first field", []Filter{g}, []Sort{{Field: "state"}, {Field: "prio"}}, true},
+		{"second field alone", []Filter{st}, nil, false},
+		{"range on the first field", []Filter{Gt("grp", String("a"))}, nil, false},
+		{"sort by a composite-only field", nil, []Sort{{Field: "prio"}}, false},
+		{"declared suffix without its prefix fixed", []Filter{st}, []Sort{{Field: "prio"}}, false},
+		{"sort by an undeclared composite-only suffix", []Filter{g}, []Sort{{Field: "state"}}, false},
+		{"own-index sort", nil, []Sort{{Field: "caller"}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.CheckQuery(Query{Kind: "ticket", Filters: tt.filters, Sort: tt.sort})
+			if tt.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, itsm.ErrInvalid)
+		})
 	}
 }

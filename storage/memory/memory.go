@@ -12,9 +12,11 @@
 // filters and sort ascending by its remaining fields (the queue and due-time
 // queries of the pillars) walk a B-tree of that index from the cursor or
 // lower bound and stop once the page is full: O(log n + page). Other queries
-// run on hash indexes of every declared field: the smallest candidate set
-// among the query's Eq and In filters is filtered and the page picked with a
-// bounded heap, so a query costs O(n log limit) at worst.
+// run on hash indexes of every declared field (but CompositeOnly ones): the
+// smallest candidate set among the query's Eq and In filters, or the entries
+// of a composite index whose first field such a filter fixes, is filtered
+// and the page picked with a bounded heap, so a query costs O(n log limit)
+// at worst.
 //
 // The Store implements none of the optional capabilities (Traverser,
 // BulkImporter): the generic fallbacks in package storage serve it, and the
@@ -113,8 +115,10 @@ func (s *Store) Register(_ context.Context, sc storage.Schema) error {
 	}
 	kd := &kindData{schema: cloneSchema(sc), docs: map[string]storage.Document{}, ordered: newOrdered(sc)}
 	kd.index = make([]map[storage.Value]idSet, len(sc.Fields))
-	for i := range kd.index {
-		kd.index[i] = map[storage.Value]idSet{}
+	for i, f := range sc.Fields {
+		if !f.CompositeOnly { // served by the ordered indexes naming it
+			kd.index[i] = map[storage.Value]idSet{}
+		}
 	}
 	s.kinds[sc.Kind] = kd
 	return nil
@@ -325,6 +329,9 @@ func (s *Store) nextSequence(name string) (int64, error) {
 // Document for a new id.
 func (kd *kindData) reindex(old, d storage.Document) {
 	for i, v := range d.Fields {
+		if kd.index[i] == nil {
+			continue
+		}
 		if old.Fields != nil {
 			if old.Fields[i] == v {
 				continue
@@ -352,6 +359,9 @@ func (kd *kindData) unindex(d storage.Document) {
 }
 
 func (kd *kindData) drop(field int, v storage.Value, id string) {
+	if kd.index[field] == nil {
+		return
+	}
 	set := kd.index[field][v]
 	if set.many != nil {
 		delete(set.many, id)

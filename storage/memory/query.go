@@ -32,7 +32,7 @@ func (kd *kindData) query(p storage.Plan) storage.Page {
 			for _, set := range sets {
 				set.each(func(id string) { visit(kd.docs[id]) })
 			}
-		} else {
+		} else if !kd.prefixScan(p, visit) {
 			for _, d := range kd.docs {
 				visit(d)
 			}
@@ -52,8 +52,8 @@ func (kd *kindData) query(p storage.Plan) storage.Page {
 	return page
 }
 
-// candidates returns the id sets of the most selective Eq or In filter, and
-// false when the query has no such filter.
+// candidates returns the id sets of the most selective Eq or In filter on a
+// field with a hash index, and false when the query has no such filter.
 func (kd *kindData) candidates(p storage.Plan) ([]idSet, bool) {
 	var best []idSet
 	bestSize, found := 0, false
@@ -62,6 +62,9 @@ func (kd *kindData) candidates(p storage.Plan) ([]idSet, bool) {
 			continue
 		}
 		idx := kd.index[p.FilterFields[i]]
+		if idx == nil {
+			continue // CompositeOnly: no hash index
+		}
 		var sets []idSet
 		var seen map[storage.Value]bool // for long In lists
 		if len(f.Values) > 16 {
@@ -159,4 +162,34 @@ func (h *pageHeap) down(i int) {
 		h.docs[i], h.docs[big] = h.docs[big], h.docs[i]
 		i = big
 	}
+}
+
+// prefixScan hands visit every document of the first composite index whose
+// first field an Eq or In filter of the plan fixes, value by value, and
+// reports false when no index fits. It serves queries on CompositeOnly
+// fields that fix an index's first field without sorting by its rest.
+func (kd *kindData) prefixScan(p storage.Plan, visit func(storage.Document)) bool {
+	for _, o := range kd.ordered {
+		for j, f := range p.Filters {
+			if p.FilterFields[j] != o.fields[0] || f.Op != storage.OpEq && f.Op != storage.OpIn {
+				continue
+			}
+			seen := make(map[storage.Value]bool, len(f.Values))
+			for _, v := range f.Values {
+				if seen[v] {
+					continue
+				}
+				seen[v] = true
+				o.tree.AscendGreaterOrEqual(entry{key: []storage.Value{v}}, func(e entry) bool {
+					if e.key[0] != v {
+						return false
+					}
+					visit(kd.docs[e.id])
+					return true
+				})
+			}
+			return true
+		}
+	}
+	return false
 }

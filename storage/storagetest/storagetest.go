@@ -84,6 +84,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend, opts ...Op
 	t.Run("Register", h.testRegister)
 	t.Run("Documents", h.testDocuments)
 	t.Run("Query", h.testQuery)
+	t.Run("CompositeOnly", h.testCompositeOnly)
 	t.Run("Pagination", h.testPagination)
 	t.Run("UnitOfWork", h.testUnitOfWork)
 	t.Run("Sequences", h.testSequences)
