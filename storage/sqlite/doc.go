@@ -32,8 +32,8 @@
 // the document in _id, _version and _data and every declared field in a
 // column of its own name (TEXT with the binary collation for strings,
 // INTEGER for ints and for times as Unix microseconds), an index per field
-// on (field, _id) and an index per declared composite Index on its fields in
-// order, then _id.
+// on (field, _id) unless the field is CompositeOnly, and an index per
+// declared composite Index on its fields in order, then _id.
 //
 // Queries are checked with storage.Schema.CheckQuery and run as one SQL
 // statement: filters become parameterised conditions, the cursor becomes a

@@ -21,7 +21,8 @@ import (
 // PRIMARY KEY), _version (INTEGER) and _data (BLOB) hold the document, and
 // every declared field is a column of its own name, TEXT with the binary
 // collation for strings, INTEGER for ints and for times (Unix microseconds).
-// Each field has an index on (field, _id); each declared composite Index is
+// Each field has an index on (field, _id), but a CompositeOnly one, which
+// only the composite indexes naming it serve; each declared composite Index is
 // an index on its fields in order, then _id. The system columns start with an
 // underscore, which a field name cannot, so no declaration can clash with
 // them.
@@ -350,7 +351,7 @@ func schemaDDL(ctx context.Context, tx *sql.Tx, sch storage.Schema, stored *stor
 			}
 		}
 		for _, f := range stored.Fields {
-			if sch.FieldIndex(f.Name) < 0 {
+			if i := sch.FieldIndex(f.Name); i < 0 || sch.Fields[i].CompositeOnly {
 				ddl = append(ddl, "DROP INDEX IF EXISTS "+quoteIdent(fieldIndexName(sch.Kind, f.Name)))
 			}
 		}
@@ -362,7 +363,9 @@ func schemaDDL(ctx context.Context, tx *sql.Tx, sch storage.Schema, stored *stor
 		}
 	}
 	for _, f := range sch.Fields {
-		ddl = append(ddl, fieldIndex(f.Name))
+		if !f.CompositeOnly {
+			ddl = append(ddl, fieldIndex(f.Name))
+		}
 	}
 	for _, ix := range sch.Indexes {
 		ddl = append(ddl, composite(ix))

@@ -247,6 +247,30 @@ func TestRegister(t *testing.T) {
 		require.NoError(t, s.Close())
 	})
 
+	t.Run("reopened store drops and restores a field's own index", func(t *testing.T) {
+		compact := cloneSchema(changed)
+		for i := range compact.Fields[:4] { // the queue's fields
+			compact.Fields[i].CompositeOnly = true
+		}
+		s := openAt(t, path)
+		require.NoError(t, s.Register(ctx, compact))
+		for _, f := range compact.Fields[:4] {
+			assert.Empty(t, indexColsOf(t, s, "pillars_doc_ticket__f_"+f.Name), "CompositeOnly %s has no index", f.Name)
+		}
+		assert.Equal(t, []string{"extra", "_id"}, indexColsOf(t, s, "pillars_doc_ticket__f_extra"))
+		page, err := s.Query(ctx, storage.Query{Kind: "ticket", Filters: []storage.Filter{storage.Eq("grp", storage.String("net"))}})
+		require.NoError(t, err)
+		require.Len(t, page.Docs, 1, "served by the queue index")
+		_, err = s.Query(ctx, storage.Query{Kind: "ticket", Filters: []storage.Filter{storage.Eq("state", storage.String("new"))}})
+		require.ErrorIs(t, err, itsm.ErrInvalid, "no index serves state alone any more")
+		require.NoError(t, s.Close())
+
+		s = openAt(t, path)
+		require.NoError(t, s.Register(ctx, changed))
+		assert.Equal(t, []string{"state", "_id"}, indexColsOf(t, s, "pillars_doc_ticket__f_state"), "own index rebuilt")
+		require.NoError(t, s.Close())
+	})
+
 	t.Run("invalid schema", func(t *testing.T) {
 		s := openTest(t)
 		for _, bad := range []storage.Schema{
