@@ -19,7 +19,7 @@ import (
 // key), _version (bigint), _data (bytea) and one NOT NULL column per indexed
 // field (text COLLATE "C" for strings, so that ordering is bytewise like
 // storage.Value.Compare; bigint for integers and for times as Unix
-// microseconds). Every field gets an index on (field, id), and every
+// microseconds). Every field but a CompositeOnly one gets an index on (field, id), and every
 // declared storage.Index a composite index on (its fields..., id), so each
 // ordering the contract allows runs on an index and pages end on a unique
 // key.
@@ -28,7 +28,8 @@ import (
 // registers a kind already stored with other fields gets ErrConflict: the
 // contract gives no way to fill a new field for existing documents, so such
 // a change needs a migration of its own. Indexes added to a schema are
-// created when it is registered; indexes dropped from it are left in place.
+// created when it is registered; indexes dropped from it are left in place,
+// but the own index of a field now declared CompositeOnly is dropped.
 func (s *Store) Register(ctx context.Context, sc storage.Schema) error {
 	if ctx == nil {
 		return errNilContext
@@ -53,12 +54,13 @@ func (s *Store) Register(ctx context.Context, sc storage.Schema) error {
 	indexes := kindIndexes(sc)
 
 	// Fast path: the table, its registry row and every index exist already.
-	ok, err := s.registered(ctx, sc.Kind, wantFields, indexes)
+	unwanted := unwantedIndexes(sc)
+	ok, err := s.registered(ctx, sc.Kind, wantFields, indexes, unwanted)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		if err := s.createKind(ctx, ki, wantFields, indexes); err != nil {
+		if err := s.createKind(ctx, ki, wantFields, indexes, unwanted); err != nil {
 			return err
 		}
 	}
@@ -109,7 +111,9 @@ func kindIndexes(sc storage.Schema) []kindIndex {
 		}
 	}
 	for _, f := range sc.Fields {
-		add("field", []string{f.Name})
+		if !f.CompositeOnly {
+			add("field", []string{f.Name})
+		}
 	}
 	for _, ix := range sc.Indexes {
 		add("index", ix.Fields)
@@ -117,20 +121,34 @@ func kindIndexes(sc storage.Schema) []kindIndex {
 	return out
 }
 
-// registered reports whether the kind is stored with exactly these fields
-// and has every index, and returns ErrConflict when it is stored with other
-// fields.
-func (s *Store) registered(ctx context.Context, kind string, fields []byte, indexes []kindIndex) (bool, error) {
+// unwantedIndexes names the own indexes of the CompositeOnly fields: an
+// earlier schema may have declared them, and Register drops them so that
+// writes stop maintaining them.
+func unwantedIndexes(sc storage.Schema) []string {
+	var out []string
+	for _, f := range sc.Fields {
+		if f.CompositeOnly {
+			out = append(out, indexName(sc.Kind, "field", []string{f.Name}))
+		}
+	}
+	return out
+}
+
+// registered reports whether the kind is stored with exactly these fields,
+// has every index and none of the unwanted ones, and returns ErrConflict
+// when it is stored with other fields.
+func (s *Store) registered(ctx context.Context, kind string, fields []byte, indexes []kindIndex, unwanted []string) (bool, error) {
 	names := make([]string, len(indexes))
 	for i, ix := range indexes {
 		names[i] = ix.name
 	}
 	var stored []byte
-	var have int
+	var have, stale int
 	err := s.pool.QueryRow(ctx,
 		"SELECT (SELECT fields::text FROM "+s.kindsTable+" WHERE kind = $1), "+
-			"(SELECT count(*) FROM pg_indexes WHERE schemaname = $2 AND tablename = $1 AND indexname = ANY ($3))",
-		kind, s.schema, names).Scan(&stored, &have)
+			"(SELECT count(*) FROM pg_indexes WHERE schemaname = $2 AND tablename = $1 AND indexname = ANY ($3)), "+
+			"(SELECT count(*) FROM pg_indexes WHERE schemaname = $2 AND tablename = $1 AND indexname = ANY ($4))",
+		kind, s.schema, names, unwanted).Scan(&stored, &have, &stale)
 	if err != nil {
 		return false, interpretError(err, "register "+kind)
 	}
@@ -140,7 +158,7 @@ func (s *Store) registered(ctx context.Context, kind string, fields []byte, inde
 	if err := sameFields(kind, stored, fields); err != nil {
 		return false, err
 	}
-	return have == len(indexes), nil
+	return have == len(indexes) && stale == 0, nil
 }
 
 // sameFields compares a stored field list with a declared one.
@@ -162,7 +180,7 @@ func sameFields(kind string, stored, want []byte) error {
 // createKind creates the kind's table, registry row and missing indexes in
 // one transaction, under an advisory lock (see lockedTx) so that stores
 // registering the same kind at once do not race on DDL.
-func (s *Store) createKind(ctx context.Context, ki *kindInfo, fields []byte, indexes []kindIndex) error {
+func (s *Store) createKind(ctx context.Context, ki *kindInfo, fields []byte, indexes []kindIndex, unwanted []string) error {
 	kind := ki.schema.Kind
 	return s.lockedTx(ctx, "register", func(tx pgx.Tx) error {
 		var stored []byte
@@ -188,6 +206,11 @@ func (s *Store) createKind(ctx context.Context, ki *kindInfo, fields []byte, ind
 		default:
 			if err := sameFields(kind, stored, fields); err != nil {
 				return err
+			}
+		}
+		for _, name := range unwanted {
+			if _, err := tx.Exec(ctx, "DROP INDEX IF EXISTS "+s.ns+"."+quoteIdent(name)); err != nil {
+				return interpretError(err, "register "+kind+": drop index")
 			}
 		}
 		for _, ix := range indexes {

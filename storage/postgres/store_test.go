@@ -162,6 +162,22 @@ func TestRegisterAcrossStores(t *testing.T) {
 	other.Fields[2].Type = storage.TypeString
 	require.ErrorIs(t, c.Register(ctx, other), itsm.ErrConflict)
 
+	// An instance declaring grp and state CompositeOnly drops their own
+	// indexes (writes stop maintaining them); one declaring them plain again
+	// creates them again.
+	compact := ticketSchema("ticket")
+	compact.Fields[0].CompositeOnly, compact.Fields[1].CompositeOnly = true, true
+	d, err := New(ctx, p, WithSchema(ns))
+	require.NoError(t, err)
+	require.NoError(t, d.Register(ctx, compact))
+	require.NoError(t, p.QueryRow(ctx, "SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND tablename = 'ticket'", ns).Scan(&n))
+	require.Equal(t, 1+4+3-2, n, "the own indexes of grp and state are gone")
+	e, err := New(ctx, p, WithSchema(ns))
+	require.NoError(t, err)
+	require.NoError(t, e.Register(ctx, more))
+	require.NoError(t, p.QueryRow(ctx, "SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND tablename = 'ticket'", ns).Scan(&n))
+	require.Equal(t, 1+4+3, n, "and back")
+
 	// Long names stay within PostgreSQL's 63-byte identifiers without
 	// colliding.
 	long1 := strings.Repeat("k", 62) + "1"
