@@ -74,6 +74,9 @@ func (ki *kindInfo) plan(p storage.Plan) (ws []walk, mode int) {
 	}
 	best, bestM, bestScore := -1, 0, -1
 	for zi, z := range ki.sets {
+		if z.key == "" {
+			continue // a CompositeOnly field's missing set
+		}
 		m, fan := 0, 1
 		for m < len(z.fields) {
 			vs := fixed(p, z.fields[m])
@@ -103,8 +106,9 @@ func (ki *kindInfo) plan(p storage.Plan) (ws []walk, mode int) {
 	}
 	if mode != served {
 		mode = gathered
-		if bestM == 0 {
-			// Nothing fixed narrows the read: walk the first sort field.
+		if bestM == 0 && len(p.SortFields) > 0 && ki.sets[1+p.SortFields[0]].key != "" {
+			// Nothing fixed narrows the read: walk the first sort field
+			// (unless it is CompositeOnly: then read the best set's range).
 			mode, best = grouped, 1+p.SortFields[0]
 		}
 	}

@@ -36,7 +36,8 @@ type kindInfo struct {
 }
 
 // zset is one index: ordered by fields (positions in schema.Fields), then id.
-// twin says it has a descending twin (key + ":d") next to key + ":a".
+// twin says it has a descending twin (key + ":d") next to key + ":a". An
+// empty key stands for the missing set of a CompositeOnly field.
 type zset struct {
 	key    string
 	fields []int
@@ -114,13 +115,18 @@ func (s *Store) Register(ctx context.Context, sc storage.Schema) error {
 	return nil
 }
 
-// newKindInfo lists the sorted sets of a kind: ids, each field (with a
-// descending twin) and each composite index (with a twin).
+// newKindInfo lists the sorted sets of a kind: ids, each field but the
+// CompositeOnly ones (with a descending twin) and each composite index (with
+// a twin).
 func newKindInfo(prefix string, sc storage.Schema) *kindInfo {
 	ki := &kindInfo{schema: sc}
 	base := prefix + "ix:" + sc.Kind + ":"
 	ki.sets = append(ki.sets, zset{key: base + "id"})
 	for i, f := range sc.Fields {
+		if f.CompositeOnly { // no set of its own; the entry keeps sets[1+i] the field's
+			ki.sets = append(ki.sets, zset{fields: []int{i}})
+			continue
+		}
 		ki.sets = append(ki.sets, zset{key: base + "f:" + f.Name, fields: []int{i}, twin: true})
 	}
 	for _, ix := range sc.Indexes {
@@ -155,6 +161,9 @@ func (ki *kindInfo) members(d storage.Document) [][2]string {
 	out := make([][2]string, 0, 2*len(ki.sets))
 	vals := make([]storage.Value, 0, 8)
 	for _, z := range ki.sets {
+		if z.key == "" {
+			continue
+		}
 		vals = vals[:0]
 		for _, fi := range z.fields {
 			vals = append(vals, d.Fields[fi])
