@@ -2,9 +2,14 @@ package storage
 
 import (
 	"context"
+	"encoding"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pillars-itsm/pillars/itsm"
 )
@@ -64,6 +69,7 @@ type Collection[T any, P interface {
 }] struct {
 	schema Schema
 	fields []FieldSpec[T]
+	codec  *codec // nil when T's JSON needs encoding/json's general rules
 }
 
 // NewCollection declares the kind stored as records of type T, with its
@@ -79,7 +85,7 @@ func NewCollection[T any, P interface {
 		TimeField("created_at", func(t *T) time.Time { return meta(t).CreatedAt }),
 		TimeField("updated_at", func(t *T) time.Time { return meta(t).UpdatedAt }),
 	}
-	c := &Collection[T, P]{schema: Schema{Kind: kind}}
+	c := &Collection[T, P]{schema: Schema{Kind: kind}, codec: newCodec(reflect.TypeFor[T]())}
 	for _, f := range append(shared, fields...) {
 		c.fields = append(c.fields, f)
 		c.schema.Fields = append(c.schema.Fields, f.field)
@@ -142,6 +148,12 @@ func (c *Collection[T, P]) document(rec P, data []byte) Document {
 // win over what its data says.
 func (c *Collection[T, P]) Decode(d Document) (P, error) {
 	rec := P(new(T))
+	if c.codec != nil && c.codec.decode(d.Data, reflect.ValueOf(rec).Elem()) {
+		rec.Meta().ID = d.ID
+		rec.Meta().Version = d.Version
+		return rec, nil
+	}
+	rec = P(new(T)) // the fast decoder may have filled part of the first
 	if err := json.Unmarshal(d.Data, rec); err != nil {
 		return nil, fmt.Errorf("%s %s: stored data is corrupt: %w: %v", d.Kind, d.ID, itsm.ErrInvalid, err)
 	}
@@ -214,4 +226,240 @@ func (c *Collection[T, P]) Put(ctx context.Context, tx Tx, rec P) error {
 		return err
 	}
 	return nil
+}
+
+// codec is the per-type metadata behind Collection's fast decoder: the
+// record struct's JSON members by name, with how to set each. It handles
+// the JSON encoding/json writes for a record (an object of known members,
+// plain strings, integers, booleans, times) by itself and hands every other
+// member value to encoding/json; on anything it is not sure of (an unknown
+// or differently cased key, a malformed value) it declines and Decode runs
+// encoding/json on the whole document, so a document decodes exactly as
+// json.Unmarshal decodes it, errors included. Types whose JSON names
+// encoding/json resolves by rules it does not follow (conflicting names,
+// the string option, custom unmarshalers on the record) get no codec.
+type codec struct {
+	fields []codecField // in declaration order, which is encoding/json's member order
+	byName map[string]int
+}
+
+type codecKind uint8
+
+const (
+	codecOther  codecKind = iota // decoded by encoding/json
+	codecString                  // a string kind, set from a plain JSON string
+	codecInt                     // a signed integer kind
+	codecBool                    // a bool kind
+	codecTime                    // time.Time, through its UnmarshalJSON
+)
+
+type codecField struct {
+	name  string
+	index []int // reflect field index path, through embedded structs
+	kind  codecKind
+}
+
+var (
+	jsonUnmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+	timeType            = reflect.TypeFor[time.Time]()
+	jsonNumberType      = reflect.TypeFor[json.Number]()
+)
+
+// unmarshals reports whether encoding/json decodes t through a method.
+func unmarshals(t reflect.Type) bool {
+	p := reflect.PointerTo(t)
+	return t.Implements(jsonUnmarshalerType) || p.Implements(jsonUnmarshalerType) ||
+		t.Implements(textUnmarshalerType) || p.Implements(textUnmarshalerType)
+}
+
+// newCodec builds t's codec, or returns nil when t needs encoding/json's
+// general rules.
+func newCodec(t reflect.Type) *codec {
+	if t.Kind() != reflect.Struct || unmarshals(t) {
+		return nil
+	}
+	c := &codec{byName: map[string]int{}}
+	if !c.add(t, nil) {
+		return nil
+	}
+	return c
+}
+
+// add collects t's members as encoding/json names them, reporting false
+// when a rule outside the codec's would apply.
+func (c *codec) add(t reflect.Type, index []int) bool {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, tagged := f.Tag.Lookup("json")
+		if tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		at := append(index[:len(index):len(index)], i)
+		if f.Anonymous {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if !f.IsExported() && ft.Kind() != reflect.Struct {
+				continue // encoding/json ignores it too
+			}
+			// Promoted members of an exported embedded struct only: an
+			// unexported one's fields cannot be set through reflect.
+			if f.Type.Kind() != reflect.Struct || !f.IsExported() || name != "" || unmarshals(f.Type) {
+				return false
+			}
+			if !c.add(f.Type, at) {
+				return false
+			}
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		for opt := range strings.SplitSeq(opts, ",") {
+			if opt == "string" {
+				return false
+			}
+		}
+		if !tagged || name == "" {
+			name = f.Name
+		}
+		if !plainName(name) {
+			return false
+		}
+		if _, dup := c.byName[name]; dup {
+			return false // encoding/json's dominance rules decide
+		}
+		kind := codecOther
+		switch ft := f.Type; {
+		case ft == timeType:
+			kind = codecTime
+		case unmarshals(ft) || ft == jsonNumberType:
+		case ft.Kind() == reflect.String:
+			kind = codecString
+		case ft.Kind() >= reflect.Int && ft.Kind() <= reflect.Int64:
+			kind = codecInt
+		case ft.Kind() == reflect.Bool:
+			kind = codecBool
+		}
+		c.byName[name] = len(c.fields)
+		c.fields = append(c.fields, codecField{name: name, index: at, kind: kind})
+	}
+	return true
+}
+
+// plainName reports whether a JSON member name needs no escaping and is
+// one encoding/json accepts as a tag name as it is.
+func plainName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// decode fills v (a zero struct of the codec's type) from data and reports
+// whether it could; when it could not, v may be partly filled.
+func (c *codec) decode(data []byte, v reflect.Value) bool {
+	var buf [64]jsonMember
+	members, err := topLevelMembers(data, buf[:0])
+	if err != nil {
+		return false
+	}
+	next := 0
+	for _, m := range members {
+		key := m.key[1 : len(m.key)-1]
+		fi := next
+		if fi >= len(c.fields) || c.fields[fi].name != string(key) {
+			var ok bool
+			if fi, ok = c.byName[string(key)]; !ok {
+				return false // unknown or differently cased: encoding/json's rules
+			}
+		}
+		next = fi + 1
+		f := &c.fields[fi]
+		if !decodeMember(f.kind, v.FieldByIndex(f.index), m.value) {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeMember sets fv from the raw JSON value as encoding/json would.
+func decodeMember(kind codecKind, fv reflect.Value, raw []byte) bool {
+	if string(raw) == "null" && kind != codecOther && kind != codecTime {
+		return true // encoding/json leaves a scalar untouched on null
+	}
+	switch kind {
+	case codecString:
+		if s, ok := plainString(raw); ok {
+			fv.SetString(s)
+			return true
+		}
+	case codecInt:
+		if n, ok := plainInt(raw); ok && !fv.OverflowInt(n) {
+			fv.SetInt(n)
+			return true
+		}
+	case codecBool:
+		switch string(raw) {
+		case "true":
+			fv.SetBool(true)
+			return true
+		case "false":
+			fv.SetBool(false)
+			return true
+		}
+	case codecTime:
+		return fv.Addr().Interface().(*time.Time).UnmarshalJSON(raw) == nil
+	}
+	return json.Unmarshal(raw, fv.Addr().Interface()) == nil
+}
+
+// plainString returns the content of a JSON string without escapes or
+// control characters, in valid UTF-8: what encoding/json decodes to the
+// same bytes.
+func plainString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	in := raw[1 : len(raw)-1]
+	ascii := true
+	for _, c := range in {
+		if c == '"' || c == '\\' || c < 0x20 {
+			return "", false
+		}
+		if c >= utf8.RuneSelf {
+			ascii = false
+		}
+	}
+	if !ascii && !utf8.Valid(in) {
+		return "", false
+	}
+	return string(in), true
+}
+
+// plainInt parses a JSON integer literal (no fraction or exponent).
+func plainInt(raw []byte) (int64, bool) {
+	digits := raw
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 1 && digits[0] == '0' {
+		return 0, false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	return n, err == nil
 }

@@ -3,7 +3,10 @@ package storage
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -71,5 +74,157 @@ func FuzzTopLevelMembers(f *testing.F) {
 			require.NoError(t, json.Unmarshal(got[k], &b), "member %q value %q", k, got[k])
 			assert.Equal(t, a, b, "member %q", k)
 		}
+	})
+}
+
+// Types for the codec tests: every kind the codec sets itself, and kinds
+// it hands to encoding/json.
+type (
+	CodecInner struct {
+		ID string `json:"id"`
+		N  int8   `json:"n"`
+	}
+	codecText  string
+	codecProbe struct {
+		CodecInner
+		S     string    `json:"s"`
+		Opt   string    `json:"opt,omitempty"`
+		I     int       `json:"i"`
+		I16   int16     `json:"i16"`
+		B     bool      `json:"b"`
+		T     time.Time `json:"t"`
+		TZ    time.Time `json:"tz,omitzero"`
+		List  []string  `json:"list,omitempty"`
+		Notes []struct {
+			A string `json:"a"`
+		} `json:"notes"`
+		M        map[string]int `json:"m"`
+		P        *string        `json:"p"`
+		Num      json.Number    `json:"num"`
+		Text     codecText      `json:"text"`
+		Any      any            `json:"any"`
+		Untagged string
+		F        float64 `json:"f"`
+		U        uint8   `json:"u"`
+		Skipped  string  `json:"-"`
+		hidden   string
+	}
+)
+
+func (t *codecText) UnmarshalText(b []byte) error { *t = codecText("text:" + string(b)); return nil }
+
+var codecProbeCodec = newCodec(reflect.TypeFor[codecProbe]())
+
+// decodeBoth decodes data with the codec and with encoding/json.
+func decodeBoth(t *testing.T, data []byte) (got, want codecProbe, ok bool, wantErr error) {
+	t.Helper()
+	require.NotNil(t, codecProbeCodec)
+	wantErr = json.Unmarshal(data, &want)
+	ok = codecProbeCodec.decode(data, reflect.ValueOf(&got).Elem())
+	return got, want, ok, wantErr
+}
+
+func TestCodecDecodesAsEncodingJSON(t *testing.T) {
+	p := "pointed"
+	full := codecProbe{CodecInner: CodecInner{ID: "x-1", N: -7}, S: "Grüße <&> \u2028", Opt: "o", I: -42, I16: 300, B: true,
+		T: time.Date(2026, 11, 2, 9, 0, 0, 123456789, time.UTC), TZ: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("x", 3600)),
+		List: []string{"a", "b"}, M: map[string]int{"k": 1}, P: &p, Num: "12.5", Text: "t", Any: []any{1.0, "x"},
+		Untagged: "u", F: 1.5, U: 200, Skipped: "never", hidden: "never"}
+	full.Notes = append(full.Notes, struct {
+		A string `json:"a"`
+	}{"note"})
+	encoded, err := json.Marshal(full)
+	require.NoError(t, err)
+	zero, err := json.Marshal(codecProbe{})
+	require.NoError(t, err)
+	tests := []struct {
+		name string
+		data string
+		fast bool // the codec decodes it (otherwise Decode falls back to encoding/json)
+	}{
+		{"everything encoding/json writes", string(encoded), true},
+		{"the zero value", string(zero), true},
+		{"members missing and reordered", `{"s":"a","id":"b","i":1}`, true},
+		{"whitespace", " {\n \"s\" : \"a\" ,\t\"i\": 2 } ", true},
+		{"null scalars keep their value", `{"s":null,"i":null,"b":null,"t":null,"p":null}`, true},
+		{"escaped string and invalid UTF-8", "{\"s\":\"a\\n\\u00e9\\ud83d\\ude00\",\"id\":\"\xff\xfe\"}", true},
+		{"duplicate members: the last wins, maps merge", `{"s":"a","s":"b","m":{"x":1},"m":{"y":2}}`, true},
+		{"negative zero and extremes", `{"i":-0,"i16":-32768,"n":127}`, true},
+		{"unknown member", `{"s":"a","other":1}`, false},
+		{"member of another case", `{"S":"a"}`, false},
+		{"escaped member name", `{"\u0073":"a"}`, false},
+		{"skipped and unexported members", `{"Skipped":"x","hidden":"y"}`, false},
+		{"int overflow", `{"n":128}`, false},
+		{"leading zero", `{"i":01}`, false},
+		{"fraction into int", `{"i":1.0}`, false},
+		{"number into string", `{"s":1}`, false},
+		{"string into bool", `{"b":"true"}`, false},
+		{"bad time", `{"t":"yesterday"}`, false},
+		{"malformed nested value", `{"list":["a",}`, false},
+		{"trailing data", `{"s":"a"}x`, false},
+		{"not an object", `null`, false},
+		{"control character in a string", "{\"s\":\"a\tb\"}", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, want, ok, wantErr := decodeBoth(t, []byte(tt.data))
+			require.Equal(t, tt.fast, ok, "codec accepted %q: %v (encoding/json: %v)", tt.data, ok, wantErr)
+			if ok {
+				require.NoError(t, wantErr)
+				assert.Equal(t, want, got)
+			}
+		})
+	}
+}
+
+func TestNewCodecRefusesWhatItCannotFollow(t *testing.T) {
+	type (
+		quoted struct {
+			N int `json:"n,string"`
+		}
+		conflict struct {
+			CodecInner
+			Other string `json:"id"`
+		}
+		custom    struct{ codecText }
+		unexpEmb  struct{ codecInner2 }
+		pointerEm struct{ *CodecInner }
+		oddName   struct {
+			A string `json:"a-b"`
+		}
+	)
+	for name, typ := range map[string]reflect.Type{
+		"string option":               reflect.TypeFor[quoted](),
+		"conflicting names":           reflect.TypeFor[conflict](),
+		"promoted UnmarshalText":      reflect.TypeFor[custom](),
+		"unexported embedded struct":  reflect.TypeFor[unexpEmb](),
+		"embedded pointer":            reflect.TypeFor[pointerEm](),
+		"name needing encoding rules": reflect.TypeFor[oddName](),
+		"not a struct":                reflect.TypeFor[map[string]string](),
+	} {
+		assert.Nil(t, newCodec(typ), name)
+	}
+	assert.NotNil(t, newCodec(reflect.TypeFor[codecProbe]()))
+}
+
+type codecInner2 struct {
+	X string `json:"x"`
+}
+
+// FuzzCodecDecode holds the codec to encoding/json on arbitrary input:
+// whatever it accepts decodes to what json.Unmarshal gives, without error.
+func FuzzCodecDecode(f *testing.F) {
+	full, _ := json.Marshal(codecProbe{S: "s", I: 3, B: true, T: time.Unix(1700000000, 5).UTC(), List: []string{"q"}, M: map[string]int{"a": 1}})
+	for _, s := range []string{string(full), `{}`, `{"i":-12,"n":-128,"s":"\u00e9","t":"2026-01-02T03:04:05+01:00"}`,
+		`{"notes":[{"a":"x"}],"any":{"k":[1,null]},"num":1e3,"text":"t","p":"p","u":255,"f":-0.5}`, `{"s":"a",}`, strings.Repeat(`{"s":`, 3)} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, want, ok, wantErr := decodeBoth(t, data)
+		if !ok {
+			return
+		}
+		require.NoError(t, wantErr, "codec accepted %q", data)
+		require.Equal(t, want, got, "input %q", data)
 	})
 }
