@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"strings"
 
 	"github.com/pillars-itsm/pillars/itsm"
 )
@@ -130,8 +131,12 @@ func skipValue(b []byte, i int) (int, bool) {
 // ordered by field name. Values are compared as raw bytes, which is exact
 // for what encoding/json writes. It also returns the raw value of after's
 // member named find (nil when absent), a sub-slice of after.
+//
+// The changes' strings are substrings of one allocation: a diff costs three
+// allocations (that string, the change slice and, past 64 members, the
+// member lists) however many fields changed.
 func diffJSON(before, after []byte, skip []string, find string) ([]itsm.Change, []byte, error) {
-	var bufA, bufB [32]jsonMember
+	var bufA, bufB [64]jsonMember
 	am, err := topLevelMembers(after, bufA[:0])
 	if err != nil {
 		return nil, nil, err
@@ -149,19 +154,30 @@ func diffJSON(before, after []byte, skip []string, find string) ([]itsm.Change, 
 			break
 		}
 	}
-	var out []itsm.Change
+	// A change is collected as slices of before and after first.
+	type pending struct{ name, from, to []byte }
+	var bufP [64]pending
+	ps := bufP[:0]
+	size := 0
 	add := func(key, from, to []byte) {
-		name := string(bytes.Trim(key, `"`))
+		name := bytes.Trim(key, `"`)
 		for _, s := range skip {
-			if s == name {
+			if s == string(name) {
 				return
 			}
 		}
-		out = append(out, itsm.Change{Field: name, From: string(from), To: string(to)})
+		ps = append(ps, pending{name, from, to})
+		size += len(name) + len(from) + len(to)
 	}
 	// encoding/json writes a struct's members in declaration order, so the
 	// two sides usually line up; fall back to a search when they do not.
-	used := make([]bool, len(bm))
+	var bufU [64]bool
+	used := bufU[:0]
+	if len(bm) > len(bufU) {
+		used = make([]bool, len(bm))
+	} else {
+		used = bufU[:len(bm)]
+	}
 	for ai, a := range am {
 		bi := -1
 		if ai < len(bm) && !used[ai] && bytes.Equal(bm[ai].key, a.key) {
@@ -188,14 +204,29 @@ func diffJSON(before, after []byte, skip []string, find string) ([]itsm.Change, 
 			add(b.key, b.value, nil)
 		}
 	}
-	sortChanges(out)
-	return out, found, nil
-}
-
-func sortChanges(cs []itsm.Change) {
-	for i := 1; i < len(cs); i++ {
-		for j := i; j > 0 && cs[j].Field < cs[j-1].Field; j-- {
-			cs[j], cs[j-1] = cs[j-1], cs[j]
+	if len(ps) == 0 {
+		return nil, found, nil
+	}
+	// Sort by name (stable, as the changes were listed), then copy every
+	// name and value into one string.
+	for i := 1; i < len(ps); i++ {
+		for j := i; j > 0 && bytes.Compare(ps[j].name, ps[j-1].name) < 0; j-- {
+			ps[j], ps[j-1] = ps[j-1], ps[j]
 		}
 	}
+	var sb strings.Builder
+	sb.Grow(size)
+	for _, p := range ps {
+		sb.Write(p.name)
+		sb.Write(p.from)
+		sb.Write(p.to)
+	}
+	all := sb.String()
+	out := make([]itsm.Change, len(ps))
+	at := 0
+	cut := func(n int) string { s := all[at : at+n]; at += n; return s }
+	for i, p := range ps {
+		out[i] = itsm.Change{Field: cut(len(p.name)), From: cut(len(p.from)), To: cut(len(p.to))}
+	}
+	return out, found, nil
 }

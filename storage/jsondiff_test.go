@@ -228,3 +228,103 @@ func FuzzCodecDecode(f *testing.F) {
 		require.Equal(t, want, got, "input %q", data)
 	})
 }
+
+// diffJSONReference is diffJSON as first written, one allocation per
+// string: the reference the one-string version must match.
+func diffJSONReference(before, after []byte, skip []string, find string) ([]itsm.Change, []byte, error) {
+	am, err := topLevelMembers(after, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	var bm []jsonMember
+	if len(before) > 0 {
+		if bm, err = topLevelMembers(before, nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	var found []byte
+	for _, a := range am {
+		if len(a.key) == len(find)+2 && string(a.key[1:len(a.key)-1]) == find {
+			found = a.value
+			break
+		}
+	}
+	var out []itsm.Change
+	add := func(key, from, to []byte) {
+		name := string(bytes.Trim(key, `"`))
+		for _, s := range skip {
+			if s == name {
+				return
+			}
+		}
+		out = append(out, itsm.Change{Field: name, From: string(from), To: string(to)})
+	}
+	used := make([]bool, len(bm))
+	for ai, a := range am {
+		bi := -1
+		if ai < len(bm) && !used[ai] && bytes.Equal(bm[ai].key, a.key) {
+			bi = ai
+		} else {
+			for j := range bm {
+				if !used[j] && bytes.Equal(bm[j].key, a.key) {
+					bi = j
+					break
+				}
+			}
+		}
+		if bi < 0 {
+			add(a.key, nil, a.value)
+			continue
+		}
+		used[bi] = true
+		if !bytes.Equal(bm[bi].value, a.value) {
+			add(a.key, bm[bi].value, a.value)
+		}
+	}
+	for j, b := range bm {
+		if !used[j] {
+			add(b.key, b.value, nil)
+		}
+	}
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].Field < out[j-1].Field; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out, found, nil
+}
+
+// FuzzDiffJSON holds diffJSON to its reference on arbitrary pairs of
+// documents: the same changes in the same order, the same head value, the
+// same refusals.
+func FuzzDiffJSON(f *testing.F) {
+	inc := `{"id":"x","version":3,"head":"h","state":"new","short_description":"VPN","impact":2,"notes":[{"a":"}"}]}`
+	for _, p := range [][2]string{
+		{``, inc},
+		{inc, `{"id":"x","version":4,"head":"k","state":"on_hold","short_description":"VPN","impact":2,"hold_reason":"a"}`},
+		{`{"a":1,"b":2,"a":3}`, `{"b":2,"a":5,"\"q\"":1}`},
+		{`{"z":1}`, `{"y":1,"x":[},"w":"\\"}`},
+		{`[1]`, `{}`},
+	} {
+		f.Add([]byte(p[0]), []byte(p[1]))
+	}
+	// More members than the fast path's stack arrays hold.
+	var wide strings.Builder
+	wide.WriteString("{")
+	for i := range 80 {
+		if i > 0 {
+			wide.WriteString(",")
+		}
+		wide.WriteString(`"f` + strings.Repeat("x", i) + `":` + string(rune('0'+i%10)))
+	}
+	wide.WriteString("}")
+	f.Add([]byte(wide.String()), []byte(inc))
+	f.Add([]byte(inc), []byte(wide.String()))
+	f.Fuzz(func(t *testing.T, before, after []byte) {
+		got, gotHead, gotErr := diffJSON(before, after, metaFields, "head")
+		want, wantHead, wantErr := diffJSONReference(before, after, metaFields, "head")
+		require.Equal(t, wantErr, gotErr)
+		require.Equal(t, want, got)
+		require.Equal(t, wantHead, gotHead)
+	})
+}
