@@ -215,3 +215,51 @@ func Import(ctx context.Context, b Backend, docs []Document, events []itsm.Event
 		return tx.Append(ctx, events...)
 	})
 }
+
+// EventScanner is the optional capability of reading the event log without
+// copying it: a backend that holds its events in memory hands them to fn in
+// place of building a slice of copies. ScanEvents calls fn for up to limit
+// events with Seq > after, in Seq order, with the same guarantee as
+// Backend.ReadEvents (a reader passing the last Seq it saw never misses or
+// repeats an event). The *itsm.Event is valid only during the call: fn must
+// neither keep it nor modify what its slices hold (Changes); it may call
+// the backend. An error from fn stops the scan and is returned as is. A
+// limit below 1 is ErrInvalid.
+type EventScanner interface {
+	ScanEvents(ctx context.Context, after int64, limit int, fn func(*itsm.Event) error) error
+}
+
+// scanBatch is how many events the ScanEvents fallback reads per
+// ReadEvents call.
+const scanBatch = 1000
+
+// ScanEvents hands fn the events after Seq after, up to limit of them, in
+// Seq order (see EventScanner), through the backend's EventScanner when it
+// has one and by ReadEvents in batches otherwise. Consumers that catch up
+// on a long log (KPI engines, projections, audits) use it to skip the copy
+// of every event.
+func ScanEvents(ctx context.Context, b Backend, after int64, limit int, fn func(*itsm.Event) error) error {
+	if limit < 1 {
+		return itsm.Invalidf("scan events: limit %d, want at least 1", limit)
+	}
+	if sc, ok := b.(EventScanner); ok {
+		return sc.ScanEvents(ctx, after, limit, fn)
+	}
+	for limit > 0 {
+		batch, err := b.ReadEvents(ctx, after, min(limit, scanBatch))
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		for i := range batch {
+			if err := fn(&batch[i]); err != nil {
+				return err
+			}
+		}
+		after = batch[len(batch)-1].Seq
+		limit -= len(batch)
+	}
+	return nil
+}

@@ -267,6 +267,45 @@ func (s *Store) ReadEvents(_ context.Context, after int64, limit int) ([]itsm.Ev
 	return out, nil
 }
 
+var _ storage.EventScanner = (*Store)(nil)
+
+// ScanEvents hands fn the events after Seq after, up to limit, in Seq order,
+// without copying them; see storage.EventScanner. It holds the read lock
+// only while it finds the next chunk of the log, never while fn runs, so fn
+// may use the store and writers are not held up by a long scan: committed
+// events are never changed, and a chunk's events below the length read
+// under the lock stay where they are while later ones are appended.
+func (s *Store) ScanEvents(ctx context.Context, after int64, limit int, fn func(*itsm.Event) error) error {
+	if limit < 1 {
+		return itsm.Invalidf("memory: scan events: limit %d, want at least 1", limit)
+	}
+	i := int(max(after, 0))
+	var cur itsm.Event
+	for limit > 0 {
+		if err := ctxErr(ctx); err != nil {
+			return err
+		}
+		s.mu.RLock()
+		if i >= s.events.len() {
+			s.mu.RUnlock()
+			return nil
+		}
+		chunk := s.events.chunks[i/eventChunk] // its length now is what is committed
+		s.mu.RUnlock()
+		from := i % eventChunk
+		part := chunk[from:min(len(chunk), from+limit)]
+		for j := range part {
+			cur = part[j] // fn gets a copy: the log's own events stay untouched
+			if err := fn(&cur); err != nil {
+				return err
+			}
+		}
+		i += len(part)
+		limit -= len(part)
+	}
+	return nil
+}
+
 // History returns the events of one record in RecordVersion order; see
 // storage.Backend. A record without events has an empty history.
 func (s *Store) History(_ context.Context, kind, id string) ([]itsm.Event, error) {

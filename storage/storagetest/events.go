@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -189,6 +190,71 @@ func (h *harness) testEvents(t *testing.T) {
 		batch, err := e.b.ReadEvents(e.ctx, last+1_000_000, 10)
 		require.NoError(t, err)
 		require.Empty(t, batch, "nothing after the end")
+	})
+
+	t.Run("Scan", func(t *testing.T) {
+		e := h.setup(t)
+		kind := name("scan")
+		for i := range h.scale(150, 120) { // over a thousand events: past a memory chunk
+			e.appendEvents(chain(kind, fmt.Sprintf("s%03d", i), 9)...)
+		}
+		var log []itsm.Event
+		for after := int64(0); ; {
+			batch, err := e.b.ReadEvents(e.ctx, after, 1000)
+			require.NoError(t, err)
+			if len(batch) == 0 {
+				break
+			}
+			log = append(log, batch...)
+			after = batch[len(batch)-1].Seq
+		}
+		mine := slices.IndexFunc(log, func(x itsm.Event) bool { return x.Kind == kind })
+		require.GreaterOrEqual(t, mine, 0)
+		ways := map[string]storage.Backend{"ScanEvents": e.b}
+		if _, ok := e.b.(storage.EventScanner); ok {
+			ways["fallback"] = plainBackend{e.b}
+		}
+		for how, b := range ways {
+			for _, after := range []int64{0, log[mine].Seq - 1, log[min(mine+500, len(log)-1)].Seq, log[len(log)-1].Seq} {
+				for _, limit := range []int{1, 999, 1000, 1001, 1 << 30} {
+					var got []itsm.Event
+					err := storage.ScanEvents(e.ctx, b, after, limit, func(ev *itsm.Event) error {
+						c := *ev
+						c.Changes = slices.Clone(ev.Changes)
+						got = append(got, c)
+						return nil
+					})
+					require.NoError(t, err)
+					start := slices.IndexFunc(log, func(x itsm.Event) bool { return x.Seq > after })
+					if start < 0 {
+						start = len(log)
+					}
+					want := log[start:min(len(log), start+limit)]
+					require.Len(t, got, len(want), "%s after %d limit %d", how, after, limit)
+					requireSameEvents(t, want, got, fmt.Sprintf("%s after %d limit %d", how, after, limit))
+				}
+			}
+
+			stop := errors.New("enough")
+			calls := 0
+			err := storage.ScanEvents(e.ctx, b, 0, 1<<30, func(ev *itsm.Event) error {
+				calls++
+				if calls == 1001 {
+					return stop
+				}
+				_, err := e.b.ReadEvents(e.ctx, ev.Seq, 1) // fn may use the backend
+				return err
+			})
+			require.ErrorIs(t, err, stop, how)
+			require.Equal(t, 1001, calls, "%s: an error from fn ends the scan", how)
+
+			for _, limit := range []int{0, -1} {
+				err := noPanic(t, "ScanEvents", func() error {
+					return storage.ScanEvents(e.ctx, b, 0, limit, func(*itsm.Event) error { return nil })
+				})
+				require.ErrorIs(t, err, itsm.ErrInvalid, "%s limit %d", how, limit)
+			}
+		}
 	})
 
 	t.Run("Resumable", func(t *testing.T) {
