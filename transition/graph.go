@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -821,24 +822,12 @@ func (g *Graph) compact() {
 	g.scratch = sync.Pool{}
 }
 
-const eventPage = 5000
-
+// readEvents hands fn every event after Seq after, through
+// storage.ScanEvents: in place on a store that can (the memory store),
+// so replaying a long log pays no copy per event. fn gets the event by
+// value and may keep its strings, not its Changes.
 func readEvents(ctx context.Context, b storage.Backend, after int64, fn func(itsm.Event) error) error {
-	for {
-		evs, err := b.ReadEvents(ctx, after, eventPage)
-		if err != nil {
-			return err
-		}
-		for _, e := range evs {
-			if err := fn(e); err != nil {
-				return err
-			}
-			after = e.Seq
-		}
-		if len(evs) < eventPage {
-			return nil
-		}
-	}
+	return storage.ScanEvents(ctx, b, after, math.MaxInt, func(e *itsm.Event) error { return fn(*e) })
 }
 
 // changedString returns the new value of a string field named in the

@@ -293,7 +293,10 @@ func (s *Store) ScanEvents(ctx context.Context, after int64, limit int, fn func(
 		chunk := s.events.chunks[i/eventChunk] // its length now is what is committed
 		s.mu.RUnlock()
 		from := i % eventChunk
-		part := chunk[from:min(len(chunk), from+limit)]
+		part := chunk[from:]
+		if limit < len(part) {
+			part = part[:limit]
+		}
 		for j := range part {
 			cur = part[j] // fn gets a copy: the log's own events stay untouched
 			if err := fn(&cur); err != nil {
