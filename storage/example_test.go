@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/pillars-itsm/pillars/itsm"
@@ -134,4 +135,28 @@ func ExampleRetry() {
 	fmt.Println(err, attempts, stock(a), stock(b))
 	// Output:
 	// <nil> 2 7 4
+}
+
+// A CompositeOnly field has no index of its own: the composite index naming
+// it serves it, writes maintain one index fewer, and a query no index can
+// serve is refused instead of scanning every document.
+func ExampleField_compositeOnly() {
+	schema := storage.Schema{
+		Kind: "ticket",
+		Fields: []storage.Field{
+			{Name: "grp", Type: storage.TypeString, CompositeOnly: true},
+			{Name: "prio", Type: storage.TypeInt, CompositeOnly: true},
+		},
+		Indexes: []storage.Index{{Name: "queue", Fields: []string{"grp", "prio"}}},
+	}
+	queue := storage.Query{Kind: "ticket", Filters: []storage.Filter{storage.Eq("grp", storage.String("network"))},
+		Sort: []storage.Sort{{Field: "prio"}}}
+	_, err := schema.CheckQuery(queue)
+	fmt.Println("queue:", err)
+	byPrio := storage.Query{Kind: "ticket", Filters: []storage.Filter{storage.Eq("prio", storage.Int(1))}}
+	_, err = schema.CheckQuery(byPrio)
+	fmt.Println("priority alone refused:", errors.Is(err, itsm.ErrInvalid))
+	// Output:
+	// queue: <nil>
+	// priority alone refused: true
 }
