@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -127,12 +128,31 @@ func (c *Collection[T, P]) Encode(rec P) (Document, error) {
 }
 
 func (c *Collection[T, P]) marshal(rec P) ([]byte, error) {
+	if c.codec != nil && c.codec.encodable {
+		buf := encodeBuffers.Get().(*[]byte)
+		b, ok := c.codec.encode((*buf)[:0], reflect.ValueOf(rec).Elem())
+		var data []byte
+		if ok {
+			data = append(make([]byte, 0, len(b)), b...)
+		}
+		if b != nil && cap(b) <= 64<<10 {
+			*buf = b[:0]
+		}
+		encodeBuffers.Put(buf)
+		if ok {
+			return data, nil
+		}
+	}
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return nil, itsm.Invalidf("%s %s: cannot encode: %v", c.schema.Kind, rec.Meta().ID, err)
 	}
 	return data, nil
 }
+
+// encodeBuffers hold the scratch buffers the fast encoder writes into; the
+// encoded record is copied out at its exact size, as json.Marshal does.
+var encodeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // document builds rec's document around its already encoded data.
 func (c *Collection[T, P]) document(rec P, data []byte) Document {
@@ -228,19 +248,25 @@ func (c *Collection[T, P]) Put(ctx context.Context, tx Tx, rec P) error {
 	return nil
 }
 
-// codec is the per-type metadata behind Collection's fast decoder: the
-// record struct's JSON members by name, with how to set each. It handles
-// the JSON encoding/json writes for a record (an object of known members,
-// plain strings, integers, booleans, times) by itself and hands every other
-// member value to encoding/json; on anything it is not sure of (an unknown
-// or differently cased key, a malformed value) it declines and Decode runs
-// encoding/json on the whole document, so a document decodes exactly as
-// json.Unmarshal decodes it, errors included. Types whose JSON names
-// encoding/json resolves by rules it does not follow (conflicting names,
-// the string option, custom unmarshalers on the record) get no codec.
+// codec is the per-type metadata behind Collection's fast decoder and
+// encoder: the record struct's JSON members in encoding/json's order, with
+// how to read and set each. It handles strings, integers, booleans and
+// times by itself and hands every other member value to encoding/json.
+//
+// Decoding, on anything it is not sure of (an unknown or differently cased
+// key, a malformed value) it declines and Decode runs encoding/json on the
+// whole document, so a document decodes exactly as json.Unmarshal decodes
+// it, errors included. Encoding writes the bytes json.Marshal writes (its
+// string escaping, omitempty and omitzero rules, time format) and declines
+// on any member encoding/json refuses, so that Encode returns json.Marshal's
+// error. Types whose JSON names encoding/json resolves by rules it does not
+// follow (conflicting names, the string option, custom unmarshalers on the
+// record) get no codec; a record with its own marshaler, or a member with
+// omitzero and its own IsZero, is not encoded by it.
 type codec struct {
-	fields []codecField // in declaration order, which is encoding/json's member order
-	byName map[string]int
+	fields    []codecField // in declaration order, which is encoding/json's member order
+	byName    map[string]int
+	encodable bool
 }
 
 type codecKind uint8
@@ -254,9 +280,12 @@ const (
 )
 
 type codecField struct {
-	name  string
-	index []int // reflect field index path, through embedded structs
-	kind  codecKind
+	name      string
+	key       string // the encoded name and colon: "name":
+	index     []int  // reflect field index path, through embedded structs
+	kind      codecKind
+	omitEmpty bool
+	omitZero  bool
 }
 
 var (
@@ -264,7 +293,17 @@ var (
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 	timeType            = reflect.TypeFor[time.Time]()
 	jsonNumberType      = reflect.TypeFor[json.Number]()
+	jsonMarshalerType   = reflect.TypeFor[json.Marshaler]()
+	textMarshalerType   = reflect.TypeFor[encoding.TextMarshaler]()
+	isZeroerType        = reflect.TypeFor[interface{ IsZero() bool }]()
 )
+
+// marshals reports whether encoding/json encodes t through a method.
+func marshals(t reflect.Type) bool {
+	p := reflect.PointerTo(t)
+	return t.Implements(jsonMarshalerType) || p.Implements(jsonMarshalerType) ||
+		t.Implements(textMarshalerType) || p.Implements(textMarshalerType)
+}
 
 // unmarshals reports whether encoding/json decodes t through a method.
 func unmarshals(t reflect.Type) bool {
@@ -279,7 +318,7 @@ func newCodec(t reflect.Type) *codec {
 	if t.Kind() != reflect.Struct || unmarshals(t) {
 		return nil
 	}
-	c := &codec{byName: map[string]int{}}
+	c := &codec{byName: map[string]int{}, encodable: !marshals(t)}
 	if !c.add(t, nil) {
 		return nil
 	}
@@ -318,9 +357,15 @@ func (c *codec) add(t reflect.Type, index []int) bool {
 		if !f.IsExported() {
 			continue
 		}
+		var omitEmpty, omitZero bool
 		for opt := range strings.SplitSeq(opts, ",") {
-			if opt == "string" {
+			switch opt {
+			case "string":
 				return false
+			case "omitempty":
+				omitEmpty = true
+			case "omitzero":
+				omitZero = true
 			}
 		}
 		if !tagged || name == "" {
@@ -336,7 +381,7 @@ func (c *codec) add(t reflect.Type, index []int) bool {
 		switch ft := f.Type; {
 		case ft == timeType:
 			kind = codecTime
-		case unmarshals(ft) || ft == jsonNumberType:
+		case unmarshals(ft) || marshals(ft) || ft == jsonNumberType:
 		case ft.Kind() == reflect.String:
 			kind = codecString
 		case ft.Kind() >= reflect.Int && ft.Kind() <= reflect.Int64:
@@ -344,8 +389,12 @@ func (c *codec) add(t reflect.Type, index []int) bool {
 		case ft.Kind() == reflect.Bool:
 			kind = codecBool
 		}
+		if omitZero && kind != codecTime && (f.Type.Implements(isZeroerType) || reflect.PointerTo(f.Type).Implements(isZeroerType)) {
+			c.encodable = false // encoding/json asks the member's own IsZero
+		}
 		c.byName[name] = len(c.fields)
-		c.fields = append(c.fields, codecField{name: name, index: at, kind: kind})
+		c.fields = append(c.fields, codecField{name: name, key: `"` + name + `":`, index: at, kind: kind,
+			omitEmpty: omitEmpty, omitZero: omitZero})
 	}
 	return true
 }
@@ -462,4 +511,124 @@ func plainInt(raw []byte) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(string(raw), 10, 64)
 	return n, err == nil
+}
+
+// encode appends v's JSON as json.Marshal writes it and reports whether it
+// could; when it could not, encoding/json must encode the whole record.
+func (c *codec) encode(b []byte, v reflect.Value) ([]byte, bool) {
+	b = append(b, '{')
+	first := true
+	for i := range c.fields {
+		f := &c.fields[i]
+		fv := v.FieldByIndex(f.index)
+		if f.kind == codecTime {
+			t := fv.Addr().Interface().(*time.Time)
+			if f.omitZero && t.IsZero() {
+				continue // omitempty never omits a struct
+			}
+			b = c.sep(b, f, &first)
+			b = append(b, '"')
+			var err error
+			if b, err = t.AppendText(b); err != nil {
+				return nil, false
+			}
+			b = append(b, '"')
+			continue
+		}
+		if f.omitEmpty && emptyValue(fv) || f.omitZero && fv.IsZero() {
+			continue
+		}
+		b = c.sep(b, f, &first)
+		switch f.kind {
+		case codecString:
+			b = appendJSONString(b, fv.String())
+		case codecInt:
+			b = strconv.AppendInt(b, fv.Int(), 10)
+		case codecBool:
+			b = strconv.AppendBool(b, fv.Bool())
+		default:
+			raw, err := json.Marshal(fv.Addr().Interface())
+			if err != nil {
+				return nil, false
+			}
+			b = append(b, raw...)
+		}
+	}
+	return append(b, '}'), true
+}
+
+// sep writes the separator and the member's name.
+func (c *codec) sep(b []byte, f *codecField, first *bool) []byte {
+	if !*first {
+		b = append(b, ',')
+	}
+	*first = false
+	return append(b, f.key...)
+}
+
+// emptyValue is encoding/json's omitempty test.
+func emptyValue(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
+		return v.Len() == 0
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Interface, reflect.Pointer:
+		return v.IsZero()
+	}
+	return false
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s quoted as json.Marshal quotes it: HTML
+// characters, control characters, U+2028 and U+2029 escaped, invalid UTF-8
+// replaced by U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

@@ -328,3 +328,91 @@ func FuzzDiffJSON(f *testing.F) {
 		require.Equal(t, wantHead, gotHead)
 	})
 }
+
+// encodeBoth encodes v with the codec and with encoding/json.
+func encodeBoth(t *testing.T, v *codecProbe) (got []byte, ok bool, want []byte, wantErr error) {
+	t.Helper()
+	require.True(t, codecProbeCodec.encodable)
+	want, wantErr = json.Marshal(v)
+	got, ok = codecProbeCodec.encode(nil, reflect.ValueOf(v).Elem())
+	return got, ok, want, wantErr
+}
+
+func TestCodecEncodesAsEncodingJSON(t *testing.T) {
+	p := "p<"
+	at := time.Date(2026, 11, 2, 9, 0, 0, 120000000, time.UTC)
+	tests := []struct {
+		name string
+		v    codecProbe
+		fast bool // false: encoding/json refuses it, so must the codec
+	}{
+		{"zero value", codecProbe{}, true},
+		{"every member", codecProbe{CodecInner: CodecInner{ID: "id", N: -128}, S: "s", Opt: "o", I: 1 << 40, I16: -1, B: true,
+			T: at, TZ: at.In(time.FixedZone("", -5*3600-30*60)), List: []string{"a"}, M: map[string]int{"b": 2, "a": 1}, P: &p,
+			Num: "1e3", Text: "t", Any: map[string]any{"x": []any{1, "y"}}, Untagged: "u", F: 0.1, U: 7, Skipped: "no", hidden: "no"}, true},
+		{"escapes", codecProbe{S: "\"\\/\b\f\n\r\t\x00\x1f\x7f <a href='x'>&amp;</a> \u2028\u2029 é 😀 \xff\xc3 end"}, true},
+		{"empty non-nil list omitted", codecProbe{List: []string{}}, true},
+		{"zero time kept, zero omitzero time omitted", codecProbe{T: time.Time{}, TZ: time.Time{}}, true},
+		{"time with a local zone", codecProbe{T: at.In(time.FixedZone("", 9*3600))}, true},
+		{"year beyond 9999", codecProbe{T: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, false},
+		{"invalid number in a member encoding/json writes", codecProbe{Num: "12x"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok, want, wantErr := encodeBoth(t, &tt.v)
+			require.Equal(t, tt.fast, ok)
+			if tt.fast {
+				require.NoError(t, wantErr)
+				assert.Equal(t, string(want), string(got))
+			} else {
+				require.Error(t, wantErr)
+			}
+		})
+	}
+}
+
+func TestCodecEncodeDeclinesRecordsWithMarshalers(t *testing.T) {
+	type withZeroer struct {
+		Z codecZeroer `json:"z,omitzero"`
+	}
+	assert.False(t, newCodec(reflect.TypeFor[codecMarshals]()).encodable, "a record with its own MarshalJSON")
+	assert.False(t, newCodec(reflect.TypeFor[withZeroer]()).encodable, "omitzero with the member's own IsZero")
+	assert.True(t, newCodec(reflect.TypeFor[codecProbe]()).encodable)
+}
+
+type (
+	codecMarshals struct {
+		A string `json:"a"`
+	}
+	codecZeroer struct{ N int }
+)
+
+func (codecMarshals) MarshalJSON() ([]byte, error) { return []byte(`{}`), nil }
+func (z codecZeroer) IsZero() bool                 { return z.N == 1 }
+
+// FuzzCodecEncode holds the codec's encoding to json.Marshal byte for byte
+// on records built from arbitrary strings, numbers and times, and its
+// refusals to encoding/json's.
+func FuzzCodecEncode(f *testing.F) {
+	f.Add("plain", "<&>\u2028\xff", int64(-5), true, int64(1700000000123456), int32(3600), "12.5", 2.5)
+	f.Add("", "", int64(0), false, int64(0), int32(0), "", 0.0)
+	f.Add("\x00\x1f\\\"", "é😀", int64(1<<62), true, int64(-62135596800000000), int32(-86399), "x", -1e300)
+	f.Fuzz(func(t *testing.T, s1, s2 string, n int64, b bool, micros int64, offset int32, num string, fl float64) {
+		tz := time.FixedZone("", int(offset%(48*3600)))
+		v := codecProbe{CodecInner: CodecInner{ID: s2, N: int8(n)}, S: s1, Opt: s2, I: int(n), I16: int16(n >> 3), B: b,
+			T: time.UnixMicro(micros).In(tz), List: []string{s1, s2}, Num: json.Number(num), Text: codecText(s1), Untagged: s2,
+			F: fl, U: uint8(n), Any: s1}
+		if b {
+			v.TZ = v.T.UTC()
+			v.M = map[string]int{s1: 1, s2: 2}
+			v.P = &s2
+		}
+		got, ok, want, wantErr := encodeBoth(t, &v)
+		if wantErr != nil {
+			require.False(t, ok, "encoding/json refuses (%v) what the codec encoded: %q", wantErr, got)
+			return
+		}
+		require.True(t, ok)
+		require.Equal(t, string(want), string(got))
+	})
+}
