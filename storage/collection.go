@@ -128,26 +128,41 @@ func (c *Collection[T, P]) Encode(rec P) (Document, error) {
 }
 
 func (c *Collection[T, P]) marshal(rec P) ([]byte, error) {
+	data, _, err := c.marshalMembers(rec, nil)
+	return data, err
+}
+
+// marshalMembers encodes rec and, when the codec encoded it, also returns
+// its top-level members (appended to buf) as topLevelMembers would find
+// them, so that a diff need not split the encoding again; members is nil
+// when encoding/json encoded the record.
+func (c *Collection[T, P]) marshalMembers(rec P, buf []jsonMember) (data []byte, members []jsonMember, err error) {
 	if c.codec != nil && c.codec.encodable {
-		buf := encodeBuffers.Get().(*[]byte)
-		b, ok := c.codec.encode((*buf)[:0], reflect.ValueOf(rec).Elem())
-		var data []byte
+		pooled := encodeBuffers.Get().(*[]byte)
+		var spans [64]memberSpan
+		b, sp, ok := c.codec.encode((*pooled)[:0], reflect.ValueOf(rec).Elem(), spans[:0])
 		if ok {
 			data = append(make([]byte, 0, len(b)), b...)
+			if buf != nil {
+				members = buf[:0]
+				for _, s := range sp {
+					members = append(members, jsonMember{key: data[s.key:s.value], value: data[s.value+1 : s.end]})
+				}
+			}
 		}
 		if b != nil && cap(b) <= 64<<10 {
-			*buf = b[:0]
+			*pooled = b[:0]
 		}
-		encodeBuffers.Put(buf)
+		encodeBuffers.Put(pooled)
 		if ok {
-			return data, nil
+			return data, members, nil
 		}
 	}
-	data, err := json.Marshal(rec)
+	data, err = json.Marshal(rec)
 	if err != nil {
-		return nil, itsm.Invalidf("%s %s: cannot encode: %v", c.schema.Kind, rec.Meta().ID, err)
+		return nil, nil, itsm.Invalidf("%s %s: cannot encode: %v", c.schema.Kind, rec.Meta().ID, err)
 	}
-	return data, nil
+	return data, nil, nil
 }
 
 // encodeBuffers hold the scratch buffers the fast encoder writes into; the
@@ -167,19 +182,30 @@ func (c *Collection[T, P]) document(rec P, data []byte) Document {
 // Decode turns a document back into a record. The document's id and version
 // win over what its data says.
 func (c *Collection[T, P]) Decode(d Document) (P, error) {
+	var buf [64]jsonMember
+	rec, _, err := c.decodeMembers(d, buf[:0])
+	return rec, err
+}
+
+// decodeMembers decodes d and, when the codec decoded it, also returns the
+// data's top-level members (appended to buf); members is nil when
+// encoding/json decoded the record.
+func (c *Collection[T, P]) decodeMembers(d Document, buf []jsonMember) (P, []jsonMember, error) {
 	rec := P(new(T))
-	if c.codec != nil && c.codec.decode(d.Data, reflect.ValueOf(rec).Elem()) {
-		rec.Meta().ID = d.ID
-		rec.Meta().Version = d.Version
-		return rec, nil
+	if c.codec != nil {
+		if members, ok := c.codec.decode(d.Data, reflect.ValueOf(rec).Elem(), buf); ok {
+			rec.Meta().ID = d.ID
+			rec.Meta().Version = d.Version
+			return rec, members, nil
+		}
+		rec = P(new(T)) // the fast decoder may have filled part of the first
 	}
-	rec = P(new(T)) // the fast decoder may have filled part of the first
 	if err := json.Unmarshal(d.Data, rec); err != nil {
-		return nil, fmt.Errorf("%s %s: stored data is corrupt: %w: %v", d.Kind, d.ID, itsm.ErrInvalid, err)
+		return nil, nil, fmt.Errorf("%s %s: stored data is corrupt: %w: %v", d.Kind, d.ID, itsm.ErrInvalid, err)
 	}
 	rec.Meta().ID = d.ID
 	rec.Meta().Version = d.Version
-	return rec, nil
+	return rec, nil, nil
 }
 
 // Get reads one record through a Backend or a Tx.
@@ -415,12 +441,12 @@ func plainName(s string) bool {
 }
 
 // decode fills v (a zero struct of the codec's type) from data and reports
-// whether it could; when it could not, v may be partly filled.
-func (c *codec) decode(data []byte, v reflect.Value) bool {
-	var buf [64]jsonMember
-	members, err := topLevelMembers(data, buf[:0])
+// whether it could, returning data's top-level members appended to buf;
+// when it could not, v may be partly filled.
+func (c *codec) decode(data []byte, v reflect.Value, buf []jsonMember) ([]jsonMember, bool) {
+	members, err := topLevelMembers(data, buf)
 	if err != nil {
-		return false
+		return nil, false
 	}
 	next := 0
 	for _, m := range members {
@@ -429,16 +455,16 @@ func (c *codec) decode(data []byte, v reflect.Value) bool {
 		if fi >= len(c.fields) || c.fields[fi].name != string(key) {
 			var ok bool
 			if fi, ok = c.byName[string(key)]; !ok {
-				return false // unknown or differently cased: encoding/json's rules
+				return nil, false // unknown or differently cased: encoding/json's rules
 			}
 		}
 		next = fi + 1
 		f := &c.fields[fi]
 		if !decodeMember(f.kind, v.FieldByIndex(f.index), m.value) {
-			return false
+			return nil, false
 		}
 	}
-	return true
+	return members, true
 }
 
 // decodeMember sets fv from the raw JSON value as encoding/json would.
@@ -513,9 +539,15 @@ func plainInt(raw []byte) (int64, bool) {
 	return n, err == nil
 }
 
+// memberSpan locates one member in an encoding, by offsets: its key from
+// key to value (the colon), its value from value+1 to end.
+type memberSpan struct{ key, value, end int }
+
 // encode appends v's JSON as json.Marshal writes it and reports whether it
-// could; when it could not, encoding/json must encode the whole record.
-func (c *codec) encode(b []byte, v reflect.Value) ([]byte, bool) {
+// could, with the offsets of each member written appended to spans; when it
+// could not, encoding/json must encode the whole record.
+func (c *codec) encode(b []byte, v reflect.Value, spans []memberSpan) ([]byte, []memberSpan, bool) {
+	base := len(b)
 	b = append(b, '{')
 	first := true
 	for i := range c.fields {
@@ -527,18 +559,21 @@ func (c *codec) encode(b []byte, v reflect.Value) ([]byte, bool) {
 				continue // omitempty never omits a struct
 			}
 			b = c.sep(b, f, &first)
+			spans = append(spans, memberSpan{key: len(b) - base - len(f.key), value: len(b) - base - 1})
 			b = append(b, '"')
 			var err error
 			if b, err = t.AppendText(b); err != nil {
-				return nil, false
+				return nil, nil, false
 			}
 			b = append(b, '"')
+			spans[len(spans)-1].end = len(b) - base
 			continue
 		}
 		if f.omitEmpty && emptyValue(fv) || f.omitZero && fv.IsZero() {
 			continue
 		}
 		b = c.sep(b, f, &first)
+		spans = append(spans, memberSpan{key: len(b) - base - len(f.key), value: len(b) - base - 1})
 		switch f.kind {
 		case codecString:
 			b = appendJSONString(b, fv.String())
@@ -549,12 +584,13 @@ func (c *codec) encode(b []byte, v reflect.Value) ([]byte, bool) {
 		default:
 			raw, err := json.Marshal(fv.Addr().Interface())
 			if err != nil {
-				return nil, false
+				return nil, nil, false
 			}
 			b = append(b, raw...)
 		}
+		spans[len(spans)-1].end = len(b) - base
 	}
-	return append(b, '}'), true
+	return append(b, '}'), spans, true
 }
 
 // sep writes the separator and the member's name.

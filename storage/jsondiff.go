@@ -131,10 +131,6 @@ func skipValue(b []byte, i int) (int, bool) {
 // ordered by field name. Values are compared as raw bytes, which is exact
 // for what encoding/json writes. It also returns the raw value of after's
 // member named find (nil when absent), a sub-slice of after.
-//
-// The changes' strings are substrings of one allocation: a diff costs three
-// allocations (that string, the change slice and, past 64 members, the
-// member lists) however many fields changed.
 func diffJSON(before, after []byte, skip []string, find string) ([]itsm.Change, []byte, error) {
 	var bufA, bufB [64]jsonMember
 	am, err := topLevelMembers(after, bufA[:0])
@@ -147,6 +143,17 @@ func diffJSON(before, after []byte, skip []string, find string) ([]itsm.Change, 
 			return nil, nil, err
 		}
 	}
+	changes, found := diffMembers(bm, am, skip, find)
+	return changes, found, nil
+}
+
+// diffMembers is diffJSON on objects already split into their members (bm
+// empty: every member is new), as topLevelMembers splits them.
+//
+// The changes' strings are substrings of one allocation: a diff costs two
+// allocations (that string and the change slice) however many fields
+// changed.
+func diffMembers(bm, am []jsonMember, skip []string, find string) ([]itsm.Change, []byte) {
 	var found []byte
 	for _, a := range am {
 		if len(a.key) == len(find)+2 && string(a.key[1:len(a.key)-1]) == find {
@@ -205,7 +212,7 @@ func diffJSON(before, after []byte, skip []string, find string) ([]itsm.Change, 
 		}
 	}
 	if len(ps) == 0 {
-		return nil, found, nil
+		return nil, found
 	}
 	// Sort by name (stable, as the changes were listed), then copy every
 	// name and value into one string.
@@ -228,5 +235,5 @@ func diffJSON(before, after []byte, skip []string, find string) ([]itsm.Change, 
 	for i, p := range ps {
 		out[i] = itsm.Change{Field: cut(len(p.name)), From: cut(len(p.from)), To: cut(len(p.to))}
 	}
-	return out, found, nil
+	return out, found
 }

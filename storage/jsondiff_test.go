@@ -115,12 +115,19 @@ func (t *codecText) UnmarshalText(b []byte) error { *t = codecText("text:" + str
 
 var codecProbeCodec = newCodec(reflect.TypeFor[codecProbe]())
 
-// decodeBoth decodes data with the codec and with encoding/json.
+// decodeBoth decodes data with the codec and with encoding/json, and
+// checks the members the codec returns against topLevelMembers.
 func decodeBoth(t *testing.T, data []byte) (got, want codecProbe, ok bool, wantErr error) {
 	t.Helper()
 	require.NotNil(t, codecProbeCodec)
 	wantErr = json.Unmarshal(data, &want)
-	ok = codecProbeCodec.decode(data, reflect.ValueOf(&got).Elem())
+	var members []jsonMember
+	members, ok = codecProbeCodec.decode(data, reflect.ValueOf(&got).Elem(), nil)
+	if ok {
+		split, err := topLevelMembers(data, nil)
+		require.NoError(t, err)
+		require.Equal(t, split, members)
+	}
 	return got, want, ok, wantErr
 }
 
@@ -329,12 +336,26 @@ func FuzzDiffJSON(f *testing.F) {
 	})
 }
 
-// encodeBoth encodes v with the codec and with encoding/json.
+// encodeBoth encodes v with the codec and with encoding/json, and checks
+// the member spans the codec records against topLevelMembers.
 func encodeBoth(t *testing.T, v *codecProbe) (got []byte, ok bool, want []byte, wantErr error) {
 	t.Helper()
 	require.True(t, codecProbeCodec.encodable)
 	want, wantErr = json.Marshal(v)
-	got, ok = codecProbeCodec.encode(nil, reflect.ValueOf(v).Elem())
+	const prefix = "xx" // spans are relative to where the encoding starts
+	var spans []memberSpan
+	got, spans, ok = codecProbeCodec.encode([]byte(prefix), reflect.ValueOf(v).Elem(), nil)
+	if ok {
+		got = got[len(prefix):]
+		split, err := topLevelMembers(got, nil)
+		require.NoError(t, err)
+		require.Len(t, spans, len(split))
+		for i, sp := range spans {
+			require.Equal(t, string(split[i].key), string(got[sp.key:sp.value]))
+			require.Equal(t, byte(':'), got[sp.value])
+			require.Equal(t, string(split[i].value), string(got[sp.value+1:sp.end]))
+		}
+	}
 	return got, ok, want, wantErr
 }
 

@@ -187,7 +187,7 @@ func (r *Records[T, P]) CreateTx(ctx context.Context, tx Tx, rec P, cmd Command)
 		}
 		m.Number = itsm.FormatNumber(r.cfg.Prefix, n)
 	}
-	_, err = r.write(ctx, tx, rec, nil, itsm.Event{Name: itsm.EventCreate, To: m.State}, false, now, at, cmd)
+	_, err = r.write(ctx, tx, rec, nil, nil, itsm.Event{Name: itsm.EventCreate, To: m.State}, false, now, at, cmd)
 	return err
 }
 
@@ -230,7 +230,10 @@ func (r *Records[T, P]) change(ctx context.Context, tx Tx, id, event string, cmd
 	if err != nil {
 		return nil, err
 	}
-	rec, err := r.coll.Decode(before)
+	// The stored document is split into its members once, for the decode
+	// and for the diff of the write.
+	var buf [64]jsonMember
+	rec, beforeMembers, err := r.coll.decodeMembers(before, buf[:0])
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +289,7 @@ func (r *Records[T, P]) change(ctx context.Context, tx Tx, id, event string, cmd
 	if err := validate(rec); err != nil {
 		return nil, err
 	}
-	if _, err := r.write(ctx, tx, rec, before.Data, ev, event == "", now, at, cmd); err != nil {
+	if _, err := r.write(ctx, tx, rec, before.Data, beforeMembers, ev, event == "", now, at, cmd); err != nil {
 		return nil, err
 	}
 	return rec, nil
@@ -300,26 +303,36 @@ func (r *Records[T, P]) change(ctx context.Context, tx Tx, id, event string, cmd
 var headPlaceholder = strings.Repeat("0", 64)
 
 // write encodes rec at the next version, lists the top-level fields that
-// differ from beforeData (nil for a new record), seals the event for them
-// and stores the record with its event. rec's Meta carries the pre-write
-// version and head; they advance only when the write is buffered. When
-// optional is set (a field change without a lifecycle event) and no field
-// changed, it writes nothing and reports false.
-func (r *Records[T, P]) write(ctx context.Context, tx Tx, rec P, beforeData []byte, ev itsm.Event, optional bool, now, at time.Time, cmd Command) (bool, error) {
+// differ from beforeData (nil for a new record; beforeMembers, when not
+// nil, is it already split), seals the event for them and stores the
+// record with its event. rec's Meta carries the pre-write version and
+// head; they advance only when the write is buffered. When optional is set
+// (a field change without a lifecycle event) and no field changed, it
+// writes nothing and reports false.
+func (r *Records[T, P]) write(ctx context.Context, tx Tx, rec P, beforeData []byte, beforeMembers []jsonMember, ev itsm.Event, optional bool, now, at time.Time, cmd Command) (bool, error) {
 	m := rec.Meta()
 	prevHead, expected, prevUpdated := m.Head, m.Version, m.UpdatedAt
 	restore := func() { m.Head, m.Version, m.UpdatedAt = prevHead, expected, prevUpdated }
 	m.Head, m.Version, m.UpdatedAt = headPlaceholder, expected+1, at
-	data, err := r.coll.marshal(rec)
+	var bufA, bufB [64]jsonMember
+	data, am, err := r.coll.marshalMembers(rec, bufA[:0])
 	if err != nil {
 		restore()
 		return false, err
 	}
-	changes, head, err := diffJSON(beforeData, data, metaFields, "head")
+	// The codec reports the members it wrote and read; what encoding/json
+	// wrote or read is split here.
+	if am == nil {
+		am, err = topLevelMembers(data, bufA[:0])
+	}
+	if err == nil && beforeMembers == nil && len(beforeData) > 0 {
+		beforeMembers, err = topLevelMembers(beforeData, bufB[:0])
+	}
 	if err != nil {
 		restore()
 		return false, fmt.Errorf("%s %s: %w", r.coll.Kind(), m.ID, err)
 	}
+	changes, head := diffMembers(beforeMembers, am, metaFields, "head")
 	if optional && len(changes) == 0 {
 		restore()
 		return false, nil
