@@ -138,42 +138,53 @@ func (i *Incident) IsOpen() bool { return slices.Contains(OpenStates, i.State) }
 // Validate checks the fields every incident must have whatever the policy;
 // storage.Records calls it before every write.
 func (i *Incident) Validate() error {
-	ve := &itsm.ValidationError{Kind: KindIncident, ID: i.ID}
+	// The error is built at the first problem: a valid incident, checked
+	// before every write, costs no allocation.
+	var ve *itsm.ValidationError
+	add := func(field, problem string) {
+		if ve == nil {
+			ve = &itsm.ValidationError{Kind: KindIncident, ID: i.ID}
+		}
+		ve.Add(field, problem)
+	}
 	switch {
 	case i.ShortDescription == "":
-		ve.Add("short_description", "is required")
+		add("short_description", "is required")
 	case len(i.ShortDescription) > MaxShortDescription:
-		ve.Add("short_description", fmt.Sprintf("is %d bytes, at most %d", len(i.ShortDescription), MaxShortDescription))
+		add("short_description", fmt.Sprintf("is %d bytes, at most %d", len(i.ShortDescription), MaxShortDescription))
 	}
 	if len(i.Description) > MaxText {
-		ve.Add("description", fmt.Sprintf("is %d bytes, at most %d", len(i.Description), MaxText))
+		add("description", fmt.Sprintf("is %d bytes, at most %d", len(i.Description), MaxText))
 	}
 	if i.CallerID == "" {
-		ve.Add("caller_id", "is required")
+		add("caller_id", "is required")
 	}
 	if i.Impact < 1 {
-		ve.Add("impact", fmt.Sprintf("%d is not a known impact", i.Impact))
+		add("impact", fmt.Sprintf("%d is not a known impact", i.Impact))
 	}
 	if i.Urgency < 1 {
-		ve.Add("urgency", fmt.Sprintf("%d is not a known urgency", i.Urgency))
+		add("urgency", fmt.Sprintf("%d is not a known urgency", i.Urgency))
 	}
 	if i.Priority < 1 || i.Priority > 5 {
-		ve.Add("priority", fmt.Sprintf("%d is not a priority (1..5)", i.Priority))
+		add("priority", fmt.Sprintf("%d is not a priority (1..5)", i.Priority))
 	}
 	if i.ReassignmentCount < 0 || i.ReopenCount < 0 {
-		ve.Add("reassignment_count", "counts cannot be negative")
+		add("reassignment_count", "counts cannot be negative")
 	}
 	if i.AssignedTo != "" && i.AssignmentGroup == "" {
-		ve.Add("assignment_group", "is required when assigned_to is set")
+		add("assignment_group", "is required when assigned_to is set")
 	}
 	if i.State == StateOnHold && i.HoldReason == "" {
-		ve.Add("hold_reason", "is required while on hold")
+		add("hold_reason", "is required while on hold")
 	}
 	if i.ParentID != "" && i.ParentID == i.ID {
-		ve.Add("parent_id", "an incident cannot be its own parent")
+		add("parent_id", "an incident cannot be its own parent")
 	}
 	if len(i.ResolutionNotes) > MaxText {
-		ve.Add("resolution_notes", fmt.Sprintf("is %d bytes, at most %d", len(i.ResolutionNotes), MaxText))
+		add("resolution_notes", fmt.Sprintf("is %d bytes, at most %d", len(i.ResolutionNotes), MaxText))
+	}
+	if ve == nil {
+		return nil
 	}
 	return ve.Err()
 }

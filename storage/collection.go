@@ -448,6 +448,7 @@ func (c *codec) decode(data []byte, v reflect.Value, buf []jsonMember) ([]jsonMe
 	if err != nil {
 		return nil, false
 	}
+	st := decodeState{data: data}
 	next := 0
 	for _, m := range members {
 		key := m.key[1 : len(m.key)-1]
@@ -460,22 +461,43 @@ func (c *codec) decode(data []byte, v reflect.Value, buf []jsonMember) ([]jsonMe
 		}
 		next = fi + 1
 		f := &c.fields[fi]
-		if !decodeMember(f.kind, v.FieldByIndex(f.index), m.value) {
+		if !st.member(f.kind, v.FieldByIndex(f.index), m.value) {
 			return nil, false
 		}
 	}
 	return members, true
 }
 
-// decodeMember sets fv from the raw JSON value as encoding/json would.
-func decodeMember(kind codecKind, fv reflect.Value, raw []byte) bool {
+// decodeState is one document's decoding: its data and, once a string
+// member needs it, the data as one string whose substrings the string
+// members become (one allocation per document instead of one per string).
+type decodeState struct {
+	data  []byte
+	whole string
+}
+
+// str returns the string with the bytes of in, a sub-slice of st.data.
+func (st *decodeState) str(in []byte) string {
+	if len(in) == 0 {
+		return ""
+	}
+	if st.whole == "" {
+		st.whole = string(st.data)
+	}
+	off := cap(st.data) - cap(in) // in is st.data[off:off+len(in)]
+	return st.whole[off : off+len(in)]
+}
+
+// member sets fv from the raw JSON value (a sub-slice of st.data) as
+// encoding/json would.
+func (st *decodeState) member(kind codecKind, fv reflect.Value, raw []byte) bool {
 	if string(raw) == "null" && kind != codecOther && kind != codecTime {
 		return true // encoding/json leaves a scalar untouched on null
 	}
 	switch kind {
 	case codecString:
-		if s, ok := plainString(raw); ok {
-			fv.SetString(s)
+		if in, ok := plainString(raw); ok {
+			fv.SetString(st.str(in))
 			return true
 		}
 	case codecInt:
@@ -499,26 +521,26 @@ func decodeMember(kind codecKind, fv reflect.Value, raw []byte) bool {
 }
 
 // plainString returns the content of a JSON string without escapes or
-// control characters, in valid UTF-8: what encoding/json decodes to the
-// same bytes.
-func plainString(raw []byte) (string, bool) {
+// control characters, in valid UTF-8 (what encoding/json decodes to the
+// same bytes), as a sub-slice of raw.
+func plainString(raw []byte) ([]byte, bool) {
 	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
-		return "", false
+		return nil, false
 	}
 	in := raw[1 : len(raw)-1]
 	ascii := true
 	for _, c := range in {
 		if c == '"' || c == '\\' || c < 0x20 {
-			return "", false
+			return nil, false
 		}
 		if c >= utf8.RuneSelf {
 			ascii = false
 		}
 	}
 	if !ascii && !utf8.Valid(in) {
-		return "", false
+		return nil, false
 	}
-	return string(in), true
+	return in, true
 }
 
 // plainInt parses a JSON integer literal (no fraction or exponent).
