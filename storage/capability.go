@@ -90,10 +90,16 @@ func (p TraverseParams) Check() error {
 	case len(p.Start) == 0:
 		return itsm.Invalidf("traverse %s: no start ids", p.Edges.Kind)
 	}
+	if err := p.Edges.Validate(); err != nil {
+		return err
+	}
 	for _, f := range []string{p.FromField, p.ToField, p.TypeField} {
 		i := p.Edges.FieldIndex(f)
 		if i < 0 || p.Edges.Fields[i].Type != TypeString {
 			return itsm.Invalidf("traverse %s: %q is not a declared string field", p.Edges.Kind, f)
+		}
+		if f != p.TypeField && p.Edges.Fields[i].CompositeOnly {
+			return itsm.Invalidf("traverse %s: %q is CompositeOnly; a traversal reads edges by their from and to fields, which need indexes of their own", p.Edges.Kind, f)
 		}
 	}
 	return nil
@@ -221,17 +227,19 @@ func Import(ctx context.Context, b Backend, docs []Document, events []itsm.Event
 // place of building a slice of copies. ScanEvents calls fn for up to limit
 // events with Seq > after, in Seq order, with the same guarantee as
 // Backend.ReadEvents (a reader passing the last Seq it saw never misses or
-// repeats an event). The *itsm.Event is valid only during the call: fn must
-// neither keep it nor modify what its slices hold (Changes); it may call
-// the backend. An error from fn stops the scan and is returned as is. A
-// limit below 1 is ErrInvalid.
+// repeats an event); it reaches events committed while it runs, so under
+// steady writes an unbounded scan ends once it has caught up. The
+// *itsm.Event is valid only during the call: fn must neither keep it nor
+// modify what its slices hold (Changes); it may call the backend, writes
+// included. An error from fn stops the scan and is returned as is. A limit
+// below 1, or a nil fn, is ErrInvalid.
 type EventScanner interface {
 	ScanEvents(ctx context.Context, after int64, limit int, fn func(*itsm.Event) error) error
 }
 
 // scanBatch is how many events the ScanEvents fallback reads per
 // ReadEvents call.
-const scanBatch = 1000
+const scanBatch = 5000
 
 // ScanEvents hands fn the events after Seq after, up to limit of them, in
 // Seq order (see EventScanner), through the backend's EventScanner when it
@@ -239,7 +247,10 @@ const scanBatch = 1000
 // on a long log (KPI engines, projections, audits) use it to skip the copy
 // of every event.
 func ScanEvents(ctx context.Context, b Backend, after int64, limit int, fn func(*itsm.Event) error) error {
-	if limit < 1 {
+	switch {
+	case b == nil || fn == nil:
+		return itsm.Invalidf("scan events: nil backend or function")
+	case limit < 1:
 		return itsm.Invalidf("scan events: limit %d, want at least 1", limit)
 	}
 	if sc, ok := b.(EventScanner); ok {

@@ -11,8 +11,9 @@
 //
 // Optional capabilities are extra interfaces a backend may implement, in the
 // manner of database/sql/driver: [Traverser] for graph traversal (CMDB
-// impact) and [BulkImporter] for migrating history. Each has a generic
-// fallback in this package ([Traverse], [Import]); all capability checks live
+// impact), [BulkImporter] for migrating history and [EventScanner] for
+// reading the event log in place. Each has a generic fallback in this
+// package ([Traverse], [Import], [ScanEvents]); all capability checks live
 // in capability.go. A wrapper around a Backend hides every optional interface
 // it does not re-declare itself.
 //

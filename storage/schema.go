@@ -40,7 +40,13 @@ const (
 // an index can serve it (see CheckQuery), so no query silently scans the
 // kind. Declare fields CompositeOnly when they are only ever asked for
 // through a queue, for example the state and priority of a queue index whose
-// first field is the assignment group.
+// first field is the assignment group, or by equality as the first field of
+// an index (a caller id).
+//
+// SQL stores drop a field's own index when a kind registered earlier is
+// registered with the field CompositeOnly, and create it again when it is
+// not: upgrade every instance of a host before changing the declaration, or
+// instances on the old one keep running the queries it allowed, unserved.
 type Field struct {
 	Name string
 	Type FieldType
@@ -209,11 +215,17 @@ const manyValues = 16
 // matches ErrInvalid. Backends call it first in Query.
 //
 // A query that filters or sorts on a CompositeOnly field must be one an
-// index can serve: it filters on a field with an index of its own, or with
-// Eq or In on the first field of a composite Index, or it sorts by a suffix
-// of an Index whose earlier fields it fixes with Eq filters (a queue). A
-// sort naming a CompositeOnly field must be declared by an Index even when
-// it is a single field.
+// index can serve:
+//   - it filters on a field with an index of its own (any operator), or
+//   - it filters with Eq or In on the first field of a composite Index, or
+//   - it sorts, in one direction, by a suffix of an Index whose earlier
+//     fields it fixes with Eq (or one-value In) filters, at least one of
+//     them (a queue); a sort by a whole Index is served only without
+//     filters on CompositeOnly fields (a listing in the index's order).
+//
+// A sort naming a CompositeOnly field must be declared by an Index even when
+// it is a single field. Range filters on a CompositeOnly field are matched
+// within what an index serves, never on their own.
 func (s Schema) CheckQuery(q Query) (Plan, error) {
 	p := Plan{Query: q, Schema: s}
 	if q.Kind != s.Kind {
@@ -289,17 +301,17 @@ func (p Plan) checkServed() error {
 	if !touches {
 		return nil
 	}
-	for _, f := range p.Filters {
+	for _, f := range p.Filters { // every filter is on a CompositeOnly field here
 		if f.Op != OpEq && f.Op != OpIn {
 			continue
 		}
 		for _, ix := range p.Schema.Indexes {
-			if ix.Fields[0] == f.Field {
+			if len(ix.Fields) > 0 && ix.Fields[0] == f.Field {
 				return nil // a prefix of that index
 			}
 		}
 	}
-	if p.queueIndexed() {
+	if p.queueIndexed(len(p.Filters) == 0) {
 		return nil
 	}
 	return itsm.Invalidf("query %s: no index serves filters on %v with sort %v: a CompositeOnly field is served only through an index whose first field the query fixes, or a queue index whose earlier fields it fixes",
@@ -315,16 +327,26 @@ func (p Plan) eqFixed(field string) bool {
 }
 
 // queueIndexed reports whether a declared index ends with the plan's sort
-// fields and the plan fixes each of its earlier fields with eqFixed, so
-// that a walk of that index in order yields the matches in order.
-func (p Plan) queueIndexed() bool {
+// fields, all in one direction, and the plan fixes each of its earlier
+// fields with eqFixed, so that a walk of that index yields the matches in
+// order from the fixed prefix on. A sort by the whole index fixes nothing;
+// it counts only when wholeOK (no filter needs the prefix).
+func (p Plan) queueIndexed(wholeOK bool) bool {
 	if len(p.Sort) == 0 {
 		return false
+	}
+	for _, o := range p.Sort {
+		if o.Desc != p.Sort[0].Desc {
+			return false
+		}
 	}
 	names := sortNames(p.Sort)
 	for _, ix := range p.Schema.Indexes {
 		n := len(ix.Fields) - len(names)
-		if n >= 0 && slices.Equal(ix.Fields[n:], names) && !slices.ContainsFunc(ix.Fields[:n], func(f string) bool { return !p.eqFixed(f) }) {
+		if n < 0 || n == 0 && !wholeOK || !slices.Equal(ix.Fields[n:], names) {
+			continue
+		}
+		if !slices.ContainsFunc(ix.Fields[:n], func(f string) bool { return !p.eqFixed(f) }) {
 			return true
 		}
 	}

@@ -114,6 +114,12 @@ func TestCompositeOnlyQueriesMustBeServedByAnIndex(t *testing.T) {
 		{"declared suffix without its prefix fixed", []Filter{st}, []Sort{{Field: "prio"}}, false},
 		{"sort by an undeclared composite-only suffix", []Filter{g}, []Sort{{Field: "state"}}, false},
 		{"own-index sort", nil, []Sort{{Field: "caller"}}, true},
+		{"one-value In fixes a queue prefix", []Filter{In("grp", String("net")), st}, []Sort{{Field: "prio", Desc: true}}, true},
+		{"listing in the whole index's order", nil, []Sort{{Field: "grp"}, {Field: "state"}, {Field: "prio"}}, true},
+		{"whole-index sort hides a second-field filter", []Filter{pr}, []Sort{{Field: "grp"}, {Field: "state"}, {Field: "prio"}}, false},
+		{"whole-index sort with a first-field range", []Filter{Gt("grp", String("a"))}, []Sort{{Field: "grp"}, {Field: "state"}, {Field: "prio"}}, false},
+		{"mixed directions", nil, []Sort{{Field: "grp"}, {Field: "state", Desc: true}, {Field: "prio"}}, false},
+		{"mixed directions within a fixed first field", []Filter{g}, []Sort{{Field: "state"}, {Field: "prio", Desc: true}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,5 +130,23 @@ func TestCompositeOnlyQueriesMustBeServedByAnIndex(t *testing.T) {
 			}
 			require.ErrorIs(t, err, itsm.ErrInvalid)
 		})
+	}
+}
+
+// FieldSpec.CompositeOnly marks the declared field, and only it.
+func TestFieldSpecCompositeOnly(t *testing.T) {
+	type rec struct {
+		itsm.Record
+		Group string `json:"group"`
+		Owner string `json:"owner"`
+	}
+	c := NewCollection[rec]("rec",
+		StringField("group", func(r *rec) string { return r.Group }).CompositeOnly(),
+		StringField("owner", func(r *rec) string { return r.Owner }),
+	).WithIndex("queue", "group", "state")
+	s := c.Schema()
+	require.NoError(t, s.Validate())
+	for _, f := range s.Fields {
+		assert.Equal(t, f.Name == "group", f.CompositeOnly, f.Name)
 	}
 }

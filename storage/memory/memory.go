@@ -18,9 +18,9 @@
 // and the page picked with a bounded heap, so a query costs O(n log limit)
 // at worst.
 //
-// The Store implements none of the optional capabilities (Traverser,
-// BulkImporter): the generic fallbacks in package storage serve it, and the
-// conformance suite exercises them through it. Nothing is persisted; the data
+// The Store implements storage.EventScanner, scanning its log in place, but
+// neither Traverser nor BulkImporter: the generic fallbacks in package
+// storage serve it, and the conformance suite exercises them through it. Nothing is persisted; the data
 // is gone when the Store is.
 package memory
 
@@ -276,8 +276,8 @@ var _ storage.EventScanner = (*Store)(nil)
 // events are never changed, and a chunk's events below the length read
 // under the lock stay where they are while later ones are appended.
 func (s *Store) ScanEvents(ctx context.Context, after int64, limit int, fn func(*itsm.Event) error) error {
-	if limit < 1 {
-		return itsm.Invalidf("memory: scan events: limit %d, want at least 1", limit)
+	if limit < 1 || fn == nil {
+		return itsm.Invalidf("memory: scan events: limit %d (want at least 1) or nil function", limit)
 	}
 	i := int(max(after, 0))
 	var cur itsm.Event

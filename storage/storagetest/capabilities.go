@@ -263,6 +263,14 @@ func (h *harness) testTraverse(t *testing.T) {
 			"undeclared from":   func(p *storage.TraverseParams) { p.FromField = "from" },
 			"undeclared to":     func(p *storage.TraverseParams) { p.ToField = "" },
 			"int type field":    func(p *storage.TraverseParams) { p.TypeField = "weight" },
+			"invalid edge schema": func(p *storage.TraverseParams) {
+				p.Edges.Indexes = []storage.Index{{Name: "empty"}} // an index of no fields
+			},
+			"CompositeOnly end": func(p *storage.TraverseParams) {
+				p.Edges = edgeKind(p.Edges.Kind)
+				p.Edges.Fields[0].CompositeOnly = true
+				p.Edges.Indexes = []storage.Index{{Name: "by_src", Fields: []string{"src", "rel"}}}
+			},
 		}
 		for what, fn := range cases {
 			p := base

@@ -209,6 +209,7 @@ func (h *harness) testEvents(t *testing.T) {
 			log = append(log, batch...)
 			after = batch[len(batch)-1].Seq
 		}
+		docs := e.docSchema("scanw") // for the writes of the scan's fn
 		mine := slices.IndexFunc(log, func(x itsm.Event) bool { return x.Kind == kind })
 		require.GreaterOrEqual(t, mine, 0)
 		ways := map[string]storage.Backend{"ScanEvents": e.b}
@@ -239,18 +240,35 @@ func (h *harness) testEvents(t *testing.T) {
 				}
 			}
 
+			// fn may use the backend, writes included: a scan holding a
+			// lock while fn runs would deadlock here, so it runs under a
+			// timeout.
 			stop := errors.New("enough")
-			calls := 0
-			err := storage.ScanEvents(e.ctx, b, 0, 1<<30, func(ev *itsm.Event) error {
-				calls++
-				if calls == 1001 {
-					return stop
-				}
-				_, err := e.b.ReadEvents(e.ctx, ev.Seq, 1) // fn may use the backend
-				return err
-			})
-			require.ErrorIs(t, err, stop, how)
+			calls, writes := 0, 0
+			done := make(chan error, 1)
+			go func() {
+				done <- storage.ScanEvents(e.ctx, b, 0, 1<<30, func(ev *itsm.Event) error {
+					calls++
+					if calls == 1001 {
+						return stop
+					}
+					if calls%250 != 1 {
+						return nil
+					}
+					writes++
+					d := sdoc(docs.Kind, fmt.Sprintf("w%s-%d", how, calls), 1, "{}", "w", int64(calls), eventBase)
+					return e.b.Update(e.ctx, func(tx storage.Tx) error { return tx.Put(e.ctx, d, 0) })
+				})
+			}()
+			select {
+			case err := <-done:
+				require.ErrorIs(t, err, stop, how)
+			case <-time.After(time.Minute):
+				t.Fatalf("%s: ScanEvents with a writing fn did not return within a minute", how)
+			}
 			require.Equal(t, 1001, calls, "%s: an error from fn ends the scan", how)
+			require.Equal(t, 4, writes)
+			e.requireDoc(sdoc(docs.Kind, fmt.Sprintf("w%s-%d", how, 1), 1, "{}", "w", 1, eventBase))
 
 			for _, limit := range []int{0, -1} {
 				err := noPanic(t, "ScanEvents", func() error {
@@ -258,6 +276,18 @@ func (h *harness) testEvents(t *testing.T) {
 				})
 				require.ErrorIs(t, err, itsm.ErrInvalid, "%s limit %d", how, limit)
 			}
+			err := noPanic(t, "ScanEvents", func() error { return storage.ScanEvents(e.ctx, b, 0, 10, nil) })
+			require.ErrorIs(t, err, itsm.ErrInvalid, "%s: nil fn", how)
+		}
+		if sc, ok := e.b.(storage.EventScanner); ok { // the capability's own checks
+			for _, limit := range []int{0, -1} {
+				err := noPanic(t, "EventScanner.ScanEvents", func() error {
+					return sc.ScanEvents(e.ctx, 0, limit, func(*itsm.Event) error { return nil })
+				})
+				require.ErrorIs(t, err, itsm.ErrInvalid, "limit %d", limit)
+			}
+			err := noPanic(t, "EventScanner.ScanEvents", func() error { return sc.ScanEvents(e.ctx, 0, 10, nil) })
+			require.ErrorIs(t, err, itsm.ErrInvalid, "nil fn")
 		}
 	})
 
