@@ -56,6 +56,35 @@ func TestPlan(t *testing.T) {
 		assert.Equal(t, c.lo, w.lo, c.name)
 		assert.False(t, w.empty, c.name)
 	}
+	// With the queue's fields CompositeOnly, a group alone is read as the
+	// queue's range for that group, not the whole kind in id order.
+	compact := sc
+	compact.Fields = append([]storage.Field(nil), sc.Fields...)
+	for i := range compact.Fields {
+		compact.Fields[i].CompositeOnly = true
+	}
+	kc := newKindInfo("{p}:", compact)
+	for _, c := range []struct {
+		name    string
+		filters []storage.Filter
+		sort    []storage.Sort
+		key     string
+		mode    int
+	}{
+		{"one group by id", []storage.Filter{storage.Eq("assignment_group", str("net"))}, nil, ix + "i:queue:a", gathered},
+		{"queue", []storage.Filter{storage.Eq("assignment_group", str("net")), storage.Eq("state", str("new"))},
+			[]storage.Sort{{Field: "priority"}, {Field: "opened_at"}}, ix + "i:queue:a", served},
+		{"listing in queue order", nil, []storage.Sort{{Field: "assignment_group"}, {Field: "state"}, {Field: "priority"}, {Field: "opened_at"}},
+			ix + "i:queue:a", served},
+	} {
+		p, err := compact.CheckQuery(storage.Query{Kind: "incident", Filters: c.filters, Sort: c.sort})
+		require.NoError(t, err, c.name)
+		ws, mode := kc.plan(p)
+		require.Len(t, ws, 1, c.name)
+		assert.Equal(t, c.key, ws[0].key, c.name)
+		assert.Equal(t, c.mode, mode, c.name)
+	}
+
 	// A range that cannot hold anything is known before reading.
 	p, err := sc.CheckQuery(storage.Query{Kind: "incident", Filters: []storage.Filter{storage.Gt("priority", num(1<<63-1))}, Sort: []storage.Sort{{Field: "priority"}}})
 	require.NoError(t, err)

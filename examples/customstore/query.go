@@ -72,7 +72,8 @@ func (ki *kindInfo) plan(p storage.Plan) (ws []walk, mode int) {
 	for _, o := range p.Sort {
 		uniform = uniform && o.Desc == desc
 	}
-	best, bestM, bestScore := -1, 0, -1
+	best, bestM := -1, 0           // the served set, when mode is served
+	gBest, gM, gScore := -1, 0, -1 // the best set to gather from
 	for zi, z := range ki.sets {
 		if z.key == "" {
 			continue // a CompositeOnly field's missing set
@@ -95,17 +96,23 @@ func (ki *kindInfo) plan(p storage.Plan) (ws []walk, mode int) {
 				}
 			}
 		}
-		if score := 2 * m; mode != served {
-			if m < len(z.fields) && slices.Contains(p.FilterFields, z.fields[m]) {
-				score++
-			}
-			if score > bestScore {
-				best, bestM, bestScore = zi, m, score
-			}
+		score := 2 * m
+		if m < len(z.fields) && slices.Contains(p.FilterFields, z.fields[m]) {
+			score++
+		}
+		if score > gScore {
+			gBest, gM, gScore = zi, m, score
 		}
 	}
+	// A served walk that fixes nothing reads the whole kind in order until
+	// the page fills; when another set fixes a leading field (the first
+	// field of a composite index, for a CompositeOnly field that has no set
+	// of its own), reading that range and sorting it is the narrower read.
+	if mode == served && bestM == 0 && gM > 0 {
+		mode = 0
+	}
 	if mode != served {
-		mode = gathered
+		mode, best, bestM = gathered, gBest, gM
 		if bestM == 0 && len(p.SortFields) > 0 && ki.sets[1+p.SortFields[0]].key != "" {
 			// Nothing fixed narrows the read: walk the first sort field
 			// (unless it is CompositeOnly: then read the best set's range).
