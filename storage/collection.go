@@ -530,10 +530,10 @@ func plainString(raw []byte) ([]byte, bool) {
 	in := raw[1 : len(raw)-1]
 	ascii := true
 	for _, c := range in {
-		if c == '"' || c == '\\' || c < 0x20 {
-			return nil, false
-		}
-		if c >= utf8.RuneSelf {
+		if !plainByte[c] {
+			if c < utf8.RuneSelf {
+				return nil, false // a quote, a backslash or a control character
+			}
 			ascii = false
 		}
 	}
@@ -639,6 +639,15 @@ func emptyValue(v reflect.Value) bool {
 
 const hexDigits = "0123456789abcdef"
 
+// plainByte marks the ASCII bytes a JSON string holds as they are: all but
+// control characters, the quote and the backslash.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendJSONString appends s quoted as json.Marshal quotes it: HTML
 // characters, control characters, U+2028 and U+2029 escaped, invalid UTF-8
 // replaced by U+FFFD.
@@ -647,7 +656,7 @@ func appendJSONString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if plainByte[c] && c != '<' && c != '>' && c != '&' {
 				i++
 				continue
 			}

@@ -185,12 +185,13 @@ func diffMembers(bm, am []jsonMember, skip []string, find string) ([]itsm.Change
 	} else {
 		used = bufU[:len(bm)]
 	}
+	lo := 0 // every member of bm before lo is used
 	for ai, a := range am {
 		bi := -1
 		if ai < len(bm) && !used[ai] && bytes.Equal(bm[ai].key, a.key) {
 			bi = ai
 		} else {
-			for j := range bm {
+			for j := lo; j < len(bm); j++ {
 				if !used[j] && bytes.Equal(bm[j].key, a.key) {
 					bi = j
 					break
@@ -202,6 +203,9 @@ func diffMembers(bm, am []jsonMember, skip []string, find string) ([]itsm.Change
 			continue
 		}
 		used[bi] = true
+		for lo < len(bm) && used[lo] {
+			lo++
+		}
 		if !bytes.Equal(bm[bi].value, a.value) {
 			add(a.key, bm[bi].value, a.value)
 		}
