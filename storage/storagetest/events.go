@@ -44,14 +44,14 @@ func chain(kind, id string, n int) []itsm.Event {
 	return evs
 }
 
-// events reads the whole log from the start and returns the events of the
-// given kinds, checking Seq order on the way.
-func (e *env) events(kinds ...string) []itsm.Event {
+// wholeLog reads the whole log from the start in pages of 1,000, checking
+// Seq order on the way.
+func (e *env) wholeLog() []itsm.Event {
 	e.t.Helper()
 	var out []itsm.Event
 	var after int64
 	for {
-		batch, err := e.b.ReadEvents(e.ctx, after, 500)
+		batch, err := e.b.ReadEvents(e.ctx, after, 1000)
 		require.NoError(e.t, err)
 		if len(batch) == 0 {
 			return out
@@ -59,11 +59,21 @@ func (e *env) events(kinds ...string) []itsm.Event {
 		for _, ev := range batch {
 			require.Greater(e.t, ev.Seq, after, "ReadEvents returns Seq ascending and after the position")
 			after = ev.Seq
-			if slices.Contains(kinds, ev.Kind) {
-				out = append(out, ev)
-			}
+		}
+		out = append(out, batch...)
+	}
+}
+
+// events returns the events of the given kinds in the whole log.
+func (e *env) events(kinds ...string) []itsm.Event {
+	e.t.Helper()
+	var out []itsm.Event
+	for _, ev := range e.wholeLog() {
+		if slices.Contains(kinds, ev.Kind) {
+			out = append(out, ev)
 		}
 	}
+	return out
 }
 
 // appendEvents commits events in one unit of work.
@@ -157,17 +167,7 @@ func (h *harness) testEvents(t *testing.T) {
 		}
 		all := e.events(kind)
 		require.Len(t, all, 30)
-		// The whole log up to our newest event, whatever else it holds.
-		var log []itsm.Event
-		for after := int64(0); ; {
-			batch, err := e.b.ReadEvents(e.ctx, after, 1000)
-			require.NoError(t, err)
-			if len(batch) == 0 {
-				break
-			}
-			log = append(log, batch...)
-			after = batch[len(batch)-1].Seq
-		}
+		log := e.wholeLog() // up to our newest event, whatever else it holds
 		for i, ev := range all {
 			for _, after := range []int64{ev.Seq - 1, ev.Seq} {
 				for _, limit := range []int{1, 5, 1000} {
@@ -199,16 +199,7 @@ func (h *harness) testEvents(t *testing.T) {
 		for i := range h.scale(150, 120) { // over a thousand events: past a memory chunk
 			e.appendEvents(chain(kind, fmt.Sprintf("s%03d", i), 9)...)
 		}
-		var log []itsm.Event
-		for after := int64(0); ; {
-			batch, err := e.b.ReadEvents(e.ctx, after, 1000)
-			require.NoError(t, err)
-			if len(batch) == 0 {
-				break
-			}
-			log = append(log, batch...)
-			after = batch[len(batch)-1].Seq
-		}
+		log := e.wholeLog()
 		docs := e.docSchema("scanw") // for the writes of the scan's fn
 		mine := slices.IndexFunc(log, func(x itsm.Event) bool { return x.Kind == kind })
 		require.GreaterOrEqual(t, mine, 0)
