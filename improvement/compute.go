@@ -114,12 +114,12 @@ type filter struct{ service, group, priority int32 }
 func (st *state) filter(q Query) (f filter, ok bool) {
 	f = filter{-1, -1, -1}
 	if q.Service != "" {
-		if f.service, ok = st.ids[q.Service]; !ok {
+		if f.service, ok = st.nameID(q.Service); !ok {
 			return f, false
 		}
 	}
 	if q.Group != "" {
-		if f.group, ok = st.ids[q.Group]; !ok {
+		if f.group, ok = st.nameID(q.Group); !ok {
 			return f, false
 		}
 	}

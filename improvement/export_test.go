@@ -19,8 +19,8 @@ func StateOf(e *Engine) any {
 	}
 	st := *e.st
 	st.lastKey, st.lastIdx, st.lastOK = bucketKey{}, 0, false
-	st.index, st.recent = bucketIndex{}, nil
-	st.Incidents.slot, st.Changes.slot, st.Requests.slot, st.SLAs.slot = nil, nil, nil, nil
+	st.index, st.recent, st.names = bucketIndex{}, nil, idIndex{}
+	st.Incidents.index, st.Changes.index, st.Requests.index, st.SLAs.index = idIndex{}, idIndex{}, idIndex{}, idIndex{}
 	if len(st.Incidents.Free) == 0 {
 		st.Incidents.Free = nil
 	}
@@ -57,19 +57,27 @@ func (st *state) checkIndexes() error {
 			}
 		}
 	}
+	if st.names.n != len(st.Names) {
+		return fmt.Errorf("name index holds %d for %d names", st.names.n, len(st.Names))
+	}
+	for i, n := range st.Names {
+		if j, ok := st.nameID(n); !ok || j != int32(i) {
+			return fmt.Errorf("name %q not indexed", n)
+		}
+	}
 	return errors.Join(checkTable(&st.Incidents), checkTable(&st.Changes), checkTable(&st.Requests), checkTable(&st.SLAs))
 }
 
 func checkTable[T any](t *table[T]) error {
-	if len(t.slot) != len(t.IDs)-len(t.Free) {
-		return fmt.Errorf("record index holds %d for %d records", len(t.slot), len(t.IDs)-len(t.Free))
+	if t.index.n != len(t.IDs)-len(t.Free) {
+		return fmt.Errorf("record index holds %d for %d records", t.index.n, len(t.IDs)-len(t.Free))
 	}
 	free := map[int32]bool{}
 	for _, s := range t.Free {
 		free[s] = true
 	}
 	for s, id := range t.IDs {
-		if j, ok := t.slot[id]; !free[int32(s)] && (!ok || j != int32(s)) {
+		if j, ok := t.find(id); !free[int32(s)] && (!ok || j != int32(s)) {
 			return fmt.Errorf("record %q not indexed", id)
 		}
 	}

@@ -123,12 +123,13 @@ func (st *state) rebuild() error {
 	if len(st.Names) == 0 || st.Names[0] != "" {
 		return errors.New("the name table does not start with the empty name")
 	}
-	st.ids = make(map[string]int32, len(st.Names))
+	st.names = idIndex{}
 	for i, n := range st.Names {
-		if _, dup := st.ids[n]; dup {
+		h := hashID(n)
+		if _, dup := st.names.get(st.Names, n, h); dup {
 			return fmt.Errorf("name %q is interned twice", n)
 		}
-		st.ids[n] = int32(i)
+		st.names.put(h, int32(i))
 	}
 	if len(st.Services) > len(st.Names) {
 		return fmt.Errorf("%d services for %d names", len(st.Services), len(st.Names))
@@ -203,15 +204,16 @@ func (t *table[T]) rebuild(kind string) error {
 		}
 		free[s] = true
 	}
-	t.slot = make(map[string]int32, len(t.Rows)-len(t.Free))
+	t.index = idIndex{}
 	for s, id := range t.IDs {
 		if free[s] {
 			continue
 		}
-		if _, dup := t.slot[id]; dup {
+		h := hashID(id)
+		if _, dup := t.index.get(t.IDs, id, h); dup {
 			return fmt.Errorf("%s %q is stored twice", kind, id)
 		}
-		t.slot[id] = int32(s)
+		t.index.put(h, int32(s))
 	}
 	return nil
 }

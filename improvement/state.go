@@ -180,22 +180,26 @@ type serviceT struct {
 // the last freed first, so the table stays as small as the records
 // followed at once.
 type table[T any] struct {
-	IDs  []string
-	Rows []T
-	Free []int32
-	slot map[string]int32 // id -> slot; rebuilt from IDs on decode
+	IDs   []string
+	Rows  []T
+	Free  []int32
+	index idIndex // id -> slot; rebuilt from IDs on decode
 }
 
-func newTable[T any]() table[T] { return table[T]{slot: map[string]int32{}} }
+func newTable[T any]() table[T] { return table[T]{} }
 
 // find returns the slot of id.
-func (t *table[T]) find(id string) (int32, bool) {
-	s, ok := t.slot[id]
-	return s, ok
-}
+func (t *table[T]) find(id string) (int32, bool) { return t.index.get(t.IDs, id, hashID(id)) }
+
+// findHash returns the slot of id, whose hash (hashID) is h.
+func (t *table[T]) findHash(id string, h uint64) (int32, bool) { return t.index.get(t.IDs, id, h) }
 
 // add takes a slot for id, which must not be in the table.
-func (t *table[T]) add(id string) int32 {
+func (t *table[T]) add(id string) int32 { return t.addHash(id, hashID(id)) }
+
+// addHash takes a slot for id, whose hash is h, which must not be in the
+// table.
+func (t *table[T]) addHash(id string, h uint64) int32 {
 	var s int32
 	if n := len(t.Free); n > 0 {
 		s, t.Free = t.Free[n-1], t.Free[:n-1]
@@ -206,13 +210,16 @@ func (t *table[T]) add(id string) int32 {
 		var zero T
 		t.Rows = append(t.Rows, zero)
 	}
-	t.slot[id] = s
+	t.index.put(h, s)
 	return s
 }
 
 // remove frees slot s.
-func (t *table[T]) remove(s int32) {
-	delete(t.slot, t.IDs[s])
+func (t *table[T]) remove(s int32) { t.removeHash(s, hashID(t.IDs[s])) }
+
+// removeHash frees slot s, whose id has hash h.
+func (t *table[T]) removeHash(s int32, h uint64) {
+	t.index.del(h, s)
 	var zero T
 	t.Rows[s], t.IDs[s] = zero, ""
 	t.Free = append(t.Free, s)
@@ -240,33 +247,38 @@ type state struct {
 	Services  []serviceT // by interned service name
 	// Names interns service, group and SLA metric names; 0 is "".
 	Names  []string
-	ids    map[string]int32
+	names  idIndex // name -> position in Names; rebuilt on decode
 	HasDay bool
 	MinDay int32
 	MaxDay int32
 }
 
 func newState() *state {
-	return &state{
+	st := &state{
 		Incidents: newTable[incidentT](),
 		Changes:   newTable[changeT](),
 		Requests:  newTable[requestT](),
 		SLAs:      newTable[slaT](),
 		Names:     []string{""},
-		ids:       map[string]int32{"": 0},
 	}
+	st.names.put(hashID(""), 0)
+	return st
 }
 
 // id interns a service or group name.
 func (st *state) id(s string) int32 {
-	if v, ok := st.ids[s]; ok {
+	h := hashID(s)
+	if v, ok := st.names.get(st.Names, s, h); ok {
 		return v
 	}
 	v := int32(len(st.Names))
 	st.Names = append(st.Names, s)
-	st.ids[s] = v
+	st.names.put(h, v)
 	return v
 }
+
+// nameID returns the interned id of a name, and whether it was ever seen.
+func (st *state) nameID(s string) (int32, bool) { return st.names.get(st.Names, s, hashID(s)) }
 
 // service returns the uptime facts of an interned service.
 func (st *state) service(s int32) *serviceT {
@@ -404,8 +416,9 @@ func jsonInt(s string) int {
 // event is what the engine reads of one event: its time once converted.
 type event struct {
 	*itsm.Event
-	at  int64 // Unix microseconds
-	day int32
+	hash uint64 // hashID(RecordID)
+	at   int64  // Unix microseconds
+	day  int32
 }
 
 func (e *Engine) applyOne(ev *itsm.Event) {
@@ -423,7 +436,7 @@ func (e *Engine) applyOne(ev *itsm.Event) {
 		return
 	}
 	// x stays on the stack: the handlers are called directly.
-	x := event{Event: ev, at: ev.At.UnixMicro()}
+	x := event{Event: ev, hash: hashID(ev.RecordID), at: ev.At.UnixMicro()}
 	x.day = dayOfMicro(x.at)
 	switch kind {
 	case 1:
@@ -443,12 +456,12 @@ func incidentOpen(s uint8) bool {
 
 func (e *Engine) incident(ev *event) {
 	st := e.st
-	slot, ok := st.Incidents.find(ev.RecordID)
+	slot, ok := st.Incidents.findHash(ev.RecordID, ev.hash)
 	if !ok {
 		if ev.Name != itsm.EventCreate {
 			return // closed, canceled, or created before the log began
 		}
-		slot = st.Incidents.add(ev.RecordID)
+		slot = st.Incidents.addHash(ev.RecordID, ev.hash)
 		st.Incidents.Rows[slot].Opened = ev.at
 	}
 	inc := &st.Incidents.Rows[slot]
@@ -517,7 +530,7 @@ func (e *Engine) incident(ev *event) {
 	inc.State = to
 	if to == stClosed || to == stCanceled {
 		st.forgetSLAs(inc.SLAs)
-		st.Incidents.remove(slot)
+		st.Incidents.removeHash(slot, ev.hash)
 	}
 }
 
@@ -669,13 +682,13 @@ func (st *state) unref(s int32) {
 
 func (e *Engine) change(ev *event) {
 	st := e.st
-	slot, ok := st.Changes.find(ev.RecordID)
+	slot, ok := st.Changes.findHash(ev.RecordID, ev.hash)
 	if !ok || !st.Changes.Rows[slot].Live {
 		if ev.Name != itsm.EventCreate {
 			return
 		}
 		if !ok {
-			slot = st.Changes.add(ev.RecordID)
+			slot = st.Changes.addHash(ev.RecordID, ev.hash)
 		}
 		st.Changes.Rows[slot].Live = true
 		ok = false // counted as opened below
@@ -739,12 +752,12 @@ func (e *Engine) change(ev *event) {
 
 func (e *Engine) request(ev *event) {
 	st := e.st
-	slot, ok := st.Requests.find(ev.RecordID)
+	slot, ok := st.Requests.findHash(ev.RecordID, ev.hash)
 	if !ok {
 		if ev.Name != itsm.EventCreate {
 			return
 		}
-		slot = st.Requests.add(ev.RecordID)
+		slot = st.Requests.addHash(ev.RecordID, ev.hash)
 		st.Requests.Rows[slot].Opened = ev.at
 	}
 	rq := &st.Requests.Rows[slot]
@@ -769,18 +782,18 @@ func (e *Engine) request(ev *event) {
 	}
 	if slices.Contains(e.cfg.RequestEnded, ev.To) {
 		st.forgetSLAs(rq.SLAs)
-		st.Requests.remove(slot)
+		st.Requests.removeHash(slot, ev.hash)
 	}
 }
 
 func (e *Engine) sla(ev *event) {
 	st, in := e.st, &e.cfg.SLA
-	slot, ok := st.SLAs.find(ev.RecordID)
+	slot, ok := st.SLAs.findHash(ev.RecordID, ev.hash)
 	if !ok {
 		if ev.Name != itsm.EventCreate {
 			return
 		}
-		slot = st.SLAs.add(ev.RecordID)
+		slot = st.SLAs.addHash(ev.RecordID, ev.hash)
 		e.stage(&st.SLAs.Rows[slot], "")
 	}
 	s := &st.SLAs.Rows[slot]
