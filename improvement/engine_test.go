@@ -266,14 +266,19 @@ type (
 	volumeCounter interface {
 		Volume(ctx context.Context, serviceID, unit string, from, to time.Time) (int64, error)
 	}
+	dailyVolumeCounter interface {
+		volumeCounter
+		DailyVolumes(ctx context.Context, serviceID, unit string, from, to time.Time) ([]int64, error)
+	}
 	kpiSource interface {
 		KPIValue(kpi, service string, from, to time.Time) (float64, bool, error)
 	}
 )
 
 var (
-	_ volumeCounter = (*improvement.Engine)(nil)
-	_ kpiSource     = (*improvement.Engine)(nil)
+	_ volumeCounter      = (*improvement.Engine)(nil)
+	_ dailyVolumeCounter = (*improvement.Engine)(nil)
+	_ kpiSource          = (*improvement.Engine)(nil)
 )
 
 func TestVolumesAndKPIValue(t *testing.T) {
@@ -312,4 +317,48 @@ func TestVolumesAndKPIValue(t *testing.T) {
 	assert.False(t, ok, "no measurement, no value")
 	_, _, err = e.KPIValue("joy", "", day0, day0.AddDate(0, 0, 1))
 	require.ErrorIs(t, err, itsm.ErrInvalid)
+}
+
+// TestDailyVolumesEqualVolumePerDay sets DailyVolumes against Volume asked
+// day by day, over six generated days with days before and after them.
+func TestDailyVolumesEqualVolumePerDay(t *testing.T) {
+	e, err := improvement.New(improvement.Config{})
+	require.NoError(t, err)
+	e.Apply(numbered(11, 3000, day0, 0))
+	ctx := context.Background()
+	from, to := day0.AddDate(0, 0, -2), day0.AddDate(0, 0, 10)
+	for _, tt := range []struct{ service, unit string }{
+		{"", "incidents"}, {"vpn", "incidents"}, {"erp", "requests"}, {"", "changes"}, {"nothing", "incidents"},
+	} {
+		daily, err := e.DailyVolumes(ctx, tt.service, tt.unit, from, to)
+		require.NoError(t, err)
+		require.Len(t, daily, 12)
+		var sum int64
+		for i, n := range daily {
+			want, err := e.Volume(ctx, tt.service, tt.unit, from.AddDate(0, 0, i), from.AddDate(0, 0, i+1))
+			require.NoError(t, err)
+			require.Equal(t, want, n, "%s %s on day %d", tt.service, tt.unit, i)
+			sum += n
+		}
+		total, err := e.Volume(ctx, tt.service, tt.unit, from, to)
+		require.NoError(t, err)
+		require.Equal(t, total, sum)
+		if tt.service != "nothing" {
+			require.Positive(t, sum, "%s %s: the days have some", tt.service, tt.unit)
+		}
+	}
+	empty, err := e.DailyVolumes(ctx, "", "incidents", day0, day0)
+	require.NoError(t, err)
+	assert.Empty(t, empty)
+	for name, call := range map[string]func() ([]int64, error){
+		"unit":     func() ([]int64, error) { return e.DailyVolumes(ctx, "", "tickets", from, to) },
+		"hour":     func() ([]int64, error) { return e.DailyVolumes(ctx, "", "incidents", day0.Add(time.Hour), to) },
+		"reversed": func() ([]int64, error) { return e.DailyVolumes(ctx, "", "incidents", to, from) },
+		"too long": func() ([]int64, error) {
+			return e.DailyVolumes(ctx, "", "incidents", from, from.AddDate(0, 0, improvement.MaxVolumeDays+1))
+		},
+	} {
+		_, err := call()
+		require.ErrorIs(t, err, itsm.ErrInvalid, name)
+	}
 }

@@ -42,6 +42,12 @@ func (g Granularity) Slots() int {
 	return 0
 }
 
+// wholeDays tells whether every slot occurrence is a whole number of UTC
+// days (so a daily series measures it).
+func (g Granularity) wholeDays() bool {
+	return g == Weekday || g == DayOfMonth || g == MonthOfYear
+}
+
 // slotOf returns the slot an instant falls in.
 func (g Granularity) slotOf(t time.Time) int {
 	t = t.UTC()

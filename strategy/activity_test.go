@@ -156,3 +156,95 @@ func TestGranularityLabels(t *testing.T) {
 		assert.Equal(t, tt.label, tt.g.Label(tt.slot), "%s %d", tt.g, tt.slot)
 	}
 }
+
+// series is a daily counter that also gives a range day by day, counting
+// how often each method is asked.
+type series struct {
+	daily
+	volumeCalls, seriesCalls *int
+}
+
+func (s series) Volume(ctx context.Context, id, unit string, from, to time.Time) (int64, error) {
+	*s.volumeCalls++
+	return s.daily.Volume(ctx, id, unit, from, to)
+}
+
+func (s series) DailyVolumes(_ context.Context, id, _ string, from, to time.Time) ([]int64, error) {
+	*s.seriesCalls++
+	if id != s.catalogueID {
+		return nil, itsm.Invalidf("asked for %s, want the catalogue id %s", id, s.catalogueID)
+	}
+	var out []int64
+	for t := from; t.Before(to); t = t.AddDate(0, 0, 1) {
+		out = append(out, s.perDay[t.Format("2006-01-02")])
+	}
+	return out, nil
+}
+
+var _ strategy.DailyVolumeCounter = series{}
+
+// TestDemandSlotsFromADailySeries compares demand records of whole-day
+// patterns through a counter that gives daily series and through one that
+// only counts ranges: the comparisons are the same, and the series counter
+// is asked once per record instead of once per slot occurrence. An hourly
+// pattern still asks per occurrence.
+func TestDemandSlotsFromADailySeries(t *testing.T) {
+	f := newFixture(t)
+	erp := f.catalogued(t, "erp", "cat-erp")
+	jan := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	perDay := map[string]int64{}
+	for i := 0; i < 500; i++ {
+		perDay[jan.AddDate(0, 0, i).Format("2006-01-02")] = int64(i*7%23 + i%5)
+	}
+	flat := func(n int) []int64 {
+		xs := make([]int64, n)
+		for i := range xs {
+			xs[i] = int64(10 + i)
+		}
+		return xs
+	}
+	tests := []struct {
+		g          strategy.Granularity
+		start, end time.Time
+		perSlot    bool // the series counter still asks Volume per occurrence
+	}{
+		{strategy.Weekday, time.Date(2027, 1, 4, 0, 0, 0, 0, time.UTC), time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC), false},
+		{strategy.DayOfMonth, jan, jan.AddDate(0, 3, 0), false},
+		{strategy.MonthOfYear, jan.AddDate(0, 3, 0), jan.AddDate(1, 3, 0), false},
+		{strategy.HourOfDay, jan.AddDate(0, 2, 1), jan.AddDate(0, 2, 2), true},
+	}
+	for i, tt := range tests {
+		t.Run(string(tt.g), func(t *testing.T) {
+			d := &strategy.Demand{ServiceID: erp.ID, Unit: "incidents", PeriodStart: tt.start, PeriodEnd: tt.end,
+				Activity: &strategy.ActivityPattern{Name: "p" + string(tt.g), Granularity: tt.g, Expected: flat(tt.g.Slots())}}
+			require.NoError(t, f.s.RecordDemand(agent, d))
+			// Each record gets its own range of period starts.
+			from, to := tt.start, tt.start.Add(time.Hour)
+			plain, err := f.s.CompareDemand(agent, erp.ID, from, to, daily{"cat-erp", perDay})
+			if tt.perSlot {
+				require.ErrorIs(t, err, itsm.ErrInvalid, "a whole-day counter cannot count hours")
+			} else {
+				require.NoError(t, err)
+			}
+			var vol, ser int
+			got, err2 := f.s.CompareDemand(agent, erp.ID, from, to, series{daily{"cat-erp", perDay}, &vol, &ser})
+			require.Equal(t, err != nil, err2 != nil, "%v / %v", err, err2)
+			if tt.perSlot {
+				assert.Zero(t, ser)
+				assert.Equal(t, 2, vol, "the period total, then the first hour, which fails")
+				return
+			}
+			require.NoError(t, err2)
+			require.Len(t, got, 1, "record %d", i)
+			assert.Equal(t, plain, got)
+			assert.Equal(t, 1, ser, "one series per record")
+			assert.Equal(t, 1, vol, "the period total only")
+			var sum int64
+			for _, s := range got[0].Slots {
+				sum += s.Measured
+			}
+			assert.Equal(t, got[0].Measured, sum, "the slots add up to the period")
+			assert.Positive(t, sum)
+		})
+	}
+}

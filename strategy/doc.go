@@ -18,7 +18,8 @@
 //     of month, month); CompareDemand sets it, in total and slot by slot,
 //     against the volume a VolumeCounter (such as the improvement pillar's
 //     Engine) measures, asked by the catalogue id the portfolio entry
-//     records.
+//     records; a DailyVolumeCounter (the Engine is one) measures the slots of
+//     whole-day patterns from one daily series per record.
 //   - Financial management: Money is integer minor units with an ISO 4217
 //     currency, never a float. CostModel holds a service's fixed and variable
 //     cost items in one currency (Cost gives the total and the cost per unit
