@@ -648,6 +648,14 @@ var plainByte = func() (t [256]bool) {
 	return t
 }()
 
+// htmlSafeByte marks the ASCII bytes json.Marshal writes as they are: the
+// plain bytes but for <, > and &, which it escapes for HTML.
+var htmlSafeByte = func() (t [256]bool) {
+	t = plainByte
+	t['<'], t['>'], t['&'] = false, false, false
+	return t
+}()
+
 // appendJSONString appends s quoted as json.Marshal quotes it: HTML
 // characters, control characters, U+2028 and U+2029 escaped, invalid UTF-8
 // replaced by U+FFFD.
@@ -656,7 +664,7 @@ func appendJSONString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if plainByte[c] && c != '<' && c != '>' && c != '&' {
+			if htmlSafeByte[c] {
 				i++
 				continue
 			}
