@@ -14,9 +14,9 @@
 // lower bound and stop once the page is full: O(log n + page). Other queries
 // run on hash indexes of every declared field (but CompositeOnly ones): the
 // smallest candidate set among the query's Eq and In filters, or the entries
-// of a composite index whose first field such a filter fixes, is filtered
-// and the page picked with a bounded heap, so a query costs O(n log limit)
-// at worst.
+// of a composite index whose first field such a filter fixes when they are
+// fewer, is filtered and the page picked with a bounded heap, so a query
+// costs O(n log limit) at worst.
 //
 // The Store implements storage.EventScanner, scanning its log in place, but
 // neither Traverser nor BulkImporter: the generic fallbacks in package

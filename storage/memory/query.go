@@ -7,10 +7,9 @@ import (
 )
 
 // query runs a checked plan: on a declared index that fits it, the first
-// limit+1 matches in index order; otherwise candidates from the smallest
-// Eq/In index set (every document of the kind when the query has neither),
-// filtered, and the first limit+1 in the plan's order kept with a bounded
-// heap. The caller holds the store's read lock.
+// limit+1 matches in index order; otherwise the candidates eachCandidate
+// finds, filtered, and the first limit+1 in the plan's order kept with a
+// bounded heap. The caller holds the store's read lock.
 func (kd *kindData) query(p storage.Plan) storage.Page {
 	var docs []storage.Document
 	// Entries of a fitting index arrive in sort order, so the walk keeps
@@ -28,15 +27,7 @@ func (kd *kindData) query(p storage.Plan) storage.Page {
 				h.offer(d)
 			}
 		}
-		if sets, ok := kd.candidates(p); ok {
-			for _, set := range sets {
-				set.each(func(id string) { visit(kd.docs[id]) })
-			}
-		} else if !kd.prefixScan(p, visit) {
-			for _, d := range kd.docs {
-				visit(d)
-			}
-		}
+		kd.eachCandidate(p, visit)
 		docs = h.docs
 		slices.SortFunc(docs, func(a, b storage.Document) int { return compare(&p, a, b) })
 	}
@@ -52,9 +43,42 @@ func (kd *kindData) query(p storage.Plan) storage.Page {
 	return page
 }
 
+// The ways eachCandidate finds a plan's candidates.
+const (
+	byPrefix = "composite index prefix"
+	byHash   = "hash index"
+	byScan   = "every document"
+)
+
+// eachCandidate hands visit every document that may match an unordered
+// plan, from the narrowest source it has: the ids of the most selective
+// Eq/In hash set, or the entries of a composite index whose first field the
+// plan fixes when they are fewer (or when there is no hash set: the field is
+// CompositeOnly), or else every document of the kind. It returns the source
+// it used.
+func (kd *kindData) eachCandidate(p storage.Plan, visit func(storage.Document)) string {
+	sets, size, hashed := kd.candidates(p)
+	o, vals := kd.prefixIndex(p)
+	switch {
+	case o != nil && (!hashed || o.countPrefixes(vals, size) < size):
+		o.walkPrefixes(vals, func(id string) { visit(kd.docs[id]) })
+		return byPrefix
+	case hashed:
+		for _, set := range sets {
+			set.each(func(id string) { visit(kd.docs[id]) })
+		}
+		return byHash
+	}
+	for _, d := range kd.docs {
+		visit(d)
+	}
+	return byScan
+}
+
 // candidates returns the id sets of the most selective Eq or In filter on a
-// field with a hash index, and false when the query has no such filter.
-func (kd *kindData) candidates(p storage.Plan) ([]idSet, bool) {
+// field with a hash index and how many ids they hold, and false when the
+// query has no such filter.
+func (kd *kindData) candidates(p storage.Plan) ([]idSet, int, bool) {
 	var best []idSet
 	bestSize, found := 0, false
 	for i, f := range p.Filters {
@@ -90,7 +114,7 @@ func (kd *kindData) candidates(p storage.Plan) ([]idSet, bool) {
 			best, bestSize, found = sets, size, true
 		}
 	}
-	return best, found
+	return best, bestSize, found
 }
 
 // compare orders two documents as the plan does (Plan.Less), without
@@ -164,32 +188,56 @@ func (h *pageHeap) down(i int) {
 	}
 }
 
-// prefixScan hands visit every document of the first composite index whose
-// first field an Eq or In filter of the plan fixes, value by value, and
-// reports false when no index fits. It serves queries on CompositeOnly
-// fields that fix an index's first field without sorting by its rest.
-func (kd *kindData) prefixScan(p storage.Plan, visit func(storage.Document)) bool {
+// prefixIndex returns the first composite index whose first field an Eq or
+// In filter of the plan fixes, with the filter's values without repeats, or
+// nil.
+func (kd *kindData) prefixIndex(p storage.Plan) (*ordered, []storage.Value) {
 	for _, o := range kd.ordered {
 		for j, f := range p.Filters {
 			if p.FilterFields[j] != o.fields[0] || f.Op != storage.OpEq && f.Op != storage.OpIn {
 				continue
 			}
+			vals := make([]storage.Value, 0, len(f.Values))
 			seen := make(map[storage.Value]bool, len(f.Values))
 			for _, v := range f.Values {
-				if seen[v] {
-					continue
+				if !seen[v] {
+					seen[v] = true
+					vals = append(vals, v)
 				}
-				seen[v] = true
-				o.tree.AscendGreaterOrEqual(entry{key: []storage.Value{v}}, func(e entry) bool {
-					if e.key[0] != v {
-						return false
-					}
-					visit(kd.docs[e.id])
-					return true
-				})
 			}
-			return true
+			return o, vals
 		}
 	}
-	return false
+	return nil, nil
+}
+
+// walkPrefixes hands fn the id of every entry whose first field holds one
+// of vals, value by value, until fn returns false.
+func (o *ordered) walkPrefixes(vals []storage.Value, fn func(id string)) {
+	o.eachPrefixed(vals, func(e entry) bool { fn(e.id); return true })
+}
+
+// countPrefixes counts the entries whose first field holds one of vals,
+// stopping once the count passes bound: what choosing between this index
+// and a hash set of bound ids needs, at no more than that set's cost.
+func (o *ordered) countPrefixes(vals []storage.Value, bound int) int {
+	n := 0
+	o.eachPrefixed(vals, func(entry) bool { n++; return n <= bound })
+	return n
+}
+
+func (o *ordered) eachPrefixed(vals []storage.Value, fn func(entry) bool) {
+	more := true
+	for _, v := range vals {
+		if !more {
+			return
+		}
+		o.tree.AscendGreaterOrEqual(entry{key: []storage.Value{v}}, func(e entry) bool {
+			if e.key[0] != v {
+				return false
+			}
+			more = fn(e)
+			return more
+		})
+	}
 }
