@@ -105,9 +105,11 @@ func TestConcurrentSyncAndCompute(t *testing.T) {
 	}
 }
 
-// stuckStore returns the same events whatever is asked.
+// stuckStore returns the same events whatever is asked. It embeds the
+// Backend interface, not the memory store, so the store's EventScanner is
+// hidden and Sync reads through the broken ReadEvents.
 type stuckStore struct {
-	*memory.Store
+	storage.Backend
 	evs []itsm.Event
 }
 
@@ -119,7 +121,7 @@ func TestSyncRefusesAStoreThatRepeatsItself(t *testing.T) {
 	scenario(t, k)
 	evs, err := k.store.ReadEvents(ctx, 0, 3)
 	require.NoError(t, err)
-	e, err := improvement.Open(ctx, stuckStore{k.store.(*memory.Store), evs}, improvement.Config{BatchSize: 3})
+	e, err := improvement.Open(ctx, stuckStore{k.store, evs}, improvement.Config{BatchSize: 3})
 	require.NoError(t, err)
 	n, err := e.Sync(ctx)
 	require.ErrorIs(t, err, itsm.ErrInvalid, "no endless loop on a backend that breaks the contract")
