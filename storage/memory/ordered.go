@@ -1,6 +1,9 @@
 package memory
 
 import (
+	"encoding/binary"
+	"strings"
+
 	"github.com/google/btree"
 
 	"github.com/pillars-itsm/pillars/storage"
@@ -15,9 +18,36 @@ type ordered struct {
 	tree   *btree.BTreeG[entry]
 }
 
+// entry is one document in an index. Its key is the index's field values
+// in an order-preserving encoding (see appendKey), so the B-tree compares
+// two entries with one string comparison, and the key holds no pointers
+// for the collector to follow.
 type entry struct {
-	key []storage.Value
+	key string
 	id  string
+}
+
+// appendKey appends v's order-preserving encoding: a string's bytes and a
+// NUL (indexed strings hold no NUL, so "a" < "ab" stays true and each value
+// ends where its NUL is), an integer or time as eight big-endian bytes with
+// the sign bit flipped. Within one index every field has one type, so
+// comparing two encodings byte by byte compares the values field by field,
+// and the encoding of a prefix of the fields sorts before every key that
+// extends it.
+func appendKey(b []byte, v storage.Value) []byte {
+	if v.Type() == storage.TypeString {
+		return append(append(b, v.Str()...), 0)
+	}
+	return binary.BigEndian.AppendUint64(b, uint64(v.Int64())^(1<<63))
+}
+
+// keyOf encodes values as one key.
+func keyOf(values ...storage.Value) string {
+	var b []byte
+	for _, v := range values {
+		b = appendKey(b, v)
+	}
+	return string(b)
 }
 
 // unchanged reports whether two versions of one document hold the same
@@ -31,16 +61,12 @@ func (o *ordered) unchanged(old, d storage.Document) bool {
 	return true
 }
 
-// lessEntry orders entries by key, then id; a key that is a prefix of
-// another sorts first, so entry{key: prefix} is the start of its range.
+// lessEntry orders entries by key, then id; the key of a prefix of the
+// fields sorts before every key extending it, so entry{key: prefix} is the
+// start of its range.
 func lessEntry(a, b entry) bool {
-	for i := range min(len(a.key), len(b.key)) {
-		if c := a.key[i].Compare(b.key[i]); c != 0 {
-			return c < 0
-		}
-	}
-	if len(a.key) != len(b.key) {
-		return len(a.key) < len(b.key)
+	if a.key != b.key {
+		return a.key < b.key
 	}
 	return a.id < b.id
 }
@@ -58,11 +84,12 @@ func newOrdered(sc storage.Schema) []*ordered {
 }
 
 func (o *ordered) entryOf(d storage.Document) entry {
-	k := make([]storage.Value, len(o.fields))
-	for i, f := range o.fields {
-		k[i] = d.Fields[f]
+	var buf [96]byte
+	b := buf[:0]
+	for _, f := range o.fields {
+		b = appendKey(b, d.Fields[f])
 	}
-	return entry{k, d.ID}
+	return entry{string(b), d.ID}
 }
 
 // reorder moves a document's entries from old's values to d's; either may
@@ -123,25 +150,25 @@ next:
 				continue next
 			}
 		}
-		start := entry{key: prefix}
+		fixed := keyOf(prefix...)
+		start := entry{key: fixed}
 		switch {
 		case p.AfterSet:
-			start = entry{key: append(prefix, p.After...), id: p.AfterID}
+			start = entry{key: keyOf(append(prefix, p.After...)...), id: p.AfterID}
 		default:
 			if lo, ok := lowerBound(p, p.SortFields[0]); ok {
-				start = entry{key: append(prefix, lo)}
+				start = entry{key: keyOf(append(prefix, lo)...)}
 			}
 		}
 		o.tree.AscendGreaterOrEqual(start, func(e entry) bool {
-			for i := range n - k {
-				if e.key[i].Compare(prefix[i]) != 0 {
-					return false // past the prefix
-				}
+			if !strings.HasPrefix(e.key, fixed) {
+				return false // past the prefix
 			}
-			if beyondUpperBound(p, p.SortFields[0], e.key[n-k]) {
+			d := kd.docs[e.id]
+			if beyondUpperBound(p, p.SortFields[0], d.Fields[p.SortFields[0]]) {
 				return false
 			}
-			return visit(kd.docs[e.id])
+			return visit(d)
 		})
 		return true
 	}

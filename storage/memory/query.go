@@ -2,6 +2,7 @@ package memory
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/pillars-itsm/pillars/storage"
 )
@@ -232,8 +233,9 @@ func (o *ordered) eachPrefixed(vals []storage.Value, fn func(entry) bool) {
 		if !more {
 			return
 		}
-		o.tree.AscendGreaterOrEqual(entry{key: []storage.Value{v}}, func(e entry) bool {
-			if e.key[0] != v {
+		first := keyOf(v)
+		o.tree.AscendGreaterOrEqual(entry{key: first}, func(e entry) bool {
+			if !strings.HasPrefix(e.key, first) {
 				return false
 			}
 			more = fn(e)
