@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -38,10 +39,18 @@ type Event struct {
 
 // Change is one changed field of a record: its JSON name and its old and new
 // values as compact JSON text.
+//
+// A change marked Appended is of an append-only array (a journal such as an
+// incident's comments, declared with storage.Collection.WithJournal): To
+// holds only the elements this event appended, as a JSON array, and From is
+// empty, so an event costs the size of what it adds, not of the whole
+// thread. The full value is the concatenation of the record's appended
+// changes.
 type Change struct {
-	Field string `json:"field"`
-	From  string `json:"from"`
-	To    string `json:"to"`
+	Field    string `json:"field"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+	Appended bool   `json:"appended,omitempty"`
 }
 
 // EventCreate and EventUpdate name the events written for a record's creation
@@ -74,13 +83,21 @@ func ComputeHash(e *Event) string {
 // appendHashInput appends what ComputeHash hashes: a version tag, then
 // every covered field, strings as a big-endian 64-bit length and their
 // bytes, numbers and times (Unix microseconds) as big-endian 64-bit values,
-// the changes preceded by their count.
+// the changes preceded by their count (under v2, each followed by its
+// Appended flag as a number).
 func appendHashInput(b []byte, e *Event) []byte {
 	str := func(b []byte, s string) []byte {
 		return append(binary.BigEndian.AppendUint64(b, uint64(len(s))), s...)
 	}
 	num := func(b []byte, n int64) []byte { return binary.BigEndian.AppendUint64(b, uint64(n)) }
-	b = str(b, "pillars-event-v1")
+	// An event with an Appended change hashes under v2, which adds each
+	// change's flag; every other event hashes as it always did (v1).
+	v2 := slices.ContainsFunc(e.Changes, func(c Change) bool { return c.Appended })
+	if v2 {
+		b = str(b, "pillars-event-v2")
+	} else {
+		b = str(b, "pillars-event-v1")
+	}
 	b = str(b, e.PrevHash)
 	b = str(b, e.ID)
 	b = str(b, e.Kind)
@@ -99,6 +116,13 @@ func appendHashInput(b []byte, e *Event) []byte {
 		b = str(b, c.Field)
 		b = str(b, c.From)
 		b = str(b, c.To)
+		if v2 {
+			flag := int64(0)
+			if c.Appended {
+				flag = 1
+			}
+			b = num(b, flag)
+		}
 	}
 	return b
 }

@@ -191,3 +191,23 @@ func FuzzComputeHash(f *testing.F) {
 		require.Equal(t, streamedHash(&e), itsm.ComputeHash(&e))
 	})
 }
+
+// An Appended change hashes under its own version with a flag per change,
+// so marking a change appended changes the hash, and two change lists that
+// would read alike with the flag as an optional extra string do not collide.
+func TestAppendedChangesHashApart(t *testing.T) {
+	base := itsm.Event{ID: "ev-1", Kind: "incident", RecordID: "rec-1", RecordVersion: 2, Name: "update", Actor: "ann"}
+	plain, appended := base, base
+	plain.Changes = []itsm.Change{{Field: "comments", To: `[{"text":"hi"}]`}}
+	appended.Changes = []itsm.Change{{Field: "comments", To: `[{"text":"hi"}]`, Appended: true}}
+	assert.NotEqual(t, itsm.ComputeHash(&plain), itsm.ComputeHash(&appended))
+
+	a, b := base, base
+	a.Changes = []itsm.Change{{Field: "f1", From: "x", To: "+append"}, {Field: "f2", From: "y", To: "+append"}}
+	b.Changes = []itsm.Change{{Field: "f1", From: "x", To: "+append"}, {Field: "+append", From: "f2", To: "y", Appended: true}}
+	assert.NotEqual(t, itsm.ComputeHash(&a), itsm.ComputeHash(&b))
+
+	appended.RecordVersion = 1
+	itsm.Seal(&appended, "")
+	require.NoError(t, itsm.Verify([]itsm.Event{appended}, appended.Hash))
+}
