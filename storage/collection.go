@@ -68,9 +68,10 @@ type Collection[T any, P interface {
 	*T
 	itsm.Entity
 }] struct {
-	schema Schema
-	fields []FieldSpec[T]
-	codec  *codec // nil when T's JSON needs encoding/json's general rules
+	schema  Schema
+	fields  []FieldSpec[T]
+	codec   *codec   // nil when T's JSON needs encoding/json's general rules
+	journal []string // JSON members that only grow by appending (WithJournal)
 }
 
 // NewCollection declares the kind stored as records of type T, with its
@@ -98,6 +99,18 @@ func NewCollection[T any, P interface {
 // ordering) and returns the collection for chaining.
 func (c *Collection[T, P]) WithIndex(name string, fields ...string) *Collection[T, P] {
 	c.schema.Indexes = append(c.schema.Indexes, Index{Name: name, Fields: fields})
+	return c
+}
+
+// WithJournal declares top-level JSON members of the record that are
+// journals: arrays a write only appends to, such as an incident's comments
+// and work notes. A write that appends to one records an itsm.Change marked
+// Appended holding only the new elements, so a thread of n entries costs
+// its events O(n) bytes instead of O(n^2); a write that changes the array
+// otherwise records it whole, as for any member. It returns the collection
+// for chaining.
+func (c *Collection[T, P]) WithJournal(members ...string) *Collection[T, P] {
+	c.journal = append(c.journal, members...)
 	return c
 }
 

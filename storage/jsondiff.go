@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 
 	"github.com/pillars-itsm/pillars/itsm"
@@ -240,4 +241,32 @@ func diffMembers(bm, am []jsonMember, skip []string, find string) ([]itsm.Change
 		out[i] = itsm.Change{Field: cut(len(p.name)), From: cut(len(p.from)), To: cut(len(p.to))}
 	}
 	return out, found
+}
+
+// markAppended turns each change of a journal member whose new array
+// extends the old one (the old array's elements, then more) into an
+// Appended change holding only the new elements. JSON values are
+// self-delimiting, so when the new text starts with the old one minus its
+// closing bracket and goes on with a comma, the old elements are all there,
+// unchanged, and a new one starts at the comma. A member that was absent or
+// null before is appended to whole.
+func markAppended(changes []itsm.Change, journal []string) {
+	for i := range changes {
+		c := &changes[i]
+		if !slices.Contains(journal, c.Field) || len(c.To) < 2 || c.To[0] != '[' || c.To[len(c.To)-1] != ']' {
+			continue
+		}
+		switch {
+		case c.From == "" || c.From == "null" || c.From == "[]":
+			if c.To == "[]" {
+				continue
+			}
+		case len(c.From) >= 2 && c.From[0] == '[' && len(c.To) > len(c.From) &&
+			c.To[:len(c.From)-1] == c.From[:len(c.From)-1] && c.To[len(c.From)-1] == ',':
+			c.To = "[" + c.To[len(c.From):]
+		default:
+			continue
+		}
+		c.From, c.Appended = "", true
+	}
 }

@@ -437,3 +437,71 @@ func FuzzCodecEncode(f *testing.F) {
 		require.Equal(t, string(want), string(got))
 	})
 }
+
+func TestMarkAppended(t *testing.T) {
+	tests := []struct {
+		name     string
+		from, to string
+		field    string
+		wantTo   string
+		appended bool
+	}{
+		{"one more entry", `[{"t":"a"}]`, `[{"t":"a"},{"t":"b"}]`, "notes", `[{"t":"b"}]`, true},
+		{"two more entries", `[1,2]`, `[1,2,3,4]`, "notes", `[3,4]`, true},
+		{"the first entry", ``, `[{"t":"a"}]`, "notes", `[{"t":"a"}]`, true},
+		{"after an empty array", `[]`, `[{"t":"a"}]`, "notes", `[{"t":"a"}]`, true},
+		{"after null", `null`, `["x"]`, "notes", `["x"]`, true},
+		{"an entry edited", `[{"t":"a"}]`, `[{"t":"A"},{"t":"b"}]`, "notes", `[{"t":"A"},{"t":"b"}]`, false},
+		{"a number grown, not appended", `[1]`, `[12]`, "notes", `[12]`, false},
+		{"an entry removed", `[1,2]`, `[1]`, "notes", `[1]`, false},
+		{"emptied", `[1]`, `[]`, "notes", `[]`, false},
+		{"not a journal member", `[1]`, `[1,2]`, "tags", `[1,2]`, false},
+		{"not an array", `"a"`, `"ab"`, "notes", `"ab"`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cs := []itsm.Change{{Field: "x", From: "1", To: "2"}, {Field: tt.field, From: tt.from, To: tt.to}}
+			markAppended(cs, []string{"notes", "comments"})
+			assert.Equal(t, itsm.Change{Field: "x", From: "1", To: "2"}, cs[0], "other changes untouched")
+			assert.Equal(t, tt.wantTo, cs[1].To)
+			assert.Equal(t, tt.appended, cs[1].Appended)
+			if tt.appended {
+				assert.Empty(t, cs[1].From)
+			} else {
+				assert.Equal(t, tt.from, cs[1].From)
+			}
+		})
+	}
+}
+
+// FuzzMarkAppended: whatever two arrays a journal member goes between, an
+// Appended change's elements are exactly what the new array adds to the
+// old one.
+func FuzzMarkAppended(f *testing.F) {
+	f.Add(`[{"t":"a"}]`, `[{"t":"a"},{"t":"b"}]`)
+	f.Add(`[1]`, `[12]`)
+	f.Add(`["a,b"]`, `["a,b","c"]`)
+	f.Fuzz(func(t *testing.T, from, to string) {
+		var before, after []json.RawMessage
+		if json.Unmarshal([]byte(from), &before) != nil || json.Unmarshal([]byte(to), &after) != nil || !json.Valid([]byte(to)) {
+			return
+		}
+		// Compact, as encoding/json writes them.
+		from, to = string(mustMarshal(t, before)), string(mustMarshal(t, after))
+		cs := []itsm.Change{{Field: "notes", From: from, To: to}}
+		markAppended(cs, []string{"notes"})
+		if !cs[0].Appended {
+			return
+		}
+		var added []json.RawMessage
+		require.NoError(t, json.Unmarshal([]byte(cs[0].To), &added), "the appended part is a JSON array")
+		require.Equal(t, to, string(mustMarshal(t, append(append([]json.RawMessage{}, before...), added...))), "old then appended is the new array")
+	})
+}
+
+func mustMarshal(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
+}

@@ -333,6 +333,7 @@ func (r *Records[T, P]) write(ctx context.Context, tx Tx, rec P, beforeData []by
 		return false, fmt.Errorf("%s %s: %w", r.coll.Kind(), m.ID, err)
 	}
 	changes, head := diffMembers(beforeMembers, am, metaFields, "head")
+	markAppended(changes, r.coll.journal)
 	if optional && len(changes) == 0 {
 		restore()
 		return false, nil

@@ -69,6 +69,9 @@ func appendChangesJSON(dst []byte, cs []itsm.Change) ([]byte, error) {
 		dst, ok[1] = appendJSONString(dst, c.From)
 		dst = append(dst, `,"to":`...)
 		dst, ok[2] = appendJSONString(dst, c.To)
+		if c.Appended {
+			dst = append(dst, `,"appended":true`...)
+		}
 		dst = append(dst, '}')
 		if !ok[0] || !ok[1] || !ok[2] {
 			return dst, fmt.Errorf("change of %q is not valid UTF-8 and cannot be kept as JSON", c.Field)

@@ -167,11 +167,12 @@ func TestChangesJSON(t *testing.T) {
 }
 
 func FuzzChangesJSON(f *testing.F) {
-	f.Add("grp", `"g01"`, `"g02"`)
-	f.Add("t", "a\"b\\c\n<&>", "\u2028\u2029\x00")
-	f.Add("x", "\xff", "")
-	f.Fuzz(func(t *testing.T, field, from, to string) {
-		cs := []itsm.Change{{Field: field, From: from, To: to}}
+	f.Add("grp", `"g01"`, `"g02"`, false)
+	f.Add("t", "a\"b\\c\n<&>", "\u2028\u2029\x00", false)
+	f.Add("x", "\xff", "", false)
+	f.Add("comments", "", `[{"text":"hi"}]`, true)
+	f.Fuzz(func(t *testing.T, field, from, to string, appended bool) {
+		cs := []itsm.Change{{Field: field, From: from, To: to, Appended: appended}, {Field: "n", From: "1", To: "2"}}
 		got, err := appendChangesJSON(nil, cs)
 		if !utf8.ValidString(field) || !utf8.ValidString(from) || !utf8.ValidString(to) {
 			require.Error(t, err)

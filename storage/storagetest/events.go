@@ -26,8 +26,12 @@ func sealed(kind, id string, version int64, prev string) itsm.Event {
 		At:         eventBase.Add(time.Duration(version) * time.Microsecond),
 		RecordedAt: eventBase.Add(time.Duration(version) * time.Second),
 	}
-	if version == 1 {
+	switch {
+	case version == 1:
 		ev.Name, ev.From = itsm.EventCreate, ""
+		ev.Changes = []itsm.Change{{Field: "n", To: "1"}, {Field: "notes", To: "[]"}}
+	case version%3 == 0: // a journal entry: the round trip keeps the flag
+		ev.Changes = []itsm.Change{{Field: "notes", To: fmt.Sprintf(`[{"text":"note %d"}]`, version), Appended: true}}
 	}
 	itsm.Seal(&ev, prev)
 	return ev
