@@ -396,5 +396,7 @@ func incidentCollection() *storage.Collection[Incident, *Incident] {
 		// the caller's "my incidents": caller_id = me, state = s, newest first.
 		WithIndex("incident_caller", "caller_id", "state", "created_at").
 		WithIndex("incident_children", "parent_id", "state").
-		WithIndex("incident_by_problem", "problem_id", "state")
+		WithIndex("incident_by_problem", "problem_id", "state").
+		// A note's event carries that note, not the whole thread.
+		WithJournal("comments", "work_notes")
 }

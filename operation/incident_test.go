@@ -2,7 +2,9 @@ package operation_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -369,6 +371,51 @@ func TestJournal(t *testing.T) {
 	assert.Len(t, got.Comments, 1)
 	assert.Equal(t, f.clock.Now(), got.FirstResponseAt)
 	assert.Equal(t, operation.Note{At: f.clock.Now(), Author: "ann", Text: "could you send your logs?"}, got.Comments[0])
+}
+
+// Each note's event carries that note alone (an Appended change), so a
+// thread of n notes costs its events O(n) bytes; the appended parts, in
+// order, are the stored thread, and the chain verifies.
+func TestJournalEventsCarryOnlyTheNewNote(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	inc := f.open(t)
+	const notes = 40
+	for i := range notes {
+		f.clock.Advance(time.Minute)
+		var err error
+		if i%2 == 0 {
+			_, err = f.desk.AddComment(as(carl), inc.ID, fmt.Sprintf("comment %d, with some words in it", i))
+		} else {
+			_, err = f.desk.AddWorkNote(as(ann), inc.ID, fmt.Sprintf("work note %d", i))
+		}
+		require.NoError(t, err)
+	}
+	got, err := f.desk.Incidents().Get(ctx, inc.ID)
+	require.NoError(t, err)
+	evs, err := f.desk.Incidents().History(ctx, inc.ID)
+	require.NoError(t, err)
+	threads := map[string][]operation.Note{}
+	largest := 0
+	for _, ev := range evs[1:] {
+		for _, c := range ev.Changes {
+			if c.Field != "comments" && c.Field != "work_notes" {
+				continue
+			}
+			require.True(t, c.Appended, "event %d: %s is appended", ev.RecordVersion, c.Field)
+			require.Empty(t, c.From)
+			var added []operation.Note
+			require.NoError(t, json.Unmarshal([]byte(c.To), &added))
+			require.Len(t, added, 1, "event %d carries the new note only", ev.RecordVersion)
+			threads[c.Field] = append(threads[c.Field], added...)
+			largest = max(largest, len(c.To))
+		}
+	}
+	assert.Equal(t, got.Comments, threads["comments"])
+	assert.Equal(t, got.WorkNotes, threads["work_notes"])
+	assert.Len(t, got.Comments, notes/2)
+	assert.Less(t, largest, 200, "no event repeats the thread")
+	require.NoError(t, f.desk.Incidents().Verify(ctx, inc.ID))
 }
 
 // A caller comments on their own incident (action "comment"), but may not
