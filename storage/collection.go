@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pillars-itsm/pillars/internal/jsontext"
 	"github.com/pillars-itsm/pillars/itsm"
 )
 
@@ -611,7 +612,7 @@ func (c *codec) encode(b []byte, v reflect.Value, spans []memberSpan) ([]byte, [
 		spans = append(spans, memberSpan{key: len(b) - base - len(f.key), value: len(b) - base - 1})
 		switch f.kind {
 		case codecString:
-			b = appendJSONString(b, fv.String())
+			b, _ = jsontext.AppendString(b, fv.String())
 		case codecInt:
 			b = strconv.AppendInt(b, fv.Int(), 10)
 		case codecBool:
@@ -650,8 +651,6 @@ func emptyValue(v reflect.Value) bool {
 	return false
 }
 
-const hexDigits = "0123456789abcdef"
-
 // plainByte marks the ASCII bytes a JSON string holds as they are: all but
 // control characters, the quote and the backslash.
 var plainByte = func() (t [256]bool) {
@@ -660,63 +659,3 @@ var plainByte = func() (t [256]bool) {
 	}
 	return t
 }()
-
-// htmlSafeByte marks the ASCII bytes json.Marshal writes as they are: the
-// plain bytes but for <, > and &, which it escapes for HTML.
-var htmlSafeByte = func() (t [256]bool) {
-	t = plainByte
-	t['<'], t['>'], t['&'] = false, false, false
-	return t
-}()
-
-// appendJSONString appends s quoted as json.Marshal quotes it: HTML
-// characters, control characters, U+2028 and U+2029 escaped, invalid UTF-8
-// replaced by U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if htmlSafeByte[c] {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}

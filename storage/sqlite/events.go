@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/pillars-itsm/pillars/internal/jsontext"
 	"github.com/pillars-itsm/pillars/itsm"
 )
 
@@ -64,11 +64,11 @@ func appendChangesJSON(dst []byte, cs []itsm.Change) ([]byte, error) {
 		}
 		var ok [3]bool
 		dst = append(dst, `{"field":`...)
-		dst, ok[0] = appendJSONString(dst, c.Field)
+		dst, ok[0] = jsontext.AppendString(dst, c.Field)
 		dst = append(dst, `,"from":`...)
-		dst, ok[1] = appendJSONString(dst, c.From)
+		dst, ok[1] = jsontext.AppendString(dst, c.From)
 		dst = append(dst, `,"to":`...)
-		dst, ok[2] = appendJSONString(dst, c.To)
+		dst, ok[2] = jsontext.AppendString(dst, c.To)
 		if c.Appended {
 			dst = append(dst, `,"appended":true`...)
 		}
@@ -78,56 +78,6 @@ func appendChangesJSON(dst []byte, cs []itsm.Change) ([]byte, error) {
 		}
 	}
 	return append(dst, ']'), nil
-}
-
-// appendJSONString appends s as a JSON string escaped the way encoding/json
-// does (HTML characters, U+2028 and U+2029 included) and reports whether s
-// is valid UTF-8.
-func appendJSONString(dst []byte, s string) ([]byte, bool) {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			return append(dst, '"'), false
-		}
-		if c == '\u2028' || c == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[c&0xF])
-			start = i + size
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"'), true
 }
 
 // Append inserts the events in the order given; they receive their Seq as
