@@ -56,7 +56,7 @@ const (
 type Release struct {
 	itsm.Record
 	ShortDescription string    `json:"short_description"`
-	Version          string    `json:"version"`
+	Version          string    `json:"release_version"` // not "version": that member is the record's own
 	ServiceID        string    `json:"service_id,omitempty"`
 	ChangeIDs        []string  `json:"change_ids,omitempty"`
 	Environments     []string  `json:"environments,omitempty"` // in promotion order, for example test, staging, production
@@ -88,7 +88,7 @@ func (r *Release) Validate() error {
 type Deployment struct {
 	itsm.Record
 	ReleaseID    string    `json:"release_id"`
-	Version      string    `json:"version"`
+	Version      string    `json:"release_version"` // not "version": that member is the record's own
 	Environment  string    `json:"environment"`
 	StartedAt    time.Time `json:"started_at,omitzero"`
 	FinishedAt   time.Time `json:"finished_at,omitzero"`

@@ -92,3 +92,32 @@ func TestReleaseDeploysOnlyAuthorisedChanges(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, transition.ReleaseClosed, closed.State)
 }
+
+// A release's version is a member of its own, not the record's "version"
+// (which the event diff leaves out as bookkeeping): a change of it is in
+// the event and under the hash, and the stored record keeps both.
+func TestReleaseVersionIsAChangedField(t *testing.T) {
+	e := newChangeEnv(t, nil)
+	ctx := context.Background()
+	rs, err := transition.NewReleases(ctx, e.store, transition.ReleasesConfig{Clock: e.clock, Changes: e.changes})
+	require.NoError(t, err)
+	rel := &transition.Release{ShortDescription: "Banking 4.2", Version: "4.2.0", Environments: []string{"test"}}
+	require.NoError(t, rs.Create(as(rita), rel, storage.Command{}))
+	c := e.toAuthorize(t, e.normal(t, e.web), lowAnswers)
+	_, err = rs.AddChange(as(rita), rel.ID, c.ID, storage.Command{})
+	require.NoError(t, err)
+	got, err := rs.Fire(as(rita), rel.ID, transition.ReleaseEventBuild, storage.Command{}, func(r *transition.Release) error {
+		r.Version = "4.2.1"
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "4.2.1", got.Version)
+	assert.Equal(t, int64(3), got.Meta().Version)
+	evs, err := e.store.History(ctx, transition.KindRelease, rel.ID)
+	require.NoError(t, err)
+	require.Len(t, evs, 3)
+	assert.Contains(t, evs[2].Changes, itsm.Change{Field: "release_version", From: `"4.2.0"`, To: `"4.2.1"`})
+	again, err := rs.Get(ctx, rel.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "4.2.1", again.Version)
+}
