@@ -973,7 +973,11 @@ func (e *Engine) checkOne(ctx context.Context, h held, now time.Time) (bool, err
 			if err != nil {
 				return err
 			}
-			return tx.Delete(ctx, LeaseKind, l.ID, l.Version)
+			err = tx.Delete(ctx, LeaseKind, l.ID, l.Version)
+			if errors.Is(err, itsm.ErrNotFound) {
+				return errLeaseLost // another engine swept the lease since it was read
+			}
+			return err
 		})
 		switch {
 		case err == nil:
