@@ -151,7 +151,7 @@ func (c *Collection[T, P]) marshal(rec P) ([]byte, error) {
 // them, so that a diff need not split the encoding again; members is nil
 // when encoding/json encoded the record.
 func (c *Collection[T, P]) marshalMembers(rec P, buf []jsonMember) (data []byte, members []jsonMember, err error) {
-	if c.codec != nil && c.codec.encodable {
+	if c.codec != nil && c.codec.encodable && jsontext.MatchesEncodingJSON() {
 		pooled := encodeBuffers.Get().(*[]byte)
 		var spans [64]memberSpan
 		b, sp, ok := c.codec.encode((*pooled)[:0], reflect.ValueOf(rec).Elem(), spans[:0])

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pillars-itsm/pillars/internal/jsontext"
 	"github.com/pillars-itsm/pillars/itsm"
 )
 
@@ -360,6 +361,9 @@ func encodeBoth(t *testing.T, v *codecProbe) (got []byte, ok bool, want []byte, 
 }
 
 func TestCodecEncodesAsEncodingJSON(t *testing.T) {
+	if !jsontext.MatchesEncodingJSON() {
+		t.Skip("this build's encoding/json quotes strings otherwise (GOEXPERIMENT=jsonv2): records are encoded by it, not by the codec")
+	}
 	p := "p<"
 	at := time.Date(2026, 11, 2, 9, 0, 0, 120000000, time.UTC)
 	tests := []struct {
@@ -415,6 +419,9 @@ func (z codecZeroer) IsZero() bool                 { return z.N == 1 }
 // on records built from arbitrary strings, numbers and times, and its
 // refusals to encoding/json's.
 func FuzzCodecEncode(f *testing.F) {
+	if !jsontext.MatchesEncodingJSON() {
+		f.Skip("this build's encoding/json quotes strings otherwise (GOEXPERIMENT=jsonv2): records are encoded by it, not by the codec")
+	}
 	f.Add("plain", "<&>\u2028\xff", int64(-5), true, int64(1700000000123456), int32(3600), "12.5", 2.5)
 	f.Add("", "", int64(0), false, int64(0), int32(0), "", 0.0)
 	f.Add("\x00\x1f\\\"", "é😀", int64(1<<62), true, int64(-62135596800000000), int32(-86399), "x", -1e300)

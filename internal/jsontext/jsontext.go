@@ -4,7 +4,11 @@
 // exactly what json.Marshal would.
 package jsontext
 
-import "unicode/utf8"
+import (
+	"encoding/json"
+	"sync"
+	"unicode/utf8"
+)
 
 const hexDigits = "0123456789abcdef"
 
@@ -72,3 +76,23 @@ func AppendString(b []byte, s string) ([]byte, bool) {
 	b = append(b, s[start:]...)
 	return append(b, '"'), valid
 }
+
+// MatchesEncodingJSON reports whether AppendString writes what this build's
+// encoding/json writes, on probe strings holding every byte value, the
+// escaped runes and invalid UTF-8. It is false, for one, in a build with
+// GOEXPERIMENT=jsonv2, whose encoding/json writes invalid UTF-8 as a raw
+// U+FFFD. Encoders that must store exactly what json.Marshal would use
+// encoding/json when it is false. It is computed once.
+var MatchesEncodingJSON = sync.OnceValue(func() bool {
+	probes := []string{"\u2028\u2029<>&\"\\/", "é日本🙂\uFFFD", "\xc3", "\xed\xa0\x80", "a\xffb"}
+	for c := range 256 {
+		probes = append(probes, string([]byte{byte(c)}))
+	}
+	for _, s := range probes {
+		want, err := json.Marshal(s)
+		if got, _ := AppendString(nil, s); err != nil || string(got) != string(want) {
+			return false
+		}
+	}
+	return true
+})

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pillars-itsm/pillars/internal/jsontext"
 	"github.com/pillars-itsm/pillars/itsm"
@@ -57,6 +58,15 @@ func eventArgs(args []any, e *itsm.Event) ([]any, error) {
 // per event. A string that is not valid UTF-8 is an error (Marshal would
 // replace its bad bytes, and the event would no longer match its hash).
 func appendChangesJSON(dst []byte, cs []itsm.Change) ([]byte, error) {
+	if !jsontext.MatchesEncodingJSON() { // a build whose encoding/json writes otherwise
+		for _, c := range cs {
+			if !utf8.ValidString(c.Field) || !utf8.ValidString(c.From) || !utf8.ValidString(c.To) {
+				return dst, fmt.Errorf("change of %q is not valid UTF-8 and cannot be kept as JSON", c.Field)
+			}
+		}
+		b, err := json.Marshal(cs)
+		return append(dst, b...), err
+	}
 	dst = append(dst, '[')
 	for i, c := range cs {
 		if i > 0 {
