@@ -462,7 +462,9 @@ func (c *codec) decode(data []byte, v reflect.Value, buf []jsonMember) ([]jsonMe
 	if err != nil {
 		return nil, false
 	}
-	st := decodeState{data: data}
+	var fieldsBuf [64]int
+	fields := fieldsBuf[:0]
+	strBytes := 0
 	next := 0
 	for _, m := range members {
 		key := m.key[1 : len(m.key)-1]
@@ -474,33 +476,46 @@ func (c *codec) decode(data []byte, v reflect.Value, buf []jsonMember) ([]jsonMe
 			}
 		}
 		next = fi + 1
-		f := &c.fields[fi]
-		if !st.member(f.kind, v.FieldByIndex(f.index), m.value) {
+		fields = append(fields, fi)
+		if c.fields[fi].kind == codecString {
+			strBytes += len(m.value)
+		}
+	}
+	// The plain string members' bytes go into one builder first, whose
+	// string those members become substrings of: one allocation per
+	// document instead of one per string, and a decoded record holds its
+	// strings, not a copy of the whole document.
+	var st decodeState
+	var strs strings.Builder
+	strs.Grow(strBytes)
+	var spans [64][2]int
+	for i, m := range members {
+		if c.fields[fields[i]].kind != codecString || i >= len(spans) {
+			continue
+		}
+		if in, ok := plainString(m.value); ok && len(in) > 0 {
+			spans[i] = [2]int{strs.Len(), strs.Len() + len(in)}
+			strs.Write(in)
+		}
+	}
+	whole := strs.String()
+	for i, m := range members {
+		f := &c.fields[fields[i]]
+		fv := v.FieldByIndex(f.index)
+		if i < len(spans) && spans[i][1] > 0 {
+			fv.SetString(whole[spans[i][0]:spans[i][1]])
+			continue
+		}
+		if !st.member(f.kind, fv, m.value) {
 			return nil, false
 		}
 	}
 	return members, true
 }
 
-// decodeState is one document's decoding: its data and, once a string
-// member needs it, the data as one string whose substrings the string
-// members become (one allocation per document instead of one per string).
-type decodeState struct {
-	data  []byte
-	whole string
-}
-
-// str returns the string with the bytes of in, a sub-slice of st.data.
-func (st *decodeState) str(in []byte) string {
-	if len(in) == 0 {
-		return ""
-	}
-	if st.whole == "" {
-		st.whole = string(st.data)
-	}
-	off := cap(st.data) - cap(in) // in is st.data[off:off+len(in)]
-	return st.whole[off : off+len(in)]
-}
+// decodeState is one document's decoding, for the members decode does
+// not set itself.
+type decodeState struct{}
 
 // member sets fv from the raw JSON value (a sub-slice of st.data) as
 // encoding/json would.
@@ -511,7 +526,7 @@ func (st *decodeState) member(kind codecKind, fv reflect.Value, raw []byte) bool
 	switch kind {
 	case codecString:
 		if in, ok := plainString(raw); ok {
-			fv.SetString(st.str(in))
+			fv.SetString(string(in)) // an empty string or beyond decode's first 64 members
 			return true
 		}
 	case codecInt:
