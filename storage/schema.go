@@ -217,11 +217,10 @@ const manyValues = 16
 // A query that filters or sorts on a CompositeOnly field must be one an
 // index can serve:
 //   - it filters on a field with an index of its own (any operator), or
-//   - it filters with Eq or In on the first field of a composite Index, or
-//   - it sorts, in one direction, by a suffix of an Index whose earlier
-//     fields it fixes with Eq (or one-value In) filters, at least one of
-//     them (a queue); a sort by a whole Index is served only without
-//     filters on CompositeOnly fields (a listing in the index's order).
+//   - it filters with Eq or In on the first field of a composite Index
+//     (a queue fixes it), the rest matched within that index's range, or
+//   - it has no filters and sorts, in one direction, by all the fields of
+//     an Index (a listing in the index's order).
 //
 // A sort naming a CompositeOnly field must be declared by an Index even when
 // it is a single field. Range filters on a CompositeOnly field are matched
@@ -311,46 +310,21 @@ func (p Plan) checkServed() error {
 			}
 		}
 	}
-	if p.queueIndexed(len(p.Filters) == 0) {
+	if len(p.Filters) == 0 && p.listsWholeIndex() {
 		return nil
 	}
-	return itsm.Invalidf("query %s: no index serves filters on %v with sort %v: a CompositeOnly field is served only through an index whose first field the query fixes, or a queue index whose earlier fields it fixes",
+	return itsm.Invalidf("query %s: no index serves filters on %v with sort %v: a CompositeOnly field is served only through an index whose first field the query fixes with Eq or In",
 		p.Kind, filterNames(p.Filters), sortNames(p.Sort))
 }
 
-// eqFixed reports whether the plan fixes the field with an Eq filter (or an
-// In filter of one value).
-func (p Plan) eqFixed(field string) bool {
-	return slices.ContainsFunc(p.Filters, func(f Filter) bool {
-		return f.Field == field && (f.Op == OpEq || f.Op == OpIn && len(f.Values) == 1)
-	})
-}
-
-// queueIndexed reports whether a declared index ends with the plan's sort
-// fields, all in one direction, and the plan fixes each of its earlier
-// fields with eqFixed, so that a walk of that index yields the matches in
-// order from the fixed prefix on. A sort by the whole index fixes nothing;
-// it counts only when wholeOK (no filter needs the prefix).
-func (p Plan) queueIndexed(wholeOK bool) bool {
-	if len(p.Sort) == 0 {
+// listsWholeIndex reports whether the plan sorts, in one direction, by all
+// the fields of a declared index: a listing in that index's order.
+func (p Plan) listsWholeIndex() bool {
+	if len(p.Sort) == 0 || slices.ContainsFunc(p.Sort, func(o Sort) bool { return o.Desc != p.Sort[0].Desc }) {
 		return false
 	}
-	for _, o := range p.Sort {
-		if o.Desc != p.Sort[0].Desc {
-			return false
-		}
-	}
 	names := sortNames(p.Sort)
-	for _, ix := range p.Schema.Indexes {
-		n := len(ix.Fields) - len(names)
-		if n < 0 || n == 0 && !wholeOK || !slices.Equal(ix.Fields[n:], names) {
-			continue
-		}
-		if !slices.ContainsFunc(ix.Fields[:n], func(f string) bool { return !p.eqFixed(f) }) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(p.Schema.Indexes, func(ix Index) bool { return slices.Equal(ix.Fields, names) })
 }
 
 func filterNames(fs []Filter) []string {
