@@ -472,7 +472,11 @@ func (c *codec) decode(data []byte, v reflect.Value, buf []jsonMember) ([]jsonMe
 		if fi >= len(c.fields) || c.fields[fi].name != string(key) {
 			var ok bool
 			if fi, ok = c.byName[string(key)]; !ok {
-				return nil, false // unknown or differently cased: encoding/json's rules
+				if !c.ignores(key) || !json.Valid(m.key) || !json.Valid(m.value) {
+					return nil, false // differently cased or escaped, or bad JSON: encoding/json's rules and errors
+				}
+				fields = append(fields, -1)
+				continue
 			}
 		}
 		next = fi + 1
@@ -490,7 +494,7 @@ func (c *codec) decode(data []byte, v reflect.Value, buf []jsonMember) ([]jsonMe
 	strs.Grow(strBytes)
 	var spans [64][2]int
 	for i, m := range members {
-		if c.fields[fields[i]].kind != codecString || i >= len(spans) {
+		if fields[i] < 0 || c.fields[fields[i]].kind != codecString || i >= len(spans) {
 			continue
 		}
 		if in, ok := plainString(m.value); ok && len(in) > 0 {
@@ -500,6 +504,9 @@ func (c *codec) decode(data []byte, v reflect.Value, buf []jsonMember) ([]jsonMe
 	}
 	whole := strs.String()
 	for i, m := range members {
+		if fields[i] < 0 {
+			continue // a key encoding/json ignores too
+		}
 		f := &c.fields[fields[i]]
 		fv := v.FieldByIndex(f.index)
 		if i < len(spans) && spans[i][1] > 0 {
@@ -511,6 +518,24 @@ func (c *codec) decode(data []byte, v reflect.Value, buf []jsonMember) ([]jsonMe
 		}
 	}
 	return members, true
+}
+
+// ignores reports whether encoding/json ignores a member with this raw key
+// (no escapes) when it decodes into the codec's type: no field has its name,
+// even case-insensitively, as it matches names. A renamed or dropped field
+// in an old document is such a member; ignoring it here spares a second,
+// full decode by encoding/json.
+func (c *codec) ignores(key []byte) bool {
+	k := string(key)
+	if strings.IndexByte(k, '\\') >= 0 {
+		return false
+	}
+	for i := range c.fields {
+		if strings.EqualFold(c.fields[i].name, k) {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeState is one document's decoding, for the members decode does
