@@ -160,3 +160,65 @@ func ExampleField_compositeOnly() {
 	// queue: <nil>
 	// priority alone refused: true
 }
+
+// Ticket is a record with a journal: notes are only ever appended.
+type Ticket struct {
+	itsm.Record
+	Title string   `json:"title"`
+	Notes []string `json:"notes,omitempty"`
+}
+
+// WithJournal declares the notes an append-only journal: each note's event
+// carries that note alone, not the whole thread, and the appended parts in
+// order rebuild it.
+func ExampleCollection_WithJournal() {
+	ctx := context.Background()
+	machine, err := itsm.NewLifecycle[*Ticket]("ticket").Initial("open").Final("closed").
+		Event("close", "closed", "open").Compile()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	store := memory.New()
+	tickets := storage.NewCollection[Ticket]("ticket").WithJournal("notes")
+	if err := tickets.Register(ctx, store); err != nil {
+		fmt.Println(err)
+		return
+	}
+	records, err := storage.NewRecords(store, tickets, machine, storage.RecordsConfig{Prefix: "TKT"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	agent := itsm.WithActor(ctx, itsm.Actor{ID: "ann", Roles: []string{"agent"}})
+	t := &Ticket{Title: "VPN down"}
+	if err := records.Create(agent, t, storage.Command{}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, note := range []string{"checked the gateway", "restarted the tunnel", "caller confirms"} {
+		if _, err := records.Change(agent, t.ID, storage.Command{}, func(t *Ticket) error {
+			t.Notes = append(t.Notes, note)
+			return nil
+		}); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	history, err := records.History(ctx, t.ID)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, ev := range history[1:] {
+		for _, c := range ev.Changes {
+			if c.Field == "notes" {
+				fmt.Println(ev.RecordVersion, c.To, "appended:", c.Appended)
+			}
+		}
+	}
+	// Output:
+	// 2 ["checked the gateway"] appended: true
+	// 3 ["restarted the tunnel"] appended: true
+	// 4 ["caller confirms"] appended: true
+}
