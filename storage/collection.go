@@ -571,7 +571,47 @@ func (st *decodeState) member(kind codecKind, fv reflect.Value, raw []byte) bool
 	case codecTime:
 		return fv.Addr().Interface().(*time.Time).UnmarshalJSON(raw) == nil
 	}
+	if nestsAtLeast(raw, maxMemberDepth) {
+		return false // the document would pass encoding/json's depth limit
+	}
 	return json.Unmarshal(raw, fv.Addr().Interface()) == nil
+}
+
+// maxMemberDepth is the nesting a member may not reach: encoding/json
+// refuses a document nested more than 10,000 levels, and the document's
+// object is one level above its members.
+const maxMemberDepth = 10000
+
+// nestsAtLeast reports whether the JSON value raw opens depth arrays or
+// objects one inside the other. Each level takes a byte, so a shorter value
+// cannot and is not scanned.
+func nestsAtLeast(raw []byte, depth int) bool {
+	if len(raw) < depth {
+		return false
+	}
+	level, inString, escaped := 0, false, false
+	for _, c := range raw {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			if level++; level >= depth {
+				return true
+			}
+		case c == ']' || c == '}':
+			level--
+		}
+	}
+	return false
 }
 
 // plainString returns the content of a JSON string without escapes or

@@ -173,6 +173,9 @@ func TestCodecDecodesAsEncodingJSON(t *testing.T) {
 		{"trailing data", `{"s":"a"}x`, false},
 		{"not an object", `null`, false},
 		{"control character in a string", "{\"s\":\"a\tb\"}", false},
+		{"nested to encoding/json's limit", `{"any":` + strings.Repeat("[", 9999) + strings.Repeat("]", 9999) + `}`, true},
+		{"nested past encoding/json's limit", `{"any":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`, false},
+		{"brackets in a string do not nest", `{"any":"` + strings.Repeat("[", 10001) + `"}`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
