@@ -489,7 +489,6 @@ func (c *codec) decode(data []byte, v reflect.Value, buf []jsonMember) ([]jsonMe
 	// string those members become substrings of: one allocation per
 	// document instead of one per string, and a decoded record holds its
 	// strings, not a copy of the whole document.
-	var st decodeState
 	var strs strings.Builder
 	strs.Grow(strBytes)
 	var spans [64][2]int
@@ -513,7 +512,7 @@ func (c *codec) decode(data []byte, v reflect.Value, buf []jsonMember) ([]jsonMe
 			fv.SetString(whole[spans[i][0]:spans[i][1]])
 			continue
 		}
-		if !st.member(f.kind, fv, m.value) {
+		if !decodeMember(f.kind, fv, m.value) {
 			return nil, false
 		}
 	}
@@ -538,13 +537,9 @@ func (c *codec) ignores(key []byte) bool {
 	return true
 }
 
-// decodeState is one document's decoding, for the members decode does
-// not set itself.
-type decodeState struct{}
-
-// member sets fv from the raw JSON value (a sub-slice of st.data) as
+// decodeMember sets fv from the raw JSON value of one member as
 // encoding/json would.
-func (st *decodeState) member(kind codecKind, fv reflect.Value, raw []byte) bool {
+func decodeMember(kind codecKind, fv reflect.Value, raw []byte) bool {
 	if string(raw) == "null" && kind != codecOther && kind != codecTime {
 		return true // encoding/json leaves a scalar untouched on null
 	}
