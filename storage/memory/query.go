@@ -91,21 +91,8 @@ func (kd *kindData) candidates(p storage.Plan) ([]idSet, int, bool) {
 			continue // CompositeOnly: no hash index
 		}
 		var sets []idSet
-		var seen map[storage.Value]bool // for long In lists
-		if len(f.Values) > 16 {
-			seen = make(map[storage.Value]bool, len(f.Values))
-		}
 		size := 0
-		for j, v := range f.Values {
-			// A repeated In value would visit its documents twice.
-			if seen != nil {
-				if seen[v] {
-					continue
-				}
-				seen[v] = true
-			} else if slices.Contains(f.Values[:j], v) {
-				continue
-			}
+		for _, v := range distinct(f.Values) {
 			if set := idx[v]; set.len() > 0 {
 				sets = append(sets, set)
 				size += set.len()
@@ -189,6 +176,36 @@ func (h *pageHeap) down(i int) {
 	}
 }
 
+// distinct returns vs without repeats, in first-seen order: a repeated In
+// value would visit its documents twice. Short lists are searched, long
+// ones go through a set; a list without repeats is returned as it is.
+func distinct(vs []storage.Value) []storage.Value {
+	var out []storage.Value
+	var seen map[storage.Value]bool // for long In lists
+	if len(vs) > 16 {
+		seen = make(map[storage.Value]bool, len(vs))
+	}
+	for j, v := range vs {
+		repeat := false
+		if seen != nil {
+			repeat = seen[v]
+			seen[v] = true
+		} else {
+			repeat = slices.Contains(vs[:j], v)
+		}
+		switch {
+		case repeat && out == nil:
+			out = slices.Clone(vs[:j]) // the first repeat: copy what came before
+		case !repeat && out != nil:
+			out = append(out, v)
+		}
+	}
+	if out == nil {
+		return vs
+	}
+	return out
+}
+
 // prefixIndex returns the first composite index whose first field an Eq or
 // In filter of the plan fixes, with the filter's values without repeats, or
 // nil.
@@ -198,15 +215,7 @@ func (kd *kindData) prefixIndex(p storage.Plan) (*ordered, []storage.Value) {
 			if p.FilterFields[j] != o.fields[0] || f.Op != storage.OpEq && f.Op != storage.OpIn {
 				continue
 			}
-			vals := make([]storage.Value, 0, len(f.Values))
-			seen := make(map[storage.Value]bool, len(f.Values))
-			for _, v := range f.Values {
-				if !seen[v] {
-					seen[v] = true
-					vals = append(vals, v)
-				}
-			}
-			return o, vals
+			return o, distinct(f.Values)
 		}
 	}
 	return nil, nil

@@ -69,3 +69,36 @@ func TestEachCandidateTakesTheNarrowerSource(t *testing.T) {
 		})
 	}
 }
+
+func TestDistinct(t *testing.T) {
+	v := func(ns ...int64) []storage.Value {
+		out := make([]storage.Value, len(ns))
+		for i, n := range ns {
+			out[i] = storage.Int(n)
+		}
+		return out
+	}
+	long := make([]int64, 0, 40)
+	for i := range 20 {
+		long = append(long, int64(i), int64(i))
+	}
+	wantLong := make([]int64, 20)
+	for i := range wantLong {
+		wantLong[i] = int64(i)
+	}
+	tests := []struct {
+		name     string
+		in, want []storage.Value
+	}{
+		{"empty", nil, nil},
+		{"one", v(1), v(1)},
+		{"no repeats", v(3, 1, 2), v(3, 1, 2)},
+		{"repeats, first seen order", v(2, 2, 1, 2, 3, 1), v(2, 1, 3)},
+		{"long list through a set", v(long...), v(wantLong...)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, distinct(tt.in))
+		})
+	}
+}
