@@ -56,6 +56,8 @@ type kindData struct {
 	index []map[storage.Value]idSet
 	// ordered holds one B-tree per declared composite index.
 	ordered []*ordered
+	// scratch builds the entries reorder deletes; used under the write lock.
+	scratch []byte
 }
 
 // idSet is the set of ids holding one value of a field. Most values of

@@ -3,6 +3,7 @@ package memory
 import (
 	"encoding/binary"
 	"strings"
+	"unsafe"
 
 	"github.com/google/btree"
 
@@ -18,14 +19,19 @@ type ordered struct {
 	tree   *btree.BTreeG[entry]
 }
 
-// entry is one document in an index. Its key is the index's field values
-// in an order-preserving encoding (see appendKey), so the B-tree compares
-// two entries with one string comparison, and the key holds no pointers
-// for the collector to follow.
+// entry is one document in an index: kv is the index's field values in an
+// order-preserving encoding (see appendKey) followed by the document's id,
+// which starts at idAt. The encoding of the values is prefix-free (every
+// string ends at its NUL, every number is eight bytes), so ordering kv
+// orders entries by values, then id, with one string comparison, and the
+// entry holds no pointer but kv's for the collector to follow.
 type entry struct {
-	key string
-	id  string
+	kv   string
+	idAt int
 }
+
+// id returns the id of the entry's document.
+func (e entry) id() string { return e.kv[e.idAt:] }
 
 // appendKey appends v's order-preserving encoding: a string's bytes and a
 // NUL (indexed strings hold no NUL, so "a" < "ab" stays true and each value
@@ -61,15 +67,10 @@ func (o *ordered) unchanged(old, d storage.Document) bool {
 	return true
 }
 
-// lessEntry orders entries by key, then id; the key of a prefix of the
-// fields sorts before every key extending it, so entry{key: prefix} is the
-// start of its range.
-func lessEntry(a, b entry) bool {
-	if a.key != b.key {
-		return a.key < b.key
-	}
-	return a.id < b.id
-}
+// lessEntry orders entries by values, then id; the encoding of a prefix of
+// the fields sorts before every entry extending it, so entry{kv: prefix} is
+// the start of its range.
+func lessEntry(a, b entry) bool { return a.kv < b.kv }
 
 func newOrdered(sc storage.Schema) []*ordered {
 	out := make([]*ordered, 0, len(sc.Indexes))
@@ -83,29 +84,35 @@ func newOrdered(sc storage.Schema) []*ordered {
 	return out
 }
 
-func (o *ordered) entryOf(d storage.Document) entry {
-	var buf [96]byte
-	b := buf[:0]
+// appendEntry appends the encoding of d's values in the index and its id
+// to b, and returns it with the position of the id.
+func (o *ordered) appendEntry(b []byte, d storage.Document) ([]byte, int) {
 	for _, f := range o.fields {
 		b = appendKey(b, d.Fields[f])
 	}
-	return entry{string(b), d.ID}
+	return append(b, d.ID...), len(b)
 }
 
 // reorder moves a document's entries from old's values to d's; either may
 // be the zero Document (insert, delete). An index whose fields the write
 // left as they were keeps its entry: most writes change a few fields, and
-// a B-tree delete and insert cost more than the comparison.
+// a B-tree delete and insert cost more than the comparison. The entry to
+// delete is only compared, never kept, so it is built in kd.scratch (the
+// caller holds the write lock) instead of a new string.
 func (kd *kindData) reorder(old, d storage.Document) {
 	for _, o := range kd.ordered {
 		if old.Fields != nil && d.Fields != nil && o.unchanged(old, d) {
 			continue
 		}
 		if old.Fields != nil {
-			o.tree.Delete(o.entryOf(old))
+			b, at := o.appendEntry(kd.scratch[:0], old)
+			kd.scratch = b
+			o.tree.Delete(entry{unsafe.String(unsafe.SliceData(b), len(b)), at})
 		}
 		if d.Fields != nil {
-			o.tree.ReplaceOrInsert(o.entryOf(d))
+			var buf [128]byte
+			b, at := o.appendEntry(buf[:0], d)
+			o.tree.ReplaceOrInsert(entry{string(b), at})
 		}
 	}
 }
@@ -151,20 +158,20 @@ next:
 			}
 		}
 		fixed := keyOf(prefix...)
-		start := entry{key: fixed}
+		start := entry{kv: fixed}
 		switch {
 		case p.AfterSet:
-			start = entry{key: keyOf(append(prefix, p.After...)...), id: p.AfterID}
+			start = entry{kv: keyOf(append(prefix, p.After...)...) + p.AfterID}
 		default:
 			if lo, ok := lowerBound(p, p.SortFields[0]); ok {
-				start = entry{key: keyOf(append(prefix, lo)...)}
+				start = entry{kv: keyOf(append(prefix, lo)...)}
 			}
 		}
 		o.tree.AscendGreaterOrEqual(start, func(e entry) bool {
-			if !strings.HasPrefix(e.key, fixed) {
+			if !strings.HasPrefix(e.kv, fixed) {
 				return false // past the prefix
 			}
-			d := kd.docs[e.id]
+			d := kd.docs[e.id()]
 			if beyondUpperBound(p, p.SortFields[0], d.Fields[p.SortFields[0]]) {
 				return false
 			}

@@ -224,7 +224,7 @@ func (kd *kindData) prefixIndex(p storage.Plan) (*ordered, []storage.Value) {
 // walkPrefixes hands fn the id of every entry whose first field holds one
 // of vals, value by value, until fn returns false.
 func (o *ordered) walkPrefixes(vals []storage.Value, fn func(id string)) {
-	o.eachPrefixed(vals, func(e entry) bool { fn(e.id); return true })
+	o.eachPrefixed(vals, func(e entry) bool { fn(e.id()); return true })
 }
 
 // countPrefixes counts the entries whose first field holds one of vals,
@@ -243,8 +243,8 @@ func (o *ordered) eachPrefixed(vals []storage.Value, fn func(entry) bool) {
 			return
 		}
 		first := keyOf(v)
-		o.tree.AscendGreaterOrEqual(entry{key: first}, func(e entry) bool {
-			if !strings.HasPrefix(e.key, first) {
+		o.tree.AscendGreaterOrEqual(entry{kv: first}, func(e entry) bool {
+			if !strings.HasPrefix(e.kv, first) {
 				return false
 			}
 			more = fn(e)
