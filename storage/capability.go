@@ -274,3 +274,42 @@ func ScanEvents(ctx context.Context, b Backend, after int64, limit int, fn func(
 	}
 	return nil
 }
+
+// SharedGetter is the optional capability of lending a stored document
+// instead of copying it: GetShared behaves as Get (on a Tx it sees the
+// unit's own writes) but the returned Data and Fields stay the backend's.
+// The caller reads them and never modifies them; the backend never changes
+// them either (a later write stores new slices), so they stay valid for as
+// long as the caller keeps them. Typed reads (Collection.Get, Records)
+// decode straight from the lent bytes through it.
+type SharedGetter interface {
+	GetShared(ctx context.Context, kind, id string) (Document, error)
+}
+
+// OwnedPutter is the optional capability of a Tx to keep the slices of the
+// document it is handed instead of copying them: PutOwned behaves as Put in
+// every check and error, but on success the unit keeps d.Data and d.Fields
+// themselves. The caller hands them over with the call and neither reads
+// nor modifies them afterwards, whether it succeeds or not. Records write
+// through it, since every document they put is freshly encoded.
+type OwnedPutter interface {
+	PutOwned(ctx context.Context, d Document, expected int64) error
+}
+
+// getShared reads through g's SharedGetter when it has one, by Get
+// otherwise; the caller must not modify the document.
+func getShared(ctx context.Context, g Getter, kind, id string) (Document, error) {
+	if sg, ok := g.(SharedGetter); ok {
+		return sg.GetShared(ctx, kind, id)
+	}
+	return g.Get(ctx, kind, id)
+}
+
+// putOwned writes d through tx's OwnedPutter when it has one, by Put
+// otherwise; the caller must not use d's slices afterwards.
+func putOwned(ctx context.Context, tx Tx, d Document, expected int64) error {
+	if op, ok := tx.(OwnedPutter); ok {
+		return op.PutOwned(ctx, d, expected)
+	}
+	return tx.Put(ctx, d, expected)
+}

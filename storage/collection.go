@@ -224,7 +224,7 @@ func (c *Collection[T, P]) decodeMembers(d Document, buf []jsonMember) (P, []jso
 
 // Get reads one record through a Backend or a Tx.
 func (c *Collection[T, P]) Get(ctx context.Context, g Getter, id string) (P, error) {
-	d, err := g.Get(ctx, c.schema.Kind, id)
+	d, err := getShared(ctx, g, c.schema.Kind, id) // only decoded
 	if err != nil {
 		return nil, err
 	}

@@ -226,7 +226,7 @@ func (r *Records[T, P]) change(ctx context.Context, tx Tx, id, event string, cmd
 		return nil, itsm.Invalidf("%s: nil context", r.coll.Kind())
 	}
 	kind := r.coll.Kind()
-	before, err := tx.Get(ctx, kind, id)
+	before, err := getShared(ctx, tx, kind, id) // only decoded and diffed
 	if err != nil {
 		return nil, err
 	}
@@ -350,7 +350,7 @@ func (r *Records[T, P]) write(ctx context.Context, tx Tx, rec P, beforeData []by
 	itsm.Seal(&ev, prevHead)
 	copy(head[1:], ev.Hash) // head is the quoted value inside data
 	m.Head = ev.Hash
-	if err := tx.Put(ctx, r.coll.document(rec, data), expected); err != nil {
+	if err := putOwned(ctx, tx, r.coll.document(rec, data), expected); err != nil { // data is this write's own
 		restore()
 		return false, err
 	}

@@ -6,7 +6,9 @@
 // committed state, buffers its writes, and at commit takes the write lock,
 // checks every expected version and applies everything at once, giving the
 // unit's events their Seq in order. Documents are copied on the way in and
-// out, so callers may reuse or mutate their slices freely.
+// out, so callers may reuse or mutate their slices freely; the
+// storage.SharedGetter and storage.OwnedPutter capabilities skip the copy
+// for callers that promise not to.
 //
 // Queries that fix a declared composite index's leading fields with Eq
 // filters and sort ascending by its remaining fields (the queue and due-time
@@ -135,8 +137,21 @@ func (s *Store) kind(kind string) (*kindData, error) {
 	return kd, nil
 }
 
-// Get returns the committed document; see storage.Backend.
-func (s *Store) Get(_ context.Context, kind, id string) (storage.Document, error) {
+// Get returns a copy of the committed document; see storage.Backend.
+func (s *Store) Get(ctx context.Context, kind, id string) (storage.Document, error) {
+	d, err := s.GetShared(ctx, kind, id)
+	if err != nil {
+		return storage.Document{}, err
+	}
+	return cloneDoc(d), nil
+}
+
+var _ storage.SharedGetter = (*Store)(nil)
+
+// GetShared returns the committed document without copying it; see
+// storage.SharedGetter. Committed documents are never modified, only
+// replaced.
+func (s *Store) GetShared(_ context.Context, kind, id string) (storage.Document, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	kd, err := s.kind(kind)
@@ -147,7 +162,7 @@ func (s *Store) Get(_ context.Context, kind, id string) (storage.Document, error
 	if !ok {
 		return storage.Document{}, &itsm.NotFoundError{Kind: kind, ID: id}
 	}
-	return cloneDoc(d), nil
+	return d, nil
 }
 
 // Query returns one page of committed documents; see storage.Backend.

@@ -87,7 +87,20 @@ func (t *tx) view(kind, id string) (*kindData, *pending, storage.Document, bool,
 }
 
 // Get returns the document as the unit sees it.
-func (t *tx) Get(_ context.Context, kind, id string) (storage.Document, error) {
+func (t *tx) Get(ctx context.Context, kind, id string) (storage.Document, error) {
+	d, err := t.GetShared(ctx, kind, id)
+	if err != nil {
+		return storage.Document{}, err
+	}
+	return cloneDoc(d), nil
+}
+
+var _ storage.SharedGetter = (*tx)(nil)
+
+// GetShared returns the document as the unit sees it without copying it;
+// see storage.SharedGetter. Committed documents and the unit's pending
+// ones are never modified, only replaced.
+func (t *tx) GetShared(_ context.Context, kind, id string) (storage.Document, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	_, _, d, ok, err := t.view(kind, id)
@@ -97,7 +110,7 @@ func (t *tx) Get(_ context.Context, kind, id string) (storage.Document, error) {
 	if !ok {
 		return storage.Document{}, &itsm.NotFoundError{Kind: kind, ID: id}
 	}
-	return cloneDoc(d), nil
+	return d, nil
 }
 
 // Query runs q on the committed state; the unit's own writes are not seen.
@@ -111,8 +124,21 @@ func (t *tx) Query(ctx context.Context, q storage.Query) (storage.Page, error) {
 	return t.s.Query(ctx, q)
 }
 
-// Put buffers d when the version the unit sees equals expected.
+// Put buffers a copy of d when the version the unit sees equals expected.
 func (t *tx) Put(_ context.Context, d storage.Document, expected int64) error {
+	return t.put(d, expected, false)
+}
+
+var _ storage.OwnedPutter = (*tx)(nil)
+
+// PutOwned is Put keeping d's slices; see storage.OwnedPutter.
+func (t *tx) PutOwned(_ context.Context, d storage.Document, expected int64) error {
+	return t.put(d, expected, true)
+}
+
+// put buffers d, or a copy of it unless owned, when the version the unit
+// sees equals expected.
+func (t *tx) put(d storage.Document, expected int64, owned bool) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	kd, w, cur, ok, err := t.view(d.Kind, d.ID)
@@ -132,8 +158,10 @@ func (t *tx) Put(_ context.Context, d storage.Document, expected int64) error {
 	if ver != expected {
 		return &itsm.ConflictError{Kind: d.Kind, ID: d.ID, Expected: expected}
 	}
-	d.Data = slices.Clone(d.Data)
-	d.Fields = slices.Clone(d.Fields)
+	if !owned {
+		d.Data = slices.Clone(d.Data)
+		d.Fields = slices.Clone(d.Fields)
+	}
 	if w != nil {
 		w.doc, w.deleted = d, false
 		return nil
