@@ -189,7 +189,7 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	if err := ctxErr(ctx); err != nil {
 		return err
 	}
-	t := &tx{s: s}
+	t := newTx(s)
 	err := run(t, fn)
 	t.mu.Lock()
 	t.done = true

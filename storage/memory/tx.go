@@ -18,6 +18,17 @@ type tx struct {
 	writes []pending         // usually few per unit: a linear search beats a map
 	byKey  map[recordKey]int // positions in writes, built once a unit writes many documents
 	events []itsm.Event
+	// Most units write one document and one event: their first ones live
+	// here, in the allocation of the tx itself.
+	firstWrite [1]pending
+	firstEvent [1]itsm.Event
+}
+
+// newTx returns a unit of work on s.
+func newTx(s *Store) *tx {
+	t := &tx{s: s}
+	t.writes, t.events = t.firstWrite[:0], t.firstEvent[:0]
+	return t
 }
 
 // linearWrites is how many writes a unit searches linearly before it
