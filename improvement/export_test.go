@@ -19,8 +19,10 @@ func StateOf(e *Engine) any {
 	}
 	st := *e.st
 	st.lastKey, st.lastIdx, st.lastOK = bucketKey{}, 0, false
-	st.index, st.recent, st.names = bucketIndex{}, nil, idIndex{}
+	st.index, st.recent, st.names, st.nameCache = bucketIndex{}, nil, idIndex{}, [64]int32{}
 	st.Incidents.index, st.Changes.index, st.Requests.index, st.SLAs.index = idIndex{}, idIndex{}, idIndex{}, idIndex{}
+	st.Incidents.tags, st.Changes.tags, st.Requests.tags, st.SLAs.tags = nil, nil, nil, nil
+	st.Incidents.seen, st.Changes.seen, st.Requests.seen, st.SLAs.seen = nil, nil, nil, nil
 	if len(st.Incidents.Free) == 0 {
 		st.Incidents.Free = nil
 	}
@@ -77,8 +79,17 @@ func checkTable[T any](t *table[T]) error {
 		free[s] = true
 	}
 	for s, id := range t.IDs {
-		if j, ok := t.find(id); !free[int32(s)] && (!ok || j != int32(s)) {
+		if free[int32(s)] {
+			continue
+		}
+		if j, ok := t.index.get(t.IDs, id, hashID(id)); !ok || j != int32(s) {
 			return fmt.Errorf("record %q not indexed", id)
+		}
+		if t.tags[s] != uint32(hashID(id)) {
+			return fmt.Errorf("record %q has a wrong tag", id)
+		}
+		if j, ok, _ := t.find(id); !ok || j != int32(s) {
+			return fmt.Errorf("record %q not found", id)
 		}
 	}
 	return nil

@@ -58,3 +58,65 @@ func TestIDIndexAgreesWithAMap(t *testing.T) {
 		})
 	}
 }
+
+// TestHashIDDependsOnEveryByte changes each byte of ids of every length
+// up to 40 in turn and checks that the hash, and the 32-bit tag the index
+// keeps of it, change with it.
+func TestHashIDDependsOnEveryByte(t *testing.T) {
+	base := "0192f3c4-5d6e-7f80-9a1b-2c3d4e5f6071-xyz"
+	seen := map[uint64]string{}
+	for n := 0; n <= len(base); n++ {
+		id := base[:n]
+		h := hashID(id)
+		require.Equal(t, h, hashID(string([]byte(id))), "the hash depends on the bytes only")
+		if prev, dup := seen[h]; dup {
+			t.Fatalf("%q and %q hash alike", prev, id)
+		}
+		seen[h] = id
+		for i := 0; i < n; i++ {
+			b := []byte(id)
+			b[i] ^= 1
+			g := hashID(string(b))
+			require.NotEqual(t, h, g, "byte %d of %q", i, id)
+			require.NotEqual(t, uint32(h), uint32(g), "tag, byte %d of %q", i, id)
+		}
+	}
+}
+
+// TestTableFindsByContent checks that a table finds an id whatever string
+// holds its bytes, and that what it remembers of where ids were found
+// never answers for a removed id, nor for another id in a reused slot.
+func TestTableFindsByContent(t *testing.T) {
+	var tb table[int]
+	id := func(s string) string { return string([]byte(s)) } // a fresh copy
+	a, b := id("INC-a"), id("INC-b")
+	sa := tb.add(a, 0)
+	for _, tc := range []struct {
+		name string
+		id   string
+		want bool
+	}{
+		{"the added string", a, true},
+		{"a copy", id("INC-a"), true},
+		{"the added string again", a, true},
+		{"another id", b, false},
+		{"the empty id", "", false},
+	} {
+		s, ok, _ := tb.find(tc.id)
+		require.Equal(t, tc.want, ok, tc.name)
+		if ok {
+			require.Equal(t, sa, s, tc.name)
+		}
+	}
+	tb.remove(sa)
+	_, ok, _ := tb.find(a)
+	require.False(t, ok, "removed")
+	sb := tb.add(b, 0)
+	require.Equal(t, sa, sb, "the slot is reused")
+	_, ok, _ = tb.find(a)
+	require.False(t, ok, "the slot holds another id")
+	s, ok, _ := tb.find(b)
+	require.True(t, ok)
+	require.Equal(t, sb, s)
+	require.Equal(t, uint32(hashID(b)), tb.tags[sb])
+}

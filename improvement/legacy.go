@@ -131,7 +131,7 @@ func (v *stateV1) convert(stages map[string]bool) (*state, error) {
 		if c == nil {
 			return nil, errors.New("an empty change")
 		}
-		ch := &st.Changes.Rows[st.Changes.add(id)]
+		ch := &st.Changes.Rows[st.Changes.add(id, 0)]
 		*ch = changeT{Live: true, Closed: c.Closed, Emergency: c.Type == "emergency", Key: c.Key, CKey: c.CKey}
 		switch c.Outcome {
 		case "":
@@ -145,9 +145,9 @@ func (v *stateV1) convert(stages map[string]bool) (*state, error) {
 		if v.ChangeRefs[id] <= 0 {
 			continue
 		}
-		s, ok := st.Changes.find(id)
+		s, ok, h := st.Changes.find(id)
 		if !ok {
-			s = st.Changes.add(id)
+			s = st.Changes.add(id, h)
 		}
 		st.Changes.Rows[s].Refs = v.ChangeRefs[id]
 	}
@@ -156,7 +156,7 @@ func (v *stateV1) convert(stages map[string]bool) (*state, error) {
 		if r == nil {
 			return nil, errors.New("an empty request")
 		}
-		st.Requests.Rows[st.Requests.add(id)] = requestT{Opened: r.Opened, Key: r.Key}
+		st.Requests.Rows[st.Requests.add(id, 0)] = requestT{Opened: r.Opened, Key: r.Key}
 	}
 	for _, id := range slices.Sorted(maps.Keys(v.Incidents)) {
 		i := v.Incidents[id]
@@ -167,20 +167,20 @@ func (v *stateV1) convert(stages map[string]bool) (*state, error) {
 			InBacklog: i.InBacklog, Resolved: i.Resolved, RBiz: i.RBiz, RFlags: i.RFlags, Reassign: i.Reassign,
 			Reopen: i.Reopen, BKey: i.BKey, RKey: i.RKey, RMs: i.RMs, RBizMs: i.RBizMs}
 		if i.CausedBy != "" {
-			s, ok := st.Changes.find(i.CausedBy)
+			s, ok, _ := st.Changes.find(i.CausedBy)
 			if !ok || st.Changes.Rows[s].Refs == 0 {
 				return nil, fmt.Errorf("incident %s links change %s, which is not counted", id, i.CausedBy)
 			}
 			inc.CausedBy = s + 1
 		}
-		st.Incidents.Rows[st.Incidents.add(id)] = inc
+		st.Incidents.Rows[st.Incidents.add(id, 0)] = inc
 	}
 	for _, id := range slices.Sorted(maps.Keys(v.SLAs)) {
 		c := v.SLAs[id]
 		if c == nil {
 			return nil, errors.New("an empty sla clock")
 		}
-		slot := st.SLAs.add(id)
+		slot := st.SLAs.add(id, 0)
 		st.SLAs.Rows[slot] = slaT{Task: c.Task, Metric: st.id(c.Metric), Done: stages[c.Stage],
 			Cancelled: c.Stage == "cancelled" || c.Stage == "canceled", Breached: c.Breached, OwnSet: c.OwnSet,
 			Completed: c.Completed, CMet: c.CMet, Own: c.Own, CKey: c.CKey}

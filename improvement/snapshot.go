@@ -123,7 +123,7 @@ func (st *state) rebuild() error {
 	if len(st.Names) == 0 || st.Names[0] != "" {
 		return errors.New("the name table does not start with the empty name")
 	}
-	st.names = idIndex{}
+	st.names, st.nameCache = idIndex{}, [64]int32{}
 	for i, n := range st.Names {
 		h := hashID(n)
 		if _, dup := st.names.get(st.Names, n, h); dup {
@@ -204,7 +204,7 @@ func (t *table[T]) rebuild(kind string) error {
 		}
 		free[s] = true
 	}
-	t.index = idIndex{}
+	t.index, t.tags, t.seen = idIndex{}, make([]uint32, len(t.IDs)), nil
 	for s, id := range t.IDs {
 		if free[s] {
 			continue
@@ -214,6 +214,7 @@ func (t *table[T]) rebuild(kind string) error {
 			return fmt.Errorf("%s %q is stored twice", kind, id)
 		}
 		t.index.put(h, int32(s))
+		t.tags[s] = uint32(h)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/pillars-itsm/pillars/itsm"
 )
@@ -183,23 +184,43 @@ type table[T any] struct {
 	IDs   []string
 	Rows  []T
 	Free  []int32
-	index idIndex // id -> slot; rebuilt from IDs on decode
+	index idIndex  // id -> slot; rebuilt from IDs on decode
+	tags  []uint32 // tags[slot]: the index's tag of the id, so removing it hashes nothing
+	seen  *seenIDs // allocated on first use
 }
 
 func newTable[T any]() table[T] { return table[T]{} }
 
-// find returns the slot of id.
-func (t *table[T]) find(id string) (int32, bool) { return t.index.get(t.IDs, id, hashID(id)) }
+// find returns the slot of id. h is the id's hash when find computed it,
+// or 0 when the id was found by where its bytes are (see seenIDs); add
+// takes it.
+func (t *table[T]) find(id string) (slot int32, ok bool, h uint64) {
+	var e *seenID
+	if len(id) > 0 {
+		if t.seen == nil {
+			t.seen = new(seenIDs)
+		}
+		p := uintptr(unsafe.Pointer(unsafe.StringData(id)))
+		e = &t.seen[(uint64(p)*0x9e3779b97f4a7c15)>>(64-seenBits)]
+		if s := e.slot; e.p == p && int(s) < len(t.IDs) && len(t.IDs[s]) == len(id) &&
+			unsafe.StringData(t.IDs[s]) == unsafe.StringData(id) {
+			return s, true, 0
+		}
+	}
+	h = hashID(id)
+	slot, ok = t.index.get(t.IDs, id, h)
+	if ok && e != nil {
+		e.p, e.slot = uintptr(unsafe.Pointer(unsafe.StringData(id))), slot
+	}
+	return slot, ok, h
+}
 
-// findHash returns the slot of id, whose hash (hashID) is h.
-func (t *table[T]) findHash(id string, h uint64) (int32, bool) { return t.index.get(t.IDs, id, h) }
-
-// add takes a slot for id, which must not be in the table.
-func (t *table[T]) add(id string) int32 { return t.addHash(id, hashID(id)) }
-
-// addHash takes a slot for id, whose hash is h, which must not be in the
-// table.
-func (t *table[T]) addHash(id string, h uint64) int32 {
+// add takes a slot for id, which must not be in the table; h is the hash
+// find returned, or 0 to compute it.
+func (t *table[T]) add(id string, h uint64) int32 {
+	if h == 0 {
+		h = hashID(id)
+	}
 	var s int32
 	if n := len(t.Free); n > 0 {
 		s, t.Free = t.Free[n-1], t.Free[:n-1]
@@ -211,18 +232,45 @@ func (t *table[T]) addHash(id string, h uint64) int32 {
 		t.Rows = append(t.Rows, zero)
 	}
 	t.index.put(h, s)
+	t.setTag(s, h)
+	if len(id) > 0 && t.seen != nil {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(id)))
+		e := &t.seen[(uint64(p)*0x9e3779b97f4a7c15)>>(64-seenBits)]
+		e.p, e.slot = p, s
+	}
 	return s
 }
 
-// remove frees slot s.
-func (t *table[T]) remove(s int32) { t.removeHash(s, hashID(t.IDs[s])) }
+func (t *table[T]) setTag(s int32, h uint64) {
+	if int(s) >= len(t.tags) {
+		t.tags = append(t.tags, make([]uint32, len(t.IDs)-len(t.tags))...)
+	}
+	t.tags[s] = uint32(h)
+}
 
-// removeHash frees slot s, whose id has hash h.
-func (t *table[T]) removeHash(s int32, h uint64) {
-	t.index.del(h, s)
+// remove frees slot s.
+func (t *table[T]) remove(s int32) {
+	t.index.del(uint64(t.tags[s]), s)
 	var zero T
-	t.Rows[s], t.IDs[s] = zero, ""
+	t.Rows[s], t.IDs[s], t.tags[s] = zero, "", 0
 	t.Free = append(t.Free, s)
+}
+
+// seenBits sizes seenIDs.
+const seenBits = 13
+
+// seenIDs remembers where the bytes of recently found ids are: a log
+// read from a memory store hands every event of a record the same string,
+// so an event's record is found by comparing two addresses, without
+// hashing or comparing its id. It is direct-mapped by address; an entry is
+// trusted only when the slot it names holds a string at that very address
+// and of the same length (the same bytes, strings being immutable), so a
+// stale entry is merely a miss.
+type seenIDs [1 << seenBits]seenID
+
+type seenID struct {
+	p    uintptr // address of the id's bytes
+	slot int32
 }
 
 // state is everything the engine knows; it is what a checkpoint saves.
@@ -246,11 +294,14 @@ type state struct {
 	SLAs      table[slaT]
 	Services  []serviceT // by interned service name
 	// Names interns service, group and SLA metric names; 0 is "".
-	Names  []string
-	names  idIndex // name -> position in Names; rebuilt on decode
-	HasDay bool
-	MinDay int32
-	MaxDay int32
+	Names []string
+	names idIndex // name -> position in Names; rebuilt on decode
+	// nameCache[i] is the position in Names of a name recently interned
+	// (see id); 0 is empty.
+	nameCache [64]int32
+	HasDay    bool
+	MinDay    int32
+	MaxDay    int32
 }
 
 func newState() *state {
@@ -265,15 +316,27 @@ func newState() *state {
 	return st
 }
 
-// id interns a service or group name.
+// id interns a service or group name. Names are few and the same ones
+// come again and again, so a small direct-mapped cache, keyed by the
+// name's length and three of its bytes, answers most calls with one string
+// comparison and no hashing.
 func (st *state) id(s string) int32 {
-	h := hashID(s)
-	if v, ok := st.names.get(st.Names, s, h); ok {
+	n := len(s)
+	if n == 0 {
+		return 0
+	}
+	c := &st.nameCache[(uint(n)*0x9e+uint(s[0])*7+uint(s[n>>1])*13+uint(s[n-1])*31)%uint(len(st.nameCache))]
+	if v := *c; v != 0 && int(v) < len(st.Names) && st.Names[v] == s {
 		return v
 	}
-	v := int32(len(st.Names))
-	st.Names = append(st.Names, s)
-	st.names.put(h, v)
+	h := hashID(s)
+	v, ok := st.names.get(st.Names, s, h)
+	if !ok {
+		v = int32(len(st.Names))
+		st.Names = append(st.Names, s)
+		st.names.put(h, v)
+	}
+	*c = v
 	return v
 }
 
@@ -416,9 +479,8 @@ func jsonInt(s string) int {
 // event is what the engine reads of one event: its time once converted.
 type event struct {
 	*itsm.Event
-	hash uint64 // hashID(RecordID)
-	at   int64  // Unix microseconds
-	day  int32
+	at  int64 // Unix microseconds
+	day int32
 }
 
 func (e *Engine) applyOne(ev *itsm.Event) {
@@ -436,7 +498,7 @@ func (e *Engine) applyOne(ev *itsm.Event) {
 		return
 	}
 	// x stays on the stack: the handlers are called directly.
-	x := event{Event: ev, hash: hashID(ev.RecordID), at: ev.At.UnixMicro()}
+	x := event{Event: ev, at: ev.At.UnixMicro()}
 	x.day = dayOfMicro(x.at)
 	switch kind {
 	case 1:
@@ -456,12 +518,12 @@ func incidentOpen(s uint8) bool {
 
 func (e *Engine) incident(ev *event) {
 	st := e.st
-	slot, ok := st.Incidents.findHash(ev.RecordID, ev.hash)
+	slot, ok, h := st.Incidents.find(ev.RecordID)
 	if !ok {
 		if ev.Name != itsm.EventCreate {
 			return // closed, canceled, or created before the log began
 		}
-		slot = st.Incidents.addHash(ev.RecordID, ev.hash)
+		slot = st.Incidents.add(ev.RecordID, h)
 		st.Incidents.Rows[slot].Opened = ev.at
 	}
 	inc := &st.Incidents.Rows[slot]
@@ -530,7 +592,7 @@ func (e *Engine) incident(ev *event) {
 	inc.State = to
 	if to == stClosed || to == stCanceled {
 		st.forgetSLAs(inc.SLAs)
-		st.Incidents.removeHash(slot, ev.hash)
+		st.Incidents.remove(slot)
 	}
 }
 
@@ -648,9 +710,9 @@ func (st *state) backlogLeave(inc *incidentT, at int64, day int32) {
 
 // ref counts one more incident caused by the change and returns its slot.
 func (st *state) ref(change string) int32 {
-	s, ok := st.Changes.find(change)
+	s, ok, h := st.Changes.find(change)
 	if !ok {
-		s = st.Changes.add(change)
+		s = st.Changes.add(change, h)
 	}
 	ch := &st.Changes.Rows[s]
 	ch.Refs++
@@ -682,13 +744,13 @@ func (st *state) unref(s int32) {
 
 func (e *Engine) change(ev *event) {
 	st := e.st
-	slot, ok := st.Changes.findHash(ev.RecordID, ev.hash)
+	slot, ok, h := st.Changes.find(ev.RecordID)
 	if !ok || !st.Changes.Rows[slot].Live {
 		if ev.Name != itsm.EventCreate {
 			return
 		}
 		if !ok {
-			slot = st.Changes.addHash(ev.RecordID, ev.hash)
+			slot = st.Changes.add(ev.RecordID, h)
 		}
 		st.Changes.Rows[slot].Live = true
 		ok = false // counted as opened below
@@ -752,12 +814,12 @@ func (e *Engine) change(ev *event) {
 
 func (e *Engine) request(ev *event) {
 	st := e.st
-	slot, ok := st.Requests.findHash(ev.RecordID, ev.hash)
+	slot, ok, h := st.Requests.find(ev.RecordID)
 	if !ok {
 		if ev.Name != itsm.EventCreate {
 			return
 		}
-		slot = st.Requests.addHash(ev.RecordID, ev.hash)
+		slot = st.Requests.add(ev.RecordID, h)
 		st.Requests.Rows[slot].Opened = ev.at
 	}
 	rq := &st.Requests.Rows[slot]
@@ -782,18 +844,18 @@ func (e *Engine) request(ev *event) {
 	}
 	if slices.Contains(e.cfg.RequestEnded, ev.To) {
 		st.forgetSLAs(rq.SLAs)
-		st.Requests.removeHash(slot, ev.hash)
+		st.Requests.remove(slot)
 	}
 }
 
 func (e *Engine) sla(ev *event) {
 	st, in := e.st, &e.cfg.SLA
-	slot, ok := st.SLAs.findHash(ev.RecordID, ev.hash)
+	slot, ok, h := st.SLAs.find(ev.RecordID)
 	if !ok {
 		if ev.Name != itsm.EventCreate {
 			return
 		}
-		slot = st.SLAs.addHash(ev.RecordID, ev.hash)
+		slot = st.SLAs.add(ev.RecordID, h)
 		e.stage(&st.SLAs.Rows[slot], "")
 	}
 	s := &st.SLAs.Rows[slot]
@@ -896,10 +958,10 @@ func (st *state) attach(slot int32) {
 	if s.TaskKind != taskNone || s.Task == "" {
 		return
 	}
-	if t, ok := st.Incidents.find(s.Task); ok {
+	if t, ok, _ := st.Incidents.find(s.Task); ok {
 		head := &st.Incidents.Rows[t].SLAs
 		s.TaskKind, s.TaskSlot, s.Next, *head = taskIncident, t, *head, slot+1
-	} else if t, ok := st.Requests.find(s.Task); ok {
+	} else if t, ok, _ := st.Requests.find(s.Task); ok {
 		head := &st.Requests.Rows[t].SLAs
 		s.TaskKind, s.TaskSlot, s.Next, *head = taskRequest, t, *head, slot+1
 	}

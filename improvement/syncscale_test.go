@@ -1,0 +1,107 @@
+package improvement_test
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pillars-itsm/pillars/improvement"
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/storage/memory"
+)
+
+// millionLog is the log of TestScaleMillionIncidents (the same windows,
+// seeds and sequence numbers) in a memory store, built once per process.
+var millionLog = sync.OnceValues(func() (*memory.Store, int) {
+	const windows, per = 100, 10000
+	// The windows are generated on every core; the collector is held back
+	// meanwhile, the whole log being live anyway.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	gen := make([][]itsm.Event, windows)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for w := range next {
+				gen[w] = newHistory(uint64(100+w), false).generate(per, day0.Add(time.Duration(w*per)*3*time.Minute))
+			}
+		}()
+	}
+	for w := range windows {
+		next <- w
+	}
+	close(next)
+	wg.Wait()
+	ctx := context.Background()
+	log := memory.New()
+	var seq int64
+	for w, evs := range gen {
+		for i := range evs {
+			evs[i].Seq = seq + int64(i) + 1
+		}
+		seq += int64(len(evs))
+		if err := log.Update(ctx, func(tx storage.Tx) error { return tx.Append(ctx, evs...) }); err != nil {
+			panic(err)
+		}
+		gen[w] = nil
+	}
+	return log, int(seq)
+})
+
+// BenchmarkSyncMillion (PILLARS_SCALE=1) times what the million-incident
+// test's recomputation from the store times, Sync of a fresh engine over
+// the log of 1,000,000 incidents, alone, so that it can be run and profiled
+// apart from the generation of the log: PILLARS_SYNC_PROFILE=file writes a
+// CPU profile of the Syncs only. It reports CPU time per event and the
+// collector's cycles per Sync.
+func BenchmarkSyncMillion(b *testing.B) {
+	if !scale() {
+		b.Skip("set PILLARS_SCALE=1 to run the million-incident benchmark")
+	}
+	ctx := context.Background()
+	log, events := millionLog()
+	if path := os.Getenv("PILLARS_SYNC_PROFILE"); path != "" {
+		f, err := os.Create(path)
+		require.NoError(b, err)
+		defer f.Close()
+		b.StopTimer()
+		require.NoError(b, pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
+	}
+	runtime.GC()
+	var ms0, ms1 runtime.MemStats
+	var cpu time.Duration
+	var gcs uint32
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		e, err := improvement.Open(ctx, log, improvement.Config{Calendar: halfCalendar{}, CheckpointEvery: 1 << 30})
+		require.NoError(b, err)
+		runtime.GC()
+		runtime.ReadMemStats(&ms0)
+		b.StartTimer()
+		cpu0 := cpuTime()
+		n, err := e.Sync(ctx)
+		cpu += cpuTime() - cpu0
+		b.StopTimer()
+		runtime.ReadMemStats(&ms1)
+		gcs += ms1.NumGC - ms0.NumGC
+		require.NoError(b, err)
+		require.Equal(b, events, n)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*events), "cpu-ns/event")
+	b.ReportMetric(float64(gcs)/float64(b.N), "gc/op")
+	b.ReportMetric(float64(ms1.HeapAlloc)/(1<<30), "heap-GiB")
+}
