@@ -279,7 +279,7 @@ func (c *Collection[T, P]) Put(ctx context.Context, tx Tx, rec P) error {
 	rec.Meta().Version = expected + 1
 	d, err := c.Encode(rec)
 	if err == nil {
-		err = tx.Put(ctx, d, expected)
+		err = putOwned(ctx, tx, d, expected) // d is freshly encoded
 	}
 	if err != nil {
 		rec.Meta().Version = expected

@@ -11,11 +11,14 @@
 //
 // Optional capabilities are extra interfaces a backend may implement, in the
 // manner of database/sql/driver: [Traverser] for graph traversal (CMDB
-// impact), [BulkImporter] for migrating history and [EventScanner] for
-// reading the event log in place. Each has a generic fallback in this
-// package ([Traverse], [Import], [ScanEvents]); all capability checks live
-// in capability.go. A wrapper around a Backend hides every optional interface
-// it does not re-declare itself.
+// impact), [BulkImporter] for migrating history, [EventScanner] for
+// reading the event log in place, and [SharedGetter] and [OwnedPutter] for
+// lending and taking documents without a copy. Each has a generic fallback
+// in this package ([Traverse], [Import], [ScanEvents], Get and Put); all
+// capability checks live in capability.go. A wrapper around a Backend hides
+// every optional interface it does not re-declare itself; a struct that
+// embeds a backend and overrides Get or Put must override GetShared or
+// PutOwned as well, or Records reach the embedded ones.
 //
 // Every adapter proves itself with the conformance suite in
 // storage/storagetest; storage/memory is the reference implementation.

@@ -20,10 +20,11 @@
 // fewer, is filtered and the page picked with a bounded heap, so a query
 // costs O(n log limit) at worst.
 //
-// The Store implements storage.EventScanner, scanning its log in place, but
-// neither Traverser nor BulkImporter: the generic fallbacks in package
-// storage serve it, and the conformance suite exercises them through it. Nothing is persisted; the data
-// is gone when the Store is.
+// The Store implements storage.EventScanner, scanning its log in place, and
+// storage.SharedGetter and storage.OwnedPutter, but neither Traverser nor
+// BulkImporter: the generic fallbacks in package storage serve it, and the
+// conformance suite exercises them through it. Nothing is persisted; the
+// data is gone when the Store is.
 package memory
 
 import (

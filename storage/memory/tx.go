@@ -71,7 +71,7 @@ type pending struct {
 	kd      *kindData
 	base    int64 // the committed version the unit expects at commit (0: absent)
 	deleted bool
-	doc     storage.Document // owned copy; meaningless when deleted
+	doc     storage.Document // the unit's own (a copy, or handed over by PutOwned); meaningless when deleted
 }
 
 var errDone = itsm.Invalidf("memory: unit of work used after its function returned")

@@ -348,6 +348,17 @@ func (h *harness) testDocuments(t *testing.T) {
 			got.Fields[1] = storage.Int(-5)
 			return nil
 		}))
+		// A committed document read inside a later unit is a copy too.
+		require.NoError(t, e.b.Update(e.ctx, func(tx storage.Tx) error {
+			got, err := tx.Get(e.ctx, s.Kind, "a")
+			require.NoError(t, err)
+			copy(got.Data, "ZZZZZZZZ")
+			got.Fields[0] = storage.String("changed")
+			again, err := tx.Get(e.ctx, s.Kind, "a")
+			require.NoError(t, err)
+			requireSameDoc(t, want, again, "Tx.Get of a committed document after the caller changed an earlier copy")
+			return nil
+		}))
 		e.requireDoc(want)
 		got := e.get(s.Kind, "a")
 		copy(got.Data, "ZZZZ")
