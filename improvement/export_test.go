@@ -23,6 +23,7 @@ func StateOf(e *Engine) any {
 	st.Incidents.index, st.Changes.index, st.Requests.index, st.SLAs.index = idIndex{}, idIndex{}, idIndex{}, idIndex{}
 	st.Incidents.tags, st.Changes.tags, st.Requests.tags, st.SLAs.tags = nil, nil, nil, nil
 	st.Incidents.seen, st.Changes.seen, st.Requests.seen, st.SLAs.seen = nil, nil, nil, nil
+	st.Incidents.last, st.Changes.last, st.Requests.last, st.SLAs.last = 0, 0, 0, 0
 	if len(st.Incidents.Free) == 0 {
 		st.Incidents.Free = nil
 	}

@@ -204,7 +204,7 @@ func (t *table[T]) rebuild(kind string) error {
 		}
 		free[s] = true
 	}
-	t.index, t.tags, t.seen = idIndex{}, make([]uint32, len(t.IDs)), nil
+	t.index, t.tags, t.seen, t.last = idIndex{}, make([]uint32, len(t.IDs)), nil, 0
 	for s, id := range t.IDs {
 		if free[s] {
 			continue

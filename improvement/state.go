@@ -187,6 +187,7 @@ type table[T any] struct {
 	index idIndex  // id -> slot; rebuilt from IDs on decode
 	tags  []uint32 // tags[slot]: the index's tag of the id, so removing it hashes nothing
 	seen  *seenIDs // allocated on first use
+	last  int32    // slot+1 of the id added last
 }
 
 func newTable[T any]() table[T] { return table[T]{} }
@@ -215,6 +216,18 @@ func (t *table[T]) find(id string) (slot int32, ok bool, h uint64) {
 	return slot, ok, h
 }
 
+// findOther returns the slot of id when id is a reference read from
+// another record (an SLA clock's ticket), whose string is not the one the
+// ticket's own events carry: it leaves what find remembers alone, and
+// first tries the record added last, a clock being mostly created with
+// its ticket.
+func (t *table[T]) findOther(id string) (int32, bool) {
+	if s := t.last - 1; s >= 0 && int(s) < len(t.IDs) && t.IDs[s] == id && id != "" {
+		return s, true
+	}
+	return t.index.get(t.IDs, id, hashID(id))
+}
+
 // add takes a slot for id, which must not be in the table; h is the hash
 // find returned, or 0 to compute it.
 func (t *table[T]) add(id string, h uint64) int32 {
@@ -233,6 +246,7 @@ func (t *table[T]) add(id string, h uint64) int32 {
 	}
 	t.index.put(h, s)
 	t.setTag(s, h)
+	t.last = s + 1
 	if len(id) > 0 && t.seen != nil {
 		p := uintptr(unsafe.Pointer(unsafe.StringData(id)))
 		e := &t.seen[(uint64(p)*0x9e3779b97f4a7c15)>>(64-seenBits)]
@@ -958,10 +972,10 @@ func (st *state) attach(slot int32) {
 	if s.TaskKind != taskNone || s.Task == "" {
 		return
 	}
-	if t, ok, _ := st.Incidents.find(s.Task); ok {
+	if t, ok := st.Incidents.findOther(s.Task); ok {
 		head := &st.Incidents.Rows[t].SLAs
 		s.TaskKind, s.TaskSlot, s.Next, *head = taskIncident, t, *head, slot+1
-	} else if t, ok, _ := st.Requests.find(s.Task); ok {
+	} else if t, ok := st.Requests.findOther(s.Task); ok {
 		head := &st.Requests.Rows[t].SLAs
 		s.TaskKind, s.TaskSlot, s.Next, *head = taskRequest, t, *head, slot+1
 	}
