@@ -502,3 +502,18 @@ func (m *Machine[T]) Graphviz() string {
 func (m *Machine[T]) FSM(state string) *fsm.FSM {
 	return fsm.NewFSM(state, m.fsmEvents(), nil)
 }
+
+// StampAt returns an Effect that sets the time field points to to the
+// transition's time (Transition.At, the backdated time on an import): the
+// "resolved at", "closed at" and "started at" stamps lifecycles keep. A nil
+// pointer from field is an error, aborting the transition.
+func StampAt[T any](field func(T) *time.Time) Effect[T] {
+	return func(_ context.Context, rec T, tr Transition) error {
+		p := field(rec)
+		if p == nil {
+			return errors.New("stamp: the field to stamp is missing")
+		}
+		*p = tr.At
+		return nil
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/looplab/fsm"
 	"github.com/stretchr/testify/assert"
@@ -279,5 +280,42 @@ func TestNeedsReason(t *testing.T) {
 		require.ErrorAs(t, err, &te, "%q", tt.reason)
 		assert.ErrorIs(t, err, itsm.ErrInvalidTransition)
 		assert.Contains(t, te.Error(), "canceling needs a reason")
+	}
+}
+
+func TestStampAt(t *testing.T) {
+	type job struct{ StartedAt, ClosedAt time.Time }
+	m, err := itsm.NewLifecycle[*job]("job").Initial("queued").States("running").Final("done").
+		Event("start", "running", "queued").
+		Event("finish", "done", "running").
+		Effect("start", "stamp_started_at", itsm.StampAt(func(j *job) *time.Time { return &j.StartedAt })).
+		Effect("finish", "stamp_nothing", itsm.StampAt(func(*job) *time.Time { return nil })).
+		Compile()
+	require.NoError(t, err)
+	ctx := context.Background()
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	tests := []struct {
+		name    string
+		event   string
+		from    string
+		wantErr bool
+		want    job
+	}{
+		{"stamps the transition's time", "start", "queued", false, job{StartedAt: at}},
+		{"a missing field aborts the transition", "finish", "running", true, job{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j := &job{}
+			tr, err := m.Decide(ctx, j, itsm.Transition{Event: tt.event, From: tt.from, At: at})
+			require.NoError(t, err)
+			err = m.RunEffects(ctx, j, tr)
+			if tt.wantErr {
+				require.ErrorContains(t, err, "the field to stamp is missing")
+			} else {
+				require.NoError(t, err)
+			}
+			assert.Equal(t, tt.want, *j)
+		})
 	}
 }

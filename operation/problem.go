@@ -123,22 +123,13 @@ func ProblemLifecycle() *itsm.Lifecycle[*Problem] {
 			}
 			return nil
 		}).
-		Effect(EventResolve, "stamp_resolved", func(_ context.Context, p *Problem, tr itsm.Transition) error {
-			p.ResolvedAt = tr.At
-			return nil
-		}).
+		Effect(EventResolve, "stamp_resolved", itsm.StampAt(func(p *Problem) *time.Time { return &p.ResolvedAt })).
 		Effect(EventReopen, "clear_resolution", func(_ context.Context, p *Problem, _ itsm.Transition) error {
 			p.ResolvedAt, p.ResolutionCode = time.Time{}, ""
 			return nil
 		}).
-		Effect(EventClose, "stamp_closed", func(_ context.Context, p *Problem, tr itsm.Transition) error {
-			p.ClosedAt = tr.At
-			return nil
-		}).
-		Effect(EventCancel, "stamp_closed", func(_ context.Context, p *Problem, tr itsm.Transition) error {
-			p.ClosedAt = tr.At
-			return nil
-		})
+		Effect(EventClose, "stamp_closed", itsm.StampAt(func(p *Problem) *time.Time { return &p.ClosedAt })).
+		Effect(EventCancel, "stamp_closed", itsm.StampAt(func(p *Problem) *time.Time { return &p.ClosedAt }))
 }
 
 func problemCollection() *storage.Collection[Problem, *Problem] {
@@ -192,10 +183,7 @@ func KnownErrorLifecycle() *itsm.Lifecycle[*KnownError] {
 			}
 			return nil
 		}).
-		Effect(EventPublish, "stamp_published", func(_ context.Context, k *KnownError, tr itsm.Transition) error {
-			k.PublishedAt = tr.At
-			return nil
-		})
+		Effect(EventPublish, "stamp_published", itsm.StampAt(func(k *KnownError) *time.Time { return &k.PublishedAt }))
 }
 
 func knownErrorCollection() *storage.Collection[KnownError, *KnownError] {

@@ -62,10 +62,7 @@ func newFixture(t *testing.T) fixture {
 			}
 			return nil
 		}).
-		Effect("resolve", "stamp_resolved_at", func(_ context.Context, tk *ticket, tr itsm.Transition) error {
-			tk.ResolvedAt = tr.At
-			return nil
-		}).
+		Effect("resolve", "stamp_resolved_at", itsm.StampAt(func(tk *ticket) *time.Time { return &tk.ResolvedAt })).
 		Compile()
 	require.NoError(t, err)
 	coll := storage.NewCollection[ticket]("ticket",

@@ -246,18 +246,9 @@ func ChangeLifecycle() *itsm.Lifecycle[*Change] {
 			return nil
 		}).
 		Guard(ChangeEventCancel, "needs_reason", itsm.NeedsReason[*Change]("canceling a change needs a reason")).
-		Effect(ChangeEventImplement, "stamp_actual_start", func(_ context.Context, c *Change, tr itsm.Transition) error {
-			c.ActualStart = tr.At
-			return nil
-		}).
-		Effect(ChangeEventReview, "stamp_actual_end", func(_ context.Context, c *Change, tr itsm.Transition) error {
-			c.ActualEnd = tr.At
-			return nil
-		}).
-		Effect(ChangeEventClose, "stamp_closed_at", func(_ context.Context, c *Change, tr itsm.Transition) error {
-			c.ClosedAt = tr.At
-			return nil
-		}).
+		Effect(ChangeEventImplement, "stamp_actual_start", itsm.StampAt(func(c *Change) *time.Time { return &c.ActualStart })).
+		Effect(ChangeEventReview, "stamp_actual_end", itsm.StampAt(func(c *Change) *time.Time { return &c.ActualEnd })).
+		Effect(ChangeEventClose, "stamp_closed_at", itsm.StampAt(func(c *Change) *time.Time { return &c.ClosedAt })).
 		Effect(ChangeEventReject, "mark_rejected", func(_ context.Context, c *Change, _ itsm.Transition) error {
 			c.Approval = ApprovalRejected
 			return nil

@@ -130,18 +130,12 @@ func CILifecycle() *itsm.Lifecycle[*CI] {
 			}
 			return nil
 		}).
-		Effect(CIEventInstall, "stamp_installed_at", func(_ context.Context, c *CI, tr itsm.Transition) error {
-			c.InstalledAt = tr.At
-			return nil
-		}).
+		Effect(CIEventInstall, "stamp_installed_at", itsm.StampAt(func(c *CI) *time.Time { return &c.InstalledAt })).
 		Effect(CIEventEndMaintenance, "clear_maintenance_reason", func(_ context.Context, c *CI, _ itsm.Transition) error {
 			c.MaintenanceReason = ""
 			return nil
 		}).
-		Effect(CIEventRetire, "stamp_retired_at", func(_ context.Context, c *CI, tr itsm.Transition) error {
-			c.RetiredAt = tr.At
-			return nil
-		})
+		Effect(CIEventRetire, "stamp_retired_at", itsm.StampAt(func(c *CI) *time.Time { return &c.RetiredAt }))
 }
 
 // RelationshipLifecycle returns the relationship lifecycle: active, then

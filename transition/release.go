@@ -152,22 +152,10 @@ func DeploymentLifecycle() *itsm.Lifecycle[*Deployment] {
 		Event(DeploymentEventRollback, DeploymentRolledBack, DeploymentDeployed, DeploymentFailed).
 		Event(DeploymentEventCancel, DeploymentCanceled, DeploymentPlanned).
 		Guard(DeploymentEventRollback, "needs_reason", itsm.NeedsReason[*Deployment]("a rollback needs a reason")).
-		Effect(DeploymentEventStart, "stamp_started_at", func(_ context.Context, d *Deployment, tr itsm.Transition) error {
-			d.StartedAt = tr.At
-			return nil
-		}).
-		Effect(DeploymentEventComplete, "stamp_finished_at", func(_ context.Context, d *Deployment, tr itsm.Transition) error {
-			d.FinishedAt = tr.At
-			return nil
-		}).
-		Effect(DeploymentEventFail, "stamp_finished_at", func(_ context.Context, d *Deployment, tr itsm.Transition) error {
-			d.FinishedAt = tr.At
-			return nil
-		}).
-		Effect(DeploymentEventRollback, "stamp_rolled_back_at", func(_ context.Context, d *Deployment, tr itsm.Transition) error {
-			d.RolledBackAt = tr.At
-			return nil
-		})
+		Effect(DeploymentEventStart, "stamp_started_at", itsm.StampAt(func(d *Deployment) *time.Time { return &d.StartedAt })).
+		Effect(DeploymentEventComplete, "stamp_finished_at", itsm.StampAt(func(d *Deployment) *time.Time { return &d.FinishedAt })).
+		Effect(DeploymentEventFail, "stamp_finished_at", itsm.StampAt(func(d *Deployment) *time.Time { return &d.FinishedAt })).
+		Effect(DeploymentEventRollback, "stamp_rolled_back_at", itsm.StampAt(func(d *Deployment) *time.Time { return &d.RolledBackAt }))
 }
 
 // ReleaseCollection declares how releases are stored.
