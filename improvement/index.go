@@ -13,10 +13,15 @@ import (
 // collector. It is derived data: a checkpoint saves the keys and Open
 // rebuilds it.
 
-// bucketIndex maps bucket keys to bucket positions. Slots hold position+1,
-// 0 being empty; the keys are read from state.Keys.
+// bucketIndex maps bucket keys to bucket positions. A slot packs the low
+// 32 bits of the key's hash (which also name its home slot) with the
+// position+1, 0 being empty; the keys are read from state.Keys only for a
+// slot whose hash bits match. At a million incidents the keys outgrow the
+// processor's caches, and a probe that read the key of every slot it
+// passed cost a cache miss per slot; growing rehashes without reading a
+// key either.
 type bucketIndex struct {
-	slots []int32
+	slots []uint64
 	n     int
 }
 
@@ -28,39 +33,54 @@ func hashBucket(k bucketKey) uint64 {
 }
 
 func (x *bucketIndex) get(keys []bucketKey, k bucketKey) (int32, bool) {
+	return x.find(keys, k, hashBucket(k))
+}
+
+// find is get for a key of hash h.
+func (x *bucketIndex) find(keys []bucketKey, k bucketKey, h uint64) (int32, bool) {
 	if x.n == 0 {
 		return 0, false
 	}
-	mask := uint64(len(x.slots) - 1)
-	for i := hashBucket(k) & mask; ; i = (i + 1) & mask {
-		s := x.slots[i]
-		if s == 0 {
+	mask := uint32(len(x.slots) - 1)
+	tag := uint32(h)
+	for i := tag & mask; ; i = (i + 1) & mask {
+		e := x.slots[i]
+		if e == 0 {
 			return 0, false
 		}
-		if keys[s-1] == k {
-			return s - 1, true
+		if uint32(e>>32) == tag {
+			if s := int32(uint32(e)) - 1; keys[s] == k {
+				return s, true
+			}
 		}
 	}
 }
 
 // put adds position v of keys, whose key must not be present.
-func (x *bucketIndex) put(keys []bucketKey, v int32) {
+func (x *bucketIndex) put(keys []bucketKey, v int32) { x.add(hashBucket(keys[v]), v) }
+
+// add adds position v, whose key has hash h and must not be present.
+func (x *bucketIndex) add(h uint64, v int32) {
 	if (x.n+1)*4 > len(x.slots)*3 {
 		old := x.slots
-		x.slots = make([]int32, max(64, 2*len(old)))
+		x.slots = make([]uint64, max(64, 2*len(old)))
 		x.n = 0
-		for _, s := range old {
-			if s != 0 {
-				x.put(keys, s-1)
+		for _, e := range old {
+			if e != 0 {
+				x.insert(e)
 			}
 		}
 	}
-	mask := uint64(len(x.slots) - 1)
-	i := hashBucket(keys[v]) & mask
+	x.insert(uint64(uint32(h))<<32 | uint64(uint32(v+1)))
+}
+
+func (x *bucketIndex) insert(e uint64) {
+	mask := uint32(len(x.slots) - 1)
+	i := uint32(e>>32) & mask
 	for x.slots[i] != 0 {
 		i = (i + 1) & mask
 	}
-	x.slots[i] = v + 1
+	x.slots[i] = e
 	x.n++
 }
 
@@ -69,17 +89,14 @@ func (x *bucketIndex) put(keys []bucketKey, v int32) {
 // and again while the index and the keys grow far larger than the
 // processor's caches. It is direct-mapped by the bucket's hash; positions
 // never change, so an entry never goes stale.
-type recentBuckets [1024]struct {
+type recentBuckets [1 << recentBits]struct {
 	key bucketKey
 	pos int32 // position+1; 0 is empty
 }
 
-func (r *recentBuckets) slot(k bucketKey) *struct {
-	key bucketKey
-	pos int32
-} {
-	return &r[hashBucket(k)>>54]
-}
+// recentBits sizes recentBuckets; the top bits of a bucket's hash choose
+// its entry.
+const recentBits = 12
 
 // idIndex maps record ids to their slots in a table. It is an
 // open-addressing hash table with linear probing like bucketIndex, but the

@@ -412,19 +412,20 @@ func (st *state) bucket(k sliceKey, day int32) *counters {
 	if st.recent == nil {
 		st.recent = new(recentBuckets)
 	}
-	r := st.recent.slot(bk)
+	h := hashBucket(bk)
+	r := &st.recent[h>>(64-recentBits)]
 	if r.pos != 0 && r.key == bk {
 		st.lastKey, st.lastIdx, st.lastOK = bk, r.pos-1, true
 		return st.counter(r.pos - 1)
 	}
-	i, ok := st.index.get(st.Keys, bk)
+	i, ok := st.index.find(st.Keys, bk, h)
 	if !ok {
 		i = int32(len(st.Keys))
 		if len(st.Keys) == cap(st.Keys) {
 			st.Keys = slices.Grow(st.Keys, max(len(st.Keys), chunkSize))
 		}
 		st.Keys = append(st.Keys, bk)
-		st.index.put(st.Keys, i)
+		st.index.add(h, i)
 		if i&(chunkSize-1) == 0 {
 			st.Counters = append(st.Counters, make([]counters, 0, chunkSize))
 		}
