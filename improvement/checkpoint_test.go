@@ -2,6 +2,7 @@ package improvement_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 
@@ -126,4 +127,41 @@ func TestSyncRefusesAStoreThatRepeatsItself(t *testing.T) {
 	n, err := e.Sync(ctx)
 	require.ErrorIs(t, err, itsm.ErrInvalid, "no endless loop on a backend that breaks the contract")
 	assert.Equal(t, 3, n)
+}
+
+// failingStore hands out the events it holds, then fails: it hides the
+// store's EventScanner, so Sync reads through ReadEvents.
+type failingStore struct {
+	storage.Backend
+	evs []itsm.Event
+}
+
+func (s failingStore) ReadEvents(_ context.Context, after int64, _ int) ([]itsm.Event, error) {
+	if len(s.evs) > 0 && after < s.evs[len(s.evs)-1].Seq {
+		return s.evs, nil
+	}
+	return nil, errBroken
+}
+
+var errBroken = errors.New("broken store")
+
+// TestSyncKeepsWhatItReadBeforeAnError checks that Sync, which applies
+// events some way behind reading them, applies every event the store
+// handed out before failing, whatever the batch size.
+func TestSyncKeepsWhatItReadBeforeAnError(t *testing.T) {
+	ctx := context.Background()
+	evs := numbered(21, 40, day0, 0)
+	for _, n := range []int{1, 3, 8, 9, 25} {
+		for _, batch := range []int{1, 5, 100} {
+			e, err := improvement.Open(ctx, failingStore{memory.New(), evs[:n]}, improvement.Config{BatchSize: batch})
+			require.NoError(t, err)
+			got, err := e.Sync(ctx)
+			require.ErrorIs(t, err, errBroken)
+			require.Equal(t, n, got, "%d events, batch %d", n, batch)
+			want, err := improvement.New(improvement.Config{})
+			require.NoError(t, err)
+			want.Apply(evs[:n])
+			require.Equal(t, improvement.StateOf(want), improvement.StateOf(e), "%d events, batch %d", n, batch)
+		}
+	}
 }
