@@ -229,9 +229,9 @@ func Import(ctx context.Context, b Backend, docs []Document, events []itsm.Event
 // Backend.ReadEvents (a reader passing the last Seq it saw never misses or
 // repeats an event); it reaches events committed while it runs, so under
 // steady writes an unbounded scan ends once it has caught up. The
-// *itsm.Event is valid only during the call: fn must neither keep it nor
-// modify what its slices hold (Changes); it may call the backend, writes
-// included. An error from fn stops the scan and is returned as is. A limit
+// *itsm.Event may be the backend's own and is valid only during the call:
+// fn must neither keep it nor modify it or what its slices hold (Changes),
+// and copies what it needs; it may call the backend, writes included. An error from fn stops the scan and is returned as is. A limit
 // below 1, or a nil fn, is ErrInvalid.
 type EventScanner interface {
 	ScanEvents(ctx context.Context, after int64, limit int, fn func(*itsm.Event) error) error

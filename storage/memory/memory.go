@@ -288,7 +288,8 @@ func (s *Store) ReadEvents(_ context.Context, after int64, limit int) ([]itsm.Ev
 var _ storage.EventScanner = (*Store)(nil)
 
 // ScanEvents hands fn the events after Seq after, up to limit, in Seq order,
-// without copying them; see storage.EventScanner. It holds the read lock
+// in place: fn gets a pointer to the log's own event; see
+// storage.EventScanner. It holds the read lock
 // only while it finds the next chunk of the log, never while fn runs, so fn
 // may use the store and writers are not held up by a long scan: committed
 // events are never changed, and a chunk's events below the length read
@@ -298,7 +299,6 @@ func (s *Store) ScanEvents(ctx context.Context, after int64, limit int, fn func(
 		return itsm.Invalidf("memory: scan events: limit %d (want at least 1) or nil function", limit)
 	}
 	i := int(max(after, 0))
-	var cur itsm.Event
 	for limit > 0 {
 		if err := ctxErr(ctx); err != nil {
 			return err
@@ -316,8 +316,7 @@ func (s *Store) ScanEvents(ctx context.Context, after int64, limit int, fn func(
 			part = part[:limit]
 		}
 		for j := range part {
-			cur = part[j] // fn gets a copy: the log's own events stay untouched
-			if err := fn(&cur); err != nil {
+			if err := fn(&part[j]); err != nil { // the log's own event: fn only reads it
 				return err
 			}
 		}
@@ -362,6 +361,7 @@ func (l *eventLog) len() int { return l.n }
 
 func (l *eventLog) at(i int) *itsm.Event { return &l.chunks[i/eventChunk][i%eventChunk] }
 
+// append adds e to the log.
 func (l *eventLog) append(e itsm.Event) {
 	if l.n%eventChunk == 0 {
 		l.chunks = append(l.chunks, make([]itsm.Event, 0, eventChunk))
