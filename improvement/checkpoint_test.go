@@ -129,25 +129,30 @@ func TestSyncRefusesAStoreThatRepeatsItself(t *testing.T) {
 	assert.Equal(t, 3, n)
 }
 
-// failingStore hands out the events it holds, then fails: it hides the
-// store's EventScanner, so Sync reads through ReadEvents.
+// failingStore hands out the events it holds as ReadEvents should (after
+// Seq after, at most limit), then fails once a reader asks beyond them: it
+// hides the store's EventScanner, so Sync reads through ReadEvents.
 type failingStore struct {
 	storage.Backend
 	evs []itsm.Event
 }
 
-func (s failingStore) ReadEvents(_ context.Context, after int64, _ int) ([]itsm.Event, error) {
-	if len(s.evs) > 0 && after < s.evs[len(s.evs)-1].Seq {
-		return s.evs, nil
+func (s failingStore) ReadEvents(_ context.Context, after int64, limit int) ([]itsm.Event, error) {
+	i := 0
+	for i < len(s.evs) && s.evs[i].Seq <= after {
+		i++
 	}
-	return nil, errBroken
+	if i == len(s.evs) {
+		return nil, errBroken
+	}
+	return s.evs[i:min(len(s.evs), i+limit)], nil
 }
 
 var errBroken = errors.New("broken store")
 
-// TestSyncKeepsWhatItReadBeforeAnError checks that Sync, which applies
-// events some way behind reading them, applies every event the store
-// handed out before failing, whatever the batch size.
+// TestSyncKeepsWhatItReadBeforeAnError checks that Sync keeps every event
+// the store handed out before failing, read in batches smaller than,
+// equal to and larger than what the store holds.
 func TestSyncKeepsWhatItReadBeforeAnError(t *testing.T) {
 	ctx := context.Background()
 	evs := numbered(21, 40, day0, 0)

@@ -104,7 +104,8 @@ const recentBits = 12
 // also name its home position, so growing and deleting never rehash an id)
 // with slot+1, and a lookup compares ids only on entries whose hash bits
 // match. It holds no pointer (the collector never scans it), an event's
-// id is hashed once for finding, adding and removing its record, and
+// id is hashed at most once for finding and adding its record (not at all
+// when the table's by-address cache knows it; removing uses the tag), and
 // removing an entry costs a few probes where a map's delete cost about
 // three hundred instructions. It is derived data: table.rebuild makes it
 // from the ids a checkpoint saves, state.rebuild the name index from Names.

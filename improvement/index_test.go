@@ -91,6 +91,8 @@ func TestTableFindsByContent(t *testing.T) {
 	id := func(s string) string { return string([]byte(s)) } // a fresh copy
 	a, b := id("INC-a"), id("INC-b")
 	sa := tb.add(a, 0)
+	_, _, _ = tb.find(a) // the table now knows where a's bytes are
+	prefix := a[:4]      // same address, shorter: another id
 	for _, tc := range []struct {
 		name string
 		id   string
@@ -100,6 +102,7 @@ func TestTableFindsByContent(t *testing.T) {
 		{"a copy", id("INC-a"), true},
 		{"the added string again", a, true},
 		{"another id", b, false},
+		{"a prefix at the same address", prefix, false},
 		{"the empty id", "", false},
 	} {
 		s, ok, _ := tb.find(tc.id)

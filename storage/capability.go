@@ -231,8 +231,9 @@ func Import(ctx context.Context, b Backend, docs []Document, events []itsm.Event
 // steady writes an unbounded scan ends once it has caught up. The
 // *itsm.Event may be the backend's own and is valid only during the call:
 // fn must neither keep it nor modify it or what its slices hold (Changes),
-// and copies what it needs; it may call the backend, writes included. An error from fn stops the scan and is returned as is. A limit
-// below 1, or a nil fn, is ErrInvalid.
+// and copies what it needs; it may call the backend, writes included. An
+// error from fn stops the scan and is returned as is. A limit below 1, or a
+// nil fn, is ErrInvalid.
 type EventScanner interface {
 	ScanEvents(ctx context.Context, after int64, limit int, fn func(*itsm.Event) error) error
 }
@@ -264,6 +265,7 @@ func ScanEvents(ctx context.Context, b Backend, after int64, limit int, fn func(
 		if len(batch) == 0 {
 			return nil
 		}
+		batch = batch[:min(len(batch), limit)] // a backend handing out more than asked
 		for i := range batch {
 			if err := fn(&batch[i]); err != nil {
 				return err
