@@ -197,21 +197,22 @@ func newTable[T any]() table[T] { return table[T]{} }
 // takes it.
 func (t *table[T]) find(id string) (slot int32, ok bool, h uint64) {
 	var e *seenID
+	var p uintptr
 	if len(id) > 0 {
 		if t.seen == nil {
 			t.seen = new(seenIDs)
 		}
-		p := uintptr(unsafe.Pointer(unsafe.StringData(id)))
-		e = &t.seen[(uint64(p)*0x9e3779b97f4a7c15)>>(64-seenBits)]
+		p = addressOf(id)
+		e = t.seen.entry(p)
 		if s := e.slot; e.p == p && int(s) < len(t.IDs) && len(t.IDs[s]) == len(id) &&
-			unsafe.StringData(t.IDs[s]) == unsafe.StringData(id) {
+			addressOf(t.IDs[s]) == p {
 			return s, true, 0
 		}
 	}
 	h = hashID(id)
 	slot, ok = t.index.get(t.IDs, id, h)
 	if ok && e != nil {
-		e.p, e.slot = uintptr(unsafe.Pointer(unsafe.StringData(id))), slot
+		e.p, e.slot = p, slot
 	}
 	return slot, ok, h
 }
@@ -248,8 +249,8 @@ func (t *table[T]) add(id string, h uint64) int32 {
 	t.setTag(s, h)
 	t.last = s + 1
 	if len(id) > 0 && t.seen != nil {
-		p := uintptr(unsafe.Pointer(unsafe.StringData(id)))
-		e := &t.seen[(uint64(p)*0x9e3779b97f4a7c15)>>(64-seenBits)]
+		p := addressOf(id)
+		e := t.seen.entry(p)
 		e.p, e.slot = p, s
 	}
 	return s
@@ -286,6 +287,14 @@ type seenID struct {
 	p    uintptr // address of the id's bytes
 	slot int32
 }
+
+// entry returns the entry of the ids whose bytes are at address p.
+func (c *seenIDs) entry(p uintptr) *seenID {
+	return &c[(uint64(p)*0x9e3779b97f4a7c15)>>(64-seenBits)]
+}
+
+// addressOf returns the address of s's bytes.
+func addressOf(s string) uintptr { return uintptr(unsafe.Pointer(unsafe.StringData(s))) }
 
 // state is everything the engine knows; it is what a checkpoint saves.
 type state struct {
