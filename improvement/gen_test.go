@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,7 +133,34 @@ func (h *history) generate(n int, start time.Time) []itsm.Event {
 		h.incident(start.Add(time.Duration(i)*3*time.Minute), changeIDs)
 	}
 	slices.SortStableFunc(h.events, func(a, b itsm.Event) int { return a.At.Compare(b.At) })
+	for i := range h.events {
+		packChanges(&h.events[i])
+	}
 	return h.events
+}
+
+// packChanges lays out an event's changes as storage.Records writes them:
+// every name and value of the event copied into one string, allocated when
+// the event is written. Done in log order, it leaves the generated log in
+// memory as a store that recorded it would hold it, not grouped by the
+// incident that generated it, with names that are not shared constants.
+func packChanges(ev *itsm.Event) {
+	if len(ev.Changes) == 0 {
+		return
+	}
+	var sb strings.Builder
+	for _, c := range ev.Changes {
+		sb.WriteString(c.Field)
+		sb.WriteString(c.From)
+		sb.WriteString(c.To)
+	}
+	all := sb.String()
+	out := make([]itsm.Change, len(ev.Changes))
+	cut := func(n int) string { s := all[:n]; all = all[n:]; return s }
+	for i, c := range ev.Changes {
+		out[i] = itsm.Change{Field: cut(len(c.Field)), From: cut(len(c.From)), To: cut(len(c.To)), Appended: c.Appended}
+	}
+	ev.Changes = out
 }
 
 func (h *history) incident(t time.Time, changeIDs []string) {
