@@ -170,3 +170,39 @@ func TestSyncKeepsWhatItReadBeforeAnError(t *testing.T) {
 		}
 	}
 }
+
+// Sync saves a checkpoint once at least CheckpointEvery events were applied
+// since the last one, and not before: events applied in several Syncs (and
+// in several runs of one Sync) add up, each counted once.
+func TestSyncCheckpointsEveryN(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	evs := numbered(7, 100, day0, 0)
+	require.Greater(t, len(evs), 160)
+	const every = 100
+	cfg := improvement.Config{CheckpointEvery: every, BatchSize: 7}
+	e, err := improvement.Open(ctx, store, cfg)
+	require.NoError(t, err)
+	saved := func() int64 {
+		again, err := improvement.Open(ctx, store, cfg)
+		require.NoError(t, err)
+		return again.Seq()
+	}
+	appendEvents(t, store, evs[:60], 25)
+	n, err := e.Sync(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 60, n)
+	require.Zero(t, saved(), "60 events applied: below the interval")
+	appendEvents(t, store, evs[60:99], 25)
+	_, err = e.Sync(ctx)
+	require.NoError(t, err)
+	require.Zero(t, saved(), "99 events applied: below the interval")
+	appendEvents(t, store, evs[99:101], 25)
+	_, err = e.Sync(ctx)
+	require.NoError(t, err)
+	require.Equal(t, evs[100].Seq, saved(), "101 events applied: saved")
+	appendEvents(t, store, evs[101:160], 25)
+	_, err = e.Sync(ctx)
+	require.NoError(t, err)
+	require.Equal(t, evs[100].Seq, saved(), "59 more since the last checkpoint")
+}

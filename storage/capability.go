@@ -224,18 +224,21 @@ func Import(ctx context.Context, b Backend, docs []Document, events []itsm.Event
 
 // EventScanner is the optional capability of reading the event log without
 // copying it: a backend that holds its events in memory hands them to fn in
-// place of building a slice of copies. ScanEvents calls fn for up to limit
-// events with Seq > after, in Seq order, with the same guarantee as
-// Backend.ReadEvents (a reader passing the last Seq it saw never misses or
-// repeats an event); it reaches events committed while it runs, so under
-// steady writes an unbounded scan ends once it has caught up. The
-// *itsm.Event may be the backend's own and is valid only during the call:
-// fn must neither keep it nor modify it or what its slices hold (Changes),
-// and copies what it needs; it may call the backend, writes included. An
-// error from fn stops the scan and is returned as is. A limit below 1, or a
-// nil fn, is ErrInvalid.
+// place of building a slice of copies. ScanEvents calls fn with runs of
+// consecutive events, together at most limit of them, with Seq > after, in
+// Seq order, with the same guarantee as Backend.ReadEvents (a reader
+// passing the last Seq it saw never misses or repeats an event); it
+// reaches events committed while it runs, so under steady writes an
+// unbounded scan ends once it has caught up. Each run holds at least one
+// event. The events may be the backend's own and are valid only during the
+// call: fn must neither keep the slice nor modify the events or what their
+// slices hold (Changes), and copies what it needs; it may call the backend,
+// writes included. Handing over runs rather than single events lets a
+// consumer look ahead within one (to start loading what the next events
+// need) and costs one call per run. An error from fn stops the scan and is
+// returned as is. A limit below 1, or a nil fn, is ErrInvalid.
 type EventScanner interface {
-	ScanEvents(ctx context.Context, after int64, limit int, fn func(*itsm.Event) error) error
+	ScanEvents(ctx context.Context, after int64, limit int, fn func([]itsm.Event) error) error
 }
 
 // scanBatch is how many events the ScanEvents fallback reads per
@@ -243,11 +246,11 @@ type EventScanner interface {
 const scanBatch = 5000
 
 // ScanEvents hands fn the events after Seq after, up to limit of them, in
-// Seq order (see EventScanner), through the backend's EventScanner when it
-// has one and by ReadEvents in batches otherwise. Consumers that catch up
-// on a long log (KPI engines, projections, audits) use it to skip the copy
-// of every event.
-func ScanEvents(ctx context.Context, b Backend, after int64, limit int, fn func(*itsm.Event) error) error {
+// Seq order and in runs (see EventScanner), through the backend's
+// EventScanner when it has one and by ReadEvents in batches otherwise.
+// Consumers that catch up on a long log (KPI engines, projections, audits)
+// use it to skip the copy of every event.
+func ScanEvents(ctx context.Context, b Backend, after int64, limit int, fn func([]itsm.Event) error) error {
 	switch {
 	case b == nil || fn == nil:
 		return itsm.Invalidf("scan events: nil backend or function")
@@ -266,10 +269,8 @@ func ScanEvents(ctx context.Context, b Backend, after int64, limit int, fn func(
 			return nil
 		}
 		batch = batch[:min(len(batch), limit)] // a backend handing out more than asked
-		for i := range batch {
-			if err := fn(&batch[i]); err != nil {
-				return err
-			}
+		if err := fn(batch); err != nil {
+			return err
 		}
 		after = batch[len(batch)-1].Seq
 		limit -= len(batch)

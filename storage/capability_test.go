@@ -50,8 +50,10 @@ func TestScanEventsFallbackKeepsToTheLimit(t *testing.T) {
 		{0, 100, 1, 10},
 	} {
 		var got []int64
-		err := storage.ScanEvents(context.Background(), b, tc.after, tc.limit, func(e *itsm.Event) error {
-			got = append(got, e.Seq)
+		err := storage.ScanEvents(context.Background(), b, tc.after, tc.limit, func(evs []itsm.Event) error {
+			for _, e := range evs {
+				got = append(got, e.Seq)
+			}
 			return nil
 		})
 		require.NoError(t, err)

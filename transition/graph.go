@@ -827,7 +827,14 @@ func (g *Graph) compact() {
 // so replaying a long log pays no copy per event. fn gets the event by
 // value and may keep its strings, not its Changes.
 func readEvents(ctx context.Context, b storage.Backend, after int64, fn func(itsm.Event) error) error {
-	return storage.ScanEvents(ctx, b, after, math.MaxInt, func(e *itsm.Event) error { return fn(*e) })
+	return storage.ScanEvents(ctx, b, after, math.MaxInt, func(evs []itsm.Event) error {
+		for _, e := range evs {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // changedString returns the new value of a string field named in the

@@ -287,14 +287,14 @@ func (s *Store) ReadEvents(_ context.Context, after int64, limit int) ([]itsm.Ev
 
 var _ storage.EventScanner = (*Store)(nil)
 
-// ScanEvents hands fn the events after Seq after, up to limit, in Seq order,
-// in place: fn gets a pointer to the log's own event; see
-// storage.EventScanner. It holds the read lock
-// only while it finds the next chunk of the log, never while fn runs, so fn
-// may use the store and writers are not held up by a long scan: committed
-// events are never changed, and a chunk's events below the length read
-// under the lock stay where they are while later ones are appended.
-func (s *Store) ScanEvents(ctx context.Context, after int64, limit int, fn func(*itsm.Event) error) error {
+// ScanEvents hands fn the events after Seq after, up to limit, in Seq
+// order, in place: each run fn gets is a part of one chunk of the log
+// itself; see storage.EventScanner. It holds the read lock only while it
+// finds the next chunk of the log, never while fn runs, so fn may use the
+// store and writers are not held up by a long scan: committed events are
+// never changed, and a chunk's events below the length read under the lock
+// stay where they are while later ones are appended.
+func (s *Store) ScanEvents(ctx context.Context, after int64, limit int, fn func([]itsm.Event) error) error {
 	if limit < 1 || fn == nil {
 		return itsm.Invalidf("memory: scan events: limit %d (want at least 1) or nil function", limit)
 	}
@@ -310,15 +310,12 @@ func (s *Store) ScanEvents(ctx context.Context, after int64, limit int, fn func(
 		}
 		chunk := s.events.chunks[i/eventChunk] // its length now is what is committed
 		s.mu.RUnlock()
-		from := i % eventChunk
-		part := chunk[from:]
+		part := chunk[i%eventChunk:]
 		if limit < len(part) {
 			part = part[:limit]
 		}
-		for j := range part {
-			if err := fn(&part[j]); err != nil { // the log's own event: fn only reads it
-				return err
-			}
+		if err := fn(part[:len(part):len(part)]); err != nil { // the log's own events: fn only reads them
+			return err
 		}
 		i += len(part)
 		limit -= len(part)

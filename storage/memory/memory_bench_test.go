@@ -169,7 +169,12 @@ func BenchmarkReadEvents(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			got := 0
-			if err := s.ScanEvents(ctx, 0, n, func(e *itsm.Event) error { got += len(e.Changes); return nil }); err != nil {
+			if err := s.ScanEvents(ctx, 0, n, func(evs []itsm.Event) error {
+				for i := range evs {
+					got += len(evs[i].Changes)
+				}
+				return nil
+			}); err != nil {
 				b.Fatal(err)
 			}
 			if got != 2*n {

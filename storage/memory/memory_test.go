@@ -44,10 +44,13 @@ func TestScanEventsWhileAppending(t *testing.T) {
 	}()
 	scan := func() int {
 		var seq int64
-		require.NoError(t, s.ScanEvents(ctx, 0, 1<<30, func(e *itsm.Event) error {
-			require.Equal(t, seq+1, e.Seq, "gap-free and in order")
-			require.Len(t, e.Changes, 1)
-			seq = e.Seq
+		require.NoError(t, s.ScanEvents(ctx, 0, 1<<30, func(evs []itsm.Event) error {
+			require.NotEmpty(t, evs)
+			for _, e := range evs {
+				require.Equal(t, seq+1, e.Seq, "gap-free and in order")
+				require.Len(t, e.Changes, 1)
+				seq = e.Seq
+			}
 			return nil
 		}))
 		return int(seq)
@@ -62,4 +65,30 @@ func TestScanEventsWhileAppending(t *testing.T) {
 		}
 	}
 	require.Equal(t, units*per, scan())
+}
+
+// A run ScanEvents hands out is a part of a chunk of the log, where the
+// next committed events go: its capacity ends with it, so that a consumer
+// appending to it (against the contract) writes a copy, never into the
+// chunk under a concurrent writer.
+func TestScanEventsRunsAreCapped(t *testing.T) {
+	ctx := t.Context()
+	s := memory.New()
+	require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
+		for _, id := range []string{"a", "b", "c"} {
+			if err := tx.Append(ctx, itsm.Event{ID: id, Kind: "k", RecordID: id, RecordVersion: 1}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	for _, limit := range []int{1, 2, 10} {
+		runs := 0
+		require.NoError(t, s.ScanEvents(ctx, 0, limit, func(evs []itsm.Event) error {
+			runs++
+			require.Equal(t, len(evs), cap(evs), "limit %d", limit)
+			return nil
+		}))
+		require.Equal(t, 1, runs, "limit %d", limit)
+	}
 }
