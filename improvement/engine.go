@@ -238,8 +238,10 @@ func (e *Engine) apply(events []itsm.Event) int {
 	return n
 }
 
-// readAhead is how many events apply loads ahead of applying them.
-const readAhead = 32
+// readAhead is how many events apply loads ahead of applying them: at a
+// million incidents 64 and 128 were faster than 32 (by about 10%) and
+// 16, and 256 no faster than 64.
+const readAhead = 64
 
 // loadAhead reads the first byte of each event's record id and of its
 // first change, folding them into e.ahead so that the loads are kept. Read
