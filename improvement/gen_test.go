@@ -148,7 +148,12 @@ func packChanges(ev *itsm.Event) {
 	if len(ev.Changes) == 0 {
 		return
 	}
+	size := 0
+	for _, c := range ev.Changes {
+		size += len(c.Field) + len(c.From) + len(c.To)
+	}
 	var sb strings.Builder
+	sb.Grow(size)
 	for _, c := range ev.Changes {
 		sb.WriteString(c.Field)
 		sb.WriteString(c.From)

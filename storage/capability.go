@@ -229,14 +229,21 @@ func Import(ctx context.Context, b Backend, docs []Document, events []itsm.Event
 // Seq order, with the same guarantee as Backend.ReadEvents (a reader
 // passing the last Seq it saw never misses or repeats an event); it
 // reaches events committed while it runs, so under steady writes an
-// unbounded scan ends once it has caught up. Each run holds at least one
-// event. The events may be the backend's own and are valid only during the
-// call: fn must neither keep the slice nor modify the events or what their
-// slices hold (Changes), and copies what it needs; it may call the backend,
-// writes included. Handing over runs rather than single events lets a
-// consumer look ahead within one (to start loading what the next events
-// need) and costs one call per run. An error from fn stops the scan and is
-// returned as is. A limit below 1, or a nil fn, is ErrInvalid.
+// unbounded scan ends once it has caught up. How long the runs are is the
+// backend's choice; each holds at least one event, and its capacity ends
+// with it (len == cap), so an append to it copies instead of writing into
+// the backend. Before each run ScanEvents checks ctx and returns its error
+// once it is done.
+//
+// The events may be the backend's own. The run and the events' Changes
+// slices are valid only during the call: fn must neither keep them nor
+// modify the events or what their slices hold, and copies what it needs.
+// Strings never change, so fn may keep the events' strings (ids, values).
+// fn may call the backend, writes included. Handing over runs rather than
+// single events lets a consumer look ahead within one (to start loading
+// what the next events need) and costs one call per run. An error from fn
+// stops the scan and is returned as is. A limit below 1, or a nil fn, is
+// ErrInvalid.
 type EventScanner interface {
 	ScanEvents(ctx context.Context, after int64, limit int, fn func([]itsm.Event) error) error
 }
@@ -252,6 +259,8 @@ const scanBatch = 5000
 // use it to skip the copy of every event.
 func ScanEvents(ctx context.Context, b Backend, after int64, limit int, fn func([]itsm.Event) error) error {
 	switch {
+	case ctx == nil:
+		return itsm.Invalidf("scan events: nil context")
 	case b == nil || fn == nil:
 		return itsm.Invalidf("scan events: nil backend or function")
 	case limit < 1:
@@ -261,6 +270,9 @@ func ScanEvents(ctx context.Context, b Backend, after int64, limit int, fn func(
 		return sc.ScanEvents(ctx, after, limit, fn)
 	}
 	for limit > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		batch, err := b.ReadEvents(ctx, after, min(limit, scanBatch))
 		if err != nil {
 			return err
@@ -268,7 +280,8 @@ func ScanEvents(ctx context.Context, b Backend, after int64, limit int, fn func(
 		if len(batch) == 0 {
 			return nil
 		}
-		batch = batch[:min(len(batch), limit)] // a backend handing out more than asked
+		n := min(len(batch), limit) // a backend may hand out more than asked
+		batch = batch[:n:n]
 		if err := fn(batch); err != nil {
 			return err
 		}
