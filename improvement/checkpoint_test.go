@@ -3,6 +3,7 @@ package improvement_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 
@@ -127,6 +128,59 @@ func TestSyncRefusesAStoreThatRepeatsItself(t *testing.T) {
 	n, err := e.Sync(ctx)
 	require.ErrorIs(t, err, itsm.ErrInvalid, "no endless loop on a backend that breaks the contract")
 	assert.Equal(t, 3, n)
+}
+
+// disorderedStore hands out the events it holds after Seq after, at most
+// limit, in the order it holds them, which need not be the log's: it hides
+// the store's EventScanner, so Sync reads through ReadEvents.
+type disorderedStore struct {
+	storage.Backend
+	evs []itsm.Event
+}
+
+func (s disorderedStore) ReadEvents(_ context.Context, after int64, limit int) ([]itsm.Event, error) {
+	var out []itsm.Event
+	for _, e := range s.evs {
+		if e.Seq > after && len(out) < limit {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// TestSyncRefusesEventsOutOfOrder checks that Sync refuses a run of events
+// out of Seq order whole, with ErrInvalid, and keeps the runs before it:
+// applying the run's later events and skipping the earlier ones would lose
+// them silently. (Disorder across two runs cannot be seen: the next read
+// starts after the last Seq, and a log's Seq may have gaps.)
+func TestSyncRefusesEventsOutOfOrder(t *testing.T) {
+	ctx := context.Background()
+	evs := numbered(22, 4, day0, 0)
+	require.Greater(t, len(evs), 12)
+	for name, tc := range map[string]struct {
+		swap  int // the events at swap and swap+1 change places
+		batch int
+		want  int // events applied before the refused run
+	}{
+		"first run":          {swap: 1, batch: 5, want: 0},
+		"end of the first":   {swap: 3, batch: 5, want: 0},
+		"third run":          {swap: 11, batch: 5, want: 10},
+		"whole log in a run": {swap: 8, batch: 1000, want: 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			bad := slices.Clone(evs)
+			bad[tc.swap], bad[tc.swap+1] = bad[tc.swap+1], bad[tc.swap]
+			e, err := improvement.Open(ctx, disorderedStore{memory.New(), bad}, improvement.Config{BatchSize: tc.batch})
+			require.NoError(t, err)
+			got, err := e.Sync(ctx)
+			require.ErrorIs(t, err, itsm.ErrInvalid)
+			require.Equal(t, tc.want, got)
+			want, err := improvement.New(improvement.Config{})
+			require.NoError(t, err)
+			want.Apply(evs[:tc.want])
+			require.Equal(t, improvement.StateOf(want), improvement.StateOf(e))
+		})
+	}
 }
 
 // failingStore hands out the events it holds as ReadEvents should (after
