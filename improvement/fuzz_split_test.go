@@ -3,6 +3,7 @@ package improvement
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -84,16 +85,7 @@ var splitSeeds = []string{
 // engine is checkpointed and reopened once more at the end, so what the
 // last events changed must survive a checkpoint too.
 func FuzzApplySplit(f *testing.F) {
-	fuzzApplySeeds := []string{
-		"incident|create|new|service_id=\"a\";assignment_group=\"g\";priority=2\nincident|start|in_progress|assigned_to=\"x\"\n" +
-			"incident|resolve|resolved|\nincident|reopen|in_progress|\nincident|resolve|resolved|\nincident|close|closed|",
-		"task_sla|create|in_progress|task_id=\"r-incident\"\nincident|create|new|priority=\"3\"\ntask_sla|complete|completed|has_breached=true\n" +
-			"task_sla|restart|in_progress|\ntask_sla|cancel|cancelled|",
-		"change|create|new|type=\"emergency\";review_outcome=\"successful\"\nincident|create|new|caused_by_change_id=\"r-change\"\n" +
-			"change|close|closed|\nincident|update||caused_by_change_id=null\nrequest|create|submitted|\nrequest|x|closed_complete|",
-		"incident|create|new|service_id=\"\\u0041\";priority=99999999999\nincident|hold|on_hold|\nincident|cancel|canceled|",
-	}
-	for i, in := range append(fuzzApplySeeds, splitSeeds...) {
+	for i, in := range append(slices.Clone(applySeeds), splitSeeds...) {
 		n := uint16(len(parseEvents(in)))
 		for j, k := range []uint16{0, 1, n / 2, n - 1, n} {
 			f.Add(in, k, uint8(i+j)%8)
