@@ -3,6 +3,7 @@ package itsm
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 )
 
@@ -44,9 +45,10 @@ type Rule func(ctx context.Context, req Request) (refuse string)
 // Rules added with AddRule run after a grant matched. The zero value refuses
 // everything; it is safe for concurrent use once configured.
 type RoleAuthorizer struct {
-	mu     sync.RWMutex
-	grants map[string]map[string]bool // role -> permission set
-	rules  []namedRule
+	mu         sync.RWMutex
+	grants     map[string]map[string]bool // role -> permission set
+	readScopes map[string]string          // role -> ReadAll, ReadGroups or ReadOwn
+	rules      []namedRule
 }
 
 type namedRule struct {
@@ -109,31 +111,56 @@ func (r *RoleAuthorizer) Authorize(ctx context.Context, req Request) error {
 }
 
 func (r *RoleAuthorizer) granted(req Request) bool {
-	candidates := [...]string{
-		req.Kind + ":" + req.Action, req.Kind + ":*", "*:" + req.Action, "*:*", "*",
-	}
 	for _, role := range req.Actor.Roles {
-		set := r.grants[role]
-		for _, c := range candidates {
-			if set[c] {
-				return true
-			}
+		if r.roleGrants(role, req.Kind, req.Action) {
+			return true
 		}
 	}
 	return false
 }
 
-// DefaultAuthorizer returns the role rules Pillars ships with: "admin" may do
-// everything, "agent" may create, update, read and move any record through
-// its lifecycle except imports, "caller" may create and read, and "importer"
-// may create, update and import history. Hosts usually start from it and add
-// grants and rules.
+// roleGrants reports whether role holds kind:action, directly or through a
+// wildcard. It looks the permissions up without building strings.
+func (r *RoleAuthorizer) roleGrants(role, kind, action string) bool {
+	set := r.grants[role]
+	if len(set) == 0 {
+		return false
+	}
+	if set["*"] || set["*:*"] {
+		return true
+	}
+	for p := range set {
+		k, a, ok := strings.Cut(p, ":")
+		if ok && (k == kind || k == "*") && (a == action || a == "*") {
+			return true
+		}
+	}
+	return false
+}
+
+// DefaultAuthorizer returns the role rules Pillars ships with. Hosts
+// usually start from it and add grants, read scopes and rules.
+//
+//	role      may                                                  reads (kinds with an Audience)
+//	admin     everything                                           every record, internal fields included
+//	manager   read                                                 every record, internal fields included
+//	agent     create, update, read and every lifecycle event;      the records of their groups and the
+//	          not import                                           unassigned ones, internal fields included
+//	caller    create and read                                      their own records, internal fields hidden
+//	importer  everything, imports of backdated history included    every record
+//
+// Kinds without an Audience (services, CIs, knowledge) are read whole by
+// every role allowed to read them.
 func DefaultAuthorizer() *RoleAuthorizer {
 	a := NewRoleAuthorizer().
 		Grant("admin", "*").
+		Grant(RoleManager, "*:"+ActionRead, "*:"+ActionReadInternal).
 		Grant("agent", "*:*").
 		Grant("caller", "*:"+ActionCreate, "*:"+ActionRead).
-		Grant(RoleImporter, "*:*")
+		Grant(RoleImporter, "*:*").
+		ScopeReads(ReadAll, "admin", RoleManager, RoleImporter).
+		ScopeReads(ReadGroups, "agent").
+		ScopeReads(ReadOwn, "caller")
 	// Agents hold "*:*", which would include import; keep import to the
 	// importer and admin roles.
 	a.AddRule("*", ActionImport, func(_ context.Context, req Request) string {

@@ -128,9 +128,13 @@ type ConflictError struct {
 	Kind     string
 	ID       string
 	Expected int64 // the version the writer held
+	Actual   int64 // the version stored, when known (0: not known)
 }
 
 func (e *ConflictError) Error() string {
+	if e.Actual != 0 {
+		return fmt.Sprintf("%s %s: conflict: version %d is stale, the record is at version %d", e.Kind, e.ID, e.Expected, e.Actual)
+	}
 	if e.Expected == 0 {
 		return fmt.Sprintf("%s %s: conflict: already exists", e.Kind, e.ID)
 	}

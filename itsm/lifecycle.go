@@ -21,6 +21,7 @@ type Transition struct {
 	At     time.Time // occurrence time (backdated on import)
 	Reason string    // the reason the actor gave, if any
 	Import bool      // true when the command carries a backdated time
+	Strict bool      // with Import: the command asks policies measured from now to apply to the backdated time
 }
 
 // Guard decides whether a transition may happen for a record. It returns nil

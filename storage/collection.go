@@ -73,6 +73,7 @@ type Collection[T any, P interface {
 	fields  []FieldSpec[T]
 	codec   *codec   // nil when T's JSON needs encoding/json's general rules
 	journal []string // JSON members that only grow by appending (WithJournal)
+	access  access   // audience, internal members, field actions (WithAudience, WithInternal, WithAction)
 }
 
 // NewCollection declares the kind stored as records of type T, with its
@@ -124,6 +125,9 @@ func (c *Collection[T, P]) Schema() Schema { return c.schema }
 // Register validates the schema and declares it to the backend.
 func (c *Collection[T, P]) Register(ctx context.Context, b Backend) error {
 	if err := c.schema.Validate(); err != nil {
+		return err
+	}
+	if err := c.checkAccess(); err != nil {
 		return err
 	}
 	return b.Register(ctx, c.schema)

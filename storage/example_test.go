@@ -54,14 +54,15 @@ func ExampleRecords() {
 			return
 		}
 	}
-	first, _, _ := records.Query(ctx, storage.Query{Filters: []storage.Filter{storage.Eq("priority", storage.Int(1))}})
+	first, _, _ := records.Query(agent, storage.Query{Filters: []storage.Filter{storage.Eq("priority", storage.Int(1))}})
 	if _, err := records.Fire(agent, first[0].ID, "start", storage.Command{}, nil); err != nil {
 		fmt.Println(err)
 		return
 	}
 
 	// The service desk's queue: new and in-progress work, most urgent first.
-	queue, _, err := records.Query(ctx, storage.Query{
+	// Reads are authorised too: the actor's read scope is part of the query.
+	queue, _, err := records.Query(agent, storage.Query{
 		Filters: []storage.Filter{
 			storage.Eq("assignment_group", storage.String("service_desk")),
 			storage.In("state", storage.String("new"), storage.String("in_progress")),
@@ -205,7 +206,7 @@ func ExampleCollection_WithJournal() {
 			return
 		}
 	}
-	history, err := records.History(ctx, t.ID)
+	history, err := records.History(agent, t.ID)
 	if err != nil {
 		fmt.Println(err)
 		return

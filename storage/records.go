@@ -4,27 +4,53 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pillars-itsm/pillars/itsm"
 )
 
-// Command carries what a person says along with a write: why, and, for an
-// import of history from another tool, when it really happened.
+// Command carries what a person says along with a write: why, when it
+// really happened (for an import of history), and which version of the
+// record they acted on. It is the one trailing options value of every
+// command in every pillar; its zero value asks for nothing.
 type Command struct {
 	// Reason is recorded on the event (a hold reason, an override's
-	// justification, a rejection comment).
+	// justification, a rejection comment): valid UTF-8 without NUL, at most
+	// MaxReason bytes.
 	Reason string
-	// Action names what Change authorises, for field edits narrower than
-	// itsm.ActionUpdate ("comment", "work_note", "approve"); the event is
-	// still an "update". Empty means itsm.ActionUpdate. Fire authorises the
-	// lifecycle event and ignores it.
-	Action string
 	// At, when set, is the occurrence time of a backdated write. Only
 	// actors allowed itsm.ActionImport may set it; it must not lie before
 	// the record's newest event nor after the clock's now.
 	At time.Time
+	// IfVersion, when not 0, is the version of the record the caller last
+	// saw (If-Match): a command on a record that has moved since is refused
+	// with an error matching itsm.ErrConflict, and not retried.
+	IfVersion int64
+	// Strict asks that a backdated write (At set) obey the policies
+	// measured from now, such as an incident's reopen window, as a live
+	// command would. By default history is fact: an import row is not
+	// refused by a window that has since closed.
+	Strict bool
+}
+
+// MaxReason bounds Command.Reason in bytes.
+const MaxReason = 4 << 10
+
+// check refuses a command whose reason is too long or not text.
+func (c Command) check(kind string) error {
+	switch {
+	case len(c.Reason) > MaxReason:
+		return (&itsm.ValidationError{Kind: kind}).Add("reason", fmt.Sprintf("is %d bytes, at most %d", len(c.Reason), MaxReason))
+	case !utf8.ValidString(c.Reason) || strings.IndexByte(c.Reason, 0) >= 0:
+		return (&itsm.ValidationError{Kind: kind}).Add("reason", "must be UTF-8 text without NUL")
+	case c.IfVersion < 0:
+		return (&itsm.ValidationError{Kind: kind}).Add("if_version", fmt.Sprintf("%d is negative", c.IfVersion))
+	}
+	return nil
 }
 
 // Validator is implemented by records that check their own fields; Records
@@ -59,6 +85,12 @@ type RecordsConfig struct {
 	// again after a version conflict with a concurrent writer (default 3;
 	// negative disables). Guards run again on the fresh record.
 	Retries int
+	// Check, when set, is called on every write before it is stored, with
+	// the record as stored (nil on create) and as it would be written
+	// (both of the records' pointer type): the place for invariants every
+	// path must keep, such as fields only the lifecycle may change. Its
+	// error refuses the write.
+	Check func(ctx context.Context, before, after any) error
 }
 
 // NewRecords builds the command runner for a kind. The machine's kind must
@@ -94,45 +126,137 @@ func (r *Records[T, P]) Collection() *Collection[T, P] { return r.coll }
 // Machine returns the record kind's compiled lifecycle.
 func (r *Records[T, P]) Machine() *itsm.Machine[P] { return r.machine }
 
-// Get reads one record.
+// Get reads one record for the actor in ctx: it must be in the actor's
+// read scope and Authorize must allow itsm.ActionRead on it, or the error
+// matches itsm.ErrForbidden; internal members are blanked unless the actor
+// may read them.
 func (r *Records[T, P]) Get(ctx context.Context, id string) (P, error) {
 	if ctx == nil {
 		return nil, itsm.Invalidf("%s: nil context", r.coll.Kind())
 	}
-	return r.coll.Get(ctx, r.backend, id)
+	s, err := r.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := r.coll.Get(ctx, r.backend, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.readable(ctx, s, rec); err != nil {
+		return nil, err
+	}
+	return rec, nil
 }
 
-// Query runs a query on the kind and decodes one page.
+// Query runs a query on the kind for the actor in ctx and decodes one page
+// of the records the actor may read. The actor's read scope is added to the
+// query's filters, so the store returns only those records; records that
+// Authorize refuses besides are dropped and further records read, so a
+// page holds q.Limit records unless it is the last. The cursor returned
+// continues after the last record handed out.
 func (r *Records[T, P]) Query(ctx context.Context, q Query) ([]P, string, error) {
 	if ctx == nil {
 		return nil, "", itsm.Invalidf("%s: nil context", r.coll.Kind())
 	}
-	return r.coll.Query(ctx, r.backend, q)
-}
-
-// All runs a query on the kind page by page and returns every match.
-func (r *Records[T, P]) All(ctx context.Context, q Query) ([]P, error) {
-	if ctx == nil {
-		return nil, itsm.Invalidf("%s: nil context", r.coll.Kind())
+	s, err := r.scope(ctx)
+	if err != nil {
+		return nil, "", err
 	}
-	return r.coll.All(ctx, r.backend, q)
+	q = scoped(q, s)
+	q.Kind = r.coll.Kind()
+	plan, err := r.coll.schema.CheckQuery(q)
+	if err != nil {
+		return nil, "", err
+	}
+	limit := q.Limit
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	var out []P
+	for {
+		page, err := r.backend.Query(ctx, q)
+		if err != nil {
+			return nil, "", err
+		}
+		if out == nil {
+			out = make([]P, 0, len(page.Docs))
+		}
+		for i, d := range page.Docs {
+			rec, err := r.coll.Decode(d)
+			if err != nil {
+				return nil, "", err
+			}
+			if err := r.readable(ctx, s, rec); err != nil {
+				if errors.Is(err, itsm.ErrForbidden) {
+					continue
+				}
+				return nil, "", err
+			}
+			out = append(out, rec)
+			if len(out) == limit {
+				if i == len(page.Docs)-1 {
+					return out, page.Next, nil
+				}
+				return out, plan.NextCursor(r.coll.document(rec, d.Data)), nil
+			}
+		}
+		if page.Next == "" {
+			return out, "", nil
+		}
+		q.Cursor = page.Next
+	}
 }
 
-// History returns the record's events, oldest first.
+// All runs a query on the kind page by page and returns every record the
+// actor in ctx may read, as Query decides.
+func (r *Records[T, P]) All(ctx context.Context, q Query) ([]P, error) {
+	var out []P
+	for {
+		page, next, err := r.Query(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if next == "" {
+			return out, nil
+		}
+		q.Cursor = next
+	}
+}
+
+// History returns the record's events, oldest first, for an actor who may
+// read the record (Get). The changes of internal members are left out of
+// the events unless the actor may read them; such an event no longer
+// verifies against its hash, which Verify checks on the stored events.
 func (r *Records[T, P]) History(ctx context.Context, id string) ([]itsm.Event, error) {
 	if ctx == nil {
 		return nil, itsm.Invalidf("%s: nil context", r.coll.Kind())
 	}
-	return r.backend.History(ctx, r.coll.Kind(), id)
+	rec, err := r.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	evs, err := r.backend.History(ctx, r.coll.Kind(), id)
+	if err != nil || r.seesInternal(ctx, rec) {
+		return evs, err
+	}
+	for i := range evs {
+		evs[i].Changes = slices.DeleteFunc(slices.Clone(evs[i].Changes), func(c itsm.Change) bool { return r.coll.isInternal(c.Field) })
+	}
+	return evs, nil
 }
 
-// Verify checks the record's event chain against the hash the record holds.
+// Verify checks the record's event chain against the hash the record
+// holds, for an actor who may read the record.
 func (r *Records[T, P]) Verify(ctx context.Context, id string) error {
-	rec, err := r.Get(ctx, id)
+	if _, err := r.Get(ctx, id); err != nil {
+		return err
+	}
+	rec, err := r.coll.Get(ctx, r.backend, id) // with its internal members, as hashed
 	if err != nil {
 		return err
 	}
-	evs, err := r.History(ctx, id)
+	evs, err := r.backend.History(ctx, r.coll.Kind(), id)
 	if err != nil {
 		return err
 	}
@@ -157,6 +281,12 @@ func (r *Records[T, P]) CreateTx(ctx context.Context, tx Tx, rec P, cmd Command)
 		return err
 	}
 	kind := r.coll.Kind()
+	if err := cmd.check(kind); err != nil {
+		return err
+	}
+	if cmd.IfVersion != 0 {
+		return itsm.Invalidf("%s: a new record has no version to match (if_version %d)", kind, cmd.IfVersion)
+	}
 	if err := itsm.Authorize(ctx, r.cfg.Authorizer, kind, itsm.ActionCreate, rec); err != nil {
 		return err
 	}
@@ -177,7 +307,7 @@ func (r *Records[T, P]) CreateTx(ctx context.Context, tx Tx, rec P, cmd Command)
 	m.CreatedAt, m.UpdatedAt = at, at
 	// Validate before drawing a number: sequence values are never given
 	// back, so a refused record would leave a gap in the numbering.
-	if err := validate(rec); err != nil {
+	if err := r.validate(ctx, nil, rec); err != nil {
 		return err
 	}
 	if r.cfg.Prefix != "" && m.Number == "" {
@@ -187,7 +317,7 @@ func (r *Records[T, P]) CreateTx(ctx context.Context, tx Tx, rec P, cmd Command)
 		}
 		m.Number = itsm.FormatNumber(r.cfg.Prefix, n)
 	}
-	_, err = r.write(ctx, tx, rec, nil, nil, itsm.Event{Name: itsm.EventCreate, To: m.State}, false, now, at, cmd)
+	_, err = r.write(ctx, tx, rec, nil, nil, itsm.Event{Name: itsm.EventCreate, To: m.State}, false, now, at, cmd, nil)
 	return err
 }
 
@@ -226,14 +356,29 @@ func (r *Records[T, P]) change(ctx context.Context, tx Tx, id, event string, cmd
 		return nil, itsm.Invalidf("%s: nil context", r.coll.Kind())
 	}
 	kind := r.coll.Kind()
+	if err := cmd.check(kind); err != nil {
+		return nil, err
+	}
+	s, err := r.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
 	before, err := getShared(ctx, tx, kind, id) // only decoded and diffed
 	if err != nil {
 		return nil, err
 	}
+	if cmd.IfVersion != 0 && cmd.IfVersion != before.Version {
+		return nil, Final(&itsm.ConflictError{Kind: kind, ID: id, Expected: cmd.IfVersion, Actual: before.Version})
+	}
 	// The stored document is split into its members once, for the decode
-	// and for the diff of the write.
+	// and for the diff of the write; stored is the record as it is, which
+	// authorisation and Check judge, rec the one the command changes.
 	var buf [64]jsonMember
 	rec, beforeMembers, err := r.coll.decodeMembers(before, buf[:0])
+	if err != nil {
+		return nil, err
+	}
+	stored, err := r.coll.Decode(before)
 	if err != nil {
 		return nil, err
 	}
@@ -242,24 +387,34 @@ func (r *Records[T, P]) change(ctx context.Context, tx Tx, id, event string, cmd
 	if err := r.machine.CheckState(from); err != nil {
 		return nil, err
 	}
-	// Authorise on the record as stored, before the mutation runs, so that a
-	// refused actor learns nothing from the command's validation.
-	action := event
-	if event == "" {
-		action = cmd.Action
-		if action == "" {
-			action = itsm.ActionUpdate
-		}
+	// Authorise on the record as stored, before the mutation runs, so that
+	// a refused actor learns nothing from the command's validation: the
+	// actor must be able to read the record and, for a lifecycle event, be
+	// allowed the event. What a field edit is authorised as follows from
+	// the fields it changes, checked once they are known.
+	if err := r.readable(ctx, s, stored); err != nil {
+		return nil, err
 	}
-	if err := itsm.Authorize(ctx, r.cfg.Authorizer, kind, action, rec); err != nil {
+	if event != "" {
+		if err := itsm.Authorize(ctx, r.cfg.Authorizer, kind, event, stored); err != nil {
+			return nil, err
+		}
+	} else if err := r.mayEdit(ctx, stored); err != nil {
 		return nil, err
 	}
 	if mutate != nil {
-		if err := mutate(rec); err != nil {
+		if err := callMutate(kind, id, mutate, rec); err != nil {
 			return nil, err
 		}
 		if m.ID != id || m.Version != before.Version || m.State != from {
 			return nil, itsm.Invalidf("%s %s: a mutation may not change id, version or state", kind, id)
+		}
+		if event != "" {
+			// The fields a command sets along with an event are authorised as
+			// field edits, unless the lifecycle's effects would set them too.
+			if err := r.authorizeEdits(ctx, stored, beforeMembers, before.Data, rec, func(f string) bool { return r.coll.eventInput(event, f) }); err != nil {
+				return nil, err
+			}
 		}
 	}
 	now, at, err := r.times(ctx, cmd, m.UpdatedAt)
@@ -269,7 +424,8 @@ func (r *Records[T, P]) change(ctx context.Context, tx Tx, id, event string, cmd
 	actor, _ := itsm.ActorFrom(ctx)
 	ev := itsm.Event{Name: itsm.EventUpdate, From: from, To: from}
 	if event != "" {
-		tr, err := r.machine.Decide(ctx, rec, itsm.Transition{Event: event, From: from, Actor: actor, At: at, Reason: cmd.Reason, Import: !cmd.At.IsZero()})
+		tr, err := r.machine.Decide(ctx, rec, itsm.Transition{Event: event, From: from, Actor: actor, At: at, Reason: cmd.Reason,
+			Import: !cmd.At.IsZero(), Strict: cmd.Strict})
 		if err != nil {
 			var te *itsm.TransitionError
 			if errors.As(err, &te) {
@@ -286,13 +442,74 @@ func (r *Records[T, P]) change(ctx context.Context, tx Tx, id, event string, cmd
 		}
 		ev = itsm.Event{Name: event, From: from, To: tr.To}
 	}
-	if err := validate(rec); err != nil {
+	if err := r.validate(ctx, stored, rec); err != nil {
 		return nil, err
 	}
-	if _, err := r.write(ctx, tx, rec, before.Data, beforeMembers, ev, event == "", now, at, cmd); err != nil {
+	var authorize func([]itsm.Change) error
+	if event == "" {
+		authorize = func(changes []itsm.Change) error { return r.authorizeActions(ctx, stored, changes, nil) }
+	}
+	if _, err := r.write(ctx, tx, rec, before.Data, beforeMembers, ev, event == "", now, at, cmd, authorize); err != nil {
 		return nil, err
 	}
 	return rec, nil
+}
+
+// callMutate runs a command's edit function, turning a panic into an error
+// matching itsm.ErrInvalid.
+func callMutate[P any](kind, id string, mutate func(P) error, rec P) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = itsm.Invalidf("%s %s: the edit function panicked: %v", kind, id, p)
+		}
+	}()
+	return mutate(rec)
+}
+
+// mayEdit refuses, before an edit function runs, an actor allowed none of
+// the actions a field edit can be authorised as (itsm.ActionUpdate and the
+// collection's WithAction actions).
+func (r *Records[T, P]) mayEdit(ctx context.Context, stored P) error {
+	err := itsm.Authorize(ctx, r.cfg.Authorizer, r.coll.Kind(), itsm.ActionUpdate, stored)
+	if err == nil {
+		return nil
+	}
+	for _, a := range r.coll.access.actions {
+		if itsm.Authorize(ctx, r.cfg.Authorizer, r.coll.Kind(), a, stored) == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// authorizeActions authorises the actions the changed fields name
+// (Collection.WithAction; itsm.ActionUpdate for the rest) on the record as
+// stored, skipping the fields skip reports.
+func (r *Records[T, P]) authorizeActions(ctx context.Context, stored P, changes []itsm.Change, skip func(string) bool) error {
+	for _, a := range r.coll.actionsFor(changes, skip) {
+		if err := itsm.Authorize(ctx, r.cfg.Authorizer, r.coll.Kind(), a, stored); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// authorizeEdits authorises the fields a command's edit function changed
+// along with a lifecycle event, as authorizeActions does.
+func (r *Records[T, P]) authorizeEdits(ctx context.Context, stored P, beforeMembers []jsonMember, beforeData []byte, rec P, skip func(string) bool) error {
+	var bufA, bufB [64]jsonMember
+	data, am, err := r.coll.marshalMembers(rec, bufA[:0])
+	if err == nil && am == nil {
+		am, err = topLevelMembers(data, bufA[:0])
+	}
+	if err == nil && beforeMembers == nil {
+		beforeMembers, err = topLevelMembers(beforeData, bufB[:0])
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", r.coll.Kind(), rec.Meta().ID, err)
+	}
+	changes, _ := diffMembers(beforeMembers, am, metaFields, "head")
+	return r.authorizeActions(ctx, stored, changes, skip)
 }
 
 // headPlaceholder stands in for the new event's hash while the record is
@@ -309,7 +526,7 @@ var headPlaceholder = strings.Repeat("0", 64)
 // head; they advance only when the write is buffered. When optional is set
 // (a field change without a lifecycle event) and no field changed, it
 // writes nothing and reports false.
-func (r *Records[T, P]) write(ctx context.Context, tx Tx, rec P, beforeData []byte, beforeMembers []jsonMember, ev itsm.Event, optional bool, now, at time.Time, cmd Command) (bool, error) {
+func (r *Records[T, P]) write(ctx context.Context, tx Tx, rec P, beforeData []byte, beforeMembers []jsonMember, ev itsm.Event, optional bool, now, at time.Time, cmd Command, authorize func([]itsm.Change) error) (bool, error) {
 	m := rec.Meta()
 	prevHead, expected, prevUpdated := m.Head, m.Version, m.UpdatedAt
 	restore := func() { m.Head, m.Version, m.UpdatedAt = prevHead, expected, prevUpdated }
@@ -337,6 +554,12 @@ func (r *Records[T, P]) write(ctx context.Context, tx Tx, rec P, beforeData []by
 	if optional && len(changes) == 0 {
 		restore()
 		return false, nil
+	}
+	if authorize != nil {
+		if err := authorize(changes); err != nil {
+			restore()
+			return false, err
+		}
 	}
 	if len(head) != len(headPlaceholder)+2 || string(head[1:len(head)-1]) != headPlaceholder {
 		restore()
@@ -413,9 +636,23 @@ func (r *Records[T, P]) retry(ctx context.Context, fn func(Tx) (P, error)) (P, e
 	return out, nil
 }
 
-func validate(rec any) error {
-	if v, ok := rec.(Validator); ok {
-		return v.Validate()
+// validate runs the record's own Validate, refuses text that is not UTF-8,
+// and runs the configured Check with the record as stored (nil on create).
+func (r *Records[T, P]) validate(ctx context.Context, stored, rec P) error {
+	if v, ok := any(rec).(Validator); ok {
+		if err := v.Validate(); err != nil {
+			return err
+		}
+	}
+	if field, ok := validText(reflect.ValueOf(rec).Elem()); !ok {
+		return (&itsm.ValidationError{Kind: r.coll.Kind(), ID: rec.Meta().ID}).Add(field, "is not valid UTF-8")
+	}
+	if r.cfg.Check != nil {
+		var before any
+		if stored != nil {
+			before = stored
+		}
+		return r.cfg.Check(ctx, before, rec)
 	}
 	return nil
 }

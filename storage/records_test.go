@@ -20,10 +20,11 @@ import (
 
 type ticket struct {
 	itsm.Record
-	Title          string `json:"title"`
-	Priority       int64  `json:"priority"`
-	ResolutionCode string `json:"resolution_code,omitempty"`
-	Counter        int64  `json:"counter,omitempty"`
+	Title          string   `json:"title"`
+	Priority       int64    `json:"priority"`
+	ResolutionCode string   `json:"resolution_code,omitempty"`
+	Counter        int64    `json:"counter,omitempty"`
+	Comments       []string `json:"comments,omitempty"`
 	ResolvedAt     time.Time
 }
 
@@ -98,18 +99,18 @@ func TestRecordsCreate(t *testing.T) {
 	assert.Equal(t, int64(1), tk.Version)
 	assert.Equal(t, t0, tk.CreatedAt)
 
-	got, err := f.records.Get(context.Background(), tk.ID)
+	got, err := f.records.Get(as(agent), tk.ID)
 	require.NoError(t, err)
 	assert.Equal(t, tk, got)
 
-	evs, err := f.records.History(context.Background(), tk.ID)
+	evs, err := f.records.History(as(agent), tk.ID)
 	require.NoError(t, err)
 	require.Len(t, evs, 1)
 	assert.Equal(t, itsm.EventCreate, evs[0].Name)
 	assert.Equal(t, "ann", evs[0].Actor)
 	assert.Equal(t, "TKT0000001", evs[0].Number)
 	assert.Contains(t, evs[0].Changes, itsm.Change{Field: "title", From: "", To: `"printer on fire"`})
-	require.NoError(t, f.records.Verify(context.Background(), tk.ID))
+	require.NoError(t, f.records.Verify(as(agent), tk.ID))
 }
 
 func TestRecordsRefusalsWriteNothing(t *testing.T) {
@@ -226,7 +227,7 @@ func TestRecordsFireAndChange(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(4), got.Version)
 
-	evs, err := f.records.History(context.Background(), tk.ID)
+	evs, err := f.records.History(as(agent), tk.ID)
 	require.NoError(t, err)
 	require.Len(t, evs, 4)
 	assert.Equal(t, []string{"create", "start", "resolve", "update"}, []string{evs[0].Name, evs[1].Name, evs[2].Name, evs[3].Name})
@@ -242,10 +243,10 @@ func TestRecordsFireAndChange(t *testing.T) {
 	assert.Equal(t, "update", evs[3].Name)
 	assert.Equal(t, "resolved", evs[3].From)
 	assert.Equal(t, "resolved", evs[3].To)
-	require.NoError(t, f.records.Verify(context.Background(), tk.ID))
+	require.NoError(t, f.records.Verify(as(agent), tk.ID))
 
 	// The record's indexed fields are queryable.
-	page, _, err := f.records.Query(context.Background(), storage.Query{Filters: []storage.Filter{
+	page, _, err := f.records.Query(as(agent), storage.Query{Filters: []storage.Filter{
 		storage.Eq("state", storage.String("resolved")), storage.Eq("priority", storage.Int(1)),
 	}})
 	require.NoError(t, err)
@@ -270,17 +271,17 @@ func TestRecordsImportBackdatedHistory(t *testing.T) {
 	_, err = f.records.Fire(ctx, tk.ID, "start", storage.Command{At: opened.Add(3 * time.Hour)}, nil)
 	require.ErrorIs(t, err, itsm.ErrInvalidTransition)
 
-	evs, err := f.records.History(context.Background(), tk.ID)
+	evs, err := f.records.History(as(agent), tk.ID)
 	require.NoError(t, err)
 	require.Len(t, evs, 3)
 	assert.Equal(t, opened, evs[0].At)
 	assert.Equal(t, opened.Add(2*time.Hour), evs[2].At)
 	assert.Equal(t, t0, evs[2].RecordedAt, "recorded at the clock's now")
-	got, err := f.records.Get(context.Background(), tk.ID)
+	got, err := f.records.Get(as(agent), tk.ID)
 	require.NoError(t, err)
 	assert.Equal(t, opened.Add(2*time.Hour), got.ResolvedAt)
 	assert.Equal(t, opened, got.CreatedAt)
-	require.NoError(t, f.records.Verify(context.Background(), tk.ID))
+	require.NoError(t, f.records.Verify(as(agent), tk.ID))
 }
 
 func TestRecordsConcurrentWritersLoseNothing(t *testing.T) {
@@ -322,7 +323,7 @@ func TestRecordsConcurrentWritersLoseNothing(t *testing.T) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	got, err := f.records.Get(context.Background(), tk.ID)
+	got, err := f.records.Get(as(agent), tk.ID)
 	require.NoError(t, err)
 	assert.Equal(t, int64(writers*each), got.Counter)
 	assert.Equal(t, int64(writers*each+1), got.Version)
@@ -332,7 +333,7 @@ func TestRecordsConcurrentWritersLoseNothing(t *testing.T) {
 		seen[n] = true
 	}
 	assert.Len(t, seen, writers*each)
-	require.NoError(t, f.records.Verify(context.Background(), tk.ID))
+	require.NoError(t, f.records.Verify(as(agent), tk.ID))
 }
 
 func TestNewRecordsRejectsMismatch(t *testing.T) {
@@ -345,7 +346,7 @@ func TestNewRecordsRejectsMismatch(t *testing.T) {
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
 }
 
-func TestRecordsAuthoriseBeforeTheMutationAndByCommandAction(t *testing.T) {
+func TestRecordsAuthoriseBeforeTheMutationAndByWhatChanges(t *testing.T) {
 	f := newFixture(t)
 	tk := &ticket{Title: "secret group"}
 	require.NoError(t, f.records.Create(as(agent), tk, storage.Command{}))
@@ -358,18 +359,27 @@ func TestRecordsAuthoriseBeforeTheMutationAndByCommandAction(t *testing.T) {
 	require.ErrorIs(t, err, itsm.ErrForbidden, "a refused actor gets forbidden, not the mutation's validation")
 	assert.False(t, ran, "the mutation does not run for a refused actor")
 
-	// A narrower action than update can be granted on its own.
-	az := itsm.NewRoleAuthorizer().Grant("caller", "ticket:comment")
-	recs, err := storage.NewRecords(f.store, f.records.Collection(), f.records.Machine(), storage.RecordsConfig{Authorizer: az, Clock: f.clock})
+	// A narrower action than update can be granted on its own; what a write
+	// is authorised for follows from the fields it changes.
+	az := itsm.NewRoleAuthorizer().Grant("caller", "ticket:comment", "ticket:read")
+	coll := f.records.Collection().WithAction("comment", "comments")
+	recs, err := storage.NewRecords(f.store, coll, f.records.Machine(), storage.RecordsConfig{Authorizer: az, Clock: f.clock})
 	require.NoError(t, err)
 	_, err = recs.Change(as(caller), tk.ID, storage.Command{}, func(x *ticket) error { x.Counter = 9; return nil })
 	require.ErrorIs(t, err, itsm.ErrForbidden)
-	got, err := recs.Change(as(caller), tk.ID, storage.Command{Action: "comment"}, func(x *ticket) error { x.Title = "secret group (caller commented)"; return nil })
+	_, err = recs.Change(as(caller), tk.ID, storage.Command{}, func(x *ticket) error {
+		x.Comments = append(x.Comments, "me too")
+		x.Title = "rewritten along with a comment"
+		return nil
+	})
+	require.ErrorIs(t, err, itsm.ErrForbidden, "a comment does not carry an edit of another field")
+	got, err := recs.Change(as(caller), tk.ID, storage.Command{}, func(x *ticket) error { x.Comments = append(x.Comments, "me too"); return nil })
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), got.Version)
-	evs, err := recs.History(context.Background(), tk.ID)
+	evs, err := recs.History(as(caller), tk.ID)
 	require.NoError(t, err)
 	assert.Equal(t, itsm.EventUpdate, evs[1].Name, "the event is still an update")
+	assert.Equal(t, "comments", evs[1].Changes[0].Field)
 }
 
 func TestRecordsAllReadsEveryPage(t *testing.T) {
@@ -377,7 +387,7 @@ func TestRecordsAllReadsEveryPage(t *testing.T) {
 	for i := range 7 {
 		require.NoError(t, f.records.Create(as(agent), &ticket{Title: fmt.Sprint("t", i), Priority: int64(i % 3)}, storage.Command{}))
 	}
-	all, err := f.records.All(context.Background(), storage.Query{
+	all, err := f.records.All(as(agent), storage.Query{
 		Filters: []storage.Filter{storage.Eq("state", storage.String("new"))},
 		Sort:    []storage.Sort{{Field: "priority"}}, Limit: 2})
 	require.NoError(t, err)
@@ -385,7 +395,7 @@ func TestRecordsAllReadsEveryPage(t *testing.T) {
 	for i := 1; i < len(all); i++ {
 		assert.LessOrEqual(t, all[i-1].Priority, all[i].Priority)
 	}
-	_, err = f.records.All(context.Background(), storage.Query{Filters: []storage.Filter{storage.Eq("nope", storage.Int(1))}})
+	_, err = f.records.All(as(agent), storage.Query{Filters: []storage.Filter{storage.Eq("nope", storage.Int(1))}})
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
 }
 
