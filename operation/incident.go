@@ -398,5 +398,14 @@ func incidentCollection() *storage.Collection[Incident, *Incident] {
 		WithIndex("incident_children", "parent_id", "state").
 		WithIndex("incident_by_problem", "problem_id", "state").
 		// A note's event carries that note, not the whole thread.
-		WithJournal("comments", "work_notes")
+		WithJournal("comments", "work_notes").
+		// Callers read their own incidents, agents their groups' (and the
+		// unassigned); work notes are for the desk only.
+		WithAudience(itsm.Audience{Owner: "caller_id", Group: "assignment_group"}).
+		WithInternal("work_notes").
+		// A note is authorised as a comment or a work note, linking a
+		// child as link_child, whatever else the command could claim.
+		WithAction(ActionComment, "comments").
+		WithAction(ActionWorkNote, "work_notes").
+		WithAction(ActionLinkChild, "children")
 }

@@ -76,7 +76,7 @@ func (d *Desk) OpenIncident(ctx context.Context, inc *Incident, cmd storage.Comm
 // the parent, or a link of the parent under another, conflicts with the
 // link and its retry decides on fresh data.
 func (d *Desk) countChildTx(ctx context.Context, tx storage.Tx, parentID, child string, cmd storage.Command) error {
-	_, err := d.incidents.ChangeTx(ctx, tx, parentID, storage.Command{Action: ActionLinkChild, Reason: "child " + child + " linked", At: cmd.At},
+	_, err := d.incidents.ChangeTx(ctx, tx, parentID, storage.Command{Reason: "child " + child + " linked", At: cmd.At},
 		func(p *Incident) error {
 			// Checked again on the version written: the store may have
 			// moved on since the caller's checks read the parent.
@@ -282,15 +282,15 @@ func (d *Desk) AddComment(ctx context.Context, id, text string) (*Incident, erro
 }
 
 func (d *Desk) journal(ctx context.Context, id, text string, comment bool) (*Incident, error) {
-	field, action := "work_notes", ActionWorkNote
+	field := "work_notes"
 	if comment {
-		field, action = "comments", ActionComment
+		field = "comments"
 	}
 	if strings.TrimSpace(text) == "" || len(text) > MaxText {
 		return nil, (&itsm.ValidationError{Kind: KindIncident, ID: id}).Add(field, fmt.Sprintf("a note needs 1..%d bytes of text", MaxText))
 	}
 	actor, _ := itsm.ActorFrom(ctx)
-	return d.incidents.Change(ctx, id, storage.Command{Action: action}, func(i *Incident) error {
+	return d.incidents.Change(ctx, id, storage.Command{}, func(i *Incident) error {
 		if i.State == StateClosed || i.State == StateCanceled {
 			return refuse(KindIncident, &i.Record, field, "a "+i.State+" incident takes no more notes")
 		}

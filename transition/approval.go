@@ -25,6 +25,9 @@ const (
 const (
 	ActionApprove = "approve"
 	ActionReject  = "reject"
+	// ActionDecide records a CAB's decision on an agenda item: what
+	// DecideAgendaItem is authorised as on the meeting.
+	ActionDecide = "decide"
 )
 
 // ApprovalRule asks a group to approve the changes it matches: the change

@@ -148,7 +148,10 @@ func CABCollection() *storage.Collection[CABMeeting, *CABMeeting] {
 	return storage.NewCollection[CABMeeting](KindCABMeeting,
 		storage.StringField("board", func(c *CABMeeting) string { return c.Board }),
 		storage.TimeField("start", func(c *CABMeeting) time.Time { return c.Start }),
-	)
+	).
+		// Recording a decision on an agenda item is the board's "decide",
+		// not an update of the meeting.
+		WithAction(ActionDecide, "agenda", "attendees")
 }
 
 // ScheduleCAB puts a meeting on the calendar in state planned. Its agenda
@@ -372,7 +375,7 @@ func (m *Changes) DecideAgendaItem(ctx context.Context, id, changeID, decision, 
 			change, err = m.decideTx(ctx, tx, changeID, cur.Board, ApprovalRejected, comment, ActionReject)
 		default:
 			if !actor.InGroup(cur.Board) && !slices.ContainsFunc(cur.Attendees, func(a CABAttendee) bool { return a.ID == actor.ID && a.Role == AttendeeChair }) {
-				return &itsm.ForbiddenError{Actor: actor.ID, Kind: KindCABMeeting, Action: "decide", Reason: "not a member of board " + cur.Board + " nor the chair"}
+				return &itsm.ForbiddenError{Actor: actor.ID, Kind: KindCABMeeting, Action: ActionDecide, Reason: "not a member of board " + cur.Board + " nor the chair"}
 			}
 			change, err = m.changes.Collection().Get(ctx, tx, changeID)
 		}
@@ -380,7 +383,7 @@ func (m *Changes) DecideAgendaItem(ctx context.Context, id, changeID, decision, 
 			return err
 		}
 		at := itsm.NormalizeTime(m.cfg.Clock.Now())
-		meeting, err = m.cabs.ChangeTx(ctx, tx, id, storage.Command{Action: "decide", Reason: comment}, func(c *CABMeeting) error {
+		meeting, err = m.cabs.ChangeTx(ctx, tx, id, storage.Command{Reason: comment}, func(c *CABMeeting) error {
 			if err := unchangedSince(KindCABMeeting, &cur.Record, &c.Record); err != nil {
 				return err
 			}
