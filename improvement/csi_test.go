@@ -69,14 +69,14 @@ func TestCSIItemThroughTheSevenSteps(t *testing.T) {
 	assert.Empty(t, open)
 	_, _, err = reg.Items(ctx, "limbo", "")
 	require.ErrorIs(t, err, itsm.ErrInvalid)
-	evs, err := reg.Records().History(context.Background(), it.ID)
+	evs, err := reg.Records().History(ctx, it.ID)
 	require.NoError(t, err)
 	names := []string{}
 	for _, ev := range evs {
 		names = append(names, ev.Name)
 	}
 	assert.Equal(t, []string{"create", "approve", "update", "update", "update", "start", "measure", "close"}, names)
-	require.NoError(t, reg.Records().Verify(context.Background(), it.ID))
+	require.NoError(t, reg.Records().Verify(ctx, it.ID))
 }
 
 func TestCSIMeasureFromKPI(t *testing.T) {
