@@ -147,18 +147,21 @@ func (r *RoleAuthorizer) roleGrants(role, kind, action string) bool {
 //	agent     create, update, read and every lifecycle event;      the records of their groups and the
 //	          not import                                           unassigned ones, internal fields included
 //	caller    create and read                                      their own records, internal fields hidden
+//	system    everything but imports                               every record
 //	importer  everything, imports of backdated history included    every record
 //
 // Kinds without an Audience (services, CIs, knowledge) are read whole by
-// every role allowed to read them.
+// every role allowed to read them; a caller reads none of a kind whose
+// Audience names a group but no owner.
 func DefaultAuthorizer() *RoleAuthorizer {
 	a := NewRoleAuthorizer().
 		Grant("admin", "*").
 		Grant(RoleManager, "*:"+ActionRead, "*:"+ActionReadInternal).
 		Grant("agent", "*:*").
 		Grant("caller", "*:"+ActionCreate, "*:"+ActionRead).
+		Grant(RoleSystem, "*:*").
 		Grant(RoleImporter, "*:*").
-		ScopeReads(ReadAll, "admin", RoleManager, RoleImporter).
+		ScopeReads(ReadAll, "admin", RoleManager, RoleSystem, RoleImporter).
 		ScopeReads(ReadGroups, "agent").
 		ScopeReads(ReadOwn, "caller")
 	// Agents hold "*:*", which would include import; keep import to the

@@ -15,6 +15,11 @@ const ActionReadInternal = "read_internal"
 // kind (service desk and change managers).
 const RoleManager = "manager"
 
+// RoleSystem is the role of the host's own automation (monitoring, the
+// auto-close job, integrations): the default rules let it do and read
+// everything but import backdated history.
+const RoleSystem = "system"
+
 // Audience names the indexed fields that say whom a record is for and who
 // works on it. A kind declares it once (storage.Collection.WithAudience) and
 // the read rules are expressed on it, so that a store can apply them as a
@@ -22,6 +27,11 @@ const RoleManager = "manager"
 type Audience struct {
 	Owner string // the person the record is for: an incident's caller_id, a request's requested_for
 	Group string // the group that works it: assignment_group
+	// CoOwner is a second person the record is for (a request's
+	// requested_by, who ordered for someone else): a JSON member, not
+	// necessarily indexed. Reading one record honours it; lists scoped to
+	// the owner show the records of Owner only, so their pages stay full.
+	CoOwner string
 }
 
 // Scope is what an actor may read of one kind, as a condition a store can
@@ -54,11 +64,12 @@ const (
 	// ReadAll lets the role read every record of a kind it may read.
 	ReadAll = "all"
 	// ReadGroups lets the role read the records worked by one of its groups
-	// and the records no group works yet (the triage queue); on kinds with
-	// no group field, every record.
+	// and the records no group works yet (the triage queue); on kinds whose
+	// Audience names no group, every record.
 	ReadGroups = "groups"
 	// ReadOwn lets the role read the records that are for the actor; on
-	// kinds with no owner field, every record.
+	// kinds whose Audience names a group but no owner (a request's
+	// fulfilment tasks), none.
 	ReadOwn = "own"
 )
 
@@ -94,8 +105,9 @@ func (r *RoleAuthorizer) ScopeReads(scope string, roles ...string) *RoleAuthoriz
 }
 
 // ReadScope returns the records of kind actor may read under the roles'
-// read scopes (ScopeReads). It does not check the grant itself: Authorize
-// does, for the kind and for each record.
+// read scopes (ScopeReads), counting only roles that grant read on the
+// kind. Kinds without an Audience (services, CIs, knowledge) are read
+// whole by every such role.
 func (r *RoleAuthorizer) ReadScope(_ context.Context, actor Actor, kind string, aud Audience) (Scope, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -111,9 +123,10 @@ func (r *RoleAuthorizer) ReadScope(_ context.Context, actor Actor, kind string, 
 		best = max(best, readScopeRank(s))
 	}
 	switch {
-	case best == readScopeRank(ReadAll),
-		best == readScopeRank(ReadGroups) && aud.Group == "",
-		best == readScopeRank(ReadOwn) && aud.Owner == "":
+	case best == 0:
+		return Scope{}, nil
+	case best == readScopeRank(ReadAll), aud == Audience{},
+		best == readScopeRank(ReadGroups) && aud.Group == "":
 		return Scope{All: true}, nil
 	case best == readScopeRank(ReadGroups):
 		return Scope{Field: aud.Group, Values: append(slices.Clone(actor.Groups), "")}, nil

@@ -13,7 +13,7 @@ import (
 	"github.com/pillars-itsm/pillars/storage"
 )
 
-var monitor = itsm.Actor{ID: "monitoring", Roles: []string{"agent"}}
+var monitor = itsm.Actor{ID: "monitoring", Roles: []string{itsm.RoleSystem}}
 
 func alertFixture(t *testing.T, rule operation.AlertRule) fixture {
 	return newFixture(t, func(c *operation.Config) { c.AlertRule = rule })
@@ -165,7 +165,7 @@ func TestEscalation(t *testing.T) {
 	n, err = f.desk.Escalate(sys, f.clock.Now())
 	require.NoError(t, err)
 	assert.Equal(t, 0, n, "a rule applies once")
-	got, err := f.desk.Incidents().Get(context.Background(), p1.ID)
+	got, err := f.desk.Incidents().Get(as(reader), p1.ID)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"p1_30m"}, got.Escalations)
 	assert.Equal(t, 1, got.Priority, "already at the top")
@@ -174,7 +174,7 @@ func TestEscalation(t *testing.T) {
 	n, err = f.desk.Escalate(sys, f.clock.Now())
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
-	got, err = f.desk.Incidents().Get(context.Background(), p1.ID)
+	got, err = f.desk.Incidents().Get(as(reader), p1.ID)
 	require.NoError(t, err)
 	assert.Equal(t, "servers", got.AssignmentGroup)
 	assert.Empty(t, got.AssignedTo)
@@ -184,11 +184,11 @@ func TestEscalation(t *testing.T) {
 	n, err = f.desk.Escalate(sys, f.clock.Now())
 	require.NoError(t, err)
 	assert.Equal(t, 2, n)
-	got, err = f.desk.Incidents().Get(context.Background(), p3.ID)
+	got, err = f.desk.Incidents().Get(as(reader), p3.ID)
 	require.NoError(t, err)
 	assert.Equal(t, 2, got.Priority)
 	assert.Equal(t, "escalation: any_3d", got.PriorityOverrideReason)
-	evs, err := f.desk.Incidents().History(context.Background(), p3.ID)
+	evs, err := f.desk.Incidents().History(as(reader), p3.ID)
 	require.NoError(t, err)
 	assert.Equal(t, "escalation: any_3d", evs[len(evs)-1].Reason)
 
@@ -218,11 +218,11 @@ func TestConcurrentIngestOpensOneAlert(t *testing.T) {
 			require.ErrorIs(t, err, itsm.ErrConflict)
 		}
 	}
-	alerts, _, err := f.desk.Alerts().Query(context.Background(), storage.Query{})
+	alerts, _, err := f.desk.Alerts().Query(as(reader), storage.Query{})
 	require.NoError(t, err)
 	require.Len(t, alerts, 1)
 	assert.Equal(t, ok, alerts[0].Count)
-	incs, _, err := f.desk.Incidents().Query(context.Background(), storage.Query{})
+	incs, _, err := f.desk.Incidents().Query(as(reader), storage.Query{})
 	require.NoError(t, err)
 	assert.Len(t, incs, 1, "one incident")
 }

@@ -134,7 +134,7 @@ func FuzzSubmitRequest(f *testing.F) {
 			}
 			return
 		}
-		got, err := fx.desk.Requests().Get(context.Background(), r.ID)
+		got, err := fx.desk.Requests().Get(as(reader), r.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

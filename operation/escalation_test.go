@@ -36,7 +36,7 @@ func escalations(t *testing.T, f fixture, incs ...*operation.Incident) [][]strin
 	t.Helper()
 	out := make([][]string, len(incs))
 	for i, inc := range incs {
-		got, err := f.desk.Incidents().Get(context.Background(), inc.ID)
+		got, err := f.desk.Incidents().Get(as(reader), inc.ID)
 		require.NoError(t, err)
 		out[i] = got.Escalations
 	}
@@ -139,7 +139,7 @@ func TestEscalationBySLAPercent(t *testing.T) {
 		assert.Equal(t, 4, n)
 		assert.Equal(t, [][]string{{"sla_80", "p1_sla_breached", "sla_50_after_1h"}, {"sla_80", "sla_50_after_1h"}, nil},
 			escalations(t, f, p1, p3, quiet))
-		got, err := f.desk.Incidents().Get(context.Background(), p1.ID)
+		got, err := f.desk.Incidents().Get(as(reader), p1.ID)
 		require.NoError(t, err)
 		assert.Equal(t, "servers", got.AssignmentGroup)
 		i := slices.IndexFunc(f.note.sent, func(n operation.Notification) bool { return n.Number == p3.Number })

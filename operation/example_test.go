@@ -61,11 +61,11 @@ func Example() {
 		}
 		fmt.Println("  " + strings.TrimSpace(got.State+" "+got.AssignedTo+" "+got.HoldReason))
 	}
-	evs, _ := desk.Incidents().History(ctx, inc.ID)
+	evs, _ := desk.Incidents().History(agent, inc.ID)
 	for _, e := range evs {
 		fmt.Printf("%s %-7s %s -> %s\n", e.At.Format("15:04"), e.Name, e.From, e.To)
 	}
-	fmt.Println("chain ok:", desk.Incidents().Verify(ctx, inc.ID) == nil)
+	fmt.Println("chain ok:", desk.Incidents().Verify(agent, inc.ID) == nil)
 	// Output:
 	// INC0000001 new priority 2 - High
 	// assign bob: true
@@ -121,7 +121,7 @@ func ExampleDesk_SubmitRequest() {
 			panic(err)
 		}
 	}
-	got, _ = desk.Requests().Get(ctx, req.ID)
+	got, _ = desk.Requests().Get(carl, req.ID)
 	fmt.Println(got.State)
 	// Output:
 	// refused: is required
@@ -140,7 +140,7 @@ func ExampleDesk_Ingest() {
 	if err != nil {
 		panic(err)
 	}
-	mon := itsm.WithActor(ctx, itsm.Actor{ID: "prometheus", Roles: []string{"agent"}})
+	mon := itsm.WithActor(ctx, itsm.Actor{ID: "prometheus", Roles: []string{itsm.RoleSystem}})
 	ev := operation.MonitorEvent{Source: "prometheus", Node: "db1", Type: "disk_full", Severity: operation.SeverityWarning, Message: "85%"}
 	for _, sev := range []int{operation.SeverityWarning, operation.SeverityCritical, operation.SeverityCritical, operation.SeverityClear} {
 		ev.Severity = sev

@@ -1,7 +1,6 @@
 package operation_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -84,7 +83,7 @@ func TestImportIncidents(t *testing.T) {
 	assert.Len(t, after.docs[operation.KindIncident], len(before.docs[operation.KindIncident])+2)
 	assert.Len(t, after.events, len(before.events)+7+8)
 
-	incs, _, err := f.desk.Incidents().Query(context.Background(), storage.Query{})
+	incs, _, err := f.desk.Incidents().Query(as(reader), storage.Query{})
 	require.NoError(t, err)
 	require.Len(t, incs, 2)
 	byRef := map[string]*operation.Incident{}
@@ -99,7 +98,7 @@ func TestImportIncidents(t *testing.T) {
 	assert.Equal(t, t0.Add(40*time.Minute), g.ResolvedAt)
 	assert.Equal(t, t0.Add(50*time.Minute), g.ClosedAt)
 	assert.Equal(t, "jane", g.OpenedBy)
-	evs, err := f.desk.Incidents().History(context.Background(), g.ID)
+	evs, err := f.desk.Incidents().History(as(reader), g.ID)
 	require.NoError(t, err)
 	var trail []string
 	for _, e := range evs {
@@ -107,7 +106,7 @@ func TestImportIncidents(t *testing.T) {
 	}
 	assert.Equal(t, []string{"create@0s by jane", "update@5m0s by jane", "start@10m0s by ann", "hold@20m0s by ann",
 		"resume@30m0s by ann", "resolve@40m0s by ann", "close@50m0s by carl"}, trail)
-	require.NoError(t, f.desk.Incidents().Verify(context.Background(), g.ID))
+	require.NoError(t, f.desk.Incidents().Verify(as(reader), g.ID))
 	r := byRef["Imported JSM-2"]
 	assert.Equal(t, 1, r.ReopenCount)
 	assert.Equal(t, operation.StateResolved, r.State)

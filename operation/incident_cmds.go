@@ -614,31 +614,7 @@ func (d *Desk) BreachingSoon(ctx context.Context, within time.Duration, p Page) 
 	if _, err := d.reader(ctx); err != nil {
 		return nil, "", err
 	}
-	if d.cfg.SLA == nil {
-		return nil, "", itsm.Invalidf("incident queue: breaching soon needs an SLAWatcher (Config.SLA)")
-	}
-	limit, err := pageLimit(p)
-	if err != nil {
-		return nil, "", err
-	}
-	ids, next, err := d.cfg.SLA.BreachingBefore(ctx, KindIncident, d.now().Add(within), limit, p.Cursor)
-	if err != nil {
-		return nil, "", err
-	}
-	out := make([]*Incident, 0, len(ids))
-	for _, id := range ids {
-		inc, err := d.incidents.Get(ctx, id)
-		if errors.Is(err, itsm.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, "", err
-		}
-		if inc.IsOpen() {
-			out = append(out, inc)
-		}
-	}
-	return out, next, nil
+	return d.breachingSoon(ctx, within, p, func(*Incident) (bool, error) { return true, nil })
 }
 
 // maxBreachWalk bounds the SLA pages BreachingSoonInMyGroups reads for one
@@ -647,46 +623,33 @@ const maxBreachWalk = 20
 
 // BreachingSoonInMyGroups is an agent's "breaching soon" queue: the open
 // incidents whose SLA clocks breach within the given time from now, soonest
-// first, as BreachingSoon, but only those assigned to the actor or to an
-// assignment group the actor belongs to (by the actor's groups, or the
-// configured Directory). It reads the SLAWatcher's pages until the page is
-// full, so a page may hold fewer than Limit incidents, even none, while the
-// cursor says more may follow (after at most a bounded number of SLA
-// pages); the list ends when the cursor is empty. Without an SLAWatcher it
-// returns an error matching itsm.ErrInvalid.
+// first, as BreachingSoon, but only those of an assignment group the actor
+// belongs to (Actor.Groups, which the read rules use too) or assigned to
+// the actor. It reads the SLAWatcher's pages until the page is full, so a
+// page may hold fewer than Limit incidents, even none, while the cursor
+// says more may follow (after at most a bounded number of SLA pages); the
+// list ends when the cursor is empty. Without an SLAWatcher it returns an
+// error matching itsm.ErrInvalid.
 func (d *Desk) BreachingSoonInMyGroups(ctx context.Context, within time.Duration, p Page) ([]*Incident, string, error) {
 	actor, err := d.reader(ctx)
 	if err != nil {
 		return nil, "", err
 	}
+	return d.breachingSoon(ctx, within, p, func(inc *Incident) (bool, error) {
+		return inc.AssignedTo == actor.ID || inc.AssignmentGroup != "" && actor.InGroup(inc.AssignmentGroup), nil
+	})
+}
+
+// breachingSoon walks the SLAWatcher's pages for the open incidents the
+// actor may read and keep accepts, until the page is full; an incident the
+// actor may not read is left out as if it had no clock.
+func (d *Desk) breachingSoon(ctx context.Context, within time.Duration, p Page, keep func(*Incident) (bool, error)) ([]*Incident, string, error) {
 	if d.cfg.SLA == nil {
 		return nil, "", itsm.Invalidf("incident queue: breaching soon needs an SLAWatcher (Config.SLA)")
 	}
 	limit, err := pageLimit(p)
 	if err != nil {
 		return nil, "", err
-	}
-	members := map[string]bool{}
-	mine := func(inc *Incident) (bool, error) {
-		if inc.AssignedTo == actor.ID {
-			return true, nil
-		}
-		g := inc.AssignmentGroup
-		if g == "" {
-			return false, nil
-		}
-		if m, ok := members[g]; ok {
-			return m, nil
-		}
-		m := actor.InGroup(g)
-		if !m && d.cfg.Directory != nil {
-			var err error
-			if m, err = d.cfg.Directory.IsMember(ctx, g, actor.ID); err != nil {
-				return false, err
-			}
-		}
-		members[g] = m
-		return m, nil
 	}
 	deadline := d.now().Add(within)
 	cursor := p.Cursor
@@ -705,7 +668,7 @@ func (d *Desk) BreachingSoonInMyGroups(ctx context.Context, within time.Duration
 			}
 			seen[id] = true
 			inc, err := d.incidents.Get(ctx, id)
-			if errors.Is(err, itsm.ErrNotFound) {
+			if errors.Is(err, itsm.ErrNotFound) || errors.Is(err, itsm.ErrForbidden) {
 				continue
 			}
 			if err != nil {
@@ -714,7 +677,7 @@ func (d *Desk) BreachingSoonInMyGroups(ctx context.Context, within time.Duration
 			if !inc.IsOpen() {
 				continue
 			}
-			ok, err := mine(inc)
+			ok, err := keep(inc)
 			if err != nil {
 				return nil, "", err
 			}

@@ -67,7 +67,7 @@ func TestOpenIncident(t *testing.T) {
 	require.NoError(t, f.desk.OpenIncident(as(ann), ov, storage.Command{}))
 	assert.Equal(t, 1, ov.Priority)
 
-	evs, err := f.desk.Incidents().History(context.Background(), inc.ID)
+	evs, err := f.desk.Incidents().History(as(reader), inc.ID)
 	require.NoError(t, err)
 	require.Len(t, evs, 1)
 	fields := map[string]string{}
@@ -156,14 +156,14 @@ func TestIncidentLifecycleAndTimestamps(t *testing.T) {
 	assert.Equal(t, operation.StateClosed, got.State)
 	assert.Equal(t, f.clock.Now(), got.ClosedAt)
 
-	evs, err := f.desk.Incidents().History(context.Background(), inc.ID)
+	evs, err := f.desk.Incidents().History(as(reader), inc.ID)
 	require.NoError(t, err)
 	var names []string
 	for _, e := range evs {
 		names = append(names, e.Name)
 	}
 	assert.Equal(t, []string{"create", "update", "start", "hold", "hold", "resume", "resolve", "close"}, names)
-	require.NoError(t, f.desk.Incidents().Verify(context.Background(), inc.ID))
+	require.NoError(t, f.desk.Incidents().Verify(as(reader), inc.ID))
 	// The assignment event carries assignment_group and assigned_to.
 	var fields []string
 	for _, c := range evs[1].Changes {
@@ -313,6 +313,11 @@ func TestReassignmentAndReopenCounts(t *testing.T) {
 	got, err = f.desk.AssignIncident(ctx, inc.ID, "servers", "bob", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, 2, got.ReassignmentCount)
+	// The incident is now the servers group's: ann (network) no longer
+	// reads it, nor writes it; bob (servers) works it from here.
+	_, err = f.desk.AssignIncident(ctx, inc.ID, "servers", "bob", storage.Command{})
+	require.ErrorIs(t, err, itsm.ErrForbidden)
+	ctx = as(bob)
 	got, err = f.desk.AssignIncident(ctx, inc.ID, "servers", "bob", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, 2, got.ReassignmentCount, "no change, no count")
@@ -343,7 +348,7 @@ func TestPriorityOverrideAndRecompute(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, got.Priority)
 	assert.Equal(t, "CEO cannot work", got.PriorityOverrideReason)
-	evs, err := f.desk.Incidents().History(context.Background(), inc.ID)
+	evs, err := f.desk.Incidents().History(as(reader), inc.ID)
 	require.NoError(t, err)
 	assert.Equal(t, "CEO cannot work", evs[len(evs)-1].Reason)
 
@@ -378,7 +383,7 @@ func TestJournal(t *testing.T) {
 // order, are the stored thread, and the chain verifies.
 func TestJournalEventsCarryOnlyTheNewNote(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
+	ctx := as(reader)
 	inc := f.open(t)
 	const notes = 40
 	for i := range notes {
@@ -426,7 +431,7 @@ func TestJournalAuthorization(t *testing.T) {
 	// The caller under a host role that may only comment, to show the
 	// action is checked on its own and not as an update.
 	commenter := itsm.Actor{ID: "carl", Roles: []string{"commenter"}}
-	az := operation.DefaultAuthorizer().Grant("commenter", operation.KindIncident+":"+operation.ActionComment)
+	az := operation.DefaultAuthorizer().Grant("commenter", operation.KindIncident+":"+operation.ActionComment, operation.KindIncident+":"+itsm.ActionRead)
 	cases := []struct {
 		name   string
 		do     func(f fixture, id string) (*operation.Incident, error)
@@ -447,7 +452,7 @@ func TestJournalAuthorization(t *testing.T) {
 		}, itsm.ErrForbidden, "incident:work_note"},
 		{"caller comments on another's incident", func(f fixture, id string) (*operation.Incident, error) {
 			return f.desk.AddComment(as(cora), id, "me too")
-		}, itsm.ErrForbidden, "only comment on their own incident"},
+		}, itsm.ErrForbidden, "outside the actor's read scope (caller_id)"},
 		{"caller edits the description", func(f fixture, id string) (*operation.Incident, error) {
 			return f.desk.UpdateIncident(as(carl), id, storage.Command{}, func(i *operation.Incident) error {
 				i.Description = "rewritten"
@@ -467,7 +472,7 @@ func TestJournalAuthorization(t *testing.T) {
 			if tc.want == nil {
 				require.NoError(t, err)
 				assert.Len(t, append(got.Comments, got.WorkNotes...), 1)
-				evs, err := f.desk.Incidents().History(context.Background(), inc.ID)
+				evs, err := f.desk.Incidents().History(as(reader), inc.ID)
 				require.NoError(t, err)
 				assert.Equal(t, itsm.EventUpdate, evs[len(evs)-1].Name, "a note is an update event")
 				return
@@ -529,15 +534,15 @@ func TestParentResolvesChildren(t *testing.T) {
 	_, err = f.desk.ResolveIncident(as(ann), parent.ID, operation.ResolvedPermanently, "core switch replaced", storage.Command{})
 	require.NoError(t, err)
 	for i, k := range kids[:2] {
-		got, err := f.desk.Incidents().Get(context.Background(), k.ID)
+		got, err := f.desk.Incidents().Get(as(reader), k.ID)
 		require.NoError(t, err)
 		assert.Equal(t, operation.StateResolved, got.State, "child %d", i)
 		assert.Equal(t, "core switch replaced", got.ResolutionNotes)
-		evs, err := f.desk.Incidents().History(context.Background(), k.ID)
+		evs, err := f.desk.Incidents().History(as(reader), k.ID)
 		require.NoError(t, err)
 		assert.Equal(t, "resolved with parent "+parent.Number, evs[len(evs)-1].Reason)
 	}
-	got, err := f.desk.Incidents().Get(context.Background(), kids[2].ID)
+	got, err := f.desk.Incidents().Get(as(reader), kids[2].ID)
 	require.NoError(t, err)
 	assert.Equal(t, "own fix", got.ResolutionNotes)
 }
@@ -582,7 +587,7 @@ func TestCloseResolved(t *testing.T) {
 	assert.Equal(t, 3, n)
 	states := map[string]int{}
 	for _, id := range ids {
-		got, err := f.desk.Incidents().Get(context.Background(), id)
+		got, err := f.desk.Incidents().Get(as(reader), id)
 		require.NoError(t, err)
 		states[got.State]++
 	}
@@ -687,7 +692,6 @@ func TestIncidentLifecycleDiagram(t *testing.T) {
 // rows, in order, with no duplicates, whatever the page size.
 func TestQueuePagination(t *testing.T) {
 	f := newFixture(t)
-	ctx := as(bob)
 	var want []string
 	type row struct {
 		prio int
@@ -702,16 +706,17 @@ func TestQueuePagination(t *testing.T) {
 		}
 		group := []string{"network", "servers", "other"}[i%3]
 		inc := f.open(t, func(x *operation.Incident) { x.Impact, x.Urgency, x.AssignmentGroup = 1+i%3, 1+(i/3)%3, group })
+		work := as(system) // the setup works every group's incidents
 		switch i % 4 {
 		case 1:
-			_, err := f.desk.StartIncident(ctx, inc.ID, storage.Command{})
+			_, err := f.desk.StartIncident(work, inc.ID, storage.Command{})
 			require.NoError(t, err)
 		case 2:
-			_, err := f.desk.HoldIncident(ctx, inc.ID, operation.HoldAwaitingVendor, storage.Command{})
+			_, err := f.desk.HoldIncident(work, inc.ID, operation.HoldAwaitingVendor, storage.Command{})
 			require.NoError(t, err)
 		case 3:
 			if i%8 == 3 {
-				_, err := f.desk.ResolveIncident(ctx, inc.ID, operation.ResolvedPermanently, "x", storage.Command{})
+				_, err := f.desk.ResolveIncident(work, inc.ID, operation.ResolvedPermanently, "x", storage.Command{})
 				require.NoError(t, err)
 				continue
 			}
@@ -761,7 +766,7 @@ func TestConcurrentLinkAndResolve(t *testing.T) {
 	f := newFixture(t)
 	ctx := as(ann)
 	get := func(id string) *operation.Incident {
-		got, err := f.desk.Incidents().Get(context.Background(), id)
+		got, err := f.desk.Incidents().Get(as(reader), id)
 		require.NoError(t, err)
 		return got
 	}

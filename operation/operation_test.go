@@ -24,8 +24,9 @@ var (
 	carl    = itsm.Actor{ID: "carl", Name: "Carl Caller", Roles: []string{"caller"}}
 	dora    = itsm.Actor{ID: "dora", Name: "Dora Manager", Roles: []string{"agent", operation.RoleMajorIncidentManager}, Groups: []string{"approvers"}}
 	eve     = itsm.Actor{ID: "eve", Name: "Eve Approver", Roles: []string{"agent"}, Groups: []string{"approvers"}}
-	system  = itsm.Actor{ID: "system", Roles: []string{"agent"}}
+	system  = itsm.Actor{ID: "system", Roles: []string{itsm.RoleSystem}}
 	migrate = itsm.Actor{ID: "migrator", Roles: []string{"importer"}}
+	reader  = itsm.Actor{ID: "auditor", Roles: []string{itsm.RoleManager}}
 )
 
 func as(a itsm.Actor) context.Context { return itsm.WithActor(context.Background(), a) }

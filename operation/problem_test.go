@@ -1,7 +1,6 @@
 package operation_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -103,7 +102,7 @@ func TestProblemRefusals(t *testing.T) {
 			return f.desk.OpenProblem(as(ann), &operation.Problem{}, storage.Command{})
 		}, itsm.ErrInvalid},
 		{"link incident to unknown problem", func(f fixture, p *operation.Problem) { f.open(t) }, func(f fixture, p *operation.Problem) error {
-			incs, _, err := f.desk.Incidents().Query(context.Background(), storage.Query{})
+			incs, _, err := f.desk.Incidents().Query(as(reader), storage.Query{})
 			require.NoError(t, err)
 			_, err = f.desk.LinkIncidentToProblem(as(ann), incs[0].ID, itsm.NewID(), storage.Command{})
 			return err
@@ -112,7 +111,7 @@ func TestProblemRefusals(t *testing.T) {
 			ke := &operation.KnownError{ProblemID: p.ID, ShortDescription: "draft", Workaround: "w"}
 			require.NoError(t, f.desk.KnownErrors().Create(as(ann), ke, storage.Command{}))
 		}, func(f fixture, p *operation.Problem) error {
-			kes, _, err := f.desk.KnownErrors().Query(context.Background(), storage.Query{})
+			kes, _, err := f.desk.KnownErrors().Query(as(reader), storage.Query{})
 			require.NoError(t, err)
 			return f.desk.OpenIncident(as(ann), &operation.Incident{ShortDescription: "x", CallerID: "carl", Impact: 1, Urgency: 1, KnownErrorID: kes[0].ID}, storage.Command{})
 		}, itsm.ErrInvalid},
@@ -140,7 +139,7 @@ func TestKnownErrorWorkaroundAndProblemResolution(t *testing.T) {
 	assert.Equal(t, "KE0000001", ke.Number)
 	assert.Equal(t, operation.KEPublished, ke.State)
 	assert.Equal(t, "Lower the client MTU to 1400", ke.Workaround)
-	pr, err := f.desk.Problems().Get(context.Background(), p.ID)
+	pr, err := f.desk.Problems().Get(as(reader), p.ID)
 	require.NoError(t, err)
 	assert.Equal(t, ke.ID, pr.KnownErrorID)
 
@@ -161,12 +160,12 @@ func TestKnownErrorWorkaroundAndProblemResolution(t *testing.T) {
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{withKE.Number, linked.Number}, touched)
 	for _, id := range []string{withKE.ID, linked.ID, child.ID} {
-		got, err := f.desk.Incidents().Get(context.Background(), id)
+		got, err := f.desk.Incidents().Get(as(reader), id)
 		require.NoError(t, err)
 		assert.Equal(t, operation.StateResolved, got.State, got.Number)
 		assert.Equal(t, operation.ResolvedPermanently, got.ResolutionCode)
 	}
-	got, err := f.desk.Incidents().Get(context.Background(), unrelated.ID)
+	got, err := f.desk.Incidents().Get(as(reader), unrelated.ID)
 	require.NoError(t, err)
 	assert.Equal(t, operation.StateNew, got.State)
 	assert.Len(t, f.note.topics(), 2)
@@ -182,7 +181,7 @@ func TestProblemResolutionNotifies(t *testing.T) {
 	_, touched, err := f.desk.ResolveProblem(ctx, p.ID, operation.ProblemRiskAccepted, "", operation.NotifyLinked, storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, []string{inc.Number}, touched)
-	got, err := f.desk.Incidents().Get(context.Background(), inc.ID)
+	got, err := f.desk.Incidents().Get(as(reader), inc.ID)
 	require.NoError(t, err)
 	assert.Equal(t, operation.StateNew, got.State, "notified, not resolved")
 	require.Len(t, got.WorkNotes, 1)

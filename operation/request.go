@@ -203,7 +203,12 @@ func requestCollection() *storage.Collection[Request, *Request] {
 		storage.StringField("requested_for", func(r *Request) string { return r.RequestedFor }),
 		storage.StringField("approval_group", func(r *Request) string { return r.ApprovalGroup }),
 		storage.StringField("catalog_item_id", func(r *Request) string { return r.CatalogItemID }),
-	).WithIndex("request_approval_queue", "approval_group", "state", "created_at")
+	).WithIndex("request_approval_queue", "approval_group", "state", "created_at").
+		// Callers read the requests made for them or by them.
+		WithAudience(itsm.Audience{Owner: "requested_for", CoOwner: "requested_by"}).
+		// Fulfilment sets the plan and creates the stage's tasks.
+		WithEventInputs(EventFulfil, "plan", "task_ids").
+		WithEventInputs(EventApprove, "plan", "task_ids", "approvals")
 }
 
 // RequestTask is one fulfilment task of a service request (ServiceNow's

@@ -26,11 +26,11 @@ var answers = map[string]map[string]string{"laptop": {"model": "14-inch"}}
 
 func (f fixture) tasksOf(t *testing.T, r *operation.Request) []*operation.RequestTask {
 	t.Helper()
-	got, err := f.desk.Requests().Get(context.Background(), r.ID)
+	got, err := f.desk.Requests().Get(as(reader), r.ID)
 	require.NoError(t, err)
 	var out []*operation.RequestTask
 	for _, id := range got.TaskIDs {
-		task, err := f.desk.RequestTasks().Get(context.Background(), id)
+		task, err := f.desk.RequestTasks().Get(as(reader), id)
 		require.NoError(t, err)
 		out = append(out, task)
 	}
@@ -63,12 +63,12 @@ func TestRequestWithApprovalAndTasks(t *testing.T) {
 	require.NoError(t, err)
 	_, err = f.desk.CompleteTask(as(ann), tasks[0].ID, "ordered", storage.Command{})
 	require.NoError(t, err)
-	got, err = f.desk.Requests().Get(context.Background(), r.ID)
+	got, err = f.desk.Requests().Get(as(reader), r.ID)
 	require.NoError(t, err)
 	assert.Equal(t, operation.StateInFulfillment, got.State, "one task still open")
 	_, err = f.desk.CompleteTask(as(ann), tasks[1].ID, "imaged", storage.Command{})
 	require.NoError(t, err)
-	got, err = f.desk.Requests().Get(context.Background(), r.ID)
+	got, err = f.desk.Requests().Get(as(reader), r.ID)
 	require.NoError(t, err)
 	assert.Equal(t, operation.StateClosedComplete, got.State)
 	assert.Equal(t, f.clock.Now(), got.ClosedAt)
@@ -83,7 +83,7 @@ func TestRequestWithoutApproval(t *testing.T) {
 	assert.Equal(t, "Fulfil Request for catalogue item password", tasks[0].ShortDescription)
 	_, err := f.desk.CloseTaskIncomplete(as(ann), tasks[0].ID, "user unreachable", storage.Command{})
 	require.NoError(t, err)
-	got, err := f.desk.Requests().Get(context.Background(), r.ID)
+	got, err := f.desk.Requests().Get(as(reader), r.ID)
 	require.NoError(t, err)
 	assert.Equal(t, operation.StateClosedIncomplete, got.State)
 }
@@ -98,7 +98,7 @@ func TestRequestTwoApprovals(t *testing.T) {
 	got, err = f.desk.ApproveRequest(as(dora), r.ID, "fine too")
 	require.NoError(t, err)
 	assert.Equal(t, operation.StateInFulfillment, got.State)
-	evs, err := f.desk.Requests().History(context.Background(), r.ID)
+	evs, err := f.desk.Requests().History(as(reader), r.ID)
 	require.NoError(t, err)
 	var names []string
 	for _, e := range evs {
@@ -190,7 +190,7 @@ func TestRequestRefusals(t *testing.T) {
 			}, itsm.ErrInvalid},
 		{"close task incomplete without notes", func(f fixture) *operation.Request { return f.submit(t, carl, "password") },
 			func(f fixture, r *operation.Request) error {
-				got, err := f.desk.Requests().Get(context.Background(), r.ID)
+				got, err := f.desk.Requests().Get(as(reader), r.ID)
 				require.NoError(t, err)
 				_, err = f.desk.CloseTaskIncomplete(as(ann), got.TaskIDs[0], "", storage.Command{})
 				return err
@@ -249,7 +249,7 @@ func TestRequestVariables(t *testing.T) {
 	r := &operation.Request{CatalogItemID: "laptop", ShortDescription: "Standard laptop", Variables: vars}
 	require.NoError(t, f.desk.SubmitRequest(as(carl), r, storage.Command{}))
 	vars["model"] = "changed after submission"
-	got, err := f.desk.Requests().Get(context.Background(), r.ID)
+	got, err := f.desk.Requests().Get(as(reader), r.ID)
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"model": "14-inch <b>", "notes": "needs a docking station, \"USB-C\""}, got.Variables)
 	assert.Equal(t, "Standard laptop", got.ShortDescription)
@@ -265,7 +265,6 @@ func TestRequestVariables(t *testing.T) {
 // earlier one is closed, and the request closes after the last stage.
 func TestRequestStages(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
 	r := f.submit(t, carl, "onboard")
 	require.Len(t, r.Plan, 4)
 	assert.Equal(t, []int{10, 10, 20, 30}, []int{r.Plan[0].Order, r.Plan[1].Order, r.Plan[2].Order, r.Plan[3].Order})
@@ -292,7 +291,7 @@ func TestRequestStages(t *testing.T) {
 		for j, task := range tasks[done:] {
 			_, err := f.desk.CompleteTask(as(ann), task.ID, "done", storage.Command{})
 			require.NoError(t, err)
-			got, err := f.desk.Requests().Get(ctx, r.ID)
+			got, err := f.desk.Requests().Get(as(reader), r.ID)
 			require.NoError(t, err)
 			if j < len(st.want)-1 {
 				assert.Len(t, got.TaskIDs, done+len(st.want), "the stage is not finished: nothing new")
@@ -300,7 +299,7 @@ func TestRequestStages(t *testing.T) {
 		}
 		done += len(st.want)
 	}
-	got, err := f.desk.Requests().Get(ctx, r.ID)
+	got, err := f.desk.Requests().Get(as(reader), r.ID)
 	require.NoError(t, err)
 	assert.Equal(t, operation.StateClosedComplete, got.State)
 	assert.Len(t, got.TaskIDs, 4)
@@ -311,17 +310,16 @@ func TestRequestStages(t *testing.T) {
 // stage and starts no other.
 func TestRequestStageIncompleteAndCancel(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
 	r := f.submit(t, carl, "onboard")
 	tasks := f.tasksOf(t, r)
 	_, err := f.desk.CloseTaskIncomplete(as(ann), tasks[0].ID, "no mailbox licence", storage.Command{})
 	require.NoError(t, err)
-	got, err := f.desk.Requests().Get(ctx, r.ID)
+	got, err := f.desk.Requests().Get(as(reader), r.ID)
 	require.NoError(t, err)
 	assert.Equal(t, operation.StateInFulfillment, got.State, "the stage's other task is open")
 	_, err = f.desk.CompleteTask(as(ann), tasks[1].ID, "ordered", storage.Command{})
 	require.NoError(t, err)
-	got, err = f.desk.Requests().Get(ctx, r.ID)
+	got, err = f.desk.Requests().Get(as(reader), r.ID)
 	require.NoError(t, err)
 	assert.Equal(t, operation.StateClosedIncomplete, got.State)
 	assert.Len(t, got.TaskIDs, 2, "later stages never started")
@@ -439,7 +437,7 @@ func TestRequestStoredWithoutPlan(t *testing.T) {
 	require.Len(t, tasks, 1)
 	_, err = f.desk.CompleteTask(as(ann), tasks[0].ID, "done", storage.Command{})
 	require.NoError(t, err)
-	got, err = f.desk.Requests().Get(ctx, open.ID)
+	got, err = f.desk.Requests().Get(as(reader), open.ID)
 	require.NoError(t, err)
 	assert.Equal(t, operation.StateClosedComplete, got.State)
 }
@@ -449,7 +447,6 @@ func TestRequestStoredWithoutPlan(t *testing.T) {
 // other's closure; the next stage always starts (and no stage starts twice).
 func TestConcurrentTaskClosures(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
 	for round := range 6 {
 		r := f.submit(t, carl, "onboard")
 		tasks := f.tasksOf(t, r)
@@ -464,7 +461,7 @@ func TestConcurrentTaskClosures(t *testing.T) {
 		for range tasks {
 			require.NoError(t, <-errs, "round %d", round)
 		}
-		got, err := f.desk.Requests().Get(ctx, r.ID)
+		got, err := f.desk.Requests().Get(as(reader), r.ID)
 		require.NoError(t, err)
 		assert.Len(t, got.TaskIDs, 3, "round %d: the second stage started once", round)
 		assert.Equal(t, 2, got.TasksClosed)
@@ -476,7 +473,6 @@ func TestConcurrentTaskClosures(t *testing.T) {
 // always moves to fulfilment, whichever approval is written second.
 func TestConcurrentApprovals(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
 	for round := range 6 {
 		r := f.submit(t, carl, "server")
 		errs := make(chan error, 2)
@@ -488,7 +484,7 @@ func TestConcurrentApprovals(t *testing.T) {
 		}
 		require.NoError(t, <-errs, "round %d", round)
 		require.NoError(t, <-errs, "round %d", round)
-		got, err := f.desk.Requests().Get(ctx, r.ID)
+		got, err := f.desk.Requests().Get(as(reader), r.ID)
 		require.NoError(t, err)
 		assert.Len(t, got.Approvals, 2, "round %d", round)
 		assert.Equal(t, operation.StateInFulfillment, got.State, "round %d", round)

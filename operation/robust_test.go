@@ -96,9 +96,9 @@ func TestConcurrentNotesAreNotLost(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	got, err := f.desk.Incidents().Get(context.Background(), inc.ID)
+	got, err := f.desk.Incidents().Get(as(reader), inc.ID)
 	require.NoError(t, err)
 	assert.Len(t, got.WorkNotes, ok)
 	assert.Positive(t, ok)
-	require.NoError(t, f.desk.Incidents().Verify(context.Background(), inc.ID))
+	require.NoError(t, f.desk.Incidents().Verify(as(reader), inc.ID))
 }

@@ -20,6 +20,7 @@ import (
 // access is a collection's access declaration.
 type access struct {
 	audience itsm.Audience
+	coOwner  []int // field path of audience.CoOwner
 	internal []internalMember
 	actions  map[string]string   // JSON member -> action its edits are authorised as
 	inputs   map[string][]string // lifecycle event -> members its command may set
@@ -40,6 +41,10 @@ type internalMember struct {
 // chaining.
 func (c *Collection[T, P]) WithAudience(aud itsm.Audience) *Collection[T, P] {
 	c.access.audience = aud
+	c.access.coOwner = nil
+	if aud.CoOwner != "" {
+		c.access.coOwner = memberIndex(reflect.TypeFor[T](), aud.CoOwner)
+	}
 	return c
 }
 
@@ -104,6 +109,10 @@ func (c *Collection[T, P]) checkAccess() error {
 		if fi := c.schema.FieldIndex(name); fi < 0 || c.schema.Fields[fi].Type != TypeString {
 			return itsm.Invalidf("%s: audience field %q is not a declared string field", c.schema.Kind, name)
 		}
+	}
+	if c.access.audience.CoOwner != "" && (c.access.coOwner == nil ||
+		reflect.TypeFor[T]().FieldByIndex(c.access.coOwner).Type.Kind() != reflect.String) {
+		return itsm.Invalidf("%s: audience co-owner %q is not a string JSON member of the record", c.schema.Kind, c.access.audience.CoOwner)
 	}
 	for _, m := range c.access.internal {
 		if m.index == nil {
@@ -176,6 +185,15 @@ func (c *Collection[T, P]) actionsFor(changes []itsm.Change, skip func(field str
 	return out
 }
 
+// coOwnedBy reports whether a scope on the kind's owner lets the actor read
+// rec as its co-owner.
+func (c *Collection[T, P]) coOwnedBy(rec P, s itsm.Scope) bool {
+	if c.access.coOwner == nil || s.Field != c.access.audience.Owner {
+		return false
+	}
+	return s.Allows(reflect.ValueOf(rec).Elem().FieldByIndex(c.access.coOwner).String())
+}
+
 // isInternal reports whether member is declared internal.
 func (c *Collection[T, P]) isInternal(member string) bool {
 	for _, m := range c.access.internal {
@@ -228,7 +246,7 @@ func (r *Records[T, P]) readable(ctx context.Context, s itsm.Scope, rec P) error
 	kind := r.coll.Kind()
 	if !s.All {
 		v, _ := r.coll.fieldValue(rec, s.Field)
-		if !s.Allows(v.Str()) {
+		if !s.Allows(v.Str()) && !r.coll.coOwnedBy(rec, s) {
 			actor, _ := itsm.ActorFrom(ctx)
 			return &itsm.ForbiddenError{Actor: actor.ID, Kind: kind, Action: itsm.ActionRead,
 				Reason: rec.Meta().Number + " is outside the actor's read scope (" + s.Field + ")"}
