@@ -98,7 +98,7 @@ func TestScale(t *testing.T) {
 		return err
 	})
 	callers := timed(func() error {
-		_, _, err := srv.desk.Incidents().Query(ctx, storage.Query{Kind: operation.KindIncident,
+		_, _, err := srv.desk.Incidents().Query(carl, storage.Query{Kind: operation.KindIncident,
 			Filters: []storage.Filter{storage.Eq("caller_id", storage.String("carl"))},
 			Sort:    []storage.Sort{{Field: "created_at", Desc: true}}, Limit: 50})
 		return err

@@ -31,14 +31,14 @@ type Seeded struct {
 // nothing and returns false.
 func (s *Server) Seed(ctx context.Context) (Seeded, bool, error) {
 	var out Seeded
-	existing, _, err := s.cat.ServicesIn(ctx, design.ServiceCatalogue, 1, "")
+	admin := itsm.WithActor(ctx, itsm.Actor{ID: "admin", Name: "Portal seed", Roles: []string{"admin"}})
+	existing, _, err := s.cat.ServicesIn(admin, design.ServiceCatalogue, 1, "")
 	if err != nil {
 		return out, false, err
 	}
 	if len(existing) > 0 {
 		return out, false, nil
 	}
-	admin := itsm.WithActor(ctx, itsm.Actor{ID: "admin", Name: "Portal seed", Roles: []string{"admin"}})
 	as := func(id string) context.Context {
 		return itsm.WithActor(ctx, s.byID[id].Actor)
 	}
