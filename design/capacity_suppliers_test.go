@@ -48,7 +48,7 @@ func TestCapacityCrossings(t *testing.T) {
 	levels, err := capa.Push(ctx, design.Sample{Metric: "disk_free_gb", TargetID: "web01", At: monday, Value: 30})
 	require.NoError(t, err)
 	assert.Equal(t, []string{design.LevelNormal, design.LevelWarning}, levels, "the general threshold, then web01's own")
-	hist, err := capa.Watches().History(context.Background(), design.WatchID("cpu", "db01"))
+	hist, err := capa.Watches().History(ctx, design.WatchID("cpu", "db01"))
 	require.NoError(t, err)
 	var names []string
 	for _, ev := range hist {
@@ -103,7 +103,7 @@ func TestContractsDueForRenewal(t *testing.T) {
 		_, err := sup.Contracts().Fire(ctx, c.ID, "activate", storage.Command{}, nil)
 		require.NoError(t, err)
 	}
-	due, _, err := sup.DueForRenewal(context.Background(), monday, 10, "")
+	due, _, err := sup.DueForRenewal(ctx, monday, 10, "")
 	require.NoError(t, err)
 	require.Len(t, due, 1)
 	assert.Equal(t, soon.ID, due[0].ID)
@@ -112,7 +112,7 @@ func TestContractsDueForRenewal(t *testing.T) {
 	renewed, err := sup.Renew(ctx, soon.ID, soon.End.Add(year), storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, 1, renewed.RenewalCount)
-	due, _, err = sup.DueForRenewal(context.Background(), monday, 10, "")
+	due, _, err = sup.DueForRenewal(ctx, monday, 10, "")
 	require.NoError(t, err)
 	assert.Empty(t, due)
 

@@ -46,7 +46,7 @@ func TestCatalogueOrderFlow(t *testing.T) {
 	svc := &design.Service{Name: "End-user computing", Type: design.BusinessService, Owner: "olga", SupportGroup: "desktop", Criticality: 2}
 	require.NoError(t, c.Services().Create(ctx, svc, storage.Command{}))
 	assert.Empty(t, svc.Number, "services go unnumbered")
-	state, err := c.ServiceState(context.Background(), svc.ID)
+	state, err := c.ServiceState(ctx, svc.ID)
 	require.NoError(t, err)
 	assert.Equal(t, design.ServicePipeline, state)
 
@@ -57,40 +57,40 @@ func TestCatalogueOrderFlow(t *testing.T) {
 	require.NoError(t, c.AddItem(ctx, item, storage.Command{}))
 
 	// Not orderable until the item is published and the service chartered.
-	assert.ErrorIs(t, c.Orderable(context.Background(), item.ID), itsm.ErrInvalid)
+	assert.ErrorIs(t, c.Orderable(ctx, item.ID), itsm.ErrInvalid)
 	_, err = c.Items().Fire(ctx, item.ID, "publish", storage.Command{}, nil)
 	require.NoError(t, err)
-	assert.ErrorIs(t, c.Orderable(context.Background(), item.ID), itsm.ErrInvalid)
+	assert.ErrorIs(t, c.Orderable(ctx, item.ID), itsm.ErrInvalid)
 	_, err = c.Services().Fire(ctx, svc.ID, "charter", storage.Command{}, nil)
 	require.NoError(t, err)
-	require.NoError(t, c.Orderable(context.Background(), item.ID))
+	require.NoError(t, c.Orderable(ctx, item.ID))
 
-	required, group, err := c.ItemApproval(context.Background(), item.ID)
+	required, group, err := c.ItemApproval(ctx, item.ID)
 	require.NoError(t, err)
 	assert.True(t, required)
 	assert.Equal(t, "it-managers", group)
-	group, count, err := c.ItemApprovals(context.Background(), item.ID)
+	group, count, err := c.ItemApprovals(ctx, item.ID)
 	require.NoError(t, err)
 	assert.Equal(t, "it-managers", group)
 	assert.Equal(t, 1, count)
-	names, groups, orders, err := c.ItemTasks(context.Background(), item.ID)
+	names, groups, orders, err := c.ItemTasks(ctx, item.ID)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"Image", "Ship"}, names)
 	assert.Equal(t, []string{"desktop", "logistics"}, groups)
 	assert.Equal(t, []int{1, 2}, orders)
-	sid, oid, err := c.ItemService(context.Background(), item.ID)
+	sid, oid, err := c.ItemService(ctx, item.ID)
 	require.NoError(t, err)
 	assert.Equal(t, svc.ID, sid)
 	assert.Equal(t, off.ID, oid)
 
-	items, _, err := c.PublishedItems(context.Background(), "hardware", 10, "")
+	items, _, err := c.PublishedItems(ctx, "hardware", 10, "")
 	require.NoError(t, err)
 	require.Len(t, items, 1)
-	svcs, _, err := c.ServicesIn(context.Background(), design.ServiceCatalogue, 10, "")
+	svcs, _, err := c.ServicesIn(ctx, design.ServiceCatalogue, 10, "")
 	require.NoError(t, err)
 	require.Len(t, svcs, 1)
 
-	require.NoError(t, c.ValidateOrder(context.Background(), item.ID, map[string]string{
+	require.NoError(t, c.ValidateOrder(ctx, item.ID, map[string]string{
 		"model": "13in", "quantity": "2", "cost_centre": "CC1234", "deliver_to": "ann@example.com",
 		"needed_by": "2026-12-24", "docking": "true"}))
 
@@ -110,13 +110,13 @@ func TestCatalogueOrderFlow(t *testing.T) {
 		{"unknown question", map[string]string{"model": "13in", "colour": "red"}, "variables.colour"},
 	}
 	for _, tc := range bad {
-		err := c.ValidateOrder(context.Background(), item.ID, tc.values)
+		err := c.ValidateOrder(ctx, item.ID, tc.values)
 		require.ErrorIs(t, err, itsm.ErrInvalid, tc.name)
 		var ve *itsm.ValidationError
 		require.True(t, errors.As(err, &ve))
 		assert.Contains(t, ve.Fields, tc.field, tc.name)
 	}
-	_, _, err = c.ItemApproval(context.Background(), itsm.NewID())
+	_, _, err = c.ItemApproval(ctx, itsm.NewID())
 	assert.ErrorIs(t, err, itsm.ErrNotFound)
 }
 
@@ -217,7 +217,7 @@ func TestPublishedItemsAllCategories(t *testing.T) {
 		var out []string
 		cursor := ""
 		for {
-			items, next, err := c.PublishedItems(context.Background(), category, limit, cursor)
+			items, next, err := c.PublishedItems(ctx, category, limit, cursor)
 			require.NoError(t, err)
 			require.LessOrEqual(t, len(items), limit)
 			for _, it := range items {
@@ -240,8 +240,8 @@ func TestPublishedItemsAllCategories(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, names(tc.category, tc.limit), "category %q limit %d", tc.category, tc.limit)
 	}
-	_, _, err := c.PublishedItems(context.Background(), "", 10, "not-a-cursor")
+	_, _, err := c.PublishedItems(ctx, "", 10, "not-a-cursor")
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
-	_, _, err = c.PublishedItems(context.Background(), "", -1, "")
+	_, _, err = c.PublishedItems(ctx, "", -1, "")
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
 }

@@ -1,7 +1,6 @@
 package design_test
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -210,7 +209,7 @@ func runHistory(t *testing.T, i int, open func() storage.Backend, resume, reset 
 				reached := want*100 >= def.Targets[priority]*time.Duration(w)
 				require.Equal(t, reached, slices.Contains(c.Warnings, w), "%s warning %d", msg, w)
 			}
-			require.NoError(t, f.engine.Clocks().Verify(context.Background(), c.ID))
+			require.NoError(t, f.engine.Clocks().Verify(as(agent), c.ID))
 		}
 	}
 }

@@ -120,7 +120,7 @@ func (f fixture) sync(t testing.TB) {
 
 func (f fixture) clockOf(t testing.TB, id, def string) *design.Clock {
 	t.Helper()
-	c, err := f.engine.Clocks().Get(context.Background(), design.ClockID("incident", id, def))
+	c, err := f.engine.Clocks().Get(as(agent), design.ClockID("incident", id, def))
 	require.NoError(t, err)
 	return c
 }
@@ -177,8 +177,8 @@ func TestClockRunsPausesAndCompletes(t *testing.T) {
 	assert.True(t, c.NextCheckAt.IsZero())
 
 	// Every clock event is chained to the clock.
-	require.NoError(t, f.engine.Clocks().Verify(context.Background(), c.ID))
-	hist, err := f.engine.Clocks().History(context.Background(), c.ID)
+	require.NoError(t, f.engine.Clocks().Verify(as(agent), c.ID))
+	hist, err := f.engine.Clocks().History(as(agent), c.ID)
 	require.NoError(t, err)
 	var names []string
 	for _, ev := range hist {
@@ -311,7 +311,7 @@ func TestConditionsStartAndCancel(t *testing.T) {
 	inc := &incident{ShortDescription: "slow mail", Priority: 3, ServiceID: "email"}
 	require.NoError(t, f.incidents.Create(as(agent), inc, storage.Command{}))
 	f.sync(t)
-	clocks, err := f.engine.ClocksOf(context.Background(), inc.ID)
+	clocks, err := f.engine.ClocksOf(as(agent), inc.ID)
 	require.NoError(t, err)
 	assert.Empty(t, clocks, "priority 3 does not match")
 

@@ -44,7 +44,7 @@ func ExampleEngine() {
 	inc := &incident{ShortDescription: "Payroll export fails", Priority: 2}
 	_ = incidents.Create(agent, inc, storage.Command{})
 	_, _ = engine.Sync(ctx)
-	c, _ := engine.Clocks().Get(ctx, design.ClockID("incident", inc.ID, "p2-resolution"))
+	c, _ := engine.Clocks().Get(agent, design.ClockID("incident", inc.ID, "p2-resolution"))
 	fmt.Println(inc.Number, c.State, "due", c.DueAt.Format("Mon 15:04"))
 
 	clock.Advance(5 * time.Hour) // 14:00: past 50 %
@@ -61,7 +61,7 @@ func ExampleEngine() {
 	clock.Advance(time.Hour)
 	_, _ = incidents.Fire(agent, inc.ID, "resolve", storage.Command{}, nil)
 	_, _ = engine.Sync(ctx)
-	c, _ = engine.Clocks().Get(ctx, c.ID)
+	c, _ = engine.Clocks().Get(agent, c.ID)
 	fmt.Printf("%s after %s (%.1f%%), warnings %v, breached %v\n", c.State, c.BusinessElapsed, c.Percentage, c.Warnings, c.Breached)
 	// Output:
 	// INC0000001 in_progress due Mon 17:00
@@ -85,10 +85,10 @@ func ExampleCatalogue() {
 	_ = cat.AddItem(agent, item, storage.Command{})
 	_, _ = cat.Items().Fire(agent, item.ID, "publish", storage.Command{}, nil)
 
-	fmt.Println("orderable:", cat.Orderable(ctx, item.ID) == nil)
-	needs, group, _ := cat.ItemApproval(ctx, item.ID)
+	fmt.Println("orderable:", cat.Orderable(agent, item.ID) == nil)
+	needs, group, _ := cat.ItemApproval(agent, item.ID)
 	fmt.Println("approval:", needs, group)
-	fmt.Println(cat.ValidateOrder(ctx, item.ID, map[string]string{"system": "hr"}))
+	fmt.Println(cat.ValidateOrder(agent, item.ID, map[string]string{"system": "hr"}))
 	// Output:
 	// orderable: true
 	// approval: true security
@@ -135,7 +135,7 @@ func ExampleDefinition_response() {
 	})
 	_, _ = engine.Sync(ctx)
 	for _, id := range []string{"response", "resolution"} {
-		c, _ := engine.Clocks().Get(ctx, design.ClockID("incident", inc.ID, id))
+		c, _ := engine.Clocks().Get(agent, design.ClockID("incident", inc.ID, id))
 		fmt.Println(id, c.State, c.BusinessElapsed)
 	}
 	// Output:
@@ -168,7 +168,7 @@ func ExampleEngine_Check() {
 	fmt.Println("due:", len(due), due[0].TaskID == inc.ID, due[0].NextCheckAt.Format("15:04"))
 	na, _ := a.Check(ctx, clock.Now())
 	nb, _ := b.Check(ctx, clock.Now())
-	c, _ := a.Clocks().Get(ctx, due[0].ID)
+	c, _ := a.Clocks().Get(agent, due[0].ID)
 	fmt.Println("written:", na+nb, "warnings:", c.Warnings)
 	// Output:
 	// due: 1 true 11:00

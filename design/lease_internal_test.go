@@ -37,6 +37,7 @@ func TestLeaseTakeover(t *testing.T) {
 	c.State = ""
 	require.NoError(t, a.clocks.Create(itsm.WithActor(ctx, a.actor), c, storage.Command{}))
 	at := t0.Add(2 * time.Hour) // the 50 % warning
+	reader := itsm.WithActor(ctx, itsm.Actor{ID: "reader", Roles: []string{itsm.RoleManager}})
 
 	due, _, err := a.Due(ctx, at, 10, "")
 	require.NoError(t, err)
@@ -54,7 +55,7 @@ func TestLeaseTakeover(t *testing.T) {
 	n, err := b.Check(ctx, at)
 	require.NoError(t, err)
 	assert.Zero(t, n)
-	stored, err := b.clocks.Get(ctx, c.ID)
+	stored, err := b.clocks.Get(reader, c.ID)
 	require.NoError(t, err)
 	assert.Empty(t, stored.Warnings)
 
@@ -63,7 +64,7 @@ func TestLeaseTakeover(t *testing.T) {
 	n, err = b.Check(ctx, at)
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
-	stored, err = b.clocks.Get(ctx, c.ID)
+	stored, err = b.clocks.Get(reader, c.ID)
 	require.NoError(t, err)
 	assert.Equal(t, []int{50}, stored.Warnings)
 	_, err = b.leases.Get(ctx, store, c.ID)
@@ -74,7 +75,7 @@ func TestLeaseTakeover(t *testing.T) {
 	wrote, err := a.checkOne(itsm.WithActor(ctx, a.actor), held[0], at)
 	require.NoError(t, err)
 	assert.False(t, wrote)
-	hist, err := a.clocks.History(ctx, c.ID)
+	hist, err := a.clocks.History(reader, c.ID)
 	require.NoError(t, err)
 	checks := 0
 	for _, ev := range hist {
@@ -103,7 +104,7 @@ func TestLeaseTakeover(t *testing.T) {
 	wrote, err = a.checkOne(itsm.WithActor(ctx, a.actor), ha[0], later)
 	require.NoError(t, err)
 	assert.True(t, wrote)
-	stored, err = a.clocks.Get(ctx, c.ID)
+	stored, err = a.clocks.Get(reader, c.ID)
 	require.NoError(t, err)
 	assert.Equal(t, []int{50, 75}, stored.Warnings)
 }

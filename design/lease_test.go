@@ -80,7 +80,7 @@ func TestTwoEnginesWarnOnce(t *testing.T) {
 			checks := 0
 			for k, id := range ids {
 				c := f.clockOf(t, id, "resolution")
-				hist, err := f.engine.Clocks().History(context.Background(), c.ID)
+				hist, err := f.engine.Clocks().History(as(agent), c.ID)
 				require.NoError(t, err)
 				raised := map[int]int{}
 				breaches := 0
@@ -237,7 +237,7 @@ func TestInstancesSyncAndCheckTogether(t *testing.T) {
 				assert.Equal(t, want.StopTime, got.StopTime, "clock %d", k)
 				assert.Equal(t, want.ElapsedBefore, got.ElapsedBefore, "clock %d", k)
 				assert.Equal(t, want.DueAt, got.DueAt, "clock %d", k)
-				require.NoError(t, f.engine.Clocks().Verify(context.Background(), got.ID))
+				require.NoError(t, f.engine.Clocks().Verify(as(agent), got.ID))
 			}
 			cp, err := second.Checkpoint(context.Background())
 			require.NoError(t, err)

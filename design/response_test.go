@@ -104,7 +104,7 @@ func play(t *testing.T, f fixture, inc *incident, steps []histStep, backdated bo
 		require.NoError(t, err)
 		f.sync(t)
 	}
-	clocks, err := f.engine.ClocksOf(context.Background(), inc.ID)
+	clocks, err := f.engine.ClocksOf(as(agent), inc.ID)
 	require.NoError(t, err)
 	out := map[string]*design.Clock{}
 	for _, c := range clocks {
@@ -224,7 +224,7 @@ func TestOperationLiveAndImportedClocks(t *testing.T) {
 	// operation's default authoriser lets no bare caller comment; carl is
 	// the caller by id and writes with agent rights.
 	caller := itsm.Actor{ID: "carl", Roles: []string{"caller", "agent"}}
-	ann := itsm.Actor{ID: "ann", Roles: []string{"agent"}}
+	ann := itsm.Actor{ID: "ann", Roles: []string{"agent"}, Groups: []string{"network"}}
 	base := operation.Incident{ShortDescription: "VPN drops", CallerID: "carl", Impact: 2, Urgency: 2}
 
 	// Live: the caller adds a comment (no response), ann takes it at 25 min.
@@ -251,7 +251,7 @@ func TestOperationLiveAndImportedClocks(t *testing.T) {
 	require.NoError(t, err)
 	_, err = live.Sync(context.Background())
 	require.NoError(t, err)
-	liveClocks, err := live.ClocksOf(context.Background(), inc.ID)
+	liveClocks, err := live.ClocksOf(as(agent), inc.ID)
 	require.NoError(t, err)
 
 	// Imported: the same steps from another tool, synced row by row.
@@ -271,10 +271,10 @@ func TestOperationLiveAndImportedClocks(t *testing.T) {
 	require.Equal(t, 1, res.Imported, "%v", res.Errors)
 	_, err = imported.Sync(context.Background())
 	require.NoError(t, err)
-	page, _, err := idesk.Incidents().Query(context.Background(), storage.Query{Limit: 1})
+	page, _, err := idesk.Incidents().Query(as(importer), storage.Query{Limit: 1})
 	require.NoError(t, err)
 	require.Len(t, page, 1)
-	importedClocks, err := imported.ClocksOf(context.Background(), page[0].ID)
+	importedClocks, err := imported.ClocksOf(as(agent), page[0].ID)
 	require.NoError(t, err)
 
 	byDef := func(cs []*design.Clock) map[string]*design.Clock {
@@ -314,7 +314,7 @@ func TestOperationLiveAndImportedClocks(t *testing.T) {
 	require.NoError(t, err)
 	_, err = live.Sync(context.Background())
 	require.NoError(t, err)
-	c, err := live.Clocks().Get(context.Background(), design.ClockID(operation.KindIncident, inc.ID, "response"))
+	c, err := live.Clocks().Get(as(agent), design.ClockID(operation.KindIncident, inc.ID, "response"))
 	require.NoError(t, err)
 	assert.Equal(t, design.StageCompleted, c.State)
 	assert.Equal(t, 12*time.Minute, c.BusinessElapsed)
