@@ -1,7 +1,6 @@
 package transition_test
 
 import (
-	"context"
 	"os"
 	"testing"
 	"time"
@@ -24,7 +23,7 @@ var baselineKinds = []string{transition.KindCI, transition.KindRelationship, tra
 func TestBaselineInParts(t *testing.T) {
 	for name, st := range allStores(t) {
 		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
+			ctx := as(admin)
 			e := newEnvOn(t, st)
 			ids := make([]string, 20)
 			for i := range ids {
@@ -126,7 +125,7 @@ func TestScaleBaseline(t *testing.T) {
 	all["memory"] = memory.New()
 	for name, st := range all {
 		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
+			ctx := as(admin)
 			e := newEnvOn(t, st)
 			n := 100_000
 			if os.Getenv("PILLARS_BASELINE_N") == "20k" {

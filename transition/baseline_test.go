@@ -1,7 +1,6 @@
 package transition_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -15,7 +14,7 @@ import (
 
 func TestCIAsOf(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
+	ctx := as(admin)
 	c := &transition.CI{Name: "db01", Class: transition.ClassDatabase, Attributes: map[string]any{"engine": "postgres", "version": "14"}}
 	require.NoError(t, e.cmdb.CreateCI(as(agent), c, storage.Command{}))
 	e.clock.Advance(24 * time.Hour) // day 1
@@ -65,7 +64,7 @@ func TestCIAsOf(t *testing.T) {
 
 func TestBaselineDiff(t *testing.T) {
 	b := newBank(t)
-	ctx := context.Background()
+	ctx := as(admin)
 	scope := transition.BaselineScope{CIs: []string{b.svc}, Depth: 10, Direction: transition.Downstream}
 	bl1, err := b.cmdb.CreateBaseline(as(agent), "banking before upgrade", "", scope, storage.Command{})
 	require.NoError(t, err)
@@ -134,7 +133,7 @@ func TestBaselineDiff(t *testing.T) {
 
 func TestBaselineRefusals(t *testing.T) {
 	b := newBank(t)
-	ctx := context.Background()
+	ctx := as(admin)
 	bl, err := b.cmdb.CreateBaseline(as(agent), "x", "", transition.BaselineScope{CIs: []string{b.db}}, storage.Command{})
 	require.NoError(t, err)
 	before := takeSnapshot(t, b.store, cmdbKinds...)

@@ -48,7 +48,7 @@ func (t *interleavedTx) Get(ctx context.Context, kind, id string) (storage.Docum
 // meets a concurrent command's write before its own, decides again on the
 // fresh meeting instead of overwriting it.
 func TestCABCommandsDecideOnFreshData(t *testing.T) {
-	ctx := context.Background()
+	ctx := as(admin)
 	e := newChangeEnv(t, nil)
 	pending := e.toAuthorize(t, e.normal(t, e.db), lowAnswers)
 	late := e.normal(t, e.db)

@@ -1,7 +1,6 @@
 package transition_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -20,7 +19,7 @@ var cabKinds = append([]string{transition.KindCABMeeting}, changeKinds...)
 // schedule), reject and defer changes, refusals that write nothing, and
 // completion only once every item is decided.
 func TestCABMeeting(t *testing.T) {
-	ctx := context.Background()
+	ctx := as(admin)
 	e := newChangeEnv(t, nil)
 	var pending []*transition.Change
 	for range 3 {

@@ -1,7 +1,6 @@
 package transition_test
 
 import (
-	"context"
 	"math/rand/v2"
 	"os"
 	"testing"
@@ -25,7 +24,7 @@ type collisionFixture struct {
 
 func newCollisionFixture(b *testing.B, n int) *collisionFixture {
 	b.Helper()
-	ctx := context.Background()
+	ctx := as(admin)
 	store := memory.New()
 	clock := itsm.NewFakeClock(t0)
 	cmdb, err := transition.NewCMDB(ctx, store, transition.CMDBConfig{Clock: clock})
@@ -89,7 +88,7 @@ func newCollisionFixture(b *testing.B, n int) *collisionFixture {
 // the same rows in a slice.
 func BenchmarkCollisions(b *testing.B) {
 	f := newCollisionFixture(b, collisionSize())
-	ctx := context.Background()
+	ctx := as(admin)
 	b.Run("scan_baseline", func(b *testing.B) {
 		b.ReportAllocs()
 		n := 0

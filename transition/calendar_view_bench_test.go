@@ -23,7 +23,7 @@ import (
 // change. On memory, SQLite and, when PILLARS_POSTGRES_DSN is set,
 // PostgreSQL, where each query is a round trip.
 func BenchmarkCalendarView(b *testing.B) {
-	ctx := context.Background()
+	ctx := as(admin)
 	names := []string{"memory", "sqlite"}
 	if _, ok := pgtest.DSN(); ok {
 		names = append(names, "postgres")

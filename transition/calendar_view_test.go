@@ -1,7 +1,6 @@
 package transition_test
 
 import (
-	"context"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -23,7 +22,7 @@ import (
 func TestCalendarView(t *testing.T) {
 	for name, st := range allStores(t) {
 		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
+			ctx := as(admin)
 			rng := rand.New(rand.NewPCG(3, 4))
 			e := newEnvOn(t, st)
 			ids, _ := randomCMDB(t, e, rng, 25, 40)

@@ -126,7 +126,7 @@ func TestNormalChangeEndToEnd(t *testing.T) {
 	assert.Equal(t, transition.ChangeClosed, got.State)
 	assert.Equal(t, transition.OutcomeBackedOut, got.ReviewOutcome)
 
-	evs, err := e.changes.Records().History(context.Background(), c.ID)
+	evs, err := e.changes.Records().History(as(admin), c.ID)
 	require.NoError(t, err)
 	var names []string
 	for _, ev := range evs {
@@ -134,10 +134,10 @@ func TestNormalChangeEndToEnd(t *testing.T) {
 	}
 	assert.Equal(t, []string{"create", "assess", "update", "authorize", "update", "update", "update", "schedule", "implement", "update", "review", "close"}, names)
 	assert.Equal(t, "ok too", evs[6].Reason, "each decision is an event carrying its comment")
-	require.NoError(t, e.changes.Records().Verify(context.Background(), c.ID))
+	require.NoError(t, e.changes.Records().Verify(as(admin), c.ID))
 	// A closed change no longer collides with anything.
 	other := e.normal(t, e.db)
-	col, err := e.changes.Collisions(context.Background(), other.ID, 0)
+	col, err := e.changes.Collisions(as(admin), other.ID, 0)
 	require.NoError(t, err)
 	assert.Empty(t, col)
 }
@@ -372,10 +372,10 @@ func TestFreezeWindows(t *testing.T) {
 	require.NoError(t, err)
 	svcFreeze := &transition.ChangeWindow{Name: "payments freeze", WindowType: transition.WindowFreeze, ServiceID: e.pay, Start: start.Add(-time.Hour), End: start.Add(10 * time.Hour)}
 	require.NoError(t, e.changes.CreateWindow(as(alice), svcFreeze, storage.Command{}))
-	ws, err := e.changes.Windows(context.Background(), transition.WindowFreeze, start, start.Add(time.Hour))
+	ws, err := e.changes.Windows(as(admin), transition.WindowFreeze, start, start.Add(time.Hour))
 	require.NoError(t, err)
 	assert.Empty(t, ws, "only the global ones without a service")
-	ws, err = e.changes.Windows(context.Background(), transition.WindowFreeze, start, start.Add(time.Hour), e.pay)
+	ws, err = e.changes.Windows(as(admin), transition.WindowFreeze, start, start.Add(time.Hour), e.pay)
 	require.NoError(t, err)
 	assert.Len(t, ws, 1)
 
@@ -437,19 +437,19 @@ func TestCollisions(t *testing.T) {
 	})
 	require.NoError(t, err)
 
-	col, err := e.changes.Collisions(context.Background(), a.ID, 0)
+	col, err := e.changes.Collisions(as(admin), a.ID, 0)
 	require.NoError(t, err)
 	require.Len(t, col, 1)
 	assert.Equal(t, sameCI.Number, col[0].Number)
 	assert.Equal(t, 0, col[0].Distance)
 
-	col, err = e.changes.Collisions(context.Background(), a.ID, 1)
+	col, err = e.changes.Collisions(as(admin), a.ID, 1)
 	require.NoError(t, err)
 	require.Len(t, col, 2)
 	assert.Equal(t, connected.Number, col[1].Number)
 	assert.Equal(t, 1, col[1].Distance)
 
-	col, err = e.changes.Collisions(context.Background(), a.ID, 3)
+	col, err = e.changes.Collisions(as(admin), a.ID, 3)
 	require.NoError(t, err)
 	assert.Len(t, col, 2, "vm2 and host1 sit downstream of api, which is upstream of db: not reached in one direction")
 	_ = far
@@ -457,23 +457,23 @@ func TestCollisions(t *testing.T) {
 	// Cancelling the colliding change clears it.
 	_, err = e.changes.Fire(as(rita), sameCI.ID, transition.ChangeEventCancel, storage.Command{Reason: "duplicate"}, nil)
 	require.NoError(t, err)
-	col, err = e.changes.Collisions(context.Background(), a.ID, 0)
+	col, err = e.changes.Collisions(as(admin), a.ID, 0)
 	require.NoError(t, err)
 	assert.Empty(t, col)
 
-	cal, wins, err := e.changes.Calendar(context.Background(), t0, t0.Add(72*time.Hour))
+	cal, wins, err := e.changes.Calendar(as(admin), t0, t0.Add(72*time.Hour))
 	require.NoError(t, err)
 	assert.Len(t, cal, 4, "a, connected, far and later; the canceled one is gone")
 	assert.Empty(t, wins)
 	for i := 1; i < len(cal); i++ {
 		assert.False(t, cal[i].PlannedStart.Before(cal[i-1].PlannedStart))
 	}
-	_, _, err = e.changes.Calendar(context.Background(), t0, t0)
+	_, _, err = e.changes.Calendar(as(admin), t0, t0)
 	require.ErrorIs(t, err, itsm.ErrInvalid)
 
-	_, err = e.changes.Collisions(context.Background(), a.ID, -1)
+	_, err = e.changes.Collisions(as(admin), a.ID, -1)
 	require.ErrorIs(t, err, itsm.ErrInvalid)
-	_, err = e.changes.Collisions(context.Background(), itsm.NewID(), 0)
+	_, err = e.changes.Collisions(as(admin), itsm.NewID(), 0)
 	require.ErrorIs(t, err, itsm.ErrNotFound)
 }
 
@@ -503,7 +503,7 @@ func TestParallelApprovals(t *testing.T) {
 	for range members {
 		require.NoError(t, <-errs)
 	}
-	got, err := e.changes.Get(context.Background(), c.ID)
+	got, err := e.changes.Get(as(admin), c.ID)
 	require.NoError(t, err)
 	assert.Len(t, got.Approvals[0].Decisions, len(members))
 	assert.Equal(t, transition.ApprovalApproved, got.Approval)

@@ -55,7 +55,7 @@ func TestCreateCINormalisesAttributes(t *testing.T) {
 	assert.Equal(t, transition.CIOrdered, c.State)
 	assert.Equal(t, int64(8), c.Attributes["cpu_count"])
 
-	got, err := e.cmdb.CI(context.Background(), c.ID)
+	got, err := e.cmdb.CI(as(admin), c.ID)
 	require.NoError(t, err)
 	assert.Equal(t, "db01", got.Name)
 	assert.EqualValues(t, 16384, got.Attributes["ram_mb"])
@@ -143,7 +143,7 @@ func TestCIMaintenanceAndRetire(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, transition.CIRetired, got.State)
 	assert.Equal(t, t0.Add(time.Hour), got.RetiredAt)
-	require.NoError(t, e.cmdb.CIRecords().Verify(context.Background(), id))
+	require.NoError(t, e.cmdb.CIRecords().Verify(as(admin), id))
 }
 
 func TestRelateChecks(t *testing.T) {
@@ -167,7 +167,7 @@ func TestRelateChecks(t *testing.T) {
 	e.rel(t, app, transition.RelRunsOn, vm)
 	e.rel(t, vm, transition.RelRunsOn, host)
 	memb := e.rel(t, host, transition.RelMemberOf, cluster)
-	r, err := e.cmdb.Relationship(context.Background(), memb)
+	r, err := e.cmdb.Relationship(as(admin), memb)
 	require.NoError(t, err)
 	assert.Equal(t, cluster, r.Upstream, "a cluster depends on its members")
 	assert.Equal(t, host, r.Downstream)
@@ -220,14 +220,14 @@ func TestRelateChecks(t *testing.T) {
 	assert.Contains(t, err.Error(), "class database")
 	e.rel(t, app, "hosted_on", vm)
 
-	rels, err := e.cmdb.Relationships(context.Background(), app)
+	rels, err := e.cmdb.Relationships(as(admin), app)
 	require.NoError(t, err)
 	assert.Len(t, rels, 5)
 
 	removed, err := e.cmdb.Unrelate(as(agent), rels[0].ID, storage.Command{Reason: "decommissioned"})
 	require.NoError(t, err)
 	assert.Equal(t, transition.RelRemoved, removed.State)
-	rels2, err := e.cmdb.Relationships(context.Background(), app)
+	rels2, err := e.cmdb.Relationships(as(admin), app)
 	require.NoError(t, err)
 	assert.Len(t, rels2, 4)
 }

@@ -1,7 +1,6 @@
 package transition_test
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -14,7 +13,7 @@ import (
 // The change manager's week: every change with what it collides with (the
 // same CI, or one a relationship away) and the freeze it falls into.
 func ExampleChanges_CalendarView() {
-	ctx := context.Background()
+	ctx := as(admin)
 	store := memory.New()
 	clock := itsm.NewFakeClock(time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))
 	cmdb, err := transition.NewCMDB(ctx, store, transition.CMDBConfig{Clock: clock})

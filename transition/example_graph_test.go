@@ -1,7 +1,6 @@
 package transition_test
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/pillars-itsm/pillars/itsm"
@@ -13,7 +12,7 @@ import (
 // The graph index is loaded once from the event log and refreshed after
 // writes; it answers impact queries exactly as the store does.
 func ExampleLoadGraph() {
-	ctx := context.Background()
+	ctx := as(admin)
 	store := memory.New()
 	cmdb, err := transition.NewCMDB(ctx, store, transition.CMDBConfig{})
 	if err != nil {
@@ -60,7 +59,7 @@ func ExampleLoadGraph() {
 
 // Published articles are found by words and by the prefix being typed.
 func ExampleSearchIndex_Search() {
-	ctx := context.Background()
+	ctx := as(admin)
 	store := memory.New()
 	kb, err := transition.NewKnowledge(ctx, store, nil, nil, nil)
 	if err != nil {

@@ -1,7 +1,6 @@
 package transition_test
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -14,7 +13,7 @@ import (
 // A database server fails: which business services does it take down, and
 // through what?
 func ExampleCMDB_Impact() {
-	ctx := context.Background()
+	ctx := as(admin)
 	store := memory.New()
 	cmdb, err := transition.NewCMDB(ctx, store, transition.CMDBConfig{})
 	if err != nil {
@@ -68,7 +67,7 @@ func ExampleCMDB_Impact() {
 // A normal change is assessed, authorised by the change manager and
 // scheduled; the requester may not approve it.
 func ExampleChanges_Approve() {
-	ctx := context.Background()
+	ctx := as(admin)
 	store := memory.New()
 	clock := itsm.NewFakeClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
 	changes, err := transition.NewChanges(ctx, store, transition.ChangesConfig{Clock: clock})

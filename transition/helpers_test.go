@@ -66,7 +66,7 @@ type snapshot struct {
 
 func takeSnapshot(t testing.TB, s storage.Backend, kinds ...string) snapshot {
 	t.Helper()
-	ctx := context.Background()
+	ctx := as(admin)
 	out := snapshot{docs: map[string][]storage.Document{}}
 	for _, k := range kinds {
 		q := storage.Query{Kind: k, Limit: storage.MaxLimit}

@@ -1,7 +1,6 @@
 package transition_test
 
 import (
-	"context"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -52,7 +51,7 @@ func newBank(t testing.TB) *bank {
 
 func TestImpactUpstreamFindsServicesWithPaths(t *testing.T) {
 	b := newBank(t)
-	ctx := context.Background()
+	ctx := as(admin)
 	imp, err := b.cmdb.Impact(ctx, transition.ImpactQuery{CIs: []string{b.host1}, Direction: transition.Upstream})
 	require.NoError(t, err)
 	var ids []string
@@ -105,7 +104,7 @@ func TestImpactUpstreamFindsServicesWithPaths(t *testing.T) {
 
 func TestImpactRefusals(t *testing.T) {
 	b := newBank(t)
-	g, err := transition.LoadGraph(context.Background(), b.cmdb)
+	g, err := transition.LoadGraph(as(admin), b.cmdb)
 	require.NoError(t, err)
 	for _, q := range []transition.ImpactQuery{
 		{Direction: transition.Upstream},
@@ -115,21 +114,21 @@ func TestImpactRefusals(t *testing.T) {
 		{CIs: []string{b.db}, Direction: transition.Upstream, Limit: -1},
 		{CIs: []string{b.db}, Direction: transition.Upstream, Types: []string{"likes"}},
 	} {
-		_, err := b.cmdb.Impact(context.Background(), q)
+		_, err := b.cmdb.Impact(as(admin), q)
 		assert.ErrorIs(t, err, itsm.ErrInvalid, "%+v", q)
-		_, err = g.Impact(context.Background(), b.cmdb, q)
+		_, err = g.Impact(as(admin), b.cmdb, q)
 		assert.ErrorIs(t, err, itsm.ErrInvalid, "%+v", q)
 	}
 	unknown := transition.ImpactQuery{CIs: []string{b.db, itsm.NewID()}, Direction: transition.Upstream}
-	_, err = b.cmdb.Impact(context.Background(), unknown)
+	_, err = b.cmdb.Impact(as(admin), unknown)
 	assert.ErrorIs(t, err, itsm.ErrNotFound)
-	_, err = g.Impact(context.Background(), b.cmdb, unknown)
+	_, err = g.Impact(as(admin), b.cmdb, unknown)
 	assert.ErrorIs(t, err, itsm.ErrNotFound)
 }
 
 func TestGraphRefreshFollowsTheLog(t *testing.T) {
 	b := newBank(t)
-	ctx := context.Background()
+	ctx := as(admin)
 	g, err := transition.LoadGraph(ctx, b.cmdb)
 	require.NoError(t, err)
 	st := g.Stats()
@@ -257,7 +256,7 @@ func randomCMDB(t testing.TB, e *env, rng *rand.Rand, n, m int) ([]string, []ref
 
 func checkAgreement(t testing.TB, e *env, g *transition.Graph, ids []string, edges []refEdge, rng *rand.Rand, rounds int) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := as(admin)
 	allTypes := []string{transition.RelDependsOn, transition.RelRunsOn, transition.RelConnectedTo, transition.RelMemberOf}
 	for range rounds {
 		start := []string{ids[rng.IntN(len(ids))]}
@@ -297,7 +296,7 @@ func TestGraphAgreesWithStoreOnRandomGraphs(t *testing.T) {
 		e := newEnv(t)
 		// Half the relationships before the load (rows), half after (overlay).
 		ids, edges := randomCMDB(t, e, rng, 25, 40)
-		g, err := transition.LoadGraph(context.Background(), e.cmdb)
+		g, err := transition.LoadGraph(as(admin), e.cmdb)
 		require.NoError(t, err)
 		checkAgreement(t, e, g, ids, edges, rng, 40)
 		more := make([]string, 0)
@@ -318,7 +317,7 @@ func TestGraphAgreesWithStoreOnRandomGraphs(t *testing.T) {
 			require.NoError(t, err)
 			edges = slices.Delete(edges, k, k+1)
 		}
-		_, err = g.Refresh(context.Background())
+		_, err = g.Refresh(as(admin))
 		require.NoError(t, err)
 		checkAgreement(t, e, g, ids, edges, rng, 60)
 	}
@@ -331,7 +330,7 @@ func TestGraphCompactsALargeOverlay(t *testing.T) {
 	for i := range ids {
 		ids[i] = e.ci(t, "n", transition.ClassApplication)
 	}
-	g, err := transition.LoadGraph(context.Background(), e.cmdb)
+	g, err := transition.LoadGraph(as(admin), e.cmdb)
 	require.NoError(t, err)
 	var edges []refEdge
 	for len(edges) < 1100 {
@@ -341,7 +340,7 @@ func TestGraphCompactsALargeOverlay(t *testing.T) {
 			edges = append(edges, refEdge{id: r.ID, up: r.Upstream, dn: r.Downstream, typ: transition.RelConnectedTo})
 		}
 	}
-	_, err = g.Refresh(context.Background())
+	_, err = g.Refresh(as(admin))
 	require.NoError(t, err)
 	st := g.Stats()
 	assert.Zero(t, st.Overlay, "the overlay was folded into the rows")
@@ -361,7 +360,7 @@ func FuzzImpactAgreesWithReference(f *testing.F) {
 		rng := rand.New(rand.NewPCG(seed, uint64(n)<<8|uint64(m)))
 		e := newEnv(t)
 		ids, edges := randomCMDB(t, e, rng, nodes, int(m)%48)
-		g, err := transition.LoadGraph(context.Background(), e.cmdb)
+		g, err := transition.LoadGraph(as(admin), e.cmdb)
 		require.NoError(t, err)
 		checkAgreement(t, e, g, ids, edges, rng, 12)
 	})
@@ -369,7 +368,7 @@ func FuzzImpactAgreesWithReference(f *testing.F) {
 
 func TestCycleCheckOnTheGraph(t *testing.T) {
 	b := newBank(t)
-	ctx := context.Background()
+	ctx := as(admin)
 	g, err := transition.LoadGraph(ctx, b.cmdb)
 	require.NoError(t, err)
 	b.cmdb.UseGraph(g)

@@ -29,7 +29,7 @@ func TestReleaseDeploysOnlyAuthorisedChanges(t *testing.T) {
 		_, err = rs.AddChange(as(rita), rel.ID, c.ID, storage.Command{})
 		require.NoError(t, err)
 	}
-	got, err := e.changes.Get(context.Background(), c2.ID)
+	got, err := e.changes.Get(as(admin), c2.ID)
 	require.NoError(t, err)
 	assert.Equal(t, rel.ID, got.ReleaseID)
 	for _, ev := range []string{transition.ReleaseEventBuild, transition.ReleaseEventTest} {
@@ -76,7 +76,7 @@ func TestReleaseDeploysOnlyAuthorisedChanges(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, transition.DeploymentRolledBack, rb.State)
 	assert.Equal(t, e.clock.Now(), rb.RolledBackAt)
-	deps, err := rs.Deployments(context.Background(), rel.ID)
+	deps, err := rs.Deployments(as(admin), rel.ID)
 	require.NoError(t, err)
 	require.Len(t, deps, 2)
 	assert.Equal(t, []string{transition.DeploymentDeployed, transition.DeploymentRolledBack}, []string{deps[0].State, deps[1].State})
@@ -98,7 +98,7 @@ func TestReleaseDeploysOnlyAuthorisedChanges(t *testing.T) {
 // the event and under the hash, and the stored record keeps both.
 func TestReleaseVersionIsAChangedField(t *testing.T) {
 	e := newChangeEnv(t, nil)
-	ctx := context.Background()
+	ctx := as(admin)
 	rs, err := transition.NewReleases(ctx, e.store, transition.ReleasesConfig{Clock: e.clock, Changes: e.changes})
 	require.NoError(t, err)
 	rel := &transition.Release{ShortDescription: "Banking 4.2", Version: "4.2.0", Environments: []string{"test"}}

@@ -1,7 +1,6 @@
 package transition_test
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -139,7 +138,7 @@ func TestRelateConcurrentWritersOneWins(t *testing.T) {
 func countActive(e *env, typ string, cis []string) (int, error) {
 	seen := map[string]bool{}
 	for _, id := range cis {
-		rs, err := e.cmdb.Relationships(context.Background(), id)
+		rs, err := e.cmdb.Relationships(as(admin), id)
 		if err != nil {
 			return 0, err
 		}
@@ -194,7 +193,7 @@ func TestRelateConcurrentWithGraph(t *testing.T) {
 			}
 			e.rel(t, ci[1], transition.RelDependsOn, ci[2])
 			e.rel(t, ci[3], transition.RelDependsOn, ci[0])
-			g, err := transition.LoadGraph(context.Background(), e.cmdb)
+			g, err := transition.LoadGraph(as(admin), e.cmdb)
 			require.NoError(t, err)
 			e.cmdb.UseGraph(g)
 			start := make(chan struct{})

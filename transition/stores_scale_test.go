@@ -74,7 +74,7 @@ func TestScaleStoreImpact(t *testing.T) {
 	all["memory"] = memory.New()
 	for name, st := range all {
 		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
+			ctx := as(admin)
 			e := newEnvOn(t, st)
 			t1 := time.Now()
 			ids := importCMDB(t, st, 100_000)

@@ -1,7 +1,6 @@
 package transition_test
 
 import (
-	"context"
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
@@ -21,7 +20,7 @@ import (
 // in a fresh file or schema.
 func stores(t *testing.T) map[string]storage.Backend {
 	t.Helper()
-	ctx := context.Background()
+	ctx := as(admin)
 	out := map[string]storage.Backend{}
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "cmdb.db"))
 	require.NoError(t, err)
@@ -44,7 +43,7 @@ func TestImpactOnEveryStore(t *testing.T) {
 			rng := rand.New(rand.NewPCG(11, 12))
 			e := newEnvOn(t, st)
 			ids, edges := randomCMDB(t, e, rng, 20, 35)
-			g, err := transition.LoadGraph(context.Background(), e.cmdb)
+			g, err := transition.LoadGraph(as(admin), e.cmdb)
 			require.NoError(t, err)
 			checkAgreement(t, e, g, ids, edges, rng, 40)
 
@@ -62,7 +61,7 @@ func TestImpactOnEveryStore(t *testing.T) {
 func TestChangeFlowOnEveryStore(t *testing.T) {
 	for name, st := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
+			ctx := as(admin)
 			e := newEnvOn(t, st)
 			svc := e.ci(t, "Payroll", transition.ClassBusinessService)
 			db := e.ci(t, "payroll-db", transition.ClassDatabase)

@@ -1,7 +1,6 @@
 package transition_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -21,7 +20,7 @@ import (
 func TestUnrelateStopsTraversalOnEveryStore(t *testing.T) {
 	for name, st := range allStores(t) {
 		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
+			ctx := as(admin)
 			e := newEnvOn(t, st)
 			svc := e.ci(t, "Payroll", transition.ClassBusinessService)
 			app := e.ci(t, "payroll-app", transition.ClassApplication)
