@@ -23,11 +23,11 @@ func (d *demo) improvement(ctx context.Context, chartPath string) error {
 		return err
 	}
 	for _, id := range d.incidents {
-		inc, err := d.desk.Incidents().Get(ctx, id)
+		inc, err := d.desk.Incidents().Get(d.mona, id)
 		if err != nil {
 			return err
 		}
-		clocks, err := d.sla.ClocksOf(ctx, id)
+		clocks, err := d.sla.ClocksOf(d.mona, id)
 		if err != nil {
 			return err
 		}

@@ -56,8 +56,9 @@ type demo struct {
 	clock *itsm.FakeClock
 	day   time.Time // the UTC day the story happens on
 
-	// people
-	olga, rita, alice, ann, max, carl context.Context
+	// people; mona is the service desk manager, who reads every record
+	// (itsm.RoleManager) and for whom the reports are printed
+	olga, rita, alice, ann, dan, max, carl, mona context.Context
 
 	office *calendar.Calendar // the business calendar of the SLAs and of business-time KPIs
 	sla    *design.Engine     // the SLA engine (design pillar)
@@ -102,8 +103,10 @@ func runOn(ctx context.Context, store *memory.Store, out io.Writer, opts options
 	d.rita = as("rita", agent, "change_management")
 	d.alice = as("alice", agent, "change_management")
 	d.ann = as("ann", agent, "payroll_support")
+	d.dan = as("dan", agent, "dba")
 	d.max = as("max", []string{"agent", "major_incident_manager"}, "payroll_support")
 	d.carl = as("carl", []string{"caller"})
+	d.mona = as("mona", []string{itsm.RoleManager})
 
 	steps := []struct {
 		title string

@@ -150,9 +150,11 @@ func (d *demo) operation(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Each incident is linked by an agent of the group that holds it: Ann
+	// no longer reads the one she handed to the database team.
 	var linked []string
-	for _, inc := range exports {
-		got, err := desk.LinkIncidentToProblem(d.ann, inc.ID, prb.ID, cmd)
+	for i, inc := range exports {
+		got, err := desk.LinkIncidentToProblem([]context.Context{d.ann, d.dan}[i], inc.ID, prb.ID, cmd)
 		if err != nil {
 			return err
 		}
@@ -160,8 +162,10 @@ func (d *demo) operation(ctx context.Context) error {
 	}
 	d.clock.Set(d.day.Add(17*time.Hour + 30*time.Minute))
 
+	// The end-of-day list is Mona's: a manager reads every incident, also
+	// the one that went to the database team.
 	for _, id := range d.incidents {
-		inc, err := desk.Incidents().Get(ctx, id)
+		inc, err := desk.Incidents().Get(d.mona, id)
 		if err != nil {
 			return err
 		}
@@ -175,7 +179,7 @@ func (d *demo) operation(ctx context.Context) error {
 		if inc.ReassignmentCount > 0 {
 			notes = append(notes, fmt.Sprintf("reassigned %d", inc.ReassignmentCount))
 		}
-		reasons, err := holds(ctx, desk, id)
+		reasons, err := holds(d.mona, desk, id)
 		if err != nil {
 			return err
 		}
@@ -189,7 +193,7 @@ func (d *demo) operation(ctx context.Context) error {
 			inc.AssignmentGroup, inc.ShortDescription, strings.Join(notes, ", "))
 		fmt.Fprintln(d.out, strings.TrimRight(line, " "))
 	}
-	p, err := desk.Problems().Get(ctx, prb.ID)
+	p, err := desk.Problems().Get(d.mona, prb.ID)
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ func (d *demo) strategyAndDesign(ctx context.Context) error {
 		return err
 	}
 	d.strat, d.portfolio = strat, p.ID
-	state, err := cat.ServiceState(ctx, svc.ID)
+	state, err := cat.ServiceState(d.olga, svc.ID)
 	if err != nil {
 		return err
 	}

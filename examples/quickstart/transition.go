@@ -45,7 +45,7 @@ func (d *demo) transition(ctx context.Context) error {
 			return err
 		}
 	}
-	imp, err := cmdb.Impact(ctx, transition.ImpactQuery{CIs: []string{d.ciIDs["dbhost01"]}, Direction: transition.Upstream})
+	imp, err := cmdb.Impact(d.olga, transition.ImpactQuery{CIs: []string{d.ciIDs["dbhost01"]}, Direction: transition.Upstream})
 	if err != nil {
 		return err
 	}
