@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -259,6 +260,35 @@ func (r *Records[T, P]) readable(ctx context.Context, s itsm.Scope, rec P) error
 		r.coll.redact(rec)
 	}
 	return nil
+}
+
+// Readable returns the records of recs the actor in ctx may read, in
+// order, with their internal members blanked where the actor may not read
+// them: the check Get and Query make, for a pillar that reads documents
+// its own way (a queue merged from several index walks) before handing
+// records to an actor. It fails, matching itsm.ErrForbidden, only when the
+// actor may read none of the kind.
+func (r *Records[T, P]) Readable(ctx context.Context, recs []P) ([]P, error) {
+	if ctx == nil {
+		return nil, itsm.Invalidf("%s: nil context", r.coll.Kind())
+	}
+	s, err := r.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := recs[:0]
+	for _, rec := range recs {
+		if rec == nil {
+			continue
+		}
+		switch err := r.readable(ctx, s, rec); {
+		case err == nil:
+			out = append(out, rec)
+		case !errors.Is(err, itsm.ErrForbidden):
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // seesInternal reports whether the actor in ctx may read rec's internal
