@@ -66,11 +66,15 @@ func TestEveryIncidentReadIsAuthorised(t *testing.T) {
 		"Incidents().All": func(ctx context.Context) ([]*operation.Incident, error) {
 			return f.desk.Incidents().All(ctx, storage.Query{})
 		},
-		"MyOpenIncidents":         list(f.desk.MyOpenIncidents),
-		"MyRequestedIncidents":    list(f.desk.MyRequestedIncidents),
-		"UnassignedInMyGroups":    list(f.desk.UnassignedInMyGroups),
-		"BreachingSoon":           list(func(ctx context.Context, p operation.Page) ([]*operation.Incident, string, error) { return f.desk.BreachingSoon(ctx, 1e12, p) }),
-		"BreachingSoonInMyGroups": list(func(ctx context.Context, p operation.Page) ([]*operation.Incident, string, error) { return f.desk.BreachingSoonInMyGroups(ctx, 1e12, p) }),
+		"MyOpenIncidents":      list(f.desk.MyOpenIncidents),
+		"MyRequestedIncidents": list(f.desk.MyRequestedIncidents),
+		"UnassignedInMyGroups": list(f.desk.UnassignedInMyGroups),
+		"BreachingSoon": list(func(ctx context.Context, p operation.Page) ([]*operation.Incident, string, error) {
+			return f.desk.BreachingSoon(ctx, 1e12, p)
+		}),
+		"BreachingSoonInMyGroups": list(func(ctx context.Context, p operation.Page) ([]*operation.Incident, string, error) {
+			return f.desk.BreachingSoonInMyGroups(ctx, 1e12, p)
+		}),
 	}
 	for api, read := range apis {
 		for _, a := range actors {
