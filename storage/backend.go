@@ -8,7 +8,13 @@ import (
 
 // Backend is what a storage adapter implements: a document store with
 // optimistic versions, queries on declared fields, units of work, sequences
-// and the domain event log. Every method returns errors matching the itsm
+// and the domain event log.
+//
+// Backend is the unauthorised adapter contract: it knows no actor and
+// hands out every document and event, internal fields included. It is the
+// host's handle on its own data, never something to give an actor. Actors
+// read and write through the pillars and storage.Records, which authorise
+// every read and write. Every method returns errors matching the itsm
 // sentinels (ErrNotFound, ErrConflict, ErrInvalid), and every failed call
 // leaves the store as it was.
 //
