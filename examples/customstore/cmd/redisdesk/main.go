@@ -115,7 +115,8 @@ func run(ctx context.Context, out io.Writer, rdb redis.UniversalClient, prefix s
 		fmt.Fprintf(out, "carl may not resolve %s: forbidden=%t\n", first.Number, errors.Is(err, itsm.ErrForbidden))
 	}
 
-	queue, _, err := records.Query(ctx, storage.Query{Kind: "incident",
+	// Reads are authorised too: the queue is what Ann, an agent, reads.
+	queue, _, err := records.Query(agent, storage.Query{Kind: "incident",
 		Filters: []storage.Filter{storage.Eq("assignment_group", storage.String("network")), storage.Eq("state", storage.String("new"))},
 		Sort:    []storage.Sort{{Field: "priority"}}})
 	if err != nil {
@@ -140,7 +141,7 @@ func run(ctx context.Context, out io.Writer, rdb redis.UniversalClient, prefix s
 			after = e.Seq
 		}
 	}
-	if err := records.Verify(ctx, first.ID); err != nil {
+	if err := records.Verify(agent, first.ID); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "%s: hash chain verified\n", first.Number)
