@@ -58,6 +58,7 @@ func (d *Desk) OpenIncident(ctx context.Context, inc *Incident, cmd storage.Comm
 	orig := *inc
 	return d.update(ctx, func(tx storage.Tx) error {
 		*inc = orig
+		inc.owns = ownLinks // checked by linkOnOpen
 		if err := d.linkOnOpen(ctx, tx, inc); err != nil {
 			return err
 		}
@@ -81,12 +82,13 @@ func (d *Desk) countChildTx(ctx context.Context, tx storage.Tx, parentID, child 
 			// Checked again on the version written: the store may have
 			// moved on since the caller's checks read the parent.
 			switch {
-			case !p.IsOpen():
+			case !d.IsOpen(p):
 				return (&itsm.ValidationError{Kind: KindIncident}).Add("parent_id", p.Number+" is "+p.State+", not open")
 			case p.ParentID != "":
 				return (&itsm.ValidationError{Kind: KindIncident}).Add("parent_id", p.Number+" is itself a child incident")
 			}
 			p.Children++
+			p.owns |= ownLinks
 			return nil
 		})
 	return err
@@ -118,7 +120,7 @@ func (d *Desk) linkOnOpen(ctx context.Context, tx storage.Tx, inc *Incident) err
 		if err != nil {
 			return fmt.Errorf("incident: parent_id %s: %w", inc.ParentID, err)
 		}
-		if !p.IsOpen() {
+		if !d.IsOpen(p) {
 			return (&itsm.ValidationError{Kind: KindIncident}).Add("parent_id", p.Number+" is "+p.State+", not open")
 		}
 		if p.ParentID != "" {
@@ -184,7 +186,7 @@ func (d *Desk) checkAssignee(ctx context.Context, inc *Incident, group, person s
 // assigned_to.
 func (d *Desk) AssignIncident(ctx context.Context, id, group, person string, cmd storage.Command) (*Incident, error) {
 	return d.incidents.Change(ctx, id, cmd, func(i *Incident) error {
-		if !i.IsOpen() {
+		if !d.IsOpen(i) {
 			return refuse(KindIncident, &i.Record, "assign", "a "+i.State+" incident cannot be reassigned")
 		}
 		if group == "" {
@@ -224,7 +226,7 @@ func (d *Desk) UpdateIncident(ctx context.Context, id string, cmd storage.Comman
 		return nil, itsm.Invalidf("incident %s: update without an edit", id)
 	}
 	return d.incidents.Change(ctx, id, cmd, func(i *Incident) error {
-		if !i.IsOpen() {
+		if !d.IsOpen(i) {
 			return refuse(KindIncident, &i.Record, itsm.EventUpdate, "a "+i.State+" incident cannot be edited")
 		}
 		before, prio, override := protected(i), i.Priority, i.PriorityOverrideReason
@@ -254,7 +256,7 @@ func (d *Desk) OverridePriority(ctx context.Context, id string, priority int, re
 		return nil, (&itsm.ValidationError{Kind: KindIncident, ID: id}).Add("priority_override_reason", "is required")
 	}
 	return d.incidents.Change(ctx, id, storage.Command{Reason: reason}, func(i *Incident) error {
-		if !i.IsOpen() {
+		if !d.IsOpen(i) {
 			return refuse(KindIncident, &i.Record, "override_priority", "a "+i.State+" incident keeps its priority")
 		}
 		if priority == 0 {
@@ -294,6 +296,7 @@ func (d *Desk) journal(ctx context.Context, id, text string, comment bool) (*Inc
 		if i.State == StateClosed || i.State == StateCanceled {
 			return refuse(KindIncident, &i.Record, field, "a "+i.State+" incident takes no more notes")
 		}
+		i.owns |= ownJournal | ownStamps
 		n := Note{At: d.now(), Author: actor.ID, Text: text}
 		if comment {
 			i.Comments = append(i.Comments, n)
@@ -361,7 +364,7 @@ func (d *Desk) resolveTx(ctx context.Context, tx storage.Tx, id, code, notes str
 		if err != nil {
 			return nil, err
 		}
-		if !cur.IsOpen() {
+		if !d.IsOpen(cur) {
 			continue // already resolved earlier in this unit of work
 		}
 		if _, err := d.incidents.FireTx(ctx, tx, c, EventResolve, childCmd, setRes); err != nil {
@@ -379,7 +382,7 @@ func (d *Desk) openChildren(ctx context.Context, q storage.Querier, parent strin
 // openIDsBy lists the ids of the open incidents whose field equals value.
 func (d *Desk) openIDsBy(ctx context.Context, q storage.Querier, field, value string) ([]string, error) {
 	query := storage.Query{Kind: KindIncident, Limit: storage.MaxLimit, Filters: []storage.Filter{
-		storage.Eq(field, storage.String(value)), storage.In("state", stateValues(OpenStates)...)}}
+		storage.Eq(field, storage.String(value)), storage.In("state", stateValues(d.cfg.Incident.OpenStates)...)}}
 	var ids []string
 	for {
 		page, err := q.Query(ctx, query)
@@ -416,11 +419,11 @@ func (d *Desk) CloseIncident(ctx context.Context, id string, cmd storage.Command
 }
 
 // CancelIncident cancels an open incident (raised in error, a duplicate).
-// The reason is required.
+// The reason is required: without one the lifecycle's needs_reason guard
+// refuses with a *itsm.TransitionError wrapping a *itsm.ValidationError on
+// "reason" (matching both ErrInvalidTransition and ErrInvalid), as every
+// pillar's cancel does.
 func (d *Desk) CancelIncident(ctx context.Context, id string, cmd storage.Command) (*Incident, error) {
-	if strings.TrimSpace(cmd.Reason) == "" {
-		return nil, (&itsm.ValidationError{Kind: KindIncident, ID: id}).Add("reason", "is required to cancel")
-	}
 	return d.incidents.Fire(ctx, id, EventCancel, cmd, nil)
 }
 
@@ -437,9 +440,6 @@ func (d *Desk) AcceptMajor(ctx context.Context, id string, cmd storage.Command) 
 
 // RejectMajor rejects a proposed major incident; a reason is required.
 func (d *Desk) RejectMajor(ctx context.Context, id string, cmd storage.Command) (*Incident, error) {
-	if strings.TrimSpace(cmd.Reason) == "" {
-		return nil, (&itsm.ValidationError{Kind: KindIncident, ID: id}).Add("reason", "is required to reject")
-	}
 	return d.incidents.Fire(ctx, id, EventRejectMajor, cmd, nil)
 }
 
@@ -455,7 +455,7 @@ func (d *Desk) LinkChild(ctx context.Context, parentID, childID string, cmd stor
 		switch {
 		case parentID == childID:
 			return (&itsm.ValidationError{Kind: KindIncident, ID: childID}).Add("parent_id", "an incident cannot be its own parent")
-		case !p.IsOpen():
+		case !d.IsOpen(p):
 			return (&itsm.ValidationError{Kind: KindIncident, ID: childID}).Add("parent_id", p.Number+" is "+p.State+", not open")
 		case p.ParentID != "":
 			return (&itsm.ValidationError{Kind: KindIncident, ID: childID}).Add("parent_id", p.Number+" is itself a child incident")
@@ -468,7 +468,7 @@ func (d *Desk) LinkChild(ctx context.Context, parentID, childID string, cmd stor
 			return (&itsm.ValidationError{Kind: KindIncident, ID: childID}).Add("parent_id", "the incident has children of its own")
 		}
 		out, err = d.incidents.ChangeTx(ctx, tx, childID, cmd, func(c *Incident) error {
-			if !c.IsOpen() {
+			if !d.IsOpen(c) {
 				return refuse(KindIncident, &c.Record, "link_parent", "a "+c.State+" incident cannot be linked")
 			}
 			// Again on the version written: a child linked to this one
@@ -482,6 +482,7 @@ func (d *Desk) LinkChild(ctx context.Context, parentID, childID string, cmd stor
 				return (&itsm.ValidationError{Kind: KindIncident, ID: childID}).Add("parent_id", "the incident has children of its own")
 			}
 			c.ParentID = parentID
+			c.owns |= ownLinks
 			return nil
 		})
 		if err != nil {
@@ -539,7 +540,7 @@ func (d *Desk) MyOpenIncidents(ctx context.Context, p Page) ([]*Incident, string
 		return nil, "", err
 	}
 	var parts []queuePart
-	for _, s := range OpenStates {
+	for _, s := range d.cfg.Incident.OpenStates {
 		parts = append(parts, queuePart{filters: []storage.Filter{storage.Eq("assigned_to", storage.String(actor.ID)), storage.Eq("state", storage.String(s))}})
 	}
 	return d.mergedQueue(ctx, p, byPriority, parts)
@@ -560,7 +561,7 @@ func (d *Desk) MyRequestedIncidents(ctx context.Context, p Page) ([]*Incident, s
 	var parts []queuePart
 	for _, s := range d.incidents.Machine().States() {
 		tier := 1
-		if slices.Contains(OpenStates, s) {
+		if d.cfg.Incident.IsOpen(s) {
 			tier = 0
 		}
 		parts = append(parts, queuePart{tier: tier, filters: []storage.Filter{
@@ -587,7 +588,7 @@ func (d *Desk) UnassignedInMyGroups(ctx context.Context, p Page) ([]*Incident, s
 	slices.Sort(groups)
 	var parts []queuePart
 	for _, g := range slices.Compact(groups) {
-		for _, s := range OpenStates {
+		for _, s := range d.cfg.Incident.OpenStates {
 			parts = append(parts, queuePart{filters: []storage.Filter{storage.Eq("assignment_group", storage.String(g)),
 				storage.Eq("assigned_to", storage.String("")), storage.Eq("state", storage.String(s))}})
 		}
@@ -634,7 +635,7 @@ func (d *Desk) BreachingSoon(ctx context.Context, within time.Duration, p Page) 
 		if err != nil {
 			return nil, "", err
 		}
-		if inc.IsOpen() {
+		if d.IsOpen(inc) {
 			out = append(out, inc)
 		}
 	}
@@ -711,7 +712,7 @@ func (d *Desk) BreachingSoonInMyGroups(ctx context.Context, within time.Duration
 			if err != nil {
 				return nil, "", err
 			}
-			if !inc.IsOpen() {
+			if !d.IsOpen(inc) {
 				continue
 			}
 			ok, err := mine(inc)

@@ -270,7 +270,9 @@ func New(ctx context.Context, b storage.Backend, cfg Config) (*Desk, error) {
 	if lc == nil {
 		lc = IncidentLifecycle(pol)
 	}
-	if d.incidents, err = newRecords(ctx, b, incidentCollection(), lc, rc(PrefixIncident)); err != nil {
+	irc := rc(PrefixIncident)
+	irc.Check = d.checkWrite
+	if d.incidents, err = newRecords(ctx, b, incidentCollection(), lc, irc); err != nil {
 		return nil, err
 	}
 	if d.problems, err = newRecords(ctx, b, problemCollection(), ProblemLifecycle(), rc(PrefixProblem)); err != nil {

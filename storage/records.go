@@ -59,6 +59,11 @@ type RecordsConfig struct {
 	// again after a version conflict with a concurrent writer (default 3;
 	// negative disables). Guards run again on the fresh record.
 	Retries int
+	// Check, when set, is called on every write with the record as stored
+	// (before; nil on create) and as it is about to be written (after),
+	// whichever command made it; its error refuses the write. Pillars hold
+	// the invariants every path must keep in it.
+	Check func(ctx context.Context, before, after any) error
 }
 
 // NewRecords builds the command runner for a kind. The machine's kind must
@@ -310,6 +315,19 @@ var headPlaceholder = strings.Repeat("0", 64)
 // (a field change without a lifecycle event) and no field changed, it
 // writes nothing and reports false.
 func (r *Records[T, P]) write(ctx context.Context, tx Tx, rec P, beforeData []byte, beforeMembers []jsonMember, ev itsm.Event, optional bool, now, at time.Time, cmd Command) (bool, error) {
+	if r.cfg.Check != nil {
+		var old any
+		if beforeData != nil {
+			prev, err := r.coll.Decode(Document{Kind: r.coll.Kind(), ID: rec.Meta().ID, Version: rec.Meta().Version, Data: beforeData})
+			if err != nil {
+				return false, err
+			}
+			old = prev
+		}
+		if err := r.cfg.Check(ctx, old, rec); err != nil {
+			return false, err
+		}
+	}
 	m := rec.Meta()
 	prevHead, expected, prevUpdated := m.Head, m.Version, m.UpdatedAt
 	restore := func() { m.Head, m.Version, m.UpdatedAt = prevHead, expected, prevUpdated }
