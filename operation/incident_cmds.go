@@ -206,6 +206,71 @@ func (d *Desk) AssignIncident(ctx context.Context, id, group, person string, cmd
 	})
 }
 
+// TakeIncident assigns an open incident to the actor and, when it is new,
+// starts it, in one unit of work: two agents pressing Take at once do not
+// both succeed, and the one told success owns it. The incident must have
+// an assignment group the actor belongs to (by the Directory when there is
+// one, by the actor's groups otherwise); otherwise the take is refused with an *itsm.ValidationError
+// naming assignment_group or assigned_to. When another person holds the
+// incident the take is refused with an error matching itsm.ErrConflict,
+// unless reassign is set, which takes it over (counting a reassignment).
+// Taking an incident one already holds only starts it if it is new.
+func (d *Desk) TakeIncident(ctx context.Context, id string, reassign bool, cmd storage.Command) (*Incident, error) {
+	if ctx == nil {
+		return nil, itsm.Invalidf("incident: nil context")
+	}
+	actor, ok := itsm.ActorFrom(ctx)
+	if !ok || actor.ID == "" {
+		return nil, &itsm.ForbiddenError{Kind: KindIncident, Action: "take", Reason: "no actor in context"}
+	}
+	var out *Incident
+	err := d.update(ctx, func(tx storage.Tx) error {
+		var err error
+		out, err = d.incidents.ChangeTx(ctx, tx, id, cmd, func(i *Incident) error {
+			if !d.IsOpen(i) {
+				return refuse(KindIncident, &i.Record, "take", "a "+i.State+" incident cannot be taken")
+			}
+			if i.AssignedTo == actor.ID {
+				return nil
+			}
+			if i.AssignedTo != "" && !reassign {
+				// No fresh read changes who holds it: not retried.
+				return storage.Final(fmt.Errorf("incident %s: %w: held by %s; take it over with reassign",
+					i.Number, itsm.ErrConflict, i.AssignedTo))
+			}
+			if i.AssignmentGroup == "" {
+				return (&itsm.ValidationError{Kind: KindIncident, ID: i.ID}).Add("assignment_group", "is required to take the incident")
+			}
+			// The Directory, when there is one, decides membership, as it
+			// does for every assignment; otherwise the actor's groups.
+			member := actor.InGroup(i.AssignmentGroup)
+			if d.cfg.Directory != nil {
+				if member, err = d.cfg.Directory.IsMember(ctx, i.AssignmentGroup, actor.ID); err != nil {
+					return fmt.Errorf("incident %s: directory lookup of %s in %s: %w", i.Number, actor.ID, i.AssignmentGroup, err)
+				}
+			}
+			if !member {
+				return (&itsm.ValidationError{Kind: KindIncident, ID: i.ID}).Add("assigned_to",
+					fmt.Sprintf("%s is not a member of assignment group %s", actor.ID, i.AssignmentGroup))
+			}
+			if i.AssignedTo != "" {
+				i.ReassignmentCount++
+			}
+			i.AssignedTo = actor.ID
+			return nil
+		})
+		if err != nil || out.State != StateNew {
+			return err
+		}
+		out, err = d.incidents.FireTx(ctx, tx, id, EventStart, storage.Command{Reason: cmd.Reason, At: cmd.At}, nil)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // protected lists what UpdateIncident may not change: the fields the
 // lifecycle, assignment, journal and escalation commands own.
 func protected(i *Incident) string {
