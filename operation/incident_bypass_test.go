@@ -160,7 +160,9 @@ func TestDeskCommandsPassTheWriteCheck(t *testing.T) {
 		name string
 		run  func() (*operation.Incident, error)
 	}{
-		{"take", func() (*operation.Incident, error) { return f.desk.TakeIncident(as(ann), inc.ID, false, storage.Command{}) }},
+		{"take", func() (*operation.Incident, error) {
+			return f.desk.TakeIncident(as(ann), inc.ID, false, storage.Command{})
+		}},
 		{"work note", func() (*operation.Incident, error) { return f.desk.AddWorkNote(as(ann), inc.ID, "n") }},
 		{"comment", func() (*operation.Incident, error) { return f.desk.AddComment(as(carl), inc.ID, "c") }},
 		{"override", func() (*operation.Incident, error) { return f.desk.OverridePriority(as(ann), inc.ID, 2, "VIP") }},
