@@ -65,7 +65,24 @@ func TestLifecycleDiagramsAreCurrent(t *testing.T) {
 	b.WriteString("# Lifecycles\n\nThe default lifecycle of every record kind, generated from its definition by\n" +
 		"`go test ./examples -run LifecycleDiagrams -update`; the test fails when this file is stale.\n" +
 		"Hosts extend a lifecycle by taking the builder (for example `operation.IncidentLifecycle`),\n" +
-		"adding states, events and guards, and passing it in the pillar's Config before it compiles.\n")
+		"adding states, events and guards, and passing it in the pillar's Config before it compiles.\n\n" +
+		"- `NotFinal(states...)` makes a final state ordinary again so events may leave it; Compile\n" +
+		"  still refuses a state that is then neither final nor left by any event.\n" +
+		"- The default guards and effects have names (shown in brackets below for guards; effects are\n" +
+		"  listed in each builder's doc). `GuardFrom(event, from, name)` and `EffectFrom(event, from, name)`\n" +
+		"  reuse one on another event; Compile reports a name that does not exist.\n" +
+		"- A guard refusing for a field returns an `*itsm.ValidationError`; the `*itsm.TransitionError`\n" +
+		"  wraps it, so the refusal matches `itsm.ErrInvalidTransition` and `itsm.ErrInvalid`.\n" +
+		"  `itsm.NeedsReason` refuses on the field `reason` in every pillar.\n" +
+		"- Guards measured from now (the incident reopen window) let backdated import rows through\n" +
+		"  (`Transition.Import`) unless the import is strict (`Transition.Strict`): history is fact.\n\n" +
+		"Closed incidents reopened within 30 days (operation's `Example_reopenClosedIncidents`):\n\n" +
+		"```go\n" +
+		"policy := operation.IncidentPolicy{ReopenWindow: 30 * 24 * time.Hour}\n" +
+		"lifecycle := operation.IncidentLifecycle(policy).NotFinal(operation.StateClosed).\n" +
+		"\tEvent(operation.EventReopen, operation.StateInProgress, operation.StateClosed)\n" +
+		"desk, err := operation.New(ctx, store, operation.Config{Incident: policy, IncidentLifecycle: lifecycle})\n" +
+		"```\n")
 	for _, d := range diagrams {
 		fmt.Fprintf(&b, "\n## %s: %s\n\n```mermaid\n%s```\n", d.pillar, d.kind, d.mermaid)
 	}

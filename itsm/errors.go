@@ -29,7 +29,8 @@ var (
 )
 
 // TransitionError explains why a lifecycle event was refused. It matches
-// ErrInvalidTransition.
+// ErrInvalidTransition and, through Unwrap, whatever the refusing guard's
+// own error matches (ErrInvalid for a *ValidationError).
 type TransitionError struct {
 	Kind   string // record kind, for example "incident"
 	ID     string // record id, empty before the record exists
@@ -38,6 +39,7 @@ type TransitionError struct {
 	Event  string // the event that was refused
 	Guard  string // the name of the guard that refused, empty if the event was not allowed at all
 	Reason string // the reason given by the guard or the engine
+	Err    error  // the guard's own error, nil when the engine refused
 }
 
 func (e *TransitionError) Error() string {
@@ -59,6 +61,10 @@ func (e *TransitionError) Error() string {
 
 // Is makes a TransitionError match ErrInvalidTransition.
 func (e *TransitionError) Is(target error) bool { return target == ErrInvalidTransition }
+
+// Unwrap returns the refusing guard's error, so errors.Is and errors.As
+// reach it (a *ValidationError naming the missing field).
+func (e *TransitionError) Unwrap() error { return e.Err }
 
 // ValidationError lists the fields of a record or request that are wrong,
 // each with a message a person can act on. It matches ErrInvalid.
@@ -99,6 +105,9 @@ func (e *ValidationError) Error() string {
 	who := e.Kind
 	if e.ID != "" {
 		who += " " + e.ID
+	}
+	if who == "" {
+		return "invalid: " + strings.Join(parts, "; ")
 	}
 	return fmt.Sprintf("invalid %s: %s", who, strings.Join(parts, "; "))
 }

@@ -21,21 +21,32 @@ type Transition struct {
 	At     time.Time // occurrence time (backdated on import)
 	Reason string    // the reason the actor gave, if any
 	Import bool      // true when the command carries a backdated time
-	Strict bool      // with Import: the command asks policies measured from now to apply to the backdated time
+	// Strict asks a backdated import to obey the policies measured from
+	// now (a reopen window) as a live command does; without it, history is
+	// fact and such guards let an import row through.
+	Strict bool
 }
+
+// Live reports whether the transition must obey policies measured from now:
+// a live command, or an import that asked to be strict.
+func (tr Transition) Live() bool { return !tr.Import || tr.Strict }
 
 // Guard decides whether a transition may happen for a record. It returns nil
 // to allow, or an error whose message is the reason a person reads. Guards
-// run before anything is written and must not change the record.
+// run before anything is written and must not change the record. Decide
+// wraps the error in a *TransitionError that keeps it: a guard refusing
+// for a missing field returns a *ValidationError naming the field, and the
+// refusal then matches both ErrInvalidTransition and ErrInvalid.
 type Guard[T any] func(ctx context.Context, rec T, tr Transition) error
 
 // NeedsReason returns a guard that refuses the transition unless the command
-// gives a reason that is not blank; message is the refusal ("canceling a
-// change needs a reason").
+// gives a reason that is not blank. The refusal is a *ValidationError on the
+// field "reason" whose problem is message ("canceling a change needs a
+// reason"), so every pillar refuses a missing reason with the same error.
 func NeedsReason[T any](message string) Guard[T] {
 	return func(_ context.Context, _ T, tr Transition) error {
 		if strings.TrimSpace(tr.Reason) == "" {
-			return errors.New(message)
+			return (&ValidationError{}).Add("reason", message)
 		}
 		return nil
 	}
@@ -66,6 +77,7 @@ type Lifecycle[T any] struct {
 	initial string
 	states  []string
 	final   map[string]bool
+	unfinal map[string]bool
 	edges   []edge
 	guards  map[string][]named[Guard[T]]
 	effects map[string][]named[Effect[T]]
@@ -77,6 +89,7 @@ func NewLifecycle[T any](kind string) *Lifecycle[T] {
 	return &Lifecycle[T]{
 		kind:    kind,
 		final:   map[string]bool{},
+		unfinal: map[string]bool{},
 		guards:  map[string][]named[Guard[T]]{},
 		effects: map[string][]named[Effect[T]]{},
 	}
@@ -90,6 +103,7 @@ func (l *Lifecycle[T]) Clone() *Lifecycle[T] {
 		initial: l.initial,
 		states:  slices.Clone(l.states),
 		final:   map[string]bool{},
+		unfinal: map[string]bool{},
 		edges:   slices.Clone(l.edges),
 		guards:  map[string][]named[Guard[T]]{},
 		effects: map[string][]named[Effect[T]]{},
@@ -97,6 +111,9 @@ func (l *Lifecycle[T]) Clone() *Lifecycle[T] {
 	}
 	for k, v := range l.final {
 		c.final[k] = v
+	}
+	for k, v := range l.unfinal {
+		c.unfinal[k] = v
 	}
 	for k, v := range l.guards {
 		c.guards[k] = slices.Clone(v)
@@ -138,6 +155,18 @@ func (l *Lifecycle[T]) Final(states ...string) *Lifecycle[T] {
 	return l.States(states...)
 }
 
+// NotFinal makes states that an earlier Final declared final ordinary
+// states again, so a host can add events out of them (reopening a closed
+// incident). Compile refuses a state named here that is not declared, and
+// a state that is then neither final nor left by any event.
+func (l *Lifecycle[T]) NotFinal(states ...string) *Lifecycle[T] {
+	for _, s := range states {
+		delete(l.final, s)
+		l.unfinal[s] = true
+	}
+	return l
+}
+
 // Event permits the event from each of the source states to the destination
 // state. An event name may be declared several times with different sources
 // (and destinations); the same event from the same source twice is an error.
@@ -159,6 +188,33 @@ func (l *Lifecycle[T]) Guard(event, name string, g Guard[T]) *Lifecycle[T] {
 		return l
 	}
 	l.guards[event] = append(l.guards[event], named[Guard[T]]{name, g})
+	return l
+}
+
+// GuardFrom adds to event the guard named name that event from already
+// has, so a host reuses a default guard by name on an event of its own
+// instead of copying its code. Compile reports a name from does not have.
+func (l *Lifecycle[T]) GuardFrom(event, from, name string) *Lifecycle[T] {
+	for _, g := range l.guards[from] {
+		if g.name == name {
+			l.guards[event] = append(l.guards[event], g)
+			return l
+		}
+	}
+	l.errs = append(l.errs, fmt.Sprintf("guard %q: event %q has no guard of that name to reuse on %q", name, from, event))
+	return l
+}
+
+// EffectFrom adds to event the effect named name that event from already
+// has, as GuardFrom does for guards.
+func (l *Lifecycle[T]) EffectFrom(event, from, name string) *Lifecycle[T] {
+	for _, e := range l.effects[from] {
+		if e.name == name {
+			l.effects[event] = append(l.effects[event], e)
+			return l
+		}
+	}
+	l.errs = append(l.errs, fmt.Sprintf("effect %q: event %q has no effect of that name to reuse on %q", name, from, event))
 	return l
 }
 
@@ -224,6 +280,11 @@ func (l *Lifecycle[T]) Compile() (*Machine[T], error) {
 		kind: l.kind, initial: l.initial,
 		states: slices.Clone(l.states), stateIdx: map[string]int{},
 		eventIdx: map[string]int{}, edges: slices.Clone(l.edges),
+	}
+	for _, s := range sortedKeys(l.unfinal) {
+		if !slices.Contains(l.states, s) {
+			add("NotFinal names undeclared state %q", s)
+		}
 	}
 	for i, s := range m.states {
 		if !validName(s) {
@@ -425,7 +486,8 @@ func (m *Machine[T]) Available(state string) []string {
 // Decide applies tr.Event to a record in state tr.From: it checks that the
 // event is declared and allowed from that state, runs the event's guards in
 // order, and returns tr with To set. A refusal is a *TransitionError
-// matching ErrInvalidTransition, naming the guard and its reason. Decide
+// matching ErrInvalidTransition, naming the guard and its reason and
+// wrapping the guard's own error (reach it with errors.As). Decide
 // changes nothing; it allocates only when it refuses.
 func (m *Machine[T]) Decide(ctx context.Context, rec T, tr Transition) (Transition, error) {
 	si, ok := m.stateIdx[tr.From]
@@ -444,10 +506,22 @@ func (m *Machine[T]) Decide(ctx context.Context, rec T, tr Transition) (Transiti
 	tr.To = m.states[to]
 	for _, g := range m.guards[ei] {
 		if err := g.fn(ctx, rec, tr); err != nil {
-			return tr, &TransitionError{Kind: m.kind, From: tr.From, Event: tr.Event, Guard: g.name, Reason: err.Error()}
+			return tr, &TransitionError{Kind: m.kind, From: tr.From, Event: tr.Event, Guard: g.name, Reason: guardReason(err), Err: err}
 		}
 	}
 	return tr, nil
+}
+
+// guardReason is the text of a guard's refusal: a problem with one field
+// that names no record kind (NeedsReason's) reads as its problem alone.
+func guardReason(err error) string {
+	var ve *ValidationError
+	if errors.As(err, &ve) && ve.Kind == "" && len(ve.Fields) == 1 {
+		for _, problem := range ve.Fields {
+			return problem
+		}
+	}
+	return err.Error()
 }
 
 // RunEffects runs the effects of tr.Event on the record, in order, stopping

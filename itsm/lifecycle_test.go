@@ -280,6 +280,9 @@ func TestNeedsReason(t *testing.T) {
 		require.ErrorAs(t, err, &te, "%q", tt.reason)
 		assert.ErrorIs(t, err, itsm.ErrInvalidTransition)
 		assert.Contains(t, te.Error(), "canceling needs a reason")
+		var ve *itsm.ValidationError
+		require.ErrorAs(t, err, &ve)
+		assert.Equal(t, "canceling needs a reason", ve.Fields["reason"])
 	}
 }
 
@@ -317,5 +320,148 @@ func TestStampAt(t *testing.T) {
 			}
 			assert.Equal(t, tt.want, *j)
 		})
+	}
+}
+
+func TestGuardRefusalKeepsItsType(t *testing.T) {
+	plain := errors.New("a plain refusal")
+	m, err := itsm.NewLifecycle[*ticket]("ticket").Initial("open").Final("done", "canceled").
+		Event("finish", "done", "open").
+		Event("cancel", "canceled", "open").
+		Guard("finish", "needs_code", func(_ context.Context, tk *ticket, _ itsm.Transition) error {
+			if tk.ResolutionCode == "" {
+				return (&itsm.ValidationError{Kind: "ticket"}).Add("resolution_code", "is required")
+			}
+			return plain
+		}).
+		Guard("cancel", "needs_reason", itsm.NeedsReason[*ticket]("canceling needs a reason")).
+		Compile()
+	require.NoError(t, err)
+	tests := []struct {
+		name       string
+		event      string
+		rec        ticket
+		guard      string
+		invalid    bool     // also matches ErrInvalid
+		fields     []string // the ValidationError's fields, when invalid
+		wrapsPlain bool
+	}{
+		{"missing field", "finish", ticket{}, "needs_code", true, []string{"resolution_code"}, false},
+		{"plain error", "finish", ticket{ResolutionCode: "x"}, "needs_code", false, nil, true},
+		{"missing reason", "cancel", ticket{}, "needs_reason", true, []string{"reason"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := tt.rec
+			_, err := m.Decide(context.Background(), &rec, itsm.Transition{Event: tt.event, From: "open"})
+			require.ErrorIs(t, err, itsm.ErrInvalidTransition)
+			var te *itsm.TransitionError
+			require.ErrorAs(t, err, &te)
+			assert.Equal(t, tt.guard, te.Guard)
+			assert.Equal(t, tt.invalid, errors.Is(err, itsm.ErrInvalid))
+			assert.Equal(t, tt.wrapsPlain, errors.Is(err, plain))
+			var ve *itsm.ValidationError
+			if assert.Equal(t, tt.invalid, errors.As(err, &ve)) && tt.invalid {
+				for _, f := range tt.fields {
+					assert.Contains(t, ve.Fields, f)
+				}
+			}
+		})
+	}
+	// An engine refusal wraps nothing.
+	_, err = m.Decide(context.Background(), &ticket{}, itsm.Transition{Event: "finish", From: "done"})
+	require.ErrorIs(t, err, itsm.ErrInvalidTransition)
+	assert.NotErrorIs(t, err, itsm.ErrInvalid)
+}
+
+func TestNotFinalAndReuseByName(t *testing.T) {
+	countReopen := func(_ context.Context, tk *ticket, _ itsm.Transition) error {
+		tk.ResolutionCode += "+"
+		return nil
+	}
+	base := func() *itsm.Lifecycle[*ticket] {
+		return ticketLifecycle().
+			Guard("reopen", "has_code", func(_ context.Context, tk *ticket, _ itsm.Transition) error {
+				if tk.ResolutionCode == "" {
+					return errors.New("no code")
+				}
+				return nil
+			}).
+			Effect("reopen", "count_reopen", countReopen)
+	}
+	t.Run("closed stays final by default", func(t *testing.T) {
+		_, err := base().Event("reopen", "in_progress", "closed").Compile()
+		require.ErrorIs(t, err, itsm.ErrInvalid)
+		assert.ErrorContains(t, err, `final state "closed" has outgoing event "reopen"`)
+	})
+	t.Run("NotFinal lets closed be reopened with the same guards and effects", func(t *testing.T) {
+		m, err := base().NotFinal("closed").Event("reopen", "in_progress", "closed").Compile()
+		require.NoError(t, err)
+		assert.False(t, m.IsFinal("closed"))
+		assert.True(t, m.IsFinal("canceled"))
+		tk := &ticket{ResolutionCode: "fixed"}
+		tr, err := m.Decide(context.Background(), tk, itsm.Transition{Event: "reopen", From: "closed"})
+		require.NoError(t, err)
+		require.NoError(t, m.RunEffects(context.Background(), tk, tr))
+		assert.Equal(t, "in_progress", tr.To)
+		assert.Equal(t, "fixed+", tk.ResolutionCode)
+		_, err = m.Decide(context.Background(), &ticket{}, itsm.Transition{Event: "reopen", From: "closed"})
+		assert.ErrorIs(t, err, itsm.ErrInvalidTransition)
+	})
+	t.Run("a new event reuses guards and effects by name", func(t *testing.T) {
+		m, err := base().NotFinal("closed").
+			Event("revive", "in_progress", "closed").
+			GuardFrom("revive", "reopen", "has_code").
+			EffectFrom("revive", "reopen", "count_reopen").
+			Compile()
+		require.NoError(t, err)
+		tk := &ticket{ResolutionCode: "fixed"}
+		tr, err := m.Decide(context.Background(), tk, itsm.Transition{Event: "revive", From: "closed"})
+		require.NoError(t, err)
+		require.NoError(t, m.RunEffects(context.Background(), tk, tr))
+		assert.Equal(t, "fixed+", tk.ResolutionCode)
+		_, err = m.Decide(context.Background(), &ticket{}, itsm.Transition{Event: "revive", From: "closed"})
+		var te *itsm.TransitionError
+		require.ErrorAs(t, err, &te)
+		assert.Equal(t, "has_code", te.Guard)
+		assert.Contains(t, m.Mermaid(), "closed --> in_progress: revive [has_code]")
+	})
+	for _, tt := range []struct {
+		name  string
+		build func() *itsm.Lifecycle[*ticket]
+		want  string
+	}{
+		{"unknown guard name", func() *itsm.Lifecycle[*ticket] {
+			return base().GuardFrom("resolve", "reopen", "has_cod")
+		}, `guard "has_cod": event "reopen" has no guard of that name`},
+		{"unknown effect name", func() *itsm.Lifecycle[*ticket] {
+			return base().EffectFrom("resolve", "reopn", "count_reopen")
+		}, `effect "count_reopen": event "reopn" has no effect of that name`},
+		{"NotFinal of an undeclared state", func() *itsm.Lifecycle[*ticket] {
+			return base().NotFinal("archived")
+		}, `NotFinal names undeclared state "archived"`},
+		{"NotFinal without a way out", func() *itsm.Lifecycle[*ticket] {
+			return base().NotFinal("canceled")
+		}, `state "canceled" is a dead end`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.build().Compile()
+			require.ErrorIs(t, err, itsm.ErrInvalid)
+			assert.ErrorContains(t, err, tt.want)
+		})
+	}
+}
+
+func TestTransitionLive(t *testing.T) {
+	for _, tt := range []struct {
+		tr   itsm.Transition
+		live bool
+	}{
+		{itsm.Transition{}, true},
+		{itsm.Transition{Import: true}, false},
+		{itsm.Transition{Import: true, Strict: true}, true},
+		{itsm.Transition{Strict: true}, true},
+	} {
+		assert.Equal(t, tt.live, tt.tr.Live(), "%+v", tt.tr)
 	}
 }

@@ -118,6 +118,25 @@ func TestEveryIncidentReadIsAuthorised(t *testing.T) {
 	}
 }
 
+// What a write hands back is what the actor may read: a caller's comment
+// returns the incident without the work notes.
+func TestWritesReturnWhatTheActorMayRead(t *testing.T) {
+	f := newFixture(t)
+	inc := f.open(t, func(x *operation.Incident) { x.AssignmentGroup = "network" })
+	_, err := f.desk.AddWorkNote(as(ann), inc.ID, "caller is a VIP")
+	require.NoError(t, err)
+	got, err := f.desk.AddComment(as(carl), inc.ID, "any news?")
+	require.NoError(t, err)
+	assert.Empty(t, got.WorkNotes)
+	assert.Len(t, got.Comments, 1)
+	got, err = f.desk.AddComment(as(ann), inc.ID, "working on it")
+	require.NoError(t, err)
+	assert.Len(t, got.WorkNotes, 1, "the agent sees the notes")
+	stored, err := f.desk.Incidents().Get(as(reader), inc.ID)
+	require.NoError(t, err)
+	assert.Len(t, stored.WorkNotes, 1, "the caller's write kept the notes")
+}
+
 // A caller with more than a page of incidents among many others' gets full
 // pages of their own.
 func TestCallerPagesStayFull(t *testing.T) {

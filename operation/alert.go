@@ -387,7 +387,7 @@ func (d *Desk) incidentForAlert(ctx context.Context, tx storage.Tx, a *Alert) (*
 			if err != nil {
 				return nil, false, err
 			}
-			if inc.IsOpen() {
+			if d.IsOpen(inc) {
 				return inc, true, nil
 			}
 		}
@@ -434,7 +434,7 @@ func (d *Desk) clearIncident(ctx context.Context, tx storage.Tx, res *IngestResu
 		return nil
 	}
 	inc, err := d.incidents.Collection().Get(ctx, tx, a.IncidentID)
-	if err != nil || !inc.IsOpen() {
+	if err != nil || !d.IsOpen(inc) {
 		return err
 	}
 	others, _, err := d.alerts.Collection().Query(ctx, tx, storage.Query{Limit: 2, Filters: []storage.Filter{

@@ -105,7 +105,7 @@ func (d *Desk) Escalate(ctx context.Context, now time.Time) (int, error) {
 }
 
 func (d *Desk) escalateRule(ctx context.Context, rule EscalationRule, now time.Time) (int, error) {
-	filters := []storage.Filter{storage.In("state", stateValues(OpenStates)...)}
+	filters := []storage.Filter{storage.In("state", stateValues(d.cfg.Incident.OpenStates)...)}
 	if rule.After > 0 {
 		// Working time never exceeds wall-clock time: the incidents opened
 		// After ago or earlier are the candidates of a calendar rule too.
@@ -165,11 +165,12 @@ func (d *Desk) escalateRule(ctx context.Context, rule EscalationRule, now time.T
 	for _, id := range ids {
 		done := false
 		inc, err := d.incidents.Change(ctx, id, storage.Command{Reason: reason}, func(i *Incident) error {
-			if !i.IsOpen() || slices.Contains(i.Escalations, rule.Name) {
+			if !d.IsOpen(i) || slices.Contains(i.Escalations, rule.Name) {
 				done = true
 				return nil
 			}
 			i.Escalations = append(i.Escalations, rule.Name)
+			i.owns |= ownEscalation
 			if rule.ReassignTo != "" && rule.ReassignTo != i.AssignmentGroup {
 				if i.AssignmentGroup != "" || i.AssignedTo != "" {
 					i.ReassignmentCount++

@@ -202,6 +202,7 @@ func (d *Desk) importTx(ctx context.Context, tx storage.Tx, importer itsm.Actor,
 		return &ImportError{Record: in.Ref, Row: row, Reason: err.Error(), Err: err}
 	}
 	inc := base
+	inc.owns = ownImport
 	if err := d.incidents.CreateTx(as(in.OpenedBy), tx, &inc, storage.Command{At: in.OpenedAt, Reason: "imported " + in.Ref}); err != nil {
 		return rowErr(0, err)
 	}
@@ -227,6 +228,7 @@ func (d *Desk) importRow(ctx context.Context, tx storage.Tx, cur *Incident, row 
 				i.ReassignmentCount++
 			}
 			i.AssignmentGroup, i.AssignedTo = row.AssignmentGroup, row.AssignedTo
+			i.owns |= ownImport
 			return nil
 		})
 		if err != nil {
@@ -260,6 +262,7 @@ func (d *Desk) importRow(ctx context.Context, tx storage.Tx, cur *Incident, row 
 		}
 	}
 	return d.incidents.FireTx(ctx, tx, cur.ID, event, cmd, func(i *Incident) error {
+		i.owns |= ownImport
 		switch event {
 		case EventHold:
 			i.HoldReason = row.HoldReason

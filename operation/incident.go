@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pillars-itsm/pillars/itsm"
@@ -67,8 +68,9 @@ const (
 	MaxText             = 32000
 )
 
-// OpenStates are the incident states in which work is still to be done.
-var OpenStates = []string{StateNew, StateInProgress, StateOnHold}
+// defaultOpenStates are the incident states in which work is still to be
+// done, unless IncidentPolicy.OpenStates says otherwise.
+func defaultOpenStates() []string { return []string{StateNew, StateInProgress, StateOnHold} }
 
 // Note is one journal entry: a work note (internal) or a comment (visible to
 // the caller).
@@ -130,10 +132,12 @@ type Incident struct {
 	Escalations []string `json:"escalations,omitempty"`
 	WorkNotes   []Note   `json:"work_notes,omitempty"`
 	Comments    []Note   `json:"comments,omitempty"`
-}
 
-// IsOpen reports whether the incident still needs work.
-func (i *Incident) IsOpen() bool { return slices.Contains(OpenStates, i.State) }
+	// owns marks the lifecycle-owned fields this write may change: set by
+	// the desk's commands and the default lifecycle's effects, checked and
+	// cleared by the desk's write check, never stored.
+	owns owned
+}
 
 // Validate checks the fields every incident must have whatever the policy;
 // storage.Records calls it before every write.
@@ -189,20 +193,30 @@ func (i *Incident) Validate() error {
 	return ve.Err()
 }
 
-// IncidentPolicy holds what a host configures about incidents. Zero fields
-// take the defaults.
+// IncidentPolicy holds what a host configures about incidents, per desk.
+// Zero fields take the defaults; each list has an Extra field that adds to
+// whichever list applies, so a host adds a code or a reason without
+// re-listing the defaults.
 type IncidentPolicy struct {
 	// Matrix derives priority from impact and urgency; DefaultPriorityMatrix
 	// when nil.
 	Matrix *PriorityMatrix
+	// OpenStates are the states in which an incident still needs work: the
+	// queues list them, hold, resolve and cancel leave them, commands that
+	// edit an incident need one. Empty: new, in_progress and on_hold.
+	OpenStates      []string
+	ExtraOpenStates []string
 	// HoldReasons are the reasons an incident may be put on hold. Empty: the
-	// four defaults; ExtraHoldReasons adds to whichever list applies.
+	// four defaults.
 	HoldReasons      []string
 	ExtraHoldReasons []string
 	// ResolutionCodes are the accepted resolution codes; empty: the defaults.
-	ResolutionCodes []string
-	// ReopenWindow is how long after resolution a caller or agent may reopen
-	// (default 7 days).
+	ResolutionCodes      []string
+	ExtraResolutionCodes []string
+	// ReopenWindow is how long after resolution (or, in a lifecycle that
+	// reopens closed incidents, after closure) a caller or agent may reopen
+	// (default 7 days). It is measured from now: a backdated import row is
+	// not held to it unless its command is strict.
 	ReopenWindow time.Duration
 	// AutoCloseAfter is how long a resolved incident waits for the caller's
 	// confirmation before CloseResolved closes it (default 7 days).
@@ -214,15 +228,27 @@ func (p IncidentPolicy) filled() IncidentPolicy {
 	if p.Matrix == nil {
 		p.Matrix = DefaultPriorityMatrix()
 	}
-	if len(p.HoldReasons) == 0 {
-		p.HoldReasons = []string{HoldAwaitingCaller, HoldAwaitingChange, HoldAwaitingProblem, HoldAwaitingVendor}
+	merge := func(list, extra []string, defaults func() []string) []string {
+		if len(list) == 0 {
+			list = defaults()
+		}
+		out := slices.Clone(list)
+		for _, e := range extra {
+			if !slices.Contains(out, e) {
+				out = append(out, e)
+			}
+		}
+		return out
 	}
-	p.HoldReasons = append(slices.Clone(p.HoldReasons), p.ExtraHoldReasons...)
-	p.ExtraHoldReasons = nil
-	if len(p.ResolutionCodes) == 0 {
-		p.ResolutionCodes = []string{ResolvedPermanently, ResolvedWorkaround, ResolvedRemotely,
+	p.OpenStates = merge(p.OpenStates, p.ExtraOpenStates, defaultOpenStates)
+	p.HoldReasons = merge(p.HoldReasons, p.ExtraHoldReasons, func() []string {
+		return []string{HoldAwaitingCaller, HoldAwaitingChange, HoldAwaitingProblem, HoldAwaitingVendor}
+	})
+	p.ResolutionCodes = merge(p.ResolutionCodes, p.ExtraResolutionCodes, func() []string {
+		return []string{ResolvedPermanently, ResolvedWorkaround, ResolvedRemotely,
 			NotSolvedNotReproducible, NotSolvedTooCostly, ClosedByCaller}
-	}
+	})
+	p.ExtraOpenStates, p.ExtraHoldReasons, p.ExtraResolutionCodes = nil, nil, nil
 	if p.ReopenWindow == 0 {
 		p.ReopenWindow = 7 * 24 * time.Hour
 	}
@@ -237,6 +263,11 @@ func (p IncidentPolicy) withDefaults() (IncidentPolicy, error) {
 		return p, itsm.Invalidf("operation: reopen window and auto-close period cannot be negative")
 	}
 	p = p.filled()
+	for _, s := range p.OpenStates {
+		if !storage.ValidName(s) {
+			return p, itsm.Invalidf("operation: open state %q is not a lower-case identifier", s)
+		}
+	}
 	for _, r := range p.HoldReasons {
 		if !storage.ValidName(r) {
 			return p, itsm.Invalidf("operation: hold reason %q is not a lower-case identifier", r)
@@ -250,55 +281,101 @@ func (p IncidentPolicy) withDefaults() (IncidentPolicy, error) {
 	return p, nil
 }
 
+// IsOpen reports whether an incident in state still needs work under the
+// policy (one of its open states, with the defaults when the policy leaves
+// them empty).
+func (p IncidentPolicy) IsOpen(state string) bool {
+	if len(p.OpenStates) == 0 {
+		if state == StateNew || state == StateInProgress || state == StateOnHold {
+			return true
+		}
+	} else if slices.Contains(p.OpenStates, state) {
+		return true
+	}
+	return slices.Contains(p.ExtraOpenStates, state)
+}
+
 // IncidentLifecycle returns the default incident lifecycle for the policy,
 // not yet compiled, so a host can extend it (states, events, guards,
 // effects) and pass it as Config.IncidentLifecycle.
 //
 // New → In Progress (start); any open state → On Hold (hold, also to change
 // the reason while on hold), → Resolved (resolve, needs a known resolution
-// code and notes) or → Canceled (cancel); On Hold → In Progress (resume);
-// Resolved → In Progress (reopen, within the reopen window) or → Closed
-// (close: the caller's confirmation, or CloseResolved after the auto-close
-// period). propose_major, accept_major and reject_major keep the state and
-// run the major-incident approval.
+// code and notes) or → Canceled (cancel, needs a reason); On Hold → In
+// Progress (resume); Resolved → In Progress (reopen, within the reopen
+// window) or → Closed (close: the caller's confirmation, or CloseResolved
+// after the auto-close period). propose_major, accept_major and
+// reject_major (needs a reason) keep the state and run the major-incident
+// approval.
+//
+// The guards and effects are named so a host reuses them on events of its
+// own with Lifecycle.GuardFrom and EffectFrom. Guards: known_hold_reason
+// (hold), resolution_code_and_notes (resolve), within_reopen_window
+// (reopen), needs_reason (cancel, reject_major), not_yet_major
+// (propose_major), proposed_by_another (accept_major, reject_major).
+// Effects: stamp_first_response (start), keep_hold_reason (hold),
+// clear_hold_reason (resume, cancel), stamp_resolved (resolve),
+// count_reopen (reopen), stamp_closed (close, cancel), mark_proposed,
+// mark_major, mark_rejected (the major events).
+//
+// To let closed incidents be reopened, make closed not final and add the
+// reopen event from it; the reopen guard and effect apply to it:
+//
+//	IncidentLifecycle(p).NotFinal(StateClosed).Event(EventReopen, StateInProgress, StateClosed)
+//
+// The effects are the only way a generic write changes the fields the
+// lifecycle owns (hold reason, resolution, reopen count, stamps, major
+// approval): a host effect of its own that sets one of them is refused by
+// the desk's write check, so reuse the default effects by name.
 func IncidentLifecycle(p IncidentPolicy) *itsm.Lifecycle[*Incident] {
 	p = p.filled()
+	open := p.OpenStates
 	lc := itsm.NewLifecycle[*Incident](KindIncident).
 		Initial(StateNew).
 		States(StateInProgress, StateOnHold, StateResolved).
 		Final(StateClosed, StateCanceled).
 		Event(EventStart, StateInProgress, StateNew).
-		Event(EventHold, StateOnHold, OpenStates...).
+		Event(EventHold, StateOnHold, open...).
 		Event(EventResume, StateInProgress, StateOnHold).
-		Event(EventResolve, StateResolved, OpenStates...).
+		Event(EventResolve, StateResolved, open...).
 		Event(EventReopen, StateInProgress, StateResolved).
 		Event(EventClose, StateClosed, StateResolved).
-		Event(EventCancel, StateCanceled, OpenStates...)
-	for _, s := range OpenStates {
+		Event(EventCancel, StateCanceled, open...)
+	for _, s := range open {
 		lc.Event(EventProposeMajor, s, s).Event(EventAcceptMajor, s, s).Event(EventRejectMajor, s, s)
 	}
 	lc.Guard(EventHold, "known_hold_reason", func(_ context.Context, i *Incident, _ itsm.Transition) error {
 		if !slices.Contains(p.HoldReasons, i.HoldReason) {
-			return fmt.Errorf("hold reason %q is not one of %v", i.HoldReason, p.HoldReasons)
+			return (&itsm.ValidationError{Kind: KindIncident, ID: i.ID}).Add("hold_reason",
+				fmt.Sprintf("%q is not one of %v", i.HoldReason, p.HoldReasons))
 		}
 		return nil
 	}).
 		Guard(EventResolve, "resolution_code_and_notes", func(_ context.Context, i *Incident, _ itsm.Transition) error {
+			ve := &itsm.ValidationError{Kind: KindIncident, ID: i.ID}
 			if !slices.Contains(p.ResolutionCodes, i.ResolutionCode) {
-				return fmt.Errorf("resolution code %q is not one of %v", i.ResolutionCode, p.ResolutionCodes)
+				ve.Add("resolution_code", fmt.Sprintf("%q is not one of %v", i.ResolutionCode, p.ResolutionCodes))
 			}
-			if i.ResolutionNotes == "" {
-				return errors.New("resolution notes are required")
+			if strings.TrimSpace(i.ResolutionNotes) == "" {
+				ve.Add("resolution_notes", "are required")
 			}
-			return nil
+			return ve.Err()
 		}).
 		Guard(EventReopen, "within_reopen_window", func(_ context.Context, i *Incident, tr itsm.Transition) error {
-			if tr.At.Sub(i.ResolvedAt) > p.ReopenWindow {
-				return fmt.Errorf("resolved at %s, more than %s ago: the reopen window has passed",
-					i.ResolvedAt.Format(time.RFC3339), p.ReopenWindow)
+			if !tr.Live() {
+				return nil // history is fact: the other tool reopened it then
+			}
+			since, what := i.ResolvedAt, "resolved"
+			if tr.From == StateClosed && !i.ClosedAt.IsZero() {
+				since, what = i.ClosedAt, "closed"
+			}
+			if tr.At.Sub(since) > p.ReopenWindow {
+				return fmt.Errorf("%s at %s, more than %s before: the reopen window has passed",
+					what, since.Format(time.RFC3339), p.ReopenWindow)
 			}
 			return nil
 		}).
+		Guard(EventCancel, "needs_reason", itsm.NeedsReason[*Incident]("canceling an incident needs a reason")).
 		Guard(EventProposeMajor, "not_yet_major", func(_ context.Context, i *Incident, _ itsm.Transition) error {
 			if i.MajorState == MajorProposed || i.MajorState == MajorAccepted {
 				return fmt.Errorf("already %s as a major incident", i.MajorState)
@@ -306,15 +383,22 @@ func IncidentLifecycle(p IncidentPolicy) *itsm.Lifecycle[*Incident] {
 			return nil
 		}).
 		Guard(EventAcceptMajor, "proposed_by_another", proposedByAnother).
+		Guard(EventRejectMajor, "needs_reason", itsm.NeedsReason[*Incident]("rejecting a major incident needs a reason")).
 		Guard(EventRejectMajor, "proposed_by_another", proposedByAnother).
 		Effect(EventStart, "stamp_first_response", func(_ context.Context, i *Incident, tr itsm.Transition) error {
+			i.owns |= ownStamps
 			if i.FirstResponseAt.IsZero() {
 				i.FirstResponseAt = tr.At
 			}
 			return nil
 		}).
+		Effect(EventHold, "keep_hold_reason", func(_ context.Context, i *Incident, _ itsm.Transition) error {
+			i.owns |= ownHold // known_hold_reason checked it
+			return nil
+		}).
 		Effect(EventResume, "clear_hold_reason", clearHold).
 		Effect(EventResolve, "stamp_resolved", func(_ context.Context, i *Incident, tr itsm.Transition) error {
+			i.owns |= ownHold | ownResolution | ownStamps
 			i.HoldReason, i.ResolvedAt = "", tr.At
 			if i.FirstResponseAt.IsZero() {
 				i.FirstResponseAt = tr.At
@@ -322,22 +406,26 @@ func IncidentLifecycle(p IncidentPolicy) *itsm.Lifecycle[*Incident] {
 			return nil
 		}).
 		Effect(EventReopen, "count_reopen", func(_ context.Context, i *Incident, _ itsm.Transition) error {
+			i.owns |= ownReopen | ownResolution | ownStamps
 			i.ReopenCount++
-			i.ResolvedAt, i.ResolutionCode, i.ResolutionNotes = time.Time{}, "", ""
+			i.ResolvedAt, i.ClosedAt, i.ResolutionCode, i.ResolutionNotes = time.Time{}, time.Time{}, "", ""
 			return nil
 		}).
 		Effect(EventClose, "stamp_closed", stampClosed).
 		Effect(EventCancel, "clear_hold_reason", clearHold).
 		Effect(EventCancel, "stamp_closed", stampClosed).
 		Effect(EventProposeMajor, "mark_proposed", func(_ context.Context, i *Incident, tr itsm.Transition) error {
+			i.owns |= ownMajor
 			i.MajorState, i.MajorProposedBy = MajorProposed, tr.Actor.ID
 			return nil
 		}).
 		Effect(EventAcceptMajor, "mark_major", func(_ context.Context, i *Incident, _ itsm.Transition) error {
+			i.owns |= ownMajor
 			i.MajorState, i.Major = MajorAccepted, true
 			return nil
 		}).
 		Effect(EventRejectMajor, "mark_rejected", func(_ context.Context, i *Incident, _ itsm.Transition) error {
+			i.owns |= ownMajor
 			i.MajorState, i.Major = MajorRejected, false
 			return nil
 		})
@@ -355,11 +443,13 @@ func proposedByAnother(_ context.Context, i *Incident, tr itsm.Transition) error
 }
 
 func clearHold(_ context.Context, i *Incident, _ itsm.Transition) error {
+	i.owns |= ownHold
 	i.HoldReason = ""
 	return nil
 }
 
 func stampClosed(_ context.Context, i *Incident, tr itsm.Transition) error {
+	i.owns |= ownStamps
 	i.ClosedAt = tr.At
 	return nil
 }

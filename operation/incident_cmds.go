@@ -58,6 +58,7 @@ func (d *Desk) OpenIncident(ctx context.Context, inc *Incident, cmd storage.Comm
 	orig := *inc
 	return d.update(ctx, func(tx storage.Tx) error {
 		*inc = orig
+		inc.owns = ownLinks // checked by linkOnOpen
 		if err := d.linkOnOpen(ctx, tx, inc); err != nil {
 			return err
 		}
@@ -81,12 +82,13 @@ func (d *Desk) countChildTx(ctx context.Context, tx storage.Tx, parentID, child 
 			// Checked again on the version written: the store may have
 			// moved on since the caller's checks read the parent.
 			switch {
-			case !p.IsOpen():
+			case !d.IsOpen(p):
 				return (&itsm.ValidationError{Kind: KindIncident}).Add("parent_id", p.Number+" is "+p.State+", not open")
 			case p.ParentID != "":
 				return (&itsm.ValidationError{Kind: KindIncident}).Add("parent_id", p.Number+" is itself a child incident")
 			}
 			p.Children++
+			p.owns |= ownLinks
 			return nil
 		})
 	return err
@@ -118,7 +120,7 @@ func (d *Desk) linkOnOpen(ctx context.Context, tx storage.Tx, inc *Incident) err
 		if err != nil {
 			return fmt.Errorf("incident: parent_id %s: %w", inc.ParentID, err)
 		}
-		if !p.IsOpen() {
+		if !d.IsOpen(p) {
 			return (&itsm.ValidationError{Kind: KindIncident}).Add("parent_id", p.Number+" is "+p.State+", not open")
 		}
 		if p.ParentID != "" {
@@ -184,7 +186,7 @@ func (d *Desk) checkAssignee(ctx context.Context, inc *Incident, group, person s
 // assigned_to.
 func (d *Desk) AssignIncident(ctx context.Context, id, group, person string, cmd storage.Command) (*Incident, error) {
 	return d.incidents.Change(ctx, id, cmd, func(i *Incident) error {
-		if !i.IsOpen() {
+		if !d.IsOpen(i) {
 			return refuse(KindIncident, &i.Record, "assign", "a "+i.State+" incident cannot be reassigned")
 		}
 		if group == "" {
@@ -202,6 +204,71 @@ func (d *Desk) AssignIncident(ctx context.Context, id, group, person string, cmd
 		i.AssignmentGroup, i.AssignedTo = group, person
 		return nil
 	})
+}
+
+// TakeIncident assigns an open incident to the actor and, when it is new,
+// starts it, in one unit of work: two agents pressing Take at once do not
+// both succeed, and the one told success owns it. The incident must have
+// an assignment group the actor belongs to (by the Directory when there is
+// one, by the actor's groups otherwise); otherwise the take is refused with an *itsm.ValidationError
+// naming assignment_group or assigned_to. When another person holds the
+// incident the take is refused with an error matching itsm.ErrConflict,
+// unless reassign is set, which takes it over (counting a reassignment).
+// Taking an incident one already holds only starts it if it is new.
+func (d *Desk) TakeIncident(ctx context.Context, id string, reassign bool, cmd storage.Command) (*Incident, error) {
+	if ctx == nil {
+		return nil, itsm.Invalidf("incident: nil context")
+	}
+	actor, ok := itsm.ActorFrom(ctx)
+	if !ok || actor.ID == "" {
+		return nil, &itsm.ForbiddenError{Kind: KindIncident, Action: "take", Reason: "no actor in context"}
+	}
+	var out *Incident
+	err := d.update(ctx, func(tx storage.Tx) error {
+		var err error
+		out, err = d.incidents.ChangeTx(ctx, tx, id, cmd, func(i *Incident) error {
+			if !d.IsOpen(i) {
+				return refuse(KindIncident, &i.Record, "take", "a "+i.State+" incident cannot be taken")
+			}
+			if i.AssignedTo == actor.ID {
+				return nil
+			}
+			if i.AssignedTo != "" && !reassign {
+				// No fresh read changes who holds it: not retried.
+				return storage.Final(fmt.Errorf("incident %s: %w: held by %s; take it over with reassign",
+					i.Number, itsm.ErrConflict, i.AssignedTo))
+			}
+			if i.AssignmentGroup == "" {
+				return (&itsm.ValidationError{Kind: KindIncident, ID: i.ID}).Add("assignment_group", "is required to take the incident")
+			}
+			// The Directory, when there is one, decides membership, as it
+			// does for every assignment; otherwise the actor's groups.
+			member := actor.InGroup(i.AssignmentGroup)
+			if d.cfg.Directory != nil {
+				if member, err = d.cfg.Directory.IsMember(ctx, i.AssignmentGroup, actor.ID); err != nil {
+					return fmt.Errorf("incident %s: directory lookup of %s in %s: %w", i.Number, actor.ID, i.AssignmentGroup, err)
+				}
+			}
+			if !member {
+				return (&itsm.ValidationError{Kind: KindIncident, ID: i.ID}).Add("assigned_to",
+					fmt.Sprintf("%s is not a member of assignment group %s", actor.ID, i.AssignmentGroup))
+			}
+			if i.AssignedTo != "" {
+				i.ReassignmentCount++
+			}
+			i.AssignedTo = actor.ID
+			return nil
+		})
+		if err != nil || out.State != StateNew {
+			return err
+		}
+		out, err = d.incidents.FireTx(ctx, tx, id, EventStart, storage.Command{Reason: cmd.Reason, At: cmd.At}, nil)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // protected lists what UpdateIncident may not change: the fields the
@@ -224,7 +291,7 @@ func (d *Desk) UpdateIncident(ctx context.Context, id string, cmd storage.Comman
 		return nil, itsm.Invalidf("incident %s: update without an edit", id)
 	}
 	return d.incidents.Change(ctx, id, cmd, func(i *Incident) error {
-		if !i.IsOpen() {
+		if !d.IsOpen(i) {
 			return refuse(KindIncident, &i.Record, itsm.EventUpdate, "a "+i.State+" incident cannot be edited")
 		}
 		before, prio, override := protected(i), i.Priority, i.PriorityOverrideReason
@@ -254,7 +321,7 @@ func (d *Desk) OverridePriority(ctx context.Context, id string, priority int, re
 		return nil, (&itsm.ValidationError{Kind: KindIncident, ID: id}).Add("priority_override_reason", "is required")
 	}
 	return d.incidents.Change(ctx, id, storage.Command{Reason: reason}, func(i *Incident) error {
-		if !i.IsOpen() {
+		if !d.IsOpen(i) {
 			return refuse(KindIncident, &i.Record, "override_priority", "a "+i.State+" incident keeps its priority")
 		}
 		if priority == 0 {
@@ -294,6 +361,7 @@ func (d *Desk) journal(ctx context.Context, id, text string, comment bool) (*Inc
 		if i.State == StateClosed || i.State == StateCanceled {
 			return refuse(KindIncident, &i.Record, field, "a "+i.State+" incident takes no more notes")
 		}
+		i.owns |= ownJournal | ownStamps
 		n := Note{At: d.now(), Author: actor.ID, Text: text}
 		if comment {
 			i.Comments = append(i.Comments, n)
@@ -361,7 +429,7 @@ func (d *Desk) resolveTx(ctx context.Context, tx storage.Tx, id, code, notes str
 		if err != nil {
 			return nil, err
 		}
-		if !cur.IsOpen() {
+		if !d.IsOpen(cur) {
 			continue // already resolved earlier in this unit of work
 		}
 		if _, err := d.incidents.FireTx(ctx, tx, c, EventResolve, childCmd, setRes); err != nil {
@@ -379,7 +447,7 @@ func (d *Desk) openChildren(ctx context.Context, q storage.Querier, parent strin
 // openIDsBy lists the ids of the open incidents whose field equals value.
 func (d *Desk) openIDsBy(ctx context.Context, q storage.Querier, field, value string) ([]string, error) {
 	query := storage.Query{Kind: KindIncident, Limit: storage.MaxLimit, Filters: []storage.Filter{
-		storage.Eq(field, storage.String(value)), storage.In("state", stateValues(OpenStates)...)}}
+		storage.Eq(field, storage.String(value)), storage.In("state", stateValues(d.cfg.Incident.OpenStates)...)}}
 	var ids []string
 	for {
 		page, err := q.Query(ctx, query)
@@ -416,11 +484,11 @@ func (d *Desk) CloseIncident(ctx context.Context, id string, cmd storage.Command
 }
 
 // CancelIncident cancels an open incident (raised in error, a duplicate).
-// The reason is required.
+// The reason is required: without one the lifecycle's needs_reason guard
+// refuses with a *itsm.TransitionError wrapping a *itsm.ValidationError on
+// "reason" (matching both ErrInvalidTransition and ErrInvalid), as every
+// pillar's cancel does.
 func (d *Desk) CancelIncident(ctx context.Context, id string, cmd storage.Command) (*Incident, error) {
-	if strings.TrimSpace(cmd.Reason) == "" {
-		return nil, (&itsm.ValidationError{Kind: KindIncident, ID: id}).Add("reason", "is required to cancel")
-	}
 	return d.incidents.Fire(ctx, id, EventCancel, cmd, nil)
 }
 
@@ -437,9 +505,6 @@ func (d *Desk) AcceptMajor(ctx context.Context, id string, cmd storage.Command) 
 
 // RejectMajor rejects a proposed major incident; a reason is required.
 func (d *Desk) RejectMajor(ctx context.Context, id string, cmd storage.Command) (*Incident, error) {
-	if strings.TrimSpace(cmd.Reason) == "" {
-		return nil, (&itsm.ValidationError{Kind: KindIncident, ID: id}).Add("reason", "is required to reject")
-	}
 	return d.incidents.Fire(ctx, id, EventRejectMajor, cmd, nil)
 }
 
@@ -455,7 +520,7 @@ func (d *Desk) LinkChild(ctx context.Context, parentID, childID string, cmd stor
 		switch {
 		case parentID == childID:
 			return (&itsm.ValidationError{Kind: KindIncident, ID: childID}).Add("parent_id", "an incident cannot be its own parent")
-		case !p.IsOpen():
+		case !d.IsOpen(p):
 			return (&itsm.ValidationError{Kind: KindIncident, ID: childID}).Add("parent_id", p.Number+" is "+p.State+", not open")
 		case p.ParentID != "":
 			return (&itsm.ValidationError{Kind: KindIncident, ID: childID}).Add("parent_id", p.Number+" is itself a child incident")
@@ -468,7 +533,7 @@ func (d *Desk) LinkChild(ctx context.Context, parentID, childID string, cmd stor
 			return (&itsm.ValidationError{Kind: KindIncident, ID: childID}).Add("parent_id", "the incident has children of its own")
 		}
 		out, err = d.incidents.ChangeTx(ctx, tx, childID, cmd, func(c *Incident) error {
-			if !c.IsOpen() {
+			if !d.IsOpen(c) {
 				return refuse(KindIncident, &c.Record, "link_parent", "a "+c.State+" incident cannot be linked")
 			}
 			// Again on the version written: a child linked to this one
@@ -482,6 +547,7 @@ func (d *Desk) LinkChild(ctx context.Context, parentID, childID string, cmd stor
 				return (&itsm.ValidationError{Kind: KindIncident, ID: childID}).Add("parent_id", "the incident has children of its own")
 			}
 			c.ParentID = parentID
+			c.owns |= ownLinks
 			return nil
 		})
 		if err != nil {
@@ -539,7 +605,7 @@ func (d *Desk) MyOpenIncidents(ctx context.Context, p Page) ([]*Incident, string
 		return nil, "", err
 	}
 	var parts []queuePart
-	for _, s := range OpenStates {
+	for _, s := range d.cfg.Incident.OpenStates {
 		parts = append(parts, queuePart{filters: []storage.Filter{storage.Eq("assigned_to", storage.String(actor.ID)), storage.Eq("state", storage.String(s))}})
 	}
 	return d.mergedQueue(ctx, p, byPriority, parts)
@@ -560,7 +626,7 @@ func (d *Desk) MyRequestedIncidents(ctx context.Context, p Page) ([]*Incident, s
 	var parts []queuePart
 	for _, s := range d.incidents.Machine().States() {
 		tier := 1
-		if slices.Contains(OpenStates, s) {
+		if d.cfg.Incident.IsOpen(s) {
 			tier = 0
 		}
 		parts = append(parts, queuePart{tier: tier, filters: []storage.Filter{
@@ -587,7 +653,7 @@ func (d *Desk) UnassignedInMyGroups(ctx context.Context, p Page) ([]*Incident, s
 	slices.Sort(groups)
 	var parts []queuePart
 	for _, g := range slices.Compact(groups) {
-		for _, s := range OpenStates {
+		for _, s := range d.cfg.Incident.OpenStates {
 			parts = append(parts, queuePart{filters: []storage.Filter{storage.Eq("assignment_group", storage.String(g)),
 				storage.Eq("assigned_to", storage.String("")), storage.Eq("state", storage.String(s))}})
 		}
@@ -674,7 +740,7 @@ func (d *Desk) breachingSoon(ctx context.Context, within time.Duration, p Page, 
 			if err != nil {
 				return nil, "", err
 			}
-			if !inc.IsOpen() {
+			if !d.IsOpen(inc) {
 				continue
 			}
 			ok, err := keep(inc)

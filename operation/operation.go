@@ -168,7 +168,10 @@ func DefaultAuthorizer() *itsm.RoleAuthorizer {
 		Grant("caller", KindIncident+":"+ActionComment, KindIncident+":"+EventClose, KindIncident+":"+EventReopen,
 			KindRequest+":"+EventRequestApproval, KindRequest+":"+EventFulfil, KindRequest+":"+EventCancel, KindRequestTask+":"+EventSkip).
 		Grant(RoleApprover, KindRequest+":"+EventApprove, KindRequest+":"+EventReject, KindRequest+":"+itsm.ActionUpdate,
-			KindRequest+":"+itsm.ActionRead, KindRequestTask+":"+itsm.ActionCreate)
+			KindRequest+":"+itsm.ActionRead, KindRequestTask+":"+itsm.ActionCreate).
+		// A major incident manager decides on incidents of every group.
+		Grant(RoleMajorIncidentManager, KindIncident+":"+itsm.ActionRead, KindIncident+":"+itsm.ActionReadInternal).
+		ScopeReads(itsm.ReadAll, RoleMajorIncidentManager)
 	a.AddRule(KindRequest, EventCancel, func(_ context.Context, req itsm.Request) string {
 		a := req.Actor
 		if a.HasRole("agent") || a.HasRole("admin") {
@@ -270,7 +273,9 @@ func New(ctx context.Context, b storage.Backend, cfg Config) (*Desk, error) {
 	if lc == nil {
 		lc = IncidentLifecycle(pol)
 	}
-	if d.incidents, err = newRecords(ctx, b, incidentCollection(), lc, rc(PrefixIncident)); err != nil {
+	irc := rc(PrefixIncident)
+	irc.Check = d.checkWrite
+	if d.incidents, err = newRecords(ctx, b, incidentCollection(), lc, irc); err != nil {
 		return nil, err
 	}
 	if d.problems, err = newRecords(ctx, b, problemCollection(), ProblemLifecycle(), rc(PrefixProblem)); err != nil {

@@ -248,10 +248,11 @@ func (d *Desk) LinkIncidentToProblem(ctx context.Context, incidentID, problemID 
 			return (&itsm.ValidationError{Kind: KindIncident, ID: incidentID}).Add("problem_id", p.Number+" is "+p.State)
 		}
 		out, err = d.incidents.ChangeTx(ctx, tx, incidentID, cmd, func(i *Incident) error {
-			if !i.IsOpen() {
+			if !d.IsOpen(i) {
 				return refuse(KindIncident, &i.Record, "link_problem", "a "+i.State+" incident cannot be linked")
 			}
 			i.ProblemID = problemID
+			i.owns |= ownLinks
 			return nil
 		})
 		return err
@@ -353,7 +354,7 @@ func (d *Desk) ResolveProblem(ctx context.Context, id, code, fixNotes string, li
 			if err != nil {
 				return err
 			}
-			if !cur.IsOpen() {
+			if !d.IsOpen(cur) {
 				continue // resolved earlier in this unit with its parent
 			}
 			var inc *Incident
@@ -363,6 +364,7 @@ func (d *Desk) ResolveProblem(ctx context.Context, id, code, fixNotes string, li
 				actor, _ := itsm.ActorFrom(ctx)
 				inc, err = d.incidents.ChangeTx(ctx, tx, iid, icmd, func(i *Incident) error {
 					i.WorkNotes = append(i.WorkNotes, Note{At: d.now(), Author: actor.ID, Text: text})
+					i.owns |= ownJournal
 					return nil
 				})
 			}

@@ -167,6 +167,7 @@ func RequestLifecycle() *itsm.Lifecycle[*Request] {
 		Event(EventCancel, StateClosedCanceled, StateNew, StateAwaitingApproval, StateInFulfillment).
 		Guard(EventApprove, "not_own_request", notOwnRequest).
 		Guard(EventReject, "not_own_request", notOwnRequest).
+		Guard(EventCancel, "needs_reason", itsm.NeedsReason[*Request]("canceling a request needs a reason")).
 		Guard(EventApprove, "enough_approvals", func(_ context.Context, r *Request, _ itsm.Transition) error {
 			need := max(r.RequiredApprovals, 1)
 			if r.approvals() < need {
@@ -547,12 +548,12 @@ func (d *Desk) decide(ctx context.Context, id, decision, comment string) (*Reque
 	return out, nil
 }
 
-// CancelRequest cancels an open request (a reason is required) and skips
-// its open tasks, in one unit of work.
+// CancelRequest cancels an open request and skips its open tasks, in one
+// unit of work. A reason is required: without one the lifecycle's
+// needs_reason guard refuses as every pillar's cancel does (an error
+// matching ErrInvalidTransition and ErrInvalid, its *itsm.ValidationError
+// naming "reason").
 func (d *Desk) CancelRequest(ctx context.Context, id string, cmd storage.Command) (*Request, error) {
-	if strings.TrimSpace(cmd.Reason) == "" {
-		return nil, (&itsm.ValidationError{Kind: KindRequest, ID: id}).Add("reason", "is required to cancel")
-	}
 	var out *Request
 	err := d.update(ctx, func(tx storage.Tx) error {
 		var err error

@@ -244,6 +244,18 @@ func (r *Records[T, P]) scope(ctx context.Context) (itsm.Scope, error) {
 // rec, and blanks rec's internal members when the actor may not read them.
 // A refusal matches itsm.ErrForbidden.
 func (r *Records[T, P]) readable(ctx context.Context, s itsm.Scope, rec P) error {
+	if err := r.mayRead(ctx, s, rec); err != nil {
+		return err
+	}
+	if !r.seesInternal(ctx, rec) {
+		r.coll.redact(rec)
+	}
+	return nil
+}
+
+// mayRead decides whether the actor in ctx, reading with scope s, may read
+// rec, leaving rec as it is. A refusal matches itsm.ErrForbidden.
+func (r *Records[T, P]) mayRead(ctx context.Context, s itsm.Scope, rec P) error {
 	kind := r.coll.Kind()
 	if !s.All {
 		v, _ := r.coll.fieldValue(rec, s.Field)
@@ -253,13 +265,7 @@ func (r *Records[T, P]) readable(ctx context.Context, s itsm.Scope, rec P) error
 				Reason: rec.Meta().Number + " is outside the actor's read scope (" + s.Field + ")"}
 		}
 	}
-	if err := itsm.Authorize(ctx, r.cfg.Authorizer, kind, itsm.ActionRead, rec); err != nil {
-		return err
-	}
-	if len(r.coll.access.internal) > 0 && itsm.Authorize(ctx, r.cfg.Authorizer, kind, itsm.ActionReadInternal, rec) != nil {
-		r.coll.redact(rec)
-	}
-	return nil
+	return itsm.Authorize(ctx, r.cfg.Authorizer, kind, itsm.ActionRead, rec)
 }
 
 // Readable returns the records of recs the actor in ctx may read, in

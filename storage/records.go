@@ -392,7 +392,7 @@ func (r *Records[T, P]) change(ctx context.Context, tx Tx, id, event string, cmd
 	// actor must be able to read the record and, for a lifecycle event, be
 	// allowed the event. What a field edit is authorised as follows from
 	// the fields it changes, checked once they are known.
-	if err := r.readable(ctx, s, stored); err != nil {
+	if err := r.mayRead(ctx, s, stored); err != nil {
 		return nil, err
 	}
 	if event != "" {
@@ -620,6 +620,10 @@ func (r *Records[T, P]) precheck(ctx context.Context, rec P) error {
 	return nil
 }
 
+// retry runs fn in units of work until it does not conflict, and hands
+// the record written to the actor as Get would: without the internal
+// members they may not read. (The Tx forms return the record whole, for the
+// pillar code that goes on writing in the same unit.)
 func (r *Records[T, P]) retry(ctx context.Context, fn func(Tx) (P, error)) (P, error) {
 	if ctx == nil {
 		return nil, itsm.Invalidf("%s: nil context", r.coll.Kind())
@@ -632,6 +636,9 @@ func (r *Records[T, P]) retry(ctx context.Context, fn func(Tx) (P, error)) (P, e
 	})
 	if err != nil {
 		return nil, err
+	}
+	if out != nil && !r.seesInternal(ctx, out) {
+		r.coll.redact(out)
 	}
 	return out, nil
 }

@@ -525,3 +525,26 @@ func TestSeparationOfDutiesAsAnAuthorizerRule(t *testing.T) {
 		}
 	}
 }
+
+// TestCancelWithoutReasonNamesTheField: a change canceled without a reason
+// is refused as an incident is (operation's CancelIncident): by the
+// needs_reason guard, matching ErrInvalidTransition and ErrInvalid, its
+// *itsm.ValidationError naming "reason".
+func TestCancelWithoutReasonNamesTheField(t *testing.T) {
+	e := newChangeEnv(t, nil)
+	c := e.normal(t, e.db)
+	for _, reason := range []string{"", " \t"} {
+		_, err := e.changes.Fire(as(rita), c.ID, transition.ChangeEventCancel, storage.Command{Reason: reason}, nil)
+		require.ErrorIs(t, err, itsm.ErrInvalidTransition)
+		require.ErrorIs(t, err, itsm.ErrInvalid)
+		var te *itsm.TransitionError
+		require.ErrorAs(t, err, &te)
+		assert.Equal(t, "needs_reason", te.Guard)
+		var ve *itsm.ValidationError
+		require.ErrorAs(t, err, &ve)
+		assert.Contains(t, ve.Fields, "reason")
+	}
+	got, err := e.changes.Fire(as(rita), c.ID, transition.ChangeEventCancel, storage.Command{Reason: "duplicate"}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, transition.ChangeCanceled, got.State)
+}
