@@ -447,7 +447,7 @@ func TestAgentWorksAnIncident(t *testing.T) {
 	assert.Contains(t, page, "State on_hold (awaiting caller)")
 	assert.Contains(t, page, "need the error text")
 	page = step("resolve", url.Values{"resolution_code": {""}, "resolution_notes": {""}}, http.StatusConflict)
-	assert.Contains(t, page, "resolution code")
+	assert.Contains(t, page, "resolution_notes: are required", "the guard names the missing fields")
 	page = step("comment", url.Values{"text": {"Please send a screenshot"}}, http.StatusSeeOther)
 	assert.Contains(t, page, "Please send a screenshot")
 	page = step("resolve", url.Values{"resolution_code": {operation.ResolvedWorkaround}, "resolution_notes": {"Cleared the credential cache"}}, http.StatusSeeOther)
