@@ -33,6 +33,15 @@ type Store struct {
 type kindInfo struct {
 	schema storage.Schema
 	sets   []zset // sets[0] is the id index
+	numIdx int    // position of the storage.NumberField, -1 without one
+}
+
+// number returns d's human number, "" when it has none.
+func (ki *kindInfo) number(d storage.Document) string {
+	if ki.numIdx < 0 || len(d.Fields) <= ki.numIdx {
+		return ""
+	}
+	return d.Fields[ki.numIdx].Str()
 }
 
 // zset is one index: ordered by fields (positions in schema.Fields), then id.
@@ -65,6 +74,7 @@ func (s *Store) Prefix() string { return s.prefix[1 : len(s.prefix)-2] }
 
 func (s *Store) docKey(kind, id string) string  { return s.prefix + "doc:" + kind + ":" + id }
 func (s *Store) histKey(kind, id string) string { return s.prefix + "hist:" + kind + ":" + id }
+func (s *Store) numKey(kind string) string      { return s.prefix + "num:" + kind }
 func (s *Store) logKey() string                 { return s.prefix + "log" }
 func (s *Store) logSeqKey() string              { return s.prefix + "logseq" }
 
@@ -119,7 +129,7 @@ func (s *Store) Register(ctx context.Context, sc storage.Schema) error {
 // CompositeOnly ones (with a descending twin) and each composite index (with
 // a twin).
 func newKindInfo(prefix string, sc storage.Schema) *kindInfo {
-	ki := &kindInfo{schema: sc}
+	ki := &kindInfo{schema: sc, numIdx: sc.NumberIndex()}
 	base := prefix + "ix:" + sc.Kind + ":"
 	ki.sets = append(ki.sets, zset{key: base + "id"})
 	for i, f := range sc.Fields {

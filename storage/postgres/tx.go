@@ -352,6 +352,78 @@ func (u *unit) NextSequence(ctx context.Context, name string) (_ int64, err erro
 	}
 }
 
+// AdvanceSequence moves a named sequence past atLeast; see storage.Tx.
+//
+// PostgreSQL has no atomic "set to at least": setval after reading the
+// value could move it back past values a concurrent nextval handed out. So
+// the move runs in one DO statement that first takes the sequence's lock
+// with a no-op ALTER SEQUENCE (which blocks nextval and setval until the
+// statement commits), then sets the value only if it is still short. A
+// sequence already past atLeast costs one read and no lock. Like nextval
+// it takes effect at once, whether the unit commits or not.
+func (u *unit) AdvanceSequence(ctx context.Context, name string, atLeast int64) (err error) {
+	if err := u.enter(ctx); err != nil {
+		return err
+	}
+	defer u.leave(&err)
+	if !storage.ValidName(name) {
+		return itsm.Invalidf("postgres: sequence name %q is not a lower-case identifier", name)
+	}
+	if atLeast < 1 {
+		return nil
+	}
+	rel := sequenceName(name)
+	for attempt := 0; ; attempt++ {
+		var oid uint32
+		var last *int64
+		found := false
+		rows, err := u.conn.Query(ctx, lastValueSQL, u.s.schema, rel)
+		if err == nil {
+			_, err = pgx.ForEachRow(rows, []any{&oid, &last}, func() error { found = true; return nil })
+		}
+		if err != nil {
+			return interpretError(err, "advance sequence "+name)
+		}
+		switch {
+		case found && last != nil && *last >= atLeast:
+			return nil // nextval returns last+1 > atLeast already
+		case found:
+			// The oid and the bound are numbers, formatted here: a DO
+			// statement takes no parameters.
+			do := fmt.Sprintf(advanceDO, oid, atLeast)
+			if _, err := u.conn.Exec(ctx, do, pgx.QueryExecModeSimpleProtocol); err != nil {
+				return interpretError(err, "advance sequence "+name)
+			}
+			return nil
+		case attempt > 0:
+			return fmt.Errorf("postgres: sequence %s vanished after it was created", name)
+		}
+		if err := u.s.createSequence(ctx, name, u.s.ns+"."+quoteIdent(rel)); err != nil {
+			return err
+		}
+	}
+}
+
+// lastValueSQL finds a number sequence and its last value (NULL before the
+// first nextval).
+const lastValueSQL = "SELECT c.oid, pg_catalog.pg_sequence_last_value(c.oid) FROM pg_catalog.pg_class c " +
+	"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind = 'S'"
+
+// advanceDO moves the sequence with oid %d so that nextval passes %d, under
+// the lock of ALTER SEQUENCE (OWNED BY NONE changes nothing of a number
+// sequence; the lock is held until the statement's transaction ends).
+const advanceDO = `DO $pillars$
+DECLARE
+	seq regclass := %[1]d::oid;
+	bound bigint := %[2]d;
+BEGIN
+	EXECUTE format('ALTER SEQUENCE %%s OWNED BY NONE', seq);
+	IF coalesce(pg_catalog.pg_sequence_last_value(seq), 0) < bound THEN
+		PERFORM pg_catalog.setval(seq, bound, true);
+	END IF;
+END
+$pillars$`
+
 const nextvalSQL = "SELECT nextval(c.oid) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace " +
 	"WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind = 'S'"
 
@@ -488,9 +560,15 @@ func (u *unit) commit(ctx context.Context, writes []*write) error {
 	if err != nil {
 		u.rollback(ctx)
 		var pgErr *pgconn.PgError
-		if i := failed - first; i >= 0 && i < len(writes) && errors.As(err, &pgErr) && pgErr.Code == "22012" {
+		if i := failed - first; i >= 0 && i < len(writes) && errors.As(err, &pgErr) {
 			w := writes[i]
-			return &itsm.ConflictError{Kind: w.ki.schema.Kind, ID: w.id, Expected: w.base}
+			switch {
+			case pgErr.Code == "22012":
+				return &itsm.ConflictError{Kind: w.ki.schema.Kind, ID: w.id, Expected: w.base}
+			case pgErr.Code == "23505" && pgErr.ConstraintName != "" && pgErr.ConstraintName == w.ki.numberIndex:
+				num := w.doc.Fields[w.ki.schema.NumberIndex()].Str()
+				return fmt.Errorf("%w: %w", &storage.DuplicateNumberError{Kind: w.ki.schema.Kind, Number: num, ID: w.id}, err)
+			}
 		}
 		return interpretError(err, "commit")
 	}
