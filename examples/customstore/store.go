@@ -119,10 +119,61 @@ func (s *Store) Register(ctx context.Context, sc storage.Schema) error {
 		}
 	}
 	ki := newKindInfo(s.prefix, sc)
+	if err := s.indexNumbers(ctx, ki); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	s.kinds[sc.Kind] = ki
 	s.mu.Unlock()
 	return nil
+}
+
+// indexNumbers fills the number hash of a kind whose documents were written
+// before numbers were kept unique (by an earlier version of this package),
+// once per prefix: {p}:numready:<kind> marks it done. Documents that
+// repeat a number fail it with a *storage.DuplicateNumberError naming one.
+// Upgrade every instance first: an old one writing meanwhile does not
+// maintain the hash.
+func (s *Store) indexNumbers(ctx context.Context, ki *kindInfo) error {
+	if ki.numIdx < 0 {
+		return nil
+	}
+	kind, ready := ki.schema.Kind, s.prefix+"numready:"+ki.schema.Kind
+	if n, err := s.rdb.Exists(ctx, ready).Result(); err != nil || n == 1 {
+		return err
+	}
+	plan, err := ki.schema.CheckQuery(storage.Query{Kind: kind, Limit: storage.MaxLimit})
+	if err != nil {
+		return err
+	}
+	for {
+		page, err := s.query(ctx, ki, plan)
+		if err != nil {
+			return err
+		}
+		for _, d := range page.Docs {
+			num := ki.number(d)
+			if num == "" {
+				continue
+			}
+			if err := s.rdb.HSetNX(ctx, s.numKey(kind), num, d.ID).Err(); err != nil {
+				return fmt.Errorf("customstore: register %s: %w", kind, err)
+			}
+			if holder, err := s.rdb.HGet(ctx, s.numKey(kind), num).Result(); err != nil || holder != d.ID {
+				if err != nil {
+					return fmt.Errorf("customstore: register %s: %w", kind, err)
+				}
+				return fmt.Errorf("customstore: register %s: documents repeat a number: %w", kind, &storage.DuplicateNumberError{Kind: kind, Number: num})
+			}
+		}
+		if page.Next == "" {
+			break
+		}
+		if plan, err = ki.schema.CheckQuery(storage.Query{Kind: kind, Limit: storage.MaxLimit, Cursor: page.Next}); err != nil {
+			return err
+		}
+	}
+	return s.rdb.Set(ctx, ready, "1", 0).Err()
 }
 
 // newKindInfo lists the sorted sets of a kind: ids, each field but the
