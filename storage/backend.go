@@ -94,7 +94,9 @@ type Tx interface {
 	// must not exist yet), and fails with ErrConflict otherwise. d.Version is
 	// the version stored and must be greater than expected (usually
 	// expected+1; an import may write a record at a later version at once).
-	// The document is checked with Schema.CheckDocument.
+	// The document is checked with Schema.CheckDocument. A human number
+	// another document of the kind holds is a *DuplicateNumberError, here
+	// or when the unit commits (see Backend).
 	Put(ctx context.Context, d Document, expected int64) error
 
 	// Delete removes the document when its stored version equals version,
