@@ -355,12 +355,16 @@ func (u *unit) NextSequence(ctx context.Context, name string) (_ int64, err erro
 // AdvanceSequence moves a named sequence past atLeast; see storage.Tx.
 //
 // PostgreSQL has no atomic "set to at least": setval after reading the
-// value could move it back past values a concurrent nextval handed out. So
-// the move runs in one DO statement that first takes the sequence's lock
-// with a no-op ALTER SEQUENCE (which blocks nextval and setval until the
-// statement commits), then sets the value only if it is still short. A
-// sequence already past atLeast costs one read and no lock. Like nextval
-// it takes effect at once, whether the unit commits or not.
+// value could move it back past values a concurrent nextval handed out. A
+// sequence already past atLeast costs one read. A short way to go (at most
+// maxAdvanceDraws, as when an import keeps its numbers in order) is drawn
+// with nextval, which no concurrent draw can undo: after k draws from a
+// value v the sequence is at v+k or beyond. A longer jump runs one DO
+// statement that takes the sequence's lock with a no-op ALTER SEQUENCE
+// (which blocks nextval and setval until the statement commits) and sets
+// the value only if it is still short; it costs a commit of its own (a few
+// milliseconds). Like nextval it takes effect at once, whether the unit
+// commits or not.
 func (u *unit) AdvanceSequence(ctx context.Context, name string, atLeast int64) (err error) {
 	if err := u.enter(ctx); err != nil {
 		return err
@@ -384,18 +388,24 @@ func (u *unit) AdvanceSequence(ctx context.Context, name string, atLeast int64) 
 		if err != nil {
 			return interpretError(err, "advance sequence "+name)
 		}
-		switch {
-		case found && last != nil && *last >= atLeast:
-			return nil // nextval returns last+1 > atLeast already
-		case found:
-			// The oid and the bound are numbers, formatted here: a DO
-			// statement takes no parameters.
-			do := fmt.Sprintf(advanceDO, oid, atLeast)
-			if _, err := u.conn.Exec(ctx, do, pgx.QueryExecModeSimpleProtocol); err != nil {
-				return interpretError(err, "advance sequence "+name)
+		if found {
+			var cur int64 // the last value handed out, 0 before the first
+			if last != nil {
+				cur = *last
 			}
-			return nil
-		case attempt > 0:
+			switch k := atLeast - cur; {
+			case k <= 0:
+				return nil // nextval returns cur+1 > atLeast already
+			case k <= maxAdvanceDraws:
+				_, err = u.conn.Exec(ctx, "SELECT count(pg_catalog.nextval($1::oid::regclass)) FROM pg_catalog.generate_series(1, $2)", oid, k)
+			default:
+				// The oid and the bound are numbers, formatted here: a DO
+				// statement takes no parameters.
+				_, err = u.conn.Exec(ctx, fmt.Sprintf(advanceDO, oid, atLeast), pgx.QueryExecModeSimpleProtocol)
+			}
+			return interpretError(err, "advance sequence "+name)
+		}
+		if attempt > 0 {
 			return fmt.Errorf("postgres: sequence %s vanished after it was created", name)
 		}
 		if err := u.s.createSequence(ctx, name, u.s.ns+"."+quoteIdent(rel)); err != nil {
@@ -403,6 +413,10 @@ func (u *unit) AdvanceSequence(ctx context.Context, name string, atLeast int64) 
 		}
 	}
 }
+
+// maxAdvanceDraws is the longest way AdvanceSequence goes by drawing values
+// rather than by locking the sequence.
+const maxAdvanceDraws = 1000
 
 // lastValueSQL finds a number sequence and its last value (NULL before the
 // first nextval).
