@@ -23,9 +23,10 @@ import (
 // collation for strings, INTEGER for ints and for times (Unix microseconds).
 // Each field has an index on (field, _id), but a CompositeOnly one, which
 // only the composite indexes naming it serve; each declared composite Index is
-// an index on its fields in order, then _id. The system columns start with an
-// underscore, which a field name cannot, so no declaration can clash with
-// them.
+// an index on its fields in order, then _id. A kind with human numbers
+// (storage.NumberField) also has a unique index on the number where it is
+// not empty. The system columns start with an underscore, which a field name
+// cannot, so no declaration can clash with them.
 type kind struct {
 	schema     storage.Schema
 	registered bool   // by Register on this Store value, not only found in the file
@@ -211,7 +212,10 @@ func (s *Store) loadKinds(ctx context.Context) error {
 // until rewritten) and index, indexes that changed are rebuilt, indexes no
 // longer declared are dropped, and columns of fields no longer declared are
 // kept but ignored. A field whose type changed is ErrConflict: its stored
-// values cannot be converted.
+// values cannot be converted. A kind with human numbers whose table lacks
+// the unique number index (a file written before numbers were unique) gets
+// it; when its documents already repeat a number, Register fails with a
+// *storage.DuplicateNumberError naming one until they are renumbered.
 //
 // Register must not be called inside a unit of work: it needs the writer
 // connection that the unit holds.
