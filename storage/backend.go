@@ -37,6 +37,8 @@ import (
 //     then fails with a *DuplicateNumberError when stored documents
 //     already repeat a number, until they are fixed). The check may come
 //     at Put or when the unit commits; either way nothing is written.
+//     Moving a number from one document to another takes two units (give
+//     it up, then take it): within one unit a store may refuse it.
 //
 // Run storage/storagetest against an implementation to prove it.
 type Backend interface {

@@ -259,7 +259,7 @@ func (s *Store) commit(t *tx) error {
 		}
 	}
 	// Numbers the unit gives up are released before those it takes, so
-	// that a unit may move a number from one document to another.
+	// that the map stays right whatever order the unit wrote in.
 	for i := range t.writes {
 		w := &t.writes[i]
 		if num := w.kd.number(w.kd.docs[w.key.id]); num != "" && w.kd.numbers[num] == w.key.id {
