@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/pillars-itsm/pillars/itsm"
 )
@@ -30,7 +31,20 @@ import (
 //   - a failure of the underlying database (a lost connection, a full disk)
 //     is returned wrapping the driver's error, so errors.As reaches it; it
 //     matches none of the sentinels, because nothing is known about the
-//     data, and the unit of work is rolled back.
+//     data, and the unit of work is rolled back;
+//   - human numbers are unique within a kind: when a kind's schema declares
+//     the string field NumberField, no two documents of the kind hold the
+//     same non-empty value in it. A write (Tx.Put, Import) that would give
+//     a document a number another document of its kind holds fails with a
+//     *DuplicateNumberError (ErrConflict) and writes nothing; the empty
+//     string is not a number and may repeat. SQL stores keep the rule with
+//     a unique index on the field where it is not empty, created by
+//     Register, also on tables created before the rule existed (Register
+//     then fails with a *DuplicateNumberError when stored documents
+//     already repeat a number, until they are fixed). The check may come
+//     at Put or when the unit commits; either way nothing is written.
+//     Moving a number from one document to another takes two units (give
+//     it up, then take it): within one unit a store may refuse it.
 //
 // Run storage/storagetest against an implementation to prove it.
 type Backend interface {
@@ -88,7 +102,9 @@ type Tx interface {
 	// must not exist yet), and fails with ErrConflict otherwise. d.Version is
 	// the version stored and must be greater than expected (usually
 	// expected+1; an import may write a record at a later version at once).
-	// The document is checked with Schema.CheckDocument.
+	// The document is checked with Schema.CheckDocument. A human number
+	// another document of the kind holds is a *DuplicateNumberError, here
+	// or when the unit commits (see Backend).
 	Put(ctx context.Context, d Document, expected int64) error
 
 	// Delete removes the document when its stored version equals version,
@@ -102,7 +118,43 @@ type Tx interface {
 	// twice and gaps are allowed.
 	NextSequence(ctx context.Context, name string) (int64, error)
 
+	// AdvanceSequence moves the named sequence forward so that every later
+	// NextSequence returns a value greater than atLeast; a sequence already
+	// past atLeast is left as it is (it never moves back). It is atomic
+	// with NextSequence across units and instances: no value drawn before
+	// or after is issued again. Like NextSequence it takes effect at once,
+	// whether its unit commits or not. Records call it when a record keeps
+	// a number (an import of INC0000042 moves the sequence past 42; see
+	// KeepNumbers). atLeast below 1 changes nothing.
+	AdvanceSequence(ctx context.Context, name string, atLeast int64) error
+
 	// Append adds events to the log; they commit with the unit of work and
 	// receive their Seq then, in the order given.
 	Append(ctx context.Context, events ...itsm.Event) error
 }
+
+// NumberField names the indexed string field that holds a kind's human
+// number (INC0001042). Every storage.Collection declares it; a schema that
+// declares a field of this name declares it TypeString, and every store
+// keeps its non-empty values unique within the kind (see Backend).
+const NumberField = "number"
+
+// DuplicateNumberError reports a write that would give a document the human
+// number another document of its kind already holds. It matches
+// itsm.ErrConflict: the number is taken, and a host importing it must keep
+// another one.
+type DuplicateNumberError struct {
+	Kind   string
+	Number string
+	ID     string // the document refused; empty when not known (Register)
+}
+
+func (e *DuplicateNumberError) Error() string {
+	if e.ID == "" {
+		return fmt.Sprintf("%s: conflict: number %q is held by more than one %s", e.Kind, e.Number, e.Kind)
+	}
+	return fmt.Sprintf("%s %s: conflict: number %q is already held by another %s", e.Kind, e.ID, e.Number, e.Kind)
+}
+
+// Is makes a DuplicateNumberError match itsm.ErrConflict.
+func (e *DuplicateNumberError) Is(target error) bool { return target == itsm.ErrConflict }

@@ -70,7 +70,9 @@ type Traverser interface {
 // insert many new documents and their events in one unit of work, with
 // multi-row statements or COPY. Every document must not exist yet (expected
 // version 0) and is written at its own Version. Without it, Import runs the
-// same writes one by one inside Update. Either way it is all or nothing.
+// same writes one by one inside Update. Either way it is all or nothing, and
+// human numbers stay unique: a number held already, or given to two of the
+// documents, fails the whole import with a *DuplicateNumberError.
 type BulkImporter interface {
 	Import(ctx context.Context, docs []Document, events []itsm.Event) error
 }
@@ -208,6 +210,12 @@ func eachPage(ctx context.Context, b Backend, s Schema, q Query, fn func(Plan, D
 
 // Import writes many new documents and their events in one unit of work,
 // through the backend's BulkImporter when it has one.
+//
+// Import keeps the numbers the documents hold but cannot tell which of them
+// a sequence would issue (it knows no prefixes): a host importing numbered
+// documents this way moves each kind's sequence past them with KeepNumbers,
+// in a unit of work before or after the import (a failed import then leaves
+// at most a gap in the numbering). Records.Create does it by itself.
 func Import(ctx context.Context, b Backend, docs []Document, events []itsm.Event) error {
 	if bi, ok := b.(BulkImporter); ok {
 		return bi.Import(ctx, docs, events)

@@ -3,7 +3,8 @@
 //
 // Adapter authors implement [Backend] and [Tx], a dozen methods in all: a
 // document store with optimistic versions, queries on declared indexed fields
-// with opaque cursor pagination, per-kind number sequences, and the domain
+// with opaque cursor pagination, per-kind number sequences that kept numbers
+// advance, human numbers unique per kind ([NumberField]), and the domain
 // event log read by sequence. Everything typed sits above it: [Collection]
 // maps a Go struct to documents and indexed fields, and [Records] runs
 // lifecycle commands (authorise, decide, write the record and its event in

@@ -316,6 +316,14 @@ func (r *Records[T, P]) CreateTx(ctx context.Context, tx Tx, rec P, cmd Command)
 			return err
 		}
 		m.Number = itsm.FormatNumber(r.cfg.Prefix, n)
+	} else if m.Number != "" {
+		// Choosing a number is carrying history over from another tool.
+		if err := itsm.Authorize(ctx, r.cfg.Authorizer, kind, itsm.ActionImport, rec); err != nil {
+			return err
+		}
+		if err := KeepNumbers(ctx, tx, kind, r.cfg.Prefix, m.Number); err != nil {
+			return err // a kept number moves the sequence past it
+		}
 	}
 	_, err = r.write(ctx, tx, rec, nil, nil, itsm.Event{Name: itsm.EventCreate, To: m.State}, false, now, at, cmd, nil)
 	return err

@@ -69,6 +69,11 @@ type Index struct {
 // indexes. Names are lower-case identifiers (a-z, 0-9, _; at most 63
 // characters, starting with a letter), so SQL adapters can use them as
 // column names after checking them here. The field name "id" is reserved.
+//
+// A field named NumberField ("number") holds the kind's human number: it
+// must be TypeString, and every store refuses a second document of the kind
+// with the same non-empty value in it (a *DuplicateNumberError matching
+// ErrConflict; see Backend). Kinds without such a field have no numbers.
 type Schema struct {
 	Kind    string
 	Fields  []Field
@@ -106,6 +111,9 @@ func (s Schema) Validate() error {
 		if f.Type < TypeString || f.Type > TypeTime {
 			return itsm.Invalidf("schema %s: field %q has unknown type %d", s.Kind, f.Name, f.Type)
 		}
+		if f.Name == NumberField && f.Type != TypeString {
+			return itsm.Invalidf("schema %s: field %q holds the human number and must be a string, not %s", s.Kind, f.Name, f.Type)
+		}
 		seen[f.Name] = true
 	}
 	idx := map[string]bool{}
@@ -137,6 +145,15 @@ func (s Schema) Equal(o Schema) bool {
 		slices.EqualFunc(s.Indexes, o.Indexes, func(a, b Index) bool {
 			return a.Name == b.Name && slices.Equal(a.Fields, b.Fields)
 		})
+}
+
+// NumberIndex returns the position of the NumberField in s.Fields, or -1
+// when the kind has no human numbers.
+func (s Schema) NumberIndex() int {
+	if i := s.FieldIndex(NumberField); i >= 0 && s.Fields[i].Type == TypeString {
+		return i
+	}
+	return -1
 }
 
 // FieldIndex returns the position of the named field in s.Fields, or -1.

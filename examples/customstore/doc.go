@@ -16,7 +16,9 @@
 //	{p}:ix:<kind>:id                sorted set of ids
 //	{p}:ix:<kind>:f:<field>:a / :d  one field, ascending and descending twin
 //	{p}:ix:<kind>:i:<index>:a / :d  one declared composite index, and its twin
-//	{p}:seq:<name>                  a sequence (INCR)
+//	{p}:num:<kind>                  hash: human number -> id, keeping numbers unique
+//	{p}:numready:<kind>             set once the hash covers the documents of older versions
+//	{p}:seq:<name>                  a sequence (INCR; AdvanceSequence by script)
 //	{p}:logseq, {p}:log             the event counter and the event stream
 //	{p}:hist:<kind>:<id>            a record's events ("seq json"), for History
 //

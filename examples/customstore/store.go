@@ -33,6 +33,15 @@ type Store struct {
 type kindInfo struct {
 	schema storage.Schema
 	sets   []zset // sets[0] is the id index
+	numIdx int    // position of the storage.NumberField, -1 without one
+}
+
+// number returns d's human number, "" when it has none.
+func (ki *kindInfo) number(d storage.Document) string {
+	if ki.numIdx < 0 || len(d.Fields) <= ki.numIdx {
+		return ""
+	}
+	return d.Fields[ki.numIdx].Str()
 }
 
 // zset is one index: ordered by fields (positions in schema.Fields), then id.
@@ -65,6 +74,7 @@ func (s *Store) Prefix() string { return s.prefix[1 : len(s.prefix)-2] }
 
 func (s *Store) docKey(kind, id string) string  { return s.prefix + "doc:" + kind + ":" + id }
 func (s *Store) histKey(kind, id string) string { return s.prefix + "hist:" + kind + ":" + id }
+func (s *Store) numKey(kind string) string      { return s.prefix + "num:" + kind }
 func (s *Store) logKey() string                 { return s.prefix + "log" }
 func (s *Store) logSeqKey() string              { return s.prefix + "logseq" }
 
@@ -109,17 +119,68 @@ func (s *Store) Register(ctx context.Context, sc storage.Schema) error {
 		}
 	}
 	ki := newKindInfo(s.prefix, sc)
+	if err := s.indexNumbers(ctx, ki); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	s.kinds[sc.Kind] = ki
 	s.mu.Unlock()
 	return nil
 }
 
+// indexNumbers fills the number hash of a kind whose documents were written
+// before numbers were kept unique (by an earlier version of this package),
+// once per prefix: {p}:numready:<kind> marks it done. Documents that
+// repeat a number fail it with a *storage.DuplicateNumberError naming one.
+// Upgrade every instance first: an old one writing meanwhile does not
+// maintain the hash.
+func (s *Store) indexNumbers(ctx context.Context, ki *kindInfo) error {
+	if ki.numIdx < 0 {
+		return nil
+	}
+	kind, ready := ki.schema.Kind, s.prefix+"numready:"+ki.schema.Kind
+	if n, err := s.rdb.Exists(ctx, ready).Result(); err != nil || n == 1 {
+		return err
+	}
+	plan, err := ki.schema.CheckQuery(storage.Query{Kind: kind, Limit: storage.MaxLimit})
+	if err != nil {
+		return err
+	}
+	for {
+		page, err := s.query(ctx, ki, plan)
+		if err != nil {
+			return err
+		}
+		for _, d := range page.Docs {
+			num := ki.number(d)
+			if num == "" {
+				continue
+			}
+			if err := s.rdb.HSetNX(ctx, s.numKey(kind), num, d.ID).Err(); err != nil {
+				return fmt.Errorf("customstore: register %s: %w", kind, err)
+			}
+			if holder, err := s.rdb.HGet(ctx, s.numKey(kind), num).Result(); err != nil || holder != d.ID {
+				if err != nil {
+					return fmt.Errorf("customstore: register %s: %w", kind, err)
+				}
+				return fmt.Errorf("customstore: register %s: documents repeat a number: %w", kind, &storage.DuplicateNumberError{Kind: kind, Number: num})
+			}
+		}
+		if page.Next == "" {
+			break
+		}
+		if plan, err = ki.schema.CheckQuery(storage.Query{Kind: kind, Limit: storage.MaxLimit, Cursor: page.Next}); err != nil {
+			return err
+		}
+	}
+	return s.rdb.Set(ctx, ready, "1", 0).Err()
+}
+
 // newKindInfo lists the sorted sets of a kind: ids, each field but the
 // CompositeOnly ones (with a descending twin) and each composite index (with
 // a twin).
 func newKindInfo(prefix string, sc storage.Schema) *kindInfo {
-	ki := &kindInfo{schema: sc}
+	ki := &kindInfo{schema: sc, numIdx: sc.NumberIndex()}
 	base := prefix + "ix:" + sc.Kind + ":"
 	ki.sets = append(ki.sets, zset{key: base + "id"})
 	for i, f := range sc.Fields {

@@ -26,6 +26,11 @@ import (
 // become visible in commit order with no holes: a reader that saw Seq n can
 // never later find a unit committing n-1. That is the "never skip a late
 // commit" rule of storage.Backend.ReadEvents, for free.
+//
+// Human numbers are kept unique the same way: each kind with numbers has a
+// hash from number to id, and the script refuses (returning -w) a write w
+// whose new number another document holds, unless the unit itself gives
+// that number up, before it writes anything.
 var commitScript = redis.NewScript(`
 local i = 4
 local function nx() local v = ARGV[i]; i = i + 1; return v end
@@ -33,8 +38,27 @@ local ws = {}
 for w = 1, tonumber(ARGV[1]) do
   local x = {key = KEYS[tonumber(nx())], base = nx(), op = nx()}
   if x.op == 'p' then x.v = nx(); x.d = nx(); x.f = nx() end
+  x.nkey = KEYS[tonumber(nx())]; x.id = nx(); x.old = nx(); x.new = nx()
   if (redis.call('HGET', x.key, 'v') or '0') ~= x.base then return w end
   ws[w] = x
+end
+local released, claimed = {}, {}
+for _, x in ipairs(ws) do
+  if x.old ~= '' and x.old ~= x.new then released[x.nkey .. ' ' .. x.old] = true end
+end
+for w, x in ipairs(ws) do
+  if x.new ~= '' and x.new ~= x.old then
+    local slot = x.nkey .. ' ' .. x.new
+    local holder = redis.call('HGET', x.nkey, x.new)
+    if claimed[slot] or (holder and holder ~= x.id and not released[slot]) then return -w end
+    claimed[slot] = true
+  end
+end
+for _, x in ipairs(ws) do
+  if x.old ~= '' and x.old ~= x.new and redis.call('HGET', x.nkey, x.old) == x.id then redis.call('HDEL', x.nkey, x.old) end
+end
+for _, x in ipairs(ws) do
+  if x.new ~= '' then redis.call('HSET', x.nkey, x.new, x.id) end
 end
 for _, x in ipairs(ws) do
   if x.op == 'p' then redis.call('HSET', x.key, 'v', x.v, 'd', x.d, 'f', x.f) else redis.call('DEL', x.key) end
@@ -242,6 +266,33 @@ func (t *tx) NextSequence(ctx context.Context, name string) (int64, error) {
 	return n, nil
 }
 
+// advanceScript sets a sequence to ARGV[1] unless it is there already, in
+// one atomic step with every INCR.
+var advanceScript = redis.NewScript(`
+if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 0`)
+
+// AdvanceSequence moves a sequence past atLeast at once; a unit that rolls
+// back keeps the move. See storage.Tx.
+func (t *tx) AdvanceSequence(ctx context.Context, name string, atLeast int64) error {
+	t.mu.Lock()
+	done := t.done
+	t.mu.Unlock()
+	if done {
+		return errDone
+	}
+	if !storage.ValidName(name) {
+		return itsm.Invalidf("customstore: sequence name %q is not a lower-case identifier", name)
+	}
+	if atLeast < 1 {
+		return nil
+	}
+	if err := advanceScript.Run(bg(ctx), t.s.rdb, []string{t.s.prefix + "seq:" + name}, atLeast).Err(); err != nil {
+		return fmt.Errorf("customstore: advance sequence %s: %w", name, err)
+	}
+	return nil
+}
+
 // Append buffers events; the commit script gives them their Seq.
 func (t *tx) Append(_ context.Context, events ...itsm.Event) error {
 	t.mu.Lock()
@@ -335,6 +386,14 @@ func (t *tx) commit(ctx context.Context) error {
 		} else {
 			args = append(args, "d")
 		}
+		var oldNum, curNum string // the numbers given up and taken
+		if e.base.Version > 0 {
+			oldNum = e.ki.number(e.base)
+		}
+		if e.found {
+			curNum = e.ki.number(e.cur)
+		}
+		args = append(args, key(t.s.numKey(ref.kind)), ref.id, oldNum, curNum)
 		var old, cur [][2]string
 		if e.base.Version > 0 {
 			old = e.ki.members(e.base)
@@ -378,6 +437,11 @@ func (t *tx) commit(ctx context.Context) error {
 	if n > 0 && n <= len(t.order) {
 		ref := t.order[n-1]
 		return &itsm.ConflictError{Kind: ref.kind, ID: ref.id, Expected: t.seen[ref].base.Version}
+	}
+	if n < 0 && -n <= len(t.order) {
+		ref := t.order[-n-1]
+		e := t.seen[ref]
+		return &storage.DuplicateNumberError{Kind: ref.kind, Number: e.ki.number(e.cur), ID: ref.id}
 	}
 	return nil
 }

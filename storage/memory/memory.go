@@ -61,6 +61,18 @@ type kindData struct {
 	ordered []*ordered
 	// scratch builds the entries reorder deletes; used under the write lock.
 	scratch []byte
+	// numIdx is the position of the storage.NumberField, -1 without one;
+	// numbers maps each non-empty number to the id holding it.
+	numIdx  int
+	numbers map[string]string
+}
+
+// number returns d's human number, "" when it has none.
+func (kd *kindData) number(d storage.Document) string {
+	if kd.numIdx < 0 || d.Fields == nil {
+		return ""
+	}
+	return d.Fields[kd.numIdx].Str()
 }
 
 // idSet is the set of ids holding one value of a field. Most values of
@@ -118,7 +130,8 @@ func (s *Store) Register(_ context.Context, sc storage.Schema) error {
 		}
 		return fmt.Errorf("%w: memory: kind %s is already registered with a different schema", itsm.ErrConflict, sc.Kind)
 	}
-	kd := &kindData{schema: cloneSchema(sc), docs: map[string]storage.Document{}, ordered: newOrdered(sc)}
+	kd := &kindData{schema: cloneSchema(sc), docs: map[string]storage.Document{}, ordered: newOrdered(sc),
+		numIdx: sc.NumberIndex(), numbers: map[string]string{}}
 	kd.index = make([]map[storage.Value]idSet, len(sc.Fields))
 	for i, f := range sc.Fields {
 		if !f.CompositeOnly { // served by the ordered indexes naming it
@@ -237,6 +250,26 @@ func (s *Store) commit(t *tx) error {
 		w := &t.writes[i]
 		if w.kd.docs[w.key.id].Version != w.base { // a missing document has version 0
 			return &itsm.ConflictError{Kind: w.key.kind, ID: w.key.id, Expected: w.base}
+		}
+	}
+	for i := range t.writes {
+		w := &t.writes[i]
+		if num := w.kd.number(w.doc); num != "" && !w.deleted && t.numberTaken(w.kd, num, w.key.id) {
+			return &storage.DuplicateNumberError{Kind: w.key.kind, Number: num, ID: w.key.id}
+		}
+	}
+	// Numbers the unit gives up are released before those it takes, so
+	// that the map stays right whatever order the unit wrote in.
+	for i := range t.writes {
+		w := &t.writes[i]
+		if num := w.kd.number(w.kd.docs[w.key.id]); num != "" && w.kd.numbers[num] == w.key.id {
+			delete(w.kd.numbers, num)
+		}
+	}
+	for i := range t.writes {
+		w := &t.writes[i]
+		if num := w.kd.number(w.doc); num != "" && !w.deleted {
+			w.kd.numbers[num] = w.key.id
 		}
 	}
 	for i := range t.writes {
@@ -380,6 +413,17 @@ func (s *Store) nextSequence(name string) (int64, error) {
 	defer s.seqMu.Unlock()
 	s.seqs[name]++
 	return s.seqs[name], nil
+}
+
+// advanceSequence moves a sequence to at least atLeast, at once.
+func (s *Store) advanceSequence(name string, atLeast int64) error {
+	if !storage.ValidName(name) {
+		return itsm.Invalidf("memory: sequence name %q is not a lower-case identifier", name)
+	}
+	s.seqMu.Lock()
+	defer s.seqMu.Unlock()
+	s.seqs[name] = max(s.seqs[name], atLeast)
+	return nil
 }
 
 // reindex moves d's id from old's field values to d's; old is the zero

@@ -18,6 +18,8 @@ type tx struct {
 	writes []pending         // usually few per unit: a linear search beats a map
 	byKey  map[recordKey]int // positions in writes, built once a unit writes many documents
 	events []itsm.Event
+	// claims maps the numbers of the unit's pending documents to their ids.
+	claims map[numberKey]string
 	// Most units write one document and one event: their first ones live
 	// here, in the allocation of the tx itself.
 	firstWrite [1]pending
@@ -62,6 +64,42 @@ func (t *tx) add(w pending) {
 		for i := range t.writes {
 			t.byKey[t.writes[i].key] = i
 		}
+	}
+}
+
+// numberKey is a human number of a kind.
+type numberKey struct{ kind, number string }
+
+// numberTaken reports whether a document other than id holds num as the
+// unit sees the store: a pending document of the unit, or a committed one
+// the unit neither deletes nor renumbers. The caller holds t.mu or is the
+// commit, and s.mu (read or write).
+func (t *tx) numberTaken(kd *kindData, num, id string) bool {
+	if holder, ok := t.claims[numberKey{kd.schema.Kind, num}]; ok && holder != id {
+		return true
+	}
+	holder, ok := kd.numbers[num]
+	if !ok || holder == id {
+		return false
+	}
+	w := t.find(recordKey{kd.schema.Kind, holder})
+	return w == nil || !w.deleted && kd.number(w.doc) == num
+}
+
+// claim records that the unit's pending version of id holds num (or no
+// number when num is ""), instead of old.
+func (t *tx) claim(kind, id, old, num string) {
+	if old == num {
+		return
+	}
+	if old != "" && t.claims[numberKey{kind, old}] == id {
+		delete(t.claims, numberKey{kind, old})
+	}
+	if num != "" {
+		if t.claims == nil {
+			t.claims = map[numberKey]string{}
+		}
+		t.claims[numberKey{kind, num}] = id
 	}
 }
 
@@ -169,6 +207,20 @@ func (t *tx) put(d storage.Document, expected int64, owned bool) error {
 	if ver != expected {
 		return &itsm.ConflictError{Kind: d.Kind, ID: d.ID, Expected: expected}
 	}
+	num := kd.number(d)
+	if num != "" {
+		t.s.mu.RLock()
+		taken := t.numberTaken(kd, num, d.ID)
+		t.s.mu.RUnlock()
+		if taken {
+			return &storage.DuplicateNumberError{Kind: d.Kind, Number: num, ID: d.ID}
+		}
+	}
+	var oldNum string
+	if w != nil && !w.deleted {
+		oldNum = kd.number(w.doc)
+	}
+	t.claim(d.Kind, d.ID, oldNum, num)
 	if !owned {
 		d.Data = slices.Clone(d.Data)
 		d.Fields = slices.Clone(d.Fields)
@@ -196,6 +248,7 @@ func (t *tx) Delete(_ context.Context, kind, id string, version int64) error {
 		return &itsm.ConflictError{Kind: kind, ID: id, Expected: version}
 	}
 	if w != nil {
+		t.claim(kind, id, kd.number(w.doc), "")
 		w.deleted, w.doc = true, storage.Document{}
 		return nil
 	}
@@ -213,6 +266,17 @@ func (t *tx) NextSequence(_ context.Context, name string) (int64, error) {
 		return 0, errDone
 	}
 	return t.s.nextSequence(name)
+}
+
+// AdvanceSequence moves a sequence past atLeast at once; see storage.Tx.
+func (t *tx) AdvanceSequence(_ context.Context, name string, atLeast int64) error {
+	t.mu.Lock()
+	done := t.done
+	t.mu.Unlock()
+	if done {
+		return errDone
+	}
+	return t.s.advanceSequence(name, atLeast)
 }
 
 // Append buffers events; they get their Seq at commit.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
@@ -16,19 +17,22 @@ import (
 // checks it, and must not exist yet (ErrConflict naming it otherwise, also
 // for a document given twice). Events are copied under the shared event
 // lock, so they get their Seq in the order given and readers see them all at
-// once, when the import commits. All or nothing.
+// once, when the import commits. A number held already, or given twice, is
+// a *storage.DuplicateNumberError. All or nothing.
 func (s *Store) Import(ctx context.Context, docs []storage.Document, events []itsm.Event) error {
 	if ctx == nil {
 		return errNilContext
 	}
 	type group struct {
-		ki   *kindInfo
-		ids  []string
-		rows [][]any
+		ki      *kindInfo
+		ids     []string
+		numbers []string // the documents' non-empty numbers
+		rows    [][]any
 	}
 	var groups []*group
 	byKind := map[string]*group{}
 	seen := make(map[[2]string]bool, len(docs))
+	numbers := map[[2]string]bool{} // kind, number
 	for _, d := range docs {
 		g := byKind[d.Kind]
 		if g == nil {
@@ -49,6 +53,14 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 			return &itsm.ConflictError{Kind: d.Kind, ID: d.ID}
 		}
 		seen[key] = true
+		if ni := g.ki.schema.NumberIndex(); ni >= 0 && d.Fields[ni].Str() != "" {
+			num := [2]string{d.Kind, d.Fields[ni].Str()}
+			if numbers[num] {
+				return &storage.DuplicateNumberError{Kind: d.Kind, Number: num[1], ID: d.ID}
+			}
+			numbers[num] = true
+			g.numbers = append(g.numbers, num[1])
+		}
 		g.ids = append(g.ids, d.ID)
 		g.rows = append(g.rows, args)
 	}
@@ -73,7 +85,7 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 			n, err := tx.CopyFrom(ctx, pgx.Identifier{s.schema, g.ki.schema.Kind}, cols, pgx.CopyFromRows(g.rows))
 			if err != nil {
 				if errors.Is(interpretError(err, ""), itsm.ErrConflict) {
-					return s.importConflict(ctx, g.ki, g.ids, err)
+					return s.importConflict(ctx, g.ki, g.ids, g.numbers, err)
 				}
 				return interpretError(err, "import "+g.ki.schema.Kind)
 			}
@@ -104,10 +116,21 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 	})
 }
 
-// importConflict names a document of an import that exists already. COPY
-// reports only that a key was taken; the lookup runs on the failure path
-// alone, outside the aborted transaction.
-func (s *Store) importConflict(ctx context.Context, ki *kindInfo, ids []string, copyErr error) error {
+// importConflict names a document of an import that exists already, or a
+// number another document holds. COPY reports only that a key was taken;
+// the lookup runs on the failure path alone, outside the aborted
+// transaction.
+func (s *Store) importConflict(ctx context.Context, ki *kindInfo, ids, numbers []string, copyErr error) error {
+	var pgErr *pgconn.PgError
+	if ki.numberIndex != "" && errors.As(copyErr, &pgErr) && pgErr.ConstraintName == ki.numberIndex {
+		col := quoteIdent(columnName(storage.NumberField))
+		var num string
+		err := s.pool.QueryRow(ctx, "SELECT "+col+" FROM "+ki.table+" WHERE "+col+" = ANY ($1) LIMIT 1", numbers).Scan(&num)
+		if err != nil {
+			return interpretError(copyErr, "import "+ki.schema.Kind)
+		}
+		return fmt.Errorf("%w: %w", &storage.DuplicateNumberError{Kind: ki.schema.Kind, Number: num}, copyErr)
+	}
 	var id string
 	err := s.pool.QueryRow(ctx, "SELECT id FROM "+ki.table+" WHERE id = ANY ($1) LIMIT 1", ids).Scan(&id)
 	if err != nil { // committed by a concurrent unit and gone again, or the lookup failed

@@ -64,6 +64,11 @@ func indexName(kind, purpose string, fields []string) string {
 	return hashName("_", kind, append([]string{kind, purpose}, fields...)...)
 }
 
+// numberIndexName names the unique index on a kind's human numbers.
+func numberIndexName(kind string) string {
+	return indexName(kind, "unique", []string{storage.NumberField})
+}
+
 // sequenceName names the native sequence behind a number sequence.
 func sequenceName(name string) string {
 	if len("_seq_")+len(name) <= maxIdent {

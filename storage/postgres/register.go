@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -30,6 +31,12 @@ import (
 // a change needs a migration of its own. Indexes added to a schema are
 // created when it is registered; indexes dropped from it are left in place,
 // but the own index of a field now declared CompositeOnly is dropped.
+//
+// A kind with human numbers (storage.NumberField) also gets a unique index
+// on the number where it is not empty. A table created before that rule
+// gets it when the kind is registered; when its documents already repeat a
+// number, Register fails with a *storage.DuplicateNumberError naming one,
+// and the kind stays unregistered until they hold distinct numbers.
 func (s *Store) Register(ctx context.Context, sc storage.Schema) error {
 	if ctx == nil {
 		return errNilContext
@@ -92,8 +99,9 @@ func fieldsJSON(sc storage.Schema) []fieldJSON {
 
 // kindIndex is one index a kind's table needs.
 type kindIndex struct {
-	name string
-	cols []string // quoted columns, id last
+	name   string
+	cols   []string // quoted columns, id last (but in the unique index)
+	unique string   // for the unique number index: its WHERE clause
 }
 
 func kindIndexes(sc storage.Schema) []kindIndex {
@@ -117,6 +125,10 @@ func kindIndexes(sc storage.Schema) []kindIndex {
 	}
 	for _, ix := range sc.Indexes {
 		add("index", ix.Fields)
+	}
+	if sc.NumberIndex() >= 0 {
+		col := quoteIdent(columnName(storage.NumberField))
+		out = append(out, kindIndex{name: numberIndexName(sc.Kind), cols: []string{col}, unique: col + " <> ''"})
 	}
 	return out
 }
@@ -222,10 +234,32 @@ func (s *Store) createKind(ctx context.Context, ki *kindInfo, fields []byte, ind
 				continue
 			}
 			q := "CREATE INDEX " + quoteIdent(ix.name) + " ON " + ki.table + " (" + strings.Join(ix.cols, ", ") + ")"
+			if ix.unique != "" {
+				q = "CREATE UNIQUE INDEX " + quoteIdent(ix.name) + " ON " + ki.table + " (" + strings.Join(ix.cols, ", ") + ") WHERE " + ix.unique
+			}
 			if _, err := tx.Exec(ctx, q); err != nil {
-				return interpretError(err, "register "+kind+": create index")
+				err = interpretError(err, "register "+kind+": create index")
+				if ix.unique != "" && errors.Is(err, itsm.ErrConflict) {
+					return s.repeatedNumber(ctx, ki, err)
+				}
+				return err
 			}
 		}
 		return nil
 	})
+}
+
+// repeatedNumber explains a unique number index that could not be built: a
+// *storage.DuplicateNumberError naming a number that stored documents
+// repeat, or cause when none is found. It reads on a pooled connection,
+// outside the failed transaction.
+func (s *Store) repeatedNumber(ctx context.Context, ki *kindInfo, cause error) error {
+	col := quoteIdent(columnName(storage.NumberField))
+	var num string
+	err := s.pool.QueryRow(ctx, "SELECT "+col+" FROM "+ki.table+" WHERE "+col+" <> '' GROUP BY "+col+" HAVING count(*) > 1 LIMIT 1").Scan(&num)
+	if err != nil {
+		return cause
+	}
+	return fmt.Errorf("postgres: register %s: documents repeat a number; give them distinct numbers, then register again: %w",
+		ki.schema.Kind, &storage.DuplicateNumberError{Kind: ki.schema.Kind, Number: num})
 }

@@ -180,6 +180,9 @@ type kindInfo struct {
 	insertSQL string
 	updateSQL string
 	deleteSQL string
+	// numberIndex names the unique index on the kind's human numbers, ""
+	// for a kind without them.
+	numberIndex string
 }
 
 func newKindInfo(ns string, sc storage.Schema) *kindInfo {
@@ -222,6 +225,9 @@ func newKindInfo(ns string, sc storage.Schema) *kindInfo {
 	ki.updateSQL = "WITH w AS (UPDATE " + ki.table + " SET " + strings.Join(sets, ", ") +
 		fmt.Sprintf(" WHERE id = $1 AND _version = $%d", n+4) + guard
 	ki.deleteSQL = "WITH w AS (DELETE FROM " + ki.table + " WHERE id = $1 AND _version = $2" + guard
+	if sc.NumberIndex() >= 0 {
+		ki.numberIndex = numberIndexName(sc.Kind)
+	}
 	return ki
 }
 

@@ -352,6 +352,92 @@ func (u *unit) NextSequence(ctx context.Context, name string) (_ int64, err erro
 	}
 }
 
+// AdvanceSequence moves a named sequence past atLeast; see storage.Tx.
+//
+// PostgreSQL has no atomic "set to at least": setval after reading the
+// value could move it back past values a concurrent nextval handed out. A
+// sequence already past atLeast costs one read. A short way to go (at most
+// maxAdvanceDraws, as when an import keeps its numbers in order) is drawn
+// with nextval, which no concurrent draw can undo: after k draws from a
+// value v the sequence is at v+k or beyond. A longer jump runs one DO
+// statement that takes the sequence's lock with a no-op ALTER SEQUENCE
+// (which blocks nextval and setval until the statement commits) and sets
+// the value only if it is still short; it costs a commit of its own (a few
+// milliseconds). Like nextval it takes effect at once, whether the unit
+// commits or not.
+func (u *unit) AdvanceSequence(ctx context.Context, name string, atLeast int64) (err error) {
+	if err := u.enter(ctx); err != nil {
+		return err
+	}
+	defer u.leave(&err)
+	if !storage.ValidName(name) {
+		return itsm.Invalidf("postgres: sequence name %q is not a lower-case identifier", name)
+	}
+	if atLeast < 1 {
+		return nil
+	}
+	rel := sequenceName(name)
+	for attempt := 0; ; attempt++ {
+		var oid uint32
+		var last *int64
+		found := false
+		rows, err := u.conn.Query(ctx, lastValueSQL, u.s.schema, rel)
+		if err == nil {
+			_, err = pgx.ForEachRow(rows, []any{&oid, &last}, func() error { found = true; return nil })
+		}
+		if err != nil {
+			return interpretError(err, "advance sequence "+name)
+		}
+		if found {
+			var cur int64 // the last value handed out, 0 before the first
+			if last != nil {
+				cur = *last
+			}
+			switch k := atLeast - cur; {
+			case k <= 0:
+				return nil // nextval returns cur+1 > atLeast already
+			case k <= maxAdvanceDraws:
+				_, err = u.conn.Exec(ctx, "SELECT count(pg_catalog.nextval($1::oid::regclass)) FROM pg_catalog.generate_series(1, $2)", oid, k)
+			default:
+				// The oid and the bound are numbers, formatted here: a DO
+				// statement takes no parameters.
+				_, err = u.conn.Exec(ctx, fmt.Sprintf(advanceDO, oid, atLeast), pgx.QueryExecModeSimpleProtocol)
+			}
+			return interpretError(err, "advance sequence "+name)
+		}
+		if attempt > 0 {
+			return fmt.Errorf("postgres: sequence %s vanished after it was created", name)
+		}
+		if err := u.s.createSequence(ctx, name, u.s.ns+"."+quoteIdent(rel)); err != nil {
+			return err
+		}
+	}
+}
+
+// maxAdvanceDraws is the longest way AdvanceSequence goes by drawing values
+// rather than by locking the sequence.
+const maxAdvanceDraws = 1000
+
+// lastValueSQL finds a number sequence and its last value (NULL before the
+// first nextval).
+const lastValueSQL = "SELECT c.oid, pg_catalog.pg_sequence_last_value(c.oid) FROM pg_catalog.pg_class c " +
+	"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind = 'S'"
+
+// advanceDO moves the sequence with oid %d so that nextval passes %d, under
+// the lock of ALTER SEQUENCE (OWNED BY NONE changes nothing of a number
+// sequence; the lock is held until the statement's transaction ends).
+const advanceDO = `DO $pillars$
+DECLARE
+	seq regclass := %[1]d::oid;
+	bound bigint := %[2]d;
+BEGIN
+	EXECUTE format('ALTER SEQUENCE %%s OWNED BY NONE', seq);
+	IF coalesce(pg_catalog.pg_sequence_last_value(seq), 0) < bound THEN
+		PERFORM pg_catalog.setval(seq, bound, true);
+	END IF;
+END
+$pillars$`
+
 const nextvalSQL = "SELECT nextval(c.oid) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace " +
 	"WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind = 'S'"
 
@@ -488,9 +574,15 @@ func (u *unit) commit(ctx context.Context, writes []*write) error {
 	if err != nil {
 		u.rollback(ctx)
 		var pgErr *pgconn.PgError
-		if i := failed - first; i >= 0 && i < len(writes) && errors.As(err, &pgErr) && pgErr.Code == "22012" {
+		if i := failed - first; i >= 0 && i < len(writes) && errors.As(err, &pgErr) {
 			w := writes[i]
-			return &itsm.ConflictError{Kind: w.ki.schema.Kind, ID: w.id, Expected: w.base}
+			switch {
+			case pgErr.Code == "22012":
+				return &itsm.ConflictError{Kind: w.ki.schema.Kind, ID: w.id, Expected: w.base}
+			case pgErr.Code == "23505" && pgErr.ConstraintName != "" && pgErr.ConstraintName == w.ki.numberIndex:
+				num := w.doc.Fields[w.ki.schema.NumberIndex()].Str()
+				return fmt.Errorf("%w: %w", &storage.DuplicateNumberError{Kind: w.ki.schema.Kind, Number: num, ID: w.id}, err)
+			}
 		}
 		return interpretError(err, "commit")
 	}

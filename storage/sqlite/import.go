@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"slices"
 	"strings"
 
@@ -42,6 +43,7 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 	var order []*group
 	groups := map[string]*group{}
 	seen := make(map[[2]string]struct{}, len(docs))
+	numbers := map[[2]string]struct{}{} // kind, number
 	for i := range docs {
 		d := &docs[i]
 		g := groups[d.Kind]
@@ -62,6 +64,13 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 			return &itsm.ConflictError{Kind: d.Kind, ID: d.ID}
 		}
 		seen[key] = struct{}{}
+		if ni := g.k.schema.NumberIndex(); ni >= 0 && d.Fields[ni].Str() != "" {
+			num := [2]string{d.Kind, d.Fields[ni].Str()}
+			if _, dup := numbers[num]; dup {
+				return &storage.DuplicateNumberError{Kind: d.Kind, Number: num[1], ID: d.ID}
+			}
+			numbers[num] = struct{}{}
+		}
 		g.docs = append(g.docs, d)
 	}
 	if len(docs) == 0 && len(events) == 0 {
@@ -86,6 +95,14 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 		err := s.rebuildingIndexes(ctx, tx, tableName(g.k.schema.Kind), len(g.docs), func() error {
 			return s.insertDocs(ctx, tx, g.k, g.docs)
 		})
+		var ce *itsm.ConflictError
+		var dn *storage.DuplicateNumberError
+		if isConflict(err) && !errors.As(err, &ce) && !errors.As(err, &dn) {
+			// The unique number index, rebuilt after the insert, found a
+			// number held already.
+			tx.Rollback()
+			return s.importConflict(ctx, g.k, g.docs, err)
+		}
 		if err != nil {
 			return err
 		}
@@ -159,16 +176,22 @@ func (s *Store) insertDocs(ctx context.Context, tx *sql.Tx, k *kind, docs []*sto
 	return nil
 }
 
-// importConflict names the document of chunk that exists already. The
-// failed INSERT (OR ROLLBACK) has ended the import's transaction, so it asks
-// a reader: ids that appear twice in one import were refused before it
-// began, so the conflict is with a committed document.
+// importConflict names the document of chunk that exists already, or
+// whose number another document holds. The failed INSERT (OR ROLLBACK) has
+// ended the import's transaction, so it asks a reader: ids and numbers that
+// appear twice in one import were refused before it began, so the conflict
+// is with a committed document.
 func (s *Store) importConflict(ctx context.Context, k *kind, chunk []*storage.Document, cause error) error {
 	for _, d := range chunk {
 		var v int64
 		err := s.r.QueryRowContext(ctx, k.existsSQL, d.ID).Scan(&v)
 		if err == nil {
 			return &itsm.ConflictError{Kind: d.Kind, ID: d.ID}
+		}
+	}
+	for _, d := range chunk {
+		if dn := numberHeld(ctx, s.r, k, *d); dn != nil {
+			return dn
 		}
 	}
 	return cause

@@ -23,9 +23,10 @@ import (
 // collation for strings, INTEGER for ints and for times (Unix microseconds).
 // Each field has an index on (field, _id), but a CompositeOnly one, which
 // only the composite indexes naming it serve; each declared composite Index is
-// an index on its fields in order, then _id. The system columns start with an
-// underscore, which a field name cannot, so no declaration can clash with
-// them.
+// an index on its fields in order, then _id. A kind with human numbers
+// (storage.NumberField) also has a unique index on the number where it is
+// not empty. The system columns start with an underscore, which a field name
+// cannot, so no declaration can clash with them.
 type kind struct {
 	schema     storage.Schema
 	registered bool   // by Register on this Store value, not only found in the file
@@ -66,6 +67,17 @@ func tableName(kindName string) string { return "pillars_doc_" + kindName }
 func fieldIndexName(kindName, field string) string { return tableName(kindName) + "__f_" + field }
 
 func compositeIndexName(kindName, index string) string { return tableName(kindName) + "__i_" + index }
+
+func numberIndexName(kindName string) string { return tableName(kindName) + "__u_number" }
+
+// numberIndexDDL creates the unique index that keeps a kind's human numbers
+// unique (see storage.Backend): partial, so that documents without a number
+// ("") may be many.
+func numberIndexDDL(kindName string) string {
+	col := quoteIdent(storage.NumberField)
+	return "CREATE UNIQUE INDEX IF NOT EXISTS " + quoteIdent(numberIndexName(kindName)) + " ON " + quoteIdent(tableName(kindName)) +
+		" (" + col + ") WHERE " + col + " <> ''"
+}
 
 func columnType(t storage.FieldType) string {
 	if t == storage.TypeString {
@@ -200,7 +212,10 @@ func (s *Store) loadKinds(ctx context.Context) error {
 // until rewritten) and index, indexes that changed are rebuilt, indexes no
 // longer declared are dropped, and columns of fields no longer declared are
 // kept but ignored. A field whose type changed is ErrConflict: its stored
-// values cannot be converted.
+// values cannot be converted. A kind with human numbers whose table lacks
+// the unique number index (a file written before numbers were unique) gets
+// it; when its documents already repeat a number, Register fails with a
+// *storage.DuplicateNumberError naming one until they are renumbered.
 //
 // Register must not be called inside a unit of work: it needs the writer
 // connection that the unit holds.
@@ -220,12 +235,24 @@ func (s *Store) Register(ctx context.Context, sch storage.Schema) error {
 	s.mu.RUnlock()
 	switch {
 	case cur != nil && cur.schema.Equal(sch):
+		if !cur.registered {
+			// Found in the file: a table created before human numbers
+			// were unique gets its index now.
+			if err := s.ensureNumberIndex(ctx, sch); err != nil {
+				return err
+			}
+		}
 		cur.registered = true // registered is only touched under regMu
 		return nil
 	case cur != nil && cur.registered:
 		return fmt.Errorf("storage/sqlite: register %s: %w: a different schema is registered for this kind", sch.Kind, itsm.ErrConflict)
 	}
 	if err := s.applySchema(ctx, sch); err != nil {
+		return err
+	}
+	// applySchema leaves a table stored with this very schema as it is,
+	// perhaps by an earlier version without the number index.
+	if err := s.ensureNumberIndex(ctx, sch); err != nil {
 		return err
 	}
 	k := newKind(sch, true)
@@ -276,6 +303,9 @@ func (s *Store) applySchema(ctx context.Context, sch storage.Schema) error {
 	}
 	for _, stmt := range ddl {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			if stmt == numberIndexDDL(sch.Kind) {
+				return numberIndexFailed(ctx, tx, sch.Kind, fail(err))
+			}
 			return fail(err)
 		}
 	}
@@ -370,5 +400,56 @@ func schemaDDL(ctx context.Context, tx *sql.Tx, sch storage.Schema, stored *stor
 	for _, ix := range sch.Indexes {
 		ddl = append(ddl, composite(ix))
 	}
+	if sch.NumberIndex() >= 0 {
+		ddl = append(ddl, numberIndexDDL(sch.Kind))
+	} else {
+		ddl = append(ddl, "DROP INDEX IF EXISTS "+quoteIdent(numberIndexName(sch.Kind)))
+	}
 	return ddl, nil
+}
+
+// ensureNumberIndex creates the unique number index of a kind whose table
+// was created by an earlier version of this package, when the kind has
+// numbers and the index is missing. Stored documents that already repeat a
+// number make it fail with a *storage.DuplicateNumberError naming one.
+func (s *Store) ensureNumberIndex(ctx context.Context, sch storage.Schema) error {
+	if sch.NumberIndex() < 0 {
+		return nil
+	}
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?`, numberIndexName(sch.Kind)).Scan(&n); err != nil {
+		return s.fail("register "+sch.Kind, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail("register "+sch.Kind, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, numberIndexDDL(sch.Kind)); err != nil {
+		return numberIndexFailed(ctx, tx, sch.Kind, s.fail("register "+sch.Kind+": unique numbers", err))
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail("register "+sch.Kind, err)
+	}
+	return nil
+}
+
+// numberIndexFailed explains a failed creation of the unique number index:
+// a *storage.DuplicateNumberError naming a number that stored documents
+// repeat, or cause when none does.
+func numberIndexFailed(ctx context.Context, tx *sql.Tx, kindName string, cause error) error {
+	if !isConflict(cause) {
+		return cause
+	}
+	col := quoteIdent(storage.NumberField)
+	var num string
+	err := tx.QueryRowContext(ctx, "SELECT "+col+" FROM "+quoteIdent(tableName(kindName))+" WHERE "+col+" <> '' GROUP BY "+col+" HAVING count(*) > 1 LIMIT 1").Scan(&num)
+	if err != nil {
+		return cause
+	}
+	return fmt.Errorf("storage/sqlite: register %s: documents repeat a number; give them distinct numbers, then register again: %w",
+		kindName, &storage.DuplicateNumberError{Kind: kindName, Number: num})
 }

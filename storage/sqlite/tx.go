@@ -213,6 +213,9 @@ func (u *unit) Put(ctx context.Context, d storage.Document, expected int64) erro
 		if _, err := u.exec(ctx, st, k.insertSQL, args...); err != nil {
 			err = u.s.fail("put "+d.Kind+" "+d.ID, err)
 			if isConflict(err) {
+				if dn := u.numberHeld(ctx, k, d); dn != nil {
+					return dn
+				}
 				return &itsm.ConflictError{Kind: d.Kind, ID: d.ID}
 			}
 			return err
@@ -230,12 +233,42 @@ func (u *unit) Put(ctx context.Context, d storage.Document, expected int64) erro
 	}
 	res, err := u.exec(ctx, st, k.updateSQL, args...)
 	if err != nil {
-		return u.s.fail("put "+d.Kind+" "+d.ID, err)
+		err = u.s.fail("put "+d.Kind+" "+d.ID, err)
+		if isConflict(err) {
+			if dn := u.numberHeld(ctx, k, d); dn != nil {
+				return dn
+			}
+		}
+		return err
 	}
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		return &itsm.ConflictError{Kind: d.Kind, ID: d.ID, Expected: expected}
 	}
 	return nil
+}
+
+// numberHeld returns the *storage.DuplicateNumberError refusing d when
+// another document of its kind holds d's number, as the unit sees the
+// table, and nil otherwise.
+func (u *unit) numberHeld(ctx context.Context, k *kind, d storage.Document) error {
+	return numberHeld(ctx, u.tx, k, d)
+}
+
+// numberHeld is unit.numberHeld on any connection or transaction.
+func numberHeld(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, k *kind, d storage.Document) error {
+	ni := k.schema.NumberIndex()
+	if ni < 0 || d.Fields[ni].Str() == "" {
+		return nil
+	}
+	num := d.Fields[ni].Str()
+	var id string
+	err := q.QueryRowContext(ctx, "SELECT _id FROM "+k.table+" WHERE "+quoteIdent(storage.NumberField)+" = ? AND _id <> ? LIMIT 1", num, d.ID).Scan(&id)
+	if err != nil {
+		return nil
+	}
+	return &storage.DuplicateNumberError{Kind: d.Kind, Number: num, ID: d.ID}
 }
 
 // Delete removes the document when its stored version is version.
@@ -298,6 +331,32 @@ func (u *unit) NextSequence(ctx context.Context, name string) (int64, error) {
 	u.seqs[name] = max(u.seqs[name], v)
 	u.seqMu.Unlock()
 	return v, nil
+}
+
+// AdvanceSequence moves the named counter to at least atLeast inside the
+// unit's write transaction; like NextSequence, a failed unit keeps it (see
+// Update). SQLite's single writer makes it atomic with every NextSequence.
+func (u *unit) AdvanceSequence(ctx context.Context, name string, atLeast int64) error {
+	ctx = orBackground(ctx)
+	if u.ended.Load() {
+		return itsm.Invalidf("storage/sqlite: Tx used after its unit of work ended")
+	}
+	if !storage.ValidName(name) {
+		return itsm.Invalidf("storage/sqlite: sequence name %q is not a lower-case identifier", name)
+	}
+	if atLeast < 1 {
+		return nil
+	}
+	if _, err := u.tx.ExecContext(ctx, sqlKeepSequence, name, atLeast); err != nil {
+		return u.s.fail("advance sequence "+name, err)
+	}
+	u.seqMu.Lock()
+	if u.seqs == nil {
+		u.seqs = map[string]int64{}
+	}
+	u.seqs[name] = max(u.seqs[name], atLeast)
+	u.seqMu.Unlock()
+	return nil
 }
 
 func isConflict(err error) bool {

@@ -60,7 +60,10 @@ func (h *harness) testBadInput(t *testing.T) {
 			}),
 			"Tx.Delete":       inUnit(func(tx storage.Tx) error { return tx.Delete(nilCtx, s.Kind, "del", 1) }),
 			"Tx.NextSequence": inUnit(func(tx storage.Tx) error { _, err := tx.NextSequence(nilCtx, name("seq")); return err }),
-			"Tx.Append":       inUnit(func(tx storage.Tx) error { return tx.Append(nilCtx, sealed(s.Kind, "b", 1, "")) }),
+			"Tx.AdvanceSequence": inUnit(func(tx storage.Tx) error {
+				return tx.AdvanceSequence(nilCtx, name("seq"), 5)
+			}),
+			"Tx.Append": inUnit(func(tx storage.Tx) error { return tx.Append(nilCtx, sealed(s.Kind, "b", 1, "")) }),
 		}
 		for what, call := range calls {
 			err := noPanic(t, what+" with a nil context", call)

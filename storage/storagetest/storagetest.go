@@ -13,8 +13,8 @@
 // The suite checks every behaviour the doc comments of storage.Backend and
 // storage.Tx promise: schema registration, document round trips and
 // optimistic versions, queries and cursor pagination against a reference
-// computed with storage.Plan, units of work (commit, error, panic), sequences,
-// the event log and its hash chains, the optional capabilities with their
+// computed with storage.Plan, units of work (commit, error, panic), sequences
+// and their advance past kept numbers, unique human numbers, the event log and its hash chains, the optional capabilities with their
 // generic fallbacks, concurrency (no lost updates, no duplicate sequence
 // values, no skipped events) and bad input.
 //
@@ -89,6 +89,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend, opts ...Op
 	t.Run("Pagination", h.testPagination)
 	t.Run("UnitOfWork", h.testUnitOfWork)
 	t.Run("Sequences", h.testSequences)
+	t.Run("Numbers", h.testNumbers)
 	t.Run("Events", h.testEvents)
 	t.Run("Traverse", h.testTraverse)
 	t.Run("Import", h.testImport)
