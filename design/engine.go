@@ -108,7 +108,11 @@ const LeaseKind = "sla_lease"
 var idSpace = uuid.MustParse("6f0c3a52-4a0e-4d7e-9a43-3f1c2b9e8d10")
 
 // NewEngine validates the definitions and registers the clock kinds with
-// the backend.
+// the backend. Every name the engine would store (definition ids, names,
+// kinds, states, hold reasons, services, groups, calendar names, and the
+// configuration's Name, Instance and Actor.ID) must be at most MaxText
+// bytes of valid UTF-8 without NUL: anything else is refused here with
+// ErrInvalid naming it, not met later by every Sync.
 func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 	if ctx == nil || cfg.Backend == nil {
 		return nil, itsm.Invalidf("sla engine: context and backend are required")
@@ -117,6 +121,11 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 		actor: cfg.Actor, clock: cfg.Clock, batch: cfg.BatchSize, instance: cfg.Instance, leaseTTL: cfg.LeaseTTL}
 	if e.instance == "" {
 		e.instance = uuid.NewString()
+	}
+	for _, f := range []struct{ name, val string }{{"name", cfg.Name}, {"instance", cfg.Instance}, {"actor id", cfg.Actor.ID}} {
+		if p := textProblem(f.val); p != "" {
+			return nil, itsm.Invalidf("sla engine: %s %.64q %s", f.name, f.val, p)
+		}
 	}
 	if e.leaseTTL < 0 {
 		return nil, itsm.Invalidf("sla engine: lease TTL %s is negative", e.leaseTTL)
@@ -142,6 +151,9 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 	for i, c := range cfg.Calendars {
 		if c == nil {
 			return nil, itsm.Invalidf("sla engine: calendars[%d] is nil", i)
+		}
+		if p := textProblem(c.Name()); p != "" {
+			return nil, itsm.Invalidf("sla engine: calendars[%d]: name %.64q %s", i, c.Name(), p)
 		}
 		if known[c.Name()] {
 			return nil, itsm.Invalidf("sla engine: two calendars are named %q", c.Name())
