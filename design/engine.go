@@ -838,9 +838,16 @@ func (e *Engine) Due(ctx context.Context, now time.Time, limit int, cursor strin
 // and leaving it alone if it is no longer due. So every warning and breach
 // is written once, by one engine; a lease whose engine died expires and is
 // taken over, and the dead engine's late write fails with its lost lease.
+//
+// A zero now, or one outside the horizon of a calendar a definition runs
+// on (where no clock can be evaluated), is ErrInvalid and writes nothing;
+// a check that fails on a clock gives back the leases it still holds.
 func (e *Engine) Check(ctx context.Context, now time.Time) (int, error) {
 	if ctx == nil {
 		return 0, itsm.Invalidf("sla engine: nil context")
+	}
+	if err := e.checkable(now); err != nil {
+		return 0, err
 	}
 	ctx = itsm.WithActor(ctx, e.actor)
 	if err := e.sweep(ctx); err != nil {
@@ -857,9 +864,12 @@ func (e *Engine) Check(ctx context.Context, now time.Time) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		for _, h := range held {
+		for i, h := range held {
 			wrote, err := e.checkOne(ctx, h, now)
 			if err != nil {
+				// Leave no lease behind for a clock this check did not
+				// write: the ones still held are given back.
+				e.release(ctx, held[i:])
 				return n, err
 			}
 			if wrote {
@@ -871,6 +881,23 @@ func (e *Engine) Check(ctx context.Context, now time.Time) (int, error) {
 		}
 		cursor = next
 	}
+}
+
+// checkable refuses, before anything is written, a time Check cannot
+// evaluate clocks at: the zero time, or one outside the horizon of a
+// calendar a definition runs on.
+func (e *Engine) checkable(now time.Time) error {
+	if now.IsZero() {
+		return itsm.Invalidf("sla engine: check at the zero time")
+	}
+	for i := range e.defs {
+		cal := e.calendarOf(&e.defs[i])
+		if from, to := cal.Horizon(); now.Before(from) || !now.Before(to) {
+			return itsm.Invalidf("sla engine: check at %s, outside the horizon %s..%s of calendar %s (definition %s)",
+				now.UTC().Format(time.RFC3339), from.Format(time.RFC3339), to.Format(time.RFC3339), cal.Name(), e.defs[i].ID)
+		}
+	}
+	return nil
 }
 
 // sweep deletes up to a page of leases that expired a whole LeaseTTL ago:
@@ -946,6 +973,22 @@ func (e *Engine) claim(ctx context.Context, due []DueClock) ([]held, error) {
 			return nil, err
 		}
 	}
+}
+
+// release deletes the leases this engine still holds on clocks it gives
+// up checking after an error, so the failed check leaves the store as it
+// found it. It is best effort: a lease it cannot delete (taken over or
+// swept meanwhile, or a store that fails) expires and is swept.
+func (e *Engine) release(ctx context.Context, hs []held) {
+	_ = e.backend.Update(ctx, func(tx storage.Tx) error {
+		for _, h := range hs {
+			err := tx.Delete(ctx, LeaseKind, h.clock.ID, h.leaseVersion)
+			if err != nil && !errors.Is(err, itsm.ErrConflict) && !errors.Is(err, itsm.ErrNotFound) {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // errLeaseLost ends a unit of work whose lease another engine took over.
