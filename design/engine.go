@@ -234,6 +234,9 @@ func (e *Engine) calendarOf(d *Definition) *calendar.Calendar {
 
 // Checkpoint returns the sequence number of the last event Sync consumed.
 func (e *Engine) Checkpoint(ctx context.Context) (int64, error) {
+	if ctx == nil {
+		return 0, itsm.Invalidf("sla engine: nil context")
+	}
 	cp, err := e.points.Get(ctx, e.backend, e.pointID)
 	if errors.Is(err, itsm.ErrNotFound) {
 		return 0, nil
@@ -1124,10 +1127,14 @@ func (e *Engine) taskIDs(page storage.Page) ([]string, string, error) {
 	return ids, page.Next, nil
 }
 
-// ClocksOf returns the clocks of one record.
+// ClocksOf returns the clocks of one record; an empty record id is
+// ErrInvalid.
 func (e *Engine) ClocksOf(ctx context.Context, recordID string) ([]*Clock, error) {
 	if ctx == nil {
 		return nil, itsm.Invalidf("sla engine: nil context")
+	}
+	if recordID == "" {
+		return nil, (&itsm.ValidationError{Kind: ClockKind}).Add("task_id", "a record id is required")
 	}
 	out, _, err := e.clocks.Query(ctx, storage.Query{
 		Filters: []storage.Filter{storage.Eq("task_id", storage.String(recordID))},

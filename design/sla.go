@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pillars-itsm/pillars/design/calendar"
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 )
@@ -120,11 +121,36 @@ type Definition struct {
 // MaxPriority is the largest priority a target may name (1 is highest).
 const MaxPriority = 5
 
-// MaxText bounds every name a definition or engine configuration holds (ids,
-// kinds, states, services, groups, calendar and instance names), in bytes:
-// the store's bound on an indexed string, since the engine stores them in
-// clocks, leases and events. Each must also be valid UTF-8 without NUL.
+// MaxText bounds every name the design pillar takes, in bytes: those a
+// definition or engine configuration holds (ids, kinds, states, services,
+// groups, calendar and instance names), and the names and references of
+// services, offerings, items, outages, suppliers, contracts and capacity
+// samples. It is the store's bound on an indexed string, since they are
+// stored in clocks, leases, records and events. Each must also be valid
+// UTF-8 without NUL.
 const MaxText = storage.MaxStringValue
+
+// timeProblem says what is wrong with a time a design record holds (an
+// outage's begin and end, a contract's term, a capacity sample), or returns
+// "" when it is fine: it must lie within the years calendars answer for,
+// calendar.MinYear..calendar.MaxYear, so that year 9999 or year 1 is a
+// mistake refused, not a record kept.
+func timeProblem(t time.Time) string {
+	if y := t.UTC().Year(); y < calendar.MinYear || y > calendar.MaxYear {
+		return fmt.Sprintf("%s is outside the years %d..%d", t.UTC().Format(time.RFC3339), calendar.MinYear, calendar.MaxYear)
+	}
+	return ""
+}
+
+// checkTexts adds to verr a problem for each named text that is too long,
+// not UTF-8 or holds NUL (see MaxText).
+func checkTexts(verr *itsm.ValidationError, texts ...string) {
+	for i := 0; i+1 < len(texts); i += 2 {
+		if p := textProblem(texts[i+1]); p != "" {
+			verr.Add(texts[i], p)
+		}
+	}
+}
 
 // textProblem says what is wrong with a name the engine would store, or
 // returns "" when it is fine.
