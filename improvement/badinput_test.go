@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -381,4 +382,27 @@ func improvementBadRows() []badRow {
 	add("Register.Close/unmeasured", func(ctx context.Context, k badKit) error { _, err := k.reg.Close(ctx, k.item, ""); return err })
 	add("Register.Close/unknown id", func(ctx context.Context, k badKit) error { _, err := k.reg.Close(ctx, unknownID, ""); return err })
 	return rows
+}
+
+// TestBadInputCoversEveryMethod: every exported method of the engine and
+// the register has rows in the bad-input table, so a method added without
+// them is noticed. Methods that take no input, and Apply (its input is the
+// log, fuzzed by FuzzApply), are exempt.
+func TestBadInputCoversEveryMethod(t *testing.T) {
+	exempt := map[string]bool{"Engine.Seq": true, "Engine.Apply": true, "Register.Records": true}
+	covered := map[string]bool{}
+	for _, row := range improvementBadRows() {
+		name := strings.TrimPrefix(row.name, "nil ctx/")
+		name, _, _ = strings.Cut(name, "/")
+		covered[name] = true
+	}
+	for _, v := range []any{(*improvement.Engine)(nil), (*improvement.Register)(nil)} {
+		typ := reflect.TypeOf(v)
+		for i := range typ.NumMethod() {
+			name := typ.Elem().Name() + "." + typ.Method(i).Name
+			if !exempt[name] {
+				assert.True(t, covered[name], "%s has no rows in the bad-input table", name)
+			}
+		}
+	}
 }
