@@ -42,6 +42,15 @@ type Outage struct {
 // Validate checks the outage's fields.
 func (o *Outage) Validate() error {
 	verr := &itsm.ValidationError{Kind: OutageKind, ID: o.ID}
+	checkTexts(verr, "service_id", o.ServiceID, "ci_id", o.CIID, "incident_id", o.IncidentID)
+	for _, t := range []struct {
+		name string
+		at   time.Time
+	}{{"begin", o.Begin}, {"end", o.End}} {
+		if p := timeProblem(t.at); !t.at.IsZero() && p != "" {
+			verr.Add(t.name, p)
+		}
+	}
 	if o.ServiceID == "" {
 		verr.Add("service_id", "is required")
 	}

@@ -148,15 +148,21 @@ func (c *Capacity) Push(ctx context.Context, s Sample) ([]string, error) {
 	verr := &itsm.ValidationError{Kind: "capacity_sample"}
 	if s.Metric == "" {
 		verr.Add("metric", "is required")
+	} else if p := textProblem(s.Metric); p != "" {
+		verr.Add("metric", p)
 	}
 	if s.TargetID == "" {
 		verr.Add("target_id", "is required")
+	} else if p := textProblem(s.TargetID); p != "" {
+		verr.Add("target_id", p)
 	}
 	if !finite(s.Value) {
 		verr.Add("value", fmt.Sprintf("%v is not a finite number", s.Value))
 	}
 	if s.At.IsZero() {
 		verr.Add("at", "is required")
+	} else if p := timeProblem(s.At); p != "" {
+		verr.Add("at", p)
 	}
 	if err := verr.Err(); err != nil {
 		return nil, err

@@ -74,6 +74,7 @@ type Service struct {
 // Validate checks the service's fields.
 func (s *Service) Validate() error {
 	verr := &itsm.ValidationError{Kind: ServiceKind, ID: s.ID}
+	checkTexts(verr, "name", s.Name, "owner", s.Owner, "support_group", s.SupportGroup)
 	if s.Name == "" {
 		verr.Add("name", "is required")
 	}
@@ -114,6 +115,7 @@ type Offering struct {
 // Validate checks the offering's fields.
 func (o *Offering) Validate() error {
 	verr := &itsm.ValidationError{Kind: OfferingKind, ID: o.ID}
+	checkTexts(verr, "name", o.Name, "service_id", o.ServiceID, "support_calendar", o.SupportCalendar)
 	if o.ServiceID == "" {
 		verr.Add("service_id", "is required")
 	}
@@ -200,6 +202,8 @@ var fieldName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 // Validate checks the item and its form definition.
 func (c *CatalogItem) Validate() error {
 	verr := &itsm.ValidationError{Kind: CatalogItemKind, ID: c.ID}
+	checkTexts(verr, "name", c.Name, "category", c.Category, "service_id", c.ServiceID, "offering_id", c.OfferingID,
+		"approver_group", c.ApproverGroup)
 	if c.Name == "" {
 		verr.Add("name", "is required")
 	}
@@ -479,6 +483,9 @@ func (c *Catalogue) ServiceState(ctx context.Context, serviceID string) (string,
 // ServicesIn lists the services in a lifecycle state by name, one page at a
 // time.
 func (c *Catalogue) ServicesIn(ctx context.Context, state string, limit int, cursor string) ([]*Service, string, error) {
+	if !slices.Contains(c.services.Machine().States(), state) {
+		return nil, "", (&itsm.ValidationError{Kind: ServiceKind}).Add("state", fmt.Sprintf("%.64q is not a service state", state))
+	}
 	return c.services.Query(ctx, storage.Query{Filters: []storage.Filter{storage.Eq("state", storage.String(state))},
 		Sort: []storage.Sort{{Field: "name"}}, Limit: limit, Cursor: cursor})
 }

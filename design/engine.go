@@ -108,7 +108,11 @@ const LeaseKind = "sla_lease"
 var idSpace = uuid.MustParse("6f0c3a52-4a0e-4d7e-9a43-3f1c2b9e8d10")
 
 // NewEngine validates the definitions and registers the clock kinds with
-// the backend.
+// the backend. Every name the engine would store (definition ids, names,
+// kinds, states, hold reasons, services, groups, calendar names, and the
+// configuration's Name, Instance and Actor.ID) must be at most MaxText
+// bytes of valid UTF-8 without NUL: anything else is refused here with
+// ErrInvalid naming it, not met later by every Sync.
 func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 	if ctx == nil || cfg.Backend == nil {
 		return nil, itsm.Invalidf("sla engine: context and backend are required")
@@ -117,6 +121,11 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 		actor: cfg.Actor, clock: cfg.Clock, batch: cfg.BatchSize, instance: cfg.Instance, leaseTTL: cfg.LeaseTTL}
 	if e.instance == "" {
 		e.instance = uuid.NewString()
+	}
+	for _, f := range []struct{ name, val string }{{"name", cfg.Name}, {"instance", cfg.Instance}, {"actor id", cfg.Actor.ID}} {
+		if p := textProblem(f.val); p != "" {
+			return nil, itsm.Invalidf("sla engine: %s %.64q %s", f.name, f.val, p)
+		}
 	}
 	if e.leaseTTL < 0 {
 		return nil, itsm.Invalidf("sla engine: lease TTL %s is negative", e.leaseTTL)
@@ -142,6 +151,9 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 	for i, c := range cfg.Calendars {
 		if c == nil {
 			return nil, itsm.Invalidf("sla engine: calendars[%d] is nil", i)
+		}
+		if p := textProblem(c.Name()); p != "" {
+			return nil, itsm.Invalidf("sla engine: calendars[%d]: name %.64q %s", i, c.Name(), p)
 		}
 		if known[c.Name()] {
 			return nil, itsm.Invalidf("sla engine: two calendars are named %q", c.Name())
@@ -222,6 +234,9 @@ func (e *Engine) calendarOf(d *Definition) *calendar.Calendar {
 
 // Checkpoint returns the sequence number of the last event Sync consumed.
 func (e *Engine) Checkpoint(ctx context.Context) (int64, error) {
+	if ctx == nil {
+		return 0, itsm.Invalidf("sla engine: nil context")
+	}
 	cp, err := e.points.Get(ctx, e.backend, e.pointID)
 	if errors.Is(err, itsm.ErrNotFound) {
 		return 0, nil
@@ -826,9 +841,16 @@ func (e *Engine) Due(ctx context.Context, now time.Time, limit int, cursor strin
 // and leaving it alone if it is no longer due. So every warning and breach
 // is written once, by one engine; a lease whose engine died expires and is
 // taken over, and the dead engine's late write fails with its lost lease.
+//
+// A zero now, or one outside the horizon of a calendar a definition runs
+// on (where no clock can be evaluated), is ErrInvalid and writes nothing;
+// a check that fails on a clock gives back the leases it still holds.
 func (e *Engine) Check(ctx context.Context, now time.Time) (int, error) {
 	if ctx == nil {
 		return 0, itsm.Invalidf("sla engine: nil context")
+	}
+	if err := e.checkable(now); err != nil {
+		return 0, err
 	}
 	ctx = itsm.WithActor(ctx, e.actor)
 	if err := e.sweep(ctx); err != nil {
@@ -845,9 +867,12 @@ func (e *Engine) Check(ctx context.Context, now time.Time) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		for _, h := range held {
+		for i, h := range held {
 			wrote, err := e.checkOne(ctx, h, now)
 			if err != nil {
+				// Leave no lease behind for a clock this check did not
+				// write: the ones still held are given back.
+				e.release(ctx, held[i:])
 				return n, err
 			}
 			if wrote {
@@ -859,6 +884,23 @@ func (e *Engine) Check(ctx context.Context, now time.Time) (int, error) {
 		}
 		cursor = next
 	}
+}
+
+// checkable refuses, before anything is written, a time Check cannot
+// evaluate clocks at: the zero time, or one outside the horizon of a
+// calendar a definition runs on.
+func (e *Engine) checkable(now time.Time) error {
+	if now.IsZero() {
+		return itsm.Invalidf("sla engine: check at the zero time")
+	}
+	for i := range e.defs {
+		cal := e.calendarOf(&e.defs[i])
+		if from, to := cal.Horizon(); now.Before(from) || !now.Before(to) {
+			return itsm.Invalidf("sla engine: check at %s, outside the horizon %s..%s of calendar %s (definition %s)",
+				now.UTC().Format(time.RFC3339), from.Format(time.RFC3339), to.Format(time.RFC3339), cal.Name(), e.defs[i].ID)
+		}
+	}
+	return nil
 }
 
 // sweep deletes up to a page of leases that expired a whole LeaseTTL ago:
@@ -934,6 +976,22 @@ func (e *Engine) claim(ctx context.Context, due []DueClock) ([]held, error) {
 			return nil, err
 		}
 	}
+}
+
+// release deletes the leases this engine still holds on clocks it gives
+// up checking after an error, so the failed check leaves the store as it
+// found it. It is best effort: a lease it cannot delete (taken over or
+// swept meanwhile, or a store that fails) expires and is swept.
+func (e *Engine) release(ctx context.Context, hs []held) {
+	_ = e.backend.Update(ctx, func(tx storage.Tx) error {
+		for _, h := range hs {
+			err := tx.Delete(ctx, LeaseKind, h.clock.ID, h.leaseVersion)
+			if err != nil && !errors.Is(err, itsm.ErrConflict) && !errors.Is(err, itsm.ErrNotFound) {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // errLeaseLost ends a unit of work whose lease another engine took over.
@@ -1069,10 +1127,14 @@ func (e *Engine) taskIDs(page storage.Page) ([]string, string, error) {
 	return ids, page.Next, nil
 }
 
-// ClocksOf returns the clocks of one record.
+// ClocksOf returns the clocks of one record; an empty record id is
+// ErrInvalid.
 func (e *Engine) ClocksOf(ctx context.Context, recordID string) ([]*Clock, error) {
 	if ctx == nil {
 		return nil, itsm.Invalidf("sla engine: nil context")
+	}
+	if recordID == "" {
+		return nil, (&itsm.ValidationError{Kind: ClockKind}).Add("task_id", "a record id is required")
 	}
 	out, _, err := e.clocks.Query(ctx, storage.Query{
 		Filters: []storage.Filter{storage.Eq("task_id", storage.String(recordID))},

@@ -3,6 +3,7 @@ package design_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -371,6 +372,20 @@ func TestDefinitionRefusals(t *testing.T) {
 		{"resolution with response signals", mod(func(d *design.Definition) {
 			d.RespondOn = []design.ResponseSignal{design.RespondComment}
 		}), "respond_on"},
+		// Issue 18: such an id was accepted, and then every Sync failed
+		// to store any clock.
+		{"id with NUL", mod(func(d *design.Definition) { d.ID = "p1\x00" }), "id"},
+		{"id not UTF-8", mod(func(d *design.Definition) { d.ID = "p1\xff" }), "id"},
+		{"id over 1 KiB", mod(func(d *design.Definition) { d.ID = strings.Repeat("i", design.MaxText+1) }), "id"},
+		{"kind not UTF-8", mod(func(d *design.Definition) { d.Kind = "incident\xc3" }), "kind"},
+		{"name with NUL", mod(func(d *design.Definition) { d.Name = "a\x00b" }), "name"},
+		{"group over 1 KiB", mod(func(d *design.Definition) { d.Groups = []string{strings.Repeat("g", design.MaxText+1)} }), "groups"},
+		{"service not UTF-8", mod(func(d *design.Definition) { d.Services = []string{"\xfe"} }), "services"},
+		{"stop state with NUL", mod(func(d *design.Definition) { d.StopStates = []string{"resolved\x00"} }), "stop_states"},
+		{"cancel state not UTF-8", mod(func(d *design.Definition) { d.CancelStates = []string{"\x80"} }), "cancel_states"},
+		{"hold reason with NUL", mod(func(d *design.Definition) {
+			d.Pause = []design.PauseRule{{State: "on_hold", HoldReasons: []string{"x\x00"}}}
+		}), "pause[0]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -381,6 +396,9 @@ func TestDefinitionRefusals(t *testing.T) {
 			var ve *itsm.ValidationError
 			require.True(t, errors.As(err, &ve), "%v", err)
 			assert.Contains(t, ve.Fields, tc.field)
+			if tc.def.ID != "" {
+				assert.NotEmpty(t, ve.ID, "the error names the definition")
+			}
 			_, qerr := store.Query(context.Background(), storage.Query{Kind: design.ClockKind})
 			assert.ErrorIs(t, qerr, itsm.ErrInvalid, "nothing was registered")
 		})
@@ -390,6 +408,43 @@ func TestDefinitionRefusals(t *testing.T) {
 	_, err = design.NewEngine(context.Background(), design.EngineConfig{Backend: memory.New(),
 		Definitions: []design.Definition{resolutionSLA(), resolutionSLA()}, Calendars: []*calendar.Calendar{officeHours(t)}})
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
+}
+
+// TestEngineNamesAtTheLimit: a definition id of MaxText bytes is taken and
+// its clocks are stored; the engine configuration's names are held to the
+// same bound.
+func TestEngineNamesAtTheLimit(t *testing.T) {
+	def := resolutionSLA()
+	def.ID = strings.Repeat("d", design.MaxText)
+	f := newFixture(t, def)
+	inc := &incident{ShortDescription: "x", Priority: 1}
+	require.NoError(t, f.incidents.Create(as(agent), inc, storage.Command{}))
+	f.sync(t)
+	assert.Equal(t, design.StageInProgress, f.clockOf(t, inc.ID, def.ID).State)
+
+	tests := []struct {
+		name string
+		cfg  func(*design.EngineConfig)
+	}{
+		{"name with NUL", func(c *design.EngineConfig) { c.Name = "sla\x00" }},
+		{"instance not UTF-8", func(c *design.EngineConfig) { c.Instance = "\xff" }},
+		{"instance over 1 KiB", func(c *design.EngineConfig) { c.Instance = strings.Repeat("i", design.MaxText+1) }},
+		{"actor id with NUL", func(c *design.EngineConfig) {
+			c.Actor = itsm.Actor{ID: "a\x00", Roles: []string{itsm.RoleImporter}}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			store := memory.New()
+			cfg := design.EngineConfig{Backend: store, Definitions: []design.Definition{resolutionSLA()},
+				Calendars: []*calendar.Calendar{officeHours(t)}}
+			tc.cfg(&cfg)
+			_, err := design.NewEngine(context.Background(), cfg)
+			require.ErrorIs(t, err, itsm.ErrInvalid)
+			_, qerr := store.Query(context.Background(), storage.Query{Kind: design.ClockKind})
+			assert.ErrorIs(t, qerr, itsm.ErrInvalid, "nothing was registered")
+		})
+	}
 }
 
 func TestQueryRefusalsWriteNothing(t *testing.T) {

@@ -249,3 +249,50 @@ func TestInstancesSyncAndCheckTogether(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckRefusalLeavesNoLease: a check at a time no calendar can
+// evaluate (issue 18: year 9999 returned ErrInvalid but left a lease
+// written) is refused before anything is written.
+func TestCheckRefusalLeavesNoLease(t *testing.T) {
+	tests := []struct {
+		name string
+		now  time.Time
+	}{
+		{"year 9999", time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"after the horizon", time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"before the horizon", time.Date(2019, 12, 31, 0, 0, 0, 0, time.UTC)},
+		{"zero time", time.Time{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			for p := 1; p <= 3; p++ {
+				require.NoError(t, f.incidents.Create(as(agent), &incident{ShortDescription: "x", Priority: p}, storage.Command{}))
+			}
+			f.sync(t)
+			before := takeSnapshot(t, f.store, fixtureKinds...)
+			require.NotEmpty(t, before.Docs[design.ClockKind])
+			n, err := f.engine.Check(context.Background(), tc.now)
+			require.ErrorIs(t, err, itsm.ErrInvalid)
+			assert.Zero(t, n)
+			assert.Equal(t, before, takeSnapshot(t, f.store, fixtureKinds...))
+		})
+	}
+}
+
+// TestCheckFailureGivesLeasesBack: an engine that meets a clock of a
+// definition it does not run (one removed from its configuration) fails
+// the check, and leaves no lease behind on the clocks it claimed.
+func TestCheckFailureGivesLeasesBack(t *testing.T) {
+	other := resolutionSLA()
+	other.ID = "other"
+	f := newFixture(t, resolutionSLA(), other)
+	require.NoError(t, f.incidents.Create(as(agent), &incident{ShortDescription: "x", Priority: 1}, storage.Command{}))
+	f.sync(t)
+	narrow, err := design.NewEngine(context.Background(), design.EngineConfig{Backend: f.store,
+		Definitions: []design.Definition{resolutionSLA()}, Calendars: []*calendar.Calendar{officeHours(t)}, Clock: f.clock})
+	require.NoError(t, err)
+	_, err = narrow.Check(context.Background(), monday.Add(8*24*time.Hour))
+	require.ErrorIs(t, err, itsm.ErrInvalid)
+	assert.Empty(t, takeSnapshot(t, f.store, design.LeaseKind).Docs[design.LeaseKind])
+}

@@ -59,6 +59,11 @@ func (a *Availability) SyncMajorIncidents(ctx context.Context, cfg MajorIncident
 		return 0, itsm.Invalidf("availability: nil context")
 	}
 	cfg = cfg.withDefaults()
+	for _, f := range []struct{ name, val string }{{"kind", cfg.Kind}, {"checkpoint", cfg.Checkpoint}, {"actor id", cfg.Actor.ID}} {
+		if p := textProblem(f.val); p != "" {
+			return 0, itsm.Invalidf("availability: %s %.64q %s", f.name, f.val, p)
+		}
+	}
 	b := a.outages.Backend()
 	points := storage.NewCollection[checkpoint](CheckpointKind)
 	if err := points.Register(ctx, b); err != nil {

@@ -3,9 +3,13 @@ package design
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/pillars-itsm/pillars/design/calendar"
 	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
 )
 
 // AgreementType says whom a service level definition binds: a customer
@@ -117,12 +121,82 @@ type Definition struct {
 // MaxPriority is the largest priority a target may name (1 is highest).
 const MaxPriority = 5
 
+// MaxText bounds every name the design pillar takes, in bytes: those a
+// definition or engine configuration holds (ids, kinds, states, services,
+// groups, calendar and instance names), and the names and references of
+// services, offerings, items, outages, suppliers, contracts and capacity
+// samples. It is the store's bound on an indexed string, since they are
+// stored in clocks, leases, records and events. Each must also be valid
+// UTF-8 without NUL.
+const MaxText = storage.MaxStringValue
+
+// timeProblem says what is wrong with a time a design record holds (an
+// outage's begin and end, a contract's term, a capacity sample), or returns
+// "" when it is fine: it must lie within the years calendars answer for,
+// calendar.MinYear..calendar.MaxYear, so that year 9999 or year 1 is a
+// mistake refused, not a record kept.
+func timeProblem(t time.Time) string {
+	if y := t.UTC().Year(); y < calendar.MinYear || y > calendar.MaxYear {
+		return fmt.Sprintf("%s is outside the years %d..%d", t.UTC().Format(time.RFC3339), calendar.MinYear, calendar.MaxYear)
+	}
+	return ""
+}
+
+// checkTexts adds to verr a problem for each named text that is too long,
+// not UTF-8 or holds NUL (see MaxText).
+func checkTexts(verr *itsm.ValidationError, texts ...string) {
+	for i := 0; i+1 < len(texts); i += 2 {
+		if p := textProblem(texts[i+1]); p != "" {
+			verr.Add(texts[i], p)
+		}
+	}
+}
+
+// textProblem says what is wrong with a name the engine would store, or
+// returns "" when it is fine.
+func textProblem(s string) string {
+	switch {
+	case len(s) > MaxText:
+		return fmt.Sprintf("is %d bytes, more than %d", len(s), MaxText)
+	case !utf8.ValidString(s):
+		return "is not valid UTF-8"
+	case strings.IndexByte(s, 0) >= 0:
+		return "holds a NUL byte"
+	}
+	return ""
+}
+
 // normalize fills the defaults and checks the definition; calendars holds
 // the names the engine knows.
 func (d Definition) normalize(calendars map[string]bool) (Definition, error) {
 	verr := &itsm.ValidationError{Kind: "sla_definition", ID: d.ID}
 	if d.ID == "" {
 		verr.Add("id", "is required")
+	}
+	if p := textProblem(d.ID); p != "" {
+		// The error names the definition; quote it so that a NUL or a
+		// broken byte shows, and cut it so that the error stays small.
+		verr.ID = fmt.Sprintf("%.64q", d.ID)
+		verr.Add("id", p)
+	}
+	texts := []struct {
+		name string
+		vals []string
+	}{{"name", []string{d.Name}}, {"kind", []string{d.Kind}}, {"calendar", []string{d.Calendar}},
+		{"services", d.Services}, {"groups", d.Groups}, {"stop_states", d.StopStates}, {"cancel_states", d.CancelStates}}
+	for i, r := range d.Pause {
+		texts = append(texts, struct {
+			name string
+			vals []string
+		}{fmt.Sprintf("pause[%d]", i), append([]string{r.State}, r.HoldReasons...)})
+	}
+	for _, f := range texts {
+		for _, v := range f.vals {
+			if p := textProblem(v); p != "" {
+				verr.Add(f.name, fmt.Sprintf("%.64q %s", v, p))
+				break
+			}
+		}
 	}
 	switch d.Type {
 	case SLA, OLA, UC:

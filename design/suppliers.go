@@ -34,10 +34,12 @@ type Supplier struct {
 
 // Validate checks the supplier's fields.
 func (s *Supplier) Validate() error {
+	verr := &itsm.ValidationError{Kind: SupplierKind, ID: s.ID}
+	checkTexts(verr, "name", s.Name, "contact", s.Contact, "category", s.Category)
 	if s.Name == "" {
-		return (&itsm.ValidationError{Kind: SupplierKind, ID: s.ID}).Add("name", "is required")
+		verr.Add("name", "is required")
 	}
-	return nil
+	return verr.Err()
 }
 
 // Contract is an agreement with a supplier: its term, the notice needed to
@@ -61,6 +63,15 @@ type Contract struct {
 // Validate checks the contract's fields and keeps RenewalDueAt in step.
 func (c *Contract) Validate() error {
 	verr := &itsm.ValidationError{Kind: ContractKind, ID: c.ID}
+	checkTexts(verr, "name", c.Name, "supplier_id", c.SupplierID)
+	for _, t := range []struct {
+		name string
+		at   time.Time
+	}{{"start", c.Start}, {"end", c.End}} {
+		if p := timeProblem(t.at); !t.at.IsZero() && p != "" {
+			verr.Add(t.name, p)
+		}
+	}
 	if c.SupplierID == "" {
 		verr.Add("supplier_id", "is required")
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
@@ -117,11 +119,40 @@ type Item struct {
 	Achieved bool `json:"achieved"`
 }
 
+// Bounds of an item's fields: its names and references are NUL-free UTF-8
+// of at most MaxItemText bytes (the store's bound on an indexed string), and
+// its baseline and measurement ranges lie within MinItemYear..MaxItemYear.
+const (
+	MaxItemText = storage.MaxStringValue
+	MinItemYear = 1900
+	MaxItemYear = 2300
+)
+
 // Validate checks the item's fields.
 func (it *Item) Validate() error {
 	v := &itsm.ValidationError{Kind: ItemKind, ID: it.ID}
 	if it.Title == "" {
 		v.Add("title", "is required")
+	}
+	for _, f := range []struct{ name, v string }{{"title", it.Title}, {"service_id", it.ServiceID}, {"owner", it.Owner},
+		{"slice_service", it.SliceService}, {"slice_group", it.SliceGroup}} {
+		if len(f.v) > MaxItemText || !utf8.ValidString(f.v) || strings.IndexByte(f.v, 0) >= 0 {
+			v.Add(f.name, fmt.Sprintf("must be NUL-free UTF-8 of at most %d bytes", MaxItemText))
+		}
+	}
+	for _, r := range []struct {
+		name     string
+		from, to time.Time
+	}{{"baseline_to", it.BaselineFrom, it.BaselineTo}, {"measured_to", it.MeasuredFrom, it.MeasuredTo}} {
+		if r.from.IsZero() && r.to.IsZero() {
+			continue
+		}
+		switch {
+		case !r.from.Before(r.to):
+			v.Add(r.name, "the range must end after it starts")
+		case r.from.Year() < MinItemYear || r.to.Year() > MaxItemYear:
+			v.Add(r.name, fmt.Sprintf("the range must lie within the years %d..%d", MinItemYear, MaxItemYear))
+		}
 	}
 	if it.KPI.Unit() == "" {
 		v.Add("kpi", fmt.Sprintf("%q is not a known KPI", it.KPI))
@@ -284,6 +315,11 @@ func measureOne(e *Engine, q Query) (float64, error) {
 
 // Fire moves an item through its lifecycle (approve, start, cancel).
 func (r *Register) Fire(ctx context.Context, id, event, reason string) (*Item, error) {
+	if event == "" {
+		// storage.Records would take an empty event for a change
+		// without a mutation, and write nothing.
+		return nil, itsm.Invalidf("csi register: an event is required")
+	}
 	return r.records.Fire(ctx, id, event, storage.Command{Reason: reason}, nil)
 }
 

@@ -55,8 +55,9 @@
 // # Reports
 //
 // Results and Summary (every KPI over a range) are plain structs, written
-// as text, CSV or JSON (ReadResultJSON reads JSON back, checked). Chart,
-// WriteChart and SaveChart draw a result with gonum.org/v1/plot as SVG or
-// PNG: trend lines when the result has a period (MTTR per week, backlog per
-// day), bars otherwise (SLA compliance by priority).
+// as text, CSV or JSON (ReadResultJSON reads JSON back, checked). Package
+// improvement/chart draws a result with gonum.org/v1/plot as SVG or PNG:
+// trend lines when the result has a period (MTTR per week, backlog per
+// day), bars otherwise (SLA compliance by priority). It is a package of its
+// own so that a host importing improvement does not link gonum/plot.
 package improvement

@@ -3,8 +3,10 @@ package improvement
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
@@ -120,6 +122,20 @@ func (c Config) withDefaults() (Config, error) {
 		return c, itsm.Invalidf("kpi engine: batch size %d outside 1..100000", c.BatchSize)
 	case c.CheckpointEvery < 0:
 		return c, itsm.Invalidf("kpi engine: checkpoint interval %d is negative", c.CheckpointEvery)
+	}
+	for _, k := range []struct{ name, v string }{{"incident kind", c.IncidentKind}, {"change kind", c.ChangeKind},
+		{"request kind", c.RequestKind}, {"sla kind", c.SLA.Kind}} {
+		if !storage.ValidName(k.v) {
+			return c, itsm.Invalidf("kpi engine: %s %.64q is not a record kind name", k.name, k.v)
+		}
+	}
+	texts := []string{c.SLA.TaskField, c.SLA.StageField, c.SLA.BreachedField, c.SLA.ServiceField, c.SLA.GroupField,
+		c.SLA.PriorityField, c.SLA.MetricField}
+	texts = append(append(append(append(texts, c.RequestFulfilled...), c.RequestEnded...), c.SLA.Completed...), c.SLA.Metrics...)
+	for _, s := range texts {
+		if len(s) > storage.MaxStringValue || !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+			return c, itsm.Invalidf("kpi engine: field or state name %.64q is not NUL-free UTF-8 of at most %d bytes", s, storage.MaxStringValue)
+		}
 	}
 	return c, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/pillars-itsm/pillars/improvement"
@@ -86,26 +85,6 @@ func Example() {
 	// CSI0000001 identified: baseline 2.92 h, target 2.00 h, step 2 "Define what you will measure"
 	// start,end,service,count,hits,mean_seconds,value
 	// 2026-11-02,2026-11-03,email,3,0,10500,2.9166666666666665
-}
-
-// ExampleSaveChart draws MTTR by priority as bars and writes it as SVG.
-func ExampleSaveChart() {
-	ctx := context.Background()
-	store, _ := exampleHistory()
-	engine, _ := improvement.Open(ctx, store, improvement.Config{})
-	_, _ = engine.Sync(ctx)
-	res, _ := engine.Compute(improvement.Query{KPI: improvement.MTTR, By: []improvement.Dimension{improvement.ByPriority}})
-	for _, r := range res.Rows {
-		fmt.Printf("P%d: %d resolved, mean %v\n", r.Priority, r.Count, r.Mean)
-	}
-	dir, _ := os.MkdirTemp("", "kpi")
-	defer os.RemoveAll(dir)
-	err := improvement.SaveChart(filepath.Join(dir, "mttr.svg"), res, improvement.ChartOptions{Title: "MTTR by priority"})
-	fmt.Println("chart written:", err == nil)
-	// Output:
-	// P2: 2 resolved, mean 3h15m0s
-	// P3: 1 resolved, mean 2h15m0s
-	// chart written: true
 }
 
 // ExampleSummary prints every KPI of a day as a table.

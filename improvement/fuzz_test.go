@@ -1,6 +1,9 @@
 package improvement
 
 import (
+	"bytes"
+	"compress/flate"
+	"encoding/gob"
 	"math"
 	"strings"
 	"testing"
@@ -11,14 +14,35 @@ import (
 
 // FuzzDecodeState: a corrupt checkpoint, read in either format, decodes to
 // an error or a state, never a panic.
+//
+// With deflate set, the input is the gob stream and is compressed before it
+// is decoded, so the fuzzer mutates the state's encoding itself; mutated
+// compressed bytes would almost never get past the decompressor. Without
+// it, the input is the stored bytes, for the decompressor's own errors. The
+// seeds are a state of two events and the empty one, about 1 KB of gob
+// each: small enough to minimise quickly, so the budget goes on executions.
 func FuzzDecodeState(f *testing.F) {
 	e, _ := New(Config{})
 	e.Apply(parseEvents("incident|create|new|service_id=\"a\";priority=2\nincident|resolve|resolved|"))
+	for _, st := range []*state{e.st, newState()} {
+		var raw bytes.Buffer
+		if err := gob.NewEncoder(&raw).Encode(st); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(raw.Bytes(), true)
+	}
 	good, _ := encodeState(e.st)
-	f.Add(good)
-	f.Add([]byte{})
-	f.Add([]byte("not flate"))
-	f.Fuzz(func(t *testing.T, data []byte) {
+	f.Add(good, false)
+	f.Add([]byte{}, false)
+	f.Add([]byte("not flate"), false)
+	f.Fuzz(func(t *testing.T, data []byte, deflate bool) {
+		if deflate {
+			var buf bytes.Buffer
+			zw, _ := flate.NewWriter(&buf, flate.BestSpeed)
+			_, _ = zw.Write(data)
+			_ = zw.Close()
+			data = buf.Bytes()
+		}
 		for _, format := range []int{1, snapshotFormat} {
 			st, err := decodeState(data, format, nil)
 			if err == nil && st == nil {

@@ -149,28 +149,6 @@ func (row Row) slice(d Dimension) string {
 	return ""
 }
 
-// label names the row's slice in a legend: "email/desk/P2", or "all".
-func (r Result) label(row Row) string {
-	s := ""
-	for _, d := range r.By {
-		v := row.slice(d)
-		if d == ByPriority {
-			v = "P" + v
-		}
-		if v == "" {
-			v = "(none)"
-		}
-		if s != "" {
-			s += "/"
-		}
-		s += v
-	}
-	if s == "" {
-		return "all"
-	}
-	return s
-}
-
 // ReadResultJSON decodes a Result written by WriteJSON and checks it: a
 // known KPI whose unit matches, known slices, a known period, rows with
 // ordered periods and non-negative counts. It is how a host reads back a

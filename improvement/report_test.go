@@ -3,8 +3,6 @@ package improvement_test
 import (
 	"bytes"
 	"encoding/csv"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -90,47 +88,4 @@ func FuzzReadResultJSON(f *testing.F) {
 		require.Equal(t, len(res.Rows), len(again.Rows))
 		require.NoError(t, res.WriteCSV(&bytes.Buffer{}))
 	})
-}
-
-func TestCharts(t *testing.T) {
-	k := newKit(t)
-	scenario(t, k)
-	e := openSynced(t, k.store, improvement.Config{})
-	dir := t.TempDir()
-	backlog, err := e.Compute(improvement.Query{KPI: improvement.Backlog, By: []improvement.Dimension{improvement.ByService}, Period: improvement.PeriodDay})
-	require.NoError(t, err)
-	sla, err := e.Compute(improvement.Query{KPI: improvement.SLACompliance, By: []improvement.Dimension{improvement.ByPriority}})
-	require.NoError(t, err)
-
-	svg := filepath.Join(dir, "backlog.svg")
-	require.NoError(t, improvement.SaveChart(svg, backlog, improvement.ChartOptions{Title: "Backlog per day"}))
-	data, err := os.ReadFile(svg)
-	require.NoError(t, err)
-	assert.Contains(t, string(data), "<svg")
-	assert.Contains(t, string(data), "Backlog per day")
-
-	png := filepath.Join(dir, "sla.png")
-	require.NoError(t, improvement.SaveChart(png, sla, improvement.ChartOptions{}))
-	data, err = os.ReadFile(png)
-	require.NoError(t, err)
-	assert.True(t, bytes.HasPrefix(data, []byte("\x89PNG")), "a PNG file")
-
-	empty := improvement.Result{KPI: improvement.MTTR, Unit: improvement.UnitHours}
-	for name, run := range map[string]func() error{
-		"empty result": func() error {
-			return improvement.SaveChart(filepath.Join(dir, "empty.svg"), empty, improvement.ChartOptions{})
-		},
-		"unknown format": func() error {
-			return improvement.SaveChart(filepath.Join(dir, "x.gif"), sla, improvement.ChartOptions{})
-		},
-		"writer format": func() error { return improvement.WriteChart(&bytes.Buffer{}, sla, "bmp", improvement.ChartOptions{}) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			require.ErrorIs(t, run(), itsm.ErrInvalid)
-		})
-	}
-	_, err = os.Stat(filepath.Join(dir, "empty.svg"))
-	assert.True(t, os.IsNotExist(err), "no file is left behind")
-	_, err = os.Stat(filepath.Join(dir, "x.gif"))
-	assert.True(t, os.IsNotExist(err), "no file is left behind")
 }

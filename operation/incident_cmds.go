@@ -565,9 +565,21 @@ func (d *Desk) LinkChild(ctx context.Context, parentID, childID string, cmd stor
 // AutoCloseAfter before now, as the host's scheduler calls it, and returns
 // how many it closed. The actor in ctx (a system actor) is recorded on each
 // close event. A record changed concurrently is left for the next run.
+//
+// As ServiceNow's auto-close job, it closes at its run time: each close is
+// stamped with the desk's clock, and now only picks which incidents are
+// due. A zero now, or one after the clock's now, is ErrInvalid and closes
+// nothing: a close cannot be decided by a time that has not come.
 func (d *Desk) CloseResolved(ctx context.Context, now time.Time) (int, error) {
 	if ctx == nil {
 		return 0, itsm.Invalidf("operation: nil context")
+	}
+	if now.IsZero() {
+		return 0, itsm.Invalidf("operation: auto-close at the zero time")
+	}
+	if clock := d.clock.Now(); now.After(clock) {
+		return 0, itsm.Invalidf("operation: auto-close at %s, after the clock's now %s",
+			now.UTC().Format(time.RFC3339Nano), clock.UTC().Format(time.RFC3339Nano))
 	}
 	cutoff := now.Add(-d.cfg.Incident.AutoCloseAfter)
 	q := storage.Query{Kind: KindIncident, Limit: 200,

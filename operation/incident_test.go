@@ -595,8 +595,51 @@ func TestCloseResolved(t *testing.T) {
 	n, err = f.desk.CloseResolved(as(system), f.clock.Now())
 	require.NoError(t, err)
 	assert.Equal(t, 0, n, "idempotent")
-	_, err = f.desk.CloseResolved(context.Background(), f.clock.Now().Add(24*time.Hour))
+	f.clock.Advance(24 * time.Hour)
+	_, err = f.desk.CloseResolved(context.Background(), f.clock.Now())
 	require.ErrorIs(t, err, itsm.ErrForbidden)
+}
+
+// TestCloseResolvedRefusesTheFuture: a run at a time after the clock's now
+// (issue 18: year 9999 closed every resolved incident, stamped with the
+// real time) or at the zero time is refused and writes nothing; a run at
+// an earlier time closes what was due then, at the clock's time.
+func TestCloseResolvedRefusesTheFuture(t *testing.T) {
+	tests := []struct {
+		name string
+		now  func(clock time.Time) time.Time
+	}{
+		{"year 9999", func(time.Time) time.Time { return time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC) }},
+		{"a day ahead", func(c time.Time) time.Time { return c.Add(24 * time.Hour) }},
+		{"a nanosecond ahead", func(c time.Time) time.Time { return c.Add(time.Nanosecond) }},
+		{"zero time", func(time.Time) time.Time { return time.Time{} }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(c *operation.Config) { c.Incident.AutoCloseAfter = 3 * 24 * time.Hour })
+			inc := f.open(t)
+			_, err := f.desk.ResolveIncident(as(ann), inc.ID, operation.ResolvedPermanently, "done", storage.Command{})
+			require.NoError(t, err)
+			before := f.snapshot(t)
+			n, err := f.desk.CloseResolved(as(system), tc.now(f.clock.Now()))
+			require.ErrorIs(t, err, itsm.ErrInvalid)
+			assert.Zero(t, n)
+			assert.Equal(t, before, f.snapshot(t))
+		})
+	}
+
+	f := newFixture(t, func(c *operation.Config) { c.Incident.AutoCloseAfter = 3 * 24 * time.Hour })
+	inc := f.open(t)
+	_, err := f.desk.ResolveIncident(as(ann), inc.ID, operation.ResolvedPermanently, "done", storage.Command{})
+	require.NoError(t, err)
+	f.clock.Advance(5 * 24 * time.Hour)
+	n, err := f.desk.CloseResolved(as(system), f.clock.Now().Add(-time.Hour))
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	got, err := f.desk.Incidents().Get(context.Background(), inc.ID)
+	require.NoError(t, err)
+	assert.Equal(t, operation.StateClosed, got.State)
+	assert.Equal(t, itsm.NormalizeTime(f.clock.Now()), got.UpdatedAt, "closed at the run time")
 }
 
 func TestQueues(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rickar/cal/v2"
 
@@ -23,6 +24,34 @@ const (
 	MaxYear         = 2300
 	MaxYears        = 201
 )
+
+// MaxIntervals bounds the compiled size of a calendar: the number of
+// separate working intervals over its horizon (touching ranges join into
+// one), counted as the hours and holidays lay them out and again after
+// closures cut them. Each costs 24 bytes, so a calendar at the bound holds about 24 MiB;
+// office hours of two ranges a weekday over the longest horizon (201 years)
+// are about 105,000. Compile refuses a configuration past the bound with
+// ErrInvalid (it stops building there, so the refusal costs no more than
+// the bound), rather than spend gigabytes on, say, 720 one-minute ranges a
+// day over 201 years (52.9 million intervals).
+const MaxIntervals = 1 << 20
+
+// MaxName bounds a calendar's name and a closure's reason, in bytes. Both
+// must also be valid UTF-8 without NUL.
+const MaxName = 1024
+
+// textProblem says what is wrong with a name or reason, or returns "".
+func textProblem(s string) string {
+	switch {
+	case len(s) > MaxName:
+		return fmt.Sprintf("is %d bytes, more than %d", len(s), MaxName)
+	case !utf8.ValidString(s):
+		return "is not valid UTF-8"
+	case strings.IndexByte(s, 0) >= 0:
+		return "holds a NUL byte"
+	}
+	return ""
+}
 
 // TimeOfDay is a wall-clock time in minutes after local midnight, 0..1440.
 type TimeOfDay int
@@ -147,6 +176,10 @@ type Config struct {
 // working intervals (UTC seconds) over the horizon with the working time
 // before each, so Add and Between are two binary searches and allocate
 // nothing. It is safe for concurrent use.
+//
+// A nil *Calendar is a calendar that was never compiled: Name is empty,
+// Location is UTC, Horizon and Intervals are zero, IsWorking is false, and
+// Add and Between return ErrInvalid. None of its methods panic.
 type Calendar struct {
 	name   string
 	zone   string
@@ -155,6 +188,7 @@ type Calendar struct {
 	start  []int64 // interval starts, unix seconds
 	end    []int64 // interval ends
 	cum    []int64 // cum[i]: working seconds before interval i; len(start)+1 entries
+	over   bool    // while compiling: more than MaxIntervals intervals
 }
 
 const secondsPerDay = 86400
@@ -174,16 +208,23 @@ func weekdayOf(day int64) time.Weekday { return time.Weekday(((day % 7) + 7 + 4)
 var weekdayKeys = [7]string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
 
 // Compile validates the configuration and builds the calendar. Every
-// problem is reported in one *itsm.ValidationError naming the field: an
-// unknown time zone, a range that is empty, outside the day or overlapping
-// another, a bad holiday date, a closure that ends before it starts, a bad
-// horizon, or a calendar with no working time at all.
+// problem is reported in one *itsm.ValidationError naming the field: a name
+// or closure reason over MaxName bytes, with NUL or not UTF-8, an unknown
+// time zone, a range that is empty, outside the day or overlapping
+// another, a bad holiday date or one outside the horizon, a closure that
+// ends before it starts or lies outside the horizon, a bad horizon, a
+// calendar with no working time at all, or one of more than MaxIntervals
+// working intervals.
 func Compile(cfg Config) (*Calendar, error) {
 	name := cfg.Name
 	if name == "" {
 		name = "calendar"
 	}
 	verr := &itsm.ValidationError{Kind: "calendar", ID: cfg.Name}
+	if p := textProblem(cfg.Name); p != "" {
+		verr.ID = fmt.Sprintf("%.64q", cfg.Name)
+		verr.Add("name", p)
+	}
 	loc := time.UTC
 	if cfg.TimeZone != "" && cfg.TimeZone != "UTC" {
 		l, err := loadLocation(cfg.TimeZone)
@@ -245,6 +286,12 @@ func Compile(cfg Config) (*Calendar, error) {
 			verr.Add(fmt.Sprintf("holidays[%d]", i), fmt.Sprintf("%s is not a valid date", d))
 			continue
 		}
+		if d.Year < from || d.Year > to {
+			// A holiday the calendar never reaches is a mistake (a year
+			// mistyped), not a day off.
+			verr.Add(fmt.Sprintf("holidays[%d]", i), fmt.Sprintf("%s is outside the horizon %d..%d", d, from, to))
+			continue
+		}
 		holidays[d.days()] = true
 	}
 	for i, h := range cfg.HolidaySets {
@@ -256,6 +303,10 @@ func Compile(cfg Config) (*Calendar, error) {
 	for i, c := range cfg.Closures {
 		if c.Start.IsZero() || c.End.IsZero() || !c.End.After(c.Start) {
 			verr.Add(fmt.Sprintf("closures[%d]", i), "end must be after start")
+			continue
+		}
+		if p := textProblem(c.Reason); p != "" {
+			verr.Add(fmt.Sprintf("closures[%d]", i), "reason "+p)
 			continue
 		}
 		closures = append(closures, c)
@@ -274,8 +325,22 @@ func Compile(cfg Config) (*Calendar, error) {
 	c := &Calendar{name: name, zone: loc.String(), loc: loc}
 	c.lo = time.Date(from, 1, 1, 0, 0, 0, 0, loc).Unix()
 	c.hi = time.Date(to+1, 1, 1, 0, 0, 0, 0, loc).Unix()
+	for i, cl := range cfg.Closures {
+		if cl.End.Unix() < c.lo || cl.Start.Unix() >= c.hi {
+			// Like a holiday, a closure the calendar never reaches is a
+			// mistake, not a closure.
+			verr.Add(fmt.Sprintf("closures[%d]", i), fmt.Sprintf("%s..%s is outside the horizon %d..%d",
+				cl.Start.UTC().Format(time.RFC3339), cl.End.UTC().Format(time.RFC3339), from, to))
+		}
+	}
+	if err := verr.Err(); err != nil {
+		return nil, err
+	}
 	c.build(week, holidays)
 	c.close(closures)
+	if c.over {
+		return nil, verr.Add("hours", fmt.Sprintf("the hours, holidays and closures make more than %d separate working intervals over the horizon %d..%d: use fewer ranges a day or a shorter horizon", MaxIntervals, from, to))
+	}
 	c.cum = make([]int64, len(c.start)+1)
 	for i := range c.start {
 		c.cum[i+1] = c.cum[i] + c.end[i] - c.start[i]
@@ -295,6 +360,9 @@ func (c *Calendar) build(week [7][]Range, holidays map[int64]bool) {
 		segEnd := c.periodEnd(t, o)
 		w0, w1 := t+o, segEnd+o
 		for day := floorDiv(w0, secondsPerDay); day*secondsPerDay < w1; day++ {
+			if c.over {
+				return
+			}
 			if holidays[day] {
 				continue
 			}
@@ -346,10 +414,15 @@ func (c *Calendar) periodEnd(t, o int64) int64 {
 	return c.hi
 }
 
-// add appends the interval [a, b), joining it to the last when they touch.
+// add appends the interval [a, b), joining it to the last when they touch;
+// past MaxIntervals it appends nothing and marks the calendar over.
 func (c *Calendar) add(a, b int64) {
 	if n := len(c.end); n > 0 && c.end[n-1] == a {
 		c.end[n-1] = b
+		return
+	}
+	if len(c.start) >= MaxIntervals {
+		c.over = true
 		return
 	}
 	c.start = append(c.start, a)
@@ -376,6 +449,9 @@ func (c *Calendar) close(closures []Closure) {
 	c.start, c.end = nil, nil
 	j := 0
 	for i := range start {
+		if c.over {
+			return
+		}
 		a, b := start[i], end[i]
 		for j < len(cs) && cs[j].b <= a {
 			j++
@@ -396,19 +472,37 @@ func (c *Calendar) close(closures []Closure) {
 }
 
 // Name returns the calendar's name.
-func (c *Calendar) Name() string { return c.name }
+func (c *Calendar) Name() string {
+	if c == nil {
+		return ""
+	}
+	return c.name
+}
 
 // Location returns the calendar's time zone.
-func (c *Calendar) Location() *time.Location { return c.loc }
+func (c *Calendar) Location() *time.Location {
+	if c == nil {
+		return time.UTC
+	}
+	return c.loc
+}
 
 // Horizon returns the first instant the calendar answers for and the first
 // one after it.
 func (c *Calendar) Horizon() (from, to time.Time) {
+	if c == nil {
+		return time.Time{}, time.Time{}
+	}
 	return time.Unix(c.lo, 0).UTC(), time.Unix(c.hi, 0).UTC()
 }
 
 // Intervals returns the number of working intervals compiled, for sizing.
-func (c *Calendar) Intervals() int { return len(c.start) }
+func (c *Calendar) Intervals() int {
+	if c == nil {
+		return 0
+	}
+	return len(c.start)
+}
 
 // upper returns the number of starts <= s.
 func (c *Calendar) upper(s int64) int {
@@ -452,7 +546,7 @@ func (c *Calendar) horizonError(what string, t time.Time) error {
 // IsWorking reports whether t is working time. Times outside the horizon
 // are not.
 func (c *Calendar) IsWorking(t time.Time) bool {
-	if !c.inHorizon(t) {
+	if c == nil || !c.inHorizon(t) {
 		return false
 	}
 	i := c.upper(t.Unix()) - 1
@@ -462,6 +556,9 @@ func (c *Calendar) IsWorking(t time.Time) bool {
 // Between returns the working time elapsed from start to end: negative when
 // end is before start. Both must lie within the horizon.
 func (c *Calendar) Between(start, end time.Time) (time.Duration, error) {
+	if c == nil {
+		return 0, itsm.Invalidf("calendar: nil calendar")
+	}
 	if !c.inHorizon(start) {
 		return 0, c.horizonError("start", start)
 	}
@@ -477,6 +574,9 @@ func (c *Calendar) Between(start, end time.Time) (time.Duration, error) {
 // is d. Add(start, 0) is start. A negative d, a start outside the horizon or
 // a result beyond it is refused.
 func (c *Calendar) Add(start time.Time, d time.Duration) (time.Time, error) {
+	if c == nil {
+		return time.Time{}, itsm.Invalidf("calendar: nil calendar")
+	}
 	if !c.inHorizon(start) {
 		return time.Time{}, c.horizonError("start", start)
 	}

@@ -2,6 +2,8 @@ package calendar_test
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,6 +139,17 @@ func TestRefusals(t *testing.T) {
 		{"horizon too long", calendar.Config{Week: good, FromYear: 1900, ToYear: 2300}, "years"},
 		{"closed for the whole horizon", calendar.Config{Week: good, FromYear: 2026, ToYear: 2026,
 			Closures: []calendar.Closure{{Start: utc("2025-12-01T00:00:00Z"), End: utc("2027-02-01T00:00:00Z")}}}, "hours"},
+		// Issue 18: each of these was accepted.
+		{"name with NUL", calendar.Config{Name: "office\x00", Week: good}, "name"},
+		{"name not UTF-8", calendar.Config{Name: "office\xff", Week: good}, "name"},
+		{"name over MaxName", calendar.Config{Name: strings.Repeat("n", calendar.MaxName+1), Week: good}, "name"},
+		{"closure reason with NUL", calendar.Config{Week: good, FromYear: 2026, ToYear: 2026,
+			Closures: []calendar.Closure{{Start: utc("2026-01-02T00:00:00Z"), End: utc("2026-01-03T00:00:00Z"), Reason: "\x00"}}}, "closures[0]"},
+		{"holiday in 9999", calendar.Config{Week: good, Holidays: []calendar.Date{{Year: 9999, Month: 12, Day: 25}}}, "holidays[0]"},
+		{"holiday before the horizon", calendar.Config{Week: good, FromYear: 2026, ToYear: 2027,
+			Holidays: []calendar.Date{{Year: 2025, Month: 12, Day: 25}}}, "holidays[0]"},
+		{"closure after the horizon", calendar.Config{Week: good, FromYear: 2026, ToYear: 2026,
+			Closures: []calendar.Closure{{Start: utc("9999-01-02T00:00:00Z"), End: utc("9999-01-03T00:00:00Z")}}}, "closures[0]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -187,10 +200,100 @@ func TestParse(t *testing.T) {
 		{"bad closure", `{"hours":{"mon":["09:00-17:00"]},"closures":[{"start":"x","end":"y"}]}`},
 		{"trailing", `{"hours":{"mon":["09:00-17:00"]}} {}`},
 		{"no hours", `{"time_zone":"UTC"}`},
+		// Issue 18: each of these was accepted.
+		{"weekday twice", `{"hours":{"mon":["09:00-10:00"],"mon":["11:00-17:00"]}}`},
+		{"weekday twice in two cases", `{"hours":{"mon":["09:00-10:00"],"MON":["11:00-17:00"]}}`},
+		{"field twice", `{"name":"a","hours":{"mon":["09:00-17:00"]},"Name":"b"}`},
+		{"closure field twice", `{"hours":{"mon":["09:00-17:00"]},"closures":[{"start":"2026-01-02T00:00:00Z","end":"2026-01-03T00:00:00Z","end":"2026-01-04T00:00:00Z"}],"from_year":2026,"to_year":2026}`},
+		{"name with NUL", `{"name":"a\u0000b","hours":{"mon":["09:00-17:00"]}}`},
+		{"name not UTF-8", "{\"name\":\"a\xffb\",\"hours\":{\"mon\":[\"09:00-17:00\"]}}"},
+		{"holiday in 9999", `{"hours":{"mon":["09:00-17:00"]},"holidays":["9999-12-25"]}`},
 	}
 	for _, tc := range bad {
 		_, err := calendar.Parse([]byte(tc.json))
 		assert.ErrorIs(t, err, itsm.ErrInvalid, tc.name)
 	}
 	assert.Contains(t, calendar.HolidaySetCodes(), "us")
+}
+
+// TestParseKeepsDistinctKeys: the duplicate check does not refuse the same
+// key in different objects, nor keys that differ only past their case.
+func TestParseKeepsDistinctKeys(t *testing.T) {
+	c, err := calendar.Parse([]byte(`{"name":"x","hours":{"mon":["09:00-17:00"],"tue":["09:00-17:00"]},
+		"closures":[{"start":"2026-01-05T09:00:00Z","end":"2026-01-05T10:00:00Z","reason":"a"},
+		            {"start":"2026-01-06T09:00:00Z","end":"2026-01-06T10:00:00Z","reason":"b"}],
+		"from_year":2026,"to_year":2026}`))
+	require.NoError(t, err)
+	got, err := c.Between(utc("2026-01-05T00:00:00Z"), utc("2026-01-07T00:00:00Z"))
+	require.NoError(t, err)
+	assert.Equal(t, 14*time.Hour, got)
+	_, err = calendar.Spec{Hours: map[string][]string{"mon": {"09:00-10:00"}, "Mon": {"11:00-12:00"}}}.Config()
+	assert.ErrorIs(t, err, itsm.ErrInvalid, "Config refuses a weekday given twice")
+}
+
+// TestNilCalendar: every method of a nil calendar returns a zero value or
+// ErrInvalid; none panics (issue 18: Add panicked).
+func TestNilCalendar(t *testing.T) {
+	var c *calendar.Calendar
+	at := utc("2026-06-01T10:00:00Z")
+	_, err := c.Add(at, time.Hour)
+	assert.ErrorIs(t, err, itsm.ErrInvalid)
+	_, err = c.Between(at, at.Add(time.Hour))
+	assert.ErrorIs(t, err, itsm.ErrInvalid)
+	assert.False(t, c.IsWorking(at))
+	assert.Empty(t, c.Name())
+	assert.Equal(t, time.UTC, c.Location())
+	assert.Zero(t, c.Intervals())
+	from, to := c.Horizon()
+	assert.True(t, from.IsZero() && to.IsZero())
+}
+
+// TestMaxIntervals: a calendar of exactly MaxIntervals working intervals
+// compiles, one more is refused, and so is the spec of issue 18 (720
+// one-minute ranges a day over 201 years, 52.9 million intervals).
+//
+// Both configurations are 720 one-minute ranges a day (every other minute,
+// so none touch) over 2001..2004 (1,461 days, 1,051,920 intervals), less
+// five holidays (3,600), with 256 or 257 closures of 20 seconds inside a
+// range, each of which cuts one interval in two.
+func TestMaxIntervals(t *testing.T) {
+	require.Equal(t, 1456*720+256, calendar.MaxIntervals, "the fixture is built for this bound")
+	var week [7][]calendar.Range
+	for d := range week {
+		for m := 0; m < calendar.MinutesPerDay; m += 2 {
+			week[d] = append(week[d], calendar.Range{Start: calendar.TimeOfDay(m), End: calendar.TimeOfDay(m + 1)})
+		}
+	}
+	var holidays []calendar.Date
+	for d := 1; d <= 5; d++ {
+		holidays = append(holidays, calendar.Date{Year: 2002, Month: 1, Day: d})
+	}
+	cfg := func(cuts int) calendar.Config {
+		c := calendar.Config{Name: "minutes", Week: week, Holidays: holidays, FromYear: 2001, ToYear: 2004}
+		day := utc("2003-01-01T00:00:00Z")
+		for k := range cuts {
+			at := day.Add(time.Duration(2*k) * time.Minute)
+			c.Closures = append(c.Closures, calendar.Closure{Start: at.Add(20 * time.Second), End: at.Add(40 * time.Second)})
+		}
+		return c
+	}
+	c, err := calendar.Compile(cfg(256))
+	require.NoError(t, err)
+	assert.Equal(t, calendar.MaxIntervals, c.Intervals())
+
+	_, err = calendar.Compile(cfg(257))
+	require.ErrorIs(t, err, itsm.ErrInvalid)
+	var ve *itsm.ValidationError
+	require.True(t, errors.As(err, &ve), "%v", err)
+	assert.Contains(t, ve.Fields, "hours")
+
+	ranges := make([]string, 0, 720)
+	for m := 0; m < calendar.MinutesPerDay; m += 2 {
+		ranges = append(ranges, fmt.Sprintf("%q", calendar.Range{Start: calendar.TimeOfDay(m), End: calendar.TimeOfDay(m + 1)}.String()))
+	}
+	day := "[" + strings.Join(ranges, ",") + "]"
+	spec := `{"name":"minutes","hours":{"sun":` + day + `,"mon":` + day + `,"tue":` + day + `,"wed":` + day +
+		`,"thu":` + day + `,"fri":` + day + `,"sat":` + day + `},"from_year":1900,"to_year":2100}`
+	_, err = calendar.Parse([]byte(spec))
+	assert.ErrorIs(t, err, itsm.ErrInvalid)
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/rickar/cal/v2"
 	"github.com/rickar/cal/v2/at"
@@ -86,11 +88,21 @@ type SpecClosure struct {
 // MaxSpecSize bounds the JSON a Parse accepts.
 const MaxSpecSize = 1 << 20
 
-// Parse decodes a JSON Spec (unknown fields are refused) and compiles it.
-// Every problem matches itsm.ErrInvalid and names its field.
+// Parse decodes a JSON Spec (unknown fields, a key given twice and text
+// that is not UTF-8 are refused) and compiles it. Every problem matches
+// itsm.ErrInvalid and names its field. The spec is at most MaxSpecSize
+// bytes and compiles to at most MaxIntervals intervals (see Compile).
 func Parse(data []byte) (*Calendar, error) {
 	if len(data) > MaxSpecSize {
 		return nil, itsm.Invalidf("calendar spec: %d bytes, more than %d", len(data), MaxSpecSize)
+	}
+	if !utf8.Valid(data) {
+		// encoding/json would turn the bad bytes into U+FFFD silently.
+		return nil, itsm.Invalidf("calendar spec: not valid UTF-8")
+	}
+	if field := duplicateKey(data); field != "" {
+		return nil, (&itsm.ValidationError{Kind: "calendar"}).Add(field,
+			"the key appears twice (keys match case-insensitively); the last would silently win")
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -112,12 +124,19 @@ func Parse(data []byte) (*Calendar, error) {
 func (s Spec) Config() (Config, error) {
 	cfg := Config{Name: s.Name, TimeZone: s.TimeZone, FromYear: s.FromYear, ToYear: s.ToYear}
 	verr := &itsm.ValidationError{Kind: "calendar", ID: s.Name}
+	var seen [7]string
 	for key, ranges := range s.Hours {
 		wd := slices.Index(weekdayKeys[:], strings.ToLower(key))
 		if wd < 0 {
 			verr.Add("hours."+key, "not a weekday (sun, mon, tue, wed, thu, fri, sat)")
 			continue
 		}
+		if seen[wd] != "" {
+			a, b := min(seen[wd], key), max(seen[wd], key)
+			verr.Add("hours."+weekdayKeys[wd], fmt.Sprintf("given twice, as %q and %q", a, b))
+			continue
+		}
+		seen[wd] = key
 		for _, r := range ranges {
 			rg, err := ParseRange(r)
 			if err != nil {
@@ -153,6 +172,73 @@ func (s Spec) Config() (Config, error) {
 		cfg.Closures = append(cfg.Closures, Closure{Start: a, End: b, Reason: c.Reason})
 	}
 	return cfg, verr.Err()
+}
+
+// duplicateKey returns the path ("hours.mon") of the first object key that
+// appears twice in one object of the JSON document data, comparing keys as
+// encoding/json matches them to struct fields (case-insensitively), or ""
+// when there is none. A document that is not JSON gives "": the decoder
+// reports that.
+func duplicateKey(data []byte) string {
+	type frame struct {
+		obj     bool
+		wantKey bool
+		key     string
+		keys    map[string]bool
+	}
+	var stack []*frame
+	dec := json.NewDecoder(bytes.NewReader(data))
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].obj {
+			stack[n-1].wantKey = true
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if n := len(stack); n > 0 && stack[n-1].obj && stack[n-1].wantKey {
+			top := stack[n-1]
+			if tok == json.Delim('}') {
+				stack = stack[:n-1]
+				valueDone()
+			} else if key, ok := tok.(string); ok {
+				folded := foldKey(key)
+				top.key, top.wantKey = key, false
+				if top.keys[folded] {
+					path := make([]string, 0, len(stack))
+					for _, f := range stack {
+						if f.obj {
+							path = append(path, f.key)
+						}
+					}
+					return strings.Join(path, ".")
+				}
+				top.keys[folded] = true
+			}
+		} else {
+			switch tok {
+			case json.Delim('{'):
+				stack = append(stack, &frame{obj: true, wantKey: true, keys: map[string]bool{}})
+			case json.Delim('['):
+				stack = append(stack, &frame{})
+			case json.Delim(']'):
+				stack = stack[:len(stack)-1]
+				valueDone()
+			default:
+				valueDone()
+			}
+		}
+		if len(stack) == 0 {
+			return "" // the first value is complete
+		}
+	}
+}
+
+// foldKey folds a key's case as encoding/json matches keys to fields.
+func foldKey(k string) string {
+	return strings.Map(func(r rune) rune { return unicode.ToLower(unicode.ToUpper(r)) }, k)
 }
 
 // loadLocation loads an IANA zone, refusing the host-dependent "Local".

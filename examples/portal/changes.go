@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pillars-itsm/pillars/improvement"
+	"github.com/pillars-itsm/pillars/improvement/chart"
 	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/transition"
 )
@@ -176,7 +177,7 @@ func (s *Server) chart(w http.ResponseWriter, r *http.Request, _ User) {
 		return
 	}
 	var buf bytes.Buffer
-	if err := improvement.WriteChart(&buf, res, "svg", improvement.ChartOptions{Title: c.Title}); err != nil {
+	if err := chart.Write(&buf, res, "svg", chart.Options{Title: c.Title}); err != nil {
 		s.failErr(w, r, err)
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pillars-itsm/pillars/improvement"
+	"github.com/pillars-itsm/pillars/improvement/chart"
 	"github.com/pillars-itsm/pillars/strategy"
 )
 
@@ -144,7 +145,7 @@ func (d *demo) improvement(ctx context.Context, chartPath string) error {
 	for _, r := range byPriority.Rows {
 		bars = append(bars, fmt.Sprintf("P%d %.0f%% (%d/%d)", r.Priority, 100*r.Value, r.Hits, r.Count))
 	}
-	if err := improvement.SaveChart(chartPath, byPriority, improvement.ChartOptions{Title: "SLA compliance by priority"}); err != nil {
+	if err := chart.Save(chartPath, byPriority, chart.Options{Title: "SLA compliance by priority"}); err != nil {
 		return err
 	}
 	fmt.Fprintf(d.out, "SLA compliance by priority: %s\n", strings.Join(bars, ", "))
