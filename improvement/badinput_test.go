@@ -356,7 +356,6 @@ func improvementBadRows() []badRow {
 		_, err := k.reg.Fire(ctx, k.item, "approve", huge)
 		return err
 	})
-	rows[len(rows)-1].known = "storage.Command.Reason bounds (issue 18, storage/records.go)"
 	rows = append(rows, badRow{name: "Register.Advance/last step of the state",
 		setup: func(t *testing.T, k badKit) {
 			for {

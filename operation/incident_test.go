@@ -636,7 +636,7 @@ func TestCloseResolvedRefusesTheFuture(t *testing.T) {
 	n, err := f.desk.CloseResolved(as(system), f.clock.Now().Add(-time.Hour))
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
-	got, err := f.desk.Incidents().Get(context.Background(), inc.ID)
+	got, err := f.desk.Incidents().Get(as(reader), inc.ID)
 	require.NoError(t, err)
 	assert.Equal(t, operation.StateClosed, got.State)
 	assert.Equal(t, itsm.NormalizeTime(f.clock.Now()), got.UpdatedAt, "closed at the run time")
