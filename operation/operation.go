@@ -169,7 +169,7 @@ func DefaultAuthorizer() *itsm.RoleAuthorizer {
 			KindRequest+":"+EventRequestApproval, KindRequest+":"+EventFulfil, KindRequest+":"+EventCancel, KindRequestTask+":"+EventSkip).
 		Grant(RoleApprover, KindRequest+":"+EventApprove, KindRequest+":"+EventReject, KindRequest+":"+itsm.ActionUpdate,
 			KindRequest+":"+itsm.ActionRead, KindRequestTask+":"+itsm.ActionCreate)
-	a.AddRule(KindRequest, EventCancel, func(_ context.Context, req itsm.Request) string {
+	a.AddRule(KindRequest, EventCancel, func(_ context.Context, req itsm.AccessRequest) string {
 		a := req.Actor
 		if a.HasRole("agent") || a.HasRole("admin") {
 			return ""
@@ -183,7 +183,7 @@ func DefaultAuthorizer() *itsm.RoleAuthorizer {
 	a.AddRule(KindIncident, EventClose, ownIncident("confirm"))
 	a.AddRule(KindIncident, EventReopen, ownIncident("reopen"))
 	for _, ev := range []string{EventAcceptMajor, EventRejectMajor} {
-		a.AddRule(KindIncident, ev, func(_ context.Context, req itsm.Request) string {
+		a.AddRule(KindIncident, ev, func(_ context.Context, req itsm.AccessRequest) string {
 			if req.Actor.HasRole(RoleMajorIncidentManager) || req.Actor.HasRole("admin") {
 				return ""
 			}
@@ -196,7 +196,7 @@ func DefaultAuthorizer() *itsm.RoleAuthorizer {
 // ownIncident returns the rule that lets a caller act only on incidents
 // they raised; agents and admins (and importers and the system) act on any.
 func ownIncident(verb string) itsm.Rule {
-	return func(_ context.Context, req itsm.Request) string {
+	return func(_ context.Context, req itsm.AccessRequest) string {
 		a := req.Actor
 		if a.HasRole("agent") || a.HasRole("admin") || a.HasRole(itsm.RoleImporter) || a.HasRole("system") {
 			return ""

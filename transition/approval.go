@@ -345,7 +345,7 @@ func separationOfDuties(a itsm.Actor, c *Change) string {
 // their Authorizer to refuse it too (for example on their own actions):
 // authorizer.AddRule(transition.KindChange, transition.ActionApprove,
 // transition.SeparationOfDuties).
-func SeparationOfDuties(_ context.Context, req itsm.Request) string {
+func SeparationOfDuties(_ context.Context, req itsm.AccessRequest) string {
 	if c, ok := req.Record.(*Change); ok {
 		return separationOfDuties(req.Actor, c)
 	}
