@@ -719,11 +719,11 @@ func applyChanges(s *subject, ev itsm.Event, readComments bool) {
 // commentedByOther reports whether a change of the comments field adds a
 // note by someone other than the caller. Notes carry their author (the
 // event's actor when they do not), so a history imported by a migration
-// actor reads as the live one. A journal change (itsm.Change.Appended, as
+// actor reads as the live one. A journal change (itsm.FieldChange.Appended, as
 // the operation pillar writes comments) holds only the added notes and no
 // From, so every note in it is new; a whole-array change adds the notes
 // past the old array's length.
-func commentedByOther(c itsm.Change, actor, caller string) bool {
+func commentedByOther(c itsm.FieldChange, actor, caller string) bool {
 	type note struct {
 		Author string `json:"author"`
 	}

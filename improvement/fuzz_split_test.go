@@ -169,7 +169,7 @@ func cloneEvents(evs []itsm.Event) []itsm.Event {
 	out := make([]itsm.Event, len(evs))
 	for i, ev := range evs {
 		ev.Kind, ev.RecordID, ev.Name, ev.To = strings.Clone(ev.Kind), strings.Clone(ev.RecordID), strings.Clone(ev.Name), strings.Clone(ev.To)
-		cs := make([]itsm.Change, len(ev.Changes))
+		cs := make([]itsm.FieldChange, len(ev.Changes))
 		for j, c := range ev.Changes {
 			c.Field, c.From, c.To = strings.Clone(c.Field), strings.Clone(c.From), strings.Clone(c.To)
 			cs[j] = c

@@ -45,7 +45,7 @@ func parseEvents(s string) []itsm.Event {
 		}
 		for _, kv := range strings.Split(parts[3], ";") {
 			if k, v, ok := strings.Cut(kv, "="); ok {
-				ev.Changes = append(ev.Changes, itsm.Change{Field: k, To: v})
+				ev.Changes = append(ev.Changes, itsm.FieldChange{Field: k, To: v})
 			}
 		}
 		out = append(out, ev)

@@ -28,7 +28,7 @@ func fixedLog() []itsm.Event {
 	add := func(min int, kind, id, name, to string, chs ...string) {
 		ev := itsm.Event{Kind: kind, RecordID: id, Name: name, To: to, At: t0.Add(time.Duration(min) * time.Minute)}
 		for i := 0; i+1 < len(chs); i += 2 {
-			ev.Changes = append(ev.Changes, itsm.Change{Field: chs[i], To: chs[i+1]})
+			ev.Changes = append(ev.Changes, itsm.FieldChange{Field: chs[i], To: chs[i+1]})
 		}
 		evs = append(evs, ev)
 	}

@@ -116,7 +116,7 @@ func TestReleaseVersionIsAChangedField(t *testing.T) {
 	evs, err := e.store.History(ctx, transition.KindRelease, rel.ID)
 	require.NoError(t, err)
 	require.Len(t, evs, 3)
-	assert.Contains(t, evs[2].Changes, itsm.Change{Field: "release_version", From: `"4.2.0"`, To: `"4.2.1"`})
+	assert.Contains(t, evs[2].Changes, itsm.FieldChange{Field: "release_version", From: `"4.2.0"`, To: `"4.2.1"`})
 	again, err := rs.Get(ctx, rel.ID)
 	require.NoError(t, err)
 	assert.Equal(t, "4.2.1", again.Version)

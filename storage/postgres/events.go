@@ -101,7 +101,7 @@ func (a *eventArrays) args() []any {
 
 // encodeChanges stores Changes as JSON text (not jsonb, which would reorder
 // and respace it), NULL for a nil slice so that nil and empty stay apart.
-func encodeChanges(c []itsm.Change) (*string, error) {
+func encodeChanges(c []itsm.FieldChange) (*string, error) {
 	if c == nil {
 		return nil, nil
 	}
@@ -307,7 +307,7 @@ func scanEvents(rows pgx.Rows) ([]itsm.Event, error) {
 		}
 		e.At, e.RecordedAt = time.UnixMicro(at).UTC(), time.UnixMicro(recordedAt).UTC()
 		if changes != nil {
-			e.Changes = []itsm.Change{}
+			e.Changes = []itsm.FieldChange{}
 			if err := json.Unmarshal([]byte(*changes), &e.Changes); err != nil {
 				return nil, fmt.Errorf("postgres: event %d (%s) of %s %s: stored changes are corrupt: %w", e.Seq, e.ID, e.Kind, e.RecordID, err)
 			}

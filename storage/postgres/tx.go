@@ -389,11 +389,11 @@ func (u *unit) Append(ctx context.Context, events ...itsm.Event) error {
 	return nil
 }
 
-func cloneChanges(c []itsm.Change) []itsm.Change {
+func cloneChanges(c []itsm.FieldChange) []itsm.FieldChange {
 	if c == nil {
 		return nil
 	}
-	return append(make([]itsm.Change, 0, len(c)), c...)
+	return append(make([]itsm.FieldChange, 0, len(c)), c...)
 }
 
 func cloneDoc(d storage.Document) storage.Document {
