@@ -66,7 +66,7 @@ type Engine struct {
 	byKind    map[string][]int
 	calendars map[string]*calendar.Calendar
 	always    *calendar.Calendar
-	clocks    *storage.Records[Clock, *Clock]
+	clocks    *storage.Records[SLAClock, *SLAClock]
 	points    *storage.Collection[checkpoint, *checkpoint]
 	pointID   string
 	actor     itsm.Actor
@@ -202,7 +202,7 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 
 // Clocks returns the command runner of clock records, for reads and
 // history.
-func (e *Engine) Clocks() *storage.Records[Clock, *Clock] { return e.clocks }
+func (e *Engine) Clocks() *storage.Records[SLAClock, *SLAClock] { return e.clocks }
 
 // Definitions returns the definitions with their defaults filled.
 func (e *Engine) Definitions() []Definition { return slices.Clone(e.defs) }
@@ -406,7 +406,7 @@ func (e *Engine) write(ctx context.Context, tx storage.Tx, ev itsm.Event, d *Def
 		return nil
 	}
 	cal := e.calendarOf(d)
-	want := &Clock{}
+	want := &SLAClock{}
 	if stored != nil {
 		*want = *stored
 		want.Warnings = slices.Clone(stored.Warnings)
@@ -435,7 +435,7 @@ func (e *Engine) write(ctx context.Context, tx storage.Tx, ev itsm.Event, d *Def
 	if stored != nil {
 		expect = stored.Version
 	}
-	apply := func(c *Clock) error {
+	apply := func(c *SLAClock) error {
 		if c.Version != expect {
 			return &itsm.ConflictError{Kind: ClockKind, ID: id, Expected: expect}
 		}
@@ -447,7 +447,7 @@ func (e *Engine) write(ctx context.Context, tx storage.Tx, ev itsm.Event, d *Def
 	}
 	from := StageInProgress
 	if stored == nil {
-		rec := &Clock{}
+		rec := &SLAClock{}
 		_ = apply(rec)
 		rec.Version, rec.State = 0, ""
 		if err := e.clocks.CreateTx(ctx, tx, rec, cmd); err != nil {
@@ -472,7 +472,7 @@ func (e *Engine) write(ctx context.Context, tx storage.Tx, ev itsm.Event, d *Def
 }
 
 // fill copies the replayed timeline into c.
-func fill(c *Clock, d *Definition, ev itsm.Event, tl timeline) {
+func fill(c *SLAClock, d *Definition, ev itsm.Event, tl timeline) {
 	c.State = tl.stage // settle reads it; the runner keeps the stored state
 	c.DefinitionID, c.Type, c.Metric = d.ID, d.Type, d.Metric
 	c.TaskKind, c.TaskID, c.TaskNumber = ev.Kind, ev.RecordID, ev.Number
@@ -498,7 +498,7 @@ func threshold(target time.Duration, pct int) time.Duration {
 
 // settle evaluates a clock at time at: elapsed business time, percentage,
 // warnings reached, breach, due time and the next time Check must look.
-func settle(c *Clock, d *Definition, cal *calendar.Calendar, at time.Time) error {
+func settle(c *SLAClock, d *Definition, cal *calendar.Calendar, at time.Time) error {
 	elapsed, err := c.elapsedAt(cal, at)
 	if err != nil {
 		return err
@@ -561,7 +561,7 @@ func settle(c *Clock, d *Definition, cal *calendar.Calendar, at time.Time) error
 // elapsedAt returns the business time the clock has used at time at: the
 // time before it last started running, plus the calendar's business time
 // since then while it runs (a paused or stopped clock does not advance).
-func (c *Clock) elapsedAt(cal *calendar.Calendar, at time.Time) (time.Duration, error) {
+func (c *SLAClock) elapsedAt(cal *calendar.Calendar, at time.Time) (time.Duration, error) {
 	elapsed := c.ElapsedBefore
 	if c.State == StageInProgress {
 		b, err := cal.Between(c.RunningSince, at)
@@ -766,7 +766,7 @@ func jsonInt(raw string) int {
 }
 
 // DueClock is what Due returns of a clock that must be checked: the fields
-// the store indexes, read without decoding the clock. Get the whole Clock
+// the store indexes, read without decoding the clock. Get the whole SLAClock
 // from Clocks when it is needed.
 type DueClock struct {
 	ID           string
@@ -821,7 +821,7 @@ func (e *Engine) Due(ctx context.Context, now time.Time, limit int, cursor strin
 // Several engines (one per application instance) may run Check on one
 // store at once: each claims a page of due clocks with leases (a
 // version-checked write of its Instance and an expiry LeaseTTL ahead on
-// its Clock), skips the clocks another engine holds, and writes each clock
+// its SLAClock), skips the clocks another engine holds, and writes each clock
 // in one unit of work with the deletion of its lease, re-reading it there
 // and leaving it alone if it is no longer due. So every warning and breach
 // is written once, by one engine; a lease whose engine died expires and is
@@ -950,7 +950,7 @@ func (e *Engine) checkOne(ctx context.Context, h held, now time.Time) (bool, err
 	d := &e.defs[di]
 	for attempt := 0; ; attempt++ {
 		var wrote bool
-		var after *Clock
+		var after *SLAClock
 		err := e.backend.Update(ctx, func(tx storage.Tx) error {
 			l, err := e.leases.Get(ctx, tx, h.clock.ID)
 			if errors.Is(err, itsm.ErrNotFound) || err == nil && (l.Owner != e.instance || l.Version != h.leaseVersion) {
@@ -960,7 +960,7 @@ func (e *Engine) checkOne(ctx context.Context, h held, now time.Time) (bool, err
 				return err
 			}
 			wrote = false
-			after, err = e.clocks.ChangeTx(ctx, tx, h.clock.ID, storage.Command{Reason: "sla check"}, func(c *Clock) error {
+			after, err = e.clocks.ChangeTx(ctx, tx, h.clock.ID, storage.Command{Reason: "sla check"}, func(c *SLAClock) error {
 				if c.State != StageInProgress || c.NextCheckAt.IsZero() || c.NextCheckAt.After(now) {
 					return nil // checked by another engine, moved by Sync, or stopped
 				}
@@ -1070,7 +1070,7 @@ func (e *Engine) taskIDs(page storage.Page) ([]string, string, error) {
 }
 
 // ClocksOf returns the clocks of one record.
-func (e *Engine) ClocksOf(ctx context.Context, recordID string) ([]*Clock, error) {
+func (e *Engine) ClocksOf(ctx context.Context, recordID string) ([]*SLAClock, error) {
 	if ctx == nil {
 		return nil, itsm.Invalidf("sla engine: nil context")
 	}

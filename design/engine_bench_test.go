@@ -80,7 +80,7 @@ func buildDueN(tb testing.TB, store storage.Backend, n int) *dueFixture {
 	}
 	for i := range n {
 		next := monday.Add(time.Duration(i+1) * step).Truncate(time.Microsecond)
-		c := &design.Clock{Record: itsm.Record{ID: itsm.NewID(), Version: 1, State: design.StageInProgress, CreatedAt: monday, UpdatedAt: monday},
+		c := &design.SLAClock{Record: itsm.Record{ID: itsm.NewID(), Version: 1, State: design.StageInProgress, CreatedAt: monday, UpdatedAt: monday},
 			DefinitionID: "resolution", Type: design.SLA, Metric: design.Resolution,
 			TaskKind: "incident", TaskID: fmt.Sprintf("inc-%07d", i), Priority: 1, Target: 4 * time.Hour,
 			StartTime: monday, RunningSince: monday, DueAt: next, NextCheckAt: next}
@@ -113,7 +113,7 @@ func dueQuery(now time.Time) storage.Query {
 
 var (
 	sinkDue    []design.DueClock
-	sinkClocks []*design.Clock
+	sinkClocks []*design.SLAClock
 )
 
 // BenchmarkDue finds the 1,000 due clocks among n running ones (20,000 by
@@ -356,7 +356,7 @@ func BenchmarkCheck(b *testing.B) {
 							b.Fatalf("%d due, %v", len(due), err)
 						}
 						for _, c := range due {
-							_, err := d.f.engine.Clocks().Change(ctx, c.ID, storage.Command{Reason: "sla check"}, func(c *design.Clock) error {
+							_, err := d.f.engine.Clocks().Change(ctx, c.ID, storage.Command{Reason: "sla check"}, func(c *design.SLAClock) error {
 								c.Warnings, c.Breached, c.BreachedAt = []int{50, 75, 90}, true, c.DueAt
 								c.NextCheckAt, c.EvaluatedAt = time.Time{}, now
 								return nil

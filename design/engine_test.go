@@ -118,7 +118,7 @@ func (f fixture) sync(t testing.TB) {
 	require.NoError(t, err)
 }
 
-func (f fixture) clockOf(t testing.TB, id, def string) *design.Clock {
+func (f fixture) clockOf(t testing.TB, id, def string) *design.SLAClock {
 	t.Helper()
 	c, err := f.engine.Clocks().Get(context.Background(), design.ClockID("incident", id, def))
 	require.NoError(t, err)
@@ -266,7 +266,7 @@ func TestImportedHistoryMatchesLive(t *testing.T) {
 	}
 	got := imp.clockOf(t, rec.ID, "resolution")
 	assert.Equal(t, design.StageCompleted, got.State)
-	for _, c := range []*design.Clock{want, got} {
+	for _, c := range []*design.SLAClock{want, got} {
 		// Monday 09-12 = 3h, then on hold until Tuesday 08:00, then 08:00-15:00 counts 09-15 = 6h.
 		assert.Equal(t, 9*time.Hour, c.BusinessElapsed)
 		assert.True(t, c.Breached)

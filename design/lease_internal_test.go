@@ -29,7 +29,7 @@ func TestLeaseTakeover(t *testing.T) {
 		return e
 	}
 	a, b := open("a"), open("b")
-	c := &Clock{DefinitionID: "resolution", Type: SLA, Metric: Resolution, TaskKind: "incident", TaskID: "inc-1",
+	c := &SLAClock{DefinitionID: "resolution", Type: SLA, Metric: Resolution, TaskKind: "incident", TaskID: "inc-1",
 		Priority: 1, Target: 4 * time.Hour, StartTime: t0, RunningSince: t0, EvaluatedAt: t0}
 	d := &a.defs[0]
 	c.State = StageInProgress

@@ -67,7 +67,7 @@ func comment(by string) func(*incident) {
 // step) or backdated (each step imported at its time, by its actor with the
 // importer role, as operation's import does), syncing after every step,
 // and returns the incident's clocks by definition.
-func play(t *testing.T, f fixture, inc *incident, steps []histStep, backdated bool) map[string]*design.Clock {
+func play(t *testing.T, f fixture, inc *incident, steps []histStep, backdated bool) map[string]*design.SLAClock {
 	t.Helper()
 	ctxOf := func(a itsm.Actor) context.Context {
 		if backdated {
@@ -106,7 +106,7 @@ func play(t *testing.T, f fixture, inc *incident, steps []histStep, backdated bo
 	}
 	clocks, err := f.engine.ClocksOf(context.Background(), inc.ID)
 	require.NoError(t, err)
-	out := map[string]*design.Clock{}
+	out := map[string]*design.SLAClock{}
 	for _, c := range clocks {
 		out[c.DefinitionID] = c
 	}
@@ -165,7 +165,7 @@ func TestFirstResponse(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var got [2]map[string]*design.Clock
+			var got [2]map[string]*design.SLAClock
 			for i, backdated := range []bool{false, true} {
 				r := responseSLA()
 				r.RespondOn = tc.respondOn
@@ -277,8 +277,8 @@ func TestOperationLiveAndImportedClocks(t *testing.T) {
 	importedClocks, err := imported.ClocksOf(context.Background(), page[0].ID)
 	require.NoError(t, err)
 
-	byDef := func(cs []*design.Clock) map[string]*design.Clock {
-		m := map[string]*design.Clock{}
+	byDef := func(cs []*design.SLAClock) map[string]*design.SLAClock {
+		m := map[string]*design.SLAClock{}
 		for _, c := range cs {
 			m[c.DefinitionID] = c
 		}

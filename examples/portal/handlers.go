@@ -165,7 +165,7 @@ type incidentData struct {
 	Inc             *operation.Incident
 	Caller          string
 	Assignee        string
-	Clocks          []*design.Clock
+	Clocks          []*design.SLAClock
 	History         []itsm.Event
 	HoldReasons     []string
 	ResolutionCodes []string
