@@ -20,7 +20,7 @@ func Example() {
 	ctx := context.Background()
 	clock := itsm.NewFakeClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
 	desk, err := operation.New(ctx, memory.New(), operation.Config{Clock: clock,
-		Directory: directory{"network": {"ann"}}})
+		Directory: itsm.StaticDirectory{"network": {"ann"}}})
 	if err != nil {
 		panic(err)
 	}

@@ -49,14 +49,6 @@ const ActionLinkChild = "link_child"
 // accept or reject a proposed major incident.
 const RoleMajorIncidentManager = "major_incident_manager"
 
-// Directory answers who belongs to which assignment group. The host
-// implements it over its identity system (LDAP, SCIM, a table); the pillar
-// uses it to refuse an assignee outside the assignment group.
-type Directory interface {
-	// IsMember reports whether user belongs to group.
-	IsMember(ctx context.Context, group, user string) (bool, error)
-}
-
 // SLAWatcher is what the "breaching soon" queue needs from the SLA pillar:
 // the records of a kind whose SLA clocks breach before a deadline, soonest
 // first, a page at a time. The design pillar's SLA clock engine satisfies it
@@ -137,7 +129,7 @@ type Config struct {
 	Authorizer itsm.Authorizer
 	// Directory checks that an assignee belongs to the assignment group.
 	// Without one the membership is not checked.
-	Directory Directory
+	Directory itsm.Directory
 	SLA       SLAWatcher
 	// SLAProgress answers escalation rules by SLA percentage; when nil, SLA
 	// is used if it implements SLAProgress too.

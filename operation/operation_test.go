@@ -31,16 +31,7 @@ var (
 func as(a itsm.Actor) context.Context { return itsm.WithActor(context.Background(), a) }
 
 // directory is a Directory from a fixed table.
-type directory map[string][]string
-
-func (d directory) IsMember(_ context.Context, group, user string) (bool, error) {
-	for _, u := range d[group] {
-		if u == user {
-			return true, nil
-		}
-	}
-	return false, nil
-}
+type directory = itsm.StaticDirectory
 
 var groups = directory{"network": {"ann", "bob"}, "servers": {"bob"}, "approvers": {"dora", "eve"}}
 

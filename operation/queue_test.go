@@ -157,6 +157,10 @@ func (failingDirectory) IsMember(context.Context, string, string) (bool, error) 
 	return false, errors.New("directory down")
 }
 
+func (failingDirectory) Members(context.Context, string) ([]string, error) {
+	return nil, errors.New("directory down")
+}
+
 // An agent's breaching-soon queue keeps the SLA pillar's order but only the
 // open incidents of the agent's groups (by the actor's groups or the
 // Directory) or assigned to the agent, whatever the page size.

@@ -16,7 +16,7 @@ type QuorumKind string
 // The quorum rules.
 const (
 	QuorumAny   QuorumKind = "any"    // one approval from the group
-	QuorumAll   QuorumKind = "all"    // every member (as listed by the GroupDirectory when approval was requested)
+	QuorumAll   QuorumKind = "all"    // every member (as listed by the Directory when approval was requested)
 	QuorumCount QuorumKind = "n_of_m" // N approvals from the group's M members
 )
 
@@ -56,21 +56,7 @@ func DefaultApprovalPolicy() ApprovalPolicy {
 	}}
 }
 
-// GroupDirectory lists the members of a group, for the "all" and "N of M"
-// quorums. Hosts back it with their identity system.
-type GroupDirectory interface {
-	Members(ctx context.Context, group string) ([]string, error)
-}
-
-// StaticDirectory is a GroupDirectory from a map of group to member ids.
-type StaticDirectory map[string][]string
-
-// Members returns the group's members.
-func (d StaticDirectory) Members(_ context.Context, group string) ([]string, error) {
-	return slices.Clone(d[group]), nil
-}
-
-func (p ApprovalPolicy) check(dir GroupDirectory) error {
+func (p ApprovalPolicy) check(dir itsm.Directory) error {
 	for i, r := range p.Rules {
 		ve := &itsm.ValidationError{Kind: "approval rule", ID: fmt.Sprintf("%d %s", i, r.Name)}
 		if r.Group == "" {
@@ -80,7 +66,7 @@ func (p ApprovalPolicy) check(dir GroupDirectory) error {
 		case QuorumAny:
 		case QuorumAll:
 			if dir == nil {
-				ve.Add("quorum", "\"all\" needs a GroupDirectory to know the members")
+				ve.Add("quorum", "\"all\" needs a Directory to know the members")
 			}
 		case QuorumCount:
 			if r.N < 1 {

@@ -54,7 +54,7 @@ func TestCABCommandsDecideOnFreshData(t *testing.T) {
 	late := e.normal(t, e.db)
 	wrapped := &interleaved{Backend: e.store, kind: transition.KindCABMeeting}
 	other, err := transition.NewChanges(ctx, wrapped, transition.ChangesConfig{Clock: e.clock, CMDB: e.cmdb,
-		Directory: transition.StaticDirectory{"cab": {"bob", "cara", "ivan"}}})
+		Directory: itsm.StaticDirectory{"cab": {"bob", "cara", "ivan"}}})
 	require.NoError(t, err)
 	start := t0.Add(24 * time.Hour)
 	m := &transition.CABMeeting{Name: "Weekly CAB", Board: "change_management", Start: start, End: start.Add(time.Hour),

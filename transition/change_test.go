@@ -33,7 +33,7 @@ func newChangeEnv(t testing.TB, mod func(*transition.ChangesConfig)) *changeEnv 
 	t.Helper()
 	b := newBank(t)
 	cfg := transition.ChangesConfig{Clock: b.clock, CMDB: b.cmdb,
-		Directory: transition.StaticDirectory{"cab": {"bob", "cara", "ivan"}}}
+		Directory: itsm.StaticDirectory{"cab": {"bob", "cara", "ivan"}}}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -411,7 +411,7 @@ func TestMaintenanceWindowRequired(t *testing.T) {
 func TestQuorumAll(t *testing.T) {
 	e := newChangeEnv(t, func(c *transition.ChangesConfig) {
 		c.Policy = transition.ApprovalPolicy{Rules: []transition.ApprovalRule{{Name: "board", Group: "board", Quorum: transition.QuorumAll}}}
-		c.Directory = transition.StaticDirectory{"board": {"bob", "cara"}}
+		c.Directory = itsm.StaticDirectory{"board": {"bob", "cara"}}
 	})
 	c := e.toAuthorize(t, e.normal(t, e.db), lowAnswers)
 	bobBoard, caraBoard := bob, cara
@@ -490,7 +490,7 @@ func TestParallelApprovals(t *testing.T) {
 	members := []string{"m1", "m2", "m3", "m4", "m5", "m6"}
 	e := newChangeEnv(t, func(c *transition.ChangesConfig) {
 		c.Policy = transition.ApprovalPolicy{Rules: []transition.ApprovalRule{{Name: "board", Group: "board", Quorum: transition.QuorumAll}}}
-		c.Directory = transition.StaticDirectory{"board": members}
+		c.Directory = itsm.StaticDirectory{"board": members}
 	})
 	c := e.toAuthorize(t, e.normal(t, e.db), lowAnswers)
 	errs := make(chan error, len(members))

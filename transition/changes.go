@@ -20,7 +20,7 @@ type ChangesConfig struct {
 	// Policy decides the approver groups; DefaultApprovalPolicy() when it
 	// has no rules.
 	Policy    ApprovalPolicy
-	Directory GroupDirectory // members of approver groups, for "all" and "N of M"
+	Directory itsm.Directory // members of approver groups, for "all" and "N of M"
 	RiskModel *RiskModel     // DefaultRiskModel()
 	// CMDB supplies impact for risk assessment and connected CIs for
 	// collision detection; Graph, when set, answers the walks faster (the
