@@ -42,7 +42,7 @@ func ExampleDesk_MyRequestedIncidents() {
 	_, err = desk.AddWorkNote(carl, ids[1], "internal?")
 	fmt.Println("work note by the caller:", err)
 
-	incs, next, err := desk.MyRequestedIncidents(carl, operation.Page{Limit: 10})
+	incs, next, err := desk.MyRequestedIncidents(carl, storage.Paging{Limit: 10})
 	if err != nil {
 		panic(err)
 	}

@@ -533,7 +533,7 @@ func (d *Desk) CloseResolved(ctx context.Context, now time.Time) (int, error) {
 
 // MyOpenIncidents is the "my open incidents" queue: incidents assigned to
 // the actor in an open state, by priority then age, one page at a time.
-func (d *Desk) MyOpenIncidents(ctx context.Context, p Page) ([]*Incident, string, error) {
+func (d *Desk) MyOpenIncidents(ctx context.Context, p storage.Paging) ([]*Incident, string, error) {
 	actor, err := d.reader(ctx)
 	if err != nil {
 		return nil, "", err
@@ -552,7 +552,7 @@ var byPriority = []storage.Sort{{Field: "priority"}, {Field: "created_at"}}
 // whose caller is the actor, the open ones first, each group newest first,
 // one page at a time. It walks the incident_caller index once per state,
 // so a page costs the same however many incidents the caller has.
-func (d *Desk) MyRequestedIncidents(ctx context.Context, p Page) ([]*Incident, string, error) {
+func (d *Desk) MyRequestedIncidents(ctx context.Context, p storage.Paging) ([]*Incident, string, error) {
 	actor, err := d.reader(ctx)
 	if err != nil {
 		return nil, "", err
@@ -572,12 +572,12 @@ func (d *Desk) MyRequestedIncidents(ctx context.Context, p Page) ([]*Incident, s
 // UnassignedInMyGroups is the "unassigned in my groups" queue: open
 // incidents of the actor's assignment groups with no assignee, by priority
 // then age.
-func (d *Desk) UnassignedInMyGroups(ctx context.Context, p Page) ([]*Incident, string, error) {
+func (d *Desk) UnassignedInMyGroups(ctx context.Context, p storage.Paging) ([]*Incident, string, error) {
 	actor, err := d.reader(ctx)
 	if err != nil {
 		return nil, "", err
 	}
-	if _, err := pageLimit(p); err != nil {
+	if _, err := p.ResolveLimit(); err != nil {
 		return nil, "", err
 	}
 	if len(actor.Groups) == 0 {
@@ -610,14 +610,14 @@ func (d *Desk) reader(ctx context.Context) (itsm.Actor, error) {
 // clocks breach within the given time from now, soonest first, as the
 // configured SLAWatcher reports them. Without an SLAWatcher it returns an
 // error matching itsm.ErrInvalid.
-func (d *Desk) BreachingSoon(ctx context.Context, within time.Duration, p Page) ([]*Incident, string, error) {
+func (d *Desk) BreachingSoon(ctx context.Context, within time.Duration, p storage.Paging) ([]*Incident, string, error) {
 	if _, err := d.reader(ctx); err != nil {
 		return nil, "", err
 	}
 	if d.cfg.SLA == nil {
 		return nil, "", itsm.Invalidf("incident queue: breaching soon needs an SLAWatcher (Config.SLA)")
 	}
-	limit, err := pageLimit(p)
+	limit, err := p.ResolveLimit()
 	if err != nil {
 		return nil, "", err
 	}
@@ -654,7 +654,7 @@ const maxBreachWalk = 20
 // cursor says more may follow (after at most a bounded number of SLA
 // pages); the list ends when the cursor is empty. Without an SLAWatcher it
 // returns an error matching itsm.ErrInvalid.
-func (d *Desk) BreachingSoonInMyGroups(ctx context.Context, within time.Duration, p Page) ([]*Incident, string, error) {
+func (d *Desk) BreachingSoonInMyGroups(ctx context.Context, within time.Duration, p storage.Paging) ([]*Incident, string, error) {
 	actor, err := d.reader(ctx)
 	if err != nil {
 		return nil, "", err
@@ -662,7 +662,7 @@ func (d *Desk) BreachingSoonInMyGroups(ctx context.Context, within time.Duration
 	if d.cfg.SLA == nil {
 		return nil, "", itsm.Invalidf("incident queue: breaching soon needs an SLAWatcher (Config.SLA)")
 	}
-	limit, err := pageLimit(p)
+	limit, err := p.ResolveLimit()
 	if err != nil {
 		return nil, "", err
 	}

@@ -621,35 +621,35 @@ func TestQueues(t *testing.T) {
 		}
 		return out
 	}
-	page1, next, err := f.desk.MyOpenIncidents(ctx, operation.Page{Limit: 2})
+	page1, next, err := f.desk.MyOpenIncidents(ctx, storage.Paging{Limit: 2})
 	require.NoError(t, err)
 	assert.Equal(t, []string{mine1.Number, mine1b.Number}, ids(page1))
 	require.NotEmpty(t, next)
-	page2, next, err := f.desk.MyOpenIncidents(ctx, operation.Page{Limit: 2, Cursor: next})
+	page2, next, err := f.desk.MyOpenIncidents(ctx, storage.Paging{Limit: 2, Cursor: next})
 	require.NoError(t, err)
 	assert.Equal(t, []string{mine3.Number}, ids(page2))
 	assert.Empty(t, next)
 
-	un, _, err := f.desk.UnassignedInMyGroups(ctx, operation.Page{})
+	un, _, err := f.desk.UnassignedInMyGroups(ctx, storage.Paging{})
 	require.NoError(t, err)
 	assert.Equal(t, []string{un2.Number, un5.Number}, ids(un))
-	un, _, err = f.desk.UnassignedInMyGroups(as(bob), operation.Page{})
+	un, _, err = f.desk.UnassignedInMyGroups(as(bob), storage.Paging{})
 	require.NoError(t, err)
 	assert.Len(t, un, 3)
-	none, next, err := f.desk.UnassignedInMyGroups(as(carl), operation.Page{})
+	none, next, err := f.desk.UnassignedInMyGroups(as(carl), storage.Paging{})
 	require.NoError(t, err)
 	assert.Empty(t, none)
 	assert.Empty(t, next)
 
-	_, _, err = f.desk.MyOpenIncidents(ctx, operation.Page{Limit: -1})
+	_, _, err = f.desk.MyOpenIncidents(ctx, storage.Paging{Limit: -1})
 	require.ErrorIs(t, err, itsm.ErrInvalid)
-	_, _, err = f.desk.MyOpenIncidents(ctx, operation.Page{Cursor: "garbage"})
+	_, _, err = f.desk.MyOpenIncidents(ctx, storage.Paging{Cursor: "garbage"})
 	require.ErrorIs(t, err, itsm.ErrInvalid)
-	_, _, err = f.desk.MyOpenIncidents(context.Background(), operation.Page{})
+	_, _, err = f.desk.MyOpenIncidents(context.Background(), storage.Paging{})
 	require.ErrorIs(t, err, itsm.ErrForbidden)
 
 	// Breaching soon goes through the SLA pillar's interface.
-	_, _, err = f.desk.BreachingSoon(ctx, time.Hour, operation.Page{})
+	_, _, err = f.desk.BreachingSoon(ctx, time.Hour, storage.Paging{})
 	require.ErrorIs(t, err, itsm.ErrInvalid, "no SLA watcher configured")
 	g := newFixture(t, func(c *operation.Config) { c.SLA = slaWatcher{} })
 	a := g.open(t)
@@ -658,7 +658,7 @@ func TestQueues(t *testing.T) {
 	require.NoError(t, err)
 	g2, err := operation.New(context.Background(), g.store, operation.Config{Clock: g.clock, SLA: slaWatcher{ids: []string{b.ID, a.ID, itsm.NewID()}}})
 	require.NoError(t, err)
-	soon, _, err := g2.BreachingSoon(ctx, time.Hour, operation.Page{})
+	soon, _, err := g2.BreachingSoon(ctx, time.Hour, storage.Paging{})
 	require.NoError(t, err)
 	assert.Equal(t, []string{a.Number}, ids(soon), "resolved and unknown ids are skipped")
 }
@@ -737,7 +737,7 @@ func TestQueuePagination(t *testing.T) {
 		cursor := ""
 		for pages := 0; ; pages++ {
 			require.Less(t, pages, 100)
-			incs, next, err := f.desk.UnassignedInMyGroups(as(bob), operation.Page{Limit: size, Cursor: cursor})
+			incs, next, err := f.desk.UnassignedInMyGroups(as(bob), storage.Paging{Limit: size, Cursor: cursor})
 			require.NoError(t, err)
 			for _, x := range incs {
 				got = append(got, x.Number)
@@ -749,7 +749,7 @@ func TestQueuePagination(t *testing.T) {
 		}
 		assert.Equal(t, want, got, "page size %d", size)
 	}
-	_, _, err := f.desk.UnassignedInMyGroups(as(ann), operation.Page{Cursor: "q1.bad"})
+	_, _, err := f.desk.UnassignedInMyGroups(as(ann), storage.Paging{Cursor: "q1.bad"})
 	require.ErrorIs(t, err, itsm.ErrInvalid)
 }
 

@@ -113,13 +113,6 @@ type CMDB interface {
 	Upstream(ctx context.Context, ciID string) ([]string, error)
 }
 
-// Page asks for one page of a queue: at most Limit records (0 means
-// storage.DefaultLimit) after Cursor (empty for the first page).
-type Page struct {
-	Limit  int
-	Cursor string
-}
-
 // Config configures a Desk. The zero value works: a system clock, the
 // pillar's DefaultAuthorizer, the default priority matrix, hold reasons,
 // resolution codes and lifecycles, no directory check, no SLA, catalogue,
@@ -341,14 +334,3 @@ func (d *Desk) notify(ctx context.Context, ns []Notification) error {
 
 // now returns the clock's time at the store's precision.
 func (d *Desk) now() time.Time { return itsm.NormalizeTime(d.clock.Now()) }
-
-// pageLimit checks a page size.
-func pageLimit(p Page) (int, error) {
-	if p.Limit < 0 || p.Limit > storage.MaxLimit {
-		return 0, itsm.Invalidf("page limit %d outside 0..%d", p.Limit, storage.MaxLimit)
-	}
-	if p.Limit == 0 {
-		return storage.DefaultLimit, nil
-	}
-	return p.Limit, nil
-}

@@ -40,14 +40,14 @@ func TestNilContextNeverPanics(t *testing.T) {
 		"Cancel":        func() error { _, err := f.desk.CancelIncident(nilCtx, id, cmd); return err },
 		"LinkChild":     func() error { _, err := f.desk.LinkChild(nilCtx, id, id, cmd); return err },
 		"CloseResolved": func() error { _, err := f.desk.CloseResolved(nilCtx, t0); return err },
-		"MyOpen":        func() error { _, _, err := f.desk.MyOpenIncidents(nilCtx, operation.Page{}); return err },
-		"Unassigned":    func() error { _, _, err := f.desk.UnassignedInMyGroups(nilCtx, operation.Page{}); return err },
-		"Breaching":     func() error { _, _, err := f.desk.BreachingSoon(nilCtx, time.Hour, operation.Page{}); return err },
+		"MyOpen":        func() error { _, _, err := f.desk.MyOpenIncidents(nilCtx, storage.Paging{}); return err },
+		"Unassigned":    func() error { _, _, err := f.desk.UnassignedInMyGroups(nilCtx, storage.Paging{}); return err },
+		"Breaching":     func() error { _, _, err := f.desk.BreachingSoon(nilCtx, time.Hour, storage.Paging{}); return err },
 		"BreachingMine": func() error {
-			_, _, err := f.desk.BreachingSoonInMyGroups(nilCtx, time.Hour, operation.Page{})
+			_, _, err := f.desk.BreachingSoonInMyGroups(nilCtx, time.Hour, storage.Paging{})
 			return err
 		},
-		"MyRequested":   func() error { _, _, err := f.desk.MyRequestedIncidents(nilCtx, operation.Page{}); return err },
+		"MyRequested":   func() error { _, _, err := f.desk.MyRequestedIncidents(nilCtx, storage.Paging{}); return err },
 		"Comment":       func() error { _, err := f.desk.AddComment(nilCtx, id, "c"); return err },
 		"CancelRequest": func() error { _, err := f.desk.CancelRequest(nilCtx, id, cmd); return err },
 		"Incomplete":    func() error { _, err := f.desk.CloseTaskIncomplete(nilCtx, id, "n", cmd); return err },

@@ -82,7 +82,7 @@ type myData struct {
 
 func (s *Server) myTickets(w http.ResponseWriter, r *http.Request, u User) {
 	ctx := r.Context()
-	incs, _, err := s.desk.MyRequestedIncidents(ctx, operation.Page{Limit: 50})
+	incs, _, err := s.desk.MyRequestedIncidents(ctx, storage.Paging{Limit: 50})
 	if err != nil {
 		s.failErr(w, r, err)
 		return
@@ -300,15 +300,15 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request, u User) {
 	var d queueData
 	var err error
 	d.Within = s.within
-	if d.Unassigned, _, err = s.desk.UnassignedInMyGroups(ctx, operation.Page{Limit: 50}); err != nil {
+	if d.Unassigned, _, err = s.desk.UnassignedInMyGroups(ctx, storage.Paging{Limit: 50}); err != nil {
 		s.failErr(w, r, err)
 		return
 	}
-	if d.Mine, _, err = s.desk.MyOpenIncidents(ctx, operation.Page{Limit: 50}); err != nil {
+	if d.Mine, _, err = s.desk.MyOpenIncidents(ctx, storage.Paging{Limit: 50}); err != nil {
 		s.failErr(w, r, err)
 		return
 	}
-	if d.Breaching, _, err = s.desk.BreachingSoonInMyGroups(ctx, s.within, operation.Page{Limit: 50}); err != nil {
+	if d.Breaching, _, err = s.desk.BreachingSoonInMyGroups(ctx, s.within, storage.Paging{Limit: 50}); err != nil {
 		s.failErr(w, r, err)
 		return
 	}
