@@ -103,7 +103,7 @@ func TestContractsDueForRenewal(t *testing.T) {
 		_, err := sup.Contracts().Fire(ctx, c.ID, "activate", storage.Command{}, nil)
 		require.NoError(t, err)
 	}
-	due, _, err := sup.DueForRenewal(context.Background(), monday, 10, "")
+	due, _, err := sup.DueForRenewal(context.Background(), monday, storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, due, 1)
 	assert.Equal(t, soon.ID, due[0].ID)
@@ -112,7 +112,7 @@ func TestContractsDueForRenewal(t *testing.T) {
 	renewed, err := sup.Renew(ctx, soon.ID, soon.End.Add(year), storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, 1, renewed.RenewalCount)
-	due, _, err = sup.DueForRenewal(context.Background(), monday, 10, "")
+	due, _, err = sup.DueForRenewal(context.Background(), monday, storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	assert.Empty(t, due)
 

@@ -478,9 +478,9 @@ func (c *Catalogue) ServiceState(ctx context.Context, serviceID string) (string,
 
 // ServicesIn lists the services in a lifecycle state by name, one page at a
 // time.
-func (c *Catalogue) ServicesIn(ctx context.Context, state string, limit int, cursor string) ([]*Service, string, error) {
+func (c *Catalogue) ServicesIn(ctx context.Context, state string, p storage.Paging) ([]*Service, string, error) {
 	return c.services.Query(ctx, storage.Query{Filters: []storage.Filter{storage.Eq("state", storage.String(state))},
-		Sort: []storage.Sort{{Field: "name"}}, Limit: limit, Cursor: cursor})
+		Sort: []storage.Sort{{Field: "name"}}, Limit: p.Limit, Cursor: p.Cursor})
 }
 
 // PublishedItems lists the published items of a category by name, one
@@ -488,9 +488,9 @@ func (c *Catalogue) ServicesIn(ctx context.Context, state string, limit int, cur
 // category, then name. Both run on an index (state, category, name). An
 // item is orderable when Orderable also finds its service in the
 // catalogue.
-func (c *Catalogue) PublishedItems(ctx context.Context, category string, limit int, cursor string) ([]*CatalogItem, string, error) {
+func (c *Catalogue) PublishedItems(ctx context.Context, category string, p storage.Paging) ([]*CatalogItem, string, error) {
 	q := storage.Query{Filters: []storage.Filter{storage.Eq("state", storage.String(Published))},
-		Sort: []storage.Sort{{Field: "category"}, {Field: "name"}}, Limit: limit, Cursor: cursor}
+		Sort: []storage.Sort{{Field: "category"}, {Field: "name"}}, Limit: p.Limit, Cursor: p.Cursor}
 	if category != "" {
 		q.Filters = append(q.Filters, storage.Eq("category", storage.String(category)))
 		q.Sort = []storage.Sort{{Field: "name"}}

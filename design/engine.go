@@ -784,7 +784,7 @@ type DueClock struct {
 // clock, and it returns the indexed fields only (no clock is decoded), so
 // a page of 1,000 among 1,000,000 running clocks costs about what the
 // store's query does.
-func (e *Engine) Due(ctx context.Context, now time.Time, limit int, cursor string) ([]DueClock, string, error) {
+func (e *Engine) Due(ctx context.Context, now time.Time, p storage.Paging) ([]DueClock, string, error) {
 	if ctx == nil {
 		return nil, "", itsm.Invalidf("sla engine: nil context")
 	}
@@ -796,7 +796,7 @@ func (e *Engine) Due(ctx context.Context, now time.Time, limit int, cursor strin
 			storage.Lte("next_check_at", storage.Time(now)),
 		},
 		Sort:  []storage.Sort{{Field: "next_check_at"}},
-		Limit: limit, Cursor: cursor,
+		Limit: p.Limit, Cursor: p.Cursor,
 	})
 	if err != nil {
 		return nil, "", err
@@ -837,7 +837,7 @@ func (e *Engine) Check(ctx context.Context, now time.Time) (int, error) {
 	n := 0
 	cursor := ""
 	for {
-		due, next, err := e.Due(ctx, now, storage.MaxLimit, cursor)
+		due, next, err := e.Due(ctx, now, storage.Paging{Limit: storage.MaxLimit, Cursor: cursor})
 		if err != nil {
 			return n, err
 		}
@@ -1002,7 +1002,7 @@ func (e *Engine) checkOne(ctx context.Context, h held, now time.Time) (bool, err
 // now and within the given time, soonest first, one page at a time: the
 // "about to breach" queue, not yet breached. A record with several clocks
 // may appear on two pages.
-func (e *Engine) BreachingSoon(ctx context.Context, now time.Time, within time.Duration, limit int, cursor string) ([]string, string, error) {
+func (e *Engine) BreachingSoon(ctx context.Context, now time.Time, within time.Duration, p storage.Paging) ([]string, string, error) {
 	if ctx == nil {
 		return nil, "", itsm.Invalidf("sla engine: nil context")
 	}
@@ -1017,7 +1017,7 @@ func (e *Engine) BreachingSoon(ctx context.Context, now time.Time, within time.D
 			storage.Lte("due_at", storage.Time(now.Add(within))),
 		},
 		Sort:  []storage.Sort{{Field: "due_at"}},
-		Limit: limit, Cursor: cursor,
+		Limit: p.Limit, Cursor: p.Cursor,
 	})
 	if err != nil {
 		return nil, "", err
@@ -1028,7 +1028,7 @@ func (e *Engine) BreachingSoon(ctx context.Context, now time.Time, within time.D
 // BreachingBefore returns the ids of records of kind with a running clock
 // due at or before deadline (already overdue ones included), soonest first,
 // one page at a time. It is the operation pillar's SLAWatcher.
-func (e *Engine) BreachingBefore(ctx context.Context, kind string, deadline time.Time, limit int, cursor string) ([]string, string, error) {
+func (e *Engine) BreachingBefore(ctx context.Context, kind string, deadline time.Time, p storage.Paging) ([]string, string, error) {
 	if ctx == nil {
 		return nil, "", itsm.Invalidf("sla engine: nil context")
 	}
@@ -1043,7 +1043,7 @@ func (e *Engine) BreachingBefore(ctx context.Context, kind string, deadline time
 			storage.Lte("due_at", storage.Time(deadline)),
 		},
 		Sort:  []storage.Sort{{Field: "due_at"}},
-		Limit: limit, Cursor: cursor,
+		Limit: p.Limit, Cursor: p.Cursor,
 	})
 	if err != nil {
 		return nil, "", err

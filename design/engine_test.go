@@ -138,7 +138,7 @@ func TestClockRunsPausesAndCompletes(t *testing.T) {
 
 	// Two hours later the 50% warning is due, and only that.
 	f.clock.Advance(2 * time.Hour)
-	due, _, err := f.engine.Due(context.Background(), f.clock.Now(), 10, "")
+	due, _, err := f.engine.Due(context.Background(), f.clock.Now(), storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, due, 1)
 	n, err := f.engine.Check(context.Background(), f.clock.Now())
@@ -192,24 +192,24 @@ func TestBreach(t *testing.T) {
 	inc := &incident{ShortDescription: "vpn down", Priority: 1}
 	require.NoError(t, f.incidents.Create(as(agent), inc, storage.Command{}))
 	f.sync(t)
-	soon, _, err := f.engine.BreachingSoon(context.Background(), f.clock.Now(), 5*time.Hour, 10, "")
+	soon, _, err := f.engine.BreachingSoon(context.Background(), f.clock.Now(), 5*time.Hour, storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	assert.Equal(t, []string{inc.ID}, soon)
-	soon, _, err = f.engine.BreachingSoon(context.Background(), f.clock.Now(), time.Hour, 10, "")
+	soon, _, err = f.engine.BreachingSoon(context.Background(), f.clock.Now(), time.Hour, storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	assert.Empty(t, soon)
 
-	ids, next, err := f.engine.BreachingBefore(context.Background(), "incident", monday.Add(4*time.Hour), 10, "")
+	ids, next, err := f.engine.BreachingBefore(context.Background(), "incident", monday.Add(4*time.Hour), storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	assert.Equal(t, []string{inc.ID}, ids)
 	assert.Empty(t, next)
-	ids, _, err = f.engine.BreachingBefore(context.Background(), "incident", monday.Add(4*time.Hour-time.Second), 10, "")
+	ids, _, err = f.engine.BreachingBefore(context.Background(), "incident", monday.Add(4*time.Hour-time.Second), storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	assert.Empty(t, ids)
-	ids, _, err = f.engine.BreachingBefore(context.Background(), "change", monday.Add(100*time.Hour), 10, "")
+	ids, _, err = f.engine.BreachingBefore(context.Background(), "change", monday.Add(100*time.Hour), storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	assert.Empty(t, ids, "another kind")
-	_, _, err = f.engine.BreachingBefore(context.Background(), "", monday, 10, "")
+	_, _, err = f.engine.BreachingBefore(context.Background(), "", monday, storage.Paging{Limit: 10})
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
 
 	f.clock.Advance(6 * time.Hour) // Monday 15:00, due was 13:00
@@ -220,10 +220,10 @@ func TestBreach(t *testing.T) {
 	assert.Equal(t, monday.Add(4*time.Hour), c.BreachedAt)
 	assert.Equal(t, []int{50, 75, 90}, c.Warnings)
 	assert.True(t, c.NextCheckAt.IsZero(), "nothing left to check")
-	due, _, err := f.engine.Due(context.Background(), f.clock.Now().Add(1000*time.Hour), 10, "")
+	due, _, err := f.engine.Due(context.Background(), f.clock.Now().Add(1000*time.Hour), storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	assert.Empty(t, due)
-	ids, _, err = f.engine.BreachingBefore(context.Background(), "incident", f.clock.Now(), 10, "")
+	ids, _, err = f.engine.BreachingBefore(context.Background(), "incident", f.clock.Now(), storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	assert.Equal(t, []string{inc.ID}, ids, "overdue clocks stay in the queue until they stop")
 }
@@ -399,11 +399,11 @@ func TestQueryRefusalsWriteNothing(t *testing.T) {
 	f.sync(t)
 	before, err := f.store.ReadEvents(context.Background(), 0, 1000)
 	require.NoError(t, err)
-	_, _, err = f.engine.BreachingSoon(context.Background(), f.clock.Now(), 0, 10, "")
+	_, _, err = f.engine.BreachingSoon(context.Background(), f.clock.Now(), 0, storage.Paging{Limit: 10})
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
-	_, _, err = f.engine.Due(context.Background(), f.clock.Now(), 10, "not-a-cursor")
+	_, _, err = f.engine.Due(context.Background(), f.clock.Now(), storage.Paging{Limit: 10, Cursor: "not-a-cursor"})
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
-	_, _, err = f.engine.Due(context.Background(), f.clock.Now(), -1, "")
+	_, _, err = f.engine.Due(context.Background(), f.clock.Now(), storage.Paging{Limit: -1})
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
 	//nolint:staticcheck // nil context is the bad input under test
 	_, err = f.engine.Sync(nil)
@@ -416,7 +416,7 @@ func TestQueryRefusalsWriteNothing(t *testing.T) {
 // slaWatcher is the operation pillar's SLAWatcher, restated here (pillars
 // never import each other): the engine must satisfy it as it is.
 type slaWatcher interface {
-	BreachingBefore(ctx context.Context, kind string, deadline time.Time, limit int, cursor string) (ids []string, next string, err error)
+	BreachingBefore(ctx context.Context, kind string, deadline time.Time, p storage.Paging) (ids []string, next string, err error)
 }
 
 var _ slaWatcher = (*design.Engine)(nil)

@@ -164,7 +164,7 @@ func ExampleEngine_Check() {
 	_, _ = a.Sync(ctx)
 
 	clock.Set(start.Add(2 * time.Hour))
-	due, _, _ := a.Due(ctx, clock.Now(), 10, "")
+	due, _, _ := a.Due(ctx, clock.Now(), storage.Paging{Limit: 10})
 	fmt.Println("due:", len(due), due[0].TaskID == inc.ID, due[0].NextCheckAt.Format("15:04"))
 	na, _ := a.Check(ctx, clock.Now())
 	nb, _ := b.Check(ctx, clock.Now())

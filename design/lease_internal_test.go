@@ -38,7 +38,7 @@ func TestLeaseTakeover(t *testing.T) {
 	require.NoError(t, a.clocks.Create(itsm.WithActor(ctx, a.actor), c, storage.Command{}))
 	at := t0.Add(2 * time.Hour) // the 50 % warning
 
-	due, _, err := a.Due(ctx, at, 10, "")
+	due, _, err := a.Due(ctx, at, storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, due, 1)
 	assert.Equal(t, DueClock{ID: c.ID, Version: 1, DefinitionID: "resolution", TaskKind: "incident", TaskID: "inc-1",
@@ -87,7 +87,7 @@ func TestLeaseTakeover(t *testing.T) {
 	// A lease b lost to a takeover makes b's write fail too: a claims
 	// after b's lease expired, and b's late write is refused.
 	later := t0.Add(3 * time.Hour)
-	due, _, err = b.Due(ctx, later, 10, "")
+	due, _, err = b.Due(ctx, later, storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, due, 1)
 	hb, err := b.claim(ctx, due)

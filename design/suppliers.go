@@ -167,9 +167,9 @@ func (s *Suppliers) Renew(ctx context.Context, id string, newEnd time.Time, cmd 
 // DueForRenewal lists active contracts whose renewal decision is due by
 // now (end minus notice), earliest first, by the (state, renewal_due_at)
 // index.
-func (s *Suppliers) DueForRenewal(ctx context.Context, now time.Time, limit int, cursor string) ([]*Contract, string, error) {
+func (s *Suppliers) DueForRenewal(ctx context.Context, now time.Time, p storage.Paging) ([]*Contract, string, error) {
 	return s.contracts.Query(ctx, storage.Query{Filters: []storage.Filter{
 		storage.Eq("state", storage.String(ContractActive)),
 		storage.Lte("renewal_due_at", storage.Time(now))},
-		Sort: []storage.Sort{{Field: "renewal_due_at"}}, Limit: limit, Cursor: cursor})
+		Sort: []storage.Sort{{Field: "renewal_due_at"}}, Limit: p.Limit, Cursor: p.Cursor})
 }

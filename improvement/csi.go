@@ -345,10 +345,10 @@ func achieved(k KPI, measured, target float64) bool {
 }
 
 // Items lists the register's items in one state (any state when empty), by
-// number, one page at a time; cursor "" starts and the returned cursor is
-// "" on the last page.
-func (r *Register) Items(ctx context.Context, state, cursor string) ([]*Item, string, error) {
-	q := storage.Query{Sort: []storage.Sort{{Field: "number"}}, Cursor: cursor, Limit: storage.MaxLimit}
+// number, one page at a time (p's zero value asks for the first page of
+// storage.DefaultLimit items); the returned cursor is "" on the last page.
+func (r *Register) Items(ctx context.Context, state string, p storage.Paging) ([]*Item, string, error) {
+	q := storage.Query{Sort: []storage.Sort{{Field: "number"}}, Cursor: p.Cursor, Limit: p.Limit}
 	if state != "" {
 		if !r.records.Machine().HasState(state) {
 			return nil, "", itsm.Invalidf("csi register: unknown state %q", state)

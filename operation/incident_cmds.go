@@ -621,7 +621,7 @@ func (d *Desk) BreachingSoon(ctx context.Context, within time.Duration, p storag
 	if err != nil {
 		return nil, "", err
 	}
-	ids, next, err := d.cfg.SLA.BreachingBefore(ctx, KindIncident, d.now().Add(within), limit, p.Cursor)
+	ids, next, err := d.cfg.SLA.BreachingBefore(ctx, KindIncident, d.now().Add(within), storage.Paging{Limit: limit, Cursor: p.Cursor})
 	if err != nil {
 		return nil, "", err
 	}
@@ -695,7 +695,7 @@ func (d *Desk) BreachingSoonInMyGroups(ctx context.Context, within time.Duration
 	// Ask for no more ids than the page has room for, so every SLA page is
 	// used whole and the cursor returned is the SLAWatcher's own.
 	for walk := 0; walk < maxBreachWalk && len(out) < limit; walk++ {
-		ids, next, err := d.cfg.SLA.BreachingBefore(ctx, KindIncident, deadline, limit-len(out), cursor)
+		ids, next, err := d.cfg.SLA.BreachingBefore(ctx, KindIncident, deadline, storage.Paging{Limit: limit - len(out), Cursor: cursor})
 		if err != nil {
 			return nil, "", err
 		}

@@ -54,10 +54,10 @@ const RoleMajorIncidentManager = "major_incident_manager"
 // first, a page at a time. The design pillar's SLA clock engine satisfies it
 // (through a small adapter if its names differ).
 type SLAWatcher interface {
-	// BreachingBefore returns up to limit record ids of kind whose running
+	// BreachingBefore returns up to p.Limit record ids of kind whose running
 	// SLA clocks breach at or before deadline, soonest first, and the cursor
-	// of the next page ("" on the last). cursor is "" for the first page.
-	BreachingBefore(ctx context.Context, kind string, deadline time.Time, limit int, cursor string) (ids []string, next string, err error)
+	// of the next page ("" on the last). p.Cursor is "" for the first page.
+	BreachingBefore(ctx context.Context, kind string, deadline time.Time, p storage.Paging) (ids []string, next string, err error)
 }
 
 // Notification is a message the pillar asks the host to deliver.

@@ -140,7 +140,8 @@ func (c cmdb) Upstream(_ context.Context, ci string) ([]string, error) { return 
 // slaWatcher returns fixed ids.
 type slaWatcher struct{ ids []string }
 
-func (s slaWatcher) BreachingBefore(_ context.Context, kind string, _ time.Time, limit int, cursor string) ([]string, string, error) {
+func (s slaWatcher) BreachingBefore(_ context.Context, kind string, _ time.Time, p storage.Paging) ([]string, string, error) {
+	limit, cursor := p.Limit, p.Cursor
 	if kind != operation.KindIncident || cursor != "" {
 		return nil, "", nil
 	}

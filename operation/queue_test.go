@@ -128,7 +128,8 @@ type pagedWatcher struct {
 	calls *int
 }
 
-func (w pagedWatcher) BreachingBefore(_ context.Context, kind string, _ time.Time, limit int, cursor string) ([]string, string, error) {
+func (w pagedWatcher) BreachingBefore(_ context.Context, kind string, _ time.Time, p storage.Paging) ([]string, string, error) {
+	limit, cursor := p.Limit, p.Cursor
 	if w.calls != nil {
 		*w.calls++
 	}

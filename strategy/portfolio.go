@@ -137,8 +137,9 @@ func (s *Strategy) Service(ctx context.Context, id string) (*Service, error) {
 }
 
 // Portfolio lists the services in one stage (Pipeline, Catalogue,
-// Retired), by name, one page at a time; cursor "" starts.
-func (s *Strategy) Portfolio(ctx context.Context, stage, cursor string) ([]*Service, string, error) {
+// Retired), by name, one page at a time (p's zero value asks for the first
+// page of storage.DefaultLimit services).
+func (s *Strategy) Portfolio(ctx context.Context, stage string, p storage.Paging) ([]*Service, string, error) {
 	switch stage {
 	case Pipeline, Catalogue, Retired:
 	default:
@@ -147,6 +148,6 @@ func (s *Strategy) Portfolio(ctx context.Context, stage, cursor string) ([]*Serv
 	return s.services.Query(ctx, storage.Query{
 		Filters: []storage.Filter{storage.Eq("state", storage.String(stage))},
 		Sort:    []storage.Sort{{Field: "name"}},
-		Cursor:  cursor, Limit: storage.MaxLimit,
+		Cursor:  p.Cursor, Limit: p.Limit,
 	})
 }

@@ -45,7 +45,7 @@ func TestOtherStores(t *testing.T) {
 			require.NoError(t, s.ProposeService(agent, svc))
 			_, err = s.PublishService(agent, svc.ID, "", "live")
 			require.NoError(t, err)
-			list, _, err := s.Portfolio(agent, strategy.Catalogue, "")
+			list, _, err := s.Portfolio(agent, strategy.Catalogue, storage.Paging{})
 			require.NoError(t, err)
 			require.Len(t, list, 1)
 

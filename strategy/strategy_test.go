@@ -80,7 +80,7 @@ func TestPortfolioLifecycle(t *testing.T) {
 	assert.Equal(t, strategy.Catalogue, got.State)
 	assert.Equal(t, "cat-42", got.CatalogueID)
 
-	list, next, err := f.s.Portfolio(agent, strategy.Catalogue, "")
+	list, next, err := f.s.Portfolio(agent, strategy.Catalogue, storage.Paging{})
 	require.NoError(t, err)
 	assert.Empty(t, next)
 	require.Len(t, list, 1)
@@ -267,7 +267,7 @@ func TestRefusalsWriteNothing(t *testing.T) {
 		{"revive a live service", func() error { _, err := f.s.ReviveService(agent, svc.ID, "why"); return err }, itsm.ErrInvalidTransition},
 		{"retire an unknown service", func() error { _, err := f.s.RetireService(agent, itsm.NewID(), "gone"); return err }, itsm.ErrNotFound},
 		{"retire without an actor", func() error { _, err := f.s.RetireService(context.Background(), svc.ID, "gone"); return err }, itsm.ErrForbidden},
-		{"unknown portfolio stage", func() error { _, _, err := f.s.Portfolio(agent, "limbo", ""); return err }, itsm.ErrInvalid},
+		{"unknown portfolio stage", func() error { _, _, err := f.s.Portfolio(agent, "limbo", storage.Paging{}); return err }, itsm.ErrInvalid},
 		{"cost in a mixed currency", func() error {
 			return f.s.DefineCostModel(agent, &strategy.CostModel{ServiceID: svc.ID, Name: "m2", Currency: "EUR", Unit: "users",
 				Items: []strategy.CostItem{{Name: "a", Type: strategy.Fixed, Amount: strategy.M(1, "EUR")}, {Name: "b", Type: strategy.Variable, Amount: strategy.M(1, "USD")}}})

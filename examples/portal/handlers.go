@@ -103,7 +103,7 @@ type incidentForm struct {
 }
 
 func (s *Server) services(r *http.Request) []*design.Service {
-	svcs, _, err := s.cat.ServicesIn(r.Context(), design.ServiceCatalogue, 100, "")
+	svcs, _, err := s.cat.ServicesIn(r.Context(), design.ServiceCatalogue, storage.Paging{Limit: 100})
 	if err != nil {
 		s.logger.Printf("portal: services: %v", err)
 	}
@@ -319,7 +319,7 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request, u User) {
 
 func (s *Server) catalogPage(w http.ResponseWriter, r *http.Request, _ User) {
 	// Every published item, by category and name, on the catalogue's index.
-	items, _, err := s.cat.PublishedItems(r.Context(), "", 100, "")
+	items, _, err := s.cat.PublishedItems(r.Context(), "", storage.Paging{Limit: 100})
 	if err != nil {
 		s.failErr(w, r, err)
 		return

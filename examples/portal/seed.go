@@ -31,7 +31,7 @@ type Seeded struct {
 // nothing and returns false.
 func (s *Server) Seed(ctx context.Context) (Seeded, bool, error) {
 	var out Seeded
-	existing, _, err := s.cat.ServicesIn(ctx, design.ServiceCatalogue, 1, "")
+	existing, _, err := s.cat.ServicesIn(ctx, design.ServiceCatalogue, storage.Paging{Limit: 1})
 	if err != nil {
 		return out, false, err
 	}
