@@ -29,7 +29,7 @@ import (
 // succeeded, rolled back otherwise):
 //
 //	each write, in (kind, id) order, guarded by the version it expects
-//	SELECT pg_advisory_xact_lock_shared(events)   -- see events.go
+//	SELECT pg_advisory_xact_lock_shared(events)   -- see Store.ReadEvents
 //	INSERT the events (their Seq drawn here)
 //	Sync
 //
