@@ -321,7 +321,6 @@ func (c *CatalogItem) CheckOrder(values map[string]string) error {
 
 // CatalogueConfig configures a Catalogue.
 type CatalogueConfig struct {
-	Backend    storage.Backend
 	Clock      itsm.Clock      // system clock when nil
 	Authorizer itsm.Authorizer // itsm.DefaultAuthorizer() when nil
 }
@@ -355,8 +354,8 @@ func publication[T any](kind string) *itsm.Lifecycle[T] {
 }
 
 // NewCatalogue registers the catalogue's kinds with the backend.
-func NewCatalogue(ctx context.Context, cfg CatalogueConfig) (*Catalogue, error) {
-	if ctx == nil || cfg.Backend == nil {
+func NewCatalogue(ctx context.Context, b storage.Backend, cfg CatalogueConfig) (*Catalogue, error) {
+	if ctx == nil || b == nil {
 		return nil, itsm.Invalidf("catalogue: context and backend are required")
 	}
 	rc := storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer}
@@ -369,13 +368,13 @@ func NewCatalogue(ctx context.Context, cfg CatalogueConfig) (*Catalogue, error) 
 		storage.StringField("support_group", func(s *Service) string { return s.SupportGroup }),
 		storage.StringField("name", func(s *Service) string { return s.Name }),
 	).WithIndex("by_state_name", "state", "name")
-	if err := svcColl.Register(ctx, cfg.Backend); err != nil {
+	if err := svcColl.Register(ctx, b); err != nil {
 		return nil, err
 	}
 	// Services go unnumbered, as in ServiceNow's cmdb_ci_service (the
 	// strategy pillar's portfolio entries carry the SVC numbers).
 	c := &Catalogue{}
-	if c.services, err = storage.NewRecords(cfg.Backend, svcColl, sm, rc); err != nil {
+	if c.services, err = storage.NewRecords(b, svcColl, sm, rc); err != nil {
 		return nil, err
 	}
 	om, err := publication[*Offering](OfferingKind).Compile()
@@ -384,11 +383,11 @@ func NewCatalogue(ctx context.Context, cfg CatalogueConfig) (*Catalogue, error) 
 	}
 	offColl := storage.NewCollection[Offering](OfferingKind,
 		storage.StringField("service_id", func(o *Offering) string { return o.ServiceID }))
-	if err := offColl.Register(ctx, cfg.Backend); err != nil {
+	if err := offColl.Register(ctx, b); err != nil {
 		return nil, err
 	}
 	rc.Prefix = "SOF"
-	if c.offerings, err = storage.NewRecords(cfg.Backend, offColl, om, rc); err != nil {
+	if c.offerings, err = storage.NewRecords(b, offColl, om, rc); err != nil {
 		return nil, err
 	}
 	im, err := publication[*CatalogItem](CatalogItemKind).Compile()
@@ -400,11 +399,11 @@ func NewCatalogue(ctx context.Context, cfg CatalogueConfig) (*Catalogue, error) 
 		storage.StringField("category", func(i *CatalogItem) string { return i.Category }),
 		storage.StringField("name", func(i *CatalogItem) string { return i.Name }),
 	).WithIndex("by_state_category_name", "state", "category", "name")
-	if err := itemColl.Register(ctx, cfg.Backend); err != nil {
+	if err := itemColl.Register(ctx, b); err != nil {
 		return nil, err
 	}
 	rc.Prefix = "CAT"
-	if c.items, err = storage.NewRecords(cfg.Backend, itemColl, im, rc); err != nil {
+	if c.items, err = storage.NewRecords(b, itemColl, im, rc); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -19,7 +19,7 @@ import (
 func newCatalogue(t *testing.T) (*design.Catalogue, *memory.Store) {
 	t.Helper()
 	store := memory.New()
-	c, err := design.NewCatalogue(context.Background(), design.CatalogueConfig{Backend: store, Clock: itsm.NewFakeClock(monday)})
+	c, err := design.NewCatalogue(context.Background(), store, design.CatalogueConfig{Clock: itsm.NewFakeClock(monday)})
 	require.NoError(t, err)
 	return c, store
 }

@@ -19,8 +19,6 @@ import (
 
 // EngineConfig configures an Engine.
 type EngineConfig struct {
-	// Backend is the store of the records, the event log and the clocks.
-	Backend storage.Backend
 	// Definitions are the SLAs, OLAs and underpinning contracts to run.
 	Definitions []Definition
 	// Calendars are the business calendars definitions name; a definition
@@ -108,12 +106,12 @@ const LeaseKind = "sla_lease"
 var idSpace = uuid.MustParse("6f0c3a52-4a0e-4d7e-9a43-3f1c2b9e8d10")
 
 // NewEngine validates the definitions and registers the clock kinds with
-// the backend.
-func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
-	if ctx == nil || cfg.Backend == nil {
+// the backend, the store of the records, the event log and the clocks.
+func NewEngine(ctx context.Context, b storage.Backend, cfg EngineConfig) (*Engine, error) {
+	if ctx == nil || b == nil {
 		return nil, itsm.Invalidf("sla engine: context and backend are required")
 	}
-	e := &Engine{backend: cfg.Backend, byKind: map[string][]int{}, calendars: map[string]*calendar.Calendar{},
+	e := &Engine{backend: b, byKind: map[string][]int{}, calendars: map[string]*calendar.Calendar{},
 		actor: cfg.Actor, clock: cfg.Clock, batch: cfg.BatchSize, instance: cfg.Instance, leaseTTL: cfg.LeaseTTL}
 	if e.instance == "" {
 		e.instance = uuid.NewString()
@@ -179,21 +177,21 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 		return nil, err
 	}
 	coll := clockCollection()
-	if err := coll.Register(ctx, cfg.Backend); err != nil {
+	if err := coll.Register(ctx, b); err != nil {
 		return nil, err
 	}
 	e.points = storage.NewCollection[checkpoint](CheckpointKind)
-	if err := e.points.Register(ctx, cfg.Backend); err != nil {
+	if err := e.points.Register(ctx, b); err != nil {
 		return nil, err
 	}
 	e.leases = storage.NewCollection[lease](LeaseKind, storage.TimeField("until", func(l *lease) time.Time { return l.Until }))
-	if err := e.leases.Register(ctx, cfg.Backend); err != nil {
+	if err := e.leases.Register(ctx, b); err != nil {
 		return nil, err
 	}
 	sc := coll.Schema()
 	e.fState, e.fDefinition, e.fTaskKind = sc.FieldIndex("state"), sc.FieldIndex("definition_id"), sc.FieldIndex("task_kind")
 	e.fTaskID, e.fDue, e.fNextCheck = sc.FieldIndex("task_id"), sc.FieldIndex("due_at"), sc.FieldIndex("next_check_at")
-	e.clocks, err = storage.NewRecords(cfg.Backend, coll, m, storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer})
+	e.clocks, err = storage.NewRecords(b, coll, m, storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer})
 	if err != nil {
 		return nil, err
 	}

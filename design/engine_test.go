@@ -100,7 +100,7 @@ func newFixtureOn(t testing.TB, store storage.Backend, defs ...design.Definition
 	if len(defs) == 0 {
 		defs = []design.Definition{resolutionSLA()}
 	}
-	eng, err := design.NewEngine(ctx, design.EngineConfig{Backend: store, Definitions: defs,
+	eng, err := design.NewEngine(ctx, store, design.EngineConfig{Definitions: defs,
 		Calendars: []*calendar.Calendar{officeHours(t)}, Clock: clock})
 	require.NoError(t, err)
 	return fixture{store: store, clock: clock, incidents: recs, engine: eng}
@@ -375,7 +375,7 @@ func TestDefinitionRefusals(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			store := memory.New()
-			_, err := design.NewEngine(context.Background(), design.EngineConfig{Backend: store,
+			_, err := design.NewEngine(context.Background(), store, design.EngineConfig{
 				Definitions: []design.Definition{tc.def}, Calendars: []*calendar.Calendar{officeHours(t)}})
 			require.ErrorIs(t, err, itsm.ErrInvalid)
 			var ve *itsm.ValidationError
@@ -385,9 +385,9 @@ func TestDefinitionRefusals(t *testing.T) {
 			assert.ErrorIs(t, qerr, itsm.ErrInvalid, "nothing was registered")
 		})
 	}
-	_, err := design.NewEngine(context.Background(), design.EngineConfig{Backend: memory.New()})
+	_, err := design.NewEngine(context.Background(), memory.New(), design.EngineConfig{})
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
-	_, err = design.NewEngine(context.Background(), design.EngineConfig{Backend: memory.New(),
+	_, err = design.NewEngine(context.Background(), memory.New(), design.EngineConfig{
 		Definitions: []design.Definition{resolutionSLA(), resolutionSLA()}, Calendars: []*calendar.Calendar{officeHours(t)}})
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
 }

@@ -23,7 +23,7 @@ func TestLeaseTakeover(t *testing.T) {
 	clock := itsm.NewFakeClock(t0)
 	def := Definition{ID: "resolution", Metric: Resolution, Kind: "incident", Targets: map[int]time.Duration{1: 4 * time.Hour}}
 	open := func(instance string) *Engine {
-		e, err := NewEngine(ctx, EngineConfig{Backend: store, Definitions: []Definition{def}, Clock: clock,
+		e, err := NewEngine(ctx, store, EngineConfig{Definitions: []Definition{def}, Clock: clock,
 			Instance: instance, LeaseTTL: time.Minute})
 		require.NoError(t, err)
 		return e
@@ -117,7 +117,7 @@ func TestLeaseSweep(t *testing.T) {
 	store := memory.New()
 	clock := itsm.NewFakeClock(t0)
 	def := Definition{ID: "resolution", Metric: Resolution, Kind: "incident", Targets: map[int]time.Duration{1: 4 * time.Hour}}
-	e, err := NewEngine(ctx, EngineConfig{Backend: store, Definitions: []Definition{def}, Clock: clock, Instance: "a", LeaseTTL: time.Minute})
+	e, err := NewEngine(ctx, store, EngineConfig{Definitions: []Definition{def}, Clock: clock, Instance: "a", LeaseTTL: time.Minute})
 	require.NoError(t, err)
 	claimed, err := e.claim(ctx, []DueClock{{ID: "gone"}})
 	require.NoError(t, err)

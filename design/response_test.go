@@ -215,7 +215,7 @@ func TestOperationLiveAndImportedClocks(t *testing.T) {
 		clock := itsm.NewFakeClock(monday)
 		desk, err := operation.New(context.Background(), store, operation.Config{Clock: clock})
 		require.NoError(t, err)
-		eng, err := design.NewEngine(context.Background(), design.EngineConfig{Backend: store, Clock: clock,
+		eng, err := design.NewEngine(context.Background(), store, design.EngineConfig{Clock: clock,
 			Definitions: []design.Definition{response, resolution}})
 		require.NoError(t, err)
 		return desk, eng, clock

@@ -87,8 +87,19 @@ type Suppliers struct {
 	contracts *storage.Records[Contract, *Contract]
 }
 
+// SuppliersConfig configures Suppliers. The zero value works. Suppliers
+// are numbered SUP…, contracts CNTR….
+type SuppliersConfig struct {
+	Clock      itsm.Clock      // tells the time of events; the system clock when nil
+	Authorizer itsm.Authorizer // checks every command; itsm.DefaultAuthorizer() when nil
+	// Retries is how many times a command re-reads a record and tries again
+	// after a version conflict (0: storage.Records' default of 3; negative
+	// disables).
+	Retries int
+}
+
 // NewSuppliers registers the supplier and contract kinds.
-func NewSuppliers(ctx context.Context, b storage.Backend, cfg storage.RecordsConfig) (*Suppliers, error) {
+func NewSuppliers(ctx context.Context, b storage.Backend, cfg SuppliersConfig) (*Suppliers, error) {
 	if ctx == nil || b == nil {
 		return nil, itsm.Invalidf("suppliers: context and backend are required")
 	}
@@ -122,12 +133,12 @@ func NewSuppliers(ctx context.Context, b storage.Backend, cfg storage.RecordsCon
 		return nil, err
 	}
 	s := &Suppliers{}
-	cfg.Prefix = "SUP"
-	if s.suppliers, err = storage.NewRecords(b, scoll, sm, cfg); err != nil {
+	rc := storage.RecordsConfig{Prefix: "SUP", Clock: cfg.Clock, Authorizer: cfg.Authorizer, Retries: cfg.Retries}
+	if s.suppliers, err = storage.NewRecords(b, scoll, sm, rc); err != nil {
 		return nil, err
 	}
-	cfg.Prefix = "CNTR"
-	if s.contracts, err = storage.NewRecords(b, ccoll, cm, cfg); err != nil {
+	rc.Prefix = "CNTR"
+	if s.contracts, err = storage.NewRecords(b, ccoll, cm, rc); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -24,7 +24,7 @@ func catalogueDesk(t testing.TB) (fixture, *design.Catalogue, string) {
 	t.Helper()
 	ctx := context.Background()
 	store := newStore(t)
-	cat, err := design.NewCatalogue(ctx, design.CatalogueConfig{Backend: store})
+	cat, err := design.NewCatalogue(ctx, store, design.CatalogueConfig{})
 	require.NoError(t, err)
 	admin := as(itsm.Actor{ID: "olga", Roles: []string{"admin"}})
 	svc := &design.Service{Name: "End-user computing", Type: design.BusinessService, Owner: "olga", SupportGroup: "desktop", Criticality: 2}

@@ -138,10 +138,10 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 	s.az = az
 
 	var err error
-	if s.cat, err = design.NewCatalogue(ctx, design.CatalogueConfig{Backend: b, Clock: s.clock, Authorizer: az}); err != nil {
+	if s.cat, err = design.NewCatalogue(ctx, b, design.CatalogueConfig{Clock: s.clock, Authorizer: az}); err != nil {
 		return nil, fmt.Errorf("portal: catalogue: %w", err)
 	}
-	if s.sla, err = design.NewEngine(ctx, design.EngineConfig{Backend: b, Clock: s.clock, Authorizer: az,
+	if s.sla, err = design.NewEngine(ctx, b, design.EngineConfig{Clock: s.clock, Authorizer: az,
 		Definitions: slaDefinitions()}); err != nil {
 		return nil, fmt.Errorf("portal: SLA engine: %w", err)
 	}

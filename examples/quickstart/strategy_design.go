@@ -39,7 +39,7 @@ func (d *demo) strategyAndDesign(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cat, err := design.NewCatalogue(ctx, design.CatalogueConfig{Backend: d.store, Clock: d.clock})
+	cat, err := design.NewCatalogue(ctx, d.store, design.CatalogueConfig{Clock: d.clock})
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func (d *demo) strategyAndDesign(ctx context.Context) error {
 		return err
 	}
 	d.office = office
-	d.sla, err = design.NewEngine(ctx, design.EngineConfig{Backend: d.store, Clock: d.clock,
+	d.sla, err = design.NewEngine(ctx, d.store, design.EngineConfig{Clock: d.clock,
 		Calendars: []*calendar.Calendar{office}, Definitions: slaDefinitions()})
 	if err != nil {
 		return err
