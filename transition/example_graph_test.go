@@ -62,7 +62,7 @@ func ExampleLoadGraph() {
 func ExampleSearchIndex_Search() {
 	ctx := context.Background()
 	store := memory.New()
-	kb, err := transition.NewKnowledge(ctx, store, nil, nil, nil)
+	kb, err := transition.NewKnowledge(ctx, store, transition.KnowledgeConfig{})
 	if err != nil {
 		panic(err)
 	}
@@ -83,7 +83,7 @@ func ExampleSearchIndex_Search() {
 			panic(err)
 		}
 	}
-	idx, err := transition.NewSearchIndex(ctx, store)
+	idx, err := transition.NewSearchIndex(ctx, store, transition.SearchIndexConfig{})
 	if err != nil {
 		panic(err)
 	}
