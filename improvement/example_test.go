@@ -59,7 +59,7 @@ func Example() {
 	store, clock := exampleHistory()
 	agent := itsm.WithActor(ctx, itsm.Actor{ID: "ann", Roles: []string{"agent"}})
 
-	engine, _ := improvement.Open(ctx, store, improvement.Config{})
+	engine, _ := improvement.New(ctx, store, improvement.Config{})
 	n, _ := engine.Sync(ctx) // reads the log after its checkpoint and saves a new one
 	fmt.Println("events applied:", n)
 	day := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
@@ -92,7 +92,7 @@ func Example() {
 func ExampleSaveChart() {
 	ctx := context.Background()
 	store, _ := exampleHistory()
-	engine, _ := improvement.Open(ctx, store, improvement.Config{})
+	engine, _ := improvement.New(ctx, store, improvement.Config{})
 	_, _ = engine.Sync(ctx)
 	res, _ := engine.Compute(improvement.Query{KPI: improvement.MTTR, By: []improvement.Dimension{improvement.ByPriority}})
 	for _, r := range res.Rows {
@@ -112,7 +112,7 @@ func ExampleSaveChart() {
 func ExampleSummary() {
 	ctx := context.Background()
 	store, _ := exampleHistory()
-	engine, _ := improvement.Open(ctx, store, improvement.Config{})
+	engine, _ := improvement.New(ctx, store, improvement.Config{})
 	_, _ = engine.Sync(ctx)
 	day := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
 	summary, _ := engine.Summary(day, day.AddDate(0, 0, 1))

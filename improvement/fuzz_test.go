@@ -12,7 +12,7 @@ import (
 // FuzzDecodeState: a corrupt checkpoint, read in either format, decodes to
 // an error or a state, never a panic.
 func FuzzDecodeState(f *testing.F) {
-	e, _ := New(Config{})
+	e, _ := NewDetached(Config{})
 	e.Apply(parseEvents("incident|create|new|service_id=\"a\";priority=2\nincident|resolve|resolved|"))
 	good, _ := encodeState(e.st)
 	f.Add(good)
@@ -75,7 +75,7 @@ func FuzzApply(f *testing.F) {
 		f.Add(in)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		e, err := New(Config{Calendar: halfDay{}})
+		e, err := NewDetached(Config{Calendar: halfDay{}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +109,7 @@ func (halfDay) Between(a, b time.Time) (time.Duration, error) { return b.Sub(a) 
 // "canceled" with one l) through completion, reopening, cancellation and a
 // restart: only the final completion counts.
 func TestSLAClockStages(t *testing.T) {
-	e, err := New(Config{})
+	e, err := NewDetached(Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestSLAMetricsFilter(t *testing.T) {
 		metrics []string
 		count   int64
 	}{{nil, 2}, {[]string{"resolution"}, 1}, {[]string{"response", "resolution"}, 2}, {[]string{"other"}, 0}} {
-		e, err := New(Config{SLA: SLAInput{Metrics: tt.metrics}})
+		e, err := NewDetached(Config{SLA: SLAInput{Metrics: tt.metrics}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -157,7 +157,7 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 		CMDB: s.cmdb, Directory: itsm.StaticDirectory(members)}); err != nil {
 		return nil, fmt.Errorf("portal: changes: %w", err)
 	}
-	if s.kpi, err = improvement.Open(ctx, b, improvement.Config{}); err != nil {
+	if s.kpi, err = improvement.New(ctx, b, improvement.Config{}); err != nil {
 		return nil, fmt.Errorf("portal: KPI engine: %w", err)
 	}
 	if s.pages, err = parsePages(); err != nil {

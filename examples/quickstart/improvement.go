@@ -47,7 +47,7 @@ func (d *demo) improvement(ctx context.Context, chartPath string) error {
 		fmt.Fprintf(d.out, "SLA %s P%d  %s\n", inc.Number, inc.Priority, strings.Join(parts, " | "))
 	}
 
-	kpis, err := improvement.Open(ctx, d.store, improvement.Config{Calendar: d.office, Clock: d.clock})
+	kpis, err := improvement.New(ctx, d.store, improvement.Config{Calendar: d.office, Clock: d.clock})
 	if err != nil {
 		return err
 	}
