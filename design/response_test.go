@@ -232,7 +232,7 @@ func TestOperationLiveAndImportedClocks(t *testing.T) {
 	inc := base
 	require.NoError(t, desk.OpenIncident(as(caller), &inc, storage.Command{}))
 	clock.Set(at(10))
-	_, err := desk.AddComment(as(caller), inc.ID, "it happened again")
+	_, err := desk.AddComment(as(caller), inc.ID, "it happened again", storage.Command{})
 	require.NoError(t, err)
 	clock.Set(at(25))
 	_, err = desk.AssignIncident(as(ann), inc.ID, "network", "ann", storage.Command{})
@@ -310,7 +310,7 @@ func TestOperationLiveAndImportedClocks(t *testing.T) {
 	inc = base
 	require.NoError(t, desk.OpenIncident(as(caller), &inc, storage.Command{}))
 	clock.Set(at(12))
-	_, err = desk.AddComment(as(ann), inc.ID, "looking at it now")
+	_, err = desk.AddComment(as(ann), inc.ID, "looking at it now", storage.Command{})
 	require.NoError(t, err)
 	_, err = live.Sync(context.Background())
 	require.NoError(t, err)

@@ -86,7 +86,7 @@ func TestRequestFromDesignCatalogue(t *testing.T) {
 	assert.Equal(t, operation.StateAwaitingApproval, r.State)
 	assert.Equal(t, "approvers", r.ApprovalGroup)
 	assert.Equal(t, 1, r.RequiredApprovals)
-	got, err := f.desk.ApproveRequest(as(eve), r.ID, "ok")
+	got, err := f.desk.ApproveRequest(as(eve), r.ID, "ok", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, vars, got.Variables)
 	tasks := f.tasksOf(t, got)

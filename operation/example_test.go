@@ -112,9 +112,9 @@ func ExampleDesk_SubmitRequest() {
 		panic(err)
 	}
 	fmt.Println(req.Number, req.State)
-	_, err = desk.ApproveRequest(carl, req.ID, "please")
+	_, err = desk.ApproveRequest(carl, req.ID, "please", storage.Command{})
 	fmt.Println("own approval forbidden:", errors.Is(err, itsm.ErrForbidden))
-	got, _ := desk.ApproveRequest(mia, req.ID, "ok")
+	got, _ := desk.ApproveRequest(mia, req.ID, "ok", storage.Command{})
 	fmt.Println(got.State, len(got.TaskIDs), "tasks")
 	for _, id := range got.TaskIDs {
 		if _, err := desk.CompleteTask(ann, id, "done", storage.Command{}); err != nil {

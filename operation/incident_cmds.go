@@ -248,12 +248,13 @@ func (d *Desk) UpdateIncident(ctx context.Context, id string, cmd storage.Comman
 // OverridePriority sets a priority other than the matrix's and records the
 // reason, on the incident (priority_override_reason) and on the event.
 // An empty reason is refused; priority 0 removes the override and returns to
-// the matrix's value.
-func (d *Desk) OverridePriority(ctx context.Context, id string, priority int, reason string) (*Incident, error) {
+// the matrix's value. reason replaces cmd.Reason.
+func (d *Desk) OverridePriority(ctx context.Context, id string, priority int, reason string, cmd storage.Command) (*Incident, error) {
 	if strings.TrimSpace(reason) == "" {
 		return nil, (&itsm.ValidationError{Kind: KindIncident, ID: id}).Add("priority_override_reason", "is required")
 	}
-	return d.incidents.Change(ctx, id, storage.Command{Reason: reason}, func(i *Incident) error {
+	cmd.Reason, cmd.Action = reason, ""
+	return d.incidents.Change(ctx, id, cmd, func(i *Incident) error {
 		if !i.IsOpen() {
 			return refuse(KindIncident, &i.Record, "override_priority", "a "+i.State+" incident keeps its priority")
 		}
@@ -268,8 +269,8 @@ func (d *Desk) OverridePriority(ctx context.Context, id string, priority int, re
 
 // AddWorkNote appends an internal work note, authorised as the action
 // ActionWorkNote (the default authorizer allows agents, not callers).
-func (d *Desk) AddWorkNote(ctx context.Context, id, text string) (*Incident, error) {
-	return d.journal(ctx, id, text, false)
+func (d *Desk) AddWorkNote(ctx context.Context, id, text string, cmd storage.Command) (*Incident, error) {
+	return d.journal(ctx, id, text, false, cmd)
 }
 
 // AddComment appends a comment visible to the caller, authorised as the
@@ -277,11 +278,11 @@ func (d *Desk) AddWorkNote(ctx context.Context, id, text string) (*Incident, err
 // their own incident, without the right to update its other fields. A
 // comment by anyone but the caller is the incident's first response if
 // none was recorded.
-func (d *Desk) AddComment(ctx context.Context, id, text string) (*Incident, error) {
-	return d.journal(ctx, id, text, true)
+func (d *Desk) AddComment(ctx context.Context, id, text string, cmd storage.Command) (*Incident, error) {
+	return d.journal(ctx, id, text, true, cmd)
 }
 
-func (d *Desk) journal(ctx context.Context, id, text string, comment bool) (*Incident, error) {
+func (d *Desk) journal(ctx context.Context, id, text string, comment bool, cmd storage.Command) (*Incident, error) {
 	field, action := "work_notes", ActionWorkNote
 	if comment {
 		field, action = "comments", ActionComment
@@ -290,7 +291,8 @@ func (d *Desk) journal(ctx context.Context, id, text string, comment bool) (*Inc
 		return nil, (&itsm.ValidationError{Kind: KindIncident, ID: id}).Add(field, fmt.Sprintf("a note needs 1..%d bytes of text", MaxText))
 	}
 	actor, _ := itsm.ActorFrom(ctx)
-	return d.incidents.Change(ctx, id, storage.Command{Action: action}, func(i *Incident) error {
+	cmd.Action = action
+	return d.incidents.Change(ctx, id, cmd, func(i *Incident) error {
 		if i.State == StateClosed || i.State == StateCanceled {
 			return refuse(KindIncident, &i.Record, field, "a "+i.State+" incident takes no more notes")
 		}

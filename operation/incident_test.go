@@ -211,10 +211,10 @@ func TestIncidentRefusals(t *testing.T) {
 			return f.desk.CancelIncident(as(ann), id, storage.Command{})
 		}, itsm.ErrInvalid},
 		{"override without reason", nil, func(f fixture, id string) (*operation.Incident, error) {
-			return f.desk.OverridePriority(as(ann), id, 1, " ")
+			return f.desk.OverridePriority(as(ann), id, 1, " ", storage.Command{})
 		}, itsm.ErrInvalid},
 		{"override to unknown priority", nil, func(f fixture, id string) (*operation.Incident, error) {
-			return f.desk.OverridePriority(as(ann), id, 6, "why not")
+			return f.desk.OverridePriority(as(ann), id, 6, "why not", storage.Command{})
 		}, itsm.ErrInvalid},
 		{"update to unknown impact", nil, func(f fixture, id string) (*operation.Incident, error) {
 			return f.desk.UpdateIncident(as(ann), id, storage.Command{}, func(i *operation.Incident) error { i.Impact = 9; return nil })
@@ -226,7 +226,7 @@ func TestIncidentRefusals(t *testing.T) {
 			return f.desk.UpdateIncident(as(ann), id, storage.Command{}, func(i *operation.Incident) error { i.Priority = 1; return nil })
 		}, itsm.ErrInvalid},
 		{"empty work note", nil, func(f fixture, id string) (*operation.Incident, error) {
-			return f.desk.AddWorkNote(as(ann), id, "  ")
+			return f.desk.AddWorkNote(as(ann), id, "  ", storage.Command{})
 		}, itsm.ErrInvalid},
 		{"unknown incident", nil, func(f fixture, _ string) (*operation.Incident, error) {
 			return f.desk.StartIncident(as(ann), itsm.NewID(), storage.Command{})
@@ -339,7 +339,7 @@ func TestPriorityOverrideAndRecompute(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, got.Priority, "impact 1 x urgency 2 is high")
 
-	got, err = f.desk.OverridePriority(ctx, inc.ID, 1, "CEO cannot work")
+	got, err = f.desk.OverridePriority(ctx, inc.ID, 1, "CEO cannot work", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, 1, got.Priority)
 	assert.Equal(t, "CEO cannot work", got.PriorityOverrideReason)
@@ -351,7 +351,7 @@ func TestPriorityOverrideAndRecompute(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, got.Priority, "an override holds across impact/urgency changes")
 
-	got, err = f.desk.OverridePriority(ctx, inc.ID, 0, "back to the matrix")
+	got, err = f.desk.OverridePriority(ctx, inc.ID, 0, "back to the matrix", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, 3, got.Priority)
 	assert.Empty(t, got.PriorityOverrideReason)
@@ -361,12 +361,12 @@ func TestJournal(t *testing.T) {
 	f := newFixture(t)
 	inc := f.open(t)
 	f.clock.Advance(time.Minute)
-	got, err := f.desk.AddWorkNote(as(ann), inc.ID, "checked the gateway")
+	got, err := f.desk.AddWorkNote(as(ann), inc.ID, "checked the gateway", storage.Command{})
 	require.NoError(t, err)
 	assert.Len(t, got.WorkNotes, 1)
 	assert.True(t, got.FirstResponseAt.IsZero(), "a work note is not a response to the caller")
 	f.clock.Advance(time.Minute)
-	got, err = f.desk.AddComment(as(ann), inc.ID, "could you send your logs?")
+	got, err = f.desk.AddComment(as(ann), inc.ID, "could you send your logs?", storage.Command{})
 	require.NoError(t, err)
 	assert.Len(t, got.Comments, 1)
 	assert.Equal(t, f.clock.Now(), got.FirstResponseAt)
@@ -385,9 +385,9 @@ func TestJournalEventsCarryOnlyTheNewNote(t *testing.T) {
 		f.clock.Advance(time.Minute)
 		var err error
 		if i%2 == 0 {
-			_, err = f.desk.AddComment(as(carl), inc.ID, fmt.Sprintf("comment %d, with some words in it", i))
+			_, err = f.desk.AddComment(as(carl), inc.ID, fmt.Sprintf("comment %d, with some words in it", i), storage.Command{})
 		} else {
-			_, err = f.desk.AddWorkNote(as(ann), inc.ID, fmt.Sprintf("work note %d", i))
+			_, err = f.desk.AddWorkNote(as(ann), inc.ID, fmt.Sprintf("work note %d", i), storage.Command{})
 		}
 		require.NoError(t, err)
 	}
@@ -434,19 +434,19 @@ func TestJournalAuthorization(t *testing.T) {
 		reason string // part of the refusal's reason
 	}{
 		{"caller comments on own incident", func(f fixture, id string) (*operation.Incident, error) {
-			return f.desk.AddComment(as(carl), id, "it happened again at 10:05")
+			return f.desk.AddComment(as(carl), id, "it happened again at 10:05", storage.Command{})
 		}, nil, ""},
 		{"agent adds a work note", func(f fixture, id string) (*operation.Incident, error) {
-			return f.desk.AddWorkNote(as(ann), id, "gateway logs clean")
+			return f.desk.AddWorkNote(as(ann), id, "gateway logs clean", storage.Command{})
 		}, nil, ""},
 		{"host role allowed only to comment", func(f fixture, id string) (*operation.Incident, error) {
-			return f.desk.AddComment(as(commenter), id, "seen it too")
+			return f.desk.AddComment(as(commenter), id, "seen it too", storage.Command{})
 		}, nil, ""},
 		{"caller adds a work note", func(f fixture, id string) (*operation.Incident, error) {
-			return f.desk.AddWorkNote(as(carl), id, "internal?")
+			return f.desk.AddWorkNote(as(carl), id, "internal?", storage.Command{})
 		}, itsm.ErrForbidden, "incident:work_note"},
 		{"caller comments on another's incident", func(f fixture, id string) (*operation.Incident, error) {
-			return f.desk.AddComment(as(cora), id, "me too")
+			return f.desk.AddComment(as(cora), id, "me too", storage.Command{})
 		}, itsm.ErrForbidden, "only comment on their own incident"},
 		{"caller edits the description", func(f fixture, id string) (*operation.Incident, error) {
 			return f.desk.UpdateIncident(as(carl), id, storage.Command{}, func(i *operation.Incident) error {
@@ -455,7 +455,7 @@ func TestJournalAuthorization(t *testing.T) {
 			})
 		}, itsm.ErrForbidden, "incident:update"},
 		{"comment-only role adds a work note", func(f fixture, id string) (*operation.Incident, error) {
-			return f.desk.AddWorkNote(as(commenter), id, "sneaky")
+			return f.desk.AddWorkNote(as(commenter), id, "sneaky", storage.Command{})
 		}, itsm.ErrForbidden, "incident:work_note"},
 	}
 	for _, tc := range cases {

@@ -260,9 +260,9 @@ func (s *Server) incidentAction(w http.ResponseWriter, r *http.Request, u User) 
 	case "reopen":
 		_, err = s.desk.ReopenIncident(ctx, id, cmd)
 	case "comment":
-		_, err = s.desk.AddComment(ctx, id, f.Get("text"))
+		_, err = s.desk.AddComment(ctx, id, f.Get("text"), storage.Command{})
 	case "work_note":
-		_, err = s.desk.AddWorkNote(ctx, id, f.Get("text"))
+		_, err = s.desk.AddWorkNote(ctx, id, f.Get("text"), storage.Command{})
 	default:
 		s.fail(w, r, http.StatusNotFound, "No such action.")
 		return
