@@ -198,8 +198,8 @@ func (m *Changes) requestApprovals(ctx context.Context, c *Change, _ itsm.Transi
 // requester or the implementer; ErrInvalidTransition after a rejection or
 // outside authorisation; ErrConflict for a second decision by the same
 // approver) write nothing.
-func (m *Changes) Approve(ctx context.Context, id, group, comment string) (*Change, error) {
-	c, err := m.decide(ctx, id, group, ApprovalApproved, comment)
+func (m *Changes) Approve(ctx context.Context, id, group, comment string, cmd storage.Command) (*Change, error) {
+	c, err := m.decide(ctx, id, group, ApprovalApproved, comment, cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -215,12 +215,12 @@ func (m *Changes) Approve(ctx context.Context, id, group, comment string) (*Chan
 
 // Reject records the actor's rejection on behalf of group, with its
 // (required) comment, and ends the change: it moves to canceled with its
-// approval rejected.
-func (m *Changes) Reject(ctx context.Context, id, group, comment string) (*Change, error) {
-	return m.decide(ctx, id, group, ApprovalRejected, comment)
+// approval rejected. comment replaces cmd.Reason, as it does for Approve.
+func (m *Changes) Reject(ctx context.Context, id, group, comment string, cmd storage.Command) (*Change, error) {
+	return m.decide(ctx, id, group, ApprovalRejected, comment, cmd)
 }
 
-func (m *Changes) decide(ctx context.Context, id, group, decision, comment string) (*Change, error) {
+func (m *Changes) decide(ctx context.Context, id, group, decision, comment string, cmd storage.Command) (*Change, error) {
 	if ctx == nil {
 		return nil, itsm.Invalidf("change: nil context")
 	}
@@ -234,7 +234,7 @@ func (m *Changes) decide(ctx context.Context, id, group, decision, comment strin
 	var out *Change
 	err := storage.Retry(ctx, m.backend, maxAttempts, func(tx storage.Tx) error {
 		var err error
-		out, err = m.decideTx(ctx, tx, id, group, decision, comment, action)
+		out, err = m.decideTx(ctx, tx, id, group, decision, comment, action, cmd)
 		return err
 	})
 	if err != nil {
@@ -256,7 +256,7 @@ func unchangedSince(kind string, decided, now *itsm.Record) error {
 }
 
 // decideTx records one approver's decision inside a unit of work.
-func (m *Changes) decideTx(ctx context.Context, tx storage.Tx, id, group, decision, comment, action string) (*Change, error) {
+func (m *Changes) decideTx(ctx context.Context, tx storage.Tx, id, group, decision, comment, action string, cmd storage.Command) (*Change, error) {
 	cur, err := m.changes.Collection().Get(ctx, tx, id)
 	if err != nil {
 		return nil, err
@@ -299,7 +299,7 @@ func (m *Changes) decideTx(ctx context.Context, tx storage.Tx, id, group, decisi
 		settleChange(c)
 		return nil
 	}
-	cmd := storage.Command{Reason: comment}
+	cmd.Reason, cmd.Action = comment, ""
 	var out *Change
 	if decision == ApprovalRejected {
 		out, err = m.changes.FireTx(ctx, tx, id, ChangeEventReject, cmd, mutate)

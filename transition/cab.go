@@ -209,8 +209,9 @@ func (m *Changes) UpdateCAB(ctx context.Context, id string, cmd storage.Command,
 }
 
 // RecordAttendance marks whether an invited person attended.
-func (m *Changes) RecordAttendance(ctx context.Context, id, person string, attended bool) (*CABMeeting, error) {
-	return m.cabs.Change(ctx, id, storage.Command{}, func(c *CABMeeting) error {
+func (m *Changes) RecordAttendance(ctx context.Context, id, person string, attended bool, cmd storage.Command) (*CABMeeting, error) {
+	cmd.Action = ""
+	return m.cabs.Change(ctx, id, cmd, func(c *CABMeeting) error {
 		i := slices.IndexFunc(c.Attendees, func(a CABAttendee) bool { return a.ID == person })
 		if i < 0 {
 			return (&itsm.ValidationError{Kind: KindCABMeeting, ID: c.Number}).Add("attendees", fmt.Sprintf("%s is not invited", person))
@@ -332,8 +333,9 @@ func (m *Changes) AgendaFromPending(ctx context.Context, id string) (*CABMeeting
 // separation of duties, a comment to reject); an approved change whose
 // approval is complete is then scheduled, as Approve does. Deferred only
 // records the decision; the change waits for a later meeting. The actor
-// is marked as attending. It returns the meeting and the change.
-func (m *Changes) DecideAgendaItem(ctx context.Context, id, changeID, decision, comment string) (*CABMeeting, *Change, error) {
+// is marked as attending. It returns the meeting and the change. comment
+// replaces cmd.Reason.
+func (m *Changes) DecideAgendaItem(ctx context.Context, id, changeID, decision, comment string, cmd storage.Command) (*CABMeeting, *Change, error) {
 	if ctx == nil {
 		return nil, nil, itsm.Invalidf("cab meeting: nil context")
 	}
@@ -367,9 +369,9 @@ func (m *Changes) DecideAgendaItem(ctx context.Context, id, changeID, decision, 
 		}
 		switch decision {
 		case AgendaApproved:
-			change, err = m.decideTx(ctx, tx, changeID, cur.Board, ApprovalApproved, comment, ActionApprove)
+			change, err = m.decideTx(ctx, tx, changeID, cur.Board, ApprovalApproved, comment, ActionApprove, cmd)
 		case AgendaRejected:
-			change, err = m.decideTx(ctx, tx, changeID, cur.Board, ApprovalRejected, comment, ActionReject)
+			change, err = m.decideTx(ctx, tx, changeID, cur.Board, ApprovalRejected, comment, ActionReject, cmd)
 		default:
 			if !actor.InGroup(cur.Board) && !slices.ContainsFunc(cur.Attendees, func(a CABAttendee) bool { return a.ID == actor.ID && a.Role == AttendeeChair }) {
 				return &itsm.ForbiddenError{Actor: actor.ID, Kind: KindCABMeeting, Action: "decide", Reason: "not a member of board " + cur.Board + " nor the chair"}
@@ -380,7 +382,9 @@ func (m *Changes) DecideAgendaItem(ctx context.Context, id, changeID, decision, 
 			return err
 		}
 		at := itsm.NormalizeTime(m.cfg.Clock.Now())
-		meeting, err = m.cabs.ChangeTx(ctx, tx, id, storage.Command{Action: "decide", Reason: comment}, func(c *CABMeeting) error {
+		mcmd := cmd
+		mcmd.Action, mcmd.Reason = "decide", comment
+		meeting, err = m.cabs.ChangeTx(ctx, tx, id, mcmd, func(c *CABMeeting) error {
 			if err := unchangedSince(KindCABMeeting, &cur.Record, &c.Record); err != nil {
 				return err
 			}

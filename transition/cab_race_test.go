@@ -67,11 +67,11 @@ func TestCABCommandsDecideOnFreshData(t *testing.T) {
 
 	// An approval commits while a deferral of the same item is under way.
 	wrapped.hook = func() {
-		_, _, err := e.changes.DecideAgendaItem(as(alice), m.ID, pending.ID, transition.AgendaApproved, "approved in the room")
+		_, _, err := e.changes.DecideAgendaItem(as(alice), m.ID, pending.ID, transition.AgendaApproved, "approved in the room", storage.Command{})
 		require.NoError(t, err)
 	}
 	wrapped.armed.Store(true)
-	_, _, err = other.DecideAgendaItem(as(alice), m.ID, pending.ID, transition.AgendaDeferred, "out of time")
+	_, _, err = other.DecideAgendaItem(as(alice), m.ID, pending.ID, transition.AgendaDeferred, "out of time", storage.Command{})
 	require.ErrorIs(t, err, itsm.ErrInvalidTransition, "the item was decided meanwhile")
 	got, err := e.changes.CAB(ctx, m.ID)
 	require.NoError(t, err)

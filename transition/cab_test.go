@@ -78,7 +78,7 @@ func TestCABMeeting(t *testing.T) {
 		{"already on the agenda", func() error { _, err := e.changes.AddToAgenda(as(alice), m.ID, pending[0].ID); return err }, itsm.ErrConflict},
 		{"unknown change", func() error { _, err := e.changes.AddToAgenda(as(alice), m.ID, itsm.NewID()); return err }, itsm.ErrNotFound},
 		{"decision before the meeting starts", func() error {
-			_, _, err := e.changes.DecideAgendaItem(as(alice), m.ID, pending[0].ID, transition.AgendaApproved, "ok")
+			_, _, err := e.changes.DecideAgendaItem(as(alice), m.ID, pending[0].ID, transition.AgendaApproved, "ok", storage.Command{})
 			return err
 		}, itsm.ErrInvalidTransition},
 		{"completing before it starts", func() error {
@@ -106,7 +106,7 @@ func TestCABMeeting(t *testing.T) {
 	require.NoError(t, err)
 
 	// Approved: the change's approval is recorded and it is scheduled.
-	got, ch, err := e.changes.DecideAgendaItem(as(alice), m.ID, pending[0].ID, transition.AgendaApproved, "low risk, tested")
+	got, ch, err := e.changes.DecideAgendaItem(as(alice), m.ID, pending[0].ID, transition.AgendaApproved, "low risk, tested", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, transition.ChangeScheduled, ch.State)
 	assert.Equal(t, transition.AgendaApproved, got.Agenda[0].Decision)
@@ -131,13 +131,13 @@ func TestCABMeeting(t *testing.T) {
 		{"not on the agenda", alice, itsm.NewID(), transition.AgendaApproved, "", itsm.ErrNotFound},
 	}
 	for _, tc := range decisions {
-		_, _, err := e.changes.DecideAgendaItem(as(tc.actor), m.ID, tc.change, tc.decision, tc.comment)
+		_, _, err := e.changes.DecideAgendaItem(as(tc.actor), m.ID, tc.change, tc.decision, tc.comment, storage.Command{})
 		assert.ErrorIs(t, err, tc.want, tc.name)
 	}
 	require.Equal(t, before, takeSnapshot(t, e.store, cabKinds...), "refused decisions write nothing, on the meeting or the change")
 
 	// Rejected: the change ends.
-	_, ch, err = e.changes.DecideAgendaItem(as(alice), m.ID, pending[1].ID, transition.AgendaRejected, "no backout plan")
+	_, ch, err = e.changes.DecideAgendaItem(as(alice), m.ID, pending[1].ID, transition.AgendaRejected, "no backout plan", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, transition.ChangeCanceled, ch.State)
 	assert.Equal(t, transition.ApprovalRejected, ch.Approval)
@@ -145,7 +145,7 @@ func TestCABMeeting(t *testing.T) {
 	_, err = e.changes.FireCAB(as(alice), m.ID, transition.CABEventComplete, storage.Command{})
 	require.ErrorIs(t, err, itsm.ErrInvalidTransition, "two items are still pending")
 	for _, id := range []string{pending[2].ID, fresh.ID} {
-		_, ch, err = e.changes.DecideAgendaItem(as(alice), m.ID, id, transition.AgendaDeferred, "out of time")
+		_, ch, err = e.changes.DecideAgendaItem(as(alice), m.ID, id, transition.AgendaDeferred, "out of time", storage.Command{})
 		require.NoError(t, err)
 		assert.NotEqual(t, transition.ChangeScheduled, ch.State, "a deferred change waits")
 	}

@@ -52,10 +52,10 @@ func TestReleaseDeploysOnlyAuthorisedChanges(t *testing.T) {
 	require.ErrorIs(t, err, itsm.ErrNotFound)
 	assert.Equal(t, before, takeSnapshot(t, e.store, kinds...))
 
-	_, err = e.changes.Approve(as(alice), c1.ID, "change_management", "ok")
+	_, err = e.changes.Approve(as(alice), c1.ID, "change_management", "ok", storage.Command{})
 	require.NoError(t, err)
 	e.toAuthorize(t, c2, lowAnswers)
-	_, err = e.changes.Approve(as(alice), c2.ID, "change_management", "ok")
+	_, err = e.changes.Approve(as(alice), c2.ID, "change_management", "ok", storage.Command{})
 	require.NoError(t, err)
 	_, err = rs.Fire(as(rita), rel.ID, transition.ReleaseEventDeploy, storage.Command{}, nil)
 	require.NoError(t, err)

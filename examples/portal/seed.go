@@ -102,7 +102,7 @@ func (s *Server) Seed(ctx context.Context) (Seeded, bool, error) {
 	if _, err := s.changes.Fire(rita, firmware.ID, transition.ChangeEventAssess, none, nil); err != nil {
 		return out, false, fmt.Errorf("seed change: %w", err)
 	}
-	if _, _, err := s.changes.AssessRisk(rita, firmware.ID, map[string]string{"outage": "partial", "tested": "yes", "backout": "yes", "done_before": "once"}); err != nil {
+	if _, _, err := s.changes.AssessRisk(rita, firmware.ID, map[string]string{"outage": "partial", "tested": "yes", "backout": "yes", "done_before": "once"}, storage.Command{}); err != nil {
 		return out, false, fmt.Errorf("seed change risk: %w", err)
 	}
 	if _, err := s.changes.Fire(rita, firmware.ID, transition.ChangeEventAuthorize, none, nil); err != nil {
