@@ -71,7 +71,7 @@ func Example() {
 
 	register, _ := improvement.NewRegister(ctx, store, improvement.RegisterConfig{Clock: clock})
 	item := &improvement.Item{Title: "Resolve mail incidents faster", KPI: improvement.MTTR, SliceService: "email", Target: 2}
-	_ = register.IdentifyFromKPI(agent, engine, item, day, day.AddDate(0, 0, 1))
+	_ = register.IdentifyFromKPI(agent, engine, item, day, day.AddDate(0, 0, 1), storage.Command{})
 	fmt.Printf("%s %s: baseline %.2f h, target %.2f h, step %d %q\n", item.Number, item.State, item.Baseline, item.Target,
 		item.Step, improvement.SevenSteps[item.Step-1].Name)
 

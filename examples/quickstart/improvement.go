@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pillars-itsm/pillars/improvement"
+	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/strategy"
 )
 
@@ -121,10 +122,10 @@ func (d *demo) improvement(ctx context.Context, chartPath string) error {
 		}
 		item := &improvement.Item{Title: "Improve Payroll " + missed.Name, KPI: improvement.KPI(missed.KPI),
 			ServiceID: d.serviceID, SliceService: missed.Service, Owner: "olga", Target: missed.Target}
-		if err := register.IdentifyFromKPI(d.olga, kpis, item, from, to); err != nil {
+		if err := register.IdentifyFromKPI(d.olga, kpis, item, from, to, storage.Command{}); err != nil {
 			return err
 		}
-		got, err := register.Fire(d.olga, item.ID, improvement.EventApprove, "agreed at the service review")
+		got, err := register.Fire(d.olga, item.ID, improvement.EventApprove, storage.Command{Reason: "agreed at the service review"})
 		if err != nil {
 			return err
 		}
