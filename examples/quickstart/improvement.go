@@ -92,7 +92,7 @@ func (d *demo) improvement(ctx context.Context, chartPath string) error {
 		fmt.Fprintf(d.out, "budget %s: %s; %d incidents cost %s (%s each); variance %s\n", l.Budget.PeriodStart.Format("Jan 2006"),
 			l.Budget.Amount, l.Volume, l.Cost.Total, l.Cost.PerUnit, l.Variance)
 	}
-	obj, err := d.strat.RefreshMeasures(d.olga, d.objective, kpis, from, to)
+	obj, err := d.strat.RefreshMeasures(d.olga, d.objective, kpis, from, to, storage.Command{})
 	if err != nil {
 		return err
 	}
