@@ -226,7 +226,8 @@ func (m *Changes) RecordAttendance(ctx context.Context, id, person string, atten
 // canceled one ErrInvalid; one already on the agenda ErrConflict; a
 // completed or canceled meeting ErrInvalidTransition. Nothing is written on
 // a refusal.
-func (m *Changes) AddToAgenda(ctx context.Context, id string, changeIDs ...string) (*CABMeeting, error) {
+func (m *Changes) AddToAgenda(ctx context.Context, id string, changeIDs []string, cmd storage.Command) (*CABMeeting, error) {
+	cmd.Action = ""
 	if ctx == nil {
 		return nil, itsm.Invalidf("cab meeting: nil context")
 	}
@@ -257,7 +258,7 @@ func (m *Changes) AddToAgenda(ctx context.Context, id string, changeIDs ...strin
 			}
 			items = append(items, agendaItem(c))
 		}
-		out, err = m.cabs.ChangeTx(ctx, tx, id, storage.Command{}, func(c *CABMeeting) error {
+		out, err = m.cabs.ChangeTx(ctx, tx, id, cmd, func(c *CABMeeting) error {
 			if err := unchangedSince(KindCABMeeting, &meeting.Record, &c.Record); err != nil {
 				return err
 			}
@@ -290,7 +291,7 @@ func openMeeting(c *CABMeeting, what string) error {
 // that is not on it yet, by planned start then number, as the CAB
 // Workbench builds an agenda. It returns the meeting and how many changes
 // it added.
-func (m *Changes) AgendaFromPending(ctx context.Context, id string) (*CABMeeting, int, error) {
+func (m *Changes) AgendaFromPending(ctx context.Context, id string, cmd storage.Command) (*CABMeeting, int, error) {
 	if ctx == nil {
 		return nil, 0, itsm.Invalidf("cab meeting: nil context")
 	}
@@ -319,7 +320,7 @@ func (m *Changes) AgendaFromPending(ctx context.Context, id string) (*CABMeeting
 	if len(ids) == 0 {
 		return meeting, 0, nil
 	}
-	out, err := m.AddToAgenda(ctx, id, ids...)
+	out, err := m.AddToAgenda(ctx, id, ids, cmd)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -60,7 +60,7 @@ func TestCABCommandsDecideOnFreshData(t *testing.T) {
 	m := &transition.CABMeeting{Name: "Weekly CAB", Board: "change_management", Start: start, End: start.Add(time.Hour),
 		Attendees: []transition.CABAttendee{{ID: "alice", Role: transition.AttendeeChair}}}
 	require.NoError(t, e.changes.ScheduleCAB(as(alice), m, storage.Command{}))
-	_, err = e.changes.AddToAgenda(as(alice), m.ID, pending.ID)
+	_, err = e.changes.AddToAgenda(as(alice), m.ID, []string{pending.ID}, storage.Command{})
 	require.NoError(t, err)
 	_, err = e.changes.FireCAB(as(alice), m.ID, transition.CABEventStart, storage.Command{})
 	require.NoError(t, err)
@@ -83,7 +83,7 @@ func TestCABCommandsDecideOnFreshData(t *testing.T) {
 		require.NoError(t, err)
 	}
 	wrapped.armed.Store(true)
-	_, err = other.AddToAgenda(as(alice), m.ID, late.ID)
+	_, err = other.AddToAgenda(as(alice), m.ID, []string{late.ID}, storage.Command{})
 	require.ErrorIs(t, err, itsm.ErrInvalidTransition, "a completed meeting takes no agenda items")
 	got, err = e.changes.CAB(ctx, m.ID)
 	require.NoError(t, err)
