@@ -77,8 +77,19 @@ type Availability struct {
 	clock   itsm.Clock
 }
 
+// AvailabilityConfig configures Availability. The zero value works.
+type AvailabilityConfig struct {
+	Clock      itsm.Clock      // tells the time of outage events; the system clock when nil
+	Authorizer itsm.Authorizer // checks every command; itsm.DefaultAuthorizer() when nil
+	Prefix     string          // of outage numbers; "OUT" when empty
+	// Retries is how many times a command re-reads an outage and tries
+	// again after a version conflict (0: storage.Records' default of 3;
+	// negative disables).
+	Retries int
+}
+
 // NewAvailability registers the outage kind with the backend.
-func NewAvailability(ctx context.Context, b storage.Backend, cfg storage.RecordsConfig) (*Availability, error) {
+func NewAvailability(ctx context.Context, b storage.Backend, cfg AvailabilityConfig) (*Availability, error) {
 	if ctx == nil || b == nil {
 		return nil, itsm.Invalidf("availability: context and backend are required")
 	}
@@ -99,7 +110,8 @@ func NewAvailability(ctx context.Context, b storage.Backend, cfg storage.Records
 	if cfg.Prefix == "" {
 		cfg.Prefix = "OUT"
 	}
-	recs, err := storage.NewRecords(b, coll, m, cfg)
+	recs, err := storage.NewRecords(b, coll, m, storage.RecordsConfig{Prefix: cfg.Prefix, Clock: cfg.Clock,
+		Authorizer: cfg.Authorizer, Retries: cfg.Retries})
 	if err != nil {
 		return nil, err
 	}

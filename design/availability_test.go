@@ -17,7 +17,7 @@ import (
 func TestAvailability(t *testing.T) {
 	store := memory.New()
 	clock := itsm.NewFakeClock(monday.Add(30 * 24 * time.Hour))
-	av, err := design.NewAvailability(context.Background(), store, storage.RecordsConfig{Clock: clock})
+	av, err := design.NewAvailability(context.Background(), store, design.AvailabilityConfig{Clock: clock})
 	require.NoError(t, err)
 	ctx := as(agent)
 	week := monday.Add(-9 * time.Hour) // Monday 00:00
@@ -79,7 +79,7 @@ func TestAvailability(t *testing.T) {
 
 func TestOutagesFromMajorIncidents(t *testing.T) {
 	f := newFixture(t)
-	av, err := design.NewAvailability(context.Background(), f.store, storage.RecordsConfig{Clock: f.clock})
+	av, err := design.NewAvailability(context.Background(), f.store, design.AvailabilityConfig{Clock: f.clock})
 	require.NoError(t, err)
 	ctx := as(agent)
 	major := &incident{ShortDescription: "datacentre power", Priority: 1, ServiceID: "email"}

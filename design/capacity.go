@@ -66,14 +66,28 @@ type Capacity struct {
 	watches    *storage.Records[Watch, *Watch]
 }
 
+// CapacityConfig configures Capacity. The zero value works, with no
+// thresholds (every sample passes unchecked).
+type CapacityConfig struct {
+	// Thresholds are the levels samples are checked against; each needs a
+	// unique ID, a Metric, and finite levels with Critical beyond Warning.
+	Thresholds []Threshold
+	Clock      itsm.Clock      // tells the time of watch events; the system clock when nil
+	Authorizer itsm.Authorizer // checks every command; itsm.DefaultAuthorizer() when nil
+	// Retries is how many times a command re-reads a watch and tries again
+	// after a version conflict (0: storage.Records' default of 3; negative
+	// disables).
+	Retries int
+}
+
 // NewCapacity validates the thresholds and registers the watch kind.
-func NewCapacity(ctx context.Context, b storage.Backend, cfg storage.RecordsConfig, thresholds ...Threshold) (*Capacity, error) {
+func NewCapacity(ctx context.Context, b storage.Backend, cfg CapacityConfig) (*Capacity, error) {
 	if ctx == nil || b == nil {
 		return nil, itsm.Invalidf("capacity: context and backend are required")
 	}
 	c := &Capacity{thresholds: map[string][]Threshold{}}
 	ids := map[string]bool{}
-	for i, t := range thresholds {
+	for i, t := range cfg.Thresholds {
 		verr := &itsm.ValidationError{Kind: "capacity_threshold", ID: t.ID}
 		if t.ID == "" || ids[t.ID] {
 			verr.Add("id", "is required and must be unique")
@@ -106,7 +120,8 @@ func NewCapacity(ctx context.Context, b storage.Backend, cfg storage.RecordsConf
 	if err := coll.Register(ctx, b); err != nil {
 		return nil, err
 	}
-	if c.watches, err = storage.NewRecords(b, coll, m, cfg); err != nil {
+	if c.watches, err = storage.NewRecords(b, coll, m, storage.RecordsConfig{Clock: cfg.Clock,
+		Authorizer: cfg.Authorizer, Retries: cfg.Retries}); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -17,10 +17,11 @@ import (
 
 func TestCapacityCrossings(t *testing.T) {
 	store := memory.New()
-	capa, err := design.NewCapacity(context.Background(), store, storage.RecordsConfig{Clock: itsm.NewFakeClock(monday)},
-		design.Threshold{ID: "cpu", Metric: "cpu_percent", Warning: 80, Critical: 95, Above: true},
-		design.Threshold{ID: "disk", Metric: "disk_free_gb", Warning: 20, Critical: 5},
-		design.Threshold{ID: "disk-web", Metric: "disk_free_gb", Targets: []string{"web01"}, Warning: 50, Critical: 10})
+	capa, err := design.NewCapacity(context.Background(), store, design.CapacityConfig{Clock: itsm.NewFakeClock(monday),
+		Thresholds: []design.Threshold{
+			{ID: "cpu", Metric: "cpu_percent", Warning: 80, Critical: 95, Above: true},
+			{ID: "disk", Metric: "disk_free_gb", Warning: 20, Critical: 5},
+			{ID: "disk-web", Metric: "disk_free_gb", Targets: []string{"web01"}, Warning: 50, Critical: 10}}})
 	require.NoError(t, err)
 	ctx := as(agent)
 	steps := []struct {
@@ -78,14 +79,14 @@ func TestCapacityCrossings(t *testing.T) {
 		{ID: "", Metric: "m", Warning: 1, Critical: 2, Above: true},
 		{ID: "x", Metric: "", Warning: 1, Critical: 2, Above: true},
 	} {
-		_, err := design.NewCapacity(context.Background(), memory.New(), storage.RecordsConfig{}, th)
+		_, err := design.NewCapacity(context.Background(), memory.New(), design.CapacityConfig{Thresholds: []design.Threshold{th}})
 		assert.ErrorIs(t, err, itsm.ErrInvalid)
 	}
 }
 
 func TestContractsDueForRenewal(t *testing.T) {
 	store := memory.New()
-	sup, err := design.NewSuppliers(context.Background(), store, storage.RecordsConfig{Clock: itsm.NewFakeClock(monday)})
+	sup, err := design.NewSuppliers(context.Background(), store, design.SuppliersConfig{Clock: itsm.NewFakeClock(monday)})
 	require.NoError(t, err)
 	ctx := as(agent)
 	acme := &design.Supplier{Name: "Acme Hosting"}
@@ -103,7 +104,7 @@ func TestContractsDueForRenewal(t *testing.T) {
 		_, err := sup.Contracts().Fire(ctx, c.ID, "activate", storage.Command{}, nil)
 		require.NoError(t, err)
 	}
-	due, _, err := sup.DueForRenewal(ctx, monday, 10, "")
+	due, _, err := sup.DueForRenewal(ctx, monday, storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, due, 1)
 	assert.Equal(t, soon.ID, due[0].ID)
@@ -112,7 +113,7 @@ func TestContractsDueForRenewal(t *testing.T) {
 	renewed, err := sup.Renew(ctx, soon.ID, soon.End.Add(year), storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, 1, renewed.RenewalCount)
-	due, _, err = sup.DueForRenewal(ctx, monday, 10, "")
+	due, _, err = sup.DueForRenewal(ctx, monday, storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	assert.Empty(t, due)
 

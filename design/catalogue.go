@@ -325,7 +325,6 @@ func (c *CatalogItem) CheckOrder(values map[string]string) error {
 
 // CatalogueConfig configures a Catalogue.
 type CatalogueConfig struct {
-	Backend    storage.Backend
 	Clock      itsm.Clock      // system clock when nil
 	Authorizer itsm.Authorizer // itsm.DefaultAuthorizer() when nil
 }
@@ -359,8 +358,8 @@ func publication[T any](kind string) *itsm.Lifecycle[T] {
 }
 
 // NewCatalogue registers the catalogue's kinds with the backend.
-func NewCatalogue(ctx context.Context, cfg CatalogueConfig) (*Catalogue, error) {
-	if ctx == nil || cfg.Backend == nil {
+func NewCatalogue(ctx context.Context, b storage.Backend, cfg CatalogueConfig) (*Catalogue, error) {
+	if ctx == nil || b == nil {
 		return nil, itsm.Invalidf("catalogue: context and backend are required")
 	}
 	rc := storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer}
@@ -373,13 +372,13 @@ func NewCatalogue(ctx context.Context, cfg CatalogueConfig) (*Catalogue, error) 
 		storage.StringField("support_group", func(s *Service) string { return s.SupportGroup }),
 		storage.StringField("name", func(s *Service) string { return s.Name }),
 	).WithIndex("by_state_name", "state", "name")
-	if err := svcColl.Register(ctx, cfg.Backend); err != nil {
+	if err := svcColl.Register(ctx, b); err != nil {
 		return nil, err
 	}
 	// Services go unnumbered, as in ServiceNow's cmdb_ci_service (the
 	// strategy pillar's portfolio entries carry the SVC numbers).
 	c := &Catalogue{}
-	if c.services, err = storage.NewRecords(cfg.Backend, svcColl, sm, rc); err != nil {
+	if c.services, err = storage.NewRecords(b, svcColl, sm, rc); err != nil {
 		return nil, err
 	}
 	om, err := publication[*Offering](OfferingKind).Compile()
@@ -388,11 +387,11 @@ func NewCatalogue(ctx context.Context, cfg CatalogueConfig) (*Catalogue, error) 
 	}
 	offColl := storage.NewCollection[Offering](OfferingKind,
 		storage.StringField("service_id", func(o *Offering) string { return o.ServiceID }))
-	if err := offColl.Register(ctx, cfg.Backend); err != nil {
+	if err := offColl.Register(ctx, b); err != nil {
 		return nil, err
 	}
 	rc.Prefix = "SOF"
-	if c.offerings, err = storage.NewRecords(cfg.Backend, offColl, om, rc); err != nil {
+	if c.offerings, err = storage.NewRecords(b, offColl, om, rc); err != nil {
 		return nil, err
 	}
 	im, err := publication[*CatalogItem](CatalogItemKind).Compile()
@@ -404,11 +403,11 @@ func NewCatalogue(ctx context.Context, cfg CatalogueConfig) (*Catalogue, error) 
 		storage.StringField("category", func(i *CatalogItem) string { return i.Category }),
 		storage.StringField("name", func(i *CatalogItem) string { return i.Name }),
 	).WithIndex("by_state_category_name", "state", "category", "name")
-	if err := itemColl.Register(ctx, cfg.Backend); err != nil {
+	if err := itemColl.Register(ctx, b); err != nil {
 		return nil, err
 	}
 	rc.Prefix = "CAT"
-	if c.items, err = storage.NewRecords(cfg.Backend, itemColl, im, rc); err != nil {
+	if c.items, err = storage.NewRecords(b, itemColl, im, rc); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -482,12 +481,12 @@ func (c *Catalogue) ServiceState(ctx context.Context, serviceID string) (string,
 
 // ServicesIn lists the services in a lifecycle state by name, one page at a
 // time.
-func (c *Catalogue) ServicesIn(ctx context.Context, state string, limit int, cursor string) ([]*Service, string, error) {
+func (c *Catalogue) ServicesIn(ctx context.Context, state string, p storage.Paging) ([]*Service, string, error) {
 	if !slices.Contains(c.services.Machine().States(), state) {
 		return nil, "", (&itsm.ValidationError{Kind: ServiceKind}).Add("state", fmt.Sprintf("%.64q is not a service state", state))
 	}
 	return c.services.Query(ctx, storage.Query{Filters: []storage.Filter{storage.Eq("state", storage.String(state))},
-		Sort: []storage.Sort{{Field: "name"}}, Limit: limit, Cursor: cursor})
+		Sort: []storage.Sort{{Field: "name"}}, Limit: p.Limit, Cursor: p.Cursor})
 }
 
 // PublishedItems lists the published items of a category by name, one
@@ -495,9 +494,9 @@ func (c *Catalogue) ServicesIn(ctx context.Context, state string, limit int, cur
 // category, then name. Both run on an index (state, category, name). An
 // item is orderable when Orderable also finds its service in the
 // catalogue.
-func (c *Catalogue) PublishedItems(ctx context.Context, category string, limit int, cursor string) ([]*CatalogItem, string, error) {
+func (c *Catalogue) PublishedItems(ctx context.Context, category string, p storage.Paging) ([]*CatalogItem, string, error) {
 	q := storage.Query{Filters: []storage.Filter{storage.Eq("state", storage.String(Published))},
-		Sort: []storage.Sort{{Field: "category"}, {Field: "name"}}, Limit: limit, Cursor: cursor}
+		Sort: []storage.Sort{{Field: "category"}, {Field: "name"}}, Limit: p.Limit, Cursor: p.Cursor}
 	if category != "" {
 		q.Filters = append(q.Filters, storage.Eq("category", storage.String(category)))
 		q.Sort = []storage.Sort{{Field: "name"}}

@@ -19,7 +19,7 @@ import (
 func newCatalogue(t *testing.T) (*design.Catalogue, *memory.Store) {
 	t.Helper()
 	store := memory.New()
-	c, err := design.NewCatalogue(context.Background(), design.CatalogueConfig{Backend: store, Clock: itsm.NewFakeClock(monday)})
+	c, err := design.NewCatalogue(context.Background(), store, design.CatalogueConfig{Clock: itsm.NewFakeClock(monday)})
 	require.NoError(t, err)
 	return c, store
 }
@@ -83,10 +83,10 @@ func TestCatalogueOrderFlow(t *testing.T) {
 	assert.Equal(t, svc.ID, sid)
 	assert.Equal(t, off.ID, oid)
 
-	items, _, err := c.PublishedItems(ctx, "hardware", 10, "")
+	items, _, err := c.PublishedItems(ctx, "hardware", storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, items, 1)
-	svcs, _, err := c.ServicesIn(ctx, design.ServiceCatalogue, 10, "")
+	svcs, _, err := c.ServicesIn(ctx, design.ServiceCatalogue, storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, svcs, 1)
 
@@ -217,7 +217,7 @@ func TestPublishedItemsAllCategories(t *testing.T) {
 		var out []string
 		cursor := ""
 		for {
-			items, next, err := c.PublishedItems(ctx, category, limit, cursor)
+			items, next, err := c.PublishedItems(ctx, category, storage.Paging{Limit: limit, Cursor: cursor})
 			require.NoError(t, err)
 			require.LessOrEqual(t, len(items), limit)
 			for _, it := range items {
@@ -240,8 +240,8 @@ func TestPublishedItemsAllCategories(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, names(tc.category, tc.limit), "category %q limit %d", tc.category, tc.limit)
 	}
-	_, _, err := c.PublishedItems(ctx, "", 10, "not-a-cursor")
+	_, _, err := c.PublishedItems(ctx, "", storage.Paging{Limit: 10, Cursor: "not-a-cursor"})
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
-	_, _, err = c.PublishedItems(ctx, "", -1, "")
+	_, _, err = c.PublishedItems(ctx, "", storage.Paging{Limit: -1})
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
 }

@@ -18,7 +18,7 @@ const (
 	StageCanceled   = "canceled"
 )
 
-// Clock is the SLA clock of one record under one definition (ServiceNow's
+// SLAClock is the SLA clock of one record under one definition (ServiceNow's
 // task_sla). Its state is its stage; the engine moves it with the events
 // pause, resume, complete, cancel, reopen and restart, and records
 // warnings and breach with update events.
@@ -26,7 +26,7 @@ const (
 // Elapsed business time while running is ElapsedBefore plus the calendar
 // time since RunningSince; the stored BusinessElapsed and Percentage are as
 // of EvaluatedAt.
-type Clock struct {
+type SLAClock struct {
 	itsm.Record
 	DefinitionID    string        `json:"definition_id"`
 	Type            AgreementType `json:"type"`
@@ -56,8 +56,8 @@ type Clock struct {
 }
 
 // clockLifecycle is the default lifecycle of clocks.
-func clockLifecycle() *itsm.Lifecycle[*Clock] {
-	return itsm.NewLifecycle[*Clock](ClockKind).
+func clockLifecycle() *itsm.Lifecycle[*SLAClock] {
+	return itsm.NewLifecycle[*SLAClock](ClockKind).
 		Initial(StageInProgress).States(StagePaused, StageCompleted, StageCanceled).
 		Event("pause", StagePaused, StageInProgress).
 		Event("resume", StageInProgress, StagePaused).
@@ -88,20 +88,20 @@ func clockPath(from, to string) []string {
 	return nil
 }
 
-func clockCollection() *storage.Collection[Clock, *Clock] {
-	return storage.NewCollection[Clock]("task_sla",
-		storage.StringField("definition_id", func(c *Clock) string { return c.DefinitionID }),
-		storage.StringField("task_id", func(c *Clock) string { return c.TaskID }),
-		storage.StringField("task_kind", func(c *Clock) string { return c.TaskKind }),
-		storage.TimeField("due_at", func(c *Clock) time.Time { return c.DueAt }),
-		storage.TimeField("next_check_at", func(c *Clock) time.Time { return c.NextCheckAt }),
+func clockCollection() *storage.Collection[SLAClock, *SLAClock] {
+	return storage.NewCollection[SLAClock]("task_sla",
+		storage.StringField("definition_id", func(c *SLAClock) string { return c.DefinitionID }),
+		storage.StringField("task_id", func(c *SLAClock) string { return c.TaskID }),
+		storage.StringField("task_kind", func(c *SLAClock) string { return c.TaskKind }),
+		storage.TimeField("due_at", func(c *SLAClock) time.Time { return c.DueAt }),
+		storage.TimeField("next_check_at", func(c *SLAClock) time.Time { return c.NextCheckAt }),
 	).WithIndex("by_stage_next_check", "state", "next_check_at").
 		WithIndex("by_stage_due", "state", "due_at").
 		WithIndex("by_stage_kind_due", "state", "task_kind", "due_at")
 }
 
 // Validate checks the fields every clock needs.
-func (c *Clock) Validate() error {
+func (c *SLAClock) Validate() error {
 	verr := &itsm.ValidationError{Kind: ClockKind, ID: c.ID}
 	if c.DefinitionID == "" {
 		verr.Add("definition_id", "is required")

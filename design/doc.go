@@ -13,7 +13,7 @@
 //     clock never pauses: it stops at the first response, by default the
 //     first of work starting, a comment to the caller and assignment to a
 //     person (DefaultRespondOn).
-//   - Engine runs one Clock (record kind "task_sla", ServiceNow's name) per
+//   - Engine runs one SLAClock (record kind "task_sla", ServiceNow's name) per
 //     record and definition. Engine.Sync consumes the domain event log from a
 //     checkpoint kept in the store and replays each touched record's
 //     history, reading the agreed incident fields (priority, service_id,

@@ -19,8 +19,6 @@ import (
 
 // EngineConfig configures an Engine.
 type EngineConfig struct {
-	// Backend is the store of the records, the event log and the clocks.
-	Backend storage.Backend
 	// Definitions are the SLAs, OLAs and underpinning contracts to run.
 	Definitions []Definition
 	// Calendars are the business calendars definitions name; a definition
@@ -66,7 +64,7 @@ type Engine struct {
 	byKind    map[string][]int
 	calendars map[string]*calendar.Calendar
 	always    *calendar.Calendar
-	clocks    *storage.Records[Clock, *Clock]
+	clocks    *storage.Records[SLAClock, *SLAClock]
 	points    *storage.Collection[checkpoint, *checkpoint]
 	pointID   string
 	actor     itsm.Actor
@@ -113,11 +111,11 @@ var idSpace = uuid.MustParse("6f0c3a52-4a0e-4d7e-9a43-3f1c2b9e8d10")
 // configuration's Name, Instance and Actor.ID) must be at most MaxText
 // bytes of valid UTF-8 without NUL: anything else is refused here with
 // ErrInvalid naming it, not met later by every Sync.
-func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
-	if ctx == nil || cfg.Backend == nil {
+func NewEngine(ctx context.Context, b storage.Backend, cfg EngineConfig) (*Engine, error) {
+	if ctx == nil || b == nil {
 		return nil, itsm.Invalidf("sla engine: context and backend are required")
 	}
-	e := &Engine{backend: cfg.Backend, byKind: map[string][]int{}, calendars: map[string]*calendar.Calendar{},
+	e := &Engine{backend: b, byKind: map[string][]int{}, calendars: map[string]*calendar.Calendar{},
 		actor: cfg.Actor, clock: cfg.Clock, batch: cfg.BatchSize, instance: cfg.Instance, leaseTTL: cfg.LeaseTTL}
 	if e.instance == "" {
 		e.instance = uuid.NewString()
@@ -191,21 +189,21 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 		return nil, err
 	}
 	coll := clockCollection()
-	if err := coll.Register(ctx, cfg.Backend); err != nil {
+	if err := coll.Register(ctx, b); err != nil {
 		return nil, err
 	}
 	e.points = storage.NewCollection[checkpoint](CheckpointKind)
-	if err := e.points.Register(ctx, cfg.Backend); err != nil {
+	if err := e.points.Register(ctx, b); err != nil {
 		return nil, err
 	}
 	e.leases = storage.NewCollection[lease](LeaseKind, storage.TimeField("until", func(l *lease) time.Time { return l.Until }))
-	if err := e.leases.Register(ctx, cfg.Backend); err != nil {
+	if err := e.leases.Register(ctx, b); err != nil {
 		return nil, err
 	}
 	sc := coll.Schema()
 	e.fState, e.fDefinition, e.fTaskKind = sc.FieldIndex("state"), sc.FieldIndex("definition_id"), sc.FieldIndex("task_kind")
 	e.fTaskID, e.fDue, e.fNextCheck = sc.FieldIndex("task_id"), sc.FieldIndex("due_at"), sc.FieldIndex("next_check_at")
-	e.clocks, err = storage.NewRecords(cfg.Backend, coll, m, storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer})
+	e.clocks, err = storage.NewRecords(b, coll, m, storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer})
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +212,7 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 
 // Clocks returns the command runner of clock records, for reads and
 // history.
-func (e *Engine) Clocks() *storage.Records[Clock, *Clock] { return e.clocks }
+func (e *Engine) Clocks() *storage.Records[SLAClock, *SLAClock] { return e.clocks }
 
 // Definitions returns the definitions with their defaults filled.
 func (e *Engine) Definitions() []Definition { return slices.Clone(e.defs) }
@@ -421,7 +419,7 @@ func (e *Engine) write(ctx context.Context, tx storage.Tx, ev itsm.Event, d *Def
 		return nil
 	}
 	cal := e.calendarOf(d)
-	want := &Clock{}
+	want := &SLAClock{}
 	if stored != nil {
 		*want = *stored
 		want.Warnings = slices.Clone(stored.Warnings)
@@ -450,7 +448,7 @@ func (e *Engine) write(ctx context.Context, tx storage.Tx, ev itsm.Event, d *Def
 	if stored != nil {
 		expect = stored.Version
 	}
-	apply := func(c *Clock) error {
+	apply := func(c *SLAClock) error {
 		if c.Version != expect {
 			return &itsm.ConflictError{Kind: ClockKind, ID: id, Expected: expect}
 		}
@@ -462,7 +460,7 @@ func (e *Engine) write(ctx context.Context, tx storage.Tx, ev itsm.Event, d *Def
 	}
 	from := StageInProgress
 	if stored == nil {
-		rec := &Clock{}
+		rec := &SLAClock{}
 		_ = apply(rec)
 		rec.Version, rec.State = 0, ""
 		if err := e.clocks.CreateTx(ctx, tx, rec, cmd); err != nil {
@@ -487,7 +485,7 @@ func (e *Engine) write(ctx context.Context, tx storage.Tx, ev itsm.Event, d *Def
 }
 
 // fill copies the replayed timeline into c.
-func fill(c *Clock, d *Definition, ev itsm.Event, tl timeline) {
+func fill(c *SLAClock, d *Definition, ev itsm.Event, tl timeline) {
 	c.State = tl.stage // settle reads it; the runner keeps the stored state
 	c.DefinitionID, c.Type, c.Metric = d.ID, d.Type, d.Metric
 	c.TaskKind, c.TaskID, c.TaskNumber = ev.Kind, ev.RecordID, ev.Number
@@ -513,7 +511,7 @@ func threshold(target time.Duration, pct int) time.Duration {
 
 // settle evaluates a clock at time at: elapsed business time, percentage,
 // warnings reached, breach, due time and the next time Check must look.
-func settle(c *Clock, d *Definition, cal *calendar.Calendar, at time.Time) error {
+func settle(c *SLAClock, d *Definition, cal *calendar.Calendar, at time.Time) error {
 	elapsed, err := c.elapsedAt(cal, at)
 	if err != nil {
 		return err
@@ -576,7 +574,7 @@ func settle(c *Clock, d *Definition, cal *calendar.Calendar, at time.Time) error
 // elapsedAt returns the business time the clock has used at time at: the
 // time before it last started running, plus the calendar's business time
 // since then while it runs (a paused or stopped clock does not advance).
-func (c *Clock) elapsedAt(cal *calendar.Calendar, at time.Time) (time.Duration, error) {
+func (c *SLAClock) elapsedAt(cal *calendar.Calendar, at time.Time) (time.Duration, error) {
 	elapsed := c.ElapsedBefore
 	if c.State == StageInProgress {
 		b, err := cal.Between(c.RunningSince, at)
@@ -734,11 +732,11 @@ func applyChanges(s *subject, ev itsm.Event, readComments bool) {
 // commentedByOther reports whether a change of the comments field adds a
 // note by someone other than the caller. Notes carry their author (the
 // event's actor when they do not), so a history imported by a migration
-// actor reads as the live one. A journal change (itsm.Change.Appended, as
+// actor reads as the live one. A journal change (itsm.FieldChange.Appended, as
 // the operation pillar writes comments) holds only the added notes and no
 // From, so every note in it is new; a whole-array change adds the notes
 // past the old array's length.
-func commentedByOther(c itsm.Change, actor, caller string) bool {
+func commentedByOther(c itsm.FieldChange, actor, caller string) bool {
 	type note struct {
 		Author string `json:"author"`
 	}
@@ -781,7 +779,7 @@ func jsonInt(raw string) int {
 }
 
 // DueClock is what Due returns of a clock that must be checked: the fields
-// the store indexes, read without decoding the clock. Get the whole Clock
+// the store indexes, read without decoding the clock. Get the whole SLAClock
 // from Clocks when it is needed.
 type DueClock struct {
 	ID           string
@@ -799,7 +797,7 @@ type DueClock struct {
 // clock, and it returns the indexed fields only (no clock is decoded), so
 // a page of 1,000 among 1,000,000 running clocks costs about what the
 // store's query does.
-func (e *Engine) Due(ctx context.Context, now time.Time, limit int, cursor string) ([]DueClock, string, error) {
+func (e *Engine) Due(ctx context.Context, now time.Time, p storage.Paging) ([]DueClock, string, error) {
 	if ctx == nil {
 		return nil, "", itsm.Invalidf("sla engine: nil context")
 	}
@@ -811,7 +809,7 @@ func (e *Engine) Due(ctx context.Context, now time.Time, limit int, cursor strin
 			storage.Lte("next_check_at", storage.Time(now)),
 		},
 		Sort:  []storage.Sort{{Field: "next_check_at"}},
-		Limit: limit, Cursor: cursor,
+		Limit: p.Limit, Cursor: p.Cursor,
 	})
 	if err != nil {
 		return nil, "", err
@@ -836,7 +834,7 @@ func (e *Engine) Due(ctx context.Context, now time.Time, limit int, cursor strin
 // Several engines (one per application instance) may run Check on one
 // store at once: each claims a page of due clocks with leases (a
 // version-checked write of its Instance and an expiry LeaseTTL ahead on
-// its Clock), skips the clocks another engine holds, and writes each clock
+// its SLAClock), skips the clocks another engine holds, and writes each clock
 // in one unit of work with the deletion of its lease, re-reading it there
 // and leaving it alone if it is no longer due. So every warning and breach
 // is written once, by one engine; a lease whose engine died expires and is
@@ -859,7 +857,7 @@ func (e *Engine) Check(ctx context.Context, now time.Time) (int, error) {
 	n := 0
 	cursor := ""
 	for {
-		due, next, err := e.Due(ctx, now, storage.MaxLimit, cursor)
+		due, next, err := e.Due(ctx, now, storage.Paging{Limit: storage.MaxLimit, Cursor: cursor})
 		if err != nil {
 			return n, err
 		}
@@ -1008,7 +1006,7 @@ func (e *Engine) checkOne(ctx context.Context, h held, now time.Time) (bool, err
 	d := &e.defs[di]
 	for attempt := 0; ; attempt++ {
 		var wrote bool
-		var after *Clock
+		var after *SLAClock
 		err := e.backend.Update(ctx, func(tx storage.Tx) error {
 			l, err := e.leases.Get(ctx, tx, h.clock.ID)
 			if errors.Is(err, itsm.ErrNotFound) || err == nil && (l.Owner != e.instance || l.Version != h.leaseVersion) {
@@ -1018,7 +1016,7 @@ func (e *Engine) checkOne(ctx context.Context, h held, now time.Time) (bool, err
 				return err
 			}
 			wrote = false
-			after, err = e.clocks.ChangeTx(ctx, tx, h.clock.ID, storage.Command{Reason: "sla check"}, func(c *Clock) error {
+			after, err = e.clocks.ChangeTx(ctx, tx, h.clock.ID, storage.Command{Reason: "sla check"}, func(c *SLAClock) error {
 				if c.State != StageInProgress || c.NextCheckAt.IsZero() || c.NextCheckAt.After(now) {
 					return nil // checked by another engine, moved by Sync, or stopped
 				}
@@ -1060,7 +1058,7 @@ func (e *Engine) checkOne(ctx context.Context, h held, now time.Time) (bool, err
 // now and within the given time, soonest first, one page at a time: the
 // "about to breach" queue, not yet breached. A record with several clocks
 // may appear on two pages.
-func (e *Engine) BreachingSoon(ctx context.Context, now time.Time, within time.Duration, limit int, cursor string) ([]string, string, error) {
+func (e *Engine) BreachingSoon(ctx context.Context, now time.Time, within time.Duration, p storage.Paging) ([]string, string, error) {
 	if ctx == nil {
 		return nil, "", itsm.Invalidf("sla engine: nil context")
 	}
@@ -1075,7 +1073,7 @@ func (e *Engine) BreachingSoon(ctx context.Context, now time.Time, within time.D
 			storage.Lte("due_at", storage.Time(now.Add(within))),
 		},
 		Sort:  []storage.Sort{{Field: "due_at"}},
-		Limit: limit, Cursor: cursor,
+		Limit: p.Limit, Cursor: p.Cursor,
 	})
 	if err != nil {
 		return nil, "", err
@@ -1086,7 +1084,7 @@ func (e *Engine) BreachingSoon(ctx context.Context, now time.Time, within time.D
 // BreachingBefore returns the ids of records of kind with a running clock
 // due at or before deadline (already overdue ones included), soonest first,
 // one page at a time. It is the operation pillar's SLAWatcher.
-func (e *Engine) BreachingBefore(ctx context.Context, kind string, deadline time.Time, limit int, cursor string) ([]string, string, error) {
+func (e *Engine) BreachingBefore(ctx context.Context, kind string, deadline time.Time, p storage.Paging) ([]string, string, error) {
 	if ctx == nil {
 		return nil, "", itsm.Invalidf("sla engine: nil context")
 	}
@@ -1101,7 +1099,7 @@ func (e *Engine) BreachingBefore(ctx context.Context, kind string, deadline time
 			storage.Lte("due_at", storage.Time(deadline)),
 		},
 		Sort:  []storage.Sort{{Field: "due_at"}},
-		Limit: limit, Cursor: cursor,
+		Limit: p.Limit, Cursor: p.Cursor,
 	})
 	if err != nil {
 		return nil, "", err
@@ -1129,7 +1127,7 @@ func (e *Engine) taskIDs(page storage.Page) ([]string, string, error) {
 
 // ClocksOf returns the clocks of one record; an empty record id is
 // ErrInvalid.
-func (e *Engine) ClocksOf(ctx context.Context, recordID string) ([]*Clock, error) {
+func (e *Engine) ClocksOf(ctx context.Context, recordID string) ([]*SLAClock, error) {
 	if ctx == nil {
 		return nil, itsm.Invalidf("sla engine: nil context")
 	}

@@ -80,7 +80,7 @@ func buildDueN(tb testing.TB, store storage.Backend, n int) *dueFixture {
 	}
 	for i := range n {
 		next := monday.Add(time.Duration(i+1) * step).Truncate(time.Microsecond)
-		c := &design.Clock{Record: itsm.Record{ID: itsm.NewID(), Version: 1, State: design.StageInProgress, CreatedAt: monday, UpdatedAt: monday},
+		c := &design.SLAClock{Record: itsm.Record{ID: itsm.NewID(), Version: 1, State: design.StageInProgress, CreatedAt: monday, UpdatedAt: monday},
 			DefinitionID: "resolution", Type: design.SLA, Metric: design.Resolution,
 			TaskKind: "incident", TaskID: fmt.Sprintf("inc-%07d", i), Priority: 1, Target: 4 * time.Hour,
 			StartTime: monday, RunningSince: monday, DueAt: next, NextCheckAt: next}
@@ -113,7 +113,7 @@ func dueQuery(now time.Time) storage.Query {
 
 var (
 	sinkDue    []design.DueClock
-	sinkClocks []*design.Clock
+	sinkClocks []*design.SLAClock
 )
 
 // BenchmarkDue finds the 1,000 due clocks among n running ones (20,000 by
@@ -127,7 +127,7 @@ func BenchmarkDue(b *testing.B) {
 		b.Run(fmt.Sprintf("%s/engine/%d", name, d.n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				got, _, err := d.f.engine.Due(ctx, d.dueNow, storage.MaxLimit, "")
+				got, _, err := d.f.engine.Due(ctx, d.dueNow, storage.Paging{Limit: storage.MaxLimit})
 				if err != nil || len(got) != 1000 {
 					b.Fatalf("%d clocks, %v", len(got), err)
 				}
@@ -139,7 +139,7 @@ func BenchmarkDue(b *testing.B) {
 			// ids read from the index fields too.
 			b.ReportAllocs()
 			for b.Loop() {
-				ids, _, err := d.f.engine.BreachingBefore(ctx, "incident", d.dueNow, storage.MaxLimit, "")
+				ids, _, err := d.f.engine.BreachingBefore(ctx, "incident", d.dueNow, storage.Paging{Limit: storage.MaxLimit})
 				if err != nil || len(ids) != 1000 {
 					b.Fatalf("%d ids, %v", len(ids), err)
 				}
@@ -195,7 +195,7 @@ func TestDueOnEveryStore(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			d := buildDueN(t, open(), 5_000)
 			ctx := context.Background()
-			got, next, err := d.f.engine.Due(ctx, d.dueNow, storage.MaxLimit, "")
+			got, next, err := d.f.engine.Due(ctx, d.dueNow, storage.Paging{Limit: storage.MaxLimit})
 			if err != nil || len(got) != 1000 || next != "" {
 				t.Fatalf("%d clocks, next %q, %v", len(got), next, err)
 			}
@@ -208,7 +208,7 @@ func TestDueOnEveryStore(t *testing.T) {
 			var paged []design.DueClock
 			cursor := ""
 			for {
-				page, next, err := d.f.engine.Due(ctx, d.dueNow, 300, cursor)
+				page, next, err := d.f.engine.Due(ctx, d.dueNow, storage.Paging{Limit: 300, Cursor: cursor})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -221,7 +221,7 @@ func TestDueOnEveryStore(t *testing.T) {
 			if len(paged) != 1000 || paged[999] != got[999] || paged[300] != got[300] {
 				t.Fatalf("paged %d clocks", len(paged))
 			}
-			early, _, err := d.f.engine.Due(ctx, d.dueNow.Add(-time.Microsecond), storage.MaxLimit, "")
+			early, _, err := d.f.engine.Due(ctx, d.dueNow.Add(-time.Microsecond), storage.Paging{Limit: storage.MaxLimit})
 			if err != nil || len(early) != 999 {
 				t.Fatalf("a microsecond earlier: %d clocks, %v", len(early), err)
 			}
@@ -251,7 +251,7 @@ func TestDueAtScale(t *testing.T) {
 			run  func() (int, error)
 		}{
 			{"Due", func() (int, error) {
-				got, _, err := d.f.engine.Due(ctx, d.dueNow, storage.MaxLimit, "")
+				got, _, err := d.f.engine.Due(ctx, d.dueNow, storage.Paging{Limit: storage.MaxLimit})
 				return len(got), err
 			}},
 			{"store query", func() (int, error) {
@@ -317,7 +317,7 @@ func TestEngineOnSQLite(t *testing.T) {
 	if n != 1 || len(c.Warnings) != 2 {
 		t.Fatalf("check on sqlite: %d clocks, warnings %v", n, c.Warnings)
 	}
-	ids, _, err := f.engine.BreachingSoon(context.Background(), f.clock.Now(), time.Hour, 10, "")
+	ids, _, err := f.engine.BreachingSoon(context.Background(), f.clock.Now(), time.Hour, storage.Paging{Limit: 10})
 	require(err)
 	if len(ids) != 1 || ids[0] != inc.ID {
 		t.Fatalf("breaching soon on sqlite: %v", ids)
@@ -351,12 +351,12 @@ func BenchmarkCheck(b *testing.B) {
 							b.Fatalf("%d clocks written, %v", n, err)
 						}
 					} else {
-						due, _, err := d.f.engine.Due(ctx, now, perOp, "")
+						due, _, err := d.f.engine.Due(ctx, now, storage.Paging{Limit: perOp})
 						if err != nil || len(due) != perOp {
 							b.Fatalf("%d due, %v", len(due), err)
 						}
 						for _, c := range due {
-							_, err := d.f.engine.Clocks().Change(ctx, c.ID, storage.Command{Reason: "sla check"}, func(c *design.Clock) error {
+							_, err := d.f.engine.Clocks().Change(ctx, c.ID, storage.Command{Reason: "sla check"}, func(c *design.SLAClock) error {
 								c.Warnings, c.Breached, c.BreachedAt = []int{50, 75, 90}, true, c.DueAt
 								c.NextCheckAt, c.EvaluatedAt = time.Time{}, now
 								return nil

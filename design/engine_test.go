@@ -101,7 +101,7 @@ func newFixtureOn(t testing.TB, store storage.Backend, defs ...design.Definition
 	if len(defs) == 0 {
 		defs = []design.Definition{resolutionSLA()}
 	}
-	eng, err := design.NewEngine(ctx, design.EngineConfig{Backend: store, Definitions: defs,
+	eng, err := design.NewEngine(ctx, store, design.EngineConfig{Definitions: defs,
 		Calendars: []*calendar.Calendar{officeHours(t)}, Clock: clock})
 	require.NoError(t, err)
 	return fixture{store: store, clock: clock, incidents: recs, engine: eng}
@@ -119,7 +119,7 @@ func (f fixture) sync(t testing.TB) {
 	require.NoError(t, err)
 }
 
-func (f fixture) clockOf(t testing.TB, id, def string) *design.Clock {
+func (f fixture) clockOf(t testing.TB, id, def string) *design.SLAClock {
 	t.Helper()
 	c, err := f.engine.Clocks().Get(as(agent), design.ClockID("incident", id, def))
 	require.NoError(t, err)
@@ -139,7 +139,7 @@ func TestClockRunsPausesAndCompletes(t *testing.T) {
 
 	// Two hours later the 50% warning is due, and only that.
 	f.clock.Advance(2 * time.Hour)
-	due, _, err := f.engine.Due(context.Background(), f.clock.Now(), 10, "")
+	due, _, err := f.engine.Due(context.Background(), f.clock.Now(), storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, due, 1)
 	n, err := f.engine.Check(context.Background(), f.clock.Now())
@@ -193,24 +193,24 @@ func TestBreach(t *testing.T) {
 	inc := &incident{ShortDescription: "vpn down", Priority: 1}
 	require.NoError(t, f.incidents.Create(as(agent), inc, storage.Command{}))
 	f.sync(t)
-	soon, _, err := f.engine.BreachingSoon(context.Background(), f.clock.Now(), 5*time.Hour, 10, "")
+	soon, _, err := f.engine.BreachingSoon(context.Background(), f.clock.Now(), 5*time.Hour, storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	assert.Equal(t, []string{inc.ID}, soon)
-	soon, _, err = f.engine.BreachingSoon(context.Background(), f.clock.Now(), time.Hour, 10, "")
+	soon, _, err = f.engine.BreachingSoon(context.Background(), f.clock.Now(), time.Hour, storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	assert.Empty(t, soon)
 
-	ids, next, err := f.engine.BreachingBefore(context.Background(), "incident", monday.Add(4*time.Hour), 10, "")
+	ids, next, err := f.engine.BreachingBefore(context.Background(), "incident", monday.Add(4*time.Hour), storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	assert.Equal(t, []string{inc.ID}, ids)
 	assert.Empty(t, next)
-	ids, _, err = f.engine.BreachingBefore(context.Background(), "incident", monday.Add(4*time.Hour-time.Second), 10, "")
+	ids, _, err = f.engine.BreachingBefore(context.Background(), "incident", monday.Add(4*time.Hour-time.Second), storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	assert.Empty(t, ids)
-	ids, _, err = f.engine.BreachingBefore(context.Background(), "change", monday.Add(100*time.Hour), 10, "")
+	ids, _, err = f.engine.BreachingBefore(context.Background(), "change", monday.Add(100*time.Hour), storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	assert.Empty(t, ids, "another kind")
-	_, _, err = f.engine.BreachingBefore(context.Background(), "", monday, 10, "")
+	_, _, err = f.engine.BreachingBefore(context.Background(), "", monday, storage.Paging{Limit: 10})
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
 
 	f.clock.Advance(6 * time.Hour) // Monday 15:00, due was 13:00
@@ -221,10 +221,10 @@ func TestBreach(t *testing.T) {
 	assert.Equal(t, monday.Add(4*time.Hour), c.BreachedAt)
 	assert.Equal(t, []int{50, 75, 90}, c.Warnings)
 	assert.True(t, c.NextCheckAt.IsZero(), "nothing left to check")
-	due, _, err := f.engine.Due(context.Background(), f.clock.Now().Add(1000*time.Hour), 10, "")
+	due, _, err := f.engine.Due(context.Background(), f.clock.Now().Add(1000*time.Hour), storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	assert.Empty(t, due)
-	ids, _, err = f.engine.BreachingBefore(context.Background(), "incident", f.clock.Now(), 10, "")
+	ids, _, err = f.engine.BreachingBefore(context.Background(), "incident", f.clock.Now(), storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	assert.Equal(t, []string{inc.ID}, ids, "overdue clocks stay in the queue until they stop")
 }
@@ -267,7 +267,7 @@ func TestImportedHistoryMatchesLive(t *testing.T) {
 	}
 	got := imp.clockOf(t, rec.ID, "resolution")
 	assert.Equal(t, design.StageCompleted, got.State)
-	for _, c := range []*design.Clock{want, got} {
+	for _, c := range []*design.SLAClock{want, got} {
 		// Monday 09-12 = 3h, then on hold until Tuesday 08:00, then 08:00-15:00 counts 09-15 = 6h.
 		assert.Equal(t, 9*time.Hour, c.BusinessElapsed)
 		assert.True(t, c.Breached)
@@ -390,7 +390,7 @@ func TestDefinitionRefusals(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			store := memory.New()
-			_, err := design.NewEngine(context.Background(), design.EngineConfig{Backend: store,
+			_, err := design.NewEngine(context.Background(), store, design.EngineConfig{
 				Definitions: []design.Definition{tc.def}, Calendars: []*calendar.Calendar{officeHours(t)}})
 			require.ErrorIs(t, err, itsm.ErrInvalid)
 			var ve *itsm.ValidationError
@@ -403,9 +403,9 @@ func TestDefinitionRefusals(t *testing.T) {
 			assert.ErrorIs(t, qerr, itsm.ErrInvalid, "nothing was registered")
 		})
 	}
-	_, err := design.NewEngine(context.Background(), design.EngineConfig{Backend: memory.New()})
+	_, err := design.NewEngine(context.Background(), memory.New(), design.EngineConfig{})
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
-	_, err = design.NewEngine(context.Background(), design.EngineConfig{Backend: memory.New(),
+	_, err = design.NewEngine(context.Background(), memory.New(), design.EngineConfig{
 		Definitions: []design.Definition{resolutionSLA(), resolutionSLA()}, Calendars: []*calendar.Calendar{officeHours(t)}})
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
 }
@@ -454,11 +454,11 @@ func TestQueryRefusalsWriteNothing(t *testing.T) {
 	f.sync(t)
 	before, err := f.store.ReadEvents(context.Background(), 0, 1000)
 	require.NoError(t, err)
-	_, _, err = f.engine.BreachingSoon(context.Background(), f.clock.Now(), 0, 10, "")
+	_, _, err = f.engine.BreachingSoon(context.Background(), f.clock.Now(), 0, storage.Paging{Limit: 10})
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
-	_, _, err = f.engine.Due(context.Background(), f.clock.Now(), 10, "not-a-cursor")
+	_, _, err = f.engine.Due(context.Background(), f.clock.Now(), storage.Paging{Limit: 10, Cursor: "not-a-cursor"})
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
-	_, _, err = f.engine.Due(context.Background(), f.clock.Now(), -1, "")
+	_, _, err = f.engine.Due(context.Background(), f.clock.Now(), storage.Paging{Limit: -1})
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
 	//nolint:staticcheck // nil context is the bad input under test
 	_, err = f.engine.Sync(nil)
@@ -471,7 +471,7 @@ func TestQueryRefusalsWriteNothing(t *testing.T) {
 // slaWatcher is the operation pillar's SLAWatcher, restated here (pillars
 // never import each other): the engine must satisfy it as it is.
 type slaWatcher interface {
-	BreachingBefore(ctx context.Context, kind string, deadline time.Time, limit int, cursor string) (ids []string, next string, err error)
+	BreachingBefore(ctx context.Context, kind string, deadline time.Time, p storage.Paging) (ids []string, next string, err error)
 }
 
 var _ slaWatcher = (*design.Engine)(nil)

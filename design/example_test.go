@@ -31,7 +31,7 @@ func ExampleEngine() {
 
 	office, _ := calendar.Parse([]byte(`{"name":"office","hours":{"mon":["09:00-17:00"],"tue":["09:00-17:00"],
 		"wed":["09:00-17:00"],"thu":["09:00-17:00"],"fri":["09:00-17:00"]}}`))
-	engine, err := design.NewEngine(ctx, design.EngineConfig{Backend: store, Clock: clock,
+	engine, err := design.NewEngine(ctx, store, design.EngineConfig{Clock: clock,
 		Calendars: []*calendar.Calendar{office},
 		Definitions: []design.Definition{{ID: "p2-resolution", Type: design.SLA, Metric: design.Resolution,
 			Kind: "incident", Calendar: "office", Targets: map[int]time.Duration{2: 8 * time.Hour}}}})
@@ -72,7 +72,7 @@ func ExampleEngine() {
 // asks before it raises a request.
 func ExampleCatalogue() {
 	ctx := context.Background()
-	cat, _ := design.NewCatalogue(ctx, design.CatalogueConfig{Backend: memory.New()})
+	cat, _ := design.NewCatalogue(ctx, memory.New(), design.CatalogueConfig{})
 	agent := itsm.WithActor(ctx, itsm.Actor{ID: "ann", Roles: []string{"agent"}})
 
 	svc := &design.Service{Name: "Identity", Type: design.BusinessService, Owner: "olga", SupportGroup: "iam", Criticality: 1}
@@ -112,7 +112,7 @@ func ExampleDefinition_response() {
 	_ = coll.Register(ctx, store)
 	incidents, _ := storage.NewRecords(store, coll, lc, storage.RecordsConfig{Prefix: "INC", Clock: clock})
 	targets := map[int]time.Duration{3: 4 * time.Hour}
-	engine, err := design.NewEngine(ctx, design.EngineConfig{Backend: store, Clock: clock, Definitions: []design.Definition{
+	engine, err := design.NewEngine(ctx, store, design.EngineConfig{Clock: clock, Definitions: []design.Definition{
 		{ID: "response", Metric: design.Response, Kind: "incident", Pause: design.DefaultPause, Targets: map[int]time.Duration{3: time.Hour}},
 		{ID: "resolution", Metric: design.Resolution, Kind: "incident", Pause: design.DefaultPause, Targets: targets},
 	}})
@@ -155,8 +155,8 @@ func ExampleEngine_Check() {
 	_ = coll.Register(ctx, store)
 	incidents, _ := storage.NewRecords(store, coll, lc, storage.RecordsConfig{Prefix: "INC", Clock: clock})
 	defs := []design.Definition{{ID: "resolution", Metric: design.Resolution, Kind: "incident", Targets: map[int]time.Duration{1: 4 * time.Hour}}}
-	a, _ := design.NewEngine(ctx, design.EngineConfig{Backend: store, Clock: clock, Definitions: defs, Instance: "web-1"})
-	b, _ := design.NewEngine(ctx, design.EngineConfig{Backend: store, Clock: clock, Definitions: defs, Instance: "web-2"})
+	a, _ := design.NewEngine(ctx, store, design.EngineConfig{Clock: clock, Definitions: defs, Instance: "web-1"})
+	b, _ := design.NewEngine(ctx, store, design.EngineConfig{Clock: clock, Definitions: defs, Instance: "web-2"})
 
 	agent := itsm.WithActor(ctx, itsm.Actor{ID: "ann", Roles: []string{"agent"}})
 	inc := &incident{ShortDescription: "Mail down", Priority: 1}
@@ -164,7 +164,7 @@ func ExampleEngine_Check() {
 	_, _ = a.Sync(ctx)
 
 	clock.Set(start.Add(2 * time.Hour))
-	due, _, _ := a.Due(ctx, clock.Now(), 10, "")
+	due, _, _ := a.Due(ctx, clock.Now(), storage.Paging{Limit: 10})
 	fmt.Println("due:", len(due), due[0].TaskID == inc.ID, due[0].NextCheckAt.Format("15:04"))
 	na, _ := a.Check(ctx, clock.Now())
 	nb, _ := b.Check(ctx, clock.Now())
@@ -190,7 +190,7 @@ func ExampleEngine_SLAPercentages() {
 	coll := storage.NewCollection[incident]("incident")
 	_ = coll.Register(ctx, store)
 	incidents, _ := storage.NewRecords(store, coll, lc, storage.RecordsConfig{Prefix: "INC", Clock: clock})
-	engine, err := design.NewEngine(ctx, design.EngineConfig{Backend: store, Clock: clock,
+	engine, err := design.NewEngine(ctx, store, design.EngineConfig{Clock: clock,
 		Definitions: []design.Definition{{ID: "resolution", Metric: design.Resolution, Kind: "incident",
 			Targets: map[int]time.Duration{1: 4 * time.Hour, 2: 8 * time.Hour}}}})
 	if err != nil {

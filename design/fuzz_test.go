@@ -58,15 +58,15 @@ func FuzzReplay(f *testing.F) {
 				d = -d
 			}
 			at = at.Add(d)
-			changes := []itsm.Change{{Field: "priority", To: priority}, {Field: "hold_reason", To: hold}, {Field: "service_id", To: service}}
+			changes := []itsm.FieldChange{{Field: "priority", To: priority}, {Field: "hold_reason", To: hold}, {Field: "service_id", To: service}}
 			if i == 0 {
-				changes = append(changes, itsm.Change{Field: "caller_id", To: `"carl"`})
+				changes = append(changes, itsm.FieldChange{Field: "caller_id", To: `"carl"`})
 			}
 			switch i % 4 {
 			case 1:
-				changes = append(changes, itsm.Change{Field: "comments", From: "null", To: comments})
+				changes = append(changes, itsm.FieldChange{Field: "comments", From: "null", To: comments})
 			case 3:
-				changes = append(changes, itsm.Change{Field: "assigned_to", From: `""`, To: assignee})
+				changes = append(changes, itsm.FieldChange{Field: "assigned_to", From: `""`, To: assignee})
 			}
 			hist = append(hist, itsm.Event{Name: "e", From: cur, To: s, At: at, Actor: "ann", Changes: changes})
 			cur = s

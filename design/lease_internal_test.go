@@ -23,13 +23,13 @@ func TestLeaseTakeover(t *testing.T) {
 	clock := itsm.NewFakeClock(t0)
 	def := Definition{ID: "resolution", Metric: Resolution, Kind: "incident", Targets: map[int]time.Duration{1: 4 * time.Hour}}
 	open := func(instance string) *Engine {
-		e, err := NewEngine(ctx, EngineConfig{Backend: store, Definitions: []Definition{def}, Clock: clock,
+		e, err := NewEngine(ctx, store, EngineConfig{Definitions: []Definition{def}, Clock: clock,
 			Instance: instance, LeaseTTL: time.Minute})
 		require.NoError(t, err)
 		return e
 	}
 	a, b := open("a"), open("b")
-	c := &Clock{DefinitionID: "resolution", Type: SLA, Metric: Resolution, TaskKind: "incident", TaskID: "inc-1",
+	c := &SLAClock{DefinitionID: "resolution", Type: SLA, Metric: Resolution, TaskKind: "incident", TaskID: "inc-1",
 		Priority: 1, Target: 4 * time.Hour, StartTime: t0, RunningSince: t0, EvaluatedAt: t0}
 	d := &a.defs[0]
 	c.State = StageInProgress
@@ -39,7 +39,7 @@ func TestLeaseTakeover(t *testing.T) {
 	at := t0.Add(2 * time.Hour) // the 50 % warning
 	reader := itsm.WithActor(ctx, itsm.Actor{ID: "reader", Roles: []string{itsm.RoleManager}})
 
-	due, _, err := a.Due(ctx, at, 10, "")
+	due, _, err := a.Due(ctx, at, storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, due, 1)
 	assert.Equal(t, DueClock{ID: c.ID, Version: 1, DefinitionID: "resolution", TaskKind: "incident", TaskID: "inc-1",
@@ -88,7 +88,7 @@ func TestLeaseTakeover(t *testing.T) {
 	// A lease b lost to a takeover makes b's write fail too: a claims
 	// after b's lease expired, and b's late write is refused.
 	later := t0.Add(3 * time.Hour)
-	due, _, err = b.Due(ctx, later, 10, "")
+	due, _, err = b.Due(ctx, later, storage.Paging{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, due, 1)
 	hb, err := b.claim(ctx, due)
@@ -118,7 +118,7 @@ func TestLeaseSweep(t *testing.T) {
 	store := memory.New()
 	clock := itsm.NewFakeClock(t0)
 	def := Definition{ID: "resolution", Metric: Resolution, Kind: "incident", Targets: map[int]time.Duration{1: 4 * time.Hour}}
-	e, err := NewEngine(ctx, EngineConfig{Backend: store, Definitions: []Definition{def}, Clock: clock, Instance: "a", LeaseTTL: time.Minute})
+	e, err := NewEngine(ctx, store, EngineConfig{Definitions: []Definition{def}, Clock: clock, Instance: "a", LeaseTTL: time.Minute})
 	require.NoError(t, err)
 	claimed, err := e.claim(ctx, []DueClock{{ID: "gone"}})
 	require.NoError(t, err)

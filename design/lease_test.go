@@ -52,7 +52,7 @@ func TestTwoEnginesWarnOnce(t *testing.T) {
 			}
 
 			f, ids := build()
-			second, err := design.NewEngine(context.Background(), design.EngineConfig{Backend: f.store,
+			second, err := design.NewEngine(context.Background(), f.store, design.EngineConfig{
 				Definitions: []design.Definition{resolutionSLA()}, Calendars: []*calendar.Calendar{officeHours(t)},
 				Clock: f.clock, Instance: "second"})
 			require.NoError(t, err)
@@ -133,7 +133,7 @@ func TestTwoEnginesWarnOnce(t *testing.T) {
 
 func TestLeaseTTLRefusal(t *testing.T) {
 	f := newFixture(t)
-	_, err := design.NewEngine(context.Background(), design.EngineConfig{Backend: f.store,
+	_, err := design.NewEngine(context.Background(), f.store, design.EngineConfig{
 		Definitions: []design.Definition{resolutionSLA()}, Calendars: []*calendar.Calendar{officeHours(t)}, LeaseTTL: -time.Second})
 	require.ErrorIs(t, err, itsm.ErrInvalid)
 	assert.Contains(t, err.Error(), "lease")
@@ -190,7 +190,7 @@ func TestInstancesSyncAndCheckTogether(t *testing.T) {
 			finish(alone, alone.engine)
 
 			f := newFixtureOn(t, open())
-			second, err := design.NewEngine(context.Background(), design.EngineConfig{Backend: f.store,
+			second, err := design.NewEngine(context.Background(), f.store, design.EngineConfig{
 				Definitions: []design.Definition{resolutionSLA()}, Calendars: []*calendar.Calendar{officeHours(t)},
 				Clock: f.clock, Instance: "second"})
 			require.NoError(t, err)

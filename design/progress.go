@@ -122,7 +122,7 @@ func (e *Engine) percentageOf(d storage.Document, state string, now time.Time) (
 	if p.Target <= 0 {
 		return 0, itsm.Invalidf("sla engine: clock %s has no target", d.ID)
 	}
-	c := Clock{Record: itsm.Record{State: state}, Target: p.Target, RunningSince: p.RunningSince, ElapsedBefore: p.ElapsedBefore}
+	c := SLAClock{Record: itsm.Record{State: state}, Target: p.Target, RunningSince: p.RunningSince, ElapsedBefore: p.ElapsedBefore}
 	elapsed, err := c.elapsedAt(e.calendarOf(&e.defs[di]), now)
 	if err != nil {
 		return 0, fmt.Errorf("sla engine: clock %s: %w", d.ID, err)

@@ -164,7 +164,7 @@ func TestSLAPercentagesRefusals(t *testing.T) {
 
 	// An engine that no longer runs the definition of a stored clock
 	// cannot evaluate it, and says so as Check does.
-	other, err := design.NewEngine(context.Background(), design.EngineConfig{Backend: f.store, Name: "other",
+	other, err := design.NewEngine(context.Background(), f.store, design.EngineConfig{Name: "other",
 		Definitions: []design.Definition{responseSLA()}, Calendars: []*calendar.Calendar{officeHours(t)}, Clock: f.clock})
 	require.NoError(t, err)
 	got, err = other.SLAPercentages(context.Background(), "incident", []string{inc.ID}, f.clock.Now())

@@ -67,7 +67,7 @@ func comment(by string) func(*incident) {
 // step) or backdated (each step imported at its time, by its actor with the
 // importer role, as operation's import does), syncing after every step,
 // and returns the incident's clocks by definition.
-func play(t *testing.T, f fixture, inc *incident, steps []histStep, backdated bool) map[string]*design.Clock {
+func play(t *testing.T, f fixture, inc *incident, steps []histStep, backdated bool) map[string]*design.SLAClock {
 	t.Helper()
 	ctxOf := func(a itsm.Actor) context.Context {
 		if backdated {
@@ -106,7 +106,7 @@ func play(t *testing.T, f fixture, inc *incident, steps []histStep, backdated bo
 	}
 	clocks, err := f.engine.ClocksOf(as(agent), inc.ID)
 	require.NoError(t, err)
-	out := map[string]*design.Clock{}
+	out := map[string]*design.SLAClock{}
 	for _, c := range clocks {
 		out[c.DefinitionID] = c
 	}
@@ -165,7 +165,7 @@ func TestFirstResponse(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var got [2]map[string]*design.Clock
+			var got [2]map[string]*design.SLAClock
 			for i, backdated := range []bool{false, true} {
 				r := responseSLA()
 				r.RespondOn = tc.respondOn
@@ -215,7 +215,7 @@ func TestOperationLiveAndImportedClocks(t *testing.T) {
 		clock := itsm.NewFakeClock(monday)
 		desk, err := operation.New(context.Background(), store, operation.Config{Clock: clock})
 		require.NoError(t, err)
-		eng, err := design.NewEngine(context.Background(), design.EngineConfig{Backend: store, Clock: clock,
+		eng, err := design.NewEngine(context.Background(), store, design.EngineConfig{Clock: clock,
 			Definitions: []design.Definition{response, resolution}})
 		require.NoError(t, err)
 		return desk, eng, clock
@@ -232,7 +232,7 @@ func TestOperationLiveAndImportedClocks(t *testing.T) {
 	inc := base
 	require.NoError(t, desk.OpenIncident(as(caller), &inc, storage.Command{}))
 	clock.Set(at(10))
-	_, err := desk.AddComment(as(caller), inc.ID, "it happened again")
+	_, err := desk.AddComment(as(caller), inc.ID, "it happened again", storage.Command{})
 	require.NoError(t, err)
 	clock.Set(at(25))
 	_, err = desk.AssignIncident(as(ann), inc.ID, "network", "ann", storage.Command{})
@@ -277,8 +277,8 @@ func TestOperationLiveAndImportedClocks(t *testing.T) {
 	importedClocks, err := imported.ClocksOf(as(agent), page[0].ID)
 	require.NoError(t, err)
 
-	byDef := func(cs []*design.Clock) map[string]*design.Clock {
-		m := map[string]*design.Clock{}
+	byDef := func(cs []*design.SLAClock) map[string]*design.SLAClock {
+		m := map[string]*design.SLAClock{}
 		for _, c := range cs {
 			m[c.DefinitionID] = c
 		}
@@ -310,7 +310,7 @@ func TestOperationLiveAndImportedClocks(t *testing.T) {
 	inc = base
 	require.NoError(t, desk.OpenIncident(as(caller), &inc, storage.Command{}))
 	clock.Set(at(12))
-	_, err = desk.AddComment(as(ann), inc.ID, "looking at it now")
+	_, err = desk.AddComment(as(ann), inc.ID, "looking at it now", storage.Command{})
 	require.NoError(t, err)
 	_, err = live.Sync(context.Background())
 	require.NoError(t, err)

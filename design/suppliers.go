@@ -98,8 +98,19 @@ type Suppliers struct {
 	contracts *storage.Records[Contract, *Contract]
 }
 
+// SuppliersConfig configures Suppliers. The zero value works. Suppliers
+// are numbered SUP…, contracts CNTR….
+type SuppliersConfig struct {
+	Clock      itsm.Clock      // tells the time of events; the system clock when nil
+	Authorizer itsm.Authorizer // checks every command; itsm.DefaultAuthorizer() when nil
+	// Retries is how many times a command re-reads a record and tries again
+	// after a version conflict (0: storage.Records' default of 3; negative
+	// disables).
+	Retries int
+}
+
 // NewSuppliers registers the supplier and contract kinds.
-func NewSuppliers(ctx context.Context, b storage.Backend, cfg storage.RecordsConfig) (*Suppliers, error) {
+func NewSuppliers(ctx context.Context, b storage.Backend, cfg SuppliersConfig) (*Suppliers, error) {
 	if ctx == nil || b == nil {
 		return nil, itsm.Invalidf("suppliers: context and backend are required")
 	}
@@ -133,12 +144,12 @@ func NewSuppliers(ctx context.Context, b storage.Backend, cfg storage.RecordsCon
 		return nil, err
 	}
 	s := &Suppliers{}
-	cfg.Prefix = "SUP"
-	if s.suppliers, err = storage.NewRecords(b, scoll, sm, cfg); err != nil {
+	rc := storage.RecordsConfig{Prefix: "SUP", Clock: cfg.Clock, Authorizer: cfg.Authorizer, Retries: cfg.Retries}
+	if s.suppliers, err = storage.NewRecords(b, scoll, sm, rc); err != nil {
 		return nil, err
 	}
-	cfg.Prefix = "CNTR"
-	if s.contracts, err = storage.NewRecords(b, ccoll, cm, cfg); err != nil {
+	rc.Prefix = "CNTR"
+	if s.contracts, err = storage.NewRecords(b, ccoll, cm, rc); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -178,9 +189,9 @@ func (s *Suppliers) Renew(ctx context.Context, id string, newEnd time.Time, cmd 
 // DueForRenewal lists active contracts whose renewal decision is due by
 // now (end minus notice), earliest first, by the (state, renewal_due_at)
 // index.
-func (s *Suppliers) DueForRenewal(ctx context.Context, now time.Time, limit int, cursor string) ([]*Contract, string, error) {
+func (s *Suppliers) DueForRenewal(ctx context.Context, now time.Time, p storage.Paging) ([]*Contract, string, error) {
 	return s.contracts.Query(ctx, storage.Query{Filters: []storage.Filter{
 		storage.Eq("state", storage.String(ContractActive)),
 		storage.Lte("renewal_due_at", storage.Time(now))},
-		Sort: []storage.Sort{{Field: "renewal_due_at"}}, Limit: limit, Cursor: cursor})
+		Sort: []storage.Sort{{Field: "renewal_due_at"}}, Limit: p.Limit, Cursor: p.Cursor})
 }

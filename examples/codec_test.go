@@ -34,7 +34,7 @@ func TestRecordsEncodeAsEncodingJSON(t *testing.T) {
 		codecAgrees[operation.Request], codecAgrees[operation.RequestTask], codecAgrees[operation.Alert],
 		codecAgrees[operation.AlertKey], codecAgrees[operation.MonitoringEvent],
 		codecAgrees[design.Service], codecAgrees[design.Offering], codecAgrees[design.CatalogItem],
-		codecAgrees[design.Clock], codecAgrees[design.Contract], codecAgrees[design.Supplier],
+		codecAgrees[design.SLAClock], codecAgrees[design.Contract], codecAgrees[design.Supplier],
 		codecAgrees[design.Outage], codecAgrees[design.Watch],
 		codecAgrees[transition.CI], codecAgrees[transition.Relationship], codecAgrees[transition.Change],
 		codecAgrees[transition.ChangeCI], codecAgrees[transition.ChangeTemplate], codecAgrees[transition.ChangeWindow],

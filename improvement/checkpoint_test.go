@@ -21,9 +21,9 @@ func TestTwoEnginesOfOneNameConflict(t *testing.T) {
 	scenario(t, k)
 	ctx := context.Background()
 	cfg := improvement.Config{CheckpointEvery: 1 << 30}
-	a, err := improvement.Open(ctx, k.store, cfg)
+	a, err := improvement.New(ctx, k.store, cfg)
 	require.NoError(t, err)
-	b, err := improvement.Open(ctx, k.store, cfg)
+	b, err := improvement.New(ctx, k.store, cfg)
 	require.NoError(t, err)
 	_, err = a.Sync(ctx)
 	require.NoError(t, err)
@@ -31,10 +31,10 @@ func TestTwoEnginesOfOneNameConflict(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, a.Checkpoint(ctx))
 	require.ErrorIs(t, b.Checkpoint(ctx), itsm.ErrConflict, "b did not start from a's checkpoint")
-	again, err := improvement.Open(ctx, k.store, cfg)
+	again, err := improvement.New(ctx, k.store, cfg)
 	require.NoError(t, err)
 	assert.Equal(t, a.Seq(), again.Seq())
-	other, err := improvement.Open(ctx, k.store, improvement.Config{Name: "other", CheckpointEvery: 1 << 30})
+	other, err := improvement.New(ctx, k.store, improvement.Config{Name: "other", CheckpointEvery: 1 << 30})
 	require.NoError(t, err)
 	assert.Zero(t, other.Seq(), "engines of other names keep their own checkpoints")
 }
@@ -50,12 +50,12 @@ func TestCorruptCheckpointIsRefused(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			store := memory.New()
-			_, err := improvement.Open(ctx, store, improvement.Config{}) // declares the kind
+			_, err := improvement.New(ctx, store, improvement.Config{}) // declares the kind
 			require.NoError(t, err)
 			require.NoError(t, store.Update(ctx, func(tx storage.Tx) error {
 				return tx.Put(ctx, storage.Document{Kind: improvement.CheckpointKind, ID: "kpi", Version: 1, Data: []byte(data)}, 0)
 			}))
-			_, err = improvement.Open(ctx, store, improvement.Config{})
+			_, err = improvement.New(ctx, store, improvement.Config{})
 			require.ErrorIs(t, err, itsm.ErrInvalid)
 		})
 	}
@@ -67,7 +67,7 @@ func TestConcurrentSyncAndCompute(t *testing.T) {
 	ctx := context.Background()
 	store := memory.New()
 	evs := newHistory(9, true).generate(300, day0)
-	e, err := improvement.Open(ctx, store, improvement.Config{BatchSize: 100})
+	e, err := improvement.New(ctx, store, improvement.Config{BatchSize: 100})
 	require.NoError(t, err)
 	var wg sync.WaitGroup
 	done := make(chan struct{})
@@ -123,7 +123,7 @@ func TestSyncRefusesAStoreThatRepeatsItself(t *testing.T) {
 	scenario(t, k)
 	evs, err := k.store.ReadEvents(ctx, 0, 3)
 	require.NoError(t, err)
-	e, err := improvement.Open(ctx, stuckStore{k.store, evs}, improvement.Config{BatchSize: 3})
+	e, err := improvement.New(ctx, stuckStore{k.store, evs}, improvement.Config{BatchSize: 3})
 	require.NoError(t, err)
 	n, err := e.Sync(ctx)
 	require.ErrorIs(t, err, itsm.ErrInvalid, "no endless loop on a backend that breaks the contract")
@@ -170,12 +170,12 @@ func TestSyncRefusesEventsOutOfOrder(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			bad := slices.Clone(evs)
 			bad[tc.swap], bad[tc.swap+1] = bad[tc.swap+1], bad[tc.swap]
-			e, err := improvement.Open(ctx, disorderedStore{memory.New(), bad}, improvement.Config{BatchSize: tc.batch})
+			e, err := improvement.New(ctx, disorderedStore{memory.New(), bad}, improvement.Config{BatchSize: tc.batch})
 			require.NoError(t, err)
 			got, err := e.Sync(ctx)
 			require.ErrorIs(t, err, itsm.ErrInvalid)
 			require.Equal(t, tc.want, got)
-			want, err := improvement.New(improvement.Config{})
+			want, err := improvement.NewDetached(improvement.Config{})
 			require.NoError(t, err)
 			want.Apply(evs[:tc.want])
 			require.Equal(t, improvement.StateOf(want), improvement.StateOf(e))
@@ -212,12 +212,12 @@ func TestSyncKeepsWhatItReadBeforeAnError(t *testing.T) {
 	evs := numbered(21, 40, day0, 0)
 	for _, n := range []int{1, 3, 8, 9, 25} {
 		for _, batch := range []int{1, 5, 100} {
-			e, err := improvement.Open(ctx, failingStore{memory.New(), evs[:n]}, improvement.Config{BatchSize: batch})
+			e, err := improvement.New(ctx, failingStore{memory.New(), evs[:n]}, improvement.Config{BatchSize: batch})
 			require.NoError(t, err)
 			got, err := e.Sync(ctx)
 			require.ErrorIs(t, err, errBroken)
 			require.Equal(t, n, got, "%d events, batch %d", n, batch)
-			want, err := improvement.New(improvement.Config{})
+			want, err := improvement.NewDetached(improvement.Config{})
 			require.NoError(t, err)
 			want.Apply(evs[:n])
 			require.Equal(t, improvement.StateOf(want), improvement.StateOf(e), "%d events, batch %d", n, batch)
@@ -235,10 +235,10 @@ func TestSyncCheckpointsEveryN(t *testing.T) {
 	require.Greater(t, len(evs), 160)
 	const every = 100
 	cfg := improvement.Config{CheckpointEvery: every, BatchSize: 7}
-	e, err := improvement.Open(ctx, store, cfg)
+	e, err := improvement.New(ctx, store, cfg)
 	require.NoError(t, err)
 	saved := func() int64 {
-		again, err := improvement.Open(ctx, store, cfg)
+		again, err := improvement.New(ctx, store, cfg)
 		require.NoError(t, err)
 		return again.Seq()
 	}

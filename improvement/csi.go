@@ -265,21 +265,21 @@ func (r *Register) Get(ctx context.Context, id string) (*Item, error) { return r
 
 // Identify records a new improvement opportunity at step 2 of SevenSteps:
 // its KPI, slice, baseline and target are set by the caller.
-func (r *Register) Identify(ctx context.Context, it *Item) error {
+func (r *Register) Identify(ctx context.Context, it *Item, cmd storage.Command) error {
 	if it == nil {
 		return itsm.Invalidf("csi register: nil item")
 	}
 	if it.Step == 0 {
 		it.Step = 2
 	}
-	return r.records.Create(ctx, it, storage.Command{})
+	return r.records.Create(ctx, it, cmd)
 }
 
 // IdentifyFromKPI records a new opportunity whose baseline is the item's KPI
 // measured by the engine on its slice over [from, to). A slice without
 // measurements in the range is ErrInvalid: there is no baseline to improve
 // on.
-func (r *Register) IdentifyFromKPI(ctx context.Context, e *Engine, it *Item, from, to time.Time) error {
+func (r *Register) IdentifyFromKPI(ctx context.Context, e *Engine, it *Item, from, to time.Time, cmd storage.Command) error {
 	if it == nil || e == nil {
 		return itsm.Invalidf("csi register: nil item or engine")
 	}
@@ -288,7 +288,7 @@ func (r *Register) IdentifyFromKPI(ctx context.Context, e *Engine, it *Item, fro
 		return err
 	}
 	it.Baseline, it.BaselineFrom, it.BaselineTo = v, itsm.NormalizeTime(from), itsm.NormalizeTime(to)
-	return r.Identify(ctx, it)
+	return r.Identify(ctx, it, cmd)
 }
 
 func measureOne(e *Engine, q Query) (float64, error) {
@@ -313,21 +313,22 @@ func measureOne(e *Engine, q Query) (float64, error) {
 	return 0, itsm.Invalidf("kpi %s: %d rows, want one", q.KPI, len(res.Rows))
 }
 
-// Fire moves an item through its lifecycle (approve, start, cancel).
-func (r *Register) Fire(ctx context.Context, id, event, reason string) (*Item, error) {
+// Fire moves an item through its lifecycle (approve, start, cancel), with
+// cmd.Reason recorded on the event.
+func (r *Register) Fire(ctx context.Context, id, event string, cmd storage.Command) (*Item, error) {
 	if event == "" {
 		// storage.Records would take an empty event for a change
 		// without a mutation, and write nothing.
 		return nil, itsm.Invalidf("csi register: an event is required")
 	}
-	return r.records.Fire(ctx, id, event, storage.Command{Reason: reason}, nil)
+	return r.records.Fire(ctx, id, event, cmd, nil)
 }
 
 // Advance moves the item to the next step of SevenSteps when that step
 // belongs to the item's current state; otherwise the next lifecycle event is
 // due and Advance is ErrInvalidTransition.
-func (r *Register) Advance(ctx context.Context, id string) (*Item, error) {
-	return r.records.Change(ctx, id, storage.Command{}, func(it *Item) error {
+func (r *Register) Advance(ctx context.Context, id string, cmd storage.Command) (*Item, error) {
+	return r.records.Change(ctx, id, cmd, func(it *Item) error {
 		next := it.Step + 1
 		if next > len(SevenSteps) || SevenSteps[next-1].State != it.State {
 			return &itsm.TransitionError{Kind: ItemKind, ID: it.ID, Number: it.Number, From: it.State, Event: "advance",
@@ -340,8 +341,8 @@ func (r *Register) Advance(ctx context.Context, id string) (*Item, error) {
 
 // Measure records the KPI value after the improvement and moves the item to
 // "measured". A negative or non-finite value is ErrInvalid.
-func (r *Register) Measure(ctx context.Context, id string, value float64, from, to time.Time) (*Item, error) {
-	return r.records.Fire(ctx, id, EventMeasure, storage.Command{}, func(it *Item) error {
+func (r *Register) Measure(ctx context.Context, id string, value float64, from, to time.Time, cmd storage.Command) (*Item, error) {
+	return r.records.Fire(ctx, id, EventMeasure, cmd, func(it *Item) error {
 		v := value
 		it.Measured, it.MeasuredFrom, it.MeasuredTo = &v, itsm.NormalizeTime(from), itsm.NormalizeTime(to)
 		it.Achieved = achieved(it.KPI, v, it.Target)
@@ -352,7 +353,7 @@ func (r *Register) Measure(ctx context.Context, id string, value float64, from, 
 // MeasureFromKPI measures the item's KPI on its slice over [from, to) with
 // the engine and records it as Measure does. A range without measurements is
 // ErrInvalid and changes nothing.
-func (r *Register) MeasureFromKPI(ctx context.Context, e *Engine, id string, from, to time.Time) (*Item, error) {
+func (r *Register) MeasureFromKPI(ctx context.Context, e *Engine, id string, from, to time.Time, cmd storage.Command) (*Item, error) {
 	if e == nil {
 		return nil, itsm.Invalidf("csi register: nil engine")
 	}
@@ -364,13 +365,13 @@ func (r *Register) MeasureFromKPI(ctx context.Context, e *Engine, id string, fro
 	if err != nil {
 		return nil, err
 	}
-	return r.Measure(ctx, id, v, from, to)
+	return r.Measure(ctx, id, v, from, to, cmd)
 }
 
 // Close closes a measured item; an item without a measured result is
-// refused by the lifecycle.
-func (r *Register) Close(ctx context.Context, id, reason string) (*Item, error) {
-	return r.records.Fire(ctx, id, EventClose, storage.Command{Reason: reason}, nil)
+// refused by the lifecycle. cmd.Reason is recorded on the event.
+func (r *Register) Close(ctx context.Context, id string, cmd storage.Command) (*Item, error) {
+	return r.records.Fire(ctx, id, EventClose, cmd, nil)
 }
 
 func achieved(k KPI, measured, target float64) bool {
@@ -381,10 +382,10 @@ func achieved(k KPI, measured, target float64) bool {
 }
 
 // Items lists the register's items in one state (any state when empty), by
-// number, one page at a time; cursor "" starts and the returned cursor is
-// "" on the last page.
-func (r *Register) Items(ctx context.Context, state, cursor string) ([]*Item, string, error) {
-	q := storage.Query{Sort: []storage.Sort{{Field: "number"}}, Cursor: cursor, Limit: storage.MaxLimit}
+// number, one page at a time (p's zero value asks for the first page of
+// storage.DefaultLimit items); the returned cursor is "" on the last page.
+func (r *Register) Items(ctx context.Context, state string, p storage.Paging) ([]*Item, string, error) {
+	q := storage.Query{Sort: []storage.Sort{{Field: "number"}}, Cursor: p.Cursor, Limit: p.Limit}
 	if state != "" {
 		if !r.records.Machine().HasState(state) {
 			return nil, "", itsm.Invalidf("csi register: unknown state %q", state)

@@ -29,45 +29,45 @@ func TestCSIItemThroughTheSevenSteps(t *testing.T) {
 
 	it := &improvement.Item{Title: "Cut email resolution time", ServiceID: "email", Owner: "olga",
 		KPI: improvement.MTTR, SliceService: "email", Target: 2}
-	require.NoError(t, reg.IdentifyFromKPI(ctx, e, it, day0, day0.AddDate(0, 0, 1)))
+	require.NoError(t, reg.IdentifyFromKPI(ctx, e, it, day0, day0.AddDate(0, 0, 1), storage.Command{}))
 	assert.Equal(t, "CSI0000001", it.Number)
 	assert.Equal(t, improvement.ItemIdentified, it.State)
 	assert.Equal(t, 2, it.Step, "what to measure is defined when the item is identified")
 	assert.InDelta(t, 3.75, it.Baseline, 1e-9, "baseline is the engine's MTTR for email")
 
-	_, err := reg.Advance(ctx, it.ID)
+	_, err := reg.Advance(ctx, it.ID, storage.Command{})
 	require.ErrorIs(t, err, itsm.ErrInvalidTransition, "step 3 needs approval")
-	got, err := reg.Fire(ctx, it.ID, improvement.EventApprove, "CAB agreed")
+	got, err := reg.Fire(ctx, it.ID, improvement.EventApprove, storage.Command{Reason: "CAB agreed"})
 	require.NoError(t, err)
 	assert.Equal(t, 3, got.Step)
 	for want := 4; want <= 6; want++ {
-		got, err = reg.Advance(ctx, it.ID)
+		got, err = reg.Advance(ctx, it.ID, storage.Command{})
 		require.NoError(t, err)
 		assert.Equal(t, want, got.Step)
 	}
-	got, err = reg.Fire(ctx, it.ID, improvement.EventStart, "")
+	got, err = reg.Fire(ctx, it.ID, improvement.EventStart, storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, 7, got.Step)
 
-	got, err = reg.Measure(ctx, it.ID, 1.5, day0.AddDate(0, 1, 0), day0.AddDate(0, 2, 0))
+	got, err = reg.Measure(ctx, it.ID, 1.5, day0.AddDate(0, 1, 0), day0.AddDate(0, 2, 0), storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, improvement.ItemMeasured, got.State)
 	require.NotNil(t, got.Measured)
 	assert.InDelta(t, 1.5, *got.Measured, 1e-9)
 	assert.True(t, got.Achieved, "1.5h is below the 2h target and lower is better for MTTR")
 
-	got, err = reg.Close(ctx, it.ID, "target met")
+	got, err = reg.Close(ctx, it.ID, storage.Command{Reason: "target met"})
 	require.NoError(t, err)
 	assert.Equal(t, improvement.ItemClosed, got.State)
-	closed, next, err := reg.Items(ctx, improvement.ItemClosed, "")
+	closed, next, err := reg.Items(ctx, improvement.ItemClosed, storage.Paging{})
 	require.NoError(t, err)
 	assert.Empty(t, next)
 	require.Len(t, closed, 1)
 	assert.Equal(t, it.ID, closed[0].ID)
-	open, _, err := reg.Items(ctx, improvement.ItemIdentified, "")
+	open, _, err := reg.Items(ctx, improvement.ItemIdentified, storage.Paging{})
 	require.NoError(t, err)
 	assert.Empty(t, open)
-	_, _, err = reg.Items(ctx, "limbo", "")
+	_, _, err = reg.Items(ctx, "limbo", storage.Paging{})
 	require.ErrorIs(t, err, itsm.ErrInvalid)
 	evs, err := reg.Records().History(ctx, it.ID)
 	require.NoError(t, err)
@@ -85,13 +85,13 @@ func TestCSIMeasureFromKPI(t *testing.T) {
 	e := openSynced(t, k.store, improvement.Config{})
 	reg := newRegister(t, k)
 	it := &improvement.Item{Title: "Raise SLA compliance for P1", KPI: improvement.SLACompliance, SlicePriority: 1, Target: 0.9}
-	require.NoError(t, reg.IdentifyFromKPI(agent, e, it, day0, day0.AddDate(0, 0, 1)))
+	require.NoError(t, reg.IdentifyFromKPI(agent, e, it, day0, day0.AddDate(0, 0, 1), storage.Command{}))
 	assert.InDelta(t, 0, it.Baseline, 1e-9)
 	for _, ev := range []string{improvement.EventApprove, improvement.EventStart} {
-		_, err := reg.Fire(agent, it.ID, ev, "")
+		_, err := reg.Fire(agent, it.ID, ev, storage.Command{})
 		require.NoError(t, err)
 	}
-	got, err := reg.MeasureFromKPI(agent, e, it.ID, day0, day0.AddDate(0, 0, 7))
+	got, err := reg.MeasureFromKPI(agent, e, it.ID, day0, day0.AddDate(0, 0, 7), storage.Command{})
 	require.NoError(t, err)
 	require.NotNil(t, got.Measured)
 	assert.False(t, got.Achieved, "compliance 0 is below the 0.9 target")
@@ -106,10 +106,10 @@ func TestCSIRefusalsWriteNothing(t *testing.T) {
 	e := openSynced(t, k.store, improvement.Config{})
 	reg := newRegister(t, k)
 	it := &improvement.Item{Title: "Fewer reopenings", KPI: improvement.ReopenRate, Baseline: 0.5, Target: 0.1}
-	require.NoError(t, reg.Identify(agent, it))
-	_, err := reg.Fire(agent, it.ID, improvement.EventApprove, "")
+	require.NoError(t, reg.Identify(agent, it, storage.Command{}))
+	_, err := reg.Fire(agent, it.ID, improvement.EventApprove, storage.Command{})
 	require.NoError(t, err)
-	_, err = reg.Fire(agent, it.ID, improvement.EventStart, "")
+	_, err = reg.Fire(agent, it.ID, improvement.EventStart, storage.Command{})
 	require.NoError(t, err)
 
 	snapshot := func() ([]storage.Document, []itsm.Event) {
@@ -125,29 +125,41 @@ func TestCSIRefusalsWriteNothing(t *testing.T) {
 		run  func() error
 		is   error
 	}{
-		{"close without a measured result", func() error { _, err := reg.Close(agent, it.ID, ""); return err }, itsm.ErrInvalidTransition},
-		{"measure event without a result", func() error { _, err := reg.Fire(agent, it.ID, improvement.EventMeasure, ""); return err }, itsm.ErrInvalidTransition},
-		{"negative result", func() error { _, err := reg.Measure(agent, it.ID, -1, day0, day0); return err }, itsm.ErrInvalid},
-		{"NaN result", func() error { _, err := reg.Measure(agent, it.ID, math.NaN(), day0, day0); return err }, itsm.ErrInvalid},
-		{"measured on an empty range", func() error {
-			_, err := reg.MeasureFromKPI(agent, e, it.ID, day0.AddDate(1, 0, 0), day0.AddDate(1, 1, 0))
+		{"close without a measured result", func() error { _, err := reg.Close(agent, it.ID, storage.Command{}); return err }, itsm.ErrInvalidTransition},
+		{"measure event without a result", func() error {
+			_, err := reg.Fire(agent, it.ID, improvement.EventMeasure, storage.Command{})
+			return err
+		}, itsm.ErrInvalidTransition},
+		{"negative result", func() error { _, err := reg.Measure(agent, it.ID, -1, day0, day0, storage.Command{}); return err }, itsm.ErrInvalid},
+		{"NaN result", func() error {
+			_, err := reg.Measure(agent, it.ID, math.NaN(), day0, day0, storage.Command{})
 			return err
 		}, itsm.ErrInvalid},
-		{"advance past the last step", func() error { _, err := reg.Advance(agent, it.ID); return err }, itsm.ErrInvalidTransition},
-		{"unknown item", func() error { _, err := reg.Fire(agent, itsm.NewID(), improvement.EventApprove, ""); return err }, itsm.ErrNotFound},
-		{"no actor", func() error { _, err := reg.Fire(context.Background(), it.ID, improvement.EventCancel, ""); return err }, itsm.ErrForbidden},
-		{"identify without a title", func() error { return reg.Identify(agent, &improvement.Item{KPI: improvement.MTTR}) }, itsm.ErrInvalid},
-		{"identify with an unknown KPI", func() error { return reg.Identify(agent, &improvement.Item{Title: "x", KPI: "joy"}) }, itsm.ErrInvalid},
+		{"measured on an empty range", func() error {
+			_, err := reg.MeasureFromKPI(agent, e, it.ID, day0.AddDate(1, 0, 0), day0.AddDate(1, 1, 0), storage.Command{})
+			return err
+		}, itsm.ErrInvalid},
+		{"advance past the last step", func() error { _, err := reg.Advance(agent, it.ID, storage.Command{}); return err }, itsm.ErrInvalidTransition},
+		{"unknown item", func() error {
+			_, err := reg.Fire(agent, itsm.NewID(), improvement.EventApprove, storage.Command{})
+			return err
+		}, itsm.ErrNotFound},
+		{"no actor", func() error {
+			_, err := reg.Fire(context.Background(), it.ID, improvement.EventCancel, storage.Command{})
+			return err
+		}, itsm.ErrForbidden},
+		{"identify without a title", func() error { return reg.Identify(agent, &improvement.Item{KPI: improvement.MTTR}, storage.Command{}) }, itsm.ErrInvalid},
+		{"identify with an unknown KPI", func() error { return reg.Identify(agent, &improvement.Item{Title: "x", KPI: "joy"}, storage.Command{}) }, itsm.ErrInvalid},
 		{"identify MTBF by group", func() error {
-			return reg.Identify(agent, &improvement.Item{Title: "x", KPI: improvement.MTBF, SliceGroup: "desk"})
+			return reg.Identify(agent, &improvement.Item{Title: "x", KPI: improvement.MTBF, SliceGroup: "desk"}, storage.Command{})
 		}, itsm.ErrInvalid},
 		{"identify an infinite target", func() error {
-			return reg.Identify(agent, &improvement.Item{Title: "x", KPI: improvement.MTTR, Target: math.Inf(1)})
+			return reg.Identify(agent, &improvement.Item{Title: "x", KPI: improvement.MTTR, Target: math.Inf(1)}, storage.Command{})
 		}, itsm.ErrInvalid},
 		{"baseline from an empty slice", func() error {
-			return reg.IdentifyFromKPI(agent, e, &improvement.Item{Title: "x", KPI: improvement.MTTR, SliceService: "nothing"}, day0, day0.AddDate(0, 0, 1))
+			return reg.IdentifyFromKPI(agent, e, &improvement.Item{Title: "x", KPI: improvement.MTTR, SliceService: "nothing"}, day0, day0.AddDate(0, 0, 1), storage.Command{})
 		}, itsm.ErrInvalid},
-		{"nil item", func() error { return reg.Identify(agent, nil) }, itsm.ErrInvalid},
+		{"nil item", func() error { return reg.Identify(agent, nil, storage.Command{}) }, itsm.ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,7 +26,7 @@
 // the engine's clock (Config.Clock): the backlog of today is aged to now,
 // not to the end of the day.
 //
-//	engine, err := improvement.Open(ctx, store, improvement.Config{Calendar: cal})
+//	engine, err := improvement.New(ctx, store, improvement.Config{Calendar: cal})
 //	n, err := engine.Sync(ctx) // apply what was logged since the checkpoint
 //	res, err := engine.Compute(improvement.Query{KPI: improvement.MTTR,
 //		By: []improvement.Dimension{improvement.ByService}, Period: improvement.PeriodWeek})

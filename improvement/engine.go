@@ -163,10 +163,17 @@ type Engine struct {
 	ahead   byte            // what loadAhead read: kept, so the compiler keeps the loads
 }
 
-// New returns an engine at the start of the log that is fed through Apply
-// only; it has no store and cannot checkpoint. Use Open to consume a store's
-// log.
-func New(cfg Config) (*Engine, error) {
+// NewDetached returns an engine at the start of the log that is fed through
+// Apply only; it has no store and cannot checkpoint. Use New to consume a
+// store's log.
+//
+// It is kept beside New, outside the NewXxx(ctx, backend, Config) shape,
+// because its use has no store to give: a host whose outbox relay already
+// reads the log feeds it directly, and a recomputation from scratch (to
+// check a stored engine, or to replay an export) must not read or write any
+// checkpoint. Passing a nil backend to New would blur that with a mistake,
+// so New refuses one.
+func NewDetached(cfg Config) (*Engine, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -179,17 +186,17 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// Open returns the engine named cfg.Name on backend, restored from its last
+// New returns the engine named cfg.Name on backend, restored from its last
 // checkpoint (or at the start of the log when it has none). Call Sync to
 // catch up with the log.
-func Open(ctx context.Context, b storage.Backend, cfg Config) (*Engine, error) {
+func New(ctx context.Context, b storage.Backend, cfg Config) (*Engine, error) {
 	if ctx == nil {
 		return nil, itsm.Invalidf("kpi engine: nil context")
 	}
 	if b == nil {
 		return nil, itsm.Invalidf("kpi engine: nil backend")
 	}
-	e, err := New(cfg)
+	e, err := NewDetached(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -63,7 +63,7 @@ func BenchmarkRecompute(b *testing.B) {
 		b.ReportAllocs()
 		cpu0 := cpuTime()
 		for i := 0; i < b.N; i++ {
-			e, err := improvement.New(improvement.Config{Calendar: halfCalendar{}})
+			e, err := improvement.NewDetached(improvement.Config{Calendar: halfCalendar{}})
 			require.NoError(b, err)
 			if e.Apply(evs) != len(evs) {
 				b.Fatal("not every event applied")
@@ -97,7 +97,7 @@ func BenchmarkSync1000(b *testing.B) {
 	}
 	b.Run("engine", func(b *testing.B) {
 		store, more := setup(b)
-		e, err := improvement.Open(ctx, store, improvement.Config{Calendar: halfCalendar{}, CheckpointEvery: 1 << 30})
+		e, err := improvement.New(ctx, store, improvement.Config{Calendar: halfCalendar{}, CheckpointEvery: 1 << 30})
 		require.NoError(b, err)
 		_, err = e.Sync(ctx)
 		require.NoError(b, err)
@@ -153,7 +153,7 @@ func BenchmarkCheckpoint(b *testing.B) {
 	ctx := context.Background()
 	store := memory.New()
 	appendEvents(b, store, numbered(5, 20000, day0, 0), 50000)
-	e, err := improvement.Open(ctx, store, improvement.Config{CheckpointEvery: 1 << 30})
+	e, err := improvement.New(ctx, store, improvement.Config{CheckpointEvery: 1 << 30})
 	require.NoError(b, err)
 	_, err = e.Sync(ctx)
 	require.NoError(b, err)
@@ -187,7 +187,7 @@ func BenchmarkCheckpoint(b *testing.B) {
 // backlog per day, over 20,000 incidents, against the hand-written loop
 // computing one unsliced MTTR from the events themselves.
 func BenchmarkCompute(b *testing.B) {
-	e, err := improvement.New(improvement.Config{})
+	e, err := improvement.NewDetached(improvement.Config{})
 	require.NoError(b, err)
 	evs := numbered(6, 20000, day0, 0)
 	e.Apply(evs)

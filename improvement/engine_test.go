@@ -15,7 +15,7 @@ import (
 
 func openSynced(t *testing.T, b storage.Backend, cfg improvement.Config) *improvement.Engine {
 	t.Helper()
-	e, err := improvement.Open(context.Background(), b, cfg)
+	e, err := improvement.New(context.Background(), b, cfg)
 	require.NoError(t, err)
 	_, err = e.Sync(context.Background())
 	require.NoError(t, err)
@@ -193,7 +193,7 @@ func TestEmptyRangesGiveNoRows(t *testing.T) {
 		require.NoError(t, err, kpi)
 		assert.Empty(t, r.Rows, kpi)
 	}
-	fresh, err := improvement.New(improvement.Config{})
+	fresh, err := improvement.NewDetached(improvement.Config{})
 	require.NoError(t, err)
 	for _, kpi := range improvement.KPIs {
 		if kpi == improvement.MTTRBusiness {
@@ -244,16 +244,16 @@ func TestBadConfigsAreRefused(t *testing.T) {
 		"negative every": {CheckpointEvery: -2},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := improvement.New(cfg)
+			_, err := improvement.NewDetached(cfg)
 			require.ErrorIs(t, err, itsm.ErrInvalid)
 		})
 	}
 	//nolint:staticcheck // nil context is the bad input under test
-	_, err := improvement.Open(nil, newKit(t).store, improvement.Config{})
+	_, err := improvement.New(nil, newKit(t).store, improvement.Config{})
 	require.ErrorIs(t, err, itsm.ErrInvalid)
-	_, err = improvement.Open(context.Background(), nil, improvement.Config{})
+	_, err = improvement.New(context.Background(), nil, improvement.Config{})
 	require.ErrorIs(t, err, itsm.ErrInvalid)
-	e, err := improvement.New(improvement.Config{})
+	e, err := improvement.NewDetached(improvement.Config{})
 	require.NoError(t, err)
 	_, err = e.Sync(context.Background())
 	require.ErrorIs(t, err, itsm.ErrInvalid, "an engine without a store cannot sync")
@@ -322,7 +322,7 @@ func TestVolumesAndKPIValue(t *testing.T) {
 // TestDailyVolumesEqualVolumePerDay sets DailyVolumes against Volume asked
 // day by day, over six generated days with days before and after them.
 func TestDailyVolumesEqualVolumePerDay(t *testing.T) {
-	e, err := improvement.New(improvement.Config{})
+	e, err := improvement.NewDetached(improvement.Config{})
 	require.NoError(t, err)
 	e.Apply(numbered(11, 3000, day0, 0))
 	ctx := context.Background()

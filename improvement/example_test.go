@@ -58,7 +58,7 @@ func Example() {
 	store, clock := exampleHistory()
 	agent := itsm.WithActor(ctx, itsm.Actor{ID: "ann", Roles: []string{"agent"}})
 
-	engine, _ := improvement.Open(ctx, store, improvement.Config{})
+	engine, _ := improvement.New(ctx, store, improvement.Config{})
 	n, _ := engine.Sync(ctx) // reads the log after its checkpoint and saves a new one
 	fmt.Println("events applied:", n)
 	day := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
@@ -70,7 +70,7 @@ func Example() {
 
 	register, _ := improvement.NewRegister(ctx, store, improvement.RegisterConfig{Clock: clock})
 	item := &improvement.Item{Title: "Resolve mail incidents faster", KPI: improvement.MTTR, SliceService: "email", Target: 2}
-	_ = register.IdentifyFromKPI(agent, engine, item, day, day.AddDate(0, 0, 1))
+	_ = register.IdentifyFromKPI(agent, engine, item, day, day.AddDate(0, 0, 1), storage.Command{})
 	fmt.Printf("%s %s: baseline %.2f h, target %.2f h, step %d %q\n", item.Number, item.State, item.Baseline, item.Target,
 		item.Step, improvement.SevenSteps[item.Step-1].Name)
 
@@ -91,7 +91,7 @@ func Example() {
 func ExampleSummary() {
 	ctx := context.Background()
 	store, _ := exampleHistory()
-	engine, _ := improvement.Open(ctx, store, improvement.Config{})
+	engine, _ := improvement.New(ctx, store, improvement.Config{})
 	_, _ = engine.Sync(ctx)
 	day := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
 	summary, _ := engine.Summary(day, day.AddDate(0, 0, 1))

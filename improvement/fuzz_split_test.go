@@ -76,7 +76,7 @@ var splitSeeds = []string{
 }
 
 // FuzzApplySplit checks that applying a log in one go and applying it in
-// two halves across a checkpoint and a restart (Checkpoint, then Open on
+// two halves across a checkpoint and a restart (Checkpoint, then New on
 // the same store) give identical states. After the restart the engine's
 // ids are decoded strings, so the records the second half names come back
 // through strings at other addresses; the mode varies whether the events
@@ -109,16 +109,16 @@ func checkSplit(t *testing.T, in string, split uint16, mode uint8) {
 		return fmt.Sprintf("%s: input %q, split after %d of %d events, mode %d", what, in, k, len(evs), mode)
 	}
 
-	whole, err := New(cfg)
+	whole, err := NewDetached(cfg)
 	require.NoError(t, err)
 	whole.Apply(evs)
 
 	store := memory.New()
-	first, err := Open(ctx, store, cfg)
+	first, err := New(ctx, store, cfg)
 	require.NoError(t, err)
 	feed(first, evs[:k], mode)
 	require.NoError(t, first.Checkpoint(ctx), show("checkpoint"))
-	split2, err := Open(ctx, store, cfg)
+	split2, err := New(ctx, store, cfg)
 	require.NoError(t, err, show("reopen"))
 	require.Equal(t, first.Seq(), split2.Seq(), show("seq after reopening"))
 	require.Equal(t, StateOf(first), StateOf(split2), show("state after reopening"))
@@ -132,7 +132,7 @@ func checkSplit(t *testing.T, in string, split uint16, mode uint8) {
 	require.Equal(t, StateOf(whole), StateOf(split2), show("state"))
 
 	require.NoError(t, split2.Checkpoint(ctx), show("final checkpoint"))
-	again, err := Open(ctx, store, cfg)
+	again, err := New(ctx, store, cfg)
 	require.NoError(t, err, show("final reopen"))
 	require.Equal(t, StateOf(whole), StateOf(again), show("state after the final reopen"))
 }
@@ -169,7 +169,7 @@ func cloneEvents(evs []itsm.Event) []itsm.Event {
 	out := make([]itsm.Event, len(evs))
 	for i, ev := range evs {
 		ev.Kind, ev.RecordID, ev.Name, ev.To = strings.Clone(ev.Kind), strings.Clone(ev.RecordID), strings.Clone(ev.Name), strings.Clone(ev.To)
-		cs := make([]itsm.Change, len(ev.Changes))
+		cs := make([]itsm.FieldChange, len(ev.Changes))
 		for j, c := range ev.Changes {
 			c.Field, c.From, c.To = strings.Clone(c.Field), strings.Clone(c.From), strings.Clone(c.To)
 			cs[j] = c

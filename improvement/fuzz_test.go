@@ -22,7 +22,7 @@ import (
 // seeds are a state of two events and the empty one, about 1 KB of gob
 // each: small enough to minimise quickly, so the budget goes on executions.
 func FuzzDecodeState(f *testing.F) {
-	e, _ := New(Config{})
+	e, _ := NewDetached(Config{})
 	e.Apply(parseEvents("incident|create|new|service_id=\"a\";priority=2\nincident|resolve|resolved|"))
 	for _, st := range []*state{e.st, newState()} {
 		var raw bytes.Buffer
@@ -69,7 +69,7 @@ func parseEvents(s string) []itsm.Event {
 		}
 		for _, kv := range strings.Split(parts[3], ";") {
 			if k, v, ok := strings.Cut(kv, "="); ok {
-				ev.Changes = append(ev.Changes, itsm.Change{Field: k, To: v})
+				ev.Changes = append(ev.Changes, itsm.FieldChange{Field: k, To: v})
 			}
 		}
 		out = append(out, ev)
@@ -99,7 +99,7 @@ func FuzzApply(f *testing.F) {
 		f.Add(in)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		e, err := New(Config{Calendar: halfDay{}})
+		e, err := NewDetached(Config{Calendar: halfDay{}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +133,7 @@ func (halfDay) Between(a, b time.Time) (time.Duration, error) { return b.Sub(a) 
 // "canceled" with one l) through completion, reopening, cancellation and a
 // restart: only the final completion counts.
 func TestSLAClockStages(t *testing.T) {
-	e, err := New(Config{})
+	e, err := NewDetached(Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestSLAMetricsFilter(t *testing.T) {
 		metrics []string
 		count   int64
 	}{{nil, 2}, {[]string{"resolution"}, 1}, {[]string{"response", "resolution"}, 2}, {[]string{"other"}, 0}} {
-		e, err := New(Config{SLA: SLAInput{Metrics: tt.metrics}})
+		e, err := NewDetached(Config{SLA: SLAInput{Metrics: tt.metrics}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -43,7 +43,7 @@ var (
 
 func q(s string) string { b, _ := json.Marshal(s); return string(b) }
 
-func ch(field, to string) itsm.Change { return itsm.Change{Field: field, To: to} }
+func ch(field, to string) itsm.FieldChange { return itsm.FieldChange{Field: field, To: to} }
 
 type rec struct {
 	kind, id, number, state string
@@ -56,14 +56,14 @@ func (h *history) newRec(kind, prefix string) *rec {
 
 // emit adds one event of r at t; event "create" or "update" or a lifecycle
 // event moving r to state to.
-func (h *history) emit(r *rec, name, to string, t time.Time, changes ...itsm.Change) {
+func (h *history) emit(r *rec, name, to string, t time.Time, changes ...itsm.FieldChange) {
 	from := r.state
 	if name == itsm.EventUpdate {
 		to = from
 	} else if to != from {
-		changes = append(changes, itsm.Change{Field: "state", From: q(from), To: q(to)})
+		changes = append(changes, itsm.FieldChange{Field: "state", From: q(from), To: q(to)})
 	}
-	slices.SortFunc(changes, func(a, b itsm.Change) int {
+	slices.SortFunc(changes, func(a, b itsm.FieldChange) int {
 		switch {
 		case a.Field < b.Field:
 			return -1
@@ -160,10 +160,10 @@ func packChanges(ev *itsm.Event) {
 		sb.WriteString(c.To)
 	}
 	all := sb.String()
-	out := make([]itsm.Change, len(ev.Changes))
+	out := make([]itsm.FieldChange, len(ev.Changes))
 	cut := func(n int) string { s := all[:n]; all = all[n:]; return s }
 	for i, c := range ev.Changes {
-		out[i] = itsm.Change{Field: cut(len(c.Field)), From: cut(len(c.From)), To: cut(len(c.To)), Appended: c.Appended}
+		out[i] = itsm.FieldChange{Field: cut(len(c.Field)), From: cut(len(c.From)), To: cut(len(c.To)), Appended: c.Appended}
 	}
 	ev.Changes = out
 }
@@ -173,7 +173,7 @@ func (h *history) incident(t time.Time, changeIDs []string) {
 	sla := h.newRec("task_sla", "SLA")
 	group := genGroups[h.rng.IntN(len(genGroups))]
 	prio := 1 + h.rng.IntN(5)
-	fields := []itsm.Change{ch("short_description", q("something broke")), ch("service_id", q(genServices[h.rng.IntN(len(genServices))])),
+	fields := []itsm.FieldChange{ch("short_description", q("something broke")), ch("service_id", q(genServices[h.rng.IntN(len(genServices))])),
 		ch("assignment_group", q(group)), ch("priority", strconv.Itoa(prio)), ch("impact", "2"), ch("urgency", "2")}
 	if len(changeIDs) > 0 && h.chance(0.05) {
 		fields = append(fields, ch("caused_by_change_id", q(changeIDs[h.rng.IntN(len(changeIDs))])))

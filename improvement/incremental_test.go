@@ -55,7 +55,7 @@ func TestIncrementalEqualsRecompute(t *testing.T) {
 	cfg := func(name string) improvement.Config {
 		return improvement.Config{Name: name, Calendar: halfCalendar{}, BatchSize: 1 + rng.IntN(3000), CheckpointEvery: 1 << 30}
 	}
-	inc, err := improvement.Open(ctx, store, cfg("follower"))
+	inc, err := improvement.New(ctx, store, cfg("follower"))
 	require.NoError(t, err)
 	restarts, crashes, syncs := 0, 0, 0
 	began = time.Now()
@@ -69,11 +69,11 @@ func TestIncrementalEqualsRecompute(t *testing.T) {
 		switch x := rng.IntN(10); {
 		case x < 3:
 			require.NoError(t, inc.Checkpoint(ctx))
-			inc, err = improvement.Open(ctx, store, cfg("follower"))
+			inc, err = improvement.New(ctx, store, cfg("follower"))
 			require.NoError(t, err)
 			restarts++
 		case x < 4:
-			inc, err = improvement.Open(ctx, store, cfg("follower")) // crash: progress since the checkpoint is lost
+			inc, err = improvement.New(ctx, store, cfg("follower")) // crash: progress since the checkpoint is lost
 			require.NoError(t, err)
 			crashes++
 		}

@@ -10,7 +10,7 @@ import (
 // bucketIndex is an open-addressing hash table with linear probing over the
 // bucket positions (the keys stay in state.Keys): a lookup is a
 // multiplicative hash and, mostly, one probe, with no pointer for the
-// collector. It is derived data: a checkpoint saves the keys and Open
+// collector. It is derived data: a checkpoint saves the keys and New
 // rebuilds it.
 
 // bucketIndex maps bucket keys to bucket positions. A slot packs the low

@@ -9,7 +9,7 @@ import (
 )
 
 // stateV1 is the state as checkpoint format 1 saved it: records in maps
-// keyed by their ids. Open still reads it and converts it (convert), so an
+// keyed by their ids. New still reads it and converts it (convert), so an
 // engine upgraded in place resumes from its last checkpoint.
 type stateV1 struct {
 	Seq        int64

@@ -28,7 +28,7 @@ func fixedLog() []itsm.Event {
 	add := func(min int, kind, id, name, to string, chs ...string) {
 		ev := itsm.Event{Kind: kind, RecordID: id, Name: name, To: to, At: t0.Add(time.Duration(min) * time.Minute)}
 		for i := 0; i+1 < len(chs); i += 2 {
-			ev.Changes = append(ev.Changes, itsm.Change{Field: chs[i], To: chs[i+1]})
+			ev.Changes = append(ev.Changes, itsm.FieldChange{Field: chs[i], To: chs[i+1]})
 		}
 		evs = append(evs, ev)
 	}
@@ -108,7 +108,7 @@ func TestReadsCheckpointFormat1(t *testing.T) {
 	var docs []storage.Document
 	require.NoError(t, json.Unmarshal(raw, &docs))
 	store := memory.New()
-	old, err := Open(ctx, store, Config{Calendar: halfDay{}}) // declares the kind
+	old, err := New(ctx, store, Config{Calendar: halfDay{}}) // declares the kind
 	require.NoError(t, err)
 	require.Zero(t, old.Seq())
 	require.NoError(t, store.Update(ctx, func(tx storage.Tx) error {
@@ -120,13 +120,13 @@ func TestReadsCheckpointFormat1(t *testing.T) {
 		}
 		return nil
 	}))
-	resumed, err := Open(ctx, store, Config{Calendar: halfDay{}})
+	resumed, err := New(ctx, store, Config{Calendar: halfDay{}})
 	require.NoError(t, err)
 	half := resumed.Seq()
 	require.Equal(t, int64(len(evs)/2), half, "the checkpoint was saved after the first half")
 	require.NoError(t, resumed.st.checkIndexes())
 	resumed.Apply(evs)
-	fresh, err := New(Config{Calendar: halfDay{}})
+	fresh, err := NewDetached(Config{Calendar: halfDay{}})
 	require.NoError(t, err)
 	fresh.Apply(evs)
 	for _, k := range KPIs {
@@ -146,7 +146,7 @@ func TestReadsCheckpointFormat1(t *testing.T) {
 	}
 	// The next checkpoint is written in the current format and reads back.
 	require.NoError(t, resumed.Checkpoint(ctx))
-	again, err := Open(ctx, store, Config{Calendar: halfDay{}})
+	again, err := New(ctx, store, Config{Calendar: halfDay{}})
 	require.NoError(t, err)
 	require.Equal(t, resumed.Seq(), again.Seq())
 }

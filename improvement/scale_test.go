@@ -26,7 +26,7 @@ func TestScaleMillionIncidents(t *testing.T) {
 	}
 	ctx := context.Background()
 	store := memory.New()
-	e, err := improvement.Open(ctx, store, improvement.Config{Calendar: halfCalendar{}, CheckpointEvery: 1 << 30})
+	e, err := improvement.New(ctx, store, improvement.Config{Calendar: halfCalendar{}, CheckpointEvery: 1 << 30})
 	require.NoError(t, err)
 	// The same log, committed to a memory store as the pillars would
 	// write it, for a recomputation that reads it back.
@@ -49,7 +49,7 @@ func TestScaleMillionIncidents(t *testing.T) {
 		busy, cpu, float64(busy.Nanoseconds())/float64(applied), float64(cpu.Nanoseconds())/float64(applied))
 
 	// A new engine on the store reads the whole log through Sync.
-	fromLog, err := improvement.Open(ctx, log, improvement.Config{Calendar: halfCalendar{}, CheckpointEvery: 1 << 30})
+	fromLog, err := improvement.New(ctx, log, improvement.Config{Calendar: halfCalendar{}, CheckpointEvery: 1 << 30})
 	require.NoError(t, err)
 	runtime.GC()
 	began, cpu0 := time.Now(), cpuTime()
@@ -78,7 +78,7 @@ func TestScaleMillionIncidents(t *testing.T) {
 	require.NoError(t, e.Checkpoint(ctx))
 	t.Logf("checkpoint of the state: %v", time.Since(began))
 	began = time.Now()
-	again, err := improvement.Open(ctx, store, improvement.Config{Calendar: halfCalendar{}})
+	again, err := improvement.New(ctx, store, improvement.Config{Calendar: halfCalendar{}})
 	require.NoError(t, err)
 	t.Logf("reopen from the checkpoint: %v", time.Since(began))
 	require.Equal(t, improvement.StateOf(e), improvement.StateOf(again))

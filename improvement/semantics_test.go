@@ -15,7 +15,7 @@ import (
 // after a '#': "incident#a|create|new|...".
 func applyLines(t *testing.T, lines ...string) *Engine {
 	t.Helper()
-	e, err := New(Config{})
+	e, err := NewDetached(Config{})
 	require.NoError(t, err)
 	var evs []itsm.Event
 	for i, l := range lines {

@@ -27,7 +27,7 @@ var snapshotSchema = storage.Schema{Kind: CheckpointKind}
 
 // snapshotFormat changes when the saved state's layout does. Format 1 kept
 // records in maps keyed by id; format 2 keeps them in tables of slots (see
-// table). Open reads both; a checkpoint is always saved in the newest.
+// table). New reads both; a checkpoint is always saved in the newest.
 const snapshotFormat = 2
 
 const partSize = 600 << 10 // raw bytes per part; base64 keeps it under MaxDocumentSize

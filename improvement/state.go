@@ -469,7 +469,7 @@ func millis(fromMicro, toMicro int64) int64 {
 	return d / 1000
 }
 
-// jsonString reads a Change value holding a JSON string; anything else
+// jsonString reads a FieldChange value holding a JSON string; anything else
 // (null, a removed field, a number) reads as "".
 func jsonString(s string) string {
 	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
@@ -485,7 +485,7 @@ func jsonString(s string) string {
 	return ""
 }
 
-// jsonInt reads a Change value holding a JSON integer (or a string holding
+// jsonInt reads a FieldChange value holding a JSON integer (or a string holding
 // one); anything else reads as 0.
 func jsonInt(s string) int {
 	if len(s) == 1 && s[0] >= '0' && s[0] <= '9' {

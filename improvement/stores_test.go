@@ -61,7 +61,7 @@ func TestOtherStores(t *testing.T) {
 
 			b = open(t)
 			defer b.Close()
-			again, err := improvement.Open(ctx, b, improvement.Config{Calendar: halfCalendar{}, Clock: itsm.NewFakeClock(at("35h"))})
+			again, err := improvement.New(ctx, b, improvement.Config{Calendar: halfCalendar{}, Clock: itsm.NewFakeClock(at("35h"))})
 			require.NoError(t, err)
 			assert.Equal(t, seq, again.Seq(), "resumed at the checkpoint")
 			require.Equal(t, improvement.StateOf(e), improvement.StateOf(again))

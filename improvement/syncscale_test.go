@@ -63,7 +63,7 @@ var millionLog = sync.OnceValues(func() (*memory.Store, int) {
 // the log of 1,000,000 incidents, alone, so that it can be run and profiled
 // apart from the generation of the log: PILLARS_SYNC_PROFILE=file writes a
 // CPU profile that starts after the generation, so it holds the Syncs and
-// also each iteration's Open and forced collection over the multi-GB heap
+// also each iteration's New and forced collection over the multi-GB heap
 // (focus on Engine.Sync to see the Sync alone). It reports CPU time per
 // event and the collector's cycles per Sync.
 func BenchmarkSyncMillion(b *testing.B) {
@@ -88,7 +88,7 @@ func BenchmarkSyncMillion(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		e, err := improvement.Open(ctx, log, improvement.Config{Calendar: halfCalendar{}, CheckpointEvery: 1 << 30})
+		e, err := improvement.New(ctx, log, improvement.Config{Calendar: halfCalendar{}, CheckpointEvery: 1 << 30})
 		require.NoError(b, err)
 		runtime.GC()
 		runtime.ReadMemStats(&ms0)

@@ -20,8 +20,8 @@ const (
 // backdated occurrence times.
 const RoleImporter = "importer"
 
-// Request is what an Authorizer decides on.
-type Request struct {
+// AccessRequest is what an Authorizer decides on.
+type AccessRequest struct {
 	Actor  Actor
 	Kind   string // record kind, for example "incident"
 	Action string // ActionCreate, ActionUpdate, a lifecycle event name, ...
@@ -32,13 +32,13 @@ type Request struct {
 // or an error matching ErrForbidden to refuse. Hosts plug in their own to use
 // an existing policy engine; RoleAuthorizer is the default.
 type Authorizer interface {
-	Authorize(ctx context.Context, req Request) error
+	Authorize(ctx context.Context, req AccessRequest) error
 }
 
 // Rule is an extra check run by RoleAuthorizer after the role grant matched,
 // for rules such as "the requester of a change may not approve it". It
 // returns a non-empty reason to refuse.
-type Rule func(ctx context.Context, req Request) (refuse string)
+type Rule func(ctx context.Context, req AccessRequest) (refuse string)
 
 // RoleAuthorizer is the default Authorizer: roles grant permissions written
 // "kind:action", where either part may be "*" ("incident:*", "*:read", "*").
@@ -90,7 +90,7 @@ func (r *RoleAuthorizer) AddRule(kind, action string, rule Rule) *RoleAuthorizer
 
 // Authorize allows the request when one of the actor's roles grants
 // kind:action and no rule refuses it.
-func (r *RoleAuthorizer) Authorize(ctx context.Context, req Request) error {
+func (r *RoleAuthorizer) Authorize(ctx context.Context, req AccessRequest) error {
 	if req.Actor.ID == "" {
 		return &ForbiddenError{Kind: req.Kind, Action: req.Action, Reason: "no actor in context"}
 	}
@@ -110,7 +110,7 @@ func (r *RoleAuthorizer) Authorize(ctx context.Context, req Request) error {
 	return nil
 }
 
-func (r *RoleAuthorizer) granted(req Request) bool {
+func (r *RoleAuthorizer) granted(req AccessRequest) bool {
 	for _, role := range req.Actor.Roles {
 		if r.roleGrants(role, req.Kind, req.Action) {
 			return true
@@ -166,7 +166,7 @@ func DefaultAuthorizer() *RoleAuthorizer {
 		ScopeReads(ReadOwn, "caller")
 	// Agents hold "*:*", which would include import; keep import to the
 	// importer and admin roles.
-	a.AddRule("*", ActionImport, func(_ context.Context, req Request) string {
+	a.AddRule("*", ActionImport, func(_ context.Context, req AccessRequest) string {
 		if req.Actor.HasRole(RoleImporter) || req.Actor.HasRole("admin") {
 			return ""
 		}
@@ -185,7 +185,7 @@ func Authorize(ctx context.Context, az Authorizer, kind, action string, record a
 	if az == nil {
 		return nil
 	}
-	if err := az.Authorize(ctx, Request{Actor: a, Kind: kind, Action: action, Record: record}); err != nil {
+	if err := az.Authorize(ctx, AccessRequest{Actor: a, Kind: kind, Action: action, Record: record}); err != nil {
 		if !errors.Is(err, ErrForbidden) {
 			return &ForbiddenError{Actor: a.ID, Kind: kind, Action: action, Reason: err.Error()}
 		}

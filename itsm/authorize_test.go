@@ -15,7 +15,7 @@ func TestRoleAuthorizer(t *testing.T) {
 		Grant("agent", "incident:*", "*:read").
 		Grant("caller", "incident:create").
 		Grant("approver", "change:approve").
-		AddRule("change", "approve", func(_ context.Context, req itsm.Request) string {
+		AddRule("change", "approve", func(_ context.Context, req itsm.AccessRequest) string {
 			if req.Record == req.Actor.ID {
 				return "the requester may not approve their own change"
 			}
@@ -75,7 +75,7 @@ func TestDefaultAuthorizerKeepsImportToImporters(t *testing.T) {
 		{[]string{"caller"}, "resolve", false},
 		{nil, itsm.ActionRead, false},
 	} {
-		err := az.Authorize(ctx, itsm.Request{Actor: itsm.Actor{ID: "x", Roles: tt.roles}, Kind: "incident", Action: tt.action})
+		err := az.Authorize(ctx, itsm.AccessRequest{Actor: itsm.Actor{ID: "x", Roles: tt.roles}, Kind: "incident", Action: tt.action})
 		if tt.allow {
 			assert.NoError(t, err, "%v %s", tt.roles, tt.action)
 		} else {
@@ -86,7 +86,7 @@ func TestDefaultAuthorizerKeepsImportToImporters(t *testing.T) {
 
 type denyAll struct{}
 
-func (denyAll) Authorize(context.Context, itsm.Request) error { return assert.AnError }
+func (denyAll) Authorize(context.Context, itsm.AccessRequest) error { return assert.AnError }
 
 func TestAuthorizeWrapsForeignRefusals(t *testing.T) {
 	ctx := itsm.WithActor(context.Background(), itsm.Actor{ID: "ann"})

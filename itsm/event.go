@@ -19,25 +19,25 @@ import (
 // record itself keeps the hash of its last event (Record.Head), so removing
 // the newest event is detected too.
 type Event struct {
-	Seq           int64     `json:"seq"`            // global position in the log, assigned by the store on commit
-	ID            string    `json:"id"`             // event id (UUID v7)
-	Kind          string    `json:"kind"`           // record kind, for example "incident"
-	RecordID      string    `json:"record_id"`      // id of the record
-	Number        string    `json:"number"`         // human number of the record, INC0001042
-	RecordVersion int64     `json:"record_version"` // version of the record after this event; 1 for its creation
-	Name          string    `json:"name"`           // lifecycle event name, or "create" / "update"
-	From          string    `json:"from"`           // state before; empty on create
-	To            string    `json:"to"`             // state after
-	Actor         string    `json:"actor"`          // id of the actor
-	At            time.Time `json:"at"`             // when it happened (backdated on import), UTC, microsecond precision
-	RecordedAt    time.Time `json:"recorded_at"`    // when it was written, UTC, microsecond precision
-	Reason        string    `json:"reason,omitempty"`
-	Changes       []Change  `json:"changes,omitempty"` // changed fields, in field order
-	PrevHash      string    `json:"prev_hash"`         // hex SHA-256 of the previous event of the record, empty for the first
-	Hash          string    `json:"hash"`              // hex SHA-256 of this event
+	Seq           int64         `json:"seq"`            // global position in the log, assigned by the store on commit
+	ID            string        `json:"id"`             // event id (UUID v7)
+	Kind          string        `json:"kind"`           // record kind, for example "incident"
+	RecordID      string        `json:"record_id"`      // id of the record
+	Number        string        `json:"number"`         // human number of the record, INC0001042
+	RecordVersion int64         `json:"record_version"` // version of the record after this event; 1 for its creation
+	Name          string        `json:"name"`           // lifecycle event name, or "create" / "update"
+	From          string        `json:"from"`           // state before; empty on create
+	To            string        `json:"to"`             // state after
+	Actor         string        `json:"actor"`          // id of the actor
+	At            time.Time     `json:"at"`             // when it happened (backdated on import), UTC, microsecond precision
+	RecordedAt    time.Time     `json:"recorded_at"`    // when it was written, UTC, microsecond precision
+	Reason        string        `json:"reason,omitempty"`
+	Changes       []FieldChange `json:"changes,omitempty"` // changed fields, in field order
+	PrevHash      string        `json:"prev_hash"`         // hex SHA-256 of the previous event of the record, empty for the first
+	Hash          string        `json:"hash"`              // hex SHA-256 of this event
 }
 
-// Change is one changed field of a record: its JSON name and its old and new
+// FieldChange is one changed field of a record: its JSON name and its old and new
 // values as compact JSON text.
 //
 // A change marked Appended is of an append-only array (a journal such as an
@@ -46,7 +46,7 @@ type Event struct {
 // empty, so an event costs the size of what it adds, not of the whole
 // thread. The full value is the concatenation of the record's appended
 // changes.
-type Change struct {
+type FieldChange struct {
 	Field    string `json:"field"`
 	From     string `json:"from"`
 	To       string `json:"to"`
@@ -92,7 +92,7 @@ func appendHashInput(b []byte, e *Event) []byte {
 	num := func(b []byte, n int64) []byte { return binary.BigEndian.AppendUint64(b, uint64(n)) }
 	// An event with an Appended change hashes under v2, which adds each
 	// change's flag; every other event hashes as it always did (v1).
-	v2 := slices.ContainsFunc(e.Changes, func(c Change) bool { return c.Appended })
+	v2 := slices.ContainsFunc(e.Changes, func(c FieldChange) bool { return c.Appended })
 	if v2 {
 		b = str(b, "pillars-event-v2")
 	} else {

@@ -25,7 +25,7 @@ func chain(n int) []itsm.Event {
 			ID: fmt.Sprintf("ev-%d", i), Kind: "incident", RecordID: "rec-1", Number: "INC0000001",
 			RecordVersion: int64(i + 1), Name: "step", From: "a", To: "b", Actor: "ann",
 			At: at.Add(time.Duration(i) * time.Minute), RecordedAt: at,
-			Changes: []itsm.Change{{Field: "priority", From: "3", To: fmt.Sprint(i)}},
+			Changes: []itsm.FieldChange{{Field: "priority", From: "3", To: fmt.Sprint(i)}},
 		}
 		itsm.Seal(&evs[i], prev)
 		prev = evs[i].Hash
@@ -96,7 +96,7 @@ func TestHashCoversEveryField(t *testing.T) {
 	for name, mutate := range mutations {
 		t.Run(name, func(t *testing.T) {
 			e := base
-			e.Changes = append([]itsm.Change(nil), base.Changes...)
+			e.Changes = append([]itsm.FieldChange(nil), base.Changes...)
 			mutate(&e)
 			assert.NotEqual(t, base.Hash, itsm.ComputeHash(&e))
 		})
@@ -159,12 +159,12 @@ func TestComputeHashIsStable(t *testing.T) {
 		{"zero event", itsm.Event{}, "171f1d062f27c17e4d80b7ceabdb51ac60e135aca38f74fb70449a4c3603463b"},
 		{"create with changes", itsm.Event{ID: "ev-1", Kind: "incident", RecordID: "rec-1", Number: "INC0000001", RecordVersion: 1,
 			Name: "create", To: "new", Actor: "ann", At: at, RecordedAt: at,
-			Changes: []itsm.Change{{Field: "caller_id", To: `"carl"`}, {Field: "impact", To: "2"}}},
+			Changes: []itsm.FieldChange{{Field: "caller_id", To: `"carl"`}, {Field: "impact", To: "2"}}},
 			"549c189825f7e56ed8859c9057cd344e9206b6c1a9cd57adf6beb27e1382ae7f"},
 		{"larger than the stack buffer", itsm.Event{ID: "ev-2", Kind: "incident", RecordID: "rec-1", RecordVersion: 2, Name: "hold",
 			From: "new", To: "on_hold", Actor: "ann", At: at.Add(time.Hour), RecordedAt: at.Add(2 * time.Hour),
 			Reason: "waiting on the caller", PrevHash: strings.Repeat("ab", 32),
-			Changes: []itsm.Change{{Field: "notes", From: strings.Repeat("é", 800), To: ""}}},
+			Changes: []itsm.FieldChange{{Field: "notes", From: strings.Repeat("é", 800), To: ""}}},
 			"5e1dfe96c9523b009a08ec8803a50a9d5612de25c332ac0013fd640836276a18"},
 	}
 	for _, tt := range tests {
@@ -186,7 +186,7 @@ func FuzzComputeHash(f *testing.F) {
 			From: from, To: to, Actor: actor, Reason: reason, PrevHash: reason + number,
 			At: time.UnixMicro(micros).UTC(), RecordedAt: time.UnixMicro(micros / 3).UTC()}
 		for i := range nChanges & 15 {
-			e.Changes = append(e.Changes, itsm.Change{Field: change[:len(change)*i/16], From: change, To: change[len(change)*i/16:]})
+			e.Changes = append(e.Changes, itsm.FieldChange{Field: change[:len(change)*i/16], From: change, To: change[len(change)*i/16:]})
 		}
 		require.Equal(t, streamedHash(&e), itsm.ComputeHash(&e))
 	})
@@ -198,13 +198,13 @@ func FuzzComputeHash(f *testing.F) {
 func TestAppendedChangesHashApart(t *testing.T) {
 	base := itsm.Event{ID: "ev-1", Kind: "incident", RecordID: "rec-1", RecordVersion: 2, Name: "update", Actor: "ann"}
 	plain, appended := base, base
-	plain.Changes = []itsm.Change{{Field: "comments", To: `[{"text":"hi"}]`}}
-	appended.Changes = []itsm.Change{{Field: "comments", To: `[{"text":"hi"}]`, Appended: true}}
+	plain.Changes = []itsm.FieldChange{{Field: "comments", To: `[{"text":"hi"}]`}}
+	appended.Changes = []itsm.FieldChange{{Field: "comments", To: `[{"text":"hi"}]`, Appended: true}}
 	assert.NotEqual(t, itsm.ComputeHash(&plain), itsm.ComputeHash(&appended))
 
 	a, b := base, base
-	a.Changes = []itsm.Change{{Field: "f1", From: "x", To: "+append"}, {Field: "f2", From: "y", To: "+append"}}
-	b.Changes = []itsm.Change{{Field: "f1", From: "x", To: "+append"}, {Field: "+append", From: "f2", To: "y", Appended: true}}
+	a.Changes = []itsm.FieldChange{{Field: "f1", From: "x", To: "+append"}, {Field: "f2", From: "y", To: "+append"}}
+	b.Changes = []itsm.FieldChange{{Field: "f1", From: "x", To: "+append"}, {Field: "+append", From: "f2", To: "y", Appended: true}}
 	assert.NotEqual(t, itsm.ComputeHash(&a), itsm.ComputeHash(&b))
 
 	appended.RecordVersion = 1

@@ -456,6 +456,6 @@ func (d *Desk) clearIncident(ctx context.Context, tx storage.Tx, res *IngestResu
 }
 
 // AcknowledgeAlert marks an open alert as being looked at.
-func (d *Desk) AcknowledgeAlert(ctx context.Context, id string) (*Alert, error) {
-	return d.alerts.Fire(ctx, id, EventAcknowledge, storage.Command{}, nil)
+func (d *Desk) AcknowledgeAlert(ctx context.Context, id string, cmd storage.Command) (*Alert, error) {
+	return d.alerts.Fire(ctx, id, EventAcknowledge, cmd, nil)
 }

@@ -135,10 +135,10 @@ func TestAcknowledgeAlert(t *testing.T) {
 	f := alertFixture(t, operation.AlertRule{})
 	r, err := f.desk.Ingest(as(monitor), operation.MonitorEvent{Source: "s", Node: "n", Type: "t", Severity: 3})
 	require.NoError(t, err)
-	got, err := f.desk.AcknowledgeAlert(as(ann), r.Alert.ID)
+	got, err := f.desk.AcknowledgeAlert(as(ann), r.Alert.ID, storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, operation.AlertAcknowledged, got.State)
-	_, err = f.desk.AcknowledgeAlert(as(ann), r.Alert.ID)
+	_, err = f.desk.AcknowledgeAlert(as(ann), r.Alert.ID, storage.Command{})
 	require.ErrorIs(t, err, itsm.ErrInvalidTransition)
 }
 

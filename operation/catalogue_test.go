@@ -24,7 +24,7 @@ func catalogueDesk(t testing.TB) (fixture, *design.Catalogue, string) {
 	t.Helper()
 	ctx := context.Background()
 	store := newStore(t)
-	cat, err := design.NewCatalogue(ctx, design.CatalogueConfig{Backend: store})
+	cat, err := design.NewCatalogue(ctx, store, design.CatalogueConfig{})
 	require.NoError(t, err)
 	admin := as(itsm.Actor{ID: "olga", Roles: []string{"admin"}})
 	svc := &design.Service{Name: "End-user computing", Type: design.BusinessService, Owner: "olga", SupportGroup: "desktop", Criticality: 2}
@@ -86,7 +86,7 @@ func TestRequestFromDesignCatalogue(t *testing.T) {
 	assert.Equal(t, operation.StateAwaitingApproval, r.State)
 	assert.Equal(t, "approvers", r.ApprovalGroup)
 	assert.Equal(t, 1, r.RequiredApprovals)
-	got, err := f.desk.ApproveRequest(as(eve), r.ID, "ok")
+	got, err := f.desk.ApproveRequest(as(eve), r.ID, "ok", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, vars, got.Variables)
 	tasks := f.tasksOf(t, got)

@@ -36,13 +36,13 @@ func ExampleDesk_MyRequestedIncidents() {
 	if _, err := desk.ResolveIncident(ann, ids[2], operation.ResolvedRemotely, "driver updated", storage.Command{}); err != nil {
 		panic(err)
 	}
-	if _, err := desk.AddComment(carl, ids[1], "It drops at 10:05 every day"); err != nil {
+	if _, err := desk.AddComment(carl, ids[1], "It drops at 10:05 every day", storage.Command{}); err != nil {
 		panic(err)
 	}
-	_, err = desk.AddWorkNote(carl, ids[1], "internal?")
+	_, err = desk.AddWorkNote(carl, ids[1], "internal?", storage.Command{})
 	fmt.Println("work note by the caller:", err)
 
-	incs, next, err := desk.MyRequestedIncidents(carl, operation.Page{Limit: 10})
+	incs, next, err := desk.MyRequestedIncidents(carl, storage.Paging{Limit: 10})
 	if err != nil {
 		panic(err)
 	}

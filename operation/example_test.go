@@ -20,7 +20,7 @@ func Example() {
 	ctx := context.Background()
 	clock := itsm.NewFakeClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
 	desk, err := operation.New(ctx, memory.New(), operation.Config{Clock: clock,
-		Directory: directory{"network": {"ann"}}})
+		Directory: itsm.StaticDirectory{"network": {"ann"}}})
 	if err != nil {
 		panic(err)
 	}
@@ -112,9 +112,9 @@ func ExampleDesk_SubmitRequest() {
 		panic(err)
 	}
 	fmt.Println(req.Number, req.State)
-	_, err = desk.ApproveRequest(carl, req.ID, "please")
+	_, err = desk.ApproveRequest(carl, req.ID, "please", storage.Command{})
 	fmt.Println("own approval forbidden:", errors.Is(err, itsm.ErrForbidden))
-	got, _ := desk.ApproveRequest(mia, req.ID, "ok")
+	got, _ := desk.ApproveRequest(mia, req.ID, "ok", storage.Command{})
 	fmt.Println(got.State, len(got.TaskIDs), "tasks")
 	for _, id := range got.TaskIDs {
 		if _, err := desk.CompleteTask(ann, id, "done", storage.Command{}); err != nil {

@@ -315,12 +315,13 @@ func (d *Desk) UpdateIncident(ctx context.Context, id string, cmd storage.Comman
 // OverridePriority sets a priority other than the matrix's and records the
 // reason, on the incident (priority_override_reason) and on the event.
 // An empty reason is refused; priority 0 removes the override and returns to
-// the matrix's value.
-func (d *Desk) OverridePriority(ctx context.Context, id string, priority int, reason string) (*Incident, error) {
+// the matrix's value. reason replaces cmd.Reason.
+func (d *Desk) OverridePriority(ctx context.Context, id string, priority int, reason string, cmd storage.Command) (*Incident, error) {
 	if strings.TrimSpace(reason) == "" {
 		return nil, (&itsm.ValidationError{Kind: KindIncident, ID: id}).Add("priority_override_reason", "is required")
 	}
-	return d.incidents.Change(ctx, id, storage.Command{Reason: reason}, func(i *Incident) error {
+	cmd.Reason = reason
+	return d.incidents.Change(ctx, id, cmd, func(i *Incident) error {
 		if !d.IsOpen(i) {
 			return refuse(KindIncident, &i.Record, "override_priority", "a "+i.State+" incident keeps its priority")
 		}
@@ -335,8 +336,8 @@ func (d *Desk) OverridePriority(ctx context.Context, id string, priority int, re
 
 // AddWorkNote appends an internal work note, authorised as the action
 // ActionWorkNote (the default authorizer allows agents, not callers).
-func (d *Desk) AddWorkNote(ctx context.Context, id, text string) (*Incident, error) {
-	return d.journal(ctx, id, text, false)
+func (d *Desk) AddWorkNote(ctx context.Context, id, text string, cmd storage.Command) (*Incident, error) {
+	return d.journal(ctx, id, text, false, cmd)
 }
 
 // AddComment appends a comment visible to the caller, authorised as the
@@ -344,11 +345,11 @@ func (d *Desk) AddWorkNote(ctx context.Context, id, text string) (*Incident, err
 // their own incident, without the right to update its other fields. A
 // comment by anyone but the caller is the incident's first response if
 // none was recorded.
-func (d *Desk) AddComment(ctx context.Context, id, text string) (*Incident, error) {
-	return d.journal(ctx, id, text, true)
+func (d *Desk) AddComment(ctx context.Context, id, text string, cmd storage.Command) (*Incident, error) {
+	return d.journal(ctx, id, text, true, cmd)
 }
 
-func (d *Desk) journal(ctx context.Context, id, text string, comment bool) (*Incident, error) {
+func (d *Desk) journal(ctx context.Context, id, text string, comment bool, cmd storage.Command) (*Incident, error) {
 	field := "work_notes"
 	if comment {
 		field = "comments"
@@ -357,7 +358,7 @@ func (d *Desk) journal(ctx context.Context, id, text string, comment bool) (*Inc
 		return nil, (&itsm.ValidationError{Kind: KindIncident, ID: id}).Add(field, fmt.Sprintf("a note needs 1..%d bytes of text", MaxText))
 	}
 	actor, _ := itsm.ActorFrom(ctx)
-	return d.incidents.Change(ctx, id, storage.Command{}, func(i *Incident) error {
+	return d.incidents.Change(ctx, id, cmd, func(i *Incident) error {
 		if i.State == StateClosed || i.State == StateCanceled {
 			return refuse(KindIncident, &i.Record, field, "a "+i.State+" incident takes no more notes")
 		}
@@ -611,7 +612,7 @@ func (d *Desk) CloseResolved(ctx context.Context, now time.Time) (int, error) {
 
 // MyOpenIncidents is the "my open incidents" queue: incidents assigned to
 // the actor in an open state, by priority then age, one page at a time.
-func (d *Desk) MyOpenIncidents(ctx context.Context, p Page) ([]*Incident, string, error) {
+func (d *Desk) MyOpenIncidents(ctx context.Context, p storage.Paging) ([]*Incident, string, error) {
 	actor, err := d.reader(ctx)
 	if err != nil {
 		return nil, "", err
@@ -630,7 +631,7 @@ var byPriority = []storage.Sort{{Field: "priority"}, {Field: "created_at"}}
 // whose caller is the actor, the open ones first, each group newest first,
 // one page at a time. It walks the incident_caller index once per state,
 // so a page costs the same however many incidents the caller has.
-func (d *Desk) MyRequestedIncidents(ctx context.Context, p Page) ([]*Incident, string, error) {
+func (d *Desk) MyRequestedIncidents(ctx context.Context, p storage.Paging) ([]*Incident, string, error) {
 	actor, err := d.reader(ctx)
 	if err != nil {
 		return nil, "", err
@@ -650,12 +651,12 @@ func (d *Desk) MyRequestedIncidents(ctx context.Context, p Page) ([]*Incident, s
 // UnassignedInMyGroups is the "unassigned in my groups" queue: open
 // incidents of the actor's assignment groups with no assignee, by priority
 // then age.
-func (d *Desk) UnassignedInMyGroups(ctx context.Context, p Page) ([]*Incident, string, error) {
+func (d *Desk) UnassignedInMyGroups(ctx context.Context, p storage.Paging) ([]*Incident, string, error) {
 	actor, err := d.reader(ctx)
 	if err != nil {
 		return nil, "", err
 	}
-	if _, err := pageLimit(p); err != nil {
+	if _, err := p.ResolveLimit(); err != nil {
 		return nil, "", err
 	}
 	if len(actor.Groups) == 0 {
@@ -688,7 +689,7 @@ func (d *Desk) reader(ctx context.Context) (itsm.Actor, error) {
 // clocks breach within the given time from now, soonest first, as the
 // configured SLAWatcher reports them. Without an SLAWatcher it returns an
 // error matching itsm.ErrInvalid.
-func (d *Desk) BreachingSoon(ctx context.Context, within time.Duration, p Page) ([]*Incident, string, error) {
+func (d *Desk) BreachingSoon(ctx context.Context, within time.Duration, p storage.Paging) ([]*Incident, string, error) {
 	if _, err := d.reader(ctx); err != nil {
 		return nil, "", err
 	}
@@ -708,7 +709,7 @@ const maxBreachWalk = 20
 // says more may follow (after at most a bounded number of SLA pages); the
 // list ends when the cursor is empty. Without an SLAWatcher it returns an
 // error matching itsm.ErrInvalid.
-func (d *Desk) BreachingSoonInMyGroups(ctx context.Context, within time.Duration, p Page) ([]*Incident, string, error) {
+func (d *Desk) BreachingSoonInMyGroups(ctx context.Context, within time.Duration, p storage.Paging) ([]*Incident, string, error) {
 	actor, err := d.reader(ctx)
 	if err != nil {
 		return nil, "", err
@@ -721,11 +722,11 @@ func (d *Desk) BreachingSoonInMyGroups(ctx context.Context, within time.Duration
 // breachingSoon walks the SLAWatcher's pages for the open incidents the
 // actor may read and keep accepts, until the page is full; an incident the
 // actor may not read is left out as if it had no clock.
-func (d *Desk) breachingSoon(ctx context.Context, within time.Duration, p Page, keep func(*Incident) (bool, error)) ([]*Incident, string, error) {
+func (d *Desk) breachingSoon(ctx context.Context, within time.Duration, p storage.Paging, keep func(*Incident) (bool, error)) ([]*Incident, string, error) {
 	if d.cfg.SLA == nil {
 		return nil, "", itsm.Invalidf("incident queue: breaching soon needs an SLAWatcher (Config.SLA)")
 	}
-	limit, err := pageLimit(p)
+	limit, err := p.ResolveLimit()
 	if err != nil {
 		return nil, "", err
 	}
@@ -736,7 +737,7 @@ func (d *Desk) breachingSoon(ctx context.Context, within time.Duration, p Page, 
 	// Ask for no more ids than the page has room for, so every SLA page is
 	// used whole and the cursor returned is the SLAWatcher's own.
 	for walk := 0; walk < maxBreachWalk && len(out) < limit; walk++ {
-		ids, next, err := d.cfg.SLA.BreachingBefore(ctx, KindIncident, deadline, limit-len(out), cursor)
+		ids, next, err := d.cfg.SLA.BreachingBefore(ctx, KindIncident, deadline, storage.Paging{Limit: limit - len(out), Cursor: cursor})
 		if err != nil {
 			return nil, "", err
 		}

@@ -211,10 +211,10 @@ func TestIncidentRefusals(t *testing.T) {
 			return f.desk.CancelIncident(as(ann), id, storage.Command{})
 		}, itsm.ErrInvalid},
 		{"override without reason", nil, func(f fixture, id string) (*operation.Incident, error) {
-			return f.desk.OverridePriority(as(ann), id, 1, " ")
+			return f.desk.OverridePriority(as(ann), id, 1, " ", storage.Command{})
 		}, itsm.ErrInvalid},
 		{"override to unknown priority", nil, func(f fixture, id string) (*operation.Incident, error) {
-			return f.desk.OverridePriority(as(ann), id, 6, "why not")
+			return f.desk.OverridePriority(as(ann), id, 6, "why not", storage.Command{})
 		}, itsm.ErrInvalid},
 		{"update to unknown impact", nil, func(f fixture, id string) (*operation.Incident, error) {
 			return f.desk.UpdateIncident(as(ann), id, storage.Command{}, func(i *operation.Incident) error { i.Impact = 9; return nil })
@@ -226,7 +226,7 @@ func TestIncidentRefusals(t *testing.T) {
 			return f.desk.UpdateIncident(as(ann), id, storage.Command{}, func(i *operation.Incident) error { i.Priority = 1; return nil })
 		}, itsm.ErrInvalid},
 		{"empty work note", nil, func(f fixture, id string) (*operation.Incident, error) {
-			return f.desk.AddWorkNote(as(ann), id, "  ")
+			return f.desk.AddWorkNote(as(ann), id, "  ", storage.Command{})
 		}, itsm.ErrInvalid},
 		{"unknown incident", nil, func(f fixture, _ string) (*operation.Incident, error) {
 			return f.desk.StartIncident(as(ann), itsm.NewID(), storage.Command{})
@@ -344,7 +344,7 @@ func TestPriorityOverrideAndRecompute(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, got.Priority, "impact 1 x urgency 2 is high")
 
-	got, err = f.desk.OverridePriority(ctx, inc.ID, 1, "CEO cannot work")
+	got, err = f.desk.OverridePriority(ctx, inc.ID, 1, "CEO cannot work", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, 1, got.Priority)
 	assert.Equal(t, "CEO cannot work", got.PriorityOverrideReason)
@@ -356,7 +356,7 @@ func TestPriorityOverrideAndRecompute(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, got.Priority, "an override holds across impact/urgency changes")
 
-	got, err = f.desk.OverridePriority(ctx, inc.ID, 0, "back to the matrix")
+	got, err = f.desk.OverridePriority(ctx, inc.ID, 0, "back to the matrix", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, 3, got.Priority)
 	assert.Empty(t, got.PriorityOverrideReason)
@@ -366,12 +366,12 @@ func TestJournal(t *testing.T) {
 	f := newFixture(t)
 	inc := f.open(t)
 	f.clock.Advance(time.Minute)
-	got, err := f.desk.AddWorkNote(as(ann), inc.ID, "checked the gateway")
+	got, err := f.desk.AddWorkNote(as(ann), inc.ID, "checked the gateway", storage.Command{})
 	require.NoError(t, err)
 	assert.Len(t, got.WorkNotes, 1)
 	assert.True(t, got.FirstResponseAt.IsZero(), "a work note is not a response to the caller")
 	f.clock.Advance(time.Minute)
-	got, err = f.desk.AddComment(as(ann), inc.ID, "could you send your logs?")
+	got, err = f.desk.AddComment(as(ann), inc.ID, "could you send your logs?", storage.Command{})
 	require.NoError(t, err)
 	assert.Len(t, got.Comments, 1)
 	assert.Equal(t, f.clock.Now(), got.FirstResponseAt)
@@ -390,9 +390,9 @@ func TestJournalEventsCarryOnlyTheNewNote(t *testing.T) {
 		f.clock.Advance(time.Minute)
 		var err error
 		if i%2 == 0 {
-			_, err = f.desk.AddComment(as(carl), inc.ID, fmt.Sprintf("comment %d, with some words in it", i))
+			_, err = f.desk.AddComment(as(carl), inc.ID, fmt.Sprintf("comment %d, with some words in it", i), storage.Command{})
 		} else {
-			_, err = f.desk.AddWorkNote(as(ann), inc.ID, fmt.Sprintf("work note %d", i))
+			_, err = f.desk.AddWorkNote(as(ann), inc.ID, fmt.Sprintf("work note %d", i), storage.Command{})
 		}
 		require.NoError(t, err)
 	}
@@ -439,19 +439,19 @@ func TestJournalAuthorization(t *testing.T) {
 		reason string // part of the refusal's reason
 	}{
 		{"caller comments on own incident", func(f fixture, id string) (*operation.Incident, error) {
-			return f.desk.AddComment(as(carl), id, "it happened again at 10:05")
+			return f.desk.AddComment(as(carl), id, "it happened again at 10:05", storage.Command{})
 		}, nil, ""},
 		{"agent adds a work note", func(f fixture, id string) (*operation.Incident, error) {
-			return f.desk.AddWorkNote(as(ann), id, "gateway logs clean")
+			return f.desk.AddWorkNote(as(ann), id, "gateway logs clean", storage.Command{})
 		}, nil, ""},
 		{"host role allowed only to comment", func(f fixture, id string) (*operation.Incident, error) {
-			return f.desk.AddComment(as(commenter), id, "seen it too")
+			return f.desk.AddComment(as(commenter), id, "seen it too", storage.Command{})
 		}, nil, ""},
 		{"caller adds a work note", func(f fixture, id string) (*operation.Incident, error) {
-			return f.desk.AddWorkNote(as(carl), id, "internal?")
+			return f.desk.AddWorkNote(as(carl), id, "internal?", storage.Command{})
 		}, itsm.ErrForbidden, "incident:work_note"},
 		{"caller comments on another's incident", func(f fixture, id string) (*operation.Incident, error) {
-			return f.desk.AddComment(as(cora), id, "me too")
+			return f.desk.AddComment(as(cora), id, "me too", storage.Command{})
 		}, itsm.ErrForbidden, "outside the actor's read scope (caller_id)"},
 		{"caller edits the description", func(f fixture, id string) (*operation.Incident, error) {
 			return f.desk.UpdateIncident(as(carl), id, storage.Command{}, func(i *operation.Incident) error {
@@ -460,7 +460,7 @@ func TestJournalAuthorization(t *testing.T) {
 			})
 		}, itsm.ErrForbidden, "incident:update"},
 		{"comment-only role adds a work note", func(f fixture, id string) (*operation.Incident, error) {
-			return f.desk.AddWorkNote(as(commenter), id, "sneaky")
+			return f.desk.AddWorkNote(as(commenter), id, "sneaky", storage.Command{})
 		}, itsm.ErrForbidden, "incident:work_note"},
 	}
 	for _, tc := range cases {
@@ -669,35 +669,35 @@ func TestQueues(t *testing.T) {
 		}
 		return out
 	}
-	page1, next, err := f.desk.MyOpenIncidents(ctx, operation.Page{Limit: 2})
+	page1, next, err := f.desk.MyOpenIncidents(ctx, storage.Paging{Limit: 2})
 	require.NoError(t, err)
 	assert.Equal(t, []string{mine1.Number, mine1b.Number}, ids(page1))
 	require.NotEmpty(t, next)
-	page2, next, err := f.desk.MyOpenIncidents(ctx, operation.Page{Limit: 2, Cursor: next})
+	page2, next, err := f.desk.MyOpenIncidents(ctx, storage.Paging{Limit: 2, Cursor: next})
 	require.NoError(t, err)
 	assert.Equal(t, []string{mine3.Number}, ids(page2))
 	assert.Empty(t, next)
 
-	un, _, err := f.desk.UnassignedInMyGroups(ctx, operation.Page{})
+	un, _, err := f.desk.UnassignedInMyGroups(ctx, storage.Paging{})
 	require.NoError(t, err)
 	assert.Equal(t, []string{un2.Number, un5.Number}, ids(un))
-	un, _, err = f.desk.UnassignedInMyGroups(as(bob), operation.Page{})
+	un, _, err = f.desk.UnassignedInMyGroups(as(bob), storage.Paging{})
 	require.NoError(t, err)
 	assert.Len(t, un, 3)
-	none, next, err := f.desk.UnassignedInMyGroups(as(carl), operation.Page{})
+	none, next, err := f.desk.UnassignedInMyGroups(as(carl), storage.Paging{})
 	require.NoError(t, err)
 	assert.Empty(t, none)
 	assert.Empty(t, next)
 
-	_, _, err = f.desk.MyOpenIncidents(ctx, operation.Page{Limit: -1})
+	_, _, err = f.desk.MyOpenIncidents(ctx, storage.Paging{Limit: -1})
 	require.ErrorIs(t, err, itsm.ErrInvalid)
-	_, _, err = f.desk.MyOpenIncidents(ctx, operation.Page{Cursor: "garbage"})
+	_, _, err = f.desk.MyOpenIncidents(ctx, storage.Paging{Cursor: "garbage"})
 	require.ErrorIs(t, err, itsm.ErrInvalid)
-	_, _, err = f.desk.MyOpenIncidents(context.Background(), operation.Page{})
+	_, _, err = f.desk.MyOpenIncidents(context.Background(), storage.Paging{})
 	require.ErrorIs(t, err, itsm.ErrForbidden)
 
 	// Breaching soon goes through the SLA pillar's interface.
-	_, _, err = f.desk.BreachingSoon(ctx, time.Hour, operation.Page{})
+	_, _, err = f.desk.BreachingSoon(ctx, time.Hour, storage.Paging{})
 	require.ErrorIs(t, err, itsm.ErrInvalid, "no SLA watcher configured")
 	g := newFixture(t, func(c *operation.Config) { c.SLA = slaWatcher{} })
 	a := g.open(t)
@@ -706,7 +706,7 @@ func TestQueues(t *testing.T) {
 	require.NoError(t, err)
 	g2, err := operation.New(context.Background(), g.store, operation.Config{Clock: g.clock, SLA: slaWatcher{ids: []string{b.ID, a.ID, itsm.NewID()}}})
 	require.NoError(t, err)
-	soon, _, err := g2.BreachingSoon(ctx, time.Hour, operation.Page{})
+	soon, _, err := g2.BreachingSoon(ctx, time.Hour, storage.Paging{})
 	require.NoError(t, err)
 	assert.Equal(t, []string{a.Number}, ids(soon), "resolved and unknown ids are skipped")
 }
@@ -785,7 +785,7 @@ func TestQueuePagination(t *testing.T) {
 		cursor := ""
 		for pages := 0; ; pages++ {
 			require.Less(t, pages, 100)
-			incs, next, err := f.desk.UnassignedInMyGroups(as(bob), operation.Page{Limit: size, Cursor: cursor})
+			incs, next, err := f.desk.UnassignedInMyGroups(as(bob), storage.Paging{Limit: size, Cursor: cursor})
 			require.NoError(t, err)
 			for _, x := range incs {
 				got = append(got, x.Number)
@@ -797,7 +797,7 @@ func TestQueuePagination(t *testing.T) {
 		}
 		assert.Equal(t, want, got, "page size %d", size)
 	}
-	_, _, err := f.desk.UnassignedInMyGroups(as(ann), operation.Page{Cursor: "q1.bad"})
+	_, _, err := f.desk.UnassignedInMyGroups(as(ann), storage.Paging{Cursor: "q1.bad"})
 	require.ErrorIs(t, err, itsm.ErrInvalid)
 }
 

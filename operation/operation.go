@@ -49,23 +49,15 @@ const ActionLinkChild = "link_child"
 // accept or reject a proposed major incident.
 const RoleMajorIncidentManager = "major_incident_manager"
 
-// Directory answers who belongs to which assignment group. The host
-// implements it over its identity system (LDAP, SCIM, a table); the pillar
-// uses it to refuse an assignee outside the assignment group.
-type Directory interface {
-	// IsMember reports whether user belongs to group.
-	IsMember(ctx context.Context, group, user string) (bool, error)
-}
-
 // SLAWatcher is what the "breaching soon" queue needs from the SLA pillar:
 // the records of a kind whose SLA clocks breach before a deadline, soonest
 // first, a page at a time. The design pillar's SLA clock engine satisfies it
 // (through a small adapter if its names differ).
 type SLAWatcher interface {
-	// BreachingBefore returns up to limit record ids of kind whose running
+	// BreachingBefore returns up to p.Limit record ids of kind whose running
 	// SLA clocks breach at or before deadline, soonest first, and the cursor
-	// of the next page ("" on the last). cursor is "" for the first page.
-	BreachingBefore(ctx context.Context, kind string, deadline time.Time, limit int, cursor string) (ids []string, next string, err error)
+	// of the next page ("" on the last). p.Cursor is "" for the first page.
+	BreachingBefore(ctx context.Context, kind string, deadline time.Time, p storage.Paging) (ids []string, next string, err error)
 }
 
 // Notification is a message the pillar asks the host to deliver.
@@ -121,13 +113,6 @@ type CMDB interface {
 	Upstream(ctx context.Context, ciID string) ([]string, error)
 }
 
-// Page asks for one page of a queue: at most Limit records (0 means
-// storage.DefaultLimit) after Cursor (empty for the first page).
-type Page struct {
-	Limit  int
-	Cursor string
-}
-
 // Config configures a Desk. The zero value works: a system clock, the
 // pillar's DefaultAuthorizer, the default priority matrix, hold reasons,
 // resolution codes and lifecycles, no directory check, no SLA, catalogue,
@@ -137,7 +122,7 @@ type Config struct {
 	Authorizer itsm.Authorizer
 	// Directory checks that an assignee belongs to the assignment group.
 	// Without one the membership is not checked.
-	Directory Directory
+	Directory itsm.Directory
 	SLA       SLAWatcher
 	// SLAProgress answers escalation rules by SLA percentage; when nil, SLA
 	// is used if it implements SLAProgress too.
@@ -172,7 +157,7 @@ func DefaultAuthorizer() *itsm.RoleAuthorizer {
 		// A major incident manager decides on incidents of every group.
 		Grant(RoleMajorIncidentManager, KindIncident+":"+itsm.ActionRead, KindIncident+":"+itsm.ActionReadInternal).
 		ScopeReads(itsm.ReadAll, RoleMajorIncidentManager)
-	a.AddRule(KindRequest, EventCancel, func(_ context.Context, req itsm.Request) string {
+	a.AddRule(KindRequest, EventCancel, func(_ context.Context, req itsm.AccessRequest) string {
 		a := req.Actor
 		if a.HasRole("agent") || a.HasRole("admin") {
 			return ""
@@ -186,7 +171,7 @@ func DefaultAuthorizer() *itsm.RoleAuthorizer {
 	a.AddRule(KindIncident, EventClose, ownIncident("confirm"))
 	a.AddRule(KindIncident, EventReopen, ownIncident("reopen"))
 	for _, ev := range []string{EventAcceptMajor, EventRejectMajor} {
-		a.AddRule(KindIncident, ev, func(_ context.Context, req itsm.Request) string {
+		a.AddRule(KindIncident, ev, func(_ context.Context, req itsm.AccessRequest) string {
 			if req.Actor.HasRole(RoleMajorIncidentManager) || req.Actor.HasRole("admin") {
 				return ""
 			}
@@ -199,7 +184,7 @@ func DefaultAuthorizer() *itsm.RoleAuthorizer {
 // ownIncident returns the rule that lets a caller act only on incidents
 // they raised; agents and admins (and importers and the system) act on any.
 func ownIncident(verb string) itsm.Rule {
-	return func(_ context.Context, req itsm.Request) string {
+	return func(_ context.Context, req itsm.AccessRequest) string {
 		a := req.Actor
 		if a.HasRole("agent") || a.HasRole("admin") || a.HasRole(itsm.RoleImporter) || a.HasRole("system") {
 			return ""
@@ -354,14 +339,3 @@ func (d *Desk) notify(ctx context.Context, ns []Notification) error {
 
 // now returns the clock's time at the store's precision.
 func (d *Desk) now() time.Time { return itsm.NormalizeTime(d.clock.Now()) }
-
-// pageLimit checks a page size.
-func pageLimit(p Page) (int, error) {
-	if p.Limit < 0 || p.Limit > storage.MaxLimit {
-		return 0, itsm.Invalidf("page limit %d outside 0..%d", p.Limit, storage.MaxLimit)
-	}
-	if p.Limit == 0 {
-		return storage.DefaultLimit, nil
-	}
-	return p.Limit, nil
-}

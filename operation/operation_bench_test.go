@@ -175,7 +175,7 @@ func rawIncidents(tb testing.TB, f fixture, n int) ([]storage.Document, []itsm.E
 		for v := 1; v <= lifecycleSteps; v++ {
 			e := itsm.Event{ID: itsm.NewID(), Kind: operation.KindIncident, RecordID: inc.ID, Number: inc.Number, RecordVersion: int64(v),
 				Name: "update", Actor: "migrator", At: at, RecordedAt: at,
-				Changes: []itsm.Change{{Field: "state", From: `"a"`, To: `"b"`}}}
+				Changes: []itsm.FieldChange{{Field: "state", From: `"a"`, To: `"b"`}}}
 			itsm.Seal(&e, prev)
 			prev = e.Hash
 			events = append(events, e)

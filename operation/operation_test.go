@@ -32,16 +32,7 @@ var (
 func as(a itsm.Actor) context.Context { return itsm.WithActor(context.Background(), a) }
 
 // directory is a Directory from a fixed table.
-type directory map[string][]string
-
-func (d directory) IsMember(_ context.Context, group, user string) (bool, error) {
-	for _, u := range d[group] {
-		if u == user {
-			return true, nil
-		}
-	}
-	return false, nil
-}
+type directory = itsm.StaticDirectory
 
 var groups = directory{"network": {"ann", "bob"}, "servers": {"bob"}, "approvers": {"dora", "eve"}}
 
@@ -150,7 +141,8 @@ func (c cmdb) Upstream(_ context.Context, ci string) ([]string, error) { return 
 // slaWatcher returns fixed ids.
 type slaWatcher struct{ ids []string }
 
-func (s slaWatcher) BreachingBefore(_ context.Context, kind string, _ time.Time, limit int, cursor string) ([]string, string, error) {
+func (s slaWatcher) BreachingBefore(_ context.Context, kind string, _ time.Time, p storage.Paging) ([]string, string, error) {
+	limit, cursor := p.Limit, p.Cursor
 	if kind != operation.KindIncident || cursor != "" {
 		return nil, "", nil
 	}

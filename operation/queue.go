@@ -40,8 +40,8 @@ type queuePart struct {
 // merged here, a tier at a time (a later tier's walks run only when the
 // earlier ones leave room on the page), and the page cursor holds each
 // part's own store cursor.
-func (d *Desk) mergedQueue(ctx context.Context, p Page, sort []storage.Sort, parts []queuePart) ([]*Incident, string, error) {
-	limit, err := pageLimit(p)
+func (d *Desk) mergedQueue(ctx context.Context, p storage.Paging, sort []storage.Sort, parts []queuePart) ([]*Incident, string, error) {
+	limit, err := p.ResolveLimit()
 	if err != nil {
 		return nil, "", err
 	}

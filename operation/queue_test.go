@@ -18,13 +18,13 @@ import (
 )
 
 // walk pages through a queue with pages of size and returns the numbers.
-func walk(t *testing.T, size int, page func(operation.Page) ([]*operation.Incident, string, error)) []string {
+func walk(t *testing.T, size int, page func(storage.Paging) ([]*operation.Incident, string, error)) []string {
 	t.Helper()
 	var got []string
 	cursor := ""
 	for pages := 0; ; pages++ {
 		require.Less(t, pages, 500, "the queue does not end")
-		incs, next, err := page(operation.Page{Limit: size, Cursor: cursor})
+		incs, next, err := page(storage.Paging{Limit: size, Cursor: cursor})
 		require.NoError(t, err)
 		require.LessOrEqual(t, len(incs), size)
 		for _, x := range incs {
@@ -95,29 +95,29 @@ func TestMyRequestedIncidents(t *testing.T) {
 		want = append(want, r.num)
 	}
 	for _, size := range []int{1, 2, 5, 9, 50} {
-		got := walk(t, size, func(p operation.Page) ([]*operation.Incident, string, error) {
+		got := walk(t, size, func(p storage.Paging) ([]*operation.Incident, string, error) {
 			return f.desk.MyRequestedIncidents(as(carl), p)
 		})
 		assert.Equal(t, want, got, "page size %d", size)
 	}
-	coras := walk(t, 50, func(p operation.Page) ([]*operation.Incident, string, error) {
+	coras := walk(t, 50, func(p storage.Paging) ([]*operation.Incident, string, error) {
 		return f.desk.MyRequestedIncidents(as(cora), p)
 	})
 	assert.Len(t, coras, 6)
 	assert.Empty(t, slices.DeleteFunc(coras, func(n string) bool { return !slices.Contains(want, n) }), "no incident of carl's")
 
-	_, _, err := f.desk.MyRequestedIncidents(context.Background(), operation.Page{})
+	_, _, err := f.desk.MyRequestedIncidents(context.Background(), storage.Paging{})
 	require.ErrorIs(t, err, itsm.ErrForbidden)
-	_, _, err = f.desk.MyRequestedIncidents(as(carl), operation.Page{Limit: storage.MaxLimit + 1})
+	_, _, err = f.desk.MyRequestedIncidents(as(carl), storage.Paging{Limit: storage.MaxLimit + 1})
 	require.ErrorIs(t, err, itsm.ErrInvalid)
 	// A cursor of another queue (another number of index walks) is refused.
 	for range 2 {
 		f.open(t, func(x *operation.Incident) { x.AssignmentGroup, x.AssignedTo = "network", "ann" })
 	}
-	_, next, err := f.desk.MyOpenIncidents(as(ann), operation.Page{Limit: 1})
+	_, next, err := f.desk.MyOpenIncidents(as(ann), storage.Paging{Limit: 1})
 	require.NoError(t, err)
 	require.NotEmpty(t, next)
-	_, _, err = f.desk.MyRequestedIncidents(as(carl), operation.Page{Cursor: next})
+	_, _, err = f.desk.MyRequestedIncidents(as(carl), storage.Paging{Cursor: next})
 	require.ErrorIs(t, err, itsm.ErrInvalid)
 }
 
@@ -128,7 +128,8 @@ type pagedWatcher struct {
 	calls *int
 }
 
-func (w pagedWatcher) BreachingBefore(_ context.Context, kind string, _ time.Time, limit int, cursor string) ([]string, string, error) {
+func (w pagedWatcher) BreachingBefore(_ context.Context, kind string, _ time.Time, p storage.Paging) ([]string, string, error) {
+	limit, cursor := p.Limit, p.Cursor
 	if w.calls != nil {
 		*w.calls++
 	}
@@ -155,6 +156,10 @@ type failingDirectory struct{}
 
 func (failingDirectory) IsMember(context.Context, string, string) (bool, error) {
 	return false, errors.New("directory down")
+}
+
+func (failingDirectory) Members(context.Context, string) ([]string, error) {
+	return nil, errors.New("directory down")
 }
 
 // An agent's breaching-soon queue keeps the SLA pillar's order but only the
@@ -207,7 +212,7 @@ func TestBreachingSoonInMyGroups(t *testing.T) {
 	actors := map[string]itsm.Actor{"ann": ann, "bob": bob, "dan": {ID: "dan", Roles: []string{"agent"}}}
 	for who, a := range actors {
 		for _, size := range []int{1, 4, 50} {
-			got := walk(t, size, func(p operation.Page) ([]*operation.Incident, string, error) {
+			got := walk(t, size, func(p storage.Paging) ([]*operation.Incident, string, error) {
 				return desk.BreachingSoonInMyGroups(as(a), time.Hour, p)
 			})
 			// A record with two clocks may show on two pages, as in the SLA
@@ -231,26 +236,26 @@ func TestBreachingSoonInMyGroups(t *testing.T) {
 	calls := 0
 	desk2, err := operation.New(context.Background(), f.store, operation.Config{Clock: f.clock, SLA: pagedWatcher{ids: append(far, ids[0]), calls: &calls}})
 	require.NoError(t, err)
-	page, next, err := desk2.BreachingSoonInMyGroups(as(ann), time.Hour, operation.Page{Limit: 5})
+	page, next, err := desk2.BreachingSoonInMyGroups(as(ann), time.Hour, storage.Paging{Limit: 5})
 	require.NoError(t, err)
 	assert.Empty(t, page)
 	assert.NotEmpty(t, next)
 	assert.LessOrEqual(t, calls, 20, "one queue page reads a bounded number of SLA pages")
-	got := walk(t, 5, func(p operation.Page) ([]*operation.Incident, string, error) {
+	got := walk(t, 5, func(p storage.Paging) ([]*operation.Incident, string, error) {
 		return desk2.BreachingSoonInMyGroups(as(ann), time.Hour, p)
 	})
 	require.Len(t, got, 1)
 
 	// Refusals.
-	_, _, err = f.desk.BreachingSoonInMyGroups(as(ann), time.Hour, operation.Page{})
+	_, _, err = f.desk.BreachingSoonInMyGroups(as(ann), time.Hour, storage.Paging{})
 	require.ErrorIs(t, err, itsm.ErrInvalid, "no SLA watcher configured")
-	_, _, err = desk.BreachingSoonInMyGroups(context.Background(), time.Hour, operation.Page{})
+	_, _, err = desk.BreachingSoonInMyGroups(context.Background(), time.Hour, storage.Paging{})
 	require.ErrorIs(t, err, itsm.ErrForbidden)
-	_, _, err = desk.BreachingSoonInMyGroups(as(ann), time.Hour, operation.Page{Limit: -1})
+	_, _, err = desk.BreachingSoonInMyGroups(as(ann), time.Hour, storage.Paging{Limit: -1})
 	require.ErrorIs(t, err, itsm.ErrInvalid)
 	down := errors.New("sla store down")
 	desk3, err := operation.New(context.Background(), f.store, operation.Config{Clock: f.clock, SLA: pagedWatcher{fail: down}})
 	require.NoError(t, err)
-	_, _, err = desk3.BreachingSoonInMyGroups(as(ann), time.Hour, operation.Page{})
+	_, _, err = desk3.BreachingSoonInMyGroups(as(ann), time.Hour, storage.Paging{})
 	require.ErrorIs(t, err, down)
 }

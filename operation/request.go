@@ -458,20 +458,20 @@ func (d *Desk) fulfilTx(ctx context.Context, tx storage.Tx, id, event string, cm
 // of the item's approval group and neither the requester nor the person the
 // request is for, and may approve once. With enough approvals the request
 // moves to fulfilment and its tasks are spawned, in the same unit of work.
-func (d *Desk) ApproveRequest(ctx context.Context, id, comment string) (*Request, error) {
-	return d.decide(ctx, id, "approved", comment)
+func (d *Desk) ApproveRequest(ctx context.Context, id, comment string, cmd storage.Command) (*Request, error) {
+	return d.decide(ctx, id, "approved", comment, cmd)
 }
 
 // RejectRequest rejects the request with a required comment; it closes as
-// closed_rejected.
-func (d *Desk) RejectRequest(ctx context.Context, id, comment string) (*Request, error) {
+// closed_rejected. comment replaces cmd.Reason.
+func (d *Desk) RejectRequest(ctx context.Context, id, comment string, cmd storage.Command) (*Request, error) {
 	if strings.TrimSpace(comment) == "" {
 		return nil, (&itsm.ValidationError{Kind: KindRequest, ID: id}).Add("comment", "is required to reject")
 	}
-	return d.decide(ctx, id, "rejected", comment)
+	return d.decide(ctx, id, "rejected", comment, cmd)
 }
 
-func (d *Desk) decide(ctx context.Context, id, decision, comment string) (*Request, error) {
+func (d *Desk) decide(ctx context.Context, id, decision, comment string, cmd storage.Command) (*Request, error) {
 	if ctx == nil {
 		return nil, itsm.Invalidf("request: nil context")
 	}
@@ -522,7 +522,7 @@ func (d *Desk) decide(ctx context.Context, id, decision, comment string) (*Reque
 			r.Approvals = append(r.Approvals, Approval{Approver: actor.ID, Decision: decision, Comment: comment, At: d.now()})
 			return nil
 		}
-		cmd := storage.Command{Reason: comment}
+		cmd.Reason = comment
 		switch {
 		case decision == "rejected":
 			out, err = d.requests.FireTx(ctx, tx, id, EventReject, cmd, add)

@@ -50,7 +50,7 @@ func TestRequestWithApprovalAndTasks(t *testing.T) {
 	assert.Len(t, r.Plan, 2)
 	assert.Empty(t, r.TaskIDs, "tasks wait for approval")
 
-	got, err := f.desk.ApproveRequest(as(eve), r.ID, "ok")
+	got, err := f.desk.ApproveRequest(as(eve), r.ID, "ok", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, operation.StateInFulfillment, got.State)
 	tasks := f.tasksOf(t, r)
@@ -91,11 +91,11 @@ func TestRequestWithoutApproval(t *testing.T) {
 func TestRequestTwoApprovals(t *testing.T) {
 	f := newFixture(t)
 	r := f.submit(t, carl, "server")
-	got, err := f.desk.ApproveRequest(as(eve), r.ID, "fine")
+	got, err := f.desk.ApproveRequest(as(eve), r.ID, "fine", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, operation.StateAwaitingApproval, got.State)
 	assert.Len(t, got.Approvals, 1)
-	got, err = f.desk.ApproveRequest(as(dora), r.ID, "fine too")
+	got, err = f.desk.ApproveRequest(as(dora), r.ID, "fine too", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, operation.StateInFulfillment, got.State)
 	evs, err := f.desk.Requests().History(as(reader), r.ID)
@@ -110,13 +110,13 @@ func TestRequestTwoApprovals(t *testing.T) {
 func TestRequestRejectAndCancel(t *testing.T) {
 	f := newFixture(t)
 	r := f.submit(t, carl, "laptop")
-	got, err := f.desk.RejectRequest(as(eve), r.ID, "budget frozen")
+	got, err := f.desk.RejectRequest(as(eve), r.ID, "budget frozen", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, operation.StateClosedRejected, got.State)
 	assert.Equal(t, "budget frozen", got.Approvals[0].Comment)
 
 	r2 := f.submit(t, carl, "laptop")
-	_, err = f.desk.ApproveRequest(as(eve), r2.ID, "")
+	_, err = f.desk.ApproveRequest(as(eve), r2.ID, "", storage.Command{})
 	require.NoError(t, err)
 	tasks := f.tasksOf(t, r2)
 	_, err = f.desk.CompleteTask(as(ann), tasks[0].ID, "", storage.Command{})
@@ -139,7 +139,7 @@ func TestRequestRefusals(t *testing.T) {
 	}{
 		{"approve own request", func(f fixture) *operation.Request { return f.submit(t, self, "laptop") },
 			func(f fixture, r *operation.Request) error {
-				_, err := f.desk.ApproveRequest(as(self), r.ID, "")
+				_, err := f.desk.ApproveRequest(as(self), r.ID, "", storage.Command{})
 				return err
 			}, itsm.ErrForbidden},
 		{"approve request made for oneself", func(f fixture) *operation.Request {
@@ -147,31 +147,31 @@ func TestRequestRefusals(t *testing.T) {
 			require.NoError(t, f.desk.SubmitRequest(as(carl), r, storage.Command{}))
 			return r
 		}, func(f fixture, r *operation.Request) error {
-			_, err := f.desk.ApproveRequest(as(eve), r.ID, "")
+			_, err := f.desk.ApproveRequest(as(eve), r.ID, "", storage.Command{})
 			return err
 		}, itsm.ErrForbidden},
 		{"approver outside group", func(f fixture) *operation.Request { return f.submit(t, carl, "laptop") },
 			func(f fixture, r *operation.Request) error {
-				_, err := f.desk.ApproveRequest(as(ann), r.ID, "")
+				_, err := f.desk.ApproveRequest(as(ann), r.ID, "", storage.Command{})
 				return err
 			}, itsm.ErrForbidden},
 		{"approve twice", func(f fixture) *operation.Request {
 			r := f.submit(t, carl, "server")
-			_, err := f.desk.ApproveRequest(as(eve), r.ID, "")
+			_, err := f.desk.ApproveRequest(as(eve), r.ID, "", storage.Command{})
 			require.NoError(t, err)
 			return r
 		}, func(f fixture, r *operation.Request) error {
-			_, err := f.desk.ApproveRequest(as(eve), r.ID, "")
+			_, err := f.desk.ApproveRequest(as(eve), r.ID, "", storage.Command{})
 			return err
 		}, itsm.ErrConflict},
 		{"approve a request needing none", func(f fixture) *operation.Request { return f.submit(t, carl, "password") },
 			func(f fixture, r *operation.Request) error {
-				_, err := f.desk.ApproveRequest(as(eve), r.ID, "")
+				_, err := f.desk.ApproveRequest(as(eve), r.ID, "", storage.Command{})
 				return err
 			}, itsm.ErrInvalidTransition},
 		{"reject without comment", func(f fixture) *operation.Request { return f.submit(t, carl, "laptop") },
 			func(f fixture, r *operation.Request) error {
-				_, err := f.desk.RejectRequest(as(eve), r.ID, " ")
+				_, err := f.desk.RejectRequest(as(eve), r.ID, " ", storage.Command{})
 				return err
 			}, itsm.ErrInvalid},
 		{"unknown catalogue item", nil, func(f fixture, _ *operation.Request) error {
@@ -426,7 +426,7 @@ func TestRequestStoredWithoutPlan(t *testing.T) {
 	}
 	waiting := f.submit(t, carl, "laptop")
 	strip(waiting.ID)
-	got, err := f.desk.ApproveRequest(as(eve), waiting.ID, "ok")
+	got, err := f.desk.ApproveRequest(as(eve), waiting.ID, "ok", storage.Command{})
 	require.NoError(t, err)
 	assert.Len(t, got.Plan, 2, "the plan read from the catalogue at approval")
 	require.Len(t, f.tasksOf(t, got), 2)
@@ -478,7 +478,7 @@ func TestConcurrentApprovals(t *testing.T) {
 		errs := make(chan error, 2)
 		for _, who := range []itsm.Actor{eve, dora} {
 			go func() {
-				_, err := f.desk.ApproveRequest(as(who), r.ID, "fine")
+				_, err := f.desk.ApproveRequest(as(who), r.ID, "fine", storage.Command{})
 				errs <- err
 			}()
 		}

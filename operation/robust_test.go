@@ -29,8 +29,8 @@ func TestNilContextNeverPanics(t *testing.T) {
 			_, err := f.desk.UpdateIncident(nilCtx, id, cmd, func(*operation.Incident) error { return nil })
 			return err
 		},
-		"Override": func() error { _, err := f.desk.OverridePriority(nilCtx, id, 1, "r"); return err },
-		"WorkNote": func() error { _, err := f.desk.AddWorkNote(nilCtx, id, "n"); return err },
+		"Override": func() error { _, err := f.desk.OverridePriority(nilCtx, id, 1, "r", storage.Command{}); return err },
+		"WorkNote": func() error { _, err := f.desk.AddWorkNote(nilCtx, id, "n", storage.Command{}); return err },
 		"Start":    func() error { _, err := f.desk.StartIncident(nilCtx, id, cmd); return err },
 		"Hold":     func() error { _, err := f.desk.HoldIncident(nilCtx, id, operation.HoldAwaitingCaller, cmd); return err },
 		"Resolve": func() error {
@@ -40,15 +40,15 @@ func TestNilContextNeverPanics(t *testing.T) {
 		"Cancel":        func() error { _, err := f.desk.CancelIncident(nilCtx, id, cmd); return err },
 		"LinkChild":     func() error { _, err := f.desk.LinkChild(nilCtx, id, id, cmd); return err },
 		"CloseResolved": func() error { _, err := f.desk.CloseResolved(nilCtx, t0); return err },
-		"MyOpen":        func() error { _, _, err := f.desk.MyOpenIncidents(nilCtx, operation.Page{}); return err },
-		"Unassigned":    func() error { _, _, err := f.desk.UnassignedInMyGroups(nilCtx, operation.Page{}); return err },
-		"Breaching":     func() error { _, _, err := f.desk.BreachingSoon(nilCtx, time.Hour, operation.Page{}); return err },
+		"MyOpen":        func() error { _, _, err := f.desk.MyOpenIncidents(nilCtx, storage.Paging{}); return err },
+		"Unassigned":    func() error { _, _, err := f.desk.UnassignedInMyGroups(nilCtx, storage.Paging{}); return err },
+		"Breaching":     func() error { _, _, err := f.desk.BreachingSoon(nilCtx, time.Hour, storage.Paging{}); return err },
 		"BreachingMine": func() error {
-			_, _, err := f.desk.BreachingSoonInMyGroups(nilCtx, time.Hour, operation.Page{})
+			_, _, err := f.desk.BreachingSoonInMyGroups(nilCtx, time.Hour, storage.Paging{})
 			return err
 		},
-		"MyRequested":   func() error { _, _, err := f.desk.MyRequestedIncidents(nilCtx, operation.Page{}); return err },
-		"Comment":       func() error { _, err := f.desk.AddComment(nilCtx, id, "c"); return err },
+		"MyRequested":   func() error { _, _, err := f.desk.MyRequestedIncidents(nilCtx, storage.Paging{}); return err },
+		"Comment":       func() error { _, err := f.desk.AddComment(nilCtx, id, "c", storage.Command{}); return err },
 		"CancelRequest": func() error { _, err := f.desk.CancelRequest(nilCtx, id, cmd); return err },
 		"Incomplete":    func() error { _, err := f.desk.CloseTaskIncomplete(nilCtx, id, "n", cmd); return err },
 		"OpenProblem":   func() error { return f.desk.OpenProblem(nilCtx, &operation.Problem{}, cmd) },
@@ -58,7 +58,7 @@ func TestNilContextNeverPanics(t *testing.T) {
 			return err
 		},
 		"Submit":   func() error { return f.desk.SubmitRequest(nilCtx, &operation.Request{}, cmd) },
-		"Approve":  func() error { _, err := f.desk.ApproveRequest(nilCtx, id, ""); return err },
+		"Approve":  func() error { _, err := f.desk.ApproveRequest(nilCtx, id, "", storage.Command{}); return err },
 		"Complete": func() error { _, err := f.desk.CompleteTask(nilCtx, id, "", cmd); return err },
 		"Ingest":   func() error { _, err := f.desk.Ingest(nilCtx, operation.MonitorEvent{}); return err },
 		"Escalate": func() error { _, err := f.desk.Escalate(nilCtx, t0); return err },
@@ -85,7 +85,7 @@ func TestConcurrentNotesAreNotLost(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := f.desk.AddWorkNote(as(ann), inc.ID, "note "+string(rune('a'+i)))
+			_, err := f.desk.AddWorkNote(as(ann), inc.ID, "note "+string(rune('a'+i)), storage.Command{})
 			if err != nil {
 				assert.ErrorIs(t, err, itsm.ErrConflict)
 				return

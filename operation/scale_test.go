@@ -147,19 +147,19 @@ func TestScaleQueue(t *testing.T) {
 			Groups: []string{"g" + strconv.Itoa(i%50), "g" + strconv.Itoa((i+17)%50)}})
 	}
 	measure("my open incidents, page 1", func(i int) ([]*operation.Incident, string, error) {
-		return f.desk.MyOpenIncidents(actor(i), operation.Page{Limit: 50})
+		return f.desk.MyOpenIncidents(actor(i), storage.Paging{Limit: 50})
 	})
 	measure("unassigned in my groups, page 1", func(i int) ([]*operation.Incident, string, error) {
-		return f.desk.UnassignedInMyGroups(actor(i), operation.Page{Limit: 50})
+		return f.desk.UnassignedInMyGroups(actor(i), storage.Paging{Limit: 50})
 	})
 	measure("a caller's incidents (open first), page 1", func(i int) ([]*operation.Incident, string, error) {
-		return f.desk.MyRequestedIncidents(as(itsm.Actor{ID: "u" + strconv.Itoa(i*251%50000), Roles: []string{"caller"}}), operation.Page{Limit: 50})
+		return f.desk.MyRequestedIncidents(as(itsm.Actor{ID: "u" + strconv.Itoa(i*251%50000), Roles: []string{"caller"}}), storage.Paging{Limit: 50})
 	})
 	measure("unassigned in my groups, page 2", func(i int) ([]*operation.Incident, string, error) {
-		_, next, err := f.desk.UnassignedInMyGroups(actor(i), operation.Page{Limit: 50})
+		_, next, err := f.desk.UnassignedInMyGroups(actor(i), storage.Paging{Limit: 50})
 		if err != nil || next == "" {
 			return nil, "", err
 		}
-		return f.desk.UnassignedInMyGroups(actor(i), operation.Page{Limit: 50, Cursor: next})
+		return f.desk.UnassignedInMyGroups(actor(i), storage.Paging{Limit: 50, Cursor: next})
 	})
 }

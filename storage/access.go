@@ -169,7 +169,7 @@ func (c *Collection[T, P]) fieldValue(rec P, name string) (Value, bool) {
 // actionsFor returns the actions a write changing the given members is
 // authorised as: each member's declared action, itsm.ActionUpdate for the
 // rest, without repeats, in the order first met.
-func (c *Collection[T, P]) actionsFor(changes []itsm.Change, skip func(field string) bool) []string {
+func (c *Collection[T, P]) actionsFor(changes []itsm.FieldChange, skip func(field string) bool) []string {
 	var out []string
 	for _, ch := range changes {
 		if skip != nil && skip(ch.Field) {

@@ -156,7 +156,7 @@ func TestRecordsListsKeepFullPages(t *testing.T) {
 	// A host rule that cannot be a filter is applied after the query, and
 	// the page is refilled from the following ones.
 	az := itsm.DefaultAuthorizer()
-	az.AddRule("call", itsm.ActionRead, func(_ context.Context, req itsm.Request) string {
+	az.AddRule("call", itsm.ActionRead, func(_ context.Context, req itsm.AccessRequest) string {
 		if c, ok := req.Record.(*call); ok && c.Priority == 0 {
 			return "priority 0 calls are restricted"
 		}

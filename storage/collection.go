@@ -106,7 +106,7 @@ func (c *Collection[T, P]) WithIndex(name string, fields ...string) *Collection[
 
 // WithJournal declares top-level JSON members of the record that are
 // journals: arrays a write only appends to, such as an incident's comments
-// and work notes. A write that appends to one records an itsm.Change marked
+// and work notes. A write that appends to one records an itsm.FieldChange marked
 // Appended holding only the new elements, so a thread of n entries costs
 // its events O(n) bytes instead of O(n^2); a write that changes the array
 // otherwise records it whole, as for any member. It returns the collection

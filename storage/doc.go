@@ -15,8 +15,8 @@
 // impact), [BulkImporter] for migrating history, [EventScanner] for
 // reading the event log in place, and [SharedGetter] and [OwnedPutter] for
 // lending and taking documents without a copy. Each has a generic fallback
-// in this package ([Traverse], [Import], [ScanEvents], Get and Put); all
-// capability checks live in capability.go. A wrapper around a Backend hides
+// in this package ([Traverse], [Import], [ScanEvents], Get and Put), and
+// every capability check lives beside those fallbacks. A wrapper around a Backend hides
 // every optional interface it does not re-declare itself; a struct that
 // embeds a backend and overrides Get or Put must override GetShared or
 // PutOwned as well, or Records reach the embedded ones.

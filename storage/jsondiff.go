@@ -132,7 +132,7 @@ func skipValue(b []byte, i int) (int, bool) {
 // ordered by field name. Values are compared as raw bytes, which is exact
 // for what encoding/json writes. It also returns the raw value of after's
 // member named find (nil when absent), a sub-slice of after.
-func diffJSON(before, after []byte, skip []string, find string) ([]itsm.Change, []byte, error) {
+func diffJSON(before, after []byte, skip []string, find string) ([]itsm.FieldChange, []byte, error) {
 	var bufA, bufB [64]jsonMember
 	am, err := topLevelMembers(after, bufA[:0])
 	if err != nil {
@@ -154,7 +154,7 @@ func diffJSON(before, after []byte, skip []string, find string) ([]itsm.Change, 
 // The changes' strings are substrings of one allocation: a diff costs two
 // allocations (that string and the change slice) however many fields
 // changed.
-func diffMembers(bm, am []jsonMember, skip []string, find string) ([]itsm.Change, []byte) {
+func diffMembers(bm, am []jsonMember, skip []string, find string) ([]itsm.FieldChange, []byte) {
 	var found []byte
 	for _, a := range am {
 		if len(a.key) == len(find)+2 && string(a.key[1:len(a.key)-1]) == find {
@@ -234,11 +234,11 @@ func diffMembers(bm, am []jsonMember, skip []string, find string) ([]itsm.Change
 		sb.Write(p.to)
 	}
 	all := sb.String()
-	out := make([]itsm.Change, len(ps))
+	out := make([]itsm.FieldChange, len(ps))
 	at := 0
 	cut := func(n int) string { s := all[at : at+n]; at += n; return s }
 	for i, p := range ps {
-		out[i] = itsm.Change{Field: cut(len(p.name)), From: cut(len(p.from)), To: cut(len(p.to))}
+		out[i] = itsm.FieldChange{Field: cut(len(p.name)), From: cut(len(p.from)), To: cut(len(p.to))}
 	}
 	return out, found
 }
@@ -250,7 +250,7 @@ func diffMembers(bm, am []jsonMember, skip []string, find string) ([]itsm.Change
 // closing bracket and goes on with a comma, the old elements are all there,
 // unchanged, and a new one starts at the comma. A member that was absent or
 // null before is appended to whole.
-func markAppended(changes []itsm.Change, journal []string) {
+func markAppended(changes []itsm.FieldChange, journal []string) {
 	for i := range changes {
 		c := &changes[i]
 		if !slices.Contains(journal, c.Field) || len(c.To) < 2 || c.To[0] != '[' || c.To[len(c.To)-1] != ']' {

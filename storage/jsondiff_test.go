@@ -19,19 +19,19 @@ func TestDiffJSON(t *testing.T) {
 	tests := []struct {
 		name          string
 		before, after string
-		want          []itsm.Change
+		want          []itsm.FieldChange
 		head          string // the raw value of after's "head" member
 	}{
-		{"create", ``, `{"b":1,"a":"x"}`, []itsm.Change{{Field: "a", To: `"x"`}, {Field: "b", To: "1"}}, ""},
+		{"create", ``, `{"b":1,"a":"x"}`, []itsm.FieldChange{{Field: "a", To: `"x"`}, {Field: "b", To: "1"}}, ""},
 		{"same", `{"a":1,"b":[1,{"c":"}"}]}`, `{"a":1,"b":[1,{"c":"}"}]}`, nil, ""},
-		{"nested change", `{"a":1,"b":{"c":[1,2]}}`, `{"a":1,"b":{"c":[1,3]}}`, []itsm.Change{{Field: "b", From: `{"c":[1,2]}`, To: `{"c":[1,3]}`}}, ""},
+		{"nested change", `{"a":1,"b":{"c":[1,2]}}`, `{"a":1,"b":{"c":[1,3]}}`, []itsm.FieldChange{{Field: "b", From: `{"c":[1,2]}`, To: `{"c":[1,3]}`}}, ""},
 		{"escaped quote in string", `{"a":"say \"hi\", then go"}`, `{"a":"say \"hi\", then run"}`,
-			[]itsm.Change{{Field: "a", From: `"say \"hi\", then go"`, To: `"say \"hi\", then run"`}}, ""},
+			[]itsm.FieldChange{{Field: "a", From: `"say \"hi\", then go"`, To: `"say \"hi\", then run"`}}, ""},
 		{"member added and removed", `{"a":1,"gone":true}`, `{"a":1,"new":null}`,
-			[]itsm.Change{{Field: "gone", From: "true"}, {Field: "new", To: "null"}}, ""},
-		{"reordered members", `{"a":1,"b":2}`, `{"b":2,"a":5}`, []itsm.Change{{Field: "a", From: "1", To: "5"}}, ""},
+			[]itsm.FieldChange{{Field: "gone", From: "true"}, {Field: "new", To: "null"}}, ""},
+		{"reordered members", `{"a":1,"b":2}`, `{"b":2,"a":5}`, []itsm.FieldChange{{Field: "a", From: "1", To: "5"}}, ""},
 		{"skipped members", `{"version":1,"head":"x","t":1}`, `{"version":2,"head":"y","t":1}`, nil, `"y"`},
-		{"head found after a nested head", `{}`, `{"a":{"head":1},"head" : "z"}`, []itsm.Change{{Field: "a", To: `{"head":1}`}}, `"z"`},
+		{"head found after a nested head", `{}`, `{"a":{"head":1},"head" : "z"}`, []itsm.FieldChange{{Field: "a", To: `{"head":1}`}}, `"z"`},
 		{"whitespace", "{ \"a\" : 1 ,\n\"b\":[ 1 , 2 ] }", `{"a":1,"b":[ 1 , 2 ]}`, nil, ""},
 	}
 	for _, tt := range tests {
@@ -243,7 +243,7 @@ func FuzzCodecDecode(f *testing.F) {
 
 // diffJSONReference is diffJSON as first written, one allocation per
 // string: the reference the one-string version must match.
-func diffJSONReference(before, after []byte, skip []string, find string) ([]itsm.Change, []byte, error) {
+func diffJSONReference(before, after []byte, skip []string, find string) ([]itsm.FieldChange, []byte, error) {
 	am, err := topLevelMembers(after, nil)
 	if err != nil {
 		return nil, nil, err
@@ -261,7 +261,7 @@ func diffJSONReference(before, after []byte, skip []string, find string) ([]itsm
 			break
 		}
 	}
-	var out []itsm.Change
+	var out []itsm.FieldChange
 	add := func(key, from, to []byte) {
 		name := string(bytes.Trim(key, `"`))
 		for _, s := range skip {
@@ -269,7 +269,7 @@ func diffJSONReference(before, after []byte, skip []string, find string) ([]itsm
 				return
 			}
 		}
-		out = append(out, itsm.Change{Field: name, From: string(from), To: string(to)})
+		out = append(out, itsm.FieldChange{Field: name, From: string(from), To: string(to)})
 	}
 	used := make([]bool, len(bm))
 	for ai, a := range am {
@@ -471,9 +471,9 @@ func TestMarkAppended(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cs := []itsm.Change{{Field: "x", From: "1", To: "2"}, {Field: tt.field, From: tt.from, To: tt.to}}
+			cs := []itsm.FieldChange{{Field: "x", From: "1", To: "2"}, {Field: tt.field, From: tt.from, To: tt.to}}
 			markAppended(cs, []string{"notes", "comments"})
-			assert.Equal(t, itsm.Change{Field: "x", From: "1", To: "2"}, cs[0], "other changes untouched")
+			assert.Equal(t, itsm.FieldChange{Field: "x", From: "1", To: "2"}, cs[0], "other changes untouched")
 			assert.Equal(t, tt.wantTo, cs[1].To)
 			assert.Equal(t, tt.appended, cs[1].Appended)
 			if tt.appended {
@@ -499,7 +499,7 @@ func FuzzMarkAppended(f *testing.F) {
 		}
 		// Compact, as encoding/json writes them.
 		from, to = string(mustMarshal(t, before)), string(mustMarshal(t, after))
-		cs := []itsm.Change{{Field: "notes", From: from, To: to}}
+		cs := []itsm.FieldChange{{Field: "notes", From: from, To: to}}
 		markAppended(cs, []string{"notes"})
 		if !cs[0].Appended {
 			return

@@ -241,7 +241,7 @@ func (r *Records[T, P]) History(ctx context.Context, id string) ([]itsm.Event, e
 		return evs, err
 	}
 	for i := range evs {
-		evs[i].Changes = slices.DeleteFunc(slices.Clone(evs[i].Changes), func(c itsm.Change) bool { return r.coll.isInternal(c.Field) })
+		evs[i].Changes = slices.DeleteFunc(slices.Clone(evs[i].Changes), func(c itsm.FieldChange) bool { return r.coll.isInternal(c.Field) })
 	}
 	return evs, nil
 }
@@ -453,9 +453,9 @@ func (r *Records[T, P]) change(ctx context.Context, tx Tx, id, event string, cmd
 	if err := r.validate(ctx, stored, rec); err != nil {
 		return nil, err
 	}
-	var authorize func([]itsm.Change) error
+	var authorize func([]itsm.FieldChange) error
 	if event == "" {
-		authorize = func(changes []itsm.Change) error { return r.authorizeActions(ctx, stored, changes, nil) }
+		authorize = func(changes []itsm.FieldChange) error { return r.authorizeActions(ctx, stored, changes, nil) }
 	}
 	if _, err := r.write(ctx, tx, rec, before.Data, beforeMembers, ev, event == "", now, at, cmd, authorize); err != nil {
 		return nil, err
@@ -493,7 +493,7 @@ func (r *Records[T, P]) mayEdit(ctx context.Context, stored P) error {
 // authorizeActions authorises the actions the changed fields name
 // (Collection.WithAction; itsm.ActionUpdate for the rest) on the record as
 // stored, skipping the fields skip reports.
-func (r *Records[T, P]) authorizeActions(ctx context.Context, stored P, changes []itsm.Change, skip func(string) bool) error {
+func (r *Records[T, P]) authorizeActions(ctx context.Context, stored P, changes []itsm.FieldChange, skip func(string) bool) error {
 	for _, a := range r.coll.actionsFor(changes, skip) {
 		if err := itsm.Authorize(ctx, r.cfg.Authorizer, r.coll.Kind(), a, stored); err != nil {
 			return err
@@ -534,7 +534,7 @@ var headPlaceholder = strings.Repeat("0", 64)
 // head; they advance only when the write is buffered. When optional is set
 // (a field change without a lifecycle event) and no field changed, it
 // writes nothing and reports false.
-func (r *Records[T, P]) write(ctx context.Context, tx Tx, rec P, beforeData []byte, beforeMembers []jsonMember, ev itsm.Event, optional bool, now, at time.Time, cmd Command, authorize func([]itsm.Change) error) (bool, error) {
+func (r *Records[T, P]) write(ctx context.Context, tx Tx, rec P, beforeData []byte, beforeMembers []jsonMember, ev itsm.Event, optional bool, now, at time.Time, cmd Command, authorize func([]itsm.FieldChange) error) (bool, error) {
 	m := rec.Meta()
 	prevHead, expected, prevUpdated := m.Head, m.Version, m.UpdatedAt
 	restore := func() { m.Head, m.Version, m.UpdatedAt = prevHead, expected, prevUpdated }

@@ -109,7 +109,7 @@ func TestRecordsCreate(t *testing.T) {
 	assert.Equal(t, itsm.EventCreate, evs[0].Name)
 	assert.Equal(t, "ann", evs[0].Actor)
 	assert.Equal(t, "TKT0000001", evs[0].Number)
-	assert.Contains(t, evs[0].Changes, itsm.Change{Field: "title", From: "", To: `"printer on fire"`})
+	assert.Contains(t, evs[0].Changes, itsm.FieldChange{Field: "title", From: "", To: `"printer on fire"`})
 	require.NoError(t, f.records.Verify(as(agent), tk.ID))
 }
 
@@ -234,12 +234,12 @@ func TestRecordsFireAndChange(t *testing.T) {
 	assert.Equal(t, "in_progress", evs[2].From)
 	assert.Equal(t, "resolved", evs[2].To)
 	assert.Equal(t, "queue drained", evs[2].Reason)
-	assert.Equal(t, []itsm.Change{
+	assert.Equal(t, []itsm.FieldChange{
 		{Field: "ResolvedAt", From: `"0001-01-01T00:00:00Z"`, To: `"2026-11-02T10:01:00Z"`},
 		{Field: "resolution_code", From: "", To: `"solved"`},
 		{Field: "state", From: `"in_progress"`, To: `"resolved"`},
 	}, evs[2].Changes)
-	assert.Equal(t, []itsm.Change{{Field: "priority", From: "3", To: "1"}}, evs[3].Changes)
+	assert.Equal(t, []itsm.FieldChange{{Field: "priority", From: "3", To: "1"}}, evs[3].Changes)
 	assert.Equal(t, "update", evs[3].Name)
 	assert.Equal(t, "resolved", evs[3].From)
 	assert.Equal(t, "resolved", evs[3].To)

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/strategy"
 )
 
@@ -42,7 +43,7 @@ func TestDemandByPatternOfBusinessActivity(t *testing.T) {
 	d := &strategy.Demand{ServiceID: erp.ID, Unit: "incidents", Pattern: "Monday backlog, Friday releases",
 		Activity:    &strategy.ActivityPattern{Name: "office week", Granularity: strategy.Weekday, Expected: week},
 		PeriodStart: monday, PeriodEnd: monday.AddDate(0, 0, 14)}
-	require.NoError(t, f.s.RecordDemand(agent, d))
+	require.NoError(t, f.s.RecordDemand(agent, d, storage.Command{}))
 	assert.Equal(t, int64(2*190), d.Expected, "two weeks of the pattern")
 
 	perDay := map[string]int64{}
@@ -87,7 +88,7 @@ func TestDemandByPatternOfBusinessActivity(t *testing.T) {
 	// refuses, and the comparison says which record failed.
 	hourly := &strategy.Demand{ServiceID: erp.ID, Unit: "incidents", PeriodStart: monday.AddDate(0, 1, 0), PeriodEnd: monday.AddDate(0, 1, 1),
 		Activity: &strategy.ActivityPattern{Name: "office hours", Granularity: strategy.HourOfDay, Expected: make([]int64, 24)}}
-	require.NoError(t, f.s.RecordDemand(agent, hourly))
+	require.NoError(t, f.s.RecordDemand(agent, hourly, storage.Command{}))
 	_, err = f.s.CompareDemand(agent, erp.ID, monday.AddDate(0, 1, 0), monday.AddDate(0, 2, 0), daily{"cat-erp", perDay})
 	require.ErrorIs(t, err, itsm.ErrInvalid)
 	assert.Contains(t, err.Error(), hourly.Number)
@@ -111,7 +112,7 @@ func TestBadActivityPatterns(t *testing.T) {
 	demand := func(a *strategy.ActivityPattern, start, end time.Time, expected int64) func() error {
 		return func() error {
 			return f.s.RecordDemand(agent, &strategy.Demand{ServiceID: svc.ID, Unit: "incidents", Activity: a,
-				PeriodStart: start, PeriodEnd: end, Expected: expected})
+				PeriodStart: start, PeriodEnd: end, Expected: expected}, storage.Command{})
 		}
 	}
 	docs, evs := f.snapshot(t)
@@ -217,7 +218,7 @@ func TestDemandSlotsFromADailySeries(t *testing.T) {
 		t.Run(string(tt.g), func(t *testing.T) {
 			d := &strategy.Demand{ServiceID: erp.ID, Unit: "incidents", PeriodStart: tt.start, PeriodEnd: tt.end,
 				Activity: &strategy.ActivityPattern{Name: "p" + string(tt.g), Granularity: tt.g, Expected: flat(tt.g.Slots())}}
-			require.NoError(t, f.s.RecordDemand(agent, d))
+			require.NoError(t, f.s.RecordDemand(agent, d, storage.Command{}))
 			// Each record gets its own range of period starts.
 			from, to := tt.start, tt.start.Add(time.Hour)
 			plain, err := f.s.CompareDemand(agent, erp.ID, from, to, daily{"cat-erp", perDay})

@@ -113,7 +113,7 @@ type DemandComparison struct {
 // RecordDemand records expected demand for a portfolio service. With an
 // Activity and no Expected, Expected becomes the pattern's total over the
 // period.
-func (s *Strategy) RecordDemand(ctx context.Context, d *Demand) error {
+func (s *Strategy) RecordDemand(ctx context.Context, d *Demand, cmd storage.Command) error {
 	if d == nil {
 		return itsm.Invalidf("%s: nil record", DemandKind)
 	}
@@ -128,7 +128,7 @@ func (s *Strategy) RecordDemand(ctx context.Context, d *Demand) error {
 				return err
 			}
 		}
-		return s.demands.CreateTx(ctx, tx, d, storage.Command{})
+		return s.demands.CreateTx(ctx, tx, d, cmd)
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/storage/memory"
 	"github.com/pillars-itsm/pillars/strategy"
 )
@@ -20,24 +21,24 @@ func Example() {
 
 	svc := &strategy.Service{Name: "Email", Owner: "olga", BusinessCase: strategy.BusinessCase{
 		Summary: "every employee needs mail", ExpectedBenefit: strategy.M(90000_00, "EUR"), ExpectedCost: strategy.M(40000_00, "EUR")}}
-	_ = s.ProposeService(owner, svc)
-	_, err := s.PublishService(owner, svc.ID, "", "")
+	_ = s.ProposeService(owner, svc, storage.Command{})
+	_, err := s.PublishService(owner, svc.ID, "", storage.Command{})
 	fmt.Println("without a reason:", err)
-	svc, _ = s.PublishService(owner, svc.ID, "", "pilot with 50 users succeeded")
+	svc, _ = s.PublishService(owner, svc.ID, "", storage.Command{Reason: "pilot with 50 users succeeded"})
 	fmt.Println(svc.Number, svc.Name, "is in the", svc.State)
 
 	model := &strategy.CostModel{ServiceID: svc.ID, Name: "Email 2027", Currency: "EUR", Unit: "mailboxes", Items: []strategy.CostItem{
 		{Name: "servers and staff", Type: strategy.Fixed, Amount: strategy.M(3000_00, "EUR")},
 		{Name: "licence", Type: strategy.Variable, Amount: strategy.M(4_50, "EUR")},
 	}}
-	_ = s.DefineCostModel(owner, model)
+	_ = s.DefineCostModel(owner, model, storage.Command{})
 	cost, _ := model.Cost(700)
 	fmt.Println("monthly cost for 700 mailboxes:", cost.Total, "- per mailbox:", cost.PerUnit)
 
 	sales := &strategy.Customer{Name: "Sales", Services: []string{svc.ID}}
 	ops := &strategy.Customer{Name: "Operations", Services: []string{svc.ID}}
-	_ = s.AddCustomer(owner, sales)
-	_ = s.AddCustomer(owner, ops)
+	_ = s.AddCustomer(owner, sales, storage.Command{})
+	_ = s.AddCustomer(owner, ops, storage.Command{})
 	charges, _, _ := s.ChargeBack(owner, model.ID, []strategy.Usage{{CustomerID: sales.ID, Volume: 500}, {CustomerID: ops.ID, Volume: 200}})
 	for i, c := range charges {
 		fmt.Printf("%-10s %4d mailboxes: %s\n", []string{"Sales", "Operations"}[i], c.Volume, c.Total)

@@ -152,7 +152,7 @@ func (b *Budget) Validate() error {
 }
 
 // DefineCostModel records a service's cost model.
-func (s *Strategy) DefineCostModel(ctx context.Context, m *CostModel) error {
+func (s *Strategy) DefineCostModel(ctx context.Context, m *CostModel, cmd storage.Command) error {
 	if m == nil {
 		return itsm.Invalidf("%s: nil record", CostModelKind)
 	}
@@ -162,7 +162,7 @@ func (s *Strategy) DefineCostModel(ctx context.Context, m *CostModel) error {
 				return err
 			}
 		}
-		return s.models.CreateTx(ctx, tx, m, storage.Command{})
+		return s.models.CreateTx(ctx, tx, m, cmd)
 	})
 }
 
@@ -176,7 +176,7 @@ func (s *Strategy) CostModel(ctx context.Context, id string) (*CostModel, error)
 // itsm.ErrConflict that names the other budget; concurrent writers of one
 // service's budgets are serialised, so two overlapping budgets can never
 // both be written.
-func (s *Strategy) SetBudget(ctx context.Context, b *Budget) error {
+func (s *Strategy) SetBudget(ctx context.Context, b *Budget, cmd storage.Command) error {
 	if b == nil {
 		return itsm.Invalidf("%s: nil record", BudgetKind)
 	}
@@ -185,7 +185,7 @@ func (s *Strategy) SetBudget(ctx context.Context, b *Budget) error {
 		return err
 	}
 	for attempt := 0; ; attempt++ {
-		err := s.setBudget(ctx, b)
+		err := s.setBudget(ctx, b, cmd)
 		var overlap *OverlapError
 		if err == nil || !errors.Is(err, itsm.ErrConflict) || errors.As(err, &overlap) || attempt >= 10 {
 			return err
@@ -216,7 +216,7 @@ func (e *OverlapError) Error() string {
 // Is makes an OverlapError match itsm.ErrConflict.
 func (e *OverlapError) Is(target error) bool { return target == itsm.ErrConflict }
 
-func (s *Strategy) setBudget(ctx context.Context, b *Budget) error {
+func (s *Strategy) setBudget(ctx context.Context, b *Budget, cmd storage.Command) error {
 	return s.backend.Update(ctx, func(tx storage.Tx) error {
 		if err := s.servicesExist(ctx, tx, []string{b.ServiceID}); err != nil {
 			return err
@@ -246,7 +246,7 @@ func (s *Strategy) setBudget(ctx context.Context, b *Budget) error {
 			}
 			cursor = next
 		}
-		return s.budgets.CreateTx(ctx, tx, b, storage.Command{})
+		return s.budgets.CreateTx(ctx, tx, b, cmd)
 	})
 }
 

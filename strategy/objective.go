@@ -109,7 +109,7 @@ func ObjectiveLifecycle() *itsm.Lifecycle[*Objective] {
 
 // AddObjective records a business objective. Its services must be in the
 // portfolio.
-func (s *Strategy) AddObjective(ctx context.Context, o *Objective) error {
+func (s *Strategy) AddObjective(ctx context.Context, o *Objective, cmd storage.Command) error {
 	if o == nil {
 		return itsm.Invalidf("%s: nil objective", ObjectiveKind)
 	}
@@ -117,7 +117,7 @@ func (s *Strategy) AddObjective(ctx context.Context, o *Objective) error {
 		if err := s.servicesExist(ctx, tx, o.ServiceIDs); err != nil {
 			return err
 		}
-		return s.objectives.CreateTx(ctx, tx, o, storage.Command{})
+		return s.objectives.CreateTx(ctx, tx, o, cmd)
 	})
 }
 
@@ -131,14 +131,14 @@ func (s *Strategy) servicesExist(ctx context.Context, tx storage.Tx, ids []strin
 }
 
 // LinkService records that a portfolio service supports the objective.
-func (s *Strategy) LinkService(ctx context.Context, objectiveID, serviceID string) (*Objective, error) {
+func (s *Strategy) LinkService(ctx context.Context, objectiveID, serviceID string, cmd storage.Command) (*Objective, error) {
 	var out *Objective
 	err := s.backend.Update(ctx, func(tx storage.Tx) error {
 		if err := s.servicesExist(ctx, tx, []string{serviceID}); err != nil {
 			return err
 		}
 		var err error
-		out, err = s.objectives.ChangeTx(ctx, tx, objectiveID, storage.Command{}, func(o *Objective) error {
+		out, err = s.objectives.ChangeTx(ctx, tx, objectiveID, cmd, func(o *Objective) error {
 			if !slices.Contains(o.ServiceIDs, serviceID) {
 				o.ServiceIDs = append(o.ServiceIDs, serviceID)
 			}
@@ -151,8 +151,8 @@ func (s *Strategy) LinkService(ctx context.Context, objectiveID, serviceID strin
 
 // RecordMeasure sets the current value of one of the objective's measures
 // (a KPI value read from the improvement pillar, or any figure).
-func (s *Strategy) RecordMeasure(ctx context.Context, objectiveID, measure string, value float64) (*Objective, error) {
-	return s.objectives.Change(ctx, objectiveID, storage.Command{}, func(o *Objective) error {
+func (s *Strategy) RecordMeasure(ctx context.Context, objectiveID, measure string, value float64, cmd storage.Command) (*Objective, error) {
+	return s.objectives.Change(ctx, objectiveID, cmd, func(o *Objective) error {
 		for i := range o.Measures {
 			if o.Measures[i].Name == measure {
 				o.Measures[i].Current, o.Measures[i].Has = value, true
@@ -164,8 +164,8 @@ func (s *Strategy) RecordMeasure(ctx context.Context, objectiveID, measure strin
 }
 
 // FireObjective applies "achieve" or "abandon" to an objective.
-func (s *Strategy) FireObjective(ctx context.Context, id, event, reason string) (*Objective, error) {
-	return s.objectives.Fire(ctx, id, event, storage.Command{Reason: reason}, nil)
+func (s *Strategy) FireObjective(ctx context.Context, id, event string, cmd storage.Command) (*Objective, error) {
+	return s.objectives.Fire(ctx, id, event, cmd, nil)
 }
 
 // Objective returns a business objective.
@@ -184,11 +184,11 @@ type KPISource interface {
 // RefreshMeasures reads every KPI measure of the objective from src over
 // [from, to) and records the values in one change. Measures without
 // measurements keep their previous value; an error from src writes nothing.
-func (s *Strategy) RefreshMeasures(ctx context.Context, objectiveID string, src KPISource, from, to time.Time) (*Objective, error) {
+func (s *Strategy) RefreshMeasures(ctx context.Context, objectiveID string, src KPISource, from, to time.Time, cmd storage.Command) (*Objective, error) {
 	if src == nil {
 		return nil, itsm.Invalidf("%s %s: refresh without a KPI source", ObjectiveKind, objectiveID)
 	}
-	return s.objectives.Change(ctx, objectiveID, storage.Command{}, func(o *Objective) error {
+	return s.objectives.Change(ctx, objectiveID, cmd, func(o *Objective) error {
 		for i := range o.Measures {
 			m := &o.Measures[i]
 			if m.KPI == "" {

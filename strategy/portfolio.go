@@ -101,14 +101,14 @@ func ServiceLifecycle() *itsm.Lifecycle[*Service] {
 }
 
 // ProposeService enters a service in the pipeline.
-func (s *Strategy) ProposeService(ctx context.Context, svc *Service) error {
-	return s.services.Create(ctx, svc, storage.Command{})
+func (s *Strategy) ProposeService(ctx context.Context, svc *Service, cmd storage.Command) error {
+	return s.services.Create(ctx, svc, cmd)
 }
 
 // PublishService moves a pipeline service into the catalogue (live),
 // optionally recording its catalogue entry id.
-func (s *Strategy) PublishService(ctx context.Context, id, catalogueID, reason string) (*Service, error) {
-	return s.services.Fire(ctx, id, EventPublish, storage.Command{Reason: reason}, func(svc *Service) error {
+func (s *Strategy) PublishService(ctx context.Context, id, catalogueID string, cmd storage.Command) (*Service, error) {
+	return s.services.Fire(ctx, id, EventPublish, cmd, func(svc *Service) error {
 		if catalogueID != "" {
 			svc.CatalogueID = catalogueID
 		}
@@ -116,19 +116,20 @@ func (s *Strategy) PublishService(ctx context.Context, id, catalogueID, reason s
 	})
 }
 
-// RetireService retires a service from the pipeline or the catalogue.
-func (s *Strategy) RetireService(ctx context.Context, id, reason string) (*Service, error) {
-	return s.services.Fire(ctx, id, EventRetire, storage.Command{Reason: reason}, nil)
+// RetireService retires a service from the pipeline or the catalogue;
+// publishing, retiring and reviving need a reason in cmd.Reason.
+func (s *Strategy) RetireService(ctx context.Context, id string, cmd storage.Command) (*Service, error) {
+	return s.services.Fire(ctx, id, EventRetire, cmd, nil)
 }
 
 // ReviveService brings a retired service back into the pipeline.
-func (s *Strategy) ReviveService(ctx context.Context, id, reason string) (*Service, error) {
-	return s.services.Fire(ctx, id, EventRevive, storage.Command{Reason: reason}, nil)
+func (s *Strategy) ReviveService(ctx context.Context, id string, cmd storage.Command) (*Service, error) {
+	return s.services.Fire(ctx, id, EventRevive, cmd, nil)
 }
 
 // UpdateService changes a service's fields (owner, business case, ...).
-func (s *Strategy) UpdateService(ctx context.Context, id, reason string, mutate func(*Service) error) (*Service, error) {
-	return s.services.Change(ctx, id, storage.Command{Reason: reason}, mutate)
+func (s *Strategy) UpdateService(ctx context.Context, id string, cmd storage.Command, mutate func(*Service) error) (*Service, error) {
+	return s.services.Change(ctx, id, cmd, mutate)
 }
 
 // Service returns a portfolio entry.
@@ -137,8 +138,9 @@ func (s *Strategy) Service(ctx context.Context, id string) (*Service, error) {
 }
 
 // Portfolio lists the services in one stage (Pipeline, Catalogue,
-// Retired), by name, one page at a time; cursor "" starts.
-func (s *Strategy) Portfolio(ctx context.Context, stage, cursor string) ([]*Service, string, error) {
+// Retired), by name, one page at a time (p's zero value asks for the first
+// page of storage.DefaultLimit services).
+func (s *Strategy) Portfolio(ctx context.Context, stage string, p storage.Paging) ([]*Service, string, error) {
 	switch stage {
 	case Pipeline, Catalogue, Retired:
 	default:
@@ -147,6 +149,6 @@ func (s *Strategy) Portfolio(ctx context.Context, stage, cursor string) ([]*Serv
 	return s.services.Query(ctx, storage.Query{
 		Filters: []storage.Filter{storage.Eq("state", storage.String(stage))},
 		Sort:    []storage.Sort{{Field: "name"}},
-		Cursor:  cursor, Limit: storage.MaxLimit,
+		Cursor:  p.Cursor, Limit: p.Limit,
 	})
 }

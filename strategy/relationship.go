@@ -64,7 +64,7 @@ func (c *Customer) Validate() error {
 
 // AddCustomer records a customer; the services it consumes must be in the
 // portfolio.
-func (s *Strategy) AddCustomer(ctx context.Context, c *Customer) error {
+func (s *Strategy) AddCustomer(ctx context.Context, c *Customer, cmd storage.Command) error {
 	if c == nil {
 		return itsm.Invalidf("%s: nil record", CustomerKind)
 	}
@@ -72,19 +72,19 @@ func (s *Strategy) AddCustomer(ctx context.Context, c *Customer) error {
 		if err := s.servicesExist(ctx, tx, c.Services); err != nil {
 			return err
 		}
-		return s.customers.CreateTx(ctx, tx, c, storage.Command{})
+		return s.customers.CreateTx(ctx, tx, c, cmd)
 	})
 }
 
 // Consume records that the customer consumes a portfolio service.
-func (s *Strategy) Consume(ctx context.Context, customerID, serviceID string) (*Customer, error) {
+func (s *Strategy) Consume(ctx context.Context, customerID, serviceID string, cmd storage.Command) (*Customer, error) {
 	var out *Customer
 	err := s.backend.Update(ctx, func(tx storage.Tx) error {
 		if err := s.servicesExist(ctx, tx, []string{serviceID}); err != nil {
 			return err
 		}
 		var err error
-		out, err = s.customers.ChangeTx(ctx, tx, customerID, storage.Command{}, func(c *Customer) error {
+		out, err = s.customers.ChangeTx(ctx, tx, customerID, cmd, func(c *Customer) error {
 			if !slices.Contains(c.Services, serviceID) {
 				c.Services = append(c.Services, serviceID)
 			}
@@ -97,9 +97,9 @@ func (s *Strategy) Consume(ctx context.Context, customerID, serviceID string) (*
 
 // RecordSatisfaction adds a survey score for a service the customer
 // consumes, at the clock's now.
-func (s *Strategy) RecordSatisfaction(ctx context.Context, customerID, serviceID string, score int, survey string) (*Customer, error) {
+func (s *Strategy) RecordSatisfaction(ctx context.Context, customerID, serviceID string, score int, survey string, cmd storage.Command) (*Customer, error) {
 	at := itsm.NormalizeTime(s.clock.Now())
-	return s.customers.Change(ctx, customerID, storage.Command{}, func(c *Customer) error {
+	return s.customers.Change(ctx, customerID, cmd, func(c *Customer) error {
 		c.Scores = append(c.Scores, SatisfactionScore{ServiceID: serviceID, Score: score, Survey: survey, At: at})
 		return nil
 	})

@@ -42,10 +42,10 @@ func TestOtherStores(t *testing.T) {
 			s, err := strategy.New(context.Background(), b, strategy.Config{Clock: itsm.NewFakeClock(jan)})
 			require.NoError(t, err)
 			svc := &strategy.Service{Name: "email", Owner: "olga", BusinessCase: strategy.BusinessCase{Summary: "mail"}}
-			require.NoError(t, s.ProposeService(agent, svc))
-			_, err = s.PublishService(agent, svc.ID, "", "live")
+			require.NoError(t, s.ProposeService(agent, svc, storage.Command{}))
+			_, err = s.PublishService(agent, svc.ID, "", storage.Command{Reason: "live"})
 			require.NoError(t, err)
-			list, _, err := s.Portfolio(agent, strategy.Catalogue, "")
+			list, _, err := s.Portfolio(agent, strategy.Catalogue, storage.Paging{})
 			require.NoError(t, err)
 			require.Len(t, list, 1)
 
@@ -57,7 +57,7 @@ func TestOtherStores(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					start := jan.AddDate(0, 0, w)
-					errs[w] = s.SetBudget(agent, &strategy.Budget{ServiceID: svc.ID, PeriodStart: start, PeriodEnd: start.AddDate(0, 1, 0), Amount: strategy.M(1, "EUR")})
+					errs[w] = s.SetBudget(agent, &strategy.Budget{ServiceID: svc.ID, PeriodStart: start, PeriodEnd: start.AddDate(0, 1, 0), Amount: strategy.M(1, "EUR")}, storage.Command{})
 				}()
 			}
 			wg.Wait()
@@ -73,10 +73,10 @@ func TestOtherStores(t *testing.T) {
 
 			m := &strategy.CostModel{ServiceID: svc.ID, Name: "m", Currency: "EUR", Unit: "users",
 				Items: []strategy.CostItem{{Name: "base", Type: strategy.Fixed, Amount: strategy.M(100_00, "EUR")}}}
-			require.NoError(t, s.DefineCostModel(agent, m))
+			require.NoError(t, s.DefineCostModel(agent, m, storage.Command{}))
 			a, c := &strategy.Customer{Name: "A", Services: []string{svc.ID}}, &strategy.Customer{Name: "B", Services: []string{svc.ID}}
-			require.NoError(t, s.AddCustomer(agent, a))
-			require.NoError(t, s.AddCustomer(agent, c))
+			require.NoError(t, s.AddCustomer(agent, a, storage.Command{}))
+			require.NoError(t, s.AddCustomer(agent, c, storage.Command{}))
 			charges, _, err := s.ChargeBack(agent, m.ID, []strategy.Usage{{a.ID, 2}, {c.ID, 1}})
 			require.NoError(t, err)
 			assert.Equal(t, strategy.M(66_67, "EUR"), charges[0].Total)

@@ -115,11 +115,10 @@ func simpleLifecycle[P any](kind string) *itsm.Lifecycle[P] {
 var lockSchema = storage.Schema{Kind: "strategy_lock"}
 
 // Archive retires a reference record (a demand record, cost model, budget
-// or customer) with a reason: it stays on record but no longer counts (an
+// or customer) with a reason (cmd.Reason): it stays on record but no longer counts (an
 // archived budget frees its period, an archived demand record is left out
 // of comparisons). Another kind is ErrInvalid.
-func (s *Strategy) Archive(ctx context.Context, kind, id, reason string) error {
-	cmd := storage.Command{Reason: reason}
+func (s *Strategy) Archive(ctx context.Context, kind, id string, cmd storage.Command) error {
 	var err error
 	switch kind {
 	case DemandKind:

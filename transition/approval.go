@@ -16,7 +16,7 @@ type QuorumKind string
 // The quorum rules.
 const (
 	QuorumAny   QuorumKind = "any"    // one approval from the group
-	QuorumAll   QuorumKind = "all"    // every member (as listed by the GroupDirectory when approval was requested)
+	QuorumAll   QuorumKind = "all"    // every member (as listed by the Directory when approval was requested)
 	QuorumCount QuorumKind = "n_of_m" // N approvals from the group's M members
 )
 
@@ -59,21 +59,7 @@ func DefaultApprovalPolicy() ApprovalPolicy {
 	}}
 }
 
-// GroupDirectory lists the members of a group, for the "all" and "N of M"
-// quorums. Hosts back it with their identity system.
-type GroupDirectory interface {
-	Members(ctx context.Context, group string) ([]string, error)
-}
-
-// StaticDirectory is a GroupDirectory from a map of group to member ids.
-type StaticDirectory map[string][]string
-
-// Members returns the group's members.
-func (d StaticDirectory) Members(_ context.Context, group string) ([]string, error) {
-	return slices.Clone(d[group]), nil
-}
-
-func (p ApprovalPolicy) check(dir GroupDirectory) error {
+func (p ApprovalPolicy) check(dir itsm.Directory) error {
 	for i, r := range p.Rules {
 		ve := &itsm.ValidationError{Kind: "approval rule", ID: fmt.Sprintf("%d %s", i, r.Name)}
 		if r.Group == "" {
@@ -83,7 +69,7 @@ func (p ApprovalPolicy) check(dir GroupDirectory) error {
 		case QuorumAny:
 		case QuorumAll:
 			if dir == nil {
-				ve.Add("quorum", "\"all\" needs a GroupDirectory to know the members")
+				ve.Add("quorum", "\"all\" needs a Directory to know the members")
 			}
 		case QuorumCount:
 			if r.N < 1 {
@@ -215,8 +201,8 @@ func (m *Changes) requestApprovals(ctx context.Context, c *Change, _ itsm.Transi
 // requester or the implementer; ErrInvalidTransition after a rejection or
 // outside authorisation; ErrConflict for a second decision by the same
 // approver) write nothing.
-func (m *Changes) Approve(ctx context.Context, id, group, comment string) (*Change, error) {
-	c, err := m.decide(ctx, id, group, ApprovalApproved, comment)
+func (m *Changes) Approve(ctx context.Context, id, group, comment string, cmd storage.Command) (*Change, error) {
+	c, err := m.decide(ctx, id, group, ApprovalApproved, comment, cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -232,12 +218,12 @@ func (m *Changes) Approve(ctx context.Context, id, group, comment string) (*Chan
 
 // Reject records the actor's rejection on behalf of group, with its
 // (required) comment, and ends the change: it moves to canceled with its
-// approval rejected.
-func (m *Changes) Reject(ctx context.Context, id, group, comment string) (*Change, error) {
-	return m.decide(ctx, id, group, ApprovalRejected, comment)
+// approval rejected. comment replaces cmd.Reason, as it does for Approve.
+func (m *Changes) Reject(ctx context.Context, id, group, comment string, cmd storage.Command) (*Change, error) {
+	return m.decide(ctx, id, group, ApprovalRejected, comment, cmd)
 }
 
-func (m *Changes) decide(ctx context.Context, id, group, decision, comment string) (*Change, error) {
+func (m *Changes) decide(ctx context.Context, id, group, decision, comment string, cmd storage.Command) (*Change, error) {
 	if ctx == nil {
 		return nil, itsm.Invalidf("change: nil context")
 	}
@@ -251,7 +237,7 @@ func (m *Changes) decide(ctx context.Context, id, group, decision, comment strin
 	var out *Change
 	err := storage.Retry(ctx, m.backend, maxAttempts, func(tx storage.Tx) error {
 		var err error
-		out, err = m.decideTx(ctx, tx, id, group, decision, comment, action)
+		out, err = m.decideTx(ctx, tx, id, group, decision, comment, action, cmd)
 		return err
 	})
 	if err != nil {
@@ -273,7 +259,7 @@ func unchangedSince(kind string, decided, now *itsm.Record) error {
 }
 
 // decideTx records one approver's decision inside a unit of work.
-func (m *Changes) decideTx(ctx context.Context, tx storage.Tx, id, group, decision, comment, action string) (*Change, error) {
+func (m *Changes) decideTx(ctx context.Context, tx storage.Tx, id, group, decision, comment, action string, cmd storage.Command) (*Change, error) {
 	cur, err := m.changes.Collection().Get(ctx, tx, id)
 	if err != nil {
 		return nil, err
@@ -316,7 +302,7 @@ func (m *Changes) decideTx(ctx context.Context, tx storage.Tx, id, group, decisi
 		settleChange(c)
 		return nil
 	}
-	cmd := storage.Command{Reason: comment}
+	cmd.Reason = comment
 	var out *Change
 	if decision == ApprovalRejected {
 		out, err = m.changes.FireTx(ctx, tx, id, ChangeEventReject, cmd, mutate)
@@ -348,7 +334,7 @@ func separationOfDuties(a itsm.Actor, c *Change) string {
 // their Authorizer to refuse it too (for example on their own actions):
 // authorizer.AddRule(transition.KindChange, transition.ActionApprove,
 // transition.SeparationOfDuties).
-func SeparationOfDuties(_ context.Context, req itsm.Request) string {
+func SeparationOfDuties(_ context.Context, req itsm.AccessRequest) string {
 	if c, ok := req.Record.(*Change); ok {
 		return separationOfDuties(req.Actor, c)
 	}

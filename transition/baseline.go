@@ -258,10 +258,10 @@ const (
 // CIDiff is one CI that differs between two baselines: added, removed, or
 // changed with the fields that changed (old and new values as JSON text).
 type CIDiff struct {
-	ID     string        `json:"id"`
-	Name   string        `json:"name"`
-	Change string        `json:"change"`
-	Fields []itsm.Change `json:"fields,omitempty"`
+	ID     string             `json:"id"`
+	Name   string             `json:"name"`
+	Change string             `json:"change"`
+	Fields []itsm.FieldChange `json:"fields,omitempty"`
 }
 
 // RelationshipDiff is one relationship present on one side only.

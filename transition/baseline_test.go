@@ -105,7 +105,7 @@ func TestBaselineDiff(t *testing.T) {
 	}
 	assert.Equal(t, transition.DiffAdded, byID[cache].Change)
 	assert.Equal(t, transition.DiffChanged, byID[b.db].Change)
-	assert.Equal(t, []itsm.Change{{Field: "attributes", From: "", To: `{"version":"16"}`}}, byID[b.db].Fields)
+	assert.Equal(t, []itsm.FieldChange{{Field: "attributes", From: "", To: `{"version":"16"}`}}, byID[b.db].Fields)
 	// vm1 is no longer reachable from the service: it left the scope.
 	assert.Equal(t, transition.DiffRemoved, byID[b.vm1].Change)
 	relByID := map[string]string{}

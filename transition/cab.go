@@ -212,8 +212,8 @@ func (m *Changes) UpdateCAB(ctx context.Context, id string, cmd storage.Command,
 }
 
 // RecordAttendance marks whether an invited person attended.
-func (m *Changes) RecordAttendance(ctx context.Context, id, person string, attended bool) (*CABMeeting, error) {
-	return m.cabs.Change(ctx, id, storage.Command{}, func(c *CABMeeting) error {
+func (m *Changes) RecordAttendance(ctx context.Context, id, person string, attended bool, cmd storage.Command) (*CABMeeting, error) {
+	return m.cabs.Change(ctx, id, cmd, func(c *CABMeeting) error {
 		i := slices.IndexFunc(c.Attendees, func(a CABAttendee) bool { return a.ID == person })
 		if i < 0 {
 			return (&itsm.ValidationError{Kind: KindCABMeeting, ID: c.Number}).Add("attendees", fmt.Sprintf("%s is not invited", person))
@@ -228,7 +228,7 @@ func (m *Changes) RecordAttendance(ctx context.Context, id, person string, atten
 // canceled one ErrInvalid; one already on the agenda ErrConflict; a
 // completed or canceled meeting ErrInvalidTransition. Nothing is written on
 // a refusal.
-func (m *Changes) AddToAgenda(ctx context.Context, id string, changeIDs ...string) (*CABMeeting, error) {
+func (m *Changes) AddToAgenda(ctx context.Context, id string, changeIDs []string, cmd storage.Command) (*CABMeeting, error) {
 	if ctx == nil {
 		return nil, itsm.Invalidf("cab meeting: nil context")
 	}
@@ -259,7 +259,7 @@ func (m *Changes) AddToAgenda(ctx context.Context, id string, changeIDs ...strin
 			}
 			items = append(items, agendaItem(c))
 		}
-		out, err = m.cabs.ChangeTx(ctx, tx, id, storage.Command{}, func(c *CABMeeting) error {
+		out, err = m.cabs.ChangeTx(ctx, tx, id, cmd, func(c *CABMeeting) error {
 			if err := unchangedSince(KindCABMeeting, &meeting.Record, &c.Record); err != nil {
 				return err
 			}
@@ -292,7 +292,7 @@ func openMeeting(c *CABMeeting, what string) error {
 // that is not on it yet, by planned start then number, as the CAB
 // Workbench builds an agenda. It returns the meeting and how many changes
 // it added.
-func (m *Changes) AgendaFromPending(ctx context.Context, id string) (*CABMeeting, int, error) {
+func (m *Changes) AgendaFromPending(ctx context.Context, id string, cmd storage.Command) (*CABMeeting, int, error) {
 	if ctx == nil {
 		return nil, 0, itsm.Invalidf("cab meeting: nil context")
 	}
@@ -321,7 +321,7 @@ func (m *Changes) AgendaFromPending(ctx context.Context, id string) (*CABMeeting
 	if len(ids) == 0 {
 		return meeting, 0, nil
 	}
-	out, err := m.AddToAgenda(ctx, id, ids...)
+	out, err := m.AddToAgenda(ctx, id, ids, cmd)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -335,8 +335,9 @@ func (m *Changes) AgendaFromPending(ctx context.Context, id string) (*CABMeeting
 // separation of duties, a comment to reject); an approved change whose
 // approval is complete is then scheduled, as Approve does. Deferred only
 // records the decision; the change waits for a later meeting. The actor
-// is marked as attending. It returns the meeting and the change.
-func (m *Changes) DecideAgendaItem(ctx context.Context, id, changeID, decision, comment string) (*CABMeeting, *Change, error) {
+// is marked as attending. It returns the meeting and the change. comment
+// replaces cmd.Reason.
+func (m *Changes) DecideAgendaItem(ctx context.Context, id, changeID, decision, comment string, cmd storage.Command) (*CABMeeting, *Change, error) {
 	if ctx == nil {
 		return nil, nil, itsm.Invalidf("cab meeting: nil context")
 	}
@@ -370,9 +371,9 @@ func (m *Changes) DecideAgendaItem(ctx context.Context, id, changeID, decision, 
 		}
 		switch decision {
 		case AgendaApproved:
-			change, err = m.decideTx(ctx, tx, changeID, cur.Board, ApprovalApproved, comment, ActionApprove)
+			change, err = m.decideTx(ctx, tx, changeID, cur.Board, ApprovalApproved, comment, ActionApprove, cmd)
 		case AgendaRejected:
-			change, err = m.decideTx(ctx, tx, changeID, cur.Board, ApprovalRejected, comment, ActionReject)
+			change, err = m.decideTx(ctx, tx, changeID, cur.Board, ApprovalRejected, comment, ActionReject, cmd)
 		default:
 			if !actor.InGroup(cur.Board) && !slices.ContainsFunc(cur.Attendees, func(a CABAttendee) bool { return a.ID == actor.ID && a.Role == AttendeeChair }) {
 				return &itsm.ForbiddenError{Actor: actor.ID, Kind: KindCABMeeting, Action: ActionDecide, Reason: "not a member of board " + cur.Board + " nor the chair"}
@@ -383,7 +384,9 @@ func (m *Changes) DecideAgendaItem(ctx context.Context, id, changeID, decision, 
 			return err
 		}
 		at := itsm.NormalizeTime(m.cfg.Clock.Now())
-		meeting, err = m.cabs.ChangeTx(ctx, tx, id, storage.Command{Reason: comment}, func(c *CABMeeting) error {
+		mcmd := cmd
+		mcmd.Reason = comment
+		meeting, err = m.cabs.ChangeTx(ctx, tx, id, mcmd, func(c *CABMeeting) error {
 			if err := unchangedSince(KindCABMeeting, &cur.Record, &c.Record); err != nil {
 				return err
 			}

@@ -54,24 +54,24 @@ func TestCABCommandsDecideOnFreshData(t *testing.T) {
 	late := e.normal(t, e.db)
 	wrapped := &interleaved{Backend: e.store, kind: transition.KindCABMeeting}
 	other, err := transition.NewChanges(ctx, wrapped, transition.ChangesConfig{Clock: e.clock, CMDB: e.cmdb,
-		Directory: transition.StaticDirectory{"cab": {"bob", "cara", "ivan"}}})
+		Directory: itsm.StaticDirectory{"cab": {"bob", "cara", "ivan"}}})
 	require.NoError(t, err)
 	start := t0.Add(24 * time.Hour)
 	m := &transition.CABMeeting{Name: "Weekly CAB", Board: "change_management", Start: start, End: start.Add(time.Hour),
 		Attendees: []transition.CABAttendee{{ID: "alice", Role: transition.AttendeeChair}}}
 	require.NoError(t, e.changes.ScheduleCAB(as(alice), m, storage.Command{}))
-	_, err = e.changes.AddToAgenda(as(alice), m.ID, pending.ID)
+	_, err = e.changes.AddToAgenda(as(alice), m.ID, []string{pending.ID}, storage.Command{})
 	require.NoError(t, err)
 	_, err = e.changes.FireCAB(as(alice), m.ID, transition.CABEventStart, storage.Command{})
 	require.NoError(t, err)
 
 	// An approval commits while a deferral of the same item is under way.
 	wrapped.hook = func() {
-		_, _, err := e.changes.DecideAgendaItem(as(alice), m.ID, pending.ID, transition.AgendaApproved, "approved in the room")
+		_, _, err := e.changes.DecideAgendaItem(as(alice), m.ID, pending.ID, transition.AgendaApproved, "approved in the room", storage.Command{})
 		require.NoError(t, err)
 	}
 	wrapped.armed.Store(true)
-	_, _, err = other.DecideAgendaItem(as(alice), m.ID, pending.ID, transition.AgendaDeferred, "out of time")
+	_, _, err = other.DecideAgendaItem(as(alice), m.ID, pending.ID, transition.AgendaDeferred, "out of time", storage.Command{})
 	require.ErrorIs(t, err, itsm.ErrInvalidTransition, "the item was decided meanwhile")
 	got, err := e.changes.CAB(ctx, m.ID)
 	require.NoError(t, err)
@@ -83,7 +83,7 @@ func TestCABCommandsDecideOnFreshData(t *testing.T) {
 		require.NoError(t, err)
 	}
 	wrapped.armed.Store(true)
-	_, err = other.AddToAgenda(as(alice), m.ID, late.ID)
+	_, err = other.AddToAgenda(as(alice), m.ID, []string{late.ID}, storage.Command{})
 	require.ErrorIs(t, err, itsm.ErrInvalidTransition, "a completed meeting takes no agenda items")
 	got, err = e.changes.CAB(ctx, m.ID)
 	require.NoError(t, err)

@@ -53,7 +53,7 @@ func TestCABMeeting(t *testing.T) {
 	assert.Regexp(t, `^CAB\d{7}$`, m.Number)
 	assert.Equal(t, transition.CABPlanned, m.State)
 
-	got, n, err := e.changes.AgendaFromPending(as(alice), m.ID)
+	got, n, err := e.changes.AgendaFromPending(as(alice), m.ID, storage.Command{})
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
 	for i, it := range got.Agenda {
@@ -61,10 +61,10 @@ func TestCABMeeting(t *testing.T) {
 		assert.Equal(t, transition.AgendaPending, it.Decision)
 		assert.Equal(t, transition.RiskLow, it.Risk)
 	}
-	_, n, err = e.changes.AgendaFromPending(as(alice), m.ID)
+	_, n, err = e.changes.AgendaFromPending(as(alice), m.ID, storage.Command{})
 	require.NoError(t, err)
 	assert.Zero(t, n, "nothing added twice")
-	got, err = e.changes.AddToAgenda(as(alice), m.ID, fresh.ID)
+	got, err = e.changes.AddToAgenda(as(alice), m.ID, []string{fresh.ID}, storage.Command{})
 	require.NoError(t, err)
 	require.Len(t, got.Agenda, 4)
 
@@ -74,10 +74,16 @@ func TestCABMeeting(t *testing.T) {
 		do   func() error
 		want error
 	}{
-		{"already on the agenda", func() error { _, err := e.changes.AddToAgenda(as(alice), m.ID, pending[0].ID); return err }, itsm.ErrConflict},
-		{"unknown change", func() error { _, err := e.changes.AddToAgenda(as(alice), m.ID, itsm.NewID()); return err }, itsm.ErrNotFound},
+		{"already on the agenda", func() error {
+			_, err := e.changes.AddToAgenda(as(alice), m.ID, []string{pending[0].ID}, storage.Command{})
+			return err
+		}, itsm.ErrConflict},
+		{"unknown change", func() error {
+			_, err := e.changes.AddToAgenda(as(alice), m.ID, []string{itsm.NewID()}, storage.Command{})
+			return err
+		}, itsm.ErrNotFound},
 		{"decision before the meeting starts", func() error {
-			_, _, err := e.changes.DecideAgendaItem(as(alice), m.ID, pending[0].ID, transition.AgendaApproved, "ok")
+			_, _, err := e.changes.DecideAgendaItem(as(alice), m.ID, pending[0].ID, transition.AgendaApproved, "ok", storage.Command{})
 			return err
 		}, itsm.ErrInvalidTransition},
 		{"completing before it starts", func() error {
@@ -105,7 +111,7 @@ func TestCABMeeting(t *testing.T) {
 	require.NoError(t, err)
 
 	// Approved: the change's approval is recorded and it is scheduled.
-	got, ch, err := e.changes.DecideAgendaItem(as(alice), m.ID, pending[0].ID, transition.AgendaApproved, "low risk, tested")
+	got, ch, err := e.changes.DecideAgendaItem(as(alice), m.ID, pending[0].ID, transition.AgendaApproved, "low risk, tested", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, transition.ChangeScheduled, ch.State)
 	assert.Equal(t, transition.AgendaApproved, got.Agenda[0].Decision)
@@ -130,13 +136,13 @@ func TestCABMeeting(t *testing.T) {
 		{"not on the agenda", alice, itsm.NewID(), transition.AgendaApproved, "", itsm.ErrNotFound},
 	}
 	for _, tc := range decisions {
-		_, _, err := e.changes.DecideAgendaItem(as(tc.actor), m.ID, tc.change, tc.decision, tc.comment)
+		_, _, err := e.changes.DecideAgendaItem(as(tc.actor), m.ID, tc.change, tc.decision, tc.comment, storage.Command{})
 		assert.ErrorIs(t, err, tc.want, tc.name)
 	}
 	require.Equal(t, before, takeSnapshot(t, e.store, cabKinds...), "refused decisions write nothing, on the meeting or the change")
 
 	// Rejected: the change ends.
-	_, ch, err = e.changes.DecideAgendaItem(as(alice), m.ID, pending[1].ID, transition.AgendaRejected, "no backout plan")
+	_, ch, err = e.changes.DecideAgendaItem(as(alice), m.ID, pending[1].ID, transition.AgendaRejected, "no backout plan", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, transition.ChangeCanceled, ch.State)
 	assert.Equal(t, transition.ApprovalRejected, ch.Approval)
@@ -144,7 +150,7 @@ func TestCABMeeting(t *testing.T) {
 	_, err = e.changes.FireCAB(as(alice), m.ID, transition.CABEventComplete, storage.Command{})
 	require.ErrorIs(t, err, itsm.ErrInvalidTransition, "two items are still pending")
 	for _, id := range []string{pending[2].ID, fresh.ID} {
-		_, ch, err = e.changes.DecideAgendaItem(as(alice), m.ID, id, transition.AgendaDeferred, "out of time")
+		_, ch, err = e.changes.DecideAgendaItem(as(alice), m.ID, id, transition.AgendaDeferred, "out of time", storage.Command{})
 		require.NoError(t, err)
 		assert.NotEqual(t, transition.ChangeScheduled, ch.State, "a deferred change waits")
 	}
@@ -156,13 +162,13 @@ func TestCABMeeting(t *testing.T) {
 	done, err := e.changes.FireCAB(as(alice), m.ID, transition.CABEventComplete, storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, transition.CABCompleted, done.State)
-	_, err = e.changes.AddToAgenda(as(alice), m.ID, pending[2].ID)
+	_, err = e.changes.AddToAgenda(as(alice), m.ID, []string{pending[2].ID}, storage.Command{})
 	require.ErrorIs(t, err, itsm.ErrInvalidTransition, "a completed meeting's agenda is closed")
 
 	// The deferred change goes on the next meeting's agenda.
 	next := &transition.CABMeeting{Name: "Weekly CAB", Board: "change_management", Start: start.Add(7 * 24 * time.Hour), End: start.Add(7*24*time.Hour + time.Hour)}
 	require.NoError(t, e.changes.ScheduleCAB(as(alice), next, storage.Command{}))
-	got, n, err = e.changes.AgendaFromPending(as(alice), next.ID)
+	got, n, err = e.changes.AgendaFromPending(as(alice), next.ID, storage.Command{})
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	assert.Equal(t, pending[2].Number, got.Agenda[0].Number)

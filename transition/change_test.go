@@ -33,7 +33,7 @@ func newChangeEnv(t testing.TB, mod func(*transition.ChangesConfig)) *changeEnv 
 	t.Helper()
 	b := newBank(t)
 	cfg := transition.ChangesConfig{Clock: b.clock, CMDB: b.cmdb,
-		Directory: transition.StaticDirectory{"cab": {"bob", "cara", "ivan"}}}
+		Directory: itsm.StaticDirectory{"cab": {"bob", "cara", "ivan"}}}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -59,7 +59,7 @@ func (e *changeEnv) toAuthorize(t testing.TB, c *transition.Change, answers map[
 	t.Helper()
 	_, err := e.changes.Fire(as(rita), c.ID, transition.ChangeEventAssess, storage.Command{}, nil)
 	require.NoError(t, err)
-	_, _, err = e.changes.AssessRisk(as(rita), c.ID, answers)
+	_, _, err = e.changes.AssessRisk(as(rita), c.ID, answers, storage.Command{})
 	require.NoError(t, err)
 	got, err := e.changes.Fire(as(rita), c.ID, transition.ChangeEventAuthorize, storage.Command{}, nil)
 	require.NoError(t, err)
@@ -79,7 +79,7 @@ func TestNormalChangeEndToEnd(t *testing.T) {
 	_, err = e.changes.Fire(as(rita), c.ID, transition.ChangeEventAuthorize, storage.Command{}, nil)
 	require.ErrorIs(t, err, itsm.ErrInvalidTransition, "no risk assessment yet")
 
-	got, ra, err := e.changes.AssessRisk(as(rita), c.ID, highAnswers)
+	got, ra, err := e.changes.AssessRisk(as(rita), c.ID, highAnswers, storage.Command{})
 	require.NoError(t, err)
 	// db is under api, under web and payments: both services are impacted.
 	assert.ElementsMatch(t, []string{e.svc, e.pay}, ra.Services)
@@ -97,14 +97,14 @@ func TestNormalChangeEndToEnd(t *testing.T) {
 	assert.Equal(t, []string{"bob", "cara", "ivan"}, got.Approvals[1].Members)
 
 	e.clock.Advance(time.Hour)
-	got, err = e.changes.Approve(as(alice), c.ID, "change_management", "plan reviewed")
+	got, err = e.changes.Approve(as(alice), c.ID, "change_management", "plan reviewed", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, transition.ApprovalApproved, got.Approvals[0].Status)
 	assert.Equal(t, transition.ApprovalRequested, got.Approval)
-	got, err = e.changes.Approve(as(bob), c.ID, "cab", "ok")
+	got, err = e.changes.Approve(as(bob), c.ID, "cab", "ok", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, transition.ChangeAuthorize, got.State, "one CAB approval of two")
-	got, err = e.changes.Approve(as(cara), c.ID, "cab", "ok too")
+	got, err = e.changes.Approve(as(cara), c.ID, "cab", "ok too", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, transition.ApprovalApproved, got.Approval)
 	assert.Equal(t, transition.ChangeScheduled, got.State, "approved changes with a window are scheduled")
@@ -114,14 +114,14 @@ func TestNormalChangeEndToEnd(t *testing.T) {
 	got, err = e.changes.Fire(as(ivan), c.ID, transition.ChangeEventImplement, storage.Command{}, nil)
 	require.NoError(t, err)
 	assert.Equal(t, e.clock.Now(), got.ActualStart)
-	got, err = e.changes.LinkIncident(as(ivan), c.ID, "inc-1")
+	got, err = e.changes.LinkIncident(as(ivan), c.ID, "inc-1", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"inc-1"}, got.CausedIncidentIDs)
 	_, err = e.changes.Fire(as(ivan), c.ID, transition.ChangeEventReview, storage.Command{}, nil)
 	require.NoError(t, err)
-	_, err = e.changes.Close(as(ivan), c.ID, "", "")
+	_, err = e.changes.Close(as(ivan), c.ID, "", "", storage.Command{})
 	require.ErrorIs(t, err, itsm.ErrInvalidTransition)
-	got, err = e.changes.Close(as(rita), c.ID, transition.OutcomeBackedOut, "rolled back after errors")
+	got, err = e.changes.Close(as(rita), c.ID, transition.OutcomeBackedOut, "rolled back after errors", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, transition.ChangeClosed, got.State)
 	assert.Equal(t, transition.OutcomeBackedOut, got.ReviewOutcome)
@@ -145,7 +145,7 @@ func TestNormalChangeEndToEnd(t *testing.T) {
 func TestApprovalRefusalsWriteNothing(t *testing.T) {
 	e := newChangeEnv(t, nil)
 	c := e.toAuthorize(t, e.normal(t, e.db), highAnswers)
-	_, err := e.changes.Approve(as(bob), c.ID, "cab", "first")
+	_, err := e.changes.Approve(as(bob), c.ID, "cab", "first", storage.Command{})
 	require.NoError(t, err)
 	before := takeSnapshot(t, e.store, changeKinds...)
 	tests := []struct {
@@ -153,18 +153,30 @@ func TestApprovalRefusalsWriteNothing(t *testing.T) {
 		run  func() error
 		is   error
 	}{
-		{"requester approves", func() error { _, err := e.changes.Approve(as(rita), c.ID, "change_management", ""); return err }, itsm.ErrForbidden},
-		{"implementer approves", func() error { _, err := e.changes.Approve(as(ivan), c.ID, "cab", ""); return err }, itsm.ErrForbidden},
-		{"non-member approves", func() error { _, err := e.changes.Approve(as(ed), c.ID, "cab", ""); return err }, itsm.ErrForbidden},
-		{"caller approves", func() error {
-			_, err := e.changes.Approve(as(itsm.Actor{ID: "x", Roles: []string{"caller"}, Groups: []string{"cab"}}), c.ID, "cab", "")
+		{"requester approves", func() error {
+			_, err := e.changes.Approve(as(rita), c.ID, "change_management", "", storage.Command{})
 			return err
 		}, itsm.ErrForbidden},
-		{"no actor", func() error { _, err := e.changes.Approve(context.Background(), c.ID, "cab", ""); return err }, itsm.ErrForbidden},
-		{"twice by one approver", func() error { _, err := e.changes.Approve(as(bob), c.ID, "cab", "again"); return err }, itsm.ErrConflict},
-		{"group not asked", func() error { _, err := e.changes.Approve(as(ed), c.ID, "ecab", ""); return err }, itsm.ErrInvalid},
-		{"rejection without comment", func() error { _, err := e.changes.Reject(as(cara), c.ID, "cab", ""); return err }, itsm.ErrInvalid},
-		{"unknown change", func() error { _, err := e.changes.Approve(as(bob), itsm.NewID(), "cab", ""); return err }, itsm.ErrNotFound},
+		{"implementer approves", func() error { _, err := e.changes.Approve(as(ivan), c.ID, "cab", "", storage.Command{}); return err }, itsm.ErrForbidden},
+		{"non-member approves", func() error { _, err := e.changes.Approve(as(ed), c.ID, "cab", "", storage.Command{}); return err }, itsm.ErrForbidden},
+		{"caller approves", func() error {
+			_, err := e.changes.Approve(as(itsm.Actor{ID: "x", Roles: []string{"caller"}, Groups: []string{"cab"}}), c.ID, "cab", "", storage.Command{})
+			return err
+		}, itsm.ErrForbidden},
+		{"no actor", func() error {
+			_, err := e.changes.Approve(context.Background(), c.ID, "cab", "", storage.Command{})
+			return err
+		}, itsm.ErrForbidden},
+		{"twice by one approver", func() error {
+			_, err := e.changes.Approve(as(bob), c.ID, "cab", "again", storage.Command{})
+			return err
+		}, itsm.ErrConflict},
+		{"group not asked", func() error { _, err := e.changes.Approve(as(ed), c.ID, "ecab", "", storage.Command{}); return err }, itsm.ErrInvalid},
+		{"rejection without comment", func() error { _, err := e.changes.Reject(as(cara), c.ID, "cab", "", storage.Command{}); return err }, itsm.ErrInvalid},
+		{"unknown change", func() error {
+			_, err := e.changes.Approve(as(bob), itsm.NewID(), "cab", "", storage.Command{})
+			return err
+		}, itsm.ErrNotFound},
 		{"update sets approval", func() error {
 			_, err := e.changes.Update(as(rita), c.ID, storage.Command{}, func(c *transition.Change) error { c.Approval = "approved"; return nil })
 			return err
@@ -202,12 +214,12 @@ func TestApprovalRefusalsWriteNothing(t *testing.T) {
 	}
 
 	// A rejection ends the change; nobody decides after it.
-	got, err := e.changes.Reject(as(cara), c.ID, "cab", "too risky before quarter end")
+	got, err := e.changes.Reject(as(cara), c.ID, "cab", "too risky before quarter end", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, transition.ChangeCanceled, got.State)
 	assert.Equal(t, transition.ApprovalRejected, got.Approval)
 	before = takeSnapshot(t, e.store, changeKinds...)
-	_, err = e.changes.Approve(as(alice), c.ID, "change_management", "late")
+	_, err = e.changes.Approve(as(alice), c.ID, "change_management", "late", storage.Command{})
 	require.ErrorIs(t, err, itsm.ErrInvalidTransition)
 	assert.Equal(t, before, takeSnapshot(t, e.store, changeKinds...))
 }
@@ -241,7 +253,7 @@ func TestCreateChangeRefusals(t *testing.T) {
 	var ve *itsm.ValidationError
 	require.ErrorAs(t, err, &ve)
 	assert.Contains(t, ve.Fields["planned_end"], "is not after planned start")
-	_, _, err = e.changes.AssessRisk(as(rita), itsm.NewID(), lowAnswers)
+	_, _, err = e.changes.AssessRisk(as(rita), itsm.NewID(), lowAnswers, storage.Command{})
 	require.ErrorIs(t, err, itsm.ErrNotFound)
 }
 
@@ -254,11 +266,11 @@ func TestRiskAssessmentRefusals(t *testing.T) {
 		{"outage": "never", "tested": "yes", "backout": "yes", "done_before": "often"},
 		{"outage": "none", "tested": "yes", "backout": "yes", "done_before": "often", "colour": "red"},
 	} {
-		_, _, err := e.changes.AssessRisk(as(rita), c.ID, answers)
+		_, _, err := e.changes.AssessRisk(as(rita), c.ID, answers, storage.Command{})
 		require.ErrorIs(t, err, itsm.ErrInvalid)
 	}
 	assert.Equal(t, before, takeSnapshot(t, e.store, changeKinds...))
-	got, ra, err := e.changes.AssessRisk(as(rita), c.ID, lowAnswers)
+	got, ra, err := e.changes.AssessRisk(as(rita), c.ID, lowAnswers, storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, transition.RiskLow, ra.Risk)
 	assert.Equal(t, int64(2), got.RiskScore, "only the two impacted services score")
@@ -296,7 +308,7 @@ func TestStandardChangeFromTemplate(t *testing.T) {
 		_, err = e.changes.Fire(as(rita), c.ID, ev, storage.Command{}, nil)
 		require.NoError(t, err, ev)
 	}
-	got, err := e.changes.Close(as(rita), c.ID, transition.OutcomeSuccessful, "")
+	got, err := e.changes.Close(as(rita), c.ID, transition.OutcomeSuccessful, "", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, transition.ChangeClosed, got.State)
 }
@@ -322,13 +334,13 @@ func TestEmergencyChangeAuthorisedAfterTheFact(t *testing.T) {
 	assert.Equal(t, transition.ChangeImplement, got.State)
 	_, err = e.changes.Fire(as(ivan), c.ID, transition.ChangeEventReview, storage.Command{}, nil)
 	require.NoError(t, err)
-	_, err = e.changes.Close(as(ivan), c.ID, transition.OutcomeSuccessful, "")
+	_, err = e.changes.Close(as(ivan), c.ID, transition.OutcomeSuccessful, "", storage.Command{})
 	require.ErrorIs(t, err, itsm.ErrInvalidTransition, "not authorised yet")
-	got, err = e.changes.Approve(as(ed), c.ID, "ecab", "approved retrospectively")
+	got, err = e.changes.Approve(as(ed), c.ID, "ecab", "approved retrospectively", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, transition.ApprovalApproved, got.Approval)
 	assert.Equal(t, transition.ChangeReview, got.State)
-	got, err = e.changes.Close(as(ivan), c.ID, transition.OutcomeSuccessful, "")
+	got, err = e.changes.Close(as(ivan), c.ID, transition.OutcomeSuccessful, "", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, transition.ChangeClosed, got.State)
 }
@@ -341,7 +353,7 @@ func TestFreezeWindows(t *testing.T) {
 	require.ErrorIs(t, e.changes.CreateWindow(as(alice), &transition.ChangeWindow{Name: "bad", WindowType: transition.WindowFreeze, Start: start, End: start}, storage.Command{}), itsm.ErrInvalid)
 
 	c := e.toAuthorize(t, e.normal(t, e.db), lowAnswers)
-	got, err := e.changes.Approve(as(alice), c.ID, "change_management", "ok")
+	got, err := e.changes.Approve(as(alice), c.ID, "change_management", "ok", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, transition.ApprovalApproved, got.Approval)
 	assert.Equal(t, transition.ChangeAuthorize, got.State, "the freeze kept it from being scheduled")
@@ -381,7 +393,7 @@ func TestFreezeWindows(t *testing.T) {
 
 	// db's risk assessment found payments impacted: its freeze applies.
 	c2 := e.toAuthorize(t, e.normal(t, e.db), lowAnswers)
-	got, err = e.changes.Approve(as(alice), c2.ID, "change_management", "ok")
+	got, err = e.changes.Approve(as(alice), c2.ID, "change_management", "ok", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, transition.ChangeAuthorize, got.State)
 
@@ -390,7 +402,7 @@ func TestFreezeWindows(t *testing.T) {
 	require.NoError(t, e.changes.Create(as(rita), em, storage.Command{}))
 	_, err = e.changes.Fire(as(rita), em.ID, transition.ChangeEventAuthorize, storage.Command{}, nil)
 	require.NoError(t, err)
-	got, err = e.changes.Approve(as(ed), em.ID, "ecab", "go")
+	got, err = e.changes.Approve(as(ed), em.ID, "ecab", "go", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, transition.ChangeScheduled, got.State)
 }
@@ -398,7 +410,7 @@ func TestFreezeWindows(t *testing.T) {
 func TestMaintenanceWindowRequired(t *testing.T) {
 	e := newChangeEnv(t, func(c *transition.ChangesConfig) { c.RequireMaintenanceWindow = true })
 	c := e.toAuthorize(t, e.normal(t, e.db), lowAnswers)
-	got, err := e.changes.Approve(as(alice), c.ID, "change_management", "ok")
+	got, err := e.changes.Approve(as(alice), c.ID, "change_management", "ok", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, transition.ChangeAuthorize, got.State, "no maintenance window yet")
 	mw := &transition.ChangeWindow{Name: "Saturday night", WindowType: transition.WindowMaintenance, Start: c.PlannedStart.Add(-2 * time.Hour), End: c.PlannedEnd.Add(2 * time.Hour)}
@@ -411,15 +423,15 @@ func TestMaintenanceWindowRequired(t *testing.T) {
 func TestQuorumAll(t *testing.T) {
 	e := newChangeEnv(t, func(c *transition.ChangesConfig) {
 		c.Policy = transition.ApprovalPolicy{Rules: []transition.ApprovalRule{{Name: "board", Group: "board", Quorum: transition.QuorumAll}}}
-		c.Directory = transition.StaticDirectory{"board": {"bob", "cara"}}
+		c.Directory = itsm.StaticDirectory{"board": {"bob", "cara"}}
 	})
 	c := e.toAuthorize(t, e.normal(t, e.db), lowAnswers)
 	bobBoard, caraBoard := bob, cara
 	bobBoard.Groups, caraBoard.Groups = []string{"board"}, nil // cara is listed by the directory only
-	got, err := e.changes.Approve(as(bobBoard), c.ID, "board", "yes")
+	got, err := e.changes.Approve(as(bobBoard), c.ID, "board", "yes", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, transition.ApprovalRequested, got.Approval)
-	got, err = e.changes.Approve(as(caraBoard), c.ID, "board", "yes")
+	got, err = e.changes.Approve(as(caraBoard), c.ID, "board", "yes", storage.Command{})
 	require.NoError(t, err)
 	assert.Equal(t, transition.ChangeScheduled, got.State)
 }
@@ -490,13 +502,13 @@ func TestParallelApprovals(t *testing.T) {
 	members := []string{"m1", "m2", "m3", "m4", "m5", "m6"}
 	e := newChangeEnv(t, func(c *transition.ChangesConfig) {
 		c.Policy = transition.ApprovalPolicy{Rules: []transition.ApprovalRule{{Name: "board", Group: "board", Quorum: transition.QuorumAll}}}
-		c.Directory = transition.StaticDirectory{"board": members}
+		c.Directory = itsm.StaticDirectory{"board": members}
 	})
 	c := e.toAuthorize(t, e.normal(t, e.db), lowAnswers)
 	errs := make(chan error, len(members))
 	for _, m := range members {
 		go func() {
-			_, err := e.changes.Approve(as(itsm.Actor{ID: m, Roles: []string{"agent"}}), c.ID, "board", "yes from "+m)
+			_, err := e.changes.Approve(as(itsm.Actor{ID: m, Roles: []string{"agent"}}), c.ID, "board", "yes from "+m, storage.Command{})
 			errs <- err
 		}()
 	}

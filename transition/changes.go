@@ -20,7 +20,7 @@ type ChangesConfig struct {
 	// Policy decides the approver groups; DefaultApprovalPolicy() when it
 	// has no rules.
 	Policy    ApprovalPolicy
-	Directory GroupDirectory // members of approver groups, for "all" and "N of M"
+	Directory itsm.Directory // members of approver groups, for "all" and "N of M"
 	RiskModel *RiskModel     // DefaultRiskModel()
 	// CMDB supplies impact for risk assessment and connected CIs for
 	// collision detection; Graph, when set, answers the walks faster (the
@@ -300,8 +300,9 @@ func (m *Changes) write(ctx context.Context, id, event string, cmd storage.Comma
 // the CMDB reports upstream of its affected CIs (the business services
 // reached, by criticality), and records risk, score, answers and impacted
 // services on the change. It is allowed while the change is new, in assess
-// or in authorize before any decision.
-func (m *Changes) AssessRisk(ctx context.Context, id string, answers map[string]string) (*Change, RiskAssessment, error) {
+// or in authorize before any decision. The event's reason is cmd.Reason,
+// "risk assessed: <risk>" when it is empty.
+func (m *Changes) AssessRisk(ctx context.Context, id string, answers map[string]string, cmd storage.Command) (*Change, RiskAssessment, error) {
 	if ctx == nil {
 		return nil, RiskAssessment{}, itsm.Invalidf("change: nil context")
 	}
@@ -336,7 +337,10 @@ func (m *Changes) AssessRisk(ctx context.Context, id string, answers map[string]
 	if err != nil {
 		return nil, RiskAssessment{}, err
 	}
-	out, err := m.write(ctx, id, "", storage.Command{Reason: "risk assessed: " + ra.Risk}, func(_ storage.Tx, c *Change) error {
+	if cmd.Reason == "" {
+		cmd.Reason = "risk assessed: " + ra.Risk
+	}
+	out, err := m.write(ctx, id, "", cmd, func(_ storage.Tx, c *Change) error {
 		if c.Version != cur.Version {
 			return fmt.Errorf("change %s changed during the assessment: %w", c.Number, itsm.ErrConflict)
 		}
@@ -351,11 +355,16 @@ func (m *Changes) AssessRisk(ctx context.Context, id string, answers map[string]
 
 // LinkIncident records that an incident was caused by the change (the
 // operation pillar's incident id), once the change has been implemented.
-func (m *Changes) LinkIncident(ctx context.Context, id, incidentID string) (*Change, error) {
+// The event's reason is cmd.Reason, "incident caused by the change" when it
+// is empty.
+func (m *Changes) LinkIncident(ctx context.Context, id, incidentID string, cmd storage.Command) (*Change, error) {
 	if incidentID == "" {
 		return nil, (&itsm.ValidationError{Kind: KindChange, ID: id}).Add("caused_incident_ids", "an empty incident id")
 	}
-	return m.write(ctx, id, "", storage.Command{Reason: "incident caused by the change"}, func(_ storage.Tx, c *Change) error {
+	if cmd.Reason == "" {
+		cmd.Reason = "incident caused by the change"
+	}
+	return m.write(ctx, id, "", cmd, func(_ storage.Tx, c *Change) error {
 		if c.ActualStart.IsZero() {
 			return (&itsm.ValidationError{Kind: KindChange, ID: c.Number}).Add("caused_incident_ids", "the change has not been implemented")
 		}
@@ -368,9 +377,11 @@ func (m *Changes) LinkIncident(ctx context.Context, id, incidentID string) (*Cha
 }
 
 // Close records the review outcome (successful, failed, backed_out) and
-// notes and closes the change, which must be in review.
-func (m *Changes) Close(ctx context.Context, id, outcome, notes string) (*Change, error) {
-	return m.Fire(ctx, id, ChangeEventClose, storage.Command{Reason: notes}, func(c *Change) error {
+// notes and closes the change, which must be in review. notes replaces
+// cmd.Reason.
+func (m *Changes) Close(ctx context.Context, id, outcome, notes string, cmd storage.Command) (*Change, error) {
+	cmd.Reason = notes
+	return m.Fire(ctx, id, ChangeEventClose, cmd, func(c *Change) error {
 		c.ReviewOutcome, c.ReviewNotes = outcome, notes
 		return nil
 	})

@@ -45,7 +45,7 @@
 //     services the CMDB finds impacted, scored into low, moderate, high or
 //     very_high: Changes.AssessRisk.
 //   - Approvals: approver groups per type and risk (ApprovalPolicy) with a
-//     quorum of any, all or N of M (GroupDirectory), every decision recorded
+//     quorum of any, all or N of M (itsm.Directory), every decision recorded
 //     with its comment; a rejection ends the change; the requester and the
 //     implementer never approve their own change (SeparationOfDuties):
 //     Changes.Approve, Changes.Reject.

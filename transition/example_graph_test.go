@@ -61,7 +61,7 @@ func ExampleLoadGraph() {
 func ExampleSearchIndex_Search() {
 	ctx := as(admin)
 	store := memory.New()
-	kb, err := transition.NewKnowledge(ctx, store, nil, nil, nil)
+	kb, err := transition.NewKnowledge(ctx, store, transition.KnowledgeConfig{})
 	if err != nil {
 		panic(err)
 	}
@@ -82,7 +82,7 @@ func ExampleSearchIndex_Search() {
 			panic(err)
 		}
 	}
-	idx, err := transition.NewSearchIndex(ctx, store)
+	idx, err := transition.NewSearchIndex(ctx, store, transition.SearchIndexConfig{})
 	if err != nil {
 		panic(err)
 	}

@@ -86,7 +86,7 @@ func ExampleChanges_Approve() {
 	if _, err := changes.Fire(rita, c.ID, transition.ChangeEventAssess, storage.Command{}, nil); err != nil {
 		panic(err)
 	}
-	_, risk, err := changes.AssessRisk(rita, c.ID, map[string]string{"outage": "partial", "tested": "yes", "backout": "yes", "done_before": "once"})
+	_, risk, err := changes.AssessRisk(rita, c.ID, map[string]string{"outage": "partial", "tested": "yes", "backout": "yes", "done_before": "once"}, storage.Command{})
 	if err != nil {
 		panic(err)
 	}
@@ -96,9 +96,9 @@ func ExampleChanges_Approve() {
 		panic(err)
 	}
 	fmt.Println("state:", got.State, "approval:", got.Approval, "from", got.Approvals[0].Group)
-	_, err = changes.Approve(rita, c.ID, "change_management", "looks fine")
+	_, err = changes.Approve(rita, c.ID, "change_management", "looks fine", storage.Command{})
 	fmt.Println("requester approves:", err)
-	got, err = changes.Approve(alice, c.ID, "change_management", "looks fine")
+	got, err = changes.Approve(alice, c.ID, "change_management", "looks fine", storage.Command{})
 	if err != nil {
 		panic(err)
 	}

@@ -24,12 +24,12 @@ func FuzzChangedString(f *testing.F) {
 		require.NoError(t, err)
 		var want string
 		require.NoError(t, json.Unmarshal(enc, &want))
-		got, ok, err := changedString(itsm.Event{Changes: []itsm.Change{{Field: "f", To: string(enc)}}}, "f")
+		got, ok, err := changedString(itsm.Event{Changes: []itsm.FieldChange{{Field: "f", To: string(enc)}}}, "f")
 		require.NoError(t, err)
 		require.True(t, ok)
 		require.Equal(t, want, got)
 
-		got, ok, err = changedString(itsm.Event{Changes: []itsm.Change{{Field: "f", To: raw}}}, "f")
+		got, ok, err = changedString(itsm.Event{Changes: []itsm.FieldChange{{Field: "f", To: raw}}}, "f")
 		if err != nil {
 			require.ErrorIs(t, err, itsm.ErrInvalid)
 			return

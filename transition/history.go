@@ -102,7 +102,7 @@ func replay(evs []itsm.Event, rec any) error {
 
 // diffFields lists the top-level fields that differ between two states,
 // ignoring the fields that change on every write.
-func diffFields(a, b map[string]json.RawMessage) []itsm.Change {
+func diffFields(a, b map[string]json.RawMessage) []itsm.FieldChange {
 	keys := make([]string, 0, len(a)+len(b))
 	for k := range a {
 		keys = append(keys, k)
@@ -113,13 +113,13 @@ func diffFields(a, b map[string]json.RawMessage) []itsm.Change {
 		}
 	}
 	slices.Sort(keys)
-	var out []itsm.Change
+	var out []itsm.FieldChange
 	for _, k := range keys {
 		if k == "version" || k == "head" || k == "updated_at" {
 			continue
 		}
 		if string(a[k]) != string(b[k]) {
-			out = append(out, itsm.Change{Field: k, From: string(a[k]), To: string(b[k])})
+			out = append(out, itsm.FieldChange{Field: k, From: string(a[k]), To: string(b[k])})
 		}
 	}
 	return out

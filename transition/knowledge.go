@@ -109,9 +109,16 @@ type Knowledge struct {
 	articles *storage.Records[Article, *Article]
 }
 
+// KnowledgeConfig configures a Knowledge base. The zero value works.
+type KnowledgeConfig struct {
+	Lifecycle  *itsm.Lifecycle[*Article] // KnowledgeLifecycle() when nil
+	Clock      itsm.Clock                // tells the time of events; the system clock when nil
+	Authorizer itsm.Authorizer           // checks every command; itsm.DefaultAuthorizer() when nil
+}
+
 // NewKnowledge registers the article kind and returns the knowledge base.
-// A nil lifecycle takes KnowledgeLifecycle().
-func NewKnowledge(ctx context.Context, b storage.Backend, lc *itsm.Lifecycle[*Article], clock itsm.Clock, az itsm.Authorizer) (*Knowledge, error) {
+func NewKnowledge(ctx context.Context, b storage.Backend, cfg KnowledgeConfig) (*Knowledge, error) {
+	lc := cfg.Lifecycle
 	if lc == nil {
 		lc = KnowledgeLifecycle()
 	}
@@ -126,7 +133,7 @@ func NewKnowledge(ctx context.Context, b storage.Backend, lc *itsm.Lifecycle[*Ar
 	if err := c.Register(ctx, b); err != nil {
 		return nil, err
 	}
-	r, err := storage.NewRecords(b, c, m, storage.RecordsConfig{Prefix: "KB", Clock: clock, Authorizer: az})
+	r, err := storage.NewRecords(b, c, m, storage.RecordsConfig{Prefix: "KB", Clock: cfg.Clock, Authorizer: cfg.Authorizer})
 	if err != nil {
 		return nil, err
 	}
@@ -173,8 +180,13 @@ type Hit struct {
 	Score  float64 `json:"score"`
 }
 
+// SearchIndexConfig configures a SearchIndex. It has no options yet; it
+// is there so that adding one does not change NewSearchIndex's signature,
+// which has the shape of every other constructor.
+type SearchIndexConfig struct{}
+
 // NewSearchIndex builds the index from the store's event log.
-func NewSearchIndex(ctx context.Context, b storage.Backend) (*SearchIndex, error) {
+func NewSearchIndex(ctx context.Context, b storage.Backend, _ SearchIndexConfig) (*SearchIndex, error) {
 	if b == nil || ctx == nil {
 		return nil, itsm.Invalidf("knowledge search: nil backend or context")
 	}

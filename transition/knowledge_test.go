@@ -16,7 +16,7 @@ import (
 
 func newKB(t testing.TB) (*env, *transition.Knowledge) {
 	e := newEnv(t)
-	kb, err := transition.NewKnowledge(context.Background(), e.store, nil, e.clock, nil)
+	kb, err := transition.NewKnowledge(context.Background(), e.store, transition.KnowledgeConfig{Clock: e.clock})
 	require.NoError(t, err)
 	return e, kb
 }
@@ -81,7 +81,7 @@ func TestKnowledgeSearch(t *testing.T) {
 	draft := &transition.Article{Title: "VPN secrets", Body: "draft only", OwnedBy: "ann"}
 	require.NoError(t, kb.Records().Create(as(agent), draft, storage.Command{}))
 
-	idx, err := transition.NewSearchIndex(context.Background(), e.store)
+	idx, err := transition.NewSearchIndex(context.Background(), e.store, transition.SearchIndexConfig{})
 	require.NoError(t, err)
 	hits, err := idx.Search("vpn", 10)
 	require.NoError(t, err)
@@ -121,7 +121,7 @@ func FuzzSearch(f *testing.F) {
 	e, kb := newKB(f)
 	publish(f, kb, "Reset a VPN token", "Open the self-service portal and reset the token.")
 	publish(f, kb, "Écran noir après mise à jour", "Redémarrer le poste; vérifier le pilote graphique.")
-	idx, err := transition.NewSearchIndex(context.Background(), e.store)
+	idx, err := transition.NewSearchIndex(context.Background(), e.store, transition.SearchIndexConfig{})
 	require.NoError(f, err)
 	for _, s := range []string{"vpn", "rés", "écran", "a b c d", "\xff\xfe", "token reset portal"} {
 		f.Add(s, 5)

@@ -25,7 +25,7 @@ func importCMDB(t testing.TB, st storage.Backend, n int) []string {
 	ciColl, relColl := transition.CICollection(), transition.RelationshipCollection()
 	var docs []storage.Document
 	var evs []itsm.Event
-	add := func(kind, id string, rec itsm.Entity, enc func() (storage.Document, error), changes []itsm.Change, state string) {
+	add := func(kind, id string, rec itsm.Entity, enc func() (storage.Document, error), changes []itsm.FieldChange, state string) {
 		ev := itsm.Event{ID: itsm.NewID(), Kind: kind, RecordID: id, RecordVersion: 1, Name: itsm.EventCreate, To: state,
 			Actor: "migrator", At: t0, RecordedAt: t0, Changes: changes}
 		itsm.Seal(&ev, "")
@@ -42,7 +42,7 @@ func importCMDB(t testing.TB, st storage.Backend, n int) []string {
 			Name: "ci", Class: classes[i%4]}
 		ids[i] = c.ID
 		add(transition.KindCI, c.ID, c, func() (storage.Document, error) { return ciColl.Encode(c) },
-			[]itsm.Change{{Field: "class", To: q(c.Class)}, {Field: "name", To: q(c.Name)}}, c.State)
+			[]itsm.FieldChange{{Field: "class", To: q(c.Class)}, {Field: "name", To: q(c.Name)}}, c.State)
 	}
 	types := []string{transition.RelDependsOn, transition.RelRunsOn, transition.RelConnectedTo, transition.RelMemberOf}
 	for range 4 * n {
@@ -53,7 +53,7 @@ func importCMDB(t testing.TB, st storage.Backend, n int) []string {
 		r := &transition.Relationship{Record: itsm.Record{ID: itsm.NewID(), State: transition.RelActive, Version: 1, CreatedAt: t0, UpdatedAt: t0},
 			Parent: u, Child: v, Type: types[rng.IntN(4)], Upstream: u, Downstream: v}
 		add(transition.KindRelationship, r.ID, r, func() (storage.Document, error) { return relColl.Encode(r) },
-			[]itsm.Change{{Field: "downstream", To: q(v)}, {Field: "type", To: q(r.Type)}, {Field: "upstream", To: q(u)}}, r.State)
+			[]itsm.FieldChange{{Field: "downstream", To: q(v)}, {Field: "type", To: q(r.Type)}, {Field: "upstream", To: q(u)}}, r.State)
 	}
 	for i := 0; i < len(docs); i += 50_000 {
 		j := min(i+50_000, len(docs))

@@ -39,7 +39,7 @@
 // therefore appear in commit order with no holes, and a reader resuming
 // after the last Seq it saw never misses a late commit.
 //
-// A query picks one sorted set (see the plan in query.go): when the set
+// A query picks one sorted set (its plan): when the set
 // yields the query's order it reads limit+1 matches off it and stops; when
 // no set does (mixed directions, or an index suffix without equality on the
 // fields before it) it reads the narrowest range and sorts, as a SQL

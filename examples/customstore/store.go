@@ -283,8 +283,8 @@ func (s *Store) load(ctx context.Context, ki *kindInfo, id string) (storage.Docu
 	return d, err
 }
 
-// Query returns one page of committed documents; see storage.Backend and
-// query.go for how it walks the sorted sets.
+// Query returns one page of committed documents; see storage.Backend, and
+// the package documentation for how it walks the sorted sets.
 func (s *Store) Query(ctx context.Context, q storage.Query) (storage.Page, error) {
 	ki, err := s.kind(q.Kind)
 	if err != nil {

@@ -54,7 +54,7 @@ func BenchmarkUnitOfWork(b *testing.B) {
 	event := func(v int64) itsm.Event {
 		e := itsm.Event{ID: itsm.NewID(), Kind: "incident", RecordID: "inc1", Number: "INC0000001", RecordVersion: v,
 			Name: itsm.EventUpdate, From: "new", To: "new", Actor: "alice", At: benchOpened, RecordedAt: benchOpened,
-			Changes: []itsm.Change{{Field: "reassignment_count", From: strconv.FormatInt(v-2, 10), To: strconv.FormatInt(v-1, 10)}}}
+			Changes: []itsm.FieldChange{{Field: "reassignment_count", From: strconv.FormatInt(v-2, 10), To: strconv.FormatInt(v-1, 10)}}}
 		itsm.Seal(&e, "")
 		return e
 	}

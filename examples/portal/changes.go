@@ -99,7 +99,7 @@ func (s *Server) calendar(w http.ResponseWriter, r *http.Request, u User) {
 // approveChange records the viewer's approval for a group; a refusal (not a
 // member, the requester, a second decision) is shown with its reason.
 func (s *Server) approveChange(w http.ResponseWriter, r *http.Request, _ User) {
-	if _, err := s.changes.Approve(r.Context(), r.PathValue("id"), r.PostForm.Get("group"), r.PostForm.Get("comment")); err != nil {
+	if _, err := s.changes.Approve(r.Context(), r.PathValue("id"), r.PostForm.Get("group"), r.PostForm.Get("comment"), storage.Command{}); err != nil {
 		s.failErr(w, r, err)
 		return
 	}

@@ -82,7 +82,7 @@ type myData struct {
 
 func (s *Server) myTickets(w http.ResponseWriter, r *http.Request, u User) {
 	ctx := r.Context()
-	incs, _, err := s.desk.MyRequestedIncidents(ctx, operation.Page{Limit: 50})
+	incs, _, err := s.desk.MyRequestedIncidents(ctx, storage.Paging{Limit: 50})
 	if err != nil {
 		s.failErr(w, r, err)
 		return
@@ -103,7 +103,7 @@ type incidentForm struct {
 }
 
 func (s *Server) services(r *http.Request) []*design.Service {
-	svcs, _, err := s.cat.ServicesIn(r.Context(), design.ServiceCatalogue, 100, "")
+	svcs, _, err := s.cat.ServicesIn(r.Context(), design.ServiceCatalogue, storage.Paging{Limit: 100})
 	if err != nil {
 		s.logger.Printf("portal: services: %v", err)
 	}
@@ -165,7 +165,7 @@ type incidentData struct {
 	Inc             *operation.Incident
 	Caller          string
 	Assignee        string
-	Clocks          []*design.Clock
+	Clocks          []*design.SLAClock
 	History         []itsm.Event
 	HoldReasons     []string
 	ResolutionCodes []string
@@ -258,9 +258,9 @@ func (s *Server) incidentAction(w http.ResponseWriter, r *http.Request, u User) 
 	case "reopen":
 		_, err = s.desk.ReopenIncident(ctx, id, cmd)
 	case "comment":
-		_, err = s.desk.AddComment(ctx, id, f.Get("text"))
+		_, err = s.desk.AddComment(ctx, id, f.Get("text"), storage.Command{})
 	case "work_note":
-		_, err = s.desk.AddWorkNote(ctx, id, f.Get("text"))
+		_, err = s.desk.AddWorkNote(ctx, id, f.Get("text"), storage.Command{})
 	default:
 		s.fail(w, r, http.StatusNotFound, "No such action.")
 		return
@@ -298,15 +298,15 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request, u User) {
 	var d queueData
 	var err error
 	d.Within = s.within
-	if d.Unassigned, _, err = s.desk.UnassignedInMyGroups(ctx, operation.Page{Limit: 50}); err != nil {
+	if d.Unassigned, _, err = s.desk.UnassignedInMyGroups(ctx, storage.Paging{Limit: 50}); err != nil {
 		s.failErr(w, r, err)
 		return
 	}
-	if d.Mine, _, err = s.desk.MyOpenIncidents(ctx, operation.Page{Limit: 50}); err != nil {
+	if d.Mine, _, err = s.desk.MyOpenIncidents(ctx, storage.Paging{Limit: 50}); err != nil {
 		s.failErr(w, r, err)
 		return
 	}
-	if d.Breaching, _, err = s.desk.BreachingSoonInMyGroups(ctx, s.within, operation.Page{Limit: 50}); err != nil {
+	if d.Breaching, _, err = s.desk.BreachingSoonInMyGroups(ctx, s.within, storage.Paging{Limit: 50}); err != nil {
 		s.failErr(w, r, err)
 		return
 	}
@@ -317,7 +317,7 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request, u User) {
 
 func (s *Server) catalogPage(w http.ResponseWriter, r *http.Request, _ User) {
 	// Every published item, by category and name, on the catalogue's index.
-	items, _, err := s.cat.PublishedItems(r.Context(), "", 100, "")
+	items, _, err := s.cat.PublishedItems(r.Context(), "", storage.Paging{Limit: 100})
 	if err != nil {
 		s.failErr(w, r, err)
 		return

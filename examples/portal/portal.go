@@ -138,15 +138,15 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 	s.az = az
 
 	var err error
-	if s.cat, err = design.NewCatalogue(ctx, design.CatalogueConfig{Backend: b, Clock: s.clock, Authorizer: az}); err != nil {
+	if s.cat, err = design.NewCatalogue(ctx, b, design.CatalogueConfig{Clock: s.clock, Authorizer: az}); err != nil {
 		return nil, fmt.Errorf("portal: catalogue: %w", err)
 	}
-	if s.sla, err = design.NewEngine(ctx, design.EngineConfig{Backend: b, Clock: s.clock, Authorizer: az,
+	if s.sla, err = design.NewEngine(ctx, b, design.EngineConfig{Clock: s.clock, Authorizer: az,
 		Definitions: slaDefinitions()}); err != nil {
 		return nil, fmt.Errorf("portal: SLA engine: %w", err)
 	}
 	if s.desk, err = operation.New(ctx, b, operation.Config{Clock: s.clock, Authorizer: az,
-		Directory: directory(members), SLA: s.sla, Catalog: s.cat,
+		Directory: itsm.StaticDirectory(members), SLA: s.sla, Catalog: s.cat,
 		Escalation: EscalationRules(), Notifier: logNotifier{s}}); err != nil {
 		return nil, fmt.Errorf("portal: service desk: %w", err)
 	}
@@ -154,10 +154,10 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 		return nil, fmt.Errorf("portal: CMDB: %w", err)
 	}
 	if s.changes, err = transition.NewChanges(ctx, b, transition.ChangesConfig{Clock: s.clock, Authorizer: az,
-		CMDB: s.cmdb, Directory: transition.StaticDirectory(members)}); err != nil {
+		CMDB: s.cmdb, Directory: itsm.StaticDirectory(members)}); err != nil {
 		return nil, fmt.Errorf("portal: changes: %w", err)
 	}
-	if s.kpi, err = improvement.Open(ctx, b, improvement.Config{}); err != nil {
+	if s.kpi, err = improvement.New(ctx, b, improvement.Config{}); err != nil {
 		return nil, fmt.Errorf("portal: KPI engine: %w", err)
 	}
 	if s.pages, err = parsePages(); err != nil {
@@ -176,18 +176,6 @@ func slaDefinitions() []design.Definition {
 		{ID: "incident-resolution", Name: "Incident resolution", Type: design.SLA, Metric: design.Resolution, Kind: operation.KindIncident,
 			Targets: map[int]time.Duration{1: 4 * time.Hour, 2: 8 * time.Hour, 3: 24 * time.Hour, 4: 72 * time.Hour, 5: 120 * time.Hour}},
 	}
-}
-
-// directory answers group membership for the service desk from the users.
-type directory map[string][]string
-
-func (d directory) IsMember(_ context.Context, group, user string) (bool, error) {
-	for _, m := range d[group] {
-		if m == user {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 // The design pillar's Catalogue is the service desk's Catalog as it is: its

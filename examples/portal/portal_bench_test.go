@@ -72,13 +72,13 @@ func BenchmarkQueue(b *testing.B) {
 			if err := srv.syncEngines(ctx); err != nil {
 				b.Fatal(err)
 			}
-			if _, _, err := srv.desk.UnassignedInMyGroups(ctx, operation.Page{Limit: 50}); err != nil {
+			if _, _, err := srv.desk.UnassignedInMyGroups(ctx, storage.Paging{Limit: 50}); err != nil {
 				b.Fatal(err)
 			}
-			if _, _, err := srv.desk.MyOpenIncidents(ctx, operation.Page{Limit: 50}); err != nil {
+			if _, _, err := srv.desk.MyOpenIncidents(ctx, storage.Paging{Limit: 50}); err != nil {
 				b.Fatal(err)
 			}
-			if _, _, err := srv.desk.BreachingSoon(ctx, srv.within, operation.Page{Limit: 50}); err != nil {
+			if _, _, err := srv.desk.BreachingSoon(ctx, srv.within, storage.Paging{Limit: 50}); err != nil {
 				b.Fatal(err)
 			}
 		}

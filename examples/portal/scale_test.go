@@ -92,9 +92,9 @@ func TestScale(t *testing.T) {
 		require.NoError(t, f())
 		return time.Since(t0)
 	}
-	unassigned := timed(func() error { _, _, err := srv.desk.UnassignedInMyGroups(ann, operation.Page{Limit: 50}); return err })
+	unassigned := timed(func() error { _, _, err := srv.desk.UnassignedInMyGroups(ann, storage.Paging{Limit: 50}); return err })
 	breaching := timed(func() error {
-		_, _, err := srv.desk.BreachingSoon(ann, srv.within, operation.Page{Limit: 50})
+		_, _, err := srv.desk.BreachingSoon(ann, srv.within, storage.Paging{Limit: 50})
 		return err
 	})
 	callers := timed(func() error {

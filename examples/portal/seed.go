@@ -32,7 +32,7 @@ type Seeded struct {
 func (s *Server) Seed(ctx context.Context) (Seeded, bool, error) {
 	var out Seeded
 	admin := itsm.WithActor(ctx, itsm.Actor{ID: "admin", Name: "Portal seed", Roles: []string{"admin"}})
-	existing, _, err := s.cat.ServicesIn(admin, design.ServiceCatalogue, 1, "")
+	existing, _, err := s.cat.ServicesIn(admin, design.ServiceCatalogue, storage.Paging{Limit: 1})
 	if err != nil {
 		return out, false, err
 	}
@@ -102,7 +102,7 @@ func (s *Server) Seed(ctx context.Context) (Seeded, bool, error) {
 	if _, err := s.changes.Fire(rita, firmware.ID, transition.ChangeEventAssess, none, nil); err != nil {
 		return out, false, fmt.Errorf("seed change: %w", err)
 	}
-	if _, _, err := s.changes.AssessRisk(rita, firmware.ID, map[string]string{"outage": "partial", "tested": "yes", "backout": "yes", "done_before": "once"}); err != nil {
+	if _, _, err := s.changes.AssessRisk(rita, firmware.ID, map[string]string{"outage": "partial", "tested": "yes", "backout": "yes", "done_before": "once"}, storage.Command{}); err != nil {
 		return out, false, fmt.Errorf("seed change risk: %w", err)
 	}
 	if _, err := s.changes.Fire(rita, firmware.ID, transition.ChangeEventAuthorize, none, nil); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pillars-itsm/pillars/improvement"
 	"github.com/pillars-itsm/pillars/improvement/chart"
+	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/strategy"
 )
 
@@ -48,7 +49,7 @@ func (d *demo) improvement(ctx context.Context, chartPath string) error {
 		fmt.Fprintf(d.out, "SLA %s P%d  %s\n", inc.Number, inc.Priority, strings.Join(parts, " | "))
 	}
 
-	kpis, err := improvement.Open(ctx, d.store, improvement.Config{Calendar: d.office, Clock: d.clock})
+	kpis, err := improvement.New(ctx, d.store, improvement.Config{Calendar: d.office, Clock: d.clock})
 	if err != nil {
 		return err
 	}
@@ -92,7 +93,7 @@ func (d *demo) improvement(ctx context.Context, chartPath string) error {
 		fmt.Fprintf(d.out, "budget %s: %s; %d incidents cost %s (%s each); variance %s\n", l.Budget.PeriodStart.Format("Jan 2006"),
 			l.Budget.Amount, l.Volume, l.Cost.Total, l.Cost.PerUnit, l.Variance)
 	}
-	obj, err := d.strat.RefreshMeasures(d.olga, d.objective, kpis, from, to)
+	obj, err := d.strat.RefreshMeasures(d.olga, d.objective, kpis, from, to, storage.Command{})
 	if err != nil {
 		return err
 	}
@@ -122,10 +123,10 @@ func (d *demo) improvement(ctx context.Context, chartPath string) error {
 		}
 		item := &improvement.Item{Title: "Improve Payroll " + missed.Name, KPI: improvement.KPI(missed.KPI),
 			ServiceID: d.serviceID, SliceService: missed.Service, Owner: "olga", Target: missed.Target}
-		if err := register.IdentifyFromKPI(d.olga, kpis, item, from, to); err != nil {
+		if err := register.IdentifyFromKPI(d.olga, kpis, item, from, to, storage.Command{}); err != nil {
 			return err
 		}
-		got, err := register.Fire(d.olga, item.ID, improvement.EventApprove, "agreed at the service review")
+		got, err := register.Fire(d.olga, item.ID, improvement.EventApprove, storage.Command{Reason: "agreed at the service review"})
 		if err != nil {
 			return err
 		}

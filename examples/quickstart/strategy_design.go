@@ -39,14 +39,14 @@ func (d *demo) strategyAndDesign(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cat, err := design.NewCatalogue(ctx, design.CatalogueConfig{Backend: d.store, Clock: d.clock})
+	cat, err := design.NewCatalogue(ctx, d.store, design.CatalogueConfig{Clock: d.clock})
 	if err != nil {
 		return err
 	}
 	p := &strategy.Service{Name: "Payroll", Owner: "olga", Category: "hr", BusinessCase: strategy.BusinessCase{
 		Summary:         "pay 2,400 employees on time",
 		ExpectedBenefit: strategy.M(250_000_00, "EUR"), ExpectedCost: strategy.M(90_000_00, "EUR")}}
-	if err := strat.ProposeService(d.olga, p); err != nil {
+	if err := strat.ProposeService(d.olga, p, storage.Command{}); err != nil {
 		return err
 	}
 	svc := &design.Service{Name: "Payroll", Type: design.BusinessService, Owner: "olga",
@@ -58,7 +58,7 @@ func (d *demo) strategyAndDesign(ctx context.Context) error {
 		return err
 	}
 	d.serviceID = svc.ID
-	p, err = strat.PublishService(d.olga, p.ID, svc.ID, "business case accepted by the board")
+	p, err = strat.PublishService(d.olga, p.ID, svc.ID, storage.Command{Reason: "business case accepted by the board"})
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func (d *demo) strategyAndDesign(ctx context.Context) error {
 		return err
 	}
 	d.office = office
-	d.sla, err = design.NewEngine(ctx, design.EngineConfig{Backend: d.store, Clock: d.clock,
+	d.sla, err = design.NewEngine(ctx, d.store, design.EngineConfig{Clock: d.clock,
 		Calendars: []*calendar.Calendar{office}, Definitions: slaDefinitions()})
 	if err != nil {
 		return err
@@ -101,14 +101,14 @@ func (d *demo) finance(ctx context.Context) error {
 			{Name: "platform and on-call", Type: strategy.Fixed, Amount: strategy.M(1_500_00, "EUR")},
 			{Name: "handling an incident", Type: strategy.Variable, Amount: strategy.M(45_00, "EUR")},
 		}}
-	if err := d.strat.DefineCostModel(d.olga, model); err != nil {
+	if err := d.strat.DefineCostModel(d.olga, model, storage.Command{}); err != nil {
 		return err
 	}
 	d.costModel = model.ID
 	month := time.Date(d.day.Year(), d.day.Month(), 1, 0, 0, 0, 0, time.UTC)
 	budget := &strategy.Budget{ServiceID: d.portfolio, PeriodStart: month, PeriodEnd: month.AddDate(0, 1, 0),
 		Amount: strategy.M(1_700_00, "EUR")}
-	if err := d.strat.SetBudget(d.olga, budget); err != nil {
+	if err := d.strat.SetBudget(d.olga, budget, storage.Command{}); err != nil {
 		return err
 	}
 	obj := &strategy.Objective{Title: "Pay every employee on time", Owner: "olga", ServiceIDs: []string{d.portfolio},
@@ -116,7 +116,7 @@ func (d *demo) finance(ctx context.Context) error {
 			{Name: "incidents resolved within SLA", KPI: "sla_compliance", Service: d.serviceID, Target: 0.95, Higher: true},
 			{Name: "mean time to resolve (h)", KPI: "mttr", Service: d.serviceID, Target: 2},
 		}}
-	if err := d.strat.AddObjective(d.olga, obj); err != nil {
+	if err := d.strat.AddObjective(d.olga, obj, storage.Command{}); err != nil {
 		return err
 	}
 	d.objective = obj.ID

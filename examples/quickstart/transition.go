@@ -84,19 +84,19 @@ func (d *demo) transition(ctx context.Context) error {
 	fmt.Fprintf(d.out, "%s %s refused in %s by guard %s: %s (ErrInvalidTransition %t)\n", te.Number, te.Event,
 		te.From, te.Guard, te.Reason, errors.Is(err, itsm.ErrInvalidTransition))
 	_, risk, err := changes.AssessRisk(d.rita, c.ID, map[string]string{
-		"outage": "partial", "tested": "yes", "backout": "yes", "done_before": "once"})
+		"outage": "partial", "tested": "yes", "backout": "yes", "done_before": "once"}, storage.Command{})
 	if err != nil {
 		return err
 	}
 	if _, err := changes.Fire(d.rita, c.ID, transition.ChangeEventAuthorize, storage.Command{}, nil); err != nil {
 		return err
 	}
-	_, err = changes.Approve(d.rita, c.ID, "change_management", "fine by me")
+	_, err = changes.Approve(d.rita, c.ID, "change_management", "fine by me", storage.Command{})
 	if !errors.Is(err, itsm.ErrForbidden) {
 		return fmt.Errorf("the requester approving should be forbidden, got %v", err)
 	}
 	d.clock.Advance(20 * time.Minute)
-	got, err := changes.Approve(d.alice, c.ID, "change_management", "tested in staging")
+	got, err := changes.Approve(d.alice, c.ID, "change_management", "tested in staging", storage.Command{})
 	if err != nil {
 		return err
 	}
@@ -109,7 +109,7 @@ func (d *demo) transition(ctx context.Context) error {
 		}
 		d.clock.Advance(40 * time.Minute)
 	}
-	got, err = changes.Close(d.rita, c.ID, transition.OutcomeSuccessful, "export 3x faster")
+	got, err = changes.Close(d.rita, c.ID, transition.OutcomeSuccessful, "export 3x faster", storage.Command{})
 	if err != nil {
 		return err
 	}

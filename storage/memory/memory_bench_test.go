@@ -128,7 +128,7 @@ func BenchmarkReadEvents(b *testing.B) {
 	for i := range evs {
 		evs[i] = itsm.Event{ID: fmt.Sprintf("e%d", i), Kind: "incident", RecordID: fmt.Sprintf("r%d", i/7), RecordVersion: int64(i%7 + 1),
 			Name: "update", From: "new", To: "in_progress", Actor: "ann", At: time.Unix(int64(i), 0).UTC(), RecordedAt: time.Unix(int64(i), 0).UTC(),
-			Changes: []itsm.Change{{Field: "state", From: `"new"`, To: `"in_progress"`}, {Field: "assigned_to", From: `""`, To: `"ann"`}}}
+			Changes: []itsm.FieldChange{{Field: "state", From: `"new"`, To: `"in_progress"`}, {Field: "assigned_to", From: `""`, To: `"ann"`}}}
 	}
 	s := memory.New()
 	for start := 0; start < n; start += 10_000 {
@@ -191,7 +191,7 @@ func BenchmarkReadEvents(b *testing.B) {
 				batch := make([]itsm.Event, 1000)
 				for i := range batch {
 					batch[i] = evs[start+i]
-					batch[i].Changes = append([]itsm.Change(nil), evs[start+i].Changes...)
+					batch[i].Changes = append([]itsm.FieldChange(nil), evs[start+i].Changes...)
 				}
 				got += len(batch)
 			}

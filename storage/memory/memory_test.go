@@ -29,7 +29,7 @@ func TestScanEventsWhileAppending(t *testing.T) {
 			err := s.Update(ctx, func(tx storage.Tx) error {
 				for v := range per {
 					if err := tx.Append(ctx, itsm.Event{ID: fmt.Sprintf("e%d-%d", u, v), Kind: "k", RecordID: fmt.Sprint(u), RecordVersion: int64(v + 1),
-						Changes: []itsm.Change{{Field: "n", From: "0", To: fmt.Sprint(v)}}}); err != nil {
+						Changes: []itsm.FieldChange{{Field: "n", From: "0", To: fmt.Sprint(v)}}}); err != nil {
 						return err
 					}
 				}

@@ -54,8 +54,8 @@
 // one twice: a run of consecutive Seqs is returned without any lock, and a
 // hole right after the reader's position is resolved under an advisory lock
 // that writers hold (shared) from drawing their Seq to their commit. See
-// events.go for the argument, WithEventReadLockTimeout for the bound on a
-// reader's wait.
+// Store.ReadEvents for the argument, WithEventReadLockTimeout for the bound
+// on a reader's wait.
 //
 // # Errors
 //

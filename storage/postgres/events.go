@@ -13,45 +13,6 @@ import (
 	"github.com/pillars-itsm/pillars/itsm"
 )
 
-// The event log and the late-commit problem.
-//
-// Events live in the _events table; Seq comes from the native sequence
-// _event_seq (CACHE 1: a value drawn later is always larger). A sequence
-// alone is not enough: a unit that drew Seq 41 may commit after a unit that
-// drew 42, and a reader that saw 42 and moved its position past it would
-// never see 41. Two rules close that window.
-//
-// Consecutive Seqs need no lock. If a read returns after+1, after+2, ...,
-// after+k with no hole, every Seq up to after+k is accounted for, and
-// whatever commits later has a larger Seq. ReadEvents returns the hole-free
-// prefix of what it read as it is; that is the common case for a reader
-// that is behind, and for any reader while no unit is between drawing a Seq
-// and committing.
-//
-// A hole right after the reader's position is resolved under one advisory
-// lock per namespace (Store.eventsKey), taken in two modes:
-//
-//   - A unit of work keeps its events and inserts them at the very end, in
-//     the one round trip that commits it: "take the lock SHARED, insert the
-//     events (drawing their Seq)", then the commit. Shared holders do not
-//     wait for one another, so writers commit in parallel and share WAL
-//     flushes. A transaction-level lock is released only after the commit
-//     is visible to every new snapshot.
-//   - The reader takes the lock EXCLUSIVE for the one statement that reads:
-//     "BEGIN, take the lock, SELECT ... WHERE seq > after, COMMIT", again
-//     one round trip. While it holds the lock no unit is between drawing a
-//     Seq and finishing its commit, so every Seq drawn so far is committed
-//     (and in the reader's snapshot, taken after the lock) or rolled back (a
-//     hole that never fills). A unit that draws a Seq afterwards takes the
-//     shared lock after the reader released it, and draws a value larger
-//     than every Seq the reader returned.
-//
-// Never twice: the reader asks for seq > after. The cost of the lock falls
-// on readers at a hole, not on writers otherwise: such a reader waits for
-// the units committing at that moment, and units arriving meanwhile queue
-// behind it for the length of one indexed SELECT. WithEventReadLockTimeout
-// bounds the reader's wait.
-
 // eventColumns lists the stored columns of an event in scan order.
 const eventColumns = "seq, id, kind, record_id, number, record_version, name, from_state, to_state, actor, at_us, recorded_at_us, reason, changes, prev_hash, hash"
 
@@ -101,7 +62,7 @@ func (a *eventArrays) args() []any {
 
 // encodeChanges stores Changes as JSON text (not jsonb, which would reorder
 // and respace it), NULL for a nil slice so that nil and empty stay apart.
-func encodeChanges(c []itsm.Change) (*string, error) {
+func encodeChanges(c []itsm.FieldChange) (*string, error) {
 	if c == nil {
 		return nil, nil
 	}
@@ -190,8 +151,47 @@ func buildValuesSQL(table string) [maxValuesEvents + 1]string {
 }
 
 // ReadEvents returns up to limit events with Seq > after, in Seq order; see
-// storage.Backend and the comment at the top of this file. A limit below 1
-// is ErrInvalid; a negative after reads from the start.
+// storage.Backend. A limit below 1 is ErrInvalid; a negative after reads
+// from the start.
+//
+// How it never skips an event that commits late:
+//
+// Events live in the _events table; Seq comes from the native sequence
+// _event_seq (CACHE 1: a value drawn later is always larger). A sequence
+// alone is not enough: a unit that drew Seq 41 may commit after a unit that
+// drew 42, and a reader that saw 42 and moved its position past it would
+// never see 41. Two rules close that window.
+//
+// Consecutive Seqs need no lock. If a read returns after+1, after+2, ...,
+// after+k with no hole, every Seq up to after+k is accounted for, and
+// whatever commits later has a larger Seq. ReadEvents returns the hole-free
+// prefix of what it read as it is; that is the common case for a reader
+// that is behind, and for any reader while no unit is between drawing a Seq
+// and committing.
+//
+// A hole right after the reader's position is resolved under one advisory
+// lock per namespace (Store.eventsKey), taken in two modes:
+//
+//   - A unit of work keeps its events and inserts them at the very end, in
+//     the one round trip that commits it: "take the lock SHARED, insert the
+//     events (drawing their Seq)", then the commit. Shared holders do not
+//     wait for one another, so writers commit in parallel and share WAL
+//     flushes. A transaction-level lock is released only after the commit
+//     is visible to every new snapshot.
+//   - The reader takes the lock EXCLUSIVE for the one statement that reads:
+//     "BEGIN, take the lock, SELECT ... WHERE seq > after, COMMIT", again
+//     one round trip. While it holds the lock no unit is between drawing a
+//     Seq and finishing its commit, so every Seq drawn so far is committed
+//     (and in the reader's snapshot, taken after the lock) or rolled back (a
+//     hole that never fills). A unit that draws a Seq afterwards takes the
+//     shared lock after the reader released it, and draws a value larger
+//     than every Seq the reader returned.
+//
+// Never twice: the reader asks for seq > after. The cost of the lock falls
+// on readers at a hole, not on writers otherwise: such a reader waits for
+// the units committing at that moment, and units arriving meanwhile queue
+// behind it for the length of one indexed SELECT. WithEventReadLockTimeout
+// bounds the reader's wait.
 func (s *Store) ReadEvents(ctx context.Context, after int64, limit int) ([]itsm.Event, error) {
 	if ctx == nil {
 		return nil, errNilContext
@@ -307,7 +307,7 @@ func scanEvents(rows pgx.Rows) ([]itsm.Event, error) {
 		}
 		e.At, e.RecordedAt = time.UnixMicro(at).UTC(), time.UnixMicro(recordedAt).UTC()
 		if changes != nil {
-			e.Changes = []itsm.Change{}
+			e.Changes = []itsm.FieldChange{}
 			if err := json.Unmarshal([]byte(*changes), &e.Changes); err != nil {
 				return nil, fmt.Errorf("postgres: event %d (%s) of %s %s: stored changes are corrupt: %w", e.Seq, e.ID, e.Kind, e.RecordID, err)
 			}

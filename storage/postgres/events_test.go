@@ -26,10 +26,10 @@ func TestEventRoundTrip(t *testing.T) {
 	}{
 		{"plain", func(*itsm.Event) {}},
 		{"nil changes", func(e *itsm.Event) { e.Changes = nil }},
-		{"empty changes", func(e *itsm.Event) { e.Changes = []itsm.Change{} }},
+		{"empty changes", func(e *itsm.Event) { e.Changes = []itsm.FieldChange{} }},
 		{"unicode and quotes", func(e *itsm.Event) {
 			e.Reason = `Ünïcødé ✓ 日本語 🎉 '"\%_;--`
-			e.Changes = []itsm.Change{{Field: "title", From: `"a \"b\""`, To: `{"x":[1,2,{"y":null}]}`}, {Field: "n", From: "1", To: "2"}}
+			e.Changes = []itsm.FieldChange{{Field: "title", From: `"a \"b\""`, To: `{"x":[1,2,{"y":null}]}`}, {Field: "n", From: "1", To: "2"}}
 		}},
 		{"zero times", func(e *itsm.Event) { e.At, e.RecordedAt = time.Time{}, time.Time{} }},
 		{"far times", func(e *itsm.Event) {

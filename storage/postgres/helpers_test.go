@@ -126,7 +126,7 @@ func sealedEvent(kind, id string, v int64, prev string) itsm.Event {
 		Name: "update", From: "new", To: "in_progress", Actor: "alice",
 		At:         time.Date(2024, 1, 2, 3, 4, 5, 678901234, time.UTC),
 		RecordedAt: time.Date(2024, 1, 2, 3, 4, 6, 0, time.UTC),
-		Changes:    []itsm.Change{{Field: "state", From: `"new"`, To: `"in_progress"`}},
+		Changes:    []itsm.FieldChange{{Field: "state", From: `"new"`, To: `"in_progress"`}},
 	}
 	itsm.Seal(&e, prev)
 	return e

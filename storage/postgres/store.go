@@ -33,7 +33,7 @@ type Store struct {
 	ns       string // the namespace, quoted
 
 	readLockTimeout time.Duration
-	eventsKey       int64 // advisory lock of the event log, see events.go
+	eventsKey       int64 // advisory lock of the event log, see ReadEvents
 
 	eventsTable   string // qualified, quoted
 	kindsTable    string

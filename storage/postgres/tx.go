@@ -29,7 +29,7 @@ import (
 // succeeded, rolled back otherwise):
 //
 //	each write, in (kind, id) order, guarded by the version it expects
-//	SELECT pg_advisory_xact_lock_shared(events)   -- see events.go
+//	SELECT pg_advisory_xact_lock_shared(events)   -- see Store.ReadEvents
 //	INSERT the events (their Seq drawn here)
 //	Sync
 //
@@ -475,11 +475,11 @@ func (u *unit) Append(ctx context.Context, events ...itsm.Event) error {
 	return nil
 }
 
-func cloneChanges(c []itsm.Change) []itsm.Change {
+func cloneChanges(c []itsm.FieldChange) []itsm.FieldChange {
 	if c == nil {
 		return nil
 	}
-	return append(make([]itsm.Change, 0, len(c)), c...)
+	return append(make([]itsm.FieldChange, 0, len(c)), c...)
 }
 
 func cloneDoc(d storage.Document) storage.Document {

@@ -57,7 +57,7 @@ func eventArgs(args []any, e *itsm.Event) ([]any, error) {
 // writes for it, byte for byte, without reflection: a bulk import writes one
 // per event. A string that is not valid UTF-8 is an error (Marshal would
 // replace its bad bytes, and the event would no longer match its hash).
-func appendChangesJSON(dst []byte, cs []itsm.Change) ([]byte, error) {
+func appendChangesJSON(dst []byte, cs []itsm.FieldChange) ([]byte, error) {
 	if !jsontext.MatchesEncodingJSON() { // a build whose encoding/json writes otherwise
 		for _, c := range cs {
 			if !utf8.ValidString(c.Field) || !utf8.ValidString(c.From) || !utf8.ValidString(c.To) {

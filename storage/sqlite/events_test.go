@@ -27,10 +27,10 @@ func chain(kind, id string, n int, at time.Time) []itsm.Event {
 		switch i % 3 {
 		case 0:
 			e.Name, e.From = itsm.EventCreate, ""
-			e.Changes = []itsm.Change{{Field: "title", From: `""`, To: `"Printer <on> fire & smoke"`}}
+			e.Changes = []itsm.FieldChange{{Field: "title", From: `""`, To: `"Printer <on> fire & smoke"`}}
 		case 1:
 			e.Reason = "customer called; ünïcode ✓"
-			e.Changes = []itsm.Change{}
+			e.Changes = []itsm.FieldChange{}
 		}
 		itsm.Seal(&e, prev)
 		prev = e.Hash
@@ -88,7 +88,7 @@ func TestEventsRoundTrip(t *testing.T) {
 
 	t.Run("invalid UTF-8 changes are refused", func(t *testing.T) {
 		e := chain("ticket", "c", 1, t0)[0]
-		e.Changes = []itsm.Change{{Field: "x", From: "\xff", To: "1"}}
+		e.Changes = []itsm.FieldChange{{Field: "x", From: "\xff", To: "1"}}
 		err := s.Update(ctx, func(tx storage.Tx) error { return tx.Append(ctx, e) })
 		require.ErrorIs(t, err, itsm.ErrInvalid)
 	})
@@ -140,16 +140,16 @@ func TestReadEventsNeverSkips(t *testing.T) {
 func TestChangesJSON(t *testing.T) {
 	tests := []struct {
 		name    string
-		changes []itsm.Change
+		changes []itsm.FieldChange
 		valid   bool
 	}{
-		{"empty", []itsm.Change{}, true},
-		{"plain", []itsm.Change{{Field: "grp", From: `"g01"`, To: `"g02"`}}, true},
-		{"two", []itsm.Change{{Field: "a", From: "1", To: "2"}, {Field: "b", From: "", To: "x"}}, true},
-		{"escapes", []itsm.Change{{Field: "t", From: "a\"b\\c\nd\re\tf\bg\fh\x00i\x1fj\x7f", To: "<b>&amp;</b>"}}, true},
-		{"unicode", []itsm.Change{{Field: "t", From: "ünïcode ✓ 😀", To: "line\u2028para\u2029end"}}, true},
-		{"invalid utf-8", []itsm.Change{{Field: "t", From: "ok", To: "bad\xff"}}, false},
-		{"truncated rune", []itsm.Change{{Field: "t\xe2\x82", From: "", To: ""}}, false},
+		{"empty", []itsm.FieldChange{}, true},
+		{"plain", []itsm.FieldChange{{Field: "grp", From: `"g01"`, To: `"g02"`}}, true},
+		{"two", []itsm.FieldChange{{Field: "a", From: "1", To: "2"}, {Field: "b", From: "", To: "x"}}, true},
+		{"escapes", []itsm.FieldChange{{Field: "t", From: "a\"b\\c\nd\re\tf\bg\fh\x00i\x1fj\x7f", To: "<b>&amp;</b>"}}, true},
+		{"unicode", []itsm.FieldChange{{Field: "t", From: "ünïcode ✓ 😀", To: "line\u2028para\u2029end"}}, true},
+		{"invalid utf-8", []itsm.FieldChange{{Field: "t", From: "ok", To: "bad\xff"}}, false},
+		{"truncated rune", []itsm.FieldChange{{Field: "t\xe2\x82", From: "", To: ""}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,7 +172,7 @@ func FuzzChangesJSON(f *testing.F) {
 	f.Add("x", "\xff", "", false)
 	f.Add("comments", "", `[{"text":"hi"}]`, true)
 	f.Fuzz(func(t *testing.T, field, from, to string, appended bool) {
-		cs := []itsm.Change{{Field: field, From: from, To: to, Appended: appended}, {Field: "n", From: "1", To: "2"}}
+		cs := []itsm.FieldChange{{Field: field, From: from, To: to, Appended: appended}, {Field: "n", From: "1", To: "2"}}
 		got, err := appendChangesJSON(nil, cs)
 		if !utf8.ValidString(field) || !utf8.ValidString(from) || !utf8.ValidString(to) {
 			require.Error(t, err)
@@ -182,7 +182,7 @@ func FuzzChangesJSON(f *testing.F) {
 		want, err := json.Marshal(cs)
 		require.NoError(t, err)
 		require.Equal(t, string(want), string(got))
-		var back []itsm.Change
+		var back []itsm.FieldChange
 		require.NoError(t, json.Unmarshal(got, &back))
 		require.Equal(t, cs, back)
 	})

@@ -94,7 +94,7 @@ func rawDB(b *testing.B, s *Store) *sql.DB {
 func benchEvent(id string, version int64) itsm.Event {
 	e := itsm.Event{ID: fmt.Sprintf("ev-%s-%d", id, version), Kind: "ticket", RecordID: id, Number: "INC0000001",
 		RecordVersion: version, Name: "assign", From: "new", To: "work", Actor: "u1", At: t0, RecordedAt: t0,
-		Changes: []itsm.Change{{Field: "grp", From: `"g01"`, To: `"g02"`}}}
+		Changes: []itsm.FieldChange{{Field: "grp", From: `"g01"`, To: `"g02"`}}}
 	itsm.Seal(&e, "")
 	return e
 }
@@ -199,7 +199,7 @@ func (u *rawUnit) run(ctx context.Context, id string) error {
 	return tx.Commit()
 }
 
-func jsonChanges(cs []itsm.Change) (any, error) {
+func jsonChanges(cs []itsm.FieldChange) (any, error) {
 	args, err := eventArgs(nil, &itsm.Event{Changes: cs})
 	if err != nil {
 		return nil, err

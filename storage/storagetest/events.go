@@ -30,9 +30,9 @@ func sealed(kind, id string, version int64, prev string) itsm.Event {
 	switch {
 	case version == 1:
 		ev.Name, ev.From = itsm.EventCreate, ""
-		ev.Changes = []itsm.Change{{Field: "n", To: "1"}, {Field: "notes", To: "[]"}}
+		ev.Changes = []itsm.FieldChange{{Field: "n", To: "1"}, {Field: "notes", To: "[]"}}
 	case version%3 == 0: // a journal entry: the round trip keeps the flag
-		ev.Changes = []itsm.Change{{Field: "notes", To: fmt.Sprintf(`[{"text":"note %d"}]`, version), Appended: true}}
+		ev.Changes = []itsm.FieldChange{{Field: "notes", To: fmt.Sprintf(`[{"text":"note %d"}]`, version), Appended: true}}
 	}
 	itsm.Seal(&ev, prev)
 	return ev
@@ -131,7 +131,7 @@ func (h *harness) testEvents(t *testing.T) {
 			At:         time.Date(1969, 12, 31, 23, 59, 59, 999999999, time.UTC), // backdated import, truncated by Seal
 			RecordedAt: time.Date(2025, 1, 2, 3, 4, 5, 6789, time.FixedZone("CET", 3600)),
 			Reason:     "imported from the old desk\nline two ✓",
-			Changes: []itsm.Change{
+			Changes: []itsm.FieldChange{
 				{Field: "title", From: `""`, To: `"Drucker brennt — 日本語 🎉"`},
 				{Field: "impact", From: `null`, To: `{"level":2,"tags":["a","b"]}`},
 			},
@@ -148,7 +148,7 @@ func (h *harness) testEvents(t *testing.T) {
 			ID: itsm.NewID(), Kind: kind, RecordID: first.RecordID, RecordVersion: 3,
 			Name: "resolve", From: "assigned", To: "resolved", Actor: "",
 			At: time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC), RecordedAt: time.Unix(0, 1000).UTC(),
-			Changes: []itsm.Change{{Field: "", From: "", To: ""}},
+			Changes: []itsm.FieldChange{{Field: "", From: "", To: ""}},
 		}
 		itsm.Seal(&third, second.Hash)
 		e.appendEvents(first)
@@ -415,7 +415,7 @@ func (h *harness) testEvents(t *testing.T) {
 		e := h.setup(t)
 		kind := name("evt")
 		ev := sealed(kind, "a", 1, "")
-		ev.Changes = []itsm.Change{{Field: "f", From: "1", To: "2"}}
+		ev.Changes = []itsm.FieldChange{{Field: "f", From: "1", To: "2"}}
 		itsm.Seal(&ev, "")
 		want := ev
 		want.Changes = slices.Clone(ev.Changes)
