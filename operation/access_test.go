@@ -20,7 +20,7 @@ func TestEveryIncidentReadIsAuthorised(t *testing.T) {
 	var inc *operation.Incident
 	f := newFixture(t, func(c *operation.Config) { c.SLA = slaWatcher{ids: nil} })
 	inc = f.open(t, func(x *operation.Incident) { x.AssignmentGroup, x.AssignedTo = "network", "ann" })
-	_, err := f.desk.AddWorkNote(as(ann), inc.ID, "caller is a VIP, handle with care")
+	_, err := f.desk.AddWorkNote(as(ann), inc.ID, "caller is a VIP, handle with care", storage.Command{})
 	require.NoError(t, err)
 	f = fixture{desk: mustDesk(t, f, slaWatcher{ids: []string{inc.ID}}), store: f.store, clock: f.clock}
 
@@ -51,9 +51,9 @@ func TestEveryIncidentReadIsAuthorised(t *testing.T) {
 			return []*operation.Incident{i}, nil
 		}
 	}
-	list := func(page func(context.Context, operation.Page) ([]*operation.Incident, string, error)) read {
+	list := func(page func(context.Context, storage.Paging) ([]*operation.Incident, string, error)) read {
 		return func(ctx context.Context) ([]*operation.Incident, error) {
-			incs, _, err := page(ctx, operation.Page{})
+			incs, _, err := page(ctx, storage.Paging{})
 			return incs, err
 		}
 	}
@@ -69,10 +69,10 @@ func TestEveryIncidentReadIsAuthorised(t *testing.T) {
 		"MyOpenIncidents":      list(f.desk.MyOpenIncidents),
 		"MyRequestedIncidents": list(f.desk.MyRequestedIncidents),
 		"UnassignedInMyGroups": list(f.desk.UnassignedInMyGroups),
-		"BreachingSoon": list(func(ctx context.Context, p operation.Page) ([]*operation.Incident, string, error) {
+		"BreachingSoon": list(func(ctx context.Context, p storage.Paging) ([]*operation.Incident, string, error) {
 			return f.desk.BreachingSoon(ctx, 1e12, p)
 		}),
-		"BreachingSoonInMyGroups": list(func(ctx context.Context, p operation.Page) ([]*operation.Incident, string, error) {
+		"BreachingSoonInMyGroups": list(func(ctx context.Context, p storage.Paging) ([]*operation.Incident, string, error) {
 			return f.desk.BreachingSoonInMyGroups(ctx, 1e12, p)
 		}),
 	}
@@ -123,13 +123,13 @@ func TestEveryIncidentReadIsAuthorised(t *testing.T) {
 func TestWritesReturnWhatTheActorMayRead(t *testing.T) {
 	f := newFixture(t)
 	inc := f.open(t, func(x *operation.Incident) { x.AssignmentGroup = "network" })
-	_, err := f.desk.AddWorkNote(as(ann), inc.ID, "caller is a VIP")
+	_, err := f.desk.AddWorkNote(as(ann), inc.ID, "caller is a VIP", storage.Command{})
 	require.NoError(t, err)
-	got, err := f.desk.AddComment(as(carl), inc.ID, "any news?")
+	got, err := f.desk.AddComment(as(carl), inc.ID, "any news?", storage.Command{})
 	require.NoError(t, err)
 	assert.Empty(t, got.WorkNotes)
 	assert.Len(t, got.Comments, 1)
-	got, err = f.desk.AddComment(as(ann), inc.ID, "working on it")
+	got, err = f.desk.AddComment(as(ann), inc.ID, "working on it", storage.Command{})
 	require.NoError(t, err)
 	assert.Len(t, got.WorkNotes, 1, "the agent sees the notes")
 	stored, err := f.desk.Incidents().Get(as(reader), inc.ID)
@@ -152,7 +152,7 @@ func TestCallerPagesStayFull(t *testing.T) {
 	for _, inc := range page {
 		assert.Equal(t, "carl", inc.CallerID)
 	}
-	mine, _, err := f.desk.MyRequestedIncidents(as(carl), operation.Page{Limit: 50})
+	mine, _, err := f.desk.MyRequestedIncidents(as(carl), storage.Paging{Limit: 50})
 	require.NoError(t, err)
 	assert.Len(t, mine, 50)
 }

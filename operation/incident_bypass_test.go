@@ -53,9 +53,9 @@ func TestGenericRunnerKeepsIncidentInvariants(t *testing.T) {
 	inc := f.open(t, func(i *operation.Incident) { i.AssignmentGroup, i.AssignedTo = "network", "ann" })
 	_, err := f.desk.AssignIncident(as(ann), inc.ID, "network", "bob", storage.Command{})
 	require.NoError(t, err)
-	_, err = f.desk.AddWorkNote(as(ann), inc.ID, "checked the VPN concentrator")
+	_, err = f.desk.AddWorkNote(as(ann), inc.ID, "checked the VPN concentrator", storage.Command{})
 	require.NoError(t, err)
-	_, err = f.desk.AddComment(as(ann), inc.ID, "looking into it")
+	_, err = f.desk.AddComment(as(ann), inc.ID, "looking into it", storage.Command{})
 	require.NoError(t, err)
 	ctx := as(bob)
 	for _, tt := range change {
@@ -161,9 +161,9 @@ func TestDeskCommandsPassTheWriteCheck(t *testing.T) {
 		{"take", func() (*operation.Incident, error) {
 			return f.desk.TakeIncident(as(ann), inc.ID, false, storage.Command{})
 		}},
-		{"work note", func() (*operation.Incident, error) { return f.desk.AddWorkNote(as(ann), inc.ID, "n") }},
-		{"comment", func() (*operation.Incident, error) { return f.desk.AddComment(as(carl), inc.ID, "c") }},
-		{"override", func() (*operation.Incident, error) { return f.desk.OverridePriority(as(ann), inc.ID, 2, "VIP") }},
+		{"work note", func() (*operation.Incident, error) { return f.desk.AddWorkNote(as(ann), inc.ID, "n", storage.Command{}) }},
+		{"comment", func() (*operation.Incident, error) { return f.desk.AddComment(as(carl), inc.ID, "c", storage.Command{}) }},
+		{"override", func() (*operation.Incident, error) { return f.desk.OverridePriority(as(ann), inc.ID, 2, "VIP", storage.Command{}) }},
 		{"link child", func() (*operation.Incident, error) {
 			return f.desk.LinkChild(as(ann), parent.ID, inc.ID, storage.Command{})
 		}},
