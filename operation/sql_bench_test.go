@@ -101,7 +101,9 @@ func lifecycleRows(tb testing.TB, f fixture) ([]storage.Document, []itsm.Event) 
 	}
 	id := inc.ID
 	steps := []func() (*operation.Incident, error){
-		func() (*operation.Incident, error) { return f.desk.AssignIncident(as, id, "network", "ann", storage.Command{}) },
+		func() (*operation.Incident, error) {
+			return f.desk.AssignIncident(as, id, "network", "ann", storage.Command{})
+		},
 		func() (*operation.Incident, error) { return f.desk.StartIncident(as, id, storage.Command{}) },
 		func() (*operation.Incident, error) {
 			return f.desk.HoldIncident(as, id, operation.HoldAwaitingCaller, storage.Command{})
