@@ -43,10 +43,10 @@ func fixtureOn(tb testing.TB, store storage.Backend) fixture {
 }
 
 // benchSQLite opens a SQLite store in a temporary file with the default
-// options (synchronous FULL).
-func benchSQLite(tb testing.TB) *sqlite.Store {
+// options (synchronous FULL) and opts.
+func benchSQLite(tb testing.TB, opts ...sqlite.Option) *sqlite.Store {
 	tb.Helper()
-	s, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "bench.db"))
+	s, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "bench.db"), opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -65,6 +65,7 @@ func runLifecycles(b *testing.B, desk *operation.Desk) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		inc := &operation.Incident{ShortDescription: "VPN drops", CallerID: "carl", Impact: 2, Urgency: 2}
 		if err := desk.OpenIncident(ctx, inc, storage.Command{}); err != nil {
@@ -78,13 +79,16 @@ func runLifecycles(b *testing.B, desk *operation.Desk) {
 		must(desk.ResolveIncident(ctx, id, operation.ResolvedPermanently, "fixed", storage.Command{}))
 		must(desk.CloseIncident(ctx, id, storage.Command{}))
 	}
-	reportPerIncident(b)
+	reportPerIncident(b, cpu0)
 }
 
-func reportPerIncident(b *testing.B) {
+// reportPerIncident reports wall and process CPU time per incident; cpu0
+// is cpuTime() when the timed loop started.
+func reportPerIncident(b *testing.B, cpu0 time.Duration) {
 	perIncident := float64(b.Elapsed().Microseconds()) / float64(b.N)
 	b.ReportMetric(perIncident, "µs/incident")
 	b.ReportMetric(1e6/perIncident, "incidents/s")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/incident")
 }
 
 // lifecycleRows runs one lifecycle through the Desk and returns the
@@ -151,23 +155,33 @@ func changesJSON(tb testing.TB, e itsm.Event) any {
 
 // --- SQLite ---------------------------------------------------------------
 
+// syncModes are the SQLite durability settings the lifecycle benchmarks
+// run with, the same on both sides: FULL (the store's default: a commit
+// waits for the disk) and NORMAL (no wait in WAL mode), which leaves the
+// CPU cost of the library and the driver.
+var syncModes = []string{"FULL", "NORMAL"}
+
 // BenchmarkSQLiteLifecycleDesk is BenchmarkIncidentLifecycle on SQLite
-// (a temporary file, synchronous FULL): seven units of work, each a commit.
+// (a temporary file): seven units of work, each a commit.
 func BenchmarkSQLiteLifecycleDesk(b *testing.B) {
-	f := fixtureOn(b, benchSQLite(b))
-	runLifecycles(b, f.desk)
+	for _, mode := range syncModes {
+		b.Run("sync="+mode, func(b *testing.B) {
+			f := fixtureOn(b, benchSQLite(b, sqlite.WithSynchronous(mode)))
+			runLifecycles(b, f.desk)
+		})
+	}
 }
 
 // sqliteWriterDSN is the writer DSN storage/sqlite builds with its
 // default options (see sqlite.Open): the same pragmas, the same
 // durability.
-func sqliteWriterDSN(path string) string {
+func sqliteWriterDSN(path, synchronous string) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "cache_size(-16384)")
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "synchronous("+synchronous+")")
 	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Set("_txlock", "immediate")
 	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q.Encode()}).String()
@@ -176,18 +190,24 @@ func sqliteWriterDSN(path string) string {
 // BenchmarkSQLiteLifecycleRaw is the baseline for
 // BenchmarkSQLiteLifecycleDesk: database/sql and modernc.org/sqlite on the
 // tables the store created (same columns, same indexes), one connection,
-// BEGIN IMMEDIATE, the store's pragmas. Each of the seven units is one
+// BEGIN IMMEDIATE, the store's pragmas and synchronous mode. Each of the seven units is one
 // transaction: read the row (all columns, from the second step on), write
 // the document the Desk wrote at that step (an INSERT, then UPDATEs
 // guarded by WHERE _version = ?), insert that step's event row, commit.
 // There is no decoding, encoding, diffing, hashing, lifecycle, number
 // sequence or authorisation.
 func BenchmarkSQLiteLifecycleRaw(b *testing.B) {
+	for _, mode := range syncModes {
+		b.Run("sync="+mode, func(b *testing.B) { benchSQLiteRaw(b, mode) })
+	}
+}
+
+func benchSQLiteRaw(b *testing.B, mode string) {
 	ctx := context.Background()
-	store := benchSQLite(b)
+	store := benchSQLite(b, sqlite.WithSynchronous(mode))
 	f := fixtureOn(b, store)
 	docs, events := lifecycleRows(b, f)
-	db, err := sql.Open("sqlite", sqliteWriterDSN(store.Path()))
+	db, err := sql.Open("sqlite", sqliteWriterDSN(store.Path(), mode))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -229,6 +249,7 @@ func BenchmarkSQLiteLifecycleRaw(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		id := itsm.NewID()
 		for v := range lifecycleSteps {
@@ -275,7 +296,7 @@ func BenchmarkSQLiteLifecycleRaw(b *testing.B) {
 			}
 		}
 	}
-	reportPerIncident(b)
+	reportPerIncident(b, cpu0)
 }
 
 // --- PostgreSQL -----------------------------------------------------------
@@ -422,6 +443,7 @@ func benchPostgresRaw(b *testing.B, pipelined bool) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		id := itsm.NewID()
 		for v := range lifecycleSteps {
@@ -430,7 +452,7 @@ func benchPostgresRaw(b *testing.B, pipelined bool) {
 			}
 		}
 	}
-	reportPerIncident(b)
+	reportPerIncident(b, cpu0)
 }
 
 // --- A queue page with and without read authorisation ---------------------
@@ -504,25 +526,31 @@ func BenchmarkQueuePage(b *testing.B) {
 	}
 	b.Run("Authorised", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu0 := cpuTime()
 		for b.Loop() {
 			page, _, err := recs.Query(ctx, q)
 			check(len(page), err)
 		}
+		b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 	})
 	b.Run("Unauthorised", func(b *testing.B) {
 		coll := recs.Collection()
 		b.ReportAllocs()
+		cpu0 := cpuTime()
 		for b.Loop() {
 			page, _, err := coll.Query(ctx, f.store, scopedQ)
 			check(len(page), err)
 		}
+		b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 	})
 	b.Run("MyOpenIncidents", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu0 := cpuTime()
 		for b.Loop() {
 			page, _, err := f.desk.MyOpenIncidents(ctx, operation.Page{Limit: 50})
 			check(len(page), err)
 		}
+		b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 	})
 }
 
@@ -585,6 +613,7 @@ func BenchmarkCodecImport(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		n := 0
+		var cpu time.Duration
 		for b.Loop() {
 			b.StopTimer()
 			rows := importBatch(batch, t0)
@@ -592,13 +621,16 @@ func BenchmarkCodecImport(b *testing.B) {
 				rows[i].Ref = fmt.Sprintf("JSM-%d", n+i) // unique across batches
 			}
 			b.StartTimer()
+			cpu0 := cpuTime()
 			res, err := f.desk.ImportIncidents(ctx, rows, jiraStates)
 			if err != nil || len(res.Errors) > 0 {
 				b.Fatal(err, res.Errors)
 			}
+			cpu += cpuTime() - cpu0
 			n += batch
 		}
 		b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "incidents/s")
+		b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/incident")
 	})
 }
 
