@@ -580,7 +580,7 @@ func BenchmarkQueuePage(b *testing.B) {
 		b.ReportAllocs()
 		cpu0 := cpuTime()
 		for b.Loop() {
-			page, _, err := f.desk.MyOpenIncidents(ctx, operation.Page{Limit: 50})
+			page, _, err := f.desk.MyOpenIncidents(ctx, storage.Paging{Limit: 50})
 			check(len(page), err)
 		}
 		b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
