@@ -2,10 +2,9 @@ package operation_test
 
 // Benchmarks of the Desk on the SQL stores against raw SQL with the same
 // driver (issue 17, "Performance"), of a queue page read with and without
-// read authorisation, and of what storage.Collection's JSON codec and the
-// SharedGetter/OwnedPutter capabilities gain.
+// read authorisation, and of what storage.Collection's JSON codec gains.
 //
-//	go test ./operation -run '^$' -bench 'SQL|Queue|Codec|Capabilities' -count 5
+//	go test ./operation -run '^$' -bench 'SQL|Queue|Codec' -count 5
 //
 // PostgreSQL runs need PILLARS_POSTGRES_DSN.
 
@@ -667,83 +666,4 @@ func BenchmarkCodecImport(b *testing.B) {
 		b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "incidents/s")
 		b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/incident")
 	})
-}
-
-// plainBackend re-declares storage.Backend only, hiding every optional
-// capability of the store it wraps (storage.SharedGetter in particular);
-// its units hide storage.OwnedPutter unless owned is set, and its own
-// GetShared is shown only when shared is set.
-type plainBackend struct {
-	storage.Backend
-	owned bool
-}
-
-func (p plainBackend) Update(ctx context.Context, fn func(storage.Tx) error) error {
-	return p.Backend.Update(ctx, func(tx storage.Tx) error {
-		if p.owned {
-			return fn(ownedTx{plainTx{tx}})
-		}
-		return fn(plainTx{tx})
-	})
-}
-
-// sharedBackend is plainBackend that also lends documents (SharedGetter).
-type sharedBackend struct{ plainBackend }
-
-func (s sharedBackend) GetShared(ctx context.Context, kind, id string) (storage.Document, error) {
-	return s.Backend.(storage.SharedGetter).GetShared(ctx, kind, id)
-}
-
-func (s sharedBackend) Update(ctx context.Context, fn func(storage.Tx) error) error {
-	return s.Backend.Update(ctx, func(tx storage.Tx) error {
-		if s.owned {
-			return fn(sharedOwnedTx{ownedTx{plainTx{tx}}})
-		}
-		return fn(sharedTx{plainTx{tx}})
-	})
-}
-
-// plainTx re-declares storage.Tx only.
-type plainTx struct{ storage.Tx }
-
-type ownedTx struct{ plainTx }
-
-func (t ownedTx) PutOwned(ctx context.Context, d storage.Document, expected int64) error {
-	return t.Tx.(storage.OwnedPutter).PutOwned(ctx, d, expected)
-}
-
-type sharedTx struct{ plainTx }
-
-func (t sharedTx) GetShared(ctx context.Context, kind, id string) (storage.Document, error) {
-	return t.Tx.(storage.SharedGetter).GetShared(ctx, kind, id)
-}
-
-type sharedOwnedTx struct{ ownedTx }
-
-func (t sharedOwnedTx) GetShared(ctx context.Context, kind, id string) (storage.Document, error) {
-	return t.Tx.(storage.SharedGetter).GetShared(ctx, kind, id)
-}
-
-// BenchmarkCapabilitiesLifecycle is the Desk lifecycle on the memory store,
-// the only store with SharedGetter and OwnedPutter (neither SQL store
-// implements them, so on SQL their gain is nil by construction), through
-// wrappers that show both (Both: the wrapper's own cost, for comparison),
-// only one, or neither.
-func BenchmarkCapabilitiesLifecycle(b *testing.B) {
-	wraps := []struct {
-		name string
-		wrap func(storage.Backend) storage.Backend
-	}{
-		{"Direct", func(s storage.Backend) storage.Backend { return s }},
-		{"Both", func(s storage.Backend) storage.Backend { return sharedBackend{plainBackend{s, true}} }},
-		{"NoShared", func(s storage.Backend) storage.Backend { return plainBackend{s, true} }},
-		{"NoOwned", func(s storage.Backend) storage.Backend { return sharedBackend{plainBackend{s, false}} }},
-		{"Neither", func(s storage.Backend) storage.Backend { return plainBackend{s, false} }},
-	}
-	for _, w := range wraps {
-		b.Run(w.name, func(b *testing.B) {
-			f := fixtureOn(b, w.wrap(memory.New()))
-			runLifecycles(b, f.desk)
-		})
-	}
 }

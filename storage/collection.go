@@ -228,7 +228,7 @@ func (c *Collection[T, P]) decodeMembers(d Document, buf []jsonMember) (P, []jso
 
 // Get reads one record through a Backend or a Tx.
 func (c *Collection[T, P]) Get(ctx context.Context, g Getter, id string) (P, error) {
-	d, err := getShared(ctx, g, c.schema.Kind, id) // only decoded
+	d, err := g.Get(ctx, c.schema.Kind, id)
 	if err != nil {
 		return nil, err
 	}
@@ -283,7 +283,7 @@ func (c *Collection[T, P]) Put(ctx context.Context, tx Tx, rec P) error {
 	rec.Meta().Version = expected + 1
 	d, err := c.Encode(rec)
 	if err == nil {
-		err = putOwned(ctx, tx, d, expected) // d is freshly encoded
+		err = tx.Put(ctx, d, expected)
 	}
 	if err != nil {
 		rec.Meta().Version = expected

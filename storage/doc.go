@@ -12,14 +12,11 @@
 //
 // Optional capabilities are extra interfaces a backend may implement, in the
 // manner of database/sql/driver: [Traverser] for graph traversal (CMDB
-// impact), [BulkImporter] for migrating history, [EventScanner] for
-// reading the event log in place, and [SharedGetter] and [OwnedPutter] for
-// lending and taking documents without a copy. Each has a generic fallback
-// in this package ([Traverse], [Import], [ScanEvents], Get and Put), and
-// every capability check lives beside those fallbacks. A wrapper around a Backend hides
-// every optional interface it does not re-declare itself; a struct that
-// embeds a backend and overrides Get or Put must override GetShared or
-// PutOwned as well, or Records reach the embedded ones.
+// impact), [BulkImporter] for migrating history and [EventScanner] for
+// reading the event log in place. Each has a generic fallback in this
+// package ([Traverse], [Import], [ScanEvents]), and every capability check
+// lives beside those fallbacks. A wrapper around a Backend hides every
+// optional interface it does not re-declare itself.
 //
 // Every adapter proves itself with the conformance suite in
 // storage/storagetest; storage/memory is the reference implementation.

@@ -371,7 +371,7 @@ func (r *Records[T, P]) change(ctx context.Context, tx Tx, id, event string, cmd
 	if err != nil {
 		return nil, err
 	}
-	before, err := getShared(ctx, tx, kind, id) // only decoded and diffed
+	before, err := tx.Get(ctx, kind, id)
 	if err != nil {
 		return nil, err
 	}
@@ -581,7 +581,7 @@ func (r *Records[T, P]) write(ctx context.Context, tx Tx, rec P, beforeData []by
 	itsm.Seal(&ev, prevHead)
 	copy(head[1:], ev.Hash) // head is the quoted value inside data
 	m.Head = ev.Hash
-	if err := putOwned(ctx, tx, r.coll.document(rec, data), expected); err != nil { // data is this write's own
+	if err := tx.Put(ctx, r.coll.document(rec, data), expected); err != nil {
 		restore()
 		return false, err
 	}

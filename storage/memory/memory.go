@@ -6,9 +6,7 @@
 // committed state, buffers its writes, and at commit takes the write lock,
 // checks every expected version and applies everything at once, giving the
 // unit's events their Seq in order. Documents are copied on the way in and
-// out, so callers may reuse or mutate their slices freely; the
-// storage.SharedGetter and storage.OwnedPutter capabilities skip the copy
-// for callers that promise not to.
+// out, so callers may reuse or mutate their slices freely.
 //
 // Queries that fix a declared composite index's leading fields with Eq
 // filters and sort ascending by its remaining fields (the queue and due-time
@@ -20,8 +18,8 @@
 // fewer, is filtered and the page picked with a bounded heap, so a query
 // costs O(n log limit) at worst.
 //
-// The Store implements storage.EventScanner, scanning its log in place, and
-// storage.SharedGetter and storage.OwnedPutter, but neither Traverser nor
+// The Store implements storage.EventScanner, scanning its log in place, but
+// neither Traverser nor
 // BulkImporter: the generic fallbacks in package storage serve it, and the
 // conformance suite exercises them through it. Nothing is persisted; the
 // data is gone when the Store is.
@@ -153,19 +151,17 @@ func (s *Store) kind(kind string) (*kindData, error) {
 
 // Get returns a copy of the committed document; see storage.Backend.
 func (s *Store) Get(ctx context.Context, kind, id string) (storage.Document, error) {
-	d, err := s.GetShared(ctx, kind, id)
+	d, err := s.getShared(ctx, kind, id)
 	if err != nil {
 		return storage.Document{}, err
 	}
 	return cloneDoc(d), nil
 }
 
-var _ storage.SharedGetter = (*Store)(nil)
-
-// GetShared returns the committed document without copying it; see
-// storage.SharedGetter. Committed documents are never modified, only
+// getShared returns the committed document without copying it; the caller
+// must not modify it. Committed documents are never modified, only
 // replaced.
-func (s *Store) GetShared(_ context.Context, kind, id string) (storage.Document, error) {
+func (s *Store) getShared(_ context.Context, kind, id string) (storage.Document, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	kd, err := s.kind(kind)

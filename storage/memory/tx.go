@@ -109,7 +109,7 @@ type pending struct {
 	kd      *kindData
 	base    int64 // the committed version the unit expects at commit (0: absent)
 	deleted bool
-	doc     storage.Document // the unit's own (a copy, or handed over by PutOwned); meaningless when deleted
+	doc     storage.Document // the unit's own (a copy); meaningless when deleted
 }
 
 var errDone = itsm.Invalidf("memory: unit of work used after its function returned")
@@ -137,19 +137,17 @@ func (t *tx) view(kind, id string) (*kindData, *pending, storage.Document, bool,
 
 // Get returns the document as the unit sees it.
 func (t *tx) Get(ctx context.Context, kind, id string) (storage.Document, error) {
-	d, err := t.GetShared(ctx, kind, id)
+	d, err := t.getShared(ctx, kind, id)
 	if err != nil {
 		return storage.Document{}, err
 	}
 	return cloneDoc(d), nil
 }
 
-var _ storage.SharedGetter = (*tx)(nil)
-
-// GetShared returns the document as the unit sees it without copying it;
-// see storage.SharedGetter. Committed documents and the unit's pending
+// getShared returns the document as the unit sees it without copying it.
+// Committed documents and the unit's pending
 // ones are never modified, only replaced.
-func (t *tx) GetShared(_ context.Context, kind, id string) (storage.Document, error) {
+func (t *tx) getShared(_ context.Context, kind, id string) (storage.Document, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	_, _, d, ok, err := t.view(kind, id)
@@ -175,19 +173,6 @@ func (t *tx) Query(ctx context.Context, q storage.Query) (storage.Page, error) {
 
 // Put buffers a copy of d when the version the unit sees equals expected.
 func (t *tx) Put(_ context.Context, d storage.Document, expected int64) error {
-	return t.put(d, expected, false)
-}
-
-var _ storage.OwnedPutter = (*tx)(nil)
-
-// PutOwned is Put keeping d's slices; see storage.OwnedPutter.
-func (t *tx) PutOwned(_ context.Context, d storage.Document, expected int64) error {
-	return t.put(d, expected, true)
-}
-
-// put buffers d, or a copy of it unless owned, when the version the unit
-// sees equals expected.
-func (t *tx) put(d storage.Document, expected int64, owned bool) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	kd, w, cur, ok, err := t.view(d.Kind, d.ID)
@@ -221,10 +206,8 @@ func (t *tx) put(d storage.Document, expected int64, owned bool) error {
 		oldNum = kd.number(w.doc)
 	}
 	t.claim(d.Kind, d.ID, oldNum, num)
-	if !owned {
-		d.Data = slices.Clone(d.Data)
-		d.Fields = slices.Clone(d.Fields)
-	}
+	d.Data = slices.Clone(d.Data)
+	d.Fields = slices.Clone(d.Fields)
 	if w != nil {
 		w.doc, w.deleted = d, false
 		return nil

@@ -83,7 +83,6 @@ func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend, opts ...Op
 	}
 	t.Run("Register", h.testRegister)
 	t.Run("Documents", h.testDocuments)
-	t.Run("Lending", h.testLending)
 	t.Run("Query", h.testQuery)
 	t.Run("CompositeOnly", h.testCompositeOnly)
 	t.Run("Pagination", h.testPagination)
