@@ -53,15 +53,15 @@ func newBadFixture(t *testing.T) badFixture {
 	t.Helper()
 	ctx := context.Background()
 	f := badFixture{fixture: newFixture(t)}
-	rc := storage.RecordsConfig{Clock: f.clock}
 	var err error
-	f.cat, err = design.NewCatalogue(ctx, design.CatalogueConfig{Backend: f.store, Clock: f.clock})
+	f.cat, err = design.NewCatalogue(ctx, f.store, design.CatalogueConfig{Clock: f.clock})
 	require.NoError(t, err)
-	f.av, err = design.NewAvailability(ctx, f.store, rc)
+	f.av, err = design.NewAvailability(ctx, f.store, design.AvailabilityConfig{Clock: f.clock})
 	require.NoError(t, err)
-	f.capa, err = design.NewCapacity(ctx, f.store, rc, design.Threshold{ID: "cpu", Metric: "cpu", Warning: 80, Critical: 95, Above: true})
+	f.capa, err = design.NewCapacity(ctx, f.store, design.CapacityConfig{Clock: f.clock,
+		Thresholds: []design.Threshold{{ID: "cpu", Metric: "cpu", Warning: 80, Critical: 95, Above: true}}})
 	require.NoError(t, err)
-	f.sup, err = design.NewSuppliers(ctx, f.store, rc)
+	f.sup, err = design.NewSuppliers(ctx, f.store, design.SuppliersConfig{Clock: f.clock})
 	require.NoError(t, err)
 	f.calendars = officeHours(t)
 
@@ -176,15 +176,15 @@ func designBadRows() []badRow {
 		"Engine.Checkpoint": func(ctx context.Context, f badFixture) error { _, err := f.engine.Checkpoint(ctx); return err },
 		"Engine.Check":      func(ctx context.Context, f badFixture) error { _, err := f.engine.Check(ctx, monday); return err },
 		"Engine.Due": func(ctx context.Context, f badFixture) error {
-			_, _, err := f.engine.Due(ctx, monday, 10, "")
+			_, _, err := f.engine.Due(ctx, monday, storage.Paging{Limit: 10})
 			return err
 		},
 		"Engine.BreachingSoon": func(ctx context.Context, f badFixture) error {
-			_, _, err := f.engine.BreachingSoon(ctx, monday, time.Hour, 10, "")
+			_, _, err := f.engine.BreachingSoon(ctx, monday, time.Hour, storage.Paging{Limit: 10})
 			return err
 		},
 		"Engine.BreachingBefore": func(ctx context.Context, f badFixture) error {
-			_, _, err := f.engine.BreachingBefore(ctx, "incident", monday, 10, "")
+			_, _, err := f.engine.BreachingBefore(ctx, "incident", monday, storage.Paging{Limit: 10})
 			return err
 		},
 		"Engine.ClocksOf": func(ctx context.Context, f badFixture) error {
@@ -206,11 +206,11 @@ func designBadRows() []badRow {
 			return err
 		},
 		"Catalogue.ServicesIn": func(ctx context.Context, f badFixture) error {
-			_, _, err := f.cat.ServicesIn(ctx, design.ServicePipeline, 10, "")
+			_, _, err := f.cat.ServicesIn(ctx, design.ServicePipeline, storage.Paging{Limit: 10})
 			return err
 		},
 		"Catalogue.PublishedItems": func(ctx context.Context, f badFixture) error {
-			_, _, err := f.cat.PublishedItems(ctx, "", 10, "")
+			_, _, err := f.cat.PublishedItems(ctx, "", storage.Paging{Limit: 10})
 			return err
 		},
 		"Catalogue.Orderable":     func(ctx context.Context, f badFixture) error { return f.cat.Orderable(ctx, f.item) },
@@ -258,7 +258,7 @@ func designBadRows() []badRow {
 			return err
 		},
 		"Suppliers.DueForRenewal": func(ctx context.Context, f badFixture) error {
-			_, _, err := f.sup.DueForRenewal(ctx, monday, 10, "")
+			_, _, err := f.sup.DueForRenewal(ctx, monday, storage.Paging{Limit: 10})
 			return err
 		},
 	}
@@ -302,12 +302,12 @@ func designBadRows() []badRow {
 	for _, s := range badStrings {
 		v := s.v
 		add("Engine.BreachingBefore/kind "+s.name, func(ctx context.Context, f badFixture) error {
-			_, _, err := f.engine.BreachingBefore(ctx, v, monday, 10, "")
+			_, _, err := f.engine.BreachingBefore(ctx, v, monday, storage.Paging{Limit: 10})
 			return err
 		})
 		if v != "" { // the empty cursor is the first page
 			add("Engine.Due/cursor "+s.name, func(ctx context.Context, f badFixture) error {
-				_, _, err := f.engine.Due(ctx, monday, 10, v)
+				_, _, err := f.engine.Due(ctx, monday, storage.Paging{Limit: 10, Cursor: v})
 				return err
 			})
 		}
@@ -322,7 +322,7 @@ func designBadRows() []badRow {
 		})
 		add("Catalogue.ServiceState/id "+s.name, func(ctx context.Context, f badFixture) error { _, err := f.cat.ServiceState(ctx, v); return err })
 		add("Catalogue.ServicesIn/state "+s.name, func(ctx context.Context, f badFixture) error {
-			_, _, err := f.cat.ServicesIn(ctx, v, 10, "")
+			_, _, err := f.cat.ServicesIn(ctx, v, storage.Paging{Limit: 10})
 			return err
 		})
 		add("Catalogue.Orderable/id "+s.name, func(ctx context.Context, f badFixture) error { return f.cat.Orderable(ctx, v) })
@@ -383,22 +383,34 @@ func designBadRows() []badRow {
 	for _, n := range []int{-1, math.MaxInt} {
 		n := n
 		add(fmt.Sprintf("Engine.Due/limit %d", n), func(ctx context.Context, f badFixture) error {
-			_, _, err := f.engine.Due(ctx, monday, n, "")
+			_, _, err := f.engine.Due(ctx, monday, storage.Paging{Limit: n})
 			return err
 		})
 		add(fmt.Sprintf("Catalogue.PublishedItems/limit %d", n), func(ctx context.Context, f badFixture) error {
-			_, _, err := f.cat.PublishedItems(ctx, "", n, "")
+			_, _, err := f.cat.PublishedItems(ctx, "", storage.Paging{Limit: n})
 			return err
 		})
 		add(fmt.Sprintf("Suppliers.DueForRenewal/limit %d", n), func(ctx context.Context, f badFixture) error {
-			_, _, err := f.sup.DueForRenewal(ctx, monday, n, "")
+			_, _, err := f.sup.DueForRenewal(ctx, monday, storage.Paging{Limit: n})
+			return err
+		})
+		add(fmt.Sprintf("Catalogue.ServicesIn/limit %d", n), func(ctx context.Context, f badFixture) error {
+			_, _, err := f.cat.ServicesIn(ctx, design.ServicePipeline, storage.Paging{Limit: n})
+			return err
+		})
+		add(fmt.Sprintf("Engine.BreachingSoon/limit %d", n), func(ctx context.Context, f badFixture) error {
+			_, _, err := f.engine.BreachingSoon(ctx, monday, time.Hour, storage.Paging{Limit: n})
+			return err
+		})
+		add(fmt.Sprintf("Engine.BreachingBefore/limit %d", n), func(ctx context.Context, f badFixture) error {
+			_, _, err := f.engine.BreachingBefore(ctx, "incident", monday, storage.Paging{Limit: n})
 			return err
 		})
 	}
 	for _, d := range []time.Duration{0, -time.Hour} {
 		d := d
 		add(fmt.Sprintf("Engine.BreachingSoon/within %s", d), func(ctx context.Context, f badFixture) error {
-			_, _, err := f.engine.BreachingSoon(ctx, monday, d, 10, "")
+			_, _, err := f.engine.BreachingSoon(ctx, monday, d, storage.Paging{Limit: 10})
 			return err
 		})
 	}
@@ -471,6 +483,11 @@ func designBadRows() []badRow {
 	}})
 	add("command/at in 9999", func(ctx context.Context, f badFixture) error {
 		return f.av.RecordOutage(ctx, &design.Outage{ServiceID: f.service, Type: design.Planned, Begin: monday}, storage.Command{At: farFuture})
+	})
+	// An importer may backdate, but not to a time after the clock's now.
+	add("command/at in 9999 by an importer", func(ctx context.Context, f badFixture) error {
+		return f.av.RecordOutage(itsm.WithActor(ctx, importer), &design.Outage{ServiceID: f.service, Type: design.Planned, Begin: monday},
+			storage.Command{At: farFuture})
 	})
 	return rows
 }

@@ -436,10 +436,10 @@ func TestEngineNamesAtTheLimit(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			store := memory.New()
-			cfg := design.EngineConfig{Backend: store, Definitions: []design.Definition{resolutionSLA()},
+			cfg := design.EngineConfig{Definitions: []design.Definition{resolutionSLA()},
 				Calendars: []*calendar.Calendar{officeHours(t)}}
 			tc.cfg(&cfg)
-			_, err := design.NewEngine(context.Background(), cfg)
+			_, err := design.NewEngine(context.Background(), store, cfg)
 			require.ErrorIs(t, err, itsm.ErrInvalid)
 			_, qerr := store.Query(context.Background(), storage.Query{Kind: design.ClockKind})
 			assert.ErrorIs(t, qerr, itsm.ErrInvalid, "nothing was registered")

@@ -289,7 +289,7 @@ func TestCheckFailureGivesLeasesBack(t *testing.T) {
 	f := newFixture(t, resolutionSLA(), other)
 	require.NoError(t, f.incidents.Create(as(agent), &incident{ShortDescription: "x", Priority: 1}, storage.Command{}))
 	f.sync(t)
-	narrow, err := design.NewEngine(context.Background(), design.EngineConfig{Backend: f.store,
+	narrow, err := design.NewEngine(context.Background(), f.store, design.EngineConfig{
 		Definitions: []design.Definition{resolutionSLA()}, Calendars: []*calendar.Calendar{officeHours(t)}, Clock: f.clock})
 	require.NoError(t, err)
 	_, err = narrow.Check(context.Background(), monday.Add(8*24*time.Hour))

@@ -49,7 +49,7 @@ func newBadKit(t *testing.T) badKit {
 	k.reg, err = improvement.NewRegister(context.Background(), k.store, improvement.RegisterConfig{Clock: k.clock})
 	require.NoError(t, err)
 	it := &improvement.Item{Title: "Faster email fixes", KPI: improvement.MTTR, Baseline: 4, Target: 2}
-	require.NoError(t, k.reg.Identify(agent, it))
+	require.NoError(t, k.reg.Identify(agent, it, storage.Command{}))
 	k.item = it.ID
 	return k
 }
@@ -160,8 +160,8 @@ func improvementBadRows() []badRow {
 	from, to := day0, day0.AddDate(0, 0, 1)
 
 	for name, run := range map[string]func(ctx context.Context, k badKit) error{
-		"Open": func(ctx context.Context, k badKit) error {
-			_, err := improvement.Open(ctx, k.store, improvement.Config{})
+		"New": func(ctx context.Context, k badKit) error {
+			_, err := improvement.New(ctx, k.store, improvement.Config{})
 			return err
 		},
 		"Engine.Sync":       func(ctx context.Context, k badKit) error { _, err := k.engine.Sync(ctx); return err },
@@ -180,19 +180,28 @@ func improvementBadRows() []badRow {
 		},
 		"Register.Get": func(ctx context.Context, k badKit) error { _, err := k.reg.Get(ctx, k.item); return err },
 		"Register.Identify": func(ctx context.Context, k badKit) error {
-			return k.reg.Identify(ctx, &improvement.Item{Title: "x", KPI: improvement.MTTR, Baseline: 1, Target: 1})
+			return k.reg.Identify(ctx, &improvement.Item{Title: "x", KPI: improvement.MTTR, Baseline: 1, Target: 1}, storage.Command{})
 		},
 		"Register.Fire": func(ctx context.Context, k badKit) error {
-			_, err := k.reg.Fire(ctx, k.item, "approve", "")
+			_, err := k.reg.Fire(ctx, k.item, "approve", storage.Command{})
 			return err
 		},
-		"Register.Advance": func(ctx context.Context, k badKit) error { _, err := k.reg.Advance(ctx, k.item); return err },
+		"Register.Advance": func(ctx context.Context, k badKit) error {
+			_, err := k.reg.Advance(ctx, k.item, storage.Command{})
+			return err
+		},
 		"Register.Measure": func(ctx context.Context, k badKit) error {
-			_, err := k.reg.Measure(ctx, k.item, 1, from, to)
+			_, err := k.reg.Measure(ctx, k.item, 1, from, to, storage.Command{})
 			return err
 		},
-		"Register.Close": func(ctx context.Context, k badKit) error { _, err := k.reg.Close(ctx, k.item, ""); return err },
-		"Register.Items": func(ctx context.Context, k badKit) error { _, _, err := k.reg.Items(ctx, "", ""); return err },
+		"Register.Close": func(ctx context.Context, k badKit) error {
+			_, err := k.reg.Close(ctx, k.item, storage.Command{})
+			return err
+		},
+		"Register.Items": func(ctx context.Context, k badKit) error {
+			_, _, err := k.reg.Items(ctx, "", storage.Paging{})
+			return err
+		},
 	} {
 		add("nil ctx/"+name, run)
 	}
@@ -200,17 +209,17 @@ func improvementBadRows() []badRow {
 	// Engine configuration.
 	for _, s := range badTexts[1:] {
 		v := s.v
-		add("Open/name "+s.name, func(ctx context.Context, k badKit) error {
-			_, err := improvement.Open(ctx, k.store, improvement.Config{Name: v})
+		add("New/name "+s.name, func(ctx context.Context, k badKit) error {
+			_, err := improvement.New(ctx, k.store, improvement.Config{Name: v})
 			return err
 		})
-		add("Open/incident kind "+s.name, func(ctx context.Context, k badKit) error {
-			_, err := improvement.Open(ctx, k.store, improvement.Config{Name: "other", IncidentKind: v})
+		add("New/incident kind "+s.name, func(ctx context.Context, k badKit) error {
+			_, err := improvement.New(ctx, k.store, improvement.Config{Name: "other", IncidentKind: v})
 			return err
 		})
 	}
-	add("Open/nil backend", func(ctx context.Context, k badKit) error {
-		_, err := improvement.Open(ctx, nil, improvement.Config{})
+	add("New/nil backend", func(ctx context.Context, k badKit) error {
+		_, err := improvement.New(ctx, nil, improvement.Config{})
 		return err
 	})
 
@@ -279,108 +288,228 @@ func improvementBadRows() []badRow {
 	for _, s := range badTexts {
 		v := s.v
 		add("Register.Identify/title "+s.name, func(ctx context.Context, k badKit) error {
-			return k.reg.Identify(ctx, item(func(it *improvement.Item) { it.Title = v }))
+			return k.reg.Identify(ctx, item(func(it *improvement.Item) { it.Title = v }), storage.Command{})
 		})
 		if v != "" {
 			add("Register.Identify/slice service "+s.name, func(ctx context.Context, k badKit) error {
-				return k.reg.Identify(ctx, item(func(it *improvement.Item) { it.SliceService = v }))
+				return k.reg.Identify(ctx, item(func(it *improvement.Item) { it.SliceService = v }), storage.Command{})
 			})
 			add("Register.Items/cursor "+s.name, func(ctx context.Context, k badKit) error {
-				_, _, err := k.reg.Items(ctx, "", v)
+				_, _, err := k.reg.Items(ctx, "", storage.Paging{Cursor: v})
 				return err
 			})
 		}
 		add("Register.Get/id "+s.name, func(ctx context.Context, k badKit) error { _, err := k.reg.Get(ctx, v); return err })
-		add("Register.Fire/event "+s.name, func(ctx context.Context, k badKit) error { _, err := k.reg.Fire(ctx, k.item, v, ""); return err })
-		add("Register.Advance/id "+s.name, func(ctx context.Context, k badKit) error { _, err := k.reg.Advance(ctx, v); return err })
+		add("Register.Fire/event "+s.name, func(ctx context.Context, k badKit) error {
+			_, err := k.reg.Fire(ctx, k.item, v, storage.Command{})
+			return err
+		})
+		add("Register.Advance/id "+s.name, func(ctx context.Context, k badKit) error {
+			_, err := k.reg.Advance(ctx, v, storage.Command{})
+			return err
+		})
 		add("Register.Items/state "+s.name+" or unknown", func(ctx context.Context, k badKit) error {
 			if v == "" {
 				v = "dreaming"
 			}
-			_, _, err := k.reg.Items(ctx, v, "")
+			_, _, err := k.reg.Items(ctx, v, storage.Paging{})
 			return err
 		})
 	}
-	inProgress := func(t *testing.T, k badKit) {
-		for _, ev := range []string{"approve", "start"} {
-			_, err := k.reg.Fire(agent, k.item, ev, "")
-			require.NoError(t, err)
-		}
-	}
+	inProgress := badInProgress
 	for _, x := range []float64{math.NaN(), math.Inf(1), -1} {
 		x := x
 		add(fmt.Sprintf("Register.Identify/baseline %v", x), func(ctx context.Context, k badKit) error {
-			return k.reg.Identify(ctx, item(func(it *improvement.Item) { it.Baseline = x }))
+			return k.reg.Identify(ctx, item(func(it *improvement.Item) { it.Baseline = x }), storage.Command{})
 		})
 		rows = append(rows, badRow{name: fmt.Sprintf("Register.Measure/value %v", x), setup: inProgress,
 			run: func(ctx context.Context, k badKit) error {
-				_, err := k.reg.Measure(ctx, k.item, x, from, to)
+				_, err := k.reg.Measure(ctx, k.item, x, from, to, storage.Command{})
 				return err
 			}})
 	}
 	rows = append(rows, badRow{name: "Register.Measure/year 9999", setup: inProgress,
 		run: func(ctx context.Context, k badKit) error {
-			_, err := k.reg.Measure(ctx, k.item, 1, farFuture, farFuture.Add(time.Hour))
+			_, err := k.reg.Measure(ctx, k.item, 1, farFuture, farFuture.Add(time.Hour), storage.Command{})
 			return err
 		}})
 	rows = append(rows, badRow{name: "Register.Measure/reversed range", setup: inProgress,
 		run: func(ctx context.Context, k badKit) error {
-			_, err := k.reg.Measure(ctx, k.item, 1, to, from)
+			_, err := k.reg.Measure(ctx, k.item, 1, to, from, storage.Command{})
 			return err
 		}})
-	add("Register.Identify/nil", func(ctx context.Context, k badKit) error { return k.reg.Identify(ctx, nil) })
+	add("Register.Identify/nil", func(ctx context.Context, k badKit) error { return k.reg.Identify(ctx, nil, storage.Command{}) })
 	add("Register.Identify/unknown KPI", func(ctx context.Context, k badKit) error {
-		return k.reg.Identify(ctx, item(func(it *improvement.Item) { it.KPI = "happiness" }))
+		return k.reg.Identify(ctx, item(func(it *improvement.Item) { it.KPI = "happiness" }), storage.Command{})
 	})
 	add("Register.Identify/negative priority", func(ctx context.Context, k badKit) error {
-		return k.reg.Identify(ctx, item(func(it *improvement.Item) { it.SlicePriority = -1 }))
+		return k.reg.Identify(ctx, item(func(it *improvement.Item) { it.SlicePriority = -1 }), storage.Command{})
 	})
 	add("Register.Identify/step 99", func(ctx context.Context, k badKit) error {
-		return k.reg.Identify(ctx, item(func(it *improvement.Item) { it.Step = 99 }))
+		return k.reg.Identify(ctx, item(func(it *improvement.Item) { it.Step = 99 }), storage.Command{})
 	})
 	add("Register.IdentifyFromKPI/nil engine", func(ctx context.Context, k badKit) error {
-		return k.reg.IdentifyFromKPI(ctx, nil, item(func(*improvement.Item) {}), from, to)
+		return k.reg.IdentifyFromKPI(ctx, nil, item(func(*improvement.Item) {}), from, to, storage.Command{})
 	})
 	add("Register.IdentifyFromKPI/reversed", func(ctx context.Context, k badKit) error {
-		return k.reg.IdentifyFromKPI(ctx, k.engine, item(func(*improvement.Item) {}), to, from)
+		return k.reg.IdentifyFromKPI(ctx, k.engine, item(func(*improvement.Item) {}), to, from, storage.Command{})
 	})
 	add("Register.IdentifyFromKPI/no measurements", func(ctx context.Context, k badKit) error {
-		return k.reg.IdentifyFromKPI(ctx, k.engine, item(func(*improvement.Item) {}), farFuture.AddDate(0, 0, -1), farFuture)
+		return k.reg.IdentifyFromKPI(ctx, k.engine, item(func(*improvement.Item) {}), farFuture.AddDate(0, 0, -1), farFuture, storage.Command{})
 	})
 	add("Register.Fire/unknown id", func(ctx context.Context, k badKit) error {
-		_, err := k.reg.Fire(ctx, unknownID, "approve", "")
+		_, err := k.reg.Fire(ctx, unknownID, "approve", storage.Command{})
 		return err
 	})
-	add("Register.Fire/not allowed", func(ctx context.Context, k badKit) error { _, err := k.reg.Fire(ctx, k.item, "close", ""); return err })
+	add("Register.Fire/not allowed", func(ctx context.Context, k badKit) error {
+		_, err := k.reg.Fire(ctx, k.item, "close", storage.Command{})
+		return err
+	})
 	add("Register.Fire/reason 1 MiB+", func(ctx context.Context, k badKit) error {
-		_, err := k.reg.Fire(ctx, k.item, "approve", huge)
+		_, err := k.reg.Fire(ctx, k.item, "approve", storage.Command{Reason: huge})
 		return err
 	})
 	rows = append(rows, badRow{name: "Register.Advance/last step of the state",
 		setup: func(t *testing.T, k badKit) {
 			for {
-				if _, err := k.reg.Advance(agent, k.item); err != nil {
+				if _, err := k.reg.Advance(agent, k.item, storage.Command{}); err != nil {
 					require.ErrorIs(t, err, itsm.ErrInvalidTransition)
 					return
 				}
 			}
 		},
-		run: func(ctx context.Context, k badKit) error { _, err := k.reg.Advance(ctx, k.item); return err }})
+		run: func(ctx context.Context, k badKit) error {
+			_, err := k.reg.Advance(ctx, k.item, storage.Command{})
+			return err
+		}})
 	add("Register.Measure/not in progress", func(ctx context.Context, k badKit) error {
-		_, err := k.reg.Measure(ctx, k.item, 1, from, to)
+		_, err := k.reg.Measure(ctx, k.item, 1, from, to, storage.Command{})
 		return err
 	})
 	add("Register.MeasureFromKPI/nil engine", func(ctx context.Context, k badKit) error {
-		_, err := k.reg.MeasureFromKPI(ctx, nil, k.item, from, to)
+		_, err := k.reg.MeasureFromKPI(ctx, nil, k.item, from, to, storage.Command{})
 		return err
 	})
 	add("Register.MeasureFromKPI/unknown id", func(ctx context.Context, k badKit) error {
-		_, err := k.reg.MeasureFromKPI(ctx, k.engine, unknownID, from, to)
+		_, err := k.reg.MeasureFromKPI(ctx, k.engine, unknownID, from, to, storage.Command{})
 		return err
 	})
-	add("Register.Close/unmeasured", func(ctx context.Context, k badKit) error { _, err := k.reg.Close(ctx, k.item, ""); return err })
-	add("Register.Close/unknown id", func(ctx context.Context, k badKit) error { _, err := k.reg.Close(ctx, unknownID, ""); return err })
+	add("Register.Close/unmeasured", func(ctx context.Context, k badKit) error {
+		_, err := k.reg.Close(ctx, k.item, storage.Command{})
+		return err
+	})
+	add("Register.Close/unknown id", func(ctx context.Context, k badKit) error {
+		_, err := k.reg.Close(ctx, unknownID, storage.Command{})
+		return err
+	})
+	add("Register.Items/limit -1", func(ctx context.Context, k badKit) error {
+		_, _, err := k.reg.Items(ctx, "", storage.Paging{Limit: -1})
+		return err
+	})
+	add("Register.Items/limit MaxInt", func(ctx context.Context, k badKit) error {
+		_, _, err := k.reg.Items(ctx, "", storage.Paging{Limit: math.MaxInt})
+		return err
+	})
+
+	// The trailing storage.Command of every command: a reason that is not
+	// text or is too long, a time no store answers for, a stale version.
+	for name, c := range badCommandCalls() {
+		c := c
+		for bad, cmd := range map[string]storage.Command{
+			"reason invalid UTF-8":  {Reason: notUTF8},
+			"reason NUL":            {Reason: withNUL},
+			"reason over MaxReason": {Reason: strings.Repeat("r", storage.MaxReason+1)},
+			"at in 9999":            {At: farFuture},
+			"stale version":         {IfVersion: 1 << 40},
+		} {
+			if bad == "stale version" && (name == "Register.Identify" || name == "Register.IdentifyFromKPI") {
+				continue // a create has no version to match
+			}
+			cmd := cmd
+			rows = append(rows, badRow{name: name + "/command " + bad, setup: c.setup,
+				run: func(ctx context.Context, k badKit) error { return c.run(ctx, k, cmd) }})
+		}
+		// An importer may backdate, but not to a time after the clock's now.
+		rows = append(rows, badRow{name: name + "/command at in 9999 by an importer", setup: c.setup,
+			run: func(ctx context.Context, k badKit) error {
+				imp := itsm.WithActor(ctx, itsm.Actor{ID: "imp", Roles: []string{itsm.RoleImporter}})
+				return c.run(imp, k, storage.Command{At: farFuture})
+			}})
+	}
 	return rows
+}
+
+// badInProgress approves and starts the kit's item.
+func badInProgress(t *testing.T, k badKit) {
+	for _, ev := range []string{"approve", "start"} {
+		_, err := k.reg.Fire(agent, k.item, ev, storage.Command{})
+		require.NoError(t, err)
+	}
+}
+
+// badCommandCall is a good call of a register command, made with the
+// command given: the rows give it bad commands.
+type badCommandCall struct {
+	run   func(ctx context.Context, k badKit, cmd storage.Command) error
+	setup func(t *testing.T, k badKit)
+}
+
+// badCommandCalls are good calls of every register command, each with
+// the setup it needs (TestBadCommandCallsSucceed).
+func badCommandCalls() map[string]badCommandCall {
+	from, to := day0, day0.AddDate(0, 0, 1)
+	item := func() *improvement.Item {
+		return &improvement.Item{Title: "Faster fixes", KPI: improvement.MTTR, Baseline: 4, Target: 2}
+	}
+	return map[string]badCommandCall{
+		"Register.Identify": {run: func(ctx context.Context, k badKit, cmd storage.Command) error {
+			return k.reg.Identify(ctx, item(), cmd)
+		}},
+		"Register.IdentifyFromKPI": {run: func(ctx context.Context, k badKit, cmd storage.Command) error {
+			return k.reg.IdentifyFromKPI(ctx, k.engine, item(), day0.AddDate(0, 0, -7), to, cmd)
+		}},
+		"Register.Fire": {run: func(ctx context.Context, k badKit, cmd storage.Command) error {
+			_, err := k.reg.Fire(ctx, k.item, "approve", cmd)
+			return err
+		}},
+		"Register.Advance": {setup: func(t *testing.T, k badKit) {
+			_, err := k.reg.Fire(agent, k.item, improvement.EventApprove, storage.Command{}) // steps 3..6 are approved's
+			require.NoError(t, err)
+		}, run: func(ctx context.Context, k badKit, cmd storage.Command) error {
+			_, err := k.reg.Advance(ctx, k.item, cmd)
+			return err
+		}},
+		"Register.Measure": {setup: badInProgress, run: func(ctx context.Context, k badKit, cmd storage.Command) error {
+			_, err := k.reg.Measure(ctx, k.item, 1, from, to, cmd)
+			return err
+		}},
+		"Register.MeasureFromKPI": {setup: badInProgress, run: func(ctx context.Context, k badKit, cmd storage.Command) error {
+			_, err := k.reg.MeasureFromKPI(ctx, k.engine, k.item, day0.AddDate(0, 0, -7), to, cmd)
+			return err
+		}},
+		"Register.Close": {setup: func(t *testing.T, k badKit) {
+			badInProgress(t, k)
+			_, err := k.reg.Measure(agent, k.item, 1, from, to, storage.Command{})
+			require.NoError(t, err)
+		}, run: func(ctx context.Context, k badKit, cmd storage.Command) error {
+			_, err := k.reg.Close(ctx, k.item, cmd)
+			return err
+		}},
+	}
+}
+
+// TestBadCommandCallsSucceed: each call the command rows make succeeds
+// with the zero command, so a row's refusal is its command's.
+func TestBadCommandCallsSucceed(t *testing.T) {
+	for name, c := range badCommandCalls() {
+		t.Run(name, func(t *testing.T) {
+			k := newBadKit(t)
+			if c.setup != nil {
+				c.setup(t, k)
+			}
+			require.NoError(t, c.run(agent, k, storage.Command{}))
+		})
+	}
 }
 
 // TestBadInputCoversEveryMethod: every exported method of the engine and
