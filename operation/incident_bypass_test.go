@@ -161,9 +161,15 @@ func TestDeskCommandsPassTheWriteCheck(t *testing.T) {
 		{"take", func() (*operation.Incident, error) {
 			return f.desk.TakeIncident(as(ann), inc.ID, false, storage.Command{})
 		}},
-		{"work note", func() (*operation.Incident, error) { return f.desk.AddWorkNote(as(ann), inc.ID, "n", storage.Command{}) }},
-		{"comment", func() (*operation.Incident, error) { return f.desk.AddComment(as(carl), inc.ID, "c", storage.Command{}) }},
-		{"override", func() (*operation.Incident, error) { return f.desk.OverridePriority(as(ann), inc.ID, 2, "VIP", storage.Command{}) }},
+		{"work note", func() (*operation.Incident, error) {
+			return f.desk.AddWorkNote(as(ann), inc.ID, "n", storage.Command{})
+		}},
+		{"comment", func() (*operation.Incident, error) {
+			return f.desk.AddComment(as(carl), inc.ID, "c", storage.Command{})
+		}},
+		{"override", func() (*operation.Incident, error) {
+			return f.desk.OverridePriority(as(ann), inc.ID, 2, "VIP", storage.Command{})
+		}},
 		{"link child", func() (*operation.Incident, error) {
 			return f.desk.LinkChild(as(ann), parent.ID, inc.ID, storage.Command{})
 		}},
