@@ -259,13 +259,19 @@ func (c *Collection[T, P]) Query(ctx context.Context, qr Querier, q Query) ([]P,
 // matching record, for the bounded sets a command needs whole: a release's
 // deployments, the windows over a period.
 func (c *Collection[T, P]) All(ctx context.Context, qr Querier, q Query) ([]P, error) {
+	return allPages(q, func(q Query) ([]P, string, error) { return c.Query(ctx, qr, q) })
+}
+
+// allPages calls page from q's cursor on until the cursor it returns is
+// empty, and returns every record of every page.
+func allPages[P any](q Query, page func(Query) ([]P, string, error)) ([]P, error) {
 	var out []P
 	for {
-		page, next, err := c.Query(ctx, qr, q)
+		recs, next, err := page(q)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, page...)
+		out = append(out, recs...)
 		if next == "" {
 			return out, nil
 		}

@@ -210,18 +210,7 @@ func (r *Records[T, P]) Query(ctx context.Context, q Query) ([]P, string, error)
 // All runs a query on the kind page by page and returns every record the
 // actor in ctx may read, as Query decides.
 func (r *Records[T, P]) All(ctx context.Context, q Query) ([]P, error) {
-	var out []P
-	for {
-		page, next, err := r.Query(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, page...)
-		if next == "" {
-			return out, nil
-		}
-		q.Cursor = next
-	}
+	return allPages(q, func(q Query) ([]P, string, error) { return r.Query(ctx, q) })
 }
 
 // History returns the record's events, oldest first, for an actor who may
