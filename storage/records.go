@@ -164,10 +164,6 @@ func (r *Records[T, P]) Query(ctx context.Context, q Query) ([]P, string, error)
 	}
 	q = scoped(q, s)
 	q.Kind = r.coll.Kind()
-	plan, err := r.coll.schema.CheckQuery(q)
-	if err != nil {
-		return nil, "", err
-	}
 	limit := q.Limit
 	if limit == 0 {
 		limit = DefaultLimit
@@ -196,6 +192,12 @@ func (r *Records[T, P]) Query(ctx context.Context, q Query) ([]P, string, error)
 			if len(out) == limit {
 				if i == len(page.Docs)-1 {
 					return out, page.Next, nil
+				}
+				// The page filled before the store's page ended: continue
+				// after this record (the store has checked the query).
+				plan, err := r.coll.schema.CheckQuery(q)
+				if err != nil {
+					return nil, "", err
 				}
 				return out, plan.NextCursor(r.coll.document(rec, d.Data)), nil
 			}
