@@ -195,27 +195,31 @@ func (l *Lifecycle[T]) Guard(event, name string, g Guard[T]) *Lifecycle[T] {
 // has, so a host reuses a default guard by name on an event of its own
 // instead of copying its code. Compile reports a name from does not have.
 func (l *Lifecycle[T]) GuardFrom(event, from, name string) *Lifecycle[T] {
-	for _, g := range l.guards[from] {
-		if g.name == name {
-			l.guards[event] = append(l.guards[event], g)
-			return l
-		}
+	if !reuse(l.guards, event, from, name) {
+		l.errs = append(l.errs, fmt.Sprintf("guard %q: event %q has no guard of that name to reuse on %q", name, from, event))
 	}
-	l.errs = append(l.errs, fmt.Sprintf("guard %q: event %q has no guard of that name to reuse on %q", name, from, event))
 	return l
 }
 
 // EffectFrom adds to event the effect named name that event from already
 // has, as GuardFrom does for guards.
 func (l *Lifecycle[T]) EffectFrom(event, from, name string) *Lifecycle[T] {
-	for _, e := range l.effects[from] {
-		if e.name == name {
-			l.effects[event] = append(l.effects[event], e)
-			return l
+	if !reuse(l.effects, event, from, name) {
+		l.errs = append(l.errs, fmt.Sprintf("effect %q: event %q has no effect of that name to reuse on %q", name, from, event))
+	}
+	return l
+}
+
+// reuse appends to event the function named name that event from has, and
+// reports whether from had one.
+func reuse[F any](byEvent map[string][]named[F], event, from, name string) bool {
+	for _, f := range byEvent[from] {
+		if f.name == name {
+			byEvent[event] = append(byEvent[event], f)
+			return true
 		}
 	}
-	l.errs = append(l.errs, fmt.Sprintf("effect %q: event %q has no effect of that name to reuse on %q", name, from, event))
-	return l
+	return false
 }
 
 // Effect adds a named effect to the event; effects run in the order added.
