@@ -205,7 +205,7 @@ func runHistory(t *testing.T, i int, open func() storage.Backend, resume, reset 
 			case "cancel":
 				require.Equal(t, design.StageCanceled, c.State, msg)
 			}
-			for _, w := range design.DefaultWarnings {
+			for _, w := range design.DefaultWarnings() {
 				reached := want*100 >= def.Targets[priority]*time.Duration(w)
 				require.Equal(t, reached, slices.Contains(c.Warnings, w), "%s warning %d", msg, w)
 			}

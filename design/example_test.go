@@ -113,8 +113,8 @@ func ExampleDefinition_response() {
 	incidents, _ := storage.NewRecords(store, coll, lc, storage.RecordsConfig{Prefix: "INC", Clock: clock})
 	targets := map[int]time.Duration{3: 4 * time.Hour}
 	engine, err := design.NewEngine(ctx, store, design.EngineConfig{Clock: clock, Definitions: []design.Definition{
-		{ID: "response", Metric: design.Response, Kind: "incident", Pause: design.DefaultPause, Targets: map[int]time.Duration{3: time.Hour}},
-		{ID: "resolution", Metric: design.Resolution, Kind: "incident", Pause: design.DefaultPause, Targets: targets},
+		{ID: "response", Metric: design.Response, Kind: "incident", Pause: design.DefaultPause(), Targets: map[int]time.Duration{3: time.Hour}},
+		{ID: "resolution", Metric: design.Resolution, Kind: "incident", Pause: design.DefaultPause(), Targets: targets},
 	}})
 	if err != nil {
 		fmt.Println(err)

@@ -35,7 +35,7 @@ func FuzzReplay(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	resp, err := Definition{ID: "r", Metric: Response, Kind: "incident", Pause: DefaultPause,
+	resp, err := Definition{ID: "r", Metric: Response, Kind: "incident", Pause: DefaultPause(),
 		Targets: map[int]time.Duration{1: time.Hour, 2: 2 * time.Hour, 3: 3 * time.Hour}}.normalize(nil)
 	if err != nil {
 		f.Fatal(err)

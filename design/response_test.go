@@ -19,7 +19,7 @@ import (
 // rules included, as a host writes one set of defaults for both metrics.
 func responseSLA() design.Definition {
 	return design.Definition{ID: "response", Name: "Respond to incidents", Type: design.SLA, Metric: design.Response,
-		Kind: "incident", Calendar: "office", Pause: design.DefaultPause,
+		Kind: "incident", Calendar: "office", Pause: design.DefaultPause(),
 		Targets: map[int]time.Duration{1: 30 * time.Minute, 2: time.Hour, 3: 4 * time.Hour}}
 }
 
@@ -29,7 +29,7 @@ func TestDefaultsForBothMetrics(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		pause []design.PauseRule
-	}{{"default pause given", design.DefaultPause}, {"pause left nil", nil}, {"no pause", []design.PauseRule{}}} {
+	}{{"default pause given", design.DefaultPause()}, {"pause left nil", nil}, {"no pause", []design.PauseRule{}}} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := responseSLA()
 			r.Pause = tc.pause
@@ -37,9 +37,9 @@ func TestDefaultsForBothMetrics(t *testing.T) {
 			defs := f.engine.Definitions()
 			require.Len(t, defs, 2)
 			assert.Empty(t, defs[0].Pause, "a response clock never pauses")
-			assert.Equal(t, design.DefaultRespondOn, defs[0].RespondOn)
+			assert.Equal(t, design.DefaultRespondOn(), defs[0].RespondOn)
 			assert.Equal(t, []string{"in_progress", "on_hold", "resolved", "closed"}, defs[0].StopStates)
-			assert.Equal(t, design.DefaultPause, defs[1].Pause)
+			assert.Equal(t, design.DefaultPause(), defs[1].Pause)
 			assert.Nil(t, defs[1].RespondOn)
 		})
 	}

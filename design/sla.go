@@ -42,10 +42,13 @@ type PauseRule struct {
 	HoldReasons []string `json:"hold_reasons,omitempty"`
 }
 
-// DefaultPause pauses on hold while awaiting the caller or a vendor, as
+// DefaultPause returns the pause rules of a Resolution clock left with
+// none: it pauses on hold while awaiting the caller or a vendor, as
 // ServiceNow and Jira Service Management do by default. It applies to
 // Resolution clocks; a Response clock never pauses.
-var DefaultPause = []PauseRule{{State: "on_hold", HoldReasons: []string{"awaiting_caller", "awaiting_vendor"}}}
+func DefaultPause() []PauseRule {
+	return []PauseRule{{State: "on_hold", HoldReasons: []string{"awaiting_caller", "awaiting_vendor"}}}
+}
 
 // ResponseSignal names a change of a record, other than a state change,
 // that is a first response to the caller and so stops a Response clock.
@@ -62,15 +65,19 @@ const (
 	RespondAssignee ResponseSignal = "assignee"
 )
 
-// DefaultRespondOn are the signals that stop a Response clock besides its
+// DefaultRespondOn returns the signals that stop a Response clock besides its
 // stop states: the first comment to the caller and the assignment to a
 // person. With the default stop states (every state but "new"), a Response
 // clock stops at the first of: work starting (the record leaving New), the
 // first comment visible to the caller, and assignment to a person.
-var DefaultRespondOn = []ResponseSignal{RespondComment, RespondAssignee}
+func DefaultRespondOn() []ResponseSignal {
+	return []ResponseSignal{RespondComment, RespondAssignee}
+}
 
-// DefaultWarnings are the percentages of the target at which a clock warns.
-var DefaultWarnings = []int{50, 75, 90}
+// DefaultWarnings returns the percentages of the target at which a clock warns.
+func DefaultWarnings() []int {
+	return []int{50, 75, 90}
+}
 
 // Definition is an SLA, OLA or underpinning contract: which records it
 // applies to, the target per priority, the calendar its time runs on, and
@@ -211,14 +218,14 @@ func (d Definition) normalize(calendars map[string]bool) (Definition, error) {
 			d.StopStates = []string{"in_progress", "on_hold", "resolved", "closed"}
 		}
 		if d.RespondOn == nil {
-			d.RespondOn = DefaultRespondOn
+			d.RespondOn = DefaultRespondOn()
 		}
 		for i, r := range d.RespondOn {
 			if r != RespondComment && r != RespondAssignee {
 				verr.Add(fmt.Sprintf("respond_on[%d]", i), fmt.Sprintf("%q is not %q or %q", r, RespondComment, RespondAssignee))
 			}
 		}
-		if len(d.Pause) > 0 && !slices.EqualFunc(d.Pause, DefaultPause, equalRule) {
+		if len(d.Pause) > 0 && !slices.EqualFunc(d.Pause, DefaultPause(), equalRule) {
 			verr.Add("pause", "a response clock stops at the first response and never pauses; leave pause empty")
 		}
 		d.Pause = []PauseRule{}
@@ -275,7 +282,7 @@ func (d Definition) normalize(calendars map[string]bool) (Definition, error) {
 		}
 	}
 	if d.Pause == nil {
-		d.Pause = DefaultPause
+		d.Pause = DefaultPause()
 	}
 	for i, r := range d.Pause {
 		if r.State == "" {
@@ -286,7 +293,7 @@ func (d Definition) normalize(calendars map[string]bool) (Definition, error) {
 		}
 	}
 	if d.Warnings == nil {
-		d.Warnings = DefaultWarnings
+		d.Warnings = DefaultWarnings()
 	}
 	for i, w := range d.Warnings {
 		if w < 1 || w > 99 || (i > 0 && w <= d.Warnings[i-1]) {

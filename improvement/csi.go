@@ -63,28 +63,30 @@ type Step struct {
 	What   string
 }
 
-// SevenSteps is ITIL's seven-step improvement process, the default path of
+// SevenSteps returns ITIL's seven-step improvement process, the default path of
 // a CSI item: Item.Step records where the item is, Register.Advance moves it
 // on within the step's state, and each lifecycle event moves it to the
 // first step of its new state.
-var SevenSteps = []Step{
-	{1, "Identify the strategy for improvement", ItemIdentified, "name the vision, the business need and the service concerned"},
-	{2, "Define what you will measure", ItemIdentified, "choose the KPI and slice, capture its baseline, set the target"},
-	{3, "Gather the data", ItemApproved, "the KPI engine reads the event log of the four other pillars"},
-	{4, "Process the data", ItemApproved, "slice the KPI by service, group, priority and period"},
-	{5, "Analyse the information and data", ItemApproved, "find trends and causes in the KPI tables and charts"},
-	{6, "Present and use the information", ItemApproved, "report to the service owner and agree the change"},
-	{7, "Implement improvement", ItemInProgress, "carry the change out, then measure the KPI again against the target"},
+func SevenSteps() []Step {
+	return []Step{
+		{1, "Identify the strategy for improvement", ItemIdentified, "name the vision, the business need and the service concerned"},
+		{2, "Define what you will measure", ItemIdentified, "choose the KPI and slice, capture its baseline, set the target"},
+		{3, "Gather the data", ItemApproved, "the KPI engine reads the event log of the four other pillars"},
+		{4, "Process the data", ItemApproved, "slice the KPI by service, group, priority and period"},
+		{5, "Analyse the information and data", ItemApproved, "find trends and causes in the KPI tables and charts"},
+		{6, "Present and use the information", ItemApproved, "report to the service owner and agree the change"},
+		{7, "Implement improvement", ItemInProgress, "carry the change out, then measure the KPI again against the target"},
+	}
 }
 
 // firstStep is the step an item enters with each state.
 func firstStep(state string) int {
-	for _, s := range SevenSteps {
+	for _, s := range SevenSteps() {
 		if s.State == state {
 			return s.Number
 		}
 	}
-	return len(SevenSteps)
+	return len(SevenSteps())
 }
 
 // Item is an entry of the CSI register: an improvement opportunity tied to a
@@ -165,8 +167,8 @@ func (it *Item) Validate() error {
 	if it.Measured != nil && (math.IsNaN(*it.Measured) || math.IsInf(*it.Measured, 0) || *it.Measured < 0) {
 		v.Add("measured", "must be a finite, non-negative number")
 	}
-	if it.Step < 1 || it.Step > len(SevenSteps) {
-		v.Add("step", fmt.Sprintf("must be 1..%d", len(SevenSteps)))
+	if it.Step < 1 || it.Step > len(SevenSteps()) {
+		v.Add("step", fmt.Sprintf("must be 1..%d", len(SevenSteps())))
 	}
 	if it.SlicePriority < 0 {
 		v.Add("slice_priority", "must not be negative")
@@ -330,7 +332,7 @@ func (r *Register) Fire(ctx context.Context, id, event string, cmd storage.Comma
 func (r *Register) Advance(ctx context.Context, id string, cmd storage.Command) (*Item, error) {
 	return r.records.Change(ctx, id, cmd, func(it *Item) error {
 		next := it.Step + 1
-		if next > len(SevenSteps) || SevenSteps[next-1].State != it.State {
+		if next > len(SevenSteps()) || SevenSteps()[next-1].State != it.State {
 			return &itsm.TransitionError{Kind: ItemKind, ID: it.ID, Number: it.Number, From: it.State, Event: "advance",
 				Reason: fmt.Sprintf("step %d is the last of state %s", it.Step, it.State)}
 		}

@@ -172,10 +172,10 @@ func TestCSIRefusalsWriteNothing(t *testing.T) {
 }
 
 func TestSevenStepsCoverTheLifecycle(t *testing.T) {
-	require.Len(t, improvement.SevenSteps, 7)
+	require.Len(t, improvement.SevenSteps(), 7)
 	m, err := improvement.ItemLifecycle().Compile()
 	require.NoError(t, err)
-	for i, s := range improvement.SevenSteps {
+	for i, s := range improvement.SevenSteps() {
 		assert.Equal(t, i+1, s.Number)
 		assert.True(t, m.HasState(s.State), s.Name)
 		assert.NotEmpty(t, s.What)

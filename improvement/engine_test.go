@@ -185,7 +185,7 @@ func TestEmptyRangesGiveNoRows(t *testing.T) {
 	scenario(t, k)
 	e := openSynced(t, k.store, improvement.Config{Calendar: halfCalendar{}})
 	later := day0.AddDate(1, 0, 0)
-	for _, kpi := range improvement.KPIs {
+	for _, kpi := range improvement.KPIs() {
 		if kpi == improvement.Backlog || kpi == improvement.BacklogAge {
 			continue // the backlog carries over into any later range
 		}
@@ -195,7 +195,7 @@ func TestEmptyRangesGiveNoRows(t *testing.T) {
 	}
 	fresh, err := improvement.NewDetached(improvement.Config{})
 	require.NoError(t, err)
-	for _, kpi := range improvement.KPIs {
+	for _, kpi := range improvement.KPIs() {
 		if kpi == improvement.MTTRBusiness {
 			continue
 		}

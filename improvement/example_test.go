@@ -72,7 +72,7 @@ func Example() {
 	item := &improvement.Item{Title: "Resolve mail incidents faster", KPI: improvement.MTTR, SliceService: "email", Target: 2}
 	_ = register.IdentifyFromKPI(agent, engine, item, day, day.AddDate(0, 0, 1), storage.Command{})
 	fmt.Printf("%s %s: baseline %.2f h, target %.2f h, step %d %q\n", item.Number, item.State, item.Baseline, item.Target,
-		item.Step, improvement.SevenSteps[item.Step-1].Name)
+		item.Step, improvement.SevenSteps()[item.Step-1].Name)
 
 	mttr, _ := engine.Compute(improvement.Query{KPI: improvement.MTTR, By: []improvement.Dimension{improvement.ByService}})
 	_ = mttr.WriteCSV(os.Stdout)

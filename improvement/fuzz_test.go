@@ -104,7 +104,7 @@ func FuzzApply(f *testing.F) {
 			t.Fatal(err)
 		}
 		e.Apply(parseEvents(in))
-		for _, k := range KPIs {
+		for _, k := range KPIs() {
 			for _, by := range [][]Dimension{nil, {ByService, ByGroup, ByPriority}} {
 				if k == MTBF && by != nil {
 					by = []Dimension{ByService}

@@ -23,7 +23,7 @@ func allQueries() []improvement.Query {
 		{improvement.ByService, improvement.ByGroup, improvement.ByPriority}}
 	periods := []improvement.Period{improvement.PeriodNone, improvement.PeriodDay, improvement.PeriodWeek, improvement.PeriodMonth}
 	var out []improvement.Query
-	for _, k := range improvement.KPIs {
+	for _, k := range improvement.KPIs() {
 		for _, by := range bys {
 			if k == improvement.MTBF && (len(by) > 1 || len(by) == 1 && by[0] != improvement.ByService) {
 				continue

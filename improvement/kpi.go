@@ -149,10 +149,12 @@ const (
 	ChangeVolume   KPI = "change_volume"
 )
 
-// KPIs lists every KPI the Engine computes, in report order.
-var KPIs = []KPI{MTTA, MTTR, MTTRBusiness, MTBF, SLACompliance, ReopenRate, FirstContactResolution,
-	Backlog, BacklogAge, ReassignmentRate, ChangeSuccessRate, EmergencyChangeRatio, ChangesCausingIncidents,
-	RequestFulfilmentTime, IncidentVolume, RequestVolume, ChangeVolume}
+// KPIs returns every KPI the Engine computes, in report order.
+func KPIs() []KPI {
+	return []KPI{MTTA, MTTR, MTTRBusiness, MTBF, SLACompliance, ReopenRate, FirstContactResolution,
+		Backlog, BacklogAge, ReassignmentRate, ChangeSuccessRate, EmergencyChangeRatio, ChangesCausingIncidents,
+		RequestFulfilmentTime, IncidentVolume, RequestVolume, ChangeVolume}
+}
 
 // Unit is how a KPI's Row.Value reads.
 type Unit string

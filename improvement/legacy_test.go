@@ -129,7 +129,7 @@ func TestReadsCheckpointFormat1(t *testing.T) {
 	fresh, err := NewDetached(Config{Calendar: halfDay{}})
 	require.NoError(t, err)
 	fresh.Apply(evs)
-	for _, k := range KPIs {
+	for _, k := range KPIs() {
 		for _, by := range [][]Dimension{nil, {ByService}, {ByGroup}, {ByPriority}, {ByService, ByGroup, ByPriority}} {
 			if k == MTBF && len(by) > 0 && (len(by) > 1 || by[0] != ByService) {
 				continue

@@ -35,7 +35,7 @@ type SummaryLine struct {
 // range.
 func (e *Engine) Summary(from, to time.Time) (Summary, error) {
 	s := Summary{From: from, To: to, Lines: []SummaryLine{}}
-	for _, k := range KPIs {
+	for _, k := range KPIs() {
 		if k == MTTRBusiness && e.cfg.Calendar == nil {
 			continue
 		}

@@ -19,7 +19,7 @@ func TestSummaryAndTables(t *testing.T) {
 	e := openSynced(t, k.store, improvement.Config{})
 	s, err := e.Summary(day0, day0.AddDate(0, 0, 1))
 	require.NoError(t, err)
-	require.Len(t, s.Lines, len(improvement.KPIs)-1, "no business time without a calendar")
+	require.Len(t, s.Lines, len(improvement.KPIs())-1, "no business time without a calendar")
 	mttr, ok := s.Line(improvement.MTTR)
 	require.True(t, ok)
 	assert.Equal(t, "3.75 h", mttr.Format())

@@ -79,7 +79,7 @@ func (p ApprovalPolicy) check(dir itsm.Directory) error {
 			ve.Add("quorum", fmt.Sprintf("%q is not any, all or n_of_m", r.Quorum))
 		}
 		for _, rk := range r.Risks {
-			if !slices.Contains(RiskLevels, rk) {
+			if !slices.Contains(RiskLevels(), rk) {
 				ve.Add("risks", fmt.Sprintf("%q is not a risk level", rk))
 			}
 		}

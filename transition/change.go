@@ -34,8 +34,10 @@ const (
 	RiskVeryHigh = "very_high"
 )
 
-// RiskLevels lists the risk levels, lowest first.
-var RiskLevels = []string{RiskLow, RiskModerate, RiskHigh, RiskVeryHigh}
+// RiskLevels returns the risk levels, lowest first.
+func RiskLevels() []string {
+	return []string{RiskLow, RiskModerate, RiskHigh, RiskVeryHigh}
+}
 
 // Change states.
 const (
@@ -138,8 +140,8 @@ func (c *Change) Validate() error {
 	if c.RequestedBy == "" {
 		ve.Add("requested_by", "is required")
 	}
-	if c.Risk != "" && !slices.Contains(RiskLevels, c.Risk) {
-		ve.Add("risk", fmt.Sprintf("%q is not one of %v", c.Risk, RiskLevels))
+	if c.Risk != "" && !slices.Contains(RiskLevels(), c.Risk) {
+		ve.Add("risk", fmt.Sprintf("%q is not one of %v", c.Risk, RiskLevels()))
 	}
 	if !c.PlannedStart.IsZero() || !c.PlannedEnd.IsZero() {
 		switch {

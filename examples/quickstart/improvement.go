@@ -134,7 +134,7 @@ func (d *demo) improvement(ctx context.Context, chartPath string) error {
 		fmt.Fprintf(d.out, "CSI %s %q: %s, baseline %s -> target %s, step %d %q\n", got.Number, got.Title, got.State,
 			improvement.SummaryLine{Unit: unit, Count: 1, Value: got.Baseline}.Format(),
 			improvement.SummaryLine{Unit: unit, Count: 1, Value: got.Target}.Format(),
-			got.Step, improvement.SevenSteps[got.Step-1].Name)
+			got.Step, improvement.SevenSteps()[got.Step-1].Name)
 	}
 
 	byPriority, err := kpis.Compute(improvement.Query{KPI: improvement.SLACompliance,
