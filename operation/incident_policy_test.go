@@ -163,6 +163,26 @@ func TestImportedHistoryIsFact(t *testing.T) {
 	assert.Equal(t, operation.StateInProgress, got[0].State)
 	assert.Equal(t, 1, got[0].ReopenCount)
 
+	// Through the desk's commands: a backdated reopen 38 days after a
+	// backdated close is history; with Command.Strict it is held to the
+	// window like a live one, and nothing is written.
+	f.clock.Set(now.Add(100 * day))
+	id := got[0].ID
+	at := func(d int) storage.Command { return storage.Command{At: closedAt.Add(time.Duration(d) * day)} }
+	_, err = f.desk.ResolveIncident(as(migrate), id, operation.ResolvedPermanently, "new drum again", at(41))
+	require.NoError(t, err)
+	_, err = f.desk.CloseIncident(as(migrate), id, at(42))
+	require.NoError(t, err)
+	strict := at(80)
+	strict.Strict = true
+	before := f.snapshot(t)
+	_, err = f.desk.ReopenIncident(as(migrate), id, strict)
+	require.ErrorIs(t, err, itsm.ErrInvalidTransition)
+	assert.Equal(t, before, f.snapshot(t))
+	reopened, err := f.desk.ReopenIncident(as(migrate), id, at(80))
+	require.NoError(t, err)
+	assert.Equal(t, 2, reopened.ReopenCount)
+
 	// The guard itself: an import row passes, a strict import row and a
 	// live command are held to the window measured from closure.
 	m, err := lc.Compile()
