@@ -163,3 +163,40 @@ func mustDesk(t *testing.T, f fixture, sla operation.SLAWatcher) *operation.Desk
 	require.NoError(t, err)
 	return d
 }
+
+// The generic runner a host gets from Requests cannot approve a request,
+// nor create one already approved; fields the desk does not own stay the
+// host's to edit.
+func TestRequestRecordsCannotForgeApproval(t *testing.T) {
+	f := newFixture(t)
+	r := f.submit(t, carl, "laptop")
+	require.Equal(t, "approvers", r.ApprovalGroup)
+	forged := []struct {
+		name string
+		edit func(*operation.Request) error
+	}{
+		{"add an approval", func(r *operation.Request) error {
+			r.Approvals = append(r.Approvals, operation.Approval{Approver: "ann", Decision: "approved"})
+			return nil
+		}},
+		{"drop the approval group", func(r *operation.Request) error { r.ApprovalGroup, r.RequiredApprovals = "", 0; return nil }},
+		{"skip the tasks", func(r *operation.Request) error { r.Plan = nil; return nil }},
+	}
+	for _, tt := range forged {
+		t.Run(tt.name, func(t *testing.T) {
+			before := f.snapshot(t)
+			_, err := f.desk.Requests().Change(as(ann), r.ID, storage.Command{}, tt.edit)
+			require.ErrorIs(t, err, itsm.ErrForbidden)
+			assert.Equal(t, before, f.snapshot(t))
+		})
+	}
+	got, err := f.desk.Requests().Change(as(ann), r.ID, storage.Command{}, func(r *operation.Request) error {
+		r.Description = "for the new starter"
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "for the new starter", got.Description)
+	pre := &operation.Request{CatalogItemID: "laptop", ShortDescription: "x", RequestedFor: "carl",
+		Approvals: []operation.Approval{{Approver: "eve", Decision: "approved"}}}
+	require.ErrorIs(t, f.desk.Requests().Create(as(ann), pre, storage.Command{}), itsm.ErrForbidden)
+}

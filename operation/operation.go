@@ -306,22 +306,25 @@ func (d *Desk) Backend() storage.Backend { return d.backend }
 
 // Incidents returns the incident records, for reads (Get, Query, History,
 // Verify) and for hosts that need the generic command runner.
-func (d *Desk) Incidents() *storage.Records[Incident, *Incident] { return d.incidents }
+func (d *Desk) Incidents() *storage.Records[Incident, *Incident] { return d.incidents.Public() }
 
 // Problems returns the problem records.
-func (d *Desk) Problems() *storage.Records[Problem, *Problem] { return d.problems }
+func (d *Desk) Problems() *storage.Records[Problem, *Problem] { return d.problems.Public() }
 
 // KnownErrors returns the known error records.
-func (d *Desk) KnownErrors() *storage.Records[KnownError, *KnownError] { return d.knownErrors }
+func (d *Desk) KnownErrors() *storage.Records[KnownError, *KnownError] { return d.knownErrors.Public() }
 
-// Requests returns the service request records.
-func (d *Desk) Requests() *storage.Records[Request, *Request] { return d.requests }
+// Requests returns the service request records: reads, lifecycle events
+// and field edits, but not the members the desk's commands own (approvals,
+// the fulfilment plan and tasks; see storage.Records.Public).
+func (d *Desk) Requests() *storage.Records[Request, *Request] { return d.requests.Public() }
 
-// RequestTasks returns the fulfilment task records.
-func (d *Desk) RequestTasks() *storage.Records[RequestTask, *RequestTask] { return d.tasks }
+// RequestTasks returns the fulfilment task records, without writes of the
+// members the desk owns (the request, the order, the close time).
+func (d *Desk) RequestTasks() *storage.Records[RequestTask, *RequestTask] { return d.tasks.Public() }
 
 // Alerts returns the alert records.
-func (d *Desk) Alerts() *storage.Records[Alert, *Alert] { return d.alerts }
+func (d *Desk) Alerts() *storage.Records[Alert, *Alert] { return d.alerts.Public() }
 
 // notify sends n through the configured Notifier, if any.
 func (d *Desk) notify(ctx context.Context, ns []Notification) error {

@@ -209,7 +209,10 @@ func requestCollection() *storage.Collection[Request, *Request] {
 		WithAudience(itsm.Audience{Owner: "requested_for", CoOwner: "requested_by"}).
 		// Fulfilment sets the plan and creates the stage's tasks.
 		WithEventInputs(EventFulfil, "plan", "task_ids").
-		WithEventInputs(EventApprove, "plan", "task_ids", "approvals")
+		WithEventInputs(EventApprove, "plan", "task_ids", "approvals").
+		// Approval and fulfilment are the desk's commands' to write: a
+		// host's generic edit cannot approve a request or close its tasks.
+		WithOwned("requested_by", "approval_group", "required_approvals", "approvals", "plan", "task_ids", "tasks_closed", "closed_at")
 }
 
 // RequestTask is one fulfilment task of a service request (ServiceNow's
@@ -269,7 +272,8 @@ func requestTaskCollection() *storage.Collection[RequestTask, *RequestTask] {
 		storage.StringField("request_id", func(t *RequestTask) string { return t.RequestID }),
 		storage.StringField("assignment_group", func(t *RequestTask) string { return t.AssignmentGroup }),
 		storage.StringField("assigned_to", func(t *RequestTask) string { return t.AssignedTo }),
-	).WithIndex("task_group_queue", "assignment_group", "state", "created_at")
+	).WithIndex("task_group_queue", "assignment_group", "state", "created_at").
+		WithOwned("request_id", "order", "closed_at")
 }
 
 // SubmitRequest raises a request for a catalogue item read through the

@@ -25,6 +25,7 @@ type access struct {
 	internal []internalMember
 	actions  map[string]string   // JSON member -> action its edits are authorised as
 	inputs   map[string][]string // lifecycle event -> members its command may set
+	owned    []string            // members only the pillar's own commands write (WithOwned)
 }
 
 // internalMember is a JSON member declared internal and the path of the
@@ -90,6 +91,54 @@ func (c *Collection[T, P]) WithEventInputs(event string, members ...string) *Col
 	}
 	c.access.inputs[event] = append(c.access.inputs[event], members...)
 	return c
+}
+
+// WithOwned declares top-level JSON members that only the pillar's own
+// commands write (a request's approvals, a change's risk): through the
+// Public view a host's Create may not set them and its Change and Fire
+// edit functions may not change them (itsm.ErrForbidden naming the
+// member); the lifecycle's effects still do. It returns the collection for
+// chaining.
+func (c *Collection[T, P]) WithOwned(members ...string) *Collection[T, P] {
+	c.access.owned = append(c.access.owned, members...)
+	return c
+}
+
+// Public returns the view of the records a pillar hands to hosts: reads,
+// lifecycle events and field edits as Records allows them, except that no
+// member declared WithOwned is written through it. The pillar keeps the
+// Records itself for its own commands.
+func (r *Records[T, P]) Public() *Records[T, P] {
+	p := *r
+	p.public = true
+	return &p
+}
+
+// checkOwned refuses, on a public view, changes of members the pillar owns;
+// on create, an owned member left at its zero value is no change.
+func (r *Records[T, P]) checkOwned(ctx context.Context, changes []itsm.FieldChange, create bool) error {
+	if !r.public || len(r.coll.access.owned) == 0 {
+		return nil
+	}
+	for _, ch := range changes {
+		if !slices.Contains(r.coll.access.owned, ch.Field) || create && jsonZero(ch.To) {
+			continue
+		}
+		actor, _ := itsm.ActorFrom(ctx)
+		return &itsm.ForbiddenError{Actor: actor.ID, Kind: r.coll.Kind(), Action: itsm.ActionUpdate,
+			Reason: ch.Field + " is written only by the pillar's own commands"}
+	}
+	return nil
+}
+
+// jsonZero reports whether an encoded JSON value is its type's zero: the
+// empty string, 0, false, null, an empty array or object, or the zero time.
+func jsonZero(v string) bool {
+	switch strings.TrimSpace(v) {
+	case "", `""`, "0", "false", "null", "[]", "{}", `"0001-01-01T00:00:00Z"`:
+		return true
+	}
+	return false
 }
 
 // eventInput reports whether member is declared an input of event.

@@ -71,6 +71,7 @@ type Records[T any, P interface {
 	coll    *Collection[T, P]
 	machine *itsm.Machine[P]
 	cfg     RecordsConfig
+	public  bool // a host's view: members the pillar owns (WithOwned) are not written through it
 }
 
 // RecordsConfig configures a Records.
@@ -316,7 +317,11 @@ func (r *Records[T, P]) CreateTx(ctx context.Context, tx Tx, rec P, cmd Command)
 			return err // a kept number moves the sequence past it
 		}
 	}
-	_, err = r.write(ctx, tx, rec, nil, nil, itsm.Event{Name: itsm.EventCreate, To: m.State}, false, now, at, cmd, nil)
+	var authorize func([]itsm.FieldChange) error
+	if r.public {
+		authorize = func(changes []itsm.FieldChange) error { return r.checkOwned(ctx, changes, true) }
+	}
+	_, err = r.write(ctx, tx, rec, nil, nil, itsm.Event{Name: itsm.EventCreate, To: m.State}, false, now, at, cmd, authorize)
 	return err
 }
 
@@ -446,7 +451,12 @@ func (r *Records[T, P]) change(ctx context.Context, tx Tx, id, event string, cmd
 	}
 	var authorize func([]itsm.FieldChange) error
 	if event == "" {
-		authorize = func(changes []itsm.FieldChange) error { return r.authorizeActions(ctx, stored, changes, nil) }
+		authorize = func(changes []itsm.FieldChange) error {
+			if err := r.checkOwned(ctx, changes, false); err != nil {
+				return err
+			}
+			return r.authorizeActions(ctx, stored, changes, nil)
+		}
 	}
 	if _, err := r.write(ctx, tx, rec, before.Data, beforeMembers, ev, event == "", now, at, cmd, authorize); err != nil {
 		return nil, err
@@ -508,6 +518,9 @@ func (r *Records[T, P]) authorizeEdits(ctx context.Context, stored P, beforeMemb
 		return fmt.Errorf("%s %s: %w", r.coll.Kind(), rec.Meta().ID, err)
 	}
 	changes, _ := diffMembers(beforeMembers, am, metaFields, "head")
+	if err := r.checkOwned(ctx, changes, false); err != nil {
+		return err
+	}
 	return r.authorizeActions(ctx, stored, changes, skip)
 }
 

@@ -279,5 +279,10 @@ func ChangeCollection() *storage.Collection[Change, *Change] {
 		storage.TimeField("planned_start", func(c *Change) time.Time { return c.PlannedStart }),
 		storage.TimeField("planned_end", func(c *Change) time.Time { return c.PlannedEnd }),
 	).WithIndex("change_queue", "assignment_group", "state", "planned_start").
-		WithIndex("change_calendar", "state", "planned_start")
+		WithIndex("change_calendar", "state", "planned_start").
+		// Risk and approval are assessed and decided by the Changes
+		// commands: a host's generic edit cannot approve a change or lower
+		// its risk.
+		WithOwned("requested_by", "risk", "risk_score", "risk_answers", "impacted_services", "approval", "approvals",
+			"review_outcome", "caused_incident_ids", "release_id", "closed_at")
 }

@@ -560,3 +560,33 @@ func TestCancelWithoutReasonNamesTheField(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, transition.ChangeCanceled, got.State)
 }
+
+// The generic runner a host gets from Records cannot approve a change or
+// lower its risk: those members belong to the Changes commands.
+func TestChangeRecordsCannotForgeRiskOrApproval(t *testing.T) {
+	e := newChangeEnv(t, nil)
+	c := e.toAuthorize(t, e.normal(t), highAnswers)
+	forged := []struct {
+		name string
+		edit func(*transition.Change) error
+	}{
+		{"approve", func(c *transition.Change) error { c.Approval = "approved"; return nil }},
+		{"lower the risk", func(c *transition.Change) error { c.Risk, c.RiskScore = transition.RiskLow, 0; return nil }},
+		{"drop the approval groups", func(c *transition.Change) error { c.Approvals = nil; return nil }},
+		{"change the requester", func(c *transition.Change) error { c.RequestedBy = "ivan"; return nil }},
+	}
+	for _, tt := range forged {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.changes.Records().Change(as(alice), c.ID, storage.Command{}, tt.edit)
+			require.ErrorIs(t, err, itsm.ErrForbidden)
+		})
+	}
+	got, err := e.changes.Records().Change(as(alice), c.ID, storage.Command{}, func(c *transition.Change) error {
+		c.BackoutPlan = "restore the snapshot"
+		return nil
+	})
+	require.NoError(t, err, "a field the commands do not own is the host's to edit")
+	assert.Equal(t, "restore the snapshot", got.BackoutPlan)
+	forgedNew := &transition.Change{ShortDescription: "x", Type: transition.TypeNormal, RequestedBy: "alice", Approval: "approved"}
+	require.ErrorIs(t, e.changes.Records().Create(as(alice), forgedNew, storage.Command{}), itsm.ErrForbidden)
+}

@@ -138,8 +138,10 @@ func NewChanges(ctx context.Context, b storage.Backend, cfg ChangesConfig) (*Cha
 }
 
 // Records returns the command runner of changes, for hosts that need its
-// lower-level operations.
-func (m *Changes) Records() *storage.Records[Change, *Change] { return m.changes }
+// lower-level operations: reads, lifecycle events and field edits, but not
+// the members the Changes commands own (risk, approvals, review; see
+// storage.Records.Public).
+func (m *Changes) Records() *storage.Records[Change, *Change] { return m.changes.Public() }
 
 // Machine returns the compiled change lifecycle (for diagrams: Mermaid).
 func (m *Changes) Machine() *itsm.Machine[*Change] { return m.changes.Machine() }
