@@ -824,6 +824,35 @@ func incidentBadRows() []badRow {
 	r.add("Desk.AddComment/text over MaxText", func(ctx context.Context, f badDesk) error {
 		return err1(f.desk.AddComment(ctx, f.inc, strings.Repeat("y", operation.MaxText+1), storage.Command{}))
 	})
+	r.add("Desk.HoldIncident/resolved", func(ctx context.Context, f badDesk) error {
+		return err1(f.desk.HoldIncident(ctx, f.incResolved, operation.HoldAwaitingCaller, storage.Command{}))
+	})
+	r.add("Desk.ResumeIncident/not on hold", func(ctx context.Context, f badDesk) error {
+		return err1(f.desk.ResumeIncident(ctx, f.inc, storage.Command{}))
+	})
+	r.add("Desk.StartIncident/in progress", func(ctx context.Context, f badDesk) error {
+		return err1(f.desk.StartIncident(ctx, f.incProgress, storage.Command{}))
+	})
+	r.add("Desk.AssignIncident/resolved", func(ctx context.Context, f badDesk) error {
+		return err1(f.desk.AssignIncident(ctx, f.incResolved, "network", "bob", storage.Command{}))
+	})
+	r.add("Desk.ProposeMajor/resolved", func(ctx context.Context, f badDesk) error {
+		return err1(f.desk.ProposeMajor(ctx, f.incResolved, storage.Command{}))
+	})
+	r.add("Desk.ResolveIncident/resolved", func(ctx context.Context, f badDesk) error {
+		return err1(f.desk.ResolveIncident(ctx, f.incResolved, operation.ResolvedPermanently, "n", storage.Command{}))
+	})
+	r.add("Desk.OpenIncident/number of an existing", func(ctx context.Context, f badDesk) error {
+		return f.desk.OpenIncident(ctx, inc(func(i *operation.Incident) { i.Number = "INC0000001" }), storage.Command{})
+	})
+	r = append(r, badRow{name: "Desk.LinkChild/linked twice",
+		setup: func(t *testing.T, f badDesk) {
+			_, err := f.desk.LinkChild(as(ann), f.incProgress, f.inc, storage.Command{})
+			require.NoError(t, err)
+		},
+		run: func(ctx context.Context, f badDesk) error {
+			return err1(f.desk.LinkChild(ctx, f.incProgress, f.inc, storage.Command{}))
+		}})
 	r.answer("Desk.IsOpen/nil", func(_ context.Context, f badDesk) error {
 		if f.desk.IsOpen(nil) {
 			return errors.New("a nil incident is open")
@@ -991,6 +1020,9 @@ func problemBadRows() []badRow {
 	r.add("Desk.MoveProblem/unknown id", func(ctx context.Context, f badDesk) error {
 		return err1(f.desk.MoveProblem(ctx, unknownID, operation.EventAssess, storage.Command{}))
 	})
+	r.add("Desk.MoveProblem/unknown event", func(ctx context.Context, f badDesk) error {
+		return err1(f.desk.MoveProblem(ctx, f.prb, "dance", storage.Command{}))
+	})
 	r.add("Desk.MoveProblem/resolve", func(ctx context.Context, f badDesk) error {
 		return err1(f.desk.MoveProblem(ctx, f.prbFixing, operation.EventResolve, storage.Command{}))
 	})
@@ -1053,6 +1085,12 @@ func requestBadRows() []badRow {
 				r.Variables[fmt.Sprint("v", i)] = "x"
 			}
 		})
+	})
+	r.add("Desk.SubmitRequest/variable over MaxVariableValue", func(ctx context.Context, f badDesk) error {
+		return submit(ctx, f, func(r *operation.Request) { r.Variables["model"] = strings.Repeat("m", operation.MaxVariableValue+1) })
+	})
+	r.add("Desk.SubmitRequest/short description over MaxShortDescription", func(ctx context.Context, f badDesk) error {
+		return submit(ctx, f, func(r *operation.Request) { r.ShortDescription = strings.Repeat("s", operation.MaxShortDescription+1) })
 	})
 	r.add("Desk.SubmitRequest/no actor", func(_ context.Context, f badDesk) error {
 		return f.desk.SubmitRequest(context.Background(), &operation.Request{CatalogItemID: "password"}, storage.Command{})
@@ -1209,6 +1247,7 @@ func importBadRows() []badRow {
 	r.add("Desk.ImportIncidents/row zero time", imp(func(ii *operation.ImportIncident) { ii.History[1].At = time.Time{} }))
 	r.add("Desk.ImportIncidents/rows out of order", imp(func(ii *operation.ImportIncident) { ii.History[1].At = ii.OpenedAt.Add(-time.Hour) }))
 	r.add("Desk.ImportIncidents/resolve without code", imp(func(ii *operation.ImportIncident) { ii.History[1].ResolutionCode = "" }))
+	r.add("Desk.ImportIncidents/number of an existing", imp(func(ii *operation.ImportIncident) { ii.Incident.Number = "INC0000001" }))
 	r.add("Desk.ImportIncidents/impact 9", imp(func(ii *operation.ImportIncident) { ii.Incident.Impact = 9 }))
 	for _, s := range badTexts {
 		v := s.v

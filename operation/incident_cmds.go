@@ -524,7 +524,8 @@ func (d *Desk) RejectMajor(ctx context.Context, id string, cmd storage.Command) 
 }
 
 // LinkChild makes child a child of parent: both must be open, the parent not
-// itself a child, the child without children of its own.
+// itself a child, the child without children of its own and not the
+// parent's child already (ErrInvalid).
 func (d *Desk) LinkChild(ctx context.Context, parentID, childID string, cmd storage.Command) (*Incident, error) {
 	var out *Incident
 	err := d.update(ctx, func(tx storage.Tx) error {
@@ -550,6 +551,11 @@ func (d *Desk) LinkChild(ctx context.Context, parentID, childID string, cmd stor
 		out, err = d.incidents.ChangeTx(ctx, tx, childID, cmd, func(c *Incident) error {
 			if !d.IsOpen(c) {
 				return refuse(KindIncident, &c.Record, "link_parent", "a "+c.State+" incident cannot be linked")
+			}
+			if c.ParentID == parentID {
+				// Linked already: counting it again would make the
+				// parent's child count a phantom write.
+				return (&itsm.ValidationError{Kind: KindIncident, ID: childID}).Add("parent_id", "the incident is a child of "+p.Number+" already")
 			}
 			// Again on the version written: a child linked to this one
 			// meanwhile has committed with the parent's count, so either
