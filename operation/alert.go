@@ -176,6 +176,9 @@ func (r AlertRule) check(p IncidentPolicy) error {
 			return fmt.Errorf("operation: alert rule: %w", err)
 		}
 	}
+	if !validRef(r.AssignmentGroup) || !validRef(r.CallerID) {
+		return itsm.Invalidf("operation: alert rule assignment group and caller must be NUL-free UTF-8 of at most %d bytes", storage.MaxStringValue)
+	}
 	if r.ClearCode != "" && !slices.Contains(p.ResolutionCodes, r.ClearCode) {
 		return itsm.Invalidf("operation: alert rule clear code %q is not a resolution code", r.ClearCode)
 	}

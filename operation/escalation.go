@@ -66,6 +66,8 @@ func (r EscalationRule) check(_ IncidentPolicy, progress SLAProgress) error {
 		return errors.New("name must be a lower-case identifier")
 	}
 	switch {
+	case !validRef(r.ReassignTo):
+		return fmt.Errorf("reassign to must be NUL-free UTF-8 of at most %d bytes", storage.MaxStringValue)
 	case r.After < 0:
 		return errors.New("after cannot be negative")
 	case !(r.SLAPercent >= 0 && r.SLAPercent <= 1000):
@@ -88,10 +90,23 @@ func (r EscalationRule) check(_ IncidentPolicy, progress SLAProgress) error {
 // Escalate applies every configured escalation rule at time now, as the
 // host's scheduler calls it, and returns the number of escalations applied.
 // Notifications go through the Notifier after each escalation commits. The
-// actor in ctx (a system actor) is recorded on each event.
+// actor in ctx (a system actor) is recorded on each event; without one the
+// call is refused (ErrForbidden). A zero now, or one after the clock's now,
+// is ErrInvalid and escalates nothing: an escalation cannot be decided by
+// a time that has not come.
 func (d *Desk) Escalate(ctx context.Context, now time.Time) (int, error) {
 	if ctx == nil {
 		return 0, itsm.Invalidf("operation: nil context")
+	}
+	if _, ok := itsm.ActorFrom(ctx); !ok {
+		return 0, &itsm.ForbiddenError{Kind: KindIncident, Action: itsm.ActionUpdate, Reason: "no actor in context"}
+	}
+	if now.IsZero() {
+		return 0, itsm.Invalidf("operation: escalation at the zero time")
+	}
+	if clock := d.clock.Now(); now.After(clock) {
+		return 0, itsm.Invalidf("operation: escalation at %s, after the clock's now %s",
+			now.UTC().Format(time.RFC3339Nano), clock.UTC().Format(time.RFC3339Nano))
 	}
 	applied := 0
 	for _, rule := range d.cfg.Escalation {

@@ -66,6 +66,7 @@ func TestEscalationInBusinessTime(t *testing.T) {
 		{mon.Add(31 * time.Hour), [][]string{{"business_8h", "wall_8h"}, {"wall_8h", "business_8h"}}}, // Tuesday 16:00
 	}
 	for _, st := range steps {
+		f.clock.Set(st.at) // Escalate refuses a time that has not come
 		_, err := f.desk.Escalate(as(system), st.at)
 		require.NoError(t, err)
 		assert.Equal(t, st.want, escalations(t, f, a, b), "at %s", st.at.Format(time.RFC3339))
@@ -76,7 +77,8 @@ func TestEscalationInBusinessTime(t *testing.T) {
 	g := newFixture(t, func(c *operation.Config) { c.Escalation = rules[:1] })
 	g.open(t)
 	before := g.snapshot(t)
-	_, err := g.desk.Escalate(as(system), time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC))
+	g.clock.Set(time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC))
+	_, err := g.desk.Escalate(as(system), g.clock.Now())
 	require.ErrorContains(t, err, "business_8h")
 	assert.Equal(t, before, g.snapshot(t))
 }

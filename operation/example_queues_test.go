@@ -88,6 +88,7 @@ func ExampleEscalationRule_businessTime() {
 	monday := friday.Add(3 * 24 * time.Hour)
 	// Friday 15:00-17:00 and Monday 09:00-15:00 are the eight working hours.
 	for _, at := range []time.Time{friday.Add(8 * time.Hour), monday.Add(-time.Hour), monday} {
+		clock.Set(at) // the scheduler runs at that time
 		n, err := desk.Escalate(scheduler, at)
 		if err != nil {
 			panic(err)

@@ -162,12 +162,25 @@ const ImportBatchSize = 100
 
 // importBase checks what can be checked before writing and returns the
 // incident as it is created.
+const actorProblem = "must be NUL-free UTF-8 of at most 1024 bytes"
+
 func (d *Desk) importBase(importer itsm.Actor, in *ImportIncident) (Incident, error) {
 	rowErr := func(err error) error {
 		return &ImportError{Record: in.Ref, Reason: err.Error(), Err: err}
 	}
 	if in.OpenedAt.IsZero() {
 		return Incident{}, rowErr((&itsm.ValidationError{Kind: KindIncident}).Add("opened_at", "is required"))
+	}
+	// The people named become the events' actors: refuse what no store
+	// indexes rather than write it into the log.
+	if !validRef(in.OpenedBy) {
+		return Incident{}, rowErr((&itsm.ValidationError{Kind: KindIncident}).Add("opened_by", actorProblem))
+	}
+	for n, row := range in.History {
+		if !validRef(row.Actor) {
+			err := (&itsm.ValidationError{Kind: KindIncident}).Add("actor", actorProblem)
+			return Incident{}, &ImportError{Record: in.Ref, Row: n + 1, Reason: err.Error(), Err: err}
+		}
 	}
 	base := in.Incident
 	base.Record = itsm.Record{Number: in.Incident.Number}

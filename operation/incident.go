@@ -142,6 +142,9 @@ type Incident struct {
 // Validate checks the fields every incident must have whatever the policy;
 // storage.Records calls it before every write.
 func (i *Incident) Validate() error {
+	if i == nil {
+		return itsm.Invalidf("incident: nil record")
+	}
 	// The error is built at the first problem: a valid incident, checked
 	// before every write, costs no allocation.
 	var ve *itsm.ValidationError
@@ -263,6 +266,9 @@ func (p IncidentPolicy) withDefaults() (IncidentPolicy, error) {
 		return p, itsm.Invalidf("operation: reopen window and auto-close period cannot be negative")
 	}
 	p = p.filled()
+	if p.Matrix.Impacts() == 0 || p.Matrix.Urgencies() == 0 {
+		return p, itsm.Invalidf("operation: the priority matrix is empty (build it with NewPriorityMatrix)")
+	}
 	for _, s := range p.OpenStates {
 		if !storage.ValidName(s) {
 			return p, itsm.Invalidf("operation: open state %q is not a lower-case identifier", s)

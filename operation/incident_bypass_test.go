@@ -184,7 +184,8 @@ func TestDeskCommandsPassTheWriteCheck(t *testing.T) {
 		}},
 		{"reopen", func() (*operation.Incident, error) { return f.desk.ReopenIncident(as(carl), inc.ID, storage.Command{}) }},
 		{"escalate", func() (*operation.Incident, error) {
-			if _, err := f.desk.Escalate(as(system), t0.Add(2*time.Hour)); err != nil {
+			f.clock.Set(t0.Add(2 * time.Hour))
+			if _, err := f.desk.Escalate(as(system), f.clock.Now()); err != nil {
 				return nil, err
 			}
 			return f.desk.Incidents().Get(as(reader), inc.ID)

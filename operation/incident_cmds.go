@@ -315,10 +315,14 @@ func (d *Desk) UpdateIncident(ctx context.Context, id string, cmd storage.Comman
 // OverridePriority sets a priority other than the matrix's and records the
 // reason, on the incident (priority_override_reason) and on the event.
 // An empty reason is refused; priority 0 removes the override and returns to
-// the matrix's value. reason replaces cmd.Reason.
+// the matrix's value. reason is the event's reason too: cmd.Reason must be
+// empty or the same text (anything else is refused, not dropped).
 func (d *Desk) OverridePriority(ctx context.Context, id string, priority int, reason string, cmd storage.Command) (*Incident, error) {
 	if strings.TrimSpace(reason) == "" {
 		return nil, (&itsm.ValidationError{Kind: KindIncident, ID: id}).Add("priority_override_reason", "is required")
+	}
+	if err := reasonOnce(KindIncident, id, reason, cmd); err != nil {
+		return nil, err
 	}
 	cmd.Reason = reason
 	return d.incidents.Change(ctx, id, cmd, func(i *Incident) error {
@@ -332,6 +336,16 @@ func (d *Desk) OverridePriority(ctx context.Context, id string, priority int, re
 		}
 		return d.checkPriority(i)
 	})
+}
+
+// reasonOnce refuses a command whose Reason differs from the reason a
+// command takes as an argument, which replaces it: a caller's reason is
+// never silently dropped.
+func reasonOnce(kind, id, reason string, cmd storage.Command) error {
+	if cmd.Reason != "" && cmd.Reason != reason {
+		return (&itsm.ValidationError{Kind: kind, ID: id}).Add("reason", "is given as the argument; leave Command.Reason empty")
+	}
+	return nil
 }
 
 // AddWorkNote appends an internal work note, authorised as the action
@@ -510,7 +524,8 @@ func (d *Desk) RejectMajor(ctx context.Context, id string, cmd storage.Command) 
 }
 
 // LinkChild makes child a child of parent: both must be open, the parent not
-// itself a child, the child without children of its own.
+// itself a child, the child without children of its own and not the
+// parent's child already (ErrInvalid).
 func (d *Desk) LinkChild(ctx context.Context, parentID, childID string, cmd storage.Command) (*Incident, error) {
 	var out *Incident
 	err := d.update(ctx, func(tx storage.Tx) error {
@@ -536,6 +551,11 @@ func (d *Desk) LinkChild(ctx context.Context, parentID, childID string, cmd stor
 		out, err = d.incidents.ChangeTx(ctx, tx, childID, cmd, func(c *Incident) error {
 			if !d.IsOpen(c) {
 				return refuse(KindIncident, &c.Record, "link_parent", "a "+c.State+" incident cannot be linked")
+			}
+			if c.ParentID == parentID {
+				// Linked already: counting it again would make the
+				// parent's child count a phantom write.
+				return (&itsm.ValidationError{Kind: KindIncident, ID: childID}).Add("parent_id", "the incident is a child of "+p.Number+" already")
 			}
 			// Again on the version written: a child linked to this one
 			// meanwhile has committed with the parent's count, so either
@@ -687,8 +707,9 @@ func (d *Desk) reader(ctx context.Context) (itsm.Actor, error) {
 
 // BreachingSoon is the "breaching soon" queue: open incidents whose SLA
 // clocks breach within the given time from now, soonest first, as the
-// configured SLAWatcher reports them. Without an SLAWatcher it returns an
-// error matching itsm.ErrInvalid.
+// configured SLAWatcher reports them. Without an SLAWatcher, or with a
+// within that is not positive, it returns an error matching
+// itsm.ErrInvalid.
 func (d *Desk) BreachingSoon(ctx context.Context, within time.Duration, p storage.Paging) ([]*Incident, string, error) {
 	if _, err := d.reader(ctx); err != nil {
 		return nil, "", err
@@ -725,6 +746,9 @@ func (d *Desk) BreachingSoonInMyGroups(ctx context.Context, within time.Duration
 func (d *Desk) breachingSoon(ctx context.Context, within time.Duration, p storage.Paging, keep func(*Incident) (bool, error)) ([]*Incident, string, error) {
 	if d.cfg.SLA == nil {
 		return nil, "", itsm.Invalidf("incident queue: breaching soon needs an SLAWatcher (Config.SLA)")
+	}
+	if within <= 0 {
+		return nil, "", itsm.Invalidf("incident queue: breaching within %s: the time from now must be positive", within)
 	}
 	limit, err := p.ResolveLimit()
 	if err != nil {

@@ -2,7 +2,9 @@ package operation
 
 import (
 	"context"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
@@ -338,6 +340,13 @@ func (d *Desk) notify(ctx context.Context, ns []Notification) error {
 		}
 	}
 	return first
+}
+
+// validRef reports whether s may name a group or person in configuration:
+// empty, or what a store indexes (at most storage.MaxStringValue bytes of
+// UTF-8 without NUL).
+func validRef(s string) bool {
+	return len(s) <= storage.MaxStringValue && utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 // now returns the clock's time at the store's precision.

@@ -162,6 +162,12 @@ type fixture struct {
 
 func newFixture(t testing.TB, tweak ...func(*operation.Config)) fixture {
 	t.Helper()
+	return newFixtureOn(t, newStore(t), tweak...)
+}
+
+// newFixtureOn is newFixture on the store given.
+func newFixtureOn(t testing.TB, store storage.Backend, tweak ...func(*operation.Config)) fixture {
+	t.Helper()
 	clock := itsm.NewFakeClock(t0)
 	n := &notifier{}
 	cfg := operation.Config{Clock: clock, Directory: groups, Notifier: n,
@@ -180,7 +186,6 @@ func newFixture(t testing.TB, tweak ...func(*operation.Config)) fixture {
 	for _, f := range tweak {
 		f(&cfg)
 	}
-	store := newStore(t)
 	desk, err := operation.New(context.Background(), store, cfg)
 	require.NoError(t, err)
 	return fixture{store: store, desk: desk, clock: clock, note: n}

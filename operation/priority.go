@@ -67,14 +67,27 @@ func DefaultPriorityMatrix() *PriorityMatrix {
 	return &PriorityMatrix{cells: [][]int{{1, 2, 3}, {2, 3, 4}, {3, 4, 5}}}
 }
 
-// Impacts returns the number of impact levels.
-func (m *PriorityMatrix) Impacts() int { return len(m.cells) }
+// Impacts returns the number of impact levels: 0 for a matrix not built by
+// NewPriorityMatrix or DefaultPriorityMatrix.
+func (m *PriorityMatrix) Impacts() int {
+	if m == nil {
+		return 0
+	}
+	return len(m.cells)
+}
 
-// Urgencies returns the number of urgency levels.
-func (m *PriorityMatrix) Urgencies() int { return len(m.cells[0]) }
+// Urgencies returns the number of urgency levels: 0 for a matrix not built
+// by NewPriorityMatrix or DefaultPriorityMatrix.
+func (m *PriorityMatrix) Urgencies() int {
+	if m.Impacts() == 0 {
+		return 0
+	}
+	return len(m.cells[0])
+}
 
 // Priority returns the priority for impact and urgency, or a
-// *itsm.ValidationError naming the value out of range.
+// *itsm.ValidationError naming the value out of range (every value, for
+// an empty matrix).
 func (m *PriorityMatrix) Priority(impact, urgency int) (int, error) {
 	ve := &itsm.ValidationError{Kind: KindIncident}
 	if impact < 1 || impact > m.Impacts() {

@@ -66,6 +66,9 @@ const (
 
 // Validate checks a problem's fields.
 func (p *Problem) Validate() error {
+	if p == nil {
+		return itsm.Invalidf("problem: nil record")
+	}
 	ve := &itsm.ValidationError{Kind: KindProblem, ID: p.ID}
 	if p.ShortDescription == "" || len(p.ShortDescription) > MaxShortDescription {
 		ve.Add("short_description", fmt.Sprintf("is required, at most %d bytes", MaxShortDescription))
@@ -157,6 +160,9 @@ type KnownError struct {
 
 // Validate checks a known error's fields.
 func (k *KnownError) Validate() error {
+	if k == nil {
+		return itsm.Invalidf("known error: nil record")
+	}
 	ve := &itsm.ValidationError{Kind: KindKnownError, ID: k.ID}
 	if k.ProblemID == "" {
 		ve.Add("problem_id", "is required")
@@ -229,8 +235,11 @@ func (d *Desk) UpdateProblem(ctx context.Context, id string, cmd storage.Command
 // MoveProblem fires a lifecycle event (assess, analyze, fix, reopen, close,
 // cancel) on a problem. Use ResolveProblem to resolve.
 func (d *Desk) MoveProblem(ctx context.Context, id, event string, cmd storage.Command) (*Problem, error) {
-	if event == EventResolve {
+	switch event {
+	case EventResolve:
 		return nil, itsm.Invalidf("problem %s: resolve through ResolveProblem", id)
+	case "":
+		return nil, itsm.Invalidf("problem %s: no event to fire", id)
 	}
 	return d.problems.Fire(ctx, id, event, cmd, nil)
 }

@@ -107,6 +107,9 @@ type PlannedTask struct {
 
 // Validate checks a request's fields.
 func (r *Request) Validate() error {
+	if r == nil {
+		return itsm.Invalidf("request: nil record")
+	}
 	ve := &itsm.ValidationError{Kind: KindRequest, ID: r.ID}
 	if r.CatalogItemID == "" {
 		ve.Add("catalog_item_id", "is required")
@@ -230,7 +233,13 @@ type RequestTask struct {
 
 // Validate checks a task's fields.
 func (t *RequestTask) Validate() error {
+	if t == nil {
+		return itsm.Invalidf("request task: nil record")
+	}
 	ve := &itsm.ValidationError{Kind: KindRequestTask, ID: t.ID}
+	if t.Order < 0 {
+		ve.Add("order", fmt.Sprintf("%d is negative", t.Order))
+	}
 	if t.RequestID == "" {
 		ve.Add("request_id", "is required")
 	}
@@ -462,12 +471,14 @@ func (d *Desk) fulfilTx(ctx context.Context, tx storage.Tx, id, event string, cm
 // of the item's approval group and neither the requester nor the person the
 // request is for, and may approve once. With enough approvals the request
 // moves to fulfilment and its tasks are spawned, in the same unit of work.
+// comment is the event's reason: cmd.Reason must be empty or the same text.
 func (d *Desk) ApproveRequest(ctx context.Context, id, comment string, cmd storage.Command) (*Request, error) {
 	return d.decide(ctx, id, "approved", comment, cmd)
 }
 
 // RejectRequest rejects the request with a required comment; it closes as
-// closed_rejected. comment replaces cmd.Reason.
+// closed_rejected. comment is the event's reason: cmd.Reason must be empty
+// or the same text, as for ApproveRequest.
 func (d *Desk) RejectRequest(ctx context.Context, id, comment string, cmd storage.Command) (*Request, error) {
 	if strings.TrimSpace(comment) == "" {
 		return nil, (&itsm.ValidationError{Kind: KindRequest, ID: id}).Add("comment", "is required to reject")
@@ -478,6 +489,9 @@ func (d *Desk) RejectRequest(ctx context.Context, id, comment string, cmd storag
 func (d *Desk) decide(ctx context.Context, id, decision, comment string, cmd storage.Command) (*Request, error) {
 	if ctx == nil {
 		return nil, itsm.Invalidf("request: nil context")
+	}
+	if err := reasonOnce(KindRequest, id, comment, cmd); err != nil {
+		return nil, err
 	}
 	actor, _ := itsm.ActorFrom(ctx)
 	// A request stored before requests kept their plan takes the item's
