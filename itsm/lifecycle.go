@@ -180,6 +180,14 @@ func (l *Lifecycle[T]) Event(name, to string, from ...string) *Lifecycle[T] {
 	return l
 }
 
+// Invalid records a problem found while building the definition (a bad
+// policy the builder was given), which Compile reports with the others, so
+// a builder function needs no error return of its own.
+func (l *Lifecycle[T]) Invalid(problem string) *Lifecycle[T] {
+	l.errs = append(l.errs, problem)
+	return l
+}
+
 // Guard adds a named guard to the event; guards run in the order added, and
 // the first refusal wins. The name appears in refusals and diagrams.
 func (l *Lifecycle[T]) Guard(event, name string, g Guard[T]) *Lifecycle[T] {

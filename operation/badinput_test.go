@@ -387,44 +387,8 @@ func operationBadRows() []badRow {
 	return rows
 }
 
-// knownStorageNUL is the open problem of NUL in free text, which the
-// storage layer owns.
-const knownStorageNUL = "storage: Records.validate refuses free text that is not UTF-8 but lets NUL through " +
-	"(Postgres jsonb cannot hold \\u0000); one check beside validText covers every pillar"
-
-// knownLifecyclePolicy is the open problem of a bad policy given to
-// IncidentLifecycle.
-const knownLifecyclePolicy = "IncidentLifecycle(policy) has no error return and New cannot see the policy its guards " +
-	"captured: a bad policy surfaces nowhere (an API change: return an error, or let New take the policy alone)"
-
 // knownRows are the rows of open problems another change owns.
-var knownRows = map[string]string{
-	"Desk.OpenIncident/short description NUL":     knownStorageNUL,
-	"Desk.OpenIncident/description NUL":           knownStorageNUL,
-	"Desk.OpenIncident/category NUL":              knownStorageNUL,
-	"Desk.ResolveIncident/notes NUL":              knownStorageNUL,
-	"Desk.AddWorkNote/text NUL":                   knownStorageNUL,
-	"Desk.AddComment/text NUL":                    knownStorageNUL,
-	"Desk.UpdateIncident/description NUL":         knownStorageNUL,
-	"Desk.UpdateIncident/short description NUL":   knownStorageNUL,
-	"Desk.OpenProblem/short description NUL":      knownStorageNUL,
-	"Desk.OpenProblem/root cause NUL":             knownStorageNUL,
-	"Desk.UpdateProblem/workaround NUL":           knownStorageNUL,
-	"Desk.ResolveProblem/notes NUL":               knownStorageNUL,
-	"Desk.SubmitRequest/variable NUL":             knownStorageNUL,
-	"Desk.SubmitRequest/description NUL":          knownStorageNUL,
-	"Desk.CompleteTask/notes NUL":                 knownStorageNUL,
-	"Desk.CloseTaskIncomplete/notes NUL":          knownStorageNUL,
-	"Desk.Ingest/event id NUL":                    knownStorageNUL,
-	"Desk.Ingest/message NUL":                     knownStorageNUL,
-	"Desk.ImportIncidents/short description NUL":  knownStorageNUL,
-	"Desk.ImportIncidents/row notes NUL":          knownStorageNUL,
-	"IncidentLifecycle/hold reason empty":         knownLifecyclePolicy,
-	"IncidentLifecycle/hold reason 1 MiB+":        knownLifecyclePolicy,
-	"IncidentLifecycle/hold reason invalid UTF-8": knownLifecyclePolicy,
-	"IncidentLifecycle/hold reason NUL":           knownLifecyclePolicy,
-	"IncidentLifecycle/reopen window -1":          knownLifecyclePolicy,
-}
+var knownRows = map[string]string{}
 
 // badCommandCall is a good call of a desk command, made with the command
 // given: the rows give it bad commands. base is the command the good call

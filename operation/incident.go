@@ -334,9 +334,18 @@ func (p IncidentPolicy) IsOpen(state string) bool {
 // approval): a host effect of its own that sets one of them is refused by
 // the desk's write check, so reuse the default effects by name.
 func IncidentLifecycle(p IncidentPolicy) *itsm.Lifecycle[*Incident] {
-	p = p.filled()
+	checked, err := p.withDefaults()
+	if err == nil {
+		p = checked
+	} else {
+		p = p.filled()
+	}
 	open := p.OpenStates
-	lc := itsm.NewLifecycle[*Incident](KindIncident).
+	lc := itsm.NewLifecycle[*Incident](KindIncident)
+	if err != nil {
+		lc.Invalid("policy: " + err.Error()) // reported by Compile
+	}
+	lc.
 		Initial(StateNew).
 		States(StateInProgress, StateOnHold, StateResolved).
 		Final(StateClosed, StateCanceled).

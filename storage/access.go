@@ -371,12 +371,13 @@ func scoped(q Query, s itsm.Scope) Query {
 }
 
 // validText reports whether every string reachable from v (fields, slice
-// and map elements, map keys) is valid UTF-8, and if not, the JSON path of
-// the first that is not.
+// and map elements, map keys) is valid UTF-8 without NUL (which no SQL
+// store keeps in text: PostgreSQL's jsonb refuses \u0000), and if not, the
+// JSON path of the first that is not.
 func validText(v reflect.Value) (string, bool) {
 	switch v.Kind() {
 	case reflect.String:
-		return "", utf8.ValidString(v.String())
+		return "", utf8.ValidString(v.String()) && strings.IndexByte(v.String(), 0) < 0
 	case reflect.Pointer, reflect.Interface:
 		if v.IsNil() {
 			return "", true

@@ -259,6 +259,7 @@ func TestRecordsCommandChecks(t *testing.T) {
 		{"a reason with NUL", storage.Command{Reason: "a\x00b"}, func(c *call) error { c.Priority = 1; return nil }, itsm.ErrInvalid},
 		{"a reason not UTF-8", storage.Command{Reason: "\xff"}, func(c *call) error { c.Priority = 1; return nil }, itsm.ErrInvalid},
 		{"text not UTF-8", storage.Command{}, func(c *call) error { c.Comments = append(c.Comments, "caf\xe9"); return nil }, itsm.ErrInvalid},
+		{"text with NUL", storage.Command{}, func(c *call) error { c.Title = "a\x00b"; return nil }, itsm.ErrInvalid},
 		{"an edit function that panics", storage.Command{}, func(*call) error { panic("boom") }, itsm.ErrInvalid},
 		{"an invariant the host checks", storage.Command{}, func(c *call) error { c.Title = "renamed"; return nil }, itsm.ErrInvalid},
 	}

@@ -664,7 +664,7 @@ func (r *Records[T, P]) validate(ctx context.Context, stored, rec P) error {
 		}
 	}
 	if field, ok := validText(reflect.ValueOf(rec).Elem()); !ok {
-		return (&itsm.ValidationError{Kind: r.coll.Kind(), ID: rec.Meta().ID}).Add(field, "is not valid UTF-8")
+		return (&itsm.ValidationError{Kind: r.coll.Kind(), ID: rec.Meta().ID}).Add(field, "is not UTF-8 text without NUL")
 	}
 	if r.cfg.Check != nil {
 		var before any
