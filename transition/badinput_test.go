@@ -131,7 +131,7 @@ func badMatches(err error) bool {
 // an error matching an itsm sentinel, never panic, and leave every document
 // and the event log as they were.
 func TestBadInput(t *testing.T) {
-	rows := transitionBadRows()
+	rows := append(transitionBadRows(), graphBadRows()...)
 	for store, open := range badStores {
 		t.Run(store, func(t *testing.T) {
 			totals := map[string]int{}
@@ -484,8 +484,15 @@ func badCalls() map[string]badCall {
 // rows (take it off the list) and when any other method has none.
 var badPending = map[string]bool{}
 
-// badExempt are accessors that take no input.
-var badExempt = map[string]bool{"CMDB.Backend": true, "CMDB.CIRecords": true, "CMDB.Classes": true, "CMDB.RelationshipRecords": true,
+// badExempt are accessors that take no input, and lookups that answer
+// false or nothing for a bad name (they return no error to classify).
+var badExempt = map[string]bool{"Graph.Stats": true, "Graph.ClassOf": true, "Graph.Reaches": true,
+	"GraphBuilder.Build": true, "Classes.Class": true, "Classes.IsA": true, "Classes.Descendants": true, "Classes.Names": true,
+	"RelationshipTypes.Type": true, "RelationshipTypes.Names": true,
+	// Documented leniencies: a relationship's unknown ends are added with
+	// no class, and removing an unknown relationship is a no-op.
+	"GraphBuilder.RemoveRelationship": true,
+	"CMDB.Backend":                    true, "CMDB.CIRecords": true, "CMDB.Classes": true, "CMDB.RelationshipRecords": true,
 	"CMDB.RelationshipTypes": true, "CMDB.UseGraph": true, "Changes.Machine": true, "Changes.Records": true, "Knowledge.Records": true}
 
 func transitionBadRows() []badRow {
@@ -887,6 +894,199 @@ func transitionBadRows() []badRow {
 	return rows
 }
 
+// graphBadRows are the rows of the in-memory entry points: the graph
+// index and its builder, the search index, the class and relationship type
+// registries and the risk model. They write nothing, and the snapshot
+// checks that too.
+func graphBadRows() []badRow {
+	var rows []badRow
+	add := func(name string, run func(ctx context.Context, k *badKit) error) {
+		rows = append(rows, badRow{name: name, run: run})
+	}
+	graph := func(k *badKit) (*transition.Graph, error) { return transition.LoadGraph(as(admin), k.cmdb) }
+	add("nil ctx/LoadGraph", func(ctx context.Context, k *badKit) error { _, err := transition.LoadGraph(ctx, k.cmdb); return err })
+	add("LoadGraph/nil CMDB", func(ctx context.Context, k *badKit) error { _, err := transition.LoadGraph(ctx, nil); return err })
+	add("nil ctx/Graph.Refresh", func(ctx context.Context, k *badKit) error {
+		g, err := graph(k)
+		if err != nil {
+			return fmt.Errorf("setup: %v", err)
+		}
+		_, err = g.Refresh(ctx)
+		return err
+	})
+	add("nil ctx/Graph.Impact", func(ctx context.Context, k *badKit) error {
+		g, err := graph(k)
+		if err != nil {
+			return fmt.Errorf("setup: %v", err)
+		}
+		_, err = g.Impact(ctx, k.cmdb, transition.ImpactQuery{CIs: []string{k.host1}, Direction: transition.Upstream})
+		return err
+	})
+	add("Graph.Impact/nil CMDB", func(ctx context.Context, k *badKit) error {
+		g, err := graph(k)
+		if err != nil {
+			return fmt.Errorf("setup: %v", err)
+		}
+		_, err = g.Impact(ctx, nil, transition.ImpactQuery{CIs: []string{k.host1}, Direction: transition.Upstream})
+		return err
+	})
+	for name, q := range map[string]func(k *badKit) transition.ImpactQuery{
+		"zero": func(*badKit) transition.ImpactQuery { return transition.ImpactQuery{} },
+		"unknown id": func(*badKit) transition.ImpactQuery {
+			return transition.ImpactQuery{CIs: []string{badUnknownID}, Direction: transition.Upstream}
+		},
+		"id NUL": func(*badKit) transition.ImpactQuery {
+			return transition.ImpactQuery{CIs: []string{badNUL}, Direction: transition.Upstream}
+		},
+		"depth -1": func(k *badKit) transition.ImpactQuery {
+			return transition.ImpactQuery{CIs: []string{k.host1}, Direction: transition.Upstream, MaxDepth: -1}
+		},
+		"limit MaxInt": func(k *badKit) transition.ImpactQuery {
+			return transition.ImpactQuery{CIs: []string{k.host1}, Direction: transition.Upstream, Limit: math.MaxInt}
+		},
+		"unknown direction": func(k *badKit) transition.ImpactQuery {
+			return transition.ImpactQuery{CIs: []string{k.host1}, Direction: storage.Direction(99)}
+		},
+	} {
+		q := q
+		add("Graph.Impact/"+name, func(ctx context.Context, k *badKit) error {
+			g, err := graph(k)
+			if err != nil {
+				return fmt.Errorf("setup: %v", err)
+			}
+			_, err = g.Impact(ctx, k.cmdb, q(k))
+			return err
+		})
+	}
+	for name, args := range map[string]struct {
+		start        []string
+		dir          storage.Direction
+		types        []string
+		depth, limit int
+	}{
+		"no start":          {nil, storage.Down, nil, 1, 10},
+		"depth -1":          {[]string{"x"}, storage.Down, nil, -1, 10},
+		"depth MaxInt":      {[]string{"x"}, storage.Down, nil, math.MaxInt, 10},
+		"limit -1":          {[]string{"x"}, storage.Down, nil, 1, -1},
+		"unknown direction": {[]string{"x"}, storage.Direction(99), nil, 1, 10},
+		"start NUL":         {[]string{badNUL}, storage.Down, nil, 1, 10},
+	} {
+		args := args
+		add("Graph.Traverse/"+name, func(ctx context.Context, k *badKit) error {
+			g, err := graph(k)
+			if err != nil {
+				return fmt.Errorf("setup: %v", err)
+			}
+			_, err = g.Traverse(args.start, args.dir, args.types, args.depth, args.limit)
+			return err
+		})
+		if name != "limit -1" {
+			add("Graph.Reach/"+name, func(ctx context.Context, k *badKit) error {
+				g, err := graph(k)
+				if err != nil {
+					return fmt.Errorf("setup: %v", err)
+				}
+				_, err = g.Reach(args.start, args.dir, args.types, args.depth)
+				return err
+			})
+		}
+	}
+	for name, build := range map[string]func(b *transition.GraphBuilder){
+		"AddCI/id empty": func(b *transition.GraphBuilder) { b.AddCI("", transition.ClassServer) },
+		"AddCI/id NUL":   func(b *transition.GraphBuilder) { b.AddCI(badNUL, transition.ClassServer) },
+		"AddRelationship/type empty": func(b *transition.GraphBuilder) {
+			b.AddCI("a", transition.ClassServer)
+			b.AddCI("b", transition.ClassServer)
+			b.AddRelationship("r", "a", "b", "")
+		},
+	} {
+		build := build
+		add("GraphBuilder."+name, func(ctx context.Context, k *badKit) error {
+			b := transition.NewGraphBuilder()
+			build(b)
+			_, err := b.Build()
+			return err
+		})
+	}
+	add("nil ctx/NewSearchIndex", func(ctx context.Context, k *badKit) error {
+		_, err := transition.NewSearchIndex(ctx, k.store, transition.SearchIndexConfig{})
+		return err
+	})
+	add("NewSearchIndex/nil backend", func(ctx context.Context, k *badKit) error {
+		_, err := transition.NewSearchIndex(ctx, nil, transition.SearchIndexConfig{})
+		return err
+	})
+	search := func(k *badKit) (*transition.SearchIndex, error) {
+		return transition.NewSearchIndex(as(admin), k.store, transition.SearchIndexConfig{})
+	}
+	add("nil ctx/SearchIndex.Refresh", func(ctx context.Context, k *badKit) error {
+		ix, err := search(k)
+		if err != nil {
+			return fmt.Errorf("setup: %v", err)
+		}
+		_, err = ix.Refresh(ctx)
+		return err
+	})
+	for name, args := range map[string]struct {
+		q     string
+		limit int
+	}{"empty": {"", 10}, "1 MiB+": {badHuge, 10}, "invalid UTF-8": {badNotUTF8, 10}, "NUL": {badNUL, 10},
+		"limit -1": {"vpn", -1}, "limit MaxInt": {"vpn", math.MaxInt}} {
+		args := args
+		add("SearchIndex.Search/"+name, func(ctx context.Context, k *badKit) error {
+			ix, err := search(k)
+			if err != nil {
+				return fmt.Errorf("setup: %v", err)
+			}
+			_, err = ix.Search(args.q, args.limit)
+			return err
+		})
+	}
+	for _, s := range badTexts {
+		v := s.v
+		add("Classes.Define/name "+s.name, func(ctx context.Context, k *badKit) error {
+			return transition.DefaultClasses().Define(transition.Class{Name: v, Parent: transition.ClassServer})
+		})
+		add("Classes.Define/parent "+s.name, func(ctx context.Context, k *badKit) error {
+			return transition.DefaultClasses().Define(transition.Class{Name: "router2", Parent: v})
+		})
+		add("Classes.Attributes/class "+s.name, func(ctx context.Context, k *badKit) error {
+			_, err := transition.DefaultClasses().Attributes(v)
+			return err
+		})
+		add("RelationshipTypes.Define/name "+s.name, func(ctx context.Context, k *badKit) error {
+			return transition.DefaultRelationshipTypes().Define(transition.RelationshipType{Name: v, Reverse: "r"}, transition.DefaultClasses())
+		})
+		add("RiskModel.Assess/answer "+s.name, func(ctx context.Context, k *badKit) error {
+			_, err := transition.DefaultRiskModel().Assess(map[string]string{"outage": v, "tested": "yes", "backout": "yes", "done_before": "often"}, nil)
+			return err
+		})
+	}
+	add("RelationshipTypes.Define/negative bound", func(ctx context.Context, k *badKit) error {
+		return transition.DefaultRelationshipTypes().Define(transition.RelationshipType{Name: "likes", Reverse: "liked_by", MaxPerChild: -1}, transition.DefaultClasses())
+	})
+	add("Classes.Define/attribute type unknown", func(ctx context.Context, k *badKit) error {
+		return transition.DefaultClasses().Define(transition.Class{Name: "router2", Parent: transition.ClassServer,
+			Attributes: []transition.Attribute{{Name: "ports", Type: "complex"}}})
+	})
+	add("RiskModel.Assess/no answers", func(ctx context.Context, k *badKit) error {
+		_, err := transition.DefaultRiskModel().Assess(nil, nil)
+		return err
+	})
+	add("RiskModel.Check/zero", func(ctx context.Context, k *badKit) error { return (&transition.RiskModel{}).Check() })
+	add("RiskModel.Check/thresholds reversed", func(ctx context.Context, k *badKit) error {
+		m := transition.DefaultRiskModel()
+		m.Moderate, m.High = m.High, m.Moderate
+		return m.Check()
+	})
+	add("RiskModel.Check/negative cap", func(ctx context.Context, k *badKit) error {
+		m := transition.DefaultRiskModel()
+		m.MaxImpactPoints = -1
+		return m.Check()
+	})
+	return rows
+}
+
 // badIDCalls are the entry points that take an id, called with id.
 func badIDCalls(id string) map[string]func(ctx context.Context, k *badKit) error {
 	return map[string]func(ctx context.Context, k *badKit) error{
@@ -1041,15 +1241,17 @@ func TestBadCallsSucceed(t *testing.T) {
 // is noticed; badPending lists those still to do.
 func TestBadInputCoversEveryMethod(t *testing.T) {
 	covered := map[string]bool{}
-	for _, row := range transitionBadRows() {
+	for _, row := range append(transitionBadRows(), graphBadRows()...) {
 		name := strings.TrimPrefix(row.name, "nil ctx/")
 		name, _, _ = strings.Cut(name, "/")
 		covered[name] = true
 	}
-	for _, ctor := range []string{"NewCMDB", "NewChanges", "NewKnowledge", "NewReleases"} {
+	for _, ctor := range []string{"NewCMDB", "NewChanges", "NewKnowledge", "NewReleases", "LoadGraph", "NewSearchIndex"} {
 		assert.True(t, covered[ctor], "%s has no rows in the bad-input table", ctor)
 	}
-	for _, v := range []any{(*transition.CMDB)(nil), (*transition.Changes)(nil), (*transition.Knowledge)(nil), (*transition.Releases)(nil)} {
+	for _, v := range []any{(*transition.CMDB)(nil), (*transition.Changes)(nil), (*transition.Knowledge)(nil), (*transition.Releases)(nil),
+		(*transition.Graph)(nil), (*transition.GraphBuilder)(nil), (*transition.SearchIndex)(nil), (*transition.Classes)(nil),
+		(*transition.RelationshipTypes)(nil), (*transition.RiskModel)(nil)} {
 		typ := reflect.TypeOf(v)
 		for i := range typ.NumMethod() {
 			name := typ.Elem().Name() + "." + typ.Method(i).Name
@@ -1062,4 +1264,29 @@ func TestBadInputCoversEveryMethod(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestBounds: each bound the suite relies on, at its limit and just past
+// it: a search query of MaxSearchQuery bytes is searched, one more byte is
+// refused; a change planned in MaxYear is kept, one planned a year later is
+// refused on the field.
+func TestBounds(t *testing.T) {
+	k := newBadKit(t, badStores["memory"])
+	ix, err := transition.NewSearchIndex(as(admin), k.store, transition.SearchIndexConfig{})
+	require.NoError(t, err)
+	q := "vpn " + strings.Repeat("x", transition.MaxSearchQuery-4)
+	_, err = ix.Search(q, 10)
+	require.NoError(t, err)
+	_, err = ix.Search(q+"x", 10)
+	require.ErrorIs(t, err, itsm.ErrInvalid)
+
+	last := time.Date(transition.MaxYear, 12, 31, 22, 0, 0, 0, time.UTC)
+	require.NoError(t, k.changes.Create(as(rita), &transition.Change{ShortDescription: "far", Type: transition.TypeNormal,
+		PlannedStart: last, PlannedEnd: last.Add(time.Hour)}, storage.Command{}))
+	next := last.AddDate(0, 0, 1)
+	err = k.changes.Create(as(rita), &transition.Change{ShortDescription: "too far", Type: transition.TypeNormal,
+		PlannedStart: next, PlannedEnd: next.Add(time.Hour)}, storage.Command{})
+	var ve *itsm.ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Contains(t, ve.Fields, "planned_start")
 }

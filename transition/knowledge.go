@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
@@ -300,6 +301,9 @@ func Tokenize(text string) []string {
 func (s *SearchIndex) Search(query string, limit int) ([]Hit, error) {
 	if limit < 1 || limit > 100 {
 		return nil, itsm.Invalidf("knowledge search: limit %d outside 1..100", limit)
+	}
+	if len(query) > MaxSearchQuery || !utf8.ValidString(query) || strings.IndexByte(query, 0) >= 0 {
+		return nil, itsm.Invalidf("knowledge search: the query is over %d bytes, not UTF-8 or holds NUL", MaxSearchQuery)
 	}
 	words := Tokenize(query)
 	if len(words) == 0 {

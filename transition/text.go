@@ -106,3 +106,13 @@ func needEvent(kind, id, event string) error {
 	}
 	return nil
 }
+
+// MaxSearchQuery bounds a SearchIndex.Search query, in bytes (only its
+// first 16 words are searched).
+const MaxSearchQuery = 1024
+
+// validID reports whether id is an id a store accepts: 1..128 bytes of
+// UTF-8 without NUL.
+func validID(id string) bool {
+	return id != "" && len(id) <= 128 && utf8.ValidString(id) && strings.IndexByte(id, 0) < 0
+}
