@@ -630,6 +630,18 @@ func strategyBadRows() []badRow {
 			})
 		}
 	}
+	for name, r := range map[string][2]time.Time{
+		"in 9999":   {farFuture.AddDate(0, -1, 0), farFuture},
+		"in year 1": {time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1, 2, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		r := r
+		add("SetBudget/period "+name, func(ctx context.Context, k badKit) error {
+			return k.s.SetBudget(ctx, &strategy.Budget{ServiceID: k.service, PeriodStart: r[0], PeriodEnd: r[1], Amount: strategy.M(1, "EUR")}, storage.Command{})
+		})
+		add("RecordDemand/period "+name, func(ctx context.Context, k badKit) error {
+			return k.s.RecordDemand(ctx, &strategy.Demand{ServiceID: k.service, Unit: "incidents", PeriodStart: r[0], PeriodEnd: r[1]}, storage.Command{})
+		})
+	}
 	add("SetBudget/overlap", func(ctx context.Context, k badKit) error {
 		return k.s.SetBudget(ctx, &strategy.Budget{ServiceID: k.service, PeriodStart: jan.AddDate(0, 0, 10), PeriodEnd: feb.AddDate(0, 0, 10),
 			Amount: strategy.M(1, "EUR")}, storage.Command{})

@@ -45,6 +45,7 @@ func (d *Demand) Validate() error {
 	}
 	checkNames(v, "service_id", d.ServiceID, "unit", d.Unit)
 	checkFree(v, "pattern", d.Pattern)
+	checkPeriod(v, d.PeriodStart, d.PeriodEnd)
 	if d.PeriodStart.IsZero() || !d.PeriodStart.Before(d.PeriodEnd) {
 		v.Add("period_end", "must be after a non-zero period_start")
 	}

@@ -143,6 +143,7 @@ func (b *Budget) Validate() error {
 		v.Add("service_id", "is required")
 	}
 	checkNames(v, "service_id", b.ServiceID)
+	checkPeriod(v, b.PeriodStart, b.PeriodEnd)
 	if b.PeriodStart.IsZero() || !b.PeriodStart.Before(b.PeriodEnd) {
 		v.Add("period_end", "must be after a non-zero period_start")
 	}

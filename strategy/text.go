@@ -3,6 +3,7 @@ package strategy
 import (
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/pillars-itsm/pillars/itsm"
@@ -39,6 +40,26 @@ func checkFree(v *itsm.ValidationError, pairs ...string) {
 			v.Add(pairs[i], "is not valid UTF-8")
 		case strings.IndexByte(s, 0) >= 0:
 			v.Add(pairs[i], "holds a NUL byte")
+		}
+	}
+}
+
+// The years a budget or demand period must lie in: a period outside them
+// is a mistake refused (year 9999), not a record kept.
+const (
+	MinYear = 1900
+	MaxYear = 2300
+)
+
+// checkPeriod adds to v a problem when a non-zero bound of the period lies
+// outside MinYear..MaxYear.
+func checkPeriod(v *itsm.ValidationError, start, end time.Time) {
+	for _, b := range []struct {
+		field string
+		t     time.Time
+	}{{"period_start", start}, {"period_end", end}} {
+		if y := b.t.UTC().Year(); !b.t.IsZero() && (y < MinYear || y > MaxYear) {
+			v.Add(b.field, fmt.Sprintf("%s is outside the years %d..%d", b.t.UTC().Format(time.RFC3339), MinYear, MaxYear))
 		}
 	}
 }
