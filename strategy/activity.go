@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pillars-itsm/pillars/itsm"
 )
 
 // Granularity is how a pattern of business activity divides time into
@@ -129,6 +131,11 @@ type ActivityPattern struct {
 func (p *ActivityPattern) check(start, end time.Time, add func(field, msg string)) {
 	if strings.TrimSpace(p.Name) == "" {
 		add("activity.name", "is required")
+	}
+	v := &itsm.ValidationError{}
+	checkNames(v, "activity.name", p.Name)
+	for field, msg := range v.Fields {
+		add(field, msg)
 	}
 	n := p.Granularity.Slots()
 	if n == 0 {

@@ -43,6 +43,9 @@ func (d *Demand) Validate() error {
 	if strings.TrimSpace(d.Unit) == "" {
 		v.Add("unit", "is required")
 	}
+	checkNames(v, "service_id", d.ServiceID, "unit", d.Unit)
+	checkFree(v, "pattern", d.Pattern)
+	checkPeriod(v, d.PeriodStart, d.PeriodEnd)
 	if d.PeriodStart.IsZero() || !d.PeriodStart.Before(d.PeriodEnd) {
 		v.Add("period_end", "must be after a non-zero period_start")
 	}

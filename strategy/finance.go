@@ -60,9 +60,11 @@ func (m *CostModel) Validate() error {
 	if !validCurrency(m.Currency) {
 		v.Add("currency", fmt.Sprintf("%q is not a three-letter ISO 4217 code", m.Currency))
 	}
+	checkNames(v, "service_id", m.ServiceID, "name", m.Name, "unit", m.Unit)
 	names := map[string]bool{}
 	for i, it := range m.Items {
 		f := fmt.Sprintf("items[%d]", i)
+		checkNames(v, f+".name", it.Name)
 		switch {
 		case strings.TrimSpace(it.Name) == "" || names[it.Name]:
 			v.Add(f, "needs a unique name")
@@ -140,6 +142,8 @@ func (b *Budget) Validate() error {
 	if b.ServiceID == "" {
 		v.Add("service_id", "is required")
 	}
+	checkNames(v, "service_id", b.ServiceID)
+	checkPeriod(v, b.PeriodStart, b.PeriodEnd)
 	if b.PeriodStart.IsZero() || !b.PeriodStart.Before(b.PeriodEnd) {
 		v.Add("period_end", "must be after a non-zero period_start")
 	}

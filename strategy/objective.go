@@ -65,10 +65,13 @@ func (o *Objective) Validate() error {
 	if strings.TrimSpace(o.Title) == "" {
 		v.Add("title", "is required")
 	}
+	checkNames(v, "title", o.Title, "owner", o.Owner)
+	checkFree(v, "outcome", o.Outcome, "notes", o.Notes)
 	for i, id := range o.ServiceIDs {
 		if id == "" || slices.Contains(o.ServiceIDs[:i], id) {
 			v.Add("service_ids", fmt.Sprintf("entry %d is empty or repeated", i+1))
 		}
+		checkNames(v, fmt.Sprintf("service_ids[%d]", i), id)
 	}
 	names := map[string]bool{}
 	for i, m := range o.Measures {
@@ -82,6 +85,7 @@ func (o *Objective) Validate() error {
 			v.Add(f, "target and current value must be finite")
 		}
 		names[m.Name] = true
+		checkNames(v, f+".name", m.Name, f+".kpi", m.KPI, f+".service", m.Service)
 	}
 	return v.Err()
 }
@@ -165,6 +169,11 @@ func (s *Strategy) RecordMeasure(ctx context.Context, objectiveID, measure strin
 
 // FireObjective applies "achieve" or "abandon" to an objective.
 func (s *Strategy) FireObjective(ctx context.Context, id, event string, cmd storage.Command) (*Objective, error) {
+	if event == "" {
+		// storage.Records takes an empty event for a change without a
+		// mutation, which writes nothing and reports success.
+		return nil, itsm.Invalidf("%s %s: an event is required (achieve or abandon)", ObjectiveKind, id)
+	}
 	return s.objectives.Fire(ctx, id, event, cmd, nil)
 }
 

@@ -57,6 +57,8 @@ func (s *Service) Validate() error {
 	if strings.TrimSpace(s.Name) == "" {
 		v.Add("name", "is required")
 	}
+	checkNames(v, "name", s.Name, "owner", s.Owner, "category", s.Category, "catalogue_id", s.CatalogueID)
+	checkFree(v, "description", s.Description, "business_case.summary", s.BusinessCase.Summary)
 	bc := s.BusinessCase
 	if bc.ExpectedBenefit != (Money{}) || bc.ExpectedCost != (Money{}) {
 		switch {

@@ -44,15 +44,19 @@ func (c *Customer) Validate() error {
 	if strings.TrimSpace(c.Name) == "" {
 		v.Add("name", "is required")
 	}
+	checkNames(v, "name", c.Name)
+	checkFree(v, "contact", c.Contact)
 	for i, id := range c.Services {
 		if id == "" || slices.Contains(c.Services[:i], id) {
 			v.Add("services", fmt.Sprintf("entry %d is empty or repeated", i+1))
 		}
+		checkNames(v, fmt.Sprintf("services[%d]", i), id)
 	}
 	if len(c.Scores) > MaxScores {
 		v.Add("scores", fmt.Sprintf("at most %d scores per customer", MaxScores))
 	}
 	for i, sc := range c.Scores {
+		checkFree(v, fmt.Sprintf("scores[%d].survey", i), sc.Survey)
 		if sc.Score < 1 || sc.Score > 5 {
 			v.Add(fmt.Sprintf("scores[%d]", i), fmt.Sprintf("score %d outside 1..5", sc.Score))
 		} else if !slices.Contains(c.Services, sc.ServiceID) {

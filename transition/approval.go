@@ -260,6 +260,11 @@ func unchangedSince(kind string, decided, now *itsm.Record) error {
 
 // decideTx records one approver's decision inside a unit of work.
 func (m *Changes) decideTx(ctx context.Context, tx storage.Tx, id, group, decision, comment, action string, cmd storage.Command) (*Change, error) {
+	// The comment replaces cmd.Reason, so the store never sees a bad one:
+	// it is refused here rather than dropped.
+	if err := checkReason(KindChange, id, cmd); err != nil {
+		return nil, err
+	}
 	cur, err := m.changes.Collection().Get(ctx, tx, id)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"time"
 
@@ -79,6 +80,8 @@ type BaselinePart struct {
 // Validate checks the baseline's own fields.
 func (b *Baseline) Validate() error {
 	ve := &itsm.ValidationError{Kind: KindBaseline, ID: b.ID}
+	walkFields(ve, "name", reflect.ValueOf(b.Name))
+	walkFields(ve, "description", reflect.ValueOf(b.Description))
 	if b.Name == "" {
 		ve.Add("name", "is required")
 	}

@@ -83,6 +83,7 @@ type CABMeeting struct {
 // Validate checks the meeting's fields.
 func (c *CABMeeting) Validate() error {
 	ve := &itsm.ValidationError{Kind: KindCABMeeting, ID: c.ID}
+	checkFields(ve, c)
 	if c.Name == "" {
 		ve.Add("name", "is required")
 	}
@@ -190,6 +191,9 @@ func (m *Changes) CABMeetings(ctx context.Context, from, to time.Time) ([]*CABMe
 // FireCAB applies a meeting event: start, complete (refused while an
 // agenda item is pending), cancel (with a reason in cmd), or a host's own.
 func (m *Changes) FireCAB(ctx context.Context, id, event string, cmd storage.Command) (*CABMeeting, error) {
+	if err := needEvent(KindCABMeeting, id, event); err != nil {
+		return nil, err
+	}
 	return m.cabs.Fire(ctx, id, event, cmd, nil)
 }
 
@@ -348,6 +352,11 @@ func (m *Changes) DecideAgendaItem(ctx context.Context, id, changeID, decision, 
 	}
 	if decision == AgendaRejected && comment == "" {
 		return nil, nil, (&itsm.ValidationError{Kind: KindCABMeeting, ID: id}).Add("comment", "a rejection needs a comment")
+	}
+	// The comment replaces cmd.Reason, so the store never sees a bad one:
+	// it is refused here rather than dropped.
+	if err := checkReason(KindCABMeeting, id, cmd); err != nil {
+		return nil, nil, err
 	}
 	actor, _ := itsm.ActorFrom(ctx)
 	var meeting *CABMeeting

@@ -40,6 +40,7 @@ type ChangeWindow struct {
 // Validate checks the window's fields.
 func (w *ChangeWindow) Validate() error {
 	ve := &itsm.ValidationError{Kind: KindChangeWindow, ID: w.ID}
+	checkFields(ve, w)
 	if w.Name == "" {
 		ve.Add("name", "is required")
 	}
@@ -124,6 +125,12 @@ func (m *Changes) WithdrawWindow(ctx context.Context, id string, cmd storage.Com
 func (m *Changes) Windows(ctx context.Context, kind string, from, to time.Time, services ...string) ([]*ChangeWindow, error) {
 	if ctx == nil {
 		return nil, itsm.Invalidf("change window: nil context")
+	}
+	if kind != WindowMaintenance && kind != WindowFreeze {
+		return nil, (&itsm.ValidationError{Kind: KindChangeWindow}).Add("window_type", fmt.Sprintf("%q is not maintenance or freeze", kind))
+	}
+	if from.IsZero() || !from.Before(to) {
+		return nil, (&itsm.ValidationError{Kind: KindChangeWindow}).Add("to", "must be after a non-zero from")
 	}
 	svc := []storage.Value{storage.String("")}
 	for _, s := range services {

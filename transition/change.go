@@ -128,6 +128,7 @@ func (c *Change) Open() bool { return c.State != ChangeClosed && c.State != Chan
 // Validate checks the change's own fields.
 func (c *Change) Validate() error {
 	ve := &itsm.ValidationError{Kind: KindChange, ID: c.ID}
+	checkFields(ve, c)
 	if c.ShortDescription == "" {
 		ve.Add("short_description", "is required")
 	}

@@ -54,6 +54,9 @@ type Changes struct {
 // freeze-window check (and, when required, the maintenance-window check)
 // on schedule, and the effect that requests approvals on authorize.
 func NewChanges(ctx context.Context, b storage.Backend, cfg ChangesConfig) (*Changes, error) {
+	if ctx == nil {
+		return nil, itsm.Invalidf("changes: nil context")
+	}
 	if b == nil {
 		return nil, itsm.Invalidf("changes: backend is required")
 	}
@@ -382,6 +385,11 @@ func (m *Changes) LinkIncident(ctx context.Context, id, incidentID string, cmd s
 // notes and closes the change, which must be in review. notes replaces
 // cmd.Reason.
 func (m *Changes) Close(ctx context.Context, id, outcome, notes string, cmd storage.Command) (*Change, error) {
+	// The notes replace cmd.Reason, so the store never sees a bad one: it
+	// is refused here rather than dropped.
+	if err := checkReason(KindChange, id, cmd); err != nil {
+		return nil, err
+	}
 	cmd.Reason = notes
 	return m.Fire(ctx, id, ChangeEventClose, cmd, func(c *Change) error {
 		c.ReviewOutcome, c.ReviewNotes = outcome, notes

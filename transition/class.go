@@ -257,6 +257,9 @@ func (c *Classes) Attributes(class string) ([]Attribute, error) {
 }
 
 func (c *Classes) attributes(class string) ([]Attribute, error) {
+	if class == "" {
+		return nil, itsm.Invalidf("ci class: a class name is required")
+	}
 	var chain []*Class
 	for p := class; p != ""; {
 		cl := c.classes[p]

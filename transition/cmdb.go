@@ -68,6 +68,7 @@ type CI struct {
 // Validate checks the fields every CI needs, whatever its class.
 func (c *CI) Validate() error {
 	ve := &itsm.ValidationError{Kind: KindCI, ID: c.ID}
+	checkFields(ve, c)
 	if c.Name == "" {
 		ve.Add("name", "is required")
 	}
@@ -97,6 +98,7 @@ type Relationship struct {
 // Validate checks the relationship's own fields.
 func (r *Relationship) Validate() error {
 	ve := &itsm.ValidationError{Kind: KindRelationship, ID: r.ID}
+	checkFields(ve, r)
 	if r.Parent == "" {
 		ve.Add("parent", "is required")
 	}
@@ -229,6 +231,9 @@ func (c *CMDB) UseGraph(g *Graph) { c.graph.Store(g) }
 // NewCMDB registers the CMDB's record kinds on the backend and returns the
 // CMDB.
 func NewCMDB(ctx context.Context, b storage.Backend, cfg CMDBConfig) (*CMDB, error) {
+	if ctx == nil {
+		return nil, itsm.Invalidf("cmdb: nil context")
+	}
 	if b == nil {
 		return nil, itsm.Invalidf("cmdb: backend is required")
 	}
@@ -371,6 +376,9 @@ func (c *CMDB) UpdateCI(ctx context.Context, id string, cmd storage.Command, mut
 // FireCI applies a lifecycle event (install, start_maintenance,
 // end_maintenance, retire, or a host's own) to a CI.
 func (c *CMDB) FireCI(ctx context.Context, id, event string, cmd storage.Command, mutate func(*CI) error) (*CI, error) {
+	if err := needEvent(KindCI, id, event); err != nil {
+		return nil, err
+	}
 	return c.cis.Fire(ctx, id, event, cmd, func(ci *CI) error {
 		if mutate != nil {
 			if err := mutate(ci); err != nil {
@@ -430,6 +438,9 @@ func (c *CMDB) Relate(ctx context.Context, parent, typ, child string, cmd storag
 // concurrent writer of the same guard makes the unit fail with ErrConflict,
 // and the caller runs it again.
 func (c *CMDB) RelateTx(ctx context.Context, tx storage.Tx, parent, typ, child string, cmd storage.Command) (*Relationship, error) {
+	if ctx == nil || tx == nil {
+		return nil, itsm.Invalidf("%s: nil context or unit of work", KindRelationship)
+	}
 	rel := &Relationship{Parent: parent, Child: child, Type: typ}
 	if err := rel.Validate(); err != nil {
 		return nil, err
@@ -602,6 +613,11 @@ func (c *CMDB) Unrelate(ctx context.Context, id string, cmd storage.Command) (*R
 // Relationships returns the active relationships in which the CI is parent
 // or child, parent side first.
 func (c *CMDB) Relationships(ctx context.Context, ciID string) ([]*Relationship, error) {
+	// The CI is read first: an unknown or unreadable CI is refused, not
+	// answered with no relationships.
+	if _, err := c.cis.Get(ctx, ciID); err != nil {
+		return nil, err
+	}
 	var out []*Relationship
 	for _, end := range []string{"parent", "child"} {
 		// The state is checked here, not filtered on: see RelateTx.

@@ -125,10 +125,21 @@ func (b *GraphBuilder) RemoveRelationship(id string) {
 	}
 }
 
-// Build compiles the graph. It fails with ErrInvalid when more than 255
-// relationship types, 65535 classes or 2^31 nodes are used, or the ids do
-// not fit in 4 GiB.
+// Build compiles the graph. It fails with ErrInvalid when an id is not a
+// valid store id (empty, over 128 bytes, NUL or not UTF-8), a relationship
+// has no type, more than 255 relationship types, 65535 classes or 2^31
+// nodes are used, or the ids do not fit in 4 GiB.
 func (b *GraphBuilder) Build() (*Graph, error) {
+	for id := range b.nodes {
+		if !validID(id) {
+			return nil, itsm.Invalidf("cmdb graph: CI id %.64q is empty, longer than 128 bytes, or not NUL-free UTF-8", id)
+		}
+	}
+	for _, e := range b.edges {
+		if !validID(e.id) || e.typ == "" {
+			return nil, itsm.Invalidf("cmdb graph: relationship %.64q has a bad id or no type", e.id)
+		}
+	}
 	g := &Graph{extraIdx: map[string]int32{}, classIdx: map[string]uint16{}, xIdx: map[string]int32{},
 		xDown: map[int32][]int32{}, xUp: map[int32][]int32{}, typeIdx: map[string]uint8{}}
 	ids := make([]string, 0, len(b.nodes))
@@ -732,6 +743,11 @@ func checkWalk(dir storage.Direction, maxDepth, limit int, start []string) error
 		return itsm.Invalidf("cmdb graph: limit %d outside 0..%d", limit, storage.MaxTraverseHops)
 	case len(start) == 0:
 		return itsm.Invalidf("cmdb graph: no start ids")
+	}
+	for _, id := range start {
+		if !validID(id) {
+			return itsm.Invalidf("cmdb graph: start id %.64q is empty, longer than 128 bytes, or not NUL-free UTF-8", id)
+		}
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/storage/memory"
 	"github.com/pillars-itsm/pillars/transition"
 )
 
@@ -23,8 +24,11 @@ type bank struct {
 	svc, pay, web, api, db, vm1, vm2, host1, host2, cluster string
 }
 
-func newBank(t testing.TB) *bank {
-	e := newEnv(t)
+func newBank(t testing.TB) *bank { return newBankOn(t, memory.New()) }
+
+// newBankOn builds the bank's service map on the given store.
+func newBankOn(t testing.TB, store storage.Backend) *bank {
+	e := newEnvOn(t, store)
 	b := &bank{env: e}
 	b.svc = e.ci(t, "Online banking", transition.ClassBusinessService)
 	b.pay = e.ci(t, "Payments", transition.ClassBusinessService)

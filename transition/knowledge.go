@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
@@ -54,6 +55,7 @@ type Article struct {
 // Validate checks the article's fields.
 func (a *Article) Validate() error {
 	ve := &itsm.ValidationError{Kind: KindKnowledge, ID: a.ID}
+	checkFields(ve, a)
 	if strings.TrimSpace(a.Title) == "" {
 		ve.Add("short_description", "a title is required")
 	}
@@ -118,6 +120,9 @@ type KnowledgeConfig struct {
 
 // NewKnowledge registers the article kind and returns the knowledge base.
 func NewKnowledge(ctx context.Context, b storage.Backend, cfg KnowledgeConfig) (*Knowledge, error) {
+	if ctx == nil || b == nil {
+		return nil, itsm.Invalidf("knowledge: nil context or backend")
+	}
 	lc := cfg.Lifecycle
 	if lc == nil {
 		lc = KnowledgeLifecycle()
@@ -147,6 +152,9 @@ func (k *Knowledge) Records() *storage.Records[Article, *Article] { return k.art
 // DueForReview lists published articles whose review date is at or before
 // now, oldest first.
 func (k *Knowledge) DueForReview(ctx context.Context, now time.Time, limit int) ([]*Article, error) {
+	if now.IsZero() {
+		return nil, (&itsm.ValidationError{Kind: KindKnowledge}).Add("now", "is required")
+	}
 	out, _, err := k.articles.Query(ctx, storage.Query{Filters: []storage.Filter{
 		storage.Eq("state", storage.String(ArticlePublished)), storage.Lte("review_by", storage.Time(now))},
 		Sort: []storage.Sort{{Field: "state"}, {Field: "review_by"}}, Limit: limit})
@@ -293,6 +301,9 @@ func Tokenize(text string) []string {
 func (s *SearchIndex) Search(query string, limit int) ([]Hit, error) {
 	if limit < 1 || limit > 100 {
 		return nil, itsm.Invalidf("knowledge search: limit %d outside 1..100", limit)
+	}
+	if len(query) > MaxSearchQuery || !utf8.ValidString(query) || strings.IndexByte(query, 0) >= 0 {
+		return nil, itsm.Invalidf("knowledge search: the query is over %d bytes, not UTF-8 or holds NUL", MaxSearchQuery)
 	}
 	words := Tokenize(query)
 	if len(words) == 0 {

@@ -68,6 +68,7 @@ type Release struct {
 // Validate checks the release's fields.
 func (r *Release) Validate() error {
 	ve := &itsm.ValidationError{Kind: KindRelease, ID: r.ID}
+	checkFields(ve, r)
 	if r.ShortDescription == "" {
 		ve.Add("short_description", "is required")
 	}
@@ -99,6 +100,7 @@ type Deployment struct {
 // Validate checks the deployment's fields.
 func (d *Deployment) Validate() error {
 	ve := &itsm.ValidationError{Kind: KindDeployment, ID: d.ID}
+	checkFields(ve, d)
 	if d.ReleaseID == "" {
 		ve.Add("release_id", "is required")
 	}
@@ -195,6 +197,9 @@ type Releases struct {
 
 // NewReleases registers the release kinds and returns the service.
 func NewReleases(ctx context.Context, b storage.Backend, cfg ReleasesConfig) (*Releases, error) {
+	if ctx == nil {
+		return nil, itsm.Invalidf("releases: nil context")
+	}
 	if b == nil || cfg.Changes == nil {
 		return nil, itsm.Invalidf("releases: backend and changes are required")
 	}
@@ -273,6 +278,9 @@ func (r *Releases) Get(ctx context.Context, id string) (*Release, error) {
 
 // Fire applies a lifecycle event to the release.
 func (r *Releases) Fire(ctx context.Context, id, event string, cmd storage.Command, mutate func(*Release) error) (*Release, error) {
+	if err := needEvent(KindRelease, id, event); err != nil {
+		return nil, err
+	}
 	return r.releases.Fire(ctx, id, event, cmd, mutate)
 }
 
@@ -358,11 +366,19 @@ func (r *Releases) Deploy(ctx context.Context, releaseID, env string, cmd storag
 // FireDeployment applies complete, fail, rollback (with a reason) or cancel
 // to a deployment.
 func (r *Releases) FireDeployment(ctx context.Context, id, event string, cmd storage.Command) (*Deployment, error) {
+	if err := needEvent(KindDeployment, id, event); err != nil {
+		return nil, err
+	}
 	return r.deployments.Fire(ctx, id, event, cmd, nil)
 }
 
 // Deployments lists a release's deployments, oldest first.
 func (r *Releases) Deployments(ctx context.Context, releaseID string) ([]*Deployment, error) {
+	// The release is read first: an unknown or unreadable release is
+	// refused, not answered with no deployments.
+	if _, err := r.releases.Get(ctx, releaseID); err != nil {
+		return nil, err
+	}
 	q := storage.Query{Filters: []storage.Filter{storage.Eq("release_id", storage.String(releaseID))},
 		Sort: []storage.Sort{{Field: "created_at"}}, Limit: storage.MaxLimit}
 	return r.deployments.All(ctx, q)

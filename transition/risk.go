@@ -81,6 +81,9 @@ func (m *RiskModel) Check() error {
 			ve.Add("questions."+q.ID, "has no options")
 		}
 	}
+	if m.MaxImpactPoints < 0 {
+		ve.Add("max_impact_points", fmt.Sprintf("%d is negative", m.MaxImpactPoints))
+	}
 	if !(0 < m.Moderate && m.Moderate < m.High && m.High < m.VeryHigh) {
 		ve.Add("thresholds", fmt.Sprintf("want 0 < moderate (%d) < high (%d) < very high (%d)", m.Moderate, m.High, m.VeryHigh))
 	}

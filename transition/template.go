@@ -38,6 +38,7 @@ type ChangeTemplate struct {
 // moderate risk and has its plans written down.
 func (t *ChangeTemplate) Validate() error {
 	ve := &itsm.ValidationError{Kind: KindChangeTemplate, ID: t.ID}
+	checkFields(ve, t)
 	if t.Name == "" {
 		ve.Add("name", "is required")
 	}
@@ -78,6 +79,9 @@ func (m *Changes) CreateTemplate(ctx context.Context, t *ChangeTemplate, cmd sto
 
 // FireTemplate applies approve or retire to a template.
 func (m *Changes) FireTemplate(ctx context.Context, id, event string, cmd storage.Command) (*ChangeTemplate, error) {
+	if err := needEvent(KindChangeTemplate, id, event); err != nil {
+		return nil, err
+	}
 	return m.templates.Fire(ctx, id, event, cmd, nil)
 }
 
