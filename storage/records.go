@@ -337,6 +337,9 @@ func (r *Records[T, P]) Fire(ctx context.Context, id, event string, cmd Command,
 
 // FireTx is Fire inside a caller's unit of work, without retries.
 func (r *Records[T, P]) FireTx(ctx context.Context, tx Tx, id, event string, cmd Command, mutate func(P) error) (P, error) {
+	if event == "" {
+		return nil, itsm.Invalidf("%s %s: a lifecycle event is required", r.coll.Kind(), id)
+	}
 	return r.change(ctx, tx, id, event, cmd, mutate)
 }
 
