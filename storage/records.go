@@ -417,8 +417,9 @@ func (r *Records[T, P]) change(ctx context.Context, tx Tx, id, event string, cmd
 			return nil, itsm.Invalidf("%s %s: a mutation may not change id, version or state", kind, id)
 		}
 		if event != "" {
-			// The fields a command sets along with an event are authorised as
-			// field edits, unless the lifecycle's effects would set them too.
+			// The fields a command's edit function sets along with an event
+			// are authorised as field edits, unless the collection declares
+			// them the event's inputs (WithEventInputs).
 			if err := r.authorizeEdits(ctx, stored, beforeMembers, before.Data, rec, func(f string) bool { return r.coll.eventInput(event, f) }); err != nil {
 				return nil, err
 			}
