@@ -261,9 +261,14 @@ func benchSQLiteRaw(b *testing.B, mode string, savepoint bool) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	// Every incident has a number of its own, as the store requires.
+	numberAt := schema.FieldIndex(storage.NumberField)
+	seq := 0
 	cpu0 := cpuTime()
 	for b.Loop() {
 		id := itsm.NewID()
+		seq++
+		number := fmt.Sprintf("RAW%07d", seq)
 		for v := range lifecycleSteps {
 			tx, err := db.BeginTx(ctx, nil)
 			if err != nil {
@@ -283,7 +288,11 @@ func benchSQLiteRaw(b *testing.B, mode string, savepoint bool) {
 			args := make([]any, 0, len(cols)+2)
 			if v == 0 {
 				args = append(args, id, d.Version, d.Data)
-				for _, fv := range d.Fields {
+				for i, fv := range d.Fields {
+					if i == numberAt {
+						args = append(args, number)
+						continue
+					}
 					args = append(args, fv.Any())
 				}
 				if _, err := tx.StmtContext(ctx, insSt).ExecContext(ctx, args...); err != nil {
@@ -291,7 +300,11 @@ func benchSQLiteRaw(b *testing.B, mode string, savepoint bool) {
 				}
 			} else {
 				args = append(args, d.Version, d.Data)
-				for _, fv := range d.Fields {
+				for i, fv := range d.Fields {
+					if i == numberAt {
+						args = append(args, number)
+						continue
+					}
 					args = append(args, fv.Any())
 				}
 				args = append(args, id, int64(v))
@@ -396,11 +409,16 @@ func benchPostgresRaw(b *testing.B, pipelined bool) {
 	for i := range dest {
 		dest[i] = &vals[i]
 	}
+	numberAt := f.desk.Incidents().Collection().Schema().FieldIndex(storage.NumberField)
 	writeArgs := func(id string, v int) []any {
 		d := docs[v]
 		args := make([]any, 0, len(cols)+1)
 		args = append(args, id, d.Version, d.Data)
-		for _, fv := range d.Fields {
+		for i, fv := range d.Fields {
+			if i == numberAt {
+				args = append(args, "RAW-"+id) // every incident has a number of its own
+				continue
+			}
 			args = append(args, fv.Any())
 		}
 		if v > 0 {
