@@ -26,6 +26,12 @@ var (
 	// ErrInvalid reports malformed input: a missing or bad field, an unknown
 	// kind, an undeclared query field, a broken definition.
 	ErrInvalid = errors.New("invalid")
+	// ErrBusy reports that the store cannot answer yet because of work in
+	// flight, for example a log reader waiting for a unit of work that drew
+	// its sequence number and has not committed. Retry shortly; nothing is
+	// wrong with the data or the store. A failure of the database itself
+	// (down, unreachable) matches none of the sentinels.
+	ErrBusy = errors.New("busy")
 )
 
 // TransitionError explains why a lifecycle event was refused. It matches

@@ -19,18 +19,19 @@ import (
 // record itself keeps the hash of its last event (Record.Head), so removing
 // the newest event is detected too.
 type Event struct {
-	Seq           int64         `json:"seq"`            // global position in the log, assigned by the store on commit
-	ID            string        `json:"id"`             // event id (UUID v7)
-	Kind          string        `json:"kind"`           // record kind, for example "incident"
-	RecordID      string        `json:"record_id"`      // id of the record
-	Number        string        `json:"number"`         // human number of the record, INC0001042
-	RecordVersion int64         `json:"record_version"` // version of the record after this event; 1 for its creation
-	Name          string        `json:"name"`           // lifecycle event name, or "create" / "update"
-	From          string        `json:"from"`           // state before; empty on create
-	To            string        `json:"to"`             // state after
-	Actor         string        `json:"actor"`          // id of the actor
-	At            time.Time     `json:"at"`             // when it happened (backdated on import), UTC, microsecond precision
-	RecordedAt    time.Time     `json:"recorded_at"`    // when it was written, UTC, microsecond precision
+	Seq           int64         `json:"seq"`              // global position in the log, assigned by the store on commit
+	Tenant        string        `json:"tenant,omitempty"` // tenant the record belongs to, set by the store (DefaultTenant when the host names none)
+	ID            string        `json:"id"`               // event id (UUID v7)
+	Kind          string        `json:"kind"`             // record kind, for example "incident"
+	RecordID      string        `json:"record_id"`        // id of the record
+	Number        string        `json:"number"`           // human number of the record, INC0001042
+	RecordVersion int64         `json:"record_version"`   // version of the record after this event; 1 for its creation
+	Name          string        `json:"name"`             // lifecycle event name, or "create" / "update"
+	From          string        `json:"from"`             // state before; empty on create
+	To            string        `json:"to"`               // state after
+	Actor         string        `json:"actor"`            // id of the actor
+	At            time.Time     `json:"at"`               // when it happened (backdated on import), UTC, microsecond precision
+	RecordedAt    time.Time     `json:"recorded_at"`      // when it was written, UTC, microsecond precision
 	Reason        string        `json:"reason,omitempty"`
 	Changes       []FieldChange `json:"changes,omitempty"` // changed fields, in field order
 	PrevHash      string        `json:"prev_hash"`         // hex SHA-256 of the previous event of the record, empty for the first
@@ -69,7 +70,8 @@ func NormalizeTime(t time.Time) time.Time { return t.UTC().Truncate(TimePrecisio
 
 // ComputeHash returns the hash of e chained to e.PrevHash. It covers every
 // field except Seq and Hash, with lengths prefixed so that no two distinct
-// events encode alike.
+// events encode alike. The tenant is covered when it is not DefaultTenant,
+// so events written before tenants existed keep their hashes.
 func ComputeHash(e *Event) string {
 	// One buffer and one hash call: a typical event's input fits the stack
 	// array, so hashing allocates only the returned string.
@@ -123,6 +125,10 @@ func appendHashInput(b []byte, e *Event) []byte {
 			}
 			b = num(b, flag)
 		}
+	}
+	if e.Tenant != "" && e.Tenant != DefaultTenant {
+		b = str(b, "tenant")
+		b = str(b, e.Tenant)
 	}
 	return b
 }
