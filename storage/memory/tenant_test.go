@@ -103,3 +103,21 @@ func TestScanEventsTenantRuns(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, all, n)
 }
+
+// A unit that wrote under a schema replaced while it ran is refused at
+// commit, so no document of the old shape lands under the new schema.
+func TestSchemaChangedUnderAUnit(t *testing.T) {
+	ctx := t.Context()
+	s := memory.New()
+	require.NoError(t, s.Register(ctx, counterSchema))
+	next := storage.Schema{Kind: "counter", Fields: []storage.Field{{Name: "label", Type: storage.TypeString}, {Name: "value", Type: storage.TypeInt}}}
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		if err := tx.Put(ctx, storage.Document{Kind: "counter", ID: "c", Version: 1, Fields: []storage.Value{storage.Int(1)}}, 0); err != nil {
+			return err
+		}
+		return s.Register(ctx, next) // another goroutine's migration, in effect
+	})
+	require.ErrorIs(t, err, itsm.ErrConflict)
+	_, err = s.Get(ctx, "counter", "c")
+	require.ErrorIs(t, err, itsm.ErrNotFound, "nothing was written")
+}
