@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pillars-itsm/pillars/storage"
 )
 
 // The schema migrations, one file per version: NNNN_name.sql, applied in
@@ -53,6 +55,95 @@ var migrations = func() []migration {
 	return ms
 }()
 
+// migrationStep returns the Go part of a migration, run after its SQL in the
+// same transaction, for the tables whose names are data (a kind's document
+// table); nil when the migration is SQL alone.
+func migrationStep(version int) func(context.Context, *sql.Tx) error {
+	if version == 2 {
+		return tenantKindTables
+	}
+	return nil
+}
+
+// tenantKindTables is migration 2 for document tables: every registered
+// kind's table gets the _tenant column, holding the default tenant for the
+// rows it has, and its indexes are rebuilt led by _tenant. The unique number
+// index is rebuilt only where the table had it: a file written before
+// numbers were unique gets it from Register, which names a repeated number.
+func tenantKindTables(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT kind, schema FROM pillars_kinds ORDER BY kind`)
+	if err != nil {
+		return err
+	}
+	var schemas []storage.Schema
+	for rows.Next() {
+		var name, text string
+		if err := rows.Scan(&name, &text); err != nil {
+			rows.Close()
+			return err
+		}
+		sch, err := decodeSchema(name, text)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		schemas = append(schemas, sch)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, sch := range schemas {
+		table := tableName(sch.Kind)
+		have, err := tableColumns(ctx, tx, table)
+		if err != nil {
+			return err
+		}
+		if len(have) == 0 {
+			continue // no table: nothing was ever written
+		}
+		if _, ok := have["_tenant"]; !ok {
+			if _, err := tx.ExecContext(ctx, "ALTER TABLE "+quoteIdent(table)+" ADD COLUMN "+tenantColumnDef); err != nil {
+				return err
+			}
+		}
+		var names []string
+		irows, err := tx.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL AND substr(name, 1, ?) = ?`,
+			table, len(table)+2, table+"__")
+		if err != nil {
+			return err
+		}
+		for irows.Next() {
+			var n string
+			if err := irows.Scan(&n); err != nil {
+				irows.Close()
+				return err
+			}
+			names = append(names, n)
+		}
+		irows.Close()
+		if err := irows.Err(); err != nil {
+			return err
+		}
+		hadNumber := slices.Contains(names, numberIndexName(sch.Kind))
+		for _, n := range names {
+			if _, err := tx.ExecContext(ctx, "DROP INDEX "+quoteIdent(n)); err != nil {
+				return err
+			}
+		}
+		ddl := indexDDL(sch)
+		if hadNumber && sch.NumberIndex() >= 0 {
+			ddl = append(ddl, numberIndexDDL(sch.Kind))
+		}
+		for _, stmt := range ddl {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // migrationVersion is the schema version this package needs.
 var migrationVersion = migrations[len(migrations)-1].version
 
@@ -92,6 +183,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return s.fail(fmt.Sprintf("migration %d (%s)", m.version, m.name), err)
+		}
+		if step := migrationStep(m.version); step != nil {
+			if err := step(ctx, tx); err != nil {
+				return s.fail(fmt.Sprintf("migration %d (%s)", m.version, m.name), err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 			m.version, m.name, time.Now().UnixMicro()); err != nil {

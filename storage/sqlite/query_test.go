@@ -242,7 +242,7 @@ func explain(t testing.TB, s *Store, q storage.Query) string {
 	require.NoError(t, err)
 	plan, err := k.schema.CheckQuery(q)
 	require.NoError(t, err)
-	text, args := buildQuery(k, plan)
+	text, args := buildQuery(k, itsm.DefaultTenant, plan)
 	rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+text, args...)
 	require.NoError(t, err)
 	defer rows.Close()
@@ -287,7 +287,7 @@ func TestQueryPlanUsesIndex(t *testing.T) {
 		{"queue next page", second, "pillars_doc_ticket__i_queue"},
 		{"queue mixed directions", mixed, "pillars_doc_ticket__i_queue"},
 		{"single field", storage.Query{Kind: "ticket", Sort: []storage.Sort{{Field: "opened", Desc: true}}}, "pillars_doc_ticket__f_opened"},
-		{"by id", storage.Query{Kind: "ticket"}, "sqlite_autoindex_pillars_doc_ticket_1"},
+		{"by id", storage.Query{Kind: "ticket"}, "pillars_doc_ticket__tenant"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -200,7 +200,7 @@ func (u *rawUnit) run(ctx context.Context, id string) error {
 }
 
 func jsonChanges(cs []itsm.FieldChange) (any, error) {
-	args, err := eventArgs(nil, &itsm.Event{Changes: cs})
+	args, err := eventArgs(nil, &itsm.Event{Changes: cs}, itsm.DefaultTenant)
 	if err != nil {
 		return nil, err
 	}
@@ -540,7 +540,7 @@ func BenchmarkQueryPage(b *testing.B) {
 				require.Len(b, p.Docs, 50)
 				plan, err := k.schema.CheckQuery(q)
 				require.NoError(b, err)
-				text, args := buildQuery(k, plan)
+				text, args := buildQuery(k, itsm.DefaultTenant, plan)
 				mid = time.Now()
 				require.Equal(b, 50, rawQuery(b, ctx, raw, text, args))
 				lr = append(lr, time.Since(mid))
