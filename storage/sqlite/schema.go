@@ -277,7 +277,9 @@ func (s *Store) Register(ctx context.Context, sch storage.Schema) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	if _, err := s.tenant(ctx); err != nil {
+	// A kind's table serves every tenant: registering needs no tenant,
+	// but a malformed one is refused like everywhere else.
+	if _, err := storage.TenantOf(ctx, false); err != nil {
 		return err
 	}
 	if err := sch.Validate(); err != nil {
