@@ -14,9 +14,8 @@ import (
 )
 
 // Traverse walks the edge documents of ctx's tenant breadth first, one SQL
-// statement per level,
-// all inside one read transaction, so the walk sees one snapshot of the
-// graph. Each statement selects the edges whose near end is in the frontier
+// statement per level, all inside one read transaction, so the walk sees
+// one snapshot of the graph. Each statement selects the edges whose near end is in the frontier
 // (passed as one JSON array, or in chunks of storage.MaxInValues parameters
 // when an id is not valid UTF-8), through the index on the near field,
 // without pagination; Go then keeps the best hop per node exactly as
