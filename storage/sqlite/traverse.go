@@ -15,11 +15,12 @@ import (
 
 // Traverse walks the edge documents of ctx's tenant breadth first, one SQL
 // statement per level, all inside one read transaction, so the walk sees
-// one snapshot of the graph. Each statement selects the edges whose near end is in the frontier
-// (passed as one JSON array, or in chunks of storage.MaxInValues parameters
-// when an id is not valid UTF-8), through the index on the near field,
-// without pagination; Go then keeps the best hop per node exactly as
-// the generic storage.Traverse does, so both return the same answer.
+// one snapshot of the graph. Each statement selects the tenant's edges
+// whose near end is in the frontier (passed as one JSON array, or in
+// chunks of storage.MaxInValues parameters when an id is not valid UTF-8),
+// through the index on (_tenant, near field), without pagination; Go then
+// keeps the best hop per node exactly as the generic storage.Traverse does,
+// so both return the same answer.
 //
 // A recursive CTE would save the per-level round trips, which cost
 // microseconds in an embedded database, but SQL recursion cannot consult the
