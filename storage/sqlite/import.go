@@ -181,17 +181,15 @@ func (s *Store) insertDocs(ctx context.Context, tx *sql.Tx, k *kind, tenant stri
 	return nil
 }
 
-// importConflict names the document of chunk that exists already (ids are
-// unique across tenants: the one taken may be another tenant's, which the
-// error does not show), or whose number another document of the tenant
-// holds. The failed INSERT (OR ROLLBACK) has ended the import's
+// importConflict names the document of chunk that the tenant holds
+// already, or whose number another document of the tenant holds. The failed INSERT (OR ROLLBACK) has ended the import's
 // transaction, so it asks a reader: ids and numbers that appear twice in one
 // import were refused before it began, so the conflict is with a committed
 // document.
 func (s *Store) importConflict(ctx context.Context, k *kind, tenant string, chunk []*storage.Document, cause error) error {
 	for _, d := range chunk {
 		var v int64
-		err := s.r.QueryRowContext(ctx, "SELECT _version FROM "+k.table+" WHERE _id = ?", d.ID).Scan(&v)
+		err := s.r.QueryRowContext(ctx, k.existsSQL, d.ID, tenant).Scan(&v)
 		if err == nil {
 			return &itsm.ConflictError{Kind: d.Kind, ID: d.ID}
 		}

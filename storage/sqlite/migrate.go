@@ -65,11 +65,14 @@ func migrationStep(version int) func(context.Context, *sql.Tx) error {
 	return nil
 }
 
-// tenantKindTables is migration 2 for document tables: every registered
-// kind's table gets the _tenant column, holding the default tenant for the
-// rows it has, and its indexes are rebuilt led by _tenant. The unique number
-// index is rebuilt only where the table had it: a file written before
-// numbers were unique gets it from Register, which names a repeated number.
+// tenantKindTables is migration 2 for document tables. Every registered
+// kind's table is rebuilt (SQLite cannot change a primary key in place):
+// a new table keyed (_tenant, _id) receives every row, in the default
+// tenant, with the columns of the fields the stored schema declares
+// (columns a removed field left behind go), and its indexes are created
+// led by _tenant. The unique number index is created only where the table
+// had it: a file written before numbers were unique gets it from Register,
+// which names a repeated number.
 func tenantKindTables(ctx context.Context, tx *sql.Tx) error {
 	rows, err := tx.QueryContext(ctx, `SELECT kind, schema FROM pillars_kinds ORDER BY kind`)
 	if err != nil {
@@ -102,11 +105,6 @@ func tenantKindTables(ctx context.Context, tx *sql.Tx) error {
 		if len(have) == 0 {
 			continue // no table: nothing was ever written
 		}
-		if _, ok := have["_tenant"]; !ok {
-			if _, err := tx.ExecContext(ctx, "ALTER TABLE "+quoteIdent(table)+" ADD COLUMN "+tenantColumnDef); err != nil {
-				return err
-			}
-		}
 		var names []string
 		irows, err := tx.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL AND substr(name, 1, ?) = ?`,
 			table, len(table)+2, table+"__")
@@ -126,12 +124,20 @@ func tenantKindTables(ctx context.Context, tx *sql.Tx) error {
 			return err
 		}
 		hadNumber := slices.Contains(names, numberIndexName(sch.Kind))
-		for _, n := range names {
-			if _, err := tx.ExecContext(ctx, "DROP INDEX "+quoteIdent(n)); err != nil {
-				return err
+		cols := []string{"_id", "_version", "_data"}
+		for _, f := range sch.Fields {
+			if _, ok := have[f.Name]; ok {
+				cols = append(cols, quoteIdent(f.Name))
 			}
 		}
-		ddl := indexDDL(sch)
+		list := strings.Join(cols, ", ")
+		ddl := []string{
+			tableDDL(table+"__v2", sch),
+			"INSERT INTO " + quoteIdent(table+"__v2") + " (" + list + ", _tenant) SELECT " + list + ", 'default' FROM " + quoteIdent(table) + " ORDER BY _id",
+			"DROP TABLE " + quoteIdent(table), // and its indexes
+			"ALTER TABLE " + quoteIdent(table+"__v2") + " RENAME TO " + quoteIdent(table),
+		}
+		ddl = append(ddl, indexDDL(sch)...)
 		if hadNumber && sch.NumberIndex() >= 0 {
 			ddl = append(ddl, numberIndexDDL(sch.Kind))
 		}

@@ -142,7 +142,7 @@ func TestMigrateVersion1(t *testing.T) {
 	assert.Equal(t, []string{"_tenant", "grp", "state", "prio", "opened", "_id"}, indexColsOf(t, s, "pillars_doc_ticket__i_queue"))
 	assert.Equal(t, []string{"_tenant", "state", "_id"}, indexColsOf(t, s, "pillars_doc_case__f_state"))
 	assert.Equal(t, []string{"_tenant", "number"}, indexColsOf(t, s, numberIndexName("case")))
-	assert.Equal(t, []string{"_tenant", "_id"}, indexColsOf(t, s, tenantIndexName("ticket")))
+	assert.Equal(t, []string{"_tenant", "_id"}, indexColsOf(t, s, "sqlite_autoindex_pillars_doc_ticket_1"), "the primary key")
 	assert.Equal(t, []string{"tenant", "kind", "record_id", "record_version"}, indexColsOf(t, s, "pillars_events_record"))
 	var integrity string
 	require.NoError(t, s.r.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&integrity))

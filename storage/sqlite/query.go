@@ -32,7 +32,7 @@ func (s *Store) query(ctx context.Context, tx *sql.Tx, tenant string, q storage.
 	if err != nil {
 		return storage.Page{}, err
 	}
-	plan, err := k.schema.CheckQuery(q)
+	plan, err := k.schema.CheckQueryFor(tenant, q)
 	if err != nil {
 		return storage.Page{}, err
 	}

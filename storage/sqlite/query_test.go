@@ -287,7 +287,7 @@ func TestQueryPlanUsesIndex(t *testing.T) {
 		{"queue next page", second, "pillars_doc_ticket__i_queue"},
 		{"queue mixed directions", mixed, "pillars_doc_ticket__i_queue"},
 		{"single field", storage.Query{Kind: "ticket", Sort: []storage.Sort{{Field: "opened", Desc: true}}}, "pillars_doc_ticket__f_opened"},
-		{"by id", storage.Query{Kind: "ticket"}, "pillars_doc_ticket__tenant"},
+		{"by id", storage.Query{Kind: "ticket"}, "sqlite_autoindex_pillars_doc_ticket_1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -17,20 +18,20 @@ import (
 
 // kind is a schema known to the store, with the SQL of its document table.
 //
-// Each kind has its own table, pillars_doc_<kind>: the columns _id (TEXT
-// PRIMARY KEY), _version (INTEGER), _data (BLOB) and _tenant (TEXT) hold the
-// document and its tenant, and every declared field is a column of its own
-// name, TEXT with the binary collation for strings, INTEGER for ints and for
-// times (Unix microseconds). Every index leads with _tenant, so a tenant's
-// queue among many tenants is one index range: (_tenant, _id) for listing
-// by id, (_tenant, field, _id) per field but a CompositeOnly one, which only
-// the composite indexes naming it serve, and (_tenant, fields..., _id) per
-// declared composite Index. A kind with human numbers (storage.NumberField)
-// also has a unique index on (_tenant, number) where the number is not
-// empty. Ids stay unique across tenants (the primary key): they are UUIDs,
-// and an insert of an id another tenant holds is refused as a conflict
-// without touching or showing that document. The system columns start with
-// an underscore, which a field name cannot, so no declaration can clash with
+// Each kind has its own table, pillars_doc_<kind>: the columns _id (TEXT),
+// _version (INTEGER), _data (BLOB) and _tenant (TEXT) hold the document and
+// its tenant, and every declared field is a column of its own name, TEXT
+// with the binary collation for strings, INTEGER for ints and for times
+// (Unix microseconds). The primary key is (_tenant, _id): a document is its
+// tenant's, and the same id in two tenants is two documents, so no write of
+// one tenant can touch or reveal another's. Every index leads with
+// _tenant, so a tenant's queue among many tenants is one index range: the
+// primary key's for listing by id, (_tenant, field, _id) per field but a
+// CompositeOnly one, which only the composite indexes naming it serve, and
+// (_tenant, fields..., _id) per declared composite Index. A kind with human
+// numbers (storage.NumberField) also has a unique index on (_tenant,
+// number) where the number is not empty. The system columns start with an
+// underscore, which a field name cannot, so no declaration can clash with
 // them.
 type kind struct {
 	schema     storage.Schema
@@ -75,8 +76,6 @@ func compositeIndexName(kindName, index string) string { return tableName(kindNa
 
 func numberIndexName(kindName string) string { return tableName(kindName) + "__u_number" }
 
-func tenantIndexName(kindName string) string { return tableName(kindName) + "__tenant" }
-
 // numberIndexDDL creates the unique index that keeps a kind's human numbers
 // unique within a tenant (see storage.Backend): partial, so that documents
 // without a number ("") may be many.
@@ -87,12 +86,11 @@ func numberIndexDDL(kindName string) string {
 }
 
 // indexDDL returns the statements that create the indexes of sch's table
-// that do not exist yet, but the unique number index: the tenant's id
-// index, each field's own index and each composite index, all led by
-// _tenant.
+// that do not exist yet, but the unique number index: each field's own
+// index and each composite index, all led by _tenant.
 func indexDDL(sch storage.Schema) []string {
 	qt := quoteIdent(tableName(sch.Kind))
-	ddl := []string{"CREATE INDEX IF NOT EXISTS " + quoteIdent(tenantIndexName(sch.Kind)) + " ON " + qt + " (_tenant, _id)"}
+	var ddl []string
 	for _, f := range sch.Fields {
 		if !f.CompositeOnly {
 			ddl = append(ddl, "CREATE INDEX IF NOT EXISTS "+quoteIdent(fieldIndexName(sch.Kind, f.Name))+" ON "+qt+" (_tenant, "+quoteIdent(f.Name)+", _id)")
@@ -110,24 +108,38 @@ func indexDDL(sch storage.Schema) []string {
 	return ddl
 }
 
-// tenantColumnDef is the column holding a document's tenant.
-const tenantColumnDef = "_tenant TEXT NOT NULL DEFAULT 'default' COLLATE BINARY"
+// tableDDL creates the document table of sch under the name table.
+func tableDDL(table string, sch storage.Schema) string {
+	cols := []string{"_id TEXT NOT NULL COLLATE BINARY", "_version INTEGER NOT NULL", "_data BLOB",
+		"_tenant TEXT NOT NULL DEFAULT 'default' COLLATE BINARY"}
+	for _, f := range sch.Fields {
+		cols = append(cols, columnDef(f))
+	}
+	cols = append(cols, "PRIMARY KEY (_tenant, _id)")
+	return "CREATE TABLE IF NOT EXISTS " + quoteIdent(table) + " (\n\t" + strings.Join(cols, ",\n\t") + "\n)"
+}
 
-// zeroSQL is the value a column of type t holds for documents written
-// before its field was declared: ” or 0 (the zero time is Unix
-// microsecond 0, as storage.TimeMicros(0) reads it).
+// zeroSQL is storage.ZeroValue of t as an SQL literal: the value a column
+// of type t holds for documents written before its field was declared (the
+// empty string, 0, or the zero time.Time in Unix microseconds).
 func zeroSQL(t storage.FieldType) string {
-	if t == storage.TypeString {
+	switch t {
+	case storage.TypeString:
 		return "''"
+	case storage.TypeTime:
+		return strconv.FormatInt(storage.ZeroValue(t).Int64(), 10)
 	}
 	return "0"
 }
 
-// schemaChangeError refuses a schema that changes the type of a field the
-// kind declares (or declared: its column holds values of the old type).
-func schemaChangeError(kindName, field string, from, to storage.FieldType) error {
-	return fmt.Errorf("storage/sqlite: register %s: %w: field %s changes type from %s to %s; stored values cannot be converted, declare a field of a new name instead",
-		kindName, itsm.ErrConflict, field, from, to)
+// schemaChange checks that next may follow old (storage.CompareSchemas): a
+// changed field type is a *storage.SchemaChangeError, wrapped with what
+// the store was doing.
+func schemaChange(old, next storage.Schema) error {
+	if _, err := storage.CompareSchemas(old, next); err != nil {
+		return fmt.Errorf("storage/sqlite: register %s: %w", next.Kind, err)
+	}
+	return nil
 }
 
 func columnType(t storage.FieldType) string {
@@ -137,11 +149,14 @@ func columnType(t storage.FieldType) string {
 	return "INTEGER"
 }
 
+// columnDef declares a field's column. Its default is the field's
+// storage.ZeroValue, which documents written before the field was added
+// hold until they are rewritten.
 func columnDef(f storage.Field) string {
 	if f.Type == storage.TypeString {
 		return quoteIdent(f.Name) + " TEXT NOT NULL DEFAULT '' COLLATE BINARY"
 	}
-	return quoteIdent(f.Name) + " INTEGER NOT NULL DEFAULT 0"
+	return quoteIdent(f.Name) + " INTEGER NOT NULL DEFAULT " + zeroSQL(f.Type)
 }
 
 func cloneSchema(s storage.Schema) storage.Schema {
@@ -258,8 +273,8 @@ func (s *Store) loadKinds(ctx context.Context) error {
 // Registering the schema the store already holds for the kind is a no-op.
 // A different schema for a kind registered earlier, on this Store value, by
 // an earlier run or by another process, is a migration: fields that are new
-// get their column (existing documents hold the zero value, "", 0 or Unix
-// microsecond 0, until rewritten, see storage.Reindex) and index, indexes
+// get their column (existing documents hold storage.ZeroValue until they
+// are rewritten) and index, indexes
 // that changed are rebuilt, indexes no longer declared are dropped, and
 // columns of fields no longer declared are kept but ignored (a field
 // declared again later starts from the zero value). Documents read
@@ -277,9 +292,10 @@ func (s *Store) Register(ctx context.Context, sch storage.Schema) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	// A kind's table serves every tenant: registering needs no tenant,
-	// but a malformed one is refused like everywhere else.
-	if _, err := storage.TenantOf(ctx, false); err != nil {
+	// A kind's table serves every tenant, but the call is checked like
+	// every other (storage.Backend): a malformed tenant, or none on a store
+	// that requires one, is refused.
+	if _, err := s.tenant(ctx); err != nil {
 		return err
 	}
 	if err := sch.Validate(); err != nil {
@@ -303,10 +319,8 @@ func (s *Store) Register(ctx context.Context, sch storage.Schema) error {
 		return nil
 	}
 	if cur != nil {
-		for _, f := range sch.Fields {
-			if i := cur.schema.FieldIndex(f.Name); i >= 0 && cur.schema.Fields[i].Type != f.Type {
-				return schemaChangeError(sch.Kind, f.Name, cur.schema.Fields[i].Type, f.Type)
-			}
+		if err := schemaChange(cur.schema, sch); err != nil {
+			return err
 		}
 	}
 	if err := s.applySchema(ctx, sch); err != nil {
@@ -393,11 +407,7 @@ func schemaDDL(ctx context.Context, tx *sql.Tx, sch storage.Schema, stored *stor
 	qt := quoteIdent(table)
 	var ddl []string
 	if stored == nil {
-		cols := []string{"_id TEXT NOT NULL COLLATE BINARY PRIMARY KEY", "_version INTEGER NOT NULL", "_data BLOB", tenantColumnDef}
-		for _, f := range sch.Fields {
-			cols = append(cols, columnDef(f))
-		}
-		ddl = append(ddl, "CREATE TABLE IF NOT EXISTS "+qt+" (\n\t"+strings.Join(cols, ",\n\t")+"\n)")
+		ddl = append(ddl, tableDDL(table, sch))
 	} else {
 		have, err := tableColumns(ctx, tx, table)
 		if err != nil {
@@ -416,10 +426,10 @@ func schemaDDL(ctx context.Context, tx *sql.Tx, sch storage.Schema, stored *stor
 				ddl = append(ddl, "DROP INDEX IF EXISTS "+quoteIdent(compositeIndexName(sch.Kind, old.Name)))
 			}
 		}
+		if err := schemaChange(*stored, sch); err != nil {
+			return nil, err
+		}
 		for _, f := range sch.Fields {
-			if i := stored.FieldIndex(f.Name); i >= 0 && stored.Fields[i].Type != f.Type {
-				return nil, schemaChangeError(sch.Kind, f.Name, stored.Fields[i].Type, f.Type)
-			}
 			t, ok := have[f.Name]
 			switch {
 			case !ok:

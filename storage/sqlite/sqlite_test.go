@@ -213,7 +213,7 @@ func TestRegister(t *testing.T) {
 	for _, f := range ticketSchema.Fields {
 		assert.Equal(t, []string{"_tenant", f.Name, "_id"}, indexCols("pillars_doc_ticket__f_"+f.Name))
 	}
-	assert.Equal(t, []string{"_tenant", "_id"}, indexCols("pillars_doc_ticket__tenant"))
+	assert.Equal(t, []string{"_tenant", "_id"}, indexCols("sqlite_autoindex_pillars_doc_ticket_1"), "the primary key")
 
 	put(t, s, ticket("a", 1, "net", "new", 2, t0), 0)
 	require.NoError(t, s.Close())
