@@ -25,7 +25,6 @@ func TestRequireTenant(t *testing.T) {
 		name string
 		call func(ctx context.Context) error
 	}{
-		{"Register", func(ctx context.Context) error { return s.Register(ctx, counterSchema) }},
 		{"Get", func(ctx context.Context) error { _, err := s.Get(ctx, "counter", "c"); return err }},
 		{"Query", func(ctx context.Context) error { _, err := s.Query(ctx, storage.Query{Kind: "counter"}); return err }},
 		{"Update", func(ctx context.Context) error {
@@ -43,6 +42,10 @@ func TestRequireTenant(t *testing.T) {
 			require.NoError(t, c.call(acme))
 		})
 	}
+	// Schemas are every tenant's: a host registers them at start-up, with
+	// no tenant; a malformed one is still refused.
+	require.NoError(t, s.Register(bare, counterSchema))
+	require.ErrorIs(t, s.Register(itsm.WithTenant(bare, "Bad"), counterSchema), itsm.ErrInvalid)
 	// A log consumer reads every tenant with AllTenants, tenant or not.
 	_, err := s.ReadEvents(storage.AllTenants(bare), 0, 10)
 	require.NoError(t, err)
@@ -99,4 +102,22 @@ func TestScanEventsTenantRuns(t *testing.T) {
 	all, err := s.ReadEvents(storage.AllTenants(t.Context()), 0, n)
 	require.NoError(t, err)
 	require.Len(t, all, n)
+}
+
+// A unit that wrote under a schema replaced while it ran is refused at
+// commit, so no document of the old shape lands under the new schema.
+func TestSchemaChangedUnderAUnit(t *testing.T) {
+	ctx := t.Context()
+	s := memory.New()
+	require.NoError(t, s.Register(ctx, counterSchema))
+	next := storage.Schema{Kind: "counter", Fields: []storage.Field{{Name: "label", Type: storage.TypeString}, {Name: "value", Type: storage.TypeInt}}}
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		if err := tx.Put(ctx, storage.Document{Kind: "counter", ID: "c", Version: 1, Fields: []storage.Value{storage.Int(1)}}, 0); err != nil {
+			return err
+		}
+		return s.Register(ctx, next) // another goroutine's migration, in effect
+	})
+	require.ErrorIs(t, err, itsm.ErrConflict)
+	_, err = s.Get(ctx, "counter", "c")
+	require.ErrorIs(t, err, itsm.ErrNotFound, "nothing was written")
 }
