@@ -292,10 +292,10 @@ func (s *Store) Register(ctx context.Context, sch storage.Schema) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	// A kind's table serves every tenant, but the call is checked like
-	// every other (storage.Backend): a malformed tenant, or none on a store
-	// that requires one, is refused.
-	if _, err := s.tenant(ctx); err != nil {
+	// A kind's table serves every tenant: registering needs no tenant,
+	// even WithRequireTenant (storage.Backend), but a malformed one is
+	// refused like everywhere else.
+	if _, err := storage.TenantOf(ctx, false); err != nil {
 		return err
 	}
 	if err := sch.Validate(); err != nil {

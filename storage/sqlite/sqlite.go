@@ -96,8 +96,8 @@ func WithMigrate(on bool) Option { return func(o *options) { o.migrate = on } }
 // itsm.WithTenant) fail with ErrInvalid, for hosts that serve several
 // tenants and want a forgotten tenant to be an error rather than the
 // default tenant's data. Without it, such a call belongs to
-// itsm.DefaultTenant. Register needs one too (the kind it declares serves
-// every tenant); a ReadEvents under storage.AllTenants needs none.
+// itsm.DefaultTenant. Register (the kind it declares serves every tenant)
+// and a ReadEvents under storage.AllTenants need none.
 func WithRequireTenant() Option { return func(o *options) { o.requireTenant = true } }
 
 // tenant returns the tenant a call with ctx belongs to (storage.TenantOf
