@@ -20,7 +20,14 @@ func TestConformance(t *testing.T) {
 		s, err := Open(t.Context(), filepath.Join(t.TempDir(), "pillars.db"), WithSynchronous("NORMAL"))
 		require.NoError(t, err)
 		return s
-	}, storagetest.Unsupported(storagetest.AreaTenancy, storagetest.AreaSchemaChange)) // until the SQLite store keeps them (issue 19)
+	}, storagetest.Reopen(reopen))
+}
+
+// reopen opens the file of b again, as a restarted process would.
+func reopen(t *testing.T, b storage.Backend) storage.Backend {
+	s, err := Open(t.Context(), b.(*Store).Path(), WithSynchronous("NORMAL"))
+	require.NoError(t, err)
+	return s
 }
 
 // TestConformanceDefaults runs the suite, with its lighter load, on stores
@@ -35,5 +42,5 @@ func TestConformanceDefaults(t *testing.T) {
 		s, err := Open(t.Context(), filepath.Join(t.TempDir(), "pillars.db"))
 		require.NoError(t, err)
 		return s
-	}, storagetest.Light(), storagetest.Unsupported(storagetest.AreaTenancy, storagetest.AreaSchemaChange))
+	}, storagetest.Light(), storagetest.Reopen(reopen))
 }

@@ -63,10 +63,15 @@ func (ds *docScanner) scan(rows *sql.Rows) (storage.Document, error) {
 }
 
 // Get returns the committed document of kind with id, read through the
-// reader pool, or an error matching ErrNotFound.
+// reader pool, or an error matching ErrNotFound; a document of another
+// tenant than ctx's is not found.
 func (s *Store) Get(ctx context.Context, kindName, id string) (storage.Document, error) {
 	ctx = orBackground(ctx)
 	if err := s.check(); err != nil {
+		return storage.Document{}, err
+	}
+	tenant, err := s.tenant(ctx)
+	if err != nil {
 		return storage.Document{}, err
 	}
 	k, err := s.lookup(ctx, kindName)
@@ -78,7 +83,7 @@ func (s *Store) Get(ctx context.Context, kindName, id string) (storage.Document,
 		return storage.Document{}, s.fail("get "+kindName+" "+id, err)
 	}
 	defer s.releaseRead(rs)
-	rows, err := rs.st.QueryContext(ctx, id)
+	rows, err := rs.st.QueryContext(ctx, id, tenant)
 	return s.getRow(k, id, rows, err)
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pillars-itsm/pillars/internal/jsontext"
 	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
 )
 
 // The event log is the table pillars_events, whose INTEGER PRIMARY KEY seq is
@@ -24,12 +25,17 @@ import (
 // concurrent writers (PostgreSQL's sequences) has to work for. Rolled-back
 // units free their seq values again, so the committed log has no gaps from
 // them. Triggers refuse UPDATE and DELETE: the log is append-only.
+//
+// Each event row holds its tenant, the unit of work's. ReadEvents reads the
+// context's tenant's events on the (tenant, seq) index, or every tenant's
+// under storage.AllTenants; History reads a record's on (tenant, kind,
+// record_id, record_version).
 
-const eventCols = `id, kind, record_id, number, record_version, name, from_state, to_state, actor, at, recorded_at, reason, changes, prev_hash, hash`
+const eventCols = `id, kind, record_id, number, record_version, name, from_state, to_state, actor, at, recorded_at, reason, changes, prev_hash, hash, tenant`
 
-const eventParams = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const eventParams = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-const eventColCount = 15
+const eventColCount = 16
 
 const sqlAppendEvent = `INSERT INTO pillars_events (` + eventCols + `) VALUES ` + eventParams
 
@@ -37,10 +43,15 @@ const sqlAppendEvent = `INSERT INTO pillars_events (` + eventCols + `) VALUES ` 
 // importInsert).
 const sqlImportEvent = `INSERT OR ROLLBACK INTO pillars_events (` + eventCols + `) VALUES ` + eventParams
 
-// eventArgs appends the parameters of one event, in eventCols order. Times
-// are stored as Unix microseconds (itsm.TimePrecision), Changes as a JSON
-// array, NULL when the event has none, so nil and empty slices round-trip.
-func eventArgs(args []any, e *itsm.Event) ([]any, error) {
+// eventArgs appends the parameters of one event of tenant, in eventCols
+// order. Times are stored as Unix microseconds (itsm.TimePrecision), Changes
+// as a JSON array, NULL when the event has none, so nil and empty slices
+// round-trip. The store sets the event's tenant: an event that names
+// another one (its hash covers it) is ErrInvalid.
+func eventArgs(args []any, e *itsm.Event, tenant string) ([]any, error) {
+	if e.Tenant != "" && e.Tenant != tenant {
+		return args, itsm.Invalidf("storage/sqlite: event %s of %s %s names tenant %q, but its unit of work belongs to %q", e.ID, e.Kind, e.RecordID, e.Tenant, tenant)
+	}
 	var changes any
 	if e.Changes != nil {
 		b, err := appendChangesJSON(nil, e.Changes)
@@ -50,7 +61,7 @@ func eventArgs(args []any, e *itsm.Event) ([]any, error) {
 		changes = string(b)
 	}
 	return append(args, e.ID, e.Kind, e.RecordID, e.Number, e.RecordVersion, e.Name, e.From, e.To, e.Actor,
-		e.At.UnixMicro(), e.RecordedAt.UnixMicro(), e.Reason, changes, e.PrevHash, e.Hash), nil
+		e.At.UnixMicro(), e.RecordedAt.UnixMicro(), e.Reason, changes, e.PrevHash, e.Hash, tenant), nil
 }
 
 // appendChangesJSON appends cs as the JSON array encoding/json.Marshal
@@ -102,7 +113,7 @@ func (u *unit) Append(ctx context.Context, events ...itsm.Event) error {
 		return nil
 	}
 	if len(events) == 1 {
-		args, err := eventArgs(make([]any, 0, eventColCount), &events[0])
+		args, err := eventArgs(make([]any, 0, eventColCount), &events[0], u.tenant)
 		if err != nil {
 			return err
 		}
@@ -111,16 +122,16 @@ func (u *unit) Append(ctx context.Context, events ...itsm.Event) error {
 		}
 		return nil
 	}
-	return insertEvents(ctx, u.tx, sqlAppendEvent, events, u.s.fail)
+	return insertEvents(ctx, u.tx, sqlAppendEvent, events, u.tenant, u.s.fail)
 }
 
 // eventsPerStatement bounds a multi-row event INSERT well below SQLite's
 // 32766 parameters.
 const eventsPerStatement = 500
 
-// insertEvents writes events with multi-row INSERTs, in order; head is
-// sqlAppendEvent or sqlImportEvent, the statement for one row.
-func insertEvents(ctx context.Context, tx *sql.Tx, head string, events []itsm.Event, fail func(string, error) error) error {
+// insertEvents writes events of tenant with multi-row INSERTs, in order;
+// head is sqlAppendEvent or sqlImportEvent, the statement for one row.
+func insertEvents(ctx context.Context, tx *sql.Tx, head string, events []itsm.Event, tenant string, fail func(string, error) error) error {
 	var full *sql.Stmt
 	defer func() {
 		if full != nil {
@@ -133,7 +144,7 @@ func insertEvents(ctx context.Context, tx *sql.Tx, head string, events []itsm.Ev
 		args = args[:0]
 		for i := range chunk {
 			var err error
-			if args, err = eventArgs(args, &chunk[i]); err != nil {
+			if args, err = eventArgs(args, &chunk[i], tenant); err != nil {
 				return err
 			}
 		}
@@ -168,7 +179,7 @@ func newEventScanner() *eventScanner {
 	es := &eventScanner{}
 	e := &es.e
 	es.dest = []any{&e.Seq, &e.ID, &e.Kind, &e.RecordID, &e.Number, &e.RecordVersion, &e.Name, &e.From, &e.To,
-		&e.Actor, &es.at, &es.rec, &e.Reason, &es.changes, &e.PrevHash, &e.Hash}
+		&e.Actor, &es.at, &es.rec, &e.Reason, &es.changes, &e.PrevHash, &e.Hash, &e.Tenant}
 	return es
 }
 
@@ -202,29 +213,44 @@ func (es *eventScanner) corrupt(err error) error {
 	return &corruptError{What: what, Err: err}
 }
 
-// ReadEvents returns up to limit events with Seq > after, in Seq order, from
-// the committed log. A limit below 1 is ErrInvalid.
+// ReadEvents returns up to limit events of ctx's tenant with Seq > after, in
+// Seq order, from the committed log; under storage.AllTenants, every
+// tenant's, each carrying its Tenant (a context made by AllTenants needs no
+// tenant, even WithRequireTenant). A limit below 1 is ErrInvalid.
 func (s *Store) ReadEvents(ctx context.Context, after int64, limit int) ([]itsm.Event, error) {
 	ctx = orBackground(ctx)
 	if err := s.check(); err != nil {
 		return nil, err
 	}
+	all := storage.IsAllTenants(ctx)
+	tenant, err := storage.TenantOf(ctx, s.opts.requireTenant && !all)
+	if err != nil {
+		return nil, err
+	}
 	if limit < 1 {
 		return nil, itsm.Invalidf("storage/sqlite: read events: limit %d, want at least 1", limit)
 	}
-	return s.readEvents(ctx, "read events", `SELECT seq, `+eventCols+` FROM pillars_events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	if all {
+		return s.readEvents(ctx, "read events", `SELECT seq, `+eventCols+` FROM pillars_events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	}
+	return s.readEvents(ctx, "read events", `SELECT seq, `+eventCols+` FROM pillars_events WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?`, tenant, after, limit)
 }
 
-// History returns the events of one record in RecordVersion order (then Seq,
-// should a version repeat), using the (kind, record_id, record_version)
-// index. A record without events has an empty history.
+// History returns the events of one record of ctx's tenant in
+// RecordVersion order (then Seq, should a version repeat), using the
+// (tenant, kind, record_id, record_version) index. A record without events,
+// or of another tenant, has an empty history.
 func (s *Store) History(ctx context.Context, kindName, id string) ([]itsm.Event, error) {
 	ctx = orBackground(ctx)
 	if err := s.check(); err != nil {
 		return nil, err
 	}
+	tenant, err := s.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return s.readEvents(ctx, "history of "+kindName+" "+id,
-		`SELECT seq, `+eventCols+` FROM pillars_events WHERE kind = ? AND record_id = ? ORDER BY record_version, seq`, kindName, id)
+		`SELECT seq, `+eventCols+` FROM pillars_events WHERE tenant = ? AND kind = ? AND record_id = ? ORDER BY record_version, seq`, tenant, kindName, id)
 }
 
 func (s *Store) readEvents(ctx context.Context, what, text string, args ...any) ([]itsm.Event, error) {

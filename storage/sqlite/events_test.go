@@ -62,6 +62,7 @@ func TestEventsRoundTrip(t *testing.T) {
 			assert.Positive(t, h[i].Seq)
 			w := want[i]
 			w.Seq = h[i].Seq
+			w.Tenant = itsm.DefaultTenant // set by the store
 			assert.Equal(t, w, h[i], "event %d round-trips exactly", i)
 		}
 	}

@@ -16,8 +16,8 @@ import (
 // parameters.
 const rowsPerInsert = 256
 
-// Import writes many new documents and their events in one BEGIN IMMEDIATE
-// transaction, with multi-row INSERT statements prepared once per kind and
+// Import writes many new documents and their events, all of ctx's tenant,
+// in one BEGIN IMMEDIATE transaction, with multi-row INSERT statements prepared once per kind and
 // chunk size. Every document is checked against its kind's schema before
 // anything is written; a document whose id exists already, in the store or
 // earlier in docs, fails the whole import with a *itsm.ConflictError naming
@@ -34,6 +34,10 @@ const rowsPerInsert = 256
 func (s *Store) Import(ctx context.Context, docs []storage.Document, events []itsm.Event) error {
 	ctx = orBackground(ctx)
 	if err := s.check(); err != nil {
+		return err
+	}
+	tenant, err := s.tenant(ctx)
+	if err != nil {
 		return err
 	}
 	type group struct {
@@ -93,7 +97,7 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 	defer tx.Rollback()
 	for _, g := range order {
 		err := s.rebuildingIndexes(ctx, tx, tableName(g.k.schema.Kind), len(g.docs), func() error {
-			return s.insertDocs(ctx, tx, g.k, g.docs)
+			return s.insertDocs(ctx, tx, g.k, tenant, g.docs)
 		})
 		var ce *itsm.ConflictError
 		var dn *storage.DuplicateNumberError
@@ -101,14 +105,14 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 			// The unique number index, rebuilt after the insert, found a
 			// number held already.
 			tx.Rollback()
-			return s.importConflict(ctx, g.k, g.docs, err)
+			return s.importConflict(ctx, g.k, tenant, g.docs, err)
 		}
 		if err != nil {
 			return err
 		}
 	}
 	err = s.rebuildingIndexes(ctx, tx, "pillars_events", len(events), func() error {
-		return insertEvents(ctx, tx, sqlImportEvent, events, s.fail)
+		return insertEvents(ctx, tx, sqlImportEvent, events, tenant, s.fail)
 	})
 	if err != nil {
 		return err
@@ -130,10 +134,11 @@ func byID(a, b *storage.Document) int { return strings.Compare(a.ID, b.ID) }
 // journal, and an Import is all or nothing anyway.
 const importInsert = "INSERT OR ROLLBACK INTO "
 
-// insertDocs inserts documents of one kind with multi-row INSERTs: a
-// statement for full chunks, prepared once, and one for the remainder.
-func (s *Store) insertDocs(ctx context.Context, tx *sql.Tx, k *kind, docs []*storage.Document) error {
-	width := 3 + len(k.schema.Fields)
+// insertDocs inserts documents of one kind and tenant with multi-row
+// INSERTs: a statement for full chunks, prepared once, and one for the
+// remainder.
+func (s *Store) insertDocs(ctx context.Context, tx *sql.Tx, k *kind, tenant string, docs []*storage.Document) error {
+	width := 4 + len(k.schema.Fields)
 	per := min(rowsPerInsert, 32766/width)
 	row := "(?" + strings.Repeat(", ?", width-1) + ")"
 	head := importInsert + k.table + " (" + k.insertCols + ") VALUES "
@@ -149,7 +154,7 @@ func (s *Store) insertDocs(ctx context.Context, tx *sql.Tx, k *kind, docs []*sto
 		chunk := docs[start:min(start+per, len(docs))]
 		args = args[:0]
 		for _, d := range chunk {
-			args = append(args, d.ID, d.Version, d.Data)
+			args = append(args, d.ID, d.Version, d.Data, tenant)
 			for _, v := range d.Fields {
 				args = append(args, v.Any())
 			}
@@ -168,7 +173,7 @@ func (s *Store) insertDocs(ctx context.Context, tx *sql.Tx, k *kind, docs []*sto
 		if err != nil {
 			err = s.fail("import "+k.schema.Kind, err)
 			if isConflict(err) {
-				return s.importConflict(ctx, k, chunk, err)
+				return s.importConflict(ctx, k, tenant, chunk, err)
 			}
 			return err
 		}
@@ -176,21 +181,21 @@ func (s *Store) insertDocs(ctx context.Context, tx *sql.Tx, k *kind, docs []*sto
 	return nil
 }
 
-// importConflict names the document of chunk that exists already, or
-// whose number another document holds. The failed INSERT (OR ROLLBACK) has
-// ended the import's transaction, so it asks a reader: ids and numbers that
-// appear twice in one import were refused before it began, so the conflict
-// is with a committed document.
-func (s *Store) importConflict(ctx context.Context, k *kind, chunk []*storage.Document, cause error) error {
+// importConflict names the document of chunk that the tenant holds
+// already, or whose number another document of the tenant holds. The failed INSERT (OR ROLLBACK) has ended the import's
+// transaction, so it asks a reader: ids and numbers that appear twice in one
+// import were refused before it began, so the conflict is with a committed
+// document.
+func (s *Store) importConflict(ctx context.Context, k *kind, tenant string, chunk []*storage.Document, cause error) error {
 	for _, d := range chunk {
 		var v int64
-		err := s.r.QueryRowContext(ctx, k.existsSQL, d.ID).Scan(&v)
+		err := s.r.QueryRowContext(ctx, k.existsSQL, d.ID, tenant).Scan(&v)
 		if err == nil {
 			return &itsm.ConflictError{Kind: d.Kind, ID: d.ID}
 		}
 	}
 	for _, d := range chunk {
-		if dn := numberHeld(ctx, s.r, k, *d); dn != nil {
+		if dn := numberHeld(ctx, s.r, k, tenant, *d); dn != nil {
 			return dn
 		}
 	}

@@ -98,7 +98,7 @@ func TestImportRebuildsIndexes(t *testing.T) {
 		return out
 	}
 	before := indexes()
-	require.Len(t, before, 2+len(ticketSchema.Fields)+len(ticketSchema.Indexes), "autoindex, event index, fields, composite")
+	require.Len(t, before, 3+len(ticketSchema.Fields)+len(ticketSchema.Indexes), "primary key, two event indexes, fields, composite")
 
 	batch := func(from, n int) ([]storage.Document, []itsm.Event) {
 		var docs []storage.Document

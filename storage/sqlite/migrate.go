@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pillars-itsm/pillars/storage"
 )
 
 // The schema migrations, one file per version: NNNN_name.sql, applied in
@@ -53,6 +55,101 @@ var migrations = func() []migration {
 	return ms
 }()
 
+// migrationStep returns the Go part of a migration, run after its SQL in the
+// same transaction, for the tables whose names are data (a kind's document
+// table); nil when the migration is SQL alone.
+func migrationStep(version int) func(context.Context, *sql.Tx) error {
+	if version == 2 {
+		return tenantKindTables
+	}
+	return nil
+}
+
+// tenantKindTables is migration 2 for document tables. Every registered
+// kind's table is rebuilt (SQLite cannot change a primary key in place):
+// a new table keyed (_tenant, _id) receives every row, in the default
+// tenant, with the columns of the fields the stored schema declares
+// (columns a removed field left behind go), and its indexes are created
+// led by _tenant. The unique number index is created only where the table
+// had it: a file written before numbers were unique gets it from Register,
+// which names a repeated number.
+func tenantKindTables(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT kind, schema FROM pillars_kinds ORDER BY kind`)
+	if err != nil {
+		return err
+	}
+	var schemas []storage.Schema
+	for rows.Next() {
+		var name, text string
+		if err := rows.Scan(&name, &text); err != nil {
+			rows.Close()
+			return err
+		}
+		sch, err := decodeSchema(name, text)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		schemas = append(schemas, sch)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, sch := range schemas {
+		table := tableName(sch.Kind)
+		have, err := tableColumns(ctx, tx, table)
+		if err != nil {
+			return err
+		}
+		if len(have) == 0 {
+			continue // no table: nothing was ever written
+		}
+		var names []string
+		irows, err := tx.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL AND substr(name, 1, ?) = ?`,
+			table, len(table)+2, table+"__")
+		if err != nil {
+			return err
+		}
+		for irows.Next() {
+			var n string
+			if err := irows.Scan(&n); err != nil {
+				irows.Close()
+				return err
+			}
+			names = append(names, n)
+		}
+		irows.Close()
+		if err := irows.Err(); err != nil {
+			return err
+		}
+		hadNumber := slices.Contains(names, numberIndexName(sch.Kind))
+		cols := []string{"_id", "_version", "_data"}
+		for _, f := range sch.Fields {
+			if _, ok := have[f.Name]; ok {
+				cols = append(cols, quoteIdent(f.Name))
+			}
+		}
+		list := strings.Join(cols, ", ")
+		ddl := []string{
+			tableDDL(table+"__v2", sch),
+			"INSERT INTO " + quoteIdent(table+"__v2") + " (" + list + ", _tenant) SELECT " + list + ", 'default' FROM " + quoteIdent(table) + " ORDER BY _id",
+			"DROP TABLE " + quoteIdent(table), // and its indexes
+			"ALTER TABLE " + quoteIdent(table+"__v2") + " RENAME TO " + quoteIdent(table),
+		}
+		ddl = append(ddl, indexDDL(sch)...)
+		if hadNumber && sch.NumberIndex() >= 0 {
+			ddl = append(ddl, numberIndexDDL(sch.Kind))
+		}
+		for _, stmt := range ddl {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // migrationVersion is the schema version this package needs.
 var migrationVersion = migrations[len(migrations)-1].version
 
@@ -92,6 +189,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return s.fail(fmt.Sprintf("migration %d (%s)", m.version, m.name), err)
+		}
+		if step := migrationStep(m.version); step != nil {
+			if err := step(ctx, tx); err != nil {
+				return s.fail(fmt.Sprintf("migration %d (%s)", m.version, m.name), err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 			m.version, m.name, time.Now().UnixMicro()); err != nil {

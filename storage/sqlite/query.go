@@ -8,29 +8,35 @@ import (
 	"github.com/pillars-itsm/pillars/storage"
 )
 
-// Query returns one page of committed documents, read through the reader
-// pool. The query is checked with Schema.CheckQuery and runs as one SQL
-// statement on the kind's indexes: parameterised filters, a keyset
-// condition for the cursor, ORDER BY the sort fields then _id, LIMIT n+1.
+// Query returns one page of committed documents of ctx's tenant, read
+// through the reader pool. The query is checked with Schema.CheckQuery and
+// runs as one SQL statement on the kind's indexes, all led by the tenant:
+// the tenant and parameterised filters, a keyset condition for the cursor,
+// ORDER BY the sort fields then _id, LIMIT n+1.
 func (s *Store) Query(ctx context.Context, q storage.Query) (storage.Page, error) {
 	ctx = orBackground(ctx)
 	if err := s.check(); err != nil {
 		return storage.Page{}, err
 	}
-	return s.query(ctx, nil, q)
+	tenant, err := s.tenant(ctx)
+	if err != nil {
+		return storage.Page{}, err
+	}
+	return s.query(ctx, nil, tenant, q)
 }
 
-// query runs q in tx, or through the reader pool when tx is nil.
-func (s *Store) query(ctx context.Context, tx *sql.Tx, q storage.Query) (storage.Page, error) {
+// query runs q among tenant's documents in tx, or through the reader pool
+// when tx is nil.
+func (s *Store) query(ctx context.Context, tx *sql.Tx, tenant string, q storage.Query) (storage.Page, error) {
 	k, err := s.lookup(ctx, q.Kind)
 	if err != nil {
 		return storage.Page{}, err
 	}
-	plan, err := k.schema.CheckQuery(q)
+	plan, err := k.schema.CheckQueryFor(tenant, q)
 	if err != nil {
 		return storage.Page{}, err
 	}
-	text, args := buildQuery(k, plan)
+	text, args := buildQuery(k, tenant, plan)
 	var rows *sql.Rows
 	if tx != nil {
 		rows, err = tx.QueryContext(ctx, text, args...)
@@ -73,7 +79,7 @@ var opSQL = [...]string{storage.OpEq: " = ?", storage.OpLt: " < ?", storage.OpLt
 // value is a parameter, so nothing a caller passes becomes SQL.
 //
 //	SELECT cols FROM table
-//	WHERE <filters> AND <after the cursor>
+//	WHERE _tenant = ? AND <filters> AND <after the cursor>
 //	ORDER BY s1 [DESC], ..., _id
 //	LIMIT limit+1            -- one more row says whether there is a next page
 //
@@ -86,14 +92,20 @@ var opSQL = [...]string{storage.OpEq: " = ?", storage.OpLt: " < ?", storage.OpLt
 // with > or < per key direction; the leading bound on s1 (>= ascending,
 // <= descending) lets SQLite seek the index instead of scanning to the
 // cursor.
-func buildQuery(k *kind, p storage.Plan) (string, []any) {
+//
+// The tenant condition comes first, as every index of the table leads with
+// _tenant: equality on it and on the filters, then the sort keys, is one
+// range of the index.
+func buildQuery(k *kind, tenant string, p storage.Plan) (string, []any) {
 	var b strings.Builder
 	args := make([]any, 0, 8)
 	b.WriteString("SELECT ")
 	b.WriteString(k.cols)
 	b.WriteString(" FROM ")
 	b.WriteString(k.table)
-	and := " WHERE "
+	b.WriteString(" WHERE _tenant = ?")
+	args = append(args, tenant)
+	and := " AND "
 	for i, f := range p.Filters {
 		col := quoteIdent(k.schema.Fields[p.FilterFields[i]].Name)
 		b.WriteString(and)

@@ -242,7 +242,7 @@ func explain(t testing.TB, s *Store, q storage.Query) string {
 	require.NoError(t, err)
 	plan, err := k.schema.CheckQuery(q)
 	require.NoError(t, err)
-	text, args := buildQuery(k, plan)
+	text, args := buildQuery(k, itsm.DefaultTenant, plan)
 	rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+text, args...)
 	require.NoError(t, err)
 	defer rows.Close()

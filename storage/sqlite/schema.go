@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -17,16 +18,21 @@ import (
 
 // kind is a schema known to the store, with the SQL of its document table.
 //
-// Each kind has its own table, pillars_doc_<kind>: the columns _id (TEXT
-// PRIMARY KEY), _version (INTEGER) and _data (BLOB) hold the document, and
-// every declared field is a column of its own name, TEXT with the binary
-// collation for strings, INTEGER for ints and for times (Unix microseconds).
-// Each field has an index on (field, _id), but a CompositeOnly one, which
-// only the composite indexes naming it serve; each declared composite Index is
-// an index on its fields in order, then _id. A kind with human numbers
-// (storage.NumberField) also has a unique index on the number where it is
-// not empty. The system columns start with an underscore, which a field name
-// cannot, so no declaration can clash with them.
+// Each kind has its own table, pillars_doc_<kind>: the columns _id (TEXT),
+// _version (INTEGER), _data (BLOB) and _tenant (TEXT) hold the document and
+// its tenant, and every declared field is a column of its own name, TEXT
+// with the binary collation for strings, INTEGER for ints and for times
+// (Unix microseconds). The primary key is (_tenant, _id): a document is its
+// tenant's, and the same id in two tenants is two documents, so no write of
+// one tenant can touch or reveal another's. Every index leads with
+// _tenant, so a tenant's queue among many tenants is one index range: the
+// primary key's for listing by id, (_tenant, field, _id) per field but a
+// CompositeOnly one, which only the composite indexes naming it serve, and
+// (_tenant, fields..., _id) per declared composite Index. A kind with human
+// numbers (storage.NumberField) also has a unique index on (_tenant,
+// number) where the number is not empty. The system columns start with an
+// underscore, which a field name cannot, so no declaration can clash with
+// them.
 type kind struct {
 	schema     storage.Schema
 	registered bool   // by Register on this Store value, not only found in the file
@@ -71,12 +77,69 @@ func compositeIndexName(kindName, index string) string { return tableName(kindNa
 func numberIndexName(kindName string) string { return tableName(kindName) + "__u_number" }
 
 // numberIndexDDL creates the unique index that keeps a kind's human numbers
-// unique (see storage.Backend): partial, so that documents without a number
-// ("") may be many.
+// unique within a tenant (see storage.Backend): partial, so that documents
+// without a number ("") may be many.
 func numberIndexDDL(kindName string) string {
 	col := quoteIdent(storage.NumberField)
 	return "CREATE UNIQUE INDEX IF NOT EXISTS " + quoteIdent(numberIndexName(kindName)) + " ON " + quoteIdent(tableName(kindName)) +
-		" (" + col + ") WHERE " + col + " <> ''"
+		" (_tenant, " + col + ") WHERE " + col + " <> ''"
+}
+
+// indexDDL returns the statements that create the indexes of sch's table
+// that do not exist yet, but the unique number index: each field's own
+// index and each composite index, all led by _tenant.
+func indexDDL(sch storage.Schema) []string {
+	qt := quoteIdent(tableName(sch.Kind))
+	var ddl []string
+	for _, f := range sch.Fields {
+		if !f.CompositeOnly {
+			ddl = append(ddl, "CREATE INDEX IF NOT EXISTS "+quoteIdent(fieldIndexName(sch.Kind, f.Name))+" ON "+qt+" (_tenant, "+quoteIdent(f.Name)+", _id)")
+		}
+	}
+	for _, ix := range sch.Indexes {
+		cols := make([]string, 0, len(ix.Fields)+2)
+		cols = append(cols, "_tenant")
+		for _, f := range ix.Fields {
+			cols = append(cols, quoteIdent(f))
+		}
+		cols = append(cols, "_id")
+		ddl = append(ddl, "CREATE INDEX IF NOT EXISTS "+quoteIdent(compositeIndexName(sch.Kind, ix.Name))+" ON "+qt+" ("+strings.Join(cols, ", ")+")")
+	}
+	return ddl
+}
+
+// tableDDL creates the document table of sch under the name table.
+func tableDDL(table string, sch storage.Schema) string {
+	cols := []string{"_id TEXT NOT NULL COLLATE BINARY", "_version INTEGER NOT NULL", "_data BLOB",
+		"_tenant TEXT NOT NULL DEFAULT 'default' COLLATE BINARY"}
+	for _, f := range sch.Fields {
+		cols = append(cols, columnDef(f))
+	}
+	cols = append(cols, "PRIMARY KEY (_tenant, _id)")
+	return "CREATE TABLE IF NOT EXISTS " + quoteIdent(table) + " (\n\t" + strings.Join(cols, ",\n\t") + "\n)"
+}
+
+// zeroSQL is storage.ZeroValue of t as an SQL literal: the value a column
+// of type t holds for documents written before its field was declared (the
+// empty string, 0, or the zero time.Time in Unix microseconds).
+func zeroSQL(t storage.FieldType) string {
+	switch t {
+	case storage.TypeString:
+		return "''"
+	case storage.TypeTime:
+		return strconv.FormatInt(storage.ZeroValue(t).Int64(), 10)
+	}
+	return "0"
+}
+
+// schemaChange checks that next may follow old (storage.CompareSchemas): a
+// changed field type is a *storage.SchemaChangeError, wrapped with what
+// the store was doing.
+func schemaChange(old, next storage.Schema) error {
+	if _, err := storage.CompareSchemas(old, next); err != nil {
+		return fmt.Errorf("storage/sqlite: register %s: %w", next.Kind, err)
+	}
+	return nil
 }
 
 func columnType(t storage.FieldType) string {
@@ -86,11 +149,14 @@ func columnType(t storage.FieldType) string {
 	return "INTEGER"
 }
 
+// columnDef declares a field's column. Its default is the field's
+// storage.ZeroValue, which documents written before the field was added
+// hold until they are rewritten.
 func columnDef(f storage.Field) string {
 	if f.Type == storage.TypeString {
 		return quoteIdent(f.Name) + " TEXT NOT NULL DEFAULT '' COLLATE BINARY"
 	}
-	return quoteIdent(f.Name) + " INTEGER NOT NULL DEFAULT 0"
+	return quoteIdent(f.Name) + " INTEGER NOT NULL DEFAULT " + zeroSQL(f.Type)
 }
 
 func cloneSchema(s storage.Schema) storage.Schema {
@@ -108,16 +174,16 @@ func newKind(s storage.Schema, registered bool) *kind {
 		names[i] = quoteIdent(f.Name)
 	}
 	k.cols = strings.Join(append([]string{"_id", "_version", "_data"}, names...), ", ")
-	k.insertCols = strings.Join(append([]string{"_id", "_version", "_data"}, names...), ", ")
-	k.getSQL = "SELECT " + k.cols + " FROM " + k.table + " WHERE _id = ?"
-	k.insertSQL = "INSERT INTO " + k.table + " (" + k.insertCols + ") VALUES (?, ?, ?" + strings.Repeat(", ?", len(names)) + ")"
+	k.insertCols = strings.Join(append([]string{"_id", "_version", "_data", "_tenant"}, names...), ", ")
+	k.getSQL = "SELECT " + k.cols + " FROM " + k.table + " WHERE _id = ? AND _tenant = ?"
+	k.insertSQL = "INSERT INTO " + k.table + " (" + k.insertCols + ") VALUES (?, ?, ?, ?" + strings.Repeat(", ?", len(names)) + ")"
 	set := []string{"_version = ?", "_data = ?"}
 	for _, n := range names {
 		set = append(set, n+" = ?")
 	}
-	k.updateSQL = "UPDATE " + k.table + " SET " + strings.Join(set, ", ") + " WHERE _id = ? AND _version = ?"
-	k.deleteSQL = "DELETE FROM " + k.table + " WHERE _id = ? AND _version = ?"
-	k.existsSQL = "SELECT _version FROM " + k.table + " WHERE _id = ?"
+	k.updateSQL = "UPDATE " + k.table + " SET " + strings.Join(set, ", ") + " WHERE _id = ? AND _version = ? AND _tenant = ?"
+	k.deleteSQL = "DELETE FROM " + k.table + " WHERE _id = ? AND _version = ? AND _tenant = ?"
+	k.existsSQL = "SELECT _version FROM " + k.table + " WHERE _id = ? AND _tenant = ?"
 	return k
 }
 
@@ -204,17 +270,19 @@ func (s *Store) loadKinds(ctx context.Context) error {
 // index per field and an index per composite Index, and records the schema
 // in the file, all in one transaction.
 //
-// Registering the schema the store already holds for the kind is a no-op. A
-// different schema for a kind registered earlier on this Store value is
-// ErrConflict. A kind found in the file (registered by an earlier run or
-// another process) may be registered with a different schema: fields that
-// are new get their column (existing documents hold the zero value, "" or 0,
-// until rewritten) and index, indexes that changed are rebuilt, indexes no
-// longer declared are dropped, and columns of fields no longer declared are
-// kept but ignored. A field whose type changed is ErrConflict: its stored
-// values cannot be converted. A kind with human numbers whose table lacks
-// the unique number index (a file written before numbers were unique) gets
-// it; when its documents already repeat a number, Register fails with a
+// Registering the schema the store already holds for the kind is a no-op.
+// A different schema for a kind registered earlier, on this Store value, by
+// an earlier run or by another process, is a migration: fields that are new
+// get their column (existing documents hold storage.ZeroValue until they
+// are rewritten) and index, indexes
+// that changed are rebuilt, indexes no longer declared are dropped, and
+// columns of fields no longer declared are kept but ignored (a field
+// declared again later starts from the zero value). Documents read
+// afterwards carry the fields of the schema registered last. A field whose
+// type changed is ErrConflict naming it: its stored values cannot be
+// converted. A kind with human numbers whose table lacks the unique number
+// index (a file written before numbers were unique) gets it; when its
+// documents already repeat a number within a tenant, Register fails with a
 // *storage.DuplicateNumberError naming one until they are renumbered.
 //
 // Register must not be called inside a unit of work: it needs the writer
@@ -222,6 +290,12 @@ func (s *Store) loadKinds(ctx context.Context) error {
 func (s *Store) Register(ctx context.Context, sch storage.Schema) error {
 	ctx = orBackground(ctx)
 	if err := s.check(); err != nil {
+		return err
+	}
+	// A kind's table serves every tenant: registering needs no tenant,
+	// even WithRequireTenant (storage.Backend), but a malformed one is
+	// refused like everywhere else.
+	if _, err := storage.TenantOf(ctx, false); err != nil {
 		return err
 	}
 	if err := sch.Validate(); err != nil {
@@ -233,8 +307,7 @@ func (s *Store) Register(ctx context.Context, sch storage.Schema) error {
 	s.mu.RLock()
 	cur := s.kinds[sch.Kind]
 	s.mu.RUnlock()
-	switch {
-	case cur != nil && cur.schema.Equal(sch):
+	if cur != nil && cur.schema.Equal(sch) {
 		if !cur.registered {
 			// Found in the file: a table created before human numbers
 			// were unique gets its index now.
@@ -244,8 +317,11 @@ func (s *Store) Register(ctx context.Context, sch storage.Schema) error {
 		}
 		cur.registered = true // registered is only touched under regMu
 		return nil
-	case cur != nil && cur.registered:
-		return fmt.Errorf("storage/sqlite: register %s: %w: a different schema is registered for this kind", sch.Kind, itsm.ErrConflict)
+	}
+	if cur != nil {
+		if err := schemaChange(cur.schema, sch); err != nil {
+			return err
+		}
 	}
 	if err := s.applySchema(ctx, sch); err != nil {
 		return err
@@ -330,56 +406,15 @@ func schemaDDL(ctx context.Context, tx *sql.Tx, sch storage.Schema, stored *stor
 	table := tableName(sch.Kind)
 	qt := quoteIdent(table)
 	var ddl []string
-	fieldIndex := func(f string) string {
-		return "CREATE INDEX IF NOT EXISTS " + quoteIdent(fieldIndexName(sch.Kind, f)) + " ON " + qt + " (" + quoteIdent(f) + ", _id)"
-	}
-	composite := func(ix storage.Index) string {
-		cols := make([]string, 0, len(ix.Fields)+1)
-		for _, f := range ix.Fields {
-			cols = append(cols, quoteIdent(f))
-		}
-		cols = append(cols, "_id")
-		return "CREATE INDEX IF NOT EXISTS " + quoteIdent(compositeIndexName(sch.Kind, ix.Name)) + " ON " + qt + " (" + strings.Join(cols, ", ") + ")"
-	}
 	if stored == nil {
-		cols := []string{"_id TEXT NOT NULL COLLATE BINARY PRIMARY KEY", "_version INTEGER NOT NULL", "_data BLOB"}
-		for _, f := range sch.Fields {
-			cols = append(cols, columnDef(f))
-		}
-		ddl = append(ddl, "CREATE TABLE IF NOT EXISTS "+qt+" (\n\t"+strings.Join(cols, ",\n\t")+"\n)")
+		ddl = append(ddl, tableDDL(table, sch))
 	} else {
-		// The columns the table has, with their declared types.
-		rows, err := tx.QueryContext(ctx, `SELECT name, type FROM pragma_table_info(?)`, table)
+		have, err := tableColumns(ctx, tx, table)
 		if err != nil {
-			return nil, fmt.Errorf("storage/sqlite: register %s: %w", sch.Kind, interpretError(err))
+			return nil, fmt.Errorf("storage/sqlite: register %s: %w", sch.Kind, err)
 		}
-		have := map[string]string{}
-		for rows.Next() {
-			var n, t string
-			if err := rows.Scan(&n, &t); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("storage/sqlite: register %s: %w", sch.Kind, err)
-			}
-			have[n] = strings.ToUpper(t)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("storage/sqlite: register %s: %w", sch.Kind, interpretError(err))
-		}
-		for _, f := range sch.Fields {
-			if i := stored.FieldIndex(f.Name); i >= 0 && stored.Fields[i].Type != f.Type {
-				return nil, fmt.Errorf("storage/sqlite: register %s: %w: field %s is %s in the database, %s in the new schema",
-					sch.Kind, itsm.ErrConflict, f.Name, stored.Fields[i].Type, f.Type)
-			}
-			t, ok := have[f.Name]
-			switch {
-			case !ok:
-				ddl = append(ddl, "ALTER TABLE "+qt+" ADD COLUMN "+columnDef(f))
-			case t != columnType(f.Type):
-				return nil, fmt.Errorf("storage/sqlite: register %s: %w: column %s is %s in the database, field is %s",
-					sch.Kind, itsm.ErrConflict, f.Name, t, f.Type)
-			}
-		}
+		// Indexes go first: a column a removed field leaves may be
+		// dropped below only when no index names it.
 		for _, f := range stored.Fields {
 			if i := sch.FieldIndex(f.Name); i < 0 || sch.Fields[i].CompositeOnly {
 				ddl = append(ddl, "DROP INDEX IF EXISTS "+quoteIdent(fieldIndexName(sch.Kind, f.Name)))
@@ -391,21 +426,60 @@ func schemaDDL(ctx context.Context, tx *sql.Tx, sch storage.Schema, stored *stor
 				ddl = append(ddl, "DROP INDEX IF EXISTS "+quoteIdent(compositeIndexName(sch.Kind, old.Name)))
 			}
 		}
-	}
-	for _, f := range sch.Fields {
-		if !f.CompositeOnly {
-			ddl = append(ddl, fieldIndex(f.Name))
+		if err := schemaChange(*stored, sch); err != nil {
+			return nil, err
+		}
+		for _, f := range sch.Fields {
+			t, ok := have[f.Name]
+			switch {
+			case !ok:
+				ddl = append(ddl, "ALTER TABLE "+qt+" ADD COLUMN "+columnDef(f))
+			case stored.FieldIndex(f.Name) >= 0 && t != columnType(f.Type):
+				return nil, fmt.Errorf("storage/sqlite: register %s: %w: column %s is %s in the database, field is %s",
+					sch.Kind, itsm.ErrConflict, f.Name, t, f.Type)
+			case stored.FieldIndex(f.Name) >= 0:
+			case t != columnType(f.Type):
+				// Declared again with another type after it was
+				// removed: the column left behind holds values of the
+				// old one. Start it afresh.
+				ddl = append(ddl, "ALTER TABLE "+qt+" DROP COLUMN "+quoteIdent(f.Name), "ALTER TABLE "+qt+" ADD COLUMN "+columnDef(f))
+			default:
+				// Declared again after it was removed: documents written
+				// meanwhile never set the column, so every document
+				// starts from the zero value, like a new field's.
+				ddl = append(ddl, "UPDATE "+qt+" SET "+quoteIdent(f.Name)+" = "+zeroSQL(f.Type))
+			}
 		}
 	}
-	for _, ix := range sch.Indexes {
-		ddl = append(ddl, composite(ix))
-	}
+	ddl = append(ddl, indexDDL(sch)...)
 	if sch.NumberIndex() >= 0 {
 		ddl = append(ddl, numberIndexDDL(sch.Kind))
 	} else {
 		ddl = append(ddl, "DROP INDEX IF EXISTS "+quoteIdent(numberIndexName(sch.Kind)))
 	}
 	return ddl, nil
+}
+
+// tableColumns returns the columns of table with their declared types, upper
+// case.
+func tableColumns(ctx context.Context, tx *sql.Tx, table string) (map[string]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT name, type FROM pragma_table_info(?)`, table)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	defer rows.Close()
+	have := map[string]string{}
+	for rows.Next() {
+		var n, t string
+		if err := rows.Scan(&n, &t); err != nil {
+			return nil, err
+		}
+		have[n] = strings.ToUpper(t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, interpretError(err)
+	}
+	return have, nil
 }
 
 // ensureNumberIndex creates the unique number index of a kind whose table
@@ -446,7 +520,7 @@ func numberIndexFailed(ctx context.Context, tx *sql.Tx, kindName string, cause e
 	}
 	col := quoteIdent(storage.NumberField)
 	var num string
-	err := tx.QueryRowContext(ctx, "SELECT "+col+" FROM "+quoteIdent(tableName(kindName))+" WHERE "+col+" <> '' GROUP BY "+col+" HAVING count(*) > 1 LIMIT 1").Scan(&num)
+	err := tx.QueryRowContext(ctx, "SELECT "+col+" FROM "+quoteIdent(tableName(kindName))+" WHERE "+col+" <> '' GROUP BY _tenant, "+col+" HAVING count(*) > 1 LIMIT 1").Scan(&num)
 	if err != nil {
 		return cause
 	}

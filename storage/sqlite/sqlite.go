@@ -67,12 +67,13 @@ var _ storage.Traverser = (*Store)(nil)
 type Option func(*options)
 
 type options struct {
-	migrate     bool
-	busyTimeout time.Duration
-	synchronous string
-	readConns   int
-	cacheKiB    int
-	err         error
+	migrate       bool
+	requireTenant bool
+	busyTimeout   time.Duration
+	synchronous   string
+	readConns     int
+	cacheKiB      int
+	err           error
 }
 
 func defaultOptions() options {
@@ -90,6 +91,20 @@ func defaultOptions() options {
 // store whose file is behind refuses every call with ErrInvalid until the
 // host calls Migrate, for hosts that run migrations as a separate step.
 func WithMigrate(on bool) Option { return func(o *options) { o.migrate = on } }
+
+// WithRequireTenant makes every call whose context names no tenant (see
+// itsm.WithTenant) fail with ErrInvalid, for hosts that serve several
+// tenants and want a forgotten tenant to be an error rather than the
+// default tenant's data. Without it, such a call belongs to
+// itsm.DefaultTenant. Register (the kind it declares serves every tenant)
+// and a ReadEvents under storage.AllTenants need none.
+func WithRequireTenant() Option { return func(o *options) { o.requireTenant = true } }
+
+// tenant returns the tenant a call with ctx belongs to (storage.TenantOf
+// with the store's requirement).
+func (s *Store) tenant(ctx context.Context) (string, error) {
+	return storage.TenantOf(ctx, s.opts.requireTenant)
+}
 
 // WithBusyTimeout sets how long a connection waits for a lock held by
 // another process before failing with ErrConflict (SQLITE_BUSY). The default

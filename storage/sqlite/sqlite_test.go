@@ -183,10 +183,9 @@ func TestRegister(t *testing.T) {
 
 	changed := cloneSchema(ticketSchema)
 	changed.Fields = append(changed.Fields, storage.Field{Name: "extra", Type: storage.TypeString})
-	require.ErrorIs(t, s.Register(ctx, changed), itsm.ErrConflict, "different schema on the same Store value")
 
 	// Each field is a real column with an index; the composite index holds
-	// the declared fields in order, then _id.
+	// the tenant, the declared fields in order, then _id.
 	cols := map[string]string{}
 	rows, err := s.r.QueryContext(ctx, "SELECT name, type FROM pragma_table_info('pillars_doc_ticket')")
 	require.NoError(t, err)
@@ -196,7 +195,7 @@ func TestRegister(t *testing.T) {
 		cols[n] = typ
 	}
 	require.NoError(t, rows.Err())
-	assert.Equal(t, map[string]string{"_id": "TEXT", "_version": "INTEGER", "_data": "BLOB",
+	assert.Equal(t, map[string]string{"_id": "TEXT", "_version": "INTEGER", "_data": "BLOB", "_tenant": "TEXT",
 		"grp": "TEXT", "state": "TEXT", "prio": "INTEGER", "opened": "INTEGER"}, cols)
 	indexCols := func(index string) []string {
 		rows, err := s.r.QueryContext(ctx, "SELECT name FROM pragma_index_info(?) ORDER BY seqno", index)
@@ -210,10 +209,11 @@ func TestRegister(t *testing.T) {
 		}
 		return out
 	}
-	assert.Equal(t, []string{"grp", "state", "prio", "opened", "_id"}, indexCols("pillars_doc_ticket__i_queue"))
+	assert.Equal(t, []string{"_tenant", "grp", "state", "prio", "opened", "_id"}, indexCols("pillars_doc_ticket__i_queue"))
 	for _, f := range ticketSchema.Fields {
-		assert.Equal(t, []string{f.Name, "_id"}, indexCols("pillars_doc_ticket__f_"+f.Name))
+		assert.Equal(t, []string{"_tenant", f.Name, "_id"}, indexCols("pillars_doc_ticket__f_"+f.Name))
 	}
+	assert.Equal(t, []string{"_tenant", "_id"}, indexCols("sqlite_autoindex_pillars_doc_ticket_1"), "the primary key")
 
 	put(t, s, ticket("a", 1, "net", "new", 2, t0), 0)
 	require.NoError(t, s.Close())
@@ -233,8 +233,7 @@ func TestRegister(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, d.Fields, 5)
 		assert.Equal(t, storage.String(""), d.Fields[4], "existing documents hold the zero value")
-		assert.Equal(t, []string{"extra", "_id"}, indexColsOf(t, s, "pillars_doc_ticket__f_extra"))
-		require.ErrorIs(t, s.Register(ctx, ticketSchema), itsm.ErrConflict, "now registered on this value")
+		assert.Equal(t, []string{"_tenant", "extra", "_id"}, indexColsOf(t, s, "pillars_doc_ticket__f_extra"))
 		require.NoError(t, s.Close())
 	})
 
@@ -257,7 +256,7 @@ func TestRegister(t *testing.T) {
 		for _, f := range compact.Fields[:4] {
 			assert.Empty(t, indexColsOf(t, s, "pillars_doc_ticket__f_"+f.Name), "CompositeOnly %s has no index", f.Name)
 		}
-		assert.Equal(t, []string{"extra", "_id"}, indexColsOf(t, s, "pillars_doc_ticket__f_extra"))
+		assert.Equal(t, []string{"_tenant", "extra", "_id"}, indexColsOf(t, s, "pillars_doc_ticket__f_extra"))
 		page, err := s.Query(ctx, storage.Query{Kind: "ticket", Filters: []storage.Filter{storage.Eq("grp", storage.String("net"))}})
 		require.NoError(t, err)
 		require.Len(t, page.Docs, 1, "served by the queue index")
@@ -267,7 +266,7 @@ func TestRegister(t *testing.T) {
 
 		s = openAt(t, path)
 		require.NoError(t, s.Register(ctx, changed))
-		assert.Equal(t, []string{"state", "_id"}, indexColsOf(t, s, "pillars_doc_ticket__f_state"), "own index rebuilt")
+		assert.Equal(t, []string{"_tenant", "state", "_id"}, indexColsOf(t, s, "pillars_doc_ticket__f_state"), "own index rebuilt")
 		require.NoError(t, s.Close())
 	})
 

@@ -13,13 +13,14 @@ import (
 	"github.com/pillars-itsm/pillars/storage"
 )
 
-// Traverse walks edge documents breadth first, one SQL statement per level,
-// all inside one read transaction, so the walk sees one snapshot of the
-// graph. Each statement selects the edges whose near end is in the frontier
-// (passed as one JSON array, or in chunks of storage.MaxInValues parameters
-// when an id is not valid UTF-8), through the index on the near field,
-// without pagination; Go then keeps the best hop per node exactly as
-// the generic storage.Traverse does, so both return the same answer.
+// Traverse walks the edge documents of ctx's tenant breadth first, one SQL
+// statement per level, all inside one read transaction, so the walk sees
+// one snapshot of the graph. Each statement selects the tenant's edges
+// whose near end is in the frontier (passed as one JSON array, or in
+// chunks of storage.MaxInValues parameters when an id is not valid UTF-8),
+// through the index on (_tenant, near field), without pagination; Go then
+// keeps the best hop per node exactly as the generic storage.Traverse does,
+// so both return the same answer.
 //
 // A recursive CTE would save the per-level round trips, which cost
 // microseconds in an embedded database, but SQL recursion cannot consult the
@@ -29,6 +30,10 @@ import (
 func (s *Store) Traverse(ctx context.Context, p storage.TraverseParams) ([]storage.Hop, error) {
 	ctx = orBackground(ctx)
 	if err := s.check(); err != nil {
+		return nil, err
+	}
+	tenant, err := s.tenant(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if err := p.Check(); err != nil {
@@ -53,8 +58,8 @@ func (s *Store) Traverse(ctx context.Context, p storage.TraverseParams) ([]stora
 	// INDEXED BY: without statistics the planner may prefer the index on
 	// the type field, which holds a large share of all edges per value.
 	head := "SELECT " + quoteIdent(near) + ", " + quoteIdent(far) + ", _id, " + quoteIdent(p.TypeField) +
-		" FROM " + k.table + " INDEXED BY " + quoteIdent(fieldIndexName(p.Edges.Kind, near)) + " WHERE "
-	var typeArgs []any
+		" FROM " + k.table + " INDEXED BY " + quoteIdent(fieldIndexName(p.Edges.Kind, near)) + " WHERE _tenant = ? AND "
+	typeArgs := []any{} // after the frontier; the tenant goes first
 	var typeCond string
 	if len(p.Types) > 0 {
 		typeCond = " AND " + quoteIdent(p.TypeField) + " IN (?" + strings.Repeat(", ?", len(p.Types)-1) + ")"
@@ -93,12 +98,12 @@ func (s *Store) Traverse(ctx context.Context, p storage.TraverseParams) ([]stora
 				}
 				defer byJSON.Close()
 			}
-			args := append([]any{ids}, typeArgs...)
+			args := append([]any{tenant, ids}, typeArgs...)
 			if err := s.traverseLevel(ctx, byJSON, args, depth, seen, best); err != nil {
 				return nil, fmt.Errorf("storage/sqlite: traverse %s: %w", p.Edges.Kind, err)
 			}
 		} else {
-			err = s.traverseChunks(ctx, tx, head+quoteIdent(near), typeCond, typeArgs, frontier, depth, seen, best)
+			err = s.traverseChunks(ctx, tx, head+quoteIdent(near), typeCond, tenant, typeArgs, frontier, depth, seen, best)
 			if err != nil {
 				return nil, fmt.Errorf("storage/sqlite: traverse %s: %w", p.Edges.Kind, err)
 			}
@@ -122,9 +127,10 @@ func (s *Store) Traverse(ctx context.Context, p storage.TraverseParams) ([]stora
 
 // traverseChunks runs a level whose ids JSON cannot carry unchanged (not
 // valid UTF-8) as statements with up to storage.MaxInValues parameters.
-func (s *Store) traverseChunks(ctx context.Context, tx *sql.Tx, head, typeCond string, typeArgs []any, frontier []string, depth int, seen map[string]bool, best map[string]storage.Hop) error {
+func (s *Store) traverseChunks(ctx context.Context, tx *sql.Tx, head, typeCond, tenant string, typeArgs []any, frontier []string, depth int, seen map[string]bool, best map[string]storage.Hop) error {
 	for chunk := range slices.Chunk(frontier, storage.MaxInValues) {
-		args := make([]any, 0, len(chunk)+len(typeArgs))
+		args := make([]any, 0, 1+len(chunk)+len(typeArgs))
+		args = append(args, tenant)
 		for _, id := range chunk {
 			args = append(args, id)
 		}

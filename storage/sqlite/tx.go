@@ -20,6 +20,10 @@ import (
 // events are rolled back; the sequence values it drew stay consumed (see
 // Tx.NextSequence).
 //
+// The unit belongs to the tenant of ctx (storage.TenantOf): every document,
+// sequence and event its Tx reads or writes is that tenant's, whatever
+// context a Tx method is given.
+//
 // fn must not call Update, Register, Import or Migrate on the same Store:
 // they wait for the writer connection that fn's unit holds. Reads through
 // the Store (rather than the Tx) are fine and see committed data.
@@ -31,6 +35,10 @@ func (s *Store) Update(ctx context.Context, fn func(tx storage.Tx) error) error 
 	if err := s.check(); err != nil {
 		return err
 	}
+	tenant, err := s.tenant(ctx)
+	if err != nil {
+		return err
+	}
 	if s.pending.Load() {
 		if err := s.prepareWriter(ctx); err != nil {
 			return err
@@ -40,7 +48,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx storage.Tx) error) error 
 	if err != nil {
 		return s.fail("begin unit of work", err)
 	}
-	u := &unit{s: s, tx: tx}
+	u := &unit{s: s, tx: tx, tenant: tenant}
 	// The savepoint lets a failed unit roll back its writes but keep the
 	// sequence values it drew (see abort).
 	if _, err := u.stmt(ctx, s.wfixed.savepoint).ExecContext(ctx); err != nil {
@@ -68,12 +76,13 @@ func (s *Store) Update(ctx context.Context, fn func(tx storage.Tx) error) error 
 
 // unit is the storage.Tx of one Update.
 type unit struct {
-	s     *Store
-	tx    *sql.Tx
-	ended atomic.Bool
+	s      *Store
+	tx     *sql.Tx
+	tenant string // of the Update's context: every Tx method's
+	ended  atomic.Bool
 
 	seqMu sync.Mutex
-	seqs  map[string]int64 // the highest value drawn per sequence
+	seqs  map[string]int64 // the highest value drawn per sequence of the unit's tenant
 }
 
 var _ storage.Tx = (*unit)(nil)
@@ -109,15 +118,15 @@ func (u *unit) abort(ctx context.Context) {
 	u.tx.Rollback()
 }
 
-const sqlKeepSequence = `INSERT INTO pillars_sequences (name, value) VALUES (?, ?)
-	ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)`
+const sqlKeepSequence = `INSERT INTO pillars_sequences (tenant, name, value) VALUES (?, ?, ?)
+	ON CONFLICT (tenant, name) DO UPDATE SET value = max(value, excluded.value)`
 
 func (u *unit) keepSequences(ctx context.Context, seqs map[string]int64) error {
 	if _, err := u.stmt(ctx, u.s.wfixed.rollbackTo).ExecContext(ctx); err != nil {
 		return err
 	}
 	for name, v := range seqs {
-		if _, err := u.tx.ExecContext(ctx, sqlKeepSequence, name, v); err != nil {
+		if _, err := u.tx.ExecContext(ctx, sqlKeepSequence, u.tenant, name, v); err != nil {
 			return err
 		}
 	}
@@ -171,7 +180,7 @@ func (u *unit) Get(ctx context.Context, kindName, id string) (storage.Document, 
 	if ks != nil {
 		st = ks.get
 	}
-	rows, err := u.query(ctx, st, k.getSQL, id)
+	rows, err := u.query(ctx, st, k.getSQL, id, u.tenant)
 	return u.s.getRow(k, id, rows, err)
 }
 
@@ -182,7 +191,7 @@ func (u *unit) Query(ctx context.Context, q storage.Query) (storage.Page, error)
 	if u.ended.Load() {
 		return storage.Page{}, itsm.Invalidf("storage/sqlite: Tx used after its unit of work ended")
 	}
-	return u.s.query(ctx, u.tx, q)
+	return u.s.query(ctx, u.tx, u.tenant, q)
 }
 
 // Put writes d if the stored version is expected: an INSERT for expected 0
@@ -202,7 +211,7 @@ func (u *unit) Put(ctx context.Context, d storage.Document, expected int64) erro
 	}
 	args := make([]any, 0, 5+len(d.Fields))
 	if expected == 0 {
-		args = append(args, d.ID, d.Version, d.Data)
+		args = append(args, d.ID, d.Version, d.Data, u.tenant)
 		for _, v := range d.Fields {
 			args = append(args, v.Any())
 		}
@@ -226,7 +235,7 @@ func (u *unit) Put(ctx context.Context, d storage.Document, expected int64) erro
 	for _, v := range d.Fields {
 		args = append(args, v.Any())
 	}
-	args = append(args, d.ID, expected)
+	args = append(args, d.ID, expected, u.tenant)
 	var st *sql.Stmt
 	if ks != nil {
 		st = ks.update
@@ -251,20 +260,20 @@ func (u *unit) Put(ctx context.Context, d storage.Document, expected int64) erro
 // another document of its kind holds d's number, as the unit sees the
 // table, and nil otherwise.
 func (u *unit) numberHeld(ctx context.Context, k *kind, d storage.Document) error {
-	return numberHeld(ctx, u.tx, k, d)
+	return numberHeld(ctx, u.tx, k, u.tenant, d)
 }
 
 // numberHeld is unit.numberHeld on any connection or transaction.
 func numberHeld(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, k *kind, d storage.Document) error {
+}, k *kind, tenant string, d storage.Document) error {
 	ni := k.schema.NumberIndex()
 	if ni < 0 || d.Fields[ni].Str() == "" {
 		return nil
 	}
 	num := d.Fields[ni].Str()
 	var id string
-	err := q.QueryRowContext(ctx, "SELECT _id FROM "+k.table+" WHERE "+quoteIdent(storage.NumberField)+" = ? AND _id <> ? LIMIT 1", num, d.ID).Scan(&id)
+	err := q.QueryRowContext(ctx, "SELECT _id FROM "+k.table+" WHERE _tenant = ? AND "+quoteIdent(storage.NumberField)+" = ? AND _id <> ? LIMIT 1", tenant, num, d.ID).Scan(&id)
 	if err != nil {
 		return nil
 	}
@@ -282,14 +291,14 @@ func (u *unit) Delete(ctx context.Context, kindName, id string, version int64) e
 	if ks != nil {
 		del, exists = ks.delete, ks.exists
 	}
-	res, err := u.exec(ctx, del, k.deleteSQL, id, version)
+	res, err := u.exec(ctx, del, k.deleteSQL, id, version, u.tenant)
 	if err != nil {
 		return u.s.fail("delete "+kindName+" "+id, err)
 	}
 	if n, err := res.RowsAffected(); err == nil && n == 1 {
 		return nil
 	}
-	rows, err := u.query(ctx, exists, k.existsSQL, id)
+	rows, err := u.query(ctx, exists, k.existsSQL, id, u.tenant)
 	if err != nil {
 		return u.s.fail("delete "+kindName+" "+id, err)
 	}
@@ -304,8 +313,8 @@ func (u *unit) Delete(ctx context.Context, kindName, id string, version int64) e
 	return &itsm.ConflictError{Kind: kindName, ID: id, Expected: version}
 }
 
-const sqlNextSequence = `INSERT INTO pillars_sequences (name, value) VALUES (?, 1)
-	ON CONFLICT (name) DO UPDATE SET value = value + 1
+const sqlNextSequence = `INSERT INTO pillars_sequences (tenant, name, value) VALUES (?, ?, 1)
+	ON CONFLICT (tenant, name) DO UPDATE SET value = value + 1
 	RETURNING value`
 
 // NextSequence increments the named counter inside the unit's write
@@ -321,7 +330,7 @@ func (u *unit) NextSequence(ctx context.Context, name string) (int64, error) {
 		return 0, itsm.Invalidf("storage/sqlite: sequence name %q is not a lower-case identifier", name)
 	}
 	var v int64
-	if err := u.stmt(ctx, u.s.wfixed.nextSeq).QueryRowContext(ctx, name).Scan(&v); err != nil {
+	if err := u.stmt(ctx, u.s.wfixed.nextSeq).QueryRowContext(ctx, u.tenant, name).Scan(&v); err != nil {
 		return 0, u.s.fail("sequence "+name, err)
 	}
 	u.seqMu.Lock()
@@ -347,7 +356,7 @@ func (u *unit) AdvanceSequence(ctx context.Context, name string, atLeast int64) 
 	if atLeast < 1 {
 		return nil
 	}
-	if _, err := u.tx.ExecContext(ctx, sqlKeepSequence, name, atLeast); err != nil {
+	if _, err := u.tx.ExecContext(ctx, sqlKeepSequence, u.tenant, name, atLeast); err != nil {
 		return u.s.fail("advance sequence "+name, err)
 	}
 	u.seqMu.Lock()
