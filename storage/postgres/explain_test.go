@@ -10,19 +10,26 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 )
 
 // explain returns the plan PostgreSQL picks for the SQL the store runs for
-// q, with its parameters.
+// q, with its parameters, scoped to the default tenant as the store scopes
+// it (role and row-level security included).
 func explain(t testing.TB, s *Store, q storage.Query) string {
+	t.Helper()
+	return explainFor(t, s, itsm.DefaultTenant, q)
+}
+
+func explainFor(t testing.TB, s *Store, tenant string, q storage.Query) string {
 	t.Helper()
 	ki, err := s.kind(q.Kind)
 	require.NoError(t, err)
 	plan, err := ki.schema.CheckQuery(q)
 	require.NoError(t, err)
-	sql, args := buildQuery(ki, plan)
-	rows, err := s.pool.Query(context.Background(), "EXPLAIN "+sql, args...)
+	sql, args := buildQuery(ki, tenant, plan)
+	rows, err := s.query(context.Background(), s.pool, tenant, "EXPLAIN "+sql, args...)
 	require.NoError(t, err)
 	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)

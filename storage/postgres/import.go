@@ -12,8 +12,9 @@ import (
 	"github.com/pillars-itsm/pillars/storage"
 )
 
-// Import writes many new documents and their events in one transaction with
-// COPY; it implements storage.BulkImporter. Every document is checked as Put
+// Import writes many new documents and their events in one transaction, one
+// INSERT from arrays per kind, all in one round trip; it implements
+// storage.BulkImporter. Everything belongs to the tenant of ctx. Every document is checked as Put
 // checks it, and must not exist yet (ErrConflict naming it otherwise, also
 // for a document given twice). Events are copied under the shared event
 // lock, so they get their Seq in the order given and readers see them all at
@@ -22,6 +23,10 @@ import (
 func (s *Store) Import(ctx context.Context, docs []storage.Document, events []itsm.Event) error {
 	if ctx == nil {
 		return errNilContext
+	}
+	tenant, err := s.tenant(ctx)
+	if err != nil {
+		return err
 	}
 	type group struct {
 		ki      *kindInfo
@@ -44,7 +49,7 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 			byKind[d.Kind] = g
 			groups = append(groups, g)
 		}
-		args, err := g.ki.docArgs(d, 0)
+		args, err := g.ki.docArgs(tenant, d, 0)
 		if err != nil {
 			return err
 		}
@@ -68,6 +73,9 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 		if err := checkEvent(&events[i]); err != nil {
 			return err
 		}
+		if e := &events[i]; e.Tenant != "" && e.Tenant != tenant {
+			return itsm.Invalidf("postgres: import: event %s of %s %s names tenant %q, the import is tenant %q's", e.ID, e.Kind, e.RecordID, e.Tenant, tenant)
+		}
 	}
 	if len(docs) == 0 && len(events) == 0 {
 		return nil
@@ -76,64 +84,106 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 	if err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	// One round trip, one implicit transaction: the scope, one INSERT from
+	// arrays per kind, the shared event lock and the events. (COPY would
+	// be cheaper on the wire, but PostgreSQL refuses COPY FROM into a table
+	// under row-level security.)
+	b := &pgx.Batch{}
+	s.scope(b, tenant)
+	for _, g := range groups {
+		b.Queue(g.ki.importSQL, importArrays(g.ki, tenant, g.rows)...)
+	}
+	if len(events) > 0 {
+		b.Queue("SELECT pg_advisory_xact_lock_shared($1)", s.eventsKey)
+		b.Queue(s.insertEventsSQL(), arrays.args(tenant)...)
+	}
+	br := s.pool.SendBatch(ctx, b)
+	err = func() error {
+		if _, err := br.Exec(); err != nil {
+			return interpretError(err, "import: scope")
+		}
 		for _, g := range groups {
-			cols := []string{"id", "_version", "_data"}
-			for _, f := range g.ki.schema.Fields {
-				cols = append(cols, columnName(f.Name))
-			}
-			n, err := tx.CopyFrom(ctx, pgx.Identifier{s.schema, g.ki.schema.Kind}, cols, pgx.CopyFromRows(g.rows))
+			tag, err := br.Exec()
 			if err != nil {
 				if errors.Is(interpretError(err, ""), itsm.ErrConflict) {
-					return s.importConflict(ctx, g.ki, g.ids, g.numbers, err)
+					_ = br.Close()
+					return s.importConflict(ctx, tenant, g.ki, g.ids, g.numbers, err)
 				}
 				return interpretError(err, "import "+g.ki.schema.Kind)
 			}
-			if n != int64(len(g.rows)) {
-				return fmt.Errorf("postgres: import %s: copied %d of %d documents", g.ki.schema.Kind, n, len(g.rows))
+			if n := tag.RowsAffected(); n != int64(len(g.rows)) {
+				return fmt.Errorf("postgres: import %s: inserted %d of %d documents", g.ki.schema.Kind, n, len(g.rows))
 			}
 		}
 		if len(events) == 0 {
 			return nil
 		}
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared($1)", s.eventsKey); err != nil {
+		if _, err := br.Exec(); err != nil {
 			return interpretError(err, "import events: lock")
 		}
-		cols := []string{"id", "kind", "record_id", "number", "record_version", "name", "from_state", "to_state",
-			"actor", "at_us", "recorded_at_us", "reason", "changes", "prev_hash", "hash"}
-		a := arrays
-		n, err := tx.CopyFrom(ctx, pgx.Identifier{s.schema, "_events"}, cols, pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
-			return []any{a.id[i], a.kind[i], a.recordID[i], a.number[i], a.recordVersion[i], a.name[i], a.from[i], a.to[i],
-				a.actor[i], a.at[i], a.recordedAt[i], a.reason[i], a.changes[i], a.prevHash[i], a.hash[i]}, nil
-		}))
+		tag, err := br.Exec()
 		if err != nil {
 			return interpretError(err, "import events")
 		}
-		if n != int64(len(events)) {
-			return fmt.Errorf("postgres: import: copied %d of %d events", n, len(events))
+		if n := tag.RowsAffected(); n != int64(len(events)) {
+			return fmt.Errorf("postgres: import: inserted %d of %d events", n, len(events))
 		}
 		return nil
-	})
+	}()
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = interpretError(cerr, "import")
+	}
+	return err
+}
+
+// importArrays turns the rows of docArgs (tenant, id, version, data,
+// fields...) into the parameters of importSQL: the tenant, then one array
+// per column.
+func importArrays(ki *kindInfo, tenant string, rows [][]any) []any {
+	n := len(rows)
+	ids, versions, data := make([]string, n), make([]int64, n), make([][]byte, n)
+	cols := make([]any, len(ki.schema.Fields))
+	for i, f := range ki.schema.Fields {
+		if f.Type == storage.TypeString {
+			cols[i] = make([]string, n)
+		} else {
+			cols[i] = make([]int64, n)
+		}
+	}
+	for r, row := range rows {
+		ids[r], versions[r], data[r] = row[1].(string), row[2].(int64), row[3].([]byte)
+		for i, v := range row[4:] {
+			switch c := cols[i].(type) {
+			case []string:
+				c[r] = v.(string)
+			case []int64:
+				c[r] = v.(int64)
+			}
+		}
+	}
+	return append([]any{tenant, ids, versions, data}, cols...)
 }
 
 // importConflict names a document of an import that exists already, or a
-// number another document holds. COPY reports only that a key was taken;
+// number another document holds. The INSERT reports only that a key was taken;
 // the lookup runs on the failure path alone, outside the aborted
 // transaction.
-func (s *Store) importConflict(ctx context.Context, ki *kindInfo, ids, numbers []string, copyErr error) error {
+func (s *Store) importConflict(ctx context.Context, tenant string, ki *kindInfo, ids, numbers []string, copyErr error) error {
 	var pgErr *pgconn.PgError
 	if ki.numberIndex != "" && errors.As(copyErr, &pgErr) && pgErr.ConstraintName == ki.numberIndex {
 		col := quoteIdent(columnName(storage.NumberField))
 		var num string
-		err := s.pool.QueryRow(ctx, "SELECT "+col+" FROM "+ki.table+" WHERE "+col+" = ANY ($1) LIMIT 1", numbers).Scan(&num)
+		err := scanOne(s.query(ctx, s.pool, tenant, "SELECT "+col+" FROM "+ki.table+" WHERE tenant = $1 AND "+col+" = ANY ($2) LIMIT 1", tenant, numbers))(&num)
 		if err != nil {
 			return interpretError(copyErr, "import "+ki.schema.Kind)
 		}
 		return fmt.Errorf("%w: %w", &storage.DuplicateNumberError{Kind: ki.schema.Kind, Number: num}, copyErr)
 	}
+	// Only the tenant's own documents are named: an id another tenant
+	// holds stays a bare conflict, revealing nothing of it.
 	var id string
-	err := s.pool.QueryRow(ctx, "SELECT id FROM "+ki.table+" WHERE id = ANY ($1) LIMIT 1", ids).Scan(&id)
-	if err != nil { // committed by a concurrent unit and gone again, or the lookup failed
+	err := scanOne(s.query(ctx, s.pool, tenant, "SELECT id FROM "+ki.table+" WHERE tenant = $1 AND id = ANY ($2) LIMIT 1", tenant, ids))(&id)
+	if err != nil { // another tenant's, committed by a concurrent unit and gone again, or the lookup failed
 		return interpretError(copyErr, "import "+ki.schema.Kind)
 	}
 	return fmt.Errorf("%w: %w", &itsm.ConflictError{Kind: ki.schema.Kind, ID: id}, copyErr)

@@ -40,8 +40,10 @@ import (
 // order (no deadlocks between units), and a unit that fails or loses a race
 // costs no round trip to roll back.
 type unit struct {
-	s    *Store
-	conn *pgx.Conn
+	s      *Store
+	conn   *pgx.Conn
+	tenant string    // every read and write of the unit belongs to it
+	q      queryFunc // runs a read on conn, scoped to tenant
 
 	mu     sync.Mutex // a fn may share its Tx between goroutines
 	done   bool
@@ -60,7 +62,7 @@ type write struct {
 	base    int64 // the stored version the unit saw before its first write (0: absent)
 	deleted bool
 	doc     storage.Document // owned copy; meaningless when deleted
-	args    []any            // id, version, data, fields
+	args    []any            // tenant, id, version, data, fields
 }
 
 var (
@@ -122,7 +124,7 @@ func (u *unit) Get(ctx context.Context, kind, id string) (_ storage.Document, er
 		}
 		return cloneDoc(w.doc), nil
 	}
-	d, err := getDoc(ctx, u.conn.Query, ki, id)
+	d, err := getDoc(ctx, u.q, u.tenant, ki, id)
 	switch {
 	case err == nil:
 		u.saw(key, d.Version)
@@ -150,7 +152,7 @@ func (u *unit) Query(ctx context.Context, q storage.Query) (_ storage.Page, err 
 	if err != nil {
 		return storage.Page{}, err
 	}
-	return runQuery(ctx, u.conn.Query, ki, q)
+	return runQuery(ctx, u.q, u.tenant, ki, q)
 }
 
 // current returns the version of a document as the unit sees it (0:
@@ -167,7 +169,7 @@ func (u *unit) current(ctx context.Context, ki *kindInfo, key docKey) (int64, *w
 		return v, nil, nil
 	}
 	var v int64
-	rows, err := u.conn.Query(ctx, ki.versionSQL, key.id)
+	rows, err := u.q(ctx, ki.versionSQL, u.tenant, key.id)
 	if err == nil {
 		_, err = pgx.ForEachRow(rows, []any{&v}, func() error { return nil })
 	}
@@ -191,7 +193,7 @@ func (u *unit) Put(ctx context.Context, d storage.Document, expected int64) (err
 	}
 	d.Data = append(make([]byte, 0, len(d.Data)), d.Data...)
 	d.Fields = slices.Clone(d.Fields)
-	args, err := ki.docArgs(d, expected)
+	args, err := ki.docArgs(u.tenant, d, expected)
 	if err != nil {
 		return err
 	}
@@ -219,10 +221,10 @@ func (u *unit) keep(key docKey, w *write) {
 }
 
 // docArgs checks a document for a write and returns its parameters in
-// column order: id, version, data, fields. Everything PostgreSQL would
+// column order: tenant, id, version, data, fields. Everything PostgreSQL would
 // refuse is refused here first, with ErrInvalid naming the record, so a bad
 // document never aborts the unit's transaction.
-func (ki *kindInfo) docArgs(d storage.Document, expected int64) ([]any, error) {
+func (ki *kindInfo) docArgs(tenant string, d storage.Document, expected int64) ([]any, error) {
 	if err := ki.schema.CheckDocument(d); err != nil {
 		return nil, err
 	}
@@ -236,8 +238,8 @@ func (ki *kindInfo) docArgs(d storage.Document, expected int64) ([]any, error) {
 	if data == nil {
 		data = []byte{} // the column is NOT NULL; nil and empty read back alike
 	}
-	args := make([]any, 0, len(d.Fields)+4)
-	args = append(args, d.ID, d.Version, data)
+	args := make([]any, 0, len(d.Fields)+5)
+	args = append(args, tenant, d.ID, d.Version, data)
 	for i, v := range d.Fields {
 		if v.Type() == storage.TypeString {
 			if err := checkText(v.Str()); err != nil {
@@ -329,7 +331,7 @@ func (u *unit) NextSequence(ctx context.Context, name string) (_ int64, err erro
 	// The sequence is found through pg_class rather than by name
 	// resolution, which may keep a cached "does not exist" after another
 	// connection created it.
-	rel := sequenceName(name)
+	rel := sequenceName(u.tenant, name)
 	for attempt := 0; ; attempt++ {
 		var v int64
 		found := false
@@ -376,7 +378,7 @@ func (u *unit) AdvanceSequence(ctx context.Context, name string, atLeast int64) 
 	if atLeast < 1 {
 		return nil
 	}
-	rel := sequenceName(name)
+	rel := sequenceName(u.tenant, name)
 	for attempt := 0; ; attempt++ {
 		var oid uint32
 		var last *int64
@@ -467,9 +469,13 @@ func (u *unit) Append(ctx context.Context, events ...itsm.Event) error {
 		if err := checkEvent(&events[i]); err != nil {
 			return err
 		}
+		if e := &events[i]; e.Tenant != "" && e.Tenant != u.tenant {
+			return itsm.Invalidf("postgres: append: event %s of %s %s names tenant %q in a unit of tenant %q", e.ID, e.Kind, e.RecordID, e.Tenant, u.tenant)
+		}
 	}
 	for _, e := range events {
 		e.Changes = cloneChanges(e.Changes)
+		e.Tenant = u.tenant
 		u.events = append(u.events, e)
 	}
 	return nil
@@ -527,15 +533,16 @@ func (u *unit) finish(ctx context.Context, fnErr error) error {
 func (u *unit) commit(ctx context.Context, writes []*write) error {
 	hook := u.s.beforeCommit
 	b := &pgx.Batch{}
-	first := 0 // index of the first write in the batch
+	first := 1 // index of the first write in the batch
 	if hook != nil {
 		b.Queue("BEGIN")
-		first = 1
+		first = 2
 	}
+	u.s.scope(b, u.tenant)
 	for _, w := range writes {
 		switch {
 		case w.deleted:
-			b.Queue(w.ki.deleteSQL, w.id, w.base)
+			b.Queue(w.ki.deleteSQL, u.tenant, w.id, w.base)
 		case w.base == 0:
 			b.Queue(w.ki.insertSQL, w.args...)
 		default:
@@ -546,7 +553,7 @@ func (u *unit) commit(ctx context.Context, writes []*write) error {
 		if !u.s.noEventLock {
 			b.Queue("SELECT pg_advisory_xact_lock_shared($1)", u.s.eventsKey)
 		}
-		sql, args, err := u.s.insertEvents(u.events)
+		sql, args, err := u.s.insertEvents(u.tenant, u.events)
 		if err != nil {
 			return err
 		}
