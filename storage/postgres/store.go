@@ -134,9 +134,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	}
 	ns := quoteIdent(c.schema)
 	s := &Store{
-		pool:            pool,
-		schema:          c.schema,
-		ns:              ns,
+		pool:             pool,
+		schema:           c.schema,
+		ns:               ns,
 		readLockTimeout:  c.readLockTimeout,
 		eventsKey:        advisoryKey(c.schema, "events"),
 		requireTenant:    c.requireTenant,
