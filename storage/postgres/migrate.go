@@ -75,7 +75,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return err
 	}
 	ns := quoteIdent(s.schema)
-	return s.lockedTx(ctx, "migrate", func(tx pgx.Tx) error {
+	return s.lockedTx(ctx, "ddl", func(tx pgx.Tx) error {
 		stmts := []string{
 			"CREATE SCHEMA IF NOT EXISTS " + ns,
 			"CREATE TABLE IF NOT EXISTS " + ns + "._migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
@@ -191,7 +191,9 @@ func (s *Store) checkVersion(ctx context.Context) error {
 
 // lockedTx runs fn in a transaction on a pooled connection while holding
 // the namespace's advisory lock for purpose, so that stores doing the same
-// DDL at once take turns. The lock is taken at session level before the
+// DDL at once take turns. Migrate and Register share one ("ddl"): both
+// GRANT on the kinds' tables, and PostgreSQL refuses concurrent GRANTs on
+// one object ("tuple concurrently updated"). The lock is taken at session level before the
 // transaction begins: a transaction that began earlier and then waited for
 // the lock could still resolve names from before the other store's commit
 // ("IF NOT EXISTS" then collides).

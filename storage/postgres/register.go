@@ -240,7 +240,7 @@ func columnType(t storage.FieldType) string {
 // ones the schema no longer wants. See Register.
 func (s *Store) migrateKind(ctx context.Context, ki *kindInfo, fields []byte, indexes []kindIndex) error {
 	kind := ki.schema.Kind
-	return s.lockedTx(ctx, "register", func(tx pgx.Tx) error {
+	return s.lockedTx(ctx, "ddl", func(tx pgx.Tx) error {
 		exec := func(what, q string, args ...any) error {
 			if _, err := tx.Exec(ctx, q, args...); err != nil {
 				return interpretError(err, "register "+kind+": "+what)

@@ -227,6 +227,17 @@ type kindInfo struct {
 	numberIndex string
 }
 
+// typeSignature returns a comment naming the types of a schema's fields
+// in order, one letter each.
+func typeSignature(sc storage.Schema) string {
+	b := make([]byte, 0, len(sc.Fields)+5)
+	b = append(b, "/*"...)
+	for _, f := range sc.Fields {
+		b = append(b, f.Type.String()[0])
+	}
+	return string(append(b, "*/ "...))
+}
+
 func newKindInfo(ns string, sc storage.Schema) *kindInfo {
 	ki := &kindInfo{schema: cloneSchema(sc), table: ns + "." + quoteIdent(sc.Kind)}
 	ki.cols = make([]string, len(sc.Fields))
@@ -248,7 +259,13 @@ func newKindInfo(ns string, sc storage.Schema) *kindInfo {
 		ki.indexStrings = append(ki.indexStrings, strs)
 	}
 	colList := strings.Join(append([]string{"id", "_version", "_data"}, ki.cols...), ", ")
-	ki.selectSQL = "SELECT " + colList + " FROM " + ki.table
+	// The statements name the field types in a comment: pgx caches
+	// prepared statements by their text, and a column dropped and added
+	// again with another type (see migrateColumns) must not meet a
+	// statement prepared for the old one ("cached plan must not change
+	// result type").
+	sig := typeSignature(sc)
+	ki.selectSQL = sig + "SELECT " + colList + " FROM " + ki.table
 	ki.getSQL = ki.selectSQL + " WHERE tenant = $1 AND id = $2"
 	ki.versionSQL = "SELECT _version FROM " + ki.table + " WHERE tenant = $1 AND id = $2"
 
@@ -259,15 +276,15 @@ func newKindInfo(ns string, sc storage.Schema) *kindInfo {
 		params[i] = fmt.Sprintf("$%d", i+1)
 	}
 	const guard = " RETURNING 1) SELECT 1 / count(*) FROM w"
-	ki.insertSQL = "WITH w AS (INSERT INTO " + ki.table + " (tenant, " + colList + ") VALUES (" + strings.Join(params, ", ") +
+	ki.insertSQL = sig + "WITH w AS (INSERT INTO " + ki.table + " (tenant, " + colList + ") VALUES (" + strings.Join(params, ", ") +
 		") ON CONFLICT (id) DO NOTHING" + guard
 	sets := []string{"_version = $3", "_data = $4"}
 	for i, c := range ki.cols {
 		sets = append(sets, fmt.Sprintf("%s = $%d", c, i+5))
 	}
-	ki.updateSQL = "WITH w AS (UPDATE " + ki.table + " SET " + strings.Join(sets, ", ") +
+	ki.updateSQL = sig + "WITH w AS (UPDATE " + ki.table + " SET " + strings.Join(sets, ", ") +
 		fmt.Sprintf(" WHERE tenant = $1 AND id = $2 AND _version = $%d", n+5) + guard
-	ki.deleteSQL = "WITH w AS (DELETE FROM " + ki.table + " WHERE tenant = $1 AND id = $2 AND _version = $3" + guard
+	ki.deleteSQL = sig + "WITH w AS (DELETE FROM " + ki.table + " WHERE tenant = $1 AND id = $2 AND _version = $3" + guard
 	arrays := []string{"$2::text[]", "$3::int8[]", "$4::bytea[]"}
 	for i, f := range sc.Fields {
 		typ := "int8"
@@ -276,7 +293,7 @@ func newKindInfo(ns string, sc storage.Schema) *kindInfo {
 		}
 		arrays = append(arrays, fmt.Sprintf("$%d::%s[]", i+5, typ))
 	}
-	ki.importSQL = "INSERT INTO " + ki.table + " (tenant, " + colList + ") SELECT $1, u.* FROM unnest(" + strings.Join(arrays, ", ") + ") AS u"
+	ki.importSQL = sig + "INSERT INTO " + ki.table + " (tenant, " + colList + ") SELECT $1, u.* FROM unnest(" + strings.Join(arrays, ", ") + ") AS u"
 	if sc.NumberIndex() >= 0 {
 		ki.numberIndex = numberIndexName(sc.Kind)
 	}

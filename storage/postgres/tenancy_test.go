@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -298,4 +299,100 @@ func TestRoleChecks(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.Get(bg, "case", "x")
 	require.ErrorIs(t, err, itsm.ErrNotFound, "the statements still name the tenant")
+}
+
+// TestTenancyMigratesInPlace opens a schema written by the release before
+// tenancy (version 1: no tenant columns, indexes on the fields alone, the
+// unique number index on the number alone, one sequence per name): its
+// rows, events and sequences become the default tenant's, indexes are
+// rebuilt to lead with the tenant, and numbers stay unique.
+func TestTenancyMigratesInPlace(t *testing.T) {
+	bg := context.Background()
+	p := testPool(t)
+	ns := freshSchema(t, p)
+	q := quoteIdent(ns)
+	ms, err := migrations()
+	require.NoError(t, err)
+	table := q + `."case"`
+	oldIndex := func(purpose string, fields ...string) string { return quoteIdent(indexName("case", purpose, fields)) }
+	old := []string{
+		"CREATE SCHEMA " + q,
+		"CREATE TABLE " + q + "._migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+		strings.ReplaceAll(ms[0].sql, "{{schema}}", q),
+		"INSERT INTO " + q + "._migrations (version, name) VALUES (1, '" + ms[0].name + "')",
+		"CREATE TABLE " + table + ` (id text COLLATE "C" PRIMARY KEY, _version bigint NOT NULL, _data bytea NOT NULL, "number" text COLLATE "C" NOT NULL, state text COLLATE "C" NOT NULL)`,
+		"CREATE INDEX " + oldIndex("field", "number") + " ON " + table + ` ("number", id)`,
+		"CREATE INDEX " + oldIndex("field", "state") + " ON " + table + " (state, id)",
+		"CREATE UNIQUE INDEX " + oldIndex("unique", "number") + " ON " + table + ` ("number") WHERE "number" <> ''`,
+		"INSERT INTO " + q + `._kinds (kind, fields) VALUES ('case', '[{"name":"number","type":"string"},{"name":"state","type":"string"}]')`,
+		"INSERT INTO " + table + ` VALUES ('d0', 1, '{}', 'INC0000001', 'new'), ('d1', 1, '{}', 'INC0000002', 'new'), ('d2', 1, '{}', '', 'new')`,
+		"CREATE SEQUENCE " + q + "._seq_case CACHE 1",
+		"SELECT nextval('" + q + "._seq_case'), nextval('" + q + "._seq_case')",
+	}
+	for _, stmt := range old {
+		_, err := p.Exec(bg, stmt)
+		require.NoError(t, err, stmt)
+	}
+	prev := ""
+	for v := int64(1); v <= 2; v++ {
+		e := sealedEvent("case", "d0", v, prev)
+		prev = e.Hash
+		changes, _ := encodeChanges(e.Changes)
+		_, err := p.Exec(bg, "INSERT INTO "+q+"._events (id, kind, record_id, number, record_version, name, from_state, to_state, actor, at_us, recorded_at_us, reason, changes, prev_hash, hash) "+
+			"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+			e.ID, e.Kind, e.RecordID, e.Number, e.RecordVersion, e.Name, e.From, e.To, e.Actor, e.At.UnixMicro(), e.RecordedAt.UnixMicro(), e.Reason, changes, e.PrevHash, e.Hash)
+		require.NoError(t, err)
+	}
+
+	s, err := New(bg, p, WithSchema(ns)) // the new release starting
+	require.NoError(t, err)
+	require.NoError(t, s.Register(bg, numberedSchema("case")))
+
+	var inDefault int
+	require.NoError(t, p.QueryRow(bg, "SELECT count(*) FROM "+table+" WHERE tenant = 'default'").Scan(&inDefault))
+	require.Equal(t, 3, inDefault, "every row is the default tenant's")
+	var indexes []string
+	rows, err := p.Query(bg, "SELECT indexname::text FROM pg_indexes WHERE schemaname = $1 AND tablename = 'case' ORDER BY 1", ns)
+	require.NoError(t, err)
+	indexes, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	want := append(indexNames(kindIndexes(numberedSchema("case"))), "case_pkey")
+	require.ElementsMatch(t, want, indexes, "the old indexes are replaced by ones leading with the tenant")
+
+	d, err := s.Get(bg, "case", "d0")
+	require.NoError(t, err)
+	require.Equal(t, "INC0000001", d.Fields[0].Str())
+	acme := itsm.WithTenant(bg, "acme")
+	_, err = s.Get(acme, "case", "d0")
+	require.ErrorIs(t, err, itsm.ErrNotFound)
+	require.Zero(t, count(t, s, "acme", "SELECT count(*) FROM "+table), "row-level security holds on the migrated table")
+
+	err = s.Update(bg, func(tx storage.Tx) error { return tx.Put(bg, numberedDoc("case", "x", "INC0000001"), 0) })
+	var dn *storage.DuplicateNumberError
+	require.ErrorAs(t, err, &dn, "numbers stay unique in the default tenant")
+	require.NoError(t, s.Update(acme, func(tx storage.Tx) error { return tx.Put(acme, numberedDoc("case", "x", "INC0000001"), 0) }),
+		"and are per tenant")
+
+	next := func(ctx context.Context) int64 {
+		var n int64
+		require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
+			var err error
+			n, err = tx.NextSequence(ctx, "case")
+			return err
+		}))
+		return n
+	}
+	require.Equal(t, int64(3), next(bg), "the default tenant's sequence goes on")
+	require.Equal(t, int64(1), next(acme))
+
+	evs, err := s.ReadEvents(bg, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, evs, 2)
+	for _, e := range evs {
+		require.Equal(t, itsm.DefaultTenant, e.Tenant)
+		require.Equal(t, e.Hash, itsm.ComputeHash(&e), "old chains still verify")
+	}
+	h, err := s.History(acme, "case", "d0")
+	require.NoError(t, err)
+	require.Empty(t, h)
 }
