@@ -245,11 +245,11 @@ func (s *Store) readEventsLocked(ctx context.Context, tenant, sql string, args [
 	b.Queue("BEGIN")
 	b.Queue("SELECT set_config('lock_timeout', $1, true)", strconv.FormatInt(s.readLockTimeout.Milliseconds(), 10))
 	b.Queue("SELECT pg_advisory_xact_lock($1)", s.eventsKey)
-	s.scope(b, tenant)
+	scoped := s.scope(b, tenant)
 	b.Queue(sql, args...)
 	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
-	events, err := readEventBatch(br)
+	events, err := readEventBatch(br, 3+scoped)
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = interpretError(cerr, "read events")
 	}
@@ -264,8 +264,10 @@ func (s *Store) readEventsLocked(ctx context.Context, tenant, sql string, args [
 	return events, nil
 }
 
-func readEventBatch(br pgx.BatchResults) ([]itsm.Event, error) {
-	for range 4 {
+// readEventBatch reads the results of readEventsLocked's batch: skip
+// statements, the events, the commit.
+func readEventBatch(br pgx.BatchResults, skip int) ([]itsm.Event, error) {
+	for range skip {
 		if _, err := br.Exec(); err != nil {
 			return nil, interpretError(err, "read events")
 		}

@@ -89,7 +89,7 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 	// be cheaper on the wire, but PostgreSQL refuses COPY FROM into a table
 	// under row-level security.)
 	b := &pgx.Batch{}
-	s.scope(b, tenant)
+	scoped := s.scope(b, tenant)
 	for _, g := range groups {
 		b.Queue(g.ki.importSQL, importArrays(g.ki, tenant, g.rows)...)
 	}
@@ -99,8 +99,10 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 	}
 	br := s.pool.SendBatch(ctx, b)
 	err = func() error {
-		if _, err := br.Exec(); err != nil {
-			return interpretError(err, "import: scope")
+		for range scoped {
+			if _, err := br.Exec(); err != nil {
+				return interpretError(err, "import: scope")
+			}
 		}
 		for _, g := range groups {
 			tag, err := br.Exec()

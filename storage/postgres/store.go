@@ -53,6 +53,7 @@ type Store struct {
 	// Test hooks; nil in production.
 	beforeCommit func(ctx context.Context) // runs after the events are inserted, before COMMIT
 	noEventLock  bool                      // leave the event lock out: only to show, in tests and benchmarks, what it prevents and costs
+	noScope      bool                      // send no role and tenant setting (row-level security then holds only for a pool user subject to it): only to measure, in benchmarks, what they cost
 }
 
 // Option configures a Store.

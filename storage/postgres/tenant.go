@@ -49,13 +49,19 @@ func scopeSQL(role string) string {
 }
 
 // scope queues the statement that sets the role and tenant for the
-// statements queued after it in b (all of them run in one transaction).
-func (s *Store) scope(b *pgx.Batch, tenant string) {
-	if s.role == "" {
+// statements queued after it in b (all of them run in one transaction),
+// and returns how many statements it queued: 1, or 0 with the test hook
+// noScope.
+func (s *Store) scope(b *pgx.Batch, tenant string) int {
+	switch {
+	case s.noScope:
+		return 0
+	case s.role == "":
 		b.Queue(s.scopeSQL, tenant)
-		return
+	default:
+		b.Queue(s.scopeSQL, tenant, s.role)
 	}
-	b.Queue(s.scopeSQL, tenant, s.role)
+	return 1
 }
 
 // tenant returns the tenant of a call: storage.TenantOf under the store's
@@ -74,12 +80,14 @@ type batcher interface {
 // and sql, pipelined. The rows must be closed.
 func (s *Store) query(ctx context.Context, c batcher, tenant, sql string, args ...any) (pgx.Rows, error) {
 	b := &pgx.Batch{}
-	s.scope(b, tenant)
+	scoped := s.scope(b, tenant)
 	b.Queue(sql, args...)
 	br := c.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		_ = br.Close()
-		return nil, err
+	for range scoped {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return nil, err
+		}
 	}
 	rows, err := br.Query()
 	if err != nil {

@@ -533,12 +533,12 @@ func (u *unit) finish(ctx context.Context, fnErr error) error {
 func (u *unit) commit(ctx context.Context, writes []*write) error {
 	hook := u.s.beforeCommit
 	b := &pgx.Batch{}
-	first := 1 // index of the first write in the batch
+	first := 0 // index of the first write in the batch
 	if hook != nil {
 		b.Queue("BEGIN")
-		first = 2
+		first = 1
 	}
-	u.s.scope(b, u.tenant)
+	first += u.s.scope(b, u.tenant)
 	for _, w := range writes {
 		switch {
 		case w.deleted:
