@@ -18,12 +18,14 @@ import (
 // Register declares a kind; see storage.Backend.
 //
 // Each kind is one table named after it: tenant and id (text, COLLATE "C";
-// id is the primary key, ids being global), _version (bigint), _data
+// the primary key is (tenant, id), so a document's id names it within its
+// tenant and another tenant's document of the same id is another
+// document), _version (bigint), _data
 // (bytea) and one NOT NULL column per indexed field (text COLLATE "C" for
 // strings, so that ordering is bytewise like storage.Value.Compare; bigint
 // for integers and for times as Unix microseconds), each with the field's
 // storage.ZeroValue as its default. Every index leads with the tenant:
-// (tenant, id), (tenant, field, id) for every field but a CompositeOnly
+// the primary key, (tenant, field, id) for every field but a CompositeOnly
 // one, and (tenant, fields..., id) for every declared storage.Index, so
 // each ordering the contract allows runs on an index within one tenant and
 // pages end on a unique key. The table has row-level security, FORCEd,
@@ -136,7 +138,7 @@ type kindIndex struct {
 }
 
 func kindIndexes(sc storage.Schema) []kindIndex {
-	out := []kindIndex{{name: indexName(sc.Kind, "tenant id", nil), cols: []string{"tenant", "id"}}}
+	var out []kindIndex // the primary key (tenant, id) orders by id
 	seen := map[string]bool{}
 	add := func(purpose string, fields []string) {
 		cols := make([]string, 0, len(fields)+2)
@@ -251,10 +253,11 @@ func (s *Store) migrateKind(ctx context.Context, ki *kindInfo, fields []byte, in
 		err := tx.QueryRow(ctx, "SELECT fields::text FROM "+s.kindsTable+" WHERE kind = $1", kind).Scan(&stored)
 		switch {
 		case err == pgx.ErrNoRows:
-			cols := []string{`tenant text COLLATE "C" NOT NULL DEFAULT 'default'`, `id text COLLATE "C" PRIMARY KEY`, "_version bigint NOT NULL", "_data bytea NOT NULL"}
+			cols := []string{`tenant text COLLATE "C" NOT NULL DEFAULT 'default'`, `id text COLLATE "C" NOT NULL`, "_version bigint NOT NULL", "_data bytea NOT NULL"}
 			for i, f := range ki.schema.Fields {
 				cols = append(cols, ki.cols[i]+" "+columnType(f.Type)+" NOT NULL DEFAULT "+zeroLiteral(f.Type))
 			}
+			cols = append(cols, "PRIMARY KEY (tenant, id)")
 			if err := exec("create table", "CREATE TABLE "+ki.table+" ("+strings.Join(cols, ", ")+")"); err != nil {
 				return err
 			}

@@ -278,7 +278,7 @@ func newKindInfo(ns string, sc storage.Schema) *kindInfo {
 	}
 	const guard = " RETURNING 1) SELECT 1 / count(*) FROM w"
 	ki.insertSQL = sig + "WITH w AS (INSERT INTO " + ki.table + " (tenant, " + colList + ") VALUES (" + strings.Join(params, ", ") +
-		") ON CONFLICT (id) DO NOTHING" + guard
+		") ON CONFLICT (tenant, id) DO NOTHING" + guard
 	sets := []string{"_version = $3", "_data = $4"}
 	for i, c := range ki.cols {
 		sets = append(sets, fmt.Sprintf("%s = $%d", c, i+5))

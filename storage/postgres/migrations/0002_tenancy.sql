@@ -24,17 +24,21 @@ CREATE POLICY _tenant_read ON {{schema}}._events FOR SELECT
 CREATE POLICY _tenant_append ON {{schema}}._events FOR INSERT
     WITH CHECK (tenant = current_setting('pillars.tenant', true));
 
--- The kinds registered so far: a tenant column, RLS and the policy. Their
--- indexes are rebuilt to lead with the tenant when the kind is next
+-- The kinds registered so far: a tenant column, the primary key
+-- (tenant, id), RLS and the policy. Their other indexes are rebuilt to lead with the tenant when the kind is next
 -- registered (Register drops the old ones).
 DO $pillars$
 DECLARE
     k text;
     t text;
+    pk name;
 BEGIN
     FOR k IN SELECT kind FROM {{schema}}._kinds LOOP
         t := '{{schema}}.' || quote_ident(k);
         EXECUTE format('ALTER TABLE %s ADD COLUMN IF NOT EXISTS tenant text COLLATE "C" NOT NULL DEFAULT %L', t, 'default');
+        -- A document is named by its id within its tenant.
+        SELECT conname INTO pk FROM pg_catalog.pg_constraint WHERE conrelid = t::regclass AND contype = 'p';
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I, ADD PRIMARY KEY (tenant, id)', t, pk);
         EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY _tenant ON %s USING (tenant = current_setting(%L, true)) WITH CHECK (tenant = current_setting(%L, true))',
