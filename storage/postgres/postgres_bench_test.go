@@ -356,7 +356,7 @@ func BenchmarkQueryPage(b *testing.B) {
 	rows, err := s.pool.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+func() string {
 		ki, _ := s.kind("ticket")
 		plan, _ := ki.schema.CheckQuery(pages[10])
-		sql, args := buildQuery(ki, itsm.DefaultTenant, plan)
+		sql, args := buildQuery(ki, plan)
 		for i := len(args); i >= 1; i-- { // inline the values for EXPLAIN, test only
 			sql = strings.ReplaceAll(sql, fmt.Sprintf("$%d", i), fmt.Sprintf("'%v'", args[i-1]))
 		}

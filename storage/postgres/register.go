@@ -114,7 +114,7 @@ func typeChange(kind string, was []fieldJSON, next storage.Schema) error {
 			continue
 		}
 		if to := next.Fields[i].Type; to.String() != old.Type {
-			return schemaChangeError(kind, old.Name, parseFieldType(old.Type), to)
+			return &storage.SchemaChangeError{Kind: kind, Field: old.Name, From: parseFieldType(old.Type), To: to}
 		}
 	}
 	return nil
@@ -224,7 +224,7 @@ func zeroLiteral(t storage.FieldType) string {
 	if t == storage.TypeString {
 		return "''"
 	}
-	return strconv.FormatInt(zeroValue(t).Int64(), 10)
+	return strconv.FormatInt(storage.ZeroValue(t).Int64(), 10)
 }
 
 // columnType is the SQL type of a field column.

@@ -77,7 +77,7 @@ func TestSchemaChanges(t *testing.T) {
 
 	// Existing documents hold the zero values, in every tenant; queries on
 	// the new fields work at once.
-	zero := []storage.Value{zeroValue(storage.TypeInt), zeroValue(storage.TypeTime), zeroValue(storage.TypeString)}
+	zero := []storage.Value{storage.ZeroValue(storage.TypeInt), storage.ZeroValue(storage.TypeTime), storage.ZeroValue(storage.TypeString)}
 	for ctx, id := range map[context.Context]string{bg: "x1", acme: "y1"} {
 		d, err := s.Get(ctx, "case", id)
 		require.NoError(t, err)
@@ -139,8 +139,10 @@ func TestSchemaChanges(t *testing.T) {
 		return st
 	}()} {
 		err := st.Register(bg, v4)
+		var sc *storage.SchemaChangeError
+		require.ErrorAs(t, err, &sc)
+		require.Equal(t, storage.SchemaChangeError{Kind: "case", Field: "prio", From: storage.TypeInt, To: storage.TypeString}, *sc)
 		require.ErrorIs(t, err, itsm.ErrConflict)
-		require.Contains(t, err.Error(), "prio")
 	}
 	d, err = removed.Get(bg, "case", "x3")
 	require.NoError(t, err)

@@ -424,11 +424,11 @@ func (s *Store) Query(ctx context.Context, q storage.Query) (storage.Page, error
 }
 
 func runQuery(ctx context.Context, qr queryFunc, tenant string, ki *kindInfo, q storage.Query) (storage.Page, error) {
-	plan, err := ki.schema.CheckQuery(q)
+	plan, err := ki.schema.CheckQueryFor(tenant, q)
 	if err != nil {
 		return storage.Page{}, err
 	}
-	sql, args := buildQuery(ki, tenant, plan)
+	sql, args := buildQuery(ki, plan)
 	rows, err := qr(ctx, sql, args...)
 	if err != nil {
 		return storage.Page{}, interpretError(err, "query "+q.Kind)
