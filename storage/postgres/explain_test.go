@@ -50,9 +50,9 @@ func fillTickets(t testing.TB, s *Store, n int, tenants ...string) {
 	for start := 0; start < n; start += batch {
 		docs := make([][]storage.Document, len(tenants))
 		for i := start; i < min(n, start+batch); i++ {
-			k := i % len(tenants)
-			docs[k] = append(docs[k], ticket("ticket", fmt.Sprintf("t%08d", i), 1, fmt.Sprintf("group%02d", (i/len(tenants))%20), states[(i/len(tenants)/20)%3],
-				int64(i%5), base.Add(time.Duration(i*7919%n)*time.Second)))
+			k, j := i%len(tenants), i/len(tenants) // the j-th ticket of tenant k
+			docs[k] = append(docs[k], ticket("ticket", fmt.Sprintf("t%08d", i), 1, fmt.Sprintf("group%02d", j%20), states[(j/20)%3],
+				int64(j%5), base.Add(time.Duration(i*7919%n)*time.Second)))
 		}
 		for k, tenant := range tenants {
 			if len(docs[k]) > 0 {

@@ -446,6 +446,68 @@ func BenchmarkQueryPage(b *testing.B) {
 	})
 }
 
+// BenchmarkQueryPageTenants reads queue pages of 50 (two equality filters,
+// ordered by two fields: the first page and the next) of tenants picked in
+// turn among 100 holding 1,000,000 tickets with PILLARS_SCALE=1 (10 holding
+// 50,000 otherwise), through the store (role, tenant setting and row-level
+// security included), and reports p50/p95 latency. It asserts the plan,
+// never the timings: the queue index, its first condition the tenant (a
+// short last page may read it as a bitmap and sort what it found).
+func BenchmarkQueryPageTenants(b *testing.B) {
+	testDSN(b)
+	n, tenants := 50_000, tenantNames(10)
+	if os.Getenv("PILLARS_SCALE") == "1" {
+		n, tenants = 1_000_000, tenantNames(100)
+	}
+	s := newTestStore(b)
+	ctx := context.Background()
+	require.NoError(b, s.Register(ctx, ticketSchema("ticket")))
+	fillStart := time.Now()
+	fillTickets(b, s, n, tenants...)
+	b.Logf("filled %d tickets over %d tenants in %s", n, len(tenants), time.Since(fillStart).Round(time.Millisecond))
+	q := storage.Query{Kind: "ticket", Filters: []storage.Filter{storage.Eq("grp", storage.String("group07")), storage.Eq("state", storage.String("open"))},
+		Sort: []storage.Sort{{Field: "prio"}, {Field: "opened"}}, Limit: 50}
+	type page struct {
+		ctx context.Context
+		q   storage.Query
+	}
+	var pages []page
+	for _, tenant := range tenants {
+		tctx := itsm.WithTenant(ctx, tenant)
+		first, err := s.Query(tctx, q)
+		require.NoError(b, err)
+		require.Len(b, first.Docs, 50)
+		require.NotEmpty(b, first.Next)
+		next := q
+		next.Cursor = first.Next
+		pages = append(pages, page{tctx, q}, page{tctx, next})
+	}
+	queueIndex := quoteIdent(indexName("ticket", "tenant index", []string{"grp", "state", "prio", "opened"}))
+	for _, p := range pages[len(pages)-2:] {
+		plan := explainFor(b, s, tenants[len(tenants)-1], p.q)
+		b.Logf("plan:\n%s", plan)
+		require.Regexp(b, `(Index Scan( Backward)? using|Bitmap Index Scan on) `+strings.Trim(queueIndex, `"`), plan, "the queue index")
+		require.Regexp(b, `Index Cond: \(+tenant = `, plan)
+		require.NotContains(b, plan, "Seq Scan")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	lat := make([]time.Duration, 0, b.N)
+	for i := range b.N {
+		p := pages[i%len(pages)]
+		t0 := time.Now()
+		got, err := s.Query(p.ctx, p.q)
+		if err != nil || len(got.Docs) == 0 {
+			b.Fatal(err, len(got.Docs))
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
+	b.ReportMetric(float64(lat[len(lat)*95/100].Microseconds())/1000, "p95_ms")
+}
+
 // BenchmarkTraverse compares the recursive CTE with the generic
 // breadth-first search over Query on a tree of 10,000 nodes (fan-out 4).
 func BenchmarkTraverse(b *testing.B) {
