@@ -152,7 +152,7 @@ func bg(ctx context.Context) context.Context {
 // run it at start-up, and give every instance on the prefix the new schema
 // (an instance still on the old one writes documents of the old shape).
 func (s *Store) Register(ctx context.Context, sc storage.Schema) error {
-	if _, err := s.scope(ctx); err != nil {
+	if _, err := storage.TenantOf(ctx, false); err != nil { // schemas are every tenant's: none is required
 		return err
 	}
 	if err := sc.Validate(); err != nil {
