@@ -30,9 +30,8 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 	}
 	type group struct {
 		ki      *kindInfo
-		ids     []string
+		cols    *importColumns
 		numbers []string // the documents' non-empty numbers
-		rows    [][]any
 	}
 	var groups []*group
 	byKind := map[string]*group{}
@@ -45,12 +44,11 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 			if err != nil {
 				return err
 			}
-			g = &group{ki: ki}
+			g = &group{ki: ki, cols: newImportColumns(ki)}
 			byKind[d.Kind] = g
 			groups = append(groups, g)
 		}
-		args, err := g.ki.docArgs(tenant, d, 0)
-		if err != nil {
+		if err := g.ki.checkDoc(d, 0); err != nil {
 			return err
 		}
 		key := [2]string{d.Kind, d.ID}
@@ -66,8 +64,7 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 			numbers[num] = true
 			g.numbers = append(g.numbers, num[1])
 		}
-		g.ids = append(g.ids, d.ID)
-		g.rows = append(g.rows, args)
+		g.cols.add(d)
 	}
 	for i := range events {
 		if err := checkEvent(&events[i]); err != nil {
@@ -91,7 +88,7 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 	b := &pgx.Batch{}
 	scoped := s.scope(b, tenant)
 	for _, g := range groups {
-		b.Queue(g.ki.importSQL, importArrays(g.ki, tenant, g.rows)...)
+		b.Queue(g.ki.importSQL, g.cols.args(tenant)...)
 	}
 	if len(events) > 0 {
 		b.Queue("SELECT pg_advisory_xact_lock_shared($1)", s.eventsKey)
@@ -109,12 +106,12 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 			if err != nil {
 				if errors.Is(interpretError(err, ""), itsm.ErrConflict) {
 					_ = br.Close()
-					return s.importConflict(ctx, tenant, g.ki, g.ids, g.numbers, err)
+					return s.importConflict(ctx, tenant, g.ki, g.cols.ids, g.numbers, err)
 				}
 				return interpretError(err, "import "+g.ki.schema.Kind)
 			}
-			if n := tag.RowsAffected(); n != int64(len(g.rows)) {
-				return fmt.Errorf("postgres: import %s: inserted %d of %d documents", g.ki.schema.Kind, n, len(g.rows))
+			if n := tag.RowsAffected(); n != int64(len(g.cols.ids)) {
+				return fmt.Errorf("postgres: import %s: inserted %d of %d documents", g.ki.schema.Kind, n, len(g.cols.ids))
 			}
 		}
 		if len(events) == 0 {
@@ -138,32 +135,43 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 	return err
 }
 
-// importArrays turns the rows of docArgs (tenant, id, version, data,
-// fields...) into the parameters of importSQL: the tenant, then one array
-// per column.
-func importArrays(ki *kindInfo, tenant string, rows [][]any) []any {
-	n := len(rows)
-	ids, versions, data := make([]string, n), make([]int64, n), make([][]byte, n)
-	cols := make([]any, len(ki.schema.Fields))
+// importColumns holds the documents of one kind of an import as one array
+// per column, the parameters of importSQL.
+type importColumns struct {
+	ids      []string
+	versions []int64
+	data     [][]byte
+	fields   []any // []string or []int64 per field
+}
+
+func newImportColumns(ki *kindInfo) *importColumns {
+	c := &importColumns{fields: make([]any, len(ki.schema.Fields))}
 	for i, f := range ki.schema.Fields {
 		if f.Type == storage.TypeString {
-			cols[i] = make([]string, n)
+			c.fields[i] = []string(nil)
 		} else {
-			cols[i] = make([]int64, n)
+			c.fields[i] = []int64(nil)
 		}
 	}
-	for r, row := range rows {
-		ids[r], versions[r], data[r] = row[1].(string), row[2].(int64), row[3].([]byte)
-		for i, v := range row[4:] {
-			switch c := cols[i].(type) {
-			case []string:
-				c[r] = v.(string)
-			case []int64:
-				c[r] = v.(int64)
-			}
+	return c
+}
+
+// add appends a document checked by checkDoc.
+func (c *importColumns) add(d storage.Document) {
+	c.ids, c.versions, c.data = append(c.ids, d.ID), append(c.versions, d.Version), append(c.data, docData(d))
+	for i, v := range d.Fields {
+		switch col := c.fields[i].(type) {
+		case []string:
+			c.fields[i] = append(col, v.Str())
+		case []int64:
+			c.fields[i] = append(col, v.Int64())
 		}
 	}
-	return append([]any{tenant, ids, versions, data}, cols...)
+}
+
+// args returns the parameters of importSQL: the tenant, then the arrays.
+func (c *importColumns) args(tenant string) []any {
+	return append([]any{tenant, c.ids, c.versions, c.data}, c.fields...)
 }
 
 // importConflict names a document of an import that exists already, or a

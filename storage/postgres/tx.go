@@ -225,28 +225,43 @@ func (u *unit) keep(key docKey, w *write) {
 // refuse is refused here first, with ErrInvalid naming the record, so a bad
 // document never aborts the unit's transaction.
 func (ki *kindInfo) docArgs(tenant string, d storage.Document, expected int64) ([]any, error) {
-	if err := ki.schema.CheckDocument(d); err != nil {
+	if err := ki.checkDoc(d, expected); err != nil {
 		return nil, err
 	}
+	args := make([]any, 0, len(d.Fields)+5)
+	args = append(args, tenant, d.ID, d.Version, docData(d))
+	for _, v := range d.Fields {
+		args = append(args, v.Any())
+	}
+	return args, nil
+}
+
+// docData is the _data value of a document: the column is NOT NULL; nil
+// and empty read back alike.
+func docData(d storage.Document) []byte {
+	if d.Data == nil {
+		return []byte{}
+	}
+	return d.Data
+}
+
+// checkDoc checks a document for a write (see docArgs).
+func (ki *kindInfo) checkDoc(d storage.Document, expected int64) error {
+	if err := ki.schema.CheckDocument(d); err != nil {
+		return err
+	}
 	if expected < 0 || d.Version <= expected {
-		return nil, itsm.Invalidf("postgres: put %s %s: version %d must be greater than expected version %d (at least 0)", d.Kind, d.ID, d.Version, expected)
+		return itsm.Invalidf("postgres: put %s %s: version %d must be greater than expected version %d (at least 0)", d.Kind, d.ID, d.Version, expected)
 	}
 	if err := checkText(d.ID); err != nil {
-		return nil, itsm.Invalidf("postgres: put %s %q: id %v", d.Kind, d.ID, err)
+		return itsm.Invalidf("postgres: put %s %q: id %v", d.Kind, d.ID, err)
 	}
-	data := d.Data
-	if data == nil {
-		data = []byte{} // the column is NOT NULL; nil and empty read back alike
-	}
-	args := make([]any, 0, len(d.Fields)+5)
-	args = append(args, tenant, d.ID, d.Version, data)
 	for i, v := range d.Fields {
 		if v.Type() == storage.TypeString {
 			if err := checkText(v.Str()); err != nil {
-				return nil, itsm.Invalidf("postgres: put %s %s: field %s %v", d.Kind, d.ID, ki.schema.Fields[i].Name, err)
+				return itsm.Invalidf("postgres: put %s %s: field %s %v", d.Kind, d.ID, ki.schema.Fields[i].Name, err)
 			}
 		}
-		args = append(args, v.Any())
 	}
 	for _, strs := range ki.indexStrings {
 		n := len(d.ID)
@@ -254,10 +269,10 @@ func (ki *kindInfo) docArgs(tenant string, d storage.Document, expected int64) (
 			n += len(d.Fields[fi].Str())
 		}
 		if n > maxIndexedBytes {
-			return nil, itsm.Invalidf("postgres: put %s %s: indexed strings take %d bytes in one index, more than %d", d.Kind, d.ID, n, maxIndexedBytes)
+			return itsm.Invalidf("postgres: put %s %s: indexed strings take %d bytes in one index, more than %d", d.Kind, d.ID, n, maxIndexedBytes)
 		}
 	}
-	return args, nil
+	return nil
 }
 
 // maxIndexedBytes bounds the string bytes of one index entry (the id
