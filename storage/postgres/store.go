@@ -100,7 +100,9 @@ func WithSchema(name string) Option { return func(c *config) { c.schema = name }
 
 // WithMigrate says whether the constructor runs Migrate (the default) or
 // only checks that the schema is already at SchemaVersion, for deployments
-// that migrate in a separate step.
+// that migrate in a separate step. Migrate also prepares the store's role
+// (see WithRole): a deployment that migrates separately runs it with the
+// same role.
 func WithMigrate(run bool) Option { return func(c *config) { c.migrate = run } }
 
 // WithEventReadLockTimeout bounds how long ReadEvents waits for units of
