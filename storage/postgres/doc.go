@@ -80,13 +80,19 @@
 // WithRole("") skips the switch, which is safe only when the pool's user is
 // neither a superuser nor BYPASSRLS; New refuses a role that is.
 //
-// Measured (BenchmarkUnitOfWork/tenancy, one Get, one Put, one event,
-// synchronous_commit off so that the disk does not hide it): the setting
-// and the role switch cost one small statement per round trip, and with the
-// policies about 30 µs of a 200 µs unit (default/no_rls about 1.1 to 1.2);
-// naming a tenant costs nothing more than the default tenant (tenant/
-// default about 1.0). With synchronous commits a unit takes milliseconds
-// and the difference is lost in the noise. A query page of 50 among a
+// The role is switched per transaction rather than once per connection
+// (SET ROLE in the pool's AfterConnect) so that it holds for pools the host
+// passes to New as well, and nothing stays set on a connection the host
+// reuses. Measured (BenchmarkUnitOfWork/tenancy, one Get, one Put, one
+// event, synchronous_commit off so that the disk does not hide it): the
+// setting and the role switch cost one small statement per round trip, and
+// with the policies about 30 µs of a 200 µs unit (default/no_rls about 1.1
+// to 1.2): some 13 µs for the statement setting the tenant alone, the rest
+// for the role switch and the policies, so a per-connection role would
+// save at most half of it. Naming a tenant costs nothing more than the
+// default tenant (tenant/default about 1.0, within the noise). With
+// synchronous commits a unit takes milliseconds and the difference is lost
+// in the noise. A query page of 50 among a
 // million tickets of 100 tenants reads the queue index led by the tenant
 // (p95 0.8 ms on a shared two-core machine).
 //
