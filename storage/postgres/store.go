@@ -223,7 +223,7 @@ type kindInfo struct {
 	updateSQL string
 	deleteSQL string
 	// importSQL inserts many documents from one array per column (see
-	// importArrays).
+	// importColumns).
 	importSQL string
 	// numberIndex names the unique index on the kind's human numbers, ""
 	// for a kind without them.

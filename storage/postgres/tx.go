@@ -17,10 +17,12 @@ import (
 	"github.com/pillars-itsm/pillars/storage"
 )
 
-// unit is a unit of work on one pooled connection.
+// unit is a unit of work of one tenant (the tenant of Update's context,
+// whatever context its methods get) on one pooled connection.
 //
 // Reads (Get, Query, the version checks of Put and Delete) run at once as
-// single statements, each seeing the latest committed state (PostgreSQL's
+// single statements (each pipelined after the statement that sets the
+// role and tenant, see tenant.go), each seeing the latest committed state (PostgreSQL's
 // READ COMMITTED), overlaid with the unit's own writes for Get. Writes are
 // checked against the version the unit sees when they are made (ErrConflict
 // right away when stale) and kept in the unit. At the end everything goes to
@@ -28,6 +30,7 @@ import (
 // implicit transaction (committed at the pipeline's Sync if every statement
 // succeeded, rolled back otherwise):
 //
+//	SELECT set_config('pillars.tenant', ...), set_config('role', ...)
 //	each write, in (kind, id) order, guarded by the version it expects
 //	SELECT pg_advisory_xact_lock_shared(events)   -- see Store.ReadEvents
 //	INSERT the events (their Seq drawn here)
