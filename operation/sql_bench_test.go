@@ -395,9 +395,11 @@ func benchPostgresRaw(b *testing.B, pipelined bool) {
 	for i, c := range cols[3:] {
 		sets = append(sets, fmt.Sprintf("%s = $%d", c, i+4))
 	}
-	getSQL := "SELECT " + strings.Join(cols, ", ") + " FROM " + table + " WHERE id = $1"
+	// The store keys documents by (tenant, id): the default tenant's, named
+	// as the store names it.
+	getSQL := "SELECT " + strings.Join(cols, ", ") + " FROM " + table + " WHERE tenant = 'default' AND id = $1"
 	insSQL := "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(params, ", ") + ")"
-	updSQL := "UPDATE " + table + " SET " + strings.Join(sets, ", ") + fmt.Sprintf(" WHERE id = $1 AND _version = $%d", len(cols)+1)
+	updSQL := "UPDATE " + table + " SET " + strings.Join(sets, ", ") + fmt.Sprintf(" WHERE tenant = 'default' AND id = $1 AND _version = $%d", len(cols)+1)
 	evSQL := "INSERT INTO " + ns + "._events (id, kind, record_id, number, record_version, name, from_state, to_state, actor, at_us, recorded_at_us, reason, changes, prev_hash, hash) " +
 		"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
 	changes := make([]any, len(events))

@@ -23,12 +23,16 @@ var (
 // like), which takes minutes on a busy machine.
 func TestConformance(t *testing.T) {
 	p := testPool(t)
-	var opts []storagetest.Option
+	// Reopen is another Store on the same schema: another instance of the
+	// host, or the next release starting.
+	opts := []storagetest.Option{storagetest.Reopen(func(t *testing.T, b storage.Backend) storage.Backend {
+		s, err := New(t.Context(), p, WithSchema(b.(*Store).schema))
+		require.NoError(t, err)
+		return s
+	})}
 	if os.Getenv("PILLARS_SCALE") != "1" {
 		opts = append(opts, storagetest.Light())
 	}
-	// Until the PostgreSQL store keeps them (issue 19).
-	opts = append(opts, storagetest.Unsupported(storagetest.AreaTenancy, storagetest.AreaSchemaChange))
 	storagetest.Run(t, func(t *testing.T) storage.Backend {
 		s, err := New(t.Context(), p, WithSchema(freshSchema(t, p)))
 		require.NoError(t, err)

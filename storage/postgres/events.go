@@ -11,17 +11,19 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
 )
 
 // eventColumns lists the stored columns of an event in scan order.
-const eventColumns = "seq, id, kind, record_id, number, record_version, name, from_state, to_state, actor, at_us, recorded_at_us, reason, changes, prev_hash, hash"
+const eventColumns = "seq, id, kind, record_id, number, record_version, name, from_state, to_state, actor, at_us, recorded_at_us, reason, changes, prev_hash, hash, tenant"
 
 // insertEventsSQL inserts a unit's events from one array per column, in the
-// order given: the Seq default is drawn row by row after the ORDER BY.
+// order given: the Seq default is drawn row by row after the ORDER BY. $1 is
+// the unit's tenant.
 func (s *Store) insertEventsSQL() string {
 	return "INSERT INTO " + s.eventsTable + " (" + eventInsertColumns + ") " +
-		"SELECT e.id, e.kind, e.record_id, e.number, e.record_version, e.name, e.from_state, e.to_state, e.actor, e.at_us, e.recorded_at_us, e.reason, e.changes, e.prev_hash, e.hash " +
-		"FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::text[], $13::text[], $14::text[], $15::text[]) " +
+		"SELECT $1, e.id, e.kind, e.record_id, e.number, e.record_version, e.name, e.from_state, e.to_state, e.actor, e.at_us, e.recorded_at_us, e.reason, e.changes, e.prev_hash, e.hash " +
+		"FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::int8[], $13::text[], $14::text[], $15::text[], $16::text[]) " +
 		"WITH ORDINALITY AS e(id, kind, record_id, number, record_version, name, from_state, to_state, actor, at_us, recorded_at_us, reason, changes, prev_hash, hash, ord) ORDER BY e.ord"
 }
 
@@ -55,8 +57,8 @@ func newEventArrays(events []itsm.Event) (*eventArrays, error) {
 	return a, nil
 }
 
-func (a *eventArrays) args() []any {
-	return []any{a.id, a.kind, a.recordID, a.number, a.recordVersion, a.name, a.from, a.to, a.actor,
+func (a *eventArrays) args(tenant string) []any {
+	return []any{tenant, a.id, a.kind, a.recordID, a.number, a.recordVersion, a.name, a.from, a.to, a.actor,
 		a.at, a.recordedAt, a.reason, a.changes, a.prevHash, a.hash}
 }
 
@@ -97,23 +99,24 @@ func checkEvent(e *itsm.Event) error {
 
 // eventInsertColumns lists the columns an insert fills; seq takes its
 // default, nextval of _event_seq, row by row in the order given.
-const eventInsertColumns = "id, kind, record_id, number, record_version, name, from_state, to_state, actor, at_us, recorded_at_us, reason, changes, prev_hash, hash"
+const eventInsertColumns = "tenant, id, kind, record_id, number, record_version, name, from_state, to_state, actor, at_us, recorded_at_us, reason, changes, prev_hash, hash"
 
 // maxValuesEvents is the most events inserted with one VALUES row each;
 // more go through arrays (insertEventsSQL), one statement for any count.
 const maxValuesEvents = 8
 
-// insertEvents returns the statement and parameters that insert events, in
-// the order given.
-func (s *Store) insertEvents(events []itsm.Event) (string, []any, error) {
+// insertEvents returns the statement and parameters that insert events of
+// tenant, in the order given.
+func (s *Store) insertEvents(tenant string, events []itsm.Event) (string, []any, error) {
 	if len(events) > maxValuesEvents {
 		arrays, err := newEventArrays(events)
 		if err != nil {
 			return "", nil, err
 		}
-		return s.insertEventsSQL(), arrays.args(), nil
+		return s.insertEventsSQL(), arrays.args(tenant), nil
 	}
-	args := make([]any, 0, 15*len(events))
+	args := make([]any, 1, 15*len(events)+1)
+	args[0] = tenant
 	for i := range events {
 		e := &events[i]
 		changes, err := encodeChanges(e.Changes)
@@ -126,7 +129,8 @@ func (s *Store) insertEvents(events []itsm.Event) (string, []any, error) {
 	return s.valuesSQL[len(events)], args, nil
 }
 
-// buildValuesSQL returns the VALUES inserts of 1..maxValuesEvents events.
+// buildValuesSQL returns the VALUES inserts of 1..maxValuesEvents events;
+// $1 is their tenant.
 func buildValuesSQL(table string) [maxValuesEvents + 1]string {
 	var out [maxValuesEvents + 1]string
 	for n := 1; n <= maxValuesEvents; n++ {
@@ -136,12 +140,9 @@ func buildValuesSQL(table string) [maxValuesEvents + 1]string {
 			if r > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteByte('(')
+			b.WriteString("($1")
 			for c := range 15 {
-				if c > 0 {
-					b.WriteString(", ")
-				}
-				fmt.Fprintf(&b, "$%d", r*15+c+1)
+				fmt.Fprintf(&b, ", $%d", r*15+c+2)
 			}
 			b.WriteByte(')')
 		}
@@ -200,7 +201,15 @@ func (s *Store) ReadEvents(ctx context.Context, after int64, limit int) ([]itsm.
 		return nil, itsm.Invalidf("postgres: read events: limit %d, want at least 1", limit)
 	}
 	after = max(after, 0)
-	rows, err := s.pool.Query(ctx, s.readEventsSQL, after, limit)
+	sql, args, tenant := s.readAllEventsSQL, []any{after, limit}, allTenants
+	if !storage.IsAllTenants(ctx) {
+		t, err := s.tenant(ctx)
+		if err != nil {
+			return nil, err
+		}
+		sql, args, tenant = s.readEventsSQL, append(args, t), t
+	}
+	rows, err := s.query(ctx, s.pool, tenant, sql, args...)
 	if err != nil {
 		return nil, interpretError(err, "read events")
 	}
@@ -220,13 +229,13 @@ func (s *Store) ReadEvents(ctx context.Context, after int64, limit int) ([]itsm.
 		return events[:n], nil
 	}
 	s.lockedReads.Add(1)
-	return s.readEventsLocked(ctx, after, limit)
+	return s.readEventsLocked(ctx, tenant, sql, args)
 }
 
 // readEventsLocked reads under the exclusive event lock, which waits until
 // no unit is between drawing a Seq and committing: every hole left then is
 // a unit that rolled back, and never fills.
-func (s *Store) readEventsLocked(ctx context.Context, after int64, limit int) ([]itsm.Event, error) {
+func (s *Store) readEventsLocked(ctx context.Context, tenant, sql string, args []any) ([]itsm.Event, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, interpretError(err, "read events: acquire connection")
@@ -236,10 +245,11 @@ func (s *Store) readEventsLocked(ctx context.Context, after int64, limit int) ([
 	b.Queue("BEGIN")
 	b.Queue("SELECT set_config('lock_timeout', $1, true)", strconv.FormatInt(s.readLockTimeout.Milliseconds(), 10))
 	b.Queue("SELECT pg_advisory_xact_lock($1)", s.eventsKey)
-	b.Queue(s.readEventsSQL, after, limit)
+	scoped := s.scope(b, tenant)
+	b.Queue(sql, args...)
 	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
-	events, err := readEventBatch(br)
+	events, err := readEventBatch(br, 3+scoped)
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = interpretError(cerr, "read events")
 	}
@@ -254,8 +264,10 @@ func (s *Store) readEventsLocked(ctx context.Context, after int64, limit int) ([
 	return events, nil
 }
 
-func readEventBatch(br pgx.BatchResults) ([]itsm.Event, error) {
-	for range 3 {
+// readEventBatch reads the results of readEventsLocked's batch: skip
+// statements, the events, the commit.
+func readEventBatch(br pgx.BatchResults, skip int) ([]itsm.Event, error) {
+	for range skip {
 		if _, err := br.Exec(); err != nil {
 			return nil, interpretError(err, "read events")
 		}
@@ -280,11 +292,15 @@ func (s *Store) History(ctx context.Context, kind, id string) ([]itsm.Event, err
 	if ctx == nil {
 		return nil, errNilContext
 	}
+	tenant, err := s.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if checkText(kind) != nil || checkText(id) != nil {
 		return nil, nil // nothing with such a name can be stored
 	}
-	rows, err := s.pool.Query(ctx, "SELECT "+eventColumns+" FROM "+s.eventsTable+
-		" WHERE kind = $1 AND record_id = $2 ORDER BY record_version, seq", kind, id)
+	rows, err := s.query(ctx, s.pool, tenant, "SELECT "+eventColumns+" FROM "+s.eventsTable+
+		" WHERE tenant = $1 AND kind = $2 AND record_id = $3 ORDER BY record_version, seq", tenant, kind, id)
 	if err != nil {
 		return nil, interpretError(err, "history of "+kind+" "+id)
 	}
@@ -301,7 +317,7 @@ func scanEvents(rows pgx.Rows) ([]itsm.Event, error) {
 		var at, recordedAt int64
 		var changes *string
 		err := rows.Scan(&e.Seq, &e.ID, &e.Kind, &e.RecordID, &e.Number, &e.RecordVersion, &e.Name, &e.From, &e.To,
-			&e.Actor, &at, &recordedAt, &e.Reason, &changes, &e.PrevHash, &e.Hash)
+			&e.Actor, &at, &recordedAt, &e.Reason, &changes, &e.PrevHash, &e.Hash, &e.Tenant)
 		if err != nil {
 			return nil, fmt.Errorf("postgres: event %d of %s %s: stored row is corrupt: %w", e.Seq, e.Kind, e.RecordID, err)
 		}

@@ -72,7 +72,7 @@ func Example() {
 // SchemaVersion is the version Migrate brings a schema to.
 func ExampleSchemaVersion() {
 	fmt.Println(postgres.SchemaVersion())
-	// Output: 1
+	// Output: 2
 }
 
 // TestExample runs Example against the test database, in a schema it drops

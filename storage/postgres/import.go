@@ -12,8 +12,9 @@ import (
 	"github.com/pillars-itsm/pillars/storage"
 )
 
-// Import writes many new documents and their events in one transaction with
-// COPY; it implements storage.BulkImporter. Every document is checked as Put
+// Import writes many new documents and their events in one transaction, one
+// INSERT from arrays per kind, all in one round trip; it implements
+// storage.BulkImporter. Everything belongs to the tenant of ctx. Every document is checked as Put
 // checks it, and must not exist yet (ErrConflict naming it otherwise, also
 // for a document given twice). Events are copied under the shared event
 // lock, so they get their Seq in the order given and readers see them all at
@@ -23,11 +24,14 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 	if ctx == nil {
 		return errNilContext
 	}
+	tenant, err := s.tenant(ctx)
+	if err != nil {
+		return err
+	}
 	type group struct {
 		ki      *kindInfo
-		ids     []string
+		cols    *importColumns
 		numbers []string // the documents' non-empty numbers
-		rows    [][]any
 	}
 	var groups []*group
 	byKind := map[string]*group{}
@@ -40,12 +44,11 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 			if err != nil {
 				return err
 			}
-			g = &group{ki: ki}
+			g = &group{ki: ki, cols: newImportColumns(ki)}
 			byKind[d.Kind] = g
 			groups = append(groups, g)
 		}
-		args, err := g.ki.docArgs(d, 0)
-		if err != nil {
+		if err := g.ki.checkDoc(d, 0); err != nil {
 			return err
 		}
 		key := [2]string{d.Kind, d.ID}
@@ -61,12 +64,14 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 			numbers[num] = true
 			g.numbers = append(g.numbers, num[1])
 		}
-		g.ids = append(g.ids, d.ID)
-		g.rows = append(g.rows, args)
+		g.cols.add(d)
 	}
 	for i := range events {
 		if err := checkEvent(&events[i]); err != nil {
 			return err
+		}
+		if e := &events[i]; e.Tenant != "" && e.Tenant != tenant {
+			return itsm.Invalidf("postgres: import: event %s of %s %s names tenant %q, the import is tenant %q's", e.ID, e.Kind, e.RecordID, e.Tenant, tenant)
 		}
 	}
 	if len(docs) == 0 && len(events) == 0 {
@@ -76,64 +81,119 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 	if err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		for _, g := range groups {
-			cols := []string{"id", "_version", "_data"}
-			for _, f := range g.ki.schema.Fields {
-				cols = append(cols, columnName(f.Name))
+	// One round trip, one implicit transaction: the scope, one INSERT from
+	// arrays per kind, the shared event lock and the events. (COPY would
+	// be cheaper on the wire, but PostgreSQL refuses COPY FROM into a table
+	// under row-level security.)
+	b := &pgx.Batch{}
+	scoped := s.scope(b, tenant)
+	for _, g := range groups {
+		b.Queue(g.ki.importSQL, g.cols.args(tenant)...)
+	}
+	if len(events) > 0 {
+		b.Queue("SELECT pg_advisory_xact_lock_shared($1)", s.eventsKey)
+		b.Queue(s.insertEventsSQL(), arrays.args(tenant)...)
+	}
+	br := s.pool.SendBatch(ctx, b)
+	err = func() error {
+		for range scoped {
+			if _, err := br.Exec(); err != nil {
+				return interpretError(err, "import: scope")
 			}
-			n, err := tx.CopyFrom(ctx, pgx.Identifier{s.schema, g.ki.schema.Kind}, cols, pgx.CopyFromRows(g.rows))
+		}
+		for _, g := range groups {
+			tag, err := br.Exec()
 			if err != nil {
 				if errors.Is(interpretError(err, ""), itsm.ErrConflict) {
-					return s.importConflict(ctx, g.ki, g.ids, g.numbers, err)
+					_ = br.Close()
+					return s.importConflict(ctx, tenant, g.ki, g.cols.ids, g.numbers, err)
 				}
 				return interpretError(err, "import "+g.ki.schema.Kind)
 			}
-			if n != int64(len(g.rows)) {
-				return fmt.Errorf("postgres: import %s: copied %d of %d documents", g.ki.schema.Kind, n, len(g.rows))
+			if n := tag.RowsAffected(); n != int64(len(g.cols.ids)) {
+				return fmt.Errorf("postgres: import %s: inserted %d of %d documents", g.ki.schema.Kind, n, len(g.cols.ids))
 			}
 		}
 		if len(events) == 0 {
 			return nil
 		}
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared($1)", s.eventsKey); err != nil {
+		if _, err := br.Exec(); err != nil {
 			return interpretError(err, "import events: lock")
 		}
-		cols := []string{"id", "kind", "record_id", "number", "record_version", "name", "from_state", "to_state",
-			"actor", "at_us", "recorded_at_us", "reason", "changes", "prev_hash", "hash"}
-		a := arrays
-		n, err := tx.CopyFrom(ctx, pgx.Identifier{s.schema, "_events"}, cols, pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
-			return []any{a.id[i], a.kind[i], a.recordID[i], a.number[i], a.recordVersion[i], a.name[i], a.from[i], a.to[i],
-				a.actor[i], a.at[i], a.recordedAt[i], a.reason[i], a.changes[i], a.prevHash[i], a.hash[i]}, nil
-		}))
+		tag, err := br.Exec()
 		if err != nil {
 			return interpretError(err, "import events")
 		}
-		if n != int64(len(events)) {
-			return fmt.Errorf("postgres: import: copied %d of %d events", n, len(events))
+		if n := tag.RowsAffected(); n != int64(len(events)) {
+			return fmt.Errorf("postgres: import: inserted %d of %d events", n, len(events))
 		}
 		return nil
-	})
+	}()
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = interpretError(cerr, "import")
+	}
+	return err
+}
+
+// importColumns holds the documents of one kind of an import as one array
+// per column, the parameters of importSQL.
+type importColumns struct {
+	ids      []string
+	versions []int64
+	data     [][]byte
+	fields   []any // []string or []int64 per field
+}
+
+func newImportColumns(ki *kindInfo) *importColumns {
+	c := &importColumns{fields: make([]any, len(ki.schema.Fields))}
+	for i, f := range ki.schema.Fields {
+		if f.Type == storage.TypeString {
+			c.fields[i] = []string(nil)
+		} else {
+			c.fields[i] = []int64(nil)
+		}
+	}
+	return c
+}
+
+// add appends a document checked by checkDoc.
+func (c *importColumns) add(d storage.Document) {
+	c.ids, c.versions, c.data = append(c.ids, d.ID), append(c.versions, d.Version), append(c.data, docData(d))
+	for i, v := range d.Fields {
+		switch col := c.fields[i].(type) {
+		case []string:
+			c.fields[i] = append(col, v.Str())
+		case []int64:
+			c.fields[i] = append(col, v.Int64())
+		}
+	}
+}
+
+// args returns the parameters of importSQL: the tenant, then the arrays.
+func (c *importColumns) args(tenant string) []any {
+	return append([]any{tenant, c.ids, c.versions, c.data}, c.fields...)
 }
 
 // importConflict names a document of an import that exists already, or a
-// number another document holds. COPY reports only that a key was taken;
+// number another document holds. The INSERT reports only that a key was taken;
 // the lookup runs on the failure path alone, outside the aborted
 // transaction.
-func (s *Store) importConflict(ctx context.Context, ki *kindInfo, ids, numbers []string, copyErr error) error {
+func (s *Store) importConflict(ctx context.Context, tenant string, ki *kindInfo, ids, numbers []string, copyErr error) error {
 	var pgErr *pgconn.PgError
 	if ki.numberIndex != "" && errors.As(copyErr, &pgErr) && pgErr.ConstraintName == ki.numberIndex {
 		col := quoteIdent(columnName(storage.NumberField))
 		var num string
-		err := s.pool.QueryRow(ctx, "SELECT "+col+" FROM "+ki.table+" WHERE "+col+" = ANY ($1) LIMIT 1", numbers).Scan(&num)
+		err := scanOne(s.query(ctx, s.pool, tenant, "SELECT "+col+" FROM "+ki.table+" WHERE tenant = $1 AND "+col+" = ANY ($2) LIMIT 1", tenant, numbers))(&num)
 		if err != nil {
 			return interpretError(copyErr, "import "+ki.schema.Kind)
 		}
 		return fmt.Errorf("%w: %w", &storage.DuplicateNumberError{Kind: ki.schema.Kind, Number: num}, copyErr)
 	}
+	// Only the tenant's own documents are named: an id another tenant
+	// holds stays a bare conflict, revealing nothing of it.
 	var id string
-	err := s.pool.QueryRow(ctx, "SELECT id FROM "+ki.table+" WHERE id = ANY ($1) LIMIT 1", ids).Scan(&id)
-	if err != nil { // committed by a concurrent unit and gone again, or the lookup failed
+	err := scanOne(s.query(ctx, s.pool, tenant, "SELECT id FROM "+ki.table+" WHERE tenant = $1 AND id = ANY ($2) LIMIT 1", tenant, ids))(&id)
+	if err != nil { // another tenant's, committed by a concurrent unit and gone again, or the lookup failed
 		return interpretError(copyErr, "import "+ki.schema.Kind)
 	}
 	return fmt.Errorf("%w: %w", &itsm.ConflictError{Kind: ki.schema.Kind, ID: id}, copyErr)

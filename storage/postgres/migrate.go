@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pillars-itsm/pillars/itsm"
 )
 
 //go:embed migrations/*.sql
@@ -73,7 +75,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return err
 	}
 	ns := quoteIdent(s.schema)
-	return s.lockedTx(ctx, "migrate", func(tx pgx.Tx) error {
+	return s.lockedTx(ctx, "ddl", func(tx pgx.Tx) error {
 		stmts := []string{
 			"CREATE SCHEMA IF NOT EXISTS " + ns,
 			"CREATE TABLE IF NOT EXISTS " + ns + "._migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
@@ -99,8 +101,72 @@ func (s *Store) Migrate(ctx context.Context) error {
 				return interpretError(err, "migrate "+s.schema+": record "+m.name)
 			}
 		}
-		return nil
+		if s.role == "" {
+			return nil
+		}
+		return s.grantRole(ctx, tx)
 	})
+}
+
+// grantRole makes the store's role ready to run its statements: it creates
+// the role when it is missing (NOLOGIN, with no attribute: row-level
+// security holds it), makes the migrating user a member (so that it may SET
+// ROLE to it), refuses a role that would bypass row-level security, and
+// grants it the store's tables: reading and appending the event log (never
+// changing it), reading and writing documents. DDL stays with the
+// migrating user, the tables' owner. Creating the role needs CREATEROLE; a
+// DBA may create it beforehand instead (and grant it to the store's user).
+func (s *Store) grantRole(ctx context.Context, tx pgx.Tx) error {
+	role := quoteIdent(s.role)
+	lit := "'" + s.role + "'" // a lower-case identifier (storage.ValidName): no quote to escape
+	ensure := `DO $pillars$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = ` + lit + `) THEN
+		BEGIN
+			CREATE ROLE ` + role + ` NOLOGIN;
+		EXCEPTION WHEN duplicate_object OR unique_violation THEN
+			NULL; -- another store created it meanwhile
+		END;
+	END IF;
+	IF NOT pg_catalog.pg_has_role(current_user, ` + lit + `, 'MEMBER') THEN
+		EXECUTE format('GRANT %I TO %I', ` + lit + `, current_user);
+	END IF;
+END
+$pillars$`
+	if _, err := tx.Exec(ctx, ensure); err != nil {
+		return fmt.Errorf("postgres: migrate %s: the store runs its statements as role %s, which could not be created or granted to the migrating user (create it, NOLOGIN NOSUPERUSER NOBYPASSRLS, and GRANT it to the store's user; or choose another with WithRole): %w",
+			s.schema, s.role, interpretError(err, "role"))
+	}
+	var bypass bool
+	if err := tx.QueryRow(ctx, "SELECT rolsuper OR rolbypassrls FROM pg_catalog.pg_roles WHERE rolname = $1", s.role).Scan(&bypass); err != nil {
+		return interpretError(err, "migrate "+s.schema+": role "+s.role)
+	}
+	if bypass {
+		return itsm.Invalidf("postgres: role %s is a superuser or BYPASSRLS: row-level security would not hold it; WithRole must name a role without these attributes", s.role)
+	}
+	ns := quoteIdent(s.schema)
+	stmts := []string{
+		"GRANT USAGE ON SCHEMA " + ns + " TO " + role,
+		"GRANT SELECT, INSERT ON " + ns + "._events TO " + role,
+		"GRANT USAGE ON SEQUENCE " + ns + "._event_seq TO " + role,
+	}
+	rows, err := tx.Query(ctx, "SELECT kind FROM "+ns+"._kinds ORDER BY kind")
+	if err != nil {
+		return interpretError(err, "migrate "+s.schema+": list kinds")
+	}
+	kinds, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return interpretError(err, "migrate "+s.schema+": list kinds")
+	}
+	for _, k := range kinds {
+		stmts = append(stmts, "GRANT SELECT, INSERT, UPDATE, DELETE ON "+ns+"."+quoteIdent(k)+" TO "+role)
+	}
+	for _, q := range stmts {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return interpretError(err, "migrate "+s.schema+": grant")
+		}
+	}
+	return nil
 }
 
 // checkVersion reports whether the schema is at exactly SchemaVersion, for
@@ -125,7 +191,9 @@ func (s *Store) checkVersion(ctx context.Context) error {
 
 // lockedTx runs fn in a transaction on a pooled connection while holding
 // the namespace's advisory lock for purpose, so that stores doing the same
-// DDL at once take turns. The lock is taken at session level before the
+// DDL at once take turns. Migrate and Register share one ("ddl"): both
+// GRANT on the kinds' tables, and PostgreSQL refuses concurrent GRANTs on
+// one object ("tuple concurrently updated"). The lock is taken at session level before the
 // transaction begins: a transaction that began earlier and then waited for
 // the lock could still resolve names from before the other store's commit
 // ("IF NOT EXISTS" then collides).

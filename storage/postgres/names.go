@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"strings"
 
+	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 )
 
@@ -64,13 +65,22 @@ func indexName(kind, purpose string, fields []string) string {
 	return hashName("_", kind, append([]string{kind, purpose}, fields...)...)
 }
 
-// numberIndexName names the unique index on a kind's human numbers.
+// numberIndexName names the unique index on a kind's human numbers, per
+// tenant. (Before tenancy it was purpose "unique" on the number alone;
+// Register drops that one.)
 func numberIndexName(kind string) string {
-	return indexName(kind, "unique", []string{storage.NumberField})
+	return indexName(kind, "tenant unique", []string{storage.NumberField})
 }
 
-// sequenceName names the native sequence behind a number sequence.
-func sequenceName(name string) string {
+// sequenceName names the native sequence behind a tenant's number
+// sequence. The default tenant's keep the names they had before tenancy
+// (_seq_<name>), so existing sequences go on where they were; every other
+// tenant's are _tseq_<stem>_<hash of tenant and name>, a prefix the default
+// tenant's never take.
+func sequenceName(tenant, name string) string {
+	if tenant != itsm.DefaultTenant {
+		return hashName("_tseq_", tenant+"_"+name, tenant, name)
+	}
 	if len("_seq_")+len(name) <= maxIdent {
 		return "_seq_" + name
 	}

@@ -8,20 +8,22 @@ import (
 )
 
 // buildQuery turns a checked plan into one SELECT with parameters for every
-// value: filters in the WHERE clause, keyset pagination after the cursor,
+// value: the plan's tenant (storage.Schema.CheckQueryFor) and filters in the WHERE clause, keyset pagination after the cursor,
 // ORDER BY the sort fields then id, and LIMIT one more than the page so the
 // caller knows whether a next page exists. Column names come from the
 // registered schema (validated names, quoted); no value is ever put into the
 // SQL text.
 func buildQuery(ki *kindInfo, p storage.Plan) (string, []any) {
 	var b strings.Builder
-	args := make([]any, 0, len(p.Filters)+len(p.SortFields)+2)
+	args := make([]any, 0, len(p.Filters)+len(p.SortFields)+3)
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
 	b.WriteString(ki.selectSQL)
-	var conds []string
+	// Every index leads with the tenant, so the equality on it is the first
+	// key of whichever index serves the query.
+	conds := []string{"tenant = " + arg(p.Tenant)}
 	for i, f := range p.Filters {
 		fi := p.FilterFields[i]
 		col := ki.cols[fi]
@@ -34,10 +36,8 @@ func buildQuery(ki *kindInfo, p storage.Plan) (string, []any) {
 	if p.AfterSet {
 		conds = append(conds, keyset(ki, p, arg))
 	}
-	if len(conds) > 0 {
-		b.WriteString(" WHERE ")
-		b.WriteString(strings.Join(conds, " AND "))
-	}
+	b.WriteString(" WHERE ")
+	b.WriteString(strings.Join(conds, " AND "))
 	b.WriteString(" ORDER BY ")
 	for i, fi := range p.SortFields {
 		b.WriteString(ki.cols[fi])

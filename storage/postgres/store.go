@@ -35,10 +35,15 @@ type Store struct {
 	readLockTimeout time.Duration
 	eventsKey       int64 // advisory lock of the event log, see ReadEvents
 
-	eventsTable   string // qualified, quoted
-	kindsTable    string
-	valuesSQL     [maxValuesEvents + 1]string // valuesSQL[n] inserts n events, see insertEvents
-	readEventsSQL string
+	requireTenant bool   // a context without a tenant is ErrInvalid
+	role          string // the role every statement on documents and events runs under ("": the pool's user)
+	scopeSQL      string // sets role and tenant for the statements after it, see scope
+
+	eventsTable      string // qualified, quoted
+	kindsTable       string
+	valuesSQL        [maxValuesEvents + 1]string // valuesSQL[n] inserts n events, see insertEvents
+	readEventsSQL    string                      // one tenant's events
+	readAllEventsSQL string                      // every tenant's events (storage.AllTenants)
 
 	lockedReads atomic.Int64 // ReadEvents calls that needed the event lock
 
@@ -48,6 +53,7 @@ type Store struct {
 	// Test hooks; nil in production.
 	beforeCommit func(ctx context.Context) // runs after the events are inserted, before COMMIT
 	noEventLock  bool                      // leave the event lock out: only to show, in tests and benchmarks, what it prevents and costs
+	noScope      bool                      // send no role and tenant setting (row-level security then holds only for a pool user subject to it): only to measure, in benchmarks, what they cost
 }
 
 // Option configures a Store.
@@ -57,7 +63,34 @@ type config struct {
 	schema          string
 	migrate         bool
 	readLockTimeout time.Duration
+	requireTenant   bool
+	role            string
 }
+
+// DefaultRole is the PostgreSQL role a Store runs its statements on
+// documents and events under, unless WithRole names another. Migrate
+// creates it (NOLOGIN, neither superuser nor BYPASSRLS) when it is missing,
+// so that row-level security holds even when the pool connects as a
+// superuser.
+const DefaultRole = "pillars_store"
+
+// WithRequireTenant makes every call whose context names no tenant
+// (itsm.WithTenant) fail with ErrInvalid, instead of belonging to
+// itsm.DefaultTenant. A host serving several tenants sets it, so that a
+// path that forgot the tenant fails rather than reads or writes the
+// default tenant's data.
+func WithRequireTenant() Option { return func(c *config) { c.requireTenant = true } }
+
+// WithRole names the role the store runs its statements on documents and
+// events under (SET LOCAL ROLE, sent with each statement), so that
+// row-level security applies to them; the default is DefaultRole. The
+// pool's user must be a member of it (Migrate creates the role and grants
+// it to the user when it can) and the role must be subject to row-level
+// security: not a superuser, not BYPASSRLS. WithRole("") runs them as the
+// pool's user; the tables FORCE row-level security, so that is safe only
+// when the pool's user is neither a superuser nor BYPASSRLS. Stores sharing
+// a schema use the same role.
+func WithRole(name string) Option { return func(c *config) { c.role = name } }
 
 // WithSchema names the PostgreSQL schema (namespace) holding the store's
 // tables; it must be a lower-case identifier (storage.ValidName). The
@@ -67,7 +100,9 @@ func WithSchema(name string) Option { return func(c *config) { c.schema = name }
 
 // WithMigrate says whether the constructor runs Migrate (the default) or
 // only checks that the schema is already at SchemaVersion, for deployments
-// that migrate in a separate step.
+// that migrate in a separate step. Migrate also prepares the store's role
+// (see WithRole): a deployment that migrates separately runs it with the
+// same role.
 func WithMigrate(run bool) Option { return func(c *config) { c.migrate = run } }
 
 // WithEventReadLockTimeout bounds how long ReadEvents waits for units of
@@ -87,28 +122,35 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	if ctx == nil {
 		return nil, errNilContext
 	}
-	c := config{schema: DefaultSchema, migrate: true, readLockTimeout: DefaultEventReadLockTimeout}
+	c := config{schema: DefaultSchema, migrate: true, readLockTimeout: DefaultEventReadLockTimeout, role: DefaultRole}
 	for _, o := range opts {
 		o(&c)
 	}
 	if !storage.ValidName(c.schema) {
 		return nil, itsm.Invalidf("postgres: schema name %q is not a lower-case identifier", c.schema)
 	}
+	if c.role != "" && !storage.ValidName(c.role) {
+		return nil, itsm.Invalidf("postgres: role name %q is not a lower-case identifier", c.role)
+	}
 	if c.readLockTimeout < 0 {
 		return nil, itsm.Invalidf("postgres: negative event read lock timeout %s", c.readLockTimeout)
 	}
 	ns := quoteIdent(c.schema)
 	s := &Store{
-		pool:            pool,
-		schema:          c.schema,
-		ns:              ns,
-		readLockTimeout: c.readLockTimeout,
-		eventsKey:       advisoryKey(c.schema, "events"),
-		eventsTable:     ns + "._events",
-		kindsTable:      ns + "._kinds",
-		kinds:           map[string]*kindInfo{},
-		valuesSQL:       buildValuesSQL(ns + "._events"),
-		readEventsSQL:   "SELECT " + eventColumns + " FROM " + ns + "._events WHERE seq > $1 ORDER BY seq LIMIT $2", // eventsTable
+		pool:             pool,
+		schema:           c.schema,
+		ns:               ns,
+		readLockTimeout:  c.readLockTimeout,
+		eventsKey:        advisoryKey(c.schema, "events"),
+		requireTenant:    c.requireTenant,
+		role:             c.role,
+		scopeSQL:         scopeSQL(c.role),
+		eventsTable:      ns + "._events",
+		kindsTable:       ns + "._kinds",
+		kinds:            map[string]*kindInfo{},
+		valuesSQL:        buildValuesSQL(ns + "._events"),
+		readEventsSQL:    "SELECT " + eventColumns + " FROM " + ns + "._events WHERE tenant = $3 AND seq > $1 ORDER BY seq LIMIT $2", // eventsTable
+		readAllEventsSQL: "SELECT " + eventColumns + " FROM " + ns + "._events WHERE seq > $1 ORDER BY seq LIMIT $2",
 	}
 	var err error
 	if c.migrate {
@@ -180,9 +222,23 @@ type kindInfo struct {
 	insertSQL string
 	updateSQL string
 	deleteSQL string
+	// importSQL inserts many documents from one array per column (see
+	// importColumns).
+	importSQL string
 	// numberIndex names the unique index on the kind's human numbers, ""
 	// for a kind without them.
 	numberIndex string
+}
+
+// typeSignature returns a comment naming the types of a schema's fields
+// in order, one letter each.
+func typeSignature(sc storage.Schema) string {
+	b := make([]byte, 0, len(sc.Fields)+5)
+	b = append(b, "/*"...)
+	for _, f := range sc.Fields {
+		b = append(b, f.Type.String()[0])
+	}
+	return string(append(b, "*/ "...))
 }
 
 func newKindInfo(ns string, sc storage.Schema) *kindInfo {
@@ -206,25 +262,41 @@ func newKindInfo(ns string, sc storage.Schema) *kindInfo {
 		ki.indexStrings = append(ki.indexStrings, strs)
 	}
 	colList := strings.Join(append([]string{"id", "_version", "_data"}, ki.cols...), ", ")
-	ki.selectSQL = "SELECT " + colList + " FROM " + ki.table
-	ki.getSQL = ki.selectSQL + " WHERE id = $1"
-	ki.versionSQL = "SELECT _version FROM " + ki.table + " WHERE id = $1"
+	// The statements name the field types in a comment: pgx caches
+	// prepared statements by their text, and a column dropped and added
+	// again with another type (see migrateColumns) must not meet a
+	// statement prepared for the old one ("cached plan must not change
+	// result type").
+	sig := typeSignature(sc)
+	ki.selectSQL = sig + "SELECT " + colList + " FROM " + ki.table
+	ki.getSQL = ki.selectSQL + " WHERE tenant = $1 AND id = $2"
+	ki.versionSQL = "SELECT _version FROM " + ki.table + " WHERE tenant = $1 AND id = $2"
 
+	// Writes take tenant, id, version, data, fields... (see docArgs).
 	n := len(ki.cols)
-	params := make([]string, n+3)
+	params := make([]string, n+4)
 	for i := range params {
 		params[i] = fmt.Sprintf("$%d", i+1)
 	}
 	const guard = " RETURNING 1) SELECT 1 / count(*) FROM w"
-	ki.insertSQL = "WITH w AS (INSERT INTO " + ki.table + " (" + colList + ") VALUES (" + strings.Join(params, ", ") +
-		") ON CONFLICT (id) DO NOTHING" + guard
-	sets := []string{"_version = $2", "_data = $3"}
+	ki.insertSQL = sig + "WITH w AS (INSERT INTO " + ki.table + " (tenant, " + colList + ") VALUES (" + strings.Join(params, ", ") +
+		") ON CONFLICT (tenant, id) DO NOTHING" + guard
+	sets := []string{"_version = $3", "_data = $4"}
 	for i, c := range ki.cols {
-		sets = append(sets, fmt.Sprintf("%s = $%d", c, i+4))
+		sets = append(sets, fmt.Sprintf("%s = $%d", c, i+5))
 	}
-	ki.updateSQL = "WITH w AS (UPDATE " + ki.table + " SET " + strings.Join(sets, ", ") +
-		fmt.Sprintf(" WHERE id = $1 AND _version = $%d", n+4) + guard
-	ki.deleteSQL = "WITH w AS (DELETE FROM " + ki.table + " WHERE id = $1 AND _version = $2" + guard
+	ki.updateSQL = sig + "WITH w AS (UPDATE " + ki.table + " SET " + strings.Join(sets, ", ") +
+		fmt.Sprintf(" WHERE tenant = $1 AND id = $2 AND _version = $%d", n+5) + guard
+	ki.deleteSQL = sig + "WITH w AS (DELETE FROM " + ki.table + " WHERE tenant = $1 AND id = $2 AND _version = $3" + guard
+	arrays := []string{"$2::text[]", "$3::int8[]", "$4::bytea[]"}
+	for i, f := range sc.Fields {
+		typ := "int8"
+		if f.Type == storage.TypeString {
+			typ = "text"
+		}
+		arrays = append(arrays, fmt.Sprintf("$%d::%s[]", i+5, typ))
+	}
+	ki.importSQL = sig + "INSERT INTO " + ki.table + " (tenant, " + colList + ") SELECT $1, u.* FROM unnest(" + strings.Join(arrays, ", ") + ") AS u"
 	if sc.NumberIndex() >= 0 {
 		ki.numberIndex = numberIndexName(sc.Kind)
 	}
@@ -251,15 +323,19 @@ func (s *Store) Get(ctx context.Context, kind, id string) (storage.Document, err
 	if ctx == nil {
 		return storage.Document{}, errNilContext
 	}
+	tenant, err := s.tenant(ctx)
+	if err != nil {
+		return storage.Document{}, err
+	}
 	ki, err := s.kind(kind)
 	if err != nil {
 		return storage.Document{}, err
 	}
-	return getDoc(ctx, s.pool.Query, ki, id)
+	return getDoc(ctx, s.scoped(s.pool, tenant), tenant, ki, id)
 }
 
-func getDoc(ctx context.Context, q queryFunc, ki *kindInfo, id string) (storage.Document, error) {
-	rows, err := q(ctx, ki.getSQL, id)
+func getDoc(ctx context.Context, q queryFunc, tenant string, ki *kindInfo, id string) (storage.Document, error) {
+	rows, err := q(ctx, ki.getSQL, tenant, id)
 	if err != nil {
 		return storage.Document{}, interpretError(err, "get "+ki.schema.Kind+" "+id)
 	}
@@ -338,15 +414,19 @@ func (s *Store) Query(ctx context.Context, q storage.Query) (storage.Page, error
 	if ctx == nil {
 		return storage.Page{}, errNilContext
 	}
+	tenant, err := s.tenant(ctx)
+	if err != nil {
+		return storage.Page{}, err
+	}
 	ki, err := s.kind(q.Kind)
 	if err != nil {
 		return storage.Page{}, err
 	}
-	return runQuery(ctx, s.pool.Query, ki, q)
+	return runQuery(ctx, s.scoped(s.pool, tenant), tenant, ki, q)
 }
 
-func runQuery(ctx context.Context, qr queryFunc, ki *kindInfo, q storage.Query) (storage.Page, error) {
-	plan, err := ki.schema.CheckQuery(q)
+func runQuery(ctx context.Context, qr queryFunc, tenant string, ki *kindInfo, q storage.Query) (storage.Page, error) {
+	plan, err := ki.schema.CheckQueryFor(tenant, q)
 	if err != nil {
 		return storage.Page{}, err
 	}
@@ -387,6 +467,10 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	if fn == nil {
 		return itsm.Invalidf("postgres: update without a function")
 	}
+	tenant, err := s.tenant(ctx)
+	if err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -395,7 +479,8 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 		return interpretError(err, "update: acquire connection")
 	}
 	defer conn.Release()
-	u := &unit{s: s, conn: conn.Conn()}
+	u := &unit{s: s, conn: conn.Conn(), tenant: tenant}
+	u.q = s.scoped(u.conn, tenant)
 	fnErr := u.run(ctx, fn)
 	return u.finish(ctx, fnErr)
 }

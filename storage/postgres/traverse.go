@@ -24,6 +24,10 @@ func (s *Store) Traverse(ctx context.Context, p storage.TraverseParams) ([]stora
 	if ctx == nil {
 		return nil, errNilContext
 	}
+	tenant, err := s.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
@@ -49,11 +53,11 @@ func (s *Store) Traverse(ctx context.Context, p storage.TraverseParams) ([]stora
 	// out of the parameters (a start id still counts as seen, and reached by
 	// nothing).
 	start := storableTexts(p.Start)
-	args := []any{start, p.MaxDepth, limit}
+	args := []any{start, p.MaxDepth, limit, tenant}
 	typeCond := ""
 	if len(p.Types) > 0 {
 		args = append(args, storableTexts(p.Types))
-		typeCond = " AND " + typeCol + " = ANY ($4::text[])"
+		typeCond = " AND " + typeCol + " = ANY ($5::text[])"
 	}
 	sql := `WITH RECURSIVE walk(depth, frontier, seen, total, ids, parents, edges, types) AS (
     SELECT 0, $1::text[] COLLATE "C", $1::text[] COLLATE "C", 0::bigint,
@@ -68,7 +72,7 @@ func (s *Store) Traverse(ctx context.Context, p storage.TraverseParams) ([]stora
         FROM (
             SELECT DISTINCT ON (` + farCol + `) ` + farCol + ` AS far, ` + nearCol + ` AS near, e.id AS eid, ` + typeCol + ` AS typ
             FROM ` + ki.table + ` e
-            WHERE ` + nearCol + ` = ANY (w.frontier)` + typeCond + `
+            WHERE e.tenant = $4 AND ` + nearCol + ` = ANY (w.frontier)` + typeCond + `
               AND NOT EXISTS (SELECT 1 FROM unnest(w.seen) AS s(id) WHERE s.id = ` + farCol + `)
             ORDER BY ` + farCol + `, ` + nearCol + `, e.id
         ) b
@@ -79,7 +83,7 @@ SELECT w.depth, h.id, h.parent, h.edge, h.typ
 FROM walk w CROSS JOIN LATERAL unnest(w.ids, w.parents, w.edges, w.types) AS h(id, parent, edge, typ)
 ORDER BY w.depth, h.id COLLATE "C"
 LIMIT $3`
-	rows, err := s.pool.Query(ctx, sql, args...)
+	rows, err := s.query(ctx, s.pool, tenant, sql, args...)
 	if err != nil {
 		return nil, interpretError(err, "traverse "+p.Edges.Kind)
 	}

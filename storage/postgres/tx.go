@@ -17,10 +17,12 @@ import (
 	"github.com/pillars-itsm/pillars/storage"
 )
 
-// unit is a unit of work on one pooled connection.
+// unit is a unit of work of one tenant (the tenant of Update's context,
+// whatever context its methods get) on one pooled connection.
 //
 // Reads (Get, Query, the version checks of Put and Delete) run at once as
-// single statements, each seeing the latest committed state (PostgreSQL's
+// single statements (each pipelined after the statement that sets the
+// role and tenant, see tenant.go), each seeing the latest committed state (PostgreSQL's
 // READ COMMITTED), overlaid with the unit's own writes for Get. Writes are
 // checked against the version the unit sees when they are made (ErrConflict
 // right away when stale) and kept in the unit. At the end everything goes to
@@ -28,6 +30,7 @@ import (
 // implicit transaction (committed at the pipeline's Sync if every statement
 // succeeded, rolled back otherwise):
 //
+//	SELECT set_config('pillars.tenant', ...), set_config('role', ...)
 //	each write, in (kind, id) order, guarded by the version it expects
 //	SELECT pg_advisory_xact_lock_shared(events)   -- see Store.ReadEvents
 //	INSERT the events (their Seq drawn here)
@@ -40,8 +43,10 @@ import (
 // order (no deadlocks between units), and a unit that fails or loses a race
 // costs no round trip to roll back.
 type unit struct {
-	s    *Store
-	conn *pgx.Conn
+	s      *Store
+	conn   *pgx.Conn
+	tenant string    // every read and write of the unit belongs to it
+	q      queryFunc // runs a read on conn, scoped to tenant
 
 	mu     sync.Mutex // a fn may share its Tx between goroutines
 	done   bool
@@ -60,7 +65,7 @@ type write struct {
 	base    int64 // the stored version the unit saw before its first write (0: absent)
 	deleted bool
 	doc     storage.Document // owned copy; meaningless when deleted
-	args    []any            // id, version, data, fields
+	args    []any            // tenant, id, version, data, fields
 }
 
 var (
@@ -122,7 +127,7 @@ func (u *unit) Get(ctx context.Context, kind, id string) (_ storage.Document, er
 		}
 		return cloneDoc(w.doc), nil
 	}
-	d, err := getDoc(ctx, u.conn.Query, ki, id)
+	d, err := getDoc(ctx, u.q, u.tenant, ki, id)
 	switch {
 	case err == nil:
 		u.saw(key, d.Version)
@@ -150,7 +155,7 @@ func (u *unit) Query(ctx context.Context, q storage.Query) (_ storage.Page, err 
 	if err != nil {
 		return storage.Page{}, err
 	}
-	return runQuery(ctx, u.conn.Query, ki, q)
+	return runQuery(ctx, u.q, u.tenant, ki, q)
 }
 
 // current returns the version of a document as the unit sees it (0:
@@ -167,7 +172,7 @@ func (u *unit) current(ctx context.Context, ki *kindInfo, key docKey) (int64, *w
 		return v, nil, nil
 	}
 	var v int64
-	rows, err := u.conn.Query(ctx, ki.versionSQL, key.id)
+	rows, err := u.q(ctx, ki.versionSQL, u.tenant, key.id)
 	if err == nil {
 		_, err = pgx.ForEachRow(rows, []any{&v}, func() error { return nil })
 	}
@@ -191,7 +196,7 @@ func (u *unit) Put(ctx context.Context, d storage.Document, expected int64) (err
 	}
 	d.Data = append(make([]byte, 0, len(d.Data)), d.Data...)
 	d.Fields = slices.Clone(d.Fields)
-	args, err := ki.docArgs(d, expected)
+	args, err := ki.docArgs(u.tenant, d, expected)
 	if err != nil {
 		return err
 	}
@@ -219,32 +224,47 @@ func (u *unit) keep(key docKey, w *write) {
 }
 
 // docArgs checks a document for a write and returns its parameters in
-// column order: id, version, data, fields. Everything PostgreSQL would
+// column order: tenant, id, version, data, fields. Everything PostgreSQL would
 // refuse is refused here first, with ErrInvalid naming the record, so a bad
 // document never aborts the unit's transaction.
-func (ki *kindInfo) docArgs(d storage.Document, expected int64) ([]any, error) {
-	if err := ki.schema.CheckDocument(d); err != nil {
+func (ki *kindInfo) docArgs(tenant string, d storage.Document, expected int64) ([]any, error) {
+	if err := ki.checkDoc(d, expected); err != nil {
 		return nil, err
 	}
+	args := make([]any, 0, len(d.Fields)+5)
+	args = append(args, tenant, d.ID, d.Version, docData(d))
+	for _, v := range d.Fields {
+		args = append(args, v.Any())
+	}
+	return args, nil
+}
+
+// docData is the _data value of a document: the column is NOT NULL; nil
+// and empty read back alike.
+func docData(d storage.Document) []byte {
+	if d.Data == nil {
+		return []byte{}
+	}
+	return d.Data
+}
+
+// checkDoc checks a document for a write (see docArgs).
+func (ki *kindInfo) checkDoc(d storage.Document, expected int64) error {
+	if err := ki.schema.CheckDocument(d); err != nil {
+		return err
+	}
 	if expected < 0 || d.Version <= expected {
-		return nil, itsm.Invalidf("postgres: put %s %s: version %d must be greater than expected version %d (at least 0)", d.Kind, d.ID, d.Version, expected)
+		return itsm.Invalidf("postgres: put %s %s: version %d must be greater than expected version %d (at least 0)", d.Kind, d.ID, d.Version, expected)
 	}
 	if err := checkText(d.ID); err != nil {
-		return nil, itsm.Invalidf("postgres: put %s %q: id %v", d.Kind, d.ID, err)
+		return itsm.Invalidf("postgres: put %s %q: id %v", d.Kind, d.ID, err)
 	}
-	data := d.Data
-	if data == nil {
-		data = []byte{} // the column is NOT NULL; nil and empty read back alike
-	}
-	args := make([]any, 0, len(d.Fields)+4)
-	args = append(args, d.ID, d.Version, data)
 	for i, v := range d.Fields {
 		if v.Type() == storage.TypeString {
 			if err := checkText(v.Str()); err != nil {
-				return nil, itsm.Invalidf("postgres: put %s %s: field %s %v", d.Kind, d.ID, ki.schema.Fields[i].Name, err)
+				return itsm.Invalidf("postgres: put %s %s: field %s %v", d.Kind, d.ID, ki.schema.Fields[i].Name, err)
 			}
 		}
-		args = append(args, v.Any())
 	}
 	for _, strs := range ki.indexStrings {
 		n := len(d.ID)
@@ -252,10 +272,10 @@ func (ki *kindInfo) docArgs(d storage.Document, expected int64) ([]any, error) {
 			n += len(d.Fields[fi].Str())
 		}
 		if n > maxIndexedBytes {
-			return nil, itsm.Invalidf("postgres: put %s %s: indexed strings take %d bytes in one index, more than %d", d.Kind, d.ID, n, maxIndexedBytes)
+			return itsm.Invalidf("postgres: put %s %s: indexed strings take %d bytes in one index, more than %d", d.Kind, d.ID, n, maxIndexedBytes)
 		}
 	}
-	return args, nil
+	return nil
 }
 
 // maxIndexedBytes bounds the string bytes of one index entry (the id
@@ -329,7 +349,7 @@ func (u *unit) NextSequence(ctx context.Context, name string) (_ int64, err erro
 	// The sequence is found through pg_class rather than by name
 	// resolution, which may keep a cached "does not exist" after another
 	// connection created it.
-	rel := sequenceName(name)
+	rel := sequenceName(u.tenant, name)
 	for attempt := 0; ; attempt++ {
 		var v int64
 		found := false
@@ -376,7 +396,7 @@ func (u *unit) AdvanceSequence(ctx context.Context, name string, atLeast int64) 
 	if atLeast < 1 {
 		return nil
 	}
-	rel := sequenceName(name)
+	rel := sequenceName(u.tenant, name)
 	for attempt := 0; ; attempt++ {
 		var oid uint32
 		var last *int64
@@ -467,9 +487,13 @@ func (u *unit) Append(ctx context.Context, events ...itsm.Event) error {
 		if err := checkEvent(&events[i]); err != nil {
 			return err
 		}
+		if e := &events[i]; e.Tenant != "" && e.Tenant != u.tenant {
+			return itsm.Invalidf("postgres: append: event %s of %s %s names tenant %q in a unit of tenant %q", e.ID, e.Kind, e.RecordID, e.Tenant, u.tenant)
+		}
 	}
 	for _, e := range events {
 		e.Changes = cloneChanges(e.Changes)
+		e.Tenant = u.tenant
 		u.events = append(u.events, e)
 	}
 	return nil
@@ -532,10 +556,11 @@ func (u *unit) commit(ctx context.Context, writes []*write) error {
 		b.Queue("BEGIN")
 		first = 1
 	}
+	first += u.s.scope(b, u.tenant)
 	for _, w := range writes {
 		switch {
 		case w.deleted:
-			b.Queue(w.ki.deleteSQL, w.id, w.base)
+			b.Queue(w.ki.deleteSQL, u.tenant, w.id, w.base)
 		case w.base == 0:
 			b.Queue(w.ki.insertSQL, w.args...)
 		default:
@@ -546,7 +571,7 @@ func (u *unit) commit(ctx context.Context, writes []*write) error {
 		if !u.s.noEventLock {
 			b.Queue("SELECT pg_advisory_xact_lock_shared($1)", u.s.eventsKey)
 		}
-		sql, args, err := u.s.insertEvents(u.events)
+		sql, args, err := u.s.insertEvents(u.tenant, u.events)
 		if err != nil {
 			return err
 		}
