@@ -159,7 +159,9 @@ type PanicError struct {
 	Stack []byte
 }
 
-func (e *PanicError) Error() string { return fmt.Sprintf("stream consumer: handler panicked: %v", e.Value) }
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("stream consumer: handler panicked: %v", e.Value)
+}
 
 // Consumer hands the event log to a handler in Seq order, in batches, at
 // least once (exactly once for a TxHandler's writes), from a named
