@@ -82,15 +82,19 @@ type Engine struct {
 	fState, fDefinition, fTaskKind, fTaskID, fDue, fNextCheck int
 }
 
-// checkpoint is the engine's position in the event log. It is bookkeeping,
-// not a record with a history: it is written with Collection.Put in the
-// same unit of work as the clocks it accounts for.
+// checkpoint is the engine's position in the event log as engines of
+// older releases kept it. Sync now keeps its position in its
+// stream.Consumer's document; it reads this one only to resume from it on
+// a store that has no consumer checkpoint yet.
 type checkpoint struct {
 	itsm.Record
 	Seq int64 `json:"seq"`
 }
 
-// CheckpointKind is the document kind of engine checkpoints.
+// CheckpointKind is the document kind of engine checkpoints of older
+// releases, read once to resume from (see Sync). The checkpoint and lease
+// of Sync now live in a stream.ConsumerKind document named
+// "sla_engine/" + EngineConfig.Name.
 const CheckpointKind = "sla_checkpoint"
 
 // lease is an engine's claim on one due clock, so that of several engines
