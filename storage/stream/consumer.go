@@ -91,9 +91,12 @@ type ConsumerConfig struct {
 	// the owner written in the lease (default: a random id).
 	Instance string
 	// Tenant scopes the consumer to one tenant's events, its document kept
-	// in that tenant. Empty: the consumer reads every tenant's events
-	// (storage.AllTenants), each carrying its Tenant, and keeps its
-	// document in itsm.DefaultTenant.
+	// in that tenant; handlers get a context of that tenant. Empty: the
+	// consumer reads every tenant's events (storage.AllTenants), each
+	// carrying its Tenant, and keeps its document in itsm.DefaultTenant;
+	// handlers get the caller's context and scope what they do for an
+	// event with itsm.WithTenant(ctx, event.Tenant). A TxHandler's unit of
+	// work belongs to the consumer's tenant.
 	Tenant string
 	// From is the Seq the consumer starts after when the store holds no
 	// checkpoint for it yet: 0 reads the log from its start; a checkpoint
@@ -377,8 +380,10 @@ func (c *Consumer) Lag(ctx context.Context) (int64, error) {
 // moves the checkpoint past it; it returns how many events were
 // acknowledged (0 when the log is read to its end). It first claims or
 // renews the lease: ErrLeased when another instance holds it. A handler
-// error or panic is returned (a panic as a *PanicError) and leaves the
-// checkpoint where it was; so does ErrLeaseLost. A store asking to retry
+// error or panic is returned as a *HandlerError (a panic inside it as a
+// *PanicError) and leaves the checkpoint where it was; so does
+// ErrLeaseLost. Neither ErrLeased nor ErrLeaseLost counts as a failure in
+// Stats; Start polls after them rather than backing off. A store asking to retry
 // (itsm.ErrBusy) is returned as it is. In InPlace mode one call hands up to
 // Batch events in the runs the store gives.
 func (c *Consumer) RunOnce(ctx context.Context) (int, error) {
@@ -393,7 +398,7 @@ func (c *Consumer) RunOnce(ctx context.Context) (int, error) {
 	switch {
 	case err == nil:
 		c.stats.Consecutive, c.stats.LastError = 0, nil
-	case errors.Is(err, ErrLeased) || errors.Is(err, itsm.ErrBusy) || ctx.Err() != nil:
+	case errors.Is(err, ErrLeased) || errors.Is(err, ErrLeaseLost) || errors.Is(err, itsm.ErrBusy) || ctx.Err() != nil:
 	default:
 		c.stats.Failures++
 		c.stats.Consecutive++
@@ -628,6 +633,9 @@ func (c *Consumer) writeDoc(ctx context.Context, fn func(context.Context, storag
 		out = *d
 		return nil
 	})
+	if ce := (*itsm.ConflictError)(nil); errors.As(err, &ce) && ce.Kind == ConsumerKind {
+		err = ErrLeaseLost // the document moved after this unit read it
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -682,7 +690,7 @@ func (c *Consumer) loop(ctx context.Context, done chan struct{}) {
 		case err == nil && n > 0:
 			fails = 0
 			continue
-		case err == nil, errors.Is(err, ErrLeased), errors.Is(err, itsm.ErrBusy):
+		case err == nil, errors.Is(err, ErrLeased), errors.Is(err, ErrLeaseLost), errors.Is(err, itsm.ErrBusy):
 			fails = 0
 			wait = c.cfg.Poll
 		default:
