@@ -287,7 +287,7 @@ func (e *Engine) consumer(ctx context.Context) (*stream.Consumer, error) {
 	}
 	c, err := stream.NewConsumer(tctx, e.backend, stream.ConsumerConfig{
 		Name: "sla_engine/" + e.name, TxHandler: stream.TxHandlerFunc(e.handleTx), Batch: min(e.batch, stream.MaxBatch),
-		Lease: e.leaseTTL, Clock: e.clock, Instance: e.instance, Tenant: tenant, From: from})
+		Lease: max(e.leaseTTL, stream.MinLease), Clock: e.clock, Instance: e.instance, Tenant: tenant, From: from})
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,9 @@ const (
 	DefaultPoll       = time.Second
 	DefaultBackoff    = 100 * time.Millisecond
 	DefaultMaxBackoff = time.Minute
+	// MinLease is the shortest Lease: the holder renews it every third of
+	// it while a handler runs.
+	MinLease = 3 * time.Millisecond
 	// MaxName bounds a consumer's Name and Instance, in bytes: room for a
 	// prefix and a name of storage.MaxStringValue bytes.
 	MaxName = 2 * storage.MaxStringValue
@@ -270,6 +273,8 @@ func NewConsumer(ctx context.Context, b storage.Backend, cfg ConsumerConfig) (*C
 		return nil, itsm.Invalidf("stream consumer %s: batch %d outside 0..%d", cfg.Name, cfg.Batch, MaxBatch)
 	case cfg.Lease < 0, cfg.Poll < 0, cfg.Backoff < 0, cfg.MaxBackoff < 0:
 		return nil, itsm.Invalidf("stream consumer %s: lease, poll and backoff durations must not be negative", cfg.Name)
+	case cfg.Lease > 0 && cfg.Lease < MinLease:
+		return nil, itsm.Invalidf("stream consumer %s: lease %s is shorter than %s", cfg.Name, cfg.Lease, MinLease)
 	case cfg.From < 0:
 		return nil, itsm.Invalidf("stream consumer %s: from %d is negative", cfg.Name, cfg.From)
 	}

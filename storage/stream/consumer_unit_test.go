@@ -41,6 +41,7 @@ func TestNewConsumerRefusals(t *testing.T) {
 		{"negative batch", stream.ConsumerConfig{Name: "a", Handler: h, Batch: -1}, "batch"},
 		{"batch too large", stream.ConsumerConfig{Name: "a", Handler: h, Batch: stream.MaxBatch + 1}, "batch"},
 		{"negative lease", stream.ConsumerConfig{Name: "a", Handler: h, Lease: -time.Second}, "negative"},
+		{"lease too short", stream.ConsumerConfig{Name: "a", Handler: h, Lease: time.Millisecond}, "shorter"},
 		{"negative poll", stream.ConsumerConfig{Name: "a", Handler: h, Poll: -time.Second}, "negative"},
 		{"negative backoff", stream.ConsumerConfig{Name: "a", Handler: h, Backoff: -time.Second}, "negative"},
 		{"negative max backoff", stream.ConsumerConfig{Name: "a", Handler: h, MaxBackoff: -time.Second}, "negative"},
