@@ -388,9 +388,9 @@ func (c *Consumer) Lag(ctx context.Context) (int64, error) {
 // error or panic is returned as a *HandlerError (a panic inside it as a
 // *PanicError) and leaves the checkpoint where it was; so does
 // ErrLeaseLost. Neither ErrLeased nor ErrLeaseLost counts as a failure in
-// Stats; Start polls after them rather than backing off. A store asking to retry
-// (itsm.ErrBusy) is returned as it is. In InPlace mode one call hands up to
-// Batch events in the runs the store gives.
+// Stats; Start polls after them rather than backing off. A store asking
+// to retry (itsm.ErrBusy) is returned as it is. In InPlace mode one call
+// hands up to Batch events in the runs the store gives.
 func (c *Consumer) RunOnce(ctx context.Context) (int, error) {
 	if ctx == nil {
 		return 0, itsm.Invalidf("stream consumer: nil context")
@@ -734,7 +734,7 @@ func (c *Consumer) Stop(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	cancel, done := c.cancel, c.done
-	c.stopped = true
+	c.stopped = c.stopped || cancel != nil
 	c.mu.Unlock()
 	if cancel == nil {
 		return nil

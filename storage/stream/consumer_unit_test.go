@@ -209,3 +209,17 @@ func TestHandlerError(t *testing.T) {
 	assert.Equal(t, 1, st.Consecutive)
 	assert.ErrorIs(t, st.LastError, boom)
 }
+
+// TestStopBeforeStart: stopping a consumer never started does nothing; it
+// can still be started (and stopped) after.
+func TestStopBeforeStart(t *testing.T) {
+	ctx := context.Background()
+	c, err := stream.NewConsumer(ctx, memory.New(), stream.ConsumerConfig{Name: "a", Handler: stream.HandlerFunc(nop)})
+	require.NoError(t, err)
+	require.NoError(t, c.Stop(ctx))
+	assert.False(t, c.Stats().Running)
+	require.NoError(t, c.Start(ctx))
+	assert.True(t, c.Stats().Running)
+	require.NoError(t, c.Stop(ctx))
+	assert.False(t, c.Stats().Running)
+}
