@@ -88,3 +88,33 @@ func TestSyncOfAnotherInstanceWaitsForTheLease(t *testing.T) {
 	assert.Equal(t, 1, n, "the lease ran out: the second engine took over")
 	assert.Equal(t, design.StageInProgress, f.clockOf(t, b.ID, "resolution").State)
 }
+
+// TestSyncServesTheTenantOfItsContext: Sync consumes the log of the tenant
+// of its context, with a checkpoint of that tenant, and writes the clocks
+// in it. It runs on a store that keeps tenants (issue 19).
+func TestSyncServesTheTenantOfItsContext(t *testing.T) {
+	f := newFixture(t)
+	acme := func() context.Context { return itsm.WithTenant(as(agent), "acme") }
+	inc := &incident{ShortDescription: "acme's mail", Priority: 1}
+	require.NoError(t, f.incidents.Create(acme(), inc, storage.Command{}))
+	evs, err := f.store.ReadEvents(storage.AllTenants(context.Background()), 0, 10)
+	require.NoError(t, err)
+	require.NotEmpty(t, evs)
+	if evs[0].Tenant != "acme" {
+		t.Skip("the store does not keep tenants")
+	}
+	n, err := f.engine.Sync(context.Background())
+	require.NoError(t, err)
+	assert.Zero(t, n, "the default tenant's log holds nothing")
+	n, err = f.engine.Sync(itsm.WithTenant(context.Background(), "acme"))
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	c, err := f.engine.Clocks().Get(acme(), design.ClockID("incident", inc.ID, "resolution"))
+	require.NoError(t, err)
+	assert.Equal(t, design.StageInProgress, c.State)
+	_, err = f.engine.Clocks().Get(as(agent), design.ClockID("incident", inc.ID, "resolution"))
+	require.ErrorIs(t, err, itsm.ErrNotFound, "the clock is acme's")
+	cp, err := f.engine.Checkpoint(itsm.WithTenant(context.Background(), "acme"))
+	require.NoError(t, err)
+	assert.Positive(t, cp)
+}
