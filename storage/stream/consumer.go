@@ -166,6 +166,7 @@ type PanicError struct {
 	Stack []byte
 }
 
+// Error says that the handler panicked, and with what.
 func (e *PanicError) Error() string {
 	return fmt.Sprintf("stream consumer: handler panicked: %v", e.Value)
 }
@@ -179,6 +180,7 @@ type HandlerError struct {
 	Err         error
 }
 
+// Error names the consumer, the batch and the handler's error.
 func (e *HandlerError) Error() string {
 	return fmt.Sprintf("stream consumer %s: events %d..%d: %v", e.Consumer, e.First, e.Last, e.Err)
 }
