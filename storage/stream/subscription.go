@@ -520,3 +520,24 @@ func (f *Filter) Handler(b storage.Backend, next Handler) Handler {
 		return next.Handle(ctx, out)
 	})
 }
+
+// Subscribe runs the subscription as its own consumer: the consumer's
+// Name is the subscription's, its Handler the subscription's filter in
+// front of h, and the rest of cfg (batch, poll, lease, tenant) as given.
+// Each subscription keeps its own checkpoint, so a slow receiver holds no
+// other and events keep their Seq order per subscription. The consumer
+// does nothing until it is started (Start) or driven (RunOnce).
+func Subscribe(ctx context.Context, b storage.Backend, sub Subscription, kinds Kinds, h Handler, cfg ConsumerConfig) (*Consumer, error) {
+	f, err := sub.Compile(kinds)
+	if err != nil {
+		return nil, err
+	}
+	if h == nil {
+		return nil, itsm.Invalidf("subscription %s: a handler is required", sub.Name)
+	}
+	if cfg.TxHandler != nil || cfg.Handler != nil {
+		return nil, itsm.Invalidf("subscription %s: the consumer's handler is the subscription's; leave ConsumerConfig.Handler and TxHandler unset", sub.Name)
+	}
+	cfg.Name, cfg.Handler = sub.Name, f.Handler(b, h)
+	return NewConsumer(ctx, b, cfg)
+}
