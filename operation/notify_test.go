@@ -79,7 +79,7 @@ func TestNotificationsFromTheLog(t *testing.T) {
 		"assigned INC0000001 -> ann",
 		"state_changed INC0000001 -> carl", // started by ann herself: only the caller hears
 		"comment INC0000001 -> carl",
-		"assigned INC0000001 -> network", // ann gave it back to the group
+		"assigned INC0000001 -> network",   // ann gave it back to the group
 		"state_changed INC0000001 -> carl", // resolved by bob; ann is no longer assigned
 		"approval_requested REQ0000001 -> approvers",
 	}, sent(f.note))
