@@ -12,15 +12,15 @@ import (
 	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/storage/memory"
 	"github.com/pillars-itsm/pillars/storage/stream"
-	"github.com/pillars-itsm/pillars/storage/stream/internal/streamtest"
+	"github.com/pillars-itsm/pillars/storage/stream/internal/fixture"
 )
 
 func kinds() stream.Kinds {
-	return stream.Kinds{streamtest.Kind: stream.FieldsOf(streamtest.Ticket{})}
+	return stream.Kinds{fixture.Kind: stream.FieldsOf(fixture.Ticket{})}
 }
 
 func TestFieldsOf(t *testing.T) {
-	f := stream.FieldsOf(&streamtest.Ticket{})
+	f := stream.FieldsOf(&fixture.Ticket{})
 	for _, want := range []string{"id", "number", "state", "version", "created_at", "title", "caller_id", "group", "priority", "notes"} {
 		assert.Contains(t, f, want)
 	}
@@ -65,21 +65,21 @@ func TestCompileRefusesBadSubscriptions(t *testing.T) {
 // setup returns a store with tickets and their events: ticket 0 (priority
 // 1) started then resolved by the agent, ticket 1 (priority 2) edited by
 // the manager.
-func setup(t *testing.T) (context.Context, storage.Backend, []itsm.Event, []*streamtest.Ticket) {
+func setup(t *testing.T) (context.Context, storage.Backend, []itsm.Event, []*fixture.Ticket) {
 	t.Helper()
 	ctx := context.Background()
 	b := memory.New()
 	t.Cleanup(func() { _ = b.Close() })
-	recs, err := streamtest.Open(ctx, b)
+	recs, err := fixture.Open(ctx, b)
 	require.NoError(t, err)
-	ts, err := streamtest.Create(ctx, recs, 2)
+	ts, err := fixture.Create(ctx, recs, 2)
 	require.NoError(t, err)
-	agent := itsm.WithActor(ctx, streamtest.Agent())
+	agent := itsm.WithActor(ctx, fixture.Agent())
 	_, err = recs.Fire(agent, ts[0].ID, "start", storage.Command{}, nil)
 	require.NoError(t, err)
 	_, err = recs.Fire(agent, ts[0].ID, "resolve", storage.Command{}, nil)
 	require.NoError(t, err)
-	_, err = recs.Change(itsm.WithActor(ctx, itsm.Actor{ID: "admin-1", Roles: []string{"admin"}}), ts[1].ID, storage.Command{}, func(tk *streamtest.Ticket) error {
+	_, err = recs.Change(itsm.WithActor(ctx, itsm.Actor{ID: "admin-1", Roles: []string{"admin"}}), ts[1].ID, storage.Command{}, func(tk *fixture.Ticket) error {
 		tk.Priority = 1
 		return nil
 	})
@@ -99,7 +99,7 @@ func TestFilterMatches(t *testing.T) {
 	}{
 		{"everything", stream.Subscription{}, []string{"create", "create", "start", "resolve", "update"}},
 		{"by event", stream.Subscription{Events: []string{"resolve", "start"}}, []string{"start", "resolve"}},
-		{"own actor skipped", stream.Subscription{Actor: streamtest.Agent()}, []string{"update"}},
+		{"own actor skipped", stream.Subscription{Actor: fixture.Agent()}, []string{"update"}},
 		{"other tenant", stream.Subscription{Tenants: []string{"acme"}}, nil},
 		{"default tenant", stream.Subscription{Tenants: []string{itsm.DefaultTenant}}, []string{"create", "create", "start", "resolve", "update"}},
 		{"changed priority", stream.Subscription{Changed: []string{"priority"}}, []string{"create", "create", "update"}},
@@ -154,7 +154,7 @@ func TestFilterHandlerPassesMatchesInOrder(t *testing.T) {
 		got = append(got, seqs)
 		return nil
 	}))
-	_, err = streamtest.Pump(ctx, b, h, 0, 2)
+	_, err = fixture.Pump(ctx, b, h, 0, 2)
 	require.NoError(t, err)
 	// Batches [c0 c1] [start resolve] [update]: ticket 1's creation is not priority 1.
 	assert.Equal(t, [][]int64{{evs[0].Seq}, {evs[2].Seq, evs[3].Seq}, {evs[4].Seq}}, got)
@@ -192,18 +192,18 @@ func TestSubscriptionIsJSON(t *testing.T) {
 func TestReadPayloadHidesWhatTheActorMayNotSee(t *testing.T) {
 	ctx := context.Background()
 	b := memory.New()
-	recs, err := streamtest.Open(ctx, b)
+	recs, err := fixture.Open(ctx, b)
 	require.NoError(t, err)
-	ts, err := streamtest.Create(ctx, recs, 1)
+	ts, err := fixture.Create(ctx, recs, 1)
 	require.NoError(t, err)
-	_, err = recs.Change(itsm.WithActor(ctx, streamtest.Agent()), ts[0].ID, storage.Command{}, func(tk *streamtest.Ticket) error {
+	_, err = recs.Change(itsm.WithActor(ctx, fixture.Agent()), ts[0].ID, storage.Command{}, func(tk *fixture.Ticket) error {
 		tk.Notes, tk.Title = "more secret", "renamed"
 		return nil
 	})
 	require.NoError(t, err)
 	evs, err := b.ReadEvents(ctx, 0, 10)
 	require.NoError(t, err)
-	r := stream.Readers{streamtest.Kind: stream.RecordReader(recs)}
+	r := stream.Readers{fixture.Kind: stream.RecordReader(recs)}
 
 	tests := []struct {
 		name    string
@@ -212,8 +212,8 @@ func TestReadPayloadHidesWhatTheActorMayNotSee(t *testing.T) {
 		notes   bool
 		changes []string
 	}{
-		{"caller: own ticket, no internal", streamtest.Caller(), false, false, []string{"title"}},
-		{"manager: internal too", streamtest.Manager(), false, true, []string{"title", "notes"}},
+		{"caller: own ticket, no internal", fixture.Caller(), false, false, []string{"title"}},
+		{"manager: internal too", fixture.Manager(), false, true, []string{"title", "notes"}},
 		{"other caller: skipped", itsm.Actor{ID: "x", Roles: []string{"caller"}}, true, false, nil},
 		{"no roles: skipped", itsm.Actor{ID: "y"}, true, false, nil},
 	}
@@ -225,7 +225,7 @@ func TestReadPayloadHidesWhatTheActorMayNotSee(t *testing.T) {
 			if tc.skip {
 				return
 			}
-			var rec streamtest.Ticket
+			var rec fixture.Ticket
 			require.NoError(t, json.Unmarshal(p.Record, &rec))
 			assert.Equal(t, "renamed", rec.Title)
 			assert.Equal(t, tc.notes, rec.Notes != "")
@@ -237,7 +237,7 @@ func TestReadPayloadHidesWhatTheActorMayNotSee(t *testing.T) {
 			assert.Equal(t, evs[1].Seq, p.Event.Seq)
 		})
 	}
-	_, skip, err := stream.ReadPayload(ctx, stream.Readers{}, streamtest.Manager(), evs[0])
+	_, skip, err := stream.ReadPayload(ctx, stream.Readers{}, fixture.Manager(), evs[0])
 	require.NoError(t, err)
 	assert.True(t, skip, "a kind without a reader is not delivered")
 }

@@ -21,7 +21,7 @@ import (
 	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/storage/memory"
 	"github.com/pillars-itsm/pillars/storage/stream"
-	"github.com/pillars-itsm/pillars/storage/stream/internal/streamtest"
+	"github.com/pillars-itsm/pillars/storage/stream/internal/fixture"
 	"github.com/pillars-itsm/pillars/storage/stream/natsjs"
 )
 
@@ -50,7 +50,7 @@ func natsURL(t testing.TB) string {
 type bundle struct {
 	ctx    context.Context
 	b      storage.Backend
-	recs   *streamtest.Records
+	recs   *fixture.Records
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	prefix string
@@ -77,7 +77,7 @@ func setup(t testing.TB) bundle {
 	})
 	b := memory.New()
 	t.Cleanup(func() { _ = b.Close() })
-	recs, err := streamtest.Open(ctx, b)
+	recs, err := fixture.Open(ctx, b)
 	require.NoError(t, err)
 	return bundle{ctx, b, recs, nc, js, prefix, st}
 }
@@ -85,7 +85,7 @@ func setup(t testing.TB) bundle {
 func (x bundle) config(name string) natsjs.Config {
 	return natsjs.Config{
 		Subscription: stream.Subscription{Name: name},
-		Kinds:        stream.Kinds{streamtest.Kind: stream.FieldsOf(streamtest.Ticket{})},
+		Kinds:        stream.Kinds{fixture.Kind: stream.FieldsOf(fixture.Ticket{})},
 		JetStream:    x.js, Prefix: x.prefix, Timeout: 2 * time.Second,
 		Consumer: stream.ConsumerConfig{Poll: 5 * time.Millisecond, Backoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond},
 	}
@@ -128,7 +128,7 @@ func messages(t testing.TB, x bundle) []jetstream.Msg {
 func TestNewRefusesBadConfig(t *testing.T) {
 	ctx := context.Background()
 	b := memory.New()
-	kinds := stream.Kinds{streamtest.Kind: stream.FieldsOf(streamtest.Ticket{})}
+	kinds := stream.Kinds{fixture.Kind: stream.FieldsOf(fixture.Ticket{})}
 	var js jetstream.JetStream = fakeJS{}
 	tests := []struct {
 		name string
@@ -178,13 +178,13 @@ func TestSubject(t *testing.T) {
 
 func TestPublishesEveryEventOnItsSubject(t *testing.T) {
 	x := setup(t)
-	ts, err := streamtest.Create(x.ctx, x.recs, 5)
+	ts, err := fixture.Create(x.ctx, x.recs, 5)
 	require.NoError(t, err)
-	_, err = x.recs.Fire(itsm.WithActor(x.ctx, streamtest.Agent()), ts[0].ID, "resolve", storage.Command{}, nil)
+	_, err = x.recs.Fire(itsm.WithActor(x.ctx, fixture.Agent()), ts[0].ID, "resolve", storage.Command{}, nil)
 	require.NoError(t, err)
 	cfg := x.config("publisher")
-	cfg.Reader = stream.Readers{streamtest.Kind: stream.RecordReader(x.recs)}
-	cfg.Subscription.Actor = streamtest.Caller()
+	cfg.Reader = stream.Readers{fixture.Kind: stream.RecordReader(x.recs)}
+	cfg.Subscription.Actor = fixture.Caller()
 	p, err := natsjs.New(x.ctx, x.b, cfg)
 	require.NoError(t, err)
 	drain(t, x.ctx, p)
@@ -198,7 +198,7 @@ func TestPublishesEveryEventOnItsSubject(t *testing.T) {
 		var pl stream.Payload
 		require.NoError(t, json.Unmarshal(m.Data(), &pl))
 		assert.Equal(t, evs[i].ID, pl.Event.ID)
-		var tk streamtest.Ticket
+		var tk fixture.Ticket
 		require.NoError(t, json.Unmarshal(pl.Record, &tk))
 		assert.Empty(t, tk.Notes, "read as the caller: internal field hidden")
 	}
@@ -207,7 +207,7 @@ func TestPublishesEveryEventOnItsSubject(t *testing.T) {
 
 func TestRedeliveryIsDeduplicated(t *testing.T) {
 	x := setup(t)
-	_, err := streamtest.Create(x.ctx, x.recs, 10)
+	_, err := fixture.Create(x.ctx, x.recs, 10)
 	require.NoError(t, err)
 	p, err := natsjs.New(x.ctx, x.b, x.config("first"))
 	require.NoError(t, err)
@@ -255,12 +255,12 @@ func TestNATSRestartedMidStream(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, p.Start(x.ctx))
 	defer func() { _ = p.Stop(context.Background()) }()
-	_, err = streamtest.Create(x.ctx, x.recs, 30)
+	_, err = fixture.Create(x.ctx, x.recs, 30)
 	require.NoError(t, err)
 
 	out, err := exec.Command("start-stop-daemon", "--stop", "--retry", "5", "--exec", "/usr/sbin/nats-server").CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	_, err = streamtest.Create(x.ctx, x.recs, 30)
+	_, err = fixture.Create(x.ctx, x.recs, 30)
 	require.NoError(t, err)
 	// Let the publisher fail against the stopped server for a while.
 	for deadline := time.Now().Add(5 * time.Second); p.Stats().Failures == 0 && time.Now().Before(deadline); {

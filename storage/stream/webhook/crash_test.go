@@ -15,7 +15,7 @@ import (
 
 	"github.com/pillars-itsm/pillars/storage/sqlite"
 	"github.com/pillars-itsm/pillars/storage/stream"
-	"github.com/pillars-itsm/pillars/storage/stream/internal/streamtest"
+	"github.com/pillars-itsm/pillars/storage/stream/internal/fixture"
 	"github.com/pillars-itsm/pillars/storage/stream/webhook"
 )
 
@@ -31,12 +31,12 @@ const (
 func openHook(t testing.TB, ctx context.Context, path, url string) (*sqlite.Store, *webhook.Webhook) {
 	b, err := sqlite.Open(ctx, path)
 	require.NoError(t, err)
-	recs, err := streamtest.Open(ctx, b)
+	recs, err := fixture.Open(ctx, b)
 	require.NoError(t, err)
 	w, err := webhook.New(ctx, b, webhook.Config{
-		Subscription: stream.Subscription{Name: "crash", Actor: streamtest.Manager()},
+		Subscription: stream.Subscription{Name: "crash", Actor: fixture.Manager()},
 		Kinds:        kinds(),
-		Reader:       stream.Readers{streamtest.Kind: stream.RecordReader(recs)},
+		Reader:       stream.Readers{fixture.Kind: stream.RecordReader(recs)},
 		URL:          url, Secret: secret,
 		Backoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
 		// One batch for all the events, so the consumer's checkpoint has
@@ -66,10 +66,10 @@ func TestKilledMidDeliveryResumes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "crash.db")
 	b, err := sqlite.Open(ctx, path)
 	require.NoError(t, err)
-	recs, err := streamtest.Open(ctx, b)
+	recs, err := fixture.Open(ctx, b)
 	require.NoError(t, err)
 	const n = 20
-	_, err = streamtest.Create(ctx, recs, n)
+	_, err = fixture.Create(ctx, recs, n)
 	require.NoError(t, err)
 	require.NoError(t, b.Close())
 

@@ -19,7 +19,7 @@ import (
 	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/storage/memory"
 	"github.com/pillars-itsm/pillars/storage/stream"
-	"github.com/pillars-itsm/pillars/storage/stream/internal/streamtest"
+	"github.com/pillars-itsm/pillars/storage/stream/internal/fixture"
 	"github.com/pillars-itsm/pillars/storage/stream/webhook"
 )
 
@@ -105,29 +105,29 @@ func (rc *receiver) waitFor(t *testing.T, n int, d time.Duration) {
 	}
 }
 
-func kinds() stream.Kinds { return stream.Kinds{streamtest.Kind: stream.FieldsOf(streamtest.Ticket{})} }
+func kinds() stream.Kinds { return stream.Kinds{fixture.Kind: stream.FieldsOf(fixture.Ticket{})} }
 
-type fixture struct {
+type env struct {
 	ctx  context.Context
 	b    storage.Backend
-	recs *streamtest.Records
+	recs *fixture.Records
 }
 
-func newFixture(t *testing.T) fixture {
+func newFixture(t *testing.T) env {
 	t.Helper()
 	ctx := context.Background()
 	b := memory.New()
 	t.Cleanup(func() { _ = b.Close() })
-	recs, err := streamtest.Open(ctx, b)
+	recs, err := fixture.Open(ctx, b)
 	require.NoError(t, err)
-	return fixture{ctx, b, recs}
+	return env{ctx, b, recs}
 }
 
-func (f fixture) config(name, url string) webhook.Config {
+func (f env) config(name, url string) webhook.Config {
 	return webhook.Config{
-		Subscription: stream.Subscription{Name: name, Actor: streamtest.Caller()},
+		Subscription: stream.Subscription{Name: name, Actor: fixture.Caller()},
 		Kinds:        kinds(),
-		Reader:       stream.Readers{streamtest.Kind: stream.RecordReader(f.recs)},
+		Reader:       stream.Readers{fixture.Kind: stream.RecordReader(f.recs)},
 		URL:          url,
 		Secret:       secret,
 		Backoff:      5 * time.Millisecond,
@@ -195,10 +195,10 @@ func TestDeliversSignedEventsInOrderAsTheActorSeesThem(t *testing.T) {
 		events = append(events, r.Header.Get(webhook.HeaderEvent)+"#"+r.Header.Get(webhook.HeaderAttempt))
 		return http.StatusOK
 	}
-	ts, err := streamtest.Create(f.ctx, f.recs, 3)
+	ts, err := fixture.Create(f.ctx, f.recs, 3)
 	require.NoError(t, err)
 	// What the caller does is not echoed back to them.
-	require.NoError(t, f.recs.Create(itsm.WithActor(f.ctx, streamtest.Caller()), &streamtest.Ticket{Title: "mine", CallerID: streamtest.Caller().ID}, storage.Command{}))
+	require.NoError(t, f.recs.Create(itsm.WithActor(f.ctx, fixture.Caller()), &fixture.Ticket{Title: "mine", CallerID: fixture.Caller().ID}, storage.Command{}))
 	w, err := webhook.New(f.ctx, f.b, f.config("hook", srv.URL))
 	require.NoError(t, err)
 	drain(t, f.ctx, w)
@@ -209,7 +209,7 @@ func TestDeliversSignedEventsInOrderAsTheActorSeesThem(t *testing.T) {
 	assert.Equal(t, []string{evs[0].ID, evs[1].ID, evs[2].ID}, rc.keys)
 	assert.Equal(t, []string{"ticket.create#1", "ticket.create#1", "ticket.create#1"}, events)
 	for i, p := range rc.bodies {
-		var tk streamtest.Ticket
+		var tk fixture.Ticket
 		require.NoError(t, json.Unmarshal(p.Record, &tk))
 		assert.Equal(t, ts[i].ID, tk.ID)
 		assert.Empty(t, tk.Notes, "internal field hidden from the caller")
@@ -229,7 +229,7 @@ func TestSkipsRecordsTheActorMayNotRead(t *testing.T) {
 	rc := newReceiver(nil)
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
-	_, err := streamtest.Create(f.ctx, f.recs, 2)
+	_, err := fixture.Create(f.ctx, f.recs, 2)
 	require.NoError(t, err)
 	cfg := f.config("other", srv.URL)
 	cfg.Subscription.Actor = itsm.Actor{ID: "someone-else", Roles: []string{"caller"}}
@@ -297,7 +297,7 @@ func TestReceiverDownThenBack(t *testing.T) {
 	require.NoError(t, w.Start(f.ctx))
 	defer func() { require.NoError(t, w.Stop(context.Background())) }()
 	const n = 40
-	_, err = streamtest.Create(f.ctx, f.recs, n/2)
+	_, err = fixture.Create(f.ctx, f.recs, n/2)
 	require.NoError(t, err)
 	// Retrying, not lost: wait for a few failed attempts.
 	deadline := time.Now().Add(10 * time.Second)
@@ -313,7 +313,7 @@ func TestReceiverDownThenBack(t *testing.T) {
 	srv.Listener = ln
 	srv.Start()
 	defer srv.Close()
-	_, err = streamtest.Create(f.ctx, f.recs, n/2)
+	_, err = fixture.Create(f.ctx, f.recs, n/2)
 	require.NoError(t, err)
 	rc.waitFor(t, n, 20*time.Second)
 	u, dups := rc.unique()
@@ -352,7 +352,7 @@ func TestSlowReceiverDoesNotBlockAnother(t *testing.T) {
 		require.NoError(t, w.Start(f.ctx))
 	}
 	const n = 25
-	_, err = streamtest.Create(f.ctx, f.recs, n)
+	_, err = fixture.Create(f.ctx, f.recs, n)
 	require.NoError(t, err)
 	fast.waitFor(t, n, 20*time.Second)
 	u, _ := slow.unique()
@@ -406,7 +406,7 @@ func TestRetryAfterOn429(t *testing.T) {
 	cfg.Clock, cfg.Wait = ft.clock, ft.wait
 	w, err := webhook.New(f.ctx, f.b, cfg)
 	require.NoError(t, err)
-	_, err = streamtest.Create(f.ctx, f.recs, 1)
+	_, err = fixture.Create(f.ctx, f.recs, 1)
 	require.NoError(t, err)
 	drain(t, f.ctx, w)
 	u, dups := rc.unique()
@@ -428,7 +428,7 @@ func TestRetriesAreBoundedThenDeadLettered(t *testing.T) {
 	cfg.RetryFor, cfg.Backoff, cfg.MaxBackoff = time.Hour, time.Minute, 10*time.Minute
 	w, err := webhook.New(f.ctx, f.b, cfg)
 	require.NoError(t, err)
-	_, err = streamtest.Create(f.ctx, f.recs, 1)
+	_, err = fixture.Create(f.ctx, f.recs, 1)
 	require.NoError(t, err)
 	drain(t, f.ctx, w)
 	st := w.Stats()
@@ -463,7 +463,7 @@ func TestClientErrorDeadLettersAtOnceAndRedeliver(t *testing.T) {
 	defer srv.Close()
 	w, err := webhook.New(f.ctx, f.b, f.config("strict", srv.URL))
 	require.NoError(t, err)
-	_, err = streamtest.Create(f.ctx, f.recs, 3)
+	_, err = fixture.Create(f.ctx, f.recs, 3)
 	require.NoError(t, err)
 	drain(t, f.ctx, w)
 	u, _ := rc.unique()
@@ -496,7 +496,7 @@ func TestRedeliverFailureIsNoted(t *testing.T) {
 	defer srv.Close()
 	w, err := webhook.New(f.ctx, f.b, f.config("gone", srv.URL))
 	require.NoError(t, err)
-	_, err = streamtest.Create(f.ctx, f.recs, 1)
+	_, err = fixture.Create(f.ctx, f.recs, 1)
 	require.NoError(t, err)
 	drain(t, f.ctx, w)
 	dead, _, err := w.DeadLetters(f.ctx, storage.Paging{})
@@ -527,7 +527,7 @@ func TestTimeoutIsRetried(t *testing.T) {
 	cfg.Timeout = 100 * time.Millisecond
 	w, err := webhook.New(f.ctx, f.b, cfg)
 	require.NoError(t, err)
-	_, err = streamtest.Create(f.ctx, f.recs, 1)
+	_, err = fixture.Create(f.ctx, f.recs, 1)
 	require.NoError(t, err)
 	drain(t, f.ctx, w)
 	u, _ := rc.unique()
