@@ -352,10 +352,13 @@ func (w *Webhook) handle(ctx context.Context, events []itsm.Event) error {
 			}
 		}
 		if skip {
+			// Nothing to note unless a retry of it was: the consumer's
+			// checkpoint covers it, and a rerun skips it again.
 			if st.Pending == ev.ID {
 				st.clear()
+				dirty = true
 			}
-			st.Delivered, dirty = ev.Seq, true
+			st.Delivered = ev.Seq
 			continue
 		}
 		body, err := json.Marshal(p)

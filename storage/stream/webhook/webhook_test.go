@@ -292,17 +292,36 @@ func TestReceiverDownThenBack(t *testing.T) {
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close()) // down: connections are refused
 
-	w, err := webhook.New(f.ctx, f.b, f.config("downtime", "http://"+addr+"/hook"))
+	cfg := f.config("downtime", "http://"+addr+"/hook")
+	retried := make(chan struct{}, 100)
+	cfg.Wait = func(ctx context.Context, d time.Duration) error {
+		select {
+		case retried <- struct{}{}:
+		default:
+		}
+		timer := time.NewTimer(d)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	w, err := webhook.New(f.ctx, f.b, cfg)
 	require.NoError(t, err)
 	require.NoError(t, w.Start(f.ctx))
 	defer func() { require.NoError(t, w.Stop(context.Background())) }()
 	const n = 40
 	_, err = fixture.Create(f.ctx, f.recs, n/2)
 	require.NoError(t, err)
-	// Retrying, not lost: wait for a few failed attempts.
-	deadline := time.Now().Add(10 * time.Second)
-	for w.Stats().Retries < 3 && time.Now().Before(deadline) {
-		runtime_Gosched()
+	// Retrying, not lost: wait for a few waits between failed attempts.
+	for range 3 {
+		select {
+		case <-retried:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the webhook did not retry")
+		}
 	}
 	require.GreaterOrEqual(t, w.Stats().Retries, int64(3))
 
@@ -325,9 +344,6 @@ func TestReceiverDownThenBack(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, dead)
 }
-
-// runtime_Gosched yields while a test polls the webhook's counters.
-func runtime_Gosched() { time.Sleep(time.Millisecond) } //nolint:revive // a poll of a counter, not a wait for time
 
 func TestSlowReceiverDoesNotBlockAnother(t *testing.T) {
 	f := newFixture(t)
