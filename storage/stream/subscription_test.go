@@ -241,3 +241,30 @@ func TestReadPayloadHidesWhatTheActorMayNotSee(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, skip, "a kind without a reader is not delivered")
 }
+
+// The tenant filter reads each event's Tenant (a consumer of every tenant
+// hands them all in); an event without one is the default tenant's.
+func TestFilterByTenant(t *testing.T) {
+	ctx, b, evs, _ := setup(t)
+	acme := evs[0]
+	acme.Tenant = "acme"
+	tests := []struct {
+		tenants []string
+		ev      itsm.Event
+		want    bool
+	}{
+		{[]string{"acme"}, acme, true},
+		{[]string{"acme", "globex"}, acme, true},
+		{[]string{itsm.DefaultTenant}, acme, false},
+		{[]string{itsm.DefaultTenant}, evs[0], true},
+		{nil, acme, true},
+		{[]string{"globex"}, evs[0], false},
+	}
+	for i, tc := range tests {
+		f, err := stream.Subscription{Name: "s", Tenants: tc.tenants}.Compile(kinds())
+		require.NoError(t, err)
+		ok, err := f.Match(ctx, b, tc.ev)
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, ok, "case %d", i)
+	}
+}
