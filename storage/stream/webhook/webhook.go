@@ -494,6 +494,7 @@ type DeliveryError struct {
 	RetryAfter time.Duration // the receiver's Retry-After, if any
 }
 
+// Error says what failed, where, and at which attempt.
 func (e *DeliveryError) Error() string {
 	what := ""
 	switch {
