@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,6 +16,7 @@ import (
 	"github.com/pillars-itsm/pillars/design/calendar"
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/storage/stream"
 )
 
 // EngineConfig configures an Engine.
@@ -67,6 +69,9 @@ type Engine struct {
 	clocks    *storage.Records[SLAClock, *SLAClock]
 	points    *storage.Collection[checkpoint, *checkpoint]
 	pointID   string
+	name      string
+	mu        sync.Mutex
+	consumers map[string]*stream.Consumer // by tenant
 	actor     itsm.Actor
 	clock     itsm.Clock
 	batch     int
@@ -77,15 +82,19 @@ type Engine struct {
 	fState, fDefinition, fTaskKind, fTaskID, fDue, fNextCheck int
 }
 
-// checkpoint is the engine's position in the event log. It is bookkeeping,
-// not a record with a history: it is written with Collection.Put in the
-// same unit of work as the clocks it accounts for.
+// checkpoint is the engine's position in the event log as engines of
+// older releases kept it. Sync now keeps its position in its
+// stream.Consumer's document; it reads this one only to resume from it on
+// a store that has no consumer checkpoint yet.
 type checkpoint struct {
 	itsm.Record
 	Seq int64 `json:"seq"`
 }
 
-// CheckpointKind is the document kind of engine checkpoints.
+// CheckpointKind is the document kind of engine checkpoints of older
+// releases, read once to resume from (see Sync). The checkpoint and lease
+// of Sync now live in a stream.ConsumerKind document named
+// "sla_engine/" + EngineConfig.Name.
 const CheckpointKind = "sla_checkpoint"
 
 // lease is an engine's claim on one due clock, so that of several engines
@@ -145,6 +154,7 @@ func NewEngine(ctx context.Context, b storage.Backend, cfg EngineConfig) (*Engin
 		name = "sla"
 	}
 	e.pointID = uuid.NewSHA1(idSpace, []byte("checkpoint/"+name)).String()
+	e.name, e.consumers = name, map[string]*stream.Consumer{}
 	known := map[string]bool{}
 	for i, c := range cfg.Calendars {
 		if c == nil {
@@ -230,11 +240,23 @@ func (e *Engine) calendarOf(d *Definition) *calendar.Calendar {
 	return e.calendars[d.Calendar]
 }
 
-// Checkpoint returns the sequence number of the last event Sync consumed.
+// Checkpoint returns the sequence number of the last event Sync consumed
+// in the tenant of ctx.
 func (e *Engine) Checkpoint(ctx context.Context) (int64, error) {
 	if ctx == nil {
 		return 0, itsm.Invalidf("sla engine: nil context")
 	}
+	c, err := e.consumer(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return c.Checkpoint(ctx)
+}
+
+// oldCheckpoint reads the checkpoint an engine kept before it ran on a
+// stream.Consumer (a document of CheckpointKind), so that a store that
+// has one resumes from it.
+func (e *Engine) oldCheckpoint(ctx context.Context) (int64, error) {
 	cp, err := e.points.Get(ctx, e.backend, e.pointID)
 	if errors.Is(err, itsm.ErrNotFound) {
 		return 0, nil
@@ -245,135 +267,129 @@ func (e *Engine) Checkpoint(ctx context.Context) (int64, error) {
 	return cp.Seq, nil
 }
 
-func (e *Engine) putCheckpoint(ctx context.Context, tx storage.Tx, seq int64) error {
-	cp, err := e.points.Get(ctx, tx, e.pointID)
-	if errors.Is(err, itsm.ErrNotFound) {
-		cp, err = &checkpoint{Record: itsm.Record{ID: e.pointID}}, nil
-	}
+// consumer returns the engine's stream consumer of the tenant of ctx,
+// made on first use: the engine serves one tenant per call, as the records
+// whose histories it replays and the clocks it writes belong to it.
+func (e *Engine) consumer(ctx context.Context) (*stream.Consumer, error) {
+	tenant, err := storage.TenantOf(ctx, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if cp.Seq >= seq {
-		return errOvertaken
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c := e.consumers[tenant]; c != nil {
+		return c, nil
 	}
-	cp.Seq = seq
-	return e.points.Put(ctx, tx, cp)
+	tctx := itsm.WithTenant(ctx, tenant)
+	from, err := e.oldCheckpoint(tctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := stream.NewConsumer(tctx, e.backend, stream.ConsumerConfig{
+		Name: "sla_engine/" + e.name, TxHandler: stream.TxHandlerFunc(e.handleTx), Batch: e.batch,
+		Lease: e.leaseTTL, Clock: e.clock, Instance: e.instance, Tenant: tenant, From: from})
+	if err != nil {
+		return nil, err
+	}
+	e.consumers[tenant] = c
+	return c, nil
 }
 
-// errOvertaken fails a unit of work of Sync when another engine sharing the
-// checkpoint has already consumed the log past its event, so a clock is
-// never moved back to an older history.
-var errOvertaken = fmt.Errorf("sla engine: another engine with this name consumed the log past this event: %w", itsm.ErrConflict)
+// handledKey carries the count of record events handleTx handled to Sync.
+type handledKey struct{}
 
-// Sync consumes the event log from the checkpoint to its end and moves the
-// clocks of every record an event concerns; it returns how many record
-// events of the definitions' kinds it handled (the clocks' own events are
-// consumed and skipped). Each record event is handled in one unit of work
-// with the checkpoint, so a failure leaves the engine where it was and Sync
-// can simply be called again. A record event outside a calendar's horizon
-// is an error that stops Sync at that event until the calendar is widened:
-// the engine refuses to guess a clock.
+// Sync consumes the event log of the tenant of ctx from the checkpoint to
+// its end and moves the clocks of every record an event concerns; it
+// returns how many record events of the definitions' kinds it handled (the
+// clocks' own events are consumed and skipped). It runs on a
+// stream.Consumer with a TxHandler: each batch of events is handled in one
+// unit of work with the checkpoint, so a failure leaves the engine where
+// it was and Sync can simply be called again. A record event outside a
+// calendar's horizon is an error that stops Sync at its batch until the
+// calendar is widened: the engine refuses to guess a clock.
 //
-// Engines sharing a store and a Name share the checkpoint: when another
-// one has consumed the log past an event, Sync goes on from where that one
-// got to, and a unit that lost a race with Check's write of a clock is run
-// again on fresh reads, so instances may all run Sync and Check.
+// Engines sharing a store and a Name share the checkpoint and a lease
+// (EngineConfig.LeaseTTL, owned by EngineConfig.Instance): while another
+// engine holds it, Sync returns at once (that engine is consuming); once
+// it runs out, the next Sync takes over. A unit that lost a race with
+// Check's write of a clock is run again on fresh reads, so instances may
+// all run Sync and Check. A checkpoint document of an engine of an older
+// release (CheckpointKind) is where a store without a consumer checkpoint
+// resumes.
 func (e *Engine) Sync(ctx context.Context) (int, error) {
 	if ctx == nil {
 		return 0, itsm.Invalidf("sla engine: nil context")
 	}
 	ctx = itsm.WithActor(ctx, e.actor)
-	after, err := e.Checkpoint(ctx)
+	c, err := e.consumer(ctx)
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	// seen is the newest checkpoint this Sync has read or written.
-	seen := after
-	// overtaken reports, after a conflict at seq, whether another engine
-	// has consumed the log to seq, and moves after to where it got;
-	// progressed reports whether another engine moved the shared
-	// checkpoint at all since this Sync last saw it, so the conflict was
-	// progress and not a lost race to count against the retries.
-	overtaken := func(seq int64) (ok, progressed bool, err error) {
-		cp, err := e.Checkpoint(ctx)
-		if err != nil {
-			return false, false, err
-		}
-		progressed, seen = cp > seen, max(seen, cp)
-		if cp < seq {
-			return false, progressed, nil
-		}
-		after = cp
-		return true, progressed, nil
-	}
-read:
+	total, conflicts, busy := 0, 0, 0
 	for {
-		evs, err := e.backend.ReadEvents(ctx, after, e.batch)
-		if err != nil {
-			return n, err
-		}
-		if len(evs) == 0 {
-			return n, nil
-		}
-		written := after
-		for _, ev := range evs {
-			if len(e.byKind[ev.Kind]) > 0 {
-				err := e.handle(ctx, ev)
-				for attempt := 0; errors.Is(err, itsm.ErrConflict); {
-					ok, progressed, cerr := overtaken(ev.Seq)
-					switch {
-					case cerr != nil:
-						return n, cerr
-					case ok:
-						continue read
-					case !progressed:
-						// A clock written by Check meanwhile: a few
-						// retries. Another engine's checkpoint moving is
-						// progress and does not count.
-						if attempt++; attempt > 4 {
-							return n, err
-						}
-					}
-					err = e.handle(ctx, ev)
-				}
-				if err != nil {
-					return n, err
-				}
-				written, seen = ev.Seq, max(seen, ev.Seq)
-				n++
+		handled := 0
+		n, err := c.RunOnce(context.WithValue(ctx, handledKey{}, &handled))
+		switch {
+		case err == nil && n == 0:
+			return total, nil
+		case err == nil:
+			total += handled
+			conflicts, busy = 0, 0
+		case errors.Is(err, stream.ErrLeased), errors.Is(err, stream.ErrLeaseLost):
+			return total, nil // another engine is consuming
+		case errors.Is(err, itsm.ErrBusy) && busy < maxBusy:
+			busy++
+			if err := pause(ctx, busyWait); err != nil {
+				return total, err
 			}
-			after = ev.Seq
-		}
-		if written != after {
-			err := e.backend.Update(ctx, func(tx storage.Tx) error { return e.putCheckpoint(ctx, tx, after) })
-			for errors.Is(err, itsm.ErrConflict) {
-				ok, progressed, cerr := overtaken(after)
-				if cerr != nil {
-					return n, cerr
-				}
-				if ok {
-					continue read
-				}
-				if !progressed {
-					return n, err
-				}
-				err = e.backend.Update(ctx, func(tx storage.Tx) error { return e.putCheckpoint(ctx, tx, after) })
-			}
-			if err != nil {
-				return n, err
-			}
-			seen = max(seen, after)
-		}
-		if len(evs) < e.batch {
-			return n, nil
+		case errors.Is(err, itsm.ErrConflict) && conflicts < 8:
+			conflicts++ // a clock Check wrote meanwhile: run the batch again
+		default:
+			return total, err
 		}
 	}
 }
 
+// maxBusy and busyWait bound how long Sync waits for a store that asks to
+// retry shortly (itsm.ErrBusy) before returning its error.
+const (
+	maxBusy  = 100
+	busyWait = 20 * time.Millisecond
+)
+
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// handleTx moves, in the consumer's unit of work, the clocks of every
+// record event of the batch of the definitions' kinds.
+func (e *Engine) handleTx(ctx context.Context, tx storage.Tx, evs []itsm.Event) error {
+	handled := 0
+	for _, ev := range evs {
+		if len(e.byKind[ev.Kind]) == 0 {
+			continue
+		}
+		if err := e.handle(ctx, tx, ev); err != nil {
+			return err
+		}
+		handled++
+	}
+	if p, ok := ctx.Value(handledKey{}).(*int); ok {
+		*p = handled
+	}
+	return nil
+}
+
 // handle replays the history of ev's record up to ev and writes each
-// definition's clock with the checkpoint.
-func (e *Engine) handle(ctx context.Context, ev itsm.Event) error {
+// definition's clock through tx.
+func (e *Engine) handle(ctx context.Context, tx storage.Tx, ev itsm.Event) error {
 	hist, err := e.backend.History(ctx, ev.Kind, ev.RecordID)
 	if err != nil {
 		return err
@@ -382,27 +398,17 @@ func (e *Engine) handle(ctx context.Context, ev itsm.Event) error {
 	if upto >= 0 {
 		hist = hist[:upto]
 	}
-	type plan struct {
-		def *Definition
-		tl  timeline
-	}
-	plans := make([]plan, 0, len(e.byKind[ev.Kind]))
 	for _, di := range e.byKind[ev.Kind] {
 		d := &e.defs[di]
 		tl, err := replay(d, e.calendarOf(d), hist)
 		if err != nil {
 			return fmt.Errorf("sla %s on %s %s: %w", d.ID, ev.Kind, ev.RecordID, err)
 		}
-		plans = append(plans, plan{d, tl})
-	}
-	return e.backend.Update(ctx, func(tx storage.Tx) error {
-		for _, p := range plans {
-			if err := e.write(ctx, tx, ev, p.def, p.tl); err != nil {
-				return err
-			}
+		if err := e.write(ctx, tx, ev, d, tl); err != nil {
+			return err
 		}
-		return e.putCheckpoint(ctx, tx, ev.Seq)
-	})
+	}
+	return nil
 }
 
 // write brings the stored clock to the replayed timeline.

@@ -2,6 +2,7 @@ package improvement
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/storage/stream"
 )
 
 // Calendar measures business time. The design pillar's business calendar
@@ -289,7 +291,8 @@ func (e *Engine) loadAhead(run []itsm.Event) {
 	e.ahead ^= x
 }
 
-// Sync reads every event after the engine's sequence from the store, applies
+// Sync reads every event after the engine's sequence from the store
+// through a Local stream.Consumer (in place where the store can), applies
 // them, and saves a checkpoint when Config.CheckpointEvery events were applied
 // since the last one. It returns how many events were applied. On an error
 // the engine keeps what it applied; the stored checkpoint is unchanged unless
@@ -303,24 +306,33 @@ func (e *Engine) Sync(ctx context.Context) (int, error) {
 	if e.backend == nil {
 		return 0, itsm.Invalidf("kpi engine %s: no store; feed it with Apply", e.cfg.Name)
 	}
+	// A Local consumer from the engine's sequence: the engine's state is
+	// in memory and its checkpoint is the snapshot saved below, so the
+	// consumer keeps no document of its own. It reads in place where the
+	// store can (the memory store), so catching up on a long log copies
+	// none of the events.
 	total := 0
-	for {
-		// ScanEvents hands over the store's own events where it can (the
-		// memory store), so catching up on a long log copies none of them.
-		read, applied := 0, 0
-		err := storage.ScanEvents(ctx, e.backend, e.st.Seq, e.cfg.BatchSize, func(evs []itsm.Event) error {
-			read += len(evs)
+	c, err := stream.NewConsumer(ctx, e.backend, stream.ConsumerConfig{Name: "kpi_engine/" + e.cfg.Name, Local: true,
+		InPlace: true, Batch: e.cfg.BatchSize, From: e.st.Seq, Instance: e.cfg.Name,
+		Handler: stream.HandlerFunc(func(_ context.Context, evs []itsm.Event) error {
 			if err := e.inOrder(evs); err != nil {
 				return err
 			}
-			applied += e.apply(evs)
+			total += e.apply(evs) // apply counted them in e.pending
 			return nil
-		})
-		total += applied // apply counted them in e.pending
+		})})
+	if err != nil {
+		return 0, err
+	}
+	for {
+		n, err := c.RunOnce(ctx)
+		if he := (*stream.HandlerError)(nil); errors.As(err, &he) {
+			return total, he.Err
+		}
 		if err != nil {
 			return total, err
 		}
-		if read < e.cfg.BatchSize {
+		if n < e.cfg.BatchSize {
 			break
 		}
 	}

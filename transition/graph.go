@@ -4,8 +4,8 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/storage/stream"
 )
 
 // Graph is an in-memory index of the CMDB's active relationships and the
@@ -761,7 +762,7 @@ func LoadGraph(ctx context.Context, c *CMDB) (*Graph, error) {
 	}
 	b := NewGraphBuilder()
 	var seq int64
-	err := readEvents(ctx, c.backend, 0, func(e itsm.Event) error {
+	err := readEvents(ctx, c.backend, "cmdb_graph", 0, func(e itsm.Event) error {
 		seq = e.Seq
 		return applyToBuilder(b, e)
 	})
@@ -789,7 +790,7 @@ func (g *Graph) Refresh(ctx context.Context) (int, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	n := 0
-	err := readEvents(ctx, g.backend, g.seq, func(e itsm.Event) error {
+	err := readEvents(ctx, g.backend, "cmdb_graph", g.seq, func(e itsm.Event) error {
 		n++
 		if err := g.apply(e); err != nil {
 			return err
@@ -838,19 +839,40 @@ func (g *Graph) compact() {
 	g.scratch = sync.Pool{}
 }
 
-// readEvents hands fn every event after Seq after, through
-// storage.ScanEvents: in place on a store that can (the memory store),
-// so replaying a long log pays no copy per event. fn gets the event by
-// value and may keep its strings, not its Changes.
-func readEvents(ctx context.Context, b storage.Backend, after int64, fn func(itsm.Event) error) error {
-	return storage.ScanEvents(ctx, b, after, math.MaxInt, func(evs []itsm.Event) error {
-		for _, e := range evs {
-			if err := fn(e); err != nil {
-				return err
+// readEvents hands fn every event after Seq after, up to the end of the
+// log, through a Local stream.Consumer named name: the projections
+// (Graph, SearchIndex) live in each instance's memory, so each instance
+// reads every event, from the Seq it was built or refreshed to, with no
+// checkpoint or lease in the store. The consumer reads in place
+// (storage.ScanEvents) where the store can (the memory store), so
+// replaying a long log pays no copy per event: fn gets the event by value
+// and may keep its strings, not its Changes.
+func readEvents(ctx context.Context, b storage.Backend, name string, after int64, fn func(itsm.Event) error) error {
+	c, err := stream.NewConsumer(ctx, b, stream.ConsumerConfig{Name: name, Local: true, InPlace: true,
+		Batch: stream.MaxBatch, From: after, Instance: name,
+		Handler: stream.HandlerFunc(func(_ context.Context, evs []itsm.Event) error {
+			for _, e := range evs {
+				if err := fn(e); err != nil {
+					return err
+				}
 			}
+			return nil
+		})})
+	if err != nil {
+		return err
+	}
+	for {
+		n, err := c.RunOnce(ctx)
+		if he := (*stream.HandlerError)(nil); errors.As(err, &he) {
+			return he.Err // fn's own error, as fn returned it
 		}
-		return nil
-	})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+	}
 }
 
 // changedString returns the new value of a string field named in the

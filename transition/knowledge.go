@@ -214,7 +214,7 @@ func (s *SearchIndex) Refresh(ctx context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	err := readEvents(ctx, s.backend, s.seq, func(e itsm.Event) error {
+	err := readEvents(ctx, s.backend, "knowledge_search", s.seq, func(e itsm.Event) error {
 		n++
 		s.seq = e.Seq
 		if e.Kind != KindKnowledge {

@@ -50,8 +50,9 @@ const (
 	DefaultPoll       = time.Second
 	DefaultBackoff    = 100 * time.Millisecond
 	DefaultMaxBackoff = time.Minute
-	// MaxName bounds a consumer's Name and Instance, in bytes.
-	MaxName = 200
+	// MaxName bounds a consumer's Name and Instance, in bytes: room for a
+	// prefix and a name of storage.MaxStringValue bytes.
+	MaxName = 2 * storage.MaxStringValue
 )
 
 // ConsumerConfig configures a Consumer. Every field but Name and one of
@@ -163,6 +164,22 @@ func (e *PanicError) Error() string {
 	return fmt.Sprintf("stream consumer: handler panicked: %v", e.Value)
 }
 
+// HandlerError is a handler's failure (an error, or a *PanicError) on
+// the batch of events First..Last (their Seq); errors.Is and errors.As
+// reach Err through it.
+type HandlerError struct {
+	Consumer    string
+	First, Last int64
+	Err         error
+}
+
+func (e *HandlerError) Error() string {
+	return fmt.Sprintf("stream consumer %s: events %d..%d: %v", e.Consumer, e.First, e.Last, e.Err)
+}
+
+// Unwrap returns the handler's error.
+func (e *HandlerError) Unwrap() error { return e.Err }
+
 // Consumer hands the event log to a handler in Seq order, in batches, at
 // least once (exactly once for a TxHandler's writes), from a named
 // checkpoint kept in the store and leased to one instance at a time. Make
@@ -200,9 +217,11 @@ type consumerDoc struct {
 var consumerSpace = uuid.MustParse("0b8f3a6e-5d21-4c1e-9f7a-2e6d4c8b1a90")
 
 // ConsumerID returns the id of the document holding the checkpoint and
-// lease of the consumer named name.
-func ConsumerID(name string) string {
-	return uuid.NewSHA1(consumerSpace, []byte("consumer/"+name)).String()
+// lease of the consumer named name, of one tenant (ConsumerConfig.Tenant)
+// or of every tenant (""). Ids are unique across tenants, so the tenant is
+// part of it.
+func ConsumerID(tenant, name string) string {
+	return uuid.NewSHA1(consumerSpace, []byte("consumer/"+tenant+"/"+name)).String()
 }
 
 func textProblem(s string) string {
@@ -276,7 +295,7 @@ func NewConsumer(ctx context.Context, b storage.Backend, cfg ConsumerConfig) (*C
 	if cfg.Wait == nil {
 		cfg.Wait = timerWait
 	}
-	c := &Consumer{b: b, cfg: cfg, id: ConsumerID(cfg.Name), docs: storage.NewCollection[consumerDoc](ConsumerKind)}
+	c := &Consumer{b: b, cfg: cfg, id: ConsumerID(cfg.Tenant, cfg.Name), docs: storage.NewCollection[consumerDoc](ConsumerKind)}
 	tenant := cfg.Tenant
 	if tenant == "" {
 		tenant = itsm.DefaultTenant
@@ -474,7 +493,7 @@ func (c *Consumer) handle(ctx context.Context, evs []itsm.Event) error {
 		return ErrLeaseLost
 	}
 	if err != nil {
-		return fmt.Errorf("stream consumer %s: events %d..%d: %w", c.cfg.Name, evs[0].Seq, evs[len(evs)-1].Seq, err)
+		return &HandlerError{Consumer: c.cfg.Name, First: evs[0].Seq, Last: evs[len(evs)-1].Seq, Err: err}
 	}
 	return nil
 }
@@ -563,7 +582,7 @@ func (c *Consumer) ack(ctx context.Context, evs []itsm.Event) error {
 func (c *Consumer) commitTx(ctx context.Context, evs []itsm.Event) error {
 	err := c.writeDoc(ctx, func(ctx context.Context, tx storage.Tx, d *consumerDoc) error {
 		if err := safely(func() error { return c.cfg.TxHandler.HandleTx(c.handlerCtx(ctx), tx, evs) }); err != nil {
-			return fmt.Errorf("stream consumer %s: events %d..%d: %w", c.cfg.Name, evs[0].Seq, evs[len(evs)-1].Seq, err)
+			return &HandlerError{Consumer: c.cfg.Name, First: evs[0].Seq, Last: evs[len(evs)-1].Seq, Err: err}
 		}
 		d.Seq = evs[len(evs)-1].Seq
 		return nil

@@ -138,15 +138,20 @@ func drain(t *testing.T, ctx context.Context, c *stream.Consumer) int {
 	return total
 }
 
-// eventually polls cond until it holds or a deadline passes.
+// eventually polls cond every millisecond until it holds, and fails the
+// test when it still does not after 30 seconds.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
 	for !cond() {
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline.C:
 			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
 		}
-		time.Sleep(time.Millisecond)
 	}
 }
 
