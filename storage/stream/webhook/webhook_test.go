@@ -580,3 +580,65 @@ func TestPing(t *testing.T) {
 	assert.Contains(t, err.Error(), "receiver unreachable")
 	assert.True(t, errors.As(err, &de))
 }
+
+// Which answers are retried and which dead-letter the event at once.
+func TestStatusClassification(t *testing.T) {
+	tests := []struct {
+		status int
+		retry  bool
+	}{
+		{http.StatusRequestTimeout, true},
+		{http.StatusTooManyRequests, true},
+		{http.StatusInternalServerError, true},
+		{http.StatusBadGateway, true},
+		{http.StatusServiceUnavailable, true},
+		{http.StatusGatewayTimeout, true},
+		{http.StatusBadRequest, false},
+		{http.StatusUnauthorized, false},
+		{http.StatusForbidden, false},
+		{http.StatusNotFound, false},
+		{http.StatusConflict, false},
+		{http.StatusMovedPermanently, false}, // redirects are not followed
+		{http.StatusNotModified, false},
+	}
+	for _, tc := range tests {
+		t.Run(http.StatusText(tc.status), func(t *testing.T) {
+			f := newFixture(t)
+			rc := newReceiver(func(_ *http.Request, n int) int {
+				if n == 0 {
+					return tc.status
+				}
+				return http.StatusOK
+			})
+			rc.tolerance = 48 * time.Hour
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				rc.mu.Lock()
+				first := rc.n == 0
+				rc.mu.Unlock()
+				if first && tc.status == http.StatusMovedPermanently {
+					w.Header().Set("Location", "/elsewhere")
+				}
+				rc.ServeHTTP(w, r)
+			}))
+			defer srv.Close()
+			ft := &fakeTime{clock: itsm.NewFakeClock(time.Now())}
+			cfg := f.config("status", srv.URL)
+			cfg.Clock, cfg.Wait = ft.clock, ft.wait
+			w, err := webhook.New(f.ctx, f.b, cfg)
+			require.NoError(t, err)
+			_, err = fixture.Create(f.ctx, f.recs, 1)
+			require.NoError(t, err)
+			drain(t, f.ctx, w)
+			st := w.Stats()
+			if tc.retry {
+				assert.Equal(t, webhook.Stats{Delivered: 1, Attempts: 2, Retries: 1}, st)
+				return
+			}
+			assert.Equal(t, webhook.Stats{DeadLettered: 1, Attempts: 1}, st)
+			dead, _, err := w.DeadLetters(f.ctx, storage.Paging{})
+			require.NoError(t, err)
+			require.Len(t, dead, 1)
+			assert.Equal(t, tc.status, dead[0].Status)
+		})
+	}
+}
