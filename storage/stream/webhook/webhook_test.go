@@ -66,18 +66,24 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if code == http.StatusOK {
 		var p stream.Payload
 		_ = json.Unmarshal(body, &p)
-		key := r.Header.Get(webhook.HeaderIdempotency)
 		rc.mu.Lock()
-		rc.keys = append(rc.keys, key)
-		rc.seen[key]++
 		rc.bodies = append(rc.bodies, p)
 		rc.mu.Unlock()
-		select {
-		case rc.changed <- struct{}{}:
-		default:
-		}
+		rc.accept(r.Header.Get(webhook.HeaderIdempotency))
 	}
 	w.WriteHeader(code)
+}
+
+// accept notes a delivery as taken in.
+func (rc *receiver) accept(key string) {
+	rc.mu.Lock()
+	rc.keys = append(rc.keys, key)
+	rc.seen[key]++
+	rc.mu.Unlock()
+	select {
+	case rc.changed <- struct{}{}:
+	default:
+	}
 }
 
 // unique returns how many distinct events were accepted and how many
