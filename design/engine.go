@@ -286,8 +286,8 @@ func (e *Engine) consumer(ctx context.Context) (*stream.Consumer, error) {
 		return nil, err
 	}
 	c, err := stream.NewConsumer(tctx, e.backend, stream.ConsumerConfig{
-		Name: "sla_engine/" + e.name, TxHandler: stream.TxHandlerFunc(e.handleTx), Batch: e.batch,
-		Lease: e.leaseTTL, Clock: e.clock, Instance: e.instance, Tenant: tenant, From: from})
+		Name: "sla_engine/" + e.name, TxHandler: stream.TxHandlerFunc(e.handleTx), Batch: min(e.batch, stream.MaxBatch),
+		Lease: max(e.leaseTTL, stream.MinLease), Clock: e.clock, Instance: e.instance, Tenant: tenant, From: from})
 	if err != nil {
 		return nil, err
 	}

@@ -308,12 +308,17 @@ func (e *Engine) Sync(ctx context.Context) (int, error) {
 	}
 	// A Local consumer from the engine's sequence: the engine's state is
 	// in memory and its checkpoint is the snapshot saved below, so the
-	// consumer keeps no document of its own. It reads in place where the
+	// consumer keeps no document of its own. It reads the log of the
+	// tenant of ctx, as the engine always has. It reads in place where the
 	// store can (the memory store), so catching up on a long log copies
 	// none of the events.
 	total := 0
+	tenant, err := storage.TenantOf(ctx, false)
+	if err != nil {
+		return 0, err
+	}
 	c, err := stream.NewConsumer(ctx, e.backend, stream.ConsumerConfig{Name: "kpi_engine/" + e.cfg.Name, Local: true,
-		InPlace: true, Batch: e.cfg.BatchSize, From: e.st.Seq, Instance: e.cfg.Name,
+		InPlace: true, Tenant: tenant, Batch: e.cfg.BatchSize, From: e.st.Seq, Instance: e.cfg.Name,
 		Handler: stream.HandlerFunc(func(_ context.Context, evs []itsm.Event) error {
 			if err := e.inOrder(evs); err != nil {
 				return err

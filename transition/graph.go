@@ -843,12 +843,17 @@ func (g *Graph) compact() {
 // log, through a Local stream.Consumer named name: the projections
 // (Graph, SearchIndex) live in each instance's memory, so each instance
 // reads every event, from the Seq it was built or refreshed to, with no
-// checkpoint or lease in the store. The consumer reads in place
+// checkpoint or lease in the store, and of the tenant of ctx only, as a
+// projection serves one tenant. The consumer reads in place
 // (storage.ScanEvents) where the store can (the memory store), so
 // replaying a long log pays no copy per event: fn gets the event by value
 // and may keep its strings, not its Changes.
 func readEvents(ctx context.Context, b storage.Backend, name string, after int64, fn func(itsm.Event) error) error {
-	c, err := stream.NewConsumer(ctx, b, stream.ConsumerConfig{Name: name, Local: true, InPlace: true,
+	tenant, err := storage.TenantOf(ctx, false)
+	if err != nil {
+		return err
+	}
+	c, err := stream.NewConsumer(ctx, b, stream.ConsumerConfig{Name: name, Local: true, InPlace: true, Tenant: tenant,
 		Batch: stream.MaxBatch, From: after, Instance: name,
 		Handler: stream.HandlerFunc(func(_ context.Context, evs []itsm.Event) error {
 			for _, e := range evs {

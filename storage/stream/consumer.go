@@ -50,6 +50,9 @@ const (
 	DefaultPoll       = time.Second
 	DefaultBackoff    = 100 * time.Millisecond
 	DefaultMaxBackoff = time.Minute
+	// MinLease is the shortest Lease: the holder renews it every third of
+	// it while a handler runs.
+	MinLease = 3 * time.Millisecond
 	// MaxName bounds a consumer's Name and Instance, in bytes: room for a
 	// prefix and a name of storage.MaxStringValue bytes.
 	MaxName = 2 * storage.MaxStringValue
@@ -91,9 +94,12 @@ type ConsumerConfig struct {
 	// the owner written in the lease (default: a random id).
 	Instance string
 	// Tenant scopes the consumer to one tenant's events, its document kept
-	// in that tenant. Empty: the consumer reads every tenant's events
-	// (storage.AllTenants), each carrying its Tenant, and keeps its
-	// document in itsm.DefaultTenant.
+	// in that tenant; handlers get a context of that tenant. Empty: the
+	// consumer reads every tenant's events (storage.AllTenants), each
+	// carrying its Tenant, and keeps its document in itsm.DefaultTenant;
+	// handlers get the caller's context and scope what they do for an
+	// event with itsm.WithTenant(ctx, event.Tenant). A TxHandler's unit of
+	// work belongs to the consumer's tenant.
 	Tenant string
 	// From is the Seq the consumer starts after when the store holds no
 	// checkpoint for it yet: 0 reads the log from its start; a checkpoint
@@ -267,6 +273,8 @@ func NewConsumer(ctx context.Context, b storage.Backend, cfg ConsumerConfig) (*C
 		return nil, itsm.Invalidf("stream consumer %s: batch %d outside 0..%d", cfg.Name, cfg.Batch, MaxBatch)
 	case cfg.Lease < 0, cfg.Poll < 0, cfg.Backoff < 0, cfg.MaxBackoff < 0:
 		return nil, itsm.Invalidf("stream consumer %s: lease, poll and backoff durations must not be negative", cfg.Name)
+	case cfg.Lease > 0 && cfg.Lease < MinLease:
+		return nil, itsm.Invalidf("stream consumer %s: lease %s is shorter than %s", cfg.Name, cfg.Lease, MinLease)
 	case cfg.From < 0:
 		return nil, itsm.Invalidf("stream consumer %s: from %d is negative", cfg.Name, cfg.From)
 	}
@@ -377,10 +385,12 @@ func (c *Consumer) Lag(ctx context.Context) (int64, error) {
 // moves the checkpoint past it; it returns how many events were
 // acknowledged (0 when the log is read to its end). It first claims or
 // renews the lease: ErrLeased when another instance holds it. A handler
-// error or panic is returned (a panic as a *PanicError) and leaves the
-// checkpoint where it was; so does ErrLeaseLost. A store asking to retry
-// (itsm.ErrBusy) is returned as it is. In InPlace mode one call hands up to
-// Batch events in the runs the store gives.
+// error or panic is returned as a *HandlerError (a panic inside it as a
+// *PanicError) and leaves the checkpoint where it was; so does
+// ErrLeaseLost. Neither ErrLeased nor ErrLeaseLost counts as a failure in
+// Stats; Start polls after them rather than backing off. A store asking
+// to retry (itsm.ErrBusy) is returned as it is. In InPlace mode one call
+// hands up to Batch events in the runs the store gives.
 func (c *Consumer) RunOnce(ctx context.Context) (int, error) {
 	if ctx == nil {
 		return 0, itsm.Invalidf("stream consumer: nil context")
@@ -393,7 +403,7 @@ func (c *Consumer) RunOnce(ctx context.Context) (int, error) {
 	switch {
 	case err == nil:
 		c.stats.Consecutive, c.stats.LastError = 0, nil
-	case errors.Is(err, ErrLeased) || errors.Is(err, itsm.ErrBusy) || ctx.Err() != nil:
+	case errors.Is(err, ErrLeased) || errors.Is(err, ErrLeaseLost) || errors.Is(err, itsm.ErrBusy) || ctx.Err() != nil:
 	default:
 		c.stats.Failures++
 		c.stats.Consecutive++
@@ -628,6 +638,9 @@ func (c *Consumer) writeDoc(ctx context.Context, fn func(context.Context, storag
 		out = *d
 		return nil
 	})
+	if ce := (*itsm.ConflictError)(nil); errors.As(err, &ce) && ce.Kind == ConsumerKind {
+		err = ErrLeaseLost // the document moved after this unit read it
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -682,7 +695,7 @@ func (c *Consumer) loop(ctx context.Context, done chan struct{}) {
 		case err == nil && n > 0:
 			fails = 0
 			continue
-		case err == nil, errors.Is(err, ErrLeased), errors.Is(err, itsm.ErrBusy):
+		case err == nil, errors.Is(err, ErrLeased), errors.Is(err, ErrLeaseLost), errors.Is(err, itsm.ErrBusy):
 			fails = 0
 			wait = c.cfg.Poll
 		default:
@@ -721,7 +734,7 @@ func (c *Consumer) Stop(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	cancel, done := c.cancel, c.done
-	c.stopped = true
+	c.stopped = c.stopped || cancel != nil
 	c.mu.Unlock()
 	if cancel == nil {
 		return nil

@@ -41,6 +41,7 @@ func TestNewConsumerRefusals(t *testing.T) {
 		{"negative batch", stream.ConsumerConfig{Name: "a", Handler: h, Batch: -1}, "batch"},
 		{"batch too large", stream.ConsumerConfig{Name: "a", Handler: h, Batch: stream.MaxBatch + 1}, "batch"},
 		{"negative lease", stream.ConsumerConfig{Name: "a", Handler: h, Lease: -time.Second}, "negative"},
+		{"lease too short", stream.ConsumerConfig{Name: "a", Handler: h, Lease: time.Millisecond}, "shorter"},
 		{"negative poll", stream.ConsumerConfig{Name: "a", Handler: h, Poll: -time.Second}, "negative"},
 		{"negative backoff", stream.ConsumerConfig{Name: "a", Handler: h, Backoff: -time.Second}, "negative"},
 		{"negative max backoff", stream.ConsumerConfig{Name: "a", Handler: h, MaxBackoff: -time.Second}, "negative"},
@@ -207,4 +208,18 @@ func TestHandlerError(t *testing.T) {
 	assert.EqualValues(t, 1, st.Failures)
 	assert.Equal(t, 1, st.Consecutive)
 	assert.ErrorIs(t, st.LastError, boom)
+}
+
+// TestStopBeforeStart: stopping a consumer never started does nothing; it
+// can still be started (and stopped) after.
+func TestStopBeforeStart(t *testing.T) {
+	ctx := context.Background()
+	c, err := stream.NewConsumer(ctx, memory.New(), stream.ConsumerConfig{Name: "a", Handler: stream.HandlerFunc(nop)})
+	require.NoError(t, err)
+	require.NoError(t, c.Stop(ctx))
+	assert.False(t, c.Stats().Running)
+	require.NoError(t, c.Start(ctx))
+	assert.True(t, c.Stats().Running)
+	require.NoError(t, c.Stop(ctx))
+	assert.False(t, c.Stats().Running)
 }
