@@ -268,3 +268,6 @@ func TestFilterByTenant(t *testing.T) {
 		assert.Equal(t, tc.want, ok, "case %d", i)
 	}
 }
+
+// The pillars' records are what RecordReader reads through.
+var _ stream.RecordSource[*fixture.Ticket] = (*fixture.Records)(nil)
