@@ -288,3 +288,26 @@ func TestNATSRestartedMidStream(t *testing.T) {
 	t.Logf("NATS restarted mid-stream: 60 events, %d batches failed while it was down (%d before the restart), %d messages sent again and dropped by JetStream as duplicates",
 		st.Failures, failures, st.Duplicates)
 }
+
+// The subscription decides what is published, and its actor's own events
+// are not.
+func TestSubscriptionDecidesWhatIsPublished(t *testing.T) {
+	x := setup(t)
+	ts, err := fixture.Create(x.ctx, x.recs, 3)
+	require.NoError(t, err)
+	agent := itsm.WithActor(x.ctx, fixture.Agent())
+	admin := itsm.WithActor(x.ctx, itsm.Actor{ID: "admin-1", Roles: []string{"admin"}})
+	_, err = x.recs.Fire(agent, ts[0].ID, "resolve", storage.Command{}, nil)
+	require.NoError(t, err)
+	_, err = x.recs.Fire(admin, ts[1].ID, "resolve", storage.Command{}, nil)
+	require.NoError(t, err)
+	cfg := x.config("resolutions")
+	cfg.Subscription.Events = []string{"resolve"}
+	cfg.Subscription.Actor = fixture.Agent()
+	p, err := natsjs.New(x.ctx, x.b, cfg)
+	require.NoError(t, err)
+	drain(t, x.ctx, p)
+	msgs := messages(t, x)
+	require.Len(t, msgs, 1, "the agent's own resolution is not published")
+	assert.Equal(t, x.prefix+".default.ticket.resolve", msgs[0].Subject())
+}

@@ -648,3 +648,28 @@ func TestStatusClassification(t *testing.T) {
 		})
 	}
 }
+
+// The subscription decides what is sent: here the resolution of
+// priority-1 tickets only.
+func TestSubscriptionDecidesWhatIsSent(t *testing.T) {
+	f := newFixture(t)
+	rc := newReceiver(nil)
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	ts, err := fixture.Create(f.ctx, f.recs, 4) // priorities 1, 2, 3, 4
+	require.NoError(t, err)
+	agent := itsm.WithActor(f.ctx, fixture.Agent())
+	for _, tk := range ts[:2] {
+		_, err = f.recs.Fire(agent, tk.ID, "resolve", storage.Command{}, nil)
+		require.NoError(t, err)
+	}
+	cfg := f.config("p1", srv.URL)
+	cfg.Subscription.Events = []string{"resolve"}
+	cfg.Subscription.Where = []stream.Condition{{Field: "priority", Op: stream.OpEq, Value: 1}}
+	w, err := webhook.New(f.ctx, f.b, cfg)
+	require.NoError(t, err)
+	drain(t, f.ctx, w)
+	require.Len(t, rc.bodies, 1)
+	assert.Equal(t, "resolve", rc.bodies[0].Event.Name)
+	assert.Equal(t, ts[0].ID, rc.bodies[0].Event.RecordID)
+}
