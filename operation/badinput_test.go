@@ -1353,7 +1353,7 @@ func bigMatrix(n int) [][]int {
 // that take no input are exempt.
 func TestBadInputCoversEveryEntryPoint(t *testing.T) {
 	exempt := map[string]bool{"Desk.Alerts": true, "Desk.Incidents": true, "Desk.KnownErrors": true, "Desk.Problems": true,
-		"Desk.RequestTasks": true, "Desk.Requests": true, "Desk.Backend": true, "AlertLifecycle": true, "KnownErrorLifecycle": true,
+		"Desk.RequestTasks": true, "Desk.Requests": true, "Desk.Backend": true, "Desk.Notifications": true, "AlertLifecycle": true, "KnownErrorLifecycle": true,
 		"ProblemLifecycle": true, "RequestLifecycle": true, "RequestTaskLifecycle": true, "DefaultAuthorizer": true,
 		"DefaultPriorityMatrix": true, "PriorityMatrix.Impacts": true, "PriorityMatrix.Urgencies": true,
 		"ImportError.Error": true, "ImportError.Unwrap": true}

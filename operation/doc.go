@@ -70,6 +70,14 @@
 // (SLAPercent, read through SLAProgress); Escalate applies them, recording
 // each as an event, and notifies through the host's Notifier.
 //
+// # Notifications
+//
+// Notifications returns the handler that turns the desk's event log into
+// Notifier calls (assignment, state changes, comments to the caller,
+// approvals requested); the host runs it as a named consumer of the log
+// (storage/stream), so a notification survives a crash and never holds a
+// command up.
+//
 // # Import
 //
 // ImportIncidents loads incidents from another tool with their history as

@@ -71,6 +71,10 @@ type Notification struct {
 	To       []string // user or group ids to notify
 	Subject  string
 	Body     string
+	// EventID is the event that caused the notification, when it came
+	// from the event log (Desk.Notifications): a Notifier drops a repeated
+	// EventID and Topic, since the log is handed out at least once.
+	EventID string
 }
 
 // Notifier delivers notifications (mail, chat, pager). The host implements
