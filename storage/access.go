@@ -225,6 +225,9 @@ func (c *Collection[T, P]) actionsFor(changes []itsm.FieldChange, skip func(fiel
 			continue
 		}
 		a, ok := c.access.actions[ch.Field]
+		if !ok && strings.HasPrefix(ch.Field, CustomMember+".") {
+			a, ok = c.access.actions[CustomMember] // WithAction(action, "custom") covers every custom field
+		}
 		if !ok {
 			a = itsm.ActionUpdate
 		}
@@ -254,8 +257,10 @@ func (c *Collection[T, P]) isInternal(member string) bool {
 	return false
 }
 
-// redact blanks rec's internal members.
-func (c *Collection[T, P]) redact(rec P) {
+// redact blanks rec's internal members and removes its internal custom
+// values (for the tenant of ctx).
+func (c *Collection[T, P]) redact(ctx context.Context, rec P) {
+	c.redactCustom(ctx, rec)
 	if len(c.access.internal) == 0 {
 		return
 	}
@@ -297,7 +302,7 @@ func (r *Records[T, P]) readable(ctx context.Context, s itsm.Scope, rec P) error
 		return err
 	}
 	if !r.seesInternal(ctx, rec) {
-		r.coll.redact(rec)
+		r.coll.redact(ctx, rec)
 	}
 	return nil
 }
@@ -349,7 +354,7 @@ func (r *Records[T, P]) Readable(ctx context.Context, recs []P) ([]P, error) {
 // seesInternal reports whether the actor in ctx may read rec's internal
 // members.
 func (r *Records[T, P]) seesInternal(ctx context.Context, rec P) bool {
-	return len(r.coll.access.internal) == 0 ||
+	return !r.coll.hasInternal(ctx) ||
 		itsm.Authorize(ctx, r.cfg.Authorizer, r.coll.Kind(), itsm.ActionReadInternal, rec) == nil
 }
 

@@ -74,6 +74,7 @@ type Collection[T any, P interface {
 	codec   *codec   // nil when T's JSON needs encoding/json's general rules
 	journal []string // JSON members that only grow by appending (WithJournal)
 	access  access   // audience, internal members, field actions (WithAudience, WithInternal, WithAction)
+	custom  custom   // the record's custom values and their dictionary (WithDictionary)
 }
 
 // NewCollection declares the kind stored as records of type T, with its
@@ -90,6 +91,8 @@ func NewCollection[T any, P interface {
 		TimeField("updated_at", func(t *T) time.Time { return meta(t).UpdatedAt }),
 	}
 	c := &Collection[T, P]{schema: Schema{Kind: kind}, codec: newCodec(reflect.TypeFor[T]())}
+	c.custom.at = customIndex(reflect.TypeFor[T]())
+	c.custom.dict = &kindDict{kind: kind}
 	for _, f := range append(shared, fields...) {
 		c.fields = append(c.fields, f)
 		c.schema.Fields = append(c.schema.Fields, f.field)
@@ -128,6 +131,9 @@ func (c *Collection[T, P]) Register(ctx context.Context, b Backend) error {
 		return err
 	}
 	if err := c.checkAccess(); err != nil {
+		return err
+	}
+	if err := c.checkCustomDecl(); err != nil {
 		return err
 	}
 	return b.Register(ctx, c.schema)
@@ -281,9 +287,14 @@ func allPages[P any](q Query, page func(Query) ([]P, string, error)) ([]P, error
 
 // Put writes rec at Version+1, expecting the stored version to be
 // rec.Version (0 for a new record), and advances rec.Version on success.
+// Its custom values are checked against the dictionary (WithDictionary)
+// for the tenant of ctx, each as if newly set.
 func (c *Collection[T, P]) Put(ctx context.Context, tx Tx, rec P) error {
 	if rec == nil {
 		return itsm.Invalidf("%s: nil record", c.schema.Kind)
+	}
+	if err := c.checkCustom(ctx, tx, nil, rec, rec.Meta().Version == 0); err != nil {
+		return err
 	}
 	expected := rec.Meta().Version
 	rec.Meta().Version = expected + 1
