@@ -32,7 +32,7 @@ import (
 //     is returned wrapping the driver's error, so errors.As reaches it; it
 //     matches none of the sentinels, because nothing is known about the
 //     data, and the unit of work is rolled back;
-//   - human numbers are unique within a kind: when a kind's schema declares
+//   - human numbers are unique within a kind and tenant: when a kind's schema declares
 //     the string field NumberField, no two documents of the kind hold the
 //     same non-empty value in it. A write (Tx.Put, Import) that would give
 //     a document a number another document of its kind holds fails with a
@@ -46,13 +46,57 @@ import (
 //     Moving a number from one document to another takes two units (give
 //     it up, then take it): within one unit a store may refuse it.
 //
+// Tenancy. Every document, sequence value, human number and event belongs
+// to a tenant: the one TenantOf returns for the call's context (a context
+// without one belongs to itsm.DefaultTenant, so a single-tenant host
+// notices nothing). Every Backend method calls TenantOf first (Update once,
+// for its whole unit); a malformed tenant, or none on a store configured
+// to require one, is ErrInvalid and nothing is read or written. Then:
+//   - a unit of work belongs to the tenant of Update's context: its Tx
+//     reads and writes that tenant's data whatever context its methods are
+//     given;
+//   - Get, Query, Tx.Get, Tx.Query, Tx.Delete, History, traversals and
+//     imports see only the tenant's documents and events: a document of
+//     another tenant is ErrNotFound to Get and Delete and invisible to
+//     queries, exactly as if it did not exist;
+//   - Tx.Put never overwrites or reveals another tenant's document: a Put
+//     of an id another tenant holds either writes the caller's own document
+//     (stores that key documents by tenant) or fails with ErrConflict
+//     (stores whose ids are global), and a Put expecting a version the
+//     caller's tenant does not hold is ErrConflict;
+//   - sequences are per tenant (two tenants both draw 1 first) and human
+//     numbers are unique per tenant and kind;
+//   - a query's cursors are bound to the tenant (Schema.CheckQueryFor): a
+//     cursor issued to one tenant is ErrInvalid to another;
+//   - Append sets each event's Tenant to the unit's tenant (an event that
+//     names another tenant is ErrInvalid); events are returned with it set
+//     on every read, DefaultTenant included. ReadEvents and ScanEvents
+//     return the tenant's events only, unless the context was made by
+//     AllTenants: then they return every tenant's, in one Seq order. Seq
+//     values are global, so one tenant's log has gaps.
+//
+// Schema changes. A kind may be registered again, by this process or an
+// earlier one, with another schema; CompareSchemas holds the rule every
+// store applies:
+//   - adding fields or indexes is a migration: documents stored before hold
+//     the new field's ZeroValue until they are rewritten, and queries may
+//     filter and sort on it at once;
+//   - removing fields or indexes is accepted: the field's index or column is
+//     dropped or ignored, its values stay in the documents' Data;
+//   - changing a field's type is refused with a *SchemaChangeError
+//     (ErrConflict) and changes nothing;
+//   - Document.Fields follow the schema registered last on the Backend
+//     value, on every read.
+//
 // Run storage/storagetest against an implementation to prove it.
 type Backend interface {
 	// Register declares a kind's indexed fields and composite indexes. It
 	// must be called before the kind is used; registering the same schema
-	// again is a no-op, and a different schema for a kind already registered
-	// on this Backend value is ErrConflict. SQL adapters create columns and
-	// indexes here; use of an unregistered kind is ErrInvalid.
+	// again is a no-op, and registering another one for a kind already
+	// registered migrates it as the schema-change rules above say (a changed
+	// field type is a *SchemaChangeError matching ErrConflict). Schemas are
+	// shared by every tenant. SQL adapters create columns and indexes here;
+	// use of an unregistered kind is ErrInvalid.
 	Register(ctx context.Context, s Schema) error
 
 	// Get returns the committed document of kind with id, or ErrNotFound.
@@ -73,8 +117,9 @@ type Backend interface {
 	Update(ctx context.Context, fn func(tx Tx) error) error
 
 	// ReadEvents returns up to limit events with Seq > after, in Seq order.
-	// A reader that passes the last Seq it saw as after never misses an event
-	// and never sees one twice, even when a unit of work that was assigned a
+	// The events are the tenant's, or every tenant's under AllTenants (see
+	// Backend). A reader that passes the last Seq it saw as after never
+	// misses an event and never sees one twice, even when a unit of work that was assigned a
 	// lower Seq commits after a higher one was read. Seq values strictly
 	// increase and may have gaps. A limit below 1 returns nothing or
 	// ErrInvalid.
@@ -136,7 +181,8 @@ type Tx interface {
 // NumberField names the indexed string field that holds a kind's human
 // number (INC0001042). Every storage.Collection declares it; a schema that
 // declares a field of this name declares it TypeString, and every store
-// keeps its non-empty values unique within the kind (see Backend).
+// keeps its non-empty values unique within the kind and tenant (see
+// Backend).
 const NumberField = "number"
 
 // DuplicateNumberError reports a write that would give a document the human

@@ -9,8 +9,9 @@ import (
 )
 
 // Cursors are opaque to callers: base64url of a version byte, a fingerprint
-// of the query they were issued for, the sort key values and the id of the
-// last row. A cursor replayed on another query, or mangled, is ErrInvalid.
+// of the query and the tenant they were issued for, the sort key values and
+// the id of the last row. A cursor replayed on another query or under
+// another tenant, or mangled, is ErrInvalid.
 
 const cursorVersion = 1
 
@@ -18,10 +19,18 @@ const cursorVersion = 1
 // index values and an id.
 const maxCursorLen = 64 << 10
 
-func fingerprint(q Query) uint64 {
+// fingerprint hashes the query a cursor belongs to and its tenant. The
+// default tenant adds nothing, so cursors issued before tenants existed
+// stay valid; another tenant is written first behind a zero byte, which no
+// default fingerprint starts with (a kind is never empty).
+func fingerprint(tenant string, q Query) uint64 {
 	h := fnv.New64a()
 	var buf [binary.MaxVarintLen64]byte
 	put := func(b []byte) { h.Write(binary.AppendUvarint(buf[:0], uint64(len(b)))); h.Write(b) }
+	if tenant != "" && tenant != itsm.DefaultTenant {
+		h.Write([]byte{0})
+		put([]byte(tenant))
+	}
 	putV := func(v Value) {
 		h.Write([]byte{byte(v.typ)})
 		put([]byte(v.s))
@@ -49,7 +58,7 @@ func fingerprint(q Query) uint64 {
 func encodeCursor(p Plan, key []Value, id string) string {
 	b := make([]byte, 0, 32+len(id))
 	b = append(b, cursorVersion)
-	b = binary.BigEndian.AppendUint64(b, fingerprint(p.Query))
+	b = binary.BigEndian.AppendUint64(b, fingerprint(p.Tenant, p.Query))
 	b = binary.AppendUvarint(b, uint64(len(key)))
 	for _, v := range key {
 		b = append(b, byte(v.typ))
@@ -79,8 +88,8 @@ func decodeCursor(s string, p Plan) ([]Value, string, error) {
 	if len(b) < 9 || b[0] != cursorVersion {
 		return bad("has an unknown format")
 	}
-	if binary.BigEndian.Uint64(b[1:9]) != fingerprint(p.Query) {
-		return bad("was issued for a different query")
+	if binary.BigEndian.Uint64(b[1:9]) != fingerprint(p.Tenant, p.Query) {
+		return bad("was issued for a different query or tenant")
 	}
 	b = b[9:]
 	readLen := func() (int, bool) {

@@ -216,6 +216,9 @@ type Plan struct {
 	After    []Value
 	AfterID  string
 	AfterSet bool
+	// Tenant is the tenant the plan runs for (see CheckQueryFor): the
+	// cursors it issues and accepts are bound to it.
+	Tenant string
 	// inSets[i], for an In filter with many values, holds them as a set so
 	// that Matches costs one lookup instead of a pass over the list.
 	inSets []map[Value]struct{}
@@ -242,8 +245,25 @@ const manyValues = 16
 // A sort naming a CompositeOnly field must be declared by an Index even when
 // it is a single field. Range filters on a CompositeOnly field are matched
 // within what an index serves, never on their own.
+//
+// CheckQuery plans for itsm.DefaultTenant; a store scoping data by tenant
+// calls CheckQueryFor.
 func (s Schema) CheckQuery(q Query) (Plan, error) {
-	p := Plan{Query: q, Schema: s}
+	return s.CheckQueryFor(itsm.DefaultTenant, q)
+}
+
+// CheckQueryFor is CheckQuery for the query of one tenant, the one
+// storage.TenantOf returned for the call: the plan's cursors are bound to
+// the tenant, so a cursor issued to one tenant is ErrInvalid for another
+// (like a cursor replayed on another query). Every adapter that keeps
+// tenants apart calls it in Query with the call's tenant; Plan.NextCursor
+// then issues cursors for that tenant. An empty tenant is DefaultTenant;
+// the tenant is not checked here (TenantOf has).
+func (s Schema) CheckQueryFor(tenant string, q Query) (Plan, error) {
+	if tenant == "" {
+		tenant = itsm.DefaultTenant
+	}
+	p := Plan{Query: q, Schema: s, Tenant: tenant}
 	if q.Kind != s.Kind {
 		return p, itsm.Invalidf("query: kind %q does not match schema %q", q.Kind, s.Kind)
 	}
@@ -368,4 +388,144 @@ func sortNames(sort []Sort) []string {
 		names[i] = o.Field
 	}
 	return names
+}
+
+// SchemaChangeError reports a Register that would change the type of a
+// field the kind already declares. Stored values of the field (in every
+// store's index, column or sorted set) hold the old type, so the change is
+// refused: declare the field under a new name instead, and remove the old
+// one. It matches itsm.ErrConflict.
+type SchemaChangeError struct {
+	Kind  string
+	Field string
+	From  FieldType // the type registered before
+	To    FieldType // the type the new schema declares
+}
+
+func (e *SchemaChangeError) Error() string {
+	return fmt.Sprintf("schema %s: conflict: field %q is registered as %s and cannot become %s; declare a field with a new name instead",
+		e.Kind, e.Field, e.From, e.To)
+}
+
+// Is makes a SchemaChangeError match itsm.ErrConflict.
+func (e *SchemaChangeError) Is(target error) bool { return target == itsm.ErrConflict }
+
+// SchemaDiff is what registering a new schema for a kind changes, as
+// CompareSchemas reports it. An adapter applies it as a migration: it adds
+// the AddedFields (existing documents hold ZeroValue of their type until
+// rewritten), drops or ignores the RemovedFields (their values stay in the
+// documents' Data), creates or drops the field's own index for the
+// OwnIndexChanged ones, and creates the AddedIndexes and drops the
+// RemovedIndexes (an index whose fields changed is in both).
+type SchemaDiff struct {
+	AddedFields   []Field
+	RemovedFields []Field
+	// OwnIndexChanged holds, as the new schema declares them, the fields
+	// kept with the same type whose CompositeOnly flag changed.
+	OwnIndexChanged []Field
+	AddedIndexes    []Index
+	RemovedIndexes  []Index
+	// Reordered is set when the fields kept appear in another order:
+	// Document.Fields follow the schema registered last, so stores that keep
+	// values by position remap them.
+	Reordered bool
+}
+
+// Empty reports whether the diff changes nothing: the schemas are equal.
+func (d SchemaDiff) Empty() bool {
+	return len(d.AddedFields) == 0 && len(d.RemovedFields) == 0 && len(d.OwnIndexChanged) == 0 &&
+		len(d.AddedIndexes) == 0 && len(d.RemovedIndexes) == 0 && !d.Reordered
+}
+
+// CompareSchemas applies the schema-change rule every store keeps when a
+// kind registered before (on this backend value or by an earlier process)
+// is registered again with next:
+//   - adding fields and indexes is a migration, accepted;
+//   - removing fields and indexes is accepted (values stay in the data);
+//   - reordering fields, and changing a field's CompositeOnly flag, are
+//     accepted;
+//   - changing the type of a field is refused with a *SchemaChangeError
+//     (ErrConflict) naming the first such field.
+//
+// It returns what changed. Both schemas must be valid (Schema.Validate) and
+// of the same kind; another kind is ErrInvalid.
+func CompareSchemas(old, next Schema) (SchemaDiff, error) {
+	var d SchemaDiff
+	if old.Kind != next.Kind {
+		return d, itsm.Invalidf("schema: cannot compare kind %q with kind %q", old.Kind, next.Kind)
+	}
+	for _, f := range next.Fields {
+		i := old.FieldIndex(f.Name)
+		if i < 0 {
+			d.AddedFields = append(d.AddedFields, f)
+			continue
+		}
+		was := old.Fields[i]
+		if was.Type != f.Type {
+			return SchemaDiff{}, &SchemaChangeError{Kind: next.Kind, Field: f.Name, From: was.Type, To: f.Type}
+		}
+		if was.CompositeOnly != f.CompositeOnly {
+			d.OwnIndexChanged = append(d.OwnIndexChanged, f)
+		}
+	}
+	var keptOld, keptNew []string
+	for _, f := range old.Fields {
+		if next.FieldIndex(f.Name) < 0 {
+			d.RemovedFields = append(d.RemovedFields, f)
+			continue
+		}
+		keptOld = append(keptOld, f.Name)
+	}
+	for _, f := range next.Fields {
+		if old.FieldIndex(f.Name) >= 0 {
+			keptNew = append(keptNew, f.Name)
+		}
+	}
+	d.Reordered = !slices.Equal(keptOld, keptNew)
+	sameIndex := func(a, b Index) bool { return a.Name == b.Name && slices.Equal(a.Fields, b.Fields) }
+	for _, ix := range next.Indexes {
+		if !slices.ContainsFunc(old.Indexes, func(o Index) bool { return sameIndex(o, ix) }) {
+			d.AddedIndexes = append(d.AddedIndexes, ix)
+		}
+	}
+	for _, ix := range old.Indexes {
+		if !slices.ContainsFunc(next.Indexes, func(n Index) bool { return sameIndex(n, ix) }) {
+			d.RemovedIndexes = append(d.RemovedIndexes, ix)
+		}
+	}
+	return d, nil
+}
+
+// ZeroValue is the value a document holds in a field added to its kind
+// after it was written, until it is rewritten: the empty string, 0, or the
+// zero time.Time (Unix microseconds -62135596800000000, which SQL stores use
+// as the column default). Every store returns the same value for it.
+func ZeroValue(t FieldType) Value {
+	if t == TypeTime {
+		return Value{typ: TypeTime, n: zeroTimeMicros}
+	}
+	return Value{typ: t}
+}
+
+// zeroTimeMicros is time.Time{}.UnixMicro().
+const zeroTimeMicros = -62135596800000000
+
+// ConvertFields returns the field values of a document written under old as
+// they read under next: kept fields by name, added ones as their ZeroValue,
+// removed ones dropped. Stores that keep the values by position call it to
+// keep Document.Fields aligned with the schema registered last. fields must
+// hold one value per field of old; otherwise it is returned unchanged.
+func ConvertFields(old, next Schema, fields []Value) []Value {
+	if len(fields) != len(old.Fields) {
+		return fields
+	}
+	out := make([]Value, len(next.Fields))
+	for i, f := range next.Fields {
+		if j := old.FieldIndex(f.Name); j >= 0 && old.Fields[j].Type == f.Type {
+			out[i] = fields[j]
+		} else {
+			out[i] = ZeroValue(f.Type)
+		}
+	}
+	return out
 }

@@ -23,6 +23,13 @@
 // BulkImporter: the generic fallbacks in package storage serve it, and the
 // conformance suite exercises them through it. Nothing is persisted; the
 // data is gone when the Store is.
+//
+// Tenants are kept apart by construction: each tenant has its own
+// documents, indexes, numbers, sequences and histories, and the one event
+// log records each event's position in its tenant's list, so a tenant's
+// queries and log reads never walk another tenant's data. Schemas are
+// shared: Register migrates every tenant's documents of the kind at once
+// (see storage.Backend).
 package memory
 
 import (
@@ -40,14 +47,37 @@ var _ storage.Backend = (*Store)(nil)
 // Store is an in-memory storage.Backend. Its zero value is not usable; call
 // New. A Store is safe for concurrent use.
 type Store struct {
-	mu       sync.RWMutex
-	kinds    map[string]*kindData
-	events   eventLog
-	byRecord map[recordKey][]int // positions in events, in Seq order
+	mu sync.RWMutex
+	// empty holds, per registered kind, a kindData without documents: the
+	// schema, and what a tenant that never wrote the kind reads.
+	empty   map[string]*kindData
+	tenants map[string]*tenantData
+	events  eventLog
+
+	requireTenant bool
 
 	seqMu sync.Mutex
-	seqs  map[string]int64
+	seqs  map[seqKey]int64
 }
+
+// tenantData holds one tenant's documents and the positions of its events.
+type tenantData struct {
+	kinds    map[string]*kindData
+	byRecord map[recordKey][]int // positions in Store.events, in Seq order
+	events   []int               // positions in Store.events of the tenant's events, ascending
+}
+
+// seqKey names a sequence of a tenant.
+type seqKey struct{ tenant, name string }
+
+// Option configures a Store.
+type Option func(*Store)
+
+// RequireTenant makes the Store refuse, with ErrInvalid, every call whose
+// context names no tenant (itsm.WithTenant), instead of serving
+// itsm.DefaultTenant: for multi-tenant hosts that want a forgotten tenant
+// to fail loudly.
+func RequireTenant() Option { return func(s *Store) { s.requireTenant = true } }
 
 // kindData holds the committed documents of one kind and their indexes.
 type kindData struct {
@@ -63,6 +93,22 @@ type kindData struct {
 	// numbers maps each non-empty number to the id holding it.
 	numIdx  int
 	numbers map[string]string
+	// gen counts the schemas registered for the kind; a unit's pending
+	// write made under an older one is refused at commit.
+	gen int
+}
+
+// newKindData returns an empty kindData for sc.
+func newKindData(sc storage.Schema, gen int) *kindData {
+	kd := &kindData{schema: cloneSchema(sc), docs: map[string]storage.Document{}, ordered: newOrdered(sc),
+		numIdx: sc.NumberIndex(), numbers: map[string]string{}, gen: gen}
+	kd.index = make([]map[storage.Value]idSet, len(sc.Fields))
+	for i, f := range sc.Fields {
+		if !f.CompositeOnly { // served by the ordered indexes naming it
+			kd.index[i] = map[storage.Value]idSet{}
+		}
+	}
+	return kd
 }
 
 // number returns d's human number, "" when it has none.
@@ -106,47 +152,113 @@ func (s idSet) each(fn func(id string)) {
 
 type recordKey struct{ kind, id string }
 
-// New returns an empty Store.
-func New() *Store {
-	return &Store{
-		kinds:    map[string]*kindData{},
-		byRecord: map[recordKey][]int{},
-		seqs:     map[string]int64{},
+// New returns an empty Store configured by opts.
+func New(opts ...Option) *Store {
+	s := &Store{
+		empty:   map[string]*kindData{},
+		tenants: map[string]*tenantData{},
+		seqs:    map[seqKey]int64{},
 	}
+	for _, o := range opts {
+		if o != nil {
+			o(s)
+		}
+	}
+	return s
 }
 
-// Register declares a kind; see storage.Backend.
-func (s *Store) Register(_ context.Context, sc storage.Schema) error {
+// tenant returns the tenant of a call with ctx; see storage.TenantOf.
+func (s *Store) tenant(ctx context.Context) (string, error) {
+	return storage.TenantOf(ctx, s.requireTenant)
+}
+
+// Register declares a kind, or migrates every tenant's documents of a kind
+// registered before to the new schema; see storage.Backend.
+func (s *Store) Register(ctx context.Context, sc storage.Schema) error {
+	if _, err := s.tenant(ctx); err != nil {
+		return err
+	}
 	if err := sc.Validate(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if kd, ok := s.kinds[sc.Kind]; ok {
-		if kd.schema.Equal(sc) {
-			return nil
-		}
-		return fmt.Errorf("%w: memory: kind %s is already registered with a different schema", itsm.ErrConflict, sc.Kind)
+	was, ok := s.empty[sc.Kind]
+	if !ok {
+		s.empty[sc.Kind] = newKindData(sc, 1)
+		return nil
 	}
-	kd := &kindData{schema: cloneSchema(sc), docs: map[string]storage.Document{}, ordered: newOrdered(sc),
-		numIdx: sc.NumberIndex(), numbers: map[string]string{}}
-	kd.index = make([]map[storage.Value]idSet, len(sc.Fields))
-	for i, f := range sc.Fields {
-		if !f.CompositeOnly { // served by the ordered indexes naming it
-			kd.index[i] = map[storage.Value]idSet{}
+	diff, err := storage.CompareSchemas(was.schema, sc)
+	if err != nil {
+		return err
+	}
+	if diff.Empty() {
+		return nil
+	}
+	gen := was.gen + 1
+	s.empty[sc.Kind] = newKindData(sc, gen)
+	for _, td := range s.tenants {
+		if kd := td.kinds[sc.Kind]; kd != nil {
+			td.kinds[sc.Kind] = kd.migrate(sc, gen)
 		}
 	}
-	s.kinds[sc.Kind] = kd
 	return nil
 }
 
-// kind returns the registered kind; the caller holds s.mu.
-func (s *Store) kind(kind string) (*kindData, error) {
-	kd, ok := s.kinds[kind]
+// migrate returns the kind's documents under the schema next: their field
+// values converted (storage.ConvertFields) and every index rebuilt. The
+// caller holds the write lock.
+func (kd *kindData) migrate(next storage.Schema, gen int) *kindData {
+	out := newKindData(next, gen)
+	for id, d := range kd.docs {
+		d.Fields = storage.ConvertFields(kd.schema, next, d.Fields)
+		out.reindex(storage.Document{}, d)
+		out.reorder(storage.Document{}, d)
+		if num := out.number(d); num != "" {
+			out.numbers[num] = id
+		}
+		out.docs[id] = d
+	}
+	return out
+}
+
+// kind returns the tenant's data of a registered kind, an empty one when
+// the tenant holds none of it; the caller holds s.mu and must not write to
+// it.
+func (s *Store) kind(tenant, kind string) (*kindData, error) {
+	if td := s.tenants[tenant]; td != nil {
+		if kd := td.kinds[kind]; kd != nil {
+			return kd, nil
+		}
+	}
+	kd, ok := s.empty[kind]
 	if !ok {
 		return nil, itsm.Invalidf("memory: kind %q is not registered", kind)
 	}
 	return kd, nil
+}
+
+// tenantFor returns the tenant's data, made when missing; the caller holds
+// the write lock.
+func (s *Store) tenantFor(tenant string) *tenantData {
+	td := s.tenants[tenant]
+	if td == nil {
+		td = &tenantData{kinds: map[string]*kindData{}, byRecord: map[recordKey][]int{}}
+		s.tenants[tenant] = td
+	}
+	return td
+}
+
+// writableKind returns the tenant's data of a registered kind, made when
+// missing; the caller holds the write lock.
+func (s *Store) writableKind(td *tenantData, kind string) *kindData {
+	kd := td.kinds[kind]
+	if kd == nil {
+		e := s.empty[kind]
+		kd = newKindData(e.schema, e.gen)
+		td.kinds[kind] = kd
+	}
+	return kd
 }
 
 // Get returns a copy of the committed document; see storage.Backend.
@@ -161,10 +273,14 @@ func (s *Store) Get(ctx context.Context, kind, id string) (storage.Document, err
 // getShared returns the committed document without copying it; the caller
 // must not modify it. Committed documents are never modified, only
 // replaced.
-func (s *Store) getShared(_ context.Context, kind, id string) (storage.Document, error) {
+func (s *Store) getShared(ctx context.Context, kind, id string) (storage.Document, error) {
+	tenant, err := s.tenant(ctx)
+	if err != nil {
+		return storage.Document{}, err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	kd, err := s.kind(kind)
+	kd, err := s.kind(tenant, kind)
 	if err != nil {
 		return storage.Document{}, err
 	}
@@ -176,14 +292,23 @@ func (s *Store) getShared(_ context.Context, kind, id string) (storage.Document,
 }
 
 // Query returns one page of committed documents; see storage.Backend.
-func (s *Store) Query(_ context.Context, q storage.Query) (storage.Page, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	kd, err := s.kind(q.Kind)
+func (s *Store) Query(ctx context.Context, q storage.Query) (storage.Page, error) {
+	tenant, err := s.tenant(ctx)
 	if err != nil {
 		return storage.Page{}, err
 	}
-	plan, err := kd.schema.CheckQuery(q)
+	return s.query(tenant, q)
+}
+
+// query runs q on the tenant's committed documents.
+func (s *Store) query(tenant string, q storage.Query) (storage.Page, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	kd, err := s.kind(tenant, q.Kind)
+	if err != nil {
+		return storage.Page{}, err
+	}
+	plan, err := kd.schema.CheckQueryFor(tenant, q)
 	if err != nil {
 		return storage.Page{}, err
 	}
@@ -196,11 +321,15 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	if fn == nil {
 		return itsm.Invalidf("memory: update without a function")
 	}
+	tenant, err := s.tenant(ctx)
+	if err != nil {
+		return err
+	}
 	if err := ctxErr(ctx); err != nil {
 		return err
 	}
-	t := newTx(s)
-	err := run(t, fn)
+	t := newTx(s, tenant)
+	err = run(t, fn)
 	t.mu.Lock()
 	t.done = true
 	t.mu.Unlock()
@@ -242,8 +371,13 @@ func (s *Store) commit(t *tx) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	td := s.tenantFor(t.tenant)
 	for i := range t.writes {
 		w := &t.writes[i]
+		w.kd = s.writableKind(td, w.key.kind)
+		if w.kd.gen != w.gen {
+			return fmt.Errorf("%w: memory: %s %s: the kind's schema changed while the unit ran", itsm.ErrConflict, w.key.kind, w.key.id)
+		}
 		if w.kd.docs[w.key.id].Version != w.base { // a missing document has version 0
 			return &itsm.ConflictError{Kind: w.key.kind, ID: w.key.id, Expected: w.base}
 		}
@@ -282,34 +416,35 @@ func (s *Store) commit(t *tx) error {
 		w.kd.docs[w.key.id] = w.doc
 	}
 	for _, e := range t.events {
-		e.Seq = int64(s.events.len()) + 1
+		pos := s.events.len()
+		e.Seq = int64(pos) + 1
 		rk := recordKey{e.Kind, e.RecordID}
-		s.byRecord[rk] = append(s.byRecord[rk], s.events.len())
+		td.byRecord[rk] = append(td.byRecord[rk], pos)
+		td.events = append(td.events, pos)
 		s.events.append(e)
 	}
 	return nil
 }
 
-// ReadEvents returns up to limit events after Seq after; see storage.Backend.
-// A limit below 1 is ErrInvalid.
-func (s *Store) ReadEvents(_ context.Context, after int64, limit int) ([]itsm.Event, error) {
+// ReadEvents returns up to limit of the tenant's events after Seq after,
+// or of every tenant's under storage.AllTenants; see storage.Backend. A
+// limit below 1 is ErrInvalid.
+func (s *Store) ReadEvents(ctx context.Context, after int64, limit int) ([]itsm.Event, error) {
 	if limit < 1 {
 		return nil, itsm.Invalidf("memory: read events: limit %d, want at least 1", limit)
 	}
-	after = max(after, 0)
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	n := int64(s.events.len())
-	if after >= n {
-		return nil, nil
-	}
-	end := n
-	if int64(limit) < n-after {
-		end = after + int64(limit)
-	}
-	out := make([]itsm.Event, end-after)
-	for i := range out {
-		out[i] = cloneEvent(*s.events.at(int(after) + i))
+	var out []itsm.Event
+	err := s.ScanEvents(ctx, after, limit, func(run []itsm.Event) error {
+		if out == nil {
+			out = make([]itsm.Event, 0, min(limit, len(run)))
+		}
+		for i := range run {
+			out = append(out, cloneEvent(run[i]))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -318,46 +453,91 @@ var _ storage.EventScanner = (*Store)(nil)
 
 // ScanEvents hands fn the events after Seq after, up to limit, in Seq
 // order, in place: each run fn gets is a part of one chunk of the log
-// itself; see storage.EventScanner. It holds the read lock only while it
-// finds the next chunk of the log, never while fn runs, so fn may use the
-// store and writers are not held up by a long scan: committed events are
-// never changed, and a chunk's events below the length read under the lock
-// stay where they are while later ones are appended.
+// itself; see storage.EventScanner. Like ReadEvents it hands over the
+// tenant's events, or every tenant's under storage.AllTenants: a run is
+// then a stretch of consecutive events of the tenant. It holds the read
+// lock only while it finds the next run, never while fn runs, so fn may
+// use the store and writers are not held up by a long scan: committed
+// events are never changed, and a chunk's events below the length read
+// under the lock stay where they are while later ones are appended.
 func (s *Store) ScanEvents(ctx context.Context, after int64, limit int, fn func([]itsm.Event) error) error {
 	if limit < 1 || fn == nil {
 		return itsm.Invalidf("memory: scan events: limit %d (want at least 1) or nil function", limit)
 	}
-	i := int(max(after, 0))
+	tenant, err := s.tenant(ctx)
+	all := storage.IsAllTenants(ctx)
+	if err != nil && !all {
+		return err
+	}
+	i := int(max(after, 0)) // the position of the next event to consider
 	for limit > 0 {
 		if err := ctxErr(ctx); err != nil {
 			return err
 		}
 		s.mu.RLock()
-		if i >= s.events.len() {
+		start, n, ok := s.nextRun(tenant, all, i)
+		if !ok {
 			s.mu.RUnlock()
 			return nil
 		}
-		chunk := s.events.chunks[i/eventChunk] // its length now is what is committed
+		chunk := s.events.chunks[start/eventChunk] // its length now is what is committed
 		s.mu.RUnlock()
-		part := chunk[i%eventChunk:]
+		part := chunk[start%eventChunk : start%eventChunk+n]
 		if limit < len(part) {
 			part = part[:limit]
 		}
 		if err := fn(part[:len(part):len(part)]); err != nil { // the log's own events: fn only reads them
 			return err
 		}
-		i += len(part)
+		i = start + len(part)
 		limit -= len(part)
 	}
 	return nil
 }
 
-// History returns the events of one record in RecordVersion order; see
-// storage.Backend. A record without events has an empty history.
-func (s *Store) History(_ context.Context, kind, id string) ([]itsm.Event, error) {
+// nextRun finds the next run of events to hand out from position i on:
+// its start and length within one chunk, false when there is none. The
+// caller holds the read lock.
+func (s *Store) nextRun(tenant string, all bool, i int) (start, n int, ok bool) {
+	total := s.events.len()
+	chunkEnd := func(p int) int { return min(total, (p/eventChunk+1)*eventChunk) }
+	if i >= total {
+		return 0, 0, false
+	}
+	td := s.tenants[tenant]
+	if all || td != nil && len(td.events) == total { // every event qualifies
+		return i, chunkEnd(i) - i, true
+	}
+	if td == nil {
+		return 0, 0, false
+	}
+	k, _ := slices.BinarySearch(td.events, i)
+	if k == len(td.events) {
+		return 0, 0, false
+	}
+	start = td.events[k]
+	end := chunkEnd(start)
+	n = 1
+	for k+n < len(td.events) && td.events[k+n] == start+n && start+n < end {
+		n++
+	}
+	return start, n, true
+}
+
+// History returns the events of one record of the tenant in RecordVersion
+// order; see storage.Backend. A record without events has an empty
+// history.
+func (s *Store) History(ctx context.Context, kind, id string) ([]itsm.Event, error) {
+	tenant, err := s.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	pos := s.byRecord[recordKey{kind, id}]
+	var pos []int
+	if td := s.tenants[tenant]; td != nil {
+		pos = td.byRecord[recordKey{kind, id}]
+	}
 	out := make([]itsm.Event, len(pos))
 	for i, p := range pos {
 		out[i] = cloneEvent(*s.events.at(p))
@@ -400,25 +580,28 @@ func (l *eventLog) append(e itsm.Event) {
 // Close does nothing: a Store holds no outside resources. It stays usable.
 func (s *Store) Close() error { return nil }
 
-// nextSequence hands out the next value of a sequence, committed at once.
-func (s *Store) nextSequence(name string) (int64, error) {
+// nextSequence hands out the next value of a tenant's sequence, committed
+// at once.
+func (s *Store) nextSequence(tenant, name string) (int64, error) {
 	if !storage.ValidName(name) {
 		return 0, itsm.Invalidf("memory: sequence name %q is not a lower-case identifier", name)
 	}
+	k := seqKey{tenant, name}
 	s.seqMu.Lock()
 	defer s.seqMu.Unlock()
-	s.seqs[name]++
-	return s.seqs[name], nil
+	s.seqs[k]++
+	return s.seqs[k], nil
 }
 
-// advanceSequence moves a sequence to at least atLeast, at once.
-func (s *Store) advanceSequence(name string, atLeast int64) error {
+// advanceSequence moves a tenant's sequence to at least atLeast, at once.
+func (s *Store) advanceSequence(tenant, name string, atLeast int64) error {
 	if !storage.ValidName(name) {
 		return itsm.Invalidf("memory: sequence name %q is not a lower-case identifier", name)
 	}
+	k := seqKey{tenant, name}
 	s.seqMu.Lock()
 	defer s.seqMu.Unlock()
-	s.seqs[name] = max(s.seqs[name], atLeast)
+	s.seqs[k] = max(s.seqs[k], atLeast)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 )
 
@@ -68,11 +69,11 @@ func TestOrderedIndexServesQueuesExactly(t *testing.T) {
 			q.Cursor = ""
 			plan, err := sc.CheckQuery(q)
 			require.NoError(t, err)
-			assert.True(t, s.kinds["clock"].orderedScan(plan, func(storage.Document) bool { return false }),
+			assert.True(t, s.tenants[itsm.DefaultTenant].kinds["clock"].orderedScan(plan, func(storage.Document) bool { return false }),
 				"a declared index serves this query")
 			var all []storage.Document
 			s.mu.RLock()
-			for _, d := range s.kinds["clock"].docs {
+			for _, d := range s.tenants[itsm.DefaultTenant].kinds["clock"].docs {
 				if plan.Matches(d) {
 					all = append(all, d)
 				}
@@ -113,6 +114,6 @@ func TestOrderedIndexDeclinesWhatItCannotServe(t *testing.T) {
 	} {
 		plan, err := sc.CheckQuery(q)
 		require.NoError(t, err)
-		assert.False(t, s.kinds["clock"].orderedScan(plan, func(storage.Document) bool { return true }))
+		assert.False(t, s.empty["clock"].orderedScan(plan, func(storage.Document) bool { return true }))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 )
 
@@ -53,7 +54,7 @@ func TestEachCandidateTakesTheNarrowerSource(t *testing.T) {
 		{"no children: the empty hash set is narrower than any range", []storage.Filter{storage.Eq("parent", storage.String("none")), open}, byHash, 0},
 		{"no Eq or In", []storage.Filter{storage.Gt("state", storage.String("a"))}, byScan, 400},
 	}
-	kd := s.kinds["inc"]
+	kd := s.tenants[itsm.DefaultTenant].kinds["inc"]
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, err := sc.CheckQuery(storage.Query{Kind: "inc", Filters: tt.filters})

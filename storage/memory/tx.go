@@ -9,10 +9,11 @@ import (
 	"github.com/pillars-itsm/pillars/storage"
 )
 
-// tx is a unit of work: it reads the committed state and buffers its writes
-// and events until Store.commit.
+// tx is a unit of work of one tenant: it reads the tenant's committed state
+// and buffers its writes and events until Store.commit.
 type tx struct {
 	s      *Store
+	tenant string
 	mu     sync.Mutex // guards the fields below against a fn that shares tx across goroutines
 	done   bool
 	writes []pending         // usually few per unit: a linear search beats a map
@@ -26,9 +27,9 @@ type tx struct {
 	firstEvent [1]itsm.Event
 }
 
-// newTx returns a unit of work on s.
-func newTx(s *Store) *tx {
-	t := &tx{s: s}
+// newTx returns a unit of work of tenant on s.
+func newTx(s *Store, tenant string) *tx {
+	t := &tx{s: s, tenant: tenant}
 	t.writes, t.events = t.firstWrite[:0], t.firstEvent[:0]
 	return t
 }
@@ -108,6 +109,7 @@ type pending struct {
 	key     recordKey
 	kd      *kindData
 	base    int64 // the committed version the unit expects at commit (0: absent)
+	gen     int   // the kind's schema generation the write was checked against
 	deleted bool
 	doc     storage.Document // the unit's own (a copy); meaningless when deleted
 }
@@ -124,7 +126,7 @@ func (t *tx) view(kind, id string) (*kindData, *pending, storage.Document, bool,
 	key := recordKey{kind, id}
 	t.s.mu.RLock()
 	defer t.s.mu.RUnlock()
-	kd, err := t.s.kind(kind)
+	kd, err := t.s.kind(t.tenant, kind)
 	if err != nil {
 		return nil, nil, storage.Document{}, false, err
 	}
@@ -168,7 +170,7 @@ func (t *tx) Query(ctx context.Context, q storage.Query) (storage.Page, error) {
 	if done {
 		return storage.Page{}, errDone
 	}
-	return t.s.Query(ctx, q)
+	return t.s.query(t.tenant, q)
 }
 
 // Put buffers a copy of d when the version the unit sees equals expected.
@@ -209,10 +211,10 @@ func (t *tx) Put(_ context.Context, d storage.Document, expected int64) error {
 	d.Data = slices.Clone(d.Data)
 	d.Fields = slices.Clone(d.Fields)
 	if w != nil {
-		w.doc, w.deleted = d, false
+		w.doc, w.deleted, w.gen = d, false, kd.gen
 		return nil
 	}
-	t.add(pending{key: recordKey{d.Kind, d.ID}, kd: kd, base: ver, doc: d})
+	t.add(pending{key: recordKey{d.Kind, d.ID}, kd: kd, base: ver, gen: kd.gen, doc: d})
 	return nil
 }
 
@@ -235,7 +237,7 @@ func (t *tx) Delete(_ context.Context, kind, id string, version int64) error {
 		w.deleted, w.doc = true, storage.Document{}
 		return nil
 	}
-	t.add(pending{key: recordKey{kind, id}, kd: kd, base: version, deleted: true})
+	t.add(pending{key: recordKey{kind, id}, kd: kd, base: version, gen: kd.gen, deleted: true})
 	return nil
 }
 
@@ -248,7 +250,7 @@ func (t *tx) NextSequence(_ context.Context, name string) (int64, error) {
 	if done {
 		return 0, errDone
 	}
-	return t.s.nextSequence(name)
+	return t.s.nextSequence(t.tenant, name)
 }
 
 // AdvanceSequence moves a sequence past atLeast at once; see storage.Tx.
@@ -259,10 +261,12 @@ func (t *tx) AdvanceSequence(_ context.Context, name string, atLeast int64) erro
 	if done {
 		return errDone
 	}
-	return t.s.advanceSequence(name, atLeast)
+	return t.s.advanceSequence(t.tenant, name, atLeast)
 }
 
-// Append buffers events; they get their Seq at commit.
+// Append buffers events of the unit's tenant; they get their Seq at
+// commit. An event naming another tenant is ErrInvalid, and none of the
+// call's events is buffered.
 func (t *tx) Append(_ context.Context, events ...itsm.Event) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -270,7 +274,14 @@ func (t *tx) Append(_ context.Context, events ...itsm.Event) error {
 		return errDone
 	}
 	for _, e := range events {
-		t.events = append(t.events, cloneEvent(e))
+		if e.Tenant != "" && e.Tenant != t.tenant {
+			return itsm.Invalidf("memory: append: event %s of %s %s names tenant %q in a unit of tenant %q", e.ID, e.Kind, e.RecordID, e.Tenant, t.tenant)
+		}
+	}
+	for _, e := range events {
+		e = cloneEvent(e)
+		e.Tenant = t.tenant
+		t.events = append(t.events, e)
 	}
 	return nil
 }

@@ -88,10 +88,14 @@ func (e *env) appendEvents(evs ...itsm.Event) {
 }
 
 // normEvent returns e with an empty Changes slice as nil, since stores need
-// not tell the two apart.
+// not tell the two apart, and an empty Tenant as the default one (area
+// Tenancy checks what stores set).
 func normEvent(e itsm.Event) itsm.Event {
 	if len(e.Changes) == 0 {
 		e.Changes = nil
+	}
+	if e.Tenant == "" { // the area Tenancy checks that stores set it
+		e.Tenant = itsm.DefaultTenant
 	}
 	return e
 }
