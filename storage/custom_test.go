@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/storage/memory"
+	"github.com/pillars-itsm/pillars/storage/sqlite"
 )
 
 // asset is a record kind with custom values, as a host declares its own.
@@ -571,4 +573,104 @@ func TestReindexWithNothingStale(t *testing.T) {
 	assert.ErrorIs(t, err, itsm.ErrForbidden)
 	_, err = f.records.Reindex(nil) //nolint:staticcheck // a nil context is bad input
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
+}
+
+// reindexStep registers the asset kind on store with the given definition
+// document and returns its records.
+func reindexStep(t *testing.T, store storage.Backend, defs string) (*storage.Records[asset, *asset], *storage.Dictionary) {
+	t.Helper()
+	dict, err := storage.ParseDictionary([]byte(defs))
+	require.NoError(t, err)
+	coll := storage.NewCollection[asset]("asset",
+		storage.StringField("owner", func(a *asset) string { return a.Owner })).WithDictionary(dict)
+	require.NoError(t, coll.Register(context.Background(), store))
+	recs, err := storage.NewRecords(store, coll, assetLifecycle(t), storage.RecordsConfig{Prefix: "AST",
+		Clock: itsm.NewFakeClock(t0), Authorizer: assetAuthorizer()})
+	require.NoError(t, err)
+	return recs, dict
+}
+
+// testAddIndexedField adds an index to a field records already hold, and
+// reindexes: the new field is filled in per tenant, the chain verifies,
+// updated_at stays, a second run finds nothing.
+func testAddIndexedField(t *testing.T, store storage.Backend) {
+	const before = `{"kinds": {"asset": {"fields": [{"name": "site", "type": "string"}, {"name": "rank", "type": "integer"}]}}}`
+	const after = `{"kinds": {"asset": {"fields": [{"name": "site", "type": "string", "indexed": true}, {"name": "rank", "type": "integer", "indexed": true}],
+	  "indexes": [{"name": "asset_site_rank", "fields": ["site", "state", "rank"]}]}}}`
+	old, _ := reindexStep(t, store, before)
+	var ids []string
+	for _, tenant := range []string{"", "acme"} {
+		for i, site := range []string{"lyon", "oslo", "lyon"} {
+			a := &asset{Title: "a"}
+			a.Custom.SetString("site", site)
+			a.Custom.SetInt("rank", int64(3-i))
+			require.NoError(t, old.Create(asIn(assetAgent, tenant), a, storage.Command{}))
+			ids = append(ids, a.ID)
+		}
+	}
+	recs, _ := reindexStep(t, store, after)
+	lyon := storage.Query{Filters: []storage.Filter{storage.Eq("site", storage.String("lyon")), storage.Eq("state", storage.String("active"))},
+		Sort: []storage.Sort{{Field: "rank"}}}
+	got, _, err := recs.Query(asIn(assetAgent, ""), lyon)
+	require.NoError(t, err)
+	assert.Empty(t, got, "old records hold the zero value until reindexed")
+
+	n, err := recs.Reindex(asIn(assetAdmin, ""))
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
+	got, _, err = recs.Query(asIn(assetAgent, ""), lyon)
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	r0, _ := got[0].Custom.Int("rank")
+	r1, _ := got[1].Custom.Int("rank")
+	assert.Equal(t, []int64{1, 3}, []int64{r0, r1})
+	assert.Equal(t, t0, got[0].UpdatedAt)
+	require.NoError(t, recs.Verify(asIn(assetAgent, ""), got[0].ID))
+	evs, err := recs.History(asIn(assetAgent, ""), got[0].ID)
+	require.NoError(t, err)
+	require.Len(t, evs, 2)
+	assert.Equal(t, storage.EventReindex, evs[1].Name)
+	assert.Empty(t, evs[1].Changes)
+
+	got, _, err = recs.Query(asIn(assetAgent, "acme"), lyon)
+	require.NoError(t, err)
+	assert.Empty(t, got, "another tenant is reindexed by its own run")
+	n, err = recs.Reindex(asIn(assetAdmin, "acme"))
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
+	got, _, err = recs.Query(asIn(assetAgent, "acme"), lyon)
+	require.NoError(t, err)
+	assert.Len(t, got, 2)
+
+	n, err = recs.Reindex(asIn(assetAdmin, ""))
+	require.NoError(t, err)
+	assert.Zero(t, n, "a second run finds nothing stale")
+
+	// Removing the fields again is accepted; the values stay in the data.
+	back, _ := reindexStep(t, store, before)
+	a, err := back.Get(asIn(assetAgent, ""), ids[0])
+	require.NoError(t, err)
+	s, _ := a.Custom.Str("site")
+	assert.Equal(t, "lyon", s)
+	// Changing an indexed field's type is refused by the store.
+	reindexStep(t, store, after)
+	dict, err := storage.ParseDictionary([]byte(strings.Replace(after, `"name": "rank", "type": "integer"`, `"name": "rank", "type": "string"`, 1)))
+	require.NoError(t, err)
+	err = storage.NewCollection[asset]("asset", storage.StringField("owner", func(a *asset) string { return a.Owner })).
+		WithDictionary(dict).Register(context.Background(), store)
+	var sce *storage.SchemaChangeError
+	require.ErrorAs(t, err, &sce)
+	assert.ErrorIs(t, err, itsm.ErrConflict)
+	assert.Equal(t, "rank", sce.Field)
+}
+
+func TestReindexAfterAddingAnIndexedField(t *testing.T) {
+	testAddIndexedField(t, memory.New())
+}
+
+func TestReindexAfterAddingAnIndexedFieldSQLite(t *testing.T) {
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "custom.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = store.Close() })
+	testAddIndexedField(t, store)
 }
