@@ -95,8 +95,10 @@ type Backend interface {
 	// again is a no-op, and registering another one for a kind already
 	// registered migrates it as the schema-change rules above say (a changed
 	// field type is a *SchemaChangeError matching ErrConflict). Schemas are
-	// shared by every tenant. SQL adapters create columns and indexes here;
-	// use of an unregistered kind is ErrInvalid.
+	// shared by every tenant, so Register needs no tenant in ctx, even on a
+	// store that requires one for everything else (a malformed one is still
+	// ErrInvalid). SQL adapters create columns and indexes here; use of an
+	// unregistered kind is ErrInvalid.
 	Register(ctx context.Context, s Schema) error
 
 	// Get returns the committed document of kind with id, or ErrNotFound.

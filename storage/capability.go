@@ -234,8 +234,9 @@ func Import(ctx context.Context, b Backend, docs []Document, events []itsm.Event
 // copying it: a backend that holds its events in memory hands them to fn in
 // place of building a slice of copies. ScanEvents calls fn with runs of
 // consecutive events, together at most limit of them, with Seq > after, in
-// Seq order, with the same guarantee as Backend.ReadEvents (a reader
-// passing the last Seq it saw never misses or repeats an event); it
+// Seq order, with the same guarantees as Backend.ReadEvents (the tenant's
+// events, or every tenant's under AllTenants; a reader passing the last Seq
+// it saw never misses or repeats an event); it
 // reaches events committed while it runs, so under steady writes an
 // unbounded scan ends once it has caught up. How long the runs are is the
 // backend's choice; each holds at least one event, and its capacity ends

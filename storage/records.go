@@ -77,7 +77,15 @@ type Records[T any, P interface {
 // RecordsConfig configures a Records.
 type RecordsConfig struct {
 	// Prefix of human numbers, "INC" for INC0001042. Empty: no numbers.
+	// Numbers come from a sequence of the tenant of the unit of work, so
+	// every tenant counts from INC0000001 on its own.
 	Prefix string
+	// TenantNumbers puts the tenant in front of the human numbers of every
+	// tenant but itsm.DefaultTenant, upper-cased with a dash:
+	// "ACME-INC0000001" for tenant "acme", so a number read out of context
+	// (an e-mail subject, a chat message) names its tenant. Records kept
+	// with a number of their own (imports) keep it as given.
+	TenantNumbers bool
 	// Clock tells the time of events; the system clock when nil.
 	Clock itsm.Clock
 	// Authorizer checks every command; itsm.DefaultAuthorizer() when nil.
@@ -196,7 +204,11 @@ func (r *Records[T, P]) Query(ctx context.Context, q Query) ([]P, string, error)
 				}
 				// The page filled before the store's page ended: continue
 				// after this record (the store has checked the query).
-				plan, err := r.coll.schema.CheckQuery(q)
+				tenant, err := TenantOf(ctx, false)
+				if err != nil {
+					return nil, "", err
+				}
+				plan, err := r.coll.schema.CheckQueryFor(tenant, q)
 				if err != nil {
 					return nil, "", err
 				}
@@ -302,18 +314,22 @@ func (r *Records[T, P]) CreateTx(ctx context.Context, tx Tx, rec P, cmd Command)
 	if err := r.validate(ctx, tx, nil, rec); err != nil {
 		return err
 	}
-	if r.cfg.Prefix != "" && m.Number == "" {
+	prefix, err := r.numberPrefix(ctx)
+	if err != nil {
+		return err
+	}
+	if prefix != "" && m.Number == "" {
 		n, err := tx.NextSequence(ctx, kind)
 		if err != nil {
 			return err
 		}
-		m.Number = itsm.FormatNumber(r.cfg.Prefix, n)
+		m.Number = itsm.FormatNumber(prefix, n)
 	} else if m.Number != "" {
 		// Choosing a number is carrying history over from another tool.
 		if err := itsm.Authorize(ctx, r.cfg.Authorizer, kind, itsm.ActionImport, rec); err != nil {
 			return err
 		}
-		if err := KeepNumbers(ctx, tx, kind, r.cfg.Prefix, m.Number); err != nil {
+		if err := KeepNumbers(ctx, tx, kind, prefix, m.Number); err != nil {
 			return err // a kept number moves the sequence past it
 		}
 	}
@@ -591,6 +607,14 @@ func (r *Records[T, P]) write(ctx context.Context, tx Tx, rec P, beforeData []by
 		return false, itsm.Invalidf("%s %s: the encoded record has no head field of its own", r.coll.Kind(), m.ID)
 	}
 	actor, _ := itsm.ActorFrom(ctx)
+	// The store sets the unit's tenant on the event; the hash must cover
+	// it, so it is set here, before the seal.
+	tenant, err := TenantOf(ctx, false)
+	if err != nil {
+		restore()
+		return false, err
+	}
+	ev.Tenant = tenant
 	ev.ID = itsm.NewID()
 	ev.Kind, ev.RecordID, ev.Number = r.coll.Kind(), m.ID, m.Number
 	ev.RecordVersion = expected + 1
@@ -603,6 +627,22 @@ func (r *Records[T, P]) write(ctx context.Context, tx Tx, rec P, beforeData []by
 		return false, err
 	}
 	return true, tx.Append(ctx, ev)
+}
+
+// numberPrefix returns the prefix of the human numbers written with ctx:
+// Prefix, behind the upper-cased tenant under TenantNumbers.
+func (r *Records[T, P]) numberPrefix(ctx context.Context) (string, error) {
+	if r.cfg.Prefix == "" || !r.cfg.TenantNumbers {
+		return r.cfg.Prefix, nil
+	}
+	tenant, err := TenantOf(ctx, false)
+	if err != nil {
+		return "", err
+	}
+	if tenant == itsm.DefaultTenant {
+		return r.cfg.Prefix, nil
+	}
+	return strings.ToUpper(tenant) + "-" + r.cfg.Prefix, nil
 }
 
 // metaFields are not reported as changes: they change on every write.

@@ -19,8 +19,29 @@
 //	{p}:num:<kind>                  hash: human number -> id, keeping numbers unique
 //	{p}:numready:<kind>             set once the hash covers the documents of older versions
 //	{p}:seq:<name>                  a sequence (INCR; AdvanceSequence by script)
-//	{p}:logseq, {p}:log             the event counter and the event stream
+//	{p}:logseq, {p}:log             the event counter and the event stream (every tenant's)
 //	{p}:hist:<kind>:<id>            a record's events ("seq json"), for History
+//	{p}:tenants                     set of the tenants that wrote, for migrations
+//
+// # Tenants
+//
+// The keys above are the default tenant's, so a prefix written before
+// tenants existed is the default tenant's data. Every other tenant's
+// documents, index sets, number hashes, sequences and histories live under
+// "{p}:t:<tenant>:" with the same names (tenant ids hold no ':'), and its
+// events go to the whole log and to a stream of its own, {p}:t:<tenant>:log,
+// with the same Seq: a tenant reads its stream, the default tenant reads the
+// whole log skipping other tenants' events, and storage.AllTenants reads the
+// whole log. Cursors are bound to the tenant (storage.Schema.CheckQueryFor).
+// New(rdb, prefix, RequireTenant()) refuses a context without a tenant.
+//
+// # Schema changes
+//
+// Register of a changed schema (storage.CompareSchemas) rewrites every
+// tenant's documents of the kind, converting their field values and
+// rebuilding their index sets, then stores the new schema; a changed field
+// type is a *storage.SchemaChangeError. Run it at start-up: it is not atomic
+// with concurrent writers.
 //
 // # How the contract maps onto Redis
 //

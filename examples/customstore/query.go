@@ -246,13 +246,13 @@ func maxV(a, b storage.Value) storage.Value {
 const maxBatch = 1000
 
 // query runs a checked plan.
-func (s *Store) query(ctx context.Context, ki *kindInfo, p storage.Plan) (storage.Page, error) {
+func (s *Store) query(ctx context.Context, sc scope, ki *kindInfo, p storage.Plan) (storage.Page, error) {
 	ws, mode := ki.plan(p)
 	var docs []storage.Document
 	seen := map[string]bool{}
 	for _, w := range ws {
 		var err error
-		if docs, err = s.read(ctx, ki, p, w, mode, docs, seen); err != nil {
+		if docs, err = s.read(ctx, sc, ki, p, w, mode, docs, seen); err != nil {
 			return storage.Page{}, err
 		}
 	}
@@ -279,7 +279,7 @@ func (s *Store) query(ctx context.Context, ki *kindInfo, p storage.Plan) (storag
 // read walks one range, appending the documents that match and come after
 // the cursor: up to limit+1 of them when served, to the end of the group of
 // match limit+1 when grouped, all when gathered.
-func (s *Store) read(ctx context.Context, ki *kindInfo, p storage.Plan, w walk, mode int, docs []storage.Document, seen map[string]bool) ([]storage.Document, error) {
+func (s *Store) read(ctx context.Context, sc scope, ki *kindInfo, p storage.Plan, w walk, mode int, docs []storage.Document, seen map[string]bool) ([]storage.Document, error) {
 	batch, found := maxBatch, 0
 	if mode != gathered {
 		batch = p.Limit + 1
@@ -298,7 +298,7 @@ func (s *Store) read(ctx context.Context, ki *kindInfo, p storage.Plan, w walk, 
 		if w.desc {
 			dir = "d"
 		}
-		r, err := walkScript.Run(ctx, s.rdb, []string{w.key}, dir, lo, hi, batch, s.docKey(ki.schema.Kind, "")).Slice()
+		r, err := walkScript.Run(ctx, s.rdb, []string{sc.key(w.key)}, dir, lo, hi, batch, sc.docKey(ki.schema.Kind, "")).Slice()
 		if err != nil {
 			return nil, fmt.Errorf("customstore: query %s: %w", ki.schema.Kind, err)
 		}

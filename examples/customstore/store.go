@@ -25,9 +25,63 @@ type Store struct {
 	rdb    redis.UniversalClient
 	prefix string // "{name}:" — the hash tag keeps every key in one cluster slot
 
+	requireTenant bool
+
 	mu    sync.RWMutex
 	kinds map[string]*kindInfo
 }
+
+// Option configures a Store.
+type Option func(*Store)
+
+// RequireTenant makes the Store refuse, with ErrInvalid, every call whose
+// context names no tenant (itsm.WithTenant) instead of serving
+// itsm.DefaultTenant.
+func RequireTenant() Option { return func(s *Store) { s.requireTenant = true } }
+
+// scope is where one tenant's keys live: under the prefix itself for the
+// default tenant (so data written before tenants existed is the default
+// tenant's), under "{prefix}:t:<tenant>:" for every other. Tenant ids hold
+// no ':', so no tenant's keys meet another's.
+type scope struct {
+	s      *Store
+	tenant string
+	p      string
+}
+
+// scope returns the scope of a call with ctx; see storage.TenantOf.
+func (s *Store) scope(ctx context.Context) (scope, error) {
+	t, err := storage.TenantOf(ctx, s.requireTenant)
+	if err != nil {
+		return scope{}, err
+	}
+	return s.scopeOf(t), nil
+}
+
+func (s *Store) scopeOf(tenant string) scope {
+	if tenant == itsm.DefaultTenant {
+		return scope{s: s, tenant: tenant, p: s.prefix}
+	}
+	return scope{s: s, tenant: tenant, p: s.prefix + "t:" + tenant + ":"}
+}
+
+// key maps a key of the default tenant (under the prefix) to the scope's.
+func (sc scope) key(k string) string {
+	if sc.p == sc.s.prefix {
+		return k
+	}
+	return sc.p + k[len(sc.s.prefix):]
+}
+
+func (sc scope) docKey(kind, id string) string  { return sc.p + "doc:" + kind + ":" + id }
+func (sc scope) histKey(kind, id string) string { return sc.p + "hist:" + kind + ":" + id }
+func (sc scope) numKey(kind string) string      { return sc.p + "num:" + kind }
+func (sc scope) seqKey(name string) string      { return sc.p + "seq:" + name }
+
+// logKey is the scope's own event stream: the whole log for the default
+// tenant (read with the other tenants' events skipped), a stream of its
+// own for any other.
+func (sc scope) logKey() string { return sc.p + "log" }
 
 // kindInfo is a registered kind and the sorted sets that index it.
 type kindInfo struct {
@@ -57,26 +111,30 @@ type zset struct {
 const MaxReadEvents = 10_000
 
 // New returns a Store keeping its data in rdb under keys that start with
-// "{prefix}:". The caller owns rdb: Close does not close it. A prefix is
-// one or more of a-z, A-Z, 0-9, '_', '-', '.'.
-func New(rdb redis.UniversalClient, prefix string) (*Store, error) {
+// "{prefix}:", configured by opts. The caller owns rdb: Close does not
+// close it. A prefix is one or more of a-z, A-Z, 0-9, '_', '-', '.'.
+func New(rdb redis.UniversalClient, prefix string, opts ...Option) (*Store, error) {
 	if rdb == nil {
 		return nil, itsm.Invalidf("customstore: no redis client")
 	}
 	if prefix == "" || strings.Trim(prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != "" {
 		return nil, itsm.Invalidf("customstore: prefix %q must be letters, digits, '_', '-' or '.'", prefix)
 	}
-	return &Store{rdb: rdb, prefix: "{" + prefix + "}:", kinds: map[string]*kindInfo{}}, nil
+	s := &Store{rdb: rdb, prefix: "{" + prefix + "}:", kinds: map[string]*kindInfo{}}
+	for _, o := range opts {
+		if o != nil {
+			o(s)
+		}
+	}
+	return s, nil
 }
 
 // Prefix returns the prefix the Store was opened with.
 func (s *Store) Prefix() string { return s.prefix[1 : len(s.prefix)-2] }
 
-func (s *Store) docKey(kind, id string) string  { return s.prefix + "doc:" + kind + ":" + id }
-func (s *Store) histKey(kind, id string) string { return s.prefix + "hist:" + kind + ":" + id }
-func (s *Store) numKey(kind string) string      { return s.prefix + "num:" + kind }
-func (s *Store) logKey() string                 { return s.prefix + "log" }
-func (s *Store) logSeqKey() string              { return s.prefix + "logseq" }
+func (s *Store) logKey() string     { return s.prefix + "log" }
+func (s *Store) logSeqKey() string  { return s.prefix + "logseq" }
+func (s *Store) tenantsKey() string { return s.prefix + "tenants" }
 
 // bg turns a nil context, as a careless caller passes it, into Background.
 func bg(ctx context.Context) context.Context {
@@ -86,10 +144,17 @@ func bg(ctx context.Context) context.Context {
 	return ctx
 }
 
-// Register declares a kind; see storage.Backend. The schema is kept in Redis,
-// so every Store on the prefix must declare the same one (ErrConflict
-// otherwise).
+// Register declares a kind; see storage.Backend. The schema is kept in
+// Redis and shared by every tenant. Registering a changed schema migrates
+// the kind (storage.CompareSchemas): every tenant's documents get their
+// field values converted and their index entries rebuilt, then the new
+// schema is stored. The migration is not atomic with concurrent writers:
+// run it at start-up, and give every instance on the prefix the new schema
+// (an instance still on the old one writes documents of the old shape).
 func (s *Store) Register(ctx context.Context, sc storage.Schema) error {
+	if _, err := storage.TenantOf(ctx, false); err != nil { // schemas are every tenant's: none is required
+		return err
+	}
 	if err := sc.Validate(); err != nil {
 		return err
 	}
@@ -109,22 +174,120 @@ func (s *Store) Register(ctx context.Context, sc storage.Schema) error {
 	if err != nil {
 		return fmt.Errorf("customstore: register %s: %w", sc.Kind, err)
 	}
+	ki := newKindInfo(s.prefix, sc)
 	if !set {
 		cur, err := s.rdb.Get(ctx, key).Result()
 		if err != nil {
 			return fmt.Errorf("customstore: register %s: %w", sc.Kind, err)
 		}
 		if cur != string(enc) {
-			return fmt.Errorf("%w: customstore: kind %s is already registered with a different schema", itsm.ErrConflict, sc.Kind)
+			var old storage.Schema
+			if err := json.Unmarshal([]byte(cur), &old); err != nil || old.Validate() != nil {
+				return fmt.Errorf("customstore: register %s: the stored schema is malformed: %q", sc.Kind, cur)
+			}
+			diff, err := storage.CompareSchemas(old, sc)
+			if err != nil {
+				return err
+			}
+			if !diff.Empty() {
+				if err := s.migrate(ctx, newKindInfo(s.prefix, old), ki); err != nil {
+					return err
+				}
+			}
+			if err := s.rdb.Set(ctx, key, enc, 0).Err(); err != nil {
+				return fmt.Errorf("customstore: register %s: %w", sc.Kind, err)
+			}
 		}
 	}
-	ki := newKindInfo(s.prefix, sc)
 	if err := s.indexNumbers(ctx, ki); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	s.kinds[sc.Kind] = ki
 	s.mu.Unlock()
+	return nil
+}
+
+// migrateBatch is how many documents a migration rewrites per pipeline.
+const migrateBatch = 500
+
+// migrate rewrites every tenant's documents of a kind from old to next:
+// field values converted, index sets rebuilt.
+func (s *Store) migrate(ctx context.Context, old, next *kindInfo) error {
+	kind := next.schema.Kind
+	tenants, err := s.rdb.SMembers(ctx, s.tenantsKey()).Result()
+	if err != nil {
+		return fmt.Errorf("customstore: register %s: %w", kind, err)
+	}
+	for _, t := range append([]string{itsm.DefaultTenant}, tenants...) {
+		if err := s.migrateScope(ctx, s.scopeOf(t), old, next); err != nil {
+			return fmt.Errorf("customstore: register %s: tenant %s: %w", kind, t, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) migrateScope(ctx context.Context, sc scope, old, next *kindInfo) error {
+	kind := next.schema.Kind
+	members, err := s.rdb.ZRange(ctx, sc.key(old.sets[0].key), 0, -1).Result()
+	if err != nil {
+		return err
+	}
+	// Drop every index set but the ids (the same in both), then refill.
+	var drop []string
+	for _, z := range old.sets[1:] {
+		if z.key == "" {
+			continue
+		}
+		if z.twin {
+			drop = append(drop, sc.key(z.key+":a"), sc.key(z.key+":d"))
+		} else {
+			drop = append(drop, sc.key(z.key))
+		}
+	}
+	if old.numIdx >= 0 && next.numIdx < 0 {
+		drop = append(drop, sc.numKey(kind), sc.p+"numready:"+kind)
+	}
+	if len(drop) > 0 {
+		if err := s.rdb.Del(ctx, drop...).Err(); err != nil {
+			return err
+		}
+	}
+	for len(members) > 0 {
+		batch := members[:min(len(members), migrateBatch)]
+		members = members[len(batch):]
+		ids := make([]string, len(batch))
+		cmds := make([]*redis.SliceCmd, len(batch))
+		pipe := s.rdb.Pipeline()
+		for i, m := range batch {
+			if ids[i], err = memberID(m); err != nil {
+				return err
+			}
+			cmds[i] = pipe.HMGet(ctx, sc.docKey(kind, ids[i]), "v", "d", "f")
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err
+		}
+		pipe = s.rdb.Pipeline()
+		for i, c := range cmds {
+			r := c.Val()
+			d, ok, err := old.decodeDoc(ids[i], r[0], r[1], r[2])
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			d.Fields = storage.ConvertFields(old.schema, next.schema, d.Fields)
+			pipe.HSet(ctx, sc.docKey(kind, d.ID), "f", encodeFields(d.Fields))
+			for _, m := range next.members(d) {
+				pipe.ZAdd(ctx, sc.key(m[0]), redis.Z{Member: m[1]})
+			}
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -139,6 +302,7 @@ func (s *Store) indexNumbers(ctx context.Context, ki *kindInfo) error {
 		return nil
 	}
 	kind, ready := ki.schema.Kind, s.prefix+"numready:"+ki.schema.Kind
+	def := s.scopeOf(itsm.DefaultTenant) // only the default tenant's data predates numbers
 	if n, err := s.rdb.Exists(ctx, ready).Result(); err != nil || n == 1 {
 		return err
 	}
@@ -147,7 +311,7 @@ func (s *Store) indexNumbers(ctx context.Context, ki *kindInfo) error {
 		return err
 	}
 	for {
-		page, err := s.query(ctx, ki, plan)
+		page, err := s.query(ctx, def, ki, plan)
 		if err != nil {
 			return err
 		}
@@ -156,10 +320,10 @@ func (s *Store) indexNumbers(ctx context.Context, ki *kindInfo) error {
 			if num == "" {
 				continue
 			}
-			if err := s.rdb.HSetNX(ctx, s.numKey(kind), num, d.ID).Err(); err != nil {
+			if err := s.rdb.HSetNX(ctx, def.numKey(kind), num, d.ID).Err(); err != nil {
 				return fmt.Errorf("customstore: register %s: %w", kind, err)
 			}
-			if holder, err := s.rdb.HGet(ctx, s.numKey(kind), num).Result(); err != nil || holder != d.ID {
+			if holder, err := s.rdb.HGet(ctx, def.numKey(kind), num).Result(); err != nil || holder != d.ID {
 				if err != nil {
 					return fmt.Errorf("customstore: register %s: %w", kind, err)
 				}
@@ -264,15 +428,19 @@ func (ki *kindInfo) decodeDoc(id string, v, data, fields any) (storage.Document,
 
 // Get returns the committed document; see storage.Backend.
 func (s *Store) Get(ctx context.Context, kind, id string) (storage.Document, error) {
+	sc, err := s.scope(ctx)
+	if err != nil {
+		return storage.Document{}, err
+	}
 	ki, err := s.kind(kind)
 	if err != nil {
 		return storage.Document{}, err
 	}
-	return s.load(bg(ctx), ki, id)
+	return s.load(bg(ctx), sc, ki, id)
 }
 
-func (s *Store) load(ctx context.Context, ki *kindInfo, id string) (storage.Document, error) {
-	r, err := s.rdb.HMGet(ctx, s.docKey(ki.schema.Kind, id), "v", "d", "f").Result()
+func (s *Store) load(ctx context.Context, sc scope, ki *kindInfo, id string) (storage.Document, error) {
+	r, err := s.rdb.HMGet(ctx, sc.docKey(ki.schema.Kind, id), "v", "d", "f").Result()
 	if err != nil {
 		return storage.Document{}, fmt.Errorf("customstore: get %s %s: %w", ki.schema.Kind, id, err)
 	}
@@ -286,39 +454,69 @@ func (s *Store) load(ctx context.Context, ki *kindInfo, id string) (storage.Docu
 // Query returns one page of committed documents; see storage.Backend, and
 // the package documentation for how it walks the sorted sets.
 func (s *Store) Query(ctx context.Context, q storage.Query) (storage.Page, error) {
+	sc, err := s.scope(ctx)
+	if err != nil {
+		return storage.Page{}, err
+	}
+	return s.queryIn(bg(ctx), sc, q)
+}
+
+// queryIn runs q in a tenant's scope.
+func (s *Store) queryIn(ctx context.Context, sc scope, q storage.Query) (storage.Page, error) {
 	ki, err := s.kind(q.Kind)
 	if err != nil {
 		return storage.Page{}, err
 	}
-	plan, err := ki.schema.CheckQuery(q)
+	plan, err := ki.schema.CheckQueryFor(sc.tenant, q)
 	if err != nil {
 		return storage.Page{}, err
 	}
-	return s.query(bg(ctx), ki, plan)
+	return s.query(ctx, sc, ki, plan)
 }
 
-// ReadEvents returns up to limit events after Seq after, at most
-// MaxReadEvents; see storage.Backend. A limit below 1 is ErrInvalid.
+// ReadEvents returns up to limit of the tenant's events after Seq after,
+// or every tenant's under storage.AllTenants, at most MaxReadEvents; see
+// storage.Backend. A limit below 1 is ErrInvalid.
 func (s *Store) ReadEvents(ctx context.Context, after int64, limit int) ([]itsm.Event, error) {
 	if limit < 1 {
 		return nil, itsm.Invalidf("customstore: read events: limit %d, want at least 1", limit)
 	}
-	if after == math.MaxInt64 {
-		return nil, nil
+	all := storage.IsAllTenants(ctx)
+	sc, err := s.scope(ctx)
+	if err != nil && !all {
+		return nil, err
 	}
-	msgs, err := s.rdb.XRangeN(bg(ctx), s.logKey(), strconv.FormatInt(max(after, 0)+1, 10), "+", int64(min(limit, MaxReadEvents))).Result()
-	if err != nil {
-		return nil, fmt.Errorf("customstore: read events: %w", err)
+	key := sc.logKey()
+	if all {
+		key = s.logKey()
 	}
-	out := make([]itsm.Event, 0, len(msgs))
-	for _, m := range msgs {
-		body, _ := m.Values["e"].(string)
-		seq, _, _ := strings.Cut(m.ID, "-")
-		e, err := decodeEvent(seq, body)
+	// The default tenant's events are read off the whole log, skipping
+	// the others'; every other tenant has a stream of its own.
+	skip := !all && sc.tenant == itsm.DefaultTenant
+	limit = min(limit, MaxReadEvents)
+	out := make([]itsm.Event, 0, min(limit, 256))
+	for len(out) < limit && after < math.MaxInt64 {
+		want := int64(limit - len(out))
+		msgs, err := s.rdb.XRangeN(bg(ctx), key, strconv.FormatInt(max(after, 0)+1, 10), "+", want).Result()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("customstore: read events: %w", err)
 		}
-		out = append(out, e)
+		for _, m := range msgs {
+			body, _ := m.Values["e"].(string)
+			seq, _, _ := strings.Cut(m.ID, "-")
+			e, err := decodeEvent(seq, body)
+			if err != nil {
+				return nil, err
+			}
+			after = e.Seq
+			if skip && e.Tenant != itsm.DefaultTenant {
+				continue
+			}
+			out = append(out, e)
+		}
+		if int64(len(msgs)) < want || !skip {
+			break
+		}
 	}
 	return out, nil
 }
@@ -326,10 +524,14 @@ func (s *Store) ReadEvents(ctx context.Context, after int64, limit int) ([]itsm.
 // History returns the events of one record in RecordVersion order; see
 // storage.Backend. An invalid kind name is ErrInvalid.
 func (s *Store) History(ctx context.Context, kind, id string) ([]itsm.Event, error) {
+	sc, err := s.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if !storage.ValidName(kind) {
 		return nil, itsm.Invalidf("customstore: history: kind %q is not a lower-case identifier", kind)
 	}
-	items, err := s.rdb.LRange(bg(ctx), s.histKey(kind, id), 0, -1).Result()
+	items, err := s.rdb.LRange(bg(ctx), sc.histKey(kind, id), 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("customstore: history %s %s: %w", kind, id, err)
 	}
@@ -364,6 +566,9 @@ func decodeEvent(seq, body string) (itsm.Event, error) {
 		return e, fmt.Errorf("customstore: event with bad seq %q", seq)
 	}
 	e.Seq = n
+	if e.Tenant == "" { // written before tenants existed
+		e.Tenant = itsm.DefaultTenant
+	}
 	return e, nil
 }
 

@@ -31,8 +31,14 @@ import (
 // hash from number to id, and the script refuses (returning -w) a write w
 // whose new number another document holds, unless the unit itself gives
 // that number up, before it writes anything.
+//
+// Every event also goes to its tenant's own stream (KEYS[3], with the same
+// Seq) unless the tenant is the default one (ARGV[4] empty), whose events
+// are read off the whole log; a tenant is added to the tenants set
+// (KEYS[4]) so that a migration finds its documents.
 var commitScript = redis.NewScript(`
-local i = 4
+local i = 5
+if ARGV[4] ~= '' then redis.call('SADD', KEYS[4], ARGV[4]) end
 local function nx() local v = ARGV[i]; i = i + 1; return v end
 local ws = {}
 for w = 1, tonumber(ARGV[1]) do
@@ -78,6 +84,7 @@ for _ = 1, tonumber(ARGV[3]) do
   local h = KEYS[tonumber(nx())]; local body = nx()
   local seq = redis.call('INCR', KEYS[1])
   redis.call('XADD', KEYS[2], seq .. '-0', 'e', body)
+  if ARGV[4] ~= '' then redis.call('XADD', KEYS[3], seq .. '-0', 'e', body) end
   redis.call('RPUSH', h, seq .. ' ' .. body)
 end
 return 0`)
@@ -95,6 +102,7 @@ type entry struct {
 
 type tx struct {
 	s      *Store
+	sc     scope // the unit's tenant, decided by Update's context
 	ctx    context.Context
 	mu     sync.Mutex // a fn may share its tx across goroutines
 	done   bool
@@ -110,12 +118,16 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	if fn == nil {
 		return itsm.Invalidf("customstore: update without a function")
 	}
+	sc, err := s.scope(ctx)
+	if err != nil {
+		return err
+	}
 	ctx = bg(ctx)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	t := &tx{s: s, ctx: ctx, seen: map[docRef]*entry{}}
-	err := run(t, fn)
+	t := &tx{s: s, sc: sc, ctx: ctx, seen: map[docRef]*entry{}}
+	err = run(t, fn)
 	t.mu.Lock()
 	t.done = true
 	t.mu.Unlock()
@@ -155,7 +167,7 @@ func (t *tx) view(ctx context.Context, kind, id string) (*entry, error) {
 	if e := t.seen[ref]; e != nil {
 		return e, nil
 	}
-	d, err := t.s.load(bg(ctx), ki, id)
+	d, err := t.s.load(bg(ctx), t.sc, ki, id)
 	e := &entry{ki: ki, base: d, cur: d, found: err == nil}
 	if err != nil && !errors.Is(err, itsm.ErrNotFound) {
 		return nil, err
@@ -189,7 +201,7 @@ func (t *tx) Query(ctx context.Context, q storage.Query) (storage.Page, error) {
 	if done {
 		return storage.Page{}, errDone
 	}
-	return t.s.Query(ctx, q)
+	return t.s.queryIn(bg(ctx), t.sc, q)
 }
 
 // Put buffers d when the version the unit sees equals expected.
@@ -259,7 +271,7 @@ func (t *tx) NextSequence(ctx context.Context, name string) (int64, error) {
 	if !storage.ValidName(name) {
 		return 0, itsm.Invalidf("customstore: sequence name %q is not a lower-case identifier", name)
 	}
-	n, err := t.s.rdb.Incr(bg(ctx), t.s.prefix+"seq:"+name).Result()
+	n, err := t.s.rdb.Incr(bg(ctx), t.sc.seqKey(name)).Result()
 	if err != nil {
 		return 0, fmt.Errorf("customstore: sequence %s: %w", name, err)
 	}
@@ -287,7 +299,7 @@ func (t *tx) AdvanceSequence(ctx context.Context, name string, atLeast int64) er
 	if atLeast < 1 {
 		return nil
 	}
-	if err := advanceScript.Run(bg(ctx), t.s.rdb, []string{t.s.prefix + "seq:" + name}, atLeast).Err(); err != nil {
+	if err := advanceScript.Run(bg(ctx), t.s.rdb, []string{t.sc.seqKey(name)}, atLeast).Err(); err != nil {
 		return fmt.Errorf("customstore: advance sequence %s: %w", name, err)
 	}
 	return nil
@@ -308,9 +320,13 @@ func (t *tx) append(events []itsm.Event) error {
 		if !storage.ValidName(e.Kind) {
 			return itsm.Invalidf("customstore: event %s: kind %q is not a lower-case identifier", e.ID, e.Kind)
 		}
+		if e.Tenant != "" && e.Tenant != t.sc.tenant {
+			return itsm.Invalidf("customstore: append: event %s of %s %s names tenant %q in a unit of tenant %q", e.ID, e.Kind, e.RecordID, e.Tenant, t.sc.tenant)
+		}
 	}
 	for _, e := range events {
 		e.Changes = slices.Clone(e.Changes)
+		e.Tenant = t.sc.tenant
 		t.events = append(t.events, e)
 	}
 	return nil
@@ -324,7 +340,11 @@ var _ storage.BulkImporter = (*Store)(nil)
 // storage.BulkImporter. Redis runs a script alone, so hosts importing
 // millions of records call Import in chunks of a few thousand.
 func (s *Store) Import(ctx context.Context, docs []storage.Document, events []itsm.Event) error {
-	t := &tx{s: s, ctx: bg(ctx), seen: make(map[docRef]*entry, len(docs)), done: true}
+	sc, err := s.scope(ctx)
+	if err != nil {
+		return err
+	}
+	t := &tx{s: s, sc: sc, ctx: bg(ctx), seen: make(map[docRef]*entry, len(docs)), done: true}
 	for _, d := range docs {
 		ki, err := s.kind(d.Kind)
 		if err != nil {
@@ -351,7 +371,7 @@ func (t *tx) commit(ctx context.Context) error {
 	if len(t.order) == 0 && len(t.events) == 0 {
 		return nil
 	}
-	keys := []string{t.s.logSeqKey(), t.s.logKey()}
+	keys := []string{t.s.logSeqKey(), t.s.logKey(), t.sc.logKey(), t.s.tenantsKey()}
 	slot := map[string]string{}
 	key := func(k string) string {
 		if n, ok := slot[k]; ok {
@@ -365,11 +385,12 @@ func (t *tx) commit(ctx context.Context) error {
 	var sets []string // index keys in first-use order
 	bySet := map[string]*changes{}
 	change := func(m [2]string, add bool) {
-		c := bySet[m[0]]
+		k := t.sc.key(m[0])
+		c := bySet[k]
 		if c == nil {
 			c = &changes{}
-			bySet[m[0]] = c
-			sets = append(sets, m[0])
+			bySet[k] = c
+			sets = append(sets, k)
 		}
 		if add {
 			c.add = append(c.add, m[1])
@@ -377,10 +398,14 @@ func (t *tx) commit(ctx context.Context) error {
 			c.rem = append(c.rem, m[1])
 		}
 	}
-	args := []any{len(t.order), 0, len(t.events)}
+	tenant := t.sc.tenant
+	if tenant == itsm.DefaultTenant {
+		tenant = ""
+	}
+	args := []any{len(t.order), 0, len(t.events), tenant}
 	for _, ref := range t.order {
 		e := t.seen[ref]
-		args = append(args, key(t.s.docKey(ref.kind, ref.id)), e.base.Version)
+		args = append(args, key(t.sc.docKey(ref.kind, ref.id)), e.base.Version)
 		if e.found {
 			args = append(args, "p", e.cur.Version, e.cur.Data, encodeFields(e.cur.Fields))
 		} else {
@@ -393,7 +418,7 @@ func (t *tx) commit(ctx context.Context) error {
 		if e.found {
 			curNum = e.ki.number(e.cur)
 		}
-		args = append(args, key(t.s.numKey(ref.kind)), ref.id, oldNum, curNum)
+		args = append(args, key(t.sc.numKey(ref.kind)), ref.id, oldNum, curNum)
 		var old, cur [][2]string
 		if e.base.Version > 0 {
 			old = e.ki.members(e.base)
@@ -426,7 +451,7 @@ func (t *tx) commit(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("customstore: event %s: %w", e.ID, err)
 		}
-		args = append(args, key(t.s.histKey(e.Kind, e.RecordID)), body)
+		args = append(args, key(t.sc.histKey(e.Kind, e.RecordID)), body)
 	}
 	// Once sent, the unit runs to the end even if ctx is cancelled now, so
 	// an error never hides a commit.

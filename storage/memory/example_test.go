@@ -2,9 +2,11 @@ package memory_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/storage/memory"
 )
@@ -77,4 +79,56 @@ func Example() {
 	// t4 prio 1 opened 09:01
 	// t2 prio 1 opened 10:00
 	// t1 prio 3 opened 09:00
+}
+
+// Two tenants on one store: each has its own records, numbers and log;
+// a log consumer serving both reads with storage.AllTenants.
+func Example_tenants() {
+	store := memory.New(memory.RequireTenant())
+	acme := itsm.WithTenant(context.Background(), "acme")
+	globex := itsm.WithTenant(context.Background(), "globex")
+	if err := store.Register(acme, storage.Schema{Kind: "ticket", Fields: []storage.Field{{Name: "number", Type: storage.TypeString}}}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	open := func(ctx context.Context, id string) {
+		err := store.Update(ctx, func(tx storage.Tx) error {
+			n, err := tx.NextSequence(ctx, "ticket")
+			if err != nil {
+				return err
+			}
+			num := itsm.FormatNumber("INC", n)
+			if err := tx.Put(ctx, storage.Document{Kind: "ticket", ID: id, Version: 1, Fields: []storage.Value{storage.String(num)}}, 0); err != nil {
+				return err
+			}
+			return tx.Append(ctx, itsm.Event{ID: id + "-1", Kind: "ticket", RecordID: id, Number: num, RecordVersion: 1, Name: itsm.EventCreate})
+		})
+		if err != nil {
+			fmt.Println(err)
+		}
+	}
+	open(acme, "a1")
+	open(globex, "g1")
+	open(acme, "a2")
+
+	page, _ := store.Query(globex, storage.Query{Kind: "ticket"})
+	for _, d := range page.Docs {
+		fmt.Println("globex sees", d.ID, d.Fields[0].Str())
+	}
+	_, err := store.Get(globex, "ticket", "a1")
+	fmt.Println("globex reads a1:", errors.Is(err, itsm.ErrNotFound))
+	_, err = store.Get(context.Background(), "ticket", "a1")
+	fmt.Println("no tenant:", errors.Is(err, itsm.ErrInvalid))
+
+	evs, _ := store.ReadEvents(storage.AllTenants(context.Background()), 0, 10)
+	for _, e := range evs {
+		fmt.Println(e.Seq, e.Tenant, e.Number)
+	}
+	// Output:
+	// globex sees g1 INC0000001
+	// globex reads a1: true
+	// no tenant: true
+	// 1 acme INC0000001
+	// 2 globex INC0000001
+	// 3 acme INC0000002
 }

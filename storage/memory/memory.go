@@ -175,7 +175,7 @@ func (s *Store) tenant(ctx context.Context) (string, error) {
 // Register declares a kind, or migrates every tenant's documents of a kind
 // registered before to the new schema; see storage.Backend.
 func (s *Store) Register(ctx context.Context, sc storage.Schema) error {
-	if _, err := s.tenant(ctx); err != nil {
+	if _, err := storage.TenantOf(ctx, false); err != nil { // schemas are every tenant's: none is required
 		return err
 	}
 	if err := sc.Validate(); err != nil {

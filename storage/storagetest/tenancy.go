@@ -358,7 +358,7 @@ func (h *harness) testTenancy(t *testing.T) {
 	t.Run("Concurrent", func(t *testing.T) {
 		e := h.setup(t)
 		s := e.docSchema("tcon")
-		kind := s.Kind
+		kind, seq := s.Kind, name("tseq")
 		const tenants = 4
 		writers, perWriter := 4, h.scale(40, 10)
 		envs := make([]*env, tenants)
@@ -373,7 +373,7 @@ func (h *harness) testTenancy(t *testing.T) {
 					for i := range perWriter {
 						id := fmt.Sprintf("w%d_%d", w, i) // the same ids in every tenant
 						err := o.b.Update(o.ctx, func(tx storage.Tx) error {
-							n, err := tx.NextSequence(o.ctx, "tcon_seq")
+							n, err := tx.NextSequence(o.ctx, seq)
 							if err != nil {
 								return err
 							}
