@@ -127,13 +127,13 @@ func (c *Collection[T, P]) Schema() Schema { return c.schema }
 
 // Register validates the schema and declares it to the backend.
 func (c *Collection[T, P]) Register(ctx context.Context, b Backend) error {
+	if err := c.checkCustomDecl(); err != nil {
+		return err // before Validate, which would report a colliding indexed name as a duplicate
+	}
 	if err := c.schema.Validate(); err != nil {
 		return err
 	}
 	if err := c.checkAccess(); err != nil {
-		return err
-	}
-	if err := c.checkCustomDecl(); err != nil {
 		return err
 	}
 	return b.Register(ctx, c.schema)
