@@ -149,14 +149,20 @@ func TestCustomFieldsTravelThroughEveryIncidentCommand(t *testing.T) {
 	assert.Equal(t, "12.50", refund, "the caller's record holds the canonical value")
 
 	steps := []func() (*operation.Incident, error){
-		func() (*operation.Incident, error) { return f.desk.AssignIncident(ctx, inc.ID, "network", "ann", storage.Command{}) },
+		func() (*operation.Incident, error) {
+			return f.desk.AssignIncident(ctx, inc.ID, "network", "ann", storage.Command{})
+		},
 		func() (*operation.Incident, error) { return f.desk.StartIncident(ctx, inc.ID, storage.Command{}) },
-		func() (*operation.Incident, error) { return f.desk.AddWorkNote(ctx, inc.ID, "checking", storage.Command{}) },
+		func() (*operation.Incident, error) {
+			return f.desk.AddWorkNote(ctx, inc.ID, "checking", storage.Command{})
+		},
 		func() (*operation.Incident, error) {
 			return f.desk.HoldIncident(ctx, inc.ID, operation.HoldAwaitingVendor, storage.Command{})
 		},
 		func() (*operation.Incident, error) { return f.desk.ResumeIncident(ctx, inc.ID, storage.Command{}) },
-		func() (*operation.Incident, error) { return f.desk.OverridePriority(ctx, inc.ID, 1, "CEO", storage.Command{}) },
+		func() (*operation.Incident, error) {
+			return f.desk.OverridePriority(ctx, inc.ID, 1, "CEO", storage.Command{})
+		},
 		func() (*operation.Incident, error) {
 			return f.desk.UpdateIncident(ctx, inc.ID, storage.Command{}, func(i *operation.Incident) error {
 				i.Custom.SetInt("outage_minutes", 95)
