@@ -576,69 +576,117 @@ func compileField(f CustomField) (*customField, error) {
 }
 
 // scalar parses a raw JSON value of the field's type into its canonical
-// encoding, without the field's rules; problem says why it cannot.
+// encoding, without the field's rules; problem says why it cannot. A value
+// already canonical is returned as it is, without an allocation.
 func (f *customField) scalar(raw json.RawMessage) (json.RawMessage, string) {
 	raw = bytes.TrimSpace(raw)
-	str := func() (string, bool) {
-		var s string
-		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
-			return "", false
-		}
-		return s, true
-	}
-	quote := func(s string) json.RawMessage { b, _ := json.Marshal(s); return b }
+	var buf [64]byte
 	switch f.Type {
 	case CustomString, CustomText, CustomEnum, CustomReference, CustomUser, CustomGroup:
-		s, ok := str()
+		if in, ok := plainString(raw); ok && marshalsAsIs(in) {
+			return raw, ""
+		}
+		s, ok := jsonString(raw)
 		if !ok {
 			return nil, "is not a string"
 		}
 		return quote(s), ""
 	case CustomInteger:
-		n, err := strconv.ParseInt(string(raw), 10, 64)
-		if err != nil {
+		n, ok := plainInt(raw)
+		if !ok {
 			return nil, "is not a whole number within int64"
 		}
-		return strconv.AppendInt(nil, n, 10), ""
+		if canon := strconv.AppendInt(buf[:0], n, 10); !bytes.Equal(canon, raw) {
+			return bytes.Clone(canon), ""
+		}
+		return raw, ""
 	case CustomDecimal:
-		text, ok := str()
+		text, ok := stringContent(raw)
 		if !ok {
 			if len(raw) == 0 || !(raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
 				return nil, "is not a decimal number"
 			}
-			text = string(raw)
+			text = raw
 		}
-		units, problem := parseDecimal(text, f.Scale)
+		units, problem := parseDecimal(string(text), f.Scale)
 		if problem != "" {
 			return nil, problem
 		}
-		return quote(formatDecimal(units, f.Scale)), ""
+		return reuseQuoted(raw, appendDecimal(append(buf[:0], '"'), units, f.Scale)), ""
 	case CustomBoolean:
 		switch string(raw) {
 		case "true", "false":
-			return append(json.RawMessage(nil), raw...), ""
+			return raw, ""
 		}
 		return nil, "is not true or false"
 	case CustomTime:
-		s, ok := str()
-		t, err := time.Parse(time.RFC3339Nano, s)
+		text, ok := stringContent(raw)
+		t, err := time.Parse(time.RFC3339Nano, string(text))
 		if !ok || err != nil {
 			return nil, "is not an RFC 3339 time"
 		}
 		if t.Year() < 1 || t.Year() > 9999 {
 			return nil, "is outside years 1..9999"
 		}
-		return quote(itsm.NormalizeTime(t).Format(time.RFC3339Nano)), ""
+		return reuseQuoted(raw, itsm.NormalizeTime(t).AppendFormat(append(buf[:0], '"'), time.RFC3339Nano)), ""
 	case CustomDate:
-		s, ok := str()
-		t, err := time.Parse(time.DateOnly, s)
+		text, ok := stringContent(raw)
+		t, err := time.Parse(time.DateOnly, string(text))
 		if !ok || err != nil {
 			return nil, "is not a date (2006-01-02)"
 		}
-		return quote(t.Format(time.DateOnly)), ""
+		return reuseQuoted(raw, t.AppendFormat(append(buf[:0], '"'), time.DateOnly)), ""
 	}
 	return nil, "has an unknown type"
 }
+
+// reuseQuoted closes the canonical string opened in b and returns raw when
+// it is the same bytes, a copy of b otherwise.
+func reuseQuoted(raw json.RawMessage, b []byte) json.RawMessage {
+	b = append(b, '"')
+	if bytes.Equal(b, raw) {
+		return raw
+	}
+	return bytes.Clone(b)
+}
+
+// marshalsAsIs reports whether encoding/json writes the plain string
+// content in as it is: no HTML characters or line separators to escape.
+func marshalsAsIs(in []byte) bool {
+	for i, c := range in {
+		switch {
+		case c == '<' || c == '>' || c == '&':
+			return false
+		case c == 0xE2 && i+2 < len(in) && in[i+1] == 0x80 && (in[i+2] == 0xA8 || in[i+2] == 0xA9):
+			return false
+		}
+	}
+	return true
+}
+
+// jsonString decodes a JSON string value.
+func jsonString(raw []byte) (string, bool) {
+	if in, ok := plainString(raw); ok {
+		return string(in), true
+	}
+	var s string
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// stringContent returns the content of a JSON string value, without a copy
+// when it has no escapes.
+func stringContent(raw []byte) ([]byte, bool) {
+	if in, ok := plainString(raw); ok {
+		return in, true
+	}
+	s, ok := jsonString(raw)
+	return []byte(s), ok
+}
+
+func quote(s string) json.RawMessage { b, _ := json.Marshal(s); return b }
 
 // canonical parses a raw value and checks the field's rules (length,
 // pattern, enum values, range); the reference's existence is checked by
@@ -650,31 +698,32 @@ func (f *customField) canonical(raw json.RawMessage) (json.RawMessage, string) {
 	}
 	switch f.Type {
 	case CustomString, CustomText, CustomEnum, CustomReference, CustomUser, CustomGroup:
-		var s string
-		_ = json.Unmarshal(canon, &s)
-		if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+		s, _ := stringContent(canon)
+		if !utf8.Valid(s) || bytes.IndexByte(s, 0) >= 0 {
 			return nil, "is not UTF-8 text without NUL"
 		}
-		n := utf8.RuneCountInString(s)
+		n := utf8.RuneCount(s)
 		switch {
-		case f.Type == CustomEnum && !f.enum[s]:
-			return nil, fmt.Sprintf("%q is not one of its values", clipName(s))
+		case f.Type == CustomEnum && !f.enum[string(s)]:
+			return nil, fmt.Sprintf("%q is not one of its values", clipName(string(s)))
 		case (f.Type == CustomString || f.Type == CustomText) && (n < f.MinLength || n > f.MaxLength):
 			return nil, fmt.Sprintf("is %d characters, want %d..%d", n, f.MinLength, f.MaxLength)
-		case (f.Type == CustomReference || f.Type == CustomUser || f.Type == CustomGroup) && (s == "" || len(s) > MaxStringValue):
+		case (f.Type == CustomReference || f.Type == CustomUser || f.Type == CustomGroup) && (len(s) == 0 || len(s) > MaxStringValue):
 			return nil, fmt.Sprintf("is not an id (1 to %d bytes)", MaxStringValue)
 		case f.Indexed && len(s) > MaxStringValue:
 			return nil, fmt.Sprintf("is %d bytes, an indexed value is at most %d", len(s), MaxStringValue)
-		case f.re != nil && !f.re.MatchString(s):
+		case f.re != nil && !f.re.Match(s):
 			return nil, "does not match the pattern " + f.Pattern
 		}
 	case CustomDate:
-		var s string
-		_ = json.Unmarshal(canon, &s)
-		if f.min != "" && s < f.min || f.max != "" && s > f.max {
-			return nil, fmt.Sprintf("%s is outside %s..%s", s, f.min, f.max)
+		s, _ := stringContent(canon)
+		if f.min != "" && string(s) < f.min || f.max != "" && string(s) > f.max {
+			return nil, fmt.Sprintf("%s is outside %s..%s", s, orOpen(f.Min), orOpen(f.Max))
 		}
 	case CustomInteger, CustomDecimal, CustomTime:
+		if !f.hasLo && !f.hasHi {
+			break
+		}
 		n := f.index(canon).Int64()
 		if f.hasLo && n < f.lo || f.hasHi && n > f.hi {
 			return nil, fmt.Sprintf("%s is outside %s..%s", strings.Trim(string(canon), `"`), orOpen(f.Min), orOpen(f.Max))
@@ -714,27 +763,24 @@ func (f *customField) index(raw json.RawMessage) Value {
 			}
 			return Int(0)
 		case CustomDecimal:
-			var s string
-			if json.Unmarshal(raw, &s) == nil {
-				if n, problem := parseDecimal(s, f.Scale); problem == "" {
+			if s, ok := stringContent(raw); ok {
+				if n, problem := parseDecimal(string(s), f.Scale); problem == "" {
 					return Int(n)
 				}
 			}
 			return Int(0)
 		}
-		n, _ := strconv.ParseInt(string(raw), 10, 64)
+		n, _ := plainInt(raw)
 		return Int(n)
 	case TypeTime:
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		if s, ok := stringContent(raw); ok {
+			if t, err := time.Parse(time.RFC3339Nano, string(s)); err == nil {
 				return Time(t)
 			}
 		}
 		return Time(time.Time{})
 	}
-	var s string
-	if len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &s) == nil && indexableString(s) {
+	if s, ok := jsonString(raw); ok && indexableString(s) {
 		return String(s)
 	}
 	return String("")
@@ -764,20 +810,26 @@ func parseDecimal(s string, scale int) (int64, string) {
 	return n, ""
 }
 
-// formatDecimal writes minor units at scale as a decimal ("-12.50").
-func formatDecimal(n int64, scale int) string {
-	sign := ""
+// appendDecimal appends minor units at scale as a decimal ("-12.50").
+func appendDecimal(b []byte, n int64, scale int) []byte {
 	if n < 0 {
-		sign, n = "-", -n
+		b = append(b, '-')
 	}
-	s := strconv.FormatInt(n, 10)
+	u := uint64(n)
+	if n < 0 {
+		u = -u
+	}
+	var digits [24]byte
+	d := strconv.AppendUint(digits[:0], u, 10)
 	if scale == 0 {
-		return sign + s
+		return append(b, d...)
 	}
-	if len(s) <= scale {
-		s = strings.Repeat("0", scale-len(s)+1) + s
+	for len(d) <= scale {
+		d = append([]byte{'0'}, d...)
 	}
-	return sign + s[:len(s)-scale] + "." + s[len(s)-scale:]
+	b = append(b, d[:len(d)-scale]...)
+	b = append(b, '.')
+	return append(b, d[len(d)-scale:]...)
 }
 
 // check validates the custom values of a record about to be written, in
