@@ -338,6 +338,7 @@ const (
 	codecInt                     // a signed integer kind
 	codecBool                    // a bool kind
 	codecTime                    // time.Time, through its UnmarshalJSON
+	codecValues                  // itsm.Values, a record's custom values
 )
 
 type codecField struct {
@@ -442,6 +443,8 @@ func (c *codec) add(t reflect.Type, index []int) bool {
 		switch ft := f.Type; {
 		case ft == timeType:
 			kind = codecTime
+		case ft == valuesType:
+			kind = codecValues
 		case unmarshals(ft) || marshals(ft) || ft == jsonNumberType:
 		case ft.Kind() == reflect.String:
 			kind = codecString
@@ -586,6 +589,11 @@ func decodeMember(kind codecKind, fv reflect.Value, raw []byte) bool {
 		}
 	case codecTime:
 		return fv.Addr().Interface().(*time.Time).UnmarshalJSON(raw) == nil
+	case codecValues:
+		if vals, ok := decodeValues(raw); ok {
+			fv.Set(reflect.ValueOf(vals))
+			return true
+		}
 	}
 	if nestsAtLeast(raw, maxMemberDepth) {
 		return false // the document would pass encoding/json's depth limit
@@ -713,6 +721,12 @@ func (c *codec) encode(b []byte, v reflect.Value, spans []memberSpan) ([]byte, [
 			b = strconv.AppendInt(b, fv.Int(), 10)
 		case codecBool:
 			b = strconv.AppendBool(b, fv.Bool())
+		case codecValues:
+			var ok bool
+			if b, ok = appendValues(b, fv.Interface().(itsm.Values)); ok {
+				break
+			}
+			return nil, nil, false // encoding/json's escapes, compaction or error
 		default:
 			raw, err := json.Marshal(fv.Addr().Interface())
 			if err != nil {

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -301,4 +302,89 @@ func (r *Records[T, P]) reindexTx(ctx context.Context, tx Tx, id string) (bool, 
 	}
 	ev := itsm.Event{Name: EventReindex, From: m.State, To: m.State}
 	return r.write(ctx, tx, rec, before.Data, nil, ev, false, now, m.UpdatedAt, Command{}, nil)
+}
+
+// appendValues appends custom values as encoding/json encodes them (keys
+// sorted, each value compacted with HTML escapes), reporting false for
+// anything it would change or refuse: the codec then leaves the record to
+// encoding/json. Values checked by the dictionary always pass.
+func appendValues(b []byte, vals itsm.Values) ([]byte, bool) {
+	if vals == nil {
+		return append(b, "null"...), true
+	}
+	var buf [16]string
+	keys := buf[:0]
+	for k := range vals {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		raw := vals[k]
+		if !plainName(k) || len(raw) == 0 || !writtenAsIs(raw) || !json.Valid(raw) {
+			return b, false
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, k...)
+		b = append(b, '"', ':')
+		b = append(b, raw...)
+	}
+	return append(b, '}'), true
+}
+
+// writtenAsIs reports whether encoding/json writes the JSON value raw as it
+// is: compact, and without the characters it escapes for HTML.
+func writtenAsIs(raw []byte) bool {
+	in, esc := false, false
+	for i, c := range raw {
+		switch {
+		case c == '<' || c == '>' || c == '&':
+			return false
+		case c == 0xE2 && i+2 < len(raw) && raw[i+1] == 0x80 && (raw[i+2] == 0xA8 || raw[i+2] == 0xA9):
+			return false
+		case in && esc:
+			esc = false
+		case in && c == '\\':
+			esc = true
+		case c == '"':
+			in = !in
+		case !in && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			return false
+		}
+	}
+	return true
+}
+
+// decodeValues decodes a custom values object as encoding/json would,
+// reporting false for what it leaves to encoding/json (escaped keys, JSON
+// it would refuse). The values share one copy of raw, each capped so that
+// appending to one cannot write over the next.
+func decodeValues(raw []byte) (itsm.Values, bool) {
+	if string(raw) == "null" {
+		return nil, true
+	}
+	if !json.Valid(raw) || nestsAtLeast(raw, maxMemberDepth) {
+		return nil, false
+	}
+	var buf [16]jsonMember
+	members, err := topLevelMembers(raw, buf[:0])
+	if err != nil {
+		return nil, false
+	}
+	data := bytes.Clone(raw)
+	whole := string(data)
+	vals := make(itsm.Values, len(members))
+	for _, m := range members {
+		if _, ok := plainString(m.key); !ok {
+			return nil, false
+		}
+		ks := int(cap(raw) - cap(m.key)) // offsets into raw, the same in data
+		vs := int(cap(raw) - cap(m.value))
+		ve := vs + len(m.value)
+		vals[whole[ks+1:ks+len(m.key)-1]] = json.RawMessage(data[vs:ve:ve])
+	}
+	return vals, true
 }

@@ -683,3 +683,61 @@ func TestReindexAfterAddingAnIndexedFieldSQLite(t *testing.T) {
 	}
 	testAddIndexedField(t, store)
 }
+
+// The collection's codec writes and reads custom values exactly as
+// encoding/json does, whatever a host put in them.
+func TestCustomValuesCodeAsEncodingJSON(t *testing.T) {
+	coll := storage.NewCollection[asset]("asset")
+	for name, vals := range map[string]itsm.Values{
+		"none":        nil,
+		"empty":       {},
+		"canonical":   {"b": json.RawMessage(`"x y"`), "a": json.RawMessage(`12`), "c": json.RawMessage(`true`)},
+		"html":        {"a": json.RawMessage(`"<b>&"`)},
+		"separator":   {"a": json.RawMessage("\"\u2028\"")},
+		"spaces":      {"a": json.RawMessage(`{ "x" : [1, 2] }`)},
+		"nested":      {"a": json.RawMessage(`{"x":[1,{"y":"z\""}]}`)},
+		"escaped key": {"a\"b": json.RawMessage(`1`)},
+		"unicode key": {"é": json.RawMessage(`1`)},
+		"nil value":   {"a": nil},
+		"invalid":     {"a": json.RawMessage(`{`)},
+		"many": func() itsm.Values {
+			v := itsm.Values{}
+			for i := range 40 {
+				v.SetInt(string(rune('a'+i%26))+strings.Repeat("x", i/26), int64(i))
+			}
+			return v
+		}(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := &asset{Title: "t", Custom: vals}
+			a.ID = itsm.NewID()
+			doc, err := coll.Encode(a)
+			want, werr := json.Marshal(a)
+			if werr != nil {
+				require.ErrorIs(t, err, itsm.ErrInvalid)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, string(want), string(doc.Data))
+			got, err := coll.Decode(doc)
+			require.NoError(t, err)
+			var std asset
+			require.NoError(t, json.Unmarshal(doc.Data, &std))
+			std.ID, std.Version = doc.ID, doc.Version
+			assert.Equal(t, &std, got)
+			if len(got.Custom) > 1 {
+				// Appending to one value does not write over another.
+				for k := range got.Custom {
+					before := got.Custom.Clone()
+					got.Custom[k] = append(got.Custom[k], '!')
+					for k2 := range got.Custom {
+						if k2 != k {
+							assert.Equal(t, before[k2], got.Custom[k2])
+						}
+					}
+					break
+				}
+			}
+		})
+	}
+}
