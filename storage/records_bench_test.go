@@ -74,7 +74,7 @@ func BenchmarkRecordsBaselineRawUpdate(b *testing.B) {
 //
 //	go test -run x -bench RecordsFireTenant -benchmem -count 5 ./storage
 func BenchmarkRecordsFireTenant(b *testing.B) {
-	for _, c := range []struct{ name, tenant string }{{"default", ""}, {"tenant", "acme"}} {
+	for _, c := range []struct{ name, tenant string }{{"default", ""}, {"tenant", "acme"}, {"default_again", ""}} {
 		b.Run(c.name, func(b *testing.B) {
 			f := newFixture(&testing.T{})
 			ctx := as(agent)
