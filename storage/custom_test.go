@@ -741,3 +741,36 @@ func TestCustomValuesCodeAsEncodingJSON(t *testing.T) {
 		})
 	}
 }
+
+// FuzzCustomValuesCodec: whatever a stored document holds in its custom
+// member, the collection decodes it as encoding/json does, and encodes the
+// result as json.Marshal does.
+func FuzzCustomValuesCodec(f *testing.F) {
+	for _, s := range []string{`{"a":"x","b":12}`, `{}`, `null`, `{"a":{"b":[1,2]}}`, `{"a\u0022":1}`, `{"a":"<&>"}`,
+		`{ "a" : 1 }`, `{"a":1,"a":2}`, `[1]`, `{"a":}`, `{"é":"\u2028"}`} {
+		f.Add(s)
+	}
+	coll := storage.NewCollection[asset]("asset")
+	f.Fuzz(func(t *testing.T, custom string) {
+		data := []byte(`{"id":"x","title":"t","custom":` + custom + `}`)
+		doc := storage.Document{Kind: "asset", ID: "x", Version: 1, Data: data}
+		got, err := coll.Decode(doc)
+		var want asset
+		werr := json.Unmarshal(data, &want)
+		if werr != nil {
+			require.Error(t, err)
+			return
+		}
+		require.NoError(t, err)
+		want.ID, want.Version = "x", 1
+		require.Equal(t, &want, got)
+		enc, err := coll.Encode(got)
+		marshalled, merr := json.Marshal(got)
+		if merr != nil {
+			require.Error(t, err)
+			return
+		}
+		require.NoError(t, err)
+		require.Equal(t, string(marshalled), string(enc.Data))
+	})
+}
