@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -380,6 +381,17 @@ func scoped(q Query, s itsm.Scope) Query {
 // store keeps in text: PostgreSQL's jsonb refuses \u0000), and if not, the
 // JSON path of the first that is not.
 func validText(v reflect.Value) (string, bool) {
+	if v.Type() == valuesType {
+		// Custom values, walked without reflection: names and JSON text
+		// without NUL, raw or escaped (the dictionary checks the rest).
+		for k, raw := range v.Interface().(itsm.Values) {
+			if !utf8.ValidString(k) || strings.IndexByte(k, 0) >= 0 || !utf8.Valid(raw) ||
+				bytes.IndexByte(raw, 0) >= 0 || bytes.Contains(raw, []byte(`\u0000`)) {
+				return k, false
+			}
+		}
+		return "", true
+	}
 	switch v.Kind() {
 	case reflect.String:
 		return "", utf8.ValidString(v.String()) && strings.IndexByte(v.String(), 0) < 0

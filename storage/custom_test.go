@@ -774,3 +774,14 @@ func FuzzCustomValuesCodec(f *testing.F) {
 		require.Equal(t, string(marshalled), string(enc.Data))
 	})
 }
+
+func TestCustomValuesWithNULAreRefused(t *testing.T) {
+	f := newAssetFixture(t, assetDefs)
+	for _, raw := range []string{"\"a\x00\"", `"a\u0000"`} {
+		a := &asset{Title: "x", Custom: itsm.Values{"secret": json.RawMessage(raw)}}
+		err := f.records.Create(asIn(assetAgent, ""), a, storage.Command{})
+		var ve *itsm.ValidationError
+		require.ErrorAs(t, err, &ve, raw)
+		assert.Contains(t, ve.Fields, "custom.secret")
+	}
+}
