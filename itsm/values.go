@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Values holds a record's custom field values, by field name, as their JSON
@@ -37,11 +38,29 @@ func (v Values) Has(name string) bool {
 // Str returns the value of a string-shaped field: string, text, enum,
 // user, group, reference, and the text of a decimal or date.
 func (v Values) Str(name string) (string, bool) {
+	raw := v[name]
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	if in := raw[1 : len(raw)-1]; raw[len(raw)-1] == '"' && plain(in) {
+		return string(in), true
+	}
 	var s string
-	if raw, ok := v[name]; !ok || len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+	if json.Unmarshal(raw, &s) != nil {
 		return "", false
 	}
 	return s, true
+}
+
+// plain reports whether a JSON string's content needs no decoding: valid
+// UTF-8 without quotes, backslashes or control characters.
+func plain(in []byte) bool {
+	for _, c := range in {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return utf8.Valid(in)
 }
 
 // Int returns the value of an integer field.
