@@ -785,3 +785,28 @@ func TestCustomValuesWithNULAreRefused(t *testing.T) {
 		assert.Contains(t, ve.Fields, "custom.secret")
 	}
 }
+
+func TestWithActionCoversCustomFields(t *testing.T) {
+	dict, err := storage.ParseDictionary([]byte(assetDefs))
+	require.NoError(t, err)
+	coll := storage.NewCollection[asset]("asset", storage.StringField("owner", func(a *asset) string { return a.Owner })).
+		WithDictionary(dict).WithAction("classify", storage.CustomMember)
+	store := memory.New()
+	require.NoError(t, coll.Register(context.Background(), store))
+	az := itsm.NewRoleAuthorizer().
+		Grant("agent", "*:"+itsm.ActionCreate, "*:"+itsm.ActionRead, "*:"+itsm.ActionUpdate).
+		Grant("classifier", "*:"+itsm.ActionRead, "*:classify").
+		ScopeReads(itsm.ReadAll, "agent", "classifier")
+	recs, err := storage.NewRecords(store, coll, assetLifecycle(t), storage.RecordsConfig{Clock: itsm.NewFakeClock(t0), Authorizer: az})
+	require.NoError(t, err)
+	a := &asset{Title: "x"}
+	require.NoError(t, recs.Create(asIn(itsm.Actor{ID: "ann", Roles: []string{"agent"}}, ""), a, storage.Command{}))
+	setRegion := func(x *asset) error { x.Custom.SetString("region", "apac"); return nil }
+	_, err = recs.Change(asIn(itsm.Actor{ID: "ann", Roles: []string{"agent"}}, ""), a.ID, storage.Command{}, setRegion)
+	assert.ErrorIs(t, err, itsm.ErrForbidden, "a custom edit is authorised as classify")
+	_, err = recs.Change(asIn(itsm.Actor{ID: "cleo", Roles: []string{"classifier"}}, ""), a.ID, storage.Command{}, setRegion)
+	require.NoError(t, err)
+	_, err = recs.Change(asIn(itsm.Actor{ID: "cleo", Roles: []string{"classifier"}}, ""), a.ID, storage.Command{},
+		func(x *asset) error { x.Title = "y"; return nil })
+	assert.ErrorIs(t, err, itsm.ErrForbidden, "the title is an update")
+}
