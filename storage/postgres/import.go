@@ -96,7 +96,7 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 		if len(events) == 0 {
 			return nil
 		}
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared($1)", s.eventsKey); err != nil {
+		if _, err := tx.Exec(ctx, s.eventLockSQL); err != nil {
 			return interpretError(err, "import events: lock")
 		}
 		cols := []string{"id", "kind", "record_id", "number", "record_version", "name", "from_state", "to_state",

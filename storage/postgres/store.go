@@ -19,9 +19,9 @@ import (
 // WithSchema names another.
 const DefaultSchema = "pillars"
 
-// DefaultEventReadLockTimeout bounds how long ReadEvents waits for units of
-// work that are committing events; see WithEventReadLockTimeout.
-const DefaultEventReadLockTimeout = 10 * time.Second
+// DefaultEventReadWait bounds how long ReadEvents waits at a hole in the
+// Seqs for the unit that may fill it; see WithEventReadWait.
+const DefaultEventReadWait = time.Second
 
 // Store is a storage.Backend on PostgreSQL. It is safe for concurrent use,
 // and any number of Store values, in one process or many, may share one
@@ -32,31 +32,35 @@ type Store struct {
 	schema   string // the namespace, unquoted
 	ns       string // the namespace, quoted
 
-	readLockTimeout time.Duration
-	eventsKey       int64 // advisory lock of the event log, see ReadEvents
+	readWait    time.Duration // see WithEventReadWait
+	eventsClass int64         // the class (first key) of the event locks, see ReadEvents; as pg_locks shows it
 
 	eventsTable   string // qualified, quoted
 	kindsTable    string
 	valuesSQL     [maxValuesEvents + 1]string // valuesSQL[n] inserts n events, see insertEvents
 	readEventsSQL string
 
-	lockedReads atomic.Int64 // ReadEvents calls that needed the event lock
+	eventLockSQL string // takes the event lock, see ReadEvents
+	lastSeqSQL   string // the event sequence's last value
+
+	holeReads atomic.Int64 // reads at a hole (readEventsAtHole)
+	gapWaits  atomic.Int64 // ReadEvents calls that waited at a hole
 
 	mu    sync.RWMutex
 	kinds map[string]*kindInfo
 
 	// Test hooks; nil in production.
 	beforeCommit func(ctx context.Context) // runs after the events are inserted, before COMMIT
-	noEventLock  bool                      // leave the event lock out: only to show, in tests and benchmarks, what it prevents and costs
+	unsafeReads  bool                      // ReadEvents hands out every event it reads: only to show, in tests, what the horizon prevents
 }
 
 // Option configures a Store.
 type Option func(*config)
 
 type config struct {
-	schema          string
-	migrate         bool
-	readLockTimeout time.Duration
+	schema   string
+	migrate  bool
+	readWait time.Duration
 }
 
 // WithSchema names the PostgreSQL schema (namespace) holding the store's
@@ -70,12 +74,15 @@ func WithSchema(name string) Option { return func(c *config) { c.schema = name }
 // that migrate in a separate step.
 func WithMigrate(run bool) Option { return func(c *config) { c.migrate = run } }
 
-// WithEventReadLockTimeout bounds how long ReadEvents waits for units of
-// work that are committing events before it gives up with an error (the
-// caller retries). Zero waits without bound. The default is
-// DefaultEventReadLockTimeout.
-func WithEventReadLockTimeout(d time.Duration) Option {
-	return func(c *config) { c.readLockTimeout = d }
+// WithEventReadWait bounds how long ReadEvents waits when it can hand out
+// nothing yet: the events after the reader's position follow a hole in the
+// Seqs, and a transaction that may fill it is still running (see
+// Store.ReadEvents). Past the bound it returns an error matching
+// itsm.ErrBusy: retry shortly. Zero does not wait: ReadEvents then returns
+// what is safe, nothing, and no error. Writers never wait for a reader,
+// whatever the bound. The default is DefaultEventReadWait.
+func WithEventReadWait(d time.Duration) Option {
+	return func(c *config) { c.readWait = d }
 }
 
 // New returns a Store on pool. The caller keeps ownership of pool: Close
@@ -87,29 +94,37 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	if ctx == nil {
 		return nil, errNilContext
 	}
-	c := config{schema: DefaultSchema, migrate: true, readLockTimeout: DefaultEventReadLockTimeout}
+	c := config{schema: DefaultSchema, migrate: true, readWait: DefaultEventReadWait}
 	for _, o := range opts {
 		o(&c)
 	}
 	if !storage.ValidName(c.schema) {
 		return nil, itsm.Invalidf("postgres: schema name %q is not a lower-case identifier", c.schema)
 	}
-	if c.readLockTimeout < 0 {
-		return nil, itsm.Invalidf("postgres: negative event read lock timeout %s", c.readLockTimeout)
+	if c.readWait < 0 {
+		return nil, itsm.Invalidf("postgres: negative event read wait %s", c.readWait)
 	}
 	ns := quoteIdent(c.schema)
 	s := &Store{
-		pool:            pool,
-		schema:          c.schema,
-		ns:              ns,
-		readLockTimeout: c.readLockTimeout,
-		eventsKey:       advisoryKey(c.schema, "events"),
-		eventsTable:     ns + "._events",
-		kindsTable:      ns + "._kinds",
-		kinds:           map[string]*kindInfo{},
-		valuesSQL:       buildValuesSQL(ns + "._events"),
-		readEventsSQL:   "SELECT " + eventColumns + " FROM " + ns + "._events WHERE seq > $1 ORDER BY seq LIMIT $2", // eventsTable
+		pool:          pool,
+		schema:        c.schema,
+		ns:            ns,
+		readWait:      c.readWait,
+		eventsTable:   ns + "._events",
+		kindsTable:    ns + "._kinds",
+		kinds:         map[string]*kindInfo{},
+		valuesSQL:     buildValuesSQL(ns + "._events"),
+		readEventsSQL: "SELECT " + eventColumns + " FROM " + ns + "._events WHERE seq > $1 ORDER BY seq LIMIT $2", // eventsTable
 	}
+	// The event lock's class is the namespace's; its key, the sequence's
+	// last value read as the lock is taken (lockKey, in SQL). The sequence
+	// is named by a constant, resolved once when the statement is planned.
+	class := int32(advisoryKey(c.schema, "events"))
+	s.eventsClass = int64(uint32(class))
+	seq := "'" + ns + "._event_seq'::regclass"
+	s.lastSeqSQL = "SELECT coalesce(pg_catalog.pg_sequence_last_value(" + seq + "), 0)"
+	s.eventLockSQL = fmt.Sprintf("SELECT pg_catalog.pg_advisory_xact_lock_shared(%d, "+
+		"(coalesce(pg_catalog.pg_sequence_last_value(%s), 0) %% 4294967296 - 2147483648)::int4)", class, seq)
 	var err error
 	if c.migrate {
 		err = s.Migrate(ctx)

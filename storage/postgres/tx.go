@@ -29,7 +29,7 @@ import (
 // succeeded, rolled back otherwise):
 //
 //	each write, in (kind, id) order, guarded by the version it expects
-//	SELECT pg_advisory_xact_lock_shared(events)   -- see Store.ReadEvents
+//	SELECT pg_advisory_xact_lock_shared(events, last Seq)   -- see Store.ReadEvents
 //	INSERT the events (their Seq drawn here)
 //	Sync
 //
@@ -543,9 +543,8 @@ func (u *unit) commit(ctx context.Context, writes []*write) error {
 		}
 	}
 	if len(u.events) > 0 {
-		if !u.s.noEventLock {
-			b.Queue("SELECT pg_advisory_xact_lock_shared($1)", u.s.eventsKey)
-		}
+		// Shared only: no reader takes it exclusively, so this never waits.
+		b.Queue(u.s.eventLockSQL)
 		sql, args, err := u.s.insertEvents(u.events)
 		if err != nil {
 			return err
