@@ -222,7 +222,7 @@ func TestLateCommitUnsafeReaderSkips(t *testing.T) {
 // appends one event of record id and stops after drawing its Seq, before
 // COMMIT. It returns the Seq drawn, a function that lets the unit commit,
 // and the unit's result.
-func holdUnit(t *testing.T, ns, id string) (seq int64, release func(), done <-chan error) {
+func holdUnit(t testing.TB, ns, id string) (seq int64, release func(), done <-chan error) {
 	t.Helper()
 	ctx := context.Background()
 	p := testPool(t)

@@ -14,6 +14,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -597,4 +598,129 @@ func rawCopy(ctx context.Context, s *Store, docs []storage.Document, events []it
 			}))
 		return err
 	})
+}
+
+// BenchmarkWriterAtGap is issue 20's measurement: the latency of units of
+// work (read, version-checked write, one event) while a consumer polls the
+// log at a hole left by a unit that drew its Seq and has not committed,
+// against the same units with no one at a gap. Four writers run in phases of
+// 300 ms, one phase of each variant per iteration, so that every variant
+// sees the same machine; run it with -benchtime Nx (about 1 s an
+// iteration). Variants: "alone" (no held unit, no consumer), "gap" (a unit
+// held open before COMMIT and a consumer reading with the default
+// WithEventReadWait, which waits inside ReadEvents, pausing 1 ms when it
+// gets nothing), "gap-tight" (the same with a consumer that does not wait
+// and calls again at once, the most reads at a hole one consumer can make:
+// a spinning consumer, not a goal). It reports each variant's p50 and p99 and
+// p99 at the gap over p99 alone (goal: at most 1.2).
+func BenchmarkWriterAtGap(b *testing.B) {
+	testDSN(b)
+	const writers = 4
+	const phase = 300 * time.Millisecond
+	ub := newUnitBench(b, writers, 200)
+	ctx := context.Background()
+	tight, err := New(ctx, ub.s.pool, WithSchema(ub.s.schema), WithEventReadWait(0))
+	require.NoError(b, err)
+	type variant struct {
+		name      string
+		reader    *Store // nil: no held unit and no consumer
+		latencies []time.Duration
+		reads     int64
+		holeReads int64
+	}
+	variants := []*variant{{name: "alone"}, {name: "gap", reader: ub.s}, {name: "gap-tight", reader: tight}}
+	runPhase := func(v *variant) {
+		stop := make(chan struct{})
+		var consumer sync.WaitGroup
+		var release func()
+		var held <-chan error
+		var reads atomic.Int64
+		holeBefore := int64(0)
+		if v.reader != nil {
+			var seq int64
+			seq, release, held = holdUnit(b, ub.s.schema, "held")
+			holeBefore = v.reader.holeReads.Load()
+			consumer.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					evs, err := v.reader.ReadEvents(ctx, seq-1, 100)
+					if err != nil && !errors.Is(err, itsm.ErrBusy) {
+						b.Error(err)
+						return
+					}
+					reads.Add(1)
+					if len(evs) == 0 && v.reader == ub.s {
+						time.Sleep(time.Millisecond) // a consumer's pause when there is nothing new
+					}
+					if len(evs) > 0 {
+						select {
+						case <-stop: // the held unit was released
+						default:
+							b.Errorf("the consumer went past the held unit's Seq %d", seq)
+						}
+						return
+					}
+				}
+			})
+		}
+		lat := make([][]time.Duration, writers)
+		start := time.Now()
+		var ww sync.WaitGroup
+		for w := range writers {
+			ww.Go(func() {
+				for k := 0; time.Since(start) < phase; k++ {
+					t0 := time.Now()
+					if err := ub.storeUnit(ctx, ub.s, fmt.Sprintf("t%06d", w*ub.perWriter+k%ub.perWriter)); err != nil {
+						b.Error(err)
+						return
+					}
+					lat[w] = append(lat[w], time.Since(t0))
+				}
+			})
+		}
+		ww.Wait()
+		for _, l := range lat {
+			v.latencies = append(v.latencies, l...)
+		}
+		if v.reader != nil {
+			// The consumer may be waiting inside ReadEvents: the held unit's
+			// commit ends that wait, then the consumer stops.
+			close(stop)
+			release()
+			if err := <-held; err != nil {
+				b.Error(err)
+			}
+			consumer.Wait()
+			v.reads += reads.Load()
+			v.holeReads += v.reader.holeReads.Load() - holeBefore
+		}
+	}
+	b.ReportAllocs()
+	for range b.N {
+		for _, v := range variants {
+			runPhase(v)
+		}
+	}
+	p99 := map[string]time.Duration{}
+	for _, v := range variants {
+		slices.Sort(v.latencies)
+		if len(v.latencies) == 0 {
+			b.Fatalf("%s: no unit completed", v.name)
+		}
+		p50 := v.latencies[len(v.latencies)/2]
+		p99[v.name] = v.latencies[len(v.latencies)*99/100]
+		b.ReportMetric(float64(p50.Microseconds())/1000, v.name+"_p50_ms")
+		b.ReportMetric(float64(p99[v.name].Microseconds())/1000, v.name+"_p99_ms")
+		if v.reader != nil {
+			secs := float64(b.N) * phase.Seconds()
+			b.ReportMetric(float64(v.reads)/secs, v.name+"_reads/s")
+			b.ReportMetric(float64(v.holeReads)/secs, v.name+"_hole_reads/s")
+		}
+	}
+	b.ReportMetric(float64(p99["gap"])/float64(p99["alone"]), "gap_p99_x_alone")
+	b.ReportMetric(float64(p99["gap-tight"])/float64(p99["alone"]), "tight_p99_x_alone")
 }
