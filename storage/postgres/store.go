@@ -51,7 +51,8 @@ type Store struct {
 
 	// Test hooks; nil in production.
 	beforeCommit func(ctx context.Context) // runs after the events are inserted, before COMMIT
-	unsafeReads  bool                      // ReadEvents hands out every event it reads: only to show, in tests, what the horizon prevents
+	unsafeReads  bool                      // ReadEvents hands out every event it reads: only to show, in tests, what the hole rule prevents
+	noEventLock  bool                      // writers leave the event lock out: only to measure, in benchmarks, what it costs them
 }
 
 // Option configures a Store.

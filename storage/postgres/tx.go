@@ -544,7 +544,9 @@ func (u *unit) commit(ctx context.Context, writes []*write) error {
 	}
 	if len(u.events) > 0 {
 		// Shared only: no reader takes it exclusively, so this never waits.
-		b.Queue(u.s.eventLockSQL)
+		if !u.s.noEventLock {
+			b.Queue(u.s.eventLockSQL)
+		}
 		sql, args, err := u.s.insertEvents(u.events)
 		if err != nil {
 			return err
