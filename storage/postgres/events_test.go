@@ -631,3 +631,41 @@ func TestLockKeyRoundTrip(t *testing.T) {
 		require.Equal(t, lockKey(c.seq), key, "seq %d", c.seq)
 	}
 }
+
+// TestReadEventsPastDecidedHole: Seq 2 is drawn and never used (a unit that
+// rolled back), 3 commits, a unit holds 4 open, 5 commits. A reader after 1
+// gets 3 (every Seq up to it is decided) and stops before the held 4 even
+// though 5 is there; it gets 4 and 5 once the held unit commits.
+func TestReadEventsPastDecidedHole(t *testing.T) {
+	ctx := context.Background()
+	p := testPool(t)
+	ns := freshSchema(t, p)
+	s, err := New(ctx, p, WithSchema(ns), WithEventReadWait(0))
+	require.NoError(t, err)
+	appendOne := func(id string) {
+		require.NoError(t, s.Update(ctx, func(tx storage.Tx) error { return tx.Append(ctx, sealedEvent("t", id, 1, "")) }))
+	}
+	appendOne("one")
+	_, err = p.Exec(ctx, "SELECT nextval('"+quoteIdent(ns)+"._event_seq')")
+	require.NoError(t, err)
+	appendOne("three")
+	heldSeq, release, heldDone := holdUnit(t, ns, "four")
+	require.Equal(t, int64(4), heldSeq)
+	appendOne("five")
+
+	got, err := s.ReadEvents(ctx, 1, 10)
+	require.NoError(t, err)
+	require.Len(t, got, 1, "the reader stops before the held unit")
+	require.Equal(t, "three", got[0].RecordID)
+	require.Equal(t, int64(3), got[0].Seq)
+	got, err = s.ReadEvents(ctx, 3, 10)
+	require.NoError(t, err)
+	require.Empty(t, got, "nothing is safe after 3 while 4 is open")
+
+	release()
+	require.NoError(t, <-heldDone)
+	got, err = s.ReadEvents(ctx, 3, 10)
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, []string{"four", "five"}, []string{got[0].RecordID, got[1].RecordID})
+}
