@@ -183,9 +183,10 @@ func buildValuesSQL(table string) [maxValuesEvents + 1]string {
 // order: read the sequence's last value C; list the keys L of the event
 // locks held now (pg_locks); read the events in a new snapshot. Every Seq at
 // most B = min(C, every L listed) is then decided: a unit that drew such a
-// Seq drew it before C was read, so it took its lock before the listing; it
-// holds no lock with L < its Seq <= B, so it had released it, that is
-// committed (and is in the snapshot taken after) or rolled back (a hole
+// Seq drew it before C was read, so it took its lock before the listing.
+// Its key is below its Seq, which is at most B, which is at most every key
+// listed: its lock was not listed, so it had been released, and the unit
+// had committed (and is in the snapshot taken after) or rolled back (a hole
 // that never fills). ReadEvents returns the longest prefix whose events are
 // each at most B or consecutive to the one before.
 //

@@ -204,7 +204,7 @@ func TestLateCommitNeverSkipped(t *testing.T) {
 }
 
 // TestLateCommitUnsafeReaderSkips shows that the scenario above is real: a
-// reader that hands out every event it reads, ignoring the horizon, skips
+// reader that hands out every event it reads, ignoring holes, skips
 // the late event.
 func TestLateCommitUnsafeReaderSkips(t *testing.T) {
 	lateSeq, early, all := lateCommit(t, true)
