@@ -130,7 +130,7 @@ func TestReadEventsArguments(t *testing.T) {
 // higher Seq and a reader reads. It returns the late unit's Seq, what the
 // reader got before the late unit was released (nil if the reader was still
 // waiting) and the events the reader read in total.
-func lateCommit(t *testing.T, unsafeReads bool) (lateSeq int64, early []itsm.Event, all []itsm.Event) {
+func lateCommit(t *testing.T, rctx context.Context, unsafeReads bool) (lateSeq int64, early []itsm.Event, all []itsm.Event) {
 	t.Helper()
 	ctx := context.Background()
 	p := testPool(t)
@@ -164,7 +164,7 @@ func lateCommit(t *testing.T, unsafeReads bool) (lateSeq int64, early []itsm.Eve
 
 	readDone := make(chan []itsm.Event, 1)
 	go func() {
-		evs, err := writer.ReadEvents(ctx, 0, 100)
+		evs, err := writer.ReadEvents(rctx, 0, 100)
 		assert.NoError(t, err)
 		readDone <- evs
 	}()
@@ -183,7 +183,7 @@ func lateCommit(t *testing.T, unsafeReads bool) (lateSeq int64, early []itsm.Eve
 		all = early
 	}
 	// A consumer continues from the last Seq it saw.
-	rest, err := writer.ReadEvents(ctx, all[len(all)-1].Seq, 100)
+	rest, err := writer.ReadEvents(rctx, all[len(all)-1].Seq, 100)
 	require.NoError(t, err)
 	return lateSeq, early, append(all, rest...)
 }
@@ -191,7 +191,13 @@ func lateCommit(t *testing.T, unsafeReads bool) (lateSeq int64, early []itsm.Eve
 // TestLateCommitNeverSkipped is the event log's hard requirement: a unit that
 // drew Seq 41 and commits after 42 was committed is still read, once.
 func TestLateCommitNeverSkipped(t *testing.T) {
-	lateSeq, early, all := lateCommit(t, false)
+	for _, rc := range readContexts() {
+		t.Run(rc.name, func(t *testing.T) { lateCommitNeverSkipped(t, rc.ctx) })
+	}
+}
+
+func lateCommitNeverSkipped(t *testing.T, rctx context.Context) {
+	lateSeq, early, all := lateCommit(t, rctx, false)
 	require.Nil(t, early, "the reader must wait for the unit that holds a lower Seq")
 	seqs := make([]int64, len(all))
 	for i, e := range all {
@@ -207,7 +213,7 @@ func TestLateCommitNeverSkipped(t *testing.T) {
 // reader that hands out every event it reads, ignoring holes, skips
 // the late event.
 func TestLateCommitUnsafeReaderSkips(t *testing.T) {
-	lateSeq, early, all := lateCommit(t, true)
+	lateSeq, early, all := lateCommit(t, context.Background(), true)
 	require.NotNil(t, early, "the unsafe reader does not wait")
 	require.Len(t, early, 5)
 	for _, e := range early {
@@ -224,7 +230,12 @@ func TestLateCommitUnsafeReaderSkips(t *testing.T) {
 // and the unit's result.
 func holdUnit(t testing.TB, ns, id string) (seq int64, release func(), done <-chan error) {
 	t.Helper()
-	ctx := context.Background()
+	return holdTenantUnit(t, context.Background(), ns, id)
+}
+
+// holdTenantUnit is holdUnit for the tenant of ctx.
+func holdTenantUnit(t testing.TB, ctx context.Context, ns, id string) (seq int64, release func(), done <-chan error) {
+	t.Helper()
 	p := testPool(t)
 	late, err := New(ctx, p, WithSchema(ns))
 	require.NoError(t, err)
@@ -240,6 +251,20 @@ func holdUnit(t testing.TB, ns, id string) (seq int64, release func(), done <-ch
 	release = func() { once.Do(func() { close(free) }) }
 	t.Cleanup(release)
 	return seq, release, result
+}
+
+// readContexts are the two kinds of reader: of the default tenant (a
+// context without one), and of every tenant (storage.AllTenants). With one
+// tenant writing, both must behave alike.
+func readContexts() []struct {
+	name string
+	ctx  context.Context
+} {
+	ctx := context.Background()
+	return []struct {
+		name string
+		ctx  context.Context
+	}{{"tenant", ctx}, {"all tenants", storage.AllTenants(ctx)}}
 }
 
 // TestReadEventsAtHole holds a unit open with Seq 1 drawn while a later
@@ -258,47 +283,51 @@ func TestReadEventsAtHole(t *testing.T) {
 		{"caller's deadline", time.Hour, 150 * time.Millisecond, true},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			ctx := context.Background()
-			p := testPool(t)
-			ns := freshSchema(t, p)
-			reader, err := New(ctx, p, WithSchema(ns), WithEventReadWait(c.wait))
-			require.NoError(t, err)
-			_, release, lateDone := holdUnit(t, ns, "late")
-			appendOne := func(v int64) {
-				require.NoError(t, reader.Update(ctx, func(tx storage.Tx) error { return tx.Append(ctx, sealedEvent("t", "w", v, "")) }))
-			}
-			appendOne(1)
-			rctx := ctx
-			if c.timeout > 0 {
-				var cancel context.CancelFunc
-				rctx, cancel = context.WithTimeout(ctx, c.timeout)
-				defer cancel()
-			}
-			waits := reader.gapWaits.Load()
-			got, err := reader.ReadEvents(rctx, 0, 10)
-			if c.busy {
-				require.ErrorIs(t, err, itsm.ErrBusy)
-				require.ErrorContains(t, err, "retry")
-				require.Equal(t, waits+1, reader.gapWaits.Load(), "the reader waited")
-				if c.timeout > 0 {
-					require.ErrorIs(t, err, context.DeadlineExceeded)
-				}
-			} else {
-				require.NoError(t, err)
-				require.Empty(t, got, "nothing is safe yet")
-				require.Equal(t, waits, reader.gapWaits.Load(), "the reader did not wait")
-			}
-			// Writers are not held up by the reader.
-			appendOne(2)
-			release()
-			require.NoError(t, <-lateDone)
-			got, err = reader.ReadEvents(ctx, 0, 10)
-			require.NoError(t, err)
-			require.Len(t, got, 3)
-			require.Equal(t, "late", got[0].RecordID)
-		})
+		for _, rc := range readContexts() {
+			t.Run(c.name+"/"+rc.name, func(t *testing.T) { readEventsAtHole(t, rc.ctx, c.wait, c.timeout, c.busy) })
+		}
 	}
+}
+
+func readEventsAtHole(t *testing.T, readCtx context.Context, wait, timeout time.Duration, busy bool) {
+	ctx := context.Background()
+	p := testPool(t)
+	ns := freshSchema(t, p)
+	reader, err := New(ctx, p, WithSchema(ns), WithEventReadWait(wait))
+	require.NoError(t, err)
+	_, release, lateDone := holdUnit(t, ns, "late")
+	appendOne := func(v int64) {
+		require.NoError(t, reader.Update(ctx, func(tx storage.Tx) error { return tx.Append(ctx, sealedEvent("t", "w", v, "")) }))
+	}
+	appendOne(1)
+	rctx := readCtx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeout(readCtx, timeout)
+		defer cancel()
+	}
+	waits := reader.gapWaits.Load()
+	got, err := reader.ReadEvents(rctx, 0, 10)
+	if busy {
+		require.ErrorIs(t, err, itsm.ErrBusy)
+		require.ErrorContains(t, err, "retry")
+		require.Equal(t, waits+1, reader.gapWaits.Load(), "the reader waited")
+		if timeout > 0 {
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+		}
+	} else {
+		require.NoError(t, err)
+		require.Empty(t, got, "nothing is safe yet")
+		require.Equal(t, waits, reader.gapWaits.Load(), "the reader did not wait")
+	}
+	// Writers are not held up by the reader.
+	appendOne(2)
+	release()
+	require.NoError(t, <-lateDone)
+	got, err = reader.ReadEvents(readCtx, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+	require.Equal(t, "late", got[0].RecordID)
 }
 
 // TestReadEventsServerTimeouts maps a read the server stops by lock_timeout
@@ -472,6 +501,12 @@ func TestWriterNotHeldByReaderAtHole(t *testing.T) {
 // 4 are committed: a reader gets 1 and 2 at once, and waits at 3 for the
 // late unit.
 func TestReadEventsUpToHole(t *testing.T) {
+	for _, rc := range readContexts() {
+		t.Run(rc.name, func(t *testing.T) { readEventsUpToHole(t, rc.ctx) })
+	}
+}
+
+func readEventsUpToHole(t *testing.T, rctx context.Context) {
 	ctx := context.Background()
 	p := testPool(t)
 	ns := freshSchema(t, p)
@@ -493,7 +528,7 @@ func TestReadEventsUpToHole(t *testing.T) {
 	<-drawn
 	appendOne("four")
 	waits := s.gapWaits.Load()
-	got, err := s.ReadEvents(ctx, 0, 10)
+	got, err := s.ReadEvents(rctx, 0, 10)
 	require.NoError(t, err)
 	require.Equal(t, []int64{1, 2}, []int64{got[0].Seq, got[1].Seq})
 	require.Len(t, got, 2, "the reader stops before the hole")
@@ -501,7 +536,7 @@ func TestReadEventsUpToHole(t *testing.T) {
 
 	next := make(chan []itsm.Event, 1)
 	go func() {
-		evs, err := s.ReadEvents(ctx, 2, 10)
+		evs, err := s.ReadEvents(rctx, 2, 10)
 		assert.NoError(t, err)
 		next <- evs
 	}()
@@ -527,11 +562,13 @@ func TestConsumerUnderLoad(t *testing.T) {
 	// a little before COMMIT; without it, through the implicit transaction
 	// of one pipeline, as in production.
 	for _, dawdle := range []bool{true, false} {
-		t.Run(fmt.Sprintf("dawdle=%v", dawdle), func(t *testing.T) { consumerUnderLoad(t, dawdle) })
+		for _, rc := range readContexts() {
+			t.Run(fmt.Sprintf("dawdle=%v/%s", dawdle, rc.name), func(t *testing.T) { consumerUnderLoad(t, rc.ctx, dawdle) })
+		}
 	}
 }
 
-func consumerUnderLoad(t *testing.T, dawdle bool) {
+func consumerUnderLoad(t *testing.T, rctx context.Context, dawdle bool) {
 	ctx := context.Background()
 	p := testPool(t)
 	ns := freshSchema(t, p)
@@ -574,7 +611,7 @@ func consumerUnderLoad(t *testing.T, dawdle bool) {
 		defer close(consumerDone)
 		after := int64(0)
 		for {
-			evs, err := stores[0].ReadEvents(ctx, after, 7)
+			evs, err := stores[0].ReadEvents(rctx, after, 7)
 			if !assert.NoError(t, err) {
 				return
 			}
@@ -585,7 +622,7 @@ func consumerUnderLoad(t *testing.T, dawdle bool) {
 			}
 			select {
 			case <-stop:
-				evs, err := stores[0].ReadEvents(ctx, after, 1_000_000)
+				evs, err := stores[0].ReadEvents(rctx, after, 1_000_000)
 				assert.NoError(t, err)
 				consumed = append(consumed, evs...)
 				return
@@ -637,6 +674,12 @@ func TestLockKeyRoundTrip(t *testing.T) {
 // gets 3 (every Seq up to it is decided) and stops before the held 4 even
 // though 5 is there; it gets 4 and 5 once the held unit commits.
 func TestReadEventsPastDecidedHole(t *testing.T) {
+	for _, rc := range readContexts() {
+		t.Run(rc.name, func(t *testing.T) { readEventsPastDecidedHole(t, rc.ctx) })
+	}
+}
+
+func readEventsPastDecidedHole(t *testing.T, rctx context.Context) {
 	ctx := context.Background()
 	p := testPool(t)
 	ns := freshSchema(t, p)
@@ -653,19 +696,134 @@ func TestReadEventsPastDecidedHole(t *testing.T) {
 	require.Equal(t, int64(4), heldSeq)
 	appendOne("five")
 
-	got, err := s.ReadEvents(ctx, 1, 10)
+	got, err := s.ReadEvents(rctx, 1, 10)
 	require.NoError(t, err)
 	require.Len(t, got, 1, "the reader stops before the held unit")
 	require.Equal(t, "three", got[0].RecordID)
 	require.Equal(t, int64(3), got[0].Seq)
-	got, err = s.ReadEvents(ctx, 3, 10)
+	got, err = s.ReadEvents(rctx, 3, 10)
 	require.NoError(t, err)
 	require.Empty(t, got, "nothing is safe after 3 while 4 is open")
 
 	release()
 	require.NoError(t, <-heldDone)
-	got, err = s.ReadEvents(ctx, 3, 10)
+	got, err = s.ReadEvents(rctx, 3, 10)
 	require.NoError(t, err)
 	require.Len(t, got, 2)
 	require.Equal(t, []string{"four", "five"}, []string{got[0].RecordID, got[1].RecordID})
+}
+
+// TestReadEventsTenantHoles: two tenants write interleaved, so each
+// tenant's reader sees the other's Seqs as holes, and a unit of tenant acme
+// is held open with Seq 5 drawn. A reader of beta hands out beta's events
+// past acme's hole, at once and as beta goes on writing; a reader of acme
+// stops before it, waits, says it is busy when the wait runs out, and hands
+// out the held event once it commits, once; a reader of every tenant stops
+// at it too, and then reads every event once.
+func TestReadEventsTenantHoles(t *testing.T) {
+	bg := context.Background()
+	p := testPool(t)
+	ns := freshSchema(t, p)
+	s, err := New(bg, p, WithSchema(ns), WithEventReadWait(150*time.Millisecond))
+	require.NoError(t, err)
+	patient, err := New(bg, p, WithSchema(ns), WithEventReadWait(time.Minute))
+	require.NoError(t, err)
+	acme, beta := itsm.WithTenant(bg, "acme"), itsm.WithTenant(bg, "beta")
+	all := storage.AllTenants(bg)
+	write := func(ctx context.Context, id string) {
+		t.Helper()
+		require.NoError(t, s.Update(ctx, func(tx storage.Tx) error { return tx.Append(ctx, sealedEvent("t", id, 1, "")) }))
+	}
+	// drain reads from after until a read returns nothing or fails.
+	drain := func(ctx context.Context, after int64) ([]itsm.Event, error) {
+		var got []itsm.Event
+		for {
+			evs, err := s.ReadEvents(ctx, after, 2)
+			if err != nil || len(evs) == 0 {
+				return got, err
+			}
+			got = append(got, evs...)
+			after = evs[len(evs)-1].Seq
+		}
+	}
+	type seen struct {
+		ID     string
+		Seq    int64
+		Tenant string
+	}
+	seenOf := func(evs []itsm.Event) []seen {
+		out := make([]seen, len(evs))
+		for i, e := range evs {
+			out[i] = seen{e.RecordID, e.Seq, e.Tenant}
+		}
+		return out
+	}
+
+	write(acme, "a1")
+	write(beta, "b1")
+	write(acme, "a2")
+	write(beta, "b2")
+	heldSeq, release, heldDone := holdTenantUnit(t, acme, ns, "a-held")
+	require.Equal(t, int64(5), heldSeq)
+	write(beta, "b3")
+	write(acme, "a3")
+	write(beta, "b4")
+
+	waits, looks := s.gapWaits.Load(), s.holeReads.Load()
+	got, err := drain(beta, 0)
+	require.NoError(t, err)
+	require.Equal(t, []seen{{"b1", 2, "beta"}, {"b2", 4, "beta"}, {"b3", 6, "beta"}, {"b4", 8, "beta"}}, seenOf(got),
+		"beta's reader goes past acme's open unit")
+	write(acme, "a4")
+	write(beta, "b5")
+	got, err = drain(beta, 8)
+	require.NoError(t, err)
+	require.Equal(t, []seen{{"b5", 10, "beta"}}, seenOf(got), "and keeps up with beta while acme's unit stays open")
+	require.Equal(t, waits, s.gapWaits.Load(), "beta's reader never waited")
+	require.Greater(t, s.holeReads.Load(), looks, "beta's reads looked at the locks where acme's Seqs leave holes")
+
+	got, err = drain(acme, 0)
+	require.ErrorIs(t, err, itsm.ErrBusy, "acme's reader waits at its own open unit, then gives up")
+	require.ErrorContains(t, err, "retry")
+	require.Equal(t, []seen{{"a1", 1, "acme"}, {"a2", 3, "acme"}}, seenOf(got), "acme's reader stops before its open unit")
+	require.Equal(t, waits+1, s.gapWaits.Load())
+
+	got, err = drain(all, 0)
+	require.ErrorIs(t, err, itsm.ErrBusy, "a reader of every tenant waits at the open unit")
+	require.Equal(t, []int64{1, 2, 3, 4}, seqsOf(got))
+
+	acmeRead := make(chan []itsm.Event, 1)
+	go func() {
+		evs, err := patient.ReadEvents(acme, 3, 10)
+		assert.NoError(t, err)
+		acmeRead <- evs
+	}()
+	select {
+	case evs := <-acmeRead:
+		t.Fatalf("acme's reader went past its open unit: %v", seenOf(evs))
+	case <-time.After(200 * time.Millisecond):
+	}
+	release()
+	require.NoError(t, <-heldDone)
+	got = <-acmeRead
+	require.Equal(t, []seen{{"a-held", 5, "acme"}, {"a3", 7, "acme"}, {"a4", 9, "acme"}}, seenOf(got),
+		"acme's reader gets the late event once it commits, then the rest")
+	got, err = drain(acme, 9)
+	require.NoError(t, err)
+	require.Empty(t, got, "nothing twice")
+	got, err = drain(beta, 10)
+	require.NoError(t, err)
+	require.Empty(t, got)
+
+	got, err = drain(all, 4)
+	require.NoError(t, err)
+	require.Equal(t, []int64{5, 6, 7, 8, 9, 10}, seqsOf(got), "every tenant's events once, in Seq order")
+}
+
+func seqsOf(evs []itsm.Event) []int64 {
+	out := make([]int64, len(evs))
+	for i, e := range evs {
+		out[i] = e.Seq
+	}
+	return out
 }
