@@ -827,3 +827,102 @@ func seqsOf(evs []itsm.Event) []int64 {
 	}
 	return out
 }
+
+// TestTenantConsumersUnderLoad runs writers of three tenants on two Store
+// values, some units dawdling between drawing their Seq and committing, while
+// a consumer per tenant and one of every tenant read incrementally. Each
+// must end with every committed event of its tenants exactly once, in Seq
+// order.
+func TestTenantConsumersUnderLoad(t *testing.T) {
+	bg := context.Background()
+	p := testPool(t)
+	ns := freshSchema(t, p)
+	var stores [2]*Store
+	for i := range stores {
+		s, err := New(bg, p, WithSchema(ns))
+		require.NoError(t, err)
+		var n atomic.Int64
+		s.beforeCommit = func(context.Context) {
+			if n.Add(1)%3 == 0 {
+				time.Sleep(time.Duration(n.Load()%7) * time.Millisecond)
+			}
+		}
+		stores[i] = s
+	}
+	tenants := []string{"acme", "beta", "gamma"}
+	const writers, units = 6, 30
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for w := range writers {
+		wg.Go(func() {
+			s, ctx := stores[w%2], itsm.WithTenant(bg, tenants[w%3])
+			for u := range units {
+				err := s.Update(ctx, func(tx storage.Tx) error {
+					id := fmt.Sprintf("w%d_u%d", w, u)
+					return tx.Append(ctx, sealedEvent("t", id, 1, ""), sealedEvent("t", id, 2, ""))
+				})
+				if err != nil {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	readers := map[string]context.Context{"*": storage.AllTenants(bg)}
+	for _, tn := range tenants {
+		readers[tn] = itsm.WithTenant(bg, tn)
+	}
+	stop := make(chan struct{})
+	consumed := map[string][]itsm.Event{}
+	var mu sync.Mutex
+	var consumers sync.WaitGroup
+	for name, rctx := range readers {
+		consumers.Go(func() {
+			var got []itsm.Event
+			defer func() { mu.Lock(); consumed[name] = got; mu.Unlock() }()
+			after, stopping := int64(0), false
+			for {
+				evs, err := stores[1].ReadEvents(rctx, after, 7)
+				if err != nil && !errors.Is(err, itsm.ErrBusy) {
+					assert.NoError(t, err)
+					return
+				}
+				got = append(got, evs...)
+				if len(evs) > 0 {
+					after = evs[len(evs)-1].Seq
+					continue
+				}
+				if stopping && err == nil {
+					return
+				}
+				select {
+				case <-stop:
+					stopping = true
+				default:
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	consumers.Wait()
+	require.Zero(t, failed.Load())
+	for name := range readers {
+		var want int
+		q := "SELECT count(*) FROM " + quoteIdent(ns) + "._events"
+		if name != "*" {
+			q += " WHERE tenant = '" + name + "'"
+		}
+		require.NoError(t, p.QueryRow(bg, q).Scan(&want))
+		got := consumed[name]
+		require.Len(t, got, want, "reader %s saw every event of its tenants exactly once", name)
+		for i, e := range got {
+			if name != "*" {
+				require.Equal(t, name, e.Tenant)
+			}
+			if i > 0 {
+				require.Greater(t, e.Seq, got[i-1].Seq, "reader %s: in Seq order, none twice", name)
+			}
+		}
+	}
+	require.Len(t, consumed["*"], writers*units*2)
+}
