@@ -339,12 +339,18 @@ func TestReadEventsServerTimeouts(t *testing.T) {
 		name, param, value string
 		busy               bool
 	}{
-		{"lock_timeout", "lock_timeout", "100ms", true},
-		{"statement_timeout", "statement_timeout", "100ms", true},
+		{"lock_timeout", "lock_timeout", "1s", true},
+		{"statement_timeout", "statement_timeout", "1s", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			// The schema is migrated and written through the shared pool
+			// first, so the timeout only meets the read (a migration under
+			// a loaded machine can outlast a short statement_timeout).
 			ns := freshSchema(t, testPool(t))
+			setup, err := New(ctx, testPool(t), WithSchema(ns))
+			require.NoError(t, err)
+			require.NoError(t, setup.Update(ctx, func(tx storage.Tx) error { return tx.Append(ctx, sealedEvent("t", "a", 1, "")) }))
 			cfg, err := pgxpool.ParseConfig(testDSN(t))
 			require.NoError(t, err)
 			cfg.ConnConfig.RuntimeParams[c.param] = c.value
@@ -353,7 +359,6 @@ func TestReadEventsServerTimeouts(t *testing.T) {
 			defer p.Close()
 			s, err := New(ctx, p, WithSchema(ns))
 			require.NoError(t, err)
-			require.NoError(t, s.Update(ctx, func(tx storage.Tx) error { return tx.Append(ctx, sealedEvent("t", "a", 1, "")) }))
 
 			locker, err := testPool(t).Begin(ctx)
 			require.NoError(t, err)
