@@ -133,6 +133,11 @@ type Incident struct {
 	WorkNotes   []Note   `json:"work_notes,omitempty"`
 	Comments    []Note   `json:"comments,omitempty"`
 
+	// Source is where an imported incident came from (Desk.Import): its
+	// source key, indexed as "source_key", and what was imported. Only
+	// Import writes it.
+	Source *ImportSource `json:"source,omitempty"`
+
 	// owns marks the lifecycle-owned fields this write may change: set by
 	// the desk's commands and the default lifecycle's effects, checked and
 	// cleared by the desk's write check, never stored.
@@ -493,6 +498,13 @@ func incidentCollection() *storage.Collection[Incident, *Incident] {
 		str("problem_id", func(i *Incident) string { return i.ProblemID }).CompositeOnly(),
 		str("known_error_id", func(i *Incident) string { return i.KnownErrorID }),
 		storage.TimeField("resolved_at", func(i *Incident) time.Time { return i.ResolvedAt }),
+		// A second import of a record finds it by its source key.
+		str("source_key", func(i *Incident) string {
+			if i.Source == nil {
+				return ""
+			}
+			return i.Source.Key
+		}),
 	).
 		// "my open incidents": assigned_to = me, state IN open, by priority, oldest first.
 		WithIndex("incident_assignee_queue", "assigned_to", "state", "priority", "created_at").
