@@ -740,11 +740,12 @@ func (im *importer_) row(ftx *foldTx, cur *Incident, row *ImportRow, src *Import
 	d := im.d
 	ctx := im.as(row.Actor)
 	cmd := storage.Command{At: row.At, Reason: row.Reason}
+	// The first write of an update carries the record's new Source.
 	mark := func(i *Incident) { i.owns |= ownImport; i.Source = src }
 	assign := row.AssignmentGroup != "" && (row.AssignmentGroup != cur.AssignmentGroup || row.AssignedTo != cur.AssignedTo)
 	fields := assign || row.Impact != 0 && row.Impact != cur.Impact || row.Urgency != 0 && row.Urgency != cur.Urgency ||
 		row.Priority != 0 && row.Priority != cur.Priority || row.Category != "" && row.Category != cur.Category ||
-		row.Subcategory != "" && row.Subcategory != cur.Subcategory || len(row.Custom) > 0 || cur.Source == nil || *cur.Source != *src
+		row.Subcategory != "" && row.Subcategory != cur.Subcategory || len(row.Custom) > 0
 	if fields {
 		var err error
 		cur, err = d.importing.ChangeTx(ctx, ftx, cur.ID, cmd, func(i *Incident) error {
