@@ -21,7 +21,9 @@ import (
 // example {"Work in Progress": "in_progress", "Pending": "on_hold"}. A
 // target "on_hold:<reason>" puts the incident on hold with that hold reason
 // when the row gives none ("Awaiting User Info": "on_hold:awaiting_caller"),
-// for tools whose states say why an incident waits.
+// for tools whose states say why an incident waits. An empty target keeps
+// the incident's state (for a foreign state that says nothing, such as a
+// placeholder value of an export); the row's other changes still apply.
 type StateMap map[string]string
 
 // ImportRow is one step of an incident's history in another tool: at At,
@@ -292,7 +294,7 @@ func (d *Desk) importStates(states StateMap) (map[string]importTarget, error) {
 	out := make(map[string]importTarget, len(states))
 	for foreign, target := range states {
 		state, hold, _ := strings.Cut(target, ":")
-		if !d.incidents.Machine().HasState(state) {
+		if state != "" && !d.incidents.Machine().HasState(state) {
 			return nil, itsm.Invalidf("import: state map sends %q to %q, which is not an incident state", foreign, state)
 		}
 		out[foreign] = importTarget{state, hold}
@@ -715,7 +717,7 @@ func (im *importer_) fold(ftx *foldTx, in *ImportIncident, key, digest string, p
 func (im *importer_) assume(ftx *foldTx, id string, row *ImportRow) *Incident {
 	doc, ok := ftx.docs[id]
 	t, known := im.states[row.State]
-	if !ok || row.State == "" || !known {
+	if !ok || row.State == "" || !known || t.state == "" {
 		return nil
 	}
 	coll := im.d.importing.Collection()
@@ -781,8 +783,7 @@ func (im *importer_) row(ftx *foldTx, cur *Incident, row *ImportRow, src *Import
 			return nil, err
 		}
 	}
-	if row.State != "" {
-		t := im.states[row.State]
+	if t := im.states[row.State]; row.State != "" && t.state != "" {
 		hold := row.HoldReason
 		if hold == "" {
 			hold = t.hold
