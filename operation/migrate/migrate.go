@@ -69,7 +69,6 @@ func readTable(r io.Reader) (*table, error) {
 		t.cols[k] = append(t.cols[k], i)
 	}
 	for {
-		line, _ := cr.FieldPos(0)
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
@@ -77,6 +76,7 @@ func readTable(r io.Reader) (*table, error) {
 		if err != nil {
 			return nil, itsm.Invalidf("migrate: %v", err)
 		}
+		line, _ := cr.FieldPos(0)
 		t.rows = append(t.rows, rec)
 		t.lines = append(t.lines, line)
 	}
