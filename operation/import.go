@@ -71,16 +71,24 @@ type ImportIncident struct {
 	History  []ImportRow
 }
 
-// ImportSource is where an imported incident came from (Incident.Source):
-// its source key (indexed as "source_key", unique per tenant among
-// imported incidents), a digest of what was imported, and how many history
-// rows have been applied with a running digest of them, so a later import
-// of the same record is skipped or continues after those rows.
-type ImportSource struct {
-	Key        string `json:"key"`
-	Digest     string `json:"digest"`
-	Rows       int    `json:"rows"`
-	RowsDigest string `json:"rows_digest"`
+// importSource is where an imported incident came from (the Incident's
+// Source fields): its source key, a digest of what was imported, and how
+// many history rows have been applied with a running digest of them, so a
+// later import of the same record is skipped or continues after those
+// rows.
+type importSource struct {
+	Key        string
+	Digest     string
+	Rows       int
+	RowsDigest string
+}
+
+func sourceOf(i *Incident) importSource {
+	return importSource{i.SourceKey, i.SourceDigest, i.SourceRows, i.SourceRowsDigest}
+}
+
+func (s importSource) set(i *Incident) {
+	i.SourceKey, i.SourceDigest, i.SourceRows, i.SourceRowsDigest = s.Key, s.Digest, s.Rows, s.RowsDigest
 }
 
 // ImportMode says what an import does with a record imported before from
@@ -224,7 +232,7 @@ func (d *Desk) ImportIncidents(ctx context.Context, incs []ImportIncident, state
 // the lifecycle reaches only through several events is reached through the
 // shortest such path at the row's time (resolved to on_hold: reopen, hold).
 //
-// Every incident carries its source key (Incident.Source), so an import run
+// Every incident carries its source key (Incident.SourceKey), so an import run
 // again, or resumed after it stopped midway, skips what it wrote already
 // and writes nothing twice (ImportOptions.Mode). Every bad row of every
 // incident is reported (ImportReport.Errors, or Err for one error); a
@@ -541,8 +549,8 @@ func (im *importer_) lookup(chunk []ImportIncident) (map[string]*Incident, error
 				if err != nil {
 					return nil, err
 				}
-				if inc.Source != nil {
-					out[inc.Source.Key] = inc
+				if inc.SourceKey != "" {
+					out[inc.SourceKey] = inc
 				}
 			}
 			if page.Next == "" {
@@ -618,12 +626,12 @@ func (im *importer_) fold(ftx *foldTx, in *ImportIncident, key, digest string, p
 		}
 		bad[n] = true
 	}
-	src := ImportSource{Key: key, Digest: digest}
+	src := importSource{Key: key, Digest: digest}
 	apply := order // the rows to apply, by index
 	ftx.reset()
 	var cur *Incident
 	if prev != nil {
-		if prev.Source.Digest == digest {
+		if prev.SourceDigest == digest {
 			return folded{}, true, errs
 		}
 		if im.opts.Mode != ImportUpdate {
@@ -631,8 +639,8 @@ func (im *importer_) fold(ftx *foldTx, in *ImportIncident, key, digest string, p
 			errs[len(errs)-1].Reason = fmt.Sprintf("source key %q was imported before (%s) with other content; ImportUpdate applies its new rows", key, prev.Number)
 			return folded{}, false, errs
 		}
-		src.Rows, src.RowsDigest = prev.Source.Rows, prev.Source.RowsDigest
-		if k := prev.Source.Rows; k <= len(order) && rowsDigest("", in.History, order[:k]) == prev.Source.RowsDigest {
+		src.Rows, src.RowsDigest = prev.SourceRows, prev.SourceRowsDigest
+		if k := prev.SourceRows; k <= len(order) && rowsDigest("", in.History, order[:k]) == prev.SourceRowsDigest {
 			apply = order[k:]
 		}
 		for _, n := range apply {
@@ -671,7 +679,7 @@ func (im *importer_) fold(ftx *foldTx, in *ImportIncident, key, digest string, p
 		}
 		inc := base
 		inc.owns = ownImport
-		inc.Source = &src
+		src.set(&inc)
 		if err := im.d.importing.CreateTx(im.as(in.OpenedBy), ftx, &inc, storage.Command{At: in.OpenedAt, Reason: "imported " + in.Ref}); err != nil {
 			fail(0, "", err)
 			return folded{}, false, errs
@@ -738,12 +746,12 @@ func (im *importer_) assume(ftx *foldTx, id string, row *ImportRow) *Incident {
 }
 
 // row applies one history row to cur.
-func (im *importer_) row(ftx *foldTx, cur *Incident, row *ImportRow, src *ImportSource) (*Incident, error) {
+func (im *importer_) row(ftx *foldTx, cur *Incident, row *ImportRow, src *importSource) (*Incident, error) {
 	d := im.d
 	ctx := im.as(row.Actor)
 	cmd := storage.Command{At: row.At, Reason: row.Reason}
-	// The first write of an update carries the record's new Source.
-	mark := func(i *Incident) { i.owns |= ownImport; i.Source = src }
+	// The first write of an update carries the record's new source fields.
+	mark := func(i *Incident) { i.owns |= ownImport; src.set(i) }
 	assign := row.AssignmentGroup != "" && (row.AssignmentGroup != cur.AssignmentGroup || row.AssignedTo != cur.AssignedTo)
 	fields := assign || row.Impact != 0 && row.Impact != cur.Impact || row.Urgency != 0 && row.Urgency != cur.Urgency ||
 		row.Priority != 0 && row.Priority != cur.Priority || row.Category != "" && row.Category != cur.Category ||
@@ -937,7 +945,8 @@ func (d *Desk) importBase(importer itsm.Actor, in *ImportIncident) (Incident, er
 	base.ReassignmentCount, base.ReopenCount, base.HoldReason, base.ResolutionCode, base.ResolutionNotes = 0, 0, "", "", ""
 	base.FirstResponseAt, base.ResolvedAt, base.ClosedAt = time.Time{}, time.Time{}, time.Time{}
 	base.Major, base.MajorState, base.MajorProposedBy, base.Escalations = false, "", "", nil
-	base.WorkNotes, base.Comments, base.Source = nil, nil, nil
+	base.WorkNotes, base.Comments = nil, nil
+	importSource{}.set(&base)
 	if base.OpenedBy = in.OpenedBy; base.OpenedBy == "" {
 		base.OpenedBy = importer.ID
 	}

@@ -22,14 +22,14 @@ func importedBy(t *testing.T, f fixture) map[string]string {
 	require.NoError(t, err)
 	out := map[string]string{}
 	for _, i := range incs {
-		require.NotNil(t, i.Source, i.Number)
+		require.NotEmpty(t, i.SourceKey, i.Number)
 		evs, err := f.desk.Incidents().History(as(reader), i.ID)
 		require.NoError(t, err)
 		trail := ""
 		for _, e := range evs {
 			trail += fmt.Sprintf(" %s@%s/%s", e.Name, e.At.Format(time.TimeOnly), e.Actor)
 		}
-		out[i.Source.Key] = fmt.Sprintf("%s %s reopen=%d reassign=%d prio=%d resolved=%s closed=%s notes=%d/%d%s", i.Number, i.State,
+		out[i.SourceKey] = fmt.Sprintf("%s %s reopen=%d reassign=%d prio=%d resolved=%s closed=%s notes=%d/%d%s", i.Number, i.State,
 			i.ReopenCount, i.ReassignmentCount, i.Priority, i.ResolvedAt.Format(time.TimeOnly), i.ClosedAt.Format(time.TimeOnly),
 			len(i.Comments), len(i.WorkNotes), trail)
 		require.NoError(t, f.desk.Incidents().Verify(as(reader), i.ID))

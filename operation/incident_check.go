@@ -156,8 +156,8 @@ func (d *Desk) ownedChanges(ve *itsm.ValidationError, before, after *Incident) {
 			ve.Add("work_notes", how)
 		}
 	}
-	if after.Source != before.Source && (after.Source == nil || before.Source == nil || *after.Source != *before.Source) {
-		ve.Add("source", "is written by imports only")
+	if sourceOf(after) != sourceOf(before) {
+		ve.Add("source_key", "is written by imports only")
 	}
 	if !slices.Equal(after.Escalations, before.Escalations) && !may(ownEscalation) {
 		ve.Add("escalations", how)

@@ -110,7 +110,7 @@ func ExampleJSM() {
 	}
 	for _, inc := range list {
 		team, _ := inc.Custom.Str("team")
-		fmt.Printf("%s %s P%d team=%q comments=%d code=%q\n", inc.Source.Key, inc.State, inc.Priority, team, len(inc.Comments), inc.ResolutionCode)
+		fmt.Printf("%s %s P%d team=%q comments=%d code=%q\n", inc.SourceKey, inc.State, inc.Priority, team, len(inc.Comments), inc.ResolutionCode)
 	}
 	// Output:
 	// imported 4 issues, 14 events, 0 refused
