@@ -451,8 +451,12 @@ func (im *importer_) write(chunk []ImportIncident, out []folded, ftx *foldTx, re
 		return err
 	}
 	writeAll := func(fs []folded) error {
-		var docs []storage.Document
-		var evs []itsm.Event
+		total := 0
+		for _, f := range fs {
+			total += len(f.events)
+		}
+		docs := make([]storage.Document, 0, len(fs))
+		evs := make([]itsm.Event, 0, total)
 		var upd []folded
 		for _, f := range fs {
 			if f.update {
@@ -711,7 +715,8 @@ func (im *importer_) fold(ftx *foldTx, in *ImportIncident, key, digest string, p
 		fail(0, "record", itsm.Invalidf("import %s: nothing written", in.Ref))
 		return folded{}, false, errs
 	}
-	f := folded{doc: doc, events: slices.Clone(ftx.events), update: prev != nil}
+	f := folded{doc: doc, events: ftx.events[ftx.start:len(ftx.events):len(ftx.events)], update: prev != nil}
+	ftx.keep()
 	if prev != nil {
 		f.from = prev.Version
 	} else if in.Incident.Number != "" {
@@ -1025,16 +1030,23 @@ func appendStr(buf []byte, s string) []byte {
 type foldTx struct {
 	b       storage.Backend
 	docs    map[string]storage.Document
-	events  []itsm.Event
-	numbers []int64 // drawn for this batch
-	fake    int64   // dry run: numbers that are never written
+	events  []itsm.Event // of the batch's kept incidents, then the one being folded
+	start   int          // where the events of the incident being folded start
+	numbers []int64      // drawn for this batch
+	fake    int64        // dry run: numbers that are never written
 	kept    []string
 }
 
+// reset starts the fold of another incident: its events follow those of
+// the incidents folded before, which stay as they are.
 func (t *foldTx) reset() {
 	clear(t.docs)
-	t.events = t.events[:0]
+	t.events = t.events[:t.start]
+	t.start = len(t.events)
 }
+
+// keep marks the events of the incident folded last as kept.
+func (t *foldTx) keep() { t.start = len(t.events) }
 
 func (t *foldTx) seed(d storage.Document) {
 	if t.docs == nil {
