@@ -241,6 +241,12 @@ func (d *Desk) ImportIncidents(ctx context.Context, incs []ImportIncident, state
 // own Actor with the importer's roles. Assignments are not checked against
 // the Directory (people move on).
 //
+// Numbers for new incidents that keep none are drawn per batch before the
+// fold (they are part of the events' hashes), so a refused incident leaves
+// a gap in the numbering, as a refused command does; kept numbers move the
+// sequence past them. A dry run draws none and cannot see a kept number
+// another record holds (the real import reports it).
+//
 // The error is for the import as a whole (no actor, a bad state map, the
 // store failing, ctx done): the report then counts what was written before.
 func (d *Desk) Import(ctx context.Context, incs []ImportIncident, opts ImportOptions) (ImportReport, error) {
