@@ -104,6 +104,13 @@ func clean(v string) string {
 
 func (t *table) has(name string) bool { return len(t.cols[name]) > 0 }
 
+// alias reads column old as name when the export has no name column.
+func (t *table) alias(name, old string) {
+	if !t.has(name) && t.has(old) {
+		t.cols[name] = t.cols[old]
+	}
+}
+
 // rowError is one CSV row that could not be read.
 func rowError(record string, line int, rule, format string, args ...any) *operation.ImportError {
 	err := itsm.Invalidf(format, args...)

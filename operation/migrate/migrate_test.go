@@ -1,10 +1,12 @@
 package migrate_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -12,6 +14,8 @@ import (
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/operation"
 	"github.com/pillars-itsm/pillars/operation/migrate"
+	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/storage/memory"
 )
 
 const snHeader = "number,sys_updated_on,sys_updated_by,state,caller_id,short_description,impact,urgency,assignment_group,assigned_to,close_code,close_notes\n"
@@ -142,4 +146,54 @@ func FuzzJSMCSV(f *testing.F) {
 		incs, err := migrate.JSM{}.Read(strings.NewReader(in))
 		checkRead(t, incs, err)
 	})
+}
+
+// The shape of public ServiceNow event logs: older column names,
+// day-first times, "?" for no value, a placeholder state, close codes of
+// the host's own and no close notes.
+func TestServiceNowEventLogShape(t *testing.T) {
+	const log = `number,incident_state,active,reassignment_count,reopen_count,caller_id,opened_by,opened_at,sys_updated_by,sys_updated_at,category,impact,urgency,priority,assignment_group,assigned_to,closed_code,resolved_at,closed_at
+INC0000045,New,true,0,0,Caller 2403,Opened by 8,29/2/2016 01:16,Updated by 21,29/2/2016 01:23,Category 55,2 - Medium,2 - Medium,3 - Moderate,Group 56,?,code 5,?,?
+INC0000045,Resolved,true,0,0,Caller 2403,Opened by 8,29/2/2016 01:16,Updated by 804,29/2/2016 11:29,Category 55,2 - Medium,2 - Medium,3 - Moderate,Group 56,Resolver 89,code 5,29/2/2016 11:29,?
+INC0000045,-100,true,0,0,Caller 2403,Opened by 8,29/2/2016 01:16,Updated by 804,29/2/2016 11:29,Category 55,2 - Medium,2 - Medium,3 - Moderate,Group 56,Resolver 89,code 5,29/2/2016 11:29,?
+INC0000045,Active,true,0,1,Caller 2403,Opened by 8,29/2/2016 01:16,Updated by 908,1/3/2016 09:00,Category 55,2 - Medium,2 - Medium,3 - Moderate,Group 70,Resolver 31,code 5,?,?
+INC0000045,Closed,false,1,1,Caller 2403,Opened by 8,29/2/2016 01:16,Updated by 908,5/3/2016 12:00,Category 55,2 - Medium,2 - Medium,3 - Moderate,Group 70,Resolver 31,code 5,2/3/2016 10:00,5/3/2016 12:00
+`
+	_, err := migrate.ServiceNow{}.Read(strings.NewReader(log))
+	var ie *operation.ImportError
+	require.ErrorAs(t, err, &ie)
+	assert.Equal(t, "state_map", ie.Rule)
+	assert.Contains(t, ie.Error(), `"-100"`, "the unknown state is named")
+
+	states := migrate.ServiceNowStates()
+	states["-100"] = ""
+	sn := migrate.ServiceNow{States: states, CloseCodes: map[string]string{"code 5": operation.ResolvedPermanently},
+		MissingNotes: "no close notes in the export"}
+	incs, err := sn.Read(strings.NewReader(log))
+	require.NoError(t, err)
+	require.Len(t, incs, 1)
+	assert.Equal(t, "Caller 2403", incs[0].Incident.CallerID)
+	assert.Equal(t, "Opened by 8", incs[0].OpenedBy)
+	assert.Equal(t, "2016-02-29T01:16:00Z", incs[0].OpenedAt.Format(time.RFC3339))
+
+	desk, importer := newDesk(t)
+	rep, err := desk.Import(importer, incs, sn.Options())
+	require.NoError(t, err)
+	require.NoError(t, rep.Err())
+	list, err := desk.Incidents().All(importer, storage.Query{})
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	got := list[0]
+	assert.Equal(t, operation.StateClosed, got.State, "resolved, reopened, closed (resolve and close at the closing row)")
+	assert.Equal(t, 1, got.ReopenCount)
+	assert.Equal(t, 1, got.ReassignmentCount)
+	assert.Equal(t, "Resolver 31", got.AssignedTo)
+}
+
+func newDesk(t *testing.T) (*operation.Desk, context.Context) {
+	ctx := context.Background()
+	clock := itsm.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	desk, err := operation.New(ctx, memory.New(), operation.Config{Clock: clock})
+	require.NoError(t, err)
+	return desk, itsm.WithActor(ctx, itsm.Actor{ID: "migration", Roles: []string{itsm.RoleImporter}})
 }

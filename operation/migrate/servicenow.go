@@ -22,8 +22,8 @@ const SourceServiceNow = "servicenow"
 //
 //   - number (required): the incident's key and its kept number when
 //     KeepNumbers is set;
-//   - sys_updated_on (required): when the update happened; sys_updated_by
-//     who made it;
+//   - sys_updated_on (required; sys_updated_at in older exports): when the
+//     update happened; sys_updated_by who made it;
 //   - state or incident_state: a code (1 New, 2 In Progress, 3 On Hold,
 //     4 Awaiting User Info, 5 Awaiting Evidence, 6 Resolved, 7 Closed,
 //     8 Canceled) or a display value, mapped through States;
@@ -33,8 +33,8 @@ const SourceServiceNow = "servicenow"
 //   - priority, impact, urgency ("2 - Medium" or "2"), category,
 //     subcategory, assignment_group, assigned_to, hold_reason
 //     (on_hold_reason);
-//   - close_code (mapped through CloseCodes) and close_notes at the
-//     resolution;
+//   - close_code (closed_code in older exports; mapped through CloseCodes)
+//     and close_notes at the resolution;
 //   - comments and work_notes: the journal entry added by the update
 //     (a row repeating the previous row's text adds nothing).
 //
@@ -68,6 +68,13 @@ type ServiceNow struct {
 // (awaiting_vendor), Awaiting Change -> on_hold (awaiting_change);
 // Resolved -> resolved; Closed -> closed; Canceled and Cancelled ->
 // canceled. State codes are read as their display names first.
+//
+// A state the map lacks is a per-row error naming it; a placeholder some
+// logs write (such as "-100") is mapped to "" to keep the state:
+//
+//	states := migrate.ServiceNowStates()
+//	states["-100"] = ""
+//	incs, err := migrate.ServiceNow{States: states}.Read(file)
 func ServiceNowStates() operation.StateMap {
 	return operation.StateMap{
 		"New": operation.StateNew, "In Progress": operation.StateInProgress, "Active": operation.StateInProgress,
@@ -129,6 +136,10 @@ func (s ServiceNow) Read(r io.Reader) ([]operation.ImportIncident, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Public event logs name some columns as older releases did.
+	t.alias("sys_updated_on", "sys_updated_at")
+	t.alias("close_code", "closed_code")
+	t.alias("opened_by", "sys_created_by")
 	for _, c := range []string{"number", "sys_updated_on"} {
 		if !t.has(c) {
 			return nil, errMissingColumn("servicenow", c)
