@@ -2,7 +2,9 @@ package operation_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -212,4 +214,44 @@ func TestImportHistoryAsRecorded(t *testing.T) {
 		"resolve@576009/ann"}, trail)
 	assert.Equal(t, operation.StateClosed, evs[7].To)
 	require.NoError(t, f.desk.Incidents().Verify(as(reader), got.ID))
+}
+
+// Custom field values change along the history, each change recorded at
+// its row's time; a value the dictionary refuses refuses its row.
+func TestImportCustomFields(t *testing.T) {
+	f := customFixture(t)
+	f.clock.Set(t0.Add(365 * 24 * time.Hour))
+	in := history("CF-1", t0)
+	in.Incident.Custom.SetString("region", "emea")
+	in.History[1].Custom = itsm.Values{}
+	in.History[1].Custom.SetString("region", "apac")
+	in.History[1].Custom.SetInt("outage_minutes", 30)
+	in.History[3].Custom = itsm.Values{"outage_minutes": json.RawMessage("null")}
+	bad := history("CF-2", t0)
+	bad.Incident.Custom.SetString("region", "emea")
+	bad.History[2].Custom = itsm.Values{}
+	bad.History[2].Custom.SetString("region", "mars")
+	rep, err := f.desk.Import(as(migrate), []operation.ImportIncident{in, bad}, operation.ImportOptions{States: jiraStates})
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Imported)
+	require.Len(t, rep.Errors, 1)
+	assert.Equal(t, "CF-2", rep.Errors[0].Record)
+	assert.Equal(t, 3, rep.Errors[0].Row)
+	require.ErrorIs(t, rep.Errors[0], itsm.ErrInvalid)
+
+	incs, err := f.desk.Incidents().All(as(reader), storage.Query{Filters: []storage.Filter{storage.Eq("region", storage.String("apac"))}})
+	require.NoError(t, err)
+	require.Len(t, incs, 1)
+	assert.False(t, incs[0].Custom.Has("outage_minutes"), "removed by a null")
+	evs, err := f.desk.Incidents().History(as(reader), incs[0].ID)
+	require.NoError(t, err)
+	var changed []string
+	for _, e := range evs {
+		for _, c := range e.Changes {
+			if strings.HasPrefix(c.Field, "custom.") {
+				changed = append(changed, fmt.Sprintf("%s@%d", c.Field, int(e.At.Sub(t0).Minutes())))
+			}
+		}
+	}
+	assert.Equal(t, []string{"custom.region@0", "custom.outage_minutes@10", "custom.region@10", "custom.outage_minutes@30"}, changed)
 }
