@@ -406,7 +406,8 @@ func (im *importer_) batch(chunk []ImportIncident, seen map[string]string, rep *
 	for i := range chunk {
 		in := &chunk[i]
 		key := im.sourceKey(in.Ref)
-		digest := importDigest(in)
+		rows := rowsDigest("", in.History, nil)
+		digest := importDigest(in, rows)
 		if prev, dup := seen[key]; dup && in.Ref != "" {
 			if prev == digest {
 				rep.Skipped++
@@ -418,7 +419,7 @@ func (im *importer_) batch(chunk []ImportIncident, seen map[string]string, rep *
 			continue
 		}
 		seen[key] = digest
-		f, skipped, errs := im.fold(ftx, in, key, digest, existing[key])
+		f, skipped, errs := im.fold(ftx, in, key, digest, rows, existing[key])
 		if len(errs) > 0 {
 			rep.Errors = append(rep.Errors, errs...)
 			continue
@@ -593,7 +594,7 @@ func (im *importer_) as(who string) context.Context {
 }
 
 // fold runs one incident's history through the lifecycle in memory.
-func (im *importer_) fold(ftx *foldTx, in *ImportIncident, key, digest string, prev *Incident) (folded, bool, []*ImportError) {
+func (im *importer_) fold(ftx *foldTx, in *ImportIncident, key, digest, rows string, prev *Incident) (folded, bool, []*ImportError) {
 	var errs []*ImportError
 	fail := func(row int, rule string, err error) {
 		if rule == "" {
@@ -676,7 +677,7 @@ func (im *importer_) fold(ftx *foldTx, in *ImportIncident, key, digest string, p
 		ftx.seed(doc)
 		cur = prev
 	} else {
-		src.Rows, src.RowsDigest = len(order), rowsDigest("", in.History, order)
+		src.Rows, src.RowsDigest = len(order), rows
 		base, err := im.d.importBase(im.importer, in)
 		if err != nil {
 			var ie *ImportError
@@ -973,8 +974,9 @@ func (d *Desk) importBase(importer itsm.Actor, in *ImportIncident) (Incident, er
 }
 
 // importDigest is the digest of what an incident's import carries: a
-// second import of the same content is recognised by it.
-func importDigest(in *ImportIncident) string {
+// second import of the same content is recognised by it. rows is the
+// digest of its history rows in time order (rowsDigest).
+func importDigest(in *ImportIncident, rows string) string {
 	h := sha256.New()
 	base, _ := json.Marshal(in.Incident)
 	h.Write(base)
@@ -983,7 +985,7 @@ func importDigest(in *ImportIncident) string {
 	buf = appendStr(buf, in.OpenedBy)
 	buf = binary.AppendVarint(buf, in.OpenedAt.UnixNano())
 	h.Write(buf)
-	h.Write([]byte(rowsDigest("", in.History, nil)))
+	h.Write([]byte(rows))
 	return hex.EncodeToString(h.Sum(nil))
 }
 
