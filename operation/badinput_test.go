@@ -2,6 +2,7 @@ package operation_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"go/ast"
@@ -1203,6 +1204,38 @@ func importBadRows() []badRow {
 	r.add("Desk.ImportIncidents/nil state map", func(ctx context.Context, f badDesk) error {
 		return importErr(f.desk.ImportIncidents(actAs(ctx, migrate), []operation.ImportIncident{importable()}, nil))
 	})
+	with := func(opts operation.ImportOptions, fn func(*operation.ImportIncident)) func(ctx context.Context, f badDesk) error {
+		return func(ctx context.Context, f badDesk) error {
+			ii := importable()
+			fn(&ii)
+			if opts.States == nil {
+				opts.States = importStates
+			}
+			return importErr(f.desk.Import(actAs(ctx, migrate), []operation.ImportIncident{ii}, opts))
+		}
+	}
+	same := func(*operation.ImportIncident) {}
+	r.add("Desk.Import/unknown mode", with(operation.ImportOptions{Mode: 7}, same))
+	r.add("Desk.Import/negative batch", with(operation.ImportOptions{BatchSize: -1}, same))
+	r.add("Desk.Import/huge batch", with(operation.ImportOptions{BatchSize: operation.MaxImportBatch + 1}, same))
+	r.add("Desk.Import/source with a colon", with(operation.ImportOptions{Source: "a:b"}, same))
+	r.add("Desk.Import/dry run of an unknown state", with(operation.ImportOptions{DryRun: true}, func(ii *operation.ImportIncident) { ii.History[0].State = "Limbo" }))
+	r.add("Desk.Import/unknown state", with(operation.ImportOptions{Source: "jsm"}, func(ii *operation.ImportIncident) { ii.History[1].State = "Limbo" }))
+	r.add("Desk.Import/row impact 9", with(operation.ImportOptions{}, func(ii *operation.ImportIncident) { ii.History[0].Impact = 9 }))
+	r.add("Desk.Import/row unknown custom field", with(operation.ImportOptions{}, func(ii *operation.ImportIncident) {
+		ii.History[0].Custom = itsm.Values{"nope": json.RawMessage(`"x"`)}
+	}))
+	r.add("Desk.Import/missing ref", with(operation.ImportOptions{}, func(ii *operation.ImportIncident) { ii.Ref = "" }))
+	for _, s := range badTexts {
+		v := s.v
+		if v == "" {
+			continue
+		}
+		r.add("Desk.Import/source "+s.name, with(operation.ImportOptions{Source: v}, same))
+		r.add("Desk.Import/comment "+s.name, with(operation.ImportOptions{}, func(ii *operation.ImportIncident) { ii.History[0].Comment = v }))
+		r.add("Desk.Import/work note "+s.name, with(operation.ImportOptions{}, func(ii *operation.ImportIncident) { ii.History[0].WorkNote = v }))
+		r.add("Desk.Import/category "+s.name, with(operation.ImportOptions{}, func(ii *operation.ImportIncident) { ii.History[0].Category = v }))
+	}
 	r.add("Desk.ImportIncidents/unknown foreign state", imp(func(ii *operation.ImportIncident) { ii.History[0].State = "Limbo" }))
 	r.add("Desk.ImportIncidents/zero", imp(func(ii *operation.ImportIncident) { *ii = operation.ImportIncident{} }))
 	r.add("Desk.ImportIncidents/opened zero", imp(func(ii *operation.ImportIncident) { ii.OpenedAt = time.Time{} }))
@@ -1356,7 +1389,8 @@ func TestBadInputCoversEveryEntryPoint(t *testing.T) {
 		"Desk.RequestTasks": true, "Desk.Requests": true, "Desk.Backend": true, "Desk.Notifications": true, "AlertLifecycle": true, "KnownErrorLifecycle": true,
 		"ProblemLifecycle": true, "RequestLifecycle": true, "RequestTaskLifecycle": true, "DefaultAuthorizer": true,
 		"DefaultPriorityMatrix": true, "PriorityMatrix.Impacts": true, "PriorityMatrix.Urgencies": true,
-		"ImportError.Error": true, "ImportError.Unwrap": true}
+		"ImportError.Error": true, "ImportError.Unwrap": true, "ImportErrors.Error": true, "ImportErrors.Unwrap": true,
+		"ImportReport.Err": true}
 	covered := map[string]bool{}
 	for _, row := range operationBadRows() {
 		name := strings.TrimPrefix(row.name, "nil ctx/")

@@ -1,9 +1,16 @@
 package operation
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/pillars-itsm/pillars/itsm"
@@ -11,28 +18,50 @@ import (
 )
 
 // StateMap maps another tool's incident state names to Pillars states, for
-// example {"Work in Progress": "in_progress", "Pending": "on_hold"}.
+// example {"Work in Progress": "in_progress", "Pending": "on_hold"}. A
+// target "on_hold:<reason>" puts the incident on hold with that hold reason
+// when the row gives none ("Awaiting User Info": "on_hold:awaiting_caller"),
+// for tools whose states say why an incident waits. An empty target keeps
+// the incident's state (for a foreign state that says nothing, such as a
+// placeholder value of an export); the row's other changes still apply.
 type StateMap map[string]string
 
 // ImportRow is one step of an incident's history in another tool: at At,
-// Actor moved it to State (a foreign name, mapped through the StateMap)
-// and/or changed its assignment. The fields the target state needs come
-// with the row (a hold reason, a resolution code and notes).
+// Actor changed what the row carries. Empty fields (and zero numbers) keep
+// the record as it was, so a row of a tool that records every field on
+// every update (ServiceNow's history) and a row that records one change
+// (an audit trail) read alike. In one row the field changes come first
+// (one "update" event), then the state change (one lifecycle event per step
+// of the path to the state), then the comment and the work note (one event
+// each, with the row's Actor as author and At as time).
 type ImportRow struct {
 	At              time.Time
 	Actor           string
-	State           string // foreign state name; "" keeps the current state
+	State           string // foreign state name, mapped through the StateMap; "" keeps the state
 	Reason          string
-	AssignmentGroup string // when set, the assignment at this step
+	AssignmentGroup string // when set, the assignment at this step (with AssignedTo)
 	AssignedTo      string
 	HoldReason      string
 	ResolutionCode  string
 	ResolutionNotes string
+	Impact          int // 0: unchanged
+	Urgency         int // 0: unchanged
+	Priority        int // 0: the matrix's for impact and urgency (unless overridden before)
+	Category        string
+	Subcategory     string
+	// Custom holds custom field values set at this step; a JSON null
+	// removes the value. They are checked against the desk's Dictionary.
+	Custom   itsm.Values
+	Comment  string // a comment added at this step (visible to the caller)
+	WorkNote string // a work note added at this step (internal)
 }
 
 // ImportIncident is one incident to import: its fields as first recorded,
-// when and by whom it was opened, and its history, oldest first. Ref names
-// the record in the other tool (its number) for error messages; when
+// when and by whom it was opened, and its history in any order (rows are
+// applied sorted by At; rows with equal times keep their order). Ref is
+// the record's key in the other tool (its number or sys_id): it is
+// required, names the record in errors and, behind ImportOptions.Source,
+// is the source key that makes a second import of it recognised. When
 // Incident.Number is set the number is kept.
 type ImportIncident struct {
 	Ref      string
@@ -42,123 +71,868 @@ type ImportIncident struct {
 	History  []ImportRow
 }
 
+// importSource is where an imported incident came from (the Incident's
+// Source fields): its source key, a digest of what was imported, and how
+// many history rows have been applied with a running digest of them, so a
+// later import of the same record is skipped or continues after those
+// rows.
+type importSource struct {
+	Key        string
+	Digest     string
+	Rows       int
+	RowsDigest string
+}
+
+func sourceOf(i *Incident) importSource {
+	return importSource{i.SourceKey, i.SourceDigest, i.SourceRows, i.SourceRowsDigest}
+}
+
+func (s importSource) set(i *Incident) {
+	i.SourceKey, i.SourceDigest, i.SourceRows, i.SourceRowsDigest = s.Key, s.Digest, s.Rows, s.RowsDigest
+}
+
+// ImportMode says what an import does with a record imported before from
+// the same source key.
+type ImportMode uint8
+
+// The import modes. Either way an incident is never imported twice, and a
+// record imported before with the same content is skipped.
+const (
+	// ImportSkip refuses a record imported before with different content:
+	// a per-record error matching itsm.ErrConflict.
+	ImportSkip ImportMode = iota
+	// ImportUpdate applies the rows the stored record has not seen: the
+	// rows after those imported before when the earlier ones are the same,
+	// otherwise every row (a delta export), each no earlier than the
+	// record's newest event. The opening fields stay as first imported.
+	ImportUpdate
+)
+
+// ImportOptions configures Desk.Import.
+type ImportOptions struct {
+	// States maps the other tool's state names; a row naming a state it
+	// lacks is refused.
+	States StateMap
+	// Source names the other tool; the source key of a record is
+	// Source + ":" + Ref ("servicenow:INC0010001"), or Ref when empty.
+	Source string
+	// Mode decides what a second import of a record does.
+	Mode ImportMode
+	// DryRun validates everything, through the lifecycle, and returns the
+	// full report without writing anything (no number is drawn either).
+	DryRun bool
+	// BatchSize is how many incidents are written in one unit of work
+	// (default ImportBatchSize, at most MaxImportBatch).
+	BatchSize int
+	// Progress, when set, is called after each batch is written with how
+	// many of the incidents given have been handled (written, skipped or
+	// refused), for a host that logs where a long import stands.
+	Progress func(done int)
+}
+
 // ImportError says why one incident was not imported: the record (its
-// Ref), the history row (1-based; 0 is the record itself) and the reason.
-// It unwraps to the underlying error, so errors.Is matches the kernel's
+// Ref), the history row (1-based, in the order given; 0 is the record
+// itself), the rule that refused it and the reason. Rule is a lifecycle
+// guard's name (resolution_code_and_notes, known_hold_reason...), "path"
+// when no event leads to the row's state, "state_map" for an unknown foreign
+// state, "time" and "order" for times, "source_key" for a key imported
+// before with other content, or "record" for the record's own fields. It
+// unwraps to the underlying error, so errors.Is matches the kernel's
 // sentinels.
 type ImportError struct {
 	Record string
 	Row    int
+	Rule   string
 	Reason string
 	Err    error
 }
 
 func (e *ImportError) Error() string {
-	if e.Row == 0 {
-		return fmt.Sprintf("import %s: %s", e.Record, e.Reason)
+	rule := ""
+	if e.Rule != "" {
+		rule = " [" + e.Rule + "]"
 	}
-	return fmt.Sprintf("import %s row %d: %s", e.Record, e.Row, e.Reason)
+	if e.Row == 0 {
+		return fmt.Sprintf("import %s%s: %s", e.Record, rule, e.Reason)
+	}
+	return fmt.Sprintf("import %s row %d%s: %s", e.Record, e.Row, rule, e.Reason)
 }
 
 // Unwrap returns the underlying error.
 func (e *ImportError) Unwrap() error { return e.Err }
 
-// ImportResult reports an import: how many incidents were written and why
-// the others were not.
-type ImportResult struct {
+// ImportErrors is every refusal of an import, as one error: errors.As
+// finds each *ImportError, errors.Is matches their sentinels.
+type ImportErrors []*ImportError
+
+func (e ImportErrors) Error() string {
+	if len(e) == 1 {
+		return e[0].Error()
+	}
+	return fmt.Sprintf("%s (and %d more)", e[0].Error(), len(e)-1)
+}
+
+// Unwrap returns the refusals.
+func (e ImportErrors) Unwrap() []error {
+	out := make([]error, len(e))
+	for i, x := range e {
+		out[i] = x
+	}
+	return out
+}
+
+// ImportReport reports an import: how many incidents were created, updated
+// and skipped (imported before with the same content, or nothing new), how
+// many events were written (or would be, in a dry run), and every refusal,
+// ordered by record and row.
+type ImportReport struct {
 	Imported int
+	Updated  int
+	Skipped  int
+	Events   int
 	Errors   []*ImportError
 }
 
-// ImportIncidents loads incidents from another tool with their full state
-// history. Each incident is one unit of work: it is created at OpenedAt and
-// every history row is applied through the lifecycle as a backdated event
-// (guards included: a resolution needs its code and notes, a reopen must
-// fall within the window), so the event log reads as if Pillars had run the
-// desk. A row the lifecycle refuses rejects its whole incident, which is
-// reported in ImportResult.Errors and leaves nothing behind; the other
-// incidents are imported. The actor in ctx must hold the importer role;
-// each row is recorded under its own Actor with the importer's roles.
-// Assignments are not checked against the Directory (people move on).
+// Err returns the refusals as an ImportErrors, or nil when there are none.
+func (r *ImportReport) Err() error {
+	if r == nil || len(r.Errors) == 0 {
+		return nil
+	}
+	return ImportErrors(slices.Clone(r.Errors))
+}
+
+// ImportResult is the report of ImportIncidents.
+//
+// Deprecated: use ImportReport.
+type ImportResult = ImportReport
+
+// ImportBatchSize is how many incidents Import writes in one unit of work
+// by default; MaxImportBatch bounds ImportOptions.BatchSize.
+const (
+	ImportBatchSize = 500
+	MaxImportBatch  = 10_000
+)
+
+// ImportIncidents is Import with ImportOptions{States: states}.
 func (d *Desk) ImportIncidents(ctx context.Context, incs []ImportIncident, states StateMap) (ImportResult, error) {
-	var res ImportResult
+	return d.Import(ctx, incs, ImportOptions{States: states})
+}
+
+// Import loads incidents from another tool with their full history. Each
+// incident's rows are sorted by time (stable: equal times keep their
+// order) and folded in memory through the desk's lifecycle, guards
+// included, as backdated events; each incident is then written with its
+// events once, many incidents to a unit of work (storage.Import for new
+// ones), so the log reads as if Pillars had run the desk.
+//
+// History is fact: a reopen of a resolved, closed or canceled incident is
+// imported whatever the reopen window (the import lifecycle adds reopen
+// from the final states the desk's lifecycle lacks it from), a row whose
+// state the record is in already changes nothing (no event), and a state
+// the lifecycle reaches only through several events is reached through the
+// shortest such path at the row's time (resolved to on_hold: reopen, hold).
+//
+// Every incident carries its source key (Incident.SourceKey), so an import run
+// again, or resumed after it stopped midway, skips what it wrote already
+// and writes nothing twice (ImportOptions.Mode). Every bad row of every
+// incident is reported (ImportReport.Errors, or Err for one error); a
+// refused incident leaves nothing behind and the others are imported. The
+// actor in ctx must hold the importer role; each row is recorded under its
+// own Actor with the importer's roles. Assignments are not checked against
+// the Directory (people move on).
+//
+// Numbers for new incidents that keep none are drawn per batch before the
+// fold (they are part of the events' hashes), so a refused incident leaves
+// a gap in the numbering, as a refused command does; kept numbers move the
+// sequence past them. A dry run draws none and cannot see a kept number
+// another record holds (the real import reports it).
+//
+// The error is for the import as a whole (no actor, a bad state map, the
+// store failing, ctx done): the report then counts what was written before.
+func (d *Desk) Import(ctx context.Context, incs []ImportIncident, opts ImportOptions) (ImportReport, error) {
+	var rep ImportReport
 	if ctx == nil {
-		return res, itsm.Invalidf("import: nil context")
+		return rep, itsm.Invalidf("import: nil context")
 	}
 	importer, ok := itsm.ActorFrom(ctx)
 	if !ok {
-		return res, &itsm.ForbiddenError{Kind: KindIncident, Action: itsm.ActionImport, Reason: "no actor in context"}
+		return rep, &itsm.ForbiddenError{Kind: KindIncident, Action: itsm.ActionImport, Reason: "no actor in context"}
 	}
 	if err := itsm.Authorize(ctx, d.cfg.Authorizer, KindIncident, itsm.ActionImport, nil); err != nil {
-		return res, err
+		return rep, err
 	}
-	m := d.incidents.Machine()
-	for foreign, state := range states {
-		if !m.HasState(state) {
-			return res, itsm.Invalidf("import: state map sends %q to %q, which is not an incident state", foreign, state)
+	states, err := d.importStates(opts.States)
+	if err != nil {
+		return rep, err
+	}
+	switch {
+	case opts.Mode > ImportUpdate:
+		return rep, itsm.Invalidf("import: unknown mode %d", opts.Mode)
+	case opts.BatchSize < 0 || opts.BatchSize > MaxImportBatch:
+		return rep, itsm.Invalidf("import: batch size %d outside 0..%d", opts.BatchSize, MaxImportBatch)
+	case !validRef(opts.Source) || strings.Contains(opts.Source, ":"):
+		return rep, itsm.Invalidf("import: source %q must be a short name without a colon", opts.Source)
+	}
+	batch := opts.BatchSize
+	if batch == 0 {
+		batch = ImportBatchSize
+	}
+	im := &importer_{d: d, ctx: ctx, importer: importer, states: states, opts: opts, paths: map[[2]string][]string{}}
+	seen := map[string]string{}
+	for start := 0; start < len(incs); start += batch {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		chunk := incs[start:min(start+batch, len(incs))]
+		if err := im.batch(chunk, seen, &rep); err != nil {
+			return rep, err
+		}
+		if opts.Progress != nil {
+			opts.Progress(start + len(chunk))
 		}
 	}
-	errs := make([]*ImportError, len(incs))
-	asError := func(i int, err error) *ImportError {
-		var ie *ImportError
-		if !errors.As(err, &ie) {
-			ie = &ImportError{Record: incs[i].Ref, Reason: err.Error(), Err: err}
+	slices.SortStableFunc(rep.Errors, func(a, b *ImportError) int {
+		if c := strings.Compare(a.Record, b.Record); c != 0 {
+			return c
 		}
-		return ie
+		return a.Row - b.Row
+	})
+	return rep, nil
+}
+
+// importTarget is a StateMap entry resolved: the state and the hold reason
+// it implies.
+type importTarget struct{ state, hold string }
+
+func (d *Desk) importStates(states StateMap) (map[string]importTarget, error) {
+	out := make(map[string]importTarget, len(states))
+	for foreign, target := range states {
+		state, hold, _ := strings.Cut(target, ":")
+		if state != "" && !d.incidents.Machine().HasState(state) {
+			return nil, itsm.Invalidf("import: state map sends %q to %q, which is not an incident state", foreign, state)
+		}
+		out[foreign] = importTarget{state, hold}
 	}
-	bases := make([]Incident, len(incs))
-	var ready []int
-	for i := range incs {
-		base, err := d.importBase(importer, &incs[i])
-		if err != nil {
-			errs[i] = asError(i, err)
+	return out, nil
+}
+
+// importMachine is the desk's incident lifecycle with reopen added from
+// each final state it does not leave by reopen: imported history may reopen
+// a closed incident whatever the live lifecycle allows.
+func importMachine(lc *itsm.Lifecycle[*Incident], live *itsm.Machine[*Incident]) (*itsm.Machine[*Incident], error) {
+	if !live.HasState(StateInProgress) || !slices.Contains(live.Events(), EventReopen) {
+		return live, nil
+	}
+	ext := lc.Clone()
+	added := false
+	for _, s := range live.States() {
+		if !live.IsFinal(s) {
 			continue
 		}
-		bases[i] = base
-		ready = append(ready, i)
+		if _, ok := live.Target(s, EventReopen); !ok {
+			ext.NotFinal(s).Event(EventReopen, StateInProgress, s)
+			added = true
+		}
 	}
-	// Incidents are written ImportBatchSize to a unit of work, which spares
-	// a SQL store a commit per incident. When one of a batch is refused the
-	// batch is written again one incident per unit of work, so every good
-	// incident is imported whole and every bad one not at all.
-	one := func(tx storage.Tx, i int) error { return d.importTx(ctx, tx, importer, &incs[i], bases[i], states) }
-	for len(ready) > 0 {
-		chunk := ready[:min(ImportBatchSize, len(ready))]
-		ready = ready[len(chunk):]
-		err := d.backend.Update(ctx, func(tx storage.Tx) error {
-			for _, i := range chunk {
-				if err := one(tx, i); err != nil {
+	if !added {
+		return live, nil
+	}
+	return ext.Compile()
+}
+
+// importer_ holds one Import call's state.
+type importer_ struct {
+	d        *Desk
+	ctx      context.Context
+	importer itsm.Actor
+	states   map[string]importTarget
+	opts     ImportOptions
+	paths    map[[2]string][]string
+	actors   map[string]context.Context
+}
+
+// folded is one incident after its fold: the document and events to write.
+type folded struct {
+	i      int // index in the chunk
+	doc    storage.Document
+	events []itsm.Event
+	update bool  // an existing record: write at expected version
+	from   int64 // its stored version
+	kept   string
+}
+
+func (im *importer_) sourceKey(ref string) string {
+	if im.opts.Source == "" {
+		return ref
+	}
+	return im.opts.Source + ":" + ref
+}
+
+// batch folds and writes one chunk of incidents.
+func (im *importer_) batch(chunk []ImportIncident, seen map[string]string, rep *ImportReport) error {
+	ctx := im.ctx
+	existing, err := im.lookup(chunk)
+	if err != nil {
+		return err
+	}
+	// Numbers for the new incidents that keep none are drawn before the
+	// fold (they are part of the events' hashes); a refused incident leaves
+	// a gap, as a refused command does.
+	var need int
+	for i := range chunk {
+		if existing[im.sourceKey(chunk[i].Ref)] == nil && chunk[i].Incident.Number == "" {
+			need++
+		}
+	}
+	numbers := make([]int64, 0, need)
+	if need > 0 && !im.opts.DryRun {
+		err := im.d.backend.Update(ctx, func(tx storage.Tx) error {
+			numbers = numbers[:0]
+			for range need {
+				n, err := tx.NextSequence(ctx, KindIncident)
+				if err != nil {
 					return err
 				}
+				numbers = append(numbers, n)
 			}
 			return nil
 		})
-		if err == nil {
-			res.Imported += len(chunk)
+		if err != nil {
+			return err
+		}
+	}
+	ftx := &foldTx{b: im.d.backend, numbers: numbers}
+	var out []folded
+	for i := range chunk {
+		in := &chunk[i]
+		key := im.sourceKey(in.Ref)
+		rows := rowsDigest("", in.History, nil)
+		digest := importDigest(in, rows)
+		if prev, dup := seen[key]; dup && in.Ref != "" {
+			if prev == digest {
+				rep.Skipped++
+			} else {
+				rep.Errors = append(rep.Errors, &ImportError{Record: in.Ref, Rule: "source_key",
+					Reason: fmt.Sprintf("source key %q appears twice in this import with different content", key),
+					Err:    &itsm.ConflictError{Kind: KindIncident}})
+			}
 			continue
 		}
-		for _, i := range chunk {
-			if ctx.Err() != nil {
-				return res, ctx.Err()
-			}
-			if err := d.backend.Update(ctx, func(tx storage.Tx) error { return one(tx, i) }); err != nil {
-				errs[i] = asError(i, err)
-				continue
-			}
-			res.Imported++
+		seen[key] = digest
+		f, skipped, errs := im.fold(ftx, in, key, digest, rows, existing[key])
+		if len(errs) > 0 {
+			rep.Errors = append(rep.Errors, errs...)
+			continue
 		}
-	}
-	for _, e := range errs {
-		if e != nil {
-			res.Errors = append(res.Errors, e)
+		if skipped {
+			rep.Skipped++
+			continue
 		}
+		f.i = i
+		out = append(out, f)
 	}
-	return res, nil
+	if im.opts.DryRun {
+		for _, f := range out {
+			rep.Events += len(f.events)
+			if f.update {
+				rep.Updated++
+			} else {
+				rep.Imported++
+			}
+		}
+		return nil
+	}
+	return im.write(chunk, out, ftx, rep)
 }
 
-// ImportBatchSize is how many incidents ImportIncidents writes in one unit of
-// work when none of them is refused.
-const ImportBatchSize = 100
+// write stores the folded incidents of a batch: the new ones with
+// storage.Import, the updated ones with Put at their version, in one unit
+// each; when the batch is refused (a number held already) each incident is
+// written on its own and the refused ones reported.
+func (im *importer_) write(chunk []ImportIncident, out []folded, ftx *foldTx, rep *ImportReport) error {
+	ctx := im.ctx
+	if len(out) == 0 {
+		return nil
+	}
+	if err := im.keepNumbers(ftx.kept); err != nil {
+		return err
+	}
+	writeAll := func(fs []folded) error {
+		total := 0
+		for _, f := range fs {
+			total += len(f.events)
+		}
+		docs := make([]storage.Document, 0, len(fs))
+		evs := make([]itsm.Event, 0, total)
+		var upd []folded
+		for _, f := range fs {
+			if f.update {
+				upd = append(upd, f)
+				continue
+			}
+			docs = append(docs, f.doc)
+			evs = append(evs, f.events...)
+		}
+		if len(upd) > 0 {
+			err := im.d.backend.Update(ctx, func(tx storage.Tx) error {
+				for _, f := range upd {
+					if err := tx.Put(ctx, f.doc, f.from); err != nil {
+						return err
+					}
+					if err := tx.Append(ctx, f.events...); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if len(docs) > 0 {
+			return storage.Import(ctx, im.d.backend, docs, evs)
+		}
+		return nil
+	}
+	count := func(f folded) {
+		rep.Events += len(f.events)
+		if f.update {
+			rep.Updated++
+		} else {
+			rep.Imported++
+		}
+	}
+	if err := writeAll(out); err == nil {
+		for _, f := range out {
+			count(f)
+		}
+		return nil
+	} else if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	for _, f := range out {
+		if err := writeAll([]folded{f}); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if !errors.Is(err, itsm.ErrConflict) && !errors.Is(err, itsm.ErrInvalid) {
+				return err
+			}
+			rep.Errors = append(rep.Errors, &ImportError{Record: chunk[f.i].Ref, Rule: "record", Reason: err.Error(), Err: err})
+			continue
+		}
+		count(f)
+	}
+	return nil
+}
+
+// keepNumbers moves the incident sequence past the numbers the batch keeps.
+func (im *importer_) keepNumbers(kept []string) error {
+	if len(kept) == 0 {
+		return nil
+	}
+	prefix := PrefixIncident
+	return im.d.backend.Update(im.ctx, func(tx storage.Tx) error {
+		return storage.KeepNumbers(im.ctx, tx, KindIncident, prefix, kept...)
+	})
+}
+
+// lookup reads the incidents imported before under the chunk's source
+// keys, by the source_key index.
+func (im *importer_) lookup(chunk []ImportIncident) (map[string]*Incident, error) {
+	keys := make([]storage.Value, 0, len(chunk))
+	for i := range chunk {
+		if validRef(chunk[i].Ref) && chunk[i].Ref != "" {
+			keys = append(keys, storage.String(im.sourceKey(chunk[i].Ref)))
+		}
+	}
+	out := map[string]*Incident{}
+	coll := im.d.incidents.Collection()
+	for part := range slices.Chunk(keys, storage.MaxInValues) {
+		q := storage.Query{Kind: KindIncident, Filters: []storage.Filter{storage.In("source_key", part...)}, Limit: storage.MaxLimit}
+		for {
+			page, err := im.d.backend.Query(im.ctx, q)
+			if err != nil {
+				return nil, err
+			}
+			for _, doc := range page.Docs {
+				inc, err := coll.Decode(doc)
+				if err != nil {
+					return nil, err
+				}
+				if inc.SourceKey != "" {
+					out[inc.SourceKey] = inc
+				}
+			}
+			if page.Next == "" {
+				break
+			}
+			q.Cursor = page.Next
+		}
+	}
+	return out, nil
+}
+
+// as returns the context a row's actor writes in.
+func (im *importer_) as(who string) context.Context {
+	if who == "" || who == im.importer.ID {
+		return im.ctx
+	}
+	if c, ok := im.actors[who]; ok {
+		return c
+	}
+	if im.actors == nil {
+		im.actors = map[string]context.Context{}
+	}
+	a := im.importer
+	a.ID, a.Name = who, ""
+	c := itsm.WithActor(im.ctx, a)
+	if len(im.actors) < 10_000 {
+		im.actors[who] = c
+	}
+	return c
+}
+
+// fold runs one incident's history through the lifecycle in memory.
+func (im *importer_) fold(ftx *foldTx, in *ImportIncident, key, digest, rows string, prev *Incident) (folded, bool, []*ImportError) {
+	var errs []*ImportError
+	fail := func(row int, rule string, err error) {
+		if rule == "" {
+			rule = "record"
+			var te *itsm.TransitionError
+			if errors.As(err, &te) {
+				rule = te.Guard
+				if rule == "" {
+					rule = "path"
+				}
+			}
+		}
+		errs = append(errs, &ImportError{Record: in.Ref, Row: row, Rule: rule, Reason: err.Error(), Err: err})
+	}
+	if in.Ref == "" || !validRef(in.Ref) {
+		fail(0, "source_key", (&itsm.ValidationError{Kind: KindIncident}).Add("ref", "is required: "+actorProblem))
+		return folded{}, false, errs
+	}
+	// Rows sorted by time, stable; their numbers stay those given.
+	order := make([]int, len(in.History))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return in.History[a].At.Compare(in.History[b].At) })
+	bad := make([]bool, len(in.History))
+	for n, row := range in.History {
+		switch {
+		case row.At.IsZero():
+			fail(n+1, "time", (&itsm.ValidationError{Kind: KindIncident}).Add("at", "is required"))
+		case !validRef(row.Actor):
+			fail(n+1, "record", (&itsm.ValidationError{Kind: KindIncident}).Add("actor", actorProblem))
+		case prev == nil && row.At.Before(in.OpenedAt):
+			fail(n+1, "order", itsm.Invalidf("row at %s is before the incident was opened at %s", row.At.Format(time.RFC3339), in.OpenedAt.Format(time.RFC3339)))
+		default:
+			if _, ok := im.states[row.State]; row.State != "" && !ok {
+				fail(n+1, "state_map", itsm.Invalidf("foreign state %q is not in the state map", row.State))
+			} else {
+				continue
+			}
+		}
+		bad[n] = true
+	}
+	src := importSource{Key: key, Digest: digest}
+	apply := order // the rows to apply, by index
+	ftx.reset()
+	var cur *Incident
+	if prev != nil {
+		if prev.SourceDigest == digest {
+			return folded{}, true, errs
+		}
+		if im.opts.Mode != ImportUpdate {
+			fail(0, "source_key", &itsm.ConflictError{Kind: KindIncident, ID: prev.ID})
+			errs[len(errs)-1].Reason = fmt.Sprintf("source key %q was imported before (%s) with other content; ImportUpdate applies its new rows", key, prev.Number)
+			return folded{}, false, errs
+		}
+		src.Rows, src.RowsDigest = prev.SourceRows, prev.SourceRowsDigest
+		if k := prev.SourceRows; k <= len(order) && rowsDigest("", in.History, order[:k]) == prev.SourceRowsDigest {
+			apply = order[k:]
+		}
+		for _, n := range apply {
+			if !bad[n] && in.History[n].At.Before(prev.UpdatedAt) {
+				bad[n] = true
+				fail(n+1, "order", itsm.Invalidf("row at %s is earlier than the record's newest event at %s",
+					in.History[n].At.Format(time.RFC3339), prev.UpdatedAt.Format(time.RFC3339)))
+			}
+		}
+		if len(errs) > 0 {
+			return folded{}, false, errs
+		}
+		if len(apply) == 0 {
+			return folded{}, true, nil
+		}
+		src.Rows += len(apply)
+		src.RowsDigest = rowsDigest(src.RowsDigest, in.History, apply)
+		doc, err := im.d.backend.Get(im.ctx, KindIncident, prev.ID)
+		if err != nil {
+			fail(0, "record", err)
+			return folded{}, false, errs
+		}
+		ftx.seed(doc)
+		cur = prev
+	} else {
+		src.Rows, src.RowsDigest = len(order), rows
+		base, err := im.d.importBase(im.importer, in)
+		if err != nil {
+			var ie *ImportError
+			if errors.As(err, &ie) {
+				errs = append(errs, ie)
+			} else {
+				fail(0, "record", err)
+			}
+			return folded{}, false, errs
+		}
+		inc := base
+		inc.owns = ownImport
+		src.set(&inc)
+		if err := im.d.importing.CreateTx(im.as(in.OpenedBy), ftx, &inc, storage.Command{At: in.OpenedAt, Reason: "imported " + in.Ref}); err != nil {
+			fail(0, "", err)
+			return folded{}, false, errs
+		}
+		cur = &inc
+	}
+	for _, n := range apply {
+		if bad[n] {
+			continue
+		}
+		next, err := im.row(ftx, cur, &in.History[n], &src)
+		if err != nil {
+			fail(n+1, "", err)
+			// The incident will not be written; the later rows are
+			// checked as if this one had reached its state, so each
+			// refusal is the row's own and not a consequence of this one.
+			if c := im.assume(ftx, cur.ID, &in.History[n]); c != nil {
+				cur = c
+			}
+			continue
+		}
+		cur = next
+	}
+	if len(errs) > 0 {
+		return folded{}, false, errs
+	}
+	doc, ok := ftx.docs[cur.ID]
+	if !ok {
+		fail(0, "record", itsm.Invalidf("import %s: nothing written", in.Ref))
+		return folded{}, false, errs
+	}
+	f := folded{doc: doc, events: ftx.events[ftx.start:len(ftx.events):len(ftx.events)], update: prev != nil}
+	ftx.keep()
+	if prev != nil {
+		f.from = prev.Version
+	} else if in.Incident.Number != "" {
+		ftx.kept = append(ftx.kept, in.Incident.Number)
+	}
+	return f, false, nil
+}
+
+// assume puts the folded incident in the state of a refused row, for the
+// checks of the rows after it; nil when it cannot.
+func (im *importer_) assume(ftx *foldTx, id string, row *ImportRow) *Incident {
+	doc, ok := ftx.docs[id]
+	t, known := im.states[row.State]
+	if !ok || row.State == "" || !known || t.state == "" {
+		return nil
+	}
+	coll := im.d.importing.Collection()
+	rec, err := coll.Decode(doc)
+	if err != nil {
+		return nil
+	}
+	rec.State = t.state
+	if t.state == StateOnHold && rec.HoldReason == "" {
+		rec.HoldReason = cmp.Or(row.HoldReason, t.hold, HoldAwaitingCaller)
+	}
+	out, err := coll.Encode(rec)
+	if err != nil {
+		return nil
+	}
+	ftx.seed(out)
+	return rec
+}
+
+// row applies one history row to cur.
+func (im *importer_) row(ftx *foldTx, cur *Incident, row *ImportRow, src *importSource) (*Incident, error) {
+	d := im.d
+	ctx := im.as(row.Actor)
+	cmd := storage.Command{At: row.At, Reason: row.Reason}
+	// The first write of an update carries the record's new source fields.
+	mark := func(i *Incident) { i.owns |= ownImport; src.set(i) }
+	assign := row.AssignmentGroup != "" && (row.AssignmentGroup != cur.AssignmentGroup || row.AssignedTo != cur.AssignedTo)
+	fields := assign || row.Impact != 0 && row.Impact != cur.Impact || row.Urgency != 0 && row.Urgency != cur.Urgency ||
+		row.Priority != 0 && row.Priority != cur.Priority || row.Category != "" && row.Category != cur.Category ||
+		row.Subcategory != "" && row.Subcategory != cur.Subcategory || len(row.Custom) > 0
+	if fields {
+		var err error
+		cur, err = d.importing.ChangeTx(ctx, ftx, cur.ID, cmd, func(i *Incident) error {
+			mark(i)
+			if assign {
+				if i.AssignmentGroup != "" && row.AssignmentGroup != i.AssignmentGroup || i.AssignedTo != "" && row.AssignedTo != i.AssignedTo {
+					i.ReassignmentCount++
+				}
+				i.AssignmentGroup, i.AssignedTo = row.AssignmentGroup, row.AssignedTo
+			}
+			if row.Category != "" {
+				i.Category = row.Category
+			}
+			if row.Subcategory != "" {
+				i.Subcategory = row.Subcategory
+			}
+			for k, v := range row.Custom {
+				if len(v) == 0 || string(v) == "null" {
+					i.Custom.Delete(k)
+				} else {
+					if i.Custom == nil {
+						i.Custom = itsm.Values{}
+					}
+					i.Custom[k] = v
+				}
+			}
+			if row.Impact != 0 || row.Urgency != 0 || row.Priority != 0 {
+				return d.importPriority(i, row)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if t := im.states[row.State]; row.State != "" && t.state != "" {
+		hold := row.HoldReason
+		if hold == "" {
+			hold = t.hold
+		}
+		var path []string
+		switch {
+		case t.state == cur.State:
+			if t.state == StateOnHold && hold != "" && hold != cur.HoldReason {
+				path = []string{EventHold} // a new hold reason
+			}
+		default:
+			var ok bool
+			if path, ok = im.path(cur.State, t.state); !ok {
+				return nil, &itsm.TransitionError{Kind: KindIncident, ID: cur.ID, Number: cur.Number, From: cur.State, Event: "import",
+					Reason: fmt.Sprintf("no event leads from %s to %s (foreign %q)", cur.State, t.state, row.State)}
+			}
+		}
+		for _, event := range path {
+			var err error
+			cur, err = d.importing.FireTx(ctx, ftx, cur.ID, event, cmd, func(i *Incident) error {
+				mark(i)
+				switch event {
+				case EventHold:
+					i.HoldReason = hold
+				case EventResolve:
+					i.ResolutionCode, i.ResolutionNotes = row.ResolutionCode, row.ResolutionNotes
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, note := range [2]struct {
+		text     string
+		internal bool
+	}{{row.Comment, false}, {row.WorkNote, true}} {
+		if note.text == "" {
+			continue
+		}
+		author := row.Actor
+		if author == "" {
+			author = im.importer.ID
+		}
+		n := Note{At: itsm.NormalizeTime(row.At), Author: author, Text: note.text}
+		var err error
+		cur, err = d.importing.ChangeTx(ctx, ftx, cur.ID, cmd, func(i *Incident) error {
+			mark(i)
+			i.owns |= ownJournal
+			if note.internal {
+				i.WorkNotes = append(i.WorkNotes, n)
+			} else {
+				i.Comments = append(i.Comments, n)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return cur, nil
+}
+
+// importPriority applies a row's impact, urgency and priority: the
+// priority is the matrix's unless the row gives another, which is kept as
+// an override ("imported with priority N").
+func (d *Desk) importPriority(i *Incident, row *ImportRow) error {
+	if row.Impact != 0 {
+		i.Impact = row.Impact
+	}
+	if row.Urgency != 0 {
+		i.Urgency = row.Urgency
+	}
+	p, err := d.cfg.Incident.Matrix.Priority(i.Impact, i.Urgency)
+	if err != nil {
+		return err
+	}
+	const imported = "imported with priority "
+	switch {
+	case row.Priority != 0:
+		i.Priority = row.Priority
+	case i.PriorityOverrideReason == "" || strings.HasPrefix(i.PriorityOverrideReason, imported):
+		i.Priority = p
+	}
+	if i.Priority == p && strings.HasPrefix(i.PriorityOverrideReason, imported) {
+		i.PriorityOverrideReason = ""
+	} else if i.Priority != p && (i.PriorityOverrideReason == "" || strings.HasPrefix(i.PriorityOverrideReason, imported)) {
+		i.PriorityOverrideReason = imported + fmt.Sprint(i.Priority)
+	}
+	return nil
+}
+
+// path returns the shortest sequence of lifecycle events from one state to
+// another (breadth first over the import lifecycle, events in their
+// declared order), leaving out events that keep the state.
+func (im *importer_) path(from, to string) ([]string, bool) {
+	k := [2]string{from, to}
+	if p, ok := im.paths[k]; ok {
+		return p, p != nil
+	}
+	m := im.d.importing.Machine()
+	type step struct {
+		state string
+		path  []string
+	}
+	seen := map[string]bool{from: true}
+	queue := []step{{from, nil}}
+	var found []string
+	for len(queue) > 0 && found == nil {
+		s := queue[0]
+		queue = queue[1:]
+		for _, ev := range m.Available(s.state) {
+			next, _ := m.Target(s.state, ev)
+			if seen[next] {
+				continue
+			}
+			seen[next] = true
+			p := append(slices.Clone(s.path), ev)
+			if next == to {
+				found = p
+				break
+			}
+			queue = append(queue, step{next, p})
+		}
+	}
+	im.paths[k] = found
+	return found, found != nil
+}
 
 // importBase checks what can be checked before writing and returns the
 // incident as it is created.
@@ -166,27 +940,25 @@ const actorProblem = "must be NUL-free UTF-8 of at most 1024 bytes"
 
 func (d *Desk) importBase(importer itsm.Actor, in *ImportIncident) (Incident, error) {
 	rowErr := func(err error) error {
-		return &ImportError{Record: in.Ref, Reason: err.Error(), Err: err}
+		return &ImportError{Record: in.Ref, Rule: "record", Reason: err.Error(), Err: err}
 	}
 	if in.OpenedAt.IsZero() {
-		return Incident{}, rowErr((&itsm.ValidationError{Kind: KindIncident}).Add("opened_at", "is required"))
+		return Incident{}, &ImportError{Record: in.Ref, Rule: "time", Reason: "opened_at is required",
+			Err: (&itsm.ValidationError{Kind: KindIncident}).Add("opened_at", "is required")}
 	}
 	// The people named become the events' actors: refuse what no store
 	// indexes rather than write it into the log.
 	if !validRef(in.OpenedBy) {
 		return Incident{}, rowErr((&itsm.ValidationError{Kind: KindIncident}).Add("opened_by", actorProblem))
 	}
-	for n, row := range in.History {
-		if !validRef(row.Actor) {
-			err := (&itsm.ValidationError{Kind: KindIncident}).Add("actor", actorProblem)
-			return Incident{}, &ImportError{Record: in.Ref, Row: n + 1, Reason: err.Error(), Err: err}
-		}
-	}
 	base := in.Incident
 	base.Record = itsm.Record{Number: in.Incident.Number}
+	base.Custom = in.Incident.Custom.Clone()
 	base.ReassignmentCount, base.ReopenCount, base.HoldReason, base.ResolutionCode, base.ResolutionNotes = 0, 0, "", "", ""
 	base.FirstResponseAt, base.ResolvedAt, base.ClosedAt = time.Time{}, time.Time{}, time.Time{}
 	base.Major, base.MajorState, base.MajorProposedBy, base.Escalations = false, "", "", nil
+	base.WorkNotes, base.Comments = nil, nil
+	importSource{}.set(&base)
 	if base.OpenedBy = in.OpenedBy; base.OpenedBy == "" {
 		base.OpenedBy = importer.ID
 	}
@@ -201,87 +973,137 @@ func (d *Desk) importBase(importer itsm.Actor, in *ImportIncident) (Incident, er
 	return base, nil
 }
 
-// importTx writes one incident and its history inside tx.
-func (d *Desk) importTx(ctx context.Context, tx storage.Tx, importer itsm.Actor, in *ImportIncident, base Incident, states StateMap) error {
-	as := func(who string) context.Context {
-		if who == "" {
-			return ctx
+// importDigest is the digest of what an incident's import carries: a
+// second import of the same content is recognised by it. rows is the
+// digest of its history rows in time order (rowsDigest).
+func importDigest(in *ImportIncident, rows string) string {
+	h := sha256.New()
+	base, _ := json.Marshal(in.Incident)
+	h.Write(base)
+	var buf []byte
+	buf = appendStr(buf, in.Ref)
+	buf = appendStr(buf, in.OpenedBy)
+	buf = binary.AppendVarint(buf, in.OpenedAt.UnixNano())
+	h.Write(buf)
+	h.Write([]byte(rows))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// rowsDigest chains the digest of the rows at the given indexes (every row
+// in order when idx is nil) onto prev.
+func rowsDigest(prev string, rows []ImportRow, idx []int) string {
+	if idx == nil {
+		idx = make([]int, len(rows))
+		for i := range idx {
+			idx[i] = i
 		}
-		a := importer
-		a.ID, a.Name = who, ""
-		return itsm.WithActor(ctx, a)
+		slices.SortStableFunc(idx, func(a, b int) int { return rows[a].At.Compare(rows[b].At) })
 	}
-	rowErr := func(row int, err error) error {
-		return &ImportError{Record: in.Ref, Row: row, Reason: err.Error(), Err: err}
+	cur := prev
+	var buf []byte
+	for _, n := range idx {
+		r := &rows[n]
+		buf = appendStr(buf[:0], cur)
+		buf = binary.AppendVarint(buf, r.At.UnixNano())
+		for _, s := range [...]string{r.Actor, r.State, r.Reason, r.AssignmentGroup, r.AssignedTo, r.HoldReason, r.ResolutionCode,
+			r.ResolutionNotes, r.Category, r.Subcategory, r.Comment, r.WorkNote} {
+			buf = appendStr(buf, s)
+		}
+		buf = binary.AppendVarint(buf, int64(r.Impact))
+		buf = binary.AppendVarint(buf, int64(r.Urgency))
+		buf = binary.AppendVarint(buf, int64(r.Priority))
+		keys := make([]string, 0, len(r.Custom))
+		for k := range r.Custom {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			buf = appendStr(buf, k)
+			buf = appendStr(buf, string(r.Custom[k]))
+		}
+		sum := sha256.Sum256(buf)
+		cur = hex.EncodeToString(sum[:])
 	}
-	inc := base
-	inc.owns = ownImport
-	if err := d.incidents.CreateTx(as(in.OpenedBy), tx, &inc, storage.Command{At: in.OpenedAt, Reason: "imported " + in.Ref}); err != nil {
-		return rowErr(0, err)
+	return cur
+}
+
+func appendStr(buf []byte, s string) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(s)))
+	return append(buf, s...)
+}
+
+// foldTx is the unit of work an incident's history is folded in: the
+// lifecycle reads and writes the incident here, in memory, and the result
+// is written to the store once. Other kinds are read from the store.
+type foldTx struct {
+	b       storage.Backend
+	docs    map[string]storage.Document
+	events  []itsm.Event // of the batch's kept incidents, then the one being folded
+	start   int          // where the events of the incident being folded start
+	numbers []int64      // drawn for this batch
+	fake    int64        // dry run: numbers that are never written
+	kept    []string
+}
+
+// reset starts the fold of another incident: its events follow those of
+// the incidents folded before, which stay as they are.
+func (t *foldTx) reset() {
+	clear(t.docs)
+	t.events = t.events[:t.start]
+	t.start = len(t.events)
+}
+
+// keep marks the events of the incident folded last as kept.
+func (t *foldTx) keep() { t.start = len(t.events) }
+
+func (t *foldTx) seed(d storage.Document) {
+	if t.docs == nil {
+		t.docs = map[string]storage.Document{}
 	}
-	cur := &inc
-	for n, row := range in.History {
-		var err error
-		if cur, err = d.importRow(as(row.Actor), tx, cur, row, states); err != nil {
-			return rowErr(n+1, err)
+	t.docs[d.ID] = d
+}
+
+func (t *foldTx) Get(ctx context.Context, kind, id string) (storage.Document, error) {
+	if kind == KindIncident {
+		if d, ok := t.docs[id]; ok {
+			return d, nil
 		}
 	}
+	return t.b.Get(ctx, kind, id)
+}
+
+func (t *foldTx) Query(ctx context.Context, q storage.Query) (storage.Page, error) {
+	return t.b.Query(ctx, q)
+}
+
+func (t *foldTx) Put(_ context.Context, d storage.Document, expected int64) error {
+	if d.Kind != KindIncident {
+		return itsm.Invalidf("import: writes only incidents, not %s", d.Kind)
+	}
+	if cur, ok := t.docs[d.ID]; ok && cur.Version != expected || !ok && expected != 0 {
+		return &itsm.ConflictError{Kind: d.Kind, ID: d.ID, Expected: expected}
+	}
+	t.seed(d)
 	return nil
 }
 
-func (d *Desk) importRow(ctx context.Context, tx storage.Tx, cur *Incident, row ImportRow, states StateMap) (*Incident, error) {
-	if row.At.IsZero() {
-		return nil, (&itsm.ValidationError{Kind: KindIncident, ID: cur.ID}).Add("at", "is required")
+func (t *foldTx) Delete(context.Context, string, string, int64) error {
+	return itsm.Invalidf("import: deletes nothing")
+}
+
+func (t *foldTx) NextSequence(_ context.Context, name string) (int64, error) {
+	if len(t.numbers) > 0 {
+		n := t.numbers[0]
+		t.numbers = t.numbers[1:]
+		return n, nil
 	}
-	cmd := storage.Command{At: row.At, Reason: row.Reason}
-	if row.AssignmentGroup != "" && (row.AssignmentGroup != cur.AssignmentGroup || row.AssignedTo != cur.AssignedTo) {
-		var err error
-		cur, err = d.incidents.ChangeTx(ctx, tx, cur.ID, cmd, func(i *Incident) error {
-			if i.AssignmentGroup != "" && row.AssignmentGroup != i.AssignmentGroup || i.AssignedTo != "" && row.AssignedTo != i.AssignedTo {
-				i.ReassignmentCount++
-			}
-			i.AssignmentGroup, i.AssignedTo = row.AssignmentGroup, row.AssignedTo
-			i.owns |= ownImport
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	if row.State == "" {
-		return cur, nil
-	}
-	target, ok := states[row.State]
-	if !ok {
-		return nil, itsm.Invalidf("foreign state %q is not in the state map", row.State)
-	}
-	event := ""
-	if target == cur.State {
-		if target != StateOnHold || row.HoldReason == cur.HoldReason {
-			return cur, nil // no state change
-		}
-		event = EventHold
-	} else {
-		m := d.incidents.Machine()
-		for _, ev := range m.Available(cur.State) {
-			if to, _ := m.Target(cur.State, ev); to == target {
-				event = ev
-				break
-			}
-		}
-		if event == "" {
-			return nil, &itsm.TransitionError{Kind: KindIncident, ID: cur.ID, Number: cur.Number, From: cur.State, Event: "import",
-				Reason: fmt.Sprintf("no event leads from %s to %s (foreign %q)", cur.State, target, row.State)}
-		}
-	}
-	return d.incidents.FireTx(ctx, tx, cur.ID, event, cmd, func(i *Incident) error {
-		i.owns |= ownImport
-		switch event {
-		case EventHold:
-			i.HoldReason = row.HoldReason
-		case EventResolve:
-			i.ResolutionCode, i.ResolutionNotes = row.ResolutionCode, row.ResolutionNotes
-		}
-		return nil
-	})
+	t.fake++
+	return t.fake, nil
+}
+
+func (t *foldTx) AdvanceSequence(context.Context, string, int64) error { return nil }
+
+func (t *foldTx) Append(_ context.Context, events ...itsm.Event) error {
+	t.events = append(t.events, events...)
+	return nil
 }

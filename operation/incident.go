@@ -133,6 +133,17 @@ type Incident struct {
 	WorkNotes   []Note   `json:"work_notes,omitempty"`
 	Comments    []Note   `json:"comments,omitempty"`
 
+	// SourceKey is where an imported incident came from (Desk.Import):
+	// the other tool's name and key ("servicenow:INC0010001"), indexed, so
+	// a second import finds it. SourceDigest, SourceRows and
+	// SourceRowsDigest say what was imported (a digest of the record's
+	// import and how many history rows were applied, with a running digest
+	// of them). Only Import writes them.
+	SourceKey        string `json:"source_key,omitempty"`
+	SourceDigest     string `json:"source_digest,omitempty"`
+	SourceRows       int    `json:"source_rows,omitempty"`
+	SourceRowsDigest string `json:"source_rows_digest,omitempty"`
+
 	// owns marks the lifecycle-owned fields this write may change: set by
 	// the desk's commands and the default lifecycle's effects, checked and
 	// cleared by the desk's write check, never stored.
@@ -493,6 +504,8 @@ func incidentCollection() *storage.Collection[Incident, *Incident] {
 		str("problem_id", func(i *Incident) string { return i.ProblemID }).CompositeOnly(),
 		str("known_error_id", func(i *Incident) string { return i.KnownErrorID }),
 		storage.TimeField("resolved_at", func(i *Incident) time.Time { return i.ResolvedAt }),
+		// A second import of a record finds it by its source key.
+		str("source_key", func(i *Incident) string { return i.SourceKey }),
 	).
 		// "my open incidents": assigned_to = me, state IN open, by priority, oldest first.
 		WithIndex("incident_assignee_queue", "assigned_to", "state", "priority", "created_at").

@@ -156,6 +156,9 @@ func (d *Desk) ownedChanges(ve *itsm.ValidationError, before, after *Incident) {
 			ve.Add("work_notes", how)
 		}
 	}
+	if sourceOf(after) != sourceOf(before) {
+		ve.Add("source_key", "is written by imports only")
+	}
 	if !slices.Equal(after.Escalations, before.Escalations) && !may(ownEscalation) {
 		ve.Add("escalations", how)
 	}

@@ -217,6 +217,7 @@ type Desk struct {
 	progress SLAProgress
 
 	incidents   *storage.Records[Incident, *Incident]
+	importing   *storage.Records[Incident, *Incident] // incidents under the import lifecycle (reopen from final states)
 	problems    *storage.Records[Problem, *Problem]
 	knownErrors *storage.Records[KnownError, *KnownError]
 	requests    *storage.Records[Request, *Request]
@@ -272,6 +273,13 @@ func New(ctx context.Context, b storage.Backend, cfg Config) (*Desk, error) {
 	irc := rc(PrefixIncident)
 	irc.Check = d.checkWrite
 	if d.incidents, err = newRecords(ctx, b, incidentCollection().WithDictionary(cfg.Dictionary), lc, irc); err != nil {
+		return nil, err
+	}
+	im, err := importMachine(lc, d.incidents.Machine())
+	if err != nil {
+		return nil, err
+	}
+	if d.importing, err = storage.NewRecords(b, d.incidents.Collection(), im, irc); err != nil {
 		return nil, err
 	}
 	if d.problems, err = newRecords(ctx, b, problemCollection().WithDictionary(cfg.Dictionary), ProblemLifecycle(), rc(PrefixProblem)); err != nil {

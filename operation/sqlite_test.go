@@ -64,5 +64,10 @@ var storeSuite = map[string]func(*testing.T){
 	"EscalationBusinessTime": TestEscalationInBusinessTime,
 	"EscalationSLAPercent":   TestEscalationBySLAPercent,
 	"Import":                 TestImportIncidents,
+	"ImportIdempotent":       TestImportIsIdempotent,
+	"ImportResumes":          TestImportResumes,
+	"ImportDryRun":           TestImportDryRunWritesNothing,
+	"ImportHistory":          TestImportHistoryAsRecorded,
+	"ImportBatchFallback":    TestImportBatchFallback,
 	"OpenIncidentBadInput":   TestOpenIncidentBadInput,
 }
