@@ -93,9 +93,10 @@ type Config struct {
 	// clock; default ["closed_complete"].
 	RequestFulfilled []string
 	// RequestEnded are every final request state, fulfilled or not; the
-	// engine forgets a request entering one. Default closed_complete,
-	// closed_incomplete, closed_rejected, closed_canceled, closed_skipped,
-	// canceled, cancelled.
+	// measurements of the SLA clocks of a request entering one are final,
+	// but the request is kept, so that a reopen is applied. Default
+	// closed_complete, closed_incomplete, closed_rejected, closed_canceled,
+	// closed_skipped, canceled, cancelled.
 	RequestEnded []string
 	// SLA names the fields read from SLA clock records.
 	SLA SLAInput
@@ -201,8 +202,9 @@ func (c Config) withDefaults() (Config, error) {
 
 // Engine computes KPIs from the domain event log. It consumes the log
 // incrementally by sequence number, keeps additive counters per (service,
-// group, priority, day) and the few facts per open record it needs to finish
-// a measurement, and stores its state together with the sequence it reached
+// group, priority, day) and the few facts per record it needs to finish or
+// withdraw a measurement (closed records included, so that a reopen after
+// close is applied), and stores its state together with the sequence it reached
 // in the store, so a restarted engine resumes where it stopped and never
 // counts an event twice. Recomputing from scratch and updating incrementally,
 // in any batch sizes and across restarts, give identical results.

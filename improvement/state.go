@@ -93,7 +93,8 @@ const (
 // names by their interned id, and states by small codes, so the garbage
 // collector never scans them and a record costs no allocation.
 
-// incidentT is what the engine remembers about an incident until it closes.
+// incidentT is what the engine remembers about an incident; it is kept
+// after closure, so that a reopen after close is applied.
 type incidentT struct {
 	Opened    int64 // Unix microseconds of creation
 	Key       sliceKey
