@@ -218,6 +218,13 @@ func improvementBadRows() []badRow {
 			return err
 		})
 	}
+	for _, s := range badTexts {
+		v := s.v
+		add("New/tenant "+s.name, func(ctx context.Context, k badKit) error {
+			_, err := improvement.New(ctx, k.store, improvement.Config{Name: "other", Tenants: []string{v}})
+			return err
+		})
+	}
 	add("New/nil backend", func(ctx context.Context, k badKit) error {
 		_, err := improvement.New(ctx, nil, improvement.Config{})
 		return err
@@ -226,13 +233,15 @@ func improvementBadRows() []badRow {
 	// Queries. A range however wide is no bad input: rows come from the
 	// days with measurements, not from the days of the range.
 	for name, q := range map[string]improvement.Query{
-		"unknown KPI":    {KPI: "happiness", From: from, To: to},
-		"reversed range": {KPI: improvement.MTTR, From: to, To: from},
-		"negative prio":  {KPI: improvement.MTTR, Priority: -1},
-		"unknown period": {KPI: improvement.MTTR, Period: "fortnight"},
-		"unknown slice":  {KPI: improvement.MTTR, By: []improvement.Dimension{"colour"}},
-		"slice twice":    {KPI: improvement.MTTR, By: []improvement.Dimension{improvement.ByService, improvement.ByService}},
-		"MTBF by group":  {KPI: improvement.MTBF, By: []improvement.Dimension{improvement.ByGroup}},
+		"unknown KPI":            {KPI: "happiness", From: from, To: to},
+		"reversed range":         {KPI: improvement.MTTR, From: to, To: from},
+		"negative prio":          {KPI: improvement.MTTR, Priority: -1},
+		"unknown period":         {KPI: improvement.MTTR, Period: "fortnight"},
+		"unknown slice":          {KPI: improvement.MTTR, By: []improvement.Dimension{"colour"}},
+		"slice twice":            {KPI: improvement.MTTR, By: []improvement.Dimension{improvement.ByService, improvement.ByService}},
+		"MTBF by group":          {KPI: improvement.MTBF, By: []improvement.Dimension{improvement.ByGroup}},
+		"percentiles of a ratio": {KPI: improvement.ReopenRate, Percentiles: true},
+		"percentiles of a count": {KPI: improvement.Backlog, Percentiles: true},
 	} {
 		q := q
 		add("Engine.Compute/"+name, func(_ context.Context, k badKit) error { _, err := k.engine.Compute(q); return err })

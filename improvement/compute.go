@@ -37,7 +37,7 @@ func measure(k KPI, c *counters) (n, hits, ms int64) {
 		return w(c.ResN, c.Reopened, 0)
 	case FirstContactResolution:
 		return w(c.ResN, c.FCR, 0)
-	case ReassignmentRate:
+	case GroupReassignmentRate:
 		return w(c.ResN, c.Reassigned, 0)
 	case ChangeSuccessRate:
 		return w(c.ChgReviewed, c.ChgSuccessful, 0)
@@ -169,9 +169,50 @@ func (st *state) compute(q Query) Result {
 	lo, hi := q.dayRange()
 	agg := map[rowKey]*sums{}
 	minDay, maxDay := int32(math.MaxInt32), int32(math.MinInt32)
+	rowOf := func(bk bucketKey) rowKey {
+		rk := rowKey{q.project(bk.Slice), 0}
+		if q.Period != PeriodNone {
+			rk.Start = periodStart(q.Period, bk.Day)
+		}
+		return rk
+	}
+	add := func(bk bucketKey, n, hits, ms int64) {
+		minDay, maxDay = min(minDay, bk.Day), max(maxDay, bk.Day)
+		rk := rowOf(bk)
+		s := agg[rk]
+		if s == nil {
+			s = &sums{}
+			agg[rk] = s
+		}
+		s.n += n
+		s.hits += hits
+		s.ms += ms
+	}
+	in := func(bk bucketKey) bool { return bk.Day >= lo && bk.Day < hi && f.matches(bk.Slice) }
+	var pcts map[rowKey][]int64
+	if q.Percentiles && q.KPI.HasPercentiles() {
+		pcts = map[rowKey][]int64{}
+	}
+	if q.KPI == MTTRFirst || pcts != nil {
+		st.samples(q.KPI, func(bk bucketKey, ms int64) {
+			if !in(bk) {
+				return
+			}
+			if q.KPI == MTTRFirst {
+				add(bk, 1, 0, ms)
+			}
+			if pcts != nil {
+				rk := rowOf(bk)
+				pcts[rk] = append(pcts[rk], ms)
+			}
+		})
+	}
 	for i, bk := range st.Keys {
+		if q.KPI == MTTRFirst {
+			break
+		}
 		c := st.counter(int32(i))
-		if bk.Day < lo || bk.Day >= hi || !f.matches(bk.Slice) {
+		if !in(bk) {
 			continue
 		}
 		if q.KPI == MTBF && (bk.Slice.Group != 0 || bk.Slice.Priority != 0) {
@@ -181,19 +222,7 @@ func (st *state) compute(q Query) Result {
 		if n == 0 {
 			continue
 		}
-		minDay, maxDay = min(minDay, bk.Day), max(maxDay, bk.Day)
-		rk := rowKey{q.project(bk.Slice), 0}
-		if q.Period != PeriodNone {
-			rk.Start = periodStart(q.Period, bk.Day)
-		}
-		s := agg[rk]
-		if s == nil {
-			s = &sums{}
-			agg[rk] = s
-		}
-		s.n += n
-		s.hits += hits
-		s.ms += ms
+		add(bk, n, hits, ms)
 	}
 	if len(agg) == 0 {
 		return res
@@ -215,6 +244,10 @@ func (st *state) compute(q Query) Result {
 		case UnitHours:
 			r.Mean = time.Duration(s.ms/s.n) * time.Millisecond
 			r.Value = float64(s.ms) / float64(s.n) / float64(time.Hour/time.Millisecond)
+			if xs := pcts[rk]; len(xs) > 0 {
+				slices.Sort(xs)
+				r.P50, r.P90, r.P95 = nearestRank(xs, 50), nearestRank(xs, 90), nearestRank(xs, 95)
+			}
 		case UnitRatio:
 			r.Hits = s.hits
 			r.Value = float64(s.hits) / float64(s.n)
@@ -225,6 +258,44 @@ func (st *state) compute(q Query) Result {
 	}
 	sortRows(res.Rows)
 	return res
+}
+
+// nearestRank returns the p-th percentile of sorted millisecond samples by
+// the nearest-rank method: the ceil(p/100*n)-th smallest.
+func nearestRank(sorted []int64, p int) time.Duration {
+	n := len(sorted)
+	r := (p*n + 99) / 100
+	r = max(1, min(r, n))
+	return time.Duration(sorted[r-1]) * time.Millisecond
+}
+
+// samples calls fn with each duration measurement of a KPI that has
+// percentiles, and its bucket, from the records the engine keeps.
+func (st *state) samples(k KPI, fn func(bk bucketKey, ms int64)) {
+	switch k {
+	case MTTA, MTTR, MTTRFirst, MTTRBusiness:
+		rows := st.Incidents.Rows
+		for i := range rows {
+			inc := &rows[i]
+			switch {
+			case k == MTTA && inc.Acked:
+				fn(inc.AckKey, inc.AckMs)
+			case k == MTTR && inc.Resolved:
+				fn(inc.RKey, inc.RMs)
+			case k == MTTRBusiness && inc.Resolved && inc.RBiz:
+				fn(inc.RKey, inc.RBizMs)
+			case k == MTTRFirst && inc.HasFirst:
+				fn(inc.FirstKey, inc.FirstMs)
+			}
+		}
+	case RequestFulfilmentTime:
+		rows := st.Requests.Rows
+		for i := range rows {
+			if rq := &rows[i]; rq.Fulfilled {
+				fn(rq.FKey, rq.FMs)
+			}
+		}
+	}
 }
 
 func sortRows(rows []Row) {

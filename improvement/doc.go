@@ -20,8 +20,9 @@
 // caused_by_change_id, type, review_outcome, ...) and states (new,
 // in_progress, on_hold, resolved, closed, canceled); it imports no other
 // pillar. It keeps additive counters per (service, group, priority, UTC day)
-// and the few facts per open record it needs; a Query slices any KPI by
-// service, group and priority and buckets it per day, ISO week or month.
+// and a few facts per record it has seen, closed ones included; a Query
+// slices any KPI by service, group and priority and buckets it per day,
+// ISO week or month, and gives P50/P90/P95 of the durations on request.
 // Backlog and BacklogAge are measured as of Query.AsOf, by default now from
 // the engine's clock (Config.Clock): the backlog of today is aged to now,
 // not to the end of the day.

@@ -44,6 +44,38 @@ type SLAInput struct {
 	Metrics     []string
 }
 
+// FirstContactRule chooses what FirstContactResolution counts. Every rule
+// requires an incident resolved with no change of assignment group (from one
+// non-empty group to another). The zero value is the default: never
+// reopened and never on hold either, as ServiceNow's and Jira Service
+// Management's "resolved by the first group, without reassignment or
+// follow-up" reports count it.
+type FirstContactRule struct {
+	// AllowReopen counts an incident reopened and resolved again.
+	AllowReopen bool
+	// AllowHold counts an incident that was on hold.
+	AllowHold bool
+	// SameAgent also requires that the assignee (assigned_to) was never
+	// replaced by another one: resolved by the first agent.
+	SameAgent bool
+}
+
+// CustomEquals returns a Config.Keep filter keeping the records created with
+// custom field name (the "custom.<name>" change of the creating event) equal
+// to value: a string's content, any other value's JSON ("30", "true"); ""
+// keeps the records created without the field.
+func CustomEquals(name, value string) func(ev *itsm.Event) bool {
+	field := storage.CustomMember + "." + name
+	return func(ev *itsm.Event) bool {
+		for i := range ev.Changes {
+			if ev.Changes[i].Field == field {
+				return customText(ev.Changes[i].To) == value
+			}
+		}
+		return value == ""
+	}
+}
+
 // Config configures an Engine. The zero value reads the cross-pillar kinds
 // and field names.
 type Config struct {
@@ -61,15 +93,36 @@ type Config struct {
 	// clock; default ["closed_complete"].
 	RequestFulfilled []string
 	// RequestEnded are every final request state, fulfilled or not; the
-	// engine forgets a request entering one. Default closed_complete,
-	// closed_incomplete, closed_rejected, closed_canceled, closed_skipped,
-	// canceled, cancelled.
+	// measurements of the SLA clocks of a request entering one are final,
+	// but the request is kept, so that a reopen is applied. Default
+	// closed_complete, closed_incomplete, closed_rejected, closed_canceled,
+	// closed_skipped, canceled, cancelled.
 	RequestEnded []string
 	// SLA names the fields read from SLA clock records.
 	SLA SLAInput
 	// BatchSize is how many events Sync reads per call to storage.ScanEvents
 	// (default 5000, at most 100000).
 	BatchSize int
+	// Tenants leaves out every event of another tenant (an event without
+	// one is itsm.DefaultTenant's); empty reads every tenant Apply is fed.
+	// Sync reads the tenant of its ctx only, whatever this says.
+	Tenants []string
+	// Keep, when set, is asked once per incident, request and change, on
+	// the event creating it: false leaves the record and every later event
+	// of it out of every KPI, and the SLA clocks timing it with it. It is
+	// the hook for filters over the record's first values, such as a
+	// custom field (see CustomEquals). It must be a pure function of the
+	// event: a checkpoint keeps its answers, not the function.
+	Keep func(ev *itsm.Event) bool
+	// SkipUntimed leaves out of the resolution KPIs (MTTR, MTTRFirst,
+	// MTTRBusiness, ReopenRate, FirstContactResolution,
+	// GroupReassignmentRate) every incident resolved without a resolution
+	// time: created already resolved or closed (imported so), or resolved
+	// by an event setting resolved_at to null or the zero time.
+	SkipUntimed bool
+	// FirstContact chooses the FirstContactResolution definition; its zero
+	// value is the default documented on FirstContactResolution.
+	FirstContact FirstContactRule
 	// CheckpointEvery: Sync saves a checkpoint when at least this many
 	// events were applied since the last one (default 1: after every Sync
 	// that applied anything). Checkpoint saves one on demand.
@@ -131,6 +184,11 @@ func (c Config) withDefaults() (Config, error) {
 			return c, itsm.Invalidf("kpi engine: %s %.64q is not a record kind name", k.name, k.v)
 		}
 	}
+	for _, t := range c.Tenants {
+		if err := itsm.CheckTenant(t); err != nil {
+			return c, err
+		}
+	}
 	texts := []string{c.SLA.TaskField, c.SLA.StageField, c.SLA.BreachedField, c.SLA.ServiceField, c.SLA.GroupField,
 		c.SLA.PriorityField, c.SLA.MetricField}
 	texts = append(append(append(append(texts, c.RequestFulfilled...), c.RequestEnded...), c.SLA.Completed...), c.SLA.Metrics...)
@@ -144,8 +202,9 @@ func (c Config) withDefaults() (Config, error) {
 
 // Engine computes KPIs from the domain event log. It consumes the log
 // incrementally by sequence number, keeps additive counters per (service,
-// group, priority, day) and the few facts per open record it needs to finish
-// a measurement, and stores its state together with the sequence it reached
+// group, priority, day) and the few facts per record it needs to finish or
+// withdraw a measurement (closed records included, so that a reopen after
+// close is applied), and stores its state together with the sequence it reached
 // in the store, so a restarted engine resumes where it stopped and never
 // counts an event twice. Recomputing from scratch and updating incrementally,
 // in any batch sizes and across restarts, give identical results.
@@ -154,6 +213,8 @@ func (c Config) withDefaults() (Config, error) {
 // store must not checkpoint concurrently: the later checkpoint fails with
 // ErrConflict and that engine should be reopened.
 type Engine struct {
+	keep    func(*itsm.Event) bool
+	tenants map[string]bool // nil: every tenant
 	mu      sync.Mutex
 	backend storage.Backend // nil for an engine fed only through Apply
 	cfg     Config
@@ -180,7 +241,10 @@ func NewDetached(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, st: newState()}
+	e := &Engine{cfg: cfg, st: newState(), keep: cfg.Keep}
+	if len(cfg.Tenants) > 0 {
+		e.tenants = setOf(cfg.Tenants)
+	}
 	e.slaDone = setOf(cfg.SLA.Completed)
 	if len(cfg.SLA.Metrics) > 0 {
 		e.metrics = setOf(cfg.SLA.Metrics)

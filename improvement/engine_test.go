@@ -56,7 +56,7 @@ func TestKPIDefinitionsOnAScenario(t *testing.T) {
 		{improvement.MTTRBusiness, 2, 0, time.Hour + 52*time.Minute + 30*time.Second, 1.875},
 		{improvement.ReopenRate, 2, 1, 0, 0.5},
 		{improvement.FirstContactResolution, 2, 1, 0, 0.5},
-		{improvement.ReassignmentRate, 2, 1, 0, 0.5},
+		{improvement.GroupReassignmentRate, 2, 1, 0, 0.5},
 		{improvement.SLACompliance, 2, 1, 0, 0.5},
 		{improvement.ChangeSuccessRate, 2, 1, 0, 0.5},
 		{improvement.EmergencyChangeRatio, 2, 1, 0, 0.5},

@@ -100,13 +100,14 @@ func ExampleSummary() {
 	// KPI                        value   measured
 	// mtta                       0.25 h  3
 	// mttr                       2.92 h  3
+	// mttr_first                 2.25 h  3
 	// mtbf                       0.33 h  3
 	// sla_compliance             -       0
 	// reopen_rate                33.3 %  3
 	// first_contact_resolution   66.7 %  3
 	// backlog                    -       0
 	// backlog_age                -       0
-	// reassignment_rate          0.0 %   3
+	// group_reassignment_rate    0.0 %   3
 	// change_success_rate        -       0
 	// emergency_change_ratio     -       0
 	// changes_causing_incidents  -       0

@@ -35,9 +35,19 @@ const (
 	// an open state); time on hold is included, as in ServiceNow's
 	// "duration" (SLA clocks, which pause, are measured by SLACompliance). A
 	// reopening withdraws the measurement, so a reopened incident counts
-	// once, at its final resolution. Excluded: canceled and open incidents.
-	// Attributed to the day of resolution. Value: mean hours.
+	// once, at its final resolution; the engine keeps closed incidents, so
+	// a reopen after closure (and the resolution after it) is applied too.
+	// Repeated events into the same resolved state keep the first one.
+	// Excluded: canceled and open incidents. Attributed to the day of the
+	// final resolution. Value: mean hours.
 	MTTR KPI = "mttr"
+
+	// MTTRFirst, mean time to the first resolution: the MTTR clock stopped
+	// at the incident's first resolution and never withdrawn, whatever
+	// reopens follow. Population: incidents resolved at least once.
+	// Attributed to the day of the first resolution, in the slice the
+	// incident held then. Value: mean hours.
+	MTTRFirst KPI = "mttr_first"
 
 	// MTTRBusiness is MTTR measured in business time: the same population
 	// and clock, with each interval measured by the Engine's Calendar
@@ -76,13 +86,20 @@ const (
 	SLACompliance KPI = "sla_compliance"
 
 	// ReopenRate is the share of resolved incidents (the MTTR population)
-	// that were reopened at least once before their final resolution.
-	// Attributed to the day of final resolution. Value: ratio (0..1).
+	// that were reopened at least once before their final resolution: an
+	// incident counts once however often it was reopened, and a reopen
+	// after closure counts like one after resolution. Numerator: incidents
+	// reopened at least once; denominator: incidents resolved (final
+	// resolution in the range). Attributed to the day of final resolution.
+	// Value: ratio (0..1).
 	ReopenRate KPI = "reopen_rate"
 
 	// FirstContactResolution is the share of resolved incidents (the MTTR
-	// population) resolved by the first group they were assigned to: never
-	// reassigned, never reopened and never put on hold. Value: ratio (0..1).
+	// population) resolved by the first group they were assigned to. By
+	// default (Config.FirstContact zero): never reassigned to another group,
+	// never reopened and never put on hold; FirstContactRule relaxes the
+	// reopen and hold conditions or adds "by the first agent". Attributed
+	// to the day of final resolution. Value: ratio (0..1).
 	FirstContactResolution KPI = "first_contact_resolution"
 
 	// Backlog is the number of open incidents (new, in_progress, on_hold) at
@@ -103,11 +120,13 @@ const (
 	// Value: mean hours.
 	BacklogAge KPI = "backlog_age"
 
-	// ReassignmentRate is the share of resolved incidents (the MTTR
-	// population) reassigned at least once: their assignment_group changed
-	// from one non-empty group to another. The first assignment is not a
-	// reassignment. Value: ratio (0..1).
-	ReassignmentRate KPI = "reassignment_rate"
+	// GroupReassignmentRate is the share of resolved incidents (the MTTR
+	// population) reassigned to another group at least once: their
+	// assignment_group changed from one non-empty group to another. The
+	// first assignment is not a reassignment, and neither is a change of
+	// assignee within a group (operation.Incident.ReassignmentCount counts
+	// both, hence the different name). Value: ratio (0..1).
+	GroupReassignmentRate KPI = "group_reassignment_rate"
 
 	// ChangeSuccessRate is the share of closed changes whose review_outcome
 	// is "successful". Population: changes entering state "closed" with a
@@ -134,9 +153,12 @@ const (
 	// RequestFulfilmentTime is the mean time to fulfil a service request
 	// (kind "request"). The clock starts at the request's creation and stops
 	// when it enters a fulfilled state ("closed_complete" by default, see
-	// Config.RequestFulfilled). Excluded: requests closed incomplete,
-	// rejected or canceled, and open requests. Attributed to the day of
-	// fulfilment. Value: mean hours.
+	// Config.RequestFulfilled). A request leaving the fulfilled state
+	// (reopened, or closed another way) withdraws its measurement, so it
+	// counts once, at its last fulfilment; repeated events into a fulfilled
+	// state keep the first. Excluded: requests closed incomplete, rejected
+	// or canceled, and open requests. Attributed to the day of fulfilment.
+	// Value: mean hours.
 	RequestFulfilmentTime KPI = "request_fulfilment_time"
 )
 
@@ -151,8 +173,8 @@ const (
 
 // KPIs returns every KPI the Engine computes, in report order.
 func KPIs() []KPI {
-	return []KPI{MTTA, MTTR, MTTRBusiness, MTBF, SLACompliance, ReopenRate, FirstContactResolution,
-		Backlog, BacklogAge, ReassignmentRate, ChangeSuccessRate, EmergencyChangeRatio, ChangesCausingIncidents,
+	return []KPI{MTTA, MTTR, MTTRFirst, MTTRBusiness, MTBF, SLACompliance, ReopenRate, FirstContactResolution,
+		Backlog, BacklogAge, GroupReassignmentRate, ChangeSuccessRate, EmergencyChangeRatio, ChangesCausingIncidents,
 		RequestFulfilmentTime, IncidentVolume, RequestVolume, ChangeVolume}
 }
 
@@ -169,9 +191,9 @@ const (
 // Unit returns the unit of the KPI's values, or "" for an unknown KPI.
 func (k KPI) Unit() Unit {
 	switch k {
-	case MTTA, MTTR, MTTRBusiness, MTBF, BacklogAge, RequestFulfilmentTime:
+	case MTTA, MTTR, MTTRFirst, MTTRBusiness, MTBF, BacklogAge, RequestFulfilmentTime:
 		return UnitHours
-	case SLACompliance, ReopenRate, FirstContactResolution, ReassignmentRate, ChangeSuccessRate,
+	case SLACompliance, ReopenRate, FirstContactResolution, GroupReassignmentRate, ChangeSuccessRate,
 		EmergencyChangeRatio, ChangesCausingIncidents:
 		return UnitRatio
 	case Backlog, IncidentVolume, RequestVolume, ChangeVolume:
@@ -222,6 +244,23 @@ type Query struct {
 	// or zero means any.
 	Service, Group string
 	Priority       int
+	// Percentiles fills Row.P50, P90 and P95 of a KPI that has them
+	// (HasPercentiles). They are exact, by the nearest-rank method: Pp is
+	// the smallest sample with at least p% of the samples at or below it
+	// (the ceil(p/100*n)-th smallest). They are read from the per-record
+	// facts the engine keeps (a few bytes per record, no sketch), so a
+	// query with them scans the records followed: milliseconds per 100,000.
+	Percentiles bool
+}
+
+// HasPercentiles tells whether Query.Percentiles fills a KPI's rows: MTTA,
+// MTTR, MTTRFirst, MTTRBusiness and RequestFulfilmentTime.
+func (k KPI) HasPercentiles() bool {
+	switch k {
+	case MTTA, MTTR, MTTRFirst, MTTRBusiness, RequestFulfilmentTime:
+		return true
+	}
+	return false
 }
 
 // Row is one line of a KPI result: one period and slice.
@@ -240,6 +279,11 @@ type Row struct {
 	Mean time.Duration `json:"mean,omitempty"`
 	// Value is the KPI's value in its Unit: mean hours, a ratio or a count.
 	Value float64 `json:"value"`
+	// P50 (the median), P90 and P95 of the row's durations, set when the
+	// query asked for Percentiles (nearest rank, see Query.Percentiles).
+	P50 time.Duration `json:"p50,omitempty"`
+	P90 time.Duration `json:"p90,omitempty"`
+	P95 time.Duration `json:"p95,omitempty"`
 }
 
 // Result is a KPI's answer: its rows ordered by period start, then service,
@@ -282,6 +326,9 @@ func (q Query) Check() error {
 	case PeriodNone, PeriodDay, PeriodWeek, PeriodMonth:
 	default:
 		return itsm.Invalidf("kpi query %s: unknown period %q (want day, week or month)", q.KPI, q.Period)
+	}
+	if q.Percentiles && !q.KPI.HasPercentiles() {
+		return itsm.Invalidf("kpi query %s: no percentiles for this KPI (MTTA, MTTR, MTTRFirst, MTTRBusiness and RequestFulfilmentTime have them)", q.KPI)
 	}
 	if q.Priority < 0 {
 		return itsm.Invalidf("kpi query %s: priority %d is negative", q.KPI, q.Priority)

@@ -1,6 +1,7 @@
 package improvement
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -63,13 +64,69 @@ func TestClosingWithoutResolvingIsAResolution(t *testing.T) {
 		`incident#a|create|new|`,
 		`incident#a|start|in_progress|`,
 		`incident#a|close|closed|`,
-		`incident#a|reopen|in_progress|`, // after closure the engine has forgotten it
 	)
 	got := rows(t, e, Query{KPI: MTTR})
 	require.Len(t, got, 1)
 	assert.Equal(t, int64(1), got[0].Count)
 	assert.Equal(t, 2*time.Hour, got[0].Mean)
-	assert.Empty(t, rows(t, e, Query{KPI: Backlog}), "a closed incident never comes back")
+}
+
+func TestReopenAfterCloseIsApplied(t *testing.T) {
+	e := applyLines(t,
+		`incident#a|create|new|`,         // 09:00
+		`incident#a|start|in_progress|`,  // 10:00
+		`incident#a|resolve|resolved|`,   // 11:00 first resolution: 2h
+		`incident#a|close|closed|`,       // 12:00
+		`incident#a|reopen|in_progress|`, // 13:00 reopened after closure
+		`incident#a|resolve|resolved|`,   // 14:00 final resolution: 5h
+		`incident#a|resolve|resolved|`,   // 15:00 a repeated row keeps 14:00
+		`incident#a|close|closed|`,       // 16:00
+		`incident#a|reopen|in_progress|`, // 17:00 a second reopen
+		`incident#a|resolve|resolved|`,   // 18:00 final: 9h
+	)
+	got := rows(t, e, Query{KPI: MTTR, Percentiles: true})
+	require.Len(t, got, 1)
+	assert.Equal(t, int64(1), got[0].Count, "one incident, once")
+	assert.Equal(t, 9*time.Hour, got[0].Mean)
+	assert.Equal(t, 9*time.Hour, got[0].P50)
+	first := rows(t, e, Query{KPI: MTTRFirst})
+	require.Len(t, first, 1)
+	assert.Equal(t, 2*time.Hour, first[0].Mean)
+	reopen := rows(t, e, Query{KPI: ReopenRate})
+	require.Len(t, reopen, 1)
+	assert.Equal(t, int64(1), reopen[0].Hits, "reopened twice, counted once")
+	assert.Equal(t, 1.0, reopen[0].Value)
+	assert.Empty(t, rows(t, e, Query{KPI: Backlog, AsOf: time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)}))
+}
+
+func TestPercentilesNearestRank(t *testing.T) {
+	var lines []string
+	// ten incidents created one an hour, then resolved one an hour, the
+	// last created first: durations 1h, 3h, ..., 19h.
+	for i := 1; i <= 10; i++ {
+		lines = append(lines, fmt.Sprintf(`incident#i%02d|create|new|`, 11-i))
+	}
+	for i := 1; i <= 10; i++ {
+		lines = append(lines, fmt.Sprintf(`incident#i%02d|resolve|resolved|`, i))
+	}
+	e := applyLines(t, lines...)
+	got := rows(t, e, Query{KPI: MTTR, Percentiles: true})
+	require.Len(t, got, 1)
+	// incident iNN was created at hour 10-NN and resolved at hour 9+NN.
+	tests := []struct {
+		name string
+		got  time.Duration
+		want time.Duration
+	}{
+		{"p50 is the 5th of 10", got[0].P50, 9 * time.Hour},
+		{"p90 is the 9th of 10", got[0].P90, 17 * time.Hour},
+		{"p95 is the 10th of 10", got[0].P95, 19 * time.Hour},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, tt.got, tt.name)
+	}
+	_, err := e.Compute(Query{KPI: ReopenRate, Percentiles: true})
+	assert.ErrorIs(t, err, itsm.ErrInvalid, "no percentiles of a ratio")
 }
 
 func TestLinkingAndUnlinkingCausingChanges(t *testing.T) {

@@ -93,7 +93,8 @@ const (
 // names by their interned id, and states by small codes, so the garbage
 // collector never scans them and a record costs no allocation.
 
-// incidentT is what the engine remembers about an incident until it closes.
+// incidentT is what the engine remembers about an incident; it is kept
+// after closure, so that a reopen after close is applied.
 type incidentT struct {
 	Opened    int64 // Unix microseconds of creation
 	Key       sliceKey
@@ -112,6 +113,17 @@ type incidentT struct {
 	RBizMs    int64
 	CausedBy  int32 // slot+1 of the change (Engine.Changes) it was caused by
 	SLAs      int32 // slot+1 of the first SLA clock running on it; slaT.Next links the others
+	// Kept for percentiles and MTTRFirst, read at query time: the
+	// acknowledgement and the first resolution, each with its bucket.
+	AckKey   bucketKey
+	AckMs    int64
+	FirstKey bucketKey
+	FirstMs  int64
+	HasFirst bool
+	Excluded bool  // left out by Config.Keep or Config.Tenants: its events are skipped
+	Untimed  bool  // resolved without a resolution time (Config.SkipUntimed)
+	Agent    int32 // interned assigned_to
+	AgentChg int32 // assignee replaced by another (FirstContact.SameAgent)
 }
 
 const (
@@ -132,6 +144,7 @@ const (
 // linked by incidents but not (or no longer) followed is kept with Live
 // false while Refs counts the links.
 type changeT struct {
+	Excluded  bool // left out by Config.Keep: its events are skipped
 	Live      bool // created in the log and not canceled
 	Closed    bool
 	Emergency bool
@@ -142,9 +155,14 @@ type changeT struct {
 }
 
 type requestT struct {
-	Opened int64
-	Key    sliceKey
-	SLAs   int32 // slot+1 of the first SLA clock running on it
+	Opened    int64
+	Key       sliceKey
+	SLAs      int32 // slot+1 of the first SLA clock running on it
+	Ended     bool  // in a final state (Config.RequestEnded)
+	Excluded  bool  // left out by Config.Keep or Config.Tenants
+	Fulfilled bool  // a fulfilment measurement stands (FKey, FMs)
+	FKey      bucketKey
+	FMs       int64
 }
 
 // Kinds of ticket an SLA clock runs on.
@@ -521,6 +539,15 @@ func (e *Engine) applyOne(ev *itsm.Event) {
 	default:
 		return
 	}
+	if e.tenants != nil {
+		t := ev.Tenant
+		if t == "" {
+			t = itsm.DefaultTenant
+		}
+		if !e.tenants[t] {
+			return
+		}
+	}
 	// x stays on the stack: the handlers are called directly.
 	x := event{Event: ev, at: ev.At.UnixMicro()}
 	x.day = dayOfMicro(x.at)
@@ -545,14 +572,21 @@ func (e *Engine) incident(ev *event) {
 	slot, ok, h := st.Incidents.find(ev.RecordID)
 	if !ok {
 		if ev.Name != itsm.EventCreate {
-			return // closed, canceled, or created before the log began
+			return // created before the log began
 		}
 		slot = st.Incidents.add(ev.RecordID, h)
-		st.Incidents.Rows[slot].Opened = ev.at
+		inc := &st.Incidents.Rows[slot]
+		inc.Opened = ev.at
+		if e.keep != nil && !e.keep(ev.Event) {
+			inc.Excluded = true
+		}
 	}
 	inc := &st.Incidents.Rows[slot]
+	if inc.Excluded {
+		return
+	}
 	key, assigned := inc.Key, false
-	caused, causedSet := "", false
+	caused, causedSet, untimed := "", false, false
 	for i := range ev.Changes {
 		c := &ev.Changes[i]
 		switch c.Field {
@@ -563,9 +597,19 @@ func (e *Engine) incident(ev *event) {
 		case "priority":
 			key.Priority = jsonPriority(c.To)
 		case "assigned_to":
-			assigned = jsonString(c.To) != ""
+			agent := jsonString(c.To)
+			assigned = agent != ""
+			if e.cfg.FirstContact.SameAgent {
+				a := st.id(agent)
+				if a != inc.Agent && a != 0 && inc.Agent != 0 {
+					inc.AgentChg++
+				}
+				inc.Agent = a
+			}
 		case "caused_by_change_id":
 			caused, causedSet = jsonString(c.To), true
+		case "resolved_at":
+			untimed = e.cfg.SkipUntimed && untimedValue(c.To)
 		}
 	}
 	if key.Group != inc.Key.Group && inc.Key.Group != 0 && key.Group != 0 {
@@ -591,9 +635,11 @@ func (e *Engine) incident(ev *event) {
 	}
 	if !inc.Acked && to != stCanceled && ((from == stNew && to != stNew) || assigned) {
 		inc.Acked = true
+		ms := millis(inc.Opened, ev.at)
 		b := st.bucket(inc.Key, ev.day)
 		b.AckN++
-		b.AckMs += millis(inc.Opened, ev.at)
+		b.AckMs += ms
+		inc.AckKey, inc.AckMs = bucketKey{inc.Key, ev.day}, ms
 	}
 	if to == stOnHold {
 		inc.Held = true
@@ -604,7 +650,13 @@ func (e *Engine) incident(ev *event) {
 			inc.Reopen++
 		}
 	}
-	if !inc.Resolved && (to == stResolved || (to == stClosed && from != stResolved)) {
+	resolving := to == stResolved || (to == stClosed && from != stResolved)
+	if resolving && e.cfg.SkipUntimed && (untimed || from == stNone) {
+		// Resolved without a resolution time (imported so): no interval
+		// to measure, so the incident leaves every resolution KPI.
+		inc.Untimed = true
+	}
+	if !inc.Resolved && !inc.Untimed && resolving {
 		e.resolve(inc, ev)
 	}
 	switch open := incidentOpen(to); {
@@ -614,10 +666,22 @@ func (e *Engine) incident(ev *event) {
 		st.backlogEnter(inc, ev.at, ev.day)
 	}
 	inc.State = to
-	if to == stClosed || to == stCanceled {
+	if (to == stClosed || to == stCanceled) && from != to {
+		// The incident is kept (a reopen after close is applied), but the
+		// measurements of its SLA clocks are final now.
 		st.forgetSLAs(inc.SLAs)
-		st.Incidents.remove(slot)
+		inc.SLAs = 0
 	}
+}
+
+// untimedValue tells a resolved_at change that leaves the time unset: null,
+// empty, or the zero time as a store may write it.
+func untimedValue(raw string) bool {
+	if raw == "" || raw == "null" {
+		return true
+	}
+	v := jsonString(raw)
+	return v == "" || strings.HasPrefix(v, "0001-01-01")
 }
 
 // cause links the incident to the change it was caused by (caused, when
@@ -662,8 +726,12 @@ func (e *Engine) resolve(inc *incidentT, ev *event) {
 	if inc.Reassign > 0 {
 		inc.RFlags |= flagReassigned
 	}
-	if inc.Reopen == 0 && inc.Reassign == 0 && !inc.Held {
+	if fc := &e.cfg.FirstContact; inc.Reassign == 0 && (fc.AllowReopen || inc.Reopen == 0) &&
+		(fc.AllowHold || !inc.Held) && (!fc.SameAgent || inc.AgentChg == 0) {
 		inc.RFlags |= flagFCR
+	}
+	if !inc.HasFirst {
+		inc.HasFirst, inc.FirstKey, inc.FirstMs = true, inc.RKey, inc.RMs
 	}
 	b.ResN++
 	b.ResMs += inc.RMs
@@ -777,10 +845,13 @@ func (e *Engine) change(ev *event) {
 			slot = st.Changes.add(ev.RecordID, h)
 		}
 		st.Changes.Rows[slot].Live = true
+		if e.keep != nil && !e.keep(ev.Event) {
+			st.Changes.Rows[slot].Excluded = true
+		}
 		ok = false // counted as opened below
 	}
 	ch := &st.Changes.Rows[slot]
-	if ch.Closed {
+	if ch.Closed || ch.Excluded {
 		return // a closed change's measurements are final
 	}
 	for i := range ev.Changes {
@@ -844,9 +915,16 @@ func (e *Engine) request(ev *event) {
 			return
 		}
 		slot = st.Requests.add(ev.RecordID, h)
-		st.Requests.Rows[slot].Opened = ev.at
+		rq := &st.Requests.Rows[slot]
+		rq.Opened = ev.at
+		if e.keep != nil && !e.keep(ev.Event) {
+			rq.Excluded = true
+		}
 	}
 	rq := &st.Requests.Rows[slot]
+	if rq.Excluded {
+		return
+	}
 	for i := range ev.Changes {
 		c := &ev.Changes[i]
 		switch c.Field {
@@ -861,15 +939,31 @@ func (e *Engine) request(ev *event) {
 	if !ok {
 		st.bucket(rq.Key, ev.day).ReqOpened++
 	}
-	if slices.Contains(e.cfg.RequestFulfilled, ev.To) {
+	if ev.To == "" {
+		return
+	}
+	fulfilled := slices.Contains(e.cfg.RequestFulfilled, ev.To)
+	if rq.Fulfilled && !fulfilled {
+		// Reopened, or closed another way: the fulfilment is withdrawn.
+		if b := st.lookup(rq.FKey); b != nil {
+			b.ReqN--
+			b.ReqMs -= rq.FMs
+		}
+		rq.Fulfilled, rq.FKey, rq.FMs = false, bucketKey{}, 0
+	}
+	if !rq.Fulfilled && fulfilled {
+		ms := millis(rq.Opened, ev.at)
 		b := st.bucket(rq.Key, ev.day)
 		b.ReqN++
-		b.ReqMs += millis(rq.Opened, ev.at)
+		b.ReqMs += ms
+		rq.Fulfilled, rq.FKey, rq.FMs = true, bucketKey{rq.Key, ev.day}, ms
 	}
-	if slices.Contains(e.cfg.RequestEnded, ev.To) {
+	ended := slices.Contains(e.cfg.RequestEnded, ev.To)
+	if ended && !rq.Ended {
 		st.forgetSLAs(rq.SLAs)
-		st.Requests.remove(slot)
+		rq.SLAs = 0
 	}
+	rq.Ended = ended
 }
 
 func (e *Engine) sla(ev *event) {
@@ -907,6 +1001,10 @@ func (e *Engine) sla(ev *event) {
 		case in.PriorityField:
 			s.Own.Priority, s.OwnSet = jsonPriority(c.To), s.OwnSet|4
 		}
+	}
+	if s.TaskKind == taskNone && s.Task != "" && st.excludedTask(s.Task) {
+		st.dropSLA(slot) // the clock of a ticket left out goes with it
+		return
 	}
 	if !staged && ev.Name != itsm.EventUpdate && ev.To != "" {
 		e.stage(s, ev.To)
@@ -954,6 +1052,18 @@ func (e *Engine) sla(ev *event) {
 	}
 }
 
+// excludedTask tells whether task is a ticket the engine leaves out
+// (Config.Keep).
+func (st *state) excludedTask(task string) bool {
+	if t, ok := st.Incidents.findOther(task); ok {
+		return st.Incidents.Rows[t].Excluded
+	}
+	if t, ok := st.Requests.findOther(task); ok {
+		return st.Requests.Rows[t].Excluded
+	}
+	return false
+}
+
 // stage records the clock's stage as what the engine needs of it.
 func (e *Engine) stage(s *slaT, stage string) {
 	s.Done = slices.Contains(e.cfg.SLA.Completed, stage)
@@ -982,10 +1092,19 @@ func (st *state) attach(slot int32) {
 	if s.TaskKind != taskNone || s.Task == "" {
 		return
 	}
+	// Closed, canceled and ended tickets are kept (to apply a reopen) but
+	// not followed by their clocks: a clock's measurement is final then.
 	if t, ok := st.Incidents.findOther(s.Task); ok {
-		head := &st.Incidents.Rows[t].SLAs
+		inc := &st.Incidents.Rows[t]
+		if inc.Excluded || inc.State == stClosed || inc.State == stCanceled {
+			return
+		}
+		head := &inc.SLAs
 		s.TaskKind, s.TaskSlot, s.Next, *head = taskIncident, t, *head, slot+1
 	} else if t, ok := st.Requests.findOther(s.Task); ok {
+		if rq := &st.Requests.Rows[t]; rq.Excluded || rq.Ended {
+			return
+		}
 		head := &st.Requests.Rows[t].SLAs
 		s.TaskKind, s.TaskSlot, s.Next, *head = taskRequest, t, *head, slot+1
 	}

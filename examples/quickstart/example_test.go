@@ -62,7 +62,7 @@ func Example() {
 	//   incident_volume           6        n=6     mtta                      0.12 h   n=6
 	//   mttr                      2.24 h   n=4     mttr_business             2.24 h   n=4
 	//   sla_compliance            90.0 %   n=10    reopen_rate               25.0 %   n=4
-	//   first_contact_resolution  50.0 %   n=4     reassignment_rate         0.0 %    n=4
+	//   first_contact_resolution  50.0 %   n=4     group_reassignment_rate   0.0 %    n=4
 	//   backlog                   2        n=2     backlog_age               3.98 h   n=2
 	//   change_success_rate       100.0 %  n=1     change_volume             1        n=1
 	// budget Nov 2026: 1700.00 EUR; 6 incidents cost 1770.00 EUR (295.00 EUR each); variance -70.00 EUR

@@ -66,7 +66,7 @@ func (d *demo) improvement(ctx context.Context, chartPath string) error {
 	shown := []improvement.KPI{
 		improvement.IncidentVolume, improvement.MTTA, improvement.MTTR, improvement.MTTRBusiness,
 		improvement.SLACompliance, improvement.ReopenRate, improvement.FirstContactResolution,
-		improvement.ReassignmentRate, improvement.Backlog, improvement.BacklogAge,
+		improvement.GroupReassignmentRate, improvement.Backlog, improvement.BacklogAge,
 		improvement.ChangeSuccessRate, improvement.ChangeVolume,
 	}
 	for i := 0; i < len(shown); i += 2 {

@@ -1,0 +1,88 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	_ "modernc.org/sqlite"
+
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/storage/sqlite"
+)
+
+// reportingKinds are the reporting test's kinds, shaped like the pillars'
+// incident, request, change and SLA clock: each has a time field set on
+// one document and unset (the zero time) on the other.
+var reportingKinds = []struct {
+	kind, timeField string
+}{
+	{"incident", "resolved_at"},
+	{"request", "closed_at"},
+	{"change", "planned_start"},
+	{"task_sla", "breach_at"},
+}
+
+func TestReportingViewsPresentUnsetTimesAsNull(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "pillars.db")
+	st, err := sqlite.Open(ctx, path)
+	require.NoError(t, err)
+	defer st.Close()
+	set := time.Date(2026, 11, 30, 9, 15, 0, 0, time.UTC)
+	for _, k := range reportingKinds {
+		require.NoError(t, st.Register(ctx, storage.Schema{Kind: k.kind, Fields: []storage.Field{
+			{Name: "state", Type: storage.TypeString}, {Name: k.timeField, Type: storage.TypeTime}}}))
+		require.NoError(t, st.Update(ctx, func(tx storage.Tx) error {
+			for i, at := range []time.Time{set, {}} {
+				d := storage.Document{Kind: k.kind, ID: itsm.NewID(), Version: 1, Data: []byte(`{}`),
+					Fields: []storage.Value{storage.String([]string{"done", "open"}[i]), storage.Time(at)}}
+				if err := tx.Put(ctx, d, 0); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+	}
+	_, err = st.CreateReportingViews(ctx, "incident", "nope")
+	require.ErrorIs(t, err, itsm.ErrInvalid, "an unknown kind")
+	names, err := st.CreateReportingViews(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"pillars_report_change", "pillars_report_incident", "pillars_report_request", "pillars_report_task_sla"}, names)
+	_, err = st.CreateReportingViews(ctx, "incident") // again: replaced, not refused
+	require.NoError(t, err)
+
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	defer db.Close()
+	for _, k := range reportingKinds {
+		t.Run(k.kind, func(t *testing.T) {
+			rows, err := db.QueryContext(ctx, `SELECT tenant, state, `+k.timeField+` FROM pillars_report_`+k.kind+` ORDER BY state`)
+			require.NoError(t, err)
+			defer rows.Close()
+			type row struct {
+				tenant, state string
+				at            sql.NullString
+			}
+			var got []row
+			for rows.Next() {
+				var r row
+				require.NoError(t, rows.Scan(&r.tenant, &r.state, &r.at))
+				got = append(got, r)
+			}
+			require.NoError(t, rows.Err())
+			assert.Equal(t, []row{
+				{"default", "done", sql.NullString{String: "2026-11-30T09:15:00.000Z", Valid: true}},
+				{"default", "open", sql.NullString{}},
+			}, got)
+			var n int
+			require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM pillars_report_`+k.kind+` WHERE `+k.timeField+` IS NULL`).Scan(&n))
+			assert.Equal(t, 1, n, "the unset time is NULL")
+		})
+	}
+}
