@@ -306,10 +306,14 @@ func (e *Engine) load(ctx context.Context) (*defSet, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		d, err := e.definitionAt(ctx, e.backend, tenant, r.Definition.ID, r.Version)
-		if err != nil {
-			return nil, "", err
+		k := verKey{tenant, r.Definition.ID, r.Version}
+		e.reg.mu.Lock()
+		d := e.reg.vdefs[k]
+		if d == nil {
+			d = &r.Definition // the current version is the record's own, normalized when saved
+			e.reg.vdefs[k] = d
 		}
+		e.reg.mu.Unlock()
 		calVersion := set.calendars[d.Calendar]
 		cal, err := e.calendarAt(ctx, e.backend, tenant, d.Calendar, calVersion)
 		if err != nil {
@@ -487,13 +491,16 @@ func (e *Engine) SaveDefinition(ctx context.Context, d Definition, policy ClockP
 	rec := &SLADefinition{}
 	err = e.backend.Update(ctx, func(tx storage.Tx) error {
 		id := DefinitionRecordID(tenant, nd.ID)
-		_, err := e.reg.defs.Collection().Get(ctx, tx, id)
+		was, err := e.reg.defs.Collection().Get(ctx, tx, id)
 		switch {
 		case errors.Is(err, itsm.ErrNotFound):
 			rec = &SLADefinition{Record: itsm.Record{ID: id}, Definition: nd}
 			err = e.reg.defs.CreateTx(ctx, tx, rec, cmd)
 		case err == nil:
 			rec, err = e.reg.defs.ChangeTx(ctx, tx, id, cmd, func(r *SLADefinition) error { r.Definition = nd; return nil })
+			if err == nil && rec.Version == was.Version {
+				return nil // no change: no new version
+			}
 		}
 		if err != nil {
 			return err
@@ -528,7 +535,20 @@ func (e *Engine) RetireDefinition(ctx context.Context, id string, cmd storage.Co
 	if err != nil {
 		return nil, err
 	}
-	return e.reg.defs.Fire(ctx, DefinitionRecordID(tenant, id), "retire", cmd, nil)
+	var rec *SLADefinition
+	err = e.backend.Update(ctx, func(tx storage.Tx) error {
+		var err error
+		if rec, err = e.reg.defs.FireTx(ctx, tx, DefinitionRecordID(tenant, id), "retire", cmd, nil); err != nil {
+			return err
+		}
+		// The retired version runs the clocks Sync still moves: snapshot it
+		// as every version is.
+		return e.reg.defVers.Put(ctx, tx, &definitionVersion{Record: itsm.Record{ID: versionID(DefinitionKind, tenant, id, rec.Version)}, Definition: rec.Definition})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rec, nil
 }
 
 // SaveCalendar creates or changes the calendar spec.Name in the tenant of
@@ -566,13 +586,16 @@ func (e *Engine) SaveCalendar(ctx context.Context, spec calendar.Spec, policy Cl
 	rec := &SLACalendar{}
 	err = e.backend.Update(ctx, func(tx storage.Tx) error {
 		id := CalendarRecordID(tenant, spec.Name)
-		_, err := e.reg.cals.Collection().Get(ctx, tx, id)
+		was, err := e.reg.cals.Collection().Get(ctx, tx, id)
 		switch {
 		case errors.Is(err, itsm.ErrNotFound):
 			rec = &SLACalendar{Record: itsm.Record{ID: id}, Spec: spec}
 			err = e.reg.cals.CreateTx(ctx, tx, rec, cmd)
 		case err == nil:
 			rec, err = e.reg.cals.ChangeTx(ctx, tx, id, cmd, func(r *SLACalendar) error { r.Spec = spec; return nil })
+			if err == nil && rec.Version == was.Version {
+				return nil // no change: no new version
+			}
 		}
 		if err != nil {
 			return err
