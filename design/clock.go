@@ -107,7 +107,7 @@ func clockCollection() *storage.Collection[SLAClock, *SLAClock] {
 	).WithIndex("by_stage_next_check", "state", "next_check_at").
 		WithIndex("by_stage_due", "state", "due_at").
 		WithIndex("by_stage_kind_due", "state", "task_kind", "due_at").
-		WithIndex("by_definition_stage", "definition_id", "state")
+		WithIndex("by_definition_stage_task", "definition_id", "state", "task_id")
 }
 
 // Validate checks the fields every clock needs.
