@@ -366,6 +366,7 @@ func TestRecomputeEqualsReplayFromScratch(t *testing.T) {
 	for i := range n {
 		r := rand.New(rand.NewPCG(uint64(i), 0xbeef))
 		start, priority, steps := randomHistory(r)
+		steps = steps[:r.IntN(len(steps)+1)] // cut short, so that more clocks still run
 		v2 := plantSLA(false)
 		v2.Targets = map[int]time.Duration{}
 		for p := 1; p <= 3; p++ {
@@ -398,6 +399,7 @@ func TestRecomputeEqualsReplayFromScratch(t *testing.T) {
 			require.NoError(t, err)
 			inc := &incident{ShortDescription: "random", Priority: priority}
 			require.NoError(t, f.incidents.Create(as(agent), inc, storage.Command{}))
+			f.sync(t)
 			for _, s := range steps {
 				f.clock.Set(s.at)
 				var err error
