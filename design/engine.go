@@ -239,7 +239,9 @@ func NewEngine(ctx context.Context, b storage.Backend, cfg EngineConfig) (*Engin
 // history.
 func (e *Engine) Clocks() *storage.Records[SLAClock, *SLAClock] { return e.clocks }
 
-// Definitions returns the definitions with their defaults filled.
+// Definitions returns the definitions declared in code
+// (EngineConfig.Definitions), with their defaults filled: the seed data.
+// The definitions a tenant runs are its records (DefinitionRecords).
 func (e *Engine) Definitions() []Definition { return slices.Clone(e.defs) }
 
 // ClockID returns the id of the clock of a record under a definition: a
