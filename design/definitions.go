@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -645,8 +647,7 @@ func (e *Engine) Recompute(ctx context.Context, id string) (int, error) {
 		return 0, &itsm.NotFoundError{Kind: DefinitionKind, ID: id}
 	}
 	ctx = itsm.WithActor(ctx, e.actor)
-	type target struct{ id, kind, task string }
-	var todo []target
+	var todo []recomputeTarget
 	for _, state := range []string{StageInProgress, StagePaused} {
 		q := storage.Query{Kind: ClockKind, Filters: []storage.Filter{
 			storage.Eq("definition_id", storage.String(id)), storage.Eq("state", storage.String(state))},
@@ -663,7 +664,7 @@ func (e *Engine) Recompute(ctx context.Context, id string) (int, error) {
 				if len(d.Fields) <= max(e.fTaskKind, e.fTaskID) {
 					return 0, itsm.Invalidf("sla engine: clock %s came back without its indexed fields", d.ID)
 				}
-				todo = append(todo, target{d.ID, d.Fields[e.fTaskKind].Str(), d.Fields[e.fTaskID].Str()})
+				todo = append(todo, recomputeTarget{d.ID, d.Fields[e.fTaskKind].Str(), d.Fields[e.fTaskID].Str()})
 			}
 			if page.Next == "" {
 				break
@@ -672,51 +673,97 @@ func (e *Engine) Recompute(ctx context.Context, id string) (int, error) {
 		}
 	}
 	_ = tenant
-	n := 0
-	for chunk := range slices.Chunk(todo, recomputeBatch) {
-		for attempt := 0; ; attempt++ {
-			wrote := 0
-			err := e.backend.Update(ctx, func(tx storage.Tx) error {
-				wrote = 0
-				for _, t := range chunk {
-					stored, err := e.clocks.Collection().Get(ctx, tx, t.id)
-					if errors.Is(err, itsm.ErrNotFound) {
-						continue
-					}
-					if err != nil {
-						return err
-					}
-					if stored.State != StageInProgress && stored.State != StagePaused {
-						continue // stopped meanwhile
-					}
-					hist, err := e.backend.History(ctx, t.kind, t.task)
-					if err != nil {
-						return err
-					}
-					if len(hist) == 0 {
-						continue
-					}
-					tl, err := replay(rd.def, rd.cal, hist)
-					if err != nil {
-						return fmt.Errorf("sla %s on %s %s: %w", id, t.kind, t.task, err)
-					}
-					last := hist[len(hist)-1]
-					cmd := storage.Command{Reason: fmt.Sprintf("sla definition %s version %d recomputed", id, rd.version)}
-					if err := e.write(ctx, tx, last, rd, tl, stored, cmd); err != nil {
-						return err
-					}
-					wrote++
-				}
-				return nil
-			})
-			if err == nil {
-				n += wrote
-				break
+	// The chunks are independent units of work (one clock each, written
+	// once): a worker per processor runs them side by side.
+	chunks := slices.Collect(slices.Chunk(todo, recomputeBatch))
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		n     int
+		first error
+		next  int
+	)
+	work := func() {
+		defer wg.Done()
+		for {
+			mu.Lock()
+			if first != nil || next == len(chunks) {
+				mu.Unlock()
+				return
 			}
-			if !errors.Is(err, itsm.ErrConflict) || attempt >= 4 {
-				return n, err
+			chunk := chunks[next]
+			next++
+			mu.Unlock()
+			wrote, err := e.recomputeChunk(ctx, rd, chunk)
+			mu.Lock()
+			n += wrote
+			if err != nil && first == nil {
+				first = err
 			}
+			mu.Unlock()
 		}
 	}
-	return n, nil
+	for range min(runtime.GOMAXPROCS(0), len(chunks), maxRecomputeWorkers) {
+		wg.Add(1)
+		go work()
+	}
+	wg.Wait()
+	return n, first
+}
+
+// maxRecomputeWorkers bounds the units of work one Recompute runs at once.
+const maxRecomputeWorkers = 4
+
+// recomputeTarget is a running clock Recompute brings to a new version.
+type recomputeTarget struct{ id, kind, task string }
+
+// recomputeChunk recomputes the clocks of one chunk in one unit of work,
+// run again on fresh reads when it loses a race (a Sync or Check that
+// wrote one of its clocks, or a store that asks to retry).
+func (e *Engine) recomputeChunk(ctx context.Context, rd *runDef, chunk []recomputeTarget) (int, error) {
+	for attempt := 0; ; attempt++ {
+		wrote := 0
+		err := e.backend.Update(ctx, func(tx storage.Tx) error {
+			wrote = 0
+			for _, t := range chunk {
+				stored, err := e.clocks.Collection().Get(ctx, tx, t.id)
+				if errors.Is(err, itsm.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if stored.State != StageInProgress && stored.State != StagePaused {
+					continue // stopped meanwhile
+				}
+				hist, err := e.backend.History(ctx, t.kind, t.task)
+				if err != nil {
+					return err
+				}
+				if len(hist) == 0 {
+					continue
+				}
+				tl, err := replay(rd.def, rd.cal, hist)
+				if err != nil {
+					return fmt.Errorf("sla %s on %s %s: %w", rd.id, t.kind, t.task, err)
+				}
+				cmd := storage.Command{Reason: fmt.Sprintf("sla definition %s version %d recomputed", rd.id, rd.version)}
+				if err := e.write(ctx, tx, hist[len(hist)-1], rd, tl, stored, cmd); err != nil {
+					return err
+				}
+				wrote++
+			}
+			return nil
+		})
+		switch {
+		case err == nil:
+			return wrote, nil
+		case (errors.Is(err, itsm.ErrConflict) || errors.Is(err, itsm.ErrBusy)) && attempt < 8:
+			if err := pause(ctx, time.Duration(attempt+1)*busyWait); err != nil {
+				return 0, err
+			}
+		default:
+			return 0, err
+		}
+	}
 }

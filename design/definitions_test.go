@@ -447,3 +447,36 @@ func TestRecomputeEqualsReplayFromScratch(t *testing.T) {
 	require.Positive(t, compared)
 	t.Logf("%d of %d random histories had a running clock to recompute; each equals the replay from scratch", compared, n)
 }
+
+// TestRecomputeOnEveryStore recomputes 1,100 running clocks (three units
+// of work, run side by side) on each store: every clock ends under the new
+// version with the new target.
+func TestRecomputeOnEveryStore(t *testing.T) {
+	n := 1100
+	if testing.Short() {
+		n = 600
+	}
+	for name, open := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			f := newRecordFixture(t, open())
+			ctx := as(agent)
+			_, _, err := f.engine.SaveDefinition(ctx, resolutionSLA(), design.KeepVersion, storage.Command{})
+			require.NoError(t, err)
+			for range n {
+				require.NoError(t, f.incidents.Create(ctx, &incident{ShortDescription: "x", Priority: 1}, storage.Command{}))
+			}
+			f.sync(t)
+			d := resolutionSLA()
+			d.Targets[1] = 6 * time.Hour
+			_, got, err := f.engine.SaveDefinition(ctx, d, design.RecomputeClocks, storage.Command{})
+			require.NoError(t, err)
+			assert.Equal(t, n, got)
+			clocks, _, err := f.engine.Clocks().Query(ctx, storage.Query{Limit: storage.MaxLimit})
+			require.NoError(t, err)
+			for _, c := range clocks {
+				require.Equal(t, int64(2), c.DefinitionVersion)
+				require.Equal(t, 6*time.Hour, c.Target)
+			}
+		})
+	}
+}
