@@ -23,7 +23,9 @@ import (
 // code: they are all kept as records (SaveDefinition, SaveCalendar).
 func newRecordFixture(t testing.TB, store storage.Backend) fixture {
 	t.Helper()
-	f := newFixtureOn(t, store)
+	unused := resolutionSLA() // the fixture's code engine seeds it; this engine runs the records
+	unused.ID, unused.Kind = "unused", "problem"
+	f := newFixtureOn(t, store, unused)
 	eng, err := design.NewEngine(context.Background(), store, design.EngineConfig{Name: "records",
 		Calendars: []*calendar.Calendar{officeHours(t)}, Clock: f.clock})
 	require.NoError(t, err)

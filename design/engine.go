@@ -232,6 +232,15 @@ func NewEngine(ctx context.Context, b storage.Backend, cfg EngineConfig) (*Engin
 	if err != nil {
 		return nil, err
 	}
+	// The code's definitions are seeded into the tenant of ctx now (the
+	// default one when ctx names none), so that a store's first Sync or
+	// command writes nothing the host did not ask for; other tenants are
+	// seeded at their first Sync.
+	if tenant, err := storage.TenantOf(ctx, false); err == nil && len(e.defs) > 0 {
+		if err := e.seed(ctx, tenant); err != nil {
+			return nil, err
+		}
+	}
 	return e, nil
 }
 

@@ -169,6 +169,8 @@ func TestSLAPercentagesRefusals(t *testing.T) {
 	other, err := design.NewEngine(context.Background(), f.store, design.EngineConfig{Name: "other",
 		Definitions: []design.Definition{responseSLA()}, Calendars: []*calendar.Calendar{officeHours(t)}, Clock: f.clock})
 	require.NoError(t, err)
+	before, err = f.store.ReadEvents(context.Background(), 0, 1000) // NewEngine seeded its definition
+	require.NoError(t, err)
 	got, err = other.SLAPercentages(context.Background(), "incident", []string{inc.ID}, f.clock.Now())
 	require.NoError(t, err)
 	assert.Equal(t, want, got)
