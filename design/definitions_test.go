@@ -299,6 +299,9 @@ func TestEngineAgainstReferenceWithChanges(t *testing.T) {
 					f.sync(t)
 					stoppedAtChange := false
 					applyChange := func() {
+						// The clocks as the engine has them when the admin
+						// saves: a recompute takes the clocks running then.
+						f.sync(t)
 						var err error
 						if change == "definition" {
 							_, _, err = f.engine.SaveDefinition(as(agent), plantSLA(true), policy, storage.Command{})
