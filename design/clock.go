@@ -28,7 +28,16 @@ const (
 // of EvaluatedAt.
 type SLAClock struct {
 	itsm.Record
-	DefinitionID    string        `json:"definition_id"`
+	DefinitionID string `json:"definition_id"`
+	// DefinitionVersion is the version of the definition record the clock
+	// runs under (0: the definition declared in EngineConfig.Definitions,
+	// as clocks of older releases were written). A clock keeps it when the
+	// definition changes, unless the change recomputes running clocks.
+	DefinitionVersion int64 `json:"definition_version,omitempty"`
+	// CalendarVersion is the version of the calendar record the clock's
+	// time runs on (0: the calendar given in EngineConfig.Calendars, or
+	// round the clock).
+	CalendarVersion int64         `json:"calendar_version,omitempty"`
 	Type            AgreementType `json:"type"`
 	Metric          Metric        `json:"metric"`
 	TaskKind        string        `json:"task_kind"`
@@ -97,7 +106,8 @@ func clockCollection() *storage.Collection[SLAClock, *SLAClock] {
 		storage.TimeField("next_check_at", func(c *SLAClock) time.Time { return c.NextCheckAt }),
 	).WithIndex("by_stage_next_check", "state", "next_check_at").
 		WithIndex("by_stage_due", "state", "due_at").
-		WithIndex("by_stage_kind_due", "state", "task_kind", "due_at")
+		WithIndex("by_stage_kind_due", "state", "task_kind", "due_at").
+		WithIndex("by_definition_stage_task", "definition_id", "state", "task_id")
 }
 
 // Validate checks the fields every clock needs.

@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,9 +22,17 @@ import (
 
 // EngineConfig configures an Engine.
 type EngineConfig struct {
-	// Definitions are the SLAs, OLAs and underpinning contracts to run.
+	// Definitions are the SLAs, OLAs and underpinning contracts declared in
+	// code: seed data, written as definition records of each tenant at its
+	// first Sync (see SaveDefinition) and from then on kept there, where
+	// admins edit, retire and add definitions at run time.
 	Definitions []Definition
-	// Calendars are the business calendars definitions name; a definition
+	// Dictionary declares the custom fields of the records definitions run
+	// on, which their conditions may name ("custom.<name>"); nil declares
+	// none.
+	Dictionary *storage.Dictionary
+	// Calendars are the business calendars definitions name, declared in
+	// code (calendars kept as records are SaveCalendar's); a definition
 	// without one runs round the clock.
 	Calendars []*calendar.Calendar
 	// Clock tells the time of the clocks' events; the system clock when nil.
@@ -78,6 +87,7 @@ type Engine struct {
 	leases    *storage.Collection[lease, *lease]
 	instance  string
 	leaseTTL  time.Duration
+	reg       *registry
 	// positions of the fields Due reads in a clock document's Fields
 	fState, fDefinition, fTaskKind, fTaskID, fDue, fNextCheck int
 }
@@ -178,11 +188,13 @@ func NewEngine(ctx context.Context, b storage.Backend, cfg EngineConfig) (*Engin
 		return nil, err
 	}
 	e.always = always
-	if len(cfg.Definitions) == 0 {
-		return nil, itsm.Invalidf("sla engine: no definitions")
+	custom := func(kind string) func(string) bool {
+		return func(name string) bool {
+			return slices.ContainsFunc(cfg.Dictionary.Fields(itsm.DefaultTenant, kind), func(f storage.CustomField) bool { return f.Name == name })
+		}
 	}
 	for _, d := range cfg.Definitions {
-		nd, err := d.normalize(known)
+		nd, err := d.normalizeWith(known, custom(d.Kind))
 		if err != nil {
 			return nil, err
 		}
@@ -196,6 +208,9 @@ func NewEngine(ctx context.Context, b storage.Backend, cfg EngineConfig) (*Engin
 	}
 	m, err := clockLifecycle().Compile()
 	if err != nil {
+		return nil, err
+	}
+	if e.reg, err = newRegistry(ctx, b, cfg); err != nil {
 		return nil, err
 	}
 	coll := clockCollection()
@@ -217,6 +232,15 @@ func NewEngine(ctx context.Context, b storage.Backend, cfg EngineConfig) (*Engin
 	if err != nil {
 		return nil, err
 	}
+	// The code's definitions are seeded into the tenant of ctx now (the
+	// default one when ctx names none), so that a store's first Sync or
+	// command writes nothing the host did not ask for; other tenants are
+	// seeded at their first Sync.
+	if tenant, err := storage.TenantOf(ctx, false); err == nil && len(e.defs) > 0 {
+		if err := e.seed(ctx, tenant); err != nil {
+			return nil, err
+		}
+	}
 	return e, nil
 }
 
@@ -224,7 +248,9 @@ func NewEngine(ctx context.Context, b storage.Backend, cfg EngineConfig) (*Engin
 // history.
 func (e *Engine) Clocks() *storage.Records[SLAClock, *SLAClock] { return e.clocks }
 
-// Definitions returns the definitions with their defaults filled.
+// Definitions returns the definitions declared in code
+// (EngineConfig.Definitions), with their defaults filled: the seed data.
+// The definitions a tenant runs are its records (DefinitionRecords).
 func (e *Engine) Definitions() []Definition { return slices.Clone(e.defs) }
 
 // ClockID returns the id of the clock of a record under a definition: a
@@ -298,6 +324,9 @@ func (e *Engine) consumer(ctx context.Context) (*stream.Consumer, error) {
 // handledKey carries the count of record events handleTx handled to Sync.
 type handledKey struct{}
 
+// setKey carries the definitions Sync loaded to handleTx.
+type setKey struct{}
+
 // Sync consumes the event log of the tenant of ctx from the checkpoint to
 // its end and moves the clocks of every record an event concerns; it
 // returns how many record events of the definitions' kinds it handled (the
@@ -325,6 +354,11 @@ func (e *Engine) Sync(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	set, _, err := e.load(ctx)
+	if err != nil {
+		return 0, err
+	}
+	ctx = context.WithValue(ctx, setKey{}, set)
 	total, conflicts, busy := 0, 0, 0
 	for {
 		handled := 0
@@ -371,12 +405,19 @@ func pause(ctx context.Context, d time.Duration) error {
 // handleTx moves, in the consumer's unit of work, the clocks of every
 // record event of the batch of the definitions' kinds.
 func (e *Engine) handleTx(ctx context.Context, tx storage.Tx, evs []itsm.Event) error {
+	set, _ := ctx.Value(setKey{}).(*defSet)
+	if set == nil {
+		var err error
+		if set, _, err = e.load(ctx); err != nil {
+			return err
+		}
+	}
 	handled := 0
 	for _, ev := range evs {
-		if len(e.byKind[ev.Kind]) == 0 {
+		if len(set.byKind[ev.Kind]) == 0 {
 			continue
 		}
-		if err := e.handle(ctx, tx, ev); err != nil {
+		if err := e.handle(ctx, tx, set, ev); err != nil {
 			return err
 		}
 		handled++
@@ -389,7 +430,7 @@ func (e *Engine) handleTx(ctx context.Context, tx storage.Tx, evs []itsm.Event) 
 
 // handle replays the history of ev's record up to ev and writes each
 // definition's clock through tx.
-func (e *Engine) handle(ctx context.Context, tx storage.Tx, ev itsm.Event) error {
+func (e *Engine) handle(ctx context.Context, tx storage.Tx, set *defSet, ev itsm.Event) error {
 	hist, err := e.backend.History(ctx, ev.Kind, ev.RecordID)
 	if err != nil {
 		return err
@@ -398,13 +439,36 @@ func (e *Engine) handle(ctx context.Context, tx storage.Tx, ev itsm.Event) error
 	if upto >= 0 {
 		hist = hist[:upto]
 	}
-	for _, di := range e.byKind[ev.Kind] {
-		d := &e.defs[di]
-		tl, err := replay(d, e.calendarOf(d), hist)
-		if err != nil {
-			return fmt.Errorf("sla %s on %s %s: %w", d.ID, ev.Kind, ev.RecordID, err)
+	for _, cur := range set.byKind[ev.Kind] {
+		id := ClockID(ev.Kind, ev.RecordID, cur.id)
+		stored, err := e.clocks.Collection().Get(ctx, tx, id)
+		if errors.Is(err, itsm.ErrNotFound) {
+			stored, err = nil, nil
 		}
-		if err := e.write(ctx, tx, ev, d, tl); err != nil {
+		if err != nil {
+			return err
+		}
+		rd := cur
+		switch {
+		case stored == nil && !cur.active:
+			continue // a retired definition starts no clock
+		case stored != nil && (stored.DefinitionVersion != cur.version || stored.CalendarVersion != cur.calVersion):
+			// The clock keeps the versions it started under.
+			d, cal, err := e.clockRules(ctx, tx, set.tenant, stored)
+			if err != nil {
+				return err
+			}
+			rd = &runDef{id: cur.id, active: cur.active, version: stored.DefinitionVersion, def: d, cal: cal, calVersion: stored.CalendarVersion}
+		}
+		tl, err := replay(rd.def, rd.cal, hist)
+		if err != nil {
+			return fmt.Errorf("sla %s on %s %s: %w", rd.id, ev.Kind, ev.RecordID, err)
+		}
+		cmd := storage.Command{Reason: fmt.Sprintf("%s %s: %s", ev.Kind, ev.Number, ev.Name), At: ev.At}
+		if (stored != nil && ev.At.Before(stored.UpdatedAt)) || ev.At.After(e.clock.Now()) {
+			cmd.At = time.Time{} // the clock's fields still carry the true times
+		}
+		if err := e.write(ctx, tx, ev, rd, tl, stored, cmd); err != nil {
 			return err
 		}
 	}
@@ -412,19 +476,12 @@ func (e *Engine) handle(ctx context.Context, tx storage.Tx, ev itsm.Event) error
 }
 
 // write brings the stored clock to the replayed timeline.
-func (e *Engine) write(ctx context.Context, tx storage.Tx, ev itsm.Event, d *Definition, tl timeline) error {
+func (e *Engine) write(ctx context.Context, tx storage.Tx, ev itsm.Event, rd *runDef, tl timeline, stored *SLAClock, cmd storage.Command) error {
+	d, cal := rd.def, rd.cal
 	id := ClockID(ev.Kind, ev.RecordID, d.ID)
-	stored, err := e.clocks.Collection().Get(ctx, tx, id)
-	if errors.Is(err, itsm.ErrNotFound) {
-		stored, err = nil, nil
-	}
-	if err != nil {
-		return err
-	}
 	if !tl.started && stored == nil {
 		return nil
 	}
-	cal := e.calendarOf(d)
 	want := &SLAClock{}
 	if stored != nil {
 		*want = *stored
@@ -440,12 +497,9 @@ func (e *Engine) write(ctx context.Context, tx storage.Tx, ev itsm.Event, d *Def
 	// warnings it raised stay.
 	want.Warnings = nil
 	fill(want, d, ev, tl)
+	want.DefinitionVersion, want.CalendarVersion = rd.version, rd.calVersion
 	if err := settle(want, d, cal, at); err != nil {
 		return fmt.Errorf("sla %s on %s %s: %w", d.ID, ev.Kind, ev.RecordID, err)
-	}
-	cmd := storage.Command{Reason: fmt.Sprintf("%s %s: %s", ev.Kind, ev.Number, ev.Name), At: ev.At}
-	if (stored != nil && ev.At.Before(stored.UpdatedAt)) || ev.At.After(e.clock.Now()) {
-		cmd.At = time.Time{} // the clock's fields still carry the true times
 	}
 	// expect is the version each step must find: a clock another engine
 	// wrote after stored was read is a conflict (the unit is run again on
@@ -619,9 +673,10 @@ func replay(d *Definition, cal *calendar.Calendar, hist []itsm.Event) (timeline,
 	// Only a response clock stopped by comments needs to know who wrote the
 	// notes an event adds; reading that decodes the whole comment thread.
 	readComments := response && slices.Contains(d.RespondOn, RespondComment)
+	readCustom := slices.ContainsFunc(d.Conditions, func(c Condition) bool { return strings.HasPrefix(c.Field, CustomPrefix) })
 	answered := false
 	for _, ev := range hist {
-		applyChanges(&tl.subject, ev, readComments)
+		applyChanges(&tl.subject, ev, readComments, readCustom)
 		at := ev.At
 		tl.lastAt, tl.number = at, ev.Number
 		s := tl.subject
@@ -708,12 +763,22 @@ func replay(d *Definition, cal *calendar.Calendar, hist []itsm.Event) (timeline,
 
 // applyChanges folds one event into what the engine knows of its record;
 // comments are read only when readComments is set.
-func applyChanges(s *subject, ev itsm.Event, readComments bool) {
+func applyChanges(s *subject, ev itsm.Event, readComments, readCustom bool) {
 	if ev.To != "" {
 		s.state = ev.To
 	}
 	s.commented, s.assigned = false, false
+	if s.tenant = ev.Tenant; s.tenant == "" {
+		s.tenant = itsm.DefaultTenant
+	}
 	for _, c := range ev.Changes {
+		if readCustom && strings.HasPrefix(c.Field, CustomPrefix) {
+			if s.custom == nil {
+				s.custom = map[string]string{}
+			}
+			s.custom[strings.TrimPrefix(c.Field, CustomPrefix)] = c.To
+			continue
+		}
 		switch c.Field {
 		case "caller_id":
 			s.caller = jsonString(c.To)
@@ -857,6 +922,10 @@ func (e *Engine) Check(ctx context.Context, now time.Time) (int, error) {
 		return 0, err
 	}
 	ctx = itsm.WithActor(ctx, e.actor)
+	tenant, err := storage.TenantOf(ctx, false)
+	if err != nil {
+		return 0, err
+	}
 	if err := e.sweep(ctx); err != nil {
 		return 0, err
 	}
@@ -872,7 +941,7 @@ func (e *Engine) Check(ctx context.Context, now time.Time) (int, error) {
 			return n, err
 		}
 		for i, h := range held {
-			wrote, err := e.checkOne(ctx, h, now)
+			wrote, err := e.checkOne(ctx, tenant, h, now)
 			if err != nil {
 				// Leave no lease behind for a clock this check did not
 				// write: the ones still held are given back.
@@ -1004,12 +1073,7 @@ var errLeaseLost = errors.New("sla engine: lease lost")
 // checkOne evaluates one claimed clock at now and writes it with the
 // release of its lease, in one unit of work conditioned on the lease
 // still being this engine's. It reports whether the clock was written.
-func (e *Engine) checkOne(ctx context.Context, h held, now time.Time) (bool, error) {
-	di := slices.IndexFunc(e.defs, func(d Definition) bool { return d.ID == h.clock.DefinitionID })
-	if di < 0 {
-		return false, itsm.Invalidf("sla engine: clock %s names unknown definition %q", h.clock.ID, h.clock.DefinitionID)
-	}
-	d := &e.defs[di]
+func (e *Engine) checkOne(ctx context.Context, tenant string, h held, now time.Time) (bool, error) {
 	for attempt := 0; ; attempt++ {
 		var wrote bool
 		var after *SLAClock
@@ -1026,8 +1090,12 @@ func (e *Engine) checkOne(ctx context.Context, h held, now time.Time) (bool, err
 				if c.State != StageInProgress || c.NextCheckAt.IsZero() || c.NextCheckAt.After(now) {
 					return nil // checked by another engine, moved by Sync, or stopped
 				}
+				d, cal, err := e.clockRules(ctx, tx, tenant, c)
+				if err != nil {
+					return err
+				}
 				wrote = true
-				return settle(c, d, e.calendarOf(d), now)
+				return settle(c, d, cal, now)
 			})
 			if errors.Is(err, itsm.ErrNotFound) {
 				err = nil

@@ -215,3 +215,62 @@ func ExampleEngine_SLAPercentages() {
 	// Output:
 	// INC0000001 125.0%, INC0000002 25.0%, 2 answers
 }
+
+// An admin changes an SLA while incidents run: the new version doubles the
+// target and pauses on every hold, and the running clock is recomputed
+// under it from its start (its paused time kept), while a retired
+// definition's clock runs on under the version it started with.
+func ExampleEngine_SaveDefinition() {
+	ctx := context.Background()
+	store := memory.New()
+	clock := itsm.NewFakeClock(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)) // Monday 09:00
+	lc, _ := itsm.NewLifecycle[*incident]("incident").
+		Initial("new").States("on_hold").Final("resolved").
+		Event("hold", "on_hold", "new").Event("resume", "new", "on_hold").Event("resolve", "resolved", "new", "on_hold").
+		Compile()
+	coll := storage.NewCollection[incident]("incident")
+	_ = coll.Register(ctx, store)
+	incidents, _ := storage.NewRecords(store, coll, lc, storage.RecordsConfig{Prefix: "INC", Clock: clock})
+	engine, _ := design.NewEngine(ctx, store, design.EngineConfig{Clock: clock})
+	admin := itsm.WithActor(ctx, itsm.Actor{ID: "ada", Roles: []string{"admin"}})
+
+	day := []string{"09:00-17:00"}
+	_, _, err := engine.SaveCalendar(admin, calendar.Spec{Name: "office", TimeZone: "Europe/London",
+		Hours: map[string][]string{"mon": day, "tue": day, "wed": day, "thu": day, "fri": day}}, design.KeepVersion, storage.Command{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	p2 := design.Definition{ID: "p2-resolution", Name: "Resolve P2", Metric: design.Resolution, Kind: "incident",
+		Calendar: "office", Targets: map[int]time.Duration{2: 8 * time.Hour}}
+	_, _, _ = engine.SaveDefinition(admin, p2, design.KeepVersion, storage.Command{Reason: "first version"})
+
+	inc := &incident{ShortDescription: "Payroll export fails", Priority: 2}
+	_ = incidents.Create(admin, inc, storage.Command{})
+	clock.Advance(2 * time.Hour)
+	_, _ = incidents.Fire(admin, inc.ID, "hold", storage.Command{}, func(i *incident) error { i.HoldReason = "awaiting_change"; return nil })
+	_, _ = engine.Sync(ctx)
+	c, _ := engine.Clocks().Get(admin, design.ClockID("incident", inc.ID, "p2-resolution"))
+	fmt.Println("v1:", c.State, "target", c.Target, "due", c.DueAt.Format("Mon 15:04"))
+
+	p2.Targets[2] = 16 * time.Hour
+	p2.Pause = []design.PauseRule{{State: "on_hold"}} // every hold pauses now
+	rec, n, err := engine.SaveDefinition(admin, p2, design.RecomputeClocks, storage.Command{Reason: "contract renewed"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	c, _ = engine.Clocks().Get(admin, c.ID)
+	fmt.Printf("v%d: %d clock recomputed: %s after %s of %s\n", rec.Version, n, c.State, c.ElapsedBefore, c.Target)
+
+	_, _ = engine.RetireDefinition(admin, "p2-resolution", storage.Command{Reason: "replaced"})
+	clock.Advance(time.Hour)
+	_, _ = incidents.Fire(admin, inc.ID, "resolve", storage.Command{}, nil)
+	_, _ = engine.Sync(ctx)
+	c, _ = engine.Clocks().Get(admin, c.ID)
+	fmt.Println("retired:", c.State, "under version", c.DefinitionVersion)
+	// Output:
+	// v1: in_progress target 8h0m0s due Mon 17:00
+	// v2: 1 clock recomputed: paused after 2h0m0s of 16h0m0s
+	// retired: completed under version 2
+}

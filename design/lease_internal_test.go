@@ -72,7 +72,7 @@ func TestLeaseTakeover(t *testing.T) {
 
 	// a comes back and finishes its check: its lease is gone, so it
 	// writes nothing.
-	wrote, err := a.checkOne(itsm.WithActor(ctx, a.actor), held[0], at)
+	wrote, err := a.checkOne(itsm.WithActor(ctx, a.actor), itsm.DefaultTenant, held[0], at)
 	require.NoError(t, err)
 	assert.False(t, wrote)
 	hist, err := a.clocks.History(reader, c.ID)
@@ -98,10 +98,10 @@ func TestLeaseTakeover(t *testing.T) {
 	ha, err := a.claim(ctx, due)
 	require.NoError(t, err)
 	require.Len(t, ha, 1)
-	wrote, err = b.checkOne(itsm.WithActor(ctx, b.actor), hb[0], later)
+	wrote, err = b.checkOne(itsm.WithActor(ctx, b.actor), itsm.DefaultTenant, hb[0], later)
 	require.NoError(t, err)
 	assert.False(t, wrote, "b's lease was taken over")
-	wrote, err = a.checkOne(itsm.WithActor(ctx, a.actor), ha[0], later)
+	wrote, err = a.checkOne(itsm.WithActor(ctx, a.actor), itsm.DefaultTenant, ha[0], later)
 	require.NoError(t, err)
 	assert.True(t, wrote)
 	stored, err = a.clocks.Get(reader, c.ID)

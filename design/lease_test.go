@@ -280,19 +280,25 @@ func TestCheckRefusalLeavesNoLease(t *testing.T) {
 	}
 }
 
-// TestCheckFailureGivesLeasesBack: an engine that meets a clock of a
-// definition it does not run (one removed from its configuration) fails
-// the check, and leaves no lease behind on the clocks it claimed.
+// TestCheckFailureGivesLeasesBack: an engine that meets a clock it cannot
+// evaluate (its calendar answers only up to 2026, the check is in 2027)
+// fails the check, and leaves no lease behind on the clocks it claimed.
 func TestCheckFailureGivesLeasesBack(t *testing.T) {
 	other := resolutionSLA()
 	other.ID = "other"
 	f := newFixture(t, resolutionSLA(), other)
 	require.NoError(t, f.incidents.Create(as(agent), &incident{ShortDescription: "x", Priority: 1}, storage.Command{}))
 	f.sync(t)
-	narrow, err := design.NewEngine(context.Background(), f.store, design.EngineConfig{
-		Definitions: []design.Definition{resolutionSLA()}, Calendars: []*calendar.Calendar{officeHours(t)}, Clock: f.clock})
+	var week [7][]calendar.Range
+	week[time.Monday] = []calendar.Range{{Start: 9 * 60, End: 17 * 60}}
+	short, err := calendar.Compile(calendar.Config{Name: "office", Week: week, FromYear: 2020, ToYear: 2026})
 	require.NoError(t, err)
-	_, err = narrow.Check(context.Background(), monday.Add(8*24*time.Hour))
+	round := resolutionSLA()
+	round.Calendar = ""
+	narrow, err := design.NewEngine(context.Background(), f.store, design.EngineConfig{
+		Definitions: []design.Definition{round}, Calendars: []*calendar.Calendar{short}, Clock: f.clock})
+	require.NoError(t, err)
+	_, err = narrow.Check(context.Background(), time.Date(2027, 1, 5, 9, 0, 0, 0, time.UTC))
 	require.ErrorIs(t, err, itsm.ErrInvalid)
 	assert.Empty(t, takeSnapshot(t, f.store, design.LeaseKind).Docs[design.LeaseKind])
 }

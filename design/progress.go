@@ -42,7 +42,7 @@ func (e *Engine) SLAPercentages(ctx context.Context, kind string, ids []string, 
 	switch {
 	case kind == "":
 		verr.Add("kind", "is required")
-	case len(e.byKind[kind]) == 0:
+	case len(e.byKind[kind]) == 0 && !e.runsOn(ctx, kind):
 		verr.Add("kind", fmt.Sprintf("no definition runs on %q", kind))
 	}
 	if len(ids) > MaxPercentageIDs {
@@ -51,6 +51,10 @@ func (e *Engine) SLAPercentages(ctx context.Context, kind string, ids []string, 
 		verr.Add(fmt.Sprintf("ids[%d]", i), "is empty")
 	}
 	if err := verr.Err(); err != nil {
+		return nil, err
+	}
+	tenant, err := storage.TenantOf(ctx, false)
+	if err != nil {
 		return nil, err
 	}
 	out := make(map[string]float64, len(ids))
@@ -80,7 +84,7 @@ func (e *Engine) SLAPercentages(ctx context.Context, kind string, ids []string, 
 				if d.Fields[e.fTaskKind].Str() != kind || state != StageInProgress && state != StagePaused {
 					continue
 				}
-				pct, err := e.percentageOf(d, state, now)
+				pct, err := e.percentageOf(ctx, tenant, d, state, now)
 				if err != nil {
 					return nil, err
 				}
@@ -98,6 +102,19 @@ func (e *Engine) SLAPercentages(ctx context.Context, kind string, ids []string, 
 	return out, nil
 }
 
+// runsOn reports whether a definition kept in the tenant of ctx, as last
+// loaded, runs on kind.
+func (e *Engine) runsOn(ctx context.Context, kind string) bool {
+	tenant, err := storage.TenantOf(ctx, false)
+	if err != nil {
+		return false
+	}
+	e.reg.mu.RLock()
+	defer e.reg.mu.RUnlock()
+	set := e.reg.sets[tenant]
+	return set != nil && len(set.byKind[kind]) > 0
+}
+
 // clockProgress is the part of a stored clock its percentage needs
 // besides the indexed fields: decoding only these skips the clock's other
 // times and its warnings.
@@ -105,16 +122,15 @@ type clockProgress struct {
 	Target        time.Duration `json:"target"`
 	RunningSince  time.Time     `json:"running_since,omitzero"`
 	ElapsedBefore time.Duration `json:"elapsed_before"`
+	// the versions the clock runs under, and its calendar's name
+	DefinitionVersion int64  `json:"definition_version,omitempty"`
+	CalendarVersion   int64  `json:"calendar_version,omitempty"`
+	Calendar          string `json:"calendar,omitempty"`
 }
 
 // percentageOf evaluates a stored clock in state at now as Check would, on
 // its definition's calendar.
-func (e *Engine) percentageOf(d storage.Document, state string, now time.Time) (float64, error) {
-	def := d.Fields[e.fDefinition].Str()
-	di := slices.IndexFunc(e.defs, func(x Definition) bool { return x.ID == def })
-	if di < 0 {
-		return 0, itsm.Invalidf("sla engine: clock %s names unknown definition %q", d.ID, def)
-	}
+func (e *Engine) percentageOf(ctx context.Context, tenant string, d storage.Document, state string, now time.Time) (float64, error) {
 	var p clockProgress
 	if err := json.Unmarshal(d.Data, &p); err != nil {
 		return 0, fmt.Errorf("%s %s: stored data is corrupt: %w: %v", ClockKind, d.ID, itsm.ErrInvalid, err)
@@ -122,8 +138,13 @@ func (e *Engine) percentageOf(d storage.Document, state string, now time.Time) (
 	if p.Target <= 0 {
 		return 0, itsm.Invalidf("sla engine: clock %s has no target", d.ID)
 	}
-	c := SLAClock{Record: itsm.Record{State: state}, Target: p.Target, RunningSince: p.RunningSince, ElapsedBefore: p.ElapsedBefore}
-	elapsed, err := c.elapsedAt(e.calendarOf(&e.defs[di]), now)
+	c := SLAClock{Record: itsm.Record{State: state}, Target: p.Target, RunningSince: p.RunningSince, ElapsedBefore: p.ElapsedBefore,
+		DefinitionID: d.Fields[e.fDefinition].Str(), DefinitionVersion: p.DefinitionVersion, CalendarVersion: p.CalendarVersion, Calendar: p.Calendar}
+	_, cal, err := e.clockRules(ctx, e.backend, tenant, &c)
+	if err != nil {
+		return 0, err
+	}
+	elapsed, err := c.elapsedAt(cal, now)
 	if err != nil {
 		return 0, fmt.Errorf("sla engine: clock %s: %w", d.ID, err)
 	}

@@ -3,6 +3,7 @@ package design
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -90,16 +91,19 @@ func DefaultWarnings() []int {
 // from a stop state resumes its clock, or restarts it from zero when
 // ResetOnReopen is set.
 type Definition struct {
-	ID         string                `json:"id"` // stable name, "p1-resolution"
-	Name       string                `json:"name"`
-	Type       AgreementType         `json:"type"`
-	Metric     Metric                `json:"metric"`
-	Kind       string                `json:"kind"`                 // record kind, "incident"
-	Priorities []int                 `json:"priorities,omitempty"` // empty: every priority with a target
-	Services   []string              `json:"services,omitempty"`   // service_id values; empty: any
-	Groups     []string              `json:"groups,omitempty"`     // assignment_group values; empty: any
-	Targets    map[int]time.Duration `json:"targets"`              // business time allowed, per priority
-	Calendar   string                `json:"calendar,omitempty"`   // name of a calendar given to the engine; empty: round the clock
+	ID         string        `json:"id"` // stable name, "p1-resolution"
+	Name       string        `json:"name"`
+	Type       AgreementType `json:"type"`
+	Metric     Metric        `json:"metric"`
+	Kind       string        `json:"kind"`                 // record kind, "incident"
+	Priorities []int         `json:"priorities,omitempty"` // empty: every priority with a target
+	Services   []string      `json:"services,omitempty"`   // service_id values; empty: any
+	Groups     []string      `json:"groups,omitempty"`     // assignment_group values; empty: any
+	// Conditions narrow the records further: each must hold (see
+	// Condition), on the tenant, the built-in fields or custom fields.
+	Conditions []Condition           `json:"conditions,omitempty"`
+	Targets    map[int]time.Duration `json:"targets"`            // business time allowed, per priority
+	Calendar   string                `json:"calendar,omitempty"` // name of a calendar given to the engine; empty: round the clock
 	// StopStates complete the clock; by default every state but "new" for
 	// Response, and "resolved" and "closed" for Resolution.
 	StopStates []string `json:"stop_states,omitempty"`
@@ -176,6 +180,15 @@ func textProblem(s string) string {
 // normalize fills the defaults and checks the definition; calendars holds
 // the names the engine knows.
 func (d Definition) normalize(calendars map[string]bool) (Definition, error) {
+	return d.normalizeWith(calendars, nil)
+}
+
+// normalizeWith is normalize with the custom fields of the definition's
+// kind its conditions may name (none when custom is nil).
+func (d Definition) normalizeWith(calendars map[string]bool, custom func(name string) bool) (Definition, error) {
+	if custom == nil {
+		custom = func(string) bool { return false }
+	}
 	verr := &itsm.ValidationError{Kind: "sla_definition", ID: d.ID}
 	if d.ID == "" {
 		verr.Add("id", "is required")
@@ -304,6 +317,7 @@ func (d Definition) normalize(calendars map[string]bool) (Definition, error) {
 	if d.Calendar != "" && !calendars[d.Calendar] {
 		verr.Add("calendar", fmt.Sprintf("no calendar named %q was given to the engine", d.Calendar))
 	}
+	d.checkConditions(verr, custom)
 	return d, verr.Err()
 }
 
@@ -311,9 +325,141 @@ func equalRule(a, b PauseRule) bool {
 	return a.State == b.State && slices.Equal(a.HoldReasons, b.HoldReasons)
 }
 
+// Condition holds when the record's Field has one of Values. Field is
+// "tenant" (the record's tenant, itsm.DefaultTenant for default data),
+// "priority", "service_id", "assignment_group", or "custom.<name>" for a
+// custom field the engine's dictionary (EngineConfig.Dictionary) declares
+// on the definition's kind; a custom value is compared as its text (a
+// string value unquoted, any other value as its JSON). A record without
+// the field has the empty value.
+type Condition struct {
+	Field  string   `json:"field"`
+	Values []string `json:"values"`
+}
+
+// The fields a Condition may name besides "custom.<name>".
+const (
+	FieldTenant   = "tenant"
+	FieldPriority = "priority"
+	FieldService  = "service_id"
+	FieldGroup    = "assignment_group"
+)
+
+// CustomPrefix starts the name of a Condition on a custom field.
+const CustomPrefix = "custom."
+
+// value returns the subject's value of a condition field.
+func (s *subject) value(field string) string {
+	switch field {
+	case FieldTenant:
+		return s.tenant
+	case FieldPriority:
+		return strconv.Itoa(s.priority)
+	case FieldService:
+		return s.service
+	case FieldGroup:
+		return s.group
+	}
+	raw := s.custom[strings.TrimPrefix(field, CustomPrefix)]
+	if raw == "" || raw == "null" {
+		return ""
+	}
+	if str := jsonString(raw); str != "" || raw == `""` {
+		return str
+	}
+	return raw
+}
+
+// checkConditions adds to verr what is wrong with the definition's
+// conditions: an unknown field, a custom field fields does not declare,
+// an empty value list, a field given twice, or a condition that no record
+// the rest of the definition takes can meet.
+func (d *Definition) checkConditions(verr *itsm.ValidationError, custom func(name string) bool) {
+	seen := map[string]bool{}
+	for i, c := range d.Conditions {
+		name := fmt.Sprintf("conditions[%d]", i)
+		if p := textProblem(c.Field); p != "" {
+			verr.Add(name, fmt.Sprintf("field %.64q %s", c.Field, p))
+			continue
+		}
+		switch {
+		case c.Field == FieldTenant || c.Field == FieldPriority || c.Field == FieldService || c.Field == FieldGroup:
+		case strings.HasPrefix(c.Field, CustomPrefix):
+			if !custom(strings.TrimPrefix(c.Field, CustomPrefix)) {
+				verr.Add(name, fmt.Sprintf("%q is not a custom field declared on %q", c.Field, d.Kind))
+				continue
+			}
+		default:
+			verr.Add(name, fmt.Sprintf("unknown field %q (tenant, priority, service_id, assignment_group or custom.<name>)", c.Field))
+			continue
+		}
+		if len(c.Values) == 0 {
+			verr.Add(name, fmt.Sprintf("%s has no values, so the definition matches nothing", c.Field))
+		}
+		for _, v := range c.Values {
+			if p := textProblem(v); p != "" {
+				verr.Add(name, fmt.Sprintf("value %.64q %s", v, p))
+				break
+			}
+		}
+		if seen[c.Field] {
+			verr.Add(name, fmt.Sprintf("%s is given twice: contradictory or redundant, give it once", c.Field))
+		}
+		seen[c.Field] = true
+		var allowed []string
+		switch c.Field {
+		case FieldPriority:
+			for p := range d.Targets {
+				if len(d.Priorities) == 0 || slices.Contains(d.Priorities, p) {
+					allowed = append(allowed, strconv.Itoa(p))
+				}
+			}
+		case FieldService:
+			allowed = d.Services
+		case FieldGroup:
+			allowed = d.Groups
+		}
+		if allowed != nil && !slices.ContainsFunc(c.Values, func(v string) bool { return slices.Contains(allowed, v) }) {
+			verr.Add(name, fmt.Sprintf("%s in %v contradicts the definition's own %v: it matches nothing", c.Field, c.Values, allowed))
+		}
+	}
+}
+
+// overlaps reports whether the definitions could both run a clock of the
+// same type and metric on one record: same kind, type and metric, a
+// priority both give a target, and conditions that can hold together.
+func (d *Definition) overlaps(o *Definition) bool {
+	if d.Kind != o.Kind || d.Type != o.Type || d.Metric != o.Metric {
+		return false
+	}
+	shared := false
+	for p := range d.Targets {
+		if _, ok := o.Targets[p]; ok && (len(d.Priorities) == 0 || slices.Contains(d.Priorities, p)) &&
+			(len(o.Priorities) == 0 || slices.Contains(o.Priorities, p)) {
+			shared = true
+		}
+	}
+	meet := func(a, b []string) bool {
+		return len(a) == 0 || len(b) == 0 || slices.ContainsFunc(a, func(v string) bool { return slices.Contains(b, v) })
+	}
+	if !shared || !meet(d.Services, o.Services) || !meet(d.Groups, o.Groups) {
+		return false
+	}
+	for _, c := range d.Conditions {
+		for _, oc := range o.Conditions {
+			if c.Field == oc.Field && !meet(c.Values, oc.Values) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // subject is what the engine knows of a record from its events.
 type subject struct {
 	state, service, group, holdReason, caller string
+	tenant                                    string
+	custom                                    map[string]string // raw JSON of custom fields, by name
 	priority                                  int
 	// commented and assigned say whether the last event added a comment by
 	// someone other than the caller, and assigned the record to a person.
@@ -342,6 +488,11 @@ func (d *Definition) target(s subject) (time.Duration, bool) {
 	}
 	if len(d.Groups) > 0 && !slices.Contains(d.Groups, s.group) {
 		return 0, false
+	}
+	for _, c := range d.Conditions {
+		if !slices.Contains(c.Values, s.value(c.Field)) {
+			return 0, false
+		}
 	}
 	return t, true
 }
