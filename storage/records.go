@@ -100,6 +100,9 @@ type RecordsConfig struct {
 	// path must keep, such as fields only the lifecycle may change. Its
 	// error refuses the write.
 	Check func(ctx context.Context, before, after any) error
+	// Observer, when set, watches every Create, Fire and Change (spans,
+	// metrics, logs: see storage/telemetry); nil observes nothing.
+	Observer Observer
 }
 
 // NewRecords builds the command runner for a kind. The machine's kind must
@@ -274,7 +277,10 @@ func (r *Records[T, P]) Create(ctx context.Context, rec P, cmd Command) error {
 	if err := r.precheck(ctx, rec); err != nil {
 		return err
 	}
-	return r.backend.Update(ctx, func(tx Tx) error { return r.CreateTx(ctx, tx, rec, cmd) })
+	ctx, done := r.observe(ctx, itsm.EventCreate, rec.Meta().ID)
+	err := r.backend.Update(ctx, func(tx Tx) error { return r.CreateTx(ctx, tx, rec, cmd) })
+	observed(done, rec, false, 1, err)
+	return err
 }
 
 // CreateTx is Create inside a caller's unit of work, so several records can
@@ -348,7 +354,7 @@ func (r *Records[T, P]) CreateTx(ctx context.Context, tx Tx, rec P, cmd Command)
 // event are written together. A refusal writes nothing. On a version conflict with a
 // concurrent writer it re-reads and tries again (RecordsConfig.Retries).
 func (r *Records[T, P]) Fire(ctx context.Context, id, event string, cmd Command, mutate func(P) error) (P, error) {
-	return r.retry(ctx, func(tx Tx) (P, error) { return r.FireTx(ctx, tx, id, event, cmd, mutate) })
+	return r.retry(ctx, event, id, func(ctx context.Context, tx Tx) (P, error) { return r.FireTx(ctx, tx, id, event, cmd, mutate) })
 }
 
 // FireTx is Fire inside a caller's unit of work, without retries.
@@ -363,7 +369,7 @@ func (r *Records[T, P]) FireTx(ctx context.Context, tx Tx, id, event string, cmd
 // "update" event listing the changed fields. mutate must not change the
 // state; an unchanged record writes nothing and returns it as it was.
 func (r *Records[T, P]) Change(ctx context.Context, id string, cmd Command, mutate func(P) error) (P, error) {
-	return r.retry(ctx, func(tx Tx) (P, error) { return r.ChangeTx(ctx, tx, id, cmd, mutate) })
+	return r.retry(ctx, itsm.EventUpdate, id, func(ctx context.Context, tx Tx) (P, error) { return r.ChangeTx(ctx, tx, id, cmd, mutate) })
 }
 
 // ChangeTx is Change inside a caller's unit of work, without retries.
@@ -680,16 +686,20 @@ func (r *Records[T, P]) precheck(ctx context.Context, rec P) error {
 // the record written to the actor as Get would: without the internal
 // members they may not read. (The Tx forms return the record whole, for the
 // pillar code that goes on writing in the same unit.)
-func (r *Records[T, P]) retry(ctx context.Context, fn func(Tx) (P, error)) (P, error) {
+func (r *Records[T, P]) retry(ctx context.Context, event, id string, fn func(context.Context, Tx) (P, error)) (P, error) {
 	if ctx == nil {
 		return nil, itsm.Invalidf("%s: nil context", r.coll.Kind())
 	}
+	ctx, done := r.observe(ctx, event, id)
 	var out P
+	attempts := 0
 	err := Retry(ctx, r.backend, max(r.cfg.Retries, 0)+1, func(tx Tx) error {
+		attempts++
 		var err error
-		out, err = fn(tx)
+		out, err = fn(ctx, tx)
 		return err
 	})
+	observed(done, out, out == nil, attempts, err)
 	if err != nil {
 		return nil, err
 	}
