@@ -86,6 +86,10 @@ type AvailabilityConfig struct {
 	// again after a version conflict (0: storage.Records' default of 3;
 	// negative disables).
 	Retries int
+	// Telemetry, when set, observes every command of the pillar's records
+	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
+	// storage/telemetry) gives spans, metrics and logs. Nil: none.
+	Telemetry storage.Observer
 }
 
 // NewAvailability registers the outage kind with the backend.
@@ -111,7 +115,7 @@ func NewAvailability(ctx context.Context, b storage.Backend, cfg AvailabilityCon
 		cfg.Prefix = "OUT"
 	}
 	recs, err := storage.NewRecords(b, coll, m, storage.RecordsConfig{Prefix: cfg.Prefix, Clock: cfg.Clock,
-		Authorizer: cfg.Authorizer, Retries: cfg.Retries})
+		Authorizer: cfg.Authorizer, Observer: cfg.Telemetry, Retries: cfg.Retries})
 	if err != nil {
 		return nil, err
 	}

@@ -107,6 +107,10 @@ type SuppliersConfig struct {
 	// after a version conflict (0: storage.Records' default of 3; negative
 	// disables).
 	Retries int
+	// Telemetry, when set, observes every command of the pillar's records
+	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
+	// storage/telemetry) gives spans, metrics and logs. Nil: none.
+	Telemetry storage.Observer
 }
 
 // NewSuppliers registers the supplier and contract kinds.
@@ -144,7 +148,7 @@ func NewSuppliers(ctx context.Context, b storage.Backend, cfg SuppliersConfig) (
 		return nil, err
 	}
 	s := &Suppliers{}
-	rc := storage.RecordsConfig{Prefix: "SUP", Clock: cfg.Clock, Authorizer: cfg.Authorizer, Retries: cfg.Retries}
+	rc := storage.RecordsConfig{Prefix: "SUP", Clock: cfg.Clock, Authorizer: cfg.Authorizer, Observer: cfg.Telemetry, Retries: cfg.Retries}
 	if s.suppliers, err = storage.NewRecords(b, scoll, sm, rc); err != nil {
 		return nil, err
 	}

@@ -220,6 +220,10 @@ type RegisterConfig struct {
 	// Lifecycle replaces ItemLifecycle(); a host extends the default with
 	// Clone and passes it here.
 	Lifecycle *itsm.Lifecycle[*Item]
+	// Telemetry, when set, observes every command of the pillar's records
+	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
+	// storage/telemetry) gives spans, metrics and logs. Nil: none.
+	Telemetry storage.Observer
 }
 
 // Register is the CSI register: improvement items stored through
@@ -252,7 +256,7 @@ func NewRegister(ctx context.Context, b storage.Backend, cfg RegisterConfig) (*R
 	if cfg.Clock == nil {
 		cfg.Clock = itsm.SystemClock{}
 	}
-	r, err := storage.NewRecords(b, coll, m, storage.RecordsConfig{Prefix: "CSI", Clock: cfg.Clock, Authorizer: cfg.Authorizer})
+	r, err := storage.NewRecords(b, coll, m, storage.RecordsConfig{Prefix: "CSI", Clock: cfg.Clock, Authorizer: cfg.Authorizer, Observer: cfg.Telemetry})
 	if err != nil {
 		return nil, err
 	}

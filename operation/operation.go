@@ -145,6 +145,10 @@ type Config struct {
 	AlertRule AlertRule
 	// Escalation rules, checked by Desk.Escalate.
 	Escalation []EscalationRule
+	// Telemetry, when set, observes every command of the pillar's records
+	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
+	// storage/telemetry) gives spans, metrics and logs. Nil: none.
+	Telemetry storage.Observer
 }
 
 // DefaultAuthorizer returns itsm.DefaultAuthorizer with what a service desk
@@ -257,7 +261,7 @@ func New(ctx context.Context, b storage.Backend, cfg Config) (*Desk, error) {
 	}
 	d := &Desk{backend: b, cfg: cfg, clock: cfg.Clock, progress: cfg.SLAProgress}
 	rc := func(prefix string) storage.RecordsConfig {
-		return storage.RecordsConfig{Prefix: prefix, Clock: cfg.Clock, Authorizer: cfg.Authorizer}
+		return storage.RecordsConfig{Prefix: prefix, Clock: cfg.Clock, Authorizer: cfg.Authorizer, Observer: cfg.Telemetry}
 	}
 
 	lc := cfg.IncidentLifecycle

@@ -32,6 +32,10 @@ type ChangesConfig struct {
 	// RequireMaintenanceWindow refuses to schedule a normal change outside
 	// the maintenance windows of its services.
 	RequireMaintenanceWindow bool
+	// Telemetry, when set, observes every command of the pillar's records
+	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
+	// storage/telemetry) gives spans, metrics and logs. Nil: none.
+	Telemetry storage.Observer
 }
 
 // Changes is change enablement: change requests of the three types,
@@ -118,7 +122,7 @@ func NewChanges(ctx context.Context, b storage.Backend, cfg ChangesConfig) (*Cha
 			return nil, err
 		}
 	}
-	rc := storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer}
+	rc := storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer, Observer: cfg.Telemetry}
 	if m.changeCIs, err = storage.NewRecords(b, ciC, ciM, rc); err != nil {
 		return nil, err
 	}

@@ -203,6 +203,10 @@ type CMDBConfig struct {
 	Clock                 itsm.Clock                     // the system clock
 	Authorizer            itsm.Authorizer                // itsm.DefaultAuthorizer()
 	BaselineLifecycle     *itsm.Lifecycle[*Baseline]     // BaselineLifecycle()
+	// Telemetry, when set, observes every command of the pillar's records
+	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
+	// storage/telemetry) gives spans, metrics and logs. Nil: none.
+	Telemetry storage.Observer
 }
 
 // CMDB is the configuration management database: CIs of typed classes,
@@ -278,7 +282,7 @@ func NewCMDB(ctx context.Context, b storage.Backend, cfg CMDBConfig) (*CMDB, err
 			return nil, err
 		}
 	}
-	rc := storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer}
+	rc := storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer, Observer: cfg.Telemetry}
 	c := &CMDB{backend: b, classes: cfg.Classes, types: cfg.RelationshipTypes, clock: cfg.Clock}
 	if c.cis, err = storage.NewRecords(b, ciC, ciM, rc); err != nil {
 		return nil, err

@@ -116,6 +116,10 @@ type KnowledgeConfig struct {
 	Lifecycle  *itsm.Lifecycle[*Article] // KnowledgeLifecycle() when nil
 	Clock      itsm.Clock                // tells the time of events; the system clock when nil
 	Authorizer itsm.Authorizer           // checks every command; itsm.DefaultAuthorizer() when nil
+	// Telemetry, when set, observes every command of the pillar's records
+	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
+	// storage/telemetry) gives spans, metrics and logs. Nil: none.
+	Telemetry storage.Observer
 }
 
 // NewKnowledge registers the article kind and returns the knowledge base.
@@ -138,7 +142,7 @@ func NewKnowledge(ctx context.Context, b storage.Backend, cfg KnowledgeConfig) (
 	if err := c.Register(ctx, b); err != nil {
 		return nil, err
 	}
-	r, err := storage.NewRecords(b, c, m, storage.RecordsConfig{Prefix: "KB", Clock: cfg.Clock, Authorizer: cfg.Authorizer})
+	r, err := storage.NewRecords(b, c, m, storage.RecordsConfig{Prefix: "KB", Clock: cfg.Clock, Authorizer: cfg.Authorizer, Observer: cfg.Telemetry})
 	if err != nil {
 		return nil, err
 	}

@@ -185,6 +185,10 @@ type ReleasesConfig struct {
 	// Changes is required: a release cannot deploy while its changes are
 	// not authorised.
 	Changes *Changes
+	// Telemetry, when set, observes every command of the pillar's records
+	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
+	// storage/telemetry) gives spans, metrics and logs. Nil: none.
+	Telemetry storage.Observer
 }
 
 // Releases is release and deployment management.
@@ -225,7 +229,7 @@ func NewReleases(ctx context.Context, b storage.Backend, cfg ReleasesConfig) (*R
 	if err := dc.Register(ctx, b); err != nil {
 		return nil, err
 	}
-	conf := storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer, Prefix: "RLSE"}
+	conf := storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer, Observer: cfg.Telemetry, Prefix: "RLSE"}
 	if r.releases, err = storage.NewRecords(b, rc, relM, conf); err != nil {
 		return nil, err
 	}
