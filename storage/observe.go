@@ -12,8 +12,9 @@ import (
 // optional: a Records without one (RecordsConfig.Observer nil) pays one
 // nil check per command.
 //
-// Command is called when Create, Fire or Change starts, before anything
-// is read. The context it returns is the one the command runs under, so an
+// Command is called when a command (Create, Fire, Change or their Tx
+// forms) starts, before anything is read; a command run by another (Fire
+// retrying FireTx's work) is observed once. The context it returns is the one the command runs under, so an
 // observer can put a span in it and the store calls below become its
 // children; done is called once, when the command has ended, with its
 // outcome. Observers must be safe for concurrent use and must not call
@@ -27,6 +28,10 @@ type CommandInfo struct {
 	Kind  string // the record kind
 	Event string // the lifecycle event; itsm.EventCreate, or itsm.EventUpdate for Change
 	ID    string // the record's id; empty on a Create that draws a new one
+	// Tx is the caller's unit of work for the Tx forms (CreateTx, FireTx,
+	// ChangeTx), nil otherwise: an observer that wrapped the backend may
+	// recognise its own Tx and nest the command under the unit.
+	Tx Tx
 }
 
 // CommandResult is a command's outcome.
@@ -79,11 +84,11 @@ func RefusedBy(err error) string {
 
 // observe starts an observed command when the Records has an Observer; it
 // returns ctx unchanged and a nil done otherwise.
-func (r *Records[T, P]) observe(ctx context.Context, event, id string) (context.Context, func(CommandResult)) {
-	if r.cfg.Observer == nil {
+func (r *Records[T, P]) observe(ctx context.Context, tx Tx, event, id string) (context.Context, func(CommandResult)) {
+	if r.cfg.Observer == nil || ctx == nil {
 		return ctx, nil
 	}
-	return r.cfg.Observer.Command(ctx, CommandInfo{Kind: r.coll.Kind(), Event: event, ID: id})
+	return r.cfg.Observer.Command(ctx, CommandInfo{Kind: r.coll.Kind(), Event: event, ID: id, Tx: tx})
 }
 
 // observed reports a command's outcome to done (nil: nothing to report).

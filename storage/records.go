@@ -100,8 +100,8 @@ type RecordsConfig struct {
 	// path must keep, such as fields only the lifecycle may change. Its
 	// error refuses the write.
 	Check func(ctx context.Context, before, after any) error
-	// Observer, when set, watches every Create, Fire and Change (spans,
-	// metrics, logs: see storage/telemetry); nil observes nothing.
+	// Observer, when set, watches every command, Tx forms included
+	// (spans, metrics, logs: see storage/telemetry); nil observes nothing.
 	Observer Observer
 }
 
@@ -277,8 +277,8 @@ func (r *Records[T, P]) Create(ctx context.Context, rec P, cmd Command) error {
 	if err := r.precheck(ctx, rec); err != nil {
 		return err
 	}
-	ctx, done := r.observe(ctx, itsm.EventCreate, rec.Meta().ID)
-	err := r.backend.Update(ctx, func(tx Tx) error { return r.CreateTx(ctx, tx, rec, cmd) })
+	ctx, done := r.observe(ctx, nil, itsm.EventCreate, rec.Meta().ID)
+	err := r.backend.Update(ctx, func(tx Tx) error { return r.createTx(ctx, tx, rec, cmd) })
 	observed(done, rec, false, 1, err)
 	return err
 }
@@ -287,6 +287,16 @@ func (r *Records[T, P]) Create(ctx context.Context, rec P, cmd Command) error {
 // be written together. On error rec may be partly filled; the unit of work
 // must be abandoned.
 func (r *Records[T, P]) CreateTx(ctx context.Context, tx Tx, rec P, cmd Command) error {
+	if err := r.precheck(ctx, rec); err != nil {
+		return err
+	}
+	ctx, done := r.observe(ctx, tx, itsm.EventCreate, rec.Meta().ID)
+	err := r.createTx(ctx, tx, rec, cmd)
+	observed(done, rec, false, 1, err)
+	return err
+}
+
+func (r *Records[T, P]) createTx(ctx context.Context, tx Tx, rec P, cmd Command) error {
 	if err := r.precheck(ctx, rec); err != nil {
 		return err
 	}
@@ -354,11 +364,18 @@ func (r *Records[T, P]) CreateTx(ctx context.Context, tx Tx, rec P, cmd Command)
 // event are written together. A refusal writes nothing. On a version conflict with a
 // concurrent writer it re-reads and tries again (RecordsConfig.Retries).
 func (r *Records[T, P]) Fire(ctx context.Context, id, event string, cmd Command, mutate func(P) error) (P, error) {
-	return r.retry(ctx, event, id, func(ctx context.Context, tx Tx) (P, error) { return r.FireTx(ctx, tx, id, event, cmd, mutate) })
+	return r.retry(ctx, event, id, func(ctx context.Context, tx Tx) (P, error) { return r.fireTx(ctx, tx, id, event, cmd, mutate) })
 }
 
 // FireTx is Fire inside a caller's unit of work, without retries.
 func (r *Records[T, P]) FireTx(ctx context.Context, tx Tx, id, event string, cmd Command, mutate func(P) error) (P, error) {
+	ctx, done := r.observe(ctx, tx, event, id)
+	out, err := r.fireTx(ctx, tx, id, event, cmd, mutate)
+	observed(done, out, out == nil, 1, err)
+	return out, err
+}
+
+func (r *Records[T, P]) fireTx(ctx context.Context, tx Tx, id, event string, cmd Command, mutate func(P) error) (P, error) {
 	if event == "" {
 		return nil, itsm.Invalidf("%s %s: a lifecycle event is required", r.coll.Kind(), id)
 	}
@@ -369,11 +386,18 @@ func (r *Records[T, P]) FireTx(ctx context.Context, tx Tx, id, event string, cmd
 // "update" event listing the changed fields. mutate must not change the
 // state; an unchanged record writes nothing and returns it as it was.
 func (r *Records[T, P]) Change(ctx context.Context, id string, cmd Command, mutate func(P) error) (P, error) {
-	return r.retry(ctx, itsm.EventUpdate, id, func(ctx context.Context, tx Tx) (P, error) { return r.ChangeTx(ctx, tx, id, cmd, mutate) })
+	return r.retry(ctx, itsm.EventUpdate, id, func(ctx context.Context, tx Tx) (P, error) { return r.changeTx(ctx, tx, id, cmd, mutate) })
 }
 
 // ChangeTx is Change inside a caller's unit of work, without retries.
 func (r *Records[T, P]) ChangeTx(ctx context.Context, tx Tx, id string, cmd Command, mutate func(P) error) (P, error) {
+	ctx, done := r.observe(ctx, tx, itsm.EventUpdate, id)
+	out, err := r.changeTx(ctx, tx, id, cmd, mutate)
+	observed(done, out, out == nil, 1, err)
+	return out, err
+}
+
+func (r *Records[T, P]) changeTx(ctx context.Context, tx Tx, id string, cmd Command, mutate func(P) error) (P, error) {
 	if mutate == nil {
 		return nil, itsm.Invalidf("%s %s: change without a mutation", r.coll.Kind(), id)
 	}
@@ -690,7 +714,7 @@ func (r *Records[T, P]) retry(ctx context.Context, event, id string, fn func(con
 	if ctx == nil {
 		return nil, itsm.Invalidf("%s: nil context", r.coll.Kind())
 	}
-	ctx, done := r.observe(ctx, event, id)
+	ctx, done := r.observe(ctx, nil, event, id)
 	var out P
 	attempts := 0
 	err := Retry(ctx, r.backend, max(r.cfg.Retries, 0)+1, func(tx Tx) error {

@@ -203,7 +203,9 @@ func (b *backend) Update(ctx context.Context, fn func(tx storage.Tx) error) erro
 	if fn == nil {
 		err = b.inner.Update(c.ctx, nil)
 	} else {
-		err = b.inner.Update(c.ctx, func(tx storage.Tx) error { return fn(&unit{inner: tx, b: b, span: c.span}) })
+		err = b.inner.Update(c.ctx, func(tx storage.Tx) error {
+			return fn(&unit{inner: tx, b: b, span: c.span, outer: spanID(ctx)})
+		})
 	}
 	b.end(c, -1, err)
 	return err
@@ -235,19 +237,37 @@ func one(err error) int {
 	return 1
 }
 
-// unit is an instrumented Tx: its calls are children of the unit's span
-// (the caller passes the command's context, above the unit).
+// unit is an instrumented Tx. Its calls get contexts from above the unit
+// (the one Update was given): those are made children of the unit's span.
+// A command run inside the unit (a Tx form) is nested under it the same
+// way, and the calls it makes are its own children.
 type unit struct {
 	inner storage.Tx
 	b     *backend
-	span  trace.Span
+	span  trace.Span // the unit's; nil when not tracing
+	outer trace.SpanID // the span current when Update was called (zero: none)
+}
+
+// nest returns ctx with the unit's span current when ctx is from above the
+// unit.
+func (u *unit) nest(ctx context.Context) context.Context {
+	if u.span != nil && ctx != nil && u.span.IsRecording() && spanID(ctx) == u.outer {
+		return trace.ContextWithSpan(ctx, u.span)
+	}
+	return ctx
+}
+
+// spanID is the id of ctx's current span, zero when none (ids compare
+// safely where spans, of types unknown, may not).
+func spanID(ctx context.Context) trace.SpanID {
+	if ctx == nil {
+		return trace.SpanID{}
+	}
+	return trace.SpanContextFromContext(ctx).SpanID()
 }
 
 func (u *unit) start(ctx context.Context, op string) call {
-	if u.span != nil && u.span.IsRecording() && ctx != nil {
-		ctx = trace.ContextWithSpan(ctx, u.span)
-	}
-	return u.b.start(ctx, op)
+	return u.b.start(u.nest(ctx), op)
 }
 
 // Get implements storage.Tx.

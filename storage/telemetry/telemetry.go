@@ -158,6 +158,9 @@ func (t *Telemetry) Command(ctx context.Context, c storage.CommandInfo) (context
 	start := time.Now()
 	var span trace.Span
 	if t.tracing {
+		if u, ok := c.Tx.(*unit); ok {
+			ctx = u.nest(ctx) // a Tx form: the command runs inside the unit
+		}
 		ctx, span = t.tracer.Start(ctx, c.Kind+"."+c.Event, trace.WithSpanKind(trace.SpanKindInternal))
 		if span.IsRecording() {
 			span.SetAttributes(attribute.String("pillars.kind", c.Kind), attribute.String("pillars.event", c.Event))
