@@ -244,7 +244,7 @@ func one(err error) int {
 type unit struct {
 	inner storage.Tx
 	b     *backend
-	span  trace.Span // the unit's; nil when not tracing
+	span  trace.Span   // the unit's; nil when not tracing
 	outer trace.SpanID // the span current when Update was called (zero: none)
 }
 

@@ -72,9 +72,9 @@ type Config struct {
 // Config. It is a storage.Observer and a stream.Observer; make it with
 // New and share it: it is safe for concurrent use.
 type Telemetry struct {
-	cfg    Config
-	tracer trace.Tracer
-	meter  metric.Meter
+	cfg               Config
+	tracer            trace.Tracer
+	meter             metric.Meter
 	tracing, metering bool
 
 	cmdDuration   metric.Float64Histogram
