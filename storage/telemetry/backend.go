@@ -130,13 +130,23 @@ type call struct {
 
 func (b *backend) start(ctx context.Context, op string) call {
 	c := call{ctx: ctx, start: time.Now(), op: op}
-	if b.t.tracing && ctx != nil {
+	// A call inside a span that is not recorded (not sampled) gets no span
+	// of its own: a parent-based sampler would drop it, and starting it
+	// costs as much as the call on a fast store. A call with no span
+	// around it starts a trace of its own.
+	if b.t.tracing && ctx != nil && !unsampledParent(ctx) {
 		c.ctx, c.span = b.t.tracer.Start(ctx, "store."+op, trace.WithSpanKind(trace.SpanKindClient))
 		if c.span.IsRecording() {
 			c.span.SetAttributes(attribute.String("pillars.store.adapter", b.adapter), attribute.String("pillars.store.operation", op))
 		}
 	}
 	return c
+}
+
+// unsampledParent reports whether ctx holds a span that is not recording.
+func unsampledParent(ctx context.Context) bool {
+	s := trace.SpanFromContext(ctx)
+	return s.SpanContext().IsValid() && !s.IsRecording()
 }
 
 // end records the call's outcome; rows < 0 is not reported.
@@ -150,7 +160,7 @@ func (b *backend) end(c call, rows int, err error) {
 		if mctx == nil {
 			mctx = context.Background()
 		}
-		b.t.storeDuration.Record(mctx, time.Since(c.start).Seconds(), b.t.measure("s\x00"+b.adapter+"\x00"+c.op+"\x00"+outcome, func() []attribute.KeyValue {
+		b.t.storeDuration.Record(mctx, time.Since(c.start).Seconds(), b.t.measure(setKey{'o', b.adapter, c.op, outcome}, func() []attribute.KeyValue {
 			return []attribute.KeyValue{attribute.String("adapter", b.adapter), attribute.String("operation", c.op), attribute.String("outcome", outcome)}
 		}))
 	}

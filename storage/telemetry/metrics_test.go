@@ -31,9 +31,10 @@ func openTickets(t testing.TB, b storage.Backend, o storage.Observer) *storage.R
 	t.Helper()
 	ctx := context.Background()
 	m, err := itsm.NewLifecycle[*ticket]("ticket").
-		Initial("new").States("in_progress").Final("resolved").
+		Initial("new").States("in_progress", "resolved").
 		Event("start", "in_progress", "new").
 		Event("resolve", "resolved", "new", "in_progress").
+		Event("reopen", "in_progress", "resolved").
 		Compile()
 	require.NoError(t, err)
 	coll := storage.NewCollection[ticket]("ticket")

@@ -87,7 +87,15 @@ type Telemetry struct {
 	slaBreaches   metric.Int64Counter
 	deliveryFails metric.Int64Counter
 
-	sets sync.Map // attribute key -> metric.MeasurementOption, so a hot path allocates none
+	mu   sync.RWMutex
+	sets map[setKey]metric.MeasurementOption // attribute sets built once, so a hot path allocates none
+}
+
+// setKey identifies an attribute set: the metric's letter and up to three
+// values.
+type setKey struct {
+	m       byte
+	a, b, c string
 }
 
 var (
@@ -98,7 +106,7 @@ var (
 // New builds the tracer and the instruments once. It fails only when the
 // MeterProvider refuses an instrument.
 func New(cfg Config) (*Telemetry, error) {
-	t := &Telemetry{cfg: cfg, tracing: cfg.TracerProvider != nil, metering: cfg.MeterProvider != nil}
+	t := &Telemetry{cfg: cfg, tracing: cfg.TracerProvider != nil, metering: cfg.MeterProvider != nil, sets: map[setKey]metric.MeasurementOption{}}
 	tp, mp := cfg.TracerProvider, cfg.MeterProvider
 	if tp == nil {
 		tp = tracenoop.NewTracerProvider()
@@ -143,18 +151,26 @@ func (t *Telemetry) Enabled() bool {
 
 // measure returns the cached attribute option for key, building it with
 // attrs the first time.
-func (t *Telemetry) measure(key string, attrs func() []attribute.KeyValue) metric.MeasurementOption {
-	if o, ok := t.sets.Load(key); ok {
-		return o.(metric.MeasurementOption)
+func (t *Telemetry) measure(key setKey, attrs func() []attribute.KeyValue) metric.MeasurementOption {
+	t.mu.RLock()
+	o, ok := t.sets[key]
+	t.mu.RUnlock()
+	if ok {
+		return o
 	}
-	o := metric.WithAttributeSet(attribute.NewSet(attrs()...))
-	t.sets.Store(key, o)
+	o = metric.WithAttributeSet(attribute.NewSet(attrs()...))
+	t.mu.Lock()
+	t.sets[key] = o
+	t.mu.Unlock()
 	return o
 }
 
 // Command starts the span of a Records command; done ends it and records
 // its metrics and logs. It implements storage.Observer.
 func (t *Telemetry) Command(ctx context.Context, c storage.CommandInfo) (context.Context, func(storage.CommandResult)) {
+	if !t.tracing && !t.metering && t.cfg.Logger == nil {
+		return ctx, noCommand
+	}
 	start := time.Now()
 	var span trace.Span
 	if t.tracing {
@@ -172,7 +188,7 @@ func (t *Telemetry) Command(ctx context.Context, c storage.CommandInfo) (context
 	return ctx, func(r storage.CommandResult) {
 		outcome := storage.Outcome(r.Err)
 		if t.metering {
-			t.cmdDuration.Record(ctx, time.Since(start).Seconds(), t.measure("c\x00"+c.Kind+"\x00"+c.Event+"\x00"+outcome, func() []attribute.KeyValue {
+			t.cmdDuration.Record(ctx, time.Since(start).Seconds(), t.measure(setKey{'c', c.Kind, c.Event, outcome}, func() []attribute.KeyValue {
 				return []attribute.KeyValue{attribute.String("kind", c.Kind), attribute.String("event", c.Event), attribute.String("outcome", outcome)}
 			}))
 			conflicts := r.Attempts - 1
@@ -180,7 +196,7 @@ func (t *Telemetry) Command(ctx context.Context, c storage.CommandInfo) (context
 				conflicts++
 			}
 			if conflicts > 0 || r.Attempts > 1 {
-				ke := t.measure("k\x00"+c.Kind+"\x00"+c.Event, func() []attribute.KeyValue {
+				ke := t.measure(setKey{m: 'k', a: c.Kind, b: c.Event}, func() []attribute.KeyValue {
 					return []attribute.KeyValue{attribute.String("kind", c.Kind), attribute.String("event", c.Event)}
 				})
 				if conflicts > 0 {
@@ -220,6 +236,9 @@ func (t *Telemetry) Command(ctx context.Context, c storage.CommandInfo) (context
 		}
 	}
 }
+
+// noCommand ends an unobserved command.
+func noCommand(storage.CommandResult) {}
 
 // logCommand logs a command that did not apply: refusals at debug,
 // conflicts at warn, failures at error, with the trace id.
@@ -279,11 +298,11 @@ func (t *Telemetry) Batch(ctx context.Context, b stream.BatchInfo) (context.Cont
 			outcome = "error"
 		}
 		if t.metering {
-			t.batchDuration.Record(ctx, time.Since(start).Seconds(), t.measure("b\x00"+b.Consumer+"\x00"+outcome, func() []attribute.KeyValue {
+			t.batchDuration.Record(ctx, time.Since(start).Seconds(), t.measure(setKey{m: 'b', a: b.Consumer, b: outcome}, func() []attribute.KeyValue {
 				return []attribute.KeyValue{attribute.String("consumer", b.Consumer), attribute.String("outcome", outcome)}
 			}))
 			if r.Err == nil {
-				t.streamEvents.Add(ctx, int64(b.Events), t.measure("e\x00"+b.Consumer, func() []attribute.KeyValue {
+				t.streamEvents.Add(ctx, int64(b.Events), t.measure(setKey{m: 'e', a: b.Consumer}, func() []attribute.KeyValue {
 					return []attribute.KeyValue{attribute.String("consumer", b.Consumer)}
 				}))
 			}
@@ -311,7 +330,7 @@ func (t *Telemetry) DeliveryFailed(ctx context.Context, f stream.DeliveryFailure
 		if f.DeadLettered {
 			dead = "true"
 		}
-		t.deliveryFails.Add(ctx, 1, t.measure("d\x00"+f.Receiver+"\x00"+dead, func() []attribute.KeyValue {
+		t.deliveryFails.Add(ctx, 1, t.measure(setKey{m: 'd', a: f.Receiver, b: dead}, func() []attribute.KeyValue {
 			return []attribute.KeyValue{attribute.String("receiver", f.Receiver), attribute.Bool("dead_lettered", f.DeadLettered)}
 		}))
 	}
@@ -340,7 +359,7 @@ func (t *Telemetry) DeliveryFailed(ctx context.Context, f stream.DeliveryFailure
 // breach; a breach is also logged at warn.
 func (t *Telemetry) SLAReached(ctx context.Context, definition string, threshold int) {
 	if t.metering {
-		def := t.measure("s\x00"+definition, func() []attribute.KeyValue { return []attribute.KeyValue{attribute.String("definition", definition)} })
+		def := t.measure(setKey{m: 's', a: definition}, func() []attribute.KeyValue { return []attribute.KeyValue{attribute.String("definition", definition)} })
 		if threshold == 0 {
 			t.slaBreaches.Add(ctx, 1, def)
 		} else {
