@@ -16,16 +16,20 @@ import (
 
 // BenchmarkFire measures Records.Fire on the memory store, alternating
 // resolve and reopen, in one run:
+//
 //   - absent: no Observer, the store unwrapped (what a host without
 //     telemetry runs);
+//
 //   - no-providers: telemetry.New(Config{}) passed as the Observer and
 //     Instrument with no providers (returns the store itself);
+//
 //   - sdk-sampling-off: the OpenTelemetry SDK installed (a TracerProvider
 //     that never samples, a MeterProvider with a reader), the store
 //     instrumented;
+//
 //   - sdk-sampled: every span recorded and exported in memory (for scale).
 //
-//	go test -run x -bench Fire -benchmem -count 6 ./storage/telemetry
+//     go test -run x -bench Fire -benchmem -count 6 ./storage/telemetry
 func BenchmarkFire(b *testing.B) {
 	never := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
 	always := sdktrace.NewTracerProvider(sdktrace.WithSyncer(tracetest.NewNoopExporter()))
