@@ -103,3 +103,26 @@ func observed[P interface{ Meta() *itsm.Record }](done func(CommandResult), rec 
 	}
 	done(res)
 }
+
+// createObserved is Create under the Observer.
+func (r *Records[T, P]) createObserved(ctx context.Context, rec P, cmd Command) error {
+	octx, done := r.observe(ctx, nil, itsm.EventCreate, rec.Meta().ID)
+	err := r.backend.Update(octx, func(tx Tx) error { return r.createTx(octx, tx, rec, cmd) })
+	observed(done, rec, false, 1, err)
+	return err
+}
+
+// retryObserved is retry's loop under the Observer, counting the attempts.
+func (r *Records[T, P]) retryObserved(ctx context.Context, event, id string, fn func(context.Context, Tx) (P, error)) (P, error) {
+	octx, done := r.observe(ctx, nil, event, id)
+	var out P
+	attempts := 0
+	err := Retry(octx, r.backend, max(r.cfg.Retries, 0)+1, func(tx Tx) error {
+		attempts++
+		var err error
+		out, err = fn(octx, tx)
+		return err
+	})
+	observed(done, out, out == nil, attempts, err)
+	return out, err
+}

@@ -277,10 +277,10 @@ func (r *Records[T, P]) Create(ctx context.Context, rec P, cmd Command) error {
 	if err := r.precheck(ctx, rec); err != nil {
 		return err
 	}
-	ctx, done := r.observe(ctx, nil, itsm.EventCreate, rec.Meta().ID)
-	err := r.backend.Update(ctx, func(tx Tx) error { return r.createTx(ctx, tx, rec, cmd) })
-	observed(done, rec, false, 1, err)
-	return err
+	if r.cfg.Observer != nil {
+		return r.createObserved(ctx, rec, cmd)
+	}
+	return r.backend.Update(ctx, func(tx Tx) error { return r.createTx(ctx, tx, rec, cmd) })
 }
 
 // CreateTx is Create inside a caller's unit of work, so several records can
@@ -714,16 +714,17 @@ func (r *Records[T, P]) retry(ctx context.Context, event, id string, fn func(con
 	if ctx == nil {
 		return nil, itsm.Invalidf("%s: nil context", r.coll.Kind())
 	}
-	ctx, done := r.observe(ctx, nil, event, id)
 	var out P
-	attempts := 0
-	err := Retry(ctx, r.backend, max(r.cfg.Retries, 0)+1, func(tx Tx) error {
-		attempts++
-		var err error
-		out, err = fn(ctx, tx)
-		return err
-	})
-	observed(done, out, out == nil, attempts, err)
+	var err error
+	if r.cfg.Observer != nil {
+		out, err = r.retryObserved(ctx, event, id, fn)
+	} else {
+		err = Retry(ctx, r.backend, max(r.cfg.Retries, 0)+1, func(tx Tx) error {
+			var err error
+			out, err = fn(ctx, tx)
+			return err
+		})
+	}
 	if err != nil {
 		return nil, err
 	}
