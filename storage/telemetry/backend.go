@@ -15,7 +15,9 @@ import (
 )
 
 // Instrument wraps b so that every store call gets a span (a child of the
-// command or batch in ctx) and a pillars.store.duration measurement. The
+// command or batch in ctx; none inside a span not sampled) and every
+// Backend call a pillars.store.duration measurement (a unit of work as a
+// whole; its Tx calls are spans only). The
 // wrapper has exactly the optional capabilities of b (storage.Traverser,
 // storage.BulkImporter, storage.EventScanner): a store's fast paths stay
 // in use, and none is claimed that the store lacks. Without a
@@ -126,10 +128,14 @@ type call struct {
 	span  trace.Span
 	start time.Time
 	op    string
+	tx    bool // a Tx call: a span when sampled, no measurement
 }
 
 func (b *backend) start(ctx context.Context, op string) call {
-	c := call{ctx: ctx, start: time.Now(), op: op}
+	c := call{ctx: ctx, op: op}
+	if b.t.metering {
+		c.start = time.Now()
+	}
 	// A call inside a span that is not recorded (not sampled) gets no span
 	// of its own: a parent-based sampler would drop it, and starting it
 	// costs as much as the call on a fast store. A call with no span
@@ -151,7 +157,7 @@ func unsampledParent(ctx context.Context) bool {
 
 // end records the call's outcome; rows < 0 is not reported.
 func (b *backend) end(c call, rows int, err error) {
-	if b.t.metering {
+	if b.t.metering && !c.tx {
 		outcome := "ok"
 		if err != nil {
 			outcome = "error"
@@ -276,8 +282,17 @@ func spanID(ctx context.Context) trace.SpanID {
 	return trace.SpanContextFromContext(ctx).SpanID()
 }
 
+// start begins a Tx call. Tx calls are not measured: the unit's Update is
+// (with everything in it), and on SQL stores the statements are
+// (postgres.WithTelemetry); measuring each in-memory call would cost as
+// much as the call.
 func (u *unit) start(ctx context.Context, op string) call {
-	return u.b.start(u.nest(ctx), op)
+	if u.span == nil || !u.span.IsRecording() {
+		return call{ctx: ctx, op: op, tx: true}
+	}
+	c := u.b.start(u.nest(ctx), op)
+	c.tx = true
+	return c
 }
 
 // Get implements storage.Tx.

@@ -24,7 +24,8 @@
 //
 // Metric names: pillars.command.duration (s; kind, event, outcome),
 // pillars.command.conflicts and pillars.command.retries (kind, event),
-// pillars.store.duration (s; adapter, operation, outcome),
+// pillars.store.duration (s; adapter, operation, outcome; Backend calls,
+// a unit of work as a whole),
 // pillars.stream.batch.duration (s; consumer, outcome),
 // pillars.stream.events (consumer), pillars.stream.lag (consumer),
 // pillars.sla.warnings and pillars.sla.breaches (definition),
