@@ -27,6 +27,7 @@ import (
 //     that never samples, a MeterProvider with a reader), the store
 //     instrumented;
 //
+//   - sdk-traces-sampling-off, sdk-metrics-only: each half of that alone;
 //   - sdk-sampled: every span recorded and exported in memory (for scale).
 //
 //     go test -run x -bench Fire -benchmem -count 6 ./storage/telemetry
@@ -41,6 +42,8 @@ func BenchmarkFire(b *testing.B) {
 		{"absent", nil},
 		{"no-providers", &telemetry.Config{}},
 		{"sdk-sampling-off", &telemetry.Config{TracerProvider: never, MeterProvider: mp}},
+		{"sdk-traces-sampling-off", &telemetry.Config{TracerProvider: never}},
+		{"sdk-metrics-only", &telemetry.Config{MeterProvider: mp}},
 		{"sdk-sampled", &telemetry.Config{TracerProvider: always, MeterProvider: mp}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
