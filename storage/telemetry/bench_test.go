@@ -28,6 +28,7 @@ import (
 //     instrumented;
 //
 //   - sdk-traces-sampling-off, sdk-metrics-only: each half of that alone;
+//
 //   - sdk-sampled: every span recorded and exported in memory (for scale).
 //
 //     go test -run x -bench Fire -benchmem -count 6 ./storage/telemetry
