@@ -15,23 +15,18 @@ import (
 )
 
 // BenchmarkFire measures Records.Fire on the memory store, alternating
-// resolve and reopen, in one run:
+// resolve and reopen, in one run. Cases: absent (no Observer, the store
+// unwrapped: a host without telemetry); no-providers (telemetry.New of an
+// empty Config as the Observer, Instrument returning the store itself);
+// sdk-sampling-off (the OpenTelemetry SDK installed: a TracerProvider that
+// never samples and a MeterProvider with a reader, the store instrumented);
+// sdk-traces-sampling-off and sdk-metrics-only (each half of that alone);
+// sdk-sampled (every span recorded, for scale).
 //
-//   - absent: no Observer, the store unwrapped (what a host without
-//     telemetry runs);
+// cpu-ns/op is the process's CPU time per command, GC included: on a
+// machine shared with other work it is steadier than ns/op.
 //
-//   - no-providers: telemetry.New(Config{}) passed as the Observer and
-//     Instrument with no providers (returns the store itself);
-//
-//   - sdk-sampling-off: the OpenTelemetry SDK installed (a TracerProvider
-//     that never samples, a MeterProvider with a reader), the store
-//     instrumented;
-//
-//   - sdk-traces-sampling-off, sdk-metrics-only: each half of that alone;
-//
-//   - sdk-sampled: every span recorded and exported in memory (for scale).
-//
-//     go test -run x -bench Fire -benchmem -count 6 ./storage/telemetry
+//	go test -run x -bench Fire -benchmem -count 6 ./storage/telemetry
 func BenchmarkFire(b *testing.B) {
 	never := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
 	always := sdktrace.NewTracerProvider(sdktrace.WithSyncer(tracetest.NewNoopExporter()))
