@@ -216,8 +216,10 @@ func (b *backend) Query(ctx context.Context, q storage.Query) (storage.Page, err
 func (b *backend) Update(ctx context.Context, fn func(tx storage.Tx) error) error {
 	c := b.start(ctx, "Update")
 	var err error
-	if fn == nil {
-		err = b.inner.Update(c.ctx, nil)
+	if fn == nil || c.span == nil || !c.span.IsRecording() {
+		// Unrecorded: Tx calls would get neither spans nor measurements,
+		// so the store's own Tx is handed over as it is.
+		err = b.inner.Update(c.ctx, fn)
 	} else {
 		err = b.inner.Update(c.ctx, func(tx storage.Tx) error {
 			return fn(&unit{inner: tx, b: b, span: c.span, outer: spanID(ctx)})
