@@ -37,6 +37,10 @@ type Outage struct {
 	End         time.Time `json:"end,omitzero"` // zero while ongoing
 	IncidentID  string    `json:"incident_id,omitempty"`
 	Description string    `json:"description,omitempty"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Validate checks the outage's fields.
@@ -86,6 +90,9 @@ type AvailabilityConfig struct {
 	// again after a version conflict (0: storage.Records' default of 3;
 	// negative disables).
 	Retries int
+	// Dictionary declares the host's custom fields on outages, per tenant;
+	// nil declares none. See storage.Dictionary.
+	Dictionary *storage.Dictionary
 	// Telemetry, when set, observes every command of the pillar's records
 	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
 	// storage/telemetry) gives spans, metrics and logs. Nil: none.
@@ -107,7 +114,7 @@ func NewAvailability(ctx context.Context, b storage.Backend, cfg AvailabilityCon
 	coll := storage.NewCollection[Outage](OutageKind,
 		storage.StringField("service_id", func(o *Outage) string { return o.ServiceID }),
 		storage.TimeField("begin", func(o *Outage) time.Time { return o.Begin }),
-	).WithIndex("by_service_begin", "service_id", "begin")
+	).WithIndex("by_service_begin", "service_id", "begin").WithDictionary(cfg.Dictionary)
 	if err := coll.Register(ctx, b); err != nil {
 		return nil, err
 	}

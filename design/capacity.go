@@ -58,6 +58,10 @@ type Watch struct {
 	SampledAt   time.Time `json:"sampled_at"`
 	Warning     float64   `json:"warning"`
 	Critical    float64   `json:"critical"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Capacity checks pushed samples against thresholds.
@@ -78,6 +82,9 @@ type CapacityConfig struct {
 	// after a version conflict (0: storage.Records' default of 3; negative
 	// disables).
 	Retries int
+	// Dictionary declares the host's custom fields on capacity watches, per tenant;
+	// nil declares none. See storage.Dictionary.
+	Dictionary *storage.Dictionary
 	// Telemetry, when set, observes every command of the pillar's records
 	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
 	// storage/telemetry) gives spans, metrics and logs. Nil: none.
@@ -120,7 +127,7 @@ func NewCapacity(ctx context.Context, b storage.Backend, cfg CapacityConfig) (*C
 		return nil, err
 	}
 	coll := storage.NewCollection[Watch](CapacityKind,
-		storage.StringField("target_id", func(w *Watch) string { return w.TargetID }))
+		storage.StringField("target_id", func(w *Watch) string { return w.TargetID })).WithDictionary(cfg.Dictionary)
 	if err := coll.Register(ctx, b); err != nil {
 		return nil, err
 	}

@@ -69,6 +69,10 @@ type Service struct {
 	Criticality        Criticality `json:"criticality"`
 	DependsOn          []string    `json:"depends_on,omitempty"`
 	AvailabilityTarget float64     `json:"availability_target,omitempty"` // percent, e.g. 99.9
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Validate checks the service's fields.
@@ -110,6 +114,10 @@ type Offering struct {
 	SupportCalendar    string   `json:"support_calendar,omitempty"`
 	AvailabilityTarget float64  `json:"availability_target,omitempty"`
 	Price              Money    `json:"price"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Validate checks the offering's fields.
@@ -195,6 +203,10 @@ type CatalogItem struct {
 	Tasks             []TaskTemplate `json:"tasks,omitempty"`
 	Price             Money          `json:"price"`
 	DeliveryTime      time.Duration  `json:"delivery_time,omitempty"` // business time promised
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 var fieldName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
@@ -327,6 +339,10 @@ func (c *CatalogItem) CheckOrder(values map[string]string) error {
 type CatalogueConfig struct {
 	Clock      itsm.Clock      // system clock when nil
 	Authorizer itsm.Authorizer // itsm.DefaultAuthorizer() when nil
+	// Dictionary declares the host's custom fields on services, offerings and
+	// catalogue items, per tenant;
+	// nil declares none. See storage.Dictionary.
+	Dictionary *storage.Dictionary
 	// Telemetry, when set, observes every command of the pillar's records
 	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
 	// storage/telemetry) gives spans, metrics and logs. Nil: none.
@@ -375,7 +391,7 @@ func NewCatalogue(ctx context.Context, b storage.Backend, cfg CatalogueConfig) (
 		storage.StringField("type", func(s *Service) string { return string(s.Type) }),
 		storage.StringField("support_group", func(s *Service) string { return s.SupportGroup }),
 		storage.StringField("name", func(s *Service) string { return s.Name }),
-	).WithIndex("by_state_name", "state", "name")
+	).WithIndex("by_state_name", "state", "name").WithDictionary(cfg.Dictionary)
 	if err := svcColl.Register(ctx, b); err != nil {
 		return nil, err
 	}
@@ -390,7 +406,7 @@ func NewCatalogue(ctx context.Context, b storage.Backend, cfg CatalogueConfig) (
 		return nil, err
 	}
 	offColl := storage.NewCollection[Offering](OfferingKind,
-		storage.StringField("service_id", func(o *Offering) string { return o.ServiceID }))
+		storage.StringField("service_id", func(o *Offering) string { return o.ServiceID })).WithDictionary(cfg.Dictionary)
 	if err := offColl.Register(ctx, b); err != nil {
 		return nil, err
 	}
@@ -406,7 +422,7 @@ func NewCatalogue(ctx context.Context, b storage.Backend, cfg CatalogueConfig) (
 		storage.StringField("service_id", func(i *CatalogItem) string { return i.ServiceID }),
 		storage.StringField("category", func(i *CatalogItem) string { return i.Category }),
 		storage.StringField("name", func(i *CatalogItem) string { return i.Name }),
-	).WithIndex("by_state_category_name", "state", "category", "name")
+	).WithIndex("by_state_category_name", "state", "category", "name").WithDictionary(cfg.Dictionary)
 	if err := itemColl.Register(ctx, b); err != nil {
 		return nil, err
 	}

@@ -30,6 +30,10 @@ type Supplier struct {
 	Name     string `json:"name"`
 	Contact  string `json:"contact,omitempty"`
 	Category string `json:"category,omitempty"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Validate checks the supplier's fields.
@@ -58,6 +62,10 @@ type Contract struct {
 	Value          Money         `json:"value"`
 	RenewalCount   int           `json:"renewal_count,omitempty"`
 	TerminatedNote string        `json:"terminated_note,omitempty"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Validate checks the contract's fields and keeps RenewalDueAt in step.
@@ -107,6 +115,9 @@ type SuppliersConfig struct {
 	// after a version conflict (0: storage.Records' default of 3; negative
 	// disables).
 	Retries int
+	// Dictionary declares the host's custom fields on suppliers and contracts, per tenant;
+	// nil declares none. See storage.Dictionary.
+	Dictionary *storage.Dictionary
 	// Telemetry, when set, observes every command of the pillar's records
 	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
 	// storage/telemetry) gives spans, metrics and logs. Nil: none.
@@ -126,7 +137,7 @@ func NewSuppliers(ctx context.Context, b storage.Backend, cfg SuppliersConfig) (
 		return nil, err
 	}
 	scoll := storage.NewCollection[Supplier](SupplierKind,
-		storage.StringField("name", func(s *Supplier) string { return s.Name }))
+		storage.StringField("name", func(s *Supplier) string { return s.Name })).WithDictionary(cfg.Dictionary)
 	if err := scoll.Register(ctx, b); err != nil {
 		return nil, err
 	}
@@ -143,7 +154,7 @@ func NewSuppliers(ctx context.Context, b storage.Backend, cfg SuppliersConfig) (
 	ccoll := storage.NewCollection[Contract](ContractKind,
 		storage.StringField("supplier_id", func(c *Contract) string { return c.SupplierID }),
 		storage.TimeField("renewal_due_at", func(c *Contract) time.Time { return c.RenewalDueAt }),
-	).WithIndex("by_state_renewal", "state", "renewal_due_at")
+	).WithIndex("by_state_renewal", "state", "renewal_due_at").WithDictionary(cfg.Dictionary)
 	if err := ccoll.Register(ctx, b); err != nil {
 		return nil, err
 	}

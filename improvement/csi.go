@@ -119,6 +119,10 @@ type Item struct {
 	// Achieved is set with Measured: whether it reached the target in the
 	// KPI's direction of improvement.
 	Achieved bool `json:"achieved"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Bounds of an item's fields: its names and references are NUL-free UTF-8
@@ -220,6 +224,9 @@ type RegisterConfig struct {
 	// Lifecycle replaces ItemLifecycle(); a host extends the default with
 	// Clone and passes it here.
 	Lifecycle *itsm.Lifecycle[*Item]
+	// Dictionary declares the host's custom fields on CSI register items, per tenant;
+	// nil declares none. See storage.Dictionary.
+	Dictionary *storage.Dictionary
 	// Telemetry, when set, observes every command of the pillar's records
 	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
 	// storage/telemetry) gives spans, metrics and logs. Nil: none.
@@ -249,7 +256,7 @@ func NewRegister(ctx context.Context, b storage.Backend, cfg RegisterConfig) (*R
 	coll := storage.NewCollection[Item](ItemKind,
 		storage.StringField("kpi", func(it *Item) string { return string(it.KPI) }),
 		storage.StringField("service_id", func(it *Item) string { return it.ServiceID }),
-	).WithIndex("by_service", "service_id", "state")
+	).WithIndex("by_service", "service_id", "state").WithDictionary(cfg.Dictionary)
 	if err := coll.Register(ctx, b); err != nil {
 		return nil, err
 	}

@@ -102,6 +102,10 @@ type Alert struct {
 	LastSeen      time.Time `json:"last_seen"`
 	IncidentID    string    `json:"incident_id,omitempty"`
 	Correlated    bool      `json:"correlated,omitempty"` // joined another alert's incident
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // AlertLifecycle returns the alert lifecycle: open → acknowledged → closed

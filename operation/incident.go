@@ -137,6 +137,10 @@ type Incident struct {
 	// the desk's commands and the default lifecycle's effects, checked and
 	// cleared by the desk's write check, never stored.
 	owns owned
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Validate checks the fields every incident must have whatever the policy;

@@ -145,6 +145,11 @@ type Config struct {
 	AlertRule AlertRule
 	// Escalation rules, checked by Desk.Escalate.
 	Escalation []EscalationRule
+	// Dictionary declares the host's custom fields on the desk's record
+	// kinds (incident, problem, known_error, request, request_task, alert),
+	// per tenant; nil declares none. Their values travel in each record's
+	// Custom member and are checked on every write. See storage.Dictionary.
+	Dictionary *storage.Dictionary
 	// Telemetry, when set, observes every command of the pillar's records
 	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
 	// storage/telemetry) gives spans, metrics and logs. Nil: none.
@@ -270,22 +275,22 @@ func New(ctx context.Context, b storage.Backend, cfg Config) (*Desk, error) {
 	}
 	irc := rc(PrefixIncident)
 	irc.Check = d.checkWrite
-	if d.incidents, err = newRecords(ctx, b, incidentCollection(), lc, irc); err != nil {
+	if d.incidents, err = newRecords(ctx, b, incidentCollection().WithDictionary(cfg.Dictionary), lc, irc); err != nil {
 		return nil, err
 	}
-	if d.problems, err = newRecords(ctx, b, problemCollection(), ProblemLifecycle(), rc(PrefixProblem)); err != nil {
+	if d.problems, err = newRecords(ctx, b, problemCollection().WithDictionary(cfg.Dictionary), ProblemLifecycle(), rc(PrefixProblem)); err != nil {
 		return nil, err
 	}
-	if d.knownErrors, err = newRecords(ctx, b, knownErrorCollection(), KnownErrorLifecycle(), rc(PrefixKnownError)); err != nil {
+	if d.knownErrors, err = newRecords(ctx, b, knownErrorCollection().WithDictionary(cfg.Dictionary), KnownErrorLifecycle(), rc(PrefixKnownError)); err != nil {
 		return nil, err
 	}
-	if d.requests, err = newRecords(ctx, b, requestCollection(), RequestLifecycle(), rc(PrefixRequest)); err != nil {
+	if d.requests, err = newRecords(ctx, b, requestCollection().WithDictionary(cfg.Dictionary), RequestLifecycle(), rc(PrefixRequest)); err != nil {
 		return nil, err
 	}
-	if d.tasks, err = newRecords(ctx, b, requestTaskCollection(), RequestTaskLifecycle(), rc(PrefixRequestTask)); err != nil {
+	if d.tasks, err = newRecords(ctx, b, requestTaskCollection().WithDictionary(cfg.Dictionary), RequestTaskLifecycle(), rc(PrefixRequestTask)); err != nil {
 		return nil, err
 	}
-	if d.alerts, err = newRecords(ctx, b, alertCollection(), AlertLifecycle(), rc(PrefixAlert)); err != nil {
+	if d.alerts, err = newRecords(ctx, b, alertCollection().WithDictionary(cfg.Dictionary), AlertLifecycle(), rc(PrefixAlert)); err != nil {
 		return nil, err
 	}
 	if d.mevents, err = newRecords(ctx, b, monitoringEventCollection(), monitoringEventLifecycle(), rc("")); err != nil {

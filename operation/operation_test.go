@@ -276,6 +276,10 @@ func fill(v reflect.Value, seed int) {
 	case reflect.Bool:
 		v.SetBool(true)
 	case reflect.Slice:
+		if v.Type() == reflect.TypeFor[json.RawMessage]() { // a custom value: JSON
+			v.SetBytes(fmt.Appendf(nil, `"v%d"`, seed))
+			return
+		}
 		v.Set(reflect.MakeSlice(v.Type(), 1, 1))
 		fill(v.Index(0), seed+1)
 	case reflect.Map:

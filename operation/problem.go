@@ -55,6 +55,10 @@ type Problem struct {
 	FixChangeID      string    `json:"fix_change_id,omitempty"`
 	ResolvedAt       time.Time `json:"resolved_at,omitzero"`
 	ClosedAt         time.Time `json:"closed_at,omitzero"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Problem resolution codes.
@@ -156,6 +160,10 @@ type KnownError struct {
 	ServiceID        string    `json:"service_id,omitempty"`
 	CIID             string    `json:"ci_id,omitempty"`
 	PublishedAt      time.Time `json:"published_at,omitzero"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Validate checks a known error's fields.

@@ -94,6 +94,10 @@ type Request struct {
 	// the second sees the first: the stage's end is never missed.
 	TasksClosed int       `json:"tasks_closed,omitempty"`
 	ClosedAt    time.Time `json:"closed_at,omitzero"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // PlannedTask is one fulfilment task a request will create: what, for
@@ -229,6 +233,10 @@ type RequestTask struct {
 	AssignedTo       string    `json:"assigned_to,omitempty"`
 	CloseNotes       string    `json:"close_notes,omitempty"`
 	ClosedAt         time.Time `json:"closed_at,omitzero"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Validate checks a task's fields.

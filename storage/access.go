@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -225,6 +226,9 @@ func (c *Collection[T, P]) actionsFor(changes []itsm.FieldChange, skip func(fiel
 			continue
 		}
 		a, ok := c.access.actions[ch.Field]
+		if !ok && strings.HasPrefix(ch.Field, CustomMember+".") {
+			a, ok = c.access.actions[CustomMember] // WithAction(action, "custom") covers every custom field
+		}
 		if !ok {
 			a = itsm.ActionUpdate
 		}
@@ -254,8 +258,10 @@ func (c *Collection[T, P]) isInternal(member string) bool {
 	return false
 }
 
-// redact blanks rec's internal members.
-func (c *Collection[T, P]) redact(rec P) {
+// redact blanks rec's internal members and removes its internal custom
+// values (for the tenant of ctx).
+func (c *Collection[T, P]) redact(ctx context.Context, rec P) {
+	c.redactCustom(ctx, rec)
 	if len(c.access.internal) == 0 {
 		return
 	}
@@ -297,7 +303,7 @@ func (r *Records[T, P]) readable(ctx context.Context, s itsm.Scope, rec P) error
 		return err
 	}
 	if !r.seesInternal(ctx, rec) {
-		r.coll.redact(rec)
+		r.coll.redact(ctx, rec)
 	}
 	return nil
 }
@@ -349,7 +355,7 @@ func (r *Records[T, P]) Readable(ctx context.Context, recs []P) ([]P, error) {
 // seesInternal reports whether the actor in ctx may read rec's internal
 // members.
 func (r *Records[T, P]) seesInternal(ctx context.Context, rec P) bool {
-	return len(r.coll.access.internal) == 0 ||
+	return !r.coll.hasInternal(ctx) ||
 		itsm.Authorize(ctx, r.cfg.Authorizer, r.coll.Kind(), itsm.ActionReadInternal, rec) == nil
 }
 
@@ -375,6 +381,17 @@ func scoped(q Query, s itsm.Scope) Query {
 // store keeps in text: PostgreSQL's jsonb refuses \u0000), and if not, the
 // JSON path of the first that is not.
 func validText(v reflect.Value) (string, bool) {
+	if v.Type() == valuesType {
+		// Custom values, walked without reflection: names and JSON text
+		// without NUL, raw or escaped (the dictionary checks the rest).
+		for k, raw := range v.Interface().(itsm.Values) {
+			if !utf8.ValidString(k) || strings.IndexByte(k, 0) >= 0 || !utf8.Valid(raw) ||
+				bytes.IndexByte(raw, 0) >= 0 || bytes.Contains(raw, []byte(`\u0000`)) {
+				return k, false
+			}
+		}
+		return "", true
+	}
 	switch v.Kind() {
 	case reflect.String:
 		return "", utf8.ValidString(v.String()) && strings.IndexByte(v.String(), 0) < 0

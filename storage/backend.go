@@ -124,7 +124,8 @@ type Backend interface {
 	// misses an event and never sees one twice, even when a unit of work that was assigned a
 	// lower Seq commits after a higher one was read. Seq values strictly
 	// increase and may have gaps. A limit below 1 returns nothing or
-	// ErrInvalid.
+	// ErrInvalid. A store may return an error matching itsm.ErrBusy when it
+	// cannot yet tell whether a lower Seq will commit; retry shortly.
 	ReadEvents(ctx context.Context, after int64, limit int) ([]itsm.Event, error)
 
 	// History returns the events of one record in RecordVersion order; a

@@ -74,6 +74,7 @@ type Collection[T any, P interface {
 	codec   *codec   // nil when T's JSON needs encoding/json's general rules
 	journal []string // JSON members that only grow by appending (WithJournal)
 	access  access   // audience, internal members, field actions (WithAudience, WithInternal, WithAction)
+	custom  custom   // the record's custom values and their dictionary (WithDictionary)
 }
 
 // NewCollection declares the kind stored as records of type T, with its
@@ -90,6 +91,8 @@ func NewCollection[T any, P interface {
 		TimeField("updated_at", func(t *T) time.Time { return meta(t).UpdatedAt }),
 	}
 	c := &Collection[T, P]{schema: Schema{Kind: kind}, codec: newCodec(reflect.TypeFor[T]())}
+	c.custom.at = customIndex(reflect.TypeFor[T]())
+	c.custom.dict = &kindDict{kind: kind}
 	for _, f := range append(shared, fields...) {
 		c.fields = append(c.fields, f)
 		c.schema.Fields = append(c.schema.Fields, f.field)
@@ -124,6 +127,9 @@ func (c *Collection[T, P]) Schema() Schema { return c.schema }
 
 // Register validates the schema and declares it to the backend.
 func (c *Collection[T, P]) Register(ctx context.Context, b Backend) error {
+	if err := c.checkCustomDecl(); err != nil {
+		return err // before Validate, which would report a colliding indexed name as a duplicate
+	}
 	if err := c.schema.Validate(); err != nil {
 		return err
 	}
@@ -281,9 +287,14 @@ func allPages[P any](q Query, page func(Query) ([]P, string, error)) ([]P, error
 
 // Put writes rec at Version+1, expecting the stored version to be
 // rec.Version (0 for a new record), and advances rec.Version on success.
+// Its custom values are checked against the dictionary (WithDictionary)
+// for the tenant of ctx, each as if newly set.
 func (c *Collection[T, P]) Put(ctx context.Context, tx Tx, rec P) error {
 	if rec == nil {
 		return itsm.Invalidf("%s: nil record", c.schema.Kind)
+	}
+	if err := c.checkCustom(ctx, tx, nil, rec, rec.Meta().Version == 0); err != nil {
+		return err
 	}
 	expected := rec.Meta().Version
 	rec.Meta().Version = expected + 1
@@ -327,6 +338,7 @@ const (
 	codecInt                     // a signed integer kind
 	codecBool                    // a bool kind
 	codecTime                    // time.Time, through its UnmarshalJSON
+	codecValues                  // itsm.Values, a record's custom values
 )
 
 type codecField struct {
@@ -431,6 +443,8 @@ func (c *codec) add(t reflect.Type, index []int) bool {
 		switch ft := f.Type; {
 		case ft == timeType:
 			kind = codecTime
+		case ft == valuesType:
+			kind = codecValues
 		case unmarshals(ft) || marshals(ft) || ft == jsonNumberType:
 		case ft.Kind() == reflect.String:
 			kind = codecString
@@ -575,6 +589,11 @@ func decodeMember(kind codecKind, fv reflect.Value, raw []byte) bool {
 		}
 	case codecTime:
 		return fv.Addr().Interface().(*time.Time).UnmarshalJSON(raw) == nil
+	case codecValues:
+		if vals, ok := decodeValues(raw); ok {
+			fv.Set(reflect.ValueOf(vals))
+			return true
+		}
 	}
 	if nestsAtLeast(raw, maxMemberDepth) {
 		return false // the document would pass encoding/json's depth limit
@@ -702,6 +721,12 @@ func (c *codec) encode(b []byte, v reflect.Value, spans []memberSpan) ([]byte, [
 			b = strconv.AppendInt(b, fv.Int(), 10)
 		case codecBool:
 			b = strconv.AppendBool(b, fv.Bool())
+		case codecValues:
+			var ok bool
+			if b, ok = appendValues(b, fv.Interface().(itsm.Values)); ok {
+				break
+			}
+			return nil, nil, false // encoding/json's escapes, compaction or error
 		default:
 			raw, err := json.Marshal(fv.Addr().Interface())
 			if err != nil {

@@ -18,6 +18,16 @@
 // lives beside those fallbacks. A wrapper around a Backend hides every
 // optional interface it does not re-declare itself.
 //
+// Custom fields sit above the contract too: a [Dictionary] (Go or a JSON
+// definition document, per tenant) declares the fields a host adds to a
+// kind, [Collection.WithDictionary] gives them to its collection, and
+// [Records] checks them on every write, hides the internal ones, records
+// each change as "custom.<name>" and indexes the indexed ones as plain
+// schema fields; [Records.Reindex] fills a newly indexed field in. Values
+// travel in each record's itsm.Values member "custom". The raw [Backend]
+// ([Import], [Tx.Put] of an encoded document) is the host's own handle and
+// checks no custom value.
+//
 // Every adapter proves itself with the conformance suite in
 // storage/storagetest; storage/memory is the reference implementation.
 package storage

@@ -248,7 +248,7 @@ func (r *Records[T, P]) History(ctx context.Context, id string) ([]itsm.Event, e
 		return evs, err
 	}
 	for i := range evs {
-		evs[i].Changes = slices.DeleteFunc(slices.Clone(evs[i].Changes), func(c itsm.FieldChange) bool { return r.coll.isInternal(c.Field) })
+		evs[i].Changes = slices.DeleteFunc(slices.Clone(evs[i].Changes), func(c itsm.FieldChange) bool { return r.coll.hiddenChange(ctx, c.Field) })
 	}
 	return evs, nil
 }
@@ -327,7 +327,7 @@ func (r *Records[T, P]) createTx(ctx context.Context, tx Tx, rec P, cmd Command)
 	m.CreatedAt, m.UpdatedAt = at, at
 	// Validate before drawing a number: sequence values are never given
 	// back, so a refused record would leave a gap in the numbering.
-	if err := r.validate(ctx, nil, rec); err != nil {
+	if err := r.validate(ctx, tx, nil, rec); err != nil {
 		return err
 	}
 	prefix, err := r.numberPrefix(ctx)
@@ -462,6 +462,9 @@ func (r *Records[T, P]) change(ctx context.Context, tx Tx, id, event string, cmd
 		if m.ID != id || m.Version != before.Version || m.State != from {
 			return nil, itsm.Invalidf("%s %s: a mutation may not change id, version or state", kind, id)
 		}
+		if err := r.coll.customJSON(rec); err != nil {
+			return nil, err // before the edits are encoded to be authorised
+		}
 		if event != "" {
 			// The fields a command's edit function sets along with an event
 			// are authorised as field edits, unless the collection declares
@@ -496,7 +499,7 @@ func (r *Records[T, P]) change(ctx context.Context, tx Tx, id, event string, cmd
 		}
 		ev = itsm.Event{Name: event, From: from, To: tr.To}
 	}
-	if err := r.validate(ctx, stored, rec); err != nil {
+	if err := r.validate(ctx, tx, stored, rec); err != nil {
 		return nil, err
 	}
 	var authorize func([]itsm.FieldChange) error
@@ -613,6 +616,12 @@ func (r *Records[T, P]) write(ctx context.Context, tx Tx, rec P, beforeData []by
 	}
 	changes, head := diffMembers(beforeMembers, am, metaFields, "head")
 	markAppended(changes, r.coll.journal)
+	if r.coll.custom.at != nil {
+		if changes, err = expandCustom(changes); err != nil {
+			restore()
+			return false, fmt.Errorf("%s %s: custom values: %w", r.coll.Kind(), m.ID, err)
+		}
+	}
 	if optional && len(changes) == 0 {
 		restore()
 		return false, nil
@@ -729,18 +738,23 @@ func (r *Records[T, P]) retry(ctx context.Context, event, id string, fn func(con
 		return nil, err
 	}
 	if out != nil && !r.seesInternal(ctx, out) {
-		r.coll.redact(out)
+		r.coll.redact(ctx, out)
 	}
 	return out, nil
 }
 
-// validate runs the record's own Validate, refuses text that is not UTF-8,
-// and runs the configured Check with the record as stored (nil on create).
-func (r *Records[T, P]) validate(ctx context.Context, stored, rec P) error {
+// validate runs the record's own Validate, checks its custom values
+// against the dictionary (references read through g), refuses text that is
+// not UTF-8, and runs the configured Check with the record as stored (nil
+// on create).
+func (r *Records[T, P]) validate(ctx context.Context, g Getter, stored, rec P) error {
 	if v, ok := any(rec).(Validator); ok {
 		if err := v.Validate(); err != nil {
 			return err
 		}
+	}
+	if err := r.coll.checkCustom(ctx, g, stored, rec, stored == nil); err != nil {
+		return err
 	}
 	if field, ok := validText(reflect.ValueOf(rec).Elem()); !ok {
 		return (&itsm.ValidationError{Kind: r.coll.Kind(), ID: rec.Meta().ID}).Add(field, "is not UTF-8 text without NUL")

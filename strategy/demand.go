@@ -32,6 +32,10 @@ type Demand struct {
 	// it is the pattern's total over the period (RecordDemand fills it in
 	// when zero).
 	Expected int64 `json:"expected"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Validate checks the demand record's fields.

@@ -41,6 +41,10 @@ type CostModel struct {
 	Currency  string     `json:"currency"`
 	Unit      string     `json:"unit"`
 	Items     []CostItem `json:"items"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Validate checks the model: a valid currency shared by every item (a cost
@@ -134,6 +138,10 @@ type Budget struct {
 	PeriodStart time.Time `json:"period_start"`
 	PeriodEnd   time.Time `json:"period_end"`
 	Amount      Money     `json:"amount"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Validate checks the budget's fields.

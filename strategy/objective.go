@@ -33,6 +33,10 @@ type Objective struct {
 	ServiceIDs []string  `json:"service_ids,omitempty"` // portfolio services that support it
 	Measures   []Measure `json:"measures,omitempty"`
 	Notes      string    `json:"notes,omitempty"` // value and outcome notes
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Measure shows an objective's progress: a named figure with a target, or

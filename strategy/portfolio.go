@@ -48,6 +48,10 @@ type Service struct {
 	BusinessCase BusinessCase `json:"business_case"`
 	// CatalogueID is the design pillar's catalogue entry once published.
 	CatalogueID string `json:"catalogue_id,omitempty"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Validate checks the service's fields: a name, and a business case whose

@@ -27,6 +27,10 @@ type Customer struct {
 	Contact  string              `json:"contact,omitempty"` // the business relationship manager's counterpart
 	Services []string            `json:"services,omitempty"`
 	Scores   []SatisfactionScore `json:"scores,omitempty"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // SatisfactionScore is one survey answer: a score from 1 (very

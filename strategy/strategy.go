@@ -15,6 +15,10 @@ type Config struct {
 	// ServiceLifecycle replaces ServiceLifecycle(); hosts extend the
 	// default with Clone.
 	ServiceLifecycle *itsm.Lifecycle[*Service]
+	// Dictionary declares the host's custom fields on services, objectives,
+	// demand records, cost models, budgets and customers, per tenant;
+	// nil declares none. See storage.Dictionary.
+	Dictionary *storage.Dictionary
 	// Telemetry, when set, observes every command of the pillar's records
 	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
 	// storage/telemetry) gives spans, metrics and logs. Nil: none.
@@ -54,35 +58,35 @@ func New(ctx context.Context, b storage.Backend, cfg Config) (*Strategy, error) 
 	if sl == nil {
 		sl = ServiceLifecycle()
 	}
-	if s.services, err = build(ctx, b, rc, "SVC", sl, storage.NewCollection[Service](ServiceKind,
+	if s.services, err = build(ctx, b, rc, cfg.Dictionary, "SVC", sl, storage.NewCollection[Service](ServiceKind,
 		storage.StringField("name", func(x *Service) string { return x.Name }),
 		storage.StringField("owner", func(x *Service) string { return x.Owner }),
 	).WithIndex("by_stage_name", "state", "name")); err != nil {
 		return nil, err
 	}
-	if s.objectives, err = build(ctx, b, rc, "OBJ", ObjectiveLifecycle(), storage.NewCollection[Objective](ObjectiveKind,
+	if s.objectives, err = build(ctx, b, rc, cfg.Dictionary, "OBJ", ObjectiveLifecycle(), storage.NewCollection[Objective](ObjectiveKind,
 		storage.StringField("owner", func(x *Objective) string { return x.Owner }),
 	)); err != nil {
 		return nil, err
 	}
-	if s.demands, err = build(ctx, b, rc, "DMD", simpleLifecycle[*Demand](DemandKind), storage.NewCollection[Demand](DemandKind,
+	if s.demands, err = build(ctx, b, rc, cfg.Dictionary, "DMD", simpleLifecycle[*Demand](DemandKind), storage.NewCollection[Demand](DemandKind,
 		storage.StringField("service_id", func(x *Demand) string { return x.ServiceID }),
 		storage.TimeField("period_start", func(x *Demand) time.Time { return x.PeriodStart }),
 	).WithIndex("by_service_period", "service_id", "period_start")); err != nil {
 		return nil, err
 	}
-	if s.models, err = build(ctx, b, rc, "CM", simpleLifecycle[*CostModel](CostModelKind), storage.NewCollection[CostModel](CostModelKind,
+	if s.models, err = build(ctx, b, rc, cfg.Dictionary, "CM", simpleLifecycle[*CostModel](CostModelKind), storage.NewCollection[CostModel](CostModelKind,
 		storage.StringField("service_id", func(x *CostModel) string { return x.ServiceID }),
 	)); err != nil {
 		return nil, err
 	}
-	if s.budgets, err = build(ctx, b, rc, "BUD", simpleLifecycle[*Budget](BudgetKind), storage.NewCollection[Budget](BudgetKind,
+	if s.budgets, err = build(ctx, b, rc, cfg.Dictionary, "BUD", simpleLifecycle[*Budget](BudgetKind), storage.NewCollection[Budget](BudgetKind,
 		storage.StringField("service_id", func(x *Budget) string { return x.ServiceID }),
 		storage.TimeField("period_start", func(x *Budget) time.Time { return x.PeriodStart }),
 	).WithIndex("by_service_period", "service_id", "period_start")); err != nil {
 		return nil, err
 	}
-	if s.customers, err = build(ctx, b, rc, "CUST", simpleLifecycle[*Customer](CustomerKind), storage.NewCollection[Customer](CustomerKind,
+	if s.customers, err = build(ctx, b, rc, cfg.Dictionary, "CUST", simpleLifecycle[*Customer](CustomerKind), storage.NewCollection[Customer](CustomerKind,
 		storage.StringField("name", func(x *Customer) string { return x.Name }),
 	)); err != nil {
 		return nil, err
@@ -96,12 +100,12 @@ func New(ctx context.Context, b storage.Backend, cfg Config) (*Strategy, error) 
 func build[T any, P interface {
 	*T
 	itsm.Entity
-}](ctx context.Context, b storage.Backend, rc storage.RecordsConfig, prefix string, l *itsm.Lifecycle[P], coll *storage.Collection[T, P]) (*storage.Records[T, P], error) {
+}](ctx context.Context, b storage.Backend, rc storage.RecordsConfig, dict *storage.Dictionary, prefix string, l *itsm.Lifecycle[P], coll *storage.Collection[T, P]) (*storage.Records[T, P], error) {
 	m, err := l.Compile()
 	if err != nil {
 		return nil, err
 	}
-	if err := coll.Register(ctx, b); err != nil {
+	if err := coll.WithDictionary(dict).Register(ctx, b); err != nil {
 		return nil, err
 	}
 	rc.Prefix = prefix

@@ -78,6 +78,10 @@ type CABMeeting struct {
 	Attendees []CABAttendee `json:"attendees,omitempty"`
 	Agenda    []AgendaItem  `json:"agenda,omitempty"`
 	Minutes   string        `json:"minutes,omitempty"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Validate checks the meeting's fields.

@@ -35,6 +35,10 @@ type ChangeWindow struct {
 	Start      time.Time `json:"start"`
 	End        time.Time `json:"end"`
 	Reason     string    `json:"reason,omitempty"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Validate checks the window's fields.

@@ -120,6 +120,10 @@ type Change struct {
 	CausedIncidentIDs []string  `json:"caused_incident_ids,omitempty"`
 	ReleaseID         string    `json:"release_id,omitempty"`
 	ClosedAt          time.Time `json:"closed_at,omitzero"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Open reports whether the change is neither closed nor canceled.

@@ -32,6 +32,10 @@ type ChangesConfig struct {
 	// RequireMaintenanceWindow refuses to schedule a normal change outside
 	// the maintenance windows of its services.
 	RequireMaintenanceWindow bool
+	// Dictionary declares the host's custom fields on changes, change templates,
+	// change windows and CAB meetings, per tenant;
+	// nil declares none. See storage.Dictionary.
+	Dictionary *storage.Dictionary
 	// Telemetry, when set, observes every command of the pillar's records
 	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
 	// storage/telemetry) gives spans, metrics and logs. Nil: none.
@@ -116,7 +120,7 @@ func NewChanges(ctx context.Context, b storage.Backend, cfg ChangesConfig) (*Cha
 	if err != nil {
 		return nil, err
 	}
-	chC, ciC, tC, wC, cabC := ChangeCollection(), ChangeCICollection(), TemplateCollection(), WindowCollection(), CABCollection()
+	chC, ciC, tC, wC, cabC := ChangeCollection().WithDictionary(cfg.Dictionary), ChangeCICollection(), TemplateCollection().WithDictionary(cfg.Dictionary), WindowCollection().WithDictionary(cfg.Dictionary), CABCollection().WithDictionary(cfg.Dictionary)
 	for _, reg := range []func(context.Context, storage.Backend) error{chC.Register, ciC.Register, tC.Register, wC.Register, cabC.Register} {
 		if err := reg(ctx, b); err != nil {
 			return nil, err

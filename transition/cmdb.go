@@ -63,6 +63,10 @@ type CI struct {
 	InstalledAt       time.Time      `json:"installed_at,omitzero"`
 	RetiredAt         time.Time      `json:"retired_at,omitzero"`
 	Attributes        map[string]any `json:"attributes,omitempty"` // typed by the class
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Validate checks the fields every CI needs, whatever its class.
@@ -93,6 +97,10 @@ type Relationship struct {
 	Upstream   string `json:"upstream"`
 	Downstream string `json:"downstream"`
 	Note       string `json:"note,omitempty"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Validate checks the relationship's own fields.
@@ -203,6 +211,9 @@ type CMDBConfig struct {
 	Clock                 itsm.Clock                     // the system clock
 	Authorizer            itsm.Authorizer                // itsm.DefaultAuthorizer()
 	BaselineLifecycle     *itsm.Lifecycle[*Baseline]     // BaselineLifecycle()
+	// Dictionary declares the host's custom fields on CIs and relationships, per tenant;
+	// nil declares none. See storage.Dictionary.
+	Dictionary *storage.Dictionary
 	// Telemetry, when set, observes every command of the pillar's records
 	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
 	// storage/telemetry) gives spans, metrics and logs. Nil: none.
@@ -271,7 +282,7 @@ func NewCMDB(ctx context.Context, b storage.Backend, cfg CMDBConfig) (*CMDB, err
 	if err != nil {
 		return nil, err
 	}
-	ciC, relC, blC := CICollection(), RelationshipCollection(), BaselineCollection()
+	ciC, relC, blC := CICollection().WithDictionary(cfg.Dictionary), RelationshipCollection().WithDictionary(cfg.Dictionary), BaselineCollection()
 	for _, reg := range []func(context.Context, storage.Backend) error{ciC.Register, relC.Register, blC.Register} {
 		if err := reg(ctx, b); err != nil {
 			return nil, err

@@ -50,6 +50,10 @@ type Article struct {
 	ProblemIDs     []string  `json:"problem_ids,omitempty"`
 	KnownErrorIDs  []string  `json:"known_error_ids,omitempty"`
 	CIIDs          []string  `json:"ci_ids,omitempty"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Validate checks the article's fields.
@@ -116,6 +120,9 @@ type KnowledgeConfig struct {
 	Lifecycle  *itsm.Lifecycle[*Article] // KnowledgeLifecycle() when nil
 	Clock      itsm.Clock                // tells the time of events; the system clock when nil
 	Authorizer itsm.Authorizer           // checks every command; itsm.DefaultAuthorizer() when nil
+	// Dictionary declares the host's custom fields on knowledge articles, per tenant;
+	// nil declares none. See storage.Dictionary.
+	Dictionary *storage.Dictionary
 	// Telemetry, when set, observes every command of the pillar's records
 	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
 	// storage/telemetry) gives spans, metrics and logs. Nil: none.
@@ -135,7 +142,7 @@ func NewKnowledge(ctx context.Context, b storage.Backend, cfg KnowledgeConfig) (
 	if err != nil {
 		return nil, err
 	}
-	c := KnowledgeCollection()
+	c := KnowledgeCollection().WithDictionary(cfg.Dictionary)
 	if b == nil {
 		return nil, itsm.Invalidf("knowledge: backend is required")
 	}

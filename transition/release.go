@@ -63,6 +63,10 @@ type Release struct {
 	PlannedStart     time.Time `json:"planned_start,omitzero"`
 	PlannedEnd       time.Time `json:"planned_end,omitzero"`
 	ReviewOutcome    string    `json:"review_outcome,omitempty"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Validate checks the release's fields.
@@ -95,6 +99,10 @@ type Deployment struct {
 	FinishedAt   time.Time `json:"finished_at,omitzero"`
 	RolledBackAt time.Time `json:"rolled_back_at,omitzero"`
 	Notes        string    `json:"notes,omitempty"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Validate checks the deployment's fields.
@@ -185,6 +193,9 @@ type ReleasesConfig struct {
 	// Changes is required: a release cannot deploy while its changes are
 	// not authorised.
 	Changes *Changes
+	// Dictionary declares the host's custom fields on releases and deployments, per tenant;
+	// nil declares none. See storage.Dictionary.
+	Dictionary *storage.Dictionary
 	// Telemetry, when set, observes every command of the pillar's records
 	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
 	// storage/telemetry) gives spans, metrics and logs. Nil: none.
@@ -222,7 +233,7 @@ func NewReleases(ctx context.Context, b storage.Backend, cfg ReleasesConfig) (*R
 	if err != nil {
 		return nil, err
 	}
-	rc, dc := ReleaseCollection(), DeploymentCollection()
+	rc, dc := ReleaseCollection().WithDictionary(cfg.Dictionary), DeploymentCollection().WithDictionary(cfg.Dictionary)
 	if err := rc.Register(ctx, b); err != nil {
 		return nil, err
 	}

@@ -32,6 +32,10 @@ type ChangeTemplate struct {
 	ImplementationPlan string `json:"implementation_plan"`
 	BackoutPlan        string `json:"backout_plan"`
 	TestPlan           string `json:"test_plan,omitempty"`
+
+	// Custom holds the custom field values the host declares for the kind
+	// (Config.Dictionary, see storage.Dictionary).
+	Custom itsm.Values `json:"custom,omitempty"`
 }
 
 // Validate checks the template's fields: a standard change is low or

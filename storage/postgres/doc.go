@@ -122,13 +122,81 @@
 //
 // # The event log
 //
-// Events get their Seq from one PostgreSQL sequence when their unit
-// commits. A reader never skips an event that commits late, and never reads
-// one twice: a run of consecutive Seqs is returned without any lock, and a
-// hole right after the reader's position is resolved under an advisory lock
-// that writers hold (shared) from drawing their Seq to their commit. See
-// Store.ReadEvents for the argument, WithEventReadLockTimeout for the bound
-// on a reader's wait.
+// Events get their Seq from one PostgreSQL sequence, shared by all tenants,
+// when their unit commits. A reader never skips an event that commits late,
+// and never reads one twice, and no writer ever waits for a reader: a run of
+// consecutive Seqs is returned as read, and a hole is resolved by looking at
+// the advisory locks writers hold (shared, keyed by the Seq they start
+// above) from drawing their Seq to their commit; nobody takes them
+// exclusively. Each unit takes two: the namespace's, which a reader of every
+// tenant (storage.AllTenants) looks at, and its tenant's, which a reader of
+// that tenant looks at. A reader of one tenant sees the other tenants' Seqs
+// as holes; it computes how far every Seq is decided in the same round trip
+// as its read (unless the tenant's next Seq is already committed), and only
+// the tenant's own open units hold it back. A reader that can hand out
+// nothing yet waits a bounded time (WithEventReadWait) and then returns an
+// error matching itsm.ErrBusy: retry shortly. See Store.ReadEvents for the
+// argument.
+//
+// # What the store relies on, and how a port would replace it
+//
+// PostgreSQL-wire distributed databases (CockroachDB, YugabyteDB) speak the
+// protocol pgx uses but not every feature below. A port keeps the
+// storage.Backend contract (storage/storagetest proves it) and replaces:
+//
+//   - Advisory locks. Migrate, Register and the creation of number sequences
+//     hold a session-level advisory lock per namespace and purpose, so that
+//     instances doing the same DDL take turns. The event log holds
+//     transaction-level SHARED advisory locks (the namespace's and the
+//     tenant's) from drawing Seqs to commit, and readers at a hole list
+//     them in pg_locks. Replace the DDL locks with a row lock (SELECT ...
+//     FOR UPDATE on a _locks row) around idempotent DDL (IF NOT EXISTS), or
+//     retries; the event log's locks have no equivalent (see below).
+//   - Native sequences with CACHE 1. Event Seqs need "a value drawn later is
+//     larger" across all sessions, and human numbers need uniqueness (and
+//     AdvanceSequence reads pg_sequence_last_value and locks the sequence
+//     with ALTER SEQUENCE in a DO block). Both databases have sequences, but
+//     cache them per node by default, which breaks the ordering, and an
+//     uncached one is a distributed write per value. Human numbers: a
+//     counter row per sequence (UPDATE ... RETURNING) or an uncached
+//     sequence. Event Seqs: see the next item.
+//   - The event log's ordering (Seq, the shared locks, pg_locks, and
+//     pg_sequence_last_value as the low-water mark). There is no pg_locks to
+//     look at, and transaction ids do not order commits. Replace the log
+//     reader with the database's change feed, which orders by commit
+//     timestamp and says when no earlier commit can still arrive:
+//     CockroachDB's CHANGEFEED with resolved timestamps, YugabyteDB's CDC
+//     stream; Seq then comes from the feed's position (strictly increasing,
+//     gaps allowed), or events are read by commit timestamp up to the
+//     closed timestamp (CockroachDB's AS OF SYSTEM TIME with
+//     crdb_internal_mvcc_timestamp). xid8 and snapshot functions
+//     (pg_current_xact_id, pg_current_snapshot) are not used: they cannot
+//     order Seqs (Store.ReadEvents says why), and neither database has them.
+//   - LISTEN/NOTIFY: not used; consumers poll ReadEvents. (CockroachDB has
+//     no LISTEN; a port that wants pushes uses the change feed.)
+//   - Import (storage.BulkImporter): one INSERT ... SELECT FROM unnest of
+//     arrays per kind, the events and the commit in one pipelined implicit
+//     transaction (COPY FROM is refused into a table under row-level
+//     security). A port checks that such a pipeline is one transaction
+//     there, and that a large one is not split.
+//   - Row-level security, set_config and the per-transaction role switch
+//     (see Tenancy). The statements name the tenant themselves, so a port
+//     to a database without policies keeps the contract and loses only the
+//     second guard.
+//   - Recursive CTEs (Traverse, storage.Traverser): one WITH RECURSIVE
+//     query over arrays. Both databases accept WITH RECURSIVE; a port checks
+//     the array functions it uses and its plan, or drops storage.Traverser
+//     and lets storage.Traverse run its generic breadth-first search.
+//   - Units of work as one pipelined implicit transaction whose guards
+//     divide by zero to abort it (division_by_zero becomes ErrConflict),
+//     with READ COMMITTED reads before it. Both databases run SERIALIZABLE
+//     (CockroachDB by default), where the commit may also fail with 40001,
+//     which already maps to ErrConflict; a port checks that a pipeline up to
+//     Sync is one transaction there.
+//   - Catalog lookups through pg_catalog (pg_class for sequences): emulated
+//     and slow on CockroachDB; a port names sequences directly.
+//   - Text COLLATE "C" for bytewise order, bytea for data, and ON CONFLICT
+//     DO NOTHING: available on both, with COLLATE "C" to check.
 //
 // # Errors
 //

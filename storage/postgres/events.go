@@ -3,12 +3,13 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
@@ -98,7 +99,8 @@ func checkEvent(e *itsm.Event) error {
 }
 
 // eventInsertColumns lists the columns an insert fills; seq takes its
-// default, nextval of _event_seq, row by row in the order given.
+// default, nextval of _event_seq, row by row in the order given, under the
+// shared event locks (eventLockSQL) taken just before.
 const eventInsertColumns = "tenant, id, kind, record_id, number, record_version, name, from_state, to_state, actor, at_us, recorded_at_us, reason, changes, prev_hash, hash"
 
 // maxValuesEvents is the most events inserted with one VALUES row each;
@@ -152,47 +154,80 @@ func buildValuesSQL(table string) [maxValuesEvents + 1]string {
 }
 
 // ReadEvents returns up to limit events with Seq > after, in Seq order; see
-// storage.Backend. A limit below 1 is ErrInvalid; a negative after reads
+// storage.Backend. They are the tenant's of ctx, or every tenant's under
+// storage.AllTenants. A limit below 1 is ErrInvalid; a negative after reads
 // from the start.
 //
-// How it never skips an event that commits late:
+// How it never skips an event that commits late, and never makes a writer
+// wait:
 //
 // Events live in the _events table; Seq comes from the native sequence
-// _event_seq (CACHE 1: a value drawn later is always larger). A sequence
-// alone is not enough: a unit that drew Seq 41 may commit after a unit that
-// drew 42, and a reader that saw 42 and moved its position past it would
-// never see 41. Two rules close that window.
+// _event_seq (CACHE 1: a value drawn later is always larger), shared by all
+// tenants. A sequence alone is not enough: a unit that drew Seq 41 may
+// commit after a unit that drew 42, and a reader that saw 42 and moved its
+// position past it would never see 41. Two rules close that window.
 //
-// Consecutive Seqs need no lock. If a read returns after+1, after+2, ...,
+// Consecutive Seqs are safe. If a read returns after+1, after+2, ...,
 // after+k with no hole, every Seq up to after+k is accounted for, and
 // whatever commits later has a larger Seq. ReadEvents returns the hole-free
-// prefix of what it read as it is; that is the common case for a reader
-// that is behind, and for any reader while no unit is between drawing a Seq
-// and committing.
+// prefix of what it read as it is: the common case for a reader that is
+// behind, and for any reader while no unit is between drawing a Seq and
+// committing.
 //
-// A hole right after the reader's position is resolved under one advisory
-// lock per namespace (Store.eventsKey), taken in two modes:
+// A hole is resolved by looking, never by waiting in a lock queue. A unit
+// of work belongs to one tenant; it keeps its events and inserts them at the
+// very end, in the one round trip that commits it: "take two advisory locks
+// SHARED, the namespace's and its tenant's, both keyed by the sequence's
+// last value L read just before (the unit's Seqs will all be above L);
+// insert the events (drawing their Seq)", then the commit, which releases
+// the locks once it is visible to every new snapshot. Import does the same.
+// Nobody ever takes these locks exclusively, so a writer never waits for
+// one. A reader at a hole sends, in one round trip and in this order: read
+// the sequence's last value C; list the keys L of the event locks held now
+// (pg_locks): the namespace's for a reader of every tenant, its tenant's
+// for a reader of one; read the events in a new snapshot. Every Seq at most
+// B = min(C, every L listed) is then decided for the reader: a unit that
+// drew such a Seq (and whose events the reader can see) drew it before C was
+// read, so it took its lock before the listing. Its key is below its Seq,
+// which is at most B, which is at most every key listed: its lock was not
+// listed, so it had been released, and the unit had committed (and is in
+// the snapshot taken after) or rolled back (a hole that never fills).
+// ReadEvents returns the longest prefix whose events are each at most B or
+// consecutive to the one before.
 //
-//   - A unit of work keeps its events and inserts them at the very end, in
-//     the one round trip that commits it: "take the lock SHARED, insert the
-//     events (drawing their Seq)", then the commit. Shared holders do not
-//     wait for one another, so writers commit in parallel and share WAL
-//     flushes. A transaction-level lock is released only after the commit
-//     is visible to every new snapshot.
-//   - The reader takes the lock EXCLUSIVE for the one statement that reads:
-//     "BEGIN, take the lock, SELECT ... WHERE seq > after, COMMIT", again
-//     one round trip. While it holds the lock no unit is between drawing a
-//     Seq and finishing its commit, so every Seq drawn so far is committed
-//     (and in the reader's snapshot, taken after the lock) or rolled back (a
-//     hole that never fills). A unit that draws a Seq afterwards takes the
-//     shared lock after the reader released it, and draws a value larger
-//     than every Seq the reader returned.
+// A reader of one tenant sees every other tenant's Seqs as holes, so it
+// computes B in the same round trip as its read whenever the tenant's next
+// committed Seq is not after+1: it sends "BEGIN READ COMMITTED; set the
+// tenant; C; the tenant's lock keys; the events; COMMIT", and needs no
+// second round trip at a hole. The two looks skip themselves when the
+// tenant's next committed Seq is after+1 (a tenant writing alone, the
+// default tenant of a single-tenant host: the consecutive rule hands out at
+// least that event) or there is none (a reader at the head of the log). Only the
+// tenant's own open units hold it back: another tenant's unit, open for
+// however long, does not. A reader of every tenant reads with one SELECT
+// first, and only at a hole right after its position sends the round trip
+// above with the namespace's locks.
 //
-// Never twice: the reader asks for seq > after. The cost of the lock falls
-// on readers at a hole, not on writers otherwise: such a reader waits for
-// the units committing at that moment, and units arriving meanwhile queue
-// behind it for the length of one indexed SELECT. WithEventReadLockTimeout
-// bounds the reader's wait.
+// A snapshot's oldest running transaction (pg_snapshot_xmin) cannot stand
+// in for the locks: transaction ids are taken in one order and Seqs drawn
+// in another, so a unit with the older id may draw the later Seq and commit
+// while the unit with the younger id still holds the earlier one, and an
+// "id older than xmin" rule hands out the later event and skips the
+// earlier. The lock keys are Seqs, which orders them the way the reader
+// needs; and only units of this store's log (of the reader's tenant) count,
+// not every transaction of the cluster.
+//
+// Never twice: the reader asks for seq > after.
+//
+// When nothing is safe yet (events after the reader's position follow a
+// hole, and a unit that may fill it is still committing), ReadEvents looks
+// again with a backoff from 1 ms to 50 ms, up to the bound
+// WithEventReadWait sets. Past the bound, or when ctx ends while it waits,
+// it returns an error matching itsm.ErrBusy (and the context's error when
+// that ended it): retry shortly. With WithEventReadWait(0) it does not wait
+// and returns what is safe: nothing, and no error. A read the server stops
+// by lock_timeout or statement_timeout (a migration holding the table, a
+// timeout set for the role) matches itsm.ErrBusy too.
 func (s *Store) ReadEvents(ctx context.Context, after int64, limit int) ([]itsm.Event, error) {
 	if ctx == nil {
 		return nil, errNilContext
@@ -201,57 +236,134 @@ func (s *Store) ReadEvents(ctx context.Context, after int64, limit int) ([]itsm.
 		return nil, itsm.Invalidf("postgres: read events: limit %d, want at least 1", limit)
 	}
 	after = max(after, 0)
-	sql, args, tenant := s.readAllEventsSQL, []any{after, limit}, allTenants
+	tenant := allTenants
 	if !storage.IsAllTenants(ctx) {
 		t, err := s.tenant(ctx)
 		if err != nil {
 			return nil, err
 		}
-		sql, args, tenant = s.readEventsSQL, append(args, t), t
+		tenant = t
 	}
-	rows, err := s.query(ctx, s.pool, tenant, sql, args...)
-	if err != nil {
-		return nil, interpretError(err, "read events")
+	if tenant == allTenants || s.unsafeReads {
+		// One SELECT: events numbered after+1, after+2, ... without a hole
+		// cannot have skipped anything; return them as read. A hole right
+		// after the reader's position may be a unit still committing; only
+		// then are the writers' locks looked at.
+		sql, args := s.readAllEventsSQL, []any{after, limit}
+		if tenant != allTenants {
+			sql, args = s.readEventsSQL, append(args, tenant)
+		}
+		rows, err := s.query(ctx, s.pool, tenant, sql, args...)
+		if err != nil {
+			return nil, readError(ctx, err, "read events", false)
+		}
+		events, err := scanEvents(rows)
+		if err != nil {
+			return nil, readError(ctx, err, "read events", true)
+		}
+		if s.unsafeReads || len(events) == 0 {
+			return events, nil
+		}
+		if n := safePrefix(events, after, 0); n > 0 {
+			return events[:n], nil
+		}
 	}
-	events, err := scanEvents(rows)
-	if err != nil || s.noEventLock {
-		return events, err
+	var deadline time.Time
+	pause := time.Millisecond
+	for {
+		events, bound, err := s.readSettled(ctx, tenant, after, limit)
+		if err != nil {
+			return nil, err
+		}
+		n := safePrefix(events, after, bound)
+		if n > 0 || len(events) == 0 || s.readWait == 0 {
+			return events[:n], nil
+		}
+		if deadline.IsZero() {
+			s.gapWaits.Add(1)
+			deadline = time.Now().Add(s.readWait)
+		}
+		if err := sleepUntil(ctx, min(pause, time.Until(deadline))); err != nil || !time.Now().Before(deadline) {
+			return nil, s.busy(after, events[0].Seq, bound, err)
+		}
+		pause = min(2*pause, 50*time.Millisecond)
 	}
-	// Events numbered after+1, after+2, ... without a hole cannot have
-	// skipped anything: return them as read. A hole right after the
-	// reader's position may be a unit still committing; only then is the
-	// lock needed.
-	n := 0
-	for n < len(events) && events[n].Seq == after+int64(n)+1 {
-		n++
-	}
-	if n > 0 || len(events) == 0 {
-		return events[:n], nil
-	}
-	s.lockedReads.Add(1)
-	return s.readEventsLocked(ctx, tenant, sql, args)
 }
 
-// readEventsLocked reads under the exclusive event lock, which waits until
-// no unit is between drawing a Seq and committing: every hole left then is
-// a unit that rolled back, and never fills.
-func (s *Store) readEventsLocked(ctx context.Context, tenant, sql string, args []any) ([]itsm.Event, error) {
+// safePrefix returns how many of events (in Seq order, read after after)
+// can be handed out: each one at most bound, or consecutive to the one
+// before (after itself for the first).
+func safePrefix(events []itsm.Event, after, bound int64) int {
+	prev := after
+	for i, e := range events {
+		if e.Seq > bound && e.Seq != prev+1 {
+			return i
+		}
+		prev = e.Seq
+	}
+	return len(events)
+}
+
+// sleepUntil pauses for d, or until ctx ends (its cause is returned).
+func sleepUntil(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
+// busy is the error of a reader that could hand out nothing before its
+// bound passed, or its context ended (cause).
+func (s *Store) busy(after, next, bound int64, cause error) error {
+	msg := fmt.Sprintf("postgres: read events after %d: %%w: event %d follows a hole, and a unit that may fill it is still committing (every Seq up to %d is decided)", after, next, bound)
+	if cause != nil {
+		return fmt.Errorf(msg+"; retry shortly: %w", itsm.ErrBusy, cause)
+	}
+	return fmt.Errorf(msg+"; waited %s, retry shortly", itsm.ErrBusy, s.readWait)
+}
+
+// heldLocksSQL lists the keys of the event locks of class $1 held in this
+// database: pg_advisory_xact_lock_shared(class, key) shows as classid =
+// class, objid = key (both as unsigned 32-bit), objsubid = 2.
+const heldLocksSQL = "SELECT objid::int8 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND classid = $1::int8::oid " +
+	"AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())"
+
+// readSettled reads the events after after with the bound B up to which
+// every Seq is decided for the reader (0 when it skipped computing it:
+// the tenant's next committed Seq was after+1, or there was none); see
+// ReadEvents. One round
+// trip, in one read-only READ COMMITTED transaction so that each statement
+// takes a snapshot of its own, in order.
+func (s *Store) readSettled(ctx context.Context, tenant string, after int64, limit int) ([]itsm.Event, int64, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, interpretError(err, "read events: acquire connection")
+		return nil, 0, readError(ctx, err, "read events: acquire connection", false)
 	}
 	defer conn.Release()
 	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.Queue("SELECT set_config('lock_timeout', $1, true)", strconv.FormatInt(s.readLockTimeout.Milliseconds(), 10))
-	b.Queue("SELECT pg_advisory_xact_lock($1)", s.eventsKey)
+	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY")
 	scoped := s.scope(b, tenant)
-	b.Queue(sql, args...)
+	if tenant == allTenants {
+		b.Queue(s.lastSeqSQL)
+		b.Queue(allLocksSQL, s.eventsClass)
+		b.Queue(s.readAllEventsSQL, after, limit)
+	} else {
+		b.Queue(s.tenantLastSeqSQL, tenant, after)
+		b.Queue(s.tenantLocksSQL, int64(uint32(s.lockClass(tenant))), tenant, after)
+		b.Queue(s.readEventsSQL, after, limit, tenant)
+	}
 	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
-	events, err := readEventBatch(br, 3+scoped)
+	events, bound, looked, err := readSettledBatch(br, scoped)
 	if cerr := br.Close(); err == nil && cerr != nil {
-		err = interpretError(cerr, "read events")
+		err = cerr
 	}
 	if err != nil {
 		if pc := conn.Conn().PgConn(); !pc.IsClosed() && pc.TxStatus() != 'I' {
@@ -259,31 +371,90 @@ func (s *Store) readEventsLocked(ctx context.Context, tenant, sql string, args [
 			_, _ = conn.Exec(rctx, "ROLLBACK")
 			cancel()
 		}
-		return nil, err
+		return nil, 0, readError(ctx, err, "read events", false)
 	}
-	return events, nil
+	if looked {
+		s.holeReads.Add(1)
+	}
+	return events, bound, nil
 }
 
-// readEventBatch reads the results of readEventsLocked's batch: skip
-// statements, the events, the commit.
-func readEventBatch(br pgx.BatchResults, skip int) ([]itsm.Event, error) {
-	for range skip {
+// allLocksSQL returns, as one row, false (the locks were looked at) and the
+// keys of the held event locks of class $1.
+const allLocksSQL = "SELECT false, ARRAY(" + heldLocksSQL + ")"
+
+// readSettledBatch reads the results of readSettled's batch: BEGIN, the
+// scope statements, C (NULL: not looked at), the skip flag and lock keys,
+// the events, COMMIT. looked says whether the bound was computed.
+func readSettledBatch(br pgx.BatchResults, scoped int) (events []itsm.Event, bound int64, looked bool, err error) {
+	for range 1 + scoped {
 		if _, err := br.Exec(); err != nil {
-			return nil, interpretError(err, "read events")
+			return nil, 0, false, err
 		}
+	}
+	var last *int64
+	if err := br.QueryRow().Scan(&last); err != nil {
+		return nil, 0, false, err
+	}
+	var skip bool
+	var keys []int64
+	if err := br.QueryRow().Scan(&skip, &keys); err != nil {
+		return nil, 0, false, err
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return nil, interpretError(err, "read events")
+		return nil, 0, false, err
 	}
-	events, err := scanEvents(rows)
-	if err != nil {
-		return nil, err
+	if events, err = scanEvents(rows); err != nil {
+		return nil, 0, false, err
 	}
 	if _, err := br.Exec(); err != nil {
-		return nil, interpretError(err, "read events: commit")
+		return nil, 0, false, err
 	}
-	return events, nil
+	// Both looks must have been made; either statement skips its look
+	// when, in its snapshot, the tenant's next committed Seq is after+1
+	// (the events read after see it too, and the consecutive rule alone
+	// hands it out) or there is none (a reader at the head of the log,
+	// which a look would only slow down). Without the bound, 0, only the
+	// consecutive rule applies, which is always safe.
+	if last == nil || skip {
+		return events, 0, false, nil
+	}
+	bound = *last
+	for _, k := range keys {
+		bound = min(bound, lockSeq(k, *last))
+	}
+	return events, bound, true, nil
+}
+
+// lockKey is the 32-bit key of the event lock a unit takes when the
+// sequence's last value is last (see eventLockSQL, which computes it in
+// SQL): last modulo 2^32, shifted into int4's range.
+func lockKey(last int64) int32 { return int32(uint32(last) - 1<<31) }
+
+// lockSeq turns the objid of an event lock (lockKey as pg_locks shows it,
+// unsigned) back into the Seq it was taken at, the one within 2^31 of ref (a
+// lock is held for the length of a commit, while the sequence moves on by
+// far less).
+func lockSeq(objid, ref int64) int64 {
+	low := uint32(objid) + 1<<31
+	return ref + int64(int32(low-uint32(ref)))
+}
+
+// readError interprets an error of the reader: a statement the server
+// stopped by lock_timeout (55P03) or statement_timeout (57014, when the
+// caller's context did not end: then it is the driver's own cancel) matches
+// itsm.ErrBusy as well; anything else is left to interpretError (or is
+// returned as it is when interpreted already).
+func readError(ctx context.Context, err error, op string, interpreted bool) error {
+	var pgErr *pgconn.PgError
+	if ctx.Err() == nil && errors.As(err, &pgErr) && (pgErr.Code == "55P03" || pgErr.Code == "57014") {
+		return fmt.Errorf("postgres: %s: %w: the server stopped the read (%s); retry shortly: %w", op, itsm.ErrBusy, pgErr.Message, pgErr)
+	}
+	if interpreted {
+		return err
+	}
+	return interpretError(err, op)
 }
 
 // History returns the events of one record in RecordVersion order; see
@@ -334,4 +505,12 @@ func scanEvents(rows pgx.Rows) ([]itsm.Event, error) {
 		return nil, interpretError(err, "read events")
 	}
 	return out, nil
+}
+
+// lockClass returns the class of tenant's event locks: every unit of the
+// tenant takes it, besides the namespace's (Store.eventsClass), so that a
+// reader of one tenant waits only for that tenant's units. Two tenants whose
+// classes collide only wait for each other's commits.
+func (s *Store) lockClass(tenant string) int32 {
+	return int32(advisoryKey(s.schema, "events\x00"+tenant))
 }

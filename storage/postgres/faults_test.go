@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -23,13 +24,23 @@ func kill(t *testing.T, pid uint32) {
 	require.True(t, ok)
 }
 
-// requireDriverError checks that err carries the driver's own error: the
-// server's notice that it terminated the backend (SQLSTATE 57P01).
+// requireDriverError checks that err carries the driver's own error and
+// matches none of the sentinels. Which one depends on who notices first:
+// the server's notice that it terminated the backend (SQLSTATE 57P01), or
+// pgx finding the connection closed (a statement-cache cleanup or a write
+// that fails before the notice is read, as happens on a loaded machine).
 func requireDriverError(t *testing.T, err error) {
 	t.Helper()
+	require.Error(t, err)
+	for _, sentinel := range []error{itsm.ErrNotFound, itsm.ErrConflict, itsm.ErrInvalid, itsm.ErrForbidden, itsm.ErrBusy} {
+		require.NotErrorIs(t, err, sentinel, "a lost connection says nothing about the data: %v", err)
+	}
 	var pgErr *pgconn.PgError
-	require.ErrorAs(t, err, &pgErr, "not a driver error: %v", err)
-	require.Equal(t, "57P01", pgErr.Code, "admin_shutdown: %v", err)
+	if errors.As(err, &pgErr) {
+		require.Equal(t, "57P01", pgErr.Code, "admin_shutdown: %v", err)
+		return
+	}
+	require.Contains(t, err.Error(), "conn closed", "neither the server's notice nor a closed connection: %v", err)
 }
 
 func TestConnectionKilledMidUnit(t *testing.T) {

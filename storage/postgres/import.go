@@ -14,11 +14,12 @@ import (
 
 // Import writes many new documents and their events in one transaction, one
 // INSERT from arrays per kind, all in one round trip; it implements
-// storage.BulkImporter. Everything belongs to the tenant of ctx. Every document is checked as Put
-// checks it, and must not exist yet (ErrConflict naming it otherwise, also
-// for a document given twice). Events are copied under the shared event
-// lock, so they get their Seq in the order given and readers see them all at
-// once, when the import commits. A number held already, or given twice, is
+// storage.BulkImporter. Everything belongs to the tenant of ctx. Every
+// document is checked as Put checks it, and must not exist yet (ErrConflict
+// naming it otherwise, also for a document given twice). Events are
+// inserted under the shared event locks, as a unit's are (see
+// Store.ReadEvents), so they get their Seq in the order given and readers
+// see them all at once, when the import commits. A number held already, or given twice, is
 // a *storage.DuplicateNumberError. All or nothing.
 func (s *Store) Import(ctx context.Context, docs []storage.Document, events []itsm.Event) error {
 	if ctx == nil {
@@ -82,7 +83,7 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 		return err
 	}
 	// One round trip, one implicit transaction: the scope, one INSERT from
-	// arrays per kind, the shared event lock and the events. (COPY would
+	// arrays per kind, the shared event locks and the events. (COPY would
 	// be cheaper on the wire, but PostgreSQL refuses COPY FROM into a table
 	// under row-level security.)
 	b := &pgx.Batch{}
@@ -91,7 +92,7 @@ func (s *Store) Import(ctx context.Context, docs []storage.Document, events []it
 		b.Queue(g.ki.importSQL, g.cols.args(tenant)...)
 	}
 	if len(events) > 0 {
-		b.Queue("SELECT pg_advisory_xact_lock_shared($1)", s.eventsKey)
+		b.Queue(s.eventLockSQL, s.lockClass(tenant))
 		b.Queue(s.insertEventsSQL(), arrays.args(tenant)...)
 	}
 	br := s.pool.SendBatch(ctx, b)

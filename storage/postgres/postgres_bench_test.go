@@ -14,6 +14,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -192,20 +193,15 @@ func BenchmarkUnitOfWork(b *testing.B) {
 }
 
 // BenchmarkParallelWriters runs 8 writers at once, each updating its own
-// tickets, and reports units/s. Variants: "store+reader" adds a consumer
-// reading the event log as fast as it can, at the head of the log (the case
-// where the late-commit lock costs writers most: each read that meets a
-// unit still committing takes the lock), "store-nolock" leaves the lock out
-// (unsafe: it shows the lock's own cost to writers).
+// tickets, and reports units/s. The "store+reader" variant adds a consumer
+// reading the event log as fast as it can, at the head of the log, where it
+// meets units still committing (gap_waits/s counts the reads that waited
+// at a hole).
 func BenchmarkParallelWriters(b *testing.B) {
 	testDSN(b)
 	const writers = 8
 	ub := newUnitBench(b, writers, 200)
 	ctx := context.Background()
-	unsafe, err := New(ctx, ub.s.pool, WithSchema(ub.s.schema))
-	require.NoError(b, err)
-	require.NoError(b, unsafe.Register(ctx, ticketSchema("ticket")))
-	unsafe.noEventLock = true
 	run := func(b *testing.B, unit func(id string) error, reader bool) time.Duration {
 		b.ReportAllocs()
 		var next atomic.Int64
@@ -237,7 +233,7 @@ func BenchmarkParallelWriters(b *testing.B) {
 				}
 			}()
 		}
-		lockedBefore := ub.s.lockedReads.Load()
+		waitsBefore := ub.s.gapWaits.Load()
 		start := time.Now()
 		var writersWG sync.WaitGroup
 		for w := range writers {
@@ -260,7 +256,7 @@ func BenchmarkParallelWriters(b *testing.B) {
 		b.ReportMetric(float64(b.N)/elapsed.Seconds(), "units/s")
 		if reader {
 			b.ReportMetric(float64(reads.Load())/elapsed.Seconds(), "reads/s")
-			b.ReportMetric(float64(ub.s.lockedReads.Load()-lockedBefore)/elapsed.Seconds(), "locked_reads/s")
+			b.ReportMetric(float64(ub.s.gapWaits.Load()-waitsBefore)/elapsed.Seconds(), "gap_waits/s")
 		}
 		return elapsed
 	}
@@ -272,9 +268,6 @@ func BenchmarkParallelWriters(b *testing.B) {
 	})
 	b.Run("store+reader", func(b *testing.B) {
 		reportRatio(b, "parallel", run(b, func(id string) error { return ub.storeUnit(ctx, ub.s, id) }, true))
-	})
-	b.Run("store-nolock", func(b *testing.B) {
-		reportRatio(b, "parallel", run(b, func(id string) error { return ub.storeUnit(ctx, unsafe, id) }, false))
 	})
 }
 
@@ -580,8 +573,10 @@ func BenchmarkInterleavedUnit(b *testing.B) {
 
 // BenchmarkInterleavedWriters runs 8 parallel writers in phases of 300 ms,
 // each iteration one phase of every variant in turn (see
-// BenchmarkParallelWriters), and reports units/s per variant over all
-// phases. Run it with -benchtime Nx: each iteration takes about 1.2 s.
+// BenchmarkParallelWriters; "store-nolock" leaves the writers' shared event
+// lock out, which is unsafe for readers and shows what the lock costs
+// writers), and reports units/s per variant over all phases. Run it with
+// -benchtime Nx: each iteration takes about 1.2 s.
 func BenchmarkInterleavedWriters(b *testing.B) {
 	testDSN(b)
 	const writers = 8
@@ -598,7 +593,7 @@ func BenchmarkInterleavedWriters(b *testing.B) {
 		reader bool
 		units  int64
 		reads  int64
-		locked int64
+		waits  int64
 		time   time.Duration
 	}
 	variants := []*variant{
@@ -612,7 +607,7 @@ func BenchmarkInterleavedWriters(b *testing.B) {
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		var units, reads atomic.Int64
-		lockedBefore := ub.s.lockedReads.Load()
+		waitsBefore := ub.s.gapWaits.Load()
 		if v.reader {
 			wg.Go(func() {
 				for {
@@ -654,7 +649,7 @@ func BenchmarkInterleavedWriters(b *testing.B) {
 		wg.Wait()
 		v.units += units.Load()
 		v.reads += reads.Load()
-		v.locked += ub.s.lockedReads.Load() - lockedBefore
+		v.waits += ub.s.gapWaits.Load() - waitsBefore
 	}
 	for range b.N {
 		for _, v := range variants {
@@ -670,7 +665,7 @@ func BenchmarkInterleavedWriters(b *testing.B) {
 		}
 		if v.reader {
 			b.ReportMetric(float64(v.reads)/v.time.Seconds(), "reads/s")
-			b.ReportMetric(float64(v.locked)/v.time.Seconds(), "locked_reads/s")
+			b.ReportMetric(float64(v.waits)/v.time.Seconds(), "gap_waits/s")
 		}
 	}
 }
@@ -722,4 +717,143 @@ func rawCopy(ctx context.Context, s *Store, docs []storage.Document, events []it
 			}))
 		return err
 	})
+}
+
+// BenchmarkWriterAtGap is issue 20's measurement: the latency of units of
+// work (read, version-checked write, one event) while a consumer polls the
+// log at a hole left by a unit that drew its Seq and has not committed,
+// against the same units with no one at a gap. Four writers run in phases of
+// 300 ms, one phase of each variant per iteration, so that every variant
+// sees the same machine; run it with -benchtime Nx (about 1 s an
+// iteration). Variants: "alone" (no held unit, no consumer), "gap" (a unit
+// held open before COMMIT and a consumer reading with the default
+// WithEventReadWait, which waits inside ReadEvents, pausing 1 ms when it
+// gets nothing), "gap-tight" (the same with a consumer that does not wait
+// and calls again at once, the most reads at a hole one consumer can make:
+// a spinning consumer, not a goal), "head-tight" (that spinning consumer
+// with no held unit, following the head of the log: what spinning costs
+// without any hole, to tell the two apart). It reports each variant's p50 and p99 and
+// p99 at the gap over p99 alone (goal: at most 1.2).
+func BenchmarkWriterAtGap(b *testing.B) {
+	testDSN(b)
+	const writers = 4
+	const phase = 300 * time.Millisecond
+	ub := newUnitBench(b, writers, 200)
+	ctx := context.Background()
+	tight, err := New(ctx, ub.s.pool, WithSchema(ub.s.schema), WithEventReadWait(0))
+	require.NoError(b, err)
+	type variant struct {
+		name      string
+		reader    *Store // nil: no consumer
+		hold      bool   // a unit is held open and the consumer reads at its hole
+		latencies []time.Duration
+		reads     int64
+		holeReads int64
+	}
+	variants := []*variant{{name: "alone"}, {name: "gap", reader: ub.s, hold: true}, {name: "gap-tight", reader: tight, hold: true},
+		{name: "head-tight", reader: tight}}
+	runPhase := func(v *variant) {
+		stop := make(chan struct{})
+		var consumer sync.WaitGroup
+		var release func()
+		var held <-chan error
+		var reads atomic.Int64
+		holeBefore := int64(0)
+		if v.reader != nil {
+			var seq int64
+			if v.hold {
+				seq, release, held = holdUnit(b, ub.s.schema, "held")
+			} else {
+				require.NoError(b, ub.s.pool.QueryRow(ctx, ub.s.lastSeqSQL).Scan(&seq))
+				seq++ // reads from the head: every event the writers append
+			}
+			holeBefore = v.reader.holeReads.Load()
+			consumer.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					evs, err := v.reader.ReadEvents(ctx, seq-1, 100)
+					if err != nil && !errors.Is(err, itsm.ErrBusy) {
+						b.Error(err)
+						return
+					}
+					reads.Add(1)
+					if len(evs) == 0 && v.reader == ub.s {
+						time.Sleep(time.Millisecond) // a consumer's pause when there is nothing new
+					}
+					if len(evs) > 0 && !v.hold {
+						seq = evs[len(evs)-1].Seq + 1
+					} else if len(evs) > 0 {
+						select {
+						case <-stop: // the held unit was released
+						default:
+							b.Errorf("the consumer went past the held unit's Seq %d", seq)
+						}
+						return
+					}
+				}
+			})
+		}
+		lat := make([][]time.Duration, writers)
+		start := time.Now()
+		var ww sync.WaitGroup
+		for w := range writers {
+			ww.Go(func() {
+				for k := 0; time.Since(start) < phase; k++ {
+					t0 := time.Now()
+					if err := ub.storeUnit(ctx, ub.s, fmt.Sprintf("t%06d", w*ub.perWriter+k%ub.perWriter)); err != nil {
+						b.Error(err)
+						return
+					}
+					lat[w] = append(lat[w], time.Since(t0))
+				}
+			})
+		}
+		ww.Wait()
+		for _, l := range lat {
+			v.latencies = append(v.latencies, l...)
+		}
+		if v.reader != nil {
+			// The consumer may be waiting inside ReadEvents: the held unit's
+			// commit ends that wait, then the consumer stops.
+			close(stop)
+			if v.hold {
+				release()
+				if err := <-held; err != nil {
+					b.Error(err)
+				}
+			}
+			consumer.Wait()
+			v.reads += reads.Load()
+			v.holeReads += v.reader.holeReads.Load() - holeBefore
+		}
+	}
+	b.ReportAllocs()
+	for range b.N {
+		for _, v := range variants {
+			runPhase(v)
+		}
+	}
+	p99 := map[string]time.Duration{}
+	for _, v := range variants {
+		slices.Sort(v.latencies)
+		if len(v.latencies) == 0 {
+			b.Fatalf("%s: no unit completed", v.name)
+		}
+		p50 := v.latencies[len(v.latencies)/2]
+		p99[v.name] = v.latencies[len(v.latencies)*99/100]
+		b.ReportMetric(float64(p50.Microseconds())/1000, v.name+"_p50_ms")
+		b.ReportMetric(float64(p99[v.name].Microseconds())/1000, v.name+"_p99_ms")
+		if v.reader != nil {
+			secs := float64(b.N) * phase.Seconds()
+			b.ReportMetric(float64(v.reads)/secs, v.name+"_reads/s")
+			b.ReportMetric(float64(v.holeReads)/secs, v.name+"_hole_reads/s")
+		}
+	}
+	b.ReportMetric(float64(p99["gap"])/float64(p99["alone"]), "gap_p99_x_alone")
+	b.ReportMetric(float64(p99["gap-tight"])/float64(p99["alone"]), "tight_p99_x_alone")
+	b.ReportMetric(float64(p99["head-tight"])/float64(p99["alone"]), "head_tight_p99_x_alone")
 }

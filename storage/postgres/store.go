@@ -19,9 +19,9 @@ import (
 // WithSchema names another.
 const DefaultSchema = "pillars"
 
-// DefaultEventReadLockTimeout bounds how long ReadEvents waits for units of
-// work that are committing events; see WithEventReadLockTimeout.
-const DefaultEventReadLockTimeout = 10 * time.Second
+// DefaultEventReadWait bounds how long ReadEvents waits at a hole in the
+// Seqs for the unit that may fill it; see WithEventReadWait.
+const DefaultEventReadWait = time.Second
 
 // Store is a storage.Backend on PostgreSQL. It is safe for concurrent use,
 // and any number of Store values, in one process or many, may share one
@@ -32,8 +32,8 @@ type Store struct {
 	schema   string // the namespace, unquoted
 	ns       string // the namespace, quoted
 
-	readLockTimeout time.Duration
-	eventsKey       int64 // advisory lock of the event log, see ReadEvents
+	readWait    time.Duration // see WithEventReadWait
+	eventsClass int64         // the class (first key) of the event locks, see ReadEvents; as pg_locks shows it
 
 	requireTenant bool   // a context without a tenant is ErrInvalid
 	role          string // the role every statement on documents and events runs under ("": the pool's user)
@@ -45,14 +45,21 @@ type Store struct {
 	readEventsSQL    string                      // one tenant's events
 	readAllEventsSQL string                      // every tenant's events (storage.AllTenants)
 
-	lockedReads atomic.Int64 // ReadEvents calls that needed the event lock
+	eventLockSQL     string // takes the namespace's and a tenant's event locks ($1: lockClass), see ReadEvents
+	lastSeqSQL       string // the event sequence's last value
+	tenantLastSeqSQL string // the same, unless the tenant's next committed Seq is after+1 or none ($1 tenant, $2 after)
+	tenantLocksSQL   string // whether it skips, and the held keys of a tenant's event locks ($1 class, $2 tenant, $3 after)
+
+	holeReads atomic.Int64 // reads that looked at the writers' locks (readSettled)
+	gapWaits  atomic.Int64 // ReadEvents calls that waited at a hole
 
 	mu    sync.RWMutex
 	kinds map[string]*kindInfo
 
 	// Test hooks; nil in production.
 	beforeCommit func(ctx context.Context) // runs after the events are inserted, before COMMIT
-	noEventLock  bool                      // leave the event lock out: only to show, in tests and benchmarks, what it prevents and costs
+	unsafeReads  bool                      // ReadEvents hands out every event it reads: only to show, in tests, what the hole rule prevents
+	noEventLock  bool                      // writers leave the event locks out: only to measure, in benchmarks, what they cost them
 	noScope      bool                      // send no role and tenant setting (row-level security then holds only for a pool user subject to it): only to measure, in benchmarks, what they cost
 }
 
@@ -60,12 +67,12 @@ type Store struct {
 type Option func(*config)
 
 type config struct {
-	schema          string
-	migrate         bool
-	readLockTimeout time.Duration
-	requireTenant   bool
-	role            string
-	tracer          pgx.QueryTracer // WithTelemetry: set on the pool Open makes
+	schema        string
+	migrate       bool
+	readWait      time.Duration
+	requireTenant bool
+	role          string
+	tracer        pgx.QueryTracer // WithTelemetry: set on the pool Open makes
 }
 
 // DefaultRole is the PostgreSQL role a Store runs its statements on
@@ -106,12 +113,15 @@ func WithSchema(name string) Option { return func(c *config) { c.schema = name }
 // same role.
 func WithMigrate(run bool) Option { return func(c *config) { c.migrate = run } }
 
-// WithEventReadLockTimeout bounds how long ReadEvents waits for units of
-// work that are committing events before it gives up with an error (the
-// caller retries). Zero waits without bound. The default is
-// DefaultEventReadLockTimeout.
-func WithEventReadLockTimeout(d time.Duration) Option {
-	return func(c *config) { c.readLockTimeout = d }
+// WithEventReadWait bounds how long ReadEvents waits when it can hand out
+// nothing yet: the events after the reader's position follow a hole in the
+// Seqs, and a transaction that may fill it is still running (see
+// Store.ReadEvents). Past the bound it returns an error matching
+// itsm.ErrBusy: retry shortly. Zero does not wait: ReadEvents then returns
+// what is safe, nothing, and no error. Writers never wait for a reader,
+// whatever the bound. The default is DefaultEventReadWait.
+func WithEventReadWait(d time.Duration) Option {
+	return func(c *config) { c.readWait = d }
 }
 
 // New returns a Store on pool. The caller keeps ownership of pool: Close
@@ -123,7 +133,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	if ctx == nil {
 		return nil, errNilContext
 	}
-	c := config{schema: DefaultSchema, migrate: true, readLockTimeout: DefaultEventReadLockTimeout, role: DefaultRole}
+	c := config{schema: DefaultSchema, migrate: true, readWait: DefaultEventReadWait, role: DefaultRole}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -133,16 +143,15 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	if c.role != "" && !storage.ValidName(c.role) {
 		return nil, itsm.Invalidf("postgres: role name %q is not a lower-case identifier", c.role)
 	}
-	if c.readLockTimeout < 0 {
-		return nil, itsm.Invalidf("postgres: negative event read lock timeout %s", c.readLockTimeout)
+	if c.readWait < 0 {
+		return nil, itsm.Invalidf("postgres: negative event read wait %s", c.readWait)
 	}
 	ns := quoteIdent(c.schema)
 	s := &Store{
 		pool:             pool,
 		schema:           c.schema,
 		ns:               ns,
-		readLockTimeout:  c.readLockTimeout,
-		eventsKey:        advisoryKey(c.schema, "events"),
+		readWait:         c.readWait,
 		requireTenant:    c.requireTenant,
 		role:             c.role,
 		scopeSQL:         scopeSQL(c.role),
@@ -153,6 +162,24 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 		readEventsSQL:    "SELECT " + eventColumns + " FROM " + ns + "._events WHERE tenant = $3 AND seq > $1 ORDER BY seq LIMIT $2", // eventsTable
 		readAllEventsSQL: "SELECT " + eventColumns + " FROM " + ns + "._events WHERE seq > $1 ORDER BY seq LIMIT $2",
 	}
+	// The event locks' classes are the namespace's and each tenant's
+	// (lockClass); their key, the sequence's last value read as they are
+	// taken (lockKey, in SQL, read once for both). The sequence is named
+	// by a constant, resolved once when the statement is planned.
+	class := int32(advisoryKey(c.schema, "events"))
+	s.eventsClass = int64(uint32(class))
+	seq := "'" + ns + "._event_seq'::regclass"
+	last := "coalesce(pg_catalog.pg_sequence_last_value(" + seq + "), 0)"
+	s.lastSeqSQL = "SELECT " + last
+	s.eventLockSQL = fmt.Sprintf("WITH l AS MATERIALIZED (SELECT (%s %% 4294967296 - 2147483648)::int4 AS k) "+
+		"SELECT pg_catalog.pg_advisory_xact_lock_shared(%d, l.k), pg_catalog.pg_advisory_xact_lock_shared($1::int4, l.k) FROM l", last, class)
+	// A reader of one tenant looks at C and the locks only when the
+	// tenant's next committed Seq is not after+1 (see ReadEvents): skip
+	// is true when it is after+1, or there is none.
+	skip := "coalesce((SELECT seq FROM " + ns + "._events WHERE tenant = $%d AND seq > $%d::int8 ORDER BY seq LIMIT 1) = $%[2]d::int8 + 1, true)"
+	s.tenantLastSeqSQL = "SELECT CASE WHEN " + fmt.Sprintf(skip, 1, 2) + " THEN NULL ELSE " + last + " END"
+	s.tenantLocksSQL = "SELECT x.skip, CASE WHEN x.skip THEN NULL ELSE ARRAY(" + heldLocksSQL + ") END FROM (SELECT " +
+		fmt.Sprintf(skip, 2, 3) + " AS skip) AS x"
 	var err error
 	if c.migrate {
 		err = s.Migrate(ctx)

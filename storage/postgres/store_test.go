@@ -536,7 +536,7 @@ func TestOpenOwnsPool(t *testing.T) {
 
 	_, err = New(ctx, nil)
 	require.ErrorIs(t, err, itsm.ErrInvalid)
-	_, err = New(ctx, p, WithEventReadLockTimeout(-time.Second))
+	_, err = New(ctx, p, WithEventReadWait(-time.Second))
 	require.ErrorIs(t, err, itsm.ErrInvalid)
 }
 

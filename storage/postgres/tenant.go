@@ -35,7 +35,7 @@ import (
 
 // allTenants is the pillars.tenant value under which the event log's read
 // policy admits every tenant's events: ReadEvents with storage.AllTenants
-// sets it for its one statement. It is no tenant id (itsm.CheckTenant
+// sets it for its reads. It is no tenant id (itsm.CheckTenant
 // refuses '*'), and no other table's policy admits it.
 const allTenants = "*"
 

@@ -32,7 +32,7 @@ import (
 //
 //	SELECT set_config('pillars.tenant', ...), set_config('role', ...)
 //	each write, in (kind, id) order, guarded by the version it expects
-//	SELECT pg_advisory_xact_lock_shared(events)   -- see Store.ReadEvents
+//	SELECT pg_advisory_xact_lock_shared(events, last Seq), ...(events of the tenant, last Seq)   -- see Store.ReadEvents
 //	INSERT the events (their Seq drawn here)
 //	Sync
 //
@@ -568,8 +568,9 @@ func (u *unit) commit(ctx context.Context, writes []*write) error {
 		}
 	}
 	if len(u.events) > 0 {
+		// Shared only: no reader takes it exclusively, so this never waits.
 		if !u.s.noEventLock {
-			b.Queue("SELECT pg_advisory_xact_lock_shared($1)", u.s.eventsKey)
+			b.Queue(u.s.eventLockSQL, u.s.lockClass(u.tenant))
 		}
 		sql, args, err := u.s.insertEvents(u.tenant, u.events)
 		if err != nil {
