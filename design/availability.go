@@ -93,6 +93,10 @@ type AvailabilityConfig struct {
 	// Dictionary declares the host's custom fields on outages, per tenant;
 	// nil declares none. See storage.Dictionary.
 	Dictionary *storage.Dictionary
+	// Telemetry, when set, observes every command of the pillar's records
+	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
+	// storage/telemetry) gives spans, metrics and logs. Nil: none.
+	Telemetry storage.Observer
 }
 
 // NewAvailability registers the outage kind with the backend.
@@ -118,7 +122,7 @@ func NewAvailability(ctx context.Context, b storage.Backend, cfg AvailabilityCon
 		cfg.Prefix = "OUT"
 	}
 	recs, err := storage.NewRecords(b, coll, m, storage.RecordsConfig{Prefix: cfg.Prefix, Clock: cfg.Clock,
-		Authorizer: cfg.Authorizer, Retries: cfg.Retries})
+		Authorizer: cfg.Authorizer, Observer: cfg.Telemetry, Retries: cfg.Retries})
 	if err != nil {
 		return nil, err
 	}

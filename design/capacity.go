@@ -85,6 +85,10 @@ type CapacityConfig struct {
 	// Dictionary declares the host's custom fields on capacity watches, per tenant;
 	// nil declares none. See storage.Dictionary.
 	Dictionary *storage.Dictionary
+	// Telemetry, when set, observes every command of the pillar's records
+	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
+	// storage/telemetry) gives spans, metrics and logs. Nil: none.
+	Telemetry storage.Observer
 }
 
 // NewCapacity validates the thresholds and registers the watch kind.
@@ -128,7 +132,7 @@ func NewCapacity(ctx context.Context, b storage.Backend, cfg CapacityConfig) (*C
 		return nil, err
 	}
 	if c.watches, err = storage.NewRecords(b, coll, m, storage.RecordsConfig{Clock: cfg.Clock,
-		Authorizer: cfg.Authorizer, Retries: cfg.Retries}); err != nil {
+		Authorizer: cfg.Authorizer, Observer: cfg.Telemetry, Retries: cfg.Retries}); err != nil {
 		return nil, err
 	}
 	return c, nil

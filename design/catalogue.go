@@ -343,6 +343,10 @@ type CatalogueConfig struct {
 	// catalogue items, per tenant;
 	// nil declares none. See storage.Dictionary.
 	Dictionary *storage.Dictionary
+	// Telemetry, when set, observes every command of the pillar's records
+	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
+	// storage/telemetry) gives spans, metrics and logs. Nil: none.
+	Telemetry storage.Observer
 }
 
 // Catalogue manages services, offerings and catalogue items. Each is a
@@ -378,7 +382,7 @@ func NewCatalogue(ctx context.Context, b storage.Backend, cfg CatalogueConfig) (
 	if ctx == nil || b == nil {
 		return nil, itsm.Invalidf("catalogue: context and backend are required")
 	}
-	rc := storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer}
+	rc := storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer, Observer: cfg.Telemetry}
 	sm, err := ServiceLifecycle().Compile()
 	if err != nil {
 		return nil, err

@@ -54,6 +54,12 @@ type EngineConfig struct {
 	// LeaseTTL is how long a lease Check takes on a due clock lasts before
 	// another engine may take it over (default DefaultLeaseTTL).
 	LeaseTTL time.Duration
+	// Telemetry, when set, observes every command of the pillar's records
+	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
+	// storage/telemetry) gives spans, metrics and logs. Nil: none. When it
+	// is an SLAObserver too, it is told of the warnings and breaches Check
+	// raises.
+	Telemetry storage.Observer
 }
 
 // DefaultLeaseTTL is how long a clock Check claimed stays its own: long
@@ -88,6 +94,7 @@ type Engine struct {
 	instance  string
 	leaseTTL  time.Duration
 	reg       *registry
+	sla       SLAObserver // nil: not observed
 	// positions of the fields Due reads in a clock document's Fields
 	fState, fDefinition, fTaskKind, fTaskID, fDue, fNextCheck int
 }
@@ -136,6 +143,7 @@ func NewEngine(ctx context.Context, b storage.Backend, cfg EngineConfig) (*Engin
 	}
 	e := &Engine{backend: b, byKind: map[string][]int{}, calendars: map[string]*calendar.Calendar{},
 		actor: cfg.Actor, clock: cfg.Clock, batch: cfg.BatchSize, instance: cfg.Instance, leaseTTL: cfg.LeaseTTL}
+	e.sla, _ = cfg.Telemetry.(SLAObserver)
 	if e.instance == "" {
 		e.instance = uuid.NewString()
 	}
@@ -228,7 +236,7 @@ func NewEngine(ctx context.Context, b storage.Backend, cfg EngineConfig) (*Engin
 	sc := coll.Schema()
 	e.fState, e.fDefinition, e.fTaskKind = sc.FieldIndex("state"), sc.FieldIndex("definition_id"), sc.FieldIndex("task_kind")
 	e.fTaskID, e.fDue, e.fNextCheck = sc.FieldIndex("task_id"), sc.FieldIndex("due_at"), sc.FieldIndex("next_check_at")
-	e.clocks, err = storage.NewRecords(b, coll, m, storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer})
+	e.clocks, err = storage.NewRecords(b, coll, m, storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer, Observer: cfg.Telemetry})
 	if err != nil {
 		return nil, err
 	}
@@ -1075,7 +1083,8 @@ var errLeaseLost = errors.New("sla engine: lease lost")
 // still being this engine's. It reports whether the clock was written.
 func (e *Engine) checkOne(ctx context.Context, tenant string, h held, now time.Time) (bool, error) {
 	for attempt := 0; ; attempt++ {
-		var wrote bool
+		var wrote, breached bool
+		var warned int
 		var after *SLAClock
 		err := e.backend.Update(ctx, func(tx storage.Tx) error {
 			l, err := e.leases.Get(ctx, tx, h.clock.ID)
@@ -1085,7 +1094,7 @@ func (e *Engine) checkOne(ctx context.Context, tenant string, h held, now time.T
 			if err != nil {
 				return err
 			}
-			wrote = false
+			wrote, warned, breached = false, 0, false
 			after, err = e.clocks.ChangeTx(ctx, tx, h.clock.ID, storage.Command{Reason: "sla check"}, func(c *SLAClock) error {
 				if c.State != StageInProgress || c.NextCheckAt.IsZero() || c.NextCheckAt.After(now) {
 					return nil // checked by another engine, moved by Sync, or stopped
@@ -1095,7 +1104,10 @@ func (e *Engine) checkOne(ctx context.Context, tenant string, h held, now time.T
 					return err
 				}
 				wrote = true
-				return settle(c, d, cal, now)
+				nw, nb := len(c.Warnings), c.Breached
+				err = settle(c, d, cal, now)
+				warned, breached = len(c.Warnings)-nw, c.Breached && !nb
+				return err
 			})
 			if errors.Is(err, itsm.ErrNotFound) {
 				err = nil
@@ -1111,6 +1123,9 @@ func (e *Engine) checkOne(ctx context.Context, tenant string, h held, now time.T
 		})
 		switch {
 		case err == nil:
+			if after != nil {
+				e.observeSLA(ctx, after.DefinitionID, after, warned, breached)
+			}
 			if wrote && after != nil && !after.NextCheckAt.IsZero() && !after.NextCheckAt.After(now) {
 				// Evaluating a clock at now always moves its next check
 				// past now; one that stays due would be checked for ever.
@@ -1213,4 +1228,28 @@ func (e *Engine) ClocksOf(ctx context.Context, recordID string) ([]*SLAClock, er
 		Limit:   storage.MaxLimit,
 	})
 	return out, err
+}
+
+// SLAObserver is told of the SLA warnings and breaches the engine's Check
+// raises (a *telemetry.Telemetry is one); EngineConfig.Telemetry is used
+// as one when it implements it.
+type SLAObserver interface {
+	// SLAReached reports a clock of the definition reaching the warning
+	// threshold (percent of its target), or breaching with threshold 0.
+	SLAReached(ctx context.Context, definition string, threshold int)
+}
+
+// observeSLA reports the warnings and the breach a committed check raised.
+func (e *Engine) observeSLA(ctx context.Context, def string, after *SLAClock, warned int, breached bool) {
+	if e.sla == nil || after == nil {
+		return
+	}
+	if warned > 0 && warned <= len(after.Warnings) {
+		for _, w := range after.Warnings[len(after.Warnings)-warned:] {
+			e.sla.SLAReached(ctx, def, w)
+		}
+	}
+	if breached {
+		e.sla.SLAReached(ctx, def, 0)
+	}
 }

@@ -118,6 +118,10 @@ type SuppliersConfig struct {
 	// Dictionary declares the host's custom fields on suppliers and contracts, per tenant;
 	// nil declares none. See storage.Dictionary.
 	Dictionary *storage.Dictionary
+	// Telemetry, when set, observes every command of the pillar's records
+	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
+	// storage/telemetry) gives spans, metrics and logs. Nil: none.
+	Telemetry storage.Observer
 }
 
 // NewSuppliers registers the supplier and contract kinds.
@@ -155,7 +159,7 @@ func NewSuppliers(ctx context.Context, b storage.Backend, cfg SuppliersConfig) (
 		return nil, err
 	}
 	s := &Suppliers{}
-	rc := storage.RecordsConfig{Prefix: "SUP", Clock: cfg.Clock, Authorizer: cfg.Authorizer, Retries: cfg.Retries}
+	rc := storage.RecordsConfig{Prefix: "SUP", Clock: cfg.Clock, Authorizer: cfg.Authorizer, Observer: cfg.Telemetry, Retries: cfg.Retries}
 	if s.suppliers, err = storage.NewRecords(b, scoll, sm, rc); err != nil {
 		return nil, err
 	}

@@ -227,6 +227,10 @@ type RegisterConfig struct {
 	// Dictionary declares the host's custom fields on CSI register items, per tenant;
 	// nil declares none. See storage.Dictionary.
 	Dictionary *storage.Dictionary
+	// Telemetry, when set, observes every command of the pillar's records
+	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
+	// storage/telemetry) gives spans, metrics and logs. Nil: none.
+	Telemetry storage.Observer
 }
 
 // Register is the CSI register: improvement items stored through
@@ -259,7 +263,7 @@ func NewRegister(ctx context.Context, b storage.Backend, cfg RegisterConfig) (*R
 	if cfg.Clock == nil {
 		cfg.Clock = itsm.SystemClock{}
 	}
-	r, err := storage.NewRecords(b, coll, m, storage.RecordsConfig{Prefix: "CSI", Clock: cfg.Clock, Authorizer: cfg.Authorizer})
+	r, err := storage.NewRecords(b, coll, m, storage.RecordsConfig{Prefix: "CSI", Clock: cfg.Clock, Authorizer: cfg.Authorizer, Observer: cfg.Telemetry})
 	if err != nil {
 		return nil, err
 	}

@@ -150,6 +150,10 @@ type Config struct {
 	// per tenant; nil declares none. Their values travel in each record's
 	// Custom member and are checked on every write. See storage.Dictionary.
 	Dictionary *storage.Dictionary
+	// Telemetry, when set, observes every command of the pillar's records
+	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
+	// storage/telemetry) gives spans, metrics and logs. Nil: none.
+	Telemetry storage.Observer
 }
 
 // DefaultAuthorizer returns itsm.DefaultAuthorizer with what a service desk
@@ -263,7 +267,7 @@ func New(ctx context.Context, b storage.Backend, cfg Config) (*Desk, error) {
 	}
 	d := &Desk{backend: b, cfg: cfg, clock: cfg.Clock, progress: cfg.SLAProgress}
 	rc := func(prefix string) storage.RecordsConfig {
-		return storage.RecordsConfig{Prefix: prefix, Clock: cfg.Clock, Authorizer: cfg.Authorizer}
+		return storage.RecordsConfig{Prefix: prefix, Clock: cfg.Clock, Authorizer: cfg.Authorizer, Observer: cfg.Telemetry}
 	}
 
 	lc := cfg.IncidentLifecycle

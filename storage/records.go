@@ -100,6 +100,9 @@ type RecordsConfig struct {
 	// path must keep, such as fields only the lifecycle may change. Its
 	// error refuses the write.
 	Check func(ctx context.Context, before, after any) error
+	// Observer, when set, watches every command, Tx forms included
+	// (spans, metrics, logs: see storage/telemetry); nil observes nothing.
+	Observer Observer
 }
 
 // NewRecords builds the command runner for a kind. The machine's kind must
@@ -274,13 +277,26 @@ func (r *Records[T, P]) Create(ctx context.Context, rec P, cmd Command) error {
 	if err := r.precheck(ctx, rec); err != nil {
 		return err
 	}
-	return r.backend.Update(ctx, func(tx Tx) error { return r.CreateTx(ctx, tx, rec, cmd) })
+	if r.cfg.Observer != nil {
+		return r.createObserved(ctx, rec, cmd)
+	}
+	return r.backend.Update(ctx, func(tx Tx) error { return r.createTx(ctx, tx, rec, cmd) })
 }
 
 // CreateTx is Create inside a caller's unit of work, so several records can
 // be written together. On error rec may be partly filled; the unit of work
 // must be abandoned.
 func (r *Records[T, P]) CreateTx(ctx context.Context, tx Tx, rec P, cmd Command) error {
+	if err := r.precheck(ctx, rec); err != nil {
+		return err
+	}
+	ctx, done := r.observe(ctx, tx, itsm.EventCreate, rec.Meta().ID)
+	err := r.createTx(ctx, tx, rec, cmd)
+	observed(done, rec, false, 1, err)
+	return err
+}
+
+func (r *Records[T, P]) createTx(ctx context.Context, tx Tx, rec P, cmd Command) error {
 	if err := r.precheck(ctx, rec); err != nil {
 		return err
 	}
@@ -348,11 +364,18 @@ func (r *Records[T, P]) CreateTx(ctx context.Context, tx Tx, rec P, cmd Command)
 // event are written together. A refusal writes nothing. On a version conflict with a
 // concurrent writer it re-reads and tries again (RecordsConfig.Retries).
 func (r *Records[T, P]) Fire(ctx context.Context, id, event string, cmd Command, mutate func(P) error) (P, error) {
-	return r.retry(ctx, func(tx Tx) (P, error) { return r.FireTx(ctx, tx, id, event, cmd, mutate) })
+	return r.retry(ctx, event, id, func(ctx context.Context, tx Tx) (P, error) { return r.fireTx(ctx, tx, id, event, cmd, mutate) })
 }
 
 // FireTx is Fire inside a caller's unit of work, without retries.
 func (r *Records[T, P]) FireTx(ctx context.Context, tx Tx, id, event string, cmd Command, mutate func(P) error) (P, error) {
+	ctx, done := r.observe(ctx, tx, event, id)
+	out, err := r.fireTx(ctx, tx, id, event, cmd, mutate)
+	observed(done, out, out == nil, 1, err)
+	return out, err
+}
+
+func (r *Records[T, P]) fireTx(ctx context.Context, tx Tx, id, event string, cmd Command, mutate func(P) error) (P, error) {
 	if event == "" {
 		return nil, itsm.Invalidf("%s %s: a lifecycle event is required", r.coll.Kind(), id)
 	}
@@ -363,11 +386,18 @@ func (r *Records[T, P]) FireTx(ctx context.Context, tx Tx, id, event string, cmd
 // "update" event listing the changed fields. mutate must not change the
 // state; an unchanged record writes nothing and returns it as it was.
 func (r *Records[T, P]) Change(ctx context.Context, id string, cmd Command, mutate func(P) error) (P, error) {
-	return r.retry(ctx, func(tx Tx) (P, error) { return r.ChangeTx(ctx, tx, id, cmd, mutate) })
+	return r.retry(ctx, itsm.EventUpdate, id, func(ctx context.Context, tx Tx) (P, error) { return r.changeTx(ctx, tx, id, cmd, mutate) })
 }
 
 // ChangeTx is Change inside a caller's unit of work, without retries.
 func (r *Records[T, P]) ChangeTx(ctx context.Context, tx Tx, id string, cmd Command, mutate func(P) error) (P, error) {
+	ctx, done := r.observe(ctx, tx, itsm.EventUpdate, id)
+	out, err := r.changeTx(ctx, tx, id, cmd, mutate)
+	observed(done, out, out == nil, 1, err)
+	return out, err
+}
+
+func (r *Records[T, P]) changeTx(ctx context.Context, tx Tx, id string, cmd Command, mutate func(P) error) (P, error) {
 	if mutate == nil {
 		return nil, itsm.Invalidf("%s %s: change without a mutation", r.coll.Kind(), id)
 	}
@@ -689,16 +719,21 @@ func (r *Records[T, P]) precheck(ctx context.Context, rec P) error {
 // the record written to the actor as Get would: without the internal
 // members they may not read. (The Tx forms return the record whole, for the
 // pillar code that goes on writing in the same unit.)
-func (r *Records[T, P]) retry(ctx context.Context, fn func(Tx) (P, error)) (P, error) {
+func (r *Records[T, P]) retry(ctx context.Context, event, id string, fn func(context.Context, Tx) (P, error)) (P, error) {
 	if ctx == nil {
 		return nil, itsm.Invalidf("%s: nil context", r.coll.Kind())
 	}
 	var out P
-	err := Retry(ctx, r.backend, max(r.cfg.Retries, 0)+1, func(tx Tx) error {
-		var err error
-		out, err = fn(tx)
-		return err
-	})
+	var err error
+	if r.cfg.Observer != nil {
+		out, err = r.retryObserved(ctx, event, id, fn)
+	} else {
+		err = Retry(ctx, r.backend, max(r.cfg.Retries, 0)+1, func(tx Tx) error {
+			var err error
+			out, err = fn(ctx, tx)
+			return err
+		})
+	}
 	if err != nil {
 		return nil, err
 	}

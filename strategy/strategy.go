@@ -19,6 +19,10 @@ type Config struct {
 	// demand records, cost models, budgets and customers, per tenant;
 	// nil declares none. See storage.Dictionary.
 	Dictionary *storage.Dictionary
+	// Telemetry, when set, observes every command of the pillar's records
+	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
+	// storage/telemetry) gives spans, metrics and logs. Nil: none.
+	Telemetry storage.Observer
 }
 
 // Strategy is the Service Strategy pillar on one store: the service
@@ -47,7 +51,7 @@ func New(ctx context.Context, b storage.Backend, cfg Config) (*Strategy, error) 
 	if cfg.Clock == nil {
 		cfg.Clock = itsm.SystemClock{}
 	}
-	rc := storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer}
+	rc := storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer, Observer: cfg.Telemetry}
 	s := &Strategy{backend: b, clock: cfg.Clock}
 	var err error
 	sl := cfg.ServiceLifecycle

@@ -36,6 +36,10 @@ type ChangesConfig struct {
 	// change windows and CAB meetings, per tenant;
 	// nil declares none. See storage.Dictionary.
 	Dictionary *storage.Dictionary
+	// Telemetry, when set, observes every command of the pillar's records
+	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
+	// storage/telemetry) gives spans, metrics and logs. Nil: none.
+	Telemetry storage.Observer
 }
 
 // Changes is change enablement: change requests of the three types,
@@ -122,7 +126,7 @@ func NewChanges(ctx context.Context, b storage.Backend, cfg ChangesConfig) (*Cha
 			return nil, err
 		}
 	}
-	rc := storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer}
+	rc := storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer, Observer: cfg.Telemetry}
 	if m.changeCIs, err = storage.NewRecords(b, ciC, ciM, rc); err != nil {
 		return nil, err
 	}

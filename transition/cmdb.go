@@ -214,6 +214,10 @@ type CMDBConfig struct {
 	// Dictionary declares the host's custom fields on CIs and relationships, per tenant;
 	// nil declares none. See storage.Dictionary.
 	Dictionary *storage.Dictionary
+	// Telemetry, when set, observes every command of the pillar's records
+	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
+	// storage/telemetry) gives spans, metrics and logs. Nil: none.
+	Telemetry storage.Observer
 }
 
 // CMDB is the configuration management database: CIs of typed classes,
@@ -289,7 +293,7 @@ func NewCMDB(ctx context.Context, b storage.Backend, cfg CMDBConfig) (*CMDB, err
 			return nil, err
 		}
 	}
-	rc := storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer}
+	rc := storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer, Observer: cfg.Telemetry}
 	c := &CMDB{backend: b, classes: cfg.Classes, types: cfg.RelationshipTypes, clock: cfg.Clock}
 	if c.cis, err = storage.NewRecords(b, ciC, ciM, rc); err != nil {
 		return nil, err

@@ -123,6 +123,10 @@ type KnowledgeConfig struct {
 	// Dictionary declares the host's custom fields on knowledge articles, per tenant;
 	// nil declares none. See storage.Dictionary.
 	Dictionary *storage.Dictionary
+	// Telemetry, when set, observes every command of the pillar's records
+	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
+	// storage/telemetry) gives spans, metrics and logs. Nil: none.
+	Telemetry storage.Observer
 }
 
 // NewKnowledge registers the article kind and returns the knowledge base.
@@ -145,7 +149,7 @@ func NewKnowledge(ctx context.Context, b storage.Backend, cfg KnowledgeConfig) (
 	if err := c.Register(ctx, b); err != nil {
 		return nil, err
 	}
-	r, err := storage.NewRecords(b, c, m, storage.RecordsConfig{Prefix: "KB", Clock: cfg.Clock, Authorizer: cfg.Authorizer})
+	r, err := storage.NewRecords(b, c, m, storage.RecordsConfig{Prefix: "KB", Clock: cfg.Clock, Authorizer: cfg.Authorizer, Observer: cfg.Telemetry})
 	if err != nil {
 		return nil, err
 	}

@@ -196,6 +196,10 @@ type ReleasesConfig struct {
 	// Dictionary declares the host's custom fields on releases and deployments, per tenant;
 	// nil declares none. See storage.Dictionary.
 	Dictionary *storage.Dictionary
+	// Telemetry, when set, observes every command of the pillar's records
+	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
+	// storage/telemetry) gives spans, metrics and logs. Nil: none.
+	Telemetry storage.Observer
 }
 
 // Releases is release and deployment management.
@@ -236,7 +240,7 @@ func NewReleases(ctx context.Context, b storage.Backend, cfg ReleasesConfig) (*R
 	if err := dc.Register(ctx, b); err != nil {
 		return nil, err
 	}
-	conf := storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer, Prefix: "RLSE"}
+	conf := storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer, Observer: cfg.Telemetry, Prefix: "RLSE"}
 	if r.releases, err = storage.NewRecords(b, rc, relM, conf); err != nil {
 		return nil, err
 	}

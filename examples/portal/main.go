@@ -69,7 +69,12 @@ func run(ctx context.Context, addr, dsn, schema, file string) error {
 		return err
 	}
 	defer closeStore()
-	srv, err := NewServer(ctx, store, Config{})
+	metrics, err := NewMetrics()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = metrics.Shutdown(context.Background()) }()
+	srv, err := NewServer(ctx, metrics.Telemetry.Backend(store), Config{Telemetry: metrics.Telemetry})
 	if err != nil {
 		return err
 	}
@@ -78,7 +83,7 @@ func run(ctx context.Context, addr, dsn, schema, file string) error {
 	} else if seeded {
 		log.Printf("seeded the demo desk")
 	}
-	hs := &http.Server{Addr: addr, Handler: srv, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+	hs := &http.Server{Addr: addr, Handler: metrics.Wrap(srv), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
 		WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10}
 	go func() {
 		<-ctx.Done()

@@ -20,6 +20,7 @@ import (
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/operation"
 	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/storage/telemetry"
 	"github.com/pillars-itsm/pillars/transition"
 )
 
@@ -78,6 +79,8 @@ type Config struct {
 	// BreachWindow is how far ahead the "breaching soon" queue looks
 	// (default 2 hours).
 	BreachWindow time.Duration
+	// Telemetry observes the pillars' commands (see metrics.go); nil: none.
+	Telemetry *telemetry.Telemetry
 }
 
 // Server is the portal: an http.Handler composing the pillars over one store.
@@ -138,22 +141,26 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 	s.az = az
 
 	var err error
-	if s.cat, err = design.NewCatalogue(ctx, b, design.CatalogueConfig{Clock: s.clock, Authorizer: az}); err != nil {
+	var tel storage.Observer
+	if cfg.Telemetry != nil {
+		tel = cfg.Telemetry
+	}
+	if s.cat, err = design.NewCatalogue(ctx, b, design.CatalogueConfig{Clock: s.clock, Authorizer: az, Telemetry: tel}); err != nil {
 		return nil, fmt.Errorf("portal: catalogue: %w", err)
 	}
-	if s.sla, err = design.NewEngine(ctx, b, design.EngineConfig{Clock: s.clock, Authorizer: az,
+	if s.sla, err = design.NewEngine(ctx, b, design.EngineConfig{Clock: s.clock, Authorizer: az, Telemetry: tel,
 		Definitions: slaDefinitions()}); err != nil {
 		return nil, fmt.Errorf("portal: SLA engine: %w", err)
 	}
-	if s.desk, err = operation.New(ctx, b, operation.Config{Clock: s.clock, Authorizer: az,
+	if s.desk, err = operation.New(ctx, b, operation.Config{Clock: s.clock, Authorizer: az, Telemetry: tel,
 		Directory: itsm.StaticDirectory(members), SLA: s.sla, Catalog: s.cat,
 		Escalation: EscalationRules(), Notifier: logNotifier{s}}); err != nil {
 		return nil, fmt.Errorf("portal: service desk: %w", err)
 	}
-	if s.cmdb, err = transition.NewCMDB(ctx, b, transition.CMDBConfig{Clock: s.clock, Authorizer: az}); err != nil {
+	if s.cmdb, err = transition.NewCMDB(ctx, b, transition.CMDBConfig{Clock: s.clock, Authorizer: az, Telemetry: tel}); err != nil {
 		return nil, fmt.Errorf("portal: CMDB: %w", err)
 	}
-	if s.changes, err = transition.NewChanges(ctx, b, transition.ChangesConfig{Clock: s.clock, Authorizer: az,
+	if s.changes, err = transition.NewChanges(ctx, b, transition.ChangesConfig{Clock: s.clock, Authorizer: az, Telemetry: tel,
 		CMDB: s.cmdb, Directory: itsm.StaticDirectory(members)}); err != nil {
 		return nil, fmt.Errorf("portal: changes: %w", err)
 	}

@@ -72,6 +72,7 @@ type config struct {
 	readWait      time.Duration
 	requireTenant bool
 	role          string
+	tracer        pgx.QueryTracer // WithTelemetry: set on the pool Open makes
 }
 
 // DefaultRole is the PostgreSQL role a Store runs its statements on
@@ -201,6 +202,15 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("%w: postgres: open: %w", itsm.ErrInvalid, err)
+	}
+	var c config
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	if c.tracer != nil {
+		cfg.ConnConfig.Tracer = c.tracer
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -122,6 +122,9 @@ type ConsumerConfig struct {
 	// renewer between renewals. Default: a timer. Tests pass one that
 	// drives a fake clock.
 	Wait func(ctx context.Context, d time.Duration) error
+	// Observer, when set, watches every batch handed to the handler (and a
+	// webhook's failed deliveries): see Observer and storage/telemetry.
+	Observer Observer
 }
 
 // Stats is what a Consumer has done since it was made, as this instance
@@ -436,7 +439,7 @@ func (c *Consumer) runOnce(ctx context.Context) (int, error) {
 		if err != nil || len(evs) == 0 {
 			return 0, err
 		}
-		if err := c.commitTx(ctx, evs); err != nil {
+		if err := c.observe(ctx, evs, func(ctx context.Context) error { return c.commitTx(ctx, evs) }); err != nil {
 			return 0, err
 		}
 		c.count(len(evs))
@@ -453,10 +456,13 @@ func (c *Consumer) deliver(ctx context.Context, after int64, ack func(context.Co
 		if len(evs) == 0 {
 			return nil
 		}
-		if err := c.handle(ctx, evs); err != nil {
-			return err
-		}
-		if err := ack(context.WithoutCancel(ctx), evs); err != nil {
+		err := c.observe(ctx, evs, func(ctx context.Context) error {
+			if err := c.handle(ctx, evs); err != nil {
+				return err
+			}
+			return ack(context.WithoutCancel(ctx), evs)
+		})
+		if err != nil {
 			return err
 		}
 		n += len(evs)

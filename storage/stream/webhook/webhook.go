@@ -122,7 +122,8 @@ type Config struct {
 	// one that moves a fake clock.
 	Wait func(ctx context.Context, d time.Duration) error
 	// Consumer configures the consumer that runs the webhook (Batch, Poll,
-	// Lease, Tenant, ...); its Name and Handler are the webhook's own.
+	// Lease, Tenant, ...); its Name and Handler are the webhook's own, and
+	// its Observer also sees every failed delivery attempt.
 	Consumer stream.ConsumerConfig
 }
 
@@ -403,7 +404,11 @@ func (w *Webhook) deliver(ctx context.Context, st *state, ev itsm.Event, body []
 			st.Pending, st.First = ev.ID, now
 		}
 		st.Attempts, st.LastError = attempt, res.Error()
-		if !res.Retryable || now.Sub(st.First) >= w.cfg.RetryFor {
+		dead := !res.Retryable || now.Sub(st.First) >= w.cfg.RetryFor
+		if o := w.cfg.Consumer.Observer; o != nil {
+			o.DeliveryFailed(ctx, stream.DeliveryFailure{Receiver: w.Name(), Event: ev, Attempt: attempt, Status: res.Status, Err: res, DeadLettered: dead})
+		}
+		if dead {
 			w.deadLettered.Add(1)
 			dl := &DeadLetter{Record: itsm.Record{ID: w.deadID(ev.ID)}, Webhook: w.Name(), Event: ev, Attempts: attempt,
 				Status: res.Status, LastError: res.Error(), FirstError: st.First, DeadAt: now}

@@ -1,0 +1,396 @@
+// Package telemetry instruments Pillars with OpenTelemetry traces and
+// metrics and with structured logs, as middleware the host installs: it
+// takes a TracerProvider, a MeterProvider and a *slog.Logger as arguments,
+// reads nothing global, and does nothing for what is not given.
+//
+// It imports the OpenTelemetry API only; the host chooses and configures
+// the SDK (exporters, sampling, views).
+//
+//   - Instrument wraps a storage.Backend: a span and a latency measurement
+//     per store call (adapter, operation, rows), keeping every optional
+//     capability of the store (storage.Traverser, storage.BulkImporter,
+//     storage.EventScanner) and adding none it lacks.
+//   - A *Telemetry is a storage.Observer (RecordsConfig.Observer and the
+//     Telemetry field of every pillar Config): a span per command (kind,
+//     event, record number, outcome, what refused it, attempts), the
+//     command latency histogram, conflict and retry counters, and logs
+//     (refusals at debug, conflicts at warn, failures at error, each with
+//     its trace id).
+//   - It is a stream.Observer too (ConsumerConfig.Observer): a span per
+//     consumer batch and counters of events handled, failed batches and
+//     failed webhook deliveries; ObserveLag reports consumers' lag.
+//   - SLAReached counts SLA warnings and breaches (the SLA engine calls it
+//     through its Telemetry field).
+//
+// Metric names: pillars.command.duration (s; kind, event, outcome),
+// pillars.command.conflicts and pillars.command.retries (kind, event),
+// pillars.store.duration (s; adapter, operation, outcome; Backend calls,
+// a unit of work as a whole),
+// pillars.stream.batch.duration (s; consumer, outcome),
+// pillars.stream.events (consumer), pillars.stream.lag (consumer),
+// pillars.sla.warnings and pillars.sla.breaches (definition),
+// pillars.delivery.failures (receiver, dead_lettered).
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/storage/stream"
+)
+
+// ScopeName is the instrumentation scope of the tracer and meter.
+const ScopeName = "github.com/pillars-itsm/pillars"
+
+// Config holds what the host gives. Every field is optional: a nil
+// provider records nothing of its signal, a nil Logger logs nothing.
+type Config struct {
+	// TracerProvider makes the tracer for spans.
+	TracerProvider trace.TracerProvider
+	// MeterProvider makes the meter for metrics.
+	MeterProvider metric.MeterProvider
+	// Logger receives the logs on-call wants: refused commands at debug,
+	// conflicts left after retries at warn, failures at error.
+	Logger *slog.Logger
+	// Adapter names the store in spans and metrics (pillars.store.adapter);
+	// default: the package name of the backend's type ("memory",
+	// "sqlite", "postgres").
+	Adapter string
+}
+
+// Telemetry records what the library does through the providers of a
+// Config. It is a storage.Observer and a stream.Observer; make it with
+// New and share it: it is safe for concurrent use.
+type Telemetry struct {
+	cfg               Config
+	tracer            trace.Tracer
+	meter             metric.Meter
+	tracing, metering bool
+
+	cmdDuration   metric.Float64Histogram
+	conflicts     metric.Int64Counter
+	retries       metric.Int64Counter
+	storeDuration metric.Float64Histogram
+	batchDuration metric.Float64Histogram
+	streamEvents  metric.Int64Counter
+	slaWarnings   metric.Int64Counter
+	slaBreaches   metric.Int64Counter
+	deliveryFails metric.Int64Counter
+
+	mu   sync.RWMutex
+	sets map[setKey]metric.MeasurementOption // attribute sets built once, so a hot path allocates none
+}
+
+// setKey identifies an attribute set: the metric's letter and up to three
+// values.
+type setKey struct {
+	m       byte
+	a, b, c string
+}
+
+var (
+	_ storage.Observer = (*Telemetry)(nil)
+	_ stream.Observer  = (*Telemetry)(nil)
+)
+
+// New builds the tracer and the instruments once. It fails only when the
+// MeterProvider refuses an instrument.
+func New(cfg Config) (*Telemetry, error) {
+	t := &Telemetry{cfg: cfg, tracing: cfg.TracerProvider != nil, metering: cfg.MeterProvider != nil, sets: map[setKey]metric.MeasurementOption{}}
+	tp, mp := cfg.TracerProvider, cfg.MeterProvider
+	if tp == nil {
+		tp = tracenoop.NewTracerProvider()
+	}
+	if mp == nil {
+		mp = metricnoop.NewMeterProvider()
+	}
+	t.tracer = tp.Tracer(ScopeName)
+	t.meter = mp.Meter(ScopeName)
+	m := t.meter
+	var errs []error
+	hist := func(name, desc string) metric.Float64Histogram {
+		h, err := m.Float64Histogram(name, metric.WithUnit("s"), metric.WithDescription(desc),
+			metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+		errs = append(errs, err)
+		return h
+	}
+	counter := func(name, desc string) metric.Int64Counter {
+		c, err := m.Int64Counter(name, metric.WithDescription(desc))
+		errs = append(errs, err)
+		return c
+	}
+	t.cmdDuration = hist("pillars.command.duration", "Duration of Records commands (Create, Fire, Change), by kind, event and outcome.")
+	t.conflicts = counter("pillars.command.conflicts", "Version conflicts met by commands (each conflicting unit of work).")
+	t.retries = counter("pillars.command.retries", "Units of work run again after a version conflict.")
+	t.storeDuration = hist("pillars.store.duration", "Duration of storage Backend and Tx calls, by adapter, operation and outcome.")
+	t.batchDuration = hist("pillars.stream.batch.duration", "Duration of stream consumer batches, by consumer and outcome.")
+	t.streamEvents = counter("pillars.stream.events", "Events acknowledged by stream consumers.")
+	t.slaWarnings = counter("pillars.sla.warnings", "SLA warning thresholds reached.")
+	t.slaBreaches = counter("pillars.sla.breaches", "SLA clocks breached.")
+	t.deliveryFails = counter("pillars.delivery.failures", "Failed delivery attempts to receivers (webhooks), retried or dead-lettered.")
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Enabled reports whether any provider or logger was given.
+func (t *Telemetry) Enabled() bool {
+	return t != nil && (t.tracing || t.metering || t.cfg.Logger != nil)
+}
+
+// measure returns the cached attribute option for key, building it with
+// attrs the first time.
+func (t *Telemetry) measure(key setKey, attrs func() []attribute.KeyValue) metric.MeasurementOption {
+	t.mu.RLock()
+	o, ok := t.sets[key]
+	t.mu.RUnlock()
+	if ok {
+		return o
+	}
+	o = metric.WithAttributeSet(attribute.NewSet(attrs()...))
+	t.mu.Lock()
+	t.sets[key] = o
+	t.mu.Unlock()
+	return o
+}
+
+// Command starts the span of a Records command; done ends it and records
+// its metrics and logs. It implements storage.Observer.
+func (t *Telemetry) Command(ctx context.Context, c storage.CommandInfo) (context.Context, func(storage.CommandResult)) {
+	if !t.tracing && !t.metering && t.cfg.Logger == nil {
+		return ctx, noCommand
+	}
+	start := time.Now()
+	var span trace.Span
+	if t.tracing {
+		if u, ok := c.Tx.(*unit); ok {
+			ctx = u.nest(ctx) // a Tx form: the command runs inside the unit
+		}
+		ctx, span = t.tracer.Start(ctx, c.Kind+"."+c.Event, trace.WithSpanKind(trace.SpanKindInternal))
+		if span.IsRecording() {
+			span.SetAttributes(attribute.String("pillars.kind", c.Kind), attribute.String("pillars.event", c.Event))
+			if c.ID != "" {
+				span.SetAttributes(attribute.String("pillars.record.id", c.ID))
+			}
+		}
+	}
+	return ctx, func(r storage.CommandResult) {
+		outcome := storage.Outcome(r.Err)
+		if t.metering {
+			t.cmdDuration.Record(ctx, time.Since(start).Seconds(), t.measure(setKey{'c', c.Kind, c.Event, outcome}, func() []attribute.KeyValue {
+				return []attribute.KeyValue{attribute.String("kind", c.Kind), attribute.String("event", c.Event), attribute.String("outcome", outcome)}
+			}))
+			conflicts := r.Attempts - 1
+			if outcome == "conflict" && r.Attempts > 0 {
+				conflicts++
+			}
+			if conflicts > 0 || r.Attempts > 1 {
+				ke := t.measure(setKey{m: 'k', a: c.Kind, b: c.Event}, func() []attribute.KeyValue {
+					return []attribute.KeyValue{attribute.String("kind", c.Kind), attribute.String("event", c.Event)}
+				})
+				if conflicts > 0 {
+					t.conflicts.Add(ctx, int64(conflicts), ke)
+				}
+				if r.Attempts > 1 {
+					t.retries.Add(ctx, int64(r.Attempts-1), ke)
+				}
+			}
+		}
+		if span != nil {
+			if span.IsRecording() {
+				attrs := []attribute.KeyValue{attribute.String("pillars.outcome", outcome), attribute.Int("pillars.attempts", r.Attempts),
+					attribute.Bool("pillars.retried", r.Attempts > 1)}
+				if r.ID != "" && c.ID == "" {
+					attrs = append(attrs, attribute.String("pillars.record.id", r.ID))
+				}
+				if r.Number != "" {
+					attrs = append(attrs, attribute.String("pillars.record.number", r.Number))
+				}
+				if by := storage.RefusedBy(r.Err); by != "" {
+					attrs = append(attrs, attribute.String("pillars.refused_by", by))
+				}
+				span.SetAttributes(attrs...)
+				switch outcome {
+				case "failed", "conflict":
+					span.RecordError(r.Err)
+					span.SetStatus(codes.Error, r.Err.Error())
+				case "refused":
+					span.SetStatus(codes.Unset, "")
+				}
+			}
+			span.End()
+		}
+		if t.cfg.Logger != nil && r.Err != nil {
+			t.logCommand(ctx, c, r, outcome)
+		}
+	}
+}
+
+// noCommand ends an unobserved command.
+func noCommand(storage.CommandResult) {}
+
+// logCommand logs a command that did not apply: refusals at debug,
+// conflicts at warn, failures at error, with the trace id.
+func (t *Telemetry) logCommand(ctx context.Context, c storage.CommandInfo, r storage.CommandResult, outcome string) {
+	level, msg := slog.LevelError, "command failed"
+	switch outcome {
+	case "refused":
+		level, msg = slog.LevelDebug, "command refused"
+	case "conflict":
+		level, msg = slog.LevelWarn, "command conflicted"
+	}
+	if !t.cfg.Logger.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{slog.String("kind", c.Kind), slog.String("event", c.Event), slog.String("outcome", outcome),
+		slog.Int("attempts", r.Attempts), slog.String("error", r.Err.Error())}
+	if id := r.ID; id != "" || c.ID != "" {
+		if id == "" {
+			id = c.ID
+		}
+		attrs = append(attrs, slog.String("record_id", id))
+	}
+	if r.Number != "" {
+		attrs = append(attrs, slog.String("number", r.Number))
+	}
+	if by := storage.RefusedBy(r.Err); by != "" {
+		attrs = append(attrs, slog.String("refused_by", by))
+	}
+	t.cfg.Logger.LogAttrs(ctx, level, msg, append(attrs, traceAttrs(ctx)...)...)
+}
+
+// traceAttrs returns the trace and span ids of ctx's span, if any.
+func traceAttrs(ctx context.Context) []slog.Attr {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return nil
+	}
+	return []slog.Attr{slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String())}
+}
+
+// Batch starts the span of a consumer batch; done ends it and records the
+// batch's metrics and, for a failure, an error log. It implements
+// stream.Observer.
+func (t *Telemetry) Batch(ctx context.Context, b stream.BatchInfo) (context.Context, func(stream.BatchResult)) {
+	start := time.Now()
+	var span trace.Span
+	if t.tracing {
+		ctx, span = t.tracer.Start(ctx, "stream.batch "+b.Consumer, trace.WithSpanKind(trace.SpanKindConsumer))
+		if span.IsRecording() {
+			span.SetAttributes(attribute.String("pillars.consumer", b.Consumer), attribute.Int("pillars.batch.events", b.Events),
+				attribute.Int64("pillars.batch.first_seq", b.First), attribute.Int64("pillars.batch.last_seq", b.Last))
+		}
+	}
+	return ctx, func(r stream.BatchResult) {
+		outcome := "ok"
+		if r.Err != nil {
+			outcome = "error"
+		}
+		if t.metering {
+			t.batchDuration.Record(ctx, time.Since(start).Seconds(), t.measure(setKey{m: 'b', a: b.Consumer, b: outcome}, func() []attribute.KeyValue {
+				return []attribute.KeyValue{attribute.String("consumer", b.Consumer), attribute.String("outcome", outcome)}
+			}))
+			if r.Err == nil {
+				t.streamEvents.Add(ctx, int64(b.Events), t.measure(setKey{m: 'e', a: b.Consumer}, func() []attribute.KeyValue {
+					return []attribute.KeyValue{attribute.String("consumer", b.Consumer)}
+				}))
+			}
+		}
+		if span != nil {
+			if r.Err != nil {
+				span.RecordError(r.Err)
+				span.SetStatus(codes.Error, r.Err.Error())
+			}
+			span.End()
+		}
+		if r.Err != nil && t.cfg.Logger != nil {
+			t.cfg.Logger.LogAttrs(ctx, slog.LevelError, "stream batch failed", append([]slog.Attr{slog.String("consumer", b.Consumer),
+				slog.Int64("first_seq", b.First), slog.Int64("last_seq", b.Last), slog.String("error", r.Err.Error())}, traceAttrs(ctx)...)...)
+		}
+	}
+}
+
+// DeliveryFailed counts a failed delivery attempt and logs it: at warn
+// while it will be retried, at error once the event is dead-lettered. It
+// implements stream.Observer.
+func (t *Telemetry) DeliveryFailed(ctx context.Context, f stream.DeliveryFailure) {
+	if t.metering {
+		dead := "false"
+		if f.DeadLettered {
+			dead = "true"
+		}
+		t.deliveryFails.Add(ctx, 1, t.measure(setKey{m: 'd', a: f.Receiver, b: dead}, func() []attribute.KeyValue {
+			return []attribute.KeyValue{attribute.String("receiver", f.Receiver), attribute.Bool("dead_lettered", f.DeadLettered)}
+		}))
+	}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.AddEvent("delivery failed", trace.WithAttributes(attribute.String("pillars.receiver", f.Receiver),
+			attribute.String("pillars.event.id", f.Event.ID), attribute.Int("pillars.attempt", f.Attempt), attribute.Int("http.status", f.Status),
+			attribute.Bool("pillars.dead_lettered", f.DeadLettered)))
+	}
+	if t.cfg.Logger != nil {
+		level := slog.LevelWarn
+		if f.DeadLettered {
+			level = slog.LevelError
+		}
+		var msg string
+		if f.Err != nil {
+			msg = f.Err.Error()
+		}
+		t.cfg.Logger.LogAttrs(ctx, level, "delivery failed", append([]slog.Attr{slog.String("receiver", f.Receiver),
+			slog.String("event_id", f.Event.ID), slog.Int64("seq", f.Event.Seq), slog.Int("attempt", f.Attempt), slog.Int("status", f.Status),
+			slog.Bool("dead_lettered", f.DeadLettered), slog.String("error", msg)}, traceAttrs(ctx)...)...)
+	}
+}
+
+// SLAReached counts an SLA clock of the definition reaching a warning
+// threshold (threshold, percent of its target) or, with threshold 0, its
+// breach; a breach is also logged at warn.
+func (t *Telemetry) SLAReached(ctx context.Context, definition string, threshold int) {
+	if t.metering {
+		def := t.measure(setKey{m: 's', a: definition}, func() []attribute.KeyValue { return []attribute.KeyValue{attribute.String("definition", definition)} })
+		if threshold == 0 {
+			t.slaBreaches.Add(ctx, 1, def)
+		} else {
+			t.slaWarnings.Add(ctx, 1, def)
+		}
+	}
+	if threshold == 0 && t.cfg.Logger != nil {
+		t.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "sla breached", append([]slog.Attr{slog.String("definition", definition)}, traceAttrs(ctx)...)...)
+	}
+}
+
+// ObserveLag reports the lag of the consumers (stream.Consumer.Lag: the
+// events after their checkpoints) as the gauge pillars.stream.lag, read
+// when the metrics are collected. Unregister the returned registration to
+// stop. Lag reads the log, so keep the collection interval reasonable.
+func (t *Telemetry) ObserveLag(consumers ...*stream.Consumer) (metric.Registration, error) {
+	g, err := t.meter.Int64ObservableGauge("pillars.stream.lag", metric.WithDescription("Events of a stream consumer's scope after its checkpoint."))
+	if err != nil {
+		return nil, err
+	}
+	return t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		var errs []error
+		for _, c := range consumers {
+			n, err := c.Lag(ctx)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			o.ObserveInt64(g, n, metric.WithAttributes(attribute.String("consumer", c.Name())))
+		}
+		return errors.Join(errs...)
+	}, g)
+}
