@@ -34,13 +34,10 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /changes/{id}/approve", s.authed(s.approveChange))
 	m.HandleFunc("GET /dashboard", s.authed(s.dashboard))
 	m.HandleFunc("GET /charts/{name}", s.authed(s.chart))
-	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.fail(w, r, http.StatusNotFound, "No such page.")
-	})
 	s.mux = m
 }
 
-// --- login stand-in ---
+// --- login stand-in: a user picker in place of the host's single sign-on ---
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "login", page{Title: "Log in", Data: s.users})
@@ -53,12 +50,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			Fields: map[string]string{"user": "choose one of the listed users"}})
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: userCookie, Value: u.ID, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	// A new session id on login: a session fixed before login is worthless.
+	s.startSession(w, r, u.ID)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: userCookie, Value: "", Path: "/", MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 

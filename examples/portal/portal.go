@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"embed"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
@@ -29,12 +28,6 @@ var templateFS embed.FS
 // MaxBody is the largest request body the portal reads; a bigger form post
 // is refused with 413.
 const MaxBody = 64 << 10
-
-// Cookie names of the login stand-in and of the CSRF token.
-const (
-	userCookie = "pillars_user"
-	csrfCookie = "pillars_csrf"
-)
 
 // User is a person who can log in to the portal: the kernel actor (id, roles,
 // assignment groups) plus what the user picker shows.
@@ -78,6 +71,10 @@ type Config struct {
 	// BreachWindow is how far ahead the "breaching soon" queue looks
 	// (default 2 hours).
 	BreachWindow time.Duration
+	// SessionKey signs the session cookies and derives the CSRF tokens
+	// (HMAC-SHA256); at least 32 bytes. Empty draws a random key, so
+	// sessions end when the process restarts.
+	SessionKey []byte
 }
 
 // Server is the portal: an http.Handler composing the pillars over one store.
@@ -98,6 +95,7 @@ type Server struct {
 	changes *transition.Changes
 	kpi     *improvement.Engine
 	syncMu  sync.Mutex // serialises the engines' Sync calls
+	key     []byte     // the session key (Config.SessionKey)
 }
 
 // NewServer wires the pillars to the store b (registering their record kinds)
@@ -118,6 +116,17 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 	}
 	if s.within <= 0 {
 		s.within = 2 * time.Hour
+	}
+	switch n := len(cfg.SessionKey); {
+	case n == 0:
+		s.key = make([]byte, 32)
+		if _, err := io.ReadFull(rand.Reader, s.key); err != nil {
+			return nil, fmt.Errorf("portal: session key: %w", err)
+		}
+	case n < 32:
+		return nil, itsm.Invalidf("portal: the session key has %d bytes; it needs at least 32", n)
+	default:
+		s.key = append([]byte(nil), cfg.SessionKey...)
 	}
 	s.byID = map[string]User{}
 	members := map[string][]string{}
@@ -199,36 +208,46 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, http.StatusBadRequest, "The form could not be read.")
 			return
 		}
-		c, err := r.Cookie(csrfCookie)
-		if err != nil || c.Value == "" || r.PostForm.Get("csrf") != c.Value {
-			s.fail(w, r, http.StatusForbidden, "This form was not issued by the portal (missing or wrong CSRF token). Reload the page and try again.")
+		if !s.checkCSRF(r) {
+			s.fail(w, r, http.StatusForbidden, "This form was not issued to you by the portal (missing or wrong CSRF token). Reload the page and try again.")
 			return
 		}
+	}
+	// A path the portal serves under other methods is a 405 naming them
+	// (the mux knows them); an unknown path is a 404, both as pages.
+	if h, pattern := s.mux.Handler(r); pattern == "" {
+		rec := &allowRecorder{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		if rec.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+			s.fail(w, r, http.StatusMethodNotAllowed, "This page does not take that kind of request.")
+			return
+		}
+		s.fail(w, r, http.StatusNotFound, "No such page.")
+		return
 	}
 	s.mux.ServeHTTP(w, r)
 }
 
-// csrfToken returns the request's CSRF token, issuing a cookie when it has
-// none (double-submit cookie: forms echo the cookie's value).
-func csrfToken(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) == 32 {
-		return c.Value
-	}
-	var b [16]byte
-	_, _ = io.ReadFull(rand.Reader, b[:])
-	tok := hex.EncodeToString(b[:])
-	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
-	r.AddCookie(&http.Cookie{Name: csrfCookie, Value: tok})
-	return tok
+// allowRecorder captures what the mux's own 404/405 handler would write.
+type allowRecorder struct {
+	header http.Header
+	status int
 }
 
-// user returns the logged-in user, or false.
+func (a *allowRecorder) Header() http.Header         { return a.header }
+func (a *allowRecorder) Write(p []byte) (int, error) { return len(p), nil }
+func (a *allowRecorder) WriteHeader(status int)      { a.status = status }
+
+// user returns the logged-in user of a verified session, or false: a
+// cookie that does not verify, has expired or names no portal user is no
+// user.
 func (s *Server) user(r *http.Request) (User, bool) {
-	c, err := r.Cookie(userCookie)
-	if err != nil {
+	se, ok := s.session(r)
+	if !ok || se.User == "" {
 		return User{}, false
 	}
-	u, ok := s.byID[c.Value]
+	u, ok := s.byID[se.User]
 	return u, ok
 }
 
@@ -267,7 +286,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	p.CSRF = csrfToken(w, r)
+	p.CSRF = s.csrfToken(w, r)
 	if u, ok := s.user(r); ok && p.Me == nil {
 		p.Me = &u
 	}
