@@ -21,6 +21,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /logout", s.logout)
 	m.HandleFunc("GET /{$}", s.authed(s.home))
 	m.HandleFunc("GET /my", s.authed(s.myTickets))
+	m.HandleFunc("GET /incidents", s.authed(s.listIncidents))
 	m.HandleFunc("GET /incidents/new", s.authed(s.newIncident))
 	m.HandleFunc("POST /incidents", s.authed(s.raiseIncident))
 	m.HandleFunc("GET /incidents/{id}", s.authed(s.showIncident))
@@ -73,14 +74,21 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request, u User) {
 
 // --- caller: my tickets, raise an incident ---
 
+// myData is the caller's page: their open incidents, paged like every
+// list, and their requests.
 type myData struct {
-	Incidents []*operation.Incident
-	Requests  []*operation.Request
+	listData
+	Requests []*operation.Request
 }
 
 func (s *Server) myTickets(w http.ResponseWriter, r *http.Request, u User) {
 	ctx := r.Context()
-	incs, _, err := s.desk.MyRequestedIncidents(ctx, storage.Paging{Limit: 50})
+	f, problems := parseFilter(r.URL.Query(), s.desk.Incidents().Machine())
+	if r.URL.Query().Get("state") == "" {
+		f.State = "open"
+	}
+	f.Mine = true
+	list, err := s.incidentList(r, u, f, "/my")
 	if err != nil {
 		s.failErr(w, r, err)
 		return
@@ -92,7 +100,7 @@ func (s *Server) myTickets(w http.ResponseWriter, r *http.Request, u User) {
 		s.failErr(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "my", page{Title: "My tickets", Data: myData{incs, reqs}})
+	s.render(w, r, http.StatusOK, "my", page{Title: "My tickets", Fields: problems, Data: myData{list, reqs}})
 }
 
 type incidentForm struct {
@@ -279,7 +287,7 @@ func (s *Server) incidentAction(w http.ResponseWriter, r *http.Request, u User) 
 // --- agent queues ---
 
 type queueData struct {
-	Unassigned, Mine, Breaching []*operation.Incident
+	Unassigned, Mine, Breaching []row
 	Within                      time.Duration
 }
 
@@ -294,19 +302,27 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request, u User) {
 		return
 	}
 	var d queueData
-	var err error
 	d.Within = s.within
-	if d.Unassigned, _, err = s.desk.UnassignedInMyGroups(ctx, storage.Paging{Limit: 50}); err != nil {
-		s.failErr(w, r, err)
-		return
-	}
-	if d.Mine, _, err = s.desk.MyOpenIncidents(ctx, storage.Paging{Limit: 50}); err != nil {
-		s.failErr(w, r, err)
-		return
-	}
-	if d.Breaching, _, err = s.desk.BreachingSoonInMyGroups(ctx, s.within, storage.Paging{Limit: 50}); err != nil {
-		s.failErr(w, r, err)
-		return
+	for _, q := range []struct {
+		into *[]row
+		get  func() ([]*operation.Incident, string, error)
+	}{
+		{&d.Unassigned, func() ([]*operation.Incident, string, error) {
+			return s.desk.UnassignedInMyGroups(ctx, storage.Paging{Limit: perPage})
+		}},
+		{&d.Mine, func() ([]*operation.Incident, string, error) {
+			return s.desk.MyOpenIncidents(ctx, storage.Paging{Limit: perPage})
+		}},
+		{&d.Breaching, func() ([]*operation.Incident, string, error) {
+			return s.desk.BreachingSoonInMyGroups(ctx, s.within, storage.Paging{Limit: perPage})
+		}},
+	} {
+		incs, _, err := q.get()
+		if err != nil {
+			s.failErr(w, r, err)
+			return
+		}
+		*q.into = s.rows(ctx, incs)
 	}
 	s.render(w, r, http.StatusOK, "queue", page{Title: "My queues", Data: d})
 }

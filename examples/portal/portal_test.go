@@ -240,7 +240,7 @@ func TestRaiseIncident(t *testing.T) {
 	assert.Contains(t, page, "State new")
 	assert.Contains(t, page, "incident-resolution", "the SLA clocks are shown")
 	my := text(carl.get("/my").body)
-	assert.Contains(t, my, inc.Number+" VPN drops new")
+	assert.Contains(t, my, inc.Number+" VPN drops 2 - High Network nobody New")
 }
 
 func TestUserStringsAreEscaped(t *testing.T) {
@@ -531,7 +531,7 @@ func TestOrderFromTheCatalogue(t *testing.T) {
 	body = text(cora.get(r.location).body)
 	assert.Contains(t, body, "1 Prepare the laptop service_desk closed_complete")
 	assert.Contains(t, body, "2 Deliver the laptop service_desk open")
-	assert.Contains(t, text(cora.get("/my").body), "Laptop in_fulfillment")
+	assert.Contains(t, text(cora.get("/my").body), "Laptop In fulfillment")
 	assert.Equal(t, http.StatusForbidden, d.as("carl").get(r.location).status, "someone else's request")
 }
 

@@ -120,7 +120,7 @@ func TestMethodNotAllowed(t *testing.T) {
 	tests := []struct {
 		method, path, allow string
 	}{
-		{http.MethodGet, "/incidents", "POST"},
+		{http.MethodGet, "/incidents/" + d.seeded.Incident + "/take", "POST"},
 		{http.MethodGet, "/logout", "POST"},
 		{http.MethodPost, "/queue", "GET, HEAD"},
 		{http.MethodDelete, "/incidents/" + d.seeded.Incident, "GET, HEAD"},

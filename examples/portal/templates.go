@@ -28,6 +28,16 @@ var funcs = template.FuncMap{
 		}
 		return d.Round(time.Minute).String()
 	},
+	"state":   stateLabel,
+	"group":   groupLabel,
+	"perpage": func() int { return perPage },
+	"seq": func(from, to int) []int {
+		var out []int
+		for i := from; i <= to; i++ {
+			out = append(out, i)
+		}
+		return out
+	},
 	"money": func(minor int64, cur string) string { return fmt.Sprintf("%d.%02d %s", minor/100, minor%100, cur) },
 }
 
