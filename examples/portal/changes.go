@@ -136,10 +136,6 @@ func (s *Server) kpiRange() (time.Time, time.Time) {
 // dashboard shows every KPI of the last month, computed by the improvement
 // engine from the event log, with charts.
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, _ User) {
-	if err := s.syncEngines(r.Context()); err != nil {
-		s.failErr(w, r, err)
-		return
-	}
 	from, to := s.kpiRange()
 	sum, err := s.kpi.Summary(from, to)
 	if err != nil {
@@ -159,10 +155,6 @@ func (s *Server) chart(w http.ResponseWriter, r *http.Request, _ User) {
 	c, ok := charts[r.PathValue("name")]
 	if !ok {
 		s.fail(w, r, http.StatusNotFound, "No such chart.")
-		return
-	}
-	if err := s.syncEngines(r.Context()); err != nil {
-		s.failErr(w, r, err)
 		return
 	}
 	q := c.Query

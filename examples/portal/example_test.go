@@ -53,7 +53,7 @@ func ExampleNewServer() {
 	fmt.Println("login:", rec.Code, rec.Header().Get("Location"))
 
 	rec = send("GET", "/incidents/"+seeded.Incident, nil)
-	state := regexp.MustCompile(`id="state">([^<]*)<`).FindStringSubmatch(rec.Body.String())
+	state := regexp.MustCompile(`id="state" data-state="([^"]*)"`).FindStringSubmatch(rec.Body.String())
 	fmt.Println("incident page:", rec.Code, "state", state[1])
 
 	rec = send("POST", "/incidents/"+seeded.Incident+"/resolve", url.Values{"csrf": {csrf()}})

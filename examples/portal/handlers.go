@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -33,6 +35,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /requests/{id}", s.authed(s.showRequest))
 	m.HandleFunc("GET /changes", s.authed(s.calendar))
 	m.HandleFunc("POST /changes/{id}/approve", s.authed(s.approveChange))
+	m.HandleFunc("GET /notifications", s.authed(s.notifications))
 	m.HandleFunc("GET /dashboard", s.authed(s.dashboard))
 	m.HandleFunc("GET /charts/{name}", s.authed(s.chart))
 	s.mux = m
@@ -176,9 +179,12 @@ type incidentData struct {
 	HoldReasons     []string
 	ResolutionCodes []string
 	Service         string
+	Can             map[string]bool   // the commands offered: the lifecycle allows them from the state and the viewer may
+	Form            map[string]string // what the viewer typed into a refused form, shown again
+	TakeOver        string            // who holds it, when a take was refused because someone else does
 }
 
-func (s *Server) incidentPage(w http.ResponseWriter, r *http.Request, status int, id, msg string, fields map[string]string) {
+func (s *Server) incidentPage(w http.ResponseWriter, r *http.Request, status int, id, msg string, fields map[string]string, form map[string]string) {
 	ctx := r.Context()
 	// The desk hands the incident only to who may read it: its caller, the
 	// agents of its group (or of any group while unassigned), managers.
@@ -187,11 +193,7 @@ func (s *Server) incidentPage(w http.ResponseWriter, r *http.Request, status int
 		s.failErr(w, r, err)
 		return
 	}
-	if err := s.syncEngines(ctx); err != nil {
-		s.failErr(w, r, err)
-		return
-	}
-	d := incidentData{Inc: inc, Caller: s.name(inc.CallerID), Assignee: s.name(inc.AssignedTo),
+	d := incidentData{Form: form, Inc: inc, Caller: s.name(inc.CallerID), Assignee: s.name(inc.AssignedTo),
 		HoldReasons: []string{operation.HoldAwaitingCaller, operation.HoldAwaitingChange, operation.HoldAwaitingProblem, operation.HoldAwaitingVendor},
 		ResolutionCodes: []string{operation.ResolvedPermanently, operation.ResolvedWorkaround, operation.ResolvedRemotely,
 			operation.NotSolvedNotReproducible, operation.NotSolvedTooCostly}}
@@ -208,6 +210,13 @@ func (s *Server) incidentPage(w http.ResponseWriter, r *http.Request, status int
 			d.Service = svc.Name
 		}
 	}
+	d.Can = s.offered(ctx, inc)
+	if d.Form == nil {
+		d.Form = map[string]string{}
+	}
+	if status == http.StatusConflict && inc.AssignedTo != "" {
+		d.TakeOver = d.Assignee
+	}
 	s.render(w, r, status, "incident", page{Title: inc.Number + " " + inc.ShortDescription, Error: msg, Fields: fields, Data: d})
 }
 
@@ -219,7 +228,35 @@ func (s *Server) name(id string) string {
 }
 
 func (s *Server) showIncident(w http.ResponseWriter, r *http.Request, _ User) {
-	s.incidentPage(w, r, http.StatusOK, r.PathValue("id"), "", nil)
+	s.incidentPage(w, r, http.StatusOK, r.PathValue("id"), "", nil, nil)
+}
+
+// incidentCommands are the commands the incident page can offer, each
+// the lifecycle event it fires (take is assign-and-start).
+var incidentCommands = []string{operation.EventStart, operation.EventHold, operation.EventResume, operation.EventResolve,
+	operation.EventReopen, operation.EventClose, operation.EventCancel}
+
+// offered returns the commands the page shows for the viewer: those the
+// lifecycle allows from the incident's state (Machine.Available) that the
+// authorizer grants the viewer on this incident. Take is offered to an
+// agent of the incident's group while it is open and not theirs.
+func (s *Server) offered(ctx context.Context, inc *operation.Incident) map[string]bool {
+	can := map[string]bool{}
+	avail := s.desk.Incidents().Machine().Available(inc.State)
+	for _, ev := range incidentCommands {
+		if slices.Contains(avail, ev) && itsm.Authorize(ctx, s.az, operation.KindIncident, ev, inc) == nil {
+			can[ev] = true
+		}
+	}
+	a, _ := itsm.ActorFrom(ctx)
+	if s.desk.IsOpen(inc) && inc.AssignedTo != a.ID && a.HasRole("agent") &&
+		itsm.Authorize(ctx, s.az, operation.KindIncident, itsm.ActionUpdate, inc) == nil {
+		can["take"] = true
+	}
+	if inc.State == operation.StateNew && inc.AssignedTo != a.ID {
+		delete(can, operation.EventStart) // a new incident is taken, not started by a bystander
+	}
+	return can
 }
 
 // incidentAction runs one of the agent's (or the caller's) commands on an
@@ -228,41 +265,66 @@ func (s *Server) showIncident(w http.ResponseWriter, r *http.Request, _ User) {
 func (s *Server) incidentAction(w http.ResponseWriter, r *http.Request, u User) {
 	ctx, id, f := r.Context(), r.PathValue("id"), r.PostForm
 	cmd := storage.Command{Reason: strings.TrimSpace(f.Get("reason"))}
+	form := map[string]string{}
+	for _, k := range []string{"hold_reason", "reason", "resolution_code", "resolution_notes", "text", "cancel_reason", "reopen_reason"} {
+		form[k] = f.Get(k)
+	}
+	// Refusals a person can fix are caught before the desk is asked, in
+	// their words, with the field marked.
+	fields := map[string]string{}
 	var err error
-	switch r.PathValue("action") {
+	switch action := r.PathValue("action"); action {
 	case "take":
+		// One unit of work: assigned to the taker and started, or refused
+		// (someone else holds it: the page offers to take it over).
+		// The desk checks the taker's group before the actor's rights, so
+		// a caller's take would read as a bad assignee: ask the authorizer
+		// first.
 		var inc *operation.Incident
 		if inc, err = s.desk.Incidents().Get(ctx, id); err != nil {
 			break
 		}
-		// AssignIncident checks the assignee's group before the actor's
-		// rights, so a caller taking an incident would read as a bad
-		// assignee; ask the authorizer first (see the report).
 		if err = itsm.Authorize(ctx, s.az, operation.KindIncident, itsm.ActionUpdate, inc); err != nil {
 			break
 		}
-		group := inc.AssignmentGroup
-		if !u.InGroup(group) && len(u.Groups) > 0 {
-			group = u.Groups[0]
-		}
-		if inc, err = s.desk.AssignIncident(ctx, id, group, u.ID, cmd); err != nil {
-			break
-		}
-		if inc.State == operation.StateNew {
-			_, err = s.desk.StartIncident(ctx, id, storage.Command{})
-		}
+		_, err = s.desk.TakeIncident(ctx, id, f.Get("reassign") == "1", cmd)
 	case "start":
 		_, err = s.desk.StartIncident(ctx, id, cmd)
 	case "hold":
+		if f.Get("hold_reason") == "" {
+			fields["hold_reason"] = "Choose a hold reason."
+			break
+		}
 		_, err = s.desk.HoldIncident(ctx, id, f.Get("hold_reason"), cmd)
 	case "resume":
 		_, err = s.desk.ResumeIncident(ctx, id, cmd)
 	case "resolve":
+		if f.Get("resolution_code") == "" {
+			fields["resolution_code"] = "Choose how it was resolved."
+		}
+		if strings.TrimSpace(f.Get("resolution_notes")) == "" {
+			fields["resolution_notes"] = "Say what fixed it; the caller reads this."
+		}
+		if len(fields) > 0 {
+			break
+		}
 		_, err = s.desk.ResolveIncident(ctx, id, f.Get("resolution_code"), f.Get("resolution_notes"), cmd)
 	case "close":
 		_, err = s.desk.CloseIncident(ctx, id, cmd)
 	case "reopen":
+		cmd.Reason = strings.TrimSpace(f.Get("reopen_reason"))
+		if cmd.Reason == "" {
+			fields["reopen_reason"] = "Say what is still wrong."
+			break
+		}
 		_, err = s.desk.ReopenIncident(ctx, id, cmd)
+	case "cancel":
+		cmd.Reason = strings.TrimSpace(f.Get("cancel_reason"))
+		if cmd.Reason == "" {
+			fields["cancel_reason"] = "Say why it is no longer needed."
+			break
+		}
+		_, err = s.desk.CancelIncident(ctx, id, cmd)
 	case "comment":
 		_, err = s.desk.AddComment(ctx, id, f.Get("text"), storage.Command{})
 	case "work_note":
@@ -271,14 +333,36 @@ func (s *Server) incidentAction(w http.ResponseWriter, r *http.Request, u User) 
 		s.fail(w, r, http.StatusNotFound, "No such action.")
 		return
 	}
+	if len(fields) > 0 {
+		// The viewer must still be allowed to see the incident and do this:
+		// a caller's empty hold form is a 403, not advice on hold reasons.
+		inc, gerr := s.desk.Incidents().Get(ctx, id)
+		if gerr != nil {
+			s.failErr(w, r, gerr)
+			return
+		}
+		if !s.offered(ctx, inc)[r.PathValue("action")] {
+			if aerr := itsm.Authorize(ctx, s.az, operation.KindIncident, r.PathValue("action"), inc); aerr != nil {
+				s.failErr(w, r, aerr)
+				return
+			}
+		}
+		s.incidentPage(w, r, http.StatusUnprocessableEntity, id, "Please correct the fields marked below.", fields, form)
+		return
+	}
 	if err == nil {
 		http.Redirect(w, r, "/incidents/"+id, http.StatusSeeOther)
 		return
 	}
 	status, msg := classify(err)
+	if r.PathValue("action") == "take" && errors.Is(err, itsm.ErrConflict) {
+		if inc, gerr := s.desk.Incidents().Get(ctx, id); gerr == nil && inc.AssignedTo != "" && inc.AssignedTo != u.ID {
+			msg = s.name(inc.AssignedTo) + " is already working on this incident. Take it over only if you agreed with them."
+		}
+	}
 	switch status {
 	case http.StatusConflict, http.StatusUnprocessableEntity:
-		s.incidentPage(w, r, status, id, msg, fieldErrors(err))
+		s.incidentPage(w, r, status, id, msg, fieldErrors(err), form)
 	default:
 		s.failErr(w, r, err)
 	}
@@ -295,10 +379,6 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request, u User) {
 	ctx := r.Context()
 	if !u.IsAgent() {
 		s.fail(w, r, http.StatusForbidden, "forbidden: "+u.ID+" has no agent queues (the agent role is needed)")
-		return
-	}
-	if err := s.syncEngines(ctx); err != nil {
-		s.failErr(w, r, err)
 		return
 	}
 	var d queueData
@@ -438,4 +518,10 @@ func (s *Server) showRequest(w http.ResponseWriter, r *http.Request, _ User) {
 		d.Tasks = append(d.Tasks, t)
 	}
 	s.render(w, r, http.StatusOK, "request", page{Title: req.Number + " " + req.ShortDescription, Data: d})
+}
+
+// notifications shows the viewer's in-app notifications, newest first,
+// delivered by the notifications consumer from the event stream.
+func (s *Server) notifications(w http.ResponseWriter, r *http.Request, u User) {
+	s.render(w, r, http.StatusOK, "notifications", page{Title: "Notifications", Data: s.inbox.of(u.ID)})
 }

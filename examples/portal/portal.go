@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
@@ -96,6 +97,12 @@ type Server struct {
 	kpi     *improvement.Engine
 	syncMu  sync.Mutex // serialises the engines' Sync calls
 	key     []byte     // the session key (Config.SessionKey)
+	members map[string][]string
+	inbox   inbox
+	// instance names this server to the stream's leases: its background
+	// consumers and CatchUp share them.
+	instance string
+	catchMu  sync.Mutex // one CatchUp at a time (they share the lease)
 }
 
 // NewServer wires the pillars to the store b (registering their record kinds)
@@ -128,8 +135,10 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 	default:
 		s.key = append([]byte(nil), cfg.SessionKey...)
 	}
+	s.instance = "portal-" + hex.EncodeToString(s.key[:6])
 	s.byID = map[string]User{}
 	members := map[string][]string{}
+	s.members = members
 	for _, u := range s.users {
 		if u.ID == "" {
 			return nil, itsm.Invalidf("portal: a user without an id")
@@ -144,6 +153,18 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 	// separation of duties on change approvals.
 	az := operation.DefaultAuthorizer()
 	az.AddRule(transition.KindChange, transition.ActionApprove, transition.SeparationOfDuties)
+	// Callers may cancel an incident they raised (raised in error, solved
+	// itself); agents cancel any they work.
+	az.Grant("caller", operation.KindIncident+":"+operation.EventCancel)
+	az.AddRule(operation.KindIncident, operation.EventCancel, func(_ context.Context, req itsm.AccessRequest) string {
+		if req.Actor.HasRole("agent") || req.Actor.HasRole("admin") || req.Actor.HasRole("system") {
+			return ""
+		}
+		if inc, ok := req.Record.(*operation.Incident); ok && inc.CallerID == req.Actor.ID {
+			return ""
+		}
+		return "a caller may only cancel an incident they raised"
+	})
 	s.az = az
 
 	var err error
@@ -169,7 +190,7 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 	if s.kpi, err = improvement.New(ctx, b, improvement.Config{}); err != nil {
 		return nil, fmt.Errorf("portal: KPI engine: %w", err)
 	}
-	if s.pages, err = parsePages(); err != nil {
+	if s.pages, err = parsePages(template.FuncMap{"name": s.name}); err != nil {
 		return nil, err
 	}
 	s.routes()
