@@ -33,6 +33,10 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /catalog/{id}", s.authed(s.itemPage))
 	m.HandleFunc("POST /catalog/{id}", s.authed(s.order))
 	m.HandleFunc("GET /requests/{id}", s.authed(s.showRequest))
+	m.HandleFunc("POST /tasks/{id}/{action}", s.authed(s.taskAction))
+	m.HandleFunc("POST /requests/{id}/cancel", s.authed(s.cancelRequest))
+	m.HandleFunc("GET /changes/{id}", s.authed(s.showChange))
+	m.HandleFunc("POST /changes/{id}/reject", s.authed(s.rejectChange))
 	m.HandleFunc("GET /changes", s.authed(s.calendar))
 	m.HandleFunc("POST /changes/{id}/approve", s.authed(s.approveChange))
 	m.HandleFunc("GET /notifications", s.authed(s.notifications))
@@ -466,7 +470,10 @@ func (s *Server) order(w http.ResponseWriter, r *http.Request, _ User) {
 type requestData struct {
 	Req     *operation.Request
 	Answers []answer
-	Tasks   []*operation.RequestTask
+	Tasks   []taskRow
+	Fields  map[string]string // task id -> problem
+	Notes   map[string]string // task id -> typed notes
+	Cancel  bool              // the viewer may cancel the request
 	Waiting []operation.PlannedTask // planned tasks of later stages, not yet created
 }
 
@@ -500,28 +507,127 @@ func (s *Server) answers(r *http.Request, req *operation.Request) []answer {
 	return out
 }
 
+// taskRow is a fulfilment task with the commands its state allows the
+// viewer.
+type taskRow struct {
+	*operation.RequestTask
+	Can map[string]bool
+}
+
 func (s *Server) showRequest(w http.ResponseWriter, r *http.Request, _ User) {
+	s.requestPage(w, r, http.StatusOK, r.PathValue("id"), "", nil, nil)
+}
+
+func (s *Server) requestPage(w http.ResponseWriter, r *http.Request, status int, id, msg string, fields, notes map[string]string) {
 	ctx := r.Context()
 	// The desk hands a caller only the requests made for them.
-	req, err := s.desk.Requests().Get(ctx, r.PathValue("id"))
+	req, err := s.desk.Requests().Get(ctx, id)
 	if err != nil {
 		s.failErr(w, r, err)
 		return
 	}
-	d := requestData{Req: req, Answers: s.answers(r, req), Waiting: req.Plan[min(len(req.TaskIDs), len(req.Plan)):]}
-	for _, id := range req.TaskIDs {
-		t, err := s.desk.RequestTasks().Get(ctx, id)
+	d := requestData{Req: req, Answers: s.answers(r, req), Waiting: req.Plan[min(len(req.TaskIDs), len(req.Plan)):],
+		Fields: fields, Notes: notes}
+	rm := s.desk.Requests().Machine()
+	d.Cancel = slices.Contains(rm.Available(req.State), operation.EventCancel) &&
+		itsm.Authorize(ctx, s.az, operation.KindRequest, operation.EventCancel, req) == nil
+	tm := s.desk.RequestTasks().Machine()
+	for _, tid := range req.TaskIDs {
+		t, err := s.desk.RequestTasks().Get(ctx, tid)
 		if err != nil {
 			s.failErr(w, r, err)
 			return
 		}
-		d.Tasks = append(d.Tasks, t)
+		row := taskRow{RequestTask: t, Can: map[string]bool{}}
+		a, _ := itsm.ActorFrom(ctx)
+		if a.HasRole("agent") && (t.AssignmentGroup == "" || a.InGroup(t.AssignmentGroup)) {
+			for _, ev := range tm.Available(t.State) {
+				if itsm.Authorize(ctx, s.az, operation.KindRequestTask, ev, t) == nil {
+					row.Can[ev] = true
+				}
+			}
+		}
+		d.Tasks = append(d.Tasks, row)
 	}
-	s.render(w, r, http.StatusOK, "request", page{Title: req.Number + " " + req.ShortDescription, Data: d})
+	s.render(w, r, status, "request", page{Title: req.Number + " " + req.ShortDescription, Error: msg, Data: d})
 }
 
 // notifications shows the viewer's in-app notifications, newest first,
 // delivered by the notifications consumer from the event stream.
 func (s *Server) notifications(w http.ResponseWriter, r *http.Request, u User) {
 	s.render(w, r, http.StatusOK, "notifications", page{Title: "Notifications", Data: s.inbox.of(u.ID)})
+}
+
+// taskAction works a fulfilment task: start it, complete it or close it
+// incomplete (both with notes); completing the last task of a stage starts
+// the next, and the last stage completes the request.
+func (s *Server) taskAction(w http.ResponseWriter, r *http.Request, _ User) {
+	ctx, id := r.Context(), r.PathValue("id")
+	t, err := s.desk.RequestTasks().Get(ctx, id)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	notes := strings.TrimSpace(r.PostForm.Get("notes"))
+	switch r.PathValue("action") {
+	case "start":
+		_, err = s.desk.StartTask(ctx, id, storage.Command{})
+	case "complete", "close_incomplete":
+		if notes == "" {
+			if aerr := itsm.Authorize(ctx, s.az, operation.KindRequestTask, operation.EventComplete, t); aerr != nil {
+				s.failErr(w, r, aerr)
+				return
+			}
+			s.requestPage(w, r, http.StatusUnprocessableEntity, t.RequestID, "Please correct the fields marked below.",
+				map[string]string{id: "Say what was done; the requester reads this."}, map[string]string{id: notes})
+			return
+		}
+		if r.PathValue("action") == "complete" {
+			_, err = s.desk.CompleteTask(ctx, id, notes, storage.Command{})
+		} else {
+			_, err = s.desk.CloseTaskIncomplete(ctx, id, notes, storage.Command{})
+		}
+	default:
+		s.fail(w, r, http.StatusNotFound, "No such action.")
+		return
+	}
+	if err == nil {
+		http.Redirect(w, r, "/requests/"+t.RequestID, http.StatusSeeOther)
+		return
+	}
+	if status, msg := classify(err); status == http.StatusConflict || status == http.StatusUnprocessableEntity {
+		s.requestPage(w, r, status, t.RequestID, msg, nil, map[string]string{id: notes})
+		return
+	}
+	s.failErr(w, r, err)
+}
+
+// cancelRequest cancels a request for its requester (or an agent); a
+// reason is required.
+func (s *Server) cancelRequest(w http.ResponseWriter, r *http.Request, _ User) {
+	ctx, id := r.Context(), r.PathValue("id")
+	reason := strings.TrimSpace(r.PostForm.Get("cancel_reason"))
+	if reason == "" {
+		req, err := s.desk.Requests().Get(ctx, id)
+		if err != nil {
+			s.failErr(w, r, err)
+			return
+		}
+		if err := itsm.Authorize(ctx, s.az, operation.KindRequest, operation.EventCancel, req); err != nil {
+			s.failErr(w, r, err)
+			return
+		}
+		s.requestPage(w, r, http.StatusUnprocessableEntity, id, "Please correct the fields marked below.",
+			map[string]string{"cancel_reason": "Say why it is no longer needed."}, nil)
+		return
+	}
+	if _, err := s.desk.CancelRequest(ctx, id, storage.Command{Reason: reason}); err != nil {
+		if status, msg := classify(err); status == http.StatusConflict || status == http.StatusUnprocessableEntity {
+			s.requestPage(w, r, status, id, msg, nil, nil)
+			return
+		}
+		s.failErr(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/requests/"+id, http.StatusSeeOther)
 }
