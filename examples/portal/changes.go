@@ -3,14 +3,14 @@ package main
 import (
 	"bytes"
 	"errors"
-	"strings"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pillars-itsm/pillars/improvement"
-	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/improvement/chart"
+	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/transition"
 )
@@ -233,7 +233,12 @@ type dashboardData struct {
 	Charts   []chartRef
 }
 
-type chartRef struct{ Name, Title string }
+// chartRef is a dashboard chart; Empty when its KPI has no measurement
+// yet, so the page shows a note instead of a broken image.
+type chartRef struct {
+	Name, Title string
+	Empty       bool
+}
 
 func (s *Server) kpiRange() (time.Time, time.Time) {
 	today := s.clock.Now().UTC().Truncate(24 * time.Hour)
@@ -251,7 +256,10 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, _ User) {
 	}
 	d := dashboardData{From: from, To: to, Lines: sum.Lines}
 	for _, name := range []string{"incidents-per-day.svg", "mttr-by-priority.svg", "sla-by-priority.svg"} {
-		d.Charts = append(d.Charts, chartRef{name, charts[name].Title})
+		q := charts[name].Query
+		q.From, q.To = from, to
+		res, err := s.kpi.Compute(q)
+		d.Charts = append(d.Charts, chartRef{Name: name, Title: charts[name].Title, Empty: err != nil || len(res.Rows) == 0})
 	}
 	s.render(w, r, http.StatusOK, "dashboard", page{Title: "KPI dashboard", Data: d})
 }

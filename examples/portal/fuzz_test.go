@@ -54,7 +54,8 @@ func FuzzRaiseIncident(f *testing.F) {
 		default:
 			t.Fatalf("status %d for %q: %s", rec.Code, form.Encode(), rec.Body.String())
 		}
-		body := strings.ToLower(rec.Body.String())
+		// The layout's own script tag is the only markup of that kind.
+		body := strings.ToLower(strings.Replace(rec.Body.String(), `<script src="/app.js" defer></script>`, "", 1))
 		if strings.Contains(body, "<script") || strings.Contains(body, "<img") {
 			t.Fatalf("markup echoed unescaped: %s", body)
 		}

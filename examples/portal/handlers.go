@@ -19,6 +19,11 @@ import (
 func (s *Server) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /login", s.loginPage)
+	m.HandleFunc("GET /app.js", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		_, _ = w.Write(appJS)
+	})
 	m.HandleFunc("POST /login", s.login)
 	m.HandleFunc("POST /logout", s.logout)
 	m.HandleFunc("GET /{$}", s.authed(s.home))
@@ -471,9 +476,9 @@ type requestData struct {
 	Req     *operation.Request
 	Answers []answer
 	Tasks   []taskRow
-	Fields  map[string]string // task id -> problem
-	Notes   map[string]string // task id -> typed notes
-	Cancel  bool              // the viewer may cancel the request
+	Fields  map[string]string       // task id -> problem
+	Notes   map[string]string       // task id -> typed notes
+	Cancel  bool                    // the viewer may cancel the request
 	Waiting []operation.PlannedTask // planned tasks of later stages, not yet created
 }
 

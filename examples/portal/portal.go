@@ -26,6 +26,11 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
+// appJS is the portal's only script: it focuses the first invalid field.
+//
+//go:embed app.js
+var appJS []byte
+
 // MaxBody is the largest request body the portal reads; a bigger form post
 // is refused with 413.
 const MaxBody = 64 << 10
