@@ -11,6 +11,7 @@ import (
 
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/storage/storagetest"
 )
 
 type searchFixture struct {
@@ -185,4 +186,8 @@ func TestTextQueryCheckRefusesEngineSyntax(t *testing.T) {
 	}
 	err := idx.IndexText(context.Background(), []storage.TextEntry{{Kind: "call", ID: "not-a-uuid"}})
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
+}
+
+func TestMemoryTextIndexConformance(t *testing.T) {
+	storagetest.TextIndex(t, func(t *testing.T) storage.TextIndexer { return storage.NewMemoryTextIndex() })
 }
