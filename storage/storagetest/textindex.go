@@ -21,7 +21,9 @@ import (
 func TextIndex(t *testing.T, newIndex func(t *testing.T) storage.TextIndexer) {
 	ctx := context.Background()
 	acme := itsm.WithTenant(ctx, "acme")
-	id := func(n int) string { return "00000000-0000-7000-8000-" + string(rune('0'+n/10)) + string(rune('0'+n%10)) + "0000000000" }
+	id := func(n int) string {
+		return "00000000-0000-7000-8000-" + string(rune('0'+n/10)) + string(rune('0'+n%10)) + "0000000000"
+	}
 	entries := []storage.TextEntry{
 		{Kind: "incident", ID: id(1), Number: "INC0000001", Title: "VPN drops every hour", Public: "since the update", Internal: "caller is a VIP"},
 		{Kind: "incident", ID: id(2), Number: "INC0000002", Title: "Printer jams", Public: "the vpn is fine, the printer is not"},
