@@ -527,6 +527,9 @@ func NewSearchService(b Backend, sources ...SearchSource) (*SearchService, error
 	return s, nil
 }
 
+// Source returns the source of kind, nil when the service has none.
+func (s *SearchService) Source(kind string) SearchSource { return s.sources[kind] }
+
 // Index returns the text index the service uses.
 func (s *SearchService) Index() TextIndexer { return s.index }
 

@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"os"
+	"strconv"
 	"testing"
 
 	"github.com/pillars-itsm/pillars/storage"
@@ -9,4 +11,17 @@ import (
 
 func TestTextIndexConformance(t *testing.T) {
 	storagetest.TextIndex(t, func(t *testing.T) storage.TextIndexer { return newTestStore(t) })
+}
+
+// TestSearchScale loads a million tickets and logs search latencies; it
+// runs with PILLARS_SCALE=1 (PILLARS_SCALE_N overrides the count).
+func TestSearchScale(t *testing.T) {
+	if os.Getenv("PILLARS_SCALE") != "1" {
+		t.Skip("set PILLARS_SCALE=1 to load a million tickets")
+	}
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("PILLARS_SCALE_N")); err == nil && v > 0 {
+		n = v
+	}
+	storagetest.SearchScale(t, newTestStore(t), n)
 }
