@@ -43,7 +43,9 @@ const (
 // TextEntry is the searchable text of one record. Title and Public are what
 // every reader of the record may read (the short description, the
 // description, the comments); Internal is what only an actor allowed
-// itsm.ActionReadInternal may read (work notes).
+// itsm.ActionReadInternal may read (work notes). Owner and Group are the
+// values of the kind's audience fields (itsm.Audience), so that an index
+// can apply an actor's read scope itself (TextQuery.Scopes).
 type TextEntry struct {
 	Kind     string
 	ID       string
@@ -51,6 +53,18 @@ type TextEntry struct {
 	Title    string
 	Public   string
 	Internal string
+	Owner    string
+	Group    string
+}
+
+// TextScope limits the entries of one kind a query matches to those whose
+// Owner (Field "owner") or Group (Field "group") is one of Values: an
+// actor's read scope, applied in the index so that a page fills with
+// records the actor may read instead of being filtered after the search.
+type TextScope struct {
+	Kind   string
+	Field  string // "owner" or "group"
+	Values []string
 }
 
 // TextQuery is what a TextIndexer answers: the tenant's entries of Kinds
@@ -60,8 +74,11 @@ type TextQuery struct {
 	Kinds    []string
 	Terms    []string
 	Internal bool // match Internal text too
-	Offset   int
-	Limit    int // 1..MaxLimit
+	// Scopes limit the entries of their kinds; a kind without one is
+	// matched whole.
+	Scopes []TextScope
+	Offset int
+	Limit  int // 1..MaxLimit
 }
 
 // TextHit is one entry a TextIndexer found; a higher Score ranks first.
@@ -89,6 +106,11 @@ func (q TextQuery) Check() error {
 			return itsm.Invalidf("search: kind %q is not a lower-case identifier", k)
 		}
 	}
+	for _, sc := range q.Scopes {
+		if !slices.Contains(q.Kinds, sc.Kind) || sc.Field != "owner" && sc.Field != "group" || len(sc.Values) == 0 || len(sc.Values) > MaxInValues {
+			return itsm.Invalidf("search: scope %+v: a searched kind, field owner or group, 1..%d values", sc, MaxInValues)
+		}
+	}
 	for _, t := range q.Terms {
 		if t == "" || len(t) > MaxTermBytes || !slices.Equal(Tokenize(t), []string{t}) {
 			return itsm.Invalidf("search: %q is not a term Tokenize returns", t)
@@ -102,7 +124,7 @@ func (e TextEntry) Check() error {
 	if !ValidName(e.Kind) || !itsm.ValidID(e.ID) {
 		return itsm.Invalidf("search: entry %s %s: bad kind or id", e.Kind, e.ID)
 	}
-	for _, s := range []string{e.Number, e.Title, e.Public, e.Internal} {
+	for _, s := range []string{e.Number, e.Title, e.Public, e.Internal, e.Owner, e.Group} {
 		if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
 			return itsm.Invalidf("search: entry %s %s: text must be UTF-8 without NUL", e.Kind, e.ID)
 		}
@@ -145,7 +167,8 @@ type memTextTenant struct {
 type textKey struct{ kind, id string }
 
 type memTextDoc struct {
-	terms []string // posting keys it is under
+	terms        []string // posting keys it is under
+	owner, group string
 }
 
 // NewMemoryTextIndex returns an empty in-memory index.
@@ -198,7 +221,7 @@ func (m *MemoryTextIndex) IndexText(ctx context.Context, entries []TextEntry) er
 			w["\x00"+t]++
 		}
 		norm := 0.5 + 1/math.Sqrt(float64(len(body)+len(internal)+1))
-		d := &memTextDoc{terms: make([]string, 0, len(w))}
+		d := &memTextDoc{terms: make([]string, 0, len(w)), owner: e.Owner, group: e.Group}
 		for t, v := range w {
 			p := tt.postings[t]
 			if p == nil {
@@ -283,7 +306,7 @@ func (m *MemoryTextIndex) SearchText(ctx context.Context, q TextQuery) ([]TextHi
 				exact = 0.6
 			}
 			for k, wt := range p {
-				if slices.Contains(q.Kinds, k.kind) {
+				if q.InScope(k.kind, tt.docs[k].owner, tt.docs[k].group) {
 					cur[k] = max(cur[k], wt*idf*exact)
 				}
 			}
@@ -310,6 +333,25 @@ func (m *MemoryTextIndex) SearchText(ctx context.Context, q TextQuery) ([]TextHi
 	}
 	hits = hits[q.Offset:]
 	return hits[:min(len(hits), q.Limit)], nil
+}
+
+// InScope reports whether an entry of kind with owner and group is one
+// the query may match: its kind is searched and, when the query scopes the
+// kind, the entry's scoped field holds one of the scope's values.
+func (q TextQuery) InScope(kind, owner, group string) bool {
+	if !slices.Contains(q.Kinds, kind) {
+		return false
+	}
+	for _, sc := range q.Scopes {
+		if sc.Kind == kind {
+			v := owner
+			if sc.Field == "group" {
+				v = group
+			}
+			return slices.Contains(sc.Values, v)
+		}
+	}
+	return true
 }
 
 // SortTextHits orders hits best first, ties by kind and id: the order
@@ -361,6 +403,11 @@ type SearchSource interface {
 	// MayReadInternal reports whether the actor in ctx may read the
 	// internal members of the kind's records in general (a role grant).
 	MayReadInternal(ctx context.Context) bool
+	// Scope returns the actor's read scope of the kind as the index
+	// applies it, and false when the index cannot apply it (every record
+	// readable, or a scope the entries do not carry); every hit is still
+	// authorised by Hit.
+	Scope(ctx context.Context) (TextScope, bool, error)
 	// ByNumber returns the id of the record with the human number, as the
 	// actor in ctx may read it, or ErrNotFound.
 	ByNumber(ctx context.Context, number string) (string, error)
@@ -396,6 +443,13 @@ func (s *textSource[T, P]) Entry(d Document) (TextEntry, error) {
 		return TextEntry{}, fmt.Errorf("search: %s %s: stored data is corrupt: %w: %v", d.Kind, d.ID, itsm.ErrInvalid, err)
 	}
 	e := TextEntry{Kind: d.Kind, ID: d.ID}
+	aud := s.r.coll.access.audience
+	if i := s.r.coll.schema.FieldIndex(aud.Owner); aud.Owner != "" && i >= 0 && i < len(d.Fields) {
+		e.Owner = d.Fields[i].Str()
+	}
+	if i := s.r.coll.schema.FieldIndex(aud.Group); aud.Group != "" && i >= 0 && i < len(d.Fields) {
+		e.Group = d.Fields[i].Str()
+	}
 	_ = json.Unmarshal(members[NumberField], &e.Number)
 	_ = json.Unmarshal(members[s.title], &e.Title)
 	var pub, internal strings.Builder
@@ -456,6 +510,24 @@ func (s *textSource[T, P]) Hit(ctx context.Context, id string) (TextEntry, error
 		e.Internal = ""
 	}
 	return e, nil
+}
+
+func (s *textSource[T, P]) Scope(ctx context.Context) (TextScope, bool, error) {
+	sc, err := s.r.scope(ctx)
+	if err != nil || sc.All {
+		return TextScope{}, false, err
+	}
+	aud := s.r.coll.access.audience
+	switch {
+	case len(sc.Values) > MaxInValues:
+		return TextScope{}, false, nil
+	case sc.Field == aud.Owner && aud.CoOwner == "":
+		// A co-owner reads records the owner field does not name: left to Hit.
+		return TextScope{Kind: s.Kind(), Field: "owner", Values: sc.Values}, true, nil
+	case sc.Field == aud.Group:
+		return TextScope{Kind: s.Kind(), Field: "group", Values: sc.Values}, true, nil
+	}
+	return TextScope{}, false, nil
 }
 
 func (s *textSource[T, P]) MayReadInternal(ctx context.Context) bool {
@@ -659,12 +731,24 @@ func (s *SearchService) Search(ctx context.Context, query string, kinds []string
 	slices.Sort(kinds)
 	kinds = slices.Compact(kinds)
 	internal := true
+	var scopes []TextScope
+	var readable []string // the kinds the actor reads any record of
 	for _, k := range kinds {
 		src := s.sources[k]
 		if src == nil {
 			return nil, "", itsm.Invalidf("search: kind %q is not searched", k)
 		}
 		internal = internal && src.MayReadInternal(ctx)
+		sc, ok, err := src.Scope(ctx)
+		switch {
+		case errors.Is(err, itsm.ErrForbidden):
+			continue // the actor reads none of the kind
+		case err != nil:
+			return nil, "", err
+		case ok:
+			scopes = append(scopes, sc)
+		}
+		readable = append(readable, k)
 	}
 	tenant, err := TenantOf(ctx, false)
 	if err != nil {
@@ -695,10 +779,13 @@ func (s *SearchService) Search(ctx context.Context, query string, kinds []string
 			}
 		}
 	}
+	if len(readable) == 0 {
+		return nil, "", nil
+	}
 	var out []SearchHit
 	for {
 		batch := max(limit+1, 50)
-		raw, err := s.index.SearchText(ctx, TextQuery{Kinds: kinds, Terms: terms, Internal: internal, Offset: offset, Limit: min(batch, MaxLimit+1)})
+		raw, err := s.index.SearchText(ctx, TextQuery{Kinds: readable, Terms: terms, Internal: internal, Scopes: scopes, Offset: offset, Limit: min(batch, MaxLimit+1)})
 		if err != nil {
 			return nil, "", err
 		}

@@ -9,6 +9,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -35,12 +36,14 @@ CREATE TABLE IF NOT EXISTS {{schema}}._text (
 	title    text NOT NULL,
 	body     text NOT NULL,
 	internal text NOT NULL,
+	owner    text COLLATE "C" NOT NULL DEFAULT '',
+	grp      text COLLATE "C" NOT NULL DEFAULT '',
 	tsv tsvector GENERATED ALWAYS AS (setweight(to_tsvector('simple', title), 'A') || setweight(to_tsvector('simple', body), 'B')) STORED,
 	tsv_all tsvector GENERATED ALWAYS AS (setweight(to_tsvector('simple', title), 'A') || setweight(to_tsvector('simple', body), 'B') || setweight(to_tsvector('simple', internal), 'C')) STORED,
 	PRIMARY KEY (tenant, kind, id)
 );
-CREATE INDEX IF NOT EXISTS _text_tsv ON {{schema}}._text USING gin (tsv);
-CREATE INDEX IF NOT EXISTS _text_tsv_all ON {{schema}}._text USING gin (tsv_all);
+CREATE INDEX IF NOT EXISTS _text_tsv ON {{schema}}._text USING gin (tsv) WITH (fastupdate = off);
+CREATE INDEX IF NOT EXISTS _text_tsv_all ON {{schema}}._text USING gin (tsv_all) WITH (fastupdate = off);
 ALTER TABLE {{schema}}._text ENABLE ROW LEVEL SECURITY;
 ALTER TABLE {{schema}}._text FORCE ROW LEVEL SECURITY;
 DO $pillars$ BEGIN
@@ -130,9 +133,9 @@ func (s *Store) IndexText(ctx context.Context, entries []storage.TextEntry) erro
 	return s.inTextTx(ctx, tenant, "index text", func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		for _, e := range entries {
-			b.Queue(`INSERT INTO `+s.ns+`._text (tenant, kind, id, title, body, internal) VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (tenant, kind, id) DO UPDATE SET title = EXCLUDED.title, body = EXCLUDED.body, internal = EXCLUDED.internal`,
-				tenant, e.Kind, e.ID, e.Number+" "+e.Title, e.Public, e.Internal)
+			b.Queue(`INSERT INTO `+s.ns+`._text (tenant, kind, id, title, body, internal, owner, grp) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (tenant, kind, id) DO UPDATE SET title = EXCLUDED.title, body = EXCLUDED.body, internal = EXCLUDED.internal, owner = EXCLUDED.owner, grp = EXCLUDED.grp`,
+				tenant, e.Kind, e.ID, e.Number+" "+e.Title, e.Public, e.Internal, e.Owner, e.Group)
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})
@@ -187,13 +190,23 @@ func (s *Store) SearchText(ctx context.Context, q storage.TextQuery) ([]storage.
 	if q.Internal {
 		col = "tsv_all"
 	}
+	args := []any{tenant, tsQuery(q.Terms), q.Kinds, q.Limit, q.Offset}
+	var scopes strings.Builder
+	for _, sc := range q.Scopes {
+		c := "owner"
+		if sc.Field == "group" {
+			c = "grp"
+		}
+		args = append(args, sc.Kind, sc.Values)
+		fmt.Fprintf(&scopes, " AND (kind <> $%d OR %s = ANY($%d))", len(args)-1, c, len(args))
+	}
 	sql := `SELECT kind, id, ts_rank('{0.2, 0.2, 0.4, 1.0}', ` + col + `, query) AS score
 FROM ` + s.ns + `._text, to_tsquery('simple', $2) AS query
-WHERE tenant = $1 AND kind = ANY($3) AND ` + col + ` @@ query
+WHERE tenant = $1 AND kind = ANY($3) AND ` + col + ` @@ query` + scopes.String() + `
 ORDER BY score DESC, kind, id LIMIT $4 OFFSET $5`
 	var hits []storage.TextHit
 	err = s.inTextTx(ctx, tenant, "search text", func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, sql, tenant, tsQuery(q.Terms), q.Kinds, q.Limit, q.Offset)
+		rows, err := tx.Query(ctx, sql, args...)
 		if err != nil {
 			return err
 		}

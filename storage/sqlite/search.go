@@ -26,6 +26,8 @@ CREATE TABLE IF NOT EXISTS pillars_text (
 	tenant TEXT NOT NULL,
 	kind   TEXT NOT NULL,
 	id     TEXT NOT NULL,
+	owner  TEXT NOT NULL DEFAULT '',
+	grp    TEXT NOT NULL DEFAULT '',
 	UNIQUE (tenant, kind, id)
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS pillars_text_fts USING fts5(title, body, internal, tokenize = 'unicode61 remove_diacritics 0');
@@ -63,7 +65,7 @@ func (s *Store) IndexText(ctx context.Context, entries []storage.TextEntry) (err
 		if err := removeText(ctx, tx, tenant, e.Kind, e.ID); err != nil {
 			return s.fail("index text", err)
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO pillars_text (tenant, kind, id) VALUES (?, ?, ?)`, tenant, e.Kind, e.ID)
+		res, err := tx.ExecContext(ctx, `INSERT INTO pillars_text (tenant, kind, id, owner, grp) VALUES (?, ?, ?, ?, ?)`, tenant, e.Kind, e.ID, e.Owner, e.Group)
 		if err != nil {
 			return s.fail("index text", err)
 		}
@@ -180,10 +182,22 @@ func (s *Store) SearchText(ctx context.Context, q storage.TextQuery) ([]storage.
 		marks[i] = "?"
 		args = append(args, k)
 	}
+	var scopes strings.Builder
+	for _, sc := range q.Scopes {
+		col := "m.owner"
+		if sc.Field == "group" {
+			col = "m.grp"
+		}
+		scopes.WriteString(" AND (m.kind <> ? OR " + col + " IN (" + strings.TrimSuffix(strings.Repeat("?,", len(sc.Values)), ",") + "))")
+		args = append(args, sc.Kind)
+		for _, v := range sc.Values {
+			args = append(args, v)
+		}
+	}
 	args = append(args, q.Limit, q.Offset)
 	query := `SELECT m.kind, m.id, -bm25(pillars_text_fts, 3.0, 1.0, 1.0) AS score
 FROM pillars_text_fts JOIN pillars_text m ON m.rowid = pillars_text_fts.rowid
-WHERE pillars_text_fts MATCH ? AND m.tenant = ? AND m.kind IN (` + strings.Join(marks, ",") + `)
+WHERE pillars_text_fts MATCH ? AND m.tenant = ? AND m.kind IN (` + strings.Join(marks, ",") + `)` + scopes.String() + `
 ORDER BY score DESC, m.kind, m.id LIMIT ? OFFSET ?`
 	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {

@@ -25,8 +25,8 @@ func TextIndex(t *testing.T, newIndex func(t *testing.T) storage.TextIndexer) {
 		return "00000000-0000-7000-8000-" + string(rune('0'+n/10)) + string(rune('0'+n%10)) + "0000000000"
 	}
 	entries := []storage.TextEntry{
-		{Kind: "incident", ID: id(1), Number: "INC0000001", Title: "VPN drops every hour", Public: "since the update", Internal: "caller is a VIP"},
-		{Kind: "incident", ID: id(2), Number: "INC0000002", Title: "Printer jams", Public: "the vpn is fine, the printer is not"},
+		{Kind: "incident", ID: id(1), Number: "INC0000001", Title: "VPN drops every hour", Public: "since the update", Internal: "caller is a VIP", Owner: "carl", Group: "network"},
+		{Kind: "incident", ID: id(2), Number: "INC0000002", Title: "Printer jams", Public: "the vpn is fine, the printer is not", Owner: "cora", Group: ""},
 		{Kind: "problem", ID: id(3), Number: "PRB0000001", Title: "VPN concentrator overload"},
 		{Kind: "incident", ID: id(4), Number: "INC0000003", Title: "near or and not", Public: "keywords as words"},
 	}
@@ -68,6 +68,12 @@ func TextIndex(t *testing.T, newIndex func(t *testing.T) storage.TextIndexer) {
 			{"kinds", storage.TextQuery{Terms: []string{"vpn"}, Kinds: []string{"problem"}}, []string{id(3)}},
 			{"keywords are words", storage.TextQuery{Terms: []string{"near", "or", "and", "not"}}, []string{id(4)}},
 			{"another tenant", storage.TextQuery{Terms: []string{"vpn"}}, nil},
+			{"owner scope", storage.TextQuery{Terms: []string{"vpn"}, Kinds: []string{"incident"},
+				Scopes: []storage.TextScope{{Kind: "incident", Field: "owner", Values: []string{"cora"}}}}, []string{id(2)}},
+			{"group scope with the unassigned", storage.TextQuery{Terms: []string{"vpn"}, Kinds: []string{"incident"},
+				Scopes: []storage.TextScope{{Kind: "incident", Field: "group", Values: []string{"database", ""}}}}, []string{id(2)}},
+			{"a scope limits its kind only", storage.TextQuery{Terms: []string{"vpn"},
+				Scopes: []storage.TextScope{{Kind: "incident", Field: "group", Values: []string{"database"}}}}, []string{id(3)}},
 		}
 		for _, tt := range tests {
 			c := ctx
@@ -127,6 +133,9 @@ func TextIndex(t *testing.T, newIndex func(t *testing.T) storage.TextIndexer) {
 			{Kinds: []string{"Bad Kind"}, Terms: []string{"vpn"}, Limit: 1},
 			{Kinds: []string{"incident"}, Terms: []string{"vpn"}, Limit: 0},
 			{Kinds: []string{"incident"}, Terms: []string{"vpn"}, Limit: 1, Offset: -1},
+			{Kinds: []string{"incident"}, Terms: []string{"vpn"}, Limit: 1, Scopes: []storage.TextScope{{Kind: "problem", Field: "owner", Values: []string{"x"}}}},
+			{Kinds: []string{"incident"}, Terms: []string{"vpn"}, Limit: 1, Scopes: []storage.TextScope{{Kind: "incident", Field: "state", Values: []string{"x"}}}},
+			{Kinds: []string{"incident"}, Terms: []string{"vpn"}, Limit: 1, Scopes: []storage.TextScope{{Kind: "incident", Field: "owner"}}},
 		} {
 			_, err := idx.SearchText(ctx, q)
 			assert.ErrorIs(t, err, itsm.ErrInvalid, "%+v", q)
