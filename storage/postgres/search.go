@@ -130,7 +130,7 @@ func (s *Store) IndexText(ctx context.Context, entries []storage.TextEntry) erro
 	if len(entries) == 0 {
 		return nil
 	}
-	return s.inTextTx(ctx, tenant, "index text", func(tx pgx.Tx) error {
+	err = s.inTextTx(ctx, tenant, "index text", func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		for _, e := range entries {
 			b.Queue(`INSERT INTO `+s.ns+`._text (tenant, kind, id, title, body, internal, owner, grp) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -139,6 +139,32 @@ ON CONFLICT (tenant, kind, id) DO UPDATE SET title = EXCLUDED.title, body = EXCL
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})
+	if err != nil {
+		return err
+	}
+	return s.analyzeText(ctx, len(entries))
+}
+
+// analyzeText refreshes the planner's statistics of the text table when a
+// write of n entries is large beside what they say the table holds (a bulk
+// load, a first index): with stale statistics the planner walks the
+// tenant's key and tests every row instead of asking the GIN index, which
+// measured 67 ms against 10 ms over 20,000 entries. Growth by a tenth at a
+// time keeps the number of ANALYZE runs logarithmic in the table's size;
+// autovacuum does the rest.
+func (s *Store) analyzeText(ctx context.Context, n int) error {
+	if n < 500 {
+		return nil
+	}
+	var tuples float64
+	if err := s.pool.QueryRow(ctx, "SELECT reltuples FROM pg_catalog.pg_class WHERE oid = $1::regclass", s.ns+"._text").Scan(&tuples); err != nil {
+		return interpretError(err, "index text: statistics")
+	}
+	if tuples >= 0 && float64(n) < tuples/10 {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, "ANALYZE "+s.ns+"._text")
+	return interpretError(err, "index text: analyze")
 }
 
 // RemoveText implements storage.TextIndexer.
@@ -206,6 +232,11 @@ WHERE tenant = $1 AND kind = ANY($3) AND ` + col + ` @@ query` + scopes.String()
 ORDER BY score DESC, kind, id LIMIT $4 OFFSET $5`
 	var hits []storage.TextHit
 	err = s.inTextTx(ctx, tenant, "search text", func(tx pgx.Tx) error {
+		// A generic plan knows neither the terms nor the tenant and scans
+		// by the tenant's key; planned for the values, the GIN index is used.
+		if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = force_custom_plan"); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, sql, args...)
 		if err != nil {
 			return err
