@@ -1,10 +1,15 @@
 package postgres
 
 import (
+	"context"
 	"os"
 	"strconv"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/storage/storagetest"
 )
@@ -24,4 +29,29 @@ func TestSearchScale(t *testing.T) {
 		n = v
 	}
 	storagetest.SearchScale(t, newTestStore(t), n)
+}
+
+// The text table is under the same row-level security as the document
+// tables: a statement without a tenant condition, run as the store runs
+// its statements, sees the tenant's rows only.
+func TestTextTableRowLevelSecurity(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	for _, tenant := range []string{"acme", "globex"} {
+		require.NoError(t, s.IndexText(itsm.WithTenant(ctx, tenant), []storage.TextEntry{
+			{Kind: "incident", ID: itsm.NewID(), Title: "vpn " + tenant},
+			{Kind: "incident", ID: itsm.NewID(), Title: "printer " + tenant},
+		}))
+	}
+	rows, err := s.query(ctx, s.pool, "acme", "SELECT DISTINCT tenant FROM "+s.ns+"._text")
+	require.NoError(t, err)
+	var seen []string
+	for rows.Next() {
+		var tenant string
+		require.NoError(t, rows.Scan(&tenant))
+		seen = append(seen, tenant)
+	}
+	rows.Close()
+	require.NoError(t, rows.Err())
+	assert.Equal(t, []string{"acme"}, seen)
 }
