@@ -11,6 +11,7 @@ import (
 
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/storage/memory"
 	"github.com/pillars-itsm/pillars/storage/storagetest"
 )
 
@@ -190,4 +191,37 @@ func TestTextQueryCheckRefusesEngineSyntax(t *testing.T) {
 
 func TestMemoryTextIndexConformance(t *testing.T) {
 	storagetest.TextIndex(t, func(t *testing.T) storage.TextIndexer { return storage.NewMemoryTextIndex() })
+}
+
+func TestMemorySearchServiceEndToEnd(t *testing.T) {
+	storagetest.SearchScale(t, memory.New(), 2000)
+}
+
+// Writers and readers of the in-memory index at once (run with -race).
+func TestMemoryTextIndexConcurrent(t *testing.T) {
+	idx := storage.NewMemoryTextIndex()
+	ctx := context.Background()
+	done := make(chan error, 4)
+	for w := range 4 {
+		go func() {
+			for i := range 200 {
+				e := storage.TextEntry{Kind: "call", ID: itsm.NewID(), Title: fmt.Sprintf("disk %d full", w*1000+i)}
+				if err := idx.IndexText(ctx, []storage.TextEntry{e}); err != nil {
+					done <- err
+					return
+				}
+				if _, err := idx.SearchText(ctx, storage.TextQuery{Kinds: []string{"call"}, Terms: []string{"disk"}, Limit: 5}); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		require.NoError(t, <-done)
+	}
+	hits, err := idx.SearchText(ctx, storage.TextQuery{Kinds: []string{"call"}, Terms: []string{"full"}, Limit: storage.MaxLimit})
+	require.NoError(t, err)
+	assert.Len(t, hits, min(800, storage.MaxLimit))
 }

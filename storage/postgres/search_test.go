@@ -55,3 +55,9 @@ func TestTextTableRowLevelSecurity(t *testing.T) {
 	require.NoError(t, rows.Err())
 	assert.Equal(t, []string{"acme"}, seen)
 }
+
+// The search service end to end on the tsvector table: bulk load, index,
+// search as an admin and as an agent whose read scope the index applies.
+func TestSearchServiceEndToEnd(t *testing.T) {
+	storagetest.SearchScale(t, newTestStore(t), 2000)
+}

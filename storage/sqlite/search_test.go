@@ -37,3 +37,9 @@ func scaleCount(t *testing.T) int {
 	}
 	return n
 }
+
+// The search service end to end on FTS5: bulk load, index, search as an
+// admin and as an agent whose read scope the index applies.
+func TestSearchServiceEndToEnd(t *testing.T) {
+	storagetest.SearchScale(t, openTest(t), 2000)
+}
