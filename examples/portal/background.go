@@ -17,7 +17,17 @@ import (
 const (
 	enginesConsumer       = "portal_engines"
 	notificationsConsumer = "portal_notifications"
+	searchConsumer        = "portal_search"
 )
+
+// searchHandler keeps the library's search index current from the log;
+// a host's own Searcher keeps itself, so the handler then acknowledges.
+func (s *Server) searchHandler() stream.Handler {
+	if s.text == nil {
+		return stream.HandlerFunc(func(context.Context, []itsm.Event) error { return nil })
+	}
+	return stream.HandlerFunc(s.text.Handle)
+}
 
 // Background is the portal's work on the event stream: the SLA and KPI
 // engines catching up with the log and the desk's notifications, each a
@@ -41,6 +51,7 @@ func (s *Server) StartBackground(ctx context.Context, poll time.Duration) (*Back
 			return s.syncEngines(itsm.WithActor(ctx, escalator))
 		})},
 		{notificationsConsumer, s.desk.Notifications()},
+		{searchConsumer, s.searchHandler()},
 	} {
 		con, err := stream.NewConsumer(ctx, s.desk.Backend(), stream.ConsumerConfig{Name: c.name, Handler: c.h, Poll: poll, Clock: s.clock, Instance: s.instance})
 		if err != nil {
@@ -74,17 +85,26 @@ func (s *Server) CatchUp(ctx context.Context) error {
 	if err := s.syncEngines(itsm.WithActor(ctx, escalator)); err != nil {
 		return err
 	}
-	con, err := stream.NewConsumer(ctx, s.desk.Backend(), stream.ConsumerConfig{Name: notificationsConsumer,
-		Handler: s.desk.Notifications(), Clock: s.clock, Instance: s.instance})
-	if err != nil {
-		return err
-	}
-	for {
-		n, err := con.RunOnce(ctx)
-		if err != nil || n == 0 {
+	for _, c := range []struct {
+		name string
+		h    stream.Handler
+	}{{notificationsConsumer, s.desk.Notifications()}, {searchConsumer, s.searchHandler()}} {
+		con, err := stream.NewConsumer(ctx, s.desk.Backend(), stream.ConsumerConfig{Name: c.name,
+			Handler: c.h, Clock: s.clock, Instance: s.instance})
+		if err != nil {
 			return err
 		}
+		for {
+			n, err := con.RunOnce(ctx)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				break
+			}
+		}
 	}
+	return nil
 }
 
 // maxInbox is how many notifications the in-app inbox keeps per person.

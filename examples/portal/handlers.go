@@ -44,6 +44,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /changes/{id}/reject", s.authed(s.rejectChange))
 	m.HandleFunc("GET /changes", s.authed(s.calendar))
 	m.HandleFunc("POST /changes/{id}/approve", s.authed(s.approveChange))
+	m.HandleFunc("GET /search", s.authed(s.searchPage))
 	m.HandleFunc("GET /notifications", s.authed(s.notifications))
 	m.HandleFunc("GET /dashboard", s.authed(s.dashboard))
 	m.HandleFunc("GET /charts/{name}", s.authed(s.chart))

@@ -81,6 +81,10 @@ type Config struct {
 	// (HMAC-SHA256); at least 32 bytes. Empty draws a random key, so
 	// sessions end when the process restarts.
 	SessionKey []byte
+	// Search answers the search box; nil uses the library's full-text
+	// search (storage.SearchService) over incidents, problems, requests
+	// and changes, kept current by a background consumer.
+	Search Searcher
 }
 
 // Server is the portal: an http.Handler composing the pillars over one store.
@@ -108,6 +112,8 @@ type Server struct {
 	// consumers and CatchUp share them.
 	instance string
 	catchMu  sync.Mutex // one CatchUp at a time (they share the lease)
+	search   Searcher
+	text     *storage.SearchService // the library's search, when Config.Search is nil
 }
 
 // NewServer wires the pillars to the store b (registering their record kinds)
@@ -194,6 +200,13 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 	}
 	if s.kpi, err = improvement.New(ctx, b, improvement.Config{}); err != nil {
 		return nil, fmt.Errorf("portal: KPI engine: %w", err)
+	}
+	s.search = cfg.Search
+	if s.search == nil {
+		if s.text, err = s.newSearch(); err != nil {
+			return nil, fmt.Errorf("portal: search: %w", err)
+		}
+		s.search = s.text
 	}
 	if s.pages, err = parsePages(template.FuncMap{"name": s.name}); err != nil {
 		return nil, err
