@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/pillars-itsm/pillars/improvement"
-	"github.com/pillars-itsm/pillars/improvement/chart"
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/transition"
@@ -222,9 +221,9 @@ var charts = map[string]struct {
 	Title string
 	Query improvement.Query
 }{
-	"mttr-by-priority.svg":  {"MTTR by priority (hours)", improvement.Query{KPI: improvement.MTTR, By: []improvement.Dimension{improvement.ByPriority}}},
+	"mttr-by-priority.svg":  {"Mean time to resolve by priority (hours)", improvement.Query{KPI: improvement.MTTR, By: []improvement.Dimension{improvement.ByPriority}}},
 	"incidents-per-day.svg": {"Incidents opened per day", improvement.Query{KPI: improvement.IncidentVolume, Period: improvement.PeriodDay}},
-	"sla-by-priority.svg":   {"SLA compliance by priority", improvement.Query{KPI: improvement.SLACompliance, By: []improvement.Dimension{improvement.ByPriority}}},
+	"sla-by-priority.svg":   {"SLA compliance by priority (target dashed)", improvement.Query{KPI: improvement.SLACompliance, By: []improvement.Dimension{improvement.ByPriority}}},
 }
 
 type dashboardData struct {
@@ -284,7 +283,7 @@ func (s *Server) chart(w http.ResponseWriter, r *http.Request, _ User) {
 		return
 	}
 	var buf bytes.Buffer
-	if err := chart.Write(&buf, res, "svg", chart.Options{Title: c.Title}); err != nil {
+	if err := drawChart(&buf, res, c.Title); err != nil {
 		s.failErr(w, r, err)
 		return
 	}

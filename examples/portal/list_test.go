@@ -2,7 +2,9 @@ package main
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,4 +140,26 @@ func TestHumanDurationsAndCounts(t *testing.T) {
 	assert.Equal(t, "2,143", thousands(2143))
 	assert.Equal(t, "51", thousands(51))
 	assert.Equal(t, "1,000,000", thousands(1_000_000))
+}
+
+// The charts read at a glance: percentages with the SLA target drawn, a
+// sans-serif font, days labelled once.
+func TestChartsReadAtAGlance(t *testing.T) {
+	d := newDesk(t)
+	ann := d.as("ann")
+	assert.Contains(t, ann.get("/dashboard").body, "No measurements yet", "an empty state, not a broken image")
+	id := d.seeded.Incident
+	d.clock.Advance(20 * time.Minute)
+	require.Equal(t, http.StatusSeeOther, ann.post("/incidents/"+id+"/take", nil).status)
+	d.clock.Advance(100 * time.Minute)
+	require.Equal(t, http.StatusSeeOther, ann.post("/incidents/"+id+"/resolve",
+		url.Values{"resolution_code": {operation.ResolvedRemotely}, "resolution_notes": {"reset"}}).status)
+	sla := ann.get("/charts/sla-by-priority.svg").body
+	assert.Contains(t, sla, ">100%<")
+	assert.Contains(t, sla, "target 95%")
+	assert.Contains(t, sla, "Sans")
+	assert.NotContains(t, sla, ">1.0<", "no bare ratios")
+	perDay := ann.get("/charts/incidents-per-day.svg").body
+	assert.Contains(t, perDay, "25 Nov")
+	assert.Equal(t, 1, strings.Count(perDay, ">25 Nov<"), "each day labelled once")
 }
