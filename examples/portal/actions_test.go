@@ -154,3 +154,20 @@ func TestBackgroundCatchesUp(t *testing.T) {
 	n := d.srv.inbox.of("carl")[0]
 	assert.Equal(t, d.incident(d.seeded.Incident).Number, n.Number)
 }
+
+// Callers and agents read their in-app notifications, delivered from the
+// event stream.
+func TestInAppNotifications(t *testing.T) {
+	d := newDesk(t)
+	carl, ann := d.as("carl"), d.as("ann")
+	assert.Contains(t, text(carl.get("/notifications").body), "Nothing new")
+	require.Equal(t, http.StatusSeeOther, ann.post("/incidents/"+d.seeded.Incident+"/take", nil).status)
+	require.Equal(t, http.StatusSeeOther, ann.post("/incidents/"+d.seeded.Incident+"/comment", url.Values{"text": {"On it"}}).status)
+	num := d.incident(d.seeded.Incident).Number
+	page := text(carl.get("/notifications").body)
+	assert.Contains(t, page, num, "the caller hears of his incident")
+	r := carl.post("/incidents", url.Values{"short_description": {"Scanner offline"}, "impact": {"3"}, "urgency": {"3"}})
+	require.Equal(t, http.StatusSeeOther, r.status)
+	assert.Contains(t, text(ann.get("/notifications").body), "service_desk", "the group's agents hear of the new incident")
+	assert.NotContains(t, text(d.as("cora").get("/notifications").body), num, "nobody else does")
+}
