@@ -32,6 +32,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /incidents/new", s.authed(s.newIncident))
 	m.HandleFunc("POST /incidents", s.authed(s.raiseIncident))
 	m.HandleFunc("GET /incidents/{id}", s.authed(s.showIncident))
+	m.HandleFunc("POST /incidents/{id}/attachments", s.authed(s.attach))
+	m.HandleFunc("GET /attachments/{id}", s.authed(s.download))
 	m.HandleFunc("POST /incidents/{id}/{action}", s.authed(s.incidentAction))
 	m.HandleFunc("GET /queue", s.authed(s.queue))
 	m.HandleFunc("GET /catalog", s.authed(s.catalogPage))
@@ -189,6 +191,7 @@ type incidentData struct {
 	HoldReasons     []string
 	ResolutionCodes []string
 	Service         string
+	Files           []*storage.Attachment
 	Can             map[string]bool   // the commands offered: the lifecycle allows them from the state and the viewer may
 	Form            map[string]string // what the viewer typed into a refused form, shown again
 	TakeOver        string            // who holds it, when a take was refused because someone else does
@@ -221,6 +224,10 @@ func (s *Server) incidentPage(w http.ResponseWriter, r *http.Request, status int
 		}
 	}
 	d.Can = s.offered(ctx, inc)
+	if d.Files, _, err = s.files.List(ctx, operation.KindIncident, inc.ID, storage.Paging{Limit: 50}); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
 	if d.Form == nil {
 		d.Form = map[string]string{}
 	}

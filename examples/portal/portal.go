@@ -35,6 +35,10 @@ var appJS []byte
 // is refused with 413.
 const MaxBody = 64 << 10
 
+// MaxUpload is the largest attachment the portal takes (an upload's body
+// may be this plus a little form overhead).
+const MaxUpload = 2 << 20
+
 // User is a person who can log in to the portal: the kernel actor (id, roles,
 // assignment groups) plus what the user picker shows.
 type User struct {
@@ -114,6 +118,7 @@ type Server struct {
 	catchMu  sync.Mutex // one CatchUp at a time (they share the lease)
 	search   Searcher
 	text     *storage.SearchService // the library's search, when Config.Search is nil
+	files    *storage.Attachments   // attachments on incidents and requests, blobs in the store
 }
 
 // NewServer wires the pillars to the store b (registering their record kinds)
@@ -201,6 +206,15 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 	if s.kpi, err = improvement.New(ctx, b, improvement.Config{}); err != nil {
 		return nil, fmt.Errorf("portal: KPI engine: %w", err)
 	}
+	blobs, err := storage.NewDocBlobStore(ctx, b)
+	if err != nil {
+		return nil, fmt.Errorf("portal: blob store: %w", err)
+	}
+	if s.files, err = storage.NewAttachments(ctx, b, storage.AttachmentsConfig{Blobs: blobs, Clock: s.clock, Authorizer: az,
+		Parents: []storage.AttachmentParent{storage.AttachTo(s.desk.Incidents()), storage.AttachTo(s.desk.Requests())},
+		Policy:  storage.AttachmentPolicy{MaxSize: MaxUpload}}); err != nil {
+		return nil, fmt.Errorf("portal: attachments: %w", err)
+	}
 	s.search = cfg.Search
 	if s.search == nil {
 		if s.text, err = s.newSearch(); err != nil {
@@ -236,9 +250,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'")
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	limit := int64(MaxBody)
+	multipart := strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data")
+	if multipart {
+		limit = MaxUpload + MaxBody
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	if r.Method == http.MethodPost {
-		if err := r.ParseForm(); err != nil {
+		parse := r.ParseForm
+		if multipart {
+			parse = func() error { return r.ParseMultipartForm(MaxBody) }
+		}
+		if err := parse(); err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
 				s.fail(w, r, http.StatusRequestEntityTooLarge, "The form is too large.")
