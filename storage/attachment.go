@@ -129,11 +129,16 @@ func (d *DirBlobStore) DeleteBlob(ctx context.Context, key string) error {
 // KindBlob is the document kind DocBlobStore keeps content in.
 const KindBlob = "attachment_blob"
 
-// DocBlobStore is a BlobStore in the Backend itself: one document of kind
-// KindBlob per blob, its content base64 in the document's data. It needs
-// nothing besides the store and backs up with it; a host with large or
-// many files prefers a DirBlobStore or object storage.
+// DocBlobStore is a BlobStore in the Backend itself: content is split
+// into chunks of DocBlobChunk bytes, each a document of kind KindBlob
+// (base64 in its data, within MaxDocumentSize), listed by a head document
+// under the blob's key, all written and deleted in one unit of work. It
+// needs nothing besides the store and backs up with it; a host with large
+// or many files prefers a DirBlobStore or object storage.
 type DocBlobStore struct{ b Backend }
+
+// DocBlobChunk is how many bytes of content one chunk document holds.
+const DocBlobChunk = 512 << 10
 
 // NewDocBlobStore registers KindBlob on b and returns the blob store.
 func NewDocBlobStore(ctx context.Context, b Backend) (*DocBlobStore, error) {
@@ -146,44 +151,96 @@ func NewDocBlobStore(ctx context.Context, b Backend) (*DocBlobStore, error) {
 	return &DocBlobStore{b: b}, nil
 }
 
-type docBlob struct {
+type docBlobHead struct {
+	Size   int64    `json:"size"`
+	Chunks []string `json:"chunks"` // ids of the chunk documents, in order
+}
+
+type docBlobChunk struct {
 	Content []byte `json:"content"` // base64 in JSON
+}
+
+// chunkID derives the id of a blob's n-th chunk from its key: a UUID of
+// version 8 made from a SHA-256, so it never collides with a key.
+func chunkID(key string, n int) string {
+	h := sha256.Sum256([]byte(fmt.Sprintf("%s/%d", key, n)))
+	h[6] = h[6]&0x0f | 0x80
+	h[8] = h[8]&0x3f | 0x80
+	x := hex.EncodeToString(h[:16])
+	return x[:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
+}
+
+func checkBlobKey(ctx context.Context, key string) error {
+	if ctx == nil || !itsm.ValidID(key) {
+		return itsm.Invalidf("blobs: nil context or key %q is not a UUID", key)
+	}
+	return nil
 }
 
 // PutBlob implements BlobStore.
 func (d *DocBlobStore) PutBlob(ctx context.Context, key string, content []byte) error {
-	if ctx == nil || !itsm.ValidID(key) {
-		return itsm.Invalidf("blobs: nil context or key %q is not a UUID", key)
+	if err := checkBlobKey(ctx, key); err != nil {
+		return err
 	}
-	data, err := json.Marshal(docBlob{Content: content})
+	head := docBlobHead{Size: int64(len(content))}
+	var docs []Document
+	for i := 0; i == 0 || i*DocBlobChunk < len(content); i++ {
+		chunk := content[i*DocBlobChunk : min(len(content), (i+1)*DocBlobChunk)]
+		data, err := json.Marshal(docBlobChunk{Content: chunk})
+		if err != nil {
+			return err
+		}
+		id := chunkID(key, i)
+		head.Chunks = append(head.Chunks, id)
+		docs = append(docs, Document{Kind: KindBlob, ID: id, Version: 1, Data: data})
+	}
+	data, err := json.Marshal(head)
 	if err != nil {
 		return err
 	}
+	docs = append(docs, Document{Kind: KindBlob, ID: key, Version: 1, Data: data})
 	return d.b.Update(ctx, func(tx Tx) error {
-		return tx.Put(ctx, Document{Kind: KindBlob, ID: key, Version: 1, Data: data}, 0)
+		for _, doc := range docs {
+			if err := tx.Put(ctx, doc, 0); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
 // OpenBlob implements BlobStore.
 func (d *DocBlobStore) OpenBlob(ctx context.Context, key string) (io.ReadCloser, error) {
-	if ctx == nil || !itsm.ValidID(key) {
-		return nil, itsm.Invalidf("blobs: nil context or key %q is not a UUID", key)
+	if err := checkBlobKey(ctx, key); err != nil {
+		return nil, err
 	}
 	doc, err := d.b.Get(ctx, KindBlob, key)
 	if err != nil {
 		return nil, err
 	}
-	var blob docBlob
-	if err := json.Unmarshal(doc.Data, &blob); err != nil {
+	var head docBlobHead
+	if err := json.Unmarshal(doc.Data, &head); err != nil {
 		return nil, fmt.Errorf("blobs: %s is corrupt: %w: %v", key, itsm.ErrInvalid, err)
 	}
-	return io.NopCloser(bytes.NewReader(blob.Content)), nil
+	out := make([]byte, 0, head.Size)
+	for _, id := range head.Chunks {
+		c, err := d.b.Get(ctx, KindBlob, id)
+		if err != nil {
+			return nil, err
+		}
+		var chunk docBlobChunk
+		if err := json.Unmarshal(c.Data, &chunk); err != nil {
+			return nil, fmt.Errorf("blobs: %s is corrupt: %w: %v", key, itsm.ErrInvalid, err)
+		}
+		out = append(out, chunk.Content...)
+	}
+	return io.NopCloser(bytes.NewReader(out)), nil
 }
 
 // DeleteBlob implements BlobStore.
 func (d *DocBlobStore) DeleteBlob(ctx context.Context, key string) error {
-	if ctx == nil || !itsm.ValidID(key) {
-		return itsm.Invalidf("blobs: nil context or key %q is not a UUID", key)
+	if err := checkBlobKey(ctx, key); err != nil {
+		return err
 	}
 	return d.b.Update(ctx, func(tx Tx) error {
 		doc, err := tx.Get(ctx, KindBlob, key)
@@ -192,6 +249,22 @@ func (d *DocBlobStore) DeleteBlob(ctx context.Context, key string) error {
 		}
 		if err != nil {
 			return err
+		}
+		var head docBlobHead
+		if err := json.Unmarshal(doc.Data, &head); err != nil {
+			return fmt.Errorf("blobs: %s is corrupt: %w: %v", key, itsm.ErrInvalid, err)
+		}
+		for _, id := range head.Chunks {
+			c, err := tx.Get(ctx, KindBlob, id)
+			if errors.Is(err, itsm.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := tx.Delete(ctx, KindBlob, id, c.Version); err != nil {
+				return err
+			}
 		}
 		return tx.Delete(ctx, KindBlob, key, doc.Version)
 	})

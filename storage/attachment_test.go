@@ -17,6 +17,8 @@ import (
 
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/storage/memory"
+	"github.com/pillars-itsm/pillars/storage/storagetest"
 )
 
 var pngBytes = append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{7}, 100)...)
@@ -192,4 +194,13 @@ func TestDocBlobStoreRoundTrip(t *testing.T) {
 	_, err = bs.OpenBlob(ctx, key)
 	assert.ErrorIs(t, err, itsm.ErrNotFound)
 	assert.ErrorIs(t, bs.PutBlob(ctx, "../x", pngBytes), itsm.ErrInvalid)
+}
+
+func TestBlobStoresKeepTheContract(t *testing.T) {
+	dir, err := storage.NewDirBlobStore(t.TempDir())
+	require.NoError(t, err)
+	t.Run("Dir", func(t *testing.T) { storagetest.BlobStore(t, dir) })
+	doc, err := storage.NewDocBlobStore(context.Background(), memory.New())
+	require.NoError(t, err)
+	t.Run("Doc", func(t *testing.T) { storagetest.BlobStore(t, doc) })
 }

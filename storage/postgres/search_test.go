@@ -61,3 +61,10 @@ func TestTextTableRowLevelSecurity(t *testing.T) {
 func TestSearchServiceEndToEnd(t *testing.T) {
 	storagetest.SearchScale(t, newTestStore(t), 2000)
 }
+
+// Attachment content kept in the PostgreSQL store itself.
+func TestDocBlobStore(t *testing.T) {
+	bs, err := storage.NewDocBlobStore(context.Background(), newTestStore(t))
+	require.NoError(t, err)
+	storagetest.BlobStore(t, bs)
+}

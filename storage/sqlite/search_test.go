@@ -43,3 +43,10 @@ func scaleCount(t *testing.T) int {
 func TestSearchServiceEndToEnd(t *testing.T) {
 	storagetest.SearchScale(t, openTest(t), 2000)
 }
+
+// Attachment content kept in the SQLite store itself.
+func TestDocBlobStore(t *testing.T) {
+	bs, err := storage.NewDocBlobStore(context.Background(), openTest(t))
+	require.NoError(t, err)
+	storagetest.BlobStore(t, bs)
+}
