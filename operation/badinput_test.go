@@ -385,6 +385,13 @@ func operationBadRows() []badRow {
 	for i := range rows {
 		rows[i].known = knownRows[rows[i].name]
 	}
+	// A nil desk has nothing to search: no sources, no panic.
+	rows = append(rows, badRow{name: "SearchSources/nil desk", answers: true, run: func(context.Context, badDesk) error {
+		if got := operation.SearchSources(nil); got != nil {
+			return fmt.Errorf("SearchSources(nil) = %v, want nil", got)
+		}
+		return nil
+	}})
 	return rows
 }
 

@@ -299,3 +299,34 @@ func ScanEvents(ctx context.Context, b Backend, after int64, limit int, fn func(
 	}
 	return nil
 }
+
+// TextIndexer is the optional full-text capability: a backend that keeps a
+// text index of its own (SQLite FTS5, a PostgreSQL tsvector with a GIN
+// index) implements it. Without it, TextIndexFor hands out an in-memory
+// index (NewMemoryTextIndex) that lives as long as the value the host
+// keeps. Every method belongs to the tenant of its context (TenantOf): an
+// entry indexed under one tenant is never found under another.
+//
+// IndexText replaces the entries of the same kind and id (an upsert);
+// RemoveText forgets them (ids not indexed are no error). SearchText takes
+// terms already split by Tokenize, never engine syntax: an implementation
+// quotes every term, so no term is read as an operator. It matches the
+// entries holding every term (the last as a prefix, as a person types) in
+// their title or public text, and in their internal text too when
+// q.Internal is set, best first, q.Offset entries skipped, at most q.Limit.
+// Ties are broken by kind and id so that pages do not overlap.
+type TextIndexer interface {
+	IndexText(ctx context.Context, entries []TextEntry) error
+	RemoveText(ctx context.Context, kind string, ids []string) error
+	SearchText(ctx context.Context, q TextQuery) ([]TextHit, error)
+}
+
+// TextIndexFor returns b's own TextIndexer when it has one, and otherwise
+// a new in-memory index: the fallback, which the host builds once (it
+// starts empty: SearchService.Reindex fills it) and keeps.
+func TextIndexFor(b Backend) TextIndexer {
+	if ti, ok := b.(TextIndexer); ok {
+		return ti
+	}
+	return NewMemoryTextIndex()
+}

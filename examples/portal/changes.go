@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pillars-itsm/pillars/improvement"
-	"github.com/pillars-itsm/pillars/improvement/chart"
+	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/transition"
 )
@@ -96,14 +98,118 @@ func (s *Server) calendar(w http.ResponseWriter, r *http.Request, u User) {
 	s.render(w, r, http.StatusOK, "changes", page{Title: "Change calendar", Data: d})
 }
 
-// approveChange records the viewer's approval for a group; a refusal (not a
-// member, the requester, a second decision) is shown with its reason.
-func (s *Server) approveChange(w http.ResponseWriter, r *http.Request, _ User) {
-	if _, err := s.changes.Approve(r.Context(), r.PathValue("id"), r.PostForm.Get("group"), r.PostForm.Get("comment"), storage.Command{}); err != nil {
+// changeData is the change detail page.
+type changeData struct {
+	Change    *transition.Change
+	CIs       []string
+	Freezes   []*transition.ChangeWindow
+	Groups    []string // approval groups the viewer may decide for now
+	NotQueued string   // why an approved change was not scheduled
+	Comment   string   // the comment typed into a refused decision
+}
+
+// showChange is a change's page: its plan, approvals with every decision
+// and comment, and approve/reject forms for the groups the viewer may
+// decide for.
+func (s *Server) showChange(w http.ResponseWriter, r *http.Request, u User) {
+	s.changePage(w, r, u, http.StatusOK, r.PathValue("id"), "", nil, "")
+}
+
+func (s *Server) changePage(w http.ResponseWriter, r *http.Request, u User, status int, id, msg string, fields map[string]string, comment string) {
+	ctx := r.Context()
+	c, err := s.changes.Get(ctx, id)
+	if err != nil {
 		s.failErr(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/changes", http.StatusSeeOther)
+	d := changeData{Change: c, Comment: comment}
+	for _, ci := range c.CIIDs {
+		name := ci
+		if x, err := s.cmdb.CI(ctx, ci); err == nil {
+			name = x.Name
+		}
+		d.CIs = append(d.CIs, name)
+	}
+	if !c.PlannedStart.IsZero() {
+		if d.Freezes, err = s.changes.Windows(ctx, transition.WindowFreeze, c.PlannedStart, c.PlannedEnd); err != nil {
+			s.failErr(w, r, err)
+			return
+		}
+	}
+	if c.State == transition.ChangeAuthorize && c.Approval == transition.ApprovalRequested &&
+		transition.SeparationOfDuties(ctx, itsm.AccessRequest{Actor: u.Actor, Record: c}) == "" {
+		for _, g := range c.Approvals {
+			if g.Status == transition.ApprovalRequested && u.InGroup(g.Group) &&
+				!slices.ContainsFunc(g.Decisions, func(x transition.Decision) bool { return x.Approver == u.ID }) {
+				d.Groups = append(d.Groups, g.Group)
+			}
+		}
+	}
+	if c.State == transition.ChangeAuthorize && c.Approval == transition.ApprovalApproved && len(d.Freezes) > 0 {
+		d.NotQueued = "Approved, but not scheduled: its planned window falls in the freeze \"" + d.Freezes[0].Name +
+			"\" (" + d.Freezes[0].Start.UTC().Format("2 Jan 15:04") + " to " + d.Freezes[0].End.UTC().Format("2 Jan 15:04 UTC") +
+			"). Move the planned window out of the freeze, or raise it as an emergency change."
+	}
+	s.render(w, r, status, "change", page{Title: c.Number + " " + c.ShortDescription, Error: msg, Fields: fields, Data: d})
+}
+
+// approveChange records the viewer's approval for a group; a refusal (not a
+// member, the requester, a second decision) is shown with its reason. When
+// the approval completes it, the change is scheduled unless a freeze
+// forbids it, which its page then explains.
+func (s *Server) approveChange(w http.ResponseWriter, r *http.Request, u User) {
+	ctx, id := r.Context(), r.PathValue("id")
+	c, err := s.changes.Approve(ctx, id, r.PostForm.Get("group"), strings.TrimSpace(r.PostForm.Get("comment")), storage.Command{})
+	if err != nil {
+		s.changeRefused(w, r, u, id, err)
+		return
+	}
+	if c.State == transition.ChangeAuthorize && c.Approval == transition.ApprovalApproved {
+		// A freeze refuses the schedule: the approval stands, and the
+		// change page says why it did not schedule.
+		if _, err := s.changes.Fire(ctx, id, transition.ChangeEventSchedule, storage.Command{}, nil); err != nil && !errors.Is(err, itsm.ErrInvalidTransition) {
+			s.changeRefused(w, r, u, id, err)
+			return
+		}
+	}
+	http.Redirect(w, r, "/changes/"+id, http.StatusSeeOther)
+}
+
+// rejectChange rejects the change for a group; a rejection needs a
+// comment.
+func (s *Server) rejectChange(w http.ResponseWriter, r *http.Request, u User) {
+	ctx, id := r.Context(), r.PathValue("id")
+	comment := strings.TrimSpace(r.PostForm.Get("comment"))
+	if comment == "" {
+		c, err := s.changes.Get(ctx, id)
+		if err != nil {
+			s.failErr(w, r, err)
+			return
+		}
+		if err := itsm.Authorize(ctx, s.az, transition.KindChange, transition.ActionReject, c); err != nil {
+			s.failErr(w, r, err)
+			return
+		}
+		s.changePage(w, r, u, http.StatusUnprocessableEntity, id, "Please correct the fields marked below.",
+			map[string]string{"comment": "Say why it is rejected; the requester reads this."}, "")
+		return
+	}
+	if _, err := s.changes.Reject(ctx, id, r.PostForm.Get("group"), comment, storage.Command{}); err != nil {
+		s.changeRefused(w, r, u, id, err)
+		return
+	}
+	http.Redirect(w, r, "/changes/"+id, http.StatusSeeOther)
+}
+
+// changeRefused shows a refused decision on the change page when the
+// viewer may read it, else the error page.
+func (s *Server) changeRefused(w http.ResponseWriter, r *http.Request, u User, id string, err error) {
+	status, msg := classify(err)
+	if status == http.StatusConflict || status == http.StatusUnprocessableEntity {
+		s.changePage(w, r, u, status, id, msg, fieldErrors(err), r.PostForm.Get("comment"))
+		return
+	}
+	s.failErr(w, r, err)
 }
 
 // dashboardRange is the period the dashboard reports on, ending today.
@@ -115,9 +221,9 @@ var charts = map[string]struct {
 	Title string
 	Query improvement.Query
 }{
-	"mttr-by-priority.svg":  {"MTTR by priority (hours)", improvement.Query{KPI: improvement.MTTR, By: []improvement.Dimension{improvement.ByPriority}}},
+	"mttr-by-priority.svg":  {"Mean time to resolve by priority (hours)", improvement.Query{KPI: improvement.MTTR, By: []improvement.Dimension{improvement.ByPriority}}},
 	"incidents-per-day.svg": {"Incidents opened per day", improvement.Query{KPI: improvement.IncidentVolume, Period: improvement.PeriodDay}},
-	"sla-by-priority.svg":   {"SLA compliance by priority", improvement.Query{KPI: improvement.SLACompliance, By: []improvement.Dimension{improvement.ByPriority}}},
+	"sla-by-priority.svg":   {"SLA compliance by priority (target dashed)", improvement.Query{KPI: improvement.SLACompliance, By: []improvement.Dimension{improvement.ByPriority}}},
 }
 
 type dashboardData struct {
@@ -126,7 +232,12 @@ type dashboardData struct {
 	Charts   []chartRef
 }
 
-type chartRef struct{ Name, Title string }
+// chartRef is a dashboard chart; Empty when its KPI has no measurement
+// yet, so the page shows a note instead of a broken image.
+type chartRef struct {
+	Name, Title string
+	Empty       bool
+}
 
 func (s *Server) kpiRange() (time.Time, time.Time) {
 	today := s.clock.Now().UTC().Truncate(24 * time.Hour)
@@ -136,10 +247,6 @@ func (s *Server) kpiRange() (time.Time, time.Time) {
 // dashboard shows every KPI of the last month, computed by the improvement
 // engine from the event log, with charts.
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, _ User) {
-	if err := s.syncEngines(r.Context()); err != nil {
-		s.failErr(w, r, err)
-		return
-	}
 	from, to := s.kpiRange()
 	sum, err := s.kpi.Summary(from, to)
 	if err != nil {
@@ -148,7 +255,10 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, _ User) {
 	}
 	d := dashboardData{From: from, To: to, Lines: sum.Lines}
 	for _, name := range []string{"incidents-per-day.svg", "mttr-by-priority.svg", "sla-by-priority.svg"} {
-		d.Charts = append(d.Charts, chartRef{name, charts[name].Title})
+		q := charts[name].Query
+		q.From, q.To = from, to
+		res, err := s.kpi.Compute(q)
+		d.Charts = append(d.Charts, chartRef{Name: name, Title: charts[name].Title, Empty: err != nil || len(res.Rows) == 0})
 	}
 	s.render(w, r, http.StatusOK, "dashboard", page{Title: "KPI dashboard", Data: d})
 }
@@ -159,10 +269,6 @@ func (s *Server) chart(w http.ResponseWriter, r *http.Request, _ User) {
 	c, ok := charts[r.PathValue("name")]
 	if !ok {
 		s.fail(w, r, http.StatusNotFound, "No such chart.")
-		return
-	}
-	if err := s.syncEngines(r.Context()); err != nil {
-		s.failErr(w, r, err)
 		return
 	}
 	q := c.Query
@@ -177,7 +283,7 @@ func (s *Server) chart(w http.ResponseWriter, r *http.Request, _ User) {
 		return
 	}
 	var buf bytes.Buffer
-	if err := chart.Write(&buf, res, "svg", chart.Options{Title: c.Title}); err != nil {
+	if err := drawChart(&buf, res, c.Title); err != nil {
 		s.failErr(w, r, err)
 		return
 	}

@@ -37,7 +37,7 @@ func TestEndToEndInChromium(t *testing.T) {
 	require.NoError(t, err)
 	seeded, _, err := srv.Seed(ctx)
 	require.NoError(t, err)
-	ts := httptest.NewServer(srv)
+	ts := httptest.NewServer(caughtUp(t, srv))
 	defer ts.Close()
 
 	// The whole browser session is bounded: the allocator's context times out.
@@ -101,7 +101,7 @@ func TestEndToEndInChromium(t *testing.T) {
 	submit("raise", "#submit", http.StatusOK)
 	number := read("#number")
 	assert.Regexp(t, `^INC\d{7}$`, number)
-	assert.Equal(t, operation.StateNew, read("#state"))
+	assert.Equal(t, stateLabel(operation.StateNew), read("#state"))
 	// He adds a comment from his incident's page.
 	do("comment", chromedp.SendKeys(chromedp.ID("text"), "It is the colour printer"))
 	submit("comment", "#comment", http.StatusOK)
@@ -123,7 +123,7 @@ func TestEndToEndInChromium(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("f-justification"), "replacement"),
 	)
 	submit("order", "#submit", http.StatusOK)
-	assert.Equal(t, operation.StateInFulfillment, read("#state"))
+	assert.Equal(t, stateLabel(operation.StateInFulfillment), read("#state"))
 	assert.Contains(t, read("#answers"), "replacement")
 
 	// Ann finds it in her queue, takes it and resolves it.
@@ -135,7 +135,7 @@ func TestEndToEndInChromium(t *testing.T) {
 	_, err = chromedp.RunResponse(bctx, chromedp.Click(chromedp.Search(`//table[@id="unassigned"]//a[text()="`+number+`"]`)))
 	require.NoError(t, err, "open the incident from the queue")
 	submit("take", "#take", http.StatusOK)
-	assert.Equal(t, operation.StateInProgress, read("#state"))
+	assert.Equal(t, stateLabel(operation.StateInProgress), read("#state"))
 	assert.Contains(t, read("#assignment"), "Ann Agent")
 	assert.Contains(t, read(".comment"), "It is the colour printer", "the agent reads the caller's comment")
 
@@ -145,7 +145,7 @@ func TestEndToEndInChromium(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("resolution_notes"), "Replaced the toner cartridge"),
 	)
 	submit("resolve", "#resolve", http.StatusOK)
-	assert.Equal(t, operation.StateResolved, read("#state"))
+	assert.Equal(t, stateLabel(operation.StateResolved), read("#state"))
 	assert.Contains(t, read("#resolution"), "Replaced the toner cartridge")
 
 	// The dashboard shows the MTTR of the resolved incident (two hours),

@@ -19,12 +19,14 @@ func EscalationRules() []operation.EscalationRule {
 	}
 }
 
-// logNotifier delivers the desk's notifications to the portal's log: a
-// real portal would send mail or chat messages here.
+// logNotifier delivers the desk's notifications to the portal's log and
+// to the in-app inbox of each person (a group's members): a real portal
+// would send mail or chat messages here too.
 type logNotifier struct{ s *Server }
 
 func (n logNotifier) Notify(_ context.Context, x operation.Notification) error {
 	n.s.logger.Printf("notify %v: %s (%s)", x.To, x.Subject, x.Body)
+	n.s.inbox.add(x, func(g string) []string { return n.s.members[g] })
 	return nil
 }
 

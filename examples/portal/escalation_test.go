@@ -72,7 +72,7 @@ func TestEscalationBySLA(t *testing.T) {
 	assert.Contains(t, logs.String(), "notify [service_desk]: "+inc.Number+" escalated (sla_warning): Mail is slow")
 	assert.Contains(t, logs.String(), "of its SLA target used")
 	page := text(d.as("ann").get("/incidents/" + id).body)
-	assert.Contains(t, page, "update new new escalation escalation: sla_warning")
+	assert.Contains(t, page, "update New New escalation escalation: sla_warning")
 
 	// The SLA pillar's view of the incident's clocks, as the desk reads it.
 	pcts, err := d.srv.sla.SLAPercentages(itsm.WithActor(ctx, escalator), operation.KindIncident, []string{id, "unknown"}, d.clock.Now())

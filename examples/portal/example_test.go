@@ -29,7 +29,8 @@ func ExampleNewServer() {
 		panic(err)
 	}
 
-	var cookies []*http.Cookie
+	cookies := map[string]*http.Cookie{} // a browser's jar: the newest cookie of each name
+	token := ""                          // the CSRF token of the last page's forms
 	send := func(method, path string, form url.Values) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(method, path, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -38,23 +39,21 @@ func ExampleNewServer() {
 		}
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, req)
-		cookies = append(cookies, rec.Result().Cookies()...)
+		for _, c := range rec.Result().Cookies() {
+			cookies[c.Name] = c
+		}
+		if m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(rec.Body.String()); m != nil {
+			token = m[1]
+		}
 		return rec
 	}
-	csrf := func() string {
-		for _, c := range cookies {
-			if c.Name == "pillars_csrf" {
-				return c.Value
-			}
-		}
-		return ""
-	}
+	csrf := func() string { return token }
 	send("GET", "/login", nil)
 	rec := send("POST", "/login", url.Values{"csrf": {csrf()}, "user": {"carl"}})
 	fmt.Println("login:", rec.Code, rec.Header().Get("Location"))
 
 	rec = send("GET", "/incidents/"+seeded.Incident, nil)
-	state := regexp.MustCompile(`id="state">([^<]*)<`).FindStringSubmatch(rec.Body.String())
+	state := regexp.MustCompile(`id="state" data-state="([^"]*)"`).FindStringSubmatch(rec.Body.String())
 	fmt.Println("incident page:", rec.Code, "state", state[1])
 
 	rec = send("POST", "/incidents/"+seeded.Incident+"/resolve", url.Values{"csrf": {csrf()}})

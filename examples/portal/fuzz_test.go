@@ -30,15 +30,14 @@ func FuzzRaiseIncident(f *testing.F) {
 	if _, _, err := srv.Seed(ctx); err != nil {
 		f.Fatal(err)
 	}
-	const tok = "0123456789abcdef0123456789abcdef"
+	cookie, tok := srv.testSession("carl")
 	carl := itsm.WithActor(ctx, srv.byID["carl"].Actor) // who posts the forms, and may read what he raised
 	f.Fuzz(func(t *testing.T, short, desc, impact, urgency, service string) {
 		form := url.Values{"csrf": {tok}, "short_description": {short}, "description": {desc},
 			"impact": {impact}, "urgency": {urgency}, "service_id": {service}}
 		req := httptest.NewRequest(http.MethodPost, "/incidents", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.AddCookie(&http.Cookie{Name: csrfCookie, Value: tok})
-		req.AddCookie(&http.Cookie{Name: userCookie, Value: "carl"})
+		req.AddCookie(cookie)
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, req)
 		switch rec.Code {
@@ -55,7 +54,8 @@ func FuzzRaiseIncident(f *testing.F) {
 		default:
 			t.Fatalf("status %d for %q: %s", rec.Code, form.Encode(), rec.Body.String())
 		}
-		body := strings.ToLower(rec.Body.String())
+		// The layout's own script tag is the only markup of that kind.
+		body := strings.ToLower(strings.Replace(rec.Body.String(), `<script src="/app.js" defer></script>`, "", 1))
 		if strings.Contains(body, "<script") || strings.Contains(body, "<img") {
 			t.Fatalf("markup echoed unescaped: %s", body)
 		}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -17,30 +19,41 @@ import (
 func (s *Server) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /login", s.loginPage)
+	m.HandleFunc("GET /app.js", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		_, _ = w.Write(appJS)
+	})
 	m.HandleFunc("POST /login", s.login)
 	m.HandleFunc("POST /logout", s.logout)
 	m.HandleFunc("GET /{$}", s.authed(s.home))
 	m.HandleFunc("GET /my", s.authed(s.myTickets))
+	m.HandleFunc("GET /incidents", s.authed(s.listIncidents))
 	m.HandleFunc("GET /incidents/new", s.authed(s.newIncident))
 	m.HandleFunc("POST /incidents", s.authed(s.raiseIncident))
 	m.HandleFunc("GET /incidents/{id}", s.authed(s.showIncident))
+	m.HandleFunc("POST /incidents/{id}/attachments", s.authed(s.attach))
+	m.HandleFunc("GET /attachments/{id}", s.authed(s.download))
 	m.HandleFunc("POST /incidents/{id}/{action}", s.authed(s.incidentAction))
 	m.HandleFunc("GET /queue", s.authed(s.queue))
 	m.HandleFunc("GET /catalog", s.authed(s.catalogPage))
 	m.HandleFunc("GET /catalog/{id}", s.authed(s.itemPage))
 	m.HandleFunc("POST /catalog/{id}", s.authed(s.order))
 	m.HandleFunc("GET /requests/{id}", s.authed(s.showRequest))
+	m.HandleFunc("POST /tasks/{id}/{action}", s.authed(s.taskAction))
+	m.HandleFunc("POST /requests/{id}/cancel", s.authed(s.cancelRequest))
+	m.HandleFunc("GET /changes/{id}", s.authed(s.showChange))
+	m.HandleFunc("POST /changes/{id}/reject", s.authed(s.rejectChange))
 	m.HandleFunc("GET /changes", s.authed(s.calendar))
 	m.HandleFunc("POST /changes/{id}/approve", s.authed(s.approveChange))
+	m.HandleFunc("GET /search", s.authed(s.searchPage))
+	m.HandleFunc("GET /notifications", s.authed(s.notifications))
 	m.HandleFunc("GET /dashboard", s.authed(s.dashboard))
 	m.HandleFunc("GET /charts/{name}", s.authed(s.chart))
-	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.fail(w, r, http.StatusNotFound, "No such page.")
-	})
 	s.mux = m
 }
 
-// --- login stand-in ---
+// --- login stand-in: a user picker in place of the host's single sign-on ---
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "login", page{Title: "Log in", Data: s.users})
@@ -53,12 +66,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			Fields: map[string]string{"user": "choose one of the listed users"}})
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: userCookie, Value: u.ID, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	// A new session id on login: a session fixed before login is worthless.
+	s.startSession(w, r, u.ID)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: userCookie, Value: "", Path: "/", MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
@@ -75,14 +89,21 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request, u User) {
 
 // --- caller: my tickets, raise an incident ---
 
+// myData is the caller's page: their open incidents, paged like every
+// list, and their requests.
 type myData struct {
-	Incidents []*operation.Incident
-	Requests  []*operation.Request
+	listData
+	Requests []*operation.Request
 }
 
 func (s *Server) myTickets(w http.ResponseWriter, r *http.Request, u User) {
 	ctx := r.Context()
-	incs, _, err := s.desk.MyRequestedIncidents(ctx, storage.Paging{Limit: 50})
+	f, problems := parseFilter(r.URL.Query(), s.desk.Incidents().Machine())
+	if r.URL.Query().Get("state") == "" {
+		f.State = "open"
+	}
+	f.Mine = true
+	list, err := s.incidentList(r, u, f, "/my")
 	if err != nil {
 		s.failErr(w, r, err)
 		return
@@ -94,7 +115,7 @@ func (s *Server) myTickets(w http.ResponseWriter, r *http.Request, u User) {
 		s.failErr(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "my", page{Title: "My tickets", Data: myData{incs, reqs}})
+	s.render(w, r, http.StatusOK, "my", page{Title: "My tickets", Fields: problems, Data: myData{list, reqs}})
 }
 
 type incidentForm struct {
@@ -170,9 +191,13 @@ type incidentData struct {
 	HoldReasons     []string
 	ResolutionCodes []string
 	Service         string
+	Files           []*storage.Attachment
+	Can             map[string]bool   // the commands offered: the lifecycle allows them from the state and the viewer may
+	Form            map[string]string // what the viewer typed into a refused form, shown again
+	TakeOver        string            // who holds it, when a take was refused because someone else does
 }
 
-func (s *Server) incidentPage(w http.ResponseWriter, r *http.Request, status int, id, msg string, fields map[string]string) {
+func (s *Server) incidentPage(w http.ResponseWriter, r *http.Request, status int, id, msg string, fields map[string]string, form map[string]string) {
 	ctx := r.Context()
 	// The desk hands the incident only to who may read it: its caller, the
 	// agents of its group (or of any group while unassigned), managers.
@@ -181,11 +206,7 @@ func (s *Server) incidentPage(w http.ResponseWriter, r *http.Request, status int
 		s.failErr(w, r, err)
 		return
 	}
-	if err := s.syncEngines(ctx); err != nil {
-		s.failErr(w, r, err)
-		return
-	}
-	d := incidentData{Inc: inc, Caller: s.name(inc.CallerID), Assignee: s.name(inc.AssignedTo),
+	d := incidentData{Form: form, Inc: inc, Caller: s.name(inc.CallerID), Assignee: s.name(inc.AssignedTo),
 		HoldReasons: []string{operation.HoldAwaitingCaller, operation.HoldAwaitingChange, operation.HoldAwaitingProblem, operation.HoldAwaitingVendor},
 		ResolutionCodes: []string{operation.ResolvedPermanently, operation.ResolvedWorkaround, operation.ResolvedRemotely,
 			operation.NotSolvedNotReproducible, operation.NotSolvedTooCostly}}
@@ -202,6 +223,17 @@ func (s *Server) incidentPage(w http.ResponseWriter, r *http.Request, status int
 			d.Service = svc.Name
 		}
 	}
+	d.Can = s.offered(ctx, inc)
+	if d.Files, _, err = s.files.List(ctx, operation.KindIncident, inc.ID, storage.Paging{Limit: 50}); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	if d.Form == nil {
+		d.Form = map[string]string{}
+	}
+	if status == http.StatusConflict && inc.AssignedTo != "" {
+		d.TakeOver = d.Assignee
+	}
 	s.render(w, r, status, "incident", page{Title: inc.Number + " " + inc.ShortDescription, Error: msg, Fields: fields, Data: d})
 }
 
@@ -213,7 +245,35 @@ func (s *Server) name(id string) string {
 }
 
 func (s *Server) showIncident(w http.ResponseWriter, r *http.Request, _ User) {
-	s.incidentPage(w, r, http.StatusOK, r.PathValue("id"), "", nil)
+	s.incidentPage(w, r, http.StatusOK, r.PathValue("id"), "", nil, nil)
+}
+
+// incidentCommands are the commands the incident page can offer, each
+// the lifecycle event it fires (take is assign-and-start).
+var incidentCommands = []string{operation.EventStart, operation.EventHold, operation.EventResume, operation.EventResolve,
+	operation.EventReopen, operation.EventClose, operation.EventCancel}
+
+// offered returns the commands the page shows for the viewer: those the
+// lifecycle allows from the incident's state (Machine.Available) that the
+// authorizer grants the viewer on this incident. Take is offered to an
+// agent of the incident's group while it is open and not theirs.
+func (s *Server) offered(ctx context.Context, inc *operation.Incident) map[string]bool {
+	can := map[string]bool{}
+	avail := s.desk.Incidents().Machine().Available(inc.State)
+	for _, ev := range incidentCommands {
+		if slices.Contains(avail, ev) && itsm.Authorize(ctx, s.az, operation.KindIncident, ev, inc) == nil {
+			can[ev] = true
+		}
+	}
+	a, _ := itsm.ActorFrom(ctx)
+	if s.desk.IsOpen(inc) && inc.AssignedTo != a.ID && a.HasRole("agent") &&
+		itsm.Authorize(ctx, s.az, operation.KindIncident, itsm.ActionUpdate, inc) == nil {
+		can["take"] = true
+	}
+	if inc.State == operation.StateNew && inc.AssignedTo != a.ID {
+		delete(can, operation.EventStart) // a new incident is taken, not started by a bystander
+	}
+	return can
 }
 
 // incidentAction runs one of the agent's (or the caller's) commands on an
@@ -222,41 +282,66 @@ func (s *Server) showIncident(w http.ResponseWriter, r *http.Request, _ User) {
 func (s *Server) incidentAction(w http.ResponseWriter, r *http.Request, u User) {
 	ctx, id, f := r.Context(), r.PathValue("id"), r.PostForm
 	cmd := storage.Command{Reason: strings.TrimSpace(f.Get("reason"))}
+	form := map[string]string{}
+	for _, k := range []string{"hold_reason", "reason", "resolution_code", "resolution_notes", "text", "cancel_reason", "reopen_reason"} {
+		form[k] = f.Get(k)
+	}
+	// Refusals a person can fix are caught before the desk is asked, in
+	// their words, with the field marked.
+	fields := map[string]string{}
 	var err error
-	switch r.PathValue("action") {
+	switch action := r.PathValue("action"); action {
 	case "take":
+		// One unit of work: assigned to the taker and started, or refused
+		// (someone else holds it: the page offers to take it over).
+		// The desk checks the taker's group before the actor's rights, so
+		// a caller's take would read as a bad assignee: ask the authorizer
+		// first.
 		var inc *operation.Incident
 		if inc, err = s.desk.Incidents().Get(ctx, id); err != nil {
 			break
 		}
-		// AssignIncident checks the assignee's group before the actor's
-		// rights, so a caller taking an incident would read as a bad
-		// assignee; ask the authorizer first (see the report).
 		if err = itsm.Authorize(ctx, s.az, operation.KindIncident, itsm.ActionUpdate, inc); err != nil {
 			break
 		}
-		group := inc.AssignmentGroup
-		if !u.InGroup(group) && len(u.Groups) > 0 {
-			group = u.Groups[0]
-		}
-		if inc, err = s.desk.AssignIncident(ctx, id, group, u.ID, cmd); err != nil {
-			break
-		}
-		if inc.State == operation.StateNew {
-			_, err = s.desk.StartIncident(ctx, id, storage.Command{})
-		}
+		_, err = s.desk.TakeIncident(ctx, id, f.Get("reassign") == "1", cmd)
 	case "start":
 		_, err = s.desk.StartIncident(ctx, id, cmd)
 	case "hold":
+		if f.Get("hold_reason") == "" {
+			fields["hold_reason"] = "Choose a hold reason."
+			break
+		}
 		_, err = s.desk.HoldIncident(ctx, id, f.Get("hold_reason"), cmd)
 	case "resume":
 		_, err = s.desk.ResumeIncident(ctx, id, cmd)
 	case "resolve":
+		if f.Get("resolution_code") == "" {
+			fields["resolution_code"] = "Choose how it was resolved."
+		}
+		if strings.TrimSpace(f.Get("resolution_notes")) == "" {
+			fields["resolution_notes"] = "Say what fixed it; the caller reads this."
+		}
+		if len(fields) > 0 {
+			break
+		}
 		_, err = s.desk.ResolveIncident(ctx, id, f.Get("resolution_code"), f.Get("resolution_notes"), cmd)
 	case "close":
 		_, err = s.desk.CloseIncident(ctx, id, cmd)
 	case "reopen":
+		cmd.Reason = strings.TrimSpace(f.Get("reopen_reason"))
+		if cmd.Reason == "" {
+			fields["reopen_reason"] = "Say what is still wrong."
+			break
+		}
 		_, err = s.desk.ReopenIncident(ctx, id, cmd)
+	case "cancel":
+		cmd.Reason = strings.TrimSpace(f.Get("cancel_reason"))
+		if cmd.Reason == "" {
+			fields["cancel_reason"] = "Say why it is no longer needed."
+			break
+		}
+		_, err = s.desk.CancelIncident(ctx, id, cmd)
 	case "comment":
 		_, err = s.desk.AddComment(ctx, id, f.Get("text"), storage.Command{})
 	case "work_note":
@@ -265,14 +350,36 @@ func (s *Server) incidentAction(w http.ResponseWriter, r *http.Request, u User) 
 		s.fail(w, r, http.StatusNotFound, "No such action.")
 		return
 	}
+	if len(fields) > 0 {
+		// The viewer must still be allowed to see the incident and do this:
+		// a caller's empty hold form is a 403, not advice on hold reasons.
+		inc, gerr := s.desk.Incidents().Get(ctx, id)
+		if gerr != nil {
+			s.failErr(w, r, gerr)
+			return
+		}
+		if !s.offered(ctx, inc)[r.PathValue("action")] {
+			if aerr := itsm.Authorize(ctx, s.az, operation.KindIncident, r.PathValue("action"), inc); aerr != nil {
+				s.failErr(w, r, aerr)
+				return
+			}
+		}
+		s.incidentPage(w, r, http.StatusUnprocessableEntity, id, "Please correct the fields marked below.", fields, form)
+		return
+	}
 	if err == nil {
 		http.Redirect(w, r, "/incidents/"+id, http.StatusSeeOther)
 		return
 	}
 	status, msg := classify(err)
+	if r.PathValue("action") == "take" && errors.Is(err, itsm.ErrConflict) {
+		if inc, gerr := s.desk.Incidents().Get(ctx, id); gerr == nil && inc.AssignedTo != "" && inc.AssignedTo != u.ID {
+			msg = s.name(inc.AssignedTo) + " is already working on this incident. Take it over only if you agreed with them."
+		}
+	}
 	switch status {
 	case http.StatusConflict, http.StatusUnprocessableEntity:
-		s.incidentPage(w, r, status, id, msg, fieldErrors(err))
+		s.incidentPage(w, r, status, id, msg, fieldErrors(err), form)
 	default:
 		s.failErr(w, r, err)
 	}
@@ -281,7 +388,7 @@ func (s *Server) incidentAction(w http.ResponseWriter, r *http.Request, u User) 
 // --- agent queues ---
 
 type queueData struct {
-	Unassigned, Mine, Breaching []*operation.Incident
+	Unassigned, Mine, Breaching []row
 	Within                      time.Duration
 }
 
@@ -291,24 +398,28 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request, u User) {
 		s.fail(w, r, http.StatusForbidden, "forbidden: "+u.ID+" has no agent queues (the agent role is needed)")
 		return
 	}
-	if err := s.syncEngines(ctx); err != nil {
-		s.failErr(w, r, err)
-		return
-	}
 	var d queueData
-	var err error
 	d.Within = s.within
-	if d.Unassigned, _, err = s.desk.UnassignedInMyGroups(ctx, storage.Paging{Limit: 50}); err != nil {
-		s.failErr(w, r, err)
-		return
-	}
-	if d.Mine, _, err = s.desk.MyOpenIncidents(ctx, storage.Paging{Limit: 50}); err != nil {
-		s.failErr(w, r, err)
-		return
-	}
-	if d.Breaching, _, err = s.desk.BreachingSoonInMyGroups(ctx, s.within, storage.Paging{Limit: 50}); err != nil {
-		s.failErr(w, r, err)
-		return
+	for _, q := range []struct {
+		into *[]row
+		get  func() ([]*operation.Incident, string, error)
+	}{
+		{&d.Unassigned, func() ([]*operation.Incident, string, error) {
+			return s.desk.UnassignedInMyGroups(ctx, storage.Paging{Limit: perPage})
+		}},
+		{&d.Mine, func() ([]*operation.Incident, string, error) {
+			return s.desk.MyOpenIncidents(ctx, storage.Paging{Limit: perPage})
+		}},
+		{&d.Breaching, func() ([]*operation.Incident, string, error) {
+			return s.desk.BreachingSoonInMyGroups(ctx, s.within, storage.Paging{Limit: perPage})
+		}},
+	} {
+		incs, _, err := q.get()
+		if err != nil {
+			s.failErr(w, r, err)
+			return
+		}
+		*q.into = s.rows(ctx, incs)
 	}
 	s.render(w, r, http.StatusOK, "queue", page{Title: "My queues", Data: d})
 }
@@ -372,7 +483,10 @@ func (s *Server) order(w http.ResponseWriter, r *http.Request, _ User) {
 type requestData struct {
 	Req     *operation.Request
 	Answers []answer
-	Tasks   []*operation.RequestTask
+	Tasks   []taskRow
+	Fields  map[string]string       // task id -> problem
+	Notes   map[string]string       // task id -> typed notes
+	Cancel  bool                    // the viewer may cancel the request
 	Waiting []operation.PlannedTask // planned tasks of later stages, not yet created
 }
 
@@ -406,22 +520,127 @@ func (s *Server) answers(r *http.Request, req *operation.Request) []answer {
 	return out
 }
 
+// taskRow is a fulfilment task with the commands its state allows the
+// viewer.
+type taskRow struct {
+	*operation.RequestTask
+	Can map[string]bool
+}
+
 func (s *Server) showRequest(w http.ResponseWriter, r *http.Request, _ User) {
+	s.requestPage(w, r, http.StatusOK, r.PathValue("id"), "", nil, nil)
+}
+
+func (s *Server) requestPage(w http.ResponseWriter, r *http.Request, status int, id, msg string, fields, notes map[string]string) {
 	ctx := r.Context()
 	// The desk hands a caller only the requests made for them.
-	req, err := s.desk.Requests().Get(ctx, r.PathValue("id"))
+	req, err := s.desk.Requests().Get(ctx, id)
 	if err != nil {
 		s.failErr(w, r, err)
 		return
 	}
-	d := requestData{Req: req, Answers: s.answers(r, req), Waiting: req.Plan[min(len(req.TaskIDs), len(req.Plan)):]}
-	for _, id := range req.TaskIDs {
-		t, err := s.desk.RequestTasks().Get(ctx, id)
+	d := requestData{Req: req, Answers: s.answers(r, req), Waiting: req.Plan[min(len(req.TaskIDs), len(req.Plan)):],
+		Fields: fields, Notes: notes}
+	rm := s.desk.Requests().Machine()
+	d.Cancel = slices.Contains(rm.Available(req.State), operation.EventCancel) &&
+		itsm.Authorize(ctx, s.az, operation.KindRequest, operation.EventCancel, req) == nil
+	tm := s.desk.RequestTasks().Machine()
+	for _, tid := range req.TaskIDs {
+		t, err := s.desk.RequestTasks().Get(ctx, tid)
 		if err != nil {
 			s.failErr(w, r, err)
 			return
 		}
-		d.Tasks = append(d.Tasks, t)
+		row := taskRow{RequestTask: t, Can: map[string]bool{}}
+		a, _ := itsm.ActorFrom(ctx)
+		if a.HasRole("agent") && (t.AssignmentGroup == "" || a.InGroup(t.AssignmentGroup)) {
+			for _, ev := range tm.Available(t.State) {
+				if itsm.Authorize(ctx, s.az, operation.KindRequestTask, ev, t) == nil {
+					row.Can[ev] = true
+				}
+			}
+		}
+		d.Tasks = append(d.Tasks, row)
 	}
-	s.render(w, r, http.StatusOK, "request", page{Title: req.Number + " " + req.ShortDescription, Data: d})
+	s.render(w, r, status, "request", page{Title: req.Number + " " + req.ShortDescription, Error: msg, Data: d})
+}
+
+// notifications shows the viewer's in-app notifications, newest first,
+// delivered by the notifications consumer from the event stream.
+func (s *Server) notifications(w http.ResponseWriter, r *http.Request, u User) {
+	s.render(w, r, http.StatusOK, "notifications", page{Title: "Notifications", Data: s.inbox.of(u.ID)})
+}
+
+// taskAction works a fulfilment task: start it, complete it or close it
+// incomplete (both with notes); completing the last task of a stage starts
+// the next, and the last stage completes the request.
+func (s *Server) taskAction(w http.ResponseWriter, r *http.Request, _ User) {
+	ctx, id := r.Context(), r.PathValue("id")
+	t, err := s.desk.RequestTasks().Get(ctx, id)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	notes := strings.TrimSpace(r.PostForm.Get("notes"))
+	switch r.PathValue("action") {
+	case "start":
+		_, err = s.desk.StartTask(ctx, id, storage.Command{})
+	case "complete", "close_incomplete":
+		if notes == "" {
+			if aerr := itsm.Authorize(ctx, s.az, operation.KindRequestTask, operation.EventComplete, t); aerr != nil {
+				s.failErr(w, r, aerr)
+				return
+			}
+			s.requestPage(w, r, http.StatusUnprocessableEntity, t.RequestID, "Please correct the fields marked below.",
+				map[string]string{id: "Say what was done; the requester reads this."}, map[string]string{id: notes})
+			return
+		}
+		if r.PathValue("action") == "complete" {
+			_, err = s.desk.CompleteTask(ctx, id, notes, storage.Command{})
+		} else {
+			_, err = s.desk.CloseTaskIncomplete(ctx, id, notes, storage.Command{})
+		}
+	default:
+		s.fail(w, r, http.StatusNotFound, "No such action.")
+		return
+	}
+	if err == nil {
+		http.Redirect(w, r, "/requests/"+t.RequestID, http.StatusSeeOther)
+		return
+	}
+	if status, msg := classify(err); status == http.StatusConflict || status == http.StatusUnprocessableEntity {
+		s.requestPage(w, r, status, t.RequestID, msg, nil, map[string]string{id: notes})
+		return
+	}
+	s.failErr(w, r, err)
+}
+
+// cancelRequest cancels a request for its requester (or an agent); a
+// reason is required.
+func (s *Server) cancelRequest(w http.ResponseWriter, r *http.Request, _ User) {
+	ctx, id := r.Context(), r.PathValue("id")
+	reason := strings.TrimSpace(r.PostForm.Get("cancel_reason"))
+	if reason == "" {
+		req, err := s.desk.Requests().Get(ctx, id)
+		if err != nil {
+			s.failErr(w, r, err)
+			return
+		}
+		if err := itsm.Authorize(ctx, s.az, operation.KindRequest, operation.EventCancel, req); err != nil {
+			s.failErr(w, r, err)
+			return
+		}
+		s.requestPage(w, r, http.StatusUnprocessableEntity, id, "Please correct the fields marked below.",
+			map[string]string{"cancel_reason": "Say why it is no longer needed."}, nil)
+		return
+	}
+	if _, err := s.desk.CancelRequest(ctx, id, storage.Command{Reason: reason}); err != nil {
+		if status, msg := classify(err); status == http.StatusConflict || status == http.StatusUnprocessableEntity {
+			s.requestPage(w, r, status, id, msg, nil, nil)
+			return
+		}
+		s.failErr(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/requests/"+id, http.StatusSeeOther)
 }

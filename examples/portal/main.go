@@ -83,6 +83,13 @@ func run(ctx context.Context, addr, dsn, schema, file string) error {
 	} else if seeded {
 		log.Printf("seeded the demo desk")
 	}
+	// SLA/KPI catch-up and notifications run on the event stream, never
+	// inside a request.
+	bg, err := srv.StartBackground(ctx, time.Second)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = bg.Stop(context.Background()) }()
 	hs := &http.Server{Addr: addr, Handler: metrics.Wrap(srv), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
 		WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10}
 	go func() {

@@ -27,15 +27,18 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
+// appJS is the portal's only script: it focuses the first invalid field.
+//
+//go:embed app.js
+var appJS []byte
+
 // MaxBody is the largest request body the portal reads; a bigger form post
 // is refused with 413.
 const MaxBody = 64 << 10
 
-// Cookie names of the login stand-in and of the CSRF token.
-const (
-	userCookie = "pillars_user"
-	csrfCookie = "pillars_csrf"
-)
+// MaxUpload is the largest attachment the portal takes (an upload's body
+// may be this plus a little form overhead).
+const MaxUpload = 2 << 20
 
 // User is a person who can log in to the portal: the kernel actor (id, roles,
 // assignment groups) plus what the user picker shows.
@@ -81,6 +84,14 @@ type Config struct {
 	BreachWindow time.Duration
 	// Telemetry observes the pillars' commands (see metrics.go); nil: none.
 	Telemetry *telemetry.Telemetry
+	// SessionKey signs the session cookies and derives the CSRF tokens
+	// (HMAC-SHA256); at least 32 bytes. Empty draws a random key, so
+	// sessions end when the process restarts.
+	SessionKey []byte
+	// Search answers the search box; nil uses the library's full-text
+	// search (storage.SearchService) over incidents, problems, requests
+	// and changes, kept current by a background consumer.
+	Search Searcher
 }
 
 // Server is the portal: an http.Handler composing the pillars over one store.
@@ -101,6 +112,16 @@ type Server struct {
 	changes *transition.Changes
 	kpi     *improvement.Engine
 	syncMu  sync.Mutex // serialises the engines' Sync calls
+	key     []byte     // the session key (Config.SessionKey)
+	members map[string][]string
+	inbox   inbox
+	// instance names this server to the stream's leases: its background
+	// consumers and CatchUp share them.
+	instance string
+	catchMu  sync.Mutex // one CatchUp at a time (they share the lease)
+	search   Searcher
+	text     *storage.SearchService // the library's search, when Config.Search is nil
+	files    *storage.Attachments   // attachments on incidents and requests, blobs in the store
 }
 
 // NewServer wires the pillars to the store b (registering their record kinds)
@@ -122,8 +143,21 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 	if s.within <= 0 {
 		s.within = 2 * time.Hour
 	}
+	switch n := len(cfg.SessionKey); {
+	case n == 0:
+		s.key = make([]byte, 32)
+		if _, err := io.ReadFull(rand.Reader, s.key); err != nil {
+			return nil, fmt.Errorf("portal: session key: %w", err)
+		}
+	case n < 32:
+		return nil, itsm.Invalidf("portal: the session key has %d bytes; it needs at least 32", n)
+	default:
+		s.key = append([]byte(nil), cfg.SessionKey...)
+	}
+	s.instance = "portal-" + hex.EncodeToString(s.key[:6])
 	s.byID = map[string]User{}
 	members := map[string][]string{}
+	s.members = members
 	for _, u := range s.users {
 		if u.ID == "" {
 			return nil, itsm.Invalidf("portal: a user without an id")
@@ -138,6 +172,18 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 	// separation of duties on change approvals.
 	az := operation.DefaultAuthorizer()
 	az.AddRule(transition.KindChange, transition.ActionApprove, transition.SeparationOfDuties)
+	// Callers may cancel an incident they raised (raised in error, solved
+	// itself); agents cancel any they work.
+	az.Grant("caller", operation.KindIncident+":"+operation.EventCancel)
+	az.AddRule(operation.KindIncident, operation.EventCancel, func(_ context.Context, req itsm.AccessRequest) string {
+		if req.Actor.HasRole("agent") || req.Actor.HasRole("admin") || req.Actor.HasRole("system") {
+			return ""
+		}
+		if inc, ok := req.Record.(*operation.Incident); ok && inc.CallerID == req.Actor.ID {
+			return ""
+		}
+		return "a caller may only cancel an incident they raised"
+	})
 	s.az = az
 
 	var err error
@@ -167,7 +213,23 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 	if s.kpi, err = improvement.New(ctx, b, improvement.Config{}); err != nil {
 		return nil, fmt.Errorf("portal: KPI engine: %w", err)
 	}
-	if s.pages, err = parsePages(); err != nil {
+	blobs, err := storage.NewDocBlobStore(ctx, b)
+	if err != nil {
+		return nil, fmt.Errorf("portal: blob store: %w", err)
+	}
+	if s.files, err = storage.NewAttachments(ctx, b, storage.AttachmentsConfig{Blobs: blobs, Clock: s.clock, Authorizer: az,
+		Parents: []storage.AttachmentParent{storage.AttachTo(s.desk.Incidents()), storage.AttachTo(s.desk.Requests())},
+		Policy:  storage.AttachmentPolicy{MaxSize: MaxUpload}}); err != nil {
+		return nil, fmt.Errorf("portal: attachments: %w", err)
+	}
+	s.search = cfg.Search
+	if s.search == nil {
+		if s.text, err = s.newSearch(); err != nil {
+			return nil, fmt.Errorf("portal: search: %w", err)
+		}
+		s.search = s.text
+	}
+	if s.pages, err = parsePages(template.FuncMap{"name": s.name}); err != nil {
 		return nil, err
 	}
 	s.routes()
@@ -195,9 +257,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'")
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	limit := int64(MaxBody)
+	multipart := strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data")
+	if multipart {
+		limit = MaxUpload + MaxBody
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	if r.Method == http.MethodPost {
-		if err := r.ParseForm(); err != nil {
+		parse := r.ParseForm
+		if multipart {
+			parse = func() error { return r.ParseMultipartForm(MaxBody) }
+		}
+		if err := parse(); err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
 				s.fail(w, r, http.StatusRequestEntityTooLarge, "The form is too large.")
@@ -206,36 +277,46 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, http.StatusBadRequest, "The form could not be read.")
 			return
 		}
-		c, err := r.Cookie(csrfCookie)
-		if err != nil || c.Value == "" || r.PostForm.Get("csrf") != c.Value {
-			s.fail(w, r, http.StatusForbidden, "This form was not issued by the portal (missing or wrong CSRF token). Reload the page and try again.")
+		if !s.checkCSRF(r) {
+			s.fail(w, r, http.StatusForbidden, "This form was not issued to you by the portal (missing or wrong CSRF token). Reload the page and try again.")
 			return
 		}
+	}
+	// A path the portal serves under other methods is a 405 naming them
+	// (the mux knows them); an unknown path is a 404, both as pages.
+	if h, pattern := s.mux.Handler(r); pattern == "" {
+		rec := &allowRecorder{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		if rec.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+			s.fail(w, r, http.StatusMethodNotAllowed, "This page does not take that kind of request.")
+			return
+		}
+		s.fail(w, r, http.StatusNotFound, "No such page.")
+		return
 	}
 	s.mux.ServeHTTP(w, r)
 }
 
-// csrfToken returns the request's CSRF token, issuing a cookie when it has
-// none (double-submit cookie: forms echo the cookie's value).
-func csrfToken(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) == 32 {
-		return c.Value
-	}
-	var b [16]byte
-	_, _ = io.ReadFull(rand.Reader, b[:])
-	tok := hex.EncodeToString(b[:])
-	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
-	r.AddCookie(&http.Cookie{Name: csrfCookie, Value: tok})
-	return tok
+// allowRecorder captures what the mux's own 404/405 handler would write.
+type allowRecorder struct {
+	header http.Header
+	status int
 }
 
-// user returns the logged-in user, or false.
+func (a *allowRecorder) Header() http.Header         { return a.header }
+func (a *allowRecorder) Write(p []byte) (int, error) { return len(p), nil }
+func (a *allowRecorder) WriteHeader(status int)      { a.status = status }
+
+// user returns the logged-in user of a verified session, or false: a
+// cookie that does not verify, has expired or names no portal user is no
+// user.
 func (s *Server) user(r *http.Request) (User, bool) {
-	c, err := r.Cookie(userCookie)
-	if err != nil {
+	se, ok := s.session(r)
+	if !ok || se.User == "" {
 		return User{}, false
 	}
-	u, ok := s.byID[c.Value]
+	u, ok := s.byID[se.User]
 	return u, ok
 }
 
@@ -274,7 +355,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	p.CSRF = csrfToken(w, r)
+	p.CSRF = s.csrfToken(w, r)
 	if u, ok := s.user(r); ok && p.Me == nil {
 		p.Me = &u
 	}

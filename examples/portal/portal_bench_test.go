@@ -41,7 +41,7 @@ func benchDesk(b *testing.B, n int) *Server {
 }
 
 func serve(b *testing.B, srv *Server, method, path, user string, form url.Values) {
-	const tok = "0123456789abcdef0123456789abcdef"
+	cookie, tok := srv.testSession(user)
 	var body *strings.Reader
 	if form != nil {
 		form.Set("csrf", tok)
@@ -51,8 +51,7 @@ func serve(b *testing.B, srv *Server, method, path, user string, form url.Values
 	}
 	req := httptest.NewRequest(method, path, body)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.AddCookie(&http.Cookie{Name: csrfCookie, Value: tok})
-	req.AddCookie(&http.Cookie{Name: userCookie, Value: user})
+	req.AddCookie(cookie)
 	rec := httptest.NewRecorder()
 	srv.ServeHTTP(rec, req)
 	if rec.Code >= 400 {

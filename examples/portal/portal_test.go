@@ -52,7 +52,10 @@ func newDesk(t *testing.T) *desk {
 	_, again, err := srv.Seed(ctx)
 	require.NoError(t, err)
 	require.False(t, again, "seeding twice must do nothing")
-	ts := httptest.NewServer(srv)
+	// The portal's consumers catch the engines up in the background; the
+	// tests' server stands in for them having done so before each page is
+	// read, so what a page shows is deterministic.
+	ts := httptest.NewServer(caughtUp(t, srv))
 	t.Cleanup(ts.Close)
 	return &desk{t: t, srv: srv, store: store, clock: clock, seeded: seeded, url: ts.URL}
 }
@@ -102,14 +105,14 @@ func (b *browser) get(path string) response {
 	return b.do(req)
 }
 
+// csrf returns the CSRF token the portal puts in the browser's forms (it
+// is bound to the browser's session, so it is read from a page).
 func (b *browser) csrf() string {
-	u, _ := url.Parse(b.d.url)
-	for _, c := range b.jr.Cookies(u) {
-		if c.Name == csrfCookie {
-			return c.Value
-		}
+	m := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(b.get("/login").body)
+	if m == nil {
+		return ""
 	}
-	return ""
+	return m[1]
 }
 
 // post sends a form with the browser's CSRF token.
@@ -237,10 +240,10 @@ func TestRaiseIncident(t *testing.T) {
 	assert.Equal(t, 2, inc.Priority)
 	page := text(carl.get(r.location).body)
 	assert.Contains(t, page, inc.Number)
-	assert.Contains(t, page, "State new")
+	assert.Contains(t, page, "State New")
 	assert.Contains(t, page, "incident-resolution", "the SLA clocks are shown")
 	my := text(carl.get("/my").body)
-	assert.Contains(t, my, inc.Number+" VPN drops new")
+	assert.Contains(t, my, inc.Number+" VPN drops 2 - High Network nobody New")
 }
 
 func TestUserStringsAreEscaped(t *testing.T) {
@@ -377,11 +380,11 @@ func TestCallerComments(t *testing.T) {
 	r := carl.post("/incidents/"+id+"/comment", url.Values{"text": {"It fails again <since> 10:05"}})
 	require.Equal(t, http.StatusSeeOther, r.status, text(r.body))
 	page = carl.get(r.location).body
-	assert.Contains(t, text(page), "carl Wed 25 Nov 09:00 UTC: It fails again &lt;since&gt; 10:05")
+	assert.Contains(t, text(page), "Carl Caller Wed 25 Nov 09:00 UTC: It fails again &lt;since&gt; 10:05")
 
 	r = ann.post("/incidents/"+id+"/work_note", url.Values{"text": {"Looks like the proxy"}})
 	require.Equal(t, http.StatusSeeOther, r.status, text(r.body))
-	assert.Contains(t, text(ann.get("/incidents/"+id).body), "ann Wed 25 Nov 09:00 UTC: Looks like the proxy")
+	assert.Contains(t, text(ann.get("/incidents/"+id).body), "Ann Agent Wed 25 Nov 09:00 UTC: Looks like the proxy")
 	assert.Contains(t, text(ann.get("/incidents/"+id).body), "It fails again")
 	assert.NotContains(t, carl.get("/incidents/"+id).body, "Looks like the proxy", "work notes are internal")
 
@@ -430,8 +433,8 @@ func TestAgentWorksAnIncident(t *testing.T) {
 		return text(ann.get(r.location).body)
 	}
 	page := step("take", nil, http.StatusSeeOther)
-	assert.Contains(t, page, "State in_progress")
-	assert.Contains(t, page, "service_desk / Ann Agent")
+	assert.Contains(t, page, "State In progress")
+	assert.Contains(t, page, "Service desk / Ann Agent")
 	q = ann.get("/queue").body
 	assert.Contains(t, section(q, "mine"), num)
 	assert.Empty(t, section(q, "unassigned"))
@@ -440,18 +443,21 @@ func TestAgentWorksAnIncident(t *testing.T) {
 	page = step("resume", nil, http.StatusConflict)
 	assert.Contains(t, page, "resume")
 	assert.Contains(t, page, "in_progress")
-	assert.Contains(t, page, "State in_progress", "the incident is shown again")
+	assert.Contains(t, page, "State In progress", "the incident is shown again")
 	page = step("hold", url.Values{"hold_reason": {"lunch"}}, http.StatusConflict)
 	assert.Contains(t, page, "lunch")
 	page = step("hold", url.Values{"hold_reason": {operation.HoldAwaitingCaller}, "reason": {"need the error text"}}, http.StatusSeeOther)
-	assert.Contains(t, page, "State on_hold (awaiting caller)")
+	assert.Contains(t, page, "State On hold (awaiting caller)")
 	assert.Contains(t, page, "need the error text")
-	page = step("resolve", url.Values{"resolution_code": {""}, "resolution_notes": {""}}, http.StatusConflict)
-	assert.Contains(t, page, "resolution_notes: are required", "the guard names the missing fields")
+	page = step("hold", url.Values{"reason": {"typed note"}}, http.StatusUnprocessableEntity)
+	assert.Contains(t, page, "Choose a hold reason.")
+	page = step("resolve", url.Values{"resolution_code": {""}, "resolution_notes": {""}}, http.StatusUnprocessableEntity)
+	assert.Contains(t, page, "Choose how it was resolved.", "the missing fields are named for a person")
+	assert.Contains(t, page, "Say what fixed it")
 	page = step("comment", url.Values{"text": {"Please send a screenshot"}}, http.StatusSeeOther)
 	assert.Contains(t, page, "Please send a screenshot")
 	page = step("resolve", url.Values{"resolution_code": {operation.ResolvedWorkaround}, "resolution_notes": {"Cleared the credential cache"}}, http.StatusSeeOther)
-	assert.Contains(t, page, "State resolved")
+	assert.Contains(t, page, "State Resolved")
 	assert.Contains(t, page, "solved workaround: Cleared the credential cache")
 	inc := d.incident(id)
 	assert.Equal(t, operation.StateResolved, inc.State)
@@ -460,8 +466,8 @@ func TestAgentWorksAnIncident(t *testing.T) {
 	// The caller sees the state and the comment, and confirms.
 	carl := d.as("carl")
 	page = text(carl.get("/incidents/" + id).body)
-	assert.Contains(t, page, "State resolved")
-	assert.Contains(t, page, "ann Wed 25 Nov 09:00 UTC: Please send a screenshot")
+	assert.Contains(t, page, "State Resolved")
+	assert.Contains(t, page, "Ann Agent Wed 25 Nov 09:00 UTC: Please send a screenshot")
 	r := carl.post("/incidents/"+id+"/close", nil)
 	assert.Equal(t, http.StatusSeeOther, r.status)
 	assert.Equal(t, operation.StateClosed, d.incident(id).State)
@@ -514,8 +520,8 @@ func TestOrderFromTheCatalogue(t *testing.T) {
 	page := cora.get(r.location)
 	require.Equal(t, http.StatusOK, page.status)
 	body := text(page.body)
-	assert.Contains(t, body, "State in_fulfillment")
-	assert.Contains(t, body, "1 Prepare the laptop service_desk open")
+	assert.Contains(t, body, "State In fulfillment")
+	assert.Contains(t, body, "1 Prepare the laptop service_desk Open")
 	assert.Contains(t, body, "2 Deliver the laptop service_desk waits for the earlier stage")
 	assert.Contains(t, body, "Answers Model developer Quantity 1 Business justification new starter &lt;Dana&gt;")
 	assert.Contains(t, page.body, "new starter &lt;Dana&gt;")
@@ -529,9 +535,9 @@ func TestOrderFromTheCatalogue(t *testing.T) {
 	_, err = d.srv.desk.CompleteTask(itsm.WithActor(context.Background(), d.srv.byID["ann"].Actor), req.TaskIDs[0], "prepared", storage.Command{})
 	require.NoError(t, err)
 	body = text(cora.get(r.location).body)
-	assert.Contains(t, body, "1 Prepare the laptop service_desk closed_complete")
-	assert.Contains(t, body, "2 Deliver the laptop service_desk open")
-	assert.Contains(t, text(cora.get("/my").body), "Laptop in_fulfillment")
+	assert.Contains(t, body, "1 Prepare the laptop prepared service_desk Closed complete")
+	assert.Contains(t, body, "2 Deliver the laptop service_desk Open")
+	assert.Contains(t, text(cora.get("/my").body), "Laptop In fulfillment")
 	assert.Equal(t, http.StatusForbidden, d.as("carl").get(r.location).status, "someone else's request")
 }
 
@@ -677,4 +683,25 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	page := text(d.as("ann").get("/dashboard").body)
 	assert.Contains(t, page, "incident volume 33 33", "the seeded incident and 4×8 raised")
+}
+
+// testSession signs a session for user as the login would, for tests that
+// drive the handler directly: the cookie and the session's CSRF token.
+func (s *Server) testSession(user string) (*http.Cookie, string) {
+	se := session{ID: "0123456789abcdef0123456789abcdef", User: user, Expires: s.clock.Now().Add(sessionTTL)}
+	return &http.Cookie{Name: sessionCookie, Value: s.sign(se)}, s.csrfFor(se)
+}
+
+// caughtUp serves the portal as if its background consumers had caught up
+// with the log before each page is read (CatchUp runs first), so what a
+// page shows is deterministic.
+func caughtUp(t *testing.T, srv *Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			if err := srv.CatchUp(context.Background()); err != nil {
+				t.Errorf("catch up: %v", err)
+			}
+		}
+		srv.ServeHTTP(w, r)
+	})
 }

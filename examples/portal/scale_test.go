@@ -68,7 +68,8 @@ func TestScale(t *testing.T) {
 		var body string
 		for range 5 {
 			req := httptest.NewRequest(http.MethodGet, path, nil)
-			req.AddCookie(&http.Cookie{Name: userCookie, Value: user})
+			cookie, _ := srv.testSession(user)
+			req.AddCookie(cookie)
 			rec := httptest.NewRecorder()
 			t0 := time.Now()
 			srv.ServeHTTP(rec, req)

@@ -28,11 +28,22 @@ var funcs = template.FuncMap{
 		}
 		return d.Round(time.Minute).String()
 	},
+	"state":   stateLabel,
+	"group":   groupLabel,
+	"perpage": func() int { return perPage },
+	"seq": func(from, to int) []int {
+		var out []int
+		for i := from; i <= to; i++ {
+			out = append(out, i)
+		}
+		return out
+	},
 	"money": func(minor int64, cur string) string { return fmt.Sprintf("%d.%02d %s", minor/100, minor%100, cur) },
 }
 
-// parsePages parses the layout with each page into its own template set.
-func parsePages() (map[string]*template.Template, error) {
+// parsePages parses the layout with each page into its own template set,
+// with the helpers of funcs and the server's own (extra: people's names).
+func parsePages(extra template.FuncMap) (map[string]*template.Template, error) {
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -43,7 +54,7 @@ func parsePages() (map[string]*template.Template, error) {
 		if base == "layout" {
 			continue
 		}
-		t, err := template.New(base).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n)
+		t, err := template.New(base).Funcs(funcs).Funcs(extra).ParseFS(templateFS, "templates/layout.html", n)
 		if err != nil {
 			return nil, fmt.Errorf("portal: template %s: %w", n, err)
 		}

@@ -1,0 +1,222 @@
+package sqlite
+
+// Full-text search (storage.TextIndexer) on an FTS5 table. The tables are
+// created by the first IndexText (CREATE ... IF NOT EXISTS), not by a
+// numbered migration, so a store that never indexes text carries none of
+// them and the migration sequence stays free for the document tables.
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+var _ storage.TextIndexer = (*Store)(nil)
+
+// textDDL creates the text index: pillars_text maps (tenant, kind, id) to
+// a rowid, pillars_text_fts holds the text under the same rowid. The FTS5
+// table keeps its own copy of the text (not external content) so a row is
+// deleted by rowid alone.
+const textDDL = `
+CREATE TABLE IF NOT EXISTS pillars_text (
+	rowid  INTEGER PRIMARY KEY,
+	tenant TEXT NOT NULL,
+	kind   TEXT NOT NULL,
+	id     TEXT NOT NULL,
+	owner  TEXT NOT NULL DEFAULT '',
+	grp    TEXT NOT NULL DEFAULT '',
+	UNIQUE (tenant, kind, id)
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS pillars_text_fts USING fts5(title, body, internal, tokenize = 'unicode61 remove_diacritics 0');
+`
+
+// IndexText implements storage.TextIndexer: one transaction on the writer
+// connection replaces the entries' rows.
+func (s *Store) IndexText(ctx context.Context, entries []storage.TextEntry) (err error) {
+	ctx = orBackground(ctx)
+	if err := s.check(); err != nil {
+		return err
+	}
+	tenant, err := s.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := e.Check(); err != nil {
+			return err
+		}
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail("index text", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if _, err := tx.ExecContext(ctx, textDDL); err != nil {
+		return s.fail("index text: create tables", err)
+	}
+	for _, e := range entries {
+		if err := removeText(ctx, tx, tenant, e.Kind, e.ID); err != nil {
+			return s.fail("index text", err)
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO pillars_text (tenant, kind, id, owner, grp) VALUES (?, ?, ?, ?, ?)`, tenant, e.Kind, e.ID, e.Owner, e.Group)
+		if err != nil {
+			return s.fail("index text", err)
+		}
+		rowid, err := res.LastInsertId()
+		if err != nil {
+			return s.fail("index text", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO pillars_text_fts (rowid, title, body, internal) VALUES (?, ?, ?, ?)`,
+			rowid, e.Number+" "+e.Title, e.Public, e.Internal); err != nil {
+			return s.fail("index text", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail("index text: commit", err)
+	}
+	return nil
+}
+
+func removeText(ctx context.Context, tx *sql.Tx, tenant, kind, id string) error {
+	var rowid int64
+	err := tx.QueryRowContext(ctx, `SELECT rowid FROM pillars_text WHERE tenant = ? AND kind = ? AND id = ?`, tenant, kind, id).Scan(&rowid)
+	if err == sql.ErrNoRows {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM pillars_text_fts WHERE rowid = ?`, rowid); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM pillars_text WHERE rowid = ?`, rowid)
+	return err
+}
+
+// RemoveText implements storage.TextIndexer.
+func (s *Store) RemoveText(ctx context.Context, kind string, ids []string) (err error) {
+	ctx = orBackground(ctx)
+	if err := s.check(); err != nil {
+		return err
+	}
+	tenant, err := s.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	if !storage.ValidName(kind) {
+		return itsm.Invalidf("search: kind %q is not a lower-case identifier", kind)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail("remove text", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if _, err := tx.ExecContext(ctx, textDDL); err != nil {
+		return s.fail("remove text: create tables", err)
+	}
+	for _, id := range ids {
+		if err := removeText(ctx, tx, tenant, kind, id); err != nil {
+			return s.fail("remove text", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail("remove text: commit", err)
+	}
+	return nil
+}
+
+// ftsMatch builds the FTS5 query of checked terms: each one a quoted
+// string (a term holds letters and digits only, so no quote can close it
+// early), the last a prefix, all required; without internal the match is
+// limited to the title and body columns.
+func ftsMatch(terms []string, internal bool) string {
+	var b strings.Builder
+	if !internal {
+		b.WriteString("{title body} : (")
+	}
+	for i, t := range terms {
+		if i > 0 {
+			b.WriteString(" AND ")
+		}
+		b.WriteByte('"')
+		b.WriteString(t)
+		b.WriteByte('"')
+		if i == len(terms)-1 {
+			b.WriteByte('*')
+		}
+	}
+	if !internal {
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// SearchText implements storage.TextIndexer with FTS5's bm25 (the title,
+// which holds the number too, weighs three times the rest).
+func (s *Store) SearchText(ctx context.Context, q storage.TextQuery) ([]storage.TextHit, error) {
+	ctx = orBackground(ctx)
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	tenant, err := s.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := q.Check(); err != nil {
+		return nil, err
+	}
+	args := []any{ftsMatch(q.Terms, q.Internal), tenant}
+	marks := make([]string, len(q.Kinds))
+	for i, k := range q.Kinds {
+		marks[i] = "?"
+		args = append(args, k)
+	}
+	var scopes strings.Builder
+	for _, sc := range q.Scopes {
+		col := "m.owner"
+		if sc.Field == "group" {
+			col = "m.grp"
+		}
+		scopes.WriteString(" AND (m.kind <> ? OR " + col + " IN (" + strings.TrimSuffix(strings.Repeat("?,", len(sc.Values)), ",") + "))")
+		args = append(args, sc.Kind)
+		for _, v := range sc.Values {
+			args = append(args, v)
+		}
+	}
+	args = append(args, q.Limit, q.Offset)
+	query := `SELECT m.kind, m.id, -bm25(pillars_text_fts, 3.0, 1.0, 1.0) AS score
+FROM pillars_text_fts JOIN pillars_text m ON m.rowid = pillars_text_fts.rowid
+WHERE pillars_text_fts MATCH ? AND m.tenant = ? AND m.kind IN (` + strings.Join(marks, ",") + `)` + scopes.String() + `
+ORDER BY score DESC, m.kind, m.id LIMIT ? OFFSET ?`
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		if strings.Contains(err.Error(), "no such table") {
+			return nil, nil // nothing indexed yet
+		}
+		return nil, s.fail("search text", err)
+	}
+	defer rows.Close()
+	var hits []storage.TextHit
+	for rows.Next() {
+		var h storage.TextHit
+		if err := rows.Scan(&h.Kind, &h.ID, &h.Score); err != nil {
+			return nil, s.fail("search text", err)
+		}
+		hits = append(hits, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("search text", err)
+	}
+	return hits, nil
+}

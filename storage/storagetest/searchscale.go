@@ -1,0 +1,148 @@
+package storagetest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/storage"
+)
+
+// scaleTicket is the record SearchScale loads: an incident's searchable
+// shape, with an audience and internal work notes.
+type scaleTicket struct {
+	itsm.Record
+	ShortDescription string   `json:"short_description"`
+	Description      string   `json:"description"`
+	CallerID         string   `json:"caller_id"`
+	Group            string   `json:"assignment_group"`
+	WorkNotes        []string `json:"work_notes,omitempty"`
+}
+
+// SearchScale loads n tickets into b (bulk import, then the text index in
+// batches) and logs the latencies of storage.SearchService.Search for an
+// admin (every hit readable) and for an agent of one group of four (three
+// hits in four refused by the read rules), over a mix of queries: two
+// words of one ticket's title, one word, and a word in a tenth of all
+// tickets. It checks that every hit is one Records.Get gives the actor and
+// that a number finds its ticket; it asserts no timing. Callers run it with
+// a million tickets behind PILLARS_SCALE=1, and with a few thousand as an
+// end-to-end test.
+func SearchScale(t *testing.T, b storage.Backend, n int) {
+	ctx := context.Background()
+	coll := storage.NewCollection[scaleTicket]("incident",
+		storage.StringField("caller_id", func(x *scaleTicket) string { return x.CallerID }),
+		storage.StringField("assignment_group", func(x *scaleTicket) string { return x.Group }),
+	).WithAudience(itsm.Audience{Owner: "caller_id", Group: "assignment_group"}).WithInternal("work_notes")
+	require.NoError(t, coll.Register(ctx, b))
+	m, err := itsm.NewLifecycle[*scaleTicket]("incident").Initial("new").Final("closed").Event("close", "closed", "new").Compile()
+	require.NoError(t, err)
+	recs, err := storage.NewRecords(b, coll, m, storage.RecordsConfig{Prefix: "INC"})
+	require.NoError(t, err)
+	svc, err := storage.NewSearchService(b, storage.TextSource(recs, "short_description", "description", "work_notes"))
+	require.NoError(t, err)
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	syll := []string{"ka", "lo", "mi", "ne", "ru", "ta", "vo", "si", "de", "pa", "zu", "fe", "go", "hi", "ba"}
+	vocab := make([]string, 3000)
+	for i := range vocab {
+		vocab[i] = syll[i%15] + syll[(i/15)%15] + syll[(i/225)%15] + fmt.Sprint(i/3375)
+	}
+	common := "error"
+	words := func(k int) string {
+		w := make([]string, k)
+		for i := range w {
+			w[i] = vocab[rng.IntN(len(vocab))]
+		}
+		return strings.Join(w, " ")
+	}
+	titles := make([]string, 0, 1000)
+	start := time.Now()
+	const batch = 5000
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for done := 0; done < n; done += batch {
+		docs := make([]storage.Document, 0, batch)
+		entries := make([]storage.TextEntry, 0, batch)
+		for i := done; i < min(n, done+batch); i++ {
+			x := &scaleTicket{ShortDescription: words(5), Description: words(12),
+				CallerID: fmt.Sprint("caller", i%5000), Group: fmt.Sprint("group", i%4)}
+			if i%10 == 0 {
+				x.Description += " " + common
+			}
+			if i%3 == 0 {
+				x.WorkNotes = []string{words(6)}
+			}
+			x.ID, x.Version, x.State, x.Number = itsm.NewID(), 1, "new", itsm.FormatNumber("INC", int64(i+1))
+			x.CreatedAt, x.UpdatedAt = t0.Add(time.Duration(i)*time.Second), t0.Add(time.Duration(i)*time.Second)
+			d, err := coll.Encode(x)
+			require.NoError(t, err)
+			docs = append(docs, d)
+			e, err := svc.Source("incident").Entry(d)
+			require.NoError(t, err)
+			entries = append(entries, e)
+			if len(titles) < cap(titles) && rng.IntN(n/1000+1) == 0 {
+				titles = append(titles, x.ShortDescription)
+			}
+		}
+		require.NoError(t, storage.Import(ctx, b, docs, nil))
+		require.NoError(t, svc.Index().IndexText(ctx, entries))
+	}
+	t.Logf("loaded and indexed %d tickets in %v", n, time.Since(start).Round(time.Second))
+
+	actors := []struct {
+		name  string
+		actor itsm.Actor
+	}{
+		{"admin", itsm.Actor{ID: "root", Roles: []string{"admin"}}},
+		{"agent (1 group of 4)", itsm.Actor{ID: "ann", Roles: []string{"agent"}, Groups: []string{"group1"}}},
+	}
+	kinds := []struct {
+		name  string
+		query func() string
+	}{
+		{"two title words", func() string { f := strings.Fields(titles[rng.IntN(len(titles))]); return f[0] + " " + f[3] }},
+		{"one word", func() string { return vocab[rng.IntN(len(vocab))] }},
+		{"word in 10% of tickets", func() string { return common }},
+		{"number", func() string { return itsm.FormatNumber("INC", int64(rng.IntN(n)+1)) }},
+	}
+	for _, a := range actors {
+		actx := itsm.WithActor(ctx, a.actor)
+		for _, k := range kinds {
+			var lat []time.Duration
+			hits := 0
+			for range 5 { // warm up: statements prepared, pages cached
+				_, _, err := svc.Search(actx, k.query(), nil, storage.Paging{Limit: 20})
+				require.NoError(t, err)
+			}
+			for range 60 {
+				q := k.query()
+				s := time.Now()
+				res, _, err := svc.Search(actx, q, nil, storage.Paging{Limit: 20})
+				lat = append(lat, time.Since(s))
+				require.NoError(t, err, q)
+				hits += len(res)
+				if a.name == "admin" && k.name != "one word" && k.name != "word in 10% of tickets" {
+					require.NotEmpty(t, res, "%s finds the ticket it was taken from", q)
+				}
+				if k.name == "number" && len(res) > 0 {
+					require.True(t, res[0].Exact && res[0].Number == q, "%q goes straight to its ticket", q)
+				}
+				for _, h := range res {
+					_, err := recs.Get(actx, h.ID)
+					require.NoError(t, err, "a hit %s that Get would not give", h.Number)
+				}
+			}
+			slices.Sort(lat)
+			t.Logf("%-22s %-24s p50 %8v  p95 %8v  max %8v  (%.1f hits/page)", a.name, k.name,
+				lat[len(lat)/2].Round(time.Microsecond), lat[len(lat)*95/100].Round(time.Microsecond),
+				lat[len(lat)-1].Round(time.Microsecond), float64(hits)/float64(len(lat)))
+		}
+	}
+}
