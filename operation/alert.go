@@ -402,7 +402,7 @@ func (d *Desk) incidentForAlert(ctx context.Context, tx storage.Tx, a *Alert) (*
 	r := d.cfg.AlertRule
 	impact, urgency := r.Impact, r.Urgency
 	if impact == 0 {
-		impact, urgency = severityImpact(a.Severity, d.cfg.Incident.Matrix)
+		impact, urgency = severityImpact(a.Severity, d.matrix(ctx))
 	}
 	actor, _ := itsm.ActorFrom(ctx)
 	caller := r.CallerID
@@ -415,7 +415,7 @@ func (d *Desk) incidentForAlert(ctx context.Context, tx storage.Tx, a *Alert) (*
 	}
 	inc := &Incident{ShortDescription: desc, Description: a.Message, CallerID: caller, OpenedBy: actor.ID, ContactType: "monitoring",
 		CIID: a.CIID, Category: "monitoring", Subcategory: a.Type, Impact: impact, Urgency: urgency, AssignmentGroup: r.AssignmentGroup}
-	if err := d.checkPriority(inc); err != nil {
+	if err := d.checkPriority(ctx, inc); err != nil {
 		return nil, false, err
 	}
 	if err := d.incidents.CreateTx(ctx, tx, inc, storage.Command{Reason: "raised by alert " + a.Number}); err != nil {

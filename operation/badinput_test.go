@@ -837,6 +837,19 @@ func incidentBadRows() []badRow {
 		}
 		return nil
 	})
+	r.answer("Desk.PriorityMatrix/nil ctx", func(_ context.Context, f badDesk) error {
+		var none context.Context
+		if f.desk.PriorityMatrix(none).Impacts() == 0 {
+			return errors.New("no matrix for a nil context")
+		}
+		return nil
+	})
+	r.answer("Desk.PriorityMatrix/malformed tenant", func(ctx context.Context, f badDesk) error {
+		if f.desk.PriorityMatrix(itsm.WithTenant(ctx, "Not A Tenant")).Impacts() == 0 {
+			return errors.New("no matrix for a tenant without its own")
+		}
+		return nil
+	})
 	return r
 }
 

@@ -678,7 +678,7 @@ func (im *importer_) fold(ftx *foldTx, in *ImportIncident, key, digest, rows str
 		cur = prev
 	} else {
 		src.Rows, src.RowsDigest = len(order), rows
-		base, err := im.d.importBase(im.importer, in)
+		base, err := im.d.importBase(im.ctx, im.importer, in)
 		if err != nil {
 			var ie *ImportError
 			if errors.As(err, &ie) {
@@ -795,7 +795,7 @@ func (im *importer_) row(ftx *foldTx, cur *Incident, row *ImportRow, src *import
 				}
 			}
 			if row.Impact != 0 || row.Urgency != 0 || row.Priority != 0 {
-				return d.importPriority(i, row)
+				return d.importPriority(ctx, i, row)
 			}
 			return nil
 		})
@@ -871,14 +871,14 @@ func (im *importer_) row(ftx *foldTx, cur *Incident, row *ImportRow, src *import
 // importPriority applies a row's impact, urgency and priority: the
 // priority is the matrix's unless the row gives another, which is kept as
 // an override ("imported with priority N").
-func (d *Desk) importPriority(i *Incident, row *ImportRow) error {
+func (d *Desk) importPriority(ctx context.Context, i *Incident, row *ImportRow) error {
 	if row.Impact != 0 {
 		i.Impact = row.Impact
 	}
 	if row.Urgency != 0 {
 		i.Urgency = row.Urgency
 	}
-	p, err := d.cfg.Incident.Matrix.Priority(i.Impact, i.Urgency)
+	p, err := d.matrix(ctx).Priority(i.Impact, i.Urgency)
 	if err != nil {
 		return err
 	}
@@ -938,7 +938,7 @@ func (im *importer_) path(from, to string) ([]string, bool) {
 // incident as it is created.
 const actorProblem = "must be NUL-free UTF-8 of at most 1024 bytes"
 
-func (d *Desk) importBase(importer itsm.Actor, in *ImportIncident) (Incident, error) {
+func (d *Desk) importBase(ctx context.Context, importer itsm.Actor, in *ImportIncident) (Incident, error) {
 	rowErr := func(err error) error {
 		return &ImportError{Record: in.Ref, Rule: "record", Reason: err.Error(), Err: err}
 	}
@@ -962,12 +962,12 @@ func (d *Desk) importBase(importer itsm.Actor, in *ImportIncident) (Incident, er
 	if base.OpenedBy = in.OpenedBy; base.OpenedBy == "" {
 		base.OpenedBy = importer.ID
 	}
-	if p, err := d.cfg.Incident.Matrix.Priority(base.Impact, base.Urgency); err != nil {
+	if p, err := d.matrix(ctx).Priority(base.Impact, base.Urgency); err != nil {
 		return Incident{}, rowErr(err)
 	} else if base.Priority != 0 && base.Priority != p && base.PriorityOverrideReason == "" {
 		base.PriorityOverrideReason = "imported with priority " + fmt.Sprint(base.Priority)
 	}
-	if err := d.checkPriority(&base); err != nil {
+	if err := d.checkPriority(ctx, &base); err != nil {
 		return Incident{}, rowErr(err)
 	}
 	return base, nil

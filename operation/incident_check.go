@@ -79,7 +79,7 @@ func (d *Desk) checkIncident(ctx context.Context, before, after *Incident) error
 		if err := ve.Err(); err != nil {
 			return err
 		}
-		if err := d.priorityRule(after); err != nil {
+		if err := d.priorityRule(ctx, after); err != nil {
 			return err
 		}
 		if !imported {
@@ -116,7 +116,7 @@ func (d *Desk) checkIncident(ctx context.Context, before, after *Incident) error
 	}
 	if after.Priority != before.Priority || after.Impact != before.Impact || after.Urgency != before.Urgency ||
 		after.PriorityOverrideReason != before.PriorityOverrideReason {
-		if err := d.priorityRule(after); err != nil {
+		if err := d.priorityRule(ctx, after); err != nil {
 			return err
 		}
 	}
@@ -170,8 +170,8 @@ func (d *Desk) ownedChanges(ve *itsm.ValidationError, before, after *Incident) {
 
 // priorityRule refuses a priority other than the matrix's for the
 // incident's impact and urgency unless an override reason is given.
-func (d *Desk) priorityRule(inc *Incident) error {
-	p, err := d.cfg.Incident.Matrix.Priority(inc.Impact, inc.Urgency)
+func (d *Desk) priorityRule(ctx context.Context, inc *Incident) error {
+	p, err := d.matrix(ctx).Priority(inc.Impact, inc.Urgency)
 	if err != nil {
 		return err
 	}

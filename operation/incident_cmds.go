@@ -49,7 +49,7 @@ func (d *Desk) OpenIncident(ctx context.Context, inc *Incident, cmd storage.Comm
 	inc.Major, inc.MajorState, inc.MajorProposedBy = false, "", ""
 	inc.FirstResponseAt, inc.ResolvedAt, inc.ClosedAt = time.Time{}, time.Time{}, time.Time{}
 	inc.Escalations, inc.Workaround, inc.Children = nil, "", 0
-	if err := d.checkPriority(inc); err != nil {
+	if err := d.checkPriority(ctx, inc); err != nil {
 		return err
 	}
 	if err := d.checkAssignee(ctx, inc, inc.AssignmentGroup, inc.AssignedTo); err != nil {
@@ -132,8 +132,8 @@ func (d *Desk) linkOnOpen(ctx context.Context, tx storage.Tx, inc *Incident) err
 
 // checkPriority derives the priority from impact and urgency, or checks an
 // override.
-func (d *Desk) checkPriority(inc *Incident) error {
-	p, err := d.cfg.Incident.Matrix.Priority(inc.Impact, inc.Urgency)
+func (d *Desk) checkPriority(ctx context.Context, inc *Incident) error {
+	p, err := d.matrix(ctx).Priority(inc.Impact, inc.Urgency)
 	if err != nil {
 		var ve *itsm.ValidationError
 		if errors.As(err, &ve) {
@@ -308,7 +308,7 @@ func (d *Desk) UpdateIncident(ctx context.Context, id string, cmd storage.Comman
 		if override == "" {
 			i.Priority = 0
 		}
-		return d.checkPriority(i)
+		return d.checkPriority(ctx, i)
 	})
 }
 
@@ -334,7 +334,7 @@ func (d *Desk) OverridePriority(ctx context.Context, id string, priority int, re
 		} else {
 			i.Priority, i.PriorityOverrideReason = priority, reason
 		}
-		return d.checkPriority(i)
+		return d.checkPriority(ctx, i)
 	})
 }
 

@@ -2,6 +2,9 @@ package operation
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -138,6 +141,16 @@ type Config struct {
 	Notifier    Notifier
 	// Incident holds the incident policy: matrix, reasons, codes, windows.
 	Incident IncidentPolicy
+	// PriorityMatrices holds, by tenant id, the priority matrices of the
+	// tenants whose matrix differs from Incident.Matrix: an incident's
+	// priority is derived (and an override checked) with the matrix of the
+	// tenant of the command's context (itsm.TenantFrom; a context without
+	// one is itsm.DefaultTenant's). A tenant not listed uses
+	// Incident.Matrix. Each matrix must be built with NewPriorityMatrix, and
+	// an AlertRule's Impact and Urgency must lie within it; New reports a
+	// mistake naming the tenant. The rest of the incident policy (states,
+	// reasons, codes, windows) shapes the lifecycle and is shared.
+	PriorityMatrices map[string]*PriorityMatrix
 	// IncidentLifecycle, when set, replaces the default incident lifecycle
 	// (usually IncidentLifecycle(policy) extended by the host).
 	IncidentLifecycle *itsm.Lifecycle[*Incident]
@@ -252,6 +265,9 @@ func New(ctx context.Context, b storage.Backend, cfg Config) (*Desk, error) {
 	if err := cfg.AlertRule.check(pol); err != nil {
 		return nil, err
 	}
+	if cfg.PriorityMatrices, err = tenantMatrices(cfg.PriorityMatrices, pol, cfg.AlertRule); err != nil {
+		return nil, err
+	}
 	if cfg.SLAProgress == nil {
 		cfg.SLAProgress, _ = cfg.SLA.(SLAProgress)
 	}
@@ -308,6 +324,47 @@ func New(ctx context.Context, b storage.Backend, cfg Config) (*Desk, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// tenantMatrices checks the per-tenant priority matrices of a Config and
+// returns a copy of the map: every tenant id valid, every matrix built with
+// NewPriorityMatrix and holding the alert rule's impact and urgency.
+func tenantMatrices(in map[string]*PriorityMatrix, pol IncidentPolicy, rule AlertRule) (map[string]*PriorityMatrix, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]*PriorityMatrix, len(in))
+	for _, tenant := range slices.Sorted(maps.Keys(in)) {
+		m := in[tenant]
+		if err := itsm.CheckTenant(tenant); err != nil {
+			return nil, fmt.Errorf("operation: priority matrices: %w", err)
+		}
+		if m.Impacts() == 0 || m.Urgencies() == 0 {
+			return nil, itsm.Invalidf("operation: the priority matrix of tenant %q is empty (build it with NewPriorityMatrix)", tenant)
+		}
+		pol.Matrix = m
+		if err := rule.check(pol); err != nil {
+			return nil, fmt.Errorf("operation: tenant %q: %w", tenant, err)
+		}
+		out[tenant] = m
+	}
+	return out, nil
+}
+
+// PriorityMatrix returns the priority matrix of the tenant of ctx: its own
+// (Config.PriorityMatrices) or the incident policy's. A context without a
+// tenant is itsm.DefaultTenant's.
+func (d *Desk) PriorityMatrix(ctx context.Context) *PriorityMatrix {
+	return d.matrix(ctx)
+}
+
+// matrix is the priority matrix of the tenant of ctx.
+func (d *Desk) matrix(ctx context.Context) *PriorityMatrix {
+	tenant, _ := itsm.TenantFrom(ctx)
+	if m := d.cfg.PriorityMatrices[tenant]; m != nil {
+		return m
+	}
+	return d.cfg.Incident.Matrix
 }
 
 func newRecords[T any, P interface {
