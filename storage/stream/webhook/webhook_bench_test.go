@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -15,8 +14,6 @@ import (
 
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
-	"github.com/pillars-itsm/pillars/storage/memory"
-	"github.com/pillars-itsm/pillars/storage/sqlite"
 	"github.com/pillars-itsm/pillars/storage/stream"
 	"github.com/pillars-itsm/pillars/storage/stream/internal/fixture"
 	"github.com/pillars-itsm/pillars/storage/stream/webhook"
@@ -26,26 +23,17 @@ import (
 // commit to its webhook's arrival at a receiver: each iteration creates a
 // ticket and waits until the receiver has it, then pauses a random 0-3 ms
 // (outside the timer) so commits do not fall in step with the consumer's
-// polls. The webhook runs in the background (poll 2 ms). It reports the median and the 99th percentile
-// in milliseconds (goal: p99 at most 50 ms); the time a command takes is
-// part of ns/op, not of the latency.
+// polls. The webhook runs in the background (poll 2 ms). It runs on every
+// built-in store (PostgreSQL when PILLARS_POSTGRES_DSN is set, in a fresh
+// schema) and reports the median and the 99th percentile in milliseconds
+// (goals: p99 at most 50 ms on memory and SQLite, 250 ms on PostgreSQL);
+// it asserts no timing. The time a command takes is part of ns/op, not of
+// the latency.
 func BenchmarkCommitToDelivery(b *testing.B) {
-	stores := []struct {
-		name string
-		open func(b *testing.B) storage.Backend
-	}{
-		{"memory", func(*testing.B) storage.Backend { return memory.New() }},
-		{"sqlite", func(b *testing.B) storage.Backend {
-			s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
-			require.NoError(b, err)
-			return s
-		}},
-	}
-	for _, st := range stores {
+	for _, st := range stores() {
 		b.Run(st.name, func(b *testing.B) {
 			ctx := context.Background()
 			store := st.open(b)
-			defer func() { _ = store.Close() }()
 			recs, err := fixture.Open(ctx, store)
 			require.NoError(b, err)
 			var mu sync.Mutex

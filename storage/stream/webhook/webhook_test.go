@@ -121,9 +121,18 @@ type env struct {
 
 func newFixture(t *testing.T) env {
 	t.Helper()
+	return newFixtureOn(t, func(tb testing.TB) storage.Backend {
+		b := memory.New()
+		tb.Cleanup(func() { _ = b.Close() })
+		return b
+	})
+}
+
+// newFixtureOn is newFixture on the store open returns.
+func newFixtureOn(t *testing.T, open func(tb testing.TB) storage.Backend) env {
+	t.Helper()
 	ctx := context.Background()
-	b := memory.New()
-	t.Cleanup(func() { _ = b.Close() })
+	b := open(t)
 	recs, err := fixture.Open(ctx, b)
 	require.NoError(t, err)
 	return env{ctx, b, recs}
@@ -191,8 +200,15 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	require.ErrorIs(t, err, itsm.ErrInvalid)
 }
 
+// TestDeliversSignedEventsInOrderAsTheActorSeesThem runs on every built-in
+// store.
 func TestDeliversSignedEventsInOrderAsTheActorSeesThem(t *testing.T) {
-	f := newFixture(t)
+	for _, st := range stores() {
+		t.Run(st.name, func(t *testing.T) { testDeliversInOrder(t, newFixtureOn(t, st.open)) })
+	}
+}
+
+func testDeliversInOrder(t *testing.T, f env) {
 	rc := newReceiver(nil)
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
@@ -290,9 +306,15 @@ func TestVerify(t *testing.T) {
 
 // TestReceiverDownThenBack: the receiver is down (connection refused)
 // while events are written, the webhook retries with backoff, and when the
-// receiver comes back on the same address every event arrives.
+// receiver comes back on the same address every event arrives. It runs on
+// every built-in store.
 func TestReceiverDownThenBack(t *testing.T) {
-	f := newFixture(t)
+	for _, st := range stores() {
+		t.Run(st.name, func(t *testing.T) { testReceiverDownThenBack(t, newFixtureOn(t, st.open)) })
+	}
+}
+
+func testReceiverDownThenBack(t *testing.T, f env) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
