@@ -104,6 +104,9 @@ func (j JSM) states() operation.StateMap {
 // operation.ImportErrors naming each bad value (Row is the CSV line);
 // another error means the input is not such an export.
 func (j JSM) Read(r io.Reader) ([]operation.ImportIncident, error) {
+	if j.TimeLayouts == nil {
+		j.TimeLayouts = DefaultTimeLayouts() // once per Read, not per field
+	}
 	t, err := readTable(r)
 	if err != nil {
 		return nil, err

@@ -117,20 +117,23 @@ func rowError(record string, line int, rule, format string, args ...any) *operat
 	return &operation.ImportError{Record: record, Row: line, Rule: rule, Reason: err.Error(), Err: err}
 }
 
-// DefaultTimeLayouts are the layouts a reader tries, in order, for a time
-// without a zone (read in the reader's Location): ServiceNow's default
+// DefaultTimeLayouts returns the layouts a reader tries, in order, for a
+// time without a zone (read in the reader's Location): ServiceNow's default
 // "2006-01-02 15:04:05", RFC 3339, Jira's "02/Jan/06 3:04 PM", and
 // day-first "2/1/2006 15:04" as public ServiceNow event logs write it. A
-// host with month-first dates sets its own.
-var DefaultTimeLayouts = []string{
-	"2006-01-02 15:04:05", time.RFC3339, "2006-01-02 15:04", "2006-01-02T15:04:05",
-	"02/Jan/06 3:04 PM", "2/Jan/06 3:04 PM", "02/Jan/2006 3:04 PM", "02/Jan/06 15:04",
-	"2/1/2006 15:04:05", "2/1/2006 15:04",
+// host with month-first dates sets its own. Each call returns a new slice,
+// so a host may extend it without changing anyone else's defaults.
+func DefaultTimeLayouts() []string {
+	return []string{
+		"2006-01-02 15:04:05", time.RFC3339, "2006-01-02 15:04", "2006-01-02T15:04:05",
+		"02/Jan/06 3:04 PM", "2/Jan/06 3:04 PM", "02/Jan/2006 3:04 PM", "02/Jan/06 15:04",
+		"2/1/2006 15:04:05", "2/1/2006 15:04",
+	}
 }
 
 func parseTime(v string, layouts []string, loc *time.Location) (time.Time, bool) {
 	if layouts == nil {
-		layouts = DefaultTimeLayouts
+		layouts = DefaultTimeLayouts()
 	}
 	if loc == nil {
 		loc = time.UTC

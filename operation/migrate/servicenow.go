@@ -132,6 +132,9 @@ func (s ServiceNow) states() operation.StateMap {
 // rows were left out, is an operation.ImportErrors naming each (Row is the
 // CSV line); another error means the input is not such an export.
 func (s ServiceNow) Read(r io.Reader) ([]operation.ImportIncident, error) {
+	if s.TimeLayouts == nil {
+		s.TimeLayouts = DefaultTimeLayouts() // once per Read, not per field
+	}
 	t, err := readTable(r)
 	if err != nil {
 		return nil, err
