@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -12,57 +11,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pillars-itsm/pillars/internal/custombench"
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 )
-
-// benchRequest is a record kind with custom values, as a host declares its
-// own; the benchmark takes its schema from the collection and dictionary.
-type benchRequest struct {
-	itsm.Record
-	Title  string      `json:"title"`
-	Custom itsm.Values `json:"custom,omitempty"`
-}
-
-// customRegions are the values of the benchmark's indexed enum field.
-var customRegions = []string{"emea", "apac", "amer", "latam", "anz", "nordics", "dach", "benelux", "iberia", "india"}
-
-// customBenchSchema is the schema of kind "request" as the dictionary makes
-// it: the collection's own fields (number, state, created_at, updated_at)
-// then the indexed custom fields region (enum, a string) and cost (decimal
-// at scale 2, an integer in cents), with the dictionary's composite index
-// region_cost.
-func customBenchSchema(b *testing.B) (storage.Schema, *storage.Dictionary) {
-	b.Helper()
-	dict, err := storage.NewDictionary(storage.Definitions{Kinds: map[string]storage.KindFields{"request": {
-		Fields: []storage.CustomField{
-			{Name: "region", Type: storage.CustomEnum, Values: customRegions, Indexed: true},
-			{Name: "cost", Type: storage.CustomDecimal, Scale: 2, Indexed: true},
-		},
-		Indexes: []storage.CustomIndex{{Name: "region_cost", Fields: []string{"region", "cost"}}},
-	}}})
-	require.NoError(b, err)
-	sch := storage.NewCollection[benchRequest]("request").WithDictionary(dict).Schema()
-	names := make([]string, len(sch.Fields))
-	for i, f := range sch.Fields {
-		names[i] = f.Name
-	}
-	require.Equal(b, []string{"number", "state", "created_at", "updated_at", "region", "cost"}, names, "indexed custom fields join the schema under their own names")
-	return sch, dict
-}
-
-// customBenchDoc is request i, its fields in the schema's order.
-func customBenchDoc(r *rand.Rand, i int) storage.Document {
-	id := fmt.Sprintf("r%07d", i)
-	region := customRegions[r.IntN(len(customRegions))]
-	cents := int64(r.IntN(10_000_000))
-	at := time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Second)
-	data := fmt.Sprintf(`{"id":%q,"number":"REQ%07d","state":"new","title":"request %d","custom":{"region":%q,"cost":"%d.%02d"}}`,
-		id, i, i, region, cents/100, cents%100)
-	return storage.Document{Kind: "request", ID: id, Version: 1, Data: []byte(data), Fields: []storage.Value{
-		storage.String(fmt.Sprintf("REQ%07d", i)), storage.String("new"), storage.Time(at), storage.Time(at),
-		storage.String(region), storage.Int(cents)}}
-}
 
 // BenchmarkCustomFieldPage reads pages of 50 requests of one region (an
 // indexed custom enum) ordered by cost (an indexed custom decimal), the
@@ -80,7 +32,9 @@ func BenchmarkCustomFieldPage(b *testing.B) {
 		n = 1_000_000
 	}
 	ctx := context.Background()
-	sch, dict := customBenchSchema(b)
+	sch, dict, err := custombench.Schema()
+	require.NoError(b, err)
+	regions := custombench.Regions()
 	s := newTestStore(b)
 	require.NoError(b, s.Register(ctx, sch))
 	start := time.Now()
@@ -88,18 +42,18 @@ func BenchmarkCustomFieldPage(b *testing.B) {
 	const batch = 20_000
 	docs := make([]storage.Document, 0, batch)
 	for i := range n {
-		docs = append(docs, customBenchDoc(r, i))
+		docs = append(docs, custombench.Doc(r, regions, i, time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)))
 		if len(docs) == batch || i == n-1 {
 			require.NoError(b, s.Import(ctx, docs, nil))
 			docs = docs[:0]
 		}
 	}
-	_, err := s.pool.Exec(ctx, "ANALYZE "+s.ns+".request")
+	_, err = s.pool.Exec(ctx, "ANALYZE "+s.ns+".request")
 	require.NoError(b, err)
 	b.Logf("filled %d requests in %s", n, time.Since(start).Round(time.Millisecond))
 
 	page := func(r *rand.Rand) storage.Query {
-		region, err := dict.Value("request", "region", customRegions[r.IntN(len(customRegions))])
+		region, err := dict.Value("request", "region", regions[r.IntN(len(regions))])
 		require.NoError(b, err)
 		return storage.Query{Kind: "request", Limit: 50, Filters: []storage.Filter{storage.Eq("region", region)},
 			Sort: []storage.Sort{{Field: "cost"}}}
