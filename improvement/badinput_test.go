@@ -2,31 +2,31 @@ package improvement_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pillars-itsm/pillars/improvement"
+	"github.com/pillars-itsm/pillars/internal/badinput"
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 )
 
-// Bad input common to the rows below (issue 18's suite).
+// Bad input common to the rows below (internal/badinput).
+const (
+	notUTF8   = badinput.NotUTF8
+	withNUL   = badinput.WithNUL
+	unknownID = badinput.UnknownID
+)
+
 var (
-	huge      = strings.Repeat("x", 1<<20+1) // 1 MiB and a byte
-	notUTF8   = "bad\xff\xfe"
-	withNUL   = "a\x00b"
-	farFuture = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
-	unknownID = "00000000-0000-0000-0000-000000000000"
-	sentinels = []error{itsm.ErrNotFound, itsm.ErrConflict, itsm.ErrInvalidTransition, itsm.ErrForbidden, itsm.ErrInvalid}
-	badTexts  = []struct{ name, v string }{{"empty", ""}, {"1 MiB+", huge}, {"invalid UTF-8", notUTF8}, {"NUL", withNUL}}
+	huge      = badinput.Huge()
+	farFuture = badinput.FarFuture()
+	badTexts  = badinput.Texts()
 )
 
 // badKit is the kit with a synced engine, a register and an item in it.
@@ -55,33 +55,9 @@ func newBadKit(t *testing.T) badKit {
 }
 
 // snapshotOf is every document of the kit's kinds and the whole event log.
-func snapshotOf(t *testing.T, s storage.Backend) (map[string][]storage.Document, []itsm.Event) {
+func snapshotOf(t *testing.T, s storage.Backend) badinput.Snapshot {
 	t.Helper()
-	ctx := context.Background()
-	docs := map[string][]storage.Document{}
-	for _, k := range badKinds {
-		q := storage.Query{Kind: k, Limit: storage.MaxLimit}
-		for {
-			page, err := s.Query(ctx, q)
-			require.NoError(t, err)
-			docs[k] = append(docs[k], page.Docs...)
-			if page.Next == "" {
-				break
-			}
-			q.Cursor = page.Next
-		}
-	}
-	var events []itsm.Event
-	var after int64
-	for {
-		evs, err := s.ReadEvents(ctx, after, 1000)
-		require.NoError(t, err)
-		events = append(events, evs...)
-		if len(evs) < 1000 {
-			return docs, events
-		}
-		after = evs[len(evs)-1].Seq
-	}
+	return badinput.Take(t, s, badKinds...)
 }
 
 type badRow struct {
@@ -100,56 +76,19 @@ type badRow struct {
 // sentinel, never panic, and leave every document and the event log as
 // they were.
 func TestBadInput(t *testing.T) {
-	rows := improvementBadRows()
-	totals := map[string]int{}
-	for _, row := range rows {
+	totals := badinput.NewTotals("improvement")
+	for _, row := range improvementBadRows() {
 		t.Run(row.name, func(t *testing.T) {
-			ctx := agent
-			if strings.HasPrefix(row.name, "nil ctx/") {
-				ctx = nil
-			}
 			k := newBadKit(t)
 			if row.setup != nil {
 				row.setup(t, k)
 			}
-			docs, events := snapshotOf(t, k.store)
-			var err error
-			panicked := func() (p any) {
-				defer func() { p = recover() }()
-				err = row.run(ctx, k)
-				return nil
-			}()
-			docs2, events2 := snapshotOf(t, k.store)
-			changed := !assert.ObjectsAreEqual(docs, docs2) || !assert.ObjectsAreEqual(events, events2)
-			got := "clear error"
-			switch {
-			case panicked != nil:
-				got = "panic"
-			case err == nil:
-				got = "accepted"
-			case changed:
-				got = "half-write"
-			case !matchesSentinel(err):
-				got = "no sentinel"
-			}
-			totals[got]++
-			if row.known != "" && got != "clear error" {
-				t.Skipf("known: %s (%s: %v)", row.known, got, err)
-			}
-			assert.Equal(t, "clear error", got, "panic: %v, error: %v, store changed: %v", panicked, err, changed)
+			got, detail := badinput.Try(func() badinput.Snapshot { return snapshotOf(t, k.store) }, false,
+				func() error { return row.run(badinput.Ctx(row.name, agent), k) })
+			totals.Check(t, row.known, got, detail)
 		})
 	}
-	t.Logf("improvement bad-input suite: %d tried, %d clear error, %d panic, %d half-write, %d accepted, %d no sentinel",
-		len(rows), totals["clear error"], totals["panic"], totals["half-write"], totals["accepted"], totals["no sentinel"])
-}
-
-func matchesSentinel(err error) bool {
-	for _, s := range sentinels {
-		if errors.Is(err, s) {
-			return true
-		}
-	}
-	return false
+	totals.Log(t)
 }
 
 func improvementBadRows() []badRow {
@@ -208,19 +147,19 @@ func improvementBadRows() []badRow {
 
 	// Engine configuration.
 	for _, s := range badTexts[1:] {
-		v := s.v
-		add("New/name "+s.name, func(ctx context.Context, k badKit) error {
+		v := s.Value
+		add("New/name "+s.Name, func(ctx context.Context, k badKit) error {
 			_, err := improvement.New(ctx, k.store, improvement.Config{Name: v})
 			return err
 		})
-		add("New/incident kind "+s.name, func(ctx context.Context, k badKit) error {
+		add("New/incident kind "+s.Name, func(ctx context.Context, k badKit) error {
 			_, err := improvement.New(ctx, k.store, improvement.Config{Name: "other", IncidentKind: v})
 			return err
 		})
 	}
 	for _, s := range badTexts {
-		v := s.v
-		add("New/tenant "+s.name, func(ctx context.Context, k badKit) error {
+		v := s.Value
+		add("New/tenant "+s.Name, func(ctx context.Context, k badKit) error {
 			_, err := improvement.New(ctx, k.store, improvement.Config{Name: "other", Tenants: []string{v}})
 			return err
 		})
@@ -277,12 +216,12 @@ func improvementBadRows() []badRow {
 		})
 	}
 	for _, s := range badTexts {
-		v := s.v
-		add("ReadResultJSON/"+s.name, func(context.Context, badKit) error {
+		v := s.Value
+		add("ReadResultJSON/"+s.Name, func(context.Context, badKit) error {
 			_, err := improvement.ReadResultJSON(strings.NewReader(v))
 			return err
 		})
-		add("ReadResultJSON/kpi "+s.name, func(context.Context, badKit) error {
+		add("ReadResultJSON/kpi "+s.Name, func(context.Context, badKit) error {
 			_, err := improvement.ReadResultJSON(strings.NewReader(fmt.Sprintf(`{"kpi":%q,"unit":"hours","rows":[]}`, v)))
 			return err
 		})
@@ -295,29 +234,29 @@ func improvementBadRows() []badRow {
 		return it
 	}
 	for _, s := range badTexts {
-		v := s.v
-		add("Register.Identify/title "+s.name, func(ctx context.Context, k badKit) error {
+		v := s.Value
+		add("Register.Identify/title "+s.Name, func(ctx context.Context, k badKit) error {
 			return k.reg.Identify(ctx, item(func(it *improvement.Item) { it.Title = v }), storage.Command{})
 		})
 		if v != "" {
-			add("Register.Identify/slice service "+s.name, func(ctx context.Context, k badKit) error {
+			add("Register.Identify/slice service "+s.Name, func(ctx context.Context, k badKit) error {
 				return k.reg.Identify(ctx, item(func(it *improvement.Item) { it.SliceService = v }), storage.Command{})
 			})
-			add("Register.Items/cursor "+s.name, func(ctx context.Context, k badKit) error {
+			add("Register.Items/cursor "+s.Name, func(ctx context.Context, k badKit) error {
 				_, _, err := k.reg.Items(ctx, "", storage.Paging{Cursor: v})
 				return err
 			})
 		}
-		add("Register.Get/id "+s.name, func(ctx context.Context, k badKit) error { _, err := k.reg.Get(ctx, v); return err })
-		add("Register.Fire/event "+s.name, func(ctx context.Context, k badKit) error {
+		add("Register.Get/id "+s.Name, func(ctx context.Context, k badKit) error { _, err := k.reg.Get(ctx, v); return err })
+		add("Register.Fire/event "+s.Name, func(ctx context.Context, k badKit) error {
 			_, err := k.reg.Fire(ctx, k.item, v, storage.Command{})
 			return err
 		})
-		add("Register.Advance/id "+s.name, func(ctx context.Context, k badKit) error {
+		add("Register.Advance/id "+s.Name, func(ctx context.Context, k badKit) error {
 			_, err := k.reg.Advance(ctx, v, storage.Command{})
 			return err
 		})
-		add("Register.Items/state "+s.name+" or unknown", func(ctx context.Context, k badKit) error {
+		add("Register.Items/state "+s.Name+" or unknown", func(ctx context.Context, k badKit) error {
 			if v == "" {
 				v = "dreaming"
 			}
@@ -526,20 +465,10 @@ func TestBadCommandCallsSucceed(t *testing.T) {
 // them is noticed. Methods that take no input, and Apply (its input is the
 // log, fuzzed by FuzzApply), are exempt.
 func TestBadInputCoversEveryMethod(t *testing.T) {
-	exempt := map[string]bool{"Engine.Seq": true, "Engine.Apply": true, "Register.Records": true}
-	covered := map[string]bool{}
+	var names []string
 	for _, row := range improvementBadRows() {
-		name := strings.TrimPrefix(row.name, "nil ctx/")
-		name, _, _ = strings.Cut(name, "/")
-		covered[name] = true
+		names = append(names, row.name)
 	}
-	for _, v := range []any{(*improvement.Engine)(nil), (*improvement.Register)(nil)} {
-		typ := reflect.TypeOf(v)
-		for i := range typ.NumMethod() {
-			name := typ.Elem().Name() + "." + typ.Method(i).Name
-			if !exempt[name] {
-				assert.True(t, covered[name], "%s has no rows in the bad-input table", name)
-			}
-		}
-	}
+	badinput.AssertCovered(t, names, badinput.Methods((*improvement.Engine)(nil), (*improvement.Register)(nil)),
+		map[string]bool{"Engine.Seq": true, "Engine.Apply": true, "Register.Records": true})
 }
