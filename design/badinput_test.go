@@ -2,33 +2,32 @@ package design_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
-	"reflect"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pillars-itsm/pillars/design"
 	"github.com/pillars-itsm/pillars/design/calendar"
+	"github.com/pillars-itsm/pillars/internal/badinput"
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 )
 
-// Bad input common to the rows below (issue 18's suite).
+// Bad input common to the rows below (internal/badinput).
+const (
+	notUTF8   = badinput.NotUTF8
+	withNUL   = badinput.WithNUL
+	unknownID = badinput.UnknownID
+)
+
 var (
-	huge       = strings.Repeat("x", 1<<20+1) // 1 MiB and a byte
-	notUTF8    = "bad\xff\xfe"
-	withNUL    = "a\x00b"
-	farFuture  = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
-	farPast    = time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC)
-	unknownID  = "00000000-0000-0000-0000-000000000000"
-	sentinels  = []error{itsm.ErrNotFound, itsm.ErrConflict, itsm.ErrInvalidTransition, itsm.ErrForbidden, itsm.ErrInvalid}
-	badStrings = []struct{ name, v string }{{"empty", ""}, {"1 MiB+", huge}, {"invalid UTF-8", notUTF8}, {"NUL", withNUL}}
+	huge       = badinput.Huge()
+	farFuture  = badinput.FarFuture()
+	farPast    = badinput.FarPast()
+	badStrings = badinput.Texts()
 )
 
 // badFixture holds every service of the design pillar on one memory store,
@@ -109,67 +108,20 @@ type badRow struct {
 	known string
 }
 
-// outcome classifies what a bad call did.
-type outcome string
-
-const (
-	outClear    outcome = "clear error"
-	outPanic    outcome = "panic"
-	outHalf     outcome = "half-write"
-	outAccepted outcome = "accepted"
-	outOther    outcome = "no sentinel"
-)
-
-// tryBad runs one row on a fresh fixture and classifies it.
-func tryBad(t *testing.T, ctx context.Context, row badRow) (outcome, string) {
-	f := newBadFixture(t)
-	before := takeSnapshot(t, f.store, f.allKinds...)
-	var err error
-	panicked := func() (p any) {
-		defer func() { p = recover() }()
-		err = row.run(ctx, f)
-		return nil
-	}()
-	if panicked != nil {
-		return outPanic, fmt.Sprint(panicked)
-	}
-	changed := !assert.ObjectsAreEqual(before, takeSnapshot(t, f.store, f.allKinds...))
-	switch {
-	case err == nil:
-		return outAccepted, fmt.Sprintf("wrote: %v", changed)
-	case changed:
-		return outHalf, err.Error()
-	}
-	for _, s := range sentinels {
-		if errors.Is(err, s) {
-			return outClear, err.Error()
-		}
-	}
-	return outOther, err.Error()
-}
-
 // TestBadInput makes every exported entry point of the design pillar meet
 // bad input: each call must return an error matching an itsm sentinel,
 // never panic, and leave every document and the event log as they were.
 func TestBadInput(t *testing.T) {
-	rows := designBadRows()
-	totals := map[outcome]int{}
-	for _, row := range rows {
+	totals := badinput.NewTotals("design")
+	for _, row := range designBadRows() {
 		t.Run(row.name, func(t *testing.T) {
-			ctx := as(agent)
-			if strings.HasPrefix(row.name, "nil ctx/") {
-				ctx = nil
-			}
-			got, detail := tryBad(t, ctx, row)
-			totals[got]++
-			if row.known != "" && got != outClear {
-				t.Skipf("known: %s (%s: %s)", row.known, got, detail)
-			}
-			assert.Equal(t, outClear, got, "%s", detail)
+			f := newBadFixture(t)
+			got, detail := badinput.Try(func() badinput.Snapshot { return takeSnapshot(t, f.store, f.allKinds...) }, false,
+				func() error { return row.run(badinput.Ctx(row.name, as(agent)), f) })
+			totals.Check(t, row.known, got, detail)
 		})
 	}
-	t.Logf("design bad-input suite: %d tried, %d clear error, %d panic, %d half-write, %d accepted, %d no sentinel",
-		len(rows), totals[outClear], totals[outPanic], totals[outHalf], totals[outAccepted], totals[outOther])
+	totals.Log(t)
 }
 
 func designBadRows() []badRow {
@@ -323,72 +275,72 @@ func designBadRows() []badRow {
 
 	// Bad strings where the API takes a name or an id.
 	for _, s := range badStrings {
-		v := s.v
-		add("Engine.BreachingBefore/kind "+s.name, func(ctx context.Context, f badFixture) error {
+		v := s.Value
+		add("Engine.BreachingBefore/kind "+s.Name, func(ctx context.Context, f badFixture) error {
 			_, _, err := f.engine.BreachingBefore(ctx, v, monday, storage.Paging{Limit: 10})
 			return err
 		})
 		if v != "" { // the empty cursor is the first page
-			add("Engine.Due/cursor "+s.name, func(ctx context.Context, f badFixture) error {
+			add("Engine.Due/cursor "+s.Name, func(ctx context.Context, f badFixture) error {
 				_, _, err := f.engine.Due(ctx, monday, storage.Paging{Limit: 10, Cursor: v})
 				return err
 			})
 		}
-		add("Engine.ClocksOf/id "+s.name, func(ctx context.Context, f badFixture) error { _, err := f.engine.ClocksOf(ctx, v); return err })
-		add("Engine.SLAPercentages/kind "+s.name, func(ctx context.Context, f badFixture) error {
+		add("Engine.ClocksOf/id "+s.Name, func(ctx context.Context, f badFixture) error { _, err := f.engine.ClocksOf(ctx, v); return err })
+		add("Engine.SLAPercentages/kind "+s.Name, func(ctx context.Context, f badFixture) error {
 			_, err := f.engine.SLAPercentages(ctx, v, []string{f.incident}, monday)
 			return err
 		})
-		add("Engine.SLAPercentages/id "+s.name, func(ctx context.Context, f badFixture) error {
+		add("Engine.SLAPercentages/id "+s.Name, func(ctx context.Context, f badFixture) error {
 			_, err := f.engine.SLAPercentages(ctx, "incident", []string{v}, monday)
 			return err
 		})
-		add("Catalogue.ServiceState/id "+s.name, func(ctx context.Context, f badFixture) error { _, err := f.cat.ServiceState(ctx, v); return err })
-		add("Catalogue.ServicesIn/state "+s.name, func(ctx context.Context, f badFixture) error {
+		add("Catalogue.ServiceState/id "+s.Name, func(ctx context.Context, f badFixture) error { _, err := f.cat.ServiceState(ctx, v); return err })
+		add("Catalogue.ServicesIn/state "+s.Name, func(ctx context.Context, f badFixture) error {
 			_, _, err := f.cat.ServicesIn(ctx, v, storage.Paging{Limit: 10})
 			return err
 		})
-		add("Catalogue.Orderable/id "+s.name, func(ctx context.Context, f badFixture) error { return f.cat.Orderable(ctx, v) })
-		add("Catalogue.ValidateOrder/value "+s.name, func(ctx context.Context, f badFixture) error {
+		add("Catalogue.Orderable/id "+s.Name, func(ctx context.Context, f badFixture) error { return f.cat.Orderable(ctx, v) })
+		add("Catalogue.ValidateOrder/value "+s.Name, func(ctx context.Context, f badFixture) error {
 			if v == "" {
 				return f.cat.ValidateOrder(ctx, f.item, map[string]string{"model": ""})
 			}
 			return f.cat.ValidateOrder(ctx, f.item, map[string]string{"model": "13in", "cost_centre": v})
 		})
-		add("Catalogue.AddOffering/name "+s.name, func(ctx context.Context, f badFixture) error {
+		add("Catalogue.AddOffering/name "+s.Name, func(ctx context.Context, f badFixture) error {
 			return f.cat.AddOffering(ctx, &design.Offering{ServiceID: f.service, Name: v}, storage.Command{})
 		})
-		add("Catalogue.AddItem/category "+s.name, func(ctx context.Context, f badFixture) error {
+		add("Catalogue.AddItem/category "+s.Name, func(ctx context.Context, f badFixture) error {
 			it := laptopItem(f.service)
 			it.Name = v
 			return f.cat.AddItem(ctx, it, storage.Command{})
 		})
-		add("Availability.RecordOutage/service "+s.name, func(ctx context.Context, f badFixture) error {
+		add("Availability.RecordOutage/service "+s.Name, func(ctx context.Context, f badFixture) error {
 			return f.av.RecordOutage(ctx, &design.Outage{ServiceID: v, Type: design.Planned, Begin: monday}, storage.Command{})
 		})
-		add("Availability.EndOutage/id "+s.name, func(ctx context.Context, f badFixture) error {
+		add("Availability.EndOutage/id "+s.Name, func(ctx context.Context, f badFixture) error {
 			_, err := f.av.EndOutage(ctx, v, monday.Add(time.Hour), storage.Command{})
 			return err
 		})
-		add("Availability.Measure/service "+s.name, func(ctx context.Context, f badFixture) error {
+		add("Availability.Measure/service "+s.Name, func(ctx context.Context, f badFixture) error {
 			_, err := f.av.Measure(ctx, v, monday, monday.Add(time.Hour), nil)
 			return err
 		})
-		add("Capacity.Push/metric "+s.name, func(ctx context.Context, f badFixture) error {
+		add("Capacity.Push/metric "+s.Name, func(ctx context.Context, f badFixture) error {
 			_, err := f.capa.Push(ctx, design.Sample{Metric: v, TargetID: "web-1", At: monday, Value: 99})
 			return err
 		})
-		add("Capacity.Push/target "+s.name, func(ctx context.Context, f badFixture) error {
+		add("Capacity.Push/target "+s.Name, func(ctx context.Context, f badFixture) error {
 			_, err := f.capa.Push(ctx, design.Sample{Metric: "cpu", TargetID: v, At: monday, Value: 99})
 			return err
 		})
-		add("Suppliers.AddContract/name "+s.name, func(ctx context.Context, f badFixture) error {
+		add("Suppliers.AddContract/name "+s.Name, func(ctx context.Context, f badFixture) error {
 			return f.sup.AddContract(ctx, &design.Contract{SupplierID: f.supplier, Name: v, Start: monday, End: monday.Add(time.Hour)}, storage.Command{})
 		})
-		add("Suppliers.AddContract/supplier "+s.name, func(ctx context.Context, f badFixture) error {
+		add("Suppliers.AddContract/supplier "+s.Name, func(ctx context.Context, f badFixture) error {
 			return f.sup.AddContract(ctx, &design.Contract{SupplierID: v, Name: "x", Start: monday, End: monday.Add(time.Hour)}, storage.Command{})
 		})
-		add("Suppliers.Renew/id "+s.name, func(ctx context.Context, f badFixture) error {
+		add("Suppliers.Renew/id "+s.Name, func(ctx context.Context, f badFixture) error {
 			_, err := f.sup.Renew(ctx, v, monday.Add(800*24*time.Hour), storage.Command{})
 			return err
 		})
@@ -595,23 +547,13 @@ func designBadRows() []badRow {
 // without them is noticed. Accessors that return a runner or a copy and
 // take no input are exempt.
 func TestBadInputCoversEveryMethod(t *testing.T) {
-	exempt := map[string]bool{"Engine.Clocks": true, "Engine.Definitions": true, "Engine.DefinitionRecords": true, "Engine.CalendarRecords": true, "Catalogue.Services": true,
-		"Catalogue.Offerings": true, "Catalogue.Items": true, "Availability.Outages": true, "Capacity.Watches": true,
-		"Suppliers.Suppliers": true, "Suppliers.Contracts": true}
-	covered := map[string]bool{}
+	var names []string
 	for _, row := range designBadRows() {
-		name := strings.TrimPrefix(row.name, "nil ctx/")
-		name, _, _ = strings.Cut(name, "/")
-		covered[name] = true
+		names = append(names, row.name)
 	}
-	for _, v := range []any{(*design.Engine)(nil), (*design.Catalogue)(nil), (*design.Availability)(nil),
-		(*design.Capacity)(nil), (*design.Suppliers)(nil)} {
-		typ := reflect.TypeOf(v)
-		for i := range typ.NumMethod() {
-			name := typ.Elem().Name() + "." + typ.Method(i).Name
-			if !exempt[name] {
-				assert.True(t, covered[name], "%s has no rows in the bad-input table", name)
-			}
-		}
-	}
+	badinput.AssertCovered(t, names, badinput.Methods((*design.Engine)(nil), (*design.Catalogue)(nil), (*design.Availability)(nil),
+		(*design.Capacity)(nil), (*design.Suppliers)(nil)),
+		map[string]bool{"Engine.Clocks": true, "Engine.Definitions": true, "Engine.DefinitionRecords": true, "Engine.CalendarRecords": true,
+			"Catalogue.Services": true, "Catalogue.Offerings": true, "Catalogue.Items": true, "Availability.Outages": true,
+			"Capacity.Watches": true, "Suppliers.Suppliers": true, "Suppliers.Contracts": true})
 }

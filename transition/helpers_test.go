@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pillars-itsm/pillars/internal/badinput"
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/storage/memory"
@@ -59,38 +60,11 @@ func (e *env) rel(t testing.TB, parent, typ, child string) string {
 
 // snapshot is everything the store holds for the given kinds, plus the
 // whole event log.
-type snapshot struct {
-	docs   map[string][]storage.Document
-	events []itsm.Event
-}
+type snapshot = badinput.Snapshot
 
 func takeSnapshot(t testing.TB, s storage.Backend, kinds ...string) snapshot {
 	t.Helper()
-	ctx := as(admin)
-	out := snapshot{docs: map[string][]storage.Document{}}
-	for _, k := range kinds {
-		q := storage.Query{Kind: k, Limit: storage.MaxLimit}
-		for {
-			page, err := s.Query(ctx, q)
-			require.NoError(t, err)
-			out.docs[k] = append(out.docs[k], page.Docs...)
-			if page.Next == "" {
-				break
-			}
-			q.Cursor = page.Next
-		}
-	}
-	var after int64
-	for {
-		evs, err := s.ReadEvents(ctx, after, 1000)
-		require.NoError(t, err)
-		out.events = append(out.events, evs...)
-		if len(evs) < 1000 {
-			break
-		}
-		after = evs[len(evs)-1].Seq
-	}
-	return out
+	return badinput.Take(t, s, kinds...)
 }
 
 var cmdbKinds = []string{transition.KindCI, transition.KindRelationship, transition.KindBaseline}
