@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pillars-itsm/pillars/design"
+	"github.com/pillars-itsm/pillars/internal/badinput"
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/operation"
 	"github.com/pillars-itsm/pillars/storage"
@@ -126,7 +127,7 @@ func FuzzSubmitRequest(f *testing.F) {
 		r := &operation.Request{CatalogItemID: item, ShortDescription: short, Variables: vars}
 		err := fx.desk.SubmitRequest(as(carl), r, storage.Command{})
 		if err != nil {
-			if !matchesSentinel(err) {
+			if !badinput.MatchesSentinel(err) {
 				t.Fatalf("error matches no sentinel: %v", err)
 			}
 			if after := fx.snapshot(t); len(after.events) != len(before.events) {

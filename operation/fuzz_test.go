@@ -1,22 +1,12 @@
 package operation_test
 
 import (
-	"errors"
 	"testing"
 	"time"
 
-	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/internal/badinput"
 	"github.com/pillars-itsm/pillars/operation"
 )
-
-func matchesSentinel(err error) bool {
-	for _, s := range []error{itsm.ErrNotFound, itsm.ErrConflict, itsm.ErrInvalidTransition, itsm.ErrForbidden, itsm.ErrInvalid} {
-		if errors.Is(err, s) {
-			return true
-		}
-	}
-	return false
-}
 
 // FuzzIngest feeds arbitrary monitoring events, twice each (the repeat
 // with a changed message): Ingest never panics, every refusal matches a
@@ -35,7 +25,7 @@ func FuzzIngest(f *testing.F) {
 			before := fx.snapshot(t)
 			_, err := fx.desk.Ingest(as(monitor), ev)
 			if err != nil {
-				if !matchesSentinel(err) {
+				if !badinput.MatchesSentinel(err) {
 					t.Fatalf("error matches no sentinel: %v", err)
 				}
 				after := fx.snapshot(t)
@@ -81,7 +71,7 @@ func FuzzImport(f *testing.F) {
 			}
 		case res.Imported == 0 && len(res.Errors) >= 1:
 			for _, e := range res.Errors {
-				if e.Record != "F-1" || e.Row < 0 || e.Row > 4 || e.Rule == "" || !matchesSentinel(e) {
+				if e.Record != "F-1" || e.Row < 0 || e.Row > 4 || e.Rule == "" || !badinput.MatchesSentinel(e) {
 					t.Fatalf("bad import error %+v", e)
 				}
 			}
