@@ -371,6 +371,7 @@ type Attachments struct {
 	policy  AttachmentPolicy
 	parents map[string]AttachmentParent
 	authz   itsm.Authorizer
+	clock   itsm.Clock
 }
 
 // NewAttachments registers KindAttachment on b and returns the service.
@@ -384,6 +385,9 @@ func NewAttachments(ctx context.Context, b Backend, cfg AttachmentsConfig) (*Att
 	}
 	if a.authz == nil {
 		a.authz = itsm.DefaultAuthorizer()
+	}
+	if a.clock = cfg.Clock; a.clock == nil {
+		a.clock = itsm.SystemClock{}
 	}
 	for _, p := range cfg.Parents {
 		if p == nil {
