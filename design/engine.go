@@ -58,7 +58,7 @@ type EngineConfig struct {
 	// (storage.RecordsConfig.Observer): a *telemetry.Telemetry (package
 	// storage/telemetry) gives spans, metrics and logs. Nil: none. When it
 	// is an SLAObserver too, it is told of the warnings and breaches Check
-	// raises.
+	// and Sync raise.
 	Telemetry storage.Observer
 }
 
@@ -329,8 +329,23 @@ func (e *Engine) consumer(ctx context.Context) (*stream.Consumer, error) {
 	return c, nil
 }
 
-// handledKey carries the count of record events handleTx handled to Sync.
+// handledKey carries a *syncBatch from Sync to handleTx.
 type handledKey struct{}
+
+// syncBatch is what a committed unit of Sync's hands back: the count of
+// record events it handled and the SLA thresholds its replays raised
+// (Sync reports them to the SLAObserver only once the unit is committed,
+// so a unit run again after a conflict counts nothing twice).
+type syncBatch struct {
+	handled int
+	reached []slaReached
+}
+
+// slaReached is a threshold a clock of a definition reached (0: breach).
+type slaReached struct {
+	def       string
+	threshold int
+}
 
 // setKey carries the definitions Sync loaded to handleTx.
 type setKey struct{}
@@ -369,13 +384,16 @@ func (e *Engine) Sync(ctx context.Context) (int, error) {
 	ctx = context.WithValue(ctx, setKey{}, set)
 	total, conflicts, busy := 0, 0, 0
 	for {
-		handled := 0
-		n, err := c.RunOnce(context.WithValue(ctx, handledKey{}, &handled))
+		var batch syncBatch
+		n, err := c.RunOnce(context.WithValue(ctx, handledKey{}, &batch))
 		switch {
 		case err == nil && n == 0:
 			return total, nil
 		case err == nil:
-			total += handled
+			total += batch.handled
+			for _, r := range batch.reached {
+				e.sla.SLAReached(ctx, r.def, r.threshold)
+			}
 			conflicts, busy = 0, 0
 		case errors.Is(err, stream.ErrLeased), errors.Is(err, stream.ErrLeaseLost):
 			return total, nil // another engine is consuming
@@ -420,6 +438,10 @@ func (e *Engine) handleTx(ctx context.Context, tx storage.Tx, evs []itsm.Event) 
 			return err
 		}
 	}
+	batch, _ := ctx.Value(handledKey{}).(*syncBatch)
+	if batch != nil {
+		batch.reached = batch.reached[:0] // a unit run again starts over
+	}
 	handled := 0
 	for _, ev := range evs {
 		if len(set.byKind[ev.Kind]) == 0 {
@@ -430,8 +452,8 @@ func (e *Engine) handleTx(ctx context.Context, tx storage.Tx, evs []itsm.Event) 
 		}
 		handled++
 	}
-	if p, ok := ctx.Value(handledKey{}).(*int); ok {
-		*p = handled
+	if batch != nil {
+		batch.handled = handled
 	}
 	return nil
 }
@@ -509,6 +531,7 @@ func (e *Engine) write(ctx context.Context, tx storage.Tx, ev itsm.Event, rd *ru
 	if err := settle(want, d, cal, at); err != nil {
 		return fmt.Errorf("sla %s on %s %s: %w", d.ID, ev.Kind, ev.RecordID, err)
 	}
+	e.raised(ctx, stored, want)
 	// expect is the version each step must find: a clock another engine
 	// wrote after stored was read is a conflict (the unit is run again on
 	// fresh reads), not a transition the fresh state refuses.
@@ -1230,13 +1253,39 @@ func (e *Engine) ClocksOf(ctx context.Context, recordID string) ([]*SLAClock, er
 	return out, err
 }
 
-// SLAObserver is told of the SLA warnings and breaches the engine's Check
-// raises (a *telemetry.Telemetry is one); EngineConfig.Telemetry is used
-// as one when it implements it.
+// SLAObserver is told of the SLA warnings and breaches the engine raises,
+// once each: by Check, or by Sync when its replay of a record's events
+// reaches a threshold the stored clock had not (a record resolved after
+// its breach before Check looked), once Sync's unit is committed; a
+// *telemetry.Telemetry is one. EngineConfig.Telemetry is used as one when
+// it implements it.
 type SLAObserver interface {
 	// SLAReached reports a clock of the definition reaching the warning
 	// threshold (percent of its target), or breaching with threshold 0.
 	SLAReached(ctx context.Context, definition string, threshold int)
+}
+
+// raised notes, for Sync to report once the unit is committed, the
+// warnings and the breach the replayed clock want has that the stored one
+// had not: a replay of events the clock already reflects raises nothing.
+func (e *Engine) raised(ctx context.Context, stored, want *SLAClock) {
+	batch, ok := ctx.Value(handledKey{}).(*syncBatch)
+	if !ok || e.sla == nil {
+		return
+	}
+	var had []int
+	breached := false
+	if stored != nil {
+		had, breached = stored.Warnings, stored.Breached
+	}
+	for _, w := range want.Warnings {
+		if !slices.Contains(had, w) {
+			batch.reached = append(batch.reached, slaReached{want.DefinitionID, w})
+		}
+	}
+	if want.Breached && !breached {
+		batch.reached = append(batch.reached, slaReached{want.DefinitionID, 0})
+	}
 }
 
 // observeSLA reports the warnings and the breach a committed check raised.

@@ -112,17 +112,20 @@ func (r *Records[T, P]) createObserved(ctx context.Context, rec P, cmd Command) 
 	return err
 }
 
-// retryObserved is retry's loop under the Observer, counting the attempts.
+// retryObserved is retry's loop, under the Observer when there is one
+// (counting the attempts); without one it costs what the loop alone does.
 func (r *Records[T, P]) retryObserved(ctx context.Context, event, id string, fn func(context.Context, Tx) (P, error)) (P, error) {
 	octx, done := r.observe(ctx, nil, event, id)
-	var out P
-	attempts := 0
+	var run struct { // one allocation for both
+		out      P
+		attempts int
+	}
 	err := Retry(octx, r.backend, max(r.cfg.Retries, 0)+1, func(tx Tx) error {
-		attempts++
+		run.attempts++
 		var err error
-		out, err = fn(octx, tx)
+		run.out, err = fn(octx, tx)
 		return err
 	})
-	observed(done, out, out == nil, attempts, err)
-	return out, err
+	observed(done, run.out, run.out == nil, run.attempts, err)
+	return run.out, err
 }

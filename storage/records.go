@@ -723,17 +723,7 @@ func (r *Records[T, P]) retry(ctx context.Context, event, id string, fn func(con
 	if ctx == nil {
 		return nil, itsm.Invalidf("%s: nil context", r.coll.Kind())
 	}
-	var out P
-	var err error
-	if r.cfg.Observer != nil {
-		out, err = r.retryObserved(ctx, event, id, fn)
-	} else {
-		err = Retry(ctx, r.backend, max(r.cfg.Retries, 0)+1, func(tx Tx) error {
-			var err error
-			out, err = fn(ctx, tx)
-			return err
-		})
-	}
+	out, err := r.retryObserved(ctx, event, id, fn)
 	if err != nil {
 		return nil, err
 	}

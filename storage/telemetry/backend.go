@@ -16,8 +16,9 @@ import (
 
 // Instrument wraps b so that every store call gets a span (a child of the
 // command or batch in ctx; none inside a span not sampled) and every
-// Backend call a pillars.store.duration measurement (a unit of work as a
-// whole; its Tx calls are spans only). The
+// Backend call made outside a Records command a pillars.store.duration
+// measurement (a unit of work as a whole; its Tx calls are spans only; a
+// command's calls are in its pillars.command.duration). The
 // wrapper has exactly the optional capabilities of b (storage.Traverser,
 // storage.BulkImporter, storage.EventScanner): a store's fast paths stay
 // in use, and none is claimed that the store lacks. Without a
@@ -128,22 +129,28 @@ type call struct {
 	span  trace.Span
 	start time.Time
 	op    string
-	tx    bool // a Tx call: a span when sampled, no measurement
+	timed bool // measured: a Backend call made outside a command
 }
 
-func (b *backend) start(ctx context.Context, op string) call {
-	c := call{ctx: ctx, op: op}
-	if b.t.metering {
-		c.start = time.Now()
+// start begins a Backend call; name is the span name, "store." and the
+// operation (a constant: no name is built per call).
+func (b *backend) start(ctx context.Context, name string) call {
+	return b.begin(ctx, name, b.t.metering && (ctx == nil || !inCommand(ctx)))
+}
+
+func (b *backend) begin(ctx context.Context, name string, timed bool) call {
+	c := call{ctx: ctx, op: strings.TrimPrefix(name, "store.")}
+	if timed {
+		c.start, c.timed = time.Now(), true
 	}
 	// A call inside a span that is not recorded (not sampled) gets no span
 	// of its own: a parent-based sampler would drop it, and starting it
 	// costs as much as the call on a fast store. A call with no span
 	// around it starts a trace of its own.
 	if b.t.tracing && ctx != nil && !unsampledParent(ctx) {
-		c.ctx, c.span = b.t.tracer.Start(ctx, "store."+op, trace.WithSpanKind(trace.SpanKindClient))
+		c.ctx, c.span = b.t.tracer.Start(ctx, name, b.t.client...)
 		if c.span.IsRecording() {
-			c.span.SetAttributes(attribute.String("pillars.store.adapter", b.adapter), attribute.String("pillars.store.operation", op))
+			c.span.SetAttributes(attribute.String("pillars.store.adapter", b.adapter), attribute.String("pillars.store.operation", c.op))
 		}
 	}
 	return c
@@ -157,7 +164,7 @@ func unsampledParent(ctx context.Context) bool {
 
 // end records the call's outcome; rows < 0 is not reported.
 func (b *backend) end(c call, rows int, err error) {
-	if b.t.metering && !c.tx {
+	if c.timed {
 		outcome := "ok"
 		if err != nil {
 			outcome = "error"
@@ -168,7 +175,7 @@ func (b *backend) end(c call, rows int, err error) {
 		}
 		b.t.storeDuration.Record(mctx, time.Since(c.start).Seconds(), b.t.measure(setKey{'o', b.adapter, c.op, outcome}, func() []attribute.KeyValue {
 			return []attribute.KeyValue{attribute.String("adapter", b.adapter), attribute.String("operation", c.op), attribute.String("outcome", outcome)}
-		}))
+		}).rec...)
 	}
 	if c.span == nil {
 		return
@@ -189,7 +196,7 @@ func (b *backend) end(c call, rows int, err error) {
 
 // Register implements storage.Backend.
 func (b *backend) Register(ctx context.Context, s storage.Schema) error {
-	c := b.start(ctx, "Register")
+	c := b.start(ctx, "store.Register")
 	err := b.inner.Register(c.ctx, s)
 	b.end(c, -1, err)
 	return err
@@ -197,7 +204,7 @@ func (b *backend) Register(ctx context.Context, s storage.Schema) error {
 
 // Get implements storage.Backend.
 func (b *backend) Get(ctx context.Context, kind, id string) (storage.Document, error) {
-	c := b.start(ctx, "Get")
+	c := b.start(ctx, "store.Get")
 	d, err := b.inner.Get(c.ctx, kind, id)
 	b.end(c, one(err), err)
 	return d, err
@@ -205,7 +212,7 @@ func (b *backend) Get(ctx context.Context, kind, id string) (storage.Document, e
 
 // Query implements storage.Backend.
 func (b *backend) Query(ctx context.Context, q storage.Query) (storage.Page, error) {
-	c := b.start(ctx, "Query")
+	c := b.start(ctx, "store.Query")
 	p, err := b.inner.Query(c.ctx, q)
 	b.end(c, len(p.Docs), err)
 	return p, err
@@ -214,7 +221,7 @@ func (b *backend) Query(ctx context.Context, q storage.Query) (storage.Page, err
 // Update implements storage.Backend: the unit's Tx calls are children of
 // its span.
 func (b *backend) Update(ctx context.Context, fn func(tx storage.Tx) error) error {
-	c := b.start(ctx, "Update")
+	c := b.start(ctx, "store.Update")
 	var err error
 	if fn == nil || c.span == nil || !c.span.IsRecording() {
 		// Unrecorded: Tx calls would get neither spans nor measurements,
@@ -231,7 +238,7 @@ func (b *backend) Update(ctx context.Context, fn func(tx storage.Tx) error) erro
 
 // ReadEvents implements storage.Backend.
 func (b *backend) ReadEvents(ctx context.Context, after int64, limit int) ([]itsm.Event, error) {
-	c := b.start(ctx, "ReadEvents")
+	c := b.start(ctx, "store.ReadEvents")
 	evs, err := b.inner.ReadEvents(c.ctx, after, limit)
 	b.end(c, len(evs), err)
 	return evs, err
@@ -239,7 +246,7 @@ func (b *backend) ReadEvents(ctx context.Context, after int64, limit int) ([]its
 
 // History implements storage.Backend.
 func (b *backend) History(ctx context.Context, kind, id string) ([]itsm.Event, error) {
-	c := b.start(ctx, "History")
+	c := b.start(ctx, "store.History")
 	evs, err := b.inner.History(c.ctx, kind, id)
 	b.end(c, len(evs), err)
 	return evs, err
@@ -288,18 +295,16 @@ func spanID(ctx context.Context) trace.SpanID {
 // (with everything in it), and on SQL stores the statements are
 // (postgres.WithTelemetry); measuring each in-memory call would cost as
 // much as the call.
-func (u *unit) start(ctx context.Context, op string) call {
+func (u *unit) start(ctx context.Context, name string) call {
 	if u.span == nil || !u.span.IsRecording() {
-		return call{ctx: ctx, op: op, tx: true}
+		return call{ctx: ctx}
 	}
-	c := u.b.start(u.nest(ctx), op)
-	c.tx = true
-	return c
+	return u.b.begin(u.nest(ctx), name, false)
 }
 
 // Get implements storage.Tx.
 func (u *unit) Get(ctx context.Context, kind, id string) (storage.Document, error) {
-	c := u.start(ctx, "tx.Get")
+	c := u.start(ctx, "store.tx.Get")
 	d, err := u.inner.Get(c.ctx, kind, id)
 	u.b.end(c, one(err), err)
 	return d, err
@@ -307,7 +312,7 @@ func (u *unit) Get(ctx context.Context, kind, id string) (storage.Document, erro
 
 // Query implements storage.Tx.
 func (u *unit) Query(ctx context.Context, q storage.Query) (storage.Page, error) {
-	c := u.start(ctx, "tx.Query")
+	c := u.start(ctx, "store.tx.Query")
 	p, err := u.inner.Query(c.ctx, q)
 	u.b.end(c, len(p.Docs), err)
 	return p, err
@@ -315,7 +320,7 @@ func (u *unit) Query(ctx context.Context, q storage.Query) (storage.Page, error)
 
 // Put implements storage.Tx.
 func (u *unit) Put(ctx context.Context, d storage.Document, expected int64) error {
-	c := u.start(ctx, "tx.Put")
+	c := u.start(ctx, "store.tx.Put")
 	err := u.inner.Put(c.ctx, d, expected)
 	u.b.end(c, one(err), err)
 	return err
@@ -323,7 +328,7 @@ func (u *unit) Put(ctx context.Context, d storage.Document, expected int64) erro
 
 // Delete implements storage.Tx.
 func (u *unit) Delete(ctx context.Context, kind, id string, version int64) error {
-	c := u.start(ctx, "tx.Delete")
+	c := u.start(ctx, "store.tx.Delete")
 	err := u.inner.Delete(c.ctx, kind, id, version)
 	u.b.end(c, one(err), err)
 	return err
@@ -331,7 +336,7 @@ func (u *unit) Delete(ctx context.Context, kind, id string, version int64) error
 
 // NextSequence implements storage.Tx.
 func (u *unit) NextSequence(ctx context.Context, name string) (int64, error) {
-	c := u.start(ctx, "tx.NextSequence")
+	c := u.start(ctx, "store.tx.NextSequence")
 	n, err := u.inner.NextSequence(c.ctx, name)
 	u.b.end(c, -1, err)
 	return n, err
@@ -339,7 +344,7 @@ func (u *unit) NextSequence(ctx context.Context, name string) (int64, error) {
 
 // AdvanceSequence implements storage.Tx.
 func (u *unit) AdvanceSequence(ctx context.Context, name string, atLeast int64) error {
-	c := u.start(ctx, "tx.AdvanceSequence")
+	c := u.start(ctx, "store.tx.AdvanceSequence")
 	err := u.inner.AdvanceSequence(c.ctx, name, atLeast)
 	u.b.end(c, -1, err)
 	return err
@@ -347,7 +352,7 @@ func (u *unit) AdvanceSequence(ctx context.Context, name string, atLeast int64) 
 
 // Append implements storage.Tx.
 func (u *unit) Append(ctx context.Context, events ...itsm.Event) error {
-	c := u.start(ctx, "tx.Append")
+	c := u.start(ctx, "store.tx.Append")
 	err := u.inner.Append(c.ctx, events...)
 	u.b.end(c, len(events), err)
 	return err
@@ -360,7 +365,7 @@ type traverser struct {
 
 // Traverse implements storage.Traverser with the store's own traversal.
 func (t traverser) Traverse(ctx context.Context, p storage.TraverseParams) ([]storage.Hop, error) {
-	c := t.b.start(ctx, "Traverse")
+	c := t.b.start(ctx, "store.Traverse")
 	hops, err := t.inner.Traverse(c.ctx, p)
 	t.b.end(c, len(hops), err)
 	return hops, err
@@ -373,7 +378,7 @@ type importer struct {
 
 // Import implements storage.BulkImporter with the store's own import.
 func (i importer) Import(ctx context.Context, docs []storage.Document, events []itsm.Event) error {
-	c := i.b.start(ctx, "Import")
+	c := i.b.start(ctx, "store.Import")
 	err := i.inner.Import(c.ctx, docs, events)
 	i.b.end(c, len(docs)+len(events), err)
 	return err
@@ -386,7 +391,7 @@ type scanner struct {
 
 // ScanEvents implements storage.EventScanner with the store's own scan.
 func (s scanner) ScanEvents(ctx context.Context, after int64, limit int, fn func([]itsm.Event) error) error {
-	c := s.b.start(ctx, "ScanEvents")
+	c := s.b.start(ctx, "store.ScanEvents")
 	n := 0
 	count := fn
 	if fn != nil {

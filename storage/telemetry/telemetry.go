@@ -24,8 +24,9 @@
 //
 // Metric names: pillars.command.duration (s; kind, event, outcome),
 // pillars.command.conflicts and pillars.command.retries (kind, event),
-// pillars.store.duration (s; adapter, operation, outcome; Backend calls,
-// a unit of work as a whole),
+// pillars.store.duration (s; adapter, operation, outcome; Backend calls
+// made outside a command, a unit of work as a whole: a command's store
+// calls are its duration, measured once),
 // pillars.stream.batch.duration (s; consumer, outcome),
 // pillars.stream.events (consumer), pillars.stream.lag (consumer),
 // pillars.sla.warnings and pillars.sla.breaches (definition),
@@ -37,6 +38,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -88,15 +90,66 @@ type Telemetry struct {
 	slaBreaches   metric.Int64Counter
 	deliveryFails metric.Int64Counter
 
-	mu   sync.RWMutex
-	sets map[setKey]metric.MeasurementOption // attribute sets built once, so a hot path allocates none
+	internal, client, consumer []trace.SpanStartOption // span kinds, built once: an option passed alone would be allocated per span
+
+	// The caches below are built on first use, so the hot paths allocate
+	// none of it; each holds at most maxCached entries (kinds, events,
+	// consumers are few; a caller inventing event names must not grow
+	// them without bound).
+	sets  sync.Map // setKey → *attrSet
+	cmds  sync.Map // cmdKey → *cmdEntry
+	nSets atomic.Int64
+	nCmds atomic.Int64
 }
+
+// maxCached bounds each cache of attribute sets; past it, sets are built
+// per call (correct, only slower).
+const maxCached = 4096
 
 // setKey identifies an attribute set: the metric's letter and up to three
 // values.
 type setKey struct {
 	m       byte
 	a, b, c string
+}
+
+// attrSet is an attribute set ready for the metric calls: the option
+// slices are passed as they are (a variadic argument built per call would
+// be allocated, the instruments being interfaces).
+type attrSet struct {
+	rec []metric.RecordOption
+	add []metric.AddOption
+}
+
+func newAttrSet(kv ...attribute.KeyValue) *attrSet {
+	o := metric.WithAttributeSet(attribute.NewSet(kv...))
+	return &attrSet{rec: []metric.RecordOption{o}, add: []metric.AddOption{o}}
+}
+
+// cmdKey names a command's kind and event.
+type cmdKey struct{ kind, event string }
+
+// cmdEntry is what a command of a kind and event needs, built once: its
+// span name and its attribute sets.
+type cmdEntry struct {
+	kind, event string
+	name        string      // the span name, kind.event
+	outcomes    [4]*attrSet // command duration: applied, refused, conflict, failed
+	kindEvent   *attrSet    // conflicts and retries
+}
+
+// outcomeIndex is storage.Outcome's answer as an index into
+// cmdEntry.outcomes.
+func outcomeIndex(outcome string) int {
+	switch outcome {
+	case "applied":
+		return 0
+	case "refused":
+		return 1
+	case "conflict":
+		return 2
+	}
+	return 3
 }
 
 var (
@@ -107,7 +160,10 @@ var (
 // New builds the tracer and the instruments once. It fails only when the
 // MeterProvider refuses an instrument.
 func New(cfg Config) (*Telemetry, error) {
-	t := &Telemetry{cfg: cfg, tracing: cfg.TracerProvider != nil, metering: cfg.MeterProvider != nil, sets: map[setKey]metric.MeasurementOption{}}
+	t := &Telemetry{cfg: cfg, tracing: cfg.TracerProvider != nil, metering: cfg.MeterProvider != nil,
+		internal: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)},
+		client:   []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)},
+		consumer: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}}
 	tp, mp := cfg.TracerProvider, cfg.MeterProvider
 	if tp == nil {
 		tp = tracenoop.NewTracerProvider()
@@ -133,7 +189,7 @@ func New(cfg Config) (*Telemetry, error) {
 	t.cmdDuration = hist("pillars.command.duration", "Duration of Records commands (Create, Fire, Change), by kind, event and outcome.")
 	t.conflicts = counter("pillars.command.conflicts", "Version conflicts met by commands (each conflicting unit of work).")
 	t.retries = counter("pillars.command.retries", "Units of work run again after a version conflict.")
-	t.storeDuration = hist("pillars.store.duration", "Duration of storage Backend and Tx calls, by adapter, operation and outcome.")
+	t.storeDuration = hist("pillars.store.duration", "Duration of storage Backend calls made outside commands, by adapter, operation and outcome.")
 	t.batchDuration = hist("pillars.stream.batch.duration", "Duration of stream consumer batches, by consumer and outcome.")
 	t.streamEvents = counter("pillars.stream.events", "Events acknowledged by stream consumers.")
 	t.slaWarnings = counter("pillars.sla.warnings", "SLA warning thresholds reached.")
@@ -150,91 +206,150 @@ func (t *Telemetry) Enabled() bool {
 	return t != nil && (t.tracing || t.metering || t.cfg.Logger != nil)
 }
 
-// measure returns the cached attribute option for key, building it with
-// attrs the first time.
-func (t *Telemetry) measure(key setKey, attrs func() []attribute.KeyValue) metric.MeasurementOption {
-	t.mu.RLock()
-	o, ok := t.sets[key]
-	t.mu.RUnlock()
-	if ok {
+// measure returns the cached attribute set for key, building it from
+// attrs the first time (attrs is not kept: a closure passed here stays on
+// the caller's stack).
+func (t *Telemetry) measure(key setKey, attrs func() []attribute.KeyValue) *attrSet {
+	if o, ok := t.sets.Load(key); ok {
+		return o.(*attrSet)
+	}
+	o := newAttrSet(attrs()...)
+	if t.nSets.Load() >= maxCached {
 		return o
 	}
-	o = metric.WithAttributeSet(attribute.NewSet(attrs()...))
-	t.mu.Lock()
-	t.sets[key] = o
-	t.mu.Unlock()
+	if prev, loaded := t.sets.LoadOrStore(key, o); loaded {
+		return prev.(*attrSet)
+	}
+	t.nSets.Add(1)
 	return o
+}
+
+// command returns the cached entry of a kind and event.
+func (t *Telemetry) command(kind, event string) *cmdEntry {
+	key := cmdKey{kind, event}
+	if e, ok := t.cmds.Load(key); ok {
+		return e.(*cmdEntry)
+	}
+	e := &cmdEntry{kind: kind, event: event, name: kind + "." + event,
+		kindEvent: newAttrSet(attribute.String("kind", kind), attribute.String("event", event))}
+	for i, o := range [...]string{"applied", "refused", "conflict", "failed"} {
+		e.outcomes[i] = newAttrSet(attribute.String("kind", kind), attribute.String("event", event), attribute.String("outcome", o))
+	}
+	if t.nCmds.Load() >= maxCached {
+		return e
+	}
+	if prev, loaded := t.cmds.LoadOrStore(key, e); loaded {
+		return prev.(*cmdEntry)
+	}
+	t.nCmds.Add(1)
+	return e
+}
+
+// commandCtxKey marks a context as a command's (see inCommand).
+type commandCtxKey struct{}
+
+// command is a command in flight. It is also the context the command runs
+// under: the tracer's (with the command's span, if any) marked as a
+// command's, so that the store calls below it are not measured again (the
+// command's duration holds them), at the cost of one allocation rather
+// than a measurement per call.
+type command struct {
+	context.Context
+	t     *Telemetry
+	e     *cmdEntry
+	id    string // the record id given at the start
+	span  trace.Span
+	start time.Time
+}
+
+// Value implements context.Context.
+func (c *command) Value(key any) any {
+	if key == (commandCtxKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+// inCommand reports whether ctx is a command's (or below one).
+func inCommand(ctx context.Context) bool {
+	return ctx.Value(commandCtxKey{}) != nil
 }
 
 // Command starts the span of a Records command; done ends it and records
 // its metrics and logs. It implements storage.Observer.
+//
+// Per command it costs one span start (none of its attributes are built
+// when the span is not recorded), two clock reads and one histogram
+// measurement with an attribute set built once per kind, event and
+// outcome.
 func (t *Telemetry) Command(ctx context.Context, c storage.CommandInfo) (context.Context, func(storage.CommandResult)) {
 	if !t.tracing && !t.metering && t.cfg.Logger == nil {
 		return ctx, noCommand
 	}
-	start := time.Now()
-	var span trace.Span
+	cmd := &command{t: t, e: t.command(c.Kind, c.Event), id: c.ID}
+	if t.metering {
+		cmd.start = time.Now()
+	}
 	if t.tracing {
 		if u, ok := c.Tx.(*unit); ok {
 			ctx = u.nest(ctx) // a Tx form: the command runs inside the unit
 		}
-		ctx, span = t.tracer.Start(ctx, c.Kind+"."+c.Event, trace.WithSpanKind(trace.SpanKindInternal))
-		if span.IsRecording() {
-			span.SetAttributes(attribute.String("pillars.kind", c.Kind), attribute.String("pillars.event", c.Event))
+		ctx, cmd.span = t.tracer.Start(ctx, cmd.e.name, t.internal...)
+		if cmd.span.IsRecording() {
+			cmd.span.SetAttributes(attribute.String("pillars.kind", c.Kind), attribute.String("pillars.event", c.Event))
 			if c.ID != "" {
-				span.SetAttributes(attribute.String("pillars.record.id", c.ID))
+				cmd.span.SetAttributes(attribute.String("pillars.record.id", c.ID))
 			}
 		}
 	}
-	return ctx, func(r storage.CommandResult) {
-		outcome := storage.Outcome(r.Err)
-		if t.metering {
-			t.cmdDuration.Record(ctx, time.Since(start).Seconds(), t.measure(setKey{'c', c.Kind, c.Event, outcome}, func() []attribute.KeyValue {
-				return []attribute.KeyValue{attribute.String("kind", c.Kind), attribute.String("event", c.Event), attribute.String("outcome", outcome)}
-			}))
-			conflicts := r.Attempts - 1
-			if outcome == "conflict" && r.Attempts > 0 {
-				conflicts++
+	cmd.Context = ctx
+	return cmd, cmd.done
+}
+
+// done ends the command: its metrics, its span, its log.
+func (c *command) done(r storage.CommandResult) {
+	t := c.t
+	ctx := c.Context
+	outcome := storage.Outcome(r.Err)
+	if t.metering {
+		t.cmdDuration.Record(ctx, time.Since(c.start).Seconds(), c.e.outcomes[outcomeIndex(outcome)].rec...)
+		conflicts := r.Attempts - 1
+		if outcome == "conflict" && r.Attempts > 0 {
+			conflicts++
+		}
+		if conflicts > 0 {
+			t.conflicts.Add(ctx, int64(conflicts), c.e.kindEvent.add...)
+		}
+		if r.Attempts > 1 {
+			t.retries.Add(ctx, int64(r.Attempts-1), c.e.kindEvent.add...)
+		}
+	}
+	if span := c.span; span != nil {
+		if span.IsRecording() {
+			attrs := []attribute.KeyValue{attribute.String("pillars.outcome", outcome), attribute.Int("pillars.attempts", r.Attempts),
+				attribute.Bool("pillars.retried", r.Attempts > 1)}
+			if r.ID != "" && c.id == "" {
+				attrs = append(attrs, attribute.String("pillars.record.id", r.ID))
 			}
-			if conflicts > 0 || r.Attempts > 1 {
-				ke := t.measure(setKey{m: 'k', a: c.Kind, b: c.Event}, func() []attribute.KeyValue {
-					return []attribute.KeyValue{attribute.String("kind", c.Kind), attribute.String("event", c.Event)}
-				})
-				if conflicts > 0 {
-					t.conflicts.Add(ctx, int64(conflicts), ke)
-				}
-				if r.Attempts > 1 {
-					t.retries.Add(ctx, int64(r.Attempts-1), ke)
-				}
+			if r.Number != "" {
+				attrs = append(attrs, attribute.String("pillars.record.number", r.Number))
+			}
+			if by := storage.RefusedBy(r.Err); by != "" {
+				attrs = append(attrs, attribute.String("pillars.refused_by", by))
+			}
+			span.SetAttributes(attrs...)
+			switch outcome {
+			case "failed", "conflict":
+				span.RecordError(r.Err)
+				span.SetStatus(codes.Error, r.Err.Error())
+			case "refused":
+				span.SetStatus(codes.Unset, "")
 			}
 		}
-		if span != nil {
-			if span.IsRecording() {
-				attrs := []attribute.KeyValue{attribute.String("pillars.outcome", outcome), attribute.Int("pillars.attempts", r.Attempts),
-					attribute.Bool("pillars.retried", r.Attempts > 1)}
-				if r.ID != "" && c.ID == "" {
-					attrs = append(attrs, attribute.String("pillars.record.id", r.ID))
-				}
-				if r.Number != "" {
-					attrs = append(attrs, attribute.String("pillars.record.number", r.Number))
-				}
-				if by := storage.RefusedBy(r.Err); by != "" {
-					attrs = append(attrs, attribute.String("pillars.refused_by", by))
-				}
-				span.SetAttributes(attrs...)
-				switch outcome {
-				case "failed", "conflict":
-					span.RecordError(r.Err)
-					span.SetStatus(codes.Error, r.Err.Error())
-				case "refused":
-					span.SetStatus(codes.Unset, "")
-				}
-			}
-			span.End()
-		}
-		if t.cfg.Logger != nil && r.Err != nil {
-			t.logCommand(ctx, c, r, outcome)
-		}
+		span.End()
+	}
+	if t.cfg.Logger != nil && r.Err != nil {
+		t.logCommand(ctx, storage.CommandInfo{Kind: c.e.kind, Event: c.e.event, ID: c.id}, r, outcome)
 	}
 }
 
@@ -287,7 +402,7 @@ func (t *Telemetry) Batch(ctx context.Context, b stream.BatchInfo) (context.Cont
 	start := time.Now()
 	var span trace.Span
 	if t.tracing {
-		ctx, span = t.tracer.Start(ctx, "stream.batch "+b.Consumer, trace.WithSpanKind(trace.SpanKindConsumer))
+		ctx, span = t.tracer.Start(ctx, "stream.batch "+b.Consumer, t.consumer...)
 		if span.IsRecording() {
 			span.SetAttributes(attribute.String("pillars.consumer", b.Consumer), attribute.Int("pillars.batch.events", b.Events),
 				attribute.Int64("pillars.batch.first_seq", b.First), attribute.Int64("pillars.batch.last_seq", b.Last))
@@ -301,11 +416,11 @@ func (t *Telemetry) Batch(ctx context.Context, b stream.BatchInfo) (context.Cont
 		if t.metering {
 			t.batchDuration.Record(ctx, time.Since(start).Seconds(), t.measure(setKey{m: 'b', a: b.Consumer, b: outcome}, func() []attribute.KeyValue {
 				return []attribute.KeyValue{attribute.String("consumer", b.Consumer), attribute.String("outcome", outcome)}
-			}))
+			}).rec...)
 			if r.Err == nil {
 				t.streamEvents.Add(ctx, int64(b.Events), t.measure(setKey{m: 'e', a: b.Consumer}, func() []attribute.KeyValue {
 					return []attribute.KeyValue{attribute.String("consumer", b.Consumer)}
-				}))
+				}).add...)
 			}
 		}
 		if span != nil {
@@ -333,7 +448,7 @@ func (t *Telemetry) DeliveryFailed(ctx context.Context, f stream.DeliveryFailure
 		}
 		t.deliveryFails.Add(ctx, 1, t.measure(setKey{m: 'd', a: f.Receiver, b: dead}, func() []attribute.KeyValue {
 			return []attribute.KeyValue{attribute.String("receiver", f.Receiver), attribute.Bool("dead_lettered", f.DeadLettered)}
-		}))
+		}).add...)
 	}
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
 		span.AddEvent("delivery failed", trace.WithAttributes(attribute.String("pillars.receiver", f.Receiver),
@@ -362,9 +477,9 @@ func (t *Telemetry) SLAReached(ctx context.Context, definition string, threshold
 	if t.metering {
 		def := t.measure(setKey{m: 's', a: definition}, func() []attribute.KeyValue { return []attribute.KeyValue{attribute.String("definition", definition)} })
 		if threshold == 0 {
-			t.slaBreaches.Add(ctx, 1, def)
+			t.slaBreaches.Add(ctx, 1, def.add...)
 		} else {
-			t.slaWarnings.Add(ctx, 1, def)
+			t.slaWarnings.Add(ctx, 1, def.add...)
 		}
 	}
 	if threshold == 0 && t.cfg.Logger != nil {
