@@ -23,7 +23,9 @@ func TestTextIndexConformance(t *testing.T) {
 }
 
 // TestSearchScale loads a million tickets and logs search latencies; it
-// runs with PILLARS_SCALE=1 (PILLARS_SCALE_N overrides the count).
+// runs with PILLARS_SCALE=1 (PILLARS_SCALE_N overrides the count). With
+// PILLARS_SCALE_SCHEMA it fills that schema, or searches the tickets a run
+// before left in it, and keeps it.
 func TestSearchScale(t *testing.T) {
 	if os.Getenv("PILLARS_SCALE") != "1" {
 		t.Skip("set PILLARS_SCALE=1 to load a million tickets")
@@ -32,7 +34,15 @@ func TestSearchScale(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("PILLARS_SCALE_N")); err == nil && v > 0 {
 		n = v
 	}
-	storagetest.SearchScale(t, newTestStore(t), n)
+	s := (*Store)(nil)
+	if ns := os.Getenv("PILLARS_SCALE_SCHEMA"); ns != "" {
+		var err error
+		s, err = New(context.Background(), testPool(t), WithSchema(ns))
+		require.NoError(t, err)
+	} else {
+		s = newTestStore(t)
+	}
+	storagetest.SearchScale(t, s, n)
 }
 
 // The text table is not under row-level security (see textDDL), so the
