@@ -8,7 +8,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/hex"
 	"strings"
 
 	"github.com/pillars-itsm/pillars/itsm"
@@ -18,17 +17,9 @@ import (
 var _ storage.TextIndexer = (*Store)(nil)
 
 // textDDL creates the text index: pillars_text maps (tenant, kind, id) to
-// a rowid, pillars_search holds the text under the same rowid. The FTS5
+// a rowid, pillars_text_fts holds the text under the same rowid. The FTS5
 // table keeps its own copy of the text (not external content) so a row is
 // deleted by rowid alone.
-//
-// Its meta column holds one token each for the entry's tenant, kind, owner
-// and group (a letter and the value's bytes in hex, see metaToken), so
-// that the tenant, the kinds and a read scope are matched inside FTS5,
-// where doclists intersect, rather than row by row after it: a word in a
-// tenth of a million tickets, none of them in an agent's group, costs a
-// doclist merge instead of 100,000 lookups. The column weighs nothing in
-// the ranking and user terms never reach it.
 const textDDL = `
 CREATE TABLE IF NOT EXISTS pillars_text (
 	rowid  INTEGER PRIMARY KEY,
@@ -39,72 +30,8 @@ CREATE TABLE IF NOT EXISTS pillars_text (
 	grp    TEXT NOT NULL DEFAULT '',
 	UNIQUE (tenant, kind, id)
 );
-CREATE VIRTUAL TABLE IF NOT EXISTS pillars_search USING fts5(title, body, internal, meta, tokenize = 'unicode61 remove_diacritics 0');
+CREATE VIRTUAL TABLE IF NOT EXISTS pillars_text_fts USING fts5(title, body, internal, tokenize = 'unicode61 remove_diacritics 0');
 `
-
-// upgradeDDL moves the entries an earlier version kept in
-// pillars_text_fts (without the meta column) into pillars_search; the
-// meta tokens are computed as metaToken computes them.
-const upgradeDDL = `
-INSERT INTO pillars_search (rowid, title, body, internal, meta)
-SELECT f.rowid, f.title, f.body, f.internal, 't' || hex(m.tenant) || ' k' || hex(m.kind) || ' o' || hex(m.owner) || ' g' || hex(m.grp)
-FROM pillars_text_fts f JOIN pillars_text m ON m.rowid = f.rowid;
-DROP TABLE pillars_text_fts;
-`
-
-// metaToken is the meta column's token of a value: a letter naming what
-// it is (t tenant, k kind, o owner, g group) and the value's bytes in
-// upper-case hex, as SQLite's hex() writes them, so any value is one token
-// of letters and digits and no two values share one.
-func metaToken(what byte, v string) string {
-	return string(what) + strings.ToUpper(hex.EncodeToString([]byte(v)))
-}
-
-// ensureText creates the text tables in tx, moving an earlier version's
-// entries into them.
-func ensureText(ctx context.Context, tx *sql.Tx) error {
-	if _, err := tx.ExecContext(ctx, textDDL); err != nil {
-		return err
-	}
-	var old int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'pillars_text_fts'`).Scan(&old); err != nil {
-		return err
-	}
-	if old > 0 {
-		if _, err := tx.ExecContext(ctx, upgradeDDL); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// upgradeText moves the entries of an earlier version's text table into
-// the current one (ensureText) and reports whether there was one.
-func (s *Store) upgradeText(ctx context.Context) (moved bool, err error) {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return false, s.fail("search text: upgrade", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	var old int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'pillars_text_fts'`).Scan(&old); err != nil {
-		return false, s.fail("search text: upgrade", err)
-	}
-	if old == 0 {
-		return false, tx.Rollback()
-	}
-	if err := ensureText(ctx, tx); err != nil {
-		return false, s.fail("search text: upgrade", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return false, s.fail("search text: upgrade", err)
-	}
-	return true, nil
-}
 
 // IndexText implements storage.TextIndexer: one transaction on the writer
 // connection replaces the entries' rows.
@@ -131,7 +58,7 @@ func (s *Store) IndexText(ctx context.Context, entries []storage.TextEntry) (err
 			_ = tx.Rollback()
 		}
 	}()
-	if err := ensureText(ctx, tx); err != nil {
+	if _, err := tx.ExecContext(ctx, textDDL); err != nil {
 		return s.fail("index text: create tables", err)
 	}
 	for _, e := range entries {
@@ -146,9 +73,8 @@ func (s *Store) IndexText(ctx context.Context, entries []storage.TextEntry) (err
 		if err != nil {
 			return s.fail("index text", err)
 		}
-		meta := metaToken('t', tenant) + " " + metaToken('k', e.Kind) + " " + metaToken('o', e.Owner) + " " + metaToken('g', e.Group)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO pillars_search (rowid, title, body, internal, meta) VALUES (?, ?, ?, ?, ?)`,
-			rowid, e.Number+" "+e.Title, e.Public, e.Internal, meta); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO pillars_text_fts (rowid, title, body, internal) VALUES (?, ?, ?, ?)`,
+			rowid, e.Number+" "+e.Title, e.Public, e.Internal); err != nil {
 			return s.fail("index text", err)
 		}
 	}
@@ -167,7 +93,7 @@ func removeText(ctx context.Context, tx *sql.Tx, tenant, kind, id string) error 
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM pillars_search WHERE rowid = ?`, rowid); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM pillars_text_fts WHERE rowid = ?`, rowid); err != nil {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `DELETE FROM pillars_text WHERE rowid = ?`, rowid)
@@ -196,7 +122,7 @@ func (s *Store) RemoveText(ctx context.Context, kind string, ids []string) (err 
 			_ = tx.Rollback()
 		}
 	}()
-	if err := ensureText(ctx, tx); err != nil {
+	if _, err := tx.ExecContext(ctx, textDDL); err != nil {
 		return s.fail("remove text: create tables", err)
 	}
 	for _, id := range ids {
@@ -210,23 +136,13 @@ func (s *Store) RemoveText(ctx context.Context, kind string, ids []string) (err 
 	return nil
 }
 
-// searchWindow is how many of a query's matches SearchText ranks: the
-// newest (most recently indexed: created or changed) of the tenant's
-// entries the query and its scopes match. Ranking every match made a word
-// in a tenth of a million tickets cost one to two and a half seconds;
-// matches beyond the window are not returned, and a query that matches
-// more than this many is one to narrow.
-const searchWindow = 1000
-
-// ftsTerms builds the FTS5 expression of checked terms: each one a quoted
+// ftsMatch builds the FTS5 query of checked terms: each one a quoted
 // string (a term holds letters and digits only, so no quote can close it
-// early), the last a prefix, all required, in the title and body columns
-// and, with internal, the internal one; never in meta.
-func ftsTerms(terms []string, internal bool) string {
+// early), the last a prefix, all required; without internal the match is
+// limited to the title and body columns.
+func ftsMatch(terms []string, internal bool) string {
 	var b strings.Builder
-	if internal {
-		b.WriteString("{title body internal} : (")
-	} else {
+	if !internal {
 		b.WriteString("{title body} : (")
 	}
 	for i, t := range terms {
@@ -240,49 +156,24 @@ func ftsTerms(terms []string, internal bool) string {
 			b.WriteByte('*')
 		}
 	}
-	b.WriteByte(')')
+	if !internal {
+		b.WriteByte(')')
+	}
 	return b.String()
 }
 
-// ftsMeta builds the FTS5 expression that limits a query to the tenant,
-// the kinds and the scopes: meta : ("t.." AND ("k.." AND ("o.." OR ..) OR
-// "k.."))
-func ftsMeta(tenant string, q storage.TextQuery) string {
-	var b strings.Builder
-	b.WriteString(`meta : ("` + metaToken('t', tenant) + `" AND (`)
-	for i, k := range q.Kinds {
-		if i > 0 {
-			b.WriteString(" OR ")
-		}
-		b.WriteString(`"` + metaToken('k', k) + `"`)
-		for _, sc := range q.Scopes {
-			if sc.Kind != k {
-				continue
-			}
-			what := byte('o')
-			if sc.Field == "group" {
-				what = 'g'
-			}
-			b.WriteString(" AND (")
-			for j, v := range sc.Values {
-				if j > 0 {
-					b.WriteString(" OR ")
-				}
-				b.WriteString(`"` + metaToken(what, v) + `"`)
-			}
-			b.WriteString(")")
-		}
-	}
-	b.WriteString("))")
-	return b.String()
-}
+// searchWindow is how many of a query's matches SearchText ranks: the
+// newest (most recently indexed: created or changed) of the tenant's
+// entries the query, its kinds and its scopes match. Ranking every match
+// made a word in a tenth of a million tickets cost one to two and a half
+// seconds; matches beyond the window are not returned (a query matching
+// more is one to narrow), and the pages of one query are stable while the
+// entries do not change.
+const searchWindow = 1000
 
 // SearchText implements storage.TextIndexer with FTS5's bm25 (the title,
-// which holds the number too, weighs three times the rest) over the
-// newest searchWindow matches. The inner statement finds them by doclists
-// alone (tenant, kinds and scopes included, see textDDL), newest first;
-// the outer one ranks only those, so a broad word costs the window, not
-// its every match. Pages are stable while the entries do not change.
+// which holds the number too, weighs three times the rest) over the newest
+// searchWindow matches (see searchSQL).
 func (s *Store) SearchText(ctx context.Context, q storage.TextQuery) ([]storage.TextHit, error) {
 	ctx = orBackground(ctx)
 	if err := s.check(); err != nil {
@@ -295,24 +186,12 @@ func (s *Store) SearchText(ctx context.Context, q storage.TextQuery) ([]storage.
 	if err := q.Check(); err != nil {
 		return nil, err
 	}
-	terms := ftsTerms(q.Terms, q.Internal)
-	query := `SELECT m.kind, m.id, -bm25(pillars_search, 3.0, 1.0, 1.0, 0.0) AS score
-FROM pillars_search JOIN pillars_text m ON m.rowid = pillars_search.rowid
-WHERE pillars_search MATCH ? AND pillars_search.rowid IN (
-	SELECT w.rowid FROM pillars_search AS w WHERE w.pillars_search MATCH ? ORDER BY w.rowid DESC LIMIT ?)
-ORDER BY score DESC, m.kind, m.id LIMIT ? OFFSET ?`
-	args := []any{terms, ftsMeta(tenant, q) + " AND " + terms, searchWindow, q.Limit, q.Offset}
+	query, args := searchSQL(tenant, q)
 	rows, err := s.r.QueryContext(ctx, query, args...)
-	if err != nil && strings.Contains(err.Error(), "no such table") {
-		// Nothing indexed yet, or indexed by an earlier version whose
-		// entries move at the first write: moved now, then searched.
-		moved, uerr := s.upgradeText(ctx)
-		if uerr != nil || !moved {
-			return nil, uerr
-		}
-		rows, err = s.r.QueryContext(ctx, query, args...)
-	}
 	if err != nil {
+		if strings.Contains(err.Error(), "no such table") {
+			return nil, nil // nothing indexed yet
+		}
 		return nil, s.fail("search text", err)
 	}
 	defer rows.Close()
@@ -328,4 +207,40 @@ ORDER BY score DESC, m.kind, m.id LIMIT ? OFFSET ?`
 		return nil, s.fail("search text", err)
 	}
 	return hits, nil
+}
+
+// searchSQL returns SearchText's statement of a checked query and its
+// arguments. The inner statement walks the matches newest first (FTS5
+// hands out rowids in either order without sorting), keeps those of the
+// tenant, kinds and scopes, and stops at searchWindow; bm25 is computed
+// for those rows only, and the outer statement ranks them. A word in a
+// tenth of a million tickets thus costs a thousand rows, not 100,000; the
+// price is a walk over every match when few or none of them are the
+// actor's (a broad word outside an agent's groups), see TestSearchScale.
+func searchSQL(tenant string, q storage.TextQuery) (string, []any) {
+	args := []any{ftsMatch(q.Terms, q.Internal), tenant}
+	marks := make([]string, len(q.Kinds))
+	for i, k := range q.Kinds {
+		marks[i] = "?"
+		args = append(args, k)
+	}
+	var scopes strings.Builder
+	for _, sc := range q.Scopes {
+		col := "m.owner"
+		if sc.Field == "group" {
+			col = "m.grp"
+		}
+		scopes.WriteString(" AND (m.kind <> ? OR " + col + " IN (" + strings.TrimSuffix(strings.Repeat("?,", len(sc.Values)), ",") + "))")
+		args = append(args, sc.Kind)
+		for _, v := range sc.Values {
+			args = append(args, v)
+		}
+	}
+	args = append(args, searchWindow, q.Limit, q.Offset)
+	return `SELECT kind, id, score FROM (
+	SELECT m.kind AS kind, m.id AS id, -bm25(pillars_text_fts, 3.0, 1.0, 1.0) AS score
+	FROM pillars_text_fts JOIN pillars_text m ON m.rowid = pillars_text_fts.rowid
+	WHERE pillars_text_fts MATCH ? AND m.tenant = ? AND m.kind IN (` + strings.Join(marks, ",") + `)` + scopes.String() + `
+	ORDER BY pillars_text_fts.rowid DESC LIMIT ?)
+ORDER BY score DESC, kind, id LIMIT ? OFFSET ?`, args
 }

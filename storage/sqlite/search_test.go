@@ -7,10 +7,8 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/storage/storagetest"
 )
@@ -44,75 +42,6 @@ func scaleCount(t *testing.T) int {
 		n = v
 	}
 	return n
-}
-
-// A file indexed by the version before the meta column keeps its entries:
-// the first search moves them into the current table and drops the old one.
-func TestSearchMovesTheOldTable(t *testing.T) {
-	s := openTest(t)
-	ctx := context.Background()
-	id := itsm.NewID()
-	_, err := s.w.ExecContext(ctx, `CREATE TABLE pillars_text (rowid INTEGER PRIMARY KEY, tenant TEXT NOT NULL, kind TEXT NOT NULL,
-	id TEXT NOT NULL, owner TEXT NOT NULL DEFAULT '', grp TEXT NOT NULL DEFAULT '', UNIQUE (tenant, kind, id));
-CREATE VIRTUAL TABLE pillars_text_fts USING fts5(title, body, internal, tokenize = 'unicode61 remove_diacritics 0');
-INSERT INTO pillars_text VALUES (7, 'acme', 'incident', '`+id+`', 'carl', 'network');
-INSERT INTO pillars_text_fts (rowid, title, body, internal) VALUES (7, 'INC0000001 vpn drops', '', 'vip caller');`)
-	require.NoError(t, err)
-	q := storage.TextQuery{Kinds: []string{"incident"}, Terms: []string{"vip"}, Internal: true, Limit: 10,
-		Scopes: []storage.TextScope{{Kind: "incident", Field: "group", Values: []string{"network"}}}}
-	hits, err := s.SearchText(itsm.WithTenant(ctx, "acme"), q)
-	require.NoError(t, err)
-	require.Len(t, hits, 1)
-	assert.Equal(t, id, hits[0].ID)
-	hits, err = s.SearchText(itsm.WithTenant(ctx, "globex"), q)
-	require.NoError(t, err)
-	assert.Empty(t, hits, "the moved entry keeps its tenant")
-	var old int
-	require.NoError(t, s.w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'pillars_text_fts'`).Scan(&old))
-	assert.Zero(t, old)
-}
-
-// Tenants, kinds and audiences are matched as meta tokens: values that are
-// prefixes of one another, or empty, are still told apart.
-func TestSearchMetaTokens(t *testing.T) {
-	s := openTest(t)
-	ctx := context.Background()
-	ids := map[string]string{}
-	for _, e := range []struct{ tenant, kind, owner, grp string }{
-		{"a", "incident", "", ""}, {"ab", "incident", "x", "g"}, {"a", "incidents", "xy", "gh"},
-	} {
-		id := itsm.NewID()
-		ids[e.tenant+"/"+e.kind+"/"+e.owner] = id
-		require.NoError(t, s.IndexText(itsm.WithTenant(ctx, e.tenant), []storage.TextEntry{{Kind: e.kind, ID: id, Title: "vpn", Owner: e.owner, Group: e.grp}}))
-	}
-	tests := []struct {
-		name   string
-		tenant string
-		q      storage.TextQuery
-		want   []string
-	}{
-		{"tenant a", "a", storage.TextQuery{Kinds: []string{"incident", "incidents"}}, []string{ids["a/incident/"], ids["a/incidents/xy"]}},
-		{"tenant ab", "ab", storage.TextQuery{Kinds: []string{"incident", "incidents"}}, []string{ids["ab/incident/x"]}},
-		{"kind incident", "a", storage.TextQuery{Kinds: []string{"incident"}}, []string{ids["a/incident/"]}},
-		{"the empty owner", "a", storage.TextQuery{Kinds: []string{"incident", "incidents"},
-			Scopes: []storage.TextScope{{Kind: "incidents", Field: "owner", Values: []string{""}}}}, []string{ids["a/incident/"]}},
-		{"owner x is not xy", "a", storage.TextQuery{Kinds: []string{"incidents"},
-			Scopes: []storage.TextScope{{Kind: "incidents", Field: "owner", Values: []string{"x"}}}}, nil},
-		{"group g is not gh", "a", storage.TextQuery{Kinds: []string{"incidents"},
-			Scopes: []storage.TextScope{{Kind: "incidents", Field: "group", Values: []string{"g", "gh"}}}}, []string{ids["a/incidents/xy"]}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.q.Terms, tt.q.Limit = []string{"vpn"}, 10
-			hits, err := s.SearchText(itsm.WithTenant(ctx, tt.tenant), tt.q)
-			require.NoError(t, err)
-			var got []string
-			for _, h := range hits {
-				got = append(got, h.ID)
-			}
-			assert.ElementsMatch(t, tt.want, got)
-		})
-	}
 }
 
 // The search service end to end on FTS5: bulk load, index, search as an
