@@ -234,30 +234,51 @@ func (s *Store) SearchText(ctx context.Context, q storage.TextQuery) ([]storage.
 		return nil, err
 	}
 	sql, args := s.searchSQL(tenant, q)
+	hits, err := s.searchText(ctx, tenant, sql, args)
+	if undefinedTable(err) {
+		// Nothing indexed yet, or indexed by an earlier version (textDDL).
+		if err = s.ensureText(ctx); err == nil {
+			hits, err = s.searchText(ctx, tenant, sql, args)
+		}
+	}
+	return hits, interpretError(err, "search text")
+}
+
+// searchText runs the statement in one round trip: the tenant's scope,
+// custom plans (a generic plan knows neither the terms nor the tenant and
+// scans by the tenant's key; planned for the values, the GIN index is
+// used) and the statement, pipelined in one implicit transaction.
+func (s *Store) searchText(ctx context.Context, tenant, sql string, args []any) ([]storage.TextHit, error) {
+	b := &pgx.Batch{}
+	n := s.scope(b, tenant)
+	b.Queue("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
+	b.Queue(sql, args...)
+	br := s.pool.SendBatch(ctx, b)
+	defer func() { _ = br.Close() }()
+	for range n + 1 {
+		if _, err := br.Exec(); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
 	var hits []storage.TextHit
-	err = s.inTextTx(ctx, tenant, "search text", func(tx pgx.Tx) error {
-		// A generic plan knows neither the terms nor the tenant and scans
-		// by the tenant's key; planned for the values, the GIN index is used.
-		if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = force_custom_plan"); err != nil {
-			return err
+	for rows.Next() {
+		var h storage.TextHit
+		var score float32
+		if err := rows.Scan(&h.Kind, &h.ID, &score); err != nil {
+			return nil, err
 		}
-		rows, err := tx.Query(ctx, sql, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var h storage.TextHit
-			var score float32
-			if err := rows.Scan(&h.Kind, &h.ID, &score); err != nil {
-				return err
-			}
-			h.Score = float64(score)
-			hits = append(hits, h)
-		}
-		return rows.Err()
-	})
-	return hits, err
+		h.Score = float64(score)
+		hits = append(hits, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return hits, br.Close()
 }
 
 // searchSQL returns the statement of a checked query and its arguments;
