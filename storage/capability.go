@@ -314,7 +314,11 @@ func ScanEvents(ctx context.Context, b Backend, after int64, limit int, fn func(
 // entries holding every term (the last as a prefix, as a person types) in
 // their title or public text, and in their internal text too when
 // q.Internal is set, best first, q.Offset entries skipped, at most q.Limit.
-// Ties are broken by kind and id so that pages do not overlap.
+// Ties are broken by kind and id so that pages do not overlap. An index
+// may rank a bounded window of the matches rather than every one, saying
+// which in its doc comment (the SQLite store ranks the newest 1,000 of the
+// actor's), so that a word in a tenth of a million records costs the
+// window, not its every match.
 type TextIndexer interface {
 	IndexText(ctx context.Context, entries []TextEntry) error
 	RemoveText(ctx context.Context, kind string, ids []string) error
