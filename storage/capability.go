@@ -314,7 +314,11 @@ func ScanEvents(ctx context.Context, b Backend, after int64, limit int, fn func(
 // entries holding every term (the last as a prefix, as a person types) in
 // their title or public text, and in their internal text too when
 // q.Internal is set, best first, q.Offset entries skipped, at most q.Limit.
-// Ties are broken by kind and id so that pages do not overlap.
+// Ties are broken by kind and id so that pages do not overlap. An index
+// may rank a bounded window of the matches rather than every one, saying
+// which in its doc comment (the SQLite store ranks the newest 1,000 of the
+// actor's), so that a word in a tenth of a million records costs the
+// window, not its every match.
 type TextIndexer interface {
 	IndexText(ctx context.Context, entries []TextEntry) error
 	RemoveText(ctx context.Context, kind string, ids []string) error
@@ -329,4 +333,43 @@ func TextIndexFor(b Backend) TextIndexer {
 		return ti
 	}
 	return NewMemoryTextIndex()
+}
+
+// Counter is the optional count capability: a backend that can count the
+// documents a query selects without reading them (SELECT count(*), an
+// index walk) implements it. Count answers for the tenant of ctx, the
+// query's filters only: Sort, Limit and Cursor are checked as Query checks
+// them and then ignored. Without it, Count walks Query's pages.
+// Implementations must return exactly what the fallback returns.
+type Counter interface {
+	Count(ctx context.Context, q Query) (int, error)
+}
+
+// Count returns how many documents of the tenant of ctx q's filters
+// select, through the backend's Counter when it has one and otherwise by
+// walking Query's pages.
+func Count(ctx context.Context, b Backend, q Query) (int, error) {
+	if ctx == nil || b == nil {
+		return 0, itsm.Invalidf("count: nil context or backend")
+	}
+	q.Cursor, q.Limit = "", 0
+	if c, ok := b.(Counter); ok {
+		return c.Count(ctx, q)
+	}
+	q.Limit = MaxLimit
+	n := 0
+	for {
+		page, err := b.Query(ctx, q)
+		if err != nil {
+			return 0, err
+		}
+		n += len(page.Docs)
+		if page.Next == "" {
+			return n, nil
+		}
+		if page.Next == q.Cursor {
+			return 0, itsm.Invalidf("count %s: backend returned the same cursor twice", q.Kind)
+		}
+		q.Cursor = page.Next
+	}
 }

@@ -162,8 +162,18 @@ func ftsMatch(terms []string, internal bool) string {
 	return b.String()
 }
 
+// searchWindow is how many of a query's matches SearchText ranks: the
+// newest (most recently indexed: created or changed) of the tenant's
+// entries the query, its kinds and its scopes match. Ranking every match
+// made a word in a tenth of a million tickets cost one to two and a half
+// seconds; matches beyond the window are not returned (a query matching
+// more is one to narrow), and the pages of one query are stable while the
+// entries do not change.
+const searchWindow = 1000
+
 // SearchText implements storage.TextIndexer with FTS5's bm25 (the title,
-// which holds the number too, weighs three times the rest).
+// which holds the number too, weighs three times the rest) over the newest
+// searchWindow matches (see searchSQL).
 func (s *Store) SearchText(ctx context.Context, q storage.TextQuery) ([]storage.TextHit, error) {
 	ctx = orBackground(ctx)
 	if err := s.check(); err != nil {
@@ -176,29 +186,7 @@ func (s *Store) SearchText(ctx context.Context, q storage.TextQuery) ([]storage.
 	if err := q.Check(); err != nil {
 		return nil, err
 	}
-	args := []any{ftsMatch(q.Terms, q.Internal), tenant}
-	marks := make([]string, len(q.Kinds))
-	for i, k := range q.Kinds {
-		marks[i] = "?"
-		args = append(args, k)
-	}
-	var scopes strings.Builder
-	for _, sc := range q.Scopes {
-		col := "m.owner"
-		if sc.Field == "group" {
-			col = "m.grp"
-		}
-		scopes.WriteString(" AND (m.kind <> ? OR " + col + " IN (" + strings.TrimSuffix(strings.Repeat("?,", len(sc.Values)), ",") + "))")
-		args = append(args, sc.Kind)
-		for _, v := range sc.Values {
-			args = append(args, v)
-		}
-	}
-	args = append(args, q.Limit, q.Offset)
-	query := `SELECT m.kind, m.id, -bm25(pillars_text_fts, 3.0, 1.0, 1.0) AS score
-FROM pillars_text_fts JOIN pillars_text m ON m.rowid = pillars_text_fts.rowid
-WHERE pillars_text_fts MATCH ? AND m.tenant = ? AND m.kind IN (` + strings.Join(marks, ",") + `)` + scopes.String() + `
-ORDER BY score DESC, m.kind, m.id LIMIT ? OFFSET ?`
+	query, args := searchSQL(tenant, q)
 	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		if strings.Contains(err.Error(), "no such table") {
@@ -219,4 +207,40 @@ ORDER BY score DESC, m.kind, m.id LIMIT ? OFFSET ?`
 		return nil, s.fail("search text", err)
 	}
 	return hits, nil
+}
+
+// searchSQL returns SearchText's statement of a checked query and its
+// arguments. The inner statement walks the matches newest first (FTS5
+// hands out rowids in either order without sorting), keeps those of the
+// tenant, kinds and scopes, and stops at searchWindow; bm25 is computed
+// for those rows only, and the outer statement ranks them. A word in a
+// tenth of a million tickets thus costs a thousand rows, not 100,000; the
+// price is a walk over every match when few or none of them are the
+// actor's (a broad word outside an agent's groups), see TestSearchScale.
+func searchSQL(tenant string, q storage.TextQuery) (string, []any) {
+	args := []any{ftsMatch(q.Terms, q.Internal), tenant}
+	marks := make([]string, len(q.Kinds))
+	for i, k := range q.Kinds {
+		marks[i] = "?"
+		args = append(args, k)
+	}
+	var scopes strings.Builder
+	for _, sc := range q.Scopes {
+		col := "m.owner"
+		if sc.Field == "group" {
+			col = "m.grp"
+		}
+		scopes.WriteString(" AND (m.kind <> ? OR " + col + " IN (" + strings.TrimSuffix(strings.Repeat("?,", len(sc.Values)), ",") + "))")
+		args = append(args, sc.Kind)
+		for _, v := range sc.Values {
+			args = append(args, v)
+		}
+	}
+	args = append(args, searchWindow, q.Limit, q.Offset)
+	return `SELECT kind, id, score FROM (
+	SELECT m.kind AS kind, m.id AS id, -bm25(pillars_text_fts, 3.0, 1.0, 1.0) AS score
+	FROM pillars_text_fts JOIN pillars_text m ON m.rowid = pillars_text_fts.rowid
+	WHERE pillars_text_fts MATCH ? AND m.tenant = ? AND m.kind IN (` + strings.Join(marks, ",") + `)` + scopes.String() + `
+	ORDER BY pillars_text_fts.rowid DESC LIMIT ?)
+ORDER BY score DESC, kind, id LIMIT ? OFFSET ?`, args
 }

@@ -18,10 +18,16 @@ func TestTextIndexConformance(t *testing.T) {
 }
 
 // TestSearchScale loads a million tickets and logs search latencies; it
-// runs with PILLARS_SCALE=1 (PILLARS_SCALE_N overrides the count).
+// runs with PILLARS_SCALE=1 (PILLARS_SCALE_N overrides the count). With
+// PILLARS_SCALE_DB it fills that file, or searches the tickets a run
+// before left in it, and keeps it.
 func TestSearchScale(t *testing.T) {
 	n := scaleCount(t)
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "scale.db"), WithSynchronous("OFF"))
+	path := os.Getenv("PILLARS_SCALE_DB")
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "scale.db")
+	}
+	s, err := Open(context.Background(), path, WithSynchronous("OFF"))
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	storagetest.SearchScale(t, s, n)

@@ -2,8 +2,10 @@ package storagetest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -35,6 +37,14 @@ type scaleTicket struct {
 // that a number finds its ticket; it asserts no timing. Callers run it with
 // a million tickets behind PILLARS_SCALE=1, and with a few thousand as an
 // end-to-end test.
+//
+// A store that already holds the n tickets of an earlier run (its last
+// number is found) is searched as it is, not filled again: a million-ticket
+// fill takes long enough that the callers keep it in a file or schema they
+// name. The queries: a rare word (about ten tickets), two words of one
+// ticket's title, one word of the vocabulary, a word in a tenth of all
+// tickets, a number, and a word no ticket holds; p50, p95 and p99 of each
+// are logged with the load average.
 func SearchScale(t *testing.T, b storage.Backend, n int) {
 	ctx := context.Background()
 	coll := storage.NewCollection[scaleTicket]("incident",
@@ -63,11 +73,18 @@ func SearchScale(t *testing.T, b storage.Backend, n int) {
 		}
 		return strings.Join(w, " ")
 	}
-	titles := make([]string, 0, 1000)
+	const rare, none = "zyzzyva", "qxqxqx"
 	start := time.Now()
 	const batch = 5000
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for done := 0; done < n; done += batch {
+	last, err := b.Query(ctx, storage.Query{Kind: "incident", Filters: []storage.Filter{storage.Eq(storage.NumberField, storage.String(itsm.FormatNumber("INC", int64(n))))}, Limit: 1})
+	require.NoError(t, err)
+	filled := 0
+	if len(last.Docs) == 1 {
+		filled = n
+		t.Logf("the store holds the %d tickets of an earlier run", n)
+	}
+	for done := filled; done < n; done += batch {
 		docs := make([]storage.Document, 0, batch)
 		entries := make([]storage.TextEntry, 0, batch)
 		for i := done; i < min(n, done+batch); i++ {
@@ -75,6 +92,9 @@ func SearchScale(t *testing.T, b storage.Backend, n int) {
 				CallerID: fmt.Sprint("caller", i%5000), Group: fmt.Sprint("group", i%4)}
 			if i%10 == 0 {
 				x.Description += " " + common
+			}
+			if i%(n/10+1) == 7 {
+				x.Description += " " + rare
 			}
 			if i%3 == 0 {
 				x.WorkNotes = []string{words(6)}
@@ -87,14 +107,23 @@ func SearchScale(t *testing.T, b storage.Backend, n int) {
 			e, err := svc.Source("incident").Entry(d)
 			require.NoError(t, err)
 			entries = append(entries, e)
-			if len(titles) < cap(titles) && rng.IntN(n/1000+1) == 0 {
-				titles = append(titles, x.ShortDescription)
-			}
 		}
 		require.NoError(t, storage.Import(ctx, b, docs, nil))
 		require.NoError(t, svc.Index().IndexText(ctx, entries))
 	}
-	t.Logf("loaded and indexed %d tickets in %v", n, time.Since(start).Round(time.Second))
+	t.Logf("loaded and indexed %d tickets in %v", n-filled, time.Since(start).Round(time.Second))
+	titles := make([]string, 0, 200)
+	for range cap(titles) { // the titles of tickets picked at random
+		page, err := b.Query(ctx, storage.Query{Kind: "incident", Filters: []storage.Filter{storage.Eq(storage.NumberField, storage.String(itsm.FormatNumber("INC", int64(rng.IntN(n)+1))))}, Limit: 1})
+		require.NoError(t, err)
+		require.Len(t, page.Docs, 1)
+		var x scaleTicket
+		require.NoError(t, json.Unmarshal(page.Docs[0].Data, &x))
+		titles = append(titles, x.ShortDescription)
+	}
+	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+		t.Logf("load average before searching: %s", strings.TrimSpace(string(load)))
+	}
 
 	actors := []struct {
 		name  string
@@ -107,10 +136,12 @@ func SearchScale(t *testing.T, b storage.Backend, n int) {
 		name  string
 		query func() string
 	}{
+		{"rare word", func() string { return rare }},
 		{"two title words", func() string { f := strings.Fields(titles[rng.IntN(len(titles))]); return f[0] + " " + f[3] }},
 		{"one word", func() string { return vocab[rng.IntN(len(vocab))] }},
 		{"word in 10% of tickets", func() string { return common }},
 		{"number", func() string { return itsm.FormatNumber("INC", int64(rng.IntN(n)+1)) }},
+		{"no match", func() string { return none }},
 	}
 	for _, a := range actors {
 		actx := itsm.WithActor(ctx, a.actor)
@@ -121,15 +152,19 @@ func SearchScale(t *testing.T, b storage.Backend, n int) {
 				_, _, err := svc.Search(actx, k.query(), nil, storage.Paging{Limit: 20})
 				require.NoError(t, err)
 			}
-			for range 60 {
+			cpu := cpuTime()
+			for range 100 {
 				q := k.query()
 				s := time.Now()
 				res, _, err := svc.Search(actx, q, nil, storage.Paging{Limit: 20})
 				lat = append(lat, time.Since(s))
 				require.NoError(t, err, q)
 				hits += len(res)
-				if a.name == "admin" && k.name != "one word" && k.name != "word in 10% of tickets" {
+				if a.name == "admin" && (k.name == "two title words" || k.name == "number" || k.name == "rare word") {
 					require.NotEmpty(t, res, "%s finds the ticket it was taken from", q)
+				}
+				if k.name == "no match" {
+					require.Empty(t, res, q)
 				}
 				if k.name == "number" && len(res) > 0 {
 					require.True(t, res[0].Exact && res[0].Number == q, "%q goes straight to its ticket", q)
@@ -139,10 +174,17 @@ func SearchScale(t *testing.T, b storage.Backend, n int) {
 					require.NoError(t, err, "a hit %s that Get would not give", h.Number)
 				}
 			}
+			// The process's CPU per search includes the checks of every hit
+			// with Get; a server's CPU (PostgreSQL) is not in it.
+			perQuery := (cpuTime() - cpu) / time.Duration(len(lat))
 			slices.Sort(lat)
-			t.Logf("%-22s %-24s p50 %8v  p95 %8v  max %8v  (%.1f hits/page)", a.name, k.name,
+			t.Logf("%-22s %-24s p50 %8v  p95 %8v  p99 %8v  max %8v  cpu/query %8v  (%.1f hits/page)", a.name, k.name,
 				lat[len(lat)/2].Round(time.Microsecond), lat[len(lat)*95/100].Round(time.Microsecond),
-				lat[len(lat)-1].Round(time.Microsecond), float64(hits)/float64(len(lat)))
+				lat[len(lat)*99/100].Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond),
+				perQuery.Round(time.Microsecond), float64(hits)/float64(len(lat)))
 		}
+	}
+	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+		t.Logf("load average after searching: %s", strings.TrimSpace(string(load)))
 	}
 }

@@ -19,7 +19,7 @@
 // values, no skipped events) and bad input.
 //
 // It branches only on what a backend declares: optional interfaces
-// (storage.Traverser, storage.BulkImporter) are compared against the generic
+// (storage.Traverser, storage.BulkImporter, storage.Counter) are compared against the generic
 // fallback, and Options tune the load. It never looks at an adapter's name or
 // error text; errors are checked with errors.Is against the itsm sentinels.
 package storagetest
@@ -125,6 +125,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend, opts ...Op
 	t.Run("Events", h.testEvents)
 	t.Run("Traverse", h.testTraverse)
 	t.Run("Import", h.testImport)
+	t.Run("Count", h.testCount)
 	t.Run("Concurrency", h.testConcurrency)
 	t.Run("BadInput", h.testBadInput)
 	t.Run(AreaTenancy, h.area(AreaTenancy, h.testTenancy))
