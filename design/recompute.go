@@ -51,8 +51,13 @@ func (e *Engine) Recompute(ctx context.Context, id string) (int, error) {
 	return e.recompute(ctx, set, []*runDef{rd}, true, false)
 }
 
-// recomputeTarget is a running clock a recompute brings to a new version.
-type recomputeTarget struct{ id, kind, task, def string }
+// recomputeTarget is a running clock a recompute brings to a new version,
+// with the document the query read it in (its Data nil when not kept: the
+// unit of work reads it).
+type recomputeTarget struct {
+	id, kind, task, def string
+	doc                 storage.Document
+}
 
 // recompute brings the running and paused clocks of defs to the versions
 // set holds (when running is set) and then, with start, starts the clocks
@@ -64,47 +69,66 @@ func (e *Engine) recompute(ctx context.Context, set *defSet, defs []*runDef, run
 	for _, rd := range defs {
 		byID[rd.id] = rd
 	}
-	var todo []recomputeTarget
-	if running {
-		for _, rd := range defs {
-			var err error
-			if todo, err = e.runningClocks(ctx, rd.id, todo); err != nil {
-				return 0, err
-			}
-		}
-	}
-	// A record's clocks are recomputed together, on one read of its
-	// history: sorted by record, cut into units that never split one.
-	slices.SortFunc(todo, func(a, b recomputeTarget) int {
-		return cmp.Or(strings.Compare(a.kind, b.kind), strings.Compare(a.task, b.task), strings.Compare(a.def, b.def))
-	})
-	var units [][]recomputeTarget
-	for i, from := 0, 0; i < len(todo); {
-		j := i + 1
-		for j < len(todo) && todo[j].kind == todo[i].kind && todo[j].task == todo[i].task {
-			j++
-		}
-		if j-from > recomputeBatch && i > from {
-			units = append(units, todo[from:i]) // the record starts the next unit
-			from = i
-		}
-		if i = j; i == len(todo) {
-			units = append(units, todo[from:])
-		}
-	}
 	reasons := make(map[string]string, len(defs))
 	for _, rd := range defs {
 		reasons[rd.id] = fmt.Sprintf("sla definition %s version %d recomputed", rd.id, rd.version)
 	}
-	n, err := e.parallel(ctx, len(units), func(i int) (int, error) {
-		return e.recomputeUnit(ctx, set.tenant, byID, reasons, units[i])
-	})
+	has := map[string]bool{} // the clocks found running
+	n := 0
+	var err error
+	switch {
+	case !running:
+	case len(defs) == 1:
+		// One clock per record: each page of running clocks is recomputed
+		// as it comes, on the documents the query read (a clock written
+		// meanwhile fails its unit's version check, run again on fresh
+		// reads), so no clock is read twice and none is held longer.
+		err = e.runningClocks(ctx, defs[0].id, true, func(page []recomputeTarget) error {
+			for _, t := range page {
+				has[t.id] = true
+			}
+			units := slices.Collect(slices.Chunk(page, recomputeBatch))
+			m, err := e.parallel(ctx, len(units), func(i int) (int, error) {
+				return e.recomputeUnit(ctx, set.tenant, byID, reasons, units[i])
+			})
+			n += m
+			return err
+		})
+	default:
+		// A record's clocks are recomputed together, on one read of its
+		// history: sorted by record, cut into units that never split one.
+		var todo []recomputeTarget
+		for _, rd := range defs {
+			if err := e.runningClocks(ctx, rd.id, false, func(page []recomputeTarget) error { todo = append(todo, page...); return nil }); err != nil {
+				return 0, err
+			}
+		}
+		slices.SortFunc(todo, func(a, b recomputeTarget) int {
+			return cmp.Or(strings.Compare(a.kind, b.kind), strings.Compare(a.task, b.task), strings.Compare(a.def, b.def))
+		})
+		var units [][]recomputeTarget
+		for i, from := 0, 0; i < len(todo); {
+			j := i + 1
+			for j < len(todo) && todo[j].kind == todo[i].kind && todo[j].task == todo[i].task {
+				j++
+			}
+			if j-from > recomputeBatch && i > from {
+				units = append(units, todo[from:i]) // the record starts the next unit
+				from = i
+			}
+			if i = j; i == len(todo) {
+				units = append(units, todo[from:])
+			}
+		}
+		for _, t := range todo {
+			has[t.id] = true
+		}
+		n, err = e.parallel(ctx, len(units), func(i int) (int, error) {
+			return e.recomputeUnit(ctx, set.tenant, byID, reasons, units[i])
+		})
+	}
 	if err != nil || !start {
 		return n, err
-	}
-	has := make(map[string]bool, len(todo))
-	for _, t := range todo {
-		has[t.id] = true
 	}
 	for _, rd := range defs {
 		m, err := e.startMissing(ctx, rd, has)
@@ -116,9 +140,10 @@ func (e *Engine) recompute(ctx context.Context, set *defSet, defs []*runDef, run
 	return n, nil
 }
 
-// runningClocks appends the running and paused clocks of the definition
-// id to todo, read from the store's index without decoding them.
-func (e *Engine) runningClocks(ctx context.Context, id string, todo []recomputeTarget) ([]recomputeTarget, error) {
+// runningClocks hands each page of the running and paused clocks of the
+// definition id to fn, read from the store's index; with docs the
+// targets keep the documents read, else only their indexed fields.
+func (e *Engine) runningClocks(ctx context.Context, id string, docs bool, fn func([]recomputeTarget) error) error {
 	for _, state := range []string{StageInProgress, StagePaused} {
 		q := storage.Query{Kind: ClockKind, Filters: []storage.Filter{
 			storage.Eq("definition_id", storage.String(id)), storage.Eq("state", storage.String(state))},
@@ -129,13 +154,20 @@ func (e *Engine) runningClocks(ctx context.Context, id string, todo []recomputeT
 		for {
 			page, err := e.backend.Query(ctx, q)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			for _, d := range page.Docs {
+			out := make([]recomputeTarget, len(page.Docs))
+			for i, d := range page.Docs {
 				if len(d.Fields) <= max(e.fTaskKind, e.fTaskID) {
-					return nil, itsm.Invalidf("sla engine: clock %s came back without its indexed fields", d.ID)
+					return itsm.Invalidf("sla engine: clock %s came back without its indexed fields", d.ID)
 				}
-				todo = append(todo, recomputeTarget{d.ID, d.Fields[e.fTaskKind].Str(), d.Fields[e.fTaskID].Str(), id})
+				out[i] = recomputeTarget{id: d.ID, kind: d.Fields[e.fTaskKind].Str(), task: d.Fields[e.fTaskID].Str(), def: id}
+				if docs {
+					out[i].doc = d
+				}
+			}
+			if err := fn(out); err != nil {
+				return err
 			}
 			if page.Next == "" {
 				break
@@ -143,7 +175,7 @@ func (e *Engine) runningClocks(ctx context.Context, id string, todo []recomputeT
 			q.Cursor = page.Next
 		}
 	}
-	return todo, nil
+	return nil
 }
 
 // parallel runs the units of work 0..n-1, a worker per processor (at most
@@ -191,12 +223,12 @@ func (e *Engine) parallel(ctx context.Context, n int, unit func(int) (int, error
 // retryUnit runs fn as one unit of work, run again on fresh reads when it
 // loses a race (a Sync or Check that wrote one of its clocks, or a store
 // that asks to retry).
-func (e *Engine) retryUnit(ctx context.Context, fn func(tx storage.Tx) (int, error)) (int, error) {
+func (e *Engine) retryUnit(ctx context.Context, fn func(tx storage.Tx, attempt int) (int, error)) (int, error) {
 	for attempt := 0; ; attempt++ {
 		wrote := 0
 		err := e.backend.Update(ctx, func(tx storage.Tx) error {
 			var err error
-			wrote, err = fn(tx)
+			wrote, err = fn(tx, attempt)
 			return err
 		})
 		switch {
@@ -216,7 +248,7 @@ func (e *Engine) retryUnit(ctx context.Context, fn func(tx storage.Tx) (int, err
 // record's history is read and replayed once per definition, and each
 // clock whose value changes is rewritten (rewrite).
 func (e *Engine) recomputeUnit(ctx context.Context, tenant string, defs map[string]*runDef, reasons map[string]string, unit []recomputeTarget) (int, error) {
-	return e.retryUnit(ctx, func(tx storage.Tx) (int, error) {
+	return e.retryUnit(ctx, func(tx storage.Tx, attempt int) (int, error) {
 		wrote := 0
 		now := itsm.NormalizeTime(e.clock.Now())
 		for i := 0; i < len(unit); {
@@ -234,12 +266,16 @@ func (e *Engine) recomputeUnit(ctx context.Context, tenant string, defs map[stri
 				continue
 			}
 			for _, t := range group {
-				doc, err := tx.Get(ctx, ClockKind, t.id)
-				if errors.Is(err, itsm.ErrNotFound) {
-					continue
-				}
-				if err != nil {
-					return 0, err
+				doc := t.doc
+				if doc.Data == nil || attempt > 0 {
+					var err error
+					doc, err = tx.Get(ctx, ClockKind, t.id)
+					if errors.Is(err, itsm.ErrNotFound) {
+						continue
+					}
+					if err != nil {
+						return 0, err
+					}
 				}
 				stored, err := e.clocks.Collection().Decode(doc)
 				if err != nil {
@@ -376,7 +412,7 @@ func (e *Engine) startMissing(ctx context.Context, rd *runDef, has map[string]bo
 		}
 		chunks := slices.Collect(slices.Chunk(ids, recomputeBatch))
 		m, err := e.parallel(ctx, len(chunks), func(i int) (int, error) {
-			return e.retryUnit(ctx, func(tx storage.Tx) (int, error) { return e.startUnit(ctx, tx, rd, chunks[i], reason) })
+			return e.retryUnit(ctx, func(tx storage.Tx, _ int) (int, error) { return e.startUnit(ctx, tx, rd, chunks[i], reason) })
 		})
 		n += m
 		if err != nil || page.Next == "" {
