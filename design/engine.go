@@ -206,9 +206,18 @@ func NewEngine(ctx context.Context, b storage.Backend, cfg EngineConfig) (*Engin
 		if err != nil {
 			return nil, err
 		}
-		for _, o := range e.defs {
+		// Refused here, before anything is written, as SaveDefinition
+		// refuses them at run time: a tenant would otherwise be seeded
+		// with two clocks of one kind on a record.
+		for i := range e.defs {
+			o := &e.defs[i]
 			if o.ID == nd.ID {
-				return nil, itsm.Invalidf("sla engine: definition id %q is used twice", nd.ID)
+				return nil, (&itsm.ValidationError{Kind: DefinitionKind, ID: nd.ID}).Add("id",
+					"is used twice in EngineConfig.Definitions")
+			}
+			if nd.overlaps(o) {
+				return nil, (&itsm.ValidationError{Kind: DefinitionKind, ID: nd.ID}).Add("conditions",
+					fmt.Sprintf("overlaps definition %q of EngineConfig.Definitions: a record could run two %s %s clocks", o.ID, nd.Type, nd.Metric))
 			}
 		}
 		e.byKind[nd.Kind] = append(e.byKind[nd.Kind], len(e.defs))

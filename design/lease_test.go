@@ -285,7 +285,7 @@ func TestCheckRefusalLeavesNoLease(t *testing.T) {
 // fails the check, and leaves no lease behind on the clocks it claimed.
 func TestCheckFailureGivesLeasesBack(t *testing.T) {
 	other := resolutionSLA()
-	other.ID = "other"
+	other.ID, other.Type = "other", design.OLA // two SLAs would overlap
 	f := newFixture(t, resolutionSLA(), other)
 	require.NoError(t, f.incidents.Create(as(agent), &incident{ShortDescription: "x", Priority: 1}, storage.Command{}))
 	f.sync(t)
