@@ -421,6 +421,8 @@ func TestRecomputeEqualsReplayFromScratch(t *testing.T) {
 				require.NoError(t, err)
 				_, _, err = f.engine.SaveDefinition(as(agent), v2, design.RecomputeClocks, storage.Command{})
 				require.NoError(t, err)
+				// The recompute's events chain onto the clock's history.
+				require.NoError(t, f.engine.Clocks().Verify(as(agent), design.ClockID("incident", inc.ID, "resolution")))
 			}
 			c, err := f.engine.Clocks().Get(as(agent), design.ClockID("incident", inc.ID, "resolution"))
 			require.NoError(t, err)
