@@ -246,9 +246,9 @@ func (e *Engine) customOf(tenant, kind string) func(string) bool {
 	}
 }
 
-// seed writes the definitions declared in EngineConfig.Definitions as
-// records of the tenant of ctx, once per tenant and engine: a definition
-// already kept there (edited by an admin since) is left as it is.
+// seed writes the calendars and definitions declared in EngineConfig as
+// records of the tenant of ctx, once per tenant and engine: one already
+// kept there (edited by an admin since) is left as it is.
 func (e *Engine) seed(ctx context.Context, tenant string) error {
 	e.reg.mu.RLock()
 	done := e.reg.seeded[tenant]
@@ -257,6 +257,27 @@ func (e *Engine) seed(ctx context.Context, tenant string) error {
 		return nil
 	}
 	ctx = itsm.WithActor(ctx, e.actor)
+	for _, name := range slices.Sorted(maps.Keys(e.calendars)) {
+		spec, err := e.calendars[name].Spec()
+		if err != nil {
+			continue // holidays with no JSON form: the calendar stays code only
+		}
+		err = e.backend.Update(ctx, func(tx storage.Tx) error {
+			rec := &SLACalendar{Record: itsm.Record{ID: CalendarRecordID(tenant, name)}, Spec: spec}
+			if _, err := e.reg.cals.Collection().Get(ctx, tx, rec.ID); err == nil {
+				return nil
+			} else if !errors.Is(err, itsm.ErrNotFound) {
+				return err
+			}
+			if err := e.reg.cals.CreateTx(ctx, tx, rec, storage.Command{Reason: "seeded from EngineConfig.Calendars"}); err != nil {
+				return err
+			}
+			return e.reg.calVers.Put(ctx, tx, &calendarVersion{Record: itsm.Record{ID: versionID(CalendarKind, tenant, name, rec.Version)}, Spec: spec})
+		})
+		if err != nil && !errors.Is(err, itsm.ErrConflict) { // a conflict: another engine seeded it
+			return fmt.Errorf("sla engine: seeding calendar %s: %w", name, err)
+		}
+	}
 	for i := range e.defs {
 		d := e.defs[i]
 		err := e.backend.Update(ctx, func(tx storage.Tx) error {
@@ -464,7 +485,12 @@ func checkPolicy(p ClockPolicy) error {
 // policy says what happens to the clocks already running under the
 // definition: KeepVersion leaves them on their version, RecomputeClocks
 // recomputes them under the new one (see Recompute) and returns how many
-// it wrote. A recompute that fails leaves the definition saved and the
+// it wrote. A new definition, and a recomputing change of what starts a
+// clock (kind, metric, conditions, priorities with a target, stop and
+// cancel states, response signals), also start the clocks of the records
+// that match it and have none, replayed from their histories as clocks
+// that ran under it from the start (those counted too); this reads every
+// record of the kind. A recompute that fails leaves the definition saved and the
 // clocks it did not reach on their version: call Recompute again.
 func (e *Engine) SaveDefinition(ctx context.Context, d Definition, policy ClockPolicy, cmd storage.Command) (*SLADefinition, int, error) {
 	if ctx == nil {
@@ -600,10 +626,10 @@ func (e *Engine) RetireDefinition(ctx context.Context, id string, cmd storage.Co
 
 // SaveCalendar creates or changes the calendar spec.Name in the tenant of
 // ctx, as the actor of ctx: a new version of its record, and a snapshot
-// that clocks running on it keep reading. A spec that does not compile (a
-// calendar with no working time among them), or that names a calendar
-// given to the engine in code, is refused with an *itsm.ValidationError
-// and nothing is written. policy says what happens to the clocks running
+// that clocks running on it keep reading. A calendar given to the engine
+// in code is a record seeded from it, changed here like any other. A spec
+// that does not compile (a calendar with no working time among them) is
+// refused with an *itsm.ValidationError and nothing is written. policy says what happens to the clocks running
 // on it: KeepVersion leaves them on the version they started with,
 // RecomputeClocks recomputes the running clocks of every definition that
 // names the calendar on the new one and returns how many it wrote.
@@ -619,9 +645,6 @@ func (e *Engine) SaveCalendar(ctx context.Context, spec calendar.Spec, policy Cl
 	}
 	if _, err := compileSpec(spec); err != nil {
 		return nil, 0, err
-	}
-	if e.calendars[spec.Name] != nil {
-		return nil, 0, (&itsm.ValidationError{Kind: CalendarKind, ID: spec.Name}).Add("name", "a calendar of this name is given to the engine in code (EngineConfig.Calendars)")
 	}
 	if _, _, err := e.load(ctx); err != nil {
 		return nil, 0, err

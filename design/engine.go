@@ -32,8 +32,12 @@ type EngineConfig struct {
 	// none.
 	Dictionary *storage.Dictionary
 	// Calendars are the business calendars definitions name, declared in
-	// code (calendars kept as records are SaveCalendar's); a definition
-	// without one runs round the clock.
+	// code: seed data, like Definitions, written as calendar records of
+	// each tenant (with their first version) at its first Sync and from
+	// then on kept there, where SaveCalendar edits them. A calendar whose
+	// holidays are no whole holiday sets (calendar.Calendar.Spec) has no
+	// JSON form and stays code only. A definition without one runs round
+	// the clock.
 	Calendars []*calendar.Calendar
 	// Clock tells the time of the clocks' events; the system clock when nil.
 	Clock itsm.Clock
