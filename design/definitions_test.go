@@ -480,9 +480,12 @@ func TestRecomputeOnEveryStore(t *testing.T) {
 			assert.Equal(t, n, got)
 			clocks, _, err := f.engine.Clocks().Query(ctx, storage.Query{Limit: storage.MaxLimit})
 			require.NoError(t, err)
-			for _, c := range clocks {
+			for i, c := range clocks {
 				require.Equal(t, int64(2), c.DefinitionVersion)
 				require.Equal(t, 6*time.Hour, c.Target)
+				if i < 20 { // the recompute's events chain onto each clock's history on every store
+					require.NoError(t, f.engine.Clocks().Verify(ctx, c.ID))
+				}
 			}
 		})
 	}
