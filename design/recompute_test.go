@@ -206,3 +206,31 @@ func TestRecomputeAuditsEachChangedClockOnly(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, n, "nothing changed since")
 }
+
+// TestRecomputeCancelsAClockTheNewRulesNeverStart: a running clock whose
+// record the new version does not match at any event is canceled, with
+// its history kept, rather than failing the recompute.
+func TestRecomputeCancelsAClockTheNewRulesNeverStart(t *testing.T) {
+	f := newRecordFixture(t, memory.New())
+	ctx := as(agent)
+	_, _, err := f.engine.SaveDefinition(ctx, resolutionSLA(), design.KeepVersion, storage.Command{})
+	require.NoError(t, err)
+	inc := &incident{ShortDescription: "x", Priority: 1}
+	require.NoError(t, f.incidents.Create(ctx, inc, storage.Command{}))
+	f.sync(t)
+	f.clock.Set(monday.Add(time.Hour))
+	d := resolutionSLA()
+	d.Groups = []string{"nobody"}
+	_, n, err := f.engine.SaveDefinition(ctx, d, design.RecomputeClocks, storage.Command{})
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	c := f.clockOf(t, inc.ID, "resolution")
+	assert.Equal(t, design.StageCanceled, c.State)
+	assert.Equal(t, int64(2), c.DefinitionVersion)
+	assert.Equal(t, monday, c.StopTime, "stopped where the record's history ends")
+	assert.True(t, c.NextCheckAt.IsZero())
+	require.NoError(t, f.engine.Clocks().Verify(ctx, c.ID))
+	hist, err := f.engine.Clocks().History(ctx, c.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "cancel", hist[len(hist)-1].Name)
+}
