@@ -491,10 +491,6 @@ func designBadRows() []badRow {
 		_, _, err := f.engine.SaveCalendar(ctx, spec, design.KeepVersion, storage.Command{})
 		return err
 	})
-	add("Engine.SaveCalendar/name of a code calendar", func(ctx context.Context, f badFixture) error {
-		_, _, err := f.engine.SaveCalendar(ctx, officeSpec("office"), design.KeepVersion, storage.Command{})
-		return err
-	})
 	add("Engine.SaveCalendar/empty name", func(ctx context.Context, f badFixture) error {
 		_, _, err := f.engine.SaveCalendar(ctx, officeSpec(""), design.KeepVersion, storage.Command{})
 		return err

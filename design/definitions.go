@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
+	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -172,6 +172,7 @@ type registry struct {
 	defVers *storage.Collection[definitionVersion, *definitionVersion]
 	calVers *storage.Collection[calendarVersion, *calendarVersion]
 	dict    *storage.Dictionary
+	auth    itsm.Authorizer // what the engine's own writes of clocks are authorised by
 
 	mu     sync.RWMutex
 	vdefs  map[verKey]*Definition
@@ -214,6 +215,9 @@ func newRegistry(ctx context.Context, b storage.Backend, cfg EngineConfig) (*reg
 	if err != nil {
 		return nil, err
 	}
+	if r.auth = cfg.Authorizer; r.auth == nil {
+		r.auth = itsm.DefaultAuthorizer()
+	}
 	rc := storage.RecordsConfig{Clock: cfg.Clock, Authorizer: cfg.Authorizer}
 	if r.defs, err = storage.NewRecords(b, dc, dm, rc); err != nil {
 		return nil, err
@@ -242,9 +246,9 @@ func (e *Engine) customOf(tenant, kind string) func(string) bool {
 	}
 }
 
-// seed writes the definitions declared in EngineConfig.Definitions as
-// records of the tenant of ctx, once per tenant and engine: a definition
-// already kept there (edited by an admin since) is left as it is.
+// seed writes the calendars and definitions declared in EngineConfig as
+// records of the tenant of ctx, once per tenant and engine: one already
+// kept there (edited by an admin since) is left as it is.
 func (e *Engine) seed(ctx context.Context, tenant string) error {
 	e.reg.mu.RLock()
 	done := e.reg.seeded[tenant]
@@ -253,6 +257,27 @@ func (e *Engine) seed(ctx context.Context, tenant string) error {
 		return nil
 	}
 	ctx = itsm.WithActor(ctx, e.actor)
+	for _, name := range slices.Sorted(maps.Keys(e.calendars)) {
+		spec, err := e.calendars[name].Spec()
+		if err != nil {
+			continue // holidays with no JSON form: the calendar stays code only
+		}
+		err = e.backend.Update(ctx, func(tx storage.Tx) error {
+			rec := &SLACalendar{Record: itsm.Record{ID: CalendarRecordID(tenant, name)}, Spec: spec}
+			if _, err := e.reg.cals.Collection().Get(ctx, tx, rec.ID); err == nil {
+				return nil
+			} else if !errors.Is(err, itsm.ErrNotFound) {
+				return err
+			}
+			if err := e.reg.cals.CreateTx(ctx, tx, rec, storage.Command{Reason: "seeded from EngineConfig.Calendars"}); err != nil {
+				return err
+			}
+			return e.reg.calVers.Put(ctx, tx, &calendarVersion{Record: itsm.Record{ID: versionID(CalendarKind, tenant, name, rec.Version)}, Spec: spec})
+		})
+		if err != nil && !errors.Is(err, itsm.ErrConflict) { // a conflict: another engine seeded it
+			return fmt.Errorf("sla engine: seeding calendar %s: %w", name, err)
+		}
+	}
 	for i := range e.defs {
 		d := e.defs[i]
 		err := e.backend.Update(ctx, func(tx storage.Tx) error {
@@ -460,7 +485,12 @@ func checkPolicy(p ClockPolicy) error {
 // policy says what happens to the clocks already running under the
 // definition: KeepVersion leaves them on their version, RecomputeClocks
 // recomputes them under the new one (see Recompute) and returns how many
-// it wrote. A recompute that fails leaves the definition saved and the
+// it wrote. A new definition, and a recomputing change of what starts a
+// clock (kind, metric, conditions, priorities with a target, stop and
+// cancel states, response signals), also start the clocks of the records
+// that match it and have none, replayed from their histories as clocks
+// that ran under it from the start (those counted too); this reads every
+// record of the kind. A recompute that fails leaves the definition saved and the
 // clocks it did not reach on their version: call Recompute again.
 func (e *Engine) SaveDefinition(ctx context.Context, d Definition, policy ClockPolicy, cmd storage.Command) (*SLADefinition, int, error) {
 	if ctx == nil {
@@ -490,12 +520,19 @@ func (e *Engine) SaveDefinition(ctx context.Context, d Definition, policy ClockP
 				fmt.Sprintf("overlaps active definition %q: a record could run two %s %s clocks", o.id, nd.Type, nd.Metric))
 		}
 	}
+	start := true // a record with no clock may start one under nd
+	if was := set.find(nd.ID); was != nil {
+		start = !sameStart(was.def, &nd)
+	}
 	rec := &SLADefinition{}
+	created := false
 	err = e.backend.Update(ctx, func(tx storage.Tx) error {
 		id := DefinitionRecordID(tenant, nd.ID)
 		was, err := e.reg.defs.Collection().Get(ctx, tx, id)
+		created = false
 		switch {
 		case errors.Is(err, itsm.ErrNotFound):
+			created = true
 			rec = &SLADefinition{Record: itsm.Record{ID: id}, Definition: nd}
 			err = e.reg.defs.CreateTx(ctx, tx, rec, cmd)
 		case err == nil:
@@ -512,11 +549,45 @@ func (e *Engine) SaveDefinition(ctx context.Context, d Definition, policy ClockP
 	if err != nil {
 		return nil, 0, err
 	}
-	if policy == KeepVersion {
+	if policy == KeepVersion && !created {
 		return rec, 0, nil
 	}
-	n, err := e.Recompute(ctx, nd.ID)
+	// A new definition starts the clocks of the open records it matches,
+	// whatever the policy (no clock runs under it yet); a recompute also
+	// starts those a change made match. A change that leaves alone what
+	// decides whether a clock starts can start none: no record is read.
+	set, _, err = e.load(ctx)
+	if err != nil {
+		return rec, 0, err
+	}
+	rd := set.find(nd.ID)
+	if rd == nil {
+		return rec, 0, &itsm.NotFoundError{Kind: DefinitionKind, ID: nd.ID}
+	}
+	n, err := e.recompute(ctx, set, []*runDef{rd}, policy == RecomputeClocks, created || start)
 	return rec, n, err
+}
+
+// sameStart reports whether two versions of a definition start a clock on
+// the same events of every record: the same kind, metric, stop and cancel
+// states, response signals, conditions and priorities with a target (the
+// targets themselves, the pause rules, the calendar and the warnings only
+// change a clock once started).
+func sameStart(a, b *Definition) bool {
+	type start struct {
+		Kind                    string
+		Metric                  Metric
+		Priorities, TargetsFor  []int
+		Services, Groups        []string
+		Conditions              []Condition
+		StopStates, CancelState []string
+		RespondOn               []ResponseSignal
+	}
+	of := func(d *Definition) start {
+		return start{d.Kind, d.Metric, d.Priorities, slices.Sorted(maps.Keys(d.Targets)), d.Services, d.Groups,
+			d.Conditions, d.StopStates, d.CancelStates, d.RespondOn}
+	}
+	return reflect.DeepEqual(of(a), of(b))
 }
 
 // RetireDefinition retires the definition id of the tenant of ctx: it
@@ -555,10 +626,10 @@ func (e *Engine) RetireDefinition(ctx context.Context, id string, cmd storage.Co
 
 // SaveCalendar creates or changes the calendar spec.Name in the tenant of
 // ctx, as the actor of ctx: a new version of its record, and a snapshot
-// that clocks running on it keep reading. A spec that does not compile (a
-// calendar with no working time among them), or that names a calendar
-// given to the engine in code, is refused with an *itsm.ValidationError
-// and nothing is written. policy says what happens to the clocks running
+// that clocks running on it keep reading. A calendar given to the engine
+// in code is a record seeded from it, changed here like any other. A spec
+// that does not compile (a calendar with no working time among them) is
+// refused with an *itsm.ValidationError and nothing is written. policy says what happens to the clocks running
 // on it: KeepVersion leaves them on the version they started with,
 // RecomputeClocks recomputes the running clocks of every definition that
 // names the calendar on the new one and returns how many it wrote.
@@ -574,9 +645,6 @@ func (e *Engine) SaveCalendar(ctx context.Context, spec calendar.Spec, policy Cl
 	}
 	if _, err := compileSpec(spec); err != nil {
 		return nil, 0, err
-	}
-	if e.calendars[spec.Name] != nil {
-		return nil, 0, (&itsm.ValidationError{Kind: CalendarKind, ID: spec.Name}).Add("name", "a calendar of this name is given to the engine in code (EngineConfig.Calendars)")
 	}
 	if _, _, err := e.load(ctx); err != nil {
 		return nil, 0, err
@@ -611,159 +679,12 @@ func (e *Engine) SaveCalendar(ctx context.Context, spec calendar.Spec, policy Cl
 	if err != nil {
 		return rec, 0, err
 	}
-	total := 0
+	var defs []*runDef
 	for _, rd := range set.all {
 		if rd.def.Calendar == spec.Name {
-			n, err := e.Recompute(ctx, rd.id)
-			total += n
-			if err != nil {
-				return rec, total, err
-			}
+			defs = append(defs, rd)
 		}
 	}
-	return rec, total, nil
-}
-
-// recomputeBatch is how many clocks one unit of work of Recompute writes.
-const recomputeBatch = 500
-
-// Recompute brings every running or paused clock of the definition id in
-// the tenant of ctx to the definition's current version and its calendar's
-// current version: it replays each clock's record history under them, so
-// the clock ends as one that ran under them from the start (paused time is
-// never lost, and warnings and breach are those the new rules give). It
-// returns how many clocks it wrote, in units of 500 clocks; completed and
-// canceled clocks keep their version. An unknown id is ErrNotFound.
-func (e *Engine) Recompute(ctx context.Context, id string) (int, error) {
-	if ctx == nil {
-		return 0, itsm.Invalidf("sla engine: nil context")
-	}
-	set, tenant, err := e.load(ctx)
-	if err != nil {
-		return 0, err
-	}
-	rd := set.find(id)
-	if rd == nil {
-		return 0, &itsm.NotFoundError{Kind: DefinitionKind, ID: id}
-	}
-	ctx = itsm.WithActor(ctx, e.actor)
-	var todo []recomputeTarget
-	for _, state := range []string{StageInProgress, StagePaused} {
-		q := storage.Query{Kind: ClockKind, Filters: []storage.Filter{
-			storage.Eq("definition_id", storage.String(id)), storage.Eq("state", storage.String(state))},
-			// In the order of the (definition_id, state, task_id) index,
-			// so each page starts where the last ended instead of
-			// sifting every clock of the definition again.
-			Sort: []storage.Sort{{Field: "task_id"}}, Limit: storage.MaxLimit}
-		for {
-			page, err := e.backend.Query(ctx, q)
-			if err != nil {
-				return 0, err
-			}
-			for _, d := range page.Docs {
-				if len(d.Fields) <= max(e.fTaskKind, e.fTaskID) {
-					return 0, itsm.Invalidf("sla engine: clock %s came back without its indexed fields", d.ID)
-				}
-				todo = append(todo, recomputeTarget{d.ID, d.Fields[e.fTaskKind].Str(), d.Fields[e.fTaskID].Str()})
-			}
-			if page.Next == "" {
-				break
-			}
-			q.Cursor = page.Next
-		}
-	}
-	_ = tenant
-	// The chunks are independent units of work (one clock each, written
-	// once): a worker per processor runs them side by side.
-	chunks := slices.Collect(slices.Chunk(todo, recomputeBatch))
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		n     int
-		first error
-		next  int
-	)
-	work := func() {
-		defer wg.Done()
-		for {
-			mu.Lock()
-			if first != nil || next == len(chunks) {
-				mu.Unlock()
-				return
-			}
-			chunk := chunks[next]
-			next++
-			mu.Unlock()
-			wrote, err := e.recomputeChunk(ctx, rd, chunk)
-			mu.Lock()
-			n += wrote
-			if err != nil && first == nil {
-				first = err
-			}
-			mu.Unlock()
-		}
-	}
-	for range min(runtime.GOMAXPROCS(0), len(chunks), maxRecomputeWorkers) {
-		wg.Add(1)
-		go work()
-	}
-	wg.Wait()
-	return n, first
-}
-
-// maxRecomputeWorkers bounds the units of work one Recompute runs at once.
-const maxRecomputeWorkers = 4
-
-// recomputeTarget is a running clock Recompute brings to a new version.
-type recomputeTarget struct{ id, kind, task string }
-
-// recomputeChunk recomputes the clocks of one chunk in one unit of work,
-// run again on fresh reads when it loses a race (a Sync or Check that
-// wrote one of its clocks, or a store that asks to retry).
-func (e *Engine) recomputeChunk(ctx context.Context, rd *runDef, chunk []recomputeTarget) (int, error) {
-	for attempt := 0; ; attempt++ {
-		wrote := 0
-		err := e.backend.Update(ctx, func(tx storage.Tx) error {
-			wrote = 0
-			for _, t := range chunk {
-				stored, err := e.clocks.Collection().Get(ctx, tx, t.id)
-				if errors.Is(err, itsm.ErrNotFound) {
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				if stored.State != StageInProgress && stored.State != StagePaused {
-					continue // stopped meanwhile
-				}
-				hist, err := e.backend.History(ctx, t.kind, t.task)
-				if err != nil {
-					return err
-				}
-				if len(hist) == 0 {
-					continue
-				}
-				tl, err := replay(rd.def, rd.cal, hist)
-				if err != nil {
-					return fmt.Errorf("sla %s on %s %s: %w", rd.id, t.kind, t.task, err)
-				}
-				cmd := storage.Command{Reason: fmt.Sprintf("sla definition %s version %d recomputed", rd.id, rd.version)}
-				if err := e.write(ctx, tx, hist[len(hist)-1], rd, tl, stored, cmd); err != nil {
-					return err
-				}
-				wrote++
-			}
-			return nil
-		})
-		switch {
-		case err == nil:
-			return wrote, nil
-		case (errors.Is(err, itsm.ErrConflict) || errors.Is(err, itsm.ErrBusy)) && attempt < 8:
-			if err := pause(ctx, time.Duration(attempt+1)*busyWait); err != nil {
-				return 0, err
-			}
-		default:
-			return 0, err
-		}
-	}
+	n, err := e.recompute(ctx, set, defs, true, false)
+	return rec, n, err
 }

@@ -421,6 +421,8 @@ func TestRecomputeEqualsReplayFromScratch(t *testing.T) {
 				require.NoError(t, err)
 				_, _, err = f.engine.SaveDefinition(as(agent), v2, design.RecomputeClocks, storage.Command{})
 				require.NoError(t, err)
+				// The recompute's events chain onto the clock's history.
+				require.NoError(t, f.engine.Clocks().Verify(as(agent), design.ClockID("incident", inc.ID, "resolution")))
 			}
 			c, err := f.engine.Clocks().Get(as(agent), design.ClockID("incident", inc.ID, "resolution"))
 			require.NoError(t, err)
@@ -478,9 +480,12 @@ func TestRecomputeOnEveryStore(t *testing.T) {
 			assert.Equal(t, n, got)
 			clocks, _, err := f.engine.Clocks().Query(ctx, storage.Query{Limit: storage.MaxLimit})
 			require.NoError(t, err)
-			for _, c := range clocks {
+			for i, c := range clocks {
 				require.Equal(t, int64(2), c.DefinitionVersion)
 				require.Equal(t, 6*time.Hour, c.Target)
+				if i < 20 { // the recompute's events chain onto each clock's history on every store
+					require.NoError(t, f.engine.Clocks().Verify(ctx, c.ID))
+				}
 			}
 		})
 	}

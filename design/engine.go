@@ -32,8 +32,12 @@ type EngineConfig struct {
 	// none.
 	Dictionary *storage.Dictionary
 	// Calendars are the business calendars definitions name, declared in
-	// code (calendars kept as records are SaveCalendar's); a definition
-	// without one runs round the clock.
+	// code: seed data, like Definitions, written as calendar records of
+	// each tenant (with their first version) at its first Sync and from
+	// then on kept there, where SaveCalendar edits them. A calendar whose
+	// holidays are no whole holiday sets (calendar.Calendar.Spec) has no
+	// JSON form and stays code only. A definition without one runs round
+	// the clock.
 	Calendars []*calendar.Calendar
 	// Clock tells the time of the clocks' events; the system clock when nil.
 	Clock itsm.Clock
@@ -206,9 +210,18 @@ func NewEngine(ctx context.Context, b storage.Backend, cfg EngineConfig) (*Engin
 		if err != nil {
 			return nil, err
 		}
-		for _, o := range e.defs {
+		// Refused here, before anything is written, as SaveDefinition
+		// refuses them at run time: a tenant would otherwise be seeded
+		// with two clocks of one kind on a record.
+		for i := range e.defs {
+			o := &e.defs[i]
 			if o.ID == nd.ID {
-				return nil, itsm.Invalidf("sla engine: definition id %q is used twice", nd.ID)
+				return nil, (&itsm.ValidationError{Kind: DefinitionKind, ID: nd.ID}).Add("id",
+					"is used twice in EngineConfig.Definitions")
+			}
+			if nd.overlaps(o) {
+				return nil, (&itsm.ValidationError{Kind: DefinitionKind, ID: nd.ID}).Add("conditions",
+					fmt.Sprintf("overlaps definition %q of EngineConfig.Definitions: a record could run two %s %s clocks", o.ID, nd.Type, nd.Metric))
 			}
 		}
 		e.byKind[nd.Kind] = append(e.byKind[nd.Kind], len(e.defs))

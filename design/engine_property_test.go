@@ -139,6 +139,7 @@ func TestEngineAgainstReference(t *testing.T) {
 	resume := resolutionSLA()
 	reset := resolutionSLA()
 	reset.ID, reset.ResetOnReopen = "resolution-reset", true
+	reset.Type = design.OLA // side by side with resume: overlapping SLAs are refused
 	began := time.Now()
 	sqliteStore := stores(t)["sqlite"]
 	for i := range n {

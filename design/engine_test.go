@@ -282,6 +282,7 @@ func TestReopenResumesOrResets(t *testing.T) {
 	resume := resolutionSLA()
 	reset := resolutionSLA()
 	reset.ID, reset.ResetOnReopen = "resolution-reset", true
+	reset.Type = design.OLA // side by side with resume: overlapping SLAs are refused
 	f := newFixture(t, resume, reset)
 	inc := &incident{ShortDescription: "printer", Priority: 1}
 	require.NoError(t, f.incidents.Create(as(agent), inc, storage.Command{}))

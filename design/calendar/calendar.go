@@ -189,6 +189,7 @@ type Calendar struct {
 	end    []int64 // interval ends
 	cum    []int64 // cum[i]: working seconds before interval i; len(start)+1 entries
 	over   bool    // while compiling: more than MaxIntervals intervals
+	cfg    Config  // what it was compiled from, its slices its own (Spec)
 }
 
 const secondsPerDay = 86400
@@ -322,7 +323,11 @@ func Compile(cfg Config) (*Calendar, error) {
 			}
 		}
 	}
-	c := &Calendar{name: name, zone: loc.String(), loc: loc}
+	c := &Calendar{name: name, zone: loc.String(), loc: loc, cfg: cfg}
+	for d := range c.cfg.Week {
+		c.cfg.Week[d] = slices.Clone(cfg.Week[d])
+	}
+	c.cfg.Holidays, c.cfg.HolidaySets, c.cfg.Closures = slices.Clone(cfg.Holidays), slices.Clone(cfg.HolidaySets), slices.Clone(cfg.Closures)
 	c.lo = time.Date(from, 1, 1, 0, 0, 0, 0, loc).Unix()
 	c.hi = time.Date(to+1, 1, 1, 0, 0, 0, 0, loc).Unix()
 	for i, cl := range cfg.Closures {

@@ -248,3 +248,37 @@ func loadLocation(name string) (*time.Location, error) {
 	}
 	return time.LoadLocation(name)
 }
+
+// Spec returns the calendar in its JSON form, as Compile was given it: a
+// Spec whose Config compiles to a calendar with the same working time, so
+// a calendar declared in code can be kept as data. Holidays from a
+// Config's HolidaySets are named by their sets' codes; holidays that are
+// not whole sets of HolidaySet have no JSON form, and are ErrInvalid.
+func (c *Calendar) Spec() (Spec, error) {
+	cfg := c.cfg
+	s := Spec{Name: cfg.Name, TimeZone: cfg.TimeZone, FromYear: cfg.FromYear, ToYear: cfg.ToYear, Hours: map[string][]string{}}
+	for d, ranges := range cfg.Week {
+		for _, r := range ranges {
+			s.Hours[weekdayKeys[d]] = append(s.Hours[weekdayKeys[d]], r.Start.String()+"-"+r.End.String())
+		}
+	}
+	for _, d := range cfg.Holidays {
+		s.Holidays = append(s.Holidays, d.String())
+	}
+	codes := HolidaySetCodes()
+	for rest := cfg.HolidaySets; len(rest) > 0; {
+		i := slices.IndexFunc(codes, func(code string) bool {
+			set := holidaySets[code]
+			return len(set) > 0 && len(rest) >= len(set) && slices.Equal(rest[:len(set)], set)
+		})
+		if i < 0 {
+			return Spec{}, itsm.Invalidf("calendar %s: its holiday sets are not whole sets of HolidaySet: no JSON form", c.name)
+		}
+		s.HolidaySets = append(s.HolidaySets, codes[i])
+		rest = rest[len(holidaySets[codes[i]]):]
+	}
+	for _, cl := range cfg.Closures {
+		s.Closures = append(s.Closures, SpecClosure{Start: cl.Start.Format(time.RFC3339Nano), End: cl.End.Format(time.RFC3339Nano), Reason: cl.Reason})
+	}
+	return s, nil
+}

@@ -58,7 +58,7 @@ func Example() {
 	// SLA INC0000004 P5  response   completed    0h02    1% met | resolution completed    0h02    0% met
 	// SLA INC0000005 P3  response   completed    0h03    5% met | resolution in_progress  0h26    5% running
 	// SLA INC0000006 P4  response   completed    0h03    2% met | resolution in_progress  0h23    2% running
-	// KPIs of Mon 30 Nov 2026 from 116 logged events:
+	// KPIs of Mon 30 Nov 2026 from 117 logged events:
 	//   incident_volume           6        n=6     mtta                      0.12 h   n=6
 	//   mttr                      2.24 h   n=4     mttr_business             2.24 h   n=4
 	//   sla_compliance            90.0 %   n=10    reopen_rate               25.0 %   n=4
@@ -71,9 +71,9 @@ func Example() {
 	// SLA compliance by priority: P1 50% (1/2), P3 100% (3/3), P4 100% (3/3), P5 100% (2/2)
 	// chart: $TMP/sla.svg
 	// == Audit ==
-	// 119 events over 37 records verified, every hash chain intact:
+	// 120 events over 38 records verified, every hash chain intact:
 	//   budget 1, business_objective 2, change 9, change_ci 2, ci 8, ci_relationship 3
 	//   cost_model 1, improvement 2, incident 30, known_error 2, portfolio_service 2, problem 5
-	//   service 2, sla_definition 2, task_sla 48
+	//   service 2, sla_calendar 1, sla_definition 2, task_sla 48
 	// after editing entry 3 of INC0000001: chain broken at entry 3 (hash does not match content (entry edited)), ErrConflict true
 }
