@@ -258,7 +258,7 @@ func NewDetached(cfg Config) (*Engine, error) {
 // which forgot incidents once closed, so a later reopen, MTTRFirst and the
 // percentiles cannot be brought up to date from it) is not resumed from:
 // the engine starts at the start of the log, so the next Sync recomputes
-// every KPI from the events (about 2 s per million incidents) and its
+// every KPI from the events (a few seconds per million incidents) and its
 // checkpoint replaces the old one. A checkpoint of a format this version
 // does not know (a newer one) is ErrInvalid and left as it is.
 func New(ctx context.Context, b storage.Backend, cfg Config) (*Engine, error) {
