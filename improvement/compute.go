@@ -168,19 +168,26 @@ func (st *state) compute(q Query) Result {
 		return res
 	}
 	lo, hi := q.dayRange()
-	// row[i] is the result row of bucket i, -1 when the query leaves the
-	// bucket out: each bucket's row is worked out once, and a measurement
-	// read from a record (percentiles, MTTRFirst) goes to its row through
-	// its bucketRef without hashing anything.
+	// row[i]-1 is the result row of bucket i, worked out the first time
+	// the bucket has a measurement (0: not yet; -1: the query leaves the
+	// bucket out), so a measurement read from a record (percentiles,
+	// MTTRFirst) goes to its row through its bucketRef without hashing,
+	// and buckets without measurements cost no lookup.
 	row := make([]int32, len(st.Keys))
 	rowIDs := map[rowKey]int32{}
 	var keys []rowKey
 	var agg []sums
-	for i, bk := range st.Keys {
+	var pcts [][]int64
+	withPcts := q.Percentiles && q.KPI.HasPercentiles()
+	rowOf := func(i int32) int32 {
+		if r := row[i]; r != 0 {
+			return r - 1
+		}
+		bk := st.Keys[i]
 		if bk.Day < lo || bk.Day >= hi || !f.matches(bk.Slice) ||
 			q.KPI == MTBF && (bk.Slice.Group != 0 || bk.Slice.Priority != 0) {
 			row[i] = -1
-			continue
+			return -1
 		}
 		rk := rowKey{q.project(bk.Slice), 0}
 		if q.Period != PeriodNone {
@@ -192,44 +199,43 @@ func (st *state) compute(q Query) Result {
 			rowIDs[rk] = r
 			keys = append(keys, rk)
 			agg = append(agg, sums{})
+			if withPcts {
+				pcts = append(pcts, nil)
+			}
 		}
-		row[i] = r
+		row[i] = r + 1
+		return r
 	}
 	minDay, maxDay := int32(math.MaxInt32), int32(math.MinInt32)
-	add := func(i int32, n, hits, ms int64) {
+	add := func(i, r int32, n, hits, ms int64) {
 		d := st.Keys[i].Day
 		minDay, maxDay = min(minDay, d), max(maxDay, d)
-		s := &agg[row[i]]
+		s := &agg[r]
 		s.n += n
 		s.hits += hits
 		s.ms += ms
 	}
-	var pcts [][]int64
-	if q.Percentiles && q.KPI.HasPercentiles() {
-		pcts = make([][]int64, len(keys))
-	}
-	if q.KPI == MTTRFirst || pcts != nil {
+	if q.KPI == MTTRFirst || withPcts {
 		st.samples(q.KPI, func(ref bucketRef, ms int64) {
 			i := int32(ref) - 1
-			r := row[i]
+			r := rowOf(i)
 			if r < 0 {
 				return
 			}
 			if q.KPI == MTTRFirst {
-				add(i, 1, 0, ms)
+				add(i, r, 1, 0, ms)
 			}
-			if pcts != nil {
+			if withPcts {
 				pcts[r] = append(pcts[r], ms)
 			}
 		})
 	}
 	if q.KPI != MTTRFirst {
-		for i := range st.Keys {
-			if row[i] < 0 {
-				continue
-			}
-			if n, hits, ms := measure(q.KPI, st.counter(int32(i))); n != 0 {
-				add(int32(i), n, hits, ms)
+		for i := range int32(len(st.Keys)) {
+			if n, hits, ms := measure(q.KPI, st.counter(i)); n != 0 {
+				if r := rowOf(i); r >= 0 {
+					add(i, r, n, hits, ms)
+				}
 			}
 		}
 	}
@@ -251,7 +257,7 @@ func (st *state) compute(q Query) Result {
 		case UnitHours:
 			r.Mean = time.Duration(s.ms/s.n) * time.Millisecond
 			r.Value = float64(s.ms) / float64(s.n) / float64(time.Hour/time.Millisecond)
-			if pcts != nil && len(pcts[ri]) > 0 {
+			if withPcts && len(pcts[ri]) > 0 {
 				r.P50, r.P90, r.P95 = percentiles(pcts[ri])
 			}
 		case UnitRatio:
