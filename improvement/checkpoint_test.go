@@ -44,9 +44,9 @@ func TestCorruptCheckpointIsRefused(t *testing.T) {
 	for name, data := range map[string]string{
 		"not json":         `{`,
 		"unknown format":   `{"format":99,"seq":1,"parts":0}`,
-		"missing part":     `{"format":1,"seq":1,"parts":1,"bytes":10,"sha256":"00"}`,
-		"negative parts":   `{"format":1,"seq":1,"parts":-1}`,
-		"checksum differs": `{"format":1,"seq":0,"parts":0,"bytes":0,"sha256":"00"}`,
+		"missing part":     `{"format":3,"seq":1,"parts":1,"bytes":10,"sha256":"00"}`,
+		"negative parts":   `{"format":3,"seq":1,"parts":-1}`,
+		"checksum differs": `{"format":3,"seq":0,"parts":0,"bytes":0,"sha256":"00"}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			store := memory.New()

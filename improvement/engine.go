@@ -219,9 +219,8 @@ type Engine struct {
 	backend storage.Backend // nil for an engine fed only through Apply
 	cfg     Config
 	st      *state
-	saved   int64 // seq of the last checkpoint loaded or saved
-	pending int   // events applied since the last checkpoint
-	slaDone map[string]bool
+	saved   int64           // seq of the last checkpoint loaded or saved
+	pending int             // events applied since the last checkpoint
 	metrics map[string]bool // nil: every metric
 	ahead   byte            // what loadAhead read: kept, so the compiler keeps the loads
 }
@@ -245,7 +244,6 @@ func NewDetached(cfg Config) (*Engine, error) {
 	if len(cfg.Tenants) > 0 {
 		e.tenants = setOf(cfg.Tenants)
 	}
-	e.slaDone = setOf(cfg.SLA.Completed)
 	if len(cfg.SLA.Metrics) > 0 {
 		e.metrics = setOf(cfg.SLA.Metrics)
 	}
@@ -255,6 +253,14 @@ func NewDetached(cfg Config) (*Engine, error) {
 // New returns the engine named cfg.Name on backend, restored from its last
 // checkpoint (or at the start of the log when it has none). Call Sync to
 // catch up with the log.
+//
+// A checkpoint an earlier version saved in an outdated format (1 or 2,
+// which forgot incidents once closed, so a later reopen, MTTRFirst and the
+// percentiles cannot be brought up to date from it) is not resumed from:
+// the engine starts at the start of the log, so the next Sync recomputes
+// every KPI from the events (a few seconds per million incidents) and its
+// checkpoint replaces the old one. A checkpoint of a format this version
+// does not know (a newer one) is ErrInvalid and left as it is.
 func New(ctx context.Context, b storage.Backend, cfg Config) (*Engine, error) {
 	if ctx == nil {
 		return nil, itsm.Invalidf("kpi engine: nil context")
@@ -270,14 +276,14 @@ func New(ctx context.Context, b storage.Backend, cfg Config) (*Engine, error) {
 	if err := b.Register(ctx, snapshotSchema); err != nil {
 		return nil, err
 	}
-	st, err := loadSnapshot(ctx, b, e.cfg.Name, e.slaDone)
+	st, seq, err := loadSnapshot(ctx, b, e.cfg.Name)
 	if err != nil {
 		return nil, err
 	}
 	if st != nil {
 		e.st = st
-		e.saved = st.Seq
 	}
+	e.saved = seq
 	return e, nil
 }
 

@@ -25,10 +25,19 @@ const CheckpointKind = "kpi_checkpoint"
 
 var snapshotSchema = storage.Schema{Kind: CheckpointKind}
 
-// snapshotFormat changes when the saved state's layout does. Format 1 kept
-// records in maps keyed by id; format 2 keeps them in tables of slots (see
-// table). New reads both; a checkpoint is always saved in the newest.
-const snapshotFormat = 2
+// snapshotFormat changes when the saved state's layout or meaning does.
+// Format 1 kept records in maps keyed by id, format 2 in tables of slots
+// (see table); both forgot an incident once it closed, so they lack what a
+// reopen after close, MTTRFirst and the percentiles need. Format 3 keeps
+// every record, measurements naming their buckets by position. A
+// checkpoint of an older format cannot be brought up to date from what it
+// holds: New leaves it and the engine recomputes from the log (see
+// outdatedFormat); a checkpoint is always saved in the newest.
+const snapshotFormat = 3
+
+// outdatedFormat tells a checkpoint format an earlier version of the
+// engine saved, which this one replaces by a recomputation.
+func outdatedFormat(f int) bool { return f == 1 || f == 2 }
 
 const partSize = 600 << 10 // raw bytes per part; base64 keeps it under MaxDocumentSize
 
@@ -62,11 +71,9 @@ func encodeState(st *state) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// decodeState reads a state saved in format: the current one, or format 1
-// (record maps keyed by id), which it converts; stages names which SLA
-// stages end a measured clock (the engine's SLAInput.Completed), the one
-// fact format 1 kept as a name.
-func decodeState(b []byte, format int, stages map[string]bool) (st *state, err error) {
+// decodeState reads a state saved in format, which must be the current
+// one.
+func decodeState(b []byte, format int) (st *state, err error) {
 	defer func() {
 		// gob documents no panics, but the state comes from storage: a
 		// corrupt checkpoint must be an error, never a crash.
@@ -74,23 +81,14 @@ func decodeState(b []byte, format int, stages map[string]bool) (st *state, err e
 			st, err = nil, fmt.Errorf("decoding panicked: %v", r)
 		}
 	}()
-	switch format {
-	case 1:
-		var v1 stateV1
-		if err := gob.NewDecoder(flate.NewReader(bytes.NewReader(b))).Decode(&v1); err != nil && !errors.Is(err, io.EOF) {
-			return nil, err
-		}
-		st, err = v1.convert(stages)
-	case snapshotFormat:
-		st = newState()
-		if err := gob.NewDecoder(flate.NewReader(bytes.NewReader(b))).Decode(st); err != nil && !errors.Is(err, io.EOF) {
-			return nil, err
-		}
-		err = st.rebuild()
-	default:
-		return nil, fmt.Errorf("format %d, this version reads 1 and %d", format, snapshotFormat)
+	if format != snapshotFormat {
+		return nil, fmt.Errorf("format %d, this version reads %d", format, snapshotFormat)
 	}
-	if err != nil {
+	st = newState()
+	if err := gob.NewDecoder(flate.NewReader(bytes.NewReader(b))).Decode(st); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if err := st.rebuild(); err != nil {
 		return nil, err
 	}
 	return st, nil
@@ -140,6 +138,11 @@ func (st *state) rebuild() error {
 	}
 	name := func(id int32) bool { return id >= 0 && int(id) < len(st.Names) }
 	key := func(k sliceKey) bool { return name(k.Service) && name(k.Group) }
+	// A measurement standing names its bucket (ref != 0); a ref is a
+	// position+1 in Keys.
+	ref := func(r bucketRef, standing bool) bool {
+		return r >= 0 && int(r) <= len(st.Keys) && (r != 0 || !standing)
+	}
 	for _, k := range st.Keys {
 		if !key(k.Slice) {
 			return errors.New("a bucket names a service or group out of range")
@@ -163,7 +166,8 @@ func (st *state) rebuild() error {
 	}
 	for i := range st.Incidents.Rows {
 		inc := &st.Incidents.Rows[i]
-		if inc.CausedBy < 0 || int(inc.CausedBy) > len(st.Changes.Rows) || !key(inc.Key) || !key(inc.BKey) || !key(inc.RKey.Slice) {
+		if inc.CausedBy < 0 || int(inc.CausedBy) > len(st.Changes.Rows) || !key(inc.Key) ||
+			!ref(inc.RRef, false) || !ref(inc.AckRef, false) || !ref(inc.FirstRef, false) {
 			return fmt.Errorf("incident %d refers out of range", i)
 		}
 		if err := walk(inc.SLAs, taskIncident, int32(i)); err != nil {
@@ -171,7 +175,7 @@ func (st *state) rebuild() error {
 		}
 	}
 	for i := range st.Requests.Rows {
-		if !key(st.Requests.Rows[i].Key) {
+		if rq := &st.Requests.Rows[i]; !key(rq.Key) || !ref(rq.FRef, rq.Fulfilled) {
 			return fmt.Errorf("request %d refers out of range", i)
 		}
 		if err := walk(st.Requests.Rows[i].SLAs, taskRequest, int32(i)); err != nil {
@@ -179,13 +183,13 @@ func (st *state) rebuild() error {
 		}
 	}
 	for i := range st.Changes.Rows {
-		if !key(st.Changes.Rows[i].Key) || !key(st.Changes.Rows[i].CKey.Slice) {
+		if ch := &st.Changes.Rows[i]; !key(ch.Key) || !ref(ch.CRef, ch.Live && ch.Closed) {
 			return fmt.Errorf("change %d refers out of range", i)
 		}
 	}
 	for i := range st.SLAs.Rows {
 		c := &st.SLAs.Rows[i]
-		if c.TaskKind != taskNone && !linked[i] || !name(c.Metric) || !key(c.Own) || !key(c.CKey.Slice) {
+		if c.TaskKind != taskNone && !linked[i] || !name(c.Metric) || !key(c.Own) || !ref(c.CRef, c.Completed) {
 			return fmt.Errorf("sla clock %d refers out of range", i)
 		}
 	}
@@ -280,55 +284,63 @@ func saveSnapshot(ctx context.Context, b storage.Backend, name string, st *state
 	})
 }
 
-// loadSnapshot reads the engine's checkpoint, or returns nil when it has
-// none.
-func loadSnapshot(ctx context.Context, b storage.Backend, name string, stages map[string]bool) (*state, error) {
+// loadSnapshot reads the engine's checkpoint. It returns a nil state when
+// there is none, or when it is of an outdated format (see outdatedFormat),
+// and then the sequence the stored checkpoint is at (0 when none), which
+// the next checkpoint replaces.
+func loadSnapshot(ctx context.Context, b storage.Backend, name string) (*state, int64, error) {
 	d, err := b.Get(ctx, CheckpointKind, name)
 	if errors.Is(err, itsm.ErrNotFound) {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	corrupt := func(why string, args ...any) error {
 		return fmt.Errorf("kpi engine %s: stored checkpoint is corrupt: %w: %s", name, itsm.ErrInvalid, fmt.Sprintf(why, args...))
 	}
 	var meta snapshotMeta
 	if err := json.Unmarshal(d.Data, &meta); err != nil {
-		return nil, corrupt("%v", err)
+		return nil, 0, corrupt("%v", err)
 	}
-	if meta.Format != 1 && meta.Format != snapshotFormat {
-		return nil, corrupt("format %d, this version reads 1 and %d", meta.Format, snapshotFormat)
+	if outdatedFormat(meta.Format) {
+		if meta.Seq < 0 {
+			return nil, 0, corrupt("seq %d", meta.Seq)
+		}
+		return nil, meta.Seq, nil
+	}
+	if meta.Format != snapshotFormat {
+		return nil, 0, corrupt("format %d, this version reads %d (and recomputes over 1 and 2)", meta.Format, snapshotFormat)
 	}
 	if meta.Parts < 0 || meta.Bytes < 0 || meta.Bytes > meta.Parts*partSize {
-		return nil, corrupt("%d bytes in %d parts", meta.Bytes, meta.Parts)
+		return nil, 0, corrupt("%d bytes in %d parts", meta.Bytes, meta.Parts)
 	}
 	raw := make([]byte, 0, meta.Bytes)
 	for i := 0; i < meta.Parts; i++ {
 		pd, err := b.Get(ctx, CheckpointKind, partID(name, i))
 		if err != nil {
-			return nil, corrupt("part %d: %v", i, err)
+			return nil, 0, corrupt("part %d: %v", i, err)
 		}
 		var p snapshotPart
 		if err := json.Unmarshal(pd.Data, &p); err != nil || p.Index != i {
-			return nil, corrupt("part %d does not decode", i)
+			return nil, 0, corrupt("part %d does not decode", i)
 		}
 		chunk, err := base64.StdEncoding.DecodeString(p.Data)
 		if err != nil {
-			return nil, corrupt("part %d: %v", i, err)
+			return nil, 0, corrupt("part %d: %v", i, err)
 		}
 		raw = append(raw, chunk...)
 	}
 	sum := sha256.Sum256(raw)
 	if len(raw) != meta.Bytes || hex.EncodeToString(sum[:]) != meta.SHA256 {
-		return nil, corrupt("parts do not match the checksum (written by a concurrent checkpoint?)")
+		return nil, 0, corrupt("parts do not match the checksum (written by a concurrent checkpoint?)")
 	}
-	st, err := decodeState(raw, meta.Format, stages)
+	st, err := decodeState(raw, meta.Format)
 	if err != nil {
-		return nil, corrupt("%v", err)
+		return nil, 0, corrupt("%v", err)
 	}
 	if st.Seq != meta.Seq {
-		return nil, corrupt("state at seq %d, checkpoint says %d", st.Seq, meta.Seq)
+		return nil, 0, corrupt("state at seq %d, checkpoint says %d", st.Seq, meta.Seq)
 	}
-	return st, nil
+	return st, st.Seq, nil
 }

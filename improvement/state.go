@@ -93,37 +93,61 @@ const (
 // names by their interned id, and states by small codes, so the garbage
 // collector never scans them and a record costs no allocation.
 
+// bucketRef names a bucket by its position in state.Keys plus one; 0 is
+// none. A record keeps the buckets of its measurements so (4 bytes where a
+// bucketKey takes 16): withdrawing one, or reading it for percentiles,
+// goes to the counters without hashing the key.
+type bucketRef int32
+
 // incidentT is what the engine remembers about an incident; it is kept
-// after closure, so that a reopen after close is applied.
+// after closure, so that a reopen after close is applied. A million
+// incidents are a million of these, so it is kept small (96 bytes): the
+// measurements' buckets are bucketRefs, and the backlog entry is always
+// counted in Key (the slice changes only by leaving and re-entering the
+// backlog).
 type incidentT struct {
-	Opened    int64 // Unix microseconds of creation
-	Key       sliceKey
-	State     uint8 // stNew, ...
-	Acked     bool
-	Held      bool
-	InBacklog bool
-	Resolved  bool
-	RBiz      bool  // the resolution has a business time
-	RFlags    uint8 // resolution measurement: reopened, reassigned, first-contact
-	Reassign  int32
-	Reopen    int32
-	BKey      sliceKey  // slice the backlog entry was counted in
-	RKey      bucketKey // bucket of the resolution measurement, withdrawn on reopen
-	RMs       int64
-	RBizMs    int64
-	CausedBy  int32 // slot+1 of the change (Engine.Changes) it was caused by
-	SLAs      int32 // slot+1 of the first SLA clock running on it; slaT.Next links the others
+	Opened int64 // Unix microseconds of creation
+	RMs    int64 // the resolution measurement (ms), withdrawn on reopen
+	RBizMs int64
 	// Kept for percentiles and MTTRFirst, read at query time: the
-	// acknowledgement and the first resolution, each with its bucket.
-	AckKey   bucketKey
+	// acknowledgement and the first resolution (ms).
 	AckMs    int64
-	FirstKey bucketKey
 	FirstMs  int64
-	HasFirst bool
-	Excluded bool  // left out by Config.Keep or Config.Tenants: its events are skipped
-	Untimed  bool  // resolved without a resolution time (Config.SkipUntimed)
-	Agent    int32 // interned assigned_to
-	AgentChg int32 // assignee replaced by another (FirstContact.SameAgent)
+	Key      sliceKey
+	Reassign int32
+	Reopen   int32
+	CausedBy int32     // slot+1 of the change (Engine.Changes) it was caused by
+	SLAs     int32     // slot+1 of the first SLA clock running on it; slaT.Next links the others
+	Agent    int32     // interned assigned_to
+	AgentChg int32     // assignee replaced by another (FirstContact.SameAgent)
+	RRef     bucketRef // bucket of the resolution measurement, 0 when none stands
+	AckRef   bucketRef // bucket of the acknowledgement, 0 until acknowledged
+	FirstRef bucketRef // bucket of the first resolution, 0 until resolved once
+	State    uint8     // stNew, ...
+	RFlags   uint8     // resolution measurement: reopened, reassigned, first-contact
+	Flags    uint8     // incAcked, ...
+}
+
+// Bits of incidentT.Flags.
+// An incident is acknowledged when AckRef is set, has a resolution
+// measurement standing when RRef is, and was resolved once when FirstRef
+// is.
+const (
+	incHeld      uint8 = 1 << iota // was on hold
+	incInBacklog                   // counted in the backlog (of Key)
+	incRBiz                        // the resolution has a business time (RBizMs)
+	incExcluded                    // left out by Config.Keep or Config.Tenants: its events are skipped
+	incUntimed                     // resolved without a resolution time (Config.SkipUntimed)
+)
+
+func (inc *incidentT) has(f uint8) bool { return inc.Flags&f != 0 }
+
+func (inc *incidentT) set(f uint8, on bool) {
+	if on {
+		inc.Flags |= f
+	} else {
+		inc.Flags &^= f
+	}
 }
 
 const (
@@ -151,7 +175,7 @@ type changeT struct {
 	Outcome   uint8
 	Refs      int32 // incidents whose caused_by_change_id is this change
 	Key       sliceKey
-	CKey      bucketKey
+	CRef      bucketRef // bucket the closure was counted in
 }
 
 type requestT struct {
@@ -160,8 +184,8 @@ type requestT struct {
 	SLAs      int32 // slot+1 of the first SLA clock running on it
 	Ended     bool  // in a final state (Config.RequestEnded)
 	Excluded  bool  // left out by Config.Keep or Config.Tenants
-	Fulfilled bool  // a fulfilment measurement stands (FKey, FMs)
-	FKey      bucketKey
+	Fulfilled bool  // a fulfilment measurement stands (FRef, FMs)
+	FRef      bucketRef
 	FMs       int64
 }
 
@@ -185,7 +209,7 @@ type slaT struct {
 	Completed bool
 	CMet      bool
 	Own       sliceKey
-	CKey      bucketKey
+	CRef      bucketRef // bucket the completion was counted in
 }
 
 type serviceT struct {
@@ -424,7 +448,20 @@ func dayOfMicro(us int64) int32 {
 func dayStart(d int32) time.Time { return time.Unix(int64(d)*86400, 0).UTC() }
 
 // bucket returns the counters of slice k on day.
-func (st *state) bucket(k sliceKey, day int32) *counters {
+func (st *state) bucket(k sliceKey, day int32) *counters { return st.counter(st.bucketAt(k, day)) }
+
+// bucketRef returns the bucketRef of slice k on day, and its counters.
+func (st *state) bucketRef(k sliceKey, day int32) (bucketRef, *counters) {
+	i := st.bucketAt(k, day)
+	return bucketRef(i + 1), st.counter(i)
+}
+
+// at returns the counters of a bucket a record refers to (r != 0).
+func (st *state) at(r bucketRef) *counters { return st.counter(int32(r) - 1) }
+
+// bucketAt returns the position of the bucket of slice k on day, adding
+// it when new.
+func (st *state) bucketAt(k sliceKey, day int32) int32 {
 	if !st.HasDay {
 		st.HasDay, st.MinDay, st.MaxDay = true, day, day
 	} else if day < st.MinDay {
@@ -434,7 +471,7 @@ func (st *state) bucket(k sliceKey, day int32) *counters {
 	}
 	bk := bucketKey{k, day}
 	if st.lastOK && st.lastKey == bk {
-		return st.counter(st.lastIdx)
+		return st.lastIdx
 	}
 	if st.recent == nil {
 		st.recent = new(recentBuckets)
@@ -443,7 +480,7 @@ func (st *state) bucket(k sliceKey, day int32) *counters {
 	r := &st.recent[h>>(64-recentBits)]
 	if r.pos != 0 && r.key == bk {
 		st.lastKey, st.lastIdx, st.lastOK = bk, r.pos-1, true
-		return st.counter(r.pos - 1)
+		return r.pos - 1
 	}
 	i, ok := st.index.find(st.Keys, bk, h)
 	if !ok {
@@ -461,20 +498,12 @@ func (st *state) bucket(k sliceKey, day int32) *counters {
 	}
 	r.key, r.pos = bk, i+1
 	st.lastKey, st.lastIdx, st.lastOK = bk, i, true
-	return st.counter(i)
+	return i
 }
 
 // counter returns the counters of bucket i.
 func (st *state) counter(i int32) *counters {
 	return &st.Counters[i>>chunkBits][i&(chunkSize-1)]
-}
-
-// lookup returns the bucket of k, or nil when it was never used.
-func (st *state) lookup(k bucketKey) *counters {
-	if i, ok := st.index.get(st.Keys, k); ok {
-		return st.counter(i)
-	}
-	return nil
 }
 
 // millis returns the interval between two Unix microsecond instants in
@@ -578,11 +607,11 @@ func (e *Engine) incident(ev *event) {
 		inc := &st.Incidents.Rows[slot]
 		inc.Opened = ev.at
 		if e.keep != nil && !e.keep(ev.Event) {
-			inc.Excluded = true
+			inc.Flags |= incExcluded
 		}
 	}
 	inc := &st.Incidents.Rows[slot]
-	if inc.Excluded {
+	if inc.has(incExcluded) {
 		return
 	}
 	key, assigned := inc.Key, false
@@ -616,7 +645,7 @@ func (e *Engine) incident(ev *event) {
 		inc.Reassign++
 	}
 	if key != inc.Key {
-		if inc.InBacklog {
+		if inc.has(incInBacklog) {
 			st.backlogLeave(inc, ev.at, ev.day)
 			inc.Key = key
 			st.backlogEnter(inc, ev.at, ev.day)
@@ -633,18 +662,17 @@ func (e *Engine) incident(ev *event) {
 	if causedSet || (to == stCanceled && inc.CausedBy != 0) {
 		st.cause(inc, caused, causedSet, to == stCanceled)
 	}
-	if !inc.Acked && to != stCanceled && ((from == stNew && to != stNew) || assigned) {
-		inc.Acked = true
+	if inc.AckRef == 0 && to != stCanceled && ((from == stNew && to != stNew) || assigned) {
 		ms := millis(inc.Opened, ev.at)
-		b := st.bucket(inc.Key, ev.day)
+		r, b := st.bucketRef(inc.Key, ev.day)
 		b.AckN++
 		b.AckMs += ms
-		inc.AckKey, inc.AckMs = bucketKey{inc.Key, ev.day}, ms
+		inc.AckRef, inc.AckMs = r, ms
 	}
 	if to == stOnHold {
-		inc.Held = true
+		inc.Flags |= incHeld
 	}
-	if inc.Resolved && (incidentOpen(to) || to == stCanceled) {
+	if inc.RRef != 0 && (incidentOpen(to) || to == stCanceled) {
 		st.withdrawResolution(inc)
 		if to != stCanceled {
 			inc.Reopen++
@@ -654,15 +682,15 @@ func (e *Engine) incident(ev *event) {
 	if resolving && e.cfg.SkipUntimed && (untimed || from == stNone) {
 		// Resolved without a resolution time (imported so): no interval
 		// to measure, so the incident leaves every resolution KPI.
-		inc.Untimed = true
+		inc.Flags |= incUntimed
 	}
-	if !inc.Resolved && !inc.Untimed && resolving {
+	if inc.RRef == 0 && !inc.has(incUntimed) && resolving {
 		e.resolve(inc, ev)
 	}
-	switch open := incidentOpen(to); {
-	case inc.InBacklog && !open:
+	switch open, in := incidentOpen(to), inc.has(incInBacklog); {
+	case in && !open:
 		st.backlogLeave(inc, ev.at, ev.day)
-	case !inc.InBacklog && open:
+	case !in && open:
 		st.backlogEnter(inc, ev.at, ev.day)
 	}
 	inc.State = to
@@ -709,14 +737,15 @@ func (st *state) cause(inc *incidentT, caused string, set, canceled bool) {
 
 func (e *Engine) resolve(inc *incidentT, ev *event) {
 	st := e.st
-	b := st.bucket(inc.Key, ev.day)
-	inc.Resolved = true
-	inc.RKey = bucketKey{inc.Key, ev.day}
+	r, b := st.bucketRef(inc.Key, ev.day)
+	inc.RRef = r
 	inc.RMs = millis(inc.Opened, ev.at)
-	inc.RBizMs, inc.RBiz = 0, false
+	inc.RBizMs = 0
+	inc.Flags &^= incRBiz
 	if e.cfg.Calendar != nil {
 		if d, err := e.cfg.Calendar.Between(time.UnixMicro(inc.Opened).UTC(), ev.At); err == nil {
-			inc.RBizMs, inc.RBiz = max(d.Milliseconds(), 0), true
+			inc.RBizMs = max(d.Milliseconds(), 0)
+			inc.Flags |= incRBiz
 		}
 	}
 	inc.RFlags = 0
@@ -727,15 +756,15 @@ func (e *Engine) resolve(inc *incidentT, ev *event) {
 		inc.RFlags |= flagReassigned
 	}
 	if fc := &e.cfg.FirstContact; inc.Reassign == 0 && (fc.AllowReopen || inc.Reopen == 0) &&
-		(fc.AllowHold || !inc.Held) && (!fc.SameAgent || inc.AgentChg == 0) {
+		(fc.AllowHold || !inc.has(incHeld)) && (!fc.SameAgent || inc.AgentChg == 0) {
 		inc.RFlags |= flagFCR
 	}
-	if !inc.HasFirst {
-		inc.HasFirst, inc.FirstKey, inc.FirstMs = true, inc.RKey, inc.RMs
+	if inc.FirstRef == 0 {
+		inc.FirstRef, inc.FirstMs = inc.RRef, inc.RMs
 	}
 	b.ResN++
 	b.ResMs += inc.RMs
-	if inc.RBiz {
+	if inc.has(incRBiz) {
 		b.ResBizN++
 		b.ResBizMs += inc.RBizMs
 	}
@@ -755,25 +784,23 @@ func (c *counters) add(flags uint8, n int32) {
 }
 
 func (st *state) withdrawResolution(inc *incidentT) {
-	b := st.lookup(inc.RKey)
-	if b != nil {
-		b.ResN--
-		b.ResMs -= inc.RMs
-		if inc.RBiz {
-			b.ResBizN--
-			b.ResBizMs -= inc.RBizMs
-		}
-		b.add(inc.RFlags, -1)
+	b := st.at(inc.RRef)
+	b.ResN--
+	b.ResMs -= inc.RMs
+	if inc.has(incRBiz) {
+		b.ResBizN--
+		b.ResBizMs -= inc.RBizMs
 	}
-	inc.Resolved = false
-	inc.RKey, inc.RMs, inc.RBizMs, inc.RBiz, inc.RFlags = bucketKey{}, 0, 0, false, 0
+	b.add(inc.RFlags, -1)
+	inc.RRef, inc.RMs, inc.RBizMs, inc.RFlags = 0, 0, 0, 0
+	inc.Flags &^= incRBiz
 }
 
 func (st *state) backlogEnter(inc *incidentT, at int64, day int32) {
 	b := st.bucket(inc.Key, day)
 	b.BacklogDelta++
 	b.BacklogOpenedSec += inc.Opened / 1e6
-	inc.InBacklog, inc.BKey = true, inc.Key
+	inc.Flags |= incInBacklog
 	if s := inc.Key.Service; s != 0 {
 		sv := st.service(s)
 		if sv.Open == 0 && sv.HasUp {
@@ -786,10 +813,10 @@ func (st *state) backlogEnter(inc *incidentT, at int64, day int32) {
 }
 
 func (st *state) backlogLeave(inc *incidentT, at int64, day int32) {
-	b := st.bucket(inc.BKey, day)
+	b := st.bucket(inc.Key, day)
 	b.BacklogDelta--
 	b.BacklogOpenedSec -= inc.Opened / 1e6
-	if s := inc.BKey.Service; s != 0 {
+	if s := inc.Key.Service; s != 0 {
 		if sv := st.service(s); sv.Open > 0 {
 			sv.Open--
 			if sv.Open == 0 {
@@ -797,7 +824,7 @@ func (st *state) backlogLeave(inc *incidentT, at int64, day int32) {
 			}
 		}
 	}
-	inc.InBacklog, inc.BKey = false, sliceKey{}
+	inc.Flags &^= incInBacklog
 }
 
 // ref counts one more incident caused by the change and returns its slot.
@@ -809,9 +836,7 @@ func (st *state) ref(change string) int32 {
 	ch := &st.Changes.Rows[s]
 	ch.Refs++
 	if ch.Refs == 1 && ch.Live && ch.Closed {
-		if b := st.lookup(ch.CKey); b != nil {
-			b.ChgCausing++
-		}
+		st.at(ch.CRef).ChgCausing++
 	}
 	return s
 }
@@ -825,9 +850,7 @@ func (st *state) unref(s int32) {
 	}
 	ch.Refs = 0
 	if ch.Live && ch.Closed {
-		if b := st.lookup(ch.CKey); b != nil {
-			b.ChgCausing--
-		}
+		st.at(ch.CRef).ChgCausing--
 	}
 	if !ch.Live {
 		st.Changes.remove(s)
@@ -881,7 +904,7 @@ func (e *Engine) change(ev *event) {
 	}
 	switch ev.To {
 	case stateClosed:
-		b := st.bucket(ch.Key, ev.day)
+		r, b := st.bucketRef(ch.Key, ev.day)
 		b.ChgClosed++
 		if ch.Outcome != outcomeNone {
 			b.ChgReviewed++
@@ -895,7 +918,7 @@ func (e *Engine) change(ev *event) {
 		if ch.Refs > 0 {
 			b.ChgCausing++
 		}
-		ch.Closed, ch.CKey = true, bucketKey{ch.Key, ev.day}
+		ch.Closed, ch.CRef = true, r
 		ch.Emergency, ch.Outcome = false, outcomeNone
 	case stateCanceled:
 		if ch.Refs > 0 {
@@ -945,18 +968,17 @@ func (e *Engine) request(ev *event) {
 	fulfilled := slices.Contains(e.cfg.RequestFulfilled, ev.To)
 	if rq.Fulfilled && !fulfilled {
 		// Reopened, or closed another way: the fulfilment is withdrawn.
-		if b := st.lookup(rq.FKey); b != nil {
-			b.ReqN--
-			b.ReqMs -= rq.FMs
-		}
-		rq.Fulfilled, rq.FKey, rq.FMs = false, bucketKey{}, 0
+		b := st.at(rq.FRef)
+		b.ReqN--
+		b.ReqMs -= rq.FMs
+		rq.Fulfilled, rq.FRef, rq.FMs = false, 0, 0
 	}
 	if !rq.Fulfilled && fulfilled {
 		ms := millis(rq.Opened, ev.at)
-		b := st.bucket(rq.Key, ev.day)
+		r, b := st.bucketRef(rq.Key, ev.day)
 		b.ReqN++
 		b.ReqMs += ms
-		rq.Fulfilled, rq.FKey, rq.FMs = true, bucketKey{rq.Key, ev.day}, ms
+		rq.Fulfilled, rq.FRef, rq.FMs = true, r, ms
 	}
 	ended := slices.Contains(e.cfg.RequestEnded, ev.To)
 	if ended && !rq.Ended {
@@ -1010,13 +1032,12 @@ func (e *Engine) sla(ev *event) {
 		e.stage(s, ev.To)
 	}
 	if s.Completed && (!s.Done || s.Cancelled) {
-		if b := st.lookup(s.CKey); b != nil {
-			b.SLAN--
-			if s.CMet {
-				b.SLAMet--
-			}
+		b := st.at(s.CRef)
+		b.SLAN--
+		if s.CMet {
+			b.SLAMet--
 		}
-		s.Completed, s.CMet, s.CKey = false, false, bucketKey{}
+		s.Completed, s.CMet, s.CRef = false, false, 0
 	}
 	measured := e.metrics == nil || e.metrics[st.Names[s.Metric]]
 	if !s.Completed && s.Done && !s.Cancelled && measured {
@@ -1032,13 +1053,13 @@ func (e *Engine) sla(ev *event) {
 				key.Priority = task.Priority
 			}
 		}
-		b := st.bucket(key, ev.day)
+		r, b := st.bucketRef(key, ev.day)
 		b.SLAN++
 		s.CMet = !s.Breached
 		if s.CMet {
 			b.SLAMet++
 		}
-		s.Completed, s.CKey = true, bucketKey{key, ev.day}
+		s.Completed, s.CRef = true, r
 	}
 	if s.Done && !measured {
 		st.dropSLA(slot) // a clock of a metric not measured
@@ -1056,7 +1077,7 @@ func (e *Engine) sla(ev *event) {
 // (Config.Keep).
 func (st *state) excludedTask(task string) bool {
 	if t, ok := st.Incidents.findOther(task); ok {
-		return st.Incidents.Rows[t].Excluded
+		return st.Incidents.Rows[t].has(incExcluded)
 	}
 	if t, ok := st.Requests.findOther(task); ok {
 		return st.Requests.Rows[t].Excluded
@@ -1096,7 +1117,7 @@ func (st *state) attach(slot int32) {
 	// not followed by their clocks: a clock's measurement is final then.
 	if t, ok := st.Incidents.findOther(s.Task); ok {
 		inc := &st.Incidents.Rows[t]
-		if inc.Excluded || inc.State == stClosed || inc.State == stCanceled {
+		if inc.has(incExcluded) || inc.State == stClosed || inc.State == stCanceled {
 			return
 		}
 		head := &inc.SLAs

@@ -32,9 +32,13 @@ func ReportingViewName(kind string) string {
 // Store value when none is given (the pillars' incident, request, change
 // and task_sla among them).
 //
-// The kind tables keep an unset time as the zero time.Time in Unix
-// microseconds (the year 1), so that every field column stays NOT NULL and
-// orders like storage.Value.Compare. A view presents each indexed time
+// An unset time is absent from the document a table holds (_data, the
+// record's JSON: the pillars' optional times are omitzero), so SQL reading
+// it (convert_from(_data, 'UTF8')::jsonb->>'resolved_at') gets NULL. The
+// field columns keep it as the zero time.Time in Unix microseconds (the
+// year 1), so that every field column stays NOT NULL, orders like
+// storage.Value.Compare and filters as the memory store does (an unset
+// time is before every set one). A view presents each indexed time
 // field instead as a timestamptz, NULL when unset (exact to the
 // microsecond otherwise). It has the columns tenant, id and version, then
 // one column per indexed field under its column name (strings and

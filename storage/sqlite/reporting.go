@@ -19,10 +19,14 @@ const ReportingViewPrefix = "pillars_report_"
 // kinds, or every kind the file holds when none is given (the pillars'
 // incident, request, change and task_sla among them once registered).
 //
-// The document tables keep an unset time as the zero time.Time in Unix
-// microseconds (the year 1), so that every time column stays NOT NULL,
-// orders and pages like storage.Value.Compare and needs no NULL handling
-// in queries. A view presents each indexed time field instead as NULL
+// An unset time is absent from the document a table holds (_data, the
+// record's JSON: the pillars' optional times are omitzero), so SQL reading
+// it (json_extract(CAST(_data AS TEXT), '$.resolved_at')) gets NULL. The
+// indexed time columns keep it as the zero time.Time in Unix microseconds
+// (the year 1), so that every time column stays NOT NULL, orders and
+// pages like storage.Value.Compare and filters as the memory store does
+// (an unset time is before every set one). A view presents each indexed
+// time field instead as NULL
 // when unset and otherwise as an ISO 8601 UTC text
 // ("2026-11-30T09:15:00.000Z", milliseconds), which SQLite's date
 // functions read. A view "pillars_report_<kind>" has the columns tenant,

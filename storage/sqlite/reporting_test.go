@@ -12,6 +12,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/pillars-itsm/pillars/itsm"
+	"github.com/pillars-itsm/pillars/operation"
 	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/storage/sqlite"
 )
@@ -84,5 +85,55 @@ func TestReportingViewsPresentUnsetTimesAsNull(t *testing.T) {
 			require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM pillars_report_`+k.kind+` WHERE `+k.timeField+` IS NULL`).Scan(&n))
 			assert.Equal(t, 1, n, "the unset time is NULL")
 		})
+	}
+}
+
+// TestPillarRecordsStoreNoUnsetTime: a pillar record's unset times are
+// absent from the document the table holds (the records' optional times
+// are omitzero), so SQL reading the JSON gets NULL, and the reporting view
+// presents the indexed time columns (the year 1 in the table, for ordering
+// and paging) as NULL too. One incident is resolved, one still new.
+func TestPillarRecordsStoreNoUnsetTime(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "pillars.db")
+	st, err := sqlite.Open(ctx, path)
+	require.NoError(t, err)
+	defer st.Close()
+	desk, err := operation.New(ctx, st, operation.Config{})
+	require.NoError(t, err)
+	as := itsm.WithActor(ctx, itsm.Actor{ID: "ann", Roles: []string{"agent"}})
+	open := &operation.Incident{ShortDescription: "VPN drops", CallerID: "carl", Impact: 2, Urgency: 2}
+	require.NoError(t, desk.OpenIncident(as, open, storage.Command{}))
+	done := &operation.Incident{ShortDescription: "Mail down", CallerID: "carl", Impact: 2, Urgency: 2}
+	require.NoError(t, desk.OpenIncident(as, done, storage.Command{}))
+	_, err = desk.StartIncident(as, done.ID, storage.Command{})
+	require.NoError(t, err)
+	resolved, err := desk.ResolveIncident(as, done.ID, operation.ResolvedWorkaround, "MTU lowered", storage.Command{})
+	require.NoError(t, err)
+	_, err = st.CreateReportingViews(ctx, "incident")
+	require.NoError(t, err)
+
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	defer db.Close()
+	tests := []struct {
+		id       string
+		resolved sql.NullString
+	}{
+		{open.ID, sql.NullString{}},
+		{done.ID, sql.NullString{String: resolved.ResolvedAt.UTC().Format("2006-01-02T15:04:05.000Z"), Valid: true}},
+	}
+	for _, tt := range tests {
+		var inJSON, firstResponse sql.NullString
+		var yearOne int
+		require.NoError(t, db.QueryRowContext(ctx, `SELECT json_extract(CAST(_data AS TEXT), '$.resolved_at'),
+			json_extract(CAST(_data AS TEXT), '$.first_response_at'), instr(CAST(_data AS TEXT), '0001-01-01')
+			FROM pillars_doc_incident WHERE _id = ?`, tt.id).Scan(&inJSON, &firstResponse, &yearOne))
+		assert.Equal(t, tt.resolved.Valid, inJSON.Valid, "resolved_at in the document of %s: %v", tt.id, inJSON)
+		assert.Equal(t, tt.resolved.Valid, firstResponse.Valid, "first_response_at in the document of %s", tt.id)
+		assert.Zero(t, yearOne, "no time of the year 1 in the document of %s", tt.id)
+		var inView sql.NullString
+		require.NoError(t, db.QueryRowContext(ctx, `SELECT resolved_at FROM pillars_report_incident WHERE id = ?`, tt.id).Scan(&inView))
+		assert.Equal(t, tt.resolved, inView)
 	}
 }
