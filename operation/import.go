@@ -132,7 +132,7 @@ type ImportOptions struct {
 	// fold, when set, replaces the storage.Fold an incident's history is
 	// applied in (inc set: create it; doc set: continue it): the tests'
 	// command-by-command path the fold is proven equal to.
-	fold func(ctx context.Context, ftx *foldTx, inc *Incident, cmd storage.Command, doc *storage.Document) (incidentFold, error)
+	fold func(d *Desk, ctx context.Context, ftx *foldTx, inc *Incident, cmd storage.Command, doc *storage.Document) (incidentFold, error)
 }
 
 // ImportError says why one incident was not imported: the record (its
@@ -1037,7 +1037,7 @@ type incidentFold interface {
 // create starts the fold of a new incident with its creation.
 func (im *importer_) create(ctx context.Context, ftx *foldTx, inc *Incident, cmd storage.Command) (incidentFold, error) {
 	if im.opts.fold != nil {
-		return im.opts.fold(ctx, ftx, inc, cmd, nil)
+		return im.opts.fold(im.d, ctx, ftx, inc, cmd, nil)
 	}
 	return im.d.importing.FoldCreate(ctx, ftx, inc, cmd)
 }
@@ -1046,7 +1046,7 @@ func (im *importer_) create(ctx context.Context, ftx *foldTx, inc *Incident, cmd
 // stored document.
 func (im *importer_) resume(ctx context.Context, ftx *foldTx, doc storage.Document) (incidentFold, error) {
 	if im.opts.fold != nil {
-		return im.opts.fold(ctx, ftx, nil, storage.Command{}, &doc)
+		return im.opts.fold(im.d, ctx, ftx, nil, storage.Command{}, &doc)
 	}
 	return im.d.importing.FoldFrom(ctx, ftx, doc)
 }
