@@ -2,6 +2,7 @@ package operation_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"regexp"
@@ -22,13 +23,17 @@ import (
 // randomHistory builds an incident with a random history: repeated states,
 // reopens after close, holds with known and unknown reasons, resolutions
 // with and without their code, field changes, comments and work notes,
-// rows with equal times and rows given out of order.
-func randomHistory(r *rand.Rand, ref string, base time.Time) operation.ImportIncident {
+// rows with equal times and rows given out of order; with custom, the
+// custom fields of deskFields set, changed and removed along the way.
+func randomHistory(r *rand.Rand, ref string, base time.Time, custom bool) operation.ImportIncident {
 	pick := func(xs ...string) string { return xs[r.IntN(len(xs))] }
 	in := operation.ImportIncident{Ref: ref, OpenedAt: base, OpenedBy: pick("jane", "ann", ""),
 		Incident: operation.Incident{ShortDescription: "Imported " + ref, CallerID: "carl", Impact: 1 + r.IntN(3), Urgency: 1 + r.IntN(3)}}
 	if r.IntN(4) == 0 {
 		in.Incident.Priority = 1 + r.IntN(5)
+	}
+	if custom {
+		in.Incident.Custom.SetString("region", pick("emea", "apac"))
 	}
 	at := base
 	for range r.IntN(12) {
@@ -70,6 +75,23 @@ func randomHistory(r *rand.Rand, ref string, base time.Time) operation.ImportInc
 		}
 		if r.IntN(20) > 0 {
 			row.Reason = "because"
+		}
+		if custom && r.IntN(3) == 0 {
+			row.Custom = itsm.Values{}
+			row.Custom.SetString("region", pick("emea", "apac", "amer"))
+			if r.IntN(30) == 0 {
+				row.Custom.SetString("region", "mars") // refused by the dictionary
+			}
+			switch r.IntN(4) {
+			case 0:
+				row.Custom.SetInt("outage_minutes", int64(r.IntN(600)))
+			case 1:
+				row.Custom["outage_minutes"] = json.RawMessage("null")
+			case 2:
+				row.Custom.SetBool("vip", r.IntN(2) == 0)
+			default:
+				row.Custom.SetString("root_cause_hint", "hint "+ref)
+			}
 		}
 		in.History = append(in.History, row)
 	}
@@ -183,9 +205,10 @@ func TestImportFoldMatchesPerEvent(t *testing.T) {
 	for seed := range uint64(12) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, 21))
+			custom := seed%2 == 1
 			incs := make([]operation.ImportIncident, 40)
 			for i := range incs {
-				incs[i] = randomHistory(r, fmt.Sprintf("R-%d", i), t0.Add(time.Duration(i)*time.Hour))
+				incs[i] = randomHistory(r, fmt.Sprintf("R-%d", i), t0.Add(time.Duration(i)*time.Hour), custom)
 			}
 			// The second import adds rows after the first's (and some
 			// before them, refused) to every incident.
@@ -193,11 +216,14 @@ func TestImportFoldMatchesPerEvent(t *testing.T) {
 			for i, in := range incs {
 				more[i] = in
 				more[i].History = slices.Clone(in.History)
-				extra := randomHistory(r, in.Ref, t0.Add(60*24*time.Hour))
+				extra := randomHistory(r, in.Ref, t0.Add(60*24*time.Hour), custom)
 				more[i].History = append(more[i].History, extra.History...)
 			}
 			run := func(opts func(operation.ImportOptions) operation.ImportOptions) importRun {
 				f := newFixtureOn(t, memory.New())
+				if custom {
+					f = customFixture(t)
+				}
 				f.clock.Set(t0.Add(365 * 24 * time.Hour))
 				ctx := as(migrate)
 				var reps []operation.ImportReport
