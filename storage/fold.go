@@ -28,6 +28,7 @@ type Fold[T any, P interface {
 	members []jsonMember // data split into its top-level members
 	spare   []jsonMember // the other members buffer, reused
 	events  []itsm.Event
+	sink    foldSink // reused by every command
 	set     bool
 }
 
@@ -41,6 +42,9 @@ type foldSink struct {
 
 func (s *foldSink) put(data []byte, members []jsonMember, ev itsm.Event) {
 	s.written, s.data, s.ev = true, data, ev
+	if cap(s.members) < len(members) {
+		s.members = make([]jsonMember, 0, len(members)+len(members)/4)
+	}
 	s.members = append(s.members[:0], members...)
 }
 
@@ -173,8 +177,9 @@ func (f *Fold[T, P]) apply(ctx context.Context, event string, cmd Command, mutat
 		return nil, Final(&itsm.ConflictError{Kind: kind, ID: stored.Meta().ID, Expected: cmd.IfVersion, Actual: v})
 	}
 	rec := r.cloner.clone(stored)
-	sink := foldSink{members: f.spare[:0]}
-	if _, err := r.apply(ctx, f, s, stored.Meta().ID, event, cmd, mutate, stored, rec, f.data, f.members, &sink); err != nil {
+	sink := &f.sink
+	*sink = foldSink{members: f.spare[:0]}
+	if _, err := r.apply(ctx, f, s, stored.Meta().ID, event, cmd, mutate, stored, rec, f.data, f.members, sink); err != nil {
 		return nil, err
 	}
 	if !sink.written {
