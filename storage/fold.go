@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"reflect"
 
 	"github.com/pillars-itsm/pillars/itsm"
 )
@@ -34,14 +35,27 @@ type Fold[T any, P interface {
 
 // foldSink receives what a write would store.
 type foldSink struct {
+	prev    reflect.Value // the record before the command; invalid: encode whole
 	written bool
 	data    []byte
 	members []jsonMember
 	ev      itsm.Event
 }
 
+// buffer returns the sink's members buffer, empty, for n members.
+func (s *foldSink) buffer(n int) []jsonMember {
+	if cap(s.members) < n {
+		s.members = make([]jsonMember, 0, n)
+	}
+	return s.members[:0]
+}
+
 func (s *foldSink) put(data []byte, members []jsonMember, ev itsm.Event) {
 	s.written, s.data, s.ev = true, data, ev
+	if len(members) > 0 && cap(s.members) > 0 && &members[0] == &s.members[:1][0] {
+		s.members = s.members[:len(members)] // written in place (buffer)
+		return
+	}
 	if cap(s.members) < len(members) {
 		s.members = make([]jsonMember, 0, len(members)+len(members)/4)
 	}
@@ -98,7 +112,12 @@ func (f *Fold[T, P]) Record() P { return f.rec }
 
 // Document returns the record's document as the commands so far left it,
 // ready to be written at its version.
-func (f *Fold[T, P]) Document() Document { return f.r.coll.document(f.rec, f.data) }
+func (f *Fold[T, P]) Document() Document {
+	if f.data == nil {
+		f.data = joinMembers(f.members)
+	}
+	return f.r.coll.document(f.rec, f.data)
+}
 
 // Events returns the events of the fold's commands, oldest first.
 func (f *Fold[T, P]) Events() []itsm.Event { return f.events }
@@ -178,7 +197,7 @@ func (f *Fold[T, P]) apply(ctx context.Context, event string, cmd Command, mutat
 	}
 	rec := r.cloner.clone(stored)
 	sink := &f.sink
-	*sink = foldSink{members: f.spare[:0]}
+	*sink = foldSink{members: f.spare[:0], prev: reflect.ValueOf(stored).Elem()}
 	if _, err := r.apply(ctx, f, s, stored.Meta().ID, event, cmd, mutate, stored, rec, f.data, f.members, sink); err != nil {
 		return nil, err
 	}

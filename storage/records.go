@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pillars-itsm/pillars/internal/jsontext"
 	"github.com/pillars-itsm/pillars/itsm"
 )
 
@@ -74,6 +75,7 @@ type Records[T any, P interface {
 	public  bool // a host's view: members the pillar owns (WithOwned) are not written through it
 	cloner  cloner[T, P]
 	text    textCheck // validText planned for T; nil: T holds no strings
+	keys    [][]byte  // the codec's member names, for a Fold's encodeAfter
 }
 
 // RecordsConfig configures a Records.
@@ -128,7 +130,7 @@ func NewRecords[T any, P interface {
 	if cfg.Retries == 0 {
 		cfg.Retries = 3
 	}
-	return &Records[T, P]{backend: b, coll: coll, machine: m, cfg: cfg, cloner: newCloner[T, P](), text: newTextCheck(reflect.TypeFor[T]())}, nil
+	return &Records[T, P]{backend: b, coll: coll, machine: m, cfg: cfg, cloner: newCloner[T, P](), text: newTextCheck(reflect.TypeFor[T]()), keys: coll.codec.memberKeys()}, nil
 }
 
 // Backend returns the backend the records live in.
@@ -645,7 +647,18 @@ func (r *Records[T, P]) writeTo(ctx context.Context, tx Tx, rec P, beforeData []
 	restore := func() { m.Head, m.Version, m.UpdatedAt = prevHead, expected, prevUpdated }
 	m.Head, m.Version, m.UpdatedAt = headPlaceholder, expected+1, at
 	var bufA, bufB [64]jsonMember
-	data, am, err := r.coll.marshalMembers(rec, bufA[:0])
+	var data []byte
+	var am []jsonMember
+	var err error
+	folded := false
+	if sink != nil && sink.prev.IsValid() && beforeMembers != nil && r.coll.codec != nil && r.coll.codec.encodable && jsontext.MatchesEncodingJSON() {
+		// A fold encodes only what the command changed (Fold.Document
+		// joins the members once, at the end).
+		am, folded = r.coll.codec.encodeAfter(reflect.ValueOf(rec).Elem(), sink.prev, beforeMembers, sink.buffer(len(r.keys)), r.keys)
+	}
+	if !folded {
+		data, am, err = r.coll.marshalMembers(rec, bufA[:0])
+	}
 	if err != nil {
 		restore()
 		return false, err
