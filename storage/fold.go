@@ -57,7 +57,7 @@ func (s *foldSink) put(data []byte, members []jsonMember, ev itsm.Event) {
 		return
 	}
 	if cap(s.members) < len(members) {
-		s.members = make([]jsonMember, 0, len(members)+len(members)/4)
+		s.members = make([]jsonMember, 0, 2*len(members)) // room for members a later command adds
 	}
 	s.members = append(s.members[:0], members...)
 }
