@@ -184,9 +184,9 @@ func canonical(t *testing.T, f fixture, reports []operation.ImportReport) import
 	return out
 }
 
+// numberOf returns the human number among d's indexed fields.
 func numberOf(t *testing.T, d storage.Document) string {
-	for i, v := range d.Fields {
-		_ = i
+	for _, v := range d.Fields {
 		if s := v.Str(); strings.HasPrefix(s, operation.PrefixIncident) {
 			return s
 		}
