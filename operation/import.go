@@ -128,6 +128,11 @@ type ImportOptions struct {
 	// many of the incidents given have been handled (written, skipped or
 	// refused), for a host that logs where a long import stands.
 	Progress func(done int)
+
+	// fold, when set, replaces the storage.Fold an incident's history is
+	// applied in (inc set: create it; doc set: continue it): the tests'
+	// command-by-command path the fold is proven equal to.
+	fold func(d *Desk, ctx context.Context, ftx *foldTx, inc *Incident, cmd storage.Command, doc *storage.Document) (incidentFold, error)
 }
 
 // ImportError says why one incident was not imported: the record (its
@@ -639,8 +644,7 @@ func (im *importer_) fold(ftx *foldTx, in *ImportIncident, key, digest, rows str
 	}
 	src := importSource{Key: key, Digest: digest}
 	apply := order // the rows to apply, by index
-	ftx.reset()
-	var cur *Incident
+	var fo incidentFold
 	if prev != nil {
 		if prev.SourceDigest == digest {
 			return folded{}, true, errs
@@ -670,12 +674,13 @@ func (im *importer_) fold(ftx *foldTx, in *ImportIncident, key, digest, rows str
 		src.Rows += len(apply)
 		src.RowsDigest = rowsDigest(src.RowsDigest, in.History, apply)
 		doc, err := im.d.backend.Get(im.ctx, KindIncident, prev.ID)
+		if err == nil {
+			fo, err = im.resume(im.ctx, ftx, doc)
+		}
 		if err != nil {
 			fail(0, "record", err)
 			return folded{}, false, errs
 		}
-		ftx.seed(doc)
-		cur = prev
 	} else {
 		src.Rows, src.RowsDigest = len(order), rows
 		base, err := im.d.importBase(im.ctx, im.importer, in)
@@ -691,24 +696,25 @@ func (im *importer_) fold(ftx *foldTx, in *ImportIncident, key, digest, rows str
 		inc := base
 		inc.owns = ownImport
 		src.set(&inc)
-		if err := im.d.importing.CreateTx(im.as(in.OpenedBy), ftx, &inc, storage.Command{At: in.OpenedAt, Reason: "imported " + in.Ref}); err != nil {
+		fo, err = im.create(im.as(in.OpenedBy), ftx, &inc, storage.Command{At: in.OpenedAt, Reason: "imported " + in.Ref})
+		if err != nil {
 			fail(0, "", err)
 			return folded{}, false, errs
 		}
-		cur = &inc
 	}
+	cur := fo.Record()
 	for _, n := range apply {
 		if bad[n] {
 			continue
 		}
-		next, err := im.row(ftx, cur, &in.History[n], &src)
+		next, err := im.row(fo, cur, &in.History[n], &src)
 		if err != nil {
 			fail(n+1, "", err)
 			// The incident will not be written; the later rows are
 			// checked as if this one had reached its state, so each
 			// refusal is the row's own and not a consequence of this one.
-			if c := im.assume(ftx, cur.ID, &in.History[n]); c != nil {
-				cur = c
+			if im.assume(fo, &in.History[n]) {
+				cur = fo.Record()
 			}
 			continue
 		}
@@ -717,13 +723,7 @@ func (im *importer_) fold(ftx *foldTx, in *ImportIncident, key, digest, rows str
 	if len(errs) > 0 {
 		return folded{}, false, errs
 	}
-	doc, ok := ftx.docs[cur.ID]
-	if !ok {
-		fail(0, "record", itsm.Invalidf("import %s: nothing written", in.Ref))
-		return folded{}, false, errs
-	}
-	f := folded{doc: doc, events: ftx.events[ftx.start:len(ftx.events):len(ftx.events)], update: prev != nil}
-	ftx.keep()
+	f := folded{doc: fo.Document(), events: fo.Events(), update: prev != nil}
 	if prev != nil {
 		f.from = prev.Version
 	} else if in.Incident.Number != "" {
@@ -733,32 +733,23 @@ func (im *importer_) fold(ftx *foldTx, in *ImportIncident, key, digest, rows str
 }
 
 // assume puts the folded incident in the state of a refused row, for the
-// checks of the rows after it; nil when it cannot.
-func (im *importer_) assume(ftx *foldTx, id string, row *ImportRow) *Incident {
-	doc, ok := ftx.docs[id]
+// checks of the rows after it; false when it cannot.
+func (im *importer_) assume(fo incidentFold, row *ImportRow) bool {
 	t, known := im.states[row.State]
-	if !ok || row.State == "" || !known || t.state == "" {
-		return nil
+	if row.State == "" || !known || t.state == "" {
+		return false
 	}
-	coll := im.d.importing.Collection()
-	rec, err := coll.Decode(doc)
-	if err != nil {
-		return nil
-	}
-	rec.State = t.state
-	if t.state == StateOnHold && rec.HoldReason == "" {
-		rec.HoldReason = cmp.Or(row.HoldReason, t.hold, HoldAwaitingCaller)
-	}
-	out, err := coll.Encode(rec)
-	if err != nil {
-		return nil
-	}
-	ftx.seed(out)
-	return rec
+	err := fo.Replace(func(rec *Incident) {
+		rec.State = t.state
+		if t.state == StateOnHold && rec.HoldReason == "" {
+			rec.HoldReason = cmp.Or(row.HoldReason, t.hold, HoldAwaitingCaller)
+		}
+	})
+	return err == nil
 }
 
 // row applies one history row to cur.
-func (im *importer_) row(ftx *foldTx, cur *Incident, row *ImportRow, src *importSource) (*Incident, error) {
+func (im *importer_) row(fo incidentFold, cur *Incident, row *ImportRow, src *importSource) (*Incident, error) {
 	d := im.d
 	ctx := im.as(row.Actor)
 	cmd := storage.Command{At: row.At, Reason: row.Reason}
@@ -770,7 +761,7 @@ func (im *importer_) row(ftx *foldTx, cur *Incident, row *ImportRow, src *import
 		row.Subcategory != "" && row.Subcategory != cur.Subcategory || len(row.Custom) > 0
 	if fields {
 		var err error
-		cur, err = d.importing.ChangeTx(ctx, ftx, cur.ID, cmd, func(i *Incident) error {
+		cur, err = fo.Change(ctx, cmd, func(i *Incident) error {
 			mark(i)
 			if assign {
 				if i.AssignmentGroup != "" && row.AssignmentGroup != i.AssignmentGroup || i.AssignedTo != "" && row.AssignedTo != i.AssignedTo {
@@ -823,7 +814,7 @@ func (im *importer_) row(ftx *foldTx, cur *Incident, row *ImportRow, src *import
 		}
 		for _, event := range path {
 			var err error
-			cur, err = d.importing.FireTx(ctx, ftx, cur.ID, event, cmd, func(i *Incident) error {
+			cur, err = fo.Fire(ctx, event, cmd, func(i *Incident) error {
 				mark(i)
 				switch event {
 				case EventHold:
@@ -851,7 +842,7 @@ func (im *importer_) row(ftx *foldTx, cur *Incident, row *ImportRow, src *import
 		}
 		n := Note{At: itsm.NormalizeTime(row.At), Author: author, Text: note.text}
 		var err error
-		cur, err = d.importing.ChangeTx(ctx, ftx, cur.ID, cmd, func(i *Incident) error {
+		cur, err = fo.Change(ctx, cmd, func(i *Incident) error {
 			mark(i)
 			i.owns |= ownJournal
 			if note.internal {
@@ -1032,43 +1023,45 @@ func appendStr(buf []byte, s string) []byte {
 	return append(buf, s...)
 }
 
-// foldTx is the unit of work an incident's history is folded in: the
-// lifecycle reads and writes the incident here, in memory, and the result
-// is written to the store once. Other kinds are read from the store.
+// incidentFold is where an incident's history is applied, command by
+// command, in memory: a storage.Fold under the import lifecycle.
+type incidentFold interface {
+	Record() *Incident
+	Fire(ctx context.Context, event string, cmd storage.Command, mutate func(*Incident) error) (*Incident, error)
+	Change(ctx context.Context, cmd storage.Command, mutate func(*Incident) error) (*Incident, error)
+	Replace(mutate func(*Incident)) error
+	Document() storage.Document
+	Events() []itsm.Event
+}
+
+// create starts the fold of a new incident with its creation.
+func (im *importer_) create(ctx context.Context, ftx *foldTx, inc *Incident, cmd storage.Command) (incidentFold, error) {
+	if im.opts.fold != nil {
+		return im.opts.fold(im.d, ctx, ftx, inc, cmd, nil)
+	}
+	return im.d.importing.FoldCreate(ctx, ftx, inc, cmd)
+}
+
+// resume starts the fold of an incident imported before, from its
+// stored document.
+func (im *importer_) resume(ctx context.Context, ftx *foldTx, doc storage.Document) (incidentFold, error) {
+	if im.opts.fold != nil {
+		return im.opts.fold(im.d, ctx, ftx, nil, storage.Command{}, &doc)
+	}
+	return im.d.importing.FoldFrom(ctx, ftx, doc)
+}
+
+// foldTx is the unit of work incidents are folded in: it reads from the
+// store, hands out the numbers drawn for the batch and writes nothing (the
+// folds hand their records and events over).
 type foldTx struct {
 	b       storage.Backend
-	docs    map[string]storage.Document
-	events  []itsm.Event // of the batch's kept incidents, then the one being folded
-	start   int          // where the events of the incident being folded start
-	numbers []int64      // drawn for this batch
-	fake    int64        // dry run: numbers that are never written
+	numbers []int64 // drawn for this batch
+	fake    int64   // dry run: numbers that are never written
 	kept    []string
 }
 
-// reset starts the fold of another incident: its events follow those of
-// the incidents folded before, which stay as they are.
-func (t *foldTx) reset() {
-	clear(t.docs)
-	t.events = t.events[:t.start]
-	t.start = len(t.events)
-}
-
-// keep marks the events of the incident folded last as kept.
-func (t *foldTx) keep() { t.start = len(t.events) }
-
-func (t *foldTx) seed(d storage.Document) {
-	if t.docs == nil {
-		t.docs = map[string]storage.Document{}
-	}
-	t.docs[d.ID] = d
-}
-
 func (t *foldTx) Get(ctx context.Context, kind, id string) (storage.Document, error) {
-	if kind == KindIncident {
-		if d, ok := t.docs[id]; ok {
-			return d, nil
-		}
-	}
 	return t.b.Get(ctx, kind, id)
 }
 
@@ -1076,15 +1069,8 @@ func (t *foldTx) Query(ctx context.Context, q storage.Query) (storage.Page, erro
 	return t.b.Query(ctx, q)
 }
 
-func (t *foldTx) Put(_ context.Context, d storage.Document, expected int64) error {
-	if d.Kind != KindIncident {
-		return itsm.Invalidf("import: writes only incidents, not %s", d.Kind)
-	}
-	if cur, ok := t.docs[d.ID]; ok && cur.Version != expected || !ok && expected != 0 {
-		return &itsm.ConflictError{Kind: d.Kind, ID: d.ID, Expected: expected}
-	}
-	t.seed(d)
-	return nil
+func (t *foldTx) Put(context.Context, storage.Document, int64) error {
+	return itsm.Invalidf("import: the fold writes, not its unit of work")
 }
 
 func (t *foldTx) Delete(context.Context, string, string, int64) error {
@@ -1103,7 +1089,6 @@ func (t *foldTx) NextSequence(_ context.Context, name string) (int64, error) {
 
 func (t *foldTx) AdvanceSequence(context.Context, string, int64) error { return nil }
 
-func (t *foldTx) Append(_ context.Context, events ...itsm.Event) error {
-	t.events = append(t.events, events...)
-	return nil
+func (t *foldTx) Append(context.Context, ...itsm.Event) error {
+	return itsm.Invalidf("import: the fold writes, not its unit of work")
 }
