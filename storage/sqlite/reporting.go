@@ -26,10 +26,9 @@ const ReportingViewPrefix = "pillars_report_"
 // (the year 1), so that every time column stays NOT NULL, orders and
 // pages like storage.Value.Compare and filters as the memory store does
 // (an unset time is before every set one). A view presents each indexed
-// time field instead as NULL
-// when unset and otherwise as an ISO 8601 UTC text
-// ("2026-11-30T09:15:00.000Z", milliseconds), which SQLite's date
-// functions read. A view "pillars_report_<kind>" has the columns tenant,
+// time field instead as NULL when unset and otherwise as an ISO 8601 UTC
+// text ("2026-11-30T09:15:00.000Z", milliseconds, truncated as Go's
+// ".000" layout does), which SQLite's date functions read. A view "pillars_report_<kind>" has the columns tenant,
 // id and version, then one column per indexed field under the field's name
 // (strings and integers as stored). It shows every tenant's rows: a
 // reporting connection is trusted as the file is.
@@ -89,8 +88,13 @@ func reportingViewSQL(view string, sch storage.Schema) string {
 	for _, f := range sch.Fields {
 		c := quoteIdent(f.Name)
 		if f.Type == storage.TypeTime {
-			cols = append(cols, "CASE WHEN "+c+" = "+zero+" THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', "+c+
-				" / 1000000.0, 'unixepoch') END AS "+c)
+			// Whole seconds and the microseconds past them by integer
+			// arithmetic (floored, for times before 1970), milliseconds
+			// truncated: strftime's %f goes through a floating-point
+			// Julian day and rounds, a millisecond off now and then.
+			us := "((" + c + " % 1000000 + 1000000) % 1000000)"
+			cols = append(cols, "CASE WHEN "+c+" = "+zero+" THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%S', ("+c+" - "+us+
+				") / 1000000, 'unixepoch') || printf('.%03dZ', "+us+" / 1000) END AS "+c)
 			continue
 		}
 		cols = append(cols, c)

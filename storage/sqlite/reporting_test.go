@@ -137,3 +137,45 @@ func TestPillarRecordsStoreNoUnsetTime(t *testing.T) {
 		assert.Equal(t, tt.resolved, inView)
 	}
 }
+
+// TestReportingViewTimesTruncateToMilliseconds: the view's text is the
+// time Go's ".000" layout gives, to the millisecond, for times whose
+// microseconds a floating-point conversion would round up, and before 1970.
+func TestReportingViewTimesTruncateToMilliseconds(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "pillars.db")
+	st, err := sqlite.Open(ctx, path)
+	require.NoError(t, err)
+	defer st.Close()
+	require.NoError(t, st.Register(ctx, storage.Schema{Kind: "stamp", Fields: []storage.Field{{Name: "at", Type: storage.TypeTime}}}))
+	times := []time.Time{
+		time.Date(2026, 12, 8, 1, 56, 53, 229_999_000, time.UTC),
+		time.Date(2026, 12, 8, 1, 56, 53, 229_500_000, time.UTC),
+		time.Date(2026, 12, 8, 1, 56, 59, 999_999_000, time.UTC),
+		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1969, 12, 31, 23, 59, 59, 999_999_000, time.UTC),
+		time.Date(1900, 6, 1, 12, 0, 0, 1_000, time.UTC),
+	}
+	ids := map[string]time.Time{}
+	require.NoError(t, st.Update(ctx, func(tx storage.Tx) error {
+		for _, at := range times {
+			id := itsm.NewID()
+			ids[id] = at
+			if err := tx.Put(ctx, storage.Document{Kind: "stamp", ID: id, Version: 1, Data: []byte(`{}`),
+				Fields: []storage.Value{storage.Time(at)}}, 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	_, err = st.CreateReportingViews(ctx, "stamp")
+	require.NoError(t, err)
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	defer db.Close()
+	for id, at := range ids {
+		var got string
+		require.NoError(t, db.QueryRowContext(ctx, `SELECT at FROM pillars_report_stamp WHERE id = ?`, id).Scan(&got))
+		assert.Equal(t, at.Format("2006-01-02T15:04:05.000Z"), got)
+	}
+}
