@@ -146,8 +146,9 @@ func (s *Server) changePage(w http.ResponseWriter, r *http.Request, u User, stat
 		}
 	}
 	if c.State == transition.ChangeAuthorize && c.Approval == transition.ApprovalApproved && len(d.Freezes) > 0 {
+		loc := s.zoneOf(ctx, u)
 		d.NotQueued = "Approved, but not scheduled: its planned window falls in the freeze \"" + d.Freezes[0].Name +
-			"\" (" + d.Freezes[0].Start.UTC().Format("2 Jan 15:04") + " to " + d.Freezes[0].End.UTC().Format("2 Jan 15:04 UTC") +
+			"\" (" + d.Freezes[0].Start.In(loc).Format("2 Jan 15:04") + " to " + d.Freezes[0].End.In(loc).Format("2 Jan 15:04 MST") +
 			"). Move the planned window out of the freeze, or raise it as an emergency change."
 	}
 	s.render(w, r, status, "change", page{Title: c.Number + " " + c.ShortDescription, Error: msg, Fields: fields, Data: d})

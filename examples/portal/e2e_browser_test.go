@@ -101,6 +101,14 @@ func darkMode(on bool) chromedp.Action[chromedp.Void] {
 	})
 }
 
+// browserZone makes the browser's time zone the IANA zone named.
+func browserZone(name string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: name})
+		return err
+	})
+}
+
 // axeViolation is one rule a page breaks, as axe-core reports it.
 type axeViolation struct {
 	ID, Impact, Help string

@@ -85,9 +85,25 @@ func TestEndToEndInChromium(t *testing.T) {
 	)
 	submit("raise", "#submit", http.StatusOK)
 	number := read("#number")
+	incURL, err := chromedp.Run(bctx, chromedp.Location())
+	require.NoError(t, err)
+	incID := incURL[strings.LastIndex(incURL, "/")+1:]
 	assert.Regexp(t, `^INC\d{7}$`, number)
 	assert.Equal(t, stateLabel(operation.StateNew), read("#state"))
 	check("caller's incident page")
+	// His browser is in New York: the settings page offers that zone
+	// (app.js), he saves it, and his incident's times are in it.
+	do("settings", browserZone("America/New_York"), chromedp.Navigate(ts.URL+"/profile"), chromedp.WaitVisible(chromedp.ID("time_zone")))
+	zone, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById("time_zone").value`))
+	require.NoError(t, err)
+	assert.Equal(t, "America/New_York", zone, "the browser's zone is proposed")
+	check("settings page")
+	submit("save the zone", "#save-profile", http.StatusOK)
+	assert.Equal(t, "America/New_York", read("#current-zone"))
+	do("back to the incident", chromedp.Navigate(ts.URL+"/incidents/"+incID), chromedp.WaitVisible(chromedp.ID("number")))
+	assert.Contains(t, read("#incident"), "Wed 25 Nov 04:00 EST", "opened at 09:00 UTC")
+	assert.Equal(t, "Times in America/New_York · change", read("#zone"))
+
 	// He adds a comment from his incident's page.
 	do("comment", chromedp.SendKeys(chromedp.ID("text"), "It is the colour printer"))
 	submit("comment", "#comment", http.StatusOK)

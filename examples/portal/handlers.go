@@ -48,6 +48,8 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /changes/{id}/approve", s.authed(s.approveChange))
 	m.HandleFunc("GET /search", s.authed(s.searchPage))
 	m.HandleFunc("GET /notifications", s.authed(s.notifications))
+	m.HandleFunc("GET /profile", s.authed(s.profilePage))
+	m.HandleFunc("POST /profile", s.authed(s.saveProfileForm))
 	m.HandleFunc("GET /dashboard", s.authed(s.dashboard))
 	m.HandleFunc("GET /charts/{name}", s.authed(s.chart))
 	s.mux = m

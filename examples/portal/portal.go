@@ -45,6 +45,9 @@ const MaxUpload = 2 << 20
 type User struct {
 	itsm.Actor
 	Title string // what the person does, shown by the user picker
+	// TimeZone is the IANA zone the directory gives the person ("" for
+	// UTC); the zone they choose on their settings page overrides it.
+	TimeZone string
 }
 
 // IsAgent reports whether the user works tickets (the agent role).
@@ -104,7 +107,7 @@ type Server struct {
 	logger  *log.Logger
 	within  time.Duration
 	mux     *http.ServeMux
-	pages   map[string]*template.Template
+	pages   *zonePages // the pages parsed per viewer's time zone
 	desk    *operation.Desk
 	cat     *design.Catalogue
 	sla     *design.Engine
@@ -229,7 +232,11 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 		}
 		s.search = s.text
 	}
-	if s.pages, err = parsePages(template.FuncMap{"name": s.name}); err != nil {
+	if err := b.Register(ctx, storage.Schema{Kind: KindProfile}); err != nil {
+		return nil, fmt.Errorf("portal: profiles: %w", err)
+	}
+	s.pages = &zonePages{extra: template.FuncMap{"name": s.name}}
+	if _, err = s.pages.of(time.UTC); err != nil {
 		return nil, err
 	}
 	s.routes()
@@ -344,20 +351,32 @@ type page struct {
 	CSRF   string
 	Error  string            // a message for the whole page
 	Fields map[string]string // field name -> problem, shown next to the field
+	Zone   string            // the time zone the page shows times in
 	Data   any
 }
 
 // render writes a page with a status code.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
-	t, ok := s.pages[name]
+	p.CSRF = s.csrfToken(w, r)
+	if u, ok := s.user(r); ok && p.Me == nil {
+		p.Me = &u
+	}
+	loc := time.UTC
+	if p.Me != nil {
+		loc = s.zoneOf(r.Context(), *p.Me)
+	}
+	p.Zone = loc.String()
+	pages, err := s.pages.of(loc)
+	if err != nil {
+		s.logger.Printf("portal: pages in %s: %v", loc, err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	t, ok := pages[name]
 	if !ok {
 		s.logger.Printf("portal: no template %q", name)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
-	}
-	p.CSRF = s.csrfToken(w, r)
-	if u, ok := s.user(r); ok && p.Me == nil {
-		p.Me = &u
 	}
 	var buf strings.Builder
 	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
