@@ -156,6 +156,15 @@ func TestEndToEndInChromium(t *testing.T) {
 	assert.Contains(t, read("#resolution"), "Replaced the toner cartridge")
 	check("resolved incident")
 
+	// The seeded incident has waited past its targets: the scheduler
+	// escalates it and the queue flags it.
+	escalated, err := srv.Escalate(ctx)
+	require.NoError(t, err)
+	require.Positive(t, escalated)
+	do("queue with an escalation", chromedp.Navigate(ts.URL+"/queue"), chromedp.WaitVisible(chromedp.CSS(".escalated")))
+	assert.Contains(t, read("#unassigned .escalated"), "Escalated")
+	check("queues with an escalation")
+
 	// The dashboard shows the MTTR of the resolved incident (two hours),
 	// with the improvement pillar's charts.
 	do("dashboard", chromedp.Navigate(ts.URL+"/dashboard"), chromedp.WaitVisible(chromedp.ID("kpi-mttr")))
@@ -169,7 +178,7 @@ func TestEndToEndInChromium(t *testing.T) {
 	// The dark palette's contrast, on the pages with the most colours.
 	do("dark mode", darkMode(true))
 	check("dashboard in dark mode")
-	do("queue in dark mode", chromedp.Navigate(ts.URL+"/queue"), chromedp.WaitVisible(chromedp.ID("main")))
+	do("queue in dark mode", chromedp.Navigate(ts.URL+"/queue"), chromedp.WaitVisible(chromedp.CSS(".escalated")))
 	check("queues in dark mode")
 	do("incident list in dark mode", chromedp.Navigate(ts.URL+"/incidents?state=open"), chromedp.WaitVisible(chromedp.ID("list")))
 	check("incident list in dark mode")

@@ -19,6 +19,17 @@ func EscalationRules() []operation.EscalationRule {
 	}
 }
 
+// escalationLabel is how a person reads an escalation rule's name.
+func escalationLabel(rule string) string {
+	switch rule {
+	case "sla_warning":
+		return "SLA warning"
+	case "p1_sla_used_up":
+		return "P1 target used up"
+	}
+	return stateLabel(rule)
+}
+
 // logNotifier delivers the desk's notifications to the portal's log and
 // to the in-app inbox of each person (a group's members): a real portal
 // would send mail or chat messages here too.
