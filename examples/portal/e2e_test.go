@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +132,19 @@ func TestEndToEndInChromium(t *testing.T) {
 	assert.Equal(t, stateLabel(operation.StateInFulfillment), read("#state"))
 	assert.Contains(t, read("#answers"), "replacement")
 	check("request page")
+	// He attaches his manager's approval to the request: first a program,
+	// refused next to the field, then the text file.
+	dir := t.TempDir()
+	exe, note := filepath.Join(dir, "setup.exe"), filepath.Join(dir, "approval.txt")
+	require.NoError(t, os.WriteFile(exe, []byte("MZ\x90\x00\x03\x00"), 0o600))
+	require.NoError(t, os.WriteFile(note, []byte("Approved by Dana, head of finance"), 0o600))
+	do("choose a program", chromedp.SetUploadFiles(chromedp.ID("file"), []string{exe}))
+	submit("attach a program", "#attach", http.StatusUnprocessableEntity)
+	assert.Contains(t, read(".field-error"), "This kind of file is not accepted")
+	check("request with a refused attachment")
+	do("choose the note", chromedp.SetUploadFiles(chromedp.ID("file"), []string{note}))
+	submit("attach the note", "#attach", http.StatusOK)
+	assert.Contains(t, read("#files"), "approval.txt")
 
 	// Ann finds it in her queue, takes it and resolves it.
 	clock.Advance(30 * time.Minute)

@@ -32,7 +32,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /incidents/new", s.authed(s.newIncident))
 	m.HandleFunc("POST /incidents", s.authed(s.raiseIncident))
 	m.HandleFunc("GET /incidents/{id}", s.authed(s.showIncident))
-	m.HandleFunc("POST /incidents/{id}/attachments", s.authed(s.attach))
+	m.HandleFunc("POST /incidents/{id}/attachments", s.authed(s.attachTo(operation.KindIncident)))
+	m.HandleFunc("POST /requests/{id}/attachments", s.authed(s.attachTo(operation.KindRequest)))
 	m.HandleFunc("GET /attachments/{id}", s.authed(s.download))
 	m.HandleFunc("POST /incidents/{id}/{action}", s.authed(s.incidentAction))
 	m.HandleFunc("GET /queue", s.authed(s.queue))
@@ -490,6 +491,8 @@ type requestData struct {
 	Notes   map[string]string       // task id -> typed notes
 	Cancel  bool                    // the viewer may cancel the request
 	Waiting []operation.PlannedTask // planned tasks of later stages, not yet created
+	Files   []*storage.Attachment   // the request's attachments
+	Open    bool                    // not closed: files may still be attached
 }
 
 // answer is one of the request's variables with its question's label.
@@ -544,6 +547,11 @@ func (s *Server) requestPage(w http.ResponseWriter, r *http.Request, status int,
 	d := requestData{Req: req, Answers: s.answers(r, req), Waiting: req.Plan[min(len(req.TaskIDs), len(req.Plan)):],
 		Fields: fields, Notes: notes}
 	rm := s.desk.Requests().Machine()
+	d.Open = !rm.IsFinal(req.State)
+	if d.Files, _, err = s.files.List(ctx, operation.KindRequest, req.ID, storage.Paging{Limit: 50}); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
 	d.Cancel = slices.Contains(rm.Available(req.State), operation.EventCancel) &&
 		itsm.Authorize(ctx, s.az, operation.KindRequest, operation.EventCancel, req) == nil
 	tm := s.desk.RequestTasks().Machine()
