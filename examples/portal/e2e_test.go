@@ -85,6 +85,13 @@ func TestEndToEndInChromium(t *testing.T) {
 		chromedp.SetValue(chromedp.ID("impact"), "2"),
 		chromedp.SetValue(chromedp.ID("urgency"), "2"),
 	)
+	// While he typed, the knowledge article on blank pages was offered
+	// (app.js asks /knowledge/suggest); the draft on toner is not.
+	do("suggestions", chromedp.WaitVisible(chromedp.ID("similar")))
+	similar := read("#similar")
+	assert.Contains(t, similar, "Blank or faded pages: replace the toner cartridge")
+	assert.NotContains(t, similar, "draft")
+	check("incident form with suggestions")
 	submit("raise", "#submit", http.StatusOK)
 	number := read("#number")
 	incURL, err := chromedp.Run(bctx, chromedp.Location())

@@ -48,6 +48,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /changes", s.authed(s.calendar))
 	m.HandleFunc("POST /changes/{id}/approve", s.authed(s.approveChange))
 	m.HandleFunc("GET /search", s.authed(s.searchPage))
+	m.HandleFunc("GET /knowledge/suggest", s.authed(s.suggestJSON))
+	m.HandleFunc("GET /knowledge/{id}", s.authed(s.showArticle))
 	m.HandleFunc("GET /notifications", s.authed(s.notifications))
 	m.HandleFunc("GET /profile", s.authed(s.profilePage))
 	m.HandleFunc("POST /profile", s.authed(s.saveProfileForm))
@@ -124,6 +126,12 @@ func (s *Server) myTickets(w http.ResponseWriter, r *http.Request, u User) {
 type incidentForm struct {
 	ShortDescription, Description, Impact, Urgency, ServiceID, Category string
 	Services                                                            []*design.Service
+	// Seen is "1" once the caller was shown the articles for the title
+	// (by the similar-articles step, or live by app.js): the next post
+	// raises the incident.
+	Seen        string
+	Suggestions []suggestion
+	Step        bool // the similar-articles step: the form shown again with them
 }
 
 func (s *Server) services(r *http.Request) []*design.Service {
@@ -142,7 +150,8 @@ func (s *Server) newIncident(w http.ResponseWriter, r *http.Request, _ User) {
 func (s *Server) raiseIncident(w http.ResponseWriter, r *http.Request, u User) {
 	f := r.PostForm
 	form := incidentForm{ShortDescription: f.Get("short_description"), Description: f.Get("description"),
-		Impact: f.Get("impact"), Urgency: f.Get("urgency"), ServiceID: f.Get("service_id"), Category: f.Get("category")}
+		Impact: f.Get("impact"), Urgency: f.Get("urgency"), ServiceID: f.Get("service_id"), Category: f.Get("category"),
+		Seen: f.Get("seen_articles")}
 	fields := map[string]string{}
 	impact, err := strconv.Atoi(form.Impact)
 	if err != nil || impact < 1 || impact > 3 {
@@ -165,6 +174,19 @@ func (s *Server) raiseIncident(w http.ResponseWriter, r *http.Request, u User) {
 	}
 	if strings.TrimSpace(form.ShortDescription) == "" {
 		fields["short_description"] = "say in a few words what is wrong"
+	}
+	if len(fields) == 0 && form.Seen != "1" {
+		// The similar-articles step: articles that may answer the title
+		// are shown before the incident is raised (once).
+		sug, serr := s.suggest(r.Context(), form.ShortDescription)
+		if serr != nil {
+			s.logger.Printf("portal: suggestions: %v", serr)
+		}
+		if len(sug) > 0 {
+			form.Services, form.Suggestions, form.Step, form.Seen = s.services(r), sug, true, "1"
+			s.render(w, r, http.StatusOK, "incident_new", page{Title: "Raise an incident", Data: form})
+			return
+		}
 	}
 	if len(fields) == 0 {
 		err = s.desk.OpenIncident(r.Context(), inc, storage.Command{})

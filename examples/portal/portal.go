@@ -113,6 +113,7 @@ type Server struct {
 	sla     *design.Engine
 	cmdb    *transition.CMDB
 	changes *transition.Changes
+	kb      *transition.Knowledge // the knowledge articles suggested to callers
 	kpi     *improvement.Engine
 	syncMu  sync.Mutex // serialises the engines' Sync calls
 	key     []byte     // the session key (Config.SessionKey)
@@ -212,6 +213,11 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 	if s.changes, err = transition.NewChanges(ctx, b, transition.ChangesConfig{Clock: s.clock, Authorizer: az, Telemetry: tel,
 		CMDB: s.cmdb, Directory: itsm.StaticDirectory(members)}); err != nil {
 		return nil, fmt.Errorf("portal: changes: %w", err)
+	}
+	// Callers read published articles only; agents read drafts too.
+	az.AddRule(transition.KindKnowledge, itsm.ActionRead, publishedOnly)
+	if s.kb, err = transition.NewKnowledge(ctx, b, transition.KnowledgeConfig{Clock: s.clock, Authorizer: az, Telemetry: tel}); err != nil {
+		return nil, fmt.Errorf("portal: knowledge: %w", err)
 	}
 	if s.kpi, err = improvement.New(ctx, b, improvement.Config{}); err != nil {
 		return nil, fmt.Errorf("portal: KPI engine: %w", err)
