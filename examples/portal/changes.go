@@ -265,7 +265,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, _ User) {
 }
 
 // chart serves one of the dashboard's charts as SVG, drawn by the
-// improvement pillar; a KPI without measurements yet is a 404.
+// improvement pillar; a KPI without measurements yet draws its empty state.
 func (s *Server) chart(w http.ResponseWriter, r *http.Request, _ User) {
 	c, ok := charts[r.PathValue("name")]
 	if !ok {
@@ -277,10 +277,6 @@ func (s *Server) chart(w http.ResponseWriter, r *http.Request, _ User) {
 	res, err := s.kpi.Compute(q)
 	if err != nil {
 		s.failErr(w, r, err)
-		return
-	}
-	if len(res.Rows) == 0 {
-		s.fail(w, r, http.StatusNotFound, "No measurements yet.")
 		return
 	}
 	var buf bytes.Buffer
