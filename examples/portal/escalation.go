@@ -35,9 +35,11 @@ func escalationLabel(rule string) string {
 // would send mail or chat messages here too.
 type logNotifier struct{ s *Server }
 
-func (n logNotifier) Notify(_ context.Context, x operation.Notification) error {
+func (n logNotifier) Notify(ctx context.Context, x operation.Notification) error {
 	n.s.logger.Printf("notify %v: %s (%s)", x.To, x.Subject, x.Body)
-	n.s.inbox.add(x, func(g string) []string { return n.s.members[g] })
+	if err := n.s.inbox.add(ctx, x, func(g string) []string { return n.s.members[g] }); err != nil {
+		return fmt.Errorf("portal: inbox: %w", err)
+	}
 	return nil
 }
 

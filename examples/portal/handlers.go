@@ -600,7 +600,12 @@ func (s *Server) requestPage(w http.ResponseWriter, r *http.Request, status int,
 // notifications shows the viewer's in-app notifications, newest first,
 // delivered by the notifications consumer from the event stream.
 func (s *Server) notifications(w http.ResponseWriter, r *http.Request, u User) {
-	s.render(w, r, http.StatusOK, "notifications", page{Title: "Notifications", Data: s.inbox.of(u.ID)})
+	notes, err := s.inbox.of(r.Context(), u.ID)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "notifications", page{Title: "Notifications", Data: notes})
 }
 
 // taskAction works a fulfilment task: start it, complete it or close it

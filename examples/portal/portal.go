@@ -118,7 +118,7 @@ type Server struct {
 	syncMu  sync.Mutex // serialises the engines' Sync calls
 	key     []byte     // the session key (Config.SessionKey)
 	members map[string][]string
-	inbox   inbox
+	inbox   *inbox // the in-app notifications, records in the store
 	// instance names this server to the stream's leases: its background
 	// consumers and CatchUp share them.
 	instance string
@@ -191,6 +191,9 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 	s.az = az
 
 	var err error
+	if s.inbox, err = newInbox(ctx, b, s.clock); err != nil {
+		return nil, fmt.Errorf("portal: inbox: %w", err)
+	}
 	var tel storage.Observer
 	if cfg.Telemetry != nil {
 		tel = cfg.Telemetry
