@@ -114,6 +114,10 @@ func TestRolesInChromiumOnAPhone(t *testing.T) {
 	open("/search?q=outlook", "#hits")
 	fits("search results")
 	assert.Contains(t, read("#hits"), "Outlook keeps asking")
+	open("/knowledge/"+seeded.OutlookArticle, "#article-body")
+	fits("knowledge article")
+	open("/profile", "#time_zone")
+	fits("settings")
 
 	// The agent filters the open incidents oldest first and takes one.
 	login("ann")
@@ -127,6 +131,9 @@ func TestRolesInChromiumOnAPhone(t *testing.T) {
 	submit("take", "#take", http.StatusOK)
 	assert.Equal(t, stateLabel(operation.StateInProgress), read("#state"))
 	assert.Contains(t, read("#assignment"), "Ann Agent")
+
+	open("/notifications", "#main")
+	fits("notifications")
 
 	// The change manager approves the firmware change from its page.
 	login("mia")
