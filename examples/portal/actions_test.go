@@ -145,13 +145,16 @@ func TestBackgroundCatchesUp(t *testing.T) {
 	_, err = d.srv.desk.TakeIncident(ann, d.seeded.Incident, false, storage.Command{})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
-		return len(d.srv.inbox.of("carl")) > 0
+		notes, err := d.srv.inbox.of(context.Background(), "carl")
+		return err == nil && len(notes) > 0
 	}, 5*time.Second, 10*time.Millisecond, "carl hears his incident is in progress")
 	require.Eventually(t, func() bool {
 		clocks, err := d.srv.sla.ClocksOf(ann, d.seeded.Incident)
 		return err == nil && len(clocks) > 0
 	}, 5*time.Second, 10*time.Millisecond, "the SLA clocks exist without a page read")
-	n := d.srv.inbox.of("carl")[0]
+	notes, err := d.srv.inbox.of(context.Background(), "carl")
+	require.NoError(t, err)
+	n := notes[0]
 	assert.Equal(t, d.incident(d.seeded.Incident).Number, n.Number)
 }
 

@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/operation"
+	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/storage/stream"
 )
 
@@ -107,32 +110,63 @@ func (s *Server) CatchUp(ctx context.Context) error {
 	return nil
 }
 
-// maxInbox is how many notifications the in-app inbox keeps per person.
+// maxInbox is how many notifications the in-app inbox shows a person,
+// newest first.
 const maxInbox = 50
 
-// inbox holds the in-app notifications of each person, newest first, and
-// drops a repeated event and topic (the log hands events out at least
-// once). It lives in memory: a restart empties it, the log keeps the facts.
-type inbox struct {
-	mu   sync.Mutex
-	byTo map[string][]operation.Notification
-	seen map[string]bool
+// KindNotification is the portal's record of one in-app notification to
+// one person: the inbox lives in the portal's store, so a restart keeps it.
+const KindNotification = "portal_notification"
+
+// notificationSchema declares the inbox's records: a person's
+// notifications are found by recipient, newest (highest seq) first.
+func notificationSchema() storage.Schema {
+	return storage.Schema{Kind: KindNotification,
+		Fields:  []storage.Field{{Name: "recipient", Type: storage.TypeString}, {Name: "seq", Type: storage.TypeInt}},
+		Indexes: []storage.Index{{Name: "portal_inbox", Fields: []string{"recipient", "seq"}}}}
 }
 
-// add files a notification for each recipient; a group reaches its members.
-func (in *inbox) add(n operation.Notification, members func(string) []string) {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.byTo == nil {
-		in.byTo, in.seen = map[string][]operation.Notification{}, map[string]bool{}
+// storedNotification is a notification as the inbox keeps it, with one
+// recipient and when it was delivered.
+type storedNotification struct {
+	operation.Notification
+	At time.Time `json:"at"`
+}
+
+// inbox holds the in-app notifications of each person as records in the
+// portal's store. A notification of an event (EventID) is filed once per
+// event, topic and recipient however often the log hands the event out:
+// its record id derives from them, and a unit of work that finds the
+// record already there files nothing.
+type inbox struct {
+	b     storage.Backend
+	clock itsm.Clock
+}
+
+// newInbox registers the inbox's kind on b.
+func newInbox(ctx context.Context, b storage.Backend, clock itsm.Clock) (*inbox, error) {
+	if err := b.Register(ctx, notificationSchema()); err != nil {
+		return nil, err
 	}
-	if n.EventID != "" {
-		key := n.EventID + "/" + n.Topic
-		if in.seen[key] {
-			return
-		}
-		in.seen[key] = true
+	return &inbox{b: b, clock: clock}, nil
+}
+
+// notificationID is the record id of a notification's copy for user: a
+// hash of its event, topic and recipient, or of a fresh random key when it
+// came from no event (each delivery then counts).
+func notificationID(n operation.Notification, user string) string {
+	key := n.EventID
+	if key == "" {
+		key = itsm.NewID()
 	}
+	sum := sha256.Sum256([]byte(key + "\x00" + n.Topic + "\x00" + user))
+	return hex.EncodeToString(sum[:16])
+}
+
+// add files a notification for each recipient (a group reaches its
+// members) in one unit of work: all of them or, on an error, none, so the
+// stream hands the event out again.
+func (in *inbox) add(ctx context.Context, n operation.Notification, members func(string) []string) error {
 	var to []string
 	for _, x := range n.To {
 		if m := members(x); len(m) > 0 {
@@ -142,15 +176,52 @@ func (in *inbox) add(n operation.Notification, members func(string) []string) {
 		}
 	}
 	slices.Sort(to)
-	for _, u := range slices.Compact(to) {
-		l := append([]operation.Notification{n}, in.byTo[u]...)
-		in.byTo[u] = l[:min(len(l), maxInbox)]
-	}
+	to = slices.Compact(to)
+	at := in.clock.Now().UTC()
+	return in.b.Update(ctx, func(tx storage.Tx) error {
+		for _, u := range to {
+			if u == "" {
+				continue
+			}
+			id := notificationID(n, u)
+			if _, err := tx.Get(ctx, KindNotification, id); err == nil {
+				continue // delivered before
+			} else if !errors.Is(err, itsm.ErrNotFound) {
+				return err
+			}
+			one := n
+			one.To = []string{u}
+			data, err := json.Marshal(storedNotification{Notification: one, At: at})
+			if err != nil {
+				return err
+			}
+			seq, err := tx.NextSequence(ctx, KindNotification)
+			if err != nil {
+				return err
+			}
+			if err := tx.Put(ctx, storage.Document{Kind: KindNotification, ID: id, Version: 1, Data: data,
+				Fields: []storage.Value{storage.String(u), storage.Int(seq)}}, 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
-// of returns a person's notifications, newest first.
-func (in *inbox) of(user string) []operation.Notification {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return slices.Clone(in.byTo[user])
+// of returns a person's latest notifications, newest first.
+func (in *inbox) of(ctx context.Context, user string) ([]operation.Notification, error) {
+	page, err := in.b.Query(ctx, storage.Query{Kind: KindNotification, Filters: []storage.Filter{storage.Eq("recipient", storage.String(user))},
+		Sort: []storage.Sort{{Field: "seq", Desc: true}}, Limit: maxInbox})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]operation.Notification, 0, len(page.Docs))
+	for _, d := range page.Docs {
+		var n storedNotification
+		if err := json.Unmarshal(d.Data, &n); err != nil {
+			return nil, fmt.Errorf("portal: notification %s is corrupt: %w", d.ID, err)
+		}
+		out = append(out, n.Notification)
+	}
+	return out, nil
 }

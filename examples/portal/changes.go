@@ -146,8 +146,9 @@ func (s *Server) changePage(w http.ResponseWriter, r *http.Request, u User, stat
 		}
 	}
 	if c.State == transition.ChangeAuthorize && c.Approval == transition.ApprovalApproved && len(d.Freezes) > 0 {
+		loc := s.zoneOf(ctx, u)
 		d.NotQueued = "Approved, but not scheduled: its planned window falls in the freeze \"" + d.Freezes[0].Name +
-			"\" (" + d.Freezes[0].Start.UTC().Format("2 Jan 15:04") + " to " + d.Freezes[0].End.UTC().Format("2 Jan 15:04 UTC") +
+			"\" (" + d.Freezes[0].Start.In(loc).Format("2 Jan 15:04") + " to " + d.Freezes[0].End.In(loc).Format("2 Jan 15:04 MST") +
 			"). Move the planned window out of the freeze, or raise it as an emergency change."
 	}
 	s.render(w, r, status, "change", page{Title: c.Number + " " + c.ShortDescription, Error: msg, Fields: fields, Data: d})
@@ -264,7 +265,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, _ User) {
 }
 
 // chart serves one of the dashboard's charts as SVG, drawn by the
-// improvement pillar; a KPI without measurements yet is a 404.
+// improvement pillar; a KPI without measurements yet draws its empty state.
 func (s *Server) chart(w http.ResponseWriter, r *http.Request, _ User) {
 	c, ok := charts[r.PathValue("name")]
 	if !ok {
@@ -276,10 +277,6 @@ func (s *Server) chart(w http.ResponseWriter, r *http.Request, _ User) {
 	res, err := s.kpi.Compute(q)
 	if err != nil {
 		s.failErr(w, r, err)
-		return
-	}
-	if len(res.Rows) == 0 {
-		s.fail(w, r, http.StatusNotFound, "No measurements yet.")
 		return
 	}
 	var buf bytes.Buffer

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,9 +25,7 @@ import (
 // incident, deciding on a change; no page may scroll sideways, even with
 // a 150-character word in a title.
 func TestRolesInChromiumOnAPhone(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("browser test skipped: %s not found (install the Debian package chromium)", chromiumPath)
-	}
+	needChromium(t)
 	ctx := context.Background()
 	clock := itsm.NewFakeClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
 	srv, err := NewServer(ctx, memory.New(), Config{Clock: clock})
@@ -51,23 +48,7 @@ func TestRolesInChromiumOnAPhone(t *testing.T) {
 	ts := httptest.NewServer(caughtUp(t, srv))
 	defer ts.Close()
 
-	tctx, cancel := context.WithTimeout(ctx, 50*time.Second)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(tctx,
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
+	bctx := newBrowser(t, 50*time.Second)
 
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -89,13 +70,15 @@ func TestRolesInChromiumOnAPhone(t *testing.T) {
 		t.Helper()
 		do("open "+path, chromedp.Navigate(ts.URL+path), chromedp.WaitReady(chromedp.CSS(sel)))
 	}
-	// fits asserts the page does not scroll sideways at the phone's width.
+	// fits asserts the page does not scroll sideways at the phone's width
+	// and passes the accessibility check.
 	fits := func(what string) {
 		t.Helper()
 		w, err := chromedp.Run(bctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`))
 		require.NoError(t, err, what)
 		require.Len(t, w, 2)
 		assert.LessOrEqual(t, w[0], w[1], "%s scrolls sideways: %d px wide in a %d px window", what, w[0], w[1])
+		accessible(t, bctx, what)
 	}
 	login := func(user string) {
 		t.Helper()
@@ -124,12 +107,17 @@ func TestRolesInChromiumOnAPhone(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "cancel_reason", focused, "focus lands on the first marked field")
 	assert.Contains(t, read(".field-error"), "Say why it is no longer needed")
+	fits("incident with a refused cancel")
 	do("give a reason", chromedp.SendKeys(chromedp.ID("cancel_reason"), "raised twice"))
 	submit("cancel", "#cancel", http.StatusOK)
 	assert.Equal(t, stateLabel(operation.StateCanceled), read("#state"))
 	open("/search?q=outlook", "#hits")
 	fits("search results")
 	assert.Contains(t, read("#hits"), "Outlook keeps asking")
+	open("/knowledge/"+seeded.OutlookArticle, "#article-body")
+	fits("knowledge article")
+	open("/profile", "#time_zone")
+	fits("settings")
 
 	// The agent filters the open incidents oldest first and takes one.
 	login("ann")
@@ -139,9 +127,13 @@ func TestRolesInChromiumOnAPhone(t *testing.T) {
 	fits("incident list")
 	assert.Equal(t, "1–50 of 60", read("#count"))
 	open("/incidents/"+seeded.Incident, "#number")
+	fits("agent's incident page")
 	submit("take", "#take", http.StatusOK)
 	assert.Equal(t, stateLabel(operation.StateInProgress), read("#state"))
 	assert.Contains(t, read("#assignment"), "Ann Agent")
+
+	open("/notifications", "#main")
+	fits("notifications")
 
 	// The change manager approves the firmware change from its page.
 	login("mia")
@@ -151,6 +143,7 @@ func TestRolesInChromiumOnAPhone(t *testing.T) {
 	do("comment", chromedp.SendKeys(chromedp.CSS(".decide textarea"), "go ahead"))
 	submit("approve", ".approve", http.StatusOK)
 	assert.Contains(t, read(".decisions"), "Mia Manager approved")
+	fits("approved change")
 	open("/dashboard", "#kpis")
 	fits("dashboard")
 }

@@ -19,14 +19,27 @@ func EscalationRules() []operation.EscalationRule {
 	}
 }
 
+// escalationLabel is how a person reads an escalation rule's name.
+func escalationLabel(rule string) string {
+	switch rule {
+	case "sla_warning":
+		return "SLA warning"
+	case "p1_sla_used_up":
+		return "P1 target used up"
+	}
+	return stateLabel(rule)
+}
+
 // logNotifier delivers the desk's notifications to the portal's log and
 // to the in-app inbox of each person (a group's members): a real portal
 // would send mail or chat messages here too.
 type logNotifier struct{ s *Server }
 
-func (n logNotifier) Notify(_ context.Context, x operation.Notification) error {
+func (n logNotifier) Notify(ctx context.Context, x operation.Notification) error {
 	n.s.logger.Printf("notify %v: %s (%s)", x.To, x.Subject, x.Body)
-	n.s.inbox.add(x, func(g string) []string { return n.s.members[g] })
+	if err := n.s.inbox.add(ctx, x, func(g string) []string { return n.s.members[g] }); err != nil {
+		return fmt.Errorf("portal: inbox: %w", err)
+	}
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log"
 	"net/url"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -74,9 +75,35 @@ func TestEscalationBySLA(t *testing.T) {
 	page := text(d.as("ann").get("/incidents/" + id).body)
 	assert.Contains(t, page, "update New New escalation escalation: sla_warning")
 
+	// The queues flag it next to its SLA countdown; the incident that did
+	// not escalate has no flag.
+	ann := d.as("ann")
+	r = d.as("cora").post("/incidents", url.Values{"short_description": {"Fresh"}, "impact": {"3"}, "urgency": {"3"}})
+	require.Equal(t, 303, r.status, text(r.body))
+	fresh := d.incident(r.location[len("/incidents/"):])
+	for _, path := range []string{"/queue", "/incidents?state=open"} {
+		rows := queueRows(ann.get(path).body)
+		require.Contains(t, rows, inc.Number, path)
+		assert.Contains(t, rows[inc.Number], "breached", path)
+		assert.Contains(t, rows[inc.Number], "⬆ Escalated: SLA warning", path)
+		require.Empty(t, fresh.Escalations)
+		require.Contains(t, rows, fresh.Number, path)
+		assert.NotContains(t, rows[fresh.Number], "Escalated", path)
+	}
+
 	// The SLA pillar's view of the incident's clocks, as the desk reads it.
 	pcts, err := d.srv.sla.SLAPercentages(itsm.WithActor(ctx, escalator), operation.KindIncident, []string{id, "unknown"}, d.clock.Now())
 	require.NoError(t, err)
 	assert.Len(t, pcts, 1)
 	assert.InDelta(t, 106*100.0/60, pcts[id], 0.01, "106 minutes of a one-hour response target")
+}
+
+// queueRows returns the text of each incident row of a list page by the
+// incident's number.
+func queueRows(html string) map[string]string {
+	out := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?s)<tr><td><a href="/incidents/[^"]+">(INC\d+)</a>.*?</tr>`).FindAllStringSubmatch(html, -1) {
+		out[m[1]] = text(m[0])
+	}
+	return out
 }

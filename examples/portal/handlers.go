@@ -32,7 +32,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /incidents/new", s.authed(s.newIncident))
 	m.HandleFunc("POST /incidents", s.authed(s.raiseIncident))
 	m.HandleFunc("GET /incidents/{id}", s.authed(s.showIncident))
-	m.HandleFunc("POST /incidents/{id}/attachments", s.authed(s.attach))
+	m.HandleFunc("POST /incidents/{id}/attachments", s.authed(s.attachTo(operation.KindIncident)))
+	m.HandleFunc("POST /requests/{id}/attachments", s.authed(s.attachTo(operation.KindRequest)))
 	m.HandleFunc("GET /attachments/{id}", s.authed(s.download))
 	m.HandleFunc("POST /incidents/{id}/{action}", s.authed(s.incidentAction))
 	m.HandleFunc("GET /queue", s.authed(s.queue))
@@ -47,7 +48,11 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /changes", s.authed(s.calendar))
 	m.HandleFunc("POST /changes/{id}/approve", s.authed(s.approveChange))
 	m.HandleFunc("GET /search", s.authed(s.searchPage))
+	m.HandleFunc("GET /knowledge/suggest", s.authed(s.suggestJSON))
+	m.HandleFunc("GET /knowledge/{id}", s.authed(s.showArticle))
 	m.HandleFunc("GET /notifications", s.authed(s.notifications))
+	m.HandleFunc("GET /profile", s.authed(s.profilePage))
+	m.HandleFunc("POST /profile", s.authed(s.saveProfileForm))
 	m.HandleFunc("GET /dashboard", s.authed(s.dashboard))
 	m.HandleFunc("GET /charts/{name}", s.authed(s.chart))
 	s.mux = m
@@ -121,6 +126,12 @@ func (s *Server) myTickets(w http.ResponseWriter, r *http.Request, u User) {
 type incidentForm struct {
 	ShortDescription, Description, Impact, Urgency, ServiceID, Category string
 	Services                                                            []*design.Service
+	// Seen is "1" once the caller was shown the articles for the title
+	// (by the similar-articles step, or live by app.js): the next post
+	// raises the incident.
+	Seen        string
+	Suggestions []suggestion
+	Step        bool // the similar-articles step: the form shown again with them
 }
 
 func (s *Server) services(r *http.Request) []*design.Service {
@@ -139,7 +150,8 @@ func (s *Server) newIncident(w http.ResponseWriter, r *http.Request, _ User) {
 func (s *Server) raiseIncident(w http.ResponseWriter, r *http.Request, u User) {
 	f := r.PostForm
 	form := incidentForm{ShortDescription: f.Get("short_description"), Description: f.Get("description"),
-		Impact: f.Get("impact"), Urgency: f.Get("urgency"), ServiceID: f.Get("service_id"), Category: f.Get("category")}
+		Impact: f.Get("impact"), Urgency: f.Get("urgency"), ServiceID: f.Get("service_id"), Category: f.Get("category"),
+		Seen: f.Get("seen_articles")}
 	fields := map[string]string{}
 	impact, err := strconv.Atoi(form.Impact)
 	if err != nil || impact < 1 || impact > 3 {
@@ -162,6 +174,19 @@ func (s *Server) raiseIncident(w http.ResponseWriter, r *http.Request, u User) {
 	}
 	if strings.TrimSpace(form.ShortDescription) == "" {
 		fields["short_description"] = "say in a few words what is wrong"
+	}
+	if len(fields) == 0 && form.Seen != "1" {
+		// The similar-articles step: articles that may answer the title
+		// are shown before the incident is raised (once).
+		sug, serr := s.suggest(r.Context(), form.ShortDescription)
+		if serr != nil {
+			s.logger.Printf("portal: suggestions: %v", serr)
+		}
+		if len(sug) > 0 {
+			form.Services, form.Suggestions, form.Step, form.Seen = s.services(r), sug, true, "1"
+			s.render(w, r, http.StatusOK, "incident_new", page{Title: "Raise an incident", Data: form})
+			return
+		}
 	}
 	if len(fields) == 0 {
 		err = s.desk.OpenIncident(r.Context(), inc, storage.Command{})
@@ -488,6 +513,8 @@ type requestData struct {
 	Notes   map[string]string       // task id -> typed notes
 	Cancel  bool                    // the viewer may cancel the request
 	Waiting []operation.PlannedTask // planned tasks of later stages, not yet created
+	Files   []*storage.Attachment   // the request's attachments
+	Open    bool                    // not closed: files may still be attached
 }
 
 // answer is one of the request's variables with its question's label.
@@ -542,6 +569,11 @@ func (s *Server) requestPage(w http.ResponseWriter, r *http.Request, status int,
 	d := requestData{Req: req, Answers: s.answers(r, req), Waiting: req.Plan[min(len(req.TaskIDs), len(req.Plan)):],
 		Fields: fields, Notes: notes}
 	rm := s.desk.Requests().Machine()
+	d.Open = !rm.IsFinal(req.State)
+	if d.Files, _, err = s.files.List(ctx, operation.KindRequest, req.ID, storage.Paging{Limit: 50}); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
 	d.Cancel = slices.Contains(rm.Available(req.State), operation.EventCancel) &&
 		itsm.Authorize(ctx, s.az, operation.KindRequest, operation.EventCancel, req) == nil
 	tm := s.desk.RequestTasks().Machine()
@@ -568,7 +600,12 @@ func (s *Server) requestPage(w http.ResponseWriter, r *http.Request, status int,
 // notifications shows the viewer's in-app notifications, newest first,
 // delivered by the notifications consumer from the event stream.
 func (s *Server) notifications(w http.ResponseWriter, r *http.Request, u User) {
-	s.render(w, r, http.StatusOK, "notifications", page{Title: "Notifications", Data: s.inbox.of(u.ID)})
+	notes, err := s.inbox.of(r.Context(), u.ID)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "notifications", page{Title: "Notifications", Data: notes})
 }
 
 // taskAction works a fulfilment task: start it, complete it or close it

@@ -180,6 +180,9 @@ type row struct {
 	Inc      *operation.Incident
 	Assignee string
 	SLA      *slaInfo // the most pressing running clock, or nil
+	// Escalated lists the escalation rules that fired on the incident, as
+	// people read them ("SLA warning"), flagged next to the countdown.
+	Escalated []string
 }
 
 // slaInfo is a clock's countdown as the queue shows it.
@@ -196,6 +199,9 @@ func (s *Server) rows(ctx context.Context, incs []*operation.Incident) []row {
 	out := make([]row, 0, len(incs))
 	for _, inc := range incs {
 		r := row{Inc: inc, Assignee: s.name(inc.AssignedTo)}
+		for _, e := range inc.Escalations {
+			r.Escalated = append(r.Escalated, escalationLabel(e))
+		}
 		if s.desk.IsOpen(inc) {
 			clocks, err := s.sla.ClocksOf(ctx, inc.ID)
 			if err != nil {

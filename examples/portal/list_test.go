@@ -148,6 +148,9 @@ func TestChartsReadAtAGlance(t *testing.T) {
 	d := newDesk(t)
 	ann := d.as("ann")
 	assert.Contains(t, ann.get("/dashboard").body, "No measurements yet", "an empty state, not a broken image")
+	mttr := ann.get("/charts/mttr-by-priority.svg")
+	assert.Equal(t, http.StatusOK, mttr.status, "the image itself has an empty state too")
+	assert.Contains(t, mttr.body, ">No measurements yet<")
 	id := d.seeded.Incident
 	d.clock.Advance(20 * time.Minute)
 	require.Equal(t, http.StatusSeeOther, ann.post("/incidents/"+id+"/take", nil).status)
@@ -159,6 +162,8 @@ func TestChartsReadAtAGlance(t *testing.T) {
 	assert.Contains(t, sla, "target 95%")
 	assert.Contains(t, sla, "Sans")
 	assert.NotContains(t, sla, ">1.0<", "no bare ratios")
+	assert.Contains(t, sla, ">compliance<")
+	assert.Equal(t, 2, strings.Count(sla, ">100%</text>"), "the axis tick and the value on its bar")
 	perDay := ann.get("/charts/incidents-per-day.svg").body
 	assert.Contains(t, perDay, "25 Nov")
 	assert.Equal(t, 1, strings.Count(perDay, ">25 Nov<"), "each day labelled once")

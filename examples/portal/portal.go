@@ -45,6 +45,9 @@ const MaxUpload = 2 << 20
 type User struct {
 	itsm.Actor
 	Title string // what the person does, shown by the user picker
+	// TimeZone is the IANA zone the directory gives the person ("" for
+	// UTC); the zone they choose on their settings page overrides it.
+	TimeZone string
 }
 
 // IsAgent reports whether the user works tickets (the agent role).
@@ -104,17 +107,18 @@ type Server struct {
 	logger  *log.Logger
 	within  time.Duration
 	mux     *http.ServeMux
-	pages   map[string]*template.Template
+	pages   *zonePages // the pages parsed per viewer's time zone
 	desk    *operation.Desk
 	cat     *design.Catalogue
 	sla     *design.Engine
 	cmdb    *transition.CMDB
 	changes *transition.Changes
+	kb      *transition.Knowledge // the knowledge articles suggested to callers
 	kpi     *improvement.Engine
 	syncMu  sync.Mutex // serialises the engines' Sync calls
 	key     []byte     // the session key (Config.SessionKey)
 	members map[string][]string
-	inbox   inbox
+	inbox   *inbox // the in-app notifications, records in the store
 	// instance names this server to the stream's leases: its background
 	// consumers and CatchUp share them.
 	instance string
@@ -187,6 +191,9 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 	s.az = az
 
 	var err error
+	if s.inbox, err = newInbox(ctx, b, s.clock); err != nil {
+		return nil, fmt.Errorf("portal: inbox: %w", err)
+	}
 	var tel storage.Observer
 	if cfg.Telemetry != nil {
 		tel = cfg.Telemetry
@@ -210,6 +217,11 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 		CMDB: s.cmdb, Directory: itsm.StaticDirectory(members)}); err != nil {
 		return nil, fmt.Errorf("portal: changes: %w", err)
 	}
+	// Callers read published articles only; agents read drafts too.
+	az.AddRule(transition.KindKnowledge, itsm.ActionRead, publishedOnly)
+	if s.kb, err = transition.NewKnowledge(ctx, b, transition.KnowledgeConfig{Clock: s.clock, Authorizer: az, Telemetry: tel}); err != nil {
+		return nil, fmt.Errorf("portal: knowledge: %w", err)
+	}
 	if s.kpi, err = improvement.New(ctx, b, improvement.Config{}); err != nil {
 		return nil, fmt.Errorf("portal: KPI engine: %w", err)
 	}
@@ -229,7 +241,11 @@ func NewServer(ctx context.Context, b storage.Backend, cfg Config) (*Server, err
 		}
 		s.search = s.text
 	}
-	if s.pages, err = parsePages(template.FuncMap{"name": s.name}); err != nil {
+	if err := b.Register(ctx, storage.Schema{Kind: KindProfile}); err != nil {
+		return nil, fmt.Errorf("portal: profiles: %w", err)
+	}
+	s.pages = &zonePages{extra: template.FuncMap{"name": s.name}}
+	if _, err = s.pages.of(time.UTC); err != nil {
 		return nil, err
 	}
 	s.routes()
@@ -344,20 +360,32 @@ type page struct {
 	CSRF   string
 	Error  string            // a message for the whole page
 	Fields map[string]string // field name -> problem, shown next to the field
+	Zone   string            // the time zone the page shows times in
 	Data   any
 }
 
 // render writes a page with a status code.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
-	t, ok := s.pages[name]
+	p.CSRF = s.csrfToken(w, r)
+	if u, ok := s.user(r); ok && p.Me == nil {
+		p.Me = &u
+	}
+	loc := time.UTC
+	if p.Me != nil {
+		loc = s.zoneOf(r.Context(), *p.Me)
+	}
+	p.Zone = loc.String()
+	pages, err := s.pages.of(loc)
+	if err != nil {
+		s.logger.Printf("portal: pages in %s: %v", loc, err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	t, ok := pages[name]
 	if !ok {
 		s.logger.Printf("portal: no template %q", name)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
-	}
-	p.CSRF = s.csrfToken(w, r)
-	if u, ok := s.user(r); ok && p.Me == nil {
-		p.Me = &u
 	}
 	var buf strings.Builder
 	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {

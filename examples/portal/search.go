@@ -25,9 +25,9 @@ type Searcher interface {
 const maxSearchQuery = 200
 
 // newSearch builds the library's full-text search over the incidents,
-// problems, requests and changes of the store.
+// problems, requests, changes and knowledge articles of the store.
 func (s *Server) newSearch() (*storage.SearchService, error) {
-	srcs := append(operation.SearchSources(s.desk), transition.SearchSources(s.changes, nil)...)
+	srcs := append(operation.SearchSources(s.desk), transition.SearchSources(s.changes, s.kb)...)
 	return storage.NewSearchService(s.desk.Backend(), srcs...)
 }
 
@@ -40,6 +40,8 @@ func hitURL(h storage.SearchHit) string {
 		return "/requests/" + h.ID
 	case transition.KindChange:
 		return "/changes/" + h.ID
+	case transition.KindKnowledge:
+		return "/knowledge/" + h.ID
 	}
 	return ""
 }

@@ -22,6 +22,8 @@ type Seeded struct {
 	MigrationChange              string // planned inside the freeze
 	FreezeWindow                 string
 	Incident                     string // an open incident raised by carl
+	TonerArticle, OutlookArticle string // published knowledge articles
+	DraftArticle                 string // a knowledge article not yet published
 }
 
 // Seed fills an empty store with the demo desk: two services in the
@@ -123,11 +125,37 @@ func (s *Server) Seed(ctx context.Context) (Seeded, bool, error) {
 		return out, false, fmt.Errorf("seed change: %w", err)
 	}
 
+	// Knowledge: two published articles (written by Rita, published by
+	// Mia: nobody publishes their own) and a draft.
+	articles := []*transition.Article{
+		{Title: "Blank or faded pages: replace the toner cartridge", OwnedBy: "rita", Category: "printing",
+			Body: "Open the front cover, take out the toner cartridge and put in a new one from the supply room.\nThe first few pages may come out light."},
+		{Title: "Outlook asks for the password again and again", OwnedBy: "rita", Category: "email",
+			Body: "Close Outlook, open the Credential Manager, remove the saved Office credentials and start Outlook again.\nSign in once when asked."},
+		{Title: "Toner suppliers compared (draft)", OwnedBy: "rita", Category: "printing",
+			Body: "Internal notes on the blank pages some toner brands give; not for callers yet."},
+	}
+	for i, a := range articles {
+		if err := s.kb.Records().Create(rita, a, none); err != nil {
+			return out, false, fmt.Errorf("seed article: %w", err)
+		}
+		if i == 2 {
+			break // the draft stays a draft
+		}
+		if _, err := s.kb.Records().Fire(rita, a.ID, transition.ArticleEventSubmit, none, nil); err != nil {
+			return out, false, fmt.Errorf("seed article: %w", err)
+		}
+		if _, err := s.kb.Records().Fire(as("mia"), a.ID, transition.ArticleEventPublish, none, nil); err != nil {
+			return out, false, fmt.Errorf("seed article: %w", err)
+		}
+	}
+
 	inc := &operation.Incident{ShortDescription: "Outlook keeps asking for my password", Impact: 2, Urgency: 2,
 		ServiceID: email.ID, AssignmentGroup: GroupServiceDesk, ContactType: "self_service"}
 	if err := s.desk.OpenIncident(as("carl"), inc, none); err != nil {
 		return out, false, fmt.Errorf("seed incident: %w", err)
 	}
 	return Seeded{EmailService: email.ID, NetworkService: network.ID, LaptopItem: laptop.ID, SwitchCI: sw.ID, GatewayCI: gw.ID,
-		FirmwareChange: firmware.ID, PSUChange: psu.ID, MigrationChange: migration.ID, FreezeWindow: freeze.ID, Incident: inc.ID}, true, nil
+		FirmwareChange: firmware.ID, PSUChange: psu.ID, MigrationChange: migration.ID, FreezeWindow: freeze.ID, Incident: inc.ID,
+		TonerArticle: articles[0].ID, OutlookArticle: articles[1].ID, DraftArticle: articles[2].ID}, true, nil
 }

@@ -22,6 +22,9 @@ var storeFlows = map[string]func(*testing.T){
 	"OrderFromTheCatalogue":     TestOrderFromTheCatalogue,
 	"ChangeCalendarAndApproval": TestChangeCalendarAndApproval,
 	"DashboardShowsKPIs":        TestDashboardShowsKPIs,
+	"InAppNotifications":        TestInAppNotifications,
+	"TimesInTheUsersZone":       TestTimesInTheUsersZone,
+	"Attachments":               TestAttachments,
 }
 
 func runFlows(t *testing.T, mk func(testing.TB) storage.Backend) {

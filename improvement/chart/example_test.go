@@ -28,3 +28,14 @@ func ExampleSave() {
 	// Output:
 	// chart written: true
 }
+
+// ExampleFormatValue writes KPI values as the charts label them.
+func ExampleFormatValue() {
+	fmt.Println(chart.FormatValue(improvement.UnitRatio, 0.95))
+	fmt.Println(chart.FormatValue(improvement.UnitHours, 2.5))
+	fmt.Println(chart.FormatValue(improvement.UnitCount, 12))
+	// Output:
+	// 95%
+	// 2.5 h
+	// 12
+}
