@@ -16,12 +16,12 @@ import (
 	"github.com/pillars-itsm/pillars/storage"
 )
 
-// Paging of the lists: perPage rows a page; counting stops at maxCount
-// (the count then reads "10,000+"), so a page never walks an unbounded
-// result.
+// Paging of the lists: perPage rows a page, read scanStep at a time up to
+// the page asked for; pages go up to maxPage (the store counts the rest:
+// Records.Count, one count(*) on the SQL stores).
 const (
 	perPage  = 50
-	maxCount = 10_000
+	maxPage  = 200
 	scanStep = 500
 )
 
@@ -69,7 +69,7 @@ func parseFilter(q url.Values, m *itsm.Machine[*operation.Incident]) (listFilter
 	if _, ok := sortOrders[f.Sort]; !ok {
 		f.Sort = "newest"
 	}
-	if p, err := strconv.Atoi(q.Get("page")); err == nil && p > 1 && p <= maxCount/perPage {
+	if p, err := strconv.Atoi(q.Get("page")); err == nil && p > 1 && p <= maxPage {
 		f.Page = p
 	}
 	return f, problems
@@ -146,33 +146,34 @@ func (s *Server) storeQuery(f listFilter, u User) storage.Query {
 	return q
 }
 
-// pageOf walks the query's results, returning the rows of the 1-based page
-// and how many there are in all (counting stops at maxCount, capped true).
-func pageOf[P any](ctx context.Context, query func(storage.Query) ([]P, string, error), q storage.Query, page int) (rows []P, total int, capped bool, err error) {
+// pageOf reads the rows of the 1-based page, walking the query's results
+// only up to that page, and asks count how many there are in all.
+func pageOf[P any](ctx context.Context, query func(storage.Query) ([]P, string, error), count func(storage.Query) (int, error),
+	q storage.Query, page int) (rows []P, total int, err error) {
 	from := (page - 1) * perPage
-	q.Limit = scanStep
-	for {
-		recs, next, err := query(q)
+	walk := q
+	walk.Limit = scanStep
+	for seen := 0; ; {
+		recs, next, err := query(walk)
 		if err != nil {
-			return nil, 0, false, err
+			return nil, 0, err
 		}
 		for _, r := range recs {
-			if total >= from && total < from+perPage {
+			if seen >= from && seen < from+perPage {
 				rows = append(rows, r)
 			}
-			total++
+			seen++
 		}
-		if next == "" {
-			return rows, total, false, nil
-		}
-		if total >= maxCount {
-			return rows, total, true, nil
+		if next == "" || seen >= from+perPage {
+			break
 		}
 		if err := ctx.Err(); err != nil {
-			return nil, 0, false, err
+			return nil, 0, err
 		}
-		q.Cursor = next
+		walk.Cursor = next
 	}
+	total, err = count(q)
+	return rows, total, err
 }
 
 // row is one incident of a list with what a person reads about it.
@@ -326,16 +327,14 @@ func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request, u User) {
 // incidentList runs a filtered list for user u.
 func (s *Server) incidentList(r *http.Request, u User, f listFilter, base string) (listData, error) {
 	ctx := r.Context()
-	recs, total, capped, err := pageOf(ctx, func(q storage.Query) ([]*operation.Incident, string, error) {
-		return s.desk.Incidents().Query(ctx, q)
-	}, s.storeQuery(f, u), f.Page)
+	incidents := s.desk.Incidents()
+	recs, total, err := pageOf(ctx, func(q storage.Query) ([]*operation.Incident, string, error) {
+		return incidents.Query(ctx, q)
+	}, func(q storage.Query) (int, error) { return incidents.Count(ctx, q) }, s.storeQuery(f, u), f.Page)
 	if err != nil {
 		return listData{}, err
 	}
 	d := listData{Filter: f, Rows: s.rows(ctx, recs), Total: thousands(total), Base: base, Empty: total == 0}
-	if capped {
-		d.Total = thousands(maxCount) + "+"
-	}
 	if len(recs) > 0 {
 		d.From = (f.Page-1)*perPage + 1
 		d.To = d.From + len(recs) - 1
@@ -343,7 +342,7 @@ func (s *Server) incidentList(r *http.Request, u User, f listFilter, base string
 	if f.Page > 1 {
 		d.Prev = base + "?" + f.query(f.Page-1)
 	}
-	if (f.Page)*perPage < total {
+	if f.Page*perPage < total && f.Page < maxPage {
 		d.Next = base + "?" + f.query(f.Page+1)
 	}
 	d.States = []option{{"", "Any state"}, {"open", "Open"}, {"done", "Done (resolved, closed, canceled)"}}
