@@ -694,49 +694,50 @@ func (c *codec) encode(b []byte, v reflect.Value, spans []memberSpan) ([]byte, [
 		f := &c.fields[i]
 		fv := v.FieldByIndex(f.index)
 		if f.kind == codecTime {
-			t := fv.Addr().Interface().(*time.Time)
-			if f.omitZero && t.IsZero() {
+			if f.omitZero && fv.Addr().Interface().(*time.Time).IsZero() {
 				continue // omitempty never omits a struct
 			}
-			b = c.sep(b, f, &first)
-			spans = append(spans, memberSpan{key: len(b) - base - len(f.key), value: len(b) - base - 1})
-			b = append(b, '"')
-			var err error
-			if b, err = t.AppendText(b); err != nil {
-				return nil, nil, false
-			}
-			b = append(b, '"')
-			spans[len(spans)-1].end = len(b) - base
-			continue
-		}
-		if f.omitEmpty && emptyValue(fv) || f.omitZero && fv.IsZero() {
+		} else if f.omitEmpty && emptyValue(fv) || f.omitZero && fv.IsZero() {
 			continue
 		}
 		b = c.sep(b, f, &first)
 		spans = append(spans, memberSpan{key: len(b) - base - len(f.key), value: len(b) - base - 1})
-		switch f.kind {
-		case codecString:
-			b, _ = jsontext.AppendString(b, fv.String())
-		case codecInt:
-			b = strconv.AppendInt(b, fv.Int(), 10)
-		case codecBool:
-			b = strconv.AppendBool(b, fv.Bool())
-		case codecValues:
-			var ok bool
-			if b, ok = appendValues(b, fv.Interface().(itsm.Values)); ok {
-				break
-			}
+		var ok bool
+		if b, ok = f.appendValue(b, fv); !ok {
 			return nil, nil, false // encoding/json's escapes, compaction or error
-		default:
-			raw, err := json.Marshal(fv.Addr().Interface())
-			if err != nil {
-				return nil, nil, false
-			}
-			b = append(b, raw...)
 		}
 		spans[len(spans)-1].end = len(b) - base
 	}
 	return append(b, '}'), spans, true
+}
+
+// appendValue appends fv, the value of member f, as JSON. It declines
+// (false) where encoding/json must encode the record instead: escapes it
+// would write otherwise, compaction, or an error.
+func (f *codecField) appendValue(b []byte, fv reflect.Value) ([]byte, bool) {
+	switch f.kind {
+	case codecTime:
+		var err error
+		if b, err = fv.Addr().Interface().(*time.Time).AppendText(append(b, '"')); err != nil {
+			return nil, false
+		}
+		return append(b, '"'), true
+	case codecString:
+		b, _ = jsontext.AppendString(b, fv.String())
+	case codecInt:
+		b = strconv.AppendInt(b, fv.Int(), 10)
+	case codecBool:
+		b = strconv.AppendBool(b, fv.Bool())
+	case codecValues:
+		return appendValues(b, fv.Interface().(itsm.Values))
+	default:
+		raw, err := json.Marshal(fv.Addr().Interface())
+		if err != nil {
+			return nil, false
+		}
+		b = append(b, raw...)
+	}
+	return b, true
 }
 
 // sep writes the separator and the member's name.

@@ -2,13 +2,8 @@ package storage
 
 import (
 	"bytes"
-	"encoding/json"
 	"reflect"
-	"strconv"
 	"time"
-
-	"github.com/pillars-itsm/pillars/internal/jsontext"
-	"github.com/pillars-itsm/pillars/itsm"
 )
 
 // encodeAfter encodes v member by member as encode would, for a Fold: v is
@@ -44,12 +39,10 @@ func (c *codec) encodeAfter(v, prev reflect.Value, prevMembers, out []jsonMember
 				continue
 			}
 			lo := len(arena)
-			arena = append(arena, '"')
-			var err error
-			if arena, err = t.AppendText(arena); err != nil {
+			var ok bool
+			if arena, ok = f.appendValue(arena, fv); !ok {
 				return nil, false
 			}
-			arena = append(arena, '"')
 			fr = append(fr, fresh{len(out), lo, len(arena)})
 			out = append(out, jsonMember{key: key})
 			continue
@@ -74,24 +67,9 @@ func (c *codec) encodeAfter(v, prev reflect.Value, prevMembers, out []jsonMember
 			}
 		}
 		lo := len(arena)
-		switch f.kind {
-		case codecString:
-			arena, _ = jsontext.AppendString(arena, fv.String())
-		case codecInt:
-			arena = strconv.AppendInt(arena, fv.Int(), 10)
-		case codecBool:
-			arena = strconv.AppendBool(arena, fv.Bool())
-		case codecValues:
-			var ok bool
-			if arena, ok = appendValues(arena, fv.Interface().(itsm.Values)); !ok {
-				return nil, false
-			}
-		default:
-			raw, err := json.Marshal(fv.Addr().Interface())
-			if err != nil {
-				return nil, false
-			}
-			arena = append(arena, raw...)
+		var ok bool
+		if arena, ok = f.appendValue(arena, fv); !ok {
+			return nil, false
 		}
 		fr = append(fr, fresh{len(out), lo, len(arena)})
 		out = append(out, jsonMember{key: key})
