@@ -129,6 +129,10 @@ func TestSearchUsesGINIndex(t *testing.T) {
 		{"internal text", storage.TextQuery{Kinds: []string{"incident"}, Terms: []string{"n3"}, Internal: true, Limit: 20}, "_search_tsv_all"},
 		{"scoped", storage.TextQuery{Kinds: []string{"incident", "problem"}, Terms: []string{"b7"}, Limit: 20,
 			Scopes: []storage.TextScope{{Kind: "incident", Field: "group", Values: []string{"g1", ""}}}}, "_search_tsv"},
+		// The branch that fetches every match of a scope (searchSQL) asks
+		// the index of the audience and the text.
+		{"scope index", storage.TextQuery{Kinds: []string{"incident"}, Terms: []string{"b7"}, Internal: true, Limit: 20,
+			Scopes: []storage.TextScope{{Kind: "incident", Field: "owner", Values: []string{"o1"}}}}, "_search_scope"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -186,4 +190,10 @@ func TestDocBlobStore(t *testing.T) {
 	bs, err := storage.NewDocBlobStore(context.Background(), newTestStore(t))
 	require.NoError(t, err)
 	storagetest.BlobStore(t, bs)
+}
+
+// A scoped search finds the newest matches of the scope whichever way the
+// statement takes to them (searchSQL, scopeWalk).
+func TestSearchScopeWindow(t *testing.T) {
+	storagetest.SearchScopeWindow(t, newTestStore(t))
 }
