@@ -134,8 +134,15 @@ func TestSearchUsesGINIndex(t *testing.T) {
 		{"scope index", storage.TextQuery{Kinds: []string{"incident"}, Terms: []string{"b7"}, Internal: true, Limit: 20,
 			Scopes: []storage.TextScope{{Kind: "incident", Field: "owner", Values: []string{"o1"}}}}, "_search_scope"},
 	}
+	var scopeIndex bool // with btree_gin, one index serves every search (textDDL)
+	require.NoError(t, s.pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", s.ns+"._search_scope").Scan(&scopeIndex))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if scopeIndex {
+				tt.index = "_search_scope"
+			} else if tt.index == "_search_scope" {
+				t.Skip("btree_gin is not installed")
+			}
 			sql, args := s.searchSQL("acme", tt.q)
 			var plan []string
 			require.NoError(t, s.inTextTx(ctx, "acme", "explain", func(tx pgx.Tx) error {
