@@ -56,3 +56,9 @@ func TestDocBlobStore(t *testing.T) {
 	require.NoError(t, err)
 	storagetest.BlobStore(t, bs)
 }
+
+// A scoped search finds exactly the newest matches of the scope, whether
+// they lie among the newest entries or only among the oldest.
+func TestSearchScopeWindow(t *testing.T) {
+	storagetest.SearchScopeWindow(t, openTest(t))
+}

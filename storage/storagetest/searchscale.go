@@ -188,3 +188,71 @@ func SearchScale(t *testing.T, b storage.Backend, n int) {
 		t.Logf("load average after searching: %s", strings.TrimSpace(string(load)))
 	}
 }
+
+// SearchScopeWindow checks the window of a scoped search (an actor who
+// reads one group's records) on 6,000 entries of two groups, with words
+// placed so that each way a store may find the window is taken: the
+// scope's matches only among the oldest entries, a few among the newest,
+// and more than the window among the newest. The hits are exactly the
+// newest 1,000 (or all, when fewer) matches of the scope, never an entry
+// of the other group.
+func SearchScopeWindow(t *testing.T, x storage.TextIndexer) {
+	ctx := itsm.WithTenant(context.Background(), "acme")
+	const n = 6000
+	ids := make([]string, n)
+	entries := make([]storage.TextEntry, n)
+	for i := range n {
+		ids[i] = itsm.NewID()
+		var w []string
+		if i%2 == 1 && i < 500 {
+			w = append(w, "oldonly")
+		}
+		if i%10 == 0 {
+			w = append(w, "sparse")
+		}
+		if i%2 == 0 {
+			w = append(w, "dense")
+		}
+		entries[i] = storage.TextEntry{Kind: "incident", ID: ids[i], Number: fmt.Sprint("INC", i),
+			Title: "entry " + strings.Join(w, " "), Group: fmt.Sprint("g", i%2), Owner: fmt.Sprint("o", i%3)}
+	}
+	require.True(t, slices.IsSorted(ids), "ids are issued in time order")
+	for i := 0; i < n; i += 1000 {
+		require.NoError(t, x.IndexText(ctx, entries[i:i+1000]))
+	}
+	expect := func(word, group string) []string {
+		want := []string{}
+		for i := n - 1; i >= 0 && len(want) < 1000; i-- {
+			if entries[i].Group == group && strings.Contains(entries[i].Title, word) {
+				want = append(want, ids[i])
+			}
+		}
+		slices.Sort(want)
+		return want
+	}
+	tests := []struct {
+		name, word, group string
+		count             int
+	}{
+		{"matches among the oldest only", "oldonly", "g1", 250},
+		{"none in the scope", "oldonly", "g0", 0},
+		{"a few among the newest", "sparse", "g0", 600},
+		{"more than the window", "dense", "g0", 1000},
+		{"prefix", "dens", "g0", 1000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hits, err := x.SearchText(ctx, storage.TextQuery{Kinds: []string{"incident"}, Terms: []string{tt.word}, Limit: storage.MaxLimit,
+				Scopes: []storage.TextScope{{Kind: "incident", Field: "group", Values: []string{tt.group}}}})
+			require.NoError(t, err)
+			got := make([]string, len(hits))
+			for i, h := range hits {
+				got[i] = h.ID
+			}
+			slices.Sort(got)
+			want := expect(tt.word, tt.group)
+			require.Len(t, want, tt.count)
+			require.Equal(t, want, got)
+		})
+	}
+}
