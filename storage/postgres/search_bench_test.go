@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/storage/storagetest"
 )
 
 // BenchmarkSearchText compares SearchText with its own statement run raw
@@ -20,30 +20,10 @@ import (
 func BenchmarkSearchText(b *testing.B) {
 	s := newTestStore(b)
 	acme := itsm.WithTenant(context.Background(), "acme")
-	for _, tenant := range []string{"acme", "globex"} {
-		tctx := itsm.WithTenant(context.Background(), tenant)
-		for start := 0; start < 20_000; start += 5000 {
-			entries := make([]storage.TextEntry, 0, 5000)
-			for i := start; i < start+5000; i++ {
-				body := fmt.Sprintf("w%d w%d w%d w%d", i%1009, i%997, i%983, i%977)
-				if i%10 == 0 {
-					body += " error"
-				}
-				entries = append(entries, storage.TextEntry{Kind: "incident", ID: itsm.NewID(), Number: itsm.FormatNumber("INC", int64(i+1)),
-					Title: fmt.Sprintf("t%d t%d t%d", i%3001, i%2999, i%2971), Public: body, Owner: fmt.Sprint("caller", i%500), Group: fmt.Sprint("group", i%4)})
-			}
-			require.NoError(b, s.IndexText(tctx, entries))
-		}
-	}
-	queries := []struct {
-		name  string
-		terms []string
-	}{
-		{"two title words", []string{"t17", "t17"}},
-		{"word in 10%", []string{"error"}},
-	}
+	storagetest.FillSearchBench(b, s)
+	queries := storagetest.SearchBenchQueries()
 	for _, qq := range queries {
-		q := storage.TextQuery{Kinds: []string{"incident"}, Terms: qq.terms, Limit: 21}
+		q := storage.TextQuery{Kinds: []string{"incident"}, Terms: qq.Terms, Limit: 21}
 		run := func(b *testing.B, op func(b *testing.B) int) {
 			hits := op(b)
 			b.ReportAllocs()
@@ -53,14 +33,14 @@ func BenchmarkSearchText(b *testing.B) {
 			}
 			b.ReportMetric(float64(hits), "hits")
 		}
-		b.Run(qq.name+"/store", func(b *testing.B) {
+		b.Run(qq.Name+"/store", func(b *testing.B) {
 			run(b, func(b *testing.B) int {
 				hits, err := s.SearchText(acme, q)
 				require.NoError(b, err)
 				return len(hits)
 			})
 		})
-		b.Run(qq.name+"/raw", func(b *testing.B) {
+		b.Run(qq.Name+"/raw", func(b *testing.B) {
 			text, args := s.searchSQL("acme", q)
 			run(b, func(b *testing.B) int {
 				rows, err := s.pool.Query(acme, text, append([]any{pgx.QueryExecModeExec}, args...)...)

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -10,6 +9,7 @@ import (
 
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
+	"github.com/pillars-itsm/pillars/storage/storagetest"
 )
 
 // BenchmarkSearchText compares SearchText with its own statement run raw
@@ -23,28 +23,8 @@ func BenchmarkSearchText(b *testing.B) {
 	require.NoError(b, err)
 	b.Cleanup(func() { s.Close() })
 	acme := itsm.WithTenant(context.Background(), "acme")
-	for _, tenant := range []string{"acme", "globex"} {
-		tctx := itsm.WithTenant(context.Background(), tenant)
-		for start := 0; start < 20_000; start += 5000 {
-			entries := make([]storage.TextEntry, 0, 5000)
-			for i := start; i < start+5000; i++ {
-				body := fmt.Sprintf("w%d w%d w%d w%d", i%1009, i%997, i%983, i%977)
-				if i%10 == 0 {
-					body += " error"
-				}
-				entries = append(entries, storage.TextEntry{Kind: "incident", ID: itsm.NewID(), Number: itsm.FormatNumber("INC", int64(i+1)),
-					Title: fmt.Sprintf("t%d t%d t%d", i%3001, i%2999, i%2971), Public: body, Owner: fmt.Sprint("caller", i%500), Group: fmt.Sprint("group", i%4)})
-			}
-			require.NoError(b, s.IndexText(tctx, entries))
-		}
-	}
-	queries := []struct {
-		name  string
-		terms []string
-	}{
-		{"two title words", []string{"t17", "t17"}},
-		{"word in 10%", []string{"error"}},
-	}
+	storagetest.FillSearchBench(b, s)
+	queries := storagetest.SearchBenchQueries()
 	rankAll := func(q storage.TextQuery) (string, []any) {
 		return `SELECT m.kind, m.id, -bm25(pillars_text_fts, 3.0, 1.0, 1.0) AS score
 FROM pillars_text_fts JOIN pillars_text m ON m.rowid = pillars_text_fts.rowid
@@ -65,7 +45,7 @@ ORDER BY score DESC, m.kind, m.id LIMIT ? OFFSET ?`, []any{ftsMatch(q.Terms, q.I
 		return len(hits)
 	}
 	for _, qq := range queries {
-		q := storage.TextQuery{Kinds: []string{"incident"}, Terms: qq.terms, Limit: 21}
+		q := storage.TextQuery{Kinds: []string{"incident"}, Terms: qq.Terms, Limit: 21}
 		run := func(b *testing.B, op func(b *testing.B) int) {
 			hits := op(b)
 			b.ReportAllocs()
@@ -77,18 +57,18 @@ ORDER BY score DESC, m.kind, m.id LIMIT ? OFFSET ?`, []any{ftsMatch(q.Terms, q.I
 			b.ReportMetric(float64((cpuTime()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
 			b.ReportMetric(float64(hits), "hits")
 		}
-		b.Run(qq.name+"/store", func(b *testing.B) {
+		b.Run(qq.Name+"/store", func(b *testing.B) {
 			run(b, func(b *testing.B) int {
 				hits, err := s.SearchText(acme, q)
 				require.NoError(b, err)
 				return len(hits)
 			})
 		})
-		b.Run(qq.name+"/raw", func(b *testing.B) {
+		b.Run(qq.Name+"/raw", func(b *testing.B) {
 			text, args := searchSQL("acme", q)
 			run(b, func(b *testing.B) int { return raw(b, text, args) })
 		})
-		b.Run(qq.name+"/raw every match ranked", func(b *testing.B) {
+		b.Run(qq.Name+"/raw every match ranked", func(b *testing.B) {
 			text, args := rankAll(q)
 			run(b, func(b *testing.B) int { return raw(b, text, args) })
 		})
