@@ -98,7 +98,8 @@ type Engine struct {
 	instance  string
 	leaseTTL  time.Duration
 	reg       *registry
-	sla       SLAObserver // nil: not observed
+	sla       SLAObserver      // nil: not observed
+	observer  storage.Observer // EngineConfig.Telemetry; nil: none
 	// positions of the fields Due reads in a clock document's Fields
 	fState, fDefinition, fTaskKind, fTaskID, fDue, fNextCheck int
 }
@@ -148,6 +149,7 @@ func NewEngine(ctx context.Context, b storage.Backend, cfg EngineConfig) (*Engin
 	e := &Engine{backend: b, byKind: map[string][]int{}, calendars: map[string]*calendar.Calendar{},
 		actor: cfg.Actor, clock: cfg.Clock, batch: cfg.BatchSize, instance: cfg.Instance, leaseTTL: cfg.LeaseTTL}
 	e.sla, _ = cfg.Telemetry.(SLAObserver)
+	e.observer = cfg.Telemetry
 	if e.instance == "" {
 		e.instance = uuid.NewString()
 	}

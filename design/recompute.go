@@ -1,7 +1,6 @@
 package design
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -246,9 +245,20 @@ func (e *Engine) retryUnit(ctx context.Context, fn func(tx storage.Tx, attempt i
 
 // recomputeUnit recomputes the clocks of one unit, record by record: each
 // record's history is read and replayed once per definition, and each
-// clock whose value changes is rewritten (rewrite).
+// clock whose value changes is rewritten (rewrite). The unit's events are
+// appended together once its clocks are written, and what it did is
+// reported to Telemetry once the unit is committed (observeUnit).
 func (e *Engine) recomputeUnit(ctx context.Context, tenant string, defs map[string]*runDef, reasons map[string]string, unit []recomputeTarget) (int, error) {
-	return e.retryUnit(ctx, func(tx storage.Tx, attempt int) (int, error) {
+	var (
+		events  []itsm.Event
+		reached []slaReached
+		attempt int
+	)
+	scratch := new(SLAClock)
+	ctx, done := e.observeUnit(ctx, "recompute")
+	wrote, err := e.retryUnit(ctx, func(tx storage.Tx, try int) (int, error) {
+		attempt = try
+		events, reached = slices.Grow(events[:0], len(unit)), reached[:0]
 		wrote := 0
 		now := itsm.NormalizeTime(e.clock.Now())
 		for i := 0; i < len(unit); {
@@ -267,7 +277,7 @@ func (e *Engine) recomputeUnit(ctx context.Context, tenant string, defs map[stri
 			}
 			for _, t := range group {
 				doc := t.doc
-				if doc.Data == nil || attempt > 0 {
+				if doc.Data == nil || try > 0 {
 					var err error
 					doc, err = tx.Get(ctx, ClockKind, t.id)
 					if errors.Is(err, itsm.ErrNotFound) {
@@ -277,67 +287,128 @@ func (e *Engine) recomputeUnit(ctx context.Context, tenant string, defs map[stri
 						return 0, err
 					}
 				}
-				stored, err := e.clocks.Collection().Decode(doc)
-				if err != nil {
-					return 0, err
-				}
-				if stored.State != StageInProgress && stored.State != StagePaused {
-					continue // stopped meanwhile
-				}
-				rd := defs[t.def]
-				tl, err := replay(rd.def, rd.cal, hist)
-				if err != nil {
-					return 0, fmt.Errorf("sla %s on %s %s: %w", rd.id, t.kind, t.task, err)
-				}
-				ok, err := e.rewrite(ctx, tx, tenant, doc, stored, rd, tl, hist[len(hist)-1], reasons[t.def], now)
+				rw := clockRewrite{rd: defs[t.def], hist: hist, reason: reasons[t.def], tenant: tenant, now: now, want: scratch}
+				ev, ok, err := e.rewrite(ctx, tx, doc, &rw)
 				if err != nil {
 					return 0, err
 				}
 				if ok {
+					events = append(events, ev)
+					reached = rw.raised(reached)
 					wrote++
 				}
 			}
 		}
-		return wrote, nil
-	})
-}
-
-// headMember is how a clock's encoding starts its head member while the
-// event that names its hash is not sealed yet: a placeholder as long as
-// a hex SHA-256. Inside a JSON string a quote is escaped, so the sequence
-// can only be the member itself.
-var headMember = []byte(`"head":"` + strings.Repeat("0", 64) + `"`)
-
-// rewrite writes a running or paused clock as the replayed timeline tl
-// under rd gives it: the lighter write path of a recompute. A clock is an
-// engine-owned record whose value follows from its record's history, so
-// this path skips what a command of Records does for a person's edit (a
-// second decode of the stored clock, the edit function, the lifecycle's
-// guards, which clocks have none): it authorises the engine's actor for
-// the event on the clock, computes the clock, encodes it once, lists the
-// changed fields as Records does (storage.FieldChanges) and writes the
-// clock with its own hash-chained event. A clock whose value is unchanged
-// is not written (false).
-func (e *Engine) rewrite(ctx context.Context, tx storage.Tx, tenant string, before storage.Document, stored *SLAClock, rd *runDef, tl timeline, last itsm.Event, reason string, now time.Time) (bool, error) {
-	want := *stored
-	want.Warnings = slices.Clone(stored.Warnings)
-	if !tl.started {
-		// Under the new rules the record never had this clock: it is
-		// canceled where it stands, its history kept.
-		want.State, want.StopTime = StageCanceled, tl.lastAt.UTC()
-		want.RunningSince, want.PausedAt, want.DueAt, want.NextCheckAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	} else {
-		at := tl.lastAt
-		if tl.stage == StageInProgress && stored.EvaluatedAt.After(at) && stored.ResetCount == tl.resets {
-			at = stored.EvaluatedAt // do not take back warnings Check already raised
+		if len(events) == 0 {
+			return wrote, nil
 		}
-		want.Warnings = nil
-		fill(&want, rd.def, last, tl)
-		if err := settle(&want, rd.def, rd.cal, at); err != nil {
-			return false, fmt.Errorf("sla %s on %s %s: %w", rd.id, last.Kind, last.RecordID, err)
+		return wrote, tx.Append(ctx, events...)
+	})
+	done(attempt+1, err)
+	if err == nil && e.sla != nil {
+		for _, r := range reached {
+			e.sla.SLAReached(ctx, r.def, r.threshold)
 		}
 	}
-	want.DefinitionVersion, want.CalendarVersion = rd.version, rd.calVersion
+	return wrote, err
+}
+
+// clockRewrite is what rewrite needs besides the stored clock: the
+// definition and the record's history to replay, the event's reason,
+// tenant and time, and want, the unit's scratch clock the new value is
+// computed in (encoded at once, so one serves the whole unit). rewrite
+// keeps in it what the stored and the new clock hold that Telemetry is
+// told of.
+type clockRewrite struct {
+	rd          *runDef
+	hist        []itsm.Event
+	reason      string
+	tenant      string
+	now         time.Time
+	want        *SLAClock
+	def         string // the clock's definition
+	had         []int  // the stored clock's warnings
+	wasBreached bool
+	warnings    []int // the rewritten clock's warnings
+	breachedNow bool
+}
+
+// raised appends to out the warnings and the breach the rewritten clock
+// has that the stored one had not, as Sync notes a replay's (raised).
+func (rw *clockRewrite) raised(out []slaReached) []slaReached {
+	for _, w := range rw.warnings {
+		if !slices.Contains(rw.had, w) {
+			out = append(out, slaReached{rw.def, w})
+		}
+	}
+	if rw.breachedNow && !rw.wasBreached {
+		out = append(out, slaReached{rw.def, 0})
+	}
+	return out
+}
+
+// headPlaceholder stands in for the hash of a rewritten clock's event
+// while the clock is encoded: as long as a hex SHA-256, which needs no
+// escaping, so the hash is written over it once the event is sealed.
+var headPlaceholder = strings.Repeat("0", 64)
+
+// rewrite writes a running or paused clock as the replay of its record's
+// history under rw.rd gives it: the lighter write path of a recompute. A
+// clock is an engine-owned record whose value follows from its record's
+// history, so this path skips what a command of Records does for a
+// person's edit (a second decode of the stored clock, the edit function,
+// the lifecycle's guards, which clocks have none): it authorises the
+// engine's actor for the event on the clock, computes the clock, encodes
+// it once, lists the changed fields as Records does
+// (storage.Collection.Rewrite, on the members the decode and the encode
+// split) and buffers the clock in tx, returning its hash-chained event for
+// the unit to append. A clock whose value is unchanged, or that is no
+// longer running or paused, is not written (false).
+func (e *Engine) rewrite(ctx context.Context, tx storage.Tx, before storage.Document, rw *clockRewrite) (itsm.Event, bool, error) {
+	rd, last := rw.rd, rw.hist[len(rw.hist)-1]
+	var stored *SLAClock // the clock as stored: decoded for this call, never changed
+	doc, changes, head, err := e.clocks.Collection().Rewrite(before, func(s *SLAClock) (*SLAClock, error) {
+		if s.State != StageInProgress && s.State != StagePaused {
+			return nil, nil // stopped meanwhile
+		}
+		stored = s
+		tl, err := replay(rd.def, rd.cal, rw.hist)
+		if err != nil {
+			return nil, fmt.Errorf("sla %s on %s %s: %w", rd.id, last.Kind, last.RecordID, err)
+		}
+		want := rw.want
+		*want = *s // s is this call's own: want may share its slices
+		if !tl.started {
+			// Under the new rules the record never had this clock: it is
+			// canceled where it stands, its history kept.
+			want.State, want.StopTime = StageCanceled, tl.lastAt.UTC()
+			want.RunningSince, want.PausedAt, want.DueAt, want.NextCheckAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+		} else {
+			at := tl.lastAt
+			if tl.stage == StageInProgress && s.EvaluatedAt.After(at) && s.ResetCount == tl.resets {
+				at = s.EvaluatedAt // do not take back warnings Check already raised
+			}
+			want.Warnings = nil
+			fill(want, rd.def, last, tl)
+			if err := settle(want, rd.def, rd.cal, at); err != nil {
+				return nil, fmt.Errorf("sla %s on %s %s: %w", rd.id, last.Kind, last.RecordID, err)
+			}
+		}
+		want.DefinitionVersion, want.CalendarVersion = rd.version, rd.calVersion
+		at := rw.now
+		if at.Before(s.UpdatedAt) {
+			at = s.UpdatedAt // never write time backwards
+		}
+		want.Version, want.Head, want.UpdatedAt = s.Version+1, headPlaceholder, at
+		return want, want.Validate()
+	})
+	if err != nil {
+		return itsm.Event{}, false, err
+	}
+	if len(changes) == 0 {
+		return itsm.Event{}, false, nil
+	}
+	want := rw.want
 	path := clockPath(stored.State, want.State)
 	action, name := itsm.ActionUpdate, itsm.EventUpdate
 	switch len(path) {
@@ -345,44 +416,42 @@ func (e *Engine) rewrite(ctx context.Context, tx storage.Tx, tenant string, befo
 	case 1:
 		action, name = path[0], path[0]
 	default: // a running or paused clock reaches every stage in one event
-		return false, itsm.Invalidf("sla engine: clock %s cannot go from %s to %s in one event", stored.ID, stored.State, want.State)
-	}
-	at := now
-	if at.Before(stored.UpdatedAt) {
-		at = stored.UpdatedAt // never write time backwards
-	}
-	want.Version, want.Head, want.UpdatedAt = stored.Version+1, string(headMember[len(`"head":"`):len(headMember)-1]), at
-	if err := want.Validate(); err != nil {
-		return false, err
-	}
-	doc, err := e.clocks.Collection().Encode(&want)
-	if err != nil {
-		return false, err
-	}
-	changes, err := storage.FieldChanges(before.Data, doc.Data)
-	if err != nil {
-		return false, fmt.Errorf("sla engine: clock %s: %w", stored.ID, err)
-	}
-	if len(changes) == 0 {
-		return false, nil
+		return itsm.Event{}, false, itsm.Invalidf("sla engine: clock %s cannot go from %s to %s in one event", stored.ID, stored.State, want.State)
 	}
 	if err := itsm.Authorize(ctx, e.reg.auth, ClockKind, action, stored); err != nil {
-		return false, err
+		return itsm.Event{}, false, err
 	}
 	actor, _ := itsm.ActorFrom(ctx)
-	ev := itsm.Event{Name: name, From: stored.State, To: want.State, Tenant: tenant, ID: itsm.NewID(),
+	ev := itsm.Event{Name: name, From: stored.State, To: want.State, Tenant: rw.tenant, ID: itsm.NewID(),
 		Kind: ClockKind, RecordID: stored.ID, Number: stored.Number, RecordVersion: want.Version,
-		Actor: actor.ID, At: at, RecordedAt: now, Reason: reason, Changes: changes}
+		Actor: actor.ID, At: want.UpdatedAt, RecordedAt: rw.now, Reason: rw.reason, Changes: changes}
 	itsm.Seal(&ev, stored.Head)
-	i := bytes.Index(doc.Data, headMember)
-	if i < 0 || len(ev.Hash) != len(headMember)-len(`"head":""`) {
-		return false, itsm.Invalidf("sla engine: clock %s: the encoded clock has no head member of its own", stored.ID)
+	if len(head) != len(ev.Hash)+2 {
+		return itsm.Event{}, false, itsm.Invalidf("sla engine: clock %s: the encoded clock has no head member of its own", stored.ID)
 	}
-	copy(doc.Data[i+len(`"head":"`):], ev.Hash)
+	copy(head[1:], ev.Hash)
 	if err := tx.Put(ctx, doc, stored.Version); err != nil {
-		return false, err
+		return itsm.Event{}, false, err
 	}
-	return true, tx.Append(ctx, ev)
+	rw.def, rw.had, rw.wasBreached = want.DefinitionID, stored.Warnings, stored.Breached
+	rw.warnings, rw.breachedNow = want.Warnings, want.Breached
+	return ev, true, nil
+}
+
+// observeUnit tells Telemetry (EngineConfig.Telemetry) of one unit of
+// work of a recompute as one command on clocks whose event is event: the
+// live path's clock writes are each a command of Records, which reports
+// them; a bulk unit, which writes up to recomputeBatch clocks without
+// Records, is reported once, with the attempts it took and its outcome,
+// and its store calls run under the context Telemetry returns (nested in
+// the command's span). The warnings and breaches its clocks reach are
+// told to an SLAObserver once the unit is committed, as Sync's are.
+func (e *Engine) observeUnit(ctx context.Context, event string) (context.Context, func(attempts int, err error)) {
+	if e.observer == nil {
+		return ctx, func(int, error) {}
+	}
+	ctx, done := e.observer.Command(ctx, storage.CommandInfo{Kind: ClockKind, Event: event})
+	return ctx, func(attempts int, err error) { done(storage.CommandResult{Attempts: attempts, Err: err}) }
 }
 
 // startMissing starts, from their histories, the clocks of rd on the

@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"fmt"
+
 	"github.com/pillars-itsm/pillars/itsm"
 )
 
@@ -15,4 +17,39 @@ import (
 func FieldChanges(before, after []byte) ([]itsm.FieldChange, error) {
 	changes, _, err := diffJSON(before, after, []string{"version", "head", "updated_at"}, "")
 	return changes, err
+}
+
+// Rewrite decodes the stored document before, hands the record to edit
+// and, unless edit returns nil, encodes the record edit returns and lists
+// the changes of that encoding over before as FieldChanges does. It is
+// FieldChanges for code that decodes a record, changes it and encodes it
+// again (a bulk rewrite of a kind it owns): the codec that decodes before
+// and the one that encodes the result each report the top-level members
+// they read or wrote, so neither encoding is split a second time for the
+// diff. head is the value of the encoding's "head" member within the
+// document's data, quotes included (nil without one), for a caller that
+// encodes a placeholder and writes the sealed event's hash over it. A nil
+// record from edit returns the zero Document, no changes and no error.
+func (c *Collection[T, P]) Rewrite(before Document, edit func(stored P) (P, error)) (doc Document, changes []itsm.FieldChange, head []byte, err error) {
+	var bufB, bufA [64]jsonMember
+	stored, bm, err := c.decodeMembers(before, bufB[:0])
+	if err != nil {
+		return Document{}, nil, nil, err
+	}
+	rec, err := edit(stored)
+	if err != nil || rec == nil {
+		return Document{}, nil, nil, err
+	}
+	data, am, err := c.marshalMembers(rec, bufA[:0])
+	if err == nil && am == nil {
+		am, err = topLevelMembers(data, bufA[:0])
+	}
+	if err == nil && bm == nil {
+		bm, err = topLevelMembers(before.Data, bufB[:0])
+	}
+	if err != nil {
+		return Document{}, nil, nil, fmt.Errorf("%s %s: %w", c.schema.Kind, rec.Meta().ID, err)
+	}
+	changes, head = diffMembers(bm, am, []string{"version", "head", "updated_at"}, "head")
+	return c.document(rec, data), changes, head, nil
 }
