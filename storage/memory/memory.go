@@ -539,8 +539,14 @@ func (s *Store) History(ctx context.Context, kind, id string) ([]itsm.Event, err
 		pos = td.byRecord[recordKey{kind, id}]
 	}
 	out := make([]itsm.Event, len(pos))
+	n := 0
 	for i, p := range pos {
-		out[i] = cloneEvent(*s.events.at(p))
+		out[i] = *s.events.at(p)
+		n += len(out[i].Changes)
+	}
+	changes := make([]itsm.FieldChange, 0, n)
+	for i := range out {
+		out[i].Changes, changes = cloneChanges(out[i].Changes, changes)
 	}
 	slices.SortStableFunc(out, func(a, b itsm.Event) int {
 		switch {
@@ -658,6 +664,33 @@ func cloneDoc(d storage.Document) storage.Document {
 	d.Data = slices.Clone(d.Data)
 	d.Fields = slices.Clone(d.Fields)
 	return d
+}
+
+// changesBuffer returns an empty slice with room for the changes of every
+// one of events, which cloneChanges copies them into: one allocation for a
+// call's events instead of one per event. Events are never removed from
+// the log, so no event's changes keep another's alive for longer.
+func changesBuffer(events []itsm.Event) []itsm.FieldChange {
+	n := 0
+	for i := range events {
+		n += len(events[i].Changes)
+	}
+	if n == 0 {
+		return nil
+	}
+	return make([]itsm.FieldChange, 0, n)
+}
+
+// cloneChanges copies c to the end of buf and returns the copy (nil for
+// nil and empty for empty, as slices.Clone), its capacity its length so
+// that an append to it cannot reach the next event's, and buf grown by it.
+func cloneChanges(c, buf []itsm.FieldChange) (clone, rest []itsm.FieldChange) {
+	if len(c) == 0 {
+		return c[:0:0], buf
+	}
+	at := len(buf)
+	buf = append(buf, c...)
+	return buf[at:len(buf):len(buf)], buf
 }
 
 func cloneEvent(e itsm.Event) itsm.Event {

@@ -278,8 +278,10 @@ func (t *tx) Append(_ context.Context, events ...itsm.Event) error {
 			return itsm.Invalidf("memory: append: event %s of %s %s names tenant %q in a unit of tenant %q", e.ID, e.Kind, e.RecordID, e.Tenant, t.tenant)
 		}
 	}
+	t.events = slices.Grow(t.events, len(events)) // a bulk unit appends its events at once
+	changes := changesBuffer(events)
 	for _, e := range events {
-		e = cloneEvent(e)
+		e.Changes, changes = cloneChanges(e.Changes, changes)
 		e.Tenant = t.tenant
 		t.events = append(t.events, e)
 	}
