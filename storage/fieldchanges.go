@@ -2,7 +2,10 @@ package storage
 
 import (
 	"fmt"
+	"reflect"
+	"unsafe"
 
+	"github.com/pillars-itsm/pillars/internal/jsontext"
 	"github.com/pillars-itsm/pillars/itsm"
 )
 
@@ -24,12 +27,15 @@ func FieldChanges(before, after []byte) ([]itsm.FieldChange, error) {
 // the changes of that encoding over before as FieldChanges does. It is
 // FieldChanges for code that decodes a record, changes it and encodes it
 // again (a bulk rewrite of a kind it owns): the codec that decodes before
-// and the one that encodes the result each report the top-level members
-// they read or wrote, so neither encoding is split a second time for the
-// diff. head is the value of the encoding's "head" member within the
-// document's data, quotes included (nil without one), for a caller that
-// encodes a placeholder and writes the sealed event's hash over it. A nil
-// record from edit returns the zero Document, no changes and no error.
+// reports its top-level members, a member whose value edit left as stored
+// (a string, integer, bool or time) keeps the stored bytes instead of
+// being encoded again, and neither encoding is split a second time for the
+// diff. edit must not change the record it is handed (it returns another,
+// a changed copy). head is the value of the encoding's "head" member
+// within the document's data, quotes included (nil without one), for a
+// caller that encodes a placeholder and writes the sealed event's hash
+// over it. A nil record from edit returns the zero Document, no changes and
+// no error.
 func (c *Collection[T, P]) Rewrite(before Document, edit func(stored P) (P, error)) (doc Document, changes []itsm.FieldChange, head []byte, err error) {
 	var bufB, bufA [64]jsonMember
 	stored, bm, err := c.decodeMembers(before, bufB[:0])
@@ -40,7 +46,24 @@ func (c *Collection[T, P]) Rewrite(before Document, edit func(stored P) (P, erro
 	if err != nil || rec == nil {
 		return Document{}, nil, nil, err
 	}
-	data, am, err := c.marshalMembers(rec, bufA[:0])
+	var data []byte
+	var am []jsonMember
+	if bm != nil && c.codec != nil && c.codec.encodable && len(c.codec.fields) <= 64 && jsontext.MatchesEncodingJSON() {
+		var bufK [64][]byte
+		keys := bufK[:len(c.codec.fields)]
+		for i, f := range c.codec.fields { // the quoted names, without a copy: encodeAfter only reads them
+			keys[i] = unsafe.Slice(unsafe.StringData(f.key), len(f.key)-1)
+		}
+		var ok bool
+		if am, ok = c.codec.encodeAfter(reflect.ValueOf(rec).Elem(), reflect.ValueOf(stored).Elem(), bm, bufA[:0], keys); ok {
+			data = joinInPlace(am)
+		} else {
+			am = nil
+		}
+	}
+	if am == nil {
+		data, am, err = c.marshalMembers(rec, bufA[:0])
+	}
 	if err == nil && am == nil {
 		am, err = topLevelMembers(data, bufA[:0])
 	}
@@ -52,4 +75,19 @@ func (c *Collection[T, P]) Rewrite(before Document, edit func(stored P) (P, erro
 	}
 	changes, head = diffMembers(bm, am, []string{"version", "head", "updated_at"}, "head")
 	return c.document(rec, data), changes, head, nil
+}
+
+// joinInPlace writes the JSON object of members, as joinMembers does, and
+// points each member at its copy in it, so that what a diff of them finds
+// (the head) is part of the data.
+func joinInPlace(members []jsonMember) []byte {
+	data := joinMembers(members)
+	at := 1 // past {
+	for i := range members {
+		k, v := len(members[i].key), len(members[i].value)
+		members[i].key = data[at : at+k]
+		members[i].value = data[at+k+1 : at+k+1+v]
+		at += k + 1 + v + 1 // the key, :, the value and , or }
+	}
+	return data
 }

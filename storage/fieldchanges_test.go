@@ -65,3 +65,51 @@ func TestFieldChangesListsWhatRecordsWrites(t *testing.T) {
 	_, err = storage.FieldChanges([]byte(`{}`), []byte(`[1]`))
 	assert.ErrorIs(t, err, itsm.ErrInvalid)
 }
+
+// TestRewriteEncodesAndListsAsFieldChanges: Collection.Rewrite's document
+// is the one Encode writes for the edited record, its changes are those
+// FieldChanges lists between the two encodings, and its head is the head
+// member within the document's data; a nil record writes nothing.
+func TestRewriteEncodesAndListsAsFieldChanges(t *testing.T) {
+	coll := storage.NewCollection[gauge]("gauge")
+	stored := &gauge{Record: itsm.Record{ID: "g1", Version: 3, State: "on", Head: "abc"}, Name: "boiler", Level: 2, Labels: []string{"a"}}
+	before, err := coll.Encode(stored)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name string
+		edit func(g *gauge)
+	}{
+		{"nothing but the head and version", func(g *gauge) { g.Version, g.Head = 4, "def" }},
+		{"a field and a member dropped", func(g *gauge) { g.Version, g.Head, g.Name, g.Level = 4, "def", "boiler 2", 0 }},
+		{"a new member and an array", func(g *gauge) { g.Version, g.Head, g.Labels, g.State = 4, "", []string{"a", `"b"`}, "off" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var want gauge
+			doc, changes, head, err := coll.Rewrite(before, func(g *gauge) (*gauge, error) {
+				want = *g
+				want.Labels = append([]string(nil), g.Labels...)
+				tc.edit(&want)
+				return &want, nil
+			})
+			require.NoError(t, err)
+			enc, err := coll.Encode(&want)
+			require.NoError(t, err)
+			assert.Equal(t, string(enc.Data), string(doc.Data))
+			assert.Equal(t, enc.Fields, doc.Fields)
+			listed, err := storage.FieldChanges(before.Data, enc.Data)
+			require.NoError(t, err)
+			assert.Equal(t, listed, changes)
+			assert.Equal(t, `"`+want.Head+`"`, string(head))
+			if want.Head == "" {
+				return
+			}
+			copy(head[1:], "xyz")
+			assert.Contains(t, string(doc.Data), `"head":"xyz"`, "the head is part of the data")
+		})
+	}
+	doc, changes, head, err := coll.Rewrite(before, func(*gauge) (*gauge, error) { return nil, nil })
+	require.NoError(t, err)
+	assert.Nil(t, doc.Data)
+	assert.Nil(t, changes)
+	assert.Nil(t, head)
+}
