@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
@@ -96,6 +97,10 @@ type kindData struct {
 	// gen counts the schemas registered for the kind; a unit's pending
 	// write made under an older one is refused at commit.
 	gen int
+	// ids holds the documents' ids sorted (sortedIDs), nil until a query
+	// needs them and again once a commit adds or removes a document.
+	ids   atomic.Pointer[[]string]
+	idsMu sync.Mutex
 }
 
 // newKindData returns an empty kindData for sc.
@@ -404,7 +409,10 @@ func (s *Store) commit(t *tx) error {
 	}
 	for i := range t.writes {
 		w := &t.writes[i]
-		old := w.kd.docs[w.key.id] // the zero Document when absent
+		old, existed := w.kd.docs[w.key.id] // the zero Document when absent
+		if w.deleted || !existed {
+			w.kd.ids.Store(nil) // a document removed or added
+		}
 		if w.deleted {
 			w.kd.unindex(old)
 			w.kd.reorder(old, storage.Document{})

@@ -16,12 +16,13 @@ func (kd *kindData) query(p storage.Plan) storage.Page {
 	// Entries of a fitting index arrive in sort order, so the walk keeps
 	// them as they come and stops once the page (plus one, to know there is
 	// a next) is full.
-	if !kd.orderedScan(p, func(d storage.Document) bool {
+	keep := func(d storage.Document) bool {
 		if p.Matches(d) && p.AfterCursor(d) {
 			docs = append(docs, d)
 		}
 		return len(docs) <= p.Limit
-	}) {
+	}
+	if !kd.orderedScan(p, keep) && !kd.idScan(p, keep) {
 		h := pageHeap{plan: &p, max: p.Limit + 1}
 		visit := func(d storage.Document) {
 			if p.Matches(d) && p.AfterCursor(d) {
@@ -42,6 +43,57 @@ func (kd *kindData) query(p storage.Plan) storage.Page {
 		page.Docs[i] = cloneDoc(d)
 	}
 	return page
+}
+
+// idScan walks the kind's documents in id order (sortedIDs) from the
+// cursor for a plan that sorts by nothing, so by id, and that no hash set
+// or composite index narrows (eachCandidate would visit every document):
+// paging through such a query, as a sweep of every record of a kind does,
+// then costs O(n) in all instead of a pass over every document per page.
+// It reports false, visiting nothing, for any other plan.
+func (kd *kindData) idScan(p storage.Plan, visit func(storage.Document) bool) bool {
+	if len(p.Sort) > 0 {
+		return false
+	}
+	if _, _, hashed := kd.candidates(p); hashed {
+		return false
+	}
+	if o, _ := kd.prefixIndex(p); o != nil {
+		return false
+	}
+	ids := kd.sortedIDs()
+	from := 0
+	if p.AfterSet {
+		from, _ = slices.BinarySearch(ids, p.AfterID)
+	}
+	for _, id := range ids[from:] {
+		if !visit(kd.docs[id]) {
+			break
+		}
+	}
+	return true
+}
+
+// sortedIDs returns the ids of the kind's documents in ascending order,
+// sorted once and kept until a commit adds or removes a document (an
+// update keeps them). The caller holds the store's read or write lock;
+// readers side by side sort once, under idsMu.
+func (kd *kindData) sortedIDs() []string {
+	if ids := kd.ids.Load(); ids != nil {
+		return *ids
+	}
+	kd.idsMu.Lock()
+	defer kd.idsMu.Unlock()
+	if ids := kd.ids.Load(); ids != nil {
+		return *ids
+	}
+	ids := make([]string, 0, len(kd.docs))
+	for id := range kd.docs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	kd.ids.Store(&ids)
+	return ids
 }
 
 // The ways eachCandidate finds a plan's candidates.

@@ -103,3 +103,85 @@ func TestDistinct(t *testing.T) {
 		})
 	}
 }
+
+// A query that sorts by nothing and that no hash set or composite index
+// narrows pages through the kind in id order from the cursor (idScan), so
+// a sweep of every document costs O(n) in all; the pages hold every
+// matching document once, in id order, also when documents are added and
+// removed between pages.
+func TestUnnarrowedQueryPagesInIDOrder(t *testing.T) {
+	ctx := t.Context()
+	sc := storage.Schema{Kind: "inc", Fields: []storage.Field{{Name: "state", Type: storage.TypeString}}}
+	s := New()
+	require.NoError(t, s.Register(ctx, sc))
+	put := func(ids ...int) {
+		require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
+			for _, i := range ids {
+				state := "open"
+				if i%3 == 0 {
+					state = "closed"
+				}
+				d := storage.Document{Kind: "inc", ID: fmt.Sprintf("i%04d", i), Version: 1, Fields: []storage.Value{storage.String(state)}}
+				if err := tx.Put(ctx, d, 0); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+	}
+	for i := 0; i < 1000; i += 2 {
+		put(i)
+	}
+	tests := []struct {
+		name    string
+		filters []storage.Filter
+		keep    func(i int) bool
+	}{
+		{"every document", nil, func(int) bool { return true }},
+		{"a range filter only", []storage.Filter{storage.Gt("state", storage.String("d"))}, func(i int) bool { return i%3 != 0 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := storage.Query{Kind: "inc", Filters: tt.filters, Limit: 37}
+			p, err := sc.CheckQuery(q)
+			require.NoError(t, err)
+			kd := s.tenants[itsm.DefaultTenant].kinds["inc"]
+			assert.True(t, kd.idScan(p, func(storage.Document) bool { return false }), "the plan pages in id order")
+			var got []string
+			added := false
+			for {
+				page, err := s.Query(ctx, q)
+				require.NoError(t, err)
+				for _, d := range page.Docs {
+					got = append(got, d.ID)
+				}
+				if !added { // odd ids after the cursor come in, one before it too
+					put(1, 501, 503)
+					added = true
+				}
+				if page.Next == "" {
+					break
+				}
+				q.Cursor = page.Next
+			}
+			var want []string
+			for i := range 1000 {
+				if (i%2 == 0 || i == 501 || i == 503) && tt.keep(i) {
+					want = append(want, fmt.Sprintf("i%04d", i))
+				}
+			}
+			assert.Equal(t, want, got)
+			require.NoError(t, s.Update(ctx, func(tx storage.Tx) error { // back as it was
+				for _, id := range []string{"i0001", "i0501", "i0503"} {
+					if err := tx.Delete(ctx, "inc", id, 1); err != nil {
+						return err
+					}
+				}
+				return nil
+			}))
+		})
+	}
+	p, err := sc.CheckQuery(storage.Query{Kind: "inc", Filters: []storage.Filter{storage.Eq("state", storage.String("open"))}})
+	require.NoError(t, err)
+	assert.False(t, s.tenants[itsm.DefaultTenant].kinds["inc"].idScan(p, nil), "a hash set narrows it")
+}
