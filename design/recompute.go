@@ -50,6 +50,22 @@ func (e *Engine) Recompute(ctx context.Context, id string) (int, error) {
 	return e.recompute(ctx, set, []*runDef{rd}, true, false)
 }
 
+// sharedQuerier is a store that hands out its own documents instead of
+// copies (memory.Store.QueryShared): the running clocks a recompute reads
+// are only decoded, never changed.
+type sharedQuerier interface {
+	QueryShared(ctx context.Context, q storage.Query) (storage.Page, error)
+}
+
+// ownedWriter is a unit of work that takes the slices of the documents
+// and events written as its own instead of copying them (the memory
+// store's): a recompute builds each clock's encoding and event only to
+// write them.
+type ownedWriter interface {
+	PutOwned(ctx context.Context, d storage.Document, expected int64) error
+	AppendOwned(ctx context.Context, events ...itsm.Event) error
+}
+
 // recomputeTarget is a running clock a recompute brings to a new version,
 // with the document the query read it in (its Data nil when not kept: the
 // unit of work reads it).
@@ -150,8 +166,15 @@ func (e *Engine) runningClocks(ctx context.Context, id string, docs bool, fn fun
 			// so each page starts where the last ended instead of
 			// sifting every clock of the definition again.
 			Sort: []storage.Sort{{Field: "task_id"}}, Limit: storage.MaxLimit}
+		shared, _ := e.backend.(sharedQuerier)
 		for {
-			page, err := e.backend.Query(ctx, q)
+			var page storage.Page
+			var err error
+			if shared != nil && docs {
+				page, err = shared.QueryShared(ctx, q) // only decoded: the store's own documents serve
+			} else {
+				page, err = e.backend.Query(ctx, q)
+			}
 			if err != nil {
 				return err
 			}
@@ -258,6 +281,7 @@ func (e *Engine) recomputeUnit(ctx context.Context, tenant string, defs map[stri
 	ctx, done := e.observeUnit(ctx, "recompute")
 	wrote, err := e.retryUnit(ctx, func(tx storage.Tx, try int) (int, error) {
 		attempt = try
+		owned, _ := tx.(ownedWriter)
 		events, reached = slices.Grow(events[:0], len(unit)), reached[:0]
 		wrote := 0
 		now := itsm.NormalizeTime(e.clock.Now())
@@ -299,8 +323,11 @@ func (e *Engine) recomputeUnit(ctx context.Context, tenant string, defs map[stri
 				}
 			}
 		}
-		if len(events) == 0 {
+		switch {
+		case len(events) == 0:
 			return wrote, nil
+		case owned != nil:
+			return wrote, owned.AppendOwned(ctx, events...)
 		}
 		return wrote, tx.Append(ctx, events...)
 	})
@@ -430,7 +457,11 @@ func (e *Engine) rewrite(ctx context.Context, tx storage.Tx, before storage.Docu
 		return itsm.Event{}, false, itsm.Invalidf("sla engine: clock %s: the encoded clock has no head member of its own", stored.ID)
 	}
 	copy(head[1:], ev.Hash)
-	if err := tx.Put(ctx, doc, stored.Version); err != nil {
+	put := tx.Put
+	if owned, ok := tx.(ownedWriter); ok {
+		put = owned.PutOwned // doc is this call's own, never read again
+	}
+	if err := put(ctx, doc, stored.Version); err != nil {
 		return itsm.Event{}, false, err
 	}
 	rw.def, rw.had, rw.wasBreached = want.DefinitionID, stored.Warnings, stored.Breached

@@ -6,7 +6,10 @@
 // committed state, buffers its writes, and at commit takes the write lock,
 // checks every expected version and applies everything at once, giving the
 // unit's events their Seq in order. Documents are copied on the way in and
-// out, so callers may reuse or mutate their slices freely.
+// out, so callers may reuse or mutate their slices freely; code that builds
+// documents only to write them, or reads them only to decode them, may say
+// so (Store.QueryShared, and PutOwned and AppendOwned on the Tx of Update,
+// found with an interface assertion) and save the copies.
 //
 // Queries that fix a declared composite index's leading fields with Eq
 // filters and sort ascending by its remaining fields (the queue and due-time
@@ -302,11 +305,24 @@ func (s *Store) Query(ctx context.Context, q storage.Query) (storage.Page, error
 	if err != nil {
 		return storage.Page{}, err
 	}
-	return s.query(tenant, q)
+	return s.query(tenant, q, true)
 }
 
-// query runs q on the tenant's committed documents.
-func (s *Store) query(tenant string, q storage.Query) (storage.Page, error) {
+// QueryShared is Query handing out the store's own documents instead of
+// copies: the caller must not change their Data or Fields (committed
+// documents are never changed, only replaced, so they stay as read). Code
+// that only reads a page to decode it (a bulk rewrite) saves the copies.
+func (s *Store) QueryShared(ctx context.Context, q storage.Query) (storage.Page, error) {
+	tenant, err := s.tenant(ctx)
+	if err != nil {
+		return storage.Page{}, err
+	}
+	return s.query(tenant, q, false)
+}
+
+// query runs q on the tenant's committed documents, copying the page's
+// documents when copied is set.
+func (s *Store) query(tenant string, q storage.Query, copied bool) (storage.Page, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	kd, err := s.kind(tenant, q.Kind)
@@ -317,7 +333,7 @@ func (s *Store) query(tenant string, q storage.Query) (storage.Page, error) {
 	if err != nil {
 		return storage.Page{}, err
 	}
-	return kd.query(plan), nil
+	return kd.query(plan, copied), nil
 }
 
 // Update runs fn in one optimistic unit of work; see storage.Backend. A

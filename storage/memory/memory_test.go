@@ -1,9 +1,11 @@
 package memory_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pillars-itsm/pillars/itsm"
@@ -90,5 +92,67 @@ func TestScanEventsRunsAreCapped(t *testing.T) {
 			return nil
 		}))
 		require.Equal(t, 1, runs, "limit %d", limit)
+	}
+}
+
+// The copy-saving forms read and write what their copying twins do:
+// QueryShared returns Query's page, and a unit writing with PutOwned and
+// AppendOwned commits the document and events Put and Append would.
+func TestSharedAndOwnedFormsMatchTheCopyingOnes(t *testing.T) {
+	ctx := t.Context()
+	sc := storage.Schema{Kind: "gauge", Fields: []storage.Field{{Name: "level", Type: storage.TypeInt}}}
+	type owned interface {
+		PutOwned(ctx context.Context, d storage.Document, expected int64) error
+		AppendOwned(ctx context.Context, events ...itsm.Event) error
+	}
+	tests := []struct {
+		name  string
+		owned bool
+	}{{"copying", false}, {"owned", true}}
+	var stores []*memory.Store
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := memory.New()
+			require.NoError(t, s.Register(ctx, sc))
+			for i := range 5 {
+				require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
+					d := storage.Document{Kind: "gauge", ID: fmt.Sprintf("g%d", i), Version: 1, Data: []byte(fmt.Sprintf(`{"level":%d}`, i)), Fields: []storage.Value{storage.Int(int64(i))}}
+					ev := itsm.Event{ID: fmt.Sprintf("e%d", i), Kind: "gauge", RecordID: d.ID, RecordVersion: 1, Changes: []itsm.FieldChange{{Field: "level", To: fmt.Sprint(i)}}}
+					if !tt.owned {
+						if err := tx.Put(ctx, d, 0); err != nil {
+							return err
+						}
+						return tx.Append(ctx, ev)
+					}
+					o, ok := tx.(owned)
+					require.True(t, ok, "the memory store's unit takes documents as its own")
+					if err := o.PutOwned(ctx, d, 0); err != nil {
+						return err
+					}
+					return o.AppendOwned(ctx, ev)
+				}))
+			}
+			q := storage.Query{Kind: "gauge", Filters: []storage.Filter{storage.Gte("level", storage.Int(1))}, Limit: 3}
+			copied, err := s.Query(ctx, q)
+			require.NoError(t, err)
+			shared, err := s.QueryShared(ctx, q)
+			require.NoError(t, err)
+			assert.Equal(t, copied, shared)
+			stores = append(stores, s)
+		})
+	}
+	require.Len(t, stores, 2)
+	for i := range 5 {
+		id := fmt.Sprintf("g%d", i)
+		a, err := stores[0].Get(ctx, "gauge", id)
+		require.NoError(t, err)
+		b, err := stores[1].Get(ctx, "gauge", id)
+		require.NoError(t, err)
+		assert.Equal(t, a, b)
+		ha, err := stores[0].History(ctx, "gauge", id)
+		require.NoError(t, err)
+		hb, err := stores[1].History(ctx, "gauge", id)
+		require.NoError(t, err)
+		assert.Equal(t, ha, hb)
 	}
 }

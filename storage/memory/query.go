@@ -11,7 +11,7 @@ import (
 // limit+1 matches in index order; otherwise the candidates eachCandidate
 // finds, filtered, and the first limit+1 in the plan's order kept with a
 // bounded heap. The caller holds the store's read lock.
-func (kd *kindData) query(p storage.Plan) storage.Page {
+func (kd *kindData) query(p storage.Plan, copied bool) storage.Page {
 	var docs []storage.Document
 	// Entries of a fitting index arrive in sort order, so the walk keeps
 	// them as they come and stops once the page (plus one, to know there is
@@ -37,6 +37,10 @@ func (kd *kindData) query(p storage.Plan) storage.Page {
 	if len(docs) > p.Limit {
 		docs = docs[:p.Limit]
 		page.Next = p.NextCursor(docs[len(docs)-1])
+	}
+	if !copied {
+		page.Docs = docs
+		return page
 	}
 	page.Docs = make([]storage.Document, len(docs))
 	for i, d := range docs {

@@ -170,11 +170,25 @@ func (t *tx) Query(ctx context.Context, q storage.Query) (storage.Page, error) {
 	if done {
 		return storage.Page{}, errDone
 	}
-	return t.s.query(t.tenant, q)
+	return t.s.query(t.tenant, q, true)
 }
 
 // Put buffers a copy of d when the version the unit sees equals expected.
-func (t *tx) Put(_ context.Context, d storage.Document, expected int64) error {
+func (t *tx) Put(ctx context.Context, d storage.Document, expected int64) error {
+	return t.put(ctx, d, expected, true)
+}
+
+// PutOwned is Put taking d's Data and Fields as the store's own instead of
+// copying them: the caller hands them over and never reads or changes
+// them again. Code that builds a document only to write it (a bulk
+// rewrite) saves the copy; it finds the method on the Tx of a memory Store
+// with an interface assertion.
+func (t *tx) PutOwned(ctx context.Context, d storage.Document, expected int64) error {
+	return t.put(ctx, d, expected, false)
+}
+
+// put is Put, copying d's slices when copied is set.
+func (t *tx) put(_ context.Context, d storage.Document, expected int64, copied bool) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	kd, w, cur, ok, err := t.view(d.Kind, d.ID)
@@ -208,8 +222,10 @@ func (t *tx) Put(_ context.Context, d storage.Document, expected int64) error {
 		oldNum = kd.number(w.doc)
 	}
 	t.claim(d.Kind, d.ID, oldNum, num)
-	d.Data = slices.Clone(d.Data)
-	d.Fields = slices.Clone(d.Fields)
+	if copied {
+		d.Data = slices.Clone(d.Data)
+		d.Fields = slices.Clone(d.Fields)
+	}
 	if w != nil {
 		w.doc, w.deleted, w.gen = d, false, kd.gen
 		return nil
@@ -267,7 +283,19 @@ func (t *tx) AdvanceSequence(_ context.Context, name string, atLeast int64) erro
 // Append buffers events of the unit's tenant; they get their Seq at
 // commit. An event naming another tenant is ErrInvalid, and none of the
 // call's events is buffered.
-func (t *tx) Append(_ context.Context, events ...itsm.Event) error {
+func (t *tx) Append(ctx context.Context, events ...itsm.Event) error {
+	return t.append(ctx, events, true)
+}
+
+// AppendOwned is Append taking the events' Changes as the store's own
+// instead of copying them (see PutOwned); the events themselves are
+// copied into the unit.
+func (t *tx) AppendOwned(ctx context.Context, events ...itsm.Event) error {
+	return t.append(ctx, events, false)
+}
+
+// append is Append, copying the events' changes when copied is set.
+func (t *tx) append(_ context.Context, events []itsm.Event, copied bool) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.done {
@@ -279,9 +307,14 @@ func (t *tx) Append(_ context.Context, events ...itsm.Event) error {
 		}
 	}
 	t.events = slices.Grow(t.events, len(events)) // a bulk unit appends its events at once
-	changes := changesBuffer(events)
+	var changes []itsm.FieldChange
+	if copied {
+		changes = changesBuffer(events)
+	}
 	for _, e := range events {
-		e.Changes, changes = cloneChanges(e.Changes, changes)
+		if copied {
+			e.Changes, changes = cloneChanges(e.Changes, changes)
+		}
 		e.Tenant = t.tenant
 		t.events = append(t.events, e)
 	}
