@@ -77,3 +77,53 @@ func TestNewEngineRefusesBadCodeDefinitions(t *testing.T) {
 	}, Calendars: []*calendar.Calendar{officeHours(t)}})
 	require.NoError(t, err)
 }
+
+// TestSeedingRefusesACodeDefinitionOverlappingASavedOne: a definition
+// added to the code later that overlaps one a tenant saved at run time is
+// refused when the engine would seed it into the tenant (NewEngine, for
+// the default tenant), with an
+// *itsm.ValidationError naming both, and is not written; one that does not
+// overlap is seeded.
+func TestSeedingRefusesACodeDefinitionOverlappingASavedOne(t *testing.T) {
+	with := func(id string, edit func(*design.Definition)) design.Definition {
+		d := resolutionSLA()
+		d.ID = id
+		if edit != nil {
+			edit(&d)
+		}
+		return d
+	}
+	cases := []struct {
+		name    string
+		code    design.Definition
+		refused bool
+	}{
+		{"overlapping", with("gold", func(d *design.Definition) { d.Priorities = []int{1} }), true},
+		{"another metric", with("gold", func(d *design.Definition) { d.Type = design.OLA }), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newRecordFixture(t, memory.New()) // its engine declares no definition of incidents
+			_, _, err := f.engine.SaveDefinition(as(agent), with("custom", nil), design.KeepVersion, storage.Command{})
+			require.NoError(t, err)
+			later, err := design.NewEngine(context.Background(), f.store, design.EngineConfig{Name: "later", Definitions: []design.Definition{tc.code},
+				Calendars: []*calendar.Calendar{officeHours(t)}, Clock: f.clock})
+			if err == nil { // NewEngine seeds the default tenant; another tenant would meet it at its first Sync
+				_, err = later.Sync(context.Background())
+			}
+			_, getErr := f.engine.DefinitionRecords().Get(as(agent), design.DefinitionRecordID(itsm.DefaultTenant, "gold"))
+			if !tc.refused {
+				require.NoError(t, err)
+				require.NoError(t, getErr, "gold is seeded")
+				return
+			}
+			require.Error(t, err)
+			assert.ErrorIs(t, err, itsm.ErrInvalid)
+			var verr *itsm.ValidationError
+			require.True(t, errors.As(err, &verr), "%T: %v", err, err)
+			assert.Contains(t, err.Error(), `"gold"`)
+			assert.Contains(t, err.Error(), `"custom"`)
+			assert.ErrorIs(t, getErr, itsm.ErrNotFound, "gold is not written")
+		})
+	}
+}

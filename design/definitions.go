@@ -248,7 +248,12 @@ func (e *Engine) customOf(tenant, kind string) func(string) bool {
 
 // seed writes the calendars and definitions declared in EngineConfig as
 // records of the tenant of ctx, once per tenant and engine: one already
-// kept there (edited by an admin since) is left as it is.
+// kept there (edited by an admin since) is left as it is. A code
+// definition that overlaps an active definition the tenant saved (another
+// id) is refused with an *itsm.ValidationError naming both, as
+// SaveDefinition refuses one, and is not written: every call that loads
+// the tenant's definitions fails with it until one of them is retired or
+// narrowed, instead of records running two clocks of one type and metric.
 func (e *Engine) seed(ctx context.Context, tenant string) error {
 	e.reg.mu.RLock()
 	done := e.reg.seeded[tenant]
@@ -278,6 +283,10 @@ func (e *Engine) seed(ctx context.Context, tenant string) error {
 			return fmt.Errorf("sla engine: seeding calendar %s: %w", name, err)
 		}
 	}
+	saved, err := e.savedDefinitions(ctx)
+	if err != nil {
+		return fmt.Errorf("sla engine: seeding definitions: %w", err)
+	}
 	for i := range e.defs {
 		d := e.defs[i]
 		err := e.backend.Update(ctx, func(tx storage.Tx) error {
@@ -286,6 +295,16 @@ func (e *Engine) seed(ctx context.Context, tenant string) error {
 				return nil
 			} else if !errors.Is(err, itsm.ErrNotFound) {
 				return err
+			}
+			// NewEngine checked the code's definitions among themselves;
+			// the tenant's own, saved since, are checked here, before one
+			// of the code's joins them.
+			for _, o := range saved {
+				if o.State == DefinitionActive && o.Definition.ID != d.ID && d.overlaps(&o.Definition) {
+					return (&itsm.ValidationError{Kind: DefinitionKind, ID: d.ID}).Add("conditions",
+						fmt.Sprintf("definition %q of EngineConfig.Definitions overlaps the tenant's active definition %q: a record could run two %s %s clocks (retire or narrow one of them)",
+							d.ID, o.Definition.ID, d.Type, d.Metric))
+				}
 			}
 			if err := e.reg.defs.CreateTx(ctx, tx, rec, storage.Command{Reason: "seeded from EngineConfig.Definitions"}); err != nil {
 				return err
@@ -300,6 +319,21 @@ func (e *Engine) seed(ctx context.Context, tenant string) error {
 	e.reg.seeded[tenant] = true
 	e.reg.mu.Unlock()
 	return nil
+}
+
+// savedDefinitions returns the definition records of the tenant of ctx.
+func (e *Engine) savedDefinitions(ctx context.Context) ([]*SLADefinition, error) {
+	docs, err := e.all(ctx, DefinitionKind)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*SLADefinition, len(docs))
+	for i, doc := range docs {
+		if out[i], err = e.reg.defs.Collection().Decode(doc); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // load reads the definitions and calendars of the tenant of ctx (seeding
