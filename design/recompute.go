@@ -34,7 +34,11 @@ const maxRecomputeWorkers = 4
 //
 // Each changed clock is written with its own event ("sla definition …
 // version … recomputed"), chained to the clock's history as any other
-// write, so Verify and History of a clock show the recompute.
+// write, so Verify and History of a clock show the recompute. Telemetry
+// (EngineConfig.Telemetry) is told of each unit as one command on clocks
+// (event "recompute"), where the live path reports a command per clock,
+// and an SLAObserver of the warnings and breaches the recomputed clocks
+// reach that they had not, once the unit is committed, as Sync does.
 func (e *Engine) Recompute(ctx context.Context, id string) (int, error) {
 	if ctx == nil {
 		return 0, itsm.Invalidf("sla engine: nil context")

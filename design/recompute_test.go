@@ -1,6 +1,7 @@
 package design_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pillars-itsm/pillars/design"
+	"github.com/pillars-itsm/pillars/design/calendar"
 	"github.com/pillars-itsm/pillars/itsm"
 	"github.com/pillars-itsm/pillars/storage"
 	"github.com/pillars-itsm/pillars/storage/memory"
@@ -233,4 +235,63 @@ func TestRecomputeCancelsAClockTheNewRulesNeverStart(t *testing.T) {
 	hist, err := f.engine.Clocks().History(ctx, c.ID)
 	require.NoError(t, err)
 	assert.Equal(t, "cancel", hist[len(hist)-1].Name)
+}
+
+// recomputeSpy is a Telemetry that records the SLA thresholds reported
+// and the commands on clocks begun and ended.
+type recomputeSpy struct {
+	slaSpy
+	commands []storage.CommandInfo
+	results  []storage.CommandResult
+}
+
+func (s *recomputeSpy) Command(ctx context.Context, c storage.CommandInfo) (context.Context, func(storage.CommandResult)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.Kind != design.ClockKind {
+		return ctx, func(storage.CommandResult) {}
+	}
+	s.commands = append(s.commands, c)
+	return ctx, func(r storage.CommandResult) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.results = append(s.results, r)
+	}
+}
+
+// TestRecomputeReportsToTelemetry: a recompute reports each unit of work
+// to Telemetry as one command on clocks ("recompute") with its outcome,
+// and the warnings and the breach its clocks reach that the stored clocks
+// had not, once each, as Sync reports a replay's.
+func TestRecomputeReportsToTelemetry(t *testing.T) {
+	f := newRecordFixture(t, memory.New())
+	ctx := as(agent)
+	spy := &recomputeSpy{}
+	eng, err := design.NewEngine(context.Background(), f.store, design.EngineConfig{Name: "observed",
+		Calendars: []*calendar.Calendar{officeHours(t)}, Clock: f.clock, Telemetry: spy})
+	require.NoError(t, err)
+	_, _, err = eng.SaveDefinition(ctx, resolutionSLA(), design.KeepVersion, storage.Command{})
+	require.NoError(t, err)
+	inc := &incident{ShortDescription: "x", Priority: 1}
+	require.NoError(t, f.incidents.Create(ctx, inc, storage.Command{}))
+	f.sync(t)
+	f.clock.Advance(3 * time.Hour)
+	f.fire(t, inc.ID, "start", nil)
+	f.sync(t)
+	require.Equal(t, []int{50, 75}, f.clockOf(t, inc.ID, "resolution").Warnings, "3 hours of 4")
+	spy.commands, spy.results = nil, nil
+
+	d := resolutionSLA()
+	d.Targets[1] = 2 * time.Hour // 3 hours of 2: every warning and the breach
+	_, n, err := eng.SaveDefinition(ctx, d, design.RecomputeClocks, storage.Command{})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	assert.Equal(t, []int{90, 0}, spy.reached, "what the stored clock had is not reported again")
+	assert.Equal(t, []storage.CommandInfo{{Kind: design.ClockKind, Event: "recompute"}}, spy.commands, "one unit")
+	assert.Equal(t, []storage.CommandResult{{Attempts: 1}}, spy.results)
+
+	n, err = eng.Recompute(ctx, "resolution")
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	assert.Equal(t, []int{90, 0}, spy.reached, "nothing new to report")
 }
