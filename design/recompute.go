@@ -286,7 +286,7 @@ func (e *Engine) recomputeUnit(ctx context.Context, tenant string, defs map[stri
 	wrote, err := e.retryUnit(ctx, func(tx storage.Tx, try int) (int, error) {
 		attempt = try
 		owned, _ := tx.(ownedWriter)
-		events, reached = slices.Grow(events[:0], len(unit)), reached[:0]
+		events, reached = make([]itsm.Event, 0, len(unit)), reached[:0] // a store may keep the last attempt's
 		wrote := 0
 		now := itsm.NormalizeTime(e.clock.Now())
 		for i := 0; i < len(unit); {

@@ -117,19 +117,22 @@ func TestSharedAndOwnedFormsMatchTheCopyingOnes(t *testing.T) {
 			for i := range 5 {
 				require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
 					d := storage.Document{Kind: "gauge", ID: fmt.Sprintf("g%d", i), Version: 1, Data: []byte(fmt.Sprintf(`{"level":%d}`, i)), Fields: []storage.Value{storage.Int(int64(i))}}
-					ev := itsm.Event{ID: fmt.Sprintf("e%d", i), Kind: "gauge", RecordID: d.ID, RecordVersion: 1, Changes: []itsm.FieldChange{{Field: "level", To: fmt.Sprint(i)}}}
+					evs := []itsm.Event{ // a record's event and another's: the unit's first events, handed over at once
+						{ID: fmt.Sprintf("e%d", i), Kind: "gauge", RecordID: d.ID, RecordVersion: 1, Changes: []itsm.FieldChange{{Field: "level", To: fmt.Sprint(i)}}},
+						{ID: fmt.Sprintf("f%d", i), Kind: "other", RecordID: d.ID, RecordVersion: 1},
+					}
 					if !tt.owned {
 						if err := tx.Put(ctx, d, 0); err != nil {
 							return err
 						}
-						return tx.Append(ctx, ev)
+						return tx.Append(ctx, evs...)
 					}
 					o, ok := tx.(owned)
 					require.True(t, ok, "the memory store's unit takes documents as its own")
 					if err := o.PutOwned(ctx, d, 0); err != nil {
 						return err
 					}
-					return o.AppendOwned(ctx, ev)
+					return o.AppendOwned(ctx, evs...)
 				}))
 			}
 			q := storage.Query{Kind: "gauge", Filters: []storage.Filter{storage.Gte("level", storage.Int(1))}, Limit: 3}
@@ -154,5 +157,18 @@ func TestSharedAndOwnedFormsMatchTheCopyingOnes(t *testing.T) {
 		hb, err := stores[1].History(ctx, "gauge", id)
 		require.NoError(t, err)
 		assert.Equal(t, ha, hb)
+		ha, err = stores[0].History(ctx, "other", id)
+		require.NoError(t, err)
+		hb, err = stores[1].History(ctx, "other", id)
+		require.NoError(t, err)
+		assert.Len(t, hb, 1)
+		assert.Equal(t, ha, hb)
+	}
+	all, err := stores[1].ReadEvents(ctx, 0, 100)
+	require.NoError(t, err)
+	require.Len(t, all, 10)
+	for i, e := range all {
+		assert.Equal(t, int64(i+1), e.Seq)
+		assert.Equal(t, itsm.DefaultTenant, e.Tenant)
 	}
 }

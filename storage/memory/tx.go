@@ -288,8 +288,9 @@ func (t *tx) Append(ctx context.Context, events ...itsm.Event) error {
 }
 
 // AppendOwned is Append taking the events' Changes as the store's own
-// instead of copying them (see PutOwned); the events themselves are
-// copied into the unit.
+// instead of copying them (see PutOwned), and the slice of events itself
+// when it is the unit's first: the caller never reads or changes either
+// again.
 func (t *tx) AppendOwned(ctx context.Context, events ...itsm.Event) error {
 	return t.append(ctx, events, false)
 }
@@ -305,6 +306,15 @@ func (t *tx) append(_ context.Context, events []itsm.Event, copied bool) error {
 		if e.Tenant != "" && e.Tenant != t.tenant {
 			return itsm.Invalidf("memory: append: event %s of %s %s names tenant %q in a unit of tenant %q", e.ID, e.Kind, e.RecordID, e.Tenant, t.tenant)
 		}
+	}
+	if !copied && len(t.events) == 0 && len(events) > 1 {
+		// The unit's first events, handed over: the slice becomes the
+		// unit's list (it has no events of its own yet to keep).
+		for i := range events {
+			events[i].Tenant = t.tenant
+		}
+		t.events = events[:len(events):len(events)]
+		return nil
 	}
 	t.events = slices.Grow(t.events, len(events)) // a bulk unit appends its events at once
 	var changes []itsm.FieldChange
