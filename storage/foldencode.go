@@ -3,26 +3,83 @@ package storage
 import (
 	"bytes"
 	"reflect"
+	"slices"
 	"time"
+
+	"github.com/pillars-itsm/pillars/itsm"
 )
+
+// foldPlan is what a Fold's encodeAfter needs of a kind's codec,
+// worked out once per Records.
+type foldPlan struct {
+	keys [][]byte // the quoted member names, in the codec's order
+	rank []int    // each field's place in name order, the order of an event's changes
+	meta []bool   // the members every write changes (metaFields), never listed
+	head int      // the head field's index, -1 when there is none
+}
+
+// foldPlan returns the codec's plan for encodeAfter; nil without a codec.
+func (c *codec) foldPlan() *foldPlan {
+	if c == nil {
+		return nil
+	}
+	p := &foldPlan{keys: make([][]byte, len(c.fields)), rank: make([]int, len(c.fields)), meta: make([]bool, len(c.fields)), head: -1}
+	order := make([]int, len(c.fields))
+	for i, f := range c.fields {
+		p.keys[i] = []byte(f.key[:len(f.key)-1])
+		name := p.keys[i][1 : len(p.keys[i])-1]
+		p.meta[i] = slices.Contains(metaFields, string(name))
+		if string(name) == "head" {
+			p.head = i
+		}
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return bytes.Compare(p.keys[a][1:len(p.keys[a])-1], p.keys[b][1:len(p.keys[b])-1])
+	})
+	for at, i := range order {
+		p.rank[i] = at
+	}
+	return p
+}
+
+// encodedAfter is what encodeAfter made of a record.
+type encodedAfter struct {
+	members []jsonMember
+	// listed: changes are the event's changes, as diffMembers would list
+	// them (before the journal and custom rewrites), and head the head
+	// member's value; otherwise the caller diffs the members.
+	listed  bool
+	changes []itsm.FieldChange
+	head    []byte
+}
 
 // encodeAfter encodes v member by member as encode would, for a Fold: v is
 // the record a command made of prev, whose encoding's members are
 // prevMembers. A member whose typed value (a string, integer, bool or
 // time) equals prev's keeps prev's bytes; the others are encoded afresh,
 // into one new buffer. The members come out as encode's spans would split
-// its output, so the diff, the head and the document (joinMembers) read as
-// they would from a whole encoding. It declines (false) where encode
-// would, and the record is then encoded whole.
-func (c *codec) encodeAfter(v, prev reflect.Value, prevMembers, out []jsonMember, keys [][]byte) ([]jsonMember, bool) {
-	type fresh struct{ at, lo, hi int } // out[at].value is arena[lo:hi]
-	var bufF [16]fresh
+// its output, so the head and the document (joinMembers) read as they
+// would from a whole encoding. When prevMembers are the codec's members in
+// its order (every encoding a Fold made, and most stored ones), it lists
+// the changes too, from the members it encoded afresh, instead of leaving
+// them to a diff of every member. It declines (false) where encode would,
+// and the record is then encoded whole.
+func (c *codec) encodeAfter(v, prev reflect.Value, prevMembers, out []jsonMember, p *foldPlan) (encodedAfter, bool) {
+	type fresh struct {
+		field  int
+		at     int    // out[at] is the new member, -1 when omitted
+		lo, hi int    // its value is arena[lo:hi]
+		from   []byte // prev's value, nil when prev lacked the member
+	}
+	var bufF [24]fresh
 	fr := bufF[:0]
 	arena := make([]byte, 0, 256)
 	j := 0 // the next member of prevMembers not yet matched
+	headAt := -1
 	for i := range c.fields {
 		f := &c.fields[i]
-		key := keys[i]
+		key := p.keys[i]
 		var pm []byte // prev's member value for this field, nil when omitted
 		if j < len(prevMembers) && bytes.Equal(prevMembers[j].key, key) {
 			pm, key = prevMembers[j].value, prevMembers[j].key
@@ -32,65 +89,95 @@ func (c *codec) encodeAfter(v, prev reflect.Value, prevMembers, out []jsonMember
 		if f.kind == codecTime {
 			t := fv.Addr().Interface().(*time.Time)
 			if f.omitZero && t.IsZero() {
+				if pm != nil {
+					fr = append(fr, fresh{field: i, at: -1, from: pm})
+				}
 				continue
 			}
 			if pm != nil && *t == *prev.FieldByIndex(f.index).Addr().Interface().(*time.Time) {
 				out = append(out, jsonMember{key: key, value: pm})
 				continue
 			}
-			lo := len(arena)
-			var ok bool
-			if arena, ok = f.appendValue(arena, fv); !ok {
-				return nil, false
-			}
-			fr = append(fr, fresh{len(out), lo, len(arena)})
-			out = append(out, jsonMember{key: key})
-			continue
-		}
-		if f.omitEmpty && emptyValue(fv) || f.omitZero && fv.IsZero() {
-			continue
-		}
-		if pm != nil {
-			pv := prev.FieldByIndex(f.index)
-			same := false
-			switch f.kind {
-			case codecString:
-				same = fv.String() == pv.String()
-			case codecInt:
-				same = fv.Int() == pv.Int()
-			case codecBool:
-				same = fv.Bool() == pv.Bool()
-			}
-			if same {
-				out = append(out, jsonMember{key: key, value: pm})
+		} else {
+			if f.omitEmpty && emptyValue(fv) || f.omitZero && fv.IsZero() {
+				if pm != nil {
+					fr = append(fr, fresh{field: i, at: -1, from: pm})
+				}
 				continue
+			}
+			if pm != nil {
+				pv := prev.FieldByIndex(f.index)
+				same := false
+				switch f.kind {
+				case codecString:
+					same = fv.String() == pv.String()
+				case codecInt:
+					same = fv.Int() == pv.Int()
+				case codecBool:
+					same = fv.Bool() == pv.Bool()
+				}
+				if same {
+					out = append(out, jsonMember{key: key, value: pm})
+					continue
+				}
 			}
 		}
 		lo := len(arena)
 		var ok bool
 		if arena, ok = f.appendValue(arena, fv); !ok {
-			return nil, false
+			return encodedAfter{}, false
 		}
-		fr = append(fr, fresh{len(out), lo, len(arena)})
+		if i == p.head {
+			headAt = len(out)
+		}
+		fr = append(fr, fresh{field: i, at: len(out), lo: lo, hi: len(arena), from: pm})
 		out = append(out, jsonMember{key: key})
 	}
+	res := encodedAfter{members: out}
 	for _, x := range fr {
-		out[x.at].value = arena[x.lo:x.hi:x.hi]
+		if x.at >= 0 {
+			out[x.at].value = arena[x.lo:x.hi:x.hi]
+		}
 	}
-	return out, true
-}
-
-// memberKeys returns the quoted names of the codec's members, in its
-// order, as encodeAfter takes them; nil without a codec.
-func (c *codec) memberKeys() [][]byte {
-	if c == nil {
-		return nil
+	if j < len(prevMembers) {
+		return res, true // prev's members out of the codec's order: diff them
 	}
-	keys := make([][]byte, len(c.fields))
-	for i, f := range c.fields {
-		keys[i] = []byte(f.key[:len(f.key)-1])
+	// Every member of prev was matched to its field in order: a member
+	// changed where it was encoded afresh with other bytes, or dropped.
+	var bufP [24]pendingChange
+	var bufR [24]int
+	ps, ranks := bufP[:0], bufR[:0]
+	size := 0
+	for _, x := range fr {
+		if p.meta[x.field] {
+			continue
+		}
+		var to []byte
+		if x.at >= 0 {
+			to = out[x.at].value
+			if x.from != nil && bytes.Equal(x.from, to) {
+				continue
+			}
+		}
+		name := p.keys[x.field][1 : len(p.keys[x.field])-1]
+		// In name order (insertion: a command changes a few members).
+		r := p.rank[x.field]
+		k := len(ps)
+		ps, ranks = append(ps, pendingChange{}), append(ranks, 0)
+		for ; k > 0 && ranks[k-1] > r; k-- {
+			ps[k], ranks[k] = ps[k-1], ranks[k-1]
+		}
+		ps[k], ranks[k] = pendingChange{name, x.from, to}, r
+		size += len(name) + len(x.from) + len(to)
 	}
-	return keys
+	res.listed = true
+	if len(ps) > 0 {
+		res.changes = joinChanges(ps, size)
+	}
+	if headAt >= 0 {
+		res.head = out[headAt].value
+	}
+	return res, true
 }
 
 // joinMembers writes the JSON object of members, as encode writes it.

@@ -75,7 +75,7 @@ type Records[T any, P interface {
 	public  bool // a host's view: members the pillar owns (WithOwned) are not written through it
 	cloner  cloner[T, P]
 	text    textCheck // validText planned for T; nil: T holds no strings
-	keys    [][]byte  // the codec's member names, for a Fold's encodeAfter
+	plan    *foldPlan // the codec's members, for a Fold's encodeAfter
 }
 
 // RecordsConfig configures a Records.
@@ -130,7 +130,7 @@ func NewRecords[T any, P interface {
 	if cfg.Retries == 0 {
 		cfg.Retries = 3
 	}
-	return &Records[T, P]{backend: b, coll: coll, machine: m, cfg: cfg, cloner: newCloner[T, P](), text: newTextCheck(reflect.TypeFor[T]()), keys: coll.codec.memberKeys()}, nil
+	return &Records[T, P]{backend: b, coll: coll, machine: m, cfg: cfg, cloner: newCloner[T, P](), text: newTextCheck(reflect.TypeFor[T]()), plan: coll.codec.foldPlan()}, nil
 }
 
 // Backend returns the backend the records live in.
@@ -651,10 +651,13 @@ func (r *Records[T, P]) writeTo(ctx context.Context, tx Tx, rec P, beforeData []
 	var am []jsonMember
 	var err error
 	folded := false
+	var after encodedAfter
 	if sink != nil && sink.prev.IsValid() && beforeMembers != nil && r.coll.codec != nil && r.coll.codec.encodable && jsontext.MatchesEncodingJSON() {
 		// A fold encodes only what the command changed (Fold.Document
-		// joins the members once, at the end).
-		am, folded = r.coll.codec.encodeAfter(reflect.ValueOf(rec).Elem(), sink.prev, beforeMembers, sink.buffer(len(r.keys)), r.keys)
+		// joins the members once, at the end), and lists the changes as
+		// it goes.
+		after, folded = r.coll.codec.encodeAfter(reflect.ValueOf(rec).Elem(), sink.prev, beforeMembers, sink.buffer(len(r.plan.keys)), r.plan)
+		am = after.members
 	}
 	if !folded {
 		data, am, err = r.coll.marshalMembers(rec, bufA[:0])
@@ -675,7 +678,10 @@ func (r *Records[T, P]) writeTo(ctx context.Context, tx Tx, rec P, beforeData []
 		restore()
 		return false, fmt.Errorf("%s %s: %w", r.coll.Kind(), m.ID, err)
 	}
-	changes, head := diffMembers(beforeMembers, am, metaFields, "head")
+	changes, head := after.changes, after.head
+	if !after.listed {
+		changes, head = diffMembers(beforeMembers, am, metaFields, "head")
+	}
 	markAppended(changes, r.coll.journal)
 	if r.coll.custom.at != nil {
 		if changes, err = expandCustom(changes); err != nil {
