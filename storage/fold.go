@@ -30,6 +30,7 @@ type Fold[T any, P interface {
 	spare   []jsonMember // the other members buffer, reused
 	events  []itsm.Event
 	sink    foldSink // reused by every command
+	ids     foldIDs  // the events' ids
 	set     bool
 }
 
@@ -40,6 +41,7 @@ type foldSink struct {
 	data    []byte
 	members []jsonMember
 	ev      itsm.Event
+	ids     *foldIDs
 }
 
 // buffer returns the sink's members buffer, empty, for n members.
@@ -73,7 +75,16 @@ func (r *Records[T, P]) FoldCreate(ctx context.Context, tx Tx, rec P, cmd Comman
 		return nil, itsm.Invalidf("%s: fold without a unit of work", r.coll.Kind())
 	}
 	f := &Fold[T, P]{r: r, tx: tx}
-	var sink foldSink
+	f.ids.off = len(f.ids.buf)
+	sink := foldSink{ids: &f.ids}
+	if r.plan != nil {
+		// The record's members, and the buffer the next command encodes
+		// into, in one allocation: no encoding has more members than the
+		// codec has fields.
+		n := len(r.plan.keys)
+		buf := make([]jsonMember, 2*n)
+		sink.members, f.spare = buf[:0:n], buf[n:n]
+	}
 	ctx, done := r.observe(ctx, tx, itsm.EventCreate, rec.Meta().ID)
 	err := r.createInto(ctx, f, rec, cmd, &sink)
 	observed(done, rec, false, 1, err)
@@ -81,7 +92,7 @@ func (r *Records[T, P]) FoldCreate(ctx context.Context, tx Tx, rec P, cmd Comman
 		return nil, err
 	}
 	f.rec, f.data, f.members = rec, sink.data, sink.members
-	f.events = append(f.events, sink.ev)
+	f.events = append(make([]itsm.Event, 0, 8), sink.ev)
 	return f, nil
 }
 
@@ -104,7 +115,9 @@ func (r *Records[T, P]) FoldFrom(ctx context.Context, tx Tx, doc Document) (*Fol
 	if err != nil {
 		return nil, err
 	}
-	return &Fold[T, P]{r: r, tx: tx, rec: rec, data: doc.Data, members: members}, nil
+	f := &Fold[T, P]{r: r, tx: tx, rec: rec, data: doc.Data, members: members}
+	f.ids.off = len(f.ids.buf)
+	return f, nil
 }
 
 // Record returns the record as the commands so far left it.
@@ -197,7 +210,7 @@ func (f *Fold[T, P]) apply(ctx context.Context, event string, cmd Command, mutat
 	}
 	rec := r.cloner.clone(stored)
 	sink := &f.sink
-	*sink = foldSink{members: f.spare[:0], prev: reflect.ValueOf(stored).Elem()}
+	*sink = foldSink{members: f.spare[:0], prev: reflect.ValueOf(stored).Elem(), ids: &f.ids}
 	if _, err := r.apply(ctx, f, s, stored.Meta().ID, event, cmd, mutate, stored, rec, f.data, f.members, sink); err != nil {
 		return nil, err
 	}

@@ -2,9 +2,12 @@ package storage
 
 import (
 	"bytes"
+	"crypto/rand"
 	"reflect"
 	"slices"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/pillars-itsm/pillars/itsm"
 )
@@ -197,4 +200,35 @@ func joinMembers(members []jsonMember) []byte {
 		b = append(b, m.value...)
 	}
 	return append(b, '}')
+}
+
+// foldIDs hands a Fold's events their ids: version 7 UUIDs as itsm.NewID
+// makes them, from random bytes read from crypto/rand a block at a time
+// rather than for every id.
+type foldIDs struct {
+	buf [8 * 16]byte
+	off int // buf[off:] is unused; len(buf): read a new block
+}
+
+// Read hands out the block's unused bytes, reading a new block when it is
+// spent.
+func (r *foldIDs) Read(p []byte) (int, error) {
+	if r.off == len(r.buf) {
+		if _, err := rand.Read(r.buf[:]); err != nil {
+			return 0, err
+		}
+		r.off = 0
+	}
+	n := copy(p, r.buf[r.off:])
+	r.off += n
+	return n, nil
+}
+
+// next returns a new event id.
+func (r *foldIDs) next() string {
+	id, err := uuid.NewV7FromReader(r)
+	if err != nil {
+		return itsm.NewID()
+	}
+	return id.String()
 }

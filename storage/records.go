@@ -712,7 +712,11 @@ func (r *Records[T, P]) writeTo(ctx context.Context, tx Tx, rec P, beforeData []
 		return false, err
 	}
 	ev.Tenant = tenant
-	ev.ID = itsm.NewID()
+	if sink != nil && sink.ids != nil {
+		ev.ID = sink.ids.next()
+	} else {
+		ev.ID = itsm.NewID()
+	}
 	ev.Kind, ev.RecordID, ev.Number = r.coll.Kind(), m.ID, m.Number
 	ev.RecordVersion = expected + 1
 	ev.Actor, ev.At, ev.RecordedAt, ev.Reason, ev.Changes = actor.ID, at, now, cmd.Reason, changes
