@@ -5,10 +5,13 @@ import (
 	"crypto/rand"
 	"reflect"
 	"slices"
+	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/google/uuid"
 
+	"github.com/pillars-itsm/pillars/internal/jsontext"
 	"github.com/pillars-itsm/pillars/itsm"
 )
 
@@ -19,15 +22,22 @@ type foldPlan struct {
 	rank []int    // each field's place in name order, the order of an event's changes
 	meta []bool   // the members every write changes (metaFields), never listed
 	head int      // the head field's index, -1 when there is none
+	// off is each field's offset in the record (embedded structs are held
+	// by value, so every field is at one); size an integer field's width.
+	off  []uintptr
+	size []uint8
 }
 
-// foldPlan returns the codec's plan for encodeAfter; nil without a codec.
-func (c *codec) foldPlan() *foldPlan {
+// foldPlan returns the codec's plan for encodeAfter on records of type t;
+// nil without a codec.
+func (c *codec) foldPlan(t reflect.Type) *foldPlan {
 	if c == nil {
 		return nil
 	}
-	p := &foldPlan{keys: make([][]byte, len(c.fields)), rank: make([]int, len(c.fields)), meta: make([]bool, len(c.fields)), head: -1}
-	order := make([]int, len(c.fields))
+	n := len(c.fields)
+	p := &foldPlan{keys: make([][]byte, n), rank: make([]int, n), meta: make([]bool, n), head: -1,
+		off: make([]uintptr, n), size: make([]uint8, n)}
+	order := make([]int, n)
 	for i, f := range c.fields {
 		p.keys[i] = []byte(f.key[:len(f.key)-1])
 		name := p.keys[i][1 : len(p.keys[i])-1]
@@ -36,6 +46,13 @@ func (c *codec) foldPlan() *foldPlan {
 			p.head = i
 		}
 		order[i] = i
+		st := t
+		for _, x := range f.index {
+			sf := st.Field(x)
+			p.off[i] += sf.Offset
+			st = sf.Type
+		}
+		p.size[i] = uint8(st.Size())
 	}
 	slices.SortStableFunc(order, func(a, b int) int {
 		return bytes.Compare(p.keys[a][1:len(p.keys[a])-1], p.keys[b][1:len(p.keys[b])-1])
@@ -44,6 +61,19 @@ func (c *codec) foldPlan() *foldPlan {
 		p.rank[i] = at
 	}
 	return p
+}
+
+// intAt reads the signed integer of the given width at ptr.
+func intAt(ptr unsafe.Pointer, size uint8) int64 {
+	switch size {
+	case 1:
+		return int64(*(*int8)(ptr))
+	case 2:
+		return int64(*(*int16)(ptr))
+	case 4:
+		return int64(*(*int32)(ptr))
+	}
+	return *(*int64)(ptr)
 }
 
 // encodedAfter is what encodeAfter made of a record.
@@ -59,15 +89,19 @@ type encodedAfter struct {
 
 // encodeAfter encodes v member by member as encode would, for a Fold: v is
 // the record a command made of prev, whose encoding's members are
-// prevMembers. A member whose typed value (a string, integer, bool or
-// time) equals prev's keeps prev's bytes; the others are encoded afresh,
-// into one new buffer. The members come out as encode's spans would split
-// its output, so the head and the document (joinMembers) read as they
-// would from a whole encoding. When prevMembers are the codec's members in
-// its order (every encoding a Fold made, and most stored ones), it lists
-// the changes too, from the members it encoded afresh, instead of leaving
-// them to a diff of every member. It declines (false) where encode would,
-// and the record is then encoded whole.
+// prevMembers; both are addressable records of the plan's type. A member
+// whose typed value (a string, integer, bool or time) equals prev's keeps
+// prev's bytes; the others are encoded afresh, into one new buffer. The
+// members come out as encode's spans would split its output, so the head
+// and the document (joinMembers) read as they would from a whole encoding.
+// When prevMembers are the codec's members in its order (every encoding a
+// Fold made, and most stored ones), it lists the changes too, from the
+// members it encoded afresh, instead of leaving them to a diff of every
+// member. It declines (false) where encode would, and the record is then
+// encoded whole.
+//
+// Members of the plain kinds are read at their offsets rather than
+// through reflect: a command's encoding visits every member.
 func (c *codec) encodeAfter(v, prev reflect.Value, prevMembers, out []jsonMember, p *foldPlan) (encodedAfter, bool) {
 	type fresh struct {
 		field  int
@@ -80,6 +114,7 @@ func (c *codec) encodeAfter(v, prev reflect.Value, prevMembers, out []jsonMember
 	arena := make([]byte, 0, 256)
 	j := 0 // the next member of prevMembers not yet matched
 	headAt := -1
+	base, prevBase := v.Addr().UnsafePointer(), prev.Addr().UnsafePointer()
 	for i := range c.fields {
 		f := &c.fields[i]
 		key := p.keys[i]
@@ -88,53 +123,70 @@ func (c *codec) encodeAfter(v, prev reflect.Value, prevMembers, out []jsonMember
 			pm, key = prevMembers[j].value, prevMembers[j].key
 			j++
 		}
-		fv := v.FieldByIndex(f.index)
-		if f.kind == codecTime {
-			t := fv.Addr().Interface().(*time.Time)
-			if f.omitZero && t.IsZero() {
-				if pm != nil {
-					fr = append(fr, fresh{field: i, at: -1, from: pm})
-				}
-				continue
-			}
-			if pm != nil && *t == *prev.FieldByIndex(f.index).Addr().Interface().(*time.Time) {
-				out = append(out, jsonMember{key: key, value: pm})
-				continue
-			}
-		} else {
-			if f.omitEmpty && emptyValue(fv) || f.omitZero && fv.IsZero() {
-				if pm != nil {
-					fr = append(fr, fresh{field: i, at: -1, from: pm})
-				}
-				continue
-			}
-			if pm != nil {
-				pv := prev.FieldByIndex(f.index)
-				same := false
-				switch f.kind {
-				case codecString:
-					same = fv.String() == pv.String()
-				case codecInt:
-					same = fv.Int() == pv.Int()
-				case codecBool:
-					same = fv.Bool() == pv.Bool()
-				}
-				if same {
-					out = append(out, jsonMember{key: key, value: pm})
-					continue
-				}
-			}
-		}
+		at, was := unsafe.Add(base, p.off[i]), unsafe.Add(prevBase, p.off[i])
+		omit, same := false, false
 		lo := len(arena)
-		var ok bool
-		if arena, ok = f.appendValue(arena, fv); !ok {
-			return encodedAfter{}, false
+		switch f.kind {
+		case codecTime:
+			t := (*time.Time)(at)
+			omit = f.omitZero && t.IsZero()
+			if !omit && pm != nil && *t == *(*time.Time)(was) {
+				same = true
+			} else if !omit {
+				var err error
+				if arena, err = t.AppendText(append(arena, '"')); err != nil {
+					return encodedAfter{}, false
+				}
+				arena = append(arena, '"')
+			}
+		case codecString:
+			s := *(*string)(at)
+			omit = (f.omitEmpty || f.omitZero) && s == ""
+			if !omit && pm != nil && s == *(*string)(was) {
+				same = true
+			} else if !omit {
+				arena, _ = jsontext.AppendString(arena, s)
+			}
+		case codecInt:
+			n := intAt(at, p.size[i])
+			omit = (f.omitEmpty || f.omitZero) && n == 0
+			if !omit && pm != nil && n == intAt(was, p.size[i]) {
+				same = true
+			} else if !omit {
+				arena = strconv.AppendInt(arena, n, 10)
+			}
+		case codecBool:
+			b := *(*bool)(at)
+			omit = (f.omitEmpty || f.omitZero) && !b
+			if !omit && pm != nil && b == *(*bool)(was) {
+				same = true
+			} else if !omit {
+				arena = strconv.AppendBool(arena, b)
+			}
+		default:
+			fv := v.FieldByIndex(f.index)
+			omit = f.omitEmpty && emptyValue(fv) || f.omitZero && fv.IsZero()
+			if !omit {
+				var ok bool
+				if arena, ok = f.appendValue(arena, fv); !ok {
+					return encodedAfter{}, false
+				}
+			}
 		}
-		if i == p.head {
-			headAt = len(out)
+		switch {
+		case omit:
+			if pm != nil {
+				fr = append(fr, fresh{field: i, at: -1, from: pm})
+			}
+		case same:
+			out = append(out, jsonMember{key: key, value: pm})
+		default:
+			if i == p.head {
+				headAt = len(out)
+			}
+			fr = append(fr, fresh{field: i, at: len(out), lo: lo, hi: len(arena), from: pm})
+			out = append(out, jsonMember{key: key})
 		}
-		fr = append(fr, fresh{field: i, at: len(out), lo: lo, hi: len(arena), from: pm})
-		out = append(out, jsonMember{key: key})
 	}
 	res := encodedAfter{members: out}
 	for _, x := range fr {

@@ -21,7 +21,12 @@ type foldProbe struct {
 	On    bool      `json:"on"`
 	At    time.Time `json:"at,omitzero"`
 	Tags  []string  `json:"tags,omitempty"`
+	Small int8      `json:"small,omitempty"`
+	Mid   int32     `json:"mid"`
+	Level probeName `json:"level,omitzero"`
 }
+
+type probeName string
 
 // encodeAfter encodes what a command changed and lists the changes: the
 // document is the whole encoding's, and the changes are those a diff of
@@ -33,7 +38,7 @@ func TestEncodeAfterListsWhatADiffLists(t *testing.T) {
 	}
 	c := newCodec(reflect.TypeFor[foldProbe]())
 	require.True(t, c.encodable)
-	plan := c.foldPlan()
+	plan := c.foldPlan(reflect.TypeFor[foldProbe]())
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	base := foldProbe{Record: itsm.Record{ID: "a", Version: 3, Head: "h1", State: "new", UpdatedAt: t0}, Title: "mail", Note: "x", On: true, Tags: []string{"a"}}
 	for _, tc := range []struct {
@@ -48,6 +53,8 @@ func TestEncodeAfterListsWhatADiffLists(t *testing.T) {
 		{name: "dropped by omitempty", change: func(p *foldProbe) { p.Note = "" }, listed: true},
 		{name: "added", change: func(p *foldProbe) { p.N, p.At = 2, t0 }, listed: true},
 		{name: "from prev without members", prev: func(p *foldProbe) { p.Note, p.Tags = "", nil }, change: func(p *foldProbe) { p.Note = "y"; p.State = "done" }, listed: true},
+		{name: "narrow integers and a named string", change: func(p *foldProbe) { p.Small, p.Mid, p.Level = -3, 1<<20, "high" }, listed: true},
+		{name: "narrow integers dropped", prev: func(p *foldProbe) { p.Small, p.Mid, p.Level = 5, 7, "low" }, change: func(p *foldProbe) { p.Small, p.Mid, p.Level = 0, 0, "" }, listed: true},
 		{name: "a slice, re-encoded", change: func(p *foldProbe) { p.Tags = append(p.Tags, "b") }, listed: true},
 		{name: "a slice, the same", change: func(p *foldProbe) { p.Tags = []string{"a"} }, listed: true},
 		{name: "a time, the same instant", prev: func(p *foldProbe) { p.At = t0 }, change: func(p *foldProbe) { p.At = t0.In(time.FixedZone("x", 0)) }, listed: true},

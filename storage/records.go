@@ -130,7 +130,7 @@ func NewRecords[T any, P interface {
 	if cfg.Retries == 0 {
 		cfg.Retries = 3
 	}
-	return &Records[T, P]{backend: b, coll: coll, machine: m, cfg: cfg, cloner: newCloner[T, P](), text: newTextCheck(reflect.TypeFor[T]()), plan: coll.codec.foldPlan()}, nil
+	return &Records[T, P]{backend: b, coll: coll, machine: m, cfg: cfg, cloner: newCloner[T, P](), text: newTextCheck(reflect.TypeFor[T]()), plan: coll.codec.foldPlan(reflect.TypeFor[T]())}, nil
 }
 
 // Backend returns the backend the records live in.
