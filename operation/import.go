@@ -724,6 +724,9 @@ func (im *importer_) fold(ftx *foldTx, in *ImportIncident, key, digest, rows str
 		return folded{}, false, errs
 	}
 	f := folded{doc: fo.Document(), events: fo.Events(), update: prev != nil}
+	if c, ok := fo.(interface{ Close() }); ok {
+		c.Close() // its buffers go to the next incident's fold
+	}
 	if prev != nil {
 		f.from = prev.Version
 	} else if in.Incident.Number != "" {

@@ -32,6 +32,26 @@ type Fold[T any, P interface {
 	sink    foldSink // reused by every command
 	ids     foldIDs  // the events' ids
 	set     bool
+	bufs    *foldBuffers // members and spare live in it, when set
+}
+
+// foldBuffers holds the two member buffers of a fold, handed from a
+// closed fold to the next one of its Records.
+type foldBuffers struct{ members []jsonMember }
+
+// Close ends the fold, once its Document and Events are taken: its
+// buffers go to the next fold of its Records. The fold must not be used
+// after (the document, events and records it handed out stay valid).
+func (f *Fold[T, P]) Close() {
+	if f.bufs == nil {
+		return
+	}
+	if f.data == nil {
+		f.data = joinMembers(f.members)
+	}
+	clear(f.bufs.members) // keep no encoding alive
+	f.r.foldBufs.Put(f.bufs)
+	f.bufs, f.members, f.spare = nil, nil, nil
 }
 
 // foldSink receives what a write would store.
@@ -79,10 +99,14 @@ func (r *Records[T, P]) FoldCreate(ctx context.Context, tx Tx, rec P, cmd Comman
 	sink := foldSink{ids: &f.ids}
 	if r.plan != nil {
 		// The record's members, and the buffer the next command encodes
-		// into, in one allocation: no encoding has more members than the
-		// codec has fields.
+		// into, in one buffer (a closed fold's, or new): no encoding has
+		// more members than the codec has fields.
 		n := len(r.plan.keys)
-		buf := make([]jsonMember, 2*n)
+		f.bufs, _ = r.foldBufs.Get().(*foldBuffers)
+		if f.bufs == nil || len(f.bufs.members) != 2*n {
+			f.bufs = &foldBuffers{members: make([]jsonMember, 2*n)}
+		}
+		buf := f.bufs.members
 		sink.members, f.spare = buf[:0:n], buf[n:n]
 	}
 	ctx, done := r.observe(ctx, tx, itsm.EventCreate, rec.Meta().ID)

@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -148,5 +149,38 @@ func TestFoldRefusals(t *testing.T) {
 			assert.Empty(t, docs)
 			assert.Empty(t, evs)
 		})
+	}
+}
+
+// A closed fold hands its buffers to the next one: what it handed out
+// stays as it was while the next fold runs.
+func TestFoldCloseKeepsWhatItHandedOut(t *testing.T) {
+	f := newFixture(t)
+	f.clock.Set(t0.Add(24 * time.Hour))
+	ctx := as(importer)
+	run := func(title string) (storage.Document, []itsm.Event, *storage.Fold[ticket, *ticket]) {
+		var fold *storage.Fold[ticket, *ticket]
+		require.NoError(t, f.store.Update(ctx, func(tx storage.Tx) error {
+			var err error
+			fold, err = f.records.FoldCreate(ctx, tx, &ticket{Title: title, Priority: 3}, storage.Command{At: t0})
+			return err
+		}))
+		_, err := fold.Fire(ctx, "start", storage.Command{At: t0.Add(time.Minute)}, nil)
+		require.NoError(t, err)
+		_, err = fold.Change(ctx, storage.Command{At: t0.Add(2 * time.Minute)}, func(tk *ticket) error { tk.Priority = 1; return nil })
+		require.NoError(t, err)
+		return fold.Document(), fold.Events(), fold
+	}
+	doc, evs, first := run("mail slow")
+	data := string(doc.Data)
+	first.Close()
+	first.Close() // a second Close does nothing
+	doc2, evs2, second := run("printer down")
+	second.Close()
+	assert.Equal(t, data, string(doc.Data))
+	assert.NotEqual(t, string(doc.Data), string(doc2.Data))
+	require.NoError(t, storage.Import(context.Background(), f.store, []storage.Document{doc, doc2}, append(slices.Clone(evs), evs2...)))
+	for _, d := range []storage.Document{doc, doc2} {
+		require.NoError(t, f.records.Verify(as(agent), d.ID))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -76,6 +77,9 @@ type Records[T any, P interface {
 	cloner  cloner[T, P]
 	text    textCheck // validText planned for T; nil: T holds no strings
 	plan    *foldPlan // the codec's members, for a Fold's encodeAfter
+	// foldBufs holds the member buffers of closed folds (*foldBuffers),
+	// for the next ones (shared with the Public view).
+	foldBufs *sync.Pool
 }
 
 // RecordsConfig configures a Records.
@@ -130,7 +134,7 @@ func NewRecords[T any, P interface {
 	if cfg.Retries == 0 {
 		cfg.Retries = 3
 	}
-	return &Records[T, P]{backend: b, coll: coll, machine: m, cfg: cfg, cloner: newCloner[T, P](), text: newTextCheck(reflect.TypeFor[T]()), plan: coll.codec.foldPlan(reflect.TypeFor[T]())}, nil
+	return &Records[T, P]{backend: b, coll: coll, machine: m, cfg: cfg, cloner: newCloner[T, P](), text: newTextCheck(reflect.TypeFor[T]()), plan: coll.codec.foldPlan(reflect.TypeFor[T]()), foldBufs: &sync.Pool{}}, nil
 }
 
 // Backend returns the backend the records live in.
