@@ -95,7 +95,6 @@ func (r *Records[T, P]) FoldCreate(ctx context.Context, tx Tx, rec P, cmd Comman
 		return nil, itsm.Invalidf("%s: fold without a unit of work", r.coll.Kind())
 	}
 	f := &Fold[T, P]{r: r, tx: tx}
-	f.ids.off = len(f.ids.buf)
 	sink := foldSink{ids: &f.ids}
 	if r.plan != nil {
 		// The record's members, and the buffer the next command encodes
@@ -140,7 +139,6 @@ func (r *Records[T, P]) FoldFrom(ctx context.Context, tx Tx, doc Document) (*Fol
 		return nil, err
 	}
 	f := &Fold[T, P]{r: r, tx: tx, rec: rec, data: doc.Data, members: members}
-	f.ids.off = len(f.ids.buf)
 	return f, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -92,5 +93,22 @@ func TestEncodeAfterListsWhatADiffLists(t *testing.T) {
 			assert.Equal(t, string(head), string(got.head))
 			assert.Equal(t, `"`+headPlaceholder+`"`, string(got.head))
 		})
+	}
+}
+
+// A fold's event ids are version 7 UUIDs as itsm.NewID writes them, in
+// the order they are drawn.
+func TestFoldIDs(t *testing.T) {
+	var ids foldIDs
+	prev := ""
+	for range 3*foldIDBlock + 1 {
+		id := ids.next()
+		require.True(t, itsm.ValidID(id), id)
+		u, err := uuid.Parse(id)
+		require.NoError(t, err)
+		assert.Equal(t, uuid.Version(7), u.Version())
+		assert.Equal(t, u.String(), id)
+		assert.Less(t, prev, id)
+		prev = id
 	}
 }
