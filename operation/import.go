@@ -993,11 +993,17 @@ func rowsDigest(prev string, rows []ImportRow, idx []int) string {
 		}
 		slices.SortStableFunc(idx, func(a, b int) int { return rows[a].At.Compare(rows[b].At) })
 	}
-	cur := prev
-	var buf []byte
+	// The running digest and each row's input stay in these arrays: one
+	// string at the end.
+	var curArr [2 * sha256.Size]byte
+	cur := append(curArr[:0], prev...)
+	var stack [512]byte
+	buf := stack[:0]
+	var keys []string
 	for _, n := range idx {
 		r := &rows[n]
-		buf = appendStr(buf[:0], cur)
+		buf = binary.AppendUvarint(buf[:0], uint64(len(cur)))
+		buf = append(buf, cur...)
 		buf = binary.AppendVarint(buf, r.At.UnixNano())
 		for _, s := range [...]string{r.Actor, r.State, r.Reason, r.AssignmentGroup, r.AssignedTo, r.HoldReason, r.ResolutionCode,
 			r.ResolutionNotes, r.Category, r.Subcategory, r.Comment, r.WorkNote} {
@@ -1006,7 +1012,7 @@ func rowsDigest(prev string, rows []ImportRow, idx []int) string {
 		buf = binary.AppendVarint(buf, int64(r.Impact))
 		buf = binary.AppendVarint(buf, int64(r.Urgency))
 		buf = binary.AppendVarint(buf, int64(r.Priority))
-		keys := make([]string, 0, len(r.Custom))
+		keys = keys[:0]
 		for k := range r.Custom {
 			keys = append(keys, k)
 		}
@@ -1016,9 +1022,12 @@ func rowsDigest(prev string, rows []ImportRow, idx []int) string {
 			buf = appendStr(buf, string(r.Custom[k]))
 		}
 		sum := sha256.Sum256(buf)
-		cur = hex.EncodeToString(sum[:])
+		cur = hex.AppendEncode(cur[:0], sum[:])
 	}
-	return cur
+	if len(idx) == 0 {
+		return prev
+	}
+	return string(cur)
 }
 
 func appendStr(buf []byte, s string) []byte {
