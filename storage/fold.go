@@ -32,6 +32,7 @@ type Fold[T any, P interface {
 	sink    foldSink // reused by every command
 	ids     foldIDs  // the events' ids
 	set     bool
+	checked bool         // rec is one the fold made, whose text was checked
 	bufs    *foldBuffers // members and spare live in it, when set
 }
 
@@ -62,6 +63,7 @@ type foldSink struct {
 	members []jsonMember
 	ev      itsm.Event
 	ids     *foldIDs
+	checked bool // prev's text passed checkText (a record the fold made)
 }
 
 // buffer returns the sink's members buffer, empty, for n members.
@@ -114,7 +116,7 @@ func (r *Records[T, P]) FoldCreate(ctx context.Context, tx Tx, rec P, cmd Comman
 	if err != nil {
 		return nil, err
 	}
-	f.rec, f.data, f.members = rec, sink.data, sink.members
+	f.rec, f.data, f.members, f.checked = rec, sink.data, sink.members, true
 	f.events = append(make([]itsm.Event, 0, 8), sink.ev)
 	return f, nil
 }
@@ -138,8 +140,7 @@ func (r *Records[T, P]) FoldFrom(ctx context.Context, tx Tx, doc Document) (*Fol
 	if err != nil {
 		return nil, err
 	}
-	f := &Fold[T, P]{r: r, tx: tx, rec: rec, data: doc.Data, members: members}
-	return f, nil
+	return &Fold[T, P]{r: r, tx: tx, rec: rec, data: doc.Data, members: members}, nil
 }
 
 // Record returns the record as the commands so far left it.
@@ -192,7 +193,7 @@ func (f *Fold[T, P]) Replace(mutate func(P)) error {
 	if err != nil {
 		return err
 	}
-	f.set = true
+	f.set, f.checked = true, false
 	f.rec, f.data = rec, data
 	f.members, f.spare = members, f.members
 	return nil
@@ -232,14 +233,14 @@ func (f *Fold[T, P]) apply(ctx context.Context, event string, cmd Command, mutat
 	}
 	rec := r.cloner.clone(stored)
 	sink := &f.sink
-	*sink = foldSink{members: f.spare[:0], prev: reflect.ValueOf(stored).Elem(), ids: &f.ids}
+	*sink = foldSink{members: f.spare[:0], prev: reflect.ValueOf(stored).Elem(), ids: &f.ids, checked: f.checked}
 	if _, err := r.apply(ctx, f, s, stored.Meta().ID, event, cmd, mutate, stored, rec, f.data, f.members, sink); err != nil {
 		return nil, err
 	}
 	if !sink.written {
 		return stored, nil // a change that changed nothing
 	}
-	f.rec, f.data = rec, sink.data
+	f.rec, f.data, f.checked = rec, sink.data, true
 	f.members, f.spare = sink.members, f.members
 	f.events = append(f.events, sink.ev)
 	return rec, nil

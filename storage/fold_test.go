@@ -184,3 +184,35 @@ func TestFoldCloseKeepsWhatItHandedOut(t *testing.T) {
 		require.NoError(t, f.records.Verify(as(agent), d.ID))
 	}
 }
+
+// A fold checks the text its commands set as the Tx forms do, though it
+// does not read again the strings a command left as they were.
+func TestFoldRefusesBadText(t *testing.T) {
+	f := newFixture(t)
+	f.clock.Set(t0.Add(24 * time.Hour))
+	ctx := as(importer)
+	var fold *storage.Fold[ticket, *ticket]
+	require.NoError(t, f.store.Update(ctx, func(tx storage.Tx) error {
+		var err error
+		fold, err = f.records.FoldCreate(ctx, tx, &ticket{Title: "mail slow", Priority: 3}, storage.Command{At: t0})
+		return err
+	}))
+	at := storage.Command{At: t0.Add(time.Minute)}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*ticket) error
+	}{
+		{"a string member", func(tk *ticket) error { tk.Title = "bad \xff"; return nil }},
+		{"a NUL", func(tk *ticket) error { tk.Title = "bad \x00"; return nil }},
+		{"a slice member", func(tk *ticket) error { tk.Comments = append(tk.Comments, "bad \xff"); return nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := fold.Change(ctx, at, tc.mutate)
+			require.ErrorIs(t, err, itsm.ErrInvalid)
+			assert.Contains(t, err.Error(), "UTF-8")
+		})
+	}
+	_, err := fold.Change(ctx, at, func(tk *ticket) error { tk.Priority = 1; return nil })
+	require.NoError(t, err, "text left as it was passes")
+	assert.Len(t, fold.Events(), 2)
+}

@@ -8,7 +8,9 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/google/uuid"
@@ -311,5 +313,70 @@ func (r *foldIDs) fill() bool {
 		hex.Encode(o[24:36], id[10:16])
 	}
 	r.ids = string(b[:])
+	return true
+}
+
+// foldText is checkText for a Fold, which knows the record a command
+// started from passed it: a top-level string whose header (bytes and
+// length) is the one the record had is that text still and is not read
+// again; the members holding strings in other ways (slices, maps,
+// pointers) are checked as checkText checks them.
+type foldText struct {
+	strs   []uintptr // offsets of the string fields, through embedded structs
+	others []foldTextMember
+}
+
+type foldTextMember struct {
+	off   uintptr
+	typ   reflect.Type
+	check textCheck
+}
+
+// newFoldText plans foldText for records of type t, as planText walks it
+// (exported fields, embedded structs included).
+func newFoldText(t reflect.Type) *foldText {
+	ft := &foldText{}
+	var walk func(t reflect.Type, base uintptr)
+	walk = func(t reflect.Type, base uintptr) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			off := base + f.Offset
+			switch {
+			case f.Type.Kind() == reflect.String:
+				ft.strs = append(ft.strs, off)
+			case f.Type.Kind() == reflect.Struct && f.Type != valuesType:
+				walk(f.Type, off)
+			default:
+				if c := newTextCheck(f.Type); c != nil {
+					ft.others = append(ft.others, foldTextMember{off, f.Type, c})
+				}
+			}
+		}
+	}
+	walk(t, 0)
+	return ft
+}
+
+// ok reports whether every string of rec is text, as checkText would,
+// given that prev passed checkText; both point to records of the planned
+// type.
+func (ft *foldText) ok(rec, prev unsafe.Pointer) bool {
+	for _, off := range ft.strs {
+		s, p := *(*string)(unsafe.Add(rec, off)), *(*string)(unsafe.Add(prev, off))
+		if len(s) == len(p) && unsafe.StringData(s) == unsafe.StringData(p) {
+			continue
+		}
+		if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+			return false
+		}
+	}
+	for _, m := range ft.others {
+		if _, ok := m.check(reflect.NewAt(m.typ, unsafe.Add(rec, m.off)).Elem()); !ok {
+			return false
+		}
+	}
 	return true
 }

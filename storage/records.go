@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/pillars-itsm/pillars/internal/jsontext"
 	"github.com/pillars-itsm/pillars/itsm"
@@ -77,6 +78,9 @@ type Records[T any, P interface {
 	cloner  cloner[T, P]
 	text    textCheck // validText planned for T; nil: T holds no strings
 	plan    *foldPlan // the codec's members, for a Fold's encodeAfter
+	// foldText is checkText for a Fold's commands; nil when T holds no
+	// strings.
+	foldText *foldText
 	// foldBufs holds the member buffers of closed folds (*foldBuffers),
 	// for the next ones (shared with the Public view).
 	foldBufs *sync.Pool
@@ -134,7 +138,11 @@ func NewRecords[T any, P interface {
 	if cfg.Retries == 0 {
 		cfg.Retries = 3
 	}
-	return &Records[T, P]{backend: b, coll: coll, machine: m, cfg: cfg, cloner: newCloner[T, P](), text: newTextCheck(reflect.TypeFor[T]()), plan: coll.codec.foldPlan(reflect.TypeFor[T]()), foldBufs: &sync.Pool{}}, nil
+	out := &Records[T, P]{backend: b, coll: coll, machine: m, cfg: cfg, cloner: newCloner[T, P](), text: newTextCheck(reflect.TypeFor[T]()), plan: coll.codec.foldPlan(reflect.TypeFor[T]()), foldBufs: &sync.Pool{}}
+	if out.text != nil {
+		out.foldText = newFoldText(reflect.TypeFor[T]())
+	}
+	return out, nil
 }
 
 // Backend returns the backend the records live in.
@@ -340,7 +348,7 @@ func (r *Records[T, P]) createInto(ctx context.Context, tx Tx, rec P, cmd Comman
 	m.CreatedAt, m.UpdatedAt = at, at
 	// Validate before drawing a number: sequence values are never given
 	// back, so a refused record would leave a gap in the numbering.
-	if err := r.validate(ctx, tx, nil, rec); err != nil {
+	if err := r.validate(ctx, tx, nil, rec, nil); err != nil {
 		return err
 	}
 	prefix, err := r.numberPrefix(ctx)
@@ -527,7 +535,11 @@ func (r *Records[T, P]) apply(ctx context.Context, tx Tx, s itsm.Scope, id, even
 		}
 		ev = itsm.Event{Name: event, From: from, To: tr.To}
 	}
-	if err := r.validate(ctx, tx, stored, rec); err != nil {
+	var checked P // a record whose text passed, which rec's strings may share
+	if sink != nil && sink.checked {
+		checked = stored
+	}
+	if err := r.validate(ctx, tx, stored, rec, checked); err != nil {
 		return nil, err
 	}
 	var authorize func([]itsm.FieldChange) error
@@ -823,8 +835,9 @@ func (r *Records[T, P]) checkText(rec P) (string, bool) {
 // validate runs the record's own Validate, checks its custom values
 // against the dictionary (references read through g), refuses text that is
 // not UTF-8, and runs the configured Check with the record as stored (nil
-// on create).
-func (r *Records[T, P]) validate(ctx context.Context, g Getter, stored, rec P) error {
+// on create). checked, when not nil, is a record whose text passed (a
+// Fold's): rec's top-level strings it shares are not read again.
+func (r *Records[T, P]) validate(ctx context.Context, g Getter, stored, rec, checked P) error {
 	if v, ok := any(rec).(Validator); ok {
 		if err := v.Validate(); err != nil {
 			return err
@@ -833,7 +846,9 @@ func (r *Records[T, P]) validate(ctx context.Context, g Getter, stored, rec P) e
 	if err := r.coll.checkCustom(ctx, g, stored, rec, stored == nil); err != nil {
 		return err
 	}
-	if field, ok := r.checkText(rec); !ok {
+	if checked != nil && r.foldText != nil && r.foldText.ok(unsafe.Pointer(rec), unsafe.Pointer(checked)) {
+		// rec's text is checkText's as a fold knows it: fine.
+	} else if field, ok := r.checkText(rec); !ok {
 		return (&itsm.ValidationError{Kind: r.coll.Kind(), ID: rec.Meta().ID}).Add(field, "is not UTF-8 text without NUL")
 	}
 	if r.cfg.Check != nil {
