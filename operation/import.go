@@ -703,11 +703,12 @@ func (im *importer_) fold(ftx *foldTx, in *ImportIncident, key, digest, rows str
 		}
 	}
 	cur := fo.Record()
+	ed := newRowEdit(im, &src)
 	for _, n := range apply {
 		if bad[n] {
 			continue
 		}
-		next, err := im.row(fo, cur, &in.History[n], &src)
+		next, err := im.row(fo, cur, &in.History[n], ed)
 		if err != nil {
 			fail(n+1, "", err)
 			// The incident will not be written; the later rows are
@@ -724,6 +725,9 @@ func (im *importer_) fold(ftx *foldTx, in *ImportIncident, key, digest, rows str
 		return folded{}, false, errs
 	}
 	f := folded{doc: fo.Document(), events: fo.Events(), update: prev != nil}
+	if c, ok := fo.(interface{ Close() }); ok {
+		c.Close() // its buffers go to the next incident's fold
+	}
 	if prev != nil {
 		f.from = prev.Version
 	} else if in.Incident.Number != "" {
@@ -748,49 +752,96 @@ func (im *importer_) assume(fo incidentFold, row *ImportRow) bool {
 	return err == nil
 }
 
-// row applies one history row to cur.
-func (im *importer_) row(fo incidentFold, cur *Incident, row *ImportRow, src *importSource) (*Incident, error) {
-	d := im.d
+// rowEdit holds what the edit functions of an incident's history rows
+// need: they are bound once per incident, rather than made for every row.
+type rowEdit struct {
+	im       *importer_
+	src      *importSource
+	ctx      context.Context // the row's actor's
+	row      *ImportRow
+	assign   bool
+	event    string // the event fire's edit goes with
+	hold     string
+	note     Note
+	internal bool
+	// The edit functions: the row's fields, a lifecycle event's, a note.
+	change, fire, annotate func(*Incident) error
+}
+
+func newRowEdit(im *importer_, src *importSource) *rowEdit {
+	e := &rowEdit{im: im, src: src}
+	e.change, e.fire, e.annotate = e.changeFields, e.fireEdit, e.addNote
+	return e
+}
+
+// mark gives the first write of an update the record's new source fields.
+func (e *rowEdit) mark(i *Incident) { i.owns |= ownImport; e.src.set(i) }
+
+func (e *rowEdit) changeFields(i *Incident) error {
+	row := e.row
+	e.mark(i)
+	if e.assign {
+		if i.AssignmentGroup != "" && row.AssignmentGroup != i.AssignmentGroup || i.AssignedTo != "" && row.AssignedTo != i.AssignedTo {
+			i.ReassignmentCount++
+		}
+		i.AssignmentGroup, i.AssignedTo = row.AssignmentGroup, row.AssignedTo
+	}
+	if row.Category != "" {
+		i.Category = row.Category
+	}
+	if row.Subcategory != "" {
+		i.Subcategory = row.Subcategory
+	}
+	for k, v := range row.Custom {
+		if len(v) == 0 || string(v) == "null" {
+			i.Custom.Delete(k)
+		} else {
+			if i.Custom == nil {
+				i.Custom = itsm.Values{}
+			}
+			i.Custom[k] = v
+		}
+	}
+	if row.Impact != 0 || row.Urgency != 0 || row.Priority != 0 {
+		return e.im.d.importPriority(e.ctx, i, row)
+	}
+	return nil
+}
+
+func (e *rowEdit) fireEdit(i *Incident) error {
+	e.mark(i)
+	switch e.event {
+	case EventHold:
+		i.HoldReason = e.hold
+	case EventResolve:
+		i.ResolutionCode, i.ResolutionNotes = e.row.ResolutionCode, e.row.ResolutionNotes
+	}
+	return nil
+}
+
+func (e *rowEdit) addNote(i *Incident) error {
+	e.mark(i)
+	i.owns |= ownJournal
+	if e.internal {
+		i.WorkNotes = append(i.WorkNotes, e.note)
+	} else {
+		i.Comments = append(i.Comments, e.note)
+	}
+	return nil
+}
+
+// row applies one history row to cur, with ed's edit functions.
+func (im *importer_) row(fo incidentFold, cur *Incident, row *ImportRow, ed *rowEdit) (*Incident, error) {
 	ctx := im.as(row.Actor)
 	cmd := storage.Command{At: row.At, Reason: row.Reason}
-	// The first write of an update carries the record's new source fields.
-	mark := func(i *Incident) { i.owns |= ownImport; src.set(i) }
-	assign := row.AssignmentGroup != "" && (row.AssignmentGroup != cur.AssignmentGroup || row.AssignedTo != cur.AssignedTo)
-	fields := assign || row.Impact != 0 && row.Impact != cur.Impact || row.Urgency != 0 && row.Urgency != cur.Urgency ||
+	ed.ctx, ed.row = ctx, row
+	ed.assign = row.AssignmentGroup != "" && (row.AssignmentGroup != cur.AssignmentGroup || row.AssignedTo != cur.AssignedTo)
+	fields := ed.assign || row.Impact != 0 && row.Impact != cur.Impact || row.Urgency != 0 && row.Urgency != cur.Urgency ||
 		row.Priority != 0 && row.Priority != cur.Priority || row.Category != "" && row.Category != cur.Category ||
 		row.Subcategory != "" && row.Subcategory != cur.Subcategory || len(row.Custom) > 0
 	if fields {
 		var err error
-		cur, err = fo.Change(ctx, cmd, func(i *Incident) error {
-			mark(i)
-			if assign {
-				if i.AssignmentGroup != "" && row.AssignmentGroup != i.AssignmentGroup || i.AssignedTo != "" && row.AssignedTo != i.AssignedTo {
-					i.ReassignmentCount++
-				}
-				i.AssignmentGroup, i.AssignedTo = row.AssignmentGroup, row.AssignedTo
-			}
-			if row.Category != "" {
-				i.Category = row.Category
-			}
-			if row.Subcategory != "" {
-				i.Subcategory = row.Subcategory
-			}
-			for k, v := range row.Custom {
-				if len(v) == 0 || string(v) == "null" {
-					i.Custom.Delete(k)
-				} else {
-					if i.Custom == nil {
-						i.Custom = itsm.Values{}
-					}
-					i.Custom[k] = v
-				}
-			}
-			if row.Impact != 0 || row.Urgency != 0 || row.Priority != 0 {
-				return d.importPriority(ctx, i, row)
-			}
-			return nil
-		})
-		if err != nil {
+		if cur, err = fo.Change(ctx, cmd, ed.change); err != nil {
 			return nil, err
 		}
 	}
@@ -799,6 +850,7 @@ func (im *importer_) row(fo incidentFold, cur *Incident, row *ImportRow, src *im
 		if hold == "" {
 			hold = t.hold
 		}
+		ed.hold = hold
 		var path []string
 		switch {
 		case t.state == cur.State:
@@ -813,18 +865,9 @@ func (im *importer_) row(fo incidentFold, cur *Incident, row *ImportRow, src *im
 			}
 		}
 		for _, event := range path {
+			ed.event = event
 			var err error
-			cur, err = fo.Fire(ctx, event, cmd, func(i *Incident) error {
-				mark(i)
-				switch event {
-				case EventHold:
-					i.HoldReason = hold
-				case EventResolve:
-					i.ResolutionCode, i.ResolutionNotes = row.ResolutionCode, row.ResolutionNotes
-				}
-				return nil
-			})
-			if err != nil {
+			if cur, err = fo.Fire(ctx, event, cmd, ed.fire); err != nil {
 				return nil, err
 			}
 		}
@@ -840,19 +883,9 @@ func (im *importer_) row(fo incidentFold, cur *Incident, row *ImportRow, src *im
 		if author == "" {
 			author = im.importer.ID
 		}
-		n := Note{At: itsm.NormalizeTime(row.At), Author: author, Text: note.text}
+		ed.note, ed.internal = Note{At: itsm.NormalizeTime(row.At), Author: author, Text: note.text}, note.internal
 		var err error
-		cur, err = fo.Change(ctx, cmd, func(i *Incident) error {
-			mark(i)
-			i.owns |= ownJournal
-			if note.internal {
-				i.WorkNotes = append(i.WorkNotes, n)
-			} else {
-				i.Comments = append(i.Comments, n)
-			}
-			return nil
-		})
-		if err != nil {
+		if cur, err = fo.Change(ctx, cmd, ed.annotate); err != nil {
 			return nil, err
 		}
 	}
@@ -990,11 +1023,17 @@ func rowsDigest(prev string, rows []ImportRow, idx []int) string {
 		}
 		slices.SortStableFunc(idx, func(a, b int) int { return rows[a].At.Compare(rows[b].At) })
 	}
-	cur := prev
-	var buf []byte
+	// The running digest and each row's input stay in these arrays: one
+	// string at the end.
+	var curArr [2 * sha256.Size]byte
+	cur := append(curArr[:0], prev...)
+	var stack [512]byte
+	buf := stack[:0]
+	var keys []string
 	for _, n := range idx {
 		r := &rows[n]
-		buf = appendStr(buf[:0], cur)
+		buf = binary.AppendUvarint(buf[:0], uint64(len(cur)))
+		buf = append(buf, cur...)
 		buf = binary.AppendVarint(buf, r.At.UnixNano())
 		for _, s := range [...]string{r.Actor, r.State, r.Reason, r.AssignmentGroup, r.AssignedTo, r.HoldReason, r.ResolutionCode,
 			r.ResolutionNotes, r.Category, r.Subcategory, r.Comment, r.WorkNote} {
@@ -1003,7 +1042,7 @@ func rowsDigest(prev string, rows []ImportRow, idx []int) string {
 		buf = binary.AppendVarint(buf, int64(r.Impact))
 		buf = binary.AppendVarint(buf, int64(r.Urgency))
 		buf = binary.AppendVarint(buf, int64(r.Priority))
-		keys := make([]string, 0, len(r.Custom))
+		keys = keys[:0]
 		for k := range r.Custom {
 			keys = append(keys, k)
 		}
@@ -1013,9 +1052,12 @@ func rowsDigest(prev string, rows []ImportRow, idx []int) string {
 			buf = appendStr(buf, string(r.Custom[k]))
 		}
 		sum := sha256.Sum256(buf)
-		cur = hex.EncodeToString(sum[:])
+		cur = hex.AppendEncode(cur[:0], sum[:])
 	}
-	return cur
+	if len(idx) == 0 {
+		return prev
+	}
+	return string(cur)
 }
 
 func appendStr(buf []byte, s string) []byte {

@@ -30,7 +30,29 @@ type Fold[T any, P interface {
 	spare   []jsonMember // the other members buffer, reused
 	events  []itsm.Event
 	sink    foldSink // reused by every command
+	ids     foldIDs  // the events' ids
 	set     bool
+	checked bool         // rec is one the fold made, whose text was checked
+	bufs    *foldBuffers // members and spare live in it, when set
+}
+
+// foldBuffers holds the two member buffers of a fold, handed from a
+// closed fold to the next one of its Records.
+type foldBuffers struct{ members []jsonMember }
+
+// Close ends the fold, once its Document and Events are taken: its
+// buffers go to the next fold of its Records. The fold must not be used
+// after (the document, events and records it handed out stay valid).
+func (f *Fold[T, P]) Close() {
+	if f.bufs == nil {
+		return
+	}
+	if f.data == nil {
+		f.data = joinMembers(f.members)
+	}
+	clear(f.bufs.members) // keep no encoding alive
+	f.r.foldBufs.Put(f.bufs)
+	f.bufs, f.members, f.spare = nil, nil, nil
 }
 
 // foldSink receives what a write would store.
@@ -40,6 +62,8 @@ type foldSink struct {
 	data    []byte
 	members []jsonMember
 	ev      itsm.Event
+	ids     *foldIDs
+	checked bool // prev's text passed checkText (a record the fold made)
 }
 
 // buffer returns the sink's members buffer, empty, for n members.
@@ -73,15 +97,27 @@ func (r *Records[T, P]) FoldCreate(ctx context.Context, tx Tx, rec P, cmd Comman
 		return nil, itsm.Invalidf("%s: fold without a unit of work", r.coll.Kind())
 	}
 	f := &Fold[T, P]{r: r, tx: tx}
-	var sink foldSink
+	sink := foldSink{ids: &f.ids}
+	if r.plan != nil {
+		// The record's members, and the buffer the next command encodes
+		// into, in one buffer (a closed fold's, or new): no encoding has
+		// more members than the codec has fields.
+		n := len(r.plan.keys)
+		f.bufs, _ = r.foldBufs.Get().(*foldBuffers)
+		if f.bufs == nil || len(f.bufs.members) != 2*n {
+			f.bufs = &foldBuffers{members: make([]jsonMember, 2*n)}
+		}
+		buf := f.bufs.members
+		sink.members, f.spare = buf[:0:n], buf[n:n]
+	}
 	ctx, done := r.observe(ctx, tx, itsm.EventCreate, rec.Meta().ID)
 	err := r.createInto(ctx, f, rec, cmd, &sink)
 	observed(done, rec, false, 1, err)
 	if err != nil {
 		return nil, err
 	}
-	f.rec, f.data, f.members = rec, sink.data, sink.members
-	f.events = append(f.events, sink.ev)
+	f.rec, f.data, f.members, f.checked = rec, sink.data, sink.members, true
+	f.events = append(make([]itsm.Event, 0, 8), sink.ev)
 	return f, nil
 }
 
@@ -157,7 +193,7 @@ func (f *Fold[T, P]) Replace(mutate func(P)) error {
 	if err != nil {
 		return err
 	}
-	f.set = true
+	f.set, f.checked = true, false
 	f.rec, f.data = rec, data
 	f.members, f.spare = members, f.members
 	return nil
@@ -197,14 +233,14 @@ func (f *Fold[T, P]) apply(ctx context.Context, event string, cmd Command, mutat
 	}
 	rec := r.cloner.clone(stored)
 	sink := &f.sink
-	*sink = foldSink{members: f.spare[:0], prev: reflect.ValueOf(stored).Elem()}
+	*sink = foldSink{members: f.spare[:0], prev: reflect.ValueOf(stored).Elem(), ids: &f.ids, checked: f.checked}
 	if _, err := r.apply(ctx, f, s, stored.Meta().ID, event, cmd, mutate, stored, rec, f.data, f.members, sink); err != nil {
 		return nil, err
 	}
 	if !sink.written {
 		return stored, nil // a change that changed nothing
 	}
-	f.rec, f.data = rec, sink.data
+	f.rec, f.data, f.checked = rec, sink.data, true
 	f.members, f.spare = sink.members, f.members
 	f.events = append(f.events, sink.ev)
 	return rec, nil

@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -149,4 +150,69 @@ func TestFoldRefusals(t *testing.T) {
 			assert.Empty(t, evs)
 		})
 	}
+}
+
+// A closed fold hands its buffers to the next one: what it handed out
+// stays as it was while the next fold runs.
+func TestFoldCloseKeepsWhatItHandedOut(t *testing.T) {
+	f := newFixture(t)
+	f.clock.Set(t0.Add(24 * time.Hour))
+	ctx := as(importer)
+	run := func(title string) (storage.Document, []itsm.Event, *storage.Fold[ticket, *ticket]) {
+		var fold *storage.Fold[ticket, *ticket]
+		require.NoError(t, f.store.Update(ctx, func(tx storage.Tx) error {
+			var err error
+			fold, err = f.records.FoldCreate(ctx, tx, &ticket{Title: title, Priority: 3}, storage.Command{At: t0})
+			return err
+		}))
+		_, err := fold.Fire(ctx, "start", storage.Command{At: t0.Add(time.Minute)}, nil)
+		require.NoError(t, err)
+		_, err = fold.Change(ctx, storage.Command{At: t0.Add(2 * time.Minute)}, func(tk *ticket) error { tk.Priority = 1; return nil })
+		require.NoError(t, err)
+		return fold.Document(), fold.Events(), fold
+	}
+	doc, evs, first := run("mail slow")
+	data := string(doc.Data)
+	first.Close()
+	first.Close() // a second Close does nothing
+	doc2, evs2, second := run("printer down")
+	second.Close()
+	assert.Equal(t, data, string(doc.Data))
+	assert.NotEqual(t, string(doc.Data), string(doc2.Data))
+	require.NoError(t, storage.Import(context.Background(), f.store, []storage.Document{doc, doc2}, append(slices.Clone(evs), evs2...)))
+	for _, d := range []storage.Document{doc, doc2} {
+		require.NoError(t, f.records.Verify(as(agent), d.ID))
+	}
+}
+
+// A fold checks the text its commands set as the Tx forms do, though it
+// does not read again the strings a command left as they were.
+func TestFoldRefusesBadText(t *testing.T) {
+	f := newFixture(t)
+	f.clock.Set(t0.Add(24 * time.Hour))
+	ctx := as(importer)
+	var fold *storage.Fold[ticket, *ticket]
+	require.NoError(t, f.store.Update(ctx, func(tx storage.Tx) error {
+		var err error
+		fold, err = f.records.FoldCreate(ctx, tx, &ticket{Title: "mail slow", Priority: 3}, storage.Command{At: t0})
+		return err
+	}))
+	at := storage.Command{At: t0.Add(time.Minute)}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*ticket) error
+	}{
+		{"a string member", func(tk *ticket) error { tk.Title = "bad \xff"; return nil }},
+		{"a NUL", func(tk *ticket) error { tk.Title = "bad \x00"; return nil }},
+		{"a slice member", func(tk *ticket) error { tk.Comments = append(tk.Comments, "bad \xff"); return nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := fold.Change(ctx, at, tc.mutate)
+			require.ErrorIs(t, err, itsm.ErrInvalid)
+			assert.Contains(t, err.Error(), "UTF-8")
+		})
+	}
+	_, err := fold.Change(ctx, at, func(tk *ticket) error { tk.Priority = 1; return nil })
+	require.NoError(t, err, "text left as it was passes")
+	assert.Len(t, fold.Events(), 2)
 }

@@ -163,8 +163,7 @@ func diffMembers(bm, am []jsonMember, skip []string, find string) ([]itsm.FieldC
 		}
 	}
 	// A change is collected as slices of before and after first.
-	type pending struct{ name, from, to []byte }
-	var bufP [64]pending
+	var bufP [64]pendingChange
 	ps := bufP[:0]
 	size := 0
 	add := func(key, from, to []byte) {
@@ -174,7 +173,7 @@ func diffMembers(bm, am []jsonMember, skip []string, find string) ([]itsm.FieldC
 				return
 			}
 		}
-		ps = append(ps, pending{name, from, to})
+		ps = append(ps, pendingChange{name, from, to})
 		size += len(name) + len(from) + len(to)
 	}
 	// encoding/json writes a struct's members in declaration order, so the
@@ -219,13 +218,23 @@ func diffMembers(bm, am []jsonMember, skip []string, find string) ([]itsm.FieldC
 	if len(ps) == 0 {
 		return nil, found
 	}
-	// Sort by name (stable, as the changes were listed), then copy every
-	// name and value into one string.
+	// Sort by name (stable, as the changes were listed).
 	for i := 1; i < len(ps); i++ {
 		for j := i; j > 0 && bytes.Compare(ps[j].name, ps[j-1].name) < 0; j-- {
 			ps[j], ps[j-1] = ps[j-1], ps[j]
 		}
 	}
+	return joinChanges(ps, size), found
+}
+
+// pendingChange is a change listed as slices of the two encodings: the
+// member's name (unquoted) and its raw values, nil for an absent side.
+type pendingChange struct{ name, from, to []byte }
+
+// joinChanges turns pending changes, in their order, into FieldChanges
+// whose strings are substrings of one allocation; size is the sum of the
+// lengths of every name and value.
+func joinChanges(ps []pendingChange, size int) []itsm.FieldChange {
 	var sb strings.Builder
 	sb.Grow(size)
 	for _, p := range ps {
@@ -240,7 +249,7 @@ func diffMembers(bm, am []jsonMember, skip []string, find string) ([]itsm.FieldC
 	for i, p := range ps {
 		out[i] = itsm.FieldChange{Field: cut(len(p.name)), From: cut(len(p.from)), To: cut(len(p.to))}
 	}
-	return out, found
+	return out
 }
 
 // markAppended turns each change of a journal member whose new array

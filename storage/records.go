@@ -7,8 +7,10 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/pillars-itsm/pillars/internal/jsontext"
 	"github.com/pillars-itsm/pillars/itsm"
@@ -75,7 +77,13 @@ type Records[T any, P interface {
 	public  bool // a host's view: members the pillar owns (WithOwned) are not written through it
 	cloner  cloner[T, P]
 	text    textCheck // validText planned for T; nil: T holds no strings
-	keys    [][]byte  // the codec's member names, for a Fold's encodeAfter
+	plan    *foldPlan // the codec's members, for a Fold's encodeAfter
+	// foldText is checkText for a Fold's commands; nil when T holds no
+	// strings.
+	foldText *foldText
+	// foldBufs holds the member buffers of closed folds (*foldBuffers),
+	// for the next ones (shared with the Public view).
+	foldBufs *sync.Pool
 }
 
 // RecordsConfig configures a Records.
@@ -130,7 +138,11 @@ func NewRecords[T any, P interface {
 	if cfg.Retries == 0 {
 		cfg.Retries = 3
 	}
-	return &Records[T, P]{backend: b, coll: coll, machine: m, cfg: cfg, cloner: newCloner[T, P](), text: newTextCheck(reflect.TypeFor[T]()), keys: coll.codec.memberKeys()}, nil
+	out := &Records[T, P]{backend: b, coll: coll, machine: m, cfg: cfg, cloner: newCloner[T, P](), text: newTextCheck(reflect.TypeFor[T]()), plan: coll.codec.foldPlan(reflect.TypeFor[T]()), foldBufs: &sync.Pool{}}
+	if out.text != nil {
+		out.foldText = newFoldText(reflect.TypeFor[T]())
+	}
+	return out, nil
 }
 
 // Backend returns the backend the records live in.
@@ -336,7 +348,7 @@ func (r *Records[T, P]) createInto(ctx context.Context, tx Tx, rec P, cmd Comman
 	m.CreatedAt, m.UpdatedAt = at, at
 	// Validate before drawing a number: sequence values are never given
 	// back, so a refused record would leave a gap in the numbering.
-	if err := r.validate(ctx, tx, nil, rec); err != nil {
+	if err := r.validate(ctx, tx, nil, rec, nil); err != nil {
 		return err
 	}
 	prefix, err := r.numberPrefix(ctx)
@@ -523,7 +535,11 @@ func (r *Records[T, P]) apply(ctx context.Context, tx Tx, s itsm.Scope, id, even
 		}
 		ev = itsm.Event{Name: event, From: from, To: tr.To}
 	}
-	if err := r.validate(ctx, tx, stored, rec); err != nil {
+	var checked P // a record whose text passed, which rec's strings may share
+	if sink != nil && sink.checked {
+		checked = stored
+	}
+	if err := r.validate(ctx, tx, stored, rec, checked); err != nil {
 		return nil, err
 	}
 	var authorize func([]itsm.FieldChange) error
@@ -651,10 +667,13 @@ func (r *Records[T, P]) writeTo(ctx context.Context, tx Tx, rec P, beforeData []
 	var am []jsonMember
 	var err error
 	folded := false
+	var after encodedAfter
 	if sink != nil && sink.prev.IsValid() && beforeMembers != nil && r.coll.codec != nil && r.coll.codec.encodable && jsontext.MatchesEncodingJSON() {
 		// A fold encodes only what the command changed (Fold.Document
-		// joins the members once, at the end).
-		am, folded = r.coll.codec.encodeAfter(reflect.ValueOf(rec).Elem(), sink.prev, beforeMembers, sink.buffer(len(r.keys)), r.keys)
+		// joins the members once, at the end), and lists the changes as
+		// it goes.
+		after, folded = r.coll.codec.encodeAfter(reflect.ValueOf(rec).Elem(), sink.prev, beforeMembers, sink.buffer(len(r.plan.keys)), r.plan)
+		am = after.members
 	}
 	if !folded {
 		data, am, err = r.coll.marshalMembers(rec, bufA[:0])
@@ -675,7 +694,10 @@ func (r *Records[T, P]) writeTo(ctx context.Context, tx Tx, rec P, beforeData []
 		restore()
 		return false, fmt.Errorf("%s %s: %w", r.coll.Kind(), m.ID, err)
 	}
-	changes, head := diffMembers(beforeMembers, am, metaFields, "head")
+	changes, head := after.changes, after.head
+	if !after.listed {
+		changes, head = diffMembers(beforeMembers, am, metaFields, "head")
+	}
 	markAppended(changes, r.coll.journal)
 	if r.coll.custom.at != nil {
 		if changes, err = expandCustom(changes); err != nil {
@@ -706,7 +728,11 @@ func (r *Records[T, P]) writeTo(ctx context.Context, tx Tx, rec P, beforeData []
 		return false, err
 	}
 	ev.Tenant = tenant
-	ev.ID = itsm.NewID()
+	if sink != nil && sink.ids != nil {
+		ev.ID = sink.ids.next()
+	} else {
+		ev.ID = itsm.NewID()
+	}
 	ev.Kind, ev.RecordID, ev.Number = r.coll.Kind(), m.ID, m.Number
 	ev.RecordVersion = expected + 1
 	ev.Actor, ev.At, ev.RecordedAt, ev.Reason, ev.Changes = actor.ID, at, now, cmd.Reason, changes
@@ -809,8 +835,9 @@ func (r *Records[T, P]) checkText(rec P) (string, bool) {
 // validate runs the record's own Validate, checks its custom values
 // against the dictionary (references read through g), refuses text that is
 // not UTF-8, and runs the configured Check with the record as stored (nil
-// on create).
-func (r *Records[T, P]) validate(ctx context.Context, g Getter, stored, rec P) error {
+// on create). checked, when not nil, is a record whose text passed (a
+// Fold's): rec's top-level strings it shares are not read again.
+func (r *Records[T, P]) validate(ctx context.Context, g Getter, stored, rec, checked P) error {
 	if v, ok := any(rec).(Validator); ok {
 		if err := v.Validate(); err != nil {
 			return err
@@ -819,7 +846,9 @@ func (r *Records[T, P]) validate(ctx context.Context, g Getter, stored, rec P) e
 	if err := r.coll.checkCustom(ctx, g, stored, rec, stored == nil); err != nil {
 		return err
 	}
-	if field, ok := r.checkText(rec); !ok {
+	if checked != nil && r.foldText != nil && r.foldText.ok(unsafe.Pointer(rec), unsafe.Pointer(checked)) {
+		// rec's text is checkText's as a fold knows it: fine.
+	} else if field, ok := r.checkText(rec); !ok {
 		return (&itsm.ValidationError{Kind: r.coll.Kind(), ID: rec.Meta().ID}).Add(field, "is not UTF-8 text without NUL")
 	}
 	if r.cfg.Check != nil {
