@@ -3,7 +3,8 @@ package sqlite
 // Full-text search (storage.TextIndexer) on an FTS5 table. The tables are
 // created by the first IndexText (CREATE ... IF NOT EXISTS), not by a
 // numbered migration, so a store that never indexes text carries none of
-// them and the migration sequence stays free for the document tables.
+// them; migration 3 (textAudience, in search_audience.go) rebuilds the
+// FTS5 table of a file indexed before it held the audience column.
 
 import (
 	"context"
@@ -19,7 +20,10 @@ var _ storage.TextIndexer = (*Store)(nil)
 // textDDL creates the text index: pillars_text maps (tenant, kind, id) to
 // a rowid, pillars_text_fts holds the text under the same rowid. The FTS5
 // table keeps its own copy of the text (not external content) so a row is
-// deleted by rowid alone.
+// deleted by rowid alone. Its aud column holds the entry's audience tokens
+// (see audTokens), which SearchText matches together with the words so
+// that FTS5 itself keeps only the entries of the tenant, kinds and read
+// scope of a query.
 const textDDL = `
 CREATE TABLE IF NOT EXISTS pillars_text (
 	rowid  INTEGER PRIMARY KEY,
@@ -30,8 +34,11 @@ CREATE TABLE IF NOT EXISTS pillars_text (
 	grp    TEXT NOT NULL DEFAULT '',
 	UNIQUE (tenant, kind, id)
 );
-CREATE VIRTUAL TABLE IF NOT EXISTS pillars_text_fts USING fts5(title, body, internal, tokenize = 'unicode61 remove_diacritics 0');
+CREATE VIRTUAL TABLE IF NOT EXISTS pillars_text_fts USING ` + ftsColumns + `;
 `
+
+// ftsColumns declares the FTS5 table's columns and tokenizer.
+const ftsColumns = `fts5(title, body, internal, aud, tokenize = 'unicode61 remove_diacritics 0')`
 
 // IndexText implements storage.TextIndexer: one transaction on the writer
 // connection replaces the entries' rows.
@@ -73,8 +80,8 @@ func (s *Store) IndexText(ctx context.Context, entries []storage.TextEntry) (err
 		if err != nil {
 			return s.fail("index text", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO pillars_text_fts (rowid, title, body, internal) VALUES (?, ?, ?, ?)`,
-			rowid, e.Number+" "+e.Title, e.Public, e.Internal); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO pillars_text_fts (rowid, title, body, internal, aud) VALUES (?, ?, ?, ?, ?)`,
+			rowid, e.Number+" "+e.Title, e.Public, e.Internal, audTokens(tenant, e.Kind, e.Owner, e.Group)); err != nil {
 			return s.fail("index text", err)
 		}
 	}
@@ -136,29 +143,36 @@ func (s *Store) RemoveText(ctx context.Context, kind string, ids []string) (err 
 	return nil
 }
 
-// ftsMatch builds the FTS5 query of checked terms: each one a quoted
-// string (a term holds letters and digits only, so no quote can close it
-// early), the last a prefix, all required; without internal the match is
-// limited to the title and body columns.
-func ftsMatch(terms []string, internal bool) string {
+// ftsMatch builds the FTS5 query of a checked query in tenant: its words
+// in the text columns and its audience (audMatch) in the aud column, both
+// required, so that FTS5 intersects the words' posting lists with the
+// audience's and hands out only entries the query may return. Each word is
+// a quoted string (a term holds letters and digits only, so no quote can
+// close it early), the last a prefix, all required; without internal the
+// words are matched in the title and body columns only. The words never
+// reach the aud column, and no word can spell an audience token (see
+// audToken).
+func ftsMatch(tenant string, q storage.TextQuery) string {
 	var b strings.Builder
-	if !internal {
+	if q.Internal {
+		b.WriteString("{title body internal} : (")
+	} else {
 		b.WriteString("{title body} : (")
 	}
-	for i, t := range terms {
+	for i, t := range q.Terms {
 		if i > 0 {
 			b.WriteString(" AND ")
 		}
 		b.WriteByte('"')
 		b.WriteString(t)
 		b.WriteByte('"')
-		if i == len(terms)-1 {
+		if i == len(q.Terms)-1 {
 			b.WriteByte('*')
 		}
 	}
-	if !internal {
-		b.WriteByte(')')
-	}
+	b.WriteString(") AND aud : (")
+	audMatch(&b, tenant, q)
+	b.WriteByte(')')
 	return b.String()
 }
 
@@ -211,14 +225,18 @@ func (s *Store) SearchText(ctx context.Context, q storage.TextQuery) ([]storage.
 
 // searchSQL returns SearchText's statement of a checked query and its
 // arguments. The inner statement walks the matches newest first (FTS5
-// hands out rowids in either order without sorting), keeps those of the
-// tenant, kinds and scopes, and stops at searchWindow; bm25 is computed
-// for those rows only, and the outer statement ranks them. A word in a
-// tenth of a million tickets thus costs a thousand rows, not 100,000; the
-// price is a walk over every match when few or none of them are the
-// actor's (a broad word outside an agent's groups), see TestSearchScale.
+// hands out rowids in either order without sorting) and stops at
+// searchWindow; bm25 is computed for those rows only, and the outer
+// statement ranks them. A word in a tenth of a million tickets thus costs
+// a thousand rows, not 100,000. FTS5 matches only entries of the tenant,
+// kinds and scopes (ftsMatch), so a broad word outside an agent's groups
+// is an intersection of posting lists, not a walk over every match reading
+// each one's mapping row; the mapping row's tenant, kind and scope columns
+// are still checked for the rows FTS5 returns. The aud column weighs
+// nothing in bm25; its tokens do count in the entry's length, which bm25
+// normalises by (every entry has three, see audTokens).
 func searchSQL(tenant string, q storage.TextQuery) (string, []any) {
-	args := []any{ftsMatch(q.Terms, q.Internal), tenant}
+	args := []any{ftsMatch(tenant, q), tenant}
 	marks := make([]string, len(q.Kinds))
 	for i, k := range q.Kinds {
 		marks[i] = "?"
@@ -238,7 +256,7 @@ func searchSQL(tenant string, q storage.TextQuery) (string, []any) {
 	}
 	args = append(args, searchWindow, q.Limit, q.Offset)
 	return `SELECT kind, id, score FROM (
-	SELECT m.kind AS kind, m.id AS id, -bm25(pillars_text_fts, 3.0, 1.0, 1.0) AS score
+	SELECT m.kind AS kind, m.id AS id, -bm25(pillars_text_fts, 3.0, 1.0, 1.0, 0.0) AS score
 	FROM pillars_text_fts JOIN pillars_text m ON m.rowid = pillars_text_fts.rowid
 	WHERE pillars_text_fts MATCH ? AND m.tenant = ? AND m.kind IN (` + strings.Join(marks, ",") + `)` + scopes.String() + `
 	ORDER BY pillars_text_fts.rowid DESC LIMIT ?)

@@ -26,10 +26,10 @@ func BenchmarkSearchText(b *testing.B) {
 	storagetest.FillSearchBench(b, s)
 	queries := storagetest.SearchBenchQueries()
 	rankAll := func(q storage.TextQuery) (string, []any) {
-		return `SELECT m.kind, m.id, -bm25(pillars_text_fts, 3.0, 1.0, 1.0) AS score
+		return `SELECT m.kind, m.id, -bm25(pillars_text_fts, 3.0, 1.0, 1.0, 0.0) AS score
 FROM pillars_text_fts JOIN pillars_text m ON m.rowid = pillars_text_fts.rowid
 WHERE pillars_text_fts MATCH ? AND m.tenant = ? AND m.kind IN (?)
-ORDER BY score DESC, m.kind, m.id LIMIT ? OFFSET ?`, []any{ftsMatch(q.Terms, q.Internal), "acme", q.Kinds[0], q.Limit, q.Offset}
+ORDER BY score DESC, m.kind, m.id LIMIT ? OFFSET ?`, []any{ftsMatch("acme", q), "acme", q.Kinds[0], q.Limit, q.Offset}
 	}
 	raw := func(b *testing.B, text string, args []any) int {
 		rows, err := s.r.QueryContext(acme, text, args...)
