@@ -9,6 +9,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"strconv"
 	"strings"
 
 	"github.com/pillars-itsm/pillars/itsm"
@@ -143,16 +144,13 @@ func (s *Store) RemoveText(ctx context.Context, kind string, ids []string) (err 
 	return nil
 }
 
-// ftsMatch builds the FTS5 query of a checked query in tenant: its words
-// in the text columns and its audience (audMatch) in the aud column, both
-// required, so that FTS5 intersects the words' posting lists with the
-// audience's and hands out only entries the query may return. Each word is
-// a quoted string (a term holds letters and digits only, so no quote can
-// close it early), the last a prefix, all required; without internal the
-// words are matched in the title and body columns only. The words never
+// ftsWords builds the FTS5 expression of a checked query's words: each
+// one a quoted string (a term holds letters and digits only, so no quote
+// can close it early), the last a prefix, all required, in the title and
+// body columns, and the internal one too with internal. The words never
 // reach the aud column, and no word can spell an audience token (see
-// audToken).
-func ftsMatch(tenant string, q storage.TextQuery) string {
+// audMark).
+func ftsWords(q storage.TextQuery) string {
 	var b strings.Builder
 	if q.Internal {
 		b.WriteString("{title body internal} : (")
@@ -170,7 +168,18 @@ func ftsMatch(tenant string, q storage.TextQuery) string {
 			b.WriteByte('*')
 		}
 	}
-	b.WriteString(") AND aud : (")
+	b.WriteByte(')')
+	return b.String()
+}
+
+// ftsMatch builds the FTS5 expression of a checked query in tenant: its
+// words (ftsWords) and, in the aud column, its audience (audMatch), both
+// required, so that FTS5 intersects the words' posting lists with the
+// audience's and hands out only entries the query may return.
+func ftsMatch(tenant string, q storage.TextQuery) string {
+	var b strings.Builder
+	b.WriteString(ftsWords(q))
+	b.WriteString(" AND aud : (")
 	audMatch(&b, tenant, q)
 	b.WriteByte(')')
 	return b.String()
@@ -187,8 +196,10 @@ const searchWindow = 1000
 
 // SearchText implements storage.TextIndexer with FTS5's bm25 (the title,
 // which holds the number too, weighs three times the rest) over the newest
-// searchWindow matches (see searchSQL).
-func (s *Store) SearchText(ctx context.Context, q storage.TextQuery) ([]storage.TextHit, error) {
+// searchWindow matches: in one statement (searchSQL) for a query without
+// scopes, in two for a scoped one (windowSQL, then scopedSQL), which read
+// one snapshot.
+func (s *Store) SearchText(ctx context.Context, q storage.TextQuery) (_ []storage.TextHit, err error) {
 	ctx = orBackground(ctx)
 	if err := s.check(); err != nil {
 		return nil, err
@@ -200,8 +211,35 @@ func (s *Store) SearchText(ctx context.Context, q storage.TextQuery) ([]storage.
 	if err := q.Check(); err != nil {
 		return nil, err
 	}
-	query, args := searchSQL(tenant, q)
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	if len(q.Scopes) == 0 {
+		query, args := searchSQL(tenant, q)
+		return s.textHits(ctx, s.r, query, args)
+	}
+	tx, err := s.r.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, s.fail("search text", err)
+	}
+	defer tx.Rollback() // read only
+	query, args := windowSQL(tenant, q)
+	lo, hi, ids, err := textWindow(ctx, tx, query, args)
+	if err != nil {
+		if strings.Contains(err.Error(), "no such table") {
+			return nil, nil // nothing indexed yet
+		}
+		return nil, s.fail("search text", err)
+	}
+	if ids == "" {
+		return nil, nil
+	}
+	query, args = scopedSQL(tenant, q, lo, hi, ids)
+	return s.textHits(ctx, tx, query, args)
+}
+
+// textHits runs a statement of kind, id and score rows.
+func (s *Store) textHits(ctx context.Context, db interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, query string, args []any) ([]storage.TextHit, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		if strings.Contains(err.Error(), "no such table") {
 			return nil, nil // nothing indexed yet
@@ -223,42 +261,106 @@ func (s *Store) SearchText(ctx context.Context, q storage.TextQuery) ([]storage.
 	return hits, nil
 }
 
-// searchSQL returns SearchText's statement of a checked query and its
-// arguments. The inner statement walks the matches newest first (FTS5
-// hands out rowids in either order without sorting) and stops at
-// searchWindow; bm25 is computed for those rows only, and the outer
-// statement ranks them. A word in a tenth of a million tickets thus costs
-// a thousand rows, not 100,000. FTS5 matches only entries of the tenant,
-// kinds and scopes (ftsMatch), so a broad word outside an agent's groups
-// is an intersection of posting lists, not a walk over every match reading
-// each one's mapping row; the mapping row's tenant, kind and scope columns
-// are still checked for the rows FTS5 returns. The aud column weighs
-// nothing in bm25; its tokens do count in the entry's length, which bm25
-// normalises by (every entry has three, see audTokens).
-func searchSQL(tenant string, q storage.TextQuery) (string, []any) {
-	args := []any{ftsMatch(tenant, q), tenant}
-	marks := make([]string, len(q.Kinds))
-	for i, k := range q.Kinds {
-		marks[i] = "?"
-		args = append(args, k)
+// textWindow runs windowSQL and returns the lowest and highest rowid of
+// the window and its rowids as a JSON array, "" when it is empty.
+func textWindow(ctx context.Context, tx *sql.Tx, query string, args []any) (lo, hi int64, ids string, err error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return 0, 0, "", err
 	}
-	var scopes strings.Builder
+	defer rows.Close()
+	var b []byte
+	for rows.Next() {
+		var r int64
+		if err := rows.Scan(&r); err != nil {
+			return 0, 0, "", err
+		}
+		if b == nil {
+			hi, b = r, append(b, '[')
+		} else {
+			b = append(b, ',')
+		}
+		lo, b = r, strconv.AppendInt(b, r, 10)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, "", err
+	}
+	if b == nil {
+		return 0, 0, "", nil
+	}
+	return lo, hi, string(append(b, ']')), nil
+}
+
+// searchSQL returns SearchText's statement of a checked query without
+// scopes and its arguments. The inner statement walks the matches newest
+// first (FTS5 hands out rowids in either order without sorting), keeps
+// those of the tenant and kinds, and stops at searchWindow; bm25 is
+// computed for those rows only, and the outer statement ranks them. A word
+// in a tenth of a million tickets thus costs a thousand rows, not 100,000.
+func searchSQL(tenant string, q storage.TextQuery) (string, []any) {
+	args := []any{ftsWords(q)}
+	filter := mappingFilter(tenant, q, &args)
+	args = append(args, searchWindow, q.Limit, q.Offset)
+	return `SELECT kind, id, score FROM (
+	SELECT m.kind AS kind, m.id AS id, -bm25(pillars_text_fts, 3.0, 1.0, 1.0, 0.0) AS score
+	FROM pillars_text_fts JOIN pillars_text m ON m.rowid = pillars_text_fts.rowid
+	WHERE pillars_text_fts MATCH ?` + filter + `
+	ORDER BY pillars_text_fts.rowid DESC LIMIT ?)
+ORDER BY score DESC, kind, id LIMIT ? OFFSET ?`, args
+}
+
+// mappingFilter returns the conditions on the mapping row m of a query's
+// tenant, kinds and scopes, appending their arguments.
+func mappingFilter(tenant string, q storage.TextQuery, args *[]any) string {
+	var b strings.Builder
+	b.WriteString(" AND m.tenant = ? AND m.kind IN (")
+	*args = append(*args, tenant)
+	for i, k := range q.Kinds {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('?')
+		*args = append(*args, k)
+	}
+	b.WriteByte(')')
 	for _, sc := range q.Scopes {
 		col := "m.owner"
 		if sc.Field == "group" {
 			col = "m.grp"
 		}
-		scopes.WriteString(" AND (m.kind <> ? OR " + col + " IN (" + strings.TrimSuffix(strings.Repeat("?,", len(sc.Values)), ",") + "))")
-		args = append(args, sc.Kind)
+		b.WriteString(" AND (m.kind <> ? OR " + col + " IN (" + strings.TrimSuffix(strings.Repeat("?,", len(sc.Values)), ",") + "))")
+		*args = append(*args, sc.Kind)
 		for _, v := range sc.Values {
-			args = append(args, v)
+			*args = append(*args, v)
 		}
 	}
-	args = append(args, searchWindow, q.Limit, q.Offset)
-	return `SELECT kind, id, score FROM (
-	SELECT m.kind AS kind, m.id AS id, -bm25(pillars_text_fts, 3.0, 1.0, 1.0, 0.0) AS score
-	FROM pillars_text_fts JOIN pillars_text m ON m.rowid = pillars_text_fts.rowid
-	WHERE pillars_text_fts MATCH ? AND m.tenant = ? AND m.kind IN (` + strings.Join(marks, ",") + `)` + scopes.String() + `
-	ORDER BY pillars_text_fts.rowid DESC LIMIT ?)
-ORDER BY score DESC, kind, id LIMIT ? OFFSET ?`, args
+	return b.String()
+}
+
+// windowSQL returns the first statement of a scoped query: the rowids of
+// the newest searchWindow entries FTS5 matches with the words and the
+// audience (ftsMatch), newest first. The intersection of posting lists
+// replaces the walk over every match reading its mapping row, which a
+// broad word outside an agent's groups made a walk over 100,000 rows at a
+// million tickets (see TestSearchScale). bm25 is not computed here: it
+// weighs every phrase of the expression by the rows holding it, which for
+// an audience token is a quarter or all of the index.
+func windowSQL(tenant string, q storage.TextQuery) (string, []any) {
+	return `SELECT rowid FROM pillars_text_fts WHERE pillars_text_fts MATCH ? ORDER BY rowid DESC LIMIT ?`,
+		[]any{ftsMatch(tenant, q), searchWindow}
+}
+
+// scopedSQL returns the second statement of a scoped query: the entries of
+// the window (ids, a JSON array of rowids from lo to hi) ranked by bm25 of
+// the words alone, as searchSQL ranks, their mapping rows checked against
+// the tenant, kinds and scopes as searchSQL checks them.
+func scopedSQL(tenant string, q storage.TextQuery, lo, hi int64, ids string) (string, []any) {
+	args := []any{ftsWords(q), lo, hi, ids}
+	filter := mappingFilter(tenant, q, &args)
+	args = append(args, q.Limit, q.Offset)
+	return `SELECT m.kind, m.id, -bm25(pillars_text_fts, 3.0, 1.0, 1.0, 0.0) AS score
+FROM pillars_text_fts JOIN pillars_text m ON m.rowid = pillars_text_fts.rowid
+WHERE pillars_text_fts MATCH ? AND pillars_text_fts.rowid BETWEEN ? AND ?
+	AND +pillars_text_fts.rowid IN (SELECT value FROM json_each(?))` + filter + `
+ORDER BY score DESC, m.kind, m.id LIMIT ? OFFSET ?`, args
 }
