@@ -22,9 +22,9 @@ var _ storage.TextIndexer = (*Store)(nil)
 // a rowid, pillars_text_fts holds the text under the same rowid. The FTS5
 // table keeps its own copy of the text (not external content) so a row is
 // deleted by rowid alone. Its aud column holds the entry's audience tokens
-// (see audTokens), which SearchText matches together with the words so
-// that FTS5 itself keeps only the entries of the tenant, kinds and read
-// scope of a query.
+// (see audToken and audDDL), which a scoped search matches together with
+// the words so that FTS5 itself keeps only the entries of the tenant,
+// kinds and read scope of the query.
 const textDDL = `
 CREATE TABLE IF NOT EXISTS pillars_text (
 	rowid  INTEGER PRIMARY KEY,
@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS pillars_text (
 	UNIQUE (tenant, kind, id)
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS pillars_text_fts USING ` + ftsColumns + `;
-`
+` + audDDL
 
 // ftsColumns declares the FTS5 table's columns and tokenizer.
 const ftsColumns = `fts5(title, body, internal, aud, tokenize = 'unicode61 remove_diacritics 0')`
@@ -69,7 +69,12 @@ func (s *Store) IndexText(ctx context.Context, entries []storage.TextEntry) (err
 	if _, err := tx.ExecContext(ctx, textDDL); err != nil {
 		return s.fail("index text: create tables", err)
 	}
+	ids := audIDs{}
 	for _, e := range entries {
+		aud, err := ids.tokens(ctx, tx, tenant, e.Kind, e.Owner, e.Group)
+		if err != nil {
+			return s.fail("index text", err)
+		}
 		if err := removeText(ctx, tx, tenant, e.Kind, e.ID); err != nil {
 			return s.fail("index text", err)
 		}
@@ -82,7 +87,7 @@ func (s *Store) IndexText(ctx context.Context, entries []storage.TextEntry) (err
 			return s.fail("index text", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO pillars_text_fts (rowid, title, body, internal, aud) VALUES (?, ?, ?, ?, ?)`,
-			rowid, e.Number+" "+e.Title, e.Public, e.Internal, audTokens(tenant, e.Kind, e.Owner, e.Group)); err != nil {
+			rowid, e.Number+" "+e.Title, e.Public, e.Internal, aud); err != nil {
 			return s.fail("index text", err)
 		}
 	}
@@ -173,16 +178,17 @@ func ftsWords(q storage.TextQuery) string {
 }
 
 // ftsMatch builds the FTS5 expression of a checked query in tenant: its
-// words (ftsWords) and, in the aud column, its audience (audMatch), both
-// required, so that FTS5 intersects the words' posting lists with the
-// audience's and hands out only entries the query may return.
-func ftsMatch(tenant string, q storage.TextQuery) string {
+// words (ftsWords) and, in the aud column, its audience (audMatch of the
+// ids audLookup read), both required, so that FTS5 intersects the words'
+// posting lists with the audience's and hands out only entries the query
+// may return; false when no entry can match.
+func ftsMatch(tenant string, q storage.TextQuery, ids audIDs) (string, bool) {
 	var b strings.Builder
 	b.WriteString(ftsWords(q))
 	b.WriteString(" AND aud : (")
-	audMatch(&b, tenant, q)
+	ok := audMatch(&b, tenant, q, ids)
 	b.WriteByte(')')
-	return b.String()
+	return b.String(), ok
 }
 
 // searchWindow is how many of a query's matches SearchText ranks: the
@@ -224,8 +230,7 @@ func (s *Store) SearchText(ctx context.Context, q storage.TextQuery) ([]storage.
 		return nil, s.fail("search text", err)
 	}
 	defer tx.Rollback() // read only
-	query, args := windowSQL(tenant, q)
-	lo, hi, ids, err := textWindow(ctx, tx, query, args)
+	lo, hi, ids, err := scopedWindow(ctx, tx, tenant, q)
 	if err != nil {
 		if strings.Contains(err.Error(), "no such table") {
 			return nil, nil // nothing indexed yet
@@ -235,8 +240,23 @@ func (s *Store) SearchText(ctx context.Context, q storage.TextQuery) ([]storage.
 	if ids == "" {
 		return nil, nil
 	}
-	query, args = scopedSQL(tenant, q, lo, hi, ids)
+	query, args := scopedSQL(tenant, q, lo, hi, ids)
 	return s.textHits(ctx, tx, query, args)
+}
+
+// scopedWindow returns the window of a scoped query (windowSQL): its
+// lowest and highest rowid and its rowids as a JSON array, "" when it is
+// empty.
+func scopedWindow(ctx context.Context, tx *sql.Tx, tenant string, q storage.TextQuery) (lo, hi int64, ids string, err error) {
+	aud, err := audLookup(ctx, tx, tenant, q)
+	if err != nil {
+		return 0, 0, "", err
+	}
+	query, args, ok := windowSQL(tenant, q, aud)
+	if !ok {
+		return 0, 0, "", nil
+	}
+	return textWindow(ctx, tx, query, args)
 }
 
 // textHits runs a statement of kind, id and score rows.
@@ -348,10 +368,12 @@ func mappingFilter(tenant string, q storage.TextQuery, args *[]any) string {
 // broad word outside an agent's groups made a walk over 100,000 rows at a
 // million tickets (see TestSearchScale). bm25 is not computed here: it
 // weighs every phrase of the expression by the rows holding it, which for
-// an audience token is a quarter or all of the index.
-func windowSQL(tenant string, q storage.TextQuery) (string, []any) {
+// an audience token is a quarter or all of the index. False: no entry
+// can match (an audience nobody carries).
+func windowSQL(tenant string, q storage.TextQuery, aud audIDs) (string, []any, bool) {
+	match, ok := ftsMatch(tenant, q, aud)
 	return `SELECT rowid FROM pillars_text_fts WHERE pillars_text_fts MATCH ? ORDER BY rowid DESC LIMIT ?`,
-		[]any{ftsMatch(tenant, q), searchWindow}
+		[]any{match, searchWindow}, ok
 }
 
 // scopedSQL returns the second statement of a scoped query: the entries of

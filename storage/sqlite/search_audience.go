@@ -7,11 +7,26 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/hex"
+	"strconv"
 	"strings"
 
 	"github.com/pillars-itsm/pillars/storage"
 )
+
+// audDDL creates the audience dictionary: one row, and its id, for each
+// (tenant, kind, field, value) the entries carry, field 'k' (every entry
+// of the kind, value '') or 'o' (its owner) or 'g' (its group). Rows are
+// never removed: an audience nobody carries any more costs a row.
+const audDDL = `
+CREATE TABLE IF NOT EXISTS pillars_text_aud (
+	id     INTEGER PRIMARY KEY,
+	tenant TEXT NOT NULL,
+	kind   TEXT NOT NULL,
+	field  TEXT NOT NULL,
+	value  TEXT NOT NULL,
+	UNIQUE (tenant, kind, field, value)
+);
+`
 
 // audMark starts every audience token: U+E000, a private-use character.
 // The unicode61 tokenizer keeps it inside a token (its default token
@@ -23,85 +38,168 @@ import (
 // columns only, audience tokens in aud only.
 const audMark = "\ue000"
 
-// audToken returns the audience token of a tenant's entries of a kind
-// (field 'k', no value), or of those whose owner ('o') or group ('g') is
-// value: the mark, the field letter, and the hex of tenant, kind and value
-// separated by 'x' (not a hex digit), so distinct triples never share a
-// token. The statement of textAudience builds the same text in SQL.
-func audToken(field byte, tenant, kind string, value ...string) string {
-	var b strings.Builder
-	b.WriteString(audMark)
-	b.WriteByte(field)
-	b.WriteString(hex.EncodeToString([]byte(tenant)))
-	b.WriteByte('x')
-	b.WriteString(hex.EncodeToString([]byte(kind)))
-	for _, v := range value {
-		b.WriteByte('x')
-		b.WriteString(hex.EncodeToString([]byte(v)))
+// audToken returns the token of the audience whose dictionary id is id:
+// the mark, 'a' and the id in decimal, a few bytes per token (hex of the
+// tenant, kind and value made the aud column 160 bytes an entry).
+func audToken(id int64) string {
+	return audMark + "a" + strconv.FormatInt(id, 10)
+}
+
+// audKey is one audience of the dictionary.
+type audKey struct {
+	tenant, kind string
+	field        byte
+	value        string
+}
+
+// audIDs caches the dictionary ids one IndexText reads or creates.
+type audIDs map[audKey]int64
+
+// id returns the audience's id, adding it to the dictionary if needed.
+func (c audIDs) id(ctx context.Context, tx *sql.Tx, k audKey) (int64, error) {
+	if id, ok := c[k]; ok {
+		return id, nil
 	}
-	return b.String()
+	var id int64
+	err := tx.QueryRowContext(ctx, `SELECT id FROM pillars_text_aud WHERE tenant = ? AND kind = ? AND field = ? AND value = ?`,
+		k.tenant, k.kind, string(k.field), k.value).Scan(&id)
+	if err == sql.ErrNoRows {
+		var res sql.Result
+		res, err = tx.ExecContext(ctx, `INSERT INTO pillars_text_aud (tenant, kind, field, value) VALUES (?, ?, ?, ?)`,
+			k.tenant, k.kind, string(k.field), k.value)
+		if err == nil {
+			id, err = res.LastInsertId()
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	c[k] = id
+	return id, nil
 }
 
-// audTokens returns the aud column of an entry: its kind's, owner's and
+// tokens returns the aud column of an entry: its kind's, owner's and
 // group's tokens.
-func audTokens(tenant, kind, owner, group string) string {
-	return audToken('k', tenant, kind) + " " + audToken('o', tenant, kind, owner) + " " + audToken('g', tenant, kind, group)
+func (c audIDs) tokens(ctx context.Context, tx *sql.Tx, tenant, kind, owner, group string) (string, error) {
+	var b strings.Builder
+	for i, k := range []audKey{{tenant, kind, 'k', ""}, {tenant, kind, 'o', owner}, {tenant, kind, 'g', group}} {
+		id, err := c.id(ctx, tx, k)
+		if err != nil {
+			return "", err
+		}
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(audToken(id))
+	}
+	return b.String(), nil
 }
 
-// audSQL is audTokens in SQL over the columns of pillars_text m, for the
-// rebuild of textAudience (hex() spells UTF-8 text's bytes, lower() its
-// digits as hex.EncodeToString does).
-const audSQL = `char(57344) || 'k' || lower(hex(m.tenant)) || 'x' || lower(hex(m.kind))
-	|| ' ' || char(57344) || 'o' || lower(hex(m.tenant)) || 'x' || lower(hex(m.kind)) || 'x' || lower(hex(m.owner))
-	|| ' ' || char(57344) || 'g' || lower(hex(m.tenant)) || 'x' || lower(hex(m.kind)) || 'x' || lower(hex(m.grp))`
-
-// audMatch writes the FTS5 expression of the entries a checked query may
-// match in tenant: for each kind, the kind's token, or, when the query
-// scopes the kind, one of the scope's values' tokens (every scope of the
-// kind, when it has several), as TextQuery.InScope decides.
-func audMatch(b *strings.Builder, tenant string, q storage.TextQuery) {
+// audLookup reads the dictionary ids of the audiences a checked query in
+// tenant names: each unscoped kind's, and each scope's values'. An
+// audience missing from the dictionary has no entry.
+func audLookup(ctx context.Context, tx *sql.Tx, tenant string, q storage.TextQuery) (audIDs, error) {
+	var b strings.Builder
+	args := []any{tenant}
+	b.WriteString(`SELECT kind, field, value, id FROM pillars_text_aud WHERE tenant = ? AND (`)
 	for i, k := range q.Kinds {
 		if i > 0 {
 			b.WriteString(" OR ")
 		}
-		b.WriteByte('(')
-		scoped := false
+		b.WriteString("(kind = ? AND field = 'k')")
+		args = append(args, k)
+	}
+	for _, sc := range q.Scopes {
+		b.WriteString(" OR (kind = ? AND field = ? AND value IN (" + strings.TrimSuffix(strings.Repeat("?,", len(sc.Values)), ",") + "))")
+		args = append(args, sc.Kind, string(scopeField(sc)))
+		for _, v := range sc.Values {
+			args = append(args, v)
+		}
+	}
+	b.WriteByte(')')
+	rows, err := tx.QueryContext(ctx, b.String(), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ids := audIDs{}
+	for rows.Next() {
+		var k audKey
+		var field string
+		var id int64
+		if err := rows.Scan(&k.kind, &field, &k.value, &id); err != nil {
+			return nil, err
+		}
+		k.tenant, k.field = tenant, field[0]
+		ids[k] = id
+	}
+	return ids, rows.Err()
+}
+
+// scopeField returns the dictionary field of a scope.
+func scopeField(sc storage.TextScope) byte {
+	if sc.Field == "group" {
+		return 'g'
+	}
+	return 'o'
+}
+
+// audMatch writes the FTS5 expression of the entries a checked query may
+// match in tenant, as TextQuery.InScope decides, from the ids audLookup
+// read: for each kind, the kind's token, or, when the query scopes the
+// kind, one of the scope's values' tokens (every scope of the kind, when
+// it has several). A kind no token can match is left out; false means no
+// kind is left, and nothing can match.
+func audMatch(b *strings.Builder, tenant string, q storage.TextQuery, ids audIDs) bool {
+	n := 0
+	for _, k := range q.Kinds {
+		var kb strings.Builder
+		scoped, empty := false, false
 		for _, sc := range q.Scopes {
 			if sc.Kind != k {
 				continue
 			}
 			if scoped {
-				b.WriteString(" AND ")
+				kb.WriteString(" AND ")
 			}
 			scoped = true
-			field := byte('o')
-			if sc.Field == "group" {
-				field = 'g'
-			}
-			b.WriteByte('(')
-			for j, v := range sc.Values {
-				if j > 0 {
-					b.WriteString(" OR ")
+			kb.WriteByte('(')
+			found := 0
+			for _, v := range sc.Values {
+				id, ok := ids[audKey{tenant, k, scopeField(sc), v}]
+				if !ok {
+					continue
 				}
-				b.WriteByte('"')
-				b.WriteString(audToken(field, tenant, k, v))
-				b.WriteByte('"')
+				if found > 0 {
+					kb.WriteString(" OR ")
+				}
+				found++
+				kb.WriteString(`"` + audToken(id) + `"`)
 			}
-			b.WriteByte(')')
+			kb.WriteByte(')')
+			empty = empty || found == 0
 		}
 		if !scoped {
-			b.WriteByte('"')
-			b.WriteString(audToken('k', tenant, k))
-			b.WriteByte('"')
+			id, ok := ids[audKey{tenant, k, 'k', ""}]
+			empty = !ok
+			kb.WriteString(`"` + audToken(id) + `"`)
 		}
-		b.WriteByte(')')
+		if empty {
+			continue
+		}
+		if n > 0 {
+			b.WriteString(" OR ")
+		}
+		n++
+		b.WriteString("(" + kb.String() + ")")
 	}
+	return n > 0
 }
 
 // textAudience is migration 3: a file whose FTS5 table was created
-// before the aud column (title, body and internal only) gets the table
-// rebuilt with it, every entry's audience tokens computed from its
-// mapping row, in the migration's transaction; Open runs it once. A file
+// before the aud column (title, body and internal only) gets the audience
+// dictionary filled from the mapping rows and the table rebuilt with the
+// column, in the migration's transaction; Open runs it once. A file
 // without a text index has nothing to rebuild (the first IndexText creates
 // the new layout). Searching the old layout would fail (no aud column),
 // never answer wrongly; a store opened WithMigrate(false) on such a file
@@ -118,10 +216,20 @@ func textAudience(ctx context.Context, tx *sql.Tx) error {
 		return nil
 	}
 	for _, stmt := range []string{
+		audDDL,
+		`INSERT OR IGNORE INTO pillars_text_aud (tenant, kind, field, value)
+	SELECT DISTINCT tenant, kind, 'k', '' FROM pillars_text
+	UNION SELECT DISTINCT tenant, kind, 'o', owner FROM pillars_text
+	UNION SELECT DISTINCT tenant, kind, 'g', grp FROM pillars_text`,
 		`CREATE VIRTUAL TABLE pillars_text_fts_v3 USING ` + ftsColumns,
 		`INSERT INTO pillars_text_fts_v3 (rowid, title, body, internal, aud)
-	SELECT f.rowid, f.title, f.body, f.internal, ` + audSQL + `
-	FROM pillars_text_fts f JOIN pillars_text m ON m.rowid = f.rowid ORDER BY f.rowid`,
+	SELECT f.rowid, f.title, f.body, f.internal,
+		char(57344) || 'a' || ak.id || ' ' || char(57344) || 'a' || ao.id || ' ' || char(57344) || 'a' || ag.id
+	FROM pillars_text_fts f JOIN pillars_text m ON m.rowid = f.rowid
+	JOIN pillars_text_aud ak ON ak.tenant = m.tenant AND ak.kind = m.kind AND ak.field = 'k' AND ak.value = ''
+	JOIN pillars_text_aud ao ON ao.tenant = m.tenant AND ao.kind = m.kind AND ao.field = 'o' AND ao.value = m.owner
+	JOIN pillars_text_aud ag ON ag.tenant = m.tenant AND ag.kind = m.kind AND ag.field = 'g' AND ag.value = m.grp
+	ORDER BY f.rowid`,
 		`DROP TABLE pillars_text_fts`,
 		`ALTER TABLE pillars_text_fts_v3 RENAME TO pillars_text_fts`,
 	} {

@@ -37,6 +37,31 @@ WHERE pillars_text_fts MATCH ? ORDER BY m.id`, match)
 	return ids
 }
 
+// matchOf returns the FTS5 expression of a scoped search as SearchText
+// builds it, "" when nothing can match.
+func matchOf(t *testing.T, s *Store, tenant string, q storage.TextQuery) string {
+	t.Helper()
+	tx, err := s.r.BeginTx(context.Background(), nil)
+	require.NoError(t, err)
+	defer tx.Rollback()
+	ids, err := audLookup(context.Background(), tx, tenant, q)
+	require.NoError(t, err)
+	m, ok := ftsMatch(tenant, q, ids)
+	if !ok {
+		return ""
+	}
+	return m
+}
+
+// audIDOf reads the dictionary id of an audience.
+func audIDOf(t *testing.T, s *Store, tenant, kind, field, value string) int64 {
+	t.Helper()
+	var id int64
+	require.NoError(t, s.r.QueryRow(`SELECT id FROM pillars_text_aud WHERE tenant = ? AND kind = ? AND field = ? AND value = ?`,
+		tenant, kind, field, value).Scan(&id))
+	return id
+}
+
 // User words cannot match audience tokens: a query term cannot hold the
 // token's mark, the rest of a token spelled as a word is found only in
 // text, and an entry whose text holds another group's token (mark
@@ -46,11 +71,13 @@ WHERE pillars_text_fts MATCH ? ORDER BY m.id`, match)
 func TestAudienceTokensOutOfWordsReach(t *testing.T) {
 	s := openTest(t)
 	acme := itsm.WithTenant(context.Background(), "acme")
-	g0 := audToken('g', "acme", "incident", "g0")
+	require.NoError(t, s.IndexText(acme, []storage.TextEntry{
+		{Kind: "incident", ID: audID(1), Number: "INC1", Title: "printer jams", Group: "g0", Owner: "ann"},
+	}))
+	g0 := audToken(audIDOf(t, s, "acme", "incident", "g", "g0"))
 	spelled := storage.Tokenize(g0)
 	require.Equal(t, []string{g0[len(audMark):]}, spelled, "Tokenize drops the mark and keeps the rest as one word")
 	require.NoError(t, s.IndexText(acme, []storage.TextEntry{
-		{Kind: "incident", ID: audID(1), Number: "INC1", Title: "printer jams", Group: "g0", Owner: "ann"},
 		{Kind: "incident", ID: audID(2), Number: "INC2", Title: "printer " + g0, Internal: g0 + " " + spelled[0], Group: "g1", Owner: "bob"},
 		{Kind: "incident", ID: audID(3), Number: "INC3", Title: "printer fine", Group: "g1", Owner: "ann"},
 	}))
@@ -72,11 +99,16 @@ func TestAudienceTokensOutOfWordsReach(t *testing.T) {
 		{"and in internal text only when asked", scoped(spelled, false, "", ""), nil},
 		{"a token spelled as a word in the scope it names", scoped(spelled, true, "group", "g0"), nil},
 		{"owner scope", scoped([]string{"printer"}, false, "owner", "ann"), []string{audID(1), audID(3)}},
+		{"a scope nobody carries", scoped([]string{"printer"}, false, "owner", "zed"), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			require.NoError(t, tt.q.Check())
-			assert.Equal(t, tt.want, ftsRowids(t, s, ftsMatch("acme", tt.q)), "FTS5 alone")
+			if m := matchOf(t, s, "acme", tt.q); m != "" {
+				assert.Equal(t, tt.want, ftsRowids(t, s, m), "FTS5 alone")
+			} else {
+				assert.Empty(t, tt.want, "nothing can match")
+			}
 			hits, err := s.SearchText(acme, tt.q)
 			require.NoError(t, err)
 			var got []string
@@ -94,41 +126,46 @@ func TestAudienceTokensOutOfWordsReach(t *testing.T) {
 		assert.Equal(t, []string{audID(1)}, ftsRowids(t, s, `aud : "`+g0+`"`))
 		assert.Empty(t, ftsRowids(t, s, `aud : "`+spelled[0]+`"`), "without the mark the token is another word")
 	})
-	t.Run("another tenant's tokens", func(t *testing.T) {
-		assert.Empty(t, ftsRowids(t, s, ftsMatch("default", scoped([]string{"printer"}, false, "", ""))))
+	t.Run("another tenant has none of the audiences", func(t *testing.T) {
+		assert.Empty(t, matchOf(t, s, "default", scoped([]string{"printer"}, false, "group", "g0")))
 	})
 }
 
 // audMatch scopes each kind as TextQuery.InScope does: a kind without a
-// scope whole, a scoped kind by its values, several scopes of a kind all.
+// scope whole, a scoped kind by its values, several scopes of a kind all;
+// audiences missing from the dictionary leave their kind out.
 func TestAudMatch(t *testing.T) {
-	k := func(kind string) string { return `"` + audToken('k', "t", kind) + `"` }
-	g := func(kind, v string) string { return `"` + audToken('g', "t", kind, v) + `"` }
-	o := func(kind, v string) string { return `"` + audToken('o', "t", kind, v) + `"` }
+	ids := audIDs{
+		{"t", "incident", 'k', ""}: 1, {"t", "problem", 'k', ""}: 2,
+		{"t", "incident", 'g', "a"}: 3, {"t", "incident", 'g', ""}: 4, {"t", "incident", 'o', "x"}: 5,
+	}
+	tok := func(id int64) string { return `"` + audToken(id) + `"` }
 	tests := []struct {
 		name string
 		q    storage.TextQuery
 		want string
 	}{
-		{"kinds", storage.TextQuery{Kinds: []string{"incident", "problem"}}, "(" + k("incident") + ") OR (" + k("problem") + ")"},
+		{"kinds", storage.TextQuery{Kinds: []string{"incident", "problem"}}, "(" + tok(1) + ") OR (" + tok(2) + ")"},
 		{"one kind scoped", storage.TextQuery{Kinds: []string{"incident", "problem"},
-			Scopes: []storage.TextScope{{Kind: "incident", Field: "group", Values: []string{"a", ""}}}},
-			"((" + g("incident", "a") + " OR " + g("incident", "") + ")) OR (" + k("problem") + ")"},
+			Scopes: []storage.TextScope{{Kind: "incident", Field: "group", Values: []string{"a", "b", ""}}}},
+			"((" + tok(3) + " OR " + tok(4) + ")) OR (" + tok(2) + ")"},
 		{"two scopes of a kind", storage.TextQuery{Kinds: []string{"incident"},
 			Scopes: []storage.TextScope{{Kind: "incident", Field: "group", Values: []string{"a"}}, {Kind: "incident", Field: "owner", Values: []string{"x"}}}},
-			"((" + g("incident", "a") + ") AND (" + o("incident", "x") + "))"},
+			"((" + tok(3) + ") AND (" + tok(5) + "))"},
+		{"a scope nobody carries leaves its kind out", storage.TextQuery{Kinds: []string{"incident", "problem"},
+			Scopes: []storage.TextScope{{Kind: "incident", Field: "owner", Values: []string{"y"}}}}, "(" + tok(2) + ")"},
+		{"an unknown kind is left out", storage.TextQuery{Kinds: []string{"change", "problem"}}, "(" + tok(2) + ")"},
+		{"nothing left", storage.TextQuery{Kinds: []string{"change"}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var b strings.Builder
-			audMatch(&b, "t", tt.q)
+			ok := audMatch(&b, "t", tt.q, ids)
+			assert.Equal(t, tt.want != "", ok)
 			assert.Equal(t, tt.want, b.String())
 		})
 	}
-	assert.NotEqual(t, audToken('g', "ab", "c"), audToken('g', "a", "bc"), "the parts are delimited")
-	assert.NotEqual(t, audToken('g', "t", "incident", ""), audToken('k', "t", "incident"), "the field letter tells tokens apart")
 }
-
 // A scope of the most values a query may hold is one FTS5 expression.
 func TestAudMatchMaxValues(t *testing.T) {
 	s := openTest(t)
@@ -188,6 +225,7 @@ func TestTextAudienceMigration(t *testing.T) {
 		`INSERT INTO pillars_text_fts_old (rowid, title, body, internal) SELECT rowid, title, body, internal FROM pillars_text_fts`,
 		`DROP TABLE pillars_text_fts`,
 		`ALTER TABLE pillars_text_fts_old RENAME TO pillars_text_fts`,
+		`DROP TABLE pillars_text_aud`,
 		`DELETE FROM schema_migrations WHERE version = 3`,
 	} {
 		_, err := s.w.ExecContext(ctx, stmt)

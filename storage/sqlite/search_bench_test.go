@@ -86,12 +86,11 @@ ORDER BY score DESC, m.kind, m.id LIMIT ? OFFSET ?`, []any{ftsWords(q), "acme", 
 				}
 				// The two statements of a scoped search in one read
 				// transaction, as SearchText runs them.
-				text, args := windowSQL("acme", q)
 				run(b, func(b *testing.B) int {
 					tx, err := s.r.BeginTx(acme, nil)
 					require.NoError(b, err)
 					defer tx.Rollback()
-					lo, hi, ids, err := textWindow(acme, tx, text, args)
+					lo, hi, ids, err := scopedWindow(acme, tx, "acme", q)
 					require.NoError(b, err)
 					if ids == "" {
 						return 0
