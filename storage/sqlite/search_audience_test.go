@@ -166,6 +166,7 @@ func TestAudMatch(t *testing.T) {
 		})
 	}
 }
+
 // A scope of the most values a query may hold is one FTS5 expression.
 func TestAudMatchMaxValues(t *testing.T) {
 	s := openTest(t)
