@@ -15,8 +15,9 @@ import (
 
 // audDDL creates the audience dictionary: one row, and its id, for each
 // (tenant, kind, field, value) the entries carry, field 'k' (every entry
-// of the kind, value ”) or 'o' (its owner) or 'g' (its group). Rows are
-// never removed: an audience nobody carries any more costs a row.
+// of the kind, with an empty value) or 'o' (its owner) or 'g' (its
+// group). Rows are never removed: an audience nobody carries any more
+// costs a row.
 const audDDL = `
 CREATE TABLE IF NOT EXISTS pillars_text_aud (
 	id     INTEGER PRIMARY KEY,
