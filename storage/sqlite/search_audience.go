@@ -200,7 +200,10 @@ func audMatch(b *strings.Builder, tenant string, q storage.TextQuery, ids audIDs
 // textAudience is migration 3: a file whose FTS5 table was created
 // before the aud column (title, body and internal only) gets the audience
 // dictionary filled from the mapping rows and the table rebuilt with the
-// column, in the migration's transaction; Open runs it once. A file
+// column, in the migration's transaction; Open runs it once (at a million
+// entries: 15 to 17 s of CPU, 31 to 73 s on a loaded two-core machine; the
+// text index grows by 12%, 359 to 402 MiB, and the old table's pages are
+// left free in the file for later writes or VACUUM). A file
 // without a text index has nothing to rebuild (the first IndexText creates
 // the new layout). Searching the old layout would fail (no aud column),
 // never answer wrongly; a store opened WithMigrate(false) on such a file
