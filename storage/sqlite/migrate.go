@@ -59,8 +59,11 @@ var migrations = func() []migration {
 // same transaction, for the tables whose names are data (a kind's document
 // table); nil when the migration is SQL alone.
 func migrationStep(version int) func(context.Context, *sql.Tx) error {
-	if version == 2 {
+	switch version {
+	case 2:
 		return tenantKindTables
+	case 3:
+		return textAudience
 	}
 	return nil
 }
