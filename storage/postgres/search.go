@@ -345,6 +345,10 @@ func (s *Store) searchText(ctx context.Context, tenant, sql string, args []any) 
 // statistics, 270 ms). The ranking is computed with the query as typed,
 // so scores are those of the prefix query.
 //
+// A prefix no lexeme of the tenant starts with matches nothing: the
+// branches then skip their walks (only the index is asked, and has no
+// entry for it).
+//
 // Each kind is one branch with its own kind equality and scope, which
 // decides at run time how to reach the newest searchWindow matches of the
 // kind (and of the actor's scope, if any) from how many it finds among
@@ -372,7 +376,8 @@ func (s *Store) searchSQL(tenant string, q storage.TextQuery) (string, []any) {
 	expand := strconv.Itoa(prefixExpansions)
 	matchCTE := `WITH match AS MATERIALIZED (
 	SELECT CASE WHEN e.n BETWEEN 1 AND ` + expand + ` AND to_tsquery('simple', $5)::text = $5 THEN ` + expanded + `
-		ELSE to_tsquery('simple', $2) END AS q
+		ELSE to_tsquery('simple', $2) END AS q,
+		e.n = 0 AND to_tsquery('simple', $5)::text = $5 AS none
 	FROM (SELECT count(*) AS n, ` + words + ` AS words
 		FROM (SELECT lexeme FROM ` + s.ns + `._search_lexeme WHERE tenant = $1 AND lexeme >= $6 AND lexeme < $7 AND starts_with(lexeme, $6)
 			ORDER BY lexeme LIMIT ` + expand + ` + 1) AS l) AS e)
@@ -397,7 +402,7 @@ func (s *Store) searchSQL(tenant string, q storage.TextQuery) (string, []any) {
 		match := col + ` @@ (SELECT q FROM match)` + scope
 		newest := func(n string) string {
 			return `SELECT kind, id, ` + col + ` FROM (SELECT kind, id, owner, grp, ` + col + ` FROM ` + s.ns + `._search
-			WHERE ` + where + ` ORDER BY id DESC LIMIT ` + n + `) AS newest
+			WHERE ` + where + ` AND NOT (SELECT none FROM match) ORDER BY id DESC LIMIT ` + n + `) AS newest
 		WHERE ` + match + ` ORDER BY id DESC LIMIT ` + window
 		}
 		branches = append(branches, `(WITH walk AS MATERIALIZED (
