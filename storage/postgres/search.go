@@ -55,6 +55,12 @@ var _ storage.TextIndexer = (*Store)(nil)
 // A store indexed by an earlier version kept the rows in _text under a
 // policy: they are moved here when this table is first created, and _text
 // is dropped.
+//
+// _search_lexeme holds every lexeme indexed in each tenant, for matching
+// a prefix as the lexemes it covers (prefixExpansions); IndexText adds the
+// lexemes of what it indexes, in its own transaction. A table indexed by
+// an earlier version gets it, filled from the entries, when a statement
+// first finds it missing (a million entries: about a minute).
 const textDDL = `
 CREATE TABLE IF NOT EXISTS {{schema}}._search (
 	tenant   text COLLATE "C" NOT NULL,
