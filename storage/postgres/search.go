@@ -60,7 +60,7 @@ var _ storage.TextIndexer = (*Store)(nil)
 // a prefix as the lexemes it covers (prefixExpansions); IndexText adds the
 // lexemes of what it indexes, in its own transaction. A table indexed by
 // an earlier version gets it, filled from the entries, when a statement
-// first finds it missing (a million entries: about a minute).
+// first finds it missing (a million entries: under a minute here).
 const textDDL = `
 CREATE TABLE IF NOT EXISTS {{schema}}._search (
 	tenant   text COLLATE "C" NOT NULL,
