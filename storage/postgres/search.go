@@ -11,6 +11,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -54,6 +55,12 @@ var _ storage.TextIndexer = (*Store)(nil)
 // A store indexed by an earlier version kept the rows in _text under a
 // policy: they are moved here when this table is first created, and _text
 // is dropped.
+//
+// _search_lexeme holds every lexeme indexed in each tenant, for matching
+// a prefix as the lexemes it covers (prefixExpansions); IndexText adds the
+// lexemes of what it indexes, in its own transaction. A table indexed by
+// an earlier version gets it, filled from the entries, when a statement
+// first finds it missing (a million entries: under a minute here).
 const textDDL = `
 CREATE TABLE IF NOT EXISTS {{schema}}._search (
 	tenant   text COLLATE "C" NOT NULL,
@@ -90,6 +97,16 @@ DO $pillars$ BEGIN
 			ON CONFLICT DO NOTHING;
 		DROP TABLE {{schema}}._text;
 	END IF;
+	IF to_regclass('{{schema}}._search_lexeme') IS NULL THEN
+		CREATE TABLE {{schema}}._search_lexeme (
+			tenant text COLLATE "C" NOT NULL,
+			lexeme text COLLATE "C" NOT NULL,
+			PRIMARY KEY (tenant, lexeme)
+		);
+		INSERT INTO {{schema}}._search_lexeme (tenant, lexeme)
+			SELECT DISTINCT tenant, l FROM {{schema}}._search, unnest(tsvector_to_array(tsv_all)) AS l;
+		ANALYZE {{schema}}._search_lexeme;
+	END IF;
 END $pillars$;
 `
 
@@ -109,7 +126,7 @@ func (s *Store) ensureText(ctx context.Context) error {
 		return err
 	}
 	if s.role != "" {
-		if _, err := tx.Exec(ctx, "GRANT SELECT, INSERT, UPDATE, DELETE ON "+s.ns+"._search TO "+quoteIdent(s.role)); err != nil {
+		if _, err := tx.Exec(ctx, "GRANT SELECT, INSERT, UPDATE, DELETE ON "+s.ns+"._search, "+s.ns+"._search_lexeme TO "+quoteIdent(s.role)); err != nil {
 			return err
 		}
 	}
@@ -173,11 +190,19 @@ func (s *Store) IndexText(ctx context.Context, entries []storage.TextEntry) erro
 	}
 	err = s.inTextTx(ctx, tenant, "index text", func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
+		texts := make([]string, 0, 3*len(entries))
 		for _, e := range entries {
 			b.Queue(`INSERT INTO `+s.ns+`._search (tenant, kind, id, title, body, internal, owner, grp) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (tenant, kind, id) DO UPDATE SET title = EXCLUDED.title, body = EXCLUDED.body, internal = EXCLUDED.internal, owner = EXCLUDED.owner, grp = EXCLUDED.grp`,
 				tenant, e.Kind, e.ID, e.Number+" "+e.Title, e.Public, e.Internal, e.Owner, e.Group)
+			texts = append(texts, e.Number+" "+e.Title, e.Public, e.Internal)
 		}
+		// The lexemes of the three texts, as the generated columns parse
+		// them, in order, so that concurrent writers wait on one another
+		// rather than deadlock (see prefixTerm).
+		b.Queue(`INSERT INTO `+s.ns+`._search_lexeme (tenant, lexeme)
+SELECT DISTINCT $1::text, l FROM unnest($2::text[]) AS x, unnest(tsvector_to_array(to_tsvector('simple', x))) AS l
+ORDER BY 2 ON CONFLICT DO NOTHING`, tenant, texts)
 		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
@@ -313,22 +338,65 @@ func (s *Store) searchText(ctx context.Context, tenant, sql string, args []any) 
 }
 
 // searchSQL returns the statement of a checked query and its arguments;
-// the tenant is the call's, always the first argument. Each kind is one
-// branch with its own kind equality and scope, so the planner can walk
-// the key (tenant, kind, id) backwards, newest first, for a broad word, or
-// ask the GIN index for a rare one; the window is taken per kind. A
-// scoped branch does not leave that choice to the planner (see
-// scopeWalk): it walks the newest scopeWalk entries of the kind, and only
-// when they hold fewer than searchWindow of the actor's matches does it
-// fetch every match of the scope (the subquery behind OFFSET 0 is planned
-// without the order, through the GIN indexes) and keep the newest; either
-// way the branch yields the newest searchWindow matches of the scope.
+// the tenant is the call's, always the first argument.
+//
+// The statement first works out the condition its branches match with
+// (prefixExpansions): the last term's prefix turned into the few exact
+// lexemes it covers, or the prefix itself. The condition reaches the
+// branches as the value of a subquery, so the planner estimates it at a
+// fixed selectivity whatever the word and whatever the table's statistics
+// say: the plan of every branch is the same for every query, chosen by
+// the statement's shape rather than the estimates (the planner once
+// walked the key of a million entries for a common word on stale
+// statistics, 270 ms). The ranking is computed with the query as typed,
+// so scores are those of the prefix query.
+//
+// A prefix no lexeme of the tenant starts with matches nothing: the
+// branches then skip their walks (only the index is asked, and has no
+// entry for it).
+//
+// Each kind is one branch with its own kind equality and scope, which
+// decides at run time how to reach the newest searchWindow matches of the
+// kind (and of the actor's scope, if any) from how many it finds among
+// the newest scopeWalk entries (the walk): all of the window there, the
+// walk is the answer; at least scopeDense there, a longer walk of the
+// newest denseWalk entries, when it holds the window; otherwise every
+// match is fetched through the GIN index (the subquery behind OFFSET 0 is
+// planned without the order) and the newest kept. A walk's length is the
+// value of a subquery, which the planner takes for a tenth of the rows
+// whatever it is: as a number, one at least the kind's rows made it sort
+// the whole kind rather than walk its key (80 ms against 10 over 20,000
+// entries). Whichever way, the branch yields the newest searchWindow
+// matches. The fetch tests the
+// tenant and the kind on the rows the index gives (the index holds
+// neither), outside the subquery, so that no estimate of them makes the
+// planner intersect the index with the key's range of the tenant: with
+// the statistics missing it did, and read a million keys (270 ms).
 func (s *Store) searchSQL(tenant string, q storage.TextQuery) (string, []any) {
 	col := "tsv"
 	if q.Internal {
 		col = "tsv_all"
 	}
-	args := []any{tenant, tsQuery(q.Terms), q.Limit, q.Offset}
+	last := q.Terms[len(q.Terms)-1]
+	args := []any{tenant, tsQuery(q.Terms), q.Limit, q.Offset, "'" + last + "'", last, prefixEnd(last)}
+	// The lexemes as tsquery text: quoted, quotes and backslashes doubled,
+	// read by the tsquery type itself (no parser, no configuration).
+	words := `string_agg('''' || replace(replace(lexeme, '\', '\\'), '''', '''''') || '''', ' | ')::tsquery`
+	expanded := "e.words"
+	if len(q.Terms) > 1 {
+		args = append(args, strings.TrimSuffix(tsQuery(q.Terms[:len(q.Terms)-1]), ":*")) // the others, exact
+		expanded = "to_tsquery('simple', $8) && e.words"
+	}
+	expand := strconv.Itoa(prefixExpansions)
+	matchCTE := `WITH match AS MATERIALIZED (
+	SELECT CASE WHEN e.n BETWEEN 1 AND ` + expand + ` AND to_tsquery('simple', $5)::text = $5 THEN ` + expanded + `
+		ELSE to_tsquery('simple', $2) END AS q,
+		e.n = 0 AND to_tsquery('simple', $5)::text = $5 AS none
+	FROM (SELECT count(*) AS n, ` + words + ` AS words
+		FROM (SELECT lexeme FROM ` + s.ns + `._search_lexeme WHERE tenant = $1 AND lexeme >= $6 AND lexeme < $7 AND starts_with(lexeme, $6)
+			ORDER BY lexeme LIMIT ` + expand + ` + 1) AS l) AS e)
+`
+	window, walk, far, dense := strconv.Itoa(searchWindow), strconv.Itoa(scopeWalk), strconv.Itoa(denseWalk), strconv.Itoa(scopeDense)
 	branches := make([]string, 0, len(q.Kinds))
 	for _, k := range q.Kinds {
 		args = append(args, k)
@@ -345,59 +413,94 @@ func (s *Store) searchSQL(tenant string, q storage.TextQuery) (string, []any) {
 			args = append(args, sc.Values)
 			scope += ` AND ` + c + ` = ANY($` + strconv.Itoa(len(args)) + `)`
 		}
-		match := col + ` @@ to_tsquery('simple', $2)`
-		if scope == "" {
-			branches = append(branches, `(SELECT kind, id, `+col+` FROM `+s.ns+`._search
-	WHERE `+where+` AND `+match+`
-	ORDER BY id DESC LIMIT `+strconv.Itoa(searchWindow)+`)`)
-			continue
+		match := col + ` @@ (SELECT q FROM match)` + scope
+		newest := func(n string) string {
+			return `SELECT kind, id, ` + col + ` FROM (SELECT kind, id, owner, grp, ` + col + ` FROM ` + s.ns + `._search
+			WHERE ` + where + ` AND NOT (SELECT none FROM match) ORDER BY id DESC LIMIT (SELECT ` + n + `)) AS newest
+		WHERE ` + match + ` ORDER BY id DESC LIMIT ` + window
 		}
-		window, walk, dense := strconv.Itoa(searchWindow), strconv.Itoa(scopeWalk), strconv.Itoa(scopeDense)
 		branches = append(branches, `(WITH walk AS MATERIALIZED (
-		SELECT kind, id, `+col+` FROM (SELECT kind, id, owner, grp, `+col+` FROM `+s.ns+`._search
-			WHERE `+where+` ORDER BY id DESC LIMIT `+walk+`) AS newest
-		WHERE `+match+scope+` ORDER BY id DESC LIMIT `+window+`)
+		`+newest(walk)+`),
+	far AS MATERIALIZED (
+		`+newest(far)+`)
 	SELECT * FROM walk WHERE (SELECT count(*) FROM walk) = `+window+`
 	UNION ALL
-	(SELECT kind, id, `+col+` FROM `+s.ns+`._search
-	WHERE `+where+` AND `+match+scope+` AND (SELECT count(*) FROM walk) BETWEEN `+dense+` AND `+window+` - 1
-	ORDER BY id DESC LIMIT `+window+`)
+	SELECT * FROM far WHERE (SELECT count(*) FROM walk) BETWEEN `+dense+` AND `+window+` - 1 AND (SELECT count(*) FROM far) = `+window+`
 	UNION ALL
-	(SELECT kind, id, `+col+` FROM (SELECT kind, id, `+col+` FROM `+s.ns+`._search
-		WHERE `+where+` AND `+match+scope+` OFFSET 0) AS every
-	WHERE (SELECT count(*) FROM walk) < `+dense+`
+	(SELECT kind, id, `+col+` FROM (SELECT tenant, kind, id, `+col+` FROM `+s.ns+`._search
+		WHERE `+match+` OFFSET 0) AS every
+	WHERE `+where+` AND ((SELECT count(*) FROM walk) < `+dense+` OR (SELECT count(*) FROM walk) < `+window+` AND (SELECT count(*) FROM far) < `+window+`)
 	ORDER BY id DESC LIMIT `+window+`))`)
 	}
-	return `SELECT kind, id, ts_rank('{0.2, 0.2, 0.4, 1.0}', ` + col + `, query) AS score
+	return matchCTE + `SELECT kind, id, ts_rank('{0.2, 0.2, 0.4, 1.0}', ` + col + `, query) AS score
 FROM (` + strings.Join(branches, "\nUNION ALL ") + `) AS w, to_tsquery('simple', $2) AS query
 ORDER BY score DESC, kind, id LIMIT $3 OFFSET $4`, args
 }
 
+// prefixEnd returns the least string above every string that starts with
+// p in byte order (COLLATE "C", in which UTF-8 sorts by code point): p
+// with its last character the next one.
+func prefixEnd(p string) string {
+	r := []rune(p)
+	for len(r) > 0 {
+		switch c := r[len(r)-1]; {
+		case c == utf8.MaxRune:
+			r = r[:len(r)-1]
+			continue
+		case c == 0xD7FF: // the next is a surrogate, not a character
+			r[len(r)-1] = 0xE000
+		default:
+			r[len(r)-1] = c + 1
+		}
+		return string(r)
+	}
+	return string(utf8.MaxRune) // not reached by a term of letters and digits
+}
+
+// prefixExpansions is how many lexemes the last term's prefix may cover to
+// be matched as those lexemes, exactly, rather than as a prefix. The GIN
+// index answers a prefix by gathering every entry of every lexeme it
+// covers before it intersects them with the other conditions (the scope,
+// the other words), while along exact lexemes it skips: a word in a tenth
+// of a million tickets, searched by an agent of a group that holds none of
+// them, took 64–72 ms p95 as a prefix and 11 ms as the word. The lexemes
+// come from _search_lexeme, which holds every lexeme indexed in each
+// tenant (IndexText adds those of each entry; none are removed, so it may
+// hold a few that no entry holds any more, which match nothing): matched
+// as those lexemes, the prefix finds exactly the entries it found as a
+// prefix, and the ranking still uses the prefix. A prefix of more lexemes
+// (a letter or two) is matched as a prefix, as is a term the text-search
+// parser does not read as one lexeme (it splits a few mixes of letters
+// and digits, such as 1e5x).
+const prefixExpansions = 16
+
 // searchWindow is how many of a query's matches of each kind SearchText
-// ranks: those with the greatest ids, the newest records (itsm.NewID issues ids in time
-// order). ts_rank reads and ranks the text of each row it scores, which
-// made a word in a tenth of a million tickets cost over a second; matches
-// beyond the window are not returned (a query matching more is one to
-// narrow), and the pages of one query are stable while the entries do not
-// change. The planner walks the key backwards for a broad word and asks
-// the GIN index for a rare one.
+// ranks: those with the greatest ids, the newest records (itsm.NewID
+// issues ids in time order). ts_rank reads and ranks the text of each row
+// it scores, which made a word in a tenth of a million tickets cost over a
+// second; matches beyond the window are not returned (a query matching
+// more is one to narrow), and the pages of one query are stable while the
+// entries do not change.
 const searchWindow = 1000
 
-// scopeWalk is how many of the newest entries of a kind a scoped branch
-// (an actor who reads some owners' or groups' records only) walks before
-// it turns to the index. The planner estimates the scope and the word as
-// independent, and walked the key of a million tickets to find none when
-// the word was in a tenth of them but never in the agent's group (625 ms
-// p95); walking a bounded stretch of the newest entries finds the window
-// when the actor's matches are dense (a tenth of them or more), and
-// otherwise the matches are few enough to fetch through the index of the
-// scope and the text (_search_scope, btree_gin) and sort.
+// scopeWalk is how many of the newest entries of a kind a branch walks
+// before it decides how to find the rest of the window (searchSQL). The
+// planner estimates the scope and the word as independent, and walked the
+// key of a million tickets to find none when the word was in a tenth of
+// them but never in the agent's group (625 ms p95); walking a bounded
+// stretch of the newest entries finds the window when the matches are
+// dense (a fifth of the entries), and otherwise tells how dense they are.
 const scopeWalk = 5000
 
-// scopeDense is how many of the actor's matches among the newest
-// scopeWalk entries (1%) make a scoped branch that did not find the whole
-// window there leave the plan to the planner (which walks the key for so
-// broad a word) rather than fetch every match of the scope through the
+// scopeDense is how many matches among the newest scopeWalk entries (1%)
+// make a branch that did not find the whole window there walk on, up to
+// the newest denseWalk entries, rather than fetch every match through the
 // index: at a hundredth of a million entries both read about as many
 // pages, and the fetch grows with the matches while the walk shrinks.
 const scopeDense = 50
+
+// denseWalk bounds the longer walk to as many entries as hold the window
+// at the density scopeDense stands for: a word dense among the newest
+// entries and rare before them is fetched through the index once the walk
+// has not found the window, so no walk is of the whole kind.
+const denseWalk = searchWindow * scopeWalk / scopeDense
