@@ -71,10 +71,11 @@ type Collection[T any, P interface {
 }] struct {
 	schema  Schema
 	fields  []FieldSpec[T]
-	codec   *codec   // nil when T's JSON needs encoding/json's general rules
-	journal []string // JSON members that only grow by appending (WithJournal)
-	access  access   // audience, internal members, field actions (WithAudience, WithInternal, WithAction)
-	custom  custom   // the record's custom values and their dictionary (WithDictionary)
+	codec   *codec    // nil when T's JSON needs encoding/json's general rules
+	plan    *foldPlan // the codec's members, for encodeAfter; nil without a codec
+	journal []string  // JSON members that only grow by appending (WithJournal)
+	access  access    // audience, internal members, field actions (WithAudience, WithInternal, WithAction)
+	custom  custom    // the record's custom values and their dictionary (WithDictionary)
 }
 
 // NewCollection declares the kind stored as records of type T, with its
@@ -91,6 +92,7 @@ func NewCollection[T any, P interface {
 		TimeField("updated_at", func(t *T) time.Time { return meta(t).UpdatedAt }),
 	}
 	c := &Collection[T, P]{schema: Schema{Kind: kind}, codec: newCodec(reflect.TypeFor[T]())}
+	c.plan = c.codec.foldPlan(reflect.TypeFor[T]())
 	c.custom.at = customIndex(reflect.TypeFor[T]())
 	c.custom.dict = &kindDict{kind: kind}
 	for _, f := range append(shared, fields...) {

@@ -3,7 +3,6 @@ package storage
 import (
 	"fmt"
 	"reflect"
-	"unsafe"
 
 	"github.com/pillars-itsm/pillars/internal/jsontext"
 	"github.com/pillars-itsm/pillars/itsm"
@@ -49,16 +48,9 @@ func (c *Collection[T, P]) Rewrite(before Document, edit func(stored P) (P, erro
 	var data []byte
 	var am []jsonMember
 	if bm != nil && c.codec != nil && c.codec.encodable && len(c.codec.fields) <= 64 && jsontext.MatchesEncodingJSON() {
-		var bufK [64][]byte
-		keys := bufK[:len(c.codec.fields)]
-		for i, f := range c.codec.fields { // the quoted names, without a copy: encodeAfter only reads them
-			keys[i] = unsafe.Slice(unsafe.StringData(f.key), len(f.key)-1)
-		}
-		var ok bool
-		if am, ok = c.codec.encodeAfter(reflect.ValueOf(rec).Elem(), reflect.ValueOf(stored).Elem(), bm, bufA[:0], keys); ok {
+		if after, ok := c.codec.encodeAfter(reflect.ValueOf(rec).Elem(), reflect.ValueOf(stored).Elem(), bm, bufA[:0], c.plan); ok {
+			am = after.members
 			data = joinInPlace(am)
-		} else {
-			am = nil
 		}
 	}
 	if am == nil {

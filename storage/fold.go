@@ -98,11 +98,11 @@ func (r *Records[T, P]) FoldCreate(ctx context.Context, tx Tx, rec P, cmd Comman
 	}
 	f := &Fold[T, P]{r: r, tx: tx}
 	sink := foldSink{ids: &f.ids}
-	if r.plan != nil {
+	if r.coll.plan != nil {
 		// The record's members, and the buffer the next command encodes
 		// into, in one buffer (a closed fold's, or new): no encoding has
 		// more members than the codec has fields.
-		n := len(r.plan.keys)
+		n := len(r.coll.plan.keys)
 		f.bufs, _ = r.foldBufs.Get().(*foldBuffers)
 		if f.bufs == nil || len(f.bufs.members) != 2*n {
 			f.bufs = &foldBuffers{members: make([]jsonMember, 2*n)}

@@ -77,7 +77,6 @@ type Records[T any, P interface {
 	public  bool // a host's view: members the pillar owns (WithOwned) are not written through it
 	cloner  cloner[T, P]
 	text    textCheck // validText planned for T; nil: T holds no strings
-	plan    *foldPlan // the codec's members, for a Fold's encodeAfter
 	// foldText is checkText for a Fold's commands; nil when T holds no
 	// strings.
 	foldText *foldText
@@ -138,7 +137,7 @@ func NewRecords[T any, P interface {
 	if cfg.Retries == 0 {
 		cfg.Retries = 3
 	}
-	out := &Records[T, P]{backend: b, coll: coll, machine: m, cfg: cfg, cloner: newCloner[T, P](), text: newTextCheck(reflect.TypeFor[T]()), plan: coll.codec.foldPlan(reflect.TypeFor[T]()), foldBufs: &sync.Pool{}}
+	out := &Records[T, P]{backend: b, coll: coll, machine: m, cfg: cfg, cloner: newCloner[T, P](), text: newTextCheck(reflect.TypeFor[T]()), foldBufs: &sync.Pool{}}
 	if out.text != nil {
 		out.foldText = newFoldText(reflect.TypeFor[T]())
 	}
@@ -672,7 +671,7 @@ func (r *Records[T, P]) writeTo(ctx context.Context, tx Tx, rec P, beforeData []
 		// A fold encodes only what the command changed (Fold.Document
 		// joins the members once, at the end), and lists the changes as
 		// it goes.
-		after, folded = r.coll.codec.encodeAfter(reflect.ValueOf(rec).Elem(), sink.prev, beforeMembers, sink.buffer(len(r.plan.keys)), r.plan)
+		after, folded = r.coll.codec.encodeAfter(reflect.ValueOf(rec).Elem(), sink.prev, beforeMembers, sink.buffer(len(r.coll.plan.keys)), r.coll.plan)
 		am = after.members
 	}
 	if !folded {
