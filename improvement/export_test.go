@@ -89,7 +89,7 @@ func checkTable[T any](t *table[T]) error {
 		if t.tags[s] != uint32(hashID(id)) {
 			return fmt.Errorf("record %q has a wrong tag", id)
 		}
-		if j, ok, _ := t.find(id); !ok || j != int32(s) {
+		if j, ok, _ := t.find(id, 0); !ok || j != int32(s) {
 			return fmt.Errorf("record %q not found", id)
 		}
 	}

@@ -91,8 +91,8 @@ func TestTableFindsByContent(t *testing.T) {
 	id := func(s string) string { return string([]byte(s)) } // a fresh copy
 	a, b := id("INC-a"), id("INC-b")
 	sa := tb.add(a, 0)
-	_, _, _ = tb.find(a) // the table now knows where a's bytes are
-	prefix := a[:4]      // same address, shorter: another id
+	_, _, _ = tb.find(a, 0) // the table now knows where a's bytes are
+	prefix := a[:4]         // same address, shorter: another id
 	for _, tc := range []struct {
 		name string
 		id   string
@@ -105,20 +105,20 @@ func TestTableFindsByContent(t *testing.T) {
 		{"a prefix at the same address", prefix, false},
 		{"the empty id", "", false},
 	} {
-		s, ok, _ := tb.find(tc.id)
+		s, ok, _ := tb.find(tc.id, 0)
 		require.Equal(t, tc.want, ok, tc.name)
 		if ok {
 			require.Equal(t, sa, s, tc.name)
 		}
 	}
 	tb.remove(sa)
-	_, ok, _ := tb.find(a)
+	_, ok, _ := tb.find(a, 0)
 	require.False(t, ok, "removed")
 	sb := tb.add(b, 0)
 	require.Equal(t, sa, sb, "the slot is reused")
-	_, ok, _ = tb.find(a)
+	_, ok, _ = tb.find(a, 0)
 	require.False(t, ok, "the slot holds another id")
-	s, ok, _ := tb.find(b)
+	s, ok, _ := tb.find(b, 0)
 	require.True(t, ok)
 	require.Equal(t, sb, s)
 	require.Equal(t, uint32(hashID(b)), tb.tags[sb])

@@ -234,10 +234,11 @@ type table[T any] struct {
 
 func newTable[T any]() table[T] { return table[T]{} }
 
-// find returns the slot of id. h is the id's hash when find computed it,
-// or 0 when the id was found by where its bytes are (see seenIDs); add
-// takes it.
-func (t *table[T]) find(id string) (slot int32, ok bool, h uint64) {
+// find returns the slot of id; h is the id's hash, or 0 to compute it
+// when needed. The hash it returns is the id's when it computed or was
+// given it, or 0 when the id was found by where its bytes are (see
+// seenIDs); add takes it.
+func (t *table[T]) find(id string, h uint64) (slot int32, ok bool, _ uint64) {
 	var e *seenID
 	var p uintptr
 	if len(id) > 0 {
@@ -251,12 +252,36 @@ func (t *table[T]) find(id string) (slot int32, ok bool, h uint64) {
 			return s, true, 0
 		}
 	}
-	h = hashID(id)
+	if h == 0 {
+		h = hashID(id)
+	}
 	slot, ok = t.index.get(t.IDs, id, h)
 	if ok && e != nil {
 		e.p, e.slot = p, slot
 	}
 	return slot, ok, h
+}
+
+// peek reads ahead what find will read for id (see Engine.loadAhead): the
+// by-address cache entry and the row it names, and when it does not know
+// id, id's bytes and the index slot a lookup starts from. It returns id's hash when it computed
+// it (0 otherwise) and a byte of what it read, and changes nothing.
+func (t *table[T]) peek(id string) (h uint64, b byte) {
+	if len(id) == 0 {
+		return 0, 0
+	}
+	if t.seen != nil {
+		p := addressOf(id)
+		if e := t.seen.entry(p); e.p == p && int(e.slot) < len(t.IDs) {
+			// Most likely the record's slot: its row is read too.
+			return 0, byte(len(t.IDs[e.slot])) ^ *(*byte)(unsafe.Pointer(&t.Rows[e.slot]))
+		}
+	}
+	h = hashID(id)
+	if slots := t.index.slots; len(slots) > 0 {
+		b = byte(slots[uint32(h)&uint32(len(slots)-1)])
+	}
+	return h, b
 }
 
 // findOther returns the slot of id when id is a reference read from
@@ -283,9 +308,9 @@ func (t *table[T]) add(id string, h uint64) int32 {
 		t.IDs[s] = id
 	} else {
 		s = int32(len(t.Rows))
-		t.IDs = append(t.IDs, id)
+		t.IDs = append(grow(t.IDs), id)
 		var zero T
-		t.Rows = append(t.Rows, zero)
+		t.Rows = append(grow(t.Rows), zero)
 	}
 	t.index.put(h, s)
 	t.setTag(s, h)
@@ -300,9 +325,23 @@ func (t *table[T]) add(id string, h uint64) int32 {
 
 func (t *table[T]) setTag(s int32, h uint64) {
 	if int(s) >= len(t.tags) {
-		t.tags = append(t.tags, make([]uint32, len(t.IDs)-len(t.tags))...)
+		t.tags = append(grow(t.tags), make([]uint32, len(t.IDs)-len(t.tags))...)
 	}
 	t.tags[s] = uint32(h)
+}
+
+// grow returns s with room for one more element: when it is full, for as
+// many more as it holds. append alone grows a large slice by about a
+// quarter, so the tables of a million incidents were copied (and fresh
+// memory for them faulted in) many times over as they grew: a
+// recomputation of the million incidents allocated 985 MB, 505 MB with
+// doubling, and the copying and clearing had been about 5% of its CPU
+// profile.
+func grow[S ~[]E, E any](s S) S {
+	if len(s) < cap(s) {
+		return s
+	}
+	return slices.Grow(s, max(len(s), 16))
 }
 
 // remove frees slot s.
@@ -550,22 +589,15 @@ func jsonInt(s string) int {
 // event is what the engine reads of one event: its time once converted.
 type event struct {
 	*itsm.Event
-	at  int64 // Unix microseconds
-	day int32
+	at   int64 // Unix microseconds
+	day  int32
+	hash uint64 // of RecordID, when loadAhead computed it; 0 otherwise
 }
 
-func (e *Engine) applyOne(ev *itsm.Event) {
-	kind := 0
-	switch ev.Kind {
-	case e.cfg.IncidentKind:
-		kind = 1
-	case e.cfg.SLA.Kind:
-		kind = 2
-	case e.cfg.ChangeKind:
-		kind = 3
-	case e.cfg.RequestKind:
-		kind = 4
-	default:
+// applyOne applies ev, a record of kind k (see loadAhead), whose id hashes
+// to h when h is not 0.
+func (e *Engine) applyOne(ev *itsm.Event, k uint8, h uint64) {
+	if k == kindNone {
 		return
 	}
 	if e.tenants != nil {
@@ -578,16 +610,16 @@ func (e *Engine) applyOne(ev *itsm.Event) {
 		}
 	}
 	// x stays on the stack: the handlers are called directly.
-	x := event{Event: ev, at: ev.At.UnixMicro()}
+	x := event{Event: ev, at: ev.At.UnixMicro(), hash: h}
 	x.day = dayOfMicro(x.at)
-	switch kind {
-	case 1:
+	switch k {
+	case kindIncident:
 		e.incident(&x)
-	case 2:
+	case kindSLA:
 		e.sla(&x)
-	case 3:
+	case kindChange:
 		e.change(&x)
-	case 4:
+	case kindRequest:
 		e.request(&x)
 	}
 }
@@ -598,7 +630,7 @@ func incidentOpen(s uint8) bool {
 
 func (e *Engine) incident(ev *event) {
 	st := e.st
-	slot, ok, h := st.Incidents.find(ev.RecordID)
+	slot, ok, h := st.Incidents.find(ev.RecordID, ev.hash)
 	if !ok {
 		if ev.Name != itsm.EventCreate {
 			return // created before the log began
@@ -829,7 +861,7 @@ func (st *state) backlogLeave(inc *incidentT, at int64, day int32) {
 
 // ref counts one more incident caused by the change and returns its slot.
 func (st *state) ref(change string) int32 {
-	s, ok, h := st.Changes.find(change)
+	s, ok, h := st.Changes.find(change, 0)
 	if !ok {
 		s = st.Changes.add(change, h)
 	}
@@ -859,7 +891,7 @@ func (st *state) unref(s int32) {
 
 func (e *Engine) change(ev *event) {
 	st := e.st
-	slot, ok, h := st.Changes.find(ev.RecordID)
+	slot, ok, h := st.Changes.find(ev.RecordID, ev.hash)
 	if !ok || !st.Changes.Rows[slot].Live {
 		if ev.Name != itsm.EventCreate {
 			return
@@ -932,7 +964,7 @@ func (e *Engine) change(ev *event) {
 
 func (e *Engine) request(ev *event) {
 	st := e.st
-	slot, ok, h := st.Requests.find(ev.RecordID)
+	slot, ok, h := st.Requests.find(ev.RecordID, ev.hash)
 	if !ok {
 		if ev.Name != itsm.EventCreate {
 			return
@@ -990,7 +1022,7 @@ func (e *Engine) request(ev *event) {
 
 func (e *Engine) sla(ev *event) {
 	st, in := e.st, &e.cfg.SLA
-	slot, ok, h := st.SLAs.find(ev.RecordID)
+	slot, ok, h := st.SLAs.find(ev.RecordID, ev.hash)
 	if !ok {
 		if ev.Name != itsm.EventCreate {
 			return

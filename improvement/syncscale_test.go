@@ -107,3 +107,54 @@ func BenchmarkSyncMillion(b *testing.B) {
 	b.ReportMetric(float64(gcs)/float64(b.N), "gc/op")
 	b.ReportMetric(float64(ms1.HeapAlloc)/(1<<30), "heap-GiB")
 }
+
+// BenchmarkApplyMillion (PILLARS_SCALE=1) applies the same log as
+// BenchmarkSyncMillion to a fresh detached engine, run by run as the store
+// holds it (storage.ScanEvents, in place), without the consumer: against
+// BenchmarkSyncMillion it tells the engine's own cost from what Sync adds.
+// PILLARS_SYNC_PROFILE writes a CPU profile as there.
+func BenchmarkApplyMillion(b *testing.B) {
+	if !scale() {
+		b.Skip("set PILLARS_SCALE=1 to run the million-incident benchmark")
+	}
+	ctx := storage.AllTenants(context.Background())
+	log, events := millionLog()
+	if path := os.Getenv("PILLARS_SYNC_PROFILE"); path != "" {
+		f, err := os.Create(path)
+		require.NoError(b, err)
+		defer f.Close()
+		b.StopTimer()
+		require.NoError(b, pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
+	}
+	runtime.GC()
+	var ms0, ms1 runtime.MemStats
+	var cpu time.Duration
+	var gcs uint32
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		e, err := improvement.NewDetached(improvement.Config{Calendar: halfCalendar{}})
+		require.NoError(b, err)
+		runtime.GC()
+		runtime.ReadMemStats(&ms0)
+		b.StartTimer()
+		cpu0 := cpuTime()
+		n := 0
+		err = storage.ScanEvents(ctx, log, 0, 1<<62, func(evs []itsm.Event) error {
+			n += e.Apply(evs)
+			return nil
+		})
+		cpu += cpuTime() - cpu0
+		b.StopTimer()
+		runtime.ReadMemStats(&ms1)
+		gcs += ms1.NumGC - ms0.NumGC
+		require.NoError(b, err)
+		require.Equal(b, events, n)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*events), "cpu-ns/event")
+	b.ReportMetric(float64(gcs)/float64(b.N), "gc/op")
+	b.ReportMetric(float64(ms1.HeapAlloc)/(1<<30), "heap-GiB")
+}
