@@ -67,45 +67,12 @@ var millionLog = sync.OnceValues(func() (*memory.Store, int) {
 // (focus on Engine.Sync to see the Sync alone). It reports CPU time per
 // event and the collector's cycles per Sync.
 func BenchmarkSyncMillion(b *testing.B) {
-	if !scale() {
-		b.Skip("set PILLARS_SCALE=1 to run the million-incident benchmark")
-	}
 	ctx := context.Background()
-	log, events := millionLog()
-	if path := os.Getenv("PILLARS_SYNC_PROFILE"); path != "" {
-		f, err := os.Create(path)
-		require.NoError(b, err)
-		defer f.Close()
-		b.StopTimer()
-		require.NoError(b, pprof.StartCPUProfile(f))
-		defer pprof.StopCPUProfile()
-	}
-	runtime.GC()
-	var ms0, ms1 runtime.MemStats
-	var cpu time.Duration
-	var gcs uint32
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
+	benchMillion(b, func(log *memory.Store) func() (int, error) {
 		e, err := improvement.New(ctx, log, improvement.Config{Calendar: halfCalendar{}, CheckpointEvery: 1 << 30})
 		require.NoError(b, err)
-		runtime.GC()
-		runtime.ReadMemStats(&ms0)
-		b.StartTimer()
-		cpu0 := cpuTime()
-		n, err := e.Sync(ctx)
-		cpu += cpuTime() - cpu0
-		b.StopTimer()
-		runtime.ReadMemStats(&ms1)
-		gcs += ms1.NumGC - ms0.NumGC
-		require.NoError(b, err)
-		require.Equal(b, events, n)
-		b.StartTimer()
-	}
-	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*events), "cpu-ns/event")
-	b.ReportMetric(float64(gcs)/float64(b.N), "gc/op")
-	b.ReportMetric(float64(ms1.HeapAlloc)/(1<<30), "heap-GiB")
+		return func() (int, error) { return e.Sync(ctx) }
+	})
 }
 
 // BenchmarkApplyMillion (PILLARS_SCALE=1) applies the same log as
@@ -114,10 +81,28 @@ func BenchmarkSyncMillion(b *testing.B) {
 // BenchmarkSyncMillion it tells the engine's own cost from what Sync adds.
 // PILLARS_SYNC_PROFILE writes a CPU profile as there.
 func BenchmarkApplyMillion(b *testing.B) {
+	ctx := storage.AllTenants(context.Background())
+	benchMillion(b, func(log *memory.Store) func() (int, error) {
+		e, err := improvement.NewDetached(improvement.Config{Calendar: halfCalendar{}})
+		require.NoError(b, err)
+		return func() (int, error) {
+			n := 0
+			err := storage.ScanEvents(ctx, log, 0, 1<<62, func(evs []itsm.Event) error {
+				n += e.Apply(evs)
+				return nil
+			})
+			return n, err
+		}
+	})
+}
+
+// benchMillion times run over the million-incident log, a fresh run made
+// by prepare (untimed) for each op, and reports the CPU time per event,
+// the collector's cycles per op and the heap left.
+func benchMillion(b *testing.B, prepare func(log *memory.Store) (run func() (int, error))) {
 	if !scale() {
 		b.Skip("set PILLARS_SCALE=1 to run the million-incident benchmark")
 	}
-	ctx := storage.AllTenants(context.Background())
 	log, events := millionLog()
 	if path := os.Getenv("PILLARS_SYNC_PROFILE"); path != "" {
 		f, err := os.Create(path)
@@ -135,17 +120,12 @@ func BenchmarkApplyMillion(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		e, err := improvement.NewDetached(improvement.Config{Calendar: halfCalendar{}})
-		require.NoError(b, err)
+		run := prepare(log)
 		runtime.GC()
 		runtime.ReadMemStats(&ms0)
 		b.StartTimer()
 		cpu0 := cpuTime()
-		n := 0
-		err = storage.ScanEvents(ctx, log, 0, 1<<62, func(evs []itsm.Event) error {
-			n += e.Apply(evs)
-			return nil
-		})
+		n, err := run()
 		cpu += cpuTime() - cpu0
 		b.StopTimer()
 		runtime.ReadMemStats(&ms1)
