@@ -20,12 +20,7 @@ func TestFoldReplaysAHistoryInMemory(t *testing.T) {
 	f := newFixture(t)
 	f.clock.Set(t0.Add(24 * time.Hour))
 	ctx := as(importer)
-	var fold *storage.Fold[ticket, *ticket]
-	require.NoError(t, f.store.Update(ctx, func(tx storage.Tx) error {
-		var err error
-		fold, err = f.records.FoldCreate(ctx, tx, &ticket{Title: "mail slow", Priority: 3}, storage.Command{At: t0})
-		return err
-	}))
+	fold := f.foldTicket(t, ctx, "mail slow")
 	docs, evs := f.snapshot(t)
 	assert.Empty(t, docs, "a fold writes nothing")
 	assert.Empty(t, evs)
@@ -159,12 +154,7 @@ func TestFoldCloseKeepsWhatItHandedOut(t *testing.T) {
 	f.clock.Set(t0.Add(24 * time.Hour))
 	ctx := as(importer)
 	run := func(title string) (storage.Document, []itsm.Event, *storage.Fold[ticket, *ticket]) {
-		var fold *storage.Fold[ticket, *ticket]
-		require.NoError(t, f.store.Update(ctx, func(tx storage.Tx) error {
-			var err error
-			fold, err = f.records.FoldCreate(ctx, tx, &ticket{Title: title, Priority: 3}, storage.Command{At: t0})
-			return err
-		}))
+		fold := f.foldTicket(t, ctx, title)
 		_, err := fold.Fire(ctx, "start", storage.Command{At: t0.Add(time.Minute)}, nil)
 		require.NoError(t, err)
 		_, err = fold.Change(ctx, storage.Command{At: t0.Add(2 * time.Minute)}, func(tk *ticket) error { tk.Priority = 1; return nil })
@@ -191,12 +181,7 @@ func TestFoldRefusesBadText(t *testing.T) {
 	f := newFixture(t)
 	f.clock.Set(t0.Add(24 * time.Hour))
 	ctx := as(importer)
-	var fold *storage.Fold[ticket, *ticket]
-	require.NoError(t, f.store.Update(ctx, func(tx storage.Tx) error {
-		var err error
-		fold, err = f.records.FoldCreate(ctx, tx, &ticket{Title: "mail slow", Priority: 3}, storage.Command{At: t0})
-		return err
-	}))
+	fold := f.foldTicket(t, ctx, "mail slow")
 	at := storage.Command{At: t0.Add(time.Minute)}
 	for _, tc := range []struct {
 		name   string
@@ -215,4 +200,17 @@ func TestFoldRefusesBadText(t *testing.T) {
 	_, err := fold.Change(ctx, at, func(tk *ticket) error { tk.Priority = 1; return nil })
 	require.NoError(t, err, "text left as it was passes")
 	assert.Len(t, fold.Events(), 2)
+}
+
+// foldTicket starts a fold creating a ticket of the title at priority 3,
+// at t0.
+func (f *fixture) foldTicket(t *testing.T, ctx context.Context, title string) *storage.Fold[ticket, *ticket] {
+	t.Helper()
+	var fold *storage.Fold[ticket, *ticket]
+	require.NoError(t, f.store.Update(ctx, func(tx storage.Tx) error {
+		var err error
+		fold, err = f.records.FoldCreate(ctx, tx, &ticket{Title: title, Priority: 3}, storage.Command{At: t0})
+		return err
+	}))
+	return fold
 }
