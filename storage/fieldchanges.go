@@ -17,7 +17,7 @@ import (
 // events) lists its changes with it, so they read as every other event's.
 // Either side not being a JSON object is ErrInvalid.
 func FieldChanges(before, after []byte) ([]itsm.FieldChange, error) {
-	changes, _, err := diffJSON(before, after, []string{"version", "head", "updated_at"}, "")
+	changes, _, err := diffJSON(before, after, metaFields, "")
 	return changes, err
 }
 
@@ -65,7 +65,7 @@ func (c *Collection[T, P]) Rewrite(before Document, edit func(stored P) (P, erro
 	if err != nil {
 		return Document{}, nil, nil, fmt.Errorf("%s %s: %w", c.schema.Kind, rec.Meta().ID, err)
 	}
-	changes, head = diffMembers(bm, am, []string{"version", "head", "updated_at"}, "head")
+	changes, head = diffMembers(bm, am, metaFields, "head")
 	return c.document(rec, data), changes, head, nil
 }
 
