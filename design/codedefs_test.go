@@ -21,28 +21,20 @@ import (
 // NewEngine, with an *itsm.ValidationError naming the definition (and the
 // one it overlaps), and nothing written to the store.
 func TestNewEngineRefusesBadCodeDefinitions(t *testing.T) {
-	with := func(id string, edit func(*design.Definition)) design.Definition {
-		d := resolutionSLA()
-		d.ID = id
-		if edit != nil {
-			edit(&d)
-		}
-		return d
-	}
 	cases := []struct {
 		name  string
 		defs  []design.Definition
 		names []string // what the message must name
 	}{
-		{"overlapping", []design.Definition{with("gold", nil), with("silver", func(d *design.Definition) { d.Priorities = []int{1} })}, []string{"gold", "silver"}},
+		{"overlapping", []design.Definition{slaWith("gold", nil), slaWith("silver", func(d *design.Definition) { d.Priorities = []int{1} })}, []string{"gold", "silver"}},
 		{"overlapping on a shared service", []design.Definition{
-			with("mail", func(d *design.Definition) { d.Services = []string{"mail", "web"} }),
-			with("web", func(d *design.Definition) { d.Services = []string{"web"} })}, []string{"mail", "web"}},
-		{"same id twice", []design.Definition{with("gold", nil), with("gold", func(d *design.Definition) { d.Type = design.OLA })}, []string{"gold"}},
-		{"zero target", []design.Definition{with("gold", func(d *design.Definition) { d.Targets[2] = 0 })}, []string{"gold"}},
-		{"negative target", []design.Definition{with("gold", func(d *design.Definition) { d.Targets[1] = -time.Hour })}, []string{"gold"}},
-		{"unknown calendar", []design.Definition{with("gold", func(d *design.Definition) { d.Calendar = "nowhere" })}, []string{"gold"}},
-		{"condition on an unknown field", []design.Definition{with("gold", func(d *design.Definition) {
+			slaWith("mail", func(d *design.Definition) { d.Services = []string{"mail", "web"} }),
+			slaWith("web", func(d *design.Definition) { d.Services = []string{"web"} })}, []string{"mail", "web"}},
+		{"same id twice", []design.Definition{slaWith("gold", nil), slaWith("gold", func(d *design.Definition) { d.Type = design.OLA })}, []string{"gold"}},
+		{"zero target", []design.Definition{slaWith("gold", func(d *design.Definition) { d.Targets[2] = 0 })}, []string{"gold"}},
+		{"negative target", []design.Definition{slaWith("gold", func(d *design.Definition) { d.Targets[1] = -time.Hour })}, []string{"gold"}},
+		{"unknown calendar", []design.Definition{slaWith("gold", func(d *design.Definition) { d.Calendar = "nowhere" })}, []string{"gold"}},
+		{"condition on an unknown field", []design.Definition{slaWith("gold", func(d *design.Definition) {
 			d.Conditions = []design.Condition{{Field: "custom.nowhere", Values: []string{"x"}}}
 		})}, []string{"gold"}},
 	}
@@ -71,9 +63,9 @@ func TestNewEngineRefusesBadCodeDefinitions(t *testing.T) {
 
 	// Definitions that do not overlap run side by side.
 	_, err := design.NewEngine(context.Background(), memory.New(), design.EngineConfig{Definitions: []design.Definition{
-		with("gold", func(d *design.Definition) { d.Priorities = []int{1} }),
-		with("silver", func(d *design.Definition) { d.Priorities = []int{2, 3} }),
-		with("ola", func(d *design.Definition) { d.Type = design.OLA }),
+		slaWith("gold", func(d *design.Definition) { d.Priorities = []int{1} }),
+		slaWith("silver", func(d *design.Definition) { d.Priorities = []int{2, 3} }),
+		slaWith("ola", func(d *design.Definition) { d.Type = design.OLA }),
 	}, Calendars: []*calendar.Calendar{officeHours(t)}})
 	require.NoError(t, err)
 }
@@ -85,26 +77,18 @@ func TestNewEngineRefusesBadCodeDefinitions(t *testing.T) {
 // *itsm.ValidationError naming both, and is not written; one that does not
 // overlap is seeded.
 func TestSeedingRefusesACodeDefinitionOverlappingASavedOne(t *testing.T) {
-	with := func(id string, edit func(*design.Definition)) design.Definition {
-		d := resolutionSLA()
-		d.ID = id
-		if edit != nil {
-			edit(&d)
-		}
-		return d
-	}
 	cases := []struct {
 		name    string
 		code    design.Definition
 		refused bool
 	}{
-		{"overlapping", with("gold", func(d *design.Definition) { d.Priorities = []int{1} }), true},
-		{"another metric", with("gold", func(d *design.Definition) { d.Type = design.OLA }), false},
+		{"overlapping", slaWith("gold", func(d *design.Definition) { d.Priorities = []int{1} }), true},
+		{"another metric", slaWith("gold", func(d *design.Definition) { d.Type = design.OLA }), false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newRecordFixture(t, memory.New()) // its engine declares no definition of incidents
-			_, _, err := f.engine.SaveDefinition(as(agent), with("custom", nil), design.KeepVersion, storage.Command{})
+			_, _, err := f.engine.SaveDefinition(as(agent), slaWith("custom", nil), design.KeepVersion, storage.Command{})
 			require.NoError(t, err)
 			later, err := design.NewEngine(context.Background(), f.store, design.EngineConfig{Name: "later", Definitions: []design.Definition{tc.code},
 				Calendars: []*calendar.Calendar{officeHours(t)}, Clock: f.clock})
@@ -126,4 +110,14 @@ func TestSeedingRefusesACodeDefinitionOverlappingASavedOne(t *testing.T) {
 			assert.ErrorIs(t, getErr, itsm.ErrNotFound, "gold is not written")
 		})
 	}
+}
+
+// slaWith is resolutionSLA under the id, changed by edit when not nil.
+func slaWith(id string, edit func(*design.Definition)) design.Definition {
+	d := resolutionSLA()
+	d.ID = id
+	if edit != nil {
+		edit(&d)
+	}
+	return d
 }
